@@ -1,0 +1,480 @@
+"""Training speed of the seed configuration: lstmlab against Keras 3 (each backend) and PyTorch.
+
+The seed (Keras' ``lstm_stateful.py``): LSTM(20) + Dense(1), batch size 1, 800 one-step training
+samples of the moving-average data (tsteps 2, lahead 1, input_len 1000), 10 epochs, stateful,
+state reset after every epoch, Adam lr 1e-3. Every tool starts from the SAME initial weights
+(lstmlab's Keras-default initialisation, copied in), runs in its own process, and is timed
+per epoch; the first epoch's extra time is reported as compile/trace time.
+
+    python bench/train_speed.py                 # ~1 minute: Keras 3 epochs per backend
+    python bench/train_speed.py --full          # Keras 10 epochs, test MSE comparable
+    python bench/train_speed.py --tools lstmlab,torch
+
+The last line printed is one JSON object: tool -> {sec_per_epoch, compile_s, test_mse, ratio,
+carries_state, ...}, plus "_meta" (machine, settings, targets). Nothing is asserted.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import (
+    emit_json,
+    format_seconds,
+    is_installed,
+    machine_info,
+    mark,
+    package_version,
+    run_child,
+    steady_and_compile,
+)
+
+SCRIPT = Path(__file__).resolve()
+UNITS = 20
+# lstmlab.experiments.moving_average seeds the stateful model with config.seed + 1 = 1987.
+INIT_SEED = 1987
+# Keras 3 + TensorFlow reaches about this test MSE after the seed's 10 epochs on this data.
+KERAS_TF_REFERENCE_MSE = 1.5e-5
+# "Same or better" test MSE: within this factor of the other tool's.
+MSE_TOLERANCE = 1.25
+TARGETS = {"keras_tensorflow": 300.0, "torch": 50.0}
+KERAS_BACKENDS = ("jax", "tensorflow", "torch")
+ALL_TOOLS = ("lstmlab", "lstmlab_edge", *(f"keras_{b}" for b in KERAS_BACKENDS), "torch")
+BACKEND_MODULE = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+
+
+# --------------------------------------------------------------------------------------------
+# Children: each runs one tool and prints its JSON line.
+# --------------------------------------------------------------------------------------------
+def _load(path: str) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    with np.load(path) as archive:
+        data = {name: archive[name] for name in ("x_train", "y_train", "x_test", "y_test")}
+        weights = [archive[f"weight_{i}"] for i in range(5)]
+    return data, weights
+
+
+def _mse(prediction: np.ndarray, target: np.ndarray) -> float:
+    return float(np.mean(np.square(np.asarray(prediction, np.float64).reshape(target.shape)
+                                   - target)))
+
+
+def _summary(epoch_seconds: list[float], test_mse: float, **extra: Any) -> dict[str, Any]:
+    sec_per_epoch, compile_s = steady_and_compile(epoch_seconds)
+    return {
+        "status": "ok",
+        "sec_per_epoch": sec_per_epoch,
+        "compile_s": compile_s,
+        "first_epoch_s": epoch_seconds[0],
+        "train_s": float(sum(epoch_seconds)),
+        "epochs": len(epoch_seconds),
+        "test_mse": test_mse,
+        **extra,
+    }
+
+
+def child_lstmlab(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: int) -> dict:
+    """The compiled epoch (``compiled_train_epoch``: one ``lax.scan`` over 800 batches)."""
+    import jax
+
+    from lstmlab.models import LSTMConfig, from_keras_weights, init_params, init_state
+    from lstmlab.models.state import reset_state
+    from lstmlab.train.loop import (
+        TrainConfig,
+        compiled_predict,
+        compiled_train_epoch,
+        init_train_state,
+    )
+
+    config = LSTMConfig(units=(UNITS,), timesteps=1, features=1, outputs=1, stateful=True)
+    params = from_keras_weights(config, weights, init_params(config, INIT_SEED))
+    train_config = TrainConfig(epochs=1, learning_rate=1e-3, reset="epoch")
+    train_epoch = compiled_train_epoch(config, train_config)
+    train_state = init_train_state(config, params, 1, train_config)
+    # batch size 1: batch k is sample k, so the official layout is a reshape.
+    x_batches = jax.numpy.asarray(data["x_train"].reshape(-1, 1, 1, 1))  # (800, 1, time, 1)
+    y_batches = jax.numpy.asarray(data["y_train"].reshape(-1, 1, 1))  # (800, 1, outputs)
+    epoch_seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        train_state, losses = train_epoch(train_state, x_batches, y_batches)
+        jax.block_until_ready(losses)
+        epoch_seconds.append(time.perf_counter() - started)
+        train_state = train_state._replace(rnn_state=reset_state(train_state.rnn_state))
+    x_test = jax.numpy.asarray(data["x_test"].reshape(-1, 1, 1, 1))  # (200, 1, time, 1)
+    predictions, _ = compiled_predict(config)(train_state.params, init_state(config, 1), x_test)
+    return _summary(
+        epoch_seconds,
+        _mse(np.asarray(predictions), data["y_test"]),
+        carries_state=True,
+        carries_state_predict=True,
+        version=package_version("lstmlab"),
+        jax=package_version("jax"),
+    )
+
+
+def child_lstmlab_edge(
+    data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: int
+) -> dict:
+    """The edge object, driven exactly as the seed drives Keras: fit(epochs=1), reset, x10."""
+    from lstmlab import LSTMModel
+
+    model = LSTMModel(units=(UNITS,), stateful=True, batch_size=1, seed=INIT_SEED)
+    model.set_weights(weights)
+    epoch_seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        model.fit(data["x_train"], data["y_train"], epochs=1, batch_size=1, shuffle=False,
+                  quiet=True)
+        epoch_seconds.append(time.perf_counter() - started)
+        model.reset_states()
+    test_mse = _mse(model.predict(data["x_test"]), data["y_test"])
+    return _summary(epoch_seconds, test_mse, carries_state=True, carries_state_predict=True,
+                    version=package_version("lstmlab"))
+
+
+def _keras_lstm_class(keras: Any) -> tuple[type, str | None]:
+    """Keras' LSTM, or on the torch backend a subclass that works around an autograd error.
+
+    Keras 3.15 with torch: the stateful LSTM feeds its state variable's own tensor into the
+    graph and then assigns the new state into it in place, so ``loss.backward()`` fails with
+    "one of the variables needed for gradient computation has been modified by an inplace
+    operation". Passing copies of the state variables as the initial state avoids it; the
+    layer still writes its final state back to the variables (``RNN.call``), so the state is
+    carried exactly as intended.
+    """
+    if keras.backend.backend() != "torch":
+        return keras.layers.LSTM, None
+
+    class StateCopyLSTM(keras.layers.LSTM):
+        def call(self, sequences, initial_state=None, mask=None, training=False):
+            if self.stateful and initial_state is None and self.states is not None:
+                initial_state = [keras.ops.copy(v.value) for v in self.states]
+            return super().call(sequences, initial_state=initial_state, mask=mask,
+                                training=training)
+
+    return StateCopyLSTM, "LSTM subclass passes copies of the state variables (autograd fix)"
+
+
+def _keras_model(keras: Any, lstm_class: type, weights: list[np.ndarray]) -> Any:
+    model = keras.Sequential([
+        keras.Input(batch_shape=(1, 1, 1)),
+        lstm_class(UNITS, stateful=True),
+        keras.layers.Dense(1),
+    ])
+    model.compile(loss="mse", optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+    model.set_weights(weights)
+    return model
+
+
+def _reset_keras_states(model: Any) -> None:
+    # Keras 3's Sequential has no reset_states(); the seed's model.reset_states() is per layer.
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_states()
+
+
+def _state_norm(model: Any) -> float:
+    import keras
+
+    layer = model.layers[0]
+    return float(sum(np.abs(keras.ops.convert_to_numpy(v.value)).sum() for v in layer.states))
+
+
+def child_keras(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: int) -> dict:
+    """Keras 3 on the backend named by KERAS_BACKEND: the seed's loop, verbose=0."""
+    import keras
+
+    backend = keras.backend.backend()
+    keras.utils.set_random_seed(0)
+    lstm_class, workaround = _keras_lstm_class(keras)
+
+    # Does the backend carry the state? A fresh model, one train_on_batch: the LSTM's state
+    # variables hold the new state only if the backend writes it back inside training.
+    probe = _keras_model(keras, lstm_class, weights)
+    probe.train_on_batch(data["x_train"][:1], data["y_train"][:1])
+    carries_state = _state_norm(probe) > 0.0
+    # ... and inside predict: the same input twice from reset state gives two outputs.
+    _reset_keras_states(probe)
+    first = probe.predict(data["x_train"][1:2], batch_size=1, verbose=0)
+    second = probe.predict(data["x_train"][1:2], batch_size=1, verbose=0)
+    carries_state_predict = bool(np.any(first != second))
+    # ... and inside an eager call (model(x)): Keras' stateless-call machinery is not used.
+    _reset_keras_states(probe)
+    eager_first = keras.ops.convert_to_numpy(probe(data["x_train"][1:2]))
+    eager_second = keras.ops.convert_to_numpy(probe(data["x_train"][1:2]))
+    carries_state_call = bool(np.any(eager_first != eager_second))
+    del probe
+
+    model = _keras_model(keras, lstm_class, weights)
+    epoch_seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        model.fit(data["x_train"], data["y_train"], batch_size=1, epochs=1, shuffle=False,
+                  verbose=0)
+        epoch_seconds.append(time.perf_counter() - started)
+        _reset_keras_states(model)
+    predictions = model.predict(data["x_test"], batch_size=1, verbose=0)
+    _reset_keras_states(model)
+    return _summary(
+        epoch_seconds,
+        _mse(predictions, data["y_test"]),
+        carries_state=carries_state,
+        carries_state_predict=carries_state_predict,
+        carries_state_call=carries_state_call,
+        backend=backend,
+        version=package_version("keras"),
+        backend_version=package_version(
+            {"tensorflow": "tensorflow-cpu", "torch": "torch", "jax": "jax"}[backend]
+        ) or package_version("tensorflow"),
+        workaround=workaround,
+    )
+
+
+def child_torch(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: int) -> dict:
+    """Plain PyTorch: nn.LSTM + nn.Linear, per-batch loop, state detached between batches."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(1, UNITS, batch_first=True)
+    head = nn.Linear(UNITS, 1)
+    kernel, recurrent_kernel, bias, head_kernel, head_bias = weights
+    with torch.no_grad():
+        # torch stacks gates [i, f, g, o] along rows, Keras [i, f, c, o] along columns.
+        lstm.weight_ih_l0.copy_(torch.from_numpy(kernel.T.copy()))  # (4u, in)
+        lstm.weight_hh_l0.copy_(torch.from_numpy(recurrent_kernel.T.copy()))  # (4u, u)
+        lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
+        lstm.bias_hh_l0.zero_()  # Keras has one bias; torch adds two
+        head.weight.copy_(torch.from_numpy(head_kernel.T.copy()))  # (1, u)
+        head.bias.copy_(torch.from_numpy(head_bias))
+    parameters = [*lstm.parameters(), *head.parameters()]
+    # eps as Keras' 1e-7 (torch adds it to sqrt(v_hat), Keras to sqrt(v): not identical).
+    optimizer = torch.optim.Adam(parameters, lr=1e-3, eps=1e-7)
+    loss_fn = nn.MSELoss()
+    x_train = torch.from_numpy(data["x_train"])  # (800, time, 1)
+    y_train = torch.from_numpy(data["y_train"])  # (800, 1)
+    epoch_seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        state = None  # zero state: the reset at every epoch
+        for index in range(x_train.shape[0]):
+            output, (h, c) = lstm(x_train[index : index + 1], state)
+            loss = loss_fn(head(output[:, -1]), y_train[index : index + 1])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            state = (h.detach(), c.detach())
+        epoch_seconds.append(time.perf_counter() - started)
+    x_test = torch.from_numpy(data["x_test"])
+    predictions = []
+    with torch.no_grad():
+        state = None
+        for index in range(x_test.shape[0]):
+            output, state = lstm(x_test[index : index + 1], state)
+            predictions.append(head(output[:, -1]).numpy())
+    return _summary(
+        epoch_seconds,
+        _mse(np.concatenate(predictions), data["y_test"]),
+        carries_state=True,
+        carries_state_predict=True,
+        version=package_version("torch"),
+        threads=torch.get_num_threads(),
+    )
+
+
+CHILDREN: dict[str, Callable[[dict, list, int], dict]] = {
+    "lstmlab": child_lstmlab,
+    "lstmlab_edge": child_lstmlab_edge,
+    "keras": child_keras,
+    "torch": child_torch,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Parent: data, children, table, JSON.
+# --------------------------------------------------------------------------------------------
+def write_inputs(path: Path) -> dict[str, Any]:
+    """Write the seed's data and the shared initial weights to ``path`` (an .npz)."""
+    from lstmlab.experiments.moving_average import MovingAverageConfig, make_data
+    from lstmlab.models import LSTMConfig, init_params, to_keras_weights
+
+    data = make_data(MovingAverageConfig())
+    config = LSTMConfig(units=(UNITS,), timesteps=1, features=1, outputs=1, stateful=True)
+    weights = to_keras_weights(config, init_params(config, INIT_SEED))
+    np.savez(
+        path,
+        x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,
+        **{f"weight_{i}": w for i, w in enumerate(weights)},
+    )
+    return {
+        "x_train": list(data.x_train.shape),
+        "x_test": list(data.x_test.shape),
+        "mean_predictor_mse": float(np.mean(np.square(data.y_test - data.y_train.mean()))),
+    }
+
+
+def measure(tool: str, inputs: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one tool in its own process (or report it as not installed)."""
+    if tool.startswith("keras_"):
+        backend = tool.removeprefix("keras_")
+        if not is_installed("keras"):
+            return {"status": "not installed", "error": "keras is not installed"}
+        if not is_installed(BACKEND_MODULE[backend]):
+            return {"status": "not installed", "error": f"{backend} is not installed"}
+        epochs = args.epochs if args.full else args.keras_epochs
+        return run_child(
+            [str(SCRIPT), "--child", "keras", "--inputs", str(inputs), "--epochs", str(epochs)],
+            env={"KERAS_BACKEND": backend},
+            timeout=args.timeout,
+        )
+    if tool == "torch" and not is_installed("torch"):
+        return {"status": "not installed", "error": "torch is not installed"}
+    epochs = args.torch_epochs if tool == "torch" else args.epochs
+    return run_child(
+        [str(SCRIPT), "--child", tool, "--inputs", str(inputs), "--epochs", str(epochs)],
+        timeout=args.timeout,
+    )
+
+
+def _passes(
+    results: dict[str, dict], tool: str, target: float, full_epochs: int
+) -> dict[str, Any]:
+    base, other = results.get("lstmlab", {}), results.get(tool, {})
+    if base.get("status") != "ok" or other.get("status") != "ok":
+        return {"speed": None, "mse": None, "reference_mse": None}
+    speed = other["ratio"] >= target
+    if other["epochs"] >= full_epochs:
+        reference = other["test_mse"]
+    elif tool == "keras_tensorflow":
+        reference = KERAS_TF_REFERENCE_MSE  # fewer epochs: compare with the known 10-epoch MSE
+    else:
+        reference = None
+    mse_ok = None if reference is None else base["test_mse"] <= MSE_TOLERANCE * reference
+    return {"speed": speed, "mse": mse_ok, "reference_mse": reference}
+
+
+def print_report(results: dict[str, dict], args: argparse.Namespace, meta: dict) -> None:
+    """The rich table and the target marks."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(
+        title=f"Seed training speed ({meta['machine']['cpu']}, {meta['machine']['cores']} cores)"
+    )
+    for column in ("tool", "epochs", "s/epoch", "compile", "train s", "test MSE", "ratio",
+                   "state in fit / predict"):
+        table.add_column(column, justify="left" if column == "tool" else "right")
+    for tool, result in results.items():
+        if result.get("status") != "ok":
+            table.add_row(tool, "", "", "", "", "", "",
+                          f"[yellow]{result.get('status')}[/yellow]")
+            continue
+        label = "" if result["epochs"] >= args.epochs else f" (after {result['epochs']} ep.)"
+        carries = "yes" if result["carries_state"] else "[red]NO[/red]"
+        carries_predict = "yes" if result["carries_state_predict"] else "[red]NO[/red]"
+        table.add_row(
+            tool,
+            str(result["epochs"]),
+            format_seconds(result["sec_per_epoch"]),
+            format_seconds(result["compile_s"]),
+            f"{result['train_s']:.3g}",
+            f"{result['test_mse']:.3e}{label}",
+            f"{result['ratio']:.0f}×" if result.get("ratio") else "–",
+            f"{carries} / {carries_predict}",
+        )
+    console.print(table)
+    for tool, result in results.items():
+        if result.get("status") != "ok":
+            console.print(f"[yellow]{tool}[/yellow]: {result.get('status')}: "
+                          f"{result.get('error', '')}", markup=False)
+        elif result.get("workaround"):
+            console.print(f"{tool}: {result['workaround']}", markup=False)
+    torch_threads = results.get("torch", {}).get("threads")
+    if torch_threads:
+        console.print(f"torch.get_num_threads() = {torch_threads} (left at its default)")
+    console.print(f"mean-predictor test MSE (no skill) = {meta['data']['mean_predictor_mse']:.3e}")
+    for tool, target in TARGETS.items():
+        passes = meta["targets"][tool]
+        ratio = results.get(tool, {}).get("ratio")
+        ratio_text = f"{ratio:.0f}×" if ratio else "n/a"
+        reference = passes["reference_mse"]
+        reference_text = f"{reference:.2e}" if reference is not None else "n/a"
+        console.print(
+            f"target: lstmlab ≥ {target:.0f}× faster per epoch than {tool}: {ratio_text} "
+            f"{mark(passes['speed'])}; test MSE ≤ {MSE_TOLERANCE}× {tool}'s "
+            f"({reference_text}): {mark(passes['mse'])}"
+        )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line flags (``--child`` and ``--inputs`` are for the script's own children)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="lstmlab epochs (seed: 10)")
+    parser.add_argument("--keras-epochs", type=int, default=3,
+                        help="Keras epochs timed per backend unless --full (default 3)")
+    parser.add_argument("--torch-epochs", type=int, default=10,
+                        help="plain PyTorch epochs (default 10, ~0.5 s each)")
+    parser.add_argument("--full", action="store_true",
+                        help="Keras runs all --epochs epochs, so its test MSE is comparable")
+    parser.add_argument("--tools", default=",".join(ALL_TOOLS),
+                        help=f"comma-separated subset of {','.join(ALL_TOOLS)}")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per child")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--inputs", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
+    unknown = sorted(set(tools) - set(ALL_TOOLS))
+    if unknown:
+        parser.error(f"unknown tools {unknown}; choose from {', '.join(ALL_TOOLS)}")
+    if "lstmlab" not in tools:
+        tools.insert(0, "lstmlab")  # every ratio is relative to it
+    args.tools = tools
+    for name in ("epochs", "keras_epochs", "torch_epochs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark (or, with ``--child``, one tool of it)."""
+    args = parse_args(argv)
+    if args.child:
+        data, weights = _load(args.inputs)
+        emit_json(CHILDREN[args.child](data, weights, args.epochs))
+        return 0
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="lstmlab-bench-") as folder:
+        inputs = Path(folder) / "inputs.npz"
+        data_shapes = write_inputs(inputs)
+        for tool in args.tools:
+            print(f"running {tool} ...", file=sys.stderr, flush=True)
+            results[tool] = measure(tool, inputs, args)
+    base = results["lstmlab"].get("sec_per_epoch")
+    for result in results.values():
+        if result.get("status") == "ok" and base:
+            result["ratio"] = result["sec_per_epoch"] / base
+    meta = {
+        "benchmark": "train_speed",
+        "machine": machine_info(),
+        "data": data_shapes,
+        "settings": {"epochs": args.epochs, "keras_epochs": args.epochs if args.full
+                     else args.keras_epochs, "torch_epochs": args.torch_epochs,
+                     "full": args.full, "init_seed": INIT_SEED,
+                     "xla_flags": os.environ.get("XLA_FLAGS", "")},
+        "targets": {tool: _passes(results, tool, target, args.epochs)
+                    for tool, target in TARGETS.items()},
+    }
+    print_report(results, args, meta)
+    emit_json({**results, "_meta": meta})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,7 @@
+"""``python -m lstmlab``."""
+
+import sys
+
+from lstmlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,35 @@
+"""Data layouts: sliding windows, stateful streams, the official example's batches, checks."""
+
+from lstmlab.data.checks import (
+    as_float_array,
+    as_float_samples,
+    check_finite,
+    check_positive_int,
+)
+from lstmlab.data.official import OfficialBatches, make_official_batches
+from lstmlab.data.streams import (
+    StreamBatches,
+    TrimReport,
+    make_series_streams,
+    make_stream_batches,
+)
+from lstmlab.data.windows import Windows, make_windows
+
+__all__ = [
+    # checks
+    "as_float_array",
+    "as_float_samples",
+    "check_finite",
+    "check_positive_int",
+    # official
+    "OfficialBatches",
+    "make_official_batches",
+    # streams
+    "StreamBatches",
+    "TrimReport",
+    "make_series_streams",
+    "make_stream_batches",
+    # windows
+    "Windows",
+    "make_windows",
+]

@@ -1,0 +1,1477 @@
+"""Load time series from files or DataFrames into clean, regularly indexed frames.
+
+A loader turns a file (or a DataFrame) into a validated `pandas.DataFrame` on a regular
+`DatetimeIndex`, plus a `LoadReport` of everything done to it. Nothing is dropped silently:
+absent timestamps, missing cells, resampling and dropped rows are all counted in the report,
+and anything the loader cannot handle on its own (unsorted or duplicated timestamps, a cell
+that is not a number, a constant column, an unknown column) raises a `ValueError` that names
+what was found, what was expected and the fix.
+
+One cleaning pipeline serves every entry point:
+
+1. parse the timestamps (an explicit format where the file format fixes one; day-first
+   dates are never guessed) and the numbers (declared missing markers such as ``?`` become
+   NaN; any other text is an error naming the column, row and text);
+2. check the order (unsorted: error, or sort with ``sort=True``; duplicated: error unless
+   ``resample`` aggregates them);
+3. find the source frequency (declared or inferred) and reindex onto the full regular grid,
+   the absent timestamps becoming missing rows (counted as gaps);
+4. resample if asked, by sum (``min_count=1``: an all-missing bin stays missing, never 0)
+   or by mean;
+5. apply the missing-value policy, then check the length and that no column is constant.
+
+The file formats of the seed experiments have their own loaders: the UCI household power
+file in its original format (`load_household_power`), its per-day summary
+(`load_household_days`) and the UCI ElectricityLoadDiagrams20112014 file
+(`load_electricity_diagrams`, with `download_electricity_diagrams`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+__all__ = [
+    "ELECTRICITY_FILE",
+    "ELECTRICITY_URL",
+    "ColumnReport",
+    "DownloadError",
+    "LoadConfig",
+    "LoadReport",
+    "LoadedSeries",
+    "ResampleReport",
+    "default_cache_dir",
+    "download_electricity_diagrams",
+    "load_csv",
+    "load_electricity_diagrams",
+    "load_frame",
+    "load_household_days",
+    "load_household_power",
+    "load_series",
+    "series_arrays",
+]
+
+MissingPolicy = Literal["interpolate", "ffill", "drop", "error"]
+Aggregation = Literal["sum", "mean"]
+
+_MISSING_POLICIES = ("interpolate", "ffill", "drop", "error")
+_AGGREGATIONS = ("sum", "mean")
+_DTYPES = ("float32", "float64")
+_FORMATS = ("auto", "csv", "household", "household-days", "electricity")
+
+HOUSEHOLD_COLUMNS = (
+    "Global_active_power",
+    "Global_reactive_power",
+    "Voltage",
+    "Global_intensity",
+    "Sub_metering_1",
+    "Sub_metering_2",
+    "Sub_metering_3",
+)
+_HOUSEHOLD_TIME_FORMAT = "%d/%m/%Y %H:%M:%S"
+_HOUSEHOLD_MARKERS = ("?", "")
+
+ELECTRICITY_URL = (
+    "https://archive.ics.uci.edu/static/public/321/electricityloaddiagrams20112014.zip"
+)
+ELECTRICITY_FILE = "LD2011_2014.txt"
+_ELECTRICITY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _names(field: str, value: Any) -> tuple[str, ...]:
+    """Normalise a sequence of column names to a tuple, rejecting a bare string."""
+    if isinstance(value, str):
+        raise ValueError(
+            f"{field} must be a tuple of column names, got the string {value!r}; "
+            f"pass {field}=({value!r},)"
+        )
+    try:
+        names = tuple(value)
+    except TypeError:
+        raise ValueError(
+            f"{field} must be a tuple of column names, got {value!r}; pass {field}=('name', ...)"
+        ) from None
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"{field} must hold column names (non-empty strings), got {name!r}; "
+                "pass the names as strings"
+            )
+    return names
+
+
+def _check_frequency(field: str, value: str | None) -> None:
+    """Raise when `value` is not a frequency alias this pandas accepts (None passes)."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{field} must be a pandas frequency string, got {value!r}; "
+            "pass an alias such as 'min', '15min', 'h', 'D' or 'MS'"
+        )
+    try:
+        # pandas 2.2 only warns about the renamed aliases ('H', 'T', 'M'); pandas 3 rejects
+        # them. Treat the warning as the error so both versions answer the same.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            to_offset(value)
+    except (ValueError, FutureWarning) as error:
+        raise ValueError(
+            f"{field}={value!r} is not a frequency this pandas accepts; pass an alias such as "
+            "'min', '15min', 'h', 'D' or 'MS' (pandas 2.2 renamed 'T', 'H', 'S' and 'M' "
+            "to 'min', 'h', 's' and 'ME')"
+        ) from error
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadConfig:
+    """What to load from a table and how to clean it.
+
+    Attributes:
+        time_col: The timestamp column. None means the first column for a file, and the
+            index (which must then be a DatetimeIndex or parseable) for a DataFrame.
+        targets: One or more columns to forecast.
+        features: Extra input columns, loaded and cleaned like the targets.
+        freq: The expected frequency of the source timestamps ("D", "15min", "MS", ...).
+            None infers it; an irregular index that cannot be inferred is an error unless
+            `resample` is given.
+        resample: The target frequency; the source is aggregated onto it by `aggregation`.
+        aggregation: "mean" or "sum" (sum keeps an all-missing bin missing, never 0).
+        missing: Missing-value policy. "interpolate": time-based linear inside the series,
+            leading and trailing missing values filled from the nearest value (counted as
+            edge-filled); "ffill": forward fill, leading missing values filled backward
+            from the first value (edge-filled); "drop": drop every row with a missing value
+            (the time grid then has holes; the report says so); "error": raise.
+        sep: Field separator of a file.
+        decimal: Decimal mark of the numbers (',' in European files).
+        time_format: strptime format of the timestamps; None lets pandas infer one format
+            from the first value (dates written with '/' then need an explicit format).
+        missing_markers: Cell texts that mean "missing" (besides NaN in a DataFrame).
+        sort: Sort unsorted timestamps (and report it) instead of raising.
+        min_length: Fewest rows the cleaned series may have.
+        dtype: "float64" or "float32" for the values of the returned frame.
+
+    """
+
+    time_col: str | None
+    targets: tuple[str, ...]
+    features: tuple[str, ...] = ()
+    freq: str | None = None
+    resample: str | None = None
+    aggregation: Aggregation = "mean"
+    missing: MissingPolicy = "interpolate"
+    sep: str = ","
+    decimal: str = "."
+    time_format: str | None = None
+    missing_markers: tuple[str, ...] = ("?", "", "NA", "N/A", "NaN", "nan")
+    sort: bool = False
+    min_length: int = 2
+    dtype: Literal["float32", "float64"] = "float64"
+
+    def __post_init__(self) -> None:
+        targets = _names("targets", self.targets)
+        features = _names("features", self.features)
+        markers = _names_or_empty("missing_markers", self.missing_markers)
+        # Lists become tuples so that the config stays hashable.
+        object.__setattr__(self, "targets", targets)
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "missing_markers", markers)
+        if not targets:
+            raise ValueError(
+                "targets is empty; pass at least one column name, e.g. targets=('Sales',)"
+            )
+        seen: set[str] = set()
+        for name in targets + features:
+            if name in seen:
+                raise ValueError(
+                    f"column {name!r} is listed more than once in targets and features; "
+                    "list each column once"
+                )
+            seen.add(name)
+        if self.time_col is not None and (not isinstance(self.time_col, str) or not self.time_col):
+            raise ValueError(
+                f"time_col must be a column name or None, got {self.time_col!r}; "
+                "pass the name of the timestamp column"
+            )
+        if self.time_col in seen:
+            raise ValueError(
+                f"time_col {self.time_col!r} is also listed in targets or features; "
+                "the timestamp column cannot be a value column, remove it from those"
+            )
+        _check_frequency("freq", self.freq)
+        _check_frequency("resample", self.resample)
+        _check_choice("aggregation", self.aggregation, _AGGREGATIONS)
+        _check_choice("missing", self.missing, _MISSING_POLICIES)
+        _check_choice("dtype", self.dtype, _DTYPES)
+        if not isinstance(self.sep, str) or not self.sep:
+            raise ValueError(f"sep must be a non-empty string, got {self.sep!r}; pass e.g. ','")
+        if not isinstance(self.decimal, str) or len(self.decimal) != 1:
+            raise ValueError(
+                f"decimal must be one character, got {self.decimal!r}; pass '.' or ','"
+            )
+        if self.decimal == self.sep:
+            raise ValueError(
+                f"decimal and sep are both {self.sep!r}; a European file is usually "
+                "sep=';' with decimal=','"
+            )
+        if isinstance(self.min_length, bool) or not isinstance(self.min_length, int):
+            raise ValueError(
+                f"min_length must be an integer, got {self.min_length!r}; pass e.g. min_length=2"
+            )
+        if self.min_length < 1:
+            raise ValueError(
+                f"min_length must be at least 1, got {self.min_length}; pass 1 or more"
+            )
+        if not isinstance(self.sort, bool):
+            raise ValueError(f"sort must be True or False, got {self.sort!r}")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The value columns in frame order: targets, then features."""
+        return self.targets + self.features
+
+
+def _names_or_empty(field: str, value: Any) -> tuple[str, ...]:
+    """Like `_names`, but the empty string is a valid entry (an empty cell)."""
+    if isinstance(value, str):
+        raise ValueError(
+            f"{field} must be a tuple of strings, got the string {value!r}; "
+            f"pass {field}=({value!r},)"
+        )
+    names = tuple(value)
+    for name in names:
+        if not isinstance(name, str):
+            raise ValueError(
+                f"{field} must hold strings, got {name!r}; pass the markers as strings"
+            )
+    return names
+
+
+def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """Raise naming the allowed values when `value` is not one of them."""
+    if value not in allowed:
+        listed = ", ".join(repr(choice) for choice in allowed)
+        raise ValueError(f"{field}={value!r} is not supported; pass one of {listed}")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ColumnReport:
+    """What cleaning found and did in one column.
+
+    Attributes:
+        name: The column.
+        role: "target" or "feature".
+        missing_read: Missing cells as read (markers such as '?', empty cells, NaN).
+        missing: Missing values the policy saw, after gap filling and resampling.
+        interpolated: Values filled by time-based linear interpolation.
+        forward_filled: Values filled from the previous value (policy "ffill").
+        edge_filled: Leading or trailing values filled from the nearest value.
+        dropped: Rows dropped because this column was missing (policy "drop").
+
+    """
+
+    name: str
+    role: str
+    missing_read: int
+    missing: int
+    interpolated: int = 0
+    forward_filled: int = 0
+    edge_filled: int = 0
+    dropped: int = 0
+
+    def line(self) -> str:
+        """Return one human-readable line."""
+        done = []
+        if self.interpolated:
+            done.append(f"{self.interpolated} interpolated")
+        if self.forward_filled:
+            done.append(f"{self.forward_filled} forward-filled")
+        if self.edge_filled:
+            done.append(f"{self.edge_filled} edge-filled")
+        if self.dropped:
+            done.append(f"{self.dropped} dropped")
+        touched = ", ".join(done) if done else "nothing to do"
+        return (
+            f"{self.name} ({self.role}): {self.missing_read} missing as read, "
+            f"{self.missing} before the policy; {touched}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResampleReport:
+    """The resampling done.
+
+    Attributes:
+        rule: The target frequency.
+        aggregation: "sum" or "mean".
+        rows_before: Rows before resampling (after gap filling).
+        rows_after: Bins after resampling.
+        empty_bins: Bins that no source row fell into (missing, then the policy applies).
+        partial_bins: Bins aggregated over fewer readings because some were missing.
+
+    """
+
+    rule: str
+    aggregation: str
+    rows_before: int
+    rows_after: int
+    empty_bins: int
+    partial_bins: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadReport:
+    """Everything the loader did, with counts.
+
+    Attributes:
+        source: The file path, or "DataFrame".
+        rows_read: Data rows read.
+        rows_kept: Rows of the returned frame.
+        start: First timestamp of the returned frame.
+        end: Last timestamp of the returned frame.
+        freq: Frequency of the returned frame.
+        source_freq: Frequency of the source timestamps; None when irregular (resampled).
+        freq_inferred: Whether `source_freq` was inferred rather than declared.
+        rows_sorted: Whether the rows were out of order and sorted (``sort=True``).
+        duplicates_aggregated: Duplicated timestamps aggregated by resampling.
+        gaps_filled: Absent timestamps of the regular grid added as missing rows.
+        resample: The resampling done, or None.
+        missing_policy: The missing-value policy applied.
+        columns: Per column, the missing values found and what the policy did.
+        rows_dropped: Rows dropped by the "drop" policy.
+        notes: Warnings for the reader (holes in the grid, partial edge bins, ...).
+
+    """
+
+    source: str
+    rows_read: int
+    rows_kept: int
+    start: pd.Timestamp
+    end: pd.Timestamp
+    freq: str
+    source_freq: str | None
+    freq_inferred: bool
+    rows_sorted: bool
+    duplicates_aggregated: int
+    gaps_filled: int
+    resample: ResampleReport | None
+    missing_policy: str
+    columns: tuple[ColumnReport, ...]
+    rows_dropped: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def missing_read(self) -> int:
+        """Return the missing cells as read, over all columns."""
+        return sum(column.missing_read for column in self.columns)
+
+    def column(self, name: str) -> ColumnReport:
+        """Return the report of one column.
+
+        Args:
+            name: The column name.
+
+        Returns:
+            Its `ColumnReport`.
+
+        Raises:
+            KeyError: When the column was not loaded.
+
+        """
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(
+            f"no column {name!r} in this report; loaded columns: "
+            f"{[column.name for column in self.columns]}"
+        )
+
+    def lines(self) -> list[str]:
+        """Return a human summary, one line per fact."""
+        how = "inferred" if self.freq_inferred else "declared"
+        source_freq = (
+            f"source frequency {self.source_freq!r} ({how})"
+            if self.source_freq is not None
+            else "irregular source timestamps"
+        )
+        out = [
+            f"source: {self.source}",
+            f"rows: {self.rows_read} read, {self.rows_kept} kept",
+            f"time: {self.start} to {self.end}, frequency {self.freq!r}; {source_freq}",
+        ]
+        if self.rows_sorted:
+            out.append("order: rows were out of time order and were sorted (sort=True)")
+        if self.duplicates_aggregated:
+            out.append(
+                f"duplicates: {_count(self.duplicates_aggregated, 'duplicated timestamp')} "
+                "aggregated by resampling"
+            )
+        out.append(f"gaps: {_count(self.gaps_filled, 'absent timestamp')} filled as missing")
+        if self.resample is not None:
+            done = self.resample
+            out.append(
+                f"resampled to {done.rule!r} by {done.aggregation}: {done.rows_before} rows -> "
+                f"{done.rows_after} rows ({_count(done.empty_bins, 'empty bin')}, "
+                f"{_count(done.partial_bins, 'bin')} with some readings missing)"
+            )
+        out.append(f"missing values (policy {self.missing_policy!r}):")
+        out.extend(f"  {column.line()}" for column in self.columns)
+        if self.missing_policy == "drop":
+            out.append(f"rows dropped: {self.rows_dropped}")
+        out.extend(f"note: {note}" for note in self.notes)
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadedSeries:
+    """A cleaned, regularly indexed series and the report of its cleaning.
+
+    Attributes:
+        frame: DataFrame with a DatetimeIndex and the columns targets + features (float64
+            or float32); no missing values.
+        targets: The target columns.
+        features: The extra input columns.
+        freq: The frequency of the index (the grid; the "drop" policy may leave holes).
+        report: What was done, with counts.
+
+    """
+
+    frame: pd.DataFrame
+    targets: tuple[str, ...]
+    features: tuple[str, ...]
+    freq: str
+    report: LoadReport
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Return targets + features, the column order of `frame`."""
+        return self.targets + self.features
+
+    def values(self) -> np.ndarray:
+        """Return all columns as an array of shape (time, targets + features)."""
+        return self.frame.loc[:, list(self.columns)].to_numpy(copy=True)
+
+    def target_values(self) -> np.ndarray:
+        """Return the targets as an array of shape (time, targets)."""
+        return self.frame.loc[:, list(self.targets)].to_numpy(copy=True)
+
+    def feature_values(self) -> np.ndarray:
+        """Return the features as an array of shape (time, features), (time, 0) if none."""
+        return self.frame.loc[:, list(self.features)].to_numpy(copy=True)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def series_arrays(loaded: LoadedSeries, columns: Sequence[str] | None = None) -> list[np.ndarray]:
+    """One 1-D array per column: the multi-stream layout (each client is one stream).
+
+    Args:
+        loaded: A loaded series.
+        columns: The columns to return; None means the targets.
+
+    Returns:
+        A list of arrays of shape (time,), in the order of `columns`.
+
+    Raises:
+        ValueError: When a column was not loaded.
+
+    """
+    names = loaded.targets if columns is None else _names("columns", columns)
+    unknown = [name for name in names if name not in loaded.frame.columns]
+    if unknown:
+        raise ValueError(
+            f"column(s) {unknown} were not loaded; loaded columns: {list(loaded.columns)}; "
+            "pass names from that list"
+        )
+    return [loaded.frame[name].to_numpy(copy=True) for name in names]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _count(number: int, word: str) -> str:
+    """Write '1 gap' or '3 gaps'."""
+    return f"{number} {word}" if number == 1 else f"{number} {word}s"
+
+
+def _describe_columns(columns: Sequence[str]) -> str:
+    """Show column names, shortened when long (the electricity file has 370)."""
+    names = list(columns)
+    if len(names) <= 12:
+        return repr(names)
+    head = ", ".join(repr(name) for name in names[:5])
+    tail = ", ".join(repr(name) for name in names[-2:])
+    return f"[{head}, ..., {tail}] ({len(names)} columns)"
+
+
+def _check_columns(wanted: Sequence[str], available: Sequence[str], source: str) -> None:
+    """Raise listing the available columns when a wanted column is absent."""
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise ValueError(
+            f"column(s) {unknown} not found in {source}; available columns: "
+            f"{_describe_columns(available)}; pass names from that list"
+        )
+
+
+def _stamp(value: Any) -> str:
+    """Format a timestamp as the messages show it."""
+    return str(pd.Timestamp(value))
+
+
+def _as_text(series: pd.Series) -> np.ndarray:
+    """Return the cells as stripped strings (missing cells become '')."""
+    cells = series.astype(object).to_numpy()
+    absent = pd.isna(cells)
+    return np.array(
+        ["" if gone else str(cell).strip() for cell, gone in zip(cells, absent, strict=True)],
+        dtype=object,
+    )
+
+
+def _missing_hint(markers: tuple[str, ...]) -> str:
+    """Tell how the user can mark a cell missing."""
+    shown = next((marker for marker in markers if marker), None)
+    if shown is not None:
+        return f"mark it missing with {shown!r}"
+    if "" in markers:
+        return "leave it empty to mark it missing"
+    return "add a marker to missing_markers"
+
+
+def _numbers(
+    series: pd.Series,
+    *,
+    name: str,
+    time: pd.DatetimeIndex,
+    decimal: str,
+    markers: tuple[str, ...],
+) -> np.ndarray:
+    """Convert a column to float64, NaN for missing cells; raise on any other text."""
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.isinf(values)
+        text = None
+    else:
+        text = _as_text(series)
+        is_marker = np.isin(text, np.array(markers, dtype=object)) | (series.isna().to_numpy())
+        normalised = (
+            text
+            if decimal == "."
+            else np.array([cell.replace(decimal, ".") for cell in text], dtype=object)
+        )
+        values = np.asarray(pd.to_numeric(normalised, errors="coerce"), dtype=np.float64)
+        values[is_marker] = np.nan
+        bad = ~is_marker & ~np.isfinite(values)
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        shown = text[position] if text is not None else str(values[position])
+        raise ValueError(
+            f"column {name!r} row {position + 1} ({_stamp(time[position])}) holds {shown!r}, "
+            f"which is not a number; fix the cell or {_missing_hint(markers)}"
+        )
+    return values
+
+
+def _parse_times(
+    series: pd.Series, *, label: str, time_format: str | None, format_fixed: bool
+) -> pd.DatetimeIndex:
+    """Timestamps from a column of text or datetimes; raise naming the first bad cell."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        parsed = pd.DatetimeIndex(series)
+        absent = np.flatnonzero(parsed.isna())
+        if absent.size:
+            raise ValueError(
+                f"time {label} row {absent[0] + 1} has no timestamp; fill it or remove the row"
+            )
+        return parsed
+    text = _as_text(series)
+    if time_format is None:
+        first = next((cell for cell in text if cell), None)
+        if first is not None and "/" in first:
+            # 01/02/2006 is 1 February or 2 January: never guess the day order.
+            raise ValueError(
+                f"time {label} holds dates with '/' such as {first!r}, whose day and month "
+                "order is ambiguous; pass time_format, e.g. '%d/%m/%Y' or '%m/%d/%Y'"
+            )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parsed = pd.DatetimeIndex(
+            pd.to_datetime(pd.Series(text), format=time_format, errors="coerce")
+        )
+    if caught and time_format is None:
+        raise ValueError(
+            f"time {label} has no single timestamp format pandas can infer (first value "
+            f"{text[0]!r}); pass time_format, e.g. '%Y-%m-%d %H:%M:%S'"
+        )
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    absent = np.flatnonzero(parsed.isna())
+    if absent.size:
+        position = int(absent[0])
+        clause = f" in the format {time_format!r}" if time_format is not None else ""
+        fix = "fix the cell" if format_fixed else "fix the cell or pass time_format"
+        raise ValueError(
+            f"time {label} row {position + 1} holds {text[position]!r}, which is not a "
+            f"timestamp{clause}; {fix}"
+        )
+    return parsed
+
+
+def _step_offset(time: pd.DatetimeIndex) -> pd.DateOffset:
+    """Return the most common step between timestamps as an offset (smallest on ties)."""
+    steps = pd.Series(time[1:] - time[:-1]).value_counts()
+    step = steps[steps == steps.max()].index.min()
+    return to_offset(step)
+
+
+def _off_grid(time: pd.DatetimeIndex, offset: pd.DateOffset) -> np.ndarray:
+    """Positions of timestamps that are not on the grid from the first one by `offset`."""
+    grid = pd.date_range(time[0], time[-1], freq=offset, unit=time.unit)
+    return np.flatnonzero(~time.isin(grid))
+
+
+def _source_frequency(
+    time: pd.DatetimeIndex,
+    rows: np.ndarray,
+    config: LoadConfig,
+    source: str,
+    *,
+    irregular_ok: bool,
+) -> tuple[pd.DateOffset | None, bool]:
+    """Find the source grid: (offset, inferred?), or (None, False) if irregular and allowed."""
+    if config.freq is not None:
+        offset = to_offset(config.freq)
+        off = _off_grid(time, offset)
+        if off.size:
+            position = int(off[0])
+            raise ValueError(
+                f"timestamp {_stamp(time[position])} at row {rows[position]} of {source} is "
+                f"not on the {config.freq!r} grid that starts at {_stamp(time[0])}; pass the "
+                "right freq, or resample to aggregate onto a grid"
+            )
+        return offset, False
+    if len(time) >= 3:
+        inferred = pd.DatetimeIndex(time, freq="infer").freq
+        if inferred is not None:
+            return inferred, True
+    if len(time) >= 2:
+        # A regular series with absent timestamps: infer the step, then check the grid.
+        offset = _step_offset(time)
+        off = _off_grid(time, offset)
+        if not off.size:
+            return offset, True
+        if irregular_ok:
+            return None, False
+        position = int(off[0])
+        raise ValueError(
+            f"cannot infer a regular frequency for {source}: the most common step is "
+            f"{offset.freqstr!r}, but {off.size} of {len(time)} timestamps are off that grid, "
+            f"the first at row {rows[position]} ({_stamp(time[position])}); pass freq "
+            "(e.g. 'D', '15min', 'MS') or resample to aggregate onto a grid"
+        )
+    if irregular_ok:
+        return None, False
+    raise ValueError(
+        f"cannot infer a frequency for {source} from {_count(len(time), 'timestamp')}; "
+        "pass freq (e.g. 'D', '15min', 'MS')"
+    )
+
+
+def _fixed_span(offset: pd.DateOffset) -> pd.Timedelta | None:
+    """Return the length of a fixed offset ('15min', 'h'), None for calendar offsets."""
+    try:
+        return pd.Timedelta(offset)
+    except (TypeError, ValueError):
+        return None
+
+
+def _edge_bin_notes(
+    frame: pd.DataFrame, source: pd.DateOffset | None, rule: pd.DateOffset
+) -> list[str]:
+    """Describe first and last bins that cover fewer source steps than a full bin."""
+    source_span, rule_span = (
+        (_fixed_span(source), _fixed_span(rule)) if source is not None else (None, None)
+    )
+    if source_span is None or rule_span is None or rule_span <= source_span:
+        return []
+    if rule_span % source_span != pd.Timedelta(0):
+        return []
+    full = int(rule_span // source_span)
+    steps = pd.Series(np.ones(len(frame)), index=frame.index).resample(rule).count()
+    notes = []
+    for which, label, covered in (
+        ("first", steps.index[0], steps.iloc[0]),
+        ("last", steps.index[-1], steps.iloc[-1]),
+    ):
+        if covered < full:
+            notes.append(
+                f"the {which} bin ({_stamp(label)}) covers {covered} of {full} source steps, "
+                "so a sum there is lower than a full bin's"
+            )
+    if len(steps) == 1 and len(notes) == 2:
+        notes = notes[:1]
+    return notes
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def _clean(
+    *,
+    time: pd.DatetimeIndex,
+    table: pd.DataFrame,
+    config: LoadConfig,
+    source: str,
+    index_name: str,
+) -> LoadedSeries:
+    """Run the shared cleaning pipeline; `table` holds the raw value columns, row-aligned."""
+    columns = config.columns
+    values = {
+        name: _numbers(
+            table[name],
+            name=name,
+            time=time,
+            decimal=config.decimal,
+            markers=config.missing_markers,
+        )
+        for name in columns
+    }
+    rows_read = len(time)
+    frame = pd.DataFrame(values, index=time.rename(None), columns=list(columns))
+    missing_read = {name: int(frame[name].isna().sum()) for name in columns}
+    rows = np.arange(1, rows_read + 1)  # 1-based data rows, header excluded
+
+    # Order: an unsorted file is an error unless sort=True.
+    rows_sorted = False
+    stamps = frame.index.asi8
+    descents = np.flatnonzero(np.diff(stamps) < 0)
+    if descents.size:
+        position = int(descents[0]) + 1
+        if not config.sort:
+            raise ValueError(
+                f"timestamps in {source} are not sorted: row {position + 1} "
+                f"({_stamp(frame.index[position])}) is earlier than row {position} "
+                f"({_stamp(frame.index[position - 1])}); sort the file by time, or pass "
+                "sort=True to sort on load"
+            )
+        order = np.argsort(stamps, kind="stable")
+        frame = frame.iloc[order]
+        rows = rows[order]
+        rows_sorted = True
+
+    duplicated = frame.index.duplicated()
+    duplicates = int(duplicated.sum())
+    if duplicates and config.resample is None:
+        position = int(np.flatnonzero(duplicated)[0])
+        raise ValueError(
+            f"{_count(duplicates, 'duplicated timestamp')} in {source}, the first is "
+            f"{_stamp(frame.index[position])} at row {rows[position]}; aggregate the "
+            "duplicates before loading, or pass resample to aggregate them on load"
+        )
+
+    # The source grid: absent timestamps become missing rows, counted as gaps.
+    notes: list[str] = []
+    if duplicates:
+        source_offset, inferred = None, False
+    else:
+        source_offset, inferred = _source_frequency(
+            frame.index, rows, config, source, irregular_ok=config.resample is not None
+        )
+    gaps = 0
+    source_index = frame.index
+    if source_offset is not None:
+        grid = pd.date_range(
+            frame.index[0], frame.index[-1], freq=source_offset, unit=frame.index.unit
+        )
+        gaps = len(grid) - len(frame)
+        frame = frame.reindex(grid)
+        if gaps > rows_read:
+            notes.append(
+                f"more timestamps were absent ({gaps}) than present ({rows_read}): check "
+                f"that the frequency {source_offset.freqstr!r} is right"
+            )
+
+    resampled = None
+    final_offset = source_offset
+    if config.resample is not None:
+        rule = to_offset(config.resample)
+        # Readings per bin count the source rows only, not the gap rows added above.
+        readings = pd.Series(np.ones(len(source_index)), index=source_index).resample(rule).count()
+        before = len(frame)
+        resampler = frame.resample(rule)
+        # min_count=1: a bin with no reading stays missing instead of summing to 0.
+        out = resampler.sum(min_count=1) if config.aggregation == "sum" else resampler.mean()
+        readings = readings.reindex(out.index, fill_value=0)
+        absent = frame.isna().resample(rule).sum().reindex(out.index, fill_value=0)
+        present = frame.notna().resample(rule).sum().reindex(out.index, fill_value=0)
+        partial = int(((absent > 0) & (present > 0)).any(axis=1).sum())
+        notes.extend(_edge_bin_notes(frame, source_offset, rule))
+        frame = out
+        final_offset = rule
+        resampled = ResampleReport(
+            rule=rule.freqstr,
+            aggregation=config.aggregation,
+            rows_before=before,
+            rows_after=len(out),
+            empty_bins=int((readings == 0).sum()),
+            partial_bins=partial,
+        )
+    assert final_offset is not None  # irregular sources are only allowed with resample
+    freq = final_offset.freqstr
+
+    # The missing-value policy.
+    was_missing = frame.isna()
+    missing = {name: int(was_missing[name].sum()) for name in columns}
+    for name in columns:
+        if missing[name] == len(frame):
+            raise ValueError(
+                f"column {name!r} in {source} has no values (all {len(frame)} missing); "
+                "drop the column or choose another"
+            )
+    interpolated = dict.fromkeys(columns, 0)
+    forward_filled = dict.fromkeys(columns, 0)
+    edge_filled = dict.fromkeys(columns, 0)
+    dropped = dict.fromkeys(columns, 0)
+    rows_dropped = 0
+    if any(missing.values()):
+        if config.missing == "error":
+            details = ", ".join(
+                f"column {name!r} {missing[name]} (first at "
+                f"{_stamp(frame.index[was_missing[name].to_numpy()][0])})"
+                for name in columns
+                if missing[name]
+            )
+            raise ValueError(
+                f"missing='error' but {source} has missing values: {details}; fill them, "
+                "or pass missing='interpolate', 'ffill' or 'drop'"
+            )
+        if config.missing == "interpolate":
+            inside = frame.interpolate(method="time", limit_area="inside")
+            done = was_missing & inside.notna()
+            frame = inside.ffill().bfill()
+            interpolated = {name: int(done[name].sum()) for name in columns}
+            edge_filled = {name: missing[name] - interpolated[name] for name in columns}
+        elif config.missing == "ffill":
+            forward = frame.ffill()
+            done = was_missing & forward.notna()
+            frame = forward.bfill()
+            forward_filled = {name: int(done[name].sum()) for name in columns}
+            edge_filled = {name: missing[name] - forward_filled[name] for name in columns}
+        else:  # drop
+            keep = ~was_missing.any(axis=1)
+            rows_dropped = int((~keep).sum())
+            frame = frame.loc[keep.to_numpy()]
+            dropped = dict(missing)
+            notes.append(
+                f"dropping {_count(rows_dropped, 'row')} leaves holes in the {freq!r} time "
+                "grid: the index is no longer regular"
+            )
+
+    if len(frame) < config.min_length:
+        raise ValueError(
+            f"{source} has {_count(len(frame), 'row')} after cleaning, fewer than "
+            f"min_length={config.min_length}; load a longer range, resample less coarsely "
+            "or lower min_length"
+        )
+    for name in columns:
+        column = frame[name].to_numpy()
+        if column.max() == column.min():
+            raise ValueError(
+                f"column {name!r} in {source} is constant (every value is "
+                f"{float(column[0])!r}); a scaler would divide by zero; drop the column "
+                "or choose another target"
+            )
+
+    frame = frame.astype(config.dtype).rename_axis(index_name)
+    report = LoadReport(
+        source=source,
+        rows_read=rows_read,
+        rows_kept=len(frame),
+        start=frame.index[0],
+        end=frame.index[-1],
+        freq=freq,
+        source_freq=None if source_offset is None else source_offset.freqstr,
+        freq_inferred=inferred,
+        rows_sorted=rows_sorted,
+        duplicates_aggregated=duplicates,
+        gaps_filled=gaps,
+        resample=resampled,
+        missing_policy=config.missing,
+        columns=tuple(
+            ColumnReport(
+                name=name,
+                role="target" if name in config.targets else "feature",
+                missing_read=missing_read[name],
+                missing=missing[name],
+                interpolated=interpolated[name],
+                forward_filled=forward_filled[name],
+                edge_filled=edge_filled[name],
+                dropped=dropped[name],
+            )
+            for name in columns
+        ),
+        rows_dropped=rows_dropped,
+        notes=tuple(notes),
+    )
+    return LoadedSeries(
+        frame=frame,
+        targets=config.targets,
+        features=config.features,
+        freq=freq,
+        report=report,
+    )
+
+
+def _read_header(path: Path, sep: str) -> list[str]:
+    """Return the column names of a file as pandas names them."""
+    try:
+        return [str(name) for name in pd.read_csv(path, sep=sep, nrows=0).columns]
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty; expected a header line and data rows") from None
+
+
+def _read_table(
+    path: Path,
+    config: LoadConfig,
+    *,
+    time_cols: Sequence[str],
+    header: Sequence[str],
+) -> pd.DataFrame:
+    """Read the time columns as text and the value columns as numbers where they parse."""
+    value_cols = list(config.columns)
+    wanted = list(time_cols) + value_cols
+    table = pd.read_csv(
+        path,
+        sep=config.sep,
+        decimal=config.decimal,
+        usecols=[name for name in header if name in wanted],
+        dtype={name: str for name in time_cols},
+        # Markers only on the value columns: an empty timestamp must be an error.
+        na_values={name: list(config.missing_markers) for name in value_cols},
+        keep_default_na=False,
+        low_memory=False,
+    )
+    if table.empty:
+        raise ValueError(f"{path} has a header but no data rows; expected at least one row")
+    return table
+
+
+def _load_file(
+    path: str | os.PathLike[str],
+    config: LoadConfig,
+    *,
+    index_name: str | None = None,
+    time_label: str | None = None,
+    format_fixed: bool = False,
+) -> LoadedSeries:
+    """load_csv with the knobs the format loaders need."""
+    path = Path(path)
+    header = _read_header(path, config.sep)
+    time_col = config.time_col if config.time_col is not None else header[0]
+    if time_col not in header:
+        raise ValueError(
+            f"time column {time_col!r} not found in {path}; available columns: "
+            f"{_describe_columns(header)}; pass time_col from that list"
+        )
+    _check_columns(config.columns, [name for name in header if name != time_col], str(path))
+    table = _read_table(path, config, time_cols=(time_col,), header=header)
+    time = _parse_times(
+        table[time_col],
+        label=time_label or f"column {time_col!r}",
+        time_format=config.time_format,
+        format_fixed=format_fixed,
+    )
+    return _clean(
+        time=time,
+        table=table,
+        config=config,
+        source=str(path),
+        index_name=index_name or time_col,
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def load_csv(path: str | os.PathLike[str], config: LoadConfig) -> LoadedSeries:
+    """Load any CSV file through the cleaning pipeline.
+
+    Args:
+        path: The file.
+        config: Which columns, the separator and decimal mark, and the cleaning policy.
+            `config.time_col` None means the first column.
+
+    Returns:
+        The cleaned series and its report; the frame's index is named after the time column.
+
+    Raises:
+        ValueError: On an unknown column, an unparseable timestamp or number, unsorted or
+            duplicated timestamps, an irregular index without `resample`, missing values
+            under policy "error", a series shorter than `min_length`, or a constant column.
+
+    """
+    return _load_file(path, config)
+
+
+def load_frame(frame: pd.DataFrame, config: LoadConfig) -> LoadedSeries:
+    """Load a DataFrame through the same cleaning pipeline as `load_csv`.
+
+    Args:
+        frame: The table; numeric columns are taken as they are (NaN is missing), text
+            columns are parsed like file cells (`config.decimal`, `config.missing_markers`).
+        config: Which columns and the cleaning policy; `config.time_col` None means the
+            index, which must then hold timestamps.
+
+    Returns:
+        The cleaned series and its report (source "DataFrame").
+
+    Raises:
+        ValueError: As `load_csv`; also when `time_col` is None and the index does not
+            hold timestamps.
+
+    Examples:
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"day": ["2024-01-01", "2024-01-02", "2024-01-03"],
+        ...                       "load": [1.0, None, 3.0]})
+        >>> loaded = load_frame(table, LoadConfig(time_col="day", targets=("load",)))
+        >>> loaded.target_values()[:, 0].tolist(), loaded.freq
+        ([1.0, 2.0, 3.0], 'D')
+
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(
+            f"load_frame needs a pandas DataFrame, got {type(frame).__name__}; "
+            "wrap the data in pd.DataFrame(...)"
+        )
+    source = "DataFrame"
+    available = [str(name) for name in frame.columns]
+    if config.time_col is None:
+        time_values = frame.index.to_series(index=pd.RangeIndex(len(frame)))
+        label = "index"
+        if not pd.api.types.is_datetime64_any_dtype(time_values.dtype) and not (
+            pd.api.types.is_object_dtype(time_values.dtype)
+            or pd.api.types.is_string_dtype(time_values.dtype)
+        ):
+            raise ValueError(
+                f"the DataFrame's index holds {frame.index.dtype} values, not timestamps; "
+                "pass time_col naming the time column, or set a DatetimeIndex"
+            )
+        value_available = available
+    else:
+        if config.time_col not in available:
+            raise ValueError(
+                f"time column {config.time_col!r} not found in {source}; available columns: "
+                f"{_describe_columns(available)}; pass time_col from that list"
+            )
+        time_values = frame[config.time_col].reset_index(drop=True)
+        label = f"column {config.time_col!r}"
+        value_available = [name for name in available if name != config.time_col]
+    _check_columns(config.columns, value_available, source)
+    if len(frame) == 0:
+        raise ValueError("the DataFrame has no rows; expected at least one row")
+    time = _parse_times(
+        time_values, label=label, time_format=config.time_format, format_fixed=False
+    )
+    table = frame.loc[:, list(config.columns)].reset_index(drop=True)
+    index_name = config.time_col or (str(frame.index.name) if frame.index.name else "time")
+    return _clean(time=time, table=table, config=config, source=source, index_name=index_name)
+
+
+def load_household_power(
+    path: str | os.PathLike[str],
+    *,
+    columns: Sequence[str] = ("Global_active_power",),
+    features: Sequence[str] = (),
+    resample: str | None = None,
+    aggregation: Aggregation = "sum",
+    missing: MissingPolicy = "interpolate",
+    sort: bool = False,
+    min_length: int = 2,
+    dtype: Literal["float32", "float64"] = "float64",
+) -> LoadedSeries:
+    """Load the UCI "Individual household electric power consumption" file, original format.
+
+    The format: `;`-separated, header ``Date;Time;Global_active_power;...;Sub_metering_3``,
+    `Date` as dd/mm/yyyy and `Time` as hh:mm:ss (parsed with that explicit format, never by
+    guessing the day order), `?` for a missing value, one row per minute. The frequency is
+    declared as one minute, so absent minutes are filled as missing and counted.
+
+    Args:
+        path: The file (the full ``household_power_consumption.txt`` or an excerpt).
+        columns: The target columns.
+        features: Extra input columns.
+        resample: Target frequency, e.g. "h" or "D"; None keeps minutes.
+        aggregation: "sum" (energy per bin; the default) or "mean".
+        missing: Missing-value policy, as in `LoadConfig`.
+        sort: Sort unsorted rows instead of raising.
+        min_length: Fewest rows after cleaning.
+        dtype: "float64" or "float32".
+
+    Returns:
+        The cleaned series; the index is named "datetime".
+
+    Raises:
+        ValueError: When the file is not in this format, or as `load_csv`.
+
+    """
+    path = Path(path)
+    _check_header_start(path, "Date;Time;", "household power", "Date;Time;Global_active_power")
+    config = LoadConfig(
+        time_col="Date",
+        targets=tuple(_names("columns", columns)),
+        features=tuple(_names("features", features)),
+        freq="min",
+        resample=resample,
+        aggregation=aggregation,
+        missing=missing,
+        sep=";",
+        decimal=".",
+        time_format=_HOUSEHOLD_TIME_FORMAT,
+        missing_markers=_HOUSEHOLD_MARKERS,
+        sort=sort,
+        min_length=min_length,
+        dtype=dtype,
+    )
+    header = _read_header(path, ";")
+    _check_columns(
+        config.columns, [name for name in header if name not in ("Date", "Time")], str(path)
+    )
+    table = _read_table(path, config, time_cols=("Date", "Time"), header=header)
+    stamps = pd.Series(_as_text(table["Date"]) + " " + _as_text(table["Time"]))
+    time = _parse_times(
+        stamps,
+        label="columns 'Date' and 'Time'",
+        time_format=_HOUSEHOLD_TIME_FORMAT,
+        format_fixed=True,
+    )
+    return _clean(time=time, table=table, config=config, source=str(path), index_name="datetime")
+
+
+def load_household_days(
+    path: str | os.PathLike[str],
+    *,
+    columns: Sequence[str] = ("Global_active_power",),
+    features: Sequence[str] = (),
+    resample: str | None = None,
+    aggregation: Aggregation = "sum",
+    missing: MissingPolicy = "interpolate",
+    sort: bool = False,
+    min_length: int = 2,
+    dtype: Literal["float32", "float64"] = "float64",
+) -> LoadedSeries:
+    """Load the per-day household file (``datetime,Global_active_power,...,sub_metering_4``).
+
+    Args:
+        path: The file (dates yyyy-mm-dd, one row per day).
+        columns: The target columns.
+        features: Extra input columns.
+        resample: Target frequency, e.g. "W" or "MS"; None keeps days.
+        aggregation: "sum" (the default) or "mean".
+        missing: Missing-value policy, as in `LoadConfig`.
+        sort: Sort unsorted rows instead of raising.
+        min_length: Fewest rows after cleaning.
+        dtype: "float64" or "float32".
+
+    Returns:
+        The cleaned series; the index is named "datetime".
+
+    Raises:
+        ValueError: When the file is not in this format, or as `load_csv`.
+
+    """
+    path = Path(path)
+    _check_header_start(path, "datetime,", "household per-day", "datetime,Global_active_power,...")
+    config = LoadConfig(
+        time_col="datetime",
+        targets=tuple(_names("columns", columns)),
+        features=tuple(_names("features", features)),
+        freq="D",
+        resample=resample,
+        aggregation=aggregation,
+        missing=missing,
+        time_format="%Y-%m-%d",
+        sort=sort,
+        min_length=min_length,
+        dtype=dtype,
+    )
+    return _load_file(path, config, format_fixed=True)
+
+
+def _client_name(client: str | int) -> str:
+    """1 -> 'MT_001'; names pass through."""
+    if isinstance(client, bool) or not isinstance(client, int | str):
+        raise ValueError(
+            f"a client is a name like 'MT_001' or a number like 1, got {client!r}; "
+            "pass one of those"
+        )
+    return f"MT_{client:03d}" if isinstance(client, int) else client
+
+
+def load_electricity_diagrams(
+    path: str | os.PathLike[str],
+    *,
+    clients: Sequence[str | int] | None = None,
+    resample: str | None = None,
+    aggregation: Aggregation = "mean",
+    missing: MissingPolicy = "interpolate",
+    sort: bool = False,
+    min_length: int = 2,
+    dtype: Literal["float32", "float64"] = "float64",
+) -> LoadedSeries:
+    """Load the UCI "ElectricityLoadDiagrams20112014" file ``LD2011_2014.txt``.
+
+    The format: `;`-separated, a quoted timestamp first column with an empty name (header
+    ``"";"MT_001";"MT_002";...``), ``,`` as the decimal mark, one column per client
+    (MT_001..MT_370) and one reading per 15 minutes, in kW. Each client is a separate
+    series: the chosen clients are the targets (see `series_arrays`). Only the chosen
+    columns are read, so loading a few clients of the full file stays light.
+
+    Args:
+        path: The file, e.g. from `download_electricity_diagrams`.
+        clients: Client names ("MT_001") or numbers (1); None loads all of them.
+        resample: Target frequency, e.g. "h" or "D"; None keeps 15 minutes.
+        aggregation: "mean" (kW stays kW; the default) or "sum".
+        missing: Missing-value policy, as in `LoadConfig`.
+        sort: Sort unsorted rows instead of raising.
+        min_length: Fewest rows after cleaning.
+        dtype: "float64" or "float32".
+
+    Returns:
+        The cleaned series, one target column per client; the index is named "time".
+
+    Raises:
+        ValueError: When the file is not in this format, a client is unknown, or as
+            `load_csv` (a client whose readings are all equal, e.g. all 0 over the range,
+            is a constant column).
+
+    """
+    path = Path(path)
+    first = _first_line(path)
+    if not (first.startswith('"";') or first.startswith(";")):
+        raise ValueError(
+            f"{path} is not in the LD2011_2014 format: expected a header starting "
+            f'\'"";"MT_001"\', got {first[:60]!r}; use load_csv for other files'
+        )
+    header = _read_header(path, ";")
+    available = header[1:]
+    names = (
+        available
+        if clients is None
+        else [_client_name(client) for client in _names_or_ints(clients)]
+    )
+    _check_columns(names, available, str(path))
+    config = LoadConfig(
+        time_col=header[0],
+        targets=tuple(names),
+        freq="15min",
+        resample=resample,
+        aggregation=aggregation,
+        missing=missing,
+        sep=";",
+        decimal=",",
+        time_format=_ELECTRICITY_TIME_FORMAT,
+        missing_markers=("", "?"),
+        sort=sort,
+        min_length=min_length,
+        dtype=dtype,
+    )
+    return _load_file(path, config, index_name="time", time_label="column 1", format_fixed=True)
+
+
+def _names_or_ints(clients: Any) -> list[Any]:
+    """Return the clients as a list, rejecting a bare string."""
+    if isinstance(clients, str | int):
+        raise ValueError(
+            f"clients must be a sequence of clients, got {clients!r}; pass clients=({clients!r},)"
+        )
+    return list(clients)
+
+
+def _first_line(path: Path) -> str:
+    """Return the header line of a text file."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        return handle.readline().strip()
+
+
+def _check_header_start(path: Path, start: str, what: str, example: str) -> None:
+    """Raise when the header line does not start as the format requires."""
+    first = _first_line(path)
+    if not first.startswith(start):
+        raise ValueError(
+            f"{path} is not in the {what} format: expected a header starting {example!r}, "
+            f"got {first[:60]!r}; use load_csv for other files"
+        )
+
+
+def load_series(
+    path: str | os.PathLike[str],
+    *,
+    format: Literal["auto", "csv", "household", "household-days", "electricity"] = "auto",
+    config: LoadConfig | None = None,
+    **options: Any,
+) -> LoadedSeries:
+    """Load a file, dispatching on its format.
+
+    Args:
+        path: The file.
+        format: "household" (`load_household_power`), "household-days"
+            (`load_household_days`), "electricity" (`load_electricity_diagrams`), "csv"
+            (`load_csv`, needs `config`) or "auto": sniff the header line.
+        config: The `LoadConfig` of a plain CSV; only for format "csv" (or "auto" finding
+            a plain CSV).
+        **options: Keyword arguments of the format's loader (not for "csv").
+
+    Returns:
+        The cleaned series and its report.
+
+    Raises:
+        ValueError: On an unknown format, a plain CSV without `config`, `config` given to
+            a format loader, or as the chosen loader.
+
+    """
+    _check_choice("format", format, _FORMATS)
+    path = Path(path)
+    if format == "auto":
+        first = _first_line(path)
+        if first.startswith("Date;Time;"):
+            format = "household"
+        elif first.startswith("datetime,Global_active_power"):
+            format = "household-days"
+        elif first.startswith('"";"MT_') or first.startswith(';"MT_') or first.startswith(";MT_"):
+            format = "electricity"
+        else:
+            format = "csv"
+    if format == "csv":
+        if config is None:
+            raise ValueError(
+                f"{path} is a plain CSV, which needs a LoadConfig naming its columns; pass "
+                "config=LoadConfig(time_col=..., targets=(...,))"
+            )
+        if options:
+            raise ValueError(
+                f"options {sorted(options)} are for the format loaders, not a plain CSV; "
+                "put the settings in config"
+            )
+        return load_csv(path, config)
+    if config is not None:
+        raise ValueError(
+            f"config is for plain CSV files, but {path} is in the {format!r} format; pass "
+            "that loader's options as keywords instead (e.g. resample='h')"
+        )
+    loader = {
+        "household": load_household_power,
+        "household-days": load_household_days,
+        "electricity": load_electricity_diagrams,
+    }[format]
+    return loader(path, **options)
+
+
+# --------------------------------------------------------------------------- download
+
+
+class DownloadError(RuntimeError):
+    """A data set could not be downloaded; the message says where to place it by hand."""
+
+
+def default_cache_dir() -> Path:
+    """Return the default download cache, ``~/.cache/lstmlab``."""
+    return Path.home() / ".cache" / "lstmlab"
+
+
+def download_electricity_diagrams(
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    url: str = ELECTRICITY_URL,
+    timeout: float = 20.0,
+) -> Path:
+    """Fetch and unzip ``LD2011_2014.txt`` into a cache folder, or reuse the cached file.
+
+    Args:
+        cache_dir: The cache folder; None means ``~/.cache/lstmlab``.
+        url: The archive (the public UCI zip by default).
+        timeout: Seconds to wait on the connection and each read.
+
+    Returns:
+        The path of ``LD2011_2014.txt`` in the cache folder.
+
+    Raises:
+        DownloadError: When the network is unavailable, the download fails, or the
+            archive does not hold the file; the message names the URL and the path where
+            the file can be placed by hand.
+
+    """
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = folder / ELECTRICITY_FILE
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    by_hand = (
+        f"download {url} on a machine with network access, unzip it and place "
+        f"{ELECTRICITY_FILE} at {target} (it is then reused), or pass the file's path to "
+        "load_electricity_diagrams"
+    )
+    archive = folder / "electricityloaddiagrams20112014.zip.part"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=timeout) as response, archive.open("wb") as sink:
+            shutil.copyfileobj(response, sink, length=1 << 20)
+    except OSError as error:  # URLError, HTTPError, timeouts and disk errors
+        archive.unlink(missing_ok=True)
+        reason = (
+            error.reason
+            if isinstance(error, urllib.error.URLError)
+            and not isinstance(error, urllib.error.HTTPError)
+            else error
+        )
+        raise DownloadError(
+            f"could not download {url} ({reason}); the network may be unavailable; fix: {by_hand}"
+        ) from error
+    partial = folder / (ELECTRICITY_FILE + ".part")
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            member = next(
+                (
+                    name
+                    for name in bundle.namelist()
+                    if PurePosixPath(name).name == ELECTRICITY_FILE
+                ),
+                None,
+            )
+            if member is None:
+                raise DownloadError(
+                    f"the archive from {url} holds no {ELECTRICITY_FILE} (it holds "
+                    f"{bundle.namelist()[:5]}); fix: {by_hand}"
+                )
+            with bundle.open(member) as packed, partial.open("wb") as sink:
+                shutil.copyfileobj(packed, sink, length=1 << 20)
+        os.replace(partial, target)  # atomic: a half-written file is never reused
+    except (zipfile.BadZipFile, OSError) as error:
+        partial.unlink(missing_ok=True)
+        raise DownloadError(
+            f"the file from {url} is not a readable zip archive ({error}); fix: {by_hand}"
+        ) from error
+    finally:
+        archive.unlink(missing_ok=True)
+    return target

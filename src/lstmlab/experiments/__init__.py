@@ -1,0 +1,1 @@
+"""Experiments: ``run(config) -> frozen result``; no plotting here."""

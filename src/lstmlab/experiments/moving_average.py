@@ -1,0 +1,448 @@
+"""The official Keras example ``lstm_stateful.py``, reproduced step by step.
+
+Input: uniform noise in [-0.1, 0.1]; target: its moving average over ``tsteps`` points; each
+sample is a window of ``lahead`` points. The script's claim: with ``lahead < tsteps`` only the
+stateful model converges, with ``lahead >= tsteps`` both do. Here convergence is measured: a
+model has converged when its test MSE is at most ``threshold`` times the MSE of predicting the
+training mean.
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from lstmlab.data.official import OfficialBatches, make_official_batches
+from lstmlab.data.streams import StreamBatches, TrimReport, make_stream_batches
+from lstmlab.models import LSTMConfig, init_params, init_state
+from lstmlab.train.loop import History, TrainConfig, compiled_predict, fit, init_train_state
+
+LAYOUTS = ("official", "streams")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MovingAverageConfig:
+    """The script's editable parameters (its defaults), plus what it leaves implicit.
+
+    Attributes:
+        input_len: length of the generated input.
+        tsteps: window of the moving-average target.
+        lahead: input window length per sample.
+        batch_size: rows per batch.
+        epochs: training epochs per model (literal: the stateful model is fitted one epoch at a
+            time ``epochs`` times, the stateless one for ``epochs`` epochs).
+        seed: NumPy legacy global seed (the script's ``np.random.seed(1986)``); also seeds the
+            model initialisation (``seed`` for the stateful model, ``seed + 1`` for the
+            stateless one).
+        units: LSTM units.
+        threshold: converged when test MSE <= threshold * MSE of predicting the training mean.
+        layout: ``"official"`` (the script's batches: batch k holds samples k*B..k*B+B-1) or
+            ``"streams"`` (B contiguous streams; row i of batch k+1 continues row i of batch k).
+    """
+
+    input_len: int = 1000
+    tsteps: int = 2
+    lahead: int = 1
+    batch_size: int = 1
+    epochs: int = 10
+    seed: int = 1986
+    units: int = 20
+    threshold: float = 0.1
+    layout: str = "official"
+
+    def __post_init__(self) -> None:
+        for name in ("input_len", "tsteps", "lahead", "batch_size", "units"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(
+                    f"{name} must be a positive integer, got {value!r}; pass an int >= 1"
+                )
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
+        if not 0 < self.threshold:
+            raise ValueError(
+                f"threshold must be > 0, got {self.threshold!r}; pass e.g. 0.1 (10% of the "
+                "mean predictor's MSE)"
+            )
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be 'official' or 'streams', got {self.layout!r}")
+        to_train = int(self.input_len * 0.8)
+        to_train -= to_train % self.batch_size
+        to_test = self.input_len - to_train - self.input_len % self.batch_size
+        if to_train < self.batch_size or to_test < self.batch_size:
+            raise ValueError(
+                f"input_len={self.input_len} is too short for batch_size={self.batch_size}: the "
+                f"80/20 split gives {to_train} training and {to_test} test samples, and each "
+                f"needs at least one batch; pass --input-len >= {5 * self.batch_size} or a "
+                "smaller --batch-size"
+            )
+
+    @property
+    def expect_stateless_converges(self) -> bool:
+        """The script's claim for the stateless model."""
+        return self.lahead >= self.tsteps
+
+
+@dataclass(frozen=True, slots=True)
+class MovingAverageData:
+    """The script's arrays: ``x (n, lahead, 1)``, ``y (n, 1)``, and the frames it prints."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    data_input: pd.DataFrame
+    expected_output: pd.DataFrame
+
+
+def make_data(config: MovingAverageConfig) -> MovingAverageData:
+    """Generate the data exactly as ``lstm_stateful.py`` does.
+
+    Args:
+        config: the experiment settings.
+
+    Returns:
+        ``MovingAverageData`` with float32 arrays.
+    """
+    np.random.seed(config.seed)  # the script draws from NumPy's legacy global generator
+    to_drop = max(config.tsteps - 1, config.lahead - 1)
+    data_input = pd.DataFrame(np.random.uniform(-0.1, 0.1, config.input_len + to_drop))
+    expected_output = data_input.rolling(window=config.tsteps, center=False).mean()
+    if config.lahead > 1:
+        data_input = pd.DataFrame(np.repeat(data_input.values, repeats=config.lahead, axis=1))
+        for i, column in enumerate(data_input.columns):
+            data_input[column] = data_input[column].shift(i)
+    expected_output = expected_output[to_drop:]
+    data_input = data_input[to_drop:]
+
+    to_train = int(config.input_len * 0.8)
+    to_train -= to_train % config.batch_size
+    x_train, y_train = data_input[:to_train], expected_output[:to_train]
+    x_test, y_test = data_input[to_train:], expected_output[to_train:]
+    leftover = data_input.shape[0] % config.batch_size
+    if leftover > 0:
+        x_test, y_test = x_test[:-leftover], y_test[:-leftover]
+
+    def as_x(frame: pd.DataFrame) -> np.ndarray:
+        return frame.values.reshape(frame.shape[0], frame.shape[1], 1).astype(np.float32)
+
+    def as_y(frame: pd.DataFrame) -> np.ndarray:
+        return frame.values.reshape(frame.shape[0], 1).astype(np.float32)
+
+    return MovingAverageData(
+        x_train=as_x(x_train),
+        y_train=as_y(y_train),
+        x_test=as_x(x_test),
+        y_test=as_y(y_test),
+        data_input=data_input,
+        expected_output=expected_output,
+    )
+
+
+Batches = OfficialBatches | StreamBatches
+
+
+def make_batches(
+    x: np.ndarray, y: np.ndarray, *, batch_size: int, layout: str
+) -> Batches:
+    """Lay out ``(x, y)`` samples in the chosen layout.
+
+    The script's split already makes both parts a multiple of ``batch_size``, so nothing is
+    trimmed for data from ``make_data``; the ``trim`` report of the result says so.
+
+    Args:
+        x: ``(samples, lahead, 1)``.
+        y: ``(samples, 1)``.
+        batch_size: rows per batch.
+        layout: ``"official"`` or ``"streams"``.
+
+    Returns:
+        ``OfficialBatches`` or ``StreamBatches`` with ``x_batches (num_batches, batch_size,
+        lahead, 1)`` and ``y_batches (num_batches, batch_size, 1)``.
+
+    Raises:
+        ValueError: an unknown layout, or a sample count the layout cannot take.
+    """
+    if layout == "official":
+        return make_official_batches(x, y, batch_size=batch_size, trim=True)
+    if layout == "streams":
+        return make_stream_batches(x, y, batch_size=batch_size, trim="start")
+    raise ValueError(f"layout must be 'official' or 'streams', got {layout!r}")
+
+
+def model_config(config: MovingAverageConfig, *, stateful: bool) -> LSTMConfig:
+    """The script's ``LSTM(units, input_shape=(lahead, 1)) + Dense(1)``."""
+    return LSTMConfig(units=(config.units,), timesteps=config.lahead, stateful=stateful)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Baselines:
+    """Test MSE of predictors that need no training.
+
+    Attributes:
+        mean: predicting the training targets' mean (the convergence yardstick).
+        last_value: predicting the last input value ``x[t]``.
+        window_optimum: the best predictor that sees only the window: the sum of the
+            ``min(lahead, tsteps)`` newest inputs divided by ``tsteps`` (the unseen inputs are
+            independent with zero mean). Zero when ``lahead >= tsteps``; otherwise the floor of
+            a stateless model, e.g. the error of predicting ``x[t] / 2`` for the defaults.
+    """
+
+    mean: float
+    last_value: float
+    window_optimum: float
+
+
+def baselines(data: MovingAverageData, tsteps: int) -> Baselines:
+    """The untrained predictors' test MSE.
+
+    Args:
+        data: from ``make_data``.
+        tsteps: the moving-average window of the targets.
+
+    Returns:
+        ``Baselines``.
+    """
+    y_test = data.y_test.astype(np.float64)[:, 0]  # (n,)
+    x_test = data.x_test.astype(np.float64)[:, :, 0]  # (n, lahead); column 0 is x[t]
+    visible = min(x_test.shape[1], tsteps)
+    return Baselines(
+        mean=float(np.mean(np.square(y_test - data.y_train.astype(np.float64).mean()))),
+        last_value=float(np.mean(np.square(y_test - x_test[:, 0]))),
+        window_optimum=float(
+            np.mean(np.square(y_test - x_test[:, :visible].sum(axis=1) / tsteps))
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutcome:
+    """One trained model's figures.
+
+    Attributes:
+        name: ``"stateful"`` or ``"stateless"``.
+        test_mse: MSE of ``predictions`` against the test targets.
+        ratio: ``test_mse`` divided by the mean predictor's MSE.
+        converged: ``ratio <= threshold``.
+        predictions: ``(n_test, 1)`` in sample order.
+        history: per-epoch ``loss`` and ``val_loss``.
+        seconds: wall time of training (compilation included).
+        updates: parameter updates done (the training state's ``step``).
+    """
+
+    name: str
+    test_mse: float
+    ratio: float
+    converged: bool
+    predictions: np.ndarray
+    history: History
+    seconds: float
+    updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class MovingAverageResult:
+    """What ``run`` measured.
+
+    Attributes:
+        config: the settings.
+        data: the generated data.
+        stateful: the stateful model's outcome.
+        stateless: the stateless model's outcome.
+        baselines: untrained predictors' test MSE.
+        y_test: ``(n_test, 1)`` test targets in sample order, as the models were scored on.
+        train_trim: what the training layout used and left out.
+        test_trim: what the test layout used and left out.
+    """
+
+    config: MovingAverageConfig
+    data: MovingAverageData
+    stateful: ModelOutcome
+    stateless: ModelOutcome
+    baselines: Baselines
+    y_test: np.ndarray
+    train_trim: TrimReport
+    test_trim: TrimReport
+
+    @property
+    def mean_mse(self) -> float:
+        """MSE of predicting the training mean."""
+        return self.baselines.mean
+
+    @property
+    def last_value_mse(self) -> float:
+        """MSE of predicting the last input value."""
+        return self.baselines.last_value
+
+    @property
+    def outcomes(self) -> tuple[ModelOutcome, ModelOutcome]:
+        """``(stateful, stateless)``."""
+        return self.stateful, self.stateless
+
+
+def train_model(
+    config: MovingAverageConfig,
+    train: Batches,
+    test: Batches,
+    *,
+    stateful: bool,
+    quiet: bool = True,
+) -> tuple[np.ndarray, History, float, int]:
+    """Train one model as the script does and predict the test batches from a reset state.
+
+    The stateful model: the script calls ``fit(epochs=1)`` ``epochs`` times and
+    ``reset_states()`` after each; Adam's moments persist across Keras' ``fit`` calls, so this
+    is one ``fit`` of ``epochs`` epochs with a reset at every epoch end. The stateless model:
+    one ``fit`` of ``epochs`` epochs. Validation after each epoch starts from the state the
+    epoch ended in, as Keras' ``fit`` does. Predictions start from zero state (the script
+    predicts right after its last ``reset_states()``).
+
+    Args:
+        config: the experiment settings.
+        train: training batches.
+        test: test batches, in the same layout.
+        stateful: which model.
+        quiet: no progress bar.
+
+    Returns:
+        ``(predictions (n_test, 1) in sample order, history, seconds, updates)``.
+    """
+    net = model_config(config, stateful=stateful)
+    train_config = TrainConfig(epochs=config.epochs, reset="epoch", seed=config.seed)
+    params = init_params(net, jax.random.key(config.seed + (0 if stateful else 1)))
+    train_state = init_train_state(net, params, config.batch_size, train_config)
+    started = time.perf_counter()
+    train_state, history = fit(
+        net,
+        train_state,
+        train.x_batches,
+        train.y_batches,
+        train_config,
+        validation=(test.x_batches, test.y_batches),
+        quiet=quiet,
+        description="stateful" if stateful else "stateless",
+    )
+    jax.block_until_ready(train_state.params)
+    seconds = time.perf_counter() - started
+    predicted, _ = compiled_predict(net)(
+        train_state.params, init_state(net, config.batch_size), jnp.asarray(test.x_batches)
+    )
+    predictions = test.to_samples(np.asarray(predicted))  # (n_test, 1) in sample order
+    return predictions, history, seconds, int(train_state.step)
+
+
+def _print_data(data: MovingAverageData, log: Callable[..., None]) -> None:
+    log("Input shape:", data.data_input.shape)
+    log("Output shape:", data.expected_output.shape)
+    log("Input head: ")
+    log(data.data_input.head())
+    log("Output head: ")
+    log(data.expected_output.head())
+    log("Input tail: ")
+    log(data.data_input.tail())
+    log("Output tail: ")
+    log(data.expected_output.tail())
+
+
+def _print_history(history: History, epochs: int, log: Callable[..., None]) -> None:
+    val = history.val_loss or (float("nan"),) * len(history.loss)
+    for i, (loss, val_loss) in enumerate(zip(history.loss, val, strict=True)):
+        log(f"Epoch {i + 1} / {epochs} - loss: {loss:.4e} - val_loss: {val_loss:.4e}")
+
+
+def run(
+    config: MovingAverageConfig = MovingAverageConfig(),
+    *,
+    quiet: bool = False,
+    log: Callable[..., None] = print,
+) -> MovingAverageResult:
+    """Generate the data, train the stateful and stateless models, and measure them.
+
+    Prints (through ``log``) what the script prints: the expectation line, shapes, heads and
+    tails, and the per-epoch loss and validation loss of each model.
+
+    Args:
+        config: the experiment settings.
+        quiet: no progress bars.
+        log: where the script's printed lines go (``print`` by default).
+
+    Returns:
+        ``MovingAverageResult``.
+
+    Example:
+        >>> result = run(MovingAverageConfig(input_len=100, epochs=1), quiet=True,
+        ...              log=lambda *a: None)
+        >>> result.stateful.predictions.shape
+        (20, 1)
+    """
+    log("*" * 33)
+    log(
+        "STATELESS LSTM WILL ALSO CONVERGE"
+        if config.expect_stateless_converges
+        else "STATELESS LSTM WILL NOT CONVERGE"
+    )
+    log("*" * 33)
+    log("Generating Data...")
+    data = make_data(config)
+    _print_data(data, log)
+    log("x_train.shape: ", data.x_train.shape)
+    log("y_train.shape: ", data.y_train.shape)
+    log("x_test.shape: ", data.x_test.shape)
+    log("y_test.shape: ", data.y_test.shape)
+    train = make_batches(
+        data.x_train, data.y_train, batch_size=config.batch_size, layout=config.layout
+    )
+    test = make_batches(
+        data.x_test, data.y_test, batch_size=config.batch_size, layout=config.layout
+    )
+    log(f"Layout {config.layout}: train {train.trim}; test {test.trim}")
+    y_test = test.to_samples(test.y_batches).astype(np.float64)  # (n_test, 1)
+    reference = baselines(data, config.tsteps)
+
+    outcomes = {}
+    for stateful in (True, False):
+        name = "stateful" if stateful else "stateless"
+        log(f"Creating {name.capitalize()} Model...")
+        log("Training")
+        predictions, history, seconds, updates = train_model(
+            config, train, test, stateful=stateful, quiet=quiet
+        )
+        _print_history(history, config.epochs, log)
+        log("Predicting")
+        test_mse = float(np.mean(np.square(y_test - predictions)))
+        ratio = test_mse / reference.mean
+        outcomes[name] = ModelOutcome(
+            name=name,
+            test_mse=test_mse,
+            ratio=ratio,
+            converged=bool(ratio <= config.threshold),
+            predictions=predictions,
+            history=history,
+            seconds=seconds,
+            updates=updates,
+        )
+        log(
+            f"{name}: test MSE {test_mse:.3e} = {ratio:.3f} x mean predictor "
+            f"({'converged' if ratio <= config.threshold else 'not converged'}; "
+            f"{updates} updates, {seconds:.2f} s)"
+        )
+    return MovingAverageResult(
+        config=config,
+        data=data,
+        stateful=outcomes["stateful"],
+        stateless=outcomes["stateless"],
+        baselines=reference,
+        y_test=y_test,
+        train_trim=train.trim,
+        test_trim=test.trim,
+    )
+
+
+def with_changes(config: MovingAverageConfig, **changes) -> MovingAverageConfig:
+    """``dataclasses.replace`` for configs (a variant of the defaults)."""
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,385 @@
+"""Keras-like edge objects: ``LSTMModel`` and ``MLPModel``.
+
+They hold parameters, optimizer state and recurrent state, and call the functional core for
+everything numeric. State changes by rebinding (``self._state = new_state``), never in place.
+"""
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lstmlab.data.checks import as_float_array
+from lstmlab.data.official import make_official_batches
+from lstmlab.data.streams import make_stream_batches
+from lstmlab.models.config import LSTMConfig, MLPConfig, ModelConfig
+from lstmlab.models.core import apply, from_keras_weights, init_params, to_keras_weights
+from lstmlab.models.state import ModelState, init_state, reset_state
+from lstmlab.train.loop import (
+    History,
+    TrainConfig,
+    TrainState,
+    compiled_evaluate,
+    compiled_predict,
+    fit,
+)
+from lstmlab.train.resets import parse_reset
+
+_LAYOUTS = ("official", "streams")
+
+
+@jax.jit(static_argnums=0)
+def _apply_stateless(config: ModelConfig, params, x):
+    state = init_state(config, x.shape[0])
+    return apply(config, params, state, x)[0]
+
+
+class _Model:
+    """Shared edge behaviour; subclasses only build their config."""
+
+    def __init__(
+        self, config: ModelConfig, *, batch_size: int, seed: int, learning_rate: float
+    ) -> None:
+        self._config = config
+        self._batch_size = batch_size
+        self._seed = seed
+        self._learning_rate = learning_rate
+        self._params = init_params(config, jax.random.key(seed))
+        self._state: ModelState = init_state(config, batch_size)
+        self._opt_state: Any = None  # created by the first fit, kept across fits as Keras does
+        self._step = 0
+        self._fits = 0
+
+    # -- read-only views ----------------------------------------------------------------
+    @property
+    def config(self) -> ModelConfig:
+        """The frozen model description."""
+        return self._config
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per batch; a stateful model only takes batches of this size."""
+        return self._batch_size
+
+    @property
+    def params(self):
+        """The parameter pytree."""
+        return self._params
+
+    @property
+    def state(self) -> ModelState:
+        """The recurrent state, one ``LSTMState`` per layer (``()`` for an MLP)."""
+        return self._state
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the state is carried across batches and calls."""
+        return self._config.stateful
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check_x(self, x: Any, name: str = "x") -> np.ndarray:
+        x = as_float_array(name, x, ndim=3)
+        time_steps, features = x.shape[1:]
+        if features != self._config.features:
+            raise ValueError(
+                f"{name} has {features} features per step, the model expects "
+                f"{self._config.features}; pass {name} of shape (samples, time, "
+                f"{self._config.features})"
+            )
+        if self._config.kind == "mlp" and time_steps != self._config.timesteps:
+            raise ValueError(
+                f"{name} has {time_steps} time steps, the MLP expects {self._config.timesteps}; "
+                f"pass windows of {self._config.timesteps} steps"
+            )
+        return x
+
+    def _check_y(self, y: Any, x: np.ndarray, name: str = "y") -> np.ndarray:
+        sequences = getattr(self._config, "return_sequences", False)
+        expected = (len(x), x.shape[1], self._config.outputs) if sequences else (
+            len(x), self._config.outputs)
+        if np.shape(y) != expected:
+            raise ValueError(
+                f"{name} has shape {np.shape(y)}, expected {expected} to match x {x.shape} and "
+                f"outputs={self._config.outputs}; reshape the targets to {expected}"
+            )
+        return as_float_array(name, y, ndim=len(expected))
+
+    def _check_stateful_batch(self, batch_size: int | None) -> int:
+        if batch_size is None or batch_size == self._batch_size:
+            return self._batch_size
+        if self.stateful:
+            raise ValueError(
+                f"this stateful model was built for batch_size={self._batch_size}, got "
+                f"batch_size={batch_size}; use model.with_batch_size({batch_size}) to get the "
+                "same weights at another batch size"
+            )
+        return batch_size
+
+    def _batches(self, x, y, batch_size: int, layout: str, trim: bool):
+        if layout not in _LAYOUTS:
+            raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
+        if layout == "streams":
+            return make_stream_batches(
+                x, y, batch_size=batch_size, trim="start" if trim else "error"
+            )
+        return make_official_batches(x, y, batch_size=batch_size, trim=trim)
+
+    # -- training and inference ------------------------------------------------------------
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        validation_data: tuple[Any, Any] | None = None,
+        reset: str | int = "epoch",
+        layout: str = "official",
+        trim: bool = False,
+        quiet: bool = False,
+    ) -> History:
+        """Train on samples in time order; returns the per-epoch history.
+
+        Args:
+            x: ``(samples, time, features)``.
+            y: ``(samples, outputs)`` (``(samples, time, outputs)`` with ``return_sequences``).
+            epochs: passes over the data.
+            batch_size: rows per batch; a stateful model only accepts its own.
+            shuffle: shuffle samples every epoch (stateless models only).
+            validation_data: optional ``(x_val, y_val)``, evaluated after every epoch.
+            reset: stateful reset policy: ``"epoch"``, ``"never"`` or every N batches.
+            layout: ``"official"`` (Keras' order: batch k holds samples k*B..k*B+B-1) or
+                ``"streams"`` (B contiguous streams; row i of batch k+1 continues row i of
+                batch k).
+            trim: allow dropping samples that do not fill a batch (reported by the layout).
+            quiet: no progress bar.
+
+        Returns:
+            ``History`` with per-epoch ``loss`` and ``val_loss``.
+
+        Raises:
+            ValueError: shuffling a stateful model, a foreign batch size for a stateful model,
+                a sample count that is not a multiple of the batch size without ``trim``,
+                NaN or infinite values, or shapes that do not match the model.
+        """
+        batch_size = self._check_stateful_batch(batch_size)
+        train_config = TrainConfig(
+            epochs=epochs,
+            learning_rate=self._learning_rate,
+            shuffle=shuffle,
+            reset=parse_reset(reset),
+            seed=self._seed + self._fits,
+        )
+        if self.stateful and shuffle:
+            raise ValueError(
+                "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False "
+                "(shuffling would break the continuity of each stream across batches)"
+            )
+        x = self._check_x(x)
+        y = self._check_y(y, x)
+        train = self._batches(x, y, batch_size, layout, trim)
+        validation = None
+        if validation_data is not None:
+            x_val = self._check_x(validation_data[0], "validation x")
+            y_val = self._check_y(validation_data[1], x_val, "validation y")
+            val = self._batches(x_val, y_val, batch_size, layout, trim)
+            validation = (val.x_batches, val.y_batches)
+        if self._opt_state is None:
+            self._opt_state = train_config.optimizer().init(self._params)
+        train_state = TrainState(
+            params=self._params,
+            opt_state=self._opt_state,
+            rnn_state=self._state if self.stateful else init_state(self._config, batch_size),
+            step=jnp.asarray(self._step, jnp.int32),
+            key=jax.random.key(train_config.seed),
+        )
+        train_state, history = fit(
+            self._config,
+            train_state,
+            train.x_batches,
+            train.y_batches,
+            train_config,
+            validation=validation,
+            quiet=quiet,
+            description=type(self).__name__,
+        )
+        self._params = train_state.params
+        self._opt_state = train_state.opt_state
+        if self.stateful:
+            self._state = train_state.rnn_state
+        self._step = int(train_state.step)
+        self._fits += 1
+        return history
+
+    def predict(self, x: Any, *, batch_size: int | None = None, trim: bool = False) -> np.ndarray:
+        """Predict in sample order.
+
+        A stateful model runs the samples as consecutive batches of its batch size (Keras'
+        order), starting from its current state and keeping the state it ends in.
+
+        Args:
+            x: ``(samples, time, features)``.
+            batch_size: rows per batch; a stateful model only accepts its own.
+            trim: allow dropping trailing samples that do not fill a batch.
+
+        Returns:
+            ``(samples, outputs)`` as NumPy (fewer samples if trimmed).
+
+        Raises:
+            ValueError: see ``fit``.
+        """
+        x = self._check_x(x)
+        if not self.stateful:
+            return np.asarray(_apply_stateless(self._config, self._params, jnp.asarray(x)))
+        batch_size = self._check_stateful_batch(batch_size)
+        batches = make_official_batches(x, None, batch_size=batch_size, trim=trim)
+        predictions, self._state = compiled_predict(self._config)(
+            self._params, self._state, jnp.asarray(batches.x_batches)
+        )
+        return np.asarray(batches.to_samples(np.asarray(predictions)))
+
+    def evaluate(self, x: Any, y: Any, *, batch_size: int | None = None) -> float:
+        """Mean squared error on ``(x, y)``; a stateful model carries and keeps its state.
+
+        Args:
+            x: ``(samples, time, features)``.
+            y: targets matching the model's output shape.
+            batch_size: rows per batch; a stateful model only accepts its own.
+
+        Returns:
+            The MSE as a float.
+        """
+        x = self._check_x(x)
+        y = self._check_y(y, x)
+        if not self.stateful:
+            prediction = _apply_stateless(self._config, self._params, jnp.asarray(x))
+            return float(jnp.mean(jnp.square(prediction - y)))
+        batch_size = self._check_stateful_batch(batch_size)
+        batches = make_official_batches(x, y, batch_size=batch_size)
+        losses, self._state = compiled_evaluate(self._config)(
+            self._params, self._state, jnp.asarray(batches.x_batches),
+            jnp.asarray(batches.y_batches),
+        )
+        return float(jnp.mean(losses))
+
+    # -- state and weights -----------------------------------------------------------------
+    def reset_states(self, layer: int | None = None) -> None:
+        """Zero the recurrent state of all layers, or of one (Keras ``reset_states``)."""
+        self._state = reset_state(self._state, layer)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Weights in the order and shapes of Keras' ``model.get_weights()``."""
+        return to_keras_weights(self._config, self._params)
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Load weights given in Keras' ``get_weights()`` order; checks count and shapes."""
+        self._params = from_keras_weights(self._config, list(weights), self._params)
+        self._opt_state = None
+        self._step = 0
+
+    def _copy_with(self, batch_size: int) -> "_Model":
+        clone = copy.copy(self)  # shares the immutable arrays; rebinding keeps them apart
+        clone._batch_size = batch_size
+        clone._state = init_state(self._config, batch_size)
+        return clone
+
+    def with_batch_size(self, batch_size: int) -> "_Model":
+        """A model with the same weights (and optimizer state) at another batch size.
+
+        The new model starts from zero state; e.g. ``model.with_batch_size(1)`` predicts one
+        sample at a time after training at batch size 32.
+        """
+        init_state(self._config, batch_size)  # validates batch_size
+        return self._copy_with(batch_size)
+
+
+class LSTMModel(_Model):
+    """A stack of LSTM layers and a Dense head, used like a Keras ``Sequential`` model.
+
+    Example:
+        >>> import numpy as np
+        >>> from lstmlab import LSTMModel
+        >>> model = LSTMModel(units=(20,), stateful=True, batch_size=1, seed=0)
+        >>> x = np.random.default_rng(0).uniform(-0.1, 0.1, (64, 1, 1))
+        >>> history = model.fit(x, x[:, 0], epochs=2, quiet=True)
+        >>> len(history.loss), model.predict(x[:4]).shape
+        (2, (4, 1))
+    """
+
+    def __init__(
+        self,
+        units: Sequence[int] | int = (20,),
+        *,
+        stateful: bool = True,
+        batch_size: int = 1,
+        timesteps: int = 1,
+        features: int = 1,
+        outputs: int = 1,
+        return_sequences: bool = False,
+        seed: int = 0,
+        learning_rate: float = 1e-3,
+    ) -> None:
+        """Build the model with Keras' default initialisation.
+
+        Args:
+            units: hidden units per LSTM layer.
+            stateful: carry state across batches and calls.
+            batch_size: rows per batch (the state's size).
+            timesteps: time steps per training sample.
+            features: inputs per step.
+            outputs: Dense head outputs.
+            return_sequences: predict at every step, ``(samples, time, outputs)``.
+            seed: initialisation seed.
+            learning_rate: Adam step size.
+        """
+        config = LSTMConfig(
+            units=units,
+            timesteps=timesteps,
+            features=features,
+            outputs=outputs,
+            stateful=stateful,
+            return_sequences=return_sequences,
+        )
+        super().__init__(config, batch_size=batch_size, seed=seed, learning_rate=learning_rate)
+
+
+class MLPModel(_Model):
+    """A plain multilayer network on a flattened window (no recurrent state).
+
+    Example:
+        >>> import numpy as np
+        >>> from lstmlab import MLPModel
+        >>> model = MLPModel(hidden=(8,), timesteps=3, seed=0)
+        >>> x = np.random.default_rng(0).normal(size=(30, 3, 1))
+        >>> model.fit(x, x[:, -1], epochs=3, batch_size=10, quiet=True).updates
+        9
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] | int = (32,),
+        *,
+        timesteps: int = 1,
+        features: int = 1,
+        outputs: int = 1,
+        batch_size: int = 1,
+        seed: int = 0,
+        learning_rate: float = 1e-3,
+    ) -> None:
+        """Build the model with Keras' default initialisation.
+
+        Args:
+            hidden: units per hidden ReLU layer.
+            timesteps: window length.
+            features: inputs per step.
+            outputs: outputs of the final linear layer.
+            batch_size: default rows per training batch.
+            seed: initialisation seed.
+            learning_rate: Adam step size.
+        """
+        config = MLPConfig(hidden=hidden, timesteps=timesteps, features=features, outputs=outputs)
+        super().__init__(config, batch_size=batch_size, seed=seed, learning_rate=learning_rate)

@@ -1,0 +1,1 @@
+"""Pure layer functions on pytrees: the LSTM recurrence, Dense, and Keras' initialisers."""

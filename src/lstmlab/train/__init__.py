@@ -1,0 +1,1 @@
+"""Training: Keras-form Adam, the compiled epoch, reset policies and progress display."""

@@ -1,0 +1,28 @@
+"""Strict test configuration: rank promotion raises, so a (n,) versus (n, 1) bug cannot hide."""
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def shared_data_dir() -> Path | None:
+    """The shared data folder: $LSTMLAB_DATA, else ../shared/data beside the repository."""
+    env = os.environ.get("LSTMLAB_DATA")
+    candidate = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The shared real data sets; skips the test with the reason when they are missing."""
+    found = shared_data_dir()
+    if found is None:
+        pytest.skip(
+            "shared data folder not found: set LSTMLAB_DATA or place ../shared/data beside the repo"
+        )
+    return found

@@ -1,0 +1,44 @@
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lstmlab.layers.lstm import LSTMState
+from lstmlab.models import LSTMConfig, MLPConfig, init_state, reset_state
+
+
+def filled_state():
+    return tuple(
+        LSTMState(h=jnp.full((2, units), 1.0 + i), c=jnp.full((2, units), -1.0 - i))
+        for i, units in enumerate((3, 5))
+    )
+
+
+def test_init_state_has_one_zero_pair_per_layer():
+    state = init_state(LSTMConfig(units=(3, 5)), batch_size=2)
+    assert [s.h.shape for s in state] == [(2, 3), (2, 5)]
+    assert all(float(jnp.abs(leaf).sum()) == 0 for s in state for leaf in s)
+    assert init_state(MLPConfig(), 4) == ()
+
+
+def test_reset_all_layers_returns_zeros_and_leaves_input_untouched():
+    state = filled_state()
+    cleared = reset_state(state)
+    assert all(float(jnp.abs(leaf).sum()) == 0 for s in cleared for leaf in s)
+    assert float(state[0].h[0, 0]) == 1.0
+
+
+def test_reset_one_layer_keeps_the_other():
+    state = filled_state()
+    cleared = reset_state(state, layers=1)
+    np.testing.assert_array_equal(cleared[0].h, state[0].h)
+    assert float(jnp.abs(cleared[1].c).sum()) == 0
+    assert float(jnp.abs(reset_state(state, layers=-1)[1].h).sum()) == 0
+
+
+def test_bad_layer_and_batch_size_are_refused():
+    with pytest.raises(ValueError, match=re.escape("layer 2 does not exist: the model has 2")):
+        reset_state(filled_state(), layers=2)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        init_state(LSTMConfig(), 0)
