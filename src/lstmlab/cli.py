@@ -1,14 +1,13 @@
 """Command line: flags -> frozen config -> one library call -> exit code."""
 
 import argparse
-import dataclasses
-import json
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lstmlab.experiments import moving_average
+from lstmlab.experiments import convergence, moving_average
+from lstmlab.report import write_convergence_report, write_json, write_moving_average_report
 
 
 def prepare_output_dir(path: Path, *, overwrite: bool) -> Path:
@@ -43,7 +42,7 @@ def _add_moving_average(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--units", type=int, default=defaults.units)
     parser.add_argument("--threshold", type=float, default=defaults.threshold)
-    parser.add_argument("--layout", choices=("official", "streams"), default=defaults.layout)
+    parser.add_argument("--layout", choices=moving_average.LAYOUTS, default=defaults.layout)
     parser.add_argument("--out", type=Path, default=Path("runs/moving-average"))
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -63,24 +62,75 @@ def _run_moving_average(args: argparse.Namespace) -> int:
         layout=args.layout,
     )
     out = prepare_output_dir(args.out, overwrite=args.overwrite)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    write_json(out / "config.json", config)
     result = moving_average.run(config, quiet=args.quiet)
-    summary = {
-        "config": dataclasses.asdict(config),
-        "mean_predictor_mse": result.mean_mse,
-        "last_value_mse": result.last_value_mse,
-        **{
-            outcome.name: {
-                "test_mse": outcome.test_mse,
-                "converged": outcome.converged,
-                "seconds": outcome.seconds,
-                "updates": outcome.updates,
-            }
-            for outcome in (result.stateful, result.stateless)
-        },
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"Output written to {out.resolve()}")
+    paths = write_moving_average_report(result, out)
+    print(f"Report written to {paths['report'].resolve()}")
+    return 0
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """``"1,2,3"`` or a range ``"1-6"`` -> a tuple of ints (argparse type)."""
+    try:
+        if "-" in text and "," not in text:
+            low, high = (int(part) for part in text.split("-"))
+            return tuple(range(low, high + 1))
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers like 1,2,3 or a range like 1-6, got {text!r}"
+        ) from None
+
+
+def _add_convergence(subparsers) -> None:
+    defaults = convergence.ConvergenceConfig()
+    parser = subparsers.add_parser(
+        "convergence",
+        help="the script's convergence claim over a tsteps x lahead grid, measured",
+        description=convergence.__doc__,
+    )
+    parser.add_argument(
+        "--tsteps", type=_int_list, default=defaults.tsteps, help="e.g. 1-6 or 1,2,4"
+    )
+    parser.add_argument(
+        "--lahead", type=_int_list, default=defaults.lahead, help="e.g. 1-6 or 1,2,4"
+    )
+    parser.add_argument("--seeds", type=int, default=defaults.seeds, help="seeds per cell")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="first seed")
+    parser.add_argument("--input-len", type=int, default=defaults.input_len)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--units", type=int, default=defaults.units)
+    parser.add_argument("--threshold", type=float, default=defaults.threshold)
+    parser.add_argument("--layout", choices=moving_average.LAYOUTS, default=defaults.layout)
+    parser.add_argument("--out", type=Path, default=Path("runs/convergence"))
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_run_convergence)
+
+
+def _run_convergence(args: argparse.Namespace) -> int:
+    config = convergence.ConvergenceConfig(
+        tsteps=args.tsteps,
+        lahead=args.lahead,
+        seeds=args.seeds,
+        seed=args.seed,
+        input_len=args.input_len,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        units=args.units,
+        threshold=args.threshold,
+        layout=args.layout,
+    )
+    out = prepare_output_dir(args.out, overwrite=args.overwrite)
+    write_json(out / "config.json", config)
+    result = convergence.run(config, quiet=args.quiet)
+    paths = write_convergence_report(result, out)
+    for mode in convergence.MODES:
+        cells = result.cells(mode)
+        print(f"{mode}: {sum(c.agrees for c in cells)} of {len(cells)} cells agree with the claim")
+    print(f"{len(result.rows)} trainings in {result.seconds:.1f} s")
+    print(f"Report written to {paths['report'].resolve()}")
     return 0
 
 
@@ -89,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstmlab", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_moving_average(subparsers)
+    _add_convergence(subparsers)
     return parser
 
 

@@ -19,11 +19,25 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import contextlib  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
+import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+
+def keras_context() -> contextlib.AbstractContextManager:
+    """Allow rank promotion inside Keras' own code (its initializers and ops rely on it).
+
+    ``tests/conftest.py`` makes rank promotion an error for our code; Keras on the JAX
+    backend broadcasts e.g. ``(20, 5) * (5,)`` and would fail under it.
+    """
+    return jax.numpy_rank_promotion("allow")
+
+
+_ZERO_KERNELS = {"kernel_initializer": "zeros"}
 
 
 def build_keras_lstm(
@@ -39,7 +53,9 @@ def build_keras_lstm(
     """Keras' ``Sequential([LSTM(u1, return_sequences=True), ..., LSTM(uk), Dense(outputs)])``.
 
     All LSTM layers but the last return sequences; the last one returns them when
-    ``return_sequences`` is set (the head then predicts ``(batch, time, outputs)``).
+    ``return_sequences`` is set (the head then predicts ``(batch, time, outputs)``). Kernels
+    start at zero (the tests overwrite them with random weights; Keras' glorot and orthogonal
+    initializers compile once per shape, about a second each); biases keep Keras' defaults.
     """
     layers: list = [keras.Input(batch_shape=(batch_size, timesteps, features))]
     for index, layer_units in enumerate(units):
@@ -49,20 +65,24 @@ def build_keras_lstm(
                 layer_units,
                 stateful=stateful,
                 return_sequences=return_sequences if last else True,
+                **_ZERO_KERNELS,
+                recurrent_initializer="zeros",
             )
         )
-    layers.append(keras.layers.Dense(outputs))
-    return keras.Sequential(layers)
+    layers.append(keras.layers.Dense(outputs, **_ZERO_KERNELS))
+    with keras_context():
+        return keras.Sequential(layers)
 
 
 def build_keras_mlp(
     *, timesteps: int, features: int, hidden: Sequence[int], outputs: int
 ) -> keras.Sequential:
-    """Keras' ``Sequential([Flatten(), Dense(h, relu)..., Dense(outputs)])``."""
+    """Keras' ``Sequential([Flatten(), Dense(h, relu)..., Dense(outputs)])``, zero kernels."""
     layers: list = [keras.Input(shape=(timesteps, features)), keras.layers.Flatten()]
-    layers += [keras.layers.Dense(size, activation="relu") for size in hidden]
-    layers.append(keras.layers.Dense(outputs))
-    return keras.Sequential(layers)
+    layers += [keras.layers.Dense(size, activation="relu", **_ZERO_KERNELS) for size in hidden]
+    layers.append(keras.layers.Dense(outputs, **_ZERO_KERNELS))
+    with keras_context():
+        return keras.Sequential(layers)
 
 
 def random_weights(
@@ -86,8 +106,9 @@ def lstm_layers(model: keras.Model) -> list:
 
 def reset_keras_states(model: keras.Model) -> None:
     """Zero every LSTM layer's state (Keras 3 has ``layer.reset_states()``, no model method)."""
-    for layer in lstm_layers(model):
-        layer.reset_states()
+    with keras_context():
+        for layer in lstm_layers(model):
+            layer.reset_states()
 
 
 def keras_states(model: keras.Model) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -101,12 +122,19 @@ def keras_states(model: keras.Model) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def keras_call(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """One direct call ``model(x)`` (the only call that carries state on the JAX backend)."""
-    return np.asarray(keras.ops.convert_to_numpy(model(x)))
+    with keras_context():
+        return np.asarray(keras.ops.convert_to_numpy(model(x)))
+
+
+def set_keras_weights(model: keras.Model, weights: Sequence[np.ndarray]) -> None:
+    """``model.set_weights(weights)``."""
+    with keras_context():
+        model.set_weights(list(weights))
 
 
 def _train(model: keras.Model, weights, x_batches, y_batches, *, reset_every_batch: bool):
     """``train_on_batch`` over the batches in order from ``weights`` with a fresh Keras Adam."""
-    model.set_weights(weights)
+    set_keras_weights(model, weights)
     model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
     reset_keras_states(model)
     losses = []
@@ -146,7 +174,7 @@ def run_training(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     state_norm = sum(float(np.abs(h).sum() + np.abs(c).sum()) for h, c in keras_states(model))
     zero_losses, _ = _train(model, weights, x_batches, y_batches, reset_every_batch=True)
 
-    model.set_weights(weights)
+    set_keras_weights(model, weights)
     model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
     reset_keras_states(model)
     history = model.fit(

@@ -6,6 +6,10 @@ permutation, a transposed kernel, an extra forget bias or an h/c swap changes th
 far beyond the 1e-5 tolerance; ``test_mutations_break_parity`` proves that for each of them.
 """
 
+import functools
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -26,9 +30,11 @@ from tests.parity.keras_helpers import (
     build_keras_mlp,
     keras,
     keras_call,
+    keras_context,
     keras_states,
     random_weights,
     reset_keras_states,
+    set_keras_weights,
 )
 
 ATOL = 1e-5
@@ -40,7 +46,14 @@ NUM_BATCHES = 5
 
 def ours(config, weights):
     """Parameters of ``config`` from a Keras ``get_weights()`` list."""
-    return from_keras_weights(config, weights, init_params(config, 0))
+    # Only the shapes of `like` matter; tracing init_params gives them without compiling it.
+    shapes = jax.eval_shape(functools.partial(init_params, config, 0))
+    like = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), shapes)
+    return from_keras_weights(config, weights, like)
+
+
+# One compiled program per (config, shape) instead of an eager scan per call.
+apply_compiled = jax.jit(apply, static_argnums=0)
 
 
 def run_ours(config, params, x_batches, state=None):
@@ -48,7 +61,7 @@ def run_ours(config, params, x_batches, state=None):
     state = init_state(config, x_batches.shape[1]) if state is None else state
     predictions = []
     for x in x_batches:
-        y, state = apply(config, params, state, x)
+        y, state = apply_compiled(config, params, state, x)
         predictions.append(np.asarray(y))
         if not config.stateful:
             state = reset_state(state)
@@ -77,7 +90,7 @@ def stateful_pair():
         batch_size=B, timesteps=T, features=F, units=(UNITS,), outputs=OUTPUTS, stateful=True
     )
     weights = random_weights(model, seed=1)
-    model.set_weights(weights)
+    set_keras_weights(model, weights)
     config = LSTMConfig(units=(UNITS,), timesteps=T, features=F, outputs=OUTPUTS, stateful=True)
     return model, config, ours(config, weights), weights
 
@@ -186,7 +199,7 @@ def test_stateless_predictions_match_keras(
         return_sequences=return_sequences,
     )
     weights = random_weights(model, seed=units)
-    model.set_weights(weights)
+    set_keras_weights(model, weights)
     config = LSTMConfig(
         units=(units,),
         timesteps=timesteps,
@@ -242,7 +255,7 @@ def test_stacked_stateful_predictions_match_keras(batches):
         batch_size=B, timesteps=T, features=F, units=units, outputs=OUTPUTS, stateful=True
     )
     weights = random_weights(model, seed=11)
-    model.set_weights(weights)
+    set_keras_weights(model, weights)
     config = LSTMConfig(units=units, timesteps=T, features=F, outputs=OUTPUTS, stateful=True)
     params = ours(config, weights)
     predictions, state = run_ours(config, params, batches)
@@ -303,7 +316,7 @@ def test_mutations_break_parity(mutation, stateful_pair, batches, keras_stateful
         state = init_state(config, B)
         predictions = []
         for x in batches:
-            y, (layer_state,) = apply(config, params, state, x)
+            y, (layer_state,) = apply_compiled(config, params, state, x)
             predictions.append(np.asarray(y))
             state = (LSTMState(h=layer_state.c, c=layer_state.h),)
     else:
@@ -317,7 +330,7 @@ def test_permuted_gate_weights_give_predictions_that_differ_from_keras(batches):
         batch_size=B, timesteps=T, features=F, units=(UNITS,), outputs=OUTPUTS, stateful=False
     )
     weights = random_weights(model, seed=5)
-    model.set_weights(weights)
+    set_keras_weights(model, weights)
     expected = keras_call(model, batches[0])
     edge = LSTMModel(
         (UNITS,), stateful=False, batch_size=B, timesteps=T, features=F, outputs=OUTPUTS
@@ -345,7 +358,10 @@ def test_keras_jax_predict_carries_no_state(
     # direct calls model(x) carry state. If this fails, Keras changed: update bench/README.
     model = stateful_pair[0]
     reset_keras_states(model)
-    predicted = model.predict(batches.reshape(NUM_BATCHES * B, T, F), batch_size=B, verbose=0)
+    with keras_context():
+        predicted = model.predict(
+            batches.reshape(NUM_BATCHES * B, T, F), batch_size=B, verbose=0
+        )
     for h, c in keras_states(model):
         assert not np.any(h) and not np.any(c), "Keras' predict now leaves a non-zero state"
     np.testing.assert_allclose(
@@ -362,7 +378,7 @@ def test_keras_jax_fit_evaluate_train_on_batch_carry_no_state(jax_backend, batch
     model = build_keras_lstm(
         batch_size=B, timesteps=T, features=F, units=(UNITS,), outputs=OUTPUTS, stateful=True
     )
-    model.set_weights(random_weights(model, seed=13))
+    set_keras_weights(model, random_weights(model, seed=13))
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
     targets = np.random.default_rng(2).normal(size=(NUM_BATCHES, B, OUTPUTS)).astype(np.float32)
     x_all = batches.reshape(NUM_BATCHES * B, T, F)
@@ -380,11 +396,14 @@ def test_keras_jax_fit_evaluate_train_on_batch_carry_no_state(jax_backend, batch
     assert max(abs(a - b) for a, b in zip(carried_losses, zero_state_losses)) > 1e-3
     reset_keras_states(model)
 
-    train_losses = [float(model.train_on_batch(x, y)) for x, y in zip(batches, targets)]
+    with keras_context():
+        train_losses = [
+            float(model.train_on_batch(x, y)) for x, y in zip(batches, targets, strict=True)
+        ]
+        evaluated = model.evaluate(x_all, y_all, batch_size=B, verbose=0)
+        fitted = model.fit(x_all, y_all, batch_size=B, epochs=1, shuffle=False, verbose=0)
     np.testing.assert_allclose(train_losses, zero_state_losses, rtol=1e-5)
-    evaluated = model.evaluate(x_all, y_all, batch_size=B, verbose=0)
     np.testing.assert_allclose(evaluated, np.mean(zero_state_losses), rtol=1e-5)
-    fitted = model.fit(x_all, y_all, batch_size=B, epochs=1, shuffle=False, verbose=0)
     np.testing.assert_allclose(fitted.history["loss"][0], np.mean(zero_state_losses), rtol=1e-5)
     for h, c in keras_states(model):
         assert not np.any(h) and not np.any(c), "Keras' training now leaves a non-zero state"
@@ -423,7 +442,7 @@ def test_mlp_predictions_match_keras():
     timesteps, features, hidden, outputs = 4, 3, (9, 6), 2
     model = build_keras_mlp(timesteps=timesteps, features=features, hidden=hidden, outputs=outputs)
     weights = random_weights(model, seed=17)
-    model.set_weights(weights)
+    set_keras_weights(model, weights)
     x = np.random.default_rng(17).normal(size=(8, timesteps, features)).astype(np.float32)
     expected = keras_call(model, x)
     config = MLPConfig(hidden=hidden, timesteps=timesteps, features=features, outputs=outputs)

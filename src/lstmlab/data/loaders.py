@@ -46,6 +46,7 @@ from pandas.tseries.frequencies import to_offset
 __all__ = [
     "ELECTRICITY_FILE",
     "ELECTRICITY_URL",
+    "HOUSEHOLD_COLUMNS",
     "ColumnReport",
     "DownloadError",
     "LoadConfig",
@@ -223,11 +224,6 @@ class LoadConfig:
         if not isinstance(self.decimal, str) or len(self.decimal) != 1:
             raise ValueError(
                 f"decimal must be one character, got {self.decimal!r}; pass '.' or ','"
-            )
-        if self.decimal == self.sep:
-            raise ValueError(
-                f"decimal and sep are both {self.sep!r}; a European file is usually "
-                "sep=';' with decimal=','"
             )
         if isinstance(self.min_length, bool) or not isinstance(self.min_length, int):
             raise ValueError(
@@ -598,7 +594,10 @@ def _numbers(
 def _parse_times(
     series: pd.Series, *, label: str, time_format: str | None, format_fixed: bool
 ) -> pd.DatetimeIndex:
-    """Timestamps from a column of text or datetimes; raise naming the first bad cell."""
+    """Parse timestamps from text, datetimes or periods; raise naming the first bad cell."""
+    if isinstance(series.dtype, pd.PeriodDtype):
+        # A monthly PeriodIndex ('1949-01') stands for the month's start, as "MS" does.
+        series = series.dt.to_timestamp()
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         parsed = pd.DatetimeIndex(series)
         absent = np.flatnonzero(parsed.isna())
@@ -644,11 +643,14 @@ def _step_offset(time: pd.DatetimeIndex) -> pd.DateOffset:
     """Return the most common step between timestamps as an offset (smallest on ties)."""
     steps = pd.Series(time[1:] - time[:-1]).value_counts()
     step = steps[steps == steps.max()].index.min()
+    if step % pd.Timedelta(days=1) == pd.Timedelta(0):
+        # pandas 3 writes a 1-day Timedelta offset as '24h'; a calendar day reads as 'D'.
+        return pd.offsets.Day(step.days)
     return to_offset(step)
 
 
 def _off_grid(time: pd.DatetimeIndex, offset: pd.DateOffset) -> np.ndarray:
-    """Positions of timestamps that are not on the grid from the first one by `offset`."""
+    """Return the positions of timestamps off the grid that starts at the first one."""
     grid = pd.date_range(time[0], time[-1], freq=offset, unit=time.unit)
     return np.flatnonzero(~time.isin(grid))
 
@@ -828,7 +830,8 @@ def _clean(
         absent = frame.isna().resample(rule).sum().reindex(out.index, fill_value=0)
         present = frame.notna().resample(rule).sum().reindex(out.index, fill_value=0)
         partial = int(((absent > 0) & (present > 0)).any(axis=1).sum())
-        notes.extend(_edge_bin_notes(frame, source_offset, rule))
+        if config.aggregation == "sum":
+            notes.extend(_edge_bin_notes(frame, source_offset, rule))
         frame = out
         final_offset = rule
         resampled = ResampleReport(
@@ -989,6 +992,11 @@ def _load_file(
 ) -> LoadedSeries:
     """load_csv with the knobs the format loaders need."""
     path = Path(path)
+    if config.decimal == config.sep:
+        raise ValueError(
+            f"decimal and sep are both {config.sep!r}, so {path} cannot be split into "
+            "columns; a file with decimal=',' is usually separated by ';': pass sep=';'"
+        )
     header = _read_header(path, config.sep)
     time_col = config.time_col if config.time_col is not None else header[0]
     if time_col not in header:
@@ -1071,7 +1079,10 @@ def load_frame(frame: pd.DataFrame, config: LoadConfig) -> LoadedSeries:
     if config.time_col is None:
         time_values = frame.index.to_series(index=pd.RangeIndex(len(frame)))
         label = "index"
-        if not pd.api.types.is_datetime64_any_dtype(time_values.dtype) and not (
+        if not (
+            pd.api.types.is_datetime64_any_dtype(time_values.dtype)
+            or isinstance(time_values.dtype, pd.PeriodDtype)
+        ) and not (
             pd.api.types.is_object_dtype(time_values.dtype)
             or pd.api.types.is_string_dtype(time_values.dtype)
         ):

@@ -26,7 +26,7 @@ class OfficialBatches:
     """
 
     x_batches: np.ndarray
-    y_batches: np.ndarray
+    y_batches: np.ndarray | None
     trim: TrimReport
 
     @property
@@ -81,7 +81,8 @@ def make_official_batches(
 
     Args:
         x: ``(samples, ...)`` inputs in chronological order.
-        y: ``(samples, ...)`` targets, one per sample.
+        y: ``(samples, ...)`` targets, one per sample, or ``None`` (prediction only;
+            ``y_batches`` is then ``None``).
         batch_size: samples per batch.
         trim: drop the last ``n % batch_size`` samples (counted in the report) instead of
             raising.
@@ -104,9 +105,9 @@ def make_official_batches(
     if not isinstance(trim, bool):
         raise ValueError(f"trim must be True or False, got {trim!r}; pass trim=True or False")
     x = as_float_samples("x", x)
-    y = as_float_samples("y", y)
+    y = None if y is None else as_float_samples("y", y)
     n = x.shape[0]
-    if y.shape[0] != n:
+    if y is not None and y.shape[0] != n:
         raise ValueError(
             f"x and y must hold the same number of samples, got {n} and {y.shape[0]}; pass "
             "one target per sample"
@@ -143,4 +144,5 @@ def make_official_batches(
         per_series=((0, remainder),),
         layout="official",
     )
-    return OfficialBatches(x_batches=lay_out(x), y_batches=lay_out(y), trim=report)
+    y_batches = None if y is None else lay_out(y)
+    return OfficialBatches(x_batches=lay_out(x), y_batches=y_batches, trim=report)

@@ -1,4 +1,4 @@
-"""Model configs, parameters, forward passes and state: ``init_params``, ``apply``, ``init_state``."""
+"""Model configs, parameters, forward passes and state (``init_params``, ``apply``, ...)."""
 
 from lstmlab.models.config import (
     LSTMConfig,

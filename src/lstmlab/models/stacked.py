@@ -1,5 +1,8 @@
-"""A stack of LSTM layers with a Dense head (Keras ``Sequential([LSTM(u1, return_sequences=True),
-..., LSTM(uk), Dense(outputs)])``)."""
+"""A stack of LSTM layers with a Dense head.
+
+The Keras equivalent is ``Sequential([LSTM(u1, return_sequences=True), ..., LSTM(uk),
+Dense(outputs)])``.
+"""
 
 from typing import NamedTuple
 

@@ -1,4 +1,4 @@
-"""Recurrent state: a tuple with one ``LSTMState`` per layer, created and reset by pure functions."""
+"""Recurrent state: a tuple with one ``LSTMState`` per layer, made and reset by pure functions."""
 
 from collections.abc import Iterable
 

@@ -1,0 +1,352 @@
+"""The script's convergence claim over a grid of ``tsteps`` x ``lahead``, measured.
+
+The claim of ``lstm_stateful.py``: the stateless model converges only when ``lahead >=
+tsteps``; the stateful model converges everywhere. Every cell trains both models for several
+seeds with the moving-average recipe (``moving_average.make_data``) and the script's training
+(stateful: reset after every epoch; stateless: all epochs in one go). All trainings of one
+``lahead`` (every ``tsteps`` and every seed: the arrays have equal shapes) run as one
+``jax.vmap``-ed, jitted program per mode, so the grid compiles ``2 * len(lahead)`` programs.
+"""
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lstmlab.experiments import moving_average as ma
+from lstmlab.models import LSTMConfig, init_state, reset_state
+from lstmlab.train.loop import (
+    TrainConfig,
+    TrainState,
+    init_train_state,
+    make_predict,
+    make_train_epoch,
+)
+
+MODES = ("stateful", "stateless")
+
+
+def _check_values(name: str, values: Sequence[int]) -> tuple[int, ...]:
+    values = tuple(values)
+    if not values or any(
+        isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty sequence of positive integers, got {values!r}; pass "
+            "e.g. (1, 2, 3)"
+        )
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must not repeat values, got {values!r}; drop the duplicates")
+    return values
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConvergenceConfig:
+    """The grid and the per-cell experiment.
+
+    Attributes:
+        tsteps: moving-average windows (grid rows).
+        lahead: input window lengths (grid columns).
+        seeds: seeds per cell: ``seed, seed + 1, ..., seed + seeds - 1``; each gives other data
+            (``np.random.seed``, as the script) and another model initialisation.
+        seed: the first seed.
+        input_len: length of the generated input.
+        batch_size: rows per batch.
+        epochs: training epochs per model.
+        units: LSTM units.
+        threshold: converged when test MSE <= threshold * MSE of predicting the training mean.
+        layout: ``"official"`` or ``"streams"`` (see ``MovingAverageConfig``).
+    """
+
+    tsteps: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    lahead: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    seeds: int = 3
+    seed: int = 1986
+    input_len: int = 1000
+    batch_size: int = 1
+    epochs: int = 10
+    units: int = 20
+    threshold: float = 0.1
+    layout: str = "official"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tsteps", _check_values("tsteps", self.tsteps))
+        object.__setattr__(self, "lahead", _check_values("lahead", self.lahead))
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds <= 0:
+            raise ValueError(f"seeds must be a positive integer, got {self.seeds!r}; pass e.g. 3")
+        self.cell(self.tsteps[0], self.lahead[0], self.seed)  # validates the rest
+
+    @property
+    def seed_values(self) -> tuple[int, ...]:
+        """The seeds of every cell."""
+        return tuple(range(self.seed, self.seed + self.seeds))
+
+    def cell(self, tsteps: int, lahead: int, seed: int) -> ma.MovingAverageConfig:
+        """The moving-average settings of one training of the grid."""
+        return ma.MovingAverageConfig(
+            input_len=self.input_len,
+            tsteps=tsteps,
+            lahead=lahead,
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            seed=seed,
+            units=self.units,
+            threshold=self.threshold,
+            layout=self.layout,
+        )
+
+
+def claim(mode: str, tsteps: int, lahead: int) -> bool:
+    """The script's claim: stateless converges only when ``lahead >= tsteps``; stateful always."""
+    return True if mode == "stateful" else lahead >= tsteps
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GridRow:
+    """One training of the grid.
+
+    Attributes:
+        tsteps: moving-average window.
+        lahead: input window.
+        mode: ``"stateful"`` or ``"stateless"``.
+        seed: data and initialisation seed.
+        test_mse: the model's test MSE.
+        mean_mse: test MSE of predicting the training mean.
+        ratio: ``test_mse / mean_mse``.
+        converged: ``ratio <= threshold``.
+        claimed: what the script claims for this cell and mode.
+        updates: parameter updates done.
+    """
+
+    tsteps: int
+    lahead: int
+    mode: str
+    seed: int
+    test_mse: float
+    mean_mse: float
+    ratio: float
+    converged: bool
+    claimed: bool
+    updates: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CellSummary:
+    """All seeds of one (tsteps, lahead, mode).
+
+    Attributes:
+        tsteps: moving-average window.
+        lahead: input window.
+        mode: ``"stateful"`` or ``"stateless"``.
+        fraction: fraction of seeds that converged.
+        median_ratio: median of ``test_mse / mean_mse`` over seeds.
+        claimed: the script's claim.
+    """
+
+    tsteps: int
+    lahead: int
+    mode: str
+    fraction: float
+    median_ratio: float
+    claimed: bool
+
+    @property
+    def verdict(self) -> str:
+        """``"converges"`` (all seeds), ``"does not converge"`` (none) or ``"mixed"``."""
+        if self.fraction == 1.0:
+            return "converges"
+        if self.fraction == 0.0:
+            return "does not converge"
+        return "mixed"
+
+    @property
+    def agrees(self) -> bool:
+        """Every seed did what the claim says."""
+        return self.fraction == (1.0 if self.claimed else 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ConvergenceResult:
+    """What ``run`` measured: one row per training, in (lahead, mode, tsteps, seed) order.
+
+    Attributes:
+        config: the grid.
+        rows: one ``GridRow`` per training.
+        seconds: wall time of the whole grid (data, compilation and training).
+    """
+
+    config: ConvergenceConfig
+    rows: tuple[GridRow, ...]
+    seconds: float
+
+    def cells(self, mode: str) -> list[CellSummary]:
+        """The per-cell summaries of one mode, row by row (``tsteps``), then ``lahead``."""
+        out = []
+        for tsteps in self.config.tsteps:
+            for lahead in self.config.lahead:
+                rows = [
+                    r
+                    for r in self.rows
+                    if r.mode == mode and r.tsteps == tsteps and r.lahead == lahead
+                ]
+                out.append(
+                    CellSummary(
+                        tsteps=tsteps,
+                        lahead=lahead,
+                        mode=mode,
+                        fraction=float(np.mean([r.converged for r in rows])),
+                        median_ratio=float(np.median([r.ratio for r in rows])),
+                        claimed=claim(mode, tsteps, lahead),
+                    )
+                )
+        return out
+
+    def matrix(self, mode: str, field: str) -> np.ndarray:
+        """``(len(tsteps), len(lahead))`` of a ``CellSummary`` field, e.g. ``"fraction"``."""
+        values = [getattr(c, field) for c in self.cells(mode)]
+        return np.asarray(values, dtype=np.float64).reshape(
+            len(self.config.tsteps), len(self.config.lahead)
+        )
+
+
+@functools.lru_cache(maxsize=32)
+def _grid_program(net: LSTMConfig, train_config: TrainConfig, epochs: int):
+    """One jitted program: train ``epochs`` epochs and predict, vmapped over trainings."""
+    train_epoch = make_train_epoch(net, train_config)
+    predict_batches = make_predict(net)
+
+    def one(train_state: TrainState, x_batches, y_batches, x_score):
+        def epoch(state: TrainState, _):
+            state, losses = train_epoch(state, x_batches, y_batches)
+            if net.stateful:
+                # the script's model.reset_states() after every one-epoch fit
+                state = state._replace(rnn_state=reset_state(state.rnn_state))
+            return state, jnp.mean(losses)
+
+        state, _ = jax.lax.scan(epoch, train_state, None, length=epochs)
+        start = init_state(net, x_score.shape[1])
+        predictions, _ = predict_batches(state.params, start, x_score)
+        return predictions, state.step
+
+    return jax.jit(jax.vmap(one))
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def _train_group(
+    config: ConvergenceConfig, lahead: int
+) -> list[GridRow]:
+    """All trainings of one ``lahead`` column: every tsteps, seed and mode."""
+    jobs = [(t, s) for t in config.tsteps for s in config.seed_values]
+    cells = [config.cell(t, lahead, s) for t, s in jobs]
+    data = [ma.make_data(c) for c in cells]
+    train = [
+        ma.make_batches(d.x_train, d.y_train, batch_size=c.batch_size, layout=c.layout)
+        for c, d in zip(cells, data, strict=True)
+    ]
+    score = [ma.scoring_batches(d, c) for c, d in zip(cells, data, strict=True)]
+    # (jobs, num_batches, batch, lahead, 1) and (jobs, num_batches, batch, 1)
+    x_train = jnp.asarray(np.stack([b.x_batches for b in train]))
+    y_train = jnp.asarray(np.stack([b.y_batches for b in train]))
+    x_score = jnp.asarray(np.stack([b.x_batches for b in score]))
+    y_score = [b.to_samples(b.y_batches).astype(np.float64) for b in score]  # each (n_test, 1)
+    mean_mse = [ma.baselines(d, c.tsteps).mean for c, d in zip(cells, data, strict=True)]
+    train_config = TrainConfig(epochs=config.epochs, reset="epoch")
+
+    rows = []
+    for mode in MODES:
+        stateful = mode == "stateful"
+        net = ma.model_config(cells[0], stateful=stateful)
+        states = [
+            init_train_state(
+                net, ma.initial_params(c, stateful=stateful), config.batch_size, train_config
+            )
+            for c in cells
+        ]
+        program = _grid_program(net, train_config, config.epochs)
+        predictions, steps = program(_stack(states), x_train, y_train, x_score)
+        predictions, steps = np.asarray(predictions), np.asarray(steps)
+        for j, (cell, batches) in enumerate(zip(cells, score, strict=True)):
+            predicted = batches.to_samples(predictions[j])  # (n_test, 1) in sample order
+            test_mse = float(np.mean(np.square(y_score[j] - predicted)))
+            ratio = test_mse / mean_mse[j]
+            rows.append(
+                GridRow(
+                    tsteps=cell.tsteps,
+                    lahead=lahead,
+                    mode=mode,
+                    seed=cell.seed,
+                    test_mse=test_mse,
+                    mean_mse=mean_mse[j],
+                    ratio=ratio,
+                    converged=bool(ratio <= config.threshold),
+                    claimed=claim(mode, cell.tsteps, lahead),
+                    updates=int(steps[j]),
+                )
+            )
+    return rows
+
+
+@contextmanager
+def _cell_progress(total: int, *, quiet: bool):
+    """Yield ``advance(cells)``; a rich bar of cells done on stderr unless ``quiet``."""
+    if quiet:
+        yield lambda cells: None
+        return
+    progress = Progress(
+        TextColumn("convergence grid"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("cells"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task = progress.add_task("cells", total=total)
+        yield lambda cells: progress.update(task, advance=cells)
+
+
+def run(
+    config: ConvergenceConfig = ConvergenceConfig(),
+    *,
+    quiet: bool = False,
+    on_group: Callable[[int], None] | None = None,
+) -> ConvergenceResult:
+    """Train every cell of the grid, both modes, every seed; measure convergence.
+
+    Args:
+        config: the grid.
+        quiet: no progress bar.
+        on_group: called with the number of cells finished after each ``lahead`` column
+            (both modes), e.g. to drive another progress display.
+
+    Returns:
+        ``ConvergenceResult``.
+
+    Example:
+        >>> result = run(ConvergenceConfig(tsteps=(1,), lahead=(1,), seeds=1, input_len=50,
+        ...                                epochs=1), quiet=True)
+        >>> [row.mode for row in result.rows]
+        ['stateful', 'stateless']
+    """
+    started = time.perf_counter()
+    rows: list[GridRow] = []
+    total = len(config.tsteps) * len(config.lahead)
+    with _cell_progress(total, quiet=quiet) as advance:
+        for lahead in config.lahead:
+            rows.extend(_train_group(config, lahead))
+            advance(len(config.tsteps))
+            if on_group is not None:
+                on_group(len(config.tsteps))
+    return ConvergenceResult(
+        config=config, rows=tuple(rows), seconds=time.perf_counter() - started
+    )
