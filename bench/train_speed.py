@@ -6,8 +6,8 @@ state reset after every epoch, Adam lr 1e-3. Every tool starts from the SAME ini
 (lstmlab's Keras-default initialisation, copied in), runs in its own process, and is timed
 per epoch; the first epoch's extra time is reported as compile/trace time.
 
-    python bench/train_speed.py                 # ~1 minute: Keras 3 epochs per backend
-    python bench/train_speed.py --full          # Keras 10 epochs, test MSE comparable
+    python bench/train_speed.py                 # ~1 minute: 3 epochs per Keras backend / torch
+    python bench/train_speed.py --full          # all tools 10 epochs (test MSE as the seed)
     python bench/train_speed.py --tools lstmlab,torch
 
 The last line printed is one JSON object: tool -> {sec_per_epoch, compile_s, test_mse, ratio,
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from _common import (
     emit_json,
     format_seconds,
@@ -43,6 +44,8 @@ INIT_SEED = 1987
 KERAS_TF_REFERENCE_MSE = 1.5e-5
 # "Same or better" test MSE: within this factor of the other tool's.
 MSE_TOLERANCE = 1.25
+# Plain PyTorch stops after this many seconds of training (at least two epochs are run).
+TORCH_BUDGET_S = float(os.environ.get("LSTMLAB_BENCH_TORCH_BUDGET_S", "30"))
 TARGETS = {"keras_tensorflow": 300.0, "torch": 50.0}
 KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 ALL_TOOLS = ("lstmlab", "lstmlab_edge", *(f"keras_{b}" for b in KERAS_BACKENDS), "torch")
@@ -60,8 +63,9 @@ def _load(path: str) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
 
 
 def _mse(prediction: np.ndarray, target: np.ndarray) -> float:
-    return float(np.mean(np.square(np.asarray(prediction, np.float64).reshape(target.shape)
-                                   - target)))
+    return float(
+        np.mean(np.square(np.asarray(prediction, np.float64).reshape(target.shape) - target))
+    )
 
 
 def _summary(epoch_seconds: list[float], test_mse: float, **extra: Any) -> dict[str, Any]:
@@ -99,18 +103,22 @@ def child_lstmlab(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs
     # batch size 1: batch k is sample k, so the official layout is a reshape.
     x_batches = jax.numpy.asarray(data["x_train"].reshape(-1, 1, 1, 1))  # (800, 1, time, 1)
     y_batches = jax.numpy.asarray(data["y_train"].reshape(-1, 1, 1))  # (800, 1, outputs)
-    epoch_seconds = []
+    x_test = jax.numpy.asarray(data["x_test"].reshape(-1, 1, 1, 1))  # (200, 1, time, 1)
+    predict_batches = compiled_predict(config)
+    epoch_seconds, test_mse_by_epoch = [], []
     for _ in range(epochs):
         started = time.perf_counter()
         train_state, losses = train_epoch(train_state, x_batches, y_batches)
         jax.block_until_ready(losses)
         epoch_seconds.append(time.perf_counter() - started)
         train_state = train_state._replace(rnn_state=reset_state(train_state.rnn_state))
-    x_test = jax.numpy.asarray(data["x_test"].reshape(-1, 1, 1, 1))  # (200, 1, time, 1)
-    predictions, _ = compiled_predict(config)(train_state.params, init_state(config, 1), x_test)
+        # Untimed: the test MSE after every epoch, to compare with tools run for fewer epochs.
+        predictions, _ = predict_batches(train_state.params, init_state(config, 1), x_test)
+        test_mse_by_epoch.append(_mse(np.asarray(predictions), data["y_test"]))
     return _summary(
         epoch_seconds,
-        _mse(np.asarray(predictions), data["y_test"]),
+        test_mse_by_epoch[-1],
+        test_mse_by_epoch=test_mse_by_epoch,
         carries_state=True,
         carries_state_predict=True,
         version=package_version("lstmlab"),
@@ -118,9 +126,7 @@ def child_lstmlab(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs
     )
 
 
-def child_lstmlab_edge(
-    data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: int
-) -> dict:
+def child_lstmlab_edge(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: int) -> dict:
     """The edge object, driven exactly as the seed drives Keras: fit(epochs=1), reset, x10."""
     from lstmlab import LSTMModel
 
@@ -129,13 +135,19 @@ def child_lstmlab_edge(
     epoch_seconds = []
     for _ in range(epochs):
         started = time.perf_counter()
-        model.fit(data["x_train"], data["y_train"], epochs=1, batch_size=1, shuffle=False,
-                  quiet=True)
+        model.fit(
+            data["x_train"], data["y_train"], epochs=1, batch_size=1, shuffle=False, quiet=True
+        )
         epoch_seconds.append(time.perf_counter() - started)
         model.reset_states()
     test_mse = _mse(model.predict(data["x_test"]), data["y_test"])
-    return _summary(epoch_seconds, test_mse, carries_state=True, carries_state_predict=True,
-                    version=package_version("lstmlab"))
+    return _summary(
+        epoch_seconds,
+        test_mse,
+        carries_state=True,
+        carries_state_predict=True,
+        version=package_version("lstmlab"),
+    )
 
 
 def _keras_lstm_class(keras: Any) -> tuple[type, str | None]:
@@ -155,18 +167,21 @@ def _keras_lstm_class(keras: Any) -> tuple[type, str | None]:
         def call(self, sequences, initial_state=None, mask=None, training=False):
             if self.stateful and initial_state is None and self.states is not None:
                 initial_state = [keras.ops.copy(v.value) for v in self.states]
-            return super().call(sequences, initial_state=initial_state, mask=mask,
-                                training=training)
+            return super().call(
+                sequences, initial_state=initial_state, mask=mask, training=training
+            )
 
     return StateCopyLSTM, "LSTM subclass passes copies of the state variables (autograd fix)"
 
 
 def _keras_model(keras: Any, lstm_class: type, weights: list[np.ndarray]) -> Any:
-    model = keras.Sequential([
-        keras.Input(batch_shape=(1, 1, 1)),
-        lstm_class(UNITS, stateful=True),
-        keras.layers.Dense(1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(batch_shape=(1, 1, 1)),
+            lstm_class(UNITS, stateful=True),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(loss="mse", optimizer=keras.optimizers.Adam(learning_rate=1e-3))
     model.set_weights(weights)
     return model
@@ -215,8 +230,9 @@ def child_keras(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: 
     epoch_seconds = []
     for _ in range(epochs):
         started = time.perf_counter()
-        model.fit(data["x_train"], data["y_train"], batch_size=1, epochs=1, shuffle=False,
-                  verbose=0)
+        model.fit(
+            data["x_train"], data["y_train"], batch_size=1, epochs=1, shuffle=False, verbose=0
+        )
         epoch_seconds.append(time.perf_counter() - started)
         _reset_keras_states(model)
     predictions = model.predict(data["x_test"], batch_size=1, verbose=0)
@@ -231,7 +247,8 @@ def child_keras(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: 
         version=package_version("keras"),
         backend_version=package_version(
             {"tensorflow": "tensorflow-cpu", "torch": "torch", "jax": "jax"}[backend]
-        ) or package_version("tensorflow"),
+        )
+        or package_version("tensorflow"),
         workaround=workaround,
     )
 
@@ -240,6 +257,10 @@ def child_torch(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: 
     """Plain PyTorch: nn.LSTM + nn.Linear, per-batch loop, state detached between batches."""
     import torch
     from torch import nn
+
+    threads = int(os.environ.get("LSTMLAB_BENCH_TORCH_THREADS", "0"))
+    if threads > 0:
+        torch.set_num_threads(threads)
 
     torch.manual_seed(0)
     lstm = nn.LSTM(1, UNITS, batch_first=True)
@@ -271,6 +292,8 @@ def child_torch(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: 
             optimizer.step()
             state = (h.detach(), c.detach())
         epoch_seconds.append(time.perf_counter() - started)
+        if len(epoch_seconds) >= 2 and sum(epoch_seconds) > TORCH_BUDGET_S:
+            break  # a loaded machine starves torch's thread pool; two epochs give a steady state
     x_test = torch.from_numpy(data["x_test"])
     predictions = []
     with torch.no_grad():
@@ -309,7 +332,10 @@ def write_inputs(path: Path) -> dict[str, Any]:
     weights = to_keras_weights(config, init_params(config, INIT_SEED))
     np.savez(
         path,
-        x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,
+        x_train=data.x_train,
+        y_train=data.y_train,
+        x_test=data.x_test,
+        y_test=data.y_test,
         **{f"weight_{i}": w for i, w in enumerate(weights)},
     )
     return {
@@ -335,28 +361,29 @@ def measure(tool: str, inputs: Path, args: argparse.Namespace) -> dict[str, Any]
         )
     if tool == "torch" and not is_installed("torch"):
         return {"status": "not installed", "error": "torch is not installed"}
-    epochs = args.torch_epochs if tool == "torch" else args.epochs
+    epochs = args.torch_epochs if tool == "torch" and not args.full else args.epochs
     return run_child(
         [str(SCRIPT), "--child", tool, "--inputs", str(inputs), "--epochs", str(epochs)],
+        env={"LSTMLAB_BENCH_TORCH_THREADS": str(args.torch_threads)},
         timeout=args.timeout,
     )
 
 
-def _passes(
-    results: dict[str, dict], tool: str, target: float, full_epochs: int
-) -> dict[str, Any]:
+def _passes(results: dict[str, dict], tool: str, target: float) -> dict[str, Any]:
+    """Speed and MSE marks; the MSEs compared are both taken after the other tool's epochs."""
     base, other = results.get("lstmlab", {}), results.get(tool, {})
     if base.get("status") != "ok" or other.get("status") != "ok":
-        return {"speed": None, "mse": None, "reference_mse": None}
-    speed = other["ratio"] >= target
-    if other["epochs"] >= full_epochs:
-        reference = other["test_mse"]
-    elif tool == "keras_tensorflow":
-        reference = KERAS_TF_REFERENCE_MSE  # fewer epochs: compare with the known 10-epoch MSE
-    else:
-        reference = None
-    mse_ok = None if reference is None else base["test_mse"] <= MSE_TOLERANCE * reference
-    return {"speed": speed, "mse": mse_ok, "reference_mse": reference}
+        return {"speed": None, "mse": None, "epochs": None, "lstmlab_mse": None, "tool_mse": None}
+    by_epoch = base["test_mse_by_epoch"]
+    epochs = min(other["epochs"], len(by_epoch))
+    lstmlab_mse = by_epoch[epochs - 1]
+    return {
+        "speed": other["ratio"] >= target,
+        "mse": lstmlab_mse <= MSE_TOLERANCE * other["test_mse"],
+        "epochs": epochs,
+        "lstmlab_mse": lstmlab_mse,
+        "tool_mse": other["test_mse"],
+    }
 
 
 def print_report(results: dict[str, dict], args: argparse.Namespace, meta: dict) -> None:
@@ -364,17 +391,25 @@ def print_report(results: dict[str, dict], args: argparse.Namespace, meta: dict)
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Not a terminal (make bench, a pipe): rich would fall back to 80 columns and wrap the table.
+    console = Console() if sys.stdout.isatty() else Console(width=150)
     table = Table(
         title=f"Seed training speed ({meta['machine']['cpu']}, {meta['machine']['cores']} cores)"
     )
-    for column in ("tool", "epochs", "s/epoch", "compile", "train s", "test MSE", "ratio",
-                   "state in fit / predict"):
+    for column in (
+        "tool",
+        "epochs",
+        "s/epoch",
+        "compile",
+        "train s",
+        "test MSE",
+        "ratio",
+        "state in fit / predict",
+    ):
         table.add_column(column, justify="left" if column == "tool" else "right")
     for tool, result in results.items():
         if result.get("status") != "ok":
-            table.add_row(tool, "", "", "", "", "", "",
-                          f"[yellow]{result.get('status')}[/yellow]")
+            table.add_row(tool, "", "", "", "", "", "", f"[yellow]{result.get('status')}[/yellow]")
             continue
         label = "" if result["epochs"] >= args.epochs else f" (after {result['epochs']} ep.)"
         carries = "yes" if result["carries_state"] else "[red]NO[/red]"
@@ -392,39 +427,74 @@ def print_report(results: dict[str, dict], args: argparse.Namespace, meta: dict)
     console.print(table)
     for tool, result in results.items():
         if result.get("status") != "ok":
-            console.print(f"[yellow]{tool}[/yellow]: {result.get('status')}: "
-                          f"{result.get('error', '')}", markup=False)
+            console.print(
+                f"[yellow]{tool}[/yellow]: {result.get('status')}: {result.get('error', '')}",
+                markup=False,
+            )
         elif result.get("workaround"):
             console.print(f"{tool}: {result['workaround']}", markup=False)
     torch_threads = results.get("torch", {}).get("threads")
     if torch_threads:
         console.print(f"torch.get_num_threads() = {torch_threads} (left at its default)")
     console.print(f"mean-predictor test MSE (no skill) = {meta['data']['mean_predictor_mse']:.3e}")
+    console.print(
+        f"load average (1 min) before / after: {meta['load_before']:.2f} / "
+        f"{meta['load_after']:.2f} on {meta['machine']['cores']} cores"
+    )
     for tool, target in TARGETS.items():
         passes = meta["targets"][tool]
         ratio = results.get(tool, {}).get("ratio")
         ratio_text = f"{ratio:.0f}×" if ratio else "n/a"
-        reference = passes["reference_mse"]
-        reference_text = f"{reference:.2e}" if reference is not None else "n/a"
+        if passes["epochs"] is None:
+            mse_text = "n/a"
+        else:
+            mse_text = (
+                f"after {passes['epochs']} epochs {passes['lstmlab_mse']:.3e} vs "
+                f"{passes['tool_mse']:.3e}"
+            )
         console.print(
             f"target: lstmlab ≥ {target:.0f}× faster per epoch than {tool}: {ratio_text} "
-            f"{mark(passes['speed'])}; test MSE ≤ {MSE_TOLERANCE}× {tool}'s "
-            f"({reference_text}): {mark(passes['mse'])}"
+            f"{mark(passes['speed'])}; test MSE same or better (≤ {MSE_TOLERANCE}×), "
+            f"{mse_text}: {mark(passes['mse'])}"
         )
+    console.print(
+        f"(Keras 3 + TensorFlow reaches about {KERAS_TF_REFERENCE_MSE:.1e} after the "
+        "seed's 10 epochs on this data; run --full to measure it.)"
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line flags (``--child`` and ``--inputs`` are for the script's own children)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="lstmlab epochs (seed: 10)")
-    parser.add_argument("--keras-epochs", type=int, default=3,
-                        help="Keras epochs timed per backend unless --full (default 3)")
-    parser.add_argument("--torch-epochs", type=int, default=10,
-                        help="plain PyTorch epochs (default 10, ~0.5 s each)")
-    parser.add_argument("--full", action="store_true",
-                        help="Keras runs all --epochs epochs, so its test MSE is comparable")
-    parser.add_argument("--tools", default=",".join(ALL_TOOLS),
-                        help=f"comma-separated subset of {','.join(ALL_TOOLS)}")
+    parser.add_argument(
+        "--keras-epochs",
+        type=int,
+        default=3,
+        help="Keras epochs timed per backend unless --full (default 3)",
+    )
+    parser.add_argument(
+        "--torch-epochs",
+        type=int,
+        default=3,
+        help="plain PyTorch epochs timed unless --full (default 3; 2-6 s each on 2 cores)",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch.set_num_threads for plain PyTorch (default 0: untouched)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="Keras and PyTorch run all --epochs epochs (test MSE after the seed's 10)",
+    )
+    parser.add_argument(
+        "--tools",
+        default=",".join(ALL_TOOLS),
+        help=f"comma-separated subset of {','.join(ALL_TOOLS)}",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per child")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
@@ -450,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         emit_json(CHILDREN[args.child](data, weights, args.epochs))
         return 0
     results: dict[str, dict] = {}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lstmlab-bench-") as folder:
         inputs = Path(folder) / "inputs.npz"
         data_shapes = write_inputs(inputs)
@@ -464,12 +535,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "train_speed",
         "machine": machine_info(),
         "data": data_shapes,
-        "settings": {"epochs": args.epochs, "keras_epochs": args.epochs if args.full
-                     else args.keras_epochs, "torch_epochs": args.torch_epochs,
-                     "full": args.full, "init_seed": INIT_SEED,
-                     "xla_flags": os.environ.get("XLA_FLAGS", "")},
-        "targets": {tool: _passes(results, tool, target, args.epochs)
-                    for tool, target in TARGETS.items()},
+        "settings": {
+            "epochs": args.epochs,
+            "keras_epochs": args.epochs if args.full else args.keras_epochs,
+            "torch_epochs": args.epochs if args.full else args.torch_epochs,
+            "full": args.full,
+            "init_seed": INIT_SEED,
+            "torch_threads": args.torch_threads or "default",
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        },
+        "targets": {tool: _passes(results, tool, target) for tool, target in TARGETS.items()},
+        # Other work on the machine slows the per-step loops most (torch's thread pool).
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
     }
     print_report(results, args, meta)
     emit_json({**results, "_meta": meta})

@@ -173,3 +173,12 @@ def test_train_config_rejects_bad_values():
         TrainConfig(reset=0)
     with pytest.raises(ValueError, match="epochs must be an integer >= 0, got -1"):
         TrainConfig(epochs=-1)
+
+
+def test_seed_and_epoch_count_reuse_the_compiled_epoch():
+    from lstmlab.train.loop import compiled_train_epoch
+
+    config = LSTMConfig(units=(3,))
+    first = compiled_train_epoch(config, TrainConfig(epochs=1, seed=0))
+    assert compiled_train_epoch(config, TrainConfig(epochs=7, seed=5)) is first
+    assert compiled_train_epoch(config, TrainConfig(epochs=1, learning_rate=0.01)) is not first

@@ -56,6 +56,7 @@ from lstmlab.models.core import Params, init_params
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
+_HELD_LOCKS: set[Path] = set()  # folders this process holds locked (model_lock is re-entrant)
 _DATA_FILE = re.compile(r"^(weights|states|metrics)\.[0-9a-f]{16}\.(safetensors|json)$")
 _TEMP_FILE = re.compile(r"^\.tmp-")
 _FILE_KINDS = {"weights": "safetensors", "states": "safetensors", "metrics": "json"}
@@ -144,11 +145,17 @@ def model_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    key = path.resolve()
+    if key in _HELD_LOCKS:  # a second flock in the same process would wait for itself
+        yield path
+        return
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        _HELD_LOCKS.add(key)
         yield path
     finally:
+        _HELD_LOCKS.discard(key)
         os.close(fd)  # closing releases the flock
 
 

@@ -85,18 +85,14 @@ def build_keras_mlp(
         return keras.Sequential(layers)
 
 
-def random_weights(
-    model: keras.Model, seed: int, scale: float = 0.5
-) -> list[np.ndarray]:
+def random_weights(model: keras.Model, seed: int, scale: float = 0.5) -> list[np.ndarray]:
     """Random normal weights in ``model.get_weights()`` shapes, a fresh draw for every array.
 
     Non-zero biases and asymmetric kernels, so that a gate permutation, a transposed kernel or
     a missing forget bias changes the predictions.
     """
     rng = np.random.default_rng(seed)
-    return [
-        (rng.normal(size=w.shape) * scale).astype(np.float32) for w in model.get_weights()
-    ]
+    return [(rng.normal(size=w.shape) * scale).astype(np.float32) for w in model.get_weights()]
 
 
 def lstm_layers(model: keras.Model) -> list:

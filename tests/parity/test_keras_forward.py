@@ -52,8 +52,9 @@ def ours(config, weights):
     return from_keras_weights(config, weights, like)
 
 
-# One compiled program per (config, shape) instead of an eager scan per call.
+# One compiled program per (config, shape) instead of an eager scan (or QR) per call.
 apply_compiled = jax.jit(apply, static_argnums=0)
+init_compiled = jax.jit(init_params, static_argnums=0)
 
 
 def run_ours(config, params, x_batches, state=None):
@@ -145,7 +146,7 @@ def keras_stateful_reference(stateful_pair, batches):
 def test_weight_order_and_shapes_match_keras_get_weights(config, keras_model):
     model = keras_model()
     expected = model.get_weights()
-    weights = to_keras_weights(config, init_params(config, 0))
+    weights = to_keras_weights(config, init_compiled(config, jax.random.key(0)))
     assert [w.shape for w in weights] == [w.shape for w in expected]
     # The names of Keras' variables give the order: kernel, recurrent_kernel, bias per LSTM
     # layer, then kernel, bias per Dense layer; ours follow the NamedTuple field order.
@@ -160,6 +161,9 @@ def test_weight_order_and_shapes_match_keras_get_weights(config, keras_model):
     our_biases = [w for w, name in zip(weights, our_names, strict=True) if name == "bias"]
     for ours_bias, keras_bias in zip(our_biases, keras_biases, strict=True):
         np.testing.assert_array_equal(ours_bias, keras_bias)
+    # Not zeros against zeros: each LSTM bias holds Keras' forget slice of ones.
+    ones = sum(bool(np.any(bias == 1.0)) for bias in keras_biases)
+    assert ones == (len(config.units) if isinstance(config, LSTMConfig) else 0)
 
 
 def test_from_keras_weights_round_trips_bit_identically():
@@ -229,7 +233,7 @@ def test_stateful_predictions_match_keras_direct_calls_across_batches(
     ):
         np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0, err_msg=f"batch {index}")
     # The final state itself, h first and c second, as Keras' layer.states holds them.
-    (keras_h, keras_c), = keras_stateful_reference["states"]
+    ((keras_h, keras_c),) = keras_stateful_reference["states"]
     np.testing.assert_allclose(np.asarray(state[0].h), keras_h, atol=ATOL, rtol=0)
     np.testing.assert_allclose(np.asarray(state[0].c), keras_c, atol=ATOL, rtol=0)
     # After a reset on both sides, the first batches are predicted from zero state again.
@@ -246,7 +250,7 @@ def test_carried_state_changes_keras_predictions(keras_stateful_reference):
     np.testing.assert_allclose(carried[0], zero_state[0], atol=ATOL, rtol=0)
     for index in range(1, NUM_BATCHES):
         difference = float(np.max(np.abs(carried[index] - zero_state[index])))
-        assert difference > 1e-2, f"batch {index}: carried state changed predictions by only {difference}"
+        assert difference > 1e-2, f"batch {index}: the carried state changed only {difference}"
 
 
 def test_stacked_stateful_predictions_match_keras(batches):
@@ -359,53 +363,50 @@ def test_keras_jax_predict_carries_no_state(
     model = stateful_pair[0]
     reset_keras_states(model)
     with keras_context():
-        predicted = model.predict(
-            batches.reshape(NUM_BATCHES * B, T, F), batch_size=B, verbose=0
-        )
+        predicted = model.predict(batches.reshape(NUM_BATCHES * B, T, F), batch_size=B, verbose=0)
     for h, c in keras_states(model):
         assert not np.any(h) and not np.any(c), "Keras' predict now leaves a non-zero state"
     np.testing.assert_allclose(
         predicted, np.concatenate(keras_stateful_reference["zero_state"]), atol=ATOL, rtol=0
     )
-    assert float(np.max(np.abs(
-        predicted - np.concatenate(keras_stateful_reference["carried"])
-    ))) > 1e-2
-
-
-def test_keras_jax_fit_evaluate_train_on_batch_carry_no_state(jax_backend, batches):
-    # Documents Keras 3.15 behaviour, not ours (see the test above). A learning rate of zero
-    # keeps the weights, so any difference between batches could only come from the state.
-    model = build_keras_lstm(
-        batch_size=B, timesteps=T, features=F, units=(UNITS,), outputs=OUTPUTS, stateful=True
+    assert (
+        float(np.max(np.abs(predicted - np.concatenate(keras_stateful_reference["carried"]))))
+        > 1e-2
     )
-    set_keras_weights(model, random_weights(model, seed=13))
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
+
+
+def test_keras_jax_fit_evaluate_train_on_batch_carry_no_state(
+    jax_backend, stateful_pair, batches, keras_stateful_reference
+):
+    # Documents Keras 3.15 behaviour, not ours (see the test above). A learning rate of zero
+    # keeps the weights, so a loss could only differ from its zero-state value by the state.
+    model, _, _, weights = stateful_pair
     targets = np.random.default_rng(2).normal(size=(NUM_BATCHES, B, OUTPUTS)).astype(np.float32)
     x_all = batches.reshape(NUM_BATCHES * B, T, F)
     y_all = targets.reshape(NUM_BATCHES * B, OUTPUTS)
 
-    reset_keras_states(model)
-    zero_state_losses = []
-    for x, y in zip(batches, targets, strict=True):
-        zero_state_losses.append(float(np.mean((keras_call(model, x) - y) ** 2)))
-        reset_keras_states(model)
-    carried_losses = [
-        float(np.mean((prediction - y) ** 2))
-        for prediction, y in zip(run_keras(model, batches), targets, strict=True)
-    ]
-    assert max(abs(a - b) for a, b in zip(carried_losses, zero_state_losses)) > 1e-3
-    reset_keras_states(model)
+    def losses(predictions):
+        return [float(np.mean((p - y) ** 2)) for p, y in zip(predictions, targets, strict=True)]
 
+    zero_state_losses = losses(keras_stateful_reference["zero_state"])
+    carried_losses = losses(keras_stateful_reference["carried"])
+    assert max(abs(a - b) for a, b in zip(carried_losses, zero_state_losses, strict=True)) > 1e-3
+
+    reset_keras_states(model)
     with keras_context():
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
         train_losses = [
             float(model.train_on_batch(x, y)) for x, y in zip(batches, targets, strict=True)
         ]
         evaluated = model.evaluate(x_all, y_all, batch_size=B, verbose=0)
         fitted = model.fit(x_all, y_all, batch_size=B, epochs=1, shuffle=False, verbose=0)
+    states = keras_states(model)
+    set_keras_weights(model, weights)  # the shared model stays as the fixture made it
+    reset_keras_states(model)
     np.testing.assert_allclose(train_losses, zero_state_losses, rtol=1e-5)
     np.testing.assert_allclose(evaluated, np.mean(zero_state_losses), rtol=1e-5)
     np.testing.assert_allclose(fitted.history["loss"][0], np.mean(zero_state_losses), rtol=1e-5)
-    for h, c in keras_states(model):
+    for h, c in states:
         assert not np.any(h) and not np.any(c), "Keras' training now leaves a non-zero state"
 
 

@@ -143,7 +143,7 @@ def fit_scaler(
     for name, column_scale, column in zip(names, scale, array.T, strict=True):
         if column_scale == 0.0:
             raise ValueError(
-                f"constant series: column {name!r} is always {column[0]!r}; a scaler would "
+                f"constant series: column {name!r} is always {float(column[0])!r}; a scaler would "
                 "divide by zero; drop it or choose another target"
             )
     return Scaler(kind=kind, columns=names, offset=tuple(offset), scale=tuple(scale))

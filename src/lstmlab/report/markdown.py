@@ -251,7 +251,8 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
         f"{'>=' if config.expect_stateless_converges else '<'} tsteps {config.tsteps}); it "
         "expects the stateful model to converge in every case.",
         f"A model has converged when its test MSE is at most {config.threshold:g} x the MSE of "
-        f"predicting the training mean, here {format_number(config.threshold * result.baselines.mean)}.",
+        "predicting the training mean, here "
+        f"{format_number(config.threshold * result.baselines.mean)}.",
         "## Test MSE",
         table(
             ["predictor", "test MSE", "/ mean predictor", "converged", "script expects",
@@ -329,6 +330,10 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
         f"the training mean. {len(result.rows)} trainings in {result.seconds:.1f} s.",
         "A cell agrees with the claim when every seed did what the claim says; red outlines in "
         "the heat maps mark the cells that do not.",
+        "Reading notes: without memory the best possible ratio is (tsteps - lahead) / tsteps "
+        "for lahead < tsteps (at least 1/6 here, above a threshold of 0.1), so a stateless "
+        "cell below the diagonal cannot converge. The script's rolling window puts x[t] in "
+        "column 0 (column i is shifted by i), so the LSTM reads every window newest first.",
     ]
     summary: dict[str, Any] = {"config": config, "seconds": result.seconds, "modes": {}}
     for mode in MODES:

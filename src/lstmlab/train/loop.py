@@ -226,9 +226,18 @@ def make_predict(model_config: ModelConfig):
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
-    """``jax.jit`` of ``make_train_epoch``, cached per (model, training) config."""
+def _compiled_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
     return jax.jit(make_train_epoch(model_config, train_config))
+
+
+def compiled_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
+    """``jax.jit`` of ``make_train_epoch``, cached per (model, training) config.
+
+    ``epochs`` and ``seed`` do not enter the epoch function (the shuffle key travels in
+    ``TrainState.key``), so they are left out of the cache key: a second ``fit`` call with
+    another seed or epoch count reuses the compiled program.
+    """
+    return _compiled_train_epoch(model_config, dataclasses.replace(train_config, epochs=1, seed=0))
 
 
 @functools.lru_cache(maxsize=64)

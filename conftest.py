@@ -1,4 +1,7 @@
-"""Strict test configuration: rank promotion raises, so a (n,) versus (n, 1) bug cannot hide."""
+"""Strict test configuration for tests/ and the doctests in src/.
+
+Rank promotion raises, so a (n,) versus (n, 1) bug cannot hide; pyproject makes warnings errors.
+"""
 
 import os
 from pathlib import Path
@@ -13,7 +16,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 def shared_data_dir() -> Path | None:
     """The shared data folder: $LSTMLAB_DATA, else ../shared/data beside the repository."""
     env = os.environ.get("LSTMLAB_DATA")
-    candidate = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    candidate = Path(env) if env else Path(__file__).resolve().parent.parent / "shared" / "data"
     return candidate if candidate.is_dir() else None
 
 

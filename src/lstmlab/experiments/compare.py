@@ -1,0 +1,1301 @@
+"""The seeds' comparison, on any series: baselines, a plain multilayer network and three LSTMs.
+
+Every model sees the same chronological split (first ``split`` of the series to train, the
+rest to test), the same scaling (fitted on the training part only, so the test part never
+leaks into it) and is scored on the same forecast origins of the test part, in the original
+units. The models:
+
+* ``persistence``: the last observed value, for every step ahead;
+* ``seasonal_naive``: the value one season earlier (only when a season length is given);
+* ``mlp``: a plain multilayer network on a flattened window;
+* ``stateless``: an LSTM on windows, state zeroed for every sample (shuffled batches);
+* ``stateful``: a one-layer stateful LSTM trained on the stream layout (row ``i`` of batch
+  ``k + 1`` continues row ``i`` of batch ``k``), state reset after every epoch;
+* ``stacked``: a two-layer stacked stateful LSTM, trained the same way.
+
+Each neural model trains several seeds at once: the parameters of all seeds are stacked and
+one ``jax.vmap`` of the compiled epoch trains them together.
+
+Evaluation is one step ahead from each origin with the real previous values (the published
+protocol), or ``horizon`` steps ahead: recursively (each prediction is fed back as the next
+input; a stateful model carries its state along) or directly (a model with ``horizon``
+outputs). A stateful model forecasts from the state it reaches by reading the whole series in
+order, from the start up to the origin, with the observed values (a warm start: the state at
+the first test origin is the state at the end of the training series).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from lstmlab.data.loaders import (
+    LoadConfig,
+    LoadedSeries,
+    load_csv,
+    load_household_days,
+)
+from lstmlab.data.scaling import Scaler, fit_scaler
+from lstmlab.data.streams import make_stream_batches
+from lstmlab.models import (
+    LSTMConfig,
+    MLPConfig,
+    ModelConfig,
+    apply,
+    init_params,
+    init_state,
+    reset_state,
+)
+from lstmlab.train.loop import TrainConfig, TrainState, init_train_state, make_train_epoch
+from lstmlab.train.progress import epoch_progress
+
+__all__ = [
+    "ANCHORS",
+    "BASELINES",
+    "PRESETS",
+    "Anchor",
+    "CompareConfig",
+    "CompareResult",
+    "ModelOutcome",
+    "ModelSpec",
+    "PreparedData",
+    "forecast_metrics",
+    "load_preset_series",
+    "override_models",
+    "prepare_data",
+    "run",
+]
+
+BASELINES = ("persistence", "seasonal_naive")
+_STRATEGIES = ("recursive", "direct")
+_SCALERS = ("minmax", "standard")
+_LABELS = {
+    "persistence": "persistence (last value)",
+    "seasonal_naive": "seasonal naive",
+}
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}; pass e.g. {name}=1")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelSpec:
+    """One neural model of the comparison and how it is trained.
+
+    Attributes:
+        name: short name used in files and tables (``"mlp"``, ``"stateful"``, ...).
+        kind: ``"mlp"`` (Dense layers with ReLU on the flattened window) or ``"lstm"``.
+        hidden: units of each hidden Dense layer (MLP) or of each LSTM layer.
+        stateful: carry the LSTM state across batches (stream layout, reset every epoch).
+        window: input steps per sample.
+        epochs: training epochs.
+        batch_size: samples per batch for a stateless model; streams per series for a
+            stateful one (the batch then holds ``batch_size * series`` rows).
+        shuffle: shuffle samples across batches every epoch (stateless models only; Keras'
+            ``fit`` default).
+        learning_rate: Adam step size (Keras' Adam defaults otherwise).
+        label: human name for reports.
+    """
+
+    name: str
+    kind: Literal["mlp", "lstm"]
+    hidden: tuple[int, ...]
+    stateful: bool = False
+    window: int = 3
+    epochs: int = 100
+    batch_size: int = 1
+    shuffle: bool = False
+    learning_rate: float = 1e-3
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        if not isinstance(self.name, str) or not self.name or self.name in BASELINES:
+            raise ValueError(
+                f"model name must be a non-empty string other than {BASELINES}, got "
+                f"{self.name!r}; pass e.g. name='stateful'"
+            )
+        if self.kind not in ("mlp", "lstm"):
+            raise ValueError(f"kind must be 'mlp' or 'lstm', got {self.kind!r}")
+        for index, units in enumerate(self.hidden):
+            _positive_int(f"hidden[{index}]", units)
+        if self.kind == "lstm" and not self.hidden:
+            raise ValueError("an LSTM needs at least one layer, got hidden=(); pass e.g. (4,)")
+        if self.kind == "mlp" and self.stateful:
+            raise ValueError("an MLP has no state, got stateful=True; pass stateful=False")
+        if self.stateful and self.shuffle:
+            raise ValueError(
+                f"model {self.name!r}: stateful training needs shuffle=False, got shuffle=True; "
+                "pass shuffle=False (shuffling would break the streams)"
+            )
+        _positive_int("window", self.window)
+        _positive_int("batch_size", self.batch_size)
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+
+    def model_config(self, features: int, outputs: int) -> ModelConfig:
+        """The model for ``features`` inputs per step and ``outputs`` outputs."""
+        if self.kind == "mlp":
+            return MLPConfig(
+                hidden=self.hidden, timesteps=self.window, features=features, outputs=outputs
+            )
+        return LSTMConfig(
+            units=self.hidden,
+            timesteps=self.window,
+            features=features,
+            outputs=outputs,
+            stateful=self.stateful,
+        )
+
+    def describe(self) -> str:
+        """One line: architecture and training."""
+        if self.kind == "mlp":
+            arch = "Dense(" + ", ".join(f"{u} relu" for u in self.hidden) + ") + Dense head"
+        else:
+            arch = " + ".join(f"LSTM({u})" for u in self.hidden) + " + Dense head"
+            arch += ", stateful" if self.stateful else ", stateless"
+        batch = (
+            f"{self.batch_size} stream(s) per series"
+            if self.stateful
+            else f"batch {self.batch_size}" + (", shuffled" if self.shuffle else "")
+        )
+        return (
+            f"{arch}; window {self.window}; {self.epochs} epochs; {batch}; "
+            f"Adam lr {self.learning_rate:g}"
+        )
+
+
+DEFAULT_WINDOW = 6
+DEFAULT_MODELS = (
+    ModelSpec(
+        name="mlp",
+        kind="mlp",
+        hidden=(32,),
+        window=DEFAULT_WINDOW,
+        epochs=200,
+        batch_size=8,
+        shuffle=True,
+        learning_rate=3e-3,
+        label="plain multilayer network",
+    ),
+    ModelSpec(
+        name="stateless",
+        kind="lstm",
+        hidden=(16,),
+        window=DEFAULT_WINDOW,
+        epochs=200,
+        batch_size=8,
+        shuffle=True,
+        learning_rate=3e-3,
+        label="stateless LSTM",
+    ),
+    ModelSpec(
+        name="stateful",
+        kind="lstm",
+        hidden=(16,),
+        stateful=True,
+        window=DEFAULT_WINDOW,
+        epochs=200,
+        batch_size=1,
+        learning_rate=3e-3,
+        label="stateful LSTM",
+    ),
+    ModelSpec(
+        name="stacked",
+        kind="lstm",
+        hidden=(16, 16),
+        stateful=True,
+        window=DEFAULT_WINDOW,
+        epochs=200,
+        batch_size=1,
+        learning_rate=3e-3,
+        label="stacked stateful LSTM",
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompareConfig:
+    """What to compare and how.
+
+    Attributes:
+        models: the neural models (the baselines are always added).
+        seeds: seeds per neural model, trained together as one vectorised program.
+        seed: first seed; model ``m`` of seed ``s`` is initialised from ``seed + s``, folded
+            with ``m``.
+        split: fraction of the series used for training (the first part), ``0 < split < 1``;
+            the training part has ``int(len * split)`` steps (the published protocol).
+        test_size: steps of the test part, instead of ``split``.
+        season: season length in steps; adds the seasonal-naive baseline.
+        horizon: steps forecast from each origin.
+        strategy: ``"recursive"`` (one-step models, predictions fed back) or ``"direct"``
+            (models with ``horizon`` outputs).
+        origin_stride: steps between forecast origins in the test part (``horizon`` with
+            ``origin_stride == horizon`` tiles the test part, e.g. one forecast per week).
+        classic_windows: cut training and test windows each inside its own part and drop the
+            last one (``create_dataset`` of the published scripts): training targets end
+            one step before the end of the training part, test origins start ``window``
+            steps into the test part and end one step early.
+        scaler: ``"minmax"`` (onto [0, 1] over the training part) or ``"standard"``.
+        target: what the neural models learn: ``"level"`` (the scaled value itself, as the
+            published scripts) or ``"change"`` (the scaled value minus the last input value,
+            added back when forecasting; a trending series then needs no extrapolation of
+            the scaled level beyond the training range).
+        start: first timestamp kept (inclusive), for a series with a DatetimeIndex.
+        end: last timestamp kept (inclusive).
+        preset: the preset name this config came from, for the report.
+    """
+
+    models: tuple[ModelSpec, ...] = DEFAULT_MODELS
+    seeds: int = 5
+    seed: int = 0
+    split: float = 0.67
+    test_size: int | None = None
+    season: int | None = None
+    horizon: int = 1
+    strategy: Literal["recursive", "direct"] = "recursive"
+    origin_stride: int = 1
+    classic_windows: bool = False
+    scaler: Literal["minmax", "standard"] = "minmax"
+    target: Literal["level", "change"] = "change"
+    start: str | None = None
+    end: str | None = None
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(self.models))
+        for spec in self.models:
+            if not isinstance(spec, ModelSpec):
+                raise ValueError(f"models must hold ModelSpec objects, got {spec!r}")
+        names = [spec.name for spec in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be unique, got {names}; rename the duplicates")
+        _positive_int("seeds", self.seeds)
+        _positive_int("horizon", self.horizon)
+        _positive_int("origin_stride", self.origin_stride)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.split, float | int) or not 0 < self.split < 1:
+            raise ValueError(
+                f"split must be a fraction strictly between 0 and 1, got {self.split!r}; "
+                "pass e.g. 0.67 (the first 67% trains)"
+            )
+        if self.test_size is not None:
+            _positive_int("test_size", self.test_size)
+        if self.season is not None:
+            _positive_int("season", self.season)
+        if self.strategy not in _STRATEGIES:
+            raise ValueError(
+                f"strategy must be 'recursive' or 'direct', got {self.strategy!r}; pass one "
+                "of those"
+            )
+        if self.target not in ("level", "change"):
+            raise ValueError(
+                f"target must be 'level' or 'change', got {self.target!r}; pass one of those"
+            )
+        if self.scaler not in _SCALERS:
+            raise ValueError(f"scaler must be 'minmax' or 'standard', got {self.scaler!r}")
+
+    @property
+    def max_window(self) -> int:
+        """The longest window of the models (1 without models)."""
+        return max((spec.window for spec in self.models), default=1)
+
+    @property
+    def outputs(self) -> int:
+        """Outputs of each neural model: ``horizon`` for ``direct``, else 1."""
+        return self.horizon if self.strategy == "direct" else 1
+
+
+def override_models(
+    config: CompareConfig,
+    *,
+    window: int | None = None,
+    epochs: int | None = None,
+) -> CompareConfig:
+    """The same config with every model's window and/or epochs replaced.
+
+    Args:
+        config: the comparison.
+        window: new window of every model, or None to keep theirs.
+        epochs: new epoch count of every model, or None to keep theirs.
+
+    Returns:
+        A new ``CompareConfig``.
+    """
+    changes: dict[str, Any] = {}
+    if window is not None:
+        changes["window"] = window
+    if epochs is not None:
+        changes["epochs"] = epochs
+    if not changes:
+        return config
+    models = tuple(dataclasses.replace(spec, **changes) for spec in config.models)
+    return dataclasses.replace(config, models=models)
+
+
+# --------------------------------------------------------------------------- presets
+
+_AIRLINE_MODELS = (
+    # "Time series prediction with deep learning in Keras": Dense(8, relu) on look_back 1,
+    # 200 epochs, batch 2 (published test RMSE about 48.6).
+    ModelSpec(
+        name="mlp",
+        kind="mlp",
+        hidden=(8,),
+        window=1,
+        epochs=200,
+        batch_size=2,
+        shuffle=True,
+        label="plain multilayer network",
+    ),
+    # LSTM(4), input_shape=(1, look_back=1), 100 epochs, batch 1 (Keras fit shuffles).
+    ModelSpec(
+        name="stateless",
+        kind="lstm",
+        hidden=(4,),
+        window=1,
+        epochs=100,
+        batch_size=1,
+        shuffle=True,
+        label="stateless LSTM",
+    ),
+    # LSTM(4, batch_input_shape=(1, 3, 1), stateful=True), 100 x fit(epochs=1) + reset_states.
+    ModelSpec(
+        name="stateful",
+        kind="lstm",
+        hidden=(4,),
+        stateful=True,
+        window=3,
+        epochs=100,
+        batch_size=1,
+        label="stateful LSTM",
+    ),
+    ModelSpec(
+        name="stacked",
+        kind="lstm",
+        hidden=(4, 4),
+        stateful=True,
+        window=3,
+        epochs=100,
+        batch_size=1,
+        label="stacked stateful LSTM",
+    ),
+)
+
+_HOUSEHOLD_MODELS = (
+    ModelSpec(
+        name="mlp",
+        kind="mlp",
+        hidden=(100,),
+        window=14,
+        epochs=70,
+        batch_size=16,
+        shuffle=True,
+        label="plain multilayer network",
+    ),
+    ModelSpec(
+        name="stateless",
+        kind="lstm",
+        hidden=(64,),
+        window=14,
+        epochs=70,
+        batch_size=16,
+        shuffle=True,
+        label="stateless LSTM",
+    ),
+    ModelSpec(
+        name="stateful",
+        kind="lstm",
+        hidden=(64,),
+        stateful=True,
+        window=14,
+        epochs=70,
+        batch_size=8,
+        label="stateful LSTM",
+    ),
+    ModelSpec(
+        name="stacked",
+        kind="lstm",
+        hidden=(64, 64),
+        stateful=True,
+        window=14,
+        epochs=70,
+        batch_size=8,
+        label="stacked stateful LSTM",
+    ),
+)
+
+PRESETS: dict[str, CompareConfig] = {
+    # Brownlee, "Time Series Prediction with LSTM Recurrent Neural Networks in Python with
+    # Keras": 67/33 split, MinMax, create_dataset windows, one step ahead on the test windows.
+    "airline-classic": CompareConfig(
+        models=_AIRLINE_MODELS,
+        split=0.67,
+        season=12,
+        horizon=1,
+        classic_windows=True,
+        target="level",
+        preset="airline-classic",
+    ),
+    # Brownlee, "How to Develop LSTM Models for Multi-Step Time Series Forecasting of
+    # Household Power Consumption": daily sums, whole Sunday-Saturday weeks from 2006-12-17 to
+    # 2010-11-20, test = the last 46 weeks, 7 days ahead from each Sunday, direct 7 outputs.
+    # The season of 364 days makes the seasonal-naive baseline "the same week one year earlier".
+    "household-weekly": CompareConfig(
+        models=_HOUSEHOLD_MODELS,
+        test_size=46 * 7,
+        season=364,
+        horizon=7,
+        strategy="direct",
+        origin_stride=7,
+        target="level",
+        start="2006-12-17",
+        end="2010-11-20",
+        preset="household-weekly",
+    ),
+}
+
+PRESET_FILES = {
+    "airline-classic": "airline_passengers.csv",
+    "household-weekly": "household_power_consumption_days.csv",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Anchor:
+    """A published figure to compare against.
+
+    Attributes:
+        model: our model it corresponds to (a name of the comparison), or None.
+        description: what was published.
+        rmse_low: published test RMSE (the lower end of a range).
+        rmse_high: the upper end of a range (equal to ``rmse_low`` for one figure).
+    """
+
+    model: str | None
+    description: str
+    rmse_low: float
+    rmse_high: float
+
+    def text(self) -> str:
+        """``47.5`` or ``47.4 to 48.6``."""
+        if self.rmse_low == self.rmse_high:
+            return f"{self.rmse_low:g}"
+        return f"{self.rmse_low:g} to {self.rmse_high:g}"
+
+
+ANCHORS: dict[str, tuple[Anchor, ...]] = {
+    "airline-classic": (
+        Anchor(
+            model="mlp",
+            description="plain multilayer network (Dense(8) on window 1: 48.6; "
+            "Dense(12)+Dense(8) on window 3: 47.4)",
+            rmse_low=47.4,
+            rmse_high=48.6,
+        ),
+        Anchor(
+            model="stateless",
+            description="stateless LSTM(4), window 1",
+            rmse_low=47.5,
+            rmse_high=47.5,
+        ),
+        Anchor(
+            model="stateful",
+            description="stateful LSTM(4), window 3, batch 1",
+            rmse_low=52.2,
+            rmse_high=52.2,
+        ),
+        Anchor(
+            model="stacked",
+            description="stacked stateful LSTM(4)+LSTM(4), window 3, batch 1",
+            rmse_low=56.4,
+            rmse_high=56.4,
+        ),
+    ),
+    "household-weekly": (
+        Anchor(
+            model="seasonal_naive",
+            description="naive: the same week one year earlier",
+            rmse_low=465.0,
+            rmse_high=465.0,
+        ),
+        Anchor(
+            model=None,
+            description="LSTMs (vanilla, encoder-decoder, CNN encoder)",
+            rmse_low=370.0,
+            rmse_high=400.0,
+        ),
+        Anchor(model=None, description="best ConvLSTM", rmse_low=368.0, rmse_high=368.0),
+    ),
+}
+
+
+def load_preset_series(name: str, path: Any) -> LoadedSeries:
+    """Load the shared data file of a preset with the columns the preset uses.
+
+    Args:
+        name: ``"airline-classic"`` or ``"household-weekly"``.
+        path: the file (``airline_passengers.csv`` or ``household_power_consumption_days.csv``).
+
+    Returns:
+        The loaded series.
+
+    Raises:
+        ValueError: unknown preset, or as the loader.
+    """
+    if name == "airline-classic":
+        return load_csv(path, LoadConfig(time_col="Date", targets=("Passengers",)))
+    if name == "household-weekly":
+        return load_household_days(path, columns=("Global_active_power",))
+    raise ValueError(f"unknown preset {name!r}; pass one of {sorted(PRESETS)}")
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class PreparedData:
+    """The split, the scaled inputs and the forecast origins shared by every model.
+
+    Attributes:
+        targets: ``(time, series)`` float64, original units.
+        inputs: ``(time, series, features)`` float32 scaled model inputs: the series' own
+            scaled value first, then the scaled extra features (shared by all series).
+        target_scaler: fitted on ``targets[:n_train]`` only (one column per series).
+        feature_scaler: fitted on the features' training part, or None without features.
+        n_train: steps of the training part.
+        n_test: steps of the test part.
+        origins: ``(origins,)`` int64: the first forecast step of each forecast.
+        index: the timestamps of the series, or None.
+        series_names: one name per series.
+        feature_names: the extra input columns.
+    """
+
+    targets: np.ndarray
+    inputs: np.ndarray
+    target_scaler: Scaler
+    feature_scaler: Scaler | None
+    n_train: int
+    n_test: int
+    origins: np.ndarray
+    index: pd.Index | None
+    series_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+
+    @property
+    def num_series(self) -> int:
+        """Series (streams) in the data."""
+        return int(self.targets.shape[1])
+
+    @property
+    def num_features(self) -> int:
+        """Inputs per step of each model."""
+        return int(self.inputs.shape[2])
+
+    def scaled_targets(self) -> np.ndarray:
+        """``(time, series)`` float32: the first input column of each series."""
+        return self.inputs[:, :, 0]
+
+    def actual(self, horizon: int) -> np.ndarray:
+        """``(origins, horizon, series)`` float64: the observed values forecast."""
+        steps = self.origins[:, None] + np.arange(horizon)  # (origins, horizon)
+        return self.targets[steps]
+
+
+def _as_2d(name: str, values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]  # (time,) -> (time, 1)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be (time,) or (time, columns), got shape {array.shape}; pass a 1-D "
+            "or 2-D array"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(
+            f"{name} hold NaN or infinite values; load them with a missing-value policy "
+            "(--missing interpolate) first"
+        )
+    return array
+
+
+def prepare_data(
+    config: CompareConfig,
+    targets: Any,
+    features: Any = None,
+    *,
+    index: pd.Index | None = None,
+    series_names: Sequence[str] | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> PreparedData:
+    """Split, scale (on the training part only) and choose the forecast origins.
+
+    Args:
+        config: the comparison.
+        targets: ``(time,)`` or ``(time, series)``; several columns are several series of one
+            global model (each one stream of the stateful layout).
+        features: optional ``(time, features)`` extra inputs, shared by all series; their
+            future values are used as known when forecasting several steps.
+        index: timestamps of the rows, for the report.
+        series_names: one name per series.
+        feature_names: one name per feature.
+
+    Returns:
+        ``PreparedData``.
+
+    Raises:
+        ValueError: NaN values, mismatched lengths, or a series too short for the split, the
+            windows, the season or the horizon.
+    """
+    targets = _as_2d("targets", targets)
+    steps, num_series = targets.shape
+    features = (
+        np.zeros((steps, 0)) if features is None else _as_2d("features", features)
+    )
+    if features.shape[0] != steps:
+        raise ValueError(
+            f"features have {features.shape[0]} rows, targets {steps}; pass them aligned "
+            "row by row"
+        )
+    n_test = config.test_size if config.test_size is not None else steps - int(steps * config.split)
+    n_train = steps - n_test
+    window = config.max_window
+    first = n_train + (window if config.classic_windows else 0)
+    last = steps - config.horizon - (1 if config.classic_windows else 0)
+    needed_train = window + config.outputs + (1 if config.classic_windows else 0)
+    if n_train < needed_train or first > last:
+        raise ValueError(
+            f"the series has {steps} steps: {n_train} to train and {n_test} to test, too few "
+            f"for window {window} and horizon {config.horizon} (training needs at least "
+            f"{needed_train} steps, the test part at least "
+            f"{config.horizon + (window + 1 if config.classic_windows else 0)}); pass a "
+            "longer series, a smaller --window or --horizon, or another --split"
+        )
+    if config.season is not None and first < config.season:
+        raise ValueError(
+            f"season {config.season} reaches before the start of the series: the first "
+            f"forecast origin is step {first}; pass a shorter --season or a larger --split"
+        )
+    origins = np.arange(first, last + 1, config.origin_stride, dtype=np.int64)
+    names = tuple(series_names) if series_names is not None else tuple(
+        f"series_{j}" for j in range(num_series)
+    )
+    target_scaler = fit_scaler(targets[:n_train], config.scaler, columns=names)
+    # (time, series) -> (time, series, 1)
+    columns = [target_scaler.transform(targets)[:, :, None]]
+    feature_scaler = None
+    fnames = tuple(feature_names) if feature_names is not None else tuple(
+        f"feature_{j}" for j in range(features.shape[1])
+    )
+    if features.shape[1]:
+        feature_scaler = fit_scaler(features[:n_train], config.scaler, columns=fnames)
+        scaled = feature_scaler.transform(features)  # (time, features)
+        # (time, features) -> (time, series, features): every series sees the same features
+        columns.append(np.broadcast_to(scaled[:, None, :], (steps, num_series, scaled.shape[1])))
+    inputs = np.concatenate(columns, axis=2).astype(np.float32)
+    return PreparedData(
+        targets=targets,
+        inputs=inputs,
+        target_scaler=target_scaler,
+        feature_scaler=feature_scaler,
+        n_train=n_train,
+        n_test=n_test,
+        origins=origins,
+        index=index,
+        series_names=names,
+        feature_names=fnames if features.shape[1] else (),
+    )
+
+
+def _windows(inputs: np.ndarray, first_targets: np.ndarray, window: int) -> np.ndarray:
+    """``(samples, series, window, features)``: the inputs before each first target."""
+    steps = first_targets[:, None] + np.arange(-window, 0)  # (samples, window)
+    # (samples, window, series, features) -> (samples, series, window, features)
+    return np.ascontiguousarray(inputs[steps].transpose(0, 2, 1, 3))
+
+
+def _training_samples(
+    data: PreparedData, config: CompareConfig, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training windows ``(samples, series, window, features)`` and targets ``(samples, series,
+    outputs)``, in time order, all inside the training part."""
+    outputs = config.outputs
+    last = data.n_train - outputs - (1 if config.classic_windows else 0)
+    first_targets = np.arange(window, last + 1, dtype=np.int64)
+    x = _windows(data.inputs, first_targets, window)
+    steps = first_targets[:, None] + np.arange(outputs)  # (samples, outputs)
+    # (samples, outputs, series) -> (samples, series, outputs)
+    y = np.ascontiguousarray(data.scaled_targets()[steps].transpose(0, 2, 1))
+    if config.target == "change":
+        y = y - x[:, :, -1:, 0]  # minus the last input value: (samples, series, 1)
+    return x, y
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _mape(errors: np.ndarray, actual: np.ndarray, axis: Any) -> np.ndarray:
+    """Mean absolute percentage error over the non-zero actual values (NaN if none)."""
+    nonzero = actual != 0
+    ratio = np.where(nonzero, np.abs(errors) / np.where(nonzero, np.abs(actual), 1.0), 0.0)
+    count = nonzero.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, 100.0 * ratio.sum(axis=axis) / np.maximum(count, 1), np.nan)
+
+
+def forecast_metrics(forecasts: np.ndarray, actual: np.ndarray) -> dict[str, np.ndarray]:
+    """RMSE, MAE and MAPE (percent, over non-zero actual values), overall and per step ahead.
+
+    Args:
+        forecasts: ``(seeds, origins, horizon, series)``.
+        actual: ``(origins, horizon, series)``.
+
+    Returns:
+        ``{"rmse", "mae", "mape"}`` each ``(seeds,)`` and ``{"rmse_per_step", "mae_per_step",
+        "mape_per_step"}`` each ``(seeds, horizon)``.
+
+    Example:
+        >>> m = forecast_metrics(np.array([[[[1.0]], [[3.0]]]]), np.array([[[2.0]], [[2.0]]]))
+        >>> float(m["rmse"][0]), float(m["mape"][0])
+        (1.0, 50.0)
+    """
+    errors = forecasts - actual[None]  # (seeds, origins, horizon, series)
+    actual_b = np.broadcast_to(actual[None], errors.shape)
+    overall = (1, 2, 3)
+    per_step = (1, 3)
+    return {
+        "rmse": np.sqrt(np.mean(errors**2, axis=overall)),
+        "mae": np.mean(np.abs(errors), axis=overall),
+        "mape": _mape(errors, actual_b, overall),
+        "rmse_per_step": np.sqrt(np.mean(errors**2, axis=per_step)),
+        "mae_per_step": np.mean(np.abs(errors), axis=per_step),
+        "mape_per_step": _mape(errors, actual_b, per_step),
+    }
+
+
+def _std(values: np.ndarray) -> float:
+    """Sample standard deviation over seeds (0 for one seed)."""
+    return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class ModelOutcome:
+    """One model of the comparison: its forecasts and scores over seeds.
+
+    Attributes:
+        name: short name (``"persistence"``, ``"stateful"``, ...).
+        label: human name.
+        description: architecture and training, one line.
+        forecasts: ``(seeds, origins, horizon, series)`` in the original units (one seed for a
+            baseline).
+        metrics: as ``forecast_metrics``.
+        seconds: wall time of training and forecasting, all seeds (compilation included).
+        layout: how the training batches were laid out (empty for a baseline).
+        final_loss: ``(seeds,)`` training MSE (scaled units) of the last epoch; empty for a
+            baseline.
+        spec: the ``ModelSpec``; None for a baseline.
+    """
+
+    name: str
+    label: str
+    description: str
+    forecasts: np.ndarray
+    metrics: dict[str, np.ndarray]
+    seconds: float
+    layout: str = ""
+    final_loss: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    spec: ModelSpec | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether this is a baseline (no training)."""
+        return self.spec is None
+
+    def mean(self, metric: str) -> float:
+        """Mean over seeds of ``"rmse"``, ``"mae"`` or ``"mape"``."""
+        return float(np.mean(self.metrics[metric]))
+
+    def std(self, metric: str) -> float:
+        """Sample standard deviation over seeds (0 for one seed)."""
+        return _std(self.metrics[metric])
+
+    def mean_forecast(self) -> np.ndarray:
+        """``(origins, horizon, series)``: the forecasts averaged over seeds."""
+        return self.forecasts.mean(axis=0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class CompareResult:
+    """Everything a comparison measured.
+
+    Attributes:
+        config: the comparison.
+        outcomes: baselines first, then the neural models, in config order.
+        actual: ``(origins, horizon, series)`` observed values.
+        origins: ``(origins,)`` step index of each forecast's first step.
+        targets: ``(time, series)`` the whole series in original units.
+        index: timestamps of the series, or None.
+        series_names: one name per series.
+        feature_names: the extra inputs.
+        n_train: steps of the training part.
+        n_test: steps of the test part.
+        seconds: wall time of the whole comparison.
+        notes: remarks for the report (protocol differences, trimming, ...).
+        load_lines: the loader's report, one line per fact (empty for arrays).
+        anchors: the published figures of the preset (empty without a preset).
+    """
+
+    config: CompareConfig
+    outcomes: tuple[ModelOutcome, ...]
+    actual: np.ndarray
+    origins: np.ndarray
+    targets: np.ndarray
+    index: pd.Index | None
+    series_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    n_train: int
+    n_test: int
+    seconds: float
+    notes: tuple[str, ...] = ()
+    load_lines: tuple[str, ...] = ()
+    anchors: tuple[Anchor, ...] = ()
+
+    def outcome(self, name: str) -> ModelOutcome:
+        """The outcome of the model called ``name``.
+
+        Raises:
+            KeyError: no such model.
+        """
+        for outcome in self.outcomes:
+            if outcome.name == name:
+                return outcome
+        raise KeyError(f"no model {name!r}; models: {[o.name for o in self.outcomes]}")
+
+    def best(self, metric: str = "rmse") -> ModelOutcome:
+        """The model with the lowest mean ``metric`` over seeds."""
+        return min(self.outcomes, key=lambda outcome: outcome.mean(metric))
+
+    def relative_to_persistence(self, name: str, metric: str = "rmse") -> float:
+        """``mean(metric) / persistence's metric - 1``: below 0 beats persistence."""
+        return self.outcome(name).mean(metric) / self.outcome("persistence").mean(metric) - 1.0
+
+    @property
+    def origin_times(self) -> pd.Index | None:
+        """Timestamps of the forecast origins, or None without an index."""
+        return None if self.index is None else self.index[self.origins]
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def _persistence(data: PreparedData, horizon: int) -> np.ndarray:
+    """``(1, origins, horizon, series)``: the last observed value, repeated."""
+    last = data.targets[data.origins - 1]  # (origins, series)
+    return np.repeat(last[None, :, None, :], horizon, axis=2)
+
+
+def _seasonal_naive(data: PreparedData, horizon: int, season: int) -> np.ndarray:
+    """``(1, origins, horizon, series)``: the observed value ``season`` steps (or a multiple of
+    it, for steps beyond one season) before each forecast step."""
+    ahead = np.arange(horizon)  # (horizon,)
+    back = season * ((ahead // season) + 1)  # the latest observed step of the same phase
+    steps = data.origins[:, None] + ahead[None, :] - back[None, :]  # (origins, horizon)
+    return data.targets[steps][None]
+
+
+# --------------------------------------------------------------------------- neural models
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_epoch(model_config: ModelConfig, train_config: TrainConfig):
+    """``jit(vmap(train_epoch))`` over seeds, with the state reset at epoch end (stateful)."""
+    epoch = make_train_epoch(model_config, train_config)
+    vmapped = jax.vmap(epoch, in_axes=(0, None, None))
+
+    def run_epoch(states: TrainState, x_batches, y_batches):
+        states, losses = vmapped(states, x_batches, y_batches)
+        if model_config.stateful:
+            # Keras' model.reset_states() after each fit(epochs=1): every stream restarts.
+            states = states._replace(rnn_state=reset_state(states.rnn_state))
+        return states, jnp.mean(losses, axis=1)  # (seeds,)
+
+    return jax.jit(run_epoch)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_forecast(model_config: ModelConfig, horizon: int, direct: bool, change: bool):
+    """``jit(vmap(forecast))`` over seeds; see ``_forecast_scaled``."""
+
+    def forecast(params, windows_all, origin_positions, future_features):
+        # windows_all: (windows, series, window, features) for every first target from
+        # `window` on, in time order; origin_positions: (origins,) rows of windows_all;
+        # future_features: (horizon, origins, series, features - 1).
+        num_series = windows_all.shape[1]
+        x = windows_all[origin_positions]  # (origins, series, window, features)
+        num_origins = x.shape[0]
+        rows = num_origins * num_series
+        x = x.reshape(rows, *x.shape[2:])  # (origins * series, window, features)
+        zero = init_state(model_config, rows)
+        if model_config.stateful:
+            # Read the whole series in order with the observed values; the state before the
+            # window of each origin is where its forecast starts.
+            def read(state, window_batch):
+                _, new_state = apply(model_config, params, state, window_batch)
+                return new_state, state
+
+            _, before = jax.lax.scan(read, init_state(model_config, num_series), windows_all)
+            # (windows, series, units) -> (origins * series, units)
+            start = jax.tree.map(
+                lambda s: s[origin_positions].reshape(rows, s.shape[-1]), before
+            )
+        else:
+            start = zero
+        if direct:
+            y, _ = apply(model_config, params, start, x)  # (origins * series, horizon)
+            if change:
+                y = y + x[:, -1, 0:1]  # back to levels: plus the last input value (rows, 1)
+            return y.reshape(num_origins, num_series, horizon).transpose(0, 2, 1)
+        # (horizon, origins, series, f) -> (horizon, origins * series, f)
+        future = future_features.reshape(horizon, rows, future_features.shape[-1])
+
+        def step(carry, features_next):
+            window_x, state = carry
+            y, new_state = apply(model_config, params, state, window_x)  # y (rows, 1)
+            if change:
+                y = y + window_x[:, -1, 0:1]
+            row = jnp.concatenate([y, features_next], axis=-1)  # (rows, features)
+            window_x = jnp.concatenate([window_x[:, 1:], row[:, None, :]], axis=1)
+            return (window_x, new_state if model_config.stateful else zero), y[:, 0]
+
+        _, ys = jax.lax.scan(step, (x, start), future)  # ys (horizon, rows)
+        return ys.reshape(horizon, num_origins, num_series).transpose(1, 0, 2)
+
+    return jax.jit(jax.vmap(forecast, in_axes=(0, None, None, None)))
+
+
+def _initial_states(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    batch_size: int,
+    model_index: int,
+    seeds: Sequence[int],
+) -> TrainState:
+    """Stacked initial ``TrainState`` of every seed (leading axis: seeds).
+
+    Seed ``s`` initialises the parameters from ``fold_in(key(s), model_index)`` and shuffles
+    with ``fold_in(key(s), 1000 + model_index)``. Built eagerly, seed by seed: the eager
+    initialisers are compiled once per shape and reused by every model, where a jitted,
+    vmapped initialiser would compile (slowly: the orthogonal init's QR) for every model.
+    """
+    states = []
+    for seed in seeds:
+        key = jax.random.key(seed)
+        params = init_params(model_config, jax.random.fold_in(key, model_index))
+        state = init_train_state(model_config, params, batch_size, train_config)
+        states.append(state._replace(key=jax.random.fold_in(key, 1000 + model_index)))
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def _batches(
+    spec: ModelSpec, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, str, int]:
+    """Lay out training samples ``x (samples, series, ...)`` for ``spec``.
+
+    Returns:
+        ``(x_batches, y_batches, layout description, samples trimmed)``.
+    """
+    samples, num_series = x.shape[:2]
+    if spec.stateful:
+        per_series = [
+            make_stream_batches(x[:, j], y[:, j], batch_size=spec.batch_size, trim="start")
+            for j in range(num_series)
+        ]
+        # Every series gives `batch_size` streams; rows of a batch: series-major.
+        x_batches = np.concatenate([b.x_batches for b in per_series], axis=1)
+        y_batches = np.concatenate([b.y_batches for b in per_series], axis=1)
+        trimmed = sum(b.trim.trimmed for b in per_series)
+        batch = x_batches.shape[1]
+        layout = (
+            f"stream layout: {spec.batch_size} stream(s) per series x {num_series} series = "
+            f"batch size {batch}, {x_batches.shape[0]} batches per epoch, state reset after "
+            f"every epoch; {per_series[0].trim}"
+            + (" per series" if num_series > 1 else "")
+        )
+        if batch == 1:
+            layout += " (with batch size 1 the stream and the official layouts agree)"
+        return x_batches, y_batches, layout, trimmed
+    # Stateless: all samples of all series pooled, time-major; the oldest left-overs dropped.
+    flat_x = x.reshape(samples * num_series, *x.shape[2:])
+    flat_y = y.reshape(samples * num_series, *y.shape[2:])
+    total = flat_x.shape[0]
+    batch = min(spec.batch_size, total)
+    used = (total // batch) * batch
+    trimmed = total - used
+    flat_x, flat_y = flat_x[trimmed:], flat_y[trimmed:]
+    x_batches = flat_x.reshape(used // batch, batch, *flat_x.shape[1:])
+    y_batches = flat_y.reshape(used // batch, batch, *flat_y.shape[1:])
+    layout = (
+        f"batches of {batch} samples" + (", reshuffled every epoch" if spec.shuffle else "")
+        + f"; used {used} of {total} samples"
+        + (f", the {trimmed} oldest left out" if trimmed else "")
+    )
+    return x_batches, y_batches, layout, trimmed
+
+
+def _train_and_forecast(
+    spec: ModelSpec,
+    model_index: int,
+    data: PreparedData,
+    config: CompareConfig,
+    *,
+    quiet: bool,
+) -> ModelOutcome:
+    started = time.perf_counter()
+    model_config = spec.model_config(data.num_features, config.outputs)
+    x, y = _training_samples(data, config, spec.window)
+    x_batches, y_batches, layout, _ = _batches(spec, x, y)
+    batch = int(x_batches.shape[1])
+    train_config = TrainConfig(
+        epochs=spec.epochs,
+        learning_rate=spec.learning_rate,
+        shuffle=spec.shuffle,
+        reset="epoch",
+        seed=config.seed,
+    )
+    seeds = range(config.seed, config.seed + config.seeds)
+    state = _initial_states(model_config, train_config, batch, model_index, seeds)
+    epoch_fn = _compiled_epoch(model_config, train_config)
+    xb, yb = jnp.asarray(x_batches), jnp.asarray(y_batches)
+    losses = np.full(config.seeds, np.nan)
+    with epoch_progress(spec.epochs, f"{spec.label} x{config.seeds}", quiet=quiet) as progress:
+        for _ in range(spec.epochs):
+            state, epoch_losses = epoch_fn(state, xb, yb)
+            if not quiet:
+                losses = np.asarray(epoch_losses)
+                progress.advance(float(np.mean(losses)))
+    if quiet and spec.epochs:
+        losses = np.asarray(epoch_losses)
+
+    # Forecast: every window from the first possible one up to the last origin, in order.
+    first_targets = np.arange(spec.window, int(data.origins[-1]) + 1, dtype=np.int64)
+    windows_all = _windows(data.inputs, first_targets, spec.window)
+    positions = data.origins - spec.window
+    horizon = config.horizon
+    extra = data.num_features - 1
+    # Features of each fed-back row: the value forecast for step o + k sits beside the
+    # observed features of step o + k (known covariates).
+    future_steps = data.origins[None, :] + np.arange(horizon)[:, None]  # (horizon, origins)
+    future_steps = np.minimum(future_steps, len(data.targets) - 1)
+    future = data.inputs[future_steps][..., 1:]  # (horizon, origins, series, extra)
+    if extra == 0:
+        future = np.zeros((horizon, len(data.origins), data.num_series, 0), np.float32)
+    forecast_fn = _compiled_forecast(
+        model_config, horizon, config.strategy == "direct", config.target == "change"
+    )
+    scaled = np.asarray(
+        forecast_fn(state.params, jnp.asarray(windows_all), jnp.asarray(positions),
+                    jnp.asarray(future)),
+        dtype=np.float64,
+    )  # (seeds, origins, horizon, series)
+    scale = np.asarray(data.target_scaler.scale)  # (series,)
+    offset = np.asarray(data.target_scaler.offset)
+    forecasts = scaled * scale + offset
+    seconds = time.perf_counter() - started
+    return ModelOutcome(
+        name=spec.name,
+        label=spec.label,
+        description=spec.describe(),
+        forecasts=forecasts,
+        metrics=forecast_metrics(forecasts, data.actual(horizon)),
+        seconds=seconds,
+        layout=layout,
+        final_loss=losses,
+        spec=spec,
+    )
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _series_arrays(
+    series: Any, config: CompareConfig
+) -> tuple[np.ndarray, np.ndarray | None, pd.Index | None, tuple[str, ...], tuple[str, ...],
+           tuple[str, ...]]:
+    """Targets, features, index, names and the loader's report lines of ``series``."""
+    load_lines: tuple[str, ...] = ()
+    if isinstance(series, LoadedSeries):
+        frame = series.frame
+        targets, features = series.targets, series.features
+        load_lines = tuple(series.report.lines())
+    elif isinstance(series, pd.DataFrame):
+        frame = series
+        targets, features = tuple(str(c) for c in series.columns), ()
+    elif isinstance(series, pd.Series):
+        frame = series.to_frame(name=str(series.name) if series.name is not None else "value")
+        targets, features = tuple(frame.columns), ()
+    else:
+        array = _as_2d("series", series)
+        if config.start is not None or config.end is not None:
+            raise ValueError(
+                "start and end select timestamps, but the series is an array without any; "
+                "pass a DataFrame with a DatetimeIndex or drop start/end"
+            )
+        names = tuple(f"series_{j}" for j in range(array.shape[1]))
+        return array, None, None, names, (), ()
+    if config.start is not None or config.end is not None:
+        if not isinstance(frame.index, pd.DatetimeIndex):
+            raise ValueError(
+                f"start/end select timestamps, but the index is a {type(frame.index).__name__}; "
+                "pass a series with a DatetimeIndex"
+            )
+        frame = frame.loc[config.start : config.end]
+    target_values = frame.loc[:, list(targets)].to_numpy(dtype=np.float64)
+    feature_values = frame.loc[:, list(features)].to_numpy(dtype=np.float64) if features else None
+    return target_values, feature_values, frame.index, targets, features, load_lines
+
+
+def _notes(config: CompareConfig, data: PreparedData) -> tuple[str, ...]:
+    notes = [
+        f"split: {data.n_train} steps to train, {data.n_test} to test; the {config.scaler} "
+        "scaler is fitted on the training part only, the metrics are in the original units",
+        f"{len(data.origins)} forecast origins, {config.horizon} step(s) ahead "
+        + (
+            "(direct: each model has one output per step ahead)"
+            if config.strategy == "direct"
+            else "(recursive: each prediction is fed back as the next input)"
+            if config.horizon > 1
+            else "(one step ahead from the real previous values)"
+        ),
+        "stateful models forecast from the state reached by reading the series in order "
+        "from its start up to each origin (warm start: the first test forecast continues "
+        "from the end of the training series)",
+    ]
+    if config.classic_windows:
+        notes.append(
+            "classic windows: training windows end one step before the end of the training "
+            "part and test origins run from step n_train + window to the next-to-last step, "
+            f"for every model the same (window {config.max_window}), as create_dataset does"
+        )
+    if config.preset == "airline-classic":
+        notes.append(
+            "the published scripts fitted the MinMaxScaler on the whole series (a leak of the "
+            "test part into the scaling); here it is fitted on the training part, so the test "
+            "values go above 1"
+        )
+        notes.append(
+            "the published stateful scripts reset the state before predicting the test part; "
+            "here the test forecasts continue from the state at the end of the training series"
+        )
+    if data.feature_names and config.horizon > 1 and config.strategy == "recursive":
+        notes.append(
+            "recursive forecasts use the observed future values of the extra features "
+            f"{list(data.feature_names)} (treated as known in advance)"
+        )
+    return tuple(notes)
+
+
+def run(
+    config: CompareConfig,
+    series: Any,
+    *,
+    quiet: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> CompareResult:
+    """Run the comparison on a series.
+
+    Args:
+        config: what to compare.
+        series: a ``LoadedSeries`` (targets and features from the loader), a DataFrame (every
+            column a series), a pandas Series, or an array ``(time,)`` / ``(time, series)``.
+        quiet: no progress bars.
+        log: called with one line per model when it finishes (e.g. ``print``).
+
+    Returns:
+        ``CompareResult``.
+
+    Raises:
+        ValueError: as ``prepare_data``, or a series without the preset's time span.
+
+    Example:
+        >>> config = CompareConfig(models=(), seeds=1)
+        >>> result = run(config, np.arange(30.0), quiet=True)
+        >>> round(result.outcome("persistence").mean("rmse"), 3)
+        1.0
+    """
+    started = time.perf_counter()
+    targets, features, index, target_names, feature_names, load_lines = _series_arrays(
+        series, config
+    )
+    data = prepare_data(
+        config,
+        targets,
+        features,
+        index=index,
+        series_names=target_names,
+        feature_names=feature_names,
+    )
+    horizon = config.horizon
+    actual = data.actual(horizon)
+    outcomes = []
+    baselines = [("persistence", _persistence(data, horizon), "the last observed value")]
+    if config.season is not None:
+        baselines.append(
+            (
+                "seasonal_naive",
+                _seasonal_naive(data, horizon, config.season),
+                f"the value {config.season} steps (one season) earlier",
+            )
+        )
+    for name, forecasts, description in baselines:
+        outcomes.append(
+            ModelOutcome(
+                name=name,
+                label=_LABELS[name],
+                description=description,
+                forecasts=forecasts,
+                metrics=forecast_metrics(forecasts, actual),
+                seconds=0.0,
+            )
+        )
+    for model_index, spec in enumerate(config.models):
+        outcome = _train_and_forecast(spec, model_index, data, config, quiet=quiet)
+        outcomes.append(outcome)
+        if log is not None:
+            log(
+                f"{outcome.label}: test RMSE {outcome.mean('rmse'):.4g} ± "
+                f"{outcome.std('rmse'):.2g} over {config.seeds} seeds ({outcome.seconds:.1f} s)"
+            )
+    anchors = ANCHORS.get(config.preset, ()) if config.preset else ()
+    return CompareResult(
+        config=config,
+        outcomes=tuple(outcomes),
+        actual=actual,
+        origins=data.origins,
+        targets=data.targets,
+        index=data.index,
+        series_names=data.series_names,
+        feature_names=data.feature_names,
+        n_train=data.n_train,
+        n_test=data.n_test,
+        seconds=time.perf_counter() - started,
+        notes=_notes(config, data),
+        load_lines=load_lines,
+        anchors=anchors,
+    )
+
