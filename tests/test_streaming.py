@@ -181,7 +181,7 @@ def _state_unchanged(model, series_id, before):
     [
         ([[1.0]], ["2024-01-01T00:45:00"],
          "series 's': reading at 2024-01-01T00:45:00 is out of time order: the series already "
-         "has readings up to 2024-01-01 00:45:00; send only newer readings"),
+         "has readings up to 2024-01-01T00:45:00; send only newer readings"),
         ([[1.0]], ["2024-01-01T01:15:00"],
          "series 's': reading 0 has timestamp 2024-01-01T01:15:00, expected "
          "2024-01-01T01:00:00 (frequency 15min): a gap or an off-grid reading; send the "

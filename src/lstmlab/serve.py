@@ -27,6 +27,7 @@ The numerics stay in ``lstmlab.streaming``; this module validates, stores and an
 it with one worker: the states of one database belong to one process.
 """
 
+import json
 import socket
 import sqlite3
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import pandas as pd
 import safetensors.numpy
 
 from lstmlab.models.config import config_to_dict
@@ -297,8 +299,6 @@ class LiveService:
             self.store.accept(series_id, state.seen, times, fresh, new_state)
             forecaster.commit(series_id, new_state)
             state, applied = new_state, len(fresh)
-        elif series_id not in forecaster.series_ids:
-            forecaster.commit(series_id, state)
         forecast = forecaster.forecast_from(series_id, state, horizon)
         return {"accepted": applied, "repeated": repeated, **_forecast_dict(forecast, state)}
 
@@ -324,7 +324,7 @@ class LiveService:
             keys = [int(t) for t in stamps[:old]]
             logged = self.store.logged(series_id, "time", keys)
             column = "timestamp"
-            describe = [str(np.datetime64(t, "ns")) for t in keys]
+            describe = [pd.Timestamp(t).isoformat() for t in keys]
         else:
             if seq > state.seen:
                 raise ConflictError(
@@ -365,7 +365,7 @@ class LiveService:
 def _forecast_dict(forecast, state: SeriesState) -> dict[str, Any]:
     out = forecast.to_dict()
     out["last_timestamp"] = (
-        None if state.last_time is None else str(np.datetime64(state.last_time, "ns"))
+        None if state.last_time is None else pd.Timestamp(state.last_time).isoformat()
     )
     return out
 
@@ -413,16 +413,6 @@ def create_app(
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"detail": message}, status_code=status)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > config.max_body_bytes):
-            return error(
-                413, f"request body of {length} bytes exceeds the limit of "
-                f"{config.max_body_bytes} bytes; send fewer readings per request"
-            )
-        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -474,7 +464,56 @@ def create_app(
         except KeyError as exc:
             return error(404, exc.args[0])
 
-    return app
+    return _BodyLimit(app, config.max_body_bytes)
+
+
+class _BodyLimit:
+    """ASGI wrapper answering 413 to a body over the limit (declared or streamed).
+
+    A pure ASGI layer: Starlette's ``BaseHTTPMiddleware`` costs a task per request.
+    """
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.state = app.state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            await self._reject(send, declared.decode("latin-1"))
+            return
+        received = 0
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLarge:
+            await self._reject(send, f"more than {self.limit}")
+
+    async def _reject(self, send, size: str) -> None:
+        body = json.dumps({"detail": (
+            f"request body of {size} bytes exceeds the limit of {self.limit} bytes; send "
+            "fewer readings per request"
+        )}).encode()
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        ]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    """A streamed body went over the limit."""
 
 
 def run(
@@ -504,6 +543,7 @@ def run(
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # connections queue from now on, before uvicorn's loop starts
     bound = sock.getsockname()[1]
     print(f"serving on http://{host}:{bound}", flush=True)
     server = uvicorn.Server(

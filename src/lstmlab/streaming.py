@@ -328,9 +328,11 @@ class Forecaster:
 
     def fresh_state(self) -> SeriesState:
         """The state a new series id starts from (zero recurrent state, nothing seen)."""
+        # Zeros as in ``init_state(config, 1)``, made in NumPy: no device round trip per new id.
+        units = getattr(self._config, "units", ()) if self._config.stateful else ()
         rnn = tuple(
-            LSTMState(h=np.asarray(s.h), c=np.asarray(s.c))
-            for s in init_state(self._config, 1)
+            LSTMState(h=np.zeros((1, u), np.float32), c=np.zeros((1, u), np.float32))
+            for u in units
         )
         columns = self._config.features
         return SeriesState(
@@ -413,7 +415,7 @@ class Forecaster:
         if state.last_time is not None and stamps[0] <= state.last_time:
             raise ValueError(
                 f"series {series_id!r}: reading at {index[0].isoformat()} is out of time order: "
-                f"the series already has readings up to {pd.Timestamp(state.last_time)}; "
+                f"the series already has readings up to {pd.Timestamp(state.last_time).isoformat()}; "
                 "send only newer readings"
             )
         steps = np.diff(stamps)

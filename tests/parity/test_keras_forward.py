@@ -271,7 +271,8 @@ def test_stacked_stateful_predictions_match_keras(batches):
         np.testing.assert_allclose(np.asarray(layer_state.h), keras_h, atol=ATOL, rtol=0)
         np.testing.assert_allclose(np.asarray(layer_state.c), keras_c, atol=ATOL, rtol=0)
     # Reset only the first layer on both sides: the second keeps its state.
-    model.layers[0].reset_states()
+    with keras_context():
+        model.layers[0].reset_states()
     got, _ = run_ours(config, params, batches[:2], reset_state(state, 0))
     for got_batch, expected in zip(got, run_keras(model, batches[:2]), strict=True):
         np.testing.assert_allclose(got_batch, expected, atol=ATOL, rtol=0)
@@ -452,6 +453,6 @@ def test_mlp_predictions_match_keras():
     edge = MLPModel(hidden, timesteps=timesteps, features=features, outputs=outputs)
     edge.set_weights(weights)
     np.testing.assert_allclose(edge.predict(x), expected, atol=ATOL, rtol=0)
-    # The ReLU is active (a linear network would pass with the activation missing).
+    # The ReLU clips some units here, so a network without it would fail the comparison.
     pre_activation = x.reshape(8, -1) @ weights[0] + weights[1]
     assert np.any(pre_activation < 0) and np.any(pre_activation > 0)
