@@ -136,10 +136,20 @@ def _run_convergence(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``lstmlab`` argument parser with all subcommands."""
-    parser = argparse.ArgumentParser(prog="lstmlab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="lstmlab",
+        description="Stateful and stateless LSTM forecasting of time series, measured.",
+        epilog="Run 'lstmlab COMMAND --help' for the flags of a command.",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_moving_average(subparsers)
     _add_convergence(subparsers)
+    # Imported here: these modules use prepare_output_dir from this one.
+    from lstmlab.commands_compare import add_compare_command
+    from lstmlab.commands_live import add_live_commands
+
+    add_compare_command(subparsers)
+    add_live_commands(subparsers)
     return parser
 
 

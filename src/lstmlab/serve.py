@@ -27,9 +27,11 @@ The numerics stay in ``lstmlab.streaming``; this module validates, stores and an
 it with one worker: the states of one database belong to one process.
 """
 
+import gc
 import json
 import socket
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -117,6 +119,14 @@ class SeriesStore:
         synchronous = "FULL" if durability == "fsync" else "NORMAL"
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints (copying the WAL into the database, with an fsync) run on a background
+        # thread's own connection, so that no request waits for one.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._path = str(path)
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
+        )
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -140,9 +150,20 @@ class SeriesStore:
                     f"this model's is {model_checksum[:16]}...); pass --db with a new file, "
                     "or delete the old one to start the series again"
                 )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            while not self._stop.wait(0.5):
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
 
     def close(self) -> None:
-        """Close the connection."""
+        """Stop the checkpoint thread and close the connection."""
+        self._stop.set()
+        self._checkpointer.join()
         self._db.close()
 
     def _encode(self, state: SeriesState) -> bytes:
@@ -539,6 +560,7 @@ def run(
     import uvicorn
 
     app = create_app(model_dir, db_path, config)
+    gc.freeze()  # the model and the app live as long as the process: keep them out of GC scans
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -415,7 +415,8 @@ class Forecaster:
         if state.last_time is not None and stamps[0] <= state.last_time:
             raise ValueError(
                 f"series {series_id!r}: reading at {index[0].isoformat()} is out of time order: "
-                f"the series already has readings up to {pd.Timestamp(state.last_time).isoformat()}; "
+                "the series already has readings up to "
+                f"{pd.Timestamp(state.last_time).isoformat()}; "
                 "send only newer readings"
             )
         steps = np.diff(stamps)

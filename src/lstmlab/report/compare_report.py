@@ -125,8 +125,9 @@ def plot_rmse_bars(result: CompareResult, path: Path) -> Path:
         if anchor.model is None or anchor.model not in [o.name for o in outcomes]:
             continue
         index = [o.name for o in outcomes].index(anchor.model)
-        ax.plot([index, index], [anchor.rmse_low, anchor.rmse_high], color="black", lw=2)
-        ax.plot([index], [(anchor.rmse_low + anchor.rmse_high) / 2], "kD", ms=5,
+        where = index + 0.3  # beside the error bar
+        ax.plot([where, where], [anchor.rmse_low, anchor.rmse_high], color="black", lw=2)
+        ax.plot([where], [(anchor.rmse_low + anchor.rmse_high) / 2], "kD", ms=5,
                 label=None if labelled else "published")
         labelled = True
     ax.set_xticks(positions, [o.name for o in outcomes], rotation=20)

@@ -236,8 +236,9 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
         else "STATELESS LSTM WILL NOT CONVERGE"
     )
     layout_text = (
-        "official (Keras' order: batch k holds samples k*B .. k*B+B-1; with B > 1 the state "
-        f"carried into sample i comes from sample i-{config.batch_size})"
+        f"official (Keras' order: batch k holds samples k*B .. k*B+B-1 with B = "
+        f"{config.batch_size}, so the state carried into sample i comes from sample "
+        f"i-{config.batch_size})"
         if config.layout == "official"
         else f"streams ({config.batch_size} contiguous streams; row i of batch k+1 continues "
         "row i of batch k). Scored on the test part as one stream from zero state"
