@@ -148,8 +148,9 @@ def main() -> int:
         )
     )
     info = machine_info()
-    console.print(f"[bold]compare --preset airline-classic[/bold] on {info['cpu']} "
-                  f"({info['cores']} cores)")
+    console.print(
+        f"[bold]compare --preset airline-classic[/bold] on {info['cpu']} ({info['cores']} cores)"
+    )
     passed = None
     if ours_all.get("status") == "ok":
         passed = ours_all["seconds"] < TARGET_SECONDS

@@ -34,10 +34,17 @@ def _saved(seed=0, config=CONFIG, name="A"):
         config=config,
         params=init_params(config, seed),
         recipe={"window": 4, "columns": ["a", "b"], "freq": "15min"},
-        scaler={"kind": "minmax", "columns": ["a", "b"], "offset": [0.1, 0.2], "scale": [3.0, 1 / 3]},
+        scaler={
+            "kind": "minmax",
+            "columns": ["a", "b"],
+            "offset": [0.1, 0.2],
+            "scale": [3.0, 1 / 3],
+        },
         metrics={"name": name, "loss": [0.5, 0.25]},
-        states={"rnn.0.h": rng.normal(size=(3, 5)).astype(np.float32),
-                "seen": np.array([1, 2, 3], np.int64)},
+        states={
+            "rnn.0.h": rng.normal(size=(3, 5)).astype(np.float32),
+            "seen": np.array([1, 2, 3], np.int64),
+        },
         states_meta={"series": ["x", "y", "ünï code/id"]},
     )
 
@@ -51,7 +58,11 @@ def test_round_trip_gives_bit_identical_predictions(tmp_path):
     save_model(tmp_path / "m", saved)
     loaded = load_model(tmp_path / "m")
     assert loaded.config == saved.config
-    assert (loaded.recipe, loaded.scaler, loaded.metrics) == (saved.recipe, saved.scaler, saved.metrics)
+    assert (loaded.recipe, loaded.scaler, loaded.metrics) == (
+        saved.recipe,
+        saved.scaler,
+        saved.metrics,
+    )
     assert loaded.states_meta == saved.states_meta
     assert loaded.library_version == "0.1.0"
     for name, array in saved.states.items():
@@ -64,8 +75,9 @@ def test_round_trip_gives_bit_identical_predictions(tmp_path):
     after, _ = forward(CONFIG, loaded.params, state, x)
     assert np.array_equal(np.asarray(before), np.asarray(after))
     # the comparison can fail: a perturbed weight changes the predictions
-    bumped = loaded.params._replace(head=loaded.params.head._replace(
-        bias=loaded.params.head.bias + 1e-3))
+    bumped = loaded.params._replace(
+        head=loaded.params.head._replace(bias=loaded.params.head.bias + 1e-3)
+    )
     assert not np.array_equal(np.asarray(forward(CONFIG, bumped, state, x)[0]), np.asarray(before))
 
 
@@ -75,9 +87,14 @@ def test_weights_are_stored_under_flattened_key_paths(tmp_path):
     save_model(tmp_path / "m", _saved())
     names = set(safetensors.numpy.load_file(_data_file(tmp_path / "m", "weights")))
     assert names == {
-        "lstm.0.kernel", "lstm.0.recurrent_kernel", "lstm.0.bias",
-        "lstm.1.kernel", "lstm.1.recurrent_kernel", "lstm.1.bias",
-        "head.kernel", "head.bias",
+        "lstm.0.kernel",
+        "lstm.0.recurrent_kernel",
+        "lstm.0.bias",
+        "lstm.1.kernel",
+        "lstm.1.recurrent_kernel",
+        "lstm.1.bias",
+        "head.kernel",
+        "head.bias",
     }
 
 
@@ -108,9 +125,11 @@ def test_newer_format_version_is_refused(tmp_path):
     config = json.loads((folder / CONFIG_FILE).read_text())
     config["format_version"] = FORMAT_VERSION + 1
     (folder / CONFIG_FILE).write_text(json.dumps(config))
-    message = (f"model folder {folder} has format version {FORMAT_VERSION + 1} (written by "
-               f"lstmlab 0.1.0); this lstmlab 0.1.0 reads up to format version "
-               f"{FORMAT_VERSION}; upgrade lstmlab")
+    message = (
+        f"model folder {folder} has format version {FORMAT_VERSION + 1} (written by "
+        f"lstmlab 0.1.0); this lstmlab 0.1.0 reads up to format version "
+        f"{FORMAT_VERSION}; upgrade lstmlab"
+    )
     with pytest.raises(ModelFolderError, match=re.escape(message)):
         load_model(folder)
 
@@ -120,9 +139,13 @@ def test_missing_file_is_reported(tmp_path):
     save_model(folder, _saved())
     weights = _data_file(folder, "weights")
     weights.unlink()
-    with pytest.raises(ModelFolderError, match=re.escape(
+    with pytest.raises(
+        ModelFolderError,
+        match=re.escape(
             f"model folder {folder} is incomplete: {weights.name}, listed in config.json, is "
-            "missing; restore it or save the model again")):
+            "missing; restore it or save the model again"
+        ),
+    ):
         load_model(folder)
     (folder / CONFIG_FILE).unlink()
     with pytest.raises(ModelFolderError, match="config.json is missing"):
@@ -139,7 +162,9 @@ def test_one_flipped_byte_is_detected_by_the_checksum(tmp_path, kind):
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0x01
     target.write_bytes(bytes(data))
-    with pytest.raises(ModelFolderError, match=re.escape(f"checksum mismatch: {target} has SHA-256")):
+    with pytest.raises(
+        ModelFolderError, match=re.escape(f"checksum mismatch: {target} has SHA-256")
+    ):
         load_model(folder)
 
 
@@ -228,7 +253,9 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
     folder = tmp_path / "m"
     helper = subprocess.Popen(
         [sys.executable, "-c", _SAVER, str(folder)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert helper.stdout.readline().strip() == "ready"
@@ -264,3 +291,19 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
     save_model(folder, load_model(folder))
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
     assert len(list(folder.iterdir())) == 5
+
+
+def test_fingerprint_follows_the_model_not_its_states(tmp_path):
+    import dataclasses
+
+    from lstmlab.persist import folder_checksum, model_fingerprint
+
+    folder = tmp_path / "m"
+    saved = _saved()
+    save_model(folder, saved)
+    checksum, fingerprint = folder_checksum(folder), model_fingerprint(folder)
+    save_model(folder, dataclasses.replace(saved, states_meta={"series": ["x", "y", "z"]}))
+    assert folder_checksum(folder) != checksum
+    assert model_fingerprint(folder) == fingerprint
+    save_model(folder, _saved(seed=1))
+    assert model_fingerprint(folder) != fingerprint

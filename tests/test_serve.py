@@ -37,9 +37,13 @@ def _model(folder, kind="stateful"):
     else:
         config = MLPConfig(hidden=(5,), timesteps=4)
     scaler = fit_scaler(np.linspace(0.0, 10.0, 20), "minmax", ["value"])
-    model = Forecaster(config, init_params(config, 3), scaler=scaler,
-                       recipe=Recipe(kind=kind, window=4, columns=("value",), freq=FREQ),
-                       metrics={"final_loss": 0.125})
+    model = Forecaster(
+        config,
+        init_params(config, 3),
+        scaler=scaler,
+        recipe=Recipe(kind=kind, window=4, columns=("value",), freq=FREQ),
+        metrics={"final_loss": 0.125},
+    )
     model.observe("trained", [1.0, 2.0, 3.0], [_stamp(0), _stamp(1), _stamp(2)])
     model.save(folder)
     return folder
@@ -52,9 +56,23 @@ class Server:
     def __init__(self, folder, db):
         env = dict(os.environ, JAX_PLATFORMS="cpu")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lstmlab.commands_live", "serve", "--model", str(folder),
-             "--port", "0", "--db", str(db), "--max-readings", "100"],
-            stdout=subprocess.PIPE, env=env, text=True,
+            [
+                sys.executable,
+                "-m",
+                "lstmlab.commands_live",
+                "serve",
+                "--model",
+                str(folder),
+                "--port",
+                "0",
+                "--db",
+                str(db),
+                "--max-readings",
+                "100",
+            ],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
         )
         line = self.process.stdout.readline()
         assert line.startswith("serving on http://127.0.0.1:"), line
@@ -63,9 +81,12 @@ class Server:
 
     def call(self, method, path, body=None, raw=None, headers=None):
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json",
-                                                  **(headers or {})})
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
@@ -148,8 +169,9 @@ def test_kill_9_loses_no_accepted_observation_and_never_applies_one_twice(tmp_pa
         assert final[series]["seen"] == 40
         np.testing.assert_allclose(final[series]["values"], expected.values, rtol=1e-6)
     with sqlite3.connect(db) as connection:
-        counts = dict(connection.execute(
-            "SELECT series_id, COUNT(*) FROM observations GROUP BY series_id"))
+        counts = dict(
+            connection.execute("SELECT series_id, COUNT(*) FROM observations GROUP BY series_id")
+        )
     connection.close()
     assert counts == {"s0": 40, "s1": 40, "s2": 40}
 
@@ -162,13 +184,19 @@ def test_repeats_are_idempotent_and_conflicts_are_refused(served):
     assert status == 409
     assert answer["detail"] == (
         "series 's1': the reading with seq 1 was already accepted with values "
-        f"[{READINGS[1, 1]}], got [99.0]; a repeated reading must be identical")
+        f"[{READINGS[1, 1]}], got [99.0]; a repeated reading must be identical"
+    )
     status, answer = served.call("POST", "/series/s1/observations", {"values": [1.0], "seq": 7})
-    assert (status, answer["detail"]) == (409, (
-        "series 's1': seq 7 leaves a gap: the series has 3 readings, so the next reading has "
-        "seq 3; send the missing readings first"))
-    status, answer = served.call("POST", "/series/trained/observations",
-                                 {"values": [1.0], "timestamps": [_stamp(1)]})
+    assert (status, answer["detail"]) == (
+        409,
+        (
+            "series 's1': seq 7 leaves a gap: the series has 3 readings, so the next reading has "
+            "seq 3; send the missing readings first"
+        ),
+    )
+    status, answer = served.call(
+        "POST", "/series/trained/observations", {"values": [1.0], "timestamps": [_stamp(1)]}
+    )
     assert status == 409 and "was never accepted here" in answer["detail"]
 
 
@@ -177,19 +205,32 @@ BAD_POSTS = [
     ({"values": [], "seq": 0}, 422, "body.values: List should have at least 1 item"),
     ({"values": ["1"], "seq": 0}, 422, "body.values.0.float: Input should be a valid number"),
     ({"values": [True], "seq": 0}, 422, "body.values.0.float: Input should be a valid number"),
-    ({"values": [[1.0, 2.0]], "seq": 0}, 422,
-     "series 'bad': each reading needs 1 value(s) (columns ['value']), got 2"),
+    (
+        {"values": [[1.0, 2.0]], "seq": 0},
+        422,
+        "series 'bad': each reading needs 1 value(s) (columns ['value']), got 2",
+    ),
     ({"values": [1.0] * 101, "seq": 0}, 422, "body.values: List should have at most 100 items"),
     ({"values": [1.0], "seq": -1}, 422, "body.seq: Input should be greater than or equal to 0"),
     ({"values": [1.0], "seq": 0, "horizon": 0}, 422, "body.horizon: Input should be greater"),
-    ({"values": [1.0], "seq": 0, "colour": "red"}, 422, "body.colour: Extra inputs are not permitted"),
+    (
+        {"values": [1.0], "seq": 0, "colour": "red"},
+        422,
+        "body.colour: Extra inputs are not permitted",
+    ),
     ({"values": [1.0, 2.0], "timestamps": [_stamp(0)]}, 422, "1 timestamps for 2 readings"),
     ({"values": [1.0], "timestamps": ["not a time"]}, 422, "timestamps could not be parsed"),
-    ({"values": [1.0, 2.0], "timestamps": [_stamp(0), _stamp(2)]}, 422,
-     "reading 1 has timestamp 2024-01-01T00:30:00, expected 2024-01-01T00:15:00 (frequency "
-     "15min): a gap"),
-    ({"values": [1.0, 2.0], "timestamps": [_stamp(1), _stamp(0)]}, 422,
-     "timestamps are not strictly increasing at reading 1"),
+    (
+        {"values": [1.0, 2.0], "timestamps": [_stamp(0), _stamp(2)]},
+        422,
+        "reading 1 has timestamp 2024-01-01T00:30:00, expected 2024-01-01T00:15:00 (frequency "
+        "15min): a gap",
+    ),
+    (
+        {"values": [1.0, 2.0], "timestamps": [_stamp(1), _stamp(0)]},
+        422,
+        "timestamps are not strictly increasing at reading 1",
+    ),
     ([1.0], 422, "body: Input should be a valid dictionary"),
 ]
 
@@ -205,13 +246,25 @@ def test_bad_observations_get_4xx_with_the_reason(served, body, status, message)
 @pytest.mark.parametrize(
     ("path", "raw", "status", "message"),
     [
-        ("/series/bad/observations", b'{"values": [NaN], "seq": 0}', 422,
-         "series 'bad': reading 0 holds NaN or infinite values"),
-        ("/series/bad/observations", b'{"values": [1e999], "seq": 0}', 422,
-         "reading 0 holds NaN or infinite values"),
+        (
+            "/series/bad/observations",
+            b'{"values": [NaN], "seq": 0}',
+            422,
+            "series 'bad': reading 0 holds NaN or infinite values",
+        ),
+        (
+            "/series/bad/observations",
+            b'{"values": [1e999], "seq": 0}',
+            422,
+            "reading 0 holds NaN or infinite values",
+        ),
         ("/series/bad/observations", b'{"values": [1.0', 422, "JSON decode error"),
-        ("/series/bad%20id/observations", b'{"values": [1.0], "seq": 0}', 422,
-         "path.series_id: String should match pattern"),
+        (
+            "/series/bad%20id/observations",
+            b'{"values": [1.0], "seq": 0}',
+            422,
+            "path.series_id: String should match pattern",
+        ),
     ],
 )
 def test_malformed_bodies_get_4xx(served, path, raw, status, message):
@@ -219,19 +272,49 @@ def test_malformed_bodies_get_4xx(served, path, raw, status, message):
     assert (got, message in answer["detail"]) == (status, True), answer
 
 
-def test_oversized_body_is_refused_before_it_is_read(served):
+def _raw_exchange(served, head, body=b""):
     host, port = served.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(b"POST /series/big/observations HTTP/1.1\r\nHost: x\r\n"
-                           b"Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n")
+        connection.sendall(head + body)
         reply = b""
         while b"}" not in reply:
             chunk = connection.recv(4096)
             if not chunk:
                 break
             reply += chunk
+    return reply
+
+
+def test_oversized_body_is_refused_before_it_is_read(served):
+    reply = _raw_exchange(
+        served,
+        b"POST /series/big/observations HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n",
+    )
     assert reply.startswith(b"HTTP/1.1 413")
     assert b"request body of 5000000 bytes exceeds the limit of 1000000 bytes" in reply
+
+
+def test_oversized_chunked_body_is_refused(served):
+    chunk = b"1.0," * 100_000
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3)) + b"0\r\n\r\n"
+    reply = _raw_exchange(
+        served,
+        b"POST /series/big/observations HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        body,
+    )
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert b"request body of more than 1000000 bytes exceeds the limit" in reply
+    # a small chunked body still works
+    small = b'{"values": [1.0], "seq": 0}'
+    reply = _raw_exchange(
+        served,
+        b"POST /series/chunky/observations HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"%x\r\n%s\r\n0\r\n\r\n" % (len(small), small),
+    )
+    assert reply.startswith(b"HTTP/1.1 200"), reply
 
 
 def test_forecast_endpoint(served):
@@ -242,24 +325,34 @@ def test_forecast_endpoint(served):
     for query, code, message in [
         ("/series/nobody/forecast", 404, "unknown series 'nobody'"),
         ("/series/trained/forecast?horizon=0", 422, "query.horizon: Input should be greater"),
-        ("/series/trained/forecast?horizon=abc", 422, "query.horizon: Input should be a valid integer"),
-        ("/series/trained/forecast?horizon=10001", 422, "query.horizon: Input should be less"),
+        (
+            "/series/trained/forecast?horizon=abc",
+            422,
+            "query.horizon: Input should be a valid integer",
+        ),
+        ("/series/trained/forecast?horizon=1001", 422, "query.horizon: Input should be less"),
     ]:
         got, answer = served.call("GET", query)
         assert (got, message in answer["detail"]) == (code, True), answer
 
 
 def test_health_model_and_schema(served):
-    assert served.call("GET", "/health") == (200, {"status": "ok", "series": served.call(
-        "GET", "/health")[1]["series"]})
+    assert served.call("GET", "/health") == (
+        200,
+        {"status": "ok", "series": served.call("GET", "/health")[1]["series"]},
+    )
     status, info = served.call("GET", "/models/current")
     assert status == 200
     assert info["config"]["units"] == [8] and info["metrics"] == {"final_loss": 0.125}
     assert info["recipe"]["freq"] == FREQ and info["scaler"]["kind"] == "minmax"
     status, schema = served.call("GET", "/openapi.json")
     assert status == 200
-    assert {"/health", "/models/current", "/series/{series_id}/observations",
-            "/series/{series_id}/forecast"} <= set(schema["paths"])
+    assert {
+        "/health",
+        "/models/current",
+        "/series/{series_id}/observations",
+        "/series/{series_id}/forecast",
+    } <= set(schema["paths"])
     assert served.process.poll() is None  # still alive after every bad request above
 
 
@@ -297,5 +390,21 @@ def test_restart_in_process_keeps_states(tmp_path):
     try:
         assert again.forecast("x", 1)["values"] == first["values"]
         assert Path(str(folder) + ".series.sqlite").exists()
+    finally:
+        again.store.close()
+
+
+def test_database_survives_a_states_only_resave_of_the_folder(tmp_path):
+    folder = _model(tmp_path / "m")
+    service = LiveService(folder)
+    service.observe("x", [1.0, 2.0], None, 0, 1)
+    service.store.close()
+    offline = Forecaster.load(folder)  # e.g. `lstmlab observe` on another series
+    offline.observe("y", [4.0])
+    offline.save(folder)
+    again = LiveService(folder)
+    try:
+        assert again.forecast("x", 1)["seen"] == 2
+        assert again.forecast("y", 1)["seen"] == 1
     finally:
         again.store.close()

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lstmlab.executors import EXECUTORS, make_executor
 from lstmlab.experiments import convergence, moving_average
 from lstmlab.report import write_convergence_report, write_json, write_moving_average_report
 
@@ -106,6 +107,17 @@ def _add_convergence(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/convergence"))
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: in this process; ray: one Ray task per lahead column",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="the Ray cluster for --executor ray (e.g. auto); default: start a local runtime",
+    )
     parser.set_defaults(handler=_run_convergence)
 
 
@@ -122,9 +134,11 @@ def _run_convergence(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         layout=args.layout,
     )
+    executor = make_executor(args.executor, ray_address=args.ray_address)
     out = prepare_output_dir(args.out, overwrite=args.overwrite)
     write_json(out / "config.json", config)
-    result = convergence.run(config, quiet=args.quiet)
+    with executor:
+        result = convergence.run(config, quiet=args.quiet, executor=executor)
     paths = write_convergence_report(result, out)
     for mode in convergence.MODES:
         cells = result.cells(mode)

@@ -48,39 +48,69 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
         help="the data file; may be left out with --preset (the file is then taken from "
         "$LSTMLAB_DATA, default ../shared/data) or with --download",
     )
-    parser.add_argument("--format", choices=_FORMATS, default="auto",
-                        help="file format (default: sniffed from the header line)")
+    parser.add_argument(
+        "--format",
+        choices=_FORMATS,
+        default="auto",
+        help="file format (default: sniffed from the header line)",
+    )
     parser.add_argument("--time-col", help="timestamp column of a CSV (default: the first)")
-    parser.add_argument("--target", nargs="+", metavar="COLUMN",
-                        help="column(s) to forecast; several columns are several series of "
-                        "one global model (electricity: client names such as MT_001)")
-    parser.add_argument("--features", nargs="+", default=(), metavar="COLUMN",
-                        help="extra input columns (CSV and household formats)")
+    parser.add_argument(
+        "--target",
+        nargs="+",
+        metavar="COLUMN",
+        help="column(s) to forecast; several columns are several series of "
+        "one global model (electricity: client names such as MT_001)",
+    )
+    parser.add_argument(
+        "--features",
+        nargs="+",
+        default=(),
+        metavar="COLUMN",
+        help="extra input columns (CSV and household formats)",
+    )
     parser.add_argument("--freq", help="frequency of the source timestamps (default: inferred)")
     parser.add_argument("--resample", help="resample to this frequency, e.g. D, W, h, MS")
-    parser.add_argument("--aggregation", choices=("sum", "mean"),
-                        help="how --resample aggregates (default: the format's, mean for CSV)")
-    parser.add_argument("--missing", choices=("interpolate", "ffill", "drop", "error"),
-                        default="interpolate", help="missing-value policy (default interpolate)")
-    parser.add_argument("--download", action="store_true",
-                        help="electricity format: fetch LD2011_2014.txt into --cache-dir when "
-                        "DATA is not given (fails with a clear message without network)")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="download cache (default ~/.cache/lstmlab)")
-    parser.add_argument("--preset", choices=sorted(compare.PRESETS),
-                        help="a published protocol: models, windows, epochs, split, horizon")
+    parser.add_argument(
+        "--aggregation",
+        choices=("sum", "mean"),
+        help="how --resample aggregates (default: the format's, mean for CSV)",
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("interpolate", "ffill", "drop", "error"),
+        default="interpolate",
+        help="missing-value policy (default interpolate)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="electricity format: fetch LD2011_2014.txt into --cache-dir when "
+        "DATA is not given (fails with a clear message without network)",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="download cache (default ~/.cache/lstmlab)"
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(compare.PRESETS),
+        help="a published protocol: models, windows, epochs, split, horizon",
+    )
     parser.add_argument("--window", type=int, help="input window of every model")
     parser.add_argument("--season", type=int, help="season length in steps (seasonal naive)")
     parser.add_argument("--horizon", type=int, help=f"steps ahead (default {defaults.horizon})")
-    parser.add_argument("--strategy", choices=("recursive", "direct"),
-                        help="multi-step forecasts: fed back (recursive) or one output per step")
-    parser.add_argument("--stride", type=int,
-                        help="steps between forecast origins (default 1)")
+    parser.add_argument(
+        "--strategy",
+        choices=("recursive", "direct"),
+        help="multi-step forecasts: fed back (recursive) or one output per step",
+    )
+    parser.add_argument("--stride", type=int, help="steps between forecast origins (default 1)")
     parser.add_argument("--seeds", type=int, help=f"seeds per model (default {defaults.seeds})")
     parser.add_argument("--seed", type=int, help=f"first seed (default {defaults.seed})")
     parser.add_argument("--epochs", type=int, help="epochs of every neural model")
-    parser.add_argument("--split", type=float,
-                        help=f"training fraction, the first part (default {defaults.split})")
+    parser.add_argument(
+        "--split", type=float, help=f"training fraction, the first part (default {defaults.split})"
+    )
     parser.add_argument("--test-size", type=int, help="test steps, instead of --split")
     parser.add_argument("--out", type=Path, default=Path("runs/compare"))
     parser.add_argument("--overwrite", action="store_true")

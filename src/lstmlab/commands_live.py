@@ -45,25 +45,41 @@ def _add_fit(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("data", type=Path, help="CSV file with a time column and the targets")
-    parser.add_argument("--target", action="append", required=True, dest="targets",
-                        help="a column to forecast; repeat for several series")
+    parser.add_argument(
+        "--target",
+        action="append",
+        required=True,
+        dest="targets",
+        help="a column to forecast; repeat for several series",
+    )
     parser.add_argument("--time-col", default=None, help="timestamp column (default: first)")
     parser.add_argument("--freq", default=None, help="frequency of the rows, e.g. 15min")
-    parser.add_argument("--missing", default="interpolate",
-                        choices=("interpolate", "ffill", "drop", "error"))
+    parser.add_argument(
+        "--missing", default="interpolate", choices=("interpolate", "ffill", "drop", "error")
+    )
     parser.add_argument("--model", choices=MODEL_KINDS, default=spec.kind)
-    parser.add_argument("--window", type=int, default=spec.window,
-                        help="input window (stateless, mlp) or training chunk (stateful)")
-    parser.add_argument("--units", type=int, action="append", default=None,
-                        help="units per layer; repeat for a stack")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=spec.window,
+        help="input window (stateless, mlp) or training chunk (stateful)",
+    )
+    parser.add_argument(
+        "--units",
+        type=int,
+        action="append",
+        default=None,
+        help="units per layer; repeat for a stack",
+    )
     parser.add_argument("--epochs", type=int, default=spec.epochs)
     parser.add_argument("--batch-size", type=int, default=spec.batch_size)
     parser.add_argument("--learning-rate", type=float, default=spec.learning_rate)
     parser.add_argument("--scaler", choices=("minmax", "standard", "none"), default=spec.scaler)
     parser.add_argument("--seed", type=int, default=spec.seed)
     parser.add_argument("--save", type=Path, required=True, help="the model folder to write")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing model folder (atomically)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing model folder (atomically)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run_fit)
 
@@ -72,8 +88,7 @@ def _check_destination(path: Path, overwrite: bool) -> None:
     if path.exists() and any(p.name != ".lock" for p in path.iterdir()):
         if not (path / CONFIG_FILE).exists():
             raise ValueError(
-                f"{path} exists and is not a model folder; choose a new or empty folder for "
-                "--save"
+                f"{path} exists and is not a model folder; choose a new or empty folder for --save"
             )
         if not overwrite:
             raise FileExistsError(
@@ -100,7 +115,9 @@ def run_fit(args: argparse.Namespace) -> int:
     loaded = load_csv(
         args.data,
         LoadConfig(
-            time_col=args.time_col, targets=tuple(args.targets), freq=args.freq,
+            time_col=args.time_col,
+            targets=tuple(args.targets),
+            freq=args.freq,
             missing=args.missing,
         ),
     )
@@ -118,8 +135,10 @@ def run_fit(args: argparse.Namespace) -> int:
     )
     forecaster.save(args.save)
     metrics = forecaster.metrics
-    print(f"trained a {spec.kind} model on {len(series)} series of {len(frame)} readings "
-          f"({loaded.freq}); final loss {metrics['final_loss']:.6g}")
+    print(
+        f"trained a {spec.kind} model on {len(series)} series of {len(frame)} readings "
+        f"({loaded.freq}); final loss {metrics['final_loss']:.6g}"
+    )
     for name, rmse in metrics["one_step_rmse"].items():
         print(f"  {name}: one-step RMSE {rmse:.6g}")
     print(f"Model saved to {args.save.resolve()}")
@@ -142,18 +161,28 @@ def _add_observe(subparsers: Any) -> None:
     parser.add_argument("--model", type=Path, required=True, dest="model_dir")
     parser.add_argument("--series", required=True, help="series id (a new id starts fresh)")
     parser.add_argument("--input", type=Path, required=True, help="CSV with the new readings")
-    parser.add_argument("--time-col", default=None,
-                        help="timestamp column (default: the model's, else the first column)")
-    parser.add_argument("--column", action="append", default=None, dest="columns",
-                        help="value column(s) (default: the series id, 'value', or the only "
-                        "other column)")
+    parser.add_argument(
+        "--time-col",
+        default=None,
+        help="timestamp column (default: the model's, else the first column)",
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=None,
+        dest="columns",
+        help="value column(s) (default: the series id, 'value', or the only other column)",
+    )
     parser.add_argument("--horizon", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the forecast as JSON")
     parser.set_defaults(handler=run_observe)
 
 
 def _read_readings(
-    path: Path, forecaster: Forecaster, series_id: str, time_col: str | None,
+    path: Path,
+    forecaster: Forecaster,
+    series_id: str,
+    time_col: str | None,
     columns: Sequence[str] | None,
 ) -> tuple[np.ndarray, list[str] | None]:
     if not path.exists():
@@ -190,8 +219,7 @@ def _read_readings(
         values = frame[list(columns)].to_numpy(np.float64)
     except ValueError:
         raise ValueError(
-            f"{path}: the column(s) {list(columns)} hold text that is not a number; fix the "
-            "file"
+            f"{path}: the column(s) {list(columns)} hold text that is not a number; fix the file"
         ) from None
     stamps = None if time_col is None else frame[time_col].astype(str).tolist()
     return values, stamps
@@ -199,7 +227,7 @@ def _read_readings(
 
 def run_observe(args: argparse.Namespace) -> int:
     """Handler of ``lstmlab observe``."""
-    with model_lock(args.model_dir):  # load, observe, save: one writer at a time
+    with model_lock(args.model_dir, create=False):  # load, observe, save: one writer
         forecaster = Forecaster.load(args.model_dir)
         values, stamps = _read_readings(
             args.input, forecaster, args.series, args.time_col, args.columns
@@ -237,8 +265,12 @@ def _add_serve(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one")
     parser.add_argument("--db", type=Path, default=None, help="state database file")
     parser.add_argument("--max-readings", type=int, default=10_000)
-    parser.add_argument("--durability", choices=("process", "fsync"), default="process",
-                        help="process: survives a killed server; fsync: also a power cut")
+    parser.add_argument(
+        "--durability",
+        choices=("process", "fsync"),
+        default="process",
+        help="process: survives a killed server; fsync: also a power cut",
+    )
     parser.set_defaults(handler=run_serve)
 
 

@@ -11,7 +11,9 @@ Layout of a model folder ``DIR``::
 ``config.json`` holds the format version, the library version, the model config, the data
 recipe, the scaler, and for every data file its name, size and SHA-256; its own ``checksum``
 field is the SHA-256 of the canonical JSON of everything else, so an edit of ``config.json``
-itself is detected too. Loading rebuilds the parameter skeleton from the model config and
+itself is detected too (``folder_checksum`` reads it; ``model_fingerprint`` hashes only the
+config, recipe, scaler and weights, so it stays the same when only states are saved again).
+Loading rebuilds the parameter skeleton from the model config and
 fills its leaves from the weights file by key path (equinox's "why not pickle?").
 
 Why a save is "old or new, never broken"
@@ -134,16 +136,22 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 @contextlib.contextmanager
-def model_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Hold the folder's advisory write lock (creating the folder if needed).
+def model_lock(path: str | os.PathLike[str], *, create: bool = True) -> Iterator[Path]:
+    """Hold the folder's advisory write lock.
 
     Args:
         path: the model folder.
+        create: create the folder if needed; otherwise a missing folder is an error.
 
     Yields:
         The folder as a ``Path``.
+
+    Raises:
+        ModelFolderError: ``create`` is false and there is no such folder.
     """
     path = Path(path)
+    if not create and not path.is_dir():
+        raise ModelFolderError(f"no model folder at {path}; pass the folder `lstmlab fit` saved")
     path.mkdir(parents=True, exist_ok=True)
     key = path.resolve()
     if key in _HELD_LOCKS:  # a second flock in the same process would wait for itself
@@ -380,6 +388,13 @@ def _read_data_file(path: Path, entry: dict[str, Any]) -> bytes:
 
 def _load_once(path: Path) -> SavedModel:
     config = _read_config(path)
+    needed = ("files", "model", "recipe", "scaler", "library_version")
+    absent = [key for key in needed if key not in config]
+    if absent:
+        raise ModelFolderError(
+            f"{path / CONFIG_FILE} lacks the entries {absent}; it was not written by lstmlab, "
+            "save the model again"
+        )
     files = config["files"]
     expected = set(_FILE_KINDS)
     if not isinstance(files, dict) or set(files) != expected:
@@ -442,3 +457,28 @@ def folder_checksum(path: str | os.PathLike[str]) -> str:
         The hex SHA-256.
     """
     return json.loads((Path(path) / CONFIG_FILE).read_bytes())["checksum"]
+
+
+def model_fingerprint(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of what makes the model itself: config, recipe, scaler and weights.
+
+    Unlike ``folder_checksum`` it does not change when only the per-series states or the
+    metrics are saved again, so it identifies the model a state database belongs to.
+
+    Args:
+        path: the model folder.
+
+    Returns:
+        The hex SHA-256.
+
+    Raises:
+        ModelFolderError: the folder cannot be read (see ``load_model``).
+    """
+    config = _read_config(Path(path))
+    identity = {
+        "model": config.get("model"),
+        "recipe": config.get("recipe"),
+        "scaler": config.get("scaler"),
+        "weights": config.get("files", {}).get("weights", {}).get("sha256"),
+    }
+    return _sha256(_canonical(identity))

@@ -41,9 +41,8 @@ import pandas as pd
 import safetensors.numpy
 
 from lstmlab.models.config import config_to_dict
-from lstmlab.persist import FORMAT_VERSION, folder_checksum
+from lstmlab.persist import FORMAT_VERSION, folder_checksum, model_fingerprint
 from lstmlab.streaming import (
-    MAX_HORIZON,
     Forecaster,
     SeriesState,
     decode_states,
@@ -61,20 +60,20 @@ class ServeConfig:
     Attributes:
         max_readings: most readings one request may carry.
         max_body_bytes: largest request body accepted (413 beyond).
+        max_horizon: most forecast steps one request may ask for.
         durability: ``"process"`` (SQLite ``synchronous=NORMAL``: survives a killed
             process) or ``"fsync"`` (``synchronous=FULL``: also survives a power cut).
     """
 
     max_readings: int = 10_000
     max_body_bytes: int = 1_000_000
+    max_horizon: int = 1000
     durability: str = "process"
 
     def __post_init__(self) -> None:
         if self.durability not in ("process", "fsync"):
-            raise ValueError(
-                f"durability must be 'process' or 'fsync', got {self.durability!r}"
-            )
-        for name in ("max_readings", "max_body_bytes"):
+            raise ValueError(f"durability must be 'process' or 'fsync', got {self.durability!r}")
+        for name in ("max_readings", "max_body_bytes", "max_horizon"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -99,7 +98,8 @@ class SeriesStore:
     Args:
         path: the database file (created if needed).
         forecaster: the loaded model (for encoding states).
-        model_checksum: identifies the model; a database made for another model is refused.
+        model_checksum: identifies the model (``model_fingerprint``); a database made for
+            another model is refused.
         durability: ``"process"`` or ``"fsync"`` (see ``ServeConfig``).
 
     Raises:
@@ -256,15 +256,18 @@ class LiveService:
     """
 
     def __init__(
-        self, model_dir: str | Path, db_path: str | Path | None = None,
+        self,
+        model_dir: str | Path,
+        db_path: str | Path | None = None,
         config: ServeConfig = ServeConfig(),
     ) -> None:
         self.model_dir = Path(model_dir)
         self.config = config
         self.forecaster = Forecaster.load(self.model_dir)
         self.checksum = folder_checksum(self.model_dir)
+        self.fingerprint = model_fingerprint(self.model_dir)
         self.db_path = Path(db_path) if db_path is not None else default_db_path(self.model_dir)
-        self.store = SeriesStore(self.db_path, self.forecaster, self.checksum, config.durability)
+        self.store = SeriesStore(self.db_path, self.forecaster, self.fingerprint, config.durability)
         for series_id, state in self.store.load_states().items():
             self.forecaster.commit(series_id, state)
 
@@ -275,6 +278,7 @@ class LiveService:
             "model_dir": str(self.model_dir),
             "format_version": FORMAT_VERSION,
             "checksum": self.checksum,
+            "fingerprint": self.fingerprint,
             "config": config_to_dict(forecaster.config),
             "recipe": forecaster.recipe.to_dict(),
             "scaler": None if forecaster.scaler is None else forecaster.scaler.to_dict(),
@@ -405,7 +409,8 @@ def create_app(
         config: limits and durability.
 
     Returns:
-        A FastAPI app (``app.state.service`` is the ``LiveService``).
+        An ASGI app: the FastAPI app (``.app``) behind a request-size limit; ``.state.service``
+        is the ``LiveService``.
     """
     from fastapi import FastAPI, Query, Request
     from fastapi import Path as PathParam
@@ -423,7 +428,7 @@ def create_app(
         values: Annotated[list[Reading], Field(min_length=1, max_length=config.max_readings)]
         timestamps: Annotated[list[str], Field(max_length=config.max_readings)] | None = None
         seq: Annotated[int, Field(ge=0)] | None = None
-        horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON)] = 1
+        horizon: Annotated[int, Field(ge=1, le=config.max_horizon)] = 1
 
     app = FastAPI(
         title="lstmlab live model",
@@ -477,7 +482,7 @@ def create_app(
     @app.get("/series/{series_id}/forecast")
     async def get_forecast(
         series_id: series_path,
-        horizon: Annotated[int, Query(ge=1, le=MAX_HORIZON)] = 1,
+        horizon: Annotated[int, Query(ge=1, le=config.max_horizon)] = 1,
     ) -> JSONResponse:
         """The forecast of a known series from its stored state."""
         try:
@@ -503,38 +508,54 @@ class _BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.limit:
-            await self._reject(send, declared.decode("latin-1"))
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.limit:
+                await self._reject(send, declared.decode("latin-1"))
+                return
+            # uvicorn delivers exactly the declared length, so the body stays under the limit
+            await self.app(scope, receive, send)
             return
-        received = 0
-
-        async def counting_receive():
-            nonlocal received
+        # No declared length (chunked): read the body up to the limit before the app sees it.
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _TooLarge
-            return message
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._reject(send, f"more than {self.limit}")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        buffered = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._reject(send, f"more than {self.limit}")
+        async def replay():
+            return buffered.pop() if buffered else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, send, size: str) -> None:
-        body = json.dumps({"detail": (
-            f"request body of {size} bytes exceeds the limit of {self.limit} bytes; send "
-            "fewer readings per request"
-        )}).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        ]})
+        body = json.dumps(
+            {
+                "detail": (
+                    f"request body of {size} bytes exceeds the limit of {self.limit} bytes; send "
+                    "fewer readings per request"
+                )
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    """A streamed body went over the limit."""
 
 
 def run(
@@ -571,4 +592,9 @@ def run(
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30)
     )
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn shut down gracefully and re-raised the Ctrl-C it caught
+    finally:
+        app.state.service.store.close()

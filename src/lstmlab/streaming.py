@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
@@ -152,11 +153,51 @@ class Forecast:
 # --------------------------------------------------------------------------- compiled core
 
 
+def _pack_state(rnn: tuple[LSTMState, ...]) -> np.ndarray:
+    """``(rows, 2 * sum(units))``: ``[h_0, c_0, h_1, c_1, ...]`` side by side (one transfer)."""
+    return np.concatenate([array for layer in rnn for array in (layer.h, layer.c)], axis=1)
+
+
+def _unpack_state(config: ModelConfig, packed: Any) -> tuple[LSTMState, ...]:
+    states, start = [], 0
+    for units in config.units:
+        h = packed[:, start : start + units]  # (rows, units)
+        c = packed[:, start + units : start + 2 * units]
+        states.append(LSTMState(h=h, c=c))
+        start += 2 * units
+    return tuple(states)
+
+
 @functools.partial(jax.jit, static_argnums=0)
-def _advance(config: ModelConfig, params: Params, rnn, x: jax.Array):
-    """Stateful step: read ``x (batch, n, features)`` from ``rnn``; last output and state."""
-    y, rnn = apply(config, params, rnn, x)
-    return (y[:, -1, :] if y.ndim == 3 else y), rnn  # (batch, outputs)
+def _advance(config: ModelConfig, params: Params, packed: jax.Array, x: jax.Array) -> jax.Array:
+    """Stateful step from a packed state; returns ``[last output, packed new state]``.
+
+    Args:
+        config: the model (static).
+        params: its parameters.
+        packed: ``(batch, 2 * sum(units))`` from ``_pack_state``.
+        x: ``(batch, n, features)``.
+
+    Returns:
+        ``(batch, outputs + 2 * sum(units))``: the output after the last step, then the new
+        state packed as the input was; one array, so one device-to-host copy per call.
+    """
+    y, rnn = apply(config, params, _unpack_state(config, packed), x)
+    last = y[:, -1, :] if y.ndim == 3 else y  # (batch, outputs)
+    return jnp.concatenate([last, *(array for layer in rnn for array in (layer.h, layer.c))], 1)
+
+
+def _run_stateful(
+    config: ModelConfig, params: Params, packed: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``x (batch, n, features)`` in power-of-two pieces; ``(last output, packed state)``."""
+    start = 0
+    for piece in _power_of_two_pieces(x.shape[1]):
+        packed_out = _advance(config, params, packed, x[:, start : start + piece])
+        packed = packed_out[:, config.outputs :]  # stays on the device between pieces
+        start += piece
+    result = np.asarray(packed_out)
+    return result[:, : config.outputs], result[:, config.outputs :]
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -331,8 +372,7 @@ class Forecaster:
         # Zeros as in ``init_state(config, 1)``, made in NumPy: no device round trip per new id.
         units = getattr(self._config, "units", ()) if self._config.stateful else ()
         rnn = tuple(
-            LSTMState(h=np.zeros((1, u), np.float32), c=np.zeros((1, u), np.float32))
-            for u in units
+            LSTMState(h=np.zeros((1, u), np.float32), c=np.zeros((1, u), np.float32)) for u in units
         )
         columns = self._config.features
         return SeriesState(
@@ -347,8 +387,7 @@ class Forecaster:
     def _check_id(self, series_id: Any) -> str:
         if not isinstance(series_id, str) or not series_id or len(series_id) > 200:
             raise ValueError(
-                f"series id must be a non-empty string of at most 200 characters, got "
-                f"{series_id!r}"
+                f"series id must be a non-empty string of at most 200 characters, got {series_id!r}"
             )
         return series_id
 
@@ -486,8 +525,17 @@ class Forecaster:
             state = self.series_state(series_id)
             array = self.check_values(series_id, values)
             stamps = self._check_times(series_id, state, timestamps.get(series_id), len(array))
-            scaled = array if self._scaler is None else self._scaler.transform(array)
-            checked[series_id] = (state, scaled.astype(np.float32), stamps)
+            with np.errstate(over="ignore"):
+                scaled = array if self._scaler is None else self._scaler.transform(array)
+                scaled = scaled.astype(np.float32)
+            overflow = ~np.isfinite(scaled).all(axis=1)
+            if overflow.any():
+                first = int(np.argmax(overflow))
+                raise ValueError(
+                    f"series {series_id!r}: reading {first} ({array[first].tolist()}) is beyond "
+                    "the float32 range the model computes in, once scaled; check its units"
+                )
+            checked[series_id] = (state, scaled, stamps)
         if self.windowed:
             return self._advance_windowed(checked)
         return self._advance_stateful(checked)
@@ -499,26 +547,15 @@ class Forecaster:
             by_length.setdefault(len(scaled), []).append(series_id)
         for length, ids in by_length.items():
             rows = _padded_rows(len(ids))
-            rnn = tuple(
-                LSTMState(
-                    h=_pad_rows(np.concatenate([checked[i][0].rnn[layer].h for i in ids]), rows),
-                    c=_pad_rows(np.concatenate([checked[i][0].rnn[layer].c for i in ids]), rows),
-                )
-                for layer in range(self._config.num_layers)
-            )
+            # (rows, 2 * sum(units)): every series' packed state, padded to a power of two
+            packed = _pad_rows(np.concatenate([_pack_state(checked[i][0].rnn) for i in ids]), rows)
             x = _pad_rows(np.stack([checked[i][1] for i in ids]), rows)  # (rows, n, features)
-            start = 0
-            for piece in _power_of_two_pieces(length):
-                y, rnn = _advance(self._config, self._params, rnn, x[:, start : start + piece])
-                start += piece
-            y = np.asarray(y)
-            rnn = tuple(LSTMState(h=np.asarray(s.h), c=np.asarray(s.c)) for s in rnn)
+            y, packed = _run_stateful(self._config, self._params, packed, x)
+            rnn = _unpack_state(self._config, packed)
             for row, series_id in enumerate(ids):
                 state, scaled, stamps = checked[series_id]
                 out[series_id] = SeriesState(
-                    rnn=tuple(
-                        LSTMState(h=s.h[row : row + 1], c=s.c[row : row + 1]) for s in rnn
-                    ),
+                    rnn=tuple(LSTMState(h=s.h[row : row + 1], c=s.c[row : row + 1]) for s in rnn),
                     recent=state.recent,
                     prediction=y[row],
                     last_time=state.last_time if stamps is None else int(stamps[-1]),
@@ -634,9 +671,7 @@ class Forecaster:
             or not isinstance(horizon, int | np.integer)
             or not 1 <= horizon <= MAX_HORIZON
         ):
-            raise ValueError(
-                f"horizon must be an integer from 1 to {MAX_HORIZON}, got {horizon!r}"
-            )
+            raise ValueError(f"horizon must be an integer from 1 to {MAX_HORIZON}, got {horizon!r}")
 
     def forecast_from(self, series_id: str, state: SeriesState, horizon: int = 1) -> Forecast:
         """Forecast ``horizon`` steps from ``state`` (recursive; ``state`` is not changed).
@@ -663,10 +698,12 @@ class Forecaster:
                 y = _read_windows(self._config, self._params, recent[None])
                 steps.append(np.asarray(y)[0])
         else:
-            rnn = state.rnn
+            packed = _pack_state(state.rnn)
             for _ in range(horizon - 1):
-                y, rnn = _advance(self._config, self._params, rnn, steps[-1][None, None, :])
-                steps.append(np.asarray(y)[0])
+                y, packed = _run_stateful(
+                    self._config, self._params, packed, steps[-1][None, None, :]
+                )
+                steps.append(y[0])
         scaled = np.stack(steps)  # (horizon, columns)
         values = (
             scaled.astype(np.float64)
@@ -709,10 +746,12 @@ class Forecaster:
         elif getattr(self._config, "return_sequences", False):
             out[:] = np.asarray(_read_sequence(self._config, self._params, scaled[None]))[0]
         else:
-            rnn = init_state(self._config, 1)
+            packed = _pack_state(self.fresh_state().rnn)
             for t in range(len(scaled)):
-                y, rnn = _advance(self._config, self._params, rnn, scaled[None, t : t + 1])
-                out[t] = np.asarray(y)[0]
+                y, packed = _run_stateful(
+                    self._config, self._params, packed, scaled[None, t : t + 1]
+                )
+                out[t] = y[0]
         if self._scaler is None:
             return out.astype(np.float64)
         return self._scaler.inverse_transform(out)
@@ -894,9 +933,7 @@ class FitSpec:
                 "--model stateful"
             )
         if self.scaler not in ("minmax", "standard", "none"):
-            raise ValueError(
-                f"scaler must be 'minmax', 'standard' or 'none', got {self.scaler!r}"
-            )
+            raise ValueError(f"scaler must be 'minmax', 'standard' or 'none', got {self.scaler!r}")
 
     def model_config(self, columns: int) -> ModelConfig:
         """The model config for ``columns`` columns per reading."""
@@ -967,8 +1004,7 @@ def train_forecaster(
     pooled = np.concatenate(list(arrays.values()))
     scaler = None if spec.scaler == "none" else fit_scaler(pooled, spec.scaler, columns)
     scaled = [
-        (a if scaler is None else scaler.transform(a)).astype(np.float32)
-        for a in arrays.values()
+        (a if scaler is None else scaler.transform(a)).astype(np.float32) for a in arrays.values()
     ]
     config = spec.model_config(len(columns))
     train_config = TrainConfig(
@@ -996,9 +1032,7 @@ def train_forecaster(
     params = init_params(config, spec.seed)
     train_state = init_train_state(config, params, batch_size, train_config)
     started = time.perf_counter()
-    train_state, history = fit(
-        config, train_state, x_batches, y_batches, train_config, quiet=quiet
-    )
+    train_state, history = fit(config, train_state, x_batches, y_batches, train_config, quiet=quiet)
     seconds = time.perf_counter() - started
     recipe = Recipe(
         kind=spec.kind, window=spec.window, columns=columns, time_col=time_col, freq=freq

@@ -99,9 +99,7 @@ def _as_2d(values: Any) -> np.ndarray:
     return array
 
 
-def fit_scaler(
-    values: Any, kind: str = "minmax", columns: Sequence[str] | None = None
-) -> Scaler:
+def fit_scaler(values: Any, kind: str = "minmax", columns: Sequence[str] | None = None) -> Scaler:
     """Fit a scaler on training values.
 
     Args:
@@ -127,8 +125,7 @@ def fit_scaler(
     names = tuple(str(i) for i in range(array.shape[1])) if columns is None else tuple(columns)
     if len(names) != array.shape[1]:
         raise ValueError(
-            f"got {len(names)} column names for {array.shape[1]} columns; pass one name per "
-            "column"
+            f"got {len(names)} column names for {array.shape[1]} columns; pass one name per column"
         )
     if array.shape[0] == 0:
         raise ValueError("cannot fit a scaler on 0 rows; pass the training values")
@@ -174,7 +171,8 @@ def transform(scaler: Scaler, values: Any) -> np.ndarray:
     _check_columns(scaler, array)
     offset = np.asarray(scaler.offset)[None, :]  # (1, columns)
     scale = np.asarray(scaler.scale)[None, :]
-    return ((array - offset) / scale).astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32: inf, for the caller to report
+        return ((array - offset) / scale).astype(np.float32)
 
 
 def inverse_transform(scaler: Scaler, values: Any) -> np.ndarray:

@@ -665,13 +665,10 @@ def prepare_data(
     """
     targets = _as_2d("targets", targets)
     steps, num_series = targets.shape
-    features = (
-        np.zeros((steps, 0)) if features is None else _as_2d("features", features)
-    )
+    features = np.zeros((steps, 0)) if features is None else _as_2d("features", features)
     if features.shape[0] != steps:
         raise ValueError(
-            f"features have {features.shape[0]} rows, targets {steps}; pass them aligned "
-            "row by row"
+            f"features have {features.shape[0]} rows, targets {steps}; pass them aligned row by row"
         )
     n_test = config.test_size if config.test_size is not None else steps - int(steps * config.split)
     n_train = steps - n_test
@@ -693,15 +690,19 @@ def prepare_data(
             f"forecast origin is step {first}; pass a shorter --season or a larger --split"
         )
     origins = np.arange(first, last + 1, config.origin_stride, dtype=np.int64)
-    names = tuple(series_names) if series_names is not None else tuple(
-        f"series_{j}" for j in range(num_series)
+    names = (
+        tuple(series_names)
+        if series_names is not None
+        else tuple(f"series_{j}" for j in range(num_series))
     )
     target_scaler = fit_scaler(targets[:n_train], config.scaler, columns=names)
     # (time, series) -> (time, series, 1)
     columns = [target_scaler.transform(targets)[:, :, None]]
     feature_scaler = None
-    fnames = tuple(feature_names) if feature_names is not None else tuple(
-        f"feature_{j}" for j in range(features.shape[1])
+    fnames = (
+        tuple(feature_names)
+        if feature_names is not None
+        else tuple(f"feature_{j}" for j in range(features.shape[1]))
     )
     if features.shape[1]:
         feature_scaler = fit_scaler(features[:n_train], config.scaler, columns=fnames)
@@ -733,8 +734,11 @@ def _windows(inputs: np.ndarray, first_targets: np.ndarray, window: int) -> np.n
 def _training_samples(
     data: PreparedData, config: CompareConfig, window: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Training windows ``(samples, series, window, features)`` and targets ``(samples, series,
-    outputs)``, in time order, all inside the training part."""
+    """Training windows and targets, in time order, all inside the training part.
+
+    Returns:
+        ``x (samples, series, window, features)`` and ``y (samples, series, outputs)``.
+    """
     outputs = config.outputs
     last = data.n_train - outputs - (1 if config.classic_windows else 0)
     first_targets = np.arange(window, last + 1, dtype=np.int64)
@@ -911,8 +915,11 @@ def _persistence(data: PreparedData, horizon: int) -> np.ndarray:
 
 
 def _seasonal_naive(data: PreparedData, horizon: int, season: int) -> np.ndarray:
-    """``(1, origins, horizon, series)``: the observed value ``season`` steps (or a multiple of
-    it, for steps beyond one season) before each forecast step."""
+    """``(1, origins, horizon, series)``: the value one season before each forecast step.
+
+    Steps beyond one season ahead take the latest observed value of the same phase (two,
+    three, ... seasons back).
+    """
     ahead = np.arange(horizon)  # (horizon,)
     back = season * ((ahead // season) + 1)  # the latest observed step of the same phase
     steps = data.origins[:, None] + ahead[None, :] - back[None, :]  # (origins, horizon)
@@ -961,9 +968,7 @@ def _compiled_forecast(model_config: ModelConfig, horizon: int, direct: bool, ch
 
             _, before = jax.lax.scan(read, init_state(model_config, num_series), windows_all)
             # (windows, series, units) -> (origins * series, units)
-            start = jax.tree.map(
-                lambda s: s[origin_positions].reshape(rows, s.shape[-1]), before
-            )
+            start = jax.tree.map(lambda s: s[origin_positions].reshape(rows, s.shape[-1]), before)
         else:
             start = zero
         if direct:
@@ -1034,8 +1039,7 @@ def _batches(
         layout = (
             f"stream layout: {spec.batch_size} stream(s) per series x {num_series} series = "
             f"batch size {batch}, {x_batches.shape[0]} batches per epoch, state reset after "
-            f"every epoch; {per_series[0].trim}"
-            + (" per series" if num_series > 1 else "")
+            f"every epoch; {per_series[0].trim}" + (" per series" if num_series > 1 else "")
         )
         if batch == 1:
             layout += " (with batch size 1 the stream and the official layouts agree)"
@@ -1051,7 +1055,8 @@ def _batches(
     x_batches = flat_x.reshape(used // batch, batch, *flat_x.shape[1:])
     y_batches = flat_y.reshape(used // batch, batch, *flat_y.shape[1:])
     layout = (
-        f"batches of {batch} samples" + (", reshuffled every epoch" if spec.shuffle else "")
+        f"batches of {batch} samples"
+        + (", reshuffled every epoch" if spec.shuffle else "")
         + f"; used {used} of {total} samples"
         + (f", the {trimmed} oldest left out" if trimmed else "")
     )
@@ -1109,8 +1114,9 @@ def _train_and_forecast(
         model_config, horizon, config.strategy == "direct", config.target == "change"
     )
     scaled = np.asarray(
-        forecast_fn(state.params, jnp.asarray(windows_all), jnp.asarray(positions),
-                    jnp.asarray(future)),
+        forecast_fn(
+            state.params, jnp.asarray(windows_all), jnp.asarray(positions), jnp.asarray(future)
+        ),
         dtype=np.float64,
     )  # (seeds, origins, horizon, series)
     scale = np.asarray(data.target_scaler.scale)  # (series,)
@@ -1135,8 +1141,14 @@ def _train_and_forecast(
 
 def _series_arrays(
     series: Any, config: CompareConfig
-) -> tuple[np.ndarray, np.ndarray | None, pd.Index | None, tuple[str, ...], tuple[str, ...],
-           tuple[str, ...]]:
+) -> tuple[
+    np.ndarray,
+    np.ndarray | None,
+    pd.Index | None,
+    tuple[str, ...],
+    tuple[str, ...],
+    tuple[str, ...],
+]:
     """Targets, features, index, names and the loader's report lines of ``series``."""
     load_lines: tuple[str, ...] = ()
     if isinstance(series, LoadedSeries):
@@ -1298,4 +1310,3 @@ def run(
         load_lines=load_lines,
         anchors=anchors,
     )
-

@@ -20,6 +20,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lstmlab.executors import Executor, LocalExecutor
 from lstmlab.experiments import moving_average as ma
 from lstmlab.models import LSTMConfig, init_state, reset_state
 from lstmlab.train.loop import (
@@ -245,7 +246,10 @@ def _stack(trees):
 def _train_group(
     config: ConvergenceConfig, lahead: int
 ) -> list[GridRow]:
-    """All trainings of one ``lahead`` column: every tsteps, seed and mode."""
+    """All trainings of one ``lahead`` column: every tsteps, seed and mode.
+
+    The task an executor runs: module-level, with picklable arguments, so Ray can ship it.
+    """
     jobs = [(t, s) for t in config.tsteps for s in config.seed_values]
     cells = [config.cell(t, lahead, s) for t, s in jobs]
     data = [ma.make_data(c) for c in cells]
@@ -320,6 +324,7 @@ def run(
     *,
     quiet: bool = False,
     on_group: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
 ) -> ConvergenceResult:
     """Train every cell of the grid, both modes, every seed; measure convergence.
 
@@ -328,6 +333,9 @@ def run(
         quiet: no progress bar.
         on_group: called with the number of cells finished after each ``lahead`` column
             (both modes), e.g. to drive another progress display.
+        executor: where the columns train (one task per ``lahead`` column, all its tsteps
+            and seeds vectorised); ``None`` for a ``LocalExecutor`` (in process). A
+            ``RayExecutor`` gives the same rows.
 
     Returns:
         ``ConvergenceResult``.
@@ -339,14 +347,20 @@ def run(
         ['stateful', 'stateless']
     """
     started = time.perf_counter()
-    rows: list[GridRow] = []
+    executor = LocalExecutor() if executor is None else executor
     total = len(config.tsteps) * len(config.lahead)
     with _cell_progress(total, quiet=quiet) as advance:
-        for lahead in config.lahead:
-            rows.extend(_train_group(config, lahead))
+
+        def finished(index: int, rows: list[GridRow]) -> None:
             advance(len(config.tsteps))
             if on_group is not None:
                 on_group(len(config.tsteps))
+
+        # One task per lahead column, for every executor: the same vmapped programs with the
+        # same batch of trainings, so a Ray run gives the local run's numbers bit for bit.
+        tasks = [(config, lahead) for lahead in config.lahead]
+        groups = executor.map(_train_group, tasks, on_result=finished)
+    rows = [row for group in groups for row in group]  # (lahead, mode, tsteps, seed) order
     return ConvergenceResult(
         config=config, rows=tuple(rows), seconds=time.perf_counter() - started
     )

@@ -1,4 +1,4 @@
-"""The ``compare`` report: forecast plot, RMSE bars, ``metrics.csv``, ``summary.json``, ``report.md``.
+"""The ``compare`` report: plots, ``metrics.csv``, ``summary.json`` and ``report.md``.
 
 Everything is computed from a ``CompareResult``; nothing is trained here.
 """
@@ -118,8 +118,9 @@ def plot_rmse_bars(result: CompareResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.2))
     colors = [f"C{i}" for i in range(len(outcomes))]
     ax.bar(positions, means, yerr=stds, capsize=4, color=colors, alpha=0.85)
-    ax.axhline(result.outcome("persistence").mean("rmse"), color="grey", ls="--", lw=1,
-               label="persistence")
+    ax.axhline(
+        result.outcome("persistence").mean("rmse"), color="grey", ls="--", lw=1, label="persistence"
+    )
     labelled = False
     for anchor in result.anchors:
         if anchor.model is None or anchor.model not in [o.name for o in outcomes]:
@@ -127,8 +128,13 @@ def plot_rmse_bars(result: CompareResult, path: Path) -> Path:
         index = [o.name for o in outcomes].index(anchor.model)
         where = index + 0.3  # beside the error bar
         ax.plot([where, where], [anchor.rmse_low, anchor.rmse_high], color="black", lw=2)
-        ax.plot([where], [(anchor.rmse_low + anchor.rmse_high) / 2], "kD", ms=5,
-                label=None if labelled else "published")
+        ax.plot(
+            [where],
+            [(anchor.rmse_low + anchor.rmse_high) / 2],
+            "kD",
+            ms=5,
+            label=None if labelled else "published",
+        )
         labelled = True
     ax.set_xticks(positions, [o.name for o in outcomes], rotation=20)
     ax.set_ylabel("test RMSE (original units)")
@@ -151,8 +157,14 @@ def plot_rmse_per_step(result: CompareResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for i, outcome in enumerate(result.outcomes):
         per_step = outcome.metrics["rmse_per_step"].mean(axis=0)  # (horizon,)
-        ax.plot(steps, per_step, "--o" if outcome.is_baseline else "-o", color=f"C{i}",
-                ms=3, label=outcome.label)
+        ax.plot(
+            steps,
+            per_step,
+            "--o" if outcome.is_baseline else "-o",
+            color=f"C{i}",
+            ms=3,
+            label=outcome.label,
+        )
     ax.set_xlabel("step ahead")
     ax.set_ylabel("test RMSE")
     ax.set_title("Test RMSE per step ahead")
@@ -235,9 +247,9 @@ def summary(result: CompareResult) -> dict[str, Any]:
         "n_train": result.n_train,
         "n_test": result.n_test,
         "origins": int(len(result.origins)),
-        "first_origin": str(origin_times[0]) if origin_times is not None else int(
-            result.origins[0]
-        ),
+        "first_origin": str(origin_times[0])
+        if origin_times is not None
+        else int(result.origins[0]),
         "best": result.best().name,
         "models": models,
         "anchors": [

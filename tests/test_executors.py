@@ -1,0 +1,211 @@
+import re
+import sys
+import types
+
+import pandas as pd
+import pytest
+
+from lstmlab.cli import main
+from lstmlab.executors import LocalExecutor, RayExecutor, make_executor
+from lstmlab.experiments import convergence
+from lstmlab.report import write_convergence_report
+
+NO_RAY = (
+    "--executor ray needs Ray, which is not installed; install it with "
+    "pip install 'lstmlab[ray]' or pass --executor local"
+)
+GRID = convergence.ConvergenceConfig(tsteps=(1, 2), lahead=(1,), seeds=2, epochs=2, input_len=200)
+
+
+# --------------------------------------------------------------------------- local
+
+
+def test_local_executor_returns_results_in_task_order_and_reports_each():
+    seen = []
+    with LocalExecutor() as executor:
+        results = executor.map(
+            divmod, [(7, 2), (9, 4), (5, 5)], on_result=lambda i, r: seen.append((i, r))
+        )
+    assert results == [(3, 1), (2, 1), (1, 0)]
+    assert seen == [(0, (3, 1)), (1, (2, 1)), (2, (1, 0))]
+
+
+def test_make_executor_rejects_unknown_names():
+    expected = (
+        "executor must be one of ('local', 'ray'), got 'dask'; pass --executor local or "
+        "--executor ray"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        make_executor("dask")
+
+
+def test_ray_address_needs_the_ray_executor():
+    expected = (
+        "--ray-address auto only applies to --executor ray; pass --executor ray or drop "
+        "--ray-address"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        make_executor("local", ray_address="auto")
+
+
+def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
+    with pytest.raises(ValueError, match=re.escape(NO_RAY)):
+        make_executor("ray")
+
+
+def test_cli_convergence_with_ray_missing_exits_2_with_the_install_hint(
+    monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code = main(["convergence", "--executor", "ray", "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert capsys.readouterr().err == f"lstmlab: error: {NO_RAY}\n"
+    assert not (tmp_path / "run").exists()  # failed before creating the run folder
+
+
+# --------------------------------------------------------------------------- ray, faked
+
+
+class _FakeRay(types.ModuleType):
+    """Records what RayExecutor asks of Ray; runs tasks inline, finishing them in reverse."""
+
+    def __init__(self, initialized: bool):
+        super().__init__("ray")
+        self.initialized = initialized
+        self.calls: list = []
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kwargs):
+        self.calls.append(("init", kwargs))
+        self.initialized = True
+
+    def shutdown(self):
+        self.calls.append(("shutdown",))
+        self.initialized = False
+
+    def remote(self, **options):
+        def wrap(fn):
+            return types.SimpleNamespace(remote=lambda *args: ("ref", fn(*args), len(self.calls)))
+
+        self.calls.append(("remote", options))
+        return wrap
+
+    def wait(self, pending, num_returns):
+        return [pending[-1]], pending[:-1]  # the last submitted finishes first
+
+    def get(self, ref):
+        return ref[1]
+
+
+def test_ray_executor_starts_a_loopback_runtime_and_shuts_down_only_its_own(monkeypatch):
+    fake = _FakeRay(initialized=False)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    seen = []
+    with RayExecutor(num_cpus=2) as executor:
+        results = executor.map(pow, [(2, 3), (3, 2), (5, 1)], on_result=lambda i, r: seen.append(i))
+    assert results == [8, 9, 5]  # task order, although they finished in reverse
+    assert seen == [2, 1, 0]
+    assert fake.calls == [
+        (
+            "init",
+            {
+                "num_cpus": 2,
+                "include_dashboard": False,
+                "_node_ip_address": "127.0.0.1",
+                "log_to_driver": False,
+                "configure_logging": False,
+            },
+        ),
+        ("remote", {"num_cpus": 1}),
+        ("shutdown",),
+    ]
+
+
+def test_ray_executor_connects_to_an_address_and_leaves_a_running_runtime_alone(monkeypatch):
+    fake = _FakeRay(initialized=False)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with RayExecutor("ray://head:10001") as executor:
+        executor.map(pow, [(2, 2)])
+    assert fake.calls[0] == (
+        "init",
+        {"address": "ray://head:10001", "log_to_driver": False, "configure_logging": False},
+    )
+    assert fake.calls[-1] == ("shutdown",)
+
+    running = _FakeRay(initialized=True)
+    monkeypatch.setitem(sys.modules, "ray", running)
+    with RayExecutor() as executor:
+        assert executor.map(pow, [(3, 3)]) == [27]
+    assert running.calls == [("remote", {"num_cpus": 1})]  # no init, no shutdown
+    assert running.initialized
+
+
+# --------------------------------------------------------------------------- ray, real
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'lstmlab[ray]'")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_result():
+    return convergence.run(GRID, quiet=True)
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_local_rows_bit_for_bit(ray_runtime, local_result):
+    groups = []
+    with make_executor("ray") as executor:
+        result = convergence.run(
+            GRID, quiet=True, executor=executor, on_group=lambda cells: groups.append(cells)
+        )
+    assert ray_runtime.is_initialized()  # the test's runtime is left running
+    assert groups == [2]  # one report per lahead column, 2 tsteps each
+    assert len(result.rows) == 2 * 2 * 2  # mode x tsteps x seed
+    assert result.rows == local_result.rows  # every float equal, in the same order
+    # the equality is not vacuous: seeds and cells do give different numbers
+    assert len({row.test_mse for row in local_result.rows}) == len(local_result.rows)
+
+
+@pytest.mark.slow
+def test_cli_convergence_with_ray_writes_the_local_grid(
+    ray_runtime, local_result, tmp_path, capsys
+):
+    args = [
+        "convergence",
+        "--tsteps",
+        "1,2",
+        "--lahead",
+        "1",
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--input-len",
+        "200",
+        "--quiet",
+        "--executor",
+        "ray",
+        "--out",
+        str(tmp_path / "ray"),
+    ]
+    assert main(args) == 0
+    capsys.readouterr()
+    (tmp_path / "local").mkdir()
+    write_convergence_report(local_result, tmp_path / "local")
+    ray_grid = (tmp_path / "ray" / "grid.csv").read_text()
+    assert ray_grid == (tmp_path / "local" / "grid.csv").read_text()
+    assert len(pd.read_csv(tmp_path / "ray" / "grid.csv")) == 8
