@@ -64,6 +64,13 @@ def test_flags_become_the_config():
     )
 
 
+def test_models_flag_selects_models_and_names_the_choices():
+    config = compare_config(parse(["data.csv", "--models", "stacked", "mlp"]))
+    assert [spec.name for spec in config.models] == ["mlp", "stacked"]
+    with pytest.raises(ValueError, match=r"--models lstm: no such model; pass names among \['mlp'"):
+        compare_config(parse(["data.csv", "--models", "lstm"]))
+
+
 def test_preset_flags_keep_the_preset_and_override_what_is_given():
     config = compare_config(parse(["--preset", "household-weekly", "--epochs", "3"]))
     assert config.preset == "household-weekly"
@@ -189,7 +196,19 @@ def test_electricity_clients_train_one_global_stateful_model(tmp_path):
     write_electricity(data)
     out = tmp_path / "run"
     code = main(
-        [str(data), "--target", "MT_001", "MT_002", "--resample", "h", "--out", str(out), *FAST]
+        [
+            str(data),
+            "--target",
+            "MT_001",
+            "MT_002",
+            "--resample",
+            "h",
+            "--models",
+            "stateful",
+            "--out",
+            str(out),
+            *FAST,
+        ]
     )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -215,6 +234,8 @@ def test_preset_without_data_reads_the_shared_folder(data_dir, tmp_path, monkeyp
                 "--seeds",
                 "1",
                 "--quiet",
+                "--models",
+                "stateless",
                 "--out",
                 str(out),
             ]
@@ -224,6 +245,7 @@ def test_preset_without_data_reads_the_shared_folder(data_dir, tmp_path, monkeyp
     report = (out / "report.md").read_text()
     assert "# lstmlab compare: airline-classic" in report
     assert "| stateless LSTM(4), window 1 | 47.5 |" in report
+    assert "| stateful LSTM(4), window 3, batch 1 | 52.2 | `stateful` not run |" in report
 
 
 def test_registered_in_the_lstmlab_cli(tmp_path):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from lstmlab.cli import main
-from lstmlab.executors import LocalExecutor, RayExecutor, make_executor
+from lstmlab.executors import LocalExecutor, RayExecutor, make_executor, start_local_ray
 from lstmlab.experiments import convergence
 from lstmlab.report import write_convergence_report
 
@@ -148,14 +148,8 @@ def test_ray_executor_connects_to_an_address_and_leaves_a_running_runtime_alone(
 
 @pytest.fixture(scope="module")
 def ray_runtime():
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'lstmlab[ray]'")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'lstmlab[ray]'")
+    ray = start_local_ray(num_cpus=2)
     yield ray
     ray.shutdown()
 

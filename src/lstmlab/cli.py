@@ -174,11 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name; ``None`` reads ``sys.argv``.
 
     Returns:
-        0 on success, 2 for bad input (the error is printed).
+        0 on success, 2 for bad input or a missing file, 1 when a needed resource is
+        unavailable (a download without network, an optional package not installed); the
+        error is printed without a traceback.
     """
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, FileExistsError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
         print(f"lstmlab: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        print(f"lstmlab: error: {error}", file=sys.stderr)
+        return 1

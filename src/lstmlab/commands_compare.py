@@ -96,6 +96,13 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
         choices=sorted(compare.PRESETS),
         help="a published protocol: models, windows, epochs, split, horizon",
     )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        metavar="NAME",
+        help="train only these neural models (of mlp, stateless, stateful, stacked); the "
+        "baselines always run",
+    )
     parser.add_argument("--window", type=int, help="input window of every model")
     parser.add_argument("--season", type=int, help="season length in steps (seasonal naive)")
     parser.add_argument("--horizon", type=int, help=f"steps ahead (default {defaults.horizon})")
@@ -232,6 +239,14 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
         changes["test_size"] = args.test_size
     elif args.split is not None:
         changes["test_size"] = None
+    if args.models:
+        names = [spec.name for spec in config.models]
+        unknown = [name for name in args.models if name not in names]
+        if unknown:
+            raise ValueError(
+                f"--models {' '.join(unknown)}: no such model; pass names among {names}"
+            )
+        changes["models"] = tuple(spec for spec in config.models if spec.name in args.models)
     config = dataclasses.replace(config, **changes)
     return compare.override_models(config, window=args.window, epochs=args.epochs)
 

@@ -71,6 +71,8 @@ def add_keras_commands(subparsers: Any) -> None:
 
 
 def _check_folder(path: Path, overwrite: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder; pass a new or empty folder to --save")
     if path.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
         if not (path / CONFIG_FILE).exists():
             raise ValueError(

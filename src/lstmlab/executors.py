@@ -14,8 +14,10 @@ The same task computes the same numbers wherever it runs (same program, same see
 two executors give identical results. Ray is an optional extra: ``pip install 'lstmlab[ray]'``.
 """
 
+import contextlib
 import importlib
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 Task = TypeVar("Task")
@@ -102,6 +104,45 @@ def _import_ray() -> Any:
         ) from None
 
 
+@contextlib.contextmanager
+def _quiet_jax_fork_warning() -> Iterator[None]:
+    """Silence JAX's "os.fork() was called" warning while Ray starts its processes.
+
+    Ray starts GCS, raylet and its workers with ``subprocess`` and a ``preexec_fn``, which
+    forks; the child runs Ray's hook and then ``exec``s Ray's binaries without touching
+    JAX, so the deadlock JAX warns about (a forked child using JAX's threads) cannot happen.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
+        )
+        yield
+
+
+def start_local_ray(num_cpus: int | None = None) -> Any:
+    """Start a local Ray runtime on the loopback interface, without the dashboard.
+
+    Args:
+        num_cpus: CPUs Ray may use (``None``: all of this machine's).
+
+    Returns:
+        The ``ray`` module, initialised; ``ray.shutdown()`` stops the runtime.
+
+    Raises:
+        ValueError: Ray is not installed (the message says how to install it).
+    """
+    ray = _import_ray()
+    with _quiet_jax_fork_warning():
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",  # loopback only: the runtime is this machine's
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    return ray
+
+
 class RayExecutor:
     """Run each task as a Ray task; gather the results in task order.
 
@@ -132,19 +173,13 @@ class RayExecutor:
         self._started = False
 
     def _ensure_started(self) -> None:
-        ray = self._ray
-        if ray.is_initialized():
+        if self._ray.is_initialized():
             return
         if self.address is None:
-            ray.init(
-                num_cpus=self.num_cpus,
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",  # loopback only: the runtime is this machine's
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            start_local_ray(num_cpus=self.num_cpus)
         else:
-            ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            with _quiet_jax_fork_warning():
+                self._ray.init(address=self.address, log_to_driver=False, configure_logging=False)
         self._started = True
 
     def map(

@@ -97,6 +97,10 @@ def series_ids(batch_size: int) -> list[str]:
 
     Returns:
         ``["default"]`` for one row, else ``["default.0", "default.1", ...]``.
+
+    Example:
+        >>> series_ids(1), series_ids(3)
+        (['default'], ['default.0', 'default.1', 'default.2'])
     """
     if batch_size == 1:
         return [DEFAULT_SERIES]

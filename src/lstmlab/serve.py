@@ -398,6 +398,18 @@ def _forecast_dict(forecast, state: SeriesState) -> dict[str, Any]:
 # --------------------------------------------------------------------------- HTTP
 
 
+def _require_serving_stack() -> None:
+    """Fail with the install command when FastAPI or uvicorn is missing."""
+    import importlib.util
+
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RuntimeError(
+            f"lstmlab serve needs {' and '.join(missing)}, which is not installed; "
+            "run: pip install 'lstmlab[serve]'"
+        )
+
+
 def create_app(
     model_dir: str | Path, db_path: str | Path | None = None, config: ServeConfig = ServeConfig()
 ):
@@ -412,6 +424,7 @@ def create_app(
         An ASGI app: the FastAPI app (``.app``) behind a request-size limit; ``.state.service``
         is the ``LiveService``.
     """
+    _require_serving_stack()
     from fastapi import FastAPI, Query, Request
     from fastapi import Path as PathParam
     from fastapi.exceptions import RequestValidationError
@@ -578,6 +591,7 @@ def run(
         db_path: the state database.
         config: limits and durability.
     """
+    _require_serving_stack()
     import uvicorn
 
     app = create_app(model_dir, db_path, config)

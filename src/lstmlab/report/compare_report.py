@@ -258,7 +258,9 @@ def summary(result: CompareResult) -> dict[str, Any]:
                 "description": anchor.description,
                 "published_rmse": [anchor.rmse_low, anchor.rmse_high],
                 "ours_rmse_mean": (
-                    result.outcome(anchor.model).mean("rmse") if anchor.model else None
+                    result.outcome(anchor.model).mean("rmse")
+                    if anchor.model in _names(result)
+                    else None
                 ),
             }
             for anchor in result.anchors
@@ -266,6 +268,10 @@ def summary(result: CompareResult) -> dict[str, Any]:
         "notes": list(result.notes),
         "seconds": result.seconds,
     }
+
+
+def _names(result: CompareResult) -> list[str]:
+    return [outcome.name for outcome in result.outcomes]
 
 
 def _percent(value: float) -> str:
@@ -311,6 +317,9 @@ def _report_blocks(result: CompareResult, files: dict[str, Path], out: Path) -> 
     if result.anchors:
         rows = []
         for anchor in result.anchors:
+            if anchor.model is not None and anchor.model not in _names(result):
+                rows.append([anchor.description, anchor.text(), f"`{anchor.model}` not run"])
+                continue
             ours = (
                 f"{format_number(result.outcome(anchor.model).mean('rmse'))} ± "
                 f"{format_number(result.outcome(anchor.model).std('rmse'))} (`{anchor.model}`)"
