@@ -7,6 +7,7 @@ CPU run. ``on_device`` places the computation: arrays created and programs compi
 it live on that device (``jax.default_device``).
 """
 
+import argparse
 import contextlib
 from collections.abc import Iterator
 
@@ -79,3 +80,25 @@ def on_device(name: str = "auto") -> Iterator[jax.Device]:
     device = resolve_device(name)
     with jax.default_device(device):
         yield device
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device cpu|gpu|auto`` (default ``auto``) to a command's parser.
+
+    The handler then runs its library call inside ``with on_device(args.device):``.
+
+    Args:
+        parser: the subcommand's parser.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_device_argument(parser)
+        >>> parser.parse_args([]).device, parser.parse_args(["--device", "cpu"]).device
+        ('auto', 'cpu')
+    """
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where to train and predict: the first GPU JAX sees if any (auto), or cpu, gpu",
+    )

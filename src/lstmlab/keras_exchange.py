@@ -436,6 +436,9 @@ def from_keras(model: Any, *, timesteps: int | None = None, verify: bool = True)
         config, weights = _mlp_model(model, layers, shape, steps, keras)
     params = from_keras_weights(config, weights, like=_zero_params(config))
     state = keras_state(model) if config.stateful else []
+    if config.stateful and len(state) != config.num_layers:  # layers without state variables
+        zero = init_state(config, int(shape[0]))
+        state = [LSTMState(h=np.asarray(s.h), c=np.asarray(s.c)) for s in zero]
     if verify:
         _verify(model, config, params, state)
     if config.kind == "mlp":
