@@ -1,4 +1,3 @@
-import argparse
 import os
 import re
 import sys
@@ -7,7 +6,6 @@ import numpy as np
 import pytest
 
 from lstmlab import cli
-from lstmlab.commands_keras import add_keras_commands
 from lstmlab.models import LSTMConfig, init_params
 from lstmlab.persist import SavedModel, load_model, save_model
 
@@ -20,21 +18,8 @@ NO_KERAS = (
 
 
 @pytest.fixture
-def main(monkeypatch):
-    """``lstmlab.cli.main`` with the Keras commands (registered here if cli.py lacks them)."""
-    original = cli.build_parser
-
-    def subparsers_of(parser):
-        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-
-    if "import-keras" not in subparsers_of(original()).choices:
-
-        def build_parser():
-            parser = original()
-            add_keras_commands(subparsers_of(parser))
-            return parser
-
-        monkeypatch.setattr(cli, "build_parser", build_parser)
+def main():
+    """``lstmlab.cli.main``, which registers import-keras and export-keras."""
     return cli.main
 
 

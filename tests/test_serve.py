@@ -1,3 +1,4 @@
+import http.client
 import json
 import os
 import signal
@@ -132,8 +133,10 @@ def test_kill_9_loses_no_accepted_observation_and_never_applies_one_twice(tmp_pa
             for series in acknowledged:
                 try:
                     status, _ = _post(server, series, acknowledged[series])
-                except (urllib.error.URLError, ConnectionError, OSError):
-                    return  # the server was killed under us: the fate of this one is unknown
+                except (urllib.error.URLError, http.client.HTTPException, OSError):
+                    # The server was killed under us (a refused connection, or a response cut
+                    # off mid-way: IncompleteRead): the fate of this one is unknown.
+                    return
                 assert status == 200
                 acknowledged[series] += 1
                 if acknowledged[series] >= 30:
@@ -141,7 +144,10 @@ def test_kill_9_loses_no_accepted_observation_and_never_applies_one_twice(tmp_pa
 
     thread = threading.Thread(target=poster)
     thread.start()
+    deadline = time.monotonic() + 60
     while min(acknowledged.values()) < 8:
+        assert thread.is_alive(), "the poster stopped before 8 observations per series"
+        assert time.monotonic() < deadline, "the server accepted too few observations in 60 s"
         time.sleep(0.005)
     server.kill()  # while the poster is sending
     stop.set()

@@ -160,10 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convergence(subparsers)
     # Imported here: these modules use prepare_output_dir from this one.
     from lstmlab.commands_compare import add_compare_command
+    from lstmlab.commands_keras import add_keras_commands
     from lstmlab.commands_live import add_live_commands
 
     add_compare_command(subparsers)
     add_live_commands(subparsers)
+    add_keras_commands(subparsers)
     return parser
 
 
