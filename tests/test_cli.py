@@ -2,8 +2,11 @@ import csv
 import json
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from lstmlab import devices
 from lstmlab.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -29,7 +32,7 @@ SMALL_MA = ["moving-average", "--input-len", "120", "--epochs", "2", "--quiet"]
 
 def test_moving_average_writes_its_report(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main([*SMALL_MA, "--tsteps", "3", "--out", str(out)]) == 0
+    assert main([*SMALL_MA, "--tsteps", "3", "--device", "cpu", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "STATELESS LSTM WILL NOT CONVERGE" in printed
     assert f"Report written to {(out / 'report.md').resolve()}" in printed
@@ -50,7 +53,8 @@ def test_moving_average_writes_its_report(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "![Input and expected output](input_vs_expected.png)" in report
     assert "| predict the training mean |" in report and "layout: official" in report
-    assert json.loads((out / "config.json").read_text())["epochs"] == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["epochs"] == 2 and config["device"] == "cpu"
 
 
 def test_moving_average_streams_reports_layout_and_updates(tmp_path):
@@ -90,8 +94,9 @@ def test_bad_settings_exit_2_with_the_message(tmp_path, capsys):
 def test_convergence_writes_grid_and_heat_maps(tmp_path, capsys):
     out = tmp_path / "grid"
     args = ["convergence", "--tsteps", "1,3", "--lahead", "2", "--seeds", "2",
-            "--input-len", "100", "--epochs", "1", "--quiet", "--out", str(out)]
+            "--input-len", "100", "--epochs", "1", "--quiet", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0
+    assert json.loads((out / "config.json").read_text())["device"] == "cpu"
     printed = capsys.readouterr().out
     assert "8 trainings in" in printed and "cells agree with the claim" in printed
     with (out / "grid.csv").open() as handle:
@@ -112,3 +117,32 @@ def test_convergence_writes_grid_and_heat_maps(tmp_path, capsys):
     assert report.count("| 3 | 2 |") == 2  # one table row per mode
     summary = json.loads((out / "summary.json").read_text())
     assert summary["modes"]["stateless"]["cells"] == 2
+
+
+NO_GPU = (
+    "--device gpu was requested but no GPU is visible to JAX (its backend is 'cpu'); "
+    'install JAX\'s CUDA build with pip install -U "jax[cuda12]" on a machine with an '
+    "NVIDIA GPU and driver, or pass --device cpu or --device auto"
+)
+
+
+@pytest.mark.skipif(bool(devices._devices("gpu")), reason="this machine has a GPU")
+@pytest.mark.parametrize(
+    "command", ["moving-average", "convergence", "compare", "fit", "observe", "serve"]
+)
+def test_device_gpu_without_a_gpu_exits_2_with_the_install_hint(command, tmp_path, capsys):
+    data = tmp_path / "series.csv"
+    days = pd.date_range("2001-01-01", periods=40, freq="D")
+    pd.DataFrame({"value": np.linspace(1.0, 2.0, 40)}, index=days).to_csv(data, index_label="day")
+    out = tmp_path / "out"
+    argv = {
+        "moving-average": [*SMALL_MA, "--out", str(out)],
+        "convergence": ["convergence", "--quiet", "--out", str(out)],
+        "compare": ["compare", str(data), "--target", "value", "--quiet", "--out", str(out)],
+        "fit": ["fit", str(data), "--target", "value", "--quiet", "--save", str(out)],
+        "observe": ["observe", "--model", str(out), "--series", "s", "--input", str(data)],
+        "serve": ["serve", "--model", str(out)],
+    }[command]
+    assert main([*argv, "--device", "gpu"]) == 2
+    assert capsys.readouterr().err == f"lstmlab: error: {NO_GPU}\n"
+    assert not out.exists()  # nothing trained, written or served

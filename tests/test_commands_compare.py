@@ -100,12 +100,15 @@ def test_csv_end_to_end(tmp_path, capsys):
             "7",
             "--horizon",
             "2",
+            "--device",
+            "cpu",
             "--out",
             str(out),
             *FAST,
         ]
     )
     assert code == 0
+    assert json.loads((out / "config.json").read_text())["device"] == "cpu"
     for name in (
         "config.json",
         "metrics.csv",

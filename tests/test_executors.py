@@ -2,12 +2,14 @@ import re
 import sys
 import types
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from lstmlab.cli import main
 from lstmlab.executors import LocalExecutor, RayExecutor, make_executor, start_local_ray
-from lstmlab.experiments import convergence
+from lstmlab.experiments import compare, convergence
+from lstmlab.experiments.compare import CompareConfig, ModelSpec
 from lstmlab.report import write_convergence_report
 
 NO_RAY = (
@@ -15,6 +17,28 @@ NO_RAY = (
     "pip install 'lstmlab[ray]' or pass --executor local"
 )
 GRID = convergence.ConvergenceConfig(tsteps=(1, 2), lahead=(1,), seeds=2, epochs=2, input_len=200)
+COMPARE = CompareConfig(
+    models=(
+        ModelSpec(
+            name="mlp", kind="mlp", hidden=(4,), window=3, epochs=3, batch_size=4, shuffle=True
+        ),
+        ModelSpec(
+            name="stateful",
+            kind="lstm",
+            hidden=(3,),
+            stateful=True,
+            window=3,
+            epochs=3,
+            batch_size=2,
+        ),
+    ),
+    seeds=2,
+    season=12,
+)
+
+
+def random_walk(n: int = 120) -> np.ndarray:
+    return 100.0 + np.cumsum(np.random.default_rng(3).normal(0.0, 1.0, n))
 
 
 # --------------------------------------------------------------------------- local
@@ -62,6 +86,18 @@ def test_cli_convergence_with_ray_missing_exits_2_with_the_install_hint(
     assert code == 2
     assert capsys.readouterr().err == f"lstmlab: error: {NO_RAY}\n"
     assert not (tmp_path / "run").exists()  # failed before creating the run folder
+
+
+def test_cli_compare_with_ray_missing_exits_2_with_the_install_hint(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    data = tmp_path / "series.csv"
+    days = pd.date_range("2001-01-01", periods=40, freq="D")
+    pd.DataFrame({"value": random_walk(40)}, index=days).to_csv(data, index_label="day")
+    out = tmp_path / "run"
+    code = main(["compare", str(data), "--target", "value", "--executor", "ray", "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err == f"lstmlab: error: {NO_RAY}\n"
+    assert not out.exists()  # failed before creating the run folder
 
 
 # --------------------------------------------------------------------------- ray, faked
@@ -203,3 +239,30 @@ def test_cli_convergence_with_ray_writes_the_local_grid(
     ray_grid = (tmp_path / "ray" / "grid.csv").read_text()
     assert ray_grid == (tmp_path / "local" / "grid.csv").read_text()
     assert len(pd.read_csv(tmp_path / "ray" / "grid.csv")) == 8
+
+
+@pytest.mark.slow
+def test_ray_compare_gives_the_local_forecasts_and_metrics_bit_for_bit(ray_runtime):
+    series = random_walk()
+    local_lines, ray_lines = [], []
+    local = compare.run(COMPARE, series, quiet=True, log=local_lines.append)
+    with make_executor("ray") as executor:
+        remote = compare.run(COMPARE, series, quiet=True, log=ray_lines.append, executor=executor)
+    assert ray_runtime.is_initialized()  # the test's runtime is left running
+    names = ["persistence", "seasonal_naive", "mlp", "stateful"]
+    assert [o.name for o in remote.outcomes] == [o.name for o in local.outcomes] == names
+    for ours, theirs in zip(remote.outcomes, local.outcomes, strict=True):
+        np.testing.assert_array_equal(ours.forecasts, theirs.forecasts)
+        assert ours.metrics.keys() == theirs.metrics.keys()
+        for key, values in theirs.metrics.items():
+            np.testing.assert_array_equal(ours.metrics[key], values, err_msg=key)
+        np.testing.assert_array_equal(ours.final_loss, theirs.final_loss)
+        assert (ours.label, ours.layout, ours.spec) == (theirs.label, theirs.layout, theirs.spec)
+    # one log line per model, as each finishes (Ray: in completion order)
+    assert [line.split(":")[0] for line in local_lines] == ["mlp", "stateful"]
+    assert sorted(line.split(":")[0] for line in ray_lines) == ["mlp", "stateful"]
+    # the equality is not vacuous: seeds and models do give different forecasts
+    for name in ("mlp", "stateful"):
+        forecasts = local.outcome(name).forecasts  # (seeds, origins, horizon, series)
+        assert not np.array_equal(forecasts[0], forecasts[1])
+    assert local.outcome("mlp").mean("rmse") != local.outcome("stateful").mean("rmse")

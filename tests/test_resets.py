@@ -26,7 +26,8 @@ def test_describe_reads_like_the_schedule():
 def test_bad_policies_are_refused():
     with pytest.raises(ValueError, match=re.escape("got 'weekly'")):
         parse_reset("weekly")
-    with pytest.raises(ValueError, match="every_batches must be a positive integer or None, got -2"):
+    message = "every_batches must be a positive integer or None, got -2"
+    with pytest.raises(ValueError, match=message):
         ResetPolicy(every_batches=-2)
     with pytest.raises(ValueError, match="got True"):
         parse_reset(True)

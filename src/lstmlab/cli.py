@@ -6,9 +6,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lstmlab.executors import EXECUTORS, make_executor
+import jax
+
+from lstmlab.devices import add_device_argument, on_device
+from lstmlab.executors import add_executor_arguments, make_executor
 from lstmlab.experiments import convergence, moving_average
 from lstmlab.report import write_convergence_report, write_json, write_moving_average_report
+from lstmlab.report.markdown import json_ready
 
 
 def prepare_output_dir(path: Path, *, overwrite: bool) -> Path:
@@ -26,6 +30,16 @@ def prepare_output_dir(path: Path, *, overwrite: bool) -> Path:
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def config_with_device(config: object, device: jax.Device) -> dict:
+    """The JSON of a run's ``config.json``: the config's fields and ``"device"`` (the platform).
+
+    Example:
+        >>> config_with_device({"epochs": 2}, jax.devices("cpu")[0])
+        {'epochs': 2, 'device': 'cpu'}
+    """
+    return {**json_ready(config), "device": device.platform}
 
 
 def _add_moving_average(subparsers) -> None:
@@ -47,6 +61,7 @@ def _add_moving_average(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/moving-average"))
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_argument(parser)
     parser.set_defaults(handler=_run_moving_average)
 
 
@@ -62,10 +77,11 @@ def _run_moving_average(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         layout=args.layout,
     )
-    out = prepare_output_dir(args.out, overwrite=args.overwrite)
-    write_json(out / "config.json", config)
-    result = moving_average.run(config, quiet=args.quiet)
-    paths = write_moving_average_report(result, out)
+    with on_device(args.device) as device:
+        out = prepare_output_dir(args.out, overwrite=args.overwrite)
+        write_json(out / "config.json", config_with_device(config, device))
+        result = moving_average.run(config, quiet=args.quiet)
+        paths = write_moving_average_report(result, out)
     print(f"Report written to {paths['report'].resolve()}")
     return 0
 
@@ -107,17 +123,8 @@ def _add_convergence(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/convergence"))
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--executor",
-        choices=EXECUTORS,
-        default="local",
-        help="local: in this process; ray: one Ray task per lahead column",
-    )
-    parser.add_argument(
-        "--ray-address",
-        default=None,
-        help="the Ray cluster for --executor ray (e.g. auto); default: start a local runtime",
-    )
+    add_executor_arguments(parser, task="lahead column")
+    add_device_argument(parser)
     parser.set_defaults(handler=_run_convergence)
 
 
@@ -134,10 +141,13 @@ def _run_convergence(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         layout=args.layout,
     )
-    executor = make_executor(args.executor, ray_address=args.ray_address)
-    out = prepare_output_dir(args.out, overwrite=args.overwrite)
-    write_json(out / "config.json", config)
-    with executor:
+    # Executor and device first: a missing Ray or GPU fails before the run folder exists.
+    with (
+        make_executor(args.executor, ray_address=args.ray_address) as executor,
+        on_device(args.device) as device,
+    ):
+        out = prepare_output_dir(args.out, overwrite=args.overwrite)
+        write_json(out / "config.json", config_with_device(config, device))
         result = convergence.run(config, quiet=args.quiet, executor=executor)
     paths = write_convergence_report(result, out)
     for mode in convergence.MODES:

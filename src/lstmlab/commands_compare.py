@@ -18,6 +18,8 @@ from lstmlab.data.loaders import (
     download_electricity_diagrams,
     load_series,
 )
+from lstmlab.devices import add_device_argument, on_device
+from lstmlab.executors import add_executor_arguments, make_executor
 from lstmlab.experiments import compare
 from lstmlab.report.compare_report import write_compare_report
 from lstmlab.report.markdown import format_number, write_json
@@ -122,6 +124,8 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("runs/compare"))
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_executor_arguments(parser, task="model, its seeds trained together")
+    add_device_argument(parser)
     parser.set_defaults(handler=run_compare_command)
     return parser
 
@@ -261,9 +265,27 @@ def run_compare_command(args: argparse.Namespace) -> int:
         return 1
     from lstmlab.cli import prepare_output_dir  # late: cli imports the command modules
 
-    out = prepare_output_dir(args.out, overwrite=args.overwrite)
-    write_json(out / "config.json", {"compare": config, "load": str(series.report.source)})
-    result = compare.run(config, series, quiet=args.quiet, log=None if args.quiet else print)
+    # Executor and device first: a missing Ray or GPU fails before the run folder exists.
+    with (
+        make_executor(args.executor, ray_address=args.ray_address) as executor,
+        on_device(args.device) as device,
+    ):
+        out = prepare_output_dir(args.out, overwrite=args.overwrite)
+        write_json(
+            out / "config.json",
+            {
+                "compare": config,
+                "load": str(series.report.source),
+                "device": device.platform,
+            },
+        )
+        result = compare.run(
+            config,
+            series,
+            quiet=args.quiet,
+            log=None if args.quiet else print,
+            executor=executor,
+        )
     files = write_compare_report(result, out)
     best = result.best()
     print(

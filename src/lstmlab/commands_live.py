@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstmlab.devices import add_device_argument, on_device
 from lstmlab.persist import CONFIG_FILE, model_lock
 from lstmlab.streaming import MODEL_KINDS, FitSpec, Forecaster, train_forecaster
 
@@ -81,6 +82,7 @@ def _add_fit(subparsers: Any) -> None:
         "--overwrite", action="store_true", help="replace an existing model folder (atomically)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_argument(parser)
     parser.set_defaults(handler=run_fit)
 
 
@@ -124,16 +126,17 @@ def run_fit(args: argparse.Namespace) -> int:
     frame = loaded.frame
     series = {name: frame[name].to_numpy(np.float64) for name in loaded.targets}
     times = {name: frame.index for name in loaded.targets}
-    forecaster = train_forecaster(
-        series,
-        spec=spec,
-        columns=("value",),
-        timestamps=times,
-        freq=loaded.freq,
-        time_col=frame.index.name,
-        quiet=args.quiet,
-    )
-    forecaster.save(args.save)
+    with on_device(args.device):
+        forecaster = train_forecaster(
+            series,
+            spec=spec,
+            columns=("value",),
+            timestamps=times,
+            freq=loaded.freq,
+            time_col=frame.index.name,
+            quiet=args.quiet,
+        )
+        forecaster.save(args.save)
     metrics = forecaster.metrics
     print(
         f"trained a {spec.kind} model on {len(series)} series of {len(frame)} readings "
@@ -175,6 +178,7 @@ def _add_observe(subparsers: Any) -> None:
     )
     parser.add_argument("--horizon", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the forecast as JSON")
+    add_device_argument(parser)
     parser.set_defaults(handler=run_observe)
 
 
@@ -227,7 +231,9 @@ def _read_readings(
 
 def run_observe(args: argparse.Namespace) -> int:
     """Handler of ``lstmlab observe``."""
-    with model_lock(args.model_dir, create=False):  # load, observe, save: one writer
+    # The device first: --device gpu without a GPU fails before the model is touched.
+    with on_device(args.device), model_lock(args.model_dir, create=False):
+        # load, observe, save: one writer
         forecaster = Forecaster.load(args.model_dir)
         values, stamps = _read_readings(
             args.input, forecaster, args.series, args.time_col, args.columns
@@ -271,6 +277,7 @@ def _add_serve(subparsers: Any) -> None:
         default="process",
         help="process: survives a killed server; fsync: also a power cut",
     )
+    add_device_argument(parser)
     parser.set_defaults(handler=run_serve)
 
 
@@ -279,7 +286,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from lstmlab.serve import ServeConfig, run
 
     config = ServeConfig(max_readings=args.max_readings, durability=args.durability)
-    run(args.model_dir, host=args.host, port=args.port, db_path=args.db, config=config)
+    # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.
+    with on_device(args.device):
+        run(args.model_dir, host=args.host, port=args.port, db_path=args.db, config=config)
     return 0
 
 

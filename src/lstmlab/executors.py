@@ -14,6 +14,7 @@ The same task computes the same numbers wherever it runs (same program, same see
 two executors give identical results. Ray is an optional extra: ``pip install 'lstmlab[ray]'``.
 """
 
+import argparse
 import contextlib
 import importlib
 import warnings
@@ -263,3 +264,33 @@ def make_executor(
             )
         return LocalExecutor()
     return RayExecutor(ray_address, num_cpus=num_cpus)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser, *, task: str) -> None:
+    """Add ``--executor local|ray`` (default ``local``) and ``--ray-address`` to a parser.
+
+    The handler then builds the executor with
+    ``make_executor(args.executor, ray_address=args.ray_address)``.
+
+    Args:
+        parser: the sweep command's parser.
+        task: what one Ray task trains, for the help text (e.g. ``"lahead column"``).
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_executor_arguments(parser, task="model")
+        >>> args = parser.parse_args(["--executor", "ray", "--ray-address", "auto"])
+        >>> args.executor, args.ray_address, parser.parse_args([]).executor
+        ('ray', 'auto', 'local')
+    """
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help=f"local: in this process; ray: one Ray task per {task} ({RAY_INSTALL})",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="the Ray cluster for --executor ray (e.g. auto); default: start a local runtime",
+    )

@@ -14,7 +14,9 @@ units. The models:
 * ``stacked``: a two-layer stacked stateful LSTM, trained the same way.
 
 Each neural model trains several seeds at once: the parameters of all seeds are stacked and
-one ``jax.vmap`` of the compiled epoch trains them together.
+one ``jax.vmap`` of the compiled epoch trains them together. Each model is one task of an
+executor (``lstmlab.executors``): in this process, or one Ray task per model on a cluster,
+with the same numbers either way.
 
 Evaluation is one step ahead from each origin with the real previous values (the published
 protocol), or ``horizon`` steps ahead: recursively (each prediction is fed back as the next
@@ -46,6 +48,7 @@ from lstmlab.data.loaders import (
 )
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.streams import make_stream_batches
+from lstmlab.executors import Executor, LocalExecutor
 from lstmlab.models import (
     LSTMConfig,
     MLPConfig,
@@ -1068,9 +1071,13 @@ def _train_and_forecast(
     model_index: int,
     data: PreparedData,
     config: CompareConfig,
-    *,
-    quiet: bool,
+    quiet: bool = True,
 ) -> ModelOutcome:
+    """Train every seed of one model as one vectorised program, then forecast the test part.
+
+    The task an executor runs: module-level, with picklable arguments (frozen dataclasses,
+    NumPy arrays), so Ray can ship it; the same arguments give the same numbers anywhere.
+    """
     started = time.perf_counter()
     model_config = spec.model_config(data.num_features, config.outputs)
     x, y = _training_samples(data, config, spec.window)
@@ -1228,6 +1235,7 @@ def run(
     *,
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> CompareResult:
     """Run the comparison on a series.
 
@@ -1237,6 +1245,9 @@ def run(
             column a series), a pandas Series, or an array ``(time,)`` / ``(time, series)``.
         quiet: no progress bars.
         log: called with one line per model when it finishes (e.g. ``print``).
+        executor: where the models train (one task per model, its seeds vectorised);
+            ``None`` for a ``LocalExecutor`` (in process). A ``RayExecutor`` gives the same
+            forecasts and metrics (only the timings differ).
 
     Returns:
         ``CompareResult``.
@@ -1285,14 +1296,19 @@ def run(
                 seconds=0.0,
             )
         )
-    for model_index, spec in enumerate(config.models):
-        outcome = _train_and_forecast(spec, model_index, data, config, quiet=quiet)
-        outcomes.append(outcome)
+    executor = LocalExecutor() if executor is None else executor
+
+    def finished(index: int, outcome: ModelOutcome) -> None:
         if log is not None:
             log(
                 f"{outcome.label}: test RMSE {outcome.mean('rmse'):.4g} ± "
                 f"{outcome.std('rmse'):.2g} over {config.seeds} seeds ({outcome.seconds:.1f} s)"
             )
+
+    # Epoch bars only in this process: a Ray worker's stderr does not reach this terminal.
+    bars = not quiet and executor.name == "local"
+    tasks = [(spec, index, data, config, not bars) for index, spec in enumerate(config.models)]
+    outcomes.extend(executor.map(_train_and_forecast, tasks, on_result=finished))
     anchors = ANCHORS.get(config.preset, ()) if config.preset else ()
     return CompareResult(
         config=config,
