@@ -1,6 +1,6 @@
 """Load test of ``lstmlab serve``: one-reading observations over many series, on loopback.
 
-Starts the real service (``python -m lstmlab.commands_live serve``) as a child process on
+Starts the real service (``python -m lstmlab serve``) as a child process on
 127.0.0.1 with a fresh model folder (a stateful LSTM(20), untrained: the numerics cost the
 same) and drives it with concurrent keep-alive HTTP/1.1 clients (asyncio, raw sockets, so
 that the client spends little of the 2 cores). Each client owns a share of the series and
@@ -58,7 +58,7 @@ def _start_server(folder: Path, db: Path) -> tuple[subprocess.Popen, int]:
         [
             sys.executable,
             "-m",
-            "lstmlab.commands_live",
+            "lstmlab",
             "serve",
             "--model",
             str(folder),

@@ -7,9 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmlab import commands_compare
-from lstmlab.commands_compare import add_compare_command, compare_config, main
+from lstmlab import cli, commands_compare
+from lstmlab.commands_compare import add_compare_command, compare_config
 from lstmlab.data.loaders import DownloadError
+
+
+def main(argv):
+    """``lstmlab compare ARGS`` through the real command line."""
+    return cli.main(["compare", *argv])
 
 FAST = ["--epochs", "1", "--seeds", "1", "--window", "2", "--quiet"]
 

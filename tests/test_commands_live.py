@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmlab.commands_live import add_live_commands, main
+from lstmlab.cli import main
+from lstmlab.commands_live import add_live_commands
 from lstmlab.persist import folder_checksum
 from lstmlab.streaming import Forecaster
 

@@ -60,7 +60,7 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "lstmlab.commands_live",
+                "lstmlab",
                 "serve",
                 "--model",
                 str(folder),

@@ -1,18 +1,14 @@
 """The ``lstmlab compare`` subcommand: load a series, run the comparison, write the report.
 
-Registered in ``cli.py`` with ``add_compare_command(subparsers)``; runnable on its own as
-``python -m lstmlab.commands_compare DATA ...``.
+Registered in ``cli.py`` with ``add_compare_command(subparsers)``.
 """
 
 import argparse
 import dataclasses
 import os
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from lstmlab.data.loaders import (
-    DownloadError,
     LoadConfig,
     LoadedSeries,
     download_electricity_diagrams,
@@ -258,11 +254,8 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
 def run_compare_command(args: argparse.Namespace) -> int:
     """Handler of ``lstmlab compare``: load, compare, write the report; returns the exit code."""
     config = compare_config(args)
-    try:
-        series = load_command_series(args)
-    except DownloadError as error:
-        print(f"lstmlab: error: {error}", file=sys.stderr)
-        return 1
+    # A failed --download raises DownloadError (a RuntimeError): cli.main prints it, exit 1.
+    series = load_command_series(args)
     from lstmlab.cli import prepare_output_dir  # late: cli imports the command modules
 
     # Executor and device first: a missing Ray or GPU fails before the run folder exists.
@@ -295,26 +288,3 @@ def run_compare_command(args: argparse.Namespace) -> int:
     )
     print(f"Output written to {out.resolve()} ({', '.join(p.name for p in files.values())})")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lstmlab.commands_compare``: the ``compare`` subcommand on its own.
-
-    Args:
-        argv: the arguments after ``compare``; ``None`` reads ``sys.argv``.
-
-    Returns:
-        0 on success, 1 when a download fails, 2 for bad input (the error is printed).
-    """
-    parser = argparse.ArgumentParser(prog="lstmlab")
-    add_compare_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["compare", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.handler(args)
-    except (ValueError, FileExistsError) as error:
-        print(f"lstmlab: error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,6 @@ code (``ValueError`` messages are printed by ``lstmlab.cli.main``).
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -290,29 +289,3 @@ def run_serve(args: argparse.Namespace) -> int:
     with on_device(args.device):
         run(args.model_dir, host=args.host, port=args.port, db_path=args.db, config=config)
     return 0
-
-
-# --------------------------------------------------------------------------- standalone
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run only the live subcommands (``python -m lstmlab.commands_live fit ...``).
-
-    Args:
-        argv: arguments without the program name.
-
-    Returns:
-        The exit code: 0, or 2 for bad input (the error is printed).
-    """
-    parser = argparse.ArgumentParser(prog="lstmlab")
-    add_live_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except (ValueError, FileExistsError) as error:
-        print(f"lstmlab: error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,20 +22,11 @@ from lstmlab.report.markdown import (  # noqa: E402
     write_json,
     write_markdown,
 )
+from lstmlab.report.plots import save_figure  # noqa: E402
 
-_DPI = 110
 METRICS = ("rmse", "mae", "mape")
 
 
-def _save(fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.tight_layout()
-        fig.savefig(path, dpi=_DPI)
-    finally:
-        plt.close(fig)
-    return path
 
 
 def _axis(result: CompareResult) -> np.ndarray:
@@ -96,7 +87,7 @@ def plot_forecasts(result: CompareResult, path: Path, *, series: int = 0) -> Pat
     ax.set_ylabel(name)
     ax.legend(fontsize=7, loc="upper left")
     fig.autofmt_xdate()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_rmse_bars(result: CompareResult, path: Path) -> Path:
@@ -140,7 +131,7 @@ def plot_rmse_bars(result: CompareResult, path: Path) -> Path:
     ax.set_ylabel("test RMSE (original units)")
     ax.set_title(f"Test RMSE, mean ± std over {result.config.seeds} seeds")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_rmse_per_step(result: CompareResult, path: Path) -> Path:
@@ -169,7 +160,7 @@ def plot_rmse_per_step(result: CompareResult, path: Path) -> Path:
     ax.set_ylabel("test RMSE")
     ax.set_title("Test RMSE per step ahead")
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_metrics_csv(result: CompareResult, path: Path) -> Path:

@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 _DPI = 110
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write ``fig`` as PNG to ``path`` (folders created) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -54,7 +55,7 @@ def plot_input_vs_expected(
     ax.set_xlabel("time step t")
     ax.set_ylabel("value")
     ax.legend(loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_residuals(
@@ -105,7 +106,7 @@ def plot_residuals(
         ax.set_ylabel("value")
         ax.legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("test sample")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_history(
@@ -139,7 +140,7 @@ def plot_history(
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE")
     ax.legend(loc="best", fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_heatmap(
@@ -223,4 +224,4 @@ def plot_heatmap(
                         (j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2
                     )
                 )
-    return _save(fig, path)
+    return save_figure(fig, path)
