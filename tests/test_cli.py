@@ -1,6 +1,7 @@
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,3 +147,19 @@ def test_device_gpu_without_a_gpu_exits_2_with_the_install_hint(command, tmp_pat
     assert main([*argv, "--device", "gpu"]) == 2
     assert capsys.readouterr().err == f"lstmlab: error: {NO_GPU}\n"
     assert not out.exists()  # nothing trained, written or served
+
+
+def test_overwrite_never_deletes_the_working_directory_or_a_file(tmp_path, monkeypatch, capsys):
+    from lstmlab.cli import prepare_output_dir
+
+    work = tmp_path / "project"
+    work.mkdir()
+    (work / "keep.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    for target in (Path("."), tmp_path):
+        with pytest.raises(FileExistsError, match="holds the working directory"):
+            prepare_output_dir(target, overwrite=True)
+    assert (work / "keep.txt").read_text() == "mine"
+    assert main([*SMALL_MA, "--out", str(work / "keep.txt")]) == 2
+    assert "is a file, not a folder; pass --out with a folder path" in capsys.readouterr().err
+    assert prepare_output_dir(work / "runs" / "a", overwrite=True).is_dir()

@@ -144,6 +144,31 @@ def test_fit_errors_are_reported(data, tmp_path, capsys):
     assert "exists and is not a model folder" in capsys.readouterr().err
 
 
+def test_fit_refuses_missing_drop_that_leaves_gaps_before_training(data, tmp_path, capsys):
+    _, frame = data
+    holed = frame.iloc[:ROWS].copy()
+    holed.loc[10, "a"] = np.nan
+    holed.to_csv(tmp_path / "holed.csv", index=False)
+    argv = ["fit", str(tmp_path / "holed.csv"), "--target", "a", "--time-col", "time"]
+    argv += ["--missing", "drop", "--epochs", "1", "--save", str(tmp_path / "m"), "--quiet"]
+    assert main(argv) == 2
+    assert (
+        "--missing drop removed 1 row(s) of "
+        f"{tmp_path / 'holed.csv'}, leaving holes in the '15min' time grid that a live model "
+        "cannot read; pass --missing interpolate or --missing ffill"
+    ) in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_fit_with_zero_epochs_saves_and_reports_no_loss(data, tmp_path, capsys):
+    folder, _ = data
+    argv = ["fit", str(folder / "train.csv"), "--target", "a", "--time-col", "time"]
+    argv += ["--model", "mlp", "--window", "3", "--epochs", "0"]
+    assert main([*argv, "--save", str(tmp_path / "m"), "--quiet"]) == 0
+    assert "final loss none (no epochs)" in capsys.readouterr().out
+    assert Forecaster.load(tmp_path / "m").metrics["final_loss"] is None
+
+
 def test_observe_advances_the_saved_state(fitted, data, tmp_path, capsys):
     folder, frame = data
     model = tmp_path / "m"

@@ -194,6 +194,19 @@ def test_metrics_by_hand_and_mape_skips_zero_actuals():
     assert metrics["mape"][0] == pytest.approx(100 * (0.5 + 0.25) / 2)
 
 
+def test_report_notes_say_how_many_zero_actuals_mape_leaves_out():
+    values = np.tile([0.0, 1.0, 3.0, 2.0], 10)  # test part: 14 steps, 3 or 4 of them zeros
+    result = compare.run(CompareConfig(models=(), seeds=1, split=0.6), values, quiet=True)
+    zeros = int(np.count_nonzero(result.actual == 0))
+    assert zeros > 0
+    assert (
+        f"MAPE leaves out the {zeros} forecast step(s) whose actual value is 0 (of "
+        f"{result.actual.size}); RMSE and MAE include them"
+    ) in result.notes
+    plain = compare.run(CompareConfig(models=(), seeds=1, split=0.6), values + 1.0, quiet=True)
+    assert not any("MAPE leaves out" in note for note in plain.notes)
+
+
 # ------------------------------------------------------------------------------ forecasting
 
 
@@ -229,6 +242,30 @@ def test_recursive_first_step_equals_the_one_step_forecast():
         assert not np.allclose(
             three.outcome(name).forecasts[:, :, 2], three.outcome(name).forecasts[:, :, 0]
         )
+
+
+@pytest.mark.parametrize(("strategy", "classic"), [("recursive", False), ("direct", True)])
+def test_no_forecast_sees_the_values_from_its_origin_on(strategy, classic):
+    # The warm start reads the observed series up to each origin only: changing every value
+    # from origin k on leaves the forecasts of origins 0..k (and the training) untouched.
+    values = random_walk(70, seed=3)
+    config = CompareConfig(
+        models=tiny_models(epochs=1)[2:3],  # the stateful model's warm start; baselines
+        seeds=1,
+        season=5,
+        horizon=2,
+        strategy=strategy,
+        classic_windows=classic,
+    )
+    base = compare.run(config, values, quiet=True)
+    k = 4
+    changed = values.copy()
+    changed[int(base.origins[k]) :] += 50.0
+    other = compare.run(config, changed, quiet=True)
+    for outcome in base.outcomes:
+        later = other.outcome(outcome.name).forecasts
+        np.testing.assert_array_equal(later[:, : k + 1], outcome.forecasts[:, : k + 1])
+        assert not np.array_equal(later[:, k + 1 :], outcome.forecasts[:, k + 1 :])
 
 
 def long_memory_series(n: int = 400, seed: int = 0) -> np.ndarray:

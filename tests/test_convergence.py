@@ -61,7 +61,12 @@ def test_vmapped_grid_matches_single_trainings():
         single = float(np.mean(np.square(data.y_test.astype(np.float64) - predicted)))
         assert updates == row.updates == 96 * 2
         np.testing.assert_allclose(row.test_mse, single, rtol=1e-4)
-        np.testing.assert_allclose(row.ratio, row.test_mse / row.mean_mse)
+        # The definition, computed here: the MSE of predicting the training mean.
+        mean_mse = float(np.mean(np.square(
+            data.y_test.astype(np.float64) - data.y_train.astype(np.float64).mean())))
+        np.testing.assert_allclose(row.mean_mse, mean_mse, rtol=1e-12)
+        np.testing.assert_allclose(row.ratio, single / mean_mse, rtol=1e-4)
+        assert row.converged == (row.test_mse <= config.threshold * mean_mse)
         checked += 1
     assert checked == 2
     fraction = result.matrix("stateless", "fraction")

@@ -165,3 +165,95 @@ def test_targets_of_the_wrong_shape_are_refused(seed_data):
 def test_wrong_feature_count_is_refused(seed_data):
     with pytest.raises(ValueError, match="x has 1 features per step, the model expects 3"):
         LSTMModel(features=3).predict(seed_data.x_test)
+
+
+def _evaluate_from(model, state, batches):
+    from lstmlab.train.loop import compiled_evaluate
+
+    losses, _ = compiled_evaluate(model.config)(model.params, state, batches.x_batches,
+                                                batches.y_batches)
+    return float(np.mean(losses))
+
+
+def test_official_validation_starts_from_the_end_of_epoch_state(seed_data):
+    from lstmlab.data.official import make_official_batches
+
+    model = LSTMModel(units=(6,), stateful=True, batch_size=4, seed=8)
+    x, y = seed_data.x_train[:160], seed_data.y_train[:160]
+    x_val, y_val = seed_data.x_test[:40], seed_data.y_test[:40]
+    history = model.fit(x, y, epochs=1, reset="never", validation_data=(x_val, y_val),
+                        quiet=True)
+    val = make_official_batches(x_val, y_val, batch_size=4)
+    carried = _evaluate_from(model, model.state, val)  # reset="never": the epoch's end state
+    assert history.val_loss[0] == pytest.approx(carried, rel=1e-6)
+    assert carried != pytest.approx(_evaluate_from(model, model.with_batch_size(4).state, val),
+                                    rel=1e-3)
+
+
+def test_streams_validation_starts_from_zero_state(seed_data):
+    # Validation stream i does not continue training stream i; carrying the end-of-epoch
+    # state would start it from another part of the series.
+    from lstmlab.data.streams import make_stream_batches
+
+    model = LSTMModel(units=(6,), stateful=True, batch_size=4, seed=8)
+    x, y = seed_data.x_train[:160], seed_data.y_train[:160]
+    x_val, y_val = seed_data.x_test[:40], seed_data.y_test[:40]
+    history = model.fit(x, y, epochs=1, reset="never", layout="streams",
+                        validation_data=(x_val, y_val), quiet=True)
+    val = make_stream_batches(x_val, y_val, batch_size=4)
+    zero = _evaluate_from(model, model.with_batch_size(4).state, val)
+    assert history.val_loss[0] == pytest.approx(zero, rel=1e-6)
+    assert zero != pytest.approx(_evaluate_from(model, model.state, val), rel=1e-3)
+
+
+def test_evaluate_takes_trim_as_its_message_says(seed_data):
+    model = LSTMModel(units=(5,), stateful=True, batch_size=3, seed=9)
+    x, y = seed_data.x_test[:10], seed_data.y_test[:10]
+    with pytest.raises(ValueError, match=re.escape("pass trim=True to drop the last 1 samples")):
+        model.evaluate(x, y)
+    mse = model.evaluate(x, y, trim=True)
+    model.reset_states()
+    predictions = model.predict(x[:9])
+    assert mse == pytest.approx(float(np.mean((predictions - y[:9]) ** 2)), rel=1e-5)
+
+
+def test_trim_must_be_a_bool_not_a_layout_mode(seed_data):
+    # trim="end" used to mean "trim at the start" with the stream layout, and "error" to trim.
+    model = LSTMModel(stateful=True, batch_size=3)
+    x, y = seed_data.x_train[:10], seed_data.y_train[:10]
+    for trim in ("end", "error"):
+        message = f"trim must be True or False, got {trim!r}; pass trim=True or False"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            model.fit(x, y, layout="streams", trim=trim, quiet=True)
+
+
+def test_a_short_validation_set_is_named_with_the_edge_fix(seed_data):
+    model = LSTMModel(stateful=True, batch_size=4)
+    x, y = seed_data.x_train[:160], seed_data.y_train[:160]
+    message = (
+        "validation x holds 10 samples, not a multiple of batch_size=4 (remainder 2); pass "
+        "trim=True to drop the oldest 2 samples"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.fit(x, y, layout="streams", validation_data=(x[:10], y[:10]), quiet=True)
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 1), (0, 1, 1)])
+@pytest.mark.parametrize("stateful", [True, False])
+def test_empty_inputs_are_refused_with_the_fix(shape, stateful):
+    message = f"x has shape {shape}, with no samples or no time steps; pass at least one sample"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LSTMModel(stateful=stateful).predict(np.zeros(shape))
+
+
+def test_history_reports_what_trim_dropped(seed_data):
+    x, y = seed_data.x_train[:10], seed_data.y_train[:10]
+    x_val, y_val = seed_data.x_test[:8], seed_data.y_test[:8]
+    official = LSTMModel(stateful=True, batch_size=3).fit(
+        x, y, trim=True, validation_data=(x_val, y_val), quiet=True)
+    assert str(official.trim) == "used 9 of 10 samples in 3 batches of 3; trimmed 1 at the end"
+    assert (official.val_trim.used, official.val_trim.trimmed_end) == (6, 2)
+    streams = LSTMModel(stateful=True, batch_size=3).fit(
+        x, y, trim=True, layout="streams", quiet=True)
+    assert (streams.trim.trimmed_start, streams.trim.trimmed_end) == (1, 0)
+    assert streams.val_trim is None

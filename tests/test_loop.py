@@ -182,3 +182,34 @@ def test_seed_and_epoch_count_reuse_the_compiled_epoch():
     first = compiled_train_epoch(config, TrainConfig(epochs=1, seed=0))
     assert compiled_train_epoch(config, TrainConfig(epochs=7, seed=5)) is first
     assert compiled_train_epoch(config, TrainConfig(epochs=1, learning_rate=0.01)) is not first
+
+
+def test_unknown_validation_state_is_refused():
+    config = LSTMConfig(units=(3,))
+    x, y = official_batches(batch_size=1, input_len=20)
+    state = init_train_state(config, init_params(config, 0), 1, TrainConfig(epochs=1))
+    message = "validation_state must be 'carry' or 'zeros', got 'fresh'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(config, state, x, y, TrainConfig(epochs=1), validation=(x, y),
+            validation_state="fresh", quiet=True)
+
+
+def test_fit_resets_at_epoch_end_only_when_the_policy_says():
+    config = LSTMConfig(units=(4,))
+    x, y = official_batches(batch_size=1, input_len=40)
+    second_epoch = {}
+    for reset in ("epoch", "never"):
+        train_config = TrainConfig(epochs=2, reset=reset)
+        start = init_train_state(config, init_params(config, 2), 1, train_config)
+        end, history = fit(config, start, x, y, train_config, quiet=True)
+        epoch = make_train_epoch(config, train_config)
+        state, first = epoch(start, x, y)
+        if reset == "epoch":
+            state = state._replace(rnn_state=reset_state(state.rnn_state))
+        state, second = epoch(state, x, y)
+        assert history.loss == pytest.approx((float(first.mean()), float(second.mean())),
+                                             rel=1e-5)
+        expected = reset_state(state.rnn_state) if reset == "epoch" else state.rnn_state
+        np.testing.assert_allclose(end.rnn_state[0].h, expected[0].h, atol=1e-6)
+        second_epoch[reset] = history.loss[1]
+    assert second_epoch["epoch"] != pytest.approx(second_epoch["never"], rel=1e-6)

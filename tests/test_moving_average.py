@@ -169,3 +169,23 @@ def test_run_prints_the_scripts_lines():
                      "x_train.shape:  (48, 3, 1)", "Epoch 2 / 2 - loss:", "val_loss:"):
         assert expected in text
     assert text.count("Epoch 1 / 2") == 2  # both models
+
+
+@pytest.mark.parametrize("threshold", [1e-9, 100.0])
+def test_verdict_is_test_mse_against_threshold_times_the_mean_predictor(threshold):
+    result = _quiet_run(input_len=100, epochs=1, threshold=threshold)
+    y_test = result.data.y_test.astype(np.float64)
+    mean_mse = float(np.mean((y_test - result.data.y_train.astype(np.float64).mean()) ** 2))
+    for outcome in result.outcomes:
+        test_mse = float(np.mean((y_test - outcome.predictions) ** 2))
+        assert outcome.test_mse == pytest.approx(test_mse, rel=1e-12)
+        assert outcome.ratio == pytest.approx(test_mse / mean_mse, rel=1e-9)
+        assert outcome.converged == (test_mse <= threshold * mean_mse) == (threshold > 1)
+
+
+def test_streams_validation_is_the_zero_state_layout_score():
+    # Test stream i does not continue training stream i, so validation starts from zero
+    # state; after the last epoch it is the in-layout score of the final weights.
+    result = _quiet_run(input_len=200, epochs=2, batch_size=4, layout="streams")
+    for outcome in result.outcomes:
+        assert outcome.history.val_loss[-1] == pytest.approx(outcome.test_mse_layout, rel=1e-5)

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import jax
@@ -22,6 +23,7 @@ from lstmlab.persist import (
     atomic_write_bytes,
     flatten_params,
     load_model,
+    model_lock,
     save_model,
 )
 
@@ -197,6 +199,26 @@ def test_foreign_folder_is_refused(tmp_path):
     with pytest.raises(ModelFolderError, match="holds files that are not part of an lstmlab model"):
         save_model(tmp_path, _saved())
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_model_lock_is_reentrant_in_a_thread_and_excludes_other_threads(tmp_path):
+    folder = tmp_path / "m"
+    entered = threading.Event()
+
+    def other_thread():
+        with model_lock(folder):
+            entered.set()
+
+    with model_lock(folder):
+        with model_lock(folder):  # nested in the same thread: passes through
+            pass
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        # the other thread must wait for us; under a process-wide re-entrancy it walks in
+        entered_while_held = entered.wait(timeout=0.5)
+    thread.join(timeout=10)
+    assert not entered_while_held
+    assert entered.is_set()  # and it gets the lock once we release it
 
 
 def test_atomic_write_replaces_content_and_leaves_no_temp(tmp_path):

@@ -73,3 +73,17 @@ def test_json_ready_makes_strict_json(tmp_path):
     assert json_ready(data) == {"a": 0.5, "b": [1, 2], "c": None, "d": [0, 1]}
     path = write_json(tmp_path / "s.json", data)
     assert json.loads(path.read_text())["c"] is None
+
+
+def test_convergence_reading_notes_follow_the_grid_and_threshold():
+    from lstmlab.experiments.convergence import ConvergenceConfig
+    from lstmlab.report.markdown import _reading_notes
+
+    default = _reading_notes(ConvergenceConfig())
+    assert "(at least 0.167 in this grid, above the threshold of 0.1), so a stateless" in default
+    # tsteps 20, lahead 19: the memoryless floor is 1/20, below a threshold of 0.1.
+    wide = _reading_notes(ConvergenceConfig(tsteps=(20,), lahead=(19,), threshold=0.1))
+    assert "(at least 0.05 in this grid, not above the threshold of 0.1)" in wide
+    assert "cannot converge" not in wide
+    assert "no cell of this grid has lahead < tsteps" in _reading_notes(
+        ConvergenceConfig(tsteps=(2,), lahead=(3,)))

@@ -18,8 +18,8 @@ import pytest
 
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.models import LSTMConfig, MLPConfig, init_params
-from lstmlab.serve import ConflictError, LiveService, StoreError
-from lstmlab.streaming import Forecaster, Recipe
+from lstmlab.serve import ConflictError, LiveService, ServeConfig, StoreError
+from lstmlab.streaming import MAX_HORIZON, Forecaster, Recipe
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -371,6 +371,23 @@ def test_window_model_reports_readings_still_needed(tmp_path):
         assert answer["needed"] == 0 and len(answer["values"]) == 2
     finally:
         service.store.close()
+
+
+def test_a_bad_horizon_is_refused_before_the_readings_are_accepted(tmp_path):
+    service = LiveService(_model(tmp_path / "m"), config=ServeConfig(max_horizon=5))
+    try:
+        for horizon in (0, 6):
+            with pytest.raises(
+                ValueError, match=f"horizon must be an integer from 1 to 5, got {horizon}"
+            ):
+                service.observe("x", [1.0, 2.0], None, 0, horizon)
+        assert "x" not in service.forecaster.series_ids
+        assert service.store.observations("x") == []
+        assert service.observe("x", [1.0, 2.0], None, 0, 5)["accepted"] == 2
+    finally:
+        service.store.close()
+    with pytest.raises(ValueError, match=f"max_horizon must be at most {MAX_HORIZON}"):
+        ServeConfig(max_horizon=MAX_HORIZON + 1)
 
 
 def test_database_of_another_model_is_refused(tmp_path):

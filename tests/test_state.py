@@ -42,3 +42,10 @@ def test_bad_layer_and_batch_size_are_refused():
         reset_state(filled_state(), layers=2)
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         init_state(LSTMConfig(), 0)
+
+
+def test_a_layer_of_a_model_without_recurrent_layers_is_refused_plainly():
+    assert reset_state(()) == ()
+    message = "layer 0 does not exist: the model has no recurrent layers (an MLP); pass layers=None"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        reset_state((), layers=0)

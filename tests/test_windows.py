@@ -126,7 +126,7 @@ def _keras_format():
 def test_matches_keras_timeseries_dataset_from_array(
     features, length, stride, sampling_rate, offset
 ):
-    os.environ["KERAS_BACKEND"] = "jax"
+    os.environ.setdefault("KERAS_BACKEND", "jax")
     keras = pytest.importorskip("keras")
     data = np.random.default_rng(features + length).normal(size=(40, features)).astype("float32")
     if features == 1:

@@ -19,9 +19,22 @@ def prepare_output_dir(path: Path, *, overwrite: bool) -> Path:
     """Create ``path``; refuse to replace an earlier run unless ``overwrite``.
 
     Raises:
-        FileExistsError: the folder exists and is not empty, and ``overwrite`` is false.
+        FileExistsError: ``path`` is a file; or the folder exists and is not empty, and
+            ``overwrite`` is false or the folder holds the working directory or is the home
+            folder (``--overwrite`` deletes the folder first).
     """
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(
+            f"output folder {path} is a file, not a folder; pass --out with a folder path"
+        )
     if path.exists() and any(path.iterdir()):
+        resolved, cwd = path.resolve(), Path.cwd().resolve()
+        if overwrite and (resolved == Path.home().resolve() or resolved in (cwd, *cwd.parents)):
+            raise FileExistsError(
+                f"refusing to overwrite {path}: it is the home folder or holds the working "
+                "directory, and --overwrite deletes the folder first; pass --out with a folder "
+                "of its own, e.g. runs/NAME"
+            )
         if not overwrite:
             raise FileExistsError(
                 f"output folder {path} already holds an earlier run; pass --overwrite to "

@@ -122,6 +122,14 @@ def run_fit(args: argparse.Namespace) -> int:
             missing=args.missing,
         ),
     )
+    if loaded.report.rows_dropped:
+        # A live model reads its series on the regular time grid (observe checks it), so the
+        # holes --missing drop leaves would fail only after training, as a "gap" in the data.
+        raise ValueError(
+            f"--missing drop removed {loaded.report.rows_dropped} row(s) of {args.data}, leaving "
+            f"holes in the {loaded.freq!r} time grid that a live model cannot read; pass "
+            "--missing interpolate or --missing ffill"
+        )
     frame = loaded.frame
     series = {name: frame[name].to_numpy(np.float64) for name in loaded.targets}
     times = {name: frame.index for name in loaded.targets}
@@ -137,9 +145,11 @@ def run_fit(args: argparse.Namespace) -> int:
         )
         forecaster.save(args.save)
     metrics = forecaster.metrics
+    final_loss = metrics["final_loss"]  # None without training epochs (--epochs 0)
     print(
         f"trained a {spec.kind} model on {len(series)} series of {len(frame)} readings "
-        f"({loaded.freq}); final loss {metrics['final_loss']:.6g}"
+        f"({loaded.freq}); final loss "
+        + ("none (no epochs)" if final_loss is None else f"{final_loss:.6g}")
     )
     for name, rmse in metrics["one_step_rmse"].items():
         print(f"  {name}: one-step RMSE {rmse:.6g}")

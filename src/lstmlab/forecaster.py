@@ -5,6 +5,7 @@ everything numeric. State changes by rebinding (``self._state = new_state``), ne
 """
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,12 @@ from lstmlab.train.loop import (
 from lstmlab.train.resets import parse_reset
 
 _LAYOUTS = ("official", "streams")
+
+
+def _check_trim(trim: Any) -> None:
+    # A truthy string such as "end" or "error" must not silently mean "trim at the start".
+    if not isinstance(trim, bool):
+        raise ValueError(f"trim must be True or False, got {trim!r}; pass trim=True or False")
 
 
 @jax.jit(static_argnums=0)
@@ -82,7 +89,12 @@ class _Model:
     # -- checks ----------------------------------------------------------------------------
     def _check_x(self, x: Any, name: str = "x") -> np.ndarray:
         x = as_float_array(name, x, ndim=3)
-        time_steps, features = x.shape[1:]
+        samples, time_steps, features = x.shape
+        if samples == 0 or time_steps == 0:
+            raise ValueError(
+                f"{name} has shape {x.shape}, with no samples or no time steps; pass at least "
+                "one sample of at least one time step"
+            )
         if features != self._config.features:
             raise ValueError(
                 f"{name} has {features} features per step, the model expects "
@@ -118,9 +130,20 @@ class _Model:
             )
         return batch_size
 
-    def _batches(self, x, y, batch_size: int, layout: str, trim: bool):
+    def _batches(self, x, y, batch_size: int, layout: str, trim: bool, name: str = "x"):
         if layout not in _LAYOUTS:
             raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
+        _check_trim(trim)
+        remainder = len(x) % batch_size
+        if remainder and not trim and len(x) >= batch_size:
+            # Named here, in this method's terms: the layouts' own messages speak of their
+            # arguments (trim='start' for streams), which this method does not take.
+            which = "oldest" if layout == "streams" else "last"
+            raise ValueError(
+                f"{name} holds {len(x)} samples, not a multiple of batch_size={batch_size} "
+                f"(remainder {remainder}); pass trim=True to drop the {which} {remainder} "
+                f"samples, or choose a batch_size that divides {len(x)}"
+            )
         if layout == "streams":
             return make_stream_batches(
                 x, y, batch_size=batch_size, trim="start" if trim else "error"
@@ -150,21 +173,29 @@ class _Model:
             epochs: passes over the data.
             batch_size: rows per batch; a stateful model only accepts its own.
             shuffle: shuffle samples every epoch (stateless models only).
-            validation_data: optional ``(x_val, y_val)``, evaluated after every epoch.
+            validation_data: optional ``(x_val, y_val)``, evaluated after every epoch in the
+                same layout. A stateful model validates from the state the epoch ended in
+                with the official layout (row ``i`` continues), from zero state with the
+                stream layout (validation stream ``i`` does not continue training stream
+                ``i``); either way the training state is left as it was.
             reset: stateful reset policy: ``"epoch"``, ``"never"`` or every N batches.
             layout: ``"official"`` (Keras' order: batch k holds samples k*B..k*B+B-1) or
                 ``"streams"`` (B contiguous streams; row i of batch k+1 continues row i of
                 batch k).
-            trim: allow dropping samples that do not fill a batch (reported by the layout).
+            trim: allow dropping the samples that do not fill a batch (the last ones with the
+                official layout, the oldest with the stream layout), in ``x`` and in the
+                validation data.
             quiet: no progress bar.
 
         Returns:
-            ``History`` with per-epoch ``loss`` and ``val_loss``.
+            ``History`` with per-epoch ``loss`` and ``val_loss``, and in ``trim`` and
+            ``val_trim`` what the layout used and left out of ``x`` and the validation data.
 
         Raises:
             ValueError: shuffling a stateful model, a foreign batch size for a stateful model,
                 a sample count that is not a multiple of the batch size without ``trim``,
-                NaN or infinite values, or shapes that do not match the model.
+                a ``trim`` that is not a bool, NaN or infinite values, or shapes that do not
+                match the model.
         """
         batch_size = self._check_stateful_batch(batch_size)
         train_config = TrainConfig(
@@ -186,7 +217,7 @@ class _Model:
         if validation_data is not None:
             x_val = self._check_x(validation_data[0], "validation x")
             y_val = self._check_y(validation_data[1], x_val, "validation y")
-            val = self._batches(x_val, y_val, batch_size, layout, trim)
+            val = self._batches(x_val, y_val, batch_size, layout, trim, name="validation x")
             validation = (val.x_batches, val.y_batches)
         if self._opt_state is None:
             self._opt_state = train_config.optimizer().init(self._params)
@@ -204,6 +235,8 @@ class _Model:
             train.y_batches,
             train_config,
             validation=validation,
+            # Validation stream i does not continue training stream i in the stream layout.
+            validation_state="zeros" if layout == "streams" else "carry",
             quiet=quiet,
             description=type(self).__name__,
         )
@@ -213,7 +246,9 @@ class _Model:
             self._state = train_state.rnn_state
         self._step = int(train_state.step)
         self._fits += 1
-        return history
+        return dataclasses.replace(
+            history, trim=train.trim, val_trim=None if validation_data is None else val.trim
+        )
 
     def predict(self, x: Any, *, batch_size: int | None = None, trim: bool = False) -> np.ndarray:
         """Predict in sample order.
@@ -224,10 +259,12 @@ class _Model:
         Args:
             x: ``(samples, time, features)``.
             batch_size: rows per batch; a stateful model only accepts its own.
-            trim: allow dropping trailing samples that do not fill a batch.
+            trim: a stateful model: allow dropping the last ``len(x) % batch_size`` samples,
+                which do not fill a batch and get no prediction.
 
         Returns:
-            ``(samples, outputs)`` as NumPy (fewer samples if trimmed).
+            ``(samples, outputs)`` as NumPy; with ``trim`` the first
+            ``len(x) - len(x) % batch_size`` samples' predictions.
 
         Raises:
             ValueError: see ``fit``.
@@ -242,16 +279,23 @@ class _Model:
         )
         return np.asarray(batches.to_samples(np.asarray(predictions)))
 
-    def evaluate(self, x: Any, y: Any, *, batch_size: int | None = None) -> float:
+    def evaluate(
+        self, x: Any, y: Any, *, batch_size: int | None = None, trim: bool = False
+    ) -> float:
         """Mean squared error on ``(x, y)``; a stateful model carries and keeps its state.
 
         Args:
             x: ``(samples, time, features)``.
             y: targets matching the model's output shape.
             batch_size: rows per batch; a stateful model only accepts its own.
+            trim: a stateful model: allow dropping the trailing samples that do not fill a
+                batch (they are not scored).
 
         Returns:
             The MSE as a float.
+
+        Raises:
+            ValueError: see ``fit``.
         """
         x = self._check_x(x)
         y = self._check_y(y, x)
@@ -259,7 +303,7 @@ class _Model:
             prediction = _apply_stateless(self._config, self._params, jnp.asarray(x))
             return float(jnp.mean(jnp.square(prediction - y)))
         batch_size = self._check_stateful_batch(batch_size)
-        batches = make_official_batches(x, y, batch_size=batch_size)
+        batches = make_official_batches(x, y, batch_size=batch_size, trim=trim)
         losses, self._state = compiled_evaluate(self._config)(
             self._params, self._state, jnp.asarray(batches.x_batches),
             jnp.asarray(batches.y_batches),
@@ -276,7 +320,11 @@ class _Model:
         return to_keras_weights(self._config, self._params)
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Load weights given in Keras' ``get_weights()`` order; checks count and shapes."""
+        """Load weights given in Keras' ``get_weights()`` order; checks count and shapes.
+
+        The optimizer starts afresh: the next ``fit`` begins with zero Adam moments and
+        ``History.updates`` counts from zero again.
+        """
         self._params = from_keras_weights(self._config, list(weights), self._params)
         self._opt_state = None
         self._step = 0

@@ -42,6 +42,7 @@ import os
 import re
 import secrets
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,9 @@ from lstmlab.models.core import Params, init_params
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
-_HELD_LOCKS: set[Path] = set()  # folders this process holds locked (model_lock is re-entrant)
+# (folder, thread) pairs holding the lock: model_lock is re-entrant within one thread only;
+# another thread of this process takes its own flock and waits for the holder.
+_HELD_LOCKS: set[tuple[Path, int]] = set()
 _DATA_FILE = re.compile(r"^(weights|states|metrics)\.[0-9a-f]{16}\.(safetensors|json)$")
 _TEMP_FILE = re.compile(r"^\.tmp-")
 _FILE_KINDS = {"weights": "safetensors", "states": "safetensors", "metrics": "json"}
@@ -139,6 +142,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def model_lock(path: str | os.PathLike[str], *, create: bool = True) -> Iterator[Path]:
     """Hold the folder's advisory write lock.
 
+    Re-entrant within one thread (a nested ``model_lock`` of the same folder passes
+    through); another thread or process waits until the holder releases it.
+
     Args:
         path: the model folder.
         create: create the folder if needed; otherwise a missing folder is an error.
@@ -153,8 +159,8 @@ def model_lock(path: str | os.PathLike[str], *, create: bool = True) -> Iterator
     if not create and not path.is_dir():
         raise ModelFolderError(f"no model folder at {path}; pass the folder `lstmlab fit` saved")
     path.mkdir(parents=True, exist_ok=True)
-    key = path.resolve()
-    if key in _HELD_LOCKS:  # a second flock in the same process would wait for itself
+    key = (path.resolve(), threading.get_ident())
+    if key in _HELD_LOCKS:  # a second flock in the same thread would wait for itself
         yield path
         return
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)

@@ -43,6 +43,7 @@ import safetensors.numpy
 from lstmlab.models.config import config_to_dict
 from lstmlab.persist import FORMAT_VERSION, folder_checksum, model_fingerprint
 from lstmlab.streaming import (
+    MAX_HORIZON,
     Forecaster,
     SeriesState,
     decode_states,
@@ -77,6 +78,11 @@ class ServeConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_horizon > MAX_HORIZON:
+            raise ValueError(
+                f"max_horizon must be at most {MAX_HORIZON} (the forecaster's limit), got "
+                f"{self.max_horizon}; pass a smaller max_horizon"
+            )
 
 
 def default_db_path(model_dir: str | Path) -> Path:
@@ -297,7 +303,7 @@ class LiveService:
         """Accept readings (idempotently) and forecast.
 
         Raises:
-            ValueError: bad readings (422).
+            ValueError: bad readings or horizon (422); nothing is accepted.
             ConflictError: readings that contradict accepted ones (409).
         """
         forecaster = self.forecaster
@@ -305,6 +311,17 @@ class LiveService:
             raise ValueError(
                 "pass timestamps (one per reading) or seq (the sequence number of the first "
                 "reading), so that a repeated request is recognised and not applied twice"
+            )
+        # Before anything is accepted: a bad horizon found after the commit would answer 422
+        # for readings that were applied.
+        if (
+            isinstance(horizon, bool)
+            or not isinstance(horizon, int)
+            or not 1 <= horizon <= self.config.max_horizon
+        ):
+            raise ValueError(
+                f"horizon must be an integer from 1 to {self.config.max_horizon}, got "
+                f"{horizon!r}; pass a horizon in that range"
             )
         readings = forecaster.check_values(series_id, values)  # (n, columns) float64
         count = len(readings)

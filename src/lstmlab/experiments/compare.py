@@ -1221,6 +1221,13 @@ def _notes(config: CompareConfig, data: PreparedData) -> tuple[str, ...]:
             "the published stateful scripts reset the state before predicting the test part; "
             "here the test forecasts continue from the state at the end of the training series"
         )
+    zeros = int(np.count_nonzero(data.actual(config.horizon) == 0))
+    if zeros:
+        # MAPE divides by the actual value: it is taken over the non-zero ones only.
+        notes.append(
+            f"MAPE leaves out the {zeros} forecast step(s) whose actual value is 0 (of "
+            f"{data.actual(config.horizon).size}); RMSE and MAE include them"
+        )
     if data.feature_names and config.horizon > 1 and config.strategy == "recursive":
         notes.append(
             "recursive forecasts use the observed future values of the extra features "

@@ -345,8 +345,10 @@ def train_model(
     The stateful model: the script calls ``fit(epochs=1)`` ``epochs`` times and
     ``reset_states()`` after each; Adam's moments persist across Keras' ``fit`` calls, so this
     is one ``fit`` of ``epochs`` epochs with a reset at every epoch end. The stateless model:
-    one ``fit`` of ``epochs`` epochs. Validation after each epoch runs over ``test`` from the
-    state the epoch ended in, as Keras' ``fit`` does.
+    one ``fit`` of ``epochs`` epochs. With the official layout, validation after each epoch
+    runs over ``test`` from the state the epoch ended in, as Keras' ``fit`` does; with the
+    streams layout test stream ``i`` does not continue training stream ``i``, so validation
+    starts from zero state (its last value is then ``ModelOutcome.test_mse_layout``).
 
     Args:
         config: the experiment settings.
@@ -370,6 +372,7 @@ def train_model(
         train.y_batches,
         train_config,
         validation=(test.x_batches, test.y_batches),
+        validation_state="zeros" if config.layout == "streams" else "carry",
         quiet=quiet,
         description="stateful" if stateful else "stateless",
     )

@@ -35,6 +35,11 @@ def _layer_indices(state: ModelState, layers: int | Iterable[int] | None) -> set
     chosen = range(count) if layers is None else [layers] if isinstance(layers, int) else layers
     indices = set()
     for index in chosen:
+        if not count:
+            raise ValueError(
+                f"layer {index} does not exist: the model has no recurrent layers (an MLP); "
+                "pass layers=None, or nothing"
+            )
         if not -count <= index < count:
             raise ValueError(
                 f"layer {index} does not exist: the model has {count} recurrent layer(s), "

@@ -295,6 +295,34 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
     return paths
 
 
+def _reading_notes(config) -> str:
+    """The memoryless floor of the grid's cells below the diagonal, from its own numbers."""
+    window = (
+        "The script's rolling window puts x[t] in column 0 (column i is shifted by i), so the "
+        "LSTM reads every window newest first."
+    )
+    floors = [(t - la) / t for t in config.tsteps for la in config.lahead if la < t]
+    if not floors:
+        return f"Reading notes: no cell of this grid has lahead < tsteps. {window}"
+    floor = min(floors)
+    if floor > config.threshold:
+        verdict = (
+            f"above the threshold of {config.threshold:g}), so a stateless cell below the "
+            "diagonal cannot converge"
+        )
+    else:
+        verdict = (
+            f"not above the threshold of {config.threshold:g}), so a stateless cell below the "
+            "diagonal can converge only where (tsteps - lahead) / tsteps <= "
+            f"{config.threshold:g}"
+        )
+    return (
+        "Reading notes: without memory the best possible ratio is (tsteps - lahead) / tsteps "
+        f"for lahead < tsteps (at least {format_number(floor)} in this grid, {verdict}. "
+        f"{window}"
+    )
+
+
 def write_convergence_report(result, out: Path) -> dict[str, Path]:
     """Write the ``convergence`` grid: heat maps, ``grid.csv``, ``summary.json``, ``report.md``.
 
@@ -331,10 +359,7 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
         f"the training mean. {len(result.rows)} trainings in {result.seconds:.1f} s.",
         "A cell agrees with the claim when every seed did what the claim says; red outlines in "
         "the heat maps mark the cells that do not.",
-        "Reading notes: without memory the best possible ratio is (tsteps - lahead) / tsteps "
-        "for lahead < tsteps (at least 1/6 here, above a threshold of 0.1), so a stateless "
-        "cell below the diagonal cannot converge. The script's rolling window puts x[t] in "
-        "column 0 (column i is shifted by i), so the LSTM reads every window newest first.",
+        _reading_notes(config),
     ]
     summary: dict[str, Any] = {"config": config, "seconds": result.seconds, "modes": {}}
     for mode in MODES:

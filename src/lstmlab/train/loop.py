@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lstmlab.data.streams import TrimReport
 from lstmlab.models.config import ModelConfig
 from lstmlab.models.core import Params, apply
 from lstmlab.models.state import ModelState, init_state, reset_state
@@ -72,11 +73,22 @@ class TrainState(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Per-epoch losses of a ``fit`` (Keras' ``History.history`` as ``.history``)."""
+    """Per-epoch losses of a ``fit`` (Keras' ``History.history`` as ``.history``).
+
+    Attributes:
+        loss: mean training loss of every epoch.
+        val_loss: validation loss of every epoch, or ``None`` without validation.
+        updates: the training state's ``step`` at the end (parameter updates so far).
+        trim: what the training layout used and left out, where the caller laid the
+            samples out (``LSTMModel.fit``); else ``None``.
+        val_trim: the same for the validation data.
+    """
 
     loss: tuple[float, ...]
     val_loss: tuple[float, ...] | None
     updates: int
+    trim: TrimReport | None = None
+    val_trim: TrimReport | None = None
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -270,6 +282,7 @@ def fit(
     train_config: TrainConfig,
     *,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
+    validation_state: str = "carry",
     quiet: bool = False,
     description: str = "training",
 ) -> tuple[TrainState, History]:
@@ -282,9 +295,14 @@ def fit(
         y_batches: ``(num_batches, batch, outputs)``.
         train_config: training settings.
         validation: optional ``(x_batches, y_batches)`` of the same batch size, evaluated
-            after every epoch; a stateful model starts it from the state reached at the end
-            of the epoch (the validation part continues the training series), and the
-            training state is not changed by it.
+            after every epoch; a stateful model starts it as ``validation_state`` says, and
+            the training state is not changed by it.
+        validation_state: where a stateful model's validation starts: ``"carry"`` from the
+            state reached at the end of the epoch (the validation part continues the training
+            series: right when row ``i`` of the validation batches continues row ``i`` of the
+            training batches, as in the official layout),
+            ``"zeros"`` from zero state (the stream layout: validation stream ``i`` does not
+            continue training stream ``i``, so carrying would hand it another stream's state).
         quiet: no progress bar.
         description: label of the progress bar.
 
@@ -292,8 +310,14 @@ def fit(
         ``(train_state, history)``.
 
     Raises:
-        ValueError: stateful training with ``shuffle=True``.
+        ValueError: stateful training with ``shuffle=True``, or an unknown
+            ``validation_state``.
     """
+    if validation_state not in ("carry", "zeros"):
+        raise ValueError(
+            f"validation_state must be 'carry' or 'zeros', got {validation_state!r}; pass "
+            "'carry' when validation row i continues training row i, else 'zeros'"
+        )
     if model_config.stateful and train_config.shuffle:
         raise ValueError(
             "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False "
@@ -312,9 +336,10 @@ def fit(
             losses.append(float(jnp.mean(batch_losses)))
             val_loss = None
             if validation is not None:
-                val_batch_losses, _ = evaluate_fn(
-                    train_state.params, train_state.rnn_state, *validation
-                )
+                val_start = train_state.rnn_state
+                if validation_state == "zeros":
+                    val_start = reset_state(val_start)
+                val_batch_losses, _ = evaluate_fn(train_state.params, val_start, *validation)
                 val_loss = float(jnp.mean(val_batch_losses))
                 val_losses.append(val_loss)
             if model_config.stateful and train_config.reset.at_epoch_end:
