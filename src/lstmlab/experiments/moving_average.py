@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from lstmlab.data.checks import check_positive_int
 from lstmlab.data.official import OfficialBatches, make_official_batches
 from lstmlab.data.streams import StreamBatches, TrimReport, make_stream_batches
 from lstmlab.models import LSTMConfig, StackedParams, init_params, init_state
@@ -58,11 +59,7 @@ class MovingAverageConfig:
 
     def __post_init__(self) -> None:
         for name in ("input_len", "tsteps", "lahead", "batch_size", "units"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"{name} must be a positive integer, got {value!r}; pass an int >= 1"
-                )
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
             raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
         if not 0 < self.threshold:

@@ -5,12 +5,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lstmlab.data.checks import check_positive_int
+
 FORMAT_VERSION = 1
-
-
-def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}; pass an int >= 1")
 
 
 def _as_int_tuple(name: str, value: Any) -> tuple[int, ...]:
@@ -22,9 +19,7 @@ def _as_int_tuple(name: str, value: Any) -> tuple[int, ...]:
         raise ValueError(
             f"{name} must be a tuple of positive integers, got {value!r}; pass e.g. (20,)"
         ) from None
-    for i, u in enumerate(units):
-        _check_positive(f"{name}[{i}]", u)
-    return units
+    return tuple(check_positive_int(f"{name}[{i}]", u) for i, u in enumerate(units))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,7 +48,7 @@ class LSTMConfig:
         if not self.units:
             raise ValueError("units must name at least one LSTM layer, got (); pass e.g. (20,)")
         for name in ("timesteps", "features", "outputs"):
-            _check_positive(name, getattr(self, name))
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
 
     @property
     def kind(self) -> str:
@@ -85,7 +80,7 @@ class MLPConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", _as_int_tuple("hidden", self.hidden))
         for name in ("timesteps", "features", "outputs"):
-            _check_positive(name, getattr(self, name))
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
 
     @property
     def kind(self) -> str:
