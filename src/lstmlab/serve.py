@@ -145,17 +145,21 @@ class SeriesStore:
                 ON observations (series_id, time) WHERE time IS NOT NULL;
             """
         )
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO meta VALUES ('model', ?)", (model_checksum,))
-            elif row[0] != model_checksum:
-                raise StoreError(
-                    f"state database {path} belongs to another model (checksum {row[0][:16]}..., "
-                    f"this model's is {model_checksum[:16]}...); pass --db with a new file, "
-                    "or delete the old one to start the series again"
-                )
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
+                if row is None:
+                    self._db.execute("INSERT INTO meta VALUES ('model', ?)", (model_checksum,))
+                elif row[0] != model_checksum:
+                    raise StoreError(
+                        f"state database {path} belongs to another model (checksum "
+                        f"{row[0][:16]}..., this model's is {model_checksum[:16]}...); pass "
+                        "--db with a new file, or delete the old one to start the series again"
+                    )
+        except BaseException:
+            self._db.close()  # the store is not usable: do not leave its connection open
+            raise
         self._checkpointer.start()
 
     def _checkpoint_loop(self) -> None:
