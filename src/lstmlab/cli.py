@@ -1,6 +1,7 @@
 """Command line: flags -> frozen config -> one library call -> exit code."""
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from collections.abc import Sequence
@@ -55,6 +56,25 @@ def config_with_device(config: object, device: jax.Device) -> dict:
     return {**json_ready(config), "device": device.platform}
 
 
+def _add_script_arguments(parser: argparse.ArgumentParser, defaults, *, out: str) -> None:
+    """Flags shared by the moving-average and convergence commands (the script's settings)."""
+    parser.add_argument("--input-len", type=int, default=defaults.input_len)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--units", type=int, default=defaults.units)
+    parser.add_argument("--threshold", type=float, default=defaults.threshold)
+    parser.add_argument("--layout", choices=moving_average.LAYOUTS, default=defaults.layout)
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_argument(parser)
+
+
+def _config_from_args(config_class, args: argparse.Namespace):
+    """The frozen config whose fields are the flags of the same names."""
+    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+
+
 def _add_moving_average(subparsers) -> None:
     defaults = moving_average.MovingAverageConfig()
     parser = subparsers.add_parser(
@@ -62,34 +82,15 @@ def _add_moving_average(subparsers) -> None:
         help="the official Keras lstm_stateful.py example, measured",
         description=moving_average.__doc__,
     )
-    parser.add_argument("--input-len", type=int, default=defaults.input_len)
     parser.add_argument("--tsteps", type=int, default=defaults.tsteps)
     parser.add_argument("--lahead", type=int, default=defaults.lahead)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--units", type=int, default=defaults.units)
-    parser.add_argument("--threshold", type=float, default=defaults.threshold)
-    parser.add_argument("--layout", choices=moving_average.LAYOUTS, default=defaults.layout)
-    parser.add_argument("--out", type=Path, default=Path("runs/moving-average"))
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_device_argument(parser)
+    _add_script_arguments(parser, defaults, out="runs/moving-average")
     parser.set_defaults(handler=_run_moving_average)
 
 
 def _run_moving_average(args: argparse.Namespace) -> int:
-    config = moving_average.MovingAverageConfig(
-        input_len=args.input_len,
-        tsteps=args.tsteps,
-        lahead=args.lahead,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        seed=args.seed,
-        units=args.units,
-        threshold=args.threshold,
-        layout=args.layout,
-    )
+    config = _config_from_args(moving_average.MovingAverageConfig, args)
     with on_device(args.device) as device:
         out = prepare_output_dir(args.out, overwrite=args.overwrite)
         write_json(out / "config.json", config_with_device(config, device))
@@ -127,33 +128,13 @@ def _add_convergence(subparsers) -> None:
     )
     parser.add_argument("--seeds", type=int, default=defaults.seeds, help="seeds per cell")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="first seed")
-    parser.add_argument("--input-len", type=int, default=defaults.input_len)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--units", type=int, default=defaults.units)
-    parser.add_argument("--threshold", type=float, default=defaults.threshold)
-    parser.add_argument("--layout", choices=moving_average.LAYOUTS, default=defaults.layout)
-    parser.add_argument("--out", type=Path, default=Path("runs/convergence"))
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_script_arguments(parser, defaults, out="runs/convergence")
     add_executor_arguments(parser, task="lahead column")
-    add_device_argument(parser)
     parser.set_defaults(handler=_run_convergence)
 
 
 def _run_convergence(args: argparse.Namespace) -> int:
-    config = convergence.ConvergenceConfig(
-        tsteps=args.tsteps,
-        lahead=args.lahead,
-        seeds=args.seeds,
-        seed=args.seed,
-        input_len=args.input_len,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        units=args.units,
-        threshold=args.threshold,
-        layout=args.layout,
-    )
+    config = _config_from_args(convergence.ConvergenceConfig, args)
     # Executor and device first: a missing Ray or GPU fails before the run folder exists.
     with (
         make_executor(args.executor, ray_address=args.ray_address) as executor,
