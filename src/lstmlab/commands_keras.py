@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lstmlab.persist import CONFIG_FILE, LOCK_FILE
+from lstmlab.persist import check_save_destination
 
 
 def add_keras_commands(subparsers: Any) -> None:
@@ -70,21 +70,6 @@ def add_keras_commands(subparsers: Any) -> None:
     parser.set_defaults(handler=run_export_keras)
 
 
-def _check_folder(path: Path, overwrite: bool) -> None:
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{path} is a file, not a folder; pass a new or empty folder to --save")
-    if path.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
-        if not (path / CONFIG_FILE).exists():
-            raise ValueError(
-                f"{path} exists and is not a model folder; choose a new or empty folder for --save"
-            )
-        if not overwrite:
-            raise FileExistsError(
-                f"model folder {path} already holds a model; pass --overwrite to replace it "
-                "or --save to choose another folder"
-            )
-
-
 def _describe(saved: Any) -> str:
     config = saved.config
     if config.kind == "mlp":
@@ -102,7 +87,7 @@ def run_import_keras(args: argparse.Namespace) -> int:
     """``lstmlab import-keras MODEL.keras --save DIR``."""
     from lstmlab.keras_exchange import import_keras
 
-    _check_folder(args.save, args.overwrite)
+    check_save_destination(args.save, overwrite=args.overwrite)
     saved = import_keras(args.model, args.save, timesteps=args.timesteps)
     print(f"imported {args.model} ({_describe(saved)})")
     series = saved.states_meta.get("series", [])

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lstmlab.devices import add_device_argument, on_device
-from lstmlab.persist import CONFIG_FILE, model_lock
+from lstmlab.persist import check_save_destination, model_lock
 from lstmlab.streaming import MODEL_KINDS, FitSpec, Forecaster, train_forecaster
 
 
@@ -85,24 +85,11 @@ def _add_fit(subparsers: Any) -> None:
     parser.set_defaults(handler=run_fit)
 
 
-def _check_destination(path: Path, overwrite: bool) -> None:
-    if path.exists() and any(p.name != ".lock" for p in path.iterdir()):
-        if not (path / CONFIG_FILE).exists():
-            raise ValueError(
-                f"{path} exists and is not a model folder; choose a new or empty folder for --save"
-            )
-        if not overwrite:
-            raise FileExistsError(
-                f"model folder {path} already holds a model; pass --overwrite to replace it "
-                "(atomically) or choose another folder for --save"
-            )
-
-
 def run_fit(args: argparse.Namespace) -> int:
     """Handler of ``lstmlab fit``."""
     from lstmlab.data.loaders import LoadConfig, load_csv
 
-    _check_destination(args.save, args.overwrite)
+    check_save_destination(args.save, overwrite=args.overwrite)
     spec = FitSpec(
         kind=args.model,
         window=args.window,

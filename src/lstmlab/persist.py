@@ -257,6 +257,32 @@ def _library_version() -> str:
     return __version__
 
 
+def check_save_destination(path: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Refuse a ``--save`` folder that a save would clobber or that is not a model folder.
+
+    Args:
+        path: the folder a command is about to save a model to.
+        overwrite: the user asked to replace a model already there.
+
+    Raises:
+        ValueError: ``path`` is a file, or a folder holding something other than a model.
+        FileExistsError: it holds a model and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder; pass a new or empty folder to --save")
+    if path.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
+        if not (path / CONFIG_FILE).exists():
+            raise ValueError(
+                f"{path} exists and is not a model folder; choose a new or empty folder for --save"
+            )
+        if not overwrite:
+            raise FileExistsError(
+                f"model folder {path} already holds a model; pass --overwrite to replace it "
+                "or --save to choose another folder"
+            )
+
+
 def _check_folder_is_ours(path: Path) -> None:
     foreign = sorted(
         entry.name
