@@ -75,8 +75,8 @@ def _child_keras(path: Path, backend: str) -> dict:
     import jax
     import numpy as np
 
+    from lstmlab.core.model import init_params, to_keras_weights
     from lstmlab.experiments import compare
-    from lstmlab.models import init_params, to_keras_weights
 
     series = compare.load_preset_series("airline-classic", path)
     config = compare.PRESETS["airline-classic"]

@@ -37,9 +37,9 @@ from _common import REPO_DIR, emit_json, machine_info, mark
 
 
 def _make_model(folder: Path) -> None:
+    from lstmlab.core.model import LSTMConfig, init_params
     from lstmlab.data.scaling import fit_scaler
-    from lstmlab.models import LSTMConfig, init_params
-    from lstmlab.streaming import Forecaster, Recipe
+    from lstmlab.forecaster import Forecaster, Recipe
 
     config = LSTMConfig(units=(20,), timesteps=8, stateful=True, return_sequences=True)
     scaler = fit_scaler(np.linspace(0.0, 10.0, 50), "minmax", ["value"])
@@ -144,7 +144,7 @@ async def _drive(port: int, args) -> dict:
 
 
 def _check_offline(folder: Path, db: Path, acknowledged) -> dict:
-    from lstmlab.streaming import Forecaster, decode_states
+    from lstmlab.forecaster import Forecaster, decode_states
 
     connection = sqlite3.connect(str(db))
     logged = {

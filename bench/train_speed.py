@@ -89,9 +89,14 @@ def child_lstmlab(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs
     """The compiled epoch (``compiled_train_epoch``: one ``lax.scan`` over 800 batches)."""
     import jax
 
-    from lstmlab.models import LSTMConfig, from_keras_weights, init_params, init_state
-    from lstmlab.models.state import reset_state
-    from lstmlab.train.loop import (
+    from lstmlab.core.model import (
+        LSTMConfig,
+        from_keras_weights,
+        init_params,
+        init_state,
+        reset_state,
+    )
+    from lstmlab.core.train import (
         TrainConfig,
         compiled_predict,
         compiled_train_epoch,
@@ -341,8 +346,8 @@ CHILDREN: dict[str, Callable[[dict, list, int], dict]] = {
 # --------------------------------------------------------------------------------------------
 def write_inputs(path: Path) -> dict[str, Any]:
     """Write the seed's data and the shared initial weights to ``path`` (an .npz)."""
+    from lstmlab.core.model import LSTMConfig, init_params, to_keras_weights
     from lstmlab.experiments.moving_average import MovingAverageConfig, make_data
-    from lstmlab.models import LSTMConfig, init_params, to_keras_weights
 
     data = make_data(MovingAverageConfig())
     config = LSTMConfig(units=(UNITS,), timesteps=1, features=1, outputs=1, stateful=True)

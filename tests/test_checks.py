@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from lstmlab.data.checks import (
+from lstmlab.checks import (
     as_float_array,
     as_float_samples,
     check_finite,

@@ -1,14 +1,22 @@
+import argparse
 import csv
 import json
 import math
+import os
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lstmlab import devices
-from lstmlab.cli import main
+from lstmlab import cli, runtime
+from lstmlab.cli import add_compare_command, add_live_commands, compare_config, main
+from lstmlab.core.model import LSTMConfig, init_params
+from lstmlab.data.loading import DownloadError
+from lstmlab.forecaster import Forecaster
+from lstmlab.model_folder import SavedModel, folder_checksum, load_model, save_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -41,12 +49,21 @@ def test_moving_average_writes_its_report(tmp_path, capsys):
         assert_png(out / name)
     summary = json.loads((out / "summary.json").read_text())
     assert {"config", "baselines", "threshold_mse", "stateful", "stateless", "layout"} <= set(
-        summary)
+        summary
+    )
     assert summary["config"]["tsteps"] == 3 and summary["config"]["seed"] == 1986
     for name in ("stateful", "stateless"):
         model = summary[name]
-        assert {"test_mse", "ratio_to_mean", "converged", "expected_to_converge",
-                "agrees_with_script", "updates", "loss", "val_loss"} <= set(model)
+        assert {
+            "test_mse",
+            "ratio_to_mean",
+            "converged",
+            "expected_to_converge",
+            "agrees_with_script",
+            "updates",
+            "loss",
+            "val_loss",
+        } <= set(model)
         assert model["updates"] == 96 * 2 and len(model["val_loss"]) == 2
         assert model["converged"] == (model["ratio_to_mean"] <= 0.1)
     assert summary["stateless"]["expected_to_converge"] is False
@@ -88,14 +105,31 @@ def test_bad_settings_exit_2_with_the_message(tmp_path, capsys):
         main(["convergence", "--tsteps", "one", "--out", str(tmp_path / "y")])
     assert exit_info.value.code == 2
     assert "expected integers like 1,2,3 or a range like 1-6, got 'one'" in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow
 def test_convergence_writes_grid_and_heat_maps(tmp_path, capsys):
     out = tmp_path / "grid"
-    args = ["convergence", "--tsteps", "1,3", "--lahead", "2", "--seeds", "2",
-            "--input-len", "100", "--epochs", "1", "--quiet", "--device", "cpu", "--out", str(out)]
+    args = [
+        "convergence",
+        "--tsteps",
+        "1,3",
+        "--lahead",
+        "2",
+        "--seeds",
+        "2",
+        "--input-len",
+        "100",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     assert json.loads((out / "config.json").read_text())["device"] == "cpu"
     printed = capsys.readouterr().out
@@ -104,8 +138,12 @@ def test_convergence_writes_grid_and_heat_maps(tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2 * 1 * 2 * 2  # tsteps x lahead x modes x seeds
     assert {(r["tsteps"], r["lahead"], r["mode"], r["seed"]) for r in rows} == {
-        (t, la, m, s) for t in ("1", "3") for la in ("2",)
-        for m in ("stateful", "stateless") for s in ("1986", "1987")}
+        (t, la, m, s)
+        for t in ("1", "3")
+        for la in ("2",)
+        for m in ("stateful", "stateless")
+        for s in ("1986", "1987")
+    }
     for row in rows:
         assert math.isfinite(float(row["test_mse"])) and float(row["mean_mse"]) > 0
         assert row["converged"] == str(float(row["ratio"]) <= 0.1)
@@ -127,7 +165,7 @@ NO_GPU = (
 )
 
 
-@pytest.mark.skipif(bool(devices._devices("gpu")), reason="this machine has a GPU")
+@pytest.mark.skipif(bool(runtime._devices("gpu")), reason="this machine has a GPU")
 @pytest.mark.parametrize(
     "command", ["moving-average", "convergence", "compare", "fit", "observe", "serve"]
 )
@@ -163,3 +201,670 @@ def test_overwrite_never_deletes_the_working_directory_or_a_file(tmp_path, monke
     assert main([*SMALL_MA, "--out", str(work / "keep.txt")]) == 2
     assert "is a file, not a folder; pass --out with a folder path" in capsys.readouterr().err
     assert prepare_output_dir(work / "runs" / "a", overwrite=True).is_dir()
+
+
+def compare_main(argv):
+    """``lstmlab compare ARGS`` through the real command line."""
+    return cli.main(["compare", *argv])
+
+
+FAST = ["--epochs", "1", "--seeds", "1", "--window", "2", "--quiet"]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="lstmlab")
+    add_compare_command(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["compare", *argv])
+
+
+def write_csv(path, n: int = 60) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "when": pd.date_range("2001-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "load": 50 + np.cumsum(rng.normal(size=n)),
+            "temperature": rng.normal(size=n),
+        }
+    )
+    frame.loc[5, "load"] = np.nan  # one missing value: interpolated and reported
+    frame.to_csv(path, index=False)
+
+
+def test_flags_become_the_config():
+    args = parse(
+        [
+            "data.csv",
+            "--window",
+            "5",
+            "--epochs",
+            "7",
+            "--horizon",
+            "3",
+            "--strategy",
+            "direct",
+            "--split",
+            "0.8",
+            "--season",
+            "12",
+            "--seeds",
+            "2",
+        ]
+    )
+    config = compare_config(args)
+    assert {(m.window, m.epochs) for m in config.models} == {(5, 7)}
+    assert (config.horizon, config.strategy, config.split, config.season, config.seeds) == (
+        3,
+        "direct",
+        0.8,
+        12,
+        2,
+    )
+
+
+def test_models_flag_selects_models_and_names_the_choices():
+    config = compare_config(parse(["data.csv", "--models", "stacked", "mlp"]))
+    assert [spec.name for spec in config.models] == ["mlp", "stacked"]
+    with pytest.raises(ValueError, match=r"--models lstm: no such model; pass names among \['mlp'"):
+        compare_config(parse(["data.csv", "--models", "lstm"]))
+
+
+def test_preset_flags_keep_the_preset_and_override_what_is_given():
+    config = compare_config(parse(["--preset", "household-weekly", "--epochs", "3"]))
+    assert config.preset == "household-weekly"
+    assert config.test_size == 46 * 7 and config.horizon == 7
+    assert {m.epochs for m in config.models} == {3}
+    # --split replaces the preset's test size
+    assert (
+        compare_config(parse(["--preset", "household-weekly", "--split", "0.5"])).test_size is None
+    )
+
+
+@pytest.mark.slow
+def test_csv_end_to_end(tmp_path, capsys):
+    data = tmp_path / "load.csv"
+    write_csv(data)
+    out = tmp_path / "run"
+    code = compare_main(
+        [
+            str(data),
+            "--time-col",
+            "when",
+            "--target",
+            "load",
+            "--features",
+            "temperature",
+            "--season",
+            "7",
+            "--horizon",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    assert json.loads((out / "config.json").read_text())["device"] == "cpu"
+    for name in (
+        "config.json",
+        "metrics.csv",
+        "summary.json",
+        "report.md",
+        "forecasts.png",
+        "rmse.png",
+        "rmse_per_step.png",
+    ):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["series"] == ["load"] and summary["features"] == ["temperature"]
+    assert {m["window"] for m in summary["config"]["models"]} == {2}
+    report = (out / "report.md").read_text()
+    assert "load (target): 1 missing as read, 1 before the policy; 1 interpolated" in report
+    assert "observed future values of the extra features ['temperature']" in report
+    assert f"best: {summary['models'][summary['best']]['label']}" in capsys.readouterr().out
+
+
+def test_csv_without_target_is_an_error(tmp_path, capsys):
+    data = tmp_path / "load.csv"
+    write_csv(data)
+    assert compare_main([str(data), "--out", str(tmp_path / "run"), *FAST]) == 2
+    assert "is a plain CSV: pass --target with the column(s) to forecast" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_earlier_run_is_not_replaced_without_overwrite(tmp_path, capsys):
+    data = tmp_path / "load.csv"
+    write_csv(data)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "report.md").write_text("earlier")
+    assert compare_main([str(data), "--target", "load", "--out", str(out), *FAST]) == 2
+    assert "already holds an earlier run; pass --overwrite" in capsys.readouterr().err
+    assert (out / "report.md").read_text() == "earlier"
+
+
+def test_missing_policy_error_reaches_the_user(tmp_path, capsys):
+    data = tmp_path / "load.csv"
+    write_csv(data)
+    code = compare_main(
+        [str(data), "--target", "load", "--missing", "error", "--out", str(tmp_path / "run"), *FAST]
+    )
+    assert code == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_format_options_are_checked(tmp_path, capsys):
+    days = tmp_path / "days.csv"
+    days.write_text("datetime,Global_active_power\n2007-01-01,1.0\n2007-01-02,2.0\n")
+    assert (
+        compare_main([str(days), "--time-col", "datetime", "--out", str(tmp_path / "r"), *FAST])
+        == 2
+    )
+    assert "--time-col and --freq are for plain CSV files" in capsys.readouterr().err
+
+
+def test_no_data_is_an_error(capsys):
+    assert compare_main(FAST) == 2
+    assert "no DATA given; pass a data file, a --preset, or --download" in capsys.readouterr().err
+
+
+def test_download_failure_is_reported(tmp_path, monkeypatch, capsys):
+    def offline(cache_dir=None):
+        raise DownloadError("could not download the archive; the network may be unavailable")
+
+    monkeypatch.setattr(cli, "download_electricity_diagrams", offline)
+    code = compare_main(["--download", "--out", str(tmp_path / "run"), *FAST])
+    assert code == 1
+    assert "the network may be unavailable" in capsys.readouterr().err
+
+
+def write_electricity(path, n: int = 160) -> None:
+    """A small file in the LD2011_2014.txt format: quoted stamps, ';', decimal commas."""
+    rng = np.random.default_rng(1)
+    times = pd.date_range("2012-01-01 00:00:00", periods=n, freq="15min")
+    lines = ['"";"MT_001";"MT_002";"MT_003"']
+    for i, stamp in enumerate(times):
+        values = [10 + 5 * np.sin(i / 8) + rng.normal(), 3 + rng.uniform(), 20 + rng.normal()]
+        cells = ";".join(f"{v:.3f}".replace(".", ",") for v in values)
+        lines.append(f'"{stamp:%Y-%m-%d %H:%M:%S}";{cells}')
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_electricity_clients_train_one_global_stateful_model(tmp_path):
+    data = tmp_path / "LD2011_2014.txt"
+    write_electricity(data)
+    out = tmp_path / "run"
+    code = compare_main(
+        [
+            str(data),
+            "--target",
+            "MT_001",
+            "MT_002",
+            "--resample",
+            "h",
+            "--models",
+            "stateful",
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["series"] == ["MT_001", "MT_002"]
+    assert summary["steps"] == 40  # 160 quarter hours, averaged per hour
+    assert (
+        "1 stream(s) per series x 2 series = batch size 2"
+        in summary["models"]["stateful"]["layout"]
+    )
+
+
+@pytest.mark.slow
+def test_preset_without_data_reads_the_shared_folder(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTMLAB_DATA", str(data_dir))
+    out = tmp_path / "run"
+    assert (
+        compare_main(
+            [
+                "--preset",
+                "airline-classic",
+                "--epochs",
+                "1",
+                "--seeds",
+                "1",
+                "--quiet",
+                "--models",
+                "stateless",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    report = (out / "report.md").read_text()
+    assert "# lstmlab compare: airline-classic" in report
+    assert "| stateless LSTM(4), window 1 | 47.5 |" in report
+    assert "| stateful LSTM(4), window 3, batch 1 | 52.2 | `stateful` not run |" in report
+
+
+def test_registered_in_the_lstmlab_cli(tmp_path):
+    from lstmlab.cli import build_parser
+
+    args = build_parser().parse_args(["compare", "x.csv", "--target", "a", "--horizon", "2"])
+    assert args.handler is cli.run_compare_command
+    assert args.horizon == 2
+
+
+ROWS = 64
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    steps = np.arange(ROWS + 3)
+    times = pd.date_range("2024-01-01", periods=ROWS + 3, freq="15min")
+    frame = pd.DataFrame(
+        {"time": times, "a": np.sin(steps * 0.3) + 2.0, "b": np.cos(steps * 0.2) * 3.0 + 5.0}
+    )
+    frame.iloc[:ROWS].to_csv(folder / "train.csv", index=False)
+    frame.iloc[ROWS:].rename(columns={"a": "value"})[["time", "value"]].to_csv(
+        folder / "new.csv", index=False
+    )
+    return folder, frame
+
+
+@pytest.fixture(scope="module")
+def fitted(data, tmp_path_factory):
+    folder, _ = data
+    model = tmp_path_factory.mktemp("models") / "m"
+    code = main(
+        [
+            "fit",
+            str(folder / "train.csv"),
+            "--target",
+            "a",
+            "--target",
+            "b",
+            "--time-col",
+            "time",
+            "--model",
+            "stateful",
+            "--window",
+            "4",
+            "--units",
+            "6",
+            "--epochs",
+            "2",
+            "--save",
+            str(model),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    return model
+
+
+def test_parser_registers_three_subcommands():
+    parser = argparse.ArgumentParser()
+    add_live_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", "--model", "m", "--port", "0"])
+    assert (args.command, args.port, args.host) == ("serve", 0, "127.0.0.1")
+    args = parser.parse_args(["observe", "--model", "m", "--series", "a", "--input", "x.csv"])
+    assert args.horizon == 1
+
+
+def test_fit_saves_a_model_with_the_state_at_the_end_of_each_series(fitted, data, capsys):
+    _, frame = data
+    model = Forecaster.load(fitted)
+    assert model.series_ids == ("a", "b")
+    assert model.recipe.freq == "15min" and model.recipe.time_col == "time"
+    assert model.config.units == (6,) and model.config.stateful
+    assert len(model.metrics["loss"]) == 2 and set(model.metrics["one_step_rmse"]) == {"a", "b"}
+    for name in ("a", "b"):
+        state = model.series_state(name)
+        assert state.seen == ROWS
+        assert pd.Timestamp(state.last_time) == frame["time"].iloc[ROWS - 1]
+        expected = model.replay(frame[name].iloc[:ROWS].to_numpy())[-1]
+        np.testing.assert_allclose(model.forecast(name).values[0], expected, rtol=1e-6)
+
+
+def test_fit_refuses_to_replace_a_model_without_overwrite(fitted, data, capsys):
+    folder, _ = data
+    before = folder_checksum(fitted)
+    argv = [
+        "fit",
+        str(folder / "train.csv"),
+        "--target",
+        "a",
+        "--model",
+        "mlp",
+        "--window",
+        "3",
+        "--epochs",
+        "1",
+        "--save",
+        str(fitted),
+        "--quiet",
+    ]
+    assert main(argv) == 2
+    assert (
+        f"model folder {fitted} already holds a model; pass --overwrite" in capsys.readouterr().err
+    )
+    assert folder_checksum(fitted) == before
+
+
+def test_fit_errors_are_reported(data, tmp_path, capsys):
+    folder, frame = data
+    flat = frame.iloc[:ROWS].assign(a=1.5)
+    flat.to_csv(tmp_path / "flat.csv", index=False)
+    code = main(
+        [
+            "fit",
+            str(tmp_path / "flat.csv"),
+            "--target",
+            "a",
+            "--time-col",
+            "time",
+            "--save",
+            str(tmp_path / "m"),
+            "--quiet",
+        ]
+    )
+    assert code == 2
+    assert "constant" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    code = main(
+        [
+            "fit",
+            str(folder / "train.csv"),
+            "--target",
+            "a",
+            "--save",
+            str(tmp_path / "other"),
+            "--quiet",
+        ]
+    )
+    assert code == 2
+    assert "exists and is not a model folder" in capsys.readouterr().err
+
+
+def test_fit_refuses_missing_drop_that_leaves_gaps_before_training(data, tmp_path, capsys):
+    _, frame = data
+    holed = frame.iloc[:ROWS].copy()
+    holed.loc[10, "a"] = np.nan
+    holed.to_csv(tmp_path / "holed.csv", index=False)
+    argv = ["fit", str(tmp_path / "holed.csv"), "--target", "a", "--time-col", "time"]
+    argv += ["--missing", "drop", "--epochs", "1", "--save", str(tmp_path / "m"), "--quiet"]
+    assert main(argv) == 2
+    assert (
+        "--missing drop removed 1 row(s) of "
+        f"{tmp_path / 'holed.csv'}, leaving holes in the '15min' time grid that a live model "
+        "cannot read; pass --missing interpolate or --missing ffill"
+    ) in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_fit_with_zero_epochs_saves_and_reports_no_loss(data, tmp_path, capsys):
+    folder, _ = data
+    argv = ["fit", str(folder / "train.csv"), "--target", "a", "--time-col", "time"]
+    argv += ["--model", "mlp", "--window", "3", "--epochs", "0"]
+    assert main([*argv, "--save", str(tmp_path / "m"), "--quiet"]) == 0
+    assert "final loss none (no epochs)" in capsys.readouterr().out
+    assert Forecaster.load(tmp_path / "m").metrics["final_loss"] is None
+
+
+def test_observe_advances_the_saved_state(fitted, data, tmp_path, capsys):
+    folder, frame = data
+    model = tmp_path / "m"
+    Forecaster.load(fitted).save(model)
+    reference = Forecaster.load(model)
+    expected = reference.observe(
+        "a",
+        frame["a"].iloc[ROWS:].to_numpy(),
+        frame["time"].iloc[ROWS:].astype(str).tolist(),
+        horizon=2,
+    )
+    code = main(
+        [
+            "observe",
+            "--model",
+            str(model),
+            "--series",
+            "a",
+            "--input",
+            str(folder / "new.csv"),
+            "--horizon",
+            "2",
+            "--json",
+        ]
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["seen"] == ROWS + 3
+    np.testing.assert_array_equal(np.asarray(printed["values"]), expected.values)
+    assert printed["timestamps"] == list(expected.timestamps)
+    saved = Forecaster.load(model)
+    assert saved.series_state("a").seen == ROWS + 3
+    assert saved.series_state("b").seen == ROWS
+    np.testing.assert_array_equal(saved.forecast("a", 2).values, expected.values)
+    # the same readings again are out of time order: error, nothing saved
+    before = folder_checksum(model)
+    code = main(
+        ["observe", "--model", str(model), "--series", "a", "--input", str(folder / "new.csv")]
+    )
+    assert code == 2
+    assert "is out of time order" in capsys.readouterr().err
+    assert folder_checksum(model) == before
+
+
+def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
+    folder, _ = data
+    model = tmp_path / "m"
+    Forecaster.load(fitted).save(model)
+    pd.DataFrame({"time": ["2024-02-01 00:00", "2024-02-01 00:15"], "x": [1.0, 2.0]}).to_csv(
+        tmp_path / "fresh.csv", index=False
+    )
+    assert (
+        main(
+            [
+                "observe",
+                "--model",
+                str(model),
+                "--series",
+                "x",
+                "--input",
+                str(tmp_path / "fresh.csv"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "series x: 2 reading(s) observed, 2 in all" in out
+    assert "2024-02-01T00:30:00" in out
+    pd.DataFrame({"time": ["2024-02-01 00:30"], "x": ["oops"]}).to_csv(
+        tmp_path / "bad.csv", index=False
+    )
+    assert (
+        main(
+            [
+                "observe",
+                "--model",
+                str(model),
+                "--series",
+                "x",
+                "--input",
+                str(tmp_path / "bad.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "hold text that is not a number" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "observe",
+                "--model",
+                str(tmp_path / "none"),
+                "--series",
+                "x",
+                "--input",
+                str(tmp_path / "bad.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "no model folder at" in capsys.readouterr().err
+
+
+def test_lstmlab_cli_knows_the_live_commands():
+    from lstmlab.cli import build_parser
+
+    args = build_parser().parse_args(["fit", "data.csv", "--target", "x", "--save", "m"])
+    assert (args.handler.__name__, args.model, args.targets) == ("run_fit", "stateful", ["x"])
+
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+NO_KERAS = (
+    "Keras model exchange needs Keras 3, which is not installed; install it with "
+    "pip install 'lstmlab[keras]'"
+)
+
+
+@pytest.fixture
+def keras():
+    return pytest.importorskip(
+        "keras", reason="Keras is not installed: pip install 'lstmlab[keras]'"
+    )
+
+
+def _stateful_keras_file(keras, path, seed=0):
+    from lstmlab import keras_io as kx
+    from tests.parity.keras_helpers import (
+        build_keras_lstm,
+        keras_call,
+        random_weights,
+        set_keras_weights,
+    )
+
+    model = build_keras_lstm(
+        batch_size=2, timesteps=3, features=1, units=[4], outputs=1, stateful=True
+    )
+    set_keras_weights(model, random_weights(model, seed))
+    keras_call(model, np.random.default_rng(seed).normal(size=(2, 3, 1)).astype(np.float32))
+    kx.save_keras(model, path)
+    return model
+
+
+def test_import_then_export_through_the_command_line(keras, tmp_path, capsys):
+    from lstmlab import keras_io as kx
+    from tests.parity.keras_helpers import keras_call, keras_states
+
+    model = _stateful_keras_file(keras, tmp_path / "in.keras")
+    folder = tmp_path / "folder"
+    assert main(["import-keras", str(tmp_path / "in.keras"), "--save", str(folder)]) == 0
+    assert capsys.readouterr().out == (
+        f"imported {tmp_path / 'in.keras'} (stateful LSTM, units [4], 3 time step(s) x 1 "
+        "feature(s) -> 1 output(s))\n"
+        "carried state saved for series default.0, default.1\n"
+        f"Model saved to {folder.resolve()}\n"
+    )
+    saved = load_model(folder)
+    np.testing.assert_array_equal(saved.states["rnn.0.h"], keras_states(model)[0][0])
+
+    out = tmp_path / "out.keras"
+    args = ["export-keras", str(folder), "--out", str(out), "--series", "default.1"]
+    assert main(args) == 0
+    assert capsys.readouterr().out == (
+        f"exported {folder} (stateful LSTM, units [4], 3 time step(s) x 1 feature(s) -> 1 "
+        "output(s)) as Keras model 'lstmlab'\n"
+        f"Keras model written to {out.resolve()}\n"
+    )
+    back = kx.load_keras(out)
+    np.testing.assert_array_equal(keras_states(back)[0][0], keras_states(model)[0][0][1:])
+    x = np.random.default_rng(3).normal(size=(2, 3, 1)).astype(np.float32)
+    expected = keras_call(model, x)[1:]  # row 1 of the original continues as the only row
+    np.testing.assert_allclose(keras_call(back, x[1:]), expected, rtol=0, atol=1e-5)
+
+
+def test_existing_destinations_need_overwrite(keras, tmp_path, capsys):
+    _stateful_keras_file(keras, tmp_path / "in.keras")
+    folder = tmp_path / "folder"
+    assert main(["import-keras", str(tmp_path / "in.keras"), "--save", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["import-keras", str(tmp_path / "in.keras"), "--save", str(folder)]) == 2
+    assert capsys.readouterr().err == (
+        f"lstmlab: error: model folder {folder} already holds a model; pass --overwrite to "
+        "replace it or --save to choose another folder\n"
+    )
+    args = ["import-keras", str(tmp_path / "in.keras"), "--save", str(folder), "--overwrite"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["export-keras", str(folder), "--out", str(tmp_path / "in.keras")]) == 2
+    assert capsys.readouterr().err == (
+        f"lstmlab: error: {tmp_path / 'in.keras'} already exists; pass --overwrite to replace "
+        "it or --out to choose another file\n"
+    )
+
+
+def test_unsupported_layers_exit_2_naming_them(keras, tmp_path, capsys):
+    from tests.parity.keras_helpers import keras_context
+
+    with keras_context():
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(3, 1)),
+                keras.layers.GRU(2, name="gru", kernel_initializer="zeros"),
+                keras.layers.Dense(1, kernel_initializer="zeros"),
+            ],
+            name="net",
+        )
+        model.save(tmp_path / "gru.keras")
+    code = main(["import-keras", str(tmp_path / "gru.keras"), "--save", str(tmp_path / "f")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "lstmlab: error: cannot import the Keras model 'net': unsupported layer(s) 'gru' (GRU); "
+        "supported: InputLayer; LSTM"
+    )
+    assert not (tmp_path / "f").exists()
+
+
+def test_export_notes_that_the_scaler_stays_behind(keras, tmp_path, capsys):
+    config = LSTMConfig(units=(3,), timesteps=2, stateful=False)
+    scaler = {"kind": "minmax", "columns": ["value"], "offset": [0.0], "scale": [2.0]}
+    recipe = {
+        "kind": "stateless",
+        "window": 2,
+        "columns": ["value"],
+        "time_col": None,
+        "freq": None,
+    }
+    save_model(
+        tmp_path / "folder",
+        SavedModel(config=config, params=init_params(config, 0), recipe=recipe, scaler=scaler),
+    )
+    out = tmp_path / "m.keras"
+    assert main(["export-keras", str(tmp_path / "folder"), "--out", str(out)]) == 0
+    assert (
+        "note: the folder's minmax scaler is not part of the Keras model; feed it scaled values\n"
+        in capsys.readouterr().out
+    )
+    assert out.is_file()
+
+
+def test_without_keras_the_commands_say_how_to_install_it(monkeypatch, tmp_path, capsys):
+    from lstmlab.keras_io import keras_module
+
+    monkeypatch.setitem(sys.modules, "keras", None)  # makes `import keras` raise ImportError
+    with pytest.raises(ValueError, match=re.escape(NO_KERAS)):
+        keras_module()
+    (tmp_path / "m.keras").write_bytes(b"")
+    code = main(["import-keras", str(tmp_path / "m.keras"), "--save", str(tmp_path / "f")])
+    assert code == 2
+    assert capsys.readouterr().err == f"lstmlab: error: {NO_KERAS}\n"

@@ -1,4 +1,4 @@
-"""Tests of lstmlab.experiments.compare and its report (lstmlab.report.compare_report)."""
+"""Tests of lstmlab.experiments.compare and its report (lstmlab.report.documents)."""
 
 import csv
 import dataclasses
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lstmlab.core.model import MLPConfig, from_keras_weights, init_params
 from lstmlab.experiments import compare
 from lstmlab.experiments.compare import CompareConfig, ModelSpec
-from lstmlab.models import MLPConfig, from_keras_weights, init_params
-from lstmlab.report.compare_report import write_compare_report
+from lstmlab.report.documents import write_compare_report
 
 
 def random_walk(n: int, seed: int = 0) -> np.ndarray:

@@ -1,259 +1,297 @@
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from lstmlab import LSTMModel, MLPModel
-from lstmlab.experiments.moving_average import MovingAverageConfig, make_data
+from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
+from lstmlab.data.scaling import fit_scaler
+from lstmlab.forecaster import FitSpec, Forecaster, Recipe, train_forecaster
+
+WINDOW = 3
 
 
-@pytest.fixture(scope="module")
-def seed_data():
-    return make_data(MovingAverageConfig(input_len=200))
-
-
-def test_fit_returns_history_and_keeps_adam_state_across_calls(seed_data):
-    model = LSTMModel(units=(8,), stateful=True, batch_size=1, seed=0)
-    first = model.fit(seed_data.x_train, seed_data.y_train, epochs=2, quiet=True)
-    second = model.fit(
-        seed_data.x_train, seed_data.y_train, epochs=1, quiet=True,
-        validation_data=(seed_data.x_test, seed_data.y_test),
+def _forecaster(kind, columns=1, seed=0):
+    if kind == "stateful":
+        config = LSTMConfig(
+            units=(6, 4),
+            timesteps=WINDOW,
+            features=columns,
+            outputs=columns,
+            stateful=True,
+            return_sequences=True,
+        )
+    elif kind == "stateless":
+        config = LSTMConfig(
+            units=(5,), timesteps=WINDOW, features=columns, outputs=columns, stateful=False
+        )
+    else:
+        config = MLPConfig(hidden=(7,), timesteps=WINDOW, features=columns, outputs=columns)
+    names = tuple(f"c{i}" for i in range(columns))
+    rng = np.random.default_rng(seed)
+    scaler = fit_scaler(rng.normal(10.0, 4.0, size=(50, columns)), "standard", names)
+    recipe = Recipe(
+        kind=kind if kind != "stateful" else "stacked", window=WINDOW, columns=names, freq="15min"
     )
-    assert len(first.loss) == 2 and first.val_loss is None
-    assert second.updates == 3 * len(seed_data.x_train)  # the step count continues
-    assert set(second.history) == {"loss", "val_loss"}
-    assert second.loss[0] < first.loss[0]
+    return Forecaster(config, init_params(config, seed), recipe=recipe, scaler=scaler)
 
 
-def test_stateful_predict_carries_and_keeps_state(seed_data):
-    model = LSTMModel(units=(8,), stateful=True, batch_size=1, seed=1)
-    x = seed_data.x_test
-    at_once = model.predict(x)
-    model.reset_states()
-    in_pieces = np.concatenate([model.predict(x[:7]), model.predict(x[7:])])
-    np.testing.assert_allclose(in_pieces, at_once, atol=1e-6)
-    # Without a reset the next call starts from the kept state, so it differs.
-    assert not np.allclose(model.predict(x[:7]), at_once[:7])
-    model.reset_states()
-    np.testing.assert_allclose(model.predict(x[:7]), at_once[:7], atol=1e-6)
+def _series(length, columns=1, seed=1):
+    return np.random.default_rng(seed).normal(10.0, 4.0, size=(length, columns))
 
 
-def test_reset_one_layer_only(seed_data):
-    model = LSTMModel(units=(4, 3), stateful=True, batch_size=1, seed=2)
-    model.predict(seed_data.x_test[:5])
-    model.reset_states(layer=1)
-    assert np.abs(np.asarray(model.state[1].h)).sum() == 0
-    assert np.abs(np.asarray(model.state[0].h)).sum() > 0
+def _times(start, count):
+    return [
+        t.isoformat()
+        for t in pd.date_range("2024-01-01", periods=start + count, freq="15min")[start:]
+    ]
 
 
-def test_stateless_predict_ignores_call_history(seed_data):
-    model = LSTMModel(units=(8,), stateful=False, seed=3)
-    first = model.predict(seed_data.x_test)
-    np.testing.assert_array_equal(model.predict(seed_data.x_test), first)
+def _splits(draw_sizes, total):
+    bounds, position = [], 0
+    for size in draw_sizes:
+        if position >= total:
+            break
+        position = min(total, position + size)
+        bounds.append(position)
+    if not bounds or bounds[-1] != total:
+        bounds.append(total)
+    return bounds
 
 
-def test_with_batch_size_shares_weights_and_starts_fresh(seed_data):
-    model = LSTMModel(units=(6,), stateful=True, batch_size=4, seed=4)
-    x, y = seed_data.x_train[:160], seed_data.y_train[:160]
-    model.fit(x, y, epochs=1, quiet=True)
-    single = model.with_batch_size(1)
-    assert single.batch_size == 1 and model.batch_size == 4
-    for mine, theirs in zip(model.get_weights(), single.get_weights(), strict=True):
-        np.testing.assert_array_equal(mine, theirs)
-    assert single.predict(seed_data.x_test[:3]).shape == (3, 1)
-    single.fit(x[:8], y[:8], epochs=1, quiet=True)
-    assert not np.array_equal(single.get_weights()[0], model.get_weights()[0])
+@pytest.mark.slow
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kind=st.sampled_from(["stateful", "stateless", "mlp"]),
+    length=st.sampled_from([2, 17]),
+    sizes=st.lists(st.integers(1, 9), min_size=1, max_size=20),
+    save_after=st.integers(0, 20),
+)
+def test_pieces_of_any_sizes_equal_feeding_at_once(
+    tmp_path_factory, kind, length, sizes, save_after
+):
+    values = _series(length, columns=2)
+    stamps = _times(0, length)
+    reference = _forecaster(kind, columns=2).replay(values)  # (length, 2)
+    model = _forecaster(kind, columns=2)
+    start = 0
+    for piece, end in enumerate(_splits(sizes, length)):
+        if piece == save_after:  # across save/load too
+            folder = tmp_path_factory.mktemp("m")
+            model.save(folder)
+            model = Forecaster.load(folder)
+        forecast = model.observe("s", values[start:end], stamps[start:end])
+        assert forecast.seen == end
+        if kind != "stateful" and end < WINDOW:
+            assert forecast.values is None and forecast.needed == WINDOW - end
+        else:
+            np.testing.assert_allclose(forecast.values[0], reference[end - 1], rtol=1e-6, atol=1e-6)
+        start = end
+    at_once = _forecaster(kind, columns=2)
+    at_once.observe("s", values, stamps)
+    whole, pieces = at_once.series_state("s"), model.series_state("s")
+    for a, b in zip(whole.rnn, pieces.rnn, strict=True):
+        np.testing.assert_allclose(a.h, b.h, atol=1e-6)
+        np.testing.assert_allclose(a.c, b.c, atol=1e-6)
+    np.testing.assert_array_equal(whole.recent, pieces.recent)
+    assert (whole.seen, whole.last_time) == (pieces.seen, pieces.last_time)
 
 
-def test_evaluate_is_the_mse_of_predict(seed_data):
-    model = LSTMModel(units=(5,), stateful=True, seed=5)
-    predictions = model.predict(seed_data.x_test)
-    model.reset_states()
-    mse = model.evaluate(seed_data.x_test, seed_data.y_test)
-    assert mse == pytest.approx(float(np.mean((predictions - seed_data.y_test) ** 2)), rel=1e-5)
+def test_replay_reference_can_detect_a_wrong_state():
+    values = _series(8)
+    model = _forecaster("stateful")
+    reference = model.replay(values)
+    model.observe("s", values[:4])
+    # restarting from a fresh state instead of continuing must not match
+    fresh = _forecaster("stateful")
+    fresh_forecast = fresh.observe("s", values[4:]).values[0]
+    continued = model.observe("s", values[4:]).values[0]
+    np.testing.assert_allclose(continued, reference[-1], atol=1e-6)
+    assert not np.allclose(fresh_forecast, reference[-1], atol=1e-4)
 
 
-def test_set_weights_round_trip_and_perturbation(seed_data):
-    model = LSTMModel(units=(5, 4), stateful=False, seed=6)
-    other = LSTMModel(units=(5, 4), stateful=False, seed=7)
-    other.set_weights(model.get_weights())
-    np.testing.assert_array_equal(other.predict(seed_data.x_test), model.predict(seed_data.x_test))
-    weights = model.get_weights()
-    # Layer 1's recurrent kernel: with one time step from zero state only a stacked layer's
-    # input path reaches it, so perturb the input kernel of layer 1 (index 3).
-    weights[3] = weights[3] + 1e-2
-    other.set_weights(weights)
-    assert not np.allclose(other.predict(seed_data.x_test), model.predict(seed_data.x_test))
-
-
-def test_set_weights_names_the_expected_layout():
-    model = LSTMModel(units=(5,))
-    with pytest.raises(ValueError, match=re.escape("weight 1 has shape (4, 20), expected (5, 20)")):
-        model.set_weights([np.zeros((1, 20)), np.zeros((4, 20)), np.zeros(20), np.zeros((5, 1)),
-                           np.zeros(1)])
-    with pytest.raises(ValueError, match="expected 5 weight arrays"):
-        model.set_weights([np.zeros((1, 20))])
-
-
-def test_mlp_fits_and_shuffles(seed_data):
-    x = np.concatenate([seed_data.x_train[:-1], seed_data.x_train[1:]], axis=1)  # (n, 2, 1)
-    y = seed_data.y_train[1:]
-    model = MLPModel(hidden=(16,), timesteps=2, seed=0)
-    history = model.fit(x[:150], y[:150], epochs=20, batch_size=10, shuffle=True, quiet=True)
-    assert history.loss[-1] < 0.5 * history.loss[0]
-    assert model.predict(x[:3]).shape == (3, 1)
-
-
-# -- misuse: each gets a ValueError naming the problem and the fix --------------------------
-
-
-def test_stateful_fit_with_shuffle_is_refused(seed_data):
-    model = LSTMModel(stateful=True)
-    message = "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        model.fit(seed_data.x_train, seed_data.y_train, shuffle=True, quiet=True)
-
-
-def test_stateful_batch_of_another_size_points_to_with_batch_size(seed_data):
-    model = LSTMModel(stateful=True, batch_size=4)
-    message = (
-        "this stateful model was built for batch_size=4, got batch_size=1; use "
-        "model.with_batch_size(1) to get the same weights at another batch size"
+@pytest.mark.parametrize("kind", ["stateful", "stateless", "mlp"])
+def test_save_load_round_trip_is_bit_identical(tmp_path, kind):
+    model = _forecaster(kind)
+    for series_id, seed in (("a", 1), ("b", 2), ("new/ü", 3)):
+        model.observe(series_id, _series(5 + seed, seed=seed), _times(0, 5 + seed))
+    model.observe("short", _series(1, seed=9), _times(0, 1))
+    model.save(tmp_path / "m")
+    loaded = Forecaster.load(tmp_path / "m")
+    assert loaded.series_ids == model.series_ids
+    for series_id in model.series_ids:
+        a, b = model.forecast(series_id, 4), loaded.forecast(series_id, 4)
+        assert (a.seen, a.needed, a.timestamps) == (b.seen, b.needed, b.timestamps)
+        if a.values is None:
+            assert b.values is None
+        else:
+            assert np.array_equal(a.values, b.values)
+    more = _series(2, seed=5)
+    assert np.array_equal(
+        model.observe("a", more, _times(6, 2)).values,
+        loaded.observe("a", more, _times(6, 2)).values,
     )
-    with pytest.raises(ValueError, match=re.escape(message)):
-        model.predict(seed_data.x_test, batch_size=1)
-    with pytest.raises(ValueError, match=re.escape(message)):
-        model.fit(seed_data.x_train, seed_data.y_train, batch_size=1, quiet=True)
 
 
-def test_sample_count_not_multiple_of_batch_size_needs_trim(seed_data):
-    model = LSTMModel(stateful=True, batch_size=3)
-    x, y = seed_data.x_train[:10], seed_data.y_train[:10]
-    with pytest.raises(ValueError, match="pass trim=True"):
-        model.fit(x, y, quiet=True)
-    history = model.fit(x, y, trim=True, quiet=True)
-    assert history.updates == 3
-
-
-def test_nan_and_infinite_inputs_are_refused(seed_data):
-    x = seed_data.x_train.copy()
-    x[4, 0, 0] = np.nan
-    with pytest.raises(ValueError, match=re.escape("x holds 1 NaN or infinite value(s)")):
-        LSTMModel().fit(x, seed_data.y_train, quiet=True)
-    y = seed_data.y_train.copy()
-    y[0, 0] = np.inf
-    with pytest.raises(ValueError, match=re.escape("y holds 1 NaN or infinite value(s)")):
-        LSTMModel().fit(seed_data.x_train, y, quiet=True)
-
-
-def test_zero_or_negative_sizes_are_refused():
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
-        LSTMModel(batch_size=0)
-    with pytest.raises(ValueError, match="timesteps must be a positive integer, got 0"):
-        LSTMModel(timesteps=0)
-    with pytest.raises(ValueError, match=re.escape("units[0] must be a positive integer, got -3")):
-        LSTMModel(units=(-3,))
-
-
-def test_targets_of_the_wrong_shape_are_refused(seed_data):
-    n = len(seed_data.y_train)
-    message = f"y has shape ({n},), expected ({n}, 1) to match x ({n}, 1, 1) and outputs=1"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        LSTMModel().fit(seed_data.x_train, seed_data.y_train[:, 0], quiet=True)
-
-
-def test_wrong_feature_count_is_refused(seed_data):
-    with pytest.raises(ValueError, match="x has 1 features per step, the model expects 3"):
-        LSTMModel(features=3).predict(seed_data.x_test)
-
-
-def _evaluate_from(model, state, batches):
-    from lstmlab.train.loop import compiled_evaluate
-
-    losses, _ = compiled_evaluate(model.config)(model.params, state, batches.x_batches,
-                                                batches.y_batches)
-    return float(np.mean(losses))
-
-
-def test_official_validation_starts_from_the_end_of_epoch_state(seed_data):
-    from lstmlab.data.official import make_official_batches
-
-    model = LSTMModel(units=(6,), stateful=True, batch_size=4, seed=8)
-    x, y = seed_data.x_train[:160], seed_data.y_train[:160]
-    x_val, y_val = seed_data.x_test[:40], seed_data.y_test[:40]
-    history = model.fit(x, y, epochs=1, reset="never", validation_data=(x_val, y_val),
-                        quiet=True)
-    val = make_official_batches(x_val, y_val, batch_size=4)
-    carried = _evaluate_from(model, model.state, val)  # reset="never": the epoch's end state
-    assert history.val_loss[0] == pytest.approx(carried, rel=1e-6)
-    assert carried != pytest.approx(_evaluate_from(model, model.with_batch_size(4).state, val),
-                                    rel=1e-3)
-
-
-def test_streams_validation_starts_from_zero_state(seed_data):
-    # Validation stream i does not continue training stream i; carrying the end-of-epoch
-    # state would start it from another part of the series.
-    from lstmlab.data.streams import make_stream_batches
-
-    model = LSTMModel(units=(6,), stateful=True, batch_size=4, seed=8)
-    x, y = seed_data.x_train[:160], seed_data.y_train[:160]
-    x_val, y_val = seed_data.x_test[:40], seed_data.y_test[:40]
-    history = model.fit(x, y, epochs=1, reset="never", layout="streams",
-                        validation_data=(x_val, y_val), quiet=True)
-    val = make_stream_batches(x_val, y_val, batch_size=4)
-    zero = _evaluate_from(model, model.with_batch_size(4).state, val)
-    assert history.val_loss[0] == pytest.approx(zero, rel=1e-6)
-    assert zero != pytest.approx(_evaluate_from(model, model.state, val), rel=1e-3)
-
-
-def test_evaluate_takes_trim_as_its_message_says(seed_data):
-    model = LSTMModel(units=(5,), stateful=True, batch_size=3, seed=9)
-    x, y = seed_data.x_test[:10], seed_data.y_test[:10]
-    with pytest.raises(ValueError, match=re.escape("pass trim=True to drop the last 1 samples")):
-        model.evaluate(x, y)
-    mse = model.evaluate(x, y, trim=True)
-    model.reset_states()
-    predictions = model.predict(x[:9])
-    assert mse == pytest.approx(float(np.mean((predictions - y[:9]) ** 2)), rel=1e-5)
-
-
-def test_trim_must_be_a_bool_not_a_layout_mode(seed_data):
-    # trim="end" used to mean "trim at the start" with the stream layout, and "error" to trim.
-    model = LSTMModel(stateful=True, batch_size=3)
-    x, y = seed_data.x_train[:10], seed_data.y_train[:10]
-    for trim in ("end", "error"):
-        message = f"trim must be True or False, got {trim!r}; pass trim=True or False"
-        with pytest.raises(ValueError, match=re.escape(message)):
-            model.fit(x, y, layout="streams", trim=trim, quiet=True)
-
-
-def test_a_short_validation_set_is_named_with_the_edge_fix(seed_data):
-    model = LSTMModel(stateful=True, batch_size=4)
-    x, y = seed_data.x_train[:160], seed_data.y_train[:160]
-    message = (
-        "validation x holds 10 samples, not a multiple of batch_size=4 (remainder 2); pass "
-        "trim=True to drop the oldest 2 samples"
+def test_stateful_model_serves_more_series_than_its_training_batch(tmp_path):
+    data = {f"s{i}": np.sin(np.arange(40) * 0.3 + i) + i for i in range(2)}
+    model = train_forecaster(
+        data,
+        spec=FitSpec(kind="stateful", window=4, epochs=2, batch_size=2, units=(5,)),
+        columns=("v",),
     )
+    assert model.metrics["batch_size"] == 2
+    many = {f"m{i}": _series(6, seed=i) for i in range(5)}
+    together = model.observe_many(many)
+    for series_id, values in many.items():
+        alone = model.replay(values)[-1]
+        np.testing.assert_allclose(together[series_id].values[0], alone, rtol=1e-6, atol=1e-6)
+    # the training series are left at the end of their data
+    for series_id, values in data.items():
+        np.testing.assert_allclose(
+            model.forecast(series_id).values[0], model.replay(values)[-1], rtol=1e-6, atol=1e-6
+        )
+
+
+def test_train_forecaster_records_metrics_and_states():
+    data = {"x": np.cos(np.arange(30) * 0.5) * 3 + 7}
+    times = {"x": pd.date_range("2024-03-01", periods=30, freq="h")}
+    model = train_forecaster(
+        data,
+        spec=FitSpec(kind="mlp", window=5, epochs=3),
+        columns=("load",),
+        timestamps=times,
+        freq="h",
+    )
+    metrics = model.metrics
+    assert len(metrics["loss"]) == 3 and metrics["series"] == {"x": 30}
+    assert np.isfinite(metrics["one_step_rmse"]["x"])
+    forecast = model.forecast("x", horizon=2)
+    assert forecast.timestamps == ("2024-03-02T06:00:00", "2024-03-02T07:00:00")
+    assert model.series_state("x").seen == 30
+
+
+def test_multi_step_forecast_feeds_predictions_back_and_keeps_the_state(tmp_path):
+    model = _forecaster("stateful")
+    model.observe("s", _series(6), _times(0, 6))
+    state = model.series_state("s")
+    forecast = model.forecast("s", horizon=3)
+    assert model.series_state("s") is state  # forecasting stores nothing
+    model.save(tmp_path / "m")
+    copy = Forecaster.load(tmp_path / "m")
+    first = copy.observe("s", forecast.values[:1], [forecast.timestamps[0]], horizon=2)
+    np.testing.assert_allclose(first.values, forecast.values[1:], rtol=1e-5, atol=1e-5)
+    assert first.timestamps == forecast.timestamps[1:]
+
+
+def test_new_series_start_from_a_fresh_state():
+    model = _forecaster("stateful")
+    model.observe("old", _series(10, seed=3))
+    new = model.observe("new", _series(4, seed=4)).values[0]
+    np.testing.assert_allclose(
+        new, _forecaster("stateful").replay(_series(4, seed=4))[-1], atol=1e-6
+    )
+
+
+def _state_unchanged(model, series_id, before):
+    after = model.series_state(series_id)
+    assert after is before
+
+
+@pytest.mark.parametrize(
+    ("values", "stamps", "message"),
+    [
+        (
+            [[1.0]],
+            ["2024-01-01T00:45:00"],
+            "series 's': reading at 2024-01-01T00:45:00 is out of time order: the series already "
+            "has readings up to 2024-01-01T00:45:00; send only newer readings",
+        ),
+        (
+            [[1.0]],
+            ["2024-01-01T01:15:00"],
+            "series 's': reading 0 has timestamp 2024-01-01T01:15:00, expected "
+            "2024-01-01T01:00:00 (frequency 15min): a gap or an off-grid reading; send the "
+            "missing readings (filled) in order",
+        ),
+        (
+            [[1.0], [2.0]],
+            ["2024-01-01T01:15:00", "2024-01-01T01:00:00"],
+            "series 's': timestamps are not strictly increasing at reading 1 (2024-01-01T01:15:00 "
+            "then 2024-01-01T01:00:00); sort them and drop duplicates",
+        ),
+        (
+            [[1.0], [np.nan]],
+            _times(4, 2),
+            "series 's': reading 1 holds NaN or infinite values ([nan]); readings must be "
+            "finite, fill or drop it before observing",
+        ),
+        (
+            [[1.0, 2.0]],
+            _times(4, 1),
+            "series 's': each reading needs 1 value(s) (columns ['c0']), got 2; pass values of "
+            "shape (readings, 1)",
+        ),
+        ([], [], "series 's': no readings given; pass at least one"),
+        (
+            [[1e300]],
+            _times(4, 1),
+            "series 's': reading 0 ([1e+300]) is beyond the float32 range the model computes "
+            "in, once scaled; check its units",
+        ),
+        (
+            [[1.0]],
+            None,
+            "series 's' has timestamps up to 2024-01-01T00:45:00; pass timestamps with the new "
+            "readings",
+        ),
+        ([[1.0]], ["yesterday-ish"], "series 's': timestamps could not be parsed"),
+        ([[1.0], [2.0]], _times(4, 1), "series 's': 1 timestamps for 2 readings"),
+        ([["x"]], _times(4, 1), "series 's': readings must be numbers"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["stateful", "mlp"])
+def test_bad_readings_get_clear_errors_and_change_nothing(kind, values, stamps, message):
+    model = _forecaster(kind)
+    model.observe("s", _series(4), _times(0, 4))
+    before = model.series_state("s")
+    expected = model.forecast("s").values
     with pytest.raises(ValueError, match=re.escape(message)):
-        model.fit(x, y, layout="streams", validation_data=(x[:10], y[:10]), quiet=True)
+        model.observe("s", values, stamps)
+    _state_unchanged(model, "s", before)
+    assert np.array_equal(model.forecast("s").values, expected)
 
 
-@pytest.mark.parametrize("shape", [(2, 0, 1), (0, 1, 1)])
-@pytest.mark.parametrize("stateful", [True, False])
-def test_empty_inputs_are_refused_with_the_fix(shape, stateful):
-    message = f"x has shape {shape}, with no samples or no time steps; pass at least one sample"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        LSTMModel(stateful=stateful).predict(np.zeros(shape))
+def test_a_bad_series_in_a_batch_changes_no_series():
+    model = _forecaster("stateful")
+    with pytest.raises(ValueError, match="series 'b': reading 0 holds NaN"):
+        model.observe_many({"a": [1.0, 2.0], "b": [np.inf]})
+    assert model.series_ids == ()
 
 
-def test_history_reports_what_trim_dropped(seed_data):
-    x, y = seed_data.x_train[:10], seed_data.y_train[:10]
-    x_val, y_val = seed_data.x_test[:8], seed_data.y_test[:8]
-    official = LSTMModel(stateful=True, batch_size=3).fit(
-        x, y, trim=True, validation_data=(x_val, y_val), quiet=True)
-    assert str(official.trim) == "used 9 of 10 samples in 3 batches of 3; trimmed 1 at the end"
-    assert (official.val_trim.used, official.val_trim.trimmed_end) == (6, 2)
-    streams = LSTMModel(stateful=True, batch_size=3).fit(
-        x, y, trim=True, layout="streams", quiet=True)
-    assert (streams.trim.trimmed_start, streams.trim.trimmed_end) == (1, 0)
-    assert streams.val_trim is None
+def test_forecast_errors():
+    model = _forecaster("stateful")
+    with pytest.raises(KeyError, match="unknown series 'nope'"):
+        model.forecast("nope")
+    model.observe("s", [1.0])
+    with pytest.raises(ValueError, match="horizon must be an integer from 1 to 10000, got 0"):
+        model.forecast("s", 0)
+    with pytest.raises(ValueError, match="series id must be a non-empty string"):
+        model.observe("", [1.0])
+
+
+def test_config_recipe_and_scaler_must_agree():
+    config = LSTMConfig(units=(3,), features=1, outputs=2)
+    with pytest.raises(
+        ValueError, match="outputs must equal features, got outputs=2 and features=1"
+    ):
+        Forecaster(config, init_params(config, 0), recipe=Recipe())
+    config = MLPConfig(hidden=(3,), timesteps=4)
+    with pytest.raises(
+        ValueError, match="a window model reads windows of 4 steps, the recipe says window=1"
+    ):
+        Forecaster(config, init_params(config, 0), recipe=Recipe(window=1))

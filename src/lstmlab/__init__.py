@@ -1,8 +1,7 @@
 """lstmlab: stateful and stateless LSTM forecasting with a compiled JAX core."""
 
-from lstmlab.forecaster import LSTMModel, MLPModel
-from lstmlab.layers.lstm import LSTMParams, LSTMState
-from lstmlab.models import (
+from lstmlab.core.layers import LSTMParams, LSTMState
+from lstmlab.core.model import (
     LSTMConfig,
     MLPConfig,
     apply,
@@ -10,9 +9,16 @@ from lstmlab.models import (
     init_state,
     reset_state,
 )
-from lstmlab.train.loop import History, TrainConfig, TrainState, fit, init_train_state
-from lstmlab.train.optim import keras_adam
-from lstmlab.train.resets import ResetPolicy
+from lstmlab.core.train import (
+    History,
+    ResetPolicy,
+    TrainConfig,
+    TrainState,
+    fit,
+    init_train_state,
+    keras_adam,
+)
+from lstmlab.keras_models import LSTMModel, MLPModel
 
 __version__ = "0.1.0"
 

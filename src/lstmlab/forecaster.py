@@ -1,433 +1,1075 @@
-"""Keras-like edge objects: ``LSTMModel`` and ``MLPModel``.
+"""Models that live: a ``Forecaster`` keeps each series' state between calls.
 
-They hold parameters, optimizer state and recurrent state, and call the functional core for
-everything numeric. State changes by rebinding (``self._state = new_state``), never in place.
+A meter sends a reading every 15 minutes; ``Forecaster.observe("meter-7", [reading],
+timestamps=[t])`` advances that series' state through the new reading and returns the
+next-step forecast, without re-reading the history. The state is per series (not per
+training batch slot), so a stateful model trained with batch size B serves any number of
+series, and ``save``/``load`` keep it with the model (see ``lstmlab.model_folder``).
+
+What a series' state holds (``SeriesState``):
+
+- stateful models (``LSTMConfig(stateful=True)``): one ``LSTMState`` per layer with batch 1,
+  the state reached after reading the whole series from a zero state;
+- window models (stateless LSTM, MLP): the last ``window`` readings;
+- both: the next-step prediction after the last reading, the last timestamp, the count of
+  readings seen.
+
+Exactness: observing a series in pieces of any sizes gives the same predictions as observing
+it at once (to float32 rounding; each piece is run in power-of-two chunks so that only a
+handful of shapes are ever compiled). Multi-step forecasts feed the predictions back through
+the model from a copy of the state; the stored state changes only with real readings.
+
+All numerics go through ``lstmlab.models.apply``, compiled per shape.
 """
 
-import copy
-import dataclasses
-from collections.abc import Sequence
+import functools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
-from lstmlab.data.checks import as_float_array
-from lstmlab.data.official import make_official_batches
-from lstmlab.data.streams import make_stream_batches
-from lstmlab.models.config import LSTMConfig, MLPConfig, ModelConfig
-from lstmlab.models.core import apply, from_keras_weights, init_params, to_keras_weights
-from lstmlab.models.state import ModelState, init_state, reset_state
-from lstmlab.train.loop import (
-    History,
-    TrainConfig,
-    TrainState,
-    compiled_evaluate,
-    compiled_predict,
-    fit,
+from lstmlab.core.layers import LSTMState
+from lstmlab.core.model import (
+    LSTMConfig,
+    MLPConfig,
+    ModelConfig,
+    Params,
+    apply,
+    init_params,
+    init_state,
 )
-from lstmlab.train.resets import parse_reset
+from lstmlab.core.train import TrainConfig, fit, init_train_state
+from lstmlab.data.layouts import make_series_streams, make_windows
+from lstmlab.data.scaling import Scaler, fit_scaler
+from lstmlab.model_folder import SavedModel, load_model, save_model
 
-_LAYOUTS = ("official", "streams")
-
-
-def _check_trim(trim: Any) -> None:
-    # A truthy string such as "end" or "error" must not silently mean "trim at the start".
-    if not isinstance(trim, bool):
-        raise ValueError(f"trim must be True or False, got {trim!r}; pass trim=True or False")
-
-
-@jax.jit(static_argnums=0)
-def _apply_stateless(config: ModelConfig, params, x):
-    state = init_state(config, x.shape[0])
-    return apply(config, params, state, x)[0]
+MODEL_KINDS = ("stateful", "stateless", "stacked", "mlp")
+_NO_TIME = np.iinfo(np.int64).min  # "no timestamp yet" in the int64 arrays of a states file
+MAX_HORIZON = 10_000
 
 
-class _Model:
-    """Shared edge behaviour; subclasses only build their config."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Recipe:
+    """How readings become model inputs.
+
+    Attributes:
+        kind: ``"stateful"``, ``"stacked"`` (stateful, several layers), ``"stateless"`` or
+            ``"mlp"`` (window models); informative, the behaviour follows the model config.
+        window: steps per training window (window models: the readings one forecast reads;
+            stateful models: the chunk length of training).
+        columns: the value columns of one reading; the model forecasts all of them.
+        time_col: the timestamp column of the training data, or ``None``.
+        freq: the pandas frequency of the readings (``"15min"``), or ``None`` for no grid
+            check (only the order of timestamps is checked).
+    """
+
+    kind: str = "stateful"
+    window: int = 1
+    columns: tuple[str, ...] = ("value",)
+    time_col: str | None = None
+    freq: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(self.columns))
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {self.kind!r}")
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
+            raise ValueError(f"window must be a positive integer, got {self.window!r}")
+        if not self.columns or not all(isinstance(c, str) and c for c in self.columns):
+            raise ValueError(f"columns must be non-empty names, got {self.columns!r}")
+        if self.freq is not None:
+            to_offset(self.freq)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "kind": self.kind,
+            "window": self.window,
+            "columns": list(self.columns),
+            "time_col": self.time_col,
+            "freq": self.freq,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Recipe":
+        """Rebuild from ``to_dict`` output."""
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class SeriesState:
+    """What a series carries between calls (NumPy arrays, read-only by convention).
+
+    Attributes:
+        rnn: one ``LSTMState`` per layer with ``(1, units)`` float32 arrays; ``()`` for window
+            models.
+        recent: ``(k, columns)`` float32, the last ``k <= window`` scaled readings (window
+            models; ``(0, columns)`` for stateful models).
+        prediction: ``(columns,)`` float32, the scaled next-step prediction after the last
+            reading, or ``None`` before the model can forecast.
+        last_time: the last reading's timestamp in nanoseconds since the epoch, or ``None``.
+        seen: readings observed so far.
+    """
+
+    rnn: tuple[LSTMState, ...]
+    recent: np.ndarray
+    prediction: np.ndarray | None
+    last_time: int | None
+    seen: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Forecast:
+    """A forecast for one series.
+
+    Attributes:
+        series_id: the series.
+        values: ``(horizon, columns)`` float64 in the original units, or ``None`` while a
+            window model has seen fewer than ``window`` readings.
+        timestamps: ISO timestamps of the forecast steps, when the series has timestamps and
+            the recipe a frequency; else ``None``.
+        seen: readings observed so far.
+        needed: readings still needed before a forecast exists (0 when ``values`` is set).
+    """
+
+    series_id: str
+    values: np.ndarray | None
+    timestamps: tuple[str, ...] | None
+    seen: int
+    needed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (values as nested lists)."""
+        return {
+            "series_id": self.series_id,
+            "values": None if self.values is None else self.values.tolist(),
+            "timestamps": None if self.timestamps is None else list(self.timestamps),
+            "seen": self.seen,
+            "needed": self.needed,
+        }
+
+
+# --------------------------------------------------------------------------- compiled core
+
+
+def _pack_state(rnn: tuple[LSTMState, ...]) -> np.ndarray:
+    """``(rows, 2 * sum(units))``: ``[h_0, c_0, h_1, c_1, ...]`` side by side (one transfer)."""
+    return np.concatenate([array for layer in rnn for array in (layer.h, layer.c)], axis=1)
+
+
+def _unpack_state(config: ModelConfig, packed: Any) -> tuple[LSTMState, ...]:
+    states, start = [], 0
+    for units in config.units:
+        h = packed[:, start : start + units]  # (rows, units)
+        c = packed[:, start + units : start + 2 * units]
+        states.append(LSTMState(h=h, c=c))
+        start += 2 * units
+    return tuple(states)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _advance(config: ModelConfig, params: Params, packed: jax.Array, x: jax.Array) -> jax.Array:
+    """Stateful step from a packed state; returns ``[last output, packed new state]``.
+
+    Args:
+        config: the model (static).
+        params: its parameters.
+        packed: ``(batch, 2 * sum(units))`` from ``_pack_state``.
+        x: ``(batch, n, features)``.
+
+    Returns:
+        ``(batch, outputs + 2 * sum(units))``: the output after the last step, then the new
+        state packed as the input was; one array, so one device-to-host copy per call.
+    """
+    y, rnn = apply(config, params, _unpack_state(config, packed), x)
+    last = y[:, -1, :] if y.ndim == 3 else y  # (batch, outputs)
+    return jnp.concatenate([last, *(array for layer in rnn for array in (layer.h, layer.c))], 1)
+
+
+def _run_stateful(
+    config: ModelConfig, params: Params, packed: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``x (batch, n, features)`` in power-of-two pieces; ``(last output, packed state)``."""
+    start = 0
+    for piece in _power_of_two_pieces(x.shape[1]):
+        packed_out = _advance(config, params, packed, x[:, start : start + piece])
+        packed = packed_out[:, config.outputs :]  # stays on the device between pieces
+        start += piece
+    result = np.asarray(packed_out)
+    return result[:, : config.outputs], result[:, config.outputs :]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _read_windows(config: ModelConfig, params: Params, x: jax.Array):
+    """Window model: ``x (batch, window, features)`` from zero state; ``(batch, outputs)``."""
+    y, _ = apply(config, params, init_state(config, x.shape[0]), x)
+    return y[:, -1, :] if y.ndim == 3 else y
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _read_sequence(config: ModelConfig, params: Params, x: jax.Array):
+    """Stateful model with ``return_sequences``: outputs after every step from zero state."""
+    y, _ = apply(config, params, init_state(config, x.shape[0]), x)
+    return y  # (batch, time, outputs)
+
+
+def _power_of_two_pieces(n: int) -> list[int]:
+    """``n`` as descending powers of two: 13 -> [8, 4, 1] (bounds the compiled shapes)."""
+    return [1 << bit for bit in range(n.bit_length() - 1, -1, -1) if n >> bit & 1]
+
+
+def _padded_rows(batch: int) -> int:
+    return 1 << (batch - 1).bit_length()
+
+
+def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
+    if array.shape[0] == rows:
+        return array
+    pad = np.zeros((rows - array.shape[0], *array.shape[1:]), array.dtype)
+    return np.concatenate([array, pad])
+
+
+# --------------------------------------------------------------------------- the edge object
+
+
+def parse_timestamps(series_id: str, timestamps: Sequence[Any]) -> np.ndarray:
+    """Timestamps as int64 nanoseconds (time-zone aware ones converted to UTC).
+
+    Args:
+        series_id: for messages.
+        timestamps: ISO strings, datetimes or ``pd.Timestamp``.
+
+    Returns:
+        ``(readings,)`` int64 nanoseconds since the epoch.
+
+    Raises:
+        ValueError: an unparseable or missing timestamp.
+    """
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(list(timestamps)))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"series {series_id!r}: timestamps could not be parsed ({error}); pass ISO "
+            "timestamps such as '2024-01-01T00:15:00'"
+        ) from None
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    if index.hasnans:
+        raise ValueError(f"series {series_id!r}: a timestamp is missing (NaT); pass all")
+    return index.as_unit("ns").asi8
+
+
+def _is_windowed(config: ModelConfig) -> bool:
+    return not config.stateful
+
+
+class Forecaster:
+    """A trained model, its scaler and recipe, and one state per series.
+
+    Args:
+        config: the model; ``outputs`` must equal ``features`` (it forecasts its readings).
+        params: its parameters.
+        recipe: how readings become inputs (``columns`` must match ``features``).
+        scaler: maps readings to model units, or ``None`` for none.
+        metrics: training metrics, saved with the model.
+        states: initial per-series states.
+
+    Raises:
+        ValueError: the config, recipe and scaler disagree.
+
+    Example:
+        >>> from lstmlab.core.model import LSTMConfig, init_params
+        >>> config = LSTMConfig(units=(4,), return_sequences=True)
+        >>> model = Forecaster(config, init_params(config, 0), recipe=Recipe(window=4))
+        >>> first = model.observe("a", [0.1, 0.2])
+        >>> second = model.observe("a", [0.3])
+        >>> whole = model.replay([0.1, 0.2, 0.3])
+        >>> bool(np.allclose(second.values[0], whole[-1], atol=1e-6))
+        True
+    """
 
     def __init__(
-        self, config: ModelConfig, *, batch_size: int, seed: int, learning_rate: float
+        self,
+        config: ModelConfig,
+        params: Params,
+        *,
+        recipe: Recipe,
+        scaler: Scaler | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        states: Mapping[str, SeriesState] | None = None,
     ) -> None:
+        if config.outputs != config.features:
+            raise ValueError(
+                f"a forecaster feeds its predictions back as readings, so outputs must equal "
+                f"features, got outputs={config.outputs} and features={config.features}"
+            )
+        if len(recipe.columns) != config.features:
+            raise ValueError(
+                f"recipe names {len(recipe.columns)} columns {list(recipe.columns)}, the model "
+                f"reads {config.features} features per step; name one column per feature"
+            )
+        if scaler is not None and scaler.num_columns != config.features:
+            raise ValueError(
+                f"the scaler maps {scaler.num_columns} columns, the model reads "
+                f"{config.features}; fit the scaler on the model's columns"
+            )
+        if _is_windowed(config) and config.timesteps != recipe.window:
+            raise ValueError(
+                f"a window model reads windows of {config.timesteps} steps, the recipe says "
+                f"window={recipe.window}; make them equal"
+            )
         self._config = config
-        self._batch_size = batch_size
-        self._seed = seed
-        self._learning_rate = learning_rate
-        self._params = init_params(config, jax.random.key(seed))
-        self._state: ModelState = init_state(config, batch_size)
-        self._opt_state: Any = None  # created by the first fit, kept across fits as Keras does
-        self._step = 0
-        self._fits = 0
+        self._params = params
+        self._recipe = recipe
+        self._scaler = scaler
+        self._metrics = dict(metrics or {})
+        self._states: dict[str, SeriesState] = dict(states or {})
+        self._offset = None if recipe.freq is None else to_offset(recipe.freq)
 
-    # -- read-only views ----------------------------------------------------------------
+    # -- views ------------------------------------------------------------------------------
     @property
     def config(self) -> ModelConfig:
-        """The frozen model description."""
+        """The model config."""
         return self._config
 
     @property
-    def batch_size(self) -> int:
-        """Rows per batch; a stateful model only takes batches of this size."""
-        return self._batch_size
-
-    @property
-    def params(self):
-        """The parameter pytree."""
+    def params(self) -> Params:
+        """The parameters."""
         return self._params
 
     @property
-    def state(self) -> ModelState:
-        """The recurrent state, one ``LSTMState`` per layer (``()`` for an MLP)."""
-        return self._state
+    def recipe(self) -> Recipe:
+        """The data recipe."""
+        return self._recipe
 
     @property
-    def stateful(self) -> bool:
-        """Whether the state is carried across batches and calls."""
-        return self._config.stateful
+    def scaler(self) -> Scaler | None:
+        """The scaler, or ``None``."""
+        return self._scaler
 
-    # -- checks ----------------------------------------------------------------------------
-    def _check_x(self, x: Any, name: str = "x") -> np.ndarray:
-        x = as_float_array(name, x, ndim=3)
-        samples, time_steps, features = x.shape
-        if samples == 0 or time_steps == 0:
-            raise ValueError(
-                f"{name} has shape {x.shape}, with no samples or no time steps; pass at least "
-                "one sample of at least one time step"
-            )
-        if features != self._config.features:
-            raise ValueError(
-                f"{name} has {features} features per step, the model expects "
-                f"{self._config.features}; pass {name} of shape (samples, time, "
-                f"{self._config.features})"
-            )
-        if self._config.kind == "mlp" and time_steps != self._config.timesteps:
-            raise ValueError(
-                f"{name} has {time_steps} time steps, the MLP expects {self._config.timesteps}; "
-                f"pass windows of {self._config.timesteps} steps"
-            )
-        return x
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Training metrics (a copy)."""
+        return dict(self._metrics)
 
-    def _check_y(self, y: Any, x: np.ndarray, name: str = "y") -> np.ndarray:
-        sequences = getattr(self._config, "return_sequences", False)
-        expected = (len(x), x.shape[1], self._config.outputs) if sequences else (
-            len(x), self._config.outputs)
-        if np.shape(y) != expected:
-            raise ValueError(
-                f"{name} has shape {np.shape(y)}, expected {expected} to match x {x.shape} and "
-                f"outputs={self._config.outputs}; reshape the targets to {expected}"
-            )
-        return as_float_array(name, y, ndim=len(expected))
+    @property
+    def series_ids(self) -> tuple[str, ...]:
+        """The series with a state, in insertion order."""
+        return tuple(self._states)
 
-    def _check_stateful_batch(self, batch_size: int | None) -> int:
-        if batch_size is None or batch_size == self._batch_size:
-            return self._batch_size
-        if self.stateful:
-            raise ValueError(
-                f"this stateful model was built for batch_size={self._batch_size}, got "
-                f"batch_size={batch_size}; use model.with_batch_size({batch_size}) to get the "
-                "same weights at another batch size"
-            )
-        return batch_size
+    @property
+    def windowed(self) -> bool:
+        """Whether forecasts read the last ``window`` readings (stateless LSTM, MLP)."""
+        return _is_windowed(self._config)
 
-    def _batches(self, x, y, batch_size: int, layout: str, trim: bool, name: str = "x"):
-        if layout not in _LAYOUTS:
-            raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
-        _check_trim(trim)
-        remainder = len(x) % batch_size
-        if remainder and not trim and len(x) >= batch_size:
-            # Named here, in this method's terms: the layouts' own messages speak of their
-            # arguments (trim='start' for streams), which this method does not take.
-            which = "oldest" if layout == "streams" else "last"
-            raise ValueError(
-                f"{name} holds {len(x)} samples, not a multiple of batch_size={batch_size} "
-                f"(remainder {remainder}); pass trim=True to drop the {which} {remainder} "
-                f"samples, or choose a batch_size that divides {len(x)}"
-            )
-        if layout == "streams":
-            return make_stream_batches(
-                x, y, batch_size=batch_size, trim="start" if trim else "error"
-            )
-        return make_official_batches(x, y, batch_size=batch_size, trim=trim)
+    def series_state(self, series_id: str) -> SeriesState:
+        """The state of a known series, or a fresh one for a new id."""
+        return self._states.get(series_id) or self.fresh_state()
 
-    # -- training and inference ------------------------------------------------------------
-    def fit(
-        self,
-        x: Any,
-        y: Any,
-        *,
-        epochs: int = 1,
-        batch_size: int | None = None,
-        shuffle: bool = False,
-        validation_data: tuple[Any, Any] | None = None,
-        reset: str | int = "epoch",
-        layout: str = "official",
-        trim: bool = False,
-        quiet: bool = False,
-    ) -> History:
-        """Train on samples in time order; returns the per-epoch history.
+    def fresh_state(self) -> SeriesState:
+        """The state a new series id starts from (zero recurrent state, nothing seen)."""
+        # Zeros as in ``init_state(config, 1)``, made in NumPy: no device round trip per new id.
+        units = getattr(self._config, "units", ()) if self._config.stateful else ()
+        rnn = tuple(
+            LSTMState(h=np.zeros((1, u), np.float32), c=np.zeros((1, u), np.float32)) for u in units
+        )
+        columns = self._config.features
+        return SeriesState(
+            rnn=rnn,
+            recent=np.zeros((0, columns), np.float32),
+            prediction=None,
+            last_time=None,
+            seen=0,
+        )
+
+    # -- validation -------------------------------------------------------------------------
+    def _check_id(self, series_id: Any) -> str:
+        if not isinstance(series_id, str) or not series_id or len(series_id) > 200:
+            raise ValueError(
+                f"series id must be a non-empty string of at most 200 characters, got {series_id!r}"
+            )
+        return series_id
+
+    def check_values(self, series_id: str, values: Any) -> np.ndarray:
+        """Readings as ``(readings, columns)`` float64, or a ``ValueError`` saying what is wrong.
 
         Args:
-            x: ``(samples, time, features)``.
-            y: ``(samples, outputs)`` (``(samples, time, outputs)`` with ``return_sequences``).
-            epochs: passes over the data.
-            batch_size: rows per batch; a stateful model only accepts its own.
-            shuffle: shuffle samples every epoch (stateless models only).
-            validation_data: optional ``(x_val, y_val)``, evaluated after every epoch in the
-                same layout. A stateful model validates from the state the epoch ended in
-                with the official layout (row ``i`` continues), from zero state with the
-                stream layout (validation stream ``i`` does not continue training stream
-                ``i``); either way the training state is left as it was.
-            reset: stateful reset policy: ``"epoch"``, ``"never"`` or every N batches.
-            layout: ``"official"`` (Keras' order: batch k holds samples k*B..k*B+B-1) or
-                ``"streams"`` (B contiguous streams; row i of batch k+1 continues row i of
-                batch k).
-            trim: allow dropping the samples that do not fill a batch (the last ones with the
-                official layout, the oldest with the stream layout), in ``x`` and in the
-                validation data.
-            quiet: no progress bar.
+            series_id: for messages.
+            values: ``(readings, columns)``, or ``(readings,)`` for one column.
 
         Returns:
-            ``History`` with per-epoch ``loss`` and ``val_loss``, and in ``trim`` and
-            ``val_trim`` what the layout used and left out of ``x`` and the validation data.
+            The readings, in the original units.
 
         Raises:
-            ValueError: shuffling a stateful model, a foreign batch size for a stateful model,
-                a sample count that is not a multiple of the batch size without ``trim``,
-                a ``trim`` that is not a bool, NaN or infinite values, or shapes that do not
-                match the model.
+            ValueError: not numbers, wrong column count, no readings, NaN or infinite values.
         """
-        batch_size = self._check_stateful_batch(batch_size)
-        train_config = TrainConfig(
-            epochs=epochs,
-            learning_rate=self._learning_rate,
-            shuffle=shuffle,
-            reset=parse_reset(reset),
-            seed=self._seed + self._fits,
-        )
-        if self.stateful and shuffle:
+        columns = self._config.features
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
             raise ValueError(
-                "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False "
-                "(shuffling would break the continuity of each stream across batches)"
+                f"series {series_id!r}: readings must be numbers, got {values!r:.80}; pass "
+                f"numbers of shape (readings, {columns})"
+            ) from None
+        if array.ndim == 1 and columns == 1:
+            array = array[:, None]  # (readings,) -> (readings, 1)
+        if array.ndim != 2 or array.shape[1] != columns:
+            got = array.shape[1] if array.ndim == 2 else f"shape {array.shape}"
+            raise ValueError(
+                f"series {series_id!r}: each reading needs {columns} value(s) (columns "
+                f"{list(self._recipe.columns)}), got {got}; pass values of shape (readings, "
+                f"{columns})"
             )
-        x = self._check_x(x)
-        y = self._check_y(y, x)
-        train = self._batches(x, y, batch_size, layout, trim)
-        validation = None
-        if validation_data is not None:
-            x_val = self._check_x(validation_data[0], "validation x")
-            y_val = self._check_y(validation_data[1], x_val, "validation y")
-            val = self._batches(x_val, y_val, batch_size, layout, trim, name="validation x")
-            validation = (val.x_batches, val.y_batches)
-        if self._opt_state is None:
-            self._opt_state = train_config.optimizer().init(self._params)
-        train_state = TrainState(
+        if array.shape[0] == 0:
+            raise ValueError(f"series {series_id!r}: no readings given; pass at least one")
+        bad = ~np.isfinite(array).all(axis=1)
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise ValueError(
+                f"series {series_id!r}: reading {first} holds NaN or infinite values "
+                f"({array[first].tolist()}); readings must be finite, fill or drop it before "
+                "observing"
+            )
+        return array
+
+    def _check_times(
+        self, series_id: str, state: SeriesState, timestamps: Any, count: int
+    ) -> np.ndarray | None:
+        if timestamps is None:
+            if state.last_time is not None:
+                last = pd.Timestamp(state.last_time).isoformat()
+                raise ValueError(
+                    f"series {series_id!r} has timestamps up to {last}; pass timestamps with "
+                    "the new readings so that their order can be checked"
+                )
+            return None
+        stamps = parse_timestamps(series_id, timestamps)
+        index = pd.DatetimeIndex(stamps)
+        if len(index) != count:
+            raise ValueError(
+                f"series {series_id!r}: {len(index)} timestamps for {count} readings; pass "
+                "one timestamp per reading"
+            )
+        if state.last_time is not None and stamps[0] <= state.last_time:
+            raise ValueError(
+                f"series {series_id!r}: reading at {index[0].isoformat()} is out of time order: "
+                "the series already has readings up to "
+                f"{pd.Timestamp(state.last_time).isoformat()}; "
+                "send only newer readings"
+            )
+        steps = np.diff(stamps)
+        if (steps <= 0).any():
+            at = int(np.argmax(steps <= 0)) + 1
+            raise ValueError(
+                f"series {series_id!r}: timestamps are not strictly increasing at reading {at} "
+                f"({index[at - 1].isoformat()} then {index[at].isoformat()}); sort them and "
+                "drop duplicates"
+            )
+        if self._offset is not None:
+            start = index[0] if state.last_time is None else pd.Timestamp(state.last_time)
+            grid = pd.date_range(start, periods=count + 1, freq=self._offset)
+            grid = grid[1:] if state.last_time is not None else grid[:-1]
+            off = grid.as_unit("ns").asi8 != stamps
+            if off.any():
+                at = int(np.argmax(off))
+                raise ValueError(
+                    f"series {series_id!r}: reading {at} has timestamp {index[at].isoformat()}, "
+                    f"expected {grid[at].isoformat()} (frequency {self._recipe.freq}): a gap "
+                    "or an off-grid reading; send the missing readings (filled) in order"
+                )
+        return stamps
+
+    # -- the pure step ----------------------------------------------------------------------
+    def advance(
+        self, series_id: str, values: Any, timestamps: Sequence[Any] | None = None
+    ) -> SeriesState:
+        """The state after reading ``values``, without storing it (validates first).
+
+        Args:
+            series_id: the series.
+            values: ``(readings, columns)`` or ``(readings,)`` for one column, original units.
+            timestamps: one per reading (ISO strings, datetimes), or ``None``.
+
+        Returns:
+            The new ``SeriesState``; ``commit`` stores it.
+
+        Raises:
+            ValueError: a bad id, wrong column count, NaN or infinite values, timestamps out
+                of order, with gaps, or missing where the series has them. Nothing changes.
+        """
+        series_id = self._check_id(series_id)
+        return self.advance_many({series_id: values}, {series_id: timestamps})[series_id]
+
+    def advance_many(
+        self,
+        observations: Mapping[str, Any],
+        timestamps: Mapping[str, Sequence[Any] | None] | None = None,
+    ) -> dict[str, SeriesState]:
+        """``advance`` for several series at once (one batched call per piece length).
+
+        Args:
+            observations: series id -> readings.
+            timestamps: series id -> timestamps (or ``None``); ``None`` for none at all.
+
+        Returns:
+            Series id -> new state; nothing is stored.
+
+        Raises:
+            ValueError: as ``advance``, for any series; nothing changes.
+        """
+        timestamps = timestamps or {}
+        checked = {}
+        for series_id, values in observations.items():
+            self._check_id(series_id)
+            state = self.series_state(series_id)
+            array = self.check_values(series_id, values)
+            stamps = self._check_times(series_id, state, timestamps.get(series_id), len(array))
+            with np.errstate(over="ignore"):
+                scaled = array if self._scaler is None else self._scaler.transform(array)
+                scaled = scaled.astype(np.float32)
+            overflow = ~np.isfinite(scaled).all(axis=1)
+            if overflow.any():
+                first = int(np.argmax(overflow))
+                raise ValueError(
+                    f"series {series_id!r}: reading {first} ({array[first].tolist()}) is beyond "
+                    "the float32 range the model computes in, once scaled; check its units"
+                )
+            checked[series_id] = (state, scaled, stamps)
+        if self.windowed:
+            return self._advance_windowed(checked)
+        return self._advance_stateful(checked)
+
+    def _advance_stateful(self, checked: dict) -> dict[str, SeriesState]:
+        out = {}
+        by_length: dict[int, list[str]] = {}
+        for series_id, (_, scaled, _) in checked.items():
+            by_length.setdefault(len(scaled), []).append(series_id)
+        for length, ids in by_length.items():
+            rows = _padded_rows(len(ids))
+            # (rows, 2 * sum(units)): every series' packed state, padded to a power of two
+            packed = _pad_rows(np.concatenate([_pack_state(checked[i][0].rnn) for i in ids]), rows)
+            x = _pad_rows(np.stack([checked[i][1] for i in ids]), rows)  # (rows, n, features)
+            y, packed = _run_stateful(self._config, self._params, packed, x)
+            rnn = _unpack_state(self._config, packed)
+            for row, series_id in enumerate(ids):
+                state, scaled, stamps = checked[series_id]
+                out[series_id] = SeriesState(
+                    rnn=tuple(LSTMState(h=s.h[row : row + 1], c=s.c[row : row + 1]) for s in rnn),
+                    recent=state.recent,
+                    prediction=y[row],
+                    last_time=state.last_time if stamps is None else int(stamps[-1]),
+                    seen=state.seen + length,
+                )
+        return out
+
+    def _advance_windowed(self, checked: dict) -> dict[str, SeriesState]:
+        window = self._recipe.window
+        recents = {
+            series_id: np.concatenate([state.recent, scaled])[-window:]
+            for series_id, (state, scaled, _) in checked.items()
+        }
+        ready = [series_id for series_id, recent in recents.items() if len(recent) == window]
+        predictions = {}
+        if ready:
+            x = np.stack([recents[i] for i in ready])  # (series, window, features)
+            y = np.asarray(
+                _read_windows(self._config, self._params, _pad_rows(x, _padded_rows(len(ready))))
+            )
+            predictions = {series_id: y[row] for row, series_id in enumerate(ready)}
+        out = {}
+        for series_id, (state, scaled, stamps) in checked.items():
+            out[series_id] = SeriesState(
+                rnn=(),
+                recent=recents[series_id],
+                prediction=predictions.get(series_id),
+                last_time=state.last_time if stamps is None else int(stamps[-1]),
+                seen=state.seen + len(scaled),
+            )
+        return out
+
+    def commit(self, series_id: str, state: SeriesState) -> None:
+        """Store a state returned by ``advance`` (rebinding, never in place)."""
+        self._states[self._check_id(series_id)] = state
+
+    # -- observe and forecast ---------------------------------------------------------------
+    def observe(
+        self,
+        series_id: str,
+        values: Any,
+        timestamps: Sequence[Any] | None = None,
+        *,
+        horizon: int = 1,
+    ) -> Forecast:
+        """Advance a series through new readings and forecast what follows.
+
+        Args:
+            series_id: the series; a new id starts from a fresh state.
+            values: ``(readings, columns)`` (or ``(readings,)`` for one column), in the
+                original units, oldest first.
+            timestamps: one per reading, or ``None`` (then only for series without any).
+            horizon: steps to forecast.
+
+        Returns:
+            The ``Forecast`` after the last reading.
+
+        Raises:
+            ValueError: see ``advance``; on error the series' state is unchanged.
+        """
+        self._check_horizon(horizon)
+        state = self.advance(series_id, values, timestamps)
+        self.commit(series_id, state)
+        return self.forecast_from(series_id, state, horizon)
+
+    def observe_many(
+        self,
+        observations: Mapping[str, Any],
+        timestamps: Mapping[str, Sequence[Any] | None] | None = None,
+        *,
+        horizon: int = 1,
+    ) -> dict[str, Forecast]:
+        """``observe`` for many series at once, batched (all or nothing on error).
+
+        Args:
+            observations: series id -> readings.
+            timestamps: series id -> timestamps, or ``None``.
+            horizon: steps to forecast.
+
+        Returns:
+            Series id -> ``Forecast``.
+        """
+        self._check_horizon(horizon)
+        states = self.advance_many(observations, timestamps)
+        for series_id, state in states.items():
+            self.commit(series_id, state)
+        return {i: self.forecast_from(i, s, horizon) for i, s in states.items()}
+
+    def forecast(self, series_id: str, horizon: int = 1) -> Forecast:
+        """Forecast a known series from its stored state (the state does not change).
+
+        Args:
+            series_id: the series.
+            horizon: steps to forecast, fed back recursively.
+
+        Returns:
+            The ``Forecast``.
+
+        Raises:
+            KeyError: unknown series id.
+        """
+        self._check_horizon(horizon)
+        if series_id not in self._states:
+            raise KeyError(
+                f"unknown series {series_id!r}; observe readings for it first (known: "
+                f"{len(self._states)} series)"
+            )
+        return self.forecast_from(series_id, self._states[series_id], horizon)
+
+    def _check_horizon(self, horizon: Any) -> None:
+        if (
+            isinstance(horizon, bool)
+            or not isinstance(horizon, int | np.integer)
+            or not 1 <= horizon <= MAX_HORIZON
+        ):
+            raise ValueError(f"horizon must be an integer from 1 to {MAX_HORIZON}, got {horizon!r}")
+
+    def forecast_from(self, series_id: str, state: SeriesState, horizon: int = 1) -> Forecast:
+        """Forecast ``horizon`` steps from ``state`` (recursive; ``state`` is not changed).
+
+        Args:
+            series_id: the series (for the result).
+            state: its state.
+            horizon: steps.
+
+        Returns:
+            The ``Forecast``.
+        """
+        self._check_horizon(horizon)
+        if state.prediction is None:
+            needed = max(self._recipe.window - len(state.recent), 1) if self.windowed else 1
+            return Forecast(
+                series_id=series_id, values=None, timestamps=None, seen=state.seen, needed=needed
+            )
+        steps = [state.prediction]
+        if self.windowed:
+            recent = state.recent
+            for _ in range(horizon - 1):
+                recent = np.concatenate([recent[1:], steps[-1][None, :]])  # slide the window
+                y = _read_windows(self._config, self._params, recent[None])
+                steps.append(np.asarray(y)[0])
+        else:
+            packed = _pack_state(state.rnn)
+            for _ in range(horizon - 1):
+                y, packed = _run_stateful(
+                    self._config, self._params, packed, steps[-1][None, None, :]
+                )
+                steps.append(y[0])
+        scaled = np.stack(steps)  # (horizon, columns)
+        values = (
+            scaled.astype(np.float64)
+            if self._scaler is None
+            else self._scaler.inverse_transform(scaled)
+        )
+        stamps = None
+        if state.last_time is not None and self._offset is not None:
+            grid = pd.date_range(
+                pd.Timestamp(state.last_time), periods=horizon + 1, freq=self._offset
+            )[1:]
+            stamps = tuple(t.isoformat() for t in grid)
+        return Forecast(
+            series_id=series_id, values=values, timestamps=stamps, seen=state.seen, needed=0
+        )
+
+    def replay(self, values: Any) -> np.ndarray:
+        """One-step predictions after every reading of a whole series, from a fresh state.
+
+        The offline reference for streaming: computed at once (one call over the whole
+        series for stateful models, all windows in one batch for window models).
+
+        Args:
+            values: ``(time, columns)`` or ``(time,)``, original units.
+
+        Returns:
+            ``(time, columns)`` float64: row ``t`` forecasts reading ``t + 1``; NaN where a
+            window model has not yet seen ``window`` readings.
+        """
+        array = self.check_values("replay", values)
+        scaled = array if self._scaler is None else self._scaler.transform(array)
+        scaled = scaled.astype(np.float32)
+        out = np.full(scaled.shape, np.nan, np.float32)
+        if self.windowed:
+            window = self._recipe.window
+            if len(scaled) >= window:
+                x = make_windows(scaled, length=window, offset=0).x  # (n, window, columns)
+                y = _read_windows(self._config, self._params, x)
+                out[window - 1 :] = np.asarray(y)
+        elif getattr(self._config, "return_sequences", False):
+            out[:] = np.asarray(_read_sequence(self._config, self._params, scaled[None]))[0]
+        else:
+            packed = _pack_state(self.fresh_state().rnn)
+            for t in range(len(scaled)):
+                y, packed = _run_stateful(
+                    self._config, self._params, packed, scaled[None, t : t + 1]
+                )
+                out[t] = y[0]
+        if self._scaler is None:
+            return out.astype(np.float64)
+        return self._scaler.inverse_transform(out)
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_saved(self) -> SavedModel:
+        """Everything to save, as a ``SavedModel``."""
+        arrays, meta = encode_states(self._config, self._recipe, self._states)
+        return SavedModel(
+            config=self._config,
             params=self._params,
-            opt_state=self._opt_state,
-            rnn_state=self._state if self.stateful else init_state(self._config, batch_size),
-            step=jnp.asarray(self._step, jnp.int32),
-            key=jax.random.key(train_config.seed),
-        )
-        train_state, history = fit(
-            self._config,
-            train_state,
-            train.x_batches,
-            train.y_batches,
-            train_config,
-            validation=validation,
-            # Validation stream i does not continue training stream i in the stream layout.
-            validation_state="zeros" if layout == "streams" else "carry",
-            quiet=quiet,
-            description=type(self).__name__,
-        )
-        self._params = train_state.params
-        self._opt_state = train_state.opt_state
-        if self.stateful:
-            self._state = train_state.rnn_state
-        self._step = int(train_state.step)
-        self._fits += 1
-        return dataclasses.replace(
-            history, trim=train.trim, val_trim=None if validation_data is None else val.trim
+            recipe=self._recipe.to_dict(),
+            scaler=None if self._scaler is None else self._scaler.to_dict(),
+            metrics=self._metrics,
+            states=arrays,
+            states_meta=meta,
         )
 
-    def predict(self, x: Any, *, batch_size: int | None = None, trim: bool = False) -> np.ndarray:
-        """Predict in sample order.
-
-        A stateful model runs the samples as consecutive batches of its batch size (Keras'
-        order), starting from its current state and keeping the state it ends in.
-
-        Args:
-            x: ``(samples, time, features)``.
-            batch_size: rows per batch; a stateful model only accepts its own.
-            trim: a stateful model: allow dropping the last ``len(x) % batch_size`` samples,
-                which do not fill a batch and get no prediction.
-
-        Returns:
-            ``(samples, outputs)`` as NumPy; with ``trim`` the first
-            ``len(x) - len(x) % batch_size`` samples' predictions.
-
-        Raises:
-            ValueError: see ``fit``.
-        """
-        x = self._check_x(x)
-        if not self.stateful:
-            return np.asarray(_apply_stateless(self._config, self._params, jnp.asarray(x)))
-        batch_size = self._check_stateful_batch(batch_size)
-        batches = make_official_batches(x, None, batch_size=batch_size, trim=trim)
-        predictions, self._state = compiled_predict(self._config)(
-            self._params, self._state, jnp.asarray(batches.x_batches)
+    @classmethod
+    def from_saved(cls, saved: SavedModel) -> "Forecaster":
+        """Rebuild from a ``SavedModel``."""
+        recipe = Recipe.from_dict(saved.recipe)
+        return cls(
+            saved.config,
+            saved.params,
+            recipe=recipe,
+            scaler=None if saved.scaler is None else Scaler.from_dict(saved.scaler),
+            metrics=saved.metrics,
+            states=decode_states(saved.config, recipe, saved.states, saved.states_meta),
         )
-        return np.asarray(batches.to_samples(np.asarray(predictions)))
 
-    def evaluate(
-        self, x: Any, y: Any, *, batch_size: int | None = None, trim: bool = False
-    ) -> float:
-        """Mean squared error on ``(x, y)``; a stateful model carries and keeps its state.
+    def save(self, path: Any) -> None:
+        """Save the model and every series' state into a folder, atomically."""
+        save_model(path, self.to_saved())
 
-        Args:
-            x: ``(samples, time, features)``.
-            y: targets matching the model's output shape.
-            batch_size: rows per batch; a stateful model only accepts its own.
-            trim: a stateful model: allow dropping the trailing samples that do not fill a
-                batch (they are not scored).
+    @classmethod
+    def load(cls, path: Any) -> "Forecaster":
+        """Load a folder written by ``save`` (checksums verified)."""
+        return cls.from_saved(load_model(path))
 
-        Returns:
-            The MSE as a float.
 
-        Raises:
-            ValueError: see ``fit``.
-        """
-        x = self._check_x(x)
-        y = self._check_y(y, x)
-        if not self.stateful:
-            prediction = _apply_stateless(self._config, self._params, jnp.asarray(x))
-            return float(jnp.mean(jnp.square(prediction - y)))
-        batch_size = self._check_stateful_batch(batch_size)
-        batches = make_official_batches(x, y, batch_size=batch_size, trim=trim)
-        losses, self._state = compiled_evaluate(self._config)(
-            self._params, self._state, jnp.asarray(batches.x_batches),
-            jnp.asarray(batches.y_batches),
+# --------------------------------------------------------------------------- state encoding
+
+
+def encode_states(
+    config: ModelConfig, recipe: Recipe, states: Mapping[str, SeriesState]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Stack per-series states into flat arrays (for safetensors) and a JSON description.
+
+    Args:
+        config: the model.
+        recipe: its recipe.
+        states: series id -> state.
+
+    Returns:
+        ``(arrays, meta)``: ``rnn.{layer}.h``/``.c`` ``(series, units)``, ``recent``
+        ``(series, window, columns)`` (left-aligned, ``recent_length`` valid rows),
+        ``prediction`` ``(series, columns)`` with ``has_prediction``, ``last_time`` and
+        ``seen`` ``(series,)`` int64; ``meta`` holds the series ids in row order.
+    """
+    ids = list(states)
+    count, columns = len(ids), config.features
+    arrays: dict[str, np.ndarray] = {}
+    for layer, units in enumerate(getattr(config, "units", ()) if config.stateful else ()):
+        for name in ("h", "c"):
+            rows = [getattr(states[i].rnn[layer], name).reshape(units) for i in ids]
+            arrays[f"rnn.{layer}.{name}"] = (
+                np.stack(rows) if rows else np.zeros((0, units), np.float32)
+            ).astype(np.float32)
+    window = recipe.window if not config.stateful else 0
+    recent = np.zeros((count, window, columns), np.float32)
+    lengths = np.zeros((count,), np.int64)
+    prediction = np.zeros((count, columns), np.float32)
+    has_prediction = np.zeros((count,), np.uint8)
+    last_time = np.full((count,), _NO_TIME, np.int64)
+    seen = np.zeros((count,), np.int64)
+    for row, series_id in enumerate(ids):
+        state = states[series_id]
+        k = len(state.recent) if window else 0
+        recent[row, :k] = state.recent[-k:] if k else 0.0
+        lengths[row] = k
+        if state.prediction is not None:
+            prediction[row] = state.prediction
+            has_prediction[row] = 1
+        if state.last_time is not None:
+            last_time[row] = state.last_time
+        seen[row] = state.seen
+    arrays.update(
+        recent=recent,
+        recent_length=lengths,
+        prediction=prediction,
+        has_prediction=has_prediction,
+        last_time=last_time,
+        seen=seen,
+    )
+    return arrays, {"series": ids}
+
+
+def decode_states(
+    config: ModelConfig,
+    recipe: Recipe,
+    arrays: Mapping[str, np.ndarray],
+    meta: Mapping[str, Any],
+) -> dict[str, SeriesState]:
+    """Inverse of ``encode_states``.
+
+    Raises:
+        ValueError: arrays missing or of the wrong shape for the model.
+    """
+    ids = list(meta.get("series", []))
+    count = len(ids)
+    units = getattr(config, "units", ()) if config.stateful else ()
+    needed = [f"rnn.{layer}.{n}" for layer in range(len(units)) for n in ("h", "c")]
+    needed += ["recent", "recent_length", "prediction", "has_prediction", "last_time", "seen"]
+    missing = [name for name in needed if name not in arrays]
+    if missing:
+        raise ValueError(f"the saved states lack {missing}; save the model again")
+    for name in needed:
+        if arrays[name].shape[0] != count:
+            raise ValueError(
+                f"saved state {name!r} has {arrays[name].shape[0]} rows for {count} series; "
+                "save the model again"
+            )
+    out = {}
+    for row, series_id in enumerate(ids):
+        rnn = tuple(
+            LSTMState(
+                h=arrays[f"rnn.{layer}.h"][row : row + 1].copy(),
+                c=arrays[f"rnn.{layer}.c"][row : row + 1].copy(),
+            )
+            for layer in range(len(units))
         )
-        return float(jnp.mean(losses))
-
-    # -- state and weights -----------------------------------------------------------------
-    def reset_states(self, layer: int | None = None) -> None:
-        """Zero the recurrent state of all layers, or of one (Keras ``reset_states``)."""
-        self._state = reset_state(self._state, layer)
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Weights in the order and shapes of Keras' ``model.get_weights()``."""
-        return to_keras_weights(self._config, self._params)
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Load weights given in Keras' ``get_weights()`` order; checks count and shapes.
-
-        The optimizer starts afresh: the next ``fit`` begins with zero Adam moments and
-        ``History.updates`` counts from zero again.
-        """
-        self._params = from_keras_weights(self._config, list(weights), self._params)
-        self._opt_state = None
-        self._step = 0
-
-    def _copy_with(self, batch_size: int) -> "_Model":
-        clone = copy.copy(self)  # shares the immutable arrays; rebinding keeps them apart
-        clone._batch_size = batch_size
-        clone._state = init_state(self._config, batch_size)
-        return clone
-
-    def with_batch_size(self, batch_size: int) -> "_Model":
-        """A model with the same weights (and optimizer state) at another batch size.
-
-        The new model starts from zero state; e.g. ``model.with_batch_size(1)`` predicts one
-        sample at a time after training at batch size 32.
-        """
-        init_state(self._config, batch_size)  # validates batch_size
-        return self._copy_with(batch_size)
+        k = int(arrays["recent_length"][row])
+        last_time = int(arrays["last_time"][row])
+        out[series_id] = SeriesState(
+            rnn=rnn,
+            recent=arrays["recent"][row, :k].copy(),
+            prediction=arrays["prediction"][row].copy() if arrays["has_prediction"][row] else None,
+            last_time=None if last_time == _NO_TIME else last_time,
+            seen=int(arrays["seen"][row]),
+        )
+    return out
 
 
-class LSTMModel(_Model):
-    """A stack of LSTM layers and a Dense head, used like a Keras ``Sequential`` model.
+# --------------------------------------------------------------------------- training
 
-    Example:
-        >>> import numpy as np
-        >>> from lstmlab import LSTMModel
-        >>> model = LSTMModel(units=(20,), stateful=True, batch_size=1, seed=0)
-        >>> x = np.random.default_rng(0).uniform(-0.1, 0.1, (64, 1, 1))
-        >>> history = model.fit(x, x[:, 0], epochs=2, quiet=True)
-        >>> len(history.loss), model.predict(x[:4]).shape
-        (2, (4, 1))
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FitSpec:
+    """What ``train_forecaster`` trains.
+
+    Attributes:
+        kind: ``"stateful"`` (one LSTM layer, carries state), ``"stacked"`` (stateful, two
+            layers by default), ``"stateless"`` (one LSTM layer on windows), ``"mlp"``.
+        window: training chunk (stateful) or input window (stateless, MLP), in readings.
+        units: LSTM units per layer (hidden sizes for the MLP); ``()`` picks the default:
+            ``(20,)``, stacked ``(20, 20)``, MLP ``(32,)``.
+        epochs: training epochs.
+        batch_size: rows per batch; ``None``: stateful one stream per series, else 32.
+        learning_rate: Adam step size.
+        scaler: ``"minmax"``, ``"standard"`` or ``"none"``.
+        seed: initialisation and shuffling seed.
     """
 
-    def __init__(
-        self,
-        units: Sequence[int] | int = (20,),
-        *,
-        stateful: bool = True,
-        batch_size: int = 1,
-        timesteps: int = 1,
-        features: int = 1,
-        outputs: int = 1,
-        return_sequences: bool = False,
-        seed: int = 0,
-        learning_rate: float = 1e-3,
-    ) -> None:
-        """Build the model with Keras' default initialisation.
+    kind: str = "stateful"
+    window: int = 12
+    units: tuple[int, ...] = ()
+    epochs: int = 20
+    batch_size: int | None = None
+    learning_rate: float = 1e-2
+    scaler: str = "minmax"
+    seed: int = 0
 
-        Args:
-            units: hidden units per LSTM layer.
-            stateful: carry state across batches and calls.
-            batch_size: rows per batch (the state's size).
-            timesteps: time steps per training sample.
-            features: inputs per step.
-            outputs: Dense head outputs.
-            return_sequences: predict at every step, ``(samples, time, outputs)``.
-            seed: initialisation seed.
-            learning_rate: Adam step size.
-        """
-        config = LSTMConfig(
-            units=units,
-            timesteps=timesteps,
-            features=features,
-            outputs=outputs,
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", tuple(self.units))
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(
+                f"model kind must be one of {MODEL_KINDS}, got {self.kind!r}; pass e.g. "
+                "--model stateful"
+            )
+        if self.scaler not in ("minmax", "standard", "none"):
+            raise ValueError(f"scaler must be 'minmax', 'standard' or 'none', got {self.scaler!r}")
+
+    def model_config(self, columns: int) -> ModelConfig:
+        """The model config for ``columns`` columns per reading."""
+        if self.kind == "mlp":
+            return MLPConfig(
+                hidden=self.units or (32,),
+                timesteps=self.window,
+                features=columns,
+                outputs=columns,
+            )
+        default = (20, 20) if self.kind == "stacked" else (20,)
+        stateful = self.kind in ("stateful", "stacked")
+        return LSTMConfig(
+            units=self.units or default,
+            timesteps=self.window,
+            features=columns,
+            outputs=columns,
             stateful=stateful,
-            return_sequences=return_sequences,
+            return_sequences=stateful,
         )
-        super().__init__(config, batch_size=batch_size, seed=seed, learning_rate=learning_rate)
 
 
-class MLPModel(_Model):
-    """A plain multilayer network on a flattened window (no recurrent state).
+def train_forecaster(
+    series: Mapping[str, Any],
+    *,
+    spec: FitSpec,
+    columns: Sequence[str],
+    timestamps: Mapping[str, Sequence[Any]] | None = None,
+    freq: str | None = None,
+    time_col: str | None = None,
+    quiet: bool = True,
+) -> Forecaster:
+    """Train a forecaster on one or more series and leave each at the end of its data.
 
-    Example:
-        >>> import numpy as np
-        >>> from lstmlab import MLPModel
-        >>> model = MLPModel(hidden=(8,), timesteps=3, seed=0)
-        >>> x = np.random.default_rng(0).normal(size=(30, 3, 1))
-        >>> model.fit(x, x[:, -1], epochs=3, batch_size=10, quiet=True).updates
-        9
+    Stateful models train on the stream layout (``make_series_streams``: each series one or
+    more contiguous streams, next-step targets at every step); window models on sliding
+    windows of all series, shuffled. The scaler is fitted on all series together. After
+    training, every series is read from a fresh state by ``observe_many``, so each series'
+    stored state is exactly where ``observe`` continues.
+
+    Args:
+        series: series id -> ``(time, columns)`` (or ``(time,)``) values, oldest first.
+        spec: the model and training settings.
+        columns: names of the value columns.
+        timestamps: series id -> one timestamp per reading, or ``None``.
+        freq: the readings' frequency (checked by later ``observe`` calls), or ``None``.
+        time_col: the timestamp column's name (informative).
+        quiet: no progress bar.
+
+    Returns:
+        The trained ``Forecaster``, with the training metrics and one state per series.
+
+    Raises:
+        ValueError: no series, series too short for the window or the streams, constant
+            columns, or non-finite values.
     """
-
-    def __init__(
-        self,
-        hidden: Sequence[int] | int = (32,),
-        *,
-        timesteps: int = 1,
-        features: int = 1,
-        outputs: int = 1,
-        batch_size: int = 1,
-        seed: int = 0,
-        learning_rate: float = 1e-3,
-    ) -> None:
-        """Build the model with Keras' default initialisation.
-
-        Args:
-            hidden: units per hidden ReLU layer.
-            timesteps: window length.
-            features: inputs per step.
-            outputs: outputs of the final linear layer.
-            batch_size: default rows per training batch.
-            seed: initialisation seed.
-            learning_rate: Adam step size.
-        """
-        config = MLPConfig(hidden=hidden, timesteps=timesteps, features=features, outputs=outputs)
-        super().__init__(config, batch_size=batch_size, seed=seed, learning_rate=learning_rate)
+    if not series:
+        raise ValueError("no series to train on; pass at least one")
+    columns = tuple(columns)
+    arrays = {}
+    for series_id, values in series.items():
+        array = np.asarray(values, dtype=np.float64)
+        arrays[series_id] = array[:, None] if array.ndim == 1 else array
+        if not np.isfinite(arrays[series_id]).all():
+            raise ValueError(
+                f"series {series_id!r} holds NaN or infinite values; clean it before training"
+            )
+    pooled = np.concatenate(list(arrays.values()))
+    scaler = None if spec.scaler == "none" else fit_scaler(pooled, spec.scaler, columns)
+    scaled = [
+        (a if scaler is None else scaler.transform(a)).astype(np.float32) for a in arrays.values()
+    ]
+    config = spec.model_config(len(columns))
+    train_config = TrainConfig(
+        epochs=spec.epochs,
+        learning_rate=spec.learning_rate,
+        shuffle=not config.stateful,
+        seed=spec.seed,
+    )
+    if config.stateful:
+        batch_size = spec.batch_size or len(scaled)
+        batches = make_series_streams(
+            scaled, batch_size=batch_size, chunk=spec.window, trim="start"
+        )
+        x_batches, y_batches = batches.x_batches, batches.y_batches
+    else:
+        windows = [make_windows(s, length=spec.window) for s in scaled]
+        x = np.concatenate([w.x for w in windows])  # (samples, window, columns)
+        y = np.concatenate([w.y for w in windows])  # (samples, columns)
+        batch_size = min(spec.batch_size or 32, len(x))
+        num_batches = len(x) // batch_size
+        keep = num_batches * batch_size  # the most recent samples that fill whole batches
+        # (samples, ...) -> (num_batches, batch, ...)
+        x_batches = x[len(x) - keep :].reshape(num_batches, batch_size, *x.shape[1:])
+        y_batches = y[len(y) - keep :].reshape(num_batches, batch_size, *y.shape[1:])
+    params = init_params(config, spec.seed)
+    train_state = init_train_state(config, params, batch_size, train_config)
+    started = time.perf_counter()
+    train_state, history = fit(config, train_state, x_batches, y_batches, train_config, quiet=quiet)
+    seconds = time.perf_counter() - started
+    recipe = Recipe(
+        kind=spec.kind, window=spec.window, columns=columns, time_col=time_col, freq=freq
+    )
+    forecaster = Forecaster(config, train_state.params, recipe=recipe, scaler=scaler)
+    stamps = None if timestamps is None else {i: list(timestamps[i]) for i in arrays}
+    forecaster.observe_many(arrays, stamps)
+    one_step = {}
+    for series_id, array in arrays.items():
+        predicted = forecaster.replay(array)[:-1]  # row t forecasts reading t + 1
+        error = predicted - array[1:]
+        valid = np.isfinite(error).all(axis=1)
+        one_step[series_id] = float(np.sqrt(np.mean(np.square(error[valid]))))
+    metrics = {
+        "loss": list(history.loss),
+        "final_loss": history.loss[-1] if history.loss else None,
+        "epochs": spec.epochs,
+        "updates": history.updates,
+        "batch_size": batch_size,
+        "train_seconds": seconds,
+        "one_step_rmse": one_step,
+        "series": {i: int(len(a)) for i, a in arrays.items()},
+        "spec": {
+            "kind": spec.kind,
+            "window": spec.window,
+            "units": list(spec.units),
+            "learning_rate": spec.learning_rate,
+            "scaler": spec.scaler,
+            "seed": spec.seed,
+        },
+    }
+    states = {series_id: forecaster.series_state(series_id) for series_id in arrays}
+    return Forecaster(
+        config, train_state.params, recipe=recipe, scaler=scaler, metrics=metrics, states=states
+    )

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from lstmlab import LSTMModel, MLPModel
-from lstmlab.layers.lstm import LSTMParams, LSTMState
-from lstmlab.models import (
+from lstmlab.core.layers import LSTMParams, LSTMState
+from lstmlab.core.model import (
     LSTMConfig,
     MLPConfig,
     apply,

@@ -19,8 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstmlab.experiments.moving_average import MovingAverageConfig, make_data
-from lstmlab.models import (
+from lstmlab.core.model import (
     LSTMConfig,
     apply,
     from_keras_weights,
@@ -28,7 +27,8 @@ from lstmlab.models import (
     init_state,
     to_keras_weights,
 )
-from lstmlab.train.loop import TrainConfig, init_train_state, make_train_epoch
+from lstmlab.core.train import TrainConfig, init_train_state, make_train_epoch
+from lstmlab.experiments.moving_average import MovingAverageConfig, make_data
 from tests.parity.keras_helpers import (
     build_keras_lstm,
     keras,

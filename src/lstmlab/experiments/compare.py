@@ -15,7 +15,7 @@ units. The models:
 
 Each neural model trains several seeds at once: the parameters of all seeds are stacked and
 one ``jax.vmap`` of the compiled epoch trains them together. Each model is one task of an
-executor (``lstmlab.executors``): in this process, or one Ray task per model on a cluster,
+executor (``lstmlab.runtime``): in this process, or one Ray task per model on a cluster,
 with the same numbers either way.
 
 Evaluation is one step ahead from each origin with the real previous values (the published
@@ -40,16 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from lstmlab.data.loaders import (
-    LoadConfig,
-    LoadedSeries,
-    load_csv,
-    load_household_days,
-)
-from lstmlab.data.scaling import Scaler, fit_scaler
-from lstmlab.data.streams import make_stream_batches
-from lstmlab.executors import Executor, LocalExecutor
-from lstmlab.models import (
+from lstmlab.core.model import (
     LSTMConfig,
     MLPConfig,
     ModelConfig,
@@ -58,8 +49,16 @@ from lstmlab.models import (
     init_state,
     reset_state,
 )
-from lstmlab.train.loop import TrainConfig, TrainState, init_train_state, make_train_epoch
-from lstmlab.train.progress import epoch_progress
+from lstmlab.core.train import TrainConfig, TrainState, init_train_state, make_train_epoch
+from lstmlab.data.layouts import make_stream_batches
+from lstmlab.data.loading import (
+    LoadConfig,
+    LoadedSeries,
+    load_csv,
+    load_household_days,
+)
+from lstmlab.data.scaling import Scaler, fit_scaler
+from lstmlab.runtime import Executor, LocalExecutor, epoch_progress
 
 __all__ = [
     "ANCHORS",

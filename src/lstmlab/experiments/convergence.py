@@ -20,16 +20,16 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lstmlab.executors import Executor, LocalExecutor
-from lstmlab.experiments import moving_average as ma
-from lstmlab.models import LSTMConfig, init_state, reset_state
-from lstmlab.train.loop import (
+from lstmlab.core.model import LSTMConfig, init_state, reset_state
+from lstmlab.core.train import (
     TrainConfig,
     TrainState,
     init_train_state,
     make_predict,
     make_train_epoch,
 )
+from lstmlab.experiments import moving_average as ma
+from lstmlab.runtime import Executor, LocalExecutor
 
 MODES = ("stateful", "stateless")
 

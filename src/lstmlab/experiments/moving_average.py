@@ -17,11 +17,16 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from lstmlab.data.checks import check_positive_int
-from lstmlab.data.official import OfficialBatches, make_official_batches
-from lstmlab.data.streams import StreamBatches, TrimReport, make_stream_batches
-from lstmlab.models import LSTMConfig, StackedParams, init_params, init_state
-from lstmlab.train.loop import History, TrainConfig, compiled_predict, fit, init_train_state
+from lstmlab.checks import check_positive_int
+from lstmlab.core.model import LSTMConfig, StackedParams, init_params, init_state
+from lstmlab.core.train import History, TrainConfig, compiled_predict, fit, init_train_state
+from lstmlab.data.layouts import (
+    OfficialBatches,
+    StreamBatches,
+    TrimReport,
+    make_official_batches,
+    make_stream_batches,
+)
 
 LAYOUTS = ("official", "streams")
 

@@ -1,0 +1,452 @@
+"""Frozen model descriptions. Hashable, so a config can be a static argument of ``jax.jit``."""
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lstmlab.checks import check_positive_int
+from lstmlab.core.layers import (
+    DenseParams,
+    LSTMParams,
+    LSTMState,
+    dense,
+    init_dense,
+    init_lstm,
+    lstm_layer,
+    zero_lstm_state,
+)
+
+FORMAT_VERSION = 1
+
+
+def _as_int_tuple(name: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        units = tuple(value)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be a tuple of positive integers, got {value!r}; pass e.g. (20,)"
+        ) from None
+    return tuple(check_positive_int(f"{name}[{i}]", u) for i, u in enumerate(units))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LSTMConfig:
+    """A stack of LSTM layers with a Dense head, as Keras' ``Sequential([LSTM, ..., Dense])``.
+
+    Attributes:
+        units: hidden units per LSTM layer; all but the last return sequences.
+        timesteps: time steps per sample the model is trained on (Keras' ``input_shape[0]``).
+        features: inputs per time step.
+        outputs: Dense head outputs.
+        stateful: carry the recurrent state across batches (Keras ``stateful=True``).
+        return_sequences: the last LSTM layer returns every step and the head predicts
+            ``(batch, time, outputs)``; otherwise only the last step, ``(batch, outputs)``.
+    """
+
+    units: tuple[int, ...] = (20,)
+    timesteps: int = 1
+    features: int = 1
+    outputs: int = 1
+    stateful: bool = True
+    return_sequences: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", _as_int_tuple("units", self.units))
+        if not self.units:
+            raise ValueError("units must name at least one LSTM layer, got (); pass e.g. (20,)")
+        for name in ("timesteps", "features", "outputs"):
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+
+    @property
+    def kind(self) -> str:
+        """``"lstm"``."""
+        return "lstm"
+
+    @property
+    def num_layers(self) -> int:
+        """Number of LSTM layers."""
+        return len(self.units)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MLPConfig:
+    """A plain multilayer network on a flattened window: ``Flatten, Dense(h)..., Dense(out)``.
+
+    Attributes:
+        hidden: units of each hidden Dense layer (ReLU).
+        timesteps: window length.
+        features: inputs per time step.
+        outputs: outputs of the final linear layer.
+    """
+
+    hidden: tuple[int, ...] = (32,)
+    timesteps: int = 1
+    features: int = 1
+    outputs: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", _as_int_tuple("hidden", self.hidden))
+        for name in ("timesteps", "features", "outputs"):
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+
+    @property
+    def kind(self) -> str:
+        """``"mlp"``."""
+        return "mlp"
+
+    @property
+    def stateful(self) -> bool:
+        """An MLP has no recurrent state."""
+        return False
+
+    @property
+    def num_layers(self) -> int:
+        """Number of recurrent layers (none)."""
+        return 0
+
+
+ModelConfig = LSTMConfig | MLPConfig
+_KINDS: dict[str, type] = {"lstm": LSTMConfig, "mlp": MLPConfig}
+
+
+def config_to_dict(config: ModelConfig) -> dict[str, Any]:
+    """A JSON-ready dict with ``kind`` and ``format_version``.
+
+    Args:
+        config: a model config.
+
+    Returns:
+        A dict that ``config_from_dict`` turns back into an equal config.
+    """
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+    return {"format_version": FORMAT_VERSION, "kind": config.kind, **fields}
+
+
+def config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """Rebuild a config written by ``config_to_dict``.
+
+    Args:
+        data: the dict.
+
+    Returns:
+        The config.
+
+    Raises:
+        ValueError: unknown kind, newer format, or unknown fields.
+    """
+    data = dict(data)
+    version = data.pop("format_version", FORMAT_VERSION)
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"model config has format_version {version}, this lstmlab reads up to "
+            f"{FORMAT_VERSION}; upgrade lstmlab"
+        )
+    kind = data.pop("kind", None)
+    if kind not in _KINDS:
+        raise ValueError(f"model kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    cls = _KINDS[kind]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {kind} config fields {unknown}; known fields: {sorted(known)}")
+    return cls(**data)
+
+
+def config_to_json(config: ModelConfig) -> str:
+    """Serialise a config to JSON text (see ``config_to_dict``)."""
+    return json.dumps(config_to_dict(config), indent=2, sort_keys=True)
+
+
+def config_from_json(text: str) -> ModelConfig:
+    """Parse JSON text written by ``config_to_json``."""
+    return config_from_dict(json.loads(text))
+
+
+ModelState = tuple[LSTMState, ...]
+
+
+def init_state(config: ModelConfig, batch_size: int) -> ModelState:
+    """Zero state for ``batch_size`` streams.
+
+    Args:
+        config: the model.
+        batch_size: rows of the state; a stateful model only accepts batches of this size.
+
+    Returns:
+        One ``LSTMState`` per LSTM layer, each ``(batch_size, units)``; ``()`` for an MLP.
+
+    Raises:
+        ValueError: if ``batch_size`` is not a positive integer.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if config.kind != "lstm":
+        return ()
+    return tuple(zero_lstm_state(batch_size, units) for units in config.units)
+
+
+def _layer_indices(state: ModelState, layers: int | Iterable[int] | None) -> set[int]:
+    count = len(state)
+    chosen = range(count) if layers is None else [layers] if isinstance(layers, int) else layers
+    indices = set()
+    for index in chosen:
+        if not count:
+            raise ValueError(
+                f"layer {index} does not exist: the model has no recurrent layers (an MLP); "
+                "pass layers=None, or nothing"
+            )
+        if not -count <= index < count:
+            raise ValueError(
+                f"layer {index} does not exist: the model has {count} recurrent layer(s), "
+                f"pass an index in 0..{count - 1}"
+            )
+        indices.add(index % count)
+    return indices
+
+
+def reset_state(state: ModelState, layers: int | Iterable[int] | None = None) -> ModelState:
+    """Zero the state of all layers, or only of the given ones (Keras ``reset_states``).
+
+    Args:
+        state: the model state.
+        layers: ``None`` for all layers, or a layer index, or several.
+
+    Returns:
+        A new state; the input is not modified.
+
+    Raises:
+        ValueError: for a layer index the model does not have.
+    """
+    indices = _layer_indices(state, layers)
+    return tuple(
+        LSTMState(h=jnp.zeros_like(s.h), c=jnp.zeros_like(s.c)) if i in indices else s
+        for i, s in enumerate(state)
+    )
+
+
+def state_batch_size(state: ModelState) -> int | None:
+    """Rows of the state, or ``None`` for a model without recurrent state."""
+    return int(state[0].h.shape[0]) if state else None
+
+
+class MLPParams(NamedTuple):
+    """Hidden Dense layers (ReLU), then the linear output layer."""
+
+    hidden: tuple[DenseParams, ...]
+    head: DenseParams
+
+
+def init_mlp(config: MLPConfig, key: jax.Array) -> MLPParams:
+    """Keras-default initial parameters.
+
+    Args:
+        config: the model.
+        key: JAX PRNG key.
+
+    Returns:
+        ``MLPParams``.
+    """
+    keys = jax.random.split(key, len(config.hidden) + 1)
+    sizes = (config.timesteps * config.features, *config.hidden)
+    hidden = tuple(
+        init_dense(k, n_in, n_out)
+        for k, n_in, n_out in zip(keys[:-1], sizes[:-1], sizes[1:], strict=True)
+    )
+    return MLPParams(hidden=hidden, head=init_dense(keys[-1], sizes[-1], config.outputs))
+
+
+def apply_mlp(
+    config: MLPConfig, params: MLPParams, state: ModelState, x: jax.Array
+) -> tuple[jax.Array, ModelState]:
+    """Forward pass; the state is empty and returned unchanged.
+
+    Args:
+        config: the model.
+        params: its parameters.
+        state: ``()``.
+        x: ``(batch, timesteps, features)``.
+
+    Returns:
+        ``(y, state)`` with ``y`` of shape ``(batch, outputs)``.
+    """
+    hidden = x.reshape(x.shape[0], config.timesteps * config.features)  # (batch, time * features)
+    for layer in params.hidden:
+        hidden = jax.nn.relu(dense(layer, hidden))
+    return dense(params.head, hidden), state
+
+
+class StackedParams(NamedTuple):
+    """Parameters of an LSTM stack: one ``LSTMParams`` per layer, then the Dense head."""
+
+    lstm: tuple[LSTMParams, ...]
+    head: DenseParams
+
+
+def init_stacked(config: LSTMConfig, key: jax.Array) -> StackedParams:
+    """Keras-default initial parameters for the stack.
+
+    Args:
+        config: the model.
+        key: JAX PRNG key.
+
+    Returns:
+        ``StackedParams``.
+    """
+    keys = jax.random.split(key, config.num_layers + 1)
+    in_sizes = (config.features, *config.units[:-1])
+    layers = tuple(
+        init_lstm(layer_key, in_size, units)
+        for layer_key, in_size, units in zip(keys[:-1], in_sizes, config.units, strict=True)
+    )
+    return StackedParams(lstm=layers, head=init_dense(keys[-1], config.units[-1], config.outputs))
+
+
+def apply_stacked(
+    config: LSTMConfig, params: StackedParams, state: ModelState, x: jax.Array
+) -> tuple[jax.Array, ModelState]:
+    """Forward pass from a given state.
+
+    Args:
+        config: the model.
+        params: its parameters.
+        state: one ``LSTMState`` per layer, ``(batch, units)`` arrays.
+        x: ``(batch, time, features)``.
+
+    Returns:
+        ``(y, new_state)``: ``y`` is ``(batch, outputs)``, or ``(batch, time, outputs)`` with
+        ``return_sequences``.
+    """
+    hidden = x
+    new_state = []
+    for layer_params, layer_state in zip(params.lstm, state, strict=True):
+        hidden, final = lstm_layer(layer_params, layer_state, hidden)  # (batch, time, u)
+        new_state.append(final)
+    if not config.return_sequences:
+        hidden = hidden[:, -1, :]  # (batch, u): Keras returns the last output
+    return dense(params.head, hidden), tuple(new_state)
+
+
+Params = StackedParams | MLPParams
+
+
+def init_params(config: ModelConfig, key: jax.Array | int) -> Params:
+    """Keras-default initial parameters for ``config``.
+
+    Args:
+        config: the model.
+        key: JAX PRNG key, or an int seed.
+
+    Returns:
+        A parameter pytree (``StackedParams`` or ``MLPParams``).
+
+    Example:
+        >>> from lstmlab.core.model import LSTMConfig, init_params
+        >>> params = init_params(LSTMConfig(units=(20,)), 0)
+        >>> params.lstm[0].kernel.shape, params.head.kernel.shape
+        ((1, 80), (20, 1))
+    """
+    if isinstance(key, int):
+        key = jax.random.key(key)
+    if isinstance(config, LSTMConfig):
+        return init_stacked(config, key)
+    return init_mlp(config, key)
+
+
+def apply(
+    config: ModelConfig, params: Params, state: ModelState, x: jax.Array
+) -> tuple[jax.Array, ModelState]:
+    """Forward pass from ``state``; returns the prediction and the new state.
+
+    Args:
+        config: the model (static under ``jit``).
+        params: its parameters.
+        state: from ``init_state``; ``()`` for an MLP.
+        x: ``(batch, time, features)``.
+
+    Returns:
+        ``(y, new_state)`` with ``y`` of shape ``(batch, outputs)`` (or ``(batch, time,
+        outputs)`` for an LSTM with ``return_sequences``).
+    """
+    if isinstance(config, LSTMConfig):
+        return apply_stacked(config, params, state, x)
+    return apply_mlp(config, params, state, x)
+
+
+def _dense_list(layer: DenseParams) -> list[np.ndarray]:
+    return [np.asarray(layer.kernel), np.asarray(layer.bias)]
+
+
+def to_keras_weights(config: ModelConfig, params: Params) -> list[np.ndarray]:
+    """The weights in the order and shapes of Keras' ``model.get_weights()``.
+
+    For an LSTM stack: ``[kernel, recurrent_kernel, bias]`` per layer, then ``[kernel, bias]``
+    of the head; for an MLP: ``[kernel, bias]`` per Dense layer.
+
+    Args:
+        config: the model.
+        params: its parameters.
+
+    Returns:
+        A list of NumPy arrays (copies).
+    """
+    weights: list[np.ndarray] = []
+    if isinstance(config, LSTMConfig):
+        for layer in params.lstm:
+            weights += [np.array(layer.kernel), np.array(layer.recurrent_kernel)]
+            weights.append(np.array(layer.bias))
+    else:
+        for layer in params.hidden:
+            weights += _dense_list(layer)
+    return weights + _dense_list(params.head)
+
+
+def _expected_shapes(config: ModelConfig, params: Params) -> list[tuple[int, ...]]:
+    return [w.shape for w in to_keras_weights(config, params)]
+
+
+def from_keras_weights(config: ModelConfig, weights: list[Any], like: Params) -> Params:
+    """Parameters from a list in Keras' ``get_weights()`` order.
+
+    Args:
+        config: the model.
+        weights: arrays in Keras' order.
+        like: parameters of the same model, giving the expected shapes.
+
+    Returns:
+        A new parameter pytree (float32).
+
+    Raises:
+        ValueError: wrong count, shape, or non-finite values.
+    """
+    expected = _expected_shapes(config, like)
+    if len(weights) != len(expected):
+        raise ValueError(
+            f"expected {len(expected)} weight arrays in Keras' get_weights() order with shapes "
+            f"{expected}, got {len(weights)}"
+        )
+    arrays = []
+    for index, (array, shape) in enumerate(zip(weights, expected, strict=True)):
+        array = np.asarray(array, dtype=np.float32)
+        if array.shape != shape:
+            raise ValueError(
+                f"weight {index} has shape {array.shape}, expected {shape}; the order is "
+                f"Keras' get_weights() order: {expected}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"weight {index} holds NaN or infinite values; pass finite weights")
+        arrays.append(jnp.asarray(array))
+    it = iter(arrays)
+    if isinstance(config, LSTMConfig):
+        layers = tuple(LSTMParams(next(it), next(it), next(it)) for _ in config.units)
+        return StackedParams(lstm=layers, head=DenseParams(next(it), next(it)))
+    hidden = tuple(DenseParams(next(it), next(it)) for _ in config.hidden)
+    return MLPParams(hidden=hidden, head=DenseParams(next(it), next(it)))

@@ -1,0 +1,711 @@
+"""The stateful stream layout: row ``i`` of batch ``k + 1`` continues row ``i`` of batch ``k``.
+
+A stateful LSTM carries row ``i``'s state from one batch into the next, so row ``i`` of every
+batch must come from one contiguous stream of the data, in order. This module cuts the data
+into ``batch_size`` such streams and counts, in a ``TrimReport``, everything it leaves out.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lstmlab.checks import as_float_array, as_float_samples, check_positive_int
+
+_TRIM_MODES = ("start", "end", "error")
+_LAYOUTS = ("stream", "official")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrimReport:
+    """What a layout used and what it left out; nothing is dropped without being counted here.
+
+    Attributes:
+        total: samples (or steps) given, over all series.
+        used: samples (or steps) laid out in batches.
+        trimmed_start: left out at the start of the series (summed over series).
+        trimmed_end: left out at the end of the series (summed over series).
+        batch_size: rows per batch (streams, in the stream layout).
+        num_batches: batches made.
+        per_series: ``(trimmed_start, trimmed_end)`` for each series, in order; one entry
+            when there is one series.
+        unit: ``"samples"`` or ``"steps"``, for the message.
+        chunk: steps per row of a batch in the step-level stream layout, else ``None``.
+        layout: ``"stream"`` or ``"official"``, for the message.
+
+    """
+
+    total: int
+    used: int
+    trimmed_start: int
+    trimmed_end: int
+    batch_size: int
+    num_batches: int
+    per_series: tuple[tuple[int, int], ...]
+    unit: str = "samples"
+    chunk: int | None = None
+    layout: str = "stream"
+
+    def __post_init__(self) -> None:
+        if self.used + self.trimmed_start + self.trimmed_end != self.total:
+            raise ValueError(
+                f"a TrimReport must account for every {self.unit[:-1]}: used ({self.used}) + "
+                f"trimmed_start ({self.trimmed_start}) + trimmed_end ({self.trimmed_end}) != "
+                f"total ({self.total}); fix the counts"
+            )
+        if self.layout not in _LAYOUTS:
+            raise ValueError(f"layout must be one of {_LAYOUTS}, got {self.layout!r}")
+
+    @property
+    def trimmed(self) -> int:
+        """Samples (or steps) left out: ``total - used``."""
+        return self.trimmed_start + self.trimmed_end
+
+    def __str__(self) -> str:
+        """One line, e.g. ``used 992 of 1000 samples in 32 streams x 31 batches; ...``."""
+        if self.layout == "official":
+            where = f"in {self.num_batches} batches of {self.batch_size}"
+        else:
+            where = f"in {self.batch_size} streams x {self.num_batches} batches"
+            if self.chunk is not None:
+                where += f" of {self.chunk} steps"
+        if len(self.per_series) > 1:
+            where += f" from {len(self.per_series)} series"
+        parts = []
+        if self.trimmed_start:
+            parts.append(f"{self.trimmed_start} at the start")
+        if self.trimmed_end:
+            parts.append(f"{self.trimmed_end} at the end")
+        trimmed = "trimmed " + " and ".join(parts) if parts else "trimmed nothing"
+        return f"used {self.used} of {self.total} {self.unit} {where}; {trimmed}"
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class StreamBatches:
+    """Batches in the stream layout (the arrays are read-only).
+
+    Row ``i`` of every batch belongs to stream ``i``; batch ``k + 1`` continues batch ``k``.
+
+    Attributes:
+        x_batches: ``(num_batches, batch_size, ...)`` inputs; from ``make_series_streams``
+            ``(num_batches, batch_size, chunk, features)``.
+        y_batches: ``(num_batches, batch_size, ...)`` targets, laid out like ``x_batches``.
+        trim: what was used and what was trimmed.
+        stream_series: ``(batch_size,)`` int64, the series each row comes from.
+        stream_start: ``(batch_size,)`` int64, the index (sample, or step within its series)
+            where each row's stream starts.
+        chunk: steps per row of a batch for ``make_series_streams``; ``None`` at the sample
+            level.
+
+    """
+
+    x_batches: np.ndarray
+    y_batches: np.ndarray
+    trim: TrimReport
+    stream_series: np.ndarray
+    stream_start: np.ndarray
+    chunk: int | None = None
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per epoch (the length of each stream in batches)."""
+        return int(self.x_batches.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per batch, one per stream."""
+        return int(self.x_batches.shape[1])
+
+    @property
+    def num_series(self) -> int:
+        """Series the streams were cut from."""
+        return len(self.trim.per_series)
+
+    def _check_layout(self, batches: Any) -> np.ndarray:
+        batches = np.asarray(batches)
+        lead = (self.num_batches, self.batch_size)
+        if self.chunk is not None:
+            lead += (self.chunk,)
+        if batches.shape[: len(lead)] != lead:
+            names = "(num_batches, batch_size"
+            names += ", chunk, ...)" if self.chunk is not None else ", ...)"
+            raise ValueError(
+                f"batches must be laid out as {names} = {lead + ('...',)}, got shape "
+                f"{batches.shape}; pass an array laid out like x_batches, e.g. predictions"
+            )
+        return batches
+
+    def to_samples(self, batches: Any) -> np.ndarray:
+        """Put an array laid out like ``x_batches`` (e.g. predictions) back in time order.
+
+        Args:
+            batches: ``(num_batches, batch_size, ...)`` at the sample level, or
+                ``(num_batches, batch_size, chunk, ...)`` for one series cut into steps.
+
+        Returns:
+            ``(num_batches * batch_size, ...)`` samples in chronological order (sample ``j``
+            is the ``j``-th used sample), or ``(num_batches * batch_size * chunk, ...)``
+            steps for one series.
+
+        Raises:
+            ValueError: ``batches`` is not laid out like ``x_batches``, or the streams come
+                from several series (use ``to_series``).
+
+        """
+        if self.num_series != 1:
+            raise ValueError(
+                f"to_samples needs streams from one series, these come from {self.num_series}; "
+                "use to_series to get one array per series"
+            )
+        return self.to_series(batches)[0]
+
+    def to_series(self, batches: Any) -> list[np.ndarray]:
+        """Put an array laid out like ``x_batches`` back into one time-ordered array per series.
+
+        Args:
+            batches: ``(num_batches, batch_size, chunk, ...)`` (or ``(num_batches,
+                batch_size, ...)`` at the sample level).
+
+        Returns:
+            A list with one ``(used_steps, ...)`` array per series, in series order; the
+            steps of series ``j`` start at ``stream_start`` of its first row.
+
+        Raises:
+            ValueError: ``batches`` is not laid out like ``x_batches``.
+
+        """
+        batches = self._check_layout(batches)
+        # (num_batches, batch_size, [chunk,] ...) -> (batch_size, num_batches, [chunk,] ...)
+        rows = np.swapaxes(batches, 0, 1)
+        per_series = self.batch_size // self.num_series
+        tail = batches.shape[3:] if self.chunk is not None else batches.shape[2:]
+        return [
+            # (streams, num_batches, [chunk,] ...) -> (used, ...): stream after stream
+            rows[j * per_series : (j + 1) * per_series].reshape(-1, *tail)
+            for j in range(self.num_series)
+        ]
+
+
+def _check_trim(trim: Any) -> None:
+    if trim not in _TRIM_MODES:
+        raise ValueError(
+            f"trim must be one of 'start', 'end' or 'error', got {trim!r}; pass 'start' to "
+            "keep the most recent data"
+        )
+
+
+def make_stream_batches(x: Any, y: Any, *, batch_size: int, trim: str = "start") -> StreamBatches:
+    """Lay out samples as ``batch_size`` contiguous streams, for stateful training.
+
+    With ``S = n // batch_size`` samples per stream and ``off`` the samples trimmed at the
+    start, stream ``i`` holds samples ``off + i * S`` to ``off + (i + 1) * S - 1``, and row
+    ``i`` of batch ``k`` is sample ``off + i * S + k``: row ``i`` of batch ``k + 1`` is the
+    sample right after row ``i`` of batch ``k``, so a state carried across batches follows
+    the series.
+
+    Args:
+        x: ``(samples, ...)`` inputs in chronological order, e.g. ``(samples, time,
+            features)`` windows.
+        y: ``(samples, ...)`` targets, one per sample.
+        batch_size: rows per batch, one per stream.
+        trim: where the ``n - batch_size * S`` leftover samples go: ``"start"`` drops the
+            oldest (keeps the most recent data), ``"end"`` the newest, ``"error"`` raises.
+
+    Returns:
+        ``StreamBatches`` with ``x_batches`` ``(S, batch_size, ...)`` and ``y_batches``
+        ``(S, batch_size, ...)``.
+
+    Raises:
+        ValueError: ``batch_size`` is not a positive int, ``trim`` is unknown, ``x`` and ``y``
+            differ in samples, hold NaN or infinite values, there are fewer samples than
+            ``batch_size``, or ``trim="error"`` and samples are left over.
+
+    Example:
+        >>> b = make_stream_batches(np.arange(7), np.arange(7), batch_size=2)
+        >>> b.x_batches.tolist()
+        [[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]]
+        >>> print(b.trim)
+        used 6 of 7 samples in 2 streams x 3 batches; trimmed 1 at the start
+
+    """
+    check_positive_int("batch_size", batch_size)
+    _check_trim(trim)
+    x = as_float_samples("x", x)
+    y = as_float_samples("y", y)
+    n = x.shape[0]
+    if y.shape[0] != n:
+        raise ValueError(
+            f"x and y must hold the same number of samples, got {n} and {y.shape[0]}; pass "
+            "one target per sample"
+        )
+    if n < batch_size:
+        raise ValueError(
+            f"x holds {n} samples, too few for {batch_size} streams: one sample per stream "
+            f"needs batch_size = {batch_size} samples; pass a smaller batch_size or more samples"
+        )
+    per_stream = n // batch_size
+    leftover = n - batch_size * per_stream
+    if leftover and trim == "error":
+        raise ValueError(
+            f"{n} samples do not split into {batch_size} equal streams: {leftover} are left "
+            f"over; pass trim='start' or trim='end' to drop them, or choose a batch_size that "
+            f"divides {n}"
+        )
+    start = leftover if trim == "start" else 0
+    used = batch_size * per_stream
+
+    def lay_out(samples: np.ndarray) -> np.ndarray:
+        streams = samples[start : start + used].reshape(batch_size, per_stream, *samples.shape[1:])
+        # (batch_size, S, ...) -> (S, batch_size, ...): batch k holds step k of every stream
+        return _read_only(np.swapaxes(streams, 0, 1).copy())
+
+    trimmed_start, trimmed_end = start, leftover - start
+    report = TrimReport(
+        total=n,
+        used=used,
+        trimmed_start=trimmed_start,
+        trimmed_end=trimmed_end,
+        batch_size=batch_size,
+        num_batches=per_stream,
+        per_series=((trimmed_start, trimmed_end),),
+    )
+    return StreamBatches(
+        x_batches=lay_out(x),
+        y_batches=lay_out(y),
+        trim=report,
+        stream_series=_read_only(np.zeros(batch_size, dtype=np.int64)),
+        stream_start=_read_only(start + np.arange(batch_size, dtype=np.int64) * per_stream),
+    )
+
+
+def _series_list(name: str, series: Any) -> list[np.ndarray]:
+    """One array or a list of them, each as float32 ``(time, columns)``."""
+    many = isinstance(series, list | tuple)
+    items = list(series) if many else [series]
+    if not items:
+        raise ValueError(f"{name} must hold at least one series, got an empty list")
+    out = []
+    for j, item in enumerate(items):
+        label = f"{name}[{j}]" if many else name
+        array = as_float_array(label, item, ndim=(1, 2))
+        out.append(array[:, None] if array.ndim == 1 else array)  # (time,) -> (time, 1)
+        if out[-1].shape[1] != out[0].shape[1]:
+            raise ValueError(
+                f"{label} has {out[-1].shape[1]} columns, {name}[0] has {out[0].shape[1]}; "
+                "give every series the same columns"
+            )
+    return out
+
+
+def make_series_streams(
+    values: Any,
+    targets: Any = None,
+    *,
+    batch_size: int,
+    chunk: int,
+    trim: str = "start",
+) -> StreamBatches:
+    """Cut one long series, or several, into contiguous streams of ``chunk``-step pieces.
+
+    Each series is cut into ``batch_size // number_of_series`` adjacent streams of equal
+    length; each stream into chunks of ``chunk`` steps; batch ``k`` holds chunk ``k`` of every
+    stream. Row ``i`` of batch ``k + 1`` starts at the step right after the last step of row
+    ``i`` of batch ``k``. Rows are ordered series by series: series 0's streams first (in time
+    order), then series 1's, and so on; ``stream_series`` and ``stream_start`` record each
+    row's series and first step.
+
+    Every stream gets the same number of chunks, the most the shortest series allows; the
+    steps of each series that do not fill its streams are trimmed at the start (``"start"``,
+    keeps the most recent data) or the end (``"end"``) and counted per series in the report;
+    ``"error"`` raises instead.
+
+    With ``targets=None`` the model learns next-step prediction: the inputs are
+    ``values[:-1]`` and the targets ``values[1:]``, so a series of ``T`` values gives ``T - 1``
+    steps, and step ``t`` reads ``values[t]`` and predicts ``values[t + 1]``.
+
+    Args:
+        values: ``(time, features)`` or ``(time,)``, or a list of such series.
+        targets: aligned with ``values`` step for step: ``targets[t]`` is what the model should
+            output after reading ``values[t]``; ``(time, target_columns)`` or ``(time,)``, or
+            a list matching ``values``. ``None``: next-step prediction, as above.
+        batch_size: rows per batch; a multiple of the number of series.
+        chunk: steps per row of a batch (the time axis of one batch).
+        trim: ``"start"``, ``"end"`` or ``"error"``, as above.
+
+    Returns:
+        ``StreamBatches`` with ``x_batches`` ``(num_batches, batch_size, chunk, features)``
+        and ``y_batches`` ``(num_batches, batch_size, chunk, target_columns)``.
+
+    Raises:
+        ValueError: ``batch_size`` or ``chunk`` is not a positive int, ``trim`` is unknown,
+            ``batch_size`` is not a multiple of the number of series, ``targets`` does not
+            match ``values``, the data hold NaN or infinite values, a series is too short for
+            one chunk per stream, or ``trim="error"`` and steps are left over.
+
+    Example:
+        >>> b = make_series_streams(np.arange(9.0), batch_size=2, chunk=2)
+        >>> b.x_batches[:, :, :, 0].tolist()
+        [[[0.0, 1.0], [4.0, 5.0]], [[2.0, 3.0], [6.0, 7.0]]]
+
+    """
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("chunk", chunk)
+    _check_trim(trim)
+    several = isinstance(values, list | tuple)
+    inputs = _series_list("values", values)
+    if targets is None:
+        # next-step prediction: step t reads values[t] and predicts values[t + 1]
+        outputs = [series[1:] for series in inputs]
+        inputs = [series[:-1] for series in inputs]
+    else:
+        if isinstance(targets, list | tuple) != several or (
+            several and len(targets) != len(inputs)
+        ):
+            given = f"a list of {len(targets)}" if isinstance(targets, list | tuple) else "one"
+            wanted = f"a list of {len(inputs)}" if several else "one array"
+            raise ValueError(
+                f"targets must match values: values gives {wanted} series, targets {given}; "
+                "pass targets shaped like values"
+            )
+        outputs = _series_list("targets", targets)
+        for j, (x_j, y_j) in enumerate(zip(inputs, outputs, strict=True)):
+            if x_j.shape[0] != y_j.shape[0]:
+                label = f"[{j}]" if several else ""
+                raise ValueError(
+                    f"targets{label} must have one row per step of values{label} "
+                    f"({x_j.shape[0]}), got {y_j.shape[0]}; align targets with values step "
+                    "for step"
+                )
+    num_series = len(inputs)
+    if batch_size % num_series:
+        raise ValueError(
+            f"batch_size must be a multiple of the number of series ({num_series}), got "
+            f"{batch_size}; pass a batch_size such as "
+            f"{num_series * max(1, batch_size // num_series)}"
+        )
+    streams = batch_size // num_series
+    lengths = [x_j.shape[0] for x_j in inputs]
+    needed = streams * chunk
+    for j, steps in enumerate(lengths):
+        if steps < needed:
+            which = f"series {j} has" if several else "the series has"
+            rule = "streams_per_series * chunk" if several else "batch_size * chunk"
+            note = " (its values less the first, used only as a target)" if targets is None else ""
+            raise ValueError(
+                f"{which} {steps} steps{note}, too short for one chunk per stream: it needs "
+                f"{rule} = {streams} * {chunk} = {needed} steps; pass a smaller batch_size or "
+                "chunk"
+            )
+    num_batches = min(lengths) // needed
+    used = num_batches * needed  # steps used per series
+    per_series = []
+    for j, steps in enumerate(lengths):
+        leftover = steps - used
+        if leftover and trim == "error":
+            which = f"series {j}" if several else "the series"
+            raise ValueError(
+                f"{which} has {steps} steps, {leftover} more than {streams} stream(s) x "
+                f"{num_batches} chunk(s) of {chunk} steps use; pass trim='start' or "
+                "trim='end' to drop them, or choose batch_size and chunk to fit"
+            )
+        per_series.append((leftover, 0) if trim == "start" else (0, leftover))
+
+    def lay_out(series: list[np.ndarray]) -> np.ndarray:
+        rows = [
+            # (used, columns) -> (streams, num_batches, chunk, columns)
+            s[start : start + used].reshape(streams, num_batches, chunk, s.shape[1])
+            for s, (start, _) in zip(series, per_series, strict=True)
+        ]
+        # (batch_size, num_batches, chunk, columns) -> (num_batches, batch_size, chunk, columns)
+        return _read_only(np.swapaxes(np.concatenate(rows), 0, 1).copy())
+
+    stream_offsets = np.arange(streams, dtype=np.int64) * num_batches * chunk
+    report = TrimReport(
+        total=sum(lengths),
+        used=used * num_series,
+        trimmed_start=sum(start for start, _ in per_series),
+        trimmed_end=sum(end for _, end in per_series),
+        batch_size=batch_size,
+        num_batches=num_batches,
+        per_series=tuple(per_series),
+        unit="steps",
+        chunk=chunk,
+    )
+    return StreamBatches(
+        x_batches=lay_out(inputs),
+        y_batches=lay_out(outputs),
+        trim=report,
+        stream_series=_read_only(np.repeat(np.arange(num_series, dtype=np.int64), streams)),
+        stream_start=_read_only(
+            np.concatenate([start + stream_offsets for start, _ in per_series])
+        ),
+        chunk=chunk,
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Windows:
+    """Windows cut from one series, in chronological order (the arrays are read-only).
+
+    Attributes:
+        x: inputs, ``(samples, length, features)`` float32.
+        y: targets, ``(samples, horizon * target_columns)`` float32, step-major: the first
+            ``target_columns`` entries are the first target step.
+        starts: ``(samples,)`` int64, the series index of each sample's first input step.
+        target_index: ``(samples,)`` int64, the series index of each sample's first target step.
+
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    starts: np.ndarray
+    target_index: np.ndarray
+
+    def __len__(self) -> int:
+        """Return the number of samples."""
+        return int(self.x.shape[0])
+
+
+def _as_columns(name: str, array: Any) -> np.ndarray:
+    """``(time,)`` or ``(time, columns)`` as float32 ``(time, columns)``."""
+    array = as_float_array(name, array, ndim=(1, 2))
+    return array[:, None] if array.ndim == 1 else array  # (time,) -> (time, 1)
+
+
+def make_windows(
+    values: Any,
+    targets: Any = None,
+    *,
+    length: int,
+    stride: int = 1,
+    sampling_rate: int = 1,
+    offset: int = 1,
+    horizon: int = 1,
+) -> Windows:
+    """Cut a series into sliding windows and their targets.
+
+    Sample ``i`` starts at ``s_i = i * stride`` and reads ``values[s_i + j * sampling_rate]``
+    for ``j`` in ``range(length)``; its last input step is
+    ``e_i = s_i + (length - 1) * sampling_rate``, and its targets are
+    ``targets[e_i + offset + k]`` for ``k`` in ``range(horizon)``. Only windows whose inputs
+    and targets all lie inside the series are made.
+
+    ``offset=1`` predicts the step after the window; ``offset=0`` aligns the target with the
+    last input step (a filter, as in the moving-average example).
+
+    The Keras call ``keras.utils.timeseries_dataset_from_array(data,
+    targets=data[length:], sequence_length=length)`` (and the older
+    ``TimeseriesGenerator(data, data, length=length)``) gives the same samples as
+    ``make_windows(data, length=length)``, that is ``offset=1``: Keras pairs the window
+    starting at ``p`` with ``targets[p]``, so ``targets=data[(length - 1) * sampling_rate +
+    offset:]`` reproduces any ``offset``, with ``sequence_stride=stride`` and the same
+    ``sampling_rate``. Keras gives ``(samples, length)`` for a 1-D series where this gives
+    ``(samples, length, 1)``.
+
+    Args:
+        values: the inputs, ``(time,)`` or ``(time, features)``; 1-D becomes ``(time, 1)``.
+        targets: what to predict, ``(time,)`` or ``(time, target_columns)``, aligned with
+            ``values`` step for step; ``None`` uses ``values``.
+        length: input steps per window.
+        stride: steps between the starts of consecutive windows.
+        sampling_rate: steps between consecutive inputs inside a window.
+        offset: steps from the last input to the first target, ``>= 0``.
+        horizon: consecutive target steps per window.
+
+    Returns:
+        ``Windows`` with ``x`` ``(samples, length, features)`` and ``y``
+        ``(samples, horizon * target_columns)``.
+
+    Raises:
+        ValueError: a parameter is not a positive int, ``offset`` is negative, the arrays hold
+            NaN or infinite values or have the wrong shape, ``targets`` and ``values`` differ
+            in length, or the series is too short for one window.
+
+    Example:
+        >>> w = make_windows(np.arange(6.0), length=3)
+        >>> w.x[:, :, 0].tolist(), w.y[:, 0].tolist()
+        ([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]], [3.0, 4.0, 5.0])
+
+    """
+    for name, value in (
+        ("length", length),
+        ("stride", stride),
+        ("sampling_rate", sampling_rate),
+        ("horizon", horizon),
+    ):
+        check_positive_int(name, value)
+    if isinstance(offset, bool) or not isinstance(offset, int | np.integer) or offset < 0:
+        raise ValueError(
+            f"offset must be an integer >= 0, got {offset!r}; pass 1 to predict the next step "
+            "or 0 to align the target with the last input"
+        )
+    values = _as_columns("values", values)
+    targets = values if targets is None else _as_columns("targets", targets)
+    steps = values.shape[0]
+    if targets.shape[0] != steps:
+        raise ValueError(
+            f"targets must have one row per step of values ({steps}), got {targets.shape[0]}; "
+            "align targets with values step for step (the offset shifts them)"
+        )
+    needed = (length - 1) * sampling_rate + offset + horizon
+    if steps < needed:
+        raise ValueError(
+            f"the series has {steps} steps, too short for one window: one window needs "
+            f"(length - 1) * sampling_rate + offset + horizon = {needed} steps "
+            f"(length={length}, sampling_rate={sampling_rate}, offset={offset}, "
+            f"horizon={horizon}); pass a shorter window or a longer series"
+        )
+    samples = (steps - needed) // stride + 1
+    starts = np.arange(samples, dtype=np.int64) * stride  # (samples,)
+    input_index = starts[:, None] + np.arange(length, dtype=np.int64) * sampling_rate
+    x = values[input_index]  # (samples, length) indices -> (samples, length, features)
+    target_index = starts + (length - 1) * sampling_rate + offset  # (samples,)
+    output_index = target_index[:, None] + np.arange(horizon, dtype=np.int64)
+    # (samples, horizon, target_columns) -> (samples, horizon * target_columns), step-major
+    y = targets[output_index].reshape(samples, horizon * targets.shape[1])
+    return Windows(
+        x=_read_only(x),
+        y=_read_only(y),
+        starts=_read_only(starts),
+        target_index=_read_only(target_index),
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class OfficialBatches:
+    """Batches in the official example's layout (the arrays are read-only).
+
+    Attributes:
+        x_batches: ``(num_batches, batch_size, ...)`` inputs; batch ``k`` holds samples
+            ``k * batch_size`` to ``(k + 1) * batch_size - 1``.
+        y_batches: ``(num_batches, batch_size, ...)`` targets, laid out like ``x_batches``.
+        trim: what was used and what was trimmed (only ever at the end).
+
+    """
+
+    x_batches: np.ndarray
+    y_batches: np.ndarray | None
+    trim: TrimReport
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per epoch."""
+        return int(self.x_batches.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per batch."""
+        return int(self.x_batches.shape[1])
+
+    def to_samples(self, batches: Any) -> np.ndarray:
+        """Put an array laid out like ``x_batches`` (e.g. predictions) back in sample order.
+
+        Args:
+            batches: ``(num_batches, batch_size, ...)``.
+
+        Returns:
+            ``(num_batches * batch_size, ...)``, sample ``j`` at row ``j``.
+
+        Raises:
+            ValueError: ``batches`` is not laid out like ``x_batches``.
+
+        """
+        batches = np.asarray(batches)
+        lead = (self.num_batches, self.batch_size)
+        if batches.shape[:2] != lead:
+            raise ValueError(
+                f"batches must be laid out as (num_batches, batch_size, ...) = "
+                f"{lead + ('...',)}, got shape {batches.shape}; pass an array laid out like "
+                "x_batches, e.g. predictions"
+            )
+        # (num_batches, batch_size, ...) -> (num_batches * batch_size, ...): batches in order
+        return batches.reshape(-1, *batches.shape[2:])
+
+
+def make_official_batches(
+    x: Any, y: Any, *, batch_size: int, trim: bool = False
+) -> OfficialBatches:
+    """Batch samples in order, as Keras' ``fit(shuffle=False)`` does in the official example.
+
+    Batch ``k`` holds samples ``k * B`` to ``(k + 1) * B - 1`` (``B = batch_size``). With a
+    stateful model this differs from the stream layout as soon as ``B > 1``: row ``i`` of
+    batch ``k + 1`` is sample ``(k + 1) * B + i``, which comes ``B`` steps after sample
+    ``k * B + i``, so the state carried into a sample comes from ``B`` steps back in the
+    series, not from the previous step. Row ``i`` thus follows the subseries
+    ``data[i::B]``; the seed script's comment says so: "we train batch_size series at a lower
+    resolution, each offset by one step, extractable with data_input[i::batch_size]". The
+    stream layout (``make_stream_batches``) instead makes row ``i`` of batch ``k + 1`` the
+    sample right after row ``i`` of batch ``k``. With ``B = 1`` the two layouts agree.
+
+    Args:
+        x: ``(samples, ...)`` inputs in chronological order.
+        y: ``(samples, ...)`` targets, one per sample, or ``None`` (prediction only;
+            ``y_batches`` is then ``None``).
+        batch_size: samples per batch.
+        trim: drop the last ``n % batch_size`` samples (counted in the report) instead of
+            raising.
+
+    Returns:
+        ``OfficialBatches`` with ``x_batches`` ``(n // batch_size, batch_size, ...)``.
+
+    Raises:
+        ValueError: ``batch_size`` is not a positive int, ``x`` and ``y`` differ in samples
+            or hold NaN or infinite values, there are fewer samples than ``batch_size``, or
+            ``n`` is not a multiple of ``batch_size`` and ``trim`` is false.
+
+    Example:
+        >>> b = make_official_batches(np.arange(6), np.arange(6), batch_size=2)
+        >>> b.x_batches.tolist()
+        [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+
+    """
+    check_positive_int("batch_size", batch_size)
+    if not isinstance(trim, bool):
+        raise ValueError(f"trim must be True or False, got {trim!r}; pass trim=True or False")
+    x = as_float_samples("x", x)
+    y = None if y is None else as_float_samples("y", y)
+    n = x.shape[0]
+    if y is not None and y.shape[0] != n:
+        raise ValueError(
+            f"x and y must hold the same number of samples, got {n} and {y.shape[0]}; pass "
+            "one target per sample"
+        )
+    if n < batch_size:
+        raise ValueError(
+            f"x holds {n} samples, too few for one batch of batch_size={batch_size}; pass a "
+            "smaller batch_size or more samples"
+        )
+    remainder = n % batch_size
+    if remainder and not trim:
+        raise ValueError(
+            f"{n} samples are not a multiple of batch_size={batch_size} (remainder "
+            f"{remainder}); pass trim=True to drop the last {remainder} samples, or choose a "
+            f"batch_size that divides {n}"
+        )
+    num_batches = n // batch_size
+    used = num_batches * batch_size
+
+    def lay_out(samples: np.ndarray) -> np.ndarray:
+        # (used, ...) -> (num_batches, batch_size, ...): consecutive samples share a batch
+        batches = samples[:used].reshape(num_batches, batch_size, *samples.shape[1:])
+        batches = batches.copy()  # the batches never alias the caller's array
+        batches.setflags(write=False)
+        return batches
+
+    report = TrimReport(
+        total=n,
+        used=used,
+        trimmed_start=0,
+        trimmed_end=remainder,
+        batch_size=batch_size,
+        num_batches=num_batches,
+        per_series=((0, remainder),),
+        layout="official",
+    )
+    y_batches = None if y is None else lay_out(y)
+    return OfficialBatches(x_batches=lay_out(x), y_batches=y_batches, trim=report)

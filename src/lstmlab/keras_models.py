@@ -1,0 +1,441 @@
+"""Keras-like edge objects: ``LSTMModel`` and ``MLPModel``.
+
+They hold parameters, optimizer state and recurrent state, and call the functional core for
+everything numeric. State changes by rebinding (``self._state = new_state``), never in place.
+"""
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lstmlab.checks import as_float_array
+from lstmlab.core.model import (
+    LSTMConfig,
+    MLPConfig,
+    ModelConfig,
+    ModelState,
+    apply,
+    from_keras_weights,
+    init_params,
+    init_state,
+    reset_state,
+    to_keras_weights,
+)
+from lstmlab.core.train import (
+    History,
+    TrainConfig,
+    TrainState,
+    compiled_evaluate,
+    compiled_predict,
+    fit,
+    parse_reset,
+)
+from lstmlab.data.layouts import make_official_batches, make_stream_batches
+
+_LAYOUTS = ("official", "streams")
+
+
+def _check_trim(trim: Any) -> None:
+    # A truthy string such as "end" or "error" must not silently mean "trim at the start".
+    if not isinstance(trim, bool):
+        raise ValueError(f"trim must be True or False, got {trim!r}; pass trim=True or False")
+
+
+@jax.jit(static_argnums=0)
+def _apply_stateless(config: ModelConfig, params, x):
+    state = init_state(config, x.shape[0])
+    return apply(config, params, state, x)[0]
+
+
+class _Model:
+    """Shared edge behaviour; subclasses only build their config."""
+
+    def __init__(
+        self, config: ModelConfig, *, batch_size: int, seed: int, learning_rate: float
+    ) -> None:
+        self._config = config
+        self._batch_size = batch_size
+        self._seed = seed
+        self._learning_rate = learning_rate
+        self._params = init_params(config, jax.random.key(seed))
+        self._state: ModelState = init_state(config, batch_size)
+        self._opt_state: Any = None  # created by the first fit, kept across fits as Keras does
+        self._step = 0
+        self._fits = 0
+
+    # -- read-only views ----------------------------------------------------------------
+    @property
+    def config(self) -> ModelConfig:
+        """The frozen model description."""
+        return self._config
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per batch; a stateful model only takes batches of this size."""
+        return self._batch_size
+
+    @property
+    def params(self):
+        """The parameter pytree."""
+        return self._params
+
+    @property
+    def state(self) -> ModelState:
+        """The recurrent state, one ``LSTMState`` per layer (``()`` for an MLP)."""
+        return self._state
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the state is carried across batches and calls."""
+        return self._config.stateful
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check_x(self, x: Any, name: str = "x") -> np.ndarray:
+        x = as_float_array(name, x, ndim=3)
+        samples, time_steps, features = x.shape
+        if samples == 0 or time_steps == 0:
+            raise ValueError(
+                f"{name} has shape {x.shape}, with no samples or no time steps; pass at least "
+                "one sample of at least one time step"
+            )
+        if features != self._config.features:
+            raise ValueError(
+                f"{name} has {features} features per step, the model expects "
+                f"{self._config.features}; pass {name} of shape (samples, time, "
+                f"{self._config.features})"
+            )
+        if self._config.kind == "mlp" and time_steps != self._config.timesteps:
+            raise ValueError(
+                f"{name} has {time_steps} time steps, the MLP expects {self._config.timesteps}; "
+                f"pass windows of {self._config.timesteps} steps"
+            )
+        return x
+
+    def _check_y(self, y: Any, x: np.ndarray, name: str = "y") -> np.ndarray:
+        sequences = getattr(self._config, "return_sequences", False)
+        expected = (len(x), x.shape[1], self._config.outputs) if sequences else (
+            len(x), self._config.outputs)
+        if np.shape(y) != expected:
+            raise ValueError(
+                f"{name} has shape {np.shape(y)}, expected {expected} to match x {x.shape} and "
+                f"outputs={self._config.outputs}; reshape the targets to {expected}"
+            )
+        return as_float_array(name, y, ndim=len(expected))
+
+    def _check_stateful_batch(self, batch_size: int | None) -> int:
+        if batch_size is None or batch_size == self._batch_size:
+            return self._batch_size
+        if self.stateful:
+            raise ValueError(
+                f"this stateful model was built for batch_size={self._batch_size}, got "
+                f"batch_size={batch_size}; use model.with_batch_size({batch_size}) to get the "
+                "same weights at another batch size"
+            )
+        return batch_size
+
+    def _batches(self, x, y, batch_size: int, layout: str, trim: bool, name: str = "x"):
+        if layout not in _LAYOUTS:
+            raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
+        _check_trim(trim)
+        remainder = len(x) % batch_size
+        if remainder and not trim and len(x) >= batch_size:
+            # Named here, in this method's terms: the layouts' own messages speak of their
+            # arguments (trim='start' for streams), which this method does not take.
+            which = "oldest" if layout == "streams" else "last"
+            raise ValueError(
+                f"{name} holds {len(x)} samples, not a multiple of batch_size={batch_size} "
+                f"(remainder {remainder}); pass trim=True to drop the {which} {remainder} "
+                f"samples, or choose a batch_size that divides {len(x)}"
+            )
+        if layout == "streams":
+            return make_stream_batches(
+                x, y, batch_size=batch_size, trim="start" if trim else "error"
+            )
+        return make_official_batches(x, y, batch_size=batch_size, trim=trim)
+
+    # -- training and inference ------------------------------------------------------------
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        validation_data: tuple[Any, Any] | None = None,
+        reset: str | int = "epoch",
+        layout: str = "official",
+        trim: bool = False,
+        quiet: bool = False,
+    ) -> History:
+        """Train on samples in time order; returns the per-epoch history.
+
+        Args:
+            x: ``(samples, time, features)``.
+            y: ``(samples, outputs)`` (``(samples, time, outputs)`` with ``return_sequences``).
+            epochs: passes over the data.
+            batch_size: rows per batch; a stateful model only accepts its own.
+            shuffle: shuffle samples every epoch (stateless models only).
+            validation_data: optional ``(x_val, y_val)``, evaluated after every epoch in the
+                same layout. A stateful model validates from the state the epoch ended in
+                with the official layout (row ``i`` continues), from zero state with the
+                stream layout (validation stream ``i`` does not continue training stream
+                ``i``); either way the training state is left as it was.
+            reset: stateful reset policy: ``"epoch"``, ``"never"`` or every N batches.
+            layout: ``"official"`` (Keras' order: batch k holds samples k*B..k*B+B-1) or
+                ``"streams"`` (B contiguous streams; row i of batch k+1 continues row i of
+                batch k).
+            trim: allow dropping the samples that do not fill a batch (the last ones with the
+                official layout, the oldest with the stream layout), in ``x`` and in the
+                validation data.
+            quiet: no progress bar.
+
+        Returns:
+            ``History`` with per-epoch ``loss`` and ``val_loss``, and in ``trim`` and
+            ``val_trim`` what the layout used and left out of ``x`` and the validation data.
+
+        Raises:
+            ValueError: shuffling a stateful model, a foreign batch size for a stateful model,
+                a sample count that is not a multiple of the batch size without ``trim``,
+                a ``trim`` that is not a bool, NaN or infinite values, or shapes that do not
+                match the model.
+        """
+        batch_size = self._check_stateful_batch(batch_size)
+        train_config = TrainConfig(
+            epochs=epochs,
+            learning_rate=self._learning_rate,
+            shuffle=shuffle,
+            reset=parse_reset(reset),
+            seed=self._seed + self._fits,
+        )
+        if self.stateful and shuffle:
+            raise ValueError(
+                "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False "
+                "(shuffling would break the continuity of each stream across batches)"
+            )
+        x = self._check_x(x)
+        y = self._check_y(y, x)
+        train = self._batches(x, y, batch_size, layout, trim)
+        validation = None
+        if validation_data is not None:
+            x_val = self._check_x(validation_data[0], "validation x")
+            y_val = self._check_y(validation_data[1], x_val, "validation y")
+            val = self._batches(x_val, y_val, batch_size, layout, trim, name="validation x")
+            validation = (val.x_batches, val.y_batches)
+        if self._opt_state is None:
+            self._opt_state = train_config.optimizer().init(self._params)
+        train_state = TrainState(
+            params=self._params,
+            opt_state=self._opt_state,
+            rnn_state=self._state if self.stateful else init_state(self._config, batch_size),
+            step=jnp.asarray(self._step, jnp.int32),
+            key=jax.random.key(train_config.seed),
+        )
+        train_state, history = fit(
+            self._config,
+            train_state,
+            train.x_batches,
+            train.y_batches,
+            train_config,
+            validation=validation,
+            # Validation stream i does not continue training stream i in the stream layout.
+            validation_state="zeros" if layout == "streams" else "carry",
+            quiet=quiet,
+            description=type(self).__name__,
+        )
+        self._params = train_state.params
+        self._opt_state = train_state.opt_state
+        if self.stateful:
+            self._state = train_state.rnn_state
+        self._step = int(train_state.step)
+        self._fits += 1
+        return dataclasses.replace(
+            history, trim=train.trim, val_trim=None if validation_data is None else val.trim
+        )
+
+    def predict(self, x: Any, *, batch_size: int | None = None, trim: bool = False) -> np.ndarray:
+        """Predict in sample order.
+
+        A stateful model runs the samples as consecutive batches of its batch size (Keras'
+        order), starting from its current state and keeping the state it ends in.
+
+        Args:
+            x: ``(samples, time, features)``.
+            batch_size: rows per batch; a stateful model only accepts its own.
+            trim: a stateful model: allow dropping the last ``len(x) % batch_size`` samples,
+                which do not fill a batch and get no prediction.
+
+        Returns:
+            ``(samples, outputs)`` as NumPy; with ``trim`` the first
+            ``len(x) - len(x) % batch_size`` samples' predictions.
+
+        Raises:
+            ValueError: see ``fit``.
+        """
+        x = self._check_x(x)
+        if not self.stateful:
+            return np.asarray(_apply_stateless(self._config, self._params, jnp.asarray(x)))
+        batch_size = self._check_stateful_batch(batch_size)
+        batches = make_official_batches(x, None, batch_size=batch_size, trim=trim)
+        predictions, self._state = compiled_predict(self._config)(
+            self._params, self._state, jnp.asarray(batches.x_batches)
+        )
+        return np.asarray(batches.to_samples(np.asarray(predictions)))
+
+    def evaluate(
+        self, x: Any, y: Any, *, batch_size: int | None = None, trim: bool = False
+    ) -> float:
+        """Mean squared error on ``(x, y)``; a stateful model carries and keeps its state.
+
+        Args:
+            x: ``(samples, time, features)``.
+            y: targets matching the model's output shape.
+            batch_size: rows per batch; a stateful model only accepts its own.
+            trim: a stateful model: allow dropping the trailing samples that do not fill a
+                batch (they are not scored).
+
+        Returns:
+            The MSE as a float.
+
+        Raises:
+            ValueError: see ``fit``.
+        """
+        x = self._check_x(x)
+        y = self._check_y(y, x)
+        if not self.stateful:
+            prediction = _apply_stateless(self._config, self._params, jnp.asarray(x))
+            return float(jnp.mean(jnp.square(prediction - y)))
+        batch_size = self._check_stateful_batch(batch_size)
+        batches = make_official_batches(x, y, batch_size=batch_size, trim=trim)
+        losses, self._state = compiled_evaluate(self._config)(
+            self._params, self._state, jnp.asarray(batches.x_batches),
+            jnp.asarray(batches.y_batches),
+        )
+        return float(jnp.mean(losses))
+
+    # -- state and weights -----------------------------------------------------------------
+    def reset_states(self, layer: int | None = None) -> None:
+        """Zero the recurrent state of all layers, or of one (Keras ``reset_states``)."""
+        self._state = reset_state(self._state, layer)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Weights in the order and shapes of Keras' ``model.get_weights()``."""
+        return to_keras_weights(self._config, self._params)
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Load weights given in Keras' ``get_weights()`` order; checks count and shapes.
+
+        The optimizer starts afresh: the next ``fit`` begins with zero Adam moments and
+        ``History.updates`` counts from zero again.
+        """
+        self._params = from_keras_weights(self._config, list(weights), self._params)
+        self._opt_state = None
+        self._step = 0
+
+    def _copy_with(self, batch_size: int) -> "_Model":
+        clone = copy.copy(self)  # shares the immutable arrays; rebinding keeps them apart
+        clone._batch_size = batch_size
+        clone._state = init_state(self._config, batch_size)
+        return clone
+
+    def with_batch_size(self, batch_size: int) -> "_Model":
+        """A model with the same weights (and optimizer state) at another batch size.
+
+        The new model starts from zero state; e.g. ``model.with_batch_size(1)`` predicts one
+        sample at a time after training at batch size 32.
+        """
+        init_state(self._config, batch_size)  # validates batch_size
+        return self._copy_with(batch_size)
+
+
+class LSTMModel(_Model):
+    """A stack of LSTM layers and a Dense head, used like a Keras ``Sequential`` model.
+
+    Example:
+        >>> import numpy as np
+        >>> from lstmlab import LSTMModel
+        >>> model = LSTMModel(units=(20,), stateful=True, batch_size=1, seed=0)
+        >>> x = np.random.default_rng(0).uniform(-0.1, 0.1, (64, 1, 1))
+        >>> history = model.fit(x, x[:, 0], epochs=2, quiet=True)
+        >>> len(history.loss), model.predict(x[:4]).shape
+        (2, (4, 1))
+    """
+
+    def __init__(
+        self,
+        units: Sequence[int] | int = (20,),
+        *,
+        stateful: bool = True,
+        batch_size: int = 1,
+        timesteps: int = 1,
+        features: int = 1,
+        outputs: int = 1,
+        return_sequences: bool = False,
+        seed: int = 0,
+        learning_rate: float = 1e-3,
+    ) -> None:
+        """Build the model with Keras' default initialisation.
+
+        Args:
+            units: hidden units per LSTM layer.
+            stateful: carry state across batches and calls.
+            batch_size: rows per batch (the state's size).
+            timesteps: time steps per training sample.
+            features: inputs per step.
+            outputs: Dense head outputs.
+            return_sequences: predict at every step, ``(samples, time, outputs)``.
+            seed: initialisation seed.
+            learning_rate: Adam step size.
+        """
+        config = LSTMConfig(
+            units=units,
+            timesteps=timesteps,
+            features=features,
+            outputs=outputs,
+            stateful=stateful,
+            return_sequences=return_sequences,
+        )
+        super().__init__(config, batch_size=batch_size, seed=seed, learning_rate=learning_rate)
+
+
+class MLPModel(_Model):
+    """A plain multilayer network on a flattened window (no recurrent state).
+
+    Example:
+        >>> import numpy as np
+        >>> from lstmlab import MLPModel
+        >>> model = MLPModel(hidden=(8,), timesteps=3, seed=0)
+        >>> x = np.random.default_rng(0).normal(size=(30, 3, 1))
+        >>> model.fit(x, x[:, -1], epochs=3, batch_size=10, quiet=True).updates
+        9
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] | int = (32,),
+        *,
+        timesteps: int = 1,
+        features: int = 1,
+        outputs: int = 1,
+        batch_size: int = 1,
+        seed: int = 0,
+        learning_rate: float = 1e-3,
+    ) -> None:
+        """Build the model with Keras' default initialisation.
+
+        Args:
+            hidden: units per hidden ReLU layer.
+            timesteps: window length.
+            features: inputs per step.
+            outputs: outputs of the final linear layer.
+            batch_size: default rows per training batch.
+            seed: initialisation seed.
+            learning_rate: Adam step size.
+        """
+        config = MLPConfig(hidden=hidden, timesteps=timesteps, features=features, outputs=outputs)
+        super().__init__(config, batch_size=batch_size, seed=seed, learning_rate=learning_rate)

@@ -1,1 +1,0 @@
-"""Pure layer functions on pytrees: the LSTM recurrence, Dense, and Keras' initialisers."""

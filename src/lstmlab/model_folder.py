@@ -1,0 +1,515 @@
+"""The model folder: configs in JSON, arrays in safetensors, checksums, atomic saves. No pickle.
+
+Layout of a model folder ``DIR``::
+
+    DIR/config.json                      the commit point (see below)
+    DIR/weights.<sha16>.safetensors      parameters under flattened key paths (lstm.0.kernel)
+    DIR/states.<sha16>.safetensors       per-series state (recurrent state, last readings)
+    DIR/metrics.<sha16>.json             training metrics
+    DIR/.lock                            advisory lock held by a saver (``model_lock``)
+
+``config.json`` holds the format version, the library version, the model config, the data
+recipe, the scaler, and for every data file its name, size and SHA-256; its own ``checksum``
+field is the SHA-256 of the canonical JSON of everything else, so an edit of ``config.json``
+itself is detected too (``folder_checksum`` reads it; ``model_fingerprint`` hashes only the
+config, recipe, scaler and weights, so it stays the same when only states are saved again).
+Loading rebuilds the parameter skeleton from the model config and
+fills its leaves from the weights file by key path (equinox's "why not pickle?").
+
+Why a save is "old or new, never broken"
+----------------------------------------
+Every file is written the same way: to a temporary file in the same folder, ``flush`` and
+``fsync``, ``os.replace`` onto its name (atomic on POSIX), then ``fsync`` of the folder so
+the rename itself is durable. Data files are *content-addressed*: their names carry the
+first 16 hex digits of their SHA-256, so a new save never overwrites a file the current
+``config.json`` refers to (identical content keeps its name and is not rewritten). The
+single ``os.replace`` of ``config.json`` is the commit: before it, ``config.json`` and every
+file it lists are the old model, untouched; after it, they are the new model, whose files
+were all fsynced before the rename. Only after the commit are unreferenced data files and
+stale temporary files deleted, and leftovers of a killed save are deleted by the next save.
+A reader that races a saver's cleanup re-reads ``config.json`` and retries.
+
+One process saves a folder at a time: ``save_model`` takes an ``fcntl`` lock on
+``DIR/.lock`` (released by the kernel if the process dies); read-modify-write users such as
+``lstmlab observe`` hold ``model_lock`` across the whole cycle.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import safetensors.numpy
+
+from lstmlab.core.model import ModelConfig, Params, config_from_dict, config_to_dict, init_params
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
+# (folder, thread) pairs holding the lock: model_lock is re-entrant within one thread only;
+# another thread of this process takes its own flock and waits for the holder.
+_HELD_LOCKS: set[tuple[Path, int]] = set()
+_DATA_FILE = re.compile(r"^(weights|states|metrics)\.[0-9a-f]{16}\.(safetensors|json)$")
+_TEMP_FILE = re.compile(r"^\.tmp-")
+_FILE_KINDS = {"weights": "safetensors", "states": "safetensors", "metrics": "json"}
+
+
+class ModelFolderError(ValueError):
+    """A model folder that cannot be loaded or written: what is wrong and the fix."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class SavedModel:
+    """Everything a model folder holds.
+
+    Attributes:
+        config: the model config.
+        params: its parameter pytree.
+        recipe: JSON-ready data recipe (window, columns, frequency, model kind, ...).
+        scaler: JSON-ready scaler (``Scaler.to_dict()``) or ``None``.
+        metrics: JSON-ready training metrics.
+        states: flat per-series state arrays, saved in safetensors.
+        states_meta: JSON-ready description of ``states`` (series ids, ...).
+        library_version: the lstmlab version that wrote the folder (set by ``save_model``).
+    """
+
+    config: ModelConfig
+    params: Params
+    recipe: dict[str, Any] = field(default_factory=dict)
+    scaler: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    states: dict[str, np.ndarray] = field(default_factory=dict)
+    states_meta: dict[str, Any] = field(default_factory=dict)
+    library_version: str = ""
+
+
+# --------------------------------------------------------------------------- atomic files
+
+
+def fsync_dir(path: Path) -> None:
+    """``fsync`` a folder so that renames and creations inside it are durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: temp file, flush, fsync, rename, fsync folder.
+
+    A reader (or a process restarted after a kill) sees either the previous content of
+    ``path`` or ``data``, never a mix.
+
+    Args:
+        path: the destination file.
+        data: its new content.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    temp = path.with_name(f".tmp-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+@contextlib.contextmanager
+def model_lock(path: str | os.PathLike[str], *, create: bool = True) -> Iterator[Path]:
+    """Hold the folder's advisory write lock.
+
+    Re-entrant within one thread (a nested ``model_lock`` of the same folder passes
+    through); another thread or process waits until the holder releases it.
+
+    Args:
+        path: the model folder.
+        create: create the folder if needed; otherwise a missing folder is an error.
+
+    Yields:
+        The folder as a ``Path``.
+
+    Raises:
+        ModelFolderError: ``create`` is false and there is no such folder.
+    """
+    path = Path(path)
+    if not create and not path.is_dir():
+        raise ModelFolderError(f"no model folder at {path}; pass the folder `lstmlab fit` saved")
+    path.mkdir(parents=True, exist_ok=True)
+    key = (path.resolve(), threading.get_ident())
+    if key in _HELD_LOCKS:  # a second flock in the same thread would wait for itself
+        yield path
+        return
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _HELD_LOCKS.add(key)
+        yield path
+    finally:
+        _HELD_LOCKS.discard(key)
+        os.close(fd)  # closing releases the flock
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def _key_name(entry: Any) -> str:
+    if isinstance(entry, jax.tree_util.GetAttrKey):
+        return entry.name
+    if isinstance(entry, jax.tree_util.SequenceKey):
+        return str(entry.idx)
+    if isinstance(entry, jax.tree_util.DictKey):
+        return str(entry.key)
+    raise TypeError(f"unsupported pytree key {entry!r}")
+
+
+def flatten_params(params: Params) -> dict[str, np.ndarray]:
+    """Parameters as ``{"lstm.0.kernel": array, ..., "head.bias": array}``.
+
+    Args:
+        params: a parameter pytree.
+
+    Returns:
+        A dict of NumPy arrays keyed by dotted key paths.
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    return {".".join(_key_name(k) for k in path): np.asarray(leaf) for path, leaf in leaves}
+
+
+def unflatten_params(config: ModelConfig, arrays: dict[str, np.ndarray]) -> Params:
+    """Rebuild parameters from ``flatten_params`` output, checking names, shapes and dtypes.
+
+    Args:
+        config: the model config (gives the skeleton).
+        arrays: the flat arrays.
+
+    Returns:
+        The parameter pytree (JAX arrays).
+
+    Raises:
+        ModelFolderError: missing or unexpected names, or a wrong shape or dtype.
+    """
+    skeleton = jax.eval_shape(lambda: init_params(config, jax.random.key(0)))
+    paths, treedef = jax.tree_util.tree_flatten_with_path(skeleton)
+    names = [".".join(_key_name(k) for k in path) for path, _ in paths]
+    missing = sorted(set(names) - set(arrays))
+    unexpected = sorted(set(arrays) - set(names))
+    if missing or unexpected:
+        raise ModelFolderError(
+            f"the weights do not match the model config: missing {missing}, unexpected "
+            f"{unexpected}; the weights file belongs to another model, save the model again"
+        )
+    leaves = []
+    for name, (_, like) in zip(names, paths, strict=True):
+        array = arrays[name]
+        if array.shape != like.shape or array.dtype != like.dtype:
+            raise ModelFolderError(
+                f"weight {name!r} has shape {array.shape} and dtype {array.dtype}, the model "
+                f"config expects {like.shape} {like.dtype}; save the model again"
+            )
+        leaves.append(jnp.asarray(array))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + size])
+    return header.get("__metadata__", {}) or {}
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _canonical(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _library_version() -> str:
+    from lstmlab import __version__  # late: lstmlab/__init__ may import this module
+
+    return __version__
+
+
+def check_save_destination(path: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Refuse a ``--save`` folder that a save would clobber or that is not a model folder.
+
+    Args:
+        path: the folder a command is about to save a model to.
+        overwrite: the user asked to replace a model already there.
+
+    Raises:
+        ValueError: ``path`` is a file, or a folder holding something other than a model.
+        FileExistsError: it holds a model and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder; pass a new or empty folder to --save")
+    if path.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
+        if not (path / CONFIG_FILE).exists():
+            raise ValueError(
+                f"{path} exists and is not a model folder; choose a new or empty folder for --save"
+            )
+        if not overwrite:
+            raise FileExistsError(
+                f"model folder {path} already holds a model; pass --overwrite to replace it "
+                "or --save to choose another folder"
+            )
+
+
+def _check_folder_is_ours(path: Path) -> None:
+    foreign = sorted(
+        entry.name
+        for entry in path.iterdir()
+        if entry.name not in (CONFIG_FILE, LOCK_FILE)
+        and not _DATA_FILE.match(entry.name)
+        and not _TEMP_FILE.match(entry.name)
+    )
+    if foreign and not (path / CONFIG_FILE).exists():
+        raise ModelFolderError(
+            f"{path} holds files that are not part of an lstmlab model folder "
+            f"({', '.join(foreign[:5])}); choose an empty or new folder"
+        )
+
+
+def _write_data_file(path: Path, kind: str, data: bytes) -> dict[str, Any]:
+    digest = _sha256(data)
+    name = f"{kind}.{digest[:16]}.{_FILE_KINDS[kind]}"
+    target = path / name
+    # content-addressed: an identical file already there is kept (never rewritten in place)
+    if not (target.exists() and _sha256(target.read_bytes()) == digest):
+        atomic_write_bytes(target, data)
+    return {"name": name, "sha256": digest, "bytes": len(data)}
+
+
+def _clean_folder(path: Path, keep: set[str]) -> None:
+    for entry in path.iterdir():
+        if entry.name in keep:
+            continue
+        if _DATA_FILE.match(entry.name) or _TEMP_FILE.match(entry.name):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
+    """Save ``model`` into the folder ``path`` atomically (see the module docstring).
+
+    An existing model in ``path`` is replaced; a process killed at any moment leaves either
+    the old model or the new one loadable.
+
+    Args:
+        path: the model folder; created if needed.
+        model: what to save.
+
+    Returns:
+        The folder as a ``Path``.
+
+    Raises:
+        ModelFolderError: the folder holds files that are not an lstmlab model's.
+    """
+    with model_lock(path) as folder:
+        fsync_dir(folder.parent)  # a newly created folder's own entry must be durable too
+        _check_folder_is_ours(folder)
+        weights = safetensors.numpy.save(flatten_params(model.params))
+        states = safetensors.numpy.save(
+            {name: np.ascontiguousarray(array) for name, array in model.states.items()},
+            metadata={"lstmlab": json.dumps(model.states_meta, sort_keys=True)},
+        )
+        metrics = json.dumps(model.metrics, indent=2, sort_keys=True, allow_nan=False).encode()
+        files = {
+            "weights": _write_data_file(folder, "weights", weights),
+            "states": _write_data_file(folder, "states", states),
+            "metrics": _write_data_file(folder, "metrics", metrics),
+        }
+        config = {
+            "format_version": FORMAT_VERSION,
+            "library_version": _library_version(),
+            "model": config_to_dict(model.config),
+            "recipe": model.recipe,
+            "scaler": model.scaler,
+            "files": files,
+        }
+        config["checksum"] = _sha256(_canonical(config))
+        text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        atomic_write_bytes(folder / CONFIG_FILE, text.encode())  # the commit point
+        _clean_folder(folder, keep={entry["name"] for entry in files.values()})
+    return folder
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    config_path = path / CONFIG_FILE
+    if not path.is_dir():
+        raise ModelFolderError(f"no model folder at {path}; pass the folder `lstmlab fit` saved")
+    if not config_path.exists():
+        raise ModelFolderError(
+            f"{path} is not a model folder: {CONFIG_FILE} is missing; pass the folder "
+            "`lstmlab fit --save` wrote"
+        )
+    try:
+        config = json.loads(config_path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFolderError(
+            f"{config_path} is not valid JSON ({error}); the file is corrupted, save the model "
+            "again"
+        ) from None
+    if not isinstance(config, dict):
+        raise ModelFolderError(f"{config_path} must hold a JSON object; save the model again")
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise ModelFolderError(
+            f"{config_path} has no integer format_version (got {version!r}); it was not written "
+            "by lstmlab or is corrupted"
+        )
+    if version > FORMAT_VERSION:
+        raise ModelFolderError(
+            f"model folder {path} has format version {version} (written by lstmlab "
+            f"{config.get('library_version', '?')}); this lstmlab {_library_version()} reads up "
+            f"to format version {FORMAT_VERSION}; upgrade lstmlab"
+        )
+    recorded = config.pop("checksum", None)
+    if recorded != _sha256(_canonical(config)):
+        raise ModelFolderError(
+            f"checksum mismatch in {config_path}: its content does not match its recorded "
+            "checksum; the file was altered or corrupted, restore it or save the model again"
+        )
+    return config
+
+
+def _read_data_file(path: Path, entry: dict[str, Any]) -> bytes:
+    name = entry["name"]
+    if not _DATA_FILE.match(name):
+        raise ModelFolderError(f"{CONFIG_FILE} names an unexpected data file {name!r}")
+    target = path / name
+    if not target.exists():
+        raise FileNotFoundError(name)
+    data = target.read_bytes()
+    if _sha256(data) != entry["sha256"]:
+        raise ModelFolderError(
+            f"checksum mismatch: {target} has SHA-256 {_sha256(data)[:16]}..., {CONFIG_FILE} "
+            f"records {entry['sha256'][:16]}...; the file was altered or corrupted, restore it "
+            "or save the model again"
+        )
+    return data
+
+
+def _load_once(path: Path) -> SavedModel:
+    config = _read_config(path)
+    needed = ("files", "model", "recipe", "scaler", "library_version")
+    absent = [key for key in needed if key not in config]
+    if absent:
+        raise ModelFolderError(
+            f"{path / CONFIG_FILE} lacks the entries {absent}; it was not written by lstmlab, "
+            "save the model again"
+        )
+    files = config["files"]
+    expected = set(_FILE_KINDS)
+    if not isinstance(files, dict) or set(files) != expected:
+        raise ModelFolderError(f"{CONFIG_FILE} must list the files {sorted(expected)}")
+    weights = _read_data_file(path, files["weights"])
+    states = _read_data_file(path, files["states"])
+    metrics = _read_data_file(path, files["metrics"])
+    try:
+        model_config = config_from_dict(config["model"])
+    except ValueError as error:
+        raise ModelFolderError(f"the model config in {path / CONFIG_FILE}: {error}") from None
+    meta = _safetensors_metadata(states).get("lstmlab", "{}")
+    return SavedModel(
+        config=model_config,
+        params=unflatten_params(model_config, safetensors.numpy.load(weights)),
+        recipe=config["recipe"],
+        scaler=config["scaler"],
+        metrics=json.loads(metrics),
+        states=dict(safetensors.numpy.load(states)),
+        states_meta=json.loads(meta),
+        library_version=config["library_version"],
+    )
+
+
+def load_model(path: str | os.PathLike[str]) -> SavedModel:
+    """Load a model folder written by ``save_model``, verifying every checksum.
+
+    Args:
+        path: the model folder.
+
+    Returns:
+        The ``SavedModel``.
+
+    Raises:
+        ModelFolderError: no folder or no ``config.json``; a newer format version; a missing,
+            altered or corrupted file; weights that do not fit the config.
+    """
+    path = Path(path)
+    for _ in range(5):
+        try:
+            return _load_once(path)
+        except FileNotFoundError as missing:
+            # A concurrent save may have committed a new config.json and removed the old
+            # files between our reads: read config.json again. A file missing for good
+            # stays missing and is reported below.
+            name = str(missing)
+    raise ModelFolderError(
+        f"model folder {path} is incomplete: {name}, listed in {CONFIG_FILE}, is missing; "
+        "restore it or save the model again"
+    )
+
+
+def folder_checksum(path: str | os.PathLike[str]) -> str:
+    """The ``checksum`` recorded in a folder's ``config.json`` (identifies one saved model).
+
+    Args:
+        path: the model folder.
+
+    Returns:
+        The hex SHA-256.
+    """
+    return json.loads((Path(path) / CONFIG_FILE).read_bytes())["checksum"]
+
+
+def model_fingerprint(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of what makes the model itself: config, recipe, scaler and weights.
+
+    Unlike ``folder_checksum`` it does not change when only the per-series states or the
+    metrics are saved again, so it identifies the model a state database belongs to.
+
+    Args:
+        path: the model folder.
+
+    Returns:
+        The hex SHA-256.
+
+    Raises:
+        ModelFolderError: the folder cannot be read (see ``load_model``).
+    """
+    config = _read_config(Path(path))
+    identity = {
+        "model": config.get("model"),
+        "recipe": config.get("recipe"),
+        "scaler": config.get("scaler"),
+        "weights": config.get("files", {}).get("weights", {}).get("sha256"),
+    }
+    return _sha256(_canonical(identity))

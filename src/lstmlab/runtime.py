@@ -1,0 +1,430 @@
+"""Where computation runs: ``--device cpu|gpu|auto``, resolved to a ``jax.Device``.
+
+``auto`` (the default) picks the first GPU JAX can see and falls back to the CPU, so the
+same command trains on a GPU machine with JAX's CUDA build and on a laptop without any code
+change. ``gpu`` without a visible GPU is an error that says how to get one, never a silent
+CPU run. ``on_device`` places the computation: arrays created and programs compiled inside
+it live on that device (``jax.default_device``).
+"""
+
+import argparse
+import contextlib
+import importlib
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+import jax
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+DEVICES = ("cpu", "gpu", "auto")
+CUDA_INSTALL = 'pip install -U "jax[cuda12]"'
+
+
+def _devices(platform: str) -> list[jax.Device]:
+    """JAX's devices of one platform, or ``[]`` when its backend is not available."""
+    try:
+        return list(jax.devices(platform))
+    except RuntimeError:  # JAX raises when no backend of that platform was initialised
+        return []
+
+
+def resolve_device(name: str = "auto") -> jax.Device:
+    """The device a ``--device`` value names.
+
+    Args:
+        name: ``"cpu"``, ``"gpu"`` (the first GPU) or ``"auto"`` (the first GPU if JAX sees
+            one, else the first CPU).
+
+    Returns:
+        The ``jax.Device``.
+
+    Raises:
+        ValueError: an unknown name, or ``"gpu"`` when JAX sees no GPU.
+
+    Example:
+        >>> resolve_device("cpu").platform
+        'cpu'
+    """
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {name!r}; pass e.g. --device auto")
+    if name in ("gpu", "auto"):
+        gpus = _devices("gpu")
+        if gpus:
+            return gpus[0]
+        if name == "gpu":
+            raise ValueError(
+                f"--device gpu was requested but no GPU is visible to JAX (its backend is "
+                f"{jax.default_backend()!r}); install JAX's CUDA build with {CUDA_INSTALL} on a "
+                "machine with an NVIDIA GPU and driver, or pass --device cpu or --device auto"
+            )
+    return _devices("cpu")[0]
+
+
+@contextlib.contextmanager
+def on_device(name: str = "auto") -> Iterator[jax.Device]:
+    """Run the body with ``resolve_device(name)`` as JAX's default device.
+
+    Args:
+        name: as ``resolve_device``.
+
+    Yields:
+        The device.
+
+    Raises:
+        ValueError: as ``resolve_device`` (before the body runs).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> with on_device("cpu") as device:
+        ...     x = jnp.ones(3)
+        >>> x.devices() == {device}
+        True
+    """
+    device = resolve_device(name)
+    with jax.default_device(device):
+        yield device
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device cpu|gpu|auto`` (default ``auto``) to a command's parser.
+
+    The handler then runs its library call inside ``with on_device(args.device):``.
+
+    Args:
+        parser: the subcommand's parser.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_device_argument(parser)
+        >>> parser.parse_args([]).device, parser.parse_args(["--device", "cpu"]).device
+        ('auto', 'cpu')
+    """
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where to train and predict: the first GPU JAX sees if any (auto), or cpu, gpu",
+    )
+
+
+Task = TypeVar("Task")
+Result = TypeVar("Result")
+OnResult = Callable[[int, Any], None]
+
+EXECUTORS = ("local", "ray")
+RAY_INSTALL = "pip install 'lstmlab[ray]'"
+
+
+class Executor(Protocol):
+    """Maps a function over tasks; results come back in task order."""
+
+    name: str
+
+    def map(
+        self,
+        fn: Callable[..., Result],
+        tasks: Sequence[tuple],
+        *,
+        on_result: OnResult | None = None,
+    ) -> list[Result]:
+        """``[fn(*task) for task in tasks]``, wherever the executor runs them."""
+        ...
+
+    def close(self) -> None:
+        """Release what the executor started."""
+        ...
+
+
+class LocalExecutor:
+    """Run the tasks one after the other in this process.
+
+    Example:
+        >>> with LocalExecutor() as executor:
+        ...     executor.map(pow, [(2, 3), (3, 2)])
+        [8, 9]
+    """
+
+    name = "local"
+
+    def map(
+        self,
+        fn: Callable[..., Result],
+        tasks: Sequence[tuple],
+        *,
+        on_result: OnResult | None = None,
+    ) -> list[Result]:
+        """Apply ``fn`` to every task, in order.
+
+        Args:
+            fn: the task function.
+            tasks: the argument tuples, one per task.
+            on_result: called as ``on_result(index, result)`` after each task (progress).
+
+        Returns:
+            ``[fn(*task) for task in tasks]``.
+        """
+        results = []
+        for index, task in enumerate(tasks):
+            results.append(fn(*task))
+            if on_result is not None:
+                on_result(index, results[-1])
+        return results
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _import_ray() -> Any:
+    """The ``ray`` module, or a ``ValueError`` that says how to install it."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError:
+        raise ValueError(
+            f"--executor ray needs Ray, which is not installed; install it with {RAY_INSTALL} "
+            "or pass --executor local"
+        ) from None
+
+
+@contextlib.contextmanager
+def _quiet_jax_fork_warning() -> Iterator[None]:
+    """Silence JAX's "os.fork() was called" warning while Ray starts its processes.
+
+    Ray starts GCS, raylet and its workers with ``subprocess`` and a ``preexec_fn``, which
+    forks; the child runs Ray's hook and then ``exec``s Ray's binaries without touching
+    JAX, so the deadlock JAX warns about (a forked child using JAX's threads) cannot happen.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
+        )
+        yield
+
+
+def start_local_ray(num_cpus: int | None = None) -> Any:
+    """Start a local Ray runtime on the loopback interface, without the dashboard.
+
+    Args:
+        num_cpus: CPUs Ray may use (``None``: all of this machine's).
+
+    Returns:
+        The ``ray`` module, initialised; ``ray.shutdown()`` stops the runtime.
+
+    Raises:
+        ValueError: Ray is not installed (the message says how to install it).
+    """
+    ray = _import_ray()
+    with _quiet_jax_fork_warning():
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",  # loopback only: the runtime is this machine's
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    return ray
+
+
+class RayExecutor:
+    """Run each task as a Ray task; gather the results in task order.
+
+    Connects to the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``, ...) or, when
+    ``address`` is ``None``, starts a local Ray runtime on 127.0.0.1 (no dashboard) and shuts
+    it down in ``close``. When Ray is already initialised in this process (a test's runtime,
+    a notebook's), that runtime is used and left running. The cluster's workers must be able
+    to import the same lstmlab version.
+
+    Args:
+        address: the Ray cluster, or ``None`` for a local runtime.
+        num_cpus: CPUs of a local runtime (``None``: all of this machine's).
+        task_cpus: CPUs Ray reserves for each task.
+
+    Raises:
+        ValueError: Ray is not installed (the message says how to install it).
+    """
+
+    name = "ray"
+
+    def __init__(
+        self, address: str | None = None, *, num_cpus: int | None = None, task_cpus: float = 1
+    ) -> None:
+        self._ray = _import_ray()
+        self.address = address
+        self.num_cpus = num_cpus
+        self.task_cpus = task_cpus
+        self._started = False
+
+    def _ensure_started(self) -> None:
+        if self._ray.is_initialized():
+            return
+        if self.address is None:
+            start_local_ray(num_cpus=self.num_cpus)
+        else:
+            with _quiet_jax_fork_warning():
+                self._ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+        self._started = True
+
+    def map(
+        self,
+        fn: Callable[..., Result],
+        tasks: Sequence[tuple],
+        *,
+        on_result: OnResult | None = None,
+    ) -> list[Result]:
+        """Submit every task, then gather them in task order.
+
+        Args:
+            fn: a module-level task function (Ray ships it by reference).
+            tasks: the argument tuples, one per task; each must be picklable.
+            on_result: called as ``on_result(index, result)`` as each task finishes (in
+                completion order).
+
+        Returns:
+            ``[fn(*task) for task in tasks]``, computed by Ray's workers.
+        """
+        ray = self._ray
+        self._ensure_started()
+        remote = ray.remote(num_cpus=self.task_cpus)(fn)
+        refs = [remote.remote(*task) for task in tasks]
+        index_of = {ref: index for index, ref in enumerate(refs)}
+        results: list[Any] = [None] * len(refs)
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                index = index_of[ref]
+                results[index] = ray.get(ref)
+                if on_result is not None:
+                    on_result(index, results[index])
+        return results
+
+    def close(self) -> None:
+        """Shut down the Ray runtime if this executor started it."""
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
+
+    def __enter__(self) -> "RayExecutor":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def make_executor(
+    name: str = "local", *, ray_address: str | None = None, num_cpus: int | None = None
+) -> LocalExecutor | RayExecutor:
+    """The executor a ``--executor`` flag names.
+
+    Args:
+        name: ``"local"`` or ``"ray"``.
+        ray_address: the Ray cluster (``--ray-address``); ``None`` starts a local runtime.
+        num_cpus: CPUs of a local Ray runtime; ``None`` for all.
+
+    Returns:
+        A ``LocalExecutor`` or ``RayExecutor`` (use it as a context manager).
+
+    Raises:
+        ValueError: an unknown name; ``ray_address`` given with ``"local"``; ``"ray"``
+            without Ray installed.
+
+    Example:
+        >>> make_executor("local").name
+        'local'
+    """
+    if name not in EXECUTORS:
+        raise ValueError(
+            f"executor must be one of {EXECUTORS}, got {name!r}; pass --executor local or "
+            "--executor ray"
+        )
+    if name == "local":
+        if ray_address is not None:
+            raise ValueError(
+                f"--ray-address {ray_address} only applies to --executor ray; pass "
+                "--executor ray or drop --ray-address"
+            )
+        return LocalExecutor()
+    return RayExecutor(ray_address, num_cpus=num_cpus)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser, *, task: str) -> None:
+    """Add ``--executor local|ray`` (default ``local``) and ``--ray-address`` to a parser.
+
+    The handler then builds the executor with
+    ``make_executor(args.executor, ray_address=args.ray_address)``.
+
+    Args:
+        parser: the sweep command's parser.
+        task: what one Ray task trains, for the help text (e.g. ``"lahead column"``).
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_executor_arguments(parser, task="model")
+        >>> args = parser.parse_args(["--executor", "ray", "--ray-address", "auto"])
+        >>> args.executor, args.ray_address, parser.parse_args([]).executor
+        ('ray', 'auto', 'local')
+    """
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help=f"local: in this process; ray: one Ray task per {task} ({RAY_INSTALL})",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="the Ray cluster for --executor ray (e.g. auto); default: start a local runtime",
+    )
+
+
+class EpochProgress:
+    """Epoch counter with loss readout. Use through ``epoch_progress``."""
+
+    def __init__(self, progress: Progress | None, task_id: int | None) -> None:
+        self._progress = progress
+        self._task_id = task_id
+
+    def advance(self, loss: float, val_loss: float | None = None) -> None:
+        """Mark one epoch done and show its losses."""
+        if self._progress is None:
+            return
+        text = f"loss {loss:.4g}" + ("" if val_loss is None else f"  val_loss {val_loss:.4g}")
+        self._progress.update(self._task_id, advance=1, losses=text)
+
+
+@contextmanager
+def epoch_progress(total: int, description: str = "training", *, quiet: bool = False):
+    """Context manager yielding an ``EpochProgress`` for ``total`` epochs.
+
+    Args:
+        total: number of epochs.
+        description: label in front of the bar.
+        quiet: show nothing.
+
+    Yields:
+        ``EpochProgress``.
+    """
+    if quiet:
+        yield EpochProgress(None, None)
+        return
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("epochs"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    with progress:
+        task_id = progress.add_task(description, total=total, losses="")
+        yield EpochProgress(progress, task_id)

@@ -1,1 +1,0 @@
-"""Training: Keras-form Adam, the compiled epoch, reset policies and progress display."""

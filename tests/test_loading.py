@@ -1,0 +1,748 @@
+"""Tests of lstmlab.data.loading: small files written in each real format, plus the shared data."""
+
+import dataclasses
+import functools
+import http.server
+import re
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lstmlab.data.loading import (
+    ELECTRICITY_FILE,
+    DownloadError,
+    LoadConfig,
+    download_electricity_diagrams,
+    load_csv,
+    load_electricity_diagrams,
+    load_frame,
+    load_household_days,
+    load_household_power,
+    load_series,
+    series_arrays,
+)
+
+HOUSEHOLD_HEADER = (
+    "Date;Time;Global_active_power;Global_reactive_power;Voltage;Global_intensity;"
+    "Sub_metering_1;Sub_metering_2;Sub_metering_3"
+)
+# A fully missing minute as the UCI file writes it: '?' everywhere, Sub_metering_3 empty.
+HOUSEHOLD_MISSING_ROW = "?;?;?;?;?;?;"
+
+
+def household_text(
+    *,
+    start: str = "2006-12-16 17:24:00",
+    minutes: int = 30,
+    active: dict[int, str] | None = None,
+    missing_rows: tuple[int, ...] = (),
+    skip_rows: tuple[int, ...] = (),
+    pad_dates: bool = True,
+) -> str:
+    """A household file in the original format; Global_active_power at row i is i + 1."""
+    active = active or {}
+    lines = [HOUSEHOLD_HEADER]
+    for i in range(minutes):
+        if i in skip_rows:
+            continue
+        stamp = pd.Timestamp(start) + pd.Timedelta(minutes=i)
+        date = (
+            f"{stamp.day:02d}/{stamp.month:02d}/{stamp.year}"
+            if pad_dates
+            else f"{stamp.day}/{stamp.month}/{stamp.year}"
+        )
+        if i in missing_rows:
+            values = HOUSEHOLD_MISSING_ROW
+        else:
+            power = active.get(i, f"{i + 1:.3f}")
+            values = f"{power};0.418;{234 + i / 100:.3f};18.400;0.000;1.000;{17 + i % 3:.3f}"
+        lines.append(f"{date};{stamp:%H:%M:%S};{values}")
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# The LD2011_2014 format: quoted timestamps, ';' separator, ',' decimal mark, an empty cell.
+ELECTRICITY_TEXT = """\
+"";"MT_001";"MT_002";"MT_003"
+"2011-01-01 00:15:00";0;"2,5";14,2
+"2011-01-01 00:30:00";1,25;3;15
+"2011-01-01 00:45:00";2,5;;16,8
+"2011-01-01 01:00:00";3,75;5;17
+"2011-01-01 01:15:00";5;6,5;18,4
+"2011-01-01 01:30:00";6,25;7;19
+"""
+
+# A daily CSV with 2024-01-03 absent.
+GAP_TEXT = """\
+date,load,temp
+2024-01-01,1.0,5
+2024-01-02,2.0,6
+2024-01-04,4.0,8
+2024-01-05,5.0,9
+"""
+
+
+@pytest.fixture
+def household_file(tmp_path: Path) -> Path:
+    return write(
+        tmp_path / "household.txt",
+        household_text(active={1: "?", 29: "?"}, missing_rows=(5,)),
+    )
+
+
+@pytest.fixture
+def electricity_file(tmp_path: Path) -> Path:
+    return write(tmp_path / "LD2011_2014.txt", ELECTRICITY_TEXT)
+
+
+@pytest.fixture
+def gap_file(tmp_path: Path) -> Path:
+    return write(tmp_path / "gap.csv", GAP_TEXT)
+
+
+def daily_config(**changes) -> LoadConfig:
+    return dataclasses.replace(LoadConfig(time_col="date", targets=("load",)), **changes)
+
+
+# --------------------------------------------------------------------------- household format
+
+
+def test_household_reads_the_original_format_and_fills_question_marks(household_file):
+    loaded = load_household_power(household_file, columns=("Global_active_power", "Sub_metering_3"))
+    frame = loaded.frame
+    assert len(frame) == 30
+    assert frame.index[0] == pd.Timestamp("2006-12-16 17:24:00")
+    assert frame.index[-1] == pd.Timestamp("2006-12-16 17:53:00")
+    assert frame.index.name == "datetime"
+    assert loaded.freq == "min"
+    power = frame["Global_active_power"].to_numpy()
+    assert power[0] == 1.0
+    assert power[1] == 2.0  # '?' between 1.0 and 3.0
+    assert power[5] == 6.0  # the fully missing minute, between 5.0 and 7.0
+    assert power[29] == 29.0  # trailing '?': filled from the nearest value
+    assert frame["Sub_metering_3"].iloc[5] == 17.5  # empty cell between 18.0 and 17.0
+    power_report = loaded.report.column("Global_active_power")
+    assert (power_report.missing_read, power_report.interpolated, power_report.edge_filled) == (
+        3,
+        2,
+        1,
+    )
+    sub_report = loaded.report.column("Sub_metering_3")
+    assert (sub_report.missing_read, sub_report.interpolated, sub_report.edge_filled) == (1, 1, 0)
+    assert loaded.report.rows_read == 30
+    assert loaded.report.gaps_filled == 0
+    assert not frame.isna().any().any()
+
+
+def test_household_bad_cell_names_column_row_timestamp_and_text(tmp_path):
+    path = write(tmp_path / "bad.txt", household_text(active={16: "abc"}))
+    with pytest.raises(ValueError) as info:
+        load_household_power(path)
+    assert str(info.value) == (
+        "column 'Global_active_power' row 17 (2006-12-16 17:40:00) holds 'abc', which is not "
+        "a number; fix the cell or mark it missing with '?'"
+    )
+
+
+def test_household_dates_are_day_first_without_zero_padding(tmp_path):
+    path = write(
+        tmp_path / "new_year.txt",
+        household_text(start="2006-12-31 23:58:00", minutes=4, pad_dates=False),
+    )
+    loaded = load_household_power(path)
+    assert list(loaded.frame.index) == list(
+        pd.date_range("2006-12-31 23:58:00", periods=4, freq="min")
+    )
+
+
+def test_household_absent_minute_is_a_counted_gap(tmp_path):
+    path = write(tmp_path / "gap.txt", household_text(skip_rows=(3,)))
+    loaded = load_household_power(path)
+    assert loaded.report.rows_read == 29
+    assert loaded.report.gaps_filled == 1
+    assert len(loaded.frame) == 30
+    assert loaded.frame["Global_active_power"].iloc[3] == 4.0
+    column = loaded.report.column("Global_active_power")
+    assert (column.missing_read, column.missing, column.interpolated) == (0, 1, 1)
+
+
+def test_household_sum_keeps_an_all_missing_bin_missing(tmp_path):
+    # Rows 16..25 are the bin 17:40-17:49: all '?'. A plain sum would make it 0.
+    path = write(tmp_path / "hole.txt", household_text(active={i: "?" for i in range(16, 26)}))
+    loaded = load_household_power(path, resample="10min")
+    assert list(loaded.frame.index.strftime("%H:%M")) == ["17:20", "17:30", "17:40", "17:50"]
+    # 17:20 holds minutes 24..29 (values 1..6), 17:30 values 7..16, 17:50 values 27..30.
+    expected = [21.0, 115.0, (115.0 + 114.0) / 2, 114.0]
+    assert loaded.frame["Global_active_power"].tolist() == expected
+    resampled = loaded.report.resample
+    assert (resampled.rows_before, resampled.rows_after, resampled.empty_bins) == (30, 4, 0)
+    column = loaded.report.column("Global_active_power")
+    assert (column.missing_read, column.missing, column.interpolated) == (10, 1, 1)
+    assert loaded.report.notes == (
+        "the first bin (2006-12-16 17:20:00) covers 6 of 10 source steps, so a sum there is "
+        "lower than a full bin's",
+        "the last bin (2006-12-16 17:50:00) covers 4 of 10 source steps, so a sum there is "
+        "lower than a full bin's",
+    )
+    with pytest.raises(ValueError) as info:
+        load_household_power(path, resample="10min", missing="error")
+    assert str(info.value) == (
+        f"missing='error' but {path} has missing values: column 'Global_active_power' 1 "
+        "(first at 2006-12-16 17:40:00); fill them, or pass missing='interpolate', 'ffill' "
+        "or 'drop'"
+    )
+
+
+def test_household_loader_rejects_another_format(gap_file):
+    with pytest.raises(ValueError) as info:
+        load_household_power(gap_file)
+    assert str(info.value) == (
+        f"{gap_file} is not in the household power format: expected a header starting "
+        "'Date;Time;Global_active_power', got 'date,load,temp'; use load_csv for other files"
+    )
+
+
+# --------------------------------------------------------------------------- electricity format
+
+
+def test_electricity_reads_quoted_stamps_and_comma_decimals(electricity_file):
+    loaded = load_electricity_diagrams(electricity_file)
+    assert loaded.targets == ("MT_001", "MT_002", "MT_003")
+    assert loaded.freq == "15min"
+    assert loaded.frame.index.name == "time"
+    assert loaded.frame.index[0] == pd.Timestamp("2011-01-01 00:15:00")
+    assert loaded.frame["MT_001"].tolist() == [0.0, 1.25, 2.5, 3.75, 5.0, 6.25]
+    assert loaded.frame["MT_002"].tolist() == [2.5, 3.0, 4.0, 5.0, 6.5, 7.0]  # "2,5"; gap: 4.0
+    assert loaded.frame["MT_003"].tolist() == [14.2, 15.0, 16.8, 17.0, 18.4, 19.0]
+    assert loaded.report.column("MT_002").interpolated == 1
+    assert loaded.values().shape == (6, 3)
+
+
+def test_electricity_clients_by_number_or_name_are_separate_streams(electricity_file):
+    loaded = load_electricity_diagrams(electricity_file, clients=[3, "MT_001"])
+    assert loaded.targets == ("MT_003", "MT_001")
+    streams = series_arrays(loaded)
+    assert [stream.shape for stream in streams] == [(6,), (6,)]
+    assert streams[1].tolist() == [0.0, 1.25, 2.5, 3.75, 5.0, 6.25]
+
+
+def test_electricity_unknown_client_lists_the_available_ones(electricity_file):
+    with pytest.raises(ValueError) as info:
+        load_electricity_diagrams(electricity_file, clients=["MT_999"])
+    assert str(info.value) == (
+        f"column(s) ['MT_999'] not found in {electricity_file}; available columns: "
+        "['MT_001', 'MT_002', 'MT_003']; pass names from that list"
+    )
+
+
+def test_electricity_hourly_mean(electricity_file):
+    loaded = load_electricity_diagrams(electricity_file, clients=[1, 2], resample="h")
+    assert loaded.freq == "h"
+    assert loaded.frame["MT_001"].tolist() == pytest.approx([1.25, 5.0], abs=1e-12)
+    # The empty cell is left out of its bin's mean, and the bin is counted as partial.
+    assert loaded.frame["MT_002"].tolist() == pytest.approx([2.75, 18.5 / 3], abs=1e-12)
+    assert loaded.report.resample.partial_bins == 1
+    assert loaded.report.resample.rows_before == 6
+
+
+def test_electricity_constant_client_is_an_error(tmp_path):
+    rows = [
+        f'"2011-01-01 00:{minute:02d}:00";{index},5;0' for index, minute in enumerate((0, 15, 30))
+    ]
+    path = write(tmp_path / "LD.txt", '"";"MT_001";"MT_002"\n' + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError) as info:
+        load_electricity_diagrams(path, clients=[2])
+    assert str(info.value) == (
+        f"column 'MT_002' in {path} is constant (every value is 0.0); a scaler would divide "
+        "by zero; drop the column or choose another target"
+    )
+    assert load_electricity_diagrams(path, clients=[1]).frame["MT_001"].tolist() == [
+        0.5,
+        1.5,
+        2.5,
+    ]
+
+
+# --------------------------------------------------------------------------- plain CSV
+
+
+def test_gap_is_filled_as_missing_and_interpolated(gap_file):
+    loaded = load_csv(gap_file, daily_config(features=("temp",)))
+    assert list(loaded.frame.index) == list(pd.date_range("2024-01-01", periods=5, freq="D"))
+    assert loaded.frame["load"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert loaded.frame["temp"].tolist() == [5.0, 6.0, 7.0, 8.0, 9.0]
+    assert loaded.report.gaps_filled == 1
+    assert loaded.values().tolist()[2] == [3.0, 7.0]
+    assert loaded.target_values().shape == (5, 1)
+    assert loaded.feature_values().shape == (5, 1)
+    assert loaded.report.lines() == [
+        f"source: {gap_file}",
+        "rows: 4 read, 5 kept",
+        "time: 2024-01-01 00:00:00 to 2024-01-05 00:00:00, frequency 'D'; source frequency "
+        "'D' (inferred)",
+        "gaps: 1 absent timestamp filled as missing",
+        "missing values (policy 'interpolate'):",
+        "  load (target): 0 missing as read, 1 before the policy; 1 interpolated",
+        "  temp (feature): 0 missing as read, 1 before the policy; 1 interpolated",
+    ]
+    assert str(loaded.report) == "\n".join(loaded.report.lines())
+
+
+def test_ffill_policy(gap_file):
+    loaded = load_csv(gap_file, daily_config(missing="ffill"))
+    assert loaded.frame["load"].tolist() == [1.0, 2.0, 2.0, 4.0, 5.0]
+    assert loaded.report.column("load").forward_filled == 1
+
+
+def test_drop_policy_reports_the_broken_grid(gap_file):
+    loaded = load_csv(gap_file, daily_config(missing="drop"))
+    assert loaded.frame["load"].tolist() == [1.0, 2.0, 4.0, 5.0]
+    assert loaded.report.rows_dropped == 1
+    assert loaded.report.column("load").dropped == 1
+    assert loaded.report.notes == (
+        "dropping 1 row leaves holes in the 'D' time grid: the index is no longer regular",
+    )
+    assert "rows dropped: 1" in loaded.report.lines()
+
+
+def test_error_policy_names_counts_and_first_position(gap_file):
+    with pytest.raises(ValueError) as info:
+        load_csv(gap_file, daily_config(features=("temp",), missing="error"))
+    assert str(info.value) == (
+        f"missing='error' but {gap_file} has missing values: column 'load' 1 (first at "
+        "2024-01-03 00:00:00), column 'temp' 1 (first at 2024-01-03 00:00:00); fill them, "
+        "or pass missing='interpolate', 'ffill' or 'drop'"
+    )
+
+
+def test_semicolon_comma_decimal_csv_and_float32(tmp_path):
+    path = write(tmp_path / "eu.csv", "when;value\n2024-01-01;1,5\n2024-01-02;?\n2024-01-03;2,5\n")
+    config = LoadConfig(time_col="when", targets=("value",), sep=";", decimal=",", dtype="float32")
+    loaded = load_csv(path, config)
+    assert loaded.frame["value"].dtype == np.float32
+    assert loaded.frame["value"].tolist() == [1.5, 2.0, 2.5]
+
+
+def test_unsorted_timestamps_error_or_sort(tmp_path):
+    path = write(
+        tmp_path / "unsorted.csv",
+        "date,load\n2024-01-01,1\n2024-01-03,3\n2024-01-02,2\n2024-01-04,4\n",
+    )
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config())
+    assert str(info.value) == (
+        f"timestamps in {path} are not sorted: row 3 (2024-01-02 00:00:00) is earlier than "
+        "row 2 (2024-01-03 00:00:00); sort the file by time, or pass sort=True to sort on load"
+    )
+    loaded = load_csv(path, daily_config(sort=True))
+    assert loaded.frame["load"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert loaded.report.rows_sorted
+
+
+def test_duplicated_timestamps_error_or_aggregate(tmp_path):
+    path = write(
+        tmp_path / "dup.csv", "date,load\n2024-01-01,1\n2024-01-02,2\n2024-01-02,4\n2024-01-03,3\n"
+    )
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config())
+    assert str(info.value) == (
+        f"1 duplicated timestamp in {path}, the first is 2024-01-02 00:00:00 at row 3; "
+        "aggregate the duplicates before loading, or pass resample to aggregate them on load"
+    )
+    loaded = load_csv(path, daily_config(resample="D"))
+    assert loaded.frame["load"].tolist() == [1.0, 3.0, 3.0]
+    assert loaded.report.duplicates_aggregated == 1
+    assert loaded.report.source_freq is None
+
+
+def test_non_numeric_cell(tmp_path):
+    path = write(tmp_path / "text.csv", "date,load\n2024-01-01,1\n2024-01-02,x1\n2024-01-03,3\n")
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config())
+    assert str(info.value) == (
+        "column 'load' row 2 (2024-01-02 00:00:00) holds 'x1', which is not a number; fix the "
+        "cell or mark it missing with '?'"
+    )
+
+
+def test_constant_column(tmp_path):
+    path = write(tmp_path / "flat.csv", "date,load\n2024-01-01,5\n2024-01-02,5\n2024-01-03,5\n")
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config())
+    assert str(info.value) == (
+        f"column 'load' in {path} is constant (every value is 5.0); a scaler would divide by "
+        "zero; drop the column or choose another target"
+    )
+
+
+def test_unknown_column_lists_available(gap_file):
+    with pytest.raises(ValueError) as info:
+        load_csv(gap_file, daily_config(targets=("lod",)))
+    assert str(info.value) == (
+        f"column(s) ['lod'] not found in {gap_file}; available columns: ['load', 'temp']; "
+        "pass names from that list"
+    )
+
+
+def test_series_too_short_after_cleaning(gap_file):
+    with pytest.raises(ValueError) as info:
+        load_csv(gap_file, daily_config(min_length=10))
+    assert str(info.value) == (
+        f"{gap_file} has 5 rows after cleaning, fewer than min_length=10; load a longer range, "
+        "resample less coarsely or lower min_length"
+    )
+    with pytest.raises(ValueError) as info:
+        load_csv(gap_file, daily_config(missing="drop", min_length=5))
+    assert str(info.value).startswith(f"{gap_file} has 4 rows after cleaning")
+
+
+def test_all_missing_column(tmp_path):
+    path = write(tmp_path / "empty.csv", "date,load,temp\n2024-01-01,1,?\n2024-01-02,2,\n")
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config(features=("temp",)))
+    assert str(info.value) == (
+        f"column 'temp' in {path} has no values (all 2 missing); drop the column or choose another"
+    )
+
+
+def test_irregular_index_needs_freq_or_resample(tmp_path):
+    path = write(
+        tmp_path / "irregular.csv",
+        "date,load\n2024-01-01 00:00,1\n2024-01-01 00:07,2\n2024-01-01 01:00,3\n"
+        "2024-01-01 01:30,4\n",
+    )
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config())
+    assert str(info.value) == (
+        f"cannot infer a regular frequency for {path}: the most common step is '7min', but 2 "
+        "of 4 timestamps are off that grid, the first at row 3 (2024-01-01 01:00:00); pass "
+        "freq (e.g. 'D', '15min', 'MS') or resample to aggregate onto a grid"
+    )
+    loaded = load_csv(path, daily_config(resample="h"))
+    assert loaded.frame["load"].tolist() == [1.5, 3.5]
+    assert loaded.report.source_freq is None
+    assert loaded.report.resample.rows_before == 4
+
+
+def test_declared_freq_must_fit_the_timestamps(tmp_path):
+    path = write(
+        tmp_path / "off.csv",
+        "date,load\n2024-01-01 00:00,1\n2024-01-02 12:00,2\n2024-01-03 00:00,3\n",
+    )
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config(freq="D"))
+    assert str(info.value) == (
+        f"timestamp 2024-01-02 12:00:00 at row 2 of {path} is not on the 'D' grid that starts "
+        "at 2024-01-01 00:00:00; pass the right freq, or resample to aggregate onto a grid"
+    )
+
+
+def test_slash_dates_need_an_explicit_format(tmp_path):
+    path = write(tmp_path / "slash.csv", "date,load\n01/02/2024,1\n02/02/2024,2\n03/02/2024,4\n")
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config())
+    assert str(info.value) == (
+        "time column 'date' holds dates with '/' such as '01/02/2024', whose day and month "
+        "order is ambiguous; pass time_format, e.g. '%d/%m/%Y' or '%m/%d/%Y'"
+    )
+    loaded = load_csv(path, daily_config(time_format="%d/%m/%Y"))
+    assert loaded.frame.index[0] == pd.Timestamp("2024-02-01")
+
+
+def test_bad_timestamp(tmp_path):
+    path = write(tmp_path / "stamp.csv", "date,load\n2024-01-01,1\n2024-01-0x,2\n")
+    with pytest.raises(ValueError) as info:
+        load_csv(path, daily_config())
+    assert str(info.value) == (
+        "time column 'date' row 2 holds '2024-01-0x', which is not a timestamp; fix the cell "
+        "or pass time_format"
+    )
+
+
+# --------------------------------------------------------------------------- DataFrames
+
+
+def test_frame_with_datetime_index_fills_edges():
+    index = pd.date_range("2024-01-01", periods=5, freq="D")
+    frame = pd.DataFrame({"x": [np.nan, 2.0, np.nan, 4.0, np.nan]}, index=index)
+    loaded = load_frame(frame, LoadConfig(time_col=None, targets=("x",)))
+    assert loaded.frame["x"].tolist() == [2.0, 2.0, 3.0, 4.0, 4.0]
+    column = loaded.report.column("x")
+    assert (column.missing_read, column.interpolated, column.edge_filled) == (3, 1, 2)
+    assert loaded.report.source == "DataFrame"
+    filled = load_frame(frame, LoadConfig(time_col=None, targets=("x",), missing="ffill"))
+    assert filled.frame["x"].tolist() == [2.0, 2.0, 2.0, 4.0, 4.0]
+    column = filled.report.column("x")
+    assert (column.forward_filled, column.edge_filled) == (2, 1)
+
+
+def test_frame_text_columns_parse_like_file_cells():
+    frame = pd.DataFrame(
+        {"t": ["2024-01-01", "2024-01-02", "2024-01-03"], "v": ["1,5", "?", "2,5"]}
+    )
+    loaded = load_frame(frame, LoadConfig(time_col="t", targets=("v",), decimal=","))
+    assert loaded.frame["v"].tolist() == [1.5, 2.0, 2.5]
+
+
+def test_file_with_comma_decimal_needs_another_separator(gap_file):
+    with pytest.raises(ValueError) as info:
+        load_csv(gap_file, daily_config(decimal=","))
+    assert str(info.value) == (
+        f"decimal and sep are both ',', so {gap_file} cannot be split into columns; a file "
+        "with decimal=',' is usually separated by ';': pass sep=';'"
+    )
+
+
+def test_frame_with_monthly_period_index():
+    frame = pd.DataFrame(
+        {"sales": [266.0, 145.9, 183.1]}, index=pd.period_range("1991-01", periods=3, freq="M")
+    )
+    loaded = load_frame(frame, LoadConfig(time_col=None, targets=("sales",)))
+    assert loaded.freq == "MS"
+    assert loaded.frame.index[0] == pd.Timestamp("1991-01-01")
+
+
+def test_frame_index_must_hold_timestamps():
+    with pytest.raises(ValueError) as info:
+        load_frame(pd.DataFrame({"v": [1.0, 2.0, 3.0]}), LoadConfig(time_col=None, targets=("v",)))
+    assert str(info.value) == (
+        "the DataFrame's index holds int64 values, not timestamps; pass time_col naming the "
+        "time column, or set a DatetimeIndex"
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    length=st.integers(min_value=3, max_value=40),
+    data=st.data(),
+)
+def test_absent_days_are_counted_and_restored_by_interpolation(length, data):
+    """A linear series with any inner days removed comes back whole, every gap counted."""
+    inner = list(range(1, length - 1))
+    removed = data.draw(st.lists(st.sampled_from(inner), unique=True, max_size=len(inner) - 1))
+    days = pd.date_range("2020-01-01", periods=length, freq="D")
+    keep = [i for i in range(length) if i not in set(removed)]
+    frame = pd.DataFrame({"v": 2.0 * np.arange(length)[keep] + 1.0}, index=days[keep])
+    loaded = load_frame(frame, LoadConfig(time_col=None, targets=("v",), freq="D"))
+    assert loaded.report.gaps_filled == len(removed)
+    assert loaded.report.column("v").interpolated == len(removed)
+    np.testing.assert_allclose(loaded.frame["v"].to_numpy(), 2.0 * np.arange(length) + 1.0)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"missing": "linear"},
+            "missing='linear' is not supported; pass one of 'interpolate', 'ffill', 'drop', "
+            "'error'",
+        ),
+        (
+            {"aggregation": "median"},
+            "aggregation='median' is not supported; pass one of 'sum', 'mean'",
+        ),
+        (
+            {"freq": "H"},
+            "freq='H' is not a frequency this pandas accepts; pass an alias such as 'min', "
+            "'15min', 'h', 'D' or 'MS' (pandas 2.2 renamed 'T', 'H', 'S' and 'M' to 'min', "
+            "'h', 's' and 'ME')",
+        ),
+        (
+            {"targets": "Sales"},
+            "targets must be a tuple of column names, got the string 'Sales'; pass "
+            "targets=('Sales',)",
+        ),
+        (
+            {"targets": ()},
+            "targets is empty; pass at least one column name, e.g. targets=('Sales',)",
+        ),
+        (
+            {"features": ("load",)},
+            "column 'load' is listed more than once in targets and features; list each column once",
+        ),
+        (
+            {"dtype": "float16"},
+            "dtype='float16' is not supported; pass one of 'float32', 'float64'",
+        ),
+        ({"min_length": 0}, "min_length must be at least 1, got 0; pass 1 or more"),
+    ],
+)
+def test_config_validation(changes, message):
+    with pytest.raises(ValueError) as info:
+        daily_config(**changes)
+    assert str(info.value) == message
+
+
+def test_config_lists_become_tuples():
+    config = LoadConfig(time_col="date", targets=["load"], features=["temp"])
+    assert config.targets == ("load",)
+    assert config.features == ("temp",)
+    assert hash(config) == hash(LoadConfig(time_col="date", targets=("load",), features=("temp",)))
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def test_load_series_sniffs_the_format(household_file, electricity_file, gap_file):
+    assert load_series(household_file).targets == ("Global_active_power",)
+    assert load_series(electricity_file, clients=[1]).targets == ("MT_001",)
+    assert load_series(gap_file, config=daily_config()).freq == "D"
+    with pytest.raises(ValueError) as info:
+        load_series(gap_file)
+    assert str(info.value) == (
+        f"{gap_file} is a plain CSV, which needs a LoadConfig naming its columns; pass "
+        "config=LoadConfig(time_col=..., targets=(...,))"
+    )
+    with pytest.raises(ValueError) as info:
+        load_series(gap_file, format="xlsx")
+    assert str(info.value) == (
+        "format='xlsx' is not supported; pass one of 'auto', 'csv', 'household', "
+        "'household-days', 'electricity'"
+    )
+
+
+# --------------------------------------------------------------------------- download
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Serve a folder over HTTP on 127.0.0.1 (loopback only) and yield its base URL."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_download_failure_names_url_cache_path_and_fix(tmp_path, no_proxy):
+    url = "http://127.0.0.1:9/electricity.zip"
+    with pytest.raises(DownloadError) as info:
+        download_electricity_diagrams(tmp_path / "cache", url=url, timeout=5)
+    target = tmp_path / "cache" / ELECTRICITY_FILE
+    pattern = (
+        re.escape(f"could not download {url} (")
+        + r".+"
+        + re.escape(
+            "); the network may be unavailable; fix: download "
+            f"{url} on a machine with network access, unzip it and place {ELECTRICITY_FILE} "
+            f"at {target} (it is then reused), or pass the file's path to "
+            "load_electricity_diagrams"
+        )
+    )
+    assert re.fullmatch(pattern, str(info.value))
+    assert list((tmp_path / "cache").iterdir()) == []  # no partial download left behind
+
+
+def test_download_reuses_a_cached_file(tmp_path):
+    cached = write(tmp_path / ELECTRICITY_FILE, ELECTRICITY_TEXT)
+    found = download_electricity_diagrams(tmp_path, url="http://127.0.0.1:9/never")
+    assert found == cached
+    assert load_electricity_diagrams(found).targets == ("MT_001", "MT_002", "MT_003")
+
+
+def test_download_unzips_the_archive(tmp_path, serve, no_proxy):
+    folder, base = serve
+    with zipfile.ZipFile(folder / "archive.zip", "w") as bundle:
+        bundle.writestr(ELECTRICITY_FILE, ELECTRICITY_TEXT)
+    cache = tmp_path / "cache"
+    found = download_electricity_diagrams(cache, url=f"{base}/archive.zip", timeout=5)
+    assert found == cache / ELECTRICITY_FILE
+    assert found.read_text(encoding="utf-8") == ELECTRICITY_TEXT
+    assert sorted(path.name for path in cache.iterdir()) == [ELECTRICITY_FILE]
+
+
+def test_download_of_a_non_zip_is_an_error(tmp_path, serve, no_proxy):
+    folder, base = serve
+    write(folder / "archive.zip", "not a zip")
+    with pytest.raises(DownloadError) as info:
+        download_electricity_diagrams(tmp_path / "cache", url=f"{base}/archive.zip", timeout=5)
+    assert str(info.value).startswith(
+        f"the file from {base}/archive.zip is not a readable zip archive ("
+    )
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+# --------------------------------------------------------------------------- shared real data
+
+
+def test_real_household_excerpt(data_dir):
+    loaded = load_household_power(data_dir / "household_power_consumption_head2000.txt")
+    assert len(loaded.frame) == 2000
+    assert loaded.frame.index[0] == pd.Timestamp("2006-12-16 17:24:00")
+    assert loaded.frame.index[-1] == pd.Timestamp("2006-12-18 02:43:00")
+    assert loaded.frame["Global_active_power"].iloc[0] == 4.216
+    assert loaded.report.missing_read == 0
+    assert loaded.report.gaps_filled == 0
+
+
+def test_real_household_hourly_sum_matches_pandas_by_hand(data_dir):
+    path = data_dir / "household_power_consumption_head2000.txt"
+    raw = pd.read_csv(path, sep=";")
+    stamps = pd.to_datetime(raw["Date"] + " " + raw["Time"], format="%d/%m/%Y %H:%M:%S")
+    expected = pd.Series(raw["Global_active_power"].to_numpy(), index=stamps).resample("h").sum()
+    loaded = load_household_power(path, resample="h", aggregation="sum")
+    assert len(loaded.frame) == 34
+    np.testing.assert_array_equal(loaded.frame.index, expected.index)
+    np.testing.assert_array_equal(loaded.frame["Global_active_power"].to_numpy(), expected)
+    assert loaded.report.resample.rows_before == 2000
+
+
+def test_real_household_days(data_dir):
+    loaded = load_household_days(data_dir / "household_power_consumption_days.csv")
+    assert len(loaded.frame) == 1442
+    assert loaded.freq == "D"
+    assert loaded.frame.index[0] == pd.Timestamp("2006-12-16")
+    assert loaded.frame.index[-1] == pd.Timestamp("2010-11-26")
+
+
+@pytest.mark.parametrize(
+    ("name", "time_col", "target", "rows", "first"),
+    [
+        ("airline_passengers.csv", "Date", "Passengers", 144, 112.0),
+        ("shampoo_sales.csv", "Time", "Sales", 36, 266.0),
+    ],
+)
+def test_real_monthly_csvs_infer_month_start(data_dir, name, time_col, target, rows, first):
+    loaded = load_csv(data_dir / name, LoadConfig(time_col=time_col, targets=(target,)))
+    assert loaded.freq == "MS"
+    assert loaded.report.freq_inferred
+    assert len(loaded.frame) == rows
+    assert loaded.frame[target].iloc[0] == first

@@ -1,0 +1,393 @@
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from lstmlab.core.model import LSTMConfig, MLPConfig, apply, init_params, init_state, reset_state
+from lstmlab.core.train import (
+    ResetPolicy,
+    TrainConfig,
+    fit,
+    init_train_state,
+    keras_adam,
+    make_predict,
+    make_train_epoch,
+    mse,
+    parse_reset,
+)
+from lstmlab.experiments.moving_average import MovingAverageConfig, make_data
+from tests.parity.keras_helpers import keras, keras_context
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("epoch", ResetPolicy(at_epoch_end=True, every_batches=None)),
+        ("never", ResetPolicy(at_epoch_end=False, every_batches=None)),
+        (10, ResetPolicy(at_epoch_end=True, every_batches=10)),
+        ("25", ResetPolicy(at_epoch_end=True, every_batches=25)),
+    ],
+)
+def test_parse_reset(value, expected):
+    assert parse_reset(value) == expected
+
+
+def test_describe_reads_like_the_schedule():
+    assert parse_reset(10).describe() == "every 10 batches and at epoch end"
+    assert parse_reset("never").describe() == "never"
+
+
+def test_bad_policies_are_refused():
+    with pytest.raises(ValueError, match=re.escape("got 'weekly'")):
+        parse_reset("weekly")
+    message = "every_batches must be a positive integer or None, got -2"
+    with pytest.raises(ValueError, match=message):
+        ResetPolicy(every_batches=-2)
+    with pytest.raises(ValueError, match="got True"):
+        parse_reset(True)
+
+
+STEPS = 8
+SHAPES = {"kernel": (3, 4), "bias": (4,), "tiny": (5,)}
+
+
+def gradient_sequence(seed=0):
+    """Gradients per step: mixed scales for ``kernel`` and ``bias``, ~1e-6 for ``tiny``.
+
+    ``tiny`` is where Keras' epsilon placement matters: ``sqrt(v)`` is then of the order of
+    ``epsilon * sqrt(1 - b2^t)``.
+    """
+    rng = np.random.default_rng(seed)
+    scales = [1.0, 1e-6, 0.3, 1e-6, 2.0, 1e-3, 1e-6, 0.5]
+    sequence = []
+    for scale in scales[:STEPS]:
+        grads = {
+            "kernel": rng.normal(size=SHAPES["kernel"]) * scale,
+            "bias": rng.normal(size=SHAPES["bias"]) * scale,
+            "tiny": rng.normal(size=SHAPES["tiny"]) * 1e-6,
+        }
+        sequence.append({k: v.astype(np.float32) for k, v in grads.items()})
+    return sequence
+
+
+def initial_params(seed=1):
+    rng = np.random.default_rng(seed)
+    return {k: rng.normal(size=shape).astype(np.float32) for k, shape in SHAPES.items()}
+
+
+def run_ours(optimizer, params, grads_sequence):
+    """Apply the optimizer step by step (jitted, as in training); returns params per step."""
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    state = optimizer.init(params)
+    update = jax.jit(optimizer.update)
+    history = []
+    for grads in grads_sequence:
+        updates, state = update({k: jnp.asarray(v) for k, v in grads.items()}, state, params)
+        params = optax.apply_updates(params, updates)
+        history.append({k: np.asarray(v) for k, v in params.items()})
+    return history
+
+
+def run_numpy_reference(params, grads_sequence, lr, beta_1, beta_2, epsilon):
+    """Keras' Adam formula in float64 NumPy (``keras/src/optimizers/adam.py``)."""
+    params = {k: v.astype(np.float64) for k, v in params.items()}
+    m = {k: np.zeros_like(v) for k, v in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    history = []
+    for step, grads in enumerate(grads_sequence, start=1):
+        alpha = lr * np.sqrt(1 - beta_2**step) / (1 - beta_1**step)
+        for key, g in grads.items():
+            g = g.astype(np.float64)
+            m[key] += (g - m[key]) * (1 - beta_1)
+            v[key] += (g**2 - v[key]) * (1 - beta_2)
+            params[key] = params[key] - alpha * m[key] / (np.sqrt(v[key]) + epsilon)
+        history.append({k: p.copy() for k, p in params.items()})
+    return history
+
+
+def run_keras(params, grads_sequence, lr, beta_1, beta_2, epsilon):
+    """``keras.optimizers.Adam`` on Keras variables, one ``apply_gradients`` per step."""
+    with keras_context():
+        variables = {k: keras.Variable(v, name=k) for k, v in params.items()}
+        optimizer = keras.optimizers.Adam(
+            learning_rate=lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
+        )
+        history = []
+        for grads in grads_sequence:
+            optimizer.apply_gradients([(grads[k], variables[k]) for k in params])
+            history.append({k: np.asarray(variables[k].numpy()) for k in params})
+    return history
+
+
+HYPERPARAMETERS = [
+    pytest.param((1e-3, 0.9, 0.999, 1e-7), id="keras-defaults"),
+    pytest.param((0.05, 0.8, 0.95, 1e-4), id="non-default"),
+]
+
+
+def assert_histories_close(got, expected, *, rtol, atol):
+    for step, (got_step, expected_step) in enumerate(zip(got, expected, strict=True), start=1):
+        for key in SHAPES:
+            np.testing.assert_allclose(
+                got_step[key],
+                expected_step[key],
+                rtol=rtol,
+                atol=atol,
+                err_msg=f"step {step}, {key}",
+            )
+
+
+@pytest.mark.parametrize("hyper", HYPERPARAMETERS)
+def test_keras_adam_matches_keras_optimizer(hyper):
+    lr, beta_1, beta_2, epsilon = hyper
+    params, grads = initial_params(), gradient_sequence()
+    expected = run_keras(params, grads, lr, beta_1, beta_2, epsilon)
+    got = run_ours(keras_adam(lr, beta_1, beta_2, epsilon), params, grads)
+    # Same float32 operations in the same order: agreement to a few ulps.
+    assert_histories_close(got, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("hyper", HYPERPARAMETERS)
+def test_keras_adam_matches_numpy_reference_of_keras_formula(hyper):
+    lr, beta_1, beta_2, epsilon = hyper
+    params, grads = initial_params(), gradient_sequence()
+    expected = run_numpy_reference(params, grads, lr, beta_1, beta_2, epsilon)
+    got = run_ours(keras_adam(lr, beta_1, beta_2, epsilon), params, grads)
+    # float32 against float64: parameters of order 1 agree to a few float32 ulps.
+    atol = 3e-7
+    assert_histories_close(got, expected, rtol=0, atol=atol)
+    # Non-vacuous: every parameter moved by a hundred tolerances or more.
+    for key in SHAPES:
+        assert np.min(np.abs(got[-1][key] - params[key])) > 100 * atol
+
+
+def test_optax_adam_differs_where_gradients_are_tiny():
+    # Why keras_adam exists: optax.adam adds epsilon to the bias-corrected sqrt(v_hat); Keras
+    # adds it to sqrt(v). With gradients ~1e-6 the steps differ by tens of percent; with
+    # gradients ~1 epsilon is negligible and the two agree.
+    params, grads = initial_params(), gradient_sequence()
+    ours = run_ours(keras_adam(), params, grads)
+    theirs = run_ours(optax.adam(1e-3, eps=1e-7), params, grads)
+    keras_steps = ours[-1]["tiny"] - params["tiny"]
+    optax_steps = theirs[-1]["tiny"] - params["tiny"]
+    relative = np.abs(optax_steps - keras_steps) / np.abs(keras_steps)
+    assert np.min(relative) > 0.2
+
+    large = [{k: np.full(shape, 1.0, np.float32) for k, shape in SHAPES.items()}] * 3
+    ours_large = run_ours(keras_adam(), params, large)[-1]["kernel"] - params["kernel"]
+    optax_large = run_ours(optax.adam(1e-3, eps=1e-7), params, large)[-1]["kernel"]
+    np.testing.assert_allclose(optax_large - params["kernel"], ours_large, rtol=1e-3)
+
+
+def test_keras_adam_state_counts_steps_and_keeps_moments_per_leaf():
+    optimizer = keras_adam()
+    params = {k: jnp.asarray(v) for k, v in initial_params().items()}
+    state = optimizer.init(params)
+    grads = gradient_sequence()
+    update = jax.jit(optimizer.update)
+    for step_grads in grads[:3]:
+        _, state = update({k: jnp.asarray(v) for k, v in step_grads.items()}, state)
+    assert int(state.count) == 3
+    # First moment after three steps, by hand: m3 = sum (1 - b1) b1^(3-k) g_k.
+    expected_mu = sum(0.1 * 0.9 ** (3 - k) * grads[k - 1]["bias"] for k in (1, 2, 3))
+    np.testing.assert_allclose(np.asarray(state.mu["bias"]), expected_mu, rtol=1e-5)
+
+
+def official_batches(batch_size=1, input_len=200):
+    data = make_data(MovingAverageConfig(input_len=input_len, batch_size=batch_size))
+    n = len(data.x_train) // batch_size
+    x = data.x_train[: n * batch_size].reshape(n, batch_size, *data.x_train.shape[1:])
+    y = data.y_train[: n * batch_size].reshape(n, batch_size, 1)
+    return x, y
+
+
+def manual_epoch(config, train_config, params, x_batches, y_batches, stateful, reset_every=None):
+    """The per-batch Python loop the compiled epoch replaces."""
+    optimizer = train_config.optimizer()
+    opt_state = optimizer.init(params)
+    state = init_state(config, x_batches.shape[1])
+    losses = []
+
+    def loss_fn(p, s, x, y):
+        prediction, new_state = apply(config, p, s, x)
+        return mse(prediction, y), new_state
+
+    for index, (x, y) in enumerate(zip(x_batches, y_batches, strict=True)):
+        if reset_every and index and index % reset_every == 0:
+            state = reset_state(state)
+        start = state if stateful else init_state(config, x.shape[0])
+        (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, start, x, y)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        state = new_state if stateful else state
+        losses.append(float(loss))
+    return np.array(losses), params, state
+
+
+@pytest.mark.parametrize("stateful", [True, False])
+def test_compiled_epoch_equals_the_per_batch_loop(stateful):
+    config = LSTMConfig(units=(6,), stateful=stateful)
+    train_config = TrainConfig(epochs=1)
+    x, y = official_batches(batch_size=2, input_len=60)
+    params = init_params(config, 3)
+    state = init_train_state(config, params, 2, train_config)
+    new_state, losses = jax.jit(make_train_epoch(config, train_config))(state, x, y)
+    ref_losses, ref_params, ref_rnn = manual_epoch(config, train_config, params, x, y, stateful)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(new_state.params.head.kernel, ref_params.head.kernel, atol=1e-6)
+    if stateful:
+        np.testing.assert_allclose(new_state.rnn_state[0].c, ref_rnn[0].c, atol=1e-6)
+    assert int(new_state.step) == len(x)
+
+
+def test_carrying_state_changes_the_losses():
+    # Guards the test above: stateful and stateless must not coincide on the same data.
+    x, y = official_batches(batch_size=1, input_len=40)
+    losses = {}
+    for stateful in (True, False):
+        config = LSTMConfig(units=(6,), stateful=stateful)
+        state = init_train_state(config, init_params(config, 3), 1, TrainConfig())
+        losses[stateful] = make_train_epoch(config, TrainConfig())(state, x, y)[1]
+    assert not np.allclose(losses[True], losses[False])
+
+
+def test_reset_every_n_batches_matches_the_loop_with_resets():
+    config = LSTMConfig(units=(5,))
+    train_config = TrainConfig(epochs=1, reset=4)
+    x, y = official_batches(batch_size=1, input_len=40)
+    params = init_params(config, 0)
+    _, losses = make_train_epoch(config, train_config)(
+        init_train_state(config, params, 1, train_config), x, y
+    )
+    ref, _, _ = manual_epoch(config, train_config, params, x, y, True, reset_every=4)
+    no_reset, _, _ = manual_epoch(config, train_config, params, x, y, True)
+    np.testing.assert_allclose(losses, ref, rtol=1e-5, atol=1e-9)
+    assert not np.allclose(ref, no_reset)
+
+
+def test_training_on_the_official_data_lowers_the_loss():
+    config = LSTMConfig(units=(20,))
+    train_config = TrainConfig(epochs=6)
+    x, y = official_batches(batch_size=1, input_len=1000)
+    state = init_train_state(config, init_params(config, 0), 1, train_config)
+    _, history = fit(config, state, x, y, train_config, quiet=True)
+    assert history.loss[-1] < 0.2 * history.loss[0]
+    assert history.updates == 6 * len(x)
+
+
+def test_same_seed_gives_bit_identical_losses_and_predictions():
+    config = LSTMConfig(units=(8,))
+    train_config = TrainConfig(epochs=3)
+    x, y = official_batches(batch_size=1, input_len=120)
+    runs = []
+    for _ in range(2):
+        state = init_train_state(config, init_params(config, 7), 1, train_config)
+        state, history = fit(config, state, x, y, train_config, validation=(x, y), quiet=True)
+        predictions, _ = make_predict(config)(state.params, state.rnn_state, x)
+        runs.append((history, np.asarray(predictions)))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    other = init_train_state(config, init_params(config, 8), 1, train_config)
+    _, other_history = fit(config, other, x, y, train_config, quiet=True)
+    assert other_history.loss != runs[0][0].loss
+
+
+def test_validation_does_not_change_training():
+    config = LSTMConfig(units=(4,))
+    train_config = TrainConfig(epochs=2)
+    x, y = official_batches(batch_size=1, input_len=60)
+    histories = []
+    for validation in (None, (x[:10], y[:10])):
+        state = init_train_state(config, init_params(config, 1), 1, train_config)
+        histories.append(fit(config, state, x, y, train_config, validation=validation, quiet=True))
+    assert histories[0][1].loss == histories[1][1].loss
+    assert histories[1][1].val_loss is not None and len(histories[1][1].val_loss) == 2
+
+
+def test_stateless_shuffle_is_seeded_and_changes_the_order():
+    config = MLPConfig(hidden=(4,), timesteps=1)
+    x, y = official_batches(batch_size=4, input_len=80)
+    losses = {}
+    for seed, shuffle in [(0, True), (0, True), (1, True), (0, False)]:
+        train_config = TrainConfig(epochs=1, shuffle=shuffle, seed=seed)
+        state = init_train_state(config, init_params(config, 0), 4, train_config)
+        losses.setdefault((seed, shuffle), []).append(
+            np.asarray(make_train_epoch(config, train_config)(state, x, y)[1])
+        )
+    np.testing.assert_array_equal(*losses[(0, True)])
+    assert not np.array_equal(losses[(0, True)][0], losses[(1, True)][0])
+    assert not np.array_equal(losses[(0, True)][0], losses[(0, False)][0])
+
+
+def test_vmap_over_seeds_equals_separate_runs():
+    config = LSTMConfig(units=(5,))
+    train_config = TrainConfig(epochs=1)
+    x, y = official_batches(batch_size=1, input_len=50)
+    states = [init_train_state(config, init_params(config, s), 1, train_config) for s in range(3)]
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+    epoch = make_train_epoch(config, train_config)
+    _, vmapped = jax.jit(jax.vmap(epoch, in_axes=(0, None, None)))(stacked, x, y)
+    for seed, state in enumerate(states):
+        np.testing.assert_allclose(vmapped[seed], epoch(state, x, y)[1], rtol=1e-5, atol=1e-9)
+
+
+def test_stateful_training_refuses_shuffle():
+    config = LSTMConfig()
+    train_config = TrainConfig(epochs=1, shuffle=True)
+    x, y = official_batches(batch_size=1, input_len=20)
+    state = init_train_state(config, init_params(config, 0), 1, train_config)
+    message = "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(config, state, x, y, train_config, quiet=True)
+
+
+def test_train_config_rejects_bad_values():
+    with pytest.raises(ValueError, match=re.escape("reset must be 'epoch', 'never' or a positive")):
+        TrainConfig(reset="sometimes")
+    with pytest.raises(ValueError, match="every_batches must be a positive integer or None, got 0"):
+        TrainConfig(reset=0)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 0, got -1"):
+        TrainConfig(epochs=-1)
+
+
+def test_seed_and_epoch_count_reuse_the_compiled_epoch():
+    from lstmlab.core.train import compiled_train_epoch
+
+    config = LSTMConfig(units=(3,))
+    first = compiled_train_epoch(config, TrainConfig(epochs=1, seed=0))
+    assert compiled_train_epoch(config, TrainConfig(epochs=7, seed=5)) is first
+    assert compiled_train_epoch(config, TrainConfig(epochs=1, learning_rate=0.01)) is not first
+
+
+def test_unknown_validation_state_is_refused():
+    config = LSTMConfig(units=(3,))
+    x, y = official_batches(batch_size=1, input_len=20)
+    state = init_train_state(config, init_params(config, 0), 1, TrainConfig(epochs=1))
+    message = "validation_state must be 'carry' or 'zeros', got 'fresh'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(config, state, x, y, TrainConfig(epochs=1), validation=(x, y),
+            validation_state="fresh", quiet=True)
+
+
+def test_fit_resets_at_epoch_end_only_when_the_policy_says():
+    config = LSTMConfig(units=(4,))
+    x, y = official_batches(batch_size=1, input_len=40)
+    second_epoch = {}
+    for reset in ("epoch", "never"):
+        train_config = TrainConfig(epochs=2, reset=reset)
+        start = init_train_state(config, init_params(config, 2), 1, train_config)
+        end, history = fit(config, start, x, y, train_config, quiet=True)
+        epoch = make_train_epoch(config, train_config)
+        state, first = epoch(start, x, y)
+        if reset == "epoch":
+            state = state._replace(rnn_state=reset_state(state.rnn_state))
+        state, second = epoch(state, x, y)
+        assert history.loss == pytest.approx((float(first.mean()), float(second.mean())),
+                                             rel=1e-5)
+        expected = reset_state(state.rnn_state) if reset == "epoch" else state.rnn_state
+        np.testing.assert_allclose(end.rnn_state[0].h, expected[0].h, atol=1e-6)
+        second_epoch[reset] = history.loss[1]
+    assert second_epoch["epoch"] != pytest.approx(second_epoch["never"], rel=1e-6)
