@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from lstmlab.checks import check_positive_int
 from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
     LSTMConfig,
@@ -50,6 +51,96 @@ from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.model_folder import SavedModel, load_model, save_model
 
 MODEL_KINDS = ("stateful", "stateless", "stacked", "mlp")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ForecasterConfig:
+    """The model a ``Forecaster`` trains, and how: the one set of defaults.
+
+    ``Forecaster(...)``, ``lstmlab fit`` and ``lstmlab compare`` all read their defaults from
+    this class, so the same words mean the same model everywhere. The values are the ones
+    measured best on real series by ``lstmlab compare`` (``bench/`` and the README).
+
+    Attributes:
+        model: ``"stateful"`` (one LSTM layer carrying its state along each series),
+            ``"stacked"`` (two stateful LSTM layers), ``"stateless"`` (one LSTM layer reading
+            a window from zero state) or ``"mlp"`` (Dense layers on the flattened window).
+        window: readings per training sample: the input window of the stateless LSTM and
+            the MLP, the chunk length (truncated back-propagation) of the stateful models.
+        units: units per LSTM layer (hidden sizes for the MLP); ``()`` picks the model's
+            default (``default_units``).
+        epochs: training epochs.
+        learning_rate: Adam step size (Keras' Adam otherwise).
+        batch_size: samples per batch for the window models; streams per series for the
+            stateful ones. ``None`` picks the model's default (``default_batch_size``).
+        seeds: models trained side by side from different initial weights (one vectorised
+            program); forecasts are their median.
+        seed: the first seed.
+        scaler: ``"minmax"`` (onto [0, 1] over the training part) or ``"standard"``, fitted
+            per series.
+    """
+
+    model: str = "stateful"
+    window: int = 6
+    units: tuple[int, ...] = ()
+    epochs: int = 200
+    learning_rate: float = 3e-3
+    batch_size: int | None = None
+    seeds: int = 5
+    seed: int = 0
+    scaler: str = "minmax"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", tuple(self.units))
+        if self.model not in MODEL_KINDS:
+            raise ValueError(
+                f"model must be one of {MODEL_KINDS}, got {self.model!r}; pass e.g. "
+                "model='stateful'"
+            )
+        check_positive_int("window", self.window)
+        for index, units in enumerate(self.units):
+            check_positive_int(f"units[{index}]", units)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("seeds", self.seeds)
+        if self.batch_size is not None:
+            check_positive_int("batch_size", self.batch_size)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}; pass e.g. 0")
+        if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
+            raise ValueError(
+                f"learning_rate must be a number > 0, got {self.learning_rate!r}; pass e.g. 3e-3"
+            )
+        if self.scaler not in ("minmax", "standard"):
+            raise ValueError(
+                f"scaler must be 'minmax' or 'standard', got {self.scaler!r}; pass one of those"
+            )
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the model carries its recurrent state along each series."""
+        return self.model in ("stateful", "stacked")
+
+    @property
+    def default_units(self) -> tuple[int, ...]:
+        """The units used when ``units`` is ``()``."""
+        return {"stateful": (16,), "stacked": (16, 16), "stateless": (16,), "mlp": (32,)}[
+            self.model
+        ]
+
+    @property
+    def default_batch_size(self) -> int:
+        """The batch size used when ``batch_size`` is ``None``."""
+        return 1 if self.stateful else 4
+
+    @property
+    def resolved_units(self) -> tuple[int, ...]:
+        """``units``, or the model's default."""
+        return self.units or self.default_units
+
+    @property
+    def resolved_batch_size(self) -> int:
+        """``batch_size``, or the model's default."""
+        return self.default_batch_size if self.batch_size is None else self.batch_size
 _NO_TIME = np.iinfo(np.int64).min  # "no timestamp yet" in the int64 arrays of a states file
 MAX_HORIZON = 10_000
 
