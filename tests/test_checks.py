@@ -3,11 +3,21 @@ import re
 import numpy as np
 import pytest
 
+from lstmlab import checks
 from lstmlab.checks import (
+    MAX_SERIES_ID_LENGTH,
     as_float_array,
     as_float_samples,
+    check_bool,
+    check_choice,
     check_finite,
+    check_fraction,
+    check_int_range,
+    check_non_negative_int,
     check_positive_int,
+    check_positive_ints,
+    check_positive_number,
+    check_series_id,
 )
 
 
@@ -95,3 +105,117 @@ def test_as_float_samples_keeps_any_rank_and_rejects_scalars():
         ValueError, match=re.escape("y must have a samples axis first, got a scalar")
     ):
         as_float_samples("y", 3.0)
+
+
+def test_check_positive_int_takes_the_fix_of_the_caller():
+    with pytest.raises(
+        ValueError, match=r"^window must be a positive integer, got 0; pass e\.g\. 6$"
+    ):
+        check_positive_int("window", 0, fix="pass e.g. 6")
+
+
+@pytest.mark.parametrize("value", [0, 5, np.int32(2)])
+def test_check_non_negative_int_accepts_zero_and_up(value):
+    out = check_non_negative_int("seed", value)
+    assert out == int(value) and type(out) is int
+
+
+@pytest.mark.parametrize("value", [-1, True, 1.0, "0", None])
+def test_check_non_negative_int_rejects(value):
+    expected = f"seed must be an integer >= 0, got {value!r}; pass an int >= 0"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        check_non_negative_int("seed", value)
+
+
+def test_check_int_range_bounds_are_inclusive():
+    assert check_int_range("horizon", 1, 1, 5) == 1
+    assert check_int_range("horizon", 5, 1, 5) == 5
+    for bad in (0, 6, True, 2.0):
+        expected = f"horizon must be an integer from 1 to 5, got {bad!r}; pass one in that range"
+        with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+            check_int_range("horizon", bad, 1, 5)
+
+
+def test_check_positive_ints_returns_a_tuple_and_takes_one_int():
+    assert check_positive_ints("units", [16, np.int64(8)]) == (16, 8)
+    assert check_positive_ints("units", 4) == (4,)
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"), [((), "()"), ([1, 0], "(1, 0)"), ((2, True), "(2, True)"), ("12", "'12'")]
+)
+def test_check_positive_ints_rejects(values, shown):
+    expected = (
+        f"units must be a non-empty sequence of positive integers, got {shown}; pass e.g. (1, 2, 3)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        check_positive_ints("units", values)
+
+
+def test_check_positive_number():
+    assert check_positive_number("learning_rate", 3e-3) == 3e-3
+    assert check_positive_number("threshold", 1) == 1.0
+    for bad in (0.0, -1.0, float("nan"), float("inf"), True, "0.1", None):
+        expected = f"learning_rate must be > 0, got {bad!r}; pass a number > 0"
+        with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+            check_positive_number("learning_rate", bad)
+
+
+def test_check_fraction_is_open_on_both_ends():
+    assert check_fraction("split", 0.67) == 0.67
+    for bad in (0, 1, 0.0, 1.0, -0.5, 1.5, True, "0.5", float("nan")):
+        expected = f"split must be a fraction strictly between 0 and 1, got {bad!r}; pass e.g. 0.67"
+        with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+            check_fraction("split", bad)
+
+
+def test_check_choice_names_the_choices():
+    assert check_choice("scaler", "standard", ("minmax", "standard")) == "standard"
+    expected = (
+        "scaler must be one of ('minmax', 'standard'), got 'robust'; pass e.g. scaler='minmax'"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        check_choice("scaler", "robust", ("minmax", "standard"))
+    with pytest.raises(ValueError, match="got None"):
+        check_choice("scaler", None, ("minmax",))
+
+
+def test_check_bool_refuses_truthy_strings():
+    assert check_bool("trim", False) is False
+    assert check_bool("trim", np.bool_(True)) is True
+    expected = "trim must be True or False, got 'end'; pass trim=True or trim=False"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        check_bool("trim", "end")
+    with pytest.raises(ValueError, match="got 1;"):
+        check_bool("trim", 1)
+
+
+@pytest.mark.parametrize("value", ["a", "meter-7", "Zürich/1 ☃", "x" * MAX_SERIES_ID_LENGTH])
+def test_check_series_id_accepts(value):
+    assert check_series_id(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "x" * (MAX_SERIES_ID_LENGTH + 1), 7, None, b"a"])
+def test_check_series_id_rejects_empty_long_and_non_strings(value):
+    with pytest.raises(
+        ValueError, match="^series id must be a non-empty string of at most 200 characters, got "
+    ):
+        check_series_id(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "index"), [("a\x00b", 1), ("tab\there", 3), ("\nx", 0), ("a\x7f", 1)]
+)
+def test_check_series_id_rejects_control_characters(value, index):
+    expected = (
+        f"series id must not hold control characters, got {value!r} (with {value[index]!r} at "
+        f"index {index}); pass printable characters only"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        check_series_id(value)
+
+
+def test_every_public_check_is_exported():
+    public = {n for n in vars(checks) if not n.startswith("_") and callable(getattr(checks, n))}
+    public -= {"Any", "Iterable"}
+    assert public <= set(checks.__all__)

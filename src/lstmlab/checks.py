@@ -1,8 +1,43 @@
-"""Small validators shared across the library; each raises ``ValueError`` naming the fix."""
+"""The validators shared across lstmlab; each raises ``ValueError`` naming the fix.
 
+Every check of an argument that more than one module takes lives here, so the same value is
+refused with the same words on the command line, in the Python API and over HTTP:
+
+- integers: ``check_positive_int``, ``check_non_negative_int``, ``check_int_range``,
+  ``check_positive_ints``;
+- numbers: ``check_positive_number``, ``check_fraction``;
+- names and flags: ``check_choice``, ``check_bool``, ``check_series_id``;
+- arrays: ``check_finite``, ``as_float_array``, ``as_float_samples``.
+
+Each check returns the value it accepted (NumPy integers become ``int``), so a frozen
+dataclass can store the normalised value in ``__post_init__``.
+"""
+
+import math
+import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+__all__ = [
+    "MAX_SERIES_ID_LENGTH",
+    "as_float_array",
+    "as_float_samples",
+    "check_bool",
+    "check_choice",
+    "check_finite",
+    "check_fraction",
+    "check_int_range",
+    "check_non_negative_int",
+    "check_positive_int",
+    "check_positive_ints",
+    "check_positive_number",
+    "check_series_id",
+]
+
+MAX_SERIES_ID_LENGTH = 200
+"""The longest series id, in characters (the command line, the Python API and HTTP agree)."""
 
 # Names for the shapes ``as_float_array`` expects, so its message can say what it wants.
 _SHAPE_NAMES = {
@@ -13,23 +48,240 @@ _SHAPE_NAMES = {
 }
 
 
-def check_positive_int(name: str, value: Any) -> int:
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass, but True is never meant as a count.
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def check_positive_int(name: str, value: Any, *, fix: str = "pass an int >= 1") -> int:
     """Check that ``value`` is a positive ``int`` (``bool`` is refused although it is an int).
+
+    Args:
+        name: the argument's name, used in the message.
+        value: the value to check.
+        fix: the end of the message, saying what to pass instead.
+
+    Returns:
+        ``value`` as an ``int``.
+
+    Raises:
+        ValueError: ``value`` is a bool, not an int, or ``<= 0``.
+
+    Example:
+        >>> check_positive_int("epochs", 3)
+        3
+    """
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}; {fix}")
+    return int(value)
+
+
+def check_non_negative_int(name: str, value: Any, *, fix: str = "pass an int >= 0") -> int:
+    """Check that ``value`` is an ``int`` ``>= 0`` (a seed, an epoch count that may be zero).
+
+    Args:
+        name: the argument's name, used in the message.
+        value: the value to check.
+        fix: the end of the message, saying what to pass instead.
+
+    Returns:
+        ``value`` as an ``int``.
+
+    Raises:
+        ValueError: ``value`` is a bool, not an int, or negative.
+    """
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}; {fix}")
+    return int(value)
+
+
+def check_int_range(name: str, value: Any, low: int, high: int) -> int:
+    """Check that ``value`` is an ``int`` with ``low <= value <= high`` (e.g. a horizon).
+
+    Args:
+        name: the argument's name, used in the message.
+        value: the value to check.
+        low: the smallest value accepted.
+        high: the largest value accepted.
+
+    Returns:
+        ``value`` as an ``int``.
+
+    Raises:
+        ValueError: ``value`` is a bool, not an int, or outside ``[low, high]``.
+    """
+    if not _is_int(value) or not low <= value <= high:
+        raise ValueError(
+            f"{name} must be an integer from {low} to {high}, got {value!r}; pass one in that "
+            "range"
+        )
+    return int(value)
+
+
+def check_positive_ints(name: str, values: Any) -> tuple[int, ...]:
+    """Check that ``values`` is a non-empty sequence of positive ints (units, a grid axis).
+
+    A single int is taken as a sequence of one.
+
+    Args:
+        name: the argument's name, used in the message.
+        values: an int or an iterable of ints.
+
+    Returns:
+        The values as a tuple of ``int``.
+
+    Raises:
+        ValueError: ``values`` is empty, not iterable, or holds something other than a
+            positive int.
+
+    Example:
+        >>> check_positive_ints("units", [16, 8])
+        (16, 8)
+    """
+    if _is_int(values):
+        values = (values,)
+    try:
+        items = tuple(values)
+    except TypeError:
+        items = None
+    if isinstance(values, str) or not items or not all(_is_int(v) and v > 0 for v in items):
+        shown = items if items is not None and not isinstance(values, str) else values
+        raise ValueError(
+            f"{name} must be a non-empty sequence of positive integers, got {shown!r}; pass "
+            "e.g. (1, 2, 3)"
+        )
+    return tuple(int(v) for v in items)
+
+
+def check_positive_number(name: str, value: Any, *, fix: str = "pass a number > 0") -> float:
+    """Check that ``value`` is a finite real number ``> 0`` (a learning rate, a threshold).
+
+    Args:
+        name: the argument's name, used in the message.
+        value: the value to check.
+        fix: the end of the message, saying what to pass instead.
+
+    Returns:
+        ``value`` as a ``float``.
+
+    Raises:
+        ValueError: ``value`` is a bool, not a real number, not finite, or ``<= 0``.
+    """
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be > 0, got {value!r}; {fix}")
+    return float(value)
+
+
+def check_fraction(name: str, value: Any, *, fix: str = "pass e.g. 0.67") -> float:
+    """Check that ``value`` is a number strictly between 0 and 1 (a split, a quantile).
+
+    Args:
+        name: the argument's name, used in the message.
+        value: the value to check.
+        fix: the end of the message, saying what to pass instead.
+
+    Returns:
+        ``value`` as a ``float``.
+
+    Raises:
+        ValueError: ``value`` is a bool, not a real number, or not in ``(0, 1)``.
+    """
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not 0 < value < 1
+    ):
+        raise ValueError(
+            f"{name} must be a fraction strictly between 0 and 1, got {value!r}; {fix}"
+        )
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """Check that ``value`` is one of the names in ``choices``.
+
+    Args:
+        name: the argument's name, used in the message.
+        value: the value to check.
+        choices: the names accepted, in the order the message lists them.
+
+    Returns:
+        ``value``, unchanged.
+
+    Raises:
+        ValueError: ``value`` is not one of ``choices``.
+
+    Example:
+        >>> check_choice("scaler", "minmax", ("minmax", "standard"))
+        'minmax'
+    """
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(
+            f"{name} must be one of {choices}, got {value!r}; pass e.g. {name}={choices[0]!r}"
+        )
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Check that ``value`` is ``True`` or ``False`` (a truthy string is not a yes).
 
     Args:
         name: the argument's name, used in the message.
         value: the value to check.
 
     Returns:
+        ``value`` as a ``bool``.
+
+    Raises:
+        ValueError: ``value`` is not a bool.
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(
+            f"{name} must be True or False, got {value!r}; pass {name}=True or {name}=False"
+        )
+    return bool(value)
+
+
+def check_series_id(value: Any, *, name: str = "series id") -> str:
+    """Check a series id: a non-empty string of at most 200 characters, no control characters.
+
+    The one rule for ids, whether they come from ``--series``, ``Forecaster.observe`` or an
+    HTTP path, so an id accepted by one entry point is accepted by all of them.
+
+    Args:
+        value: the id to check.
+        name: how the message names it.
+
+    Returns:
         ``value``, unchanged.
 
     Raises:
-        ValueError: ``value`` is a bool, not an int, or ``<= 0``.
+        ValueError: ``value`` is not a string, is empty, is longer than
+            ``MAX_SERIES_ID_LENGTH`` characters, or holds a control character (such as NUL,
+            a tab or a newline).
 
+    Example:
+        >>> check_series_id("meter-7")
+        'meter-7'
     """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}; pass an int >= 1")
-    return int(value)
+    if not isinstance(value, str) or not value or len(value) > MAX_SERIES_ID_LENGTH:
+        raise ValueError(
+            f"{name} must be a non-empty string of at most {MAX_SERIES_ID_LENGTH} characters, "
+            f"got {value!r:.80}; pass a shorter name such as 'meter-7'"
+        )
+    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise ValueError(
+            f"{name} must not hold control characters, got {value!r:.80} (with {bad!r} at "
+            f"index {value.index(bad)}); pass printable characters only"
+        )
+    return value
 
 
 def check_finite(name: str, array: Any) -> None:
