@@ -547,12 +547,13 @@ def test_absent_days_are_counted_and_restored_by_interpolation(length, data):
     [
         (
             {"missing": "linear"},
-            "missing='linear' is not supported; pass one of 'interpolate', 'ffill', 'drop', "
-            "'error'",
+            "missing must be one of ('interpolate', 'ffill', 'drop', 'error'), got 'linear'; "
+            "pass e.g. missing='interpolate'",
         ),
         (
             {"aggregation": "median"},
-            "aggregation='median' is not supported; pass one of 'sum', 'mean'",
+            "aggregation must be one of ('sum', 'mean'), got 'median'; pass e.g. "
+            "aggregation='sum'",
         ),
         (
             {"freq": "H"},
@@ -575,9 +576,10 @@ def test_absent_days_are_counted_and_restored_by_interpolation(length, data):
         ),
         (
             {"dtype": "float16"},
-            "dtype='float16' is not supported; pass one of 'float32', 'float64'",
+            "dtype must be one of ('float32', 'float64'), got 'float16'; pass e.g. "
+            "dtype='float32'",
         ),
-        ({"min_length": 0}, "min_length must be at least 1, got 0; pass 1 or more"),
+        ({"min_length": 0}, "min_length must be a positive integer, got 0; pass 1 or more"),
     ],
 )
 def test_config_validation(changes, message):
@@ -609,8 +611,8 @@ def test_load_series_sniffs_the_format(household_file, electricity_file, gap_fil
     with pytest.raises(ValueError) as info:
         load_series(gap_file, format="xlsx")
     assert str(info.value) == (
-        "format='xlsx' is not supported; pass one of 'auto', 'csv', 'household', "
-        "'household-days', 'electricity'"
+        "format must be one of ('auto', 'csv', 'household', 'household-days', 'electricity'), "
+        "got 'xlsx'; pass e.g. format='auto'"
     )
 
 

@@ -202,13 +202,14 @@ def check_fraction(name: str, value: Any, *, fix: str = "pass e.g. 0.67") -> flo
     return float(value)
 
 
-def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+def check_choice(name: str, value: Any, choices: Iterable[str], *, fix: str | None = None) -> str:
     """Check that ``value`` is one of the names in ``choices``.
 
     Args:
         name: the argument's name, used in the message.
         value: the value to check.
         choices: the names accepted, in the order the message lists them.
+        fix: the end of the message; by default ``pass e.g. NAME='FIRST CHOICE'``.
 
     Returns:
         ``value``, unchanged.
@@ -222,9 +223,8 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"{name} must be one of {choices}, got {value!r}; pass e.g. {name}={choices[0]!r}"
-        )
+        fix = fix or f"pass e.g. {name}={choices[0]!r}"
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}; {fix}")
     return value
 
 

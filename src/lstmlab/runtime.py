@@ -19,6 +19,8 @@ import jax
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lstmlab.checks import check_choice
+
 DEVICES = ("cpu", "gpu", "auto")
 CUDA_INSTALL = 'pip install -U "jax[cuda12]"'
 
@@ -48,8 +50,7 @@ def resolve_device(name: str = "auto") -> jax.Device:
         >>> resolve_device("cpu").platform
         'cpu'
     """
-    if name not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {name!r}; pass e.g. --device auto")
+    check_choice("device", name, DEVICES, fix="pass e.g. --device auto")
     if name in ("gpu", "auto"):
         gpus = _devices("gpu")
         if gpus:
@@ -340,11 +341,7 @@ def make_executor(
         >>> make_executor("local").name
         'local'
     """
-    if name not in EXECUTORS:
-        raise ValueError(
-            f"executor must be one of {EXECUTORS}, got {name!r}; pass --executor local or "
-            "--executor ray"
-        )
+    check_choice("executor", name, EXECUTORS, fix="pass --executor local or --executor ray")
     if name == "local":
         if ray_address is not None:
             raise ValueError(

@@ -43,6 +43,8 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from lstmlab.checks import check_bool, check_choice, check_positive_int
+
 __all__ = [
     "ELECTRICITY_FILE",
     "ELECTRICITY_URL",
@@ -216,25 +218,18 @@ class LoadConfig:
             )
         _check_frequency("freq", self.freq)
         _check_frequency("resample", self.resample)
-        _check_choice("aggregation", self.aggregation, _AGGREGATIONS)
-        _check_choice("missing", self.missing, _MISSING_POLICIES)
-        _check_choice("dtype", self.dtype, _DTYPES)
+        check_choice("aggregation", self.aggregation, _AGGREGATIONS)
+        check_choice("missing", self.missing, _MISSING_POLICIES)
+        check_choice("dtype", self.dtype, _DTYPES)
         if not isinstance(self.sep, str) or not self.sep:
             raise ValueError(f"sep must be a non-empty string, got {self.sep!r}; pass e.g. ','")
         if not isinstance(self.decimal, str) or len(self.decimal) != 1:
             raise ValueError(
                 f"decimal must be one character, got {self.decimal!r}; pass '.' or ','"
             )
-        if isinstance(self.min_length, bool) or not isinstance(self.min_length, int):
-            raise ValueError(
-                f"min_length must be an integer, got {self.min_length!r}; pass e.g. min_length=2"
-            )
-        if self.min_length < 1:
-            raise ValueError(
-                f"min_length must be at least 1, got {self.min_length}; pass 1 or more"
-            )
-        if not isinstance(self.sort, bool):
-            raise ValueError(f"sort must be True or False, got {self.sort!r}")
+        min_length = check_positive_int("min_length", self.min_length, fix="pass 1 or more")
+        object.__setattr__(self, "min_length", min_length)
+        check_bool("sort", self.sort)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -256,13 +251,6 @@ def _names_or_empty(field: str, value: Any) -> tuple[str, ...]:
                 f"{field} must hold strings, got {name!r}; pass the markers as strings"
             )
     return names
-
-
-def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
-    """Raise naming the allowed values when `value` is not one of them."""
-    if value not in allowed:
-        listed = ", ".join(repr(choice) for choice in allowed)
-        raise ValueError(f"{field}={value!r} is not supported; pass one of {listed}")
 
 
 # --------------------------------------------------------------------------- results
@@ -1363,7 +1351,7 @@ def load_series(
             a format loader, or as the chosen loader.
 
     """
-    _check_choice("format", format, _FORMATS)
+    check_choice("format", format, _FORMATS)
     path = Path(path)
     if format == "auto":
         first = _first_line(path)

@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from lstmlab.checks import check_choice
+
 SCALER_KINDS = ("minmax", "standard")
+_KIND_FIX = "pass kind='minmax' or kind='standard'"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,8 +39,7 @@ class Scaler:
         object.__setattr__(self, "columns", tuple(str(c) for c in self.columns))
         object.__setattr__(self, "offset", tuple(float(v) for v in self.offset))
         object.__setattr__(self, "scale", tuple(float(v) for v in self.scale))
-        if self.kind not in SCALER_KINDS:
-            raise ValueError(f"scaler kind must be one of {SCALER_KINDS}, got {self.kind!r}")
+        check_choice("scaler kind", self.kind, SCALER_KINDS, fix=_KIND_FIX)
         if not len(self.columns) == len(self.offset) == len(self.scale) > 0:
             raise ValueError(
                 f"a scaler needs one offset and one scale per column, got {len(self.columns)} "
@@ -119,8 +121,7 @@ def fit_scaler(values: Any, kind: str = "minmax", columns: Sequence[str] | None 
         >>> scaler.transform([1.0, 5.0])[:, 0].tolist()
         [0.0, 1.0]
     """
-    if kind not in SCALER_KINDS:
-        raise ValueError(f"scaler kind must be one of {SCALER_KINDS}, got {kind!r}")
+    check_choice("scaler kind", kind, SCALER_KINDS, fix=_KIND_FIX)
     array = _as_2d(values)
     names = tuple(str(i) for i in range(array.shape[1])) if columns is None else tuple(columns)
     if len(names) != array.shape[1]:
