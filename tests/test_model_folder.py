@@ -117,7 +117,7 @@ def test_resave_replaces_and_cleans_old_files(tmp_path):
     assert not first.exists()
     assert load_model(folder).metrics["name"] == "B"
     names = sorted(p.name for p in folder.iterdir())
-    assert len(names) == 5  # .lock, config.json, weights, states, metrics
+    assert len(names) == 5  # .lock, config.json, weights, metrics, the state store
     assert not [n for n in names if n.startswith(".tmp-")]
 
 
@@ -156,7 +156,7 @@ def test_missing_file_is_reported(tmp_path):
         load_model(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("kind", ["weights", "states", "metrics"])
+@pytest.mark.parametrize("kind", ["weights", "metrics"])
 def test_one_flipped_byte_is_detected_by_the_checksum(tmp_path, kind):
     folder = tmp_path / "m"
     save_model(folder, _saved())
@@ -248,7 +248,8 @@ _SAVER = textwrap.dedent(
                                head=DenseParams(f(16, 1), f(1)))
         return SavedModel(config=config, params=params, recipe={"name": name},
                           metrics={"name": name, "pad": list(range(seed * 50))},
-                          states={"h": f(seed + 100, 16)}, states_meta={"series": [name]})
+                          states={"h": f(1, 16), "pad": f(1, seed * 100)},
+                          states_meta={"series": [name]})
 
     folder = sys.argv[1]
     models = [model(1, "A"), model(2, "B")]
@@ -282,10 +283,14 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
     try:
         assert helper.stdout.readline().strip() == "ready"
         expected = {}
+        states = {}
         for name, seed in (("A", 1), ("B", 2)):
             rng = np.random.default_rng(seed)
             kernel = rng.normal(size=(1, 64)).astype(np.float32)
             expected[name] = kernel
+            for shape in ((16, 64), (64,), (16, 1), (1,)):  # the other parameters
+                rng.normal(size=shape)
+            states[name] = rng.normal(size=(1, 16)).astype(np.float32)
         rand = random.Random(0)
         seen = []
         for _ in range(25):
@@ -301,6 +306,7 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
             name = loaded.metrics["name"]
             assert loaded.recipe == {"name": name}
             assert loaded.states_meta == {"series": [name]}
+            assert np.array_equal(loaded.states["h"], states[name])  # the model's own states
             assert np.array_equal(np.asarray(loaded.params.lstm[0].kernel), expected[name])
             seen.append(name)
         assert set(seen) == {"A", "B"}, seen
@@ -329,3 +335,31 @@ def test_fingerprint_follows_the_model_not_its_states(tmp_path):
     assert model_fingerprint(folder) == fingerprint
     save_model(folder, _saved(seed=1))
     assert model_fingerprint(folder) != fingerprint
+
+
+def test_states_live_in_the_store_bound_to_the_model(tmp_path):
+    import dataclasses
+
+    from lstmlab.live.state_store import StoreError, SeriesStore
+    from lstmlab.model_folder import model_fingerprint, open_store, store_path
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    save_model(first, _saved(0))
+    save_model(second, _saved(1))
+    with open_store(first) as store:
+        assert store.series_ids() == ("x", "y", "ünï code/id")
+        np.testing.assert_array_equal(store.get("y").arrays["rnn.0.h"], _saved(0).states["rnn.0.h"][1])
+        assert store.get("y").seen == 2
+    # states-only saves of the same model merge into the same store: series stay
+    save_model(first, dataclasses.replace(_saved(0), states={}, states_meta={"series": []}))
+    assert load_model(first).states_meta == {"series": ["x", "y", "ünï code/id"]}
+    # a store of another model is refused, even under this model's store name
+    store_path(first).unlink()
+    store_path(second).rename(store_path(first))
+    with pytest.raises(StoreError, match="belongs to another model"):
+        open_store(first)
+    with pytest.raises(StoreError, match="belongs to another model"):
+        load_model(first)
+    # and the store class refuses it the same way
+    with pytest.raises(StoreError, match="belongs to another model"):
+        SeriesStore(store_path(first), model=model_fingerprint(first))

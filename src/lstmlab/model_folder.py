@@ -4,15 +4,22 @@ Layout of a model folder ``DIR``::
 
     DIR/config.json                      the commit point (see below)
     DIR/weights.<sha16>.safetensors      parameters under flattened key paths (lstm.0.kernel)
-    DIR/states.<sha16>.safetensors       per-series state (recurrent state, last readings)
     DIR/metrics.<sha16>.json             training metrics
+    DIR/series.<fp16>.sqlite             the per-series state store (``SeriesStore``, WAL)
     DIR/.lock                            advisory lock held by a saver (``model_lock``)
 
 ``config.json`` holds the format version, the library version, the model config, the data
-recipe, the scaler, and for every data file its name, size and SHA-256; its own ``checksum``
-field is the SHA-256 of the canonical JSON of everything else, so an edit of ``config.json``
-itself is detected too (``folder_checksum`` reads it; ``model_fingerprint`` hashes only the
-config, recipe, scaler and weights, so it stays the same when only states are saved again).
+recipe, the scaler, for every data file its name, size and SHA-256, and the name of the
+state store; its own ``checksum`` field is the SHA-256 of the canonical JSON of everything
+else, so an edit of ``config.json`` itself is detected too (``folder_checksum`` reads it;
+``model_fingerprint`` hashes only the config, recipe, scaler and weights, so it stays the
+same when only states are saved again).
+
+The state store is the one place a series' state lives (``lstmlab.live.state_store``):
+``Forecaster.observe``, ``lstmlab observe`` and ``lstmlab serve`` all read and write it, one
+transaction per observation. It is mutable, so ``config.json`` names it but does not checksum
+it; its name carries the first 16 hex digits of the model fingerprint, and the store itself
+records the whole fingerprint, so the states of one model are never read by another.
 Loading rebuilds the parameter skeleton from the model config and
 fills its leaves from the weights file by key path (equinox's "why not pickle?").
 
@@ -20,13 +27,16 @@ Why a save is "old or new, never broken"
 ----------------------------------------
 Every file is written the same way: to a temporary file in the same folder, ``flush`` and
 ``fsync``, ``os.replace`` onto its name (atomic on POSIX), then ``fsync`` of the folder so
-the rename itself is durable. Data files are *content-addressed*: their names carry the
-first 16 hex digits of their SHA-256, so a new save never overwrites a file the current
-``config.json`` refers to (identical content keeps its name and is not rewritten). The
-single ``os.replace`` of ``config.json`` is the commit: before it, ``config.json`` and every
-file it lists are the old model, untouched; after it, they are the new model, whose files
-were all fsynced before the rename. Only after the commit are unreferenced data files and
-stale temporary files deleted, and leftovers of a killed save are deleted by the next save.
+the rename itself is durable. The states a save carries are written into the new model's
+store (one SQLite transaction) before the commit; a new model gets a new store, so the old
+model's store is untouched until the commit. Data files are *content-addressed*: their names
+carry the first 16 hex digits of their SHA-256, so a new save never overwrites a file the
+current ``config.json`` refers to (identical content keeps its name and is not rewritten).
+The single ``os.replace`` of ``config.json`` is the commit: before it, ``config.json`` and
+every file it lists are the old model, untouched; after it, they are the new model, whose
+files were all fsynced before the rename. Only after the commit are unreferenced data files,
+the stores of other models and stale temporary files deleted, and leftovers of a killed save
+are deleted by the next save.
 A reader that races a saver's cleanup re-reads ``config.json`` and retries.
 
 One process saves a folder at a time: ``save_model`` takes an ``fcntl`` lock on
@@ -41,7 +51,6 @@ import json
 import os
 import re
 import secrets
-import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,16 +63,39 @@ import numpy as np
 import safetensors.numpy
 
 from lstmlab.core.model import ModelConfig, Params, config_from_dict, config_to_dict, init_params
+from lstmlab.live.state_store import NO_TIME, SeriesStore, StoredState
 
-FORMAT_VERSION = 1
+__all__ = [
+    "CONFIG_FILE",
+    "FORMAT_VERSION",
+    "LOCK_FILE",
+    "ModelFolderError",
+    "SavedModel",
+    "atomic_write_bytes",
+    "check_save_destination",
+    "flatten_params",
+    "folder_checksum",
+    "fsync_dir",
+    "load_model",
+    "model_fingerprint",
+    "model_lock",
+    "open_store",
+    "save_model",
+    "store_path",
+    "unflatten_params",
+]
+
+# 2: per-series states moved from a states safetensors file into the SQLite state store.
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
 # (folder, thread) pairs holding the lock: model_lock is re-entrant within one thread only;
 # another thread of this process takes its own flock and waits for the holder.
 _HELD_LOCKS: set[tuple[Path, int]] = set()
-_DATA_FILE = re.compile(r"^(weights|states|metrics)\.[0-9a-f]{16}\.(safetensors|json)$")
+_DATA_FILE = re.compile(r"^(weights|metrics)\.[0-9a-f]{16}\.(safetensors|json)$")
+_STORE_FILE = re.compile(r"^series\.[0-9a-f]{16}\.sqlite(-wal|-shm|-journal)?$")
 _TEMP_FILE = re.compile(r"^\.tmp-")
-_FILE_KINDS = {"weights": "safetensors", "states": "safetensors", "metrics": "json"}
+_FILE_KINDS = {"weights": "safetensors", "metrics": "json"}
 
 
 class ModelFolderError(ValueError):
@@ -80,8 +112,12 @@ class SavedModel:
         recipe: JSON-ready data recipe (window, columns, frequency, model kind, ...).
         scaler: JSON-ready scaler (``Scaler.to_dict()``) or ``None``.
         metrics: JSON-ready training metrics.
-        states: flat per-series state arrays, saved in safetensors.
-        states_meta: JSON-ready description of ``states`` (series ids, ...).
+        states: per-series state arrays stacked by series: row ``i`` of every array is the
+            state of series ``states_meta["series"][i]``. ``save_model`` writes each row into
+            the folder's state store; ``load_model`` stacks the stored series back.
+        states_meta: ``{"series": [ids in row order]}``.
+        store: a state store whose series (and observation log) ``save_model`` copies into
+            the folder's store, or ``None`` (a ``Forecaster``'s states).
         library_version: the lstmlab version that wrote the folder (set by ``save_model``).
     """
 
@@ -92,6 +128,7 @@ class SavedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     states: dict[str, np.ndarray] = field(default_factory=dict)
     states_meta: dict[str, Any] = field(default_factory=dict)
+    store: SeriesStore | None = None
     library_version: str = ""
 
 
@@ -233,12 +270,6 @@ def unflatten_params(config: ModelConfig, arrays: dict[str, np.ndarray]) -> Para
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def _safetensors_metadata(data: bytes) -> dict[str, str]:
-    (size,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + size])
-    return header.get("__metadata__", {}) or {}
-
-
 # --------------------------------------------------------------------------- save / load
 
 
@@ -282,14 +313,17 @@ def check_save_destination(path: str | os.PathLike[str], *, overwrite: bool) -> 
             )
 
 
-def _check_folder_is_ours(path: Path) -> None:
-    foreign = sorted(
-        entry.name
-        for entry in path.iterdir()
-        if entry.name not in (CONFIG_FILE, LOCK_FILE)
-        and not _DATA_FILE.match(entry.name)
-        and not _TEMP_FILE.match(entry.name)
+def _is_ours(name: str) -> bool:
+    return (
+        name in (CONFIG_FILE, LOCK_FILE)
+        or bool(_DATA_FILE.match(name))
+        or bool(_STORE_FILE.match(name))
+        or bool(_TEMP_FILE.match(name))
     )
+
+
+def _check_folder_is_ours(path: Path) -> None:
+    foreign = sorted(entry.name for entry in path.iterdir() if not _is_ours(entry.name))
     if foreign and not (path / CONFIG_FILE).exists():
         raise ModelFolderError(
             f"{path} holds files that are not part of an lstmlab model folder "
@@ -309,11 +343,77 @@ def _write_data_file(path: Path, kind: str, data: bytes) -> dict[str, Any]:
 
 def _clean_folder(path: Path, keep: set[str]) -> None:
     for entry in path.iterdir():
-        if entry.name in keep:
+        if entry.name in keep or entry.name.removesuffix("-wal").removesuffix("-shm") in keep:
             continue
-        if _DATA_FILE.match(entry.name) or _TEMP_FILE.match(entry.name):
+        if (
+            _DATA_FILE.match(entry.name)
+            or _STORE_FILE.match(entry.name)
+            or _TEMP_FILE.match(entry.name)
+        ):
             with contextlib.suppress(OSError):
                 entry.unlink()
+
+
+def _fingerprint(identity: dict[str, Any]) -> str:
+    return _sha256(_canonical(identity))
+
+
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    """What makes the model itself: config, recipe, scaler and the weights' SHA-256."""
+    return {
+        "model": config.get("model"),
+        "recipe": config.get("recipe"),
+        "scaler": config.get("scaler"),
+        "weights": config.get("files", {}).get("weights", {}).get("sha256"),
+    }
+
+
+def _store_name(fingerprint: str) -> str:
+    return f"series.{fingerprint[:16]}.sqlite"
+
+
+def _stacked_rows(model: SavedModel) -> dict[str, StoredState]:
+    """``model.states`` (stacked by series) as one ``StoredState`` per series."""
+    ids = list(model.states_meta.get("series", []))
+    for name, array in model.states.items():
+        if np.shape(array)[:1] != (len(ids),):
+            raise ModelFolderError(
+                f"state array {name!r} has shape {np.shape(array)}, expected one row per series "
+                f"({len(ids)} in states_meta); stack the states by series"
+            )
+    out = {}
+    for row, series_id in enumerate(ids):
+        arrays = {name: np.asarray(array)[row] for name, array in model.states.items()}
+        seen = int(arrays["seen"]) if "seen" in arrays else 0
+        last = int(arrays["last_time"]) if "last_time" in arrays else NO_TIME
+        out[series_id] = StoredState(
+            arrays=arrays, seen=seen, last_time=None if last == NO_TIME else last
+        )
+    return out
+
+
+def _write_states(path: Path, fingerprint: str, model: SavedModel) -> dict[str, Any]:
+    """Write the states a save carries into the model's store; describe what was written."""
+    rows = _stacked_rows(model)
+    digest = hashlib.sha256()
+    with SeriesStore(path / _store_name(fingerprint), model=fingerprint) as store:
+        with store.transaction():
+            if model.store is not None and model.store.path != store.path:
+                model.store.copy_into(store)
+                for series_id, state in model.store.items():
+                    digest.update(series_id.encode() + b"\0" + _state_bytes(state))
+            for series_id, state in rows.items():
+                store.put(series_id, state)
+                digest.update(series_id.encode() + b"\0" + _state_bytes(state))
+        count = len(store)
+    fsync_dir(path)  # the store file's own entry, if new, is durable before the commit
+    return {"series": count, "written": digest.hexdigest()}
+
+
+def _state_bytes(state: StoredState) -> bytes:
+    return safetensors.numpy.save(
+        {name: np.asarray(array, order="C") for name, array in state.arrays.items()}
+    ) + repr((state.seen, state.last_time)).encode()
 
 
 def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
@@ -336,14 +436,9 @@ def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
         fsync_dir(folder.parent)  # a newly created folder's own entry must be durable too
         _check_folder_is_ours(folder)
         weights = safetensors.numpy.save(flatten_params(model.params))
-        states = safetensors.numpy.save(
-            {name: np.ascontiguousarray(array) for name, array in model.states.items()},
-            metadata={"lstmlab": json.dumps(model.states_meta, sort_keys=True)},
-        )
         metrics = json.dumps(model.metrics, indent=2, sort_keys=True, allow_nan=False).encode()
         files = {
             "weights": _write_data_file(folder, "weights", weights),
-            "states": _write_data_file(folder, "states", states),
             "metrics": _write_data_file(folder, "metrics", metrics),
         }
         config = {
@@ -354,10 +449,13 @@ def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
             "scaler": model.scaler,
             "files": files,
         }
+        fingerprint = _fingerprint(_identity(config))
+        config["store"] = _store_name(fingerprint)
+        config["states"] = _write_states(folder, fingerprint, model)
         config["checksum"] = _sha256(_canonical(config))
         text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n"
         atomic_write_bytes(folder / CONFIG_FILE, text.encode())  # the commit point
-        _clean_folder(folder, keep={entry["name"] for entry in files.values()})
+        _clean_folder(folder, keep={entry["name"] for entry in files.values()} | {config["store"]})
     return folder
 
 
@@ -384,6 +482,12 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ModelFolderError(
             f"{config_path} has no integer format_version (got {version!r}); it was not written "
             "by lstmlab or is corrupted"
+        )
+    if version < FORMAT_VERSION:
+        raise ModelFolderError(
+            f"model folder {path} has format version {version} (per-series states in a "
+            f"safetensors file); this lstmlab reads format version {FORMAT_VERSION} (states in "
+            "the SQLite store); fit or import the model again with this lstmlab"
         )
     if version > FORMAT_VERSION:
         raise ModelFolderError(
@@ -417,9 +521,9 @@ def _read_data_file(path: Path, entry: dict[str, Any]) -> bytes:
     return data
 
 
-def _load_once(path: Path) -> SavedModel:
+def _load_once(path: Path, states: bool) -> SavedModel:
     config = _read_config(path)
-    needed = ("files", "model", "recipe", "scaler", "library_version")
+    needed = ("files", "model", "recipe", "scaler", "library_version", "store")
     absent = [key for key in needed if key not in config]
     if absent:
         raise ModelFolderError(
@@ -431,30 +535,65 @@ def _load_once(path: Path) -> SavedModel:
     if not isinstance(files, dict) or set(files) != expected:
         raise ModelFolderError(f"{CONFIG_FILE} must list the files {sorted(expected)}")
     weights = _read_data_file(path, files["weights"])
-    states = _read_data_file(path, files["states"])
     metrics = _read_data_file(path, files["metrics"])
     try:
         model_config = config_from_dict(config["model"])
     except ValueError as error:
         raise ModelFolderError(f"the model config in {path / CONFIG_FILE}: {error}") from None
-    meta = _safetensors_metadata(states).get("lstmlab", "{}")
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {}
+    if states:
+        arrays, meta = _read_states(path, config)
     return SavedModel(
         config=model_config,
         params=unflatten_params(model_config, safetensors.numpy.load(weights)),
         recipe=config["recipe"],
         scaler=config["scaler"],
         metrics=json.loads(metrics),
-        states=dict(safetensors.numpy.load(states)),
-        states_meta=json.loads(meta),
+        states=arrays,
+        states_meta=meta,
         library_version=config["library_version"],
     )
 
 
-def load_model(path: str | os.PathLike[str]) -> SavedModel:
+def _checked_store_name(path: Path, config: dict[str, Any]) -> str:
+    name = config["store"]
+    if not isinstance(name, str) or not _STORE_FILE.match(name) or name.endswith(("wal", "shm")):
+        raise ModelFolderError(f"{CONFIG_FILE} names an unexpected state store {name!r}")
+    return name
+
+
+def _read_states(path: Path, config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
+    """Every stored series, stacked by series in storage order."""
+    name = _checked_store_name(path, config)
+    if not (path / name).exists():
+        raise FileNotFoundError(name)
+    with SeriesStore(path / name, model=_fingerprint(_identity(config))) as store:
+        rows = list(store.items())
+    ids = [series_id for series_id, _ in rows]
+    if not rows:
+        return {}, {"series": ids}
+    names = list(rows[0][1].arrays)
+    arrays = {}
+    for key in names:
+        try:
+            arrays[key] = np.stack([state.arrays[key] for _, state in rows])
+        except (KeyError, ValueError):
+            raise ModelFolderError(
+                f"the series in {path / name} do not share one state layout (array {key!r}); "
+                "the store was written by another program, save the model again"
+            ) from None
+    return arrays, {"series": ids}
+
+
+def load_model(path: str | os.PathLike[str], *, states: bool = True) -> SavedModel:
     """Load a model folder written by ``save_model``, verifying every checksum.
 
     Args:
         path: the model folder.
+        states: read every series' state from the store into ``states`` (stacked by
+            series); ``False`` leaves them in the store (``open_store``), for a start-up
+            time that does not grow with the number of series.
 
     Returns:
         The ``SavedModel``.
@@ -466,7 +605,7 @@ def load_model(path: str | os.PathLike[str]) -> SavedModel:
     path = Path(path)
     for _ in range(5):
         try:
-            return _load_once(path)
+            return _load_once(path, states)
         except FileNotFoundError as missing:
             # A concurrent save may have committed a new config.json and removed the old
             # files between our reads: read config.json again. A file missing for good
@@ -505,11 +644,55 @@ def model_fingerprint(path: str | os.PathLike[str]) -> str:
     Raises:
         ModelFolderError: the folder cannot be read (see ``load_model``).
     """
-    config = _read_config(Path(path))
-    identity = {
-        "model": config.get("model"),
-        "recipe": config.get("recipe"),
-        "scaler": config.get("scaler"),
-        "weights": config.get("files", {}).get("weights", {}).get("sha256"),
-    }
-    return _sha256(_canonical(identity))
+    return _fingerprint(_identity(_read_config(Path(path))))
+
+
+def store_path(path: str | os.PathLike[str]) -> Path:
+    """The state store of a model folder (``DIR/series.<fingerprint16>.sqlite``).
+
+    Args:
+        path: the model folder.
+
+    Returns:
+        The store's file (it exists once the model is saved).
+
+    Raises:
+        ModelFolderError: the folder cannot be read.
+    """
+    path = Path(path)
+    return path / _checked_store_name(path, _read_config(path))
+
+
+def open_store(
+    path: str | os.PathLike[str],
+    *,
+    durability: str = "process",
+    background_checkpoint: bool = False,
+) -> SeriesStore:
+    """Open a model folder's state store, bound to the folder's model.
+
+    Args:
+        path: the model folder.
+        durability: see ``SeriesStore``.
+        background_checkpoint: see ``SeriesStore``.
+
+    Returns:
+        The open store; close it when done.
+
+    Raises:
+        ModelFolderError: the folder cannot be read, or its store is missing.
+    """
+    path = Path(path)
+    config = _read_config(path)
+    name = _checked_store_name(path, config)
+    if not (path / name).exists():
+        raise ModelFolderError(
+            f"model folder {path} is incomplete: its state store {name}, listed in "
+            f"{CONFIG_FILE}, is missing; restore it or save the model again"
+        )
+    return SeriesStore(
+        path / name,
+        model=_fingerprint(_identity(config)),
+        durability=durability,
+        background_checkpoint=background_checkpoint,
+    )
