@@ -10,16 +10,27 @@ from lstmlab.core.model import LSTMConfig, MLPConfig, apply, init_params, init_s
 from lstmlab.core.train import (
     ResetPolicy,
     TrainConfig,
+    TrainLog,
+    compiled_train_epoch,
     fit,
     init_train_state,
+    init_train_states,
     keras_adam,
     make_predict,
     make_train_epoch,
     mse,
     parse_reset,
+    select_training,
+    stack_train_states,
 )
 from lstmlab.experiments.moving_average import MovingAverageConfig, make_data
 from tests.parity.keras_helpers import keras, keras_context
+
+
+def fit_one(config, state, x, y, train_config, **kwargs):
+    """The driver with one training: ``(final state, History)``."""
+    states, log = fit(config, train_config, stack_train_states([state]), x, y, **kwargs)
+    return select_training(states, 0), log.history(0)
 
 
 @pytest.mark.parametrize(
@@ -273,7 +284,7 @@ def test_training_on_the_official_data_lowers_the_loss():
     train_config = TrainConfig(epochs=6)
     x, y = official_batches(batch_size=1, input_len=1000)
     state = init_train_state(config, init_params(config, 0), 1, train_config)
-    _, history = fit(config, state, x, y, train_config, quiet=True)
+    _, history = fit_one(config, state, x, y, train_config)
     assert history.loss[-1] < 0.2 * history.loss[0]
     assert history.updates == 6 * len(x)
 
@@ -285,13 +296,13 @@ def test_same_seed_gives_bit_identical_losses_and_predictions():
     runs = []
     for _ in range(2):
         state = init_train_state(config, init_params(config, 7), 1, train_config)
-        state, history = fit(config, state, x, y, train_config, validation=(x, y), quiet=True)
+        state, history = fit_one(config, state, x, y, train_config, validation=(x, y))
         predictions, _ = make_predict(config)(state.params, state.rnn_state, x)
         runs.append((history, np.asarray(predictions)))
     assert runs[0][0] == runs[1][0]
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
     other = init_train_state(config, init_params(config, 8), 1, train_config)
-    _, other_history = fit(config, other, x, y, train_config, quiet=True)
+    _, other_history = fit_one(config, other, x, y, train_config)
     assert other_history.loss != runs[0][0].loss
 
 
@@ -302,7 +313,7 @@ def test_validation_does_not_change_training():
     histories = []
     for validation in (None, (x[:10], y[:10])):
         state = init_train_state(config, init_params(config, 1), 1, train_config)
-        histories.append(fit(config, state, x, y, train_config, validation=validation, quiet=True))
+        histories.append(fit_one(config, state, x, y, train_config, validation=validation))
     assert histories[0][1].loss == histories[1][1].loss
     assert histories[1][1].val_loss is not None and len(histories[1][1].val_loss) == 2
 
@@ -341,7 +352,7 @@ def test_stateful_training_refuses_shuffle():
     state = init_train_state(config, init_params(config, 0), 1, train_config)
     message = "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False"
     with pytest.raises(ValueError, match=re.escape(message)):
-        fit(config, state, x, y, train_config, quiet=True)
+        fit_one(config, state, x, y, train_config)
 
 
 def test_train_config_rejects_bad_values():
@@ -354,8 +365,6 @@ def test_train_config_rejects_bad_values():
 
 
 def test_seed_and_epoch_count_reuse_the_compiled_epoch():
-    from lstmlab.core.train import compiled_train_epoch
-
     config = LSTMConfig(units=(3,))
     first = compiled_train_epoch(config, TrainConfig(epochs=1, seed=0))
     assert compiled_train_epoch(config, TrainConfig(epochs=7, seed=5)) is first
@@ -368,8 +377,8 @@ def test_unknown_validation_state_is_refused():
     state = init_train_state(config, init_params(config, 0), 1, TrainConfig(epochs=1))
     message = "validation_state must be 'carry' or 'zeros', got 'fresh'"
     with pytest.raises(ValueError, match=re.escape(message)):
-        fit(config, state, x, y, TrainConfig(epochs=1), validation=(x, y),
-            validation_state="fresh", quiet=True)
+        fit_one(config, state, x, y, TrainConfig(epochs=1), validation=(x, y),
+                validation_state="fresh")
 
 
 def test_fit_resets_at_epoch_end_only_when_the_policy_says():
@@ -379,7 +388,7 @@ def test_fit_resets_at_epoch_end_only_when_the_policy_says():
     for reset in ("epoch", "never"):
         train_config = TrainConfig(epochs=2, reset=reset)
         start = init_train_state(config, init_params(config, 2), 1, train_config)
-        end, history = fit(config, start, x, y, train_config, quiet=True)
+        end, history = fit_one(config, start, x, y, train_config)
         epoch = make_train_epoch(config, train_config)
         state, first = epoch(start, x, y)
         if reset == "epoch":
@@ -391,3 +400,132 @@ def test_fit_resets_at_epoch_end_only_when_the_policy_says():
         np.testing.assert_allclose(end.rnn_state[0].h, expected[0].h, atol=1e-6)
         second_epoch[reset] = history.loss[1]
     assert second_epoch["epoch"] != pytest.approx(second_epoch["never"], rel=1e-6)
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+def by_hand(config, train_config, state, x, y, validation=None, validation_state="carry"):
+    """Reference: the single-epoch program epoch by epoch, validation and resets by hand."""
+    epoch = compiled_train_epoch(config, train_config)
+    losses, val_losses = [], []
+    for _ in range(train_config.epochs):
+        state, batch_losses = epoch(state, x, y)
+        losses.append(np.mean(np.asarray(batch_losses, np.float64)))
+        if validation is not None:
+            start = state.rnn_state
+            if validation_state == "zeros":
+                start = reset_state(start)
+            predictions, _ = make_predict(config)(state.params, start, validation[0])
+            val_losses.append(np.mean(np.square(np.asarray(predictions) - validation[1])))
+        if config.stateful and train_config.reset.at_epoch_end:
+            state = state._replace(rnn_state=reset_state(state.rnn_state))
+    return state, np.array(losses), np.array(val_losses)
+
+
+@pytest.mark.parametrize("reset", ["epoch", "never", 3])
+@pytest.mark.parametrize("validation_state", ["carry", "zeros"])
+def test_in_program_epoch_end_reset_equals_resetting_by_hand(reset, validation_state):
+    config = LSTMConfig(units=(5,))
+    train_config = TrainConfig(epochs=3, reset=reset)
+    x, y = official_batches(batch_size=2, input_len=40)
+    validation = (x[:4], y[:4])
+    start = init_train_state(config, init_params(config, 4), 2, train_config)
+    end, history = fit_one(
+        config, start, x, y, train_config, validation=validation,
+        validation_state=validation_state,
+    )
+    ref_state, ref_losses, ref_val = by_hand(
+        config, train_config, start, x, y, validation, validation_state
+    )
+    np.testing.assert_allclose(history.loss, ref_losses, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(history.val_loss, ref_val, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(end.params.head.kernel, ref_state.params.head.kernel, atol=1e-6)
+    np.testing.assert_allclose(end.rnn_state[0].c, ref_state.rnn_state[0].c, atol=1e-6)
+    if train_config.reset.at_epoch_end:
+        assert not np.any(np.asarray(end.rnn_state[0].h))
+    else:
+        assert np.all(np.asarray(end.rnn_state[0].h) != 0)
+
+
+def test_driver_over_seeds_equals_one_training_per_seed():
+    config = LSTMConfig(units=(4,))
+    train_config = TrainConfig(epochs=2)
+    x, y = official_batches(batch_size=1, input_len=40)
+    seeds = [3, 4, 5]
+    states, log = fit(config, train_config, init_train_states(config, train_config, seeds, 1), x, y)
+    assert isinstance(log, TrainLog)
+    assert log.loss.shape == (2, 3) and log.val_loss is None
+    assert log.updates.tolist() == [2 * len(x)] * 3
+    for index, seed in enumerate(seeds):
+        one = init_train_state(config, init_params(config, seed), 1, train_config)
+        end, history = fit_one(config, one, x, y, train_config)
+        np.testing.assert_allclose(log.loss[:, index], history.loss, rtol=1e-6)
+        np.testing.assert_allclose(
+            select_training(states, index).params.head.kernel, end.params.head.kernel, atol=1e-6
+        )
+    assert not np.allclose(log.loss[:, 0], log.loss[:, 1])
+
+
+def test_driver_with_per_training_batches_equals_separate_runs():
+    config = LSTMConfig(units=(4,), timesteps=1)
+    train_config = TrainConfig(epochs=2)
+    data = [official_batches(batch_size=1, input_len=n) for n in (40, 40)]
+    x = np.stack([data[0][0], data[1][0][::-1]])  # two trainings, different batches
+    y = np.stack([data[0][1], data[1][1][::-1]])
+    states = init_train_states(config, train_config, [0, 0], 1)
+    _, log = fit(config, train_config, states, x, y, data_axis=0, validation=(x[:, :3], y[:, :3]))
+    for index in range(2):
+        one = init_train_state(config, init_params(config, 0), 1, train_config)
+        _, history = fit_one(config, one, x[index], y[index], train_config,
+                             validation=(x[index, :3], y[index, :3]))
+        np.testing.assert_allclose(log.loss[:, index], history.loss, rtol=1e-6)
+        np.testing.assert_allclose(log.val_loss[:, index], history.val_loss, rtol=1e-6)
+    assert not np.allclose(log.loss[:, 0], log.loss[:, 1])
+
+
+def test_on_epoch_sees_every_epoch_and_the_logged_losses():
+    config = LSTMConfig(units=(3,))
+    train_config = TrainConfig(epochs=3)
+    x, y = official_batches(batch_size=1, input_len=20)
+    seen = []
+    _, log = fit(
+        config, train_config, init_train_states(config, train_config, [0, 1], 1), x, y,
+        validation=(x, y), on_epoch=lambda i, losses, val: seen.append((i, losses, val)),
+    )
+    assert [i for i, _, _ in seen] == [0, 1, 2]
+    np.testing.assert_array_equal(np.stack([losses for _, losses, _ in seen]), log.loss)
+    np.testing.assert_array_equal(np.stack([val for _, _, val in seen]), log.val_loss)
+
+
+def test_init_train_states_takes_params_seeds_and_keys():
+    config = LSTMConfig(units=(3,))
+    train_config = TrainConfig(seed=9)
+    params = init_params(config, 5)
+    keys = [jax.random.key(1), jax.random.key(2)]
+    states = init_train_states(config, train_config, [params, 5], 2, keys=keys)
+    np.testing.assert_array_equal(states.params.head.kernel[0], states.params.head.kernel[1])
+    assert states.rnn_state[0].h.shape == (2, 2, 3)
+    assert jax.random.key_data(states.key).tolist() == [
+        jax.random.key_data(k).tolist() for k in keys
+    ]
+    default = init_train_states(config, train_config, [5], 2)
+    assert jax.random.key_data(default.key[0]).tolist() == (
+        jax.random.key_data(jax.random.key(9)).tolist())
+    with pytest.raises(ValueError, match="keys must hold one key per training, got 1 keys"):
+        init_train_states(config, train_config, [5, 6], 2, keys=keys[:1])
+
+
+def test_driver_refuses_unstacked_states_and_mismatched_batches():
+    config = LSTMConfig(units=(3,))
+    train_config = TrainConfig(epochs=1)
+    x, y = official_batches(batch_size=1, input_len=20)
+    state = init_train_state(config, init_params(config, 0), 1, train_config)
+    with pytest.raises(ValueError, match="train_states must have a leading trainings axis"):
+        fit(config, train_config, state, x, y)
+    states = init_train_states(config, train_config, [0, 1], 1)
+    message = "x_batches has 3 entries on its trainings axis, the states hold 2 trainings"
+    with pytest.raises(ValueError, match=message):
+        fit(config, train_config, states, np.stack([x] * 3), np.stack([y] * 3), data_axis=0)
+    with pytest.raises(ValueError, match="data_axis must be None"):
+        fit(config, train_config, states, x, y, data_axis=1)

@@ -5,7 +5,6 @@ everything numeric. State changes by rebinding (``self._state = new_state``), ne
 """
 
 import copy
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,8 +33,11 @@ from lstmlab.core.train import (
     compiled_predict,
     fit,
     parse_reset,
+    select_training,
+    stack_train_states,
 )
 from lstmlab.data.layouts import make_official_batches, make_stream_batches
+from lstmlab.runtime import epoch_progress
 
 _LAYOUTS = ("official", "streams")
 
@@ -236,26 +238,29 @@ class _Model:
             step=jnp.asarray(self._step, jnp.int32),
             key=jax.random.key(train_config.seed),
         )
-        train_state, history = fit(
-            self._config,
-            train_state,
-            train.x_batches,
-            train.y_batches,
-            train_config,
-            validation=validation,
-            # Validation stream i does not continue training stream i in the stream layout.
-            validation_state="zeros" if layout == "streams" else "carry",
-            quiet=quiet,
-            description=type(self).__name__,
-        )
+        with epoch_progress(epochs, type(self).__name__, quiet=quiet) as progress:
+            train_states, log = fit(
+                self._config,
+                train_config,
+                stack_train_states([train_state]),  # one training: a leading axis of 1
+                train.x_batches,
+                train.y_batches,
+                validation=validation,
+                # Validation stream i does not continue training stream i in the stream layout.
+                validation_state="zeros" if layout == "streams" else "carry",
+                on_epoch=lambda _, loss, val: progress.advance(
+                    float(loss[0]), None if val is None else float(val[0])
+                ),
+            )
+        train_state = select_training(train_states, 0)
         self._params = train_state.params
         self._opt_state = train_state.opt_state
         if self.stateful:
             self._state = train_state.rnn_state
         self._step = int(train_state.step)
         self._fits += 1
-        return dataclasses.replace(
-            history, trim=train.trim, val_trim=None if validation_data is None else val.trim
+        return log.history(
+            0, trim=train.trim, val_trim=None if validation_data is None else val.trim
         )
 
     def predict(self, x: Any, *, batch_size: int | None = None, trim: bool = False) -> np.ndarray:

@@ -1,7 +1,14 @@
-"""When a stateful model's recurrent state is zeroed during training."""
+"""Training: Keras-form Adam, the reset policy, and the one compiled training driver, ``fit``.
+
+``fit`` trains several equal-shape trainings (seeds, or equal-shape configurations) at once:
+every epoch is one ``jit(vmap(...))`` program over the trainings, in which the batches run as
+one ``lax.scan``, then the validation, then the epoch-end reset of the policy. Every entry
+point (``LSTMModel.fit``, ``Forecaster.fit``, the experiments) trains through it.
+"""
 
 import dataclasses
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -10,9 +17,35 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_state, reset_state
+from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_params, init_state
 from lstmlab.data.layouts import TrimReport
-from lstmlab.runtime import epoch_progress
+
+__all__ = [
+    "EpochCallback",
+    "History",
+    "KerasAdamState",
+    "ResetPolicy",
+    "TrainConfig",
+    "TrainLog",
+    "TrainState",
+    "compiled_driver_epoch",
+    "compiled_evaluate",
+    "compiled_predict",
+    "compiled_train_epoch",
+    "fit",
+    "init_train_state",
+    "init_train_states",
+    "keras_adam",
+    "make_driver_epoch",
+    "make_evaluate",
+    "make_predict",
+    "make_train_epoch",
+    "mse",
+    "parse_reset",
+    "select_training",
+    "stack_train_states",
+    "with_epochs",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -359,14 +392,22 @@ def _compiled_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
     return jax.jit(make_train_epoch(model_config, train_config))
 
 
-def compiled_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
-    """``jax.jit`` of ``make_train_epoch``, cached per (model, training) config.
+def _program_config(train_config: TrainConfig) -> TrainConfig:
+    # ``epochs`` and ``seed`` do not enter the epoch function (the shuffle key travels in
+    # ``TrainState.key``): leaving them out of the cache key lets another seed or epoch count
+    # reuse the compiled program.
+    return dataclasses.replace(train_config, epochs=1, seed=0)
 
-    ``epochs`` and ``seed`` do not enter the epoch function (the shuffle key travels in
-    ``TrainState.key``), so they are left out of the cache key: a second ``fit`` call with
-    another seed or epoch count reuses the compiled program.
+
+def compiled_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
+    """``jax.jit`` of ``make_train_epoch`` (one training, no epoch-end reset), cached.
+
+    ``epochs`` and ``seed`` are left out of the cache key: a second call with another seed
+    or epoch count reuses the compiled program. The driver, ``fit``, runs
+    ``make_train_epoch`` through ``compiled_driver_epoch`` instead; this single-epoch program
+    is the reference its tests compare with.
     """
-    return _compiled_train_epoch(model_config, dataclasses.replace(train_config, epochs=1, seed=0))
+    return _compiled_train_epoch(model_config, _program_config(train_config))
 
 
 @functools.lru_cache(maxsize=64)
@@ -381,26 +422,272 @@ def compiled_predict(model_config: ModelConfig):
     return jax.jit(make_predict(model_config))
 
 
-def fit(
+_VALIDATION_STATES = ("carry", "zeros")
+
+
+def make_driver_epoch(
     model_config: ModelConfig,
-    train_state: TrainState,
-    x_batches: np.ndarray,
-    y_batches: np.ndarray,
     train_config: TrainConfig,
     *,
-    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    validation: bool = False,
     validation_state: str = "carry",
-    quiet: bool = False,
-    description: str = "training",
-) -> tuple[TrainState, History]:
-    """Train for ``train_config.epochs`` epochs, each one compiled program.
+):
+    """Build one epoch of the driver for ONE training (not jitted; ``fit`` vmaps it).
+
+    The epoch is ``make_train_epoch`` (one ``lax.scan`` over the batches, with the
+    every-N-batches resets), then the validation, then the epoch-end reset of the policy:
+    the only place where a stateful model's state is zeroed between epochs.
 
     Args:
         model_config: the model.
-        train_state: from ``init_train_state``; not to be reused after the call.
-        x_batches: ``(num_batches, batch, time, features)``, batches in training order.
-        y_batches: ``(num_batches, batch, outputs)``.
-        train_config: training settings.
+        train_config: training settings; its ``reset`` policy is applied here.
+        validation: whether the epoch also evaluates validation batches.
+        validation_state: where a stateful validation starts: ``"carry"`` (the state the
+            epoch ended in) or ``"zeros"``.
+
+    Returns:
+        ``epoch(train_state, x_batches, y_batches, x_val, y_val) -> (train_state, loss,
+        val_loss)`` with ``loss`` the mean of the epoch's batch losses (a scalar) and
+        ``val_loss`` the mean validation loss (a scalar; ``nan`` without validation, where
+        ``x_val`` and ``y_val`` are ignored).
+    """
+    train_epoch = make_train_epoch(model_config, train_config)
+    evaluate_batches = make_evaluate(model_config)
+    reset_at_end = model_config.stateful and train_config.reset.at_epoch_end
+
+    def epoch(train_state: TrainState, x_batches, y_batches, x_val, y_val):
+        train_state, losses = train_epoch(train_state, x_batches, y_batches)
+        val_loss = jnp.asarray(jnp.nan, losses.dtype)
+        if validation:
+            start = train_state.rnn_state
+            if validation_state == "zeros":
+                start = _zeros_like_state(start)
+            # The validation's own end state is dropped: it does not change the training.
+            val_losses, _ = evaluate_batches(train_state.params, start, x_val, y_val)
+            val_loss = jnp.mean(val_losses)
+        if reset_at_end:
+            # Keras' model.reset_states() after every epoch (the seed's fit(epochs=1) loop).
+            train_state = train_state._replace(rnn_state=_zeros_like_state(train_state.rnn_state))
+        return train_state, jnp.mean(losses), val_loss
+
+    return epoch
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_driver_epoch(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    data_axis: int | None,
+    validation: bool,
+    validation_state: str,
+):
+    epoch = make_driver_epoch(
+        model_config, train_config, validation=validation, validation_state=validation_state
+    )
+    axes = (0, data_axis, data_axis, data_axis, data_axis)
+    return jax.jit(jax.vmap(epoch, in_axes=axes))
+
+
+def compiled_driver_epoch(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    *,
+    data_axis: int | None = None,
+    validation: bool = False,
+    validation_state: str = "carry",
+):
+    """``jit(vmap(make_driver_epoch(...)))`` over trainings, cached; what ``fit`` runs.
+
+    Args:
+        model_config: the model.
+        train_config: training settings (``epochs`` and ``seed`` do not enter the cache key).
+        data_axis: ``None`` when all trainings share the batches, ``0`` when the batches
+            carry a leading trainings axis.
+        validation: whether the program evaluates validation batches.
+        validation_state: ``"carry"`` or ``"zeros"``.
+
+    Returns:
+        ``epoch(train_states, x_batches, y_batches, x_val, y_val) -> (train_states, losses,
+        val_losses)`` with ``losses`` and ``val_losses`` of shape ``(trainings,)``.
+    """
+    return _compiled_driver_epoch(
+        model_config, _program_config(train_config), data_axis, validation, validation_state
+    )
+
+
+def stack_train_states(states: Sequence[TrainState]) -> TrainState:
+    """Stack one ``TrainState`` per training into one with a leading trainings axis.
+
+    Args:
+        states: equal-shape states, e.g. from ``init_train_state``.
+
+    Returns:
+        A ``TrainState`` whose every leaf has a leading axis of ``len(states)``.
+
+    Raises:
+        ValueError: ``states`` is empty.
+    """
+    states = list(states)
+    if not states:
+        raise ValueError(
+            "states must hold at least one TrainState, got none; pass one per training"
+        )
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def select_training(train_states: TrainState, index: int) -> TrainState:
+    """The ``TrainState`` of one training from stacked states (the leading axis dropped)."""
+    return jax.tree.map(lambda leaf: leaf[index], train_states)
+
+
+def init_train_states(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    params: Sequence[Params | int],
+    batch_size: int,
+    *,
+    keys: Sequence[jax.Array] | None = None,
+) -> TrainState:
+    """Fresh stacked ``TrainState``s, one per training (leading axis: trainings).
+
+    Built eagerly, one training at a time: the eager initialisers compile once per shape and
+    are reused, where a jitted, vmapped initialiser would compile (slowly: the orthogonal
+    init's QR) for every model.
+
+    Args:
+        model_config: the model.
+        train_config: training settings (optimizer; ``seed`` for the default shuffle key).
+        params: one entry per training: a parameter pytree, or an int seed for
+            ``init_params(model_config, seed)``.
+        batch_size: rows per batch (the recurrent state's size).
+        keys: one shuffle key per training; ``None`` gives every training
+            ``jax.random.key(train_config.seed)``.
+
+    Returns:
+        A ``TrainState`` whose leaves have a leading axis of ``len(params)``, at step 0.
+
+    Raises:
+        ValueError: no trainings, a ``batch_size`` that is not a positive int, or a number of
+            keys that differs from the number of trainings.
+    """
+    params = list(params)
+    if keys is not None and len(keys) != len(params):
+        raise ValueError(
+            f"keys must hold one key per training, got {len(keys)} keys for {len(params)} "
+            "trainings; pass one key per entry of params, or keys=None"
+        )
+    states = []
+    for index, entry in enumerate(params):
+        if isinstance(entry, int | np.integer) and not isinstance(entry, bool):
+            entry = init_params(model_config, int(entry))
+        state = init_train_state(model_config, entry, batch_size, train_config)
+        if keys is not None:
+            state = state._replace(key=keys[index])
+        states.append(state)
+    return stack_train_states(states)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TrainLog:
+    """What the driver measured, per epoch and per training.
+
+    Attributes:
+        loss: ``(epochs, trainings)`` float32, mean training loss of every epoch.
+        val_loss: ``(epochs, trainings)`` float32 validation losses, or ``None`` without
+            validation.
+        updates: ``(trainings,)`` int, each training's ``step`` at the end.
+    """
+
+    loss: np.ndarray
+    val_loss: np.ndarray | None
+    updates: np.ndarray
+
+    @property
+    def trainings(self) -> int:
+        """Number of trainings."""
+        return int(self.updates.shape[0])
+
+    def history(
+        self,
+        training: int = 0,
+        *,
+        trim: TrimReport | None = None,
+        val_trim: TrimReport | None = None,
+    ) -> History:
+        """The Keras-like ``History`` of one training.
+
+        Args:
+            training: which training (index along the trainings axis).
+            trim: the training layout's report, if the caller laid the samples out.
+            val_trim: the validation layout's report.
+
+        Returns:
+            ``History`` with one float per epoch.
+        """
+        return History(
+            loss=tuple(float(v) for v in self.loss[:, training]),
+            val_loss=None
+            if self.val_loss is None
+            else tuple(float(v) for v in self.val_loss[:, training]),
+            updates=int(self.updates[training]),
+            trim=trim,
+            val_trim=val_trim,
+        )
+
+
+EpochCallback = Callable[[int, np.ndarray, np.ndarray | None], None]
+
+
+def _check_batches(name: str, batches: Any, data_axis: int | None, trainings: int) -> jax.Array:
+    batches = jnp.asarray(batches)
+    lead = 1 if data_axis is None else 2
+    if batches.ndim < lead + 2:
+        shape = "(num_batches, batch, ...)" if data_axis is None else (
+            "(trainings, num_batches, batch, ...)")
+        raise ValueError(
+            f"{name} must have shape {shape}, got shape {batches.shape}; lay the samples out "
+            "in batches first (lstmlab.data.layouts)"
+        )
+    if data_axis is not None and batches.shape[0] != trainings:
+        raise ValueError(
+            f"{name} has {batches.shape[0]} entries on its trainings axis, the states hold "
+            f"{trainings} trainings; pass one set of batches per training, or data_axis=None "
+            "to share one"
+        )
+    return batches
+
+
+def fit(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    train_states: TrainState,
+    x_batches: Any,
+    y_batches: Any,
+    *,
+    data_axis: int | None = None,
+    validation: tuple[Any, Any] | None = None,
+    validation_state: str = "carry",
+    on_epoch: EpochCallback | None = None,
+) -> tuple[TrainState, TrainLog]:
+    """Train several equal-shape trainings at once for ``train_config.epochs`` epochs.
+
+    The one training driver of lstmlab. Every epoch is one compiled program,
+    ``jit(vmap(epoch))`` over the trainings (seeds, or equal-shape configurations), cached per
+    (model config, training settings without ``epochs`` and ``seed``): the batches in one
+    ``lax.scan`` (``make_train_epoch``, with the every-N-batches resets), the validation, the
+    epoch-end reset of the policy and the epoch's mean loss, all inside the program.
+
+    Args:
+        model_config: the model.
+        train_config: training settings; ``epochs`` epochs are run.
+        train_states: stacked states, leaves with a leading axis of trainings (from
+            ``init_train_states`` or ``stack_train_states``); not to be reused after the call.
+        x_batches: ``(num_batches, batch, time, features)`` shared by every training
+            (``data_axis=None``), or ``(trainings, num_batches, batch, time, features)``
+            (``data_axis=0``), batches in training order.
+        y_batches: ``(num_batches, batch, outputs)``, or with a leading trainings axis.
+        data_axis: ``None``: all trainings train on the same batches; ``0``: each training
+            has its own (the leading axis of ``x_batches``, ``y_batches`` and the validation).
         validation: optional ``(x_batches, y_batches)`` of the same batch size, evaluated
             after every epoch; a stateful model starts it as ``validation_state`` says, and
             the training state is not changed by it.
@@ -410,54 +697,84 @@ def fit(
             training batches, as in the official layout),
             ``"zeros"`` from zero state (the stream layout: validation stream ``i`` does not
             continue training stream ``i``, so carrying would hand it another stream's state).
-        quiet: no progress bar.
-        description: label of the progress bar.
+        on_epoch: called after every epoch as ``on_epoch(epoch_index, losses, val_losses)``
+            with NumPy ``(trainings,)`` arrays (``val_losses`` ``None`` without validation),
+            e.g. to advance a progress bar (``lstmlab.runtime.epoch_progress``). Without it
+            the losses stay on the device until the end.
 
     Returns:
-        ``(train_state, history)``.
+        ``(train_states, log)``: the final stacked states and a ``TrainLog`` with losses of
+        shape ``(epochs, trainings)``.
 
     Raises:
-        ValueError: stateful training with ``shuffle=True``, or an unknown
-            ``validation_state``.
+        ValueError: stateful training with ``shuffle=True``, an unknown ``validation_state``
+            or ``data_axis``, or batches whose shape does not fit.
+
+    Example:
+        >>> import numpy as np
+        >>> from lstmlab.core.model import LSTMConfig
+        >>> config, train_config = LSTMConfig(units=(4,)), TrainConfig(epochs=2)
+        >>> states = init_train_states(config, train_config, [0, 1, 2], batch_size=1)
+        >>> x = np.random.default_rng(0).normal(size=(8, 1, 1, 1)).astype(np.float32)
+        >>> states, log = fit(config, train_config, states, x, x[:, :, 0])
+        >>> log.loss.shape, log.updates.tolist()
+        ((2, 3), [16, 16, 16])
     """
-    if validation_state not in ("carry", "zeros"):
+    if validation_state not in _VALIDATION_STATES:
         raise ValueError(
             f"validation_state must be 'carry' or 'zeros', got {validation_state!r}; pass "
             "'carry' when validation row i continues training row i, else 'zeros'"
+        )
+    if data_axis not in (None, 0):
+        raise ValueError(
+            f"data_axis must be None (batches shared by all trainings) or 0 (a leading "
+            f"trainings axis), got {data_axis!r}"
         )
     if model_config.stateful and train_config.shuffle:
         raise ValueError(
             "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False "
             "(shuffling would break the continuity of each stream across batches)"
         )
-    epoch_fn = compiled_train_epoch(model_config, train_config)
-    evaluate_fn = compiled_evaluate(model_config)
-    x_batches, y_batches = jnp.asarray(x_batches), jnp.asarray(y_batches)
-    if validation is not None:
-        validation = (jnp.asarray(validation[0]), jnp.asarray(validation[1]))
-    losses: list[float] = []
-    val_losses: list[float] = []
-    with epoch_progress(train_config.epochs, description, quiet=quiet) as progress:
-        for _ in range(train_config.epochs):
-            train_state, batch_losses = epoch_fn(train_state, x_batches, y_batches)
-            losses.append(float(jnp.mean(batch_losses)))
-            val_loss = None
-            if validation is not None:
-                val_start = train_state.rnn_state
-                if validation_state == "zeros":
-                    val_start = reset_state(val_start)
-                val_batch_losses, _ = evaluate_fn(train_state.params, val_start, *validation)
-                val_loss = float(jnp.mean(val_batch_losses))
-                val_losses.append(val_loss)
-            if model_config.stateful and train_config.reset.at_epoch_end:
-                train_state = train_state._replace(rnn_state=reset_state(train_state.rnn_state))
-            progress.advance(losses[-1], val_loss)
-    history = History(
-        loss=tuple(losses),
-        val_loss=tuple(val_losses) if validation is not None else None,
-        updates=int(train_state.step),
+    trainings = int(jnp.shape(train_states.step)[0]) if jnp.ndim(train_states.step) else 0
+    if trainings == 0:
+        raise ValueError(
+            "train_states must have a leading trainings axis, got unstacked states; build "
+            "them with init_train_states, or stack_train_states([state]) for one training"
+        )
+    x_batches = _check_batches("x_batches", x_batches, data_axis, trainings)
+    y_batches = _check_batches("y_batches", y_batches, data_axis, trainings)
+    if validation is None:
+        x_val, y_val = x_batches, y_batches  # ignored by the program
+    else:
+        x_val = _check_batches("validation x_batches", validation[0], data_axis, trainings)
+        y_val = _check_batches("validation y_batches", validation[1], data_axis, trainings)
+    epoch_fn = compiled_driver_epoch(
+        model_config,
+        train_config,
+        data_axis=data_axis,
+        validation=validation is not None,
+        validation_state=validation_state,
     )
-    return train_state, history
+    losses, val_losses = [], []
+    for epoch in range(train_config.epochs):
+        train_states, loss, val_loss = epoch_fn(train_states, x_batches, y_batches, x_val, y_val)
+        losses.append(loss)
+        val_losses.append(val_loss)
+        if on_epoch is not None:
+            on_epoch(
+                epoch,
+                np.asarray(loss),
+                None if validation is None else np.asarray(val_loss),
+            )
+    empty = np.zeros((0, trainings), np.float32)
+    log = TrainLog(
+        loss=np.stack([np.asarray(v) for v in losses]) if losses else empty,
+        val_loss=None
+        if validation is None
+        else (np.stack([np.asarray(v) for v in val_losses]) if val_losses else empty),
+        updates=np.asarray(train_states.step).astype(np.int64),
+    )
+    return train_states, log
 
 
 def with_epochs(train_config: TrainConfig, epochs: int) -> TrainConfig:

@@ -19,7 +19,14 @@ import pandas as pd
 
 from lstmlab.checks import check_positive_int
 from lstmlab.core.model import LSTMConfig, StackedParams, init_params, init_state
-from lstmlab.core.train import History, TrainConfig, compiled_predict, fit, init_train_state
+from lstmlab.core.train import (
+    History,
+    TrainConfig,
+    compiled_predict,
+    fit,
+    init_train_states,
+    select_training,
+)
 from lstmlab.data.layouts import (
     OfficialBatches,
     StreamBatches,
@@ -27,6 +34,7 @@ from lstmlab.data.layouts import (
     make_official_batches,
     make_stream_batches,
 )
+from lstmlab.runtime import epoch_progress
 
 LAYOUTS = ("official", "streams")
 
@@ -365,21 +373,24 @@ def train_model(
     net = model_config(config, stateful=stateful)
     train_config = TrainConfig(epochs=config.epochs, reset="epoch", seed=config.seed)
     params = initial_params(config, stateful=stateful)
-    train_state = init_train_state(net, params, config.batch_size, train_config)
+    train_states = init_train_states(net, train_config, [params], config.batch_size)
     started = time.perf_counter()
-    train_state, history = fit(
-        net,
-        train_state,
-        train.x_batches,
-        train.y_batches,
-        train_config,
-        validation=(test.x_batches, test.y_batches),
-        validation_state="zeros" if config.layout == "streams" else "carry",
-        quiet=quiet,
-        description="stateful" if stateful else "stateless",
-    )
+    name = "stateful" if stateful else "stateless"
+    with epoch_progress(config.epochs, name, quiet=quiet) as progress:
+        train_states, log = fit(
+            net,
+            train_config,
+            train_states,
+            train.x_batches,
+            train.y_batches,
+            validation=(test.x_batches, test.y_batches),
+            validation_state="zeros" if config.layout == "streams" else "carry",
+            on_epoch=lambda _, loss, val: progress.advance(float(loss[0]), float(val[0])),
+        )
+    train_state = select_training(train_states, 0)
     jax.block_until_ready(train_state.params)
     seconds = time.perf_counter() - started
+    history = log.history(0)
     return train_state.params, history, seconds, int(train_state.step)
 
 
