@@ -1,8 +1,11 @@
 import json
+import subprocess
+import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from lstmlab.report.documents import format_number, image, json_ready, table, write_json
 from lstmlab.report.figures import (
@@ -10,6 +13,7 @@ from lstmlab.report.figures import (
     plot_history,
     plot_input_vs_expected,
     plot_residuals,
+    save_figure,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -21,30 +25,63 @@ def assert_png(path, min_bytes=8_000):
     assert len(data) > min_bytes
 
 
-def test_plots_write_pngs_and_close_their_figures(tmp_path):
+def test_plots_return_figures_that_save_as_pngs_outside_pyplot(tmp_path):
     rng = np.random.default_rng(0)
     y = rng.normal(size=50)
     before = set(plt.get_fignums())
-    assert_png(plot_input_vs_expected(y, y / 2, tmp_path / "a.png", tsteps=2))
-    assert_png(plot_residuals(y, y + 0.01, y * 0.5, tmp_path / "b.png", tsteps=3))
-    assert_png(plot_history({"m": ([1.0, 0.5], [1.1, 0.6]), "n": ([2.0, 1.0], None)},
-                            tmp_path / "c.png", reference=0.1))
-    assert_png(plot_heatmap(rng.uniform(size=(2, 3)), tmp_path / "d.png", rows=[1, 2],
-                            columns=[1, 2, 3], title="t", row_label="r", column_label="c",
-                            colorbar_label="v", outlined=np.eye(2, 3, dtype=bool)))
-    assert_png(plot_heatmap(np.array([[1e-5, 1e-2]]), tmp_path / "e.png", rows=[1],
-                            columns=[1, 2], title="t", row_label="r", column_label="c",
-                            colorbar_label="v", log=True))
+    figures = {
+        "a": plot_input_vs_expected(y, y / 2, tsteps=2),
+        "b": plot_residuals(y, y + 0.01, y * 0.5, tsteps=3),
+        "c": plot_history({"m": ([1.0, 0.5], [1.1, 0.6]), "n": ([2.0, 1.0], None)}, reference=0.1),
+        "d": plot_heatmap(
+            rng.uniform(size=(2, 3)), rows=[1, 2], columns=[1, 2, 3], title="t", row_label="r",
+            column_label="c", colorbar_label="v", outlined=np.eye(2, 3, dtype=bool),
+        ),
+        "e": plot_heatmap(
+            np.array([[1e-5, 1e-2]]), rows=[1], columns=[1, 2], title="t", row_label="r",
+            column_label="c", colorbar_label="v", log=True,
+        ),
+    }
+    for name, fig in figures.items():
+        assert isinstance(fig, Figure)
+        path = tmp_path / "sub" / f"{name}.png"
+        assert save_figure(fig, path) == path
+        assert_png(path)
+    # never registered with pyplot: nothing to close, nothing left open
     assert set(plt.get_fignums()) == before
 
 
-def test_heatmap_rejects_a_wrong_shape(tmp_path):
+def test_figures_carry_their_titles_and_lines():
+    y = np.arange(20.0)
+    fig = plot_residuals(y, y + 1.0, y - 2.0, tsteps=3, labels=("stateful", "stateless"))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [
+        "Expected output (test part)",
+        "Stateful: expected - predicted",
+        "Stateless: expected - predicted",
+    ]
+    # the stateful panel drops its first tsteps - 1 points, as the script does
+    assert len(fig.axes[1].lines[0].get_xdata()) == 18
+    np.testing.assert_array_equal(fig.axes[2].lines[0].get_ydata(), np.full(20, 2.0))
+    history = plot_history({"m": ([1.0, 0.5], None)}, reference=0.1, reference_label="goal")
+    assert [t.get_text() for t in history.axes[0].get_legend().get_texts()] == ["m loss", "goal"]
+
+
+def test_importing_the_report_modules_keeps_the_matplotlib_backend():
+    code = (
+        "import matplotlib; matplotlib.use('svg'); "
+        "import lstmlab.report.figures, lstmlab.report.documents; "
+        "print(matplotlib.get_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"
+
+
+def test_heatmap_rejects_a_wrong_shape():
     with pytest.raises(ValueError, match=r"values must have shape \(len\(rows\), len\(columns\)\) "
                                          r"= \(2, 2\), got \(2, 3\)"):
-        plot_heatmap(np.zeros((2, 3)), tmp_path / "x.png", rows=[1, 2], columns=[1, 2],
+        plot_heatmap(np.zeros((2, 3)), rows=[1, 2], columns=[1, 2],
                      title="t", row_label="r", column_label="c", colorbar_label="v")
-    assert not (tmp_path / "x.png").exists()
-    assert plt.get_fignums() == []
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
-"""Small helpers to write reports: numbers, Markdown tables, image links, JSON summaries.
+"""Every report writer: Markdown, JSON and CSV files, with the figures of ``report.figures``.
 
-Generic on purpose (any experiment's report uses them); the two experiment reports of this
-project, ``write_moving_average_report`` and ``write_convergence_report``, are at the end.
-Reports render on GitHub: image links are relative to the report.
+Sections: generic pieces (numbers, Markdown tables, image links, strict JSON); then one writer
+per experiment, ``write_moving_average_report``, ``write_convergence_report`` and
+``write_compare_report``, each taking the experiment's result object and an existing folder
+and returning the paths it wrote. Reports render on GitHub: image links are relative to the
+report.
 """
 
 import csv
@@ -13,12 +15,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np
+import pandas as pd
 
-from lstmlab.experiments.compare import CompareResult, ModelOutcome  # noqa: E402
-from lstmlab.report.figures import save_figure  # noqa: E402
+from lstmlab.experiments.compare import CompareResult, ModelOutcome
+from lstmlab.experiments.convergence import MODES
+from lstmlab.report import figures
+
+__all__ = [
+    "COMPARE_METRICS",
+    "compare_summary",
+    "format_number",
+    "image",
+    "json_ready",
+    "table",
+    "write_compare_metrics_csv",
+    "write_compare_report",
+    "write_convergence_report",
+    "write_json",
+    "write_markdown",
+    "write_moving_average_report",
+]
 
 
 def format_number(value: Any, digits: int = 3) -> str:
@@ -169,26 +186,27 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
     Returns:
         ``{"input_plot", "residual_plot", "loss_plot", "summary", "report"}`` paths.
     """
-    from lstmlab.report import figures as plots
-
     out = Path(out)
     config = result.config
     data = result.data
+    inputs = figures.plot_input_vs_expected(
+        data.data_input[0].to_numpy(), data.expected_output[0].to_numpy(), tsteps=config.tsteps
+    )
+    residuals = figures.plot_residuals(
+        result.y_test[:, 0],
+        result.stateful.predictions[:, 0],
+        result.stateless.predictions[:, 0],
+        tsteps=config.tsteps,
+    )
+    losses = figures.plot_history(
+        {o.name: (o.history.loss, o.history.val_loss) for o in result.outcomes},
+        reference=config.threshold * result.baselines.mean,
+        reference_label=f"convergence threshold ({config.threshold:g} x mean predictor)",
+    )
     paths = {
-        "input_plot": plots.plot_input_vs_expected(
-            data.data_input[0].to_numpy(), data.expected_output[0].to_numpy(),
-            out / "input_vs_expected.png", tsteps=config.tsteps,
-        ),
-        "residual_plot": plots.plot_residuals(
-            result.y_test[:, 0], result.stateful.predictions[:, 0],
-            result.stateless.predictions[:, 0], out / "residuals.png", tsteps=config.tsteps,
-        ),
-        "loss_plot": plots.plot_history(
-            {o.name: (o.history.loss, o.history.val_loss) for o in result.outcomes},
-            out / "loss.png",
-            reference=config.threshold * result.baselines.mean,
-            reference_label=f"convergence threshold ({config.threshold:g} x mean predictor)",
-        ),
+        "input_plot": figures.save_figure(inputs, out / "input_vs_expected.png"),
+        "residual_plot": figures.save_figure(residuals, out / "residuals.png"),
+        "loss_plot": figures.save_figure(losses, out / "loss.png"),
     }
     expected = {"stateful": True, "stateless": config.expect_stateless_converges}
     models = {}
@@ -340,11 +358,6 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
         Paths by name: ``"grid"``, ``"summary"``, ``"report"`` and one
         ``"<mode>_fraction"`` and ``"<mode>_ratio"`` heat map per mode.
     """
-    import pandas as pd
-
-    from lstmlab.experiments.convergence import MODES
-    from lstmlab.report import figures as plots
-
     out = Path(out)
     config = result.config
     paths: dict[str, Path] = {}
@@ -372,18 +385,20 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
         cells = result.cells(mode)
         disagree = ~np.asarray([c.agrees for c in cells]).reshape(
             len(config.tsteps), len(config.lahead))
-        paths[f"{mode}_fraction"] = plots.plot_heatmap(
-            result.matrix(mode, "fraction"), out / f"{mode}_fraction.png",
+        fraction = figures.plot_heatmap(
+            result.matrix(mode, "fraction"),
             title=f"{mode.capitalize()}: fraction of {config.seeds} seeds that converged",
             colorbar_label="fraction converged", fmt="{:.2f}", vmin=0.0, vmax=1.0,
             cmap="RdYlGn", outlined=disagree, **axes,
         )
-        paths[f"{mode}_ratio"] = plots.plot_heatmap(
-            np.maximum(result.matrix(mode, "median_ratio"), 1e-6), out / f"{mode}_ratio.png",
+        ratio = figures.plot_heatmap(
+            np.maximum(result.matrix(mode, "median_ratio"), 1e-6),
             title=f"{mode.capitalize()}: median test MSE / mean-predictor MSE",
             colorbar_label="median ratio (log scale)", fmt="{:.1e}", log=True, vmin=1e-6,
             vmax=1.0, cmap="viridis_r", outlined=disagree, **axes,
         )
+        paths[f"{mode}_fraction"] = figures.save_figure(fraction, out / f"{mode}_fraction.png")
+        paths[f"{mode}_ratio"] = figures.save_figure(ratio, out / f"{mode}_ratio.png")
         agreeing = sum(c.agrees for c in cells)
         summary["modes"][mode] = {
             "cells": len(cells),
@@ -408,150 +423,12 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
     return paths
 
 
-matplotlib.use("Agg")  # files only; never a window
+# --------------------------------------------------------------------------- compare
+
+COMPARE_METRICS = ("rmse", "mae", "mape")
 
 
-
-METRICS = ("rmse", "mae", "mape")
-
-
-
-
-def _axis(result: CompareResult) -> np.ndarray:
-    """The x values of every step of the series: timestamps, or step numbers."""
-    if result.index is not None:
-        return np.asarray(result.index)
-    return np.arange(len(result.targets))
-
-
-def _tiles(result: CompareResult) -> bool:
-    """Whether the forecasts tile the test part (origins at least ``horizon`` apart)."""
-    return result.config.horizon == 1 or result.config.origin_stride >= result.config.horizon
-
-
-def plot_forecasts(result: CompareResult, path: Path, *, series: int = 0) -> Path:
-    """The actual series around the test part and each model's forecast (mean over seeds).
-
-    With ``horizon == 1``, or origins ``horizon`` steps apart, every forecast step is drawn
-    (the forecasts tile the test part); otherwise the one-step-ahead forecasts are drawn.
-
-    Args:
-        result: the comparison.
-        path: the PNG to write.
-        series: which series to draw (several series: the first by default).
-
-    Returns:
-        ``path``.
-    """
-    x = _axis(result)
-    horizon = result.config.horizon
-    context = max(result.n_test // 2, 2 * horizon, 12)
-    start = max(result.n_train - context, 0)
-    fig, ax = plt.subplots(figsize=(9, 4.4))
-    ax.plot(x[start:], result.targets[start:, series], color="black", lw=1.6, label="actual")
-    ax.axvline(x[result.n_train], color="grey", ls=":", lw=1)
-    tiles = _tiles(result)
-    if tiles:
-        steps = (result.origins[:, None] + np.arange(horizon)).ravel()  # (origins * horizon,)
-    else:
-        steps = result.origins
-    order = np.argsort(steps, kind="stable")
-    for i, outcome in enumerate(result.outcomes):
-        mean = outcome.mean_forecast()[:, :, series]  # (origins, horizon)
-        values = mean.ravel() if tiles else mean[:, 0]
-        style = "--" if outcome.is_baseline else "-"
-        ax.plot(
-            x[steps[order]],
-            values[order],
-            style,
-            color=f"C{i}",
-            lw=1.1,
-            label=f"{outcome.label} (RMSE {format_number(outcome.mean('rmse'))})",
-        )
-    what = "forecasts" if tiles else "1-step-ahead forecasts"
-    name = result.series_names[series]
-    ax.set_title(f"{name}: test part and {what} (mean over {result.config.seeds} seeds)")
-    ax.set_xlabel("time" if result.index is not None else "step")
-    ax.set_ylabel(name)
-    ax.legend(fontsize=7, loc="upper left")
-    fig.autofmt_xdate()
-    return save_figure(fig, path)
-
-
-def plot_rmse_bars(result: CompareResult, path: Path) -> Path:
-    """Test RMSE per model: mean over seeds with a one-standard-deviation error bar.
-
-    Published anchors of a preset are drawn as black diamonds (a range as a vertical line).
-
-    Args:
-        result: the comparison.
-        path: the PNG to write.
-
-    Returns:
-        ``path``.
-    """
-    outcomes = result.outcomes
-    positions = np.arange(len(outcomes))
-    means = [o.mean("rmse") for o in outcomes]
-    stds = [o.std("rmse") for o in outcomes]
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    colors = [f"C{i}" for i in range(len(outcomes))]
-    ax.bar(positions, means, yerr=stds, capsize=4, color=colors, alpha=0.85)
-    ax.axhline(
-        result.outcome("persistence").mean("rmse"), color="grey", ls="--", lw=1, label="persistence"
-    )
-    labelled = False
-    for anchor in result.anchors:
-        if anchor.model is None or anchor.model not in [o.name for o in outcomes]:
-            continue
-        index = [o.name for o in outcomes].index(anchor.model)
-        where = index + 0.3  # beside the error bar
-        ax.plot([where, where], [anchor.rmse_low, anchor.rmse_high], color="black", lw=2)
-        ax.plot(
-            [where],
-            [(anchor.rmse_low + anchor.rmse_high) / 2],
-            "kD",
-            ms=5,
-            label=None if labelled else "published",
-        )
-        labelled = True
-    ax.set_xticks(positions, [o.name for o in outcomes], rotation=20)
-    ax.set_ylabel("test RMSE (original units)")
-    ax.set_title(f"Test RMSE, mean ± std over {result.config.seeds} seeds")
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
-
-
-def plot_rmse_per_step(result: CompareResult, path: Path) -> Path:
-    """Test RMSE per step ahead (mean over seeds), one line per model.
-
-    Args:
-        result: the comparison.
-        path: the PNG to write.
-
-    Returns:
-        ``path``.
-    """
-    steps = np.arange(1, result.config.horizon + 1)
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    for i, outcome in enumerate(result.outcomes):
-        per_step = outcome.metrics["rmse_per_step"].mean(axis=0)  # (horizon,)
-        ax.plot(
-            steps,
-            per_step,
-            "--o" if outcome.is_baseline else "-o",
-            color=f"C{i}",
-            ms=3,
-            label=outcome.label,
-        )
-    ax.set_xlabel("step ahead")
-    ax.set_ylabel("test RMSE")
-    ax.set_title("Test RMSE per step ahead")
-    ax.legend(fontsize=7)
-    return save_figure(fig, path)
-
-
-def write_metrics_csv(result: CompareResult, path: Path) -> Path:
+def write_compare_metrics_csv(result: CompareResult, path: Path) -> Path:
     """One row per model, seed and step (``all`` for the whole horizon).
 
     Columns: ``model, seed, step, rmse, mae, mape`` (MAPE in percent over the non-zero
@@ -573,7 +450,7 @@ def write_metrics_csv(result: CompareResult, path: Path) -> Path:
             for row, seed in enumerate(seeds):
                 writer.writerow(
                     [outcome.name, seed, "all"]
-                    + [repr(float(outcome.metrics[m][row])) for m in METRICS]
+                    + [repr(float(outcome.metrics[m][row])) for m in COMPARE_METRICS]
                 )
                 if result.config.horizon > 1:
                     for step in range(result.config.horizon):
@@ -581,7 +458,7 @@ def write_metrics_csv(result: CompareResult, path: Path) -> Path:
                             [outcome.name, seed, step + 1]
                             + [
                                 repr(float(outcome.metrics[f"{m}_per_step"][row, step]))
-                                for m in METRICS
+                                for m in COMPARE_METRICS
                             ]
                         )
     return path
@@ -593,7 +470,7 @@ def _seed_labels(result: CompareResult, outcome: ModelOutcome) -> list[str]:
     return [str(result.config.seed + i) for i in range(result.config.seeds)]
 
 
-def summary(result: CompareResult) -> dict[str, Any]:
+def compare_summary(result: CompareResult) -> dict[str, Any]:
     """The JSON summary: config, split, per-model means and standard deviations, best model.
 
     Args:
@@ -606,7 +483,7 @@ def summary(result: CompareResult) -> dict[str, Any]:
     models = {}
     for outcome in result.outcomes:
         entry: dict[str, Any] = {"label": outcome.label, "description": outcome.description}
-        for metric in METRICS:
+        for metric in COMPARE_METRICS:
             entry[f"{metric}_mean"] = outcome.mean(metric)
             entry[f"{metric}_std"] = outcome.std(metric)
             entry[metric] = outcome.metrics[metric]
@@ -657,7 +534,7 @@ def _percent(value: float) -> str:
     return f"{100 * value:+.1f}%"
 
 
-def _report_blocks(result: CompareResult, files: dict[str, Path], out: Path) -> list[str]:
+def _compare_report_blocks(result: CompareResult, files: dict[str, Path], out: Path) -> list[str]:
     config = result.config
     best = result.best()
     persistence = result.outcome("persistence")
@@ -762,13 +639,18 @@ def write_compare_report(result: CompareResult, out: Path) -> dict[str, Path]:
         "report"}`` -> paths.
     """
     out = Path(out)
+    save = figures.save_figure
     files = {
-        "forecast_plot": plot_forecasts(result, out / "forecasts.png"),
-        "rmse_plot": plot_rmse_bars(result, out / "rmse.png"),
+        "forecast_plot": save(figures.plot_compare_forecasts(result), out / "forecasts.png"),
+        "rmse_plot": save(figures.plot_compare_rmse(result), out / "rmse.png"),
     }
     if result.config.horizon > 1:
-        files["rmse_per_step_plot"] = plot_rmse_per_step(result, out / "rmse_per_step.png")
-    files["metrics"] = write_metrics_csv(result, out / "metrics.csv")
-    files["summary"] = write_json(out / "summary.json", summary(result))
-    files["report"] = write_markdown(out / "report.md", _report_blocks(result, files, out))
+        files["rmse_per_step_plot"] = save(
+            figures.plot_compare_rmse_per_step(result), out / "rmse_per_step.png"
+        )
+    files["metrics"] = write_compare_metrics_csv(result, out / "metrics.csv")
+    files["summary"] = write_json(out / "summary.json", compare_summary(result))
+    files["report"] = write_markdown(
+        out / "report.md", _compare_report_blocks(result, files, out)
+    )
     return files

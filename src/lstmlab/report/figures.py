@@ -1,52 +1,75 @@
-"""Figures as PNG files: matplotlib's Agg backend and its fig/ax API; every figure is closed.
+"""Report figures as ``matplotlib.figure.Figure`` objects, built with the fig/ax API.
 
-Each function takes arrays and a path, draws one figure with titles, axis labels and a
-legend where there is more than one line, writes it and returns the path.
+Each ``plot_*`` function takes arrays (or a comparison result) and returns a new ``Figure``
+with titles, axis labels and a legend where there is more than one line; ``save_figure``
+writes one as PNG. No function touches pyplot's global state or the matplotlib backend, so
+importing this module in a notebook changes nothing there, and the figures are never
+registered with pyplot (there is nothing to close).
 """
+
+from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")  # files only; never a window (tests and CI have no display)
+if TYPE_CHECKING:
+    from lstmlab.experiments.compare import CompareResult
 
+__all__ = [
+    "plot_compare_forecasts",
+    "plot_compare_rmse",
+    "plot_compare_rmse_per_step",
+    "plot_heatmap",
+    "plot_history",
+    "plot_input_vs_expected",
+    "plot_residuals",
+    "save_figure",
+]
 
 _DPI = 110
 
 
-def save_figure(fig, path: Path) -> Path:
-    """Lay out, write ``fig`` as PNG to ``path`` (folders created) and close it."""
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Lay out ``fig`` and write it as PNG to ``path`` (folders created).
+
+    Args:
+        fig: the figure.
+        path: the PNG to write.
+
+    Returns:
+        ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.tight_layout()
-        fig.savefig(path, dpi=_DPI)
-    finally:
-        plt.close(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
     return path
 
 
 def plot_input_vs_expected(
-    inputs: np.ndarray, expected: np.ndarray, path: Path, *, tsteps: int, points: int = 10
-) -> Path:
+    inputs: np.ndarray, expected: np.ndarray, *, tsteps: int, points: int = 10
+) -> Figure:
     """The script's first plot: the first ``points`` inputs and their moving average.
 
     Args:
         inputs: ``(n,)`` input values ``x[t]``.
         expected: ``(n,)`` targets, the moving average over ``tsteps`` points.
-        path: where to write the PNG.
         tsteps: the moving-average window, for the legend.
         points: how many points to draw.
 
     Returns:
-        ``path``.
+        The figure.
     """
     inputs = np.asarray(inputs, dtype=np.float64)[:points]
     expected = np.asarray(expected, dtype=np.float64)[:points]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
     steps = np.arange(len(inputs))
     ax.plot(steps, inputs, "o", label="input x[t]")
     ax.plot(steps, expected, "-", label=f"expected output: mean of the last {tsteps} inputs")
@@ -55,18 +78,17 @@ def plot_input_vs_expected(
     ax.set_xlabel("time step t")
     ax.set_ylabel("value")
     ax.legend(loc="best")
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_residuals(
     expected: np.ndarray,
     stateful: np.ndarray,
     stateless: np.ndarray,
-    path: Path,
     *,
     tsteps: int,
     labels: Sequence[str] = ("stateful", "stateless"),
-) -> Path:
+) -> Figure:
     """The script's three panels: expected; stateful and stateless ``expected - predicted``.
 
     As the script, the stateful panel drops its first ``tsteps - 1`` points (no earlier step
@@ -77,17 +99,17 @@ def plot_residuals(
         expected: ``(n,)`` test targets.
         stateful: ``(n,)`` stateful predictions.
         stateless: ``(n,)`` stateless predictions.
-        path: where to write the PNG.
         tsteps: the moving-average window.
         labels: panel names for the two models.
 
     Returns:
-        ``path``.
+        The figure.
     """
     expected = np.asarray(expected, dtype=np.float64).ravel()
     stateful_error = (expected - np.asarray(stateful, dtype=np.float64).ravel())[tsteps - 1 :]
     stateless_error = expected - np.asarray(stateless, dtype=np.float64).ravel()
-    fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    fig = Figure(figsize=(8, 7))
+    axes = fig.subplots(3, 1, sharex=True)
     steps = np.arange(len(expected))
     axes[0].plot(steps, expected, color="C0", label="expected")
     axes[0].set_title("Expected output (test part)")
@@ -106,28 +128,27 @@ def plot_residuals(
         ax.set_ylabel("value")
         ax.legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("test sample")
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_history(
     histories: dict[str, tuple[Sequence[float], Sequence[float] | None]],
-    path: Path,
     *,
     reference: float | None = None,
     reference_label: str = "reference",
-) -> Path:
+) -> Figure:
     """Loss per epoch (log scale), training solid and validation dashed.
 
     Args:
         histories: ``{name: (loss per epoch, val_loss per epoch or None)}``.
-        path: where to write the PNG.
         reference: optional horizontal line, e.g. the convergence threshold.
         reference_label: its legend entry.
 
     Returns:
-        ``path``.
+        The figure.
     """
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.subplots()
     for i, (name, (loss, val_loss)) in enumerate(histories.items()):
         epochs = np.arange(1, len(loss) + 1)
         ax.plot(epochs, loss, "-", color=f"C{i}", label=f"{name} loss")
@@ -140,12 +161,11 @@ def plot_history(
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE")
     ax.legend(loc="best", fontsize="small")
-    return save_figure(fig, path)
+    return fig
 
 
 def plot_heatmap(
     values: np.ndarray,
-    path: Path,
     *,
     rows: Sequence[object],
     columns: Sequence[object],
@@ -159,12 +179,11 @@ def plot_heatmap(
     log: bool = False,
     cmap: str = "viridis",
     outlined: np.ndarray | None = None,
-) -> Path:
+) -> Figure:
     """An annotated heat map of a ``(len(rows), len(columns))`` matrix.
 
     Args:
         values: ``(len(rows), len(columns))``.
-        path: where to write the PNG.
         rows: row tick labels (top to bottom).
         columns: column tick labels (left to right).
         title: figure title.
@@ -180,7 +199,7 @@ def plot_heatmap(
             (e.g. where a measurement disagrees with a claim).
 
     Returns:
-        ``path``.
+        The figure.
 
     Raises:
         ValueError: ``values`` does not have the shape of ``rows`` x ``columns``.
@@ -196,12 +215,13 @@ def plot_heatmap(
         positive = values[values > 0]
         low = vmin if vmin is not None else (positive.min() if positive.size else 1e-6)
         high = vmax if vmax is not None else (positive.max() if positive.size else 1.0)
-        norm = matplotlib.colors.LogNorm(vmin=low, vmax=max(high, low * 10))
+        norm = LogNorm(vmin=low, vmax=max(high, low * 10))
         vmin = vmax = None
         shown = np.clip(values, norm.vmin, None)
     else:
         shown = values
-    fig, ax = plt.subplots(figsize=(1.0 * len(columns) + 2.6, 0.8 * len(rows) + 1.8))
+    fig = Figure(figsize=(1.0 * len(columns) + 2.6, 0.8 * len(rows) + 1.8))
+    ax = fig.subplots()
     image = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax, norm=norm, aspect="auto")
     colorbar = fig.colorbar(image, ax=ax)
     colorbar.set_label(colorbar_label)
@@ -220,8 +240,145 @@ def plot_heatmap(
             )
             if outlined is not None and outlined[i, j]:
                 ax.add_patch(
-                    matplotlib.patches.Rectangle(
+                    Rectangle(
                         (j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2
                     )
                 )
-    return save_figure(fig, path)
+    return fig
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _compare_axis(result: CompareResult) -> np.ndarray:
+    """The x values of every step of the series: timestamps, or step numbers."""
+    if result.index is not None:
+        return np.asarray(result.index)
+    return np.arange(len(result.targets))
+
+
+def _compare_tiles(result: CompareResult) -> bool:
+    """Whether the forecasts tile the test part (origins at least ``horizon`` apart)."""
+    return result.config.horizon == 1 or result.config.origin_stride >= result.config.horizon
+
+
+def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
+    """The actual series around the test part and each model's forecast (mean over seeds).
+
+    With ``horizon == 1``, or origins ``horizon`` steps apart, every forecast step is drawn
+    (the forecasts tile the test part); otherwise the one-step-ahead forecasts are drawn.
+
+    Args:
+        result: the comparison.
+        series: which series to draw (several series: the first by default).
+
+    Returns:
+        The figure.
+    """
+    x = _compare_axis(result)
+    horizon = result.config.horizon
+    context = max(result.n_test // 2, 2 * horizon, 12)
+    start = max(result.n_train - context, 0)
+    fig = Figure(figsize=(9, 4.4))
+    ax = fig.subplots()
+    ax.plot(x[start:], result.targets[start:, series], color="black", lw=1.6, label="actual")
+    ax.axvline(x[result.n_train], color="grey", ls=":", lw=1)
+    tiles = _compare_tiles(result)
+    if tiles:
+        steps = (result.origins[:, None] + np.arange(horizon)).ravel()  # (origins * horizon,)
+    else:
+        steps = result.origins
+    order = np.argsort(steps, kind="stable")
+    for i, outcome in enumerate(result.outcomes):
+        mean = outcome.mean_forecast()[:, :, series]  # (origins, horizon)
+        values = mean.ravel() if tiles else mean[:, 0]
+        style = "--" if outcome.is_baseline else "-"
+        ax.plot(
+            x[steps[order]],
+            values[order],
+            style,
+            color=f"C{i}",
+            lw=1.1,
+            label=f"{outcome.label} (RMSE {outcome.mean('rmse'):.3g})",
+        )
+    what = "forecasts" if tiles else "1-step-ahead forecasts"
+    name = result.series_names[series]
+    ax.set_title(f"{name}: test part and {what} (mean over {result.config.seeds} seeds)")
+    ax.set_xlabel("time" if result.index is not None else "step")
+    ax.set_ylabel(name)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.autofmt_xdate()
+    return fig
+
+
+def plot_compare_rmse(result: CompareResult) -> Figure:
+    """Test RMSE per model: mean over seeds with a one-standard-deviation error bar.
+
+    Published anchors of a preset are drawn as black diamonds (a range as a vertical line).
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        The figure.
+    """
+    outcomes = result.outcomes
+    positions = np.arange(len(outcomes))
+    means = [o.mean("rmse") for o in outcomes]
+    stds = [o.std("rmse") for o in outcomes]
+    fig = Figure(figsize=(8, 4.2))
+    ax = fig.subplots()
+    colors = [f"C{i}" for i in range(len(outcomes))]
+    ax.bar(positions, means, yerr=stds, capsize=4, color=colors, alpha=0.85)
+    ax.axhline(
+        result.outcome("persistence").mean("rmse"), color="grey", ls="--", lw=1, label="persistence"
+    )
+    labelled = False
+    for anchor in result.anchors:
+        if anchor.model is None or anchor.model not in [o.name for o in outcomes]:
+            continue
+        index = [o.name for o in outcomes].index(anchor.model)
+        where = index + 0.3  # beside the error bar
+        ax.plot([where, where], [anchor.rmse_low, anchor.rmse_high], color="black", lw=2)
+        ax.plot(
+            [where],
+            [(anchor.rmse_low + anchor.rmse_high) / 2],
+            "kD",
+            ms=5,
+            label=None if labelled else "published",
+        )
+        labelled = True
+    ax.set_xticks(positions, [o.name for o in outcomes], rotation=20)
+    ax.set_ylabel("test RMSE (original units)")
+    ax.set_title(f"Test RMSE, mean ± std over {result.config.seeds} seeds")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_compare_rmse_per_step(result: CompareResult) -> Figure:
+    """Test RMSE per step ahead (mean over seeds), one line per model.
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        The figure.
+    """
+    steps = np.arange(1, result.config.horizon + 1)
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.subplots()
+    for i, outcome in enumerate(result.outcomes):
+        per_step = outcome.metrics["rmse_per_step"].mean(axis=0)  # (horizon,)
+        ax.plot(
+            steps,
+            per_step,
+            "--o" if outcome.is_baseline else "-o",
+            color=f"C{i}",
+            ms=3,
+            label=outcome.label,
+        )
+    ax.set_xlabel("step ahead")
+    ax.set_ylabel("test RMSE")
+    ax.set_title("Test RMSE per step ahead")
+    ax.legend(fontsize=7)
+    return fig
