@@ -1,4 +1,12 @@
-"""lstmlab: stateful and stateless LSTM forecasting with a compiled JAX core."""
+"""lstmlab: stateful and stateless LSTM forecasting with a compiled JAX core.
+
+The forecasting tool is ``Forecaster`` (defaults in ``ForecasterConfig``); ``LSTMModel`` and
+``MLPModel`` mirror Keras for readers of the seed scripts; the functional core (``LSTMConfig``,
+``init_params``, ``apply``, ``fit``, ...) is underneath both. Importing lstmlab has no side
+effects (no backend switched, no file written, nothing printed).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
 
 from lstmlab.core.layers import LSTMParams, LSTMState
 from lstmlab.core.model import (
@@ -18,11 +26,17 @@ from lstmlab.core.train import (
     init_train_state,
     keras_adam,
 )
+from lstmlab.forecaster import Forecaster, ForecasterConfig
 from lstmlab.keras_models import LSTMModel, MLPModel
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("lstmlab")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
+    "Forecaster",
+    "ForecasterConfig",
     "History",
     "LSTMConfig",
     "LSTMModel",

@@ -1,7 +1,10 @@
-"""``python -m lstmlab``."""
+"""``python -m lstmlab``: the command line (``lstmlab.cli.main``)."""
 
 import sys
 
 from lstmlab.cli import main
 
-sys.exit(main())
+__all__: list[str] = []
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,20 @@
-"""Command line: flags -> frozen config -> one library call -> exit code."""
+"""The command line: flags -> a frozen config -> one library call -> an exit code.
+
+One vocabulary for every command (``lstmlab COMMAND --help`` shows each flag's default):
+
+- ``--target COL [COL ...]``: the column(s) to forecast (or, for ``observe``, to read);
+- ``--out PATH``: what the command writes (a report folder, a model folder, a ``.keras``
+  file); ``--overwrite`` replaces an earlier one;
+- ``--model-dir DIR``: a model folder the command reads;
+- ``--model KIND`` (``fit``) and ``--models KIND [KIND ...]`` (``compare``): model kinds,
+  ``stateful``, ``stateless``, ``stacked`` or ``mlp``;
+- ``--quiet``: print only the final summary (no progress bars, no per-epoch lines);
+- ``--device cpu|gpu|auto`` and, for sweeps, ``--executor local|ray``.
+
+The model defaults of ``fit`` and ``compare`` are ``lstmlab.forecaster.ForecasterConfig``'s;
+``moving-average`` and ``convergence`` keep the seed script's protocol (their config classes).
+Every command that succeeds says what it wrote; bad input exits with code 2 and a message.
+"""
 
 import argparse
 import dataclasses
@@ -6,7 +22,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +30,18 @@ import jax
 import numpy as np
 import pandas as pd
 
+from lstmlab import __version__
+from lstmlab.checks import check_series_id
 from lstmlab.data.loading import (
     LoadConfig,
     LoadedSeries,
     download_electricity_diagrams,
+    load_csv,
     load_series,
 )
 from lstmlab.experiments import compare, convergence, moving_average
-from lstmlab.forecaster import MODEL_KINDS, FitSpec, Forecaster, train_forecaster
+from lstmlab.forecaster import MODEL_KINDS, FitSpec, Forecaster, ForecasterConfig, train_forecaster
+from lstmlab.live.service import ServeConfig
 from lstmlab.model_folder import check_save_destination, model_lock
 from lstmlab.report.documents import (
     format_number,
@@ -31,7 +51,123 @@ from lstmlab.report.documents import (
     write_json,
     write_moving_average_report,
 )
-from lstmlab.runtime import add_device_argument, add_executor_arguments, make_executor, on_device
+from lstmlab.runtime import DEVICES, EXECUTORS, RAY_INSTALL, make_executor, on_device
+
+__all__ = [
+    "build_parser",
+    "compare_config",
+    "config_with_device",
+    "load_command_series",
+    "main",
+    "prepare_output_dir",
+]
+
+_DEFAULTS = ForecasterConfig()  # the model defaults of fit and compare
+_MISSING = ("interpolate", "ffill", "drop", "error")
+_FORMATS = ("auto", "csv", "household", "household-days", "electricity")
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help that ends every flag's text with its default (``(default: ...)``).
+
+    A flag whose default is ``None`` states its default in words in its own help (e.g. "the
+    preset's, else 6"); switches (``--quiet``) and required flags have none to show.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "(default:" in text
+            or action.nargs == 0
+            or action.required
+            or action.default in (None, argparse.SUPPRESS)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _command(subparsers: Any, name: str, *, help: str, description: str | None) -> Any:
+    return subparsers.add_parser(
+        name, help=help, description=description, formatter_class=_HelpFormatter
+    )
+
+
+def _shown(values: Iterable[Any]) -> str:
+    return " ".join(str(v) for v in values)
+
+
+def _add_target(parser: argparse.ArgumentParser, *, help: str, required: bool = False) -> None:
+    parser.add_argument(
+        "--target", nargs="+", metavar="COL", required=required, default=None, help=help
+    )
+
+
+def _add_out(
+    parser: argparse.ArgumentParser, *, what: str, default: str | None = None, exists: str
+) -> None:
+    """``--out PATH`` (required without a default) and ``--overwrite``."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        required=default is None,
+        default=None if default is None else Path(default),
+        help=f"{what} to write",
+    )
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {exists}")
+
+
+def _add_model_dir(parser: argparse.ArgumentParser, *, what: str) -> None:
+    parser.add_argument(
+        "--model-dir", type=Path, metavar="DIR", required=True, help=f"the model folder {what}"
+    )
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only the final summary (no progress bars, no per-epoch lines)",
+    )
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where to train and predict: cpu, gpu, or auto (the first GPU JAX sees, else cpu)",
+    )
+
+
+def _add_executor(parser: argparse.ArgumentParser, *, task: str) -> None:
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help=f"local: in this process; ray: one Ray task per {task} ({RAY_INSTALL})",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="the Ray cluster for --executor ray, e.g. auto (default: start a local runtime)",
+    )
+
+
+def _say_wrote(out: Path, paths: Iterable[Path]) -> None:
+    """Print ``wrote OUT: a, b, c`` naming every file a command wrote into ``out``."""
+    names = sorted({str(Path(p).relative_to(out)) for p in paths})
+    print(f"wrote {out}: {', '.join(names)}")
+
+
+def _silent(*_: Any) -> None:
+    """A ``log`` that prints nothing (``--quiet``)."""
+
+
+# --------------------------------------------------------------------------- run folders
 
 
 def prepare_output_dir(path: Path, *, overwrite: bool) -> Path:
@@ -74,35 +210,56 @@ def config_with_device(config: object, device: jax.Device) -> dict:
     return {**json_ready(config), "device": device.platform}
 
 
-def _add_script_arguments(parser: argparse.ArgumentParser, defaults, *, out: str) -> None:
-    """Flags shared by the moving-average and convergence commands (the script's settings)."""
-    parser.add_argument("--input-len", type=int, default=defaults.input_len)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--units", type=int, default=defaults.units)
-    parser.add_argument("--threshold", type=float, default=defaults.threshold)
-    parser.add_argument("--layout", choices=moving_average.LAYOUTS, default=defaults.layout)
-    parser.add_argument("--out", type=Path, default=Path(out))
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_device_argument(parser)
-
-
-def _config_from_args(config_class, args: argparse.Namespace):
+def _config_from_args(config_class: Any, args: argparse.Namespace) -> Any:
     """The frozen config whose fields are the flags of the same names."""
     return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
 
 
-def _add_moving_average(subparsers) -> None:
+# --------------------------------------------------------------------------- moving-average
+
+
+def _add_script_arguments(parser: argparse.ArgumentParser, defaults: Any, *, out: str) -> None:
+    """Flags shared by moving-average and convergence (the seed script's settings)."""
+    parser.add_argument(
+        "--input-len", type=int, default=defaults.input_len, help="length of the input series"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="samples per batch"
+    )
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
+    parser.add_argument("--units", type=int, default=defaults.units, help="LSTM units")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=defaults.threshold,
+        help="converged: test MSE at most this times the MSE of predicting the training mean",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=moving_average.LAYOUTS,
+        default=defaults.layout,
+        help="official: the script's batch order; streams: contiguous streams per batch row",
+    )
+    _add_out(parser, what="the report folder", default=out, exists="an earlier report there")
+    _add_quiet(parser)
+    _add_device(parser)
+
+
+def _add_moving_average(subparsers: Any) -> None:
     defaults = moving_average.MovingAverageConfig()
-    parser = subparsers.add_parser(
+    parser = _command(
+        subparsers,
         "moving-average",
         help="the official Keras lstm_stateful.py example, measured",
         description=moving_average.__doc__,
     )
-    parser.add_argument("--tsteps", type=int, default=defaults.tsteps)
-    parser.add_argument("--lahead", type=int, default=defaults.lahead)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--tsteps", type=int, default=defaults.tsteps, help="moving-average window of the target"
+    )
+    parser.add_argument(
+        "--lahead", type=int, default=defaults.lahead, help="input window of the stateless model"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="data and weights seed")
     _add_script_arguments(parser, defaults, out="runs/moving-average")
     parser.set_defaults(handler=_run_moving_average)
 
@@ -111,11 +268,26 @@ def _run_moving_average(args: argparse.Namespace) -> int:
     config = _config_from_args(moving_average.MovingAverageConfig, args)
     with on_device(args.device) as device:
         out = prepare_output_dir(args.out, overwrite=args.overwrite)
-        write_json(out / "config.json", config_with_device(config, device))
-        result = moving_average.run(config, quiet=args.quiet)
-        paths = write_moving_average_report(result, out)
-    print(f"Report written to {paths['report'].resolve()}")
+        written = [write_json(out / "config.json", config_with_device(config, device))]
+        result = moving_average.run(config, quiet=args.quiet, log=_silent if args.quiet else print)
+        written += write_moving_average_report(result, out).values()
+    claim = (
+        "STATELESS LSTM WILL ALSO CONVERGE"
+        if config.expect_stateless_converges
+        else "STATELESS LSTM WILL NOT CONVERGE"
+    )
+    print(f"the script expects: {claim}")
+    for outcome in result.outcomes:
+        verdict = "converged" if outcome.converged else "not converged"
+        print(
+            f"{outcome.name}: {verdict}, test MSE {format_number(outcome.test_mse)} = "
+            f"{outcome.ratio:.3f} x mean predictor"
+        )
+    _say_wrote(out, written)
     return 0
+
+
+# --------------------------------------------------------------------------- convergence
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -131,23 +303,27 @@ def _int_list(text: str) -> tuple[int, ...]:
         ) from None
 
 
-def _add_convergence(subparsers) -> None:
+def _add_convergence(subparsers: Any) -> None:
     defaults = convergence.ConvergenceConfig()
-    parser = subparsers.add_parser(
+    parser = _command(
+        subparsers,
         "convergence",
         help="the script's convergence claim over a tsteps x lahead grid, measured",
         description=convergence.__doc__,
     )
     parser.add_argument(
-        "--tsteps", type=_int_list, default=defaults.tsteps, help="e.g. 1-6 or 1,2,4"
+        "--tsteps",
+        type=_int_list,
+        default=defaults.tsteps,
+        help="moving-average windows, e.g. 1-6 or 1,2,4",
     )
     parser.add_argument(
-        "--lahead", type=_int_list, default=defaults.lahead, help="e.g. 1-6 or 1,2,4"
+        "--lahead", type=_int_list, default=defaults.lahead, help="input windows, e.g. 1-6 or 1,2,4"
     )
     parser.add_argument("--seeds", type=int, default=defaults.seeds, help="seeds per cell")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="first seed")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="the first seed")
     _add_script_arguments(parser, defaults, out="runs/convergence")
-    add_executor_arguments(parser, task="lahead column")
+    _add_executor(parser, task="lahead column")
     parser.set_defaults(handler=_run_convergence)
 
 
@@ -159,72 +335,28 @@ def _run_convergence(args: argparse.Namespace) -> int:
         on_device(args.device) as device,
     ):
         out = prepare_output_dir(args.out, overwrite=args.overwrite)
-        write_json(out / "config.json", config_with_device(config, device))
+        written = [write_json(out / "config.json", config_with_device(config, device))]
         result = convergence.run(config, quiet=args.quiet, executor=executor)
-    paths = write_convergence_report(result, out)
+    written += write_convergence_report(result, out).values()
     for mode in convergence.MODES:
         cells = result.cells(mode)
         print(f"{mode}: {sum(c.agrees for c in cells)} of {len(cells)} cells agree with the claim")
     print(f"{len(result.rows)} trainings in {result.seconds:.1f} s")
-    print(f"Report written to {paths['report'].resolve()}")
+    _say_wrote(out, written)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``lstmlab`` argument parser with all subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="lstmlab",
-        description="Stateful and stateless LSTM forecasting of time series, measured.",
-        epilog="Run 'lstmlab COMMAND --help' for the flags of a command.",
-    )
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    _add_moving_average(subparsers)
-    _add_convergence(subparsers)
-    # Imported here: these modules use prepare_output_dir from this one.
-    from lstmlab.cli import add_compare_command, add_keras_commands, add_live_commands
-
-    add_compare_command(subparsers)
-    add_live_commands(subparsers)
-    add_keras_commands(subparsers)
-    return parser
+# --------------------------------------------------------------------------- compare
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code.
-
-    Args:
-        argv: arguments without the program name; ``None`` reads ``sys.argv``.
-
-    Returns:
-        0 on success, 2 for bad input or a missing file, 1 when a needed resource is
-        unavailable (a download without network, an optional package not installed); the
-        error is printed without a traceback.
-    """
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as error:
-        print(f"lstmlab: error: {error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        print(f"lstmlab: error: {error}", file=sys.stderr)
-        return 1
+def _model_default(field: str, value: Any) -> str:
+    return f"{field} (default: {value}, ForecasterConfig's; a --preset sets its own)"
 
 
-_FORMATS = ("auto", "csv", "household", "household-days", "electricity")
-
-
-def add_compare_command(subparsers) -> argparse.ArgumentParser:
-    """Add the ``compare`` subcommand to an argparse ``subparsers`` object.
-
-    Args:
-        subparsers: from ``parser.add_subparsers()``.
-
-    Returns:
-        The subcommand's parser (its handler is set as ``args.handler``).
-    """
+def _add_compare(subparsers: Any) -> None:
     defaults = compare.CompareConfig()
-    parser = subparsers.add_parser(
+    parser = _command(
+        subparsers,
         "compare",
         help="persistence, seasonal naive, MLP, stateless, stateful and stacked LSTMs on a series",
         description=compare.__doc__.split("\n\n")[0],
@@ -241,80 +373,113 @@ def add_compare_command(subparsers) -> argparse.ArgumentParser:
         "--format",
         choices=_FORMATS,
         default="auto",
-        help="file format (default: sniffed from the header line)",
+        help="file format; auto sniffs it from the header line",
     )
-    parser.add_argument("--time-col", help="timestamp column of a CSV (default: the first)")
-    parser.add_argument(
-        "--target",
-        nargs="+",
-        metavar="COLUMN",
-        help="column(s) to forecast; several columns are several series of "
-        "one global model (electricity: client names such as MT_001)",
+    parser.add_argument("--time-col", help="timestamp column of a CSV (default: the first column)")
+    _add_target(
+        parser,
+        help="column(s) to forecast; several columns are several series of one global model "
+        "(electricity: client names such as MT_001) (default: the format's, e.g. a preset's "
+        "column; a plain CSV needs it)",
     )
     parser.add_argument(
         "--features",
         nargs="+",
         default=(),
-        metavar="COLUMN",
+        metavar="COL",
         help="extra input columns (CSV and household formats)",
     )
-    parser.add_argument("--freq", help="frequency of the source timestamps (default: inferred)")
-    parser.add_argument("--resample", help="resample to this frequency, e.g. D, W, h, MS")
+    parser.add_argument(
+        "--freq", help="frequency of the source timestamps, e.g. D (default: inferred)"
+    )
+    parser.add_argument(
+        "--resample", help="resample to this frequency, e.g. D, W, h, MS (default: no resampling)"
+    )
     parser.add_argument(
         "--aggregation",
         choices=("sum", "mean"),
         help="how --resample aggregates (default: the format's, mean for CSV)",
     )
     parser.add_argument(
-        "--missing",
-        choices=("interpolate", "ffill", "drop", "error"),
-        default="interpolate",
-        help="missing-value policy (default interpolate)",
+        "--missing", choices=_MISSING, default="interpolate", help="missing-value policy"
     )
     parser.add_argument(
         "--download",
         action="store_true",
-        help="electricity format: fetch LD2011_2014.txt into --cache-dir when "
-        "DATA is not given (fails with a clear message without network)",
+        help="electricity format: fetch LD2011_2014.txt into --cache-dir when DATA is not "
+        "given (fails with a clear message without network)",
     )
-    parser.add_argument(
-        "--cache-dir", type=Path, default=None, help="download cache (default ~/.cache/lstmlab)"
-    )
+    parser.add_argument("--cache-dir", type=Path, help="download cache (default: ~/.cache/lstmlab)")
     parser.add_argument(
         "--preset",
         choices=sorted(compare.PRESETS),
-        help="a published protocol: models, windows, epochs, split, horizon",
+        help="a published protocol: models, windows, epochs, split, horizon (default: none)",
     )
     parser.add_argument(
         "--models",
         nargs="+",
-        metavar="NAME",
-        help="train only these neural models (of mlp, stateless, stateful, stacked); the "
-        "baselines always run",
+        metavar="KIND",
+        help=f"train only these neural models, of {', '.join(MODEL_KINDS)}; the baselines "
+        "always run (default: all of the preset's, or all four)",
     )
-    parser.add_argument("--window", type=int, help="input window of every model")
-    parser.add_argument("--season", type=int, help="season length in steps (seasonal naive)")
-    parser.add_argument("--horizon", type=int, help=f"steps ahead (default {defaults.horizon})")
+    parser.add_argument(
+        "--window", type=int, help=_model_default("input window of every model", _DEFAULTS.window)
+    )
+    parser.add_argument(
+        "--epochs", type=int, help=_model_default("epochs of every model", _DEFAULTS.epochs)
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        help=_model_default("Adam step size of every model", _DEFAULTS.learning_rate),
+    )
+    parser.add_argument(
+        "--seeds", type=int, help=_model_default("seeds per model", _DEFAULTS.seeds)
+    )
+    parser.add_argument("--seed", type=int, help=_model_default("the first seed", _DEFAULTS.seed))
+    parser.add_argument(
+        "--scaler",
+        choices=("minmax", "standard"),
+        help=_model_default("scaler fitted on the training part", _DEFAULTS.scaler),
+    )
+    parser.add_argument(
+        "--season",
+        type=int,
+        help="season length in steps, adds the seasonal naive baseline "
+        "(default: the preset's, else none)",
+    )
+    parser.add_argument(
+        "--horizon", type=int, help=f"steps ahead (default: the preset's, else {defaults.horizon})"
+    )
     parser.add_argument(
         "--strategy",
         choices=("recursive", "direct"),
-        help="multi-step forecasts: fed back (recursive) or one output per step",
+        help="multi-step forecasts: fed back (recursive) or one output per step (direct) "
+        f"(default: the preset's, else {defaults.strategy})",
     )
-    parser.add_argument("--stride", type=int, help="steps between forecast origins (default 1)")
-    parser.add_argument("--seeds", type=int, help=f"seeds per model (default {defaults.seeds})")
-    parser.add_argument("--seed", type=int, help=f"first seed (default {defaults.seed})")
-    parser.add_argument("--epochs", type=int, help="epochs of every neural model")
     parser.add_argument(
-        "--split", type=float, help=f"training fraction, the first part (default {defaults.split})"
+        "--stride",
+        type=int,
+        help="steps between forecast origins "
+        f"(default: the preset's, else {defaults.origin_stride})",
     )
-    parser.add_argument("--test-size", type=int, help="test steps, instead of --split")
-    parser.add_argument("--out", type=Path, default=Path("runs/compare"))
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_executor_arguments(parser, task="model, its seeds trained together")
-    add_device_argument(parser)
-    parser.set_defaults(handler=run_compare_command)
-    return parser
+    parser.add_argument(
+        "--split",
+        type=float,
+        help=f"training fraction, the first part (default: the preset's, else {defaults.split})",
+    )
+    parser.add_argument(
+        "--test-size",
+        type=int,
+        help="test steps, instead of --split (default: the preset's, else from --split)",
+    )
+    _add_out(
+        parser, what="the report folder", default="runs/compare", exists="an earlier report there"
+    )
+    _add_quiet(parser)
+    _add_executor(parser, task="model, its seeds trained together")
+    _add_device(parser)
+    parser.set_defaults(handler=_run_compare)
 
 
 def _data_dir() -> Path:
@@ -410,9 +575,51 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
     return load_series(path, format=sniffed, **options)
 
 
+def _forecaster_models(models: Sequence[compare.ModelSpec]) -> tuple[compare.ModelSpec, ...]:
+    """The default comparison's models with ForecasterConfig's settings for their kind."""
+    out = []
+    for spec in models:
+        if spec.name not in MODEL_KINDS:
+            out.append(spec)
+            continue
+        model = dataclasses.replace(_DEFAULTS, model=spec.name)
+        out.append(
+            dataclasses.replace(
+                spec,
+                hidden=model.resolved_units,
+                window=model.window,
+                epochs=model.epochs,
+                batch_size=model.resolved_batch_size,
+                learning_rate=model.learning_rate,
+            )
+        )
+    return tuple(out)
+
+
 def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
-    """The ``CompareConfig`` the flags describe: a preset (or the defaults) with overrides."""
-    config = compare.PRESETS[args.preset] if args.preset else compare.CompareConfig()
+    """The ``CompareConfig`` the flags describe: a preset, else ForecasterConfig's defaults.
+
+    Args:
+        args: the parsed ``compare`` flags.
+
+    Returns:
+        The config; the flags given override the preset's (or the defaults') values.
+
+    Raises:
+        ValueError: a ``--models`` name the comparison does not have, or a value the config
+            refuses.
+    """
+    if args.preset:
+        config = compare.PRESETS[args.preset]
+    else:
+        base = compare.CompareConfig()
+        config = dataclasses.replace(
+            base,
+            models=_forecaster_models(base.models),
+            seeds=_DEFAULTS.seeds,
+            seed=_DEFAULTS.seed,
+            scaler=_DEFAULTS.scaler,
+        )
     changes = {
         field: value
         for field, value in (
@@ -423,6 +630,7 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
             ("seeds", args.seeds),
             ("seed", args.seed),
             ("split", args.split),
+            ("scaler", args.scaler),
         )
         if value is not None
     }
@@ -439,136 +647,148 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
             )
         changes["models"] = tuple(spec for spec in config.models if spec.name in args.models)
     config = dataclasses.replace(config, **changes)
-    return compare.override_models(config, window=args.window, epochs=args.epochs)
+    config = compare.override_models(config, window=args.window, epochs=args.epochs)
+    if args.learning_rate is not None:
+        models = tuple(
+            dataclasses.replace(spec, learning_rate=args.learning_rate) for spec in config.models
+        )
+        config = dataclasses.replace(config, models=models)
+    return config
 
 
-def run_compare_command(args: argparse.Namespace) -> int:
-    """Handler of ``lstmlab compare``: load, compare, write the report; returns the exit code."""
+def _run_compare(args: argparse.Namespace) -> int:
     config = compare_config(args)
-    # A failed --download raises DownloadError (a RuntimeError): cli.main prints it, exit 1.
+    # A failed --download raises DownloadError (a RuntimeError): main prints it, exit 1.
     series = load_command_series(args)
-    from lstmlab.cli import prepare_output_dir  # late: cli imports the command modules
-
     # Executor and device first: a missing Ray or GPU fails before the run folder exists.
     with (
         make_executor(args.executor, ray_address=args.ray_address) as executor,
         on_device(args.device) as device,
     ):
         out = prepare_output_dir(args.out, overwrite=args.overwrite)
-        write_json(
-            out / "config.json",
-            {
-                "compare": config,
-                "load": str(series.report.source),
-                "device": device.platform,
-            },
-        )
+        settings = {"compare": config, "load": str(series.report.source), "device": device.platform}
+        written = [write_json(out / "config.json", settings)]
         result = compare.run(
-            config,
-            series,
-            quiet=args.quiet,
-            log=None if args.quiet else print,
-            executor=executor,
+            config, series, quiet=args.quiet, log=None if args.quiet else print, executor=executor
         )
-    files = write_compare_report(result, out)
+    written += write_compare_report(result, out).values()
     best = result.best()
     print(
         f"best: {best.label}, test RMSE {format_number(best.mean('rmse'))} "
         f"(persistence {format_number(result.outcome('persistence').mean('rmse'))}); "
         f"{len(result.outcomes)} models in {result.seconds:.1f} s"
     )
-    print(f"Output written to {out.resolve()} ({', '.join(p.name for p in files.values())})")
+    _say_wrote(out, written)
     return 0
-
-
-def add_live_commands(subparsers: Any) -> None:
-    """Add ``fit``, ``observe`` and ``serve`` to an ``argparse`` subparsers object.
-
-    Args:
-        subparsers: the result of ``parser.add_subparsers()``.
-    """
-    _add_fit(subparsers)
-    _add_observe(subparsers)
-    _add_serve(subparsers)
 
 
 # --------------------------------------------------------------------------- fit
 
 
 def _add_fit(subparsers: Any) -> None:
-    spec = FitSpec()
-    parser = subparsers.add_parser(
+    kinds = MODEL_KINDS
+    units = ", ".join(
+        f"{kind} {_shown(dataclasses.replace(_DEFAULTS, model=kind).default_units)}"
+        for kind in kinds
+    )
+    batches = ", ".join(
+        f"{kind} {dataclasses.replace(_DEFAULTS, model=kind).default_batch_size}" for kind in kinds
+    )
+    parser = _command(
+        subparsers,
         "fit",
         help="train a forecaster on a CSV and save a model folder",
         description=(
             "Train on DATA and save a model folder with its config, weights, scaler, data "
             "recipe, metrics and the state at the end of every series. Each --target column "
-            "is one series (one stream each), forecast by one shared model."
+            "is one series, forecast by one shared model. The model defaults are "
+            "lstmlab.ForecasterConfig's, the same as Forecaster(...) and compare."
         ),
     )
-    parser.add_argument("data", type=Path, help="CSV file with a time column and the targets")
+    parser.add_argument("data", type=Path, metavar="DATA", help="CSV file with a time column")
+    _add_target(parser, required=True, help="the column(s) to forecast, one series each")
     parser.add_argument(
-        "--target",
-        action="append",
-        required=True,
-        dest="targets",
-        help="a column to forecast; repeat for several series",
+        "--time-col", default=None, help="timestamp column (default: the first column)"
     )
-    parser.add_argument("--time-col", default=None, help="timestamp column (default: first)")
-    parser.add_argument("--freq", default=None, help="frequency of the rows, e.g. 15min")
     parser.add_argument(
-        "--missing", default="interpolate", choices=("interpolate", "ffill", "drop", "error")
+        "--freq", default=None, help="frequency of the rows, e.g. 15min (default: inferred)"
     )
-    parser.add_argument("--model", choices=MODEL_KINDS, default=spec.kind)
+    parser.add_argument(
+        "--missing", choices=_MISSING, default="interpolate", help="missing-value policy"
+    )
+    parser.add_argument(
+        "--model",
+        choices=kinds,
+        default=_DEFAULTS.model,
+        metavar="KIND",
+        help=f"the model kind, one of {', '.join(kinds)}",
+    )
     parser.add_argument(
         "--window",
         type=int,
-        default=spec.window,
-        help="input window (stateless, mlp) or training chunk (stateful)",
+        default=_DEFAULTS.window,
+        help="readings per training sample: input window (stateless, mlp) or chunk (stateful)",
     )
     parser.add_argument(
         "--units",
         type=int,
-        action="append",
+        nargs="+",
+        metavar="N",
         default=None,
-        help="units per layer; repeat for a stack",
+        help=f"units per layer, several for a stack (default: the kind's: {units})",
     )
-    parser.add_argument("--epochs", type=int, default=spec.epochs)
-    parser.add_argument("--batch-size", type=int, default=spec.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=spec.learning_rate)
-    parser.add_argument("--scaler", choices=("minmax", "standard", "none"), default=spec.scaler)
-    parser.add_argument("--seed", type=int, default=spec.seed)
-    parser.add_argument("--save", type=Path, required=True, help="the model folder to write")
+    parser.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="training epochs")
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing model folder (atomically)"
+        "--learning-rate", type=float, default=_DEFAULTS.learning_rate, help="Adam step size"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_device_argument(parser)
-    parser.set_defaults(handler=run_fit)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="samples per batch (window models) or streams per series (stateful) "
+        f"(default: the kind's: {batches})",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=_DEFAULTS.seeds,
+        help="models trained side by side from different weights",
+    )
+    parser.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="the first seed")
+    parser.add_argument(
+        "--scaler",
+        choices=("minmax", "standard"),
+        default=_DEFAULTS.scaler,
+        help="scaler fitted per series",
+    )
+    _add_out(parser, what="the model folder", exists="an existing model folder (atomically)")
+    _add_quiet(parser)
+    _add_device(parser)
+    parser.set_defaults(handler=_run_fit)
 
 
-def run_fit(args: argparse.Namespace) -> int:
-    """Handler of ``lstmlab fit``."""
-    from lstmlab.data.loading import LoadConfig, load_csv
-
-    check_save_destination(args.save, overwrite=args.overwrite)
-    spec = FitSpec(
-        kind=args.model,
+def _forecaster_config(args: argparse.Namespace) -> ForecasterConfig:
+    """The ``ForecasterConfig`` the ``fit`` flags describe (validated)."""
+    return ForecasterConfig(
+        model=args.model,
         window=args.window,
         units=tuple(args.units or ()),
         epochs=args.epochs,
-        batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        scaler=args.scaler,
+        batch_size=args.batch_size,
+        seeds=args.seeds,
         seed=args.seed,
+        scaler=args.scaler,
     )
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    config = _forecaster_config(args)
+    check_save_destination(args.out, overwrite=args.overwrite)
     loaded = load_csv(
         args.data,
         LoadConfig(
-            time_col=args.time_col,
-            targets=tuple(args.targets),
-            freq=args.freq,
-            missing=args.missing,
+            time_col=args.time_col, targets=tuple(args.target), freq=args.freq, missing=args.missing
         ),
     )
     if loaded.report.rows_dropped:
@@ -581,28 +801,37 @@ def run_fit(args: argparse.Namespace) -> int:
         )
     frame = loaded.frame
     series = {name: frame[name].to_numpy(np.float64) for name in loaded.targets}
-    times = {name: frame.index for name in loaded.targets}
+    spec = FitSpec(
+        kind=config.model,
+        window=config.window,
+        units=config.resolved_units,
+        epochs=config.epochs,
+        batch_size=None if config.stateful else config.resolved_batch_size,
+        learning_rate=config.learning_rate,
+        scaler=config.scaler,
+        seed=config.seed,
+    )
     with on_device(args.device):
         forecaster = train_forecaster(
             series,
             spec=spec,
             columns=("value",),
-            timestamps=times,
+            timestamps={name: frame.index for name in loaded.targets},
             freq=loaded.freq,
             time_col=frame.index.name,
             quiet=args.quiet,
         )
-        forecaster.save(args.save)
+        forecaster.save(args.out)
     metrics = forecaster.metrics
-    final_loss = metrics["final_loss"]  # None without training epochs (--epochs 0)
+    final_loss = metrics["final_loss"]  # None without training epochs
     print(
-        f"trained a {spec.kind} model on {len(series)} series of {len(frame)} readings "
+        f"trained a {config.model} model on {len(series)} series of {len(frame)} readings "
         f"({loaded.freq}); final loss "
         + ("none (no epochs)" if final_loss is None else f"{final_loss:.6g}")
     )
     for name, rmse in metrics["one_step_rmse"].items():
         print(f"  {name}: one-step RMSE {rmse:.6g}")
-    print(f"Model saved to {args.save.resolve()}")
+    print(f"saved model to {args.out}")
     return 0
 
 
@@ -610,7 +839,8 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def _add_observe(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = _command(
+        subparsers,
         "observe",
         help="advance a series of a saved model through new readings and forecast",
         description=(
@@ -619,25 +849,27 @@ def _add_observe(subparsers: Any) -> None:
             "forecast."
         ),
     )
-    parser.add_argument("--model", type=Path, required=True, dest="model_dir")
-    parser.add_argument("--series", required=True, help="series id (a new id starts fresh)")
-    parser.add_argument("--input", type=Path, required=True, help="CSV with the new readings")
+    _add_model_dir(parser, what="to read and update")
+    parser.add_argument(
+        "--series", required=True, help="series id (a new id starts from a fresh state)"
+    )
+    parser.add_argument(
+        "--input", type=Path, required=True, metavar="CSV", help="CSV with the new readings"
+    )
     parser.add_argument(
         "--time-col",
         default=None,
         help="timestamp column (default: the model's, else the first column)",
     )
-    parser.add_argument(
-        "--column",
-        action="append",
-        default=None,
-        dest="columns",
-        help="value column(s) (default: the series id, 'value', or the only other column)",
+    _add_target(
+        parser,
+        help="the value column(s) of the readings (default: the series id, 'value', or the "
+        "only other column)",
     )
-    parser.add_argument("--horizon", type=int, default=1)
+    parser.add_argument("--horizon", type=int, default=1, help="steps to forecast")
     parser.add_argument("--json", action="store_true", help="print the forecast as JSON")
-    add_device_argument(parser)
-    parser.set_defaults(handler=run_observe)
+    _add_device(parser)
+    parser.set_defaults(handler=_run_observe)
 
 
 def _read_readings(
@@ -687,27 +919,28 @@ def _read_readings(
     return values, stamps
 
 
-def run_observe(args: argparse.Namespace) -> int:
-    """Handler of ``lstmlab observe``."""
+def _run_observe(args: argparse.Namespace) -> int:
+    series_id = check_series_id(args.series)
     # The device first: --device gpu without a GPU fails before the model is touched.
     with on_device(args.device), model_lock(args.model_dir, create=False):
         # load, observe, save: one writer
         forecaster = Forecaster.load(args.model_dir)
         values, stamps = _read_readings(
-            args.input, forecaster, args.series, args.time_col, args.columns
+            args.input, forecaster, series_id, args.time_col, args.target
         )
-        forecast = forecaster.observe(args.series, values, stamps, horizon=args.horizon)
+        forecast = forecaster.observe(series_id, values, stamps, horizon=args.horizon)
         forecaster.save(args.model_dir)
     if args.json:
         print(json.dumps(forecast.to_dict()))
         return 0
-    print(f"series {args.series}: {len(values)} reading(s) observed, {forecast.seen} in all")
+    print(f"series {series_id}: {len(values)} reading(s) observed, {forecast.seen} in all")
     if forecast.values is None:
         print(f"no forecast yet: the model needs {forecast.needed} more reading(s)")
-        return 0
-    labels = forecast.timestamps or tuple(f"+{i + 1}" for i in range(len(forecast.values)))
-    for label, row in zip(labels, forecast.values, strict=True):
-        print(f"{label}\t" + "\t".join(f"{v:.6g}" for v in row))
+    else:
+        labels = forecast.timestamps or tuple(f"+{i + 1}" for i in range(len(forecast.values)))
+        for label, row in zip(labels, forecast.values, strict=True):
+            print(f"{label}\t" + "\t".join(f"{v:.6g}" for v in row))
+    print(f"saved the state of series {series_id} to {args.model_dir}")
     return 0
 
 
@@ -715,33 +948,41 @@ def run_observe(args: argparse.Namespace) -> int:
 
 
 def _add_serve(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    defaults = ServeConfig()
+    parser = _command(
+        subparsers,
         "serve",
         help="serve a saved model over HTTP (FastAPI on uvicorn)",
         description=(
             "Serve a model folder: POST /series/{id}/observations, GET "
-            "/series/{id}/forecast, GET /health, GET /models/current. Per-series state lives "
-            "in an SQLite database beside the model (DIR.series.sqlite)."
+            "/series/{id}/forecast, GET /health, GET /models/current. Per-series state is "
+            "the model folder's, the same that observe reads and writes."
         ),
     )
-    parser.add_argument("--model", type=Path, required=True, dest="model_dir")
-    parser.add_argument("--host", default="127.0.0.1")
+    _add_model_dir(parser, what="to serve")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one")
-    parser.add_argument("--db", type=Path, default=None, help="state database file")
-    parser.add_argument("--max-readings", type=int, default=10_000)
+    parser.add_argument(
+        "--db", type=Path, default=None, help="state database file (default: the model folder's)"
+    )
+    parser.add_argument(
+        "--max-readings",
+        type=int,
+        default=defaults.max_readings,
+        help="most readings one request may carry",
+    )
     parser.add_argument(
         "--durability",
         choices=("process", "fsync"),
-        default="process",
+        default=defaults.durability,
         help="process: survives a killed server; fsync: also a power cut",
     )
-    add_device_argument(parser)
-    parser.set_defaults(handler=run_serve)
+    _add_device(parser)
+    parser.set_defaults(handler=_run_serve)
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    """Handler of ``lstmlab serve``."""
-    from lstmlab.live.service import ServeConfig, run
+def _run_serve(args: argparse.Namespace) -> int:
+    from lstmlab.live.service import run
 
     config = ServeConfig(max_readings=args.max_readings, durability=args.durability)
     # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.
@@ -750,13 +991,12 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_keras_commands(subparsers: Any) -> None:
-    """Add ``import-keras`` and ``export-keras`` to an ``argparse`` subparsers object.
+# --------------------------------------------------------------------------- Keras
 
-    Args:
-        subparsers: the result of ``parser.add_subparsers()``.
-    """
-    parser = subparsers.add_parser(
+
+def _add_keras(subparsers: Any) -> None:
+    parser = _command(
+        subparsers,
         "import-keras",
         help="turn a Keras 3 .keras model (LSTM layers, Dense head) into a model folder",
         description=(
@@ -767,18 +1007,18 @@ def add_keras_commands(subparsers: Any) -> None:
             "Needs Keras: pip install 'lstmlab[keras]'."
         ),
     )
-    parser.add_argument("model", type=Path, help="the .keras file")
-    parser.add_argument("--save", type=Path, required=True, help="the model folder to write")
+    parser.add_argument("keras_file", type=Path, metavar="KERAS_FILE", help="the .keras file")
+    _add_out(parser, what="the model folder", exists="an existing model folder")
     parser.add_argument(
         "--timesteps",
         type=int,
         default=None,
-        help="time steps for a model whose input has a variable time axis (default 1)",
+        help="time steps for a model whose input has a variable time axis (default: 1)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing model")
-    parser.set_defaults(handler=run_import_keras)
+    parser.set_defaults(handler=_run_import_keras)
 
-    parser = subparsers.add_parser(
+    parser = _command(
+        subparsers,
         "export-keras",
         help="turn a model folder into a Keras 3 .keras model",
         description=(
@@ -789,22 +1029,22 @@ def add_keras_commands(subparsers: Any) -> None:
             "Keras: pip install 'lstmlab[keras]'."
         ),
     )
-    parser.add_argument("folder", type=Path, help="the model folder")
-    parser.add_argument("--out", type=Path, required=True, help="the .keras file to write")
+    _add_model_dir(parser, what="to export")
+    _add_out(parser, what="the .keras file", exists="an existing file")
     parser.add_argument(
         "--series",
-        action="append",
+        nargs="+",
+        metavar="ID",
         default=None,
-        help="a series whose state fills the next batch row; repeat (default: all)",
+        help="series whose states fill the batch rows, in order (default: all of the folder's)",
     )
     parser.add_argument(
         "--batch-size",
         type=int,
         default=None,
-        help="batch rows of zero state for a stateful folder without series (default 1)",
+        help="batch rows of zero state for a stateful folder without series (default: 1)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    parser.set_defaults(handler=run_export_keras)
+    parser.set_defaults(handler=_run_export_keras)
 
 
 def _describe(saved: Any) -> str:
@@ -820,22 +1060,20 @@ def _describe(saved: Any) -> str:
     )
 
 
-def run_import_keras(args: argparse.Namespace) -> int:
-    """``lstmlab import-keras MODEL.keras --save DIR``."""
+def _run_import_keras(args: argparse.Namespace) -> int:
     from lstmlab.keras_io import import_keras
 
-    check_save_destination(args.save, overwrite=args.overwrite)
-    saved = import_keras(args.model, args.save, timesteps=args.timesteps)
-    print(f"imported {args.model} ({_describe(saved)})")
+    check_save_destination(args.out, overwrite=args.overwrite)
+    saved = import_keras(args.keras_file, args.out, timesteps=args.timesteps)
+    print(f"imported {args.keras_file} ({_describe(saved)})")
     series = saved.states_meta.get("series", [])
     if series:
         print(f"carried state saved for series {', '.join(series)}")
-    print(f"Model saved to {args.save.resolve()}")
+    print(f"saved model to {args.out}")
     return 0
 
 
-def run_export_keras(args: argparse.Namespace) -> int:
-    """``lstmlab export-keras DIR --out MODEL.keras``."""
+def _run_export_keras(args: argparse.Namespace) -> int:
     from lstmlab.keras_io import folder_state, save_keras, to_keras
     from lstmlab.model_folder import load_model
 
@@ -844,14 +1082,64 @@ def run_export_keras(args: argparse.Namespace) -> int:
             f"{args.out} already exists; pass --overwrite to replace it or --out to choose "
             "another file"
         )
-    saved = load_model(args.folder)
+    saved = load_model(args.model_dir)
     model = to_keras(saved, folder_state(saved, args.series, args.batch_size))
     save_keras(model, args.out)
-    print(f"exported {args.folder} ({_describe(saved)}) as Keras model {model.name!r}")
+    print(f"exported {args.model_dir} ({_describe(saved)}) as Keras model {model.name!r}")
     if saved.scaler is not None:
         print(
             f"note: the folder's {saved.scaler.get('kind', 'data')} scaler is not part of the "
             "Keras model; feed it scaled values"
         )
-    print(f"Keras model written to {args.out.resolve()}")
+    print(f"wrote {args.out}")
     return 0
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lstmlab`` argument parser with all subcommands.
+
+    Returns:
+        The parser; ``parse_args`` leaves the command's handler in ``args.handler``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="lstmlab",
+        description="Stateful and stateless LSTM forecasting of time series, measured.",
+        epilog="Run 'lstmlab COMMAND --help' for the flags of a command and their defaults.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_moving_average(subparsers)
+    _add_convergence(subparsers)
+    _add_compare(subparsers)
+    _add_fit(subparsers)
+    _add_observe(subparsers)
+    _add_serve(subparsers)
+    _add_keras(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Args:
+        argv: arguments without the program name; ``None`` reads ``sys.argv``.
+
+    Returns:
+        0 on success, 2 for bad input or a missing file, 1 when a needed resource is
+        unavailable (a download without network, an optional package not installed); the
+        error is printed without a traceback. Flags argparse refuses exit with code 2
+        (``SystemExit``), as ``--help`` and ``--version`` exit with 0.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
+        print(f"lstmlab: error: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        print(f"lstmlab: error: {error}", file=sys.stderr)
+        return 1

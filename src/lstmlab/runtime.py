@@ -1,13 +1,18 @@
-"""Where computation runs: ``--device cpu|gpu|auto``, resolved to a ``jax.Device``.
+"""Where and how computation runs: devices, executors and progress, one section each.
 
-``auto`` (the default) picks the first GPU JAX can see and falls back to the CPU, so the
-same command trains on a GPU machine with JAX's CUDA build and on a laptop without any code
-change. ``gpu`` without a visible GPU is an error that says how to get one, never a silent
-CPU run. ``on_device`` places the computation: arrays created and programs compiled inside
-it live on that device (``jax.default_device``).
+- Devices: ``--device cpu|gpu|auto`` resolved to a ``jax.Device``. ``auto`` (the default)
+  picks the first GPU JAX can see and falls back to the CPU, so the same command trains on a
+  GPU machine with JAX's CUDA build and on a laptop without any code change. ``gpu`` without
+  a visible GPU is an error that says how to get one, never a silent CPU run. ``on_device``
+  places the computation: arrays created and programs compiled inside it live on that device
+  (``jax.default_device``).
+- Executors: ``--executor local|ray``; a sweep maps its independent tasks over one
+  (``LocalExecutor`` in this process, ``RayExecutor`` one Ray task each).
+- Progress: ``epoch_progress``, a bar of epochs with the losses (nothing with ``quiet``).
+
+The command-line flags for these (``--device``, ``--executor``) are defined in ``lstmlab.cli``.
 """
 
-import argparse
 import contextlib
 import importlib
 import warnings
@@ -20,6 +25,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lstmlab.checks import check_choice
+
+__all__ = [
+    "CUDA_INSTALL",
+    "DEVICES",
+    "EXECUTORS",
+    "RAY_INSTALL",
+    "EpochProgress",
+    "Executor",
+    "LocalExecutor",
+    "RayExecutor",
+    "epoch_progress",
+    "make_executor",
+    "on_device",
+    "resolve_device",
+    "start_local_ray",
+]
+
+# --------------------------------------------------------------------------- devices
 
 DEVICES = ("cpu", "gpu", "auto")
 CUDA_INSTALL = 'pip install -U "jax[cuda12]"'
@@ -89,27 +112,7 @@ def on_device(name: str = "auto") -> Iterator[jax.Device]:
         yield device
 
 
-def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--device cpu|gpu|auto`` (default ``auto``) to a command's parser.
-
-    The handler then runs its library call inside ``with on_device(args.device):``.
-
-    Args:
-        parser: the subcommand's parser.
-
-    Example:
-        >>> parser = argparse.ArgumentParser()
-        >>> add_device_argument(parser)
-        >>> parser.parse_args([]).device, parser.parse_args(["--device", "cpu"]).device
-        ('auto', 'cpu')
-    """
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="where to train and predict: the first GPU JAX sees if any (auto), or cpu, gpu",
-    )
-
+# --------------------------------------------------------------------------- executors
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
@@ -352,34 +355,7 @@ def make_executor(
     return RayExecutor(ray_address, num_cpus=num_cpus)
 
 
-def add_executor_arguments(parser: argparse.ArgumentParser, *, task: str) -> None:
-    """Add ``--executor local|ray`` (default ``local``) and ``--ray-address`` to a parser.
-
-    The handler then builds the executor with
-    ``make_executor(args.executor, ray_address=args.ray_address)``.
-
-    Args:
-        parser: the sweep command's parser.
-        task: what one Ray task trains, for the help text (e.g. ``"lahead column"``).
-
-    Example:
-        >>> parser = argparse.ArgumentParser()
-        >>> add_executor_arguments(parser, task="model")
-        >>> args = parser.parse_args(["--executor", "ray", "--ray-address", "auto"])
-        >>> args.executor, args.ray_address, parser.parse_args([]).executor
-        ('ray', 'auto', 'local')
-    """
-    parser.add_argument(
-        "--executor",
-        choices=EXECUTORS,
-        default="local",
-        help=f"local: in this process; ray: one Ray task per {task} ({RAY_INSTALL})",
-    )
-    parser.add_argument(
-        "--ray-address",
-        default=None,
-        help="the Ray cluster for --executor ray (e.g. auto); default: start a local runtime",
-    )
+# --------------------------------------------------------------------------- progress
 
 
 class EpochProgress:
