@@ -129,9 +129,9 @@ def test_stateful_batch_of_another_size_points_to_with_batch_size(seed_data):
 def test_sample_count_not_multiple_of_batch_size_needs_trim(seed_data):
     model = LSTMModel(stateful=True, batch_size=3)
     x, y = seed_data.x_train[:10], seed_data.y_train[:10]
-    with pytest.raises(ValueError, match="pass trim=True"):
+    with pytest.raises(ValueError, match="pass trim='start' to drop the oldest 1 samples"):
         model.fit(x, y, quiet=True)
-    history = model.fit(x, y, trim=True, quiet=True)
+    history = model.fit(x, y, trim="end", quiet=True)
     assert history.updates == 3
 
 
@@ -209,22 +209,43 @@ def test_streams_validation_starts_from_zero_state(seed_data):
 def test_evaluate_takes_trim_as_its_message_says(seed_data):
     model = LSTMModel(units=(5,), stateful=True, batch_size=3, seed=9)
     x, y = seed_data.x_test[:10], seed_data.y_test[:10]
-    with pytest.raises(ValueError, match=re.escape("pass trim=True to drop the last 1 samples")):
+    with pytest.raises(ValueError, match=re.escape("pass trim='end' to drop the last 1 samples")):
         model.evaluate(x, y)
-    mse = model.evaluate(x, y, trim=True)
+    mse = model.evaluate(x, y, trim="end")
     model.reset_states()
     predictions = model.predict(x[:9])
     assert mse == pytest.approx(float(np.mean((predictions - y[:9]) ** 2)), rel=1e-5)
 
 
-def test_trim_must_be_a_bool_not_a_layout_mode(seed_data):
-    # trim="end" used to mean "trim at the start" with the stream layout, and "error" to trim.
+def test_trim_speaks_the_layouts_vocabulary_not_a_bool(seed_data):
+    # trim=True used to mean "the last" with one layout and "the oldest" with the other.
     model = LSTMModel(stateful=True, batch_size=3)
     x, y = seed_data.x_train[:10], seed_data.y_train[:10]
-    for trim in ("end", "error"):
-        message = f"trim must be True or False, got {trim!r}; pass trim=True or False"
+    for trim in (True, False, "middle"):
+        message = (
+            f"trim must be one of 'start', 'end' or 'error', got {trim!r}; pass 'start' to "
+            "keep the most recent data"
+        )
+        for layout in ("streams", "official"):
+            with pytest.raises(ValueError, match=re.escape(message)):
+                model.fit(x, y, layout=layout, trim=trim, quiet=True)
         with pytest.raises(ValueError, match=re.escape(message)):
-            model.fit(x, y, layout="streams", trim=trim, quiet=True)
+            model.predict(x, trim=trim)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            LSTMModel(stateful=False).evaluate(x, y, trim=trim)
+
+
+@pytest.mark.parametrize("layout", ["official", "streams"])
+def test_trim_start_and_end_drop_the_named_samples(seed_data, layout):
+    x, y = seed_data.x_train[:10], seed_data.y_train[:10]
+    for trim, expected in (("start", (1, 0)), ("end", (0, 1))):
+        history = LSTMModel(stateful=True, batch_size=3).fit(
+            x, y, trim=trim, layout=layout, quiet=True)
+        assert (history.trim.trimmed_start, history.trim.trimmed_end) == expected
+    model = LSTMModel(stateful=True, batch_size=3, seed=2)
+    first = model.predict(x, trim="start")
+    model.reset_states()
+    np.testing.assert_array_equal(first, model.predict(x[1:]))
 
 
 def test_a_short_validation_set_is_named_with_the_edge_fix(seed_data):
@@ -232,7 +253,7 @@ def test_a_short_validation_set_is_named_with_the_edge_fix(seed_data):
     x, y = seed_data.x_train[:160], seed_data.y_train[:160]
     message = (
         "validation x holds 10 samples, not a multiple of batch_size=4 (remainder 2); pass "
-        "trim=True to drop the oldest 2 samples"
+        "trim='start' to drop the oldest 2 samples or trim='end' to drop the newest 2"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         model.fit(x, y, layout="streams", validation_data=(x[:10], y[:10]), quiet=True)
@@ -250,10 +271,10 @@ def test_history_reports_what_trim_dropped(seed_data):
     x, y = seed_data.x_train[:10], seed_data.y_train[:10]
     x_val, y_val = seed_data.x_test[:8], seed_data.y_test[:8]
     official = LSTMModel(stateful=True, batch_size=3).fit(
-        x, y, trim=True, validation_data=(x_val, y_val), quiet=True)
+        x, y, trim="end", validation_data=(x_val, y_val), quiet=True)
     assert str(official.trim) == "used 9 of 10 samples in 3 batches of 3; trimmed 1 at the end"
     assert (official.val_trim.used, official.val_trim.trimmed_end) == (6, 2)
     streams = LSTMModel(stateful=True, batch_size=3).fit(
-        x, y, trim=True, layout="streams", quiet=True)
+        x, y, trim="start", layout="streams", quiet=True)
     assert (streams.trim.trimmed_start, streams.trim.trimmed_end) == (1, 0)
     assert streams.val_trim is None

@@ -8,8 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstmlab.data.layouts import (
+    OfficialBatches,
+    SampleBatches,
     TrimReport,
     make_official_batches,
+    make_sample_batches,
     make_series_streams,
     make_stream_batches,
     make_windows,
@@ -730,21 +733,65 @@ def test_agrees_with_the_stream_layout_for_batch_size_one():
 
 def test_uneven_samples_raise_with_the_fix():
     expected = (
-        "10 samples are not a multiple of batch_size=4 (remainder 2); pass trim=True to drop "
-        "the last 2 samples, or choose a batch_size that divides 10"
+        "10 samples are not a multiple of batch_size=4 (remainder 2); pass trim='end' to drop "
+        "the last 2 samples or trim='start' to drop the first 2, or choose a batch_size that "
+        "divides 10"
     )
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         make_official_batches(np.arange(10), np.arange(10), batch_size=4)
 
 
-def test_trim_true_drops_and_reports_the_last_samples():
-    b = make_official_batches(np.arange(10), np.arange(10) + 100, batch_size=4, trim=True)
+def test_trim_end_drops_and_reports_the_last_samples():
+    b = make_official_batches(np.arange(10), np.arange(10) + 100, batch_size=4, trim="end")
     np.testing.assert_array_equal(b.x_batches, [[0, 1, 2, 3], [4, 5, 6, 7]])
     np.testing.assert_array_equal(b.y_batches, [[100, 101, 102, 103], [104, 105, 106, 107]])
     report = b.trim
     assert (report.total, report.used, report.trimmed) == (10, 8, 2)
     assert (report.trimmed_start, report.trimmed_end, report.per_series) == (0, 2, ((0, 2),))
     assert str(report) == "used 8 of 10 samples in 2 batches of 4; trimmed 2 at the end"
+
+
+def test_trim_start_drops_and_reports_the_first_samples():
+    b = make_sample_batches(np.arange(10), np.arange(10) + 100, batch_size=4, trim="start")
+    np.testing.assert_array_equal(b.x_batches, [[2, 3, 4, 5], [6, 7, 8, 9]])
+    np.testing.assert_array_equal(b.y_batches, [[102, 103, 104, 105], [106, 107, 108, 109]])
+    report = b.trim
+    assert (report.trimmed_start, report.trimmed_end, report.per_series) == (2, 0, ((2, 0),))
+    assert str(report) == "used 8 of 10 samples in 2 batches of 4; trimmed 2 at the start"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(1, 120),
+    batch_size=st.integers(1, 16),
+    trim=st.sampled_from(["start", "end", "error"]),
+)
+def test_sample_batch_properties(n, batch_size, trim):
+    ids = np.arange(n)
+    x = np.stack([ids, ids + 0.5], axis=1)  # (n, 2): column 0 is the sample index
+    if n < batch_size:
+        with pytest.raises(ValueError, match="too few for one batch"):
+            make_sample_batches(x, -ids, batch_size=batch_size, trim=trim)
+        return
+    if trim == "error" and n % batch_size:
+        with pytest.raises(ValueError, match="are not a multiple of batch_size"):
+            make_sample_batches(x, -ids, batch_size=batch_size, trim=trim)
+        return
+    b = make_sample_batches(x, -ids, batch_size=batch_size, trim=trim)
+    report = b.trim
+    used = b.to_samples(b.x_batches)[:, 0].astype(int)
+    # consecutive samples, in order, one contiguous run; targets travel with their samples
+    first = n % batch_size if trim == "start" else 0
+    np.testing.assert_array_equal(used, np.arange(first, first + report.used))
+    np.testing.assert_array_equal(b.to_samples(b.y_batches), -used)
+    assert report.used == batch_size * (n // batch_size) == b.num_batches * b.batch_size
+    assert (report.trimmed_start, report.trimmed_end) == (
+        (n % batch_size, 0) if trim == "start" else (0, n % batch_size)
+    )
+
+
+def test_the_official_name_is_the_sample_batch_cutter():
+    assert make_official_batches is make_sample_batches and OfficialBatches is SampleBatches
 
 
 def test_to_samples_inverts_the_layout():
@@ -790,8 +837,9 @@ def test_batches_are_read_only_copies():
             "pass a smaller batch_size or more samples",
         ),
         (
-            {"x": np.arange(4), "y": np.arange(4), "batch_size": 2, "trim": "end"},
-            "trim must be True or False, got 'end'; pass trim=True or False",
+            {"x": np.arange(4), "y": np.arange(4), "batch_size": 2, "trim": True},
+            "trim must be one of 'start', 'end' or 'error', got True; pass 'start' to keep the "
+            "most recent data",
         ),
         (
             {"x": np.array([0.0, np.nan]), "y": np.arange(2), "batch_size": 2},

@@ -36,16 +36,10 @@ from lstmlab.core.train import (
     select_training,
     stack_train_states,
 )
-from lstmlab.data.layouts import make_official_batches, make_stream_batches
+from lstmlab.data.layouts import check_trim, make_sample_batches, make_stream_batches
 from lstmlab.runtime import epoch_progress
 
 _LAYOUTS = ("official", "streams")
-
-
-def _check_trim(trim: Any) -> None:
-    # A truthy string such as "end" or "error" must not silently mean "trim at the start".
-    if not isinstance(trim, bool):
-        raise ValueError(f"trim must be True or False, got {trim!r}; pass trim=True or False")
 
 
 @jax.jit(static_argnums=0)
@@ -140,25 +134,23 @@ class _Model:
             )
         return batch_size
 
-    def _batches(self, x, y, batch_size: int, layout: str, trim: bool, name: str = "x"):
+    def _batches(self, x, y, batch_size: int, layout: str, trim: str, name: str = "x"):
         if layout not in _LAYOUTS:
             raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
-        _check_trim(trim)
+        check_trim(trim)
         remainder = len(x) % batch_size
-        if remainder and not trim and len(x) >= batch_size:
-            # Named here, in this method's terms: the layouts' own messages speak of their
-            # arguments (trim='start' for streams), which this method does not take.
-            which = "oldest" if layout == "streams" else "last"
+        if remainder and trim == "error" and len(x) >= batch_size:
+            # Named here, with the data's name (validation x): the layouts' own messages
+            # speak of x.
             raise ValueError(
                 f"{name} holds {len(x)} samples, not a multiple of batch_size={batch_size} "
-                f"(remainder {remainder}); pass trim=True to drop the {which} {remainder} "
-                f"samples, or choose a batch_size that divides {len(x)}"
+                f"(remainder {remainder}); pass trim='start' to drop the oldest {remainder} "
+                f"samples or trim='end' to drop the newest {remainder}, or choose a batch_size "
+                f"that divides {len(x)}"
             )
         if layout == "streams":
-            return make_stream_batches(
-                x, y, batch_size=batch_size, trim="start" if trim else "error"
-            )
-        return make_official_batches(x, y, batch_size=batch_size, trim=trim)
+            return make_stream_batches(x, y, batch_size=batch_size, trim=trim)
+        return make_sample_batches(x, y, batch_size=batch_size, trim=trim)
 
     # -- training and inference ------------------------------------------------------------
     def fit(
@@ -172,7 +164,7 @@ class _Model:
         validation_data: tuple[Any, Any] | None = None,
         reset: str | int = "epoch",
         layout: str = "official",
-        trim: bool = False,
+        trim: str = "error",
         quiet: bool = False,
     ) -> History:
         """Train on samples in time order; returns the per-epoch history.
@@ -192,9 +184,9 @@ class _Model:
             layout: ``"official"`` (Keras' order: batch k holds samples k*B..k*B+B-1) or
                 ``"streams"`` (B contiguous streams; row i of batch k+1 continues row i of
                 batch k).
-            trim: allow dropping the samples that do not fill a batch (the last ones with the
-                official layout, the oldest with the stream layout), in ``x`` and in the
-                validation data.
+            trim: what to do with the samples that do not fill a batch, in ``x`` and in the
+                validation data: ``"error"`` refuses them (naming the fix), ``"start"`` drops
+                the oldest, ``"end"`` the newest (``lstmlab.data.layouts.check_trim``).
             quiet: no progress bar.
 
         Returns:
@@ -203,9 +195,9 @@ class _Model:
 
         Raises:
             ValueError: shuffling a stateful model, a foreign batch size for a stateful model,
-                a sample count that is not a multiple of the batch size without ``trim``,
-                a ``trim`` that is not a bool, NaN or infinite values, or shapes that do not
-                match the model.
+                a sample count that is not a multiple of the batch size with
+                ``trim="error"``, an unknown ``trim``, NaN or infinite values, or shapes that
+                do not match the model.
         """
         batch_size = self._check_stateful_batch(batch_size)
         train_config = TrainConfig(
@@ -263,7 +255,7 @@ class _Model:
             0, trim=train.trim, val_trim=None if validation_data is None else val.trim
         )
 
-    def predict(self, x: Any, *, batch_size: int | None = None, trim: bool = False) -> np.ndarray:
+    def predict(self, x: Any, *, batch_size: int | None = None, trim: str = "error") -> np.ndarray:
         """Predict in sample order.
 
         A stateful model runs the samples as consecutive batches of its batch size (Keras'
@@ -272,28 +264,30 @@ class _Model:
         Args:
             x: ``(samples, time, features)``.
             batch_size: rows per batch; a stateful model only accepts its own.
-            trim: a stateful model: allow dropping the last ``len(x) % batch_size`` samples,
-                which do not fill a batch and get no prediction.
+            trim: a stateful model: what to do with the ``len(x) % batch_size`` samples that
+                do not fill a batch: ``"error"`` refuses them, ``"end"`` leaves the last ones
+                out, ``"start"`` the first ones (they get no prediction).
 
         Returns:
-            ``(samples, outputs)`` as NumPy; with ``trim`` the first
-            ``len(x) - len(x) % batch_size`` samples' predictions.
+            ``(samples, outputs)`` as NumPy; with ``trim="end"`` (``"start"``) the
+            predictions of all but the last (first) ``len(x) % batch_size`` samples.
 
         Raises:
             ValueError: see ``fit``.
         """
+        check_trim(trim)
         x = self._check_x(x)
         if not self.stateful:
             return np.asarray(_apply_stateless(self._config, self._params, jnp.asarray(x)))
         batch_size = self._check_stateful_batch(batch_size)
-        batches = make_official_batches(x, None, batch_size=batch_size, trim=trim)
+        batches = make_sample_batches(x, None, batch_size=batch_size, trim=trim)
         predictions, self._state = compiled_predict(self._config)(
             self._params, self._state, jnp.asarray(batches.x_batches)
         )
         return np.asarray(batches.to_samples(np.asarray(predictions)))
 
     def evaluate(
-        self, x: Any, y: Any, *, batch_size: int | None = None, trim: bool = False
+        self, x: Any, y: Any, *, batch_size: int | None = None, trim: str = "error"
     ) -> float:
         """Mean squared error on ``(x, y)``; a stateful model carries and keeps its state.
 
@@ -301,8 +295,9 @@ class _Model:
             x: ``(samples, time, features)``.
             y: targets matching the model's output shape.
             batch_size: rows per batch; a stateful model only accepts its own.
-            trim: a stateful model: allow dropping the trailing samples that do not fill a
-                batch (they are not scored).
+            trim: a stateful model: what to do with the samples that do not fill a batch
+                (``"error"``, or leave out and do not score the last, ``"end"``, or the first,
+                ``"start"``).
 
         Returns:
             The MSE as a float.
@@ -310,13 +305,14 @@ class _Model:
         Raises:
             ValueError: see ``fit``.
         """
+        check_trim(trim)
         x = self._check_x(x)
         y = self._check_y(y, x)
         if not self.stateful:
             prediction = _apply_stateless(self._config, self._params, jnp.asarray(x))
             return float(jnp.mean(jnp.square(prediction - y)))
         batch_size = self._check_stateful_batch(batch_size)
-        batches = make_official_batches(x, y, batch_size=batch_size, trim=trim)
+        batches = make_sample_batches(x, y, batch_size=batch_size, trim=trim)
         losses, self._state = compiled_evaluate(self._config)(
             self._params, self._state, jnp.asarray(batches.x_batches),
             jnp.asarray(batches.y_batches),

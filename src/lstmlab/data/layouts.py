@@ -1,8 +1,16 @@
-"""The stateful stream layout: row ``i`` of batch ``k + 1`` continues row ``i`` of batch ``k``.
+"""Every data layout: windows, sample batches (stateless and official), streams; TrimReport.
 
-A stateful LSTM carries row ``i``'s state from one batch into the next, so row ``i`` of every
-batch must come from one contiguous stream of the data, in order. This module cuts the data
-into ``batch_size`` such streams and counts, in a ``TrimReport``, everything it leaves out.
+- ``make_windows``: a series into sliding windows and their targets.
+- ``make_sample_batches`` (also named ``make_official_batches``): samples into consecutive
+  batches, the stateless layout and the official example's.
+- ``make_stream_batches`` / ``make_series_streams``: the stateful stream layout, where row
+  ``i`` of batch ``k + 1`` continues row ``i`` of batch ``k`` (a stateful LSTM carries row
+  ``i``'s state from one batch into the next, so row ``i`` of every batch must come from one
+  contiguous stream of the data, in order).
+
+One trim vocabulary everywhere (``check_trim``): ``"error"`` refuses data that do not fill
+whole batches and names the fix, ``"start"`` drops the oldest, ``"end"`` the newest; what is
+left out is counted in a ``TrimReport``.
 """
 
 from dataclasses import dataclass
@@ -11,6 +19,20 @@ from typing import Any
 import numpy as np
 
 from lstmlab.checks import as_float_array, as_float_samples, check_positive_int
+
+__all__ = [
+    "OfficialBatches",
+    "SampleBatches",
+    "StreamBatches",
+    "TrimReport",
+    "Windows",
+    "check_trim",
+    "make_official_batches",
+    "make_sample_batches",
+    "make_series_streams",
+    "make_stream_batches",
+    "make_windows",
+]
 
 _TRIM_MODES = ("start", "end", "error")
 _LAYOUTS = ("stream", "official")
@@ -191,12 +213,25 @@ class StreamBatches:
         ]
 
 
-def _check_trim(trim: Any) -> None:
-    if trim not in _TRIM_MODES:
+def check_trim(trim: Any) -> str:
+    """Check a trim mode: ``"error"``, ``"start"`` or ``"end"`` (the one trim vocabulary).
+
+    Args:
+        trim: the mode to check.
+
+    Returns:
+        ``trim``, unchanged.
+
+    Raises:
+        ValueError: anything else (a bool included: ``True`` does not say which end).
+
+    """
+    if not isinstance(trim, str) or trim not in _TRIM_MODES:
         raise ValueError(
             f"trim must be one of 'start', 'end' or 'error', got {trim!r}; pass 'start' to "
             "keep the most recent data"
         )
+    return trim
 
 
 def make_stream_batches(x: Any, y: Any, *, batch_size: int, trim: str = "start") -> StreamBatches:
@@ -234,7 +269,7 @@ def make_stream_batches(x: Any, y: Any, *, batch_size: int, trim: str = "start")
 
     """
     check_positive_int("batch_size", batch_size)
-    _check_trim(trim)
+    check_trim(trim)
     x = as_float_samples("x", x)
     y = as_float_samples("y", y)
     n = x.shape[0]
@@ -355,7 +390,7 @@ def make_series_streams(
     """
     check_positive_int("batch_size", batch_size)
     check_positive_int("chunk", chunk)
-    _check_trim(trim)
+    check_trim(trim)
     several = isinstance(values, list | tuple)
     inputs = _series_list("values", values)
     if targets is None:
@@ -577,14 +612,18 @@ def make_windows(
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class OfficialBatches:
-    """Batches in the official example's layout (the arrays are read-only).
+class SampleBatches:
+    """Samples cut into consecutive batches (the arrays are read-only).
+
+    The layout of stateless training and of the official example (``OfficialBatches`` is
+    this class).
 
     Attributes:
-        x_batches: ``(num_batches, batch_size, ...)`` inputs; batch ``k`` holds samples
-            ``k * batch_size`` to ``(k + 1) * batch_size - 1``.
-        y_batches: ``(num_batches, batch_size, ...)`` targets, laid out like ``x_batches``.
-        trim: what was used and what was trimmed (only ever at the end).
+        x_batches: ``(num_batches, batch_size, ...)`` inputs; batch ``k`` holds the used
+            samples ``k * batch_size`` to ``(k + 1) * batch_size - 1``.
+        y_batches: ``(num_batches, batch_size, ...)`` targets, laid out like ``x_batches``,
+            or ``None`` (prediction only).
+        trim: what was used and what was trimmed.
 
     """
 
@@ -609,7 +648,7 @@ class OfficialBatches:
             batches: ``(num_batches, batch_size, ...)``.
 
         Returns:
-            ``(num_batches * batch_size, ...)``, sample ``j`` at row ``j``.
+            ``(num_batches * batch_size, ...)``, used sample ``j`` at row ``j``.
 
         Raises:
             ValueError: ``batches`` is not laid out like ``x_batches``.
@@ -627,46 +666,54 @@ class OfficialBatches:
         return batches.reshape(-1, *batches.shape[2:])
 
 
-def make_official_batches(
-    x: Any, y: Any, *, batch_size: int, trim: bool = False
-) -> OfficialBatches:
-    """Batch samples in order, as Keras' ``fit(shuffle=False)`` does in the official example.
+OfficialBatches = SampleBatches
+"""The official example's name for ``SampleBatches``: the same layout."""
 
-    Batch ``k`` holds samples ``k * B`` to ``(k + 1) * B - 1`` (``B = batch_size``). With a
-    stateful model this differs from the stream layout as soon as ``B > 1``: row ``i`` of
-    batch ``k + 1`` is sample ``(k + 1) * B + i``, which comes ``B`` steps after sample
-    ``k * B + i``, so the state carried into a sample comes from ``B`` steps back in the
-    series, not from the previous step. Row ``i`` thus follows the subseries
-    ``data[i::B]``; the seed script's comment says so: "we train batch_size series at a lower
-    resolution, each offset by one step, extractable with data_input[i::batch_size]". The
-    stream layout (``make_stream_batches``) instead makes row ``i`` of batch ``k + 1`` the
-    sample right after row ``i`` of batch ``k``. With ``B = 1`` the two layouts agree.
+
+def make_sample_batches(
+    x: Any, y: Any, *, batch_size: int, trim: str = "error"
+) -> SampleBatches:
+    """Cut samples into consecutive batches: the one cutter of stateless (window) batches.
+
+    Batch ``k`` holds the used samples ``k * B`` to ``(k + 1) * B - 1`` (``B = batch_size``),
+    as Keras' ``fit(shuffle=False)`` does in the official example. With a stateful model
+    this differs from the stream layout as soon as ``B > 1``: row ``i`` of batch ``k + 1`` is
+    sample ``(k + 1) * B + i``, which comes ``B`` steps after sample ``k * B + i``, so the
+    state carried into a sample comes from ``B`` steps back in the series, not from the
+    previous step. Row ``i`` thus follows the subseries ``data[i::B]``; the seed script's
+    comment says so: "we train batch_size series at a lower resolution, each offset by one
+    step, extractable with data_input[i::batch_size]". The stream layout
+    (``make_stream_batches``) instead makes row ``i`` of batch ``k + 1`` the sample right
+    after row ``i`` of batch ``k``. With ``B = 1`` the two layouts agree.
 
     Args:
         x: ``(samples, ...)`` inputs in chronological order.
         y: ``(samples, ...)`` targets, one per sample, or ``None`` (prediction only;
             ``y_batches`` is then ``None``).
         batch_size: samples per batch.
-        trim: drop the last ``n % batch_size`` samples (counted in the report) instead of
-            raising.
+        trim: where the ``n % batch_size`` samples that do not fill a batch go: ``"error"``
+            raises (naming the fix), ``"start"`` drops the oldest (keeps the most recent
+            data), ``"end"`` drops the newest; either way they are counted in the report.
 
     Returns:
-        ``OfficialBatches`` with ``x_batches`` ``(n // batch_size, batch_size, ...)``.
+        ``SampleBatches`` with ``x_batches`` ``(n // batch_size, batch_size, ...)``.
 
     Raises:
-        ValueError: ``batch_size`` is not a positive int, ``x`` and ``y`` differ in samples
-            or hold NaN or infinite values, there are fewer samples than ``batch_size``, or
-            ``n`` is not a multiple of ``batch_size`` and ``trim`` is false.
+        ValueError: ``batch_size`` is not a positive int, ``trim`` is unknown, ``x`` and
+            ``y`` differ in samples or hold NaN or infinite values, there are fewer samples
+            than ``batch_size``, or ``n`` is not a multiple of ``batch_size`` and ``trim``
+            is ``"error"``.
 
     Example:
-        >>> b = make_official_batches(np.arange(6), np.arange(6), batch_size=2)
+        >>> b = make_sample_batches(np.arange(6), np.arange(6), batch_size=2)
         >>> b.x_batches.tolist()
         [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+        >>> print(make_sample_batches(np.arange(7), None, batch_size=2, trim="start").trim)
+        used 6 of 7 samples in 3 batches of 2; trimmed 1 at the start
 
     """
     check_positive_int("batch_size", batch_size)
-    if not isinstance(trim, bool):
-        raise ValueError(f"trim must be True or False, got {trim!r}; pass trim=True or False")
+    check_trim(trim)
     x = as_float_samples("x", x)
     y = None if y is None else as_float_samples("y", y)
     n = x.shape[0]
@@ -681,31 +728,38 @@ def make_official_batches(
             "smaller batch_size or more samples"
         )
     remainder = n % batch_size
-    if remainder and not trim:
+    if remainder and trim == "error":
         raise ValueError(
             f"{n} samples are not a multiple of batch_size={batch_size} (remainder "
-            f"{remainder}); pass trim=True to drop the last {remainder} samples, or choose a "
-            f"batch_size that divides {n}"
+            f"{remainder}); pass trim='end' to drop the last {remainder} samples or "
+            f"trim='start' to drop the first {remainder}, or choose a batch_size that "
+            f"divides {n}"
         )
     num_batches = n // batch_size
     used = num_batches * batch_size
+    start = remainder if trim == "start" else 0
 
     def lay_out(samples: np.ndarray) -> np.ndarray:
         # (used, ...) -> (num_batches, batch_size, ...): consecutive samples share a batch
-        batches = samples[:used].reshape(num_batches, batch_size, *samples.shape[1:])
-        batches = batches.copy()  # the batches never alias the caller's array
-        batches.setflags(write=False)
-        return batches
+        batches = samples[start : start + used].reshape(
+            num_batches, batch_size, *samples.shape[1:]
+        )
+        return _read_only(batches.copy())  # the batches never alias the caller's array
 
+    trimmed_start, trimmed_end = start, remainder - start
     report = TrimReport(
         total=n,
         used=used,
-        trimmed_start=0,
-        trimmed_end=remainder,
+        trimmed_start=trimmed_start,
+        trimmed_end=trimmed_end,
         batch_size=batch_size,
         num_batches=num_batches,
-        per_series=((0, remainder),),
+        per_series=((trimmed_start, trimmed_end),),
         layout="official",
     )
     y_batches = None if y is None else lay_out(y)
-    return OfficialBatches(x_batches=lay_out(x), y_batches=y_batches, trim=report)
+    return SampleBatches(x_batches=lay_out(x), y_batches=y_batches, trim=report)
+
+
+make_official_batches = make_sample_batches
+"""The official example's name for ``make_sample_batches``: the same function."""

@@ -28,10 +28,10 @@ from lstmlab.core.train import (
     select_training,
 )
 from lstmlab.data.layouts import (
-    OfficialBatches,
+    SampleBatches,
     StreamBatches,
     TrimReport,
-    make_official_batches,
+    make_sample_batches,
     make_stream_batches,
 )
 from lstmlab.runtime import epoch_progress
@@ -155,7 +155,7 @@ def make_data(config: MovingAverageConfig) -> MovingAverageData:
     )
 
 
-Batches = OfficialBatches | StreamBatches
+Batches = SampleBatches | StreamBatches
 
 
 def make_batches(
@@ -173,14 +173,14 @@ def make_batches(
         layout: ``"official"`` or ``"streams"``.
 
     Returns:
-        ``OfficialBatches`` or ``StreamBatches`` with ``x_batches (num_batches, batch_size,
+        ``SampleBatches`` or ``StreamBatches`` with ``x_batches (num_batches, batch_size,
         lahead, 1)`` and ``y_batches (num_batches, batch_size, 1)``.
 
     Raises:
         ValueError: an unknown layout, or a sample count the layout cannot take.
     """
     if layout == "official":
-        return make_official_batches(x, y, batch_size=batch_size, trim=True)
+        return make_sample_batches(x, y, batch_size=batch_size, trim="end")
     if layout == "streams":
         return make_stream_batches(x, y, batch_size=batch_size, trim="start")
     raise ValueError(f"layout must be 'official' or 'streams', got {layout!r}")
@@ -317,7 +317,7 @@ def scoring_batches(data: MovingAverageData, config: MovingAverageConfig) -> Bat
         config: the experiment settings.
 
     Returns:
-        ``OfficialBatches`` or ``StreamBatches`` over ``(x_test, y_test)``.
+        ``SampleBatches`` or ``StreamBatches`` over ``(x_test, y_test)``.
     """
     if config.layout == "streams":
         return make_stream_batches(data.x_test, data.y_test, batch_size=1, trim="start")
