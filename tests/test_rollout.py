@@ -1,0 +1,377 @@
+"""Tests of lstmlab.core.rollout against step-by-step references written here.
+
+The references call ``apply`` one time step at a time (an LSTM never sees more than one
+reading per call), feed each forecast back by hand and slide the window by hand, so they
+share nothing with the compiled scans but the model itself.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lstmlab.core.layers import LSTMState
+from lstmlab.core.model import LSTMConfig, MLPConfig, apply, init_params, init_state
+from lstmlab.core.rollout import (
+    _compiled_read,
+    power_of_two_pieces,
+    read,
+    rollout,
+    window_states,
+)
+
+WINDOW = 3
+TARGETS = 1
+ROWS = 3
+
+
+def make_config(model: str, features: int, outputs: int, window: int = WINDOW):
+    if model == "mlp":
+        return MLPConfig(hidden=(6,), timesteps=window, features=features, outputs=outputs)
+    units = {"stateful": (5,), "stacked": (4, 3), "stateless": (5,), "stream": (5,)}[model]
+    return LSTMConfig(
+        units=units,
+        timesteps=window,
+        features=features,
+        outputs=outputs,
+        stateful=model != "stateless",
+        return_sequences=model == "stream",
+    )
+
+
+def random_params(config, seed: int = 0):
+    """Keras-initialised weights plus noise: every bias non-zero, nothing symmetric."""
+    params = init_params(config, seed)
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(100 + seed), len(leaves))
+    noisy = [
+        leaf + 0.3 * jax.random.normal(k, leaf.shape) for leaf, k in zip(leaves, keys, strict=True)
+    ]
+    return jax.tree.unflatten(tree, noisy)
+
+
+def random_state(config, rows: int, seed: int = 1):
+    if not config.stateful:
+        return ()
+    rng = np.random.default_rng(seed)
+    return tuple(
+        LSTMState(
+            h=jnp.asarray(rng.uniform(-0.5, 0.5, (rows, u)), jnp.float32),
+            c=jnp.asarray(rng.uniform(-0.5, 0.5, (rows, u)), jnp.float32),
+        )
+        for u in config.units
+    )
+
+
+# One compiled model call per shape: the reference still feeds the model step by step.
+apply_once = jax.jit(apply, static_argnums=0)
+
+
+def last(y):
+    return np.asarray(y[:, -1, :] if y.ndim == 3 else y)
+
+
+def read_step_by_step(config, params, state, x):
+    """Output after the last step and the state; an LSTM reads one time step per call."""
+    x = jnp.asarray(x, jnp.float32)
+    if config.kind == "mlp":
+        y, _ = apply_once(config, params, (), x)
+        return last(y), ()
+    s = state if config.stateful else init_state(config, x.shape[0])
+    for t in range(x.shape[1]):
+        y, s = apply_once(config, params, s, x[:, t : t + 1])
+    return last(y), s
+
+
+def reference_rollout(
+    config,
+    params,
+    state,
+    x,
+    horizon,
+    *,
+    change=False,
+    future=None,
+    output=None,
+    slide=True,
+    carry=True,
+):
+    """Recursive forecast by hand; ``slide=False``/``carry=False`` are the planted bugs."""
+    x = np.asarray(x, np.float32)
+    rows = x.shape[0]
+    future = np.zeros((rows, horizon, 0), np.float32) if future is None else np.asarray(future)
+    forecasts = []
+    s = state
+    for k in range(horizon):
+        if k == 0 and output is not None:
+            y = np.asarray(output)
+        else:
+            y, new_state = read_step_by_step(config, params, s, x)
+            # the planted bug: the state starts again from zero at every step
+            s = new_state if carry else init_state(config, rows)
+        value = y + x[:, -1, :TARGETS] if change else y  # (rows, targets)
+        forecasts.append(value)
+        row = np.concatenate([value, future[:, k]], axis=1)[:, None, :]  # (rows, 1, features)
+        # the planted bug: the new row overwrites the newest reading instead of sliding
+        x = (
+            np.concatenate([x[:, 1:], row], axis=1)
+            if slide
+            else np.concatenate([x[:, :-1], row], axis=1)
+        )
+    return np.stack(forecasts, axis=1)  # (rows, horizon, targets)
+
+
+def reference_direct(config, params, state, x, horizon, *, change=False):
+    y, _ = read_step_by_step(config, params, state, x)
+    y = y.reshape(x.shape[0], horizon, TARGETS)
+    return y + np.asarray(x)[:, -1:, :TARGETS] if change else y
+
+
+def case(model, covariates, outputs=TARGETS, rows=ROWS, window=WINDOW, seed=0):
+    features = TARGETS + covariates
+    config = make_config(model, features, outputs, window)
+    params = random_params(config, seed)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, (rows, window, features)).astype(np.float32)
+    return config, params, random_state(config, rows), x
+
+
+MODELS = ("stateful", "stacked", "stateless", "mlp")
+HORIZON = 4
+
+
+@pytest.mark.parametrize("change", [False, True])
+@pytest.mark.parametrize("covariates", [0, 2])
+@pytest.mark.parametrize("model", MODELS)
+def test_recursive_rollout_matches_the_step_by_step_reference(model, covariates, change):
+    config, params, state, x = case(model, covariates)
+    future = (
+        np.random.default_rng(5).uniform(0, 1, (ROWS, HORIZON, covariates)) if covariates else None
+    )
+    got = rollout(config, params, state, x, horizon=HORIZON, change=change, future=future)
+    expected = reference_rollout(config, params, state, x, HORIZON, change=change, future=future)
+    assert got.shape == (ROWS, HORIZON, TARGETS)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
+    # The planted bugs are caught: overwriting instead of sliding, resetting the state.
+    wrong = reference_rollout(
+        config, params, state, x, HORIZON, change=change, future=future, slide=False
+    )
+    assert not np.allclose(np.asarray(got), wrong, rtol=1e-4, atol=1e-4)
+    if config.stateful:
+        reset = reference_rollout(
+            config, params, state, x, HORIZON, change=change, future=future, carry=False
+        )
+        assert not np.allclose(np.asarray(got), reset, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("change", [False, True])
+@pytest.mark.parametrize("model", MODELS)
+def test_direct_rollout_matches_one_apply(model, change):
+    config, params, state, x = case(model, covariates=1, outputs=HORIZON * TARGETS)
+    got = rollout(config, params, state, x, horizon=HORIZON, strategy="direct", change=change)
+    expected = reference_direct(config, params, state, x, HORIZON, change=change)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
+    if config.stateful:  # the state is read: a zero state gives other forecasts
+        zero = reference_direct(config, params, init_state(config, ROWS), x, HORIZON, change=change)
+        assert not np.allclose(np.asarray(got), zero, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("change", [False, True])
+def test_stream_rollout_continues_from_read(change):
+    # A stateful model reading one reading per step: read the history, then forecast from
+    # the state after it and the output read returned; every step reads one fed-back row.
+    config, params, _, _ = case("stream", covariates=2)
+    rng = np.random.default_rng(3)
+    history = rng.uniform(0, 1, (ROWS, 11, 3)).astype(np.float32)
+    future = rng.uniform(0, 1, (ROWS, HORIZON, 2)).astype(np.float32)
+    zero = init_state(config, ROWS)
+    y, state = read(config, params, zero, history)
+    got = rollout(
+        config,
+        params,
+        state,
+        history[:, -1:],
+        horizon=HORIZON,
+        change=change,
+        future=future,
+        output=y,
+    )
+    y_ref, state_ref = read_step_by_step(config, params, zero, history)
+    expected = reference_rollout(
+        config,
+        params,
+        state_ref,
+        history[:, -1:],
+        HORIZON,
+        change=change,
+        future=future,
+        output=y_ref,
+    )
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
+    # The same forecast as a rollout that reads the last reading itself from the state before.
+    before = read(config, params, zero, history[:, :-1])[1]
+    again = rollout(
+        config, params, before, history[:, -1:], horizon=HORIZON, change=change, future=future
+    )
+    np.testing.assert_allclose(np.asarray(again), np.asarray(got), rtol=1e-5, atol=1e-5)
+    reset = reference_rollout(
+        config,
+        params,
+        state_ref,
+        history[:, -1:],
+        HORIZON,
+        change=change,
+        future=future,
+        output=y_ref,
+        carry=False,
+    )
+    assert not np.allclose(np.asarray(got), reset, rtol=1e-4, atol=1e-4)
+
+
+def stack_seeds(trees):
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+@pytest.mark.parametrize("model", ["stacked", "mlp"])
+def test_seeds_axis_equals_one_call_per_seed(model):
+    config, _, _, x = case(model, covariates=1)
+    seed_params = [random_params(config, s) for s in range(3)]
+    seed_states = [random_state(config, ROWS, seed=s) for s in range(3)]
+    outputs = [np.full((ROWS, TARGETS), 0.1 * s, np.float32) for s in range(3)]
+    future = np.random.default_rng(1).uniform(0, 1, (ROWS, HORIZON, 1))
+    for output in (None, outputs):
+        got = rollout(
+            config,
+            stack_seeds(seed_params),
+            stack_seeds(seed_states),
+            x,
+            horizon=HORIZON,
+            change=True,
+            future=future,
+            output=None if output is None else np.stack(output),
+            seeds=True,
+        )
+        assert got.shape == (3, ROWS, HORIZON, TARGETS)
+        for s in range(3):
+            one = rollout(
+                config,
+                seed_params[s],
+                seed_states[s],
+                x,
+                horizon=HORIZON,
+                change=True,
+                future=future,
+                output=None if output is None else output[s],
+            )
+            np.testing.assert_allclose(np.asarray(got[s]), np.asarray(one), rtol=1e-6, atol=1e-6)
+
+
+def test_horizon_one_is_one_step():
+    config, params, state, x = case("stateful", covariates=0)
+    got = rollout(config, params, state, x, horizon=1)
+    y, _ = read_step_by_step(config, params, state, x)
+    np.testing.assert_allclose(np.asarray(got)[:, 0], y, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- read
+
+
+def test_power_of_two_pieces():
+    assert power_of_two_pieces(13) == [8, 4, 1]
+    assert power_of_two_pieces(0) == []
+    assert all(sum(power_of_two_pieces(n)) == n for n in range(100))
+
+
+@pytest.mark.parametrize("model", ["stateful", "stacked", "stream"])
+def test_read_in_pieces_equals_at_once_and_step_by_step(model):
+    config, params, _, _ = case(model, covariates=1)
+    rows = 3  # padded to 4 inside
+    state = random_state(config, rows, seed=4)
+    x = np.random.default_rng(2).uniform(0, 1, (rows, 37, 2)).astype(np.float32)
+    y, new_state = read(config, params, state, x)
+    y_ref, state_ref = read_step_by_step(config, params, state, x)
+    np.testing.assert_allclose(np.asarray(y), y_ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip(jax.tree.leaves(new_state), jax.tree.leaves(state_ref), strict=True):
+        assert got.shape == want.shape == (rows, got.shape[1])
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+    # In two uneven pieces: the same output and state.
+    _, middle = read(config, params, state, x[:, :13])
+    y_two, state_two = read(config, params, middle, x[:, 13:])
+    np.testing.assert_allclose(np.asarray(y_two), np.asarray(y), rtol=1e-5, atol=1e-5)
+    for got, want in zip(jax.tree.leaves(state_two), jax.tree.leaves(new_state), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+    # The state matters: from zero the output differs.
+    y_zero, _ = read(config, params, init_state(config, rows), x[:, -5:])
+    assert not np.allclose(np.asarray(y_zero), np.asarray(y), atol=1e-4)
+
+
+def test_read_compiles_one_program_per_power_of_two():
+    config, params, _, _ = case("stateful", covariates=0)
+    state = init_state(config, 2)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 40, 1)).astype(np.float32)
+    for length in range(1, 41):
+        read(config, params, state, x[:, :length])
+    assert _compiled_read(config, False)._cache_size() == len(power_of_two_pieces(63))
+
+
+@pytest.mark.parametrize("model", ["stateless", "mlp"])
+def test_window_model_reads_its_last_window_from_zero(model):
+    config, params, _, _ = case(model, covariates=1)
+    x = np.random.default_rng(3).uniform(0, 1, (5, 9, 2)).astype(np.float32)
+    y, state = read(config, params, (), x)
+    expected, _ = read_step_by_step(config, params, (), x[:, -WINDOW:])
+    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=1e-5)
+    assert state == ()
+    with pytest.raises(ValueError, match=f"a window model reads {WINDOW} readings, got 2"):
+        read(config, params, (), x[:, :2])
+
+
+def test_read_with_seeds_equals_one_call_per_seed():
+    config, _, _, _ = case("stacked", covariates=0)
+    seed_params = [random_params(config, s) for s in range(2)]
+    seed_states = [random_state(config, 3, seed=s) for s in range(2)]
+    x = np.random.default_rng(0).uniform(0, 1, (3, 6, 1)).astype(np.float32)
+    y, state = read(config, stack_seeds(seed_params), stack_seeds(seed_states), x, seeds=True)
+    assert y.shape == (2, 3, 1)
+    for s in range(2):
+        y_one, state_one = read(config, seed_params[s], seed_states[s], x)
+        np.testing.assert_allclose(np.asarray(y[s]), np.asarray(y_one), rtol=1e-6, atol=1e-6)
+        for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(state_one), strict=True):
+            np.testing.assert_allclose(np.asarray(got[s]), np.asarray(want), rtol=1e-6)
+
+
+def test_window_states_are_the_states_before_each_overlapping_window():
+    config, params, state, _ = case("stacked", covariates=0)
+    windows = np.random.default_rng(0).uniform(0, 1, (6, ROWS, WINDOW, 1)).astype(np.float32)
+    before = window_states(config, params, state, windows)
+    s = state
+    for k in range(6):
+        for got, want in zip(jax.tree.leaves(before), jax.tree.leaves(s), strict=True):
+            np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want), rtol=1e-5, atol=1e-6)
+        _, s = read_step_by_step(config, params, s, windows[k])
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_errors_name_the_value_and_the_fix():
+    config, params, state, x = case("stateful", covariates=2)
+    with pytest.raises(
+        ValueError, match=r"pass their known future values, future of shape \(3, 4, 2\)"
+    ):
+        rollout(config, params, state, x, horizon=4)
+    with pytest.raises(
+        ValueError, match=r"future must have shape .* = \(3, 4, 2\), got \(3, 3, 2\)"
+    ):
+        rollout(config, params, state, x, horizon=4, future=np.zeros((3, 3, 2)))
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        rollout(config, params, state, x, horizon=4, strategy="sideways")
+    with pytest.raises(ValueError, match="horizon must be a positive integer, got 0"):
+        rollout(config, params, state, x, horizon=0)
+    with pytest.raises(ValueError, match="a direct forecast needs horizon \\* targets outputs"):
+        rollout(config, params, state, x, horizon=4, strategy="direct")
+    with pytest.raises(ValueError, match=r"rollout needs inputs x of shape \(rows, time, 3\)"):
+        rollout(config, params, state, x[..., :1], horizon=1)
+    mlp = make_config("mlp", 1, 1)
+    with pytest.raises(ValueError, match="window_states needs a stateful model"):
+        window_states(mlp, random_params(mlp), (), np.zeros((2, 1, WINDOW, 1)))
