@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from lstmlab import cli, runtime
-from lstmlab.cli import add_compare_command, add_live_commands, compare_config, main
+from lstmlab.cli import build_parser, compare_config, main
 from lstmlab.core.model import LSTMConfig, init_params
 from lstmlab.data.loading import DownloadError
 from lstmlab.forecaster import Forecaster
@@ -44,7 +44,7 @@ def test_moving_average_writes_its_report(tmp_path, capsys):
     assert main([*SMALL_MA, "--tsteps", "3", "--device", "cpu", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "STATELESS LSTM WILL NOT CONVERGE" in printed
-    assert f"Report written to {(out / 'report.md').resolve()}" in printed
+    assert f"wrote {out}: config.json, input_vs_expected.png, loss.png, report.md" in printed
     for name in ("input_vs_expected.png", "residuals.png", "loss.png"):
         assert_png(out / name)
     summary = json.loads((out / "summary.json").read_text())
@@ -178,9 +178,9 @@ def test_device_gpu_without_a_gpu_exits_2_with_the_install_hint(command, tmp_pat
         "moving-average": [*SMALL_MA, "--out", str(out)],
         "convergence": ["convergence", "--quiet", "--out", str(out)],
         "compare": ["compare", str(data), "--target", "value", "--quiet", "--out", str(out)],
-        "fit": ["fit", str(data), "--target", "value", "--quiet", "--save", str(out)],
-        "observe": ["observe", "--model", str(out), "--series", "s", "--input", str(data)],
-        "serve": ["serve", "--model", str(out)],
+        "fit": ["fit", str(data), "--target", "value", "--quiet", "--out", str(out)],
+        "observe": ["observe", "--model-dir", str(out), "--series", "s", "--input", str(data)],
+        "serve": ["serve", "--model-dir", str(out)],
     }[command]
     assert main([*argv, "--device", "gpu"]) == 2
     assert capsys.readouterr().err == f"lstmlab: error: {NO_GPU}\n"
@@ -212,9 +212,7 @@ FAST = ["--epochs", "1", "--seeds", "1", "--window", "2", "--quiet"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="lstmlab")
-    add_compare_command(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["compare", *argv])
+    return build_parser().parse_args(["compare", *argv])
 
 
 def write_csv(path, n: int = 60) -> None:
@@ -452,10 +450,8 @@ def test_preset_without_data_reads_the_shared_folder(data_dir, tmp_path, monkeyp
 
 
 def test_registered_in_the_lstmlab_cli(tmp_path):
-    from lstmlab.cli import build_parser
-
     args = build_parser().parse_args(["compare", "x.csv", "--target", "a", "--horizon", "2"])
-    assert args.handler is cli.run_compare_command
+    assert args.handler is cli._run_compare
     assert args.horizon == 2
 
 
@@ -487,7 +483,6 @@ def fitted(data, tmp_path_factory):
             str(folder / "train.csv"),
             "--target",
             "a",
-            "--target",
             "b",
             "--time-col",
             "time",
@@ -499,7 +494,7 @@ def fitted(data, tmp_path_factory):
             "6",
             "--epochs",
             "2",
-            "--save",
+            "--out",
             str(model),
             "--quiet",
         ]
@@ -509,11 +504,10 @@ def fitted(data, tmp_path_factory):
 
 
 def test_parser_registers_three_subcommands():
-    parser = argparse.ArgumentParser()
-    add_live_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["serve", "--model", "m", "--port", "0"])
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--model-dir", "m", "--port", "0"])
     assert (args.command, args.port, args.host) == ("serve", 0, "127.0.0.1")
-    args = parser.parse_args(["observe", "--model", "m", "--series", "a", "--input", "x.csv"])
+    args = parser.parse_args(["observe", "--model-dir", "m", "--series", "a", "--input", "x.csv"])
     assert args.horizon == 1
 
 
@@ -546,7 +540,7 @@ def test_fit_refuses_to_replace_a_model_without_overwrite(fitted, data, capsys):
         "3",
         "--epochs",
         "1",
-        "--save",
+        "--out",
         str(fitted),
         "--quiet",
     ]
@@ -569,7 +563,7 @@ def test_fit_errors_are_reported(data, tmp_path, capsys):
             "a",
             "--time-col",
             "time",
-            "--save",
+            "--out",
             str(tmp_path / "m"),
             "--quiet",
         ]
@@ -584,7 +578,7 @@ def test_fit_errors_are_reported(data, tmp_path, capsys):
             str(folder / "train.csv"),
             "--target",
             "a",
-            "--save",
+            "--out",
             str(tmp_path / "other"),
             "--quiet",
         ]
@@ -599,7 +593,7 @@ def test_fit_refuses_missing_drop_that_leaves_gaps_before_training(data, tmp_pat
     holed.loc[10, "a"] = np.nan
     holed.to_csv(tmp_path / "holed.csv", index=False)
     argv = ["fit", str(tmp_path / "holed.csv"), "--target", "a", "--time-col", "time"]
-    argv += ["--missing", "drop", "--epochs", "1", "--save", str(tmp_path / "m"), "--quiet"]
+    argv += ["--missing", "drop", "--epochs", "1", "--out", str(tmp_path / "m"), "--quiet"]
     assert main(argv) == 2
     assert (
         "--missing drop removed 1 row(s) of "
@@ -613,7 +607,7 @@ def test_fit_with_zero_epochs_saves_and_reports_no_loss(data, tmp_path, capsys):
     folder, _ = data
     argv = ["fit", str(folder / "train.csv"), "--target", "a", "--time-col", "time"]
     argv += ["--model", "mlp", "--window", "3", "--epochs", "0"]
-    assert main([*argv, "--save", str(tmp_path / "m"), "--quiet"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "m"), "--quiet"]) == 0
     assert "final loss none (no epochs)" in capsys.readouterr().out
     assert Forecaster.load(tmp_path / "m").metrics["final_loss"] is None
 
@@ -632,7 +626,7 @@ def test_observe_advances_the_saved_state(fitted, data, tmp_path, capsys):
     code = main(
         [
             "observe",
-            "--model",
+            "--model-dir",
             str(model),
             "--series",
             "a",
@@ -655,7 +649,7 @@ def test_observe_advances_the_saved_state(fitted, data, tmp_path, capsys):
     # the same readings again are out of time order: error, nothing saved
     before = folder_checksum(model)
     code = main(
-        ["observe", "--model", str(model), "--series", "a", "--input", str(folder / "new.csv")]
+        ["observe", "--model-dir", str(model), "--series", "a", "--input", str(folder / "new.csv")]
     )
     assert code == 2
     assert "is out of time order" in capsys.readouterr().err
@@ -673,7 +667,7 @@ def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
         main(
             [
                 "observe",
-                "--model",
+                "--model-dir",
                 str(model),
                 "--series",
                 "x",
@@ -693,7 +687,7 @@ def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
         main(
             [
                 "observe",
-                "--model",
+                "--model-dir",
                 str(model),
                 "--series",
                 "x",
@@ -708,7 +702,7 @@ def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
         main(
             [
                 "observe",
-                "--model",
+                "--model-dir",
                 str(tmp_path / "none"),
                 "--series",
                 "x",
@@ -722,10 +716,8 @@ def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
 
 
 def test_lstmlab_cli_knows_the_live_commands():
-    from lstmlab.cli import build_parser
-
-    args = build_parser().parse_args(["fit", "data.csv", "--target", "x", "--save", "m"])
-    assert (args.handler.__name__, args.model, args.targets) == ("run_fit", "stateful", ["x"])
+    args = build_parser().parse_args(["fit", "data.csv", "--target", "x", "y", "--out", "m"])
+    assert (args.handler.__name__, args.model, args.target) == ("_run_fit", "stateful", ["x", "y"])
 
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -767,23 +759,23 @@ def test_import_then_export_through_the_command_line(keras, tmp_path, capsys):
 
     model = _stateful_keras_file(keras, tmp_path / "in.keras")
     folder = tmp_path / "folder"
-    assert main(["import-keras", str(tmp_path / "in.keras"), "--save", str(folder)]) == 0
+    assert main(["import-keras", str(tmp_path / "in.keras"), "--out", str(folder)]) == 0
     assert capsys.readouterr().out == (
         f"imported {tmp_path / 'in.keras'} (stateful LSTM, units [4], 3 time step(s) x 1 "
         "feature(s) -> 1 output(s))\n"
         "carried state saved for series default.0, default.1\n"
-        f"Model saved to {folder.resolve()}\n"
+        f"saved model to {folder}\n"
     )
     saved = load_model(folder)
     np.testing.assert_array_equal(saved.states["rnn.0.h"], keras_states(model)[0][0])
 
     out = tmp_path / "out.keras"
-    args = ["export-keras", str(folder), "--out", str(out), "--series", "default.1"]
+    args = ["export-keras", "--model-dir", str(folder), "--out", str(out), "--series", "default.1"]
     assert main(args) == 0
     assert capsys.readouterr().out == (
         f"exported {folder} (stateful LSTM, units [4], 3 time step(s) x 1 feature(s) -> 1 "
         "output(s)) as Keras model 'lstmlab'\n"
-        f"Keras model written to {out.resolve()}\n"
+        f"wrote {out}\n"
     )
     back = kx.load_keras(out)
     np.testing.assert_array_equal(keras_states(back)[0][0], keras_states(model)[0][0][1:])
@@ -795,17 +787,18 @@ def test_import_then_export_through_the_command_line(keras, tmp_path, capsys):
 def test_existing_destinations_need_overwrite(keras, tmp_path, capsys):
     _stateful_keras_file(keras, tmp_path / "in.keras")
     folder = tmp_path / "folder"
-    assert main(["import-keras", str(tmp_path / "in.keras"), "--save", str(folder)]) == 0
+    assert main(["import-keras", str(tmp_path / "in.keras"), "--out", str(folder)]) == 0
     capsys.readouterr()
-    assert main(["import-keras", str(tmp_path / "in.keras"), "--save", str(folder)]) == 2
+    assert main(["import-keras", str(tmp_path / "in.keras"), "--out", str(folder)]) == 2
     assert capsys.readouterr().err == (
         f"lstmlab: error: model folder {folder} already holds a model; pass --overwrite to "
         "replace it or --save to choose another folder\n"
     )
-    args = ["import-keras", str(tmp_path / "in.keras"), "--save", str(folder), "--overwrite"]
+    args = ["import-keras", str(tmp_path / "in.keras"), "--out", str(folder), "--overwrite"]
     assert main(args) == 0
     capsys.readouterr()
-    assert main(["export-keras", str(folder), "--out", str(tmp_path / "in.keras")]) == 2
+    args = ["export-keras", "--model-dir", str(folder), "--out", str(tmp_path / "in.keras")]
+    assert main(args) == 2
     assert capsys.readouterr().err == (
         f"lstmlab: error: {tmp_path / 'in.keras'} already exists; pass --overwrite to replace "
         "it or --out to choose another file\n"
@@ -825,7 +818,7 @@ def test_unsupported_layers_exit_2_naming_them(keras, tmp_path, capsys):
             name="net",
         )
         model.save(tmp_path / "gru.keras")
-    code = main(["import-keras", str(tmp_path / "gru.keras"), "--save", str(tmp_path / "f")])
+    code = main(["import-keras", str(tmp_path / "gru.keras"), "--out", str(tmp_path / "f")])
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(
@@ -850,7 +843,7 @@ def test_export_notes_that_the_scaler_stays_behind(keras, tmp_path, capsys):
         SavedModel(config=config, params=init_params(config, 0), recipe=recipe, scaler=scaler),
     )
     out = tmp_path / "m.keras"
-    assert main(["export-keras", str(tmp_path / "folder"), "--out", str(out)]) == 0
+    assert main(["export-keras", "--model-dir", str(tmp_path / "folder"), "--out", str(out)]) == 0
     assert (
         "note: the folder's minmax scaler is not part of the Keras model; feed it scaled values\n"
         in capsys.readouterr().out
@@ -865,6 +858,148 @@ def test_without_keras_the_commands_say_how_to_install_it(monkeypatch, tmp_path,
     with pytest.raises(ValueError, match=re.escape(NO_KERAS)):
         keras_module()
     (tmp_path / "m.keras").write_bytes(b"")
-    code = main(["import-keras", str(tmp_path / "m.keras"), "--save", str(tmp_path / "f")])
+    code = main(["import-keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "f")])
     assert code == 2
     assert capsys.readouterr().err == f"lstmlab: error: {NO_KERAS}\n"
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+
+def test_version_prints_the_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"lstmlab {version('lstmlab')}\n"
+    assert cli.__version__ == version("lstmlab")
+
+
+def _subcommands():
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return subparsers.choices
+
+
+def test_every_flag_with_a_default_shows_it_in_help():
+    commands = _subcommands()
+    assert set(commands) == {
+        "moving-average", "convergence", "compare", "fit", "observe", "serve",
+        "import-keras", "export-keras",
+    }
+    for name, parser in commands.items():
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction) or not action.option_strings:
+                continue
+            assert action.help, f"{name} {action.option_strings[0]} has no help text"
+            if action.nargs == 0 or action.required:
+                continue  # switches and required flags have no default to show
+            flag = action.option_strings[0]
+            helped = " ".join(parser._get_formatter()._expand_help(action).split())
+            assert "(default:" in helped, f"{name} {flag}: {helped!r}"
+            assert flag in text
+
+
+def test_help_shows_forecaster_config_defaults_for_fit_and_compare():
+    from lstmlab.forecaster import ForecasterConfig
+
+    defaults = ForecasterConfig()
+    commands = _subcommands()
+    fit = " ".join(commands["fit"].format_help().split())
+    assert f"training epochs (default: {defaults.epochs})" in fit
+    assert f"Adam step size (default: {defaults.learning_rate})" in fit
+    assert f"(default: {defaults.window})" in fit
+    compare_help = " ".join(commands["compare"].format_help().split())
+    assert f"(default: {defaults.epochs}, ForecasterConfig's;" in compare_help
+    # no flag default of fit differs from ForecasterConfig's
+    args = build_parser().parse_args(["fit", "d.csv", "--target", "a", "--out", "m"])
+    assert cli._forecaster_config(args) == defaults
+    # and compare's default models are ForecasterConfig's, kind by kind
+    config = compare_config(parse(["d.csv"]))
+    assert (config.seeds, config.seed, config.scaler) == (
+        defaults.seeds, defaults.seed, defaults.scaler,
+    )
+    for spec in config.models:
+        kind = ForecasterConfig(model=spec.name)
+        assert (spec.window, spec.epochs, spec.learning_rate, spec.hidden, spec.batch_size) == (
+            kind.window, kind.epochs, kind.learning_rate, kind.resolved_units,
+            kind.resolved_batch_size,
+        )
+
+
+def test_target_takes_several_columns_in_every_command():
+    parser = build_parser()
+    for argv in (
+        ["compare", "d.csv", "--target", "a", "b"],
+        ["fit", "d.csv", "--target", "a", "b", "--out", "m"],
+        ["observe", "--model-dir", "m", "--series", "s", "--input", "x", "--target", "a", "b"],
+    ):
+        assert parser.parse_args(argv).target == ["a", "b"]
+
+
+def test_old_flag_spellings_are_refused(capsys):
+    for argv in (
+        ["fit", "d.csv", "--target", "a", "--save", "m"],
+        ["observe", "--model", "m", "--series", "s", "--input", "x.csv"],
+        ["serve", "--model", "m"],
+        ["fit", "d.csv", "--target", "a", "--out", "m", "--model", "lstm"],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    assert "invalid choice: 'lstm'" in capsys.readouterr().err
+
+
+def test_quiet_prints_only_the_summary_and_names_what_was_written(tmp_path, capsys):
+    out = tmp_path / "quiet"
+    assert main([*SMALL_MA, "--device", "cpu", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines == [
+        "the script expects: STATELESS LSTM WILL NOT CONVERGE",
+        *[line for line in lines if line.startswith(("stateful: ", "stateless: "))],
+        f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir())),
+    ]
+    assert len(lines) == 4 and captured.err == ""
+    # without --quiet the script's per-epoch lines are there: the check above can fail
+    assert main([*SMALL_MA[:-1], "--device", "cpu", "--out", str(tmp_path / "loud")]) == 0
+    assert "Epoch 2 / 2 - loss:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(tmp_path, capsys):
+    data = tmp_path / "load.csv"
+    write_csv(data)
+    out = tmp_path / "run"
+    argv = [str(data), "--time-col", "when", "--target", "load", "--models", "mlp"]
+    assert compare_main([*argv, *FAST, "--device", "cpu", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("best: ") and captured.err == ""
+    assert lines[1] == f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir()))
+    model = tmp_path / "model"
+    argv = ["fit", str(data), "--time-col", "when", "--target", "load", "--model", "mlp"]
+    argv += ["--window", "3", "--epochs", "2", "--seeds", "1", "--quiet", "--out", str(model)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "epoch" not in captured.out.lower()
+    assert captured.out.splitlines()[-1] == f"saved model to {model}"
+    assert (model / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_convergence_names_every_file_it_wrote(tmp_path, capsys):
+    out = tmp_path / "grid"
+    argv = ["convergence", "--tsteps", "1", "--lahead", "1", "--seeds", "1", "--input-len", "100"]
+    assert main([*argv, "--epochs", "1", "--quiet", "--device", "cpu", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir()))
+    assert len(lines) == 4  # two modes, the trainings, the files
+
+
+def test_observe_refuses_a_series_id_with_control_characters(tmp_path, capsys):
+    argv = ["observe", "--model-dir", str(tmp_path), "--series", "a\x00b", "--input", "x.csv"]
+    assert main(argv) == 2
+    assert "series id must not hold control characters" in capsys.readouterr().err

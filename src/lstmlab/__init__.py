@@ -6,8 +6,7 @@ The forecasting tool is ``Forecaster`` (defaults in ``ForecasterConfig``); ``LST
 effects (no backend switched, no file written, nothing printed).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from lstmlab._version import __version__
 from lstmlab.core.layers import LSTMParams, LSTMState
 from lstmlab.core.model import (
     LSTMConfig,
@@ -28,11 +27,6 @@ from lstmlab.core.train import (
 )
 from lstmlab.forecaster import Forecaster, ForecasterConfig
 from lstmlab.keras_models import LSTMModel, MLPModel
-
-try:
-    __version__ = version("lstmlab")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "Forecaster",

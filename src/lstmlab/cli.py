@@ -30,7 +30,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from lstmlab import __version__
+from lstmlab._version import __version__
 from lstmlab.checks import check_series_id
 from lstmlab.data.loading import (
     LoadConfig,
@@ -40,7 +40,7 @@ from lstmlab.data.loading import (
     load_series,
 )
 from lstmlab.experiments import compare, convergence, moving_average
-from lstmlab.forecaster import MODEL_KINDS, FitSpec, Forecaster, ForecasterConfig, train_forecaster
+from lstmlab.forecaster import MODEL_KINDS, Forecaster, ForecasterConfig
 from lstmlab.live.service import ServeConfig
 from lstmlab.model_folder import check_save_destination, model_lock
 from lstmlab.report.documents import (
@@ -90,8 +90,13 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _command(subparsers: Any, name: str, *, help: str, description: str | None) -> Any:
+    # allow_abbrev=False: one spelling per flag (--model must not mean --model-dir)
     return subparsers.add_parser(
-        name, help=help, description=description, formatter_class=_HelpFormatter
+        name,
+        help=help,
+        description=description,
+        formatter_class=_HelpFormatter,
+        allow_abbrev=False,
     )
 
 
@@ -799,34 +804,15 @@ def _run_fit(args: argparse.Namespace) -> int:
             f"holes in the {loaded.freq!r} time grid that a live model cannot read; pass "
             "--missing interpolate or --missing ffill"
         )
-    frame = loaded.frame
-    series = {name: frame[name].to_numpy(np.float64) for name in loaded.targets}
-    spec = FitSpec(
-        kind=config.model,
-        window=config.window,
-        units=config.resolved_units,
-        epochs=config.epochs,
-        batch_size=None if config.stateful else config.resolved_batch_size,
-        learning_rate=config.learning_rate,
-        scaler=config.scaler,
-        seed=config.seed,
-    )
-    with on_device(args.device):
-        forecaster = train_forecaster(
-            series,
-            spec=spec,
-            columns=("value",),
-            timestamps={name: frame.index for name in loaded.targets},
-            freq=loaded.freq,
-            time_col=frame.index.name,
-            quiet=args.quiet,
-        )
+    frame = loaded.frame  # a DatetimeIndex named after the time column; a column per series
+    with on_device(args.device), Forecaster(config=config, quiet=args.quiet) as forecaster:
+        forecaster.fit(frame, target=list(loaded.targets), freq=loaded.freq)
         forecaster.save(args.out)
-    metrics = forecaster.metrics
+        metrics = forecaster.metrics
     final_loss = metrics["final_loss"]  # None without training epochs
     print(
-        f"trained a {config.model} model on {len(series)} series of {len(frame)} readings "
-        f"({loaded.freq}); final loss "
+        f"trained a {config.model} model on {len(loaded.targets)} series of {len(frame)} "
+        f"readings ({loaded.freq}); final loss "
         + ("none (no epochs)" if final_loss is None else f"{final_loss:.6g}")
     )
     for name, rmse in metrics["one_step_rmse"].items():
@@ -922,14 +908,16 @@ def _read_readings(
 def _run_observe(args: argparse.Namespace) -> int:
     series_id = check_series_id(args.series)
     # The device first: --device gpu without a GPU fails before the model is touched.
-    with on_device(args.device), model_lock(args.model_dir, create=False):
-        # load, observe, save: one writer
-        forecaster = Forecaster.load(args.model_dir)
+    with (
+        on_device(args.device),
+        model_lock(args.model_dir, create=False),
+        Forecaster.load(args.model_dir) as forecaster,
+    ):
         values, stamps = _read_readings(
             args.input, forecaster, series_id, args.time_col, args.target
         )
+        # the state is read from the folder's state store and written back in one transaction
         forecast = forecaster.observe(series_id, values, stamps, horizon=args.horizon)
-        forecaster.save(args.model_dir)
     if args.json:
         print(json.dumps(forecast.to_dict()))
         return 0
@@ -1109,6 +1097,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stateful and stateless LSTM forecasting of time series, measured.",
         epilog="Run 'lstmlab COMMAND --help' for the flags of a command and their defaults.",
         formatter_class=_HelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

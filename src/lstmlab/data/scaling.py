@@ -15,6 +15,8 @@ import numpy as np
 
 from lstmlab.checks import check_choice
 
+__all__ = ["SCALER_KINDS", "Scaler", "fit_scaler", "inverse_transform", "transform"]
+
 SCALER_KINDS = ("minmax", "standard")
 _KIND_FIX = "pass kind='minmax' or kind='standard'"
 

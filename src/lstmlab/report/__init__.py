@@ -1,0 +1,3 @@
+"""Reports: ``figures`` (matplotlib Figure objects) and ``documents`` (every report writer)."""
+
+__all__: list[str] = []

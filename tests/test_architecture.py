@@ -1,0 +1,193 @@
+"""The layout's rules, checked: no import cycles, a self-contained core, explicit exports, no
+import-time side effects.
+
+The import graph is read from the source with ``ast`` (every ``import`` statement, also those
+inside functions and under ``TYPE_CHECKING``), so a cycle that only a late import hides is
+still found.
+"""
+
+import ast
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lstmlab
+
+PACKAGE_ROOT = Path(lstmlab.__file__).resolve().parent
+# The bottom layer that every layer may use, core included: the shared validators.
+SHARED_BY_ALL = {"lstmlab.checks"}
+# Third-party packages the core must not need (tables, plots and terminals are edge concerns).
+NOT_IN_CORE = {"rich", "pandas", "matplotlib"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE_ROOT.rglob("*.py"))}
+
+
+def is_package(name: str) -> bool:
+    return MODULES[name].name == "__init__.py"
+
+
+def imported_names(name: str) -> set[str]:
+    """Every module named by an import statement of module ``name`` (absolute names)."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    package = name if is_package(name) else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            found.add(source)
+            # ``from lstmlab.report import figures`` imports the module lstmlab.report.figures
+            found.update(f"{source}.{alias.name}" for alias in node.names)
+    return found
+
+
+def internal_imports(name: str) -> set[str]:
+    """The lstmlab modules that module ``name`` imports (edges of the import graph)."""
+    return {other for other in imported_names(name) if other in MODULES and other != name}
+
+
+GRAPH = {name: internal_imports(name) for name in MODULES}
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    # the check below cannot pass vacuously
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycles(graph) == [["a", "b", "c"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_late_and_relative_imports():
+    # cli imports its handlers' modules lazily, inside functions: the graph still has them
+    assert "lstmlab.keras_io" in GRAPH["lstmlab.cli"]
+    assert "lstmlab.report.figures" in GRAPH["lstmlab.report.documents"]
+
+
+def test_no_import_cycles_between_lstmlab_modules():
+    assert find_cycles(GRAPH) == []
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("lstmlab.core.")))
+def test_core_imports_nothing_above_it(name):
+    outside = {
+        other
+        for other in GRAPH[name]
+        if not other.startswith("lstmlab.core") and other not in SHARED_BY_ALL
+    }
+    assert outside == set(), f"{name} imports {sorted(outside)} from above the core"
+    third_party = {other.split(".")[0] for other in imported_names(name)} & NOT_IN_CORE
+    assert third_party == set(), f"{name} imports {sorted(third_party)}"
+
+
+def test_only_the_entry_point_imports_the_command_line():
+    importers = {name for name, imports in GRAPH.items() if "lstmlab.cli" in imports}
+    assert importers <= {"lstmlab.__main__"}
+
+
+def static_all(name: str) -> list[str] | None:
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    for node in tree.body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign) and node.value is not None
+            else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            return list(ast.literal_eval(node.value))
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_module_exports_its_public_names_with_all(name):
+    names = static_all(name)
+    assert names is not None, f"{name} defines no __all__ (a literal list of its public names)"
+    assert len(names) == len(set(names)), f"{name}.__all__ lists a name twice"
+    module = importlib.import_module(name)
+    missing = [n for n in names if not hasattr(module, n)]
+    assert missing == [], f"{name}.__all__ names {missing}, which {name} does not define"
+
+
+SIDE_EFFECTS = r"""
+import importlib, json, os, sys
+import matplotlib
+matplotlib.use("svg")  # a backend a notebook user might have chosen
+before = sorted(os.listdir("."))
+names = json.loads(sys.argv[1])
+for name in names:
+    importlib.import_module(name)
+print(json.dumps({
+    "backend": matplotlib.get_backend(),
+    "pyplot": "matplotlib.pyplot" in sys.modules,
+    "files": sorted(os.listdir(".")) == before,
+}))
+"""
+
+
+def test_importing_lstmlab_has_no_side_effects(tmp_path):
+    names = ["lstmlab", *sorted(n for n in MODULES if n != "lstmlab")]
+    done = subprocess.run(
+        [sys.executable, "-c", SIDE_EFFECTS, json.dumps(names)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    *printed, last = done.stdout.splitlines()
+    assert printed == [], f"importing lstmlab printed {printed}"
+    assert json.loads(last) == {"backend": "svg", "pyplot": False, "files": True}
+    assert list(tmp_path.iterdir()) == []
