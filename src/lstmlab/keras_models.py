@@ -5,6 +5,7 @@ everything numeric. State changes by rebinding (``self._state = new_state``), ne
 """
 
 import copy
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lstmlab.checks import as_float_array
+from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
     LSTMConfig,
     MLPConfig,
@@ -27,6 +29,7 @@ from lstmlab.core.model import (
 )
 from lstmlab.core.train import (
     History,
+    KerasAdamState,
     TrainConfig,
     TrainState,
     compiled_evaluate,
@@ -37,7 +40,21 @@ from lstmlab.core.train import (
     stack_train_states,
 )
 from lstmlab.data.layouts import check_trim, make_sample_batches, make_stream_batches
+from lstmlab.model_folder import (
+    ModelFolderError,
+    SavedModel,
+    flatten_params,
+    load_model,
+    save_model,
+    unflatten_params,
+)
 from lstmlab.runtime import epoch_progress
+
+__all__ = ["LSTMModel", "MLPModel"]
+
+# The series id under which a model folder's state store keeps the edge object's own state.
+_STATE_ROW = "model"
+_FORMAT = 1
 
 _LAYOUTS = ("official", "streams")
 
@@ -52,13 +69,19 @@ class _Model:
     """Shared edge behaviour; subclasses only build their config."""
 
     def __init__(
-        self, config: ModelConfig, *, batch_size: int, seed: int, learning_rate: float
+        self,
+        config: ModelConfig,
+        *,
+        batch_size: int,
+        seed: int,
+        learning_rate: float,
+        params: Any = None,
     ) -> None:
         self._config = config
         self._batch_size = batch_size
         self._seed = seed
         self._learning_rate = learning_rate
-        self._params = init_params(config, jax.random.key(seed))
+        self._params = init_params(config, jax.random.key(seed)) if params is None else params
         self._state: ModelState = init_state(config, batch_size)
         self._opt_state: Any = None  # created by the first fit, kept across fits as Keras does
         self._step = 0
@@ -337,6 +360,114 @@ class _Model:
         self._params = from_keras_weights(self._config, list(weights), self._params)
         self._opt_state = None
         self._step = 0
+
+    # -- saving ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the model into a model folder (``lstmlab.model_folder``), atomically.
+
+        The folder holds the config, the weights, the batch size, seed and learning rate, and
+        in its state store the carried recurrent state and Adam's state, so that a loaded
+        model predicts, and trains on, exactly as this one would.
+
+        Args:
+            path: the model folder; created if needed, an existing model in it replaced.
+
+        Raises:
+            ModelFolderError: the folder holds files that are not an lstmlab model's.
+        """
+        arrays = {}
+        for layer, state in enumerate(self._state):
+            arrays[f"state.{layer}.h"] = np.asarray(state.h)
+            arrays[f"state.{layer}.c"] = np.asarray(state.c)
+        if self._opt_state is not None:
+            arrays["optimizer.count"] = np.asarray(self._opt_state.count)
+            for name, tree in (("mu", self._opt_state.mu), ("nu", self._opt_state.nu)):
+                for key, array in flatten_params(tree).items():
+                    arrays[f"optimizer.{name}.{key}"] = array
+        recipe = {
+            "keras_model": type(self).__name__,
+            "keras_model_format": _FORMAT,
+            "batch_size": self._batch_size,
+            "seed": self._seed,
+            "learning_rate": self._learning_rate,
+            "step": self._step,
+            "fits": self._fits,
+        }
+        save_model(
+            path,
+            SavedModel(
+                config=self._config,
+                params=self._params,
+                recipe=recipe,
+                # one row: the edge object's state, stacked as a store of one series
+                states={name: array[None] for name, array in arrays.items()},
+                states_meta={"series": [_STATE_ROW]},
+            ),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "_Model":
+        """Load a model saved by ``save``; the class saved is the class returned.
+
+        Args:
+            path: the model folder.
+
+        Returns:
+            An ``LSTMModel`` or ``MLPModel`` with the saved weights, batch size, carried
+            state and optimizer state.
+
+        Raises:
+            ModelFolderError: no model folder, a damaged one (checksums are verified), one
+                that holds another kind of model (a ``Forecaster``'s), or an ``MLPModel``
+                loaded through ``LSTMModel.load`` (or the reverse).
+        """
+        saved = load_model(path)
+        recipe = saved.recipe
+        name = recipe.get("keras_model")
+        classes = {klass.__name__: klass for klass in (LSTMModel, MLPModel)}
+        if name not in classes:
+            raise ModelFolderError(
+                f"{path} holds no LSTMModel or MLPModel (its recipe names {name!r}); load a "
+                "Forecaster's folder with lstmlab.Forecaster.load"
+            )
+        klass = classes[name]
+        if not issubclass(klass, cls):
+            raise ModelFolderError(
+                f"{path} holds an {name}, not an {cls.__name__}; load it with {name}.load"
+            )
+        model = klass.__new__(klass)
+        _Model.__init__(
+            model,
+            saved.config,
+            batch_size=recipe["batch_size"],
+            seed=recipe["seed"],
+            learning_rate=recipe["learning_rate"],
+            params=saved.params,
+        )
+        row = saved.states_meta["series"].index(_STATE_ROW)
+        arrays = {key: value[row] for key, value in saved.states.items()}
+        state = []
+        for layer, zero in enumerate(model._state):
+            h, c = (arrays.get(f"state.{layer}.{part}") for part in ("h", "c"))
+            if h is None or c is None or h.shape != zero.h.shape or c.shape != zero.c.shape:
+                raise ModelFolderError(
+                    f"the state of layer {layer} in {path} is missing or does not have the "
+                    f"shape {zero.h.shape} of batch_size x units; save the model again"
+                )
+            state.append(LSTMState(h=jnp.asarray(h), c=jnp.asarray(c)))
+        model._state = tuple(state)
+        if "optimizer.count" in arrays:
+            moments = {}
+            for moment in ("mu", "nu"):
+                prefix = f"optimizer.{moment}."
+                flat = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+                moments[moment] = unflatten_params(saved.config, flat)
+            model._opt_state = KerasAdamState(
+                count=jnp.asarray(arrays["optimizer.count"]), **moments
+            )
+        model._step = int(recipe["step"])
+        model._fits = int(recipe["fits"])
+        return model
 
     def _copy_with(self, batch_size: int) -> "_Model":
         clone = copy.copy(self)  # shares the immutable arrays; rebinding keeps them apart
