@@ -522,8 +522,8 @@ def test_fit_saves_a_model_with_the_state_at_the_end_of_each_series(fitted, data
         state = model.series_state(name)
         assert state.seen == ROWS
         assert pd.Timestamp(state.last_time) == frame["time"].iloc[ROWS - 1]
-        expected = model.replay(frame[name].iloc[:ROWS].to_numpy())[-1]
-        np.testing.assert_allclose(model.forecast(name).values[0], expected, rtol=1e-6)
+        expected = model.replay(frame[name].iloc[:ROWS].to_numpy(), name)[-1]
+        np.testing.assert_allclose(model.series_forecast(name).values[0], expected, rtol=1e-6)
 
 
 def test_fit_refuses_to_replace_a_model_without_overwrite(fitted, data, capsys):
@@ -616,7 +616,9 @@ def test_observe_advances_the_saved_state(fitted, data, tmp_path, capsys):
     folder, frame = data
     model = tmp_path / "m"
     Forecaster.load(fitted).save(model)
-    reference = Forecaster.load(model)
+    # the reference observes a copy: a loaded forecaster writes to its own folder's store
+    Forecaster.load(fitted).save(tmp_path / "reference")
+    reference = Forecaster.load(tmp_path / "reference")
     expected = reference.observe(
         "a",
         frame["a"].iloc[ROWS:].to_numpy(),
@@ -645,7 +647,7 @@ def test_observe_advances_the_saved_state(fitted, data, tmp_path, capsys):
     saved = Forecaster.load(model)
     assert saved.series_state("a").seen == ROWS + 3
     assert saved.series_state("b").seen == ROWS
-    np.testing.assert_array_equal(saved.forecast("a", 2).values, expected.values)
+    np.testing.assert_array_equal(saved.series_forecast("a", 2).values, expected.values)
     # the same readings again are out of time order: error, nothing saved
     before = folder_checksum(model)
     code = main(
@@ -792,7 +794,7 @@ def test_existing_destinations_need_overwrite(keras, tmp_path, capsys):
     assert main(["import-keras", str(tmp_path / "in.keras"), "--out", str(folder)]) == 2
     assert capsys.readouterr().err == (
         f"lstmlab: error: model folder {folder} already holds a model; pass --overwrite to "
-        "replace it or --save to choose another folder\n"
+        "replace it or --out to choose another folder\n"
     )
     args = ["import-keras", str(tmp_path / "in.keras"), "--out", str(folder), "--overwrite"]
     assert main(args) == 0
@@ -923,7 +925,7 @@ def test_help_shows_forecaster_config_defaults_for_fit_and_compare():
     )
     for spec in config.models:
         kind = ForecasterConfig(model=spec.name)
-        assert (spec.window, spec.epochs, spec.learning_rate, spec.hidden, spec.batch_size) == (
+        assert (spec.window, spec.epochs, spec.learning_rate, spec.units, spec.batch_size) == (
             kind.window, kind.epochs, kind.learning_rate, kind.resolved_units,
             kind.resolved_batch_size,
         )

@@ -580,27 +580,6 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
     return load_series(path, format=sniffed, **options)
 
 
-def _forecaster_models(models: Sequence[compare.ModelSpec]) -> tuple[compare.ModelSpec, ...]:
-    """The default comparison's models with ForecasterConfig's settings for their kind."""
-    out = []
-    for spec in models:
-        if spec.name not in MODEL_KINDS:
-            out.append(spec)
-            continue
-        model = dataclasses.replace(_DEFAULTS, model=spec.name)
-        out.append(
-            dataclasses.replace(
-                spec,
-                hidden=model.resolved_units,
-                window=model.window,
-                epochs=model.epochs,
-                batch_size=model.resolved_batch_size,
-                learning_rate=model.learning_rate,
-            )
-        )
-    return tuple(out)
-
-
 def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
     """The ``CompareConfig`` the flags describe: a preset, else ForecasterConfig's defaults.
 
@@ -614,17 +593,8 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
         ValueError: a ``--models`` name the comparison does not have, or a value the config
             refuses.
     """
-    if args.preset:
-        config = compare.PRESETS[args.preset]
-    else:
-        base = compare.CompareConfig()
-        config = dataclasses.replace(
-            base,
-            models=_forecaster_models(base.models),
-            seeds=_DEFAULTS.seeds,
-            seed=_DEFAULTS.seed,
-            scaler=_DEFAULTS.scaler,
-        )
+    # CompareConfig's own defaults are ForecasterConfig's (its models, seeds, seed, scaler)
+    config = compare.PRESETS[args.preset] if args.preset else compare.CompareConfig()
     changes = {
         field: value
         for field, value in (
