@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
-from lstmlab.forecaster import FitSpec, Forecaster, Recipe, train_forecaster
+from lstmlab.forecaster import Forecaster, ForecasterConfig, Recipe
 
 WINDOW = 3
 
@@ -35,7 +35,7 @@ def _forecaster(kind, columns=1, seed=0):
     recipe = Recipe(
         kind=kind if kind != "stateful" else "stacked", window=WINDOW, columns=names, freq="15min"
     )
-    return Forecaster(config, init_params(config, seed), recipe=recipe, scaler=scaler)
+    return Forecaster.from_params(config, init_params(config, seed), recipe=recipe, scaler=scaler)
 
 
 def _series(length, columns=1, seed=1):
@@ -124,7 +124,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, kind):
     loaded = Forecaster.load(tmp_path / "m")
     assert loaded.series_ids == model.series_ids
     for series_id in model.series_ids:
-        a, b = model.forecast(series_id, 4), loaded.forecast(series_id, 4)
+        a, b = model.series_forecast(series_id, 4), loaded.series_forecast(series_id, 4)
         assert (a.seen, a.needed, a.timestamps) == (b.seen, b.needed, b.timestamps)
         if a.values is None:
             assert b.values is None
@@ -137,40 +137,36 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, kind):
     )
 
 
-def test_stateful_model_serves_more_series_than_its_training_batch(tmp_path):
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_stateful_model_serves_more_series_than_its_training_batch(tmp_path, seeds):
     data = {f"s{i}": np.sin(np.arange(40) * 0.3 + i) + i for i in range(2)}
-    model = train_forecaster(
-        data,
-        spec=FitSpec(kind="stateful", window=4, epochs=2, batch_size=2, units=(5,)),
-        columns=("v",),
-    )
-    assert model.metrics["batch_size"] == 2
+    model = Forecaster(
+        model="stateful", window=4, epochs=2, batch_size=1, units=(5,), seeds=seeds
+    ).fit(pd.DataFrame(data))
+    assert model.metrics["batch_size"] == 2  # one stream per series
     many = {f"m{i}": _series(6, seed=i) for i in range(5)}
     together = model.observe_many(many)
     for series_id, values in many.items():
         alone = model.replay(values)[-1]
         np.testing.assert_allclose(together[series_id].values[0], alone, rtol=1e-6, atol=1e-6)
-    # the training series are left at the end of their data
+    # the training series are left at the end of their data (each with its own scaler)
     for series_id, values in data.items():
         np.testing.assert_allclose(
-            model.forecast(series_id).values[0], model.replay(values)[-1], rtol=1e-6, atol=1e-6
+            model.series_forecast(series_id).values[0],
+            model.replay(values, series_id)[-1],
+            rtol=1e-6,
+            atol=1e-6,
         )
 
 
-def test_train_forecaster_records_metrics_and_states():
-    data = {"x": np.cos(np.arange(30) * 0.5) * 3 + 7}
-    times = {"x": pd.date_range("2024-03-01", periods=30, freq="h")}
-    model = train_forecaster(
-        data,
-        spec=FitSpec(kind="mlp", window=5, epochs=3),
-        columns=("load",),
-        timestamps=times,
-        freq="h",
-    )
+def test_fit_records_metrics_and_states():
+    times = pd.date_range("2024-03-01", periods=30, freq="h")
+    data = pd.Series(np.cos(np.arange(30) * 0.5) * 3 + 7, index=times, name="x")
+    model = Forecaster(model="mlp", window=5, epochs=3, seeds=2).fit(data, freq="h")
     metrics = model.metrics
     assert len(metrics["loss"]) == 3 and metrics["series"] == {"x": 30}
     assert np.isfinite(metrics["one_step_rmse"]["x"])
-    forecast = model.forecast("x", horizon=2)
+    forecast = model.series_forecast("x", horizon=2)
     assert forecast.timestamps == ("2024-03-02T06:00:00", "2024-03-02T07:00:00")
     assert model.series_state("x").seen == 30
 
@@ -179,8 +175,8 @@ def test_multi_step_forecast_feeds_predictions_back_and_keeps_the_state(tmp_path
     model = _forecaster("stateful")
     model.observe("s", _series(6), _times(0, 6))
     state = model.series_state("s")
-    forecast = model.forecast("s", horizon=3)
-    assert model.series_state("s") is state  # forecasting stores nothing
+    forecast = model.series_forecast("s", horizon=3)
+    _assert_same_state(model.series_state("s"), state)  # forecasting stores nothing
     model.save(tmp_path / "m")
     copy = Forecaster.load(tmp_path / "m")
     first = copy.observe("s", forecast.values[:1], [forecast.timestamps[0]], horizon=2)
@@ -197,9 +193,20 @@ def test_new_series_start_from_a_fresh_state():
     )
 
 
+def _assert_same_state(after, before):
+    assert (after.seen, after.last_time) == (before.seen, before.last_time)
+    for a, b in zip(after.rnn, before.rnn, strict=True):
+        assert np.array_equal(a.h, b.h) and np.array_equal(a.c, b.c)
+    assert np.array_equal(after.recent, before.recent)
+    if before.prediction is None:
+        assert after.prediction is None
+    else:
+        assert np.array_equal(after.prediction, before.prediction)
+
+
 def _state_unchanged(model, series_id, before):
-    after = model.series_state(series_id)
-    assert after is before
+    _assert_same_state(model.series_state(series_id), before)
+    assert len(model.store.observations(series_id)) == before.seen  # nothing logged either
 
 
 @pytest.mark.parametrize(
@@ -259,11 +266,11 @@ def test_bad_readings_get_clear_errors_and_change_nothing(kind, values, stamps, 
     model = _forecaster(kind)
     model.observe("s", _series(4), _times(0, 4))
     before = model.series_state("s")
-    expected = model.forecast("s").values
+    expected = model.series_forecast("s").values
     with pytest.raises(ValueError, match=re.escape(message)):
         model.observe("s", values, stamps)
     _state_unchanged(model, "s", before)
-    assert np.array_equal(model.forecast("s").values, expected)
+    assert np.array_equal(model.series_forecast("s").values, expected)
 
 
 def test_a_bad_series_in_a_batch_changes_no_series():
@@ -276,10 +283,14 @@ def test_a_bad_series_in_a_batch_changes_no_series():
 def test_forecast_errors():
     model = _forecaster("stateful")
     with pytest.raises(KeyError, match="unknown series 'nope'"):
-        model.forecast("nope")
+        model.series_forecast("nope")
+    with pytest.raises(KeyError, match="unknown series 'nope'"):
+        model.forecast(3, series="nope")
     model.observe("s", [1.0])
     with pytest.raises(ValueError, match="horizon must be an integer from 1 to 10000, got 0"):
-        model.forecast("s", 0)
+        model.series_forecast("s", 0)
+    with pytest.raises(ValueError, match="horizon must be an integer from 1 to 10000, got 0"):
+        model.forecast(0)
     with pytest.raises(ValueError, match="series id must be a non-empty string"):
         model.observe("", [1.0])
 
@@ -289,9 +300,225 @@ def test_config_recipe_and_scaler_must_agree():
     with pytest.raises(
         ValueError, match="outputs must equal features, got outputs=2 and features=1"
     ):
-        Forecaster(config, init_params(config, 0), recipe=Recipe())
+        Forecaster.from_params(config, init_params(config, 0), recipe=Recipe())
     config = MLPConfig(hidden=(3,), timesteps=4)
     with pytest.raises(
         ValueError, match="a window model reads windows of 4 steps, the recipe says window=1"
     ):
-        Forecaster(config, init_params(config, 0), recipe=Recipe(window=1))
+        Forecaster.from_params(config, init_params(config, 0), recipe=Recipe(window=1))
+
+
+# --------------------------------------------------------------------------- the one object
+
+QUICK = {"units": (4,), "epochs": 2, "seeds": 2, "window": 3}
+
+
+def _monthly(length=30, level=100.0, seed=0):
+    rng = np.random.default_rng(seed)
+    values = level + np.cumsum(rng.normal(1.0, 3.0, size=length))
+    return pd.Series(values, index=pd.date_range("2020-01-01", periods=length, freq="MS"))
+
+
+def test_every_data_form_gives_the_same_model_and_forecast():
+    a, b = _monthly(seed=1), _monthly(level=5.0, seed=2)
+    wide = pd.DataFrame({"a": a, "b": b})
+    long_nf = pd.DataFrame(
+        {
+            "unique_id": ["a"] * 30 + ["b"] * 30,
+            "ds": list(a.index) * 2,
+            "y": np.concatenate([a.to_numpy(), b.to_numpy()]),
+        }
+    ).sample(frac=1.0, random_state=0)  # rows in any order
+    long_ours = long_nf.rename(columns={"unique_id": "series_id", "ds": "time", "y": "value"})
+    custom = long_nf.rename(columns={"unique_id": "meter", "ds": "when", "y": "load"})
+    reference = Forecaster(**QUICK).fit(wide).forecast(4)
+    for data, kwargs in [
+        (long_nf, {}),
+        (long_ours, {}),
+        (custom, {"id_col": "meter", "time_col": "when", "target": "load"}),
+        (wide.reset_index(names="month"), {"time_col": "month"}),
+    ]:
+        frame = Forecaster(**QUICK).fit(data, **kwargs).forecast(4)
+        pd.testing.assert_frame_equal(
+            frame.sort_values(["series_id", "step"]).reset_index(drop=True),
+            reference.sort_values(["series_id", "step"]).reset_index(drop=True),
+        )
+    # timestamps continue each series' index at its inferred frequency
+    assert reference["time"].tolist()[:4] == list(pd.date_range("2022-07-01", periods=4, freq="MS"))
+    assert reference["step"].tolist() == [1, 2, 3, 4] * 2
+    assert list(reference.columns) == ["series_id", "time", "step", "forecast"]
+
+
+def test_arrays_and_series_fit_without_timestamps():
+    values = np.stack([_monthly(seed=1).to_numpy(), _monthly(level=5.0, seed=2).to_numpy()], 1)
+    two = Forecaster(**QUICK).fit(values)
+    assert two.series_ids == ("0", "1")
+    frame = two.forecast(2, series="1")
+    assert frame["time"].tolist() == [30, 31]  # positions continue the series
+    one = Forecaster(**QUICK).fit(values[:, 1]).forecast(2)
+    assert one["series_id"].tolist() == ["0", "0"]
+    for same in (values[:, 1:2], pd.Series(values[:, 1])):
+        np.testing.assert_array_equal(Forecaster(**QUICK).fit(same).forecast(2), one)
+    with pytest.raises(ValueError, match="freq='MS' was given for an array"):
+        Forecaster(**QUICK).fit(values, freq="MS")
+
+
+def test_each_series_gets_its_own_scaler():
+    a, b = _monthly(seed=1), _monthly(level=5000.0, seed=2)
+    model = Forecaster(**QUICK, scaler="standard").fit(pd.DataFrame({"a": a, "b": b}))
+    for series_id, series in (("a", a), ("b", b)):
+        expected = fit_scaler(series.to_numpy(), "standard", ["value"])
+        assert model.series_state(series_id).scaler == expected
+    pooled = fit_scaler(np.concatenate([a, b]), "standard", ["value"])
+    assert model.scaler == pooled  # what a series first seen later starts with
+    assert model.fresh_state().scaler == pooled
+    assert model.series_state("a").scaler != model.series_state("b").scaler
+
+
+def test_forecasts_are_the_median_over_seeds():
+    config = LSTMConfig(units=(4,), timesteps=3, stateful=True, return_sequences=True)
+    recipe = Recipe(window=3, columns=("value",), freq="h")
+    scaler = fit_scaler(np.arange(10.0), "minmax", ["value"])
+    singles = [
+        Forecaster.from_params(config, init_params(config, seed), recipe=recipe, scaler=scaler)
+        for seed in range(3)
+    ]
+    import jax
+
+    stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *[m.params for m in singles])
+    stacked = jax.tree.map(lambda leaf: leaf[:, 0], stacked)  # (seeds, ...) from 3 x (1, ...)
+    together = Forecaster.from_params(config, stacked, recipe=recipe, scaler=scaler, seeds=3)
+    readings, stamps = np.arange(7.0) % 4, pd.date_range("2024-01-01", periods=7, freq="h")
+    each = np.stack([m.observe("s", readings, stamps, horizon=5).values for m in singles])
+    median = together.observe("s", readings, stamps, horizon=5).values
+    np.testing.assert_allclose(median, np.median(each, axis=0), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(each[0], each[1])  # the seeds differ, so the median means something
+
+
+def test_several_targets_give_one_row_per_target():
+    times = pd.date_range("2024-01-01", periods=24, freq="D")
+    long = pd.DataFrame(
+        {
+            "series_id": "m",
+            "time": times,
+            "load": np.sin(np.arange(24) / 3) + 2,
+            "temp": np.cos(np.arange(24) / 5) * 4,
+        }
+    )
+    model = Forecaster(**QUICK).fit(
+        long, target=["load", "temp"], id_col="series_id", time_col="time"
+    )
+    frame = model.forecast(2)
+    assert list(frame.columns) == ["series_id", "time", "step", "target", "forecast"]
+    assert frame["target"].tolist() == ["load", "temp", "load", "temp"]
+    values = model.series_forecast("m", 2).values  # (horizon, columns)
+    np.testing.assert_array_equal(frame["forecast"].to_numpy().reshape(2, 2), values)
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "message"),
+    [
+        (
+            pd.Series(
+                [1.0, 2.0, 4.0, 3.0],
+                index=pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-05", "2024-01-06"]),
+            ),
+            {},
+            "cannot infer the frequency of series '0' from its timestamps",
+        ),
+        (
+            pd.Series(
+                [1.0, 2.0, 4.0, 3.0],
+                index=pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-05", "2024-01-06"]),
+            ),
+            {"freq": "D"},
+            "series '0': reading 2 has timestamp 2024-01-05 00:00:00, expected 2024-01-03 "
+            "00:00:00 (frequency D): a gap",
+        ),
+        (
+            pd.DataFrame({"when": ["2024-01-01", "2024-01-02", "2024-01-03"], "v": [1.0, 2, 3]}),
+            {},
+            "series 'when': column 'when' is not numeric (dtype str); pass time_col=",
+        ),
+        (
+            pd.DataFrame({"v": [1.0, np.nan, 3.0, 4.0]}),
+            {},
+            "series 'v' holds NaN or infinite values at row 1",
+        ),
+        (pd.DataFrame({"v": [2.0] * 10}), {}, "series 'v': constant series"),
+        (np.array(["a", "b"]), {}, "data must be a DataFrame, a Series or a numeric array"),
+    ],
+)
+def test_fit_refuses_bad_data_with_the_fix(data, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Forecaster(**QUICK).fit(data, **kwargs)
+
+
+def test_unfitted_and_config_errors():
+    with pytest.raises(ValueError, match="this Forecaster is not fitted yet; call fit"):
+        Forecaster().forecast(3)
+    with pytest.raises(ValueError, match="pass either config= or the config's fields"):
+        Forecaster(config=ForecasterConfig(), epochs=3)
+    assert Forecaster(config=ForecasterConfig(epochs=7)).config.epochs == 7
+    assert Forecaster(epochs=7).config == ForecasterConfig(epochs=7)
+
+
+def test_observe_takes_frames_and_series_and_continues_the_forecast(tmp_path):
+    data = _monthly(seed=3)
+    model = Forecaster(**QUICK).fit(data.iloc[:24].rename("sales"))
+    rest = data.iloc[24:]
+    frame_in = pd.DataFrame({"month": rest.index.astype(str), "sales": rest.to_numpy()})
+    via_frame = model.observe("sales", frame_in.iloc[:3], horizon=2)
+    via_series = model.observe("sales", rest.iloc[3:], horizon=2)
+    assert via_frame.seen == 27 and via_series.seen == 30
+    offline = Forecaster(**QUICK).fit(data.iloc[:24].rename("sales"))
+    at_once = offline.observe("sales", rest.to_numpy(), rest.index, horizon=2)
+    np.testing.assert_allclose(via_series.values, at_once.values, rtol=1e-5)
+    frame = model.forecast(2)
+    assert frame["time"].tolist() == list(pd.date_range("2022-07-01", periods=2, freq="MS"))
+    np.testing.assert_array_equal(frame["forecast"], at_once.values[:, 0])
+
+
+def test_plot_returns_a_figure_without_touching_the_backend():
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    backend = matplotlib.get_backend()
+    model = Forecaster(**QUICK).fit(pd.DataFrame({"a": _monthly(seed=1), "b": _monthly(seed=2)}))
+    figure = model.plot(horizon=5, history=10)
+    assert isinstance(figure, Figure) and len(figure.axes) == 2
+    lines = {line.get_label(): line for line in figure.axes[1].get_lines()}
+    np.testing.assert_allclose(lines["forecast"].get_ydata(), model.forecast(5, "b")["forecast"])
+    np.testing.assert_allclose(lines["history"].get_ydata(), _monthly(seed=2).to_numpy()[-10:])
+    assert matplotlib.get_backend() == backend
+
+
+def test_load_reads_no_state_until_a_series_is_used(tmp_path, monkeypatch):
+    from lstmlab.live.state_store import SeriesStore
+
+    model = _forecaster("stateful")
+    model.observe_many({f"s{i}": _series(3, seed=i) for i in range(50)})
+    model.save(tmp_path / "m")
+    reads = []
+    original_get, original_items = SeriesStore.get, SeriesStore.items
+    monkeypatch.setattr(
+        SeriesStore, "get", lambda self, i: reads.append(i) or original_get(self, i)
+    )
+    monkeypatch.setattr(
+        SeriesStore, "items", lambda self: reads.append("all") or original_items(self)
+    )
+    with Forecaster.load(tmp_path / "m") as loaded:
+        assert reads == []  # start-up does not grow with the number of series
+        forecast = loaded.series_forecast("s7", 2)
+        assert reads == ["s7"]
+    np.testing.assert_array_equal(forecast.values, model.series_forecast("s7", 2).values)
+
+
+def test_five_line_example_on_the_airline_data(data_dir, tmp_path):
+    data = pd.read_csv(data_dir / "airline_passengers.csv", index_col=0, parse_dates=True)
+    fc = Forecaster(model="stateful", epochs=5, seeds=2).fit(data)
+    frame = fc.forecast(12)
+    fc.plot(horizon=12).savefig(tmp_path / "forecast.png")
+    assert frame["time"].tolist() == list(pd.date_range("1961-01-01", periods=12, freq="MS"))
+    assert (frame["series_id"] == "Passengers").all() and np.isfinite(frame["forecast"]).all()
+    assert (tmp_path / "forecast.png").stat().st_size > 10_000

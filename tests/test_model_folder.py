@@ -340,7 +340,7 @@ def test_fingerprint_follows_the_model_not_its_states(tmp_path):
 def test_states_live_in_the_store_bound_to_the_model(tmp_path):
     import dataclasses
 
-    from lstmlab.live.state_store import StoreError, SeriesStore
+    from lstmlab.live.state_store import SeriesStore, StoreError
     from lstmlab.model_folder import model_fingerprint, open_store, store_path
 
     first, second = tmp_path / "a", tmp_path / "b"
@@ -348,7 +348,9 @@ def test_states_live_in_the_store_bound_to_the_model(tmp_path):
     save_model(second, _saved(1))
     with open_store(first) as store:
         assert store.series_ids() == ("x", "y", "ünï code/id")
-        np.testing.assert_array_equal(store.get("y").arrays["rnn.0.h"], _saved(0).states["rnn.0.h"][1])
+        np.testing.assert_array_equal(
+            store.get("y").arrays["rnn.0.h"], _saved(0).states["rnn.0.h"][1]
+        )
         assert store.get("y").seen == 2
     # states-only saves of the same model merge into the same store: series stay
     save_model(first, dataclasses.replace(_saved(0), states={}, states_meta={"series": []}))

@@ -62,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 import safetensors.numpy
 
+from lstmlab.checks import check_positive_int
 from lstmlab.core.model import ModelConfig, Params, config_from_dict, config_to_dict, init_params
 from lstmlab.live.state_store import NO_TIME, SeriesStore, StoredState
 
@@ -118,6 +119,8 @@ class SavedModel:
         states_meta: ``{"series": [ids in row order]}``.
         store: a state store whose series (and observation log) ``save_model`` copies into
             the folder's store, or ``None`` (a ``Forecaster``'s states).
+        seeds: ``None`` for one training's parameters; else the number of trainings stacked
+            along a leading axis of every parameter (a ``Forecaster`` with several seeds).
         library_version: the lstmlab version that wrote the folder (set by ``save_model``).
     """
 
@@ -129,6 +132,7 @@ class SavedModel:
     states: dict[str, np.ndarray] = field(default_factory=dict)
     states_meta: dict[str, Any] = field(default_factory=dict)
     store: SeriesStore | None = None
+    seeds: int | None = None
     library_version: str = ""
 
 
@@ -235,12 +239,15 @@ def flatten_params(params: Params) -> dict[str, np.ndarray]:
     return {".".join(_key_name(k) for k in path): np.asarray(leaf) for path, leaf in leaves}
 
 
-def unflatten_params(config: ModelConfig, arrays: dict[str, np.ndarray]) -> Params:
+def unflatten_params(
+    config: ModelConfig, arrays: dict[str, np.ndarray], seeds: int | None = None
+) -> Params:
     """Rebuild parameters from ``flatten_params`` output, checking names, shapes and dtypes.
 
     Args:
         config: the model config (gives the skeleton).
         arrays: the flat arrays.
+        seeds: ``None``, or the size of a leading trainings axis every array carries.
 
     Returns:
         The parameter pytree (JAX arrays).
@@ -261,10 +268,11 @@ def unflatten_params(config: ModelConfig, arrays: dict[str, np.ndarray]) -> Para
     leaves = []
     for name, (_, like) in zip(names, paths, strict=True):
         array = arrays[name]
-        if array.shape != like.shape or array.dtype != like.dtype:
+        shape = like.shape if seeds is None else (seeds, *like.shape)
+        if array.shape != shape or array.dtype != like.dtype:
             raise ModelFolderError(
                 f"weight {name!r} has shape {array.shape} and dtype {array.dtype}, the model "
-                f"config expects {like.shape} {like.dtype}; save the model again"
+                f"config expects {shape} {like.dtype}; save the model again"
             )
         leaves.append(jnp.asarray(array))
     return jax.tree_util.tree_unflatten(treedef, leaves)
@@ -282,13 +290,13 @@ def _canonical(data: dict[str, Any]) -> bytes:
 
 
 def _library_version() -> str:
-    from lstmlab import __version__  # late: lstmlab/__init__ may import this module
+    from lstmlab._version import __version__
 
     return __version__
 
 
 def check_save_destination(path: str | os.PathLike[str], *, overwrite: bool) -> None:
-    """Refuse a ``--save`` folder that a save would clobber or that is not a model folder.
+    """Refuse a ``--out`` model folder that a save would clobber or that is not a model folder.
 
     Args:
         path: the folder a command is about to save a model to.
@@ -300,16 +308,16 @@ def check_save_destination(path: str | os.PathLike[str], *, overwrite: bool) -> 
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise ValueError(f"{path} is a file, not a folder; pass a new or empty folder to --save")
+        raise ValueError(f"{path} is a file, not a folder; pass a new or empty folder to --out")
     if path.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
         if not (path / CONFIG_FILE).exists():
             raise ValueError(
-                f"{path} exists and is not a model folder; choose a new or empty folder for --save"
+                f"{path} exists and is not a model folder; choose a new or empty folder for --out"
             )
         if not overwrite:
             raise FileExistsError(
                 f"model folder {path} already holds a model; pass --overwrite to replace it "
-                "or --save to choose another folder"
+                "or --out to choose another folder"
             )
 
 
@@ -398,7 +406,13 @@ def _write_states(path: Path, fingerprint: str, model: SavedModel) -> dict[str, 
     digest = hashlib.sha256()
     with SeriesStore(path / _store_name(fingerprint), model=fingerprint) as store:
         with store.transaction():
-            if model.store is not None and model.store.path != store.path:
+            source = model.store
+            same = (
+                source is not None
+                and source.path is not None
+                and Path(source.path).resolve() == Path(store.path).resolve()
+            )
+            if source is not None and not same:
                 model.store.copy_into(store)
                 for series_id, state in model.store.items():
                     digest.update(series_id.encode() + b"\0" + _state_bytes(state))
@@ -411,9 +425,12 @@ def _write_states(path: Path, fingerprint: str, model: SavedModel) -> dict[str, 
 
 
 def _state_bytes(state: StoredState) -> bytes:
-    return safetensors.numpy.save(
-        {name: np.asarray(array, order="C") for name, array in state.arrays.items()}
-    ) + repr((state.seen, state.last_time)).encode()
+    return (
+        safetensors.numpy.save(
+            {name: np.asarray(array, order="C") for name, array in state.arrays.items()}
+        )
+        + repr((state.seen, state.last_time)).encode()
+    )
 
 
 def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
@@ -449,6 +466,8 @@ def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
             "scaler": model.scaler,
             "files": files,
         }
+        if model.seeds is not None:
+            config["seeds"] = check_positive_int("seeds", model.seeds)
         fingerprint = _fingerprint(_identity(config))
         config["store"] = _store_name(fingerprint)
         config["states"] = _write_states(folder, fingerprint, model)
@@ -466,7 +485,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not config_path.exists():
         raise ModelFolderError(
             f"{path} is not a model folder: {CONFIG_FILE} is missing; pass the folder "
-            "`lstmlab fit --save` wrote"
+            "`lstmlab fit --out` wrote"
         )
     try:
         config = json.loads(config_path.read_bytes())
@@ -540,18 +559,22 @@ def _load_once(path: Path, states: bool) -> SavedModel:
         model_config = config_from_dict(config["model"])
     except ValueError as error:
         raise ModelFolderError(f"the model config in {path / CONFIG_FILE}: {error}") from None
+    seeds = config.get("seeds")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise ModelFolderError(f"{CONFIG_FILE} has an invalid seeds entry {seeds!r}")
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {}
     if states:
         arrays, meta = _read_states(path, config)
     return SavedModel(
         config=model_config,
-        params=unflatten_params(model_config, safetensors.numpy.load(weights)),
+        params=unflatten_params(model_config, safetensors.numpy.load(weights), seeds),
         recipe=config["recipe"],
         scaler=config["scaler"],
         metrics=json.loads(metrics),
         states=arrays,
         states_meta=meta,
+        seeds=seeds,
         library_version=config["library_version"],
     )
 

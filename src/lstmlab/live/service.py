@@ -1,4 +1,4 @@
-"""HTTP service for a live model: FastAPI on uvicorn, per-series state in SQLite (WAL).
+"""HTTP service for a live model: FastAPI on uvicorn, per-series state in the one store.
 
 Endpoints (OpenAPI schema at ``/openapi.json``, docs at ``/docs``):
 
@@ -7,15 +7,17 @@ Endpoints (OpenAPI schema at ``/openapi.json``, docs at ``/docs``):
 - ``GET /series/{series_id}/forecast?horizon=H``: the forecast from the stored state.
 - ``GET /health``; ``GET /models/current``: config, recipe, scaler and training metrics.
 
-Durability. The per-series state lives in an SQLite database beside the model folder
-(``DIR.series.sqlite`` by default), in WAL mode. Accepting an observation is one
-transaction: the readings go into the ``observations`` log (primary key: series and
-sequence number, a unique index on series and timestamp) and the new state replaces the
-series' row; only after the commit does the in-memory state change and the answer leave.
-With ``synchronous=NORMAL`` a committed transaction survives the process being killed
-(SIGKILL) at any moment, since the WAL is written before ``COMMIT`` returns; with
-``durability="fsync"`` (``synchronous=FULL``) it also survives a power cut, at the price of
-an fsync per request.
+State. The per-series state lives in the model folder's state store
+(``lstmlab.live.state_store.SeriesStore``, SQLite in WAL mode, ``DIR/series.<fp16>.sqlite``),
+the same that ``Forecaster.observe`` and ``lstmlab observe`` read and write, so a series fed
+through the command line and the service, in any order, continues from one state. Accepting
+an observation is one transaction: under the store's write lock the series' current state is
+read (never an in-memory copy: a command-line ``observe`` may have written in between), the
+readings go into the observation log (primary key: series and sequence number, a unique index
+on series and timestamp) and the new state replaces the series' row; only after the commit
+does the answer leave. With ``synchronous=NORMAL`` a committed transaction survives the
+process being killed (SIGKILL) at any moment; with ``durability="fsync"``
+(``synchronous=FULL``) it also survives a power cut, at the price of an fsync per request.
 
 Idempotency. Every accepted reading has a sequence number (its position in the series,
 training data included) and, when sent, a timestamp. A request whose readings are already in
@@ -23,33 +25,34 @@ the log (same timestamps, or same sequence numbers) is answered again without be
 applied twice; the same key with other values is a 409 conflict. A retried request that
 overlaps the accepted readings and continues past them applies only the new part.
 
-The numerics stay in ``lstmlab.forecaster``; this module validates, stores and answers. Run
-it with one worker: the states of one database belong to one process.
+The numerics stay in ``lstmlab.forecaster`` (``advance``, ``commit``, ``forecast_state``);
+this module validates, stores and answers.
 """
 
 import gc
 import json
 import socket
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-import safetensors.numpy
 
+from lstmlab.checks import check_choice, check_positive_int
 from lstmlab.core.model import config_to_dict
-from lstmlab.forecaster import (
-    MAX_HORIZON,
-    Forecaster,
-    SeriesState,
-    decode_states,
-    encode_states,
-    parse_timestamps,
-)
-from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint
+from lstmlab.forecaster import MAX_HORIZON, Forecaster, SeriesState, parse_timestamps
+from lstmlab.live.state_store import DURABILITIES, SeriesStore
+from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint, open_store
+
+__all__ = [
+    "SERIES_ID_PATTERN",
+    "ConflictError",
+    "LiveService",
+    "ServeConfig",
+    "create_app",
+    "run",
+]
 
 SERIES_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 
@@ -72,181 +75,14 @@ class ServeConfig:
     durability: str = "process"
 
     def __post_init__(self) -> None:
-        if self.durability not in ("process", "fsync"):
-            raise ValueError(f"durability must be 'process' or 'fsync', got {self.durability!r}")
+        check_choice("durability", self.durability, DURABILITIES)
         for name in ("max_readings", "max_body_bytes", "max_horizon"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.max_horizon > MAX_HORIZON:
             raise ValueError(
                 f"max_horizon must be at most {MAX_HORIZON} (the forecaster's limit), got "
                 f"{self.max_horizon}; pass a smaller max_horizon"
             )
-
-
-def default_db_path(model_dir: str | Path) -> Path:
-    """``DIR.series.sqlite`` beside the model folder ``DIR``."""
-    model_dir = Path(model_dir)
-    return model_dir.with_name(model_dir.name + ".series.sqlite")
-
-
-# --------------------------------------------------------------------------- the store
-
-
-class StoreError(ValueError):
-    """The state database cannot be used with this model."""
-
-
-class SeriesStore:
-    """Per-series states and the observation log in one SQLite database (WAL mode).
-
-    Args:
-        path: the database file (created if needed).
-        forecaster: the loaded model (for encoding states).
-        model_checksum: identifies the model (``model_fingerprint``); a database made for
-            another model is refused.
-        durability: ``"process"`` or ``"fsync"`` (see ``ServeConfig``).
-
-    Raises:
-        StoreError: the database belongs to another model.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        forecaster: Forecaster,
-        model_checksum: str,
-        durability: str = "process",
-    ) -> None:
-        self._forecaster = forecaster
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        synchronous = "FULL" if durability == "fsync" else "NORMAL"
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        # Checkpoints (copying the WAL into the database, with an fsync) run on a background
-        # thread's own connection, so that no request waits for one.
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
-        self._path = str(path)
-        self._stop = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
-        )
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS series (
-                id TEXT PRIMARY KEY, state BLOB NOT NULL, seen INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS observations (
-                series_id TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER,
-                reading BLOB NOT NULL, PRIMARY KEY (series_id, seq)) WITHOUT ROWID;
-            CREATE UNIQUE INDEX IF NOT EXISTS observations_time
-                ON observations (series_id, time) WHERE time IS NOT NULL;
-            """
-        )
-        try:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                row = self._db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
-                if row is None:
-                    self._db.execute("INSERT INTO meta VALUES ('model', ?)", (model_checksum,))
-                elif row[0] != model_checksum:
-                    raise StoreError(
-                        f"state database {path} belongs to another model (checksum "
-                        f"{row[0][:16]}..., this model's is {model_checksum[:16]}...); pass "
-                        "--db with a new file, or delete the old one to start the series again"
-                    )
-        except BaseException:
-            self._db.close()  # the store is not usable: do not leave its connection open
-            raise
-        self._checkpointer.start()
-
-    def _checkpoint_loop(self) -> None:
-        connection = sqlite3.connect(self._path, isolation_level=None)
-        try:
-            while not self._stop.wait(0.5):
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            connection.close()
-
-    def close(self) -> None:
-        """Stop the checkpoint thread and close the connection."""
-        self._stop.set()
-        self._checkpointer.join()
-        self._db.close()
-
-    def _encode(self, state: SeriesState) -> bytes:
-        forecaster = self._forecaster
-        arrays, _ = encode_states(forecaster.config, forecaster.recipe, {"s": state})
-        return safetensors.numpy.save(arrays)
-
-    def load_states(self) -> dict[str, SeriesState]:
-        """Every stored series' state."""
-        forecaster = self._forecaster
-        out = {}
-        for series_id, blob in self._db.execute("SELECT id, state FROM series"):
-            arrays = safetensors.numpy.load(blob)
-            state = decode_states(
-                forecaster.config, forecaster.recipe, arrays, {"series": [series_id]}
-            )
-            out[series_id] = state[series_id]
-        return out
-
-    def logged(self, series_id: str, column: str, keys: list[int]) -> dict[int, np.ndarray]:
-        """Logged readings of a series by ``seq`` or ``time`` (``column``)."""
-        if column not in ("seq", "time"):
-            raise ValueError(f"column must be 'seq' or 'time', got {column!r}")
-        marks = ",".join("?" * len(keys))
-        rows = self._db.execute(
-            f"SELECT {column}, reading FROM observations WHERE series_id = ? AND {column} IN "
-            f"({marks})",
-            (series_id, *keys),
-        )
-        return {key: np.frombuffer(blob, np.float64) for key, blob in rows}
-
-    def accept(
-        self,
-        series_id: str,
-        first_seq: int,
-        times: list[int] | None,
-        readings: np.ndarray,
-        state: SeriesState,
-    ) -> None:
-        """Log the readings and store the new state in one transaction.
-
-        Args:
-            series_id: the series.
-            first_seq: sequence number of the first reading.
-            times: their timestamps in nanoseconds, or ``None``.
-            readings: ``(readings, columns)`` float64, as received.
-            state: the state after them.
-        """
-        rows = [
-            (
-                series_id,
-                first_seq + i,
-                None if times is None else int(times[i]),
-                np.ascontiguousarray(readings[i], np.float64).tobytes(),
-            )
-            for i in range(len(readings))
-        ]
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT INTO observations VALUES (?, ?, ?, ?)", rows)
-            self._db.execute(
-                "INSERT INTO series VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                "state = excluded.state, seen = excluded.seen",
-                (series_id, self._encode(state), state.seen),
-            )
-
-    def observations(self, series_id: str) -> list[tuple[int, int | None, np.ndarray]]:
-        """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
-        rows = self._db.execute(
-            "SELECT seq, time, reading FROM observations WHERE series_id = ? ORDER BY seq",
-            (series_id,),
-        )
-        return [(seq, time, np.frombuffer(blob, np.float64)) for seq, time, blob in rows]
 
 
 # --------------------------------------------------------------------------- the service
@@ -257,12 +93,18 @@ class ConflictError(ValueError):
 
 
 class LiveService:
-    """The model, its states and the store; the endpoints' logic without HTTP.
+    """The model and its state store; the endpoints' logic without HTTP.
 
     Args:
         model_dir: the model folder.
-        db_path: the state database; ``None`` for ``default_db_path(model_dir)``.
+        db_path: a state store file of its own for this service (bound to the model: a store
+            of another model is refused); ``None`` for the model folder's store, the one
+            ``lstmlab observe`` writes too.
         config: limits and durability.
+
+    Raises:
+        StoreError: ``db_path`` belongs to another model.
+        ModelFolderError: the folder cannot be read.
     """
 
     def __init__(
@@ -273,13 +115,25 @@ class LiveService:
     ) -> None:
         self.model_dir = Path(model_dir)
         self.config = config
-        self.forecaster = Forecaster.load(self.model_dir)
         self.checksum = folder_checksum(self.model_dir)
         self.fingerprint = model_fingerprint(self.model_dir)
-        self.db_path = Path(db_path) if db_path is not None else default_db_path(self.model_dir)
-        self.store = SeriesStore(self.db_path, self.forecaster, self.fingerprint, config.durability)
-        for series_id, state in self.store.load_states().items():
-            self.forecaster.commit(series_id, state)
+        if db_path is None:
+            self.store = open_store(
+                self.model_dir, durability=config.durability, background_checkpoint=True
+            )
+        else:
+            self.store = SeriesStore(
+                db_path,
+                model=self.fingerprint,
+                durability=config.durability,
+                background_checkpoint=True,
+            )
+        self.db_path = self.store.path
+        try:
+            self.forecaster = Forecaster.load(self.model_dir, store=self.store)
+        except BaseException:
+            self.store.close()
+            raise
 
     def model_info(self) -> dict[str, Any]:
         """Config, recipe, scaler and metrics of the served model."""
@@ -289,11 +143,11 @@ class LiveService:
             "format_version": FORMAT_VERSION,
             "checksum": self.checksum,
             "fingerprint": self.fingerprint,
-            "config": config_to_dict(forecaster.config),
+            "config": config_to_dict(forecaster.model_config),
             "recipe": forecaster.recipe.to_dict(),
             "scaler": None if forecaster.scaler is None else forecaster.scaler.to_dict(),
             "metrics": forecaster.metrics,
-            "series": len(forecaster.series_ids),
+            "series": len(self.store),
         }
 
     def observe(
@@ -334,18 +188,18 @@ class LiveService:
                 f"series {series_id!r}: {len(timestamps)} timestamps for {count} readings; "
                 "pass one timestamp per reading"
             )
-        state = forecaster.series_state(series_id)
-        repeated = self._repeated(series_id, state, readings, timestamps, seq)
-        fresh = readings[repeated:]
         applied = 0
-        if len(fresh):
-            new_times = None if timestamps is None else timestamps[repeated:]
-            new_state = forecaster.advance(series_id, fresh, new_times)
-            times = None if new_times is None else parse_timestamps(series_id, new_times)
-            self.store.accept(series_id, state.seen, times, fresh, new_state)
-            forecaster.commit(series_id, new_state)
-            state, applied = new_state, len(fresh)
-        forecast = forecaster.forecast_from(series_id, state, horizon)
+        with self.store.transaction():  # the write lock: no other writer until the commit
+            state = forecaster.series_state(series_id)  # read now, inside the transaction
+            repeated = self._repeated(series_id, state, readings, timestamps, seq)
+            fresh = readings[repeated:]
+            if len(fresh):
+                new_times = None if timestamps is None else timestamps[repeated:]
+                new_state = forecaster.advance(series_id, fresh, new_times, state=state)
+                times = None if new_times is None else parse_timestamps(series_id, new_times)
+                forecaster.commit(series_id, new_state, readings=fresh, times=times)
+                state, applied = new_state, len(fresh)
+        forecast = forecaster.forecast_state(series_id, state, horizon)
         return {"accepted": applied, "repeated": repeated, **_forecast_dict(forecast, state)}
 
     def _repeated(
@@ -399,13 +253,18 @@ class LiveService:
         return len(keys)
 
     def forecast(self, series_id: str, horizon: int) -> dict[str, Any]:
-        """The forecast of a known series.
+        """The forecast of a known series, from its state in the store now.
 
         Raises:
             KeyError: unknown series (404).
         """
-        forecast = self.forecaster.forecast(series_id, horizon)
-        return _forecast_dict(forecast, self.forecaster.series_state(series_id))
+        if series_id not in self.store:
+            raise KeyError(
+                f"unknown series {series_id!r}; observe readings for it first (known: "
+                f"{len(self.store)} series)"
+            )
+        state = self.forecaster.series_state(series_id)
+        return _forecast_dict(self.forecaster.forecast_state(series_id, state, horizon), state)
 
 
 def _forecast_dict(forecast, state: SeriesState) -> dict[str, Any]:
@@ -438,7 +297,7 @@ def create_app(
 
     Args:
         model_dir: the model folder (``lstmlab fit --save``).
-        db_path: the state database; ``None`` for ``DIR.series.sqlite``.
+        db_path: a state store of its own; ``None`` for the model folder's store.
         config: limits and durability.
 
     Returns:
@@ -493,7 +352,7 @@ def create_app(
     @app.get("/health")
     async def health() -> dict[str, Any]:
         """Liveness: the model is loaded and the database open."""
-        return {"status": "ok", "series": len(service.forecaster.series_ids)}
+        return {"status": "ok", "series": len(service.store)}
 
     @app.get("/models/current")
     async def current_model() -> dict[str, Any]:
@@ -609,7 +468,7 @@ def run(
         model_dir: the model folder.
         host: interface to bind (loopback by default).
         port: TCP port; 0 picks a free one.
-        db_path: the state database.
+        db_path: a state store of its own; ``None`` for the model folder's store.
         config: limits and durability.
     """
     _require_serving_stack()
