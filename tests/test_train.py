@@ -529,3 +529,81 @@ def test_driver_refuses_unstacked_states_and_mismatched_batches():
         fit(config, train_config, states, np.stack([x] * 3), np.stack([y] * 3), data_axis=0)
     with pytest.raises(ValueError, match="data_axis must be None"):
         fit(config, train_config, states, x, y, data_axis=1)
+
+
+# ------------------------------------------- each entry point gives the driver's losses
+
+
+def test_lstm_model_fit_gives_the_losses_of_the_driver_called_directly():
+    from lstmlab import LSTMModel
+    from lstmlab.data.layouts import make_stream_batches
+
+    data = make_data(MovingAverageConfig(input_len=120))
+    x, y = data.x_train[:64], data.y_train[:64]
+    x_val, y_val = data.x_test[:16], data.y_test[:16]
+    model = LSTMModel(units=(6,), stateful=True, batch_size=4, seed=11, learning_rate=3e-3)
+    history = model.fit(x, y, epochs=3, reset=5, layout="streams",
+                        validation_data=(x_val, y_val), quiet=True)
+
+    config = model.config
+    train_config = TrainConfig(epochs=3, learning_rate=3e-3, reset=5, seed=11)
+    states = init_train_states(config, train_config, [init_params(config, 11)], 4)
+    train = make_stream_batches(x, y, batch_size=4, trim="error")
+    val = make_stream_batches(x_val, y_val, batch_size=4, trim="error")
+    end, log = fit(config, train_config, states, train.x_batches, train.y_batches,
+                   validation=(val.x_batches, val.y_batches), validation_state="zeros")
+    direct = log.history(0)
+    assert (history.loss, history.val_loss, history.updates) == (
+        direct.loss, direct.val_loss, direct.updates)
+    np.testing.assert_array_equal(model.params.head.kernel, end.params.head.kernel[0])
+    np.testing.assert_array_equal(model.state[0].h, end.rnn_state[0].h[0])
+
+
+@pytest.mark.parametrize("layout", ["official", "streams"])
+def test_moving_average_gives_the_losses_of_the_driver_called_directly(layout):
+    from lstmlab.experiments import moving_average as ma
+
+    config = MovingAverageConfig(input_len=100, epochs=2, batch_size=2, layout=layout)
+    result = ma.run(config, quiet=True, log=lambda *args: None)
+    data = ma.make_data(config)
+    train = ma.make_batches(data.x_train, data.y_train, batch_size=2, layout=layout)
+    test = ma.make_batches(data.x_test, data.y_test, batch_size=2, layout=layout)
+    for outcome, stateful in ((result.stateful, True), (result.stateless, False)):
+        net = ma.model_config(config, stateful=stateful)
+        train_config = TrainConfig(epochs=2, reset="epoch", seed=config.seed)
+        params = ma.initial_params(config, stateful=stateful)
+        states = init_train_states(net, train_config, [params], 2)
+        _, log = fit(net, train_config, states, train.x_batches, train.y_batches,
+                     validation=(test.x_batches, test.y_batches),
+                     validation_state="zeros" if layout == "streams" else "carry")
+        direct = log.history(0)
+        assert (outcome.history.loss, outcome.history.val_loss) == (
+            direct.loss, direct.val_loss)
+        assert outcome.updates == direct.updates == 2 * train.num_batches
+
+
+def test_convergence_gives_the_losses_of_the_driver_called_directly():
+    from lstmlab.experiments import convergence
+    from lstmlab.experiments import moving_average as ma
+
+    config = convergence.ConvergenceConfig(
+        tsteps=(1, 2), lahead=(2,), seeds=2, input_len=60, epochs=2)
+    result = convergence.run(config, quiet=True)
+    cells = [config.cell(t, 2, s) for t in config.tsteps for s in config.seed_values]
+    data = [ma.make_data(c) for c in cells]
+    train = [ma.make_batches(d.x_train, d.y_train, batch_size=1, layout="official")
+             for d in data]
+    x = np.stack([b.x_batches for b in train])  # (trainings, num_batches, 1, lahead, 1)
+    y = np.stack([b.y_batches for b in train])
+    train_config = TrainConfig(epochs=2, reset="epoch")
+    for mode in convergence.MODES:
+        stateful = mode == "stateful"
+        net = ma.model_config(cells[0], stateful=stateful)
+        states = init_train_states(
+            net, train_config, [ma.initial_params(c, stateful=stateful) for c in cells], 1)
+        _, log = fit(net, train_config, states, x, y, data_axis=0)
+        rows = [r for r in result.rows if r.mode == mode]
+        assert [(r.tsteps, r.seed) for r in rows] == [(c.tsteps, c.seed) for c in cells]
+        assert [r.final_loss for r in rows] == [float(v) for v in log.loss[-1]]
+        assert [r.updates for r in rows] == log.updates.tolist()
+    assert len({r.final_loss for r in result.rows}) == len(result.rows)

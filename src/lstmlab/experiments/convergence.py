@@ -4,11 +4,13 @@ The claim of ``lstm_stateful.py``: the stateless model converges only when ``lah
 tsteps``; the stateful model converges everywhere. Every cell trains both models for several
 seeds with the moving-average recipe (``moving_average.make_data``) and the script's training
 (stateful: reset after every epoch; stateless: all epochs in one go). All trainings of one
-``lahead`` (every ``tsteps`` and every seed: the arrays have equal shapes) run as one
-``jax.vmap``-ed, jitted program per mode, so the grid compiles ``2 * len(lahead)`` programs.
+``lahead`` (every ``tsteps`` and every seed: the arrays have equal shapes) train together
+through the one training driver, ``lstmlab.core.train.fit``, vmapped over the trainings with
+each training's own batches, so the grid compiles ``2 * len(lahead)`` epoch programs.
 """
 
 import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -20,14 +22,9 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lstmlab.core.model import LSTMConfig, init_state, reset_state
-from lstmlab.core.train import (
-    TrainConfig,
-    TrainState,
-    init_train_state,
-    make_predict,
-    make_train_epoch,
-)
+from lstmlab.checks import check_positive_int, check_positive_ints
+from lstmlab.core.model import LSTMConfig, init_state
+from lstmlab.core.train import TrainConfig, fit, init_train_states, make_predict
 from lstmlab.experiments import moving_average as ma
 from lstmlab.runtime import Executor, LocalExecutor
 
@@ -35,14 +32,7 @@ MODES = ("stateful", "stateless")
 
 
 def _check_values(name: str, values: Sequence[int]) -> tuple[int, ...]:
-    values = tuple(values)
-    if not values or any(
-        isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values
-    ):
-        raise ValueError(
-            f"{name} must be a non-empty sequence of positive integers, got {values!r}; pass "
-            "e.g. (1, 2, 3)"
-        )
+    values = check_positive_ints(name, values)
     if len(set(values)) != len(values):
         raise ValueError(f"{name} must not repeat values, got {values!r}; drop the duplicates")
     return values
@@ -80,8 +70,8 @@ class ConvergenceConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tsteps", _check_values("tsteps", self.tsteps))
         object.__setattr__(self, "lahead", _check_values("lahead", self.lahead))
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds <= 0:
-            raise ValueError(f"seeds must be a positive integer, got {self.seeds!r}; pass e.g. 3")
+        seeds = check_positive_int("seeds", self.seeds, fix="pass e.g. 3")
+        object.__setattr__(self, "seeds", seeds)
         self.cell(self.tsteps[0], self.lahead[0], self.seed)  # validates the rest
 
     @property
@@ -124,6 +114,7 @@ class GridRow:
         converged: ``ratio <= threshold``.
         claimed: what the script claims for this cell and mode.
         updates: parameter updates done.
+        final_loss: the mean training loss of the last epoch (``nan`` without epochs).
     """
 
     tsteps: int
@@ -136,6 +127,7 @@ class GridRow:
     converged: bool
     claimed: bool
     updates: int
+    final_loss: float = math.nan
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -218,29 +210,14 @@ class ConvergenceResult:
 
 
 @functools.lru_cache(maxsize=32)
-def _grid_program(net: LSTMConfig, train_config: TrainConfig, epochs: int):
-    """One jitted program: train ``epochs`` epochs and predict, vmapped over trainings."""
-    train_epoch = make_train_epoch(net, train_config)
+def _compiled_scoring(net: LSTMConfig):
+    """``jit(vmap(predict))`` over trainings: each predicts its test batches from zero state."""
     predict_batches = make_predict(net)
 
-    def one(train_state: TrainState, x_batches, y_batches, x_score):
-        def epoch(state: TrainState, _):
-            state, losses = train_epoch(state, x_batches, y_batches)
-            if net.stateful:
-                # the script's model.reset_states() after every one-epoch fit
-                state = state._replace(rnn_state=reset_state(state.rnn_state))
-            return state, jnp.mean(losses)
+    def score(params, x_score):
+        return predict_batches(params, init_state(net, x_score.shape[1]), x_score)[0]
 
-        state, _ = jax.lax.scan(epoch, train_state, None, length=epochs)
-        start = init_state(net, x_score.shape[1])
-        predictions, _ = predict_batches(state.params, start, x_score)
-        return predictions, state.step
-
-    return jax.jit(jax.vmap(one))
-
-
-def _stack(trees):
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+    return jax.jit(jax.vmap(score))
 
 
 def _train_group(
@@ -270,15 +247,13 @@ def _train_group(
     for mode in MODES:
         stateful = mode == "stateful"
         net = ma.model_config(cells[0], stateful=stateful)
-        states = [
-            init_train_state(
-                net, ma.initial_params(c, stateful=stateful), config.batch_size, train_config
-            )
-            for c in cells
-        ]
-        program = _grid_program(net, train_config, config.epochs)
-        predictions, steps = program(_stack(states), x_train, y_train, x_score)
-        predictions, steps = np.asarray(predictions), np.asarray(steps)
+        params = [ma.initial_params(c, stateful=stateful) for c in cells]
+        states = init_train_states(net, train_config, params, config.batch_size)
+        # Every training has its own batches (data_axis=0); the driver resets the stateful
+        # model after every epoch, the script's model.reset_states().
+        states, log = fit(net, train_config, states, x_train, y_train, data_axis=0)
+        predictions = np.asarray(_compiled_scoring(net)(states.params, x_score))
+        steps = log.updates
         for j, (cell, batches) in enumerate(zip(cells, score, strict=True)):
             predicted = batches.to_samples(predictions[j])  # (n_test, 1) in sample order
             test_mse = float(np.mean(np.square(y_score[j] - predicted)))
@@ -295,6 +270,7 @@ def _train_group(
                     converged=bool(ratio <= config.threshold),
                     claimed=claim(mode, cell.tsteps, lahead),
                     updates=int(steps[j]),
+                    final_loss=float(log.loss[-1, j]) if len(log.loss) else math.nan,
                 )
             )
     return rows
