@@ -158,9 +158,7 @@ def compare_result(horizon=3, seeds=2):
     origins = np.arange(n_train, steps - horizon + 1)
     actual = targets[origins[:, None] + np.arange(horizon)]  # (origins, horizon, series)
     config = compare.CompareConfig(
-        models=(
-            compare.ModelSpec(name="stateful", kind="lstm", hidden=(4,), stateful=True),
-        ),
+        models=(compare.ModelSpec(model="stateful", units=(4,)),),
         seeds=seeds,
         horizon=horizon,
         season=12,

@@ -92,17 +92,9 @@ GRID = convergence.ConvergenceConfig(tsteps=(1, 2), lahead=(1,), seeds=2, epochs
 COMPARE = CompareConfig(
     models=(
         ModelSpec(
-            name="mlp", kind="mlp", hidden=(4,), window=3, epochs=3, batch_size=4, shuffle=True
+            model="mlp", units=(4,), window=3, epochs=3, batch_size=4, shuffle=True, label="mlp"
         ),
-        ModelSpec(
-            name="stateful",
-            kind="lstm",
-            hidden=(3,),
-            stateful=True,
-            window=3,
-            epochs=3,
-            batch_size=2,
-        ),
+        ModelSpec(model="stateful", units=(3,), window=3, epochs=3, batch_size=2, label="stateful"),
     ),
     seeds=2,
     season=12,
