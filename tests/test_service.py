@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,9 @@ import pytest
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.forecaster import MAX_HORIZON, Forecaster, Recipe
-from lstmlab.live.service import ConflictError, LiveService, ServeConfig, StoreError
+from lstmlab.live.service import ConflictError, LiveService, ServeConfig
+from lstmlab.live.state_store import StoreError
+from lstmlab.model_folder import store_path
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -38,14 +39,15 @@ def _model(folder, kind="stateful"):
     else:
         config = MLPConfig(hidden=(5,), timesteps=4)
     scaler = fit_scaler(np.linspace(0.0, 10.0, 20), "minmax", ["value"])
-    model = Forecaster(
+    model = Forecaster.from_params(
         config,
         init_params(config, 3),
         scaler=scaler,
         recipe=Recipe(kind=kind, window=4, columns=("value",), freq=FREQ),
         metrics={"final_loss": 0.125},
     )
-    model.observe("trained", [1.0, 2.0, 3.0], [_stamp(0), _stamp(1), _stamp(2)])
+    # as fit leaves a training series: its state, without its readings in the log
+    model.warm_start({"trained": [1.0, 2.0, 3.0]}, {"trained": [_stamp(0), _stamp(1), _stamp(2)]})
     model.save(folder)
     return folder
 
@@ -54,7 +56,7 @@ READINGS = np.round(np.random.default_rng(0).uniform(0, 10, size=(3, 40)), 4)
 
 
 class Server:
-    def __init__(self, folder, db):
+    def __init__(self, folder, db=None):
         env = dict(os.environ, JAX_PLATFORMS="cpu")
         self.process = subprocess.Popen(
             [
@@ -62,12 +64,11 @@ class Server:
                 "-m",
                 "lstmlab",
                 "serve",
-                "--model",
+                "--model-dir",
                 str(folder),
                 "--port",
                 "0",
-                "--db",
-                str(db),
+                *([] if db is None else ["--db", str(db)]),
                 "--max-readings",
                 "100",
             ],
@@ -167,7 +168,7 @@ def test_kill_9_loses_no_accepted_observation_and_never_applies_one_twice(tmp_pa
         final = {s: server.call("GET", f"/series/{s}/forecast?horizon=2")[1] for s in acknowledged}
     finally:
         server.kill()
-    offline = Forecaster.load(folder)
+    offline = Forecaster.load(folder)  # the folder's own store: these series are not in it
     for index, series in enumerate(acknowledged):
         for i in range(40):
             stamps = [_stamp(i)] if index == 0 else None
@@ -412,7 +413,7 @@ def test_restart_in_process_keeps_states(tmp_path):
     again = LiveService(folder)
     try:
         assert again.forecast("x", 1)["values"] == first["values"]
-        assert Path(str(folder) + ".series.sqlite").exists()
+        assert store_path(folder).exists() and again.db_path == store_path(folder)
     finally:
         again.store.close()
 

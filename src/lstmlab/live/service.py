@@ -98,8 +98,8 @@ class LiveService:
     Args:
         model_dir: the model folder.
         db_path: a state store file of its own for this service (bound to the model: a store
-            of another model is refused); ``None`` for the model folder's store, the one
-            ``lstmlab observe`` writes too.
+            of another model is refused; a new one starts with the folder's series); ``None``
+            for the model folder's store, the one ``lstmlab observe`` writes too.
         config: limits and durability.
 
     Raises:
@@ -128,6 +128,9 @@ class LiveService:
                 durability=config.durability,
                 background_checkpoint=True,
             )
+            if not len(self.store):  # a new store of its own starts from the folder's series
+                with open_store(self.model_dir) as folder_store:
+                    folder_store.copy_into(self.store)
         self.db_path = self.store.path
         try:
             self.forecaster = Forecaster.load(self.model_dir, store=self.store)
