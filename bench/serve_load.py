@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import safetensors.numpy
 
 from _common import REPO_DIR, emit_json, machine_info, mark
 
@@ -43,7 +42,7 @@ def _make_model(folder: Path) -> None:
 
     config = LSTMConfig(units=(20,), timesteps=8, stateful=True, return_sequences=True)
     scaler = fit_scaler(np.linspace(0.0, 10.0, 50), "minmax", ["value"])
-    model = Forecaster(
+    model = Forecaster.from_params(
         config,
         init_params(config, 0),
         recipe=Recipe(window=8, columns=("value",)),
@@ -60,7 +59,7 @@ def _start_server(folder: Path, db: Path) -> tuple[subprocess.Popen, int]:
             "-m",
             "lstmlab",
             "serve",
-            "--model",
+            "--model-dir",
             str(folder),
             "--port",
             "0",
@@ -144,7 +143,9 @@ async def _drive(port: int, args) -> dict:
 
 
 def _check_offline(folder: Path, db: Path, acknowledged) -> dict:
-    from lstmlab.forecaster import Forecaster, decode_states
+    from lstmlab.forecaster import Forecaster
+    from lstmlab.live.state_store import SeriesStore
+    from lstmlab.model_folder import model_fingerprint
 
     connection = sqlite3.connect(str(db))
     logged = {
@@ -155,7 +156,7 @@ def _check_offline(folder: Path, db: Path, acknowledged) -> dict:
     }
     lost = sum(1 for s, q, v in acknowledged if logged.get((s, q)) != v)
     extra = len(logged) - len(acknowledged)
-    replay = Forecaster.load(folder)
+    replay = Forecaster.load(folder)  # the folder's own store: the served series are not in it
     by_series: dict[str, list[tuple[int, float]]] = {}
     for (series_id, seq), value in logged.items():
         by_series.setdefault(series_id, []).append((seq, value))
@@ -164,16 +165,17 @@ def _check_offline(folder: Path, db: Path, acknowledged) -> dict:
             replay.observe(series_id, [value])  # one reading per call, as the server did
     mismatches = 0
     worst = 0.0
-    for series_id, blob in connection.execute("SELECT id, state FROM series"):
-        arrays = safetensors.numpy.load(blob)
-        stored = decode_states(replay.config, replay.recipe, arrays, {"series": [series_id]})
-        stored = stored[series_id]
+    served = Forecaster.load(folder, store=SeriesStore(db, model=model_fingerprint(folder)))
+    for series_id in served.series_ids:
+        stored = served.series_state(series_id)  # the state the service stored
         offline = replay.series_state(series_id)
         for a, b in zip(stored.rnn, offline.rnn, strict=True):
             worst = max(worst, float(np.max(np.abs(a.h - b.h))), float(np.max(np.abs(a.c - b.c))))
         if worst > 1e-6 or stored.seen != offline.seen:
             mismatches += 1
     connection.close()
+    served.close()
+    replay.close()
     return {
         "lost": lost,
         "extra": extra,
