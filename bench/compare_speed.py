@@ -95,7 +95,7 @@ def _child_keras(path: Path, backend: str) -> dict:
     started = time.perf_counter()
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((spec.window, 1)), keras.layers.LSTM(spec.hidden[0]), keras.layers.Dense(1)]
+        [keras.Input((spec.window, 1)), keras.layers.LSTM(spec.units[0]), keras.layers.Dense(1)]
     )
     model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam(1e-3))
     model.set_weights(weights)

@@ -5,12 +5,12 @@ import dataclasses
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
 
 from lstmlab.core.model import MLPConfig, from_keras_weights, init_params
+from lstmlab.core.train import TrainConfig, fit, init_train_states
 from lstmlab.experiments import compare
 from lstmlab.experiments.compare import CompareConfig, ModelSpec
 from lstmlab.report.documents import write_compare_report
@@ -22,47 +22,13 @@ def random_walk(n: int, seed: int = 0) -> np.ndarray:
 
 
 def tiny_models(epochs: int = 2, window: int = 2) -> tuple[ModelSpec, ...]:
+    # Keras' Adam learning rate, as these tests were calibrated with.
+    common = {"window": window, "epochs": epochs, "learning_rate": 1e-3}
     return (
-        ModelSpec(
-            name="mlp",
-            kind="mlp",
-            hidden=(4,),
-            window=window,
-            epochs=epochs,
-            batch_size=4,
-            shuffle=True,
-            label="plain multilayer network",
-        ),
-        ModelSpec(
-            name="stateless",
-            kind="lstm",
-            hidden=(3,),
-            window=window,
-            epochs=epochs,
-            batch_size=4,
-            shuffle=True,
-            label="stateless LSTM",
-        ),
-        ModelSpec(
-            name="stateful",
-            kind="lstm",
-            hidden=(3,),
-            stateful=True,
-            window=window,
-            epochs=epochs,
-            batch_size=2,
-            label="stateful LSTM",
-        ),
-        ModelSpec(
-            name="stacked",
-            kind="lstm",
-            hidden=(3, 3),
-            stateful=True,
-            window=window,
-            epochs=epochs,
-            batch_size=2,
-            label="stacked stateful LSTM",
-        ),
+        ModelSpec(model="mlp", units=(4,), batch_size=4, **common),
+        ModelSpec(model="stateless", units=(3,), batch_size=4, **common),
+        ModelSpec(model="stateful", units=(3,), batch_size=2, **common),
+        ModelSpec(model="stacked", units=(3, 3), batch_size=2, **common),
     )
 
 
@@ -217,11 +183,18 @@ def test_recursive_forecast_feeds_predictions_back():
     params = from_keras_weights(config, weights, init_params(config, 0))
     stacked = jax.tree.map(lambda a: a[None], params)  # one seed
     inputs = np.linspace(0.1, 0.5, 5, dtype=np.float32)  # (time,) a line in the scaled units
-    windows = compare._windows(inputs[:, None, None], np.arange(2, 4), 2)  # targets 2, 3
-    forecast = compare._compiled_forecast(config, 4, False, False)
-    out = forecast(stacked, jnp.asarray(windows), jnp.asarray([1]), jnp.zeros((4, 1, 1, 0)))
+    out = compare._forecast_scaled(
+        config,
+        stacked,
+        inputs[:, None, None],  # (time, series, features)
+        np.array([3]),
+        window=2,
+        horizon=4,
+        strategy="recursive",
+        change=False,
+    )
     # origin 3: window (0.2, 0.3) -> 0.4, then 0.5, 0.6, 0.7 from its own predictions
-    np.testing.assert_allclose(np.asarray(out)[0, 0, :, 0], [0.4, 0.5, 0.6, 0.7], atol=1e-6)
+    np.testing.assert_allclose(out[0, 0, :, 0], [0.4, 0.5, 0.6, 0.7], atol=1e-6)
 
 
 @pytest.mark.slow
@@ -282,15 +255,17 @@ def long_memory_series(n: int = 400, seed: int = 0) -> np.ndarray:
 def test_stateful_model_sees_its_stream_in_order_and_beats_the_stateless_one():
     values = long_memory_series()
     models = (
-        ModelSpec(name="stateless", kind="lstm", hidden=(20,), window=1, epochs=30, batch_size=1),
         ModelSpec(
-            name="stateful",
-            kind="lstm",
-            hidden=(20,),
-            stateful=True,
+            model="stateless",
+            units=(20,),
             window=1,
             epochs=30,
             batch_size=1,
+            shuffle=False,
+            learning_rate=1e-3,
+        ),
+        ModelSpec(
+            model="stateful", units=(20,), window=1, epochs=30, batch_size=1, learning_rate=1e-3
         ),
     )
     config = CompareConfig(models=models, seeds=2, split=0.75, target="level")
@@ -331,6 +306,50 @@ def test_seeds_differ_and_runs_are_reproducible():
     assert len(np.unique(first.metrics["rmse"])) == 3
 
 
+# ------------------------------------------------------------------------------ training
+
+
+def driver_losses(spec, index, model_config, x_batches, y_batches, seeds, reset):
+    """The driver with compare's documented seeding: parameters from fold_in(key(seed),
+    model index), shuffling from fold_in(key(seed), 1000 + model index)."""
+    train_config = TrainConfig(
+        epochs=spec.epochs,
+        learning_rate=spec.learning_rate,
+        shuffle=spec.shuffle,
+        reset=reset,
+        seed=0,
+    )
+    keys = [jax.random.key(seed) for seed in range(seeds)]
+    params = [init_params(model_config, jax.random.fold_in(k, index)) for k in keys]
+    states = init_train_states(
+        model_config,
+        train_config,
+        params,
+        x_batches.shape[1],
+        keys=[jax.random.fold_in(k, 1000 + index) for k in keys],
+    )
+    return fit(model_config, train_config, states, x_batches, y_batches)[1].loss
+
+
+def test_training_gives_the_losses_of_the_driver_called_directly():
+    values = random_walk(60, seed=2)
+    config = CompareConfig(models=tiny_models(epochs=3), seeds=2, horizon=2)
+    data = compare.prepare_data(config, values)
+    for index, spec in enumerate(config.models):
+        outcome = compare._train_and_forecast(spec, index, data, config)
+        model_config = spec.model_config(data.num_features, config.outputs)
+        x, y = compare._training_samples(data, config, spec.window)
+        x_batches, y_batches, _, _ = compare._batches(spec, x, y)
+        args = (spec, index, model_config, x_batches, y_batches, config.seeds)
+        losses = driver_losses(*args, reset="epoch")
+        assert outcome.losses.shape == (spec.epochs, config.seeds)
+        np.testing.assert_array_equal(outcome.losses, losses)
+        np.testing.assert_array_equal(outcome.final_loss, losses[-1])
+        if spec.stateful:
+            # The epoch-end reset reaches the driver: without it the losses differ.
+            assert not np.array_equal(driver_losses(*args, reset="never"), losses)
+
+
 # ------------------------------------------------------------------------------ config
 
 
@@ -342,11 +361,11 @@ def test_config_errors_name_the_value_and_the_fix():
     ):
         CompareConfig(split=1.5)
     with pytest.raises(ValueError, match="model 'x': stateful training needs shuffle=False"):
-        ModelSpec(name="x", kind="lstm", hidden=(4,), stateful=True, shuffle=True)
+        ModelSpec(name="x", model="stateful", units=(4,), shuffle=True)
     with pytest.raises(ValueError, match=r"model names must be unique, got \['mlp', 'mlp'\]"):
         CompareConfig(models=tiny_models()[:1] * 2)
     with pytest.raises(ValueError, match="model name must be a non-empty string other than"):
-        ModelSpec(name="persistence", kind="mlp", hidden=(4,))
+        ModelSpec(name="persistence", model="mlp", units=(4,))
     with pytest.raises(ValueError, match="strategy must be 'recursive' or 'direct', got 'x'"):
         CompareConfig(strategy="x")
 

@@ -13,10 +13,12 @@ units. The models:
   ``k + 1`` continues row ``i`` of batch ``k``), state reset after every epoch;
 * ``stacked``: a two-layer stacked stateful LSTM, trained the same way.
 
-Each neural model trains several seeds at once: the parameters of all seeds are stacked and
-one ``jax.vmap`` of the compiled epoch trains them together. Each model is one task of an
-executor (``lstmlab.runtime``): in this process, or one Ray task per model on a cluster,
-with the same numbers either way.
+Each neural model trains several seeds at once with the one training driver
+(``lstmlab.core.train.fit``: the parameters of all seeds are stacked and one ``jax.vmap`` of
+the compiled epoch trains them together) and forecasts with the one rollout
+(``lstmlab.core.rollout``). The default models are ``lstmlab.forecaster.ForecasterConfig``'s.
+Each model is one task of an executor (``lstmlab.runtime``): in this process, or one Ray task
+per model on a cluster, with the same numbers either way.
 
 Evaluation is one step ahead from each origin with the real previous values (the published
 protocol), or ``horizon`` steps ahead: recursively (each prediction is fed back as the next
@@ -29,7 +31,6 @@ the first test origin is the state at the end of the training series).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,17 +41,16 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from lstmlab.core.model import (
-    LSTMConfig,
-    MLPConfig,
-    ModelConfig,
-    apply,
-    init_params,
-    init_state,
-    reset_state,
+from lstmlab.checks import (
+    check_choice,
+    check_non_negative_int,
+    check_positive_int,
+    check_positive_number,
 )
-from lstmlab.core.train import TrainConfig, TrainState, init_train_state, make_train_epoch
-from lstmlab.data.layouts import make_stream_batches
+from lstmlab.core.model import LSTMConfig, MLPConfig, ModelConfig, Params, init_params, init_state
+from lstmlab.core.rollout import rollout, window_states
+from lstmlab.core.train import TrainConfig, TrainLog, TrainState, fit, init_train_states
+from lstmlab.data.layouts import make_sample_batches, make_stream_batches
 from lstmlab.data.loading import (
     LoadConfig,
     LoadedSeries,
@@ -58,6 +58,7 @@ from lstmlab.data.loading import (
     load_household_days,
 )
 from lstmlab.data.scaling import Scaler, fit_scaler
+from lstmlab.forecaster import MODEL_KINDS, ForecasterConfig
 from lstmlab.runtime import Executor, LocalExecutor, epoch_progress
 
 __all__ = [
@@ -86,78 +87,95 @@ _LABELS = {
 }
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}; pass e.g. {name}=1")
+_DEFAULTS = ForecasterConfig()
+_MODEL_LABELS = {
+    "mlp": "plain multilayer network",
+    "stateless": "stateless LSTM",
+    "stateful": "stateful LSTM",
+    "stacked": "stacked stateful LSTM",
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ModelSpec:
     """One neural model of the comparison and how it is trained.
 
+    The defaults are ``lstmlab.forecaster.ForecasterConfig``'s, kind by kind, so
+    ``ModelSpec(model="stateful")`` is the model ``Forecaster(model="stateful")`` trains.
+
     Attributes:
-        name: short name used in files and tables (``"mlp"``, ``"stateful"``, ...).
-        kind: ``"mlp"`` (Dense layers with ReLU on the flattened window) or ``"lstm"``.
-        hidden: units of each hidden Dense layer (MLP) or of each LSTM layer.
-        stateful: carry the LSTM state across batches (stream layout, reset every epoch).
+        model: the kind, one of ``lstmlab.forecaster.MODEL_KINDS``: ``"stateful"`` (one LSTM
+            layer carrying its state along the stream layout, reset every epoch),
+            ``"stacked"`` (several stateful LSTM layers), ``"stateless"`` (an LSTM reading
+            each window from zero state) or ``"mlp"`` (Dense layers with ReLU on the
+            flattened window).
+        name: short name used in files and tables; ``""`` for the kind.
+        units: units of each LSTM layer (hidden Dense layers for the MLP); ``()`` for the
+            kind's default (``ForecasterConfig.default_units``).
         window: input steps per sample.
         epochs: training epochs.
-        batch_size: samples per batch for a stateless model; streams per series for a
-            stateful one (the batch then holds ``batch_size * series`` rows).
-        shuffle: shuffle samples across batches every epoch (stateless models only; Keras'
-            ``fit`` default).
+        batch_size: samples per batch for a window model; streams per series for a stateful
+            one (the batch then holds ``batch_size * series`` rows); ``None`` for the kind's
+            default (``ForecasterConfig.default_batch_size``).
+        shuffle: shuffle samples across batches every epoch (window models only; Keras'
+            ``fit`` default); ``None``: shuffled for a window model, never for a stateful one.
         learning_rate: Adam step size (Keras' Adam defaults otherwise).
-        label: human name for reports.
+        label: human name for reports; ``""`` for the kind's.
     """
 
-    name: str
-    kind: Literal["mlp", "lstm"]
-    hidden: tuple[int, ...]
-    stateful: bool = False
-    window: int = 3
-    epochs: int = 100
-    batch_size: int = 1
-    shuffle: bool = False
-    learning_rate: float = 1e-3
+    model: str
+    name: str = ""
+    units: tuple[int, ...] = ()
+    window: int = _DEFAULTS.window
+    epochs: int = _DEFAULTS.epochs
+    batch_size: int | None = None
+    shuffle: bool | None = None
+    learning_rate: float = _DEFAULTS.learning_rate
     label: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        if not isinstance(self.name, str) or not self.name or self.name in BASELINES:
+        check_choice("model", self.model, MODEL_KINDS)
+        defaults = dataclasses.replace(_DEFAULTS, model=self.model)
+        if not self.name:
+            object.__setattr__(self, "name", self.model)
+        if not isinstance(self.name, str) or self.name in BASELINES:
             raise ValueError(
                 f"model name must be a non-empty string other than {BASELINES}, got "
                 f"{self.name!r}; pass e.g. name='stateful'"
             )
-        if self.kind not in ("mlp", "lstm"):
-            raise ValueError(f"kind must be 'mlp' or 'lstm', got {self.kind!r}")
-        for index, units in enumerate(self.hidden):
-            _positive_int(f"hidden[{index}]", units)
-        if self.kind == "lstm" and not self.hidden:
-            raise ValueError("an LSTM needs at least one layer, got hidden=(); pass e.g. (4,)")
-        if self.kind == "mlp" and self.stateful:
-            raise ValueError("an MLP has no state, got stateful=True; pass stateful=False")
+        units = tuple(self.units) or defaults.default_units
+        for index, size in enumerate(units):
+            check_positive_int(f"units[{index}]", size)
+        object.__setattr__(self, "units", units)
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", defaults.default_batch_size)
+        check_positive_int("batch_size", self.batch_size)
+        if self.shuffle is None:
+            object.__setattr__(self, "shuffle", not self.stateful)
         if self.stateful and self.shuffle:
             raise ValueError(
                 f"model {self.name!r}: stateful training needs shuffle=False, got shuffle=True; "
                 "pass shuffle=False (shuffling would break the streams)"
             )
-        _positive_int("window", self.window)
-        _positive_int("batch_size", self.batch_size)
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        check_positive_int("window", self.window)
+        check_non_negative_int("epochs", self.epochs)
+        check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
         if not self.label:
-            object.__setattr__(self, "label", self.name)
+            object.__setattr__(self, "label", _MODEL_LABELS[self.model])
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the model carries its state across batches (``stateful``, ``stacked``)."""
+        return self.model in ("stateful", "stacked")
 
     def model_config(self, features: int, outputs: int) -> ModelConfig:
         """The model for ``features`` inputs per step and ``outputs`` outputs."""
-        if self.kind == "mlp":
+        if self.model == "mlp":
             return MLPConfig(
-                hidden=self.hidden, timesteps=self.window, features=features, outputs=outputs
+                hidden=self.units, timesteps=self.window, features=features, outputs=outputs
             )
         return LSTMConfig(
-            units=self.hidden,
+            units=self.units,
             timesteps=self.window,
             features=features,
             outputs=outputs,
@@ -166,10 +184,10 @@ class ModelSpec:
 
     def describe(self) -> str:
         """One line: architecture and training."""
-        if self.kind == "mlp":
-            arch = "Dense(" + ", ".join(f"{u} relu" for u in self.hidden) + ") + Dense head"
+        if self.model == "mlp":
+            arch = "Dense(" + ", ".join(f"{u} relu" for u in self.units) + ") + Dense head"
         else:
-            arch = " + ".join(f"LSTM({u})" for u in self.hidden) + " + Dense head"
+            arch = " + ".join(f"LSTM({u})" for u in self.units) + " + Dense head"
             arch += ", stateful" if self.stateful else ", stateless"
         batch = (
             f"{self.batch_size} stream(s) per series"
@@ -182,52 +200,11 @@ class ModelSpec:
         )
 
 
-DEFAULT_WINDOW = 6
-DEFAULT_MODELS = (
-    ModelSpec(
-        name="mlp",
-        kind="mlp",
-        hidden=(32,),
-        window=DEFAULT_WINDOW,
-        epochs=200,
-        batch_size=4,
-        shuffle=True,
-        learning_rate=3e-3,
-        label="plain multilayer network",
-    ),
-    ModelSpec(
-        name="stateless",
-        kind="lstm",
-        hidden=(16,),
-        window=DEFAULT_WINDOW,
-        epochs=200,
-        batch_size=4,
-        shuffle=True,
-        learning_rate=3e-3,
-        label="stateless LSTM",
-    ),
-    ModelSpec(
-        name="stateful",
-        kind="lstm",
-        hidden=(16,),
-        stateful=True,
-        window=DEFAULT_WINDOW,
-        epochs=200,
-        batch_size=1,
-        learning_rate=3e-3,
-        label="stateful LSTM",
-    ),
-    ModelSpec(
-        name="stacked",
-        kind="lstm",
-        hidden=(16, 16),
-        stateful=True,
-        window=DEFAULT_WINDOW,
-        epochs=200,
-        batch_size=1,
-        learning_rate=3e-3,
-        label="stacked stateful LSTM",
-    ),
+DEFAULT_WINDOW = _DEFAULTS.window
+# ForecasterConfig's model of every kind: the comparison's defaults are the Forecaster's.
+# The model order is the report's order and enters the seeding (``_initial_states``).
+DEFAULT_MODELS = tuple(
+    ModelSpec(model=kind) for kind in ("mlp", "stateless", "stateful", "stacked")
 )
 
 
@@ -264,8 +241,8 @@ class CompareConfig:
     """
 
     models: tuple[ModelSpec, ...] = DEFAULT_MODELS
-    seeds: int = 5
-    seed: int = 0
+    seeds: int = _DEFAULTS.seeds
+    seed: int = _DEFAULTS.seed
     split: float = 0.67
     test_size: int | None = None
     season: int | None = None
@@ -273,7 +250,7 @@ class CompareConfig:
     strategy: Literal["recursive", "direct"] = "recursive"
     origin_stride: int = 1
     classic_windows: bool = False
-    scaler: Literal["minmax", "standard"] = "minmax"
+    scaler: Literal["minmax", "standard"] = _DEFAULTS.scaler  # type: ignore[assignment]
     target: Literal["level", "change"] = "change"
     start: str | None = None
     end: str | None = None
@@ -287,20 +264,19 @@ class CompareConfig:
         names = [spec.name for spec in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique, got {names}; rename the duplicates")
-        _positive_int("seeds", self.seeds)
-        _positive_int("horizon", self.horizon)
-        _positive_int("origin_stride", self.origin_stride)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        check_positive_int("seeds", self.seeds)
+        check_positive_int("horizon", self.horizon)
+        check_positive_int("origin_stride", self.origin_stride)
+        check_non_negative_int("seed", self.seed)
         if not isinstance(self.split, float | int) or not 0 < self.split < 1:
             raise ValueError(
                 f"split must be a fraction strictly between 0 and 1, got {self.split!r}; "
                 "pass e.g. 0.67 (the first 67% trains)"
             )
         if self.test_size is not None:
-            _positive_int("test_size", self.test_size)
+            check_positive_int("test_size", self.test_size)
         if self.season is not None:
-            _positive_int("season", self.season)
+            check_positive_int("season", self.season)
         if self.strategy not in _STRATEGIES:
             raise ValueError(
                 f"strategy must be 'recursive' or 'direct', got {self.strategy!r}; pass one "
@@ -353,93 +329,43 @@ def override_models(
 
 # --------------------------------------------------------------------------- presets
 
+# The published scripts use Keras' Adam default, learning rate 1e-3.
+_KERAS_LR = 1e-3
+
 _AIRLINE_MODELS = (
     # "Time series prediction with deep learning in Keras": Dense(8, relu) on look_back 1,
     # 200 epochs, batch 2 (published test RMSE about 48.6).
-    ModelSpec(
-        name="mlp",
-        kind="mlp",
-        hidden=(8,),
-        window=1,
-        epochs=200,
-        batch_size=2,
-        shuffle=True,
-        label="plain multilayer network",
-    ),
+    ModelSpec(model="mlp", units=(8,), window=1, epochs=200, batch_size=2, learning_rate=_KERAS_LR),
     # LSTM(4), input_shape=(1, look_back=1), 100 epochs, batch 1 (Keras fit shuffles).
     ModelSpec(
-        name="stateless",
-        kind="lstm",
-        hidden=(4,),
-        window=1,
-        epochs=100,
-        batch_size=1,
-        shuffle=True,
-        label="stateless LSTM",
+        model="stateless", units=(4,), window=1, epochs=100, batch_size=1, learning_rate=_KERAS_LR
     ),
     # LSTM(4, batch_input_shape=(1, 3, 1), stateful=True), 100 x fit(epochs=1) + reset_states.
     ModelSpec(
-        name="stateful",
-        kind="lstm",
-        hidden=(4,),
-        stateful=True,
-        window=3,
-        epochs=100,
-        batch_size=1,
-        label="stateful LSTM",
+        model="stateful", units=(4,), window=3, epochs=100, batch_size=1, learning_rate=_KERAS_LR
     ),
     ModelSpec(
-        name="stacked",
-        kind="lstm",
-        hidden=(4, 4),
-        stateful=True,
-        window=3,
-        epochs=100,
-        batch_size=1,
-        label="stacked stateful LSTM",
+        model="stacked", units=(4, 4), window=3, epochs=100, batch_size=1, learning_rate=_KERAS_LR
     ),
 )
 
 _HOUSEHOLD_MODELS = (
     ModelSpec(
-        name="mlp",
-        kind="mlp",
-        hidden=(100,),
-        window=14,
-        epochs=70,
-        batch_size=16,
-        shuffle=True,
-        label="plain multilayer network",
+        model="mlp", units=(100,), window=14, epochs=70, batch_size=16, learning_rate=_KERAS_LR
     ),
     ModelSpec(
-        name="stateless",
-        kind="lstm",
-        hidden=(64,),
-        window=14,
-        epochs=70,
-        batch_size=16,
-        shuffle=True,
-        label="stateless LSTM",
+        model="stateless", units=(64,), window=14, epochs=70, batch_size=16, learning_rate=_KERAS_LR
     ),
     ModelSpec(
-        name="stateful",
-        kind="lstm",
-        hidden=(64,),
-        stateful=True,
+        model="stateful", units=(64,), window=14, epochs=70, batch_size=8, learning_rate=_KERAS_LR
+    ),
+    ModelSpec(
+        model="stacked",
+        units=(64, 64),
         window=14,
         epochs=70,
         batch_size=8,
-        label="stateful LSTM",
-    ),
-    ModelSpec(
-        name="stacked",
-        kind="lstm",
-        hidden=(64, 64),
-        stateful=True,
-        window=14,
-        epochs=70,
-        batch_size=8,
-        label="stacked stateful LSTM",
+        learning_rate=_KERAS_LR,
     ),
 )
 
@@ -815,6 +741,8 @@ class ModelOutcome:
         layout: how the training batches were laid out (empty for a baseline).
         final_loss: ``(seeds,)`` training MSE (scaled units) of the last epoch; empty for a
             baseline.
+        losses: ``(epochs, seeds)`` training MSE of every epoch, as the training driver
+            logged it; empty for a baseline.
         spec: the ``ModelSpec``; None for a baseline.
     """
 
@@ -826,6 +754,7 @@ class ModelOutcome:
     seconds: float
     layout: str = ""
     final_loss: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    losses: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
     spec: ModelSpec | None = None
 
     @property
@@ -931,69 +860,82 @@ def _seasonal_naive(data: PreparedData, horizon: int, season: int) -> np.ndarray
 # --------------------------------------------------------------------------- neural models
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled_epoch(model_config: ModelConfig, train_config: TrainConfig):
-    """``jit(vmap(train_epoch))`` over seeds, with the state reset at epoch end (stateful)."""
-    epoch = make_train_epoch(model_config, train_config)
-    vmapped = jax.vmap(epoch, in_axes=(0, None, None))
+def _forecast_scaled(
+    model_config: ModelConfig,
+    params: Params,
+    inputs: np.ndarray,
+    origins: np.ndarray,
+    *,
+    window: int,
+    horizon: int,
+    strategy: str,
+    change: bool,
+) -> np.ndarray:
+    """Forecasts of every seed from every origin, in model units (``lstmlab.core.rollout``).
 
-    def run_epoch(states: TrainState, x_batches, y_batches):
-        states, losses = vmapped(states, x_batches, y_batches)
-        if model_config.stateful:
-            # Keras' model.reset_states() after each fit(epochs=1): every stream restarts.
-            states = states._replace(rnn_state=reset_state(states.rnn_state))
-        return states, jnp.mean(losses, axis=1)  # (seeds,)
+    A window model reads the ``window`` inputs before each origin from zero state. A stateful
+    model reads the series in order with the observed values, one overlapping window after
+    the other from a zero state (``window_states``: the stateful layout with one stream), and
+    forecasts each origin from the state before its window (a warm start). All origins and
+    series are the rows of one ``rollout``, all seeds one ``vmap``.
 
-    return jax.jit(run_epoch)
+    Args:
+        model_config: the model.
+        params: parameters with a leading seeds axis.
+        inputs: ``(time, series, features)`` scaled inputs.
+        origins: ``(origins,)`` the first forecast step of each forecast.
+        window: input steps per forecast.
+        horizon: steps ahead.
+        strategy: ``"recursive"`` or ``"direct"``.
+        change: the model predicts the change from the last input value.
 
-
-@functools.lru_cache(maxsize=64)
-def _compiled_forecast(model_config: ModelConfig, horizon: int, direct: bool, change: bool):
-    """``jit(vmap(forecast))`` over seeds; see ``_forecast_scaled``."""
-
-    def forecast(params, windows_all, origin_positions, future_features):
-        # windows_all: (windows, series, window, features) for every first target from
-        # `window` on, in time order; origin_positions: (origins,) rows of windows_all;
-        # future_features: (horizon, origins, series, features - 1).
-        num_series = windows_all.shape[1]
-        x = windows_all[origin_positions]  # (origins, series, window, features)
-        num_origins = x.shape[0]
-        rows = num_origins * num_series
-        x = x.reshape(rows, *x.shape[2:])  # (origins * series, window, features)
-        zero = init_state(model_config, rows)
-        if model_config.stateful:
-            # Read the whole series in order with the observed values; the state before the
-            # window of each origin is where its forecast starts.
-            def read(state, window_batch):
-                _, new_state = apply(model_config, params, state, window_batch)
-                return new_state, state
-
-            _, before = jax.lax.scan(read, init_state(model_config, num_series), windows_all)
-            # (windows, series, units) -> (origins * series, units)
-            start = jax.tree.map(lambda s: s[origin_positions].reshape(rows, s.shape[-1]), before)
-        else:
-            start = zero
-        if direct:
-            y, _ = apply(model_config, params, start, x)  # (origins * series, horizon)
-            if change:
-                y = y + x[:, -1, 0:1]  # back to levels: plus the last input value (rows, 1)
-            return y.reshape(num_origins, num_series, horizon).transpose(0, 2, 1)
-        # (horizon, origins, series, f) -> (horizon, origins * series, f)
-        future = future_features.reshape(horizon, rows, future_features.shape[-1])
-
-        def step(carry, features_next):
-            window_x, state = carry
-            y, new_state = apply(model_config, params, state, window_x)  # y (rows, 1)
-            if change:
-                y = y + window_x[:, -1, 0:1]
-            row = jnp.concatenate([y, features_next], axis=-1)  # (rows, features)
-            window_x = jnp.concatenate([window_x[:, 1:], row[:, None, :]], axis=1)
-            return (window_x, new_state if model_config.stateful else zero), y[:, 0]
-
-        _, ys = jax.lax.scan(step, (x, start), future)  # ys (horizon, rows)
-        return ys.reshape(horizon, num_origins, num_series).transpose(1, 0, 2)
-
-    return jax.jit(jax.vmap(forecast, in_axes=(0, None, None, None)))
+    Returns:
+        ``(seeds, origins, horizon, series)`` float64.
+    """
+    num_series, features = inputs.shape[1], inputs.shape[2]
+    num_origins = len(origins)
+    rows = num_origins * num_series
+    seeds = int(jax.tree.leaves(params)[0].shape[0])
+    # Every window from the first possible one up to the last origin, in order.
+    first_targets = np.arange(window, int(origins[-1]) + 1, dtype=np.int64)
+    windows_all = _windows(inputs, first_targets, window)  # (windows, series, window, features)
+    positions = origins - window  # the window of each origin, a row of windows_all
+    # (origins, series, window, features) -> (origins * series, window, features)
+    x = windows_all[positions].reshape(rows, window, features)
+    state: Any = ()
+    if model_config.stateful:
+        zero = jax.tree.map(
+            lambda leaf: jnp.broadcast_to(leaf, (seeds, *leaf.shape)),
+            init_state(model_config, num_series),
+        )
+        before = window_states(model_config, params, zero, windows_all, seeds=True)
+        # (seeds, windows, series, units) -> (seeds, origins * series, units)
+        state = jax.tree.map(
+            lambda leaf: leaf[:, positions].reshape(seeds, rows, leaf.shape[-1]), before
+        )
+    future = None
+    if strategy == "recursive" and features > 1:
+        # The known covariates of step o + k sit beside the forecast of step o + k.
+        steps = origins[:, None] + np.arange(horizon)[None, :]  # (origins, horizon)
+        steps = np.minimum(steps, len(inputs) - 1)
+        future = inputs[steps][..., 1:]  # (origins, horizon, series, covariates)
+        # -> (origins * series, horizon, covariates): rows as in x
+        future = future.transpose(0, 2, 1, 3).reshape(rows, horizon, features - 1)
+    forecasts = rollout(
+        model_config,
+        params,
+        state,
+        x,
+        horizon=horizon,
+        strategy=strategy,
+        change=change,
+        future=future,
+        seeds=True,
+    )  # (seeds, origins * series, horizon, 1)
+    forecasts = np.asarray(forecasts, dtype=np.float64).reshape(
+        seeds, num_origins, num_series, horizon
+    )
+    return forecasts.transpose(0, 1, 3, 2)  # (seeds, origins, horizon, series)
 
 
 def _initial_states(
@@ -1006,17 +948,16 @@ def _initial_states(
     """Stacked initial ``TrainState`` of every seed (leading axis: seeds).
 
     Seed ``s`` initialises the parameters from ``fold_in(key(s), model_index)`` and shuffles
-    with ``fold_in(key(s), 1000 + model_index)``. Built eagerly, seed by seed: the eager
-    initialisers are compiled once per shape and reused by every model, where a jitted,
-    vmapped initialiser would compile (slowly: the orthogonal init's QR) for every model.
+    with ``fold_in(key(s), 1000 + model_index)``.
     """
-    states = []
-    for seed in seeds:
-        key = jax.random.key(seed)
-        params = init_params(model_config, jax.random.fold_in(key, model_index))
-        state = init_train_state(model_config, params, batch_size, train_config)
-        states.append(state._replace(key=jax.random.fold_in(key, 1000 + model_index)))
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+    keys = [jax.random.key(seed) for seed in seeds]
+    return init_train_states(
+        model_config,
+        train_config,
+        [init_params(model_config, jax.random.fold_in(key, model_index)) for key in keys],
+        batch_size,
+        keys=[jax.random.fold_in(key, 1000 + model_index) for key in keys],
+    )
 
 
 def _batches(
@@ -1046,23 +987,62 @@ def _batches(
         if batch == 1:
             layout += " (with batch size 1 the stream and the official layouts agree)"
         return x_batches, y_batches, layout, trimmed
-    # Stateless: all samples of all series pooled, time-major; the oldest left-overs dropped.
-    flat_x = x.reshape(samples * num_series, *x.shape[2:])
-    flat_y = y.reshape(samples * num_series, *y.shape[2:])
-    total = flat_x.shape[0]
-    batch = min(spec.batch_size, total)
-    used = (total // batch) * batch
-    trimmed = total - used
-    flat_x, flat_y = flat_x[trimmed:], flat_y[trimmed:]
-    x_batches = flat_x.reshape(used // batch, batch, *flat_x.shape[1:])
-    y_batches = flat_y.reshape(used // batch, batch, *flat_y.shape[1:])
-    layout = (
-        f"batches of {batch} samples"
-        + (", reshuffled every epoch" if spec.shuffle else "")
-        + f"; used {used} of {total} samples"
-        + (f", the {trimmed} oldest left out" if trimmed else "")
+    # Window models: all samples of all series pooled, time-major; the oldest left-overs
+    # dropped.
+    flat_x = x.reshape(samples * num_series, *x.shape[2:])  # (samples * series, window, f)
+    flat_y = y.reshape(samples * num_series, *y.shape[2:])  # (samples * series, outputs)
+    batches = make_sample_batches(
+        flat_x, flat_y, batch_size=min(spec.batch_size, len(flat_x)), trim="start"
     )
-    return x_batches, y_batches, layout, trimmed
+    trim = batches.trim
+    layout = (
+        f"batches of {trim.batch_size} samples"
+        + (", reshuffled every epoch" if spec.shuffle else "")
+        + f"; used {trim.used} of {trim.total} samples"
+        + (f", the {trim.trimmed} oldest left out" if trim.trimmed else "")
+    )
+    return batches.x_batches, batches.y_batches, layout, trim.trimmed
+
+
+def _train(
+    spec: ModelSpec,
+    model_index: int,
+    data: PreparedData,
+    config: CompareConfig,
+    quiet: bool = True,
+) -> tuple[TrainState, TrainLog, str]:
+    """Train every seed of one model with the training driver (``lstmlab.core.train.fit``).
+
+    Returns:
+        ``(train_states, log, layout)``: the seeds' final states (leading axis: seeds), the
+        driver's log (losses ``(epochs, seeds)``) and the layout description.
+    """
+    model_config = spec.model_config(data.num_features, config.outputs)
+    x, y = _training_samples(data, config, spec.window)
+    x_batches, y_batches, layout, _ = _batches(spec, x, y)
+    train_config = TrainConfig(
+        epochs=spec.epochs,
+        learning_rate=spec.learning_rate,
+        shuffle=bool(spec.shuffle),
+        reset="epoch",  # Keras' model.reset_states() after each fit(epochs=1)
+        seed=config.seed,
+    )
+    seeds = range(config.seed, config.seed + config.seeds)
+    states = _initial_states(model_config, train_config, x_batches.shape[1], model_index, seeds)
+    with epoch_progress(spec.epochs, f"{spec.label} x{config.seeds}", quiet=quiet) as progress:
+
+        def on_epoch(epoch: int, losses: np.ndarray, val_losses: np.ndarray | None) -> None:
+            progress.advance(float(np.mean(losses)))
+
+        states, log = fit(
+            model_config,
+            train_config,
+            states,
+            x_batches,
+            y_batches,
+            on_epoch=None if quiet else on_epoch,
+        )
+    return states, log, layout
 
 
 def _train_and_forecast(
@@ -1078,66 +1058,32 @@ def _train_and_forecast(
     NumPy arrays), so Ray can ship it; the same arguments give the same numbers anywhere.
     """
     started = time.perf_counter()
-    model_config = spec.model_config(data.num_features, config.outputs)
-    x, y = _training_samples(data, config, spec.window)
-    x_batches, y_batches, layout, _ = _batches(spec, x, y)
-    batch = int(x_batches.shape[1])
-    train_config = TrainConfig(
-        epochs=spec.epochs,
-        learning_rate=spec.learning_rate,
-        shuffle=spec.shuffle,
-        reset="epoch",
-        seed=config.seed,
-    )
-    seeds = range(config.seed, config.seed + config.seeds)
-    state = _initial_states(model_config, train_config, batch, model_index, seeds)
-    epoch_fn = _compiled_epoch(model_config, train_config)
-    xb, yb = jnp.asarray(x_batches), jnp.asarray(y_batches)
-    losses = np.full(config.seeds, np.nan)
-    with epoch_progress(spec.epochs, f"{spec.label} x{config.seeds}", quiet=quiet) as progress:
-        for _ in range(spec.epochs):
-            state, epoch_losses = epoch_fn(state, xb, yb)
-            if not quiet:
-                losses = np.asarray(epoch_losses)
-                progress.advance(float(np.mean(losses)))
-    if quiet and spec.epochs:
-        losses = np.asarray(epoch_losses)
-
-    # Forecast: every window from the first possible one up to the last origin, in order.
-    first_targets = np.arange(spec.window, int(data.origins[-1]) + 1, dtype=np.int64)
-    windows_all = _windows(data.inputs, first_targets, spec.window)
-    positions = data.origins - spec.window
-    horizon = config.horizon
-    extra = data.num_features - 1
-    # Features of each fed-back row: the value forecast for step o + k sits beside the
-    # observed features of step o + k (known covariates).
-    future_steps = data.origins[None, :] + np.arange(horizon)[:, None]  # (horizon, origins)
-    future_steps = np.minimum(future_steps, len(data.targets) - 1)
-    future = data.inputs[future_steps][..., 1:]  # (horizon, origins, series, extra)
-    if extra == 0:
-        future = np.zeros((horizon, len(data.origins), data.num_series, 0), np.float32)
-    forecast_fn = _compiled_forecast(
-        model_config, horizon, config.strategy == "direct", config.target == "change"
-    )
-    scaled = np.asarray(
-        forecast_fn(
-            state.params, jnp.asarray(windows_all), jnp.asarray(positions), jnp.asarray(future)
-        ),
-        dtype=np.float64,
+    states, log, layout = _train(spec, model_index, data, config, quiet)
+    scaled = _forecast_scaled(
+        spec.model_config(data.num_features, config.outputs),
+        states.params,
+        data.inputs,
+        data.origins,
+        window=spec.window,
+        horizon=config.horizon,
+        strategy=config.strategy,
+        change=config.target == "change",
     )  # (seeds, origins, horizon, series)
     scale = np.asarray(data.target_scaler.scale)  # (series,)
     offset = np.asarray(data.target_scaler.offset)
     forecasts = scaled * scale + offset
     seconds = time.perf_counter() - started
+    losses = log.loss  # (epochs, seeds) float32, as the driver logged them
     return ModelOutcome(
         name=spec.name,
         label=spec.label,
         description=spec.describe(),
         forecasts=forecasts,
-        metrics=forecast_metrics(forecasts, data.actual(horizon)),
+        metrics=forecast_metrics(forecasts, data.actual(config.horizon)),
         seconds=seconds,
         layout=layout,
-        final_loss=losses,
+        final_loss=losses[-1] if len(losses) else np.full(config.seeds, np.nan),
+        losses=losses,
         spec=spec,
     )
 
