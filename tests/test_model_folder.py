@@ -291,13 +291,20 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
             for shape in ((16, 64), (64,), (16, 1), (1,)):  # the other parameters
                 rng.normal(size=shape)
             states[name] = rng.normal(size=(1, 16)).astype(np.float32)
+        # Kill within a few saves' time: a save that replaces the model creates its new
+        # state store (an SQLite file), so measure how long one takes on this machine.
+        probes = [_saved(0), _saved(1)]
+        started = time.perf_counter()
+        for seed in range(4):
+            save_model(tmp_path / "probe", probes[seed % 2])
+        window = max(0.04, 3 * (time.perf_counter() - started) / 4)
         rand = random.Random(0)
         seen = []
         for _ in range(25):
             helper.stdin.write("go\n")
             helper.stdin.flush()
             pid = int(helper.stdout.readline())
-            time.sleep(rand.uniform(0.0, 0.04))
+            time.sleep(rand.uniform(0.0, window))
             os.kill(pid, signal.SIGKILL)
             helper.stdin.write(f"reap {pid}\n")
             helper.stdin.flush()
