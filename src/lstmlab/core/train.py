@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lstmlab.checks import check_non_negative_int, check_positive_number
 from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_params, init_state
 from lstmlab.data.layouts import TrimReport
 
@@ -44,7 +45,6 @@ __all__ = [
     "parse_reset",
     "select_training",
     "stack_train_states",
-    "with_epochs",
 ]
 
 
@@ -191,10 +191,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reset", parse_reset(self.reset))
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        object.__setattr__(self, "epochs", check_non_negative_int("epochs", self.epochs))
+        object.__setattr__(
+            self, "learning_rate", check_positive_number("learning_rate", self.learning_rate)
+        )
 
     def optimizer(self) -> optax.GradientTransformation:
         """The Keras-form Adam these settings describe."""
@@ -775,8 +775,3 @@ def fit(
         updates=np.asarray(train_states.step).astype(np.int64),
     )
     return train_states, log
-
-
-def with_epochs(train_config: TrainConfig, epochs: int) -> TrainConfig:
-    """The same settings with another epoch count."""
-    return dataclasses.replace(train_config, epochs=epochs)

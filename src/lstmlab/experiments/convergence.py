@@ -28,6 +28,16 @@ from lstmlab.core.train import TrainConfig, fit, init_train_states, make_predict
 from lstmlab.experiments import moving_average as ma
 from lstmlab.runtime import Executor, LocalExecutor
 
+__all__ = [
+    "MODES",
+    "CellSummary",
+    "ConvergenceConfig",
+    "ConvergenceResult",
+    "GridRow",
+    "claim",
+    "run",
+]
+
 MODES = ("stateful", "stateless")
 
 

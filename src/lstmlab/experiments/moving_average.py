@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from lstmlab.checks import check_positive_int
+from lstmlab.checks import check_non_negative_int, check_positive_int, check_positive_number
 from lstmlab.core.model import LSTMConfig, StackedParams, init_params, init_state
 from lstmlab.core.train import (
     History,
@@ -35,6 +35,26 @@ from lstmlab.data.layouts import (
     make_stream_batches,
 )
 from lstmlab.runtime import epoch_progress
+
+__all__ = [
+    "LAYOUTS",
+    "Baselines",
+    "Batches",
+    "ModelOutcome",
+    "MovingAverageConfig",
+    "MovingAverageData",
+    "MovingAverageResult",
+    "baselines",
+    "initial_params",
+    "make_batches",
+    "make_data",
+    "model_config",
+    "predict_samples",
+    "run",
+    "scoring_batches",
+    "train_model",
+    "with_changes",
+]
 
 LAYOUTS = ("official", "streams")
 
@@ -73,13 +93,11 @@ class MovingAverageConfig:
     def __post_init__(self) -> None:
         for name in ("input_len", "tsteps", "lahead", "batch_size", "units"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
-        if not 0 < self.threshold:
-            raise ValueError(
-                f"threshold must be > 0, got {self.threshold!r}; pass e.g. 0.1 (10% of the "
-                "mean predictor's MSE)"
-            )
+        object.__setattr__(self, "epochs", check_non_negative_int("epochs", self.epochs))
+        threshold = check_positive_number(
+            "threshold", self.threshold, fix="pass e.g. 0.1 (10% of the mean predictor's MSE)"
+        )
+        object.__setattr__(self, "threshold", threshold)
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be 'official' or 'streams', got {self.layout!r}")
         to_train = int(self.input_len * 0.8)
