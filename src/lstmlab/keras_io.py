@@ -19,9 +19,10 @@ which ``model.save`` does not write. ``export_keras`` therefore adds the state t
 ``load_model``); ``load_keras`` loads a ``.keras`` file and puts that state back into the
 layers, and ``import_keras`` reads it too (else it takes the state the layers hold). In the
 model folder, batch row ``i`` of a stateful model's state is the series ``"default"``
-(batch size 1) or ``"default.{i}"`` (the per-series state of ``lstmlab.forecaster``), so
-``lstmlab observe`` continues it. Exporting a folder puts each of its series into one batch
-row of the stateful Keras model, in the folder's order.
+(batch size 1) or ``"default.{i}"`` (the per-series state of ``lstmlab.forecaster``, kept
+in the folder's state store, ``lstmlab.live.state_store``), so ``lstmlab observe``, the
+service and ``Forecaster.observe`` continue it. Exporting a folder puts each of its series
+into one batch row of the stateful Keras model, in the folder's order.
 
 Keras is an optional extra (``pip install 'lstmlab[keras]'``); it is imported on first use
 with ``KERAS_BACKEND=jax`` unless another backend was chosen. The network only is exchanged:
@@ -538,7 +539,7 @@ def import_keras(
     *,
     timesteps: int | None = None,
 ) -> SavedModel:
-    """``lstmlab import-keras MODEL.keras --save DIR``: a ``.keras`` file to a model folder.
+    """``lstmlab import-keras MODEL.keras --out DIR``: a ``.keras`` file to a model folder.
 
     Args:
         path: the ``.keras`` file.
