@@ -51,7 +51,7 @@ def _make_model(folder: Path) -> None:
     model.save(folder)
 
 
-def _start_server(folder: Path, db: Path) -> tuple[subprocess.Popen, int]:
+def _start_server(folder: Path) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, PYTHONPATH=str(REPO_DIR / "src"), JAX_PLATFORMS="cpu")
     process = subprocess.Popen(
         [
@@ -63,8 +63,6 @@ def _start_server(folder: Path, db: Path) -> tuple[subprocess.Popen, int]:
             str(folder),
             "--port",
             "0",
-            "--db",
-            str(db),
         ],
         stdout=subprocess.PIPE,
         env=env,
@@ -156,7 +154,8 @@ def _check_offline(folder: Path, db: Path, acknowledged) -> dict:
     }
     lost = sum(1 for s, q, v in acknowledged if logged.get((s, q)) != v)
     extra = len(logged) - len(acknowledged)
-    replay = Forecaster.load(folder)  # the folder's own store: the served series are not in it
+    # an empty store of the same model: the replay starts every series afresh
+    replay = Forecaster.load(folder, store=SeriesStore(None, model=model_fingerprint(folder)))
     by_series: dict[str, list[tuple[int, float]]] = {}
     for (series_id, seq), value in logged.items():
         by_series.setdefault(series_id, []).append((seq, value))
@@ -165,7 +164,7 @@ def _check_offline(folder: Path, db: Path, acknowledged) -> dict:
             replay.observe(series_id, [value])  # one reading per call, as the server did
     mismatches = 0
     worst = 0.0
-    served = Forecaster.load(folder, store=SeriesStore(db, model=model_fingerprint(folder)))
+    served = Forecaster.load(folder)  # the folder's store, the one the service wrote
     for series_id in served.series_ids:
         stored = served.series_state(series_id)  # the state the service stored
         offline = replay.series_state(series_id)
@@ -193,9 +192,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="serve_load_") as tmp:
-        folder, db = Path(tmp) / "model", Path(tmp) / "model.series.sqlite"
+        from lstmlab.model_folder import store_path
+
+        folder = Path(tmp) / "model"
         _make_model(folder)
-        process, port = _start_server(folder, db)
+        db = store_path(folder)
+        process, port = _start_server(folder)
         try:
             result = asyncio.run(_drive(port, args))
         finally:

@@ -1,6 +1,7 @@
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -19,8 +20,8 @@ from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.forecaster import MAX_HORIZON, Forecaster, Recipe
 from lstmlab.live.service import ConflictError, LiveService, ServeConfig
-from lstmlab.live.state_store import StoreError
-from lstmlab.model_folder import store_path
+from lstmlab.live.state_store import SeriesStore, StoreError
+from lstmlab.model_folder import model_fingerprint, store_path
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -56,7 +57,7 @@ READINGS = np.round(np.random.default_rng(0).uniform(0, 10, size=(3, 40)), 4)
 
 
 class Server:
-    def __init__(self, folder, db=None):
+    def __init__(self, folder):
         env = dict(os.environ, JAX_PLATFORMS="cpu")
         self.process = subprocess.Popen(
             [
@@ -68,7 +69,6 @@ class Server:
                 str(folder),
                 "--port",
                 "0",
-                *([] if db is None else ["--db", str(db)]),
                 "--max-readings",
                 "100",
             ],
@@ -105,7 +105,7 @@ class Server:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     folder = _model(tmp_path_factory.mktemp("served") / "m")
-    server = Server(folder, folder.with_name("m.series.sqlite"))
+    server = Server(folder)
     yield server
     server.kill()
 
@@ -124,8 +124,7 @@ def _post(server, series, i, count=1):
 @pytest.mark.slow
 def test_kill_9_loses_no_accepted_observation_and_never_applies_one_twice(tmp_path):
     folder = _model(tmp_path / "m")
-    db = tmp_path / "m.series.sqlite"
-    server = Server(folder, db)
+    server = Server(folder)
     acknowledged = {"s0": 0, "s1": 0, "s2": 0}
     stop = threading.Event()
 
@@ -153,7 +152,7 @@ def test_kill_9_loses_no_accepted_observation_and_never_applies_one_twice(tmp_pa
     server.kill()  # while the poster is sending
     stop.set()
     thread.join()
-    server = Server(folder, db)
+    server = Server(folder)
     try:
         for series, done in acknowledged.items():
             # resend the last acknowledged reading and everything after: repeats are answered
@@ -168,14 +167,15 @@ def test_kill_9_loses_no_accepted_observation_and_never_applies_one_twice(tmp_pa
         final = {s: server.call("GET", f"/series/{s}/forecast?horizon=2")[1] for s in acknowledged}
     finally:
         server.kill()
-    offline = Forecaster.load(folder)  # the folder's own store: these series are not in it
+    # an empty store of the same model: the replay starts every series afresh
+    offline = Forecaster.load(folder, store=SeriesStore(None, model=model_fingerprint(folder)))
     for index, series in enumerate(acknowledged):
         for i in range(40):
             stamps = [_stamp(i)] if index == 0 else None
             expected = offline.observe(series, READINGS[index, i : i + 1], stamps, horizon=2)
         assert final[series]["seen"] == 40
         np.testing.assert_allclose(final[series]["values"], expected.values, rtol=1e-6)
-    with sqlite3.connect(db) as connection:
+    with sqlite3.connect(store_path(folder)) as connection:
         counts = dict(
             connection.execute("SELECT series_id, COUNT(*) FROM observations GROUP BY series_id")
         )
@@ -393,12 +393,13 @@ def test_a_bad_horizon_is_refused_before_the_readings_are_accepted(tmp_path):
 
 def test_database_of_another_model_is_refused(tmp_path):
     first = _model(tmp_path / "a")
-    service = LiveService(first, tmp_path / "db.sqlite")
+    service = LiveService(first)
     service.store.close()
     other = tmp_path / "b"
     _model(other, kind="mlp")
+    shutil.copyfile(store_path(first), store_path(other))  # a store of model a under b's name
     with pytest.raises(StoreError, match="belongs to another model"):
-        LiveService(other, tmp_path / "db.sqlite")
+        LiveService(other)
 
 
 def test_restart_in_process_keeps_states(tmp_path):

@@ -11,6 +11,7 @@ from lstmlab.core.train import (
     ResetPolicy,
     TrainConfig,
     TrainLog,
+    capped_epochs,
     compiled_train_epoch,
     fit,
     init_train_state,
@@ -607,3 +608,23 @@ def test_convergence_gives_the_losses_of_the_driver_called_directly():
         assert [r.final_loss for r in rows] == [float(v) for v in log.loss[-1]]
         assert [r.updates for r in rows] == log.updates.tolist()
     assert len({r.final_loss for r in result.rows}) == len(result.rows)
+
+
+def test_lstmlab_max_epochs_caps_every_training_and_is_checked(monkeypatch):
+    config = LSTMConfig(units=(3,), stateful=False)
+    train_config = TrainConfig(epochs=5)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 2, 1, 1)).astype(np.float32)
+    y = rng.normal(size=(4, 2, 1)).astype(np.float32)
+
+    def epochs_run():
+        states = init_train_states(config, train_config, [0], batch_size=2)
+        return fit(config, train_config, states, x, y)[1].loss.shape[0]
+
+    monkeypatch.delenv("LSTMLAB_MAX_EPOCHS", raising=False)
+    assert capped_epochs(5) == 5 and epochs_run() == 5
+    monkeypatch.setenv("LSTMLAB_MAX_EPOCHS", "2")
+    assert capped_epochs(5) == 2 and capped_epochs(1) == 1 and epochs_run() == 2
+    monkeypatch.setenv("LSTMLAB_MAX_EPOCHS", "two")
+    with pytest.raises(ValueError, match="LSTMLAB_MAX_EPOCHS must be an integer >= 0, got 'two'"):
+        epochs_run()

@@ -921,9 +921,6 @@ def _add_serve(subparsers: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one")
     parser.add_argument(
-        "--db", type=Path, default=None, help="state database file (default: the model folder's)"
-    )
-    parser.add_argument(
         "--max-readings",
         type=int,
         default=defaults.max_readings,
@@ -945,7 +942,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     config = ServeConfig(max_readings=args.max_readings, durability=args.durability)
     # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.
     with on_device(args.device):
-        run(args.model_dir, host=args.host, port=args.port, db_path=args.db, config=config)
+        run(args.model_dir, host=args.host, port=args.port, config=config)
     return 0
 
 

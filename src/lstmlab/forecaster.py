@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from lstmlab.checks import check_positive_int, check_series_id
+from lstmlab.checks import check_non_negative_int, check_positive_int, check_series_id
 from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
     LSTMConfig,
@@ -136,7 +136,7 @@ class ForecasterConfig:
         check_positive_int("window", self.window)
         for index, units in enumerate(self.units):
             check_positive_int(f"units[{index}]", units)
-        check_positive_int("epochs", self.epochs)
+        check_non_negative_int("epochs", self.epochs)
         check_positive_int("seeds", self.seeds)
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size)

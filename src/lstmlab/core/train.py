@@ -8,6 +8,7 @@ point (``LSTMModel.fit``, ``Forecaster.fit``, the experiments) trains through it
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -19,16 +20,17 @@ import optax
 
 from lstmlab.checks import check_non_negative_int, check_positive_number
 from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_params, init_state
-from lstmlab.data.layouts import TrimReport
 
 __all__ = [
     "EpochCallback",
     "History",
+    "MAX_EPOCHS_VARIABLE",
     "KerasAdamState",
     "ResetPolicy",
     "TrainConfig",
     "TrainLog",
     "TrainState",
+    "capped_epochs",
     "compiled_driver_epoch",
     "compiled_evaluate",
     "compiled_predict",
@@ -227,8 +229,8 @@ class History:
     loss: tuple[float, ...]
     val_loss: tuple[float, ...] | None
     updates: int
-    trim: TrimReport | None = None
-    val_trim: TrimReport | None = None
+    trim: Any = None  # lstmlab.data.layouts.TrimReport: core does not import data
+    val_trim: Any = None
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -611,8 +613,8 @@ class TrainLog:
         self,
         training: int = 0,
         *,
-        trim: TrimReport | None = None,
-        val_trim: TrimReport | None = None,
+        trim: Any = None,
+        val_trim: Any = None,
     ) -> History:
         """The Keras-like ``History`` of one training.
 
@@ -655,6 +657,29 @@ def _check_batches(name: str, batches: Any, data_axis: int | None, trainings: in
             "to share one"
         )
     return batches
+
+
+MAX_EPOCHS_VARIABLE = "LSTMLAB_MAX_EPOCHS"
+
+
+def capped_epochs(epochs: int) -> int:
+    """``epochs``, capped by the environment variable ``LSTMLAB_MAX_EPOCHS`` when it is set.
+
+    The one switch that shortens every training (the driver reads it), for trial runs and
+    for the test that runs the README top to bottom; unset, ``epochs`` is returned as is.
+
+    Raises:
+        ValueError: the variable is set to something other than an integer >= 0.
+    """
+    cap = os.environ.get(MAX_EPOCHS_VARIABLE)
+    if cap is None or cap == "":
+        return epochs
+    if not cap.strip().isdigit():
+        raise ValueError(
+            f"{MAX_EPOCHS_VARIABLE} must be an integer >= 0, got {cap!r}; set it to e.g. 2 "
+            "for a quick trial run, or unset it"
+        )
+    return min(epochs, int(cap))
 
 
 def fit(
@@ -756,7 +781,7 @@ def fit(
         validation_state=validation_state,
     )
     losses, val_losses = [], []
-    for epoch in range(train_config.epochs):
+    for epoch in range(capped_epochs(train_config.epochs)):
         train_states, loss, val_loss = epoch_fn(train_states, x_batches, y_batches, x_val, y_val)
         losses.append(loss)
         val_losses.append(val_loss)

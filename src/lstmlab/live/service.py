@@ -42,7 +42,7 @@ import pandas as pd
 from lstmlab.checks import check_choice, check_positive_int
 from lstmlab.core.model import config_to_dict
 from lstmlab.forecaster import MAX_HORIZON, Forecaster, SeriesState, parse_timestamps
-from lstmlab.live.state_store import DURABILITIES, SeriesStore
+from lstmlab.live.state_store import DURABILITIES
 from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint, open_store
 
 __all__ = [
@@ -96,41 +96,28 @@ class LiveService:
     """The model and its state store; the endpoints' logic without HTTP.
 
     Args:
-        model_dir: the model folder.
-        db_path: a state store file of its own for this service (bound to the model: a store
-            of another model is refused; a new one starts with the folder's series); ``None``
-            for the model folder's store, the one ``lstmlab observe`` writes too.
+        model_dir: the model folder; the service reads and writes the folder's state store,
+            the one ``lstmlab observe`` and ``Forecaster.load`` use too, so a series fed
+            through any of them never forks.
         config: limits and durability.
 
     Raises:
-        StoreError: ``db_path`` belongs to another model.
+        StoreError: the folder's store belongs to another model.
         ModelFolderError: the folder cannot be read.
     """
 
     def __init__(
         self,
         model_dir: str | Path,
-        db_path: str | Path | None = None,
         config: ServeConfig = ServeConfig(),
     ) -> None:
         self.model_dir = Path(model_dir)
         self.config = config
         self.checksum = folder_checksum(self.model_dir)
         self.fingerprint = model_fingerprint(self.model_dir)
-        if db_path is None:
-            self.store = open_store(
-                self.model_dir, durability=config.durability, background_checkpoint=True
-            )
-        else:
-            self.store = SeriesStore(
-                db_path,
-                model=self.fingerprint,
-                durability=config.durability,
-                background_checkpoint=True,
-            )
-            if not len(self.store):  # a new store of its own starts from the folder's series
-                with open_store(self.model_dir) as folder_store:
-                    folder_store.copy_into(self.store)
+        self.store = open_store(
+            self.model_dir, durability=config.durability, background_checkpoint=True
+        )
         self.db_path = self.store.path
         try:
             self.forecaster = Forecaster.load(self.model_dir, store=self.store)
@@ -293,14 +280,11 @@ def _require_serving_stack() -> None:
         )
 
 
-def create_app(
-    model_dir: str | Path, db_path: str | Path | None = None, config: ServeConfig = ServeConfig()
-):
+def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
     """The FastAPI application serving ``model_dir``.
 
     Args:
-        model_dir: the model folder (``lstmlab fit --save``).
-        db_path: a state store of its own; ``None`` for the model folder's store.
+        model_dir: the model folder (``lstmlab fit --out``).
         config: limits and durability.
 
     Returns:
@@ -314,7 +298,7 @@ def create_app(
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field
 
-    service = LiveService(model_dir, db_path, config)
+    service = LiveService(model_dir, config)
     Reading = float | list[float]
 
     class Observations(BaseModel):
@@ -459,7 +443,6 @@ def run(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    db_path: str | Path | None = None,
     config: ServeConfig = ServeConfig(),
 ) -> None:
     """Serve ``model_dir`` until interrupted (uvicorn, one worker).
@@ -471,13 +454,12 @@ def run(
         model_dir: the model folder.
         host: interface to bind (loopback by default).
         port: TCP port; 0 picks a free one.
-        db_path: a state store of its own; ``None`` for the model folder's store.
         config: limits and durability.
     """
     _require_serving_stack()
     import uvicorn
 
-    app = create_app(model_dir, db_path, config)
+    app = create_app(model_dir, config)
     gc.freeze()  # the model and the app live as long as the process: keep them out of GC scans
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
