@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lstmlab.checks import check_choice
+from lstmlab.core.train import capped_epochs
 
 __all__ = [
     "CUDA_INSTALL",
@@ -378,7 +379,7 @@ def epoch_progress(total: int, description: str = "training", *, quiet: bool = F
     """Context manager yielding an ``EpochProgress`` for ``total`` epochs.
 
     Args:
-        total: number of epochs.
+        total: number of epochs asked for (capped like the driver caps them).
         description: label in front of the bar.
         quiet: show nothing.
 
@@ -399,5 +400,6 @@ def epoch_progress(total: int, description: str = "training", *, quiet: bool = F
         transient=False,
     )
     with progress:
-        task_id = progress.add_task(description, total=total, losses="")
+        # the driver runs at most $LSTMLAB_MAX_EPOCHS epochs: count the ones that will run
+        task_id = progress.add_task(description, total=capped_epochs(total), losses="")
         yield EpochProgress(progress, task_id)
