@@ -56,6 +56,25 @@ from lstmlab.core.model import (
 from lstmlab.forecaster import Recipe, SeriesState, decode_states, encode_states
 from lstmlab.model_folder import SavedModel, load_model, save_model
 
+__all__ = [
+    "DEFAULT_SERIES",
+    "KERAS_INSTALL",
+    "STATES_MEMBER",
+    "SUPPORTED",
+    "export_keras",
+    "folder_state",
+    "from_keras",
+    "import_keras",
+    "keras_context",
+    "keras_module",
+    "keras_state",
+    "load_keras",
+    "save_keras",
+    "series_ids",
+    "set_keras_state",
+    "to_keras",
+]
+
 KERAS_INSTALL = "pip install 'lstmlab[keras]'"
 STATES_MEMBER = "lstmlab_states.npz"
 DEFAULT_SERIES = "default"

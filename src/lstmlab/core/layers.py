@@ -9,6 +9,20 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "DenseParams",
+    "LSTMParams",
+    "LSTMState",
+    "dense",
+    "glorot_uniform",
+    "init_dense",
+    "init_lstm",
+    "lstm_layer",
+    "lstm_step",
+    "orthogonal",
+    "zero_lstm_state",
+]
+
 
 def glorot_uniform(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax.Array:
     """Glorot (Xavier) uniform: U(-limit, limit) with ``limit = sqrt(6 / (fan_in + fan_out))``.

@@ -22,6 +22,32 @@ from lstmlab.core.layers import (
     zero_lstm_state,
 )
 
+__all__ = [
+    "FORMAT_VERSION",
+    "LSTMConfig",
+    "MLPConfig",
+    "MLPParams",
+    "ModelConfig",
+    "ModelState",
+    "Params",
+    "StackedParams",
+    "apply",
+    "apply_mlp",
+    "apply_stacked",
+    "config_from_dict",
+    "config_from_json",
+    "config_to_dict",
+    "config_to_json",
+    "from_keras_weights",
+    "init_mlp",
+    "init_params",
+    "init_stacked",
+    "init_state",
+    "reset_state",
+    "state_batch_size",
+    "to_keras_weights",
+]
+
 FORMAT_VERSION = 1
 
 

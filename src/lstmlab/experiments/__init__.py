@@ -1,1 +1,3 @@
 """Experiments: ``run(config) -> frozen result``; no plotting here."""
+
+__all__: list[str] = []
