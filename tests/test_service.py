@@ -10,12 +10,15 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from lstmlab.checks import MAX_SERIES_ID_LENGTH
+from lstmlab.cli import main
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.forecaster import MAX_HORIZON, Forecaster, Recipe
@@ -267,16 +270,73 @@ def test_bad_observations_get_4xx_with_the_reason(served, body, status, message)
         ),
         ("/series/bad/observations", b'{"values": [1.0', 422, "JSON decode error"),
         (
-            "/series/bad%20id/observations",
+            "/series/bad%00id/observations",
             b'{"values": [1.0], "seq": 0}',
             422,
-            "path.series_id: String should match pattern",
+            "series id must not hold control characters",
         ),
     ],
 )
 def test_malformed_bodies_get_4xx(served, path, raw, status, message):
     got, answer = served.call("POST", path, raw=raw)
     assert (got, message in answer["detail"]) == (status, True), answer
+
+
+# The one series-id rule (lstmlab.checks.check_series_id) at the three doors: accepted ids
+# include '/', dot segments, spaces, URL metacharacters and non-ASCII; refused ones are
+# empty, too long, or hold a control character.
+SERIES_IDS = {
+    "meter-7": True,
+    "a/b": True,
+    "a/b/observations": True,
+    "Zürich/1 ☃": True,
+    "with space": True,
+    "50%?#&=+": True,
+    "..": True,
+    "x" * MAX_SERIES_ID_LENGTH: True,
+    "": False,
+    "x" * (MAX_SERIES_ID_LENGTH + 1): False,
+    "a\x00b": False,
+    "tab\there": False,
+    "new\nline": False,
+    "del\x7f": False,
+}
+
+
+def test_the_same_series_ids_are_accepted_at_every_door(served, tmp_path, capsys):
+    stamp = _stamp(0)
+    python = Forecaster.load(_model(tmp_path / "python"))
+    command_line = _model(tmp_path / "cli")
+    readings = tmp_path / "new.csv"
+    pd.DataFrame({"time": [stamp], "value": [1.0]}).to_csv(readings, index=False)
+    verdicts = {}
+    for series_id in SERIES_IDS:
+        path = "/series/" + urllib.parse.quote(series_id, safe="")
+        status, answer = served.call(
+            "POST", path + "/observations", {"values": [1.0], "timestamps": [stamp]}
+        )
+        assert status in (200, 422), answer
+        if status == 200:
+            assert answer["series_id"] == series_id
+            status, answer = served.call("GET", path + "/forecast?horizon=2")
+            assert status == 200 and len(answer["values"]) == 2, answer
+        else:
+            assert "series id must" in answer["detail"], answer
+            assert served.call("GET", path + "/forecast")[0] == 422
+        try:
+            python.observe(series_id, [1.0], [stamp])
+            by_python = True
+        except ValueError as error:
+            assert "series id must" in str(error)
+            by_python = False
+        argv = ["observe", "--model-dir", str(command_line), "--series", series_id]
+        code = main([*argv, "--input", str(readings), "--device", "cpu"])
+        assert code in (0, 2), capsys.readouterr()
+        verdicts[series_id] = (status == 200, by_python, code == 0)
+    python.close()
+    assert verdicts == {series_id: (ok, ok, ok) for series_id, ok in SERIES_IDS.items()}
+    accepted = sorted(series_id for series_id, ok in SERIES_IDS.items() if ok)
+    assert sorted(set(Forecaster.load(command_line).series_ids) - {"trained"}) == accepted
 
 
 def _raw_exchange(served, head, body=b""):

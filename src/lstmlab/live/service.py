@@ -7,6 +7,13 @@ Endpoints (OpenAPI schema at ``/openapi.json``, docs at ``/docs``):
 - ``GET /series/{series_id}/forecast?horizon=H``: the forecast from the stored state.
 - ``GET /health``; ``GET /models/current``: config, recipe, scaler and training metrics.
 
+Series ids. One rule for every entry point, ``lstmlab.checks.check_series_id`` (non-empty, at
+most 200 characters, no control characters), so an id that ``lstmlab observe --series`` and
+``Forecaster.observe`` accept is accepted here, and one they refuse is refused (422). The id
+is percent-encoded in the path (``urllib.parse.quote(series_id, safe="")``); it may hold
+``/`` (the route takes the path up to the endpoint's last segment). A client that
+removes dot segments from paths cannot send the ids ``.`` and ``..`` unencoded.
+
 State. The per-series state lives in the model folder's state store
 (``lstmlab.live.state_store.SeriesStore``, SQLite in WAL mode, ``DIR/series.<fp16>.sqlite``),
 the same that ``Forecaster.observe`` and ``lstmlab observe`` read and write, so a series fed
@@ -39,23 +46,19 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 
-from lstmlab.checks import check_choice, check_positive_int
+from lstmlab.checks import check_choice, check_int_range, check_positive_int, check_series_id
 from lstmlab.core.model import config_to_dict
 from lstmlab.forecaster import MAX_HORIZON, Forecaster, SeriesState, parse_timestamps
 from lstmlab.live.state_store import DURABILITIES
 from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint, open_store
 
 __all__ = [
-    "SERIES_ID_PATTERN",
     "ConflictError",
     "LiveService",
     "ServeConfig",
     "create_app",
     "run",
 ]
-
-SERIES_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServeConfig:
@@ -151,10 +154,11 @@ class LiveService:
         """Accept readings (idempotently) and forecast.
 
         Raises:
-            ValueError: bad readings or horizon (422); nothing is accepted.
+            ValueError: a bad series id, readings or horizon (422); nothing is accepted.
             ConflictError: readings that contradict accepted ones (409).
         """
         forecaster = self.forecaster
+        check_series_id(series_id)
         if timestamps is None and seq is None:
             raise ValueError(
                 "pass timestamps (one per reading) or seq (the sequence number of the first "
@@ -162,15 +166,7 @@ class LiveService:
             )
         # Before anything is accepted: a bad horizon found after the commit would answer 422
         # for readings that were applied.
-        if (
-            isinstance(horizon, bool)
-            or not isinstance(horizon, int)
-            or not 1 <= horizon <= self.config.max_horizon
-        ):
-            raise ValueError(
-                f"horizon must be an integer from 1 to {self.config.max_horizon}, got "
-                f"{horizon!r}; pass a horizon in that range"
-            )
+        check_int_range("horizon", horizon, 1, self.config.max_horizon)
         readings = forecaster.check_values(series_id, values)  # (n, columns) float64
         count = len(readings)
         if timestamps is not None and len(timestamps) != count:
@@ -246,8 +242,11 @@ class LiveService:
         """The forecast of a known series, from its state in the store now.
 
         Raises:
+            ValueError: a bad series id or horizon (422).
             KeyError: unknown series (404).
         """
+        check_series_id(series_id)
+        check_int_range("horizon", horizon, 1, self.config.max_horizon)
         if series_id not in self.store:
             raise KeyError(
                 f"unknown series {series_id!r}; observe readings for it first (known: "
@@ -297,6 +296,14 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field
+    from starlette.convertors import PathConvertor, register_url_convertor
+
+    class SeriesIdConvertor(PathConvertor):
+        # Starlette's ':path' is '.*', which stops at a newline (a 404 instead of the 422
+        # that the id rule gives); this one takes any characters, the rule judges them.
+        regex = "(?s:.*)"
+
+    register_url_convertor("series_id", SeriesIdConvertor())  # idempotent: same name, same rule
 
     service = LiveService(model_dir, config)
     Reading = float | list[float]
@@ -332,8 +339,11 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
+    # ``:series_id``: an id may hold '/' and any character; the one rule (check_series_id) is
+    # applied in the service.
     series_path = Annotated[
-        str, PathParam(pattern=SERIES_ID_PATTERN, description="series id: letters, digits, _.:@-")
+        str,
+        PathParam(description="series id, percent-encoded: 1 to 200 characters, no controls"),
     ]
 
     @app.get("/health")
@@ -346,7 +356,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
         """Config, recipe, scaler and training metrics of the served model."""
         return service.model_info()
 
-    @app.post("/series/{series_id}/observations")
+    @app.post("/series/{series_id:series_id}/observations")
     async def post_observations(series_id: series_path, body: Observations) -> JSONResponse:
         """Accept new readings of a series and return the forecast after them."""
         try:
@@ -359,7 +369,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
             return error(422, str(exc))
         return JSONResponse({"series_id": series_id, **result})
 
-    @app.get("/series/{series_id}/forecast")
+    @app.get("/series/{series_id:series_id}/forecast")
     async def get_forecast(
         series_id: series_path,
         horizon: Annotated[int, Query(ge=1, le=config.max_horizon)] = 1,
@@ -369,6 +379,8 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
             return JSONResponse(service.forecast(series_id, horizon))
         except KeyError as exc:
             return error(404, exc.args[0])
+        except ValueError as exc:
+            return error(422, str(exc))
 
     return _BodyLimit(app, config.max_body_bytes)
 
