@@ -55,7 +55,14 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from lstmlab.checks import check_non_negative_int, check_positive_int, check_series_id
+from lstmlab.checks import (
+    check_choice,
+    check_int_range,
+    check_non_negative_int,
+    check_positive_int,
+    check_positive_number,
+    check_series_id,
+)
 from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
     LSTMConfig,
@@ -68,7 +75,7 @@ from lstmlab.core.model import (
 from lstmlab.core.rollout import read, rollout
 from lstmlab.core.train import TrainConfig, fit, init_train_states
 from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
-from lstmlab.data.scaling import Scaler, fit_scaler
+from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
 from lstmlab.live.state_store import NO_TIME, SeriesStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 
@@ -128,11 +135,7 @@ class ForecasterConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(self.units))
-        if self.model not in MODEL_KINDS:
-            raise ValueError(
-                f"model must be one of {MODEL_KINDS}, got {self.model!r}; pass e.g. "
-                "model='stateful'"
-            )
+        check_choice("model", self.model, MODEL_KINDS)
         check_positive_int("window", self.window)
         for index, units in enumerate(self.units):
             check_positive_int(f"units[{index}]", units)
@@ -140,16 +143,9 @@ class ForecasterConfig:
         check_positive_int("seeds", self.seeds)
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}; pass e.g. 0")
-        if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
-            raise ValueError(
-                f"learning_rate must be a number > 0, got {self.learning_rate!r}; pass e.g. 3e-3"
-            )
-        if self.scaler not in ("minmax", "standard"):
-            raise ValueError(
-                f"scaler must be 'minmax' or 'standard', got {self.scaler!r}; pass one of those"
-            )
+        check_non_negative_int("seed", self.seed, fix="pass e.g. 0")
+        check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
+        check_choice("scaler", self.scaler, SCALER_KINDS)
 
     @property
     def stateful(self) -> bool:
@@ -235,8 +231,7 @@ class Recipe:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {self.kind!r}")
+        check_choice("model kind", self.kind, MODEL_KINDS, fix="pass e.g. kind='stateful'")
         check_positive_int("window", self.window)
         if not self.columns or not all(isinstance(c, str) and c for c in self.columns):
             raise ValueError(f"columns must be non-empty names, got {self.columns!r}")
@@ -731,19 +726,6 @@ def _compiled_sequence(config: ModelConfig):
 
 def _add_seed_axis(params: Params) -> Params:
     return jax.tree.map(lambda leaf: jnp.asarray(leaf)[None], params)
-
-
-def _check_horizon(horizon: Any) -> int:
-    if (
-        isinstance(horizon, bool)
-        or not isinstance(horizon, int | np.integer)
-        or not 1 <= horizon <= MAX_HORIZON
-    ):
-        raise ValueError(
-            f"horizon must be an integer from 1 to {MAX_HORIZON}, got {horizon!r}; pass e.g. "
-            "horizon=12"
-        )
-    return int(horizon)
 
 
 # --------------------------------------------------------------------------- the edge object
@@ -1312,7 +1294,7 @@ class Forecaster:
             Series id -> ``Forecast``.
         """
         self._require_model()
-        _check_horizon(horizon)
+        check_int_range("horizon", horizon, 1, MAX_HORIZON)
         timestamps = dict(timestamps or {})
         values = {}
         for series_id, new_data in observations.items():
@@ -1400,7 +1382,8 @@ class Forecaster:
             The ``Forecast``.
         """
         self._require_model()
-        return self._forecasts({series_id: state}, _check_horizon(horizon))[series_id]
+        horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
+        return self._forecasts({series_id: state}, horizon)[series_id]
 
     def series_forecast(self, series_id: str, horizon: int = 1) -> Forecast:
         """Forecast a known series from its stored state (the state does not change).
@@ -1416,7 +1399,7 @@ class Forecaster:
             KeyError: unknown series id.
         """
         self._require_model()
-        _check_horizon(horizon)
+        check_int_range("horizon", horizon, 1, MAX_HORIZON)
         stored = self._store.get(series_id)
         if stored is None:
             raise KeyError(
@@ -1445,7 +1428,7 @@ class Forecaster:
             ValueError: a bad horizon, or the forecaster is not fitted.
         """
         self._require_model()
-        horizon = _check_horizon(horizon)
+        horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
         ids = (
             list(self.series_ids)
             if series is None

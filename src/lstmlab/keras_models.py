@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstmlab.checks import as_float_array
+from lstmlab.checks import as_float_array, check_choice
 from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
     LSTMConfig,
@@ -158,8 +158,7 @@ class _Model:
         return batch_size
 
     def _batches(self, x, y, batch_size: int, layout: str, trim: str, name: str = "x"):
-        if layout not in _LAYOUTS:
-            raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
+        check_choice("layout", layout, _LAYOUTS)
         check_trim(trim)
         remainder = len(x) % batch_size
         if remainder and trim == "error" and len(x) >= batch_size:

@@ -560,8 +560,11 @@ def _load_once(path: Path, states: bool) -> SavedModel:
     except ValueError as error:
         raise ModelFolderError(f"the model config in {path / CONFIG_FILE}: {error}") from None
     seeds = config.get("seeds")
-    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
-        raise ModelFolderError(f"{CONFIG_FILE} has an invalid seeds entry {seeds!r}")
+    if seeds is not None:
+        try:
+            check_positive_int("seeds", seeds)
+        except ValueError as error:
+            raise ModelFolderError(f"{CONFIG_FILE} has an invalid seeds entry: {error}") from None
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {}
     if states:

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstmlab.checks import check_positive_int
+from lstmlab.checks import check_choice, check_positive_int
 from lstmlab.core.layers import (
     DenseParams,
     LSTMParams,
@@ -176,9 +176,9 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
             f"model config has format_version {version}, this lstmlab reads up to "
             f"{FORMAT_VERSION}; upgrade lstmlab"
         )
-    kind = data.pop("kind", None)
-    if kind not in _KINDS:
-        raise ValueError(f"model kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    kind = check_choice(
+        "model kind", data.pop("kind", None), sorted(_KINDS), fix="pass a config_to_dict output"
+    )
     cls = _KINDS[kind]
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
@@ -213,8 +213,7 @@ def init_state(config: ModelConfig, batch_size: int) -> ModelState:
     Raises:
         ValueError: if ``batch_size`` is not a positive integer.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = check_positive_int("batch_size", batch_size)
     if config.kind != "lstm":
         return ()
     return tuple(zero_lstm_state(batch_size, units) for units in config.units)

@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from lstmlab.checks import as_float_array, as_float_samples, check_positive_int
+from lstmlab.checks import (
+    as_float_array,
+    as_float_samples,
+    check_choice,
+    check_non_negative_int,
+    check_positive_int,
+)
 
 __all__ = [
     "OfficialBatches",
@@ -75,8 +81,7 @@ class TrimReport:
                 f"trimmed_start ({self.trimmed_start}) + trimmed_end ({self.trimmed_end}) != "
                 f"total ({self.total}); fix the counts"
             )
-        if self.layout not in _LAYOUTS:
-            raise ValueError(f"layout must be one of {_LAYOUTS}, got {self.layout!r}")
+        check_choice("layout", self.layout, _LAYOUTS)
 
     @property
     def trimmed(self) -> int:
@@ -226,6 +231,7 @@ def check_trim(trim: Any) -> str:
         ValueError: anything else (a bool included: ``True`` does not say which end).
 
     """
+    # Its own message (not check_choice's): it lists the modes in words, as users read them.
     if not isinstance(trim, str) or trim not in _TRIM_MODES:
         raise ValueError(
             f"trim must be one of 'start', 'end' or 'error', got {trim!r}; pass 'start' to "
@@ -574,11 +580,11 @@ def make_windows(
         ("horizon", horizon),
     ):
         check_positive_int(name, value)
-    if isinstance(offset, bool) or not isinstance(offset, int | np.integer) or offset < 0:
-        raise ValueError(
-            f"offset must be an integer >= 0, got {offset!r}; pass 1 to predict the next step "
-            "or 0 to align the target with the last input"
-        )
+    check_non_negative_int(
+        "offset",
+        offset,
+        fix="pass 1 to predict the next step or 0 to align the target with the last input",
+    )
     values = _as_columns("values", values)
     targets = values if targets is None else _as_columns("targets", targets)
     steps = values.shape[0]
