@@ -658,6 +658,24 @@ def test_observe_advances_the_saved_state(fitted, data, tmp_path, capsys):
     assert folder_checksum(model) == before
 
 
+def test_observe_quiet_prints_only_the_summary_and_what_it_wrote(fitted, data, tmp_path, capsys):
+    folder, _ = data
+    model = tmp_path / "m"
+    Forecaster.load(fitted).save(model)
+    argv = ["observe", "--model-dir", str(model), "--input", str(folder / "new.csv")]
+    argv += ["--horizon", "2", "--device", "cpu"]
+    assert main([*argv, "--series", "a", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.splitlines() == [
+        f"series a: 3 reading(s) observed, {ROWS + 3} in all",
+        f"saved the state of series a to {model}",
+    ]
+    # without --quiet the forecast lines are there: the check above can fail
+    assert main([*argv, "--series", "b"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
 def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
     folder, _ = data
     model = tmp_path / "m"

@@ -824,6 +824,7 @@ def _add_observe(subparsers: Any) -> None:
     )
     parser.add_argument("--horizon", type=int, default=1, help="steps to forecast")
     parser.add_argument("--json", action="store_true", help="print the forecast as JSON")
+    _add_quiet(parser)
     _add_device(parser)
     parser.set_defaults(handler=_run_observe)
 
@@ -892,7 +893,9 @@ def _run_observe(args: argparse.Namespace) -> int:
         print(json.dumps(forecast.to_dict()))
         return 0
     print(f"series {series_id}: {len(values)} reading(s) observed, {forecast.seen} in all")
-    if forecast.values is None:
+    if args.quiet:
+        pass  # the summary above and what was written below, no forecast lines
+    elif forecast.values is None:
         print(f"no forecast yet: the model needs {forecast.needed} more reading(s)")
     else:
         labels = forecast.timestamps or tuple(f"+{i + 1}" for i in range(len(forecast.values)))
