@@ -112,8 +112,25 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
+class _Batched:
+    """The counts of batches laid out ``(num_batches, batch_size, ...)`` in ``x_batches``."""
+
+    __slots__ = ()
+    x_batches: np.ndarray
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per epoch (for streams: the length of each stream in batches)."""
+        return int(self.x_batches.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per batch (for streams: one per stream)."""
+        return int(self.x_batches.shape[1])
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class StreamBatches:
+class StreamBatches(_Batched):
     """Batches in the stream layout (the arrays are read-only).
 
     Row ``i`` of every batch belongs to stream ``i``; batch ``k + 1`` continues batch ``k``.
@@ -137,16 +154,6 @@ class StreamBatches:
     stream_series: np.ndarray
     stream_start: np.ndarray
     chunk: int | None = None
-
-    @property
-    def num_batches(self) -> int:
-        """Batches per epoch (the length of each stream in batches)."""
-        return int(self.x_batches.shape[0])
-
-    @property
-    def batch_size(self) -> int:
-        """Rows per batch, one per stream."""
-        return int(self.x_batches.shape[1])
 
     @property
     def num_series(self) -> int:
@@ -618,7 +625,7 @@ def make_windows(
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class SampleBatches:
+class SampleBatches(_Batched):
     """Samples cut into consecutive batches (the arrays are read-only).
 
     The layout of stateless training and of the official example (``OfficialBatches`` is
@@ -636,16 +643,6 @@ class SampleBatches:
     x_batches: np.ndarray
     y_batches: np.ndarray | None
     trim: TrimReport
-
-    @property
-    def num_batches(self) -> int:
-        """Batches per epoch."""
-        return int(self.x_batches.shape[0])
-
-    @property
-    def batch_size(self) -> int:
-        """Rows per batch."""
-        return int(self.x_batches.shape[1])
 
     def to_samples(self, batches: Any) -> np.ndarray:
         """Put an array laid out like ``x_batches`` (e.g. predictions) back in sample order.
