@@ -225,6 +225,23 @@ class StreamBatches(_Batched):
         ]
 
 
+def _one_series_trim(
+    n: int, used: int, start: int, *, batch_size: int, num_batches: int, layout: str = "stream"
+) -> TrimReport:
+    # samples [start, start + used) of one series of n are used; the rest is trimmed
+    trimmed = (start, n - used - start)
+    return TrimReport(
+        total=n,
+        used=used,
+        trimmed_start=trimmed[0],
+        trimmed_end=trimmed[1],
+        batch_size=batch_size,
+        num_batches=num_batches,
+        per_series=(trimmed,),
+        layout=layout,
+    )
+
+
 def check_trim(trim: Any) -> str:
     """Check a trim mode: ``"error"``, ``"start"`` or ``"end"`` (the one trim vocabulary).
 
@@ -312,16 +329,7 @@ def make_stream_batches(x: Any, y: Any, *, batch_size: int, trim: str = "start")
         # (batch_size, S, ...) -> (S, batch_size, ...): batch k holds step k of every stream
         return _read_only(np.swapaxes(streams, 0, 1).copy())
 
-    trimmed_start, trimmed_end = start, leftover - start
-    report = TrimReport(
-        total=n,
-        used=used,
-        trimmed_start=trimmed_start,
-        trimmed_end=trimmed_end,
-        batch_size=batch_size,
-        num_batches=per_stream,
-        per_series=((trimmed_start, trimmed_end),),
-    )
+    report = _one_series_trim(n, used, start, batch_size=batch_size, num_batches=per_stream)
     return StreamBatches(
         x_batches=lay_out(x),
         y_batches=lay_out(y),
@@ -749,16 +757,8 @@ def make_sample_batches(
         )
         return _read_only(batches.copy())  # the batches never alias the caller's array
 
-    trimmed_start, trimmed_end = start, remainder - start
-    report = TrimReport(
-        total=n,
-        used=used,
-        trimmed_start=trimmed_start,
-        trimmed_end=trimmed_end,
-        batch_size=batch_size,
-        num_batches=num_batches,
-        per_series=((trimmed_start, trimmed_end),),
-        layout="official",
+    report = _one_series_trim(
+        n, used, start, batch_size=batch_size, num_batches=num_batches, layout="official"
     )
     y_batches = None if y is None else lay_out(y)
     return SampleBatches(x_batches=lay_out(x), y_batches=y_batches, trim=report)
