@@ -6,7 +6,17 @@ Rank promotion raises, so a (n,) versus (n, 1) bug cannot hide; pyproject makes 
 import os
 from pathlib import Path
 
-import jax
+# One JAX compilation cache for the whole run: both xdist workers and every subprocess a test
+# starts (the CLI, the service, the README's blocks) compile the same small programs, and
+# compiling is most of the suite's time. Programs, hence results, are the same either way.
+# It lives in the repository's ignored .pytest_cache, so a fresh clone starts cold.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parent / ".pytest_cache" / "jax")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # noqa: E402  (after the cache settings, which jax reads at import)
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")

@@ -1,8 +1,6 @@
 """Tests of lstmlab.experiments.compare and its report (lstmlab.report.documents)."""
 
-import csv
 import dataclasses
-import json
 
 import jax
 import numpy as np
@@ -383,44 +381,6 @@ def dated_series(n: int = 72) -> pd.DataFrame:
     index = pd.date_range("2000-01-01", periods=n, freq="MS")
     season = 10 * np.sin(2 * np.pi * np.arange(n) / 12)
     return pd.DataFrame({"sales": random_walk(n) + season}, index=index)
-
-
-@pytest.mark.slow
-def test_report_files_and_their_contents(tmp_path):
-    config = CompareConfig(models=tiny_models(epochs=2), seeds=2, season=12, horizon=3)
-    result = compare.run(config, dated_series(), quiet=True)
-    files = write_compare_report(result, tmp_path)
-    for key in ("forecast_plot", "rmse_plot", "rmse_per_step_plot"):
-        assert files[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-    with files["metrics"].open() as handle:
-        rows = list(csv.DictReader(handle))
-    # baselines one row each, neural models one per seed; each with 'all' and 3 steps
-    assert len(rows) == (2 + 4 * 2) * (1 + 3)
-    stateful_seed_1 = [r for r in rows if r["model"] == "stateful" and r["seed"] == "1"]
-    assert float(stateful_seed_1[0]["rmse"]) == result.outcome("stateful").metrics["rmse"][1]
-    assert [r["step"] for r in stateful_seed_1] == ["all", "1", "2", "3"]
-    assert float(stateful_seed_1[3]["mae"]) == pytest.approx(
-        result.outcome("stateful").metrics["mae_per_step"][1, 2]
-    )
-
-    summary = json.loads(files["summary"].read_text())
-    means = {name: m["rmse_mean"] for name, m in summary["models"].items()}
-    assert summary["best"] == min(means, key=means.get)
-    stacked = summary["models"]["stacked"]
-    assert stacked["rmse_std"] == pytest.approx(np.std(stacked["rmse"], ddof=1))
-    assert summary["models"]["persistence"]["rmse_vs_persistence"] == 0.0
-    assert summary["config"]["horizon"] == 3
-
-    report = files["report"].read_text()
-    best = result.best()
-    assert f"**Best model: {best.label}** (`{best.name}`)" in report
-    for outcome in result.outcomes:
-        relative = result.relative_to_persistence(outcome.name)
-        assert f"{100 * relative:+.1f}%" in report
-    assert "stream layout: 2 stream(s) per series x 1 series = batch size 2" in report
-    assert "## Test RMSE per step ahead" in report
-    assert "![forecasts](forecasts.png)" in report
 
 
 # ------------------------------------------------------------------------------ presets
