@@ -16,13 +16,16 @@ from lstmlab.core.model import (
     init_state,
     reset_state,
 )
+from lstmlab.core.rollout import read, rollout
 from lstmlab.core.train import (
     History,
     ResetPolicy,
     TrainConfig,
+    TrainLog,
     TrainState,
     fit,
     init_train_state,
+    init_train_states,
     keras_adam,
 )
 from lstmlab.forecaster import Forecaster, ForecasterConfig
@@ -40,6 +43,7 @@ __all__ = [
     "MLPModel",
     "ResetPolicy",
     "TrainConfig",
+    "TrainLog",
     "TrainState",
     "__version__",
     "apply",
@@ -47,6 +51,9 @@ __all__ = [
     "init_params",
     "init_state",
     "init_train_state",
+    "init_train_states",
     "keras_adam",
+    "read",
     "reset_state",
+    "rollout",
 ]
