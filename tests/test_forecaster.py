@@ -522,3 +522,42 @@ def test_five_line_example_on_the_airline_data(data_dir, tmp_path):
     assert frame["time"].tolist() == list(pd.date_range("1961-01-01", periods=12, freq="MS"))
     assert (frame["series_id"] == "Passengers").all() and np.isfinite(frame["forecast"]).all()
     assert (tmp_path / "forecast.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("model", ["stateful", "mlp"])
+def test_fit_gives_the_losses_of_the_driver_called_directly(model):
+    import jax
+
+    from lstmlab.core.train import TrainConfig, fit, init_train_states
+    from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
+
+    steps = np.arange(80)
+    values = np.stack([np.sin(steps / 5) * 3 + 10, np.cos(steps / 7) + 2], axis=1)  # 2 series
+    forecaster = Forecaster(model=model, window=4, units=(5,), epochs=3, seeds=2, seed=7)
+    forecaster.fit(values)
+    # The same training by hand: one scaler per series, the layout, the driver.
+    scaled = [
+        fit_scaler(values[:, [j]], "minmax", ["v"]).transform(values[:, [j]]).astype(np.float32)
+        for j in range(2)
+    ]
+    config = forecaster.model_config
+    train_config = TrainConfig(epochs=3, learning_rate=3e-3, shuffle=model == "mlp", seed=7)
+    if model == "stateful":
+        batch_size = 2  # one stream per series
+        layout = make_series_streams(scaled, batch_size=batch_size, chunk=4, trim="start")
+    else:
+        windows = [make_windows(s, length=4) for s in scaled]
+        x = np.concatenate([w.x for w in windows])
+        y = np.concatenate([w.y for w in windows])
+        batch_size = 4
+        layout = make_sample_batches(x, y, batch_size=batch_size, trim="start")
+    states = init_train_states(
+        config, train_config, [7, 8], batch_size, keys=[jax.random.key(7), jax.random.key(8)]
+    )
+    _, log = fit(config, train_config, states, layout.x_batches, layout.y_batches)
+    assert forecaster.metrics["final_loss_per_seed"] == [float(v) for v in log.loss[-1]]
+    assert forecaster.metrics["loss"] == [float(v) for v in log.loss.mean(axis=1)]
+    # and the check can fail: another seed gives other losses
+    other = init_train_states(config, train_config, [8, 9], batch_size)
+    _, other_log = fit(config, train_config, other, layout.x_batches, layout.y_batches)
+    assert not np.array_equal(other_log.loss, log.loss)
