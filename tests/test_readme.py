@@ -75,3 +75,27 @@ def test_every_figure_table_is_the_one_the_benchmark_wrote():
     readme = README.read_text()
     stale = [table.splitlines()[0] for table in tables if table not in readme]
     assert not stale, f"README tables differ from bench/results/figures.md: {stale}"
+
+
+def test_the_defaults_table_is_forecaster_configs():
+    from lstmlab import ForecasterConfig
+
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", README.read_text(), flags=re.M))
+    config = ForecasterConfig()
+    for field in ("model", "window", "epochs", "learning_rate", "seeds", "scaler"):
+        shown = rows[field].strip().strip("`").strip('"')
+        assert shown == str(getattr(config, field)) or float(shown) == getattr(config, field), (
+            f"README says {field} = {shown}, ForecasterConfig says {getattr(config, field)!r}"
+        )
+    stateful, stacked, mlp = (
+        ForecasterConfig(model=model).resolved_units for model in ("stateful", "stacked", "mlp")
+    )
+    stacked_text = ", ".join(map(str, stacked))
+    assert rows["units"].strip() == f"{stateful[0]} (stacked {stacked_text}; mlp {mlp[0]})"
+    batches = (
+        ForecasterConfig().resolved_batch_size,
+        ForecasterConfig(model="mlp").resolved_batch_size,
+    )
+    assert rows["batch_size"].strip() == (
+        f"{batches[0]} stream per series (stateful), {batches[1]} samples (window models)"
+    )
