@@ -861,7 +861,7 @@ def _read_readings(
             raise ValueError(
                 f"cannot tell which column(s) of {path} hold the readings (columns: "
                 f"{others}); the model reads {len(recipe.columns)} value(s) per reading, pass "
-                "--column"
+                "--target"
             )
     missing = [c for c in columns if c not in others]
     if missing:

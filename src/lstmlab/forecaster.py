@@ -731,6 +731,16 @@ def _add_seed_axis(params: Params) -> Params:
 # --------------------------------------------------------------------------- the edge object
 
 
+
+def _median_over_seeds(array: Any) -> np.ndarray:
+    """The median over the leading seeds axis; with one seed, that seed's values.
+
+    No sort for one seed: the service's hot path forecasts with one.
+    """
+    array = np.asarray(array)
+    return array[0] if array.shape[0] == 1 else np.median(array, axis=0)
+
+
 class Forecaster:
     """One forecasting model over many series: fit, forecast, observe, save, load, plot.
 
@@ -934,9 +944,14 @@ class Forecaster:
 
     def series_state(self, series_id: str) -> SeriesState:
         """The state of a series, read from the store now; a fresh one for a new id."""
+        known = self.stored_state(series_id)
+        return self.fresh_state() if known is None else known
+
+    def stored_state(self, series_id: str) -> SeriesState | None:
+        """The state of a series, read from the store now; ``None`` for an unknown id."""
         self._require_model()
         stored = self._store.get(series_id)
-        return self.fresh_state() if stored is None else self._decode(series_id, stored)
+        return None if stored is None else self._decode(series_id, stored)
 
     def _decode(self, series_id: str, stored: StoredState) -> SeriesState:
         return _state_from_arrays(
@@ -1356,7 +1371,7 @@ class Forecaster:
         columns = self._model.features
         output = np.stack([s.prediction for s in states], axis=1)  # (seeds, series, columns)
         if horizon == 1:  # the next step is the prediction already stored: no device call
-            return np.median(output, axis=0)[:, None, :]  # (series, 1, columns)
+            return _median_over_seeds(output)[:, None, :]  # (series, 1, columns)
         if self.windowed:
             x = np.stack([s.recent for s in states])  # (series, window, columns)
             rnn: Any = ()
@@ -1368,7 +1383,7 @@ class Forecaster:
         steps = rollout(
             self._model, self._params, rnn, x, horizon=horizon, output=output, seeds=True
         )
-        return np.median(np.asarray(steps), axis=0)  # (series, horizon, columns)
+        return _median_over_seeds(np.asarray(steps))  # (series, horizon, columns)
 
     def forecast_state(self, series_id: str, state: SeriesState, horizon: int = 1) -> Forecast:
         """Forecast ``horizon`` steps from ``state`` (``state`` is not changed).
@@ -1503,16 +1518,16 @@ class Forecaster:
             if len(scaled) >= window:
                 x = make_windows(scaled, length=window, offset=0).x  # (n, window, columns)
                 y = np.asarray(read(self._model, self._params, (), x, seeds=True)[0])
-                out[window - 1 :] = np.median(y, axis=0)
+                out[window - 1 :] = _median_over_seeds(y)
         elif getattr(self._model, "return_sequences", False):
             y = _sequence_outputs(self._model, self._params, scaled[None])  # (seeds, 1, T, C)
-            out[:] = np.median(y[:, 0], axis=0)
+            out[:] = _median_over_seeds(y[:, 0])
         else:
             state = _stack_rnn([self.fresh_state()])
             for t in range(len(scaled)):
                 x = scaled[None, t : t + 1]  # (1, 1, columns)
                 y, state = read(self._model, self._params, state, x, seeds=True)
-                out[t] = np.median(np.asarray(y)[:, 0], axis=0)
+                out[t] = _median_over_seeds(np.asarray(y)[:, 0])
         if scaler is None:
             return out.astype(np.float64)
         return scaler.inverse_transform(out)

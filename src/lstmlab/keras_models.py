@@ -35,7 +35,8 @@ from lstmlab.core.train import (
     compiled_evaluate,
     compiled_predict,
     fit,
-    parse_reset,
+    select_training,
+    stack_train_states,
 )
 from lstmlab.data.layouts import check_trim, make_sample_batches, make_stream_batches
 from lstmlab.model_folder import (
@@ -62,20 +63,6 @@ def _apply_stateless(config: ModelConfig, params, x):
     state = init_state(config, x.shape[0])
     return apply(config, params, state, x)[0]
 
-
-
-# One compiled call each instead of one dispatch per leaf: the seed's script calls fit once
-# per epoch, so this host work is paid 10 times per run.
-@jax.jit
-def _as_one_training(train_state: TrainState) -> TrainState:
-    """The driver's form of one training: a leading trainings axis of 1 on every leaf."""
-    return jax.tree.map(lambda leaf: leaf[None], train_state)
-
-
-@jax.jit
-def _only_training(train_states: TrainState) -> TrainState:
-    """The single training of a driver result (leading axis of 1) without the axis."""
-    return jax.tree.map(lambda leaf: leaf[0], train_states)
 
 
 class _Model:
@@ -239,7 +226,7 @@ class _Model:
             epochs=epochs,
             learning_rate=self._learning_rate,
             shuffle=shuffle,
-            reset=parse_reset(reset),
+            reset=reset,
             seed=self._seed + self._fits,
         )
         if self.stateful and shuffle:
@@ -269,7 +256,7 @@ class _Model:
             train_states, log = fit(
                 self._config,
                 train_config,
-                _as_one_training(train_state),  # one training: a leading axis of 1
+                stack_train_states([train_state]),  # one training: a leading axis of 1
                 train.x_batches,
                 train.y_batches,
                 validation=validation,
@@ -279,7 +266,7 @@ class _Model:
                     float(loss[0]), None if val is None else float(val[0])
                 ),
             )
-        train_state = _only_training(train_states)
+        train_state = select_training(train_states, 0)
         self._params = train_state.params
         self._opt_state = train_state.opt_state
         if self.stateful:

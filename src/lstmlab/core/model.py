@@ -44,7 +44,6 @@ __all__ = [
     "init_stacked",
     "init_state",
     "reset_state",
-    "state_batch_size",
     "to_keras_weights",
 ]
 
@@ -258,11 +257,6 @@ def reset_state(state: ModelState, layers: int | Iterable[int] | None = None) ->
     )
 
 
-def state_batch_size(state: ModelState) -> int | None:
-    """Rows of the state, or ``None`` for a model without recurrent state."""
-    return int(state[0].h.shape[0]) if state else None
-
-
 class MLPParams(NamedTuple):
     """Hidden Dense layers (ReLU), then the linear output layer."""
 
@@ -435,7 +429,9 @@ def to_keras_weights(config: ModelConfig, params: Params) -> list[np.ndarray]:
 
 
 def _expected_shapes(config: ModelConfig, params: Params) -> list[tuple[int, ...]]:
-    return [w.shape for w in to_keras_weights(config, params)]
+    # Shapes only, no device-to-host copy: the parameter pytrees list their leaves in Keras'
+    # get_weights() order (per layer kernel, recurrent kernel, bias; then the head).
+    return [tuple(w.shape) for w in jax.tree_util.tree_leaves(params)]
 
 
 def from_keras_weights(config: ModelConfig, weights: list[Any], like: Params) -> Params:

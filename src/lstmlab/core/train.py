@@ -534,11 +534,23 @@ def stack_train_states(states: Sequence[TrainState]) -> TrainState:
         raise ValueError(
             "states must hold at least one TrainState, got none; pass one per training"
         )
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+    return _stack(tuple(states))
 
 
 def select_training(train_states: TrainState, index: int) -> TrainState:
     """The ``TrainState`` of one training from stacked states (the leading axis dropped)."""
+    return _select(train_states, index)
+
+
+# One compiled call each instead of one dispatch per leaf: LSTMModel.fit stacks and selects
+# on every call, and the seed's script calls fit once per epoch.
+@jax.jit
+def _stack(states: tuple[TrainState, ...]) -> TrainState:
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+@jax.jit
+def _select(train_states: TrainState, index: jax.Array) -> TrainState:
     return jax.tree.map(lambda leaf: leaf[index], train_states)
 
 

@@ -7,7 +7,6 @@ model has converged when its test MSE is at most ``threshold`` times the MSE of 
 training mean.
 """
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +52,6 @@ __all__ = [
     "run",
     "scoring_batches",
     "train_model",
-    "with_changes",
 ]
 
 LAYOUTS = ("official", "streams")
@@ -544,8 +542,3 @@ def run(
         test_trim=test.trim,
         score_trim=score.trim,
     )
-
-
-def with_changes(config: MovingAverageConfig, **changes) -> MovingAverageConfig:
-    """``dataclasses.replace`` for configs (a variant of the defaults)."""
-    return dataclasses.replace(config, **changes)

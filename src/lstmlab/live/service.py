@@ -247,12 +247,12 @@ class LiveService:
         """
         check_series_id(series_id)
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
-        if series_id not in self.store:
+        state = self.forecaster.stored_state(series_id)  # one store read
+        if state is None:
             raise KeyError(
                 f"unknown series {series_id!r}; observe readings for it first (known: "
                 f"{len(self.store)} series)"
             )
-        state = self.forecaster.series_state(series_id)
         return _forecast_dict(self.forecaster.forecast_state(series_id, state, horizon), state)
 
 
