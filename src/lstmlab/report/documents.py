@@ -20,7 +20,6 @@ import pandas as pd
 
 from lstmlab.experiments.compare import CompareResult, ModelOutcome
 from lstmlab.experiments.convergence import MODES
-from lstmlab.report import figures
 
 __all__ = [
     "COMPARE_METRICS",
@@ -186,6 +185,9 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
     Returns:
         ``{"input_plot", "residual_plot", "loss_plot", "summary", "report"}`` paths.
     """
+    # matplotlib only when a report is written: the command line starts faster
+    from lstmlab.report import figures
+
     out = Path(out)
     config = result.config
     data = result.data
@@ -358,6 +360,9 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
         Paths by name: ``"grid"``, ``"summary"``, ``"report"`` and one
         ``"<mode>_fraction"`` and ``"<mode>_ratio"`` heat map per mode.
     """
+    # matplotlib only when a report is written: the command line starts faster
+    from lstmlab.report import figures
+
     out = Path(out)
     config = result.config
     paths: dict[str, Path] = {}
@@ -638,6 +643,9 @@ def write_compare_report(result: CompareResult, out: Path) -> dict[str, Path]:
         ``{"forecast_plot", "rmse_plot", ["rmse_per_step_plot",] "metrics", "summary",
         "report"}`` -> paths.
     """
+    # matplotlib only when a report is written: the command line starts faster
+    from lstmlab.report import figures
+
     out = Path(out)
     save = figures.save_figure
     files = {
