@@ -70,3 +70,13 @@ def test_wrong_column_count_and_kind_are_refused():
         fit_scaler([[0.0, 1.0], [1.0, 2.0]], columns=["a"])
     with pytest.raises(ValueError, match="a scaler dict needs the keys"):
         Scaler.from_dict({"kind": "minmax"})
+
+
+def test_none_is_the_identity_and_round_trips():
+    values = np.array([[3.0, -1.0], [7.5, 2.0], [1.0, 0.5]])
+    scaler = fit_scaler(values, "none", columns=["a", "b"])
+    np.testing.assert_array_equal(scaler.transform(values), values)
+    np.testing.assert_array_equal(scaler.inverse_transform(values), values)
+    assert Scaler.from_dict(scaler.to_dict()) == scaler
+    # a real scaler does change the values: the test can tell the two apart
+    assert not np.array_equal(fit_scaler(values, "minmax").transform(values), values)

@@ -2,7 +2,8 @@
 
 A scaler is two tuples of float64 numbers (``offset``, ``scale``) and the column names; it
 maps ``x`` to ``(x - offset) / scale``. ``minmax`` maps the training range onto ``[0, 1]``
-(Keras examples' ``MinMaxScaler``), ``standard`` to zero mean and unit variance. The numbers
+(Keras examples' ``MinMaxScaler``), ``standard`` to zero mean and unit variance, ``none`` is
+the identity (the published MLP article trained on unscaled values). The numbers
 are written to JSON with ``repr`` precision, so a saved and reloaded scaler gives
 bit-identical outputs.
 """
@@ -17,8 +18,8 @@ from lstmlab.checks import check_choice
 
 __all__ = ["SCALER_KINDS", "Scaler", "fit_scaler", "inverse_transform", "transform"]
 
-SCALER_KINDS = ("minmax", "standard")
-_KIND_FIX = "pass kind='minmax' or kind='standard'"
+SCALER_KINDS = ("minmax", "standard", "none")
+_KIND_FIX = "pass kind='minmax', 'standard' or 'none'"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -26,7 +27,7 @@ class Scaler:
     """An affine per-column map ``(x - offset) / scale``.
 
     Attributes:
-        kind: ``"minmax"`` or ``"standard"`` (how it was fitted; informative).
+        kind: ``"minmax"``, ``"standard"`` or ``"none"`` (how it was fitted; informative).
         columns: one name per column.
         offset: per-column offset (min or mean), float64.
         scale: per-column scale (range or standard deviation), nonzero, float64.
@@ -108,7 +109,8 @@ def fit_scaler(values: Any, kind: str = "minmax", columns: Sequence[str] | None 
 
     Args:
         values: ``(time,)`` or ``(time, columns)``; finite.
-        kind: ``"minmax"`` (onto ``[0, 1]``) or ``"standard"`` (zero mean, unit variance).
+        kind: ``"minmax"`` (onto ``[0, 1]``), ``"standard"`` (zero mean, unit variance) or
+            ``"none"`` (offset 0, scale 1: the values as they are).
         columns: names of the columns; ``None`` names them ``"0"``, ``"1"``, ...
 
     Returns:
@@ -134,7 +136,9 @@ def fit_scaler(values: Any, kind: str = "minmax", columns: Sequence[str] | None 
         raise ValueError("cannot fit a scaler on 0 rows; pass the training values")
     if not np.all(np.isfinite(array)):
         raise ValueError("values hold NaN or infinite values; clean them before fitting a scaler")
-    if kind == "minmax":
+    if kind == "none":
+        offset, scale = np.zeros(array.shape[1]), np.ones(array.shape[1])
+    elif kind == "minmax":
         offset = array.min(axis=0)
         scale = array.max(axis=0) - offset
     else:
