@@ -19,6 +19,7 @@ from lstmlab.data.loading import (
     DownloadError,
     LoadConfig,
     download_electricity_diagrams,
+    fill_split,
     load_csv,
     load_electricity_diagrams,
     load_frame,
@@ -325,6 +326,138 @@ def test_error_policy_names_counts_and_first_position(gap_file):
     )
 
 
+def test_keep_policy_leaves_nan_and_counts_it(tmp_path):
+    path = write(
+        tmp_path / "holes.csv",
+        "date,load,temp\n2024-01-01,1.0,5\n2024-01-02,?,6\n2024-01-04,4.0,?\n2024-01-05,,9\n",
+    )
+    loaded = load_csv(path, daily_config(features=("temp",), missing="keep"))
+    load = loaded.frame["load"].to_numpy()
+    assert np.isnan(load).tolist() == [False, True, True, False, True]
+    assert load[[0, 3]].tolist() == [1.0, 4.0]
+    assert np.isnan(loaded.frame["temp"].to_numpy()).tolist() == [False, False, True, True, False]
+    assert loaded.report.column("load").left_missing == 3
+    assert loaded.report.column("load").interpolated == 0
+    assert loaded.report.column("load").edge_filled == 0
+    assert loaded.report.lines()[-3:] == [
+        "missing values (policy 'keep'):",
+        "  load (target): 2 missing as read, 3 before the policy; 3 left missing (NaN)",
+        "  temp (feature): 1 missing as read, 2 before the policy; 2 left missing (NaN)",
+    ]
+    # The same file under "interpolate" fills them all: "keep" changed only the policy.
+    filled = load_csv(path, daily_config(features=("temp",)))
+    assert not filled.frame.isna().any().any()
+    assert filled.report.column("load").left_missing == 0
+
+
+def test_keep_policy_still_refuses_a_constant_column(tmp_path):
+    path = write(tmp_path / "flat.csv", "date,load\n2024-01-01,2.0\n2024-01-02,?\n2024-01-03,2.0\n")
+    with pytest.raises(ValueError, match=r"column 'load' in .* is constant"):
+        load_csv(path, daily_config(missing="keep"))
+
+
+def test_fill_split_fills_a_gap_at_the_end_of_training_from_training_values_only():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(40, 2)).cumsum(axis=0) + 10.0
+    n_train = 30
+    values[[4, 5, 27, 28, 29], 0] = np.nan  # a gap inside and one at the end of training
+    values[[0, 12], 1] = np.nan  # a leading gap and an inside one
+    values[[30, 33, 34], 0] = np.nan  # test gaps
+    filled, report = fill_split(values, n_train)
+    # Independent reference: np.interp on the training part by hand (it holds the edges at
+    # the nearest known value).
+    for column in range(2):
+        train = values[:n_train, column]
+        known = ~np.isnan(train)
+        positions = np.arange(n_train)
+        expected = np.interp(positions, positions[known], train[known])
+        np.testing.assert_array_equal(filled[:n_train, column], expected)
+    assert filled[27:30, 0].tolist() == [values[26, 0]] * 3
+    # Changing every test value leaves the filled training part unchanged.
+    changed = values.copy()
+    changed[n_train:] *= 100.0
+    changed[31, 0] = -1e9
+    refilled, _ = fill_split(changed, n_train)
+    np.testing.assert_array_equal(refilled[:n_train], filled[:n_train])
+    # The check can fail: the loader's whole-series interpolation reads the first test value.
+    whole = pd.DataFrame(values).interpolate(limit_area="inside").to_numpy()
+    assert whole[29, 0] != filled[29, 0]
+    assert report.train_missing == (5, 2)
+    assert report.train_interpolated == (2, 1)
+    assert report.train_edge_filled == (3, 1)
+    assert report.train_forward_filled == (0, 0)
+    assert report.test_forward_filled == (3, 0)
+    assert (report.train_filled, report.test_filled) == (7, 3)
+
+
+def test_fill_split_test_part_never_uses_a_later_value():
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(50, 3))
+    n_train = 20
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[0] = 1.0  # the training part must hold values
+    filled, report = fill_split(values, n_train, policy="ffill")
+    # Reference: pandas' forward fill of the series with the training part already filled.
+    given_train = pd.DataFrame(values[:n_train]).ffill().bfill().to_numpy()
+    expected = pd.DataFrame(np.vstack([given_train, values[n_train:]])).ffill().to_numpy()
+    np.testing.assert_array_equal(filled, expected)
+    # Each test value depends on the past only: cutting the series after step t changes
+    # nothing before it.
+    for t in range(n_train + 1, len(values)):
+        cut, _ = fill_split(values[:t], n_train, policy="ffill")
+        np.testing.assert_array_equal(cut, filled[:t])
+    assert report.test_forward_filled == tuple(
+        int(np.isnan(values[n_train:, column]).sum()) for column in range(3)
+    )
+    assert report.policy == "ffill"
+    assert report.train_interpolated == (0, 0, 0)
+    assert sum(report.train_forward_filled) + sum(report.train_edge_filled) == int(
+        np.isnan(values[:n_train]).sum()
+    )
+
+
+def test_fill_split_keeps_the_shape_of_one_column_and_reports():
+    filled, report = fill_split(np.array([np.nan, 2.0, np.nan, 4.0, np.nan, np.nan, 7.0]), 4)
+    assert filled.tolist() == [2.0, 2.0, 3.0, 4.0, 4.0, 4.0, 7.0]
+    assert report.lines() == [
+        "missing values filled per part (training part: 4 steps, policy 'interpolate'; test "
+        "part: forward fill, as model inputs only, to be left out of the scores):",
+        "  column 0: training part 2 filled (1 interpolated, 1 edge-filled); test part 2 "
+        "forward-filled",
+    ]
+    assert str(report) == "\n".join(report.lines())
+
+
+def test_fill_split_after_a_keep_load_matches_the_loaded_frame(gap_file):
+    loaded = load_csv(gap_file, daily_config(missing="keep"))
+    filled, report = fill_split(loaded.values(), 3)
+    assert filled[:, 0].tolist() == [1.0, 2.0, 2.0, 4.0, 5.0]  # the gap at the end of training
+    assert report.train_edge_filled == (1,)
+
+
+def test_fill_split_errors():
+    values = np.array([[np.nan, 1.0], [np.nan, 2.0], [3.0, 3.0]])
+    with pytest.raises(ValueError) as info:
+        fill_split(values, 2)
+    assert str(info.value) == (
+        "column 0 has no value in the training part (all 2 missing); drop the column, or split "
+        "later (a larger n_train) so that the training part holds values"
+    )
+    assert fill_split(values, 3)[0][:, 0].tolist() == [3.0, 3.0, 3.0]
+    with pytest.raises(ValueError) as info:
+        fill_split(values, 4)
+    assert str(info.value) == (
+        "n_train must be an integer from 1 to 3 (the series length), got 4; pass the length of "
+        "the training part"
+    )
+    with pytest.raises(ValueError, match=r"policy must be one of \('interpolate', 'ffill'\)"):
+        fill_split(values, 3, policy="drop")
+    with pytest.raises(ValueError, match=r"values holds 1 infinite value\(s\)"):
+        fill_split(np.array([1.0, np.inf]), 1)
+    with pytest.raises(ValueError, match=r"got shape \(2, 1, 1\)"):
+        fill_split(np.zeros((2, 1, 1)), 1)
+
+
 def test_semicolon_comma_decimal_csv_and_float32(tmp_path):
     path = write(tmp_path / "eu.csv", "when;value\n2024-01-01;1,5\n2024-01-02;?\n2024-01-03;2,5\n")
     config = LoadConfig(time_col="when", targets=("value",), sep=";", decimal=",", dtype="float32")
@@ -547,8 +680,8 @@ def test_absent_days_are_counted_and_restored_by_interpolation(length, data):
     [
         (
             {"missing": "linear"},
-            "missing must be one of ('interpolate', 'ffill', 'drop', 'error'), got 'linear'; "
-            "pass e.g. missing='interpolate'",
+            "missing must be one of ('interpolate', 'ffill', 'drop', 'error', 'keep'), got "
+            "'linear'; pass e.g. missing='interpolate'",
         ),
         (
             {"aggregation": "median"},

@@ -20,6 +20,10 @@ One cleaning pipeline serves every entry point:
    or by mean;
 5. apply the missing-value policy, then check the length and that no column is constant.
 
+A series that will be split into training and test parts should be loaded with
+``missing="keep"`` and filled with `fill_split`: the training part from its own values only,
+the test part causally (forward fill), so that no test value leaks into the training part.
+
 The file formats of the seed experiments have their own loaders: the UCI household power
 file in its original format (`load_household_power`), its per-day summary
 (`load_household_days`) and the UCI ElectricityLoadDiagrams20112014 file
@@ -48,15 +52,18 @@ from lstmlab.checks import check_bool, check_choice, check_positive_int
 __all__ = [
     "ELECTRICITY_FILE",
     "ELECTRICITY_URL",
+    "FILL_POLICIES",
     "HOUSEHOLD_COLUMNS",
     "ColumnReport",
     "DownloadError",
+    "FillReport",
     "LoadConfig",
     "LoadReport",
     "LoadedSeries",
     "ResampleReport",
     "default_cache_dir",
     "download_electricity_diagrams",
+    "fill_split",
     "load_csv",
     "load_electricity_diagrams",
     "load_frame",
@@ -66,10 +73,12 @@ __all__ = [
     "series_arrays",
 ]
 
-MissingPolicy = Literal["interpolate", "ffill", "drop", "error"]
+MissingPolicy = Literal["interpolate", "ffill", "drop", "error", "keep"]
 Aggregation = Literal["sum", "mean"]
 
-_MISSING_POLICIES = ("interpolate", "ffill", "drop", "error")
+_MISSING_POLICIES = ("interpolate", "ffill", "drop", "error", "keep")
+FILL_POLICIES = ("interpolate", "ffill")
+"""The policies `fill_split` applies to the training part."""
 _AGGREGATIONS = ("sum", "mean")
 _DTYPES = ("float32", "float64")
 _FORMATS = ("auto", "csv", "household", "household-days", "electricity")
@@ -159,7 +168,9 @@ class LoadConfig:
             leading and trailing missing values filled from the nearest value (counted as
             edge-filled); "ffill": forward fill, leading missing values filled backward
             from the first value (edge-filled); "drop": drop every row with a missing value
-            (the time grid then has holes; the report says so); "error": raise.
+            (the time grid then has holes; the report says so); "error": raise; "keep":
+            fill nothing, missing values stay NaN (counted as left missing), so that a
+            caller who splits the series fills each part itself with `fill_split`.
         sep: Field separator of a file.
         decimal: Decimal mark of the numbers (',' in European files).
         time_format: strptime format of the timestamps; None lets pandas infer one format
@@ -269,6 +280,7 @@ class ColumnReport:
         forward_filled: Values filled from the previous value (policy "ffill").
         edge_filled: Leading or trailing values filled from the nearest value.
         dropped: Rows dropped because this column was missing (policy "drop").
+        left_missing: Values left missing, NaN in the frame (policy "keep").
 
     """
 
@@ -280,6 +292,7 @@ class ColumnReport:
     forward_filled: int = 0
     edge_filled: int = 0
     dropped: int = 0
+    left_missing: int = 0
 
     def line(self) -> str:
         """Return one human-readable line."""
@@ -292,6 +305,8 @@ class ColumnReport:
             done.append(f"{self.edge_filled} edge-filled")
         if self.dropped:
             done.append(f"{self.dropped} dropped")
+        if self.left_missing:
+            done.append(f"{self.left_missing} left missing (NaN)")
         touched = ", ".join(done) if done else "nothing to do"
         return (
             f"{self.name} ({self.role}): {self.missing_read} missing as read, "
@@ -433,7 +448,7 @@ class LoadedSeries:
 
     Attributes:
         frame: DataFrame with a DatetimeIndex and the columns targets + features (float64
-            or float32); no missing values.
+            or float32); no missing values, except NaN under the policy "keep".
         targets: The target columns.
         features: The extra input columns.
         freq: The frequency of the index (the grid; the "drop" policy may leave holes).
@@ -490,6 +505,189 @@ def series_arrays(loaded: LoadedSeries, columns: Sequence[str] | None = None) ->
             "pass names from that list"
         )
     return [loaded.frame[name].to_numpy(copy=True) for name in names]
+
+
+# --------------------------------------------------------------------------- split filling
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FillReport:
+    """What `fill_split` filled in each part, per column.
+
+    Attributes:
+        policy: The training part's policy, "interpolate" or "ffill".
+        n_train: Length of the training part.
+        train_missing: Per column, the missing values of the training part.
+        train_interpolated: Per column, training values filled by linear interpolation
+            between training values (policy "interpolate").
+        train_forward_filled: Per column, training values filled from the previous training
+            value (policy "ffill").
+        train_edge_filled: Per column, leading or trailing training values filled from the
+            nearest training value.
+        test_forward_filled: Per column, test values filled from the last known value
+            before them (model inputs only; they must stay out of the scores).
+
+    """
+
+    policy: str
+    n_train: int
+    train_missing: tuple[int, ...]
+    train_interpolated: tuple[int, ...]
+    train_forward_filled: tuple[int, ...]
+    train_edge_filled: tuple[int, ...]
+    test_forward_filled: tuple[int, ...]
+
+    @property
+    def train_filled(self) -> int:
+        """Return the values filled in the training part, over all columns."""
+        return sum(self.train_missing)
+
+    @property
+    def test_filled(self) -> int:
+        """Return the values filled in the test part, over all columns."""
+        return sum(self.test_forward_filled)
+
+    def lines(self) -> list[str]:
+        """Return a human summary, one line per part and column."""
+        out = [
+            f"missing values filled per part (training part: {self.n_train} steps, policy "
+            f"{self.policy!r}; test part: forward fill, as model inputs only, to be left "
+            "out of the scores):"
+        ]
+        for column, missing in enumerate(self.train_missing):
+            done = []
+            if self.train_interpolated[column]:
+                done.append(f"{self.train_interpolated[column]} interpolated")
+            if self.train_forward_filled[column]:
+                done.append(f"{self.train_forward_filled[column]} forward-filled")
+            if self.train_edge_filled[column]:
+                done.append(f"{self.train_edge_filled[column]} edge-filled")
+            train = f" ({', '.join(done)})" if done else ""
+            out.append(
+                f"  column {column}: training part {missing} filled{train}; test part "
+                f"{self.test_forward_filled[column]} forward-filled"
+            )
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _forward_fill(column: np.ndarray) -> np.ndarray:
+    """Fill each NaN from the last known value before it; `column[0]` must be known."""
+    positions = np.where(np.isnan(column), 0, np.arange(len(column)))
+    last_known = np.maximum.accumulate(positions)  # the latest known position so far
+    return column[last_known]
+
+
+def fill_split(
+    values: np.ndarray, n_train: int, policy: str = "interpolate"
+) -> tuple[np.ndarray, FillReport]:
+    """Fill missing values of a split series without letting a test value reach training.
+
+    The training part ``values[:n_train]`` is filled from training values only: linear
+    interpolation between the training values around a gap (policy "interpolate", by
+    position: the loader's grid is regular) or the previous training value (policy
+    "ffill"); a gap at either edge takes the nearest training value, so a gap at the end
+    of the training part holds the last training value, never one from the test part.
+
+    The test part ``values[n_train:]`` is filled causally for use as model inputs: each
+    missing value takes the last known value before it (the training part included),
+    never a later one, exactly what a forecaster would have had at that time.
+
+    The filled test values are inputs, not actual values: the caller must leave them out of
+    the scores (compute the mask ``np.isnan(values[n_train:])`` before filling and score
+    only where it is False). Load the series with ``missing="keep"`` so that the loader
+    leaves the filling to this function.
+
+    Args:
+        values: Shape (time, columns) or (time,), float, NaN where missing.
+        n_train: Length of the training part, 1 to time.
+        policy: How to fill the training part: "interpolate" or "ffill".
+
+    Returns:
+        The filled float64 copy, shape of `values`, and the `FillReport` of what was filled.
+
+    Raises:
+        ValueError: When `values` is not 1-D or 2-D numbers, holds an infinite value,
+            `n_train` is out of range, `policy` is unknown, or a column has no value in the
+            training part.
+
+    Example:
+        >>> filled, report = fill_split(np.array([1.0, np.nan, np.nan, 10.0, np.nan]), 3)
+        >>> filled.tolist(), report.test_filled
+        ([1.0, 1.0, 1.0, 10.0, 10.0], 1)
+
+    """
+    check_choice("policy", policy, FILL_POLICIES)
+    array = np.asarray(values)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise ValueError(
+            f"values must hold numbers, got dtype {array.dtype}; pass a float array with NaN "
+            "where missing"
+        )
+    if array.ndim not in (1, 2):
+        raise ValueError(
+            f"values must have shape (time, columns) or (time,), got shape {array.shape}; "
+            "reshape it"
+        )
+    table = array.astype(np.float64, copy=True)
+    table = table[:, None] if table.ndim == 1 else table  # (time,) -> (time, 1)
+    if np.isinf(table).any():
+        raise ValueError(
+            f"values holds {int(np.isinf(table).sum())} infinite value(s); only NaN marks a "
+            "missing value, replace the infinities with NaN or a number"
+        )
+    n_time = len(table)
+    if (
+        isinstance(n_train, bool | np.bool_)
+        or not isinstance(n_train, int | np.integer)
+        or not 1 <= n_train <= n_time
+    ):
+        raise ValueError(
+            f"n_train must be an integer from 1 to {n_time} (the series length), got "
+            f"{n_train!r}; pass the length of the training part"
+        )
+    n_train = int(n_train)
+    counts: dict[str, list[int]] = {
+        key: [] for key in ("missing", "interpolated", "forward", "edge", "test")
+    }
+    for column in range(table.shape[1]):
+        train = table[:n_train, column]
+        missing = np.isnan(train)
+        if missing.all():
+            raise ValueError(
+                f"column {column} has no value in the training part (all {n_train} missing); "
+                "drop the column, or split later (a larger n_train) so that the training "
+                "part holds values"
+            )
+        # Training part: pandas fills from training values only (the slice ends at n_train).
+        part = pd.Series(train)
+        if policy == "interpolate":
+            inside = part.interpolate(method="linear", limit_area="inside")
+        else:
+            inside = part.ffill()
+        done_inside = int((missing & inside.notna().to_numpy()).sum())
+        table[:n_train, column] = inside.ffill().bfill().to_numpy()
+        counts["missing"].append(int(missing.sum()))
+        counts["interpolated"].append(done_inside if policy == "interpolate" else 0)
+        counts["forward"].append(done_inside if policy == "ffill" else 0)
+        counts["edge"].append(int(missing.sum()) - done_inside)
+        # Test part: causal forward fill from the filled training part onward.
+        test_missing = int(np.isnan(table[n_train:, column]).sum())
+        table[:, column] = _forward_fill(table[:, column])
+        counts["test"].append(test_missing)
+    filled = table[:, 0] if array.ndim == 1 else table  # (time, 1) -> (time,) when given so
+    report = FillReport(
+        policy=policy,
+        n_train=n_train,
+        train_missing=tuple(counts["missing"]),
+        train_interpolated=tuple(counts["interpolated"]),
+        train_forward_filled=tuple(counts["forward"]),
+        train_edge_filled=tuple(counts["edge"]),
+        test_forward_filled=tuple(counts["test"]),
+    )
+    return filled, report
 
 
 # --------------------------------------------------------------------------- helpers
@@ -846,6 +1044,7 @@ def _clean(
     forward_filled = dict.fromkeys(columns, 0)
     edge_filled = dict.fromkeys(columns, 0)
     dropped = dict.fromkeys(columns, 0)
+    left_missing = dict.fromkeys(columns, 0)
     rows_dropped = 0
     if any(missing.values()):
         if config.missing == "error":
@@ -871,6 +1070,9 @@ def _clean(
             frame = forward.bfill()
             forward_filled = {name: int(done[name].sum()) for name in columns}
             edge_filled = {name: missing[name] - forward_filled[name] for name in columns}
+        elif config.missing == "keep":
+            # Nothing is filled here: a caller who splits fills each part (fill_split).
+            left_missing = dict(missing)
         else:  # drop
             keep = ~was_missing.any(axis=1)
             rows_dropped = int((~keep).sum())
@@ -889,7 +1091,8 @@ def _clean(
         )
     for name in columns:
         column = frame[name].to_numpy()
-        if column.max() == column.min():
+        # nanmax/nanmin: under the policy "keep" the column may still hold NaN.
+        if np.nanmax(column) == np.nanmin(column):
             raise ValueError(
                 f"column {name!r} in {source} is constant (every value is "
                 f"{float(column[0])!r}); a scaler would divide by zero; drop the column "
@@ -921,6 +1124,7 @@ def _clean(
                 forward_filled=forward_filled[name],
                 edge_filled=edge_filled[name],
                 dropped=dropped[name],
+                left_missing=left_missing[name],
             )
             for name in columns
         ),
