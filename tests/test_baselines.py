@@ -95,6 +95,27 @@ def test_auto_arima_equals_a_direct_statsforecast_call_on_a_short_series():
     assert result.level == 0.8
 
 
+@pytest.mark.parametrize("name", ["auto_ets", "auto_theta"])
+def test_the_protocol_is_statsforecasts_own_cross_validation_without_refit(airline, name):
+    """StatsForecast.cross_validation(refit=False) fits on the first window, then forward()s."""
+    from statsforecast import StatsForecast
+
+    horizon, n_train = 12, 96
+    origins = np.arange(n_train, airline.size - horizon + 1)  # (37,): every test origin
+    model = getattr(statsforecast_models, {"auto_ets": "AutoETS", "auto_theta": "AutoTheta"}[name])
+    frame = pd.DataFrame({"unique_id": "airline", "ds": np.arange(airline.size), "y": airline})
+    cv = StatsForecast(models=[model(season_length=12)], freq=1, n_jobs=1).cross_validation(
+        df=frame, h=horizon, step_size=1, n_windows=origins.size, refit=False, level=[90]
+    )
+    alias = model.__name__
+    # one row per (window, step): the cutoff is the last observed step, origin - 1
+    np.testing.assert_array_equal(cv["cutoff"].to_numpy()[::horizon], origins - 1)
+    result = baseline_forecasts(name, airline, n_train, origins, horizon, season=12)
+    for key, ours in [("", result.forecasts), ("-lo-90", result.lower), ("-hi-90", result.upper)]:
+        theirs = cv[alias + key].to_numpy().reshape(origins.size, horizon)
+        np.testing.assert_allclose(ours[0, :, :, 0], theirs, rtol=1e-12, atol=1e-10)
+
+
 @pytest.mark.parametrize("name", ["auto_ets", "auto_theta", "auto_arima"])
 def test_the_forecast_from_the_first_origin_is_the_fitted_models_predict(airline, name):
     """forward() from n_train runs no new estimation: it is predict() of the training fit."""

@@ -13,10 +13,13 @@ with statsforecast's ``forward(y=targets[:o], h=horizon)``: the fitted model's s
 parameters are kept and only its states are run through the actual values up to the origin
 (for ETS and ARIMA the smoothing / Kalman recursions, for SeasonalNaive the last season
 itself). ``forward`` from the first origin ``n_train`` therefore equals the fitted model's
-``predict``. One statsforecast behaviour is worth knowing: AutoTheta's ``forward`` re-runs
-the seasonal test and the classical decomposition on the data up to each origin (its theta
-parameters stay those fitted), and SeasonalNaive's interval width is re-estimated from the
-residuals up to each origin.
+``predict``, and the forecasts equal statsforecast's own
+``StatsForecast.cross_validation(step_size=1, refit=False)`` with one window per origin.
+
+One statsforecast behaviour is worth knowing: AutoTheta's ``forward`` re-runs the seasonal
+test and the classical decomposition on the data up to each origin (its theta parameters stay
+those fitted), and SeasonalNaive's interval width is re-estimated from the residuals up to
+each origin.
 
 Season lengths are statsforecast's ``season_length``; where a model cannot estimate the season
 from the training part, ``season_length_for`` falls back to 1 and says why, and the
