@@ -1,31 +1,41 @@
-"""The seeds' comparison, on any series: baselines, a plain multilayer network and three LSTMs.
+"""The seeds' comparison on any series: statistical baselines against an MLP and three LSTMs.
 
-Every model sees the same chronological split (first ``split`` of the series to train, the
-rest to test), the same scaling (fitted on the training part only, so the test part never
-leaks into it) and is scored on the same forecast origins of the test part, in the original
-units. The models:
+Every model sees the same chronological split (the first ``split`` of the series trains, the
+rest tests), and is scored on the same forecast origins of the test part, in the original
+units, each forecast made from the actual values before its origin (rolling origins, models
+trained once per fold). The models:
 
 * ``persistence``: the last observed value, for every step ahead;
-* ``seasonal_naive``: the value one season earlier (only when a season length is given);
+* the statistical baselines of statsforecast (``lstmlab.experiments.baselines``): AutoETS,
+  AutoTheta, AutoARIMA and the seasonal naive forecast, fitted once on the training part;
 * ``mlp``: a plain multilayer network on a flattened window;
 * ``stateless``: an LSTM on windows, state zeroed for every sample (shuffled batches);
 * ``stateful``: a one-layer stateful LSTM trained on the stream layout (row ``i`` of batch
   ``k + 1`` continues row ``i`` of batch ``k``), state reset after every epoch;
-* ``stacked``: a two-layer stacked stateful LSTM, trained the same way.
+* ``stacked``: a two-layer stacked stateful LSTM, trained the same way;
+* ``<model>_median``: each neural model's median over its seeds (the seeds whose forecasts
+  pass the sanity check), a model of its own, with a conformal prediction interval.
 
-Each neural model trains several seeds at once with the one training driver
-(``lstmlab.core.train.fit``: the parameters of all seeds are stacked and one ``jax.vmap`` of
-the compiled epoch trains them together) and forecasts with the one rollout
-(``lstmlab.core.rollout``). The default models are ``lstmlab.forecaster.ForecasterConfig``'s.
-Each model is one task of an executor (``lstmlab.runtime``): in this process, or one Ray task
-per model on a cluster, with the same numbers either way.
+How the neural models are made to generalise:
 
-Evaluation is one step ahead from each origin with the real previous values (the published
-protocol), or ``horizon`` steps ahead: recursively (each prediction is fed back as the next
-input; a stateful model carries its state along) or directly (a model with ``horizon``
-outputs). A stateful model forecasts from the state it reaches by reading the whole series in
-order, from the start up to the origin, with the observed values (a warm start: the state at
-the first test origin is the state at the end of the training series).
+* scaling (one scaler per series) and missing-value filling use the training part only;
+* the window covers the season (``lstmlab.data.seasons``: from the frequency, or detected on
+  the training part);
+* the input normalisation (``norm``: model the window relative to its last value, normalise
+  each window, or neither) is picked per model on a validation tail of the training part
+  (``norm="auto"``);
+* training stops itself: early stopping on that validation tail (the best epoch's weights
+  restored) and learning-rate reduction on plateau, ``epochs`` being the maximum;
+* forecasts of several steps are direct (one output per step ahead) by default, so they cannot
+  feed on their own errors; every forecast is checked, and a seed with a non-finite value or
+  one far outside the plausible range is flagged and left out of the median.
+
+Each neural model trains its seeds at once with the one training driver
+(``lstmlab.core.train.fit``) and forecasts with the one rollout (``lstmlab.core.rollout``).
+Each model of each fold is one task of an executor (``lstmlab.runtime``): in this process, or
+one Ray task on a cluster, with the same numbers either way. With ``folds > 1`` the test part
+is cut into consecutive blocks and every model is refitted on all data before each block
+(rolling-origin backtest with refitting).
 """
 
 from __future__ import annotations
@@ -47,53 +57,64 @@ from lstmlab.checks import (
     check_positive_int,
     check_positive_number,
 )
-from lstmlab.core.model import LSTMConfig, MLPConfig, ModelConfig, Params, init_params, init_state
-from lstmlab.core.rollout import rollout, window_states
-from lstmlab.core.train import TrainConfig, TrainLog, TrainState, fit, init_train_states
-from lstmlab.data.layouts import make_sample_batches, make_stream_batches
-from lstmlab.data.loading import (
-    LoadConfig,
-    LoadedSeries,
-    load_csv,
-    load_household_days,
+from lstmlab.core.model import (
+    NORMS,
+    LSTMConfig,
+    MLPConfig,
+    ModelConfig,
+    Params,
+    init_params,
+    init_state,
 )
+from lstmlab.core.rollout import rollout, window_states
+from lstmlab.core.train import (
+    EarlyStopping,
+    Plateau,
+    TrainConfig,
+    TrainLog,
+    TrainState,
+    fit,
+    init_train_states,
+)
+from lstmlab.data.layouts import make_sample_batches, make_stream_batches
+from lstmlab.data.loading import LoadConfig, LoadedSeries, fill_split, load_csv, load_household_days
 from lstmlab.data.scaling import Scaler, fit_scaler
+from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
+from lstmlab.experiments import scoring
+from lstmlab.experiments.baselines import BASELINES, BaselineForecast, baseline_forecasts
 from lstmlab.forecaster import MODEL_KINDS, ForecasterConfig
 from lstmlab.runtime import Executor, LocalExecutor, epoch_progress
 
 __all__ = [
     "ANCHORS",
-    "BASELINES",
+    "AUTO_NORMS",
     "PRESETS",
     "Anchor",
     "CompareConfig",
     "CompareResult",
+    "Fold",
     "ModelOutcome",
     "ModelSpec",
     "PreparedData",
-    "forecast_metrics",
     "load_preset_series",
+    "make_folds",
     "override_models",
     "prepare_data",
     "run",
 ]
 
-BASELINES = ("persistence", "seasonal_naive")
 _STRATEGIES = ("recursive", "direct")
-_SCALERS = ("minmax", "standard")
-_LABELS = {
-    "persistence": "persistence (last value)",
-    "seasonal_naive": "seasonal naive",
-}
-
-
+_SCALERS = ("minmax", "standard", "none")
+# The candidates of norm="auto", in the order that breaks a tie on the validation tail.
+AUTO_NORMS = ("difference", "window", "none")
 _DEFAULTS = ForecasterConfig()
 _MODEL_LABELS = {
-    "mlp": "plain multilayer network",
+    "mlp": "multilayer network",
     "stateless": "stateless LSTM",
     "stateful": "stateful LSTM",
     "stacked": "stacked stateful LSTM",
 }
+ENSEMBLE_SUFFIX = "_median"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -112,25 +133,36 @@ class ModelSpec:
         name: short name used in files and tables; ``""`` for the kind.
         units: units of each LSTM layer (hidden Dense layers for the MLP); ``()`` for the
             kind's default (``ForecasterConfig.default_units``).
-        window: input steps per sample.
-        epochs: training epochs.
+        window: input steps per sample; ``None`` for one that covers the season
+            (``lstmlab.data.seasons.default_window``, at least ForecasterConfig's window).
+        epochs: training epochs; the maximum when the model stops early.
         batch_size: samples per batch for a window model; streams per series for a stateful
             one (the batch then holds ``batch_size * series`` rows); ``None`` for the kind's
             default (``ForecasterConfig.default_batch_size``).
         shuffle: shuffle samples across batches every epoch (window models only; Keras'
             ``fit`` default); ``None``: shuffled for a window model, never for a stateful one.
         learning_rate: Adam step size (Keras' Adam defaults otherwise).
+        norm: the input normalisation (``lstmlab.core.model.NORMS``: ``"difference"``,
+            ``"window"``, ``"none"``), or ``"auto"`` to train each and keep the one with the
+            lowest validation RMSE.
+        scaler: the scaler of this model's inputs (``"minmax"``, ``"standard"``, ``"none"``);
+            ``None`` for the comparison's.
+        early_stopping: stop on the validation tail (and reduce the learning rate on
+            plateau) when the comparison has one.
         label: human name for reports; ``""`` for the kind's.
     """
 
     model: str
     name: str = ""
     units: tuple[int, ...] = ()
-    window: int = _DEFAULTS.window
+    window: int | None = None
     epochs: int = _DEFAULTS.epochs
     batch_size: int | None = None
     shuffle: bool | None = None
     learning_rate: float = _DEFAULTS.learning_rate
+    norm: str = "auto"
+    scaler: str | None = None
+    early_stopping: bool = True
     label: str = ""
 
     def __post_init__(self) -> None:
@@ -138,10 +170,14 @@ class ModelSpec:
         defaults = dataclasses.replace(_DEFAULTS, model=self.model)
         if not self.name:
             object.__setattr__(self, "name", self.model)
-        if not isinstance(self.name, str) or self.name in BASELINES:
+        if (
+            not isinstance(self.name, str)
+            or self.name in BASELINES
+            or self.name.endswith(ENSEMBLE_SUFFIX)
+        ):
             raise ValueError(
-                f"model name must be a non-empty string other than {BASELINES}, got "
-                f"{self.name!r}; pass e.g. name='stateful'"
+                f"model name must be a non-empty string other than {BASELINES} and not ending "
+                f"in {ENSEMBLE_SUFFIX!r}, got {self.name!r}; pass e.g. name='stateful'"
             )
         units = tuple(self.units) or defaults.default_units
         for index, size in enumerate(units):
@@ -157,9 +193,15 @@ class ModelSpec:
                 f"model {self.name!r}: stateful training needs shuffle=False, got shuffle=True; "
                 "pass shuffle=False (shuffling would break the streams)"
             )
-        check_positive_int("window", self.window)
+        if self.window is not None:
+            check_positive_int("window", self.window)
         check_non_negative_int("epochs", self.epochs)
         check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
+        check_choice("norm", self.norm, ("auto", *NORMS))
+        if self.scaler is not None:
+            check_choice("scaler", self.scaler, _SCALERS)
+        if not isinstance(self.early_stopping, bool):
+            raise ValueError(f"early_stopping must be True or False, got {self.early_stopping!r}")
         if not self.label:
             object.__setattr__(self, "label", _MODEL_LABELS[self.model])
 
@@ -168,11 +210,28 @@ class ModelSpec:
         """Whether the model carries its state across batches (``stateful``, ``stacked``)."""
         return self.model in ("stateful", "stacked")
 
-    def model_config(self, features: int, outputs: int) -> ModelConfig:
-        """The model for ``features`` inputs per step and ``outputs`` outputs."""
+    def model_config(self, features: int, outputs: int, norm: str | None = None) -> ModelConfig:
+        """The model for ``features`` inputs per step and ``outputs`` outputs.
+
+        Args:
+            features: inputs per step.
+            outputs: outputs of the head.
+            norm: the input normalisation; ``None`` for the spec's (which must not be
+                ``"auto"`` then).
+        """
+        norm = self.norm if norm is None else norm
+        if norm == "auto" or self.window is None:
+            raise ValueError(
+                f"model {self.name!r}: resolve norm and window first (norm {norm!r}, window "
+                f"{self.window!r}); compare.run does it from the data"
+            )
         if self.model == "mlp":
             return MLPConfig(
-                hidden=self.units, timesteps=self.window, features=features, outputs=outputs
+                hidden=self.units,
+                timesteps=self.window,
+                features=features,
+                outputs=outputs,
+                norm=norm,
             )
         return LSTMConfig(
             units=self.units,
@@ -180,6 +239,7 @@ class ModelSpec:
             features=features,
             outputs=outputs,
             stateful=self.stateful,
+            norm=norm,
         )
 
     def describe(self) -> str:
@@ -194,18 +254,21 @@ class ModelSpec:
             if self.stateful
             else f"batch {self.batch_size}" + (", shuffled" if self.shuffle else "")
         )
+        window = "window covering the season" if self.window is None else f"window {self.window}"
+        epochs = f"at most {self.epochs} epochs" if self.early_stopping else f"{self.epochs} epochs"
         return (
-            f"{arch}; window {self.window}; {self.epochs} epochs; {batch}; "
+            f"{arch}; {window}; input norm {self.norm}; {epochs}; {batch}; "
             f"Adam lr {self.learning_rate:g}"
+            + ("" if self.scaler is None else f"; scaler {self.scaler}")
         )
 
 
-DEFAULT_WINDOW = _DEFAULTS.window
 # ForecasterConfig's model of every kind: the comparison's defaults are the Forecaster's.
 # The model order is the report's order and enters the seeding (``_initial_states``).
 DEFAULT_MODELS = tuple(
     ModelSpec(model=kind) for kind in ("mlp", "stateless", "stateful", "stacked")
 )
+DEFAULT_BASELINES = ("persistence", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -213,45 +276,70 @@ class CompareConfig:
     """What to compare and how.
 
     Attributes:
-        models: the neural models (the baselines are always added).
+        models: the neural models.
+        baselines: the baselines (``lstmlab.experiments.baselines.BASELINES``); the seasonal
+            naive one runs only with a season.
         seeds: seeds per neural model, trained together as one vectorised program.
         seed: first seed; model ``m`` of seed ``s`` is initialised from ``seed + s``, folded
             with ``m``.
         split: fraction of the series used for training (the first part), ``0 < split < 1``;
             the training part has ``int(len * split)`` steps (the published protocol).
         test_size: steps of the test part, instead of ``split``.
-        season: season length in steps; adds the seasonal-naive baseline.
+        folds: rolling-origin folds: the test part is cut into ``folds`` consecutive blocks,
+            and every model is fitted again on all steps before each block.
+        seasons: season lengths in steps, the shortest first; ``None`` to take them from the
+            series' frequency or to detect one on the training part
+            (``lstmlab.data.seasons.choose_seasons``); ``()`` for none.
         horizon: steps forecast from each origin.
-        strategy: ``"recursive"`` (one-step models, predictions fed back) or ``"direct"``
-            (models with ``horizon`` outputs).
+        strategy: ``"direct"`` (models with ``horizon`` outputs, the default: nothing is fed
+            back) or ``"recursive"`` (one-step models, predictions fed back).
         origin_stride: steps between forecast origins in the test part (``horizon`` with
             ``origin_stride == horizon`` tiles the test part, e.g. one forecast per week).
         classic_windows: cut training and test windows each inside its own part and drop the
             last one (``create_dataset`` of the published scripts): training targets end
             one step before the end of the training part, test origins start ``window``
             steps into the test part and end one step early.
-        scaler: ``"minmax"`` (onto [0, 1] over the training part) or ``"standard"``.
-        target: what the neural models learn: ``"level"`` (the scaled value itself, as the
-            published scripts) or ``"change"`` (the scaled value minus the last input value,
-            added back when forecasting; a trending series then needs no extrapolation of
-            the scaled level beyond the training range).
+        scaler: ``"minmax"`` (onto [0, 1]), ``"standard"`` or ``"none"``, one per series.
+        scale_on: ``"train"`` (the scaler sees the training part only) or ``"whole"`` (the
+            whole series: the published scripts' leak, kept for their protocol only).
+        warm_start: a stateful model forecasts the test part from the state reached by
+            reading the series from its start (``True``), or from a state reset at the start
+            of the test part (``False``: the published scripts).
+        validation: fraction of the training part held out at its end for early stopping,
+            the choice of the input normalisation and the conformal intervals; ``0`` for none.
+        patience: epochs without improvement on the validation tail before a model stops
+            (the learning rate is halved after half as many).
+        level: nominal coverage of the prediction intervals.
+        plausible_factor: a forecast beyond ``plausible_factor`` training ranges below the
+            training minimum or above its maximum is implausible: its seed is flagged.
+        missing: how the gaps of a series are filled (``lstmlab.data.loading.fill_split``):
+            the training part from its own values only, the test part's inputs causally;
+            missing actual values are left out of the scores.
         start: first timestamp kept (inclusive), for a series with a DatetimeIndex.
         end: last timestamp kept (inclusive).
         preset: the preset name this config came from, for the report.
     """
 
     models: tuple[ModelSpec, ...] = DEFAULT_MODELS
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
     seeds: int = _DEFAULTS.seeds
     seed: int = _DEFAULTS.seed
     split: float = 0.67
     test_size: int | None = None
-    season: int | None = None
+    folds: int = 1
+    seasons: tuple[int, ...] | None = None
     horizon: int = 1
-    strategy: Literal["recursive", "direct"] = "recursive"
+    strategy: Literal["recursive", "direct"] = "direct"
     origin_stride: int = 1
     classic_windows: bool = False
-    scaler: Literal["minmax", "standard"] = _DEFAULTS.scaler  # type: ignore[assignment]
-    target: Literal["level", "change"] = "change"
+    scaler: Literal["minmax", "standard", "none"] = _DEFAULTS.scaler  # type: ignore[assignment]
+    scale_on: Literal["train", "whole"] = "train"
+    warm_start: bool = True
+    validation: float = 0.2
+    patience: int = 20
+    level: float = 0.9
+    plausible_factor: float = 3.0
+    missing: Literal["interpolate", "ffill"] = "interpolate"
     start: str | None = None
     end: str | None = None
     preset: str | None = None
@@ -264,35 +352,55 @@ class CompareConfig:
         names = [spec.name for spec in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique, got {names}; rename the duplicates")
+        object.__setattr__(self, "baselines", tuple(self.baselines))
+        for name in self.baselines:
+            check_choice("baseline", name, BASELINES)
+        if "persistence" not in self.baselines:
+            raise ValueError(
+                f"baselines must include 'persistence' (every verdict is measured against it), "
+                f"got {self.baselines}; add it"
+            )
         check_positive_int("seeds", self.seeds)
         check_positive_int("horizon", self.horizon)
         check_positive_int("origin_stride", self.origin_stride)
+        check_positive_int("folds", self.folds)
+        check_positive_int("patience", self.patience)
         check_non_negative_int("seed", self.seed)
-        if not isinstance(self.split, float | int) or not 0 < self.split < 1:
+        for name, value in (("split", self.split), ("level", self.level)):
+            if not isinstance(value, float | int) or not 0 < value < 1:
+                raise ValueError(
+                    f"{name} must be a fraction strictly between 0 and 1, got {value!r}; pass "
+                    + ("e.g. 0.67 (the first 67% trains)" if name == "split" else "e.g. 0.9")
+                )
+        if not isinstance(self.validation, float | int) or not 0 <= self.validation < 0.9:
             raise ValueError(
-                f"split must be a fraction strictly between 0 and 1, got {self.split!r}; "
-                "pass e.g. 0.67 (the first 67% trains)"
+                f"validation must be a fraction in [0, 0.9), got {self.validation!r}; pass e.g. "
+                "0.2 (the last 20% of the training part), or 0 for no validation tail"
             )
+        check_positive_number("plausible_factor", self.plausible_factor, fix="pass e.g. 3")
         if self.test_size is not None:
             check_positive_int("test_size", self.test_size)
-        if self.season is not None:
-            check_positive_int("season", self.season)
-        if self.strategy not in _STRATEGIES:
-            raise ValueError(
-                f"strategy must be 'recursive' or 'direct', got {self.strategy!r}; pass one "
-                "of those"
-            )
-        if self.target not in ("level", "change"):
-            raise ValueError(
-                f"target must be 'level' or 'change', got {self.target!r}; pass one of those"
-            )
-        if self.scaler not in _SCALERS:
-            raise ValueError(f"scaler must be 'minmax' or 'standard', got {self.scaler!r}")
+        if self.seasons is not None:
+            seasons = tuple(self.seasons)
+            for index, length in enumerate(seasons):
+                check_positive_int(f"seasons[{index}]", length)
+            object.__setattr__(self, "seasons", tuple(sorted(seasons)))
+        check_choice("strategy", self.strategy, _STRATEGIES)
+        check_choice("scaler", self.scaler, _SCALERS)
+        check_choice("scale_on", self.scale_on, ("train", "whole"))
+        check_choice("missing", self.missing, ("interpolate", "ffill"))
+        if self.validation == 0:
+            auto = [spec.name for spec in self.models if spec.norm == "auto"]
+            if auto:
+                raise ValueError(
+                    f"norm='auto' picks the input normalisation on the validation tail, but "
+                    f"validation is 0 (models {auto}); pass validation > 0 or a fixed norm"
+                )
 
     @property
-    def max_window(self) -> int:
-        """The longest window of the models (1 without models)."""
-        return max((spec.window for spec in self.models), default=1)
+    def season(self) -> int | None:
+        """The shortest given season, or ``None``."""
+        return self.seasons[0] if self.seasons else None
 
     @property
     def outputs(self) -> int:
@@ -305,22 +413,23 @@ def override_models(
     *,
     window: int | None = None,
     epochs: int | None = None,
+    norm: str | None = None,
 ) -> CompareConfig:
-    """The same config with every model's window and/or epochs replaced.
+    """The same config with every model's window, epochs and/or norm replaced.
 
     Args:
         config: the comparison.
         window: new window of every model, or None to keep theirs.
         epochs: new epoch count of every model, or None to keep theirs.
+        norm: new input normalisation of every model, or None to keep theirs.
 
     Returns:
         A new ``CompareConfig``.
     """
     changes: dict[str, Any] = {}
-    if window is not None:
-        changes["window"] = window
-    if epochs is not None:
-        changes["epochs"] = epochs
+    for name, value in (("window", window), ("epochs", epochs), ("norm", norm)):
+        if value is not None:
+            changes[name] = value
     if not changes:
         return config
     models = tuple(dataclasses.replace(spec, **changes) for spec in config.models)
@@ -332,55 +441,50 @@ def override_models(
 # The published scripts use Keras' Adam default, learning rate 1e-3.
 _KERAS_LR = 1e-3
 
+# The published models train a fixed number of epochs on levels, without a validation tail.
+_PUBLISHED = {"learning_rate": _KERAS_LR, "norm": "none", "early_stopping": False}
+
 _AIRLINE_MODELS = (
     # "Time series prediction with deep learning in Keras": Dense(8, relu) on look_back 1,
-    # 200 epochs, batch 2 (published test RMSE about 48.6).
-    ModelSpec(model="mlp", units=(8,), window=1, epochs=200, batch_size=2, learning_rate=_KERAS_LR),
+    # 200 epochs, batch 2, on the unscaled passenger counts (published test RMSE about 48.6).
+    ModelSpec(
+        model="mlp", units=(8,), window=1, epochs=200, batch_size=2, scaler="none", **_PUBLISHED
+    ),
     # LSTM(4), input_shape=(1, look_back=1), 100 epochs, batch 1 (Keras fit shuffles).
-    ModelSpec(
-        model="stateless", units=(4,), window=1, epochs=100, batch_size=1, learning_rate=_KERAS_LR
-    ),
+    ModelSpec(model="stateless", units=(4,), window=1, epochs=100, batch_size=1, **_PUBLISHED),
     # LSTM(4, batch_input_shape=(1, 3, 1), stateful=True), 100 x fit(epochs=1) + reset_states.
-    ModelSpec(
-        model="stateful", units=(4,), window=3, epochs=100, batch_size=1, learning_rate=_KERAS_LR
-    ),
-    ModelSpec(
-        model="stacked", units=(4, 4), window=3, epochs=100, batch_size=1, learning_rate=_KERAS_LR
-    ),
+    ModelSpec(model="stateful", units=(4,), window=3, epochs=100, batch_size=1, **_PUBLISHED),
+    ModelSpec(model="stacked", units=(4, 4), window=3, epochs=100, batch_size=1, **_PUBLISHED),
 )
 
 _HOUSEHOLD_MODELS = (
-    ModelSpec(
-        model="mlp", units=(100,), window=14, epochs=70, batch_size=16, learning_rate=_KERAS_LR
-    ),
-    ModelSpec(
-        model="stateless", units=(64,), window=14, epochs=70, batch_size=16, learning_rate=_KERAS_LR
-    ),
-    ModelSpec(
-        model="stateful", units=(64,), window=14, epochs=70, batch_size=8, learning_rate=_KERAS_LR
-    ),
-    ModelSpec(
-        model="stacked",
-        units=(64, 64),
-        window=14,
-        epochs=70,
-        batch_size=8,
-        learning_rate=_KERAS_LR,
-    ),
+    ModelSpec(model="mlp", units=(100,), window=14, epochs=70, batch_size=16, **_PUBLISHED),
+    ModelSpec(model="stateless", units=(64,), window=14, epochs=70, batch_size=16, **_PUBLISHED),
+    ModelSpec(model="stateful", units=(64,), window=14, epochs=70, batch_size=8, **_PUBLISHED),
+    ModelSpec(model="stacked", units=(64, 64), window=14, epochs=70, batch_size=8, **_PUBLISHED),
 )
 
 PRESETS: dict[str, CompareConfig] = {
     # Brownlee, "Time Series Prediction with LSTM Recurrent Neural Networks in Python with
-    # Keras": 67/33 split, MinMax, create_dataset windows, one step ahead on the test windows.
+    # Keras" and "Time series prediction with deep learning in Keras", as published: 67/33
+    # split, create_dataset windows, one step ahead on the test windows; the MLP on unscaled
+    # counts, the LSTMs on a MinMaxScaler fitted on the WHOLE series (a leak of the test part),
+    # the stateful models' state reset before the test part.
     "airline-classic": CompareConfig(
         models=_AIRLINE_MODELS,
         split=0.67,
-        season=12,
+        seasons=(12,),
         horizon=1,
         classic_windows=True,
-        target="level",
+        scale_on="whole",
+        warm_start=False,
+        validation=0.0,
         preset="airline-classic",
     ),
+    # The same series and split, corrected: lstmlab's defaults (scaler on the training part,
+    # windows covering the season, the input normalisation and the epochs chosen on a
+    # validation tail, warm-started state, the seed median and statistical baselines).
+    "airline": CompareConfig(split=0.67, horizon=1, preset="airline"),
     # Brownlee, "How to Develop LSTM Models for Multi-Step Time Series Forecasting of
     # Household Power Consumption": daily sums, whole Sunday-Saturday weeks from 2006-12-17 to
     # 2010-11-20, test = the last 46 weeks, 7 days ahead from each Sunday, direct 7 outputs.
@@ -388,11 +492,13 @@ PRESETS: dict[str, CompareConfig] = {
     "household-weekly": CompareConfig(
         models=_HOUSEHOLD_MODELS,
         test_size=46 * 7,
-        season=364,
+        seasons=(364,),
         horizon=7,
         strategy="direct",
         origin_stride=7,
-        target="level",
+        validation=0.0,
+        # AutoARIMA with a season of 364 days takes hours; AutoETS and AutoTheta stand in.
+        baselines=("persistence", "seasonal_naive", "auto_ets", "auto_theta"),
         start="2006-12-17",
         end="2010-11-20",
         preset="household-weekly",
@@ -401,6 +507,7 @@ PRESETS: dict[str, CompareConfig] = {
 
 PRESET_FILES = {
     "airline-classic": "airline_passengers.csv",
+    "airline": "airline_passengers.csv",
     "household-weekly": "household_power_consumption_days.csv",
 }
 
@@ -414,12 +521,14 @@ class Anchor:
         description: what was published.
         rmse_low: published test RMSE (the lower end of a range).
         rmse_high: the upper end of a range (equal to ``rmse_low`` for one figure).
+        single_run: the figure is one training run (one seed), not a mean over seeds.
     """
 
     model: str | None
     description: str
     rmse_low: float
     rmse_high: float
+    single_run: bool = True
 
     def text(self) -> str:
         """``47.5`` or ``47.4 to 48.6``."""
@@ -428,34 +537,37 @@ class Anchor:
         return f"{self.rmse_low:g} to {self.rmse_high:g}"
 
 
-ANCHORS: dict[str, tuple[Anchor, ...]] = {
-    "airline-classic": (
-        Anchor(
-            model="mlp",
-            description="plain multilayer network (Dense(8) on window 1: 48.6; "
-            "Dense(12)+Dense(8) on window 3: 47.4)",
-            rmse_low=47.4,
-            rmse_high=48.6,
-        ),
-        Anchor(
-            model="stateless",
-            description="stateless LSTM(4), window 1",
-            rmse_low=47.5,
-            rmse_high=47.5,
-        ),
-        Anchor(
-            model="stateful",
-            description="stateful LSTM(4), window 3, batch 1",
-            rmse_low=52.2,
-            rmse_high=52.2,
-        ),
-        Anchor(
-            model="stacked",
-            description="stacked stateful LSTM(4)+LSTM(4), window 3, batch 1",
-            rmse_low=56.4,
-            rmse_high=56.4,
-        ),
+_AIRLINE_ANCHORS = (
+    Anchor(
+        model="mlp",
+        description="plain multilayer network (Dense(8) on window 1: 48.6; "
+        "Dense(12)+Dense(8) on window 3: 47.4)",
+        rmse_low=47.4,
+        rmse_high=48.6,
     ),
+    Anchor(
+        model="stateless",
+        description="stateless LSTM(4), window 1",
+        rmse_low=47.5,
+        rmse_high=47.5,
+    ),
+    Anchor(
+        model="stateful",
+        description="stateful LSTM(4), window 3, batch 1",
+        rmse_low=52.2,
+        rmse_high=52.2,
+    ),
+    Anchor(
+        model="stacked",
+        description="stacked stateful LSTM(4)+LSTM(4), window 3, batch 1",
+        rmse_low=56.4,
+        rmse_high=56.4,
+    ),
+)
+
+ANCHORS: dict[str, tuple[Anchor, ...]] = {
+    "airline-classic": _AIRLINE_ANCHORS,
+    "airline": _AIRLINE_ANCHORS,
     "household-weekly": (
         Anchor(
             model="seasonal_naive",
@@ -477,8 +589,10 @@ ANCHORS: dict[str, tuple[Anchor, ...]] = {
 def load_preset_series(name: str, path: Any) -> LoadedSeries:
     """Load the shared data file of a preset with the columns the preset uses.
 
+    Missing values are kept (NaN): ``run`` fills them from the training part only.
+
     Args:
-        name: ``"airline-classic"`` or ``"household-weekly"``.
+        name: ``"airline-classic"``, ``"airline"`` or ``"household-weekly"``.
         path: the file (``airline_passengers.csv`` or ``household_power_consumption_days.csv``).
 
     Returns:
@@ -487,44 +601,137 @@ def load_preset_series(name: str, path: Any) -> LoadedSeries:
     Raises:
         ValueError: unknown preset, or as the loader.
     """
-    if name == "airline-classic":
-        return load_csv(path, LoadConfig(time_col="Date", targets=("Passengers",)))
+    if name in ("airline-classic", "airline"):
+        return load_csv(path, LoadConfig(time_col="Date", targets=("Passengers",), missing="keep"))
     if name == "household-weekly":
-        return load_household_days(path, columns=("Global_active_power",))
+        return load_household_days(path, columns=("Global_active_power",), missing="keep")
     raise ValueError(f"unknown preset {name!r}; pass one of {sorted(PRESETS)}")
 
 
 # --------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class PreparedData:
-    """The split, the scaled inputs and the forecast origins shared by every model.
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fold:
+    """One train/test cut of a rolling-origin backtest.
 
     Attributes:
-        targets: ``(time, series)`` float64, original units.
-        inputs: ``(time, series, features)`` float32 scaled model inputs: the series' own
-            scaled value first, then the scaled extra features (shared by all series).
-        target_scaler: fitted on ``targets[:n_train]`` only (one column per series).
-        feature_scaler: fitted on the features' training part, or None without features.
-        n_train: steps of the training part.
-        n_test: steps of the test part.
-        origins: ``(origins,)`` int64: the first forecast step of each forecast.
-        index: the timestamps of the series, or None.
+        index: 0 for the first fold.
+        n_train: steps of its training part (``[0, n_train)``).
+        n_fit: steps the neural models train on; ``[n_fit, n_train)`` is the validation tail.
+        end: end (exclusive) of its test block ``[n_train, end)``.
+        origins: ``(origins,)`` first forecast step of each test forecast.
+        val_origins: ``(origins,)`` the same inside the validation tail (each forecast ends
+            inside the training part); empty without a validation tail.
+    """
+
+    index: int
+    n_train: int
+    n_fit: int
+    end: int
+    origins: np.ndarray
+    val_origins: np.ndarray
+
+    @property
+    def n_test(self) -> int:
+        """Steps of the test block."""
+        return self.end - self.n_train
+
+
+def make_folds(config: CompareConfig, steps: int, window: int) -> tuple[Fold, ...]:
+    """The folds of a series of ``steps`` steps: test blocks, validation tails, origins.
+
+    The test part (``test_size``, else what ``split`` leaves) is cut into ``folds``
+    consecutive blocks of nearly equal length; fold ``k`` trains on every step before its
+    block. The validation tail is the last ``validation`` of each training part, at least
+    ``horizon`` steps.
+
+    Args:
+        config: the comparison.
+        steps: length of the series.
+        window: the longest window of the models (the first origin of classic windows and
+            the shortest training part depend on it).
+
+    Returns:
+        One ``Fold`` per fold, in time order.
+
+    Raises:
+        ValueError: a series too short for the split, the windows, the folds or the horizon.
+    """
+    n_test = config.test_size if config.test_size is not None else steps - int(steps * config.split)
+    first_train = steps - n_test
+    classic = config.classic_windows
+    blocks = np.array_split(np.arange(first_train, steps), config.folds)
+    folds = []
+    for index, block in enumerate(blocks):
+        n_train = int(block[0]) if len(block) else steps
+        end = int(block[-1]) + 1 if len(block) else steps
+        n_val = (
+            max(config.horizon, int(round(config.validation * n_train))) if config.validation else 0
+        )
+        n_fit = n_train - n_val
+        first = n_train + (window if classic else 0)
+        last = end - config.horizon - (1 if classic else 0)
+        needed = window + config.outputs + (1 if classic else 0)
+        if n_fit < needed or first > last:
+            raise ValueError(
+                f"the series has {steps} steps: fold {index + 1} of {config.folds} trains on "
+                f"{n_train} ({n_val} of them the validation tail) and tests on {end - n_train}, "
+                f"too few for window {window} and horizon {config.horizon} (training needs at "
+                f"least {needed} steps before the validation tail, a test block at least "
+                f"{config.horizon + (window + 1 if classic else 0)}); pass a longer series, a "
+                "smaller --window or --horizon, fewer --folds, or another --split"
+            )
+        if config.season is not None and first < config.season:
+            raise ValueError(
+                f"season {config.season} reaches before the start of the series: the first "
+                f"forecast origin is step {first}; pass a shorter --season or a larger --split"
+            )
+        origins = np.arange(first, last + 1, config.origin_stride, dtype=np.int64)
+        val_origins = (
+            np.arange(n_fit, n_train - config.horizon + 1, dtype=np.int64)
+            if n_val
+            else np.zeros(0, np.int64)
+        )
+        folds.append(
+            Fold(
+                index=index,
+                n_train=n_train,
+                n_fit=n_fit,
+                end=end,
+                origins=origins,
+                val_origins=val_origins,
+            )
+        )
+    return tuple(folds)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class PreparedData:
+    """One fold's data, shared by every model: the filled inputs and the actual values.
+
+    Attributes:
+        targets: ``(time, series)`` float64 in original units as observed (NaN where a value
+            is missing: such steps are left out of the scores).
+        filled: ``(time, series)`` float64, the targets with gaps filled for use as inputs:
+            the training part from its own values only, the rest causally
+            (``lstmlab.data.loading.fill_split``).
+        features: ``(time, features)`` float64 extra inputs, filled the same way.
+        fold: the fold (split, validation tail, origins).
         series_names: one name per series.
         feature_names: the extra input columns.
+        index: the timestamps of the series, or None.
+        config: the comparison (its scaler, ``scale_on``, horizon).
     """
 
     targets: np.ndarray
-    inputs: np.ndarray
-    target_scaler: Scaler
-    feature_scaler: Scaler | None
-    n_train: int
-    n_test: int
-    origins: np.ndarray
-    index: pd.Index | None
+    filled: np.ndarray
+    features: np.ndarray
+    fold: Fold
     series_names: tuple[str, ...]
     feature_names: tuple[str, ...]
+    index: pd.Index | None
+    config: CompareConfig
 
     @property
     def num_series(self) -> int:
@@ -533,16 +740,49 @@ class PreparedData:
 
     @property
     def num_features(self) -> int:
-        """Inputs per step of each model."""
-        return int(self.inputs.shape[2])
+        """Inputs per step of each model: the series' own value and the extra features."""
+        return 1 + int(self.features.shape[1])
 
-    def scaled_targets(self) -> np.ndarray:
-        """``(time, series)`` float32: the first input column of each series."""
-        return self.inputs[:, :, 0]
+    @property
+    def n_train(self) -> int:
+        """Steps of the training part."""
+        return self.fold.n_train
 
-    def actual(self, horizon: int) -> np.ndarray:
-        """``(origins, horizon, series)`` float64: the observed values forecast."""
-        steps = self.origins[:, None] + np.arange(horizon)  # (origins, horizon)
+    @property
+    def origins(self) -> np.ndarray:
+        """The test origins."""
+        return self.fold.origins
+
+    def scaling(self, kind: str | None = None) -> tuple[np.ndarray, Scaler]:
+        """The scaled model inputs and the target scaler (one column per series).
+
+        Args:
+            kind: the scaler; ``None`` for the comparison's.
+
+        Returns:
+            ``(inputs (time, series, features) float32, target_scaler)``: the scaled value of
+            each series first, then the scaled extra features (shared by all series). The
+            scalers are fitted on the training part (``scale_on="train"``) or on the whole
+            series (``"whole"``).
+        """
+        kind = self.config.scaler if kind is None else kind
+        fitted = self.n_train if self.config.scale_on == "train" else len(self.filled)
+        steps = len(self.filled)
+        target_scaler = fit_scaler(self.filled[:fitted], kind, columns=self.series_names)
+        # (time, series) -> (time, series, 1)
+        columns = [target_scaler.transform(self.filled)[:, :, None]]
+        if self.features.shape[1]:
+            feature_scaler = fit_scaler(self.features[:fitted], kind, columns=self.feature_names)
+            scaled = feature_scaler.transform(self.features)  # (time, features)
+            # (time, features) -> (time, series, features): every series sees the same ones
+            columns.append(
+                np.broadcast_to(scaled[:, None, :], (steps, self.num_series, scaled.shape[1]))
+            )
+        return np.concatenate(columns, axis=2).astype(np.float32), target_scaler
+
+    def actual(self, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """``(origins, horizon, series)`` float64: the observed values forecast (NaN: missing)."""
+        steps = origins[:, None] + np.arange(horizon)  # (origins, horizon)
         return self.targets[steps]
 
 
@@ -555,11 +795,8 @@ def _as_2d(name: str, values: Any) -> np.ndarray:
             f"{name} must be (time,) or (time, columns), got shape {array.shape}; pass a 1-D "
             "or 2-D array"
         )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"{name} hold NaN or infinite values; load them with a missing-value policy "
-            "(--missing interpolate) first"
-        )
+    if np.any(np.isinf(array)):
+        raise ValueError(f"{name} hold infinite values; remove or mark them missing (NaN) first")
     return array
 
 
@@ -568,28 +805,33 @@ def prepare_data(
     targets: Any,
     features: Any = None,
     *,
+    fold: Fold | None = None,
     index: pd.Index | None = None,
     series_names: Sequence[str] | None = None,
     feature_names: Sequence[str] | None = None,
+    window: int | None = None,
 ) -> PreparedData:
-    """Split, scale (on the training part only) and choose the forecast origins.
+    """One fold's data: the gaps filled from the training part only, origins chosen.
 
     Args:
         config: the comparison.
-        targets: ``(time,)`` or ``(time, series)``; several columns are several series of one
-            global model (each one stream of the stateful layout).
+        targets: ``(time,)`` or ``(time, series)``, NaN where missing; several columns are
+            several series of one global model (each one stream of the stateful layout).
         features: optional ``(time, features)`` extra inputs, shared by all series; their
             future values are used as known when forecasting several steps.
+        fold: the fold; ``None`` for the first of ``make_folds(config, len(targets), window)``.
         index: timestamps of the rows, for the report.
         series_names: one name per series.
         feature_names: one name per feature.
+        window: the longest window (for ``make_folds``); ``None`` for the longest given
+            window of the models (1 when none is given).
 
     Returns:
         ``PreparedData``.
 
     Raises:
-        ValueError: NaN values, mismatched lengths, or a series too short for the split, the
-            windows, the season or the horizon.
+        ValueError: mismatched lengths, a training part without a value, or a series too
+            short for the split, the windows, the season or the horizon.
     """
     targets = _as_2d("targets", targets)
     steps, num_series = targets.shape
@@ -598,57 +840,33 @@ def prepare_data(
         raise ValueError(
             f"features have {features.shape[0]} rows, targets {steps}; pass them aligned row by row"
         )
-    n_test = config.test_size if config.test_size is not None else steps - int(steps * config.split)
-    n_train = steps - n_test
-    window = config.max_window
-    first = n_train + (window if config.classic_windows else 0)
-    last = steps - config.horizon - (1 if config.classic_windows else 0)
-    needed_train = window + config.outputs + (1 if config.classic_windows else 0)
-    if n_train < needed_train or first > last:
-        raise ValueError(
-            f"the series has {steps} steps: {n_train} to train and {n_test} to test, too few "
-            f"for window {window} and horizon {config.horizon} (training needs at least "
-            f"{needed_train} steps, the test part at least "
-            f"{config.horizon + (window + 1 if config.classic_windows else 0)}); pass a "
-            "longer series, a smaller --window or --horizon, or another --split"
-        )
-    if config.season is not None and first < config.season:
-        raise ValueError(
-            f"season {config.season} reaches before the start of the series: the first "
-            f"forecast origin is step {first}; pass a shorter --season or a larger --split"
-        )
-    origins = np.arange(first, last + 1, config.origin_stride, dtype=np.int64)
+    if fold is None:
+        if window is None:
+            window = max((spec.window or 1 for spec in config.models), default=1)
+        fold = make_folds(config, steps, window)[0]
+    filled, _ = fill_split(targets, fold.n_train, config.missing)
+    filled_features = (
+        fill_split(features, fold.n_train, config.missing)[0] if features.shape[1] else features
+    )
     names = (
         tuple(series_names)
         if series_names is not None
         else tuple(f"series_{j}" for j in range(num_series))
     )
-    target_scaler = fit_scaler(targets[:n_train], config.scaler, columns=names)
-    # (time, series) -> (time, series, 1)
-    columns = [target_scaler.transform(targets)[:, :, None]]
-    feature_scaler = None
     fnames = (
         tuple(feature_names)
         if feature_names is not None
         else tuple(f"feature_{j}" for j in range(features.shape[1]))
     )
-    if features.shape[1]:
-        feature_scaler = fit_scaler(features[:n_train], config.scaler, columns=fnames)
-        scaled = feature_scaler.transform(features)  # (time, features)
-        # (time, features) -> (time, series, features): every series sees the same features
-        columns.append(np.broadcast_to(scaled[:, None, :], (steps, num_series, scaled.shape[1])))
-    inputs = np.concatenate(columns, axis=2).astype(np.float32)
     return PreparedData(
         targets=targets,
-        inputs=inputs,
-        target_scaler=target_scaler,
-        feature_scaler=feature_scaler,
-        n_train=n_train,
-        n_test=n_test,
-        origins=origins,
-        index=index,
+        filled=filled,
+        features=filled_features,
+        fold=fold,
         series_names=names,
         feature_names=fnames if features.shape[1] else (),
+        index=index,
+        config=config,
     )
 
 
@@ -659,120 +877,144 @@ def _windows(inputs: np.ndarray, first_targets: np.ndarray, window: int) -> np.n
     return np.ascontiguousarray(inputs[steps].transpose(0, 2, 1, 3))
 
 
-def _training_samples(
-    data: PreparedData, config: CompareConfig, window: int
+def _samples(
+    inputs: np.ndarray, first_targets: np.ndarray, window: int, outputs: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Training windows and targets, in time order, all inside the training part.
+    """Windows and targets of the given first target steps, in time order.
 
     Returns:
         ``x (samples, series, window, features)`` and ``y (samples, series, outputs)``.
     """
-    outputs = config.outputs
-    last = data.n_train - outputs - (1 if config.classic_windows else 0)
-    first_targets = np.arange(window, last + 1, dtype=np.int64)
-    x = _windows(data.inputs, first_targets, window)
+    x = _windows(inputs, first_targets, window)
     steps = first_targets[:, None] + np.arange(outputs)  # (samples, outputs)
     # (samples, outputs, series) -> (samples, series, outputs)
-    y = np.ascontiguousarray(data.scaled_targets()[steps].transpose(0, 2, 1))
-    if config.target == "change":
-        y = y - x[:, :, -1:, 0]  # minus the last input value: (samples, series, 1)
+    y = np.ascontiguousarray(inputs[steps, :, 0].transpose(0, 2, 1))
     return x, y
+
+
+def _training_targets(fold: Fold, config: CompareConfig, window: int, fit_end: int) -> np.ndarray:
+    """First target steps of the training samples: every forecast ends before ``fit_end``."""
+    last = fit_end - config.outputs - (1 if config.classic_windows else 0)
+    return np.arange(window, last + 1, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- results
 
 
-def _mape(errors: np.ndarray, actual: np.ndarray, axis: Any) -> np.ndarray:
-    """Mean absolute percentage error over the non-zero actual values (NaN if none)."""
-    nonzero = actual != 0
-    ratio = np.where(nonzero, np.abs(errors) / np.where(nonzero, np.abs(actual), 1.0), 0.0)
-    count = nonzero.sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, 100.0 * ratio.sum(axis=axis) / np.maximum(count, 1), np.nan)
-
-
-def forecast_metrics(forecasts: np.ndarray, actual: np.ndarray) -> dict[str, np.ndarray]:
-    """RMSE, MAE and MAPE (percent, over non-zero actual values), overall and per step ahead.
+def _metrics(forecasts: np.ndarray, actual: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+    """``scoring.point_metrics`` with one MASE scale per origin and series.
 
     Args:
-        forecasts: ``(seeds, origins, horizon, series)``.
-        actual: ``(origins, horizon, series)``.
-
-    Returns:
-        ``{"rmse", "mae", "mape"}`` each ``(seeds,)`` and ``{"rmse_per_step", "mae_per_step",
-        "mape_per_step"}`` each ``(seeds, horizon)``.
-
-    Example:
-        >>> m = forecast_metrics(np.array([[[[1.0]], [[3.0]]]]), np.array([[[2.0]], [[2.0]]]))
-        >>> float(m["rmse"][0]), float(m["mape"][0])
-        (1.0, 50.0)
+        forecasts: ``(samples, origins, horizon, series)``.
+        actual: ``(origins, horizon, series)``, NaN where missing.
+        scale: ``(origins, series)``: the MASE scale of the fold each origin belongs to.
     """
-    errors = forecasts - actual[None]  # (seeds, origins, horizon, series)
-    actual_b = np.broadcast_to(actual[None], errors.shape)
-    overall = (1, 2, 3)
-    per_step = (1, 3)
-    return {
-        "rmse": np.sqrt(np.mean(errors**2, axis=overall)),
-        "mae": np.mean(np.abs(errors), axis=overall),
-        "mape": _mape(errors, actual_b, overall),
-        "rmse_per_step": np.sqrt(np.mean(errors**2, axis=per_step)),
-        "mae_per_step": np.mean(np.abs(errors), axis=per_step),
-        "mape_per_step": _mape(errors, actual_b, per_step),
-    }
-
-
-def _std(values: np.ndarray) -> float:
-    """Sample standard deviation over seeds (0 for one seed)."""
-    return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+    ones = np.ones(actual.shape[-1])
+    metrics = scoring.point_metrics(forecasts, actual, ones)
+    per_origin = scale[:, None, :]  # (origins, 1, series)
+    scaled = scoring.point_metrics(forecasts / per_origin, actual / per_origin, ones)
+    metrics["mase"] = scaled["mae"]
+    metrics["mase_per_step"] = scaled["mae_per_step"]
+    return metrics
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class ModelOutcome:
-    """One model of the comparison: its forecasts and scores over seeds.
+    """One model of the comparison: its forecasts and scores.
 
     Attributes:
-        name: short name (``"persistence"``, ``"stateful"``, ...).
+        name: short name (``"persistence"``, ``"auto_ets"``, ``"stateful"``,
+            ``"stateful_median"``, ...).
         label: human name.
-        description: architecture and training, one line.
-        forecasts: ``(seeds, origins, horizon, series)`` in the original units (one seed for a
-            baseline).
-        metrics: as ``forecast_metrics``.
-        seconds: wall time of training and forecasting, all seeds (compilation included).
+        kind: ``"baseline"``, ``"neural"`` (one sample per seed) or ``"ensemble"`` (a neural
+            model's median over its unflagged seeds).
+        description: what the model is, one line.
+        forecasts: ``(samples, origins, horizon, series)`` in the original units, over the
+            origins of every fold (one sample for a baseline or an ensemble).
+        metrics: ``scoring.point_metrics`` over all origins (each ``(samples,)``, or
+            ``(samples, horizon)`` per step); MASE against the seasonal naive (or naive)
+            in-sample error of each fold's training part.
+        fold_rmse: ``(samples, folds)`` RMSE of each fold.
+        seconds: wall time of training and forecasting, all seeds and folds.
+        lower: ``(1, origins, horizon, series)`` lower end of the prediction interval, or None.
+        upper: the upper end, or None.
+        coverage: the share of the actual test values inside the interval (NaN without one).
+        flags: per seed, which forecasts failed the sanity check (a neural model), else None.
+        validation_rmse: ``(samples,)`` RMSE on the validation tail of the first fold, original
+            units (empty without one).
+        norm: the input normalisation each fold used (a neural model or ensemble).
+        norm_scores: validation RMSE of each candidate normalisation (first fold), when
+            ``norm="auto"`` chose.
         layout: how the training batches were laid out (empty for a baseline).
-        final_loss: ``(seeds,)`` training MSE (scaled units) of the last epoch; empty for a
-            baseline.
-        losses: ``(epochs, seeds)`` training MSE of every epoch, as the training driver
-            logged it; empty for a baseline.
-        spec: the ``ModelSpec``; None for a baseline.
+        final_loss: ``(seeds,)`` training MSE (scaled units) of the last epoch each seed ran.
+        losses: ``(epochs, seeds)`` training MSE of every epoch (first fold), as the driver
+            logged it (NaN after a seed stopped).
+        epochs_run: ``(seeds,)`` epochs each seed trained (first fold).
+        best_epoch: ``(seeds,)`` the epoch whose weights were kept (first fold), or None.
+        spec: the ``ModelSpec`` (window resolved); None for a baseline.
     """
 
     name: str
     label: str
+    kind: str
     description: str
     forecasts: np.ndarray
     metrics: dict[str, np.ndarray]
+    fold_rmse: np.ndarray
     seconds: float
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    coverage: float = float("nan")
+    flags: scoring.SeedFlags | None = None
+    validation_rmse: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    norm: tuple[str, ...] = ()
+    norm_scores: dict[str, float] = dataclasses.field(default_factory=dict)
     layout: str = ""
     final_loss: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     losses: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    epochs_run: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    best_epoch: np.ndarray | None = None
     spec: ModelSpec | None = None
 
     @property
     def is_baseline(self) -> bool:
         """Whether this is a baseline (no training)."""
-        return self.spec is None
+        return self.kind == "baseline"
+
+    @property
+    def kept(self) -> np.ndarray:
+        """``(samples,)`` bool: the samples whose forecasts passed the sanity check."""
+        if self.flags is None:
+            return np.ones(len(self.forecasts), bool)
+        return ~self.flags.flagged
+
+    def scores(self, metric: str = "rmse") -> np.ndarray:
+        """``metric`` of the samples that passed the sanity check."""
+        return self.metrics[metric][self.kept]
 
     def mean(self, metric: str) -> float:
-        """Mean over seeds of ``"rmse"``, ``"mae"`` or ``"mape"``."""
-        return float(np.mean(self.metrics[metric]))
+        """Mean of ``metric`` over the samples that passed the sanity check (NaN if none)."""
+        values = self.scores(metric)
+        return float(np.mean(values)) if values.size else float("nan")
 
     def std(self, metric: str) -> float:
-        """Sample standard deviation over seeds (0 for one seed)."""
-        return _std(self.metrics[metric])
+        """Sample standard deviation over the kept samples (0 for one sample)."""
+        values = self.scores(metric)
+        return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+
+    def median(self, metric: str) -> float:
+        """Median of ``metric`` over the kept samples."""
+        values = self.scores(metric)
+        return float(np.median(values)) if values.size else float("nan")
+
+    def worst(self, metric: str) -> float:
+        """The worst sample's ``metric``, flagged seeds included (``inf`` if non-finite)."""
+        values = np.asarray(self.metrics[metric], dtype=np.float64)
+        return float(np.max(np.where(np.isfinite(values), values, np.inf)))
 
     def mean_forecast(self) -> np.ndarray:
-        """``(origins, horizon, series)``: the forecasts averaged over seeds."""
-        return self.forecasts.mean(axis=0)
+        """``(origins, horizon, series)``: the median of the kept samples."""
+        return np.median(self.forecasts[self.kept], axis=0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -780,18 +1022,23 @@ class CompareResult:
     """Everything a comparison measured.
 
     Attributes:
-        config: the comparison.
-        outcomes: baselines first, then the neural models, in config order.
-        actual: ``(origins, horizon, series)`` observed values.
-        origins: ``(origins,)`` step index of each forecast's first step.
-        targets: ``(time, series)`` the whole series in original units.
+        config: the comparison, its models' windows resolved.
+        outcomes: baselines first, then each neural model and its seed median.
+        actual: ``(origins, horizon, series)`` observed values (NaN where missing).
+        origins: ``(origins,)`` step index of each forecast's first step, all folds.
+        folds: the folds.
+        seasons: the seasons used and where they came from.
+        targets: ``(time, series)`` the whole series in original units (NaN where missing).
         index: timestamps of the series, or None.
         series_names: one name per series.
         feature_names: the extra inputs.
-        n_train: steps of the training part.
-        n_test: steps of the test part.
         seconds: wall time of the whole comparison.
-        notes: remarks for the report (protocol differences, trimming, ...).
+        best_validated: the name of the neural model whose seed median had the lowest
+            validation RMSE (``None`` without a validation tail or neural models).
+        verdict: which model is best, and which tie with it within the noise.
+        state_test: the stateful LSTM against the stateless one over seeds (Mann-Whitney),
+            when both ran.
+        notes: remarks for the report (protocol differences, filling, flags, ...).
         load_lines: the loader's report, one line per fact (empty for arrays).
         anchors: the published figures of the preset (empty without a preset).
     """
@@ -800,16 +1047,29 @@ class CompareResult:
     outcomes: tuple[ModelOutcome, ...]
     actual: np.ndarray
     origins: np.ndarray
+    folds: tuple[Fold, ...]
+    seasons: Seasons
     targets: np.ndarray
     index: pd.Index | None
     series_names: tuple[str, ...]
     feature_names: tuple[str, ...]
-    n_train: int
-    n_test: int
     seconds: float
+    best_validated: str | None = None
+    verdict: scoring.Verdict | None = None
+    state_test: scoring.SeedTest | None = None
     notes: tuple[str, ...] = ()
     load_lines: tuple[str, ...] = ()
     anchors: tuple[Anchor, ...] = ()
+
+    @property
+    def n_train(self) -> int:
+        """Steps of the first fold's training part."""
+        return self.folds[0].n_train
+
+    @property
+    def n_test(self) -> int:
+        """Steps of the test part (all folds)."""
+        return self.folds[-1].end - self.folds[0].n_train
 
     def outcome(self, name: str) -> ModelOutcome:
         """The outcome of the model called ``name``.
@@ -823,8 +1083,9 @@ class CompareResult:
         raise KeyError(f"no model {name!r}; models: {[o.name for o in self.outcomes]}")
 
     def best(self, metric: str = "rmse") -> ModelOutcome:
-        """The model with the lowest mean ``metric`` over seeds."""
-        return min(self.outcomes, key=lambda outcome: outcome.mean(metric))
+        """The model with the lowest mean ``metric`` (see ``verdict`` for ties)."""
+        scored = [o for o in self.outcomes if np.isfinite(o.mean(metric))]
+        return min(scored, key=lambda outcome: outcome.mean(metric))
 
     def relative_to_persistence(self, name: str, metric: str = "rmse") -> float:
         """``mean(metric) / persistence's metric - 1``: below 0 beats persistence."""
@@ -834,27 +1095,6 @@ class CompareResult:
     def origin_times(self) -> pd.Index | None:
         """Timestamps of the forecast origins, or None without an index."""
         return None if self.index is None else self.index[self.origins]
-
-
-# --------------------------------------------------------------------------- baselines
-
-
-def _persistence(data: PreparedData, horizon: int) -> np.ndarray:
-    """``(1, origins, horizon, series)``: the last observed value, repeated."""
-    last = data.targets[data.origins - 1]  # (origins, series)
-    return np.repeat(last[None, :, None, :], horizon, axis=2)
-
-
-def _seasonal_naive(data: PreparedData, horizon: int, season: int) -> np.ndarray:
-    """``(1, origins, horizon, series)``: the value one season before each forecast step.
-
-    Steps beyond one season ahead take the latest observed value of the same phase (two,
-    three, ... seasons back).
-    """
-    ahead = np.arange(horizon)  # (horizon,)
-    back = season * ((ahead // season) + 1)  # the latest observed step of the same phase
-    steps = data.origins[:, None] + ahead[None, :] - back[None, :]  # (origins, horizon)
-    return data.targets[steps][None]
 
 
 # --------------------------------------------------------------------------- neural models
@@ -869,7 +1109,7 @@ def _forecast_scaled(
     window: int,
     horizon: int,
     strategy: str,
-    change: bool,
+    read_from: int | None = None,
 ) -> np.ndarray:
     """Forecasts of every seed from every origin, in model units (``lstmlab.core.rollout``).
 
@@ -887,7 +1127,8 @@ def _forecast_scaled(
         window: input steps per forecast.
         horizon: steps ahead.
         strategy: ``"recursive"`` or ``"direct"``.
-        change: the model predicts the change from the last input value.
+        read_from: the first target step whose window a stateful model reads from zero state;
+            ``None`` for ``window`` (the start of the series: a warm start).
 
     Returns:
         ``(seeds, origins, horizon, series)`` float64.
@@ -896,10 +1137,11 @@ def _forecast_scaled(
     num_origins = len(origins)
     rows = num_origins * num_series
     seeds = int(jax.tree.leaves(params)[0].shape[0])
-    # Every window from the first possible one up to the last origin, in order.
-    first_targets = np.arange(window, int(origins[-1]) + 1, dtype=np.int64)
+    first = window if read_from is None else read_from
+    # Every window from the first one read up to the last origin, in order.
+    first_targets = np.arange(first, int(origins[-1]) + 1, dtype=np.int64)
     windows_all = _windows(inputs, first_targets, window)  # (windows, series, window, features)
-    positions = origins - window  # the window of each origin, a row of windows_all
+    positions = origins - first  # the window of each origin, a row of windows_all
     # (origins, series, window, features) -> (origins * series, window, features)
     x = windows_all[positions].reshape(rows, window, features)
     state: Any = ()
@@ -928,7 +1170,6 @@ def _forecast_scaled(
         x,
         horizon=horizon,
         strategy=strategy,
-        change=change,
         future=future,
         seeds=True,
     )  # (seeds, origins * series, horizon, 1)
@@ -960,40 +1201,61 @@ def _initial_states(
     )
 
 
+def _stream_batches(spec: ModelSpec, x: np.ndarray, y: np.ndarray):
+    """Every series gives ``batch_size`` streams; rows of a batch: series-major."""
+    per_series = [
+        make_stream_batches(x[:, j], y[:, j], batch_size=spec.batch_size, trim="start")
+        for j in range(x.shape[1])
+    ]
+    x_batches = np.concatenate([b.x_batches for b in per_series], axis=1)
+    y_batches = np.concatenate([b.y_batches for b in per_series], axis=1)
+    return x_batches, y_batches, per_series[0].trim
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    """``(samples, series, ...)`` -> ``(samples * series, ...)``, time-major."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
 def _batches(
-    spec: ModelSpec, x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, str, int]:
-    """Lay out training samples ``x (samples, series, ...)`` for ``spec``.
+    spec: ModelSpec,
+    x: np.ndarray,
+    y: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, str]:
+    """Lay out training (and validation) samples ``(samples, series, ...)`` for ``spec``.
 
     Returns:
-        ``(x_batches, y_batches, layout description, samples trimmed)``.
+        ``(x_batches, y_batches, validation batches or None, layout description)``.
     """
-    samples, num_series = x.shape[:2]
+    num_series = x.shape[1]
     if spec.stateful:
-        per_series = [
-            make_stream_batches(x[:, j], y[:, j], batch_size=spec.batch_size, trim="start")
-            for j in range(num_series)
-        ]
-        # Every series gives `batch_size` streams; rows of a batch: series-major.
-        x_batches = np.concatenate([b.x_batches for b in per_series], axis=1)
-        y_batches = np.concatenate([b.y_batches for b in per_series], axis=1)
-        trimmed = sum(b.trim.trimmed for b in per_series)
+        x_batches, y_batches, trim = _stream_batches(spec, x, y)
+        val = None
+        if validation is not None:
+            val = _stream_batches(spec, *validation)[:2]
         batch = x_batches.shape[1]
         layout = (
             f"stream layout: {spec.batch_size} stream(s) per series x {num_series} series = "
             f"batch size {batch}, {x_batches.shape[0]} batches per epoch, state reset after "
-            f"every epoch; {per_series[0].trim}" + (" per series" if num_series > 1 else "")
+            f"every epoch; {trim}" + (" per series" if num_series > 1 else "")
         )
         if batch == 1:
             layout += " (with batch size 1 the stream and the official layouts agree)"
-        return x_batches, y_batches, layout, trimmed
+        return x_batches, y_batches, val, layout
     # Window models: all samples of all series pooled, time-major; the oldest left-overs
-    # dropped.
-    flat_x = x.reshape(samples * num_series, *x.shape[2:])  # (samples * series, window, f)
-    flat_y = y.reshape(samples * num_series, *y.shape[2:])  # (samples * series, outputs)
-    batches = make_sample_batches(
-        flat_x, flat_y, batch_size=min(spec.batch_size, len(flat_x)), trim="start"
-    )
+    # dropped. Validation batches must have the training batches' size.
+    flat_x, flat_y = _flat(x), _flat(y)
+    batch_size = min(spec.batch_size, len(flat_x))
+    if validation is not None:
+        batch_size = min(batch_size, len(_flat(validation[0])))
+    batches = make_sample_batches(flat_x, flat_y, batch_size=batch_size, trim="start")
+    val = None
+    if validation is not None:
+        val_batches = make_sample_batches(
+            _flat(validation[0]), _flat(validation[1]), batch_size=batch_size, trim="start"
+        )
+        val = (val_batches.x_batches, val_batches.y_batches)
     trim = batches.trim
     layout = (
         f"batches of {trim.batch_size} samples"
@@ -1001,38 +1263,61 @@ def _batches(
         + f"; used {trim.used} of {trim.total} samples"
         + (f", the {trim.trimmed} oldest left out" if trim.trimmed else "")
     )
-    return batches.x_batches, batches.y_batches, layout, trim.trimmed
+    return batches.x_batches, batches.y_batches, val, layout
 
 
-def _train(
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class _Candidate:
+    """One trained normalisation of one model in one fold."""
+
+    norm: str
+    val_forecasts: np.ndarray  # (seeds, val origins, horizon, series), original units
+    forecasts: np.ndarray  # (seeds, origins, horizon, series), original units
+    log: TrainLog
+    layout: str
+
+
+def _train_candidate(
     spec: ModelSpec,
     model_index: int,
+    norm: str,
     data: PreparedData,
-    config: CompareConfig,
-    quiet: bool = True,
-) -> tuple[TrainState, TrainLog, str]:
-    """Train every seed of one model with the training driver (``lstmlab.core.train.fit``).
-
-    Returns:
-        ``(train_states, log, layout)``: the seeds' final states (leading axis: seeds), the
-        driver's log (losses ``(epochs, seeds)``) and the layout description.
-    """
-    model_config = spec.model_config(data.num_features, config.outputs)
-    x, y = _training_samples(data, config, spec.window)
-    x_batches, y_batches, layout, _ = _batches(spec, x, y)
+    quiet: bool,
+) -> _Candidate:
+    """Train every seed of one model with one input normalisation, then forecast."""
+    config, fold = data.config, data.fold
+    window, outputs = spec.window, config.outputs
+    inputs, target_scaler = data.scaling(spec.scaler)
+    model_config = spec.model_config(data.num_features, outputs, norm)
+    early = spec.early_stopping and fold.n_fit < fold.n_train
+    fit_end = fold.n_fit if early else fold.n_train
+    train_targets = _training_targets(fold, config, window, fit_end)
+    x, y = _samples(inputs, train_targets, window, outputs)
+    validation = None
+    if early:
+        # The validation samples continue the training samples (a stateful model carries
+        # its state into them) up to the end of the training part.
+        val_targets = np.arange(
+            int(train_targets[-1]) + 1, fold.n_train - outputs + 1, dtype=np.int64
+        )
+        validation = _samples(inputs, val_targets, window, outputs)
+    x_batches, y_batches, val_batches, layout = _batches(spec, x, y, validation)
     train_config = TrainConfig(
         epochs=spec.epochs,
         learning_rate=spec.learning_rate,
         shuffle=bool(spec.shuffle),
         reset="epoch",  # Keras' model.reset_states() after each fit(epochs=1)
         seed=config.seed,
+        early_stopping=EarlyStopping(patience=config.patience) if early else None,
+        plateau=Plateau(patience=max(1, config.patience // 2)) if early else None,
     )
     seeds = range(config.seed, config.seed + config.seeds)
     states = _initial_states(model_config, train_config, x_batches.shape[1], model_index, seeds)
-    with epoch_progress(spec.epochs, f"{spec.label} x{config.seeds}", quiet=quiet) as progress:
+    title = f"{spec.label} ({norm}) x{config.seeds}"
+    with epoch_progress(spec.epochs, title, quiet=quiet) as progress:
 
         def on_epoch(epoch: int, losses: np.ndarray, val_losses: np.ndarray | None) -> None:
-            progress.advance(float(np.mean(losses)))
+            progress.advance(float(np.nanmean(losses)) if np.any(np.isfinite(losses)) else None)
 
         states, log = fit(
             model_config,
@@ -1040,51 +1325,121 @@ def _train(
             states,
             x_batches,
             y_batches,
+            validation=val_batches,
+            validation_state="carry" if spec.batch_size == 1 else "zeros",
             on_epoch=None if quiet else on_epoch,
         )
-    return states, log, layout
+    if early:
+        layout += (
+            f"; validation tail: the last {fold.n_train - fold.n_fit} steps of the training "
+            f"part, early stopping after {config.patience} epochs without improvement"
+        )
+    scale = np.asarray(target_scaler.scale)  # (series,)
+    offset = np.asarray(target_scaler.offset)
+
+    def forecast(origins: np.ndarray, first_read: int | None) -> np.ndarray:
+        if len(origins) == 0:
+            return np.zeros((config.seeds, 0, config.horizon, data.num_series))
+        scaled = _forecast_scaled(
+            model_config,
+            states.params,
+            inputs,
+            origins,
+            window=window,
+            horizon=config.horizon,
+            strategy=config.strategy,
+            read_from=first_read,
+        )
+        return scaled * scale + offset
+
+    # Without a warm start a stateful model reads from a reset state at the first origin.
+    cold = None if config.warm_start else int(fold.origins[0])
+    return _Candidate(
+        norm=norm,
+        val_forecasts=forecast(fold.val_origins, None),
+        forecasts=forecast(fold.origins, cold),
+        log=log,
+        layout=layout,
+    )
+
+
+def _ensemble_rmse(forecasts: np.ndarray, actual: np.ndarray, flagged: np.ndarray) -> float:
+    """RMSE of the seed median (over the unflagged seeds); ``inf`` when none is usable."""
+    if forecasts.shape[1] == 0 or flagged.all():
+        return float("inf")
+    median = scoring.seed_ensemble(forecasts, flagged)
+    value = float(scoring.point_metrics(median, actual, np.ones(actual.shape[-1]))["rmse"][0])
+    return value if np.isfinite(value) else float("inf")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class NeuralRun:
+    """What one model made in one fold: the task an executor returns.
+
+    Attributes:
+        spec: the model.
+        fold: the fold index.
+        norm: the input normalisation kept.
+        norm_scores: validation RMSE of the seed median of each candidate normalisation.
+        forecasts: ``(seeds, origins, horizon, series)`` test forecasts, original units.
+        val_forecasts: ``(seeds, val origins, horizon, series)``.
+        flags: the sanity check of every seed (test and validation forecasts).
+        log: the driver's log of the kept normalisation.
+        layout: how the batches were laid out.
+        seconds: wall time, every candidate included.
+    """
+
+    spec: ModelSpec
+    fold: int
+    norm: str
+    norm_scores: dict[str, float]
+    forecasts: np.ndarray
+    val_forecasts: np.ndarray
+    flags: scoring.SeedFlags
+    log: TrainLog
+    layout: str
+    seconds: float
 
 
 def _train_and_forecast(
     spec: ModelSpec,
     model_index: int,
     data: PreparedData,
-    config: CompareConfig,
     quiet: bool = True,
-) -> ModelOutcome:
-    """Train every seed of one model as one vectorised program, then forecast the test part.
+) -> NeuralRun:
+    """Train every seed of one model (each candidate normalisation), then forecast.
 
     The task an executor runs: module-level, with picklable arguments (frozen dataclasses,
     NumPy arrays), so Ray can ship it; the same arguments give the same numbers anywhere.
     """
     started = time.perf_counter()
-    states, log, layout = _train(spec, model_index, data, config, quiet)
-    scaled = _forecast_scaled(
-        spec.model_config(data.num_features, config.outputs),
-        states.params,
-        data.inputs,
-        data.origins,
-        window=spec.window,
-        horizon=config.horizon,
-        strategy=config.strategy,
-        change=config.target == "change",
-    )  # (seeds, origins, horizon, series)
-    scale = np.asarray(data.target_scaler.scale)  # (series,)
-    offset = np.asarray(data.target_scaler.offset)
-    forecasts = scaled * scale + offset
-    seconds = time.perf_counter() - started
-    losses = log.loss  # (epochs, seeds) float32, as the driver logged them
-    return ModelOutcome(
-        name=spec.name,
-        label=spec.label,
-        description=spec.describe(),
-        forecasts=forecasts,
-        metrics=forecast_metrics(forecasts, data.actual(config.horizon)),
-        seconds=seconds,
-        layout=layout,
-        final_loss=losses[-1] if len(losses) else np.full(config.seeds, np.nan),
-        losses=losses,
-        spec=spec,
+    config, fold = data.config, data.fold
+    norms = AUTO_NORMS if spec.norm == "auto" else (spec.norm,)
+    low, high = scoring.plausible_range(data.filled[: fold.n_train], config.plausible_factor)
+    val_actual = data.actual(fold.val_origins, config.horizon)
+    candidates, flags, scores = [], [], {}
+    for norm in norms:
+        candidate = _train_candidate(spec, model_index, norm, data, quiet)
+        # (seeds, val origins + origins, horizon, series): every forecast is checked
+        both = np.concatenate([candidate.val_forecasts, candidate.forecasts], axis=1)
+        flag = scoring.flag_forecasts(both, low, high)
+        candidates.append(candidate)
+        flags.append(flag)
+        scores[norm] = _ensemble_rmse(candidate.val_forecasts, val_actual, flag.flagged)
+    # The lowest validation RMSE wins; a tie keeps the earlier candidate of AUTO_NORMS.
+    chosen = min(range(len(candidates)), key=lambda i: (scores[norms[i]], i))
+    kept = candidates[chosen]
+    return NeuralRun(
+        spec=dataclasses.replace(spec, norm=kept.norm) if spec.norm != "auto" else spec,
+        fold=fold.index,
+        norm=kept.norm,
+        norm_scores=scores if len(norms) > 1 else {},
+        forecasts=kept.forecasts,
+        val_forecasts=kept.val_forecasts,
+        flags=flags[chosen],
+        log=kept.log,
+        layout=kept.layout,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -1134,51 +1489,258 @@ def _series_arrays(
     return target_values, feature_values, frame.index, targets, features, load_lines
 
 
-def _notes(config: CompareConfig, data: PreparedData) -> tuple[str, ...]:
+def _frequency(index: pd.Index | None) -> str | None:
+    """The pandas frequency of a DatetimeIndex (given or inferred), else None."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
+        return None
+    if index.freqstr:
+        return index.freqstr
+    return pd.infer_freq(index)
+
+
+def _resolve_models(
+    config: CompareConfig, seasons: Seasons, n_fit: int
+) -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
+    """Every model with its window fixed: given, or covering the shortest season."""
+    # At most a third of the part the models train on, so that enough windows remain.
+    choice = choose_window(
+        seasons.lengths, minimum=_DEFAULTS.window, maximum=max(_DEFAULTS.window, n_fit // 3)
+    )
+    resolved = [spec.name for spec in config.models if spec.window is None]
+    models = tuple(
+        dataclasses.replace(spec, window=choice.window) if spec.window is None else spec
+        for spec in config.models
+    )
+    lines = (f"{choice.note} (models {', '.join(resolved)})",) if resolved else ()
+    return models, lines
+
+
+def _notes(
+    config: CompareConfig,
+    folds: Sequence[Fold],
+    seasons: Seasons,
+    actual: np.ndarray,
+    fill_lines: Sequence[str],
+) -> list[str]:
+    first = folds[0]
     notes = [
-        f"split: {data.n_train} steps to train, {data.n_test} to test; the {config.scaler} "
-        "scaler is fitted on the training part only, the metrics are in the original units",
-        f"{len(data.origins)} forecast origins, {config.horizon} step(s) ahead "
+        f"split: {first.n_train} steps to train, {folds[-1].end - first.n_train} to test"
+        + (
+            f", in {len(folds)} folds refitted on all steps before each block "
+            f"(test blocks of {', '.join(str(f.n_test) for f in folds)} steps)"
+            if len(folds) > 1
+            else ""
+        )
+        + f"; the {config.scaler} scaler is fitted on the "
+        + (
+            "training part only"
+            if config.scale_on == "train"
+            else "WHOLE series (the published leak)"
+        )
+        + ", the metrics are in the original units",
+        f"{sum(len(f.origins) for f in folds)} forecast origins, {config.horizon} step(s) ahead "
         + (
             "(direct: each model has one output per step ahead)"
-            if config.strategy == "direct"
+            if config.strategy == "direct" and config.horizon > 1
             else "(recursive: each prediction is fed back as the next input)"
             if config.horizon > 1
             else "(one step ahead from the real previous values)"
         ),
+        f"seasons: {', '.join(map(str, seasons.lengths)) or 'none'} ({seasons.source})",
+        "the statistical baselines (statsforecast) are fitted once per fold on the training "
+        "part and forecast every origin from the actual values before it, as the neural models",
         "stateful models forecast from the state reached by reading the series in order "
-        "from its start up to each origin (warm start: the first test forecast continues "
-        "from the end of the training series)",
+        + (
+            "from its start up to each origin (warm start: the first test forecast continues "
+            "from the end of the training series)"
+            if config.warm_start
+            else "from a state reset at the first test origin (the published scripts)"
+        ),
+        "MASE divides by the in-sample error of the "
+        + (
+            f"seasonal naive forecast (season {config.season})"
+            if config.season
+            else "naive forecast"
+        )
+        + " on each fold's training part",
     ]
+    if first.n_fit < first.n_train:
+        notes.append(
+            f"validation tail: the last {first.n_train - first.n_fit} steps of each training "
+            "part; it stops the training (early stopping, best weights restored), picks each "
+            "model's input normalisation (norm auto), ranks the neural models "
+            f"(best-validated) and calibrates the {config.level:.0%} conformal intervals of "
+            "the seed medians"
+        )
+    notes.extend(seasons.notes)
+    notes.extend(fill_lines)
     if config.classic_windows:
         notes.append(
             "classic windows: training windows end one step before the end of the training "
             "part and test origins run from step n_train + window to the next-to-last step, "
-            f"for every model the same (window {config.max_window}), as create_dataset does"
+            "as create_dataset does"
         )
-    if config.preset == "airline-classic":
+    missing = int(np.count_nonzero(np.isnan(actual)))
+    if missing:
         notes.append(
-            "the published scripts fitted the MinMaxScaler on the whole series (a leak of the "
-            "test part into the scaling); here it is fitted on the training part, so the test "
-            "values go above 1"
+            f"{missing} forecast step(s) have no actual value (missing in the data): they are "
+            "left out of every score"
         )
-        notes.append(
-            "the published stateful scripts reset the state before predicting the test part; "
-            "here the test forecasts continue from the state at the end of the training series"
-        )
-    zeros = int(np.count_nonzero(data.actual(config.horizon) == 0))
+    zeros = int(np.count_nonzero(actual == 0))
     if zeros:
         # MAPE divides by the actual value: it is taken over the non-zero ones only.
         notes.append(
             f"MAPE leaves out the {zeros} forecast step(s) whose actual value is 0 (of "
-            f"{data.actual(config.horizon).size}); RMSE and MAE include them"
+            f"{actual.size}); RMSE and MAE include them"
         )
-    if data.feature_names and config.horizon > 1 and config.strategy == "recursive":
-        notes.append(
-            "recursive forecasts use the observed future values of the extra features "
-            f"{list(data.feature_names)} (treated as known in advance)"
+    return notes
+
+
+def _baseline_outcome(
+    name: str, runs: Sequence[BaselineForecast], folds: Sequence[Fold], actual, scale
+) -> ModelOutcome:
+    forecasts = np.concatenate([r.forecasts for r in runs], axis=1)
+    lower = upper = None
+    coverage = float("nan")
+    if all(r.lower is not None for r in runs):
+        lower = np.concatenate([r.lower for r in runs], axis=1)
+        upper = np.concatenate([r.upper for r in runs], axis=1)
+        coverage = scoring.interval_coverage(lower[0], upper[0], actual)
+    return ModelOutcome(
+        name=name,
+        label=runs[0].label,
+        kind="baseline",
+        description=runs[0].description
+        + (f"; chose {', '.join(p for p in runs[0].params if p)}" if any(runs[0].params) else ""),
+        forecasts=forecasts,
+        metrics=_metrics(forecasts, actual, scale),
+        fold_rmse=_fold_rmse(forecasts, actual, folds),
+        seconds=sum(r.seconds for r in runs),
+        lower=lower,
+        upper=upper,
+        coverage=coverage,
+    )
+
+
+def _fold_rmse(forecasts: np.ndarray, actual: np.ndarray, folds: Sequence[Fold]) -> np.ndarray:
+    """``(samples, folds)`` RMSE of each fold's origins."""
+    out, start = [], 0
+    ones = np.ones(actual.shape[-1])
+    for fold in folds:
+        stop = start + len(fold.origins)
+        out.append(
+            scoring.point_metrics(forecasts[:, start:stop], actual[start:stop], ones)["rmse"]
         )
-    return tuple(notes)
+        start = stop
+    return np.stack(out, axis=1)
+
+
+def _neural_outcomes(
+    runs: Sequence[NeuralRun],
+    datas: Sequence[PreparedData],
+    actual: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[ModelOutcome, ModelOutcome]:
+    """The model over its seeds and its seed median, from its run in every fold."""
+    config = datas[0].config
+    folds = [d.fold for d in datas]
+    spec = runs[0].spec
+    forecasts = np.concatenate([r.forecasts for r in runs], axis=1)
+    flagged = np.any([r.flags.flagged for r in runs], axis=0)
+    flags = scoring.SeedFlags(
+        flagged=flagged,
+        non_finite=np.sum([r.flags.non_finite for r in runs], axis=0),
+        out_of_range=np.sum([r.flags.out_of_range for r in runs], axis=0),
+        reasons=tuple(reason for r in runs for reason in r.flags.reasons),
+    )
+    medians, lowers, uppers, val_rmse = [], [], [], []
+    for run, data in zip(runs, datas, strict=True):
+        median = scoring.seed_ensemble(run.forecasts, run.flags.flagged)
+        medians.append(median)
+        fold = data.fold
+        if len(fold.val_origins) and not run.flags.flagged.all():
+            val_median = scoring.seed_ensemble(run.val_forecasts, run.flags.flagged)
+            residuals = data.actual(fold.val_origins, config.horizon) - val_median[0]
+            half = scoring.conformal_halfwidths(residuals, config.level)  # (horizon, series)
+        else:
+            half = np.full((config.horizon, data.num_series), np.inf)
+        lowers.append(median - half)
+        uppers.append(median + half)
+    ensemble = np.concatenate(medians, axis=1)
+    lower = np.concatenate(lowers, axis=1)
+    upper = np.concatenate(uppers, axis=1)
+    first = datas[0]
+    val_actual = first.actual(first.fold.val_origins, config.horizon)
+    ones = np.ones(first.num_series)
+    if len(first.fold.val_origins):
+        val_rmse = scoring.point_metrics(runs[0].val_forecasts, val_actual, ones)["rmse"]
+        val_ensemble = np.array(
+            [_ensemble_rmse(runs[0].val_forecasts, val_actual, runs[0].flags.flagged)]
+        )
+    else:
+        val_rmse = val_ensemble = np.zeros(0)
+    log = runs[0].log
+    norms = tuple(r.norm for r in runs)
+    seconds = sum(r.seconds for r in runs)
+    finite_last = (
+        [
+            log.loss[np.flatnonzero(np.isfinite(log.loss[:, s]))[-1], s]
+            if np.any(np.isfinite(log.loss[:, s]))
+            else np.nan
+            for s in range(log.loss.shape[1])
+        ]
+        if len(log.loss)
+        else [np.nan] * config.seeds
+    )
+    neural = ModelOutcome(
+        name=spec.name,
+        label=spec.label,
+        kind="neural",
+        description=spec.describe(),
+        forecasts=forecasts,
+        metrics=_metrics(forecasts, actual, scale),
+        fold_rmse=_fold_rmse(forecasts, actual, folds),
+        seconds=seconds,
+        flags=flags,
+        validation_rmse=val_rmse,
+        norm=norms,
+        norm_scores=runs[0].norm_scores,
+        layout=runs[0].layout,
+        final_loss=np.asarray(finite_last, np.float64),
+        losses=log.loss,
+        epochs_run=log.epochs_run,
+        best_epoch=log.best_epoch,
+        spec=spec,
+    )
+    covered = scoring.interval_coverage(lower[0], upper[0], actual)
+    median = ModelOutcome(
+        name=spec.name + ENSEMBLE_SUFFIX,
+        label=f"{spec.label}, median of {config.seeds} seeds",
+        kind="ensemble",
+        description=(
+            f"the median over the seeds of {spec.name} that pass the sanity check, with a "
+            f"{config.level:.0%} split-conformal interval from the validation tail's residuals"
+        ),
+        forecasts=ensemble,
+        metrics=_metrics(ensemble, actual, scale),
+        fold_rmse=_fold_rmse(ensemble, actual, folds),
+        seconds=0.0,
+        lower=lower,
+        upper=upper,
+        coverage=covered,
+        validation_rmse=val_ensemble,
+        norm=norms,
+        spec=spec,
+    )
+    return neural, median
+
+
+def _verdict_samples(outcome: ModelOutcome, folds: int) -> np.ndarray:
+    """The samples a verdict compares: seeds in one fold, folds in a backtest."""
+    if folds == 1:
+        return outcome.scores("rmse")
+    kept = outcome.fold_rmse[outcome.kept]
+    return np.nanmean(kept, axis=0) if len(kept) else np.full(folds, np.nan)
 
 
 def run(
@@ -1194,21 +1756,23 @@ def run(
     Args:
         config: what to compare.
         series: a ``LoadedSeries`` (targets and features from the loader), a DataFrame (every
-            column a series), a pandas Series, or an array ``(time,)`` / ``(time, series)``.
+            column a series), a pandas Series, or an array ``(time,)`` / ``(time, series)``;
+            NaN marks a missing value (filled from the training part only).
         quiet: no progress bars.
         log: called with one line per model when it finishes (e.g. ``print``).
-        executor: where the models train (one task per model, its seeds vectorised);
-            ``None`` for a ``LocalExecutor`` (in process). A ``RayExecutor`` gives the same
-            forecasts and metrics (only the timings differ).
+        executor: where the models train (one task per model and fold, its seeds
+            vectorised); ``None`` for a ``LocalExecutor`` (in process). A ``RayExecutor``
+            gives the same forecasts and metrics (only the timings differ).
 
     Returns:
         ``CompareResult``.
 
     Raises:
-        ValueError: as ``prepare_data``, or a series without the preset's time span.
+        ValueError: as ``make_folds`` and ``prepare_data``, or a series without the preset's
+            time span.
 
     Example:
-        >>> config = CompareConfig(models=(), seeds=1)
+        >>> config = CompareConfig(models=(), seeds=1, baselines=("persistence",))
         >>> result = run(config, np.arange(30.0), quiet=True)
         >>> round(result.outcome("persistence").mean("rmse"), 3)
         1.0
@@ -1217,64 +1781,142 @@ def run(
     targets, features, index, target_names, feature_names, load_lines = _series_arrays(
         series, config
     )
-    data = prepare_data(
-        config,
-        targets,
-        features,
-        index=index,
-        series_names=target_names,
-        feature_names=feature_names,
+    steps = len(targets)
+    # Seasons and windows come from the first training part only: the test part stays unseen.
+    given_windows = [spec.window for spec in config.models if spec.window is not None]
+    probe = make_folds(config, steps, max(given_windows, default=1))[0]
+    first_train = fill_split(_as_2d("targets", targets), probe.n_train, config.missing)[0]
+    seasons = choose_seasons(
+        _frequency(index), first_train[: probe.n_train, 0], given=config.seasons
     )
-    horizon = config.horizon
-    actual = data.actual(horizon)
+    config = dataclasses.replace(config, seasons=seasons.lengths)
+    models, window_notes = _resolve_models(config, seasons, probe.n_fit)
+    config = dataclasses.replace(config, models=models)
+    window = max((spec.window for spec in models), default=1)
+    folds = make_folds(config, steps, window)
+    datas = [
+        prepare_data(
+            config,
+            targets,
+            features,
+            fold=fold,
+            index=index,
+            series_names=target_names,
+            feature_names=feature_names,
+        )
+        for fold in folds
+    ]
+    origins = np.concatenate([fold.origins for fold in folds])
+    actual = np.concatenate([d.actual(d.origins, config.horizon) for d in datas], axis=0)
+    # MASE: each origin is scaled by its own fold's in-sample error.
+    scale = np.concatenate(
+        [
+            np.broadcast_to(
+                scoring.mase_scale(d.filled[: d.n_train], config.season),
+                (len(d.origins), d.num_series),
+            )
+            for d in datas
+        ],
+        axis=0,
+    )
     outcomes = []
-    baselines = [("persistence", _persistence(data, horizon), "the last observed value")]
-    if config.season is not None:
-        baselines.append(
-            (
-                "seasonal_naive",
-                _seasonal_naive(data, horizon, config.season),
-                f"the value {config.season} steps (one season) earlier",
+    for name in config.baselines:
+        if name == "seasonal_naive" and config.season is None:
+            continue
+        runs = [
+            baseline_forecasts(
+                name,
+                d.filled,
+                d.n_train,
+                d.origins,
+                config.horizon,
+                season=config.season,
+                level=config.level,
             )
-        )
-    for name, forecasts, description in baselines:
-        outcomes.append(
-            ModelOutcome(
-                name=name,
-                label=_LABELS[name],
-                description=description,
-                forecasts=forecasts,
-                metrics=forecast_metrics(forecasts, actual),
-                seconds=0.0,
-            )
-        )
+            for d in datas
+        ]
+        outcome = _baseline_outcome(name, runs, folds, actual, scale)
+        outcomes.append(outcome)
+        if log is not None:
+            log(f"{outcome.label}: test RMSE {outcome.mean('rmse'):.4g} ({outcome.seconds:.1f} s)")
     executor = LocalExecutor() if executor is None else executor
 
-    def finished(index: int, outcome: ModelOutcome) -> None:
+    def finished(index: int, run_: NeuralRun) -> None:
         if log is not None:
+            scores = scoring.point_metrics(
+                run_.forecasts,
+                datas[run_.fold].actual(datas[run_.fold].origins, config.horizon),
+                np.ones(datas[0].num_series),
+            )["rmse"]
             log(
-                f"{outcome.label}: test RMSE {outcome.mean('rmse'):.4g} ± "
-                f"{outcome.std('rmse'):.2g} over {config.seeds} seeds ({outcome.seconds:.1f} s)"
+                f"{run_.spec.label} (fold {run_.fold + 1}, norm {run_.norm}): test RMSE "
+                f"{np.nanmean(scores):.4g} over {config.seeds} seeds ({run_.seconds:.1f} s)"
             )
 
     # Epoch bars only in this process: a Ray worker's stderr does not reach this terminal.
     bars = not quiet and executor.name == "local"
-    tasks = [(spec, index, data, config, not bars) for index, spec in enumerate(config.models)]
-    outcomes.extend(executor.map(_train_and_forecast, tasks, on_result=finished))
+    tasks = [
+        (spec, index, data, not bars) for data in datas for index, spec in enumerate(config.models)
+    ]
+    runs = list(executor.map(_train_and_forecast, tasks, on_result=finished))
+    per_model = len(config.models)
+    for index in range(per_model):
+        model_runs = [runs[k * per_model + index] for k in range(len(folds))]
+        outcomes.extend(_neural_outcomes(model_runs, datas, actual, scale))
+    ensembles = [o for o in outcomes if o.kind == "ensemble" and o.validation_rmse.size]
+    best_validated = (
+        min(ensembles, key=lambda o: float(o.validation_rmse[0])).name.removesuffix(ENSEMBLE_SUFFIX)
+        if ensembles
+        else None
+    )
+    verdict = scoring.verdict(
+        {o.name: _verdict_samples(o, len(folds)) for o in outcomes if o.scores("rmse").size},
+        metric="RMSE",
+        noise="the seed noise" if len(folds) == 1 else "the spread over folds",
+    )
+    names = [o.name for o in outcomes]
+    state_test = None
+    if "stateful" in names and "stateless" in names:
+        state_test = scoring.compare_seeds(
+            _verdict_samples(outcomes[names.index("stateful")], len(folds)),
+            _verdict_samples(outcomes[names.index("stateless")], len(folds)),
+        )
+    fill_lines = []
+    filled_train = int(np.count_nonzero(np.isnan(targets[: folds[0].n_train])))
+    filled_test = int(np.count_nonzero(np.isnan(targets[folds[0].n_train :])))
+    if filled_train or filled_test:
+        fill_lines.append(
+            f"missing values: {filled_train} in the first training part filled ({config.missing}) "
+            f"from training values only, {filled_test} in the test part filled forward for use "
+            "as inputs only (never as actual values)"
+        )
+    notes = _notes(config, folds, seasons, actual, fill_lines) + list(window_notes)
+    for outcome in outcomes:
+        if outcome.flags is not None:
+            notes.extend(f"{outcome.name}: {reason}" for reason in outcome.flags.reasons)
+    if config.preset == "airline-classic":
+        notes.append(
+            "published protocol: the MLP on unscaled counts, the LSTMs on a scaler fitted on "
+            "the whole series (the test part leaks into it), the stateful state reset before "
+            "the test part, a fixed number of epochs; preset 'airline' is the corrected run"
+        )
     anchors = ANCHORS.get(config.preset, ()) if config.preset else ()
     return CompareResult(
         config=config,
         outcomes=tuple(outcomes),
         actual=actual,
-        origins=data.origins,
-        targets=data.targets,
-        index=data.index,
-        series_names=data.series_names,
-        feature_names=data.feature_names,
-        n_train=data.n_train,
-        n_test=data.n_test,
+        origins=origins,
+        folds=folds,
+        seasons=seasons,
+        targets=targets,
+        index=index,
+        series_names=datas[0].series_names,
+        feature_names=datas[0].feature_names,
         seconds=time.perf_counter() - started,
-        notes=_notes(config, data),
+        best_validated=best_validated,
+        verdict=verdict,
+        state_test=state_test,
+        notes=tuple(notes),
         load_lines=load_lines,
         anchors=anchors,
     )
