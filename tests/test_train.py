@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import jax
@@ -8,10 +9,13 @@ import pytest
 
 from lstmlab.core.model import LSTMConfig, MLPConfig, apply, init_params, init_state, reset_state
 from lstmlab.core.train import (
+    EarlyStopping,
+    Plateau,
     ResetPolicy,
     TrainConfig,
     TrainLog,
     capped_epochs,
+    compiled_driver_epoch,
     compiled_train_epoch,
     fit,
     init_train_state,
@@ -628,3 +632,253 @@ def test_lstmlab_max_epochs_caps_every_training_and_is_checked(monkeypatch):
     monkeypatch.setenv("LSTMLAB_MAX_EPOCHS", "two")
     with pytest.raises(ValueError, match="LSTMLAB_MAX_EPOCHS must be an integer >= 0, got 'two'"):
         epochs_run()
+
+
+# ------------------------------------------------------- training that stops itself
+
+
+def stopping_data():
+    """Tiny noisy batches (4 training, 2 validation) whose validation loss turns up soon."""
+    rng = np.random.default_rng(0)
+
+    def batches(count):
+        x = rng.normal(size=(count, 4, 3, 1)).astype(np.float32)  # (batches, batch, time, 1)
+        y = x[:, :, -1] * 0.5 + 0.3 * rng.normal(size=(count, 4, 1))
+        return x, y.astype(np.float32)
+
+    (x, y), validation = batches(4), batches(2)
+    return x, y, validation
+
+
+def plain_epochs(config, train_config, states, epochs, x, y, validation):
+    """Reference: the plain driver (no stopping), one ``fit`` per epoch, states carried.
+
+    Returns:
+        The stacked states after every epoch, and the ``(epochs, trainings)`` losses and
+        validation losses.
+    """
+    one_epoch = dataclasses.replace(
+        train_config, epochs=1, early_stopping=None, plateau=None
+    )
+    snapshots, losses, val_losses = [], [], []
+    for _ in range(epochs):
+        states, log = fit(config, one_epoch, states, x, y, validation=validation)
+        snapshots.append(states)
+        losses.append(log.loss[0])
+        val_losses.append(log.val_loss[0])
+    return snapshots, np.array(losses), np.array(val_losses)
+
+
+def early_stopping_rule(val_losses, patience, min_delta=0.0):
+    """Keras' EarlyStopping over one training's validation losses, in float32.
+
+    Returns:
+        ``(best_epoch, epochs_run)``, or ``None`` when the training never stops.
+    """
+    best, best_epoch, wait = np.float32(np.inf), -1, 0
+    for epoch, value in enumerate(np.asarray(val_losses, np.float32)):
+        if value < best - np.float32(min_delta):
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+        if wait >= patience:
+            return best_epoch, epoch + 1
+    return None
+
+
+def leaves_of(states, training):
+    return [np.asarray(leaf)[training] for leaf in jax.tree.leaves(states)]
+
+
+def assert_same_leaves(first, second):
+    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(second), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_early_stopping_restores_the_best_epochs_weights(restore_best):
+    config = LSTMConfig(units=(4,), timesteps=3, stateful=False)
+    x, y, validation = stopping_data()
+    stopping = EarlyStopping(patience=3, restore_best=restore_best)
+    train_config = TrainConfig(epochs=40, learning_rate=0.05, early_stopping=stopping)
+    start = init_train_states(config, train_config, [0], 4)
+    end, log = fit(config, train_config, start, x, y, validation=validation)
+
+    best, run = int(log.best_epoch[0]), int(log.epochs_run[0])
+    snapshots, losses, val_losses = plain_epochs(
+        config, train_config, init_train_states(config, train_config, [0], 4), run, x, y,
+        validation,
+    )
+    # The stop epoch, recomputed from the plain run's validation losses by Keras' rule.
+    assert early_stopping_rule(val_losses[:, 0], patience=3) == (best, run)
+    assert run == best + 3 + 1 < 40
+    assert log.loss.shape == (run, 1) and log.updates.tolist() == [run * len(x)]
+    np.testing.assert_array_equal(log.loss, losses)
+    np.testing.assert_array_equal(log.val_loss, val_losses)
+    # The best epoch's weights (b + 1 plain epochs), or the last epoch run's without restore.
+    expected = snapshots[best] if restore_best else snapshots[run - 1]
+    assert_same_leaves(end.params, expected.params)
+    other = snapshots[run - 1] if restore_best else snapshots[best]
+    assert not np.array_equal(end.params.head.kernel, other.params.head.kernel)
+    # Optimizer state and step are those at the stop either way.
+    assert_same_leaves(end.opt_state, snapshots[run - 1].opt_state)
+    history = log.history(0)
+    assert (len(history.loss), history.best_epoch) == (run, best)
+
+
+def test_trainings_stop_at_different_epochs_each_as_its_own_plain_run():
+    # Stateful, never reset: the recurrent state a stopped training keeps is checked too.
+    config = LSTMConfig(units=(4,), timesteps=3, stateful=True)
+    x, y, validation = stopping_data()
+    train_config = TrainConfig(
+        epochs=40, learning_rate=0.05, reset="never", early_stopping=EarlyStopping(patience=3)
+    )
+    seeds = [0, 1, 2, 3]
+    end, log = fit(
+        config, train_config, init_train_states(config, train_config, seeds, 4), x, y,
+        validation=validation,
+    )
+    runs = log.epochs_run.tolist()
+    assert len(set(runs)) >= 2 and max(runs) < 40
+    assert log.loss.shape == (max(runs), 4)
+    snapshots, losses, val_losses = plain_epochs(
+        config, train_config, init_train_states(config, train_config, seeds, 4), max(runs),
+        x, y, validation,
+    )
+    for index in range(len(seeds)):
+        best, run = int(log.best_epoch[index]), runs[index]
+        assert early_stopping_rule(val_losses[:, index], patience=3) == (best, run)
+        np.testing.assert_array_equal(log.loss[:run, index], losses[:run, index])
+        np.testing.assert_array_equal(log.val_loss[:run, index], val_losses[:run, index])
+        assert np.all(np.isnan(log.loss[run:, index]))
+        assert np.all(np.isnan(log.val_loss[run:, index]))
+        assert_same_leaves(
+            leaves_of(end.params, index), leaves_of(snapshots[best].params, index)
+        )
+        at_stop = snapshots[run - 1]
+        for part in ("opt_state", "rnn_state", "step"):
+            assert_same_leaves(
+                leaves_of(getattr(end, part), index), leaves_of(getattr(at_stop, part), index)
+            )
+    # Reading the stop flags every epoch (on_epoch) or every few gives the same log.
+    seen = []
+    _, watched = fit(
+        config, train_config, init_train_states(config, train_config, seeds, 4), x, y,
+        validation=validation, on_epoch=lambda epoch, *_: seen.append(epoch),
+    )
+    assert seen == list(range(max(runs)))
+    np.testing.assert_array_equal(watched.loss, log.loss)
+    np.testing.assert_array_equal(watched.best_epoch, log.best_epoch)
+
+
+def plateau_reference(config, train_config, state, epochs, x, y, validation):
+    """Plain fit epoch by epoch, one training, switching to ``learning_rate * scale``.
+
+    The optimizer state is carried across the switch; the rule is ``Plateau``'s.
+    """
+    plateau = train_config.plateau
+    scale, best, wait, reductions = 1.0, np.float32(np.inf), 0, 0
+    losses, val_losses = [], []
+    for _ in range(epochs):
+        config_now = dataclasses.replace(
+            train_config, epochs=1, plateau=None, learning_rate=train_config.learning_rate * scale
+        )
+        state, log = fit(config, config_now, state, x, y, validation=validation)
+        losses.append(log.loss[0, 0])
+        value = log.val_loss[0, 0]
+        val_losses.append(value)
+        if value < best:
+            best, wait = value, 0
+        else:
+            wait += 1
+        if wait >= plateau.patience:
+            new_scale = max(scale * plateau.factor, plateau.min_scale)
+            reductions += new_scale != scale
+            scale, wait = new_scale, 0
+    return state, np.array(losses), np.array(val_losses), reductions
+
+
+def test_plateau_reduces_the_learning_rate_as_the_rule_says():
+    config = LSTMConfig(units=(4,), timesteps=3, stateful=False)
+    x, y, validation = stopping_data()
+    plateau = Plateau(factor=0.5, patience=2, min_scale=0.25)
+    train_config = TrainConfig(epochs=16, learning_rate=0.05, plateau=plateau)
+    end, log = fit(
+        config, train_config, init_train_states(config, train_config, [0, 1], 4), x, y,
+        validation=validation,
+    )
+    assert log.best_epoch is None and log.epochs_run.tolist() == [16, 16]
+    total_reductions = 0
+    for index, seed in enumerate([0, 1]):
+        start = init_train_states(config, train_config, [seed], 4)
+        ref_end, losses, val_losses, reductions = plateau_reference(
+            config, train_config, start, 16, x, y, validation
+        )
+        total_reductions += reductions
+        np.testing.assert_allclose(log.loss[:, index], losses, rtol=1e-5)
+        np.testing.assert_allclose(log.val_loss[:, index], val_losses, rtol=1e-5)
+        for ours, theirs in zip(
+            leaves_of(end.params, index), leaves_of(ref_end.params, 0), strict=True
+        ):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+    # The rule fired (so a driver that ignored it would differ), and hit min_scale.
+    assert total_reductions >= 3
+    unreduced = fit(
+        config, dataclasses.replace(train_config, plateau=None),
+        init_train_states(config, train_config, [0, 1], 4), x, y, validation=validation,
+    )[1]
+    assert not np.allclose(unreduced.loss, log.loss, rtol=1e-3)
+
+
+def test_stopping_without_validation_is_refused_with_the_fix():
+    config = LSTMConfig(units=(3,), stateful=False)
+    x, y, _ = stopping_data()
+    for changes in ({"early_stopping": EarlyStopping()}, {"plateau": Plateau()}):
+        train_config = TrainConfig(epochs=2, **changes)
+        states = init_train_states(config, train_config, [0], 4)
+        message = (
+            "early_stopping and plateau watch the validation loss, got validation=None; pass "
+            "validation=(x_val_batches, y_val_batches)"
+        )
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fit(config, train_config, states, x, y)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            compiled_driver_epoch(config, train_config, validation=False)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: EarlyStopping(patience=0), "patience must be a positive integer, got 0"),
+        (lambda: EarlyStopping(patience=2.5), "patience must be a positive integer, got 2.5"),
+        (lambda: EarlyStopping(min_delta=-1e-3), "min_delta must be a finite number >= 0"),
+        (lambda: EarlyStopping(min_delta=float("nan")), "min_delta must be a finite number"),
+        (lambda: EarlyStopping(restore_best="yes"), "restore_best must be True or False"),
+        (lambda: Plateau(factor=1.0), "factor must be a fraction strictly between 0 and 1"),
+        (lambda: Plateau(factor=0), "factor must be a fraction strictly between 0 and 1"),
+        (lambda: Plateau(patience=-1), "patience must be a positive integer, got -1"),
+        (lambda: Plateau(min_scale=0), "min_scale must be > 0, got 0"),
+        (lambda: Plateau(min_scale=2), "min_scale must be at most 1"),
+        (
+            lambda: TrainConfig(early_stopping=5),
+            "early_stopping must be None or a EarlyStopping(...), got 5",
+        ),
+        (lambda: TrainConfig(plateau=True), "plateau must be None or a Plateau(...), got True"),
+    ],
+)
+def test_stopping_settings_refuse_bad_values(build, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build()
+
+
+def test_stopping_settings_stay_in_the_programs_cache_key():
+    config = LSTMConfig(units=(3,))
+    plain = TrainConfig(epochs=3)
+    stopping = TrainConfig(epochs=3, early_stopping=EarlyStopping(patience=4))
+    # Hashable (a static part of the compiled program's key), equal when the settings are.
+    assert hash(stopping) == hash(TrainConfig(epochs=3, early_stopping=EarlyStopping(patience=4)))
+    assert stopping != plain and stopping.plateau is None
+    first = compiled_driver_epoch(config, stopping, validation=True)
+    assert compiled_driver_epoch(
+        config, dataclasses.replace(stopping, epochs=30, seed=2), validation=True) is first
+    assert compiled_driver_epoch(config, plain, validation=True) is not first

@@ -8,6 +8,7 @@ point (``LSTMModel.fit``, ``Forecaster.fit``, the experiments) trains through it
 
 import dataclasses
 import functools
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,15 +19,24 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lstmlab.checks import check_non_negative_int, check_positive_number
+from lstmlab.checks import (
+    check_bool,
+    check_fraction,
+    check_non_negative_int,
+    check_positive_int,
+    check_positive_number,
+)
 from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_params, init_state
 
 __all__ = [
+    "EarlyStopping",
     "EpochCallback",
     "History",
     "MAX_EPOCHS_VARIABLE",
     "KerasAdamState",
+    "Plateau",
     "ResetPolicy",
+    "StopState",
     "TrainConfig",
     "TrainLog",
     "TrainState",
@@ -36,6 +46,7 @@ __all__ = [
     "compiled_predict",
     "compiled_train_epoch",
     "fit",
+    "init_stop_states",
     "init_train_state",
     "init_train_states",
     "keras_adam",
@@ -167,11 +178,106 @@ def keras_adam(
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TrainConfig:
-    """How to train: Keras' Adam defaults, epochs, shuffling and the reset policy.
+class EarlyStopping:
+    """Stop a training when its validation loss stops improving (Keras' ``EarlyStopping``).
+
+    After every epoch the validation loss ``v`` is an improvement when
+    ``v < best - min_delta`` (``best`` starts at infinity, so the first finite loss is one);
+    ``wait`` counts the epochs since the last improvement, and the training stops after the
+    epoch where ``wait`` reaches ``patience``. With the best epoch ``b`` (0-based), a training
+    that never improves again updates in epochs ``0 .. b + patience``: ``b + patience + 1``
+    epochs, as Keras counts them.
 
     Attributes:
-        epochs: passes over the training batches.
+        patience: epochs without improvement before the training stops (>= 1).
+        min_delta: how much the loss must fall below the best to count as an improvement
+            (>= 0).
+        restore_best: return the parameters of the best-validation epoch instead of those
+            of the last epoch run (Keras' ``restore_best_weights``).
+    """
+
+    patience: int = 20
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "patience",
+            check_positive_int("patience", self.patience, fix="pass e.g. patience=20"),
+        )
+        object.__setattr__(
+            self, "min_delta", _check_non_negative_number("min_delta", self.min_delta)
+        )
+        object.__setattr__(self, "restore_best", check_bool("restore_best", self.restore_best))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plateau:
+    """Reduce the learning rate when the validation loss plateaus (Keras' ``ReduceLROnPlateau``).
+
+    After every epoch the validation loss is an improvement when it is below the best so
+    far; ``wait`` counts the epochs since the last improvement or the last reduction. When it
+    reaches ``patience`` the learning rate is multiplied by ``factor`` from the next epoch on,
+    never below ``min_scale`` times the initial rate, and ``wait`` starts again from zero.
+
+    Attributes:
+        factor: what the learning rate is multiplied by, strictly between 0 and 1.
+        patience: epochs without improvement before a reduction (>= 1).
+        min_scale: the smallest learning rate, as a fraction of the initial one, in (0, 1].
+    """
+
+    factor: float = 0.5
+    patience: int = 10
+    min_scale: float = 1 / 64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "factor", check_fraction("factor", self.factor, fix="pass e.g. factor=0.5")
+        )
+        object.__setattr__(
+            self,
+            "patience",
+            check_positive_int("patience", self.patience, fix="pass e.g. patience=10"),
+        )
+        min_scale = check_positive_number(
+            "min_scale", self.min_scale, fix="pass e.g. min_scale=1/64"
+        )
+        if min_scale > 1:
+            raise ValueError(
+                f"min_scale must be at most 1 (a fraction of the initial learning rate), got "
+                f"{self.min_scale!r}; pass e.g. min_scale=1/64"
+            )
+        object.__setattr__(self, "min_scale", min_scale)
+
+
+def _check_non_negative_number(name: str, value: Any) -> float:
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}; pass e.g. 0.0")
+    return float(value)
+
+
+def _check_optional(name: str, value: Any, kind: type) -> Any:
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(
+            f"{name} must be None or a {kind.__name__}(...), got {value!r}; pass e.g. "
+            f"{name}={kind.__name__}()"
+        )
+    return value
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainConfig:
+    """How to train: Keras' Adam defaults, epochs, shuffling, the reset policy, stopping.
+
+    Attributes:
+        epochs: passes over the training batches; the most a training runs when
+            ``early_stopping`` is set.
         learning_rate: Adam step size.
         beta_1: Adam first-moment decay.
         beta_2: Adam second-moment decay.
@@ -180,6 +286,10 @@ class TrainConfig:
         reset: when a stateful model's state is zeroed (``"epoch"``, ``"never"``, an int N
             for every N batches, or a ``ResetPolicy``).
         seed: seed of the shuffling order.
+        early_stopping: stop each training on its own when its validation loss stops
+            improving (``fit`` then needs ``validation``); ``None`` runs every epoch.
+        plateau: reduce each training's learning rate when its validation loss plateaus
+            (``fit`` then needs ``validation``); ``None`` keeps the rate.
     """
 
     epochs: int = 10
@@ -190,9 +300,13 @@ class TrainConfig:
     shuffle: bool = False
     reset: ResetPolicy = ResetPolicy()
     seed: int = 0
+    early_stopping: EarlyStopping | None = None
+    plateau: Plateau | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reset", parse_reset(self.reset))
+        _check_optional("early_stopping", self.early_stopping, EarlyStopping)
+        _check_optional("plateau", self.plateau, Plateau)
         object.__setattr__(self, "epochs", check_non_negative_int("epochs", self.epochs))
         object.__setattr__(
             self, "learning_rate", check_positive_number("learning_rate", self.learning_rate)
@@ -218,12 +332,16 @@ class History:
     """Per-epoch losses of a ``fit`` (Keras' ``History.history`` as ``.history``).
 
     Attributes:
-        loss: mean training loss of every epoch.
-        val_loss: validation loss of every epoch, or ``None`` without validation.
+        loss: mean training loss of every epoch the training ran (an early-stopped
+            training has fewer entries than ``epochs``).
+        val_loss: validation loss of every epoch run, or ``None`` without validation.
         updates: the training state's ``step`` at the end (parameter updates so far).
         trim: what the training layout used and left out, where the caller laid the
             samples out (``LSTMModel.fit``); else ``None``.
         val_trim: the same for the validation data.
+        best_epoch: the 0-based epoch of the best validation loss under early stopping
+            (the epoch whose parameters were restored with ``restore_best``), ``-1`` if no
+            epoch improved; ``None`` without early stopping.
     """
 
     loss: tuple[float, ...]
@@ -231,6 +349,7 @@ class History:
     updates: int
     trim: Any = None  # lstmlab.data.layouts.TrimReport: core does not import data
     val_trim: Any = None
+    best_epoch: int | None = None
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -294,10 +413,15 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         train_config: training settings.
 
     Returns:
-        ``train_epoch(train_state, x_batches, y_batches) -> (train_state, losses)`` with
-        ``x_batches (num_batches, batch, time, features)``, ``y_batches (num_batches, batch,
-        outputs)`` and ``losses (num_batches,)``. A stateful model carries its state across
-        batches and returns it; a stateless one starts every batch from zero state.
+        ``train_epoch(train_state, x_batches, y_batches, lr_scale=None) -> (train_state,
+        losses)`` with ``x_batches (num_batches, batch, time, features)``, ``y_batches
+        (num_batches, batch, outputs)`` and ``losses (num_batches,)``. A stateful model
+        carries its state across batches and returns it; a stateless one starts every batch
+        from zero state. ``lr_scale``, a float32 scalar, multiplies every update: Keras-form
+        Adam's update is ``-alpha * m / (sqrt(v) + epsilon)`` with ``alpha`` proportional to
+        the learning rate and moments that do not depend on it, so this is the step with
+        learning rate ``lr_scale * learning_rate`` (up to float rounding), without changing
+        the optimizer state's layout; ``None`` (the default) leaves the updates untouched.
     """
     optimizer = train_config.optimizer()
     stateful = model_config.stateful
@@ -309,7 +433,7 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-    def batch_step(carry, inputs):
+    def batch_step(carry, inputs, lr_scale):
         params, opt_state, rnn_state = carry
         x, y, index = inputs
         if stateful and every is not None:
@@ -319,11 +443,13 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         start_state = rnn_state if stateful else _zeros_like_state(rnn_state)
         (loss, new_state), grads = grad_fn(params, start_state, x, y)
         updates, opt_state = optimizer.update(grads, opt_state, params)
+        if lr_scale is not None:
+            updates = jax.tree.map(lambda update: update * lr_scale, updates)
         params = optax.apply_updates(params, updates)
         rnn_state = new_state if stateful else rnn_state
         return (params, opt_state, rnn_state), loss
 
-    def train_epoch(train_state: TrainState, x_batches, y_batches):
+    def train_epoch(train_state: TrainState, x_batches, y_batches, lr_scale=None):
         key = train_state.key
         if train_config.shuffle:
             key, shuffle_key = jax.random.split(key)
@@ -337,7 +463,10 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         carry = (train_state.params, train_state.opt_state, train_state.rnn_state)
         indices = jnp.arange(num_batches, dtype=jnp.int32)
         (params, opt_state, rnn_state), losses = jax.lax.scan(
-            batch_step, carry, (x_batches, y_batches, indices), unroll=_batch_unroll(num_batches)
+            functools.partial(batch_step, lr_scale=lr_scale),
+            carry,
+            (x_batches, y_batches, indices),
+            unroll=_batch_unroll(num_batches),
         )
         new_state = TrainState(
             params=params,
@@ -427,6 +556,76 @@ def compiled_predict(model_config: ModelConfig):
 _VALIDATION_STATES = ("carry", "zeros")
 
 
+class StopState(NamedTuple):
+    """What early stopping and the plateau rule carry per training, beside the ``TrainState``.
+
+    ``fit`` builds it with ``init_stop_states`` and carries it through the epoch program;
+    fields a config does not use stay as built.
+
+    Attributes:
+        stopped: bool scalar: the training has stopped and makes no further updates.
+        epochs_run: int32 scalar: epochs in which the training updated its parameters.
+        best_loss: float32 scalar: best validation loss so far (early stopping; ``inf`` at
+            the start).
+        best_params: the parameters of the best epoch (``None`` unless early stopping
+            restores them).
+        best_epoch: int32 scalar: the 0-based epoch of ``best_loss``, ``-1`` before one.
+        wait: int32 scalar: epochs since the last improvement (early stopping).
+        plateau_best: float32 scalar: best validation loss so far (the plateau rule).
+        plateau_wait: int32 scalar: epochs since the plateau rule's last improvement or
+            reduction.
+        lr_scale: float32 scalar: the learning rate as a fraction of the configured one.
+    """
+
+    stopped: jax.Array
+    epochs_run: jax.Array
+    best_loss: jax.Array
+    best_params: Params | None
+    best_epoch: jax.Array
+    wait: jax.Array
+    plateau_best: jax.Array
+    plateau_wait: jax.Array
+    lr_scale: jax.Array
+
+
+def init_stop_states(train_config: TrainConfig, train_states: TrainState) -> StopState:
+    """The stop state at the start of a ``fit``, one per training (leading axis: trainings).
+
+    Args:
+        train_config: training settings; ``best_params`` is kept only when
+            ``early_stopping.restore_best`` asks for it.
+        train_states: stacked states (from ``init_train_states``).
+
+    Returns:
+        A ``StopState`` whose every leaf has a leading axis of trainings: nothing stopped,
+        no best loss yet (``inf``), learning-rate scale 1.
+    """
+    trainings = jnp.shape(train_states.step)[0]
+    early = train_config.early_stopping
+    keep_params = early is not None and early.restore_best
+
+    def full(value, dtype):
+        return jnp.full((trainings,), value, dtype)
+
+    return StopState(
+        stopped=full(False, jnp.bool_),
+        epochs_run=full(0, jnp.int32),
+        best_loss=full(jnp.inf, jnp.float32),
+        # A copy: the parameters' buffers may be replaced while the best ones are kept.
+        best_params=jax.tree.map(jnp.copy, train_states.params) if keep_params else None,
+        best_epoch=full(-1, jnp.int32),
+        wait=full(0, jnp.int32),
+        plateau_best=full(jnp.inf, jnp.float32),
+        plateau_wait=full(0, jnp.int32),
+        lr_scale=full(1.0, jnp.float32),
+    )
+
+
+def _select_tree(condition: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """``on_true`` where the scalar ``condition`` holds, else ``on_false``, leaf by leaf."""
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
+
+
 def make_driver_epoch(
     model_config: ModelConfig,
     train_config: TrainConfig,
@@ -440,6 +639,13 @@ def make_driver_epoch(
     every-N-batches resets), then the validation, then the epoch-end reset of the policy:
     the only place where a stateful model's state is zeroed between epochs.
 
+    With ``early_stopping`` or ``plateau`` set, the epoch also applies their rules to the
+    validation loss (see ``EarlyStopping`` and ``Plateau``) and carries a ``StopState``: a
+    training that has stopped keeps every leaf of its ``TrainState`` (parameters, optimizer
+    and recurrent state, step, key) and reports ``nan`` losses; the plateau's learning-rate
+    scale multiplies the updates (see ``make_train_epoch``). Without them the stop state is
+    passed through untouched and the program is the plain epoch.
+
     Args:
         model_config: the model.
         train_config: training settings; its ``reset`` policy is applied here.
@@ -448,17 +654,26 @@ def make_driver_epoch(
             epoch ended in) or ``"zeros"``.
 
     Returns:
-        ``epoch(train_state, x_batches, y_batches, x_val, y_val) -> (train_state, loss,
-        val_loss)`` with ``loss`` the mean of the epoch's batch losses (a scalar) and
-        ``val_loss`` the mean validation loss (a scalar; ``nan`` without validation, where
-        ``x_val`` and ``y_val`` are ignored).
+        ``epoch(train_state, stop_state, x_batches, y_batches, x_val, y_val) ->
+        (train_state, stop_state, loss, val_loss)`` with ``loss`` the mean of the epoch's
+        batch losses (a scalar) and ``val_loss`` the mean validation loss (a scalar; ``nan``
+        without validation, where ``x_val`` and ``y_val`` are ignored). ``stop_state`` is a
+        ``StopState`` (one training's) with early stopping or plateau, else ``None``.
+
+    Raises:
+        ValueError: early stopping or plateau without validation.
     """
+    early = train_config.early_stopping
+    plateau = train_config.plateau
+    stopping = early is not None or plateau is not None
+    if stopping and not validation:
+        raise ValueError(_NO_VALIDATION_MESSAGE)
     train_epoch = make_train_epoch(model_config, train_config)
     evaluate_batches = make_evaluate(model_config)
     reset_at_end = model_config.stateful and train_config.reset.at_epoch_end
 
-    def epoch(train_state: TrainState, x_batches, y_batches, x_val, y_val):
-        train_state, losses = train_epoch(train_state, x_batches, y_batches)
+    def plain_epoch(train_state: TrainState, lr_scale, x_batches, y_batches, x_val, y_val):
+        train_state, losses = train_epoch(train_state, x_batches, y_batches, lr_scale)
         val_loss = jnp.asarray(jnp.nan, losses.dtype)
         if validation:
             start = train_state.rnn_state
@@ -472,7 +687,58 @@ def make_driver_epoch(
             train_state = train_state._replace(rnn_state=_zeros_like_state(train_state.rnn_state))
         return train_state, jnp.mean(losses), val_loss
 
+    def epoch(train_state: TrainState, stop_state, x_batches, y_batches, x_val, y_val):
+        if not stopping:
+            train_state, loss, val_loss = plain_epoch(
+                train_state, None, x_batches, y_batches, x_val, y_val
+            )
+            return train_state, stop_state, loss, val_loss
+        lr_scale = None if plateau is None else stop_state.lr_scale
+        new_state, loss, val_loss = plain_epoch(
+            train_state, lr_scale, x_batches, y_batches, x_val, y_val
+        )
+        stopped = stop_state.stopped
+        running = jnp.logical_not(stopped)
+        # A stopped training makes no further updates: every leaf keeps its value.
+        new_state = _select_tree(stopped, train_state, new_state)
+        loss = jnp.where(stopped, jnp.nan, loss)
+        val_loss = jnp.where(stopped, jnp.nan, val_loss)  # nan never counts as improving
+        stop_now = jnp.zeros([], jnp.bool_)
+        changes = {"epochs_run": stop_state.epochs_run + running.astype(jnp.int32)}
+        if early is not None:
+            improved = val_loss < stop_state.best_loss - early.min_delta
+            changes["best_loss"] = jnp.where(improved, val_loss, stop_state.best_loss)
+            changes["best_epoch"] = jnp.where(
+                improved, stop_state.epochs_run, stop_state.best_epoch
+            )
+            if early.restore_best:
+                changes["best_params"] = _select_tree(
+                    improved, new_state.params, stop_state.best_params
+                )
+            wait = jnp.where(improved, 0, stop_state.wait + running.astype(jnp.int32))
+            changes["wait"] = wait
+            stop_now = running & (wait >= early.patience)
+        if plateau is not None:
+            improved = val_loss < stop_state.plateau_best
+            changes["plateau_best"] = jnp.where(improved, val_loss, stop_state.plateau_best)
+            wait = jnp.where(improved, 0, stop_state.plateau_wait + running.astype(jnp.int32))
+            reduce = running & (wait >= plateau.patience)
+            reduced = jnp.maximum(
+                stop_state.lr_scale * plateau.factor, jnp.float32(plateau.min_scale)
+            )
+            changes["lr_scale"] = jnp.where(reduce, reduced, stop_state.lr_scale)
+            changes["plateau_wait"] = jnp.where(reduce, 0, wait)
+        changes["stopped"] = stopped | stop_now
+        return new_state, stop_state._replace(**changes), loss, val_loss
+
     return epoch
+
+
+_NO_VALIDATION_MESSAGE = (
+    "early_stopping and plateau watch the validation loss, got validation=None; pass "
+    "validation=(x_val_batches, y_val_batches) (e.g. the tail of the training part), or "
+    "TrainConfig(early_stopping=None, plateau=None)"
+)
 
 
 @functools.lru_cache(maxsize=64)
@@ -486,7 +752,7 @@ def _compiled_driver_epoch(
     epoch = make_driver_epoch(
         model_config, train_config, validation=validation, validation_state=validation_state
     )
-    axes = (0, data_axis, data_axis, data_axis, data_axis)
+    axes = (0, 0, data_axis, data_axis, data_axis, data_axis)
     return jax.jit(jax.vmap(epoch, in_axes=axes))
 
 
@@ -509,8 +775,13 @@ def compiled_driver_epoch(
         validation_state: ``"carry"`` or ``"zeros"``.
 
     Returns:
-        ``epoch(train_states, x_batches, y_batches, x_val, y_val) -> (train_states, losses,
-        val_losses)`` with ``losses`` and ``val_losses`` of shape ``(trainings,)``.
+        ``epoch(train_states, stop_states, x_batches, y_batches, x_val, y_val) ->
+        (train_states, stop_states, losses, val_losses)`` with ``losses`` and ``val_losses``
+        of shape ``(trainings,)``; ``stop_states`` from ``init_stop_states`` with early
+        stopping or plateau, else ``None``.
+
+    Raises:
+        ValueError: early stopping or plateau without validation.
     """
     return _compiled_driver_epoch(
         model_config, _program_config(train_config), data_axis, validation, validation_state
@@ -606,15 +877,23 @@ class TrainLog:
     """What the driver measured, per epoch and per training.
 
     Attributes:
-        loss: ``(epochs, trainings)`` float32, mean training loss of every epoch.
-        val_loss: ``(epochs, trainings)`` float32 validation losses, or ``None`` without
-            validation.
+        loss: ``(epochs, trainings)`` float32, mean training loss of every epoch; ``nan``
+            after a training has stopped, and ``epochs`` is the most any training ran.
+        val_loss: ``(epochs, trainings)`` float32 validation losses (``nan`` after a
+            training has stopped), or ``None`` without validation.
         updates: ``(trainings,)`` int, each training's ``step`` at the end.
+        epochs_run: ``(trainings,)`` int, the epochs in which each training updated its
+            parameters (all of them without early stopping).
+        best_epoch: ``(trainings,)`` int, each training's 0-based epoch of its best
+            validation loss under early stopping (``-1`` if none improved), or ``None``
+            without early stopping.
     """
 
     loss: np.ndarray
     val_loss: np.ndarray | None
     updates: np.ndarray
+    epochs_run: np.ndarray
+    best_epoch: np.ndarray | None = None
 
     @property
     def trainings(self) -> int:
@@ -636,16 +915,19 @@ class TrainLog:
             val_trim: the validation layout's report.
 
         Returns:
-            ``History`` with one float per epoch.
+            ``History`` with one float per epoch the training ran (Keras' history of an
+            early-stopped training ends at its stop).
         """
+        run = int(self.epochs_run[training])
         return History(
-            loss=tuple(float(v) for v in self.loss[:, training]),
+            loss=tuple(float(v) for v in self.loss[:run, training]),
             val_loss=None
             if self.val_loss is None
-            else tuple(float(v) for v in self.val_loss[:, training]),
+            else tuple(float(v) for v in self.val_loss[:run, training]),
             updates=int(self.updates[training]),
             trim=trim,
             val_trim=val_trim,
+            best_epoch=None if self.best_epoch is None else int(self.best_epoch[training]),
         )
 
 
@@ -706,13 +988,23 @@ def fit(
     validation_state: str = "carry",
     on_epoch: EpochCallback | None = None,
 ) -> tuple[TrainState, TrainLog]:
-    """Train several equal-shape trainings at once for ``train_config.epochs`` epochs.
+    """Train several equal-shape trainings at once for at most ``train_config.epochs`` epochs.
 
     The one training driver of lstmlab. Every epoch is one compiled program,
     ``jit(vmap(epoch))`` over the trainings (seeds, or equal-shape configurations), cached per
     (model config, training settings without ``epochs`` and ``seed``): the batches in one
     ``lax.scan`` (``make_train_epoch``, with the every-N-batches resets), the validation, the
     epoch-end reset of the policy and the epoch's mean loss, all inside the program.
+
+    With ``train_config.early_stopping`` each training stops on its own (inside the
+    program: a stopped training makes no further updates and logs ``nan``); the loop ends
+    once every training has stopped, reading the device's stop flags every
+    ``_STOP_CHECK_EPOCHS`` epochs (every epoch when ``on_epoch`` is given) so that it does
+    not wait for the device after each epoch. With ``restore_best`` the returned states hold
+    each training's best-validation parameters; their optimizer state, recurrent state,
+    ``step`` and key are those at the stop (a further ``fit`` continues from the best
+    parameters with the optimizer's moments of the last epoch run).
+    ``train_config.plateau`` scales each training's learning rate on its own.
 
     Args:
         model_config: the model.
@@ -737,15 +1029,17 @@ def fit(
         on_epoch: called after every epoch as ``on_epoch(epoch_index, losses, val_losses)``
             with NumPy ``(trainings,)`` arrays (``val_losses`` ``None`` without validation),
             e.g. to advance a progress bar (``lstmlab.runtime.epoch_progress``). Without it
-            the losses stay on the device until the end.
+            the losses stay on the device until the end. A stopped training's entries are
+            ``nan``.
 
     Returns:
         ``(train_states, log)``: the final stacked states and a ``TrainLog`` with losses of
-        shape ``(epochs, trainings)``.
+        shape ``(epochs, trainings)`` (``epochs``: the most epochs any training ran).
 
     Raises:
         ValueError: stateful training with ``shuffle=True``, an unknown ``validation_state``
-            or ``data_axis``, or batches whose shape does not fit.
+            or ``data_axis``, batches whose shape does not fit, or early stopping or plateau
+            without ``validation``.
 
     Example:
         >>> import numpy as np
@@ -772,6 +1066,10 @@ def fit(
             "stateful training needs shuffle=False, got shuffle=True; pass shuffle=False "
             "(shuffling would break the continuity of each stream across batches)"
         )
+    early = train_config.early_stopping
+    stopping = early is not None or train_config.plateau is not None
+    if stopping and validation is None:
+        raise ValueError(_NO_VALIDATION_MESSAGE)
     trainings = int(jnp.shape(train_states.step)[0]) if jnp.ndim(train_states.step) else 0
     if trainings == 0:
         raise ValueError(
@@ -792,9 +1090,13 @@ def fit(
         validation=validation is not None,
         validation_state=validation_state,
     )
+    stop_states = init_stop_states(train_config, train_states) if stopping else None
+    check_every = 1 if on_epoch is not None else _STOP_CHECK_EPOCHS
     losses, val_losses = [], []
     for epoch in range(capped_epochs(train_config.epochs)):
-        train_states, loss, val_loss = epoch_fn(train_states, x_batches, y_batches, x_val, y_val)
+        train_states, stop_states, loss, val_loss = epoch_fn(
+            train_states, stop_states, x_batches, y_batches, x_val, y_val
+        )
         losses.append(loss)
         val_losses.append(val_loss)
         if on_epoch is not None:
@@ -803,12 +1105,47 @@ def fit(
                 np.asarray(loss),
                 None if validation is None else np.asarray(val_loss),
             )
+        if early is not None and (epoch + 1) % check_every == 0:
+            if bool(np.all(np.asarray(stop_states.stopped))):
+                break
+    if stopping:
+        epochs_run = np.asarray(stop_states.epochs_run).astype(np.int64)
+    else:
+        epochs_run = np.full(trainings, len(losses), np.int64)
+    # Epochs looped after the last training stopped (between two checks) are all nan.
+    epochs = int(epochs_run.max(initial=0))
+    best_epoch = None
+    if early is not None:
+        best_epoch = np.asarray(stop_states.best_epoch).astype(np.int64)
+        if early.restore_best:
+            train_states = train_states._replace(
+                params=_restore_best(stop_states.best_params, train_states.params, best_epoch)
+            )
     empty = np.zeros((0, trainings), np.float32)
     log = TrainLog(
-        loss=np.stack([np.asarray(v) for v in losses]) if losses else empty,
+        loss=np.stack([np.asarray(v) for v in losses[:epochs]]) if epochs else empty,
         val_loss=None
         if validation is None
-        else (np.stack([np.asarray(v) for v in val_losses]) if val_losses else empty),
+        else (np.stack([np.asarray(v) for v in val_losses[:epochs]]) if epochs else empty),
         updates=np.asarray(train_states.step).astype(np.int64),
+        epochs_run=epochs_run,
+        best_epoch=best_epoch,
     )
     return train_states, log
+
+
+# How often (in epochs) fit reads the device's stop flags without an on_epoch callback:
+# reading waits for the device, so reading every epoch would stall the queue of epochs.
+_STOP_CHECK_EPOCHS = 8
+
+
+@jax.jit
+def _restore_best(best_params: Params, params: Params, best_epoch: jax.Array) -> Params:
+    """Each training's best parameters, or its last ones where no epoch improved (-1)."""
+    found = best_epoch >= 0  # (trainings,)
+
+    def pick(best, last):
+        mask = found.reshape(found.shape + (1,) * (last.ndim - 1))  # (trainings, 1, ...)
+        return jnp.where(mask, best, last)
+
+    return jax.tree.map(pick, best_params, params)
