@@ -141,6 +141,17 @@ def test_point_metrics_match_a_loop_reference():
     assert int(m["n_missing"]) == int(np.isnan(actual).sum()) > 0
 
 
+def test_point_metrics_show_a_diverged_seed_instead_of_hiding_it():
+    actual = np.ones((2, 1, 1))
+    forecasts = np.ones((3, 2, 1, 1))
+    forecasts[1, 0, 0, 0] = np.nan
+    forecasts[2, 0, 0, 0] = 1e21
+    m = point_metrics(forecasts, actual, np.ones(1))
+    assert m["rmse"][0] == 0.0 and np.isnan(m["rmse"][1]) and np.isnan(m["mape"][1])
+    assert m["rmse"][2] == pytest.approx(1e21 / math.sqrt(2))  # no overflow in float64
+    assert np.isnan(m["rmse_per_step"][1, 0])
+
+
 def test_point_metrics_refuse_mismatched_shapes_and_infinite_actual():
     with pytest.raises(ValueError, match=r"actual must have shape \(origins, horizon, series\)"):
         point_metrics(np.zeros((2, 3, 4, 1)), np.zeros((3, 5, 1)), np.ones(1))
@@ -195,11 +206,13 @@ def test_flags_count_both_reasons_and_several_series():
     forecasts = np.zeros((2, 2, 1, 2))
     forecasts[0, 0, 0, 0] = np.nan
     forecasts[0, 1, 0, 1] = 100.0  # outside series 1's range, inside series 0's
+    forecasts[1, 0, 0, 0] = -2.0  # below series 0's range
     flags = flag_forecasts(forecasts, np.array([-1.0, -1.0]), np.array([1000.0, 1.0]))
     assert flags.reasons == (
         "seed 0: 1 non-finite value, 1 beyond the plausible range of their series",
+        "seed 1: 1 beyond the plausible range of their series",
     )
-    assert flags.flagged.tolist() == [True, False]
+    assert flags.flagged.tolist() == [True, True]
 
 
 def test_all_seeds_flagged_give_an_all_nan_ensemble_and_say_so():
