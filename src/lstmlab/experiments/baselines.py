@@ -383,6 +383,8 @@ def baseline_forecasts(
     started = time.perf_counter()
     check_choice("name", name, BASELINES, fix="pass e.g. name='auto_ets'")
     targets, n_train, origins, horizon = _check_inputs(targets, n_train, origins, horizon)
+    if season is not None:
+        season = check_positive_int("season", season, fix="pass e.g. --season 12")
     if level is not None:
         level = check_fraction("level", level, fix="pass e.g. level=0.9 for 90% intervals")
     num_series = targets.shape[1]
