@@ -1,5 +1,6 @@
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -15,8 +16,10 @@ from lstmlab import cli, runtime
 from lstmlab.cli import build_parser, compare_config, main
 from lstmlab.core.model import LSTMConfig, init_params
 from lstmlab.data.loading import DownloadError
+from lstmlab.experiments import compare, scoring
 from lstmlab.forecaster import Forecaster
 from lstmlab.model_folder import SavedModel, folder_checksum, load_model, save_model
+from lstmlab.report.documents import format_number
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -208,7 +211,12 @@ def compare_main(argv):
     return cli.main(["compare", *argv])
 
 
-FAST = ["--epochs", "1", "--seeds", "1", "--window", "2", "--quiet"]
+# One fixed input normalisation and persistence alone: nothing compiled three times, no
+# statsforecast fit (a test that needs more baselines passes --baselines again: the last wins).
+FAST = [
+    "--epochs", "1", "--seeds", "1", "--window", "2", "--norm", "none", "--baselines",
+    "persistence", "--quiet",
+]  # fmt: skip
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -242,7 +250,7 @@ def test_flags_become_the_config():
             "direct",
             "--split",
             "0.8",
-            "--season",
+            "--seasons",
             "12",
             "--seeds",
             "2",
@@ -250,13 +258,14 @@ def test_flags_become_the_config():
     )
     config = compare_config(args)
     assert {(m.window, m.epochs) for m in config.models} == {(5, 7)}
-    assert (config.horizon, config.strategy, config.split, config.season, config.seeds) == (
+    assert (config.horizon, config.strategy, config.split, config.seasons, config.seeds) == (
         3,
         "direct",
         0.8,
-        12,
+        (12,),
         2,
     )
+    assert config.season == 12
 
 
 def test_models_flag_selects_models_and_names_the_choices():
@@ -277,8 +286,248 @@ def test_preset_flags_keep_the_preset_and_override_what_is_given():
     )
 
 
+KINDS = ("mlp", "stateless", "stateful", "stacked")
+
+
+def test_compare_protocol_flags_reach_the_config():
+    args = parse(
+        [
+            "data.csv",
+            *("--seasons", "336", "48", "--folds", "3", "--baselines", "persistence", "auto_ets"),
+            *("--norm", "difference", "--validation", "0.25", "--patience", "7"),
+            *("--level", "0.8", "--missing", "ffill", "--window", "9", "--epochs", "4"),
+            *("--strategy", "recursive"),
+        ]
+    )
+    by_hand = compare.CompareConfig(
+        models=tuple(
+            compare.ModelSpec(model=kind, window=9, epochs=4, norm="difference") for kind in KINDS
+        ),
+        baselines=("persistence", "auto_ets"),
+        seasons=(48, 336),
+        folds=3,
+        validation=0.25,
+        patience=7,
+        level=0.8,
+        missing="ffill",
+        strategy="recursive",
+    )
+    assert compare_config(args) == by_hand
+    # no flag's default changes CompareConfig's: the flags left out leave its defaults
+    assert compare_config(parse(["data.csv"])) == compare.CompareConfig()
+    assert compare_config(parse(["data.csv"])).seasons is None  # from the frequency or detected
+    assert compare_config(parse(["data.csv", "--seasons", "none"])).seasons == ()
+    # a preset keeps what the flags leave out
+    preset = compare_config(parse(["--preset", "airline-classic", "--folds", "2"]))
+    assert preset == dataclasses.replace(compare.PRESETS["airline-classic"], folds=2)
+    # drop and error act when loading: the config's fill stays
+    for policy in ("drop", "error"):
+        assert compare_config(parse(["data.csv", "--missing", policy])).missing == "interpolate"
+
+
+def write_gap_csv(path, values) -> None:
+    days = pd.date_range("2001-01-01", periods=len(values), freq="D").strftime("%Y-%m-%d")
+    pd.DataFrame({"when": days, "load": values}).to_csv(path, index=False)
+
+
+GAP = 39  # the last step of the training part of 60 steps (int(60 * 0.67) = 40)
+
+
+@pytest.mark.parametrize("missing", ["interpolate", "ffill", "drop", "error"])
+def test_compare_loader_keeps_gaps_to_fill_after_the_split(missing, tmp_path):
+    values = 50 + np.cumsum(np.random.default_rng(3).normal(size=60))
+    values[GAP] = np.nan
+    data = tmp_path / "gap.csv"
+    write_gap_csv(data, values)
+    args = parse([str(data), "--time-col", "when", "--target", "load", "--missing", missing])
+    if missing == "error":
+        with pytest.raises(ValueError, match="missing"):
+            cli.load_command_series(args)
+        return
+    loaded = cli.load_command_series(args)
+    column = loaded.frame["load"].to_numpy()
+    if missing == "drop":
+        assert len(column) == 59 and not np.isnan(column).any()
+        assert loaded.report.missing_policy == "drop"
+        return
+    # kept as NaN: nothing filled before the split, compare fills it with the user's policy
+    assert np.flatnonzero(np.isnan(column)).tolist() == [GAP]
+    assert loaded.report.missing_policy == "keep"
+    assert compare_config(args).missing == missing
+
+
 @pytest.mark.slow
-def test_csv_end_to_end(tmp_path, capsys):
+@pytest.mark.parametrize("missing", ["interpolate", "ffill"])
+def test_compare_fills_a_gap_ending_the_training_part_from_training_values_only(
+    missing, tmp_path, monkeypatch, compare_results
+):
+    monkeypatch.setattr(cli, "write_compare_report", lambda result, out: {})  # the data path only
+    values = 50 + np.cumsum(np.random.default_rng(3).normal(size=60))
+    values[GAP] = np.nan
+    for shift in (0.0, 100.0):  # the same training part, another test part
+        changed = values.copy()
+        changed[GAP + 1 :] += shift
+        data = tmp_path / f"gap{shift:g}.csv"
+        write_gap_csv(data, changed)
+        argv = [str(data), "--time-col", "when", "--target", "load", "--models", "mlp"]
+        argv += ["--missing", missing, "--device", "cpu", "--out", str(tmp_path / f"{shift:g}")]
+        assert compare_main([*argv, *FAST]) == 0
+    same, moved = compare_results
+    assert same.config.missing == missing and same.n_train == GAP + 1
+    for name in ("persistence", "mlp", "mlp_median"):
+        first, other = same.outcome(name).forecasts, moved.outcome(name).forecasts
+        # the first test origin reads the window (38, 39): training values, the gap filled
+        # from them alone, so the test part's values cannot reach it
+        np.testing.assert_array_equal(first[:, 0], other[:, 0])
+        assert not np.array_equal(first[:, 1:], other[:, 1:])  # later origins read them
+    # the gap takes the last training value (interpolating over the split would give
+    # (values[38] + values[40]) / 2)
+    assert same.outcome("persistence").forecasts[0, 0, 0, 0] == values[GAP - 1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--folds", "0"],
+            "--folds must be a positive integer, got 0; pass e.g. --folds 3, or --folds 1 for "
+            "one split",
+        ),
+        (
+            ["--level", "1.5"],
+            "--level must be a fraction strictly between 0 and 1, got 1.5; pass e.g. --level "
+            "0.9 for 90% intervals",
+        ),
+        (
+            ["--seasons", "0"],
+            "--seasons takes season lengths in steps (positive integers), got 0; pass e.g. "
+            "--seasons 12, or --seasons none for no season",
+        ),
+        (
+            ["--seasons", "12", "none"],
+            "--seasons none means no season and stands alone, got --seasons 12 none; pass "
+            "season lengths or none",
+        ),
+        (
+            ["--validation", "0.95"],
+            "--validation must be a fraction in [0, 0.9), got 0.95; pass e.g. --validation 0.2 "
+            "(the last 20% of each training part), or 0 for none",
+        ),
+        (
+            ["--patience", "0"],
+            "--patience must be a positive integer, got 0; pass e.g. --patience 20",
+        ),
+        (
+            ["--baselines", "auto_ets"],
+            "--baselines auto_ets leaves out persistence, which every comparison includes (the "
+            "verdicts and MASE are measured against it); pass --baselines persistence auto_ets",
+        ),
+        (
+            ["--norm", "auto", "--validation", "0"],
+            "norm='auto' picks the input normalisation on the validation tail, but validation "
+            "is 0",
+        ),
+        # 20 test steps cannot make 25 folds: refused before the run folder exists
+        (["--folds", "25"], "fold 21 of 25 trains on 60"),
+    ],
+)
+def test_bad_compare_settings_exit_2_before_anything_is_written(flags, message, tmp_path, capsys):
+    data = tmp_path / "load.csv"
+    write_csv(data)
+    out = tmp_path / "run"
+    argv = [str(data), "--time-col", "when", "--target", "load", "--out", str(out)]
+    assert compare_main([*argv, *FAST, *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lstmlab: error: ") and message in err
+    if flags == ["--folds", "25"]:
+        assert "fewer --folds" in err
+    assert not out.exists()
+
+
+def test_compare_flag_values_argparse_refuses(capsys):
+    for flags, message in (
+        (["--baselines", "persistence", "bogus"], "argument --baselines: invalid choice: 'bogus'"),
+        (
+            ["--seasons", "twelve"],
+            "expected season lengths in steps such as 12 (or 'none' for no season), got 'twelve'",
+        ),
+        (["--norm", "revin"], "argument --norm: invalid choice: 'revin'"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            compare_main(["d.csv", *flags])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_compare_preset_alone_refuses_a_loader_missing_policy(data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LSTMLAB_DATA", str(data_dir))
+    out = tmp_path / "run"
+    assert compare_main(["--preset", "airline", "--missing", "drop", "--out", str(out)]) == 2
+    assert (
+        "--missing drop is a loader policy it does not take: pass --missing interpolate or "
+        "ffill, or the file as DATA with --target"
+    ) in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_results):
+    argv = [str(data_dir / "airline_passengers.csv"), "--time-col", "Date", "--target"]
+    argv += ["Passengers", "--models", "mlp", "--epochs", "2", "--seeds", "3", "--norm", "none"]
+    argv += ["--baselines", "persistence", "auto_ets", "--quiet", "--device", "cpu"]
+    assert compare_main([*argv, "--out", str(tmp_path / "run")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (result,) = compare_results
+    assert len(lines) == 4 and lines[0].startswith("compared 5 models in ")
+    assert lines[1] == result.verdict.sentence
+    assert result.best_validated == "mlp"
+
+    def rmse(name):  # recomputed from the forecasts and the actual values
+        errors = result.outcome(name).forecasts[0] - result.actual
+        return float(np.sqrt(np.mean(errors**2)))
+
+    ours, theirs = rmse("mlp_median"), rmse("auto_ets")
+    assert ours == pytest.approx(result.outcome("mlp_median").mean("rmse"), rel=1e-9)
+    head = (
+        f"best-validated neural model mlp: seed median test RMSE {format_number(ours)} against "
+        f"{format_number(theirs)} for the best statistical baseline, auto_ets: the neural model "
+    )
+    word = "loses" if ours > theirs else "wins"
+    assert lines[2].startswith(head + word)
+    assert "stateful" not in "\n".join(lines)  # no state test without both LSTMs
+    # the other outcome and the state test, on the same result
+    better = tuple(
+        dataclasses.replace(o, metrics={**o.metrics, "rmse": np.array([theirs / 2])})
+        if o.name == "mlp_median"
+        else o
+        for o in result.outcomes
+    )
+    state_test = scoring.compare_seeds([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    lines = cli.compare_summary(
+        dataclasses.replace(result, outcomes=better, state_test=state_test)
+    )
+    assert lines[2] == head.replace(format_number(ours), format_number(theirs / 2)) + (
+        "wins (RMSE 50.0% lower)"
+    )
+    assert lines[3] == state_test.sentence("stateful", "stateless")
+
+
+@pytest.fixture
+def compare_results(monkeypatch):
+    """The ``CompareResult`` of every ``compare.run`` the command line makes, in order."""
+    results = []
+    run = cli.compare.run
+
+    def spy(*args, **kwargs):
+        results.append(run(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(cli.compare, "run", spy)
+    return results
+
+
+@pytest.mark.slow
+def test_csv_end_to_end(tmp_path, capsys, compare_results):
     data = tmp_path / "load.csv"
     write_csv(data)
     out = tmp_path / "run"
@@ -291,7 +540,7 @@ def test_csv_end_to_end(tmp_path, capsys):
             "load",
             "--features",
             "temperature",
-            "--season",
+            "--seasons",
             "7",
             "--horizon",
             "2",
@@ -300,6 +549,9 @@ def test_csv_end_to_end(tmp_path, capsys):
             "--out",
             str(out),
             *FAST,
+            "--baselines",
+            "persistence",
+            "seasonal_naive",
         ]
     )
     assert code == 0
@@ -317,10 +569,23 @@ def test_csv_end_to_end(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["series"] == ["load"] and summary["features"] == ["temperature"]
     assert {m["window"] for m in summary["config"]["models"]} == {2}
+    (result,) = compare_results
+    kinds = ("mlp", "stateless", "stateful", "stacked")
+    assert [o.name for o in result.outcomes] == ["persistence", "seasonal_naive"] + [
+        name for kind in kinds for name in (kind, f"{kind}_median")
+    ]
     report = (out / "report.md").read_text()
-    assert "load (target): 1 missing as read, 1 before the policy; 1 interpolated" in report
+    # the loader keeps the gap; compare fills it from the training part (row 5 of 40)
+    assert "load (target): 1 missing as read, 1 before the policy; 1 left missing (NaN)" in report
+    assert (
+        "missing values: 1 in the first training part filled (interpolate) from training values "
+        "only, 0 in the test part"
+    ) in report
     assert "observed future values of the extra features ['temperature']" in report
-    assert f"best: {summary['models'][summary['best']]['label']}" in capsys.readouterr().out
+    assert result.verdict.sentence in report
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1].startswith(f"wrote {out}: ")
+    assert printed[-1 - len(cli.compare_summary(result)) : -1] == cli.compare_summary(result)
 
 
 def test_csv_without_target_is_an_error(tmp_path, capsys):
@@ -943,10 +1208,14 @@ def test_help_shows_forecaster_config_defaults_for_fit_and_compare():
     )
     for spec in config.models:
         kind = ForecasterConfig(model=spec.name)
-        assert (spec.window, spec.epochs, spec.learning_rate, spec.units, spec.batch_size) == (
-            kind.window, kind.epochs, kind.learning_rate, kind.resolved_units,
-            kind.resolved_batch_size,
+        assert (spec.epochs, spec.learning_rate, spec.units, spec.batch_size) == (
+            kind.epochs, kind.learning_rate, kind.resolved_units, kind.resolved_batch_size,
         )
+        # the window is compare's: one covering the season, at least ForecasterConfig's
+        assert spec.window is None
+    assert f"at least ForecasterConfig's {defaults.window};" in compare_help
+    assert f"(default: the preset's, else {compare.CompareConfig().strategy})" in compare_help
+    assert compare.CompareConfig().strategy == "direct"
 
 
 def test_target_takes_several_columns_in_every_command():
@@ -989,7 +1258,9 @@ def test_quiet_prints_only_the_summary_and_names_what_was_written(tmp_path, caps
 
 
 @pytest.mark.slow
-def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(tmp_path, capsys):
+def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(
+    tmp_path, capsys, compare_results
+):
     data = tmp_path / "load.csv"
     write_csv(data)
     out = tmp_path / "run"
@@ -997,8 +1268,14 @@ def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(tmp_path, capsy
     assert compare_main([*argv, *FAST, "--device", "cpu", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("best: ") and captured.err == ""
-    assert lines[1] == f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir()))
+    (result,) = compare_results
+    # the summary: models and time, the verdict, the best-validated model against a baseline
+    assert len(lines) == 4 and lines[0].startswith("compared 3 models in ") and captured.err == ""
+    assert lines[1:3] == [
+        result.verdict.sentence,
+        *[line for line in lines if line.startswith("best-validated neural model mlp: ")],
+    ]
+    assert lines[3] == f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir()))
     model = tmp_path / "model"
     argv = ["fit", str(data), "--time-col", "when", "--target", "load", "--model", "mlp"]
     argv += ["--window", "3", "--epochs", "2", "--seeds", "1", "--quiet", "--out", str(model)]

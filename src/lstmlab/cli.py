@@ -8,6 +8,10 @@ One vocabulary for every command (``lstmlab COMMAND --help`` shows each flag's d
 - ``--model-dir DIR``: a model folder the command reads;
 - ``--model KIND`` (``fit``) and ``--models KIND [KIND ...]`` (``compare``): model kinds,
   ``stateful``, ``stateless``, ``stacked`` or ``mlp``;
+- ``--missing``: ``fit`` fills (``interpolate``, ``ffill``), drops or refuses missing values
+  when loading; ``compare`` fills after its split, each training part from its own values
+  only (``interpolate``, ``ffill``: ``CompareConfig.missing``), and drops or refuses when
+  loading (``drop``, ``error``);
 - ``--quiet``: print only the final summary (no progress bars, no per-epoch lines);
 - ``--device cpu|gpu|auto`` and, for sweeps, ``--executor local|ray``.
 
@@ -31,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from lstmlab._version import __version__
-from lstmlab.checks import check_series_id
+from lstmlab.checks import check_fraction, check_positive_int, check_series_id
+from lstmlab.core.model import NORMS
 from lstmlab.data.loading import (
     LoadConfig,
     LoadedSeries,
@@ -40,6 +45,7 @@ from lstmlab.data.loading import (
     load_series,
 )
 from lstmlab.experiments import compare, convergence, moving_average
+from lstmlab.experiments.baselines import BASELINES
 from lstmlab.forecaster import MODEL_KINDS, Forecaster, ForecasterConfig
 from lstmlab.live.service import ServeConfig
 from lstmlab.model_folder import check_save_destination, model_lock
@@ -56,6 +62,7 @@ from lstmlab.runtime import DEVICES, EXECUTORS, RAY_INSTALL, make_executor, on_d
 __all__ = [
     "build_parser",
     "compare_config",
+    "compare_summary",
     "config_with_device",
     "load_command_series",
     "main",
@@ -64,6 +71,8 @@ __all__ = [
 
 _DEFAULTS = ForecasterConfig()  # the model defaults of fit and compare
 _MISSING = ("interpolate", "ffill", "drop", "error")
+# compare's fills after the split (CompareConfig.missing); drop and error act when loading
+_SPLIT_FILLS = ("interpolate", "ffill")
 _FORMATS = ("auto", "csv", "household", "household-days", "electricity")
 
 
@@ -358,12 +367,29 @@ def _model_default(field: str, value: Any) -> str:
     return f"{field} (default: {value}, ForecasterConfig's; a --preset sets its own)"
 
 
+def _preset_default(field: str, value: Any) -> str:
+    return f"{field} (default: the preset's, else {value})"
+
+
+def _seasons(text: str) -> int | None:
+    """One ``--seasons`` value: a season length in steps, or ``none`` (argparse type)."""
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected season lengths in steps such as 12 (or 'none' for no season), got {text!r}"
+        ) from None
+
+
 def _add_compare(subparsers: Any) -> None:
     defaults = compare.CompareConfig()
     parser = _command(
         subparsers,
         "compare",
-        help="persistence, seasonal naive, MLP, stateless, stateful and stacked LSTMs on a series",
+        help="statistical baselines against an MLP and stateless, stateful and stacked LSTMs "
+        "on a series",
         description=compare.__doc__.split("\n\n")[0],
     )
     parser.add_argument(
@@ -406,7 +432,12 @@ def _add_compare(subparsers: Any) -> None:
         help="how --resample aggregates (default: the format's, mean for CSV)",
     )
     parser.add_argument(
-        "--missing", choices=_MISSING, default="interpolate", help="missing-value policy"
+        "--missing",
+        choices=_MISSING,
+        default="interpolate",
+        help="missing values: interpolate or ffill fill each training part from its own values "
+        "only (the test part forward-filled as inputs, never scored); drop removes the rows "
+        "with a missing value when loading; error refuses a series with one",
     )
     parser.add_argument(
         "--download",
@@ -424,14 +455,30 @@ def _add_compare(subparsers: Any) -> None:
         "--models",
         nargs="+",
         metavar="KIND",
-        help=f"train only these neural models, of {', '.join(MODEL_KINDS)}; the baselines "
-        "always run (default: all of the preset's, or all four)",
+        help=f"train only these neural models, of {', '.join(MODEL_KINDS)} (default: all of "
+        "the preset's, or all four)",
     )
     parser.add_argument(
-        "--window", type=int, help=_model_default("input window of every model", _DEFAULTS.window)
+        "--baselines",
+        nargs="+",
+        metavar="NAME",
+        choices=BASELINES,
+        help=f"the baselines, of {', '.join(BASELINES)}; persistence must be among them (every "
+        "verdict and MASE is measured against it); seasonal_naive runs only with a season "
+        f"(default: the preset's, else {_shown(defaults.baselines)})",
     )
     parser.add_argument(
-        "--epochs", type=int, help=_model_default("epochs of every model", _DEFAULTS.epochs)
+        "--window",
+        type=int,
+        help="input window of every model (default: one covering the shortest season, at least "
+        f"ForecasterConfig's {_DEFAULTS.window}; a --preset sets its own)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help=_model_default(
+            "epochs of every model, the most it trains when it stops early", _DEFAULTS.epochs
+        ),
     )
     parser.add_argument(
         "--learning-rate",
@@ -439,34 +486,83 @@ def _add_compare(subparsers: Any) -> None:
         help=_model_default("Adam step size of every model", _DEFAULTS.learning_rate),
     )
     parser.add_argument(
+        "--norm",
+        choices=("auto", *NORMS),
+        help="input normalisation of every model: difference (relative to the window's last "
+        "value), window (each window normalised), none, or auto (each trained, the lowest "
+        "validation RMSE kept; needs --validation above 0) "
+        f"(default: {compare.ModelSpec(model='mlp').norm}, ModelSpec's; a --preset sets its own)",
+    )
+    parser.add_argument(
         "--seeds", type=int, help=_model_default("seeds per model", _DEFAULTS.seeds)
     )
     parser.add_argument("--seed", type=int, help=_model_default("the first seed", _DEFAULTS.seed))
     parser.add_argument(
         "--scaler",
-        choices=("minmax", "standard"),
+        choices=("minmax", "standard", "none"),
         help=_model_default("scaler fitted on the training part", _DEFAULTS.scaler),
     )
     parser.add_argument(
-        "--season",
-        type=int,
-        help="season length in steps, adds the seasonal naive baseline "
-        "(default: the preset's, else none)",
+        "--seasons",
+        nargs="+",
+        type=_seasons,
+        metavar="N",
+        help="season lengths in steps, e.g. 48 336 for half-hourly load: the default window "
+        "covers the shortest, the seasonal naive baseline and MASE use it; 'none' for no "
+        "season (default: the preset's, else from the frequency of the timestamps or detected "
+        "on the training part)",
     )
     parser.add_argument(
-        "--horizon", type=int, help=f"steps ahead (default: the preset's, else {defaults.horizon})"
+        "--horizon", type=int, help=_preset_default("steps ahead", defaults.horizon)
     )
     parser.add_argument(
         "--strategy",
         choices=("recursive", "direct"),
-        help="multi-step forecasts: fed back (recursive) or one output per step (direct) "
-        f"(default: the preset's, else {defaults.strategy})",
+        help=_preset_default(
+            "multi-step forecasts: one output per step (direct) or fed back (recursive)",
+            defaults.strategy,
+        ),
     )
     parser.add_argument(
         "--stride",
         type=int,
-        help="steps between forecast origins "
-        f"(default: the preset's, else {defaults.origin_stride})",
+        help=_preset_default("steps between forecast origins", defaults.origin_stride),
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        metavar="K",
+        help=_preset_default(
+            "rolling-origin backtest: the test part cut into K consecutive blocks, every model "
+            "fitted again on all steps before each block",
+            defaults.folds,
+        ),
+    )
+    parser.add_argument(
+        "--validation",
+        type=float,
+        metavar="FRACTION",
+        help=_preset_default(
+            "the tail of each training part held out for early stopping, the choice of --norm "
+            "auto, the best-validated neural model and the conformal intervals; 0 for none",
+            defaults.validation,
+        ),
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help=_preset_default(
+            "epochs without improvement on the validation tail before a model stops (the "
+            "learning rate halves after half as many)",
+            defaults.patience,
+        ),
+    )
+    parser.add_argument(
+        "--level",
+        type=float,
+        metavar="FRACTION",
+        help=_preset_default("nominal coverage of the prediction intervals", defaults.level),
     )
     parser.add_argument(
         "--split",
@@ -515,20 +611,41 @@ def _resolve_path(args: argparse.Namespace) -> Path:
     )
 
 
+def _load_missing(missing: str) -> str:
+    """The loader's missing-value policy for ``compare --missing``.
+
+    ``interpolate`` and ``ffill`` are compare's to apply (``CompareConfig.missing``) once the
+    series is split, each training part from its own values only: the loader keeps the
+    missing values (NaN). ``drop`` (remove the rows) and ``error`` (refuse) act when loading.
+    """
+    return "keep" if missing in _SPLIT_FILLS else missing
+
+
 def load_command_series(args: argparse.Namespace) -> LoadedSeries:
     """Load the series the flags describe (``--preset`` alone loads the preset's columns).
 
+    Missing values are kept (NaN) under ``--missing interpolate`` or ``ffill``: ``compare``
+    fills them after the split, from the training part only. ``--missing drop`` drops the
+    rows with a missing value and ``--missing error`` refuses them, both when loading.
+
     Raises:
-        ValueError: a CSV without ``--target``, options a format does not take, or as the
-            loaders.
+        ValueError: a CSV without ``--target``, options a format does not take, ``--missing
+            drop`` or ``error`` with ``--preset`` alone, or as the loaders.
     """
     path = _resolve_path(args)
     loader_flags = (args.target, args.time_col, args.freq, args.resample, args.aggregation)
     if args.preset is not None and not any(loader_flags) and not args.features:
+        if args.missing not in _SPLIT_FILLS:
+            raise ValueError(
+                f"--preset {args.preset} loads its file with missing values kept, for compare "
+                f"to fill from the training part only; --missing {args.missing} is a loader "
+                "policy it does not take: pass --missing interpolate or ffill, or the file as "
+                "DATA with --target"
+            )
         return compare.load_preset_series(args.preset, path)
     if args.download and args.format == "auto":
         args.format = "electricity"
-    options: dict = {"missing": args.missing}
+    options: dict = {"missing": _load_missing(args.missing)}
     if args.resample is not None:
         options["resample"] = args.resample
     if args.aggregation is not None:
@@ -580,8 +697,48 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
     return load_series(path, format=sniffed, **options)
 
 
+def _check_compare_flags(args: argparse.Namespace) -> None:
+    """Refuse values of compare's protocol flags, naming the flag and the fix."""
+    if args.folds is not None:
+        check_positive_int(
+            "--folds", args.folds, fix="pass e.g. --folds 3, or --folds 1 for one split"
+        )
+    if args.patience is not None:
+        check_positive_int("--patience", args.patience, fix="pass e.g. --patience 20")
+    if args.level is not None:
+        check_fraction("--level", args.level, fix="pass e.g. --level 0.9 for 90% intervals")
+    if args.validation is not None and not 0 <= args.validation < 0.9:
+        raise ValueError(
+            f"--validation must be a fraction in [0, 0.9), got {args.validation!r}; pass e.g. "
+            "--validation 0.2 (the last 20% of each training part), or 0 for none"
+        )
+    if args.seasons is not None:
+        if None in args.seasons and len(args.seasons) > 1:
+            raise ValueError(
+                f"--seasons none means no season and stands alone, got --seasons "
+                f"{_shown('none' if v is None else v for v in args.seasons)}; pass season "
+                "lengths or none"
+            )
+        for value in args.seasons:
+            if value is not None and value <= 0:
+                raise ValueError(
+                    f"--seasons takes season lengths in steps (positive integers), got {value}; "
+                    "pass e.g. --seasons 12, or --seasons none for no season"
+                )
+    if args.baselines is not None and "persistence" not in args.baselines:
+        raise ValueError(
+            f"--baselines {_shown(args.baselines)} leaves out persistence, which every "
+            "comparison includes (the verdicts and MASE are measured against it); pass "
+            f"--baselines persistence {_shown(args.baselines)}"
+        )
+
+
 def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
-    """The ``CompareConfig`` the flags describe: a preset, else ForecasterConfig's defaults.
+    """The ``CompareConfig`` the flags describe: a preset, else CompareConfig's defaults.
+
+    ``--missing interpolate`` and ``ffill`` become ``CompareConfig.missing`` (filled after
+    the split, from the training part only); ``drop`` and ``error`` act when loading
+    (``load_command_series``) and leave the config's fill as it is.
 
     Args:
         args: the parsed ``compare`` flags.
@@ -590,15 +747,16 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
         The config; the flags given override the preset's (or the defaults') values.
 
     Raises:
-        ValueError: a ``--models`` name the comparison does not have, or a value the config
-            refuses.
+        ValueError: a ``--models`` name the comparison does not have, ``--baselines``
+            without persistence, ``--folds``, ``--patience``, ``--level``, ``--validation``
+            or ``--seasons`` out of range, or a value the config refuses.
     """
-    # CompareConfig's own defaults are ForecasterConfig's (its models, seeds, seed, scaler)
+    _check_compare_flags(args)
+    # CompareConfig's model defaults are ForecasterConfig's (its models, seeds, seed, scaler)
     config = compare.PRESETS[args.preset] if args.preset else compare.CompareConfig()
     changes = {
         field: value
         for field, value in (
-            ("season", args.season),
             ("horizon", args.horizon),
             ("strategy", args.strategy),
             ("origin_stride", args.stride),
@@ -606,9 +764,19 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
             ("seed", args.seed),
             ("split", args.split),
             ("scaler", args.scaler),
+            ("folds", args.folds),
+            ("validation", args.validation),
+            ("patience", args.patience),
+            ("level", args.level),
         )
         if value is not None
     }
+    if args.seasons is not None:
+        changes["seasons"] = () if args.seasons == [None] else tuple(args.seasons)
+    if args.baselines is not None:
+        changes["baselines"] = tuple(dict.fromkeys(args.baselines))  # in order, once each
+    if args.missing in _SPLIT_FILLS:
+        changes["missing"] = args.missing
     if args.test_size is not None:
         changes["test_size"] = args.test_size
     elif args.split is not None:
@@ -622,7 +790,7 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
             )
         changes["models"] = tuple(spec for spec in config.models if spec.name in args.models)
     config = dataclasses.replace(config, **changes)
-    config = compare.override_models(config, window=args.window, epochs=args.epochs)
+    config = compare.override_models(config, window=args.window, epochs=args.epochs, norm=args.norm)
     if args.learning_rate is not None:
         models = tuple(
             dataclasses.replace(spec, learning_rate=args.learning_rate) for spec in config.models
@@ -631,10 +799,90 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
     return config
 
 
+def _check_folds(config: compare.CompareConfig, series: LoadedSeries) -> None:
+    """Refuse a series too short for the split and ``--folds``, before anything is written.
+
+    ``compare.run`` cuts the same folds (with the windows it resolves from the season); this
+    is its first check, made before the run folder exists.
+    """
+    frame = series.frame
+    if config.start is not None or config.end is not None:
+        frame = frame.loc[config.start : config.end]
+    window = max((spec.window for spec in config.models if spec.window is not None), default=1)
+    compare.make_folds(config, len(frame), window)
+
+
+def _best_statistical(result: compare.CompareResult) -> compare.ModelOutcome | None:
+    """The statistical baseline with the lowest test RMSE (persistence only when alone)."""
+    baselines = [o for o in result.outcomes if o.is_baseline and np.isfinite(o.mean("rmse"))]
+    statistical = [o for o in baselines if o.name != "persistence"] or baselines
+    return min(statistical, key=lambda o: o.mean("rmse")) if statistical else None
+
+
+def _versus_baseline(result: compare.CompareResult, name: str, base: compare.ModelOutcome) -> str:
+    """One line: the seed median of neural model ``name`` against the best baseline."""
+    median = result.outcome(name + compare.ENSEMBLE_SUFFIX)
+    ours, theirs = median.mean("rmse"), base.mean("rmse")
+    which = (
+        "the only baseline"
+        if base.name == "persistence"
+        else f"the best statistical baseline, {base.name}"
+    )
+    head = (
+        f"seed median test RMSE {format_number(ours)} against {format_number(theirs)} for {which}: "
+    )
+    if not np.isfinite(ours):
+        return head + "the neural model loses (no seed passed the sanity check)"
+    if ours > theirs:
+        return head + f"the neural model loses (RMSE {ours / theirs - 1:.1%} higher)"
+    if ours < theirs:
+        return head + f"the neural model wins (RMSE {1 - ours / theirs:.1%} lower)"
+    return head + "a tie"
+
+
+def compare_summary(result: compare.CompareResult) -> list[str]:
+    """The lines ``lstmlab compare`` prints last, before the files it wrote.
+
+    How many models ran and how long; the verdict sentence (the best model, and those that
+    tie with it within the seed noise or the spread over folds); the seed median of the
+    best-validated neural model against the best statistical baseline (the lowest test RMSE
+    of the baselines other than persistence; persistence when it ran alone), or of every
+    neural model when no validation tail picks one; and the Mann-Whitney test of the
+    stateful LSTM against the stateless one over seeds, when both ran.
+
+    Args:
+        result: what ``compare.run`` returned.
+
+    Returns:
+        The lines, without line ends.
+    """
+    lines = [f"compared {len(result.outcomes)} models in {result.seconds:.1f} s"]
+    if result.verdict is not None:
+        lines.append(result.verdict.sentence)
+    base = _best_statistical(result)
+    neural = [o.name for o in result.outcomes if o.kind == "neural"]
+    if base is not None and neural:
+        if result.best_validated is not None:
+            lines.append(
+                f"best-validated neural model {result.best_validated}: "
+                + _versus_baseline(result, result.best_validated, base)
+            )
+        else:
+            lines.extend(
+                f"neural model {name} (no validation tail picks the best): "
+                + _versus_baseline(result, name, base)
+                for name in neural
+            )
+    if result.state_test is not None:
+        lines.append(result.state_test.sentence("stateful", "stateless"))
+    return lines
+
+
 def _run_compare(args: argparse.Namespace) -> int:
     config = compare_config(args)
     # A failed --download raises DownloadError (a RuntimeError): main prints it, exit 1.
     series = load_command_series(args)
+    _check_folds(config, series)
     # Executor and device first: a missing Ray or GPU fails before the run folder exists.
     with (
         make_executor(args.executor, ray_address=args.ray_address) as executor,
@@ -647,12 +895,8 @@ def _run_compare(args: argparse.Namespace) -> int:
             config, series, quiet=args.quiet, log=None if args.quiet else print, executor=executor
         )
     written += write_compare_report(result, out).values()
-    best = result.best()
-    print(
-        f"best: {best.label}, test RMSE {format_number(best.mean('rmse'))} "
-        f"(persistence {format_number(result.outcome('persistence').mean('rmse'))}); "
-        f"{len(result.outcomes)} models in {result.seconds:.1f} s"
-    )
+    for line in compare_summary(result):
+        print(line)
     _say_wrote(out, written)
     return 0
 
