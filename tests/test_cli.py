@@ -459,7 +459,9 @@ def test_compare_flag_values_argparse_refuses(capsys):
         assert message in capsys.readouterr().err
 
 
-def test_compare_preset_alone_refuses_a_loader_missing_policy(data_dir, tmp_path, monkeypatch, capsys):
+def test_compare_preset_alone_refuses_a_loader_missing_policy(
+    data_dir, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("LSTMLAB_DATA", str(data_dir))
     out = tmp_path / "run"
     assert compare_main(["--preset", "airline", "--missing", "drop", "--out", str(out)]) == 2
@@ -1213,7 +1215,7 @@ def test_help_shows_forecaster_config_defaults_for_fit_and_compare():
         )
         # the window is compare's: one covering the season, at least ForecasterConfig's
         assert spec.window is None
-    assert f"at least ForecasterConfig's {defaults.window};" in compare_help
+    assert "(default: the shortest season plus one step, at least the Forecaster's" in compare_help
     assert f"(default: the preset's, else {compare.CompareConfig().strategy})" in compare_help
     assert compare.CompareConfig().strategy == "direct"
 

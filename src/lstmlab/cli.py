@@ -470,8 +470,9 @@ def _add_compare(subparsers: Any) -> None:
     parser.add_argument(
         "--window",
         type=int,
-        help="input window of every model (default: one covering the shortest season, at least "
-        f"ForecasterConfig's {_DEFAULTS.window}; a --preset sets its own)",
+        help="input window of every model (default: the shortest season plus one step, at least "
+        "the Forecaster's shortest window and at most a third of the training part; a --preset "
+        "sets its own)",
     )
     parser.add_argument(
         "--epochs",
