@@ -326,6 +326,23 @@ def test_a_stateful_folder_without_series_exports_zero_state_of_the_batch_size(t
     _assert_close(keras_call(model, x), _predict(saved, x)[0])
 
 
+def test_a_model_with_an_input_normalisation_is_not_exported(tmp_path):
+    # A Keras Sequential holds the raw network only: exporting it would silently drop the
+    # per-window normalisation that apply performs around it.
+    config = MLPConfig(hidden=(4,), timesteps=3, norm="difference")
+    save_model(tmp_path / "folder", SavedModel(config=config, params=init_params(config, 0)))
+    expected = (
+        "the model normalises each input window (norm='difference'), which a Keras Sequential "
+        "cannot represent: its exported network would read raw windows; export a model "
+        "trained with norm='none'"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        kx.export_keras(tmp_path / "folder", tmp_path / "m.keras")
+    assert not (tmp_path / "m.keras").exists()
+    plain = SavedModel(config=MLPConfig(hidden=(4,), timesteps=3), params=init_params(config, 0))
+    kx.to_keras(plain)  # the same network without the normalisation exports
+
+
 # --------------------------------------------------------------------------- errors
 
 

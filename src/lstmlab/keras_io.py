@@ -640,10 +640,17 @@ def to_keras(saved: SavedModel, state: Sequence[LSTMState] = ()) -> Any:
         A built Keras model that predicts what ``lstmlab.models.apply`` predicts.
 
     Raises:
-        ValueError: a stateful model without a state.
+        ValueError: a stateful model without a state; a model with an input normalisation
+            (``norm`` other than ``"none"``), which a Keras ``Sequential`` does not hold.
     """
-    keras = keras_module()
     config = saved.config
+    if config.norm != "none":
+        raise ValueError(
+            f"the model normalises each input window (norm={config.norm!r}), which a Keras "
+            "Sequential cannot represent: its exported network would read raw windows; export "
+            "a model trained with norm='none'"
+        )
+    keras = keras_module()
     if isinstance(config, LSTMConfig):
         if config.stateful:
             if not state:

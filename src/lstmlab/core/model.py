@@ -1,4 +1,10 @@
-"""Frozen model descriptions. Hashable, so a config can be a static argument of ``jax.jit``."""
+"""Frozen model descriptions. Hashable, so a config can be a static argument of ``jax.jit``.
+
+Input normalisation (``norm``) is a property of the model: ``apply`` normalises the target
+column of each input window, runs the raw network (``apply_stacked``/``apply_mlp``, the
+Keras-exact forward passes) and maps the outputs back, so training, both rollout strategies,
+the Forecaster and the service all see it through ``apply``. See ``NORMS``.
+"""
 
 import dataclasses
 import json
@@ -29,6 +35,8 @@ __all__ = [
     "MLPParams",
     "ModelConfig",
     "ModelState",
+    "NORMS",
+    "NORM_EPS",
     "Params",
     "StackedParams",
     "apply",
@@ -48,6 +56,46 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+
+NORMS = ("none", "difference", "window")
+"""Input normalisation of each window, ``norm`` of ``LSTMConfig`` and ``MLPConfig``.
+
+* ``"none"``: the raw network, Keras-exact (what ``.keras`` files hold).
+* ``"difference"``: the target column minus the window's last target value; the outputs
+  get that value added back. The network sees the shape of the window, never its level.
+* ``"window"``: instance normalisation (RevIN without its affine part, as NeuralForecast's
+  ``revin`` scaler): the target column becomes ``(x - mu) / (sigma + NORM_EPS)`` with the
+  window's own mean ``mu`` and standard deviation ``sigma`` (population, ``ddof=0``); the
+  outputs become ``y * (sigma + NORM_EPS) + mu``.
+
+The target is input column 0 (the series' own value); the other columns are covariates and
+pass unchanged. Every output is taken to be a future value of that target, in its units (a
+direct head's outputs are its horizon values): a model whose outputs are other columns, or
+several targets, must use ``"none"``.
+"""
+
+NORM_EPS = 1e-5
+"""Added to the window's standard deviation (``norm="window"``), in model (scaled) units:
+a flat window maps to zeros instead of dividing by zero."""
+
+
+def _check_norm(config: Any) -> None:
+    """Validate ``config.norm`` against the window length and the output layout."""
+    check_choice("norm", config.norm, NORMS, fix="pass norm='none', 'difference' or 'window'")
+    if config.norm == "none":
+        return
+    if config.timesteps < 2:
+        raise ValueError(
+            f"norm={config.norm!r} normalises each input window by its own values, and a "
+            f"window of timesteps={config.timesteps} reading maps to zeros; pass timesteps >= 2 "
+            "or norm='none'"
+        )
+    if getattr(config, "return_sequences", False):
+        raise ValueError(
+            f"norm={config.norm!r} with return_sequences=True would let the output at each step "
+            "see later values of its window (the window's last value, mean and spread): a "
+            "target leak in training; pass return_sequences=False or norm='none'"
+        )
 
 
 def _as_int_tuple(name: str, value: Any) -> tuple[int, ...]:
@@ -74,6 +122,9 @@ class LSTMConfig:
         stateful: carry the recurrent state across batches (Keras ``stateful=True``).
         return_sequences: the last LSTM layer returns every step and the head predicts
             ``(batch, time, outputs)``; otherwise only the last step, ``(batch, outputs)``.
+        norm: input normalisation of each window, one of ``NORMS`` (``"none"``: Keras'
+            network as it is). Other values need ``timesteps >= 2`` and
+            ``return_sequences=False``, and are applied by ``apply``.
     """
 
     units: tuple[int, ...] = (20,)
@@ -82,6 +133,7 @@ class LSTMConfig:
     outputs: int = 1
     stateful: bool = True
     return_sequences: bool = False
+    norm: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", _as_int_tuple("units", self.units))
@@ -89,6 +141,7 @@ class LSTMConfig:
             raise ValueError("units must name at least one LSTM layer, got (); pass e.g. (20,)")
         for name in ("timesteps", "features", "outputs"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+        _check_norm(self)
 
     @property
     def kind(self) -> str:
@@ -110,17 +163,22 @@ class MLPConfig:
         timesteps: window length.
         features: inputs per time step.
         outputs: outputs of the final linear layer.
+        norm: input normalisation of each window, one of ``NORMS`` (``"none"``: Keras'
+            network as it is). Other values need ``timesteps >= 2`` and are applied by
+            ``apply``.
     """
 
     hidden: tuple[int, ...] = (32,)
     timesteps: int = 1
     features: int = 1
     outputs: int = 1
+    norm: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", _as_int_tuple("hidden", self.hidden))
         for name in ("timesteps", "features", "outputs"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+        _check_norm(self)
 
     @property
     def kind(self) -> str:
@@ -158,6 +216,8 @@ def config_to_dict(config: ModelConfig) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any]) -> ModelConfig:
     """Rebuild a config written by ``config_to_dict``.
+
+    A dict written before a field existed reads that field's default (``norm="none"``).
 
     Args:
         data: the dict.
@@ -380,24 +440,61 @@ def init_params(config: ModelConfig, key: jax.Array | int) -> Params:
     return init_mlp(config, key)
 
 
+def _raw_apply(
+    config: ModelConfig, params: Params, state: ModelState, x: jax.Array
+) -> tuple[jax.Array, ModelState]:
+    if isinstance(config, LSTMConfig):
+        return apply_stacked(config, params, state, x)
+    return apply_mlp(config, params, state, x)
+
+
 def apply(
     config: ModelConfig, params: Params, state: ModelState, x: jax.Array
 ) -> tuple[jax.Array, ModelState]:
     """Forward pass from ``state``; returns the prediction and the new state.
 
+    With ``config.norm`` other than ``"none"``, the target column ``x[:, :, 0]`` of each
+    window is normalised on its own (see ``NORMS``), the raw network (``apply_stacked`` or
+    ``apply_mlp``) reads it, and every output is mapped back to the target's units. A
+    stateful model carries its state unchanged from window to window.
+
     Args:
         config: the model (static under ``jit``).
         params: its parameters.
         state: from ``init_state``; ``()`` for an MLP.
-        x: ``(batch, time, features)``.
+        x: ``(batch, time, features)``; with a ``norm``, ``time`` must be
+            ``config.timesteps`` (the window the statistics are taken over).
 
     Returns:
         ``(y, new_state)`` with ``y`` of shape ``(batch, outputs)`` (or ``(batch, time,
         outputs)`` for an LSTM with ``return_sequences``).
+
+    Raises:
+        ValueError: with a ``norm``, a window of another length than ``config.timesteps``.
     """
-    if isinstance(config, LSTMConfig):
-        return apply_stacked(config, params, state, x)
-    return apply_mlp(config, params, state, x)
+    if config.norm == "none":
+        return _raw_apply(config, params, state, x)  # the Keras-exact path, untouched
+    if x.shape[1] != config.timesteps:
+        # Reading a window in pieces would normalise each piece by its own statistics.
+        raise ValueError(
+            f"a model with norm={config.norm!r} normalises windows of timesteps="
+            f"{config.timesteps} readings, got x of shape {x.shape}; pass whole windows, "
+            "(batch, timesteps, features)"
+        )
+    target = x[:, :, 0]  # (batch, time)
+    if config.norm == "difference":
+        shift = target[:, -1:]  # (batch, 1): the window's last value
+        normed = target - shift
+        scale = None
+    else:
+        shift = jnp.mean(target, axis=1, keepdims=True)  # (batch, 1)
+        scale = jnp.std(target, axis=1, keepdims=True) + NORM_EPS  # (batch, 1)
+        normed = (target - shift) / scale
+    x = jnp.concatenate([normed[:, :, None], x[:, :, 1:]], axis=2)  # (batch, time, features)
+    y, new_state = _raw_apply(config, params, state, x)  # (batch, outputs)
+    if scale is not None:
+        y = y * scale
+    return y + shift, new_state
 
 
 def _dense_list(layer: DenseParams) -> list[np.ndarray]:
