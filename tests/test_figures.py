@@ -6,15 +6,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from lstmlab.report.documents import format_number, image, json_ready, table, write_json
 from lstmlab.report.figures import (
+    plot_compare_forecasts,
+    plot_compare_rmse,
+    plot_compare_rmse_per_step,
     plot_heatmap,
     plot_history,
     plot_input_vs_expected,
     plot_residuals,
     save_figure,
 )
+from tests.test_documents import every_seed_flagged, flagged_result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -120,3 +125,79 @@ def test_convergence_reading_notes_follow_the_grid_and_threshold():
     assert "cannot converge" not in wide
     assert "no cell of this grid has lahead < tsteps" in _reading_notes(
         ConvergenceConfig(tsteps=(2,), lahead=(3,)))
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _rmse(forecasts, actual):
+    return np.sqrt(np.mean((forecasts - actual[None]) ** 2, axis=(1, 2, 3)))
+
+
+def test_compare_rmse_plot_leaves_flagged_seeds_out():
+    result = flagged_result()
+    fig = plot_compare_rmse(result)
+    ax = fig.axes[0]
+    names = [t.get_text() for t in ax.get_xticklabels()]
+    assert names == [o.name for o in result.outcomes]
+    # one bar per model: neural ones at the mean of their kept seeds
+    heights = [bar.get_height() for bar in ax.patches if isinstance(bar, Rectangle)]
+    stateless = _rmse(result.outcome("stateless").forecasts[:2], result.actual)
+    stateful = _rmse(result.outcome("stateful").forecasts, result.actual)
+    assert heights[names.index("stateless")] == pytest.approx(stateless.mean())
+    assert heights[names.index("stateful")] == pytest.approx(stateful.mean())
+    assert heights[names.index("seasonal_naive")] == pytest.approx(12.0)
+    # the seed dots: the kept seeds only; no exploded value anywhere on the axes
+    dots = {line.get_label(): line for line in ax.lines}
+    seed_lines = [line for line in ax.lines if line.get_marker() == "o"]
+    assert [len(line.get_ydata()) for line in seed_lines] == [4, 2]
+    np.testing.assert_allclose(seed_lines[1].get_ydata(), stateless)
+    np.testing.assert_allclose(seed_lines[0].get_ydata(), stateful)
+    for line in ax.lines:
+        assert np.all(np.asarray(line.get_ydata(), dtype=float) < 1e3)
+    assert ax.get_ylim()[1] < 1e3
+    assert "seeds (kept)" in dots and "published (one run)" in dots
+    assert [t.get_text() for t in ax.texts] == ["2 flagged"]
+
+
+def test_compare_forecast_plot_draws_the_seed_medians_the_best_baseline_and_a_band():
+    result = flagged_result(horizon=1)
+    fig = plot_compare_forecasts(result)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+    median = result.outcome("stateful_median")
+    stateless = f"stateless median (RMSE {result.outcome('stateless_median').mean('rmse'):.3g})"
+    assert list(lines) == [
+        "actual",
+        f"seasonal naive (RMSE {12.0:.3g})",
+        f"stateful median (RMSE {median.mean('rmse'):.3g})",
+        stateless,
+    ]
+    # the stateless median is drawn from its kept seeds: finite everywhere
+    kept = np.median(result.outcome("stateless").forecasts[:2], axis=0)[:, 0, 0]
+    np.testing.assert_allclose(lines[stateless].get_ydata(), kept)
+    (band,) = ax.collections
+    assert band.get_label().startswith("stateful_median: 90% interval (coverage ")
+    # the band spans the best-validated median's interval
+    vertices = band.get_paths()[0].vertices[:, 1]
+    assert vertices.min() == pytest.approx(median.lower.min())
+    assert vertices.max() == pytest.approx(median.upper.max())
+
+
+def test_compare_rmse_per_step_plot_averages_the_kept_seeds():
+    result = flagged_result(horizon=2)
+    fig = plot_compare_rmse_per_step(result)
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    forecasts = result.outcome("stateless").forecasts[:2]
+    per_step = np.sqrt(np.mean((forecasts - result.actual[None]) ** 2, axis=(1, 3)))
+    np.testing.assert_allclose(lines["stateless"].get_ydata(), per_step.mean(axis=0))
+    assert len(lines) == len(result.outcomes)
+
+
+def test_compare_rmse_plot_of_a_model_with_every_seed_flagged_draws_no_bar():
+    result = every_seed_flagged(flagged_result())
+    ax = plot_compare_rmse(result).axes[0]
+    heights = [bar.get_height() for bar in ax.patches if isinstance(bar, Rectangle)]
+    assert len(heights) == len(result.outcomes) - 2  # stateless and its median have none
+    assert [t.get_text() for t in ax.texts] == ["all flagged"]
+    assert ax.get_ylim()[1] < 1e3

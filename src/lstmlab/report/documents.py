@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstmlab.experiments import scoring
 from lstmlab.experiments.compare import CompareResult, ModelOutcome
 from lstmlab.experiments.convergence import MODES
 
 __all__ = [
     "COMPARE_METRICS",
+    "best_validated_sentence",
     "compare_summary",
     "format_number",
     "image",
@@ -430,14 +432,99 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
 
 # --------------------------------------------------------------------------- compare
 
-COMPARE_METRICS = ("rmse", "mae", "mape")
+COMPARE_METRICS = ("rmse", "mae", "mase", "mape")
+"""The point metrics of every compare model, in the order of ``metrics.csv``."""
+
+_DASH = "—"  # a number that is not there: no interval, no kept seed, a non-finite score
+
+
+def _number(value: Any) -> str:
+    """``format_number`` for a finite number, ``—`` for NaN, inf or None."""
+    if value is None or not math.isfinite(float(value)):
+        return _DASH
+    return format_number(value)
+
+
+def _percent(value: float) -> str:
+    """``+12.3%``, or ``—`` when ``value`` is not finite."""
+    return f"{100 * value:+.1f}%" if math.isfinite(value) else _DASH
+
+
+def _relative(value: float, reference: float) -> float:
+    """``value / reference - 1``; NaN when either is not finite or ``reference`` is 0."""
+    if not (math.isfinite(value) and math.isfinite(reference)) or reference == 0:
+        return float("nan")
+    return value / reference - 1.0
+
+
+def _mean_std(outcome: ModelOutcome, metric: str) -> str:
+    """``mean ± std`` over the kept samples (just the mean for one sample; ``—`` for none)."""
+    mean = outcome.mean(metric)
+    if not math.isfinite(mean):
+        return _DASH
+    if outcome.kind != "neural" or outcome.scores(metric).size < 2:
+        return format_number(mean)
+    return f"{format_number(mean)} ± {_number(outcome.std(metric))}"
+
+
+def _flag_count(outcome: ModelOutcome) -> tuple[int, int]:
+    """``(flagged seeds, seeds)`` of a neural model; ``(0, samples)`` otherwise."""
+    if outcome.flags is None:
+        return 0, len(outcome.forecasts)
+    return int(np.count_nonzero(outcome.flags.flagged)), int(outcome.flags.flagged.size)
+
+
+def _worst(outcome: ModelOutcome, metric: str = "rmse") -> str:
+    """The worst seed's score; ``flagged`` (with the worst kept one) when a flagged seed is it."""
+    if outcome.kind != "neural":
+        return _number(outcome.mean(metric))
+    values = np.asarray(outcome.metrics[metric], dtype=np.float64)
+    ranked = np.where(np.isfinite(values), values, np.inf)
+    worst = int(np.argmax(ranked))
+    if outcome.kept[worst]:
+        return _number(values[worst])
+    kept = outcome.scores(metric)
+    kept = kept[np.isfinite(kept)]
+    return "flagged" + (f" (worst kept {format_number(kept.max())})" if kept.size else "")
+
+
+def _interval(result: CompareResult, outcome: ModelOutcome) -> tuple[float, float]:
+    """``(coverage, mean width)`` of the model's prediction interval on the test part."""
+    if outcome.lower is None or outcome.upper is None or not math.isfinite(outcome.mean("rmse")):
+        # no interval, or no forecast to put one around (every seed flagged)
+        return float("nan"), float("nan")
+    width = scoring.mean_interval_width(outcome.lower[0], outcome.upper[0], result.actual)
+    return float(outcome.coverage), width
+
+
+def _coverage_text(result: CompareResult, outcome: ModelOutcome) -> str:
+    coverage, width = _interval(result, outcome)
+    if not math.isfinite(coverage):
+        return _DASH
+    text = f"{coverage:.0%}"
+    return text + (f" (width {format_number(width)})" if math.isfinite(width) else "")
+
+
+def _seed_labels(result: CompareResult, outcome: ModelOutcome) -> list[str]:
+    """One label per sample: the seeds of a neural model, ``-`` for a baseline or ensemble."""
+    if outcome.kind != "neural":
+        return ["-"] * len(outcome.forecasts)
+    return [str(result.config.seed + i) for i in range(len(outcome.forecasts))]
+
+
+def _csv_number(value: Any) -> str:
+    return repr(float(value))
 
 
 def write_compare_metrics_csv(result: CompareResult, path: Path) -> Path:
-    """One row per model, seed and step (``all`` for the whole horizon).
+    """One row per model, sample and step (``all`` for the whole horizon).
 
-    Columns: ``model, seed, step, rmse, mae, mape`` (MAPE in percent over the non-zero
-    actual values; a baseline has the single seed ``-``).
+    Columns: ``model, kind, seed, step, rmse, mae, mase, mape, coverage, flagged``. A neural
+    model has one row per seed (labelled ``config.seed + i``; ``flagged`` says whether the
+    seed failed the sanity check and was left out of the means and the seed median); a
+    baseline or a seed median has the single seed ``-``. ``coverage`` is the share of the
+    actual values inside the prediction interval (empty without one); MAPE is in percent over
+    the non-zero actual values. Non-finite scores are written as ``inf``/``nan``.
 
     Args:
         result: the comparison.
@@ -447,59 +534,254 @@ def write_compare_metrics_csv(result: CompareResult, path: Path) -> Path:
         ``path``.
     """
     path = Path(path)
+    horizon = result.config.horizon
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["model", "seed", "step", "rmse", "mae", "mape"])
+        writer.writerow(["model", "kind", "seed", "step", *COMPARE_METRICS, "coverage", "flagged"])
         for outcome in result.outcomes:
-            seeds = _seed_labels(result, outcome)
-            for row, seed in enumerate(seeds):
+            coverage, per_step = "", [""] * horizon
+            if outcome.lower is not None and outcome.upper is not None:
+                coverage = _csv_number(outcome.coverage)
+                per_step = [
+                    _csv_number(value)
+                    for value in scoring.interval_coverage_per_step(
+                        outcome.lower[0], outcome.upper[0], result.actual
+                    )
+                ]
+            for row, seed in enumerate(_seed_labels(result, outcome)):
+                flagged = "" if outcome.kind != "neural" else ("no", "yes")[not outcome.kept[row]]
+                head = [outcome.name, outcome.kind, seed]
                 writer.writerow(
-                    [outcome.name, seed, "all"]
-                    + [repr(float(outcome.metrics[m][row])) for m in COMPARE_METRICS]
+                    [*head, "all"]
+                    + [_csv_number(outcome.metrics[m][row]) for m in COMPARE_METRICS]
+                    + [coverage, flagged]
                 )
-                if result.config.horizon > 1:
-                    for step in range(result.config.horizon):
+                if horizon > 1:
+                    for step in range(horizon):
                         writer.writerow(
-                            [outcome.name, seed, step + 1]
+                            [*head, step + 1]
                             + [
-                                repr(float(outcome.metrics[f"{m}_per_step"][row, step]))
+                                _csv_number(outcome.metrics[f"{m}_per_step"][row, step])
                                 for m in COMPARE_METRICS
                             ]
+                            + [per_step[step], flagged]
                         )
     return path
 
 
-def _seed_labels(result: CompareResult, outcome: ModelOutcome) -> list[str]:
-    if outcome.is_baseline:
-        return ["-"]
-    return [str(result.config.seed + i) for i in range(result.config.seeds)]
+def _best_statistical(result: CompareResult) -> ModelOutcome | None:
+    """The baseline with the lowest mean RMSE, persistence only when it is the only one."""
+    baselines = [
+        o for o in result.outcomes if o.kind == "baseline" and math.isfinite(o.mean("rmse"))
+    ]
+    statistical = [o for o in baselines if o.name != "persistence"] or baselines
+    return min(statistical, key=lambda o: o.mean("rmse")) if statistical else None
 
 
-def compare_summary(result: CompareResult) -> dict[str, Any]:
-    """The JSON summary: config, split, per-model means and standard deviations, best model.
+def _best_validated(result: CompareResult) -> ModelOutcome | None:
+    """The seed median of the best-validated neural model (the model itself if it has none)."""
+    if result.best_validated is None:
+        return None
+    names = _names(result)
+    for name in (result.best_validated + "_median", result.best_validated):
+        if name in names:
+            return result.outcome(name)
+    return None
+
+
+def _short_label(outcome: ModelOutcome) -> str:
+    """``AutoETS`` for ``AutoETS (statsforecast)``."""
+    return outcome.label.split(" (")[0]
+
+
+def best_validated_sentence(result: CompareResult) -> str:
+    """How lstmlab's best-validated neural model did against the best statistical baseline.
 
     Args:
         result: the comparison.
 
     Returns:
-        A JSON-ready dict.
+        One sentence, e.g. ``"lstmlab's best-validated model, stateful_median, scored test
+        RMSE 47.6 against AutoETS's 25.5 (+86.4%): it loses to the best statistical
+        baseline."``; ``""`` without a neural model or a baseline.
+    """
+    model, baseline = _best_validated(result), _best_statistical(result)
+    if model is None:
+        if any(o.kind == "neural" for o in result.outcomes):
+            return (
+                "No neural model was validated (no validation tail), so none is lstmlab's "
+                "best-validated model."
+            )
+        return ""
+    if baseline is None:
+        return ""
+    ours, theirs = model.mean("rmse"), baseline.mean("rmse")
+    head = f"lstmlab's best-validated model, {model.name},"
+    if not math.isfinite(ours):
+        return (
+            f"{head} has no test RMSE: every seed was flagged (see Flagged forecasts); "
+            f"{_short_label(baseline)} scored {format_number(theirs)}."
+        )
+    relative = _relative(ours, theirs)
+    if ours > theirs:
+        outcome = "it loses to the best statistical baseline"
+    elif ours < theirs:
+        outcome = "it beats the best statistical baseline"
+    else:
+        outcome = "it ties with the best statistical baseline"
+    return (
+        f"{head} scored test RMSE {format_number(ours)} against {_short_label(baseline)}'s "
+        f"{format_number(theirs)} ({_percent(relative)}): {outcome}."
+    )
+
+
+def _state_sentence(result: CompareResult) -> str:
+    """The stateful-against-stateless test in words ("" when one of them did not run)."""
+    test = result.state_test
+    if test is None:
+        return ""
+    empty = [name for name, n in (("stateful", test.n_a), ("stateless", test.n_b)) if n == 0]
+    if empty:
+        return (
+            f"no test: {' and '.join(empty)} kept no seed with a finite score (see Flagged "
+            "forecasts)"
+        )
+    sentence = test.sentence("stateful", "stateless")
+    if len(result.folds) > 1:
+        # The backtest tests the folds' RMSE (each the mean over kept seeds), not the seeds.
+        sentence = sentence.replace(" seeds", " folds")
+    return sentence
+
+
+def _metric_entry(outcome: ModelOutcome, metric: str) -> dict[str, Any]:
+    return {
+        f"{metric}_mean": outcome.mean(metric),
+        f"{metric}_std": outcome.std(metric),
+        f"{metric}_median": outcome.median(metric),
+        f"{metric}_worst": outcome.worst(metric),
+        metric: outcome.metrics[metric],
+    }
+
+
+def _kept_mean(outcome: ModelOutcome, key: str) -> np.ndarray:
+    """``(horizon,)`` or ``(folds,)``: the mean of ``metrics[key]`` over the kept samples."""
+    values = outcome.fold_rmse if key == "fold_rmse" else outcome.metrics[key]
+    kept = values[outcome.kept]
+    if len(kept) == 0:
+        return np.full(values.shape[1], np.nan)
+    return kept.mean(axis=0)
+
+
+def _anchor_samples(result: CompareResult, name: str) -> tuple[np.ndarray, int]:
+    """The kept samples' RMSE of ``name`` and how many of its seeds were flagged."""
+    outcome = result.outcome(name)
+    return outcome.scores("rmse"), _flag_count(outcome)[0]
+
+
+def compare_summary(result: CompareResult) -> dict[str, Any]:
+    """The JSON summary of a comparison.
+
+    Keys: ``config``, ``series``, ``features``, ``steps``, ``n_train``, ``n_test``,
+    ``origins``, ``first_origin``, ``level``; ``best`` (the verdict's best model: the lowest
+    mean RMSE over kept samples) and ``verdict`` (``best``, ``ties``, ``ranking``,
+    ``sentence``); ``best_validated`` (the neural model name) and ``best_validated_vs_baseline``
+    (``model``, ``baseline``, ``rmse``, ``baseline_rmse``, ``relative``, ``sentence``);
+    ``state_test`` (``p_value``, ``statistic``, ``median_stateful``, ``median_stateless``,
+    ``n_stateful``, ``n_stateless``, ``sentence``, or None); ``seasons`` (``lengths``,
+    ``source``, ``notes``); ``folds`` (one dict per fold); ``models`` (per model: ``label``,
+    ``kind``, ``description``, ``<metric>_mean``/``_std``/``_median``/``_worst`` and the
+    per-sample ``<metric>`` for RMSE, MAE, MASE and MAPE, ``rmse_per_step_mean``,
+    ``mase_per_step_mean``, ``fold_rmse_mean``, ``rmse_vs_persistence``, ``coverage``,
+    ``interval_width``, ``flags``, ``norm``, ``norm_scores``, ``validation_rmse``,
+    ``epochs_run``, ``best_epoch``, ``seconds``, and ``layout``/``final_training_loss`` for a
+    neural model); ``anchors``; ``notes``; ``seconds``. Means, medians and standard deviations
+    are over the kept (unflagged) samples; ``worst`` includes flagged seeds (null when
+    non-finite); JSON has no NaN, so a missing number is null.
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        A JSON-ready dict (``write_json`` makes it strict JSON).
     """
     persistence = result.outcome("persistence").mean("rmse")
     models = {}
     for outcome in result.outcomes:
-        entry: dict[str, Any] = {"label": outcome.label, "description": outcome.description}
+        entry: dict[str, Any] = {
+            "label": outcome.label,
+            "kind": outcome.kind,
+            "description": outcome.description,
+        }
         for metric in COMPARE_METRICS:
-            entry[f"{metric}_mean"] = outcome.mean(metric)
-            entry[f"{metric}_std"] = outcome.std(metric)
-            entry[metric] = outcome.metrics[metric]
-        entry["rmse_per_step_mean"] = outcome.metrics["rmse_per_step"].mean(axis=0)
-        entry["rmse_vs_persistence"] = outcome.mean("rmse") / persistence - 1.0
+            entry.update(_metric_entry(outcome, metric))
+        entry["rmse_per_step_mean"] = _kept_mean(outcome, "rmse_per_step")
+        entry["mase_per_step_mean"] = _kept_mean(outcome, "mase_per_step")
+        entry["fold_rmse_mean"] = _kept_mean(outcome, "fold_rmse")
+        entry["rmse_vs_persistence"] = _relative(outcome.mean("rmse"), persistence)
+        coverage, width = _interval(result, outcome)
+        entry["coverage"] = coverage
+        entry["interval_width"] = width
+        flags = outcome.flags
+        entry["flags"] = (
+            None
+            if flags is None
+            else {
+                "flagged": int(np.count_nonzero(flags.flagged)),
+                "seeds": int(flags.flagged.size),
+                "flagged_seeds": np.flatnonzero(flags.flagged),
+                "non_finite": flags.non_finite,
+                "out_of_range": flags.out_of_range,
+                "reasons": list(flags.reasons),
+                "note": flags.note,
+            }
+        )
+        entry["norm"] = list(outcome.norm)
+        entry["norm_scores"] = dict(outcome.norm_scores)
+        entry["validation_rmse"] = outcome.validation_rmse
+        entry["epochs_run"] = outcome.epochs_run
+        entry["best_epoch"] = outcome.best_epoch
         entry["seconds"] = outcome.seconds
-        if not outcome.is_baseline:
+        if outcome.kind == "neural":
             entry["layout"] = outcome.layout
             entry["final_training_loss"] = outcome.final_loss
         models[outcome.name] = entry
     origin_times = result.origin_times
+    verdict = result.verdict
+    model, baseline = _best_validated(result), _best_statistical(result)
+    versus = None
+    if model is not None and baseline is not None:
+        versus = {
+            "model": model.name,
+            "baseline": baseline.name,
+            "rmse": model.mean("rmse"),
+            "baseline_rmse": baseline.mean("rmse"),
+            "relative": _relative(model.mean("rmse"), baseline.mean("rmse")),
+            "sentence": best_validated_sentence(result),
+        }
+    test = result.state_test
+    anchors = []
+    for anchor in result.anchors:
+        entry = {
+            "model": anchor.model,
+            "description": anchor.description,
+            "published_rmse": [anchor.rmse_low, anchor.rmse_high],
+            "single_run": anchor.single_run,
+            "ours_rmse_mean": None,
+            "ours_rmse_min": None,
+            "ours_rmse_max": None,
+            "ours_samples": 0,
+            "ours_flagged": 0,
+        }
+        if anchor.model in _names(result):
+            kept, flagged = _anchor_samples(result, anchor.model)
+            entry.update(
+                ours_rmse_mean=float(np.mean(kept)) if kept.size else None,
+                ours_rmse_min=float(np.min(kept)) if kept.size else None,
+                ours_rmse_max=float(np.max(kept)) if kept.size else None,
+                ours_samples=int(kept.size),
+                ours_flagged=flagged,
+            )
+        anchors.append(entry)
     return {
         "config": result.config,
         "series": list(result.series_names),
@@ -511,21 +793,47 @@ def compare_summary(result: CompareResult) -> dict[str, Any]:
         "first_origin": str(origin_times[0])
         if origin_times is not None
         else int(result.origins[0]),
-        "best": result.best().name,
-        "models": models,
-        "anchors": [
+        "level": result.config.level,
+        "best": verdict.best if verdict is not None else result.best().name,
+        "verdict": None
+        if verdict is None
+        else {
+            "best": verdict.best,
+            "ties": list(verdict.ties),
+            "ranking": list(verdict.ranking),
+            "sentence": verdict.sentence,
+        },
+        "best_validated": result.best_validated,
+        "best_validated_vs_baseline": versus,
+        "state_test": None
+        if test is None
+        else {
+            "p_value": test.p_value,
+            "statistic": test.statistic,
+            "median_stateful": test.median_a,
+            "median_stateless": test.median_b,
+            "n_stateful": test.n_a,
+            "n_stateless": test.n_b,
+            "sentence": _state_sentence(result),
+        },
+        "seasons": {
+            "lengths": list(result.seasons.lengths),
+            "source": result.seasons.source,
+            "notes": list(result.seasons.notes),
+        },
+        "folds": [
             {
-                "model": anchor.model,
-                "description": anchor.description,
-                "published_rmse": [anchor.rmse_low, anchor.rmse_high],
-                "ours_rmse_mean": (
-                    result.outcome(anchor.model).mean("rmse")
-                    if anchor.model in _names(result)
-                    else None
-                ),
+                "index": fold.index,
+                "n_train": fold.n_train,
+                "n_fit": fold.n_fit,
+                "end": fold.end,
+                "origins": int(len(fold.origins)),
+                "validation_origins": int(len(fold.val_origins)),
             }
-            for anchor in result.anchors
+            for fold in result.folds
         ],
+        "models": models,
+        "anchors": anchors,
         "notes": list(result.notes),
         "seconds": result.seconds,
     }
@@ -535,91 +843,276 @@ def _names(result: CompareResult) -> list[str]:
     return [outcome.name for outcome in result.outcomes]
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:+.1f}%"
+def _metrics_table(result: CompareResult) -> str:
+    persistence = result.outcome("persistence").mean("rmse")
+    level = f"{result.config.level:.0%}"
+    rows = []
+    for o in result.outcomes:
+        flagged, seeds = _flag_count(o)
+        rows.append(
+            [
+                f"{o.label} (`{o.name}`)",
+                o.kind,
+                _mean_std(o, "rmse"),
+                _number(o.median("rmse")),
+                _worst(o),
+                _mean_std(o, "mae"),
+                _mean_std(o, "mase"),
+                _coverage_text(result, o),
+                f"{flagged}/{seeds}" if o.kind == "neural" else "-",
+                _percent(_relative(o.mean("rmse"), persistence)),
+                o.seconds,
+            ]
+        )
+    return table(
+        [
+            "model",
+            "kind",
+            "RMSE mean ± std",
+            "RMSE median",
+            "worst seed",
+            "MAE",
+            "MASE",
+            f"{level} interval coverage",
+            "flagged seeds",
+            "RMSE vs persistence",
+            "seconds",
+        ],
+        rows,
+        align="llrrrrrrrrr",
+    )
+
+
+def _anchor_rows(result: CompareResult) -> list[list[str]]:
+    rows = []
+    names = _names(result)
+    for anchor in result.anchors:
+        published = anchor.text()
+        runs = "one run" if anchor.single_run else "several runs"
+        if anchor.model is not None and anchor.model not in names:
+            rows.append(
+                [anchor.description, published, runs, f"`{anchor.model}` not run", _DASH, _DASH]
+            )
+            continue
+        if anchor.model is None:
+            neural = sorted(
+                (
+                    o
+                    for o in result.outcomes
+                    if o.kind != "baseline" and math.isfinite(o.mean("rmse"))
+                ),
+                key=lambda o: o.mean("rmse"),
+            )[:2]
+            best = ", ".join(f"`{o.name}` {format_number(o.mean('rmse'))}" for o in neural)
+            rows.append(
+                [anchor.description, published, runs, "best of ours: " + best, _DASH, _DASH]
+            )
+            continue
+        kept, flagged = _anchor_samples(result, anchor.model)
+        if kept.size == 0:
+            rows.append(
+                [anchor.description, published, runs, f"`{anchor.model}`: every seed flagged",
+                 _DASH, _DASH]
+            )
+            continue
+        low, high = float(np.min(kept)), float(np.max(kept))
+        if kept.size > 1:
+            spread = f"{format_number(low)}–{format_number(high)} over {kept.size} seeds"
+        else:
+            spread = format_number(low)
+        if flagged:
+            spread += f" ({flagged} flagged left out)"
+        inside = "yes" if anchor.rmse_low <= high and anchor.rmse_high >= low else "no"
+        rows.append(
+            [
+                anchor.description,
+                published,
+                runs,
+                f"`{anchor.model}`: {spread}",
+                format_number(float(np.mean(kept))),
+                inside,
+            ]
+        )
+    return rows
+
+
+def _neural_lines(result: CompareResult) -> list[str]:
+    lines = []
+    folds = len(result.folds)
+    for o in result.outcomes:
+        if o.kind == "ensemble":
+            continue
+        line = f"- `{o.name}`: {o.description}"
+        if o.kind == "neural":
+            if o.norm:
+                if folds > 1:
+                    chosen = ", ".join(f"{n} (fold {k + 1})" for k, n in enumerate(o.norm))
+                else:
+                    chosen = o.norm[0]
+                line += f". Input norm: {chosen}"
+                if o.norm_scores:
+                    scores = ", ".join(
+                        f"{name} {_number(score)}" for name, score in o.norm_scores.items()
+                    )
+                    line += f" (validation RMSE of the candidates, first fold: {scores})"
+            if len(o.epochs_run):
+                line += f". Epochs run: median {format_number(float(np.median(o.epochs_run)))}"
+                if o.spec is not None:
+                    line += f" of at most {o.spec.epochs}"
+                if o.best_epoch is not None and len(o.best_epoch):
+                    best = np.asarray(o.best_epoch)
+                    improved = best[best >= 0]
+                    if improved.size:
+                        # best_epoch is 0-based: the report counts epochs from 1
+                        line += (
+                            "; best epoch (weights kept): median "
+                            f"{format_number(float(np.median(improved)) + 1)}"
+                        )
+                line += " (first fold, over seeds)"
+            finite = o.validation_rmse[np.isfinite(o.validation_rmse)]
+            if finite.size:
+                line += f". Validation RMSE over seeds: median {_number(np.median(finite))}"
+                median = f"{o.name}_median"
+                if median in _names(result) and result.outcome(median).validation_rmse.size:
+                    line += (
+                        f"; the seed median's "
+                        f"{_number(float(result.outcome(median).validation_rmse[0]))}"
+                    )
+        if o.layout:
+            line += f". Layout: {o.layout}"
+        lines.append(line)
+    lines += [f"- `{o.name}`: {o.description}" for o in result.outcomes if o.kind == "ensemble"]
+    return lines
 
 
 def _compare_report_blocks(result: CompareResult, files: dict[str, Path], out: Path) -> list[str]:
     config = result.config
-    best = result.best()
     persistence = result.outcome("persistence")
     title = f"# lstmlab compare: {config.preset}" if config.preset else "# lstmlab compare"
     span = ""
     if result.index is not None:
         span = f", {result.index[0]} to {result.index[-1]}"
     names = ", ".join(result.series_names)
+    folds = len(result.folds)
+    backtest = (
+        f" Rolling-origin backtest: {folds} folds, every model refitted before each."
+        if folds > 1
+        else ""
+    )
     blocks = [
         title,
         f"Series: {names} ({len(result.targets)} steps{span}"
         + (f"; extra inputs: {', '.join(result.feature_names)}" if result.feature_names else "")
         + f"). Training part: the first {result.n_train} steps; test part: the last "
         f"{result.n_test}. {len(result.origins)} forecasts of {config.horizon} step(s) "
-        f"ahead; {config.seeds} seed(s) per neural model.",
-        f"**Best model: {best.label}** (`{best.name}`), test RMSE "
-        f"{format_number(best.mean('rmse'))} ± {format_number(best.std('rmse'))}, "
-        f"{_percent(result.relative_to_persistence(best.name))} against persistence "
-        f"(RMSE {format_number(persistence.mean('rmse'))}).",
-        "## Test metrics (original units; mean ± std over seeds)",
-        table(
-            ["model", "RMSE", "MAE", "MAPE %", "RMSE vs persistence", "seconds"],
-            [
-                [
-                    f"{o.label} (`{o.name}`)",
-                    f"{format_number(o.mean('rmse'))} ± {format_number(o.std('rmse'))}",
-                    f"{format_number(o.mean('mae'))} ± {format_number(o.std('mae'))}",
-                    f"{format_number(o.mean('mape'))} ± {format_number(o.std('mape'))}",
-                    _percent(result.relative_to_persistence(o.name)),
-                    o.seconds,
-                ]
-                for o in result.outcomes
-            ],
-        ),
+        f"ahead; {config.seeds} seed(s) per neural model.{backtest}",
     ]
+    verdict = result.verdict
+    if verdict is not None:
+        headline = f"**Verdict.** {verdict.sentence}"
+    else:
+        best = result.best()
+        headline = (
+            f"**Verdict.** By RMSE, {best.name} has the lowest mean "
+            f"({format_number(best.mean('rmse'))}); no test over the noise was run."
+        )
+    lines = [headline]
+    versus = best_validated_sentence(result)
+    if versus:
+        lines.append(versus)
+    state = _state_sentence(result)
+    if state:
+        lines.append(f"Stateful against stateless: {state}.")
+    lines.append(f"Persistence scored test RMSE {_number(persistence.mean('rmse'))}.")
+    blocks.append("\n\n".join(lines))
+    blocks += [
+        "## Test metrics (original units)",
+        "Means, medians and standard deviations are over the seeds that passed the sanity "
+        "check (a flagged seed is left out, and counted under flagged seeds); the worst seed "
+        "includes flagged ones. A baseline and a seed median (`_median`) are one forecast "
+        f"each. Coverage: the share of the actual test values inside the {config.level:.0%} "
+        "prediction interval (its mean width in brackets). MASE divides by the in-sample "
+        "error of the (seasonal) naive forecast on the training part.",
+        _metrics_table(result),
+    ]
+    flagged = [o for o in result.outcomes if o.flags is not None and o.flags.note]
+    blocks.append("## Flagged forecasts")
+    if flagged:
+        blocks.append(
+            "A seed is flagged when its forecasts hold a non-finite value or one beyond "
+            f"{config.plausible_factor:g} training ranges from the training values; it is left "
+            "out of every mean and of the seed median (seeds count from 0).\n\n"
+            + "\n".join(f"- `{o.name}`: {o.flags.note}" for o in flagged)
+        )
+    else:
+        blocks.append(
+            "None: every seed's forecasts are finite and within the plausible range "
+            f"({config.plausible_factor:g} training ranges around the training values)."
+        )
     if result.anchors:
-        rows = []
-        for anchor in result.anchors:
-            if anchor.model is not None and anchor.model not in _names(result):
-                rows.append([anchor.description, anchor.text(), f"`{anchor.model}` not run"])
-                continue
-            ours = (
-                f"{format_number(result.outcome(anchor.model).mean('rmse'))} ± "
-                f"{format_number(result.outcome(anchor.model).std('rmse'))} (`{anchor.model}`)"
-                if anchor.model
-                else "best of ours: "
-                + ", ".join(
-                    f"`{o.name}` {format_number(o.mean('rmse'))}"
-                    for o in sorted(
-                        (o for o in result.outcomes if not o.is_baseline),
-                        key=lambda o: o.mean("rmse"),
-                    )[:2]
-                )
-            )
-            rows.append([anchor.description, anchor.text(), ours])
         blocks += [
-            "## Beside the published figures (single runs)",
-            table(["published model", "published test RMSE", "ours (mean ± std)"], rows),
+            "## Beside the published figures",
+            "Each published figure is one training run (a single seed); ours is the range "
+            "(min–max) and the mean over the seeds that passed the sanity check. A published "
+            "figure inside our range is as good as matched.",
+            table(
+                [
+                    "published model",
+                    "published test RMSE",
+                    "published",
+                    "ours: RMSE range over seeds",
+                    "ours: mean",
+                    "published inside our range",
+                ],
+                _anchor_rows(result),
+            ),
         ]
     if config.horizon > 1:
         headers = ["model"] + [f"t+{k + 1}" for k in range(config.horizon)]
         blocks += [
-            "## Test RMSE per step ahead (mean over seeds)",
+            "## Test RMSE per step ahead (mean over kept seeds)",
             table(
                 headers,
                 [
-                    [o.name, *o.metrics["rmse_per_step"].mean(axis=0).tolist()]
+                    [o.name, *[_number(v) for v in _kept_mean(o, "rmse_per_step")]]
                     for o in result.outcomes
                 ],
             ),
         ]
-    blocks.append("## Models, layouts and batch sizes")
-    lines = []
-    for o in result.outcomes:
-        line = f"- `{o.name}`: {o.description}"
-        if o.layout:
-            line += f". Layout: {o.layout}"
-        lines.append(line)
-    blocks.append("\n".join(lines))
-    blocks += ["## Protocol", "\n".join(f"- {note}" for note in result.notes)]
+    if folds > 1:
+        headers = ["model"] + [
+            f"fold {f.index + 1} (steps {f.n_train}–{f.end - 1})" for f in result.folds
+        ]
+        blocks += [
+            "## Test RMSE per fold (mean over kept seeds)",
+            table(
+                headers,
+                [
+                    [o.name, *[_number(v) for v in _kept_mean(o, "fold_rmse")]]
+                    for o in result.outcomes
+                ],
+            ),
+        ]
+    blocks += ["## Models: input normalisation, epochs, layouts", "\n".join(_neural_lines(result))]
+    flag_notes = {
+        f"{o.name}: {reason}"
+        for o in result.outcomes
+        if o.flags is not None
+        for reason in o.flags.reasons
+    }
+    notes = [note for note in result.notes if note not in flag_notes]
+    seasons = result.seasons.line()
+    if seasons not in notes:
+        notes.insert(0, seasons)
+    notes += [note for note in result.seasons.notes if note not in notes]
+    if folds > 1:
+        notes += [
+            f"fold {f.index + 1}: trains on steps 0–{f.n_fit - 1}"
+            + (f" (validation tail {f.n_fit}–{f.n_train - 1})" if f.n_fit < f.n_train else "")
+            + f", tests on {f.n_train}–{f.end - 1} ({len(f.origins)} origins)"
+            for f in result.folds
+        ]
+    blocks += ["## Protocol", "\n".join(f"- {note}" for note in notes)]
     if result.load_lines:
         blocks += ["## Data loading", "```\n" + "\n".join(result.load_lines) + "\n```"]
     blocks += [

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 if TYPE_CHECKING:
-    from lstmlab.experiments.compare import CompareResult
+    from lstmlab.experiments.compare import CompareResult, ModelOutcome
 
 __all__ = [
     "plot_compare_forecasts",
@@ -262,11 +262,44 @@ def _compare_tiles(result: CompareResult) -> bool:
     return result.config.horizon == 1 or result.config.origin_stride >= result.config.horizon
 
 
-def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
-    """The actual series around the test part and each model's forecast (mean over seeds).
+def _rmse_text(value: float) -> str:
+    return f"{value:.3g}" if np.isfinite(value) else "no kept seed"
 
-    With ``horizon == 1``, or origins ``horizon`` steps apart, every forecast step is drawn
-    (the forecasts tile the test part); otherwise the one-step-ahead forecasts are drawn.
+
+def _best_statistical(result: CompareResult) -> ModelOutcome | None:
+    """The baseline with the lowest mean RMSE, persistence only when it is the only one."""
+    baselines = [o for o in result.outcomes if o.is_baseline and np.isfinite(o.mean("rmse"))]
+    statistical = [o for o in baselines if o.name != "persistence"] or baselines
+    return min(statistical, key=lambda o: o.mean("rmse")) if statistical else None
+
+
+def _forecast_models(result: CompareResult) -> tuple[list[ModelOutcome], ModelOutcome | None]:
+    """The models the forecast plot draws, and the one whose interval is the band.
+
+    The seed medians and the best statistical baseline (every model when there is no seed
+    median); the band is the best-validated model's seed median.
+    """
+    ensembles = [o for o in result.outcomes if o.kind == "ensemble"]
+    if not ensembles:
+        return list(result.outcomes), None
+    baseline = _best_statistical(result)
+    shown = ([baseline] if baseline is not None else []) + ensembles
+    band = None
+    if result.best_validated is not None:
+        name = result.best_validated + "_median"
+        band = next((o for o in ensembles if o.name == name and o.lower is not None), None)
+    return shown, band
+
+
+def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
+    """The actual series around the test part, the seed medians and the best baseline.
+
+    Each neural model is drawn as its median over the seeds that passed the sanity check
+    (``<model>_median``), beside the statistical baseline with the lowest test RMSE (dashed);
+    the prediction interval of the best-validated model's seed median is the shaded band. A
+    result without seed medians draws every model (the median over its kept seeds). With
+    ``horizon == 1``, or origins ``horizon`` steps apart, every forecast step is drawn (the
+    forecasts tile the test part); otherwise the one-step-ahead forecasts are drawn.
 
     Args:
         result: the comparison.
@@ -289,21 +322,39 @@ def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
     else:
         steps = result.origins
     order = np.argsort(steps, kind="stable")
-    for i, outcome in enumerate(result.outcomes):
-        mean = outcome.mean_forecast()[:, :, series]  # (origins, horizon)
-        values = mean.ravel() if tiles else mean[:, 0]
-        style = "--" if outcome.is_baseline else "-"
+
+    def drawn(values: np.ndarray) -> np.ndarray:
+        """``(origins, horizon)`` -> the values at ``steps[order]``."""
+        return (values.ravel() if tiles else values[:, 0])[order]
+
+    shown, band = _forecast_models(result)
+    if band is not None:
+        ax.fill_between(
+            x[steps[order]],
+            drawn(band.lower[0, :, :, series]),
+            drawn(band.upper[0, :, :, series]),
+            color=f"C{shown.index(band)}",
+            alpha=0.18,
+            step=None,
+            label=f"{band.name}: {result.config.level:.0%} interval "
+            f"(coverage {band.coverage:.0%})",
+        )
+    for i, outcome in enumerate(shown):
+        if outcome.kept.any():
+            values = np.median(outcome.forecasts[outcome.kept], axis=0)[:, :, series]
+        else:
+            values = np.full(outcome.forecasts.shape[1:3], np.nan)
         ax.plot(
             x[steps[order]],
-            values[order],
-            style,
+            drawn(values),
+            "--" if outcome.is_baseline else "-",
             color=f"C{i}",
             lw=1.1,
-            label=f"{outcome.label} (RMSE {outcome.mean('rmse'):.3g})",
+            label=f"{outcome.label} (RMSE {_rmse_text(outcome.mean('rmse'))})",
         )
     what = "forecasts" if tiles else "1-step-ahead forecasts"
     name = result.series_names[series]
-    ax.set_title(f"{name}: test part and {what} (mean over {result.config.seeds} seeds)")
+    ax.set_title(f"{name}: test part and {what} (seed medians over {result.config.seeds} seeds)")
     ax.set_xlabel("time" if result.index is not None else "step")
     ax.set_ylabel(name)
     ax.legend(fontsize=7, loc="upper left")
@@ -312,9 +363,13 @@ def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
 
 
 def plot_compare_rmse(result: CompareResult) -> Figure:
-    """Test RMSE per model: mean over seeds with a one-standard-deviation error bar.
+    """Test RMSE per model: the mean over kept seeds, each kept seed a dot.
 
-    Published anchors of a preset are drawn as black diamonds (a range as a vertical line).
+    A neural model's bar is its mean over the seeds that passed the sanity check, with a
+    one-standard-deviation error bar and one dot per kept seed; flagged seeds are not drawn
+    (their count is written above the bar). A baseline and a seed median are one bar each
+    (the seed medians hatched). Published anchors of a preset are black diamonds (a range as
+    a vertical line).
 
     Args:
         result: the comparison.
@@ -324,39 +379,98 @@ def plot_compare_rmse(result: CompareResult) -> Figure:
     """
     outcomes = result.outcomes
     positions = np.arange(len(outcomes))
-    means = [o.mean("rmse") for o in outcomes]
-    stds = [o.std("rmse") for o in outcomes]
-    fig = Figure(figsize=(8, 4.2))
+    means = np.array([o.mean("rmse") for o in outcomes])
+    stds = np.array([o.std("rmse") if o.kind == "neural" else 0.0 for o in outcomes])
+    fig = Figure(figsize=(max(8.0, 0.75 * len(outcomes)), 4.2))
     ax = fig.subplots()
-    colors = [f"C{i}" for i in range(len(outcomes))]
-    ax.bar(positions, means, yerr=stds, capsize=4, color=colors, alpha=0.85)
-    ax.axhline(
-        result.outcome("persistence").mean("rmse"), color="grey", ls="--", lw=1, label="persistence"
-    )
-    labelled = False
-    for anchor in result.anchors:
-        if anchor.model is None or anchor.model not in [o.name for o in outcomes]:
+    finite = np.isfinite(means)
+    # A seed median shares its neural model's colour.
+    colors, by_model = [], {}
+    for outcome in outcomes:
+        base = outcome.name.removesuffix("_median") if outcome.kind == "ensemble" else None
+        if base is not None and base in by_model:
+            colors.append(by_model[base])
             continue
-        index = [o.name for o in outcomes].index(anchor.model)
-        where = index + 0.3  # beside the error bar
+        by_model[outcome.name] = f"C{len(by_model) % 10}"
+        colors.append(by_model[outcome.name])
+    bars = ax.bar(
+        positions[finite],
+        means[finite],
+        color=[c for c, keep in zip(colors, finite, strict=True) if keep],
+        alpha=0.85,
+    )
+    shown = [o for o, keep in zip(outcomes, finite, strict=True) if keep]
+    for bar, outcome in zip(bars, shown, strict=True):
+        if outcome.kind == "ensemble":
+            bar.set_hatch("//")
+    spread = finite & (stds > 0)
+    if spread.any():
+        ax.errorbar(
+            positions[spread], means[spread], yerr=stds[spread], fmt="none", ecolor="black",
+            capsize=4,
+        )
+    top = float(np.nanmax(means)) if finite.any() else 1.0
+    dots = False
+    for position, outcome in zip(positions, outcomes, strict=True):
+        if outcome.kind != "neural":
+            continue
+        kept = outcome.scores("rmse")
+        kept = kept[np.isfinite(kept)]
+        if kept.size:
+            jitter = np.linspace(-0.18, 0.18, kept.size) if kept.size > 1 else np.zeros(1)
+            ax.plot(
+                position + jitter,
+                kept,
+                "o",
+                color="black",
+                ms=3,
+                label=None if dots else "seeds (kept)",
+            )
+            dots = True
+            top = max(top, float(kept.max()))
+        flagged = int(np.count_nonzero(~outcome.kept))
+        if flagged:
+            height = means[position] if np.isfinite(means[position]) else 0.0
+            ax.annotate(
+                f"{flagged} flagged" if kept.size else "all flagged",
+                (position, height),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                fontsize=7,
+                color="red",
+            )
+    persistence = result.outcome("persistence").mean("rmse")
+    ax.axhline(persistence, color="grey", ls="--", lw=1, label="persistence")
+    labelled = False
+    names = [o.name for o in outcomes]
+    for anchor in result.anchors:
+        if anchor.model is None or anchor.model not in names:
+            continue
+        where = names.index(anchor.model) + 0.3  # beside the error bar
         ax.plot([where, where], [anchor.rmse_low, anchor.rmse_high], color="black", lw=2)
         ax.plot(
             [where],
             [(anchor.rmse_low + anchor.rmse_high) / 2],
             "kD",
             ms=5,
-            label=None if labelled else "published",
+            label=None if labelled else "published (one run)",
         )
         labelled = True
-    ax.set_xticks(positions, [o.name for o in outcomes], rotation=20)
+    ax.set_xticks(positions, names, rotation=30, ha="right")
     ax.set_ylabel("test RMSE (original units)")
-    ax.set_title(f"Test RMSE, mean ± std over {result.config.seeds} seeds")
-    ax.legend(fontsize=8)
+    ax.set_title(
+        f"Test RMSE: mean ± std over the kept of {result.config.seeds} seeds; "
+        "baselines and seed medians one forecast"
+    )
+    ax.legend(fontsize=7)
     return fig
 
 
 def plot_compare_rmse_per_step(result: CompareResult) -> Figure:
-    """Test RMSE per step ahead (mean over seeds), one line per model.
+    """Test RMSE per step ahead (mean over the kept seeds), one line per model.
+
+    A model whose every seed was flagged has no line.
 
     Args:
         result: the comparison.
@@ -368,17 +482,13 @@ def plot_compare_rmse_per_step(result: CompareResult) -> Figure:
     fig = Figure(figsize=(7, 3.8))
     ax = fig.subplots()
     for i, outcome in enumerate(result.outcomes):
-        per_step = outcome.metrics["rmse_per_step"].mean(axis=0)  # (horizon,)
-        ax.plot(
-            steps,
-            per_step,
-            "--o" if outcome.is_baseline else "-o",
-            color=f"C{i}",
-            ms=3,
-            label=outcome.label,
-        )
+        kept = outcome.metrics["rmse_per_step"][outcome.kept]  # (kept, horizon)
+        if len(kept) == 0:
+            continue
+        style = "--o" if outcome.is_baseline else (":s" if outcome.kind == "ensemble" else "-o")
+        ax.plot(steps, kept.mean(axis=0), style, color=f"C{i}", ms=3, label=outcome.label)
     ax.set_xlabel("step ahead")
     ax.set_ylabel("test RMSE")
-    ax.set_title("Test RMSE per step ahead")
+    ax.set_title("Test RMSE per step ahead (mean over kept seeds)")
     ax.legend(fontsize=7)
     return fig
