@@ -912,6 +912,11 @@ def _metrics(forecasts: np.ndarray, actual: np.ndarray, scale: np.ndarray) -> di
     ones = np.ones(actual.shape[-1])
     metrics = scoring.point_metrics(forecasts, actual, ones)
     per_origin = scale[:, None, :]  # (origins, 1, series)
+    if not np.all(np.isfinite(per_origin) & (per_origin > 0)):
+        # A training part that repeats itself exactly has no MASE (scoring.mase_scale).
+        metrics["mase"] = np.full_like(metrics["mae"], np.nan)
+        metrics["mase_per_step"] = np.full_like(metrics["mae_per_step"], np.nan)
+        return metrics
     scaled = scoring.point_metrics(forecasts / per_origin, actual / per_origin, ones)
     metrics["mase"] = scaled["mae"]
     metrics["mase_per_step"] = scaled["mae_per_step"]
@@ -1860,8 +1865,8 @@ def run(
     ]
     runs = list(executor.map(_train_and_forecast, tasks, on_result=finished))
     per_model = len(config.models)
-    for index in range(per_model):
-        model_runs = [runs[k * per_model + index] for k in range(len(folds))]
+    for position in range(per_model):
+        model_runs = [runs[k * per_model + position] for k in range(len(folds))]
         outcomes.extend(_neural_outcomes(model_runs, datas, actual, scale))
     ensembles = [o for o in outcomes if o.kind == "ensemble" and o.validation_rmse.size]
     best_validated = (
