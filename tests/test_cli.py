@@ -480,7 +480,7 @@ def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_
     assert compare_main([*argv, "--out", str(tmp_path / "run")]) == 0
     lines = capsys.readouterr().out.splitlines()
     (result,) = compare_results
-    assert len(lines) == 4 and lines[0].startswith("compared 5 models in ")
+    assert len(lines) == 4 and lines[0].startswith("compared 4 models in ")
     assert lines[1] == result.verdict.sentence
     assert result.best_validated == "mlp"
 
@@ -1267,10 +1267,12 @@ def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(
     write_csv(data)
     out = tmp_path / "run"
     argv = [str(data), "--time-col", "when", "--target", "load", "--models", "mlp"]
+    argv += ["--folds", "2"]  # a rolling-origin backtest: the model is fitted twice
     assert compare_main([*argv, *FAST, "--device", "cpu", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     (result,) = compare_results
+    assert [fold.n_train for fold in result.folds] == [40, 50]
     # the summary: models and time, the verdict, the best-validated model against a baseline
     assert len(lines) == 4 and lines[0].startswith("compared 3 models in ") and captured.err == ""
     assert lines[1:3] == [
