@@ -438,7 +438,9 @@ def test_several_targets_give_one_row_per_target():
         (
             pd.DataFrame({"when": ["2024-01-01", "2024-01-02", "2024-01-03"], "v": [1.0, 2, 3]}),
             {},
-            "series 'when': column 'when' is not numeric (dtype str); pass time_col=",
+            # the dtype pandas gives text: "str" in pandas 3, "object" in pandas 2
+            f"series 'when': column 'when' is not numeric (dtype {pd.Series(['x']).dtype}); "
+            "pass time_col=",
         ),
         (
             pd.DataFrame({"v": [1.0, np.nan, 3.0, 4.0]}),
@@ -524,40 +526,310 @@ def test_five_line_example_on_the_airline_data(data_dir, tmp_path):
     assert (tmp_path / "forecast.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("validation", [0.0, 0.2])
 @pytest.mark.parametrize("model", ["stateful", "mlp"])
-def test_fit_gives_the_losses_of_the_driver_called_directly(model):
+def test_fit_gives_the_losses_of_the_driver_called_directly(model, validation):
     import jax
 
-    from lstmlab.core.train import TrainConfig, fit, init_train_states
+    from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, fit, init_train_states
     from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
 
     steps = np.arange(80)
     values = np.stack([np.sin(steps / 5) * 3 + 10, np.cos(steps / 7) + 2], axis=1)  # 2 series
-    forecaster = Forecaster(model=model, window=4, units=(5,), epochs=3, seeds=2, seed=7)
+    early = validation > 0
+    epochs = 40 if early else 3
+    forecaster = Forecaster(
+        model=model,
+        window=4,
+        units=(5,),
+        epochs=epochs,
+        seeds=2,
+        seed=7,
+        norm="none",
+        validation=validation,
+        patience=2,
+    )
     forecaster.fit(values)
     # The same training by hand: one scaler per series, the layout, the driver.
     scaled = [
         fit_scaler(values[:, [j]], "minmax", ["v"]).transform(values[:, [j]]).astype(np.float32)
         for j in range(2)
     ]
+    fit_end = 64  # 80 - round(0.2 * 80): the validation tail is the last 16 steps
     config = forecaster.model_config
-    train_config = TrainConfig(epochs=3, learning_rate=3e-3, shuffle=model == "mlp", seed=7)
+    train_config = TrainConfig(
+        epochs=epochs,
+        learning_rate=3e-3,
+        shuffle=model == "mlp",
+        seed=7,
+        early_stopping=EarlyStopping(patience=2) if early else None,
+        plateau=Plateau(patience=1) if early else None,
+    )
+    val, state = None, "zeros"
     if model == "stateful":
         batch_size = 2  # one stream per series
-        layout = make_series_streams(scaled, batch_size=batch_size, chunk=4, trim="start")
+        if early:
+            layout = make_series_streams(
+                [s[: fit_end - 1] for s in scaled],
+                [s[1:fit_end] for s in scaled],
+                batch_size=batch_size,
+                chunk=4,
+                trim="start",
+            )
+            val_layout = make_series_streams(
+                [s[fit_end - 1 : -1] for s in scaled],
+                [s[fit_end:] for s in scaled],
+                batch_size=batch_size,
+                chunk=4,
+                trim="end",
+            )
+            val, state = (val_layout.x_batches, val_layout.y_batches), "carry"
+        else:
+            layout = make_series_streams(scaled, batch_size=batch_size, chunk=4, trim="start")
     else:
-        windows = [make_windows(s, length=4) for s in scaled]
+        end = fit_end if early else 80
+        windows = [make_windows(s[:end], length=4) for s in scaled]
         x = np.concatenate([w.x for w in windows])
         y = np.concatenate([w.y for w in windows])
         batch_size = 4
         layout = make_sample_batches(x, y, batch_size=batch_size, trim="start")
+        if early:
+            tails = [make_windows(s[fit_end - 4 :], length=4) for s in scaled]
+            val_layout = make_sample_batches(
+                np.concatenate([w.x for w in tails]),
+                np.concatenate([w.y for w in tails]),
+                batch_size=batch_size,
+                trim="start",
+            )
+            val = (val_layout.x_batches, val_layout.y_batches)
     states = init_train_states(
         config, train_config, [7, 8], batch_size, keys=[jax.random.key(7), jax.random.key(8)]
     )
-    _, log = fit(config, train_config, states, layout.x_batches, layout.y_batches)
-    assert forecaster.metrics["final_loss_per_seed"] == [float(v) for v in log.loss[-1]]
-    assert forecaster.metrics["loss"] == [float(v) for v in log.loss.mean(axis=1)]
+    trained, log = fit(
+        config,
+        train_config,
+        states,
+        layout.x_batches,
+        layout.y_batches,
+        validation=val,
+        validation_state=state,
+    )
+    last = [float(log.loss[log.epochs_run[s] - 1, s]) for s in range(2)]
+    assert forecaster.metrics["final_loss_per_seed"] == last
+    assert forecaster.metrics["epochs_run"] == log.epochs_run.tolist()
+    assert np.isfinite(log.loss[: min(log.epochs_run)]).all()
+    for leaf, reference in zip(
+        jax.tree.leaves(forecaster.params), jax.tree.leaves(trained.params), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(reference))
+    if early:
+        # it stopped by itself, and kept the best epoch's weights
+        assert forecaster.metrics["best_epoch"] == log.best_epoch.tolist()
+        if model == "mlp":  # this one stops before the most epochs
+            assert (log.epochs_run < epochs).any()
+            assert (log.epochs_run == log.best_epoch + 2 + 1).any()
+    else:
+        assert forecaster.metrics["loss"] == [float(v) for v in log.loss.mean(axis=1)]
+        assert forecaster.metrics["best_epoch"] is None
     # and the check can fail: another seed gives other losses
     other = init_train_states(config, train_config, [8, 9], batch_size)
-    _, other_log = fit(config, train_config, other, layout.x_batches, layout.y_batches)
-    assert not np.array_equal(other_log.loss, log.loss)
+    _, other_log = fit(
+        config,
+        train_config,
+        other,
+        layout.x_batches,
+        layout.y_batches,
+        validation=val,
+        validation_state=state,
+    )
+    assert not np.array_equal(other_log.loss[:2], log.loss[:2])
+
+
+def _seasonal(length, season, seed=0, noise=0.1):
+    t = np.arange(length)
+    rng = np.random.default_rng(seed)
+    return 10 + 0.05 * t + 3 * np.sin(2 * np.pi * t / season) + rng.normal(0, noise, length)
+
+
+def test_the_default_window_covers_the_season():
+    from lstmlab.data.seasons import detect_season
+
+    one = {"model": "mlp", "units": (4,), "epochs": 1, "seeds": 1, "norm": "none"}
+    monthly = pd.Series(_seasonal(60, 12), index=pd.date_range("2015-01-01", periods=60, freq="MS"))
+    fitted = Forecaster(**one).fit(monthly)
+    assert fitted.recipe.window == 13 and fitted.recipe.seasons == (12,)
+    # no frequency: the season found in the data, plus one step
+    values = _seasonal(70, 7, seed=3)
+    season = detect_season(values)
+    assert season == 7
+    fitted = Forecaster(**one).fit(values)
+    assert fitted.recipe.window == max(6, season + 1) == 8
+    assert fitted.model_config.timesteps == 8
+    # given seasons win; a short series caps the window at a third of its length
+    assert Forecaster(**one, seasons=(4,)).fit(values).recipe.window == 6
+    assert Forecaster(**one).fit(monthly.iloc[:30]).recipe.window == 10
+
+
+def test_norm_auto_keeps_the_candidate_with_the_lowest_validation_rmse():
+    values = _seasonal(48, 6, seed=5, noise=0.3) + np.linspace(0, 8, 48)  # a trend
+    common = {"model": "mlp", "window": 7, "units": (6,), "epochs": 4, "seeds": 2}
+    auto = Forecaster(**common).fit(values)
+    fit_end = 48 - round(0.2 * 48)
+    scale = values.max() - values.min()  # minmax: the scores are in scaled units
+    rmse = {}
+    for norm in ("difference", "window", "none"):
+        single = Forecaster(**common, norm=norm).fit(values)
+        predicted = single.replay(values, "0")[fit_end - 1 : -1, 0]  # forecasts of the tail
+        rmse[norm] = float(np.sqrt(np.mean((predicted - values[fit_end:]) ** 2)))
+        assert auto.metrics["norm_scores"][norm] * scale == pytest.approx(rmse[norm], rel=1e-4)
+        if norm == min(rmse, key=rmse.get):
+            best = single
+    assert len(set(rmse.values())) == 3  # the choice is not a tie
+    assert auto.metrics["norm"] == min(rmse, key=rmse.get) == auto.recipe.norm
+    assert auto.model_config.norm == auto.recipe.norm
+    pd.testing.assert_frame_equal(auto.forecast(3), best.forecast(3))
+
+
+def test_an_exploding_seed_is_flagged_and_left_out_of_the_median():
+    import jax
+
+    values = _seasonal(40, 6, seed=2)
+    model = Forecaster(model="mlp", window=6, units=(4,), epochs=2, seeds=3, norm="none").fit(
+        values
+    )
+    scaler = model.series_state("0").scaler
+
+    def explode(leaf):  # seed 1's weights a million times larger
+        return np.asarray(leaf).copy() * np.where(np.arange(3) == 1, 1e6, 1.0).reshape(
+            (3,) + (1,) * (np.ndim(leaf) - 1)
+        )
+
+    params = jax.tree.map(explode, model.params)
+    exploded = Forecaster.from_params(
+        model.model_config, params, recipe=model.recipe, scaler=scaler, seeds=3
+    )
+    exploded._calibration = model._calibration  # the fitted ranges
+    exploded.observe("0", values)
+    frame = exploded.forecast(4)
+    singles = []
+    for seed in (0, 2):  # the reference: each sound seed on its own
+        single = Forecaster.from_params(
+            model.model_config,
+            jax.tree.map(lambda leaf, s=seed: np.asarray(leaf)[s], params),
+            recipe=model.recipe,
+            scaler=scaler,
+        )
+        singles.append(single.observe("0", values, horizon=4).values[:, 0])
+    np.testing.assert_allclose(frame["forecast"], np.median(singles, axis=0), rtol=1e-6)
+    assert exploded.flags["0"].flagged.tolist() == [False, True, False]
+    assert "1 of 3 seeds flagged" in frame.attrs["warnings"]["0"]
+    assert "1 of 3 seeds flagged" in exploded.metrics["warnings"]["0"]
+    # the flag matters: the median of all three is far off
+    everything = np.median([*singles, np.full(4, 1e9)], axis=0)
+    assert not np.allclose(frame["forecast"], everything)
+    # every seed exploding: NaN and a warning, never a number
+    all_params = jax.tree.map(lambda leaf: np.asarray(leaf) * 1e6, model.params)
+    broken = Forecaster.from_params(
+        model.model_config, all_params, recipe=model.recipe, scaler=scaler, seeds=3
+    )
+    broken._calibration = model._calibration
+    with pytest.warns(RuntimeWarning, match="every seed's forecast failed the sanity check"):
+        broken.observe("0", values)
+        nan_frame = broken.forecast(2)
+    assert nan_frame["forecast"].isna().all()
+    assert "all 3 seed(s) flagged" in nan_frame.attrs["warnings"]["0"]
+
+
+def test_interval_coverage_is_near_nominal_on_known_noise():
+    rng = np.random.default_rng(11)
+    values = 10 + rng.normal(0, 1.0, 600)  # white noise: the best forecast is the level
+    train, test = values[:400], values[400:]
+    model = Forecaster(
+        model="mlp", window=6, units=(8,), epochs=30, seeds=3, norm="none", validation=0.3
+    ).fit(train)
+    half = model.halfwidths("0", 0.8, 1)[0, 0]
+    # the half-width of a perfect forecast is 1.28 sigma; a fitted one a little wider
+    assert 1.0 < half < 1.8
+    frame = model.forecast(1, level=0.8)
+    np.testing.assert_allclose(frame["upper"] - frame["forecast"], half)
+    np.testing.assert_allclose(frame["forecast"] - frame["lower"], half)
+    # coverage on the test part, one step ahead from every origin (replay: the same model)
+    predicted = model.replay(values, "0")[399:-1, 0]  # forecasts of readings 400 .. 599
+    covered = np.mean(np.abs(test - predicted) <= half)
+    assert 0.72 <= covered <= 0.88
+    with pytest.raises(ValueError, match="calibrated on the validation tail for up to 1 step"):
+        model.forecast(2, level=0.8)
+    none = Forecaster(
+        model="mlp", window=6, units=(4,), epochs=1, seeds=1, norm="none", validation=0
+    ).fit(train)
+    with pytest.raises(ValueError, match="no validation residuals to calibrate intervals on"):
+        none.forecast(1, level=0.8)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "stateful"])
+def test_direct_forecasts_are_the_models_outputs(tmp_path, kind):
+    import jax
+
+    from lstmlab.core.model import apply, init_state
+
+    values = _seasonal(50, 6, seed=4)
+    model = Forecaster(
+        model=kind, window=6, units=(4,), epochs=2, seeds=3, norm="none", horizon=3
+    ).fit(values)
+    assert model.model_config.outputs == 3
+    scaler = model.series_state("0").scaler
+    x = scaler.transform(values[:, None])  # (time, 1)
+    if kind == "mlp":
+        x = x[-6:]
+    outputs = []
+    for seed in range(3):
+        params = jax.tree.map(lambda leaf, s=seed: np.asarray(leaf)[s], model.params)
+        state = init_state(model.model_config, 1)
+        y, _ = apply(model.model_config, params, state, jax.numpy.asarray(x[None]))
+        y = np.asarray(y).reshape(-1, 3)[-1]  # the output after the last reading
+        outputs.append(scaler.inverse_transform(y[:, None])[:, 0])
+    expected = np.median(outputs, axis=0)
+    np.testing.assert_allclose(model.forecast(3)["forecast"], expected, rtol=1e-5)
+    np.testing.assert_allclose(model.forecast(2)["forecast"], expected[:2], rtol=1e-5)
+    with pytest.raises(ValueError, match="forecasts up to 3 steps at once .* fit with horizon=4"):
+        model.forecast(4)
+    with pytest.raises(ValueError, match="forecasts up to 3 steps at once"):
+        model.observe("0", values[-1:] + 1.0, horizon=4)
+    assert model.series_state("0").seen == 50  # the refused observe changed nothing
+    model.save(tmp_path / "m")
+    with Forecaster.load(tmp_path / "m") as loaded:
+        pd.testing.assert_frame_equal(loaded.forecast(3, level=0.9), model.forecast(3, level=0.9))
+        assert loaded.recipe == model.recipe and loaded.config == model.config
+
+
+def test_old_configs_and_recipes_load_as_the_models_they_were():
+    old = {
+        "model": "stateful",
+        "window": 6,
+        "units": [],
+        "epochs": 200,
+        "learning_rate": 3e-3,
+        "batch_size": None,
+        "seeds": 5,
+        "seed": 0,
+        "scaler": "minmax",
+    }
+    config = ForecasterConfig.from_dict(old)
+    assert (config.window, config.norm, config.validation, config.horizon) == (6, "none", 0, 1)
+    assert ForecasterConfig.from_dict(config.to_dict()) == config
+    assert ForecasterConfig.from_dict(ForecasterConfig().to_dict()) == ForecasterConfig()
+    recipe = Recipe.from_dict(
+        {"kind": "mlp", "window": 4, "columns": ["v"], "freq": None, "time_col": None}
+    )
+    assert (recipe.horizon, recipe.norm, recipe.seasons) == (1, "none", ())
+    with pytest.raises(ValueError, match="unknown ForecasterConfig fields"):
+        ForecasterConfig.from_dict({**old, "windows": 3})
+
+
+def test_config_errors_name_the_fix():
+    with pytest.raises(ValueError, match="norm='auto' chooses the normalisation on the"):
+        ForecasterConfig(validation=0)
+    with pytest.raises(ValueError, match="the stateful model reads one reading at a time"):
+        ForecasterConfig(model="stateful", norm="window")
+    with pytest.raises(ValueError, match="validation must be a fraction"):
+        ForecasterConfig(validation=1.0)

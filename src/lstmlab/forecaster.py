@@ -44,6 +44,7 @@ readings.
 import dataclasses
 import time
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import (
     check_choice,
+    check_fraction,
     check_int_range,
     check_non_negative_int,
     check_positive_int,
@@ -65,6 +67,7 @@ from lstmlab.checks import (
 )
 from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
+    NORMS,
     LSTMConfig,
     MLPConfig,
     ModelConfig,
@@ -73,15 +76,26 @@ from lstmlab.core.model import (
     init_state,
 )
 from lstmlab.core.rollout import read, rollout
-from lstmlab.core.train import TrainConfig, fit, init_train_states
+from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fit, init_train_states
 from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
+from lstmlab.data.seasons import choose_seasons, choose_window
+from lstmlab.experiments.scoring import (
+    SeedFlags,
+    conformal_halfwidths,
+    flag_forecasts,
+    plausible_range,
+    seed_ensemble,
+)
 from lstmlab.live.state_store import NO_TIME, SeriesStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 
 __all__ = [
+    "AUTO_NORMS",
     "MAX_HORIZON",
+    "MIN_WINDOW",
     "MODEL_KINDS",
+    "PLAUSIBLE_FACTOR",
     "Forecast",
     "Forecaster",
     "ForecasterConfig",
@@ -94,6 +108,14 @@ __all__ = [
 
 MODEL_KINDS = ("stateful", "stateless", "stacked", "mlp")
 MAX_HORIZON = 10_000
+# The shortest default window (``window=None``), the minimum of ``choose_window``.
+MIN_WINDOW = 6
+# The candidates of norm="auto", in the order that breaks a tie on the validation tail
+# (compare's order).
+AUTO_NORMS = ("difference", "window", "none")
+# A forecast beyond this many training ranges outside the training data is flagged
+# (``lstmlab.experiments.scoring.plausible_range``; compare's default).
+PLAUSIBLE_FACTOR = 3.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,21 +132,44 @@ class ForecasterConfig:
             a window from zero state) or ``"mlp"`` (Dense layers on the flattened window).
         window: readings per training sample: the input window of the stateless LSTM and
             the MLP, the chunk length (truncated back-propagation) of the stateful models.
+            ``None``: a window that covers the shortest season of the data plus one step
+            (``lstmlab.data.seasons.choose_window``), at least ``MIN_WINDOW`` and at most a
+            third of the shortest series; the seasons are ``seasons`` if given, else the
+            usual ones of the frequency, else the one detected in the data.
         units: units per LSTM layer (hidden sizes for the MLP); ``()`` picks the model's
             default (``default_units``).
-        epochs: training epochs.
+        epochs: the most training epochs (training stops earlier on the validation tail).
         learning_rate: Adam step size (Keras' Adam otherwise).
         batch_size: samples per batch for the window models; streams per series for the
             stateful ones. ``None`` picks the model's default (``default_batch_size``).
         seeds: models trained side by side from different initial weights (one vectorised
-            program); forecasts are their median.
+            program); forecasts are the median of the seeds whose forecasts pass the sanity
+            check.
         seed: the first seed.
-        scaler: ``"minmax"`` (onto [0, 1] over the training part) or ``"standard"``, fitted
+        scaler: ``"minmax"`` (onto [0, 1] over the training data) or ``"standard"``, fitted
             per series.
+        norm: the input normalisation of each window (``lstmlab.core.model.NORMS``:
+            ``"difference"``, ``"window"``, ``"none"``), or ``"auto"``: each candidate of
+            ``AUTO_NORMS`` is trained and the one whose seed median has the lowest RMSE on
+            the validation tail is kept. The stateful models read one reading at a time and
+            take ``"none"`` only (``"auto"`` resolves to it), as do models of several
+            value columns.
+        validation: the last fraction of each series held out (at least ``horizon`` steps)
+            for early stopping, the learning-rate reduction on plateau, the choice of
+            ``norm`` and the residuals of the prediction intervals; ``0`` for none (then
+            ``norm`` must not be ``"auto"``, every epoch is run and there are no intervals).
+        patience: epochs without improvement on the validation tail before a training
+            stops; the learning rate halves after ``patience // 2``.
+        horizon: the steps one forecast of the model gives: ``1`` trains a next-step model
+            whose forecasts of any length feed their predictions back (recursive); above 1
+            a direct multi-output head forecasts up to ``horizon`` steps at once (longer
+            forecasts are refused).
+        seasons: season lengths in steps (e.g. ``(48, 336)`` for half-hourly load);
+            ``None`` to take them from the frequency or the data, ``()`` for none.
     """
 
     model: str = "stateful"
-    window: int = 6
+    window: int | None = None
     units: tuple[int, ...] = ()
     epochs: int = 200
     learning_rate: float = 3e-3
@@ -132,11 +177,17 @@ class ForecasterConfig:
     seeds: int = 5
     seed: int = 0
     scaler: str = "minmax"
+    norm: str = "auto"
+    validation: float = 0.2
+    patience: int = 20
+    horizon: int = 1
+    seasons: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(self.units))
         check_choice("model", self.model, MODEL_KINDS)
-        check_positive_int("window", self.window)
+        if self.window is not None:
+            check_positive_int("window", self.window)
         for index, units in enumerate(self.units):
             check_positive_int(f"units[{index}]", units)
         check_non_negative_int("epochs", self.epochs)
@@ -146,6 +197,28 @@ class ForecasterConfig:
         check_non_negative_int("seed", self.seed, fix="pass e.g. 0")
         check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
         check_choice("scaler", self.scaler, SCALER_KINDS)
+        check_choice("norm", self.norm, ("auto", *NORMS))
+        if self.validation != 0:
+            check_fraction("validation", self.validation, fix="pass e.g. 0.2, or 0 for none")
+        if self.validation == 0 and self.norm == "auto":
+            raise ValueError(
+                "norm='auto' chooses the normalisation on the validation tail, got "
+                "validation=0; pass validation=0.2, or a norm ('none', 'difference' or "
+                "'window')"
+            )
+        check_positive_int("patience", self.patience, fix="pass e.g. 20")
+        check_int_range("horizon", self.horizon, 1, MAX_HORIZON)
+        if self.stateful and self.norm not in ("auto", "none"):
+            raise ValueError(
+                f"norm={self.norm!r} normalises each input window by its own values; the "
+                f"{self.model} model reads one reading at a time; pass norm='none' (or "
+                "'auto'), or model='stateless' or 'mlp'"
+            )
+        if self.seasons is not None:
+            seasons = (self.seasons,) if isinstance(self.seasons, int) else tuple(self.seasons)
+            for season in seasons:
+                check_positive_int("seasons", season, fix="pass season lengths of 2 or more")
+            object.__setattr__(self, "seasons", seasons)
 
     @property
     def stateful(self) -> bool:
@@ -174,38 +247,81 @@ class ForecasterConfig:
         """``batch_size``, or the model's default."""
         return self.default_batch_size if self.batch_size is None else self.batch_size
 
-    def model_config(self, columns: int) -> ModelConfig:
+    def model_config(
+        self, columns: int, *, window: int | None = None, norm: str | None = None
+    ) -> ModelConfig:
         """The network this config describes for ``columns`` values per reading.
 
         Args:
             columns: values per reading (the model reads and forecasts all of them).
+            window: the window; ``None`` for ``self.window`` (which must then be set).
+            norm: the input normalisation; ``None`` for ``self.norm`` (``"auto"`` reads as
+                ``"none"``: resolve it first, as ``Forecaster.fit`` does).
 
         Returns:
-            An ``LSTMConfig`` (stateful models return sequences: a next-step target at every
-            step of the stream layout) or an ``MLPConfig``.
+            An ``LSTMConfig`` (stateful models return sequences: a target at every step of
+            the stream layout) or an ``MLPConfig``, with ``horizon * columns`` outputs
+            (step-major).
+
+        Raises:
+            ValueError: no window given or set.
         """
         check_positive_int("columns", columns)
+        window = self.window if window is None else window
+        if window is None:
+            raise ValueError(
+                "window=None is resolved from the data's seasons by Forecaster.fit; pass "
+                "window= to build the network without data"
+            )
+        norm = self.norm if norm is None else norm
+        norm = "none" if norm == "auto" else norm
+        outputs = columns * self.horizon
         if self.model == "mlp":
             return MLPConfig(
                 hidden=self.resolved_units,
-                timesteps=self.window,
+                timesteps=window,
                 features=columns,
-                outputs=columns,
+                outputs=outputs,
+                norm=norm,
             )
         return LSTMConfig(
             units=self.resolved_units,
-            timesteps=self.window,
+            timesteps=window,
             features=columns,
-            outputs=columns,
+            outputs=outputs,
             stateful=self.stateful,
             return_sequences=self.stateful,
+            norm=norm,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``ForecasterConfig(**d)`` rebuilds it)."""
+        """JSON-ready dict (``ForecasterConfig.from_dict`` rebuilds it)."""
         out = dataclasses.asdict(self)
         out["units"] = list(self.units)
+        out["seasons"] = None if self.seasons is None else list(self.seasons)
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ForecasterConfig":
+        """Rebuild from ``to_dict`` output, also one written before a field existed.
+
+        A dict without ``norm`` and ``validation`` describes a model trained before them:
+        norm ``"none"`` and no validation tail (the other new fields' defaults are what
+        every model was then: one step, the window it names).
+
+        Raises:
+            ValueError: an unknown field, or an invalid value.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown ForecasterConfig fields {unknown}; known fields: {sorted(names)}"
+            )
+        values = dict(data)
+        if "norm" not in values and "validation" not in values:
+            values.update(norm="none", validation=0.0)
+        return cls(**values)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -221,6 +337,11 @@ class Recipe:
         time_col: the timestamp column of the training data, or ``None``.
         freq: the pandas frequency of the readings (``"15min"``), or ``None`` for no grid
             check (only the order of timestamps is checked).
+        horizon: the steps one output of the model holds (a direct multi-output head
+            above 1; 1: one step, fed back for longer forecasts).
+        norm: the input normalisation the model applies (informative: the model config
+            holds it).
+        seasons: the season lengths the window was chosen for (informative).
     """
 
     kind: str = "stateful"
@@ -228,11 +349,17 @@ class Recipe:
     columns: tuple[str, ...] = ("value",)
     time_col: str | None = None
     freq: str | None = None
+    horizon: int = 1
+    norm: str = "none"
+    seasons: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "seasons", tuple(self.seasons))
         check_choice("model kind", self.kind, MODEL_KINDS, fix="pass e.g. kind='stateful'")
         check_positive_int("window", self.window)
+        check_int_range("horizon", self.horizon, 1, MAX_HORIZON)
+        check_choice("norm", self.norm, NORMS)
         if not self.columns or not all(isinstance(c, str) and c for c in self.columns):
             raise ValueError(f"columns must be non-empty names, got {self.columns!r}")
         if self.freq is not None:
@@ -246,6 +373,9 @@ class Recipe:
             "columns": list(self.columns),
             "time_col": self.time_col,
             "freq": self.freq,
+            "horizon": self.horizon,
+            "norm": self.norm,
+            "seasons": list(self.seasons),
         }
 
     @classmethod
@@ -264,8 +394,9 @@ class SeriesState:
             window models.
         recent: ``(k, columns)`` float32, the last ``k <= window`` scaled readings (window
             models; ``(0, columns)`` for stateful models).
-        prediction: ``(seeds, columns)`` float32, every seed's scaled next-step prediction
-            after the last reading, or ``None`` before the model can forecast.
+        prediction: ``(seeds, outputs)`` float32, every seed's scaled output after the last
+            reading (the next step; the next ``horizon`` steps, step-major, of a direct
+            model), or ``None`` before the model can forecast.
         last_time: the last reading's timestamp in nanoseconds since the epoch, or ``None``.
         seen: readings observed so far.
         scaler: the series' own scaler (fitted on its training values; a new series gets the
@@ -292,6 +423,9 @@ class Forecast:
             the recipe a frequency; else ``None``.
         seen: readings observed so far.
         needed: readings still needed before a forecast exists (0 when ``values`` is set).
+        flags: the sanity check of every seed's forecast (``None`` while there is none):
+            flagged seeds are left out of the median; when every seed is flagged,
+            ``values`` is NaN.
     """
 
     series_id: str
@@ -299,16 +433,25 @@ class Forecast:
     timestamps: tuple[str, ...] | None
     seen: int
     needed: int
+    flags: SeedFlags | None = None
+
+    @property
+    def warning(self) -> str:
+        """What the sanity check found ("" when every seed passed)."""
+        return "" if self.flags is None else self.flags.note
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (values as nested lists)."""
-        return {
+        """JSON-ready dict (values as nested lists; ``warning`` only when a seed is flagged)."""
+        out = {
             "series_id": self.series_id,
             "values": None if self.values is None else self.values.tolist(),
             "timestamps": None if self.timestamps is None else list(self.timestamps),
             "seen": self.seen,
             "needed": self.needed,
         }
+        if self.warning:
+            out["warning"] = self.warning
+        return out
 
 
 # --------------------------------------------------------------------------- state encoding
@@ -329,7 +472,7 @@ def _state_arrays(
     k = min(len(state.recent), window)
     if k:
         recent[:k] = state.recent[-k:]
-    prediction = np.zeros((seeds, columns), np.float32)
+    prediction = np.zeros((seeds, config.outputs), np.float32)
     if state.prediction is not None:
         prediction[:] = state.prediction
     arrays.update(
@@ -728,8 +871,325 @@ def _add_seed_axis(params: Params) -> Params:
     return jax.tree.map(lambda leaf: jnp.asarray(leaf)[None], params)
 
 
-# --------------------------------------------------------------------------- the edge object
+# --------------------------------------------------------------------------- training data
 
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class _Layout:
+    """The training batches of ``fit``, its validation batches, and how they were laid out."""
+
+    x_batches: np.ndarray
+    y_batches: np.ndarray
+    validation: tuple[np.ndarray, np.ndarray] | None
+    validation_state: str
+    batch_size: int
+    trim: str
+
+
+def _direct_targets(series: np.ndarray, horizon: int) -> np.ndarray:
+    """``(time - horizon, horizon * columns)``: row ``t`` holds steps ``t + 1 .. t + horizon``.
+
+    Step-major, as ``make_windows`` lays out a direct head's targets.
+    """
+    steps = len(series) - horizon
+    return np.concatenate([series[k + 1 : steps + k + 1] for k in range(horizon)], axis=1)
+
+
+def _training_layout(
+    settings: ForecasterConfig,
+    ids: Sequence[str],
+    scaled: Sequence[np.ndarray],
+    window: int,
+    horizon: int,
+    n_val: Sequence[int],
+) -> _Layout:
+    """Training and validation batches of every series, laid out for the model.
+
+    Every target of a training sample lies before the validation tail of its series, every
+    target of a validation sample inside it.
+    """
+    for series_id, series, tail in zip(ids, scaled, n_val, strict=True):
+        needed = window + horizon + tail
+        if len(series) < needed:
+            raise ValueError(
+                f"series {series_id!r} has {len(series)} readings, too few for window "
+                f"{window}, horizon {horizon} and a validation tail of {tail}: at least "
+                f"{needed} are needed; pass a longer series, a smaller window= or horizon=, "
+                "or validation=0 (with a norm)"
+            )
+    validate = any(n_val)
+    if settings.stateful:
+        inputs, targets, val_inputs, val_targets = [], [], [], []
+        for series, tail in zip(scaled, n_val, strict=True):
+            rows = len(series) - tail - horizon  # the samples whose targets precede the tail
+            all_inputs, all_targets = (
+                series[: len(series) - horizon],
+                _direct_targets(series, horizon),
+            )
+            inputs.append(all_inputs[:rows])
+            targets.append(all_targets[:rows])
+            val_inputs.append(all_inputs[rows:])
+            val_targets.append(all_targets[rows:])
+        batch_size = settings.resolved_batch_size * len(scaled)
+        streams = make_series_streams(
+            inputs, targets, batch_size=batch_size, chunk=window, trim="start"
+        )
+        validation, state = None, "zeros"
+        if validate:
+            # One stream per series continues its training stream: carry its state into
+            # the validation (compare's rule); several streams per series start from zero.
+            carry = settings.resolved_batch_size == 1
+            per_stream = min(len(v) for v in val_inputs) // settings.resolved_batch_size
+            val = make_series_streams(
+                val_inputs,
+                val_targets,
+                batch_size=batch_size,
+                chunk=max(1, min(window, per_stream)),
+                trim="end" if carry else "start",
+            )
+            validation, state = (val.x_batches, val.y_batches), "carry" if carry else "zeros"
+        return _Layout(
+            x_batches=streams.x_batches,
+            y_batches=streams.y_batches,
+            validation=validation,
+            validation_state=state,
+            batch_size=batch_size,
+            trim=str(streams.trim),
+        )
+    windows, val_windows = [], []
+    for series, tail in zip(scaled, n_val, strict=True):
+        fit_end = len(series) - tail
+        windows.append(make_windows(series[:fit_end], length=window, horizon=horizon))
+        if tail:
+            # the first validation window's first target is the first step of the tail
+            tail_windows = make_windows(series[fit_end - window :], length=window, horizon=horizon)
+            val_windows.append(tail_windows)
+    x = np.concatenate([w.x for w in windows])  # (samples, window, columns)
+    y = np.concatenate([w.y for w in windows])  # (samples, horizon * columns)
+    batch_size = min(settings.resolved_batch_size, len(x))
+    validation = None
+    if validate:
+        val_x = np.concatenate([w.x for w in val_windows])
+        val_y = np.concatenate([w.y for w in val_windows])
+        batch_size = min(batch_size, len(val_x))  # the driver needs one batch size
+        val = make_sample_batches(val_x, val_y, batch_size=batch_size, trim="start")
+        validation = (val.x_batches, val.y_batches)
+    batches = make_sample_batches(x, y, batch_size=batch_size, trim="start")
+    return _Layout(
+        x_batches=batches.x_batches,
+        y_batches=batches.y_batches,
+        validation=validation,
+        validation_state="zeros",
+        batch_size=batch_size,
+        trim=str(batches.trim),
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class _Candidate:
+    """One trained normalisation: its parameters, log and validation scores."""
+
+    norm: str
+    model: ModelConfig
+    params: Params
+    log: TrainLog
+    score: float  # RMSE of the seed median on the validation tail; inf without one
+    flags: SeedFlags
+    residuals: dict[str, np.ndarray | None]  # (origins, horizon, columns), scaled
+
+
+def _validation_forecasts(
+    model: ModelConfig, params: Params, series: np.ndarray, fit_end: int, horizon: int
+) -> np.ndarray:
+    """Every seed's forecasts from every origin of a series' validation tail.
+
+    Origins ``o = fit_end .. len(series) - horizon`` (the first forecast step): a window
+    model reads the ``timesteps`` readings before ``o``; a stateful model reads the series
+    from a zero state up to ``o - 1``, as ``Forecaster.warm_start`` does.
+
+    Args:
+        model: the model (``horizon * columns`` outputs, step-major).
+        params: parameters with a leading seeds axis.
+        series: ``(time, columns)`` scaled readings.
+        fit_end: the first step of the validation tail.
+        horizon: the steps of one output.
+
+    Returns:
+        ``(seeds, origins, horizon, columns)`` float32, scaled.
+    """
+    origins = np.arange(fit_end, len(series) - horizon + 1)
+    columns = series.shape[1]
+    if model.stateful:
+        y = _sequence_outputs(model, params, series[None])[:, 0]  # (seeds, time, outputs)
+        out = y[:, origins - 1]  # the output after reading step o - 1
+    else:
+        window = model.timesteps
+        x = np.stack([series[o - window : o] for o in origins])  # (origins, window, columns)
+        out = np.asarray(read(model, params, (), x, seeds=True)[0])  # (seeds, origins, out)
+    return out.reshape(out.shape[0], len(origins), horizon, columns)
+
+
+def _score_candidate(
+    norm: str,
+    model: ModelConfig,
+    params: Params,
+    log: TrainLog,
+    ids: Sequence[str],
+    scaled: Sequence[np.ndarray],
+    scalers: Mapping[str, Scaler],
+    n_val: Sequence[int],
+    ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
+) -> _Candidate:
+    """Check every seed's validation forecasts and score the median of the unflagged ones."""
+    seeds = int(jax.tree.leaves(params)[0].shape[0])
+    horizon = model.outputs // model.features
+    forecasts, actuals = {}, {}
+    flagged = np.zeros(seeds, bool)
+    non_finite = np.zeros(seeds, np.int64)
+    out_of_range = np.zeros(seeds, np.int64)
+    reasons = []
+    for series_id, series, tail in zip(ids, scaled, n_val, strict=True):
+        if not tail:
+            continue
+        fit_end = len(series) - tail
+        scaled_forecasts = _validation_forecasts(model, params, series, fit_end, horizon)
+        origins = scaled_forecasts.shape[1]
+        steps = np.arange(fit_end, fit_end + origins)[:, None] + np.arange(horizon)
+        actuals[series_id] = series[steps].astype(np.float64)  # (origins, horizon, columns)
+        forecasts[series_id] = scaled_forecasts.astype(np.float64)
+        flat = scaled_forecasts.reshape(-1, series.shape[1])
+        original = scalers[series_id].inverse_transform(flat).reshape(scaled_forecasts.shape)
+        with np.errstate(invalid="ignore"):
+            flags = flag_forecasts(original, *ranges[series_id])
+        flagged |= flags.flagged
+        non_finite += flags.non_finite
+        out_of_range += flags.out_of_range
+        prefix = "" if len(ids) == 1 else f"series {series_id!r}, "
+        reasons += [prefix + reason for reason in flags.reasons]
+    all_flags = SeedFlags(
+        flagged=flagged, non_finite=non_finite, out_of_range=out_of_range, reasons=tuple(reasons)
+    )
+    residuals: dict[str, np.ndarray | None] = {}
+    for series_id in forecasts:
+        median = seed_ensemble(forecasts[series_id], flagged)[0]  # (origins, horizon, columns)
+        residuals[series_id] = None if flagged.all() else actuals[series_id] - median
+    found = [r for r in residuals.values() if r is not None]
+    score = float(np.sqrt(np.mean(np.square(np.concatenate(found))))) if found else np.inf
+    return _Candidate(
+        norm=norm,
+        model=model,
+        params=params,
+        log=log,
+        score=score if np.isfinite(score) else np.inf,
+        flags=all_flags,
+        residuals=residuals,
+    )
+
+
+def _fit_metrics(
+    log: TrainLog, settings: ForecasterConfig, layout: _Layout, parsed: _Data, seconds: float
+) -> dict[str, Any]:
+    """The driver's log as JSON-ready metrics (a stopped seed's epochs left out)."""
+    losses = np.asarray(log.loss, np.float64)  # (epochs, seeds), nan after a seed stopped
+    last = [
+        float(log.loss[np.flatnonzero(np.isfinite(losses[:, s]))[-1], s])
+        if np.isfinite(losses[:, s]).any()
+        else np.nan
+        for s in range(losses.shape[1])
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where every seed diverged
+        raw = np.asarray(log.loss)  # every seed ran every epoch: the driver's own mean
+        per_epoch = raw.mean(axis=1) if np.isfinite(raw).all() else np.nanmean(losses, axis=1)
+        final = float(np.nanmean(last)) if last else np.nan
+    return {
+        "loss": [_finite_or_none(v) for v in per_epoch],
+        "final_loss": _finite_or_none(final) if len(losses) else None,
+        "final_loss_per_seed": [_finite_or_none(v) for v in last] if len(losses) else [],
+        "val_loss_per_seed": None
+        if log.val_loss is None
+        else [
+            [_finite_or_none(v) for v in log.val_loss[: int(log.epochs_run[s]), s]]
+            for s in range(log.val_loss.shape[1])
+        ],
+        "epochs": settings.epochs,
+        "epochs_run": [int(v) for v in log.epochs_run],
+        "best_epoch": None if log.best_epoch is None else [int(v) for v in log.best_epoch],
+        "updates": int(np.asarray(log.updates)[0]),
+        "batch_size": layout.batch_size,
+        "train_seconds": seconds,
+        "trim": layout.trim,
+        "series": {i: int(len(v)) for i, v in parsed.values.items()},
+        "config": settings.to_dict(),
+    }
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class _Calibration:
+    """What ``fit`` measured for the sanity check and the intervals, saved with the model.
+
+    Attributes:
+        ranges: series id -> ``(low, high)``, each ``(columns,)``, the plausible range of the
+            series' training data in original units (``plausible_range``).
+        default_range: the range of all training data pooled, for a series first seen after
+            fitting; ``None`` for none (a model from ``from_params``: only non-finite values
+            are flagged).
+        residuals: series id -> ``(origins, horizon, columns)`` residuals of the seed median
+            on the validation tail, in the series' scaled units.
+        pooled: every series' residuals together (a series first seen after fitting).
+    """
+
+    ranges: dict[str, tuple[np.ndarray, np.ndarray]]
+    default_range: tuple[np.ndarray, np.ndarray] | None
+    residuals: dict[str, np.ndarray]
+    pooled: np.ndarray | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN residuals, of missing forecasts, as ``None``)."""
+
+        def listed(array: np.ndarray) -> list:
+            return np.where(np.isnan(array), None, array).tolist()
+
+        return {
+            "plausible_factor": PLAUSIBLE_FACTOR,
+            "ranges": {i: [low.tolist(), high.tolist()] for i, (low, high) in self.ranges.items()},
+            "default_range": None
+            if self.default_range is None
+            else [self.default_range[0].tolist(), self.default_range[1].tolist()],
+            "residuals": {i: listed(r) for i, r in self.residuals.items()},
+            "pooled": None if self.pooled is None else listed(self.pooled),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "_Calibration":
+        """Inverse of ``to_dict``; ``None`` (a folder written before calibration) for none."""
+        if not data:
+            return cls(ranges={}, default_range=None, residuals={}, pooled=None)
+
+        def array(values: Any) -> np.ndarray:
+            return np.array(values, dtype=np.float64)  # None -> nan
+
+        default = data.get("default_range")
+        return cls(
+            ranges={i: (array(low), array(high)) for i, (low, high) in data["ranges"].items()},
+            default_range=None if default is None else (array(default[0]), array(default[1])),
+            residuals={i: array(r) for i, r in data["residuals"].items()},
+            pooled=None if data.get("pooled") is None else array(data["pooled"]),
+        )
+
+
+_NO_CALIBRATION = _Calibration(ranges={}, default_range=None, residuals={}, pooled=None)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """A number for JSON (the model folder writes no NaN): ``None`` when not finite."""
+    return float(value) if np.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- the edge object
 
 
 def _median_over_seeds(array: Any) -> np.ndarray:
@@ -782,6 +1242,8 @@ class Forecaster:
         self._recipe: Recipe | None = None
         self._scaler: Scaler | None = None  # the scaler of a series first seen after fitting
         self._metrics: dict[str, Any] = {}
+        self._calibration = _NO_CALIBRATION
+        self._flags: dict[str, SeedFlags] = {}
         self._store: SeriesStore | None = None
         self._offset = None
         # the readings fitted on (and observed since), for plots: id -> (times ns, values)
@@ -797,11 +1259,18 @@ class Forecaster:
         scaler: Scaler | None,
         metrics: Mapping[str, Any] | None,
         store: SeriesStore | None,
+        calibration: _Calibration = _NO_CALIBRATION,
     ) -> None:
-        if model.outputs != model.features:
+        if recipe.horizon == 1 and model.outputs != model.features:
             raise ValueError(
                 f"a forecaster feeds its predictions back as readings, so outputs must equal "
                 f"features, got outputs={model.outputs} and features={model.features}"
+            )
+        if model.outputs != model.features * recipe.horizon:
+            raise ValueError(
+                f"a direct model of horizon {recipe.horizon} outputs horizon * features "
+                f"values, got outputs={model.outputs} and features={model.features}; pass a "
+                "recipe with the model's horizon"
             )
         if len(recipe.columns) != model.features:
             raise ValueError(
@@ -825,6 +1294,8 @@ class Forecaster:
         self._recipe = recipe
         self._scaler = scaler
         self._metrics = dict(metrics or {})
+        self._calibration = calibration
+        self._flags = {}
         self._store = store if store is not None else SeriesStore(model=f"unsaved-{uuid.uuid4()}")
         self._offset = None if recipe.freq is None else to_offset(recipe.freq)
 
@@ -864,6 +1335,9 @@ class Forecaster:
             units=units,
             seeds=1 if seeds is None else seeds,
             scaler="minmax" if scaler is None else scaler.kind,
+            norm=config.norm,
+            validation=0.0,
+            horizon=recipe.horizon,
         )
         forecaster = cls(config=settings)
         if seeds is None:
@@ -917,8 +1391,19 @@ class Forecaster:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """Training metrics (a copy)."""
+        """Training metrics (a copy); ``"warnings"`` says what the sanity check flagged."""
         return dict(self._metrics)
+
+    @property
+    def flags(self) -> dict[str, SeedFlags]:
+        """The series of the last forecast with a flagged seed -> its ``SeedFlags``.
+
+        Every seed's forecast is checked: a non-finite value, or one beyond
+        ``PLAUSIBLE_FACTOR`` training ranges outside the series' training data
+        (``lstmlab.experiments.scoring.plausible_range``), flags the seed, which is left out
+        of the median. ``{}`` when every seed passed.
+        """
+        return dict(self._flags)
 
     @property
     def store(self) -> SeriesStore:
@@ -1309,7 +1794,7 @@ class Forecaster:
             Series id -> ``Forecast``.
         """
         self._require_model()
-        check_int_range("horizon", horizon, 1, MAX_HORIZON)
+        horizon = self._check_horizon(horizon)
         timestamps = dict(timestamps or {})
         values = {}
         for series_id, new_data in observations.items():
@@ -1333,8 +1818,32 @@ class Forecaster:
         forecasts = self._forecasts({i: s for i, (s, _, _) in advanced.items()}, horizon)
         return forecasts
 
+    def _check_horizon(self, horizon: Any) -> int:
+        """A horizon this model can forecast (checked before any state changes)."""
+        horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
+        direct = self._recipe.horizon
+        if direct > 1 and horizon > direct:
+            raise ValueError(
+                f"this model forecasts up to {direct} steps at once (a direct head, "
+                f"horizon={direct}), got horizon {horizon}; pass horizon <= {direct}, or fit "
+                f"with horizon={horizon} (or horizon=1 for recursive forecasts of any length)"
+            )
+        return horizon
+
+    def _plausible(self, series_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """The plausible range of a series, ``(columns,)`` each (infinite: none known)."""
+        known = self._calibration.ranges.get(series_id, self._calibration.default_range)
+        if known is None:
+            columns = self._model.features
+            return np.full(columns, -np.inf), np.full(columns, np.inf)
+        return known
+
     def _forecasts(self, states: Mapping[str, SeriesState], horizon: int) -> dict[str, Forecast]:
-        """Every series' forecast from its state: one rollout for all of them."""
+        """Every series' forecast from its state: one rollout for all of them.
+
+        Every seed's forecast is checked against the series' plausible range; the flagged
+        seeds are left out of the median (all flagged: NaN, and a ``RuntimeWarning``).
+        """
         ready = [i for i, s in states.items() if s.prediction is not None]
         scaled = self._rollout([states[i] for i in ready], horizon) if ready else None
         out = {}
@@ -1349,12 +1858,36 @@ class Forecaster:
                     needed=needed,
                 )
                 continue
-            rows = scaled[ready.index(series_id)]  # (horizon, columns)
-            values = (
-                rows.astype(np.float64)
+            rows = scaled[:, ready.index(series_id)]  # (seeds, horizon, columns)
+            seeds, columns = rows.shape[0], rows.shape[2]
+            flat = rows.reshape(seeds * horizon, columns)
+            original = (
+                flat.astype(np.float64)
                 if state.scaler is None
-                else state.scaler.inverse_transform(rows)
+                else state.scaler.inverse_transform(flat)
             )
+            per_seed = original.reshape(seeds, 1, horizon, columns)  # (seeds, 1, horizon, C)
+            low, high = self._plausible(series_id)
+            with np.errstate(invalid="ignore"):
+                flags = flag_forecasts(per_seed, low, high)
+            if flags.flagged.any():
+                self._flags[series_id] = flags
+                self._metrics.setdefault("warnings", {})[series_id] = flags.note
+                if flags.flagged.all():
+                    warnings.warn(
+                        f"series {series_id!r}: every seed's forecast failed the sanity "
+                        f"check, so the forecast is NaN: {flags.note}; fit the model again "
+                        "(other seeds, a norm, a direct horizon) or check the data",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+            else:
+                self._flags.pop(series_id, None)
+            values = (
+                per_seed[0, 0]
+                if seeds == 1 and not flags.flagged[0]
+                else seed_ensemble(per_seed, flags.flagged)[0, 0]
+            )  # (horizon, columns)
             stamps = None
             if state.last_time is not None and self._offset is not None:
                 grid = pd.date_range(
@@ -1362,16 +1895,25 @@ class Forecaster:
                 )[1:]
                 stamps = tuple(t.isoformat() for t in grid)
             out[series_id] = Forecast(
-                series_id=series_id, values=values, timestamps=stamps, seen=state.seen, needed=0
+                series_id=series_id,
+                values=values,
+                timestamps=stamps,
+                seen=state.seen,
+                needed=0,
+                flags=flags,
             )
         return out
 
     def _rollout(self, states: Sequence[SeriesState], horizon: int) -> np.ndarray:
-        """``(series, horizon, columns)`` scaled forecasts: the median over seeds."""
+        """``(seeds, series, horizon, columns)`` scaled forecasts of every seed."""
         columns = self._model.features
-        output = np.stack([s.prediction for s in states], axis=1)  # (seeds, series, columns)
+        output = np.stack([s.prediction for s in states], axis=1)  # (seeds, series, outputs)
+        direct = self._recipe.horizon
+        if direct > 1:  # the stored output holds the next `direct` steps, step-major
+            seeds, series = output.shape[:2]
+            return output.reshape(seeds, series, direct, columns)[:, :, :horizon]
         if horizon == 1:  # the next step is the prediction already stored: no device call
-            return _median_over_seeds(output)[:, None, :]  # (series, 1, columns)
+            return output[:, :, None, :]  # (seeds, series, 1, columns)
         if self.windowed:
             x = np.stack([s.recent for s in states])  # (series, window, columns)
             rnn: Any = ()
@@ -1383,7 +1925,50 @@ class Forecaster:
         steps = rollout(
             self._model, self._params, rnn, x, horizon=horizon, output=output, seeds=True
         )
-        return _median_over_seeds(np.asarray(steps))  # (series, horizon, columns)
+        return np.asarray(steps)  # (seeds, series, horizon, columns)
+
+    def halfwidths(self, series_id: str, level: float, horizon: int) -> np.ndarray:
+        """Split-conformal half-widths of a series' forecast, in its original units.
+
+        From the residuals of the seed median on the validation tail of ``fit``, per step
+        ahead (``lstmlab.experiments.scoring.conformal_halfwidths``), mapped to the series'
+        units by its scaler; a series first seen after fitting uses every series' residuals.
+        ``inf`` where the validation tail holds too few residuals for ``level``.
+
+        Args:
+            series_id: the series.
+            level: the nominal coverage, in (0, 1).
+            horizon: steps ahead, at most the model's ``horizon``.
+
+        Returns:
+            ``(horizon, columns)`` half-widths.
+
+        Raises:
+            ValueError: a bad level; the model has no residuals (fitted with
+                ``validation=0``, or saved before intervals existed); a horizon beyond the
+                steps the residuals cover.
+        """
+        self._require_model()
+        level = check_fraction("level", level, fix="pass e.g. 0.9")
+        calibrated = self._recipe.horizon
+        if horizon > calibrated:
+            raise ValueError(
+                f"the intervals are calibrated on the validation tail for up to {calibrated} "
+                f"step(s) ahead, got horizon {horizon}; pass horizon <= {calibrated} with a "
+                f"level, or fit with horizon={horizon} (a direct model)"
+            )
+        residuals = self._calibration.residuals.get(series_id, self._calibration.pooled)
+        if residuals is None:
+            raise ValueError(
+                "this model has no validation residuals to calibrate intervals on (fitted "
+                "with validation=0, or saved before intervals existed); fit it with "
+                "validation=0.2, or forecast without level="
+            )
+        half = conformal_halfwidths(residuals[:, :horizon], level)  # (horizon, columns)
+        scaler = self.series_state(series_id).scaler
+        if scaler is not None:
+            half = half * np.abs(np.asarray(scaler.scale))[None, :]
+        return half
 
     def forecast_state(self, series_id: str, state: SeriesState, horizon: int = 1) -> Forecast:
         """Forecast ``horizon`` steps from ``state`` (``state`` is not changed).
@@ -1397,7 +1982,7 @@ class Forecaster:
             The ``Forecast``.
         """
         self._require_model()
-        horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
+        horizon = self._check_horizon(horizon)
         return self._forecasts({series_id: state}, horizon)[series_id]
 
     def series_forecast(self, series_id: str, horizon: int = 1) -> Forecast:
@@ -1414,7 +1999,7 @@ class Forecaster:
             KeyError: unknown series id.
         """
         self._require_model()
-        check_int_range("horizon", horizon, 1, MAX_HORIZON)
+        horizon = self._check_horizon(horizon)
         stored = self._store.get(series_id)
         if stored is None:
             raise KeyError(
@@ -1423,27 +2008,45 @@ class Forecaster:
             )
         return self.forecast_state(series_id, self._decode(series_id, stored), horizon)
 
-    def forecast(self, horizon: int = 1, series: str | Sequence[str] | None = None) -> pd.DataFrame:
+    def forecast(
+        self,
+        horizon: int = 1,
+        series: str | Sequence[str] | None = None,
+        *,
+        level: float | None = None,
+    ) -> pd.DataFrame:
         """Forecast ``horizon`` steps of every series (or of ``series``), as a tidy DataFrame.
 
+        Every seed's forecast is checked (``flags``); flagged seeds are left out of the
+        median, and ``frame.attrs["warnings"]`` (series id -> sentence) says which and why.
+
         Args:
-            horizon: steps ahead.
+            horizon: steps ahead (at most the model's ``horizon`` for a direct model).
             series: one series id, several, or ``None`` for all.
+            level: the nominal coverage of a prediction interval (e.g. ``0.9``), or ``None``
+                for none: split-conformal, from the validation tail's residuals per step
+                ahead (``halfwidths``).
 
         Returns:
             One row per series and step: ``series_id``, ``time`` (the timestamps continuing
             each series at its frequency; the reading's position for series without
-            timestamps), ``step`` (1 to ``horizon``) and ``forecast`` (the median over
-            seeds). With several value columns, one row per column as well, named in a
-            ``target`` column. Series that cannot forecast yet (a window model that has seen
-            fewer than ``window`` readings) are left out.
+            timestamps), ``step`` (1 to ``horizon``) and ``forecast`` (the median over the
+            seeds that pass the sanity check; NaN when none does), and with ``level``,
+            ``lower`` and ``upper``. With several value columns, one row per column as
+            well, named in a ``target`` column. Series that cannot forecast yet (a window
+            model that has seen fewer than ``window`` readings) are left out.
 
         Raises:
             KeyError: an unknown series id.
-            ValueError: a bad horizon, or the forecaster is not fitted.
+            ValueError: a bad horizon or level, a level without validation residuals, or
+                the forecaster is not fitted.
         """
         self._require_model()
-        horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
+        horizon = self._check_horizon(horizon)
+        if level is not None:
+            level = check_fraction("level", level, fix="pass e.g. 0.9")
+            if horizon > self._recipe.horizon:
+                self.halfwidths("", level, horizon)  # raises, before any work
         ids = (
             list(self.series_ids)
             if series is None
@@ -1469,6 +2072,7 @@ class Forecaster:
                 times: Any = pd.DatetimeIndex(forecast.timestamps)
             else:
                 times = forecast.seen + steps - 1  # the position of the forecast reading
+            half = None if level is None else self.halfwidths(series_id, level, horizon)
             for j, column in enumerate(columns):
                 frame = pd.DataFrame(
                     {
@@ -1478,16 +2082,25 @@ class Forecaster:
                         "forecast": forecast.values[:, j],
                     }
                 )
+                if half is not None:
+                    frame["lower"] = forecast.values[:, j] - half[:, j]
+                    frame["upper"] = forecast.values[:, j] + half[:, j]
                 if len(columns) > 1:
                     frame.insert(3, "target", column)
                 frames.append(frame)
         if not frames:
             names = ["series_id", "time", "step"] + (["target"] if len(columns) > 1 else [])
-            return pd.DataFrame(columns=[*names, "forecast"])
+            bounds = [] if level is None else ["lower", "upper"]
+            return pd.DataFrame(columns=[*names, "forecast", *bounds])
         out = pd.concat(frames, ignore_index=True)
         if len(columns) > 1:
             out = out.sort_values(["series_id", "step", "target"], kind="stable")
             out = out.reset_index(drop=True)
+        out.attrs["warnings"] = {
+            series_id: forecast.warning
+            for series_id, forecast in forecasts.items()
+            if forecast.warning
+        }
         return out
 
     def replay(self, values: Any, series_id: str | None = None) -> np.ndarray:
@@ -1513,21 +2126,22 @@ class Forecaster:
                 scaler = self._decode(series_id, stored).scaler
         scaled = (array if scaler is None else scaler.transform(array)).astype(np.float32)
         out = np.full(scaled.shape, np.nan, np.float32)
+        columns = scaled.shape[1]  # a direct model's first step: its first columns
         if self.windowed:
             window = self._recipe.window
             if len(scaled) >= window:
                 x = make_windows(scaled, length=window, offset=0).x  # (n, window, columns)
                 y = np.asarray(read(self._model, self._params, (), x, seeds=True)[0])
-                out[window - 1 :] = _median_over_seeds(y)
+                out[window - 1 :] = _median_over_seeds(y[..., :columns])
         elif getattr(self._model, "return_sequences", False):
             y = _sequence_outputs(self._model, self._params, scaled[None])  # (seeds, 1, T, C)
-            out[:] = _median_over_seeds(y[:, 0])
+            out[:] = _median_over_seeds(y[:, 0, :, :columns])
         else:
             state = _stack_rnn([self.fresh_state()])
             for t in range(len(scaled)):
                 x = scaled[None, t : t + 1]  # (1, 1, columns)
                 y, state = read(self._model, self._params, state, x, seeds=True)
-                out[t] = _median_over_seeds(np.asarray(y)[:, 0])
+                out[t] = _median_over_seeds(np.asarray(y)[:, 0, :columns])
         if scaler is None:
             return out.astype(np.float64)
         return scaler.inverse_transform(out)
@@ -1544,12 +2158,26 @@ class Forecaster:
     ) -> "Forecaster":
         """Train one model over all series, then leave each series at the end of its data.
 
-        Each series gets its own scaler, fitted on its own values. Stateful models train on
-        the stream layout (``make_series_streams``: each series ``batch_size`` contiguous
-        streams, next-step targets at every step); window models on the sliding windows of
-        all series, shuffled. The ``seeds`` trainings run side by side in the one training
-        driver; forecasts are their median. Any series stored before is dropped (a new model
-        starts a new, in-memory store; ``save`` writes it into a model folder).
+        The data given is the training data. Each series gets its own scaler, fitted on its
+        own values. The window is ``window``, or one that covers the shortest season (given,
+        from the frequency, or detected on the shortest series; ``choose_window`` with
+        ``MIN_WINDOW`` and at most a third of the shortest series). The last ``validation``
+        of each series (at least ``horizon`` steps) is held out of the training batches: the
+        driver stops each seed when its validation loss has not improved for ``patience``
+        epochs, restores its best weights and halves its learning rate on a plateau.
+        Stateful models train on the stream layout (``make_series_streams``: each series
+        ``batch_size`` contiguous streams, a target at every step: the next step, or the
+        next ``horizon`` steps); window models on the sliding windows of all series,
+        shuffled. The ``seeds`` trainings run side by side in the one training driver.
+
+        With ``norm="auto"`` every candidate of ``AUTO_NORMS`` is trained with the same
+        seeds, and the one whose median over the unflagged seeds has the lowest RMSE on
+        the validation tail (scaled units, every series and step ahead pooled) is kept; a
+        tie keeps the earlier candidate. The validation forecasts of every seed are checked
+        (``flag_forecasts`` against each series' ``plausible_range``), and the residuals of
+        the kept candidate's median calibrate the prediction intervals (``forecast(level=)``).
+        Any series stored before is dropped (a new model starts a new, in-memory store;
+        ``save`` writes it into a model folder).
 
         Args:
             data: a wide DataFrame (a column per series; a DatetimeIndex or ``time_col``), a
@@ -1569,7 +2197,8 @@ class Forecaster:
         Raises:
             ValueError: data of an unknown form, non-numeric value columns, NaN inside a
                 series, a constant series, timestamps whose frequency cannot be inferred or
-                with gaps, or series too short for the window.
+                with gaps, series too short for the window, the horizon and the validation
+                tail, or a norm for several value columns.
         """
         from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
 
@@ -1583,75 +2212,110 @@ class Forecaster:
                 raise ValueError(f"series {series_id!r}: {error}") from None
         pooled = np.concatenate(list(parsed.values.values()))
         default_scaler = fit_scaler(pooled, settings.scaler, parsed.columns)
-        scaled = [
-            scalers[i].transform(values).astype(np.float32) for i, values in parsed.values.items()
+        ids = list(parsed.values)
+        scaled = [scalers[i].transform(parsed.values[i]).astype(np.float32) for i in ids]
+        columns, horizon = len(parsed.columns), settings.horizon
+        lengths = [len(s) for s in scaled]
+        shortest = ids[int(np.argmin(lengths))]
+        seasons = choose_seasons(parsed.freq, parsed.values[shortest][:, 0], given=settings.seasons)
+        if settings.window is None:
+            choice = choose_window(
+                seasons.lengths, minimum=MIN_WINDOW, maximum=max(MIN_WINDOW, min(lengths) // 3)
+            )
+            window, window_note = choice.window, choice.note
+        else:
+            window, window_note = settings.window, f"window {settings.window} (given)"
+        norms = self._norm_candidates(columns, window)
+        n_val = [
+            max(horizon, int(round(settings.validation * n))) if settings.validation else 0
+            for n in lengths
         ]
-        model = settings.model_config(len(parsed.columns))
+        layout = _training_layout(settings, ids, scaled, window, horizon, n_val)
+        early = layout.validation is not None
         train_config = TrainConfig(
             epochs=settings.epochs,
             learning_rate=settings.learning_rate,
-            shuffle=not model.stateful,
+            shuffle=not settings.stateful,
             seed=settings.seed,
+            early_stopping=EarlyStopping(patience=settings.patience) if early else None,
+            plateau=Plateau(patience=max(1, settings.patience // 2)) if early else None,
         )
-        if model.stateful:
-            batch_size = settings.resolved_batch_size * len(scaled)
-            layout = make_series_streams(
-                scaled, batch_size=batch_size, chunk=settings.window, trim="start"
-            )
-        else:
-            windows = [make_windows(s, length=settings.window) for s in scaled]
-            x = np.concatenate([w.x for w in windows])  # (samples, window, columns)
-            y = np.concatenate([w.y for w in windows])  # (samples, columns)
-            batch_size = min(settings.resolved_batch_size, len(x))
-            layout = make_sample_batches(x, y, batch_size=batch_size, trim="start")
         seeds = [settings.seed + i for i in range(settings.seeds)]
-        states = init_train_states(
-            model,
-            train_config,
-            seeds,
-            batch_size,
-            keys=[jax.random.key(seed) for seed in seeds],
-        )
+        ranges = {i: plausible_range(parsed.values[i], PLAUSIBLE_FACTOR) for i in ids}
+        candidates = []
         started = time.perf_counter()
-        with epoch_progress(settings.epochs, "fit", quiet=self._quiet) as progress:
-            trained, log = fit(
-                model,
-                train_config,
-                states,
-                layout.x_batches,
-                layout.y_batches,
-                on_epoch=None
-                if self._quiet
-                else lambda _, losses, __: progress.advance(float(np.mean(losses))),
-            )
+        with epoch_progress(settings.epochs * len(norms), "fit", quiet=self._quiet) as progress:
+            for norm in norms:
+                model = settings.model_config(columns, window=window, norm=norm)
+                states = init_train_states(
+                    model,
+                    train_config,
+                    seeds,
+                    layout.batch_size,
+                    keys=[jax.random.key(seed) for seed in seeds],
+                )
+                trained, log = fit(
+                    model,
+                    train_config,
+                    states,
+                    layout.x_batches,
+                    layout.y_batches,
+                    validation=layout.validation,
+                    validation_state=layout.validation_state,
+                    on_epoch=None
+                    if self._quiet
+                    else lambda _, losses, __: progress.advance(
+                        float(np.nanmean(losses)) if np.isfinite(losses).any() else None
+                    ),
+                )
+                candidates.append(
+                    _score_candidate(
+                        norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges
+                    )
+                )
         seconds = time.perf_counter() - started
+        # The lowest validation RMSE wins; a tie keeps the earlier candidate of AUTO_NORMS.
+        chosen = min(range(len(candidates)), key=lambda k: (candidates[k].score, k))
+        kept = candidates[chosen]
         recipe = Recipe(
             kind=settings.model,
-            window=settings.window,
+            window=window,
             columns=parsed.columns,
             time_col=parsed.time_col,
             freq=parsed.freq,
+            horizon=horizon,
+            norm=kept.norm,
+            seasons=seasons.lengths,
         )
-        losses = np.asarray(log.loss)  # (epochs, seeds)
-        metrics = {
-            "loss": [float(v) for v in losses.mean(axis=1)],
-            "final_loss": float(losses[-1].mean()) if len(losses) else None,
-            "final_loss_per_seed": [float(v) for v in losses[-1]] if len(losses) else [],
-            "epochs": settings.epochs,
-            "updates": int(np.asarray(log.updates)[0]),
-            "batch_size": batch_size,
-            "train_seconds": seconds,
-            "trim": str(layout.trim),
-            "series": {i: int(len(v)) for i, v in parsed.values.items()},
-            "config": settings.to_dict(),
-        }
+        residuals = {i: r for i, r in kept.residuals.items() if r is not None}
+        calibration = _Calibration(
+            ranges=ranges,
+            default_range=plausible_range(pooled, PLAUSIBLE_FACTOR),
+            residuals=residuals,
+            pooled=np.concatenate(list(residuals.values())) if residuals else None,
+        )
+        metrics = _fit_metrics(kept.log, settings, layout, parsed, seconds)
+        metrics.update(
+            window=window,
+            window_note=window_note,
+            seasons=list(seasons.lengths),
+            seasons_note=seasons.line(),
+            norm=kept.norm,
+            norm_scores={c.norm: _finite_or_none(c.score) for c in candidates}
+            if len(candidates) > 1
+            else {},
+            validation_rmse=_finite_or_none(kept.score) if early else None,
+            validation_steps={i: n for i, n in zip(ids, n_val, strict=True)},
+            warnings={"validation": kept.flags.note} if kept.flags.note else {},
+        )
         self._set_model(
-            model,
-            trained.params,
+            kept.model,
+            kept.params,
             recipe=recipe,
             scaler=default_scaler,
             metrics=metrics,
             store=None,
+            calibration=calibration,
         )
         stamps = {i: t for i, t in parsed.times.items() if t is not None}
         self.warm_start(parsed.values, stamps, scalers=scalers)
@@ -1664,9 +2328,26 @@ class Forecaster:
             predicted = self.replay(values, series_id)[:-1]  # row t forecasts reading t + 1
             error = predicted - values[1:]
             valid = np.isfinite(error).all(axis=1)
-            one_step[series_id] = float(np.sqrt(np.mean(np.square(error[valid]))))
+            one_step[series_id] = _finite_or_none(float(np.sqrt(np.mean(np.square(error[valid])))))
         self._metrics["one_step_rmse"] = one_step
         return self
+
+    def _norm_candidates(self, columns: int, window: int) -> tuple[str, ...]:
+        """The normalisations ``fit`` trains: ``norm``, or ``AUTO_NORMS`` where they apply."""
+        settings = self._settings
+        if settings.norm != "auto":
+            if settings.norm != "none" and (columns > 1 or window < 2):
+                raise ValueError(
+                    f"norm={settings.norm!r} normalises one target column over a window of 2 "
+                    f"or more readings, got {columns} value column(s) and window {window}; "
+                    "pass norm='none'"
+                )
+            return (settings.norm,)
+        # A stateful model reads one reading at a time (nothing to normalise a window by);
+        # a norm maps one target column (lstmlab.core.model.NORMS).
+        if settings.stateful or columns > 1 or window < 2:
+            return ("none",)
+        return AUTO_NORMS
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -1690,7 +2371,11 @@ class Forecaster:
         saved = SavedModel(
             config=self._model,
             params=params,
-            recipe={**self._recipe.to_dict(), "config": self._settings.to_dict()},
+            recipe={
+                **self._recipe.to_dict(),
+                "config": self._settings.to_dict(),
+                "calibration": self._calibration.to_dict(),
+            },
             scaler=None if self._scaler is None else self._scaler.to_dict(),
             metrics=self._metrics,
             states={},
@@ -1733,7 +2418,7 @@ class Forecaster:
         recipe = Recipe.from_dict(saved.recipe)
         scaler = None if saved.scaler is None else Scaler.from_dict(saved.scaler)
         if "config" in saved.recipe:
-            settings = ForecasterConfig(**saved.recipe["config"])
+            settings = ForecasterConfig.from_dict(saved.recipe["config"])
         else:
             config = saved.config
             settings = ForecasterConfig(
@@ -1742,6 +2427,9 @@ class Forecaster:
                 units=config.hidden if isinstance(config, MLPConfig) else config.units,
                 seeds=saved.seeds or 1,
                 scaler="minmax" if scaler is None else scaler.kind,
+                norm=config.norm,
+                validation=0.0,
+                horizon=recipe.horizon,
             )
         forecaster = cls(config=settings, quiet=quiet)
         params = saved.params if saved.seeds else _add_seed_axis(saved.params)
@@ -1752,6 +2440,7 @@ class Forecaster:
             scaler=scaler,
             metrics=saved.metrics,
             store=store if store is not None else open_store(path),
+            calibration=_Calibration.from_dict(saved.recipe.get("calibration")),
         )
         return forecaster
 
