@@ -92,7 +92,6 @@ def reference_rollout(
     x,
     horizon,
     *,
-    change=False,
     future=None,
     output=None,
     slide=True,
@@ -111,7 +110,7 @@ def reference_rollout(
             y, new_state = read_step_by_step(config, params, s, x)
             # the planted bug: the state starts again from zero at every step
             s = new_state if carry else init_state(config, rows)
-        value = y + x[:, -1, :TARGETS] if change else y  # (rows, targets)
+        value = y  # (rows, targets)
         forecasts.append(value)
         row = np.concatenate([value, future[:, k]], axis=1)[:, None, :]  # (rows, 1, features)
         # the planted bug: the new row overwrites the newest reading instead of sliding
@@ -123,10 +122,9 @@ def reference_rollout(
     return np.stack(forecasts, axis=1)  # (rows, horizon, targets)
 
 
-def reference_direct(config, params, state, x, horizon, *, change=False):
+def reference_direct(config, params, state, x, horizon):
     y, _ = read_step_by_step(config, params, state, x)
-    y = y.reshape(x.shape[0], horizon, TARGETS)
-    return y + np.asarray(x)[:, -1:, :TARGETS] if change else y
+    return y.reshape(x.shape[0], horizon, TARGETS)
 
 
 def case(model, covariates, outputs=TARGETS, rows=ROWS, window=WINDOW, seed=0):
@@ -142,40 +140,34 @@ MODELS = ("stateful", "stacked", "stateless", "mlp")
 HORIZON = 4
 
 
-# Covariates and the change target in two combinations per model (each case compiles).
-@pytest.mark.parametrize(("covariates", "change"), [(0, False), (2, True)])
+# Without and with covariates per model (each case compiles).
+@pytest.mark.parametrize("covariates", [0, 2])
 @pytest.mark.parametrize("model", MODELS)
-def test_recursive_rollout_matches_the_step_by_step_reference(model, covariates, change):
+def test_recursive_rollout_matches_the_step_by_step_reference(model, covariates):
     config, params, state, x = case(model, covariates)
     future = (
         np.random.default_rng(5).uniform(0, 1, (ROWS, HORIZON, covariates)) if covariates else None
     )
-    got = rollout(config, params, state, x, horizon=HORIZON, change=change, future=future)
-    expected = reference_rollout(config, params, state, x, HORIZON, change=change, future=future)
+    got = rollout(config, params, state, x, horizon=HORIZON, future=future)
+    expected = reference_rollout(config, params, state, x, HORIZON, future=future)
     assert got.shape == (ROWS, HORIZON, TARGETS)
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
     # The planted bugs are caught: overwriting instead of sliding, resetting the state.
-    wrong = reference_rollout(
-        config, params, state, x, HORIZON, change=change, future=future, slide=False
-    )
+    wrong = reference_rollout(config, params, state, x, HORIZON, future=future, slide=False)
     assert not np.allclose(np.asarray(got), wrong, rtol=1e-4, atol=1e-4)
     if config.stateful:
-        reset = reference_rollout(
-            config, params, state, x, HORIZON, change=change, future=future, carry=False
-        )
+        reset = reference_rollout(config, params, state, x, HORIZON, future=future, carry=False)
         assert not np.allclose(np.asarray(got), reset, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize(
-    ("model", "change"), [(model, True) for model in MODELS] + [("stateful", False)]
-)
-def test_direct_rollout_matches_one_apply(model, change):
+@pytest.mark.parametrize("model", MODELS)
+def test_direct_rollout_matches_one_apply(model):
     config, params, state, x = case(model, covariates=1, outputs=HORIZON * TARGETS)
-    got = rollout(config, params, state, x, horizon=HORIZON, strategy="direct", change=change)
-    expected = reference_direct(config, params, state, x, HORIZON, change=change)
+    got = rollout(config, params, state, x, horizon=HORIZON, strategy="direct")
+    expected = reference_direct(config, params, state, x, HORIZON)
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
     if config.stateful:  # the state is read: a zero state gives other forecasts
-        zero = reference_direct(config, params, init_state(config, ROWS), x, HORIZON, change=change)
+        zero = reference_direct(config, params, init_state(config, ROWS), x, HORIZON)
         assert not np.allclose(np.asarray(got), zero, rtol=1e-4, atol=1e-4)
 
 
@@ -183,7 +175,6 @@ def test_stream_rollout_continues_from_read():
     # A stateful model reading one reading per step: read the history, then forecast from
     # the state after it and the output read returned; every step reads one fed-back row.
     config, params, _, _ = case("stream", covariates=2)
-    change = True
     rng = np.random.default_rng(3)
     history = rng.uniform(0, 1, (ROWS, 11, 3)).astype(np.float32)
     future = rng.uniform(0, 1, (ROWS, HORIZON, 2)).astype(np.float32)
@@ -195,7 +186,6 @@ def test_stream_rollout_continues_from_read():
         state,
         history[:, -1:],
         horizon=HORIZON,
-        change=change,
         future=future,
         output=y,
     )
@@ -206,16 +196,13 @@ def test_stream_rollout_continues_from_read():
         state_ref,
         history[:, -1:],
         HORIZON,
-        change=change,
         future=future,
         output=y_ref,
     )
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
     # The same forecast as a rollout that reads the last reading itself from the state before.
     before = read(config, params, zero, history[:, :-1])[1]
-    again = rollout(
-        config, params, before, history[:, -1:], horizon=HORIZON, change=change, future=future
-    )
+    again = rollout(config, params, before, history[:, -1:], horizon=HORIZON, future=future)
     np.testing.assert_allclose(np.asarray(again), np.asarray(got), rtol=1e-5, atol=1e-5)
     reset = reference_rollout(
         config,
@@ -223,7 +210,6 @@ def test_stream_rollout_continues_from_read():
         state_ref,
         history[:, -1:],
         HORIZON,
-        change=change,
         future=future,
         output=y_ref,
         carry=False,
@@ -248,7 +234,6 @@ def test_seeds_axis_equals_one_call_per_seed():
             stack_seeds(seed_states),
             x,
             horizon=HORIZON,
-            change=True,
             future=future,
             output=None if output is None else np.stack(output),
             seeds=True,
@@ -261,7 +246,6 @@ def test_seeds_axis_equals_one_call_per_seed():
                 seed_states[s],
                 x,
                 horizon=HORIZON,
-                change=True,
                 future=future,
                 output=None if output is None else output[s],
             )

@@ -14,8 +14,8 @@ Three functions, all over ``lstmlab.core.model.apply``, state in and state out:
 * ``rollout``: ``horizon`` steps ahead from a state and the inputs of the next step, either
   recursively (one ``lax.scan`` over the horizon; each forecast is fed back as the newest
   input and the window slides by one) or directly (one ``apply`` of a model with one output
-  per step ahead). Known future covariates fill the input columns after the targets; with
-  ``change=True`` the model predicts the change from the last input value, added back.
+  per step ahead). Known future covariates fill the input columns after the targets. A model
+  that normalises its windows (``norm``) maps its outputs back itself, in ``apply``.
 
 What one step reads is the input ``x`` passed to ``rollout``, slid by one row per step: a
 window model passes its last ``timesteps`` readings; a stateful model that reads one reading
@@ -236,16 +236,11 @@ def _compiled_rollout(
     config: ModelConfig,
     horizon: int,
     direct: bool,
-    change: bool,
     seeds: bool,
     has_output: bool,
 ):
     outputs = config.outputs
     targets = outputs // horizon if direct else outputs
-
-    def level(y: jax.Array, x: jax.Array) -> jax.Array:
-        # the change target: the model predicts the step from the last input value
-        return y + x[:, -1, :targets] if change else y  # (rows, targets)
 
     def slide(x: jax.Array, value: jax.Array, covariates: jax.Array) -> jax.Array:
         row = jnp.concatenate([value, covariates], axis=-1)  # (rows, features)
@@ -259,12 +254,12 @@ def _compiled_rollout(
             if not has_output:
                 output, _ = apply(config, params, start, x)
             y = _last_step(output).reshape(rows, horizon, targets)  # step-major outputs
-            return y + x[:, -1:, :targets] if change else y  # (rows, horizon, targets)
+            return y  # (rows, horizon, targets)
 
         def step(carry, covariates):
             window_x, step_state = carry
             y, new_state = apply(config, params, step_state, window_x)
-            value = level(_last_step(y), window_x)
+            value = _last_step(y)  # (rows, targets)
             window_x = slide(window_x, value, covariates)
             return (window_x, new_state if config.stateful else zero), value
 
@@ -272,7 +267,7 @@ def _compiled_rollout(
         if not has_output:
             _, values = jax.lax.scan(step, (x, start), future_steps)  # (horizon, rows, targets)
             return jnp.swapaxes(values, 0, 1)
-        first = level(output, x)  # the step after x, already read
+        first = output  # the step after x, already read
         x = slide(x, first, future_steps[0])
         _, values = jax.lax.scan(step, (x, start), future_steps[1:])  # (horizon-1, rows, t)
         return jnp.concatenate([first[:, None, :], jnp.swapaxes(values, 0, 1)], axis=1)
@@ -290,7 +285,6 @@ def rollout(
     *,
     horizon: int,
     strategy: str = "recursive",
-    change: bool = False,
     future: Any = None,
     output: Any = None,
     seeds: bool = False,
@@ -318,8 +312,6 @@ def rollout(
             last window of a stateful model trained on overlapping windows.
         horizon: steps ahead (static: one program per horizon).
         strategy: ``"recursive"`` or ``"direct"`` (static).
-        change: the model predicts the change from the last input value of each target
-            (``x[:, -1, :targets]``), added back to give levels (static).
         future: ``(rows, horizon, features - outputs)`` known covariates of each forecast
             step, in model units (recursive only); needed when the model reads more features
             than it forecasts. Step ``k``'s covariates sit beside forecast ``k`` in the
@@ -390,5 +382,5 @@ def rollout(
             )
     if output is not None:
         output = jnp.asarray(output, jnp.float32)
-    fn = _compiled_rollout(config, horizon, direct, bool(change), bool(seeds), output is not None)
+    fn = _compiled_rollout(config, horizon, direct, bool(seeds), output is not None)
     return fn(params, state if config.stateful else (), x, future, output)
