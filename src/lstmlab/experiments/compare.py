@@ -115,6 +115,8 @@ _MODEL_LABELS = {
     "stacked": "stacked stateful LSTM",
 }
 ENSEMBLE_SUFFIX = "_median"
+# The shortest default window, for a series without a season (data.seasons.choose_window).
+_MIN_WINDOW = 6
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -309,6 +311,10 @@ class CompareConfig:
             the choice of the input normalisation and the conformal intervals; ``0`` for none.
         patience: epochs without improvement on the validation tail before a model stops
             (the learning rate is halved after half as many).
+        refit: after early stopping, train each model again from its initial weights on the
+            whole training part (the validation tail is its most recent data) for the median
+            best epoch count of its seeds; the validation forecasts (norm choice, ranking,
+            intervals) stay those of the model that did not see the tail.
         level: nominal coverage of the prediction intervals.
         plausible_factor: a forecast beyond ``plausible_factor`` training ranges below the
             training minimum or above its maximum is implausible: its seed is flagged.
@@ -337,6 +343,7 @@ class CompareConfig:
     warm_start: bool = True
     validation: float = 0.2
     patience: int = 20
+    refit: bool = True
     level: float = 0.9
     plausible_factor: float = 3.0
     missing: Literal["interpolate", "ffill"] = "interpolate"
@@ -1288,13 +1295,20 @@ def _train_candidate(
     norm: str,
     data: PreparedData,
     quiet: bool,
+    *,
+    refit_epochs: int | None = None,
 ) -> _Candidate:
-    """Train every seed of one model with one input normalisation, then forecast."""
+    """Train every seed of one model with one input normalisation, then forecast.
+
+    With ``refit_epochs`` the model is trained again from its initial weights on the whole
+    training part, validation tail included, for that many epochs (no early stopping), and
+    only the test part is forecast.
+    """
     config, fold = data.config, data.fold
     window, outputs = spec.window, config.outputs
     inputs, target_scaler = data.scaling(spec.scaler)
     model_config = spec.model_config(data.num_features, outputs, norm)
-    early = spec.early_stopping and fold.n_fit < fold.n_train
+    early = spec.early_stopping and fold.n_fit < fold.n_train and refit_epochs is None
     fit_end = fold.n_fit if early else fold.n_train
     train_targets = _training_targets(fold, config, window, fit_end)
     x, y = _samples(inputs, train_targets, window, outputs)
@@ -1308,7 +1322,7 @@ def _train_candidate(
         validation = _samples(inputs, val_targets, window, outputs)
     x_batches, y_batches, val_batches, layout = _batches(spec, x, y, validation)
     train_config = TrainConfig(
-        epochs=spec.epochs,
+        epochs=spec.epochs if refit_epochs is None else refit_epochs,
         learning_rate=spec.learning_rate,
         shuffle=bool(spec.shuffle),
         reset="epoch",  # Keras' model.reset_states() after each fit(epochs=1)
@@ -1318,8 +1332,8 @@ def _train_candidate(
     )
     seeds = range(config.seed, config.seed + config.seeds)
     states = _initial_states(model_config, train_config, x_batches.shape[1], model_index, seeds)
-    title = f"{spec.label} ({norm}) x{config.seeds}"
-    with epoch_progress(spec.epochs, title, quiet=quiet) as progress:
+    title = f"{spec.label} ({norm}{', refit' if refit_epochs else ''}) x{config.seeds}"
+    with epoch_progress(train_config.epochs, title, quiet=quiet) as progress:
 
         def on_epoch(epoch: int, losses: np.ndarray, val_losses: np.ndarray | None) -> None:
             progress.advance(float(np.nanmean(losses)) if np.any(np.isfinite(losses)) else None)
@@ -1338,6 +1352,11 @@ def _train_candidate(
         layout += (
             f"; validation tail: the last {fold.n_train - fold.n_fit} steps of the training "
             f"part, early stopping after {config.patience} epochs without improvement"
+        )
+    if refit_epochs is not None:
+        layout += (
+            f"; then trained again on the whole training part for {refit_epochs} epochs (the "
+            "median over seeds of the best epoch count)"
         )
     scale = np.asarray(target_scaler.scale)  # (series,)
     offset = np.asarray(target_scaler.offset)
@@ -1361,7 +1380,7 @@ def _train_candidate(
     cold = None if config.warm_start else int(fold.origins[0])
     return _Candidate(
         norm=norm,
-        val_forecasts=forecast(fold.val_origins, None),
+        val_forecasts=forecast(fold.val_origins[:0] if refit_epochs else fold.val_origins, None),
         forecasts=forecast(fold.origins, cold),
         log=log,
         layout=layout,
@@ -1433,17 +1452,27 @@ def _train_and_forecast(
         scores[norm] = _ensemble_rmse(candidate.val_forecasts, val_actual, flag.flagged)
     # The lowest validation RMSE wins; a tie keeps the earlier candidate of AUTO_NORMS.
     chosen = min(range(len(candidates)), key=lambda i: (scores[norms[i]], i))
-    kept = candidates[chosen]
+    kept, flag, layout = candidates[chosen], flags[chosen], candidates[chosen].layout
+    forecasts = kept.forecasts
+    if config.refit and kept.log.best_epoch is not None:
+        # The validation tail is the most recent part of the training data: once it has
+        # chosen the norm and the epoch count, the model learns from it too.
+        epochs = int(np.median(np.maximum(kept.log.best_epoch, 0) + 1))
+        refit = _train_candidate(spec, model_index, kept.norm, data, quiet, refit_epochs=epochs)
+        forecasts = refit.forecasts
+        both = np.concatenate([kept.val_forecasts, forecasts], axis=1)
+        flag = scoring.flag_forecasts(both, low, high)
+        layout = refit.layout
     return NeuralRun(
         spec=dataclasses.replace(spec, norm=kept.norm) if spec.norm != "auto" else spec,
         fold=fold.index,
         norm=kept.norm,
         norm_scores=scores if len(norms) > 1 else {},
-        forecasts=kept.forecasts,
+        forecasts=forecasts,
         val_forecasts=kept.val_forecasts,
-        flags=flags[chosen],
+        flags=flag,
         log=kept.log,
-        layout=kept.layout,
+        layout=layout,
         seconds=time.perf_counter() - started,
     )
 
@@ -1508,9 +1537,8 @@ def _resolve_models(
 ) -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
     """Every model with its window fixed: given, or covering the shortest season."""
     # At most a third of the part the models train on, so that enough windows remain.
-    choice = choose_window(
-        seasons.lengths, minimum=_DEFAULTS.window, maximum=max(_DEFAULTS.window, n_fit // 3)
-    )
+    minimum = _MIN_WINDOW
+    choice = choose_window(seasons.lengths, minimum=minimum, maximum=max(minimum, n_fit // 3))
     resolved = [spec.name for spec in config.models if spec.window is None]
     models = tuple(
         dataclasses.replace(spec, window=choice.window) if spec.window is None else spec
