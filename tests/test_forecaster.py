@@ -1,3 +1,4 @@
+import json
 import re
 
 import numpy as np
@@ -738,6 +739,12 @@ def test_an_exploding_seed_is_flagged_and_left_out_of_the_median():
         nan_frame = broken.forecast(2)
     assert nan_frame["forecast"].isna().all()
     assert "all 3 seed(s) flagged" in nan_frame.attrs["warnings"]["0"]
+    # over HTTP the missing values are JSON nulls beside the warning, never a NaN
+    with pytest.warns(RuntimeWarning):
+        payload = broken.series_forecast("0", 2).to_dict()
+    strict = json.loads(json.dumps(payload, allow_nan=False))
+    assert np.array(strict["values"], dtype=object).ravel().tolist() == [None, None]
+    assert "all 3 seed(s) flagged" in strict["warning"]
 
 
 def test_interval_coverage_is_near_nominal_on_known_noise():

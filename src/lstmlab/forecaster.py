@@ -441,10 +441,17 @@ class Forecast:
         return "" if self.flags is None else self.flags.note
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (values as nested lists; ``warning`` only when a seed is flagged)."""
+        """JSON-ready dict (values as nested lists; ``warning`` only when a seed is flagged).
+
+        A value no seed could give (every seed flagged) is ``None`` (JSON ``null``), never a
+        NaN that strict JSON refuses; ``warning`` says why.
+        """
+        values = None
+        if self.values is not None:
+            values = np.where(np.isfinite(self.values), self.values, None).tolist()
         out = {
             "series_id": self.series_id,
-            "values": None if self.values is None else self.values.tolist(),
+            "values": values,
             "timestamps": None if self.timestamps is None else list(self.timestamps),
             "seen": self.seen,
             "needed": self.needed,
