@@ -546,6 +546,8 @@ def test_csv_end_to_end(tmp_path, capsys, compare_results):
             "7",
             "--horizon",
             "2",
+            "--strategy",
+            "recursive",  # the extra feature's observed future values are read (the note below)
             "--device",
             "cpu",
             "--out",
@@ -713,7 +715,9 @@ def test_preset_without_data_reads_the_shared_folder(data_dir, tmp_path, monkeyp
     report = (out / "report.md").read_text()
     assert "# lstmlab compare: airline-classic" in report
     assert "| stateless LSTM(4), window 1 | 47.5 |" in report
-    assert "| stateful LSTM(4), window 3, batch 1 | 52.2 | `stateful` not run |" in report
+    assert (
+        "| stateful LSTM(4), window 3, batch 1 | 52.2 | one run | `stateful` not run | — | — |"
+    ) in report
 
 
 def test_registered_in_the_lstmlab_cli(tmp_path):
