@@ -17,7 +17,7 @@ from lstmlab.cli import build_parser, compare_config, main
 from lstmlab.core.model import LSTMConfig, init_params
 from lstmlab.data.loading import DownloadError
 from lstmlab.experiments import compare, scoring
-from lstmlab.forecaster import Forecaster
+from lstmlab.forecaster import MIN_WINDOW, Forecaster
 from lstmlab.model_folder import SavedModel, folder_checksum, load_model, save_model
 from lstmlab.report.documents import format_number
 
@@ -1201,7 +1201,9 @@ def test_help_shows_forecaster_config_defaults_for_fit_and_compare():
     fit = " ".join(commands["fit"].format_help().split())
     assert f"training epochs (default: {defaults.epochs})" in fit
     assert f"Adam step size (default: {defaults.learning_rate})" in fit
-    assert f"(default: {defaults.window})" in fit
+    # ForecasterConfig's window None: one covering the season, stated in words
+    assert defaults.window is None
+    assert f"(default: the shortest season plus one step, at least {MIN_WINDOW})" in fit
     compare_help = " ".join(commands["compare"].format_help().split())
     assert f"(default: {defaults.epochs}, ForecasterConfig's;" in compare_help
     # no flag default of fit differs from ForecasterConfig's

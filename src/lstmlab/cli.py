@@ -46,7 +46,7 @@ from lstmlab.data.loading import (
 )
 from lstmlab.experiments import compare, convergence, moving_average
 from lstmlab.experiments.baselines import BASELINES
-from lstmlab.forecaster import MODEL_KINDS, Forecaster, ForecasterConfig
+from lstmlab.forecaster import MIN_WINDOW, MODEL_KINDS, Forecaster, ForecasterConfig
 from lstmlab.live.service import ServeConfig
 from lstmlab.model_folder import check_save_destination, model_lock
 from lstmlab.report.documents import (
@@ -947,7 +947,12 @@ def _add_fit(subparsers: Any) -> None:
         "--window",
         type=int,
         default=_DEFAULTS.window,
-        help="readings per training sample: input window (stateless, mlp) or chunk (stateful)",
+        help="readings per training sample: input window (stateless, mlp) or chunk (stateful)"
+        + (
+            f" (default: the shortest season plus one step, at least {MIN_WINDOW})"
+            if _DEFAULTS.window is None
+            else ""
+        ),
     )
     parser.add_argument(
         "--units",
