@@ -264,7 +264,7 @@ def test_nan_before_an_origin_is_refused_and_nan_after_the_last_one_is_not():
 
 
 def test_seasonal_naive_without_a_season_names_the_fix():
-    with pytest.raises(ValueError, match=r"seasonal_naive needs a season length.*pass --season"):
+    with pytest.raises(ValueError, match=r"seasonal_naive needs a season length.*pass --seasons"):
         baseline_forecasts("seasonal_naive", np.arange(30.0), 20, np.array([20]), 2)
 
 
@@ -287,7 +287,7 @@ def test_an_unknown_name_and_a_failing_fit_are_value_errors():
         baseline_forecasts("ets", np.arange(30.0), 20, np.array([20]), 2)
     assert "ets" not in BASELINES
     with pytest.raises(
-        ValueError, match=r"season must be a positive integer, got 0; pass e.g. --season 12"
+        ValueError, match=r"season must be a positive integer, got 0; pass e.g. --seasons 12"
     ):
         baseline_forecasts("persistence", np.arange(30.0), 20, np.array([20]), 2, season=0)
     with pytest.raises(ValueError, match=r"level must be a fraction strictly between 0 and 1"):

@@ -876,3 +876,32 @@ def test_household_weekly_preset_end_to_end(data_dir, tmp_path):
     report = files["report"].read_text()
     assert "| naive: the same week one year earlier | 465 |" in report
     assert "t+7" in report
+
+
+def test_longer_seasons_are_lag_inputs_and_training_waits_for_them():
+    # Two seasons: the window covers the short one, the long one is an input column holding,
+    # at step t, the scaled value of step t + 1 - season (the step after t, a season back).
+    steps, short, long = 120, 4, 20
+    values = np.sin(np.arange(steps) * 2 * np.pi / short) + np.arange(steps) * 0.01
+    config = CompareConfig(
+        models=(ModelSpec(model="mlp", units=(4,), window=5, epochs=1, norm="none"),),
+        seeds=1,
+        seasons=(short, long),
+        validation=0.0,
+        baselines=("persistence",),
+    )
+    data = compare.prepare_data(config, values)
+    inputs, scaler = data.scaling()
+    assert data.num_features == inputs.shape[2] == 2
+    scaled = (values - scaler.offset[0]) / scaler.scale[0]
+    for t in range(long - 1, steps):  # by hand, where the lag is observed
+        assert inputs[t, 0, 1] == np.float32(scaled[t + 1 - long])
+    # Every training window sees observed lags only: the first starts at step season - 1.
+    first = compare._training_targets(data.fold, config, 5, data.fold.n_train)[0]
+    assert first - 5 + 1 - long >= 0 and first - 5 - long < 0
+    # Without the option there is no lag column, and a recursive horizon reaching past the
+    # lag's last observed value is refused with the fix.
+    plain = dataclasses.replace(config, seasonal_lags=False)
+    assert compare.prepare_data(plain, values).scaling()[0].shape[2] == 1
+    with pytest.raises(ValueError, match="strategy direct"):
+        dataclasses.replace(config, strategy="recursive", horizon=long)

@@ -176,17 +176,17 @@ def season_length_for(name: str, season: int | None, n_train: int) -> tuple[int,
     check_choice("name", name, STATISTICAL)
     n_train = check_positive_int("n_train", n_train)
     if season is not None:
-        season = check_positive_int("season", season, fix="pass e.g. --season 12")
+        season = check_positive_int("season", season, fix="pass e.g. --seasons 12")
     if name == "seasonal_naive":
         if season is None:
             raise ValueError(
-                "seasonal_naive needs a season length, got season=None; pass --season "
-                "(e.g. --season 12 for monthly data) or leave seasonal_naive out"
+                "seasonal_naive needs a season length, got season=None; pass --seasons "
+                "(e.g. --seasons 12 for monthly data) or leave seasonal_naive out"
             )
         if n_train < season:
             raise ValueError(
                 f"seasonal_naive needs a training part of at least one season, got "
-                f"{n_train} training steps for season {season}; pass a shorter --season or "
+                f"{n_train} training steps for season {season}; pass a shorter --seasons or "
                 "a larger --split"
             )
         return season, ""
@@ -327,7 +327,7 @@ def _statistical(
         except Exception as error:  # statsforecast raises bare Exception and others
             raise ValueError(
                 f"{LABELS[name]} failed {stage}: {type(error).__name__}: {error}; leave "
-                f"{name} out, or pass a longer training part (--split) or another --season"
+                f"{name} out, or pass a longer training part (--split) or another --seasons"
             ) from error
         for warning in caught:
             record(f"series {j}: {warning.category.__name__}: {warning.message}")
@@ -384,7 +384,7 @@ def baseline_forecasts(
     check_choice("name", name, BASELINES, fix="pass e.g. name='auto_ets'")
     targets, n_train, origins, horizon = _check_inputs(targets, n_train, origins, horizon)
     if season is not None:
-        season = check_positive_int("season", season, fix="pass e.g. --season 12")
+        season = check_positive_int("season", season, fix="pass e.g. --seasons 12")
     if level is not None:
         level = check_fraction("level", level, fix="pass e.g. level=0.9 for 90% intervals")
     num_series = targets.shape[1]

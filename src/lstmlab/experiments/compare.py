@@ -311,6 +311,11 @@ class CompareConfig:
             the choice of the input normalisation and the conformal intervals; ``0`` for none.
         patience: epochs without improvement on the validation tail before a model stops
             (the learning rate is halved after half as many).
+        seasonal_lags: every season after the shortest (336 steps, the week, beside the day of
+            half-hourly data) becomes an input column of the neural models: at each input
+            step, the value one such season before the step after it. The window covers the
+            shortest season; this lets the models see the longer ones without windows hundreds
+            of steps long.
         refit: after early stopping, train each model again from its initial weights on the
             whole training part (the validation tail is its most recent data) for the median
             best epoch count of its seeds; the validation forecasts (norm choice, ranking,
@@ -344,6 +349,7 @@ class CompareConfig:
     validation: float = 0.2
     patience: int = 20
     refit: bool = True
+    seasonal_lags: bool = True
     level: float = 0.9
     plausible_factor: float = 3.0
     missing: Literal["interpolate", "ffill"] = "interpolate"
@@ -396,6 +402,16 @@ class CompareConfig:
         check_choice("scaler", self.scaler, _SCALERS)
         check_choice("scale_on", self.scale_on, ("train", "whole"))
         check_choice("missing", self.missing, ("interpolate", "ffill"))
+        if (
+            self.strategy == "recursive"
+            and self.lag_seasons
+            and self.horizon >= min(self.lag_seasons)
+        ):
+            raise ValueError(
+                f"recursive forecasts of {self.horizon} steps would feed back the lag input of "
+                f"season {min(self.lag_seasons)} past the last observed value; pass --strategy "
+                "direct, a horizon shorter than the season, or seasonal_lags=False"
+            )
         if self.validation == 0:
             auto = [spec.name for spec in self.models if spec.norm == "auto"]
             if auto:
@@ -413,6 +429,16 @@ class CompareConfig:
     def outputs(self) -> int:
         """Outputs of each neural model: ``horizon`` for ``direct``, else 1."""
         return self.horizon if self.strategy == "direct" else 1
+
+    @property
+    def lag_seasons(self) -> tuple[int, ...]:
+        """The seasons that become lag inputs (``seasonal_lags``): all but the shortest."""
+        return tuple(self.seasons[1:]) if self.seasonal_lags and self.seasons else ()
+
+    @property
+    def lag_span(self) -> int:
+        """Steps of history the lag inputs need before the first input step."""
+        return max(self.lag_seasons) - 1 if self.lag_seasons else 0
 
 
 def override_models(
@@ -679,7 +705,7 @@ def make_folds(config: CompareConfig, steps: int, window: int) -> tuple[Fold, ..
         n_fit = n_train - n_val
         first = n_train + (window if classic else 0)
         last = end - config.horizon - (1 if classic else 0)
-        needed = window + config.outputs + (1 if classic else 0)
+        needed = window + config.lag_span + config.outputs + (1 if classic else 0)
         if n_fit < needed or first > last:
             raise ValueError(
                 f"the series has {steps} steps: fold {index + 1} of {config.folds} trains on "
@@ -692,7 +718,7 @@ def make_folds(config: CompareConfig, steps: int, window: int) -> tuple[Fold, ..
         if config.season is not None and first < config.season:
             raise ValueError(
                 f"season {config.season} reaches before the start of the series: the first "
-                f"forecast origin is step {first}; pass a shorter --season or a larger --split"
+                f"forecast origin is step {first}; pass a shorter --seasons or a larger --split"
             )
         origins = np.arange(first, last + 1, config.origin_stride, dtype=np.int64)
         val_origins = (
@@ -747,8 +773,8 @@ class PreparedData:
 
     @property
     def num_features(self) -> int:
-        """Inputs per step of each model: the series' own value and the extra features."""
-        return 1 + int(self.features.shape[1])
+        """Inputs per step: the series' own value, its seasonal lags, the extra features."""
+        return 1 + len(self.config.lag_seasons) + int(self.features.shape[1])
 
     @property
     def n_train(self) -> int:
@@ -768,16 +794,22 @@ class PreparedData:
 
         Returns:
             ``(inputs (time, series, features) float32, target_scaler)``: the scaled value of
-            each series first, then the scaled extra features (shared by all series). The
-            scalers are fitted on the training part (``scale_on="train"``) or on the whole
-            series (``"whole"``).
+            each series first, then its seasonal lags (``CompareConfig.seasonal_lags``: at
+            step ``t`` the value of step ``t + 1 - season``, the step after ``t`` one season
+            earlier; the first steps repeat the first value), then the scaled extra features
+            (shared by all series). The scalers are fitted on the training part
+            (``scale_on="train"``) or on the whole series (``"whole"``).
         """
         kind = self.config.scaler if kind is None else kind
         fitted = self.n_train if self.config.scale_on == "train" else len(self.filled)
         steps = len(self.filled)
         target_scaler = fit_scaler(self.filled[:fitted], kind, columns=self.series_names)
         # (time, series) -> (time, series, 1)
-        columns = [target_scaler.transform(self.filled)[:, :, None]]
+        scaled_targets = target_scaler.transform(self.filled)  # (time, series)
+        columns = [scaled_targets[:, :, None]]
+        for season in self.config.lag_seasons:
+            steps_back = np.maximum(np.arange(steps) + 1 - season, 0)  # (time,)
+            columns.append(scaled_targets[steps_back][:, :, None])
         if self.features.shape[1]:
             feature_scaler = fit_scaler(self.features[:fitted], kind, columns=self.feature_names)
             scaled = feature_scaler.transform(self.features)  # (time, features)
@@ -902,7 +934,8 @@ def _samples(
 def _training_targets(fold: Fold, config: CompareConfig, window: int, fit_end: int) -> np.ndarray:
     """First target steps of the training samples: every forecast ends before ``fit_end``."""
     last = fit_end - config.outputs - (1 if config.classic_windows else 0)
-    return np.arange(window, last + 1, dtype=np.int64)
+    # With seasonal lags, the first window starts where its lag inputs are observed values.
+    return np.arange(window + config.lag_span, last + 1, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- results
@@ -1554,6 +1587,7 @@ def _notes(
     seasons: Seasons,
     actual: np.ndarray,
     fill_lines: Sequence[str],
+    feature_names: Sequence[str] = (),
 ) -> list[str]:
     first = folds[0]
     notes = [
@@ -1604,6 +1638,17 @@ def _notes(
             "model's input normalisation (norm auto), ranks the neural models "
             f"(best-validated) and calibrates the {config.level:.0%} conformal intervals of "
             "the seed medians"
+        )
+    if feature_names and config.horizon > 1 and config.strategy == "recursive":
+        notes.append(
+            "recursive forecasts use the observed future values of the extra features "
+            f"{list(feature_names)} (treated as known in advance)"
+        )
+    if config.lag_seasons:
+        notes.append(
+            "seasonal lag inputs: beside each input value the neural models read the value "
+            f"{' and '.join(map(str, config.lag_seasons))} steps before the step after it (the "
+            "longer seasons, which the window does not cover)"
         )
     notes.extend(seasons.notes)
     notes.extend(fill_lines)
@@ -1923,7 +1968,9 @@ def run(
             f"from training values only, {filled_test} in the test part filled forward for use "
             "as inputs only (never as actual values)"
         )
-    notes = _notes(config, folds, seasons, actual, fill_lines) + list(window_notes)
+    notes = _notes(config, folds, seasons, actual, fill_lines, datas[0].feature_names) + list(
+        window_notes
+    )
     for outcome in outcomes:
         if outcome.flags is not None:
             notes.extend(f"{outcome.name}: {reason}" for reason in outcome.flags.reasons)
