@@ -14,13 +14,23 @@ What is measured:
   models and verdicts built from the results;
 * ``convergence``: the default grid (``ConvergenceConfig()``: 6 x 6 cells, 3 seeds, both
   models); how many cells agree with the script's claim, and which do not;
-* ``compare``: the presets ``airline-classic`` and ``household-weekly`` (their models, epochs
-  and seeds) beside the published anchors, and the library's default models
-  (``CompareConfig(season=12)``) on the airline series.
+* ``compare``: the presets ``airline-classic`` (the published protocol: unscaled MLP,
+  whole-series scaler for the LSTMs, state reset before the test part, fixed epochs),
+  ``airline`` (the corrected run: lstmlab's defaults, the statistical baselines, the seed
+  medians with their conformal intervals) and ``household-weekly``, each with its models,
+  epochs and seeds: per model the mean ± std over the seeds whose forecasts pass the sanity
+  check, the seed range and the flagged seeds, beside the published figures (single runs);
+  for the corrected airline run RMSE against AutoETS and against persistence; and the
+  report's sentences (verdict, best-validated model, stateful against stateless).
 
-    python bench/figures.py           # full run: writes bench/results/figures.{json,md}
-    python bench/figures.py --quick   # few epochs, to try it: writes runs/figures-quick
+    python bench/figures.py                  # full run: writes bench/results/figures.{json,md}
+    python bench/figures.py --only compare   # re-measure the compare tables only
+    python bench/figures.py --quick          # few epochs, to try it: writes runs/figures-quick
     python bench/figures.py --out DIR
+
+``--only SECTION`` (repeatable; ``moving_average``, ``convergence``, ``compare``) re-measures
+those sections and keeps the others from the ``figures.json`` already in the output folder;
+each section records when, on which commit and in how long it was measured.
 
 The data sets are read from ``$LSTMLAB_DATA`` or ``../shared/data``; a missing file skips its
 table. The full run ignores ``$LSTMLAB_MAX_EPOCHS`` (it removes it from its environment). The
@@ -63,11 +73,13 @@ MOVING_AVERAGE_RUNS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 QUICK_EPOCHS = 2  # --quick: epochs of every training (moving-average, convergence, compare)
 QUICK_SEEDS = 2  # --quick: seeds per compared model
 
+COMPARE_PRESETS = ("airline-classic", "airline", "household-weekly")
 PRESET_TITLES = {
-    "airline-classic": "airline passengers (`--preset airline-classic`)",
+    "airline-classic": "airline passengers, published protocol (`--preset airline-classic`)",
+    "airline": "airline passengers, corrected (`--preset airline`)",
     "household-weekly": "household, 7 days ahead (`--preset household-weekly`)",
 }
-DEFAULTS_SEASON = 12  # the airline series is monthly
+SECTIONS = ("moving_average", "convergence", "compare")  # the keys of figures.json, in order
 MAX_EPOCHS_VARIABLE = "LSTMLAB_MAX_EPOCHS"  # lstmlab.core.train's cap on every training
 
 
@@ -292,21 +304,48 @@ def data_dir() -> Path:
     return Path(os.environ.get("LSTMLAB_DATA", REPO_DIR.parent / "shared" / "data"))
 
 
-def _outcome_record(outcome: Any) -> dict[str, Any]:
-    rmse = [float(value) for value in outcome.metrics["rmse"].ravel()]
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _outcome_record(result: Any, outcome: Any) -> dict[str, Any]:
+    """One model of a comparison: its scores over the kept seeds, its flags, its settings."""
+    import numpy as np
+
+    rmse = np.asarray(outcome.metrics["rmse"], dtype=np.float64).ravel()
+    kept = outcome.scores("rmse")
+    flags = outcome.flags
+    spec = outcome.spec
+    coverage = outcome.coverage if outcome.lower is not None else float("nan")
     return {
         "name": outcome.name,
         "label": outcome.label,
+        "kind": outcome.kind,
         "description": outcome.description,
-        "baseline": outcome.is_baseline,
-        "rmse_mean": outcome.mean("rmse"),
-        "rmse_std": outcome.std("rmse"),
-        "rmse_per_seed": rmse,
-        "mae_mean": outcome.mean("mae"),
-        "mape_mean": outcome.mean("mape"),
-        "window": None if outcome.spec is None else outcome.spec.window,
-        "units": None if outcome.spec is None else list(outcome.spec.units),
-        "epochs": None if outcome.spec is None else outcome.spec.epochs,
+        "rmse_mean": _finite(outcome.mean("rmse")),
+        "rmse_std": _finite(outcome.std("rmse")),
+        "rmse_median": _finite(outcome.median("rmse")),
+        "rmse_min": _finite(float(np.min(kept))) if kept.size else None,
+        "rmse_max": _finite(float(np.max(kept))) if kept.size else None,
+        "rmse_worst": _finite(outcome.worst("rmse")),
+        "rmse_per_seed": [_finite(float(value)) for value in rmse],
+        "mae_mean": _finite(outcome.mean("mae")),
+        "mase_mean": _finite(outcome.mean("mase")),
+        "coverage": _finite(float(coverage)) if math.isfinite(outcome.mean("rmse")) else None,
+        "rmse_vs_persistence": _finite(result.relative_to_persistence(outcome.name)),
+        "flagged": 0 if flags is None else int(np.count_nonzero(flags.flagged)),
+        "flagged_seeds": []
+        if flags is None
+        else [result.config.seed + int(i) for i in np.flatnonzero(flags.flagged)],
+        "flag_reasons": [] if flags is None else list(flags.reasons),
+        "window": None if spec is None else spec.window,
+        "units": None if spec is None else list(spec.units),
+        "epochs": None if spec is None else spec.epochs,
+        "early_stopping": None if spec is None else spec.early_stopping,
+        "epochs_run_median": float(np.median(outcome.epochs_run))
+        if len(outcome.epochs_run)
+        else None,
+        "norm": list(outcome.norm),
         "seconds": outcome.seconds,
     }
 
@@ -324,11 +363,18 @@ def _run_compare(config: Any, series: Any, quick: bool) -> tuple[Any, float]:
 
 
 def measure_compare(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
-    """The two presets beside their anchors, and the default models on the airline series."""
+    """The presets ``airline-classic``, ``airline`` and ``household-weekly``, as ``run`` gives them.
+
+    Each preset is run with its own models, epochs, seeds and baselines (``--quick``: fewer
+    epochs and seeds); its record holds every model's scores over the kept seeds, the seed
+    range, the flagged seeds, the published anchors and the report's sentences (verdict,
+    best-validated model against the best statistical baseline, stateful against stateless).
+    """
     from lstmlab.experiments import compare
+    from lstmlab.report.documents import compare_summary
 
     out: dict[str, Any] = {}
-    for name in ("airline-classic", "household-weekly"):
+    for name in COMPARE_PRESETS:
         path = data_dir() / compare.PRESET_FILES[name]
         if not path.is_file():
             progress(f"compare {name}: skipped, no data at {path}")
@@ -336,123 +382,222 @@ def measure_compare(quick: bool, progress: Callable[[str], None]) -> dict[str, A
             continue
         series = compare.load_preset_series(name, path)
         result, seconds = _run_compare(compare.PRESETS[name], series, quick)
-        out[name] = _compare_record(result, seconds, path)
-        out[name]["anchors"] = [dataclasses.asdict(a) for a in compare.ANCHORS[name]]
-        progress(f"compare {name}: {_compare_line(result)} ({seconds:.1f} s)")
-        if name == "airline-classic":
-            config = compare.CompareConfig(season=DEFAULTS_SEASON)
-            result, seconds = _run_compare(config, series, quick)
-            out["airline-defaults"] = _compare_record(result, seconds, path)
-            progress(f"compare airline, default models: {_compare_line(result)} ({seconds:.1f} s)")
+        summary = compare_summary(result)
+        config = result.config
+        versus = summary["best_validated_vs_baseline"]
+        out[name] = {
+            "status": "ok",
+            "data": path.name,
+            "seeds": config.seeds,
+            "seed_values": list(range(config.seed, config.seed + config.seeds)),
+            "seasons": list(config.seasons or ()),
+            "season_source": result.seasons.source,
+            "horizon": config.horizon,
+            "strategy": config.strategy,
+            "validation": config.validation,
+            "level": config.level,
+            "folds": len(result.folds),
+            "n_train": result.n_train,
+            "n_test": result.n_test,
+            "origins": len(result.origins),
+            "seconds": seconds,
+            "outcomes": [_outcome_record(result, outcome) for outcome in result.outcomes],
+            "verdict": None if summary["verdict"] is None else summary["verdict"]["sentence"],
+            "best_validated": result.best_validated,
+            "best_validated_sentence": None if versus is None else versus["sentence"],
+            "state_test": None
+            if summary["state_test"] is None
+            else {
+                key: summary["state_test"][key]
+                for key in ("p_value", "median_stateful", "median_stateless", "sentence")
+            },
+            "anchors": [dataclasses.asdict(anchor) for anchor in result.anchors],
+            "notes": list(result.notes),
+        }
+        line = ", ".join(
+            f"{o['name']} {_format_mean(o)}"
+            for o in out[name]["outcomes"]
+            if o["kind"] != "ensemble"
+        )
+        progress(f"compare {name}: {line} ({seconds:.1f} s)")
+        if out[name]["state_test"]:
+            progress(f"compare {name}: {out[name]['state_test']['sentence']}")
     return out
 
 
-def _compare_record(result: Any, seconds: float, path: Path) -> dict[str, Any]:
-    config = result.config
-    return {
-        "status": "ok",
-        "data": path.name,
-        "seeds": config.seeds,
-        "seed_values": list(range(config.seed, config.seed + config.seeds)),
-        "season": config.season,
-        "horizon": config.horizon,
-        "n_train": result.n_train,
-        "n_test": result.n_test,
-        "seconds": seconds,
-        "outcomes": [_outcome_record(outcome) for outcome in result.outcomes],
-    }
+def _format_mean(outcome: dict[str, Any]) -> str:
+    """``51.6 ± 3.1`` over the kept seeds (one number for a baseline or a seed median)."""
+    if outcome["rmse_mean"] is None:
+        return "–"
+    if outcome["kind"] != "neural":
+        return format_rmse(outcome["rmse_mean"])
+    return format_rmse(outcome["rmse_mean"], outcome["rmse_std"] or 0.0)
 
 
-def _compare_line(result: Any) -> str:
-    return ", ".join(
-        f"{o.name} {format_rmse(o.mean('rmse'), None if o.is_baseline else o.std('rmse'))}"
-        for o in result.outcomes
-    )
+def _seed_range(outcome: dict[str, Any], seeds: int) -> str:
+    """``45.1–79.0``, with the flagged seeds (left out of mean, range and median) named."""
+    if outcome["kind"] != "neural":
+        return ""
+    if outcome["rmse_min"] is None:
+        return f"every seed flagged ({outcome['flagged']} of {seeds})"
+    text = f"{outcome['rmse_min']:.1f}–{outcome['rmse_max']:.1f}"
+    if outcome["flagged"]:
+        seeds_text = ", ".join(map(str, outcome["flagged_seeds"]))
+        text += f" ({outcome['flagged']} of {seeds} flagged, left out: seed {seeds_text})"
+    return text
 
 
-def _model_labels(outcomes: list[dict[str, Any]]) -> dict[str, str]:
-    """Row labels of the neural models: their label, with the window when windows differ."""
-    neural = [o for o in outcomes if not o["baseline"]]
-    windows = {o["window"] for o in neural}
-    return {
-        o["name"]: o["label"] + (f", window {o['window']}" if len(windows) > 1 else "")
-        for o in neural
-    }
+def _relative(value: float | None, reference: float | None) -> str:
+    if value is None or reference is None or reference == 0:
+        return "–"
+    return f"{value / reference - 1.0:+.0%}"
 
 
-def _baseline_label(outcome: dict[str, Any], season: int | None) -> str:
-    if outcome["name"] == "seasonal_naive":
-        return f"seasonal naive (season {season})"
-    return "persistence (last value)"
+def _label(outcome: dict[str, Any], figures: dict[str, Any], *, settings: bool) -> str:
+    """A row label: the model, with its window (and chosen input norm when ``settings``)."""
+    if outcome["kind"] == "baseline":
+        if outcome["name"] == "seasonal_naive" and figures["seasons"]:
+            return f"seasonal naive (statsforecast, season {figures['seasons'][0]})"
+        return outcome["label"]
+    if outcome["kind"] == "ensemble":
+        return f"{outcome['label']} (`{outcome['name']}`)"
+    details = [f"window {outcome['window']}"]
+    if settings and outcome["norm"]:
+        details.append(f"norm {'/'.join(dict.fromkeys(outcome['norm']))}")
+    if settings and outcome["early_stopping"] and figures["validation"]:
+        details.append(f"{outcome['epochs_run_median']:.0f} of at most {outcome['epochs']} epochs")
+    else:
+        details.append(f"{outcome['epochs']} epochs")
+    return f"{outcome['label']} ({', '.join(details)})"
+
+
+def _published(outcome: dict[str, Any], anchors: list[dict[str, Any]]) -> str:
+    """The published figure beside a model: its own anchor, or its family's (the LSTMs)."""
+    for anchor in anchors:
+        if anchor["model"] == outcome["name"]:
+            return format_anchor(anchor["rmse_low"], anchor["rmse_high"])
+    family = [a for a in anchors if a["model"] is None and a["description"].startswith("LSTMs")]
+    if family and outcome["kind"] == "neural" and outcome["name"] != "mlp":
+        return format_anchor(family[0]["rmse_low"], family[0]["rmse_high"]) + " (LSTMs)"
+    return ""
 
 
 def preset_table(name: str, figures: dict[str, Any]) -> str:
-    """The README's table of one preset: model | ours | published."""
+    """The README's table of a published-protocol preset: ours beside the published figures.
+
+    One row per neural model (mean ± std over the kept seeds, the seed range, the flagged
+    seeds) and per baseline; the published figures are single training runs.
+    """
     outcomes = figures["outcomes"]
-    labels = _model_labels(outcomes)
-    by_model = {a["model"]: a for a in figures["anchors"] if a["model"] is not None}
-    # Published figures for a family of models (the household LSTMs) go beside each LSTM;
-    # the others (the best ConvLSTM) get a row of their own.
-    shared = [a for a in figures["anchors"] if a["model"] is None]
-    family = [a for a in shared if a["description"].startswith("LSTMs")]
-    others = [a for a in shared if not a["description"].startswith("LSTMs")]
+    anchors = figures["anchors"]
     seeds = figures["seeds"]
     rows = []
-    for outcome in [o for o in outcomes if not o["baseline"]] + [
-        o for o in outcomes if o["baseline"]
+    for outcome in [o for o in outcomes if o["kind"] == "neural"] + [
+        o for o in outcomes if o["kind"] == "baseline"
     ]:
-        anchor = by_model.get(outcome["name"])
-        published = format_anchor(anchor["rmse_low"], anchor["rmse_high"]) if anchor else ""
-        if not anchor and family and not outcome["baseline"] and outcome["name"] != "mlp":
-            published = format_anchor(family[0]["rmse_low"], family[0]["rmse_high"]) + " (LSTMs)"
-        if outcome["baseline"]:
-            label = _baseline_label(outcome, figures["season"])
-            ours = format_rmse(outcome["rmse_mean"])
-        else:
-            label = labels[outcome["name"]]
-            ours = format_rmse(outcome["rmse_mean"], outcome["rmse_std"])
-        rows.append([label, ours, published])
-    for anchor in others:
         rows.append(
             [
-                f"published: {anchor['description']}",
-                "",
-                format_anchor(anchor["rmse_low"], anchor["rmse_high"]),
+                _label(outcome, figures, settings=False),
+                _format_mean(outcome),
+                _seed_range(outcome, seeds),
+                _published(outcome, anchors),
+            ]
+        )
+    for anchor in anchors:
+        if anchor["model"] is None and not anchor["description"].startswith("LSTMs"):
+            rows.append(
+                [
+                    f"published: {anchor['description']}",
+                    "",
+                    "",
+                    format_anchor(anchor["rmse_low"], anchor["rmse_high"]),
+                ]
+            )
+    return markdown_table(
+        [
+            PRESET_TITLES[name],
+            f"ours: test RMSE, mean ± std over {seeds} seeds",
+            "ours: seed range (min–max)",
+            "published (a single run)",
+        ],
+        "lrrr",
+        rows,
+    )
+
+
+def corrected_table(figures: dict[str, Any]) -> str:
+    """The README's table of the corrected airline run: every model against AutoETS and
+    persistence, the seed medians with their interval coverage, the published figures."""
+    outcomes = figures["outcomes"]
+    seeds = figures["seeds"]
+    by_name = {o["name"]: o for o in outcomes}
+    ets = by_name.get("auto_ets", {}).get("rmse_mean")
+    persistence = by_name["persistence"]["rmse_mean"]
+    ordered = (
+        [o for o in outcomes if o["kind"] == "neural"]
+        + [o for o in outcomes if o["kind"] == "ensemble"]
+        + [o for o in outcomes if o["kind"] == "baseline"]
+    )
+    rows = []
+    for outcome in ordered:
+        coverage = outcome["coverage"]
+        rows.append(
+            [
+                _label(outcome, figures, settings=True),
+                _format_mean(outcome),
+                _seed_range(outcome, seeds),
+                "" if outcome["name"] == "auto_ets" else _relative(outcome["rmse_mean"], ets),
+                ""
+                if outcome["name"] == "persistence"
+                else _relative(outcome["rmse_mean"], persistence),
+                "" if coverage is None else f"{coverage:.0%}",
+                _published(outcome, figures["anchors"]) if outcome["kind"] == "neural" else "",
             ]
         )
     return markdown_table(
-        [PRESET_TITLES[name], f"ours (test RMSE, {seeds} seeds)", "published"], "lrr", rows
-    )
-
-
-def defaults_table(figures: dict[str, Any]) -> str:
-    """The airline series with the library's default models, against persistence."""
-    outcomes = figures["outcomes"]
-    labels = _model_labels(outcomes)
-    persistence = next(o["rmse_mean"] for o in outcomes if o["name"] == "persistence")
-    neural = [o for o in outcomes if not o["baseline"]]
-    windows = sorted({o["window"] for o in neural})
-    epochs = sorted({o["epochs"] for o in neural})
-    title = (
-        f"airline passengers, our defaults (window {'/'.join(map(str, windows))}, "
-        f"{'/'.join(map(str, epochs))} epochs, season {figures['season']})"
-    )
-    rows = []
-    for outcome in neural + [o for o in outcomes if o["baseline"]]:
-        if outcome["baseline"]:
-            label = _baseline_label(outcome, figures["season"])
-            ours = format_rmse(outcome["rmse_mean"])
-        else:
-            units = ", ".join(map(str, outcome["units"]))
-            label = f"{labels[outcome['name']]} ({units} units)"
-            ours = format_rmse(outcome["rmse_mean"], outcome["rmse_std"])
-        relative = outcome["rmse_mean"] / persistence - 1.0
-        rows.append([label, ours, "" if outcome["name"] == "persistence" else f"{relative:+.0%}"])
-    return markdown_table(
-        [title, f"ours (test RMSE, {figures['seeds']} seeds)", "against persistence"],
-        "lrr",
+        [
+            PRESET_TITLES["airline"],
+            f"test RMSE, mean ± std over {seeds} seeds",
+            "seed range (min–max)",
+            "against AutoETS",
+            "against persistence",
+            f"{figures['level']:.0%} interval coverage",
+            "published (a single run, classic protocol)",
+        ],
+        "lrrrrrr",
         rows,
     )
+
+
+def compare_sentences(figures: dict[str, Any]) -> list[str]:
+    """The report's sentences of one run: verdict, best-validated model, state test."""
+    lines = []
+    if figures.get("verdict"):
+        lines.append(f"Verdict: {figures['verdict']}")
+    if figures.get("best_validated_sentence"):
+        lines.append(f"Best-validated: {figures['best_validated_sentence']}")
+    if figures.get("state_test"):
+        lines.append(f"Stateful against stateless: {figures['state_test']['sentence']}")
+    return lines
+
+
+def compare_section(name: str, figures: dict[str, Any]) -> list[str]:
+    """The Markdown of one preset: conditions, table, sentences, flags."""
+    seeds = figures["seed_values"]
+    config = (
+        f"{figures['n_train']} training steps, {figures['origins']} test origins, horizon "
+        f"{figures['horizon']} ({figures['strategy']}), seasons "
+        f"{', '.join(map(str, figures['seasons'])) or 'none'}, validation tail "
+        f"{figures['validation']:g}, seeds {seeds[0]}..{seeds[-1]}; {figures['seconds']:.0f} s."
+    )
+    table = corrected_table(figures) if name == "airline" else preset_table(name, figures)
+    lines = [f"## compare {name}", "", config, "", table, ""]
+    lines += [f"- {sentence}" for sentence in compare_sentences(figures)]
+    flagged = [
+        f"`{o['name']}`: {reason}" for o in figures["outcomes"] for reason in o["flag_reasons"]
+    ]
+    lines += [f"- Flagged: {text}" for text in flagged]
+    return [*lines, ""]
 
 
 # --------------------------------------------------------------------------- documents
@@ -488,6 +633,15 @@ def conditions(quick: bool) -> dict[str, Any]:
     }
 
 
+def _measured_line(section: dict[str, Any]) -> str:
+    """``Measured on 2026-11-26 00:16 UTC (commit 21ec51c) in 459 s.``"""
+    measured = section.get("measured") or {}
+    seconds = measured.get("seconds")
+    quick = " with --quick (NOT the README's figures)" if measured.get("quick") else ""
+    took = f" in {seconds:.0f} s" if seconds is not None else ""
+    return f"Measured{quick} on {measured.get('date')} (commit {measured.get('git_commit')}){took}."
+
+
 def markdown_document(record: dict[str, Any]) -> str:
     """``figures.md``: the README's tables under one heading each, and the conditions."""
     meta = record["conditions"]
@@ -499,8 +653,8 @@ def markdown_document(record: dict[str, Any]) -> str:
         f"Written by `bench/figures.py`{quick} on {meta['date']}: lstmlab {meta['lstmlab']} "
         f"(commit {meta['git_commit']}), "
         f"jax {meta['jax']}, {machine['cpu']} ({machine['cores']} cores), Python "
-        f"{machine['python']}; the whole run took {record['seconds']:.0f} s. The numbers, "
-        "per seed, are in `figures.json`.",
+        f"{machine['python']}. Each section says when it was measured (`--only` re-measures "
+        "some and keeps the others). The numbers, per seed, are in `figures.json`.",
         "",
     ]
     moving = record.get("moving_average")
@@ -508,7 +662,7 @@ def markdown_document(record: dict[str, Any]) -> str:
         lines += [
             "## moving-average",
             "",
-            f"Seed {moving['seed']}; converged: test MSE at most "
+            _measured_line(moving) + f" Seed {moving['seed']}; converged: test MSE at most "
             f"{moving['runs'][0]['config']['threshold']:.0%} of predicting the training mean.",
             "",
             moving_average_table(moving),
@@ -520,7 +674,8 @@ def markdown_document(record: dict[str, Any]) -> str:
         lines += [
             "## convergence",
             "",
-            f"tsteps {config['tsteps'][0]}..{config['tsteps'][-1]} x lahead "
+            _measured_line(grid)
+            + f" tsteps {config['tsteps'][0]}..{config['tsteps'][-1]} x lahead "
             f"{config['lahead'][0]}..{config['lahead'][-1]}, {config['seeds']} seeds from "
             f"{config['seed']}, {config['epochs']} epochs: {grid['trainings']} trainings in "
             f"{grid['seconds']:.1f} s. A cell agrees when every seed does what the claim says.",
@@ -529,13 +684,20 @@ def markdown_document(record: dict[str, Any]) -> str:
             "",
         ]
     compared = record.get("compare") or {}
-    for name in ("airline-classic", "household-weekly"):
+    if compared:
+        lines += [
+            "## compare",
+            "",
+            _measured_line(compared)
+            + " Test RMSE in the original units; mean, standard deviation, range and median "
+            "over the seeds whose forecasts pass the sanity check (a flagged seed is named and "
+            "left out); the published figures are single training runs.",
+            "",
+        ]
+    for name in COMPARE_PRESETS:
         figures = compared.get(name)
-        if figures and figures.get("status") == "ok":
-            lines += [f"## compare {name}", "", preset_table(name, figures), ""]
-    defaults = compared.get("airline-defaults")
-    if defaults and defaults.get("status") == "ok":
-        lines += ["## compare airline, default models", "", defaults_table(defaults), ""]
+        if isinstance(figures, dict) and figures.get("status") == "ok":
+            lines += compare_section(name, figures)
     return "\n".join(lines)
 
 
@@ -554,13 +716,52 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"{QUICK_EPOCHS} epochs per training and {QUICK_SEEDS} seeds per compared model, "
         "to try the script (default: off, the full run)",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        metavar="SECTION",
+        help=f"re-measure only this section (repeatable), of {', '.join(SECTIONS)}; the others "
+        "are kept from the existing figures.json in --out (default: every section)",
+    )
     return parser.parse_args(argv)
 
 
+def _earlier_record(path: Path, keep: Sequence[str]) -> dict[str, Any]:
+    """The sections ``keep`` of an earlier ``figures.json``, each with when it was measured.
+
+    Raises:
+        ValueError: the file is missing or lacks a section to keep.
+    """
+    if not path.is_file():
+        raise ValueError(
+            f"--only keeps the other sections from {path}, which does not exist; run without "
+            "--only first, or pass --out with a folder holding figures.json"
+        )
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    missing = [section for section in keep if not earlier.get(section)]
+    if missing:
+        raise ValueError(
+            f"{path} has no section {missing}; pass --only {' --only '.join(missing)} as well"
+        )
+    kept = {}
+    for section in keep:
+        kept[section] = earlier[section]
+        # Files written before sections carried their own conditions: the file's.
+        kept[section].setdefault(
+            "measured", {**earlier["conditions"], "seconds": earlier.get("seconds")}
+        )
+    return kept
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Measure every figure, write figures.json and figures.md, print a JSON line last."""
+    """Measure the figures, write figures.json and figures.md, print a JSON line last."""
     args = parse_args(argv)
     out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
+    measure = [section for section in SECTIONS if not args.only or section in args.only]
+    kept = _earlier_record(
+        out / "figures.json", [section for section in SECTIONS if section not in measure]
+    )
     started = time.perf_counter()
 
     def progress(line: str) -> None:
@@ -573,9 +774,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"{MAX_EPOCHS_VARIABLE}={capped} ignored: the full run trains every epoch")
     record: dict[str, Any] = {"conditions": conditions(args.quick)}
     record["conditions"]["max_epochs_cap"] = os.environ.get(MAX_EPOCHS_VARIABLE) or None
-    record["moving_average"] = measure_moving_average(args.quick, progress)
-    record["convergence"] = measure_convergence(args.quick, progress)
-    record["compare"] = measure_compare(args.quick, progress)
+    measures = {
+        "moving_average": measure_moving_average,
+        "convergence": measure_convergence,
+        "compare": measure_compare,
+    }
+    for section in SECTIONS:
+        if section not in measure:
+            record[section] = kept[section]
+            progress(f"{section}: kept from {out / 'figures.json'}")
+            continue
+        section_started = time.perf_counter()
+        record[section] = measures[section](args.quick, progress)
+        record[section]["measured"] = {
+            **conditions(args.quick),
+            "seconds": time.perf_counter() - section_started,
+        }
+    record["measured_sections"] = measure
     record["seconds"] = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     (out / "figures.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -588,6 +803,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "status": "ok",
             "seconds": record["seconds"],
             "quick": args.quick,
+            "measured": measure,
             "moving_average": {
                 run["run"]: f"{format_mse(run['stateful']['test_mse'])} / "
                 f"{format_mse(run['stateless']['test_mse'])}"
@@ -599,11 +815,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "compare": {
                 name: (
-                    {o["name"]: round(o["rmse_mean"], 1) for o in figures["outcomes"]}
+                    {
+                        o["name"]: None if o["rmse_mean"] is None else round(o["rmse_mean"], 1)
+                        for o in figures["outcomes"]
+                    }
                     if figures.get("status") == "ok"
                     else figures
                 )
                 for name, figures in record["compare"].items()
+                if isinstance(figures, dict) and name in COMPARE_PRESETS
             },
             "files": [str(out / "figures.json"), str(out / "figures.md")],
         }
