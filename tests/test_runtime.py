@@ -92,12 +92,29 @@ GRID = convergence.ConvergenceConfig(tsteps=(1, 2), lahead=(1,), seeds=2, epochs
 COMPARE = CompareConfig(
     models=(
         ModelSpec(
-            model="mlp", units=(4,), window=3, epochs=3, batch_size=4, shuffle=True, label="mlp"
+            model="mlp",
+            units=(4,),
+            window=3,
+            epochs=3,
+            batch_size=4,
+            shuffle=True,
+            label="mlp",
+            norm="none",
         ),
-        ModelSpec(model="stateful", units=(3,), window=3, epochs=3, batch_size=2, label="stateful"),
+        ModelSpec(
+            model="stateful",
+            units=(3,),
+            window=3,
+            epochs=3,
+            batch_size=2,
+            label="stateful",
+            norm="none",
+        ),
     ),
     seeds=2,
-    season=12,
+    seasons=(12,),
+    baselines=("persistence", "seasonal_naive"),
+    validation=0.0,
 )
 
 
@@ -313,7 +330,7 @@ def test_ray_compare_gives_the_local_forecasts_and_metrics_bit_for_bit(ray_runti
     with make_executor("ray") as executor:
         remote = compare.run(COMPARE, series, quiet=True, log=ray_lines.append, executor=executor)
     assert ray_runtime.is_initialized()  # the test's runtime is left running
-    names = ["persistence", "seasonal_naive", "mlp", "stateful"]
+    names = ["persistence", "seasonal_naive", "mlp", "mlp_median", "stateful", "stateful_median"]
     assert [o.name for o in remote.outcomes] == [o.name for o in local.outcomes] == names
     for ours, theirs in zip(remote.outcomes, local.outcomes, strict=True):
         np.testing.assert_array_equal(ours.forecasts, theirs.forecasts)
@@ -322,9 +339,15 @@ def test_ray_compare_gives_the_local_forecasts_and_metrics_bit_for_bit(ray_runti
             np.testing.assert_array_equal(ours.metrics[key], values, err_msg=key)
         np.testing.assert_array_equal(ours.final_loss, theirs.final_loss)
         assert (ours.label, ours.layout, ours.spec) == (theirs.label, theirs.layout, theirs.spec)
-    # one log line per model, as each finishes (Ray: in completion order)
-    assert [line.split(":")[0] for line in local_lines] == ["mlp", "stateful"]
-    assert sorted(line.split(":")[0] for line in ray_lines) == ["mlp", "stateful"]
+    # one log line per neural model, as each finishes (Ray: in completion order)
+    assert [line.split(" (fold")[0] for line in local_lines if "(fold" in line] == [
+        "mlp",
+        "stateful",
+    ]
+    assert sorted(line.split(" (fold")[0] for line in ray_lines if "(fold" in line) == [
+        "mlp",
+        "stateful",
+    ]
     # the equality is not vacuous: seeds and models do give different forecasts
     for name in ("mlp", "stateful"):
         forecasts = local.outcome(name).forecasts  # (seeds, origins, horizon, series)
