@@ -7,6 +7,7 @@ which this very test runs under) are shown, not run. Training is shortened with 
 environment variable the README names, ``LSTMLAB_MAX_EPOCHS``.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -70,23 +71,63 @@ def test_the_readme_runs_top_to_bottom(tmp_path):
 def test_every_figure_table_is_the_one_the_benchmark_wrote():
     """bench/figures.py writes bench/results/figures.md; the README quotes its tables verbatim."""
     written = (ROOT / "bench" / "results" / "figures.md").read_text()
-    tables = re.findall(r"((?:^\|.*\n)+)", written, flags=re.M)
+    tables = _tables(written)
     assert len(tables) >= 5
     readme = README.read_text()
     stale = [table.splitlines()[0] for table in tables if table not in readme]
     assert not stale, f"README tables differ from bench/results/figures.md: {stale}"
 
 
+def _tables(markdown: str) -> list[str]:
+    """Every Markdown table of a document, each as its block of ``|`` lines."""
+    return re.findall(r"((?:^\|.*\n)+)", markdown, flags=re.M)
+
+
+def test_every_state_test_sentence_is_the_one_the_runs_wrote():
+    """The "When does state help?" section quotes each compare run's stateful-vs-stateless test."""
+    figures = json.loads((ROOT / "bench" / "results" / "figures.json").read_text())
+    runs = {
+        name: run
+        for name, run in figures["compare"].items()
+        if isinstance(run, dict) and run.get("status") == "ok" and run.get("state_test")
+    }
+    assert {"airline", "household-weekly"} <= set(runs), sorted(runs)
+    readme = " ".join(README.read_text().split())  # the README wraps its lines
+    missing = [
+        name
+        for name, run in runs.items()
+        if " ".join(run["state_test"]["sentence"].split()) not in readme
+    ]
+    assert not missing, f"README does not quote the state test of {missing} verbatim"
+
+
+def test_the_accuracy_tables_are_the_ones_the_benchmark_wrote():
+    """bench/accuracy.py's table (bench/results/accuracy.md), quoted verbatim once it exists."""
+    path = ROOT / "bench" / "results" / "accuracy.md"
+    if not path.is_file():
+        pytest.skip(f"{path.relative_to(ROOT)} not written yet: run bench/accuracy.py")
+    tables = _tables(path.read_text())
+    assert tables, f"{path.relative_to(ROOT)} holds no Markdown table"
+    readme = README.read_text()
+    stale = [table.splitlines()[0] for table in tables if table not in readme]
+    assert not stale, f"README tables differ from bench/results/accuracy.md: {stale}"
+
+
 def test_the_defaults_table_is_forecaster_configs():
     from lstmlab import ForecasterConfig
+    from lstmlab.forecaster import MIN_WINDOW
 
     rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", README.read_text(), flags=re.M))
     config = ForecasterConfig()
-    for field in ("model", "window", "epochs", "learning_rate", "seeds", "scaler"):
+    fields = ("model", "window", "epochs", "learning_rate", "seeds", "scaler", "norm")
+    fields += ("validation", "patience", "horizon", "seasons")
+    for field in fields:
         shown = rows[field].strip().strip("`").strip('"')
         assert shown == str(getattr(config, field)) or float(shown) == getattr(config, field), (
             f"README says {field} = {shown}, ForecasterConfig says {getattr(config, field)!r}"
         )
+    window_meaning = re.search(r"^\| `window` \| [^|]+ \| ([^|]+) \|", README.read_text(), re.M)
+    assert f"at least {MIN_WINDOW} readings" in window_meaning.group(1)
     stateful, stacked, mlp = (
         ForecasterConfig(model=model).resolved_units for model in ("stateful", "stacked", "mlp")
     )
