@@ -1862,7 +1862,8 @@ def run(
     steps = len(targets)
     # Seasons and windows come from the first training part only: the test part stays unseen.
     given_windows = [spec.window for spec in config.models if spec.window is not None]
-    probe = make_folds(config, steps, max(given_windows, default=1))[0]
+    shortest = _MIN_WINDOW if config.models else 1  # the window no model is below
+    probe = make_folds(config, steps, max(given_windows, default=shortest))[0]
     first_train = fill_split(_as_2d("targets", targets), probe.n_train, config.missing)[0]
     seasons = choose_seasons(
         _frequency(index), first_train[: probe.n_train, 0], given=config.seasons
