@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lstmlab.experiments.scoring import (
+from lstmlab.scoring import (
     ScoreSummary,
     compare_seeds,
     conformal_halfwidths,

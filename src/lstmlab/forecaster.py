@@ -80,15 +80,15 @@ from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fi
 from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
 from lstmlab.data.seasons import choose_seasons, choose_window
-from lstmlab.experiments.scoring import (
+from lstmlab.live.state_store import NO_TIME, SeriesStore, StoredState
+from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
+from lstmlab.scoring import (
     SeedFlags,
     conformal_halfwidths,
     flag_forecasts,
     plausible_range,
     seed_ensemble,
 )
-from lstmlab.live.state_store import NO_TIME, SeriesStore, StoredState
-from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 
 __all__ = [
     "AUTO_NORMS",
@@ -114,7 +114,7 @@ MIN_WINDOW = 6
 # (compare's order).
 AUTO_NORMS = ("difference", "window", "none")
 # A forecast beyond this many training ranges outside the training data is flagged
-# (``lstmlab.experiments.scoring.plausible_range``; compare's default).
+# (``lstmlab.scoring.plausible_range``; compare's default).
 PLAUSIBLE_FACTOR = 3.0
 
 
@@ -1407,7 +1407,7 @@ class Forecaster:
 
         Every seed's forecast is checked: a non-finite value, or one beyond
         ``PLAUSIBLE_FACTOR`` training ranges outside the series' training data
-        (``lstmlab.experiments.scoring.plausible_range``), flags the seed, which is left out
+        (``lstmlab.scoring.plausible_range``), flags the seed, which is left out
         of the median. ``{}`` when every seed passed.
         """
         return dict(self._flags)
@@ -1938,7 +1938,7 @@ class Forecaster:
         """Split-conformal half-widths of a series' forecast, in its original units.
 
         From the residuals of the seed median on the validation tail of ``fit``, per step
-        ahead (``lstmlab.experiments.scoring.conformal_halfwidths``), mapped to the series'
+        ahead (``lstmlab.scoring.conformal_halfwidths``), mapped to the series'
         units by its scaler; a series first seen after fitting uses every series' residuals.
         ``inf`` where the validation tail holds too few residuals for ``level``.
 

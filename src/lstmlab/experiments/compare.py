@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from lstmlab import scoring
 from lstmlab.checks import (
     check_choice,
     check_non_negative_int,
@@ -80,7 +81,6 @@ from lstmlab.data.layouts import make_sample_batches, make_stream_batches
 from lstmlab.data.loading import LoadConfig, LoadedSeries, fill_split, load_csv, load_household_days
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
-from lstmlab.experiments import scoring
 from lstmlab.experiments.baselines import BASELINES, BaselineForecast, baseline_forecasts
 from lstmlab.forecaster import MODEL_KINDS, ForecasterConfig
 from lstmlab.runtime import Executor, LocalExecutor, epoch_progress

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstmlab.experiments import scoring
+from lstmlab import scoring
 from lstmlab.experiments.compare import CompareResult, ModelOutcome
 from lstmlab.experiments.convergence import MODES
 

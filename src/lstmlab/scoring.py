@@ -1,7 +1,9 @@
 """Scores and verdicts of a comparison: point metrics, flags, the seed ensemble, intervals, tests.
 
 Pure NumPy (and ``scipy.stats`` for the Mann-Whitney test over seeds); no model is trained
-here. The shapes follow ``compare``:
+here. It sits beside ``checks`` below every layer that forecasts: ``Forecaster`` checks its
+seeds and calibrates its intervals with it, ``compare`` scores and judges with it. The shapes
+follow ``compare``:
 
 * forecasts: ``(seeds, origins, horizon, series)`` in the original units (one seed for a
   baseline);
