@@ -252,6 +252,16 @@ def markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> str:
                 f"| {_number(r['persistence_rmse'])} | {_number(r['median_coverage'])} |"
             )
         s = summary[kind]
+        verdicts = [r["state_test"] for r in chosen if r["state_test"]]
+        ahead = sum("stateful beat stateless significantly" in v for v in verdicts)
+        behind = sum("stateless beat stateful significantly" in v for v in verdicts)
+        lines += [
+            "",
+            "Stateful against stateless LSTM (Mann-Whitney over seeds, each report's test): "
+            f"stateful significantly better on {ahead}, stateless significantly better on "
+            f"{behind}, no significant difference on {len(verdicts) - ahead - behind} of "
+            f"{len(verdicts)} series.",
+        ]
         lines += [
             "",
             f"Geometric mean of the ratio: {_number(s['geomean_ratio_to_ets'])} (target <= "
@@ -261,6 +271,14 @@ def markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _skipped_lines(skipped: Sequence[dict[str, str]]) -> str:
+    """One line per comparison that could not run, with the reason."""
+    if not skipped:
+        return ""
+    lines = [f"- {s['series']} ({s['kind']} ahead) not compared: {s['reason']}" for s in skipped]
+    return "\n" + "\n".join(lines) + "\n"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -278,12 +296,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--write", action="store_true", help="store bench/results/accuracy.{md,json}"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only write bench/results/accuracy.md again from bench/results/accuracy.json",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table and the JSON line."""
     args = parse_args(argv)
+    if args.render:
+        stored = json.loads((RESULTS / "accuracy.json").read_text())
+        table = markdown(stored["rows"], stored["summary"]) + _skipped_lines(stored["skipped"])
+        (RESULTS / "accuracy.md").write_text(table)
+        print(table)
+        emit_json({"status": "rendered", "file": str(RESULTS / "accuracy.md")})
+        return 0
     folder = data_dir(args.data)
     if not (folder / "airline_passengers.csv").exists():
         print(f"accuracy: the shared data folder {folder} is missing; set LSTMLAB_DATA")
@@ -323,15 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out.mkdir(parents=True, exist_ok=True)
                 write_compare_report(result, out)
     summary = summarise(rows)
-    table = markdown(rows, summary)
-    if skipped:
-        table += (
-            "\n"
-            + "\n".join(
-                f"- {s['series']} ({s['kind']} ahead) not compared: {s['reason']}" for s in skipped
-            )
-            + "\n"
-        )
+    table = markdown(rows, summary) + _skipped_lines(skipped)
     print()
     print(table)
     for kind, s in summary.items():
