@@ -905,3 +905,21 @@ def test_longer_seasons_are_lag_inputs_and_training_waits_for_them():
     assert compare.prepare_data(plain, values).scaling()[0].shape[2] == 1
     with pytest.raises(ValueError, match="strategy direct"):
         dataclasses.replace(config, strategy="recursive", horizon=long)
+
+
+def test_a_long_series_grows_default_batches_and_published_ones_stay():
+    # 3,000 samples: the default batch (4 samples, 1 stream) would make epochs of thousands
+    # of sequential steps; grown, every epoch is at most MAX_STEPS_PER_EPOCH steps.
+    limit = compare.MAX_STEPS_PER_EPOCH
+    x = np.zeros((3000, 1, 5, 1), np.float32)
+    y = np.zeros((3000, 1, 1), np.float32)
+    for kind in ("mlp", "stateful"):
+        spec = ModelSpec(model=kind, units=(2,), window=5)
+        x_batches, _, _, layout = compare._batches(spec, x, y, None)
+        assert x_batches.shape[0] <= limit < 3000 // spec.batch_size
+        assert x_batches.shape[1] == -(-3000 // limit)  # ceil: the smallest batch that fits
+        fixed = dataclasses.replace(spec, grow_batches=False)
+        assert compare._batches(fixed, x, y, None)[0].shape[1] == spec.batch_size
+    # A short series keeps the kind's default exactly.
+    short = ModelSpec(model="mlp", units=(2,), window=5)
+    assert compare._batches(short, x[:100], y[:100], None)[0].shape[1] == short.batch_size

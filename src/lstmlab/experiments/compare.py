@@ -151,6 +151,9 @@ class ModelSpec:
             ``None`` for the comparison's.
         early_stopping: stop on the validation tail (and reduce the learning rate on
             plateau) when the comparison has one.
+        grow_batches: on a long series, grow ``batch_size`` so that an epoch is at most
+            ``MAX_STEPS_PER_EPOCH`` sequential steps (more samples per batch, or more
+            streams per series); ``False`` keeps it as given (the published protocols).
         label: human name for reports; ``""`` for the kind's.
     """
 
@@ -165,6 +168,7 @@ class ModelSpec:
     norm: str = "auto"
     scaler: str | None = None
     early_stopping: bool = True
+    grow_batches: bool = True
     label: str = ""
 
     def __post_init__(self) -> None:
@@ -475,7 +479,12 @@ def override_models(
 _KERAS_LR = 1e-3
 
 # The published models train a fixed number of epochs on levels, without a validation tail.
-_PUBLISHED = {"learning_rate": _KERAS_LR, "norm": "none", "early_stopping": False}
+_PUBLISHED = {
+    "learning_rate": _KERAS_LR,
+    "norm": "none",
+    "early_stopping": False,
+    "grow_batches": False,
+}
 
 _AIRLINE_MODELS = (
     # "Time series prediction with deep learning in Keras": Dense(8, relu) on look_back 1,
@@ -1246,10 +1255,23 @@ def _initial_states(
     )
 
 
-def _stream_batches(spec: ModelSpec, x: np.ndarray, y: np.ndarray):
-    """Every series gives ``batch_size`` streams; rows of a batch: series-major."""
+# A long series grows the batches of a model with the default batch size, so that one
+# epoch is at most this many sequential steps (a half-hourly year would otherwise be
+# thousands of one-sample updates per epoch, hours on two cores).
+MAX_STEPS_PER_EPOCH = 256
+
+
+def _batch_size(spec: ModelSpec, samples: int) -> int:
+    """Samples per batch (window models) or streams per series (stateful ones)."""
+    if not spec.grow_batches:
+        return spec.batch_size
+    return max(spec.batch_size, -(-samples // MAX_STEPS_PER_EPOCH))
+
+
+def _stream_batches(spec: ModelSpec, x: np.ndarray, y: np.ndarray, streams: int):
+    """Every series gives ``streams`` streams; rows of a batch: series-major."""
     per_series = [
-        make_stream_batches(x[:, j], y[:, j], batch_size=spec.batch_size, trim="start")
+        make_stream_batches(x[:, j], y[:, j], batch_size=streams, trim="start")
         for j in range(x.shape[1])
     ]
     x_batches = np.concatenate([b.x_batches for b in per_series], axis=1)
@@ -1275,13 +1297,16 @@ def _batches(
     """
     num_series = x.shape[1]
     if spec.stateful:
-        x_batches, y_batches, trim = _stream_batches(spec, x, y)
+        streams = _batch_size(spec, len(x))
+        if validation is not None:  # the validation batches have the training batches' rows
+            streams = max(1, min(streams, len(validation[0])))
+        x_batches, y_batches, trim = _stream_batches(spec, x, y, streams)
         val = None
         if validation is not None:
-            val = _stream_batches(spec, *validation)[:2]
+            val = _stream_batches(spec, *validation, streams)[:2]
         batch = x_batches.shape[1]
         layout = (
-            f"stream layout: {spec.batch_size} stream(s) per series x {num_series} series = "
+            f"stream layout: {streams} stream(s) per series x {num_series} series = "
             f"batch size {batch}, {x_batches.shape[0]} batches per epoch, state reset after "
             f"every epoch; {trim}" + (" per series" if num_series > 1 else "")
         )
@@ -1291,7 +1316,7 @@ def _batches(
     # Window models: all samples of all series pooled, time-major; the oldest left-overs
     # dropped. Validation batches must have the training batches' size.
     flat_x, flat_y = _flat(x), _flat(y)
-    batch_size = min(spec.batch_size, len(flat_x))
+    batch_size = min(_batch_size(spec, len(flat_x)), len(flat_x))
     if validation is not None:
         batch_size = min(batch_size, len(_flat(validation[0])))
     batches = make_sample_batches(flat_x, flat_y, batch_size=batch_size, trim="start")
@@ -1378,7 +1403,8 @@ def _train_candidate(
             x_batches,
             y_batches,
             validation=val_batches,
-            validation_state="carry" if spec.batch_size == 1 else "zeros",
+            # One stream per series continues into the validation tail; several do not.
+            validation_state="carry" if x_batches.shape[1] == data.num_series else "zeros",
             on_epoch=None if quiet else on_epoch,
         )
     if early:
