@@ -399,7 +399,14 @@ def long_memory_series(n: int = 400, seed: int = 0) -> np.ndarray:
 @pytest.mark.slow
 def test_stateful_model_sees_its_stream_in_order_and_beats_the_stateless_one():
     values = long_memory_series()
-    common = {"units": (20,), "window": 1, "epochs": 30, "batch_size": 1, "norm": "none"}
+    common = {
+        "units": (20,),
+        "window": 1,
+        "epochs": 30,
+        "batch_size": 1,
+        "norm": "none",
+        "grow_batches": False,  # one stream, read in order, whatever the length
+    }
     models = (
         ModelSpec(model="stateless", shuffle=False, learning_rate=1e-3, **common),
         ModelSpec(model="stateful", learning_rate=1e-3, **common),
@@ -923,3 +930,19 @@ def test_a_long_series_grows_default_batches_and_published_ones_stay():
     # A short series keeps the kind's default exactly.
     short = ModelSpec(model="mlp", units=(2,), window=5)
     assert compare._batches(short, x[:100], y[:100], None)[0].shape[1] == short.batch_size
+
+
+def test_without_validation_residuals_there_is_no_interval_rather_than_an_infinite_one():
+    # No validation tail: nothing calibrates the seed median's interval. An infinite
+    # interval would "cover" every value (100%); the report must show none instead.
+    spec = ModelSpec(model="mlp", units=(4,), window=3, epochs=2, norm="none")
+    config = CompareConfig(
+        models=(spec,), seeds=2, validation=0.0, baselines=("persistence",), seasons=()
+    )
+    result = compare.run(config, random_walk(80), quiet=True)
+    median = result.outcome("mlp_median")
+    assert median.lower is None and median.upper is None and np.isnan(median.coverage)
+    # With a validation tail the same model gets a finite interval and a measured coverage.
+    tailed = compare.run(dataclasses.replace(config, validation=0.3), random_walk(80), quiet=True)
+    calibrated = tailed.outcome("mlp_median")
+    assert np.all(np.isfinite(calibrated.lower)) and 0.0 <= calibrated.coverage <= 1.0

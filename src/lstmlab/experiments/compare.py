@@ -41,6 +41,7 @@ is cut into consecutive blocks and every model is refitted on all data before ea
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -1366,12 +1367,15 @@ def _train_candidate(
     window, outputs = spec.window, config.outputs
     inputs, target_scaler = data.scaling(spec.scaler)
     model_config = spec.model_config(data.num_features, outputs, norm)
-    early = spec.early_stopping and fold.n_fit < fold.n_train and refit_epochs is None
-    fit_end = fold.n_fit if early else fold.n_train
+    # The validation tail is held out whenever there is one (its forecasts rank the models
+    # and calibrate the intervals: they must be out of sample), except in the refit.
+    held_out = fold.n_fit < fold.n_train and refit_epochs is None
+    early = spec.early_stopping and held_out
+    fit_end = fold.n_fit if held_out else fold.n_train
     train_targets = _training_targets(fold, config, window, fit_end)
     x, y = _samples(inputs, train_targets, window, outputs)
     validation = None
-    if early:
+    if early:  # the driver watches the validation loss
         # The validation samples continue the training samples (a stateful model carries
         # its state into them) up to the end of the training part.
         val_targets = np.arange(
@@ -1435,11 +1439,13 @@ def _train_candidate(
         )
         return scaled * scale + offset
 
-    # Without a warm start a stateful model reads from a reset state at the first origin.
-    cold = None if config.warm_start else int(fold.origins[0])
+    # A warm start reads from the first window training saw (its lag inputs observed);
+    # without one, a stateful model reads from a reset state at the first origin.
+    warm = window + config.lag_span
+    cold = warm if config.warm_start else int(fold.origins[0])
     return _Candidate(
         norm=norm,
-        val_forecasts=forecast(fold.val_origins[:0] if refit_epochs else fold.val_origins, None),
+        val_forecasts=forecast(fold.val_origins[:0] if refit_epochs else fold.val_origins, warm),
         forecasts=forecast(fold.origins, cold),
         log=log,
         layout=layout,
@@ -1467,6 +1473,8 @@ class NeuralRun:
         forecasts: ``(seeds, origins, horizon, series)`` test forecasts, original units.
         val_forecasts: ``(seeds, val origins, horizon, series)``.
         flags: the sanity check of every seed (test and validation forecasts).
+        val_flagged: ``(seeds,)`` the seeds whose validation forecasts failed the check (the
+            validation median, norm choice and ranking leave them out).
         log: the driver's log of the kept normalisation.
         layout: how the batches were laid out.
         seconds: wall time, every candidate included.
@@ -1479,6 +1487,7 @@ class NeuralRun:
     forecasts: np.ndarray
     val_forecasts: np.ndarray
     flags: scoring.SeedFlags
+    val_flagged: np.ndarray
     log: TrainLog
     layout: str
     seconds: float
@@ -1500,36 +1509,42 @@ def _train_and_forecast(
     norms = AUTO_NORMS if spec.norm == "auto" else (spec.norm,)
     low, high = scoring.plausible_range(data.filled[: fold.n_train], config.plausible_factor)
     val_actual = data.actual(fold.val_origins, config.horizon)
-    candidates, flags, scores = [], [], {}
+    candidates, val_flags, scores = [], [], {}
     for norm in norms:
         candidate = _train_candidate(spec, model_index, norm, data, quiet)
-        # (seeds, val origins + origins, horizon, series): every forecast is checked
-        both = np.concatenate([candidate.val_forecasts, candidate.forecasts], axis=1)
-        flag = scoring.flag_forecasts(both, low, high)
+        # The choice sees the validation tail only: its flags, its forecasts.
+        val_flag = scoring.flag_forecasts(candidate.val_forecasts, low, high).flagged
         candidates.append(candidate)
-        flags.append(flag)
-        scores[norm] = _ensemble_rmse(candidate.val_forecasts, val_actual, flag.flagged)
+        val_flags.append(val_flag)
+        scores[norm] = _ensemble_rmse(candidate.val_forecasts, val_actual, val_flag)
     # The lowest validation RMSE wins; a tie keeps the earlier candidate of AUTO_NORMS.
     chosen = min(range(len(candidates)), key=lambda i: (scores[norms[i]], i))
-    kept, flag, layout = candidates[chosen], flags[chosen], candidates[chosen].layout
+    kept, layout = candidates[chosen], candidates[chosen].layout
     forecasts = kept.forecasts
-    if config.refit and kept.log.best_epoch is not None:
+    if config.refit and fold.n_fit < fold.n_train:
         # The validation tail is the most recent part of the training data: once it has
         # chosen the norm and the epoch count, the model learns from it too.
-        epochs = int(np.median(np.maximum(kept.log.best_epoch, 0) + 1))
+        epochs = spec.epochs
+        if kept.log.best_epoch is not None:
+            sound = ~val_flags[chosen] if not val_flags[chosen].all() else slice(None)
+            epochs = int(np.median(np.maximum(kept.log.best_epoch[sound], 0) + 1))
         refit = _train_candidate(spec, model_index, kept.norm, data, quiet, refit_epochs=epochs)
         forecasts = refit.forecasts
-        both = np.concatenate([kept.val_forecasts, forecasts], axis=1)
-        flag = scoring.flag_forecasts(both, low, high)
         layout = refit.layout
+    # Every forecast of a seed is checked, validation and test: a seed that fails either is
+    # left out of the test median (a plausibility check, not a score: no actual value).
+    flag = scoring.flag_forecasts(
+        np.concatenate([kept.val_forecasts, forecasts], axis=1), low, high
+    )
     return NeuralRun(
-        spec=dataclasses.replace(spec, norm=kept.norm) if spec.norm != "auto" else spec,
+        spec=spec,
         fold=fold.index,
         norm=kept.norm,
         norm_scores=scores if len(norms) > 1 else {},
         forecasts=forecasts,
         val_forecasts=kept.val_forecasts,
         flags=flag,
+        val_flagged=val_flags[chosen],
         log=kept.log,
         layout=layout,
         seconds=time.perf_counter() - started,
@@ -1642,12 +1657,18 @@ def _notes(
         f"seasons: {', '.join(map(str, seasons.lengths)) or 'none'} ({seasons.source})",
         "the statistical baselines (statsforecast) are fitted once per fold on the training "
         "part and forecast every origin from the actual values before it, as the neural models",
-        "stateful models forecast from the state reached by reading the series in order "
-        + (
-            "from its start up to each origin (warm start: the first test forecast continues "
-            "from the end of the training series)"
-            if config.warm_start
-            else "from a state reset at the first test origin (the published scripts)"
+        *(
+            [
+                "stateful models forecast from the state reached by reading the series in "
+                + (
+                    "order from its start up to each origin (warm start: the first test "
+                    "forecast continues from the end of the training series)"
+                    if config.warm_start
+                    else "order from a state reset at the first test origin (the published scripts)"
+                )
+            ]
+            if any(spec.stateful for spec in config.models)
+            else []
         ),
         "MASE divides by the in-sample error of the "
         + (
@@ -1755,15 +1776,19 @@ def _neural_outcomes(
         flagged=flagged,
         non_finite=np.sum([r.flags.non_finite for r in runs], axis=0),
         out_of_range=np.sum([r.flags.out_of_range for r in runs], axis=0),
-        reasons=tuple(reason for r in runs for reason in r.flags.reasons),
+        reasons=tuple(
+            _reason(reason, r.fold, config.seed, len(runs))
+            for r in runs
+            for reason in r.flags.reasons
+        ),
     )
     medians, lowers, uppers, val_rmse = [], [], [], []
     for run, data in zip(runs, datas, strict=True):
         median = scoring.seed_ensemble(run.forecasts, run.flags.flagged)
         medians.append(median)
         fold = data.fold
-        if len(fold.val_origins) and not run.flags.flagged.all():
-            val_median = scoring.seed_ensemble(run.val_forecasts, run.flags.flagged)
+        if len(fold.val_origins) and not run.val_flagged.all():
+            val_median = scoring.seed_ensemble(run.val_forecasts, run.val_flagged)
             residuals = data.actual(fold.val_origins, config.horizon) - val_median[0]
             half = scoring.conformal_halfwidths(residuals, config.level)  # (horizon, series)
         else:
@@ -1779,7 +1804,7 @@ def _neural_outcomes(
     if len(first.fold.val_origins):
         val_rmse = scoring.point_metrics(runs[0].val_forecasts, val_actual, ones)["rmse"]
         val_ensemble = np.array(
-            [_ensemble_rmse(runs[0].val_forecasts, val_actual, runs[0].flags.flagged)]
+            [_ensemble_rmse(runs[0].val_forecasts, val_actual, runs[0].val_flagged)]
         )
     else:
         val_rmse = val_ensemble = np.zeros(0)
@@ -1817,6 +1842,13 @@ def _neural_outcomes(
         spec=spec,
     )
     covered = scoring.interval_coverage(lower[0], upper[0], actual)
+    if not np.all(np.isfinite(lower[~np.isnan(lower)])) or not np.all(
+        np.isfinite(upper[~np.isnan(upper)])
+    ):
+        # Too few validation residuals for the level (or no validation tail): no interval,
+        # not an infinite one that covers everything.
+        lower = upper = None
+        covered = float("nan")
     median = ModelOutcome(
         name=spec.name + ENSEMBLE_SUFFIX,
         label=f"{spec.label}, median of {config.seeds} seeds",
@@ -1837,6 +1869,12 @@ def _neural_outcomes(
         spec=spec,
     )
     return neural, median
+
+
+def _reason(reason: str, fold: int, first_seed: int, folds: int) -> str:
+    """A flag reason with the seed as the report numbers it and, in a backtest, the fold."""
+    reason = re.sub(r"^seed (\d+)", lambda m: f"seed {first_seed + int(m.group(1))}", reason)
+    return f"fold {fold + 1}, {reason}" if folds > 1 else reason
 
 
 def _verdict_samples(outcome: ModelOutcome, folds: int) -> np.ndarray:
@@ -1993,7 +2031,8 @@ def run(
         fill_lines.append(
             f"missing values: {filled_train} in the first training part filled ({config.missing}) "
             f"from training values only, {filled_test} in the test part filled forward for use "
-            "as inputs only (never as actual values)"
+            "as inputs only (never as actual values; with folds, each later training part "
+            "fills its own gaps from its own values)"
         )
     notes = _notes(config, folds, seasons, actual, fill_lines, datas[0].feature_names) + list(
         window_notes
