@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstmlab import cli, runtime
+from lstmlab import cli, runtime, scoring
 from lstmlab.cli import build_parser, compare_config, main
 from lstmlab.core.model import LSTMConfig, init_params
 from lstmlab.data.loading import DownloadError
-from lstmlab.experiments import compare, scoring
+from lstmlab.experiments import compare
 from lstmlab.forecaster import MIN_WINDOW, Forecaster
 from lstmlab.model_folder import SavedModel, folder_checksum, load_model, save_model
 from lstmlab.report.documents import format_number

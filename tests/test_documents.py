@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lstmlab import scoring
 from lstmlab.core.train import History
 from lstmlab.data.seasons import Seasons
-from lstmlab.experiments import compare, convergence, moving_average, scoring
+from lstmlab.experiments import compare, convergence, moving_average
 from lstmlab.report.documents import (
     best_validated_sentence,
     compare_summary,
