@@ -664,8 +664,10 @@ def test_the_default_window_covers_the_season():
     season = detect_season(values)
     assert season == 7
     fitted = Forecaster(**one).fit(values)
-    assert fitted.recipe.window == max(6, season + 1) == 8
-    assert fitted.model_config.timesteps == 8
+    # the window follows the detected season: a series with another season gets another one
+    assert fitted.recipe.window == fitted.model_config.timesteps == season + 1
+    longer = Forecaster(**one).fit(_seasonal(90, 9, seed=3))
+    assert longer.recipe.window == detect_season(_seasonal(90, 9, seed=3)) + 1 != season + 1
     # given seasons win; a short series caps the window at a third of its length
     assert Forecaster(**one, seasons=(4,)).fit(values).recipe.window == 6
     assert Forecaster(**one).fit(monthly.iloc[:30]).recipe.window == 10
