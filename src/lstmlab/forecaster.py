@@ -111,7 +111,7 @@ MAX_HORIZON = 10_000
 # The shortest default window (``window=None``), the minimum of ``choose_window``.
 MIN_WINDOW = 6
 # The candidates of norm="auto", in the order that breaks a tie on the validation tail
-# (compare's order).
+# (the Forecaster's and compare's: compare imports them from here).
 AUTO_NORMS = ("difference", "window", "none")
 # A forecast beyond this many training ranges outside the training data is flagged
 # (``lstmlab.scoring.plausible_range``; compare's default).

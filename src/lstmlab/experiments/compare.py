@@ -83,7 +83,7 @@ from lstmlab.data.loading import LoadConfig, LoadedSeries, fill_split, load_csv,
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
 from lstmlab.experiments.baselines import BASELINES, BaselineForecast, baseline_forecasts
-from lstmlab.forecaster import MODEL_KINDS, ForecasterConfig
+from lstmlab.forecaster import AUTO_NORMS, MIN_WINDOW, MODEL_KINDS, ForecasterConfig
 from lstmlab.runtime import Executor, LocalExecutor, epoch_progress
 
 __all__ = [
@@ -106,8 +106,6 @@ __all__ = [
 
 _STRATEGIES = ("recursive", "direct")
 _SCALERS = ("minmax", "standard", "none")
-# The candidates of norm="auto", in the order that breaks a tie on the validation tail.
-AUTO_NORMS = ("difference", "window", "none")
 _DEFAULTS = ForecasterConfig()
 _MODEL_LABELS = {
     "mlp": "multilayer network",
@@ -116,8 +114,6 @@ _MODEL_LABELS = {
     "stacked": "stacked stateful LSTM",
 }
 ENSEMBLE_SUFFIX = "_median"
-# The shortest default window, for a series without a season (data.seasons.choose_window).
-_MIN_WINDOW = 6
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -1611,7 +1607,7 @@ def _resolve_models(
 ) -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
     """Every model with its window fixed: given, or covering the shortest season."""
     # At most a third of the part the models train on, so that enough windows remain.
-    minimum = _MIN_WINDOW
+    minimum = MIN_WINDOW
     choice = choose_window(seasons.lengths, minimum=minimum, maximum=max(minimum, n_fit // 3))
     resolved = [spec.name for spec in config.models if spec.window is None]
     models = tuple(
@@ -1926,7 +1922,7 @@ def run(
     steps = len(targets)
     # Seasons and windows come from the first training part only: the test part stays unseen.
     given_windows = [spec.window for spec in config.models if spec.window is not None]
-    shortest = _MIN_WINDOW if config.models else 1  # the window no model is below
+    shortest = MIN_WINDOW if config.models else 1  # the window no model is below
     probe = make_folds(config, steps, max(given_windows, default=shortest))[0]
     first_train = fill_split(_as_2d("targets", targets), probe.n_train, config.missing)[0]
     seasons = choose_seasons(
