@@ -70,6 +70,7 @@ __all__ = [
     "CONFIG_FILE",
     "FORMAT_VERSION",
     "LOCK_FILE",
+    "POSTGRES_SCHEMES",
     "ModelFolderError",
     "SavedModel",
     "atomic_write_bytes",
@@ -97,6 +98,7 @@ _DATA_FILE = re.compile(r"^(weights|metrics)\.[0-9a-f]{16}\.(safetensors|json)$"
 _STORE_FILE = re.compile(r"^series\.[0-9a-f]{16}\.sqlite(-wal|-shm|-journal)?$")
 _TEMP_FILE = re.compile(r"^\.tmp-")
 _FILE_KINDS = {"weights": "safetensors", "metrics": "json"}
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class ModelFolderError(ValueError):
@@ -694,22 +696,47 @@ def open_store(
     *,
     durability: str = "process",
     background_checkpoint: bool = False,
-) -> SeriesStore:
+    url: str | None = None,
+    max_series: int | None = None,
+) -> Any:
     """Open a model folder's state store, bound to the folder's model.
 
     Args:
         path: the model folder.
         durability: see ``SeriesStore``.
         background_checkpoint: see ``SeriesStore``.
+        url: ``None`` for the folder's own SQLite store, or ``"postgresql://..."`` for a
+            PostgreSQL store shared by several processes or machines
+            (``lstmlab.live.postgres_store.PostgresStore``), bound to the same model.
+        max_series: the most series the store may hold (``SeriesLimitError`` beyond it),
+            or ``None``.
 
     Returns:
-        The open store; close it when done.
+        The open store (a ``SeriesStore``, or a ``PostgresStore`` for a ``url``); close it
+        when done.
 
     Raises:
         ModelFolderError: the folder cannot be read, or its store is missing.
+        ValueError: ``url`` is not a ``postgresql://`` URL.
     """
     path = Path(path)
+    if url is not None and (not isinstance(url, str) or not url.startswith(POSTGRES_SCHEMES)):
+        raise ValueError(
+            f"store URL {url!r} is not supported; pass a PostgreSQL URL "
+            "(postgresql://user@host:5432/database), or none for the model folder's own "
+            "SQLite store"
+        )
     config = _read_config(path)
+    fingerprint = _fingerprint(_identity(config))
+    if url is not None:
+        try:
+            from lstmlab.live.postgres_store import PostgresStore
+        except ImportError as error:
+            raise ValueError(
+                f"a PostgreSQL store needs lstmlab.live.postgres_store and its driver ({error}); "
+                "install lstmlab with PostgreSQL support, or omit the URL for the SQLite store"
+            ) from None
+        return PostgresStore(url, model=fingerprint, max_series=max_series)
     name = _checked_store_name(path, config)
     if not (path / name).exists():
         raise ModelFolderError(
@@ -718,7 +745,8 @@ def open_store(
         )
     return SeriesStore(
         path / name,
-        model=_fingerprint(_identity(config)),
+        model=fingerprint,
         durability=durability,
         background_checkpoint=background_checkpoint,
+        max_series=max_series,
     )

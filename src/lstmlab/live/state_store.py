@@ -15,18 +15,36 @@ What a row holds (the store does not interpret the arrays; ``lstmlab.forecaster`
   the series) and timestamp, the idempotency record that lets a repeated request be answered
   without being applied twice;
 - ``meta``: the fingerprint of the model the store belongs to; a store of another model is
-  refused (``StoreError``).
+  refused (``StoreError``);
+- ``counters``: the number of stored series, kept by triggers in the same transaction as the
+  insert or delete that changes it, so ``len(store)`` is one row read at any size (a
+  ``COUNT(*)`` over a million series takes a noticeable fraction of a second).
 
 Every update is one transaction (``BEGIN IMMEDIATE``): a writer reads the series' current row
 inside it, so a state written by another process in between is never overwritten by a stale
 copy. With ``synchronous=NORMAL`` a committed transaction survives the process being killed
 (SIGKILL), since the WAL is written before ``COMMIT`` returns; ``durability="fsync"``
 (``synchronous=FULL``) also survives a power cut.
+
+Failures that may pass (the disk is full, an I/O error, another writer holding the lock for
+too long) roll the transaction back and raise ``StoreUnavailable`` (``retry_after`` seconds):
+nothing of the failed transaction is written, and nothing committed before is touched, since
+SQLite only ever appends to the WAL and copies committed frames into the database. The store
+reports ``health() == ("degraded", reason)`` until a write (and, with the background
+checkpoint thread, a checkpoint) succeeds again; no restart is needed.
+
+The background checkpoint thread (a long-running service) survives every error: it records
+it, backs off (doubling its pause up to ``CHECKPOINT_MAX_BACKOFF`` seconds) and retries. When
+the WAL has grown past ``WAL_TRUNCATE_BYTES`` (after a burst of writes, or a disk-full
+episode during which no checkpoint could run) it runs a ``TRUNCATE`` checkpoint, so the WAL
+shrinks again; ``journal_size_limit`` also caps what a reset WAL keeps on disk.
 """
 
 import contextlib
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,27 +53,96 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 
-from lstmlab.checks import check_choice
+from lstmlab.checks import check_choice, check_positive_int
 
-__all__ = ["DURABILITIES", "NO_TIME", "StoreError", "StoredState", "SeriesStore"]
+__all__ = [
+    "CACHE_KIB",
+    "CHECKPOINT_INTERVAL",
+    "CHECKPOINT_MAX_BACKOFF",
+    "DURABILITIES",
+    "NO_TIME",
+    "WAL_TRUNCATE_BYTES",
+    "SeriesLimitError",
+    "SeriesStore",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredState",
+]
 
 DURABILITIES = ("process", "fsync")
 NO_TIME = int(np.iinfo(np.int64).min)  # "no timestamp yet" where a timestamp array needs a value
 STORE_FORMAT = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS series (
-    id TEXT NOT NULL UNIQUE, state BLOB NOT NULL, seen INTEGER NOT NULL, last_time INTEGER);
-CREATE TABLE IF NOT EXISTS observations (
-    series_id TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER,
-    reading BLOB NOT NULL, PRIMARY KEY (series_id, seq)) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS observations_time
-    ON observations (series_id, time) WHERE time IS NOT NULL;
-"""
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS series (
+        id TEXT NOT NULL UNIQUE, state BLOB NOT NULL, seen INTEGER NOT NULL,
+        last_time INTEGER)""",
+    """CREATE TABLE IF NOT EXISTS observations (
+        series_id TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER,
+        reading BLOB NOT NULL, PRIMARY KEY (series_id, seq)) WITHOUT ROWID""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS observations_time
+        ON observations (series_id, time) WHERE time IS NOT NULL""",
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    """CREATE TRIGGER IF NOT EXISTS series_added AFTER INSERT ON series BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'series'; END""",
+    """CREATE TRIGGER IF NOT EXISTS series_removed AFTER DELETE ON series BEGIN
+        UPDATE counters SET value = value - 1 WHERE name = 'series'; END""",
+)
+CACHE_KIB = 8192  # SQLite's page cache per connection, bounded whatever the store's size
+CHECKPOINT_INTERVAL = 0.5  # seconds between background checkpoints
+CHECKPOINT_MAX_BACKOFF = 8.0  # the longest pause between retries of a failing checkpoint
+WAL_TRUNCATE_BYTES = 16 * 1024 * 1024  # a WAL larger than this is checkpointed and truncated
+_JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # what a reset WAL may keep on disk
+_AUTOCHECKPOINT_PAGES = 16384  # the writer's own checkpoint, a backstop to the thread
+_BUSY_MS = 30000
+# SQLite's primary result codes of failures that may pass (the low byte of extended codes)
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_NOMEM, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 7, 10, 13
+_SQLITE_CANTOPEN = 14
+_TRANSIENT = {_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_NOMEM, _SQLITE_IOERR, _SQLITE_FULL}
 
 
 class StoreError(ValueError):
     """A state store that cannot be used with this model: what is wrong and the fix."""
+
+
+class SeriesLimitError(ValueError):
+    """A new series was refused: the store already holds its ``max_series`` (HTTP 429)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """A read or write failed for a reason that may pass (disk full, I/O error, lock, network).
+
+    Nothing of the failed transaction was written; the same request can be sent again.
+
+    Attributes:
+        retry_after: seconds after which a retry may succeed (HTTP 503's ``Retry-After``).
+    """
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = int(retry_after)
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether ``error`` is an SQLite failure that may pass (full disk, I/O, busy)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.OperationalError) and (
+        code is not None and code & 0xFF in _TRANSIENT
+    )
+
+
+def _describe(error: sqlite3.Error, path: Path | None) -> tuple[str, int]:
+    """What failed, in words, and how long to wait before a retry."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    where = "memory" if path is None else str(path.parent)
+    if code == _SQLITE_FULL:
+        return f"the disk holding {where} is full ({error})", 5
+    if code == _SQLITE_IOERR:
+        name = getattr(error, "sqlite_errorname", "SQLITE_IOERR")
+        return f"a disk I/O error ({name}) on the store in {where} ({error})", 5
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return f"the store {path} was locked by another writer for {_BUSY_MS // 1000} s", 1
+    return f"the store {path} failed ({error})", 5
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -95,16 +182,19 @@ class SeriesStore:
             cut); see the module docstring.
         background_checkpoint: copy the WAL into the database on a background thread (a
             long-running service), so that no write waits for a checkpoint.
+        max_series: the most series the store may hold, or ``None`` for no limit; storing
+            a new series beyond it raises ``SeriesLimitError`` (known series are updated).
 
     Raises:
         StoreError: the store belongs to another model, or is not an lstmlab state store.
+        StoreUnavailable: the file cannot be opened for a reason that may pass (disk full).
 
     Example:
         >>> store = SeriesStore(model="m1")
         >>> store.put("a", StoredState(arrays={"h": np.zeros(2, np.float32)}, seen=3,
         ...                            last_time=None))
-        >>> store.get("a").seen, store.series_ids()
-        (3, ('a',))
+        >>> store.get("a").seen, store.series_ids(), len(store)
+        (3, ('a',), 1)
     """
 
     def __init__(
@@ -114,49 +204,78 @@ class SeriesStore:
         model: str,
         durability: str = "process",
         background_checkpoint: bool = False,
+        max_series: int | None = None,
     ) -> None:
         check_choice("durability", durability, DURABILITIES)
         if not isinstance(model, str) or not model:
             raise ValueError(f"model must be a non-empty fingerprint string, got {model!r}")
+        if max_series is not None:
+            check_positive_int("max_series", max_series, fix="pass an int >= 1, or None")
         self._path = None if path is None else Path(path)
         self._model = model
+        self._max_series = max_series
         self._lock = threading.RLock()  # one connection, shared by the service's threads
         self._depth = 0  # nesting of ``transaction``
-        self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path),
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        self._write_error: str | None = None  # why the last write failed, until one succeeds
+        self._checkpoint_error: str | None = None  # why the last checkpoint failed
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         try:
+            self._db = sqlite3.connect(
+                ":memory:" if path is None else str(path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=_BUSY_MS / 1000,
+            )
+        except sqlite3.Error as error:
+            raise self._unavailable_or_not_a_store(error, "open") from None
+        try:
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             if path is not None:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(
                     f"PRAGMA synchronous={'FULL' if durability == 'fsync' else 'NORMAL'}"
                 )
-                self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.executescript(_SCHEMA)
+                self._db.execute(f"PRAGMA journal_size_limit={_JOURNAL_SIZE_LIMIT}")
             self._bind(model)
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.Error, StoreUnavailable) as error:
             self._db.close()
-            raise StoreError(
-                f"{path} is not an lstmlab state store ({error}); pass another file or delete it"
-            ) from None
+            if isinstance(error, StoreUnavailable):
+                raise
+            raise self._unavailable_or_not_a_store(error, "open") from None
         except BaseException:
             self._db.close()  # the store is not usable: do not leave its connection open
             raise
         if background_checkpoint and path is not None:
             # Checkpoints (copying the WAL into the database, with an fsync) run on their
-            # own connection, so that no request waits for one.
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            # own connection, so that no request waits for one. The writer's own automatic
+            # checkpoint stays as a backstop at a size the thread normally never lets the
+            # WAL reach (its errors are ignored by SQLite: a commit never fails for it).
+            self._db.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
             )
             self._checkpointer.start()
 
+    def _unavailable_or_not_a_store(self, error: sqlite3.Error, what: str) -> Exception:
+        if _transient(error) or getattr(error, "sqlite_errorcode", 0) & 0xFF == _SQLITE_CANTOPEN:
+            reason, retry_after = _describe(error, self._path)
+            return StoreUnavailable(
+                f"could not {what} the state store {self._path}: {reason}; free space or fix "
+                "the disk, the request can be retried",
+                retry_after=retry_after,
+            )
+        return StoreError(
+            f"{self._path} is not an lstmlab state store ({error}); pass another file or delete it"
+        )
+
     def _bind(self, model: str) -> None:
         with self.transaction():
+            # The schema is created under the write lock, so that two processes opening a
+            # new store do not race, and the series count is set up once, in the same
+            # transaction as the triggers that keep it from then on.
+            for statement in _SCHEMA:
+                self._db.execute(statement)
             rows = dict(self._db.execute("SELECT key, value FROM meta"))
             if "model" not in rows:
                 self._db.executemany(
@@ -169,14 +288,90 @@ class SeriesStore:
                     f"{rows['model'][:16]}..., this model's is {model[:16]}...); pass a new "
                     "file, or delete the old one to start the series again"
                 )
+            counted = self._db.execute("SELECT 1 FROM counters WHERE name = 'series'").fetchone()
+            if counted is None:  # a new store, or one written before the counter existed
+                self._db.execute("INSERT INTO counters SELECT 'series', COUNT(*) FROM series")
+
+    # -- health and checkpoints -------------------------------------------------------------
+    def health(self) -> tuple[str, str | None]:
+        """``("ok", None)``, or ``("degraded", reason)`` while writes or checkpoints fail.
+
+        Returns:
+            The state and, when degraded, what failed last (in words).
+        """
+        reason = self._write_error or self._checkpoint_error
+        return ("ok", None) if reason is None else ("degraded", reason)
 
     def _checkpoint_loop(self) -> None:
-        connection = sqlite3.connect(str(self._path), isolation_level=None)
+        connection: sqlite3.Connection | None = None
+        pause = CHECKPOINT_INTERVAL
         try:
-            while not self._stop.wait(0.5):
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            while not self._stop.wait(pause):
+                try:
+                    if connection is None:
+                        connection = sqlite3.connect(
+                            str(self._path), isolation_level=None, timeout=2.0
+                        )
+                        connection.execute("PRAGMA cache_size=-1024")
+                        connection.execute(f"PRAGMA journal_size_limit={_JOURNAL_SIZE_LIMIT}")
+                    self._checkpoint_once(connection)
+                    if self._write_error is not None:
+                        self._probe_write(connection)
+                    pause = CHECKPOINT_INTERVAL
+                except Exception as error:  # noqa: BLE001 - the thread must outlive any error
+                    pause = min(max(pause, CHECKPOINT_INTERVAL) * 2, CHECKPOINT_MAX_BACKOFF)
+                    cause = (
+                        _describe(error, self._path)[0]
+                        if isinstance(error, sqlite3.Error)
+                        else repr(error)
+                    )
+                    self._checkpoint_error = (
+                        f"checkpoints of the state store {self._path} fail: {cause}; "
+                        f"retrying in {pause:g} s"
+                    )
+                    if connection is not None:
+                        with contextlib.suppress(Exception):
+                            connection.close()
+                        connection = None  # a fresh connection on the next try
         finally:
-            connection.close()
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.path.getsize(f"{self._path}-wal")
+        except OSError:
+            return 0
+
+    def _checkpoint_once(self, connection: sqlite3.Connection) -> None:
+        """One checkpoint: PASSIVE, or TRUNCATE when the WAL has grown large."""
+        mode = "TRUNCATE" if self._wal_bytes() > WAL_TRUNCATE_BYTES else "PASSIVE"
+        try:
+            connection.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.OperationalError as error:
+            if mode == "PASSIVE" or getattr(error, "sqlite_errorcode", 0) & 0xFF not in (
+                _SQLITE_BUSY,
+                _SQLITE_LOCKED,
+            ):
+                raise
+            # TRUNCATE waits for readers and writers; busy now, PASSIVE does what it can
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self._checkpoint_error = None
+
+    def _probe_write(self, connection: sqlite3.Connection) -> None:
+        """After a failed write: one small write, so health recovers without traffic."""
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(
+                "INSERT OR REPLACE INTO counters VALUES ('probe', ?)", (time.time_ns(),)
+            )
+            connection.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            return  # still failing: the write error stays the reason
+        self._write_error = None
 
     # -- views ------------------------------------------------------------------------------
     @property
@@ -189,48 +384,96 @@ class SeriesStore:
         """The fingerprint of the model the states belong to."""
         return self._model
 
-    def __len__(self) -> int:
+    @property
+    def max_series(self) -> int | None:
+        """The most series the store may hold, or ``None``."""
+        return self._max_series
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; a read failure that may pass is StoreUnavailable."""
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM series").fetchone()[0]
+            try:
+                yield self._db
+            except sqlite3.OperationalError as error:
+                if not _transient(error):
+                    raise
+                reason, retry_after = _describe(error, self._path)
+                raise StoreUnavailable(
+                    f"reading the state store failed: {reason}; the request can be retried",
+                    retry_after=retry_after,
+                ) from None
+
+    def __len__(self) -> int:
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM counters WHERE name = 'series'").fetchone()
+        return int(row[0])
 
     def __contains__(self, series_id: object) -> bool:
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM series WHERE id = ?", (series_id,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT 1 FROM series WHERE id = ?", (series_id,)).fetchone()
         return row is not None
 
     def series_ids(self) -> tuple[str, ...]:
         """Every stored series, in the order they were first stored."""
-        with self._lock:
-            return tuple(row[0] for row in self._db.execute("SELECT id FROM series ORDER BY rowid"))
+        with self._reading() as db:
+            return tuple(row[0] for row in db.execute("SELECT id FROM series ORDER BY rowid"))
 
     def get(self, series_id: str) -> StoredState | None:
         """The stored state of a series, read now, or ``None`` for an unknown id."""
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT state, seen, last_time FROM series WHERE id = ?", (series_id,)
             ).fetchone()
         return None if row is None else _decode(*row)
 
-    def items(self) -> Iterator[tuple[str, StoredState]]:
-        """Every ``(series id, state)``, in storage order (read in one snapshot)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, state, seen, last_time FROM series ORDER BY rowid"
-            ).fetchall()
-        for series_id, *row in rows:
-            yield series_id, _decode(*row)
+    def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
+        """Every ``(series id, state)``, in storage order, read ``batch_size`` rows at a time.
+
+        Memory stays bounded at any number of series. A series written while the iteration
+        runs may appear with its newer state; one inserted meanwhile appears at the end.
+
+        Args:
+            batch_size: rows read per lock hold.
+
+        Yields:
+            ``(series id, state)`` pairs.
+        """
+        after = -(2**63)
+        while True:
+            with self._reading() as db:
+                rows = db.execute(
+                    "SELECT rowid, id, state, seen, last_time FROM series WHERE rowid > ? "
+                    "ORDER BY rowid LIMIT ?",
+                    (after, batch_size),
+                ).fetchall()
+            for _, series_id, *row in rows:
+                yield series_id, _decode(*row)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1][0]
 
     # -- writes -----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator["SeriesStore"]:
+    def transaction(self, *series_ids: str) -> Iterator["SeriesStore"]:
         """Hold the write lock: everything inside commits together or not at all.
 
         ``BEGIN IMMEDIATE`` takes SQLite's write lock first, so a read inside sees the latest
         committed state and no other writer (thread or process) can commit in between.
-        Nested uses join the outer transaction.
+        Nested uses join the outer transaction. A failure that may pass (disk full, I/O
+        error) rolls everything back and raises ``StoreUnavailable``.
+
+        Args:
+            *series_ids: the series the transaction touches. SQLite's write lock covers the
+                whole store, so they are accepted and not needed (``PostgresStore`` locks
+                each one).
 
         Yields:
             The store itself.
+
+        Raises:
+            StoreUnavailable: the transaction failed for a reason that may pass; nothing
+                was written.
         """
         with self._lock:
             if self._depth:
@@ -240,16 +483,57 @@ class SeriesStore:
                 finally:
                     self._depth -= 1
                 return
-            self._db.execute("BEGIN IMMEDIATE")
+            changes = self._db.total_changes
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise self._failed(error, "starting a transaction") from None
             self._depth = 1
             try:
                 yield self
-            except BaseException:
+            except BaseException as error:
                 self._depth = 0
-                self._db.execute("ROLLBACK")
+                self._rollback()
+                if isinstance(error, sqlite3.OperationalError) and _transient(error):
+                    raise self._failed(error, "the write") from None
                 raise
             self._depth = 0
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as error:
+                self._rollback()
+                raise self._failed(error, "the commit") from None
+            if self._db.total_changes != changes:
+                self._write_error = None  # a write went through: the cause has passed
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR)
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _failed(self, error: sqlite3.OperationalError, what: str) -> Exception:
+        if not _transient(error):
+            return error
+        reason, retry_after = _describe(error, self._path)
+        self._write_error = f"writes to the state store fail: {reason}"
+        return StoreUnavailable(
+            f"{what} failed and was rolled back, nothing was stored: {reason}; the request "
+            f"can be retried (in about {retry_after} s)",
+            retry_after=retry_after,
+        )
+
+    def _check_room(self) -> None:
+        """Refuse a new series beyond ``max_series`` (call inside the write transaction)."""
+        if self._max_series is None:
+            return
+        count = self._db.execute("SELECT value FROM counters WHERE name = 'series'").fetchone()[0]
+        if count >= self._max_series:
+            raise SeriesLimitError(
+                f"the store holds {count} series, its limit (max_series) is "
+                f"{self._max_series}; delete series that are no longer needed, or raise the "
+                "limit (lstmlab serve --max-series)"
+            )
 
     def put(
         self,
@@ -273,8 +557,23 @@ class SeriesStore:
         Raises:
             sqlite3.IntegrityError: a logged sequence number or timestamp is already in the
                 log (nothing is written).
+            SeriesLimitError: ``series_id`` is new and the store holds ``max_series``
+                series (nothing is written).
+            StoreUnavailable: the write failed for a reason that may pass (nothing is
+                written).
         """
-        with self.transaction():
+        blob = _encode(state)
+        with self.transaction(series_id):
+            updated = self._db.execute(
+                "UPDATE series SET state = ?, seen = ?, last_time = ? WHERE id = ?",
+                (blob, int(state.seen), state.last_time, series_id),
+            ).rowcount
+            if not updated:  # a new series: its place is at the end, if there is room
+                self._check_room()
+                self._db.execute(
+                    "INSERT INTO series (id, state, seen, last_time) VALUES (?, ?, ?, ?)",
+                    (series_id, blob, int(state.seen), state.last_time),
+                )
             if readings is not None:
                 rows = [
                     (
@@ -286,18 +585,29 @@ class SeriesStore:
                     for i in range(len(readings))
                 ]
                 self._db.executemany("INSERT INTO observations VALUES (?, ?, ?, ?)", rows)
-            self._db.execute(
-                "INSERT INTO series (id, state, seen, last_time) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, seen = excluded.seen, "
-                "last_time = excluded.last_time",
-                (series_id, _encode(state), int(state.seen), state.last_time),
-            )
 
     def put_many(self, states: Mapping[str, StoredState]) -> None:
         """Store several series' states in one transaction (no readings are logged)."""
-        with self.transaction():
+        with self.transaction(*states):
             for series_id, state in states.items():
                 self.put(series_id, state)
+
+    def delete(self, series_id: str) -> bool:
+        """Remove a series: its state and its observation log (one transaction).
+
+        Args:
+            series_id: the series.
+
+        Returns:
+            ``True`` if it was stored, ``False`` for an unknown id.
+
+        Raises:
+            StoreUnavailable: the write failed for a reason that may pass.
+        """
+        with self.transaction(series_id):
+            self._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
+            removed = self._db.execute("DELETE FROM series WHERE id = ?", (series_id,)).rowcount
+        return removed > 0
 
     def copy_into(self, other: "SeriesStore") -> None:
         """Write every series and logged reading of this store into ``other`` (one transaction).
@@ -307,15 +617,18 @@ class SeriesStore:
         """
         if other is self:
             return
-        with self._lock:
-            log = self._db.execute(
-                "SELECT series_id, seq, time, reading FROM observations"
-            ).fetchall()
         with other.transaction():
             for series_id, state in self.items():
-                other._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
+                other._replace_log(series_id, self.observations(series_id))
                 other.put(series_id, state)
-            other._db.executemany("INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?)", log)
+
+    def _replace_log(self, series_id: str, log: list[tuple[int, int | None, np.ndarray]]) -> None:
+        """Replace a series' observation log (inside a transaction of this store)."""
+        self._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
+        self._db.executemany(
+            "INSERT INTO observations VALUES (?, ?, ?, ?)",
+            [(series_id, seq, time_, reading.tobytes()) for seq, time_, reading in log],
+        )
 
     # -- the observation log ----------------------------------------------------------------
     def logged(self, series_id: str, column: str, keys: Sequence[int]) -> dict[int, np.ndarray]:
@@ -332,10 +645,10 @@ class SeriesStore:
         check_choice("column", column, ("seq", "time"))
         found: dict[int, np.ndarray] = {}
         keys = [int(k) for k in keys]
-        with self._lock:
+        with self._reading() as db:
             for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
                 part = keys[start : start + 500]
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT {column}, reading FROM observations WHERE series_id = ? AND "
                     f"{column} IN ({','.join('?' * len(part))})",
                     (series_id, *part),
@@ -345,12 +658,12 @@ class SeriesStore:
 
     def observations(self, series_id: str) -> list[tuple[int, int | None, np.ndarray]]:
         """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT seq, time, reading FROM observations WHERE series_id = ? ORDER BY seq",
                 (series_id,),
             ).fetchall()
-        return [(seq, time, np.frombuffer(blob, np.float64)) for seq, time, blob in rows]
+        return [(seq, time_, np.frombuffer(blob, np.float64)) for seq, time_, blob in rows]
 
     def close(self) -> None:
         """Stop the checkpoint thread (if any) and close the connection."""
