@@ -372,3 +372,123 @@ def test_states_live_in_the_store_bound_to_the_model(tmp_path):
     # and the store class refuses it the same way
     with pytest.raises(StoreError, match="belongs to another model"):
         SeriesStore(store_path(first), model=model_fingerprint(first))
+
+
+# --------------------------------------------------------------------------- weights behind a recomputed checksum
+
+
+def _replace_weights(folder, data):
+    """Write ``data`` as the weights file and recompute every checksum over it (a forger's
+    edit, or a tool that wrote broken content): only the content checks can refuse it."""
+    import hashlib
+
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    target = folder / config["files"]["weights"]["name"]
+    target.write_bytes(data)
+    config["files"]["weights"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    del config["checksum"]
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    config["checksum"] = hashlib.sha256(canonical.encode()).hexdigest()
+    (folder / CONFIG_FILE).write_text(json.dumps(config))
+    return target
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_weights_with_nan_or_inf_are_refused_behind_a_recomputed_checksum(tmp_path, bad):
+    import safetensors.numpy
+
+    folder = tmp_path / "m"
+    saved = _saved()
+    save_model(folder, saved)
+    arrays = flatten_params(saved.params)
+    # finite, changed weights behind a recomputed checksum load: the path itself is accepted
+    changed = {name: np.asarray(array) * 1.5 for name, array in arrays.items()}
+    _replace_weights(folder, safetensors.numpy.save(changed))
+    loaded = load_model(folder, states=False)
+    np.testing.assert_array_equal(
+        np.asarray(flatten_params(loaded.params)["lstm.1.kernel"]), changed["lstm.1.kernel"]
+    )
+    broken = dict(changed)
+    broken["lstm.1.kernel"] = broken["lstm.1.kernel"].copy()
+    broken["lstm.1.kernel"][0, 2] = bad
+    target = _replace_weights(folder, safetensors.numpy.save(broken))
+    message = (
+        f"weight 'lstm.1.kernel' in {target} holds 1 NaN or infinite value(s); the model "
+        "diverged in training or the file is corrupted, fit the model again (e.g. with a lower "
+        "learning rate) or restore the file"
+    )
+    for states in (False, True):
+        with pytest.raises(ModelFolderError, match=re.escape(message)):
+            load_model(folder, states=states)
+
+
+def test_garbage_weights_behind_a_recomputed_checksum_are_refused(tmp_path):
+    folder = tmp_path / "m"
+    save_model(folder, _saved())
+    target = _replace_weights(folder, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all" * 3)
+    with pytest.raises(
+        ModelFolderError,
+        match=re.escape(f"{target} is not a readable safetensors file (")
+        + ".*"
+        + re.escape("); the file is corrupted, restore it or save (or fit) the model again"),
+    ):
+        load_model(folder)
+
+
+def test_forecaster_load_refuses_nan_weights(tmp_path):
+    import safetensors.numpy
+
+    from lstmlab.forecaster import Forecaster
+
+    folder = tmp_path / "m"
+    saved = _saved()
+    save_model(folder, saved)
+    arrays = {name: np.asarray(a).copy() for name, a in flatten_params(saved.params).items()}
+    arrays["head.bias"][0] = np.nan
+    _replace_weights(folder, safetensors.numpy.save(arrays))
+    with pytest.raises(ModelFolderError, match="weight 'head.bias' in .* holds 1 NaN"):
+        Forecaster.load(folder)
+
+
+# --------------------------------------------------------------------------- open_store
+
+
+def test_open_store_passes_max_series_and_refuses_other_urls(tmp_path):
+    from lstmlab.live.state_store import SeriesLimitError, StoredState
+    from lstmlab.model_folder import open_store
+
+    folder = tmp_path / "m"
+    save_model(folder, _saved())  # three series
+    state = StoredState(arrays={"h": np.zeros(2, np.float32)}, seen=1, last_time=None)
+    with open_store(folder, max_series=4) as store:
+        assert store.max_series == 4 and len(store) == 3
+        store.put("x", state)  # a known series is updated at the limit too
+        store.put("new", state)
+        with pytest.raises(SeriesLimitError, match="the store holds 4 series, its limit"):
+            store.put("one too many", state)
+        assert len(store) == 4 and "one too many" not in store
+    for url in ("sqlite:///tmp/x.sqlite", "mysql://h/db", "", "postgresql"):
+        with pytest.raises(ValueError, match=re.escape(f"store URL {url!r} is not supported")):
+            open_store(folder, url=url)
+
+
+def test_open_store_opens_a_postgres_store_for_a_postgresql_url(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from lstmlab.model_folder import model_fingerprint, open_store
+
+    folder = tmp_path / "m"
+    save_model(folder, _saved())
+    opened = []
+
+    class FakePostgresStore:
+        def __init__(self, url, *, model, max_series=None):
+            opened.append((url, model, max_series))
+
+    fake = types.ModuleType("lstmlab.live.postgres_store")
+    fake.PostgresStore = FakePostgresStore
+    monkeypatch.setitem(sys.modules, "lstmlab.live.postgres_store", fake)
+    store = open_store(folder, url="postgresql://u@localhost:5432/db", max_series=7)
+    assert isinstance(store, FakePostgresStore)
+    assert opened == [("postgresql://u@localhost:5432/db", model_fingerprint(folder), 7)]

@@ -542,6 +542,31 @@ def _read_data_file(path: Path, entry: dict[str, Any]) -> bytes:
     return data
 
 
+def _weight_arrays(path: Path, entry: dict[str, Any], data: bytes) -> dict[str, np.ndarray]:
+    """The weights file's arrays, refused unless it parses and every weight is finite.
+
+    The checksum only says the file is the one ``config.json`` names; a file written with
+    broken content (or a checksum recomputed over one) must still not load silently.
+    """
+    target = path / entry["name"]
+    try:
+        arrays = safetensors.numpy.load(data)
+    except Exception as error:  # noqa: BLE001 - SafetensorError has no public base class
+        raise ModelFolderError(
+            f"{target} is not a readable safetensors file ({error}); the file is corrupted, "
+            "restore it or save (or fit) the model again"
+        ) from None
+    for name, array in arrays.items():
+        if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+            bad = int(array.size - np.isfinite(array).sum())
+            raise ModelFolderError(
+                f"weight {name!r} in {target} holds {bad} NaN or infinite value(s); the model "
+                "diverged in training or the file is corrupted, fit the model again (e.g. with "
+                "a lower learning rate) or restore the file"
+            )
+    return arrays
+
+
 def _load_once(path: Path, states: bool) -> SavedModel:
     config = _read_config(path)
     needed = ("files", "model", "recipe", "scaler", "library_version", "store")
@@ -567,13 +592,14 @@ def _load_once(path: Path, states: bool) -> SavedModel:
             check_positive_int("seeds", seeds)
         except ValueError as error:
             raise ModelFolderError(f"{CONFIG_FILE} has an invalid seeds entry: {error}") from None
+    params = unflatten_params(model_config, _weight_arrays(path, files["weights"], weights), seeds)
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {}
     if states:
         arrays, meta = _read_states(path, config)
     return SavedModel(
         config=model_config,
-        params=unflatten_params(model_config, safetensors.numpy.load(weights), seeds),
+        params=params,
         recipe=config["recipe"],
         scaler=config["scaler"],
         metrics=json.loads(metrics),
