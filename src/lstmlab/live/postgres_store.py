@@ -1,0 +1,615 @@
+"""The state store on PostgreSQL: several service workers, on one machine or several, share it.
+
+``PostgresStore`` has the interface and the guarantees of the SQLite ``SeriesStore``
+(``lstmlab.live.state_store``): the same rows (the state arrays as safetensors bytes, in
+``BYTEA``), the same observation log with the same unique keys ``(series_id, seq)`` and
+``(series_id, time)`` (so a repeated reading is recognised and readings stay in order), the
+same binding to one model fingerprint (a store of another model is refused with
+``StoreError``), and one transaction per observation.
+
+Tables (in the connection's ``search_path``; pass ``?options=-csearch_path%3Dname`` in the
+URL to keep several models' stores in one database): ``lstmlab_meta``, ``lstmlab_series``,
+``lstmlab_observations`` and ``lstmlab_counters`` (the number of series, changed in the same
+transaction as the insert or delete, so ``len(store)`` reads one row and ``max_series`` is
+checked under that row's lock: two processes cannot both take the last free place).
+
+Locking: ``transaction(*series_ids)`` takes a transaction-scoped advisory lock
+(``pg_advisory_xact_lock``) per series, in the order of their lock keys (a deterministic
+64-bit hash of the model and the id), so two workers that read, advance and write the same
+series run one after the other, and workers on different series run side by side. Every
+such transaction also holds a shared store-wide lock, which ``transaction()`` without ids
+takes exclusively: it then excludes every other writer, as SQLite's write lock does.
+
+Failures that may pass (the connection is lost, the server restarts or runs out of disk, a
+deadlock was broken) roll the transaction back and raise ``StoreUnavailable``
+(``retry_after`` seconds); the next call reconnects by itself. A commit whose answer was lost
+may have been applied: a repeated observation is recognised by the log, so the retry is safe.
+Durability is the server's (``synchronous_commit``, on by default: a committed transaction
+survives a crash of either side).
+
+Each thread gets its own connection (the service runs model work in a thread pool).
+"""
+
+import contextlib
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lstmlab.checks import check_choice
+from lstmlab.live.state_store import (
+    STORE_FORMAT,
+    SeriesLimitError,
+    StoredState,
+    StoreError,
+    StoreUnavailable,
+    _decode,
+    _encode,
+)
+
+try:
+    import psycopg
+except ImportError:  # the serve extra brings it; this module still imports without it
+    psycopg = None
+
+__all__ = ["CONNECT_TIMEOUT", "RETRY_AFTER", "PostgresStore"]
+
+CONNECT_TIMEOUT = 5  # seconds a (re)connection may take before the call fails
+RETRY_AFTER = 2  # seconds a client should wait after StoreUnavailable
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lstmlab_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lstmlab_series (
+    id TEXT PRIMARY KEY, state BYTEA NOT NULL, seen BIGINT NOT NULL, last_time BIGINT,
+    position BIGINT GENERATED ALWAYS AS IDENTITY);
+CREATE INDEX IF NOT EXISTS lstmlab_series_position ON lstmlab_series (position);
+CREATE TABLE IF NOT EXISTS lstmlab_observations (
+    series_id TEXT NOT NULL, seq BIGINT NOT NULL, time BIGINT, reading BYTEA NOT NULL,
+    PRIMARY KEY (series_id, seq));
+CREATE UNIQUE INDEX IF NOT EXISTS lstmlab_observations_time
+    ON lstmlab_observations (series_id, time) WHERE time IS NOT NULL;
+CREATE TABLE IF NOT EXISTS lstmlab_counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO lstmlab_counters VALUES ('series', (SELECT count(*) FROM lstmlab_series))
+    ON CONFLICT (name) DO NOTHING;
+"""
+_UPDATE = "UPDATE lstmlab_series SET state = %s, seen = %s, last_time = %s WHERE id = %s"
+
+
+def _hash_key(*parts: str) -> int:
+    """A deterministic signed 64-bit advisory-lock key (the same in every process)."""
+    digest = hashlib.blake2b("\0".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+_SCHEMA_KEY = _hash_key("lstmlab", "schema")  # creating the tables, whatever the model
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    url = re.sub(r"(://[^:/@?]*:)[^@/?]*@", r"\1***@", url)
+    return re.sub(r"(password\s*=\s*)[^&\s]+", r"\1***", url)
+
+
+class _Local(threading.local):
+    """One thread's connection and the state of its transaction."""
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.depth = 0  # nesting of ``transaction``
+        self.locked: set[int] = set()  # advisory keys held by the open transaction
+        self.exclusive = False  # the open transaction holds the store-wide lock
+
+
+class PostgresStore:
+    """Per-series states and the observation log in a PostgreSQL database.
+
+    Args:
+        url: a libpq connection string, ``postgresql://user:password@host:port/database``
+            (a unix socket: ``postgresql:///database?host=/run/postgresql``).
+        model: the fingerprint of the model the states belong to
+            (``lstmlab.model_folder.model_fingerprint``); a store made for another model is
+            refused.
+        max_series: the most series the store may hold; storing a new series beyond it
+            raises ``SeriesLimitError``. ``None``: no limit.
+        retry_after: the seconds ``StoreUnavailable`` tells a client to wait.
+        connect_timeout: seconds a (re)connection may take.
+
+    Raises:
+        StoreError: the database holds the store of another model.
+        StoreUnavailable: the server cannot be reached.
+        ImportError: psycopg is not installed (``pip install 'lstmlab[serve]'``).
+
+    Example (needs a server, so not run as a doctest)::
+
+        store = PostgresStore("postgresql://lstmlab@localhost/lstmlab", model=fingerprint)
+        with store.transaction("meter-7"):
+            state = store.get("meter-7")
+            store.put("meter-7", advanced(state), first_seq=..., readings=...)
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str,
+        max_series: int | None = None,
+        retry_after: int = RETRY_AFTER,
+        connect_timeout: int = CONNECT_TIMEOUT,
+    ) -> None:
+        if psycopg is None:
+            raise ImportError(
+                "a PostgreSQL state store needs psycopg 3, which is not installed; "
+                "pip install 'lstmlab[serve]' (or 'psycopg[binary]')"
+            )
+        if not isinstance(url, str) or not url:
+            raise ValueError(f"url must be a PostgreSQL connection string, got {url!r}")
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"model must be a non-empty fingerprint string, got {model!r}")
+        if max_series is not None and (
+            isinstance(max_series, bool) or not isinstance(max_series, int) or max_series < 1
+        ):
+            raise ValueError(
+                f"max_series must be a positive integer or None, got {max_series!r}; pass "
+                "for example 1000000, or None for no limit"
+            )
+        self._url = url
+        self._where = _redact(url)
+        self._model = model
+        self._max_series = max_series
+        self._retry_after = int(retry_after)
+        self._connect_timeout = int(connect_timeout)
+        self._local = _Local()
+        self._lock = threading.Lock()  # guards the set of connections and the failure
+        self._connections: set[Any] = set()
+        self._failure: str | None = None  # why the last write failed, until one succeeds
+        self._closed = False
+        self._global_key = _hash_key("lstmlab", "store", model)
+        try:
+            self._bind()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections and failures -----------------------------------------------------------
+    def _connection(self) -> Any:
+        """This thread's connection, (re)opened if needed."""
+        if self._closed:
+            raise ValueError(f"the state store at {self._where} is closed; open a new one")
+        connection = self._local.connection
+        if connection is not None and not connection.closed:
+            return connection
+        self._drop()
+        connection = psycopg.connect(
+            self._url,
+            autocommit=True,  # transactions are explicit: BEGIN ... COMMIT
+            connect_timeout=self._connect_timeout,
+            application_name="lstmlab",
+        )
+        with self._lock:
+            self._connections.add(connection)
+        self._local.connection = connection
+        return connection
+
+    def _current(self) -> Any:
+        """The connection of the open transaction (lost: the transaction cannot go on)."""
+        connection = self._local.connection
+        if connection is None or connection.closed:
+            raise psycopg.OperationalError("the connection was lost during the transaction")
+        return connection
+
+    def _drop(self) -> None:
+        """Forget this thread's connection (closing it); the next call reconnects."""
+        connection, self._local.connection = self._local.connection, None
+        if connection is not None:
+            with self._lock:
+                self._connections.discard(connection)
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    @contextlib.contextmanager
+    def _failures(self, *, write: bool = False) -> Iterator[None]:
+        """Turn failures that may pass into ``StoreUnavailable``; drop a broken connection."""
+        try:
+            yield
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            connection = self._local.connection
+            if connection is None or connection.closed or connection.broken:
+                self._drop()
+            reason = " ".join(str(error).split()) or type(error).__name__
+            message = (
+                f"the PostgreSQL state store at {self._where} is unavailable ({reason}); "
+                f"the store reconnects by itself: retry in {self._retry_after} s"
+            )
+            if write:
+                with self._lock:
+                    self._failure = message
+            raise StoreUnavailable(message, retry_after=self._retry_after) from error
+
+    def _run(self, query: str, params: Sequence[Any] | None = None) -> Any:
+        """Run one statement on this thread's connection; outside a transaction, a connection
+        found broken (the server restarted since its last use) is replaced once.
+        """
+        for attempt in (0, 1):
+            reused = self._local.connection is not None
+            connection = self._connection()
+            try:
+                return connection.execute(query, params)
+            except psycopg.OperationalError:
+                if attempt or self._local.depth or not reused or not connection.broken:
+                    raise
+                self._drop()  # nothing was done on it: retry on a new connection
+        raise AssertionError("unreachable")
+
+    # -- set-up -----------------------------------------------------------------------------
+    def _bind(self) -> None:
+        """Create the tables if needed, and bind the store to the model (or refuse)."""
+        with self._failures(), self._begun(f"SELECT pg_advisory_xact_lock({_SCHEMA_KEY})"):
+            connection = self._local.connection
+            connection.execute(_SCHEMA)
+            rows = dict(connection.execute("SELECT key, value FROM lstmlab_meta").fetchall())
+            if "model" not in rows:
+                connection.cursor().executemany(
+                    "INSERT INTO lstmlab_meta VALUES (%s, %s)",
+                    [("model", self._model), ("format", str(STORE_FORMAT))],
+                )
+            elif rows["model"] != self._model:
+                raise StoreError(
+                    f"the PostgreSQL state store at {self._where} belongs to another model "
+                    f"(fingerprint {rows['model'][:16]}..., this model's is "
+                    f"{self._model[:16]}...); pass another database (or schema), or drop its "
+                    "lstmlab_* tables to start the series again"
+                )
+            elif rows.get("format") != str(STORE_FORMAT):
+                raise StoreError(
+                    f"the PostgreSQL state store at {self._where} has format "
+                    f"{rows.get('format')}, this lstmlab reads format {STORE_FORMAT}; use the "
+                    "lstmlab version that wrote it, or another database"
+                )
+
+    @contextlib.contextmanager
+    def _begun(self, locks: str) -> Iterator[Any]:
+        """``BEGIN`` and take ``locks`` in one round trip; commit or roll back at the end."""
+        self._run(f"BEGIN; {locks}")
+        connection = self._local.connection
+        try:
+            yield connection
+        except BaseException:
+            self._rollback(connection)
+            raise
+        if connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            # PostgreSQL turns COMMIT of a failed transaction into a silent ROLLBACK
+            self._rollback(connection)
+            raise StoreError(
+                "a statement inside the transaction failed and the transaction was rolled "
+                "back; nothing of it was written (do not catch store errors inside a "
+                "transaction)"
+            )
+        connection.execute("COMMIT")
+
+    def _rollback(self, connection: Any) -> None:
+        if connection.closed or connection.broken:
+            self._drop()
+            return
+        try:
+            connection.execute("ROLLBACK")
+        except psycopg.Error:
+            self._drop()
+
+    # -- views ------------------------------------------------------------------------------
+    @property
+    def path(self) -> None:
+        """No file holds this store (``None``); see ``url``."""
+        return None
+
+    @property
+    def url(self) -> str:
+        """The connection string, without its password."""
+        return self._where
+
+    @property
+    def model(self) -> str:
+        """The fingerprint of the model the states belong to."""
+        return self._model
+
+    @property
+    def max_series(self) -> int | None:
+        """The most series the store may hold, or ``None``."""
+        return self._max_series
+
+    def __len__(self) -> int:
+        with self._failures():
+            row = self._run("SELECT value FROM lstmlab_counters WHERE name = 'series'").fetchone()
+        return int(row[0])
+
+    def __contains__(self, series_id: object) -> bool:
+        if not isinstance(series_id, str):
+            return False
+        with self._failures():
+            row = self._run("SELECT 1 FROM lstmlab_series WHERE id = %s", (series_id,)).fetchone()
+        return row is not None
+
+    def series_ids(self) -> tuple[str, ...]:
+        """Every stored series, in the order they were first stored."""
+        with self._failures():
+            rows = self._run("SELECT id FROM lstmlab_series ORDER BY position").fetchall()
+        return tuple(row[0] for row in rows)
+
+    def get(self, series_id: str) -> StoredState | None:
+        """The stored state of a series, read now, or ``None`` for an unknown id."""
+        with self._failures():
+            row = self._run(
+                "SELECT state, seen, last_time FROM lstmlab_series WHERE id = %s", (series_id,)
+            ).fetchone()
+        return None if row is None else _decode(*row)
+
+    def items(self) -> Iterator[tuple[str, StoredState]]:
+        """Every ``(series id, state)``, in storage order (read in one snapshot)."""
+        with self._failures():
+            rows = self._run(
+                "SELECT id, state, seen, last_time FROM lstmlab_series ORDER BY position"
+            ).fetchall()
+        for series_id, *row in rows:
+            yield series_id, _decode(*row)
+
+    def health(self) -> tuple[str, str | None]:
+        """``("ok", None)``, or ``("degraded", reason)`` while the server cannot be reached or
+        writes fail.
+
+        After a failed write, a small write is tried; its success ends the degraded state.
+        """
+        failure = self._failure
+        query = (
+            "SELECT 1"
+            if failure is None
+            else "UPDATE lstmlab_meta SET value = value WHERE key = 'format'"
+        )
+        try:
+            with self._failures(write=failure is not None):
+                if self._local.depth:
+                    self._current().execute("SELECT 1")
+                else:
+                    self._run(query)
+        except StoreUnavailable as error:
+            return "degraded", str(error)
+        if failure is not None:
+            with self._lock:
+                if self._failure == failure:
+                    self._failure = None
+        return "ok", None
+
+    # -- writes -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self, *series_ids: str) -> Iterator["PostgresStore"]:
+        """Lock the named series (or, with none named, the whole store) for one transaction.
+
+        Everything inside commits together or not at all. Another process's transaction on
+        one of these series waits until this one ends, so a read inside sees the latest
+        committed state. Nested uses join the outer transaction (taking the locks of series
+        it did not name).
+
+        Args:
+            *series_ids: the series read and written inside; none: the whole store.
+
+        Yields:
+            The store itself.
+
+        Raises:
+            StoreUnavailable: the server could not be reached, or the commit failed.
+        """
+        local = self._local
+        keys = sorted({_hash_key("lstmlab", "series", self._model, i) for i in series_ids})
+        if local.depth:
+            new = [] if local.exclusive else [k for k in keys if k not in local.locked]
+            if new:
+                with self._failures(write=True):
+                    self._current().execute(
+                        "; ".join(f"SELECT pg_advisory_xact_lock({k})" for k in new)
+                    )
+                local.locked.update(new)
+            local.depth += 1
+            try:
+                yield self
+            finally:
+                local.depth -= 1
+            return
+        if keys:
+            locks = [f"SELECT pg_advisory_xact_lock_shared({self._global_key})"]
+            locks += [f"SELECT pg_advisory_xact_lock({k})" for k in keys]
+        else:
+            locks = [f"SELECT pg_advisory_xact_lock({self._global_key})"]
+        with self._failures(write=True), self._begun("; ".join(locks)):
+            local.depth, local.locked, local.exclusive = 1, set(keys), not keys
+            try:
+                yield self
+            finally:
+                local.depth, local.locked, local.exclusive = 0, set(), False
+        if self._failure is not None:
+            with self._lock:
+                self._failure = None
+
+    def put(
+        self,
+        series_id: str,
+        state: StoredState,
+        *,
+        first_seq: int | None = None,
+        times: Sequence[int] | None = None,
+        readings: np.ndarray | None = None,
+    ) -> None:
+        """Store a series' state, and log the readings that led to it, in one transaction.
+
+        Args:
+            series_id: the series.
+            state: its new state.
+            first_seq: sequence number of the first logged reading (required with
+                ``readings``).
+            times: the readings' timestamps in nanoseconds, or ``None``.
+            readings: ``(readings, columns)`` float64 as received, or ``None`` to log none.
+
+        Raises:
+            psycopg.IntegrityError: a logged sequence number or timestamp is already in the
+                log (nothing is written).
+            SeriesLimitError: the series is new and the store holds ``max_series`` series.
+            StoreUnavailable: a failure that may pass (nothing is written).
+        """
+        with self.transaction(series_id), self._failures(write=True):
+            connection = self._current()
+            if readings is not None:
+                rows = [
+                    (
+                        series_id,
+                        int(first_seq) + i,
+                        None if times is None else int(times[i]),
+                        np.ascontiguousarray(readings[i], np.float64).tobytes(),
+                    )
+                    for i in range(len(readings))
+                ]
+                connection.cursor().executemany(
+                    "INSERT INTO lstmlab_observations (series_id, seq, time, reading) "
+                    "VALUES (%s, %s, %s, %s)",
+                    rows,
+                )
+            self._write_row(connection, series_id, state)
+
+    def _write_row(self, connection: Any, series_id: str, state: StoredState) -> None:
+        row = (_encode(state), int(state.seen), state.last_time, series_id)
+        if connection.execute(_UPDATE, row).rowcount:
+            return
+        # A new series: take a place in the counter first, under its row lock, so the
+        # limit holds across processes and a refused series changes nothing.
+        limit = "" if self._max_series is None else f" AND value < {int(self._max_series)}"
+        place = connection.execute(
+            f"UPDATE lstmlab_counters SET value = value + 1 WHERE name = 'series'{limit} "
+            "RETURNING value"
+        ).fetchone()
+        if place is None:
+            raise SeriesLimitError(
+                f"series {series_id!r} is new, and the store already holds its limit of "
+                f"{self._max_series} series (max_series); delete series that are no longer "
+                "fed, or raise the limit (--max-series)"
+            )
+        inserted = connection.execute(
+            "INSERT INTO lstmlab_series (id, state, seen, last_time) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (id) DO NOTHING RETURNING 1",
+            (series_id, *row[:3]),
+        ).fetchone()
+        if inserted is None:  # another writer (not holding this series' lock) stored it first
+            connection.execute(
+                "UPDATE lstmlab_counters SET value = value - 1 WHERE name = 'series'"
+            )
+            connection.execute(_UPDATE, row)
+
+    def put_many(self, states: Mapping[str, StoredState]) -> None:
+        """Store several series' states in one transaction (no readings are logged)."""
+        with self.transaction(*states):
+            for series_id, state in states.items():
+                self.put(series_id, state)
+
+    def delete(self, series_id: str) -> bool:
+        """Remove a series' state and its observation log (one transaction).
+
+        Args:
+            series_id: the series.
+
+        Returns:
+            Whether the series was stored.
+        """
+        with self.transaction(series_id), self._failures(write=True):
+            connection = self._current()
+            removed = connection.execute(
+                "DELETE FROM lstmlab_series WHERE id = %s", (series_id,)
+            ).rowcount
+            connection.execute(
+                "DELETE FROM lstmlab_observations WHERE series_id = %s", (series_id,)
+            )
+            if removed:
+                connection.execute(
+                    "UPDATE lstmlab_counters SET value = value - 1 WHERE name = 'series'"
+                )
+        return bool(removed)
+
+    def copy_into(self, other: Any) -> None:
+        """Write every series and logged reading of this store into ``other`` (one transaction).
+
+        ``other`` may be any store of the common interface (SQLite or PostgreSQL).
+
+        Args:
+            other: the destination; its rows (and log) for the same series are replaced.
+        """
+        if other is self:
+            return
+        with self._failures():
+            log = self._run(
+                "SELECT series_id, seq, time, reading FROM lstmlab_observations "
+                "ORDER BY series_id, seq"
+            ).fetchall()
+        runs: dict[str, list[list[tuple[int, int | None, bytes]]]] = {}
+        for series_id, seq, time, reading in log:
+            series_runs = runs.setdefault(series_id, [])
+            last = series_runs[-1][-1] if series_runs else None
+            # one put logs consecutive seqs, all with or all without a timestamp
+            if last is None or seq != last[0] + 1 or (time is None) != (last[1] is None):
+                series_runs.append([])
+            series_runs[-1].append((seq, time, reading))
+        with other.transaction():
+            for series_id, state in self.items():
+                other.delete(series_id)
+                other.put(series_id, state)
+                for run in runs.get(series_id, []):
+                    other.put(
+                        series_id,
+                        state,
+                        first_seq=run[0][0],
+                        times=None if run[0][1] is None else [t for _, t, _ in run],
+                        readings=np.stack([np.frombuffer(r, np.float64) for _, _, r in run]),
+                    )
+
+    # -- the observation log ----------------------------------------------------------------
+    def logged(self, series_id: str, column: str, keys: Sequence[int]) -> dict[int, np.ndarray]:
+        """Logged readings of a series by ``seq`` or ``time`` (``column``).
+
+        Args:
+            series_id: the series.
+            column: ``"seq"`` or ``"time"``.
+            keys: the sequence numbers or timestamps (nanoseconds) to look up.
+
+        Returns:
+            key -> reading (float64) for the keys that are in the log.
+        """
+        check_choice("column", column, ("seq", "time"))
+        keys = [int(k) for k in keys]
+        with self._failures():
+            rows = self._run(
+                f"SELECT {column}, reading FROM lstmlab_observations "
+                f"WHERE series_id = %s AND {column} = ANY(%s::bigint[])",
+                (series_id, keys),
+            ).fetchall()
+        return {key: np.frombuffer(blob, np.float64) for key, blob in rows}
+
+    def observations(self, series_id: str) -> list[tuple[int, int | None, np.ndarray]]:
+        """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
+        with self._failures():
+            rows = self._run(
+                "SELECT seq, time, reading FROM lstmlab_observations WHERE series_id = %s "
+                "ORDER BY seq",
+                (series_id,),
+            ).fetchall()
+        return [(seq, time, np.frombuffer(blob, np.float64)) for seq, time, blob in rows]
+
+    def close(self) -> None:
+        """Close every thread's connection; the store cannot be used afterwards."""
+        self._closed = True
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                connection.close()
+        self._local.connection = None
+
+    def __enter__(self) -> "PostgresStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
