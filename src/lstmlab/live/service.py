@@ -1,11 +1,24 @@
 """HTTP service for a live model: FastAPI on uvicorn, per-series state in the one store.
 
-Endpoints (OpenAPI schema at ``/openapi.json``, docs at ``/docs``):
+Endpoints (OpenAPI schema at ``/openapi.json``, docs at ``/docs``, served offline):
 
-- ``POST /series/{series_id}/observations``: new readings (with timestamps or a sequence
-  number); returns the forecast after them.
+- ``POST /series/{series_id}/observations``: new readings (with timestamps, a sequence
+  number, or both); returns the forecast after them.
 - ``GET /series/{series_id}/forecast?horizon=H``: the forecast from the stored state.
-- ``GET /health``; ``GET /models/current``: config, recipe, scaler and training metrics.
+- ``DELETE /series/{series_id}``: forget a series (its state and observation log); the next
+  reading starts it afresh.
+- ``GET /health`` (never needs the token): ``{"status": "ok" | "degraded", "reason", "series"}``,
+  status code 200 when ok and 503 when degraded (the store refuses writes, e.g. a full disk),
+  so that a load balancer sends no writes to a degraded worker.
+- ``GET /models/current``: config, recipe, scaler and training metrics.
+
+Every answer has a response model in the schema; an error is ``{"detail": "what is wrong and
+the fix"}``: 401 no or a wrong bearer token (``ServeConfig.token``; the answer carries
+``WWW-Authenticate: Bearer``), 404 unknown series, 409 readings that contradict accepted ones,
+413 body too large, 422 a bad request (including readings outside the plausible range of the
+training data, ``ServeConfig.plausible_factor``), 429 the series limit is reached
+(``ServeConfig.max_series``), 503 the store cannot write now (with ``Retry-After``; the
+connection stays open and the store recovers by itself once the cause goes).
 
 Series ids. One rule for every entry point, ``lstmlab.checks.check_series_id`` (non-empty, at
 most 200 characters, no control characters), so an id that ``lstmlab observe --series`` and
@@ -15,54 +28,88 @@ is percent-encoded in the path (``urllib.parse.quote(series_id, safe="")``); it 
 removes dot segments from paths cannot send the ids ``.`` and ``..`` unencoded.
 
 State. The per-series state lives in the model folder's state store
-(``lstmlab.live.state_store.SeriesStore``, SQLite in WAL mode, ``DIR/series.<fp16>.sqlite``),
-the same that ``Forecaster.observe`` and ``lstmlab observe`` read and write, so a series fed
-through the command line and the service, in any order, continues from one state. Accepting
-an observation is one transaction: under the store's write lock the series' current state is
-read (never an in-memory copy: a command-line ``observe`` may have written in between), the
-readings go into the observation log (primary key: series and sequence number, a unique index
-on series and timestamp) and the new state replaces the series' row; only after the commit
-does the answer leave. With ``synchronous=NORMAL`` a committed transaction survives the
-process being killed (SIGKILL) at any moment; with ``durability="fsync"``
-(``synchronous=FULL``) it also survives a power cut, at the price of an fsync per request.
+(``lstmlab.live.state_store.SeriesStore``, SQLite in WAL mode, ``DIR/series.<fp16>.sqlite``,
+or a PostgreSQL database shared by several workers with ``ServeConfig.store``), the same that
+``Forecaster.observe`` and ``lstmlab observe`` read and write, so a series fed through the
+command line and the service, in any order, continues from one state. Accepting an
+observation is one transaction that locks the series: inside it the series' current state is
+read (never an in-memory copy: another worker or a command-line ``observe`` may have written
+in between), the readings go into the observation log (primary key: series and sequence
+number, a unique index on series and timestamp) and the new state replaces the series' row;
+only after the commit does the answer leave. With ``synchronous=NORMAL`` a committed
+transaction survives the process being killed (SIGKILL) at any moment; with
+``durability="fsync"`` (``synchronous=FULL``) it also survives a power cut, at the price of an
+fsync per request.
 
 Idempotency. Every accepted reading has a sequence number (its position in the series,
 training data included) and, when sent, a timestamp. A request whose readings are already in
 the log (same timestamps, or same sequence numbers) is answered again without being
 applied twice; the same key with other values is a 409 conflict. A retried request that
-overlaps the accepted readings and continues past them applies only the new part.
+overlaps the accepted readings and continues past them applies only the new part. A request
+with both timestamps and ``seq`` must agree with the log on both (409 otherwise).
+
+Time. Timestamps with an offset come back with it (aware in, aware out); one series keeps one
+kind (aware or naive), and a request that mixes them is refused. A reading so late that the
+longest forecast (``max_horizon`` steps of the model's frequency) would pass the last
+representable time is refused before anything is applied.
+
+Model work (reading, forecasting) runs on the server's thread pool, never on the event loop,
+and every program a request can need is compiled at start-up (``Forecaster.warm_up``), so a
+request with a new number of readings neither compiles nor stalls ``/health``.
 
 The numerics stay in ``lstmlab.forecaster`` (``advance``, ``commit``, ``forecast_state``);
 this module validates, stores and answers.
 """
 
 import gc
+import hmac
+import ipaddress
 import json
 import socket
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
-from lstmlab.checks import check_choice, check_int_range, check_positive_int, check_series_id
+from lstmlab.checks import (
+    check_choice,
+    check_int_range,
+    check_positive_int,
+    check_positive_number,
+    check_series_id,
+)
 from lstmlab.core.model import config_to_dict
-from lstmlab.forecaster import MAX_HORIZON, Forecaster, SeriesState, parse_timestamps
-from lstmlab.live.state_store import DURABILITIES
+from lstmlab.forecaster import (
+    MAX_HORIZON,
+    PLAUSIBLE_FACTOR,
+    Forecaster,
+    SeriesState,
+    parse_timestamps,
+)
+from lstmlab.live.state_store import DURABILITIES, SeriesLimitError, StoreUnavailable
 from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint, open_store
 
 __all__ = [
     "ConflictError",
     "LiveService",
     "ServeConfig",
+    "UnknownSeriesError",
+    "check_exposure",
     "create_app",
     "run",
 ]
 
+_STORE_SCHEMES = ("postgresql://", "postgres://")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServeConfig:
-    """Limits and storage of the service.
+    """Limits, storage and access of the service.
 
     Attributes:
         max_readings: most readings one request may carry.
@@ -70,12 +117,26 @@ class ServeConfig:
         max_horizon: most forecast steps one request may ask for.
         durability: ``"process"`` (SQLite ``synchronous=NORMAL``: survives a killed
             process) or ``"fsync"`` (``synchronous=FULL``: also survives a power cut).
+        max_series: most series the store may hold; a reading for a new series beyond it is
+            refused (429). ``None``: no limit.
+        plausible_factor: readings outside the training range widened by this many range
+            widths on each side are refused (422 naming the limit); ``None`` accepts any
+            finite reading.
+        store: a ``postgresql://`` URL: the series state lives there, shared by every worker
+            started with the same URL; ``None``: the model folder's SQLite file.
+        token: the bearer token every request but ``/health`` and the docs must carry
+            (``Authorization: Bearer <token>``); ``None``: no authentication (loopback only,
+            unless ``run(..., insecure=True)``). Never shown in ``repr``.
     """
 
     max_readings: int = 10_000
     max_body_bytes: int = 1_000_000
     max_horizon: int = 1000
     durability: str = "process"
+    max_series: int | None = None
+    plausible_factor: float | None = PLAUSIBLE_FACTOR
+    store: str | None = field(default=None, repr=False)  # may hold a password
+    token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_choice("durability", self.durability, DURABILITIES)
@@ -86,6 +147,34 @@ class ServeConfig:
                 f"max_horizon must be at most {MAX_HORIZON} (the forecaster's limit), got "
                 f"{self.max_horizon}; pass a smaller max_horizon"
             )
+        if self.max_series is not None:
+            check_positive_int("max_series", self.max_series, fix="pass an int >= 1, or None")
+        if self.plausible_factor is not None:
+            check_positive_number(
+                "plausible_factor",
+                self.plausible_factor,
+                fix="pass e.g. 3.0, or None to accept any finite reading",
+            )
+        if self.store is not None and (
+            not isinstance(self.store, str) or not self.store.startswith(_STORE_SCHEMES)
+        ):
+            shown = self.store.split("@")[-1] if isinstance(self.store, str) else self.store
+            raise ValueError(
+                f"store must be a postgresql:// URL, got {shown!r}; pass e.g. "
+                "'postgresql://user@host/dbname', or None for the model folder's SQLite file"
+            )
+        if self.token is not None and not (
+            isinstance(self.token, str)
+            and self.token
+            and self.token.isascii()
+            and self.token.isprintable()
+            and " " not in self.token
+        ):
+            raise ValueError(
+                "token must be a non-empty string of visible ASCII characters without spaces "
+                "(it travels in the Authorization header); pass e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
 
 
 # --------------------------------------------------------------------------- the service
@@ -95,14 +184,41 @@ class ConflictError(ValueError):
     """A request that contradicts what was already accepted (HTTP 409)."""
 
 
+class UnknownSeriesError(KeyError):
+    """A series the store does not hold (HTTP 404); ``args[0]`` is the message."""
+
+
+def _request_awareness(series_id: str, timestamps: list[str]) -> bool:
+    """Whether the request's timestamps carry offsets; a request mixing both is refused."""
+    aware = []
+    for text in timestamps:
+        try:
+            moment = datetime.fromisoformat(text) if isinstance(text, str) else text
+        except ValueError:
+            try:
+                moment = pd.Timestamp(text)
+            except (TypeError, ValueError):
+                moment = None  # unparseable: parse_timestamps says so
+        aware.append(getattr(moment, "tzinfo", None) is not None)
+    if any(aware) and not all(aware):
+        naive, with_offset = aware.index(False), aware.index(True)
+        raise ValueError(
+            f"series {series_id!r}: timestamps mix time-zone aware and naive ones (reading "
+            f"{with_offset} {timestamps[with_offset]!r} has an offset, reading {naive} "
+            f"{timestamps[naive]!r} has none); give every timestamp of a series an offset, or "
+            "none"
+        )
+    return bool(aware) and aware[0]
+
+
 class LiveService:
     """The model and its state store; the endpoints' logic without HTTP.
 
     Args:
-        model_dir: the model folder; the service reads and writes the folder's state store,
-            the one ``lstmlab observe`` and ``Forecaster.load`` use too, so a series fed
-            through any of them never forks.
-        config: limits and durability.
+        model_dir: the model folder; the service reads and writes the folder's state store
+            (or the PostgreSQL store of ``config.store``), the one ``lstmlab observe`` and
+            ``Forecaster.load`` use too, so a series fed through any of them never forks.
+        config: limits, storage and access.
 
     Raises:
         StoreError: the folder's store belongs to another model.
@@ -119,11 +235,17 @@ class LiveService:
         self.checksum = folder_checksum(self.model_dir)
         self.fingerprint = model_fingerprint(self.model_dir)
         self.store = open_store(
-            self.model_dir, durability=config.durability, background_checkpoint=True
+            self.model_dir,
+            durability=config.durability,
+            background_checkpoint=True,
+            url=config.store,
+            max_series=config.max_series,
         )
-        self.db_path = self.store.path
+        self.db_path = getattr(self.store, "path", None)
         try:
             self.forecaster = Forecaster.load(self.model_dir, store=self.store)
+            # every program a request can need, compiled now: no request compiles
+            self.forecaster.warm_up(config.max_readings, config.max_horizon)
         except BaseException:
             self.store.close()
             raise
@@ -143,6 +265,15 @@ class LiveService:
             "series": len(self.store),
         }
 
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok" | "degraded", "reason": ..., "series": n}`` from the store."""
+        status, reason = self.store.health()
+        try:
+            series = len(self.store)
+        except StoreUnavailable as error:
+            status, reason, series = "degraded", reason or str(error), None
+        return {"status": status, "reason": reason, "series": series}
+
     def observe(
         self,
         series_id: str,
@@ -154,8 +285,11 @@ class LiveService:
         """Accept readings (idempotently) and forecast.
 
         Raises:
-            ValueError: a bad series id, readings or horizon (422); nothing is accepted.
+            ValueError: a bad series id, readings, timestamps or horizon (422); nothing is
+                accepted.
             ConflictError: readings that contradict accepted ones (409).
+            SeriesLimitError: a new series beyond ``max_series`` (429).
+            StoreUnavailable: the store cannot write now (503); nothing is accepted.
         """
         forecaster = self.forecaster
         check_series_id(series_id)
@@ -167,62 +301,139 @@ class LiveService:
         # Before anything is accepted: a bad horizon found after the commit would answer 422
         # for readings that were applied.
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
-        readings = forecaster.check_values(series_id, values)  # (n, columns) float64
+        readings = forecaster.check_values(
+            series_id, values, plausible_factor=self.config.plausible_factor
+        )  # (n, columns) float64
         count = len(readings)
-        if timestamps is not None and len(timestamps) != count:
-            raise ValueError(
-                f"series {series_id!r}: {len(timestamps)} timestamps for {count} readings; "
-                "pass one timestamp per reading"
-            )
+        stamps = aware = None
+        if timestamps is not None:
+            if len(timestamps) != count:
+                raise ValueError(
+                    f"series {series_id!r}: {len(timestamps)} timestamps for {count} readings; "
+                    "pass one timestamp per reading"
+                )
+            aware = _request_awareness(series_id, timestamps)
+            stamps = parse_timestamps(series_id, timestamps)  # (n,) int64 ns, UTC
+            self._check_room(series_id, timestamps[-1], int(stamps[-1]))
         applied = 0
-        with self.store.transaction():  # the write lock: no other writer until the commit
+        with self.store.transaction(series_id):  # the series' lock until the commit
             state = forecaster.series_state(series_id)  # read now, inside the transaction
-            repeated = self._repeated(series_id, state, readings, timestamps, seq)
+            if stamps is not None:
+                self._check_kind(series_id, state, aware)
+            repeated = self._repeated(series_id, state, readings, stamps, seq)
             fresh = readings[repeated:]
             if len(fresh):
                 new_times = None if timestamps is None else timestamps[repeated:]
                 new_state = forecaster.advance(series_id, fresh, new_times, state=state)
-                times = None if new_times is None else parse_timestamps(series_id, new_times)
+                times = None if stamps is None else stamps[repeated:]
                 forecaster.commit(series_id, new_state, readings=fresh, times=times)
                 state, applied = new_state, len(fresh)
-        forecast = forecaster.forecast_state(series_id, state, horizon)
-        return {"accepted": applied, "repeated": repeated, **_forecast_dict(forecast, state)}
+        forecast = self._forecast(series_id, state, horizon)
+        return {"accepted": applied, "repeated": repeated, **forecast}
+
+    def _check_room(self, series_id: str, text: str, last: int) -> None:
+        """Refuse a reading after which the longest forecast's timestamps would overflow."""
+        freq = self.forecaster.recipe.freq
+        if freq is None:
+            return  # forecasts carry no timestamps
+        steps = self.config.max_horizon
+        offset = to_offset(freq)
+        try:
+            pd.Timestamp(last) + steps * offset
+        except (OverflowError, ValueError):  # OutOfBoundsDatetime is a ValueError
+            try:
+                latest = f"at most {(pd.Timestamp.max - steps * offset).isoformat()} (UTC)"
+            except (OverflowError, ValueError):
+                latest = "earlier ones"
+            raise ValueError(
+                f"series {series_id!r}: the reading at {text} leaves no room for forecasts: "
+                f"{steps} steps of {freq} after it pass the last representable time "
+                f"{pd.Timestamp.max.isoformat()}; send timestamps {latest}"
+            ) from None
+
+    @staticmethod
+    def _check_kind(series_id: str, state: SeriesState, aware: bool) -> None:
+        """One series keeps one kind of timestamps: time-zone aware or naive."""
+        last = state.last_timestamp
+        if last is None:
+            return
+        series_aware = last.tzinfo is not None
+        if series_aware != aware:
+            kinds = ("time-zone aware", "naive")
+            have, got = (kinds[0], kinds[1]) if series_aware else (kinds[1], kinds[0])
+            raise ValueError(
+                f"series {series_id!r} has {have} timestamps (the last is {last.isoformat()}), "
+                f"got {got} ones; one series keeps one kind: pass timestamps "
+                f"{'with' if series_aware else 'without'} an offset, or start the series "
+                "afresh (DELETE /series/{id})"
+            )
 
     def _repeated(
         self,
         series_id: str,
         state: SeriesState,
         readings: np.ndarray,
-        timestamps: list[str] | None,
+        stamps: np.ndarray | None,
         seq: int | None,
     ) -> int:
-        """How many leading readings were already accepted (checked against the log)."""
-        if timestamps is not None:
-            stamps = parse_timestamps(series_id, timestamps)
-            if state.last_time is None:
-                return 0
-            # the leading readings not newer than the last accepted one may be a repeat
-            old = 0
-            while old < len(stamps) and stamps[old] <= state.last_time:
-                old += 1
-            if not old:
-                return 0
-            keys = [int(t) for t in stamps[:old]]
-            logged = self.store.logged(series_id, "time", keys)
-            column = "timestamp"
-            describe = [pd.Timestamp(t).isoformat() for t in keys]
-        else:
-            if seq > state.seen:
-                raise ConflictError(
-                    f"series {series_id!r}: seq {seq} leaves a gap: the series has "
-                    f"{state.seen} readings, so the next reading has seq {state.seen}; send "
-                    "the missing readings first"
-                )
-            keys = list(range(seq, min(seq + len(readings), state.seen)))
-            if not keys:
-                return 0
-            logged = self.store.logged(series_id, "seq", keys)
-            column, describe = "seq", [str(k) for k in keys]
+        """How many leading readings were already accepted (checked against the log).
+
+        With both timestamps and ``seq``, both must find the same repeated readings.
+        """
+        by_time = by_seq = None
+        if stamps is not None:
+            by_time = self._repeated_by_time(series_id, state, readings, stamps)
+        if seq is not None:
+            by_seq = self._repeated_by_seq(series_id, state, readings, seq)
+        if by_time is not None and by_seq is not None and by_time != by_seq:
+            raise ConflictError(
+                f"series {series_id!r}: seq {seq} does not agree with the timestamps: by "
+                f"their timestamps {by_time} of the {len(readings)} readings are already "
+                f"accepted, by seq {by_seq} (the series has {state.seen} readings); send the "
+                "seq of the first reading that matches its timestamp, or timestamps alone"
+            )
+        return by_seq if by_time is None else by_time
+
+    def _repeated_by_time(
+        self, series_id: str, state: SeriesState, readings: np.ndarray, stamps: np.ndarray
+    ) -> int:
+        if state.last_time is None:
+            return 0
+        # the leading readings not newer than the last accepted one may be a repeat
+        old = 0
+        while old < len(stamps) and stamps[old] <= state.last_time:
+            old += 1
+        if not old:
+            return 0
+        keys = [int(t) for t in stamps[:old]]
+        logged = self.store.logged(series_id, "time", keys)
+        describe = [pd.Timestamp(t).isoformat() for t in keys]
+        return self._check_logged(series_id, readings, keys, logged, "timestamp", describe)
+
+    def _repeated_by_seq(
+        self, series_id: str, state: SeriesState, readings: np.ndarray, seq: int
+    ) -> int:
+        if seq > state.seen:
+            raise ConflictError(
+                f"series {series_id!r}: seq {seq} leaves a gap: the series has "
+                f"{state.seen} readings, so the next reading has seq {state.seen}; send "
+                "the missing readings first"
+            )
+        keys = list(range(seq, min(seq + len(readings), state.seen)))
+        if not keys:
+            return 0
+        logged = self.store.logged(series_id, "seq", keys)
+        return self._check_logged(series_id, readings, keys, logged, "seq", [str(k) for k in keys])
+
+    @staticmethod
+    def _check_logged(
+        series_id: str,
+        readings: np.ndarray,
+        keys: list[int],
+        logged: dict[int, np.ndarray],
+        column: str,
+        describe: list[str],
+    ) -> int:
         for i, (key, text) in enumerate(zip(keys, describe, strict=True)):
             if key not in logged:
                 raise ConflictError(
@@ -243,35 +454,63 @@ class LiveService:
 
         Raises:
             ValueError: a bad series id or horizon (422).
-            KeyError: unknown series (404).
+            UnknownSeriesError: unknown series (404).
         """
         check_series_id(series_id)
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
         state = self.forecaster.stored_state(series_id)  # one store read
         if state is None:
-            raise KeyError(
-                f"unknown series {series_id!r}; observe readings for it first (known: "
-                f"{len(self.store)} series)"
-            )
-        return _forecast_dict(self.forecaster.forecast_state(series_id, state, horizon), state)
+            raise self._unknown(series_id)
+        return self._forecast(series_id, state, horizon)
 
+    def delete(self, series_id: str) -> dict[str, Any]:
+        """Forget a series (its state and observation log); the next reading starts afresh.
 
-def _forecast_dict(forecast, state: SeriesState) -> dict[str, Any]:
-    out = forecast.to_dict()
-    out["last_timestamp"] = (
-        None if state.last_time is None else pd.Timestamp(state.last_time).isoformat()
-    )
-    return out
+        Raises:
+            ValueError: a bad series id (422).
+            UnknownSeriesError: unknown series (404).
+            StoreUnavailable: the store cannot write now (503).
+        """
+        check_series_id(series_id)
+        with self.store.transaction(series_id):
+            deleted = self.forecaster.delete_series(series_id)
+        if not deleted:
+            raise self._unknown(series_id)
+        return {"series_id": series_id, "deleted": True}
+
+    def _unknown(self, series_id: str) -> UnknownSeriesError:
+        return UnknownSeriesError(
+            f"unknown series {series_id!r}; observe readings for it first (known: "
+            f"{len(self.store)} series)"
+        )
+
+    def _forecast(self, series_id: str, state: SeriesState, horizon: int) -> dict[str, Any]:
+        try:
+            forecast = self.forecaster.forecast_state(series_id, state, horizon)
+        except OverflowError:  # a state stored before the room check existed
+            raise ValueError(
+                f"series {series_id!r}: the timestamps of {horizon} forecast steps would pass "
+                f"the last representable time {pd.Timestamp.max.isoformat()}; ask for fewer "
+                "steps, or start the series afresh (DELETE /series/{id})"
+            ) from None
+        out = forecast.to_dict()
+        last = state.last_timestamp
+        out["last_timestamp"] = None if last is None else last.isoformat()
+        return out
 
 
 # --------------------------------------------------------------------------- HTTP
 
 
 def _require_serving_stack() -> None:
-    """Fail with the install command when FastAPI or uvicorn is missing."""
+    """Fail with the install command when FastAPI, uvicorn or fastapi-offline is missing."""
     import importlib.util
 
-    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    missing = [
+        name
+        for name in ("fastapi", "uvicorn", "fastapi_offline")
+        if importlib.util.find_spec(name) is None
+    ]
     if missing:
         raise RuntimeError(
             f"lstmlab serve needs {' and '.join(missing)}, which is not installed; "
@@ -279,22 +518,32 @@ def _require_serving_stack() -> None:
         )
 
 
+class _Unauthorized(Exception):
+    """A request without the right bearer token (HTTP 401)."""
+
+    def __init__(self, message: str, challenge: str) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
 def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
     """The FastAPI application serving ``model_dir``.
 
     Args:
         model_dir: the model folder (``lstmlab fit --out``).
-        config: limits and durability.
+        config: limits, storage and access.
 
     Returns:
         An ASGI app: the FastAPI app (``.app``) behind a request-size limit; ``.state.service``
         is the ``LiveService``.
     """
     _require_serving_stack()
-    from fastapi import FastAPI, Query, Request
+    from fastapi import Depends, Query, Request
     from fastapi import Path as PathParam
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from fastapi_offline import FastAPIOffline
     from pydantic import BaseModel, ConfigDict, Field
     from starlette.convertors import PathConvertor, register_url_convertor
 
@@ -317,15 +566,77 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
         seq: Annotated[int, Field(ge=0)] | None = None
         horizon: Annotated[int, Field(ge=1, le=config.max_horizon)] = 1
 
-    app = FastAPI(
+    class Answer(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    class ErrorAnswer(Answer):
+        """An error: what is wrong and the fix."""
+
+        detail: str
+
+    class HealthAnswer(Answer):
+        """Whether the store accepts writes (``degraded``: it does not now, ``reason`` why)."""
+
+        status: str = Field(description='"ok" or "degraded"')
+        reason: str | None = None
+        series: int | None = Field(description="stored series (None when unknown)")
+
+    class ModelAnswer(Answer):
+        """The served model."""
+
+        model_dir: str
+        format_version: int
+        checksum: str
+        fingerprint: str
+        config: dict[str, Any]
+        recipe: dict[str, Any]
+        scaler: dict[str, Any] | None
+        metrics: dict[str, Any]
+        series: int
+
+    class ForecastAnswer(Answer):
+        """A forecast: ``values`` is ``(horizon, columns)``, null while readings are missing."""
+
+        series_id: str
+        values: list[list[float | None]] | None
+        timestamps: list[str] | None
+        seen: int
+        needed: int
+        warning: str | None = None
+        last_timestamp: str | None
+
+    class ObservationAnswer(ForecastAnswer):
+        """The forecast after the readings, and how many were new or repeats."""
+
+        accepted: int
+        repeated: int
+
+    class DeletedAnswer(Answer):
+        """A forgotten series."""
+
+        series_id: str
+        deleted: bool
+
+    app = FastAPIOffline(
         title="lstmlab live model",
         description=__doc__.split("\n\n")[0],
-        version=service.model_info()["checksum"][:12],
+        version=service.checksum[:12],
     )
     app.state.service = service
+    app.state.models = {
+        model.__name__: model
+        for model in (
+            ErrorAnswer,
+            HealthAnswer,
+            ModelAnswer,
+            ForecastAnswer,
+            ObservationAnswer,
+            DeletedAnswer,
+        )
+    }
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"detail": message}, status_code=status)
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -335,9 +646,61 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
             problems.append(f"{where}: {item.get('msg')}")
         return error(422, "invalid request: " + "; ".join(problems))
 
+    # Handlers of the exception classes (ExceptionMiddleware) answer and keep the connection;
+    # only the catch-all 500 below re-raises, after which uvicorn closes it.
+    @app.exception_handler(ValueError)
+    async def refused(request: Request, exc: ValueError) -> JSONResponse:
+        return error(422, str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        return error(409, str(exc))
+
+    @app.exception_handler(UnknownSeriesError)
+    async def unknown(request: Request, exc: UnknownSeriesError) -> JSONResponse:
+        return error(404, exc.args[0])
+
+    @app.exception_handler(SeriesLimitError)
+    async def too_many(request: Request, exc: SeriesLimitError) -> JSONResponse:
+        return error(429, str(exc))
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        retry = str(max(1, int(getattr(exc, "retry_after", 1))))
+        return error(503, f"{exc}; retry after {retry} s", {"Retry-After": retry})
+
+    @app.exception_handler(_Unauthorized)
+    async def unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
+        return error(401, str(exc), {"WWW-Authenticate": exc.challenge})
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    bearer = HTTPBearer(auto_error=False, description="the token the service was started with")
+    expected = None if config.token is None else config.token.encode()
+
+    async def authorize(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if credentials is None:
+            raise _Unauthorized(
+                "missing bearer token: send the header 'Authorization: Bearer <token>' with "
+                "the token the service was started with",
+                "Bearer",
+            )
+        # the header arrives latin-1 decoded: compare its bytes in constant time
+        if not hmac.compare_digest(credentials.credentials.encode("latin-1"), expected):
+            raise _Unauthorized(
+                "wrong bearer token; send the token the service was started with",
+                'Bearer error="invalid_token"',
+            )
+
+    guarded = [] if expected is None else [Depends(authorize)]
+
+    def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+        codes = (*codes, 401) if expected is not None else codes
+        return {code: {"model": ErrorAnswer} for code in codes}
 
     # ``:series_id``: an id may hold '/' and any character; the one rule (check_series_id) is
     # applied in the service.
@@ -346,41 +709,62 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
         PathParam(description="series id, percent-encoded: 1 to 200 characters, no controls"),
     ]
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        """Liveness: the model is loaded and the database open."""
-        return {"status": "ok", "series": len(service.store)}
+    # Plain ``def`` endpoints run on the thread pool: model work and store waits never block
+    # the event loop. They return JSONResponse (no second validation); the response models
+    # document the answers (tests check the answers against them).
+    @app.get(
+        "/health",
+        response_model=HealthAnswer,
+        responses={503: {"model": HealthAnswer, "description": "degraded"}},
+    )
+    def health() -> JSONResponse:
+        """Whether the store accepts writes: 200 ``ok``, 503 ``degraded`` (with the reason)."""
+        answer = service.health()
+        return JSONResponse(answer, status_code=200 if answer["status"] == "ok" else 503)
 
-    @app.get("/models/current")
-    async def current_model() -> dict[str, Any]:
+    @app.get(
+        "/models/current",
+        response_model=ModelAnswer,
+        dependencies=guarded,
+        responses=errors(503),
+    )
+    def current_model() -> JSONResponse:
         """Config, recipe, scaler and training metrics of the served model."""
-        return service.model_info()
+        return JSONResponse(service.model_info())
 
-    @app.post("/series/{series_id:series_id}/observations")
-    async def post_observations(series_id: series_path, body: Observations) -> JSONResponse:
+    @app.post(
+        "/series/{series_id:series_id}/observations",
+        response_model=ObservationAnswer,
+        dependencies=guarded,
+        responses=errors(409, 413, 422, 429, 503),
+    )
+    def post_observations(series_id: series_path, body: Observations) -> JSONResponse:
         """Accept new readings of a series and return the forecast after them."""
-        try:
-            result = service.observe(
-                series_id, body.values, body.timestamps, body.seq, body.horizon
-            )
-        except ConflictError as exc:
-            return error(409, str(exc))
-        except ValueError as exc:
-            return error(422, str(exc))
+        result = service.observe(series_id, body.values, body.timestamps, body.seq, body.horizon)
         return JSONResponse({"series_id": series_id, **result})
 
-    @app.get("/series/{series_id:series_id}/forecast")
-    async def get_forecast(
+    @app.get(
+        "/series/{series_id:series_id}/forecast",
+        response_model=ForecastAnswer,
+        dependencies=guarded,
+        responses=errors(404, 422, 503),
+    )
+    def get_forecast(
         series_id: series_path,
         horizon: Annotated[int, Query(ge=1, le=config.max_horizon)] = 1,
     ) -> JSONResponse:
         """The forecast of a known series from its stored state."""
-        try:
-            return JSONResponse(service.forecast(series_id, horizon))
-        except KeyError as exc:
-            return error(404, exc.args[0])
-        except ValueError as exc:
-            return error(422, str(exc))
+        return JSONResponse(service.forecast(series_id, horizon))
+
+    @app.delete(
+        "/series/{series_id:series_id}",
+        response_model=DeletedAnswer,
+        dependencies=guarded,
+        responses=errors(404, 422, 503),
+    )
+    def delete_series(series_id: series_path) -> JSONResponse:
+        """Forget a series (state and observation log): its next reading starts it afresh."""
+        return JSONResponse(service.delete(series_id))
 
     return _BodyLimit(app, config.max_body_bytes)
 
@@ -450,25 +834,79 @@ class _BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback address."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if host == "localhost":
+        return True
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(
+        ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses
+    )
+
+
+def check_exposure(host: str, config: ServeConfig, insecure: bool = False) -> None:
+    """Refuse to serve a non-loopback address without a token (unless ``insecure``).
+
+    Args:
+        host: the interface to bind.
+        config: the service's config (its ``token``).
+        insecure: serve without a token anyway (a warning is printed to stderr).
+
+    Raises:
+        ValueError: ``host`` is not a loopback address, there is no token and not ``insecure``.
+    """
+    if config.token is not None or _is_loopback(host):
+        return
+    if not insecure:
+        raise ValueError(
+            f"binding {host} (not a loopback address) without a token would let anyone who "
+            "can reach it read and write every series; pass a token (--token-file FILE or the "
+            "environment variable LSTMLAB_TOKEN), bind 127.0.0.1, or pass --insecure to serve "
+            "without authentication anyway"
+        )
+    print(
+        f"warning: serving {host} without a token (--insecure): anyone who can reach it can "
+        "read and write every series; pass --token-file FILE or set LSTMLAB_TOKEN",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def run(
     model_dir: str | Path,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     config: ServeConfig = ServeConfig(),
+    insecure: bool = False,
 ) -> None:
     """Serve ``model_dir`` until interrupted (uvicorn, one worker).
 
     Binds the socket first so that ``port=0`` picks a free port, then prints
-    ``serving on http://HOST:PORT`` (flushed) before accepting requests.
+    ``serving on http://HOST:PORT`` (flushed) before accepting requests. Several workers
+    (processes, on one machine or several) share series state through one PostgreSQL store
+    (``config.store``).
 
     Args:
         model_dir: the model folder.
         host: interface to bind (loopback by default).
         port: TCP port; 0 picks a free one.
-        config: limits and durability.
+        config: limits, storage and access.
+        insecure: allow a non-loopback ``host`` without ``config.token`` (with a warning).
+
+    Raises:
+        ValueError: a non-loopback ``host`` without a token and without ``insecure``
+            (raised before the model is loaded).
     """
     _require_serving_stack()
+    check_exposure(host, config, insecure)
     import uvicorn
 
     app = create_app(model_dir, config)
