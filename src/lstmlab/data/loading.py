@@ -32,7 +32,9 @@ file in its original format (`load_household_power`), its per-day summary
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -71,6 +73,7 @@ __all__ = [
     "load_household_power",
     "load_series",
     "series_arrays",
+    "sniff_format",
 ]
 
 MissingPolicy = Literal["interpolate", "ffill", "drop", "error", "keep"]
@@ -179,6 +182,12 @@ class LoadConfig:
         sort: Sort unsorted timestamps (and report it) instead of raising.
         min_length: Fewest rows the cleaned series may have.
         dtype: "float64" or "float32" for the values of the returned frame.
+        header: Whether the first line of a file names the columns. False reads every line
+            as data and names the columns by position: "1" for the first, "2", ...
+        max_filled: The largest share (0 to 1) of a column's values that the policies
+            "interpolate", "ffill" and "keep" may make up (absent timestamps of the grid,
+            missing cells, empty resampling bins), checked per column; None: no limit. A
+            wrong `freq` (5-minute steps declared for hourly data) makes up most values.
 
     """
 
@@ -196,6 +205,8 @@ class LoadConfig:
     sort: bool = False
     min_length: int = 2
     dtype: Literal["float32", "float64"] = "float64"
+    header: bool = True
+    max_filled: float | None = None
 
     def __post_init__(self) -> None:
         targets = _names("targets", self.targets)
@@ -241,6 +252,18 @@ class LoadConfig:
         min_length = check_positive_int("min_length", self.min_length, fix="pass 1 or more")
         object.__setattr__(self, "min_length", min_length)
         check_bool("sort", self.sort)
+        check_bool("header", self.header)
+        if self.max_filled is not None:
+            if (
+                isinstance(self.max_filled, bool)
+                or not isinstance(self.max_filled, int | float | np.integer | np.floating)
+                or not 0 <= self.max_filled <= 1
+            ):
+                raise ValueError(
+                    f"max_filled must be a share from 0 to 1 (or None for no limit), got "
+                    f"{self.max_filled!r}; pass e.g. max_filled=0.1"
+                )
+            object.__setattr__(self, "max_filled", float(self.max_filled))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -381,6 +404,14 @@ class LoadReport:
     def missing_read(self) -> int:
         """Return the missing cells as read, over all columns."""
         return sum(column.missing_read for column in self.columns)
+
+    @property
+    def values_filled(self) -> int:
+        """Return the values the policy made up (interpolated, forward- or edge-filled)."""
+        return sum(
+            column.interpolated + column.forward_filled + column.edge_filled
+            for column in self.columns
+        )
 
     def column(self, name: str) -> ColumnReport:
         """Return the report of one column.
@@ -801,11 +832,18 @@ def _parse_times(
                 f"time {label} holds dates with '/' such as {first!r}, whose day and month "
                 "order is ambiguous; pass time_format, e.g. '%d/%m/%Y' or '%m/%d/%Y'"
             )
+    _check_offsets(text, label)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        parsed = pd.DatetimeIndex(
-            pd.to_datetime(pd.Series(text), format=time_format, errors="coerce")
-        )
+        try:
+            parsed = pd.DatetimeIndex(
+                pd.to_datetime(pd.Series(text), format=time_format, errors="coerce")
+            )
+        except (ValueError, OverflowError) as error:  # offsets this check cannot see
+            raise ValueError(
+                f"time {label} cannot be parsed as one time zone ({error}); write every "
+                "timestamp with the same UTC offset (e.g. convert them to UTC), or none with one"
+            ) from None
     if caught and time_format is None:
         raise ValueError(
             f"time {label} has no single timestamp format pandas can infer (first value "
@@ -823,6 +861,37 @@ def _parse_times(
             f"timestamp{clause}; {fix}"
         )
     return parsed
+
+
+def _offset_key(offset: str | None) -> str | None:
+    """'Z', '+00', '+00:00' -> '+0000'; '+05:30' -> '+0530'; None stays None."""
+    if offset is None:
+        return None
+    key = "+0000" if offset == "Z" else offset.replace(":", "")
+    key = key + "00" if len(key) == 3 else key
+    return "+0000" if key == "-0000" else key
+
+
+def _check_offsets(text: np.ndarray, label: str) -> None:
+    """Raise when the timestamps mix UTC offsets, or mix stamps with and without one."""
+    offsets = [match.group(1) if (match := _OFFSET.search(cell)) else None for cell in text]
+    normal = [_offset_key(offset) for offset in offsets]
+    if len(set(normal)) <= 1:
+        return
+    first = 0
+    other = next(i for i, offset in enumerate(normal) if offset != normal[0])
+    if normal[first] is None or normal[other] is None:
+        aware, naive = (first, other) if normal[first] is not None else (other, first)
+        raise ValueError(
+            f"time {label} mixes timestamps with a UTC offset (row {aware + 1}: "
+            f"{text[aware]!r}) and without one (row {naive + 1}: {text[naive]!r}); write "
+            "every timestamp with its offset, or none with one"
+        )
+    raise ValueError(
+        f"time {label} mixes UTC offsets: row {first + 1} ({text[first]!r}) has "
+        f"{offsets[first]}, row {other + 1} ({text[other]!r}) has {offsets[other]} (a daylight "
+        "saving change?); one series needs one offset: convert the timestamps to one, e.g. UTC"
+    )
 
 
 def _step_offset(time: pd.DatetimeIndex) -> pd.DateOffset:
@@ -922,6 +991,42 @@ def _edge_bin_notes(
     if len(steps) == 1 and len(notes) == 2:
         notes = notes[:1]
     return notes
+
+
+def _check_filled_share(
+    missing: dict[str, int],
+    *,
+    rows: int,
+    gaps: int,
+    missing_read: dict[str, int],
+    source_index: pd.DatetimeIndex,
+    freq: str,
+    config: LoadConfig,
+    source: str,
+) -> None:
+    """Refuse a column whose made-up share of values is above ``config.max_filled``."""
+    assert config.max_filled is not None
+    for name, count in missing.items():
+        share = count / rows
+        if share <= config.max_filled:
+            continue
+        why = [f"{_count(gaps, 'timestamp')} of the {freq!r} grid absent from the file"]
+        if missing_read[name]:
+            why.append(f"{_count(missing_read[name], 'missing cell')}")
+        hint = ""
+        if gaps > len(source_index) and len(source_index) >= 2:
+            step = _step_offset(source_index).freqstr
+            if step != freq:
+                hint = (
+                    f"the file's most common step is {step!r}, not {freq!r}: pass freq={step!r} "
+                    "or leave freq out to infer it; "
+                )
+        raise ValueError(
+            f"{count} of {rows} values of column {name!r} in {source} would be made up by "
+            f"missing={config.missing!r} ({share:.1%}, more than max_filled="
+            f"{config.max_filled:g}): {', '.join(why)}; {hint}fill the file, or raise "
+            "max_filled (1 accepts any share)"
+        )
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -1040,6 +1145,17 @@ def _clean(
                 f"column {name!r} in {source} has no values (all {len(frame)} missing); "
                 "drop the column or choose another"
             )
+    if config.max_filled is not None and config.missing in ("interpolate", "ffill", "keep"):
+        _check_filled_share(
+            missing,
+            rows=len(frame),
+            gaps=gaps,
+            missing_read=missing_read,
+            source_index=source_index,
+            freq=freq if source_offset is None else source_offset.freqstr,
+            config=config,
+            source=source,
+        )
     interpolated = dict.fromkeys(columns, 0)
     forward_filled = dict.fromkeys(columns, 0)
     edge_filled = dict.fromkeys(columns, 0)
@@ -1140,12 +1256,120 @@ def _clean(
     )
 
 
-def _read_header(path: Path, sep: str) -> list[str]:
-    """Return the column names of a file as pandas names them."""
+_TEXT_PROBE = 1 << 16  # bytes read to tell a text file from a binary one
+_SEPARATORS = (",", ";", "\t", "|")
+# A cell that reads as a date or a time of day (a header cell like this is data, not a name).
+_DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|^\d{1,2}:\d{2}")
+# A UTC offset ending a timestamp that has a time of day: 'Z', '+05:00', '-0330', '+01'.
+_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$")
+
+
+def _check_file(path: Path) -> None:
+    """Raise a ValueError naming the fix when `path` is not a readable UTF-8 text file."""
+    if not path.exists():
+        raise ValueError(f"{path} does not exist; pass the path of an existing CSV file")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a file; pass the path of a CSV file in it")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file; pass the path of a CSV file")
     try:
-        return [str(name) for name in pd.read_csv(path, sep=sep, nrows=0).columns]
+        with path.open("rb") as handle:
+            head = handle.read(_TEXT_PROBE)
+    except PermissionError:
+        raise ValueError(
+            f"cannot read {path}: permission denied; make it readable (chmod u+r) or pass "
+            "another file"
+        ) from None
+    except OSError as error:
+        raise ValueError(
+            f"cannot read {path}: {error.strerror or error}; check the file or the disk"
+        ) from None
+    if b"\x00" in head:
+        raise ValueError(
+            f"{path} is not a text file (it holds NUL bytes at byte {head.index(0)}); pass a "
+            "CSV file"
+        )
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 4:  # not a character cut by the end of the probe
+            raise ValueError(
+                f"{path} is not UTF-8 text (byte {head[error.start]:#04x} at position "
+                f"{error.start}); convert it to UTF-8 or pass a CSV file"
+            ) from None
+
+
+def _column_names(count: int) -> list[str]:
+    """The names of the columns of a file without a header line: '1', '2', ..."""
+    return [str(number) for number in range(1, count + 1)]
+
+
+def _other_separator(first: str, sep: str) -> str | None:
+    """The separator that splits a one-column header line into columns, if any."""
+    try:
+        found = csv.Sniffer().sniff(first, delimiters="".join(_SEPARATORS)).delimiter
+    except csv.Error:
+        found = None
+    if found is not None and found != sep and found in first:
+        return found
+    return next((other for other in _SEPARATORS if other != sep and other in first), None)
+
+
+def _read_header(path: Path, sep: str, *, header: bool = True) -> list[str]:
+    """Return the column names of a file as pandas names them ('1', '2', ... without header).
+
+    Raises:
+        ValueError: The file is not readable text, is empty, or its header line is one
+            column that another separator would split (the message names it).
+    """
+    _check_file(path)
+    first = _first_line(path)
+    try:
+        names = pd.read_csv(
+            path,
+            sep=sep,
+            nrows=0 if header else 1,
+            header=0 if header else None,
+            encoding="utf-8-sig",
+        ).columns
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty; expected a header line and data rows") from None
+    except pd.errors.ParserError as error:
+        raise ValueError(f"{path} cannot be read as a CSV file ({error}); fix the file") from None
+    if len(names) == 1:
+        other = _other_separator(first, sep)
+        if other is not None:
+            raise ValueError(
+                f"{path} seems to be separated by {other!r}, not {sep!r}: its first line "
+                f"{first[:60]!r} is one column; pass sep={other!r}"
+            )
+    if not header:
+        return _column_names(len(names))
+    return [str(name) for name in names]
+
+
+def _check_header_is_names(path: Path, sep: str, header: Sequence[str]) -> None:
+    """Raise when the first line holds a timestamp and numbers: data, not column names."""
+    cells = [cell.strip().strip('"') for cell in _first_line(path).split(sep)]
+    if len(cells) < 2:
+        return
+    dates = [cell for cell in cells if _DATE_LIKE.match(cell)]
+    numbers = [cell for cell in cells if cell not in dates]
+
+    def is_number(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return False
+        return True
+
+    if dates and numbers and all(is_number(cell) for cell in numbers):
+        raise ValueError(
+            f"the first line of {path} ({_first_line(path)[:60]!r}) holds a timestamp and "
+            "numbers: it is data, not column names; pass header=False to read it as data, "
+            f"with the columns named by position ({', '.join(repr(n) for n in _column_names(3))}"
+            ", ...)"
+        )
 
 
 def _read_table(
@@ -1158,17 +1382,26 @@ def _read_table(
     """Read the time columns as text and the value columns as numbers where they parse."""
     value_cols = list(config.columns)
     wanted = list(time_cols) + value_cols
-    table = pd.read_csv(
-        path,
-        sep=config.sep,
-        decimal=config.decimal,
-        usecols=[name for name in header if name in wanted],
-        dtype={name: str for name in time_cols},
-        # Markers only on the value columns: an empty timestamp must be an error.
-        na_values={name: list(config.missing_markers) for name in value_cols},
-        keep_default_na=False,
-        low_memory=False,
-    )
+    try:
+        table = pd.read_csv(
+            path,
+            sep=config.sep,
+            decimal=config.decimal,
+            header=0 if config.header else None,
+            names=None if config.header else list(header),
+            usecols=[name for name in header if name in wanted],
+            dtype={name: str for name in time_cols},
+            # Markers only on the value columns: an empty timestamp must be an error.
+            na_values={name: list(config.missing_markers) for name in value_cols},
+            keep_default_na=False,
+            low_memory=False,
+            encoding="utf-8-sig",  # a byte-order mark is not part of the first name
+        )
+    except pd.errors.ParserError as error:
+        raise ValueError(
+            f"{path} cannot be read as a CSV file separated by {config.sep!r} ({error}); fix "
+            "that line, or pass the file's separator as sep"
+        ) from None
     if table.empty:
         raise ValueError(f"{path} has a header but no data rows; expected at least one row")
     return table
@@ -1189,7 +1422,9 @@ def _load_file(
             f"decimal and sep are both {config.sep!r}, so {path} cannot be split into "
             "columns; a file with decimal=',' is usually separated by ';': pass sep=';'"
         )
-    header = _read_header(path, config.sep)
+    header = _read_header(path, config.sep, header=config.header)
+    if config.header:
+        _check_header_is_names(path, config.sep, header)
     time_col = config.time_col if config.time_col is not None else header[0]
     if time_col not in header:
         raise ValueError(
@@ -1514,9 +1749,33 @@ def _names_or_ints(clients: Any) -> list[Any]:
 
 
 def _first_line(path: Path) -> str:
-    """Return the header line of a text file."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    """Return the header line of a text file (checked to be one; no byte-order mark)."""
+    _check_file(path)
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
         return handle.readline().strip()
+
+
+def sniff_format(path: str | os.PathLike[str]) -> str:
+    """Tell a file's format from its header line, as ``load_series(format="auto")`` does.
+
+    Args:
+        path: The file.
+
+    Returns:
+        "household", "household-days", "electricity" or "csv".
+
+    Raises:
+        ValueError: The file does not exist, is a folder, or is not UTF-8 text.
+
+    """
+    first = _first_line(Path(path))
+    if first.startswith("Date;Time;"):
+        return "household"
+    if first.startswith("datetime,Global_active_power"):
+        return "household-days"
+    if first.startswith(('"";"MT_', ';"MT_', ";MT_")):
+        return "electricity"
+    return "csv"
 
 
 def _check_header_start(path: Path, start: str, what: str, example: str) -> None:
@@ -1558,15 +1817,7 @@ def load_series(
     check_choice("format", format, _FORMATS)
     path = Path(path)
     if format == "auto":
-        first = _first_line(path)
-        if first.startswith("Date;Time;"):
-            format = "household"
-        elif first.startswith("datetime,Global_active_power"):
-            format = "household-days"
-        elif first.startswith('"";"MT_') or first.startswith(';"MT_') or first.startswith(";MT_"):
-            format = "electricity"
-        else:
-            format = "csv"
+        format = sniff_format(path)
     if format == "csv":
         if config is None:
             raise ValueError(
