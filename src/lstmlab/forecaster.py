@@ -42,6 +42,7 @@ readings.
 """
 
 import dataclasses
+import datetime
 import time
 import uuid
 import warnings
@@ -75,7 +76,7 @@ from lstmlab.core.model import (
     apply,
     init_state,
 )
-from lstmlab.core.rollout import read, rollout
+from lstmlab.core.rollout import power_of_two_pieces, read, rollout
 from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fit, init_train_states
 from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
@@ -94,8 +95,11 @@ __all__ = [
     "AUTO_NORMS",
     "MAX_HORIZON",
     "MIN_WINDOW",
+    "FORECAST_PLAUSIBLE_FACTOR",
     "MODEL_KINDS",
+    "OUTLIER_FACTOR",
     "PLAUSIBLE_FACTOR",
+    "READ_CHUNK",
     "Forecast",
     "Forecaster",
     "ForecasterConfig",
@@ -115,7 +119,26 @@ MIN_WINDOW = 6
 AUTO_NORMS = ("difference", "window", "none")
 # A forecast beyond this many training ranges outside the training data is flagged
 # (``lstmlab.scoring.plausible_range``; compare's default).
-PLAUSIBLE_FACTOR = 3.0
+FORECAST_PLAUSIBLE_FACTOR = 3.0
+# A reading beyond this many training ranges outside the series' training data is refused
+# (``check_values``). Wider than the forecast check on purpose: a refused reading is lost
+# to the series, a flagged forecast only left out of a median. Ten ranges let a trend go on
+# for years (the airline series, 104 to 622 passengers, accepts up to 5,802) and a level
+# shift of several ranges through, yet refuse the garbage a live feed sends: a unit slip of
+# a thousand, a sentinel code such as 999999, an overflow such as 1e39.
+PLAUSIBLE_FACTOR = 10.0
+# ``fit`` refuses a training value beyond this many widths of the series' bulk (its values
+# without the extreme 1% at each end) outside the bulk (``_check_outliers``): a cell at
+# 1e30 or a sentinel code, never a real peak (the largest of every series under
+# ``shared/data`` is within 2 bulk widths of its bulk; intermittent series too).
+OUTLIER_FACTOR = 100.0
+# ``observe`` reads at most this many readings per compiled call (in power-of-two pieces):
+# log2(READ_CHUNK) + 1 programs per row bucket cover every request size.
+READ_CHUNK = 64
+# The largest float32: a reading beyond it cannot be computed with, whatever the factor.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A time zone name (or UTC offset) is stored as this many UTF-8 bytes, zero padded.
+_ZONE_BYTES = 64
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -401,6 +424,9 @@ class SeriesState:
         seen: readings observed so far.
         scaler: the series' own scaler (fitted on its training values; a new series gets the
             forecaster's default), or ``None`` for none.
+        zone: the time zone of the series' timestamps, when they are aware: the zone name
+            (``"Europe/Berlin"``) or the UTC offset (``"+05:00"``) of the last reading;
+            ``None`` for naive timestamps (or none).
     """
 
     rnn: tuple[LSTMState, ...]
@@ -409,6 +435,12 @@ class SeriesState:
     last_time: int | None
     seen: int
     scaler: Scaler | None = None
+    zone: str | None = None
+
+    @property
+    def last_timestamp(self) -> pd.Timestamp | None:
+        """The last reading's timestamp, aware (in ``zone``) when the readings were aware."""
+        return None if self.last_time is None else _timestamp(self.last_time, self.zone)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -489,6 +521,7 @@ def _state_arrays(
         has_prediction=np.asarray(state.prediction is not None, np.uint8),
         last_time=np.asarray(NO_TIME if state.last_time is None else state.last_time, np.int64),
         seen=np.asarray(state.seen, np.int64),
+        zone=_zone_bytes(state.zone),
     )
     if state.scaler is not None:
         arrays["scaler.offset"] = np.asarray(state.scaler.offset, np.float64)
@@ -543,6 +576,8 @@ def _state_from_arrays(
         last_time=None if last_time == NO_TIME else last_time,
         seen=int(arrays["seen"]),
         scaler=scaler,
+        # a state stored before time zones were kept has no "zone": naive
+        zone=_zone_name(arrays["zone"]) if "zone" in arrays else None,
     )
 
 
@@ -629,34 +664,132 @@ def _fresh_state(config: ModelConfig, seeds: int, scaler: Scaler | None) -> Seri
     )
 
 
-# --------------------------------------------------------------------------- data
+# --------------------------------------------------------------------------- time
+
+
+def _zone_of(tz: Any) -> str:
+    """A time zone as the string kept in a state: its name, or its UTC offset ``"+05:00"``."""
+    if isinstance(tz, datetime.timezone) and tz is not datetime.UTC:
+        offset = tz.utcoffset(None)
+        sign = "-" if offset < datetime.timedelta(0) else "+"
+        minutes = int(abs(offset).total_seconds()) // 60
+        return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    name = str(getattr(tz, "key", None) or getattr(tz, "zone", None) or tz)
+    return "UTC" if name in ("UTC", "UTC+00:00", "tzutc()") else name
+
+
+def _tz(zone: str) -> Any:
+    """Inverse of ``_zone_of``: what ``tz_convert`` takes."""
+    if zone[:1] in "+-" and len(zone) == 6:
+        minutes = int(zone[1:3]) * 60 + int(zone[4:6])
+        sign = -1 if zone[0] == "-" else 1
+        return datetime.timezone(datetime.timedelta(minutes=sign * minutes))
+    return zone
+
+
+def _timestamp(nanoseconds: int, zone: str | None) -> pd.Timestamp:
+    """A stored timestamp (UTC nanoseconds) as a ``pd.Timestamp``, aware in ``zone``."""
+    stamp = pd.Timestamp(nanoseconds)
+    return stamp if zone is None else stamp.tz_localize("UTC").tz_convert(_tz(zone))
+
+
+def _zone_bytes(zone: str | None) -> np.ndarray:
+    """``(_ZONE_BYTES,)`` uint8: the zone's UTF-8 bytes, zero padded (all zeros: naive)."""
+    out = np.zeros(_ZONE_BYTES, np.uint8)
+    if zone is not None:
+        raw = zone.encode()
+        if not raw or len(raw) > _ZONE_BYTES:
+            raise ValueError(
+                f"time zone {zone!r} cannot be kept (1 to {_ZONE_BYTES} bytes); pass "
+                "timestamps with a UTC offset such as '+05:00'"
+            )
+        out[: len(raw)] = np.frombuffer(raw, np.uint8)
+    return out
+
+
+def _zone_name(array: np.ndarray) -> str | None:
+    """Inverse of ``_zone_bytes``."""
+    raw = np.asarray(array, np.uint8).tobytes().rstrip(b"\0")
+    return raw.decode() if raw else None
+
+
+def _parse_times(series_id: str, timestamps: Sequence[Any]) -> tuple[np.ndarray, str | None]:
+    """Timestamps as UTC nanoseconds and their zone (``None``: naive); see ``parse_timestamps``."""
+    if isinstance(timestamps, pd.DatetimeIndex):
+        index = timestamps
+    else:
+        items = list(timestamps)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pandas' mixed-offset FutureWarning
+                parsed = pd.to_datetime(items)
+        except (TypeError, ValueError, OverflowError):
+            parsed = None  # maybe aware and naive mixed: one at a time says which
+        if isinstance(parsed, pd.DatetimeIndex):
+            index = parsed
+        else:
+            stamps = []
+            for position, item in enumerate(items):
+                try:
+                    stamps.append(pd.Timestamp(item))
+                except (TypeError, ValueError, OverflowError) as error:
+                    raise ValueError(
+                        f"series {series_id!r}: timestamps could not be parsed (timestamp "
+                        f"{position}, {item!r:.60}: {error}); pass ISO timestamps such as "
+                        "'2024-01-01T00:15:00' or '2024-01-01T00:15:00+05:00'"
+                    ) from None
+            aware = [s is not pd.NaT and s.tz is not None for s in stamps]
+            if any(aware) and not all(aware):
+                _refuse_mixed(series_id, aware.index(True), aware.index(False), "")
+            index = pd.DatetimeIndex(
+                [s.tz_convert("UTC") if a else s for s, a in zip(stamps, aware, strict=True)]
+            )
+            if all(aware) and stamps:
+                # several offsets (a daylight-saving change): the last reading's is kept
+                return _utc_nanoseconds(series_id, index), _zone_of(stamps[-1].tz)
+    zone = None if index.tz is None else _zone_of(index.tz)
+    return _utc_nanoseconds(series_id, index), zone
+
+
+def _refuse_mixed(series_id: str, aware: Any, naive: Any, where: str) -> None:
+    raise ValueError(
+        f"series {series_id!r}: timestamp {aware} has a time zone and timestamp {naive} "
+        f"has none{where}; a series' timestamps are all aware (with an offset such as "
+        "'+05:00') or all naive: send them all one way"
+    )
+
+
+def _utc_nanoseconds(series_id: str, index: pd.DatetimeIndex) -> np.ndarray:
+    if index.hasnans:
+        at = int(np.argmax(index.isna()))
+        raise ValueError(
+            f"series {series_id!r}: timestamp {at} is missing (NaT); pass one timestamp per reading"
+        )
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return index.as_unit("ns").asi8
 
 
 def parse_timestamps(series_id: str, timestamps: Sequence[Any]) -> np.ndarray:
     """Timestamps as int64 nanoseconds (time-zone aware ones converted to UTC).
 
+    Aware timestamps may carry different offsets (a daylight-saving change); aware and
+    naive ones together are refused. ``SeriesState.zone`` keeps the zone of aware ones.
+
     Args:
         series_id: for messages.
-        timestamps: ISO strings, datetimes or ``pd.Timestamp``.
+        timestamps: ISO strings, datetimes or ``pd.Timestamp`` (or a ``DatetimeIndex``).
 
     Returns:
-        ``(readings,)`` int64 nanoseconds since the epoch.
+        ``(readings,)`` int64 nanoseconds since the epoch (UTC).
 
     Raises:
-        ValueError: an unparseable or missing timestamp.
+        ValueError: an unparseable or missing timestamp, or aware and naive ones mixed.
     """
-    try:
-        index = pd.DatetimeIndex(pd.to_datetime(list(timestamps)))
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"series {series_id!r}: timestamps could not be parsed ({error}); pass ISO "
-            "timestamps such as '2024-01-01T00:15:00'"
-        ) from None
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    if index.hasnans:
-        raise ValueError(f"series {series_id!r}: a timestamp is missing (NaT); pass all")
-    return index.as_unit("ns").asi8
+    return _parse_times(series_id, timestamps)[0]
+
+
+# --------------------------------------------------------------------------- data
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -841,6 +974,11 @@ def _check_freq(times: Mapping[str, pd.DatetimeIndex | None], freq: str | None) 
 
 
 # --------------------------------------------------------------------------- compiled helpers
+
+
+def _bucket(count: int) -> int:
+    """``count`` rounded up to a power of two: the compiled shape that serves it."""
+    return 1 << (count - 1).bit_length()
 
 
 def _stack_rnn(states: Sequence[SeriesState]) -> tuple[LSTMState, ...]:
@@ -1147,12 +1285,18 @@ class _Calibration:
         residuals: series id -> ``(origins, horizon, columns)`` residuals of the seed median
             on the validation tail, in the series' scaled units.
         pooled: every series' residuals together (a series first seen after fitting).
+        extremes: series id -> ``(min, max)``, each ``(columns,)``, of the series' training
+            values (the reading check, ``Forecaster.check_values``).
+        default_extremes: the same over all series pooled (a series first seen after
+            fitting); ``None`` for none.
     """
 
     ranges: dict[str, tuple[np.ndarray, np.ndarray]]
     default_range: tuple[np.ndarray, np.ndarray] | None
     residuals: dict[str, np.ndarray]
     pooled: np.ndarray | None
+    extremes: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
+    default_extremes: tuple[np.ndarray, np.ndarray] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN residuals, of missing forecasts, as ``None``)."""
@@ -1161,13 +1305,19 @@ class _Calibration:
             return np.where(np.isnan(array), None, array).tolist()
 
         return {
-            "plausible_factor": PLAUSIBLE_FACTOR,
+            "plausible_factor": FORECAST_PLAUSIBLE_FACTOR,
             "ranges": {i: [low.tolist(), high.tolist()] for i, (low, high) in self.ranges.items()},
             "default_range": None
             if self.default_range is None
             else [self.default_range[0].tolist(), self.default_range[1].tolist()],
             "residuals": {i: listed(r) for i, r in self.residuals.items()},
             "pooled": None if self.pooled is None else listed(self.pooled),
+            "extremes": {
+                i: [low.tolist(), high.tolist()] for i, (low, high) in self.extremes.items()
+            },
+            "default_extremes": None
+            if self.default_extremes is None
+            else [self.default_extremes[0].tolist(), self.default_extremes[1].tolist()],
         }
 
     @classmethod
@@ -1179,13 +1329,36 @@ class _Calibration:
         def array(values: Any) -> np.ndarray:
             return np.array(values, dtype=np.float64)  # None -> nan
 
-        default = data.get("default_range")
+        def pair(values: Any) -> tuple[np.ndarray, np.ndarray] | None:
+            return None if values is None else (array(values[0]), array(values[1]))
+
+        ranges = {i: pair(bounds) for i, bounds in data["ranges"].items()}
+        default = pair(data.get("default_range"))
+        if "extremes" in data:
+            extremes = {i: pair(bounds) for i, bounds in data["extremes"].items()}
+            default_extremes = pair(data.get("default_extremes"))
+        else:
+            # A folder written before the reading check: its ranges are the training
+            # extremes widened by ``factor`` widths each side; fit refuses constant series,
+            # so the width is (high - low) / (1 + 2 factor).
+            factor = float(data.get("plausible_factor", FORECAST_PLAUSIBLE_FACTOR))
+            extremes = {i: _narrowed(bounds, factor) for i, bounds in ranges.items()}
+            default_extremes = None if default is None else _narrowed(default, factor)
         return cls(
-            ranges={i: (array(low), array(high)) for i, (low, high) in data["ranges"].items()},
-            default_range=None if default is None else (array(default[0]), array(default[1])),
+            ranges=ranges,
+            default_range=default,
             residuals={i: array(r) for i, r in data["residuals"].items()},
             pooled=None if data.get("pooled") is None else array(data["pooled"]),
+            extremes=extremes,
+            default_extremes=default_extremes,
         )
+
+
+def _narrowed(bounds: tuple[np.ndarray, np.ndarray], factor: float) -> tuple[np.ndarray, ...]:
+    """The training ``(min, max)`` behind ``plausible_range``'s ``(low, high)`` (not constant)."""
+    low, high = bounds
+    width = (high - low) / (1.0 + 2.0 * factor)
+    return low + factor * width, high - factor * width
 
 
 _NO_CALIBRATION = _Calibration(ranges={}, default_range=None, residuals={}, pooled=None)
@@ -1406,7 +1579,7 @@ class Forecaster:
         """The series of the last forecast with a flagged seed -> its ``SeedFlags``.
 
         Every seed's forecast is checked: a non-finite value, or one beyond
-        ``PLAUSIBLE_FACTOR`` training ranges outside the series' training data
+        ``FORECAST_PLAUSIBLE_FACTOR`` training ranges outside the series' training data
         (``lstmlab.scoring.plausible_range``), flags the seed, which is left out
         of the median. ``{}`` when every seed passed.
         """
@@ -1460,18 +1633,36 @@ class Forecaster:
         return StoredState(arrays=arrays, seen=state.seen, last_time=state.last_time)
 
     # -- validation -------------------------------------------------------------------------
-    def check_values(self, series_id: str, values: Any) -> np.ndarray:
+    def check_values(
+        self,
+        series_id: str,
+        values: Any,
+        *,
+        plausible_factor: float | None = PLAUSIBLE_FACTOR,
+    ) -> np.ndarray:
         """Readings as ``(readings, columns)`` float64, or a ``ValueError`` saying what is wrong.
 
+        A reading must be finite and within float32's range (the model computes in float32;
+        always), and, unless ``plausible_factor`` is ``None``, within ``plausible_factor``
+        training ranges of the series' training values: ``[low - f * width, high + f *
+        width]`` with ``low``, ``high`` the series' training extremes and ``width = high -
+        low`` (``lstmlab.scoring.plausible_range``). A series first seen after fitting is
+        held to the range of all training values; a forecaster from ``from_params`` (no
+        training values) to its scaler's span (min to max of a minmax scaler, mean ± one
+        standard deviation of a standard one).
+
         Args:
-            series_id: for messages.
+            series_id: for messages (and whose training range applies).
             values: ``(readings, columns)``, or ``(readings,)`` for one column.
+            plausible_factor: training ranges beyond the training values still accepted
+                (default ``PLAUSIBLE_FACTOR``); ``None`` accepts any finite value.
 
         Returns:
             The readings, in the original units.
 
         Raises:
-            ValueError: not numbers, wrong column count, no readings, NaN or infinite values.
+            ValueError: not numbers, wrong column count, no readings, NaN or infinite values,
+                beyond float32, or beyond the plausible range.
         """
         self._require_model()
         columns = self._model.features
@@ -1501,31 +1692,96 @@ class Forecaster:
                 f"({array[first].tolist()}); readings must be finite, fill or drop it before "
                 "observing"
             )
+        huge = (np.abs(array) > _FLOAT32_MAX).any(axis=1)
+        if huge.any():
+            first = int(np.argmax(huge))
+            raise ValueError(
+                f"series {series_id!r}: reading {first} ({array[first].tolist()}) is beyond "
+                "the float32 range the model computes in, once scaled; check its units (no "
+                f"plausible_factor accepts a value beyond {_FLOAT32_MAX:.4g})"
+            )
+        if plausible_factor is not None:
+            self._check_plausible(series_id, array, plausible_factor)
         return array
 
+    def _training_extremes(self, series_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The ``(min, max)`` a series' readings are checked against (``check_values``)."""
+        calibration = self._calibration
+        known = calibration.extremes.get(series_id, calibration.default_extremes)
+        if known is not None:
+            return known
+        scaler = self._scaler
+        if scaler is None or scaler.kind == "none":
+            return None
+        offset, scale = np.asarray(scaler.offset), np.abs(np.asarray(scaler.scale))
+        if scaler.kind == "minmax":
+            return offset, offset + scale
+        return offset - scale, offset + scale
+
+    def _check_plausible(self, series_id: str, array: np.ndarray, factor: Any) -> None:
+        factor = check_positive_number(
+            "plausible_factor",
+            factor,
+            fix="pass e.g. 10, or None to accept any finite value",
+        )
+        extremes = self._training_extremes(series_id)
+        if extremes is None:
+            return
+        low, high = plausible_range(np.stack(extremes), factor)  # (columns,) each
+        outside = ((array < low) | (array > high)).any(axis=1)
+        if outside.any():
+            first = int(np.argmax(outside))
+            column = int(np.argmax((array[first] < low) | (array[first] > high)))
+
+            def g(value: float) -> str:
+                return f"{value:.6g}"
+
+            raise ValueError(
+                f"series {series_id!r}: reading {first} ({g(array[first, column])}) is outside "
+                f"the plausible range [{g(low[column])}, {g(high[column])}] ({factor:g} training "
+                f"ranges around the training values {g(extremes[0][column])} to "
+                f"{g(extremes[1][column])}); check its units, or accept it with a larger "
+                "plausible_factor (--plausible-factor) or none (plausible_factor=None, "
+                "--allow-implausible)"
+            )
+
     def _check_times(
-        self, series_id: str, state: SeriesState, timestamps: Any, count: int
-    ) -> np.ndarray | None:
+        self, series_id: str, state: SeriesState, timestamps: Any, count: int, horizon: int
+    ) -> tuple[np.ndarray | None, str | None]:
+        """The readings' timestamps (UTC ns) and zone, checked against the series' state."""
         if timestamps is None:
             if state.last_time is not None:
-                last = pd.Timestamp(state.last_time).isoformat()
+                last = state.last_timestamp.isoformat()
                 raise ValueError(
                     f"series {series_id!r} has timestamps up to {last}; pass timestamps with "
                     "the new readings so that their order can be checked"
                 )
-            return None
-        stamps = parse_timestamps(series_id, timestamps)
-        index = pd.DatetimeIndex(stamps)
-        if len(index) != count:
+            return None, None
+        stamps, zone = _parse_times(series_id, timestamps)
+        if state.last_time is not None and (zone is None) != (state.zone is None):
+            had, got = ("aware", "naive") if zone is None else ("naive", "aware")
             raise ValueError(
-                f"series {series_id!r}: {len(index)} timestamps for {count} readings; pass "
+                f"series {series_id!r} has {had} timestamps (up to "
+                f"{state.last_timestamp.isoformat()}), got {got} ones ("
+                f"{_timestamp(int(stamps[0]), zone).isoformat() if len(stamps) else '-'}); a "
+                "series' timestamps are all aware (with an offset such as '+05:00') or all "
+                "naive: send them "
+                + ("with the offset" if zone is None else "without one")
+                + ", or start the series afresh (delete_series, observe --reset)"
+            )
+        if len(stamps) != count:
+            raise ValueError(
+                f"series {series_id!r}: {len(stamps)} timestamps for {count} readings; pass "
                 "one timestamp per reading"
             )
+
+        def shown(position: int) -> str:
+            return _timestamp(int(stamps[position]), zone).isoformat()
+
         if state.last_time is not None and stamps[0] <= state.last_time:
             raise ValueError(
-                f"series {series_id!r}: reading at {index[0].isoformat()} is out of time order: "
-                "the series already has readings up to "
-                f"{pd.Timestamp(state.last_time).isoformat()}; "
+                f"series {series_id!r}: reading at {shown(0)} is out of time order: "
+                f"the series already has readings up to {state.last_timestamp.isoformat()}; "
                 "send only newer readings"
             )
         steps = np.diff(stamps)
@@ -1533,22 +1789,55 @@ class Forecaster:
             at = int(np.argmax(steps <= 0)) + 1
             raise ValueError(
                 f"series {series_id!r}: timestamps are not strictly increasing at reading {at} "
-                f"({index[at - 1].isoformat()} then {index[at].isoformat()}); sort them and "
-                "drop duplicates"
+                f"({shown(at - 1)} then {shown(at)}); sort them and drop duplicates"
             )
         if self._offset is not None:
-            start = index[0] if state.last_time is None else pd.Timestamp(state.last_time)
-            grid = pd.date_range(start, periods=count + 1, freq=self._offset)
-            grid = grid[1:] if state.last_time is not None else grid[:-1]
-            off = grid.as_unit("ns").asi8 != stamps
+            # the grid runs in the series' own zone: a daily grid keeps its local hour
+            # across a daylight-saving change
+            if state.last_time is None:
+                grid = pd.date_range(
+                    _timestamp(int(stamps[0]), zone), periods=count, freq=self._offset
+                )
+            else:
+                start = state.last_timestamp
+                if zone is not None:
+                    start = start.tz_convert(_tz(zone))
+                grid = pd.date_range(start, periods=count + 1, freq=self._offset)[1:]
+            off = _utc_nanoseconds(series_id, grid) != stamps
             if off.any():
                 at = int(np.argmax(off))
                 raise ValueError(
-                    f"series {series_id!r}: reading {at} has timestamp {index[at].isoformat()}, "
-                    f"expected {grid[at].isoformat()} (frequency {self._recipe.freq}): a gap "
-                    "or an off-grid reading; send the missing readings (filled) in order"
+                    f"series {series_id!r}: reading {at} has timestamp {shown(at)}, expected "
+                    f"{grid[at].isoformat()} (frequency {self._recipe.freq}): a gap or an "
+                    "off-grid reading; send the missing readings (filled) in order"
                 )
-        return stamps
+            # refused before anything is applied: a series whose forecast cannot be dated
+            self._forecast_times(series_id, int(stamps[-1]), zone, horizon)
+        return stamps, zone
+
+    def _forecast_times(
+        self, series_id: str, last_time: int | None, zone: str | None, horizon: int
+    ) -> pd.DatetimeIndex | None:
+        """The timestamps of ``horizon`` steps after ``last_time`` (aware in ``zone``).
+
+        Raises:
+            ValueError: the steps pass the last timestamp pandas can hold.
+        """
+        if last_time is None or self._offset is None:
+            return None
+        last = _timestamp(last_time, zone)
+        try:
+            grid = pd.date_range(last, periods=horizon + 1, freq=self._offset)[1:]
+        except (OverflowError, ValueError):  # pandas' OutOfBoundsDatetime is a ValueError
+            grid = None
+        if grid is None or len(grid) != horizon or grid.hasnans:
+            raise ValueError(
+                f"series {series_id!r}: {horizon} forecast step(s) of {self._recipe.freq} "
+                f"after {last.isoformat()} pass the last timestamp pandas can hold "
+                f"({pd.Timestamp.max.isoformat()}); check the readings' dates, or ask for "
+                "fewer steps"
+            )
+        return grid
 
     def _readings(self, series_id: str, new_data: Any, timestamps: Any) -> tuple[Any, Any]:
         """``new_data`` (DataFrame, Series or array) as ``(values, timestamps)``."""
@@ -1596,6 +1885,8 @@ class Forecaster:
         timestamps: Sequence[Any] | None = None,
         *,
         state: SeriesState | None = None,
+        plausible_factor: float | None = PLAUSIBLE_FACTOR,
+        horizon: int = 1,
     ) -> SeriesState:
         """The state after reading ``values``, without storing it (validates first).
 
@@ -1604,16 +1895,26 @@ class Forecaster:
             values: ``(readings, columns)`` or ``(readings,)`` for one column, original units.
             timestamps: one per reading (ISO strings, datetimes), or ``None``.
             state: the state to advance; ``None`` reads the series' stored state.
+            plausible_factor: as ``check_values`` (``None``: any finite value).
+            horizon: the forecast steps the new state must be able to date (a reading so
+                late that they pass pandas' last timestamp is refused).
 
         Returns:
             The new ``SeriesState``; ``commit`` stores it.
 
         Raises:
-            ValueError: a bad id, wrong column count, NaN or infinite values, timestamps out
-                of order, with gaps, or missing where the series has them. Nothing changes.
+            ValueError: a bad id, wrong column count, NaN, infinite or implausible values,
+                timestamps out of order, with gaps, out of range, aware and naive mixed, or
+                missing where the series has them. Nothing changes.
         """
         states = None if state is None else {series_id: state}
-        result = self._advance_many({series_id: values}, {series_id: timestamps}, states)
+        result = self._advance_many(
+            {series_id: values},
+            {series_id: timestamps},
+            states,
+            plausible_factor=plausible_factor,
+            horizon=horizon,
+        )
         return result[series_id][0]
 
     def _advance_many(
@@ -1621,6 +1922,9 @@ class Forecaster:
         observations: Mapping[str, Any],
         timestamps: Mapping[str, Any] | None,
         states: Mapping[str, SeriesState] | None = None,
+        *,
+        plausible_factor: float | None = PLAUSIBLE_FACTOR,
+        horizon: int = 1,
     ) -> dict[str, tuple[SeriesState, np.ndarray, np.ndarray | None]]:
         """Validate and advance several series: id -> (new state, readings, timestamps ns)."""
         self._require_model()
@@ -1629,8 +1933,12 @@ class Forecaster:
         for series_id, values in observations.items():
             check_series_id(series_id)
             state = states[series_id] if states is not None else self.series_state(series_id)
-            array = self.check_values(series_id, values)
-            stamps = self._check_times(series_id, state, timestamps.get(series_id), len(array))
+            array = self.check_values(series_id, values, plausible_factor=plausible_factor)
+            stamps, zone = self._check_times(
+                series_id, state, timestamps.get(series_id), len(array), horizon
+            )
+            if stamps is not None:
+                state = dataclasses.replace(state, zone=zone)
             with np.errstate(over="ignore"):
                 scaled = (array if state.scaler is None else state.scaler.transform(array)).astype(
                     np.float32
@@ -1655,9 +1963,14 @@ class Forecaster:
         for series_id, (_, scaled, _, _) in checked.items():
             by_length.setdefault(len(scaled), []).append(series_id)
         for length, ids in by_length.items():
-            before = _stack_rnn([checked[i][0] for i in ids])  # (seeds, series, units)
+            after = _stack_rnn([checked[i][0] for i in ids])  # (seeds, series, units)
             x = np.stack([checked[i][1] for i in ids])  # (series, readings, features)
-            y, after = read(self._model, self._params, before, x, seeds=True)
+            # at most READ_CHUNK readings per call (read splits them into power-of-two
+            # pieces): log2(READ_CHUNK) + 1 programs cover every request size
+            for start in range(0, length, READ_CHUNK):
+                y, after = read(
+                    self._model, self._params, after, x[:, start : start + READ_CHUNK], seeds=True
+                )
             y = np.asarray(y)  # (seeds, series, outputs)
             after = [LSTMState(h=np.asarray(s.h), c=np.asarray(s.c)) for s in after]
             for row, series_id in enumerate(ids):
@@ -1717,6 +2030,76 @@ class Forecaster:
             series_id, self._encode(state), first_seq=first, times=times, readings=readings
         )
 
+    def delete_series(self, series_id: str) -> bool:
+        """Forget a series: its state and its observation log (it then starts afresh).
+
+        Args:
+            series_id: the series.
+
+        Returns:
+            ``True`` when the series was stored, ``False`` for an unknown id.
+
+        Raises:
+            ValueError: a bad series id.
+        """
+        self._require_model()
+        check_series_id(series_id)
+        self._history.pop(series_id, None)
+        self._flags.pop(series_id, None)
+        return bool(self._store.delete(series_id))
+
+    def warm_up(self, max_readings: int, max_horizon: int, *, max_series: int = 1) -> int:
+        """Compile every program a request up to these sizes can need, so that none compiles.
+
+        ``observe`` reads at most ``READ_CHUNK`` readings per call, in power-of-two pieces,
+        and pads the series to a power of two; forecasts round the horizon up to a power of
+        two. This runs each of those shapes once on zeros (nothing is stored).
+
+        Args:
+            max_readings: the most readings one request sends.
+            max_horizon: the most steps one request forecasts.
+            max_series: the most series one call observes or forecasts together.
+
+        Returns:
+            The number of shapes run.
+        """
+        self._require_model()
+        max_readings = check_positive_int("max_readings", max_readings)
+        max_horizon = check_int_range("max_horizon", max_horizon, 1, MAX_HORIZON)
+        max_series = check_positive_int("max_series", max_series)
+        columns = self._model.features
+        row_buckets = [1 << bit for bit in range(_bucket(max_series).bit_length())]
+        horizons = [1 << bit for bit in range(_bucket(max_horizon).bit_length())]
+        if self._recipe.horizon > 1:
+            horizons = []  # a direct model's forecast is its stored output: nothing to roll
+        shapes = 0
+        for rows in row_buckets:
+            fresh = [self.fresh_state()] * rows
+            if self.windowed:
+                x = np.zeros((rows, self._recipe.window, columns), np.float32)
+                y, _ = read(self._model, self._params, (), x, seeds=True)
+                shapes += 1
+            else:
+                pieces = sorted(
+                    {
+                        piece
+                        for n in range(1, min(max_readings, READ_CHUNK) + 1)
+                        for piece in power_of_two_pieces(n)
+                    }
+                )
+                for piece in pieces:
+                    x = np.zeros((rows, piece, columns), np.float32)
+                    y, _ = read(self._model, self._params, _stack_rnn(fresh), x, seeds=True)
+                    shapes += 1
+            ready = [dataclasses.replace(s, prediction=np.asarray(y)[:, 0]) for s in fresh]
+            if self.windowed:
+                window = self._recipe.window
+                ready = [dataclasses.replace(s, recent=np.zeros((window, columns))) for s in ready]
+            for steps in horizons[1:]:  # horizon 1 is the stored prediction
+                self._rollout(ready, steps)
+                shapes += 1
+        return shapes
+
     def warm_start(
         self,
         histories: Mapping[str, Any],
@@ -1745,7 +2128,8 @@ class Forecaster:
             )
             for series_id in histories
         }
-        advanced = self._advance_many(histories, timestamps, fresh)
+        # the training values are fit's to check (``_check_outliers``), not the reading check's
+        advanced = self._advance_many(histories, timestamps, fresh, plausible_factor=None)
         self._store.put_many({i: self._encode(s) for i, (s, _, _) in advanced.items()})
 
     # -- observe and forecast ---------------------------------------------------------------
@@ -1756,6 +2140,7 @@ class Forecaster:
         timestamps: Sequence[Any] | None = None,
         *,
         horizon: int = 1,
+        plausible_factor: float | None = PLAUSIBLE_FACTOR,
     ) -> Forecast:
         """Advance a series through new readings, store its state, and forecast what follows.
 
@@ -1772,6 +2157,9 @@ class Forecaster:
             timestamps: one per reading, when ``new_data`` carries none; ``None`` is allowed
                 only for series without timestamps.
             horizon: steps to forecast.
+            plausible_factor: readings beyond this many training ranges outside the series'
+                training values are refused (``check_values``); ``None`` accepts any finite
+                value.
 
         Returns:
             The ``Forecast`` after the last reading (``to_dict`` for JSON).
@@ -1779,9 +2167,12 @@ class Forecaster:
         Raises:
             ValueError: see ``advance``; on error the series' state is unchanged.
         """
-        return self.observe_many({series_id: new_data}, {series_id: timestamps}, horizon=horizon)[
-            series_id
-        ]
+        return self.observe_many(
+            {series_id: new_data},
+            {series_id: timestamps},
+            horizon=horizon,
+            plausible_factor=plausible_factor,
+        )[series_id]
 
     def observe_many(
         self,
@@ -1789,6 +2180,7 @@ class Forecaster:
         timestamps: Mapping[str, Sequence[Any] | None] | None = None,
         *,
         horizon: int = 1,
+        plausible_factor: float | None = PLAUSIBLE_FACTOR,
     ) -> dict[str, Forecast]:
         """``observe`` for many series at once, batched (all or nothing, one transaction).
 
@@ -1796,6 +2188,7 @@ class Forecaster:
             observations: series id -> new readings (as ``observe`` takes them).
             timestamps: series id -> timestamps, or ``None``.
             horizon: steps to forecast.
+            plausible_factor: as ``observe``.
 
         Returns:
             Series id -> ``Forecast``.
@@ -1810,7 +2203,9 @@ class Forecaster:
                 series_id, new_data, timestamps.get(series_id)
             )
         with self._store.transaction():  # read, advance and write under the write lock
-            advanced = self._advance_many(values, timestamps)
+            advanced = self._advance_many(
+                values, timestamps, plausible_factor=plausible_factor, horizon=horizon
+            )
             for series_id, (state, readings, stamps) in advanced.items():
                 self.commit(series_id, state, readings=readings, times=stamps)
         for series_id, (_, readings, stamps) in advanced.items():
@@ -1895,12 +2290,8 @@ class Forecaster:
                 if seeds == 1 and not flags.flagged[0]
                 else seed_ensemble(per_seed, flags.flagged)[0, 0]
             )  # (horizon, columns)
-            stamps = None
-            if state.last_time is not None and self._offset is not None:
-                grid = pd.date_range(
-                    pd.Timestamp(state.last_time), periods=horizon + 1, freq=self._offset
-                )[1:]
-                stamps = tuple(t.isoformat() for t in grid)
+            grid = self._forecast_times(series_id, state.last_time, state.zone, horizon)
+            stamps = None if grid is None else tuple(t.isoformat() for t in grid)
             out[series_id] = Forecast(
                 series_id=series_id,
                 values=values,
@@ -1913,6 +2304,7 @@ class Forecaster:
 
     def _rollout(self, states: Sequence[SeriesState], horizon: int) -> np.ndarray:
         """``(seeds, series, horizon, columns)`` scaled forecasts of every seed."""
+        states = list(states)
         columns = self._model.features
         output = np.stack([s.prediction for s in states], axis=1)  # (seeds, series, outputs)
         direct = self._recipe.horizon
@@ -1921,18 +2313,27 @@ class Forecaster:
             return output.reshape(seeds, series, direct, columns)[:, :, :horizon]
         if horizon == 1:  # the next step is the prediction already stored: no device call
             return output[:, :, None, :]  # (seeds, series, 1, columns)
+        # Bucketed shapes: the series padded to a power of two (zero rows, dropped after)
+        # and the horizon rounded up to one (a scan is causal: its first steps do not see
+        # the later ones), so a handful of programs serves every request.
+        series = len(states)
+        rows = _bucket(series)
+        steps = _bucket(horizon)
         if self.windowed:
-            x = np.stack([s.recent for s in states])  # (series, window, columns)
+            x = np.zeros((rows, self._recipe.window, columns), np.float32)
+            x[:series] = np.stack([s.recent for s in states])  # (series, window, columns)
             rnn: Any = ()
         else:
             # a stream reads one reading per step; the last one is not needed (the output
             # after it is given), only its shape
-            x = np.zeros((len(states), 1, columns), np.float32)
-            rnn = _stack_rnn(states)
-        steps = rollout(
-            self._model, self._params, rnn, x, horizon=horizon, output=output, seeds=True
+            x = np.zeros((rows, 1, columns), np.float32)
+            rnn = _stack_rnn(states + [states[0]] * (rows - series))
+        padded = np.zeros((output.shape[0], rows, output.shape[2]), np.float32)
+        padded[:, :series] = output
+        forecast = rollout(
+            self._model, self._params, rnn, x, horizon=steps, output=padded, seeds=True
         )
-        return np.asarray(steps)  # (seeds, series, horizon, columns)
+        return np.asarray(forecast)[:, :series, :horizon]  # (seeds, series, horizon, columns)
 
     def halfwidths(self, series_id: str, level: float, horizon: int) -> np.ndarray:
         """Split-conformal half-widths of a series' forecast, in its original units.
@@ -2075,8 +2476,9 @@ class Forecaster:
             if forecast.values is None:
                 continue
             steps = np.arange(1, horizon + 1)
-            if forecast.timestamps is not None:
-                times: Any = pd.DatetimeIndex(forecast.timestamps)
+            if forecast.timestamps is not None:  # aware when the series' readings were
+                state = states[series_id]
+                times: Any = self._forecast_times(series_id, state.last_time, state.zone, horizon)
             else:
                 times = forecast.seen + steps - 1  # the position of the forecast reading
             half = None if level is None else self.halfwidths(series_id, level, horizon)
@@ -2248,7 +2650,7 @@ class Forecaster:
             plateau=Plateau(patience=max(1, settings.patience // 2)) if early else None,
         )
         seeds = [settings.seed + i for i in range(settings.seeds)]
-        ranges = {i: plausible_range(parsed.values[i], PLAUSIBLE_FACTOR) for i in ids}
+        ranges = {i: plausible_range(parsed.values[i], FORECAST_PLAUSIBLE_FACTOR) for i in ids}
         candidates = []
         started = time.perf_counter()
         with epoch_progress(settings.epochs * len(norms), "fit", quiet=self._quiet) as progress:
@@ -2297,9 +2699,11 @@ class Forecaster:
         residuals = {i: r for i, r in kept.residuals.items() if r is not None}
         calibration = _Calibration(
             ranges=ranges,
-            default_range=plausible_range(pooled, PLAUSIBLE_FACTOR),
+            default_range=plausible_range(pooled, FORECAST_PLAUSIBLE_FACTOR),
             residuals=residuals,
             pooled=np.concatenate(list(residuals.values())) if residuals else None,
+            extremes={i: (v.min(axis=0), v.max(axis=0)) for i, v in parsed.values.items()},
+            default_extremes=(pooled.min(axis=0), pooled.max(axis=0)),
         )
         metrics = _fit_metrics(kept.log, settings, layout, parsed, seconds)
         metrics.update(
