@@ -374,7 +374,7 @@ def test_states_live_in_the_store_bound_to_the_model(tmp_path):
         SeriesStore(store_path(first), model=model_fingerprint(first))
 
 
-# --------------------------------------------------------------------------- weights behind a recomputed checksum
+# ------------------------------------------------------- weights behind a recomputed checksum
 
 
 def _replace_weights(folder, data):

@@ -1,6 +1,11 @@
+import contextlib
+import os
+import re
 import shutil
 import sqlite3
+import subprocess
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -9,7 +14,14 @@ import pytest
 from lstmlab.core.model import LSTMConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.forecaster import Forecaster, Recipe
-from lstmlab.live.state_store import SeriesStore, StoredState, StoreError
+from lstmlab.live import state_store
+from lstmlab.live.state_store import (
+    SeriesLimitError,
+    SeriesStore,
+    StoredState,
+    StoreError,
+    StoreUnavailable,
+)
 from lstmlab.model_folder import open_store, store_path
 
 
@@ -92,6 +104,295 @@ def test_in_memory_store_copies_into_a_file(tmp_path):
         assert disk.get("a").seen == 2 and len(disk.observations("a")) == 2
     assert memory.path is None
     memory.close()
+
+
+def _value(store, series_id):
+    return float(store.get(series_id).arrays["h"][0])
+
+
+def _wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_len_is_a_counter_kept_across_connections_and_deletes(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with SeriesStore(path, model="m") as first, SeriesStore(path, model="m") as second:
+        for i in range(5):
+            first.put(f"s{i}", _state(float(i)))
+        first.put("s0", _state(9.0, seen=2))  # an update does not count twice
+        assert len(first) == len(second) == 5
+        # the counter agrees with an independent count of the rows
+        assert second._db.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 5
+        first.put("s1", _state(1.0), first_seq=0, readings=np.ones((3, 1)))
+        assert second.delete("s1") is True and second.delete("s1") is False
+        assert second.delete("never stored") is False
+        assert len(first) == len(second) == 4 and "s1" not in first
+        assert first.observations("s1") == [] and first.logged("s1", "seq", [0, 1]) == {}
+        # a deleted series starts afresh, at the end of the order, with an empty log
+        first.put("s1", _state(5.0, seen=1), first_seq=0, readings=np.full((1, 1), 7.0))
+        assert first.series_ids() == ("s0", "s2", "s3", "s4", "s1") and len(second) == 5
+        assert [seq for seq, _, _ in second.observations("s1")] == [0]
+        # a failed transaction leaves the counter as it was
+        with pytest.raises(RuntimeError, match="boom"), first.transaction("x", "y"):
+            first.put("x", _state(1.0))
+            first.delete("s2")
+            raise RuntimeError("boom")
+        assert len(second) == 5 and "s2" in second and "x" not in second
+
+
+def test_a_store_written_before_the_counter_is_counted_once_at_open(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)  # the schema of the previous release, without counters
+    old.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE series (id TEXT NOT NULL UNIQUE, state BLOB NOT NULL,
+            seen INTEGER NOT NULL, last_time INTEGER);
+        CREATE TABLE observations (series_id TEXT NOT NULL, seq INTEGER NOT NULL,
+            time INTEGER, reading BLOB NOT NULL, PRIMARY KEY (series_id, seq)) WITHOUT ROWID;
+        INSERT INTO meta VALUES ('model', 'm'), ('format', '1');
+        """
+    )
+    blob = state_store._encode(_state(1.0))
+    old.executemany(
+        "INSERT INTO series VALUES (?, ?, 1, NULL)", [(f"o{i}", blob) for i in range(3)]
+    )
+    old.commit()
+    old.close()
+    with SeriesStore(path, model="m") as store:
+        assert len(store) == 3 and store.series_ids() == ("o0", "o1", "o2")
+        store.put("new", _state(2.0))
+        assert len(store) == 4
+    with SeriesStore(path, model="m") as store:  # counted once: the triggers keep it now
+        assert len(store) == 4 and _value(store, "o1") == 1.0
+
+
+def test_max_series_refuses_a_new_series_and_writes_nothing(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with pytest.raises(ValueError, match="max_series must be a positive integer, got 0"):
+        SeriesStore(path, model="m", max_series=0)
+    with (
+        SeriesStore(path, model="m", max_series=2) as store,
+        SeriesStore(path, model="m") as other,
+    ):
+        store.put("a", _state(1.0))
+        other.put("b", _state(2.0))  # another connection's series count against the limit
+        store.put("a", _state(3.0, seen=2))  # known series are updated at the limit
+        message = (
+            "the store holds 2 series, its limit (max_series) is 2; delete series that are no "
+            "longer needed, or raise the limit (lstmlab serve --max-series)"
+        )
+        with pytest.raises(SeriesLimitError, match=re.escape(message)):
+            store.put("c", _state(4.0), first_seq=0, readings=np.ones((2, 1)))
+        assert isinstance(SeriesLimitError("x"), ValueError)
+        # the whole transaction rolls back: the update of a, the log of c
+        with pytest.raises(SeriesLimitError), store.transaction("a", "c"):
+            store.put("a", _state(8.0, seen=8))
+            store.put("c", _state(4.0))
+        assert store.series_ids() == ("a", "b") and store.get("a").seen == 2
+        assert store.observations("c") == [] and len(store) == 2
+        with pytest.raises(SeriesLimitError):
+            store.put_many({"a": _state(1.0), "d": _state(1.0)})
+        assert store.get("a").seen == 2
+        store.delete("b")  # room again
+        store.put("c", _state(4.0))
+        assert store.series_ids() == ("a", "c")
+
+
+def test_items_reads_in_batches_in_storage_order(tmp_path):
+    with SeriesStore(tmp_path / "s.sqlite", model="m") as store:
+        ids = [f"s{i:02d}" for i in range(11)][::-1]
+        store.put_many({i: _state(float(n)) for n, i in enumerate(ids)})
+        store.delete(ids[4])
+        expected = [i for i in ids if i != ids[4]]
+        for batch_size in (1, 3, 10, 11, 1000):
+            got = list(store.items(batch_size=batch_size))
+            assert [i for i, _ in got] == expected
+            assert [float(s.arrays["h"][0]) for _, s in got] == [
+                float(ids.index(i)) for i in expected
+            ]
+
+
+def test_a_full_database_rolls_back_raises_store_unavailable_and_recovers(tmp_path):
+    """SQLITE_FULL without a full disk: the connection's page limit (works on every machine)."""
+    with SeriesStore(tmp_path / "s.sqlite", model="m") as store:
+        assert store.health() == ("ok", None)
+        store.put("a", _state(1.0), first_seq=0, readings=np.ones((1, 1)))
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count={pages}")
+        big = StoredState(arrays={"h": np.ones(100_000, np.float32)}, seen=5, last_time=None)
+        with pytest.raises(StoreUnavailable) as caught:
+            store.put("b", big, first_seq=0, readings=np.ones((3, 1)))
+        message = str(caught.value)
+        assert message.startswith("the write failed and was rolled back, nothing was stored: ")
+        assert f"the disk holding {tmp_path} is full" in message
+        assert message.endswith("the request can be retried (in about 5 s)")
+        assert caught.value.retry_after == 5 and isinstance(caught.value, RuntimeError)
+        status, reason = store.health()
+        assert status == "degraded" and f"the disk holding {tmp_path} is full" in reason
+        assert store.series_ids() == ("a",) and len(store) == 1 and store.observations("b") == []
+        assert not store._db.in_transaction
+        store._db.execute(f"PRAGMA max_page_count={2**30}")
+        store.put("b", big, first_seq=0, readings=np.ones((3, 1)))
+        assert store.health() == ("ok", None) and len(store) == 2
+        assert store.get("b").seen == 5 and len(store.observations("b")) == 3
+
+
+def test_the_checkpoint_thread_survives_errors_and_health_recovers(tmp_path, monkeypatch):
+    monkeypatch.setattr(state_store, "CHECKPOINT_INTERVAL", 0.02)
+    monkeypatch.setattr(state_store, "CHECKPOINT_MAX_BACKOFF", 0.1)
+    real = SeriesStore._checkpoint_once
+    failures = {"left": 3, "calls": 0}
+
+    def flaky(self, connection):
+        failures["calls"] += 1
+        if failures["left"]:
+            failures["left"] -= 1
+            if failures["left"] == 1:
+                raise sqlite3.OperationalError("disk I/O error")
+            raise RuntimeError("checkpoint exploded")
+        return real(self, connection)
+
+    monkeypatch.setattr(SeriesStore, "_checkpoint_once", flaky)
+    with SeriesStore(tmp_path / "s.sqlite", model="m", background_checkpoint=True) as store:
+        assert _wait_for(lambda: store.health()[0] == "degraded", 5)
+        reason = store.health()[1]
+        assert reason.startswith(f"checkpoints of the state store {tmp_path / 's.sqlite'} fail")
+        assert "retrying in" in reason
+        assert _wait_for(lambda: store.health() == ("ok", None), 10)
+        assert store._checkpointer.is_alive() and failures["calls"] > 3
+        store.put("a", _state(1.0))
+        calls = failures["calls"]
+        assert _wait_for(lambda: failures["calls"] > calls + 2, 5)  # still checkpointing
+        assert store._checkpointer.is_alive()
+
+
+def test_a_large_wal_is_truncated_by_the_checkpoint_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(state_store, "CHECKPOINT_INTERVAL", 0.05)
+    monkeypatch.setattr(state_store, "WAL_TRUNCATE_BYTES", 2**40)  # PASSIVE checkpoints only
+    path = tmp_path / "s.sqlite"
+    wal = tmp_path / "s.sqlite-wal"
+    big = {
+        f"s{i}": StoredState(arrays={"h": np.full(50_000, i, np.float32)}, seen=1, last_time=None)
+        for i in range(40)
+    }
+    with SeriesStore(path, model="m", background_checkpoint=True) as store:
+        store.put_many(big)  # one transaction of 8 MB: the WAL grows to hold it
+        time.sleep(0.5)  # passive checkpoints copy it into the database, the file stays
+        assert wal.stat().st_size > 6 * 1024 * 1024
+        monkeypatch.setattr(state_store, "WAL_TRUNCATE_BYTES", 256 * 1024)
+        assert _wait_for(lambda: wal.stat().st_size <= 256 * 1024, 10), wal.stat().st_size
+        assert store.health() == ("ok", None)
+        assert len(store) == 40 and _value(store, "s39") == 39.0
+    with SeriesStore(path, model="m") as store:
+        assert len(store) == 40 and _value(store, "s17") == 17.0
+
+
+@contextlib.contextmanager
+def _small_disk(folder, size):
+    folder.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as error:
+        pytest.skip(f"a small filesystem is needed to fill a disk: mount failed ({error})")
+    if done.returncode != 0:
+        pytest.skip(
+            f"a small filesystem is needed to fill a disk, and mount is not permitted here "
+            f"({done.stderr.strip()}); run as root"
+        )
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _fill(path):
+    """Fill the disk holding ``path`` with one file (unbuffered writes until ENOSPC)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for size in (65536, 512):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return path
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_full_disk_fails_writes_cleanly_and_the_store_recovers_losing_nothing(
+    tmp_path, monkeypatch, background
+):
+    monkeypatch.setattr(state_store, "CHECKPOINT_INTERVAL", 0.05)
+    monkeypatch.setattr(state_store, "CHECKPOINT_MAX_BACKOFF", 0.2)
+    with _small_disk(tmp_path / "disk", "3m") as disk:
+        path = disk / "s.sqlite"
+        acknowledged: dict[str, float] = {}
+        store = SeriesStore(path, model="m", background_checkpoint=background)
+        try:
+            for i in range(20):
+                store.put(f"s{i}", _state(float(i)), first_seq=0, readings=np.ones((1, 1)))
+                acknowledged[f"s{i}"] = float(i)
+            filler = _fill(disk / "filler")
+            failures = []
+            for i in range(20, 400):  # bigger states until the WAL needs space it cannot get
+                state = StoredState(
+                    arrays={"h": np.full(8000, float(i), np.float32)}, seen=1, last_time=None
+                )
+                series_id = f"s{i % 30}"  # new series and updates of acknowledged ones
+                try:
+                    store.put(series_id, state, first_seq=i, readings=np.ones((1, 1)))
+                except StoreUnavailable as error:
+                    failures.append(error)
+                    if len(failures) >= 3:
+                        break
+                else:
+                    acknowledged[series_id] = float(i)
+            assert failures, "the disk never filled"
+            message = str(failures[-1])
+            assert f"the disk holding {disk} is full" in message, message
+            assert message.endswith("the request can be retried (in about 5 s)")
+            status, reason = store.health()
+            assert status == "degraded" and f"the disk holding {disk} is full" in reason
+            # reads still work, and answer the acknowledged values
+            for series_id, value in acknowledged.items():
+                assert _value(store, series_id) == value
+            os.unlink(filler)
+            if background:  # recovers by itself, without any request
+                assert _wait_for(lambda: store.health() == ("ok", None), 20), store.health()
+            store.put("after", _state(-1.0))
+            acknowledged["after"] = -1.0
+            assert store.health() == ("ok", None)
+            assert len(store) == len(acknowledged)
+        finally:
+            store.close()
+        with SeriesStore(path, model="m") as reopened:  # nothing acknowledged was lost
+            assert {i: _value(reopened, i) for i in reopened.series_ids()} == acknowledged
+            assert len(reopened) == len(acknowledged)
+            assert reopened._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_opening_a_store_on_a_full_disk_is_store_unavailable(tmp_path):
+    with _small_disk(tmp_path / "disk", "1m") as disk:
+        filler = _fill(disk / "filler")
+        with pytest.raises(StoreUnavailable, match=f"could not open the state store {disk}"):
+            SeriesStore(disk / "s.sqlite", model="m")
+        os.unlink(filler)
+        for leftover in disk.glob("s.sqlite*"):
+            leftover.unlink()
+        with SeriesStore(disk / "s.sqlite", model="m") as store:
+            store.put("a", _state(1.0))
+            assert len(store) == 1
 
 
 # --------------------------------------------------------------------------- one series, two doors
