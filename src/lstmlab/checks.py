@@ -4,7 +4,7 @@ Every check of an argument that more than one module takes lives here, so the sa
 refused with the same words on the command line, in the Python API and over HTTP:
 
 - integers: ``check_positive_int``, ``check_non_negative_int``, ``check_int_range``,
-  ``check_positive_ints``;
+  ``check_positive_ints``, ``check_seed``;
 - numbers: ``check_positive_number``, ``check_fraction``;
 - names and flags: ``check_choice``, ``check_bool``, ``check_series_id``;
 - arrays: ``check_finite``, ``as_float_array``, ``as_float_samples``.
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MAX_SEED",
     "MAX_SERIES_ID_LENGTH",
     "as_float_array",
     "as_float_samples",
@@ -33,11 +34,16 @@ __all__ = [
     "check_positive_int",
     "check_positive_ints",
     "check_positive_number",
+    "check_seed",
     "check_series_id",
 ]
 
 MAX_SERIES_ID_LENGTH = 200
 """The longest series id, in characters (the command line, the Python API and HTTP agree)."""
+
+MAX_SEED = 2**31 - 1
+"""The largest first seed (a seed run ``seed + k`` for several seeds stays within int32/uint32
+and within every random generator lstmlab seeds: JAX keys, NumPy generators)."""
 
 # Names for the shapes ``as_float_array`` expects, so its message can say what it wants.
 _SHAPE_NAMES = {
@@ -114,6 +120,31 @@ def check_int_range(name: str, value: Any, low: int, high: int) -> int:
         raise ValueError(
             f"{name} must be an integer from {low} to {high}, got {value!r}; pass one in that "
             "range"
+        )
+    return int(value)
+
+
+def check_seed(name: str, value: Any) -> int:
+    """Check that ``value`` is a seed: an ``int`` from 0 to ``MAX_SEED``.
+
+    Args:
+        name: the argument's name, used in the message (e.g. ``--seed``).
+        value: the value to check.
+
+    Returns:
+        ``value`` as an ``int``.
+
+    Raises:
+        ValueError: ``value`` is a bool, not an int, negative or above ``MAX_SEED``.
+
+    Example:
+        >>> check_seed("seed", 7)
+        7
+    """
+    if not _is_int(value) or not 0 <= value <= MAX_SEED:
+        raise ValueError(
+            f"{name} must be an integer from 0 to {MAX_SEED}, got {value!r:.40}; pass a "
+            "smaller seed, e.g. 0"
         )
     return int(value)
 

@@ -17,14 +17,20 @@ One vocabulary for every command (``lstmlab COMMAND --help`` shows each flag's d
 
 The model defaults of ``fit`` and ``compare`` are ``lstmlab.forecaster.ForecasterConfig``'s;
 ``moving-average`` and ``convergence`` keep the seed script's protocol (their config classes).
-Every command that succeeds says what it wrote; bad input exits with code 2 and a message.
+Every command that succeeds says what it wrote; bad input exits with code 2 and a message
+that names the problem and the fix (never a traceback): a file that is missing, a folder,
+binary or unreadable; a number out of range; a full disk.
 """
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
+import re
 import shutil
+import sqlite3
+import stat
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -35,19 +41,35 @@ import numpy as np
 import pandas as pd
 
 from lstmlab._version import __version__
-from lstmlab.checks import check_fraction, check_positive_int, check_series_id
+from lstmlab.checks import (
+    check_fraction,
+    check_int_range,
+    check_positive_int,
+    check_seed,
+    check_series_id,
+)
 from lstmlab.core.model import NORMS
 from lstmlab.data.loading import (
     LoadConfig,
     LoadedSeries,
+    check_text_file,
     download_electricity_diagrams,
     load_csv,
     load_series,
+    read_header,
+    sniff_format,
 )
 from lstmlab.experiments import compare, convergence, moving_average
 from lstmlab.experiments.baselines import BASELINES
-from lstmlab.forecaster import MIN_WINDOW, MODEL_KINDS, Forecaster, ForecasterConfig
+from lstmlab.forecaster import (
+    MIN_WINDOW,
+    MODEL_KINDS,
+    PLAUSIBLE_FACTOR,
+    Forecaster,
+    ForecasterConfig,
+)
 from lstmlab.live.service import ServeConfig
+from lstmlab.live.state_store import StoreUnavailable
 from lstmlab.model_folder import check_save_destination, model_lock
 from lstmlab.report.documents import (
     format_number,
@@ -74,6 +96,9 @@ _MISSING = ("interpolate", "ffill", "drop", "error")
 # compare's fills after the split (CompareConfig.missing); drop and error act when loading
 _SPLIT_FILLS = ("interpolate", "ffill")
 _FORMATS = ("auto", "csv", "household", "household-days", "electricity")
+# The share of a column's values fit and compare may make up when loading (--max-filled)
+_MAX_FILLED = 0.1
+_TOKEN_ENV = "LSTMLAB_TOKEN"
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -181,6 +206,66 @@ def _silent(*_: Any) -> None:
     """A ``log`` that prints nothing (``--quiet``)."""
 
 
+def _separator(text: str) -> str:
+    """A ``--sep`` value: one character; a backslash-t or ``tab`` mean a tab (argparse type)."""
+    text = "\t" if text in ("\\t", "tab") else text
+    if len(text) != 1:
+        raise argparse.ArgumentTypeError(
+            f"expected one character such as ',' or ';' (or \\t for a tab), got {text!r}"
+        )
+    return text
+
+
+def _add_csv_reading(parser: argparse.ArgumentParser, *, max_filled: bool) -> None:
+    """``--sep``, ``--no-header``, ``--time-format`` and (``max_filled``) ``--max-filled``."""
+    parser.add_argument(
+        "--sep",
+        type=_separator,
+        default=",",
+        help="field separator of a CSV: one character, e.g. ';' (\\t for a tab)",
+    )
+    parser.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        help="the CSV has no header line: every line is data, and the columns are named by "
+        "position, 1 (the first), 2, ... (pass --target 2 for the second column)",
+    )
+    parser.add_argument(
+        "--time-format",
+        metavar="FORMAT",
+        help="strptime format of the timestamps, e.g. '%%d/%%m/%%Y %%H:%%M' (default: inferred "
+        "from the first value; dates with '/' need it)",
+    )
+    if max_filled:
+        parser.add_argument(
+            "--max-filled",
+            type=float,
+            default=_MAX_FILLED,
+            metavar="SHARE",
+            help="the largest share (0 to 1) of a column's values that loading may make up: "
+            "absent timestamps of the time grid and missing cells, filled by --missing; a "
+            "wrong --freq makes up most of them; 1 accepts any share",
+        )
+
+
+def _check_seed_flag(args: argparse.Namespace) -> None:
+    """Refuse a ``--seed`` outside 0..MAX_SEED before anything is trained."""
+    if getattr(args, "seed", None) is not None:
+        check_seed("--seed", args.seed)
+
+
+def _check_model_folder(path: Path) -> None:
+    """Refuse a ``--model-dir`` that is not a model folder, naming the fix."""
+    if not path.is_dir():
+        raise ValueError(f"no model folder at {path}; pass the folder `lstmlab fit` saved")
+    if not (path / "config.json").is_file():
+        raise ValueError(
+            f"{path} is not a model folder: config.json is missing; pass the folder "
+            "`lstmlab fit --out` wrote"
+        )
+
+
 # --------------------------------------------------------------------------- run folders
 
 
@@ -278,7 +363,23 @@ def _add_moving_average(subparsers: Any) -> None:
     parser.set_defaults(handler=_run_moving_average)
 
 
+def _check_script_sizes(args: argparse.Namespace) -> None:
+    """Refuse windows that do not fit in ``--input-len`` (numpy's words would be unclear)."""
+    check_positive_int("--input-len", args.input_len, fix="pass e.g. --input-len 1000")
+    for flag in ("tsteps", "lahead"):
+        values = getattr(args, flag)
+        for value in values if isinstance(values, tuple) else (values,):
+            if isinstance(value, int) and value >= args.input_len:
+                raise ValueError(
+                    f"--{flag} {value} does not fit in --input-len {args.input_len}: a window "
+                    f"must be shorter than the series; pass a --{flag} below {args.input_len} "
+                    "or a longer --input-len"
+                )
+
+
 def _run_moving_average(args: argparse.Namespace) -> int:
+    _check_seed_flag(args)
+    _check_script_sizes(args)
     config = _config_from_args(moving_average.MovingAverageConfig, args)
     with on_device(args.device) as device:
         out = prepare_output_dir(args.out, overwrite=args.overwrite)
@@ -342,6 +443,8 @@ def _add_convergence(subparsers: Any) -> None:
 
 
 def _run_convergence(args: argparse.Namespace) -> int:
+    _check_seed_flag(args)
+    _check_script_sizes(args)
     config = _config_from_args(convergence.ConvergenceConfig, args)
     # Executor and device first: a missing Ray or GPU fails before the run folder exists.
     with (
@@ -407,6 +510,7 @@ def _add_compare(subparsers: Any) -> None:
         help="file format; auto sniffs it from the header line",
     )
     parser.add_argument("--time-col", help="timestamp column of a CSV (default: the first column)")
+    _add_csv_reading(parser, max_filled=True)
     _add_target(
         parser,
         help="column(s) to forecast; several columns are several series of one global model "
@@ -651,19 +755,9 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
         options["resample"] = args.resample
     if args.aggregation is not None:
         options["aggregation"] = args.aggregation
-    sniffed = args.format
-    if sniffed == "auto":
-        # The same sniffing as load_series, to know which options the format takes.
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            first = handle.readline()
-        if first.startswith("Date;Time;"):
-            sniffed = "household"
-        elif first.startswith("datetime,Global_active_power"):
-            sniffed = "household-days"
-        elif first.startswith(('"";"MT_', ';"MT_', ";MT_")):
-            sniffed = "electricity"
-        else:
-            sniffed = "csv"
+    # The same sniffing as load_series, to know which options the format takes.
+    sniffed = sniff_format(path) if args.format == "auto" else args.format
+    csv_flags = args.sep != "," or not args.header or args.time_format is not None
     if sniffed == "csv":
         if not args.target:
             raise ValueError(
@@ -675,13 +769,18 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
             targets=tuple(args.target),
             features=tuple(args.features),
             freq=args.freq,
+            sep=args.sep,
+            header=args.header,
+            time_format=args.time_format,
+            max_filled=args.max_filled,
             **options,
         )
         return load_series(path, format="csv", config=config)
-    if args.time_col is not None or args.freq is not None:
+    if args.time_col is not None or args.freq is not None or csv_flags:
         raise ValueError(
-            f"--time-col and --freq are for plain CSV files; {path} is in the {sniffed!r} "
-            "format, whose timestamps are fixed; leave them out"
+            f"--time-col and --freq are for plain CSV files (as are --sep, --no-header and "
+            f"--time-format); {path} is in the {sniffed!r} format, whose columns and "
+            "timestamps are fixed; leave them out"
         )
     if sniffed == "electricity":
         if args.features:
@@ -880,6 +979,7 @@ def compare_summary(result: compare.CompareResult) -> list[str]:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
+    _check_seed_flag(args)
     config = compare_config(args)
     # A failed --download raises DownloadError (a RuntimeError): main prints it, exit 1.
     series = load_command_series(args)
@@ -935,6 +1035,10 @@ def _add_fit(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--missing", choices=_MISSING, default="interpolate", help="missing-value policy"
+    )
+    _add_csv_reading(parser, max_filled=True)
+    parser.add_argument(
+        "--sort", action="store_true", help="sort rows that are out of time order (reported)"
     )
     parser.add_argument(
         "--model",
@@ -1008,12 +1112,21 @@ def _forecaster_config(args: argparse.Namespace) -> ForecasterConfig:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
+    _check_seed_flag(args)
     config = _forecaster_config(args)
     check_save_destination(args.out, overwrite=args.overwrite)
     loaded = load_csv(
         args.data,
         LoadConfig(
-            time_col=args.time_col, targets=tuple(args.target), freq=args.freq, missing=args.missing
+            time_col=args.time_col,
+            targets=tuple(args.target),
+            freq=args.freq,
+            missing=args.missing,
+            sep=args.sep,
+            header=args.header,
+            time_format=args.time_format,
+            max_filled=args.max_filled,
+            sort=args.sort,
         ),
     )
     if loaded.report.rows_dropped:
@@ -1025,6 +1138,17 @@ def _run_fit(args: argparse.Namespace) -> int:
             "--missing interpolate or --missing ffill"
         )
     frame = loaded.frame  # a DatetimeIndex named after the time column; a column per series
+    report = loaded.report
+    if report.values_filled:
+        cells = report.rows_kept * len(report.columns)
+        print(
+            f"loading made up {report.values_filled} of {cells} values "
+            f"({report.values_filled / cells:.1%}; --missing {args.missing}): "
+            f"{report.gaps_filled} absent timestamp(s) of the {report.freq!r} grid, "
+            f"{report.missing_read} missing cell(s)"
+        )
+    if report.rows_sorted:
+        print(f"loading sorted the rows of {args.data} into time order (--sort)")
     with on_device(args.device), Forecaster(config=config, quiet=args.quiet) as forecaster:
         forecaster.fit(frame, target=list(loaded.targets), freq=loaded.freq)
         forecaster.save(args.out)
@@ -1060,7 +1184,10 @@ def _add_observe(subparsers: Any) -> None:
         "--series", required=True, help="series id (a new id starts from a fresh state)"
     )
     parser.add_argument(
-        "--input", type=Path, required=True, metavar="CSV", help="CSV with the new readings"
+        "--input",
+        type=Path,
+        metavar="CSV",
+        help="CSV with the new readings (default: none, only with --reset)",
     )
     parser.add_argument(
         "--time-col",
@@ -1072,25 +1199,91 @@ def _add_observe(subparsers: Any) -> None:
         help="the value column(s) of the readings (default: the series id, 'value', or the "
         "only other column)",
     )
+    _add_csv_reading(parser, max_filled=False)
     parser.add_argument("--horizon", type=int, default=1, help="steps to forecast")
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="start the series afresh: delete its state and readings first (with --input, "
+        "then observe them; both in one transaction)",
+    )
+    _add_plausible(parser)
     parser.add_argument("--json", action="store_true", help="print the forecast as JSON")
     _add_quiet(parser)
     _add_device(parser)
     parser.set_defaults(handler=_run_observe)
 
 
+def _add_plausible(parser: argparse.ArgumentParser) -> None:
+    """``--plausible-factor F`` and ``--allow-implausible`` (observe, serve)."""
+    parser.add_argument(
+        "--plausible-factor",
+        type=float,
+        metavar="F",
+        help="refuse a reading more than F training ranges outside the series' training "
+        f"values (default: {PLAUSIBLE_FACTOR:g})",
+    )
+    parser.add_argument(
+        "--allow-implausible",
+        action="store_true",
+        help="accept any finite reading, however far outside the training range",
+    )
+
+
+def _plausible_factor(args: argparse.Namespace) -> float | None:
+    """The ``plausible_factor`` the flags ask for (``None``: any finite reading)."""
+    if args.allow_implausible:
+        if args.plausible_factor is not None:
+            raise ValueError(
+                "--allow-implausible accepts any reading, --plausible-factor sets a limit; pass "
+                "one of them"
+            )
+        return None
+    if args.plausible_factor is None:
+        return PLAUSIBLE_FACTOR
+    if not np.isfinite(args.plausible_factor) or args.plausible_factor <= 0:
+        raise ValueError(
+            f"--plausible-factor must be a number > 0, got {args.plausible_factor!r}; pass e.g. "
+            f"--plausible-factor {PLAUSIBLE_FACTOR:g}, or --allow-implausible for no limit"
+        )
+    return float(args.plausible_factor)
+
+
+def _read_csv(path: Path, args: argparse.Namespace) -> pd.DataFrame:
+    """The readings CSV as text cells, with the loader's checks (text, separator, header)."""
+    try:
+        check_text_file(path)
+    except ValueError as error:
+        raise ValueError(f"--input: {error}") from None
+    names = read_header(path, args.sep, header=args.header)
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=args.sep,
+            header=0 if args.header else None,
+            names=None if args.header else names,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+        )
+    except pd.errors.ParserError as error:
+        raise ValueError(
+            f"{path} cannot be read as a CSV file separated by {args.sep!r} ({error}); fix that "
+            "line, or pass the file's separator with --sep"
+        ) from None
+    if frame.empty:
+        raise ValueError(f"{path} holds no readings; pass a CSV with at least one row")
+    return frame
+
+
 def _read_readings(
     path: Path,
     forecaster: Forecaster,
     series_id: str,
-    time_col: str | None,
-    columns: Sequence[str] | None,
-) -> tuple[np.ndarray, list[str] | None]:
-    if not path.exists():
-        raise ValueError(f"input file {path} does not exist; pass the CSV with the new readings")
-    frame = pd.read_csv(path)
-    if frame.empty:
-        raise ValueError(f"{path} holds no readings; pass a CSV with at least one row")
+    args: argparse.Namespace,
+) -> tuple[np.ndarray, list[Any] | None]:
+    frame = _read_csv(path, args)
+    time_col, columns = args.time_col, args.target
     recipe = forecaster.recipe
     time_col = time_col or recipe.time_col
     if time_col is None and len(frame.columns) > len(recipe.columns):
@@ -1117,28 +1310,61 @@ def _read_readings(
     if missing:
         raise ValueError(f"{path} has no column(s) {missing}; its columns are {others}")
     try:
-        values = frame[list(columns)].to_numpy(np.float64)
+        values = frame[list(columns)].apply(lambda cells: cells.str.strip()).to_numpy(np.float64)
     except ValueError:
         raise ValueError(
             f"{path}: the column(s) {list(columns)} hold text that is not a number; fix the file"
         ) from None
-    stamps = None if time_col is None else frame[time_col].astype(str).tolist()
-    return values, stamps
+    if time_col is None:
+        return values, None
+    stamps = frame[time_col].astype(str).str.strip().tolist()
+    if args.time_format is None:
+        return values, stamps
+    parsed = pd.to_datetime(pd.Series(stamps), format=args.time_format, errors="coerce")
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise ValueError(
+            f"{path}: time column {time_col!r} row {row + 1} holds {stamps[row]!r}, which is "
+            f"not a timestamp in the format {args.time_format!r}; fix the cell or --time-format"
+        )
+    return values, [stamp.isoformat() for stamp in parsed]
 
 
 def _run_observe(args: argparse.Namespace) -> int:
     series_id = check_series_id(args.series)
+    if args.input is None and not args.reset:
+        raise ValueError(
+            "observe needs --input with the new readings (or --reset alone to start the "
+            "series afresh); pass --input CSV"
+        )
+    plausible_factor = _plausible_factor(args)
     # The device first: --device gpu without a GPU fails before the model is touched.
     with (
         on_device(args.device),
         model_lock(args.model_dir, create=False),
         Forecaster.load(args.model_dir) as forecaster,
     ):
-        values, stamps = _read_readings(
-            args.input, forecaster, series_id, args.time_col, args.target
-        )
-        # the state is read from the folder's state store and written back in one transaction
-        forecast = forecaster.observe(series_id, values, stamps, horizon=args.horizon)
+        if args.input is None:
+            if not forecaster.delete_series(series_id):
+                raise ValueError(
+                    f"no series {series_id!r} is stored in {args.model_dir}; nothing to reset "
+                    "(pass a stored series id)"
+                )
+            print(f"series {series_id} reset: its state and readings are deleted")
+            return 0
+        values, stamps = _read_readings(args.input, forecaster, series_id, args)
+        # the state is read from the folder's state store and written back in one
+        # transaction; --reset deletes the series in the same one
+        with forecaster.store.transaction(series_id):
+            if args.reset:
+                forecaster.delete_series(series_id)
+            forecast = forecaster.observe(
+                series_id,
+                values,
+                stamps,
+                horizon=args.horizon,
+                plausible_factor=plausible_factor,
+            )
     if args.json:
         print(json.dumps(forecast.to_dict()))
         return 0
@@ -1185,17 +1411,107 @@ def _add_serve(subparsers: Any) -> None:
         default=defaults.durability,
         help="process: survives a killed server; fsync: also a power cut",
     )
+    parser.add_argument(
+        "--max-series",
+        type=int,
+        metavar="N",
+        help="most series the store may hold; a reading for a new series beyond them is "
+        "refused with 429 (default: no limit)",
+    )
+    _add_plausible(parser)
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="a postgresql:// URL: the series state lives there, shared by every worker "
+        "started with it (default: the model folder's SQLite file)",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="a file holding the bearer token every request must carry (readable by its "
+        f"owner only); the environment variable {_TOKEN_ENV} is the alternative (default: "
+        "no token: loopback addresses only)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host without a token (anyone who reaches the port may "
+        "read and write every series)",
+    )
     _add_device(parser)
     parser.set_defaults(handler=_run_serve)
+
+
+def _read_token(path: Path | None) -> str | None:
+    """The bearer token: ``--token-file``'s content, else ``$LSTMLAB_TOKEN``, else ``None``.
+
+    Raises:
+        ValueError: the file is missing, a folder, unreadable, readable by other users,
+            empty or more than one line; or the variable is set but empty.
+    """
+    if path is None:
+        token = os.environ.get(_TOKEN_ENV)
+        if token is not None and not token.strip():
+            raise ValueError(
+                f"the environment variable {_TOKEN_ENV} is set but empty; set it to the token, "
+                "or unset it to serve without one"
+            )
+        return None if token is None else token.strip()
+    make = (
+        f"(python -c 'import secrets; print(secrets.token_urlsafe(32))' > {path}; chmod 600 {path})"
+    )
+    if not path.exists():
+        raise ValueError(f"--token-file {path} does not exist; write the token to it {make}")
+    if not path.is_file():
+        raise ValueError(f"--token-file {path} is not a file; pass the file holding the token")
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
+        raise ValueError(
+            f"--token-file {path} can be read or written by other users (mode "
+            f"{stat.S_IMODE(mode):04o}); make it private: chmod 600 {path}"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise ValueError(
+            f"cannot read --token-file {path}: permission denied; run as its owner"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"--token-file {path} is not UTF-8 text; write the token to it {make}"
+        ) from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError(f"--token-file {path} is empty; write the token to it {make}")
+    if len(lines) > 1:
+        raise ValueError(
+            f"--token-file {path} holds {len(lines)} lines; it must hold the token alone, "
+            "on one line"
+        )
+    return lines[0]
 
 
 def _run_serve(args: argparse.Namespace) -> int:
     from lstmlab.live.service import run
 
-    config = ServeConfig(max_readings=args.max_readings, durability=args.durability)
+    check_int_range("--port", args.port, 0, 65535)
+    if args.max_series is not None:
+        check_positive_int(
+            "--max-series", args.max_series, fix="pass e.g. --max-series 100000, or leave it out"
+        )
+    _check_model_folder(args.model_dir)
+    config = ServeConfig(
+        max_readings=args.max_readings,
+        durability=args.durability,
+        max_series=args.max_series,
+        plausible_factor=_plausible_factor(args),
+        store=args.store,
+        token=_read_token(args.token_file),
+    )
     # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.
     with on_device(args.device):
-        run(args.model_dir, host=args.host, port=args.port, config=config)
+        run(args.model_dir, host=args.host, port=args.port, config=config, insecure=args.insecure)
     return 0
 
 
@@ -1347,8 +1663,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (ValueError, FileExistsError, FileNotFoundError) as error:
-        print(f"lstmlab: error: {error}", file=sys.stderr)
-        return 2
+        if isinstance(error, OSError) and error.errno is not None:  # the system's words
+            return _fail(_os_error_message(error, args))
+        return _fail(_in_flags(str(error), args.command))
+    except StoreUnavailable as error:
+        # nothing of the failed transaction was written (the store rolled it back)
+        return _fail(f"{error}; nothing was saved: free the resource and run again")
+    except sqlite3.Error as error:
+        return _fail(f"the state store failed ({error}); nothing was saved: check the model folder")
     except RuntimeError as error:
         print(f"lstmlab: error: {error}", file=sys.stderr)
         return 1
+    except MemoryError:
+        return _fail("out of memory; pass smaller sizes (rows, window, units, batch size)")
+    except OSError as error:
+        return _fail(_os_error_message(error, args))
+
+
+def _fail(message: str) -> int:
+    print(f"lstmlab: error: {message}", file=sys.stderr)
+    return 2
+
+
+# The loader's keyword names, as the commands that load a CSV spell them (their flags)
+_LOADER_WORDS = (
+    (re.compile(r"\bpass time_format\b"), "pass --time-format"),
+    (re.compile(r"\bpass sep=('[^']*')"), r"pass --sep \1"),
+    (re.compile(r"\bpass header=False\b"), "pass --no-header"),
+    (re.compile(r"\bpass sort=True\b"), "pass --sort"),
+    (re.compile(r"\bpass freq=('[^']*')"), r"pass --freq \1"),
+    (re.compile(r"\bpass (the right )?freq\b"), r"pass \1--freq"),
+    (re.compile(r"\bleave freq out\b"), "leave --freq out"),
+    (re.compile(r"\bmax_filled=(\S+?)\)"), r"--max-filled \1)"),
+    (re.compile(r"\braise max_filled\b"), "raise --max-filled"),
+    (re.compile(r"\bmissing='(\w+)'"), r"--missing \1"),
+    (re.compile(r"\bpass missing=('\w+'(?:, '\w+')*(?: or '\w+')?)"), r"pass --missing \1"),
+)
+_LOADING_COMMANDS = ("fit", "compare", "observe")
+
+
+def _in_flags(message: str, command: str) -> str:
+    """A loader message with its keyword names spelled as the command's flags."""
+    if command not in _LOADING_COMMANDS:
+        return message
+    for pattern, flag in _LOADER_WORDS:
+        message = pattern.sub(flag, message)
+    return message
+
+
+def _os_error_message(error: OSError, args: argparse.Namespace) -> str:
+    """An ``OSError`` in words: the path, what the error number means, and the fix."""
+    where = error.filename or getattr(args, "out", None) or getattr(args, "model_dir", None)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        folder = Path(where).parent if where is not None else Path.cwd()
+        return (
+            f"the disk holding {folder} is full ({error.strerror}); nothing was saved: free "
+            "space and run again"
+        )
+    name = errno.errorcode.get(error.errno or 0, "")
+    meaning = error.strerror or str(error)
+    fixes = {
+        errno.EACCES: "check its permissions",
+        errno.EPERM: "check its permissions",
+        errno.EROFS: "pass a path on a writable disk",
+        errno.EISDIR: "pass a file, not a folder",
+        errno.ENOTDIR: "check the path",
+        errno.ENOENT: "check the path",
+        errno.EIO: "check the disk",
+        errno.ENAMETOOLONG: "pass a shorter path",
+        errno.EADDRINUSE: "pass another --port, or stop what listens there",
+        errno.EADDRNOTAVAIL: "pass an address of this machine as --host",
+    }
+    fix = fixes.get(error.errno or 0, "check the path and run again")
+    shown = f" ({name})" if name else ""
+    at = f": {where}" if where is not None else ""
+    return f"{meaning}{shown}{at}; {fix}"

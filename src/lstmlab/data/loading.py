@@ -72,6 +72,8 @@ __all__ = [
     "load_household_days",
     "load_household_power",
     "load_series",
+    "check_text_file",
+    "read_header",
     "series_arrays",
     "sniff_format",
 ]
@@ -1264,8 +1266,17 @@ _DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}|^\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|
 _OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$")
 
 
-def _check_file(path: Path) -> None:
-    """Raise a ValueError naming the fix when `path` is not a readable UTF-8 text file."""
+def check_text_file(path: Path) -> None:
+    """Check that `path` is a readable UTF-8 text file (its first 64 KiB are read).
+
+    Args:
+        path: The file.
+
+    Raises:
+        ValueError: The file does not exist, is a folder or another non-regular file, cannot
+            be read, holds NUL bytes, or is not UTF-8; the message names the fix.
+
+    """
     if not path.exists():
         raise ValueError(f"{path} does not exist; pass the path of an existing CSV file")
     if path.is_dir():
@@ -1315,14 +1326,22 @@ def _other_separator(first: str, sep: str) -> str | None:
     return next((other for other in _SEPARATORS if other != sep and other in first), None)
 
 
-def _read_header(path: Path, sep: str, *, header: bool = True) -> list[str]:
+def read_header(path: Path, sep: str, *, header: bool = True) -> list[str]:
     """Return the column names of a file as pandas names them ('1', '2', ... without header).
+
+    Args:
+        path: The file.
+        sep: Its field separator.
+        header: Whether its first line names the columns.
+
+    Returns:
+        The column names.
 
     Raises:
         ValueError: The file is not readable text, is empty, or its header line is one
             column that another separator would split (the message names it).
     """
-    _check_file(path)
+    check_text_file(path)
     first = _first_line(path)
     try:
         names = pd.read_csv(
@@ -1345,10 +1364,11 @@ def _read_header(path: Path, sep: str, *, header: bool = True) -> list[str]:
             )
     if not header:
         return _column_names(len(names))
+    _check_header_is_names(path, sep)
     return [str(name) for name in names]
 
 
-def _check_header_is_names(path: Path, sep: str, header: Sequence[str]) -> None:
+def _check_header_is_names(path: Path, sep: str) -> None:
     """Raise when the first line holds a timestamp and numbers: data, not column names."""
     cells = [cell.strip().strip('"') for cell in _first_line(path).split(sep)]
     if len(cells) < 2:
@@ -1422,9 +1442,7 @@ def _load_file(
             f"decimal and sep are both {config.sep!r}, so {path} cannot be split into "
             "columns; a file with decimal=',' is usually separated by ';': pass sep=';'"
         )
-    header = _read_header(path, config.sep, header=config.header)
-    if config.header:
-        _check_header_is_names(path, config.sep, header)
+    header = read_header(path, config.sep, header=config.header)
     time_col = config.time_col if config.time_col is not None else header[0]
     if time_col not in header:
         raise ValueError(
@@ -1593,7 +1611,7 @@ def load_household_power(
         min_length=min_length,
         dtype=dtype,
     )
-    header = _read_header(path, ";")
+    header = read_header(path, ";")
     _check_columns(
         config.columns, [name for name in header if name not in ("Date", "Time")], str(path)
     )
@@ -1713,7 +1731,7 @@ def load_electricity_diagrams(
             f"{path} is not in the LD2011_2014 format: expected a header starting "
             f'\'"";"MT_001"\', got {first[:60]!r}; use load_csv for other files'
         )
-    header = _read_header(path, ";")
+    header = read_header(path, ";")
     available = header[1:]
     names = (
         available
@@ -1750,7 +1768,7 @@ def _names_or_ints(clients: Any) -> list[Any]:
 
 def _first_line(path: Path) -> str:
     """Return the header line of a text file (checked to be one; no byte-order mark)."""
-    _check_file(path)
+    check_text_file(path)
     with path.open(encoding="utf-8-sig", errors="replace") as handle:
         return handle.readline().strip()
 
