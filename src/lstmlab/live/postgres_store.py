@@ -100,6 +100,7 @@ class _Local(threading.local):
         self.depth = 0  # nesting of ``transaction``
         self.locked: set[int] = set()  # advisory keys held by the open transaction
         self.exclusive = False  # the open transaction holds the store-wide lock
+        self.wrote = False  # the open transaction wrote something
 
 
 class PostgresStore:
@@ -213,10 +214,19 @@ class PostgresStore:
         """Turn failures that may pass into ``StoreUnavailable``; drop a broken connection."""
         try:
             yield
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        except (
+            psycopg.OperationalError,  # connection lost, server shutting down, disk full, ...
+            psycopg.InterfaceError,  # the connection was closed under us
+            psycopg.errors.ReadOnlySqlTransaction,  # a standby, or a primary made read-only
+        ) as error:
             connection = self._local.connection
-            if connection is None or connection.closed or connection.broken:
-                self._drop()
+            if (
+                connection is None
+                or connection.closed
+                or connection.broken
+                or isinstance(error, psycopg.errors.ReadOnlySqlTransaction)
+            ):
+                self._drop()  # the next call reconnects (perhaps to a new primary)
             reason = " ".join(str(error).split()) or type(error).__name__
             message = (
                 f"the PostgreSQL state store at {self._where} is unavailable ({reason}); "
@@ -228,8 +238,10 @@ class PostgresStore:
             raise StoreUnavailable(message, retry_after=self._retry_after) from error
 
     def _run(self, query: str, params: Sequence[Any] | None = None) -> Any:
-        """Run one statement on this thread's connection; outside a transaction, a connection
-        found broken (the server restarted since its last use) is replaced once.
+        """Run one statement on this thread's connection.
+
+        Outside a transaction, a connection found broken (the server restarted since its last
+        use) is replaced once: nothing was done on it, so the retry is safe.
         """
         for attempt in (0, 1):
             reused = self._local.connection is not None
@@ -344,20 +356,40 @@ class PostgresStore:
             ).fetchone()
         return None if row is None else _decode(*row)
 
-    def items(self) -> Iterator[tuple[str, StoredState]]:
-        """Every ``(series id, state)``, in storage order (read in one snapshot)."""
-        with self._failures():
-            rows = self._run(
-                "SELECT id, state, seen, last_time FROM lstmlab_series ORDER BY position"
-            ).fetchall()
-        for series_id, *row in rows:
-            yield series_id, _decode(*row)
+    def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
+        """Every ``(series id, state)``, in storage order, read ``batch_size`` rows at a time.
+
+        Memory stays bounded at any number of series. A series written while the iteration
+        runs may appear with its newer state; one inserted meanwhile appears at the end.
+
+        Args:
+            batch_size: rows read per query.
+
+        Yields:
+            ``(series id, state)`` pairs.
+        """
+        after = -(2**63)
+        while True:
+            with self._failures():
+                rows = self._run(
+                    "SELECT position, id, state, seen, last_time FROM lstmlab_series "
+                    "WHERE position > %s ORDER BY position LIMIT %s",
+                    (after, int(batch_size)),
+                ).fetchall()
+            for _, series_id, *row in rows:
+                yield series_id, _decode(*row)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1][0]
 
     def health(self) -> tuple[str, str | None]:
-        """``("ok", None)``, or ``("degraded", reason)`` while the server cannot be reached or
-        writes fail.
+        """``("ok", None)``, or ``("degraded", reason)`` while the server is out of reach.
 
-        After a failed write, a small write is tried; its success ends the degraded state.
+        After a failed write, a small write is tried too; its success ends the degraded state
+        (as does any committed write).
+
+        Returns:
+            The state and, when degraded, what failed (in words).
         """
         failure = self._failure
         query = (
@@ -414,20 +446,23 @@ class PostgresStore:
             finally:
                 local.depth -= 1
             return
-        if keys:
-            locks = [f"SELECT pg_advisory_xact_lock_shared({self._global_key})"]
-            locks += [f"SELECT pg_advisory_xact_lock({k})" for k in keys]
-        else:
-            locks = [f"SELECT pg_advisory_xact_lock({self._global_key})"]
-        with self._failures(write=True), self._begun("; ".join(locks)):
+        with self._failures(write=True), self._begun(self._lock_statements(keys)):
             local.depth, local.locked, local.exclusive = 1, set(keys), not keys
+            local.wrote = False
             try:
                 yield self
             finally:
                 local.depth, local.locked, local.exclusive = 0, set(), False
-        if self._failure is not None:
+        if local.wrote and self._failure is not None:
             with self._lock:
-                self._failure = None
+                self._failure = None  # a write went through: the cause has passed
+
+    def _lock_statements(self, keys: Sequence[int]) -> str:
+        """The SQL that takes a transaction's locks (keys sorted: no two wait on each other)."""
+        if not keys:
+            return f"SELECT pg_advisory_xact_lock({self._global_key})"
+        locks = [f"SELECT pg_advisory_xact_lock_shared({self._global_key})"]
+        return "; ".join(locks + [f"SELECT pg_advisory_xact_lock({k})" for k in keys])
 
     def put(
         self,
@@ -456,6 +491,7 @@ class PostgresStore:
         """
         with self.transaction(series_id), self._failures(write=True):
             connection = self._current()
+            self._local.wrote = True
             if readings is not None:
                 rows = [
                     (
@@ -485,10 +521,13 @@ class PostgresStore:
             "RETURNING value"
         ).fetchone()
         if place is None:
-            raise SeriesLimitError(
-                f"series {series_id!r} is new, and the store already holds its limit of "
-                f"{self._max_series} series (max_series); delete series that are no longer "
-                "fed, or raise the limit (--max-series)"
+            count = connection.execute(
+                "SELECT value FROM lstmlab_counters WHERE name = 'series'"
+            ).fetchone()[0]
+            raise SeriesLimitError(  # the words of SeriesStore's, so clients see one message
+                f"the store holds {count} series, its limit (max_series) is "
+                f"{self._max_series}; delete series that are no longer needed, or raise the "
+                "limit (lstmlab serve --max-series)"
             )
         inserted = connection.execute(
             "INSERT INTO lstmlab_series (id, state, seen, last_time) VALUES (%s, %s, %s, %s) "
@@ -518,6 +557,7 @@ class PostgresStore:
         """
         with self.transaction(series_id), self._failures(write=True):
             connection = self._current()
+            self._local.wrote = True
             removed = connection.execute(
                 "DELETE FROM lstmlab_series WHERE id = %s", (series_id,)
             ).rowcount
@@ -533,38 +573,30 @@ class PostgresStore:
     def copy_into(self, other: Any) -> None:
         """Write every series and logged reading of this store into ``other`` (one transaction).
 
-        ``other`` may be any store of the common interface (SQLite or PostgreSQL).
-
         Args:
-            other: the destination; its rows (and log) for the same series are replaced.
+            other: the destination, SQLite or PostgreSQL; its rows for the same series are
+                replaced.
         """
         if other is self:
             return
-        with self._failures():
-            log = self._run(
-                "SELECT series_id, seq, time, reading FROM lstmlab_observations "
-                "ORDER BY series_id, seq"
-            ).fetchall()
-        runs: dict[str, list[list[tuple[int, int | None, bytes]]]] = {}
-        for series_id, seq, time, reading in log:
-            series_runs = runs.setdefault(series_id, [])
-            last = series_runs[-1][-1] if series_runs else None
-            # one put logs consecutive seqs, all with or all without a timestamp
-            if last is None or seq != last[0] + 1 or (time is None) != (last[1] is None):
-                series_runs.append([])
-            series_runs[-1].append((seq, time, reading))
         with other.transaction():
             for series_id, state in self.items():
-                other.delete(series_id)
+                other._replace_log(series_id, self.observations(series_id))
                 other.put(series_id, state)
-                for run in runs.get(series_id, []):
-                    other.put(
-                        series_id,
-                        state,
-                        first_seq=run[0][0],
-                        times=None if run[0][1] is None else [t for _, t, _ in run],
-                        readings=np.stack([np.frombuffer(r, np.float64) for _, _, r in run]),
-                    )
+
+    def _replace_log(self, series_id: str, log: list[tuple[int, int | None, np.ndarray]]) -> None:
+        """Replace a series' observation log (``copy_into`` of either store calls it)."""
+        with self.transaction(series_id), self._failures(write=True):
+            connection = self._current()
+            self._local.wrote = True
+            connection.execute(
+                "DELETE FROM lstmlab_observations WHERE series_id = %s", (series_id,)
+            )
+            connection.cursor().executemany(
+                "INSERT INTO lstmlab_observations (series_id, seq, time, reading) "
+                "VALUES (%s, %s, %s, %s)",
+                [(series_id, seq, time_, reading.tobytes()) for seq, time_, reading in log],
+            )
 
     # -- the observation log ----------------------------------------------------------------
     def logged(self, series_id: str, column: str, keys: Sequence[int]) -> dict[int, np.ndarray]:
