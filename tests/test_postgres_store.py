@@ -406,12 +406,26 @@ def _replay(store, series_id):
     return x
 
 
-def hammer(url, worker, count, series_ids):
-    """One worker's updates (run in a thread or in another process)."""
+def hammer(url, worker, count, series_ids, *, wait=None):
+    """One worker's updates (run in a thread or in another process); ``wait()`` before."""
     with PostgresStore(url, model="m") as store:
+        store.get(series_ids[0])  # connected
+        if wait is not None:
+            wait()
         for i in range(count):
             for series_id in series_ids:
                 _update(store, series_id, float(worker * 1000 + i))
+
+
+def _hammer_process():
+    """``python -c``: say ready, wait for the go on stdin, then hammer (argv as hammer's)."""
+    url, worker, count, series_ids = sys.argv[1:5]
+
+    def wait():
+        print("ready", flush=True)
+        sys.stdin.readline()
+
+    hammer(url, int(worker), int(count), series_ids.split(","), wait=wait)
 
 
 def _check_no_lost_update(url, workers, count, series_ids):
@@ -474,21 +488,32 @@ def test_without_the_series_lock_the_same_workload_fails(postgres_url, monkeypat
 def test_two_processes_updating_the_same_series_lose_no_update(postgres_url):
     workers, count, series_ids = 2, 40, ["p", "q"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = (
-        "import sys; from tests.test_postgres_store import hammer; "
-        "hammer(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split(','))"
-    )
+    code = "from tests.test_postgres_store import _hammer_process; _hammer_process()"
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", code, postgres_url, str(w), str(count), ",".join(series_ids)],
             cwd=ROOT,
             env=env,
-            stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
         )
         for w in range(workers)
     ]
-    for process in processes:
-        _, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr
+    try:
+        for process in processes:  # both imported and connected ...
+            assert process.stdout.readline().strip() == "ready"
+        for process in processes:  # ... then both start at once
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        for process in processes:
+            process.communicate(timeout=300)
+            assert process.returncode == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
     _check_no_lost_update(postgres_url, workers, count, series_ids)
+    with PostgresStore(postgres_url, model="m") as store:  # the two really ran side by side
+        writers = [int(r[0]) // 1000 for _, _, r in store.observations("p")]
+    assert sum(a != b for a, b in zip(writers[:-1], writers[1:], strict=True)) >= 4
