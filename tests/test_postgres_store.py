@@ -517,3 +517,148 @@ def test_two_processes_updating_the_same_series_lose_no_update(postgres_url):
     with PostgresStore(postgres_url, model="m") as store:  # the two really ran side by side
         writers = [int(r[0]) // 1000 for _, _, r in store.observations("p")]
     assert sum(a != b for a, b in zip(writers[:-1], writers[1:], strict=True)) >= 4
+
+
+# ------------------------------------------------------------------ two services, one store
+
+E2E_FREQ = "15min"
+
+
+def _served_model(folder):
+    from lstmlab.core.model import LSTMConfig, init_params
+    from lstmlab.data.scaling import fit_scaler
+    from lstmlab.forecaster import Forecaster, Recipe
+
+    config = LSTMConfig(units=(6,), timesteps=4, stateful=True, return_sequences=True)
+    model = Forecaster.from_params(
+        config,
+        init_params(config, 5),
+        scaler=fit_scaler(np.linspace(0.0, 10.0, 20), "minmax", ["value"]),
+        recipe=Recipe(window=4, columns=("value",), freq=E2E_FREQ),
+    )
+    model.save(folder)
+    return folder
+
+
+def _serve(folder, url):
+    """``lstmlab serve --store URL`` on a free loopback port (not waited for)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lstmlab",
+            "serve",
+            "--model-dir",
+            str(folder),
+            "--port",
+            "0",
+            "--max-readings",
+            "8",
+            "--store",
+            url,
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        text=True,
+    )
+
+
+def _request(base, method, path, body=None):
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        base + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+@pytest.mark.slow
+def test_two_services_on_one_postgres_store_match_an_offline_replay(postgres_url, tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    from lstmlab.forecaster import Forecaster
+    from lstmlab.model_folder import model_fingerprint
+
+    folder = _served_model(tmp_path / "m")
+    servers = [_serve(folder, postgres_url) for _ in range(2)]
+    try:
+        bases = []
+        for server in servers:
+            line = server.stdout.readline()
+            assert line.startswith("serving on http://127.0.0.1:"), line
+            bases.append(line.split()[-1])
+        # four clients, two per service, feed ONE series; each sends the next seq it knows
+        # of, and on 409 (another client took that seq) asks for the series' count again
+        wanted, clients = 12, 4
+        acknowledged, statuses, errors = [], [], []
+
+        def client(k):
+            base, seen, attempt = bases[k % 2], 0, 0
+            try:
+                while sum(1 for a in acknowledged if a[0] == k) < wanted and attempt < 300:
+                    attempt += 1
+                    value = round(k + 0.01 * attempt, 4)  # in the training range, unique
+                    status, answer = _request(
+                        base,
+                        "POST",
+                        "/series/shared/observations",
+                        {"values": [value], "seq": seen},
+                    )
+                    statuses.append(status)
+                    if status == 200 and answer["accepted"] == 1:
+                        acknowledged.append((k, seen, value))
+                        seen = answer["seen"]
+                    elif status == 409:
+                        status, answer = _request(base, "GET", "/series/shared/forecast")
+                        seen = answer["seen"] if status == 200 else 0
+                    else:
+                        raise AssertionError(f"{status}: {answer}")
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+        assert errors == []
+        assert len(acknowledged) == wanted * clients
+        assert statuses.count(409) > 0  # the clients really raced for the same seqs
+        final = [_request(base, "GET", "/series/shared/forecast?horizon=3")[1] for base in bases]
+        assert final[0] == final[1]  # both services answer from the one stored state
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+            server.stdout.close()
+    fingerprint = model_fingerprint(folder)
+    with PostgresStore(postgres_url, model=fingerprint) as store:
+        log = store.observations("shared")
+        stored = store.get("shared")
+    # every acknowledged reading is in the log at its seq, and nothing else is
+    assert [seq for seq, _, _ in log] == list(range(len(acknowledged)))
+    assert sorted((seq, value) for _, seq, value in acknowledged) == [
+        (seq, float(reading[0])) for seq, _, reading in log
+    ]
+    assert stored.seen == len(log)
+    # the offline replay of the log, in a fresh forecaster, reaches the stored state
+    replay_store = SeriesStore(model=fingerprint)
+    offline = Forecaster.load(folder, store=replay_store)
+    for _, _, reading in log:
+        expected = offline.observe("shared", reading.reshape(1, -1), None, horizon=3)
+    replayed = replay_store.get("shared")
+    assert replayed.seen == stored.seen and set(replayed.arrays) == set(stored.arrays)
+    for name in stored.arrays:
+        np.testing.assert_allclose(stored.arrays[name], replayed.arrays[name], rtol=1e-6)
+    np.testing.assert_allclose(final[0]["values"], expected.values, rtol=1e-6)
+    offline.close()
