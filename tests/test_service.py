@@ -406,7 +406,7 @@ def test_forecast_endpoint(served):
 def test_health_model_and_schema(served):
     assert served.call("GET", "/health") == (
         200,
-        {"status": "ok", "series": served.call("GET", "/health")[1]["series"]},
+        {"status": "ok", "reason": None, "series": served.call("GET", "/health")[1]["series"]},
     )
     status, info = served.call("GET", "/models/current")
     assert status == 200
@@ -493,3 +493,545 @@ def test_database_survives_a_states_only_resave_of_the_folder(tmp_path):
         assert again.forecast("y", 1)["seen"] == 1
     finally:
         again.store.close()
+
+
+# --------------------------------------------------------------------------- issue 12: the
+# service under abuse. An in-process server (uvicorn on a thread, the app of create_app) so a
+# test can reach into the service: make the store fail, slow a request down, count compiles.
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SMALL = ServeConfig(max_readings=8, max_horizon=4, token=TOKEN)  # a cheap warm-up
+
+
+def _call(url, method, path, body=None, raw=None, headers=None):
+    """(status, JSON answer, headers) of one request."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        with error:
+            text = error.read()
+            try:
+                answer = json.loads(text)
+            except ValueError:
+                answer = {"detail": text.decode("latin-1")}
+            return error.code, answer, dict(error.headers)
+
+
+class InProcess:
+    """``create_app`` served by uvicorn on a thread, on a free port of 127.0.0.1."""
+
+    def __init__(self, folder, config=SMALL):
+        import uvicorn
+
+        from lstmlab.live.service import create_app
+
+        self.app = create_app(folder, config)
+        self.service = self.app.state.service
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        )
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the in-process server did not start"
+            time.sleep(0.01)
+
+    def call(self, method, path, body=None, raw=None, headers=AUTH):
+        return _call(self.url, method, path, body, raw, headers)
+
+    def close(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.service.store.close()
+
+
+@pytest.fixture(scope="module")
+def inproc(tmp_path_factory):
+    server = InProcess(_model(tmp_path_factory.mktemp("inproc") / "m"))
+    yield server
+    server.close()
+
+
+def _exchange(url, requests):
+    """Send requests one after another on ONE keep-alive connection; their (status, headers,
+    body). A closed connection ends the list early (the caller sees fewer answers)."""
+    host, port = url.removeprefix("http://").split(":")
+    answers = []
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        stream = connection.makefile("rb")
+        for method, path, body in requests:
+            data = b"" if body is None else json.dumps(body).encode()
+            head = (
+                f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            try:
+                connection.sendall(head + data)
+                status_line = stream.readline()
+            except OSError:
+                break
+            if not status_line:
+                break
+            headers = {}
+            for line in iter(stream.readline, b"\r\n"):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            payload = stream.read(int(headers.get("content-length", 0)))
+            answers.append((int(status_line.split()[1]), headers, json.loads(payload)))
+    return answers
+
+
+def test_store_unavailable_answers_503_with_retry_after_and_keeps_the_connection(
+    inproc, monkeypatch
+):
+    from lstmlab.live.state_store import StoreUnavailable
+
+    store = inproc.service.store
+
+    def full(*args, **kwargs):
+        raise StoreUnavailable("writing the state store failed: disk full", retry_after=7)
+
+    monkeypatch.setattr(store, "put", full)
+    monkeypatch.setattr(store, "health", lambda: ("degraded", "disk full"))
+    post = ("POST", "/series/full/observations", {"values": [1.0], "seq": 0})
+    answers = _exchange(inproc.url, [post, ("GET", "/health", None), post, post])
+    assert len(answers) == 4, "the connection was closed after an error"
+    status, headers, body = answers[0]
+    assert (status, headers["retry-after"]) == (503, "7")
+    assert body["detail"] == ("writing the state store failed: disk full; retry after 7 s")
+    status, _, body = answers[1]
+    assert status == 503
+    assert body == {"status": "degraded", "reason": "disk full", "series": body["series"]}
+    assert [a[0] for a in answers[2:]] == [503, 503]
+    monkeypatch.undo()  # the store recovers: the same request is accepted, once
+    assert inproc.call("POST", *post[1:])[:2][0] == 200
+    assert inproc.call("GET", "/health")[:2] == (
+        200,
+        {"status": "ok", "reason": None, "series": len(store)},
+    )
+    assert inproc.call("GET", "/series/full/forecast")[1]["seen"] == 1
+
+
+def test_an_unexpected_error_is_500_and_other_errors_keep_the_connection(inproc, monkeypatch):
+    # the generic path (a bug) answers 500 and closes the connection (uvicorn's choice); every
+    # error class the service raises goes through a handler that keeps it
+    monkeypatch.setattr(
+        inproc.service.forecaster, "stored_state", lambda series_id: 1 / 0, raising=True
+    )
+    answers = _exchange(
+        inproc.url,
+        [("GET", "/series/x/forecast", None), ("GET", "/health", None)],
+    )
+    assert answers[0][0] == 500
+    assert "ZeroDivisionError" in answers[0][2]["detail"]
+    monkeypatch.undo()
+    bad = [
+        ("POST", "/series/k/observations", {"values": [1.0]}),  # 422
+        ("GET", "/series/nobody/forecast", None),  # 404
+        ("DELETE", "/series/nobody", None),  # 404
+        ("POST", "/series/trained/observations", {"values": [1.0], "seq": 99}),  # 409
+        ("GET", "/health", None),
+    ]
+    assert [a[0] for a in _exchange(inproc.url, bad)] == [422, 404, 404, 409, 200]
+
+
+def test_series_limit_is_429_and_deleting_makes_room(tmp_path):
+    server = InProcess(
+        _model(tmp_path / "m"),
+        ServeConfig(max_readings=8, max_horizon=4, token=TOKEN, max_series=3),
+    )
+    try:
+        for name in ("a", "b"):  # 'trained' is the first of the 3
+            assert (
+                server.call("POST", f"/series/{name}/observations", {"values": [1.0], "seq": 0})[0]
+                == 200
+            )
+        status, answer, _ = server.call(
+            "POST", "/series/c/observations", {"values": [1.0], "seq": 0}
+        )
+        assert status == 429
+        assert "its limit (max_series) is 3" in answer["detail"]
+        assert server.call("GET", "/series/c/forecast")[0] == 404  # nothing stored
+        # known series go on
+        assert server.call("POST", "/series/a/observations", {"values": [2.0], "seq": 1})[0] == 200
+        assert server.call("DELETE", "/series/b")[:2] == (200, {"series_id": "b", "deleted": True})
+        assert server.call("POST", "/series/c/observations", {"values": [1.0], "seq": 0})[0] == 200
+        assert server.call("GET", "/health")[1]["series"] == 3
+    finally:
+        server.close()
+
+
+def test_delete_starts_a_series_afresh(inproc):
+    readings = READINGS[2, :5].tolist()
+    post = {"values": readings, "seq": 0, "horizon": 3}
+    status, first, _ = inproc.call("POST", "/series/gone/observations", post)
+    assert status == 200 and first["seen"] == 5
+    assert inproc.call("DELETE", "/series/gone")[:2] == (
+        200,
+        {"series_id": "gone", "deleted": True},
+    )
+    assert inproc.call("GET", "/series/gone/forecast")[0] == 404
+    status, answer, _ = inproc.call("DELETE", "/series/gone")
+    assert (status, answer["detail"].startswith("unknown series 'gone'")) == (404, True)
+    # afresh: seq 0 again is new (not a repeat), and the forecast equals a never-seen series'
+    status, again, _ = inproc.call("POST", "/series/gone/observations", post)
+    assert (status, again["accepted"], again["repeated"], again["seen"]) == (200, 5, 0, 5)
+    status, other, _ = inproc.call("POST", "/series/gone-twin/observations", post)
+    assert again["values"] == other["values"] == first["values"]
+    assert inproc.service.store.observations("gone")[0][0] == 0
+    assert len(inproc.service.store.observations("gone")) == 5
+
+
+def test_implausible_readings_are_refused_unless_allowed(tmp_path, inproc):
+    from lstmlab.forecaster import PLAUSIBLE_FACTOR
+
+    # the scaler of _model saw 0 .. 10 (width 10): the default factor allows this much around
+    low, high = -PLAUSIBLE_FACTOR * 10, 10 + PLAUSIBLE_FACTOR * 10
+    assert ServeConfig().plausible_factor == PLAUSIBLE_FACTOR
+    for value, status in (
+        (high, 200),
+        (low, 200),
+        (high + 0.5, 422),
+        (low - 0.5, 422),
+        (1e39, 422),
+    ):
+        got, answer, _ = inproc.call(
+            "POST", f"/series/p{value}/observations", {"values": [value], "seq": 0}
+        )
+        assert got == status, answer
+        if status == 422 and value != 1e39:
+            assert f"is outside the plausible range [{low:g}, {high:g}]" in answer["detail"]
+            assert "plausible_factor" in answer["detail"]
+        if status == 422:
+            assert inproc.call("GET", f"/series/p{value}/forecast")[0] == 404
+    service = LiveService(
+        _model(tmp_path / "m"), ServeConfig(max_readings=8, max_horizon=4, plausible_factor=None)
+    )
+    try:
+        assert service.observe("wide", [1e6], None, 0, 1)["accepted"] == 1
+        with pytest.raises(ValueError, match="float32"):
+            service.observe("wider", [1e39], None, 0, 1)
+    finally:
+        service.store.close()
+
+
+def test_offsets_come_back_and_kinds_are_not_mixed(inproc):
+    aware = ["2024-03-01T05:00:00+05:00", "2024-03-01T05:15:00+05:00"]
+    status, answer, _ = inproc.call(
+        "POST", "/series/tz/observations", {"values": [1.0, 2.0], "timestamps": aware, "horizon": 2}
+    )
+    assert status == 200, answer
+    assert answer["last_timestamp"] == "2024-03-01T05:15:00+05:00"
+    assert answer["timestamps"] == ["2024-03-01T05:30:00+05:00", "2024-03-01T05:45:00+05:00"]
+    status, answer, _ = inproc.call("GET", "/series/tz/forecast?horizon=1")
+    assert answer["timestamps"] == ["2024-03-01T05:30:00+05:00"]
+    # a naive timestamp after aware ones: refused, never taken as UTC (00:15 UTC would be a
+    # "repeat" of nothing, 05:15 naive a wrong repeat)
+    for naive in ("2024-03-01T05:15:00", "2024-03-01T05:30:00", "2024-03-01T00:15:00"):
+        status, answer, _ = inproc.call(
+            "POST", "/series/tz/observations", {"values": [2.0], "timestamps": [naive]}
+        )
+        assert status == 422, answer
+        assert "has time-zone aware timestamps" in answer["detail"]
+    # and the other way round
+    inproc.call("POST", "/series/naive/observations", {"values": [1.0], "timestamps": [_stamp(0)]})
+    status, answer, _ = inproc.call(
+        "POST",
+        "/series/naive/observations",
+        {"values": [1.0], "timestamps": ["2024-01-01T00:15:00+00:00"]},
+    )
+    assert (status, "has naive timestamps" in answer["detail"]) == (422, True)
+    # mixed in one request
+    status, answer, _ = inproc.call(
+        "POST",
+        "/series/mixed/observations",
+        {"values": [1.0, 2.0], "timestamps": ["2024-03-01T05:00:00+05:00", "2024-03-01T00:15:00"]},
+    )
+    assert status == 422
+    assert "timestamps mix time-zone aware and naive ones" in answer["detail"]
+    assert inproc.call("GET", "/series/mixed/forecast")[0] == 404
+    assert inproc.call("GET", "/series/tz/forecast")[1]["seen"] == 2  # untouched
+
+
+def test_a_timestamp_without_room_for_forecasts_is_refused_before_it_is_applied(inproc):
+    late = "2262-04-11T23:00:00"
+    status, answer, _ = inproc.call(
+        "POST", "/series/late/observations", {"values": [1.0], "timestamps": [late]}
+    )
+    assert status == 422
+    assert answer["detail"] == (
+        "series 'late': the reading at 2262-04-11T23:00:00 leaves no room for forecasts: 4 "
+        "steps of 15min after it pass the last representable time "
+        "2262-04-11T23:47:16.854775807; send timestamps at most "
+        "2262-04-11T22:47:16.854775807 (UTC)"
+    )
+    assert inproc.call("GET", "/series/late/forecast")[0] == 404  # nothing applied
+    # the same series keeps working, up to the last time with room for max_horizon steps
+    stamps = ["2262-04-11T22:15:00", "2262-04-11T22:30:00", "2262-04-11T22:45:00"]
+    status, answer, _ = inproc.call(
+        "POST",
+        "/series/late/observations",
+        {"values": [1.0, 2.0, 3.0], "timestamps": stamps, "horizon": 4},
+    )
+    assert status == 200, answer
+    assert answer["timestamps"][-1] == "2262-04-11T23:45:00"
+    assert inproc.call("GET", "/series/late/forecast?horizon=4")[0] == 200
+
+
+def test_seq_with_timestamps_must_agree_with_the_log(inproc):
+    stamps = [_stamp(i) for i in range(4)]
+    body = {"values": [1.0, 2.0, 3.0], "timestamps": stamps[:3], "seq": 0}
+    assert inproc.call("POST", "/series/both/observations", body)[0] == 200
+    # a repeat with the right seq; a continuation with the right seq
+    again = {"values": [2.0, 3.0, 4.0], "timestamps": stamps[1:4], "seq": 1}
+    status, answer, _ = inproc.call("POST", "/series/both/observations", again)
+    assert (status, answer["repeated"], answer["accepted"]) == (200, 2, 1)
+    for seq in (0, 2, 4):
+        wrong = {"values": [4.0, 5.0], "timestamps": [stamps[3], _stamp(4)], "seq": seq}
+        status, answer, _ = inproc.call("POST", "/series/both/observations", wrong)
+        assert (status, answer["detail"]) == (
+            409,
+            f"series 'both': seq {seq} does not agree with the timestamps: by their timestamps "
+            "1 of the 2 readings are already accepted and the series has 4 readings; send the "
+            "seq of the first reading (here 3), or timestamps alone",
+        )
+    assert inproc.call("GET", "/series/both/forecast")[1]["seen"] == 4  # nothing applied
+    right = {"values": [4.0, 5.0], "timestamps": [stamps[3], _stamp(4)], "seq": 3}
+    status, answer, _ = inproc.call("POST", "/series/both/observations", right)
+    assert (status, answer["repeated"], answer["accepted"], answer["seen"]) == (200, 1, 1, 5)
+    # all repeats, with a seq that puts them elsewhere in the log
+    status, answer, _ = inproc.call("POST", "/series/both/observations", {**right, "seq": 2})
+    assert (status, answer["detail"]) == (
+        409,
+        "series 'both': the reading with seq 2 was already accepted with values [3.0], got "
+        "[4.0]; a repeated reading must be identical",
+    )
+    status, answer, _ = inproc.call(
+        "POST", "/series/both/observations", {"values": [6.0], "timestamps": [_stamp(5)], "seq": 9}
+    )
+    assert (status, "seq 9 does not agree" in answer["detail"]) == (409, True)
+    assert inproc.call("GET", "/series/both/forecast")[1]["seen"] == 5
+
+
+def test_bearer_token(inproc):
+    path = "/series/trained/forecast"
+    status, answer, headers = inproc.call("GET", path, headers={})
+    assert (status, headers["www-authenticate"]) == (401, "Bearer")
+    assert answer["detail"].startswith("missing bearer token")
+    for header in ("Bearer wrong", f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, "Bearer é"):
+        status, answer, headers = inproc.call("GET", path, headers={"Authorization": header})
+        assert status == 401, header
+        assert headers["www-authenticate"].startswith("Bearer")
+    status, _, _ = inproc.call("GET", path)
+    assert status == 200
+    # a refused request changes nothing: the token is checked before the body is used
+    status, _, _ = inproc.call(
+        "POST", "/series/intruder/observations", {"values": [1.0], "seq": 0}, headers={}
+    )
+    assert status == 401 and inproc.call("GET", "/series/intruder/forecast")[0] == 404
+    for open_path in ("/health", "/openapi.json"):  # /docs: see the docs test
+        assert _call(inproc.url, "GET", open_path, headers={})[0] == 200
+
+
+def test_token_and_config_are_checked():
+    assert "token" not in repr(ServeConfig(token="secret-value"))
+    assert "secret" not in repr(ServeConfig(store="postgresql://u:secret@h/db"))
+    for token in ("", "with space", "tab\t", "é"):
+        with pytest.raises(ValueError, match="token must be a non-empty string"):
+            ServeConfig(token=token)
+    with pytest.raises(ValueError, match="store must be a postgresql:// URL, got 'h/db'"):
+        ServeConfig(store="mysql://u:secret@h/db")
+    with pytest.raises(ValueError, match="max_series must be a positive integer, got 0"):
+        ServeConfig(max_series=0)
+    with pytest.raises(ValueError, match="plausible_factor must be > 0"):
+        ServeConfig(plausible_factor=float("nan"))
+
+
+def test_a_public_bind_needs_a_token_or_insecure(tmp_path):
+    from lstmlab.live.service import check_exposure, run
+
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        check_exposure(host, ServeConfig())  # loopback: fine without a token
+    check_exposure("0.0.0.0", ServeConfig(token=TOKEN))
+    # refused before the model is even read: the folder does not exist
+    with pytest.raises(ValueError, match=r"binding 0\.0\.0\.0 \(not a loopback address\) without"):
+        run(tmp_path / "missing", host="0.0.0.0", port=0)
+    folder = _model(tmp_path / "m")
+    code = (
+        "from lstmlab.live.service import run, ServeConfig; "
+        f"run({str(folder)!r}, host='0.0.0.0', port=0, insecure=True, "
+        "config=ServeConfig(max_readings=1, max_horizon=1))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"),
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving on http://0.0.0.0:"), line
+        port = int(line.rsplit(":", 1)[1])
+        assert _call(f"http://127.0.0.1:{port}", "GET", "/health")[0] == 200
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    warning = process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    assert "warning: serving 0.0.0.0 without a token (--insecure)" in warning
+
+
+def test_docs_work_offline_and_every_answer_has_a_schema(inproc):
+    import re
+
+    request = urllib.request.Request(inproc.url + "/docs")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        html = response.read().decode()
+    urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", html)
+    assert any(u.endswith("swagger-ui-bundle.js") for u in urls), urls
+    assert any(u.endswith(".css") for u in urls), urls
+    for url in urls:
+        assert url.startswith("/"), f"/docs loads {url} from elsewhere"
+        with urllib.request.urlopen(inproc.url + url, timeout=10) as response:
+            assert response.status == 200 and len(response.read()) > 100, url
+    schema = _call(inproc.url, "GET", "/openapi.json")[1]
+    components = schema["components"]["schemas"]
+    operations = 0
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            operations += 1
+            for code, response in operation["responses"].items():
+                body = response["content"]["application/json"]["schema"]
+                name = body["$ref"].rsplit("/", 1)[1]
+                assert components[name]["properties"], (path, method, code)
+                if code not in ("200", "503") or path != "/health":
+                    assert code == "200" or name in ("ErrorAnswer", "HTTPValidationError"), (
+                        path,
+                        method,
+                        code,
+                    )
+            if path != "/health":
+                assert "401" in operation["responses"], (path, method)
+            if path.startswith("/series/"):
+                assert {"404", "422", "503"} & set(operation["responses"]), (path, method)
+    assert operations == 5
+    assert set(schema["paths"]) == {
+        "/health",
+        "/models/current",
+        "/series/{series_id}/observations",
+        "/series/{series_id}/forecast",
+        "/series/{series_id}",
+    }
+
+
+def test_answers_match_their_response_models(inproc):
+    models = inproc.app.state.models
+    status, answer, _ = inproc.call(
+        "POST", "/series/model/observations", {"values": [1.0, 2.0], "seq": 0, "horizon": 4}
+    )
+    models["ObservationAnswer"].model_validate(answer)
+    models["ForecastAnswer"].model_validate(inproc.call("GET", "/series/model/forecast")[1])
+    models["ModelAnswer"].model_validate(inproc.call("GET", "/models/current")[1])
+    models["HealthAnswer"].model_validate(inproc.call("GET", "/health")[1])
+    models["DeletedAnswer"].model_validate(inproc.call("DELETE", "/series/model")[1])
+    models["ErrorAnswer"].model_validate(inproc.call("DELETE", "/series/model")[1])
+    # the models can fail: an answer with a field they do not know is refused
+    with pytest.raises(ValueError):
+        models["ForecastAnswer"].model_validate({**answer, "colour": "red"})
+
+
+def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, monkeypatch):
+    import logging
+
+    import jax
+
+    # 1. after the warm-up, no request shape compiles (readings 1..8, horizons 1..4)
+    compiled = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            if "ompil" in record.getMessage():
+                compiled.append(record.getMessage())
+
+    handler = Catch()
+    logging.getLogger("jax").addHandler(handler)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        seq = 0
+        for count in (3, 5, 8, 1, 7, 2, 6, 4):
+            body = {"values": [1.0] * count, "seq": seq, "horizon": count % 4 + 1}
+            status, _, _ = inproc.call("POST", "/series/shapes/observations", body)
+            assert status == 200
+            seq += count
+        for horizon in (1, 2, 3, 4):
+            assert inproc.call("GET", f"/series/shapes/forecast?horizon={horizon}")[0] == 200
+    finally:
+        jax.config.update("jax_log_compiles", False)
+        logging.getLogger("jax").removeHandler(handler)
+    assert compiled == []
+    # 2. a request busy for 3 s in model work (as a compile was) leaves /health answering
+    forecast_state = inproc.service.forecaster.forecast_state
+
+    def slow(series_id, state, horizon=1):
+        if series_id == "slow":
+            time.sleep(3)
+        return forecast_state(series_id, state, horizon)
+
+    monkeypatch.setattr(inproc.service.forecaster, "forecast_state", slow)
+    results = {}
+
+    def post():
+        results["slow"] = inproc.call(
+            "POST", "/series/slow/observations", {"values": [1.0] * 6, "seq": 0}
+        )
+
+    thread = threading.Thread(target=post)
+    started = time.monotonic()
+    thread.start()
+    time.sleep(0.3)
+    latencies = []
+    while thread.is_alive() and time.monotonic() - started < 2.5:
+        begun = time.monotonic()
+        assert _call(inproc.url, "GET", "/health")[0] == 200
+        latencies.append(time.monotonic() - begun)
+    thread.join()
+    assert results["slow"][0] == 200
+    assert time.monotonic() - started >= 3
+    assert len(latencies) >= 3 and max(latencies) < 0.5, latencies
+
+
+def test_start_up_reads_no_series(tmp_path, monkeypatch):
+    folder = _model(tmp_path / "m")
+    with SeriesStore(store_path(folder), model=model_fingerprint(folder)) as store:
+        store.put_many({f"s{i}": store.get("trained") for i in range(200)})
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("start-up walked the stored series")
+
+    for name in ("items", "series_ids", "observations"):
+        monkeypatch.setattr(SeriesStore, name, refuse)
+    service = LiveService(folder, ServeConfig(max_readings=2, max_horizon=2))
+    try:
+        assert service.model_info()["series"] == 201
+        assert service.health() == {"status": "ok", "reason": None, "series": 201}
+        assert service.forecast("s7", 1)["seen"] == 3
+    finally:
+        service.store.close()

@@ -324,7 +324,14 @@ class LiveService:
             fresh = readings[repeated:]
             if len(fresh):
                 new_times = None if timestamps is None else timestamps[repeated:]
-                new_state = forecaster.advance(series_id, fresh, new_times, state=state)
+                new_state = forecaster.advance(
+                    series_id,
+                    fresh,
+                    new_times,
+                    state=state,
+                    plausible_factor=self.config.plausible_factor,
+                    horizon=self.config.max_horizon,  # every forecast of it can be dated
+                )
                 times = None if stamps is None else stamps[repeated:]
                 forecaster.commit(series_id, new_state, readings=fresh, times=times)
                 state, applied = new_state, len(fresh)
@@ -383,16 +390,27 @@ class LiveService:
         by_time = by_seq = None
         if stamps is not None:
             by_time = self._repeated_by_time(series_id, state, readings, stamps)
+        if by_time is not None and seq is not None and by_time < len(readings):
+            # the first new reading continues the series: it has seq ``state.seen``
+            if seq + by_time != state.seen:
+                raise self._disagree(series_id, state, len(readings), seq, by_time)
         if seq is not None:
             by_seq = self._repeated_by_seq(series_id, state, readings, seq)
         if by_time is not None and by_seq is not None and by_time != by_seq:
-            raise ConflictError(
-                f"series {series_id!r}: seq {seq} does not agree with the timestamps: by "
-                f"their timestamps {by_time} of the {len(readings)} readings are already "
-                f"accepted, by seq {by_seq} (the series has {state.seen} readings); send the "
-                "seq of the first reading that matches its timestamp, or timestamps alone"
-            )
+            raise self._disagree(series_id, state, len(readings), seq, by_time)
         return by_seq if by_time is None else by_time
+
+    @staticmethod
+    def _disagree(
+        series_id: str, state: SeriesState, count: int, seq: int, by_time: int
+    ) -> ConflictError:
+        return ConflictError(
+            f"series {series_id!r}: seq {seq} does not agree with the timestamps: by their "
+            f"timestamps {by_time} of the {count} readings are already accepted and the "
+            f"series has {state.seen} readings; send the seq of the first reading"
+            + (f" (here {state.seen - by_time})" if by_time < count else "")
+            + ", or timestamps alone"
+        )
 
     def _repeated_by_time(
         self, series_id: str, state: SeriesState, readings: np.ndarray, stamps: np.ndarray
