@@ -218,6 +218,44 @@ def test_items_reads_in_batches_in_storage_order(tmp_path):
             ]
 
 
+def test_cached_states_are_always_the_latest_committed(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with pytest.raises(ValueError, match="cached_states must be an int >= 0, got -1"):
+        SeriesStore(path, model="m", cached_states=-1)
+    with (
+        SeriesStore(path, model="m", cached_states=2) as first,
+        SeriesStore(path, model="m") as second,
+    ):
+        assert first.get("a") is None
+        second.put("a", _state(1.0))  # another connection's commit empties the cache
+        cached = first.get("a")
+        assert _value(first, "a") == 1.0 and first.get("a") is cached  # served from the cache
+        with pytest.raises(ValueError, match="read-only"):
+            cached.arrays["h"][0] = 5.0  # shared through the cache: not writable
+        first.put("a", _state(2.0, seen=2))  # this store's own write leaves the cache
+        assert _value(first, "a") == 2.0 and _value(second, "a") == 2.0
+        assert first.get("a") is first.get("a")  # and is cached again once read
+        second.put("a", _state(3.0, seen=3))
+        with first.transaction("a"):  # a transaction reads what others committed before it
+            assert _value(first, "a") == 3.0
+            first.put("a", _state(4.0, seen=4))
+            assert _value(first, "a") == 4.0  # its own uncommitted write, inside
+            assert _value(second, "a") == 3.0
+        with pytest.raises(RuntimeError, match="boom"), first.transaction("a"):
+            first.put("a", _state(5.0, seen=5))
+            assert _value(first, "a") == 5.0
+            raise RuntimeError("boom")
+        assert _value(first, "a") == 4.0 and _value(second, "a") == 4.0  # rolled back
+        first.delete("a")
+        assert first.get("a") is None and second.get("a") is None
+        for i in range(4):
+            second.put(f"s{i}", _state(float(i)))
+        assert [_value(first, f"s{i}") for i in range(4)] == [0.0, 1.0, 2.0, 3.0]
+        assert list(first._cache) == ["s2", "s3"]  # bounded, least recently used out
+    with SeriesStore(path, model="m", cached_states=0) as uncached:
+        assert uncached.get("s1") is not uncached.get("s1") and not uncached._cache
+
+
 def test_a_full_database_rolls_back_raises_store_unavailable_and_recovers(tmp_path):
     """SQLITE_FULL without a full disk: the connection's page limit (works on every machine)."""
     with SeriesStore(tmp_path / "s.sqlite", model="m") as store:

@@ -45,6 +45,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,7 +168,10 @@ def _encode(state: StoredState) -> bytes:
 
 
 def _decode(blob: bytes, seen: int, last_time: int | None) -> StoredState:
-    return StoredState(arrays=safetensors.numpy.load(bytes(blob)), seen=seen, last_time=last_time)
+    arrays = safetensors.numpy.load(bytes(blob))
+    for array in arrays.values():
+        array.flags.writeable = False  # a decoded state may be shared through the cache
+    return StoredState(arrays=arrays, seen=seen, last_time=last_time)
 
 
 class SeriesStore:
@@ -184,6 +188,11 @@ class SeriesStore:
             long-running service), so that no write waits for a checkpoint.
         max_series: the most series the store may hold, or ``None`` for no limit; storing
             a new series beyond it raises ``SeriesLimitError`` (known series are updated).
+        cached_states: how many decoded states ``get`` keeps (least recently used first
+            out; ``0`` for none). A cached state is served only while SQLite's
+            ``data_version`` says no other connection committed since, and a series this
+            store writes leaves the cache when the write commits, so a cached state is
+            always the latest committed one. Its arrays are read-only.
 
     Raises:
         StoreError: the store belongs to another model, or is not an lstmlab state store.
@@ -205,6 +214,7 @@ class SeriesStore:
         durability: str = "process",
         background_checkpoint: bool = False,
         max_series: int | None = None,
+        cached_states: int = 1024,
     ) -> None:
         check_choice("durability", durability, DURABILITIES)
         if not isinstance(model, str) or not model:
@@ -214,6 +224,19 @@ class SeriesStore:
         self._path = None if path is None else Path(path)
         self._model = model
         self._max_series = max_series
+        if (
+            isinstance(cached_states, bool)
+            or not isinstance(cached_states, int)
+            or cached_states < 0
+        ):
+            raise ValueError(
+                f"cached_states must be an int >= 0, got {cached_states!r}; pass e.g. 1024, or 0 "
+                "for no cache"
+            )
+        self._cache_size = cached_states
+        self._cache: OrderedDict[str, StoredState | None] = OrderedDict()
+        self._cache_version: int | None = None  # SQLite's data_version the cache is valid for
+        self._written: set[str] = set()  # series written by the open transaction
         self._lock = threading.RLock()  # one connection, shared by the service's threads
         self._depth = 0  # nesting of ``transaction``
         self._write_error: str | None = None  # why the last write failed, until one succeeds
@@ -420,12 +443,33 @@ class SeriesStore:
             return tuple(row[0] for row in db.execute("SELECT id FROM series ORDER BY rowid"))
 
     def get(self, series_id: str) -> StoredState | None:
-        """The stored state of a series, read now, or ``None`` for an unknown id."""
+        """The latest committed state of a series (or, inside a transaction, its own write).
+
+        Args:
+            series_id: the series.
+
+        Returns:
+            Its state (read-only arrays), or ``None`` for an unknown id.
+        """
         with self._reading() as db:
+            cached = self._cache_size and series_id not in self._written
+            if cached:
+                version = db.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._cache_version:  # another connection committed
+                    self._cache.clear()
+                    self._cache_version = version
+                if series_id in self._cache:
+                    self._cache.move_to_end(series_id)
+                    return self._cache[series_id]
             row = db.execute(
                 "SELECT state, seen, last_time FROM series WHERE id = ?", (series_id,)
             ).fetchone()
-        return None if row is None else _decode(*row)
+            state = None if row is None else _decode(*row)
+            if cached and isinstance(series_id, str):
+                self._cache[series_id] = state
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return state
 
     def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
         """Every ``(series id, state)``, in storage order, read ``batch_size`` rows at a time.
@@ -493,11 +537,13 @@ class SeriesStore:
                 yield self
             except BaseException as error:
                 self._depth = 0
+                self._forget_written()
                 self._rollback()
                 if isinstance(error, sqlite3.OperationalError) and _transient(error):
                     raise self._failed(error, "the write") from None
                 raise
             self._depth = 0
+            self._forget_written()  # before the commit: a cached state is never stale
             try:
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as error:
@@ -505,6 +551,11 @@ class SeriesStore:
                 raise self._failed(error, "the commit") from None
             if self._db.total_changes != changes:
                 self._write_error = None  # a write went through: the cause has passed
+
+    def _forget_written(self) -> None:
+        for series_id in self._written:
+            self._cache.pop(series_id, None)
+        self._written.clear()
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR)
@@ -564,6 +615,7 @@ class SeriesStore:
         """
         blob = _encode(state)
         with self.transaction(series_id):
+            self._written.add(series_id)
             updated = self._db.execute(
                 "UPDATE series SET state = ?, seen = ?, last_time = ? WHERE id = ?",
                 (blob, int(state.seen), state.last_time, series_id),
@@ -605,6 +657,7 @@ class SeriesStore:
             StoreUnavailable: the write failed for a reason that may pass.
         """
         with self.transaction(series_id):
+            self._written.add(series_id)
             self._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
             removed = self._db.execute("DELETE FROM series WHERE id = ?", (series_id,)).rowcount
         return removed > 0
