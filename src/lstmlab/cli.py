@@ -1495,22 +1495,25 @@ def _read_token(path: Path | None) -> str | None:
 def _run_serve(args: argparse.Namespace) -> int:
     from lstmlab.live.service import run
 
-    check_int_range("--port", args.port, 0, 65535)
-    if args.max_series is not None:
-        check_positive_int(
-            "--max-series", args.max_series, fix="pass e.g. --max-series 100000, or leave it out"
-        )
-    _check_model_folder(args.model_dir)
-    config = ServeConfig(
-        max_readings=args.max_readings,
-        durability=args.durability,
-        max_series=args.max_series,
-        plausible_factor=_plausible_factor(args),
-        store=args.store,
-        token=_read_token(args.token_file),
-    )
     # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.
+    # The device first: --device gpu without a GPU fails before anything else is checked.
     with on_device(args.device):
+        check_int_range("--port", args.port, 0, 65535)
+        if args.max_series is not None:
+            check_positive_int(
+                "--max-series",
+                args.max_series,
+                fix="pass e.g. --max-series 100000, or leave it out",
+            )
+        _check_model_folder(args.model_dir)
+        config = ServeConfig(
+            max_readings=args.max_readings,
+            durability=args.durability,
+            max_series=args.max_series,
+            plausible_factor=_plausible_factor(args),
+            store=args.store,
+            token=_read_token(args.token_file),
+        )
         run(args.model_dir, host=args.host, port=args.port, config=config, insecure=args.insecure)
     return 0
 
