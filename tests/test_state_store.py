@@ -74,6 +74,13 @@ def test_a_store_of_another_model_is_refused(tmp_path):
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(StoreError, match="is not an lstmlab state store"):
         SeriesStore(tmp_path / "junk.sqlite", model="m")
+    missing = tmp_path / "no such folder" / "s.sqlite"
+    message = (
+        f"cannot open the state store {missing} (unable to open database file); check that "
+        "its folder exists and that this user may write to it"
+    )
+    with pytest.raises(StoreError, match=re.escape(message)):
+        SeriesStore(missing, model="m")
 
 
 def test_a_write_through_one_connection_is_read_by_another_at_once(tmp_path):

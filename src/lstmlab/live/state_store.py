@@ -281,12 +281,17 @@ class SeriesStore:
             self._checkpointer.start()
 
     def _unavailable_or_not_a_store(self, error: sqlite3.Error, what: str) -> Exception:
-        if _transient(error) or getattr(error, "sqlite_errorcode", 0) & 0xFF == _SQLITE_CANTOPEN:
+        if _transient(error):
             reason, retry_after = _describe(error, self._path)
             return StoreUnavailable(
                 f"could not {what} the state store {self._path}: {reason}; free space or fix "
                 "the disk, the request can be retried",
                 retry_after=retry_after,
+            )
+        if getattr(error, "sqlite_errorcode", 0) & 0xFF == _SQLITE_CANTOPEN:
+            return StoreError(
+                f"cannot {what} the state store {self._path} ({error}); check that its folder "
+                "exists and that this user may write to it"
             )
         return StoreError(
             f"{self._path} is not an lstmlab state store ({error}); pass another file or delete it"
