@@ -4,12 +4,17 @@ The distributions match Keras 3 (``keras/src/initializers``); the random streams
 weights agree with Keras in law, not bit for bit. Parity tests copy weights in instead.
 """
 
+import contextlib
+import contextvars
+import functools
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 __all__ = [
+    "MATMUL_DTYPES",
     "DenseParams",
     "LSTMParams",
     "LSTMState",
@@ -19,7 +24,9 @@ __all__ = [
     "init_lstm",
     "lstm_layer",
     "lstm_step",
+    "matmul_dtype",
     "orthogonal",
+    "time_unroll",
     "zero_lstm_state",
 ]
 
@@ -152,8 +159,58 @@ def zero_lstm_state(batch_size: int, units: int, dtype=jnp.float32) -> LSTMState
     return LSTMState(h=zeros, c=zeros)
 
 
+MATMUL_DTYPES = ("float32", "bfloat16")
+"""Operand types of the LSTM's matrix products (``TrainConfig.matmul_dtype``).
+
+``"float32"``: Keras' arithmetic. ``"bfloat16"``: the operands of every matrix product of
+the layer (input projection, recurrent product, and their gradients) are rounded to
+bfloat16 and the products accumulate in float32; the gates, the cell state and the
+optimizer stay in float32."""
+
+_MATMUL_DTYPE: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "lstmlab_matmul_dtype", default="float32"
+)
+
+
+@contextlib.contextmanager
+def matmul_dtype(name: str) -> Iterator[None]:
+    """Trace the LSTM layers inside the block with ``name`` operands (see ``MATMUL_DTYPES``).
+
+    Read when a function is traced (like ``jax.default_matmul_precision``): wrap the body of
+    the function that is jitted, not the call of an already compiled one.
+
+    Args:
+        name: one of ``MATMUL_DTYPES``.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if name not in MATMUL_DTYPES:
+        raise ValueError(
+            f"matmul_dtype must be one of {MATMUL_DTYPES}, got {name!r}; pass 'float32' "
+            "(exact Keras arithmetic) or 'bfloat16' (faster products, float32 accumulation)"
+        )
+    token = _MATMUL_DTYPE.set(name)
+    try:
+        yield
+    finally:
+        _MATMUL_DTYPE.reset(token)
+
+
+def _matmul(a: jax.Array, b: jax.Array, dtype: str) -> jax.Array:
+    """``a @ b`` on the last axis of ``a``; bfloat16 operands accumulate in float32."""
+    if dtype == "float32":
+        return a @ b
+    return jnp.matmul(
+        a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), preferred_element_type=jnp.float32
+    )
+
+
 def lstm_step(
-    recurrent_kernel: jax.Array, state: LSTMState, projected_x: jax.Array
+    recurrent_kernel: jax.Array,
+    state: LSTMState,
+    projected_x: jax.Array,
+    dtype: str = "float32",
 ) -> tuple[LSTMState, jax.Array]:
     """One time step, given the already projected input ``x_t @ kernel + bias``.
 
@@ -161,45 +218,167 @@ def lstm_step(
         recurrent_kernel: ``(u, 4u)``.
         state: ``LSTMState`` with ``(batch, u)`` arrays.
         projected_x: ``(batch, 4u)``.
+        dtype: operand type of the recurrent product, one of ``MATMUL_DTYPES``.
 
     Returns:
         ``(new_state, h)`` with ``h`` of shape ``(batch, u)``.
     """
-    z = projected_x + state.h @ recurrent_kernel  # (batch, 4u)
+    z = projected_x + _matmul(state.h, recurrent_kernel, dtype)  # (batch, 4u)
     z_input, z_forget, z_cell, z_output = jnp.split(z, 4, axis=-1)
     c = jax.nn.sigmoid(z_forget) * state.c + jax.nn.sigmoid(z_input) * jnp.tanh(z_cell)
     h = jax.nn.sigmoid(z_output) * jnp.tanh(c)
     return LSTMState(h=h, c=c), h
 
 
+def time_unroll(batch: int, units: int, time_steps: int) -> int:
+    """Steps of the time loop unrolled per iteration, chosen by shape.
+
+    Unrolling removes the loop's per-iteration overhead (a few microseconds) and lets XLA
+    overlap neighbouring steps, but copies the step's code: it pays where a step is short
+    against that overhead, i.e. where ``batch * units`` is small, and only when there are
+    enough steps to unroll. Measured with ``bench/train_speed.py``'s shapes (see its
+    ``--unroll-sweep``).
+
+    Args:
+        batch: rows per batch.
+        units: hidden units.
+        time_steps: steps per sequence.
+
+    Returns:
+        A divisor-free unroll factor for ``jax.lax.scan`` (1 means no unrolling).
+    """
+    if time_steps <= 2:
+        return 1
+    work = batch * units  # multiply-adds per step are 4 * work * units
+    if work <= 4096:
+        return min(time_steps, 8)
+    if work <= 65536:
+        return min(time_steps, 4)
+    return min(time_steps, 2)
+
+
+def _forward_scan(kernel, recurrent_kernel, bias, h0, c0, x, unroll, dtype):
+    """The layer's forward pass, returning the gate activations for the backward pass."""
+    projected = _matmul(x, kernel, dtype) + bias[None, None, :]  # (batch, time, 4u)
+    projected = jnp.swapaxes(projected, 0, 1)  # (time, batch, 4u): scan runs over time
+
+    def step(state, step_x):
+        z = step_x + _matmul(state.h, recurrent_kernel, dtype)  # (batch, 4u)
+        z_input, z_forget, z_cell, z_output = jnp.split(z, 4, axis=-1)
+        i, f = jax.nn.sigmoid(z_input), jax.nn.sigmoid(z_forget)
+        g, o = jnp.tanh(z_cell), jax.nn.sigmoid(z_output)
+        c = f * state.c + i * g
+        h = o * jnp.tanh(c)
+        return LSTMState(h=h, c=c), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
+
+    final, (h_seq, c_seq, gates) = jax.lax.scan(
+        step, LSTMState(h0, c0), projected, unroll=unroll
+    )
+    return final, h_seq, c_seq, gates  # (time, batch, u), (time, batch, u), (time, batch, 4u)
+
+
+@functools.cache
+def _lstm_sequence(unroll: int, dtype: str):
+    """``(kernel, recurrent_kernel, bias, h0, c0, x) -> (h_seq, h, c)`` with a batched VJP.
+
+    JAX's own derivative of the scan adds ``h_{t-1}^T dz_t`` to the recurrent kernel's
+    gradient inside the backward loop, one small product per step. Here the backward loop
+    only carries ``dh`` and ``dc`` (the one product per step that must be sequential,
+    ``dz_t @ recurrent_kernel^T``) and returns every ``dz_t``; the gradients of the kernel,
+    the recurrent kernel and the bias and the input's cotangent are then one matrix product
+    (or sum) each over all steps and rows.
+    """
+
+    @jax.custom_vjp
+    def sequence(kernel, recurrent_kernel, bias, h0, c0, x):
+        final, h_seq, _, _ = _forward_scan(
+            kernel, recurrent_kernel, bias, h0, c0, x, unroll, dtype
+        )
+        return jnp.swapaxes(h_seq, 0, 1), final.h, final.c  # (batch, time, u)
+
+    def forward(kernel, recurrent_kernel, bias, h0, c0, x):
+        final, h_seq, c_seq, gates = _forward_scan(
+            kernel, recurrent_kernel, bias, h0, c0, x, unroll, dtype
+        )
+        residuals = (kernel, recurrent_kernel, h0, c0, x, h_seq, c_seq, gates)
+        return (jnp.swapaxes(h_seq, 0, 1), final.h, final.c), residuals
+
+    def backward(residuals, cotangents):
+        kernel, recurrent_kernel, h0, c0, x, h_seq, c_seq, gates = residuals
+        d_h_seq, d_h_last, d_c_last = cotangents
+        d_h_seq = jnp.swapaxes(d_h_seq, 0, 1)  # (time, batch, u)
+        c_prev = jnp.concatenate([c0[None], c_seq[:-1]], axis=0)  # (time, batch, u)
+        recurrent_t = recurrent_kernel.T  # (4u, u)
+
+        def step(carry, inputs):
+            d_h_next, d_c_next = carry
+            d_h_out, gate, c, c_before = inputs
+            i, f, g, o = jnp.split(gate, 4, axis=-1)
+            d_h = d_h_out + d_h_next
+            tanh_c = jnp.tanh(c)
+            d_c = d_c_next + d_h * o * (1.0 - tanh_c * tanh_c)
+            d_z = jnp.concatenate(
+                [
+                    d_c * g * i * (1.0 - i),
+                    d_c * c_before * f * (1.0 - f),
+                    d_c * i * (1.0 - g * g),
+                    d_h * tanh_c * o * (1.0 - o),
+                ],
+                axis=-1,
+            )  # (batch, 4u)
+            return (_matmul(d_z, recurrent_t, dtype), d_c * f), d_z
+
+        (d_h0, d_c0), d_z = jax.lax.scan(
+            step, (d_h_last, d_c_last), (d_h_seq, gates, c_seq, c_prev),
+            reverse=True, unroll=unroll,
+        )  # d_z: (time, batch, 4u)
+        h_prev = jnp.concatenate([h0[None], h_seq[:-1]], axis=0)  # (time, batch, u)
+        steps, batch, units = h_prev.shape
+        d_z_rows = d_z.reshape(steps * batch, 4 * units)  # (time * batch, 4u)
+        d_recurrent = _matmul(h_prev.reshape(steps * batch, units).T, d_z_rows, dtype)
+        x_rows = jnp.swapaxes(x, 0, 1).reshape(steps * batch, x.shape[-1])  # (time*batch, in)
+        d_kernel = _matmul(x_rows.T, d_z_rows, dtype)  # (in, 4u)
+        d_bias = jnp.sum(d_z_rows, axis=0)
+        d_x = _matmul(d_z, kernel.T, dtype)  # (time, batch, in)
+        return d_kernel, d_recurrent, d_bias, d_h0, d_c0, jnp.swapaxes(d_x, 0, 1)
+
+    sequence.defvjp(forward, backward)
+    return sequence
+
+
 def lstm_layer(
-    params: LSTMParams, state: LSTMState, x: jax.Array, *, unroll: int = 1
+    params: LSTMParams, state: LSTMState, x: jax.Array, *, unroll: int | None = None
 ) -> tuple[jax.Array, LSTMState]:
     """Run one LSTM layer over a batch of sequences.
 
     The input projection for all time steps is one matrix product before the scan; each step
-    only adds ``h @ recurrent_kernel``.
+    only adds ``h @ recurrent_kernel``. Under ``jax.grad`` the backward pass (``_lstm_sequence``)
+    batches the weight gradients over time: one matrix product each after the backward loop.
+    Inside ``matmul_dtype("bfloat16")`` (read at trace time) the products take bfloat16
+    operands and accumulate in float32.
 
     Args:
         params: the layer's weights.
         state: initial ``LSTMState``, ``(batch, u)`` arrays.
         x: ``(batch, time, features)``.
-        unroll: steps of the time scan unrolled per loop iteration.
+        unroll: steps of the time scan unrolled per loop iteration; ``None`` chooses by
+            shape (``time_unroll``).
 
     Returns:
         ``(h_sequence, final_state)`` with ``h_sequence`` of shape ``(batch, time, u)``.
     """
-    projected = x @ params.kernel + params.bias[None, None, :]  # (batch, time, 4u)
-    projected = jnp.swapaxes(projected, 0, 1)  # (time, batch, 4u): scan runs over time
-    time_steps = projected.shape[0]
+    dtype = _MATMUL_DTYPE.get()
+    batch, time_steps = x.shape[0], x.shape[1]
+    units = params.recurrent_kernel.shape[0]
     if time_steps == 1:
         # One step needs no loop; avoiding the scan saves a While op in the compiled epoch.
-        final_state, h = lstm_step(params.recurrent_kernel, state, projected[0])
+        projected = _matmul(x, params.kernel, dtype) + params.bias[None, None, :]  # (b, 1, 4u)
+        final_state, h = lstm_step(params.recurrent_kernel, state, projected[:, 0], dtype)
         return h[:, None, :], final_state
-    final_state, h_sequence = jax.lax.scan(
-        lambda carry, step_x: lstm_step(params.recurrent_kernel, carry, step_x),
-        state,
-        projected,
-        unroll=unroll,
+    if unroll is None:
+        unroll = time_unroll(batch, units, time_steps)
+    sequence = _lstm_sequence(int(unroll), dtype)
+    h_sequence, h, c = sequence(
+        params.kernel, params.recurrent_kernel, params.bias, state.h, state.c, x
     )
-    return jnp.swapaxes(h_sequence, 0, 1), final_state  # (batch, time, u)
+    return h_sequence, LSTMState(h=h, c=c)

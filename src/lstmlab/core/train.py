@@ -6,10 +6,12 @@ one ``lax.scan``, then the validation, then the epoch-end reset of the policy. E
 point (``LSTMModel.fit``, ``Forecaster.fit``, the experiments) trains through it.
 """
 
+import collections
 import dataclasses
 import functools
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -29,6 +31,7 @@ from lstmlab.checks import (
 from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_params, init_state
 
 __all__ = [
+    "EPOCH_CHUNK",
     "EarlyStopping",
     "EpochCallback",
     "History",
@@ -46,6 +49,7 @@ __all__ = [
     "compiled_predict",
     "compiled_train_epoch",
     "fit",
+    "fit_single",
     "init_stop_states",
     "init_train_state",
     "init_train_states",
@@ -934,23 +938,71 @@ class TrainLog:
 EpochCallback = Callable[[int, np.ndarray, np.ndarray | None], None]
 
 
-def _check_batches(name: str, batches: Any, data_axis: int | None, trainings: int) -> jax.Array:
-    batches = jnp.asarray(batches)
+def _batch_shape(batches: Any) -> tuple[int, ...]:
+    shape = getattr(batches, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(batches)
+
+
+def _check_batches(name: str, batches: Any, data_axis: int | None, trainings: int) -> Any:
+    """Check the shape of ``batches`` and return them as the program will take them.
+
+    No conversion on the host: a JAX array is used as it is (it stays on the device across
+    ``fit`` calls), a read-only NumPy array's device copy is cached by identity
+    (``_device_copy``), and any other NumPy array is handed to the compiled program, which
+    transfers it once. Only what is neither (lists, pandas objects) is converted first.
+    """
+    if not isinstance(batches, jax.Array | np.ndarray):
+        batches = np.asarray(batches)
+    shape = _batch_shape(batches)
     lead = 1 if data_axis is None else 2
-    if batches.ndim < lead + 2:
-        shape = "(num_batches, batch, ...)" if data_axis is None else (
+    if len(shape) < lead + 2:
+        expected = "(num_batches, batch, ...)" if data_axis is None else (
             "(trainings, num_batches, batch, ...)")
         raise ValueError(
-            f"{name} must have shape {shape}, got shape {batches.shape}; lay the samples out "
+            f"{name} must have shape {expected}, got shape {shape}; lay the samples out "
             "in batches first (lstmlab.data.layouts)"
         )
-    if data_axis is not None and batches.shape[0] != trainings:
+    if data_axis is not None and shape[0] != trainings:
         raise ValueError(
-            f"{name} has {batches.shape[0]} entries on its trainings axis, the states hold "
+            f"{name} has {shape[0]} entries on its trainings axis, the states hold "
             f"{trainings} trainings; pass one set of batches per training, or data_axis=None "
             "to share one"
         )
-    return batches
+    return _device_copy(batches)
+
+
+# The device copies of the last read-only host inputs, by identity: (array, device copy).
+_DEVICE_COPIES: "collections.OrderedDict[int, tuple[np.ndarray, jax.Array]]" = (
+    collections.OrderedDict()
+)
+_DEVICE_COPIES_KEPT = 8
+
+
+def _device_copy(batches: Any) -> Any:
+    """The device copy of a read-only NumPy array, made once and reused by identity.
+
+    Only read-only arrays whose memory cannot change behind the cache (their own data, or a
+    read-only base: what ``lstmlab.data.layouts`` returns) are kept, so a cached copy never
+    goes stale; the cache holds the array, so its ``id`` is not reused while it is kept.
+    Anything else is returned unchanged (the compiled program transfers it per call).
+    """
+    if not isinstance(batches, np.ndarray) or batches.flags.writeable:
+        return batches
+    base = batches.base
+    while base is not None:
+        if not isinstance(base, np.ndarray) or base.flags.writeable:
+            return batches
+        base = base.base
+    key = id(batches)
+    hit = _DEVICE_COPIES.get(key)
+    if hit is not None and hit[0] is batches:
+        _DEVICE_COPIES.move_to_end(key)
+        return hit[1]
+    copy = jax.device_put(batches)
+    _DEVICE_COPIES[key] = (batches, copy)
+    while len(_DEVICE_COPIES) > _DEVICE_COPIES_KEPT:
+        _DEVICE_COPIES.popitem(last=False)
+    return copy
 
 
 MAX_EPOCHS_VARIABLE = "LSTMLAB_MAX_EPOCHS"
@@ -976,6 +1028,89 @@ def capped_epochs(epochs: int) -> int:
     return min(epochs, int(cap))
 
 
+# Epochs per compiled call of the driver: the size of the loss buffers of one call. Any
+# number of epochs up to it runs in the same program (the count is an argument).
+EPOCH_CHUNK = 32
+# With on_epoch, the epochs of one call are sized so that a call takes about this long:
+# progress is reported after every call, not after every epoch.
+_PROGRESS_SECONDS = 0.25
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_run(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    data_axis: int | None,
+    validation: bool,
+    validation_state: str,
+    single: bool,
+):
+    """``jit`` of up to ``EPOCH_CHUNK`` driver epochs in one ``lax.while_loop``.
+
+    ``run(train_states, stop_states, epochs, x, y, x_val, y_val) -> (train_states,
+    stop_states, losses, val_losses, epochs_done)`` runs ``epochs`` (a traced int, at most
+    ``EPOCH_CHUNK``) epochs of ``vmap(make_driver_epoch(...))``, ending early once every
+    training has stopped (early stopping); ``losses`` and ``val_losses`` are
+    ``(EPOCH_CHUNK, trainings)`` buffers, ``nan`` past ``epochs_done``. With ``single`` the
+    states are one training's (no leading axis; ``step`` may be an int and ``key`` an int
+    seed): the trainings axis is added and dropped inside the program.
+    """
+    epoch = make_driver_epoch(
+        model_config, train_config, validation=validation, validation_state=validation_state
+    )
+    epoch = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis))
+    early = train_config.early_stopping is not None
+
+    def run(train_states, stop_states, epochs, x, y, x_val, y_val):
+        if single:
+            key = train_states.key
+            if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+                key = jax.random.key(key)
+            train_states = train_states._replace(
+                key=key, step=jnp.asarray(train_states.step, jnp.int32)
+            )
+            train_states = jax.tree.map(lambda leaf: leaf[None], train_states)
+            stop_states = jax.tree.map(lambda leaf: leaf[None], stop_states)
+        trainings = train_states.step.shape[0]
+        dtype = jnp.result_type(float)
+        empty = jnp.full((EPOCH_CHUNK, trainings), jnp.nan, dtype)
+
+        def go_on(carry):
+            index, _, stops, _, _ = carry
+            more = index < epochs
+            if early:
+                more = more & jnp.logical_not(jnp.all(stops.stopped))
+            return more
+
+        def one_epoch(carry):
+            index, states, stops, losses, val_losses = carry
+            states, stops, loss, val_loss = epoch(states, stops, x, y, x_val, y_val)
+            losses = losses.at[index].set(loss.astype(dtype))
+            val_losses = val_losses.at[index].set(val_loss.astype(dtype))
+            return index + 1, states, stops, losses, val_losses
+
+        start = (jnp.zeros([], jnp.int32), train_states, stop_states, empty, empty)
+        done, train_states, stop_states, losses, val_losses = jax.lax.while_loop(
+            go_on, one_epoch, start
+        )
+        if single:
+            train_states = jax.tree.map(lambda leaf: leaf[0], train_states)
+            stop_states = jax.tree.map(lambda leaf: leaf[0], stop_states)
+        return train_states, stop_states, losses, val_losses, done
+
+    return jax.jit(run)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init_stop_states(train_config: TrainConfig, single: bool, train_states: TrainState):
+    """``init_stop_states`` as one compiled call; without the trainings axis for ``single``."""
+    if not single:
+        return init_stop_states(train_config, train_states)
+    one = train_states._replace(step=jnp.zeros((1,), jnp.int32), key=None)
+    one = one._replace(params=jax.tree.map(lambda leaf: leaf[None], one.params))
+    return jax.tree.map(lambda leaf: leaf[0], init_stop_states(train_config, one))
+
+
 def fit(
     model_config: ModelConfig,
     train_config: TrainConfig,
@@ -990,21 +1125,26 @@ def fit(
 ) -> tuple[TrainState, TrainLog]:
     """Train several equal-shape trainings at once for at most ``train_config.epochs`` epochs.
 
-    The one training driver of lstmlab. Every epoch is one compiled program,
-    ``jit(vmap(epoch))`` over the trainings (seeds, or equal-shape configurations), cached per
-    (model config, training settings without ``epochs`` and ``seed``): the batches in one
-    ``lax.scan`` (``make_train_epoch``, with the every-N-batches resets), the validation, the
-    epoch-end reset of the policy and the epoch's mean loss, all inside the program.
+    The one training driver of lstmlab. The epochs run inside one compiled program,
+    ``jit`` of a ``lax.while_loop`` over up to ``EPOCH_CHUNK`` epochs of ``vmap(epoch)`` over
+    the trainings (seeds, or equal-shape configurations), cached per (model config, training
+    settings without ``epochs`` and ``seed``); longer trainings call it once per chunk of
+    epochs. An epoch is the batches in one ``lax.scan`` (``make_train_epoch``, with the
+    every-N-batches resets), the validation, the epoch-end reset of the policy and the
+    epoch's mean loss: nothing returns to Python between the epochs of a chunk.
 
     With ``train_config.early_stopping`` each training stops on its own (inside the
     program: a stopped training makes no further updates and logs ``nan``); the loop ends
-    once every training has stopped, reading the device's stop flags every
-    ``_STOP_CHECK_EPOCHS`` epochs (every epoch when ``on_epoch`` is given) so that it does
-    not wait for the device after each epoch. With ``restore_best`` the returned states hold
+    once every training has stopped. With ``restore_best`` the returned states hold
     each training's best-validation parameters; their optimizer state, recurrent state,
     ``step`` and key are those at the stop (a further ``fit`` continues from the best
     parameters with the optimizer's moments of the last epoch run).
     ``train_config.plateau`` scales each training's learning rate on its own.
+
+    The batches are not copied on the host: JAX arrays are used as they are (pass them to
+    keep the data on the device across calls), and read-only NumPy batches (as
+    ``lstmlab.data.layouts`` makes them) are transferred once and their device copy reused
+    while the same array is passed again.
 
     Args:
         model_config: the model.
@@ -1026,11 +1166,12 @@ def fit(
             training batches, as in the official layout),
             ``"zeros"`` from zero state (the stream layout: validation stream ``i`` does not
             continue training stream ``i``, so carrying would hand it another stream's state).
-        on_epoch: called after every epoch as ``on_epoch(epoch_index, losses, val_losses)``
+        on_epoch: called for every epoch as ``on_epoch(epoch_index, losses, val_losses)``
             with NumPy ``(trainings,)`` arrays (``val_losses`` ``None`` without validation),
-            e.g. to advance a progress bar (``lstmlab.runtime.epoch_progress``). Without it
-            the losses stay on the device until the end. A stopped training's entries are
-            ``nan``.
+            e.g. to advance a progress bar (``lstmlab.runtime.epoch_progress``). It is
+            called after each compiled call, for the epochs that call ran; the calls are
+            sized to take about ``_PROGRESS_SECONDS`` each. Without it the losses stay on the
+            device until the end. A stopped training's entries are ``nan``.
 
     Returns:
         ``(train_states, log)``: the final stacked states and a ``TrainLog`` with losses of
@@ -1051,6 +1192,78 @@ def fit(
         >>> log.loss.shape, log.updates.tolist()
         ((2, 3), [16, 16, 16])
     """
+    step = train_states.step
+    trainings = int(step.shape[0]) if getattr(step, "ndim", 0) else 0
+    if trainings == 0:
+        raise ValueError(
+            "train_states must have a leading trainings axis, got unstacked states; build "
+            "them with init_train_states, or stack_train_states([state]) for one training"
+        )
+    return _fit(
+        model_config, train_config, train_states, x_batches, y_batches,
+        data_axis=data_axis, validation=validation, validation_state=validation_state,
+        on_epoch=on_epoch, trainings=trainings,
+    )
+
+
+def fit_single(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    train_state: TrainState,
+    x_batches: Any,
+    y_batches: Any,
+    *,
+    validation: tuple[Any, Any] | None = None,
+    validation_state: str = "carry",
+    on_epoch: EpochCallback | None = None,
+) -> tuple[TrainState, TrainLog]:
+    """``fit`` for ONE training whose state has no trainings axis: the per-call path.
+
+    The same driver and program body as ``fit`` with one training; the trainings axis is
+    added and dropped inside the compiled program, so a call costs one dispatch plus the
+    wait for its losses. What an edge object (``LSTMModel.fit``) calls once per ``fit``.
+
+    Args:
+        model_config: the model.
+        train_config: training settings.
+        train_state: one training's ``TrainState`` (no leading axis). ``step`` may be a
+            Python int and ``key`` an int seed (made into ``jax.random.key(seed)`` inside
+            the program), so that building the state needs no device work.
+        x_batches: ``(num_batches, batch, time, features)``.
+        y_batches: ``(num_batches, batch, outputs)``.
+        validation: as in ``fit``.
+        validation_state: as in ``fit``.
+        on_epoch: as in ``fit``, with ``(1,)`` arrays.
+
+    Returns:
+        ``(train_state, log)``: the final state (no leading axis) and a one-training
+        ``TrainLog``.
+
+    Raises:
+        ValueError: as ``fit``.
+    """
+    key = train_state.key
+    if isinstance(key, int | np.integer) and not isinstance(key, bool):
+        if not 0 <= int(key) < 2**31:
+            key = jax.random.key(int(key))  # beyond the program's int32 argument
+        else:
+            key = np.int32(key)
+    step = train_state.step
+    if isinstance(step, int | np.integer):
+        step = np.int32(step)
+    train_state = train_state._replace(key=key, step=step)
+    return _fit(
+        model_config, train_config, train_state, x_batches, y_batches,
+        data_axis=None, validation=validation, validation_state=validation_state,
+        on_epoch=on_epoch, trainings=None,
+    )
+
+
+def _fit(
+    model_config, train_config, train_states, x_batches, y_batches, *, data_axis,
+    validation, validation_state, on_epoch, trainings,
+) -> tuple[TrainState, TrainLog]:
+    """``fit``'s body; ``trainings`` is ``None`` for ``fit_single``'s unstacked state."""
     if validation_state not in _VALIDATION_STATES:
         raise ValueError(
             f"validation_state must be 'carry' or 'zeros', got {validation_state!r}; pass "
@@ -1070,12 +1283,7 @@ def fit(
     stopping = early is not None or train_config.plateau is not None
     if stopping and validation is None:
         raise ValueError(_NO_VALIDATION_MESSAGE)
-    trainings = int(jnp.shape(train_states.step)[0]) if jnp.ndim(train_states.step) else 0
-    if trainings == 0:
-        raise ValueError(
-            "train_states must have a leading trainings axis, got unstacked states; build "
-            "them with init_train_states, or stack_train_states([state]) for one training"
-        )
+    single = trainings is None
     x_batches = _check_batches("x_batches", x_batches, data_axis, trainings)
     y_batches = _check_batches("y_batches", y_batches, data_axis, trainings)
     if validation is None:
@@ -1083,36 +1291,46 @@ def fit(
     else:
         x_val = _check_batches("validation x_batches", validation[0], data_axis, trainings)
         y_val = _check_batches("validation y_batches", validation[1], data_axis, trainings)
-    epoch_fn = compiled_driver_epoch(
-        model_config,
-        train_config,
-        data_axis=data_axis,
-        validation=validation is not None,
-        validation_state=validation_state,
+    run = _compiled_run(
+        model_config, _program_config(train_config), data_axis, validation is not None,
+        validation_state, single,
     )
-    stop_states = init_stop_states(train_config, train_states) if stopping else None
-    check_every = 1 if on_epoch is not None else _STOP_CHECK_EPOCHS
-    losses, val_losses = [], []
-    for epoch in range(capped_epochs(train_config.epochs)):
-        train_states, stop_states, loss, val_loss = epoch_fn(
-            train_states, stop_states, x_batches, y_batches, x_val, y_val
+    stop_states = None
+    if stopping:
+        stop_states = _init_stop_states(_program_config(train_config), single, train_states)
+    total = capped_epochs(train_config.epochs)
+    chunks = []  # (losses, val_losses, epochs asked) of every call
+    done = 0
+    size = 1 if on_epoch is not None else EPOCH_CHUNK
+    while done < total:
+        asked = min(size, total - done)
+        started = time.perf_counter()
+        train_states, stop_states, losses, val_losses, ran = run(
+            train_states, stop_states, asked, x_batches, y_batches, x_val, y_val
         )
-        losses.append(loss)
-        val_losses.append(val_loss)
+        chunks.append((losses, val_losses, asked))
         if on_epoch is not None:
-            on_epoch(
-                epoch,
-                np.asarray(loss),
-                None if validation is None else np.asarray(val_loss),
-            )
-        if early is not None and (epoch + 1) % check_every == 0:
-            if bool(np.all(np.asarray(stop_states.stopped))):
-                break
+            losses_now, val_now, ran_now = np.asarray(losses), np.asarray(val_losses), int(ran)
+            for index in range(ran_now):
+                on_epoch(
+                    done + index, losses_now[index],
+                    None if validation is None else val_now[index],
+                )
+            # The first call includes compiling: the next is sized from the last one's time.
+            seconds = (time.perf_counter() - started) / max(ran_now, 1)
+            size = max(1, min(EPOCH_CHUNK, int(_PROGRESS_SECONDS / max(seconds, 1e-9))))
+        done += asked
+        if early is not None and done < total and int(ran) < asked:
+            break  # every training has stopped
+    if single:
+        train_states = jax.tree.map(lambda leaf: leaf[None], train_states)
+        if stop_states is not None:
+            stop_states = jax.tree.map(lambda leaf: leaf[None], stop_states)
+        trainings = 1
     if stopping:
         epochs_run = np.asarray(stop_states.epochs_run).astype(np.int64)
     else:
-        epochs_run = np.full(trainings, len(losses), np.int64)
-    # Epochs looped after the last training stopped (between two checks) are all nan.
+        epochs_run = np.full(trainings, done, np.int64)
     epochs = int(epochs_run.max(initial=0))
     best_epoch = None
     if early is not None:
@@ -1121,22 +1339,23 @@ def fit(
             train_states = train_states._replace(
                 params=_restore_best(stop_states.best_params, train_states.params, best_epoch)
             )
-    empty = np.zeros((0, trainings), np.float32)
+
+    def gather(which: int) -> np.ndarray:
+        if not epochs:
+            return np.zeros((0, trainings), np.float32)
+        parts = [np.asarray(chunk[which])[: chunk[2]] for chunk in chunks]
+        return np.concatenate(parts)[:epochs].astype(np.float32, copy=False)
+
     log = TrainLog(
-        loss=np.stack([np.asarray(v) for v in losses[:epochs]]) if epochs else empty,
-        val_loss=None
-        if validation is None
-        else (np.stack([np.asarray(v) for v in val_losses[:epochs]]) if epochs else empty),
-        updates=np.asarray(train_states.step).astype(np.int64),
+        loss=gather(0),
+        val_loss=None if validation is None else gather(1),
+        updates=np.asarray(train_states.step).astype(np.int64).reshape(trainings),
         epochs_run=epochs_run,
         best_epoch=best_epoch,
     )
+    if single:
+        train_states = jax.tree.map(lambda leaf: leaf[0], train_states)
     return train_states, log
-
-
-# How often (in epochs) fit reads the device's stop flags without an on_epoch callback:
-# reading waits for the device, so reading every epoch would stall the queue of epochs.
-_STOP_CHECK_EPOCHS = 8
 
 
 @jax.jit
