@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
-from lstmlab.forecaster import Forecaster, ForecasterConfig, Recipe
+from lstmlab.forecaster import PLAUSIBLE_FACTOR, Forecaster, ForecasterConfig, Recipe
 
 WINDOW = 3
 
@@ -842,3 +842,305 @@ def test_config_errors_name_the_fix():
         ForecasterConfig(model="stateful", norm="window")
     with pytest.raises(ValueError, match="validation must be a fraction"):
         ForecasterConfig(validation=1.0)
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def _fitted_mlp(data=None, **fit_kwargs):
+    data = _monthly(length=40, seed=5) if data is None else data
+    settings = {"model": "mlp", "window": 3, "units": (4,), "epochs": 1, "validation": 0.0}
+    return Forecaster(**settings, norm="none").fit(data, **fit_kwargs)
+
+
+def test_readings_beyond_the_plausible_range_are_refused_at_the_limit():
+    data = pd.DataFrame({"a": _monthly(40, level=100.0, seed=5), "b": _monthly(40, 5.0, 6)})
+    model = _fitted_mlp(data)
+    low, high = data["a"].min(), data["a"].max()
+    width = high - low
+    edge = high + PLAUSIBLE_FACTOR * width  # the limit, computed here from the data
+    assert PLAUSIBLE_FACTOR == 10.0
+    np.testing.assert_array_equal(
+        model.check_values("a", [edge * (1 - 1e-12)])[:, 0], [edge * (1 - 1e-12)]
+    )
+    with pytest.raises(ValueError, match=r"series 'a': reading 0 \(.*\) is outside the plausible"):
+        model.check_values("a", [edge * (1 + 1e-9)])
+    with pytest.raises(ValueError, match="plausible range"):
+        model.check_values("a", [low - PLAUSIBLE_FACTOR * width - 1e-6 * width])
+    assert model.check_values("a", [high + 15 * width], plausible_factor=21.0).shape == (1, 1)
+    with pytest.raises(ValueError, match="plausible_factor must be > 0, got 0"):
+        model.check_values("a", [1.0], plausible_factor=0)
+    # a new series is held to the range of all training values
+    pooled_high = max(data.max()) + 10 * (max(data.max()) - min(data.min()))
+    model.check_values("new", [pooled_high * (1 - 1e-9)])
+    with pytest.raises(ValueError, match="series 'new': reading 0"):
+        model.check_values("new", [pooled_high * (1 + 1e-9)])
+    # None accepts any finite float32 value; beyond float32 never
+    assert model.check_values("a", [1e30], plausible_factor=None)[0, 0] == 1e30
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        model.check_values("a", [1e39], plausible_factor=None)
+    # observe refuses before anything is stored; observe with None applies it
+    before = model.series_state("a")
+    with pytest.raises(ValueError, match="--allow-implausible"):
+        model.observe("a", [1e39 / 1e10], ["2023-05-01"])
+    _assert_same_state(model.series_state("a"), before)
+    with pytest.warns(RuntimeWarning, match="every seed's forecast failed the sanity check"):
+        assert model.observe("a", [1e6], ["2023-05-01"], plausible_factor=None).seen == 41
+
+
+def test_the_reading_check_survives_save_and_old_folders(tmp_path):
+    model = _fitted_mlp()
+    model.save(tmp_path / "m")
+    with Forecaster.load(tmp_path / "m") as loaded:
+        for series_id in ("0", "other"):
+            for got, want in zip(
+                loaded._training_extremes(series_id),
+                model._training_extremes(series_id),
+                strict=True,
+            ):
+                np.testing.assert_array_equal(got, want)
+    # a folder written before the check holds only the widened ranges: the extremes return
+    saved = model._calibration.to_dict()
+    del saved["extremes"], saved["default_extremes"]
+    old = type(model._calibration).from_dict(json.loads(json.dumps(saved)))
+    for got, want in zip(old.extremes["0"], model._calibration.extremes["0"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_model_without_training_data_checks_against_its_scaler():
+    model = _forecaster("mlp")  # a standard scaler: mean ± one standard deviation
+    offset, scale = model.scaler.offset[0], model.scaler.scale[0]
+    high = offset + scale + PLAUSIBLE_FACTOR * 2 * scale
+    model.check_values("s", [high * (1 - 1e-9)])
+    with pytest.raises(ValueError, match="plausible range"):
+        model.check_values("s", [high * (1 + 1e-9)])
+
+
+def test_fit_refuses_absurd_outliers_unless_allowed():
+    values = _monthly(40, seed=5)
+    values.iloc[17] = 1e30
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "series '0': value 1e+30 at row 17 (2021-06-01 00:00:00) is an absurd outlier"
+        ),
+    ):
+        _fitted_mlp(values)
+    with pytest.raises(ValueError, match="pass allow_outliers=True"):
+        _fitted_mlp(values.to_numpy())
+    model = _fitted_mlp(values, allow_outliers=True)
+    assert model.series_state("0").seen == 40
+    values.iloc[17] = 1e39
+    with pytest.raises(ValueError, match="value 1e\\+39 at row 17 .* is beyond the float32"):
+        _fitted_mlp(values, allow_outliers=True)
+
+
+def _outlier_verdict(values):
+    from lstmlab.forecaster import _check_outliers, _parse_data
+
+    try:
+        _check_outliers(_parse_data(np.asarray(values, float), None, None, None, None), False)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def test_the_outlier_rule_accepts_every_real_and_intermittent_series(data_dir):
+    frames = [pd.read_csv(path, index_col=0) for path in sorted(data_dir.glob("*.csv"))]
+    minutes = pd.read_csv(data_dir / "household_power_consumption_head2000.txt", sep=";")
+    frames.append(minutes.iloc[:, 2:].apply(pd.to_numeric, errors="coerce"))
+    days = pd.read_csv(data_dir / "household_power_consumption_days.csv", index_col=0)
+    days.index = pd.to_datetime(days.index)
+    frames.append(days.resample("W").sum())
+    checked = 0
+    for frame in frames:
+        for column in frame.columns:
+            values = frame[column].dropna().to_numpy(float)
+            assert _outlier_verdict(values) is None, column
+            checked += 1
+    assert checked >= 24
+    rng = np.random.default_rng(0)
+    for share in (0.3, 0.05, 0.01, 0.005):
+        for length in (50, 200, 2000):
+            for _ in range(30):
+                spikes = rng.negative_binomial(1, 0.01, length) * (rng.random(length) < share)
+                assert _outlier_verdict(spikes) is None
+    # and the rule fires: one cell, two cells, a sentinel code, a spike among spikes
+    base = rng.normal(10.0, 2.0, 200)
+    assert "absurd outlier" in _outlier_verdict(np.r_[base, 1e30])
+    assert "absurd outlier" in _outlier_verdict(np.r_[base[:100], 1e30, base[100:], -1e30])
+    assert "absurd outlier" in _outlier_verdict(np.r_[base, 999999.0])
+    sparse = np.zeros(300)
+    sparse[::10] = rng.integers(1, 20, 30)
+    sparse[55] = 1e30
+    assert "value 1e+30 at row 55" in _outlier_verdict(sparse)
+
+
+def test_delete_series_starts_it_afresh():
+    model = _forecaster("stateful")
+    model.observe("s", _series(6), _times(0, 6))
+    model.observe("t", _series(3, seed=2))
+    assert model.delete_series("s") is True
+    assert model.series_ids == ("t",) and model.store.observations("s") == []
+    assert model.delete_series("s") is False
+    with pytest.raises(ValueError, match="series id must be a non-empty string"):
+        model.delete_series("")
+    again = model.observe("s", _series(4, seed=7), _times(100, 4))  # no time order to keep
+    assert again.seen == 4
+    np.testing.assert_allclose(
+        again.values[0], _forecaster("stateful").replay(_series(4, seed=7))[-1], atol=1e-6
+    )
+
+
+def test_aware_timestamps_come_back_aware_and_survive_save(tmp_path):
+    model = _forecaster("stateful")
+    stamps = ["2024-03-01T05:00:00+05:00", "2024-03-01T05:15:00+05:00"]
+    forecast = model.observe("s", [1.0, 2.0], stamps, horizon=2)
+    assert forecast.to_dict()["timestamps"] == [
+        "2024-03-01T05:30:00+05:00",
+        "2024-03-01T05:45:00+05:00",
+    ]
+    last = model.series_state("s").last_timestamp
+    assert last == pd.Timestamp("2024-03-01T00:15:00Z") and last.isoformat() == stamps[-1]
+    frame = model.forecast(2, series="s")
+    assert str(frame["time"].dt.tz) == "UTC+05:00"
+    assert frame["time"].iloc[0] == pd.Timestamp("2024-03-01T05:30:00+05:00")
+    # an offset change (daylight saving) is accepted; the last offset is kept
+    assert model.observe("s", [3.0], ["2024-03-01T01:30:00+01:00"]).timestamps == (
+        "2024-03-01T01:45:00+01:00",
+    )
+    model.save(tmp_path / "m")
+    with Forecaster.load(tmp_path / "m") as loaded:
+        assert loaded.series_state("s").last_timestamp.isoformat() == "2024-03-01T01:30:00+01:00"
+    # naive stays naive; a zone name is kept by name
+    assert model.series_state("never").last_timestamp is None
+    model.observe("n", [1.0], ["2024-03-01T00:00:00"])
+    assert model.series_state("n").last_timestamp.tzinfo is None
+    index = pd.date_range("2024-03-30 23:00", periods=3, freq="15min", tz="Europe/Berlin")
+    model.observe("berlin", pd.Series([1.0, 2.0, 3.0], index=index))
+    assert model.series_state("berlin").zone == "Europe/Berlin"
+
+
+def test_a_state_stored_before_zones_loads_naive():
+    from lstmlab.forecaster import _state_arrays, _state_from_arrays
+
+    model = _forecaster("mlp")
+    model.observe("s", [1.0, 2.0], _times(0, 2))
+    arrays = _state_arrays(model.model_config, model.recipe, model.series_state("s"), 1)
+    assert (
+        _state_from_arrays(model.model_config, model.recipe, arrays, 1, "standard", "s").zone
+        is None
+    )
+    del arrays["zone"]
+    old = _state_from_arrays(model.model_config, model.recipe, arrays, 1, "standard", "s")
+    assert old.zone is None and old.last_time == model.series_state("s").last_time
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "message"),
+    [
+        (
+            ["2024-03-01T05:00:00+05:00"],
+            ["2024-03-01T05:15:00"],
+            "series 's' has aware timestamps (up to 2024-03-01T05:00:00+05:00), got naive ones",
+        ),
+        (
+            ["2024-03-01T05:00:00"],
+            ["2024-03-01T05:15:00+00:00"],
+            "series 's' has naive timestamps (up to 2024-03-01T05:00:00), got aware ones",
+        ),
+        (
+            ["2024-03-01T05:00:00"],
+            ["2024-03-01T05:15:00", "2024-03-01T05:30:00+00:00"],
+            "series 's': timestamp 1 has a time zone and timestamp 0 has none",
+        ),
+        (
+            ["2262-04-11T23:15:00"],
+            ["2262-04-11T23:30:00", "2262-04-11T23:45:00"],
+            "series 's': 1 forecast step(s) of 15min after 2262-04-11T23:45:00 pass the last "
+            "timestamp pandas can hold",
+        ),
+    ],
+)
+def test_mixed_or_unbounded_timestamps_are_refused_before_anything_is_applied(first, then, message):
+    model = _forecaster("mlp")
+    model.observe("s", [1.0], first)
+    before = model.series_state("s")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.observe("s", [2.0] * len(then), then)
+    _state_unchanged(model, "s", before)
+
+
+def test_a_reading_whose_forecast_cannot_be_dated_never_enters():
+    model = _forecaster("mlp")
+    with pytest.raises(ValueError, match="4 forecast step"):  # 23:15, 23:30, 23:45, 24:00
+        model.observe("s", [1.0], ["2262-04-11T23:00:00"], horizon=4)
+    assert model.series_ids == ()
+    stamps = ["2262-04-11T22:30:00", "2262-04-11T22:45:00", "2262-04-11T23:00:00"]
+    model.observe("s", [1.0, 2.0, 3.0], stamps)  # its next step can be dated
+    with pytest.raises(ValueError, match="pass the last timestamp pandas can hold"):
+        model.series_forecast("s", 4)
+    assert model.series_forecast("s", 3).timestamps[-1] == "2262-04-11T23:45:00"
+
+
+def _programs(model):
+    from lstmlab.core.rollout import _compiled_read, _compiled_rollout
+
+    return (
+        _compiled_read(model.model_config, True)._cache_size(),
+        _compiled_rollout.cache_info().currsize,
+    )
+
+
+def test_bucketed_reads_and_rollouts_equal_the_unbucketed_path():
+    from lstmlab.core.rollout import read, rollout
+    from lstmlab.forecaster import READ_CHUNK, _stack_rnn
+
+    model = _forecaster("stateful", seed=3)
+    config, params = model.model_config, model.params
+    scaler = model.scaler
+    for count in (1, 5, READ_CHUNK, READ_CHUNK + 3, 3 * READ_CHUNK + 1):
+        values = _series(count, seed=count)
+        state = model.advance(f"s{count}", values, state=model.fresh_state())
+        x = scaler.transform(values).astype(np.float32)[None]
+        # the reference: one read over all readings (no chunks), and a step-by-step loop
+        y, whole = read(config, params, _stack_rnn([model.fresh_state()]), x, seeds=True)
+        loop = _stack_rnn([model.fresh_state()])
+        for t in range(count):
+            y_loop, loop = read(config, params, loop, x[:, t : t + 1], seeds=True)
+        np.testing.assert_allclose(state.prediction, np.asarray(y)[:, 0], atol=1e-6)
+        np.testing.assert_allclose(state.prediction, np.asarray(y_loop)[:, 0], atol=1e-6)
+        for got, want in zip(state.rnn, whole, strict=True):
+            np.testing.assert_allclose(got.h, np.asarray(want.h)[:, 0], atol=1e-6)
+            np.testing.assert_allclose(got.c, np.asarray(want.c)[:, 0], atol=1e-6)
+        for horizon in (2, 5, 13):
+            scaled = model._rollout([state], horizon)  # bucketed: rows 1, steps 16
+            exact = rollout(
+                config,
+                params,
+                _stack_rnn([state]),
+                np.zeros((1, 1, 1), np.float32),
+                horizon=horizon,
+                output=state.prediction[:, None],
+                seeds=True,
+            )
+            np.testing.assert_allclose(scaled, np.asarray(exact), atol=1e-6)
+    # a wrong reference would be caught: the state after one reading less differs
+    shorter = model.advance("x", _series(4, seed=4)[:3], state=model.fresh_state())
+    longer = model.advance("x", _series(4, seed=4), state=model.fresh_state())
+    assert not np.allclose(shorter.prediction, longer.prediction, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["stateful", "mlp"])
+def test_after_warm_up_no_request_compiles(kind):
+    model = _forecaster(kind, seed=11)
+    model.warm_up(40, 8, max_series=2)
+    compiled = _programs(model)
+    for count, horizon in ((1, 1), (3, 8), (17, 7), (40, 3), (23, 2)):
+        model.observe(f"s{count}", _series(count, seed=count), horizon=horizon)
+        model.forecast(horizon, series=f"s{count}")
+    model.observe_many({"a": _series(5), "b": _series(5, seed=2)}, horizon=5)
+    assert _programs(model) == compiled
+    # and the count can fail: a horizon beyond the warm-up compiles
+    model.observe("late", _series(5), horizon=9)
+    assert _programs(model) != compiled
