@@ -1041,6 +1041,12 @@ def _add_fit(subparsers: Any) -> None:
         "--sort", action="store_true", help="sort rows that are out of time order (reported)"
     )
     parser.add_argument(
+        "--allow-outliers",
+        action="store_true",
+        help="train on absurd outliers too (a cell at 1e30, a sentinel code such as 999999), "
+        "which fit refuses by default",
+    )
+    parser.add_argument(
         "--model",
         choices=kinds,
         default=_DEFAULTS.model,
@@ -1150,7 +1156,12 @@ def _run_fit(args: argparse.Namespace) -> int:
     if report.rows_sorted:
         print(f"loading sorted the rows of {args.data} into time order (--sort)")
     with on_device(args.device), Forecaster(config=config, quiet=args.quiet) as forecaster:
-        forecaster.fit(frame, target=list(loaded.targets), freq=loaded.freq)
+        forecaster.fit(
+            frame,
+            target=list(loaded.targets),
+            freq=loaded.freq,
+            allow_outliers=args.allow_outliers,
+        )
         forecaster.save(args.out)
         metrics = forecaster.metrics
     final_loss = metrics["final_loss"]  # None without training epochs

@@ -1303,7 +1303,7 @@ def check_text_file(path: Path) -> None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as error:
-        if error.start < len(head) - 4:  # not a character cut by the end of the probe
+        if len(head) < _TEXT_PROBE or error.start < len(head) - 4:  # not cut by the probe
             raise ValueError(
                 f"{path} is not UTF-8 text (byte {head[error.start]:#04x} at position "
                 f"{error.start}); convert it to UTF-8 or pass a CSV file"
@@ -1366,6 +1366,25 @@ def read_header(path: Path, sep: str, *, header: bool = True) -> list[str]:
         return _column_names(len(names))
     _check_header_is_names(path, sep)
     return [str(name) for name in names]
+
+
+def _check_field_counts(path: Path, sep: str, width: int) -> None:
+    """Raise at the first line whose number of fields is not the header's ``width``.
+
+    pandas drops the extra fields of a row silently when only some columns are read, so a
+    decimal comma in a ','-separated file would shift the values without a word.
+    """
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        for row in reader:
+            if row and len(row) != width:
+                raise ValueError(
+                    f"line {reader.line_num} of {path} has {len(row)} fields where the header "
+                    f"has {width} "
+                    f"({sep.join(row)[:60]!r}); fix that line (a decimal comma in a "
+                    f"{sep!r}-separated file? then pass sep=';' and decimal=','), or pass the "
+                    "file's separator as sep"
+                )
 
 
 def _check_header_is_names(path: Path, sep: str) -> None:
@@ -1450,6 +1469,8 @@ def _load_file(
             f"{_describe_columns(header)}; pass time_col from that list"
         )
     _check_columns(config.columns, [name for name in header if name != time_col], str(path))
+    if not format_fixed:  # a plain CSV (the format loaders' files are read as they are)
+        _check_field_counts(path, config.sep, len(header))
     table = _read_table(path, config, time_cols=(time_col,), header=header)
     time = _parse_times(
         table[time_col],

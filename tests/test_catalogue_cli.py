@@ -1,0 +1,765 @@
+"""The catalogue of bad command-line inputs (issue 12): one row per case.
+
+Each row runs ``lstmlab.cli.main`` in this process and asserts the exit code AND a fragment of
+the message on stderr, and that no traceback was printed. The input files are small files in
+the real formats, written once per module; one tiny model folder (an MLP trained for zero
+epochs) serves every command that reads one, copied afresh for each case, and a case that
+names the model folder also checks that the refused command changed nothing in it.
+"""
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import safetensors.numpy
+
+from lstmlab import model_folder
+from lstmlab.cli import main
+from lstmlab.forecaster import Forecaster
+from lstmlab.live.state_store import SeriesStore, StoreUnavailable
+from lstmlab.model_folder import folder_checksum
+
+ROWS = 48
+FAST = ["--model", "mlp", "--window", "3", "--epochs", "0", "--seeds", "1", "--quiet"]
+FAST += ["--device", "cpu"]
+
+
+def _frame(rows: int = ROWS) -> pd.DataFrame:
+    steps = np.arange(rows + 3)
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=rows + 3, freq="h"),
+            "a": np.sin(steps * 0.3) + 2.0,
+            "b": np.cos(steps * 0.2) * 3.0 + 5.0,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """The input files, in the real formats, each with one thing wrong (or none)."""
+    folder = tmp_path_factory.mktemp("data")
+    frame = _frame()
+    train = frame.iloc[:ROWS]
+    train.to_csv(folder / "train.csv", index=False)
+    new = frame.iloc[ROWS:].rename(columns={"a": "value"})[["time", "value"]]
+    new.to_csv(folder / "new.csv", index=False)
+    train.to_csv(folder / "semi.csv", index=False, sep=";")
+    train.to_csv(folder / "nohead.csv", index=False, header=False)
+    stamps = train["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    train.assign(
+        time=[s + ("+01:00" if i < 20 else "+02:00") for i, s in enumerate(stamps)]
+    ).to_csv(folder / "mixtz.csv", index=False)
+    train.assign(time=[s + ("+01:00" if i < 20 else "") for i, s in enumerate(stamps)]).to_csv(
+        folder / "awarenaive.csv", index=False
+    )
+    train.assign(time=train["time"].dt.strftime("%d/%m/%Y %H:%M")).to_csv(
+        folder / "slash.csv", index=False
+    )
+    outlier = train.copy()
+    outlier.loc[10, "a"] = 1e30
+    outlier.to_csv(folder / "outlier.csv", index=False)
+    train.assign(a=1.5).to_csv(folder / "constant.csv", index=False)
+    train.iloc[[1, 0, *range(2, ROWS)]].to_csv(folder / "unsorted.csv", index=False)
+    train.iloc[[0, *range(ROWS)]].to_csv(folder / "duplicated.csv", index=False)
+    holed = train.copy()
+    holed.loc[10, "a"] = np.nan
+    holed.to_csv(folder / "holed.csv", index=False)
+    text = (folder / "train.csv").read_text().splitlines()
+    (folder / "ragged.csv").write_text("\n".join([*text[:5], text[5] + ",7,8", *text[6:]]) + "\n")
+    (folder / "latin1.csv").write_bytes("time,a,b\n2024-01-01,caf\u00e9,1\n".encode("latin-1"))
+    (folder / "binary.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 4)
+    (folder / "empty.csv").write_text("")
+    (folder / "header_only.csv").write_text("time,a,b\n")
+    (folder / "notanumber.csv").write_text(f"time,value\n{frame['time'].iloc[ROWS]},abc\n")
+    later = frame["time"].iloc[ROWS]
+    (folder / "implausible.csv").write_text(f"time,value\n{later},1e6\n")
+    (folder / "overflow.csv").write_text(f"time,value\n{later},1e39\n")
+    (folder / "badformat.csv").write_text(f"time,value\n{later:%Y-%m-%d %H:%M},2.0\n")
+    (folder / "garbage.keras").write_bytes(b"not a zip archive at all")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(data, tmp_path_factory) -> Path:
+    """One tiny model folder (series a, hourly), fitted once for the module."""
+    path = tmp_path_factory.mktemp("models") / "m"
+    argv = ["fit", str(data / "train.csv"), "--target", "a", *FAST, "--out", str(path)]
+    assert main(argv) == 0
+    return path
+
+
+def _set_weights(folder: Path, change) -> None:
+    """Rewrite the weights file with ``change(bytes) -> bytes`` and recompute every checksum,
+    as a tool that 'repairs' a folder would: only the content check can catch it."""
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    entry = config["files"]["weights"]
+    data = change((folder / entry["name"]).read_bytes())
+    digest = model_folder._sha256(data)
+    (folder / entry["name"]).unlink()
+    entry.update(name=f"weights.{digest[:16]}.safetensors", sha256=digest, bytes=len(data))
+    (folder / entry["name"]).write_bytes(data)
+    config.pop("checksum")
+    config["checksum"] = model_folder._sha256(model_folder._canonical(config))
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _nan_weights(data: bytes) -> bytes:
+    arrays = safetensors.numpy.load(data)
+    name = sorted(arrays)[0]
+    arrays[name] = np.full_like(arrays[name], np.nan)
+    return safetensors.numpy.save(arrays)
+
+
+def _token_file(text: str, mode: int):
+    def setup(paths, monkeypatch):
+        path = paths["t"] / "token"
+        path.write_text(text)
+        path.chmod(mode)
+
+    return setup
+
+
+def _disk_full_on_save(paths, monkeypatch):
+    def full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(model_folder, "atomic_write_bytes", full)
+
+
+def _disk_full_in_store(paths, monkeypatch):
+    """The store's write goes through, then the disk fills: the transaction must roll back."""
+    put = SeriesStore.put
+
+    def full(self, *args, **kwargs):
+        put(self, *args, **kwargs)
+        raise StoreUnavailable(f"the disk holding {paths['m']} is full (database or disk is full)")
+
+    monkeypatch.setattr(SeriesStore, "put", full)
+
+
+def _chmod_unreadable(paths, monkeypatch):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    (paths["d"] / "train.csv").chmod(0)
+
+
+CASES = [
+    # ---- fit: the data file
+    ("fit DATA is a folder", ["fit", "{t}", "--target", "a"], 2, "is a folder, not a file"),
+    ("fit DATA missing", ["fit", "{d}/nope.csv", "--target", "a"], 2, "does not exist; pass"),
+    ("fit DATA empty", ["fit", "{d}/empty.csv", "--target", "a"], 2, "empty.csv is empty"),
+    ("fit DATA header only", ["fit", "{d}/header_only.csv", "--target", "a"], 2, "no data rows"),
+    ("fit DATA binary", ["fit", "{d}/binary.csv", "--target", "a"], 2, "is not a text file"),
+    ("fit DATA not UTF-8", ["fit", "{d}/latin1.csv", "--target", "a"], 2, "is not UTF-8 text"),
+    (
+        "fit DATA ragged row",
+        ["fit", "{d}/ragged.csv", "--target", "a"],
+        2,
+        "line 6 of",
+    ),
+    ("fit ; separated", ["fit", "{d}/semi.csv", "--target", "a"], 2, "pass --sep ';'"),
+    ("fit no header", ["fit", "{d}/nohead.csv", "--target", "a"], 2, "pass --no-header"),
+    ("fit mixed offsets", ["fit", "{d}/mixtz.csv", "--target", "a"], 2, "mixes UTC offsets"),
+    (
+        "fit aware and naive",
+        ["fit", "{d}/awarenaive.csv", "--target", "a"],
+        2,
+        "mixes timestamps with a UTC offset (row 1",
+    ),
+    ("fit / dates", ["fit", "{d}/slash.csv", "--target", "a"], 2, "pass --time-format, e.g."),
+    (
+        "fit wrong --time-format",
+        ["fit", "{d}/slash.csv", "--target", "a", "--time-format", "%Y-%m-%d"],
+        2,
+        "which is not a timestamp in the format '%Y-%m-%d'",
+    ),
+    ("fit unsorted", ["fit", "{d}/unsorted.csv", "--target", "a"], 2, "pass --sort to sort"),
+    ("fit duplicated time", ["fit", "{d}/duplicated.csv", "--target", "a"], 2, "duplicated"),
+    ("fit constant column", ["fit", "{d}/constant.csv", "--target", "a"], 2, "is constant"),
+    ("fit unknown target", ["fit", "{d}/train.csv", "--target", "zz"], 2, "not found in"),
+    ("fit target twice", ["fit", "{d}/train.csv", "--target", "a", "a"], 2, "more than once"),
+    ("fit time col unknown", ["fit", "{d}/train.csv", "--target", "a", "--time-col", "x"], 2, "x"),
+    (
+        "fit absurd outlier",
+        ["fit", "{d}/outlier.csv", "--target", "a"],
+        2,
+        "is an absurd outlier",
+    ),
+    (
+        "fit --freq 5min on hourly data",
+        ["fit", "{d}/train.csv", "--target", "a", "--freq", "5min"],
+        2,
+        "the file's most common step is 'h', not '5min': pass --freq 'h'",
+    ),
+    ("fit --freq unknown", ["fit", "{d}/train.csv", "--target", "a", "--freq", "zz"], 2, "zz"),
+    (
+        "fit --max-filled above 1",
+        ["fit", "{d}/train.csv", "--target", "a", "--max-filled", "2"],
+        2,
+        "max_filled must be a share from 0 to 1",
+    ),
+    (
+        "fit --missing drop leaves holes",
+        ["fit", "{d}/holed.csv", "--target", "a", "--missing", "drop"],
+        2,
+        "pass --missing interpolate or --missing ffill",
+    ),
+    (
+        "fit --missing error",
+        ["fit", "{d}/holed.csv", "--target", "a", "--missing", "error"],
+        2,
+        "--missing error but",
+    ),
+    ("fit --sep two chars", ["fit", "{d}/train.csv", "--target", "a", "--sep", ";;"], 2, "one"),
+    # ---- fit: the numbers
+    (
+        "fit --seed too large",
+        ["fit", "{d}/train.csv", "--target", "a", "--seed", "1180591620717411303424"],
+        2,
+        "--seed must be an integer from 0 to 2147483647",
+    ),
+    ("fit --seed -1", ["fit", "{d}/train.csv", "--target", "a", "--seed", "-1"], 2, "--seed"),
+    (
+        "fit --batch-size 0",
+        ["fit", "{d}/train.csv", "--target", "a", "--batch-size", "0"],
+        2,
+        "batch_size must be a positive integer, got 0",
+    ),
+    (
+        "fit --batch-size -1",
+        ["fit", "{d}/train.csv", "--target", "a", "--batch-size", "-1"],
+        2,
+        "-1",
+    ),
+    ("fit --epochs -1", ["fit", "{d}/train.csv", "--target", "a", "--epochs", "-1"], 2, ">= 0"),
+    ("fit --window 0", ["fit", "{d}/train.csv", "--target", "a", "--window", "0"], 2, "window"),
+    (
+        "fit --window longer than the data",
+        ["fit", "{d}/train.csv", "--target", "a", "--window", "100000"],
+        2,
+        "too few for window 100000",
+    ),
+    ("fit --units 0", ["fit", "{d}/train.csv", "--target", "a", "--units", "0"], 2, "units[0]"),
+    ("fit --seeds 0", ["fit", "{d}/train.csv", "--target", "a", "--seeds", "0"], 2, "seeds"),
+    (
+        "fit --learning-rate nan",
+        ["fit", "{d}/train.csv", "--target", "a", "--learning-rate", "nan"],
+        2,
+        "learning_rate must be > 0, got nan",
+    ),
+    (
+        "fit --epochs x",
+        ["fit", "{d}/train.csv", "--target", "a", "--epochs", "x"],
+        2,
+        "invalid int",
+    ),
+    # ---- fit: where it writes
+    (
+        "fit --out is a file",
+        ["fit", "{d}/train.csv", "--target", "a", "--out", "{d}/train.csv"],
+        2,
+        "is a file, not a folder",
+    ),
+    (
+        "fit --out holds a model",
+        ["fit", "{d}/train.csv", "--target", "a", "--out", "{m}"],
+        2,
+        "already holds a model; pass --overwrite",
+    ),
+    (
+        "fit --out holds other files",
+        ["fit", "{d}/train.csv", "--target", "a", "--out", "{d}"],
+        2,
+        "exists and is not a model folder",
+    ),
+    (
+        "fit --out below a file",
+        ["fit", "{d}/train.csv", "--target", "a", "--out", "{d}/train.csv/m"],
+        2,
+        "train.csv",
+    ),
+    (
+        "fit onto a full disk",
+        ["fit", "{d}/train.csv", "--target", "a"],
+        2,
+        "is full (No space left on device); nothing was saved: free space and run again",
+        _disk_full_on_save,
+    ),
+    (
+        "fit unreadable DATA",
+        ["fit", "{d}/train.csv", "--target", "a"],
+        2,
+        "permission denied",
+        _chmod_unreadable,
+    ),
+    # ---- observe
+    (
+        "observe --input is a folder",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{t}"],
+        2,
+        "--input: ",
+    ),
+    (
+        "observe --input missing",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/nope.csv"],
+        2,
+        "does not exist",
+    ),
+    (
+        "observe --input empty",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/empty.csv"],
+        2,
+        "is empty",
+    ),
+    (
+        "observe --input header only",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/header_only.csv"],
+        2,
+        "holds no readings",
+    ),
+    (
+        "observe --input binary",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/binary.csv"],
+        2,
+        "is not a text file",
+    ),
+    (
+        "observe ; separated",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/semi.csv"],
+        2,
+        "pass --sep ';'",
+    ),
+    (
+        "observe no header",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/nohead.csv"],
+        2,
+        "pass --no-header",
+    ),
+    (
+        "observe text value",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/notanumber.csv"],
+        2,
+        "hold text that is not a number",
+    ),
+    (
+        "observe wrong --time-format",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/badformat.csv"]
+        + ["--time-format", "%d/%m/%Y"],
+        2,
+        "not a timestamp in the format '%d/%m/%Y'",
+    ),
+    (
+        "observe readings out of time order",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/train.csv"]
+        + ["--target", "a"],
+        2,
+        "is out of time order",
+    ),
+    (
+        "observe implausible reading",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/implausible.csv"],
+        2,
+        "plausible",
+    ),
+    (
+        "observe reading beyond float32",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/overflow.csv"]
+        + ["--allow-implausible"],
+        2,
+        "1e+39",
+    ),
+    (
+        "observe --plausible-factor 0",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"]
+        + ["--plausible-factor", "0"],
+        2,
+        "--plausible-factor must be a number > 0",
+    ),
+    (
+        "observe --plausible-factor with --allow-implausible",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"]
+        + ["--plausible-factor", "3", "--allow-implausible"],
+        2,
+        "pass one of them",
+    ),
+    (
+        "observe series id with NUL",
+        ["observe", "--model-dir", "{m}", "--series", "a\x00b", "--input", "{d}/new.csv"],
+        2,
+        "series id must not hold control characters",
+    ),
+    (
+        "observe series id with a newline",
+        ["observe", "--model-dir", "{m}", "--series", "a\nb", "--input", "{d}/new.csv"],
+        2,
+        "series id must not hold control characters",
+    ),
+    (
+        "observe empty series id",
+        ["observe", "--model-dir", "{m}", "--series", "", "--input", "{d}/new.csv"],
+        2,
+        "series id must be a non-empty string of at most 200 characters",
+    ),
+    (
+        "observe series id too long",
+        ["observe", "--model-dir", "{m}", "--series", "x" * 201, "--input", "{d}/new.csv"],
+        2,
+        "at most 200 characters",
+    ),
+    (
+        "observe --horizon 0",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"]
+        + ["--horizon", "0"],
+        2,
+        "horizon must be an integer from 1 to",
+    ),
+    (
+        "observe --horizon huge",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"]
+        + ["--horizon", "10000000000"],
+        2,
+        "horizon must be an integer from 1 to",
+    ),
+    (
+        "observe unknown --target",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"]
+        + ["--target", "zz"],
+        2,
+        "has no column(s) ['zz']",
+    ),
+    (
+        "observe unknown --time-col",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"]
+        + ["--time-col", "zz"],
+        2,
+        "has no time column 'zz'",
+    ),
+    (
+        "observe without --input or --reset",
+        ["observe", "--model-dir", "{m}", "--series", "a"],
+        2,
+        "observe needs --input",
+    ),
+    (
+        "observe --reset of an unknown series",
+        ["observe", "--model-dir", "{m}", "--series", "nobody", "--reset"],
+        2,
+        "nothing to reset",
+    ),
+    (
+        "observe no model folder",
+        ["observe", "--model-dir", "{t}/none", "--series", "a", "--input", "{d}/new.csv"],
+        2,
+        "no model folder at",
+    ),
+    (
+        "observe --model-dir is a file",
+        ["observe", "--model-dir", "{d}/train.csv", "--series", "a", "--input", "{d}/new.csv"],
+        2,
+        "no model folder at",
+    ),
+    (
+        "observe --model-dir not a model folder",
+        ["observe", "--model-dir", "{d}", "--series", "a", "--input", "{d}/new.csv"],
+        2,
+        "config.json is missing",
+    ),
+    (
+        "observe garbage weights behind a recomputed checksum",
+        ["observe", "--model-dir", "{g}", "--series", "a", "--input", "{d}/new.csv"],
+        2,
+        "is not a readable safetensors file",
+    ),
+    (
+        "observe NaN weights behind a recomputed checksum",
+        ["observe", "--model-dir", "{n}", "--series", "a", "--input", "{d}/new.csv"],
+        2,
+        "NaN or infinite value(s)",
+    ),
+    (
+        "observe onto a full disk",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"],
+        2,
+        "is full (database or disk is full); nothing was saved",
+        _disk_full_in_store,
+    ),
+    (
+        "observe --reset onto a full disk",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv", "--reset"],
+        2,
+        "is full (database or disk is full); nothing was saved",
+        _disk_full_in_store,
+    ),
+    # ---- serve (every case fails before a socket is opened)
+    ("serve --port -1", ["serve", "--model-dir", "{m}", "--port", "-1"], 2, "--port must be"),
+    ("serve --port 70000", ["serve", "--model-dir", "{m}", "--port", "70000"], 2, "0 to 65535"),
+    ("serve no model folder", ["serve", "--model-dir", "{t}/none"], 2, "no model folder at"),
+    (
+        "serve --max-readings 0",
+        ["serve", "--model-dir", "{m}", "--max-readings", "0"],
+        2,
+        "max_readings must be a positive integer",
+    ),
+    (
+        "serve --max-series 0",
+        ["serve", "--model-dir", "{m}", "--max-series", "0"],
+        2,
+        "--max-series must be a positive integer",
+    ),
+    (
+        "serve --plausible-factor nan",
+        ["serve", "--model-dir", "{m}", "--plausible-factor", "nan"],
+        2,
+        "--plausible-factor must be a number > 0",
+    ),
+    (
+        "serve --store not PostgreSQL",
+        ["serve", "--model-dir", "{m}", "--store", "mysql://db/x"],
+        2,
+        "store must be a postgresql:// URL",
+    ),
+    (
+        "serve --token-file missing",
+        ["serve", "--model-dir", "{m}", "--token-file", "{t}/nope"],
+        2,
+        "does not exist; write the token to it",
+    ),
+    (
+        "serve --token-file is a folder",
+        ["serve", "--model-dir", "{m}", "--token-file", "{t}"],
+        2,
+        "is not a file",
+    ),
+    (
+        "serve --token-file empty",
+        ["serve", "--model-dir", "{m}", "--token-file", "{t}/token"],
+        2,
+        "is empty; write the token to it",
+        _token_file("\n", 0o600),
+    ),
+    (
+        "serve --token-file readable by all",
+        ["serve", "--model-dir", "{m}", "--token-file", "{t}/token"],
+        2,
+        "can be read or written by other users (mode 0644); make it private: chmod 600",
+        _token_file("s3cret-token\n", 0o644),
+    ),
+    (
+        "serve --token-file of two lines",
+        ["serve", "--model-dir", "{m}", "--token-file", "{t}/token"],
+        2,
+        "holds 2 lines",
+        _token_file("one\ntwo\n", 0o600),
+    ),
+    (
+        "serve token with a space",
+        ["serve", "--model-dir", "{m}", "--token-file", "{t}/token"],
+        2,
+        "token",
+        _token_file("two words\n", 0o600),
+    ),
+    (
+        "serve LSTMLAB_TOKEN empty",
+        ["serve", "--model-dir", "{m}"],
+        2,
+        "LSTMLAB_TOKEN is set but empty",
+        lambda paths, monkeypatch: monkeypatch.setenv("LSTMLAB_TOKEN", " "),
+    ),
+    (
+        "serve non-loopback host without a token",
+        ["serve", "--model-dir", "{m}", "--host", "0.0.0.0"],
+        2,
+        "--insecure",
+    ),
+    # ---- compare
+    ("compare DATA is a folder", ["compare", "{t}", "--target", "a"], 2, "is a folder"),
+    ("compare DATA missing", ["compare", "{d}/nope.csv", "--target", "a"], 2, "does not exist"),
+    ("compare DATA binary", ["compare", "{d}/binary.csv", "--target", "a"], 2, "not a text file"),
+    ("compare ; separated", ["compare", "{d}/semi.csv", "--target", "a"], 2, "pass --sep ';'"),
+    ("compare CSV without --target", ["compare", "{d}/train.csv"], 2, "pass --target"),
+    (
+        "compare --seed too large",
+        ["compare", "{d}/train.csv", "--target", "a", "--seed", "99999999999999999999"],
+        2,
+        "--seed must be an integer from 0 to 2147483647",
+    ),
+    (
+        "compare --freq 5min on hourly data",
+        ["compare", "{d}/train.csv", "--target", "a", "--freq", "5min"],
+        2,
+        "raise --max-filled",
+    ),
+    (
+        "compare --level 1.5",
+        ["compare", "{d}/train.csv", "--target", "a", "--level", "1.5"],
+        2,
+        "--level must be a fraction strictly between 0 and 1",
+    ),
+    (
+        "compare --seasons 0",
+        ["compare", "{d}/train.csv", "--target", "a", "--seasons", "0"],
+        2,
+        "--seasons takes season lengths",
+    ),
+    (
+        "compare --baselines without persistence",
+        ["compare", "{d}/train.csv", "--target", "a", "--baselines", "auto_ets"],
+        2,
+        "leaves out persistence",
+    ),
+    (
+        "compare --split 2",
+        ["compare", "{d}/train.csv", "--target", "a", "--split", "2"],
+        2,
+        "split must be a fraction",
+    ),
+    ("compare no DATA", ["compare"], 2, "no DATA given"),
+    (
+        "compare --norm unknown",
+        ["compare", "{d}/train.csv", "--norm", "revin"],
+        2,
+        "invalid choice",
+    ),
+    # ---- moving-average, convergence
+    ("moving-average --tsteps 0", ["moving-average", "--tsteps", "0"], 2, "tsteps must be"),
+    (
+        "moving-average --tsteps huge",
+        ["moving-average", "--tsteps", "100000000000000000000000"],
+        2,
+        "does not fit in --input-len 1000",
+    ),
+    ("moving-average --input-len 0", ["moving-average", "--input-len", "0"], 2, "--input-len"),
+    ("moving-average --seed -5", ["moving-average", "--seed", "-5"], 2, "--seed must be"),
+    (
+        "moving-average --out is a file",
+        ["moving-average", "--out", "{d}/train.csv"],
+        2,
+        "is a file, not a folder",
+    ),
+    (
+        "moving-average --out holds a run",
+        ["moving-average", "--out", "{d}"],
+        2,
+        "already holds an earlier run; pass --overwrite",
+    ),
+    ("convergence --tsteps one", ["convergence", "--tsteps", "one"], 2, "expected integers"),
+    (
+        "convergence --lahead beyond --input-len",
+        ["convergence", "--lahead", "1,5000"],
+        2,
+        "--lahead 5000 does not fit",
+    ),
+    # ---- Keras
+    ("import-keras missing", ["import-keras", "{d}/nope.keras"], 2, "no Keras model file at"),
+    ("import-keras a folder", ["import-keras", "{t}"], 2, "no Keras model file at"),
+    (
+        "import-keras garbage",
+        ["import-keras", "{d}/garbage.keras"],
+        2,
+        "is not a Keras 3 .keras archive",
+    ),
+    ("export-keras no model", ["export-keras", "--model-dir", "{t}/none"], 2, "no model folder"),
+    (
+        "export-keras --out exists",
+        ["export-keras", "--model-dir", "{m}", "--out", "{d}/train.csv"],
+        2,
+        "already exists; pass --overwrite",
+    ),
+    # ---- argparse
+    ("unknown command", ["train"], 2, "invalid choice: 'train'"),
+    (
+        "abbreviated flag",
+        ["fit", "{d}/train.csv", "--targ", "a"],
+        2,
+        "the following arguments are required: --target",
+    ),
+]
+
+_OUT_DEFAULTS = {
+    "fit": "{o}",
+    "compare": "{o}",
+    "moving-average": "{o}",
+    "convergence": "{o}",
+    "import-keras": "{o}",
+    "export-keras": "{o}/x.keras",
+}
+
+
+def _argv(template: list[str], paths: dict[str, Path]) -> list[str]:
+    argv = [part.format(**{k: str(v) for k, v in paths.items()}) for part in template]
+    command = argv[0]
+    if command in _OUT_DEFAULTS and "--out" not in argv:
+        argv += ["--out", _OUT_DEFAULTS[command].format(o=paths["o"])]
+    if command == "fit":
+        argv = [*argv[:2], *FAST, *argv[2:]]  # the case's own flags come last and win
+    if command == "moving-average":
+        argv += ["--epochs", "1", "--quiet", "--device", "cpu"]
+    return argv
+
+
+def run_cli(argv, capsys) -> tuple[int, str]:
+    """Exit code and stderr of ``lstmlab ARGV`` (argparse's SystemExit counts as its code)."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def paths(data, model, tmp_path) -> dict[str, Path]:
+    folder = tmp_path / "model"
+    shutil.copytree(model, folder)
+    garbage, nan = tmp_path / "garbage", tmp_path / "nan"
+    shutil.copytree(model, garbage)
+    _set_weights(garbage, lambda data: b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage" + data[16:])
+    shutil.copytree(model, nan)
+    _set_weights(nan, _nan_weights)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    return {"d": data, "m": folder, "g": garbage, "n": nan, "t": scratch, "o": tmp_path / "out"}
+
+
+@pytest.mark.parametrize(
+    ("template", "code", "fragment", "setup"),
+    [
+        pytest.param(row[1], row[2], row[3], row[4] if len(row) > 4 else None, id=row[0])
+        for row in CASES
+    ],
+)
+def test_bad_input_exits_with_a_clear_message(
+    template, code, fragment, setup, paths, monkeypatch, capsys
+):
+    monkeypatch.delenv("LSTMLAB_TOKEN", raising=False)
+    if setup is not None:
+        setup(paths, monkeypatch)
+    argv = _argv(template, paths)
+    before = folder_checksum(paths["m"])
+    stored = dict(_seen(paths["m"]))
+    got, err = run_cli(argv, capsys)
+    assert "Traceback" not in err
+    assert got == code, err
+    assert err.startswith(("lstmlab: error: ", "usage: ")), err
+    assert fragment in err, err
+    # a refused command changes nothing in the model folder: its files, its stored series
+    assert folder_checksum(paths["m"]) == before
+    assert dict(_seen(paths["m"])) == stored
+    if argv[0] == "fit":
+        assert not (paths["o"] / "config.json").exists()
+
+
+def _seen(folder: Path):
+    with Forecaster.load(folder) as forecaster:
+        return [(name, forecaster.series_state(name).seen) for name in forecaster.series_ids]
+
+
+def test_the_catalogue_is_large_and_names_each_case_once():
+    names = [row[0] for row in CASES]
+    assert len(names) == len(set(names)) and len(names) >= 100
