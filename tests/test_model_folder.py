@@ -492,3 +492,41 @@ def test_open_store_opens_a_postgres_store_for_a_postgresql_url(tmp_path, monkey
     store = open_store(folder, url="postgresql://u@localhost:5432/db", max_series=7)
     assert isinstance(store, FakePostgresStore)
     assert opened == [("postgresql://u@localhost:5432/db", model_fingerprint(folder), 7)]
+
+
+def test_a_save_onto_a_full_disk_fails_cleanly_and_keeps_the_old_model(tmp_path):
+    import errno
+
+    from lstmlab.live.state_store import StoreUnavailable
+    from tests.test_state_store import _fill, _small_disk
+
+    with _small_disk(tmp_path / "disk", "2m") as disk:
+        folder = disk / "m"
+        save_model(folder, _saved(seed=0, name="old"))
+        before = sorted(p.name for p in folder.iterdir())
+        filler = _fill(disk / "filler")
+        new = _saved(seed=1, name="new")
+        with pytest.raises((OSError, StoreUnavailable)) as caught:
+            save_model(folder, new)
+        if isinstance(caught.value, OSError):
+            assert caught.value.errno == errno.ENOSPC
+        else:
+            assert f"the disk holding {folder} is full" in str(caught.value)
+        # the old model, whole (its store cannot be opened while the disk is full: SQLite
+        # needs room for its shared-memory file, so its states are read once space is back)
+        assert load_model(folder, states=False).metrics["name"] == "old"
+        assert sorted(p.name for p in folder.iterdir()) == before  # no leftovers
+        os.unlink(filler)
+        old = load_model(folder)
+        assert old.metrics["name"] == "old" and old.states_meta["series"] == [
+            "x",
+            "y",
+            "ünï code/id",
+        ]
+        save_model(folder, new)
+        loaded = load_model(folder)
+        assert loaded.metrics["name"] == "new"
+        np.testing.assert_array_equal(
+            np.asarray(flatten_params(loaded.params)["head.kernel"]),
+            np.asarray(flatten_params(new.params)["head.kernel"]),
+        )

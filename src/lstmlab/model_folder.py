@@ -97,6 +97,7 @@ _HELD_LOCKS: set[tuple[Path, int]] = set()
 _DATA_FILE = re.compile(r"^(weights|metrics)\.[0-9a-f]{16}\.(safetensors|json)$")
 _STORE_FILE = re.compile(r"^series\.[0-9a-f]{16}\.sqlite(-wal|-shm|-journal)?$")
 _TEMP_FILE = re.compile(r"^\.tmp-")
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 _FILE_KINDS = {"weights": "safetensors", "metrics": "json"}
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -406,7 +407,27 @@ def _write_states(path: Path, fingerprint: str, model: SavedModel) -> dict[str, 
     """Write the states a save carries into the model's store; describe what was written."""
     rows = _stacked_rows(model)
     digest = hashlib.sha256()
-    with SeriesStore(path / _store_name(fingerprint), model=fingerprint) as store:
+    target = path / _store_name(fingerprint)
+    if not target.exists():  # a new model's store: a failed save leaves nothing behind
+        try:
+            return _write_store(target, fingerprint, model, rows, digest)
+        except BaseException:
+            for leftover in (target, *(target.with_name(target.name + s) for s in _SIDE_FILES)):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            raise
+    return _write_store(target, fingerprint, model, rows, digest)
+
+
+def _write_store(
+    target: Path,
+    fingerprint: str,
+    model: SavedModel,
+    rows: dict[str, StoredState],
+    digest: Any,
+) -> dict[str, Any]:
+    path = target.parent
+    with SeriesStore(target, model=fingerprint) as store:
         with store.transaction():
             source = model.store
             same = (

@@ -33,6 +33,11 @@ SQLite only ever appends to the WAL and copies committed frames into the databas
 reports ``health() == ("degraded", reason)`` until a write (and, with the background
 checkpoint thread, a checkpoint) succeeds again; no restart is needed.
 
+Memory does not grow with the number of series: SQLite's page cache is bounded
+(``CACHE_KIB``), and ``get`` keeps at most ``cached_states`` decoded states, each served only
+while SQLite's ``data_version`` shows that no other connection committed since (this
+store's own writes drop their series from the cache at commit).
+
 The background checkpoint thread (a long-running service) survives every error: it records
 it, backs off (doubling its pause up to ``CHECKPOINT_MAX_BACKOFF`` seconds) and retries. When
 the WAL has grown past ``WAL_TRUNCATE_BYTES`` (after a burst of writes, or a disk-full
@@ -132,6 +137,15 @@ def _transient(error: BaseException) -> bool:
     )
 
 
+def _disk_full(folder: Path) -> bool:
+    """Whether the filesystem holding ``folder`` has (almost) no space left for us."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024 * 1024
+
+
 def _describe(error: sqlite3.Error, path: Path | None) -> tuple[str, int]:
     """What failed, in words, and how long to wait before a retry."""
     code = getattr(error, "sqlite_errorcode", 0) & 0xFF
@@ -140,6 +154,8 @@ def _describe(error: sqlite3.Error, path: Path | None) -> tuple[str, int]:
         return f"the disk holding {where} is full ({error})", 5
     if code == _SQLITE_IOERR:
         name = getattr(error, "sqlite_errorname", "SQLITE_IOERR")
+        if path is not None and _disk_full(path.parent):  # ENOSPC reaches SQLite as IOERR_*
+            return f"the disk holding {where} is full ({name}: {error})", 5
         return f"a disk I/O error ({name}) on the store in {where} ({error})", 5
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return f"the store {path} was locked by another writer for {_BUSY_MS // 1000} s", 1
