@@ -173,7 +173,7 @@ class ForecasterConfig:
         seeds: models trained side by side from different initial weights (one vectorised
             program); forecasts are the median of the seeds whose forecasts pass the sanity
             check.
-        seed: the first seed.
+        seed: the first seed, from 0 to 2**32 - 1.
         scaler: ``"minmax"`` (onto [0, 1] over the training data) or ``"standard"``, fitted
             per series.
         norm: the input normalisation of each window (``lstmlab.core.model.NORMS``:
@@ -222,7 +222,8 @@ class ForecasterConfig:
         check_positive_int("seeds", self.seeds)
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size)
-        check_non_negative_int("seed", self.seed, fix="pass e.g. 0")
+        # jax.random.key takes a 64-bit seed; the seeds run from seed to seed + seeds - 1
+        check_int_range("seed", self.seed, 0, 2**32 - 1)
         check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
         check_choice("scaler", self.scaler, SCALER_KINDS)
         check_choice("norm", self.norm, ("auto", *NORMS))
@@ -736,8 +737,10 @@ def _parse_times(series_id: str, timestamps: Sequence[Any]) -> tuple[np.ndarray,
             stamps = []
             for position, item in enumerate(items):
                 try:
-                    stamps.append(pd.Timestamp(item))
+                    stamps.append(_in_range(series_id, position, pd.Timestamp(item)))
                 except (TypeError, ValueError, OverflowError) as error:
+                    if "outside the range of timestamps" in str(error):
+                        raise
                     raise ValueError(
                         f"series {series_id!r}: timestamps could not be parsed (timestamp "
                         f"{position}, {item!r:.60}: {error}); pass ISO timestamps such as "
@@ -756,6 +759,18 @@ def _parse_times(series_id: str, timestamps: Sequence[Any]) -> tuple[np.ndarray,
     return _utc_nanoseconds(series_id, index), zone
 
 
+def _in_range(series_id: str, position: int, stamp: pd.Timestamp) -> pd.Timestamp:
+    """``stamp``, or a ``ValueError`` when nanoseconds since 1970 cannot hold it."""
+    low, high = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
+    naive = stamp if stamp is pd.NaT or stamp.tz is None else stamp.tz_convert(None)
+    if naive is not pd.NaT and not low <= naive <= high:
+        raise ValueError(
+            f"series {series_id!r}: timestamp {position} ({stamp}) is outside the range of "
+            f"timestamps ({low.isoformat()} to {high.isoformat()}); check the readings' dates"
+        )
+    return stamp
+
+
 def _refuse_mixed(series_id: str, aware: Any, naive: Any, where: str) -> None:
     raise ValueError(
         f"series {series_id!r}: timestamp {aware} has a time zone and timestamp {naive} "
@@ -772,6 +787,9 @@ def _utc_nanoseconds(series_id: str, index: pd.DatetimeIndex) -> np.ndarray:
         )
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
+    if index.unit != "ns":  # a coarser unit may hold what nanoseconds cannot
+        for position, stamp in enumerate(index):
+            _in_range(series_id, position, stamp)
     return index.as_unit("ns").asi8
 
 
