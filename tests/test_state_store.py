@@ -211,6 +211,31 @@ def test_max_series_refuses_a_new_series_and_writes_nothing(tmp_path):
         assert store.series_ids() == ("a", "c")
 
 
+def test_max_series_holds_under_concurrent_writers(tmp_path):
+    path = tmp_path / "s.sqlite"
+    stores = [SeriesStore(path, model="m", max_series=30) for _ in range(3)]
+    refused = []
+
+    def write(store, k):
+        for i in range(25):
+            try:
+                store.put(f"w{k}-{i}", _state(float(i)))
+            except SeriesLimitError:
+                refused.append((k, i))
+
+    threads = [threading.Thread(target=write, args=(s, k)) for k, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert len(stores[0]) == 30 and len(refused) == 75 - 30
+        assert stores[1]._db.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 30
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_items_reads_in_batches_in_storage_order(tmp_path):
     with SeriesStore(tmp_path / "s.sqlite", model="m") as store:
         ids = [f"s{i:02d}" for i in range(11)][::-1]
