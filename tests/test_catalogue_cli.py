@@ -763,3 +763,116 @@ def _seen(folder: Path):
 def test_the_catalogue_is_large_and_names_each_case_once():
     names = [row[0] for row in CASES]
     assert len(names) == len(set(names)) and len(names) >= 100
+
+
+# --------------------------------------------------------------------------- the fixes work
+# Each refusal above names a flag; these show that the flag does what the message promises.
+
+
+def _fit(data_file: Path, out: Path, *flags: str) -> list[str]:
+    return ["fit", str(data_file), *FAST, "--out", str(out), *flags]
+
+
+def test_no_header_keeps_the_first_row(data, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert main(_fit(data / "nohead.csv", out, "--no-header", "--target", "2")) == 0
+    with Forecaster.load(out) as forecaster:
+        assert forecaster.series_ids == ("2",)
+        assert forecaster.series_state("2").seen == ROWS  # every line is a reading
+
+
+def test_sep_and_time_format_read_what_was_refused(data, tmp_path, capsys):
+    assert main(_fit(data / "semi.csv", tmp_path / "semi", "--sep", ";", "--target", "a")) == 0
+    slash = _fit(data / "slash.csv", tmp_path / "slash", "--target", "a")
+    assert main([*slash, "--time-format", "%d/%m/%Y %H:%M"]) == 0
+    with (
+        Forecaster.load(tmp_path / "semi") as semi,
+        Forecaster.load(tmp_path / "slash") as slashed,
+    ):
+        assert semi.series_state("a").seen == slashed.series_state("a").seen == ROWS
+        assert pd.Timestamp(slashed.series_state("a").last_time) == _frame()["time"][ROWS - 1]
+
+
+def test_max_filled_1_accepts_and_fit_says_how_many_values_it_made_up(data, tmp_path, capsys):
+    argv = _fit(data / "train.csv", tmp_path / "m", "--target", "a", "--freq", "5min")
+    assert main([*argv, "--max-filled", "1"]) == 0
+    gaps = (ROWS - 1) * 11  # eleven absent 5-minute steps between two hourly readings
+    assert (
+        f"loading made up {gaps} of {ROWS + gaps} values ({gaps / (ROWS + gaps):.1%}; --missing "
+        f"interpolate): {gaps} absent timestamp(s) of the '5min' grid, 0 missing cell(s)"
+    ) in capsys.readouterr().out
+
+
+def test_sort_and_allow_outliers_accept_what_was_refused(data, tmp_path, capsys):
+    assert main(_fit(data / "unsorted.csv", tmp_path / "s", "--target", "a", "--sort")) == 0
+    assert "loading sorted the rows" in capsys.readouterr().out
+    argv = _fit(data / "outlier.csv", tmp_path / "o", "--target", "a", "--allow-outliers")
+    assert main(argv) == 0
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(data, tmp_path):
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (data / "train.csv").read_bytes())
+    assert main(_fit(bom, tmp_path / "m", "--target", "a", "--time-col", "time")) == 0
+
+
+# a reading of 1e6 drives the (untrained) model's forecast out of range: flagged, as it should
+@pytest.mark.filterwarnings("ignore:series .* every seed's forecast failed:RuntimeWarning")
+def test_observe_allow_implausible_and_a_wider_factor_accept_the_reading(paths, capsys):
+    argv = ["observe", "--model-dir", str(paths["m"]), "--series", "a"]
+    argv += ["--input", str(paths["d"] / "implausible.csv")]
+    assert main([*argv, "--plausible-factor", "1e9"]) == 0
+    assert main([*argv, "--series", "b", "--allow-implausible"]) == 0
+    assert dict(_seen(paths["m"]))["b"] == 1
+
+
+def test_observe_reset_starts_the_series_afresh(paths, capsys):
+    model = str(paths["m"])
+    new = str(paths["d"] / "new.csv")
+    assert dict(_seen(paths["m"]))["a"] == ROWS
+    assert main(["observe", "--model-dir", model, "--series", "a", "--input", new, "--reset"]) == 0
+    assert dict(_seen(paths["m"]))["a"] == 3  # the three new readings only
+    assert main(["observe", "--model-dir", model, "--series", "a", "--reset"]) == 0
+    assert "series a reset" in capsys.readouterr().out
+    assert "a" not in dict(_seen(paths["m"]))
+
+
+def test_serve_passes_its_flags_to_the_service(paths, monkeypatch, capsys):
+    from lstmlab.live import service
+
+    calls = []
+    monkeypatch.setattr(service, "run", lambda model_dir, **kwargs: calls.append(kwargs))
+    token = paths["t"] / "token"
+    token.write_text("s3cret-token\n")
+    token.chmod(0o600)
+    argv = ["serve", "--model-dir", str(paths["m"]), "--host", "0.0.0.0", "--port", "0"]
+    argv += ["--max-series", "7", "--plausible-factor", "2.5", "--token-file", str(token)]
+    argv += ["--store", "postgresql://user@db/lstm", "--insecure", "--device", "cpu"]
+    monkeypatch.setenv("LSTMLAB_TOKEN", "from-the-environment")  # the file wins
+    assert main(argv) == 0
+    (call,) = calls
+    config = call["config"]
+    assert (call["host"], call["port"], call["insecure"]) == ("0.0.0.0", 0, True)
+    assert (config.max_series, config.plausible_factor) == (7, 2.5)
+    assert (config.token, config.store) == ("s3cret-token", "postgresql://user@db/lstm")
+    argv = ["serve", "--model-dir", str(paths["m"]), "--allow-implausible", "--device", "cpu"]
+    assert main(argv) == 0
+    config = calls[-1]["config"]
+    assert (config.token, config.plausible_factor, config.max_series) == (
+        "from-the-environment",
+        None,
+        None,
+    )
+    assert calls[-1]["insecure"] is False
+
+
+def test_an_os_error_names_the_path_and_what_the_error_number_means(paths, monkeypatch, capsys):
+    def read_only(path, data):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(model_folder, "atomic_write_bytes", read_only)
+    argv = _fit(paths["d"] / "train.csv", paths["o"], "--target", "a")
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"Read-only file system (EROFS): {paths['o']}" in err
+    assert err.rstrip().endswith("pass a path on a writable disk")
