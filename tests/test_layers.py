@@ -1,3 +1,5 @@
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -107,3 +109,111 @@ def test_keras_default_initialisation_layout():
     np.testing.assert_array_equal(params.bias, expected_bias)
     recurrent = np.asarray(params.recurrent_kernel, np.float64)
     np.testing.assert_allclose(recurrent @ recurrent.T, np.eye(5), atol=1e-5)
+
+
+# ------------------------------------------------ issue 13: batched VJP, unroll, bfloat16
+
+
+def autodiff_reference_layer(params, h0, c0, x):
+    """The layer as it was: one ``lstm_step`` per step in a scan, differentiated by JAX."""
+    from lstmlab.core.layers import lstm_step
+
+    projected = jnp.swapaxes(x @ params.kernel + params.bias[None, None, :], 0, 1)
+    final, h_seq = jax.lax.scan(
+        lambda state, step_x: lstm_step(params.recurrent_kernel, state, step_x),
+        LSTMState(h0, c0), projected,
+    )
+    return jnp.swapaxes(h_seq, 0, 1), final
+
+
+def weighted_output(layer, weights):
+    """A loss that sends cotangents into every output: the sequence and the final h and c."""
+    def loss(params, h0, c0, x):
+        sequence, final = layer(params, h0, c0, x)
+        return (jnp.sum(sequence * weights) + jnp.sum(jnp.square(final.h))
+                + jnp.sum(jnp.sin(final.c)))
+    return loss
+
+
+def layer_case(seed=3, batch=4, time=9, features=3, units=5):
+    rng = np.random.default_rng(seed)
+    params = random_params(rng, features, units)
+    h0, c0 = rng.normal(size=(2, batch, units)).astype(np.float32)
+    x = rng.normal(size=(batch, time, features)).astype(np.float32)
+    weights = rng.normal(size=(batch, time, units)).astype(np.float32)
+    return params, h0, c0, x, weights
+
+
+@pytest.mark.parametrize("unroll", [1, 3, 9, None])
+def test_batched_vjp_and_unroll_match_autodiff_of_the_plain_scan(unroll):
+    # Tolerance (float32 rounding only: the same maths in another order): forward outputs
+    # within 1e-6, gradients within 2e-6 relative to the largest entry of each gradient.
+    params, h0, c0, x, weights = layer_case()
+
+    def ours(p, h, c, inputs):
+        return lstm_layer(p, LSTMState(h, c), inputs, unroll=unroll)
+
+    sequence, final = ours(params, h0, c0, x)
+    ref_sequence, ref_final = autodiff_reference_layer(params, h0, c0, x)
+    np.testing.assert_allclose(sequence, ref_sequence, atol=1e-6)
+    np.testing.assert_allclose(final.c, ref_final.c, atol=1e-6)
+    grads = jax.grad(weighted_output(ours, weights), argnums=(0, 1, 2, 3))(params, h0, c0, x)
+    ref_grads = jax.grad(weighted_output(autodiff_reference_layer, weights),
+                         argnums=(0, 1, 2, 3))(params, h0, c0, x)
+    for got, expected in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
+        scale = np.max(np.abs(expected))
+        assert scale > 0
+        np.testing.assert_allclose(got, expected, atol=2e-6 * scale)
+
+
+def test_the_gradient_check_can_fail():
+    # A transposed recurrent kernel in the reference must be caught by the same comparison.
+    params, h0, c0, x, weights = layer_case(units=4, features=4)
+    swapped = params._replace(
+        recurrent_kernel=params.recurrent_kernel.reshape(4, 4, 4).transpose(0, 2, 1).reshape(
+            4, 16)
+    )
+    grads = jax.grad(weighted_output(
+        lambda p, h, c, inputs: lstm_layer(p, LSTMState(h, c), inputs), weights))(
+        params, h0, c0, x)
+    ref = jax.grad(weighted_output(autodiff_reference_layer, weights))(swapped, h0, c0, x)
+    assert not np.allclose(grads.kernel, ref.kernel, atol=1e-3)
+
+
+def test_bfloat16_products_stay_within_their_stated_tolerance_of_float32():
+    # Stated tolerance: with bfloat16 operands and float32 accumulation, outputs within
+    # 2e-2 (absolute; h is in (-1, 1)) and every gradient within 3e-2 of its largest entry,
+    # on this 9-step layer with weights of scale 0.5. The error is not zero: the mode is on.
+    from lstmlab.core.layers import matmul_dtype
+
+    params, h0, c0, x, weights = layer_case(seed=5, batch=8, units=16)
+
+    def ours(p, h, c, inputs):
+        return lstm_layer(p, LSTMState(h, c), inputs)
+
+    def in_bfloat16(p, h, c, inputs):
+        with matmul_dtype("bfloat16"):
+            return lstm_layer(p, LSTMState(h, c), inputs)
+
+    sequence, _ = ours(params, h0, c0, x)
+    low, _ = in_bfloat16(params, h0, c0, x)
+    assert low.dtype == jnp.float32
+    np.testing.assert_allclose(low, sequence, atol=2e-2)
+    assert not np.array_equal(low, sequence)
+    grads = jax.grad(weighted_output(ours, weights), argnums=(0, 1, 2, 3))(params, h0, c0, x)
+    low_grads = jax.grad(weighted_output(in_bfloat16, weights), argnums=(0, 1, 2, 3))(
+        params, h0, c0, x)
+    for got, expected in zip(jax.tree.leaves(low_grads), jax.tree.leaves(grads), strict=True):
+        np.testing.assert_allclose(got, expected, atol=3e-2 * np.max(np.abs(expected)))
+    with pytest.raises(ValueError, match=re.escape(
+            "matmul_dtype must be one of ('float32', 'bfloat16'), got 'half'")):
+        with matmul_dtype("half"):
+            pass
+
+
+def test_unroll_is_chosen_by_shape():
+    from lstmlab.core.layers import time_unroll
+
+    assert time_unroll(1, 20, 1) == time_unroll(1, 20, 2) == 1  # nothing to unroll
+    assert time_unroll(1, 20, 64) > time_unroll(256, 128, 64) >= 1
+    assert time_unroll(4, 8, 3) <= 3  # never more than the steps

@@ -23,11 +23,13 @@ import optax
 
 from lstmlab.checks import (
     check_bool,
+    check_choice,
     check_fraction,
     check_non_negative_int,
     check_positive_int,
     check_positive_number,
 )
+from lstmlab.core.layers import MATMUL_DTYPES, matmul_dtype
 from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_params, init_state
 
 __all__ = [
@@ -294,6 +296,11 @@ class TrainConfig:
             improving (``fit`` then needs ``validation``); ``None`` runs every epoch.
         plateau: reduce each training's learning rate when its validation loss plateaus
             (``fit`` then needs ``validation``); ``None`` keeps the rate.
+        matmul_dtype: operand type of the LSTM layers' matrix products in training, one of
+            ``lstmlab.core.layers.MATMUL_DTYPES``: ``"float32"`` (Keras' arithmetic) or
+            ``"bfloat16"`` (bfloat16 operands, float32 accumulation; gates, cell state,
+            losses, optimizer and validation stay float32). ``tests/test_train.py`` states
+            its measured accuracy loss.
     """
 
     epochs: int = 10
@@ -306,9 +313,11 @@ class TrainConfig:
     seed: int = 0
     early_stopping: EarlyStopping | None = None
     plateau: Plateau | None = None
+    matmul_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reset", parse_reset(self.reset))
+        check_choice("matmul_dtype", self.matmul_dtype, MATMUL_DTYPES)
         _check_optional("early_stopping", self.early_stopping, EarlyStopping)
         _check_optional("plateau", self.plateau, Plateau)
         object.__setattr__(self, "epochs", check_non_negative_int("epochs", self.epochs))
@@ -432,7 +441,9 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
     every = train_config.reset.every_batches
 
     def loss_fn(params, rnn_state, x, y):
-        prediction, new_state = apply(model_config, params, rnn_state, x)
+        # Read when the epoch is traced: the LSTM layers' products in the chosen type.
+        with matmul_dtype(train_config.matmul_dtype):
+            prediction, new_state = apply(model_config, params, rnn_state, x)
         return mse(prediction, y), new_state
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -972,19 +983,22 @@ def _check_batches(name: str, batches: Any, data_axis: int | None, trainings: in
 
 
 # The device copies of the last read-only host inputs, by identity: (array, device copy).
-_DEVICE_COPIES: "collections.OrderedDict[int, tuple[np.ndarray, jax.Array]]" = (
+_DEVICE_COPIES: "collections.OrderedDict[int, tuple[np.ndarray, Any]]" = (
     collections.OrderedDict()
 )
 _DEVICE_COPIES_KEPT = 8
 
 
 def _device_copy(batches: Any) -> Any:
-    """The device copy of a read-only NumPy array, made once and reused by identity.
+    """The device copy of a read-only NumPy array passed again, reused by identity.
 
     Only read-only arrays whose memory cannot change behind the cache (their own data, or a
     read-only base: what ``lstmlab.data.layouts`` returns) are kept, so a cached copy never
     goes stale; the cache holds the array, so its ``id`` is not reused while it is kept.
-    Anything else is returned unchanged (the compiled program transfers it per call).
+    The first time an array is seen it is returned as it is (the compiled program's call
+    transfers it, which costs less than a separate ``device_put`` when it is not seen
+    again); the second time its device copy is made and kept. Anything else is returned
+    unchanged.
     """
     if not isinstance(batches, np.ndarray) or batches.flags.writeable:
         return batches
@@ -995,11 +1009,15 @@ def _device_copy(batches: Any) -> Any:
         base = base.base
     key = id(batches)
     hit = _DEVICE_COPIES.get(key)
-    if hit is not None and hit[0] is batches:
+    if hit is None or hit[0] is not batches:
+        _DEVICE_COPIES[key] = (batches, None)  # seen once
+        copy = batches
+    else:
+        copy = hit[1]
+        if copy is None:
+            copy = jax.device_put(batches)
+            _DEVICE_COPIES[key] = (batches, copy)
         _DEVICE_COPIES.move_to_end(key)
-        return hit[1]
-    copy = jax.device_put(batches)
-    _DEVICE_COPIES[key] = (batches, copy)
     while len(_DEVICE_COPIES) > _DEVICE_COPIES_KEPT:
         _DEVICE_COPIES.popitem(last=False)
     return copy
@@ -1063,12 +1081,7 @@ def _compiled_run(
 
     def run(train_states, stop_states, epochs, x, y, x_val, y_val):
         if single:
-            key = train_states.key
-            if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-                key = jax.random.key(key)
-            train_states = train_states._replace(
-                key=key, step=jnp.asarray(train_states.step, jnp.int32)
-            )
+            train_states = _complete_state(model_config, train_config, x, train_states)
             train_states = jax.tree.map(lambda leaf: leaf[None], train_states)
             stop_states = jax.tree.map(lambda leaf: leaf[None], stop_states)
         trainings = train_states.step.shape[0]
@@ -1099,6 +1112,23 @@ def _compiled_run(
         return train_states, stop_states, losses, val_losses, done
 
     return jax.jit(run)
+
+
+def _complete_state(model_config, train_config, x_batches, train_state: TrainState):
+    """Fill in what ``fit_single`` lets the caller leave out, inside the program."""
+    key, opt_state, rnn_state = train_state.key, train_state.opt_state, train_state.rnn_state
+    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key(key)
+    if opt_state is None:
+        opt_state = train_config.optimizer().init(train_state.params)
+    if rnn_state is None:
+        rnn_state = init_state(model_config, x_batches.shape[1])  # (num_batches, batch, ...)
+    return train_state._replace(
+        key=key,
+        opt_state=opt_state,
+        rnn_state=rnn_state,
+        step=jnp.asarray(train_state.step, jnp.int32),
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -1227,8 +1257,10 @@ def fit_single(
         model_config: the model.
         train_config: training settings.
         train_state: one training's ``TrainState`` (no leading axis). ``step`` may be a
-            Python int and ``key`` an int seed (made into ``jax.random.key(seed)`` inside
-            the program), so that building the state needs no device work.
+            Python int, ``key`` an int seed (made into ``jax.random.key(seed)`` inside
+            the program), ``opt_state`` ``None`` (the optimizer's initial state) and
+            ``rnn_state`` ``None`` (zero state), so that building the state needs no device
+            work of its own.
         x_batches: ``(num_batches, batch, time, features)``.
         y_batches: ``(num_batches, batch, outputs)``.
         validation: as in ``fit``.
