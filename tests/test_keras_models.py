@@ -343,3 +343,58 @@ def test_loading_a_folder_of_another_kind_names_the_fix(tmp_path):
     message = "holds no LSTMModel or MLPModel (its recipe names None); load a Forecaster's"
     with pytest.raises(ValueError, match=re.escape(message)):
         LSTMModel.load(tmp_path / "other")
+
+
+def _leaf_bytes(tree):
+    import jax
+
+    leaves = jax.tree.leaves(tree)
+    return [
+        (np.asarray(jax.random.key_data(leaf)) if jax.dtypes.issubdtype(
+            leaf.dtype, jax.dtypes.prng_key) else np.asarray(leaf)).tobytes()
+        for leaf in leaves
+    ]
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**33])
+def test_the_compiled_start_of_fit_equals_the_core_s_train_state(seed):
+    # Reference: the core's own, eager construction (init_train_state + stack_train_states).
+    import jax
+
+    from lstmlab.core.model import init_params, init_state
+    from lstmlab.core.train import TrainConfig, init_train_state, stack_train_states
+    from lstmlab.keras_models import _INT32_SEEDS, _start_training
+
+    model = LSTMModel(units=(5, 3), stateful=True, batch_size=2, seed=seed)
+    assert _leaf_bytes(model.params) == _leaf_bytes(
+        init_params(model.config, jax.random.key(seed))
+    )
+    train_config = TrainConfig(learning_rate=0.01, seed=seed)
+    expected = stack_train_states(
+        [init_train_state(model.config, model.params, 2, train_config)]
+    )
+    seed_arg = np.int32(seed) if seed in _INT32_SEEDS else jax.random.key(seed)
+    got = _start_training(model.config, 2, model.params, None, None, np.int32(0), seed_arg)
+    assert jax.tree.structure(got) == jax.tree.structure(expected)
+    assert _leaf_bytes(got) == _leaf_bytes(expected)
+    # A later fit: the given optimizer state, recurrent state and step are kept.
+    x = np.random.default_rng(seed % 97).uniform(-1, 1, (8, 1, 1)).astype(np.float32)
+    model.fit(x, x[:, 0], epochs=1, quiet=True, reset="never")
+    state = model.state
+    assert np.any(np.asarray(state[0].h))  # a state worth carrying
+    later = _start_training(
+        model.config, 2, model.params, model._opt_state, state, np.int32(model._step),
+        seed_arg,
+    )
+    expected = stack_train_states([
+        init_train_state(model.config, model.params, 2, train_config)._replace(
+            opt_state=model._opt_state, rnn_state=state, step=jax.numpy.asarray(4)
+        )
+    ])
+    assert _leaf_bytes(later) == _leaf_bytes(expected)
+    zero = _start_training(model.config, 2, model.params, model._opt_state, None, np.int32(4),
+                           seed_arg)
+    assert _leaf_bytes(zero.rnn_state) == _leaf_bytes(
+        stack_train_states([init_train_state(model.config, model.params, 2)]).rnn_state
+    )
+    assert not np.any(np.asarray(init_state(model.config, 2)[0].h))

@@ -19,7 +19,9 @@ from lstmlab.core.model import (
     config_from_json,
     config_to_dict,
     config_to_json,
+    init_mlp,
     init_params,
+    init_stacked,
     init_state,
     reset_state,
 )
@@ -99,6 +101,64 @@ def test_a_layer_of_a_model_without_recurrent_layers_is_refused_plainly():
     message = "layer 0 does not exist: the model has no recurrent layers (an MLP); pass layers=None"
     with pytest.raises(ValueError, match=re.escape(message)):
         reset_state((), layers=0)
+
+
+# --------------------------------------------------------------------------- initialisation
+
+
+INIT_CASES = [
+    LSTMConfig(units=(20,)),
+    LSTMConfig(units=(7, 5), features=3, outputs=2, timesteps=4, stateful=False),
+    MLPConfig(hidden=(8, 3), timesteps=3, features=2),
+]
+
+
+@pytest.mark.parametrize("config", INIT_CASES)
+@pytest.mark.parametrize("seed", [0, 1987, -5, 2**40])
+def test_compiled_init_gives_the_eager_initialisers_values_bit_for_bit(config, seed):
+    # The reference: the initialisers run op by op, outside any jit.
+    init = init_stacked if isinstance(config, LSTMConfig) else init_mlp
+    expected = jax.tree.leaves(init(config, jax.random.key(seed)))
+    for key in (seed, np.int64(seed), jax.random.key(seed)):
+        got = jax.tree.leaves(init_params(config, key))
+        assert len(got) == len(expected)
+        for leaf, reference in zip(got, expected, strict=True):
+            assert leaf.dtype == reference.dtype == jnp.float32
+            assert np.asarray(leaf).tobytes() == np.asarray(reference).tobytes()
+    # and another seed gives other weights
+    other = jax.tree.leaves(init_params(config, seed + 1))
+    assert not np.array_equal(np.asarray(other[0]), np.asarray(expected[0]))
+
+
+def test_models_of_one_shape_share_one_compiled_init():
+    from lstmlab.core import model as core_model
+
+    core_model._init_from_seed.clear_cache()
+    base = LSTMConfig(units=(9,), features=2)
+    variants = [
+        base,
+        dataclasses.replace(base, stateful=False),
+        dataclasses.replace(base, timesteps=5, norm="window"),
+        dataclasses.replace(base, return_sequences=True, timesteps=3),
+    ]
+    first = init_params(variants[0], 4)
+    for variant in variants[1:]:
+        for got, reference in zip(
+            jax.tree.leaves(init_params(variant, 4)), jax.tree.leaves(first), strict=True
+        ):
+            assert np.array_equal(got, reference)
+    assert core_model._init_from_seed._cache_size() == 1
+    init_params(LSTMConfig(units=(9,), features=3), 4)  # another shape: another program
+    assert core_model._init_from_seed._cache_size() == 2
+
+
+def test_init_state_is_zero_for_every_layer_and_refuses_a_bad_batch_size():
+    state = init_state(LSTMConfig(units=(6, 3)), 4)
+    assert [(s.h.shape, s.c.shape) for s in state] == [((4, 6), (4, 6)), ((4, 3), (4, 3))]
+    assert all(s.h.dtype == s.c.dtype == jnp.float32 for s in state)
+    assert all(not np.any(np.asarray(part)) for s in state for part in s)
+    with pytest.raises(ValueError, match="batch_size"):
+        init_state(LSTMConfig(units=(6,)), 0)
 
 
 # --------------------------------------------------------------------------- input normalisation

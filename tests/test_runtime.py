@@ -369,3 +369,134 @@ def test_quiet_prints_nothing(capsys):
         progress.advance(0.5)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+# --------------------------------------------------------------------------- compilation cache
+
+# A short training and its predictions, in a fresh process (the cache is a per-process JAX
+# setting); prints what the cache did as JSON and saves every array for a bit-for-bit check.
+_CACHE_CHILD = """
+import json, sys, warnings
+import numpy as np
+from jax import monitoring
+counts = {"requests": 0, "hits": 0}
+names = {"/jax/compilation_cache/compile_requests_use_cache": "requests",
+         "/jax/compilation_cache/cache_hits": "hits"}
+def count(name, **kwargs):
+    if name in names:
+        counts[names[name]] += 1
+monitoring.register_event_listener(count)
+from lstmlab import LSTMModel, runtime
+if sys.argv[2] == "flag":
+    runtime.configure_compile_cache(None)  # what --no-compile-cache calls
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    x = np.random.default_rng(0).uniform(-0.1, 0.1, (64, 2, 1)).astype(np.float32)
+    model = LSTMModel(units=(6, 5), timesteps=2, batch_size=4, seed=3)
+    history = model.fit(x[:48], x[:48, 0], epochs=3, validation_data=(x[48:], x[48:, 0]),
+                        quiet=True)
+    arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
+    arrays["loss"] = np.asarray(history.loss)
+    arrays["val_loss"] = np.asarray(history.val_loss)
+    arrays["prediction"] = model.predict(x)
+np.savez(sys.argv[1], **arrays)
+print(json.dumps({
+    **counts,
+    "dir": None if runtime.compile_cache_dir() is None else str(runtime.compile_cache_dir()),
+    "ours": [str(w.message) for w in caught if issubclass(w.category, runtime.CompileCacheWarning)],
+    "others": [str(w.message) for w in caught
+               if not issubclass(w.category, runtime.CompileCacheWarning)],
+}))
+"""
+
+
+def _cached_child(tmp_path, name: str, cache_setting: str, mode: str = "env"):
+    import json
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME",)}
+    env["LSTMLAB_CACHE_DIR"] = cache_setting
+    env["HOME"] = str(tmp_path / "home")  # the default folder, were it used, stays in tmp_path
+    out = tmp_path / f"{name}.npz"
+    completed = subprocess.run(
+        [sys.executable, "-c", _CACHE_CHILD, str(out), mode],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    with np.load(out) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    return report, arrays
+
+
+def _assert_bit_identical(left: dict, right: dict) -> None:
+    assert sorted(left) == sorted(right)
+    for key in left:
+        assert left[key].dtype == right[key].dtype, key
+        assert left[key].tobytes() == right[key].tobytes(), key  # bit for bit, NaN included
+
+
+def test_cached_and_uncached_runs_are_bit_identical_and_the_cache_is_read_back(tmp_path):
+    cache = tmp_path / "moved" / "cache"  # LSTMLAB_CACHE_DIR moves the cache here
+    # --no-compile-cache (configure_compile_cache(None)) wins over the variable: no folder.
+    uncached, reference = _cached_child(tmp_path, "uncached", str(cache), mode="flag")
+    assert uncached["dir"] is None and uncached["hits"] == 0
+    assert not cache.exists()
+    cold, cold_arrays = _cached_child(tmp_path, "cold", str(cache))
+    assert cold["dir"] == str(cache.resolve()) and cold["hits"] == 0
+    written = sorted(p.name for p in cache.iterdir() if p.name.endswith("-cache"))
+    # every program of the run is written, the small ones too (JAX's default keeps only
+    # programs that took a second to compile)
+    assert len(written) == cold["requests"] > 3
+    warm, warm_arrays = _cached_child(tmp_path, "warm", str(cache))
+    assert warm["hits"] == warm["requests"] == cold["requests"]  # nothing compiled again
+    for report in (uncached, cold, warm):
+        assert report["ours"] == [] and report["others"] == []
+    _assert_bit_identical(reference, cold_arrays)
+    _assert_bit_identical(reference, warm_arrays)
+    assert not (tmp_path / "home").exists()  # the default folder was not touched
+
+
+def test_an_unusable_cache_folder_warns_once_and_the_run_goes_on(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    broken, arrays = _cached_child(tmp_path, "broken", str(blocker / "cache"))
+    assert broken["dir"] is None and broken["hits"] == 0
+    assert len(broken["ours"]) == 1 and broken["others"] == []
+    assert f"{blocker / 'cache'} cannot be used" in broken["ours"][0]
+    assert "LSTMLAB_CACHE_DIR to a writable folder" in broken["ours"][0]
+    # LSTMLAB_CACHE_DIR=off: no cache, no folder, no warning; the same results
+    off, reference = _cached_child(tmp_path, "uncached", "off")
+    assert off["dir"] is None and off["hits"] == 0 and off["ours"] == off["others"] == []
+    assert not (tmp_path / "home").exists()
+    _assert_bit_identical(reference, arrays)
+
+
+def test_default_cache_folder_follows_xdg_and_the_variable(monkeypatch, tmp_path):
+    monkeypatch.delenv("LSTMLAB_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert devices.default_compile_cache_dir() == tmp_path / "xdg" / "lstmlab" / "jax"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert devices.default_compile_cache_dir() == tmp_path / "home" / ".cache" / "lstmlab" / "jax"
+    monkeypatch.setenv("LSTMLAB_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert devices.default_compile_cache_dir() == tmp_path / "elsewhere"
+    for off in ("off", "OFF", " 0 ", "false", "no", "none"):
+        monkeypatch.setenv("LSTMLAB_CACHE_DIR", off)
+        assert devices.default_compile_cache_dir() is None
+    assert not (tmp_path / "home").exists() and not (tmp_path / "xdg").exists()  # no side effect
+
+
+def test_ensure_configures_once_and_keeps_an_explicit_choice(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(devices, "_SETTING", devices._CacheSetting())
+    monkeypatch.setattr(
+        devices, "configure_compile_cache", lambda path: calls.append(path) or path
+    )
+    monkeypatch.setenv("LSTMLAB_CACHE_DIR", str(tmp_path / "c"))
+    assert devices.ensure_compile_cache() == tmp_path / "c"
+    assert calls == [tmp_path / "c"]
+    devices._SETTING.configured, devices._SETTING.path = True, None  # e.g. --no-compile-cache
+    assert devices.ensure_compile_cache() is None
+    assert calls == [tmp_path / "c"]

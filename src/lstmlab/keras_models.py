@@ -5,6 +5,7 @@ everything numeric. State changes by rebinding (``self._state = new_state``), ne
 """
 
 import copy
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -36,7 +37,6 @@ from lstmlab.core.train import (
     compiled_predict,
     fit,
     select_training,
-    stack_train_states,
 )
 from lstmlab.data.layouts import check_trim, make_sample_batches, make_stream_batches
 from lstmlab.model_folder import (
@@ -47,7 +47,7 @@ from lstmlab.model_folder import (
     save_model,
     unflatten_params,
 )
-from lstmlab.runtime import epoch_progress
+from lstmlab.runtime import ensure_compile_cache, epoch_progress
 
 __all__ = ["LSTMModel", "MLPModel"]
 
@@ -63,6 +63,34 @@ def _apply_stateless(config: ModelConfig, params, x):
     state = init_state(config, x.shape[0])
     return apply(config, params, state, x)[0]
 
+
+# Seeds that fit a traced int32 give the key that jax.random.key(seed) gives outside jit.
+_INT32_SEEDS = range(-(2**31), 2**31)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _start_training(
+    config: ModelConfig, batch_size: int, params, opt_state, rnn_state, step, seed
+) -> TrainState:
+    """The stacked ``TrainState`` of one training (leading axis 1), as one compiled program.
+
+    Built eagerly, the zero moments, zero state, step and key would each dispatch (and at
+    first compile) their own small program, on every ``fit`` call.
+    """
+    if opt_state is None:
+        # Adam's first state, zero moments: the same for every rate (TrainConfig.optimizer()).
+        opt_state = TrainConfig().optimizer().init(params)
+    if rnn_state is None:
+        rnn_state = init_state(config, batch_size)
+    key = seed if jax.dtypes.issubdtype(seed.dtype, jax.dtypes.prng_key) else jax.random.key(seed)
+    state = TrainState(
+        params=params,
+        opt_state=opt_state,
+        rnn_state=rnn_state,
+        step=jnp.asarray(step, jnp.int32),
+        key=key,
+    )
+    return jax.tree.map(lambda leaf: leaf[None], state)  # stack_train_states([state])
 
 
 class _Model:
@@ -81,7 +109,8 @@ class _Model:
         self._batch_size = batch_size
         self._seed = seed
         self._learning_rate = learning_rate
-        self._params = init_params(config, jax.random.key(seed)) if params is None else params
+        ensure_compile_cache()  # before the first program: init_params compiles one
+        self._params = init_params(config, seed) if params is None else params
         self._state: ModelState = init_state(config, batch_size)
         self._opt_state: Any = None  # created by the first fit, kept across fits as Keras does
         self._step = 0
@@ -243,20 +272,21 @@ class _Model:
             y_val = self._check_y(validation_data[1], x_val, "validation y")
             val = self._batches(x_val, y_val, batch_size, layout, trim, name="validation x")
             validation = (val.x_batches, val.y_batches)
-        if self._opt_state is None:
-            self._opt_state = train_config.optimizer().init(self._params)
-        train_state = TrainState(
-            params=self._params,
-            opt_state=self._opt_state,
-            rnn_state=self._state if self.stateful else init_state(self._config, batch_size),
-            step=jnp.asarray(self._step, jnp.int32),
-            key=jax.random.key(train_config.seed),
+        seed = train_config.seed
+        train_states = _start_training(
+            self._config,
+            batch_size,
+            self._params,
+            self._opt_state,  # None before the first fit: Adam starts from zero moments
+            self._state if self.stateful else None,  # None: zero state
+            np.int32(self._step),
+            np.int32(seed) if seed in _INT32_SEEDS else jax.random.key(seed),
         )
         with epoch_progress(epochs, type(self).__name__, quiet=quiet) as progress:
             train_states, log = fit(
                 self._config,
                 train_config,
-                stack_train_states([train_state]),  # one training: a leading axis of 1
+                train_states,  # one training: a leading axis of 1
                 train.x_batches,
                 train.y_batches,
                 validation=validation,
@@ -300,11 +330,11 @@ class _Model:
         check_trim(trim)
         x = self._check_x(x)
         if not self.stateful:
-            return np.asarray(_apply_stateless(self._config, self._params, jnp.asarray(x)))
+            return np.asarray(_apply_stateless(self._config, self._params, x))
         batch_size = self._check_stateful_batch(batch_size)
         batches = make_sample_batches(x, None, batch_size=batch_size, trim=trim)
         predictions, self._state = compiled_predict(self._config)(
-            self._params, self._state, jnp.asarray(batches.x_batches)
+            self._params, self._state, batches.x_batches
         )
         return np.asarray(batches.to_samples(np.asarray(predictions)))
 
@@ -331,13 +361,12 @@ class _Model:
         x = self._check_x(x)
         y = self._check_y(y, x)
         if not self.stateful:
-            prediction = _apply_stateless(self._config, self._params, jnp.asarray(x))
+            prediction = _apply_stateless(self._config, self._params, x)
             return float(jnp.mean(jnp.square(prediction - y)))
         batch_size = self._check_stateful_batch(batch_size)
         batches = make_sample_batches(x, y, batch_size=batch_size, trim=trim)
         losses, self._state = compiled_evaluate(self._config)(
-            self._params, self._state, jnp.asarray(batches.x_batches),
-            jnp.asarray(batches.y_batches),
+            self._params, self._state, batches.x_batches, batches.y_batches,
         )
         return float(jnp.mean(losses))
 
@@ -453,7 +482,7 @@ class _Model:
                     f"the state of layer {layer} in {path} is missing or does not have the "
                     f"shape {zero.h.shape} of batch_size x units; save the model again"
                 )
-            state.append(LSTMState(h=jnp.asarray(h), c=jnp.asarray(c)))
+            state.append(LSTMState(h=jax.device_put(h), c=jax.device_put(c)))
         model._state = tuple(state)
         if "optimizer.count" in arrays:
             moments = {}
@@ -462,7 +491,7 @@ class _Model:
                 flat = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
                 moments[moment] = unflatten_params(saved.config, flat)
             model._opt_state = KerasAdamState(
-                count=jnp.asarray(arrays["optimizer.count"]), **moments
+                count=jax.device_put(arrays["optimizer.count"]), **moments
             )
         model._step = int(recipe["step"])
         model._fits = int(recipe["fits"])

@@ -9,15 +9,23 @@
 - Executors: ``--executor local|ray``; a sweep maps its independent tasks over one
   (``LocalExecutor`` in this process, ``RayExecutor`` one Ray task each).
 - Progress: ``epoch_progress``, a bar of epochs with the losses (nothing with ``quiet``).
+- Compilation cache: ``ensure_compile_cache`` turns on JAX's persistent compilation cache
+  on first use, so that a program compiled once on this machine is read back by the next
+  process instead of compiled again (see ``configure_compile_cache``).
 
 The command-line flags for these (``--device``, ``--executor``) are defined in ``lstmlab.cli``.
 """
 
 import contextlib
 import importlib
+import importlib.util
+import os
+import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import jax
@@ -28,14 +36,20 @@ from lstmlab.checks import check_choice
 from lstmlab.core.train import capped_epochs
 
 __all__ = [
+    "CACHE_DIR_VARIABLE",
     "CUDA_INSTALL",
     "DEVICES",
     "EXECUTORS",
     "RAY_INSTALL",
+    "CompileCacheWarning",
     "EpochProgress",
     "Executor",
     "LocalExecutor",
     "RayExecutor",
+    "compile_cache_dir",
+    "configure_compile_cache",
+    "default_compile_cache_dir",
+    "ensure_compile_cache",
     "epoch_progress",
     "make_executor",
     "on_device",
@@ -108,9 +122,154 @@ def on_device(name: str = "auto") -> Iterator[jax.Device]:
         >>> x.devices() == {device}
         True
     """
+    ensure_compile_cache()  # every command runs its programs inside on_device
     device = resolve_device(name)
     with jax.default_device(device):
         yield device
+
+
+# --------------------------------------------------------------------------- compilation cache
+
+CACHE_DIR_VARIABLE = "LSTMLAB_CACHE_DIR"
+"""Environment variable: the compilation cache's folder, or ``off`` (also ``0``, ``false``,
+``no``, ``none``) for no cache. Unset: ``$XDG_CACHE_HOME/lstmlab/jax``, or
+``~/.cache/lstmlab/jax`` without ``XDG_CACHE_HOME``."""
+
+_OFF_VALUES = ("off", "0", "false", "no", "none")
+
+# Every program is written, however small or quick to compile: a cold run of a command
+# compiles dozens of programs of 20 ms to 1 s each (JAX's default skips those under 1 s),
+# and reading one back costs about a millisecond.
+_MIN_COMPILE_TIME_S = 0.0
+# The folder is bounded (least recently used entries go first); the bound also makes JAX
+# lock the folder while it reads and writes, so that processes sharing it (tests running in
+# parallel, Ray workers) never read a half-written entry.
+_MAX_CACHE_BYTES = 2 * 1024**3
+
+
+class CompileCacheWarning(RuntimeWarning):
+    """The compilation cache could not be used; the run goes on without it."""
+
+
+class _CacheSetting:
+    """This process' choice: configured yet, and the folder in use (``None``: no cache)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.configured = False
+        self.path: Path | None = None
+        self.warned = False
+
+
+_SETTING = _CacheSetting()
+
+
+def default_compile_cache_dir() -> Path | None:
+    """The cache folder the environment asks for.
+
+    ``$LSTMLAB_CACHE_DIR`` when set (``off`` and its synonyms: ``None``), else
+    ``$XDG_CACHE_HOME/lstmlab/jax``, else ``~/.cache/lstmlab/jax``.
+
+    Returns:
+        The folder, or ``None`` when the cache is turned off.
+    """
+    value = os.environ.get(CACHE_DIR_VARIABLE)
+    if value is not None and value.strip():
+        if value.strip().lower() in _OFF_VALUES:
+            return None
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    root = Path(base).expanduser() if base else Path.home() / ".cache"
+    return root / "lstmlab" / "jax"
+
+
+def _unusable_reason(path: Path) -> str | None:
+    """Why ``path`` cannot hold the cache (created if missing), or ``None`` when it can."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".lstmlab-probe-"):
+            pass
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _warn_once(message: str) -> None:
+    if not _SETTING.warned:
+        _SETTING.warned = True
+        warnings.warn(message, CompileCacheWarning, stacklevel=3)
+
+
+def configure_compile_cache(path: str | os.PathLike[str] | None) -> Path | None:
+    """Use ``path`` as JAX's persistent compilation cache for this process, or none.
+
+    Compiled programs are written to the folder and read back by later processes on this
+    machine, so that only the first run of a command pays for compilation. Every program is
+    cached, however quick to compile. Results do not depend on it: a program read back is
+    the one the compiler would produce. The command line's ``--no-compile-cache`` calls
+    ``configure_compile_cache(None)``; after any call, ``ensure_compile_cache`` leaves the
+    choice as it is.
+
+    A folder that cannot be created or written to does not stop the run: a
+    ``CompileCacheWarning`` says why (once per process) and the cache stays off.
+
+    Args:
+        path: the cache folder (created if missing), or ``None`` for no cache.
+
+    Returns:
+        The folder in use, or ``None`` (turned off, or unusable).
+    """
+    from jax.experimental.compilation_cache import compilation_cache
+
+    folder = None if path is None else Path(path).expanduser().resolve()
+    with _SETTING.lock:
+        if folder is not None:
+            reason = _unusable_reason(folder)
+            if reason is not None:
+                _warn_once(
+                    f"the compilation cache folder {folder} cannot be used ({reason}); running "
+                    f"without it, so programs compile again in every process. Set "
+                    f"{CACHE_DIR_VARIABLE} to a writable folder, or to 'off' to silence this"
+                )
+                folder = None
+        if folder is not None:
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", _MIN_COMPILE_TIME_S)
+            if importlib.util.find_spec("filelock") is not None:  # JAX needs it to bound the size
+                jax.config.update("jax_compilation_cache_max_size", _MAX_CACHE_BYTES)
+        jax.config.update("jax_compilation_cache_dir", None if folder is None else str(folder))
+        # JAX opens its cache once, at the first compilation: start it afresh on this folder.
+        compilation_cache.reset_cache()
+        _SETTING.configured = True
+        _SETTING.path = folder
+    return folder
+
+
+def ensure_compile_cache() -> Path | None:
+    """Turn on the persistent compilation cache at ``default_compile_cache_dir()``, once.
+
+    Called by the entry points before they build programs (``on_device``, which every
+    command runs in; ``LSTMModel``; the experiments). The first call configures the cache;
+    later calls, and calls after ``configure_compile_cache``, change nothing. A JAX cache
+    folder set by the user (``JAX_COMPILATION_CACHE_DIR`` or ``jax.config``) is kept, unless
+    ``$LSTMLAB_CACHE_DIR`` is set.
+
+    Returns:
+        The folder in use, or ``None`` when the cache is off.
+    """
+    if _SETTING.configured:
+        return _SETTING.path
+    own = jax.config.jax_compilation_cache_dir
+    if own and not os.environ.get(CACHE_DIR_VARIABLE, "").strip():
+        with _SETTING.lock:
+            _SETTING.configured = True
+            _SETTING.path = Path(own)
+        return _SETTING.path
+    return configure_compile_cache(default_compile_cache_dir())
+
+
+def compile_cache_dir() -> Path | None:
+    """The cache folder this process uses (``None``: off, or not configured yet)."""
+    return _SETTING.path
 
 
 # --------------------------------------------------------------------------- executors

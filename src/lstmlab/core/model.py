@@ -7,6 +7,7 @@ the Forecaster and the service all see it through ``apply``. See ``NORMS``.
 """
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -275,7 +276,15 @@ def init_state(config: ModelConfig, batch_size: int) -> ModelState:
     batch_size = check_positive_int("batch_size", batch_size)
     if config.kind != "lstm":
         return ()
-    return tuple(zero_lstm_state(batch_size, units) for units in config.units)
+    return _zero_state(config.units, batch_size)
+
+
+# One compiled program per (units, batch size): called eagerly (LSTMModel, the Forecaster),
+# jnp.zeros would compile a conversion and a broadcast per array shape; under an outer jit
+# this call is inlined.
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _zero_state(units: tuple[int, ...], batch_size: int) -> ModelState:
+    return tuple(zero_lstm_state(batch_size, layer_units) for layer_units in units)
 
 
 def _layer_indices(state: ModelState, layers: int | Iterable[int] | None) -> set[int]:
@@ -311,6 +320,15 @@ def reset_state(state: ModelState, layers: int | Iterable[int] | None = None) ->
         ValueError: for a layer index the model does not have.
     """
     indices = _layer_indices(state, layers)
+    if not indices:
+        return state
+    return _zero_layers(state, frozenset(indices))
+
+
+# One compiled call for all layers: an eager reset would dispatch (and at first compile)
+# one zeros_like per array, and the seed's script resets after every epoch.
+@functools.partial(jax.jit, static_argnums=1)
+def _zero_layers(state: ModelState, indices: frozenset[int]) -> ModelState:
     return tuple(
         LSTMState(h=jnp.zeros_like(s.h), c=jnp.zeros_like(s.c)) if i in indices else s
         for i, s in enumerate(state)
@@ -417,12 +435,55 @@ def apply_stacked(
 Params = StackedParams | MLPParams
 
 
+def _init_shape(config: ModelConfig) -> ModelConfig:
+    """``config`` reduced to the fields its initial parameters depend on.
+
+    The compiled initialiser is keyed on this, so that models that differ only in
+    ``stateful``, ``timesteps``, ``return_sequences`` or ``norm`` (the stateful and stateless
+    models of an experiment) share one program.
+    """
+    if isinstance(config, LSTMConfig):
+        return LSTMConfig(units=config.units, features=config.features, outputs=config.outputs)
+    return MLPConfig(
+        hidden=config.hidden,
+        timesteps=config.timesteps,
+        features=config.features,
+        outputs=config.outputs,
+    )
+
+
+def _init_eager(config: ModelConfig, key: jax.Array) -> Params:
+    if isinstance(config, LSTMConfig):
+        return init_stacked(config, key)
+    return init_mlp(config, key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_from_key(config: ModelConfig, key: jax.Array) -> Params:
+    return _init_eager(config, key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_from_seed(config: ModelConfig, seed: jax.Array) -> Params:
+    return _init_eager(config, jax.random.key(seed))
+
+
+# Seeds that fit a traced int32 give the key jax.random.key(seed) gives outside jit.
+_INT32_SEEDS = range(-(2**31), 2**31)
+
+
 def init_params(config: ModelConfig, key: jax.Array | int) -> Params:
     """Keras-default initial parameters for ``config``.
 
+    One compiled program per parameter shape (not one per operation, as eager JAX would
+    compile the orthogonal initialiser's QR, signs and products): the first model of a
+    shape pays one compilation, read back from the persistent compilation cache in later
+    processes. The values are those of the eager initialisers (``init_stacked``,
+    ``init_mlp``) with the same key, bit for bit.
+
     Args:
         config: the model.
-        key: JAX PRNG key, or an int seed.
+        key: JAX PRNG key, or an int seed (``jax.random.key(seed)``).
 
     Returns:
         A parameter pytree (``StackedParams`` or ``MLPParams``).
@@ -433,11 +494,12 @@ def init_params(config: ModelConfig, key: jax.Array | int) -> Params:
         >>> params.lstm[0].kernel.shape, params.head.kernel.shape
         ((1, 80), (20, 1))
     """
-    if isinstance(key, int):
-        key = jax.random.key(key)
-    if isinstance(config, LSTMConfig):
-        return init_stacked(config, key)
-    return init_mlp(config, key)
+    shape = _init_shape(config)
+    if isinstance(key, int | np.integer) and not isinstance(key, bool):
+        if int(key) in _INT32_SEEDS:
+            return _init_from_seed(shape, np.int32(key))
+        key = jax.random.key(int(key))
+    return _init_from_key(shape, key)
 
 
 def _raw_apply(

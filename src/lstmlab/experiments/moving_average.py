@@ -7,12 +7,12 @@ model has converged when its test MSE is at most ``threshold`` times the MSE of 
 training mean.
 """
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -33,7 +33,7 @@ from lstmlab.data.layouts import (
     make_sample_batches,
     make_stream_batches,
 )
-from lstmlab.runtime import epoch_progress
+from lstmlab.runtime import ensure_compile_cache, epoch_progress
 
 __all__ = [
     "LAYOUTS",
@@ -355,7 +355,19 @@ def initial_params(config: MovingAverageConfig, *, stateful: bool, seed: int | N
     """
     seed = config.seed if seed is None else seed
     net = model_config(config, stateful=stateful)
-    return init_params(net, jax.random.key(seed + (1 if stateful else 0)))
+    return init_params(net, seed + (1 if stateful else 0))  # the key jax.random.key(seed)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _fresh_train_states(net: LSTMConfig, batch_size: int, params: StackedParams, seed):
+    """``init_train_states(net, TrainConfig(seed=seed), [params], batch_size)``, compiled.
+
+    One program: built eagerly, each zero moment, the state, the step and the key would be
+    a program of its own.
+    """
+    return init_train_states(
+        net, TrainConfig(), [params], batch_size, keys=[jax.random.key(seed)]
+    )
 
 
 def train_model(
@@ -386,10 +398,14 @@ def train_model(
     Returns:
         ``(params, history, seconds, updates)``; ``updates`` is the training state's ``step``.
     """
+    ensure_compile_cache()
     net = model_config(config, stateful=stateful)
     train_config = TrainConfig(epochs=config.epochs, reset="epoch", seed=config.seed)
     params = initial_params(config, stateful=stateful)
-    train_states = init_train_states(net, train_config, [params], config.batch_size)
+    # The state's shape does not depend on `stateful`: both models share the one program.
+    train_states = _fresh_train_states(
+        model_config(config, stateful=True), config.batch_size, params, np.int32(config.seed)
+    )
     started = time.perf_counter()
     name = "stateful" if stateful else "stateless"
     with epoch_progress(config.epochs, name, quiet=quiet) as progress:
@@ -422,7 +438,7 @@ def predict_samples(net: LSTMConfig, params: StackedParams, batches: Batches) ->
         ``(used_samples, 1)`` in sample order.
     """
     predicted, _ = compiled_predict(net)(
-        params, init_state(net, batches.batch_size), jnp.asarray(batches.x_batches)
+        params, init_state(net, batches.batch_size), batches.x_batches  # NumPy: no copy program
     )
     return batches.to_samples(np.asarray(predicted))  # (num_batches, batch, 1) -> (n, 1)
 
@@ -471,6 +487,7 @@ def run(
         >>> result.stateful.predictions.shape
         (20, 1)
     """
+    ensure_compile_cache()  # programs compiled once per machine, not once per process
     log("*" * 33)
     log(
         "STATELESS LSTM WILL ALSO CONVERGE"
