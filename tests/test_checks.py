@@ -5,6 +5,7 @@ import pytest
 
 from lstmlab import checks
 from lstmlab.checks import (
+    MAX_SEED,
     MAX_SERIES_ID_LENGTH,
     as_float_array,
     as_float_samples,
@@ -17,6 +18,7 @@ from lstmlab.checks import (
     check_positive_int,
     check_positive_ints,
     check_positive_number,
+    check_seed,
     check_series_id,
 )
 
@@ -219,3 +221,14 @@ def test_every_public_check_is_exported():
     public = {n for n in vars(checks) if not n.startswith("_") and callable(getattr(checks, n))}
     public -= {"Any", "Iterable"}
     assert public <= set(checks.__all__)
+
+
+def test_check_seed_takes_0_to_max_seed_and_names_the_range():
+    assert check_seed("--seed", 0) == 0 and check_seed("seed", np.int64(MAX_SEED)) == MAX_SEED
+    assert MAX_SEED == 2**31 - 1
+    for bad in (-1, MAX_SEED + 1, 1180591620717411303424, 1.0, True, "3"):
+        with pytest.raises(ValueError) as info:
+            check_seed("--seed", bad)
+        assert str(info.value).startswith(
+            "--seed must be an integer from 0 to 2147483647, got "
+        ) and str(info.value).endswith("; pass a smaller seed, e.g. 0")

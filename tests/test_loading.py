@@ -18,6 +18,7 @@ from lstmlab.data.loading import (
     ELECTRICITY_FILE,
     DownloadError,
     LoadConfig,
+    check_text_file,
     download_electricity_diagrams,
     fill_split,
     load_csv,
@@ -27,6 +28,7 @@ from lstmlab.data.loading import (
     load_household_power,
     load_series,
     series_arrays,
+    sniff_format,
 )
 
 HOUSEHOLD_HEADER = (
@@ -685,8 +687,7 @@ def test_absent_days_are_counted_and_restored_by_interpolation(length, data):
         ),
         (
             {"aggregation": "median"},
-            "aggregation must be one of ('sum', 'mean'), got 'median'; pass e.g. "
-            "aggregation='sum'",
+            "aggregation must be one of ('sum', 'mean'), got 'median'; pass e.g. aggregation='sum'",
         ),
         (
             {"freq": "H"},
@@ -709,8 +710,7 @@ def test_absent_days_are_counted_and_restored_by_interpolation(length, data):
         ),
         (
             {"dtype": "float16"},
-            "dtype must be one of ('float32', 'float64'), got 'float16'; pass e.g. "
-            "dtype='float32'",
+            "dtype must be one of ('float32', 'float64'), got 'float16'; pass e.g. dtype='float32'",
         ),
         ({"min_length": 0}, "min_length must be a positive integer, got 0; pass 1 or more"),
     ],
@@ -881,3 +881,137 @@ def test_real_monthly_csvs_infer_month_start(data_dir, name, time_col, target, r
     assert loaded.report.freq_inferred
     assert len(loaded.frame) == rows
     assert loaded.frame[target].iloc[0] == first
+
+
+# --------------------------------------------------------------------------- files that are wrong
+
+
+HOURLY = "time,load\n" + "".join(
+    f"2024-01-01 {hour:02d}:00:00,{value}\n" for hour, value in enumerate([3.0, 1.0, 4.0, 1.5, 5.0])
+)
+
+
+def hourly_config(**changes) -> LoadConfig:
+    return dataclasses.replace(LoadConfig(time_col="time", targets=("load",)), **changes)
+
+
+def test_files_that_are_not_readable_text_are_refused_naming_the_fix(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "nul.csv").write_bytes(b"time,load\n\x00\x01")
+    (tmp_path / "latin.csv").write_bytes("time,load\ncaf\u00e9,1\n".encode("latin-1"))
+    for name, message in (
+        ("missing.csv", "does not exist; pass the path of an existing CSV file"),
+        ("folder", "is a folder, not a file; pass the path of a CSV file in it"),
+        ("nul.csv", "is not a text file (it holds NUL bytes at byte 10); pass a CSV file"),
+        (
+            "latin.csv",
+            "is not UTF-8 text (byte 0xe9 at position 13); convert it to UTF-8 or pass a CSV file",
+        ),
+    ):
+        with pytest.raises(ValueError) as info:
+            check_text_file(tmp_path / name)
+        assert str(info.value) == f"{tmp_path / name} {message}"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            load_csv(tmp_path / name, hourly_config())
+    check_text_file(write(tmp_path / "ok.csv", HOURLY))  # the passing path
+
+
+def test_another_separator_is_named(tmp_path):
+    path = write(tmp_path / "semi.csv", HOURLY.replace(",", ";"))
+    with pytest.raises(ValueError) as info:
+        load_csv(path, hourly_config())
+    assert str(info.value) == (
+        f"{path} seems to be separated by ';', not ',': its first line 'time;load' is one "
+        "column; pass sep=';'"
+    )
+    loaded = load_csv(path, hourly_config(sep=";"))
+    assert loaded.frame["load"].tolist() == [3.0, 1.0, 4.0, 1.5, 5.0]
+
+
+def test_a_line_with_another_number_of_fields_is_refused(tmp_path):
+    # a decimal comma in a ','-separated file: pandas would read 1 and drop the 5
+    path = write(tmp_path / "comma.csv", HOURLY.replace("1.5", "1,5"))
+    with pytest.raises(ValueError) as info:
+        load_csv(path, hourly_config())
+    assert str(info.value).startswith(
+        f"line 5 of {path} has 3 fields where the header has 2 ('2024-01-01 03:00:00,1,5')"
+    )
+
+
+def test_without_a_header_every_line_is_data_and_columns_are_numbered(tmp_path):
+    path = write(tmp_path / "plain.csv", HOURLY.split("\n", 1)[1])
+    with pytest.raises(ValueError) as info:
+        load_csv(path, hourly_config())
+    assert str(info.value) == (
+        f"the first line of {path} ('2024-01-01 00:00:00,3.0') holds a timestamp and numbers: "
+        "it is data, not column names; pass header=False to read it as data, with the columns "
+        "named by position ('1', '2', '3', ...)"
+    )
+    loaded = load_csv(path, LoadConfig(time_col=None, targets=("2",), header=False))
+    assert loaded.frame["2"].tolist() == [3.0, 1.0, 4.0, 1.5, 5.0]  # the first row kept
+    assert loaded.frame.index[0] == pd.Timestamp("2024-01-01 00:00")
+    # numbers as names beside a name that is not a timestamp are names
+    years = write(tmp_path / "years.csv", "time,2019\n2024-01-01,1\n2024-01-02,2\n")
+    loaded = load_csv(years, LoadConfig(time_col="time", targets=("2019",)))
+    assert loaded.frame["2019"].tolist() == [1.0, 2.0]
+
+
+def test_utc_offsets_must_agree(tmp_path):
+    mixed = HOURLY.replace("00:00:00,3.0", "00:00:00+01:00,3.0").replace(
+        "01:00:00,1.0", "01:00:00+01:00,1.0"
+    )
+    aware = write(tmp_path / "aware.csv", mixed.replace(":00:00,", ":00:00+01:00,"))
+    loaded = load_csv(aware, hourly_config())
+    assert str(loaded.frame.index.tz) == "UTC+01:00" and len(loaded.frame) == 5
+    half = write(tmp_path / "half.csv", mixed)
+    with pytest.raises(ValueError) as info:
+        load_csv(half, hourly_config())
+    assert str(info.value) == (
+        "time column 'time' mixes timestamps with a UTC offset (row 1: "
+        "'2024-01-01 00:00:00+01:00') and without one (row 3: '2024-01-01 02:00:00'); write "
+        "every timestamp with its offset, or none with one"
+    )
+    shifted = write(
+        tmp_path / "shifted.csv", mixed.replace(":00:00,", ":00:00+02:00,")
+    )  # rows 1-2 at +01:00, rows 3-5 at +02:00
+    with pytest.raises(ValueError) as info:
+        load_csv(shifted, hourly_config())
+    assert str(info.value).startswith(
+        "time column 'time' mixes UTC offsets: row 1 ('2024-01-01 00:00:00+01:00') has +01:00, "
+        "row 3 ('2024-01-01 02:00:00+02:00') has +02:00"
+    )
+    same = write(
+        tmp_path / "z.csv",
+        HOURLY.replace(":00:00,3", ":00:00Z,3").replace(":00:00,", ":00:00+00:00,"),
+    )
+    assert str(load_csv(same, hourly_config()).frame.index.tz) == "UTC"  # Z is +00:00
+
+
+def test_max_filled_refuses_a_grid_that_makes_up_most_values(tmp_path):
+    path = write(tmp_path / "hourly.csv", HOURLY)
+    with pytest.raises(ValueError) as info:
+        load_csv(path, hourly_config(freq="15min", max_filled=0.5))
+    # 4 hours of 15-minute steps: 17 grid points, 5 read, 12 made up
+    assert str(info.value) == (
+        f"12 of 17 values of column 'load' in {path} would be made up by "
+        "missing='interpolate' (70.6%, more than max_filled=0.5): 12 timestamps of the '15min' "
+        "grid absent from the file; the file's most common step is 'h', not '15min': pass "
+        "freq='h' or leave freq out to infer it; fill the file, or raise max_filled (1 accepts "
+        "any share)"
+    )
+    accepted = load_csv(path, hourly_config(freq="15min", max_filled=12 / 17))  # at the limit
+    assert accepted.report.values_filled == 12 and accepted.report.gaps_filled == 12
+    assert len(load_csv(path, hourly_config(freq="15min")).frame) == 17  # None: no limit
+    with pytest.raises(ValueError, match="would be made up by missing='keep'"):
+        load_csv(path, hourly_config(freq="15min", missing="keep", max_filled=0.1))
+    for bad in (2, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match="max_filled must be a share from 0 to 1"):
+            hourly_config(max_filled=bad)
+
+
+def test_sniff_format_tells_the_formats_apart(tmp_path, household_file, electricity_file):
+    assert sniff_format(household_file) == "household"
+    assert sniff_format(electricity_file) == "electricity"
+    assert sniff_format(write(tmp_path / "x.csv", HOURLY)) == "csv"
+    with pytest.raises(ValueError, match="is a folder, not a file"):
+        sniff_format(tmp_path)
