@@ -65,7 +65,6 @@ import gc
 import hmac
 import ipaddress
 import json
-import os
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -94,6 +93,7 @@ from lstmlab.forecaster import (
 )
 from lstmlab.live.state_store import DURABILITIES, SeriesLimitError, StoreUnavailable
 from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint, open_store
+from lstmlab.runtime import ensure_compile_cache
 
 __all__ = [
     "ConflictError",
@@ -898,22 +898,6 @@ def check_exposure(host: str, config: ServeConfig, insecure: bool = False) -> No
     )
 
 
-def _keep_compiled_programs() -> None:
-    """Keep compiled programs on disk across restarts, unless JAX was told where already.
-
-    The warm-up compiles every request shape before the port opens; with JAX's persistent
-    compilation cache (``$XDG_CACHE_HOME/lstmlab/jax``, else ``~/.cache/lstmlab/jax``) a
-    restart loads them instead (seconds instead of tens of seconds on 2 busy cores).
-    """
-    import jax
-
-    if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    jax.config.update("jax_compilation_cache_dir", str(base / "lstmlab" / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
 def run(
     model_dir: str | Path,
     *,
@@ -924,11 +908,11 @@ def run(
 ) -> None:
     """Serve ``model_dir`` until interrupted (uvicorn, one worker).
 
-    Loads the model and compiles every request shape (``Forecaster.warm_up``; compiled
-    programs are kept on disk for the next start, see ``_keep_compiled_programs``), binds the
-    socket so that ``port=0`` picks a free port, then prints ``serving on http://HOST:PORT``
-    (flushed) before accepting requests. Several workers
-    (processes, on one machine or several) share series state through one PostgreSQL store
+    Loads the model and compiles every request shape (``Forecaster.warm_up``; the compiled
+    programs are kept on disk for the next start, ``lstmlab.runtime.ensure_compile_cache``),
+    binds the socket so that ``port=0`` picks a free port, then prints ``serving on
+    http://HOST:PORT`` (flushed) before accepting requests. Several workers (processes, on
+    one machine or several) share series state through one PostgreSQL store
     (``config.store``).
 
     Args:
@@ -946,7 +930,7 @@ def run(
     check_exposure(host, config, insecure)
     import uvicorn
 
-    _keep_compiled_programs()
+    ensure_compile_cache()  # the warm-up's programs are read back at the next start
     app = create_app(model_dir, config)
     gc.freeze()  # the model and the app live as long as the process: keep them out of GC scans
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
