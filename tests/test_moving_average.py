@@ -189,3 +189,31 @@ def test_streams_validation_is_the_zero_state_layout_score():
     result = _quiet_run(input_len=200, epochs=2, batch_size=4, layout="streams")
     for outcome in result.outcomes:
         assert outcome.history.val_loss[-1] == pytest.approx(outcome.test_mse_layout, rel=1e-5)
+
+
+def test_another_seed_reuses_every_compiled_program():
+    # Compilation requests seen by JAX; programs found in this process' memory are not
+    # requested again, so a run that reuses all of them requests none.
+    import dataclasses
+
+    from jax import monitoring
+
+    from lstmlab.experiments.moving_average import MovingAverageConfig, run
+
+    requests = []
+
+    def count(name, **kwargs):
+        if name == "/jax/compilation_cache/compile_requests_use_cache":
+            requests.append(name)
+
+    monitoring.register_event_listener(count)
+    try:
+        config = MovingAverageConfig(input_len=60, epochs=2, units=3)
+        first = run(config, quiet=True, log=lambda *args: None)
+        compiled = len(requests)
+        second = run(dataclasses.replace(config, seed=7), quiet=True, log=lambda *args: None)
+    finally:
+        monitoring.unregister_event_listener(count)
+    assert compiled > 0  # shapes no other test uses: the first run compiled (the count works)
+    assert len(requests) == compiled  # the second seed compiled nothing
+    assert not np.array_equal(first.stateful.predictions, second.stateful.predictions)
