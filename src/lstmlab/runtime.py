@@ -106,6 +106,9 @@ def resolve_device(name: str = "auto") -> jax.Device:
 def on_device(name: str = "auto") -> Iterator[jax.Device]:
     """Run the body with ``resolve_device(name)`` as JAX's default device.
 
+    Every command runs its work inside ``on_device``, so it is also where the persistent
+    compilation cache is turned on (``ensure_compile_cache``) before any program compiles.
+
     Args:
         name: as ``resolve_device``.
 
