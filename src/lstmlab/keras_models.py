@@ -5,7 +5,6 @@ everything numeric. State changes by rebinding (``self._state = new_state``), ne
 """
 
 import copy
-import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -35,8 +34,7 @@ from lstmlab.core.train import (
     TrainState,
     compiled_evaluate,
     compiled_predict,
-    fit,
-    select_training,
+    fit_single,
 )
 from lstmlab.data.layouts import check_trim, make_sample_batches, make_stream_batches
 from lstmlab.model_folder import (
@@ -62,35 +60,6 @@ _LAYOUTS = ("official", "streams")
 def _apply_stateless(config: ModelConfig, params, x):
     state = init_state(config, x.shape[0])
     return apply(config, params, state, x)[0]
-
-
-# Seeds that fit a traced int32 give the key that jax.random.key(seed) gives outside jit.
-_INT32_SEEDS = range(-(2**31), 2**31)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _start_training(
-    config: ModelConfig, batch_size: int, params, opt_state, rnn_state, step, seed
-) -> TrainState:
-    """The stacked ``TrainState`` of one training (leading axis 1), as one compiled program.
-
-    Built eagerly, the zero moments, zero state, step and key would each dispatch (and at
-    first compile) their own small program, on every ``fit`` call.
-    """
-    if opt_state is None:
-        # Adam's first state, zero moments: the same for every rate (TrainConfig.optimizer()).
-        opt_state = TrainConfig().optimizer().init(params)
-    if rnn_state is None:
-        rnn_state = init_state(config, batch_size)
-    key = seed if jax.dtypes.issubdtype(seed.dtype, jax.dtypes.prng_key) else jax.random.key(seed)
-    state = TrainState(
-        params=params,
-        opt_state=opt_state,
-        rnn_state=rnn_state,
-        step=jnp.asarray(step, jnp.int32),
-        key=key,
-    )
-    return jax.tree.map(lambda leaf: leaf[None], state)  # stack_train_states([state])
 
 
 class _Model:
@@ -272,21 +241,20 @@ class _Model:
             y_val = self._check_y(validation_data[1], x_val, "validation y")
             val = self._batches(x_val, y_val, batch_size, layout, trim, name="validation x")
             validation = (val.x_batches, val.y_batches)
-        seed = train_config.seed
-        train_states = _start_training(
-            self._config,
-            batch_size,
-            self._params,
-            self._opt_state,  # None before the first fit: Adam starts from zero moments
-            self._state if self.stateful else None,  # None: zero state
-            np.int32(self._step),
-            np.int32(seed) if seed in _INT32_SEEDS else jax.random.key(seed),
+        # One compiled call: the key (from the int seed), Adam's first state and the zero
+        # state are made inside the driver's program (core.train.fit_single).
+        train_state = TrainState(
+            params=self._params,
+            opt_state=self._opt_state,  # None before the first fit: Adam starts from zero moments
+            rnn_state=self._state if self.stateful else None,  # None: zero state
+            step=self._step,
+            key=train_config.seed,
         )
         with epoch_progress(epochs, type(self).__name__, quiet=quiet) as progress:
-            train_states, log = fit(
+            train_state, log = fit_single(
                 self._config,
                 train_config,
-                train_states,  # one training: a leading axis of 1
+                train_state,
                 train.x_batches,
                 train.y_batches,
                 validation=validation,
@@ -296,7 +264,6 @@ class _Model:
                     float(loss[0]), None if val is None else float(val[0])
                 ),
             )
-        train_state = select_training(train_states, 0)
         self._params = train_state.params
         self._opt_state = train_state.opt_state
         if self.stateful:
