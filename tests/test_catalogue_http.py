@@ -243,7 +243,7 @@ CASES = {
         _obs(),
         {"values": [1.0, 2.0], "timestamps": [AWARE[0], "2024-03-01T00:15:00"]},
         422,
-        "timestamps mix time-zone aware and naive ones",
+        "timestamp 0 has a time zone and timestamp 1 has none",
     ),
     "naive after aware": Case(
         "POST",
@@ -271,7 +271,7 @@ CASES = {
         _obs(),
         {"values": [1.0], "timestamps": ["2262-04-11T23:00:00"]},
         422,
-        "leaves no room for forecasts: 4 steps of 15min",
+        "4 forecast step(s) of 15min after 2262-04-11T23:00:00 pass the last timestamp",
     ),
     "timestamp past pandas' range": Case(
         "POST",

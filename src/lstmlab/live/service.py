@@ -74,7 +74,6 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import (
     check_choice,
@@ -154,7 +153,7 @@ class ServeConfig:
             check_positive_number(
                 "plausible_factor",
                 self.plausible_factor,
-                fix="pass e.g. 3.0, or None to accept any finite reading",
+                fix=f"pass e.g. {PLAUSIBLE_FACTOR:g}, or None to accept any finite reading",
             )
         if self.store is not None and (
             not isinstance(self.store, str) or not self.store.startswith(_STORE_SCHEMES)
@@ -189,27 +188,14 @@ class UnknownSeriesError(KeyError):
     """A series the store does not hold (HTTP 404); ``args[0]`` is the message."""
 
 
-def _request_awareness(series_id: str, timestamps: list[str]) -> bool:
-    """Whether the request's timestamps carry offsets; a request mixing both is refused."""
-    aware = []
-    for text in timestamps:
-        try:
-            moment = datetime.fromisoformat(text) if isinstance(text, str) else text
-        except ValueError:
-            try:
-                moment = pd.Timestamp(text)
-            except (TypeError, ValueError):
-                moment = None  # unparseable: parse_timestamps says so
-        aware.append(getattr(moment, "tzinfo", None) is not None)
-    if any(aware) and not all(aware):
-        naive, with_offset = aware.index(False), aware.index(True)
-        raise ValueError(
-            f"series {series_id!r}: timestamps mix time-zone aware and naive ones (reading "
-            f"{with_offset} {timestamps[with_offset]!r} has an offset, reading {naive} "
-            f"{timestamps[naive]!r} has none); give every timestamp of a series an offset, or "
-            "none"
-        )
-    return bool(aware) and aware[0]
+def _request_is_aware(timestamps: list[str]) -> bool:
+    """Whether the request's timestamps carry offsets (``parse_timestamps`` refused a mix)."""
+    first = timestamps[0]
+    try:
+        moment = datetime.fromisoformat(first) if isinstance(first, str) else first
+    except ValueError:
+        moment = pd.Timestamp(first)  # parse_timestamps parsed it
+    return getattr(moment, "tzinfo", None) is not None
 
 
 class LiveService:
@@ -313,9 +299,8 @@ class LiveService:
                     f"series {series_id!r}: {len(timestamps)} timestamps for {count} readings; "
                     "pass one timestamp per reading"
                 )
-            aware = _request_awareness(series_id, timestamps)
             stamps = parse_timestamps(series_id, timestamps)  # (n,) int64 ns, UTC
-            self._check_room(series_id, timestamps[-1], int(stamps[-1]))
+            aware = _request_is_aware(timestamps)
         applied = 0
         with self.store.transaction(series_id):  # the series' lock until the commit
             state = forecaster.series_state(series_id)  # read now, inside the transaction
@@ -331,33 +316,14 @@ class LiveService:
                     new_times,
                     state=state,
                     plausible_factor=self.config.plausible_factor,
-                    horizon=self.config.max_horizon,  # every forecast of it can be dated
+                    # refused (nothing applied) if its longest forecast could not be dated
+                    horizon=self.config.max_horizon,
                 )
                 times = None if stamps is None else stamps[repeated:]
                 forecaster.commit(series_id, new_state, readings=fresh, times=times)
                 state, applied = new_state, len(fresh)
         forecast = self._forecast(series_id, state, horizon)
         return {"accepted": applied, "repeated": repeated, **forecast}
-
-    def _check_room(self, series_id: str, text: str, last: int) -> None:
-        """Refuse a reading after which the longest forecast's timestamps would overflow."""
-        freq = self.forecaster.recipe.freq
-        if freq is None:
-            return  # forecasts carry no timestamps
-        steps = self.config.max_horizon
-        offset = to_offset(freq)
-        try:
-            pd.Timestamp(last) + steps * offset
-        except (OverflowError, ValueError):  # OutOfBoundsDatetime is a ValueError
-            try:
-                latest = f"at most {(pd.Timestamp.max - steps * offset).isoformat()} (UTC)"
-            except (OverflowError, ValueError):
-                latest = "earlier ones"
-            raise ValueError(
-                f"series {series_id!r}: the reading at {text} leaves no room for forecasts: "
-                f"{steps} steps of {freq} after it pass the last representable time "
-                f"{pd.Timestamp.max.isoformat()}; send timestamps {latest}"
-            ) from None
 
     @staticmethod
     def _check_kind(series_id: str, state: SeriesState, aware: bool) -> None:
@@ -504,14 +470,7 @@ class LiveService:
         )
 
     def _forecast(self, series_id: str, state: SeriesState, horizon: int) -> dict[str, Any]:
-        try:
-            forecast = self.forecaster.forecast_state(series_id, state, horizon)
-        except OverflowError:  # a state stored before the room check existed
-            raise ValueError(
-                f"series {series_id!r}: the timestamps of {horizon} forecast steps would pass "
-                f"the last representable time {pd.Timestamp.max.isoformat()}; ask for fewer "
-                "steps, or start the series afresh (DELETE /series/{id})"
-            ) from None
+        forecast = self.forecaster.forecast_state(series_id, state, horizon)
         out = forecast.to_dict()
         last = state.last_timestamp
         out["last_timestamp"] = None if last is None else last.isoformat()
