@@ -14,10 +14,10 @@ from lstmlab.forecaster import PLAUSIBLE_FACTOR, Forecaster, ForecasterConfig, R
 WINDOW = 3
 
 
-def _forecaster(kind, columns=1, seed=0):
+def _forecaster(kind, columns=1, seed=0, units=None):
     if kind == "stateful":
         config = LSTMConfig(
-            units=(6, 4),
+            units=units or (6, 4),
             timesteps=WINDOW,
             features=columns,
             outputs=columns,
@@ -29,7 +29,9 @@ def _forecaster(kind, columns=1, seed=0):
             units=(5,), timesteps=WINDOW, features=columns, outputs=columns, stateful=False
         )
     else:
-        config = MLPConfig(hidden=(7,), timesteps=WINDOW, features=columns, outputs=columns)
+        config = MLPConfig(
+            hidden=units or (7,), timesteps=WINDOW, features=columns, outputs=columns
+        )
     names = tuple(f"c{i}" for i in range(columns))
     rng = np.random.default_rng(seed)
     scaler = fit_scaler(rng.normal(10.0, 4.0, size=(50, columns)), "standard", names)
@@ -1133,7 +1135,8 @@ def test_bucketed_reads_and_rollouts_equal_the_unbucketed_path():
 
 @pytest.mark.parametrize("kind", ["stateful", "mlp"])
 def test_after_warm_up_no_request_compiles(kind):
-    model = _forecaster(kind, seed=11)
+    # units of its own: no other test has compiled this model's programs
+    model = _forecaster(kind, seed=11, units=(7, 3) if kind == "stateful" else (9,))
     model.warm_up(40, 8, max_series=2)
     compiled = _programs(model)
     for count, horizon in ((1, 1), (3, 8), (17, 7), (40, 3), (23, 2)):

@@ -35,10 +35,20 @@ What a series' state holds (``SeriesState``):
   the count of readings seen, and the series' own scaler.
 
 Exactness: observing a series in pieces of any sizes gives the same predictions as observing
-it at once (to float32 rounding; ``lstmlab.core.rollout.read`` reads in power-of-two pieces,
-so only a handful of shapes are ever compiled). Multi-step forecasts feed the predictions
-back through the model from a copy of the state; the stored state changes only with real
-readings.
+it at once (to float32 rounding). Only a handful of shapes is ever compiled: ``observe``
+reads at most ``READ_CHUNK`` readings per call, in power-of-two pieces
+(``lstmlab.core.rollout.read``), and pads the series to a power of two; forecasts round the
+horizon up to a power of two; ``warm_up`` compiles them all before the first request.
+
+What a reading must be (``check_values``): finite, within float32, and within
+``PLAUSIBLE_FACTOR`` training ranges of the series' training values unless the caller says
+otherwise. Timestamps may carry a UTC offset or zone: a series keeps aware or naive ones (not
+both), forecasts come back in the series' zone, and a reading whose forecast steps would pass
+pandas' last timestamp is refused before anything is applied. ``fit`` refuses absurd training
+values (``OUTLIER_FACTOR``) unless ``allow_outliers=True``.
+
+Multi-step forecasts feed the predictions back through the model from a copy of the state;
+the stored state changes only with real readings.
 """
 
 import dataclasses
@@ -673,15 +683,27 @@ def _fresh_state(config: ModelConfig, seeds: int, scaler: Scaler | None) -> Seri
 # --------------------------------------------------------------------------- time
 
 
-def _zone_of(tz: Any) -> str:
-    """A time zone as the string kept in a state: its name, or its UTC offset ``"+05:00"``."""
-    if isinstance(tz, datetime.timezone) and tz is not datetime.UTC:
-        offset = tz.utcoffset(None)
-        sign = "-" if offset < datetime.timedelta(0) else "+"
-        minutes = int(abs(offset).total_seconds()) // 60
-        return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-    name = str(getattr(tz, "key", None) or getattr(tz, "zone", None) or tz)
-    return "UTC" if name in ("UTC", "UTC+00:00", "tzutc()") else name
+def _zone_of(stamp: pd.Timestamp) -> str:
+    """An aware timestamp's zone as kept in a state: its name, or its UTC offset ``"+05:00"``.
+
+    A zone known by name (``zoneinfo``, ``pytz``) keeps its name, so that forecasts follow
+    its daylight-saving rules; any other zone keeps ``stamp``'s offset.
+    """
+    tz = stamp.tz
+    name = getattr(tz, "key", None) or getattr(tz, "zone", None)
+    if tz is datetime.UTC or str(tz) == "UTC":
+        return "UTC"
+    if isinstance(name, str) and name:
+        try:
+            pd.Timestamp(0, tz="UTC").tz_convert(name)
+        except (ValueError, KeyError, TypeError):
+            pass  # not a name pandas resolves: the offset below
+        else:
+            return name
+    offset = stamp.utcoffset()
+    sign = "-" if offset < datetime.timedelta(0) else "+"
+    minutes = int(abs(offset).total_seconds()) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _tz(zone: str) -> Any:
@@ -754,8 +776,8 @@ def _parse_times(series_id: str, timestamps: Sequence[Any]) -> tuple[np.ndarray,
             )
             if all(aware) and stamps:
                 # several offsets (a daylight-saving change): the last reading's is kept
-                return _utc_nanoseconds(series_id, index), _zone_of(stamps[-1].tz)
-    zone = None if index.tz is None else _zone_of(index.tz)
+                return _utc_nanoseconds(series_id, index), _zone_of(stamps[-1])
+    zone = None if index.tz is None or not len(index) else _zone_of(index[-1])
     return _utc_nanoseconds(series_id, index), zone
 
 
@@ -2610,7 +2632,7 @@ class Forecaster:
             ``t + 1``; NaN where a window model has not yet seen ``window`` readings.
         """
         self._require_model()
-        array = self.check_values("replay", values)
+        array = self.check_values("replay", values, plausible_factor=None)  # a reference
         scaler = self._scaler
         if series_id is not None:
             stored = self._store.get(series_id)
