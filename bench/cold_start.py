@@ -5,7 +5,8 @@ Two measurements, each in new Python processes so that nothing compiled is left 
 * ``lstmlab moving-average`` end to end (interpreter start, imports, data, both models'
   training, the report's figures and files) with a cold compilation cache (a new, empty
   folder) and a warm one (the folder the cold run filled), against the official Keras
-  script ``lstm_stateful.py`` (taken from the seed document) with TensorFlow;
+  script ``lstm_stateful.py`` (taken from the seed document, two lines in their Keras 3
+  spelling: ``KERAS3_EDITS``) with TensorFlow;
 * the first ``LSTMModel.fit(epochs=10)`` of the seed configuration (LSTM(20), batch size 1,
   800 one-step samples) in a fresh process, timed from building the model to ``fit``'s
   return (imports not included), cold and warm cache, and without any cache.
@@ -118,13 +119,45 @@ def child_first_fit() -> dict[str, Any]:
     }
 
 
+# The script as the seed gives it is Keras 2 code; Keras 3 (alone, or as TensorFlow >= 2.16's
+# tf.keras) refuses two of its lines. These are their Keras 3 spellings, nothing else changes:
+KERAS3_EDITS = (
+    # the fixed batch size of a stateful layer comes from an Input layer
+    (
+        r"model\.add\(LSTM\(20,\s*input_shape=\(lahead, 1\),\s*batch_size=batch_size,"
+        r"\s*stateful=stateful\)\)",
+        "model.add(Input(batch_shape=(batch_size, lahead, 1)))\n"
+        "    model.add(LSTM(20, stateful=stateful))",
+    ),
+    (r"from keras\.layers import Dense, LSTM", "from keras.layers import Dense, LSTM, Input"),
+    # a Keras 3 model has no reset_states(); its recurrent layers do
+    (
+        r"model_stateful\.reset_states\(\)",
+        "[layer.reset_states() for layer in model_stateful.layers "
+        "if hasattr(layer, 'reset_states')]",
+    ),
+)
+
+
 def keras_script_source() -> str:
-    """The official ``lstm_stateful.py`` as the seed document gives it (its one code block)."""
+    """The official ``lstm_stateful.py`` from the seed document, in its Keras 3 spelling.
+
+    Returns:
+        The script's source: the document's one code block with ``KERAS3_EDITS`` applied.
+
+    Raises:
+        ValueError: the document or one of the edited lines is not where it was.
+    """
     text = SEED_SCRIPT.read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     if not blocks:
         raise ValueError(f"{SEED_SCRIPT} holds no ```python block; restore the seed document")
-    return blocks[0]
+    source = blocks[0]
+    for pattern, replacement in KERAS3_EDITS:
+        source, count = re.subn(pattern, lambda _, text=replacement: text, source)
+        if count != 1:
+            raise ValueError(f"the seed script no longer matches {pattern!r}; update KERAS3_EDITS")
+    return source
 
 
 # --------------------------------------------------------------------------------------------
