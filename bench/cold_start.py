@@ -167,14 +167,24 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-def _timed_child(arguments: list[str], env: dict[str, str]) -> dict[str, Any]:
+def _has_module(python: str, module: str) -> bool:
+    """Whether interpreter ``python`` can import ``module`` (without importing it)."""
+    if python == sys.executable:
+        return is_installed(module)
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([python, "-c", probe], check=False).returncode == 0
+
+
+def _timed_child(
+    arguments: list[str], env: dict[str, str], python: str = sys.executable
+) -> dict[str, Any]:
     """Run ``python arguments...`` fresh; its JSON line plus the end-to-end wall time."""
     load_before = _load()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
         completed = subprocess.run(
-            [sys.executable, *arguments],
+            [python, *arguments],
             capture_output=True,
             text=True,
             env={**os.environ, **QUIET_ENV, **env},
@@ -239,8 +249,21 @@ def measure_lstmlab(repeats: int, work: Path) -> dict[str, Any]:
     return results
 
 
-def measure_keras(backends: list[str], repeats: int, work: Path) -> dict[str, Any]:
-    """The official script end to end, once per Keras backend, in fresh processes."""
+def measure_keras(
+    backends: list[str], repeats: int, work: Path, python: str = sys.executable
+) -> dict[str, Any]:
+    """The official script end to end, once per Keras backend, in fresh processes.
+
+    Args:
+        backends: Keras backends to run it on.
+        repeats: runs per backend (the median is kept).
+        work: a scratch folder.
+        python: the interpreter with Keras and the backend (another virtual environment
+            keeps TensorFlow's pins away from lstmlab's).
+
+    Returns:
+        Per backend: status, wall and CPU seconds, versions.
+    """
     results: dict[str, Any] = {}
     script = work / "lstm_stateful.py"
     script.write_text(keras_script_source(), encoding="utf-8")
@@ -249,8 +272,8 @@ def measure_keras(backends: list[str], repeats: int, work: Path) -> dict[str, An
         if module is None:
             results[backend] = {"status": "error", "error": f"unknown backend {backend!r}"}
             continue
-        if not (is_installed("keras") and is_installed(module)):
-            missing = "keras" if not is_installed("keras") else module
+        if not (_has_module(python, "keras") and _has_module(python, module)):
+            missing = "keras" if not _has_module(python, "keras") else module
             results[backend] = {
                 "status": "not measured",
                 "error": f"{missing} is not installed; install it with "
@@ -261,6 +284,7 @@ def measure_keras(backends: list[str], repeats: int, work: Path) -> dict[str, An
             _timed_child(
                 [str(script)],
                 {"KERAS_BACKEND": backend, "MPLBACKEND": "Agg", "CUDA_VISIBLE_DEVICES": ""},
+                python,
             )
             for _ in range(repeats)
         ]
@@ -270,10 +294,7 @@ def measure_keras(backends: list[str], repeats: int, work: Path) -> dict[str, An
             "wall_s": _median(runs, "wall_s"),
             "cpu_s": _median(runs, "cpu_s"),
             "load": [run.get("load") for run in runs],
-            "keras": package_version("keras"),
-            "backend_version": package_version(
-                "tensorflow-cpu" if backend == "tensorflow" else module
-            ) or package_version(module),
+            "python": python,
             **({} if ok else {"error": runs[-1].get("error")}),
         }
     return results
@@ -343,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keras-backends", default="tensorflow",
                         help="comma-separated Keras backends to run the official script on")
     parser.add_argument("--skip-keras", action="store_true")
+    parser.add_argument("--skip-lstmlab", action="store_true", help="only the Keras script")
+    parser.add_argument("--keras-python", default=sys.executable,
+                        help="interpreter with Keras and its backend (e.g. a TensorFlow venv)")
     parser.add_argument("--child", choices=("moving_average", "first_fit"), help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -355,9 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="lstmlab-cold-start-") as folder:
         work = Path(folder)
-        lstmlab = measure_lstmlab(args.repeats, work)
+        lstmlab = (
+            {"moving_average": {}, "first_fit": {}}
+            if args.skip_lstmlab
+            else measure_lstmlab(args.repeats, work)
+        )
         backends = [] if args.skip_keras else [b for b in args.keras_backends.split(",") if b]
-        keras = measure_keras(backends, args.repeats, work)
+        keras = measure_keras(backends, args.repeats, work, args.keras_python)
     fit = lstmlab["first_fit"]
     found = ratios(lstmlab, keras)
 
