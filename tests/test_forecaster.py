@@ -1023,6 +1023,32 @@ def test_aware_timestamps_come_back_aware_and_survive_save(tmp_path):
     assert model.series_state("berlin").zone == "Europe/Berlin"
 
 
+def test_a_named_zone_follows_daylight_saving():
+    config = MLPConfig(hidden=(5,), timesteps=3, features=1, outputs=1)
+    scaler = fit_scaler(_series(50), "standard", ("c0",))
+    recipe = Recipe(kind="mlp", window=3, columns=("c0",), freq="h")
+    model = Forecaster.from_params(config, init_params(config, 0), recipe=recipe, scaler=scaler)
+    index = pd.date_range("2024-03-30 22:00", periods=3, freq="h", tz="Europe/Berlin")
+    forecast = model.observe("b", pd.Series([9.0, 10.0, 11.0], index=index), horizon=3)
+    # 02:00 does not exist on 31 March in Berlin: 01:00+01:00 is followed by 03:00+02:00
+    assert forecast.timestamps == (
+        "2024-03-31T01:00:00+01:00",
+        "2024-03-31T03:00:00+02:00",
+        "2024-03-31T04:00:00+02:00",
+    )
+    # readings sent with offsets that agree with the zone keep its name; the grid is checked
+    # in hours of real time across the change
+    model.observe("b", [10.0, 11.0], ["2024-03-31T01:00:00+01:00", "2024-03-31T03:00:00+02:00"])
+    assert model.series_state("b").zone == "Europe/Berlin"
+    frame = model.forecast(2, series="b")
+    assert [t.isoformat() for t in frame["time"]] == [
+        "2024-03-31T04:00:00+02:00",
+        "2024-03-31T05:00:00+02:00",
+    ]
+    with pytest.raises(ValueError, match=r"expected 2024-03-31T04:00:00\+02:00"):
+        model.observe("b", [1.0], ["2024-03-31T05:00:00+02:00"])
+
+
 def test_a_state_stored_before_zones_loads_naive():
     from lstmlab.forecaster import _state_arrays, _state_from_arrays
 

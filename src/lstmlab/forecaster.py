@@ -793,6 +793,14 @@ def _in_range(series_id: str, position: int, stamp: pd.Timestamp) -> pd.Timestam
     return stamp
 
 
+def _kept_zone(old: str | None, new: str | None, stamps: np.ndarray) -> str | None:
+    """The zone a series keeps: a named zone stays while the new offsets agree with it."""
+    if old is None or new is None or old[:1] in "+-" or new[:1] not in "+-":
+        return new
+    named = _timestamp(int(stamps[-1]), old).utcoffset()
+    return old if named == _timestamp(int(stamps[-1]), new).utcoffset() else new
+
+
 def _refuse_mixed(series_id: str, aware: Any, naive: Any, where: str) -> None:
     raise ValueError(
         f"series {series_id!r}: timestamp {aware} has a time zone and timestamp {naive} "
@@ -2040,7 +2048,7 @@ class Forecaster:
                 series_id, state, timestamps.get(series_id), len(array), horizon
             )
             if stamps is not None:
-                state = dataclasses.replace(state, zone=zone)
+                state = dataclasses.replace(state, zone=_kept_zone(state.zone, zone, stamps))
             with np.errstate(over="ignore"):
                 scaled = (array if state.scaler is None else state.scaler.transform(array)).astype(
                     np.float32
