@@ -386,6 +386,7 @@ def _startup_part(tmp: Path, args, print) -> dict:
     figures = {}
     for label, count in (("empty", 0), ("full", args.startup_series)):
         fill = _fill_store(folder, count) if count else 0.0
+        os.sync()  # the fill's writes reach the disk now, not during the timed start
         store_open = _time_store_open(folder)
         process, port, opened = _start_server(folder)
         try:
@@ -468,7 +469,8 @@ def _disk_full_part(tmp: Path, args, print) -> dict:
             first_ok_after["freed"] = -1.0  # the next 200 records its time
 
         third = args.disk_seconds / 3
-        events = [(third, fill), (2 * third - 0.5, look), (2 * third, free)]
+        looks = [(third + 0.25 + k * (third - 0.5) / 5, look) for k in range(6)]
+        events = [(third, fill), *looks, (2 * third, free)]
         try:
             result = asyncio.run(
                 _drive([port], args, args.disk_seconds, min(args.series, 200), events)
@@ -496,10 +498,13 @@ def _disk_full_part(tmp: Path, args, print) -> dict:
         and out["health_after"]["status"] == "ok"
     )
     recovery = "never" if recovered < 0 else f"{out['recovery_seconds']:.2f} s"
+    degraded = [look for look in health_during if look.get("status") == "degraded"]
+    reasons = sorted({look.get("reason") for look in degraded})
     print(
         f"[bold]Full disk[/] ({args.disk_mb} MB tmpfs, full for {third:.1f} s of "
         f"{out['seconds']:.1f} s): statuses {out['statuses']}, {out['connection_resets']} "
-        f"connection resets; /health while full {health_during}; recovered "
+        f"connection resets; /health while full: {len(degraded)} of {len(health_during)} "
+        f"looks degraded (503) {reasons}; recovered "
         f"{recovery} "
         f"after space returned, /health then {out['health_after']['status']}; "
         f"{out['lost']} acknowledged lost, {out['state_mismatches']} states differ "
