@@ -1070,21 +1070,22 @@ def _compiled_run(
     ``EPOCH_CHUNK``) epochs of ``vmap(make_driver_epoch(...))``, ending early once every
     training has stopped (early stopping); ``losses`` and ``val_losses`` are
     ``(EPOCH_CHUNK, trainings)`` buffers, ``nan`` past ``epochs_done``. With ``single`` the
-    states are one training's (no leading axis; ``step`` may be an int and ``key`` an int
-    seed): the trainings axis is added and dropped inside the program.
+    states are one training's (no leading axis; see ``fit_single`` for what may be left
+    out) and the epoch is not vmapped: the same program as ``compiled_train_epoch``'s epoch
+    with the validation and the reset, in the loop.
     """
     epoch = make_driver_epoch(
         model_config, train_config, validation=validation, validation_state=validation_state
     )
-    epoch = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis))
+    if not single:
+        # One training needs no vmap: a batch axis of 1 would only change the program.
+        epoch = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis))
     early = train_config.early_stopping is not None
 
     def run(train_states, stop_states, epochs, x, y, x_val, y_val):
         if single:
             train_states = _complete_state(model_config, train_config, x, train_states)
-            train_states = jax.tree.map(lambda leaf: leaf[None], train_states)
-            stop_states = jax.tree.map(lambda leaf: leaf[None], stop_states)
-        trainings = train_states.step.shape[0]
+        trainings = 1 if single else train_states.step.shape[0]
         dtype = jnp.result_type(float)
         empty = jnp.full((EPOCH_CHUNK, trainings), jnp.nan, dtype)
 
@@ -1098,17 +1099,17 @@ def _compiled_run(
         def one_epoch(carry):
             index, states, stops, losses, val_losses = carry
             states, stops, loss, val_loss = epoch(states, stops, x, y, x_val, y_val)
-            losses = losses.at[index].set(loss.astype(dtype))
-            val_losses = val_losses.at[index].set(val_loss.astype(dtype))
+            # (trainings,) rows; one training's scalar losses become a row of one.
+            losses = losses.at[index].set(jnp.reshape(loss, (trainings,)).astype(dtype))
+            val_losses = val_losses.at[index].set(
+                jnp.reshape(val_loss, (trainings,)).astype(dtype)
+            )
             return index + 1, states, stops, losses, val_losses
 
         start = (jnp.zeros([], jnp.int32), train_states, stop_states, empty, empty)
         done, train_states, stop_states, losses, val_losses = jax.lax.while_loop(
             go_on, one_epoch, start
         )
-        if single:
-            train_states = jax.tree.map(lambda leaf: leaf[0], train_states)
-            stop_states = jax.tree.map(lambda leaf: leaf[0], stop_states)
         return train_states, stop_states, losses, val_losses, done
 
     return jax.jit(run)
@@ -1249,9 +1250,12 @@ def fit_single(
 ) -> tuple[TrainState, TrainLog]:
     """``fit`` for ONE training whose state has no trainings axis: the per-call path.
 
-    The same driver and program body as ``fit`` with one training; the trainings axis is
-    added and dropped inside the compiled program, so a call costs one dispatch plus the
-    wait for its losses. What an edge object (``LSTMModel.fit``) calls once per ``fit``.
+    The same driver as ``fit`` with one training, whose epoch is not vmapped (no trainings
+    axis anywhere: the epoch program is ``compiled_train_epoch``'s, with the validation and
+    the reset), so a call costs one dispatch plus the wait for its losses, and the seed's
+    ``fit(epochs=1)``-then-reset loop runs at the speed of the bare compiled epoch. What an
+    edge object (``LSTMModel.fit``) calls once per ``fit``. The log has a trainings axis of
+    one.
 
     Args:
         model_config: the model.
@@ -1355,21 +1359,22 @@ def _fit(
         if early is not None and done < total and int(ran) < asked:
             break  # every training has stopped
     if single:
-        train_states = jax.tree.map(lambda leaf: leaf[None], train_states)
-        if stop_states is not None:
-            stop_states = jax.tree.map(lambda leaf: leaf[None], stop_states)
-        trainings = 1
+        trainings = 1  # the states keep no trainings axis; the log has one
     if stopping:
-        epochs_run = np.asarray(stop_states.epochs_run).astype(np.int64)
+        epochs_run = np.asarray(stop_states.epochs_run).astype(np.int64).reshape(trainings)
     else:
         epochs_run = np.full(trainings, done, np.int64)
     epochs = int(epochs_run.max(initial=0))
     best_epoch = None
     if early is not None:
-        best_epoch = np.asarray(stop_states.best_epoch).astype(np.int64)
+        best_epoch = np.asarray(stop_states.best_epoch).astype(np.int64).reshape(trainings)
         if early.restore_best:
             train_states = train_states._replace(
-                params=_restore_best(stop_states.best_params, train_states.params, best_epoch)
+                params=_restore_best(
+                    stop_states.best_params,
+                    train_states.params,
+                    best_epoch[0] if single else best_epoch,
+                )
             )
 
     def gather(which: int) -> np.ndarray:
@@ -1385,18 +1390,16 @@ def _fit(
         epochs_run=epochs_run,
         best_epoch=best_epoch,
     )
-    if single:
-        train_states = jax.tree.map(lambda leaf: leaf[0], train_states)
     return train_states, log
 
 
 @jax.jit
 def _restore_best(best_params: Params, params: Params, best_epoch: jax.Array) -> Params:
     """Each training's best parameters, or its last ones where no epoch improved (-1)."""
-    found = best_epoch >= 0  # (trainings,)
+    found = best_epoch >= 0  # (trainings,), or a scalar for one unstacked training
 
     def pick(best, last):
-        mask = found.reshape(found.shape + (1,) * (last.ndim - 1))  # (trainings, 1, ...)
+        mask = found.reshape(found.shape + (1,) * (last.ndim - found.ndim))  # (trainings, 1, ...)
         return jnp.where(mask, best, last)
 
     return jax.tree.map(pick, best_params, params)
