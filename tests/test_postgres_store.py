@@ -318,6 +318,42 @@ def test_a_connection_cut_mid_transaction_gives_store_unavailable_then_recovers(
         assert store.get("a").seen == 3
 
 
+def _holding(store, *series_ids):
+    """Hold ``store.transaction(*series_ids)`` open on a thread; returns (release, thread)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with store.transaction(*series_ids):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(30)
+    return release, thread
+
+
+def test_a_lock_wait_that_times_out_leaves_the_connection_usable(postgres_url):
+    # the lock_timeout of the URL fires on the lock statement sent with BEGIN: without a
+    # rollback there, the connection stayed in a failed transaction for good
+    url = postgres_url + "&options=-c%20lock_timeout%3D300"
+    with PostgresStore(postgres_url, model="m") as holder, PostgresStore(url, model="m") as store:
+        store.put("a", _state(1.0))
+        release, thread = _holding(holder, "a")
+        try:
+            with pytest.raises(StoreUnavailable, match="lock timeout"):
+                store.put("a", _state(2.0, seen=2))
+            assert store.get("a").seen == 1 and len(store) == 1  # reads still answer
+            assert "a" in store and store.series_ids() == ("a",)
+            with pytest.raises(StoreUnavailable, match="lock timeout"):  # and fail again
+                store.put("a", _state(2.0, seen=2))
+        finally:
+            release.set()
+            thread.join()
+        store.put("a", _state(3.0, seen=3))  # the lock is free: writes go through
+        assert store.get("a").seen == 3 and store.health() == ("ok", None)
+
+
 def test_an_idle_connection_cut_by_the_server_is_replaced_without_an_error(postgres_url):
     with PostgresStore(postgres_url, model="m") as store:
         store.put("a", _state(1.0))

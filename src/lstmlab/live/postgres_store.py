@@ -211,14 +211,25 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def _failures(self, *, write: bool = False) -> Iterator[None]:
-        """Turn failures that may pass into ``StoreUnavailable``; drop a broken connection."""
+        """Turn failures that may pass into ``StoreUnavailable``; drop a broken connection.
+
+        Outside a transaction, whatever failed, no transaction stays open on this thread's
+        connection (a failed one would refuse every later statement).
+        """
         try:
             yield
-        except (
-            psycopg.OperationalError,  # connection lost, server shutting down, disk full, ...
-            psycopg.InterfaceError,  # the connection was closed under us
-            psycopg.errors.ReadOnlySqlTransaction,  # a standby, or a primary made read-only
-        ) as error:
+        except BaseException as error:
+            if not self._local.depth:
+                self._settle()
+            if not isinstance(
+                error,
+                (
+                    psycopg.OperationalError,  # connection lost, server down, disk full, ...
+                    psycopg.InterfaceError,  # the connection was closed under us
+                    psycopg.errors.ReadOnlySqlTransaction,  # a standby, or made read-only
+                ),
+            ):
+                raise
             connection = self._local.connection
             if (
                 connection is None
@@ -236,6 +247,17 @@ class PostgresStore:
                 with self._lock:
                     self._failure = message
             raise StoreUnavailable(message, retry_after=self._retry_after) from error
+
+    def _settle(self) -> None:
+        """Roll back a transaction left open on this thread's connection (outside ours)."""
+        connection = self._local.connection
+        if connection is None or connection.closed or connection.broken:
+            return
+        if connection.info.transaction_status in (
+            psycopg.pq.TransactionStatus.INERROR,
+            psycopg.pq.TransactionStatus.INTRANS,
+        ):
+            self._rollback(connection)
 
     def _run(self, query: str, params: Sequence[Any] | None = None) -> Any:
         """Run one statement on this thread's connection.
@@ -283,7 +305,13 @@ class PostgresStore:
     @contextlib.contextmanager
     def _begun(self, locks: str) -> Iterator[Any]:
         """``BEGIN`` and take ``locks`` in one round trip; commit or roll back at the end."""
-        self._run(f"BEGIN; {locks}")
+        try:
+            self._run(f"BEGIN; {locks}")
+        except BaseException:
+            # a lock wait that timed out or was cancelled leaves the transaction failed,
+            # the connection intact: without a rollback every later statement is refused
+            self._settle()
+            raise
         connection = self._local.connection
         try:
             yield connection
