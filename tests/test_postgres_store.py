@@ -354,6 +354,28 @@ def test_a_lock_wait_that_times_out_leaves_the_connection_usable(postgres_url):
         assert store.get("a").seen == 3 and store.health() == ("ok", None)
 
 
+def test_a_lock_held_too_long_gives_store_unavailable_after_the_lock_timeout(postgres_url):
+    with (
+        PostgresStore(postgres_url, model="m") as holder,
+        PostgresStore(postgres_url, model="m", lock_timeout=0.3) as store,
+    ):
+        store.put("a", _state(1.0))
+        for held in (("a",), ()):  # the series' lock, then the store-wide one
+            release, thread = _holding(holder, *held)
+            try:
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable, match="held by another writer") as failed:
+                    store.put("a", _state(2.0, seen=2))
+                assert time.monotonic() - started < 5 and failed.value.retry_after == 2
+            finally:
+                release.set()
+                thread.join()
+        store.put("b", _state(3.0))  # a lock free at once is not limited
+        assert store.get("a").seen == 1 and store.series_ids() == ("a", "b")
+    with pytest.raises(ValueError, match="lock_timeout must be"):
+        PostgresStore(postgres_url, model="m", lock_timeout=0)
+
+
 def test_an_idle_connection_cut_by_the_server_is_replaced_without_an_error(postgres_url):
     with PostgresStore(postgres_url, model="m") as store:
         store.put("a", _state(1.0))

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmlab.checks import check_choice
+from lstmlab.checks import check_choice, check_positive_number
 from lstmlab.live.state_store import (
     STORE_FORMAT,
     SeriesLimitError,
@@ -55,9 +55,10 @@ try:
 except ImportError:  # the serve extra brings it; this module still imports without it
     psycopg = None
 
-__all__ = ["CONNECT_TIMEOUT", "RETRY_AFTER", "PostgresStore"]
+__all__ = ["CONNECT_TIMEOUT", "LOCK_TIMEOUT", "RETRY_AFTER", "PostgresStore"]
 
 CONNECT_TIMEOUT = 5  # seconds a (re)connection may take before the call fails
+LOCK_TIMEOUT = 30.0  # seconds a transaction waits for a lock (SQLite's busy timeout)
 RETRY_AFTER = 2  # seconds a client should wait after StoreUnavailable
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lstmlab_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,6 +117,9 @@ class PostgresStore:
             raises ``SeriesLimitError``. ``None``: no limit.
         retry_after: the seconds ``StoreUnavailable`` tells a client to wait.
         connect_timeout: seconds a (re)connection may take.
+        lock_timeout: seconds a transaction waits for a lock (a series another worker
+            holds) before it fails with ``StoreUnavailable``; a ``lock_timeout`` set in the
+            URL's ``options`` is kept instead.
 
     Raises:
         StoreError: the database holds the store of another model.
@@ -138,6 +142,7 @@ class PostgresStore:
         max_series: int | None = None,
         retry_after: int = RETRY_AFTER,
         connect_timeout: int = CONNECT_TIMEOUT,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         if psycopg is None:
             raise ImportError(
@@ -161,6 +166,12 @@ class PostgresStore:
         self._max_series = max_series
         self._retry_after = int(retry_after)
         self._connect_timeout = int(connect_timeout)
+        lock_ms = int(check_positive_number("lock_timeout", lock_timeout, fix="pass e.g. 30") * 1000)
+        # the session's own setting (the URL's options) wins over ours
+        self._lock_timeout = (
+            f"SELECT set_config('lock_timeout', '{max(lock_ms, 1)}ms', true) "
+            "WHERE current_setting('lock_timeout') = '0'"
+        )
         self._local = _Local()
         self._lock = threading.Lock()  # guards the set of connections and the failure
         self._connections: set[Any] = set()
@@ -239,6 +250,8 @@ class PostgresStore:
             ):
                 self._drop()  # the next call reconnects (perhaps to a new primary)
             reason = " ".join(str(error).split()) or type(error).__name__
+            if isinstance(error, psycopg.errors.LockNotAvailable):
+                reason = f"a lock was held by another writer for too long: {reason}"
             message = (
                 f"the PostgreSQL state store at {self._where} is unavailable ({reason}); "
                 f"the store reconnects by itself: retry in {self._retry_after} s"
@@ -306,7 +319,7 @@ class PostgresStore:
     def _begun(self, locks: str) -> Iterator[Any]:
         """``BEGIN`` and take ``locks`` in one round trip; commit or roll back at the end."""
         try:
-            self._run(f"BEGIN; {locks}")
+            self._run(f"BEGIN; {self._lock_timeout}; {locks}")
         except BaseException:
             # a lock wait that timed out or was cancelled leaves the transaction failed,
             # the connection intact: without a rollback every later statement is refused
