@@ -166,10 +166,11 @@ class PostgresStore:
         self._max_series = max_series
         self._retry_after = int(retry_after)
         self._connect_timeout = int(connect_timeout)
-        lock_ms = int(check_positive_number("lock_timeout", lock_timeout, fix="pass e.g. 30") * 1000)
+        lock_timeout = check_positive_number("lock_timeout", lock_timeout, fix="pass e.g. 30")
+        lock_ms = max(int(lock_timeout * 1000), 1)
         # the session's own setting (the URL's options) wins over ours
         self._lock_timeout = (
-            f"SELECT set_config('lock_timeout', '{max(lock_ms, 1)}ms', true) "
+            f"SELECT set_config('lock_timeout', '{lock_ms}ms', true) "
             "WHERE current_setting('lock_timeout') = '0'"
         )
         self._local = _Local()
