@@ -33,7 +33,6 @@ The last line is one JSON object. Nothing is asserted.
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -450,13 +449,23 @@ def _disk_full_part(tmp: Path, args, print) -> dict:
         process, port, _ = _start_server(folder)
         filler = mount / "filler"
         health_during: list[dict] = []
-        timeline: dict[str, float] = {}
+        timeline: dict = {}
 
         async def fill(first_ok_after):
-            with open(filler, "wb") as sink, contextlib.suppress(OSError):
-                while True:
-                    sink.write(b"\0" * 65536)
-                    sink.flush()
+            # take every free byte, and keep taking what the store frees (a truncated WAL)
+            # until the filler goes
+            sink = open(filler, "wb")  # noqa: SIM115 - closed by the refill task
+
+            async def refill():
+                with sink:
+                    while "freed" not in timeline:
+                        try:
+                            sink.write(b"\0" * 65536)
+                            sink.flush()
+                        except OSError:
+                            await asyncio.sleep(0.02)
+
+            timeline["refill"] = asyncio.create_task(refill())
             timeline["filled"] = time.perf_counter()
 
         async def look(first_ok_after):
@@ -464,8 +473,9 @@ def _disk_full_part(tmp: Path, args, print) -> dict:
             health_during.append({"status_code": status, **body})
 
         async def free(first_ok_after):
-            filler.unlink()
             timeline["freed"] = time.perf_counter()
+            await timeline["refill"]
+            filler.unlink()
             first_ok_after["freed"] = -1.0  # the next 200 records its time
 
         third = args.disk_seconds / 3
