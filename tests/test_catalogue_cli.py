@@ -82,6 +82,12 @@ def data(tmp_path_factory) -> Path:
     (folder / "overflow.csv").write_text(f"time,value\n{later},1e39\n")
     (folder / "badformat.csv").write_text(f"time,value\n{later:%Y-%m-%d %H:%M},2.0\n")
     (folder / "garbage.keras").write_bytes(b"not a zip archive at all")
+    (folder / "empty_value.csv").write_text(f"time,value\n{later},\n")
+    (folder / "nan_value.csv").write_text(f"time,value\n{later},nan\n")
+    (folder / "garbage_time.csv").write_text("time,value\nyesterday,1\n")
+    (folder / "aware.csv").write_text(f"time,value\n{later}+01:00,2.0\n")
+    tabbed = (folder / "train.csv").read_text().replace(",", "\t")
+    (folder / "tab.csv").write_text(tabbed)
     return folder
 
 
@@ -203,7 +209,7 @@ CASES = [
         "fit --max-filled above 1",
         ["fit", "{d}/train.csv", "--target", "a", "--max-filled", "2"],
         2,
-        "max_filled must be a share from 0 to 1",
+        "--max-filled must be a share from 0 to 1",
     ),
     (
         "fit --missing drop leaves holes",
@@ -259,6 +265,42 @@ CASES = [
         ["fit", "{d}/train.csv", "--target", "a", "--epochs", "x"],
         2,
         "invalid int",
+    ),
+    (
+        "fit --units beyond the memory",
+        ["fit", "{d}/train.csv", "--target", "a", "--model", "stateful", "--units", "1000000000"],
+        2,
+        "GiB for the weights and the optimizer state, more than this machine's",
+    ),
+    (
+        "fit --seeds beyond the memory",
+        ["fit", "{d}/train.csv", "--target", "a", "--seeds", "100000000000"],
+        2,
+        "pass fewer --units or --seeds",
+    ),
+    (
+        "fit --time-format not a format",
+        ["fit", "{d}/train.csv", "--target", "a", "--time-format", "%Q"],
+        2,
+        "--time-format '%Q' is not a strptime format",
+    ),
+    (
+        "fit --max-filled nan",
+        ["fit", "{d}/train.csv", "--target", "a", "--max-filled", "nan"],
+        2,
+        "--max-filled must be a share from 0 to 1",
+    ),
+    (
+        "fit tab separated",
+        ["fit", "{d}/tab.csv", "--target", "a"],
+        2,
+        "seems to be separated by '\\t', not ','",
+    ),
+    (
+        "fit --time-col names a value column",
+        ["fit", "{d}/train.csv", "--target", "a", "--time-col", "b"],
+        2,
+        "pass --time-format",
     ),
     # ---- fit: where it writes
     (
@@ -354,6 +396,30 @@ CASES = [
         + ["--time-format", "%d/%m/%Y"],
         2,
         "not a timestamp in the format '%d/%m/%Y'",
+    ),
+    (
+        "observe empty value cell",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/empty_value.csv"],
+        2,
+        "hold text that is not a number",
+    ),
+    (
+        "observe NaN reading",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/nan_value.csv"],
+        2,
+        "readings must be finite",
+    ),
+    (
+        "observe unparseable timestamp",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/garbage_time.csv"],
+        2,
+        "timestamps could not be parsed",
+    ),
+    (
+        "observe aware after naive",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/aware.csv"],
+        2,
+        "has naive timestamps (up to 2024-01-02T23:00:00), got aware ones",
     ),
     (
         "observe readings out of time order",
@@ -621,6 +687,12 @@ CASES = [
         "split must be a fraction",
     ),
     ("compare no DATA", ["compare"], 2, "no DATA given"),
+    (
+        "compare --cache-dir is a file",
+        ["compare", "--download", "--cache-dir", "{d}/train.csv"],
+        2,
+        "Not a directory (ENOTDIR)",
+    ),
     (
         "compare --norm unknown",
         ["compare", "{d}/train.csv", "--norm", "revin"],

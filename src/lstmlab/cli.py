@@ -1117,9 +1117,37 @@ def _forecaster_config(args: argparse.Namespace) -> ForecasterConfig:
     )
 
 
+def _check_model_size(config: ForecasterConfig, targets: int) -> None:
+    """Refuse ``--units`` whose weights and Adam state could never fit in this machine's memory.
+
+    A rough lower bound (float32 weights, their gradients and two Adam moments per seed); a
+    model near the bound may still fail, but an absurd one fails here, in words, instead of
+    in the allocator (or the kernel's out-of-memory killer).
+    """
+    gates = 1 if config.model == "mlp" else 4  # an LSTM layer has four gates
+    inputs = (config.window or MIN_WINDOW) * targets if config.model == "mlp" else targets
+    weights = 0
+    for units in config.units or config.default_units:
+        weights += gates * units * (inputs + (0 if config.model == "mlp" else units) + 1)
+        inputs = units
+    needed = weights * 4 * 4 * config.seeds  # bytes: float32 x (weights, grads, 2 moments)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return  # no way to tell on this system
+    if needed > memory:
+        raise ValueError(
+            f"--units {_shown(config.units or config.default_units)} with --seeds "
+            f"{config.seeds} need at least "
+            f"{needed / 2**30:.3g} GiB for the weights and the optimizer state, more than this "
+            f"machine's {memory / 2**30:.3g} GiB of memory; pass fewer --units or --seeds"
+        )
+
+
 def _run_fit(args: argparse.Namespace) -> int:
     _check_seed_flag(args)
     config = _forecaster_config(args)
+    _check_model_size(config, len(args.target))
     check_save_destination(args.out, overwrite=args.overwrite)
     loaded = load_csv(
         args.data,
@@ -1686,12 +1714,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sqlite3.Error as error:
         return _fail(f"the state store failed ({error}); nothing was saved: check the model folder")
     except RuntimeError as error:
+        if "RESOURCE_EXHAUSTED" in str(error):  # XLA could not allocate a buffer
+            return _fail(f"out of memory ({str(error)[:200]}); {_SMALLER}")
         print(f"lstmlab: error: {error}", file=sys.stderr)
         return 1
     except MemoryError:
-        return _fail("out of memory; pass smaller sizes (rows, window, units, batch size)")
+        return _fail(f"out of memory; {_SMALLER}")
     except OSError as error:
         return _fail(_os_error_message(error, args))
+
+
+_SMALLER = "pass smaller sizes (--units, --seeds, --batch-size, --window) or less data"
 
 
 def _fail(message: str) -> int:
@@ -1708,8 +1741,9 @@ _LOADER_WORDS = (
     (re.compile(r"\bpass freq=('[^']*')"), r"pass --freq \1"),
     (re.compile(r"\bpass (the right )?freq\b"), r"pass \1--freq"),
     (re.compile(r"\bleave freq out\b"), "leave --freq out"),
-    (re.compile(r"\bmax_filled=(\S+?)\)"), r"--max-filled \1)"),
-    (re.compile(r"\braise max_filled\b"), "raise --max-filled"),
+    (re.compile(r"\bmax_filled="), "--max-filled "),
+    (re.compile(r"\bmax_filled\b"), "--max-filled"),
+    (re.compile(r"\btime_format\b"), "--time-format"),
     (re.compile(r"\bmissing='(\w+)'"), r"--missing \1"),
     (re.compile(r"\bpass missing=('\w+'(?:, '\w+')*(?: or '\w+')?)"), r"pass --missing \1"),
 )

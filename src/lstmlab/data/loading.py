@@ -841,7 +841,13 @@ def _parse_times(
             parsed = pd.DatetimeIndex(
                 pd.to_datetime(pd.Series(text), format=time_format, errors="coerce")
             )
-        except (ValueError, OverflowError) as error:  # offsets this check cannot see
+        except (ValueError, OverflowError) as error:
+            if time_format is not None and "directive" in str(error):
+                raise ValueError(
+                    f"time_format {time_format!r} is not a strptime format ({error}); pass "
+                    "time_format such as '%Y-%m-%d %H:%M:%S'"
+                ) from None
+            # offsets the check above cannot see ('CET', '+05:30:15')
             raise ValueError(
                 f"time {label} cannot be parsed as one time zone ({error}); write every "
                 "timestamp with the same UTC offset (e.g. convert them to UTC), or none with one"
