@@ -152,6 +152,43 @@ def test_len_is_a_counter_kept_across_connections_and_deletes(tmp_path):
         assert len(second) == 5 and "s2" in second and "x" not in second
 
 
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_len_and_health_answer_at_once_while_a_transaction_is_open(tmp_path, where):
+    path = tmp_path / "s.sqlite" if where == "file" else None
+    with SeriesStore(path, model="m") as store:
+        store.put("a", _state(1.0))
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with store.transaction():
+                store.put("b", _state(2.0))  # not committed while we look
+                held.set()
+                release.wait(30)
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        try:
+            assert held.wait(30)
+            started = time.monotonic()
+            assert len(store) == 1 and store.health() == ("ok", None)  # the committed count
+            assert time.monotonic() - started < 1.0
+        finally:
+            release.set()
+            thread.join()
+        assert len(store) == 2  # the commit is counted at once
+        store.delete("a")
+        assert len(store) == 1
+        if path is None:
+            return
+        # another process's writer holding SQLite's write lock does not stall us either
+        with SeriesStore(path, model="m") as other, other.transaction():
+            other.put("c", _state(3.0))
+            started = time.monotonic()
+            assert len(store) == 1 and store.health() == ("ok", None)
+            assert time.monotonic() - started < 1.0
+        assert len(store) == 2 and "c" in store
+
+
 def test_a_store_written_before_the_counter_is_counted_once_at_open(tmp_path):
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)  # the schema of the previous release, without counters

@@ -259,6 +259,9 @@ class SeriesStore:
         self._checkpoint_error: str | None = None  # why the last checkpoint failed
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None  # reads the series count
+        self._reader_lock = threading.Lock()
+        self._count = 0  # an in-memory store's committed series count
         try:
             self._db = sqlite3.connect(
                 ":memory:" if path is None else str(path),
@@ -277,13 +280,22 @@ class SeriesStore:
                 )
                 self._db.execute(f"PRAGMA journal_size_limit={_JOURNAL_SIZE_LIMIT}")
             self._bind(model)
+            if path is not None:
+                # ``len`` and ``health`` never wait for the write lock: the count is read on
+                # a connection of its own, which in WAL mode sees the last commit of any
+                # process without waiting for a writer
+                self._reader = sqlite3.connect(
+                    str(path), isolation_level=None, check_same_thread=False,
+                    timeout=_BUSY_MS / 1000,
+                )  # fmt: skip
+                self._reader.execute("PRAGMA query_only=ON")
         except (sqlite3.Error, StoreUnavailable) as error:
-            self._db.close()
+            self._close_connections()
             if isinstance(error, StoreUnavailable):
                 raise
             raise self._unavailable_or_not_a_store(error, "open") from None
         except BaseException:
-            self._db.close()  # the store is not usable: do not leave its connection open
+            self._close_connections()  # the store is not usable: leave no connection open
             raise
         if background_checkpoint and path is not None:
             # Checkpoints (copying the WAL into the database, with an fsync) run on their
@@ -434,9 +446,9 @@ class SeriesStore:
         return self._max_series
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self, *, lock: bool = True) -> Iterator[sqlite3.Connection]:
         """The connection, under the lock; a read failure that may pass is StoreUnavailable."""
-        with self._lock:
+        with self._lock if lock else contextlib.nullcontext():
             try:
                 yield self._db
             except sqlite3.OperationalError as error:
@@ -449,9 +461,14 @@ class SeriesStore:
                 ) from None
 
     def __len__(self) -> int:
-        with self._reading() as db:
-            row = db.execute("SELECT value FROM counters WHERE name = 'series'").fetchone()
-        return int(row[0])
+        if self._reader is None:  # in memory: no other connection writes
+            return self._count
+        with self._reader_lock, self._reading(lock=False):
+            return self._read_count(self._reader)
+
+    @staticmethod
+    def _read_count(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT value FROM counters WHERE name = 'series'").fetchone()[0])
 
     def __contains__(self, series_id: object) -> bool:
         with self._reading() as db:
@@ -572,6 +589,8 @@ class SeriesStore:
                 raise self._failed(error, "the commit") from None
             if self._db.total_changes != changes:
                 self._write_error = None  # a write went through: the cause has passed
+                if self._reader is None:
+                    self._count = self._read_count(self._db)
 
     def _forget_written(self) -> None:
         for series_id in self._written:
@@ -745,7 +764,12 @@ class SeriesStore:
         if self._checkpointer is not None:
             self._checkpointer.join()
             self._checkpointer = None
+        self._close_connections()
+
+    def _close_connections(self) -> None:
         self._db.close()
+        if self._reader is not None:
+            self._reader.close()
 
     def __enter__(self) -> "SeriesStore":
         return self
