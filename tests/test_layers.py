@@ -215,5 +215,5 @@ def test_unroll_is_chosen_by_shape():
     from lstmlab.core.layers import time_unroll
 
     assert time_unroll(1, 20, 1) == time_unroll(1, 20, 2) == 1  # nothing to unroll
-    assert time_unroll(1, 20, 64) > time_unroll(256, 128, 64) >= 1
-    assert time_unroll(4, 8, 3) <= 3  # never more than the steps
+    assert time_unroll(1, 20, 64) == 2  # a tiny step: the loop overhead dominates
+    assert time_unroll(256, 128, 64) == time_unroll(1024, 128, 16) == 1
