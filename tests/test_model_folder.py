@@ -494,6 +494,18 @@ def test_open_store_opens_a_postgres_store_for_a_postgresql_url(tmp_path, monkey
     assert opened == [("postgresql://u@localhost:5432/db", model_fingerprint(folder), 7)]
 
 
+def test_open_store_without_psycopg_says_what_to_install(tmp_path, monkeypatch):
+    pytest.importorskip("psycopg")
+    from lstmlab.live import postgres_store
+    from lstmlab.model_folder import open_store
+
+    folder = tmp_path / "m"
+    save_model(folder, _saved())
+    monkeypatch.setattr(postgres_store, "psycopg", None)  # as where it is not installed
+    with pytest.raises(ValueError, match=r"needs .*psycopg 3, which is not installed"):
+        open_store(folder, url="postgresql://u@localhost:5432/db")
+
+
 def test_a_save_onto_a_full_disk_fails_cleanly_and_keeps_the_old_model(tmp_path):
     import errno
 

@@ -300,6 +300,38 @@ def test_messages_never_show_the_password(postgres_server):
     assert failed.value.retry_after == 2
 
 
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [
+        ("foo=bar", 'invalid URI query parameter: "foo"'),
+        ("sslmode=bogus", 'invalid sslmode value: "bogus"'),
+        ("target_session_attrs=zz", 'invalid target_session_attrs value: "zz"'),
+    ],
+)
+def test_a_bad_url_is_a_store_error_naming_the_redacted_url_and_the_fix(
+    postgres_server, option, fragment
+):
+    url = postgres_server.url().replace("lstmlab@", "lstmlab:s3cret@") + "&" + option
+    with pytest.raises(StoreError) as failed:  # permanent: not StoreUnavailable (retry)
+        PostgresStore(url, model="m")
+    message = str(failed.value)
+    assert fragment in message and "lstmlab:***@" in message and "s3cret" not in message
+    assert "retry" not in message and "fix the URL" in message
+
+
+def test_a_user_who_may_not_create_the_tables_gets_a_store_error(postgres_url):
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "DO $$ BEGIN CREATE ROLE lstmlab_reader LOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    url = postgres_url.replace("lstmlab@", "lstmlab_reader@")
+    with pytest.raises(StoreError, match="may not create or use the store's tables") as failed:
+        PostgresStore(url, model="m")
+    assert "GRANT CREATE ON SCHEMA" in str(failed.value) and "lstmlab_reader@" in str(failed.value)
+
+
 # --------------------------------------------------------------------------- lost connections
 
 

@@ -778,12 +778,13 @@ def open_store(
     if url is not None:
         try:
             from lstmlab.live.postgres_store import PostgresStore
-        except ImportError as error:
+
+            return PostgresStore(url, model=fingerprint, max_series=max_series)
+        except ImportError as error:  # psycopg is missing: the constructor says what to install
             raise ValueError(
                 f"a PostgreSQL store needs lstmlab.live.postgres_store and its driver ({error}); "
                 "install lstmlab with PostgreSQL support, or omit the URL for the SQLite store"
             ) from None
-        return PostgresStore(url, model=fingerprint, max_series=max_series)
     name = _checked_store_name(path, config)
     if not (path / name).exists():
         raise ModelFolderError(

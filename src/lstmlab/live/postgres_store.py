@@ -85,6 +85,9 @@ def _hash_key(*parts: str) -> int:
 
 
 _SCHEMA_KEY = _hash_key("lstmlab", "schema")  # creating the tables, whatever the model
+# libpq's words for an option value it refuses ('invalid sslmode value: "x"', 'invalid
+# integer value "x" for connection option "port"'), as opposed to a server out of reach
+_BAD_OPTION = re.compile(r"(?:^|: )invalid [^\n]*\b(?:value|option)\b")
 
 
 def _redact(url: str) -> str:
@@ -122,7 +125,8 @@ class PostgresStore:
             URL's ``options`` is kept instead.
 
     Raises:
-        StoreError: the database holds the store of another model.
+        StoreError: the database holds the store of another model; the URL is malformed
+            or names an option value libpq refuses; the user may not create the tables.
         StoreUnavailable: the server cannot be reached.
         ImportError: psycopg is not installed (``pip install 'lstmlab[serve]'``).
 
@@ -162,6 +166,10 @@ class PostgresStore:
             )
         self._url = url
         self._where = _redact(url)
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)  # libpq's own parser: names every bad part
+        except psycopg.ProgrammingError as error:
+            raise self._bad_url(error) from None
         self._model = model
         self._max_series = max_series
         self._retry_after = int(retry_after)
@@ -186,6 +194,14 @@ class PostgresStore:
             raise
 
     # -- connections and failures -----------------------------------------------------------
+    def _bad_url(self, error: Exception) -> StoreError:
+        reason = _redact(" ".join(str(error).split()))
+        return StoreError(
+            f"the PostgreSQL URL {self._where} cannot be used ({reason}); fix the URL: "
+            "postgresql://user:password@host:port/database?option=value, with libpq's option "
+            "names and values (for example sslmode=require)"
+        )
+
     def _connection(self) -> Any:
         """This thread's connection, (re)opened if needed."""
         if self._closed:
@@ -194,12 +210,18 @@ class PostgresStore:
         if connection is not None and not connection.closed:
             return connection
         self._drop()
-        connection = psycopg.connect(
-            self._url,
-            autocommit=True,  # transactions are explicit: BEGIN ... COMMIT
-            connect_timeout=self._connect_timeout,
-            application_name="lstmlab",
-        )
+        try:
+            connection = psycopg.connect(
+                self._url,
+                autocommit=True,  # transactions are explicit: BEGIN ... COMMIT
+                connect_timeout=self._connect_timeout,
+                application_name="lstmlab",
+            )
+        except psycopg.OperationalError as error:
+            # libpq refuses a bad option value before it connects: no retry would help
+            if error.sqlstate is None and _BAD_OPTION.search(str(error)):
+                raise self._bad_url(error) from None
+            raise
         with self._lock:
             self._connections.add(connection)
         self._local.connection = connection
@@ -293,7 +315,11 @@ class PostgresStore:
     # -- set-up -----------------------------------------------------------------------------
     def _bind(self) -> None:
         """Create the tables if needed, and bind the store to the model (or refuse)."""
-        with self._failures(), self._begun(f"SELECT pg_advisory_xact_lock({_SCHEMA_KEY})"):
+        with (
+            self._refused(),
+            self._failures(),
+            self._begun(f"SELECT pg_advisory_xact_lock({_SCHEMA_KEY})"),
+        ):
             connection = self._local.connection
             connection.execute(_SCHEMA)
             rows = dict(connection.execute("SELECT key, value FROM lstmlab_meta").fetchall())
@@ -315,6 +341,22 @@ class PostgresStore:
                     f"{rows.get('format')}, this lstmlab reads format {STORE_FORMAT}; use the "
                     "lstmlab version that wrote it, or another database"
                 )
+
+    @contextlib.contextmanager
+    def _refused(self) -> Iterator[None]:
+        """A user without the rights the store needs: ``StoreError`` with the fix."""
+        try:
+            yield
+        except psycopg.errors.InsufficientPrivilege as error:
+            reason = " ".join(str(error).split())
+            user = psycopg.conninfo.conninfo_to_dict(self._url).get("user") or "the user"
+            raise StoreError(
+                f"the user of the PostgreSQL state store at {self._where} may not create or "
+                f"use the store's tables ({reason}); grant it the rights (as the database's "
+                f'owner: GRANT CREATE ON SCHEMA public TO "{user}", or create the lstmlab_* '
+                "tables once as their owner and grant it SELECT, INSERT, UPDATE, DELETE on "
+                "them), or connect as another user"
+            ) from None
 
     @contextlib.contextmanager
     def _begun(self, locks: str) -> Iterator[Any]:
