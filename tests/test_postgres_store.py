@@ -188,6 +188,25 @@ def test_nested_transactions_join_and_lock_more_series(postgres_url):
         assert store.get("a").seen == 1 and store.get("b").arrays["h"][0] == 9.0
 
 
+def _advisory_locks(url):
+    with psycopg.connect(url) as connection:
+        return connection.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        ).fetchone()[0]
+
+
+def test_many_series_in_one_transaction_take_the_store_wide_lock(postgres_url):
+    # one advisory lock per id would exhaust max_locks_per_transaction at a few thousand
+    ids = [f"s{i}" for i in range(1000)]
+    with PostgresStore(postgres_url, model="m") as store:
+        with store.transaction(*ids[:3]):
+            assert _advisory_locks(postgres_url) == 4  # the shared store-wide lock + 3
+        with store.transaction(*ids):
+            assert _advisory_locks(postgres_url) == 1  # the store-wide lock, exclusive
+        store.put_many({i: _state(1.0) for i in ids})
+        assert len(store) == 1000 and store.series_ids() == tuple(ids)
+
+
 def test_delete_removes_the_series_and_its_log(postgres_url):
     with PostgresStore(postgres_url, model="m") as store:
         store.put("a", _state(1.0, seen=2), first_seq=0, times=[1, 2], readings=np.ones((2, 1)))

@@ -18,7 +18,11 @@ Locking: ``transaction(*series_ids)`` takes a transaction-scoped advisory lock
 64-bit hash of the model and the id), so two workers that read, advance and write the same
 series run one after the other, and workers on different series run side by side. Every
 such transaction also holds a shared store-wide lock, which ``transaction()`` without ids
-takes exclusively: it then excludes every other writer, as SQLite's write lock does.
+takes exclusively: it then excludes every other writer, as SQLite's write lock does. A
+transaction naming more than ``MANY_SERIES`` series (``put_many``) takes that exclusive lock
+instead of one per series, since each held lock takes a place in the server's lock table
+(``max_locks_per_transaction``). Every transaction waits at most ``lock_timeout`` seconds
+for its locks, then fails with ``StoreUnavailable``.
 
 Failures that may pass (the connection is lost, the server restarts or runs out of disk, a
 deadlock was broken) roll the transaction back and raise ``StoreUnavailable``
@@ -55,11 +59,12 @@ try:
 except ImportError:  # the serve extra brings it; this module still imports without it
     psycopg = None
 
-__all__ = ["CONNECT_TIMEOUT", "LOCK_TIMEOUT", "RETRY_AFTER", "PostgresStore"]
+__all__ = ["CONNECT_TIMEOUT", "LOCK_TIMEOUT", "MANY_SERIES", "RETRY_AFTER", "PostgresStore"]
 
 CONNECT_TIMEOUT = 5  # seconds a (re)connection may take before the call fails
 LOCK_TIMEOUT = 30.0  # seconds a transaction waits for a lock (SQLite's busy timeout)
 RETRY_AFTER = 2  # seconds a client should wait after StoreUnavailable
+MANY_SERIES = 64  # a transaction naming more series takes the store-wide lock instead
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lstmlab_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lstmlab_series (
@@ -506,7 +511,9 @@ class PostgresStore:
         it did not name).
 
         Args:
-            *series_ids: the series read and written inside; none: the whole store.
+            *series_ids: the series read and written inside; none, or more than
+                ``MANY_SERIES`` (each lock takes a place in the server's lock table): the
+                whole store.
 
         Yields:
             The store itself.
@@ -516,6 +523,8 @@ class PostgresStore:
         """
         local = self._local
         keys = sorted({_hash_key("lstmlab", "series", self._model, i) for i in series_ids})
+        if len(keys) > MANY_SERIES and not local.depth:
+            keys = []  # one lock per id would exhaust max_locks_per_transaction
         if local.depth:
             new = [] if local.exclusive else [k for k in keys if k not in local.locked]
             if new:
