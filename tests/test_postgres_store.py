@@ -311,6 +311,36 @@ def test_copy_into_and_from_sqlite(postgres_url, tmp_path):
     memory.close()
 
 
+def test_copy_into_is_a_consistent_snapshot_of_its_source(postgres_url):
+    with (
+        PostgresStore(postgres_url, model="m") as source,
+        PostgresStore(postgres_url, model="m") as writer,
+    ):
+        source.put("a", _state(1.0, seen=1), first_seq=0, readings=np.ones((1, 1)))
+        threads = []
+        read_log = source.observations
+
+        def observations_with_a_write_between(series_id):
+            thread = threading.Thread(
+                target=writer.put,
+                args=("a", _state(2.0, seen=2)),
+                kwargs={"first_seq": 1, "readings": np.ones((1, 1))},
+            )
+            thread.start()
+            thread.join(timeout=1.0)
+            threads.append(thread)
+            return read_log(series_id)
+
+        source.observations = observations_with_a_write_between
+        with SeriesStore(model="m") as copy:
+            source.copy_into(copy)
+            for thread in threads:
+                thread.join(timeout=30)
+            assert copy.get("a").seen == 1 and len(copy.observations("a")) == 1
+        del source.observations
+        assert source.get("a").seen == 2 and len(source.observations("a")) == 2
+
+
 def test_messages_never_show_the_password(postgres_server):
     url = postgres_server.url("no_such_database").replace("lstmlab@", "lstmlab:s3cret@")
     with pytest.raises(StoreUnavailable) as failed:

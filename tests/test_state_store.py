@@ -113,6 +113,36 @@ def test_in_memory_store_copies_into_a_file(tmp_path):
     memory.close()
 
 
+def test_copy_into_is_a_consistent_snapshot_of_its_source(tmp_path):
+    # a write to the source during the copy must not mix into it: state and log agree
+    path = tmp_path / "s.sqlite"
+    with SeriesStore(path, model="m") as source, SeriesStore(path, model="m") as writer:
+        source.put("a", _state(1.0, seen=1), first_seq=0, readings=np.ones((1, 1)))
+        threads = []
+        read_log = source.observations
+
+        def observations_with_a_write_between(series_id):
+            # the state of a is read; now another connection writes a's next reading
+            thread = threading.Thread(
+                target=writer.put,
+                args=("a", _state(2.0, seen=2)),
+                kwargs={"first_seq": 1, "readings": np.ones((1, 1))},
+            )
+            thread.start()
+            thread.join(timeout=1.0)
+            threads.append(thread)
+            return read_log(series_id)
+
+        source.observations = observations_with_a_write_between
+        with SeriesStore(model="m") as copy:
+            source.copy_into(copy)
+            for thread in threads:
+                thread.join(timeout=30)
+            assert copy.get("a").seen == 1 and len(copy.observations("a")) == 1
+        del source.observations
+        assert source.get("a").seen == 2 and len(source.observations("a")) == 2  # then written
+
+
 def _value(store, series_id):
     return float(store.get(series_id).arrays["h"][0])
 

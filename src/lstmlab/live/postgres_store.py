@@ -672,7 +672,8 @@ class PostgresStore:
         """
         if other is self:
             return
-        with other.transaction():
+        # the source's transaction: no write of it mixes into the copy (state and log agree)
+        with self.transaction(), other.transaction():
             for series_id, state in self.items():
                 other._replace_log(series_id, self.observations(series_id))
                 other.put(series_id, state)
