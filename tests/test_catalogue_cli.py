@@ -553,14 +553,14 @@ CASES = [
         "observe onto a full disk",
         ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"],
         2,
-        "is full (database or disk is full); nothing was saved",
+        "is full (database or disk is full) (nothing was saved)",
         _disk_full_in_store,
     ),
     (
         "observe --reset onto a full disk",
         ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv", "--reset"],
         2,
-        "is full (database or disk is full); nothing was saved",
+        "is full (database or disk is full) (nothing was saved)",
         _disk_full_in_store,
     ),
     # ---- serve (every case fails before a socket is opened)
@@ -936,6 +936,50 @@ def test_serve_passes_its_flags_to_the_service(paths, monkeypatch, capsys):
         None,
     )
     assert calls[-1]["insecure"] is False
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 600 KiB tmpfs (needs the right to mount: root in a container; else skipped)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)]
+    if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+    return filler
+
+
+def test_a_really_full_disk_fails_in_words_and_recovers(model, data, small_disk, capsys):
+    folder = small_disk / "m"
+    shutil.copytree(model, folder)
+    filler = _fill(small_disk)
+    observe = ["observe", "--model-dir", str(folder), "--series", "a"]
+    observe += ["--input", str(data / "new.csv"), "--quiet"]
+    code, err = run_cli(observe, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"the disk holding {folder} is full" in err and "(nothing was saved)" in err
+    fit = _fit(data / "train.csv", small_disk / "m2", "--target", "a")
+    code, err = run_cli(fit, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "is full (No space left on device); nothing was saved: free space and run again" in err
+    filler.unlink()  # space returns: both commands work, nothing acknowledged was lost
+    assert dict(_seen(folder))["a"] == ROWS
+    assert main(observe) == 0 and dict(_seen(folder))["a"] == ROWS + 3
+    assert main(fit) == 0
 
 
 def test_an_os_error_names_the_path_and_what_the_error_number_means(paths, monkeypatch, capsys):

@@ -1710,7 +1710,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(_in_flags(str(error), args.command))
     except StoreUnavailable as error:
         # nothing of the failed transaction was written (the store rolled it back)
-        return _fail(f"{error}; nothing was saved: free the resource and run again")
+        return _fail(f"{error} (nothing was saved)")
     except sqlite3.Error as error:
         return _fail(f"the state store failed ({error}); nothing was saved: check the model folder")
     except RuntimeError as error:
