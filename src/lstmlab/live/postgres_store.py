@@ -46,12 +46,19 @@ import numpy as np
 from lstmlab.checks import check_choice, check_positive_number
 from lstmlab.live.state_store import (
     STORE_FORMAT,
-    SeriesLimitError,
+    LogRow,
     StoredState,
     StoreError,
     StoreUnavailable,
+    _check_max_series,
     _decode,
+    _decode_log,
+    _decode_readings,
     _encode,
+    _log_rows,
+    _paged,
+    _series_limit_error,
+    copy_store,
 )
 
 try:
@@ -162,13 +169,6 @@ class PostgresStore:
             raise ValueError(f"url must be a PostgreSQL connection string, got {url!r}")
         if not isinstance(model, str) or not model:
             raise ValueError(f"model must be a non-empty fingerprint string, got {model!r}")
-        if max_series is not None and (
-            isinstance(max_series, bool) or not isinstance(max_series, int) or max_series < 1
-        ):
-            raise ValueError(
-                f"max_series must be a positive integer or None, got {max_series!r}; pass "
-                "for example 1000000, or None for no limit"
-            )
         self._url = url
         self._where = _redact(url)
         try:
@@ -176,7 +176,7 @@ class PostgresStore:
         except psycopg.ProgrammingError as error:
             raise self._bad_url(error) from None
         self._model = model
-        self._max_series = max_series
+        self._max_series = _check_max_series(max_series)
         self._retry_after = int(retry_after)
         self._connect_timeout = int(connect_timeout)
         lock_timeout = check_positive_number("lock_timeout", lock_timeout, fix="pass e.g. 30")
@@ -454,22 +454,19 @@ class PostgresStore:
         Args:
             batch_size: rows read per query.
 
-        Yields:
-            ``(series id, state)`` pairs.
+        Returns:
+            An iterator of ``(series id, state)`` pairs.
         """
-        after = -(2**63)
-        while True:
+
+        def read_page(after: int, limit: int) -> list[tuple[Any, ...]]:
             with self._failures():
-                rows = self._run(
+                return self._run(
                     "SELECT position, id, state, seen, last_time FROM lstmlab_series "
                     "WHERE position > %s ORDER BY position LIMIT %s",
-                    (after, int(batch_size)),
+                    (after, limit),
                 ).fetchall()
-            for _, series_id, *row in rows:
-                yield series_id, _decode(*row)
-            if len(rows) < batch_size:
-                return
-            after = rows[-1][0]
+
+        return _paged(read_page, batch_size)
 
     def health(self) -> tuple[str, str | None]:
         """``("ok", None)``, or ``("degraded", reason)`` while the server is out of reach.
@@ -586,19 +583,10 @@ class PostgresStore:
             connection = self._current()
             self._local.wrote = True
             if readings is not None:
-                rows = [
-                    (
-                        series_id,
-                        int(first_seq) + i,
-                        None if times is None else int(times[i]),
-                        np.ascontiguousarray(readings[i], np.float64).tobytes(),
-                    )
-                    for i in range(len(readings))
-                ]
                 connection.cursor().executemany(
                     "INSERT INTO lstmlab_observations (series_id, seq, time, reading) "
                     "VALUES (%s, %s, %s, %s)",
-                    rows,
+                    _log_rows(series_id, first_seq, times, readings),
                 )
             self._write_row(connection, series_id, state)
 
@@ -617,11 +605,7 @@ class PostgresStore:
             count = connection.execute(
                 "SELECT value FROM lstmlab_counters WHERE name = 'series'"
             ).fetchone()[0]
-            raise SeriesLimitError(  # the words of SeriesStore's, so clients see one message
-                f"the store holds {count} series, its limit (max_series) is "
-                f"{self._max_series}; delete series that are no longer needed, or raise the "
-                "limit (lstmlab serve --max-series)"
-            )
+            raise _series_limit_error(count, self._max_series)
         inserted = connection.execute(
             "INSERT INTO lstmlab_series (id, state, seen, last_time) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (id) DO NOTHING RETURNING 1",
@@ -664,22 +648,21 @@ class PostgresStore:
         return bool(removed)
 
     def copy_into(self, other: Any) -> None:
-        """Write every series and logged reading of this store into ``other`` (one transaction).
+        """Write every series and logged reading of this store into ``other`` (``copy_store``).
 
         Args:
             other: the destination, SQLite or PostgreSQL; its rows for the same series are
                 replaced.
         """
-        if other is self:
-            return
-        # the source's transaction: no write of it mixes into the copy (state and log agree)
-        with self.transaction(), other.transaction():
-            for series_id, state in self.items():
-                other._replace_log(series_id, self.observations(series_id))
-                other.put(series_id, state)
+        copy_store(self, other)
 
-    def _replace_log(self, series_id: str, log: list[tuple[int, int | None, np.ndarray]]) -> None:
-        """Replace a series' observation log (``copy_into`` of either store calls it)."""
+    def replace_log(self, series_id: str, log: Sequence[LogRow]) -> None:
+        """Replace a series' observation log by ``log`` (one transaction; ``copy_store``).
+
+        Args:
+            series_id: the series.
+            log: its ``(seq, time, reading)`` rows, as ``observations`` gives them.
+        """
         with self.transaction(series_id), self._failures(write=True):
             connection = self._current()
             self._local.wrote = True
@@ -712,9 +695,28 @@ class PostgresStore:
                 f"WHERE series_id = %s AND {column} = ANY(%s::bigint[])",
                 (series_id, keys),
             ).fetchall()
-        return {key: np.frombuffer(blob, np.float64) for key, blob in rows}
+        return _decode_readings(rows)
 
-    def observations(self, series_id: str) -> list[tuple[int, int | None, np.ndarray]]:
+    def logged_seqs(self, series_id: str, times: Sequence[int]) -> dict[int, int]:
+        """The sequence numbers of a series' logged readings, by timestamp.
+
+        Args:
+            series_id: the series.
+            times: the timestamps (nanoseconds) to look up.
+
+        Returns:
+            time -> seq for the timestamps that are in the log.
+        """
+        times = [int(t) for t in times]
+        with self._failures():
+            rows = self._run(
+                "SELECT time, seq FROM lstmlab_observations "
+                "WHERE series_id = %s AND time = ANY(%s::bigint[])",
+                (series_id, times),
+            ).fetchall()
+        return dict(rows)
+
+    def observations(self, series_id: str) -> list[LogRow]:
         """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
         with self._failures():
             rows = self._run(
@@ -722,7 +724,7 @@ class PostgresStore:
                 "ORDER BY seq",
                 (series_id,),
             ).fetchall()
-        return [(seq, time, np.frombuffer(blob, np.float64)) for seq, time, blob in rows]
+        return _decode_log(rows)
 
     def close(self) -> None:
         """Close every thread's connection; the store cannot be used afterwards."""

@@ -51,7 +51,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "StoredState",
+    "copy_store",
 ]
 
 DURABILITIES = ("process", "fsync")
@@ -190,6 +191,89 @@ def _decode(blob: bytes, seen: int, last_time: int | None) -> StoredState:
     return StoredState(arrays=arrays, seen=seen, last_time=last_time)
 
 
+# -- what SeriesStore and PostgresStore (live/postgres_store.py) share -----------------------
+LogRow = tuple[int, int | None, np.ndarray]  # (seq, time or None, reading float64)
+
+
+def _check_max_series(max_series: int | None) -> int | None:
+    if max_series is not None:
+        check_positive_int("max_series", max_series, fix="pass an int >= 1, or None")
+    return max_series
+
+
+def _series_limit_error(count: int, limit: int) -> SeriesLimitError:
+    """The one message of a refused new series, whichever the store (HTTP 429)."""
+    return SeriesLimitError(
+        f"the store holds {count} series, its limit (max_series) is {limit}; delete series "
+        "that are no longer needed, or raise the limit (lstmlab serve --max-series)"
+    )
+
+
+def _log_rows(
+    series_id: str,
+    first_seq: int | None,
+    times: Sequence[int] | None,
+    readings: np.ndarray,
+) -> list[tuple[str, int, int | None, bytes]]:
+    """The observation-log rows ``(series_id, seq, time, reading bytes)`` of one ``put``."""
+    return [
+        (
+            series_id,
+            int(first_seq) + i,
+            None if times is None else int(times[i]),
+            np.ascontiguousarray(readings[i], np.float64).tobytes(),
+        )
+        for i in range(len(readings))
+    ]
+
+
+def _decode_log(rows: Sequence[tuple[int, int | None, bytes]]) -> list[LogRow]:
+    return [(seq, time_, np.frombuffer(blob, np.float64)) for seq, time_, blob in rows]
+
+
+def _decode_readings(rows: Sequence[tuple[int, bytes]]) -> dict[int, np.ndarray]:
+    return {key: np.frombuffer(blob, np.float64) for key, blob in rows}
+
+
+def _paged(
+    read_page: Callable[[int, int], Sequence[tuple[Any, ...]]], batch_size: int
+) -> Iterator[tuple[str, StoredState]]:
+    """``items()`` of either store, ``batch_size`` rows at a time (bounded memory).
+
+    ``read_page(after, limit)`` gives at most ``limit`` rows ``(position, id, state, seen,
+    last_time)`` whose position is past ``after``, in position order.
+    """
+    check_positive_int("batch_size", batch_size)
+    after = -(2**63)
+    while True:
+        rows = read_page(after, batch_size)
+        for _, series_id, *row in rows:
+            yield series_id, _decode(*row)
+        if len(rows) < batch_size:
+            return
+        after = rows[-1][0]
+
+
+def copy_store(source: Any, destination: Any) -> None:
+    """Write every series and logged reading of ``source`` into ``destination``.
+
+    Either store may be a ``SeriesStore`` or a ``PostgresStore``. The copy is one
+    transaction of ``destination`` (its rows for the same series are replaced: state and
+    log), and reads ``source`` inside a transaction of its own, so no write to the source
+    mixes into it: every copied state agrees with its copied log.
+
+    Args:
+        source: the store read.
+        destination: the store written.
+    """
+    if destination is source:
+        return
+    with source.transaction(), destination.transaction():
+        for series_id, state in source.items():
+            destination.replace_log(series_id, source.observations(series_id))
+            destination.put(series_id, state)
+
+
 class SeriesStore:
     """Per-series states and the observation log in one SQLite database (WAL mode).
 
@@ -235,11 +319,9 @@ class SeriesStore:
         check_choice("durability", durability, DURABILITIES)
         if not isinstance(model, str) or not model:
             raise ValueError(f"model must be a non-empty fingerprint string, got {model!r}")
-        if max_series is not None:
-            check_positive_int("max_series", max_series, fix="pass an int >= 1, or None")
         self._path = None if path is None else Path(path)
         self._model = model
-        self._max_series = max_series
+        self._max_series = _check_max_series(max_series)
         if (
             isinstance(cached_states, bool)
             or not isinstance(cached_states, int)
@@ -518,22 +600,19 @@ class SeriesStore:
         Args:
             batch_size: rows read per lock hold.
 
-        Yields:
-            ``(series id, state)`` pairs.
+        Returns:
+            An iterator of ``(series id, state)`` pairs.
         """
-        after = -(2**63)
-        while True:
+
+        def read_page(after: int, limit: int) -> list[tuple[Any, ...]]:
             with self._reading() as db:
-                rows = db.execute(
+                return db.execute(
                     "SELECT rowid, id, state, seen, last_time FROM series WHERE rowid > ? "
                     "ORDER BY rowid LIMIT ?",
-                    (after, batch_size),
+                    (after, limit),
                 ).fetchall()
-            for _, series_id, *row in rows:
-                yield series_id, _decode(*row)
-            if len(rows) < batch_size:
-                return
-            after = rows[-1][0]
+
+        return _paged(read_page, batch_size)
 
     # -- writes -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -618,13 +697,9 @@ class SeriesStore:
         """Refuse a new series beyond ``max_series`` (call inside the write transaction)."""
         if self._max_series is None:
             return
-        count = self._db.execute("SELECT value FROM counters WHERE name = 'series'").fetchone()[0]
+        count = self._read_count(self._db)
         if count >= self._max_series:
-            raise SeriesLimitError(
-                f"the store holds {count} series, its limit (max_series) is "
-                f"{self._max_series}; delete series that are no longer needed, or raise the "
-                "limit (lstmlab serve --max-series)"
-            )
+            raise _series_limit_error(count, self._max_series)
 
     def put(
         self,
@@ -667,16 +742,10 @@ class SeriesStore:
                     (series_id, blob, int(state.seen), state.last_time),
                 )
             if readings is not None:
-                rows = [
-                    (
-                        series_id,
-                        int(first_seq) + i,
-                        None if times is None else int(times[i]),
-                        np.ascontiguousarray(readings[i], np.float64).tobytes(),
-                    )
-                    for i in range(len(readings))
-                ]
-                self._db.executemany("INSERT INTO observations VALUES (?, ?, ?, ?)", rows)
+                self._db.executemany(
+                    "INSERT INTO observations VALUES (?, ?, ?, ?)",
+                    _log_rows(series_id, first_seq, times, readings),
+                )
 
     def put_many(self, states: Mapping[str, StoredState]) -> None:
         """Store several series' states in one transaction (no readings are logged)."""
@@ -702,27 +771,28 @@ class SeriesStore:
             removed = self._db.execute("DELETE FROM series WHERE id = ?", (series_id,)).rowcount
         return removed > 0
 
-    def copy_into(self, other: "SeriesStore") -> None:
-        """Write every series and logged reading of this store into ``other`` (one transaction).
+    def copy_into(self, other: Any) -> None:
+        """Write every series and logged reading of this store into ``other`` (``copy_store``).
 
         Args:
-            other: the destination; its rows for the same series are replaced.
+            other: the destination, SQLite or PostgreSQL; its rows for the same series are
+                replaced.
         """
-        if other is self:
-            return
-        # the source's transaction: no write of it mixes into the copy (state and log agree)
-        with self.transaction(), other.transaction():
-            for series_id, state in self.items():
-                other._replace_log(series_id, self.observations(series_id))
-                other.put(series_id, state)
+        copy_store(self, other)
 
-    def _replace_log(self, series_id: str, log: list[tuple[int, int | None, np.ndarray]]) -> None:
-        """Replace a series' observation log (inside a transaction of this store)."""
-        self._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
-        self._db.executemany(
-            "INSERT INTO observations VALUES (?, ?, ?, ?)",
-            [(series_id, seq, time_, reading.tobytes()) for seq, time_, reading in log],
-        )
+    def replace_log(self, series_id: str, log: Sequence[LogRow]) -> None:
+        """Replace a series' observation log by ``log`` (one transaction; ``copy_store``).
+
+        Args:
+            series_id: the series.
+            log: its ``(seq, time, reading)`` rows, as ``observations`` gives them.
+        """
+        with self.transaction(series_id):
+            self._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
+            self._db.executemany(
+                "INSERT INTO observations VALUES (?, ?, ?, ?)",
+                [(series_id, seq, time_, reading.tobytes()) for seq, time_, reading in log],
+            )
 
     # -- the observation log ----------------------------------------------------------------
     def logged(self, series_id: str, column: str, keys: Sequence[int]) -> dict[int, np.ndarray]:
@@ -747,17 +817,41 @@ class SeriesStore:
                     f"{column} IN ({','.join('?' * len(part))})",
                     (series_id, *part),
                 )
-                found.update((key, np.frombuffer(blob, np.float64)) for key, blob in rows)
+                found.update(_decode_readings(rows.fetchall()))
         return found
 
-    def observations(self, series_id: str) -> list[tuple[int, int | None, np.ndarray]]:
+    def logged_seqs(self, series_id: str, times: Sequence[int]) -> dict[int, int]:
+        """The sequence numbers of a series' logged readings, by timestamp.
+
+        Args:
+            series_id: the series.
+            times: the timestamps (nanoseconds) to look up.
+
+        Returns:
+            time -> seq for the timestamps that are in the log.
+        """
+        found: dict[int, int] = {}
+        times = [int(t) for t in times]
+        with self._reading() as db:
+            for start in range(0, len(times), 500):  # SQLite's bound-parameter limit
+                part = times[start : start + 500]
+                found.update(
+                    db.execute(
+                        "SELECT time, seq FROM observations WHERE series_id = ? AND "
+                        f"time IN ({','.join('?' * len(part))})",
+                        (series_id, *part),
+                    ).fetchall()
+                )
+        return found
+
+    def observations(self, series_id: str) -> list[LogRow]:
         """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
         with self._reading() as db:
             rows = db.execute(
                 "SELECT seq, time, reading FROM observations WHERE series_id = ? ORDER BY seq",
                 (series_id,),
             ).fetchall()
-        return [(seq, time_, np.frombuffer(blob, np.float64)) for seq, time_, blob in rows]
+        return _decode_log(rows)
 
     def close(self) -> None:
         """Stop the checkpoint thread (if any) and close the connection."""
