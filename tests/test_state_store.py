@@ -315,6 +315,9 @@ def test_items_reads_in_batches_in_storage_order(tmp_path):
             assert [float(s.arrays["h"][0]) for _, s in got] == [
                 float(ids.index(i)) for i in expected
             ]
+        for bad in (0, -1, 2.5):  # 0 read empty pages for ever
+            with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+                next(store.items(batch_size=bad))
 
 
 def test_cached_states_are_always_the_latest_committed(tmp_path):
