@@ -259,6 +259,49 @@ def test_horizon_one_is_one_step():
     np.testing.assert_allclose(np.asarray(got)[:, 0], y, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("model", ["stacked", "stateless", "mlp"])
+def test_one_program_serves_every_horizon_up_to_max_horizon(model):
+    from lstmlab.core.rollout import _compiled_rollout
+
+    config, params, state, x = case(model, covariates=1, seed=2)
+    future = np.random.default_rng(7).uniform(0, 1, (ROWS, 9, 1)).astype(np.float32)
+    before = _compiled_rollout.cache_info().currsize
+    for horizon in (1, 2, 5, 9):
+        got = rollout(
+            config, params, state, x, horizon=horizon, future=future[:, :horizon], max_horizon=9
+        )
+        exact = rollout(config, params, state, x, horizon=horizon, future=future[:, :horizon])
+        np.testing.assert_array_equal(got, exact)  # bit-identical to the horizon's own program
+        expected = reference_rollout(config, params, state, x, horizon, future=future)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    # the horizons 1, 2 and 5 of their own, and max_horizon 9 (horizon 9's own): four
+    assert _compiled_rollout.cache_info().currsize == before + 4
+    with pytest.raises(ValueError, match="pass max_horizon >= horizon"):
+        rollout(config, params, state, x, horizon=10, future=future, max_horizon=9)
+
+
+def test_stream_rollout_with_max_horizon_continues_from_the_output():
+    config, params, _, _ = case("stream", covariates=2)
+    history = np.random.default_rng(8).uniform(0, 1, (ROWS, 6, 3)).astype(np.float32)
+    future = np.random.default_rng(9).uniform(0, 1, (ROWS, 7, 2)).astype(np.float32)
+    y, state = read(config, params, init_state(config, ROWS), history)
+    for horizon in (1, 3, 7):
+        got = rollout(
+            config,
+            params,
+            state,
+            history[:, -1:],
+            horizon=horizon,
+            future=future[:, :horizon],
+            output=y,
+            max_horizon=16,
+        )
+        expected = reference_rollout(
+            config, params, state, history[:, -1:], horizon, future=future, output=y
+        )
+        np.testing.assert_array_equal(got, expected)
+
+
 # --------------------------------------------------------------------------- read
 
 
@@ -291,14 +334,36 @@ def test_read_in_pieces_equals_at_once_and_step_by_step(model):
     assert not np.allclose(np.asarray(y_zero), np.asarray(y), atol=1e-4)
 
 
-def test_read_compiles_one_program_per_power_of_two():
+def test_read_compiles_one_program_per_row_bucket_whatever_the_length():
     config, params, _, _ = case("stateful", covariates=0)  # no other test reads with it
-    x = np.random.default_rng(0).uniform(0, 1, (3, 7, 1)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0, 1, (3, 23, 1)).astype(np.float32)
     for rows in (1, 3, 4):  # 3 rows are padded to 4
-        for length in range(1, 8):
-            read(config, params, init_state(config, rows), x[:rows, :length])
-    # pieces of 1, 2 and 4 readings, for 1 and 4 rows
-    assert _compiled_read(config, False)._cache_size() == 2 * 3
+        for length in (*range(1, 8), 8, 15, 23):  # beyond the capacity: pieces of 7
+            read(config, params, init_state(config, rows), x[:rows, :length], capacity=7)
+    # one buffer of 7 readings, for 1 and 4 rows
+    assert _compiled_read(config, False)._cache_size() == 2
+    # without a capacity, the buffer is the length rounded up to a power of two
+    for length in range(1, 8):
+        read(config, params, init_state(config, 1), x[:1, :length])
+    assert _compiled_read(config, False)._cache_size() == 2 + 4  # 1, 2, 4 and 8 readings
+
+
+@pytest.mark.parametrize("model", ["stacked", "stream"])
+def test_read_with_a_capacity_is_bit_identical_to_one_step_per_call(model):
+    config, params, _, _ = case(model, covariates=1)
+    state = random_state(config, 3, seed=5)
+    x = np.random.default_rng(6).uniform(0, 1, (3, 19, 2)).astype(np.float32)
+    y_ref, state_ref = read_step_by_step(config, params, state, x)
+    for capacity in (1, 5, 19, 64):  # pieces of 1 (19 calls), of 5 (4 calls), 1 call, 1 call
+        y, new_state = read(config, params, state, x, capacity=capacity)
+        np.testing.assert_array_equal(y, y_ref)
+        for got, want in zip(jax.tree.leaves(new_state), jax.tree.leaves(state_ref), strict=True):
+            np.testing.assert_array_equal(got, np.asarray(want))
+    # the padding after the true length is never read: one reading less differs
+    y_short, _ = read(config, params, state, x[:, :18], capacity=19)
+    assert not np.allclose(y_short, y_ref, atol=1e-4)
+    with pytest.raises(ValueError, match="capacity must be a positive integer"):
+        read(config, params, state, x, capacity=0)
 
 
 @pytest.mark.parametrize("model", ["stateless", "mlp"])

@@ -75,28 +75,50 @@ def _last_step(y: jax.Array) -> jax.Array:
 
 @functools.lru_cache(maxsize=128)
 def _compiled_read(config: ModelConfig, seeds: bool):
-    def read_one(params: Params, state: ModelState, x: jax.Array):
-        if not config.stateful:
-            state = init_state(config, x.shape[0])
-        y, new_state = apply(config, params, state, x)
+    """The read of one padded buffer: ``(params, state, x, length) -> (y, state)``.
+
+    A window model applies itself once to its window ``x (rows, window, features)`` from a
+    zero state (``length`` unused). A stateful model reads ``x (rows, capacity, features)``
+    step by step, one reading per loop iteration, for the first ``length`` readings only
+    (``length`` is traced: one program serves every count up to ``capacity``); the readings
+    after them are padding and never read.
+    """
+
+    def read_window(params: Params, state: ModelState, x: jax.Array, length: jax.Array):
+        del state, length
+        y, _ = apply(config, params, init_state(config, x.shape[0]), x)
+        return _last_step(y), ()
+
+    def read_stream(params: Params, state: ModelState, x: jax.Array, length: jax.Array):
+        def step(t, carry: ModelState) -> ModelState:
+            x_t = jax.lax.dynamic_slice_in_dim(x, t, 1, axis=1)  # (rows, 1, features)
+            return apply(config, params, carry, x_t)[1]  # the unused head is not computed
+
+        # readings 0 .. length - 2 advance the state; the last one also gives the output
+        before_last = jax.lax.fori_loop(0, length - 1, step, state)
+        x_last = jax.lax.dynamic_slice_in_dim(x, length - 1, 1, axis=1)  # (rows, 1, features)
+        y, new_state = apply(config, params, before_last, x_last)
         return _last_step(y), new_state
 
-    return jax.jit(jax.vmap(read_one, in_axes=(0, 0, None)) if seeds else read_one)
+    read_one = read_stream if config.stateful else read_window
+    return jax.jit(jax.vmap(read_one, in_axes=(0, 0, None, None)) if seeds else read_one)
 
 
 def _pad_rows(tree: Any, rows: int, axis: int) -> Any:
-    """Zero rows appended along ``axis`` of every leaf up to ``rows``."""
+    """Zero rows appended along ``axis`` of every leaf up to ``rows`` (NumPy, on the host)."""
 
     def pad(leaf):
+        leaf = np.asarray(leaf, np.float32)
         widths = [(0, 0)] * leaf.ndim
         widths[axis] = (0, rows - leaf.shape[axis])
-        return jnp.pad(leaf, widths)
+        return np.pad(leaf, widths)
 
     return jax.tree.map(pad, tree)
 
 
 def _take_rows(tree: Any, rows: int, axis: int) -> Any:
-    return jax.tree.map(lambda leaf: jax.lax.slice_in_dim(leaf, 0, rows, axis=axis), tree)
+    """The first ``rows`` along ``axis`` of every leaf, as NumPy arrays (no device program)."""
+    return jax.tree.map(lambda leaf: np.asarray(leaf).take(np.arange(rows), axis=axis), tree)
 
 
 def read(
@@ -106,18 +128,21 @@ def read(
     x: Any,
     *,
     seeds: bool = False,
-) -> tuple[jax.Array, ModelState]:
+    capacity: int | None = None,
+) -> tuple[np.ndarray, ModelState]:
     """Read readings into a state (a warm start); the output after the last one.
 
     A stateful model reads every reading of ``x`` in order, from ``state``. A window model
     (``config.stateful`` false: stateless LSTM, MLP) reads the last ``config.timesteps``
     readings from a zero state and returns ``state`` unchanged. Reading ``x`` in pieces
-    (``read(a)`` then ``read(b)`` from its state) equals reading it at once, to float32
-    rounding.
+    (``read(a)`` then ``read(b)`` from its state) equals reading it at once.
 
-    Time is read in power-of-two pieces and the rows are padded with zeros to a power of two
-    (rows are independent, the padding is dropped), so any number of readings for any number
-    of series compiles only ``log2`` many programs.
+    Bounded compiling: the rows are padded with zeros to a power of two (rows are
+    independent, the padding is dropped). A stateful model's readings are copied into a
+    buffer of ``capacity`` steps and read by one compiled loop that runs for the true count
+    (a traced argument): one program per row bucket serves every count up to ``capacity``,
+    and a longer ``x`` is read in pieces of ``capacity``. Each reading is one step of the
+    model (``apply`` on ``(rows, 1, features)``), exactly as a loop of one-reading calls.
 
     Args:
         config: the model (static).
@@ -127,15 +152,18 @@ def read(
         x: ``(rows, time, features)`` readings in model units, oldest first; a window model
             needs ``time >= config.timesteps``.
         seeds: ``params`` and ``state`` carry a leading seeds axis; ``x`` is shared.
+        capacity: the readings one compiled call holds (stateful models); ``None``: ``time``
+            rounded up to a power of two.
 
     Returns:
-        ``(y, new_state)``: ``y`` is ``(rows, outputs)`` (``(seeds, rows, outputs)``), the
-        output after the last reading (for a ``return_sequences`` model, its last step);
-        ``new_state`` is the state after it (``state`` itself for a window model).
+        ``(y, new_state)`` as NumPy arrays: ``y`` is ``(rows, outputs)`` (``(seeds, rows,
+        outputs)``), the output after the last reading (for a ``return_sequences`` model,
+        its last step); ``new_state`` is the state after it (``state`` itself for a window
+        model).
 
     Raises:
         ValueError: ``x`` is not 3-D, has no readings, the wrong number of features, or
-            fewer readings than a window model's window.
+            fewer readings than a window model's window; a capacity below 1.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3 or x.shape[2] != config.features or x.shape[1] == 0:
@@ -144,6 +172,8 @@ def read(
             f"got shape {x.shape}; pass x[None] for one series"
         )
     rows, steps = x.shape[0], x.shape[1]
+    padded = 1 << (rows - 1).bit_length()
+    row_axis = 1 if seeds else 0
     fn = _compiled_read(config, bool(seeds))
     if not config.stateful:
         window = config.timesteps
@@ -151,23 +181,21 @@ def read(
             raise ValueError(
                 f"a window model reads {window} readings, got {steps}; pass at least {window}"
             )
-        padded = 1 << (rows - 1).bit_length()
         x_window = np.zeros((padded, window, x.shape[2]), np.float32)  # rows padded with zeros
         x_window[:rows] = x[:, steps - window :]
-        y, _ = fn(params, (), x_window)
-        return _take_rows(y, rows, axis=1 if seeds else 0), state
-    padded = 1 << (rows - 1).bit_length()
-    row_axis = 1 if seeds else 0
-    if padded != rows:
-        x = np.concatenate([x, np.zeros((padded - rows, *x.shape[1:]), np.float32)])
-        state = _pad_rows(state, padded, row_axis)
-    start = 0
-    for piece in power_of_two_pieces(steps):
-        y, state = fn(params, state, x[:, start : start + piece])  # the state stays on device
-        start += piece
-    if padded != rows:
-        y, state = _take_rows((y, state), rows, row_axis)
-    return y, state
+        y, _ = fn(params, (), x_window, np.int32(window))
+        return _take_rows(y, rows, row_axis), state
+    if capacity is None:
+        capacity = 1 << (steps - 1).bit_length()
+    capacity = check_positive_int("capacity", capacity)
+    state = _pad_rows(state, padded, row_axis)
+    for start in range(0, steps, capacity):
+        piece = x[:, start : start + capacity]
+        buffer = np.zeros((padded, capacity, x.shape[2]), np.float32)  # (rows, capacity, f)
+        buffer[:rows, : piece.shape[1]] = piece  # the rest of the buffer is never read
+        y, state = fn(params, state, buffer, np.int32(piece.shape[1]))
+        state = jax.tree.map(np.asarray, state)  # NumPy in, NumPy out: one call signature
+    return _take_rows((y, state), rows, row_axis)
 
 
 # --------------------------------------------------------------------------- window states
@@ -234,46 +262,55 @@ def window_states(
 @functools.lru_cache(maxsize=128)
 def _compiled_rollout(
     config: ModelConfig,
-    horizon: int,
+    capacity: int,
     direct: bool,
     seeds: bool,
     has_output: bool,
 ):
+    """``(params, state, x, future, output, horizon) -> (rows, capacity, targets)``.
+
+    Direct: ``capacity`` is the horizon (one ``apply``). Recursive: one loop that runs for
+    the traced ``horizon`` steps and writes each forecast into a buffer of ``capacity``
+    steps (the steps after ``horizon`` stay zero), so one program serves every horizon up
+    to ``capacity``.
+    """
     outputs = config.outputs
-    targets = outputs // horizon if direct else outputs
+    targets = outputs // capacity if direct else outputs
 
     def slide(x: jax.Array, value: jax.Array, covariates: jax.Array) -> jax.Array:
         row = jnp.concatenate([value, covariates], axis=-1)  # (rows, features)
         return jnp.concatenate([x[:, 1:], row[:, None, :]], axis=1)  # drop the oldest
 
-    def rollout_one(params, state, x, future, output):
+    def rollout_one(params, state, x, future, output, horizon):
         rows = x.shape[0]
         zero = init_state(config, rows)
         start = state if config.stateful else zero
         if direct:
             if not has_output:
                 output, _ = apply(config, params, start, x)
-            y = _last_step(output).reshape(rows, horizon, targets)  # step-major outputs
-            return y  # (rows, horizon, targets)
+            return _last_step(output).reshape(rows, capacity, targets)  # step-major outputs
 
-        def step(carry, covariates):
-            window_x, step_state = carry
+        def step(k, carry):
+            window_x, step_state, values = carry
             y, new_state = apply(config, params, step_state, window_x)
             value = _last_step(y)  # (rows, targets)
+            values = jax.lax.dynamic_update_slice_in_dim(values, value[:, None, :], k, axis=1)
+            covariates = jax.lax.dynamic_index_in_dim(future, k, axis=1, keepdims=False)
             window_x = slide(window_x, value, covariates)
-            return (window_x, new_state if config.stateful else zero), value
+            return window_x, new_state if config.stateful else zero, values
 
-        future_steps = jnp.swapaxes(future, 0, 1)  # (horizon, rows, covariates): scan order
-        if not has_output:
-            _, values = jax.lax.scan(step, (x, start), future_steps)  # (horizon, rows, targets)
-            return jnp.swapaxes(values, 0, 1)
-        first = output  # the step after x, already read
-        x = slide(x, first, future_steps[0])
-        _, values = jax.lax.scan(step, (x, start), future_steps[1:])  # (horizon-1, rows, t)
-        return jnp.concatenate([first[:, None, :], jnp.swapaxes(values, 0, 1)], axis=1)
+        values = jnp.zeros((rows, capacity, targets), jnp.float32)  # (rows, capacity, targets)
+        first_step = 0
+        if has_output:  # the step after x, already read
+            values = values.at[:, 0, :].set(output)
+            x = slide(x, output, future[:, 0])
+            first_step = 1
+        return jax.lax.fori_loop(first_step, horizon, step, (x, start, values))[2]
 
     if seeds:
-        rollout_one = jax.vmap(rollout_one, in_axes=(0, 0, None, None, 0 if has_output else None))
+        rollout_one = jax.vmap(
+            rollout_one, in_axes=(0, 0, None, None, 0 if has_output else None, None)
+        )
     return jax.jit(rollout_one)
 
 
@@ -288,10 +325,11 @@ def rollout(
     future: Any = None,
     output: Any = None,
     seeds: bool = False,
-) -> jax.Array:
+    max_horizon: int | None = None,
+) -> np.ndarray:
     """Forecast ``horizon`` steps ahead, recursively or directly, as one compiled program.
 
-    Recursive (one ``lax.scan`` over the horizon): step ``k`` applies the model to the
+    Recursive (one compiled loop over the horizon): step ``k`` applies the model to the
     current input ``x_k`` (from the carried state for a stateful model, from zero for a
     window model); the forecast, followed by the known covariates of that step
     (``future[:, k]``), becomes the newest input row and the oldest row drops out:
@@ -310,7 +348,8 @@ def rollout(
         x: ``(rows, time, features)`` model inputs the first step reads: a window model's
             last ``timesteps`` readings; a stateful stream's last reading (``time`` 1); the
             last window of a stateful model trained on overlapping windows.
-        horizon: steps ahead (static: one program per horizon).
+        horizon: steps ahead. Recursive: a traced loop count, one program for every
+            horizon up to ``max_horizon``; direct: static, one program per horizon.
         strategy: ``"recursive"`` or ``"direct"`` (static).
         future: ``(rows, horizon, features - outputs)`` known covariates of each forecast
             step, in model units (recursive only); needed when the model reads more features
@@ -322,22 +361,24 @@ def rollout(
             reads ``x`` from ``state``.
         seeds: ``params``, ``state`` and ``output`` carry a leading seeds axis; ``x`` and
             ``future`` are shared.
+        max_horizon: recursive only: the forecast buffer's steps (static), ``>= horizon``;
+            ``None``: ``horizon`` itself.
 
     Returns:
-        ``(rows, horizon, targets)`` forecasts in model units (``(seeds, rows, horizon,
-        targets)`` with ``seeds=True``); ``targets`` is ``outputs`` for recursive and
+        A NumPy array of ``(rows, horizon, targets)`` forecasts in model units (``(seeds,
+        rows, horizon, targets)`` with ``seeds=True``); ``targets`` is ``outputs`` for recursive and
         ``outputs // horizon`` for direct forecasts.
 
     Raises:
         ValueError: a bad horizon or strategy; shapes that disagree with the model; a model
             that reads covariates without ``future``; a direct model whose outputs are not a
-            multiple of ``horizon``.
+            multiple of ``horizon``; ``max_horizon`` below ``horizon``, or with ``direct``.
     """
     check_positive_int("horizon", horizon)
     strategy = check_choice("strategy", strategy, STRATEGIES)
     direct = strategy == "direct"
     features, outputs = config.features, config.outputs
-    x = jnp.asarray(x, jnp.float32)
+    x = np.asarray(x, np.float32)
     if x.ndim != 3 or x.shape[2] != features or x.shape[1] == 0:
         raise ValueError(
             f"rollout needs inputs x of shape (rows, time, {features}) with time >= 1, got "
@@ -363,24 +404,36 @@ def rollout(
                 f"reads {features} features per step; use strategy='direct'"
             )
     covariates = features - targets
-    if direct:
-        future = jnp.zeros((rows, horizon, 0), jnp.float32)
-    elif future is None:
-        if covariates:
+    capacity = horizon
+    if max_horizon is not None:
+        if direct or check_positive_int("max_horizon", max_horizon) < horizon:
             raise ValueError(
-                f"the model reads {covariates} covariate(s) beyond its {targets} target(s); "
-                f"pass their known future values, future of shape ({rows}, {horizon}, "
-                f"{covariates})"
+                f"max_horizon bounds a recursive forecast's horizon, got max_horizon="
+                f"{max_horizon} for horizon {horizon} and strategy {strategy!r}; pass "
+                "max_horizon >= horizon with strategy='recursive', or max_horizon=None"
             )
-        future = jnp.zeros((rows, horizon, 0), jnp.float32)
-    else:
-        future = jnp.asarray(future, jnp.float32)
+        capacity = max_horizon
+    if direct or (future is None and not covariates):
+        future_buffer = np.zeros((rows, capacity, 0), np.float32)
+    elif future is None:
+        raise ValueError(
+            f"the model reads {covariates} covariate(s) beyond its {targets} target(s); "
+            f"pass their known future values, future of shape ({rows}, {horizon}, "
+            f"{covariates})"
+        )
+    else:  # a recursive forecast (a direct one with future was refused above)
+        future = np.asarray(future, np.float32)
         if future.shape != (rows, horizon, covariates):
             raise ValueError(
                 f"future must have shape (rows, horizon, covariates) = ({rows}, {horizon}, "
                 f"{covariates}), got {future.shape}"
             )
+        future_buffer = np.zeros((rows, capacity, covariates), np.float32)
+        future_buffer[:, :horizon] = future  # the steps after horizon are never read
     if output is not None:
-        output = jnp.asarray(output, jnp.float32)
-    fn = _compiled_rollout(config, horizon, direct, bool(seeds), output is not None)
-    return fn(params, state if config.stateful else (), x, future, output)
+        output = np.asarray(output, np.float32)
+    fn = _compiled_rollout(config, capacity, direct, bool(seeds), output is not None)
+    values = fn(
+        params, state if config.stateful else (), x, future_buffer, output, np.int32(horizon)
+    )
+    return np.asarray(values)[..., :horizon, :]  # (…, rows, horizon, targets)
