@@ -744,6 +744,12 @@ CASES = [
         2,
         "already exists; pass --overwrite",
     ),
+    (
+        "export-keras --series with NUL",
+        ["export-keras", "--model-dir", "{m}", "--series", "a\x00"],
+        2,
+        "series id must not hold control characters",
+    ),
     # ---- argparse
     ("unknown command", ["train"], 2, "invalid choice: 'train'"),
     (

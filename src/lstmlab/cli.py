@@ -1648,6 +1648,8 @@ def _run_export_keras(args: argparse.Namespace) -> int:
             f"{args.out} already exists; pass --overwrite to replace it or --out to choose "
             "another file"
         )
+    for series_id in args.series or ():
+        check_series_id(series_id)  # the one rule for ids, as observe and HTTP apply it
     saved = load_model(args.model_dir)
     model = to_keras(saved, folder_state(saved, args.series, args.batch_size))
     save_keras(model, args.out)
