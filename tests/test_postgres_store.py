@@ -195,6 +195,39 @@ def _advisory_locks(url):
         ).fetchone()[0]
 
 
+def test_opening_a_store_does_not_wait_for_writers(postgres_url):
+    # CREATE INDEX IF NOT EXISTS took a table lock even with the index there: a worker
+    # starting up waited for every open write (and could deadlock with one)
+    with PostgresStore(postgres_url, model="m") as store:
+        store.put("a", _state(1.0), first_seq=0, readings=np.ones((1, 1)))
+        held, release = threading.Event(), threading.Event()
+
+        def write_and_hold():
+            with store.transaction("a"):
+                store.put("a", _state(2.0, seen=2), first_seq=1, readings=np.ones((1, 1)))
+                held.set()
+                release.wait(30)
+
+        thread = threading.Thread(target=write_and_hold)
+        thread.start()
+        try:
+            assert held.wait(30)
+            opened = []
+            opener = threading.Thread(
+                target=lambda: opened.append(PostgresStore(postgres_url, model="m"))
+            )
+            opener.start()
+            opener.join(timeout=3)
+            assert opened, "opening the store waited for the open write transaction"
+            assert opened[0].get("a").seen == 1
+        finally:
+            release.set()
+            thread.join()
+            opener.join()
+            for other in opened:
+                other.close()
+
+
 def test_many_series_in_one_transaction_take_the_store_wide_lock(postgres_url):
     # one advisory lock per id would exhaust max_locks_per_transaction at a few thousand
     ids = [f"s{i}" for i in range(1000)]

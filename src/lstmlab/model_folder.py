@@ -754,7 +754,9 @@ def open_store(
         background_checkpoint: see ``SeriesStore``.
         url: ``None`` for the folder's own SQLite store, or ``"postgresql://..."`` for a
             PostgreSQL store shared by several processes or machines
-            (``lstmlab.live.postgres_store.PostgresStore``), bound to the same model.
+            (``lstmlab.live.postgres_store.PostgresStore``), bound to the same model. A new
+            PostgreSQL store starts with a copy of the folder's own store (the trained
+            series' states and logs), made once by the first worker (``PostgresStore.seed``).
         max_series: the most series the store may hold (``SeriesLimitError`` beyond it),
             or ``None``.
 
@@ -779,12 +781,23 @@ def open_store(
         try:
             from lstmlab.live.postgres_store import PostgresStore
 
-            return PostgresStore(url, model=fingerprint, max_series=max_series)
+            shared = PostgresStore(url, model=fingerprint, max_series=max_series)
         except ImportError as error:  # psycopg is missing: the constructor says what to install
             raise ValueError(
                 f"a PostgreSQL store needs lstmlab.live.postgres_store and its driver ({error}); "
                 "install lstmlab with PostgreSQL support, or omit the URL for the SQLite store"
             ) from None
+        try:
+            # a new shared store starts from the trained series (their warm-started states
+            # and logs), as the folder's own store does: copied once, by the first worker
+            own = path / _checked_store_name(path, config)
+            if own.exists():
+                with SeriesStore(own, model=fingerprint) as source:
+                    shared.seed(source)
+        except BaseException:
+            shared.close()
+            raise
+        return shared
     name = _checked_store_name(path, config)
     if not (path / name).exists():
         raise ModelFolderError(

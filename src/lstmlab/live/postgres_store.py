@@ -326,7 +326,12 @@ class PostgresStore:
             self._begun(f"SELECT pg_advisory_xact_lock({_SCHEMA_KEY})"),
         ):
             connection = self._local.connection
-            connection.execute(_SCHEMA)
+            # CREATE INDEX IF NOT EXISTS locks its table even when the index exists, and
+            # deadlocks with a worker writing both tables in the other order: the schema is
+            # created in one transaction, so the last table tells that it all exists
+            exists = connection.execute("SELECT to_regclass('lstmlab_counters')").fetchone()
+            if exists[0] is None:
+                connection.execute(_SCHEMA)
             rows = dict(connection.execute("SELECT key, value FROM lstmlab_meta").fetchall())
             if "model" not in rows:
                 connection.cursor().executemany(
@@ -655,6 +660,32 @@ class PostgresStore:
                 replaced.
         """
         copy_store(self, other)
+
+    def seed(self, source: Any) -> bool:
+        """Copy ``source`` (a model folder's own store: its trained series) in, once.
+
+        Runs under the store-wide lock: of several workers starting together, the first
+        copies and the others wait, then find it done. A store that was seeded before, or
+        that already holds series, is left as it is (a series deleted since is not brought
+        back).
+
+        Args:
+            source: the store to copy (``copy_store``), usually the folder's ``SeriesStore``.
+
+        Returns:
+            Whether this call copied ``source``.
+        """
+        with self.transaction(), self._failures(write=True):
+            connection = self._current()
+            done = connection.execute("SELECT 1 FROM lstmlab_meta WHERE key = 'seeded'")
+            if done.fetchone() is not None:
+                return False
+            copied = len(self) == 0
+            if copied:
+                copy_store(source, self)
+            self._local.wrote = True
+            connection.execute("INSERT INTO lstmlab_meta VALUES ('seeded', %s)", (str(len(self)),))
+        return copied
 
     def replace_log(self, series_id: str, log: Sequence[LogRow]) -> None:
         """Replace a series' observation log by ``log`` (one transaction; ``copy_store``).
