@@ -288,6 +288,13 @@ CASES = {
         "series 'trained' has timestamps up to 2024-01-01T00:30:00",
     ),
     # -- conflicts
+    "seq disagrees with the log, every reading a repeat": Case(
+        "POST",
+        _obs("flat"),
+        {"values": [1.0], "timestamps": [_stamp(1)], "seq": 0},
+        409,
+        f"the reading at {_stamp(1)} was accepted with seq 1, not 0",
+    ),
     "older reading never accepted": Case(
         "POST",
         _obs("trained"),
@@ -372,6 +379,23 @@ CASES = {
     "health while degraded": Case(
         "GET", "/health", None, 503, "degraded", headers={}, server="broken"
     ),
+    "health while degraded, without the token: no reason shown": Case(
+        "GET",
+        "/health",
+        None,
+        503,
+        "'reason': \"the store cannot write now; the reason is in the service's log",
+        headers={},
+        server="broken",
+    ),
+    "health while degraded, with the token: the reason": Case(
+        "GET",
+        "/health",
+        None,
+        503,
+        "'reason': 'writing the state store failed: disk full'",
+        server="broken",
+    ),
 }
 
 
@@ -391,6 +415,8 @@ def servers(tmp_path_factory):
     main = made["main"]
     assert main.call("POST", _obs("tz"), {"values": [1.0, 2.0], "timestamps": AWARE})[0] == 200
     assert main.call("POST", _obs("seqd"), {"values": [1.0, 2.0], "seq": 0})[0] == 200
+    flat = {"values": [1.0, 1.0], "timestamps": [_stamp(0), _stamp(1)]}
+    assert main.call("POST", _obs("flat"), flat)[0] == 200
     store = made["broken"].service.store
 
     def full(*args, **kwargs):
@@ -423,10 +449,15 @@ def test_bad_http_input_gets_a_clear_4xx_or_503(servers, case):
 
 
 def test_the_catalogue_changed_nothing(servers):
-    # every refused request left the store as it was: no series 'bad', 'one-too-many', 'w'
+    # every refused request left the store as it was: no series 'bad', 'intruder' on main,
+    # 'one-too-many' on full, 'w' on broken (each checked where it was sent)
     main = servers["main"]
-    for series in ("bad", "one-too-many", "w", "intruder"):
+    for series in ("bad", "intruder"):
         assert series not in main.service.store
+    assert "one-too-many" not in servers["full"].service.store
+    broken = servers["broken"].service.store
+    assert "w" not in broken and "trained" in broken  # nor was the delete applied
+    assert main.call("GET", "/series/flat/forecast")[1]["seen"] == 2
     assert main.call("GET", "/series/tz/forecast")[1]["seen"] == 2
     assert main.call("GET", "/series/seqd/forecast")[1]["seen"] == 2
     assert main.call("GET", "/series/trained/forecast")[1]["seen"] == 3

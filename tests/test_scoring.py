@@ -415,3 +415,13 @@ def test_summary_counts_a_diverged_seed_as_the_worst():
     result = summary({"mlp": [2.0, 4.0, np.inf], "persistence": [3.0]})
     assert result["mlp"] == ScoreSummary(mean=3.0, std=math.sqrt(2.0), median=3.0, worst=math.inf)
     assert result["persistence"] == ScoreSummary(mean=3.0, std=0.0, median=3.0, worst=3.0)
+
+
+def test_importing_scoring_leaves_scipy_unloaded():
+    # scipy.stats costs ~58 MB and ~0.5 s: the service imports scoring and never tests seeds
+    import subprocess
+    import sys
+
+    code = "import sys, lstmlab.scoring; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out

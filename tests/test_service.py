@@ -1,6 +1,7 @@
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -59,6 +60,16 @@ def _model(folder, kind="stateful"):
 READINGS = np.round(np.random.default_rng(0).uniform(0, 10, size=(3, 40)), 4)
 
 
+def _until_ready(url, seconds=120):
+    """Poll /health while it says ``starting`` (the warm-up); its final status code."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status, answer, _ = _call(url, "GET", "/health")
+        if status != 503 or answer["status"] != "starting" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
 class Server:
     def __init__(self, folder):
         env = dict(os.environ, JAX_PLATFORMS="cpu")
@@ -82,7 +93,7 @@ class Server:
         line = self.process.stdout.readline()
         assert line.startswith("serving on http://127.0.0.1:"), line
         self.url = line.split()[-1]
-        assert self.call("GET", "/health")[0] == 200
+        assert _until_ready(self.url) == 200
 
     def call(self, method, path, body=None, raw=None, headers=None):
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
@@ -628,7 +639,9 @@ def test_store_unavailable_answers_503_with_retry_after_and_keeps_the_connection
     assert inproc.call("GET", "/series/full/forecast")[1]["seen"] == 1
 
 
-def test_an_unexpected_error_is_500_and_other_errors_keep_the_connection(inproc, monkeypatch):
+def test_an_unexpected_error_is_500_and_other_errors_keep_the_connection(
+    inproc, monkeypatch, capfd
+):
     # the generic path (a bug) answers 500 and closes the connection (uvicorn's choice); every
     # error class the service raises goes through a handler that keeps it
     monkeypatch.setattr(
@@ -639,7 +652,15 @@ def test_an_unexpected_error_is_500_and_other_errors_keep_the_connection(inproc,
         [("GET", "/series/x/forecast", None), ("GET", "/health", None)],
     )
     assert answers[0][0] == 500
-    assert "ZeroDivisionError" in answers[0][2]["detail"]
+    detail = answers[0][2]["detail"]
+    assert re.fullmatch(
+        r"internal error \(reference ([0-9a-f]{12})\); the details are in the service's log",
+        detail,
+    ), detail
+    reference = detail.split()[3][:-2]
+    logged = capfd.readouterr().err  # the details went to the log, under the reference
+    assert f"internal error {reference} (GET /series/x/forecast)" in logged
+    assert "ZeroDivisionError: division by zero" in logged
     monkeypatch.undo()
     bad = [
         ("POST", "/series/k/observations", {"values": [1.0]}),  # 422
@@ -887,10 +908,10 @@ def test_a_public_bind_needs_a_token_or_insecure(tmp_path):
     try:
         line = process.stdout.readline()
         assert line.startswith("serving on http://0.0.0.0:"), line
+        port = int(line.rsplit(":", 1)[1])
+        assert _until_ready(f"http://127.0.0.1:{port}") == 200
         # the compiled programs are kept for the next start
         assert any((tmp_path / "cache").iterdir())
-        port = int(line.rsplit(":", 1)[1])
-        assert _call(f"http://127.0.0.1:{port}", "GET", "/health")[0] == 200
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -901,8 +922,6 @@ def test_a_public_bind_needs_a_token_or_insecure(tmp_path):
 
 
 def test_docs_work_offline_and_every_answer_has_a_schema(inproc):
-    import re
-
     request = urllib.request.Request(inproc.url + "/docs")
     with urllib.request.urlopen(request, timeout=10) as response:
         html = response.read().decode()
@@ -1017,6 +1036,38 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
     assert results["slow"][0] == 200
     assert time.monotonic() - started >= 3
     assert len(latencies) >= 2 and max(latencies) < 1.0, latencies  # blocked: 3 s
+    # 3. the same with the request held INSIDE the store transaction (the series' lock; with
+    # SQLite the store's write lock): /health reads the count without waiting for it
+    advance = inproc.service.forecaster.advance
+    entered = threading.Event()
+
+    def slow_advance(series_id, *args, **kwargs):
+        if series_id == "slow-tx":
+            assert inproc.service.store._db.in_transaction  # the write lock is held
+            entered.set()
+            time.sleep(3)
+        return advance(series_id, *args, **kwargs)
+
+    monkeypatch.setattr(inproc.service.forecaster, "advance", slow_advance)
+
+    def post_in_transaction():
+        results["slow-tx"] = inproc.call(
+            "POST", "/series/slow-tx/observations", {"values": [1.0] * 2, "seq": 0}
+        )
+
+    thread = threading.Thread(target=post_in_transaction)
+    thread.start()
+    assert entered.wait(10)
+    started = time.monotonic()
+    latencies = []
+    while thread.is_alive() and time.monotonic() - started < 2.5:
+        begun = time.monotonic()
+        status, answer, _ = _call(inproc.url, "GET", "/health")
+        assert (status, answer["status"]) == (200, "ok")
+        latencies.append(time.monotonic() - begun)
+    thread.join()
+    assert results["slow-tx"][0] == 200
+    assert len(latencies) >= 2 and max(latencies) < 1.0, latencies
 
 
 def test_start_up_reads_no_series(tmp_path, monkeypatch):
@@ -1036,3 +1087,237 @@ def test_start_up_reads_no_series(tmp_path, monkeypatch):
         assert service.forecast("s7", 1)["seen"] == 3
     finally:
         service.store.close()
+
+
+# --------------------------------------------------------------------------- start-up
+
+
+def _start(
+    folder, tmp_path, *, warm_up_seconds=0.0, port=0, config="max_readings=2, max_horizon=2"
+):
+    """``run`` in a subprocess whose warm-up first sleeps ``warm_up_seconds``."""
+    code = (
+        "import time\n"
+        "from lstmlab.forecaster import Forecaster\n"
+        "from lstmlab.live.service import run, ServeConfig\n"
+        "warm_up = Forecaster.warm_up\n"
+        "def slow(self, *args, **kwargs):\n"
+        f"    time.sleep({warm_up_seconds})\n"
+        "    return warm_up(self, *args, **kwargs)\n"
+        "Forecaster.warm_up = slow\n"
+        f"run({str(folder)!r}, port={port}, config=ServeConfig({config}))\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, JAX_PLATFORMS="cpu", LSTMLAB_CACHE_DIR=str(tmp_path / "cache")),
+    )
+
+
+def test_the_port_opens_before_the_warm_up_and_requests_wait_for_it(tmp_path):
+    folder = _model(tmp_path / "m")
+    process = _start(folder, tmp_path, warm_up_seconds=4.0)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving on http://127.0.0.1:"), (line, process.stderr.read())
+        url = line.split()[-1]
+        # the warm-up runs: /health says so (503: no load balancer sends requests yet)
+        status, answer, _ = _call(url, "GET", "/health")
+        assert (status, answer["status"], answer["series"]) == (503, "starting", 1), answer
+        assert "warm-up" in answer["reason"]
+        # a request that needs the model waits for the warm-up, while /health answers
+        results = {}
+
+        def forecast():
+            begun = time.monotonic()
+            results["forecast"] = _call(url, "GET", "/series/trained/forecast?horizon=2")
+            results["waited"] = time.monotonic() - begun
+
+        thread = threading.Thread(target=forecast)
+        thread.start()
+        time.sleep(0.2)
+        begun = time.monotonic()
+        status, answer, _ = _call(url, "GET", "/health")
+        assert (status, answer["status"]) == (503, "starting")
+        assert time.monotonic() - begun < 1.0
+        thread.join(60)
+        status, answer, _ = results["forecast"]
+        assert (status, answer["seen"], len(answer["values"])) == (200, 3, 2), answer
+        assert results["waited"] > 1.0  # it did wait for the warm-up
+        assert _call(url, "GET", "/health")[:2] == (
+            200,
+            {"status": "ok", "reason": None, "series": 1},
+        )
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stdout.close()
+        process.stderr.close()
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_busy_port_fails_before_anything_is_loaded(tmp_path, monkeypatch):
+    from lstmlab.live import service as service_module
+
+    folder = _model(tmp_path / "m")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the store was opened before the port was bound")
+
+    monkeypatch.setattr(service_module, "open_store", refuse)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(ValueError, match=rf"cannot listen on 127\.0\.0\.1 port {port}: "):
+            service_module.run(folder, port=port, config=ServeConfig(max_readings=1, max_horizon=1))
+
+
+def test_a_failed_start_closes_the_store_and_the_socket(tmp_path, monkeypatch):
+    from lstmlab.live import service as service_module
+
+    folder = _model(tmp_path / "m")
+    opened = []
+
+    def open_and_keep(*args, **kwargs):
+        opened.append(service_module.open_store.__wrapped__(*args, **kwargs))
+        return opened[-1]
+
+    open_and_keep.__wrapped__ = service_module.open_store
+    monkeypatch.setattr(service_module, "open_store", open_and_keep)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unreadable weights")
+
+    monkeypatch.setattr(Forecaster, "load", broken)
+    port = _free_port()
+    with pytest.raises(RuntimeError, match="unreadable weights"):
+        service_module.run(folder, port=port, config=ServeConfig(max_readings=1, max_horizon=1))
+    assert len(opened) == 1
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        len(opened[0])
+    with socket.socket() as again:  # the port was given back
+        again.bind(("127.0.0.1", port))
+
+
+def test_a_failed_warm_up_stops_the_server_and_is_raised(tmp_path, monkeypatch, capfd):
+    from lstmlab.live import service as service_module
+
+    folder = _model(tmp_path / "m")
+    opened = []
+    real_open = service_module.open_store
+    monkeypatch.setattr(
+        service_module,
+        "open_store",
+        lambda *args, **kwargs: opened.append(real_open(*args, **kwargs)) or opened[-1],
+    )
+
+    def broken(self, *args, **kwargs):
+        time.sleep(0.5)  # the server runs by then
+        raise MemoryError("no room for the programs")
+
+    monkeypatch.setattr(Forecaster, "warm_up", broken)
+    with pytest.raises(MemoryError, match="no room for the programs"):
+        service_module.run(folder, port=0, config=ServeConfig(max_readings=1, max_horizon=1))
+    out, err = capfd.readouterr()
+    assert out.startswith("serving on http://127.0.0.1:")
+    assert "the warm-up failed (MemoryError: no room for the programs); stopping" in err
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        len(opened[0])
+
+
+def test_the_warm_up_compiles_up_to_the_configured_limits(tmp_path, monkeypatch):
+    folder = _model(tmp_path / "m")
+    calls = []
+    monkeypatch.setattr(Forecaster, "warm_up", lambda self, *args: calls.append(args))
+    service = LiveService(folder, ServeConfig(max_readings=3, max_horizon=2))
+    try:
+        assert calls == [(3, 2)]  # a lower --max-horizon: less to compile
+        with pytest.raises(ValueError, match="horizon must be"):
+            service.forecast("trained", 3)
+        assert len(service.forecast("trained", 2)["values"]) == 2
+    finally:
+        service.store.close()
+
+
+def test_health_hides_the_reason_from_callers_without_the_token(inproc, monkeypatch, capfd):
+    where = f"writing {inproc.service.store.path} failed: disk full"
+    monkeypatch.setattr(inproc.service.store, "health", lambda: ("degraded", where))
+    status, answer, _ = inproc.call("GET", "/health", headers={})
+    assert (status, answer["status"]) == (503, "degraded")
+    assert str(inproc.service.store.path) not in json.dumps(answer)
+    assert answer["reason"].startswith("the store cannot write now; the reason is in the")
+    assert where in capfd.readouterr().err  # the operator sees it, once
+    for headers in ({"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        assert inproc.call("GET", "/health", headers=headers)[1] == answer
+    status, answer, _ = inproc.call("GET", "/health")  # with the token: the reason itself
+    assert (status, answer["reason"]) == (503, where)
+    assert where not in capfd.readouterr().err  # not logged again
+
+
+def test_health_without_a_token_configured_gives_the_reason(tmp_path, monkeypatch):
+    service = LiveService(_model(tmp_path / "m"), ServeConfig(max_readings=1, max_horizon=1))
+    try:
+        monkeypatch.setattr(service.store, "health", lambda: ("degraded", "disk full"))
+        assert service.health()["reason"] == "disk full"
+        assert service.health(detailed=False)["reason"].startswith("the store cannot write")
+    finally:
+        service.store.close()
+
+
+def test_seq_with_timestamps_is_checked_when_every_reading_is_a_repeat(inproc):
+    path = "/series/ones/observations"
+    stamps = [_stamp(i) for i in range(7)]
+    body = {"values": [1.0] * 5, "timestamps": stamps[:5], "seq": 0}
+    assert inproc.call("POST", path, body)[0] == 200
+    # the value at seq 0 is 1.0 too, but the reading at stamps[4] has seq 4
+    status, answer, _ = inproc.call(
+        "POST", path, {"values": [1.0], "timestamps": [stamps[4]], "seq": 0}
+    )
+    assert (status, answer["detail"]) == (
+        409,
+        "series 'ones': seq 0 does not agree with the timestamps: the reading at "
+        f"{stamps[4]} was accepted with seq 4, not 0; send the seq of the first reading "
+        "(here 4), or timestamps alone",
+    )
+    # repeats that skip a logged reading, and continue: seq 3 fits the count, not the log
+    status, answer, _ = inproc.call(
+        "POST",
+        path,
+        {"values": [1.0, 1.0, 1.0], "timestamps": [stamps[1], stamps[3], stamps[5]], "seq": 3},
+    )
+    assert (status, answer["detail"]) == (
+        409,
+        "series 'ones': seq 3 does not agree with the timestamps: the reading at "
+        f"{stamps[1]} was accepted with seq 1, not 3; send the seq of the first reading "
+        "(here 1), or timestamps alone",
+    )
+    assert inproc.call("GET", "/series/ones/forecast")[1]["seen"] == 5  # nothing applied
+    status, answer, _ = inproc.call(
+        "POST", path, {"values": [1.0], "timestamps": [stamps[4]], "seq": 4}
+    )
+    assert (status, answer["repeated"], answer["accepted"]) == (200, 1, 0)
+    status, answer, _ = inproc.call(
+        "POST", path, {"values": [1.0, 1.0], "timestamps": stamps[3:5], "seq": 3}
+    )
+    assert (status, answer["repeated"], answer["accepted"]) == (200, 2, 0)
+
+
+def test_the_service_imports_nothing_it_never_uses():
+    code = (
+        "import sys, lstmlab.live.service; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'scipy', 'matplotlib', 'statsforecast', 'sklearn'}), "
+        "[m for m in sys.modules if m.startswith('lstmlab.experiments')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[] []", out

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import stats
 
 from lstmlab.checks import check_fraction, check_positive_int, check_positive_number
 
@@ -664,6 +663,10 @@ def compare_seeds(a: Any, b: Any) -> SeedTest:
     if a.size == 0 or b.size == 0:
         statistic, p_value = math.nan, math.nan
     else:
+        # imported here: scipy.stats costs ~58 MB and ~0.5 s, and the service imports this
+        # module (forecast metrics) without ever testing seeds
+        from scipy import stats
+
         result = stats.mannwhitneyu(a, b, alternative="two-sided")
         statistic, p_value = float(result.statistic), float(result.pvalue)
     return SeedTest(

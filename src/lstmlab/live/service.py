@@ -7,9 +7,11 @@ Endpoints (OpenAPI schema at ``/openapi.json``, docs at ``/docs``, served offlin
 - ``GET /series/{series_id}/forecast?horizon=H``: the forecast from the stored state.
 - ``DELETE /series/{series_id}``: forget a series (its state and observation log); the next
   reading starts it afresh.
-- ``GET /health`` (never needs the token): ``{"status": "ok" | "degraded", "reason", "series"}``,
-  status code 200 when ok and 503 when degraded (the store refuses writes, e.g. a full disk),
-  so that a load balancer sends no writes to a degraded worker.
+- ``GET /health`` (never needs the token): ``{"status": "ok" | "starting" | "degraded",
+  "reason", "series"}``, status code 200 when ok, 503 while starting (the warm-up) or
+  degraded (the store refuses writes, e.g. a full disk), so that a load balancer sends no
+  requests to a worker that cannot take them. With a token set, a caller without it gets a
+  generic reason (the reason names the store's folder or server); the log has it.
 - ``GET /models/current``: config, recipe, scaler and training metrics.
 
 Every answer has a response model in the schema; an error is ``{"detail": "what is wrong and
@@ -17,8 +19,10 @@ the fix"}``: 401 no or a wrong bearer token (``ServeConfig.token``; the answer c
 ``WWW-Authenticate: Bearer``), 404 unknown series, 409 readings that contradict accepted ones,
 413 body too large, 422 a bad request (including readings outside the plausible range of the
 training data, ``ServeConfig.plausible_factor``), 429 the series limit is reached
-(``ServeConfig.max_series``), 503 the store cannot write now (with ``Retry-After``; the
-connection stays open and the store recovers by itself once the cause goes).
+(``ServeConfig.max_series``), 503 the store cannot write now or the service is still
+warming up (with ``Retry-After``; the connection stays open and the store recovers by itself
+once the cause goes). An unexpected error is 500 ``internal error (reference R)``: the
+details, under the same reference, go to stderr, never to the client.
 
 Series ids. One rule for every entry point, ``lstmlab.checks.check_series_id`` (non-empty, at
 most 200 characters, no control characters), so an id that ``lstmlab observe --series`` and
@@ -54,19 +58,27 @@ longest forecast (``max_horizon`` steps of the model's frequency) would pass the
 representable time is refused before anything is applied.
 
 Model work (reading, forecasting) runs on the server's thread pool, never on the event loop,
-and every program a request can need is compiled at start-up (``Forecaster.warm_up``), so a
-request with a new number of readings neither compiles nor stalls ``/health``.
+and every program a request can need is compiled at start-up (``Forecaster.warm_up``, up to
+``max_readings`` readings and ``max_horizon`` steps), so a request with a new number of
+readings neither compiles nor stalls ``/health``. ``run`` opens the port first and warms up
+on a thread of its own: meanwhile ``/health`` says ``starting`` and the requests that need
+the model wait (awaiting on the event loop, holding no worker thread) for the warm-up.
 
 The numerics stay in ``lstmlab.forecaster`` (``advance``, ``commit``, ``forecast_state``);
 this module validates, stores and answers.
 """
 
+import asyncio
 import gc
 import hmac
 import ipaddress
 import json
+import secrets
 import socket
 import sys
+import threading
+import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -91,20 +103,25 @@ from lstmlab.forecaster import (
     parse_timestamps,
 )
 from lstmlab.live.state_store import DURABILITIES, SeriesLimitError, StoreUnavailable
-from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint, open_store
+from lstmlab.model_folder import (
+    FORMAT_VERSION,
+    POSTGRES_SCHEMES,
+    folder_checksum,
+    model_fingerprint,
+    open_store,
+)
 from lstmlab.runtime import ensure_compile_cache
 
 __all__ = [
     "ConflictError",
     "LiveService",
+    "NotReadyError",
     "ServeConfig",
     "UnknownSeriesError",
     "check_exposure",
     "create_app",
     "run",
 ]
-
-_STORE_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,7 +173,7 @@ class ServeConfig:
                 fix=f"pass e.g. {PLAUSIBLE_FACTOR:g}, or None to accept any finite reading",
             )
         if self.store is not None and (
-            not isinstance(self.store, str) or not self.store.startswith(_STORE_SCHEMES)
+            not isinstance(self.store, str) or not self.store.startswith(POSTGRES_SCHEMES)
         ):
             shown = self.store.split("@")[-1] if isinstance(self.store, str) else self.store
             raise ValueError(
@@ -188,6 +205,28 @@ class UnknownSeriesError(KeyError):
     """A series the store does not hold (HTTP 404); ``args[0]`` is the message."""
 
 
+class NotReadyError(RuntimeError):
+    """The service is still warming up, or its warm-up failed (HTTP 503 + ``Retry-After``).
+
+    Attributes:
+        retry_after: seconds after which a retry may succeed.
+    """
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+READY_WAIT_S = 60.0
+"""How long a request that needs the model waits for the warm-up before it is answered 503."""
+
+_STARTING = "compiling the programs requests need (warm-up); requests wait for it"
+_HIDDEN = (
+    "the store cannot write now; the reason is in the service's log (or send the bearer "
+    "token to see it here)"
+)
+
+
 def _request_is_aware(timestamps: list[str]) -> bool:
     """Whether the request's timestamps carry offsets (``parse_timestamps`` refused a mix)."""
     first = timestamps[0]
@@ -206,6 +245,10 @@ class LiveService:
             (or the PostgreSQL store of ``config.store``), the one ``lstmlab observe`` and
             ``Forecaster.load`` use too, so a series fed through any of them never forks.
         config: limits, storage and access.
+        warm_up: compile every program a request can need now (``Forecaster.warm_up``);
+            ``False`` leaves it to a later ``warm_up()`` call (``run`` makes it on a thread
+            once the port is open): until it ends, ``health`` says ``starting`` and
+            ``observe`` and ``forecast`` wait for it.
 
     Raises:
         StoreError: the folder's store belongs to another model.
@@ -216,9 +259,14 @@ class LiveService:
         self,
         model_dir: str | Path,
         config: ServeConfig = ServeConfig(),
+        *,
+        warm_up: bool = True,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.config = config
+        self._ready = threading.Event()  # set when the warm-up ended (well or not)
+        self._warm_up_error: BaseException | None = None
+        self._logged_reason: str | None = None
         self.checksum = folder_checksum(self.model_dir)
         self.fingerprint = model_fingerprint(self.model_dir)
         self.store = open_store(
@@ -231,11 +279,54 @@ class LiveService:
         self.db_path = getattr(self.store, "path", None)
         try:
             self.forecaster = Forecaster.load(self.model_dir, store=self.store)
-            # every program a request can need, compiled now: no request compiles
-            self.forecaster.warm_up(config.max_readings, config.max_horizon)
+            if warm_up:
+                self.warm_up()
         except BaseException:
             self.store.close()
             raise
+
+    def warm_up(self) -> None:
+        """Compile every program a request can need, so that no request compiles.
+
+        Up to ``config.max_readings`` readings and ``config.max_horizon`` steps (lower them
+        for a shorter warm-up). Requests waiting in ``wait_ready`` go on once it ends.
+
+        Raises:
+            Exception: whatever the warm-up raised (requests are then answered 503).
+        """
+        try:
+            self.forecaster.warm_up(self.config.max_readings, self.config.max_horizon)
+        except BaseException as error:
+            self._warm_up_error = error
+            raise
+        finally:
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the warm-up ended well (requests need not wait)."""
+        return self._ready.is_set() and self._warm_up_error is None
+
+    def wait_ready(self, timeout: float | None = READY_WAIT_S) -> None:
+        """Block until the warm-up ended.
+
+        Args:
+            timeout: most seconds to wait; ``None``: no limit.
+
+        Raises:
+            NotReadyError: the warm-up is still running after ``timeout`` or it failed.
+        """
+        if not self._ready.wait(timeout):
+            raise NotReadyError(f"the service is starting ({_STARTING}); retry shortly")
+        self._check_warm_up()
+
+    def _check_warm_up(self) -> None:
+        if self._warm_up_error is not None:
+            raise NotReadyError(
+                "the service failed to start (its warm-up failed; the reason is in its log); "
+                "restart it",
+                retry_after=60,
+            )
 
     def model_info(self) -> dict[str, Any]:
         """Config, recipe, scaler and metrics of the served model."""
@@ -252,13 +343,32 @@ class LiveService:
             "series": len(self.store),
         }
 
-    def health(self) -> dict[str, Any]:
-        """``{"status": "ok" | "degraded", "reason": ..., "series": n}`` from the store."""
+    def health(self, detailed: bool = True) -> dict[str, Any]:
+        """``{"status": "ok" | "starting" | "degraded", "reason": ..., "series": n}``.
+
+        ``starting`` while the warm-up runs; ``degraded`` while the store refuses writes or
+        after a failed warm-up. A new reason is written to stderr once.
+
+        Args:
+            detailed: give the reason itself; ``False``: a generic one that names no path or
+                address (for callers without the token).
+        """
         status, reason = self.store.health()
         try:
             series = len(self.store)
         except StoreUnavailable as error:
             status, reason, series = "degraded", reason or str(error), None
+        if status == "ok" and not self._ready.is_set():
+            status, reason = "starting", _STARTING
+        elif status == "ok" and self._warm_up_error is not None:
+            error = self._warm_up_error
+            status, reason = "degraded", f"the warm-up failed: {type(error).__name__}: {error}"
+        if status == "degraded":
+            if reason != self._logged_reason:
+                self._logged_reason = reason
+                print(f"lstmlab serve: degraded: {reason}", file=sys.stderr, flush=True)
+            if not detailed:
+                reason = _HIDDEN
         return {"status": status, "reason": reason, "series": series}
 
     def observe(
@@ -277,9 +387,11 @@ class LiveService:
             ConflictError: readings that contradict accepted ones (409).
             SeriesLimitError: a new series beyond ``max_series`` (429).
             StoreUnavailable: the store cannot write now (503); nothing is accepted.
+            NotReadyError: the warm-up did not end in time or failed (503).
         """
         forecaster = self.forecaster
         check_series_id(series_id)
+        self.wait_ready()  # no request compiles: it waits for the warm-up instead
         if timestamps is None and seq is None:
             raise ValueError(
                 "pass timestamps (one per reading) or seq (the sequence number of the first "
@@ -365,6 +477,19 @@ class LiveService:
             by_seq = self._repeated_by_seq(series_id, state, readings, seq)
         if by_time is not None and by_seq is not None and by_time != by_seq:
             raise self._disagree(series_id, state, len(readings), seq, by_time)
+        if by_time and seq is not None:
+            # equal values at the claimed seqs are not enough ([1, 1, 1] with seq 0 and the
+            # third timestamp): the log must hold the repeated timestamps at those seqs
+            keys = [int(t) for t in stamps[:by_time]]
+            logged = self.store.logged_seqs(series_id, keys)
+            for i, key in enumerate(keys):
+                if logged.get(key) != seq + i:
+                    raise ConflictError(
+                        f"series {series_id!r}: seq {seq} does not agree with the timestamps: "
+                        f"the reading at {pd.Timestamp(key).isoformat()} was accepted with seq "
+                        f"{logged.get(key)}, not {seq + i}; send the seq of the first reading "
+                        f"(here {logged.get(keys[0])}), or timestamps alone"
+                    )
         return by_seq if by_time is None else by_time
 
     @staticmethod
@@ -440,9 +565,11 @@ class LiveService:
         Raises:
             ValueError: a bad series id or horizon (422).
             UnknownSeriesError: unknown series (404).
+            NotReadyError: the warm-up did not end in time or failed (503).
         """
         check_series_id(series_id)
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
+        self.wait_ready()
         state = self.forecaster.stored_state(series_id)  # one store read
         if state is None:
             raise self._unknown(series_id)
@@ -504,12 +631,16 @@ class _Unauthorized(Exception):
         self.challenge = challenge
 
 
-def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
+def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, warm_up: bool = True):
     """The FastAPI application serving ``model_dir``.
 
     Args:
         model_dir: the model folder (``lstmlab fit --out``).
         config: limits, storage and access.
+        warm_up: as ``LiveService``; with ``False`` call ``.state.service.warm_up()`` (from
+            any thread): until it ends ``/health`` answers 503 ``starting`` and the requests
+            that need the model wait for it without holding the event loop or a worker
+            thread.
 
     Returns:
         An ASGI app: the FastAPI app (``.app``) behind a request-size limit; ``.state.service``
@@ -532,7 +663,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
 
     register_url_convertor("series_id", SeriesIdConvertor())  # idempotent: same name, same rule
 
-    service = LiveService(model_dir, config)
+    service = LiveService(model_dir, config, warm_up=warm_up)
     Reading = float | list[float]
 
     class Observations(BaseModel):
@@ -555,7 +686,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
     class HealthAnswer(Answer):
         """Whether the store accepts writes (``degraded``: it does not now, ``reason`` why)."""
 
-        status: str = Field(description='"ok" or "degraded"')
+        status: str = Field(description='"ok", "starting" (warming up) or "degraded"')
         reason: str | None = None
         series: int | None = Field(description="stored series (None when unknown)")
 
@@ -647,13 +778,29 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
         retry = str(max(1, int(getattr(exc, "retry_after", 1))))
         return error(503, f"{exc}; retry after {retry} s", {"Retry-After": retry})
 
+    @app.exception_handler(NotReadyError)
+    async def not_ready(request: Request, exc: NotReadyError) -> JSONResponse:
+        retry = str(exc.retry_after)
+        return error(503, f"{exc}; retry after {retry} s", {"Retry-After": retry})
+
     @app.exception_handler(_Unauthorized)
     async def unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
         return error(401, str(exc), {"WWW-Authenticate": exc.challenge})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return error(500, f"internal error: {type(exc).__name__}: {exc}")
+        # the details (paths, SQL, addresses) go to the operator's log, never to the client
+        reference = secrets.token_hex(6)
+        print(
+            f"lstmlab serve: internal error {reference} ({request.method} {request.url.path}):",
+            file=sys.stderr,
+        )
+        traceback.print_exception(exc, file=sys.stderr)
+        sys.stderr.flush()
+        return error(
+            500,
+            f"internal error (reference {reference}); the details are in the service's log",
+        )
 
     bearer = HTTPBearer(auto_error=False, description="the token the service was started with")
     expected = None if config.token is None else config.token.encode()
@@ -676,6 +823,23 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
 
     guarded = [] if expected is None else [Depends(authorize)]
 
+    async def ready() -> None:
+        # on the event loop, awaiting (a worker thread blocked here would be one less for
+        # /health): the model's requests start once the warm-up has ended
+        if not service._ready.is_set():
+            deadline = time.monotonic() + READY_WAIT_S
+            while not service._ready.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        service.wait_ready(timeout=0)
+
+    needs_model = [*guarded, Depends(ready)]
+
+    def authenticated(credentials: HTTPAuthorizationCredentials | None) -> bool:
+        return expected is None or (
+            credentials is not None
+            and hmac.compare_digest(credentials.credentials.encode("latin-1"), expected)
+        )
+
     def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         codes = (*codes, 401) if expected is not None else codes
         return {code: {"model": ErrorAnswer} for code in codes}
@@ -695,9 +859,15 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
         response_model=HealthAnswer,
         responses={503: {"model": HealthAnswer, "description": "degraded"}},
     )
-    def health() -> JSONResponse:
-        """Whether the store accepts writes: 200 ``ok``, 503 ``degraded`` (with the reason)."""
-        answer = service.health()
+    def health(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> JSONResponse:
+        """Whether the service takes requests: 200 ``ok``; 503 ``starting`` or ``degraded``.
+
+        Without the token (when one is set) the reason of ``degraded`` is generic (it would
+        name the store's folder or server); the service's log has it.
+        """
+        answer = service.health(detailed=authenticated(credentials))
         return JSONResponse(answer, status_code=200 if answer["status"] == "ok" else 503)
 
     @app.get(
@@ -713,7 +883,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
     @app.post(
         "/series/{series_id:series_id}/observations",
         response_model=ObservationAnswer,
-        dependencies=guarded,
+        dependencies=needs_model,
         responses=errors(409, 413, 422, 429, 503),
     )
     def post_observations(series_id: series_path, body: Observations) -> JSONResponse:
@@ -724,7 +894,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig()):
     @app.get(
         "/series/{series_id:series_id}/forecast",
         response_model=ForecastAnswer,
-        dependencies=guarded,
+        dependencies=needs_model,
         responses=errors(404, 422, 503),
     )
     def get_forecast(
@@ -867,12 +1037,17 @@ def run(
 ) -> None:
     """Serve ``model_dir`` until interrupted (uvicorn, one worker).
 
-    Loads the model and compiles every request shape (``Forecaster.warm_up``; the compiled
-    programs are kept on disk for the next start, ``lstmlab.runtime.ensure_compile_cache``),
-    binds the socket so that ``port=0`` picks a free port, then prints ``serving on
-    http://HOST:PORT`` (flushed) before accepting requests. Several workers (processes, on
-    one machine or several) share series state through one PostgreSQL store
-    (``config.store``).
+    The order keeps start-up short and its failures early: the exposure check; the socket
+    bound and listening (a busy port fails at once, before anything is loaded); the store
+    opened and the model loaded (a failure closes both); then ``serving on http://HOST:PORT``
+    is printed (flushed) and requests are accepted while ``Forecaster.warm_up`` compiles
+    every request shape on a thread of its own (the programs are kept on disk for the next
+    start, ``lstmlab.runtime.ensure_compile_cache``). During the warm-up ``/health`` answers
+    503 ``starting`` and the requests that need the model wait for it; a failed warm-up
+    stops the server and is raised. ``port=0`` picks a free port. Several workers
+    (processes, on one machine or several) share series state through one PostgreSQL store
+    (``config.store``). A smaller ``config.max_horizon`` or ``config.max_readings``
+    shortens the warm-up.
 
     Args:
         model_dir: the model folder.
@@ -882,29 +1057,62 @@ def run(
         insecure: allow a non-loopback ``host`` without ``config.token`` (with a warning).
 
     Raises:
-        ValueError: a non-loopback ``host`` without a token and without ``insecure``
-            (raised before the model is loaded).
+        ValueError: a non-loopback ``host`` without a token and without ``insecure`` (raised
+            before anything else), or the port cannot be bound (in use, not an address of
+            this machine).
     """
     _require_serving_stack()
     check_exposure(host, config, insecure)
+    import jax
     import uvicorn
 
-    ensure_compile_cache()  # the warm-up's programs are read back at the next start
-    app = create_app(model_dir, config)
-    gc.freeze()  # the model and the app live as long as the process: keep them out of GC scans
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)  # connections queue from now on, before uvicorn's loop starts
-    bound = sock.getsockname()[1]
-    print(f"serving on http://{host}:{bound}", flush=True)
+    try:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(2048)  # connections queue from now on, before uvicorn's loop starts
+        except OSError as error:
+            raise ValueError(
+                f"cannot listen on {host} port {port}: {error.strerror or error}; pass another "
+                "--port (0 picks a free one), or stop the process that holds it"
+            ) from None
+        ensure_compile_cache()  # the warm-up's programs are read back at the next start
+        app = create_app(model_dir, config, warm_up=False)  # closes the store if it fails
+    except BaseException:
+        sock.close()
+        raise
+    service = app.state.service
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30)
     )
+    failed: list[BaseException] = []
+    device = jax.config.jax_default_device  # jax.default_device is per thread: carry it over
+
+    def warm_up() -> None:
+        try:
+            with jax.default_device(device):
+                service.warm_up()
+        except BaseException as error:  # noqa: BLE001 - raised by run once the server stops
+            failed.append(error)
+            print(
+                f"lstmlab serve: the warm-up failed ({type(error).__name__}: {error}); stopping",
+                file=sys.stderr,
+                flush=True,
+            )
+            server.should_exit = True
+            return
+        gc.freeze()  # the model and the app live as long as the process: out of GC scans
+
+    print(f"serving on http://{host}:{sock.getsockname()[1]}", flush=True)
     try:
+        threading.Thread(target=warm_up, name="lstmlab-warm-up", daemon=True).start()
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn shut down gracefully and re-raised the Ctrl-C it caught
     finally:
-        app.state.service.store.close()
+        service.store.close()
+        sock.close()
+    if failed:
+        raise failed[0]
