@@ -844,30 +844,6 @@ class SeriesStore:
                 )
         return found
 
-    def logged_seqs(self, series_id: str, times: Sequence[int]) -> dict[int, int]:
-        """The sequence numbers of a series' logged readings, by timestamp.
-
-        Args:
-            series_id: the series.
-            times: the timestamps (nanoseconds) to look up.
-
-        Returns:
-            time -> seq for the timestamps that are in the log.
-        """
-        found: dict[int, int] = {}
-        times = [int(t) for t in times]
-        with self._reading() as db:
-            for start in range(0, len(times), 500):  # SQLite's bound-parameter limit
-                part = times[start : start + 500]
-                found.update(
-                    db.execute(
-                        "SELECT time, seq FROM observations WHERE series_id = ? AND "
-                        f"time IN ({','.join('?' * len(part))})",
-                        (series_id, *part),
-                    ).fetchall()
-                )
-        return found
-
     def observations(self, series_id: str) -> list[LogRow]:
         """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
         with self._reading() as db:
