@@ -30,6 +30,8 @@ from lstmlab.model_folder import model_fingerprint, store_path
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+pytest_plugins = ["tests.postgres_server"]  # the PostgreSQL server fixtures
+
 START = pd.Timestamp("2024-01-01")
 FREQ = "15min"
 
@@ -1321,3 +1323,22 @@ def test_the_service_imports_nothing_it_never_uses():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[] []", out
+
+
+def test_seq_with_timestamps_is_checked_on_postgresql_too(tmp_path, postgres_url):
+    service = LiveService(
+        _model(tmp_path / "m"), ServeConfig(store=postgres_url, max_readings=2, max_horizon=1)
+    )
+    try:
+        stamps = [_stamp(i) for i in range(5)]
+        service.observe("ones", [1.0] * 5, stamps, 0, 1)
+        nanoseconds = [pd.Timestamp(t).value for t in stamps]
+        assert service.store.logged_seqs("ones", [nanoseconds[4], nanoseconds[1], 7]) == {
+            nanoseconds[4]: 4,
+            nanoseconds[1]: 1,
+        }
+        with pytest.raises(ConflictError, match="was accepted with seq 4, not 0"):
+            service.observe("ones", [1.0], stamps[4:], 0, 1)
+        assert service.observe("ones", [1.0], stamps[4:], 4, 1)["repeated"] == 1
+    finally:
+        service.store.close()
