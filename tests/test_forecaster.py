@@ -1,6 +1,7 @@
 import json
 import re
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -1120,29 +1121,36 @@ def _programs(model):
     )
 
 
-def test_bucketed_reads_and_rollouts_equal_the_unbucketed_path():
+def test_bounded_reads_and_rollouts_equal_the_unbounded_path():
+    from lstmlab.core.model import apply
     from lstmlab.core.rollout import read, rollout
-    from lstmlab.forecaster import READ_CHUNK, _stack_rnn
+    from lstmlab.forecaster import _stack_rnn
 
     model = _forecaster("stateful", seed=3)
+    model.warm_up(16, 16)  # small buffers: 19 and 49 readings are read in pieces of 16
     config, params = model.model_config, model.params
     scaler = model.scaler
-    for count in (1, 5, READ_CHUNK, READ_CHUNK + 3, 3 * READ_CHUNK + 1):
+    # the independent reference: every seed's whole sequence in one apply (one scan per layer)
+    whole_apply = jax.jit(jax.vmap(lambda p, s, x: apply(config, p, s, x), in_axes=(0, 0, None)))
+    for count in (1, 5, 16, 19, 49):
         values = _series(count, seed=count)
         state = model.advance(f"s{count}", values, state=model.fresh_state())
         x = scaler.transform(values).astype(np.float32)[None]
-        # the reference: one read over all readings (no chunks), and a step-by-step loop
-        y, whole = read(config, params, _stack_rnn([model.fresh_state()]), x, seeds=True)
-        loop = _stack_rnn([model.fresh_state()])
-        for t in range(count):
-            y_loop, loop = read(config, params, loop, x[:, t : t + 1], seeds=True)
-        np.testing.assert_allclose(state.prediction, np.asarray(y)[:, 0], atol=1e-6)
-        np.testing.assert_allclose(state.prediction, np.asarray(y_loop)[:, 0], atol=1e-6)
+        y_whole, whole = whole_apply(params, _stack_rnn([model.fresh_state()]), x)
+        np.testing.assert_allclose(state.prediction, np.asarray(y_whole)[:, 0, -1], atol=1e-6)
         for got, want in zip(state.rnn, whole, strict=True):
             np.testing.assert_allclose(got.h, np.asarray(want.h)[:, 0], atol=1e-6)
             np.testing.assert_allclose(got.c, np.asarray(want.c)[:, 0], atol=1e-6)
+        # and bit for bit a step-by-step loop, one reading per call
+        loop = _stack_rnn([model.fresh_state()])
+        for t in range(count):
+            y_loop, loop = read(config, params, loop, x[:, t : t + 1], seeds=True)
+        np.testing.assert_array_equal(state.prediction, y_loop[:, 0])
+        for got, want in zip(state.rnn, loop, strict=True):
+            np.testing.assert_array_equal(got.h, want.h[:, 0])
+            np.testing.assert_array_equal(got.c, want.c[:, 0])
         for horizon in (2, 5, 13):
-            scaled = model._rollout([state], horizon)  # bucketed: rows 1, steps 16
+            scaled = model._rollout([state], horizon)  # rows 1, a buffer of 16 steps
             exact = rollout(
                 config,
                 params,
@@ -1151,8 +1159,8 @@ def test_bucketed_reads_and_rollouts_equal_the_unbucketed_path():
                 horizon=horizon,
                 output=state.prediction[:, None],
                 seeds=True,
-            )
-            np.testing.assert_allclose(scaled, np.asarray(exact), atol=1e-6)
+            )  # the program of this horizon alone
+            np.testing.assert_array_equal(scaled, exact)
     # a wrong reference would be caught: the state after one reading less differs
     shorter = model.advance("x", _series(4, seed=4)[:3], state=model.fresh_state())
     longer = model.advance("x", _series(4, seed=4), state=model.fresh_state())
@@ -1163,13 +1171,17 @@ def test_bucketed_reads_and_rollouts_equal_the_unbucketed_path():
 def test_after_warm_up_no_request_compiles(kind):
     # units of its own: no other test has compiled this model's programs
     model = _forecaster(kind, seed=11, units=(7, 3) if kind == "stateful" else (9,))
-    model.warm_up(40, 8, max_series=2)
+    assert model.warm_up(40, 8, max_series=3) == 3 * 2  # rows 1, 2 and 4: a read, a rollout
+    assert (model.read_capacity, model.horizon_capacity) == (40, 8)
     compiled = _programs(model)
-    for count, horizon in ((1, 1), (3, 8), (17, 7), (40, 3), (23, 2)):
+    for count, horizon in ((1, 1), (3, 8), (17, 7), (40, 3), (23, 2), (101, 8)):
         model.observe(f"s{count}", _series(count, seed=count), horizon=horizon)
         model.forecast(horizon, series=f"s{count}")
+    # several series of one length in one call: rows padded to a power of two
     model.observe_many({"a": _series(5), "b": _series(5, seed=2)}, horizon=5)
+    model.observe_many({i: _series(7, seed=3) for i in ("a", "b", "c")}, horizon=8)
     assert _programs(model) == compiled
-    # and the count can fail: a horizon beyond the warm-up compiles
+    # and the count can fail: a horizon beyond the warm-up compiles (the capacity doubles)
     model.observe("late", _series(5), horizon=9)
     assert _programs(model) != compiled
+    assert model.horizon_capacity == 16

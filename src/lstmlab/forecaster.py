@@ -35,10 +35,14 @@ What a series' state holds (``SeriesState``):
   the count of readings seen, and the series' own scaler.
 
 Exactness: observing a series in pieces of any sizes gives the same predictions as observing
-it at once (to float32 rounding). Only a handful of shapes is ever compiled: ``observe``
-reads at most ``READ_CHUNK`` readings per call, in power-of-two pieces
-(``lstmlab.core.rollout.read``), and pads the series to a power of two; forecasts round the
-horizon up to a power of two; ``warm_up`` compiles them all before the first request.
+it at once, bit for bit (every reading is one model step, ``lstmlab.core.rollout.read``).
+Few programs are ever compiled, one of each kind per row bucket (the series of one call
+padded with zero rows to a power of two): ``observe`` copies the readings into a buffer of
+``read_capacity`` steps that one compiled loop reads for the true count (a longer request is
+read in pieces of it); a forecast writes into a buffer of ``horizon_capacity`` steps from one
+compiled loop that runs for the asked horizon (a longer horizon doubles the capacity, and
+compiles once more). ``warm_up`` sets both capacities and compiles their programs before the
+first request.
 
 What a reading must be (``check_values``): finite, within float32, and within
 ``PLAUSIBLE_FACTOR`` training ranges of the series' training values unless the caller says
@@ -88,7 +92,7 @@ from lstmlab.core.model import (
     apply,
     init_state,
 )
-from lstmlab.core.rollout import power_of_two_pieces, read, rollout
+from lstmlab.core.rollout import read, rollout
 from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fit, init_train_states
 from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
@@ -111,7 +115,8 @@ __all__ = [
     "MODEL_KINDS",
     "OUTLIER_FACTOR",
     "PLAUSIBLE_FACTOR",
-    "READ_CHUNK",
+    "HORIZON_CAPACITY",
+    "READ_CAPACITY",
     "Forecast",
     "Forecaster",
     "ForecasterConfig",
@@ -145,12 +150,13 @@ PLAUSIBLE_FACTOR = 10.0
 # benchmark, the household's daily, weekly and minute columns) is within 19 widths, and
 # simulated intermittent demand (mostly zeros, negative-binomial spikes) within 212.
 OUTLIER_FACTOR = 1000.0
-# ``observe`` reads at most this many readings per compiled call (in power-of-two pieces):
-# log2(READ_CHUNK) + 1 = 5 programs per row bucket cover every request size. Compiling grows
-# with the piece (the time loop is unrolled), so a small chunk keeps ``warm_up`` short; a
-# request of 10,000 readings costs 625 calls (0.44 s for the two-layer test model on a busy
-# two-core machine; one reading, 1.4 ms).
-READ_CHUNK = 16
+# The readings one compiled read holds before ``warm_up`` sets it (``Forecaster.read_capacity``):
+# one program per row bucket reads any count up to it, a longer request in pieces of it. The
+# buffer is copied in whole on every call, so it is kept moderate (4 KB per series and column).
+READ_CAPACITY = 1024
+# The forecast steps one compiled rollout holds before ``warm_up`` sets it
+# (``Forecaster.horizon_capacity``); a longer horizon doubles it until it fits.
+HORIZON_CAPACITY = 64
 # The largest float32: a reading beyond it cannot be computed with, whatever the factor.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A time zone name (or UTC offset) is stored as this many UTF-8 bytes, zero padded.
@@ -1537,6 +1543,8 @@ class Forecaster:
         self._flags: dict[str, SeedFlags] = {}
         self._store: SeriesStore | None = None
         self._offset = None
+        self._read_capacity = READ_CAPACITY
+        self._horizon_capacity = HORIZON_CAPACITY
         # the readings fitted on (and observed since), for plots: id -> (times ns, values)
         self._history: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
 
@@ -2076,14 +2084,11 @@ class Forecaster:
         for length, ids in by_length.items():
             after = _stack_rnn([checked[i][0] for i in ids])  # (seeds, series, units)
             x = np.stack([checked[i][1] for i in ids])  # (series, readings, features)
-            # at most READ_CHUNK readings per call (read splits them into power-of-two
-            # pieces): log2(READ_CHUNK) + 1 programs cover every request size
-            for start in range(0, length, READ_CHUNK):
-                y, after = read(
-                    self._model, self._params, after, x[:, start : start + READ_CHUNK], seeds=True
-                )
-            y = np.asarray(y)  # (seeds, series, outputs)
-            after = [LSTMState(h=np.asarray(s.h), c=np.asarray(s.c)) for s in after]
+            # one compiled loop over a buffer of read_capacity readings (rows padded to a
+            # power of two): the same program whatever the count
+            y, after = read(
+                self._model, self._params, after, x, seeds=True, capacity=self._read_capacity
+            )  # y: (seeds, series, outputs)
             for row, series_id in enumerate(ids):
                 state, _, stamps, _ = checked[series_id]
                 out[series_id] = dataclasses.replace(
@@ -2159,12 +2164,26 @@ class Forecaster:
         self._flags.pop(series_id, None)
         return bool(self._store.delete(series_id))
 
+    @property
+    def read_capacity(self) -> int:
+        """The readings one compiled read holds (``READ_CAPACITY`` until ``warm_up``)."""
+        return self._read_capacity
+
+    @property
+    def horizon_capacity(self) -> int:
+        """The forecast steps one compiled rollout holds (doubled for a longer horizon)."""
+        return self._horizon_capacity
+
     def warm_up(self, max_readings: int, max_horizon: int, *, max_series: int = 1) -> int:
         """Compile every program a request up to these sizes can need, so that none compiles.
 
-        ``observe`` reads at most ``READ_CHUNK`` readings per call, in power-of-two pieces,
-        and pads the series to a power of two; forecasts round the horizon up to a power of
-        two. This runs each of those shapes once on zeros (nothing is stored).
+        Sets ``read_capacity`` to ``max_readings`` and ``horizon_capacity`` to
+        ``max_horizon``, then runs, on zeros and for each row bucket up to ``max_series``
+        (powers of two), the one read (a stateful model's loop over its buffer, or a window
+        model's window) and the one rollout (none for a direct model, whose forecast is its
+        stored output, nor for ``max_horizon`` 1, the stored prediction). Nothing is stored.
+        A request of more readings is read in pieces (no compile); a longer horizon, or more
+        series at once, compiles.
 
         Args:
             max_readings: the most readings one request sends.
@@ -2172,47 +2191,43 @@ class Forecaster:
             max_series: the most series one call observes or forecasts together.
 
         Returns:
-            The number of shapes run.
+            The number of programs run: 2 per row bucket for a recursive forecaster with
+            ``max_horizon > 1``, else 1.
         """
         self._require_model()
         max_readings = check_positive_int("max_readings", max_readings)
         max_horizon = check_int_range("max_horizon", max_horizon, 1, MAX_HORIZON)
         max_series = check_positive_int("max_series", max_series)
+        self._read_capacity = max_readings
+        self._horizon_capacity = max_horizon
         columns = self._model.features
         row_buckets = [1 << bit for bit in range(_bucket(max_series).bit_length())]
-        horizons = [1 << bit for bit in range(_bucket(max_horizon).bit_length())]
-        if self._recipe.horizon > 1:
-            horizons = []  # a direct model's forecast is its stored output: nothing to roll
-        shapes = 0
+        programs = 0
         for rows in row_buckets:
             fresh = [self.fresh_state()] * rows
             if self.windowed:
                 x = np.zeros((rows, self._recipe.window, columns), np.float32)
                 y, _ = read(self._model, self._params, (), x, seeds=True)
-                shapes += 1
             else:
-                pieces = sorted(
-                    {
-                        piece
-                        for n in range(1, min(max_readings, READ_CHUNK) + 1)
-                        for piece in power_of_two_pieces(n)
-                    }
+                x = np.zeros((rows, 1, columns), np.float32)
+                y, _ = read(
+                    self._model,
+                    self._params,
+                    _stack_rnn(fresh),
+                    x,
+                    seeds=True,
+                    capacity=self._read_capacity,
                 )
-                for piece in pieces:
-                    x = np.zeros((rows, piece, columns), np.float32)
-                    # from a stored state (NumPy) and from a state still on the device (the
-                    # pieces after the first): jit keeps one program for each
-                    y, state = read(self._model, self._params, _stack_rnn(fresh), x, seeds=True)
-                    read(self._model, self._params, state, x, seeds=True)
-                    shapes += 1
-            ready = [dataclasses.replace(s, prediction=np.asarray(y)[:, 0]) for s in fresh]
+            programs += 1
+            if self._recipe.horizon > 1 or max_horizon == 1:
+                continue
+            ready = [dataclasses.replace(s, prediction=y[:, 0]) for s in fresh]
             if self.windowed:
                 window = self._recipe.window
                 ready = [dataclasses.replace(s, recent=np.zeros((window, columns))) for s in ready]
-            for steps in horizons[1:]:  # horizon 1 is the stored prediction
-                self._rollout(ready, steps)
-                shapes += 1
-        return shapes
+            self._rollout(ready, 2)  # every horizon from 2 to max_horizon: one program
+            programs += 1
+        return programs
 
     def warm_start(
         self,
@@ -2427,12 +2442,13 @@ class Forecaster:
             return output.reshape(seeds, series, direct, columns)[:, :, :horizon]
         if horizon == 1:  # the next step is the prediction already stored: no device call
             return output[:, :, None, :]  # (seeds, series, 1, columns)
-        # Bucketed shapes: the series padded to a power of two (zero rows, dropped after)
-        # and the horizon rounded up to one (a scan is causal: its first steps do not see
-        # the later ones), so a handful of programs serves every request.
+        # Bounded shapes: the series padded to a power of two (zero rows, dropped after),
+        # the horizon a traced loop count within a buffer of horizon_capacity steps,
+        # doubled when too short (one more program).
+        while self._horizon_capacity < horizon:
+            self._horizon_capacity *= 2
         series = len(states)
         rows = _bucket(series)
-        steps = _bucket(horizon)
         if self.windowed:
             x = np.zeros((rows, self._recipe.window, columns), np.float32)
             x[:series] = np.stack([s.recent for s in states])  # (series, window, columns)
@@ -2445,9 +2461,16 @@ class Forecaster:
         padded = np.zeros((output.shape[0], rows, output.shape[2]), np.float32)
         padded[:, :series] = output
         forecast = rollout(
-            self._model, self._params, rnn, x, horizon=steps, output=padded, seeds=True
+            self._model,
+            self._params,
+            rnn,
+            x,
+            horizon=horizon,
+            output=padded,
+            seeds=True,
+            max_horizon=self._horizon_capacity,
         )
-        return np.asarray(forecast)[:, :series, :horizon]  # (seeds, series, horizon, columns)
+        return forecast[:, :series]  # (seeds, series, horizon, columns)
 
     def halfwidths(self, series_id: str, level: float, horizon: int) -> np.ndarray:
         """Split-conformal half-widths of a series' forecast, in its original units.

@@ -4,16 +4,18 @@ Three functions, all over ``lstmlab.core.model.apply``, state in and state out:
 
 * ``read``: read readings ``x (rows, time, features)`` into a state and return the model's
   output after the last reading and the new state. A stateful model carries its state from
-  reading to reading; a window model (stateless LSTM, MLP) reads its last ``timesteps``
-  readings from a zero state. Time is read in power-of-two pieces and rows are padded to a
-  power of two, so reading any number of readings for any number of series compiles only a
-  handful of programs (``observe`` with 13 readings runs pieces of 8, 4 and 1).
+  reading to reading, one model step per reading, in one compiled loop over a buffer of
+  ``capacity`` readings that runs for the true count (a traced argument); a window model
+  (stateless LSTM, MLP) reads its last ``timesteps`` readings from a zero state. Rows are
+  padded to a power of two, so one program per row bucket reads any number of readings
+  (more than ``capacity``: in pieces of ``capacity``).
 * ``window_states``: the state before each window when a stateful model reads overlapping
   windows in order, as Keras' stateful layout with one stream reads them (the warm start of
   every forecast origin at once).
 * ``rollout``: ``horizon`` steps ahead from a state and the inputs of the next step, either
-  recursively (one ``lax.scan`` over the horizon; each forecast is fed back as the newest
-  input and the window slides by one) or directly (one ``apply`` of a model with one output
+  recursively (one compiled loop over a traced horizon, writing into a buffer of
+  ``max_horizon`` steps: one program for every horizon up to it; each forecast is fed back
+  as the newest input and the window slides by one) or directly (one ``apply`` of a model with one output
   per step ahead). Known future covariates fill the input columns after the targets. A model
   that normalises its windows (``norm``) maps its outputs back itself, in ``apply``.
 
