@@ -488,6 +488,8 @@ def test_open_store_opens_a_postgres_store_for_a_postgresql_url(tmp_path, monkey
         def __init__(self, url, *, model, max_series=None):
             opened.append((url, model, max_series))
 
+        seeded = False
+
         def seed(self, source):  # a new shared store starts from the folder's series
             opened.append(source.series_ids())
 
@@ -514,7 +516,10 @@ def test_open_store_without_psycopg_says_what_to_install(tmp_path, monkeypatch):
         open_store(folder, url="postgresql://u@localhost:5432/db")
 
 
-def test_a_new_postgres_store_starts_from_the_folders_trained_series(tmp_path, postgres_url):
+def test_a_new_postgres_store_starts_from_the_folders_trained_series(
+    tmp_path, postgres_url, monkeypatch
+):
+    from lstmlab import model_folder
     from lstmlab.live.state_store import StoredState
     from lstmlab.model_folder import open_store
 
@@ -556,8 +561,13 @@ def test_a_new_postgres_store_starts_from_the_folders_trained_series(tmp_path, p
     opened[0].delete("x")  # a series deleted on the shared store stays deleted
     for store in opened:
         store.close()
+
+    def no_sqlite(*args, **kwargs):
+        raise AssertionError("a seeded store opened the folder's SQLite store again")
+
+    monkeypatch.setattr(model_folder, "SeriesStore", no_sqlite)
     with open_store(folder, url=postgres_url) as again:
-        assert again.series_ids() == (ids[1], ids[2])
+        assert again.series_ids() == (ids[1], ids[2]) and again.seeded
 
 
 def test_a_save_onto_a_full_disk_fails_cleanly_and_keeps_the_old_model(tmp_path):

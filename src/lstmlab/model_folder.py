@@ -791,7 +791,7 @@ def open_store(
             # a new shared store starts from the trained series (their warm-started states
             # and logs), as the folder's own store does: copied once, by the first worker
             own = path / _checked_store_name(path, config)
-            if own.exists():
+            if own.exists() and not shared.seeded:  # once seeded, the file is not opened
                 with SeriesStore(own, model=fingerprint) as source:
                     shared.seed(source)
         except BaseException:

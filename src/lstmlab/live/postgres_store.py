@@ -661,6 +661,13 @@ class PostgresStore:
         """
         copy_store(self, other)
 
+    @property
+    def seeded(self) -> bool:
+        """Whether ``seed`` has run on this store (by any worker)."""
+        with self._failures():
+            row = self._run("SELECT 1 FROM lstmlab_meta WHERE key = 'seeded'").fetchone()
+        return row is not None
+
     def seed(self, source: Any) -> bool:
         """Copy ``source`` (a model folder's own store: its trained series) in, once.
 
