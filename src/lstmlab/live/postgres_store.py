@@ -31,6 +31,10 @@ may have been applied: a repeated observation is recognised by the log, so the r
 Durability is the server's (``synchronous_commit``, on by default: a committed transaction
 survives a crash of either side).
 
+A new store starts from a model folder's trained series: ``seed`` (called by
+``lstmlab.model_folder.open_store``) copies the folder's SQLite store in once, under the
+store-wide lock, and records that it did.
+
 Each thread gets its own connection (the service runs model work in a thread pool).
 """
 

@@ -18,7 +18,9 @@ What a row holds (the store does not interpret the arrays; ``lstmlab.forecaster`
   refused (``StoreError``);
 - ``counters``: the number of stored series, kept by triggers in the same transaction as the
   insert or delete that changes it, so ``len(store)`` is one row read at any size (a
-  ``COUNT(*)`` over a million series takes a noticeable fraction of a second).
+  ``COUNT(*)`` over a million series takes a noticeable fraction of a second). It is read on
+  a connection of its own, so ``len`` (and ``health``) never wait behind a writer, of this
+  process or another.
 
 Every update is one transaction (``BEGIN IMMEDIATE``): a writer reads the series' current row
 inside it, so a state written by another process in between is never overwritten by a stale
