@@ -1,4 +1,4 @@
-"""Training speed of the seed configuration: lstmlab against Keras 3 (each backend) and PyTorch.
+"""Training speed: the seed configuration against Keras 3 and PyTorch, large shapes against PyTorch.
 
 The seed (Keras' ``lstm_stateful.py``): LSTM(20) + Dense(1), batch size 1, 800 one-step training
 samples of the moving-average data (tsteps 2, lahead 1, input_len 1000), 10 epochs, stateful,
@@ -10,8 +10,22 @@ per epoch; the first epoch's extra time is reported as compile/trace time.
     python bench/train_speed.py --full          # all tools 10 epochs (test MSE as the seed)
     python bench/train_speed.py --tools lstmlab,torch
 
+Also measured (issue 13), each in its own process:
+
+* ``seed_style``: the seed's driver, ``LSTMModel.fit(epochs=1)`` then ``reset_states()``,
+  repeated, against the bare compiled epoch in the same process (target: at most 1.2x).
+* ``large``: the large configurations (25 batches x 256 streams x 128 units x 64 steps and
+  50 x 1024 x 128 x 16; one feature, one output) trained by lstmlab (float32, and with
+  ``matmul_dtype="bfloat16"``) and by PyTorch ``nn.LSTM`` with 1 and 2 threads, the same
+  epoch (stateless batches, MSE, Adam), with the achieved GFLOP/s (the LSTM's matrix
+  products: forward plus twice that for the backward) against this machine's float32
+  matmul peak measured in the same process (targets: >= 1.0x PyTorch with 2 threads and
+  >= 40% of the peak). ``--large-batches N`` times N batches per epoch instead (quick runs;
+  the rates per batch are what is compared). ``--skip-large`` leaves them out.
+
 The last line printed is one JSON object: tool -> {sec_per_epoch, compile_s, test_mse, ratio,
-carries_state, ...}, plus "_meta" (machine, settings, targets). Nothing is asserted.
+carries_state, ...}, "seed_style", "large" and "_meta" (machine, settings, targets, load
+average). Nothing is asserted.
 """
 
 import argparse
@@ -148,27 +162,72 @@ def child_lstmlab(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs
     return summary
 
 
+SEED_STYLE_ROUNDS = 60
+
+
 def child_lstmlab_edge(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: int) -> dict:
-    """The edge object, driven exactly as the seed drives Keras: fit(epochs=1), reset, x10."""
+    """The edge object, driven exactly as the seed drives Keras: fit(epochs=1), reset, x10.
+
+    Then the seed-style driver against the bare compiled epoch (``compiled_train_epoch`` and
+    the reset), alternating one of each for ``SEED_STYLE_ROUNDS`` rounds in this process, so
+    that both see the same load: ``seed_style_ratio`` is the ratio of the medians.
+    """
+    import jax
+
     from lstmlab import LSTMModel
+    from lstmlab.core.model import LSTMConfig, from_keras_weights, init_params, reset_state
+    from lstmlab.core.train import TrainConfig, compiled_train_epoch, init_train_state
 
     model = LSTMModel(units=(UNITS,), stateful=True, batch_size=1, seed=INIT_SEED)
     model.set_weights(weights)
     epoch_seconds = []
-    for _ in range(epochs):
-        started = time.perf_counter()
+
+    def seed_style_epoch() -> None:
         model.fit(
             data["x_train"], data["y_train"], epochs=1, batch_size=1, shuffle=False, quiet=True
         )
-        epoch_seconds.append(time.perf_counter() - started)
         model.reset_states()
+
+    for _ in range(epochs):
+        started = time.perf_counter()
+        seed_style_epoch()
+        epoch_seconds.append(time.perf_counter() - started)
     test_mse = _mse(model.predict(data["x_test"]), data["y_test"])
+
+    config = LSTMConfig(units=(UNITS,), timesteps=1, features=1, outputs=1, stateful=True)
+    params = from_keras_weights(config, weights, init_params(config, INIT_SEED))
+    train_config = TrainConfig(epochs=1, learning_rate=1e-3, reset="epoch")
+    train_epoch = compiled_train_epoch(config, train_config)
+    bare_state = init_train_state(config, params, 1, train_config)
+    x_batches = jax.numpy.asarray(data["x_train"].reshape(-1, 1, 1, 1))  # (800, 1, time, 1)
+    y_batches = jax.numpy.asarray(data["y_train"].reshape(-1, 1, 1))  # (800, 1, outputs)
+
+    def bare_epoch() -> None:
+        nonlocal bare_state
+        bare_state, losses = train_epoch(bare_state, x_batches, y_batches)
+        jax.block_until_ready(losses)
+        bare_state = bare_state._replace(rnn_state=reset_state(bare_state.rnn_state))
+
+    bare_epoch()
+    bare_seconds, driver_seconds = [], []
+    for _ in range(SEED_STYLE_ROUNDS):
+        started = time.perf_counter()
+        bare_epoch()
+        bare_seconds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        seed_style_epoch()
+        driver_seconds.append(time.perf_counter() - started)
+    bare, driver = float(np.median(bare_seconds)), float(np.median(driver_seconds))
     return _summary(
         epoch_seconds,
         test_mse,
         carries_state=True,
         carries_state_predict=True,
         version=package_version("lstmlab"),
+        seed_style_s=driver,
+        bare_epoch_s=bare,
+        seed_style_ratio=driver / bare,
+        seed_style_rounds=SEED_STYLE_ROUNDS,
     )
 
 
@@ -333,6 +392,198 @@ def child_torch(data: dict[str, np.ndarray], weights: list[np.ndarray], epochs: 
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Large shapes (issue 13): lstmlab against PyTorch nn.LSTM, and the machine's matmul peak.
+# --------------------------------------------------------------------------------------------
+# (batches per epoch, streams per batch, units, steps)
+LARGE_CONFIGS = ((25, 256, 128, 64), (50, 1024, 128, 16))
+LARGE_TARGETS = {"vs_torch_2_threads": 1.0, "peak_fraction": 0.4}
+LARGE_TIMED_EPOCHS = 2
+
+
+def large_data(shape: Sequence[int], batches: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random batches ``(batches, streams, steps, 1)`` and targets (a mean of the last steps)."""
+    _, streams, _, steps = shape
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batches, streams, steps, 1)).astype(np.float32)
+    y = (x[:, :, -4:, 0].mean(axis=2, keepdims=True) * 0.5).astype(np.float32)
+    return x, y  # (batches, streams, steps, 1), (batches, streams, 1)
+
+
+def large_flops(shape: Sequence[int], batches: int) -> float:
+    """Floating-point operations of the LSTM's matrix products in one training epoch.
+
+    Per step: the input projection ``2 * streams * features * 4u`` and the recurrent product
+    ``2 * streams * u * 4u``; the backward pass does each twice (weights and inputs).
+    """
+    _, streams, units, steps = shape
+    forward = 2 * streams * steps * (1 * 4 * units + units * 4 * units) + 2 * streams * units
+    return 3.0 * forward * batches
+
+
+def matmul_peak() -> float:
+    """This machine's float32 matmul rate in GFLOP/s: the best of a few 2048^2 products (JAX)."""
+    import jax
+    import jax.numpy as jnp
+
+    size = 2048
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    product = jax.jit(lambda m: m @ m)
+    jax.block_until_ready(product(a))
+    best = float("inf")
+    for _ in range(8):
+        started = time.perf_counter()
+        jax.block_until_ready(product(a))
+        best = min(best, time.perf_counter() - started)
+    return 2.0 * size**3 / best / 1e9
+
+
+def child_large_lstmlab(shape: Sequence[int], batches: int, matmul_dtype: str) -> dict:
+    """lstmlab's compiled epoch at a large shape (stateless batches, Keras-form Adam)."""
+    import jax
+
+    from lstmlab.core.layers import time_unroll
+    from lstmlab.core.model import LSTMConfig, init_params
+    from lstmlab.core.train import TrainConfig, compiled_train_epoch, init_train_state
+
+    _, streams, units, steps = shape
+    config = LSTMConfig(units=(units,), timesteps=steps, features=1, outputs=1, stateful=False)
+    train_config = TrainConfig(epochs=1, learning_rate=1e-3, matmul_dtype=matmul_dtype)
+    train_epoch = compiled_train_epoch(config, train_config)
+    state = init_train_state(config, init_params(config, 0), streams, train_config)
+    x, y = (jax.numpy.asarray(a) for a in large_data(shape, batches))
+    peak_before = matmul_peak()
+    epoch_seconds = []
+    for _ in range(1 + LARGE_TIMED_EPOCHS):
+        started = time.perf_counter()
+        state, losses = train_epoch(state, x, y)
+        jax.block_until_ready(losses)
+        epoch_seconds.append(time.perf_counter() - started)
+    peak = max(peak_before, matmul_peak())
+    steady = float(np.median(epoch_seconds[1:]))
+    gflops = large_flops(shape, batches) / steady / 1e9
+    return {
+        "status": "ok",
+        "sec_per_epoch": steady,
+        "compile_s": epoch_seconds[0] - steady,
+        "gflops": gflops,
+        "peak_gflops": peak,
+        "peak_fraction": gflops / peak,
+        "last_loss": float(np.mean(np.asarray(losses))),
+        "unroll": time_unroll(streams, units, steps),
+        "matmul_dtype": matmul_dtype,
+    }
+
+
+def child_large_torch(shape: Sequence[int], batches: int, threads: int) -> dict:
+    """PyTorch nn.LSTM + nn.Linear at a large shape, ``threads`` intra-op threads."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    _, _, units, _ = shape
+    lstm = nn.LSTM(1, units, batch_first=True)
+    head = nn.Linear(units, 1)
+    optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=1e-3, eps=1e-7)
+    loss_fn = nn.MSELoss()
+    x, y = (torch.from_numpy(a) for a in large_data(shape, batches))
+    epoch_seconds = []
+    for _ in range(1 + LARGE_TIMED_EPOCHS):
+        started = time.perf_counter()
+        for index in range(batches):
+            output, _ = lstm(x[index])
+            loss = loss_fn(head(output[:, -1]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        epoch_seconds.append(time.perf_counter() - started)
+    steady = float(np.median(epoch_seconds[1:]))
+    return {
+        "status": "ok",
+        "sec_per_epoch": steady,
+        "first_epoch_s": epoch_seconds[0],
+        "gflops": large_flops(shape, batches) / steady / 1e9,
+        "threads": torch.get_num_threads(),
+        "last_loss": float(loss),
+        "version": package_version("torch"),
+    }
+
+
+def measure_large(args: argparse.Namespace) -> dict[str, Any]:
+    """Every large configuration: lstmlab (float32, bfloat16) and torch (1, 2 threads)."""
+    results: dict[str, Any] = {}
+    for shape in LARGE_CONFIGS:
+        batches = args.large_batches or shape[0]
+        name = "x".join(str(v) for v in shape)
+        base = [str(SCRIPT), "--large-shape", ",".join(map(str, shape)),
+                "--large-batches", str(batches)]
+        entry: dict[str, Any] = {"shape": list(shape), "batches_timed": batches}
+        for dtype in ("float32", "bfloat16"):
+            print(f"running large {name} lstmlab {dtype} ...", file=sys.stderr, flush=True)
+            entry[f"lstmlab_{dtype}"] = run_child(
+                [*base, "--child", "large_lstmlab", "--matmul-dtype", dtype],
+                timeout=args.timeout,
+            )
+        for threads in (1, 2):
+            key = f"torch_{threads}_threads"
+            if not is_installed("torch"):
+                entry[key] = {"status": "not installed", "error": "torch is not installed"}
+                continue
+            print(f"running large {name} torch {threads} threads ...", file=sys.stderr, flush=True)
+            entry[key] = run_child(
+                [*base, "--child", "large_torch", "--torch-threads", str(threads)],
+                env={"OMP_NUM_THREADS": str(threads)},
+                timeout=args.timeout,
+            )
+        ours = entry["lstmlab_float32"]
+        torch_2 = entry["torch_2_threads"]
+        if ours.get("status") == "ok":
+            entry["peak_fraction"] = ours["peak_fraction"]
+            entry["passes_peak"] = ours["peak_fraction"] >= LARGE_TARGETS["peak_fraction"]
+            bf16 = entry["lstmlab_bfloat16"]
+            if bf16.get("status") == "ok":
+                entry["bfloat16_speedup"] = ours["sec_per_epoch"] / bf16["sec_per_epoch"]
+            for threads in (1, 2):
+                other = entry[f"torch_{threads}_threads"]
+                if other.get("status") == "ok":
+                    entry[f"vs_torch_{threads}_threads"] = (
+                        other["sec_per_epoch"] / ours["sec_per_epoch"]
+                    )
+            if torch_2.get("status") == "ok":
+                entry["passes_torch"] = (
+                    entry["vs_torch_2_threads"] >= LARGE_TARGETS["vs_torch_2_threads"]
+                )
+        results[name] = entry
+    return results
+
+
+def print_large(large: dict[str, Any]) -> None:
+    """One line per large configuration."""
+    for name, entry in large.items():
+        ours = entry.get("lstmlab_float32", {})
+        if ours.get("status") != "ok":
+            print(f"large {name}: lstmlab {ours.get('status')}: {ours.get('error', '')}")
+            continue
+        parts = [
+            f"large {name} ({entry['batches_timed']} batches): lstmlab "
+            f"{format_seconds(ours['sec_per_epoch'])}/epoch, {ours['gflops']:.0f} GFLOP/s = "
+            f"{100 * ours['peak_fraction']:.0f}% of the {ours['peak_gflops']:.0f} GFLOP/s "
+            f"matmul peak {mark(entry.get('passes_peak'))} (unroll {ours['unroll']})"
+        ]
+        if "bfloat16_speedup" in entry:
+            parts.append(f"bfloat16 {entry['bfloat16_speedup']:.2f}x float32's speed")
+        for threads in (1, 2):
+            ratio = entry.get(f"vs_torch_{threads}_threads")
+            if ratio is not None:
+                parts.append(f"{ratio:.2f}x torch with {threads} thread(s)")
+        if "passes_torch" in entry:
+            parts.append(f"target >= 1.0x torch (2 threads) {mark(entry['passes_torch'])}")
+        print("; ".join(parts))
+
+
+LARGE_CHILDREN = ("large_lstmlab", "large_torch")
+
 CHILDREN: dict[str, Callable[[dict, list, int], dict]] = {
     "lstmlab": child_lstmlab,
     "lstmlab_edge": child_lstmlab_edge,
@@ -405,6 +656,22 @@ def _passes(results: dict[str, dict], tool: str, target: float) -> dict[str, Any
         "epochs": epochs,
         "lstmlab_mse": lstmlab_mse,
         "tool_mse": other["test_mse"],
+    }
+
+
+SEED_STYLE_TARGET = 1.2
+
+
+def _seed_style(edge: dict[str, Any]) -> dict[str, Any]:
+    """The seed-style driver against the bare epoch, from the lstmlab_edge child."""
+    if edge.get("status") != "ok" or "seed_style_ratio" not in edge:
+        return {}
+    return {
+        "seed_style_s": edge["seed_style_s"],
+        "bare_epoch_s": edge["bare_epoch_s"],
+        "ratio": edge["seed_style_ratio"],
+        "passes": edge["seed_style_ratio"] <= SEED_STYLE_TARGET,
+        "rounds": edge["seed_style_rounds"],
     }
 
 
@@ -518,8 +785,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(ALL_TOOLS)}",
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per child")
-    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--large-batches",
+        type=int,
+        default=0,
+        help="batches per epoch timed at the large shapes (default 0: the full 25 and 50)",
+    )
+    parser.add_argument(
+        "--skip-large", action="store_true", help="leave out the large configurations"
+    )
+    parser.add_argument(
+        "--child", choices=sorted([*CHILDREN, *LARGE_CHILDREN]), help=argparse.SUPPRESS
+    )
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
+    parser.add_argument("--large-shape", help=argparse.SUPPRESS)
+    parser.add_argument("--matmul-dtype", default="float32", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
     unknown = sorted(set(tools) - set(ALL_TOOLS))
@@ -528,6 +808,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if "lstmlab" not in tools:
         tools.insert(0, "lstmlab")  # every ratio is relative to it
     args.tools = tools
+    if args.large_batches < 0:
+        parser.error(f"--large-batches must be >= 0, got {args.large_batches}")
     for name in ("epochs", "keras_epochs", "torch_epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -537,6 +819,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark (or, with ``--child``, one tool of it)."""
     args = parse_args(argv)
+    if args.child in LARGE_CHILDREN:
+        shape = tuple(int(v) for v in args.large_shape.split(","))
+        batches = args.large_batches or shape[0]
+        if args.child == "large_lstmlab":
+            emit_json(child_large_lstmlab(shape, batches, args.matmul_dtype))
+        else:
+            emit_json(child_large_torch(shape, batches, args.torch_threads or 1))
+        return 0
     if args.child:
         data, weights = _load(args.inputs)
         emit_json(CHILDREN[args.child](data, weights, args.epochs))
@@ -549,6 +839,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for tool in args.tools:
             print(f"running {tool} ...", file=sys.stderr, flush=True)
             results[tool] = measure(tool, inputs, args)
+    large = {} if args.skip_large else measure_large(args)
     base = results["lstmlab"].get("sec_per_epoch")
     for result in results.values():
         if result.get("status") == "ok" and base:
@@ -567,12 +858,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         },
         "targets": {tool: _passes(results, tool, target) for tool, target in TARGETS.items()},
+        "seed_style_target": SEED_STYLE_TARGET,
+        "large_targets": LARGE_TARGETS,
         # Other work on the machine slows the per-step loops most (torch's thread pool).
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
     }
     print_report(results, args, meta)
-    emit_json({**results, "_meta": meta})
+    seed_style = _seed_style(results.get("lstmlab_edge", {}))
+    if seed_style:
+        print(
+            f"seed-style driver (fit(epochs=1) + reset_states, repeated): "
+            f"{format_seconds(seed_style['seed_style_s'])} per epoch against the bare compiled "
+            f"epoch's {format_seconds(seed_style['bare_epoch_s'])} in the same process: "
+            f"{seed_style['ratio']:.2f}x (target <= {SEED_STYLE_TARGET}x) "
+            f"{mark(seed_style['passes'])}"
+        )
+    print_large(large)
+    emit_json({**results, "seed_style": seed_style, "large": large, "_meta": meta})
     return 0
 
 

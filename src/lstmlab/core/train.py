@@ -1,9 +1,12 @@
 """Training: Keras-form Adam, the reset policy, and the one compiled training driver, ``fit``.
 
 ``fit`` trains several equal-shape trainings (seeds, or equal-shape configurations) at once:
-every epoch is one ``jit(vmap(...))`` program over the trainings, in which the batches run as
-one ``lax.scan``, then the validation, then the epoch-end reset of the policy. Every entry
-point (``LSTMModel.fit``, ``Forecaster.fit``, the experiments) trains through it.
+up to ``EPOCH_CHUNK`` epochs run in one compiled ``lax.while_loop`` over ``vmap(epoch)``, an
+epoch being the batches in one ``lax.scan``, then the validation, the epoch-end reset of the
+policy and the epoch's mean loss; nothing returns to Python between epochs. ``fit_single`` is
+the same driver for one training without the trainings axis (``LSTMModel.fit``'s per-call
+path). Every entry point (``LSTMModel.fit``, ``Forecaster.fit``, the experiments) trains
+through them.
 """
 
 import collections
@@ -1071,21 +1074,29 @@ def _compiled_run(
     training has stopped (early stopping); ``losses`` and ``val_losses`` are
     ``(EPOCH_CHUNK, trainings)`` buffers, ``nan`` past ``epochs_done``. With ``single`` the
     states are one training's (no leading axis; see ``fit_single`` for what may be left
-    out) and the epoch is not vmapped: the same program as ``compiled_train_epoch``'s epoch
-    with the validation and the reset, in the loop.
+    out). One training, stacked or not, runs the epoch without vmap.
     """
     epoch = make_driver_epoch(
         model_config, train_config, validation=validation, validation_state=validation_state
     )
-    if not single:
-        # One training needs no vmap: a batch axis of 1 would only change the program.
-        epoch = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis))
+    epochs_of_many = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis))
     early = train_config.early_stopping is not None
 
     def run(train_states, stop_states, epochs, x, y, x_val, y_val):
         if single:
             train_states = _complete_state(model_config, train_config, x, train_states)
         trainings = 1 if single else train_states.step.shape[0]
+        # One training runs the epoch without vmap (a vmapped axis of 1 makes XLA's CPU
+        # programs about twice as slow on small models), stacked or not: fit with one
+        # training and fit_single run the same arithmetic.
+        squeeze = not single and trainings == 1
+        if squeeze:
+            train_states, stop_states = jax.tree.map(
+                lambda leaf: leaf[0], (train_states, stop_states)
+            )
+            if data_axis == 0:
+                x, y, x_val, y_val = (a[0] for a in (x, y, x_val, y_val))
+        one_epoch_fn = epoch if single or squeeze else epochs_of_many
         dtype = jnp.result_type(float)
         empty = jnp.full((EPOCH_CHUNK, trainings), jnp.nan, dtype)
 
@@ -1098,7 +1109,7 @@ def _compiled_run(
 
         def one_epoch(carry):
             index, states, stops, losses, val_losses = carry
-            states, stops, loss, val_loss = epoch(states, stops, x, y, x_val, y_val)
+            states, stops, loss, val_loss = one_epoch_fn(states, stops, x, y, x_val, y_val)
             # (trainings,) rows; one training's scalar losses become a row of one.
             losses = losses.at[index].set(jnp.reshape(loss, (trainings,)).astype(dtype))
             val_losses = val_losses.at[index].set(
@@ -1110,6 +1121,10 @@ def _compiled_run(
         done, train_states, stop_states, losses, val_losses = jax.lax.while_loop(
             go_on, one_epoch, start
         )
+        if squeeze:
+            train_states, stop_states = jax.tree.map(
+                lambda leaf: leaf[None], (train_states, stop_states)
+            )
         return train_states, stop_states, losses, val_losses, done
 
     return jax.jit(run)
