@@ -16,7 +16,6 @@ from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import LSTMConfig, MLPConfig, apply, init_params, init_state
 from lstmlab.core.rollout import (
     _compiled_read,
-    power_of_two_pieces,
     read,
     rollout,
     window_states,
@@ -303,12 +302,6 @@ def test_stream_rollout_with_max_horizon_continues_from_the_output():
 
 
 # --------------------------------------------------------------------------- read
-
-
-def test_power_of_two_pieces():
-    assert power_of_two_pieces(13) == [8, 4, 1]
-    assert power_of_two_pieces(0) == []
-    assert all(sum(power_of_two_pieces(n)) == n for n in range(100))
 
 
 @pytest.mark.parametrize("model", ["stateful", "stacked", "stream"])

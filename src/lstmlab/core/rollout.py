@@ -15,9 +15,10 @@ Three functions, all over ``lstmlab.core.model.apply``, state in and state out:
 * ``rollout``: ``horizon`` steps ahead from a state and the inputs of the next step, either
   recursively (one compiled loop over a traced horizon, writing into a buffer of
   ``max_horizon`` steps: one program for every horizon up to it; each forecast is fed back
-  as the newest input and the window slides by one) or directly (one ``apply`` of a model with one output
-  per step ahead). Known future covariates fill the input columns after the targets. A model
-  that normalises its windows (``norm``) maps its outputs back itself, in ``apply``.
+  as the newest input and the window slides by one) or directly (one ``apply`` of a model
+  with one output per step ahead). Known future covariates fill the input columns after the
+  targets. A model that normalises its windows (``norm``) maps its outputs back itself, in
+  ``apply``.
 
 What one step reads is the input ``x`` passed to ``rollout``, slid by one row per step: a
 window model passes its last ``timesteps`` readings; a stateful model that reads one reading
@@ -50,21 +51,9 @@ import numpy as np
 from lstmlab.checks import check_choice, check_positive_int
 from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_state
 
-__all__ = ["STRATEGIES", "power_of_two_pieces", "read", "rollout", "window_states"]
+__all__ = ["STRATEGIES", "read", "rollout", "window_states"]
 
 STRATEGIES = ("recursive", "direct")
-
-
-def power_of_two_pieces(n: int) -> list[int]:
-    """``n`` as descending powers of two: ``13 -> [8, 4, 1]`` (bounds the compiled shapes).
-
-    Args:
-        n: a count, ``>= 0``.
-
-    Returns:
-        The powers of two that sum to ``n``, largest first (``[]`` for 0).
-    """
-    return [1 << bit for bit in range(n.bit_length() - 1, -1, -1) if n >> bit & 1]
 
 
 def _last_step(y: jax.Array) -> jax.Array:
