@@ -15,10 +15,12 @@ import pytest
 from lstmlab import cli, runtime, scoring
 from lstmlab.cli import build_parser, compare_config, main
 from lstmlab.core.model import LSTMConfig, init_params
+from lstmlab.data import loading
 from lstmlab.data.loading import DownloadError
 from lstmlab.experiments import compare
 from lstmlab.forecaster import MIN_WINDOW, Forecaster
 from lstmlab.model_folder import SavedModel, folder_checksum, load_model, save_model
+from lstmlab.report import documents
 from lstmlab.report.documents import format_number
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -361,7 +363,8 @@ def test_compare_loader_keeps_gaps_to_fill_after_the_split(missing, tmp_path):
 def test_compare_fills_a_gap_ending_the_training_part_from_training_values_only(
     missing, tmp_path, monkeypatch, compare_results
 ):
-    monkeypatch.setattr(cli, "write_compare_report", lambda result, out: {})  # the data path only
+    # the data path only
+    monkeypatch.setattr(documents, "write_compare_report", lambda result, out: {})
     values = 50 + np.cumsum(np.random.default_rng(3).normal(size=60))
     values[GAP] = np.nan
     for shift in (0.0, 100.0):  # the same training part, another test part
@@ -518,13 +521,13 @@ def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_
 def compare_results(monkeypatch):
     """The ``CompareResult`` of every ``compare.run`` the command line makes, in order."""
     results = []
-    run = cli.compare.run
+    run = compare.run
 
     def spy(*args, **kwargs):
         results.append(run(*args, **kwargs))
         return results[-1]
 
-    monkeypatch.setattr(cli.compare, "run", spy)
+    monkeypatch.setattr(compare, "run", spy)
     return results
 
 
@@ -642,7 +645,7 @@ def test_download_failure_is_reported(tmp_path, monkeypatch, capsys):
     def offline(cache_dir=None):
         raise DownloadError("could not download the archive; the network may be unavailable")
 
-    monkeypatch.setattr(cli, "download_electricity_diagrams", offline)
+    monkeypatch.setattr(loading, "download_electricity_diagrams", offline)
     code = compare_main(["--download", "--out", str(tmp_path / "run"), *FAST])
     assert code == 1
     assert "the network may be unavailable" in capsys.readouterr().err

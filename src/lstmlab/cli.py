@@ -20,11 +20,21 @@ The model defaults of ``fit`` and ``compare`` are ``lstmlab.forecaster.Forecaste
 Every command that succeeds says what it wrote; bad input exits with code 2 and a message
 that names the problem and the fix (never a traceback): a file that is missing, a folder,
 binary or unreadable; a number out of range; a full disk.
+
+Each command imports its modules when it runs, and ``main`` builds the flags of the named
+command only: ``lstmlab --help``, ``lstmlab --version`` and ``lstmlab moving-average --help``
+load neither JAX nor pandas, and a command loads what it uses (``moving-average`` never loads
+SciPy, statsforecast or FastAPI). ``--no-compile-cache`` (before or after the command) runs
+without JAX's persistent compilation cache (``lstmlab.runtime.configure_compile_cache``).
 """
 
+from __future__ import annotations
+
 import argparse
+import ast
 import dataclasses
 import errno
+import importlib.util
 import json
 import os
 import re
@@ -32,54 +42,20 @@ import shutil
 import sqlite3
 import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-import jax
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from lstmlab._version import __version__
-from lstmlab.checks import (
-    check_fraction,
-    check_int_range,
-    check_positive_int,
-    check_seed,
-    check_series_id,
-)
-from lstmlab.core.model import NORMS
-from lstmlab.data.loading import (
-    LoadConfig,
-    LoadedSeries,
-    check_text_file,
-    download_electricity_diagrams,
-    load_csv,
-    load_series,
-    read_header,
-    sniff_format,
-)
-from lstmlab.experiments import compare, convergence, moving_average
-from lstmlab.experiments.baselines import BASELINES
-from lstmlab.forecaster import (
-    MIN_WINDOW,
-    MODEL_KINDS,
-    PLAUSIBLE_FACTOR,
-    Forecaster,
-    ForecasterConfig,
-)
-from lstmlab.live.service import ServeConfig
-from lstmlab.live.state_store import StoreUnavailable
-from lstmlab.model_folder import check_save_destination, model_lock
-from lstmlab.report.documents import (
-    format_number,
-    json_ready,
-    write_compare_report,
-    write_convergence_report,
-    write_json,
-    write_moving_average_report,
-)
-from lstmlab.runtime import DEVICES, EXECUTORS, RAY_INSTALL, make_executor, on_device
+
+if TYPE_CHECKING:  # annotations only: each handler imports what it runs
+    import jax
+    import numpy as np
+    import pandas as pd
+
+    from lstmlab.data.loading import LoadedSeries
+    from lstmlab.experiments import compare
+    from lstmlab.forecaster import Forecaster, ForecasterConfig
 
 __all__ = [
     "build_parser",
@@ -91,7 +67,6 @@ __all__ = [
     "prepare_output_dir",
 ]
 
-_DEFAULTS = ForecasterConfig()  # the model defaults of fit and compare
 _MISSING = ("interpolate", "ffill", "drop", "error")
 # compare's fills after the split (CompareConfig.missing); drop and error act when loading
 _SPLIT_FILLS = ("interpolate", "ffill")
@@ -174,6 +149,8 @@ def _add_quiet(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
+    from lstmlab.runtime import DEVICES
+
     parser.add_argument(
         "--device",
         choices=DEVICES,
@@ -183,6 +160,8 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_executor(parser: argparse.ArgumentParser, *, task: str) -> None:
+    from lstmlab.runtime import EXECUTORS, RAY_INSTALL
+
     parser.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -251,6 +230,8 @@ def _add_csv_reading(parser: argparse.ArgumentParser, *, max_filled: bool) -> No
 
 def _check_seed_flag(args: argparse.Namespace) -> None:
     """Refuse a ``--seed`` outside 0..MAX_SEED before anything is trained."""
+    from lstmlab.checks import check_seed
+
     if getattr(args, "seed", None) is not None:
         check_seed("--seed", args.seed)
 
@@ -306,6 +287,8 @@ def config_with_device(config: object, device: jax.Device) -> dict:
         >>> config_with_device({"epochs": 2}, jax.devices("cpu")[0])
         {'epochs': 2, 'device': 'cpu'}
     """
+    from lstmlab.report.documents import json_ready
+
     return {**json_ready(config), "device": device.platform}
 
 
@@ -319,6 +302,8 @@ def _config_from_args(config_class: Any, args: argparse.Namespace) -> Any:
 
 def _add_script_arguments(parser: argparse.ArgumentParser, defaults: Any, *, out: str) -> None:
     """Flags shared by moving-average and convergence (the seed script's settings)."""
+    from lstmlab.experiments.settings import LAYOUTS
+
     parser.add_argument(
         "--input-len", type=int, default=defaults.input_len, help="length of the input series"
     )
@@ -335,7 +320,7 @@ def _add_script_arguments(parser: argparse.ArgumentParser, defaults: Any, *, out
     )
     parser.add_argument(
         "--layout",
-        choices=moving_average.LAYOUTS,
+        choices=LAYOUTS,
         default=defaults.layout,
         help="official: the script's batch order; streams: contiguous streams per batch row",
     )
@@ -344,14 +329,11 @@ def _add_script_arguments(parser: argparse.ArgumentParser, defaults: Any, *, out
     _add_device(parser)
 
 
-def _add_moving_average(subparsers: Any) -> None:
-    defaults = moving_average.MovingAverageConfig()
-    parser = _command(
-        subparsers,
-        "moving-average",
-        help="the official Keras lstm_stateful.py example, measured",
-        description=moving_average.__doc__,
-    )
+def _add_moving_average(parser: argparse.ArgumentParser) -> None:
+    from lstmlab.experiments.settings import MovingAverageConfig
+
+    defaults = MovingAverageConfig()
+    parser.description = _module_doc("lstmlab.experiments.moving_average")
     parser.add_argument(
         "--tsteps", type=int, default=defaults.tsteps, help="moving-average window of the target"
     )
@@ -365,6 +347,8 @@ def _add_moving_average(subparsers: Any) -> None:
 
 def _check_script_sizes(args: argparse.Namespace) -> None:
     """Refuse windows that do not fit in ``--input-len`` (numpy's words would be unclear)."""
+    from lstmlab.checks import check_positive_int
+
     check_positive_int("--input-len", args.input_len, fix="pass e.g. --input-len 1000")
     for flag in ("tsteps", "lahead"):
         values = getattr(args, flag)
@@ -378,6 +362,10 @@ def _check_script_sizes(args: argparse.Namespace) -> None:
 
 
 def _run_moving_average(args: argparse.Namespace) -> int:
+    from lstmlab.experiments import moving_average
+    from lstmlab.report.documents import write_json, write_moving_average_report
+    from lstmlab.runtime import on_device
+
     _check_seed_flag(args)
     _check_script_sizes(args)
     config = _config_from_args(moving_average.MovingAverageConfig, args)
@@ -392,6 +380,8 @@ def _run_moving_average(args: argparse.Namespace) -> int:
         else "STATELESS LSTM WILL NOT CONVERGE"
     )
     print(f"the script expects: {claim}")
+    from lstmlab.report.documents import format_number
+
     for outcome in result.outcomes:
         verdict = "converged" if outcome.converged else "not converged"
         print(
@@ -418,14 +408,11 @@ def _int_list(text: str) -> tuple[int, ...]:
         ) from None
 
 
-def _add_convergence(subparsers: Any) -> None:
-    defaults = convergence.ConvergenceConfig()
-    parser = _command(
-        subparsers,
-        "convergence",
-        help="the script's convergence claim over a tsteps x lahead grid, measured",
-        description=convergence.__doc__,
-    )
+def _add_convergence(parser: argparse.ArgumentParser) -> None:
+    from lstmlab.experiments.settings import ConvergenceConfig
+
+    defaults = ConvergenceConfig()
+    parser.description = _module_doc("lstmlab.experiments.convergence")
     parser.add_argument(
         "--tsteps",
         type=_int_list,
@@ -443,6 +430,10 @@ def _add_convergence(subparsers: Any) -> None:
 
 
 def _run_convergence(args: argparse.Namespace) -> int:
+    from lstmlab.experiments import convergence
+    from lstmlab.report.documents import write_convergence_report, write_json
+    from lstmlab.runtime import make_executor, on_device
+
     _check_seed_flag(args)
     _check_script_sizes(args)
     config = _config_from_args(convergence.ConvergenceConfig, args)
@@ -486,15 +477,16 @@ def _seasons(text: str) -> int | None:
         ) from None
 
 
-def _add_compare(subparsers: Any) -> None:
+def _add_compare(parser: argparse.ArgumentParser) -> None:
+    from lstmlab.core.model import NORMS
+    from lstmlab.experiments import compare
+    from lstmlab.experiments.baselines import BASELINES
+    from lstmlab.forecaster import MODEL_KINDS, ForecasterConfig
+
+    _DEFAULTS = ForecasterConfig()  # the model defaults of fit and compare
+
     defaults = compare.CompareConfig()
-    parser = _command(
-        subparsers,
-        "compare",
-        help="statistical baselines against an MLP and stateless, stateful and stacked LSTMs "
-        "on a series",
-        description=compare.__doc__.split("\n\n")[0],
-    )
+    parser.description = compare.__doc__.split("\n\n")[0]
     parser.add_argument(
         "data",
         metavar="DATA",
@@ -693,6 +685,9 @@ def _data_dir() -> Path:
 
 
 def _resolve_path(args: argparse.Namespace) -> Path:
+    from lstmlab.data.loading import download_electricity_diagrams
+    from lstmlab.experiments import compare
+
     if args.data is not None:
         return args.data
     if args.preset is not None:
@@ -737,6 +732,9 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
         ValueError: a CSV without ``--target``, options a format does not take, ``--missing
             drop`` or ``error`` with ``--preset`` alone, or as the loaders.
     """
+    from lstmlab.data.loading import LoadConfig, load_series, sniff_format
+    from lstmlab.experiments import compare
+
     path = _resolve_path(args)
     loader_flags = (args.target, args.time_col, args.freq, args.resample, args.aggregation)
     if args.preset is not None and not any(loader_flags) and not args.features:
@@ -799,6 +797,8 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
 
 def _check_compare_flags(args: argparse.Namespace) -> None:
     """Refuse values of compare's protocol flags, naming the flag and the fix."""
+    from lstmlab.checks import check_fraction, check_positive_int
+
     if args.folds is not None:
         check_positive_int(
             "--folds", args.folds, fix="pass e.g. --folds 3, or --folds 1 for one split"
@@ -851,6 +851,8 @@ def compare_config(args: argparse.Namespace) -> compare.CompareConfig:
             without persistence, ``--folds``, ``--patience``, ``--level``, ``--validation``
             or ``--seasons`` out of range, or a value the config refuses.
     """
+    from lstmlab.experiments import compare
+
     _check_compare_flags(args)
     # CompareConfig's model defaults are ForecasterConfig's (its models, seeds, seed, scaler)
     config = compare.PRESETS[args.preset] if args.preset else compare.CompareConfig()
@@ -905,6 +907,8 @@ def _check_folds(config: compare.CompareConfig, series: LoadedSeries) -> None:
     ``compare.run`` cuts the same folds (with the windows it resolves from the season); this
     is its first check, made before the run folder exists.
     """
+    from lstmlab.experiments import compare
+
     frame = series.frame
     if config.start is not None or config.end is not None:
         frame = frame.loc[config.start : config.end]
@@ -914,6 +918,8 @@ def _check_folds(config: compare.CompareConfig, series: LoadedSeries) -> None:
 
 def _best_statistical(result: compare.CompareResult) -> compare.ModelOutcome | None:
     """The statistical baseline with the lowest test RMSE (persistence only when alone)."""
+    import numpy as np
+
     baselines = [o for o in result.outcomes if o.is_baseline and np.isfinite(o.mean("rmse"))]
     statistical = [o for o in baselines if o.name != "persistence"] or baselines
     return min(statistical, key=lambda o: o.mean("rmse")) if statistical else None
@@ -921,6 +927,11 @@ def _best_statistical(result: compare.CompareResult) -> compare.ModelOutcome | N
 
 def _versus_baseline(result: compare.CompareResult, name: str, base: compare.ModelOutcome) -> str:
     """One line: the seed median of neural model ``name`` against the best baseline."""
+    import numpy as np
+
+    from lstmlab.experiments import compare
+    from lstmlab.report.documents import format_number
+
     median = result.outcome(name + compare.ENSEMBLE_SUFFIX)
     ours, theirs = median.mean("rmse"), base.mean("rmse")
     which = (
@@ -979,6 +990,10 @@ def compare_summary(result: compare.CompareResult) -> list[str]:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
+    from lstmlab.experiments import compare
+    from lstmlab.report.documents import write_compare_report, write_json
+    from lstmlab.runtime import make_executor, on_device
+
     _check_seed_flag(args)
     config = compare_config(args)
     # A failed --download raises DownloadError (a RuntimeError): main prints it, exit 1.
@@ -1005,7 +1020,11 @@ def _run_compare(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- fit
 
 
-def _add_fit(subparsers: Any) -> None:
+def _add_fit(parser: argparse.ArgumentParser) -> None:
+    from lstmlab.forecaster import MIN_WINDOW, MODEL_KINDS, ForecasterConfig
+
+    _DEFAULTS = ForecasterConfig()  # the model defaults of fit and compare
+
     kinds = MODEL_KINDS
     units = ", ".join(
         f"{kind} {_shown(dataclasses.replace(_DEFAULTS, model=kind).default_units)}"
@@ -1014,16 +1033,11 @@ def _add_fit(subparsers: Any) -> None:
     batches = ", ".join(
         f"{kind} {dataclasses.replace(_DEFAULTS, model=kind).default_batch_size}" for kind in kinds
     )
-    parser = _command(
-        subparsers,
-        "fit",
-        help="train a forecaster on a CSV and save a model folder",
-        description=(
-            "Train on DATA and save a model folder with its config, weights, scaler, data "
-            "recipe, metrics and the state at the end of every series. Each --target column "
-            "is one series, forecast by one shared model. The model defaults are "
-            "lstmlab.ForecasterConfig's, the same as Forecaster(...) and compare."
-        ),
+    parser.description = (
+        "Train on DATA and save a model folder with its config, weights, scaler, data "
+        "recipe, metrics and the state at the end of every series. Each --target column "
+        "is one series, forecast by one shared model. The model defaults are "
+        "lstmlab.ForecasterConfig's, the same as Forecaster(...) and compare."
     )
     parser.add_argument("data", type=Path, metavar="DATA", help="CSV file with a time column")
     _add_target(parser, required=True, help="the column(s) to forecast, one series each")
@@ -1104,6 +1118,8 @@ def _add_fit(subparsers: Any) -> None:
 
 def _forecaster_config(args: argparse.Namespace) -> ForecasterConfig:
     """The ``ForecasterConfig`` the ``fit`` flags describe (validated)."""
+    from lstmlab.forecaster import ForecasterConfig
+
     return ForecasterConfig(
         model=args.model,
         window=args.window,
@@ -1124,6 +1140,8 @@ def _check_model_size(config: ForecasterConfig, targets: int) -> None:
     model near the bound may still fail, but an absurd one fails here, in words, instead of
     in the allocator (or the kernel's out-of-memory killer).
     """
+    from lstmlab.forecaster import MIN_WINDOW
+
     gates = 1 if config.model == "mlp" else 4  # an LSTM layer has four gates
     inputs = (config.window or MIN_WINDOW) * targets if config.model == "mlp" else targets
     weights = 0
@@ -1145,6 +1163,11 @@ def _check_model_size(config: ForecasterConfig, targets: int) -> None:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
+    from lstmlab.data.loading import LoadConfig, load_csv
+    from lstmlab.forecaster import Forecaster
+    from lstmlab.model_folder import check_save_destination
+    from lstmlab.runtime import on_device
+
     _check_seed_flag(args)
     config = _forecaster_config(args)
     _check_model_size(config, len(args.target))
@@ -1207,16 +1230,11 @@ def _run_fit(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- observe
 
 
-def _add_observe(subparsers: Any) -> None:
-    parser = _command(
-        subparsers,
-        "observe",
-        help="advance a series of a saved model through new readings and forecast",
-        description=(
-            "Read new readings of one series from a CSV (a time column and the value "
-            "column), advance the series' state, save it with the model and print the "
-            "forecast."
-        ),
+def _add_observe(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Read new readings of one series from a CSV (a time column and the value "
+        "column), advance the series' state, save it with the model and print the "
+        "forecast."
     )
     _add_model_dir(parser, what="to read and update")
     parser.add_argument(
@@ -1255,6 +1273,8 @@ def _add_observe(subparsers: Any) -> None:
 
 def _add_plausible(parser: argparse.ArgumentParser) -> None:
     """``--plausible-factor F`` and ``--allow-implausible`` (observe, serve)."""
+    from lstmlab.forecaster import PLAUSIBLE_FACTOR
+
     parser.add_argument(
         "--plausible-factor",
         type=float,
@@ -1271,6 +1291,10 @@ def _add_plausible(parser: argparse.ArgumentParser) -> None:
 
 def _plausible_factor(args: argparse.Namespace) -> float | None:
     """The ``plausible_factor`` the flags ask for (``None``: any finite reading)."""
+    import numpy as np
+
+    from lstmlab.forecaster import PLAUSIBLE_FACTOR
+
     if args.allow_implausible:
         if args.plausible_factor is not None:
             raise ValueError(
@@ -1290,6 +1314,10 @@ def _plausible_factor(args: argparse.Namespace) -> float | None:
 
 def _read_csv(path: Path, args: argparse.Namespace) -> pd.DataFrame:
     """The readings CSV as text cells, with the loader's checks (text, separator, header)."""
+    import pandas as pd
+
+    from lstmlab.data.loading import check_text_file, read_header
+
     try:
         check_text_file(path)
     except ValueError as error:
@@ -1321,6 +1349,9 @@ def _read_readings(
     series_id: str,
     args: argparse.Namespace,
 ) -> tuple[np.ndarray, list[Any] | None]:
+    import numpy as np
+    import pandas as pd
+
     frame = _read_csv(path, args)
     time_col, columns = args.time_col, args.target
     recipe = forecaster.recipe
@@ -1370,6 +1401,11 @@ def _read_readings(
 
 
 def _run_observe(args: argparse.Namespace) -> int:
+    from lstmlab.checks import check_series_id
+    from lstmlab.forecaster import Forecaster
+    from lstmlab.model_folder import model_lock
+    from lstmlab.runtime import on_device
+
     series_id = check_series_id(args.series)
     if args.input is None and not args.reset:
         raise ValueError(
@@ -1423,17 +1459,14 @@ def _run_observe(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- serve
 
 
-def _add_serve(subparsers: Any) -> None:
+def _add_serve(parser: argparse.ArgumentParser) -> None:
+    from lstmlab.live.service import ServeConfig
+
     defaults = ServeConfig()
-    parser = _command(
-        subparsers,
-        "serve",
-        help="serve a saved model over HTTP (FastAPI on uvicorn)",
-        description=(
-            "Serve a model folder: POST /series/{id}/observations, GET "
-            "/series/{id}/forecast, GET /health, GET /models/current. Per-series state is "
-            "the model folder's, the same that observe reads and writes."
-        ),
+    parser.description = (
+        "Serve a model folder: POST /series/{id}/observations, GET "
+        "/series/{id}/forecast, GET /health, GET /models/current. Per-series state is "
+        "the model folder's, the same that observe reads and writes."
     )
     _add_model_dir(parser, what="to serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -1532,7 +1565,9 @@ def _read_token(path: Path | None) -> str | None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from lstmlab.live.service import run
+    from lstmlab.checks import check_int_range, check_positive_int
+    from lstmlab.live.service import ServeConfig, run
+    from lstmlab.runtime import on_device
 
     # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.
     # The device first: --device gpu without a GPU fails before anything else is checked.
@@ -1560,18 +1595,13 @@ def _run_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- Keras
 
 
-def _add_keras(subparsers: Any) -> None:
-    parser = _command(
-        subparsers,
-        "import-keras",
-        help="turn a Keras 3 .keras model (LSTM layers, Dense head) into a model folder",
-        description=(
-            "Read a Keras 3 model made of LSTM layers (stateful or not) and at most one linear "
-            "Dense head, or an MLP (Flatten, Dense(relu)..., Dense), and save it as an lstmlab "
-            "model folder. A stateful model's carried state becomes the state of the series "
-            "'default' (or 'default.0', 'default.1', ... for a batch of several rows). "
-            "Needs Keras: pip install 'lstmlab[keras]'."
-        ),
+def _add_import_keras(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Read a Keras 3 model made of LSTM layers (stateful or not) and at most one linear "
+        "Dense head, or an MLP (Flatten, Dense(relu)..., Dense), and save it as an lstmlab "
+        "model folder. A stateful model's carried state becomes the state of the series "
+        "'default' (or 'default.0', 'default.1', ... for a batch of several rows). "
+        "Needs Keras: pip install 'lstmlab[keras]'."
     )
     parser.add_argument("keras_file", type=Path, metavar="KERAS_FILE", help="the .keras file")
     _add_out(parser, what="the model folder", exists="an existing model folder")
@@ -1583,17 +1613,14 @@ def _add_keras(subparsers: Any) -> None:
     )
     parser.set_defaults(handler=_run_import_keras)
 
-    parser = _command(
-        subparsers,
-        "export-keras",
-        help="turn a model folder into a Keras 3 .keras model",
-        description=(
-            "Write the network of a model folder as a Keras 3 Sequential model. A stateful "
-            "model is exported with one batch row per series (all of the folder's, or those "
-            "given with --series) and their carried states; lstmlab.keras_io.load_keras "
-            "loads it with the states. The scaler is not part of the Keras model. Needs "
-            "Keras: pip install 'lstmlab[keras]'."
-        ),
+
+def _add_export_keras(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Write the network of a model folder as a Keras 3 Sequential model. A stateful "
+        "model is exported with one batch row per series (all of the folder's, or those "
+        "given with --series) and their carried states; lstmlab.keras_io.load_keras "
+        "loads it with the states. The scaler is not part of the Keras model. Needs "
+        "Keras: pip install 'lstmlab[keras]'."
     )
     _add_model_dir(parser, what="to export")
     _add_out(parser, what="the .keras file", exists="an existing file")
@@ -1628,6 +1655,7 @@ def _describe(saved: Any) -> str:
 
 def _run_import_keras(args: argparse.Namespace) -> int:
     from lstmlab.keras_io import import_keras
+    from lstmlab.model_folder import check_save_destination
 
     check_save_destination(args.out, overwrite=args.overwrite)
     saved = import_keras(args.keras_file, args.out, timesteps=args.timesteps)
@@ -1640,6 +1668,7 @@ def _run_import_keras(args: argparse.Namespace) -> int:
 
 
 def _run_export_keras(args: argparse.Namespace) -> int:
+    from lstmlab.checks import check_series_id
     from lstmlab.keras_io import folder_state, save_keras, to_keras
     from lstmlab.model_folder import load_model
 
@@ -1666,12 +1695,93 @@ def _run_export_keras(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- main
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Each command: its one-line summary (``lstmlab --help``) and the function adding its flags.
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "moving-average": (
+        "the official Keras lstm_stateful.py example, measured",
+        _add_moving_average,
+    ),
+    "convergence": (
+        "the script's convergence claim over a tsteps x lahead grid, measured",
+        _add_convergence,
+    ),
+    "compare": (
+        "statistical baselines against an MLP and stateless, stateful and stacked LSTMs "
+        "on a series",
+        _add_compare,
+    ),
+    "fit": (
+        "train a forecaster on a CSV and save a model folder",
+        _add_fit,
+    ),
+    "observe": (
+        "advance a series of a saved model through new readings and forecast",
+        _add_observe,
+    ),
+    "serve": (
+        "serve a saved model over HTTP (FastAPI on uvicorn)",
+        _add_serve,
+    ),
+    "import-keras": (
+        "turn a Keras 3 .keras model (LSTM layers, Dense head) into a model folder",
+        _add_import_keras,
+    ),
+    "export-keras": (
+        "turn a model folder into a Keras 3 .keras model",
+        _add_export_keras,
+    ),
+}
+
+
+def _module_doc(name: str) -> str | None:
+    """The docstring of module ``name``, read from its source without importing it.
+
+    A command's description is its experiment module's docstring; reading it this way keeps
+    ``lstmlab COMMAND --help`` from importing the module (and JAX with it).
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return None
+    return ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")))
+
+
+def _add_compile_cache(parser: argparse.ArgumentParser, *, default: Any = False) -> None:
+    """``--no-compile-cache``, on the main parser and (``default`` SUPPRESS) every command's.
+
+    A command's own copy leaves the main parser's value alone unless given, so the flag may
+    come before or after the command.
+    """
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        default=default,
+        help="run without JAX's persistent compilation cache: every program compiles afresh "
+        "and nothing is read from or written to the cache folder ($LSTMLAB_CACHE_DIR, default "
+        "~/.cache/lstmlab/jax; LSTMLAB_CACHE_DIR=off does the same)",
+    )
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, or ``None``: its first word that is not a flag.
+
+    The main parser's flags take no values, so the first other word is the command.
+    """
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
     """The ``lstmlab`` argument parser with all subcommands.
+
+    Every command is listed (``lstmlab --help``), but the flags are added only to the
+    commands named: building a command's flags imports the modules its defaults come from.
+
+    Args:
+        commands: the commands whose flags to add; ``None`` for all of them.
 
     Returns:
         The parser; ``parse_args`` leaves the command's handler in ``args.handler``.
     """
+    commands = None if commands is None else set(commands)
     parser = argparse.ArgumentParser(
         prog="lstmlab",
         description="Stateful and stateless LSTM forecasting of time series, measured.",
@@ -1680,14 +1790,13 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_compile_cache(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_moving_average(subparsers)
-    _add_convergence(subparsers)
-    _add_compare(subparsers)
-    _add_fit(subparsers)
-    _add_observe(subparsers)
-    _add_serve(subparsers)
-    _add_keras(subparsers)
+    for name, (summary, add_flags) in _COMMANDS.items():
+        command = _command(subparsers, name, help=summary, description=None)
+        if commands is None or name in commands:
+            add_flags(command)
+            _add_compile_cache(command, default=argparse.SUPPRESS)
     return parser
 
 
@@ -1703,7 +1812,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         error is printed without a traceback. Flags argparse refuses exit with code 2
         (``SystemExit``), as ``--help`` and ``--version`` exit with 0.
     """
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser([_command_named(argv) or ""]).parse_args(argv)
+    if args.no_compile_cache:
+        from lstmlab.runtime import configure_compile_cache
+
+        configure_compile_cache(None)  # before anything compiles; on_device keeps the choice
+    from lstmlab.live.state_store import StoreUnavailable
+
     try:
         return args.handler(args)
     except (ValueError, FileExistsError, FileNotFoundError) as error:

@@ -14,7 +14,11 @@
   process instead of compiled again (see ``configure_compile_cache``).
 
 The command-line flags for these (``--device``, ``--executor``) are defined in ``lstmlab.cli``.
+JAX is imported by the functions that use it, so that the command line reads ``DEVICES`` and
+``EXECUTORS`` (its ``--help``) without loading JAX.
 """
+
+from __future__ import annotations
 
 import contextlib
 import importlib
@@ -26,14 +30,15 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import jax
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lstmlab.checks import check_choice
-from lstmlab.core.train import capped_epochs
+
+if TYPE_CHECKING:
+    import jax
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
@@ -65,6 +70,8 @@ CUDA_INSTALL = 'pip install -U "jax[cuda12]"'
 
 def _devices(platform: str) -> list[jax.Device]:
     """JAX's devices of one platform, or ``[]`` when its backend is not available."""
+    import jax
+
     try:
         return list(jax.devices(platform))
     except RuntimeError:  # JAX raises when no backend of that platform was initialised
@@ -88,6 +95,8 @@ def resolve_device(name: str = "auto") -> jax.Device:
         >>> resolve_device("cpu").platform
         'cpu'
     """
+    import jax
+
     check_choice("device", name, DEVICES, fix="pass e.g. --device auto")
     if name in ("gpu", "auto"):
         gpus = _devices("gpu")
@@ -125,6 +134,8 @@ def on_device(name: str = "auto") -> Iterator[jax.Device]:
         >>> x.devices() == {device}
         True
     """
+    import jax
+
     ensure_compile_cache()  # every command runs its programs inside on_device
     device = resolve_device(name)
     with jax.default_device(device):
@@ -222,6 +233,7 @@ def configure_compile_cache(path: str | os.PathLike[str] | None) -> Path | None:
     Returns:
         The folder in use, or ``None`` (turned off, or unusable).
     """
+    import jax
     from jax.experimental.compilation_cache import compilation_cache
 
     folder = None if path is None else Path(path).expanduser().resolve()
@@ -261,6 +273,8 @@ def ensure_compile_cache() -> Path | None:
     """
     if _SETTING.configured:
         return _SETTING.path
+    import jax
+
     own = jax.config.jax_compilation_cache_dir
     if own and not os.environ.get(CACHE_DIR_VARIABLE, "").strip():
         with _SETTING.lock:
@@ -343,7 +357,7 @@ class LocalExecutor:
     def close(self) -> None:
         """Nothing to release."""
 
-    def __enter__(self) -> "LocalExecutor":
+    def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -479,7 +493,7 @@ class RayExecutor:
             self._ray.shutdown()
             self._started = False
 
-    def __enter__(self) -> "RayExecutor":
+    def __enter__(self) -> RayExecutor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -548,6 +562,8 @@ def epoch_progress(total: int, description: str = "training", *, quiet: bool = F
     Yields:
         ``EpochProgress``.
     """
+    from lstmlab.core.train import capped_epochs
+
     if quiet:
         yield EpochProgress(None, None)
         return

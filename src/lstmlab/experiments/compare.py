@@ -84,7 +84,7 @@ from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
 from lstmlab.experiments.baselines import BASELINES, BaselineForecast, baseline_forecasts
 from lstmlab.forecaster import AUTO_NORMS, MIN_WINDOW, MODEL_KINDS, ForecasterConfig
-from lstmlab.runtime import Executor, LocalExecutor, epoch_progress
+from lstmlab.runtime import Executor, LocalExecutor, ensure_compile_cache, epoch_progress
 
 __all__ = [
     "ANCHORS",
@@ -1500,6 +1500,7 @@ def _train_and_forecast(
     The task an executor runs: module-level, with picklable arguments (frozen dataclasses,
     NumPy arrays), so Ray can ship it; the same arguments give the same numbers anywhere.
     """
+    ensure_compile_cache()  # a Ray worker is a process of its own
     started = time.perf_counter()
     config, fold = data.config, data.fold
     norms = AUTO_NORMS if spec.norm == "auto" else (spec.norm,)
@@ -1916,6 +1917,7 @@ def run(
         1.0
     """
     started = time.perf_counter()
+    ensure_compile_cache()  # programs compiled once per machine, not once per process
     targets, features, index, target_names, feature_names, load_lines = _series_arrays(
         series, config
     )

@@ -12,7 +12,7 @@ each training's own batches, so the grid compiles ``2 * len(lahead)`` epoch prog
 import functools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -22,11 +22,11 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lstmlab.checks import check_positive_int, check_positive_ints
 from lstmlab.core.model import LSTMConfig, init_state
 from lstmlab.core.train import TrainConfig, fit, init_train_states, make_predict
 from lstmlab.experiments import moving_average as ma
-from lstmlab.runtime import Executor, LocalExecutor
+from lstmlab.experiments.settings import MODES, ConvergenceConfig
+from lstmlab.runtime import Executor, LocalExecutor, ensure_compile_cache
 
 __all__ = [
     "MODES",
@@ -37,71 +37,6 @@ __all__ = [
     "claim",
     "run",
 ]
-
-MODES = ("stateful", "stateless")
-
-
-def _check_values(name: str, values: Sequence[int]) -> tuple[int, ...]:
-    values = check_positive_ints(name, values)
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name} must not repeat values, got {values!r}; drop the duplicates")
-    return values
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ConvergenceConfig:
-    """The grid and the per-cell experiment.
-
-    Attributes:
-        tsteps: moving-average windows (grid rows).
-        lahead: input window lengths (grid columns).
-        seeds: seeds per cell: ``seed, seed + 1, ..., seed + seeds - 1``; each gives other data
-            (``np.random.seed``, as the script) and another model initialisation.
-        seed: the first seed.
-        input_len: length of the generated input.
-        batch_size: rows per batch.
-        epochs: training epochs per model.
-        units: LSTM units.
-        threshold: converged when test MSE <= threshold * MSE of predicting the training mean.
-        layout: ``"official"`` or ``"streams"`` (see ``MovingAverageConfig``).
-    """
-
-    tsteps: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
-    lahead: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
-    seeds: int = 3
-    seed: int = 1986
-    input_len: int = 1000
-    batch_size: int = 1
-    epochs: int = 10
-    units: int = 20
-    threshold: float = 0.1
-    layout: str = "official"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tsteps", _check_values("tsteps", self.tsteps))
-        object.__setattr__(self, "lahead", _check_values("lahead", self.lahead))
-        seeds = check_positive_int("seeds", self.seeds, fix="pass e.g. 3")
-        object.__setattr__(self, "seeds", seeds)
-        self.cell(self.tsteps[0], self.lahead[0], self.seed)  # validates the rest
-
-    @property
-    def seed_values(self) -> tuple[int, ...]:
-        """The seeds of every cell."""
-        return tuple(range(self.seed, self.seed + self.seeds))
-
-    def cell(self, tsteps: int, lahead: int, seed: int) -> ma.MovingAverageConfig:
-        """The moving-average settings of one training of the grid."""
-        return ma.MovingAverageConfig(
-            input_len=self.input_len,
-            tsteps=tsteps,
-            lahead=lahead,
-            batch_size=self.batch_size,
-            epochs=self.epochs,
-            seed=seed,
-            units=self.units,
-            threshold=self.threshold,
-            layout=self.layout,
-        )
 
 
 def claim(mode: str, tsteps: int, lahead: int) -> bool:
@@ -230,13 +165,12 @@ def _compiled_scoring(net: LSTMConfig):
     return jax.jit(jax.vmap(score))
 
 
-def _train_group(
-    config: ConvergenceConfig, lahead: int
-) -> list[GridRow]:
+def _train_group(config: ConvergenceConfig, lahead: int) -> list[GridRow]:
     """All trainings of one ``lahead`` column: every tsteps, seed and mode.
 
     The task an executor runs: module-level, with picklable arguments, so Ray can ship it.
     """
+    ensure_compile_cache()  # a Ray worker is a process of its own
     jobs = [(t, s) for t in config.tsteps for s in config.seed_values]
     cells = [config.cell(t, lahead, s) for t, s in jobs]
     data = [ma.make_data(c) for c in cells]
@@ -333,6 +267,7 @@ def run(
         ['stateful', 'stateless']
     """
     started = time.perf_counter()
+    ensure_compile_cache()  # programs compiled once per machine, not once per process
     executor = LocalExecutor() if executor is None else executor
     total = len(config.tsteps) * len(config.lahead)
     with _cell_progress(total, quiet=quiet) as advance:
@@ -347,6 +282,4 @@ def run(
         tasks = [(config, lahead) for lahead in config.lahead]
         groups = executor.map(_train_group, tasks, on_result=finished)
     rows = [row for group in groups for row in group]  # (lahead, mode, tsteps, seed) order
-    return ConvergenceResult(
-        config=config, rows=tuple(rows), seconds=time.perf_counter() - started
-    )
+    return ConvergenceResult(config=config, rows=tuple(rows), seconds=time.perf_counter() - started)

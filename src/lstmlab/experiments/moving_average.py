@@ -16,7 +16,6 @@ import jax
 import numpy as np
 import pandas as pd
 
-from lstmlab.checks import check_non_negative_int, check_positive_int, check_positive_number
 from lstmlab.core.model import LSTMConfig, StackedParams, init_params, init_state
 from lstmlab.core.train import (
     History,
@@ -33,6 +32,7 @@ from lstmlab.data.layouts import (
     make_sample_batches,
     make_stream_batches,
 )
+from lstmlab.experiments.settings import LAYOUTS, MovingAverageConfig
 from lstmlab.runtime import ensure_compile_cache, epoch_progress
 
 __all__ = [
@@ -53,66 +53,6 @@ __all__ = [
     "scoring_batches",
     "train_model",
 ]
-
-LAYOUTS = ("official", "streams")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class MovingAverageConfig:
-    """The script's editable parameters (its defaults), plus what it leaves implicit.
-
-    Attributes:
-        input_len: length of the generated input.
-        tsteps: window of the moving-average target.
-        lahead: input window length per sample.
-        batch_size: rows per batch.
-        epochs: training epochs per model (literal: the stateful model is fitted one epoch at a
-            time ``epochs`` times, the stateless one for ``epochs`` epochs).
-        seed: NumPy legacy global seed (the script's ``np.random.seed(1986)``); also seeds the
-            model initialisation: ``jax.random.key(seed + 1)`` for the stateful model and
-            ``jax.random.key(seed)`` for the stateless one (the convention of the edge-based
-            ``run`` this module started with; the script itself leaves Keras' init unseeded).
-        units: LSTM units.
-        threshold: converged when test MSE <= threshold * MSE of predicting the training mean.
-        layout: ``"official"`` (the script's batches: batch k holds samples k*B..k*B+B-1) or
-            ``"streams"`` (B contiguous streams; row i of batch k+1 continues row i of batch k).
-    """
-
-    input_len: int = 1000
-    tsteps: int = 2
-    lahead: int = 1
-    batch_size: int = 1
-    epochs: int = 10
-    seed: int = 1986
-    units: int = 20
-    threshold: float = 0.1
-    layout: str = "official"
-
-    def __post_init__(self) -> None:
-        for name in ("input_len", "tsteps", "lahead", "batch_size", "units"):
-            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
-        object.__setattr__(self, "epochs", check_non_negative_int("epochs", self.epochs))
-        threshold = check_positive_number(
-            "threshold", self.threshold, fix="pass e.g. 0.1 (10% of the mean predictor's MSE)"
-        )
-        object.__setattr__(self, "threshold", threshold)
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be 'official' or 'streams', got {self.layout!r}")
-        to_train = int(self.input_len * 0.8)
-        to_train -= to_train % self.batch_size
-        to_test = self.input_len - to_train - self.input_len % self.batch_size
-        if to_train < self.batch_size or to_test < self.batch_size:
-            raise ValueError(
-                f"input_len={self.input_len} is too short for batch_size={self.batch_size}: the "
-                f"80/20 split gives {to_train} training and {to_test} test samples, and each "
-                f"needs at least one batch; pass --input-len >= {5 * self.batch_size} or a "
-                "smaller --batch-size"
-            )
-
-    @property
-    def expect_stateless_converges(self) -> bool:
-        """The script's claim for the stateless model."""
-        return self.lahead >= self.tsteps
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +114,7 @@ def make_data(config: MovingAverageConfig) -> MovingAverageData:
 Batches = SampleBatches | StreamBatches
 
 
-def make_batches(
-    x: np.ndarray, y: np.ndarray, *, batch_size: int, layout: str
-) -> Batches:
+def make_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, layout: str) -> Batches:
     """Lay out ``(x, y)`` samples in the chosen layout.
 
     The script's split already makes both parts a multiple of ``batch_size``, so nothing is
@@ -241,9 +179,7 @@ def baselines(data: MovingAverageData, tsteps: int) -> Baselines:
     return Baselines(
         mean=float(np.mean(np.square(y_test - data.y_train.astype(np.float64).mean()))),
         last_value=float(np.mean(np.square(y_test - x_test[:, 0]))),
-        window_optimum=float(
-            np.mean(np.square(y_test - x_test[:, :visible].sum(axis=1) / tsteps))
-        ),
+        window_optimum=float(np.mean(np.square(y_test - x_test[:, :visible].sum(axis=1) / tsteps))),
     )
 
 
@@ -365,9 +301,7 @@ def _fresh_train_states(net: LSTMConfig, batch_size: int, params: StackedParams,
     One program: built eagerly, each zero moment, the state, the step and the key would be
     a program of its own.
     """
-    return init_train_states(
-        net, TrainConfig(), [params], batch_size, keys=[jax.random.key(seed)]
-    )
+    return init_train_states(net, TrainConfig(), [params], batch_size, keys=[jax.random.key(seed)])
 
 
 def train_model(
@@ -438,7 +372,9 @@ def predict_samples(net: LSTMConfig, params: StackedParams, batches: Batches) ->
         ``(used_samples, 1)`` in sample order.
     """
     predicted, _ = compiled_predict(net)(
-        params, init_state(net, batches.batch_size), batches.x_batches  # NumPy: no copy program
+        params,
+        init_state(net, batches.batch_size),
+        batches.x_batches,  # NumPy: no copy program
     )
     return batches.to_samples(np.asarray(predicted))  # (num_batches, batch, 1) -> (n, 1)
 

@@ -5,7 +5,12 @@ per experiment, ``write_moving_average_report``, ``write_convergence_report`` an
 ``write_compare_report``, each taking the experiment's result object and an existing folder
 and returning the paths it wrote. Reports render on GitHub: image links are relative to the
 report.
+
+The result classes are imported for type checking only, so that writing one experiment's
+report does not load another's modules (``moving-average`` never imports the comparison's).
 """
+
+from __future__ import annotations
 
 import csv
 import dataclasses
@@ -13,14 +18,16 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from lstmlab import scoring
-from lstmlab.experiments.compare import CompareResult, ModelOutcome
-from lstmlab.experiments.convergence import MODES
+from lstmlab.experiments.settings import MODES
+
+if TYPE_CHECKING:
+    from lstmlab.experiments.compare import CompareResult, ModelOutcome
 
 __all__ = [
     "COMPARE_METRICS",
@@ -94,9 +101,7 @@ def table(
     """
     align = align or "l" + "r" * (len(headers) - 1)
     if len(align) != len(headers):
-        raise ValueError(
-            f"align must give one of l/r/c per column ({len(headers)}), got {align!r}"
-        )
+        raise ValueError(f"align must give one of l/r/c per column ({len(headers)}), got {align!r}")
     for i, row in enumerate(rows):
         if len(row) != len(headers):
             raise ValueError(
@@ -247,20 +252,45 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
     paths["summary"] = write_json(out / "summary.json", summary)
 
     rows = [
-        [o.name, o.test_mse, o.ratio, o.converged, expected[o.name],
-         "yes" if o.converged == expected[o.name] else "**no**", o.updates, o.seconds]
+        [
+            o.name,
+            o.test_mse,
+            o.ratio,
+            o.converged,
+            expected[o.name],
+            "yes" if o.converged == expected[o.name] else "**no**",
+            o.updates,
+            o.seconds,
+        ]
         for o in result.outcomes
     ]
     rows += [
         ["predict the training mean", result.baselines.mean, 1.0, "", "", "", "", ""],
-        ["predict the last input x[t]", result.baselines.last_value,
-         result.baselines.last_value / result.baselines.mean, "", "", "", "", ""],
-        [f"best from the window only (sum of newest {min(config.lahead, config.tsteps)} / "
-         f"{config.tsteps})", result.baselines.window_optimum,
-         result.baselines.window_optimum / result.baselines.mean, "", "", "", "", ""],
+        [
+            "predict the last input x[t]",
+            result.baselines.last_value,
+            result.baselines.last_value / result.baselines.mean,
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+        [
+            f"best from the window only (sum of newest {min(config.lahead, config.tsteps)} / "
+            f"{config.tsteps})",
+            result.baselines.window_optimum,
+            result.baselines.window_optimum / result.baselines.mean,
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
     ]
     claim = (
-        "STATELESS LSTM WILL ALSO CONVERGE" if config.expect_stateless_converges
+        "STATELESS LSTM WILL ALSO CONVERGE"
+        if config.expect_stateless_converges
         else "STATELESS LSTM WILL NOT CONVERGE"
     )
     layout_text = (
@@ -284,8 +314,16 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
         f"{format_number(config.threshold * result.baselines.mean)}.",
         "## Test MSE",
         table(
-            ["predictor", "test MSE", "/ mean predictor", "converged", "script expects",
-             "agrees", "updates", "train s"],
+            [
+                "predictor",
+                "test MSE",
+                "/ mean predictor",
+                "converged",
+                "script expects",
+                "agrees",
+                "updates",
+                "train s",
+            ],
             rows,
         ),
         "## Verdicts",
@@ -315,8 +353,9 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
     blocks += [
         "## Plots",
         image("Input and expected output", paths["input_plot"], out),
-        image("Expected, and expected minus predicted for both models", paths["residual_plot"],
-              out),
+        image(
+            "Expected, and expected minus predicted for both models", paths["residual_plot"], out
+        ),
         image("Loss per epoch", paths["loss_plot"], out),
     ]
     paths["report"] = write_markdown(out / "report.md", blocks)
@@ -372,8 +411,12 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
     paths["grid"] = out / "grid.csv"
     frame.to_csv(paths["grid"], index=False, float_format="%.6g")
 
-    axes = dict(rows=config.tsteps, columns=config.lahead, row_label="tsteps (moving-average "
-                "window)", column_label="lahead (input window)")
+    axes = dict(
+        rows=config.tsteps,
+        columns=config.lahead,
+        row_label="tsteps (moving-average window)",
+        column_label="lahead (input window)",
+    )
     blocks = [
         "# Convergence grid: lstm_stateful.py's claim, measured",
         "Claim: *the stateless model converges only when lahead >= tsteps; the stateful model "
@@ -391,18 +434,30 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
     for mode in MODES:
         cells = result.cells(mode)
         disagree = ~np.asarray([c.agrees for c in cells]).reshape(
-            len(config.tsteps), len(config.lahead))
+            len(config.tsteps), len(config.lahead)
+        )
         fraction = figures.plot_heatmap(
             result.matrix(mode, "fraction"),
             title=f"{mode.capitalize()}: fraction of {config.seeds} seeds that converged",
-            colorbar_label="fraction converged", fmt="{:.2f}", vmin=0.0, vmax=1.0,
-            cmap="RdYlGn", outlined=disagree, **axes,
+            colorbar_label="fraction converged",
+            fmt="{:.2f}",
+            vmin=0.0,
+            vmax=1.0,
+            cmap="RdYlGn",
+            outlined=disagree,
+            **axes,
         )
         ratio = figures.plot_heatmap(
             np.maximum(result.matrix(mode, "median_ratio"), 1e-6),
             title=f"{mode.capitalize()}: median test MSE / mean-predictor MSE",
-            colorbar_label="median ratio (log scale)", fmt="{:.1e}", log=True, vmin=1e-6,
-            vmax=1.0, cmap="viridis_r", outlined=disagree, **axes,
+            colorbar_label="median ratio (log scale)",
+            fmt="{:.1e}",
+            log=True,
+            vmin=1e-6,
+            vmax=1.0,
+            cmap="viridis_r",
+            outlined=disagree,
+            **axes,
         )
         paths[f"{mode}_fraction"] = figures.save_figure(fraction, out / f"{mode}_fraction.png")
         paths[f"{mode}_ratio"] = figures.save_figure(ratio, out / f"{mode}_ratio.png")
@@ -413,17 +468,34 @@ def write_convergence_report(result, out: Path) -> dict[str, Path]:
             "cells_detail": cells,
         }
         rows = [
-            [c.tsteps, c.lahead, "converges" if c.claimed else "does not converge", c.verdict,
-             f"{round(c.fraction * config.seeds)}/{config.seeds}", c.median_ratio,
-             "yes" if c.agrees else "**no**"]
+            [
+                c.tsteps,
+                c.lahead,
+                "converges" if c.claimed else "does not converge",
+                c.verdict,
+                f"{round(c.fraction * config.seeds)}/{config.seeds}",
+                c.median_ratio,
+                "yes" if c.agrees else "**no**",
+            ]
             for c in cells
         ]
         blocks += [
             f"## {mode.capitalize()} model: {agreeing} of {len(cells)} cells agree",
             image(f"{mode} fraction converged", paths[f"{mode}_fraction"], out),
             image(f"{mode} median ratio", paths[f"{mode}_ratio"], out),
-            table(["tsteps", "lahead", "claim", "measured", "seeds converged",
-                   "median MSE / mean MSE", "agrees"], rows, align="rrllrrl"),
+            table(
+                [
+                    "tsteps",
+                    "lahead",
+                    "claim",
+                    "measured",
+                    "seeds converged",
+                    "median MSE / mean MSE",
+                    "agrees",
+                ],
+                rows,
+                align="rrllrrl",
+            ),
         ]
     paths["summary"] = write_json(out / "summary.json", summary)
     paths["report"] = write_markdown(out / "report.md", blocks)
@@ -911,8 +983,14 @@ def _anchor_rows(result: CompareResult) -> list[list[str]]:
         kept, flagged = _anchor_samples(result, anchor.model)
         if kept.size == 0:
             rows.append(
-                [anchor.description, published, runs, f"`{anchor.model}`: every seed flagged",
-                 _DASH, _DASH]
+                [
+                    anchor.description,
+                    published,
+                    runs,
+                    f"`{anchor.model}`: every seed flagged",
+                    _DASH,
+                    _DASH,
+                ]
             )
             continue
         low, high = float(np.min(kept)), float(np.max(kept))
@@ -1151,7 +1229,5 @@ def write_compare_report(result: CompareResult, out: Path) -> dict[str, Path]:
         )
     files["metrics"] = write_compare_metrics_csv(result, out / "metrics.csv")
     files["summary"] = write_json(out / "summary.json", compare_summary(result))
-    files["report"] = write_markdown(
-        out / "report.md", _compare_report_blocks(result, files, out)
-    )
+    files["report"] = write_markdown(out / "report.md", _compare_report_blocks(result, files, out))
     return files
