@@ -9,6 +9,7 @@ still found.
 import ast
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,83 @@ def test_importing_lstmlab_has_no_side_effects(tmp_path):
     assert printed == [], f"importing lstmlab printed {printed}"
     assert json.loads(last) == {"backend": "svg", "pyplot": False, "files": True}
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- lazy imports
+
+HEAVY = ("jax", "pandas", "scipy", "statsforecast", "matplotlib", "fastapi")
+
+LOADED_BY = r"""
+import json, sys
+from lstmlab.cli import main
+try:
+    code = main(sys.argv[2:])
+except SystemExit as stop:
+    code = stop.code
+heavy = json.loads(sys.argv[1])
+print(json.dumps({"code": code, "loaded": sorted(
+    name for name in sys.modules if name.split(".")[0] in heavy and name.count(".") <= 2
+)}))
+"""
+
+
+def loaded_by(argv, tmp_path, heavy=HEAVY):
+    """The heavy modules (and their subpackages) ``lstmlab ARGV`` leaves imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_BY, json.dumps(heavy), *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "LSTMLAB_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    return result["code"], result["loaded"]
+
+
+def test_the_import_check_sees_a_heavy_import(tmp_path):
+    # cannot pass vacuously: fit's flags read ForecasterConfig's defaults, which import JAX
+    code, loaded = loaded_by(["fit", "--help"], tmp_path)
+    assert code == 0 and "jax" in loaded and "pandas" in loaded
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["moving-average", "--help"], ["convergence", "--help"]]
+)
+def test_help_and_version_import_no_numerical_stack(argv, tmp_path):
+    code, loaded = loaded_by(argv, tmp_path)
+    assert code == 0
+    assert [name for name in loaded if name.split(".")[0] in HEAVY] == []
+
+
+def test_moving_average_imports_no_statistics_nor_the_service(tmp_path):
+    argv = ["moving-average", "--quiet", "--epochs", "1", "--input-len", "50", "--out", "run"]
+    code, loaded = loaded_by(argv, tmp_path, heavy=(*HEAVY, "lstmlab"))
+    assert code == 0 and "jax" in loaded
+    # JAX's CPU LAPACK kernels (the QR of the orthogonal initialiser) load scipy.linalg;
+    # the statistics (scipy.stats), the baselines and the service are another command's
+    unwanted = {"scipy.stats", "scipy.signal", "statsforecast", "fastapi"}
+    unwanted |= {"lstmlab.forecaster", "lstmlab.live.service", "lstmlab.experiments.compare"}
+    assert unwanted & set(loaded) == set()
+
+
+def test_importing_the_state_store_or_the_package_imports_no_jax(tmp_path):
+    code = (
+        "import sys, lstmlab, lstmlab.live.state_store, lstmlab.runtime; "
+        "print(sorted(m for m in ('jax', 'pandas') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_package_exports_load_on_first_use():
+    lazy = set(lstmlab._SOURCES)
+    assert lazy | {"__version__"} == set(lstmlab.__all__)
+    for name, source in lstmlab._SOURCES.items():
+        assert getattr(lstmlab, name) is getattr(importlib.import_module(source), name)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        lstmlab.nothing  # noqa: B018

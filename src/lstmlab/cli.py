@@ -1478,6 +1478,14 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
         help="most readings one request may carry",
     )
     parser.add_argument(
+        "--max-horizon",
+        type=int,
+        default=defaults.max_horizon,
+        metavar="N",
+        help="most forecast steps one request may ask for; the start-up warm-up compiles the "
+        "forecasts up to it, so a smaller one starts sooner",
+    )
+    parser.add_argument(
         "--durability",
         choices=("process", "fsync"),
         default=defaults.durability,
@@ -1566,6 +1574,7 @@ def _read_token(path: Path | None) -> str | None:
 
 def _run_serve(args: argparse.Namespace) -> int:
     from lstmlab.checks import check_int_range, check_positive_int
+    from lstmlab.forecaster import MAX_HORIZON
     from lstmlab.live.service import ServeConfig, run
     from lstmlab.runtime import on_device
 
@@ -1573,6 +1582,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     # The device first: --device gpu without a GPU fails before anything else is checked.
     with on_device(args.device):
         check_int_range("--port", args.port, 0, 65535)
+        check_int_range("--max-horizon", args.max_horizon, 1, MAX_HORIZON)
         if args.max_series is not None:
             check_positive_int(
                 "--max-series",
@@ -1582,6 +1592,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         _check_model_folder(args.model_dir)
         config = ServeConfig(
             max_readings=args.max_readings,
+            max_horizon=args.max_horizon,
             durability=args.durability,
             max_series=args.max_series,
             plausible_factor=_plausible_factor(args),

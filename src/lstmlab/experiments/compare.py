@@ -677,6 +677,27 @@ class Fold:
         return self.end - self.n_train
 
 
+def _validation_steps(config: CompareConfig, n_train: int) -> int:
+    """The validation tail of a training part of ``n_train`` steps (0 without validation)."""
+    if not config.validation:
+        return 0
+    return max(config.horizon, int(round(config.validation * n_train)))
+
+
+def _training_steps_needed(config: CompareConfig, window: int) -> int:
+    """Steps a model needs before the validation tail: a window, the lags, the outputs."""
+    return window + config.lag_span + config.outputs + (1 if config.classic_windows else 0)
+
+
+def _shortest_training(config: CompareConfig, window: int) -> int:
+    """The fewest steps a training part may have: enough before its validation tail."""
+    needed = _training_steps_needed(config, window)
+    n_train = needed
+    while n_train - _validation_steps(config, n_train) < needed:
+        n_train += 1  # the tail grows with n_train by less than a step per step: this ends
+    return n_train
+
+
 def make_folds(config: CompareConfig, steps: int, window: int) -> tuple[Fold, ...]:
     """The folds of a series of ``steps`` steps: test blocks, validation tails, origins.
 
@@ -700,18 +721,35 @@ def make_folds(config: CompareConfig, steps: int, window: int) -> tuple[Fold, ..
     n_test = config.test_size if config.test_size is not None else steps - int(steps * config.split)
     first_train = steps - n_test
     classic = config.classic_windows
+    shortest = _shortest_training(config, window)
+    # A --test-size too large for the series, or a split that leaves nothing, said in words
+    # (the per-fold message below would count a negative training part).
+    if first_train < shortest and (config.test_size is not None or first_train < 1):
+        asked = (
+            f"--test-size {n_test}" if config.test_size is not None else f"--split {config.split}"
+        )
+        fix = (
+            f"pass a --test-size of at most {steps - shortest}, or a longer series"
+            if steps > shortest
+            else "pass a longer series, or a smaller --window or --horizon"
+        )
+        raise ValueError(
+            f"the series has {steps} steps and {asked} leaves {max(first_train, 0)} of them for "
+            f"training; the test part must leave at least {shortest} steps for training "
+            f"(window {window}, horizon {config.horizon}"
+            + (", and the validation tail" if config.validation else "")
+            + f"); {fix}"
+        )
     blocks = np.array_split(np.arange(first_train, steps), config.folds)
     folds = []
     for index, block in enumerate(blocks):
         n_train = int(block[0]) if len(block) else steps
         end = int(block[-1]) + 1 if len(block) else steps
-        n_val = (
-            max(config.horizon, int(round(config.validation * n_train))) if config.validation else 0
-        )
+        n_val = _validation_steps(config, n_train)
         n_fit = n_train - n_val
         first = n_train + (window if classic else 0)
         last = end - config.horizon - (1 if classic else 0)
-        needed = window + config.lag_span + config.outputs + (1 if classic else 0)
+        needed = _training_steps_needed(config, window)
         if n_fit < needed or first > last:
             raise ValueError(
                 f"the series has {steps} steps: fold {index + 1} of {config.folds} trains on "
