@@ -174,19 +174,23 @@ def read(
             )
         x_window = np.zeros((padded, window, x.shape[2]), np.float32)  # rows padded with zeros
         x_window[:rows] = x[:, steps - window :]
-        y, _ = fn(params, (), x_window, np.int32(window))
-        return _take_rows(y, rows, row_axis), state
+        y = np.asarray(fn(params, (), x_window, np.int32(window))[0])
+        return (y if padded == rows else _take_rows(y, rows, row_axis)), state
     if capacity is None:
         capacity = 1 << (steps - 1).bit_length()
     capacity = check_positive_int("capacity", capacity)
-    state = _pad_rows(state, padded, row_axis)
+    # NumPy in, NumPy out: one call signature, whether a state comes from a store or a read
+    state = jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), state)
+    if padded != rows:
+        state = _pad_rows(state, padded, row_axis)
     for start in range(0, steps, capacity):
         piece = x[:, start : start + capacity]
         buffer = np.zeros((padded, capacity, x.shape[2]), np.float32)  # (rows, capacity, f)
         buffer[:rows, : piece.shape[1]] = piece  # the rest of the buffer is never read
         y, state = fn(params, state, buffer, np.int32(piece.shape[1]))
-        state = jax.tree.map(np.asarray, state)  # NumPy in, NumPy out: one call signature
-    return _take_rows((y, state), rows, row_axis)
+        state = jax.tree.map(np.asarray, state)
+    y = np.asarray(y)
+    return (y, state) if padded == rows else _take_rows((y, state), rows, row_axis)
 
 
 # --------------------------------------------------------------------------- window states
@@ -424,6 +428,8 @@ def rollout(
     if output is not None:
         output = np.asarray(output, np.float32)
     fn = _compiled_rollout(config, capacity, direct, bool(seeds), output is not None)
+    # NumPy in (one call signature whether a state comes from a store or a read), NumPy out
+    state = jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), state)
     values = fn(
         params, state if config.stateful else (), x, future_buffer, output, np.int32(horizon)
     )
