@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -190,6 +191,94 @@ def test_device_gpu_without_a_gpu_exits_2_with_the_install_hint(command, tmp_pat
     assert main([*argv, "--device", "gpu"]) == 2
     assert capsys.readouterr().err == f"lstmlab: error: {NO_GPU}\n"
     assert not out.exists()  # nothing trained, written or served
+
+
+@pytest.mark.parametrize(
+    "argv, off",
+    [
+        (["--no-compile-cache", "moving-average"], True),
+        (["moving-average", "--no-compile-cache"], True),
+        (["moving-average"], False),
+        (["--no-compile-cache", "serve", "--model-dir", "m"], True),
+    ],
+)
+def test_no_compile_cache_may_come_before_or_after_the_command(argv, off):
+    assert build_parser().parse_args(argv).no_compile_cache is off
+    assert (
+        build_parser([argv[1] if off and argv[0].startswith("-") else argv[0]])
+        .parse_args(argv)
+        .no_compile_cache
+        is off
+    )
+
+
+CACHE_ENTRIES = r"""
+import json, os, sys
+from lstmlab import runtime
+from lstmlab.cli import main
+code = main(sys.argv[1:])
+folder = os.environ["LSTMLAB_CACHE_DIR"]
+print(json.dumps({
+    "code": code,
+    "in_use": None if runtime.compile_cache_dir() is None else str(runtime.compile_cache_dir()),
+    "entries": sorted(os.listdir(folder)) if os.path.isdir(folder) else None,
+}))
+"""
+
+
+def run_with_cache(argv, cache, cwd):
+    done = subprocess.run(
+        [sys.executable, "-c", CACHE_ENTRIES, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "LSTMLAB_CACHE_DIR": str(cache)},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_no_compile_cache_leaves_the_cache_folder_untouched(tmp_path):
+    cache = tmp_path / "cache"
+    tiny = ["moving-average", "--quiet", "--epochs", "1", "--input-len", "50"]
+    off = run_with_cache(["--no-compile-cache", *tiny, "--out", "a"], cache, tmp_path)
+    assert off == {"code": 0, "in_use": None, "entries": None}  # never created
+    on = run_with_cache([*tiny, "--out", "b"], cache, tmp_path)
+    assert on["code"] == 0 and on["in_use"] == str(cache.resolve())
+    assert any(name.endswith("-cache") for name in on["entries"])  # the programs, written
+    # the flag after the command: the filled folder is neither read nor written
+    before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    again = run_with_cache([*tiny, "--out", "c", "--no-compile-cache"], cache, tmp_path)
+    assert again["code"] == 0 and again["in_use"] is None
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
+    # the runs agree bit for bit (but for their timings): a cached program is the compiler's
+    reports = [json.loads((tmp_path / run / "summary.json").read_text()) for run in "abc"]
+    for report in reports:
+        for model in ("stateful", "stateless"):
+            assert report[model].pop("seconds") > 0
+    assert reports[0] == reports[1] == reports[2]
+
+
+def test_serve_max_horizon_reaches_the_service(tmp_path, monkeypatch, capsys):
+    from lstmlab.forecaster import MAX_HORIZON
+    from lstmlab.live import service
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")  # the folder check only: run is replaced
+    served = []
+    monkeypatch.setattr(service, "run", lambda path, **kwargs: served.append(kwargs["config"]))
+    assert main(["serve", "--model-dir", str(folder), "--max-horizon", "7"]) == 0
+    assert served[0].max_horizon == 7
+    assert main(["serve", "--model-dir", str(folder)]) == 0
+    assert served[1].max_horizon == service.ServeConfig().max_horizon
+    assert main(["serve", "--model-dir", str(folder), "--max-horizon", "0"]) == 2
+    assert capsys.readouterr().err == (
+        f"lstmlab: error: --max-horizon must be an integer from 1 to {MAX_HORIZON}, got 0; "
+        "pass one in that range\n"
+    )
+    assert len(served) == 2
 
 
 def test_overwrite_never_deletes_the_working_directory_or_a_file(tmp_path, monkeypatch, capsys):
@@ -427,8 +516,7 @@ def test_compare_fills_a_gap_ending_the_training_part_from_training_values_only(
         ),
         (
             ["--norm", "auto", "--validation", "0"],
-            "norm='auto' picks the input normalisation on the validation tail, but validation "
-            "is 0",
+            "norm='auto' picks the input normalisation on the validation tail, but validation is 0",
         ),
         # 20 test steps cannot make 25 folds: refused before the run folder exists
         (["--folds", "25"], "fold 21 of 25 trains on 60"),
@@ -508,9 +596,7 @@ def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_
         for o in result.outcomes
     )
     state_test = scoring.compare_seeds([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
-    lines = cli.compare_summary(
-        dataclasses.replace(result, outcomes=better, state_test=state_test)
-    )
+    lines = cli.compare_summary(dataclasses.replace(result, outcomes=better, state_test=state_test))
     assert lines[2] == head.replace(format_number(ours), format_number(theirs / 2)) + (
         "wins (RMSE 50.0% lower)"
     )
@@ -1179,8 +1265,14 @@ def _subcommands():
 def test_every_flag_with_a_default_shows_it_in_help():
     commands = _subcommands()
     assert set(commands) == {
-        "moving-average", "convergence", "compare", "fit", "observe", "serve",
-        "import-keras", "export-keras",
+        "moving-average",
+        "convergence",
+        "compare",
+        "fit",
+        "observe",
+        "serve",
+        "import-keras",
+        "export-keras",
     }
     for name, parser in commands.items():
         text = " ".join(parser.format_help().split())
@@ -1215,12 +1307,17 @@ def test_help_shows_forecaster_config_defaults_for_fit_and_compare():
     # and compare's default models are ForecasterConfig's, kind by kind
     config = compare_config(parse(["d.csv"]))
     assert (config.seeds, config.seed, config.scaler) == (
-        defaults.seeds, defaults.seed, defaults.scaler,
+        defaults.seeds,
+        defaults.seed,
+        defaults.scaler,
     )
     for spec in config.models:
         kind = ForecasterConfig(model=spec.name)
         assert (spec.epochs, spec.learning_rate, spec.units, spec.batch_size) == (
-            kind.epochs, kind.learning_rate, kind.resolved_units, kind.resolved_batch_size,
+            kind.epochs,
+            kind.learning_rate,
+            kind.resolved_units,
+            kind.resolved_batch_size,
         )
         # the window is compare's: one covering the season, at least ForecasterConfig's
         assert spec.window is None
@@ -1269,9 +1366,7 @@ def test_quiet_prints_only_the_summary_and_names_what_was_written(tmp_path, caps
 
 
 @pytest.mark.slow
-def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(
-    tmp_path, capsys, compare_results
-):
+def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(tmp_path, capsys, compare_results):
     data = tmp_path / "load.csv"
     write_csv(data)
     out = tmp_path / "run"

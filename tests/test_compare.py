@@ -119,6 +119,28 @@ def test_classic_windows_match_create_dataset():
     assert len(x) == len(train_x)
 
 
+def test_a_test_size_beyond_the_series_is_said_in_words():
+    config = CompareConfig(models=tiny_models(window=4, norm="none"), test_size=100_000)
+    message = (
+        "the series has 64 steps and --test-size 100000 leaves 0 of them for training; the test "
+        "part must leave at least {m} steps for training (window 4, horizon 1, and the "
+        "validation tail); pass a --test-size of at most {top}, or a longer series"
+    )
+    # the fewest training steps, found independently: the smallest part whose fit part (before
+    # the validation tail, at least a horizon or a fifth of the part) holds window + lags + 1
+    needed = 4 + config.lag_span + config.outputs + (1 if config.classic_windows else 0)
+    fewest = next(
+        n for n in range(1, 64) if n - max(config.horizon, round(config.validation * n)) >= needed
+    )
+    with pytest.raises(ValueError) as raised:
+        compare.make_folds(config, 64, 4)
+    assert str(raised.value) == message.format(m=fewest, top=64 - fewest)
+    # the bound is exact: the largest test part it names is accepted, one more is refused
+    compare.make_folds(dataclasses.replace(config, test_size=64 - fewest), 64, 4)
+    with pytest.raises(ValueError, match=f"leaves {fewest - 1} of them for training"):
+        compare.make_folds(dataclasses.replace(config, test_size=64 - fewest + 1), 64, 4)
+
+
 def test_prepare_data_rejects_a_series_too_short():
     with pytest.raises(
         ValueError,
