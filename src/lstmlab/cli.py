@@ -284,6 +284,7 @@ def config_with_device(config: object, device: jax.Device) -> dict:
     """The JSON of a run's ``config.json``: the config's fields and ``"device"`` (the platform).
 
     Example:
+        >>> import jax
         >>> config_with_device({"epochs": 2}, jax.devices("cpu")[0])
         {'epochs': 2, 'device': 'cpu'}
     """
