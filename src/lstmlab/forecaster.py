@@ -37,12 +37,12 @@ What a series' state holds (``SeriesState``):
 Exactness: observing a series in pieces of any sizes gives the same predictions as observing
 it at once, bit for bit (every reading is one model step, ``lstmlab.core.rollout.read``).
 Few programs are ever compiled, one of each kind per row bucket (the series of one call
-padded with zero rows to a power of two): ``observe`` copies the readings into a buffer of
-``read_capacity`` steps that one compiled loop reads for the true count (a longer request is
-read in pieces of it); a forecast writes into a buffer of ``horizon_capacity`` steps from one
-compiled loop that runs for the asked horizon (a longer horizon doubles the capacity, and
-compiles once more). ``warm_up`` sets both capacities and compiles their programs before the
-first request.
+padded with zero rows to a power of two): a stateful model's ``observe`` copies the readings
+into a buffer of ``read_capacity`` steps that one compiled loop reads for the true count (a
+longer request is read in pieces of it), a window model reads its last window; a forecast
+writes into a buffer of ``horizon_capacity`` steps from one compiled loop that runs for the
+asked horizon (a longer horizon doubles the capacity, and compiles once more). ``warm_up``
+sets both capacities and compiles their programs before the first request.
 
 What a reading must be (``check_values``): finite, within float32, and within
 ``PLAUSIBLE_FACTOR`` training ranges of the series' training values unless the caller says
