@@ -105,7 +105,7 @@ def dense(params: DenseParams, x: jax.Array) -> jax.Array:
         ``(..., out)``.
     """
     bias = params.bias.reshape((1,) * (x.ndim - 1) + (-1,))  # explicit broadcast over leading axes
-    return x @ params.kernel + bias
+    return jnp.matmul(x, params.kernel, precision=jax.lax.Precision.HIGHEST) + bias
 
 
 class LSTMParams(NamedTuple):
@@ -198,9 +198,13 @@ def matmul_dtype(name: str) -> Iterator[None]:
 
 
 def _matmul(a: jax.Array, b: jax.Array, dtype: str) -> jax.Array:
-    """``a @ b`` on the last axis of ``a``; bfloat16 operands accumulate in float32."""
+    """``a @ b`` on the last axis of ``a``; bfloat16 operands accumulate in float32.
+
+    float32 means float32 on every device: GPUs would otherwise round the operands to TF32
+    (about 1e-3 relative), which breaks Keras parity there.
+    """
     if dtype == "float32":
-        return a @ b
+        return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
     return jnp.matmul(
         a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), preferred_element_type=jnp.float32
     )
