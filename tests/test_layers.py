@@ -118,7 +118,9 @@ def autodiff_reference_layer(params, h0, c0, x):
     """The layer as it was: one ``lstm_step`` per step in a scan, differentiated by JAX."""
     from lstmlab.core.layers import lstm_step
 
-    projected = jnp.swapaxes(x @ params.kernel + params.bias[None, None, :], 0, 1)
+    # float32 products at full precision, as the layer's (a GPU would otherwise use TF32)
+    product = jnp.matmul(x, params.kernel, precision=jax.lax.Precision.HIGHEST)
+    projected = jnp.swapaxes(product + params.bias[None, None, :], 0, 1)
     final, h_seq = jax.lax.scan(
         lambda state, step_x: lstm_step(params.recurrent_kernel, state, step_x),
         LSTMState(h0, c0), projected,
