@@ -19,6 +19,9 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 import jax  # noqa: E402  (after the cache settings, which jax reads at import)
 import pytest
 
+# The PostgreSQL server fixtures (tests/postgres_server.py), registered once for every test module.
+pytest_plugins = ["tests.postgres_server"]
+
 os.environ.setdefault("KERAS_BACKEND", "jax")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

@@ -27,8 +27,6 @@ from lstmlab.model_folder import (
     save_model,
 )
 
-pytest_plugins = ["tests.postgres_server"]  # a real PostgreSQL server for open_store(url=)
-
 CONFIG = LSTMConfig(units=(5, 3), timesteps=4, features=2, outputs=2, return_sequences=True)
 
 

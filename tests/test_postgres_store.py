@@ -18,7 +18,6 @@ from lstmlab.live.state_store import (
     StoreUnavailable,
 )
 
-pytest_plugins = ["tests.postgres_server"]  # the server fixtures
 psycopg = pytest.importorskip("psycopg")
 from lstmlab.live.postgres_store import PostgresStore  # noqa: E402 (needs psycopg)
 

@@ -30,7 +30,6 @@ from lstmlab.model_folder import model_fingerprint, store_path
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-pytest_plugins = ["tests.postgres_server"]  # the PostgreSQL server fixtures
 
 START = pd.Timestamp("2024-01-01")
 FREQ = "15min"
