@@ -1595,6 +1595,7 @@ class Forecaster:
         self._metrics = dict(metrics or {})
         self._calibration = calibration
         self._flags = {}
+        self._plausible_bounds: dict[tuple[str | None, float], tuple[np.ndarray, np.ndarray]] = {}
         self._store = store if store is not None else SeriesStore(model=f"unsaved-{uuid.uuid4()}")
         self._offset = None if recipe.freq is None else to_offset(recipe.freq)
 
@@ -1846,7 +1847,13 @@ class Forecaster:
         extremes = self._training_extremes(series_id)
         if extremes is None:
             return
-        low, high = plausible_range(np.stack(extremes), factor)  # (columns,) each
+        # The bounds depend only on the training values and the factor: computed once per
+        # training series (new series share the default), not on every reading.
+        key = (series_id if series_id in self._calibration.extremes else None, factor)
+        bounds = self._plausible_bounds.get(key)
+        if bounds is None:
+            bounds = self._plausible_bounds[key] = plausible_range(np.stack(extremes), factor)
+        low, high = bounds  # (columns,) each
         outside = ((array < low) | (array > high)).any(axis=1)
         if outside.any():
             first = int(np.argmax(outside))
