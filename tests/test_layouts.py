@@ -794,6 +794,21 @@ def test_the_official_name_is_the_sample_batch_cutter():
     assert make_official_batches is make_sample_batches and OfficialBatches is SampleBatches
 
 
+def test_float32_samples_are_laid_out_without_a_copy():
+    # The one host copy of a large input is the transfer to the device: a float32 input is
+    # batched as a read-only view of it, a float64 one is converted once.
+    x = np.arange(24, dtype=np.float32).reshape(12, 2)
+    y = np.arange(12, dtype=np.float64)
+    b = make_sample_batches(x, y, batch_size=4, trim="start")
+    assert np.shares_memory(b.x_batches, x)
+    assert not np.shares_memory(b.y_batches, y)
+    np.testing.assert_array_equal(b.x_batches.reshape(12, 2), x)
+    assert not b.x_batches.flags.writeable and x.flags.writeable
+    trimmed = make_sample_batches(x, None, batch_size=5, trim="start")  # drops the first 2
+    assert np.shares_memory(trimmed.x_batches, x)
+    np.testing.assert_array_equal(trimmed.x_batches.reshape(10, 2), x[2:])
+
+
 def test_to_samples_inverts_the_layout():
     x = np.random.default_rng(0).normal(size=(12, 3, 2))
     b = make_official_batches(x, x[:, -1], batch_size=4)
@@ -811,13 +826,15 @@ def test_to_samples_rejects_another_layout():
         b.to_samples(np.zeros((4, 3)))
 
 
-def test_batches_are_read_only_copies():
+def test_batches_are_read_only():
+    # Read-only views of a float32 input (no copy: test_float32_samples_are_laid_out_without_a_copy)
     x = np.arange(8.0, dtype=np.float32)
-    b = make_official_batches(x, x, batch_size=4)
-    x[0] = 99.0
-    assert b.x_batches[0, 0] == 0.0
-    with pytest.raises(ValueError, match="read-only"):
-        b.x_batches[0, 0] = 1.0
+    b = make_official_batches(x, x.astype(np.float64), batch_size=4)
+    for batches in (b.x_batches, b.y_batches):
+        with pytest.raises(ValueError, match="read-only"):
+            batches[0, 0] = 1.0
+    x[0] = 99.0  # the caller's array stays writeable; the batches show its values
+    assert b.x_batches[0, 0] == 99.0 and b.y_batches[0, 0] == 0.0
 
 
 @pytest.mark.parametrize(
