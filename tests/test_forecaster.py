@@ -862,7 +862,10 @@ def test_readings_beyond_the_plausible_range_are_refused_at_the_limit():
     low, high = data["a"].min(), data["a"].max()
     width = high - low
     edge = high + PLAUSIBLE_FACTOR * width  # the limit, computed here from the data
-    assert PLAUSIBLE_FACTOR == 10.0
+    # the service and the command line refuse by the same default (one source of it)
+    from lstmlab.live.service import ServeConfig
+
+    assert ServeConfig().plausible_factor == PLAUSIBLE_FACTOR
     np.testing.assert_array_equal(
         model.check_values("a", [edge * (1 - 1e-12)])[:, 0], [edge * (1 - 1e-12)]
     )
@@ -874,7 +877,7 @@ def test_readings_beyond_the_plausible_range_are_refused_at_the_limit():
     with pytest.raises(ValueError, match="plausible_factor must be > 0, got 0"):
         model.check_values("a", [1.0], plausible_factor=0)
     # a new series is held to the range of all training values
-    pooled_high = max(data.max()) + 10 * (max(data.max()) - min(data.min()))
+    pooled_high = max(data.max()) + PLAUSIBLE_FACTOR * (max(data.max()) - min(data.min()))
     model.check_values("new", [pooled_high * (1 - 1e-9)])
     with pytest.raises(ValueError, match="series 'new': reading 0"):
         model.check_values("new", [pooled_high * (1 + 1e-9)])
