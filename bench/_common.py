@@ -57,6 +57,20 @@ def is_installed(module: str) -> bool:
         return False
 
 
+def has_module(module: str, python: str = sys.executable) -> bool:
+    """Whether interpreter ``python`` (default: this one) can import ``module`` (not importing it).
+
+    Another interpreter (a virtual environment with TensorFlow, say) is asked in a subprocess.
+    """
+    if python == sys.executable:
+        return is_installed(module)
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    try:
+        return subprocess.run([python, "-c", probe], check=False, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def package_version(distribution: str) -> str | None:
     """Installed version of a distribution (``"tensorflow-cpu"``, ``"torch"``), or None."""
     try:
@@ -103,6 +117,7 @@ def run_child(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = 600.0,
+    python: str = sys.executable,
 ) -> dict[str, Any]:
     """Run ``python arguments...`` in a fresh process and return its JSON last line.
 
@@ -110,9 +125,11 @@ def run_child(
     pools) cannot leak into another's timings.
 
     Args:
-        arguments: script path and its arguments (the interpreter is this one).
+        arguments: script path and its arguments.
         env: variables added to (or replacing) this process' environment.
         timeout: seconds before the child is killed.
+        python: the interpreter (default: this one; another virtual environment's ``python``
+            runs a tool that is not installed here).
 
     Returns:
         The child's JSON object; on a crash, timeout or missing JSON line,
@@ -121,7 +138,7 @@ def run_child(
     child_env = {**os.environ, **QUIET_ENV, **(env or {})}
     try:
         completed = subprocess.run(
-            [sys.executable, *arguments],
+            [python, *arguments],
             capture_output=True,
             text=True,
             env=child_env,

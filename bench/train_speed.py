@@ -9,6 +9,8 @@ per epoch; the first epoch's extra time is reported as compile/trace time.
     python bench/train_speed.py                 # ~1 minute: 3 epochs per Keras backend / torch
     python bench/train_speed.py --full          # all tools 10 epochs (test MSE as the seed)
     python bench/train_speed.py --tools lstmlab,torch
+    python bench/train_speed.py --tools lstmlab,keras_tensorflow --full --skip-large \
+        --keras-python /path/to/tf-venv/bin/python   # Keras from another environment
 
 Also measured (issue 13), each in its own process:
 
@@ -42,6 +44,7 @@ import numpy as np
 from _common import (
     emit_json,
     format_seconds,
+    has_module,
     is_installed,
     machine_info,
     mark,
@@ -622,15 +625,17 @@ def measure(tool: str, inputs: Path, args: argparse.Namespace) -> dict[str, Any]
     """Run one tool in its own process (or report it as not installed)."""
     if tool.startswith("keras_"):
         backend = tool.removeprefix("keras_")
-        if not is_installed("keras"):
-            return {"status": "not installed", "error": "keras is not installed"}
-        if not is_installed(BACKEND_MODULE[backend]):
-            return {"status": "not installed", "error": f"{backend} is not installed"}
+        where = "" if args.keras_python == sys.executable else f" in {args.keras_python}"
+        for module in ("keras", BACKEND_MODULE[backend]):
+            if not has_module(module, args.keras_python):
+                return {"status": "not installed", "error": f"{module} is not installed{where}"}
         epochs = args.epochs if args.full else args.keras_epochs
+        # The child is this script run by the Keras interpreter: it needs only NumPy there.
         return run_child(
             [str(SCRIPT), "--child", "keras", "--inputs", str(inputs), "--epochs", str(epochs)],
             env={"KERAS_BACKEND": backend},
             timeout=args.timeout,
+            python=args.keras_python,
         )
     if tool == "torch" and not is_installed("torch"):
         return {"status": "not installed", "error": "torch is not installed"}
@@ -786,6 +791,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per child")
     parser.add_argument(
+        "--keras-python",
+        default=sys.executable,
+        help="interpreter that runs the Keras children (e.g. a TensorFlow virtual "
+        "environment's bin/python; default: this one)",
+    )
+    parser.add_argument(
         "--large-batches",
         type=int,
         default=0,
@@ -855,6 +866,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "full": args.full,
             "init_seed": INIT_SEED,
             "torch_threads": args.torch_threads or "default",
+            "keras_python": args.keras_python,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         },
         "targets": {tool: _passes(results, tool, target) for tool, target in TARGETS.items()},
