@@ -1042,3 +1042,85 @@ def test_bfloat16_products_train_close_to_float32():
     with pytest.raises(ValueError, match=re.escape(
             "matmul_dtype must be one of ('float32', 'bfloat16'), got 'float16'")):
         TrainConfig(matmul_dtype="float16")
+
+
+
+class compiles_of:  # noqa: N801 (a context manager read as a phrase)
+    """Count the programs compiled (or read from the persistent cache) for ``jit(name)``."""
+
+    def __init__(self, name):
+        self.name, self.count = f"jit({name})", 0
+
+    def _listen(self, event, seconds, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration" and (
+            kwargs.get("fun_name") == self.name
+        ):
+            self.count += 1
+
+    def __enter__(self):
+        from jax import monitoring
+
+        monitoring.register_event_duration_secs_listener(self._listen)
+        return self
+
+    def __exit__(self, *exc):
+        from jax import monitoring
+
+        monitoring.unregister_event_duration_listener(self._listen)
+
+
+def test_stateful_and_stateless_models_share_one_training_program():
+    # Shapes no other test uses, so that this test compiles the program itself.
+    stateless = LSTMConfig(units=(7,), timesteps=3, stateful=False)
+    stateful = dataclasses.replace(stateless, stateful=True)
+    train_config = TrainConfig(epochs=3, reset="epoch")
+    x, y, validation = stopping_data()
+    results = {}
+    with compiles_of("run") as compiled:
+        for config in (stateless, stateful):
+            states = init_train_states(config, train_config, [0, 1], 4)
+            results[config.stateful] = fit(
+                config, train_config, states, x, y, validation=validation,
+                validation_state="zeros",
+            )
+    assert compiled.count == 1  # one program served both models
+    # Each model keeps its own arithmetic: the reference is the stateless model's own
+    # single-epoch program (``stateful`` static there), stepped by hand. Another XLA program,
+    # so float32 sums may be fused in another order: rtol 1e-6.
+    epoch = compiled_driver_epoch(stateless, train_config, validation=True,
+                                  validation_state="zeros")
+    states = init_train_states(stateless, train_config, [0, 1], 4)
+    losses, val_losses = [], []
+    for _ in range(3):
+        states, _, loss, val_loss = epoch(states, None, x, y, *validation)
+        losses.append(loss)
+        val_losses.append(val_loss)
+    shared_states, shared_log = results[False]
+    np.testing.assert_allclose(shared_log.loss, np.stack(losses), rtol=1e-6)
+    np.testing.assert_allclose(shared_log.val_loss, np.stack(val_losses), rtol=1e-6)
+    for ours, theirs in zip(jax.tree.leaves(shared_states.params), jax.tree.leaves(states.params),
+                            strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    # ... and the flag is read: the stateful model, from the same start, learns otherwise.
+    assert not np.allclose(results[True][1].loss, shared_log.loss, rtol=1e-4)
+
+
+def test_the_first_fit_of_an_edge_model_and_the_later_ones_run_one_program():
+    from lstmlab import LSTMModel
+    from lstmlab.core.train import initial_opt_state
+
+    x, y = official_batches(batch_size=1, input_len=24)
+    x, y = x[:, 0], y[:, 0]  # (samples, time, 1), (samples, 1)
+    model = LSTMModel(units=(9,), stateful=True, batch_size=1, seed=4)  # shapes of its own
+    with compiles_of("run") as compiled:
+        model.fit(x, y, epochs=2, quiet=True)  # Adam's first state made on the host
+        model.fit(x, y, epochs=3, quiet=True)  # the state the first fit returned
+    assert compiled.count == 1
+    # The host-made first state is the optimizer's own.
+    params = init_params(model.config, 0)
+    expected = TrainConfig().optimizer().init(params)
+    made = initial_opt_state(TrainConfig(), params)
+    assert jax.tree.structure(made) == jax.tree.structure(expected)
+    for ours, theirs in zip(jax.tree.leaves(made), jax.tree.leaves(expected), strict=True):
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours, theirs)

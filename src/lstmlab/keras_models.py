@@ -241,8 +241,7 @@ class _Model:
             y_val = self._check_y(validation_data[1], x_val, "validation y")
             val = self._batches(x_val, y_val, batch_size, layout, trim, name="validation x")
             validation = (val.x_batches, val.y_batches)
-        # One compiled call: the key (from the int seed), Adam's first state and the zero
-        # state are made inside the driver's program (core.train.fit_single).
+        # fit_single makes the key (from the int seed), Adam's first state and the zero state.
         train_state = TrainState(
             params=self._params,
             opt_state=self._opt_state,  # None before the first fit: Adam starts from zero moments

@@ -33,7 +33,15 @@ from lstmlab.checks import (
     check_positive_number,
 )
 from lstmlab.core.layers import MATMUL_DTYPES, matmul_dtype
-from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_params, init_state
+from lstmlab.core.model import (
+    LSTMConfig,
+    ModelConfig,
+    ModelState,
+    Params,
+    apply,
+    init_params,
+    init_state,
+)
 
 __all__ = [
     "EPOCH_CHUNK",
@@ -55,6 +63,7 @@ __all__ = [
     "compiled_train_epoch",
     "fit",
     "fit_single",
+    "initial_opt_state",
     "init_stop_states",
     "init_train_state",
     "init_train_states",
@@ -65,6 +74,7 @@ __all__ = [
     "make_train_epoch",
     "mse",
     "parse_reset",
+    "program_model",
     "select_training",
     "stack_train_states",
 ]
@@ -411,6 +421,31 @@ def _zeros_like_state(state: ModelState) -> ModelState:
     return jax.tree.map(jnp.zeros_like, state)
 
 
+def _carried(carry: bool | jax.Array, state: ModelState, otherwise: ModelState) -> ModelState:
+    """``state`` where the model carries its state, else ``otherwise``.
+
+    ``carry`` is a Python bool (the program is built for one kind of model) or a traced bool
+    scalar (one program serves stateful and stateless models of the same shapes; see
+    ``program_model``).
+    """
+    if isinstance(carry, bool):
+        return state if carry else otherwise
+    return _select_tree(carry, state, otherwise)
+
+
+def program_model(model_config: ModelConfig) -> ModelConfig:
+    """The config a compiled program is built and cached for.
+
+    A stateless LSTM is a stateful one whose state is zero before every batch, so both run
+    one program, with the model's ``stateful`` passed in as a traced flag (``carry``): the
+    stateful and stateless models of an experiment compile once, not twice. The arithmetic
+    is unchanged: from a zero state the products with the recurrent kernel are exact zeros.
+    """
+    if isinstance(model_config, LSTMConfig) and not model_config.stateful:
+        return dataclasses.replace(model_config, stateful=True)
+    return model_config
+
+
 def _batch_unroll(num_batches: int) -> int:
     """Batches per iteration of the epoch's loop.
 
@@ -429,8 +464,8 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         train_config: training settings.
 
     Returns:
-        ``train_epoch(train_state, x_batches, y_batches, lr_scale=None) -> (train_state,
-        losses)`` with ``x_batches (num_batches, batch, time, features)``, ``y_batches
+        ``train_epoch(train_state, x_batches, y_batches, lr_scale=None, carry=None) ->
+        (train_state, losses)`` with ``x_batches (num_batches, batch, time, features)``, ``y_batches
         (num_batches, batch, outputs)`` and ``losses (num_batches,)``. A stateful model
         carries its state across batches and returns it; a stateless one starts every batch
         from zero state. ``lr_scale``, a float32 scalar, multiplies every update: Keras-form
@@ -438,9 +473,10 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         the learning rate and moments that do not depend on it, so this is the step with
         learning rate ``lr_scale * learning_rate`` (up to float rounding), without changing
         the optimizer state's layout; ``None`` (the default) leaves the updates untouched.
+        ``carry``, a bool scalar, says whether the model carries its state (``None``: the
+        config's ``stateful``; see ``program_model``).
     """
     optimizer = train_config.optimizer()
-    stateful = model_config.stateful
     every = train_config.reset.every_batches
 
     def loss_fn(params, rnn_state, x, y):
@@ -451,23 +487,24 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-    def batch_step(carry, inputs, lr_scale):
-        params, opt_state, rnn_state = carry
+    def batch_step(state, inputs, lr_scale, stateful):
+        params, opt_state, rnn_state = state
         x, y, index = inputs
-        if stateful and every is not None:
+        if stateful is not False and every is not None:
             # Reset before every `every`-th batch of the epoch (the first is handled by fit).
             reset_now = (index > 0) & (index % every == 0)
             rnn_state = jax.tree.map(lambda s: jnp.where(reset_now, 0.0, s), rnn_state)
-        start_state = rnn_state if stateful else _zeros_like_state(rnn_state)
+        start_state = _carried(stateful, rnn_state, _zeros_like_state(rnn_state))
         (loss, new_state), grads = grad_fn(params, start_state, x, y)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         if lr_scale is not None:
             updates = jax.tree.map(lambda update: update * lr_scale, updates)
         params = optax.apply_updates(params, updates)
-        rnn_state = new_state if stateful else rnn_state
+        rnn_state = _carried(stateful, new_state, rnn_state)
         return (params, opt_state, rnn_state), loss
 
-    def train_epoch(train_state: TrainState, x_batches, y_batches, lr_scale=None):
+    def train_epoch(train_state: TrainState, x_batches, y_batches, lr_scale=None, carry=None):
+        stateful = model_config.stateful if carry is None else carry
         key = train_state.key
         if train_config.shuffle:
             key, shuffle_key = jax.random.split(key)
@@ -481,7 +518,7 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         carry = (train_state.params, train_state.opt_state, train_state.rnn_state)
         indices = jnp.arange(num_batches, dtype=jnp.int32)
         (params, opt_state, rnn_state), losses = jax.lax.scan(
-            functools.partial(batch_step, lr_scale=lr_scale),
+            functools.partial(batch_step, lr_scale=lr_scale, stateful=stateful),
             carry,
             (x_batches, y_batches, indices),
             unroll=_batch_unroll(num_batches),
@@ -502,13 +539,14 @@ def make_evaluate(model_config: ModelConfig):
     """Build the pure evaluation function (per-batch MSE, in order).
 
     Returns:
-        ``evaluate_batches(params, rnn_state, x_batches, y_batches) -> (losses, rnn_state)``; a
-        stateful model carries its state through the batches in order.
+        ``evaluate_batches(params, rnn_state, x_batches, y_batches, carry=None) -> (losses,
+        rnn_state)``; a stateful model carries its state through the batches in order
+        (``carry`` as in ``make_predict``).
     """
     predict_batches = make_predict(model_config)
 
-    def evaluate_batches(params, rnn_state, x_batches, y_batches):
-        predictions, rnn_state = predict_batches(params, rnn_state, x_batches)
+    def evaluate_batches(params, rnn_state, x_batches, y_batches, carry=None):
+        predictions, rnn_state = predict_batches(params, rnn_state, x_batches, carry)
         axes = tuple(range(1, predictions.ndim))
         return jnp.mean(jnp.square(predictions - y_batches), axis=axes), rnn_state
 
@@ -519,17 +557,20 @@ def make_predict(model_config: ModelConfig):
     """Build the pure prediction function over batches.
 
     Returns:
-        ``predict_batches(params, rnn_state, x_batches) -> (y_batches, rnn_state)``: a scan over
-        ``x_batches (num_batches, batch, time, features)``; a stateful model carries its state
-        and returns the final one, a stateless model starts each batch from zero state.
+        ``predict_batches(params, rnn_state, x_batches, carry=None) -> (y_batches,
+        rnn_state)``: a scan over ``x_batches (num_batches, batch, time, features)``; a
+        stateful model carries its state and returns the final one, a stateless model starts
+        each batch from zero state. ``carry``, a bool scalar, says which (``None``: the
+        config's ``stateful``; see ``program_model``).
     """
-    stateful = model_config.stateful
 
-    def predict_batches(params, rnn_state, x_batches):
+    def predict_batches(params, rnn_state, x_batches, carry=None):
+        stateful = model_config.stateful if carry is None else carry
+
         def step(state, x):
-            start = state if stateful else _zeros_like_state(state)
+            start = _carried(stateful, state, _zeros_like_state(state))
             y, new_state = apply(model_config, params, start, x)
-            return (new_state if stateful else state), y
+            return _carried(stateful, new_state, state), y
 
         return jax.lax.scan(step, rnn_state, x_batches)[::-1]
 
@@ -565,6 +606,8 @@ def compiled_evaluate(model_config: ModelConfig):
     return jax.jit(make_evaluate(model_config))
 
 
+# Not shared through program_model: a stateless model's own prediction program differs from
+# the shared one in the last bit of some outputs (XLA folds the zero state differently).
 @functools.lru_cache(maxsize=64)
 def compiled_predict(model_config: ModelConfig):
     """``jax.jit`` of ``make_predict``, cached per model config."""
@@ -672,11 +715,12 @@ def make_driver_epoch(
             epoch ended in) or ``"zeros"``.
 
     Returns:
-        ``epoch(train_state, stop_state, x_batches, y_batches, x_val, y_val) ->
-        (train_state, stop_state, loss, val_loss)`` with ``loss`` the mean of the epoch's
-        batch losses (a scalar) and ``val_loss`` the mean validation loss (a scalar; ``nan``
-        without validation, where ``x_val`` and ``y_val`` are ignored). ``stop_state`` is a
-        ``StopState`` (one training's) with early stopping or plateau, else ``None``.
+        ``epoch(train_state, stop_state, x_batches, y_batches, x_val, y_val, carry=None) ->
+        (train_state, stop_state, loss, val_loss)`` (``carry`` as in ``make_train_epoch``)
+        with ``loss`` the mean of the epoch's batch losses (a scalar) and ``val_loss`` the
+        mean validation loss (a scalar; ``nan`` without validation, where ``x_val`` and
+        ``y_val`` are ignored). ``stop_state`` is a ``StopState`` (one training's) with early
+        stopping or plateau, else ``None``.
 
     Raises:
         ValueError: early stopping or plateau without validation.
@@ -688,32 +732,40 @@ def make_driver_epoch(
         raise ValueError(_NO_VALIDATION_MESSAGE)
     train_epoch = make_train_epoch(model_config, train_config)
     evaluate_batches = make_evaluate(model_config)
-    reset_at_end = model_config.stateful and train_config.reset.at_epoch_end
+    reset_at_end = train_config.reset.at_epoch_end
 
-    def plain_epoch(train_state: TrainState, lr_scale, x_batches, y_batches, x_val, y_val):
-        train_state, losses = train_epoch(train_state, x_batches, y_batches, lr_scale)
+    def plain_epoch(
+        train_state: TrainState, lr_scale, x_batches, y_batches, x_val, y_val, stateful
+    ):
+        train_state, losses = train_epoch(train_state, x_batches, y_batches, lr_scale, stateful)
         val_loss = jnp.asarray(jnp.nan, losses.dtype)
         if validation:
             start = train_state.rnn_state
             if validation_state == "zeros":
                 start = _zeros_like_state(start)
             # The validation's own end state is dropped: it does not change the training.
-            val_losses, _ = evaluate_batches(train_state.params, start, x_val, y_val)
+            val_losses, _ = evaluate_batches(train_state.params, start, x_val, y_val, stateful)
             val_loss = jnp.mean(val_losses)
-        if reset_at_end:
+        if reset_at_end and stateful is not False:
             # Keras' model.reset_states() after every epoch (the seed's fit(epochs=1) loop).
-            train_state = train_state._replace(rnn_state=_zeros_like_state(train_state.rnn_state))
+            zeros = _zeros_like_state(train_state.rnn_state)
+            train_state = train_state._replace(
+                rnn_state=_carried(stateful, zeros, train_state.rnn_state)
+            )
         return train_state, jnp.mean(losses), val_loss
 
-    def epoch(train_state: TrainState, stop_state, x_batches, y_batches, x_val, y_val):
+    def epoch(
+        train_state: TrainState, stop_state, x_batches, y_batches, x_val, y_val, carry=None
+    ):
+        stateful = model_config.stateful if carry is None else carry
         if not stopping:
             train_state, loss, val_loss = plain_epoch(
-                train_state, None, x_batches, y_batches, x_val, y_val
+                train_state, None, x_batches, y_batches, x_val, y_val, stateful
             )
             return train_state, stop_state, loss, val_loss
         lr_scale = None if plateau is None else stop_state.lr_scale
         new_state, loss, val_loss = plain_epoch(
-            train_state, lr_scale, x_batches, y_batches, x_val, y_val
+            train_state, lr_scale, x_batches, y_batches, x_val, y_val, stateful
         )
         stopped = stop_state.stopped
         running = jnp.logical_not(stopped)
@@ -1068,23 +1120,25 @@ def _compiled_run(
 ):
     """``jit`` of up to ``EPOCH_CHUNK`` driver epochs in one ``lax.while_loop``.
 
-    ``run(train_states, stop_states, epochs, x, y, x_val, y_val) -> (train_states,
+    ``run(train_states, stop_states, epochs, x, y, x_val, y_val, stateful) -> (train_states,
     stop_states, losses, val_losses, epochs_done)`` runs ``epochs`` (a traced int, at most
     ``EPOCH_CHUNK``) epochs of ``vmap(make_driver_epoch(...))``, ending early once every
     training has stopped (early stopping); ``losses`` and ``val_losses`` are
     ``(EPOCH_CHUNK, trainings)`` buffers, ``nan`` past ``epochs_done``. With ``single`` the
-    states are one training's (no leading axis; see ``fit_single`` for what may be left
-    out). One training, stacked or not, runs the epoch without vmap.
+    states are one training's (no leading axis). One training, stacked or not, runs the
+    epoch without vmap. ``stateful`` is the model's, as a bool scalar:
+    ``model_config`` is a ``program_model``, shared by the stateful and stateless models of
+    one shape.
     """
     epoch = make_driver_epoch(
         model_config, train_config, validation=validation, validation_state=validation_state
     )
-    epochs_of_many = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis))
+    epochs_of_many = jax.vmap(
+        epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis, None)
+    )
     early = train_config.early_stopping is not None
 
-    def run(train_states, stop_states, epochs, x, y, x_val, y_val):
-        if single:
-            train_states = _complete_state(model_config, train_config, x, train_states)
+    def run(train_states, stop_states, epochs, x, y, x_val, y_val, stateful):
         trainings = 1 if single else train_states.step.shape[0]
         # One training runs the epoch without vmap (a vmapped axis of 1 makes XLA's CPU
         # programs about twice as slow on small models), stacked or not: fit with one
@@ -1109,7 +1163,9 @@ def _compiled_run(
 
         def one_epoch(carry):
             index, states, stops, losses, val_losses = carry
-            states, stops, loss, val_loss = one_epoch_fn(states, stops, x, y, x_val, y_val)
+            states, stops, loss, val_loss = one_epoch_fn(
+                states, stops, x, y, x_val, y_val, stateful
+            )
             # (trainings,) rows; one training's scalar losses become a row of one.
             losses = losses.at[index].set(jnp.reshape(loss, (trainings,)).astype(dtype))
             val_losses = val_losses.at[index].set(
@@ -1130,21 +1186,24 @@ def _compiled_run(
     return jax.jit(run)
 
 
-def _complete_state(model_config, train_config, x_batches, train_state: TrainState):
-    """Fill in what ``fit_single`` lets the caller leave out, inside the program."""
-    key, opt_state, rnn_state = train_state.key, train_state.opt_state, train_state.rnn_state
-    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        key = jax.random.key(key)
-    if opt_state is None:
-        opt_state = train_config.optimizer().init(train_state.params)
-    if rnn_state is None:
-        rnn_state = init_state(model_config, x_batches.shape[1])  # (num_batches, batch, ...)
-    return train_state._replace(
-        key=key,
-        opt_state=opt_state,
-        rnn_state=rnn_state,
-        step=jnp.asarray(train_state.step, jnp.int32),
-    )
+def initial_opt_state(train_config: TrainConfig, params: Params) -> KerasAdamState:
+    """The optimizer's first state for ``params``, as host arrays, with no compilation.
+
+    ``train_config.optimizer()``'s ``init`` (Keras' Adam: a zero step count and zero
+    moments), built with NumPy from the state's shapes: an edge object's first ``fit``
+    passes it, so the first and the later calls have the same argument structure and share
+    one compiled program.
+
+    Args:
+        train_config: the training settings whose optimizer is meant.
+        params: the parameters the optimizer will update.
+
+    Returns:
+        The optimizer state, equal to ``train_config.optimizer().init(params)``.
+    """
+    shapes = jax.eval_shape(train_config.optimizer().init, params)
+    # Keras' Adam starts from zeros everywhere (tests/test_train.py checks it against init).
+    return jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -1276,10 +1335,9 @@ def fit_single(
         model_config: the model.
         train_config: training settings.
         train_state: one training's ``TrainState`` (no leading axis). ``step`` may be a
-            Python int, ``key`` an int seed (made into ``jax.random.key(seed)`` inside
-            the program), ``opt_state`` ``None`` (the optimizer's initial state) and
-            ``rnn_state`` ``None`` (zero state), so that building the state needs no device
-            work of its own.
+            Python int, ``key`` an int seed (``jax.random.key(seed)``), ``opt_state``
+            ``None`` (the optimizer's initial state, ``initial_opt_state``) and
+            ``rnn_state`` ``None`` (zero state).
         x_batches: ``(num_batches, batch, time, features)``.
         y_batches: ``(num_batches, batch, outputs)``.
         validation: as in ``fit``.
@@ -1293,16 +1351,24 @@ def fit_single(
     Raises:
         ValueError: as ``fit``.
     """
+    # What the caller left out is made here, not inside the program, so that the first call
+    # and the later ones (which pass the state they got back) have the same argument
+    # structure: one compiled program, also across the chunks of epochs of one call.
     key = train_state.key
     if isinstance(key, int | np.integer) and not isinstance(key, bool):
-        if not 0 <= int(key) < 2**31:
-            key = jax.random.key(int(key))  # beyond the program's int32 argument
-        else:
-            key = np.int32(key)
+        key = jax.random.key(int(key))
     step = train_state.step
     if isinstance(step, int | np.integer):
         step = np.int32(step)
-    train_state = train_state._replace(key=key, step=step)
+    opt_state = train_state.opt_state
+    if opt_state is None:
+        opt_state = initial_opt_state(train_config, train_state.params)
+    rnn_state = train_state.rnn_state
+    if rnn_state is None:
+        rnn_state = init_state(model_config, np.shape(x_batches)[1])  # (batches, batch, ...)
+    train_state = train_state._replace(
+        key=key, step=step, opt_state=opt_state, rnn_state=rnn_state
+    )
     return _fit(
         model_config, train_config, train_state, x_batches, y_batches,
         data_axis=None, validation=validation, validation_state=validation_state,
@@ -1343,9 +1409,10 @@ def _fit(
         x_val = _check_batches("validation x_batches", validation[0], data_axis, trainings)
         y_val = _check_batches("validation y_batches", validation[1], data_axis, trainings)
     run = _compiled_run(
-        model_config, _program_config(train_config), data_axis, validation is not None,
-        validation_state, single,
+        program_model(model_config), _program_config(train_config), data_axis,
+        validation is not None, validation_state, single,
     )
+    stateful = np.bool_(model_config.stateful)
     stop_states = None
     if stopping:
         stop_states = _init_stop_states(_program_config(train_config), single, train_states)
@@ -1357,7 +1424,7 @@ def _fit(
         asked = min(size, total - done)
         started = time.perf_counter()
         train_states, stop_states, losses, val_losses, ran = run(
-            train_states, stop_states, asked, x_batches, y_batches, x_val, y_val
+            train_states, stop_states, asked, x_batches, y_batches, x_val, y_val, stateful
         )
         chunks.append((losses, val_losses, asked))
         if on_epoch is not None:
