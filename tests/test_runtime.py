@@ -500,3 +500,28 @@ def test_ensure_configures_once_and_keeps_an_explicit_choice(monkeypatch, tmp_pa
     devices._SETTING.configured, devices._SETTING.path = True, None  # e.g. --no-compile-cache
     assert devices.ensure_compile_cache() is None
     assert calls == [tmp_path / "c"]
+
+
+def test_import_in_background_loads_the_modules_and_leaves_errors_to_the_caller(tmp_path):
+    import subprocess
+
+    # In a fresh process: the modules must not be loaded before the thread loads them.
+    code = (
+        "import sys\n"
+        "from lstmlab.runtime import import_in_background\n"
+        "assert 'ftplib' not in sys.modules and 'wave' not in sys.modules\n"
+        "thread = import_in_background('ftplib', 'lstmlab_no_such_module', 'wave')\n"
+        "thread.join(60)\n"
+        "print(thread.daemon, 'ftplib' in sys.modules, 'wave' in sys.modules)\n"
+        "try:\n"
+        "    import lstmlab_no_such_module\n"
+        "except ModuleNotFoundError as error:\n"
+        "    print(error.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    # A failed import is skipped quietly (the modules after it still load) and raised where
+    # the caller imports it.
+    assert done.stdout.split() == ["True", "True", "True", "lstmlab_no_such_module"]

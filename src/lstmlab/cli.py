@@ -362,10 +362,23 @@ def _check_script_sizes(args: argparse.Namespace) -> None:
                 )
 
 
+# What the experiments' reports import, loaded on a thread while the models compile: SciPy's
+# LAPACK bindings (JAX's CPU QR, the orthogonal initialiser, loads them when it is first
+# lowered) and the plotting modules.
+_REPORT_MODULES = (
+    "scipy.linalg.cython_blas",
+    "scipy.linalg.cython_lapack",
+    "lstmlab.report.figures",
+    "matplotlib.backends.backend_agg",
+)
+
+
 def _run_moving_average(args: argparse.Namespace) -> int:
+    from lstmlab.runtime import import_in_background, on_device
+
+    import_in_background(*_REPORT_MODULES)  # while the models compile
     from lstmlab.experiments import moving_average
     from lstmlab.report.documents import write_json, write_moving_average_report
-    from lstmlab.runtime import on_device
 
     _check_seed_flag(args)
     _check_script_sizes(args)
@@ -431,9 +444,11 @@ def _add_convergence(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_convergence(args: argparse.Namespace) -> int:
+    from lstmlab.runtime import import_in_background, make_executor, on_device
+
+    import_in_background(*_REPORT_MODULES)  # while the models compile
     from lstmlab.experiments import convergence
     from lstmlab.report.documents import write_convergence_report, write_json
-    from lstmlab.runtime import make_executor, on_device
 
     _check_seed_flag(args)
     _check_script_sizes(args)
@@ -991,9 +1006,11 @@ def compare_summary(result: compare.CompareResult) -> list[str]:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
+    from lstmlab.runtime import import_in_background, make_executor, on_device
+
+    import_in_background(*_REPORT_MODULES)  # while the models compile
     from lstmlab.experiments import compare
     from lstmlab.report.documents import write_compare_report, write_json
-    from lstmlab.runtime import make_executor, on_device
 
     _check_seed_flag(args)
     config = compare_config(args)

@@ -56,6 +56,7 @@ __all__ = [
     "default_compile_cache_dir",
     "ensure_compile_cache",
     "epoch_progress",
+    "import_in_background",
     "make_executor",
     "on_device",
     "resolve_device",
@@ -548,6 +549,35 @@ class EpochProgress:
             return
         text = f"loss {loss:.4g}" + ("" if val_loss is None else f"  val_loss {val_loss:.4g}")
         self._progress.update(self._task_id, advance=1, losses=text)
+
+
+def import_in_background(*modules: str) -> threading.Thread:
+    """Import ``modules`` on a daemon thread, for work that needs them later in the run.
+
+    Python holds the GIL while it imports, so this pays where the main thread meanwhile
+    waits on something that releases it: XLA compiling a program, or a program running.
+    The report's plotting modules (about 0.5 to 1 s of imports) then load while the models
+    compile. A later ``import`` of a module still loading waits for it (Python's import
+    lock); one that failed here is skipped, and fails again there, where its error is
+    raised.
+
+    Args:
+        modules: dotted module names, imported in order.
+
+    Returns:
+        The started thread.
+    """
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 (the caller's own import raises it)
+                continue
+
+    thread = threading.Thread(target=load, name="lstmlab-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextmanager
