@@ -230,7 +230,8 @@ CASES = [
         "naive after aware",
         lambda _: _observed(stamps=AWARE4).observe("s", [1.0], ["2024-03-01T06:00:00"]),
         ValueError,
-        "series 's' has aware timestamps (up to 2024-03-01T05:45:00+05:00), got naive ones",
+        "series 's' has time-zone aware timestamps (up to 2024-03-01T05:45:00+05:00), got naive "
+        "ones",
     ),
     (
         "aware after naive",

@@ -1074,7 +1074,8 @@ def test_a_state_stored_before_zones_loads_naive():
         (
             ["2024-03-01T05:00:00+05:00"],
             ["2024-03-01T05:15:00"],
-            "series 's' has aware timestamps (up to 2024-03-01T05:00:00+05:00), got naive ones",
+            "series 's' has time-zone aware timestamps (up to 2024-03-01T05:00:00+05:00), got "
+            "naive ones",
         ),
         (
             ["2024-03-01T05:00:00"],

@@ -791,6 +791,33 @@ def test_offsets_come_back_and_kinds_are_not_mixed(inproc):
     assert inproc.call("GET", "/series/tz/forecast")[1]["seen"] == 2  # untouched
 
 
+def test_an_observation_checks_its_readings_and_parses_its_timestamps_once(inproc, monkeypatch):
+    import lstmlab.forecaster as forecaster_module
+
+    forecaster = inproc.service.forecaster
+    calls = {"values": 0, "parse": 0, "kind": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(forecaster, "check_values", counted("values", forecaster.check_values))
+    monkeypatch.setattr(forecaster, "_check_kind", counted("kind", forecaster._check_kind))
+    monkeypatch.setattr(
+        forecaster_module, "_parse_times", counted("parse", forecaster_module._parse_times)
+    )
+    first = inproc.service.observe("once", [1.0, 2.0], [_stamp(0), _stamp(1)], None, 1)
+    assert (first["accepted"], calls) == (2, {"values": 1, "parse": 1, "kind": 1})
+    # a retry that overlaps the log and continues past it: still one of each
+    again = inproc.service.observe("once", [2.0, 3.0], [_stamp(1), _stamp(2)], 1, 1)
+    assert (again["accepted"], again["repeated"]) == (1, 1)
+    assert calls == {"values": 2, "parse": 2, "kind": 2}
+    assert forecaster.series_state("once").seen == 3
+
+
 def test_a_timestamp_without_room_for_forecasts_is_refused_before_it_is_applied(inproc):
     late = "2262-04-11T23:00:00"
     status, answer, _ = inproc.call(
@@ -1039,7 +1066,7 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
     assert len(latencies) >= 2 and max(latencies) < 1.0, latencies  # blocked: 3 s
     # 3. the same with the request held INSIDE the store transaction (the series' lock; with
     # SQLite the store's write lock): /health reads the count without waiting for it
-    advance = inproc.service.forecaster.advance
+    advance = inproc.service.forecaster._advance_checked  # the service's step
     entered = threading.Event()
 
     def slow_advance(series_id, *args, **kwargs):
@@ -1049,7 +1076,7 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
             time.sleep(3)
         return advance(series_id, *args, **kwargs)
 
-    monkeypatch.setattr(inproc.service.forecaster, "advance", slow_advance)
+    monkeypatch.setattr(inproc.service.forecaster, "_advance_checked", slow_advance)
 
     def post_in_transaction():
         results["slow-tx"] = inproc.call(

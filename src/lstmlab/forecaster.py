@@ -467,6 +467,20 @@ class SeriesState:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class _Readings:
+    """Readings that passed ``Forecaster._check_readings``: checked values, parsed times."""
+
+    values: np.ndarray  # (readings, columns) float64, original units
+    times: np.ndarray | None  # (readings,) int64 nanoseconds since the epoch (UTC), or None
+    zone: str | None  # the zone of aware timestamps (the last reading's); None: naive or none
+
+    def tail(self, start: int) -> "_Readings":
+        """The readings from position ``start`` on (the zone stays the last reading's)."""
+        times = None if self.times is None else self.times[start:]
+        return _Readings(values=self.values[start:], times=times, zone=self.zone)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Forecast:
     """A forecast for one series (the median over seeds).
 
@@ -1871,35 +1885,65 @@ class Forecaster:
                 "--allow-implausible)"
             )
 
-    def _check_times(
-        self, series_id: str, state: SeriesState, timestamps: Any, count: int, horizon: int
-    ) -> tuple[np.ndarray | None, str | None]:
-        """The readings' timestamps (UTC ns) and zone, checked against the series' state."""
+    def _check_readings(
+        self, series_id: str, values: Any, timestamps: Any, plausible_factor: Any
+    ) -> _Readings:
+        """Check the readings (``check_values``) and their count, then parse the timestamps.
+
+        Every check that needs no series state, made once per request: ``advance`` and the
+        service's ``observe`` both start here.
+        """
+        array = self.check_values(series_id, values, plausible_factor=plausible_factor)
         if timestamps is None:
+            return _Readings(values=array, times=None, zone=None)
+        if not hasattr(timestamps, "__len__"):
+            timestamps = list(timestamps)  # an iterator: counted once, parsed from the list
+        if len(timestamps) != len(array):
+            raise ValueError(
+                f"series {series_id!r}: {len(timestamps)} timestamps for {len(array)} "
+                "readings; pass one timestamp per reading"
+            )
+        stamps, zone = _parse_times(series_id, timestamps)
+        return _Readings(values=array, times=stamps, zone=zone)
+
+    def _check_kind(self, series_id: str, state: SeriesState, readings: _Readings) -> None:
+        """One series keeps one kind of timestamps: time-zone aware or naive.
+
+        Checked before anything compares the new timestamps with the series' (a naive
+        timestamp is no instant: compared as UTC it could pass for a logged reading).
+        """
+        zone = readings.zone
+        if readings.times is None or state.last_time is None:
+            return
+        if (zone is None) == (state.zone is None):
+            return
+        had, got = ("time-zone aware", "naive") if zone is None else ("naive", "aware")
+        first = _timestamp(int(readings.times[0]), zone).isoformat()
+        raise ValueError(
+            f"series {series_id!r} has {had} timestamps (up to "
+            f"{state.last_timestamp.isoformat()}), got {got} ones ({first}); a series' "
+            "timestamps are all aware (with an offset such as '+05:00') or all naive: send them "
+            + ("with the offset" if zone is None else "without one")
+            + ", or start the series afresh (delete_series, observe --reset, DELETE "
+            "/series/{id})"
+        )
+
+    def _check_timeline(
+        self, series_id: str, state: SeriesState, readings: _Readings, horizon: int
+    ) -> None:
+        """The readings' timestamps against the series': present, in order, on its grid.
+
+        ``readings`` passed ``_check_kind`` against ``state``.
+        """
+        stamps, zone, count = readings.times, readings.zone, len(readings.values)
+        if stamps is None:
             if state.last_time is not None:
                 last = state.last_timestamp.isoformat()
                 raise ValueError(
                     f"series {series_id!r} has timestamps up to {last}; pass timestamps with "
                     "the new readings so that their order can be checked"
                 )
-            return None, None
-        stamps, zone = _parse_times(series_id, timestamps)
-        if state.last_time is not None and (zone is None) != (state.zone is None):
-            had, got = ("aware", "naive") if zone is None else ("naive", "aware")
-            raise ValueError(
-                f"series {series_id!r} has {had} timestamps (up to "
-                f"{state.last_timestamp.isoformat()}), got {got} ones ("
-                f"{_timestamp(int(stamps[0]), zone).isoformat() if len(stamps) else '-'}); a "
-                "series' timestamps are all aware (with an offset such as '+05:00') or all "
-                "naive: send them "
-                + ("with the offset" if zone is None else "without one")
-                + ", or start the series afresh (delete_series, observe --reset)"
-            )
-        if len(stamps) != count:
-            raise ValueError(
-                f"series {series_id!r}: {len(stamps)} timestamps for {count} readings; pass "
-                "one timestamp per reading"
-            )
+            return
 
         def shown(position: int) -> str:
             return _timestamp(int(stamps[position]), zone).isoformat()
@@ -1939,7 +1983,6 @@ class Forecaster:
                 )
             # refused before anything is applied: a series whose forecast cannot be dated
             self._forecast_times(series_id, int(stamps[-1]), zone, horizon)
-        return stamps, zone
 
     def _forecast_times(
         self, series_id: str, last_time: int | None, zone: str | None, horizon: int
@@ -2043,6 +2086,31 @@ class Forecaster:
         )
         return result[series_id][0]
 
+    def _advance_checked(
+        self, series_id: str, state: SeriesState, readings: _Readings, *, horizon: int
+    ) -> SeriesState:
+        """``advance`` for readings already checked: the one entry point that checks nothing twice.
+
+        For a caller that needs the checked readings before the step (the service compares
+        them with the observation log first).
+
+        Args:
+            series_id: the series (``check_series_id`` accepted it).
+            state: the state to advance.
+            readings: from ``_check_readings``, accepted by ``_check_kind`` against ``state``.
+            horizon: as ``advance``.
+
+        Returns:
+            The new ``SeriesState``.
+
+        Raises:
+            ValueError: what ``advance`` raises for the checks that need the state (order,
+                gaps, timestamps missing, forecast steps out of range, beyond float32 once
+                scaled). Nothing changes.
+        """
+        checked = {series_id: self._prepared(series_id, state, readings, horizon)}
+        return self._read(checked)[series_id]
+
     def _advance_many(
         self,
         observations: Mapping[str, Any],
@@ -2059,29 +2127,41 @@ class Forecaster:
         for series_id, values in observations.items():
             check_series_id(series_id)
             state = states[series_id] if states is not None else self.series_state(series_id)
-            array = self.check_values(series_id, values, plausible_factor=plausible_factor)
-            stamps, zone = self._check_times(
-                series_id, state, timestamps.get(series_id), len(array), horizon
+            readings = self._check_readings(
+                series_id, values, timestamps.get(series_id), plausible_factor
             )
-            if stamps is not None:
-                state = dataclasses.replace(state, zone=_kept_zone(state.zone, zone, stamps))
-            with np.errstate(over="ignore"):
-                scaled = (array if state.scaler is None else state.scaler.transform(array)).astype(
-                    np.float32
-                )
-            overflow = ~np.isfinite(scaled).all(axis=1)
-            if overflow.any():
-                first = int(np.argmax(overflow))
-                raise ValueError(
-                    f"series {series_id!r}: reading {first} ({array[first].tolist()}) is beyond "
-                    "the float32 range the model computes in, once scaled; check its units"
-                )
-            checked[series_id] = (state, scaled, stamps, array)
-        advanced = self._read_windowed(checked) if self.windowed else self._read_stateful(checked)
+            self._check_kind(series_id, state, readings)
+            checked[series_id] = self._prepared(series_id, state, readings, horizon)
+        advanced = self._read(checked)
         return {
             series_id: (advanced[series_id], checked[series_id][3], checked[series_id][2])
             for series_id in checked
         }
+
+    def _prepared(
+        self, series_id: str, state: SeriesState, readings: _Readings, horizon: int
+    ) -> tuple[SeriesState, np.ndarray, np.ndarray | None, np.ndarray]:
+        """Checks against the state, then scaling: ``(state, scaled, times ns, readings)``."""
+        self._check_timeline(series_id, state, readings, horizon)
+        array, stamps = readings.values, readings.times
+        if stamps is not None:
+            state = dataclasses.replace(state, zone=_kept_zone(state.zone, readings.zone, stamps))
+        with np.errstate(over="ignore"):
+            scaled = (array if state.scaler is None else state.scaler.transform(array)).astype(
+                np.float32
+            )
+        overflow = ~np.isfinite(scaled).all(axis=1)
+        if overflow.any():
+            first = int(np.argmax(overflow))
+            raise ValueError(
+                f"series {series_id!r}: reading {first} ({array[first].tolist()}) is beyond "
+                "the float32 range the model computes in, once scaled; check its units"
+            )
+        return state, scaled, stamps, array
+
+    def _read(self, checked: dict) -> dict[str, SeriesState]:
+        """The states after the prepared readings (``_prepared``) of every series."""
+        return self._read_windowed(checked) if self.windowed else self._read_stateful(checked)
 
     def _read_stateful(self, checked: dict) -> dict[str, SeriesState]:
         out = {}

@@ -80,7 +80,6 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -100,7 +99,6 @@ from lstmlab.forecaster import (
     PLAUSIBLE_FACTOR,
     Forecaster,
     SeriesState,
-    parse_timestamps,
 )
 from lstmlab.live.state_store import DURABILITIES, SeriesLimitError, StoreUnavailable
 from lstmlab.model_folder import (
@@ -225,16 +223,6 @@ _HIDDEN = (
     "the store cannot write now; the reason is in the service's log (or send the bearer "
     "token to see it here)"
 )
-
-
-def _request_is_aware(timestamps: list[str]) -> bool:
-    """Whether the request's timestamps carry offsets (``parse_timestamps`` refused a mix)."""
-    first = timestamps[0]
-    try:
-        moment = datetime.fromisoformat(first) if isinstance(first, str) else first
-    except ValueError:
-        moment = pd.Timestamp(first)  # parse_timestamps parsed it
-    return getattr(moment, "tzinfo", None) is not None
 
 
 class LiveService:
@@ -400,59 +388,29 @@ class LiveService:
         # Before anything is accepted: a bad horizon found after the commit would answer 422
         # for readings that were applied.
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
-        readings = forecaster.check_values(
-            series_id, values, plausible_factor=self.config.plausible_factor
-        )  # (n, columns) float64
-        count = len(readings)
-        stamps = aware = None
-        if timestamps is not None:
-            if len(timestamps) != count:
-                raise ValueError(
-                    f"series {series_id!r}: {len(timestamps)} timestamps for {count} readings; "
-                    "pass one timestamp per reading"
-                )
-            stamps = parse_timestamps(series_id, timestamps)  # (n,) int64 ns, UTC
-            aware = _request_is_aware(timestamps)
+        # every check that needs no state, once (the step below does not repeat them)
+        readings = forecaster._check_readings(
+            series_id, values, timestamps, self.config.plausible_factor
+        )  # values (n, columns) float64, times (n,) int64 ns UTC or None
         applied = 0
         with self.store.transaction(series_id):  # the series' lock until the commit
             state = forecaster.series_state(series_id)  # read now, inside the transaction
-            if stamps is not None:
-                self._check_kind(series_id, state, aware)
-            repeated = self._repeated(series_id, state, readings, stamps, seq)
-            fresh = readings[repeated:]
-            if len(fresh):
-                new_times = None if timestamps is None else timestamps[repeated:]
-                new_state = forecaster.advance(
+            # before the log is searched for repeats: a naive time is no instant to look up
+            forecaster._check_kind(series_id, state, readings)
+            repeated = self._repeated(series_id, state, readings.values, readings.times, seq)
+            fresh = readings.tail(repeated)
+            if len(fresh.values):
+                new_state = forecaster._advance_checked(
                     series_id,
+                    state,
                     fresh,
-                    new_times,
-                    state=state,
-                    plausible_factor=self.config.plausible_factor,
                     # refused (nothing applied) if its longest forecast could not be dated
                     horizon=self.config.max_horizon,
                 )
-                times = None if stamps is None else stamps[repeated:]
-                forecaster.commit(series_id, new_state, readings=fresh, times=times)
-                state, applied = new_state, len(fresh)
+                forecaster.commit(series_id, new_state, readings=fresh.values, times=fresh.times)
+                state, applied = new_state, len(fresh.values)
         forecast = self._forecast(series_id, state, horizon)
         return {"accepted": applied, "repeated": repeated, **forecast}
-
-    @staticmethod
-    def _check_kind(series_id: str, state: SeriesState, aware: bool) -> None:
-        """One series keeps one kind of timestamps: time-zone aware or naive."""
-        last = state.last_timestamp
-        if last is None:
-            return
-        series_aware = last.tzinfo is not None
-        if series_aware != aware:
-            kinds = ("time-zone aware", "naive")
-            have, got = (kinds[0], kinds[1]) if series_aware else (kinds[1], kinds[0])
-            raise ValueError(
-                f"series {series_id!r} has {have} timestamps (the last is {last.isoformat()}), "
-                f"got {got} ones; one series keeps one kind: pass timestamps "
-                f"{'with' if series_aware else 'without'} an offset, or start the series "
-                "afresh (DELETE /series/{id})"
-            )
 
     def _repeated(
         self,
