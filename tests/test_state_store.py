@@ -636,3 +636,30 @@ def test_command_line_and_service_feed_one_series_without_forking(tmp_path):
     assert store_path(folder).exists()
     with open_store(folder) as store:
         assert store.series_ids() == (SERIES,)
+
+
+def test_both_stores_offer_the_state_store_interface_with_its_signatures():
+    import inspect
+
+    from lstmlab.live.postgres_store import PostgresStore
+    from lstmlab.live.state_store import StateStore
+
+    members = [
+        name
+        for name, value in vars(StateStore).items()
+        if (callable(value) or isinstance(value, property))
+        and (not name.startswith("_") or name in ("__len__", "__contains__", "__enter__"))
+    ]
+    assert {"get", "put", "transaction", "logged", "path", "__len__"} <= set(members)
+
+    def parameters(cls, name):
+        value = inspect.getattr_static(cls, name)
+        if isinstance(value, property):
+            return "property"
+        return [(p.name, p.kind, p.default) for p in inspect.signature(value).parameters.values()]
+
+    for store in (SeriesStore, PostgresStore):
+        for name in members:
+            assert parameters(store, name) == parameters(StateStore, name), (store, name)
+            if not name.startswith("__"):
+                assert inspect.getattr_static(store, name).__doc__, (store, name)

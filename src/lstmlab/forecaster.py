@@ -19,8 +19,8 @@ What it does, and where:
   one compiled program for all seeds, and returns the median over seeds as a tidy DataFrame
   with real timestamps.
 - ``observe`` advances a series' state through new readings, in one transaction of the one
-  state store (``lstmlab.live.state_store.SeriesStore``) together with the readings'
-  idempotency record; ``forecast`` continues from it.
+  state store (``lstmlab.live.state_store.StateStore``: SQLite or PostgreSQL) together with
+  the readings' idempotency record; ``forecast`` continues from it.
 - ``save``/``load`` keep the model in a model folder (``lstmlab.model_folder``) and the
   per-series states in the folder's store, loaded lazily: a loaded forecaster reads a
   series' state from the store on first use (and on every use: a state written by
@@ -97,7 +97,7 @@ from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fi
 from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
 from lstmlab.data.seasons import choose_seasons, choose_window
-from lstmlab.live.state_store import NO_TIME, SeriesStore, StoredState
+from lstmlab.live.state_store import NO_TIME, SeriesStore, StateStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 from lstmlab.scoring import (
     SeedFlags,
@@ -1555,7 +1555,7 @@ class Forecaster:
         self._metrics: dict[str, Any] = {}
         self._calibration = _NO_CALIBRATION
         self._flags: dict[str, SeedFlags] = {}
-        self._store: SeriesStore | None = None
+        self._store: StateStore | None = None
         self._offset = None
         self._read_capacity = READ_CAPACITY
         self._horizon_capacity = HORIZON_CAPACITY
@@ -1571,7 +1571,7 @@ class Forecaster:
         recipe: Recipe,
         scaler: Scaler | None,
         metrics: Mapping[str, Any] | None,
-        store: SeriesStore | None,
+        store: StateStore | None,
         calibration: _Calibration = _NO_CALIBRATION,
     ) -> None:
         if recipe.horizon == 1 and model.outputs != model.features:
@@ -1720,7 +1720,7 @@ class Forecaster:
         return dict(self._flags)
 
     @property
-    def store(self) -> SeriesStore:
+    def store(self) -> StateStore:
         """The state store (in memory until saved; a loaded forecaster's folder store)."""
         self._require_model()
         return self._store
@@ -3028,7 +3028,7 @@ class Forecaster:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, store: SeriesStore | None = None, quiet: bool = True
+        cls, path: str | Path, *, store: StateStore | None = None, quiet: bool = True
     ) -> "Forecaster":
         """Load a folder written by ``save`` (checksums verified); states load lazily.
 

@@ -64,7 +64,7 @@ import safetensors.numpy
 
 from lstmlab.checks import check_positive_int
 from lstmlab.core.model import ModelConfig, Params, config_from_dict, config_to_dict, init_params
-from lstmlab.live.state_store import NO_TIME, SeriesStore, StoredState
+from lstmlab.live.state_store import NO_TIME, SeriesStore, StateStore, StoredState
 
 __all__ = [
     "CONFIG_FILE",
@@ -134,7 +134,7 @@ class SavedModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     states: dict[str, np.ndarray] = field(default_factory=dict)
     states_meta: dict[str, Any] = field(default_factory=dict)
-    store: SeriesStore | None = None
+    store: StateStore | None = None
     seeds: int | None = None
     library_version: str = ""
 
@@ -745,7 +745,7 @@ def open_store(
     background_checkpoint: bool = False,
     url: str | None = None,
     max_series: int | None = None,
-) -> Any:
+) -> StateStore:
     """Open a model folder's state store, bound to the folder's model.
 
     Args:

@@ -1,6 +1,6 @@
 """The state store on PostgreSQL: several service workers, on one machine or several, share it.
 
-``PostgresStore`` has the interface and the guarantees of the SQLite ``SeriesStore``
+``PostgresStore`` is a ``StateStore`` with the guarantees of the SQLite ``SeriesStore``
 (``lstmlab.live.state_store``): the same rows (the state arrays as safetensors bytes, in
 ``BYTEA``), the same observation log with the same unique keys ``(series_id, seq)`` and
 ``(series_id, time)`` (so a repeated reading is recognised and readings stay in order), the
@@ -51,6 +51,7 @@ from lstmlab.checks import check_choice, check_positive_number
 from lstmlab.live.state_store import (
     STORE_FORMAT,
     LogRow,
+    StateStore,
     StoredState,
     StoreError,
     StoreUnavailable,
@@ -124,7 +125,7 @@ class _Local(threading.local):
 
 
 class PostgresStore:
-    """Per-series states and the observation log in a PostgreSQL database.
+    """The ``StateStore`` in a PostgreSQL database, shared by several workers.
 
     Args:
         url: a libpq connection string, ``postgresql://user:password@host:port/database``
@@ -410,7 +411,7 @@ class PostgresStore:
     # -- views ------------------------------------------------------------------------------
     @property
     def path(self) -> None:
-        """No file holds this store (``None``); see ``url``."""
+        """``None``: no file holds this store; see ``url``."""
         return None
 
     @property
@@ -420,12 +421,12 @@ class PostgresStore:
 
     @property
     def model(self) -> str:
-        """The fingerprint of the model the states belong to."""
+        """See ``StateStore.model``."""
         return self._model
 
     @property
     def max_series(self) -> int | None:
-        """The most series the store may hold, or ``None``."""
+        """See ``StateStore.max_series``."""
         return self._max_series
 
     def __len__(self) -> int:
@@ -441,13 +442,13 @@ class PostgresStore:
         return row is not None
 
     def series_ids(self) -> tuple[str, ...]:
-        """Every stored series, in the order they were first stored."""
+        """See ``StateStore.series_ids``."""
         with self._failures():
             rows = self._run("SELECT id FROM lstmlab_series ORDER BY position").fetchall()
         return tuple(row[0] for row in rows)
 
     def get(self, series_id: str) -> StoredState | None:
-        """The stored state of a series, read now, or ``None`` for an unknown id."""
+        """``StateStore.get``, read from the server on every call (no cache)."""
         with self._failures():
             row = self._run(
                 "SELECT state, seen, last_time FROM lstmlab_series WHERE id = %s", (series_id,)
@@ -455,17 +456,7 @@ class PostgresStore:
         return None if row is None else _decode(*row)
 
     def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
-        """Every ``(series id, state)``, in storage order, read ``batch_size`` rows at a time.
-
-        Memory stays bounded at any number of series. A series written while the iteration
-        runs may appear with its newer state; one inserted meanwhile appears at the end.
-
-        Args:
-            batch_size: rows read per query.
-
-        Returns:
-            An iterator of ``(series id, state)`` pairs.
-        """
+        """``StateStore.items``, one query per page."""
 
         def read_page(after: int, limit: int) -> list[tuple[Any, ...]]:
             with self._failures():
@@ -478,13 +469,10 @@ class PostgresStore:
         return _paged(read_page, batch_size)
 
     def health(self) -> tuple[str, str | None]:
-        """``("ok", None)``, or ``("degraded", reason)`` while the server is out of reach.
+        """``StateStore.health``: degraded while the server is out of reach.
 
-        After a failed write, a small write is tried too; its success ends the degraded state
-        (as does any committed write).
-
-        Returns:
-            The state and, when degraded, what failed (in words).
+        After a failed write, a small write is tried too; its success ends the degraded state (as
+        does any committed write).
         """
         failure = self._failure
         query = (
@@ -509,23 +497,13 @@ class PostgresStore:
     # -- writes -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self, *series_ids: str) -> Iterator["PostgresStore"]:
-        """Lock the named series (or, with none named, the whole store) for one transaction.
+        """``StateStore.transaction`` with an advisory lock per named series.
 
-        Everything inside commits together or not at all. Another process's transaction on
-        one of these series waits until this one ends, so a read inside sees the latest
-        committed state. Nested uses join the outer transaction (taking the locks of series
-        it did not name).
-
-        Args:
-            *series_ids: the series read and written inside; none, or more than
-                ``MANY_SERIES`` (each lock takes a place in the server's lock table): the
-                whole store.
-
-        Yields:
-            The store itself.
-
-        Raises:
-            StoreUnavailable: the server could not be reached, or the commit failed.
+        Another process's transaction on one of these series waits until this one ends; workers
+        on other series run side by side. Nested uses join the outer transaction (taking the locks
+        of series it did not name). None named, or more than ``MANY_SERIES`` (each lock takes a
+        place in the server's lock table): the store-wide lock. A lost connection or a failed
+        commit raises ``StoreUnavailable``.
         """
         local = self._local
         keys = sorted({_hash_key("lstmlab", "series", self._model, i) for i in series_ids})
@@ -572,21 +550,11 @@ class PostgresStore:
         times: Sequence[int] | None = None,
         readings: np.ndarray | None = None,
     ) -> None:
-        """Store a series' state, and log the readings that led to it, in one transaction.
-
-        Args:
-            series_id: the series.
-            state: its new state.
-            first_seq: sequence number of the first logged reading (required with
-                ``readings``).
-            times: the readings' timestamps in nanoseconds, or ``None``.
-            readings: ``(readings, columns)`` float64 as received, or ``None`` to log none.
+        """See ``StateStore.put``.
 
         Raises:
-            psycopg.IntegrityError: a logged sequence number or timestamp is already in the
-                log (nothing is written).
-            SeriesLimitError: the series is new and the store holds ``max_series`` series.
-            StoreUnavailable: a failure that may pass (nothing is written).
+            psycopg.IntegrityError: a logged seq or timestamp is already in the log (nothing is
+                written).
         """
         with self.transaction(series_id), self._failures(write=True):
             connection = self._current()
@@ -627,20 +595,13 @@ class PostgresStore:
             connection.execute(_UPDATE, row)
 
     def put_many(self, states: Mapping[str, StoredState]) -> None:
-        """Store several series' states in one transaction (no readings are logged)."""
+        """See ``StateStore.put_many``."""
         with self.transaction(*states):
             for series_id, state in states.items():
                 self.put(series_id, state)
 
     def delete(self, series_id: str) -> bool:
-        """Remove a series' state and its observation log (one transaction).
-
-        Args:
-            series_id: the series.
-
-        Returns:
-            Whether the series was stored.
-        """
+        """See ``StateStore.delete``."""
         with self.transaction(series_id), self._failures(write=True):
             connection = self._current()
             self._local.wrote = True
@@ -656,13 +617,8 @@ class PostgresStore:
                 )
         return bool(removed)
 
-    def copy_into(self, other: Any) -> None:
-        """Write every series and logged reading of this store into ``other`` (``copy_store``).
-
-        Args:
-            other: the destination, SQLite or PostgreSQL; its rows for the same series are
-                replaced.
-        """
+    def copy_into(self, other: StateStore) -> None:
+        """See ``StateStore.copy_into``."""
         copy_store(self, other)
 
     @property
@@ -672,7 +628,7 @@ class PostgresStore:
             row = self._run("SELECT 1 FROM lstmlab_meta WHERE key = 'seeded'").fetchone()
         return row is not None
 
-    def seed(self, source: Any) -> bool:
+    def seed(self, source: StateStore) -> bool:
         """Copy ``source`` (a model folder's own store: its trained series) in, once.
 
         Runs under the store-wide lock: of several workers starting together, the first
@@ -699,12 +655,7 @@ class PostgresStore:
         return copied
 
     def replace_log(self, series_id: str, log: Sequence[LogRow]) -> None:
-        """Replace a series' observation log by ``log`` (one transaction; ``copy_store``).
-
-        Args:
-            series_id: the series.
-            log: its ``(seq, time, reading)`` rows, as ``observations`` gives them.
-        """
+        """See ``StateStore.replace_log``."""
         with self.transaction(series_id), self._failures(write=True):
             connection = self._current()
             self._local.wrote = True
@@ -719,16 +670,7 @@ class PostgresStore:
 
     # -- the observation log ----------------------------------------------------------------
     def logged(self, series_id: str, column: str, keys: Sequence[int]) -> dict[int, np.ndarray]:
-        """Logged readings of a series by ``seq`` or ``time`` (``column``).
-
-        Args:
-            series_id: the series.
-            column: ``"seq"`` or ``"time"``.
-            keys: the sequence numbers or timestamps (nanoseconds) to look up.
-
-        Returns:
-            key -> reading (float64) for the keys that are in the log.
-        """
+        """``StateStore.logged``, one query."""
         check_choice("column", column, ("seq", "time"))
         keys = [int(k) for k in keys]
         with self._failures():
@@ -740,15 +682,7 @@ class PostgresStore:
         return _decode_readings(rows)
 
     def logged_seqs(self, series_id: str, times: Sequence[int]) -> dict[int, int]:
-        """The sequence numbers of a series' logged readings, by timestamp.
-
-        Args:
-            series_id: the series.
-            times: the timestamps (nanoseconds) to look up.
-
-        Returns:
-            time -> seq for the timestamps that are in the log.
-        """
+        """``StateStore.logged_seqs``, one query."""
         times = [int(t) for t in times]
         with self._failures():
             rows = self._run(
@@ -759,7 +693,7 @@ class PostgresStore:
         return dict(rows)
 
     def observations(self, series_id: str) -> list[LogRow]:
-        """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
+        """See ``StateStore.observations``."""
         with self._failures():
             rows = self._run(
                 "SELECT seq, time, reading FROM lstmlab_observations WHERE series_id = %s "

@@ -54,9 +54,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import safetensors.numpy
@@ -72,6 +73,7 @@ __all__ = [
     "WAL_TRUNCATE_BYTES",
     "SeriesLimitError",
     "SeriesStore",
+    "StateStore",
     "StoreError",
     "StoreUnavailable",
     "StoredState",
@@ -256,7 +258,198 @@ def _paged(
         after = rows[-1][0]
 
 
-def copy_store(source: Any, destination: Any) -> None:
+class StateStore(Protocol):
+    """What every state store offers: ``SeriesStore`` (SQLite) and ``PostgresStore``.
+
+    The forecaster, the service and the model folder use a store through this interface
+    only. Each class documents what differs (locking, failures, the exception of a
+    repeated log key).
+    """
+
+    @property
+    def path(self) -> Path | None:
+        """The database file, or ``None`` (in memory, or on a server)."""
+        ...
+
+    @property
+    def model(self) -> str:
+        """The fingerprint of the model the states belong to."""
+        ...
+
+    @property
+    def max_series(self) -> int | None:
+        """The most series the store may hold, or ``None``."""
+        ...
+
+    def __len__(self) -> int:
+        """The number of stored series (one row read, at any size)."""
+        ...
+
+    def __contains__(self, series_id: object) -> bool:
+        """Whether ``series_id`` is stored."""
+        ...
+
+    def series_ids(self) -> tuple[str, ...]:
+        """Every stored series, in the order they were first stored."""
+        ...
+
+    def get(self, series_id: str) -> StoredState | None:
+        """The latest committed state of a series (or, inside a transaction, its own write).
+
+        Args:
+            series_id: the series.
+
+        Returns:
+            Its state (read-only arrays), or ``None`` for an unknown id.
+        """
+        ...
+
+    def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
+        """Every ``(series id, state)``, in storage order, read ``batch_size`` rows at a time.
+
+        Memory stays bounded at any number of series. A series written while the iteration
+        runs may appear with its newer state; one inserted meanwhile appears at the end.
+
+        Args:
+            batch_size: rows read at a time.
+
+        Returns:
+            An iterator of ``(series id, state)`` pairs.
+        """
+        ...
+
+    def health(self) -> tuple[str, str | None]:
+        """``("ok", None)``, or ``("degraded", reason)`` while writes fail.
+
+        Returns:
+            The state and, when degraded, what failed last (in words).
+        """
+        ...
+
+    def transaction(self, *series_ids: str) -> AbstractContextManager["StateStore"]:
+        """Everything inside commits together or not at all; a read inside sees the latest state.
+
+        No other writer (thread or process) commits to these series in between. Nested uses
+        join the outer transaction.
+
+        Args:
+            *series_ids: the series read and written inside; none: the whole store.
+
+        Returns:
+            A context manager that yields the store itself.
+
+        Raises:
+            StoreUnavailable: the transaction failed for a reason that may pass; nothing
+                was written.
+        """
+        ...
+
+    def put(
+        self,
+        series_id: str,
+        state: StoredState,
+        *,
+        first_seq: int | None = None,
+        times: Sequence[int] | None = None,
+        readings: np.ndarray | None = None,
+    ) -> None:
+        """Store a series' state, and log the readings that led to it, in one transaction.
+
+        Args:
+            series_id: the series.
+            state: its new state.
+            first_seq: sequence number of the first logged reading (required with
+                ``readings``).
+            times: the readings' timestamps in nanoseconds, or ``None``.
+            readings: ``(readings, columns)`` float64 as received, or ``None`` to log none.
+
+        Raises:
+            SeriesLimitError: ``series_id`` is new and the store holds ``max_series``
+                series (nothing is written).
+            StoreUnavailable: the write failed for a reason that may pass (nothing is
+                written).
+        """
+        ...
+
+    def put_many(self, states: Mapping[str, StoredState]) -> None:
+        """Store several series' states in one transaction (no readings are logged)."""
+        ...
+
+    def delete(self, series_id: str) -> bool:
+        """Remove a series: its state and its observation log (one transaction).
+
+        Args:
+            series_id: the series.
+
+        Returns:
+            ``True`` if it was stored, ``False`` for an unknown id.
+
+        Raises:
+            StoreUnavailable: the write failed for a reason that may pass.
+        """
+        ...
+
+    def copy_into(self, other: "StateStore") -> None:
+        """Write every series and logged reading of this store into ``other`` (``copy_store``).
+
+        Args:
+            other: the destination, SQLite or PostgreSQL; its rows for the same series are
+                replaced.
+        """
+        ...
+
+    def replace_log(self, series_id: str, log: Sequence[LogRow]) -> None:
+        """Replace a series' observation log by ``log`` (one transaction; ``copy_store``).
+
+        Args:
+            series_id: the series.
+            log: its ``(seq, time, reading)`` rows, as ``observations`` gives them.
+        """
+        ...
+
+    def logged(self, series_id: str, column: str, keys: Sequence[int]) -> dict[int, np.ndarray]:
+        """Logged readings of a series by ``seq`` or ``time`` (``column``).
+
+        Args:
+            series_id: the series.
+            column: ``"seq"`` or ``"time"``.
+            keys: the sequence numbers or timestamps (nanoseconds) to look up.
+
+        Returns:
+            key -> reading (float64) for the keys that are in the log.
+        """
+        ...
+
+    def logged_seqs(self, series_id: str, times: Sequence[int]) -> dict[int, int]:
+        """The sequence numbers of a series' logged readings, by timestamp.
+
+        Args:
+            series_id: the series.
+            times: the timestamps (nanoseconds) to look up.
+
+        Returns:
+            time -> seq for the timestamps that are in the log.
+        """
+        ...
+
+    def observations(self, series_id: str) -> list[LogRow]:
+        """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's connections (and threads); it cannot be used afterwards."""
+        ...
+
+    def __enter__(self) -> "StateStore":
+        """The store itself; leaving the ``with`` block closes it."""
+        ...
+
+    def __exit__(self, *exc: Any) -> None:
+        """Close the store."""
+        ...
+
+
+def copy_store(source: StateStore, destination: StateStore) -> None:
     """Write every series and logged reading of ``source`` into ``destination``.
 
     Either store may be a ``SeriesStore`` or a ``PostgresStore``. The copy is one
@@ -277,7 +470,7 @@ def copy_store(source: Any, destination: Any) -> None:
 
 
 class SeriesStore:
-    """Per-series states and the observation log in one SQLite database (WAL mode).
+    """The ``StateStore`` in one SQLite database (WAL mode), or in memory.
 
     Args:
         path: the database file (created if needed), or ``None`` for a store in memory.
@@ -434,11 +627,7 @@ class SeriesStore:
 
     # -- health and checkpoints -------------------------------------------------------------
     def health(self) -> tuple[str, str | None]:
-        """``("ok", None)``, or ``("degraded", reason)`` while writes or checkpoints fail.
-
-        Returns:
-            The state and, when degraded, what failed last (in words).
-        """
+        """``StateStore.health``: degraded while writes or background checkpoints fail."""
         reason = self._write_error or self._checkpoint_error
         return ("ok", None) if reason is None else ("degraded", reason)
 
@@ -521,12 +710,12 @@ class SeriesStore:
 
     @property
     def model(self) -> str:
-        """The fingerprint of the model the states belong to."""
+        """See ``StateStore.model``."""
         return self._model
 
     @property
     def max_series(self) -> int | None:
-        """The most series the store may hold, or ``None``."""
+        """See ``StateStore.max_series``."""
         return self._max_series
 
     @contextlib.contextmanager
@@ -560,18 +749,15 @@ class SeriesStore:
         return row is not None
 
     def series_ids(self) -> tuple[str, ...]:
-        """Every stored series, in the order they were first stored."""
+        """See ``StateStore.series_ids``."""
         with self._reading() as db:
             return tuple(row[0] for row in db.execute("SELECT id FROM series ORDER BY rowid"))
 
     def get(self, series_id: str) -> StoredState | None:
-        """The latest committed state of a series (or, inside a transaction, its own write).
+        """``StateStore.get``, served from the cache of decoded states when it is current.
 
-        Args:
-            series_id: the series.
-
-        Returns:
-            Its state (read-only arrays), or ``None`` for an unknown id.
+        A cached state is served only while SQLite's ``data_version`` shows that no other
+        connection committed since (``cached_states``).
         """
         with self._reading() as db:
             cached = self._cache_size and series_id not in self._written
@@ -594,17 +780,7 @@ class SeriesStore:
         return state
 
     def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
-        """Every ``(series id, state)``, in storage order, read ``batch_size`` rows at a time.
-
-        Memory stays bounded at any number of series. A series written while the iteration
-        runs may appear with its newer state; one inserted meanwhile appears at the end.
-
-        Args:
-            batch_size: rows read per lock hold.
-
-        Returns:
-            An iterator of ``(series id, state)`` pairs.
-        """
+        """``StateStore.items``; each page is read under the connection's lock."""
 
         def read_page(after: int, limit: int) -> list[tuple[Any, ...]]:
             with self._reading() as db:
@@ -619,24 +795,10 @@ class SeriesStore:
     # -- writes -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self, *series_ids: str) -> Iterator["SeriesStore"]:
-        """Hold the write lock: everything inside commits together or not at all.
+        """``StateStore.transaction`` as ``BEGIN IMMEDIATE``: SQLite's write lock.
 
-        ``BEGIN IMMEDIATE`` takes SQLite's write lock first, so a read inside sees the latest
-        committed state and no other writer (thread or process) can commit in between.
-        Nested uses join the outer transaction. A failure that may pass (disk full, I/O
-        error) rolls everything back and raises ``StoreUnavailable``.
-
-        Args:
-            *series_ids: the series the transaction touches. SQLite's write lock covers the
-                whole store, so they are accepted and not needed (``PostgresStore`` locks
-                each one).
-
-        Yields:
-            The store itself.
-
-        Raises:
-            StoreUnavailable: the transaction failed for a reason that may pass; nothing
-                was written.
+        The lock covers the whole store, so ``series_ids`` are accepted and not needed. A failure
+        that may pass (disk full, I/O error) rolls everything back and raises ``StoreUnavailable``.
         """
         with self._lock:
             if self._depth:
@@ -712,22 +874,10 @@ class SeriesStore:
         times: Sequence[int] | None = None,
         readings: np.ndarray | None = None,
     ) -> None:
-        """Store a series' state, and log the readings that led to it, in one transaction.
-
-        Args:
-            series_id: the series.
-            state: its new state.
-            first_seq: sequence number of the first logged reading (required with
-                ``readings``).
-            times: the readings' timestamps in nanoseconds, or ``None``.
-            readings: ``(readings, columns)`` float64 as received, or ``None`` to log none.
+        """See ``StateStore.put``.
 
         Raises:
-            sqlite3.IntegrityError: a logged sequence number or timestamp is already in the
-                log (nothing is written).
-            SeriesLimitError: ``series_id`` is new and the store holds ``max_series``
-                series (nothing is written).
-            StoreUnavailable: the write failed for a reason that may pass (nothing is
+            sqlite3.IntegrityError: a logged seq or timestamp is already in the log (nothing is
                 written).
         """
         blob = _encode(state)
@@ -750,45 +900,25 @@ class SeriesStore:
                 )
 
     def put_many(self, states: Mapping[str, StoredState]) -> None:
-        """Store several series' states in one transaction (no readings are logged)."""
+        """See ``StateStore.put_many``."""
         with self.transaction(*states):
             for series_id, state in states.items():
                 self.put(series_id, state)
 
     def delete(self, series_id: str) -> bool:
-        """Remove a series: its state and its observation log (one transaction).
-
-        Args:
-            series_id: the series.
-
-        Returns:
-            ``True`` if it was stored, ``False`` for an unknown id.
-
-        Raises:
-            StoreUnavailable: the write failed for a reason that may pass.
-        """
+        """See ``StateStore.delete``."""
         with self.transaction(series_id):
             self._written.add(series_id)
             self._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
             removed = self._db.execute("DELETE FROM series WHERE id = ?", (series_id,)).rowcount
         return removed > 0
 
-    def copy_into(self, other: Any) -> None:
-        """Write every series and logged reading of this store into ``other`` (``copy_store``).
-
-        Args:
-            other: the destination, SQLite or PostgreSQL; its rows for the same series are
-                replaced.
-        """
+    def copy_into(self, other: StateStore) -> None:
+        """See ``StateStore.copy_into``."""
         copy_store(self, other)
 
     def replace_log(self, series_id: str, log: Sequence[LogRow]) -> None:
-        """Replace a series' observation log by ``log`` (one transaction; ``copy_store``).
-
-        Args:
-            series_id: the series.
-            log: its ``(seq, time, reading)`` rows, as ``observations`` gives them.
-        """
+        """See ``StateStore.replace_log``."""
         with self.transaction(series_id):
             self._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
             self._db.executemany(
@@ -798,16 +928,7 @@ class SeriesStore:
 
     # -- the observation log ----------------------------------------------------------------
     def logged(self, series_id: str, column: str, keys: Sequence[int]) -> dict[int, np.ndarray]:
-        """Logged readings of a series by ``seq`` or ``time`` (``column``).
-
-        Args:
-            series_id: the series.
-            column: ``"seq"`` or ``"time"``.
-            keys: the sequence numbers or timestamps (nanoseconds) to look up.
-
-        Returns:
-            key -> reading (float64) for the keys that are in the log.
-        """
+        """``StateStore.logged``, 500 keys per query (SQLite's bound-parameter limit)."""
         check_choice("column", column, ("seq", "time"))
         found: dict[int, np.ndarray] = {}
         keys = [int(k) for k in keys]
@@ -823,15 +944,7 @@ class SeriesStore:
         return found
 
     def logged_seqs(self, series_id: str, times: Sequence[int]) -> dict[int, int]:
-        """The sequence numbers of a series' logged readings, by timestamp.
-
-        Args:
-            series_id: the series.
-            times: the timestamps (nanoseconds) to look up.
-
-        Returns:
-            time -> seq for the timestamps that are in the log.
-        """
+        """``StateStore.logged_seqs``, 500 keys per query (SQLite's parameter limit)."""
         found: dict[int, int] = {}
         times = [int(t) for t in times]
         with self._reading() as db:
@@ -847,7 +960,7 @@ class SeriesStore:
         return found
 
     def observations(self, series_id: str) -> list[LogRow]:
-        """The logged ``(seq, time, reading)`` of a series, in order (for offline replays)."""
+        """See ``StateStore.observations``."""
         with self._reading() as db:
             rows = db.execute(
                 "SELECT seq, time, reading FROM observations WHERE series_id = ? ORDER BY seq",
@@ -856,7 +969,7 @@ class SeriesStore:
         return _decode_log(rows)
 
     def close(self) -> None:
-        """Stop the checkpoint thread (if any) and close the connection."""
+        """Stop the checkpoint thread (if any) and close the connections."""
         self._stop.set()
         if self._checkpointer is not None:
             self._checkpointer.join()
