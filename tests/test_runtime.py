@@ -510,9 +510,8 @@ def test_import_in_background_loads_the_modules_and_leaves_errors_to_the_caller(
         "import sys\n"
         "from lstmlab.runtime import import_in_background\n"
         "assert 'ftplib' not in sys.modules and 'wave' not in sys.modules\n"
-        "thread = import_in_background('ftplib', 'lstmlab_no_such_module', 'wave')\n"
-        "thread.join(60)\n"
-        "print(thread.daemon, 'ftplib' in sys.modules, 'wave' in sys.modules)\n"
+        "loading = import_in_background('ftplib', 'lstmlab_no_such_module', 'wave')\n"
+        "print(loading.result(60) is None, 'ftplib' in sys.modules, 'wave' in sys.modules)\n"
         "try:\n"
         "    import lstmlab_no_such_module\n"
         "except ModuleNotFoundError as error:\n"
@@ -525,3 +524,34 @@ def test_import_in_background_loads_the_modules_and_leaves_errors_to_the_caller(
     # A failed import is skipped quietly (the modules after it still load) and raised where
     # the caller imports it.
     assert done.stdout.split() == ["True", "True", "True", "lstmlab_no_such_module"]
+
+
+def test_in_background_runs_on_another_thread_and_hands_back_the_result_or_the_error():
+    import threading
+
+    from lstmlab.runtime import in_background
+
+    def work(value, *, twice):
+        return threading.get_ident(), value * (2 if twice else 1)
+
+    ident, value = in_background(work, 21, twice=True).result(60)
+    assert value == 42 and ident != threading.get_ident()
+    failing = in_background(int, "not a number")
+    with pytest.raises(ValueError, match="not a number"):
+        failing.result(60)
+
+
+def test_in_background_runs_under_the_callers_jax_default_device():
+    # A per-thread JAX setting: a program compiled on the thread under another default
+    # device would not be the one the caller's calls look up.
+    import jax
+
+    from lstmlab.runtime import in_background
+
+    def seen():
+        return jax.config.jax_default_device
+
+    device = jax.devices("cpu")[0]
+    with jax.default_device(device):
+        assert in_background(seen).result(60) == device
+    assert in_background(seen).result(60) is None

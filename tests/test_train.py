@@ -1124,3 +1124,29 @@ def test_the_first_fit_of_an_edge_model_and_the_later_ones_run_one_program():
     for ours, theirs in zip(jax.tree.leaves(made), jax.tree.leaves(expected), strict=True):
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_compile_fit_from_shapes_leaves_nothing_to_compile_for_the_fit(single):
+    from lstmlab.core.train import compile_fit, fit_single
+
+    config = LSTMConfig(units=(11,), timesteps=3, stateful=False)  # shapes of its own
+    train_config = TrainConfig(epochs=3, early_stopping=EarlyStopping(patience=2),
+                               learning_rate=0.02 if single else 0.03)
+    x, y, validation = stopping_data()
+    params = init_params(config, 5)
+    shapes = jax.eval_shape(lambda: init_params(config, 5))
+    if single:
+        state = TrainState(params, None, None, 0, 1)
+        abstract = state._replace(params=shapes)
+    else:
+        state = init_train_states(config, train_config, [params], 4)
+        abstract = jax.eval_shape(lambda: state)
+    assert all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(shapes))
+    with compiles_of("run") as ahead:
+        compile_fit(config, train_config, abstract, x, y, validation=validation, single=single)
+    with compiles_of("run") as during:
+        driver = fit_single if single else fit
+        _, log = driver(config, train_config, state, x, y, validation=validation)
+    assert (ahead.count, during.count) == (1, 0)
+    assert np.all(np.isfinite(log.loss)) and log.loss.shape[0] >= 1

@@ -32,6 +32,7 @@ from lstmlab.core.train import (
     KerasAdamState,
     TrainConfig,
     TrainState,
+    compile_fit,
     compiled_evaluate,
     compiled_predict,
     fit_single,
@@ -45,7 +46,7 @@ from lstmlab.model_folder import (
     save_model,
     unflatten_params,
 )
-from lstmlab.runtime import ensure_compile_cache, epoch_progress
+from lstmlab.runtime import ensure_compile_cache, epoch_progress, in_background
 
 __all__ = ["LSTMModel", "MLPModel"]
 
@@ -79,7 +80,11 @@ class _Model:
         self._seed = seed
         self._learning_rate = learning_rate
         ensure_compile_cache()  # before the first program: init_params compiles one
-        self._params = init_params(config, seed) if params is None else params
+        # The initial parameters are made on a thread (their program compiles there, about a
+        # second the first time on a machine): the first fit compiles the training program
+        # meanwhile (see fit).
+        self._initial = None if params is not None else in_background(init_params, config, seed)
+        self._weights = params
         self._state: ModelState = init_state(config, batch_size)
         self._opt_state: Any = None  # created by the first fit, kept across fits as Keras does
         self._step = 0
@@ -100,6 +105,16 @@ class _Model:
     def params(self):
         """The parameter pytree."""
         return self._params
+
+    @property
+    def _params(self):
+        if self._initial is not None:
+            self._weights, self._initial = self._initial.result(), None
+        return self._weights
+
+    @_params.setter
+    def _params(self, params) -> None:
+        self._initial, self._weights = None, params
 
     @property
     def state(self) -> ModelState:
@@ -243,12 +258,23 @@ class _Model:
             validation = (val.x_batches, val.y_batches)
         # fit_single makes the key (from the int seed), Adam's first state and the zero state.
         train_state = TrainState(
-            params=self._params,
+            params=None,  # below: the initial parameters may still be in the making
             opt_state=self._opt_state,  # None before the first fit: Adam starts from zero moments
             rnn_state=self._state if self.stateful else None,  # None: zero state
             step=self._step,
             key=train_config.seed,
         )
+        validation_state = "zeros" if layout == "streams" else "carry"
+        if self._initial is not None and not self._initial.done():
+            # Compile the training program from the parameters' shapes while their own
+            # program still compiles on its thread: the two compilations overlap.
+            shapes = jax.eval_shape(lambda: init_params(self._config, self._seed))
+            compile_fit(
+                self._config, train_config, train_state._replace(params=shapes),
+                train.x_batches, train.y_batches, validation=validation,
+                validation_state=validation_state, single=True,
+            )
+        train_state = train_state._replace(params=self._params)
         with epoch_progress(epochs, type(self).__name__, quiet=quiet) as progress:
             train_state, log = fit_single(
                 self._config,
@@ -258,7 +284,7 @@ class _Model:
                 train.y_batches,
                 validation=validation,
                 # Validation stream i does not continue training stream i in the stream layout.
-                validation_state="zeros" if layout == "streams" else "carry",
+                validation_state=validation_state,
                 on_epoch=lambda _, loss, val: progress.advance(
                     float(loss[0]), None if val is None else float(val[0])
                 ),

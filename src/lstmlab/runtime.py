@@ -24,10 +24,12 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import sys
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -57,6 +59,7 @@ __all__ = [
     "ensure_compile_cache",
     "epoch_progress",
     "import_in_background",
+    "in_background",
     "make_executor",
     "on_device",
     "resolve_device",
@@ -551,7 +554,46 @@ class EpochProgress:
         self._progress.update(self._task_id, advance=1, losses=text)
 
 
-def import_in_background(*modules: str) -> threading.Thread:
+def in_background(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Future[Result]:
+    """Start ``function(*args, **kwargs)`` on a daemon thread; its result comes as a Future.
+
+    For work that releases the GIL while the caller goes on: XLA compiling a program (a
+    ``jit(...).lower(...).compile()`` fills the same caches a later call would; the thread
+    runs under the caller's JAX default device), or importing modules the caller needs
+    later. ``result()`` returns the value or raises the
+    function's exception, where the caller would have met it.
+
+    Args:
+        function: what to run.
+        args: its positional arguments.
+        kwargs: its keyword arguments.
+
+    Returns:
+        A ``concurrent.futures.Future``.
+    """
+    future: Future[Result] = Future()
+    # JAX's default device is a per-thread setting (on_device sets it): the thread takes the
+    # caller's, so that what it compiles is what the caller's calls will look up.
+    jax = sys.modules.get("jax")
+    device = None if jax is None else jax.config.jax_default_device
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            if device is None:
+                future.set_result(function(*args, **kwargs))
+            else:
+                with jax.default_device(device):
+                    future.set_result(function(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 (handed to the caller's result())
+            future.set_exception(error)
+
+    threading.Thread(target=work, name="lstmlab-background", daemon=True).start()
+    return future
+
+
+def import_in_background(*modules: str) -> Future[None]:
     """Import ``modules`` on a daemon thread, for work that needs them later in the run.
 
     Python holds the GIL while it imports, so this pays where the main thread meanwhile
@@ -565,7 +607,7 @@ def import_in_background(*modules: str) -> threading.Thread:
         modules: dotted module names, imported in order.
 
     Returns:
-        The started thread.
+        The Future of the imports (done when all were tried).
     """
 
     def load() -> None:
@@ -575,9 +617,7 @@ def import_in_background(*modules: str) -> threading.Thread:
             except Exception:  # noqa: BLE001 (the caller's own import raises it)
                 continue
 
-    thread = threading.Thread(target=load, name="lstmlab-imports", daemon=True)
-    thread.start()
-    return thread
+    return in_background(load)
 
 
 @contextmanager

@@ -61,6 +61,7 @@ __all__ = [
     "compiled_evaluate",
     "compiled_predict",
     "compiled_train_epoch",
+    "compile_fit",
     "fit",
     "fit_single",
     "initial_opt_state",
@@ -1009,13 +1010,16 @@ def _batch_shape(batches: Any) -> tuple[int, ...]:
     return tuple(shape) if shape is not None else np.shape(batches)
 
 
-def _check_batches(name: str, batches: Any, data_axis: int | None, trainings: int) -> Any:
+def _check_batches(
+    name: str, batches: Any, data_axis: int | None, trainings: int, copy: bool = True
+) -> Any:
     """Check the shape of ``batches`` and return them as the program will take them.
 
     No conversion on the host: a JAX array is used as it is (it stays on the device across
     ``fit`` calls), a read-only NumPy array's device copy is cached by identity
     (``_device_copy``), and any other NumPy array is handed to the compiled program, which
     transfers it once. Only what is neither (lists, pandas objects) is converted first.
+    ``copy=False`` leaves the device copies alone (to compile, only the shape matters).
     """
     if not isinstance(batches, jax.Array | np.ndarray):
         batches = np.asarray(batches)
@@ -1034,7 +1038,7 @@ def _check_batches(name: str, batches: Any, data_axis: int | None, trainings: in
             f"{trainings} trainings; pass one set of batches per training, or data_axis=None "
             "to share one"
         )
-    return _device_copy(batches)
+    return _device_copy(batches) if copy else batches
 
 
 # The device copies of the last read-only host inputs, by identity: (array, device copy).
@@ -1297,6 +1301,15 @@ def fit(
         >>> log.loss.shape, log.updates.tolist()
         ((2, 3), [16, 16, 16])
     """
+    return _fit(
+        model_config, train_config, train_states, x_batches, y_batches,
+        data_axis=data_axis, validation=validation, validation_state=validation_state,
+        on_epoch=on_epoch, trainings=_trainings(train_states),
+    )
+
+
+def _trainings(train_states: TrainState) -> int:
+    """The number of trainings stacked in ``train_states`` (refusing unstacked states)."""
     step = train_states.step
     trainings = int(step.shape[0]) if getattr(step, "ndim", 0) else 0
     if trainings == 0:
@@ -1304,11 +1317,7 @@ def fit(
             "train_states must have a leading trainings axis, got unstacked states; build "
             "them with init_train_states, or stack_train_states([state]) for one training"
         )
-    return _fit(
-        model_config, train_config, train_states, x_batches, y_batches,
-        data_axis=data_axis, validation=validation, validation_state=validation_state,
-        on_epoch=on_epoch, trainings=trainings,
-    )
+    return trainings
 
 
 def fit_single(
@@ -1351,9 +1360,22 @@ def fit_single(
     Raises:
         ValueError: as ``fit``.
     """
-    # What the caller left out is made here, not inside the program, so that the first call
-    # and the later ones (which pass the state they got back) have the same argument
-    # structure: one compiled program, also across the chunks of epochs of one call.
+    return _fit(
+        model_config, train_config, _complete_single(model_config, train_config, train_state,
+                                                     x_batches),
+        x_batches, y_batches, data_axis=None, validation=validation,
+        validation_state=validation_state, on_epoch=on_epoch, trainings=None,
+    )
+
+
+def _complete_single(model_config, train_config, train_state: TrainState, x_batches):
+    """``fit_single``'s state with what the caller may leave out made.
+
+    Made here, not inside the program, so that the first call and the later ones (which
+    pass the state they got back) have the same argument structure: one compiled program,
+    also across the chunks of epochs of one call. ``params`` may be abstract
+    (``compile_fit``).
+    """
     key = train_state.key
     if isinstance(key, int | np.integer) and not isinstance(key, bool):
         key = jax.random.key(int(key))
@@ -1366,21 +1388,65 @@ def fit_single(
     rnn_state = train_state.rnn_state
     if rnn_state is None:
         rnn_state = init_state(model_config, np.shape(x_batches)[1])  # (batches, batch, ...)
-    train_state = train_state._replace(
-        key=key, step=step, opt_state=opt_state, rnn_state=rnn_state
-    )
-    return _fit(
-        model_config, train_config, train_state, x_batches, y_batches,
-        data_axis=None, validation=validation, validation_state=validation_state,
-        on_epoch=on_epoch, trainings=None,
+    return train_state._replace(key=key, step=step, opt_state=opt_state, rnn_state=rnn_state)
+
+
+def compile_fit(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    train_states: TrainState,
+    x_batches: Any,
+    y_batches: Any,
+    *,
+    data_axis: int | None = None,
+    validation: tuple[Any, Any] | None = None,
+    validation_state: str = "carry",
+    single: bool = False,
+) -> None:
+    """Compile the program ``fit`` (``fit_single`` with ``single``) runs, without running it.
+
+    The arguments are those of the call to come, but the states' leaves may be abstract
+    (``jax.ShapeDtypeStruct``, e.g. from ``jax.eval_shape`` of the initialiser): the
+    training program can then compile on another thread (``runtime.in_background``) while
+    the initial parameters are still being made, which is a compilation of its own. The
+    call that follows with concrete arguments of the same shapes compiles nothing.
+    Nothing is transferred to the device, and ``LSTMLAB_MAX_EPOCHS`` does not matter (the
+    epoch count is an argument of the program).
+
+    Args:
+        model_config: as in ``fit``.
+        train_config: as in ``fit``.
+        train_states: as in ``fit`` (stacked), or as in ``fit_single`` with ``single``.
+        x_batches: as in ``fit``.
+        y_batches: as in ``fit``.
+        data_axis: as in ``fit`` (``None`` with ``single``).
+        validation: as in ``fit``.
+        validation_state: as in ``fit``.
+        single: compile ``fit_single``'s program.
+
+    Raises:
+        ValueError: as ``fit`` and ``fit_single``.
+    """
+    if single:
+        train_states = _complete_single(model_config, train_config, train_states, x_batches)
+        trainings = None
+    else:
+        trainings = _trainings(train_states)
+    _fit(
+        model_config, train_config, train_states, x_batches, y_batches,
+        data_axis=data_axis, validation=validation, validation_state=validation_state,
+        on_epoch=None, trainings=trainings, compile_only=True,
     )
 
 
 def _fit(
     model_config, train_config, train_states, x_batches, y_batches, *, data_axis,
-    validation, validation_state, on_epoch, trainings,
-) -> tuple[TrainState, TrainLog]:
-    """``fit``'s body; ``trainings`` is ``None`` for ``fit_single``'s unstacked state."""
+    validation, validation_state, on_epoch, trainings, compile_only=False,
+) -> tuple[TrainState, TrainLog] | None:
+    """``fit``'s body; ``trainings`` is ``None`` for ``fit_single``'s unstacked state.
+
+    With ``compile_only`` it compiles the program and returns ``None`` (``compile_fit``).
+    """
     if validation_state not in _VALIDATION_STATES:
         raise ValueError(
             f"validation_state must be 'carry' or 'zeros', got {validation_state!r}; pass "
@@ -1401,13 +1467,14 @@ def _fit(
     if stopping and validation is None:
         raise ValueError(_NO_VALIDATION_MESSAGE)
     single = trainings is None
-    x_batches = _check_batches("x_batches", x_batches, data_axis, trainings)
-    y_batches = _check_batches("y_batches", y_batches, data_axis, trainings)
+    copy = not compile_only  # compiling needs the shapes, not a device copy
+    x_batches = _check_batches("x_batches", x_batches, data_axis, trainings, copy)
+    y_batches = _check_batches("y_batches", y_batches, data_axis, trainings, copy)
     if validation is None:
         x_val, y_val = x_batches, y_batches  # ignored by the program
     else:
-        x_val = _check_batches("validation x_batches", validation[0], data_axis, trainings)
-        y_val = _check_batches("validation y_batches", validation[1], data_axis, trainings)
+        x_val = _check_batches("validation x_batches", validation[0], data_axis, trainings, copy)
+        y_val = _check_batches("validation y_batches", validation[1], data_axis, trainings, copy)
     run = _compiled_run(
         program_model(model_config), _program_config(train_config), data_axis,
         validation is not None, validation_state, single,
@@ -1415,7 +1482,16 @@ def _fit(
     stateful = np.bool_(model_config.stateful)
     stop_states = None
     if stopping:
-        stop_states = _init_stop_states(_program_config(train_config), single, train_states)
+        init_stops = functools.partial(_init_stop_states, _program_config(train_config), single)
+        if compile_only:
+            stop_states = jax.eval_shape(init_stops, train_states)
+        else:
+            stop_states = init_stops(train_states)
+    if compile_only:
+        run.lower(
+            train_states, stop_states, 1, x_batches, y_batches, x_val, y_val, stateful
+        ).compile()
+        return None
     total = capped_epochs(train_config.epochs)
     chunks = []  # (losses, val_losses, epochs asked) of every call
     done = 0

@@ -20,6 +20,7 @@ from lstmlab.core.model import LSTMConfig, StackedParams, init_params, init_stat
 from lstmlab.core.train import (
     History,
     TrainConfig,
+    compile_fit,
     compiled_predict,
     fit,
     init_train_states,
@@ -33,7 +34,7 @@ from lstmlab.data.layouts import (
     make_stream_batches,
 )
 from lstmlab.experiments.settings import LAYOUTS, MovingAverageConfig
-from lstmlab.runtime import ensure_compile_cache, epoch_progress
+from lstmlab.runtime import ensure_compile_cache, epoch_progress, in_background
 
 __all__ = [
     "LAYOUTS",
@@ -304,6 +305,41 @@ def _fresh_train_states(net: LSTMConfig, batch_size: int, params: StackedParams,
     return init_train_states(net, TrainConfig(), [params], batch_size, keys=[jax.random.key(seed)])
 
 
+def _train_config(config: MovingAverageConfig) -> TrainConfig:
+    return TrainConfig(epochs=config.epochs, reset="epoch", seed=config.seed)
+
+
+def _validation_state(config: MovingAverageConfig) -> str:
+    return "zeros" if config.layout == "streams" else "carry"
+
+
+def _train_states(config: MovingAverageConfig, params: StackedParams):
+    # The state's shape does not depend on `stateful`: both models share the one program.
+    return _fresh_train_states(
+        model_config(config, stateful=True), config.batch_size, params, np.int32(config.seed)
+    )
+
+
+def _compile_ahead(config: MovingAverageConfig, train: Batches, test: Batches, score: Batches):
+    """Compile, from shapes alone, the training program and both models' prediction programs.
+
+    ``run`` calls it on a thread while it compiles the initial parameters' program: the
+    compilations overlap (each releases the GIL), and the calls that follow compile nothing.
+    The training program is one for both models (``core.train.program_model``).
+    """
+    params = jax.eval_shape(lambda: initial_params(config, stateful=True))
+    states = jax.eval_shape(lambda: _train_states(config, params))
+    compile_fit(
+        model_config(config, stateful=True), _train_config(config), states,
+        train.x_batches, train.y_batches, validation=(test.x_batches, test.y_batches),
+        validation_state=_validation_state(config),
+    )
+    for stateful in (True, False):
+        net = model_config(config, stateful=stateful)
+        state = init_state(net, score.batch_size)
+        compiled_predict(net).lower(params, state, score.x_batches).compile()
+
+
 def train_model(
     config: MovingAverageConfig,
     train: Batches,
@@ -334,23 +370,19 @@ def train_model(
     """
     ensure_compile_cache()
     net = model_config(config, stateful=stateful)
-    train_config = TrainConfig(epochs=config.epochs, reset="epoch", seed=config.seed)
     params = initial_params(config, stateful=stateful)
-    # The state's shape does not depend on `stateful`: both models share the one program.
-    train_states = _fresh_train_states(
-        model_config(config, stateful=True), config.batch_size, params, np.int32(config.seed)
-    )
+    train_states = _train_states(config, params)
     started = time.perf_counter()
     name = "stateful" if stateful else "stateless"
     with epoch_progress(config.epochs, name, quiet=quiet) as progress:
         train_states, log = fit(
             net,
-            train_config,
+            _train_config(config),
             train_states,
             train.x_batches,
             train.y_batches,
             validation=(test.x_batches, test.y_batches),
-            validation_state="zeros" if config.layout == "streams" else "carry",
+            validation_state=_validation_state(config),
             on_epoch=lambda _, loss, val: progress.advance(float(loss[0]), float(val[0])),
         )
     train_state = select_training(train_states, 0)
@@ -448,6 +480,11 @@ def run(
     log(f"Layout {config.layout}: train {train.trim}; test {test.trim}")
     y_test = score.to_samples(score.y_batches).astype(np.float64)  # (n_test, 1)
     reference = baselines(data, config.tsteps)
+    # The programs compile on a thread while this one compiles the initial parameters'.
+    ahead = in_background(_compile_ahead, config, train, test, score)
+    for stateful in (True, False):
+        initial_params(config, stateful=stateful)
+    ahead.result()
 
     outcomes = {}
     for stateful in (True, False):
