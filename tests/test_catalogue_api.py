@@ -479,7 +479,8 @@ CASES = [
         "seed beyond 64 bits",
         lambda _: ForecasterConfig(seed=1180591620717411303424),
         ValueError,
-        "seed must be an integer from 0 to 4294967295, got 1180591620717411303424",
+        "seed must be an integer from 0 to 2147483643 (with 5 seeds the last, seed + 4, must be at "
+        "most 2147483647), got 1180591620717411303424",
     ),
     ("unknown model", lambda _: ForecasterConfig(model="gru"), ValueError, "model must be one of"),
     (

@@ -274,9 +274,23 @@ CASES = [
     ),
     (
         "fit --seeds beyond the memory",
-        ["fit", "{d}/train.csv", "--target", "a", "--seeds", "100000000000"],
+        ["fit", "{d}/train.csv", "--target", "a", "--seeds", "1000000000"],
         2,
         "pass fewer --units or --seeds",
+    ),
+    (
+        "fit --seeds beyond the seeds there are",
+        ["fit", "{d}/train.csv", "--target", "a", "--seeds", "100000000000"],
+        2,
+        "a run of 100000000000 seeds (--seed to --seed + 99999999999) cannot stay within 0 to "
+        "2147483647; pass at most 2147483648 seeds",
+    ),
+    (
+        "fit --seed whose run of --seeds passes the largest seed",
+        ["fit", "{d}/train.csv", "--target", "a", "--seed", "2147483647", "--seeds", "2"],
+        2,
+        "--seed must be an integer from 0 to 2147483646 (with 2 seeds the last, --seed + 1, must "
+        "be at most 2147483647)",
     ),
     (
         "fit --time-format not a format",

@@ -232,3 +232,18 @@ def test_check_seed_takes_0_to_max_seed_and_names_the_range():
         assert str(info.value).startswith(
             "--seed must be an integer from 0 to 2147483647, got "
         ) and str(info.value).endswith("; pass a smaller seed, e.g. 0")
+
+
+def test_check_seed_keeps_a_run_of_seeds_within_max_seed():
+    # every seed of the run must fit jax.random.key without x64 (2**32 would alias seed 0)
+    # and an int32 program argument: the last one, seed + count - 1, is at most MAX_SEED
+    assert check_seed("seed", MAX_SEED - 4, count=5) == MAX_SEED - 4
+    assert check_seed("seed", 0, count=MAX_SEED + 1) == 0
+    with pytest.raises(ValueError) as info:
+        check_seed("seed", MAX_SEED - 3, count=5)
+    assert str(info.value) == (
+        "seed must be an integer from 0 to 2147483643 (with 5 seeds the last, seed + 4, must be "
+        "at most 2147483647), got 2147483644; pass a smaller seed, e.g. 0"
+    )
+    with pytest.raises(ValueError, match=r"^a run of 2147483649 seeds \(seed to seed \+ 2147483"):
+        check_seed("seed", 0, count=MAX_SEED + 2)

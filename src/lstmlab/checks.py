@@ -42,8 +42,11 @@ MAX_SERIES_ID_LENGTH = 200
 """The longest series id, in characters (the command line, the Python API and HTTP agree)."""
 
 MAX_SEED = 2**31 - 1
-"""The largest first seed (a seed run ``seed + k`` for several seeds stays within int32/uint32
-and within every random generator lstmlab seeds: JAX keys, NumPy generators)."""
+"""The largest seed: every seed of a run (``seed`` to ``seed + seeds - 1``) fits every
+consumer: the compiled programs' int32 seed arguments (``init_params``, the
+moving-average experiment), ``jax.random.key`` (which keeps only the low 32 bits of a larger
+seed without x64: ``2**32`` would give seed 0's key) and NumPy's generators (0 to
+``2**32 - 1``)."""
 
 # Names for the shapes ``as_float_array`` expects, so its message can say what it wants.
 _SHAPE_NAMES = {
@@ -118,32 +121,47 @@ def check_int_range(name: str, value: Any, low: int, high: int) -> int:
     """
     if not _is_int(value) or not low <= value <= high:
         raise ValueError(
-            f"{name} must be an integer from {low} to {high}, got {value!r}; pass one in that "
-            "range"
+            f"{name} must be an integer from {low} to {high}, got {value!r}; pass one in that range"
         )
     return int(value)
 
 
-def check_seed(name: str, value: Any) -> int:
+def check_seed(name: str, value: Any, *, count: int = 1) -> int:
     """Check that ``value`` is a seed: an ``int`` from 0 to ``MAX_SEED``.
+
+    The one seed rule of the command line and the configurations.
 
     Args:
         name: the argument's name, used in the message (e.g. ``--seed``).
         value: the value to check.
+        count: the seeds a run uses, ``value`` to ``value + count - 1``: all of them must
+            be at most ``MAX_SEED``.
 
     Returns:
         ``value`` as an ``int``.
 
     Raises:
-        ValueError: ``value`` is a bool, not an int, negative or above ``MAX_SEED``.
+        ValueError: ``value`` is a bool, not an int, negative, or ``value + count - 1`` is
+            above ``MAX_SEED`` (every ``value`` is, for a ``count`` above ``MAX_SEED + 1``).
 
     Example:
         >>> check_seed("seed", 7)
         7
     """
-    if not _is_int(value) or not 0 <= value <= MAX_SEED:
+    if count > MAX_SEED + 1:
         raise ValueError(
-            f"{name} must be an integer from 0 to {MAX_SEED}, got {value!r:.40}; pass a "
+            f"a run of {count} seeds ({name} to {name} + {count - 1}) cannot stay within 0 to "
+            f"{MAX_SEED}; pass at most {MAX_SEED + 1} seeds"
+        )
+    high = MAX_SEED - max(int(count), 1) + 1
+    if not _is_int(value) or not 0 <= value <= high:
+        runs = (
+            ""
+            if high == MAX_SEED
+            else f" (with {count} seeds the last, {name} + {count - 1}, must be at most {MAX_SEED})"
+        )
+        raise ValueError(
+            f"{name} must be an integer from 0 to {high}{runs}, got {value!r:.40}; pass a "
             "smaller seed, e.g. 0"
         )
     return int(value)

@@ -229,11 +229,13 @@ def _add_csv_reading(parser: argparse.ArgumentParser, *, max_filled: bool) -> No
 
 
 def _check_seed_flag(args: argparse.Namespace) -> None:
-    """Refuse a ``--seed`` outside 0..MAX_SEED before anything is trained."""
+    """Refuse a ``--seed`` whose run of ``--seeds`` leaves 0..MAX_SEED, before any training."""
     from lstmlab.checks import check_seed
 
+    seeds = getattr(args, "seeds", None)
+    count = seeds if isinstance(seeds, int) and seeds >= 1 else 1  # a bad --seeds: its own error
     if getattr(args, "seed", None) is not None:
-        check_seed("--seed", args.seed)
+        check_seed("--seed", args.seed, count=count)
 
 
 def _check_model_folder(path: Path) -> None:

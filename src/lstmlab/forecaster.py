@@ -80,6 +80,7 @@ from lstmlab.checks import (
     check_non_negative_int,
     check_positive_int,
     check_positive_number,
+    check_seed,
     check_series_id,
 )
 from lstmlab.core.layers import LSTMState
@@ -190,7 +191,7 @@ class ForecasterConfig:
         seeds: models trained side by side from different initial weights (one vectorised
             program); forecasts are the median of the seeds whose forecasts pass the sanity
             check.
-        seed: the first seed, from 0 to 2**32 - 1.
+        seed: the first seed: ``seed + seeds - 1`` at most ``lstmlab.checks.MAX_SEED``.
         scaler: ``"minmax"`` (onto [0, 1] over the training data) or ``"standard"``, fitted
             per series.
         norm: the input normalisation of each window (``lstmlab.core.model.NORMS``:
@@ -239,8 +240,7 @@ class ForecasterConfig:
         check_positive_int("seeds", self.seeds)
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size)
-        # jax.random.key takes a 64-bit seed; the seeds run from seed to seed + seeds - 1
-        check_int_range("seed", self.seed, 0, 2**32 - 1)
+        check_seed("seed", self.seed, count=self.seeds)  # seeds run seed .. seed + seeds - 1
         check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
         check_choice("scaler", self.scaler, SCALER_KINDS)
         check_choice("norm", self.norm, ("auto", *NORMS))

@@ -58,6 +58,7 @@ from lstmlab.checks import (
     check_non_negative_int,
     check_positive_int,
     check_positive_number,
+    check_seed,
 )
 from lstmlab.core.model import (
     NORMS,
@@ -379,7 +380,7 @@ class CompareConfig:
         check_positive_int("origin_stride", self.origin_stride)
         check_positive_int("folds", self.folds)
         check_positive_int("patience", self.patience)
-        check_non_negative_int("seed", self.seed)
+        check_seed("seed", self.seed, count=self.seeds)
         for name, value in (("split", self.split), ("level", self.level)):
             if not isinstance(value, float | int) or not 0 < value < 1:
                 raise ValueError(

@@ -15,6 +15,7 @@ from lstmlab.checks import (
     check_positive_int,
     check_positive_ints,
     check_positive_number,
+    check_seed,
 )
 
 __all__ = ["LAYOUTS", "MODES", "ConvergenceConfig", "MovingAverageConfig"]
@@ -57,6 +58,7 @@ class MovingAverageConfig:
         for name in ("input_len", "tsteps", "lahead", "batch_size", "units"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         object.__setattr__(self, "epochs", check_non_negative_int("epochs", self.epochs))
+        object.__setattr__(self, "seed", check_seed("seed", self.seed))
         threshold = check_positive_number(
             "threshold", self.threshold, fix="pass e.g. 0.1 (10% of the mean predictor's MSE)"
         )
@@ -124,6 +126,7 @@ class ConvergenceConfig:
         object.__setattr__(self, "lahead", _check_values("lahead", self.lahead))
         seeds = check_positive_int("seeds", self.seeds, fix="pass e.g. 3")
         object.__setattr__(self, "seeds", seeds)
+        object.__setattr__(self, "seed", check_seed("seed", self.seed, count=seeds))
         self.cell(self.tsteps[0], self.lahead[0], self.seed)  # validates the rest
 
     @property
