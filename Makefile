@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 # Tests and benchmarks find the shared data sets here unless told otherwise.
 export LSTMLAB_DATA ?= $(abspath ../shared/data)
 export KERAS_BACKEND ?= jax
-# Two workers suit the 2-core CI machine; override with make test PYTEST_WORKERS=1.
+# Two workers suit the 2-core CI machine; override with make test PYTEST_WORKERS=1. Each
+# module is one work unit and the heaviest start first (conftest.py), so a module's programs
+# compile in one worker only.
 PYTEST_WORKERS ?= 2
+PYTEST_DIST := --dist loadgroup --no-loadscope-reorder
 
 .PHONY: demo test bench parity lint clean
 
@@ -21,7 +24,7 @@ demo: $(STAMP)
 	$(PY) -m lstmlab moving-average --out runs/demo --overwrite
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_DIST) -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench

@@ -36,6 +36,7 @@ def test_the_readme_names_the_variable_that_shortens_trainings():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("readme")  # with the compare presets it runs (tests/test_compare.py)
 def test_the_readme_runs_top_to_bottom(tmp_path):
     data = shared_data_dir()
     if data is None:
