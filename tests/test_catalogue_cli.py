@@ -267,6 +267,19 @@ CASES = [
         "invalid int",
     ),
     (
+        "fit --epochs absurd",
+        ["fit", "{d}/train.csv", "--target", "a", "--epochs", "100000000000000000000"],
+        2,
+        "argument --epochs: must be at most 1000000, got 100000000000000000000; pass fewer epochs",
+    ),
+    (
+        "fit --batch-size absurd",
+        ["fit", "{d}/train.csv", "--target", "a", "--batch-size", "99999999999"],
+        2,
+        "argument --batch-size: must be at most 2147483647, got 99999999999; pass a smaller "
+        "batch size",
+    ),
+    (
         "fit --units beyond the memory",
         ["fit", "{d}/train.csv", "--target", "a", "--model", "stateful", "--units", "1000000000"],
         2,
@@ -580,6 +593,19 @@ CASES = [
     # ---- serve (every case fails before a socket is opened)
     ("serve --port -1", ["serve", "--model-dir", "{m}", "--port", "-1"], 2, "--port must be"),
     ("serve --port 70000", ["serve", "--model-dir", "{m}", "--port", "70000"], 2, "0 to 65535"),
+    (
+        "serve --max-readings absurd",
+        ["serve", "--model-dir", "{m}", "--max-readings", "10000000"],
+        2,
+        "argument --max-readings: must be at most 1000000, got 10000000; pass fewer",
+    ),
+    (
+        "serve --max-series absurd",
+        ["serve", "--model-dir", "{m}", "--max-series", "9223372036854775808"],
+        2,
+        "argument --max-series: must be at most 2147483647, got 9223372036854775808; pass "
+        "fewer, or leave it out for no limit",
+    ),
     ("serve no model folder", ["serve", "--model-dir", "{t}/none"], 2, "no model folder at"),
     (
         "serve --max-readings 0",
@@ -671,6 +697,18 @@ CASES = [
         "--seed must be an integer from 0 to 2147483647",
     ),
     (
+        "compare --epochs absurd",
+        ["compare", "{d}/train.csv", "--target", "a", "--epochs", "1000001"],
+        2,
+        "argument --epochs: must be at most 1000000, got 1000001; pass fewer epochs",
+    ),
+    (
+        "compare --folds absurd",
+        ["compare", "{d}/train.csv", "--target", "a", "--folds", "99999999999"],
+        2,
+        "argument --folds: must be at most 2147483647, got 99999999999; pass fewer folds",
+    ),
+    (
         "compare --freq 5min on hourly data",
         ["compare", "{d}/train.csv", "--target", "a", "--freq", "5min"],
         2,
@@ -722,6 +760,24 @@ CASES = [
         "does not fit in --input-len 1000",
     ),
     ("moving-average --input-len 0", ["moving-average", "--input-len", "0"], 2, "--input-len"),
+    (
+        "moving-average --input-len absurd",
+        ["moving-average", "--input-len", "100000000000"],
+        2,
+        "argument --input-len: must be at most 100000000, got 100000000000; pass a shorter input",
+    ),
+    (
+        "moving-average --epochs absurd",
+        ["moving-average", "--epochs", "10000000"],
+        2,
+        "argument --epochs: must be at most 1000000, got 10000000; pass fewer epochs",
+    ),
+    (
+        "moving-average --units absurd",
+        ["moving-average", "--units", "100000000000"],
+        2,
+        "argument --units: must be at most 2147483647, got 100000000000; pass fewer units",
+    ),
     ("moving-average --seed -5", ["moving-average", "--seed", "-5"], 2, "--seed must be"),
     (
         "moving-average --out is a file",
@@ -736,6 +792,13 @@ CASES = [
         "already holds an earlier run; pass --overwrite",
     ),
     ("convergence --tsteps one", ["convergence", "--tsteps", "one"], 2, "expected integers"),
+    (
+        "convergence --tsteps absurd range",
+        ["convergence", "--tsteps", "1-100000000000"],
+        2,
+        "argument --tsteps: the range 1-100000000000 holds 100000000000 values, more than 10000; "
+        "pass a shorter range",
+    ),
     (
         "convergence --lahead beyond --input-len",
         ["convergence", "--lahead", "1,5000"],

@@ -228,6 +228,36 @@ def _add_csv_reading(parser: argparse.ArgumentParser, *, max_filled: bool) -> No
         )
 
 
+# Upper bounds of the integer flags that have no other (the configurations check the lower
+# ones, with their own messages): an absurd count is refused at once, in words, instead of
+# running for ever or failing in the allocator.
+_MAX_EPOCHS = 1_000_000
+_MAX_INPUT_LEN = 100_000_000  # the seed script's input is 1000 readings
+_MAX_READINGS = 1_000_000  # the warm-up compiles a read of up to this many readings
+_MAX_COUNT = 2**31 - 1  # sizes and counts: the compiled programs' int32
+_MAX_GRID = 10_000  # values of a --tsteps/--lahead range
+
+
+def _int_at_most(limit: int, fix: str) -> Callable[[str], int]:
+    """An argparse type: an ``int`` of at most ``limit`` (argparse names the flag).
+
+    ``fix`` ends the message. A text that is not an integer keeps argparse's own "invalid int
+    value" message.
+    """
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit}, got {text}; {fix}")
+        return value
+
+    parse.__name__ = "int"  # argparse's "invalid int value: 'x'" for a non-integer
+    return parse
+
+
+_EPOCHS = _int_at_most(_MAX_EPOCHS, "pass fewer epochs")
+
+
 def _check_seed_flag(args: argparse.Namespace) -> None:
     """Refuse a ``--seed`` whose run of ``--seeds`` leaves 0..MAX_SEED, before any training."""
     from lstmlab.checks import check_seed
@@ -308,13 +338,21 @@ def _add_script_arguments(parser: argparse.ArgumentParser, defaults: Any, *, out
     from lstmlab.experiments.settings import LAYOUTS
 
     parser.add_argument(
-        "--input-len", type=int, default=defaults.input_len, help="length of the input series"
+        "--input-len",
+        type=_int_at_most(_MAX_INPUT_LEN, "pass a shorter input (the seed script's is 1000)"),
+        default=defaults.input_len,
+        help="length of the input series",
     )
     parser.add_argument(
         "--batch-size", type=int, default=defaults.batch_size, help="samples per batch"
     )
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
-    parser.add_argument("--units", type=int, default=defaults.units, help="LSTM units")
+    parser.add_argument("--epochs", type=_EPOCHS, default=defaults.epochs, help="training epochs")
+    parser.add_argument(
+        "--units",
+        type=_int_at_most(_MAX_COUNT, "pass fewer units"),
+        default=defaults.units,
+        help="LSTM units",
+    )
     parser.add_argument(
         "--threshold",
         type=float,
@@ -416,6 +454,11 @@ def _int_list(text: str) -> tuple[int, ...]:
     try:
         if "-" in text and "," not in text:
             low, high = (int(part) for part in text.split("-"))
+            if high - low >= _MAX_GRID:
+                raise argparse.ArgumentTypeError(
+                    f"the range {text} holds {high - low + 1} values, more than {_MAX_GRID}; "
+                    "pass a shorter range"
+                )
             return tuple(range(low, high + 1))
         return tuple(int(part) for part in text.split(","))
     except ValueError:
@@ -590,7 +633,7 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=_EPOCHS,
         help=_model_default(
             "epochs of every model, the most it trains when it stops early", _DEFAULTS.epochs
         ),
@@ -640,12 +683,12 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stride",
-        type=int,
+        type=_int_at_most(_MAX_COUNT, "pass a smaller stride"),
         help=_preset_default("steps between forecast origins", defaults.origin_stride),
     )
     parser.add_argument(
         "--folds",
-        type=int,
+        type=_int_at_most(_MAX_COUNT, "pass fewer folds"),
         metavar="K",
         help=_preset_default(
             "rolling-origin backtest: the test part cut into K consecutive blocks, every model "
@@ -665,7 +708,7 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--patience",
-        type=int,
+        type=_int_at_most(_MAX_COUNT, "pass a smaller patience (at most --epochs matters)"),
         metavar="N",
         help=_preset_default(
             "epochs without improvement on the validation tail before a model stops (the "
@@ -686,7 +729,7 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--test-size",
-        type=int,
+        type=_int_at_most(_MAX_COUNT, "pass a smaller test size, or --split"),
         help="test steps, instead of --split (default: the preset's, else from --split)",
     )
     _add_out(
@@ -1106,13 +1149,13 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"units per layer, several for a stack (default: the kind's: {units})",
     )
-    parser.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="training epochs")
+    parser.add_argument("--epochs", type=_EPOCHS, default=_DEFAULTS.epochs, help="training epochs")
     parser.add_argument(
         "--learning-rate", type=float, default=_DEFAULTS.learning_rate, help="Adam step size"
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=_int_at_most(_MAX_COUNT, "pass a smaller batch size"),
         default=None,
         help="samples per batch (window models) or streams per series (stateful) "
         f"(default: the kind's: {batches})",
@@ -1493,7 +1536,7 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one")
     parser.add_argument(
         "--max-readings",
-        type=int,
+        type=_int_at_most(_MAX_READINGS, "pass fewer (the warm-up compiles reads up to it)"),
         default=defaults.max_readings,
         help="most readings one request may carry",
     )
@@ -1513,7 +1556,7 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-series",
-        type=int,
+        type=_int_at_most(_MAX_COUNT, "pass fewer, or leave it out for no limit"),
         metavar="N",
         help="most series the store may hold; a reading for a new series beyond them is "
         "refused with 429 (default: no limit)",
@@ -1638,7 +1681,7 @@ def _add_import_keras(parser: argparse.ArgumentParser) -> None:
     _add_out(parser, what="the model folder", exists="an existing model folder")
     parser.add_argument(
         "--timesteps",
-        type=int,
+        type=_int_at_most(_MAX_COUNT, "pass fewer time steps"),
         default=None,
         help="time steps for a model whose input has a variable time axis (default: 1)",
     )
@@ -1664,7 +1707,7 @@ def _add_export_keras(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=_int_at_most(_MAX_COUNT, "pass fewer batch rows"),
         default=None,
         help="batch rows of zero state for a stateful folder without series (default: 1)",
     )
