@@ -540,11 +540,11 @@ def _seasons(text: str) -> int | None:
 
 def _add_compare(parser: argparse.ArgumentParser) -> None:
     from lstmlab.core.model import NORMS
+    from lstmlab.defaults import MODEL_KINDS, ForecasterSettings
     from lstmlab.experiments import compare
     from lstmlab.experiments.baselines import BASELINES
-    from lstmlab.forecaster import MODEL_KINDS, ForecasterConfig
 
-    _DEFAULTS = ForecasterConfig()  # the model defaults of fit and compare
+    _DEFAULTS = ForecasterSettings()  # the model defaults of fit and compare
 
     defaults = compare.CompareConfig()
     parser.description = compare.__doc__.split("\n\n")[0]
@@ -1084,9 +1084,10 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 
 def _add_fit(parser: argparse.ArgumentParser) -> None:
-    from lstmlab.forecaster import MIN_WINDOW, MODEL_KINDS, ForecasterConfig
+    # ForecasterConfig's fields and defaults, read without loading JAX (fit --help)
+    from lstmlab.defaults import MIN_WINDOW, MODEL_KINDS, ForecasterSettings
 
-    _DEFAULTS = ForecasterConfig()  # the model defaults of fit and compare
+    _DEFAULTS = ForecasterSettings()  # the model defaults of fit and compare
 
     kinds = MODEL_KINDS
     units = ", ".join(
@@ -1203,7 +1204,7 @@ def _check_model_size(config: ForecasterConfig, targets: int) -> None:
     model near the bound may still fail, but an absurd one fails here, in words, instead of
     in the allocator (or the kernel's out-of-memory killer).
     """
-    from lstmlab.forecaster import MIN_WINDOW
+    from lstmlab.defaults import MIN_WINDOW
 
     gates = 1 if config.model == "mlp" else 4  # an LSTM layer has four gates
     inputs = (config.window or MIN_WINDOW) * targets if config.model == "mlp" else targets
@@ -1336,7 +1337,7 @@ def _add_observe(parser: argparse.ArgumentParser) -> None:
 
 def _add_plausible(parser: argparse.ArgumentParser) -> None:
     """``--plausible-factor F`` and ``--allow-implausible`` (observe, serve)."""
-    from lstmlab.forecaster import PLAUSIBLE_FACTOR
+    from lstmlab.defaults import PLAUSIBLE_FACTOR
 
     parser.add_argument(
         "--plausible-factor",
@@ -1356,7 +1357,7 @@ def _plausible_factor(args: argparse.Namespace) -> float | None:
     """The ``plausible_factor`` the flags ask for (``None``: any finite reading)."""
     import numpy as np
 
-    from lstmlab.forecaster import PLAUSIBLE_FACTOR
+    from lstmlab.defaults import PLAUSIBLE_FACTOR
 
     if args.allow_implausible:
         if args.plausible_factor is not None:
@@ -1523,9 +1524,9 @@ def _run_observe(args: argparse.Namespace) -> int:
 
 
 def _add_serve(parser: argparse.ArgumentParser) -> None:
-    from lstmlab.live.service import ServeConfig
+    from lstmlab.defaults import ServeSettings
 
-    defaults = ServeConfig()
+    defaults = ServeSettings()  # ServeConfig's, read without loading the service (--help)
     parser.description = (
         "Serve a model folder: POST /series/{id}/observations, GET "
         "/series/{id}/forecast, GET /health, GET /models/current. Per-series state is "
@@ -1637,7 +1638,7 @@ def _read_token(path: Path | None) -> str | None:
 
 def _run_serve(args: argparse.Namespace) -> int:
     from lstmlab.checks import check_int_range, check_positive_int
-    from lstmlab.forecaster import MAX_HORIZON
+    from lstmlab.defaults import MAX_HORIZON
     from lstmlab.live.service import ServeConfig, run
     from lstmlab.runtime import on_device
 

@@ -98,6 +98,13 @@ from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fi
 from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
 from lstmlab.data.seasons import choose_seasons, choose_window
+from lstmlab.defaults import (
+    MAX_HORIZON,
+    MIN_WINDOW,
+    MODEL_KINDS,
+    PLAUSIBLE_FACTOR,
+    ForecasterSettings,
+)
 from lstmlab.live.state_store import NO_TIME, SeriesStore, StateStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 from lstmlab.scoring import (
@@ -128,23 +135,12 @@ __all__ = [
     "parse_timestamps",
 ]
 
-MODEL_KINDS = ("stateful", "stateless", "stacked", "mlp")
-MAX_HORIZON = 10_000
-# The shortest default window (``window=None``), the minimum of ``choose_window``.
-MIN_WINDOW = 6
 # The candidates of norm="auto", in the order that breaks a tie on the validation tail
 # (the Forecaster's and compare's: compare imports them from here).
 AUTO_NORMS = ("difference", "window", "none")
 # A forecast beyond this many training ranges outside the training data is flagged
 # (``lstmlab.scoring.plausible_range``; compare's default).
 FORECAST_PLAUSIBLE_FACTOR = 3.0
-# A reading beyond this many training ranges outside the series' training data is refused
-# (``check_values``). Wider than the forecast check on purpose: a refused reading is lost
-# to the series, a flagged forecast only left out of a median. Ten ranges let a trend go on
-# for years (the airline series, 104 to 622 passengers, accepts up to 5,802) and a level
-# shift of several ranges through, yet refuse the garbage a live feed sends: a unit slip of
-# a thousand, a sentinel code such as 999999, an overflow such as 1e39.
-PLAUSIBLE_FACTOR = 10.0
 # ``fit`` refuses a training value more than this many bulk widths beyond the bulk of its
 # series (``_check_outliers``): a cell at 1e30, a sentinel code such as 999999 beside values
 # near 10. Real peaks stay far inside: every series under ``shared/data`` (the development
@@ -165,12 +161,14 @@ _ZONE_BYTES = 64
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ForecasterConfig:
+class ForecasterConfig(ForecasterSettings):
     """The model a ``Forecaster`` trains, and how: the one set of defaults.
 
     ``Forecaster(...)``, ``lstmlab fit`` and ``lstmlab compare`` all read their defaults from
-    this class, so the same words mean the same model everywhere. The values are the ones
-    measured best on real series by ``lstmlab compare`` (``bench/`` and the README).
+    this class's fields (``lstmlab.defaults.ForecasterSettings``, which the command line's
+    help reads without loading JAX), so the same words mean the same model everywhere. The
+    values are the ones measured best on real series by ``lstmlab compare`` (``bench/`` and
+    the README).
 
     Attributes:
         model: ``"stateful"`` (one LSTM layer carrying its state along each series),
@@ -214,21 +212,6 @@ class ForecasterConfig:
             ``None`` to take them from the frequency or the data, ``()`` for none.
     """
 
-    model: str = "stateful"
-    window: int | None = None
-    units: tuple[int, ...] = ()
-    epochs: int = 200
-    learning_rate: float = 3e-3
-    batch_size: int | None = None
-    seeds: int = 5
-    seed: int = 0
-    scaler: str = "minmax"
-    norm: str = "auto"
-    validation: float = 0.2
-    patience: int = 20
-    horizon: int = 1
-    seasons: tuple[int, ...] | None = None
-
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(self.units))
         check_choice("model", self.model, MODEL_KINDS)
@@ -265,33 +248,6 @@ class ForecasterConfig:
             for season in seasons:
                 check_positive_int("seasons", season, fix="pass season lengths of 2 or more")
             object.__setattr__(self, "seasons", seasons)
-
-    @property
-    def stateful(self) -> bool:
-        """Whether the model carries its recurrent state along each series."""
-        return self.model in ("stateful", "stacked")
-
-    @property
-    def default_units(self) -> tuple[int, ...]:
-        """The units used when ``units`` is ``()``."""
-        return {"stateful": (16,), "stacked": (16, 16), "stateless": (16,), "mlp": (32,)}[
-            self.model
-        ]
-
-    @property
-    def default_batch_size(self) -> int:
-        """The batch size used when ``batch_size`` is ``None``."""
-        return 1 if self.stateful else 4
-
-    @property
-    def resolved_units(self) -> tuple[int, ...]:
-        """``units``, or the model's default."""
-        return self.units or self.default_units
-
-    @property
-    def resolved_batch_size(self) -> int:
-        """``batch_size``, or the model's default."""
-        return self.default_batch_size if self.batch_size is None else self.batch_size
 
     def model_config(
         self, columns: int, *, window: int | None = None, norm: str | None = None

@@ -79,7 +79,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -94,12 +94,8 @@ from lstmlab.checks import (
     check_series_id,
 )
 from lstmlab.core.model import config_to_dict
-from lstmlab.forecaster import (
-    MAX_HORIZON,
-    PLAUSIBLE_FACTOR,
-    Forecaster,
-    SeriesState,
-)
+from lstmlab.defaults import MAX_HORIZON, PLAUSIBLE_FACTOR, ServeSettings
+from lstmlab.forecaster import Forecaster, SeriesState
 from lstmlab.live.state_store import DURABILITIES, SeriesLimitError, StoreUnavailable
 from lstmlab.model_folder import (
     FORMAT_VERSION,
@@ -123,8 +119,11 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ServeConfig:
+class ServeConfig(ServeSettings):
     """Limits, storage and access of the service.
+
+    The fields and their defaults are ``lstmlab.defaults.ServeSettings``'s (the command
+    line's help reads them without loading the service); this class checks them.
 
     Attributes:
         max_readings: most readings one request may carry.
@@ -143,15 +142,6 @@ class ServeConfig:
             (``Authorization: Bearer <token>``); ``None``: no authentication (loopback only,
             unless ``run(..., insecure=True)``). Never shown in ``repr``.
     """
-
-    max_readings: int = 10_000
-    max_body_bytes: int = 1_000_000
-    max_horizon: int = 1000
-    durability: str = "process"
-    max_series: int | None = None
-    plausible_factor: float | None = PLAUSIBLE_FACTOR
-    store: str | None = field(default=None, repr=False)  # may hold a password
-    token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_choice("durability", self.durability, DURABILITIES)
