@@ -38,7 +38,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -68,45 +67,22 @@ def _make_model(folder: Path) -> None:
     model.save(folder)
 
 
-def _start_server(folder: Path, *extra: str) -> tuple[subprocess.Popen, int, float, float]:
-    """The server process, its port, and the seconds from launch until the port was open and
-    until it was ready (``/health`` no longer ``starting``: the warm-up ended)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO_DIR / "src"), JAX_PLATFORMS="cpu")
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lstmlab",
-            "serve",
-            "--model-dir",
-            str(folder),
-            "--port",
-            "0",
-            "--max-readings",
-            "16",  # the load sends one reading a request; warm_up compiles up to these
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
-    line = process.stdout.readline()  # printed once the socket listens
-    opened = time.perf_counter() - started
-    if not line.startswith("serving on"):
-        process.kill()
-        process.wait()
-        raise RuntimeError(f"the server did not start: {line!r}")
-    port = int(line.rsplit(":", 1)[1])
-    while _get(port, "/health")[1].get("status") == "starting":
-        time.sleep(0.02)
-    return process, port, opened, time.perf_counter() - started
+def _start_server(folder: Path, *extra: str):
+    """The server (``tests.service_process.ServiceProcess``: ``opened_seconds`` from launch
+    until the port was open, ``ready_seconds`` until ``/health`` no longer said ``starting``:
+    the warm-up ended) and its port."""
+    sys.path.insert(0, str(REPO_DIR))
+    from tests.service_process import ServiceProcess, serve_command
 
-
-def _kill(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    process.stdout.close()
+    # the load sends one reading a request; warm_up compiles up to --max-readings
+    argv = serve_command(folder, "--max-readings", "16", *extra)
+    server = ServiceProcess(argv, env={"PYTHONPATH": str(REPO_DIR / "src")})
+    try:
+        server.wait_open()
+    except AssertionError as error:
+        raise RuntimeError(str(error)) from None
+    server.wait_ready()
+    return server, server.port
 
 
 def _resident_mb(pid: int) -> float:
@@ -302,11 +278,11 @@ def _figures(result: dict) -> dict:
 def _load_part(tmp: Path, args, print) -> dict:
     folder = tmp / "sqlite-model"
     _make_model(folder)
-    process, port, *_ = _start_server(folder)
+    server, port = _start_server(folder)
     try:
         result = asyncio.run(_drive([port], args, args.seconds, args.series))
     finally:
-        _kill(process)
+        server.kill()
     out = {**_figures(result), **_check_offline(folder, result["acknowledged"])}
     out["passed"] = bool(
         out["requests_per_second"] > 1000
@@ -392,16 +368,17 @@ def _startup_part(tmp: Path, args, print) -> dict:
         fill = _fill_store(folder, count) if count else 0.0
         os.sync()  # the fill's writes reach the disk now, not during the timed start
         store_open = _time_store_open(folder)
-        process, port, opened, ready = _start_server(folder)
+        server, port = _start_server(folder)
+        opened, ready = server.opened_seconds, server.ready_seconds
         try:
             answered = time.perf_counter()
             status, health = _get(port, "/health")
             asked = time.perf_counter() - answered
             probe = f"/series/m{count - 1:07d}/forecast" if count else "/health"
             probe_status, _ = _get(port, probe)
-            rss = _resident_mb(process.pid)
+            rss = _resident_mb(server.process.pid)
         finally:
-            _kill(process)
+            server.kill()
         figures[label] = {
             "series": health.get("series"),
             "fill_seconds": fill,
@@ -453,7 +430,7 @@ def _disk_full_part(tmp: Path, args, print) -> dict:
     try:
         folder = mount / "model"
         _make_model(folder)
-        process, port, *_ = _start_server(folder)
+        server, port = _start_server(folder)
         filler = mount / "filler"
         health_during: list[dict] = []
         timeline: dict = {}
@@ -494,7 +471,7 @@ def _disk_full_part(tmp: Path, args, print) -> dict:
             )
             health_after = _get(port, "/health")
         finally:
-            _kill(process)
+            server.kill()
         out = {**_figures(result), **_check_offline(folder, result["acknowledged"])}
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
@@ -550,15 +527,15 @@ def _postgres_part(tmp: Path, args, print) -> dict:
         url = server.url("bench")
         folder = tmp / "postgres-model"
         _make_model(folder)
-        first, port_a, *_ = _start_server(folder, "--store", url)
+        first, port_a = _start_server(folder, "--store", url)
         try:
-            second, port_b, *_ = _start_server(folder, "--store", url)
+            second, port_b = _start_server(folder, "--store", url)
             try:
                 result = asyncio.run(_drive([port_a, port_b], args, args.seconds, args.series))
             finally:
-                _kill(second)
+                second.kill()
         finally:
-            _kill(first)
+            first.kill()
         out = {**_figures(result), **_check_offline(folder, result["acknowledged"], url=url)}
     finally:
         server.remove()

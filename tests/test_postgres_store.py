@@ -712,26 +712,10 @@ def _served_model(folder):
 
 
 def _serve(folder, url):
-    """``lstmlab serve --store URL`` on a free loopback port (not waited for)."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lstmlab",
-            "serve",
-            "--model-dir",
-            str(folder),
-            "--port",
-            "0",
-            "--max-readings",
-            "8",
-            "--store",
-            url,
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        text=True,
-    )
+    """``lstmlab serve --store URL`` on a free loopback port (launched, not waited for)."""
+    from tests.service_process import ServiceProcess, serve_command
+
+    return ServiceProcess(serve_command(folder, "--max-readings", "8", "--store", url))
 
 
 def _request(base, method, path, body=None):
@@ -763,11 +747,7 @@ def test_two_services_on_one_postgres_store_match_an_offline_replay(postgres_url
     folder = _served_model(tmp_path / "m")
     servers = [_serve(folder, postgres_url) for _ in range(2)]
     try:
-        bases = []
-        for server in servers:
-            line = server.stdout.readline()
-            assert line.startswith("serving on http://127.0.0.1:"), line
-            bases.append(line.split()[-1])
+        bases = [server.wait_open() for server in servers]  # both launched, then waited for
         # four clients, two per service, feed ONE series; each sends the next seq it knows
         # of, and on 409 (another client took that seq) asks for the series' count again
         wanted, clients = 12, 4
@@ -810,8 +790,6 @@ def test_two_services_on_one_postgres_store_match_an_offline_replay(postgres_url
     finally:
         for server in servers:
             server.kill()
-            server.wait()
-            server.stdout.close()
     fingerprint = model_fingerprint(folder)
     with PostgresStore(postgres_url, model=fingerprint) as store:
         log = store.observations("shared")

@@ -26,6 +26,7 @@ from lstmlab.forecaster import MAX_HORIZON, Forecaster, Recipe
 from lstmlab.live.service import ConflictError, LiveService, ServeConfig
 from lstmlab.live.state_store import SeriesStore, StoreError
 from lstmlab.model_folder import model_fingerprint, store_path
+from tests.service_process import ServiceProcess, start_service
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -61,40 +62,10 @@ def _model(folder, kind="stateful"):
 READINGS = np.round(np.random.default_rng(0).uniform(0, 10, size=(3, 40)), 4)
 
 
-def _until_ready(url, seconds=120):
-    """Poll /health while it says ``starting`` (the warm-up); its final status code."""
-    deadline = time.monotonic() + seconds
-    while True:
-        status, answer, _ = _call(url, "GET", "/health")
-        if status != 503 or answer["status"] != "starting" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
-
-
 class Server:
     def __init__(self, folder):
-        env = dict(os.environ, JAX_PLATFORMS="cpu")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lstmlab",
-                "serve",
-                "--model-dir",
-                str(folder),
-                "--port",
-                "0",
-                "--max-readings",
-                "100",
-            ],
-            stdout=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        line = self.process.stdout.readline()
-        assert line.startswith("serving on http://127.0.0.1:"), line
-        self.url = line.split()[-1]
-        assert _until_ready(self.url) == 200
+        self.service = start_service(folder, "--max-readings", "100")  # open and warmed up
+        self.process, self.url = self.service.process, self.service.url
 
     def call(self, method, path, body=None, raw=None, headers=None):
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
@@ -112,9 +83,7 @@ class Server:
                 return error.code, json.loads(error.read())
 
     def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        self.process.stdout.close()
+        self.service.kill()
 
 
 @pytest.fixture(scope="module")
@@ -926,25 +895,20 @@ def test_a_public_bind_needs_a_token_or_insecure(tmp_path):
         f"run({str(folder)!r}, host='0.0.0.0', port=0, insecure=True, "
         "config=ServeConfig(max_readings=1, max_horizon=1))"
     )
-    process = subprocess.Popen(
+    service = ServiceProcess(
         [sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
+        env={"LSTMLAB_CACHE_DIR": str(tmp_path / "cache")},
         stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, JAX_PLATFORMS="cpu", LSTMLAB_CACHE_DIR=str(tmp_path / "cache")),
     )
+    process = service.process
     try:
-        line = process.stdout.readline()
-        assert line.startswith("serving on http://0.0.0.0:"), line
-        port = int(line.rsplit(":", 1)[1])
-        assert _until_ready(f"http://127.0.0.1:{port}") == 200
+        service.wait_open(host="0.0.0.0")
+        assert service.wait_ready() == 200
         # the compiled programs are kept for the next start
         assert any((tmp_path / "cache").iterdir())
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        service.kill()
     warning = process.stderr.read()
-    process.stdout.close()
     process.stderr.close()
     assert "warning: serving 0.0.0.0 without a token (--insecure)" in warning
 
