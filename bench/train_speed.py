@@ -455,6 +455,7 @@ def child_large_lstmlab(shape: Sequence[int], batches: int, matmul_dtype: str) -
     train_epoch = compiled_train_epoch(config, train_config)
     state = init_train_state(config, init_params(config, 0), streams, train_config)
     x, y = (jax.numpy.asarray(a) for a in large_data(shape, batches))
+    load_before = os.getloadavg()[0]
     peak_before = matmul_peak()
     epoch_seconds = []
     for _ in range(1 + LARGE_TIMED_EPOCHS):
@@ -475,6 +476,9 @@ def child_large_lstmlab(shape: Sequence[int], batches: int, matmul_dtype: str) -
         "last_loss": float(np.mean(np.asarray(losses))),
         "unroll": time_unroll(streams, units, steps),
         "matmul_dtype": matmul_dtype,
+        # A loaded 2-core machine slows everything (torch's 2 threads most): repeat if > 1.5.
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
     }
 
 
@@ -491,6 +495,7 @@ def child_large_torch(shape: Sequence[int], batches: int, threads: int) -> dict:
     optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()], lr=1e-3, eps=1e-7)
     loss_fn = nn.MSELoss()
     x, y = (torch.from_numpy(a) for a in large_data(shape, batches))
+    load_before = os.getloadavg()[0]
     epoch_seconds = []
     for _ in range(1 + LARGE_TIMED_EPOCHS):
         started = time.perf_counter()
@@ -510,6 +515,8 @@ def child_large_torch(shape: Sequence[int], batches: int, threads: int) -> dict:
         "threads": torch.get_num_threads(),
         "last_loss": float(loss),
         "version": package_version("torch"),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
     }
 
 
@@ -553,6 +560,10 @@ def measure_large(args: argparse.Namespace) -> dict[str, Any]:
                     entry[f"vs_torch_{threads}_threads"] = (
                         other["sec_per_epoch"] / ours["sec_per_epoch"]
                     )
+                    # The same matmul peak (lstmlab's child measured it on this machine).
+                    entry[f"torch_{threads}_threads_peak_fraction"] = (
+                        other["gflops"] / ours["peak_gflops"]
+                    )
             if torch_2.get("status") == "ok":
                 entry["passes_torch"] = (
                     entry["vs_torch_2_threads"] >= LARGE_TARGETS["vs_torch_2_threads"]
@@ -572,14 +583,19 @@ def print_large(large: dict[str, Any]) -> None:
             f"large {name} ({entry['batches_timed']} batches): lstmlab "
             f"{format_seconds(ours['sec_per_epoch'])}/epoch, {ours['gflops']:.0f} GFLOP/s = "
             f"{100 * ours['peak_fraction']:.0f}% of the {ours['peak_gflops']:.0f} GFLOP/s "
-            f"matmul peak {mark(entry.get('passes_peak'))} (unroll {ours['unroll']})"
+            f"matmul peak {mark(entry.get('passes_peak'))} (unroll {ours['unroll']}, load "
+            f"{ours['load_before']:.2f} / {ours['load_after']:.2f})"
         ]
         if "bfloat16_speedup" in entry:
             parts.append(f"bfloat16 {entry['bfloat16_speedup']:.2f}x float32's speed")
         for threads in (1, 2):
             ratio = entry.get(f"vs_torch_{threads}_threads")
             if ratio is not None:
-                parts.append(f"{ratio:.2f}x torch with {threads} thread(s)")
+                fraction = entry[f"torch_{threads}_threads_peak_fraction"]
+                parts.append(
+                    f"{ratio:.2f}x torch with {threads} thread(s) (torch: "
+                    f"{100 * fraction:.0f}% of the peak)"
+                )
         if "passes_torch" in entry:
             parts.append(f"target >= 1.0x torch (2 threads) {mark(entry['passes_torch'])}")
         print("; ".join(parts))
