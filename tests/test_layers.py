@@ -168,6 +168,23 @@ def test_batched_vjp_and_unroll_match_autodiff_of_the_plain_scan(unroll):
         np.testing.assert_allclose(got, expected, atol=2e-6 * scale)
 
 
+@pytest.mark.parametrize(("batch", "time"), [(1, 2), (3, 2), (1, 5)])
+def test_batched_vjp_at_the_edges_of_its_slices(batch, time):
+    # The backward pass takes the first step's h from h0 and the others from h_seq[:-1], and
+    # rebuilds each new cell state from the saved starting one: two steps (a one-step slice)
+    # and one row are where an off-by-one step would show. Same tolerances as above.
+    params, h0, c0, x, weights = layer_case(seed=11, batch=batch, time=time)
+
+    def ours(p, h, c, inputs):
+        return lstm_layer(p, LSTMState(h, c), inputs)
+
+    grads = jax.grad(weighted_output(ours, weights), argnums=(0, 1, 2, 3))(params, h0, c0, x)
+    ref_grads = jax.grad(weighted_output(autodiff_reference_layer, weights),
+                         argnums=(0, 1, 2, 3))(params, h0, c0, x)
+    for got, expected in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
+        np.testing.assert_allclose(got, expected, atol=2e-6 * np.max(np.abs(expected)))
+
+
 def test_the_gradient_check_can_fail():
     # A transposed recurrent kernel in the reference must be caught by the same comparison.
     params, h0, c0, x, weights = layer_case(units=4, features=4)
