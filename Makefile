@@ -6,9 +6,8 @@ STAMP := $(VENV)/.installed
 # Tests and benchmarks find the shared data sets here unless told otherwise.
 export LSTMLAB_DATA ?= $(abspath ../shared/data)
 export KERAS_BACKEND ?= jax
-# Two workers suit the 2-core CI machine; override with make test PYTEST_WORKERS=1. Each
-# module is one work unit and the heaviest start first (conftest.py), so a module's programs
-# compile in one worker only.
+# Two workers suit the 2-core CI machine; override with make test PYTEST_WORKERS=1. Tests
+# that compile the same programs share an xdist group, run in one worker (conftest.py).
 PYTEST_WORKERS ?= 2
 PYTEST_DIST := --dist loadgroup --no-loadscope-reorder
 

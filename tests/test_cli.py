@@ -776,6 +776,7 @@ def test_electricity_clients_train_one_global_stateful_model(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("readme")  # the README's seeds: its stateless program (test_compare.py)
 def test_preset_without_data_reads_the_shared_folder(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("LSTMLAB_DATA", str(data_dir))
     out = tmp_path / "run"
@@ -787,7 +788,7 @@ def test_preset_without_data_reads_the_shared_folder(data_dir, tmp_path, monkeyp
                 "--epochs",
                 "1",
                 "--seeds",
-                "1",
+                "5",
                 "--quiet",
                 "--models",
                 "stateless",
