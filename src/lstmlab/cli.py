@@ -539,15 +539,16 @@ def _seasons(text: str) -> int | None:
 
 
 def _add_compare(parser: argparse.ArgumentParser) -> None:
-    from lstmlab.core.model import NORMS
+    # JAX-free homes of compare's settings and vocabularies: --help loads no numerical stack
+    from lstmlab.core.norms import NORMS
     from lstmlab.defaults import MODEL_KINDS, ForecasterSettings
-    from lstmlab.experiments import compare
-    from lstmlab.experiments.baselines import BASELINES
+    from lstmlab.experiments import settings
+    from lstmlab.experiments.settings import BASELINES
 
     _DEFAULTS = ForecasterSettings()  # the model defaults of fit and compare
 
-    defaults = compare.CompareConfig()
-    parser.description = compare.__doc__.split("\n\n")[0]
+    defaults = settings.CompareConfig()
+    parser.description = (_module_doc("lstmlab.experiments.compare") or "").split("\n\n")[0]
     parser.add_argument(
         "data",
         metavar="DATA",
@@ -605,7 +606,7 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="download cache (default: ~/.cache/lstmlab)")
     parser.add_argument(
         "--preset",
-        choices=sorted(compare.PRESETS),
+        choices=sorted(settings.PRESETS),
         help="a published protocol: models, windows, epochs, split, horizon (default: none)",
     )
     parser.add_argument(
@@ -649,7 +650,7 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
         help="input normalisation of every model: difference (relative to the window's last "
         "value), window (each window normalised), none, or auto (each trained, the lowest "
         "validation RMSE kept; needs --validation above 0) "
-        f"(default: {compare.ModelSpec(model='mlp').norm}, ModelSpec's; a --preset sets its own)",
+        f"(default: {settings.ModelSpec(model='mlp').norm}, ModelSpec's; a --preset sets its own)",
     )
     parser.add_argument(
         "--seeds", type=int, help=_model_default("seeds per model", _DEFAULTS.seeds)

@@ -28,6 +28,7 @@ from lstmlab.core.layers import (
     lstm_layer,
     zero_lstm_state,
 )
+from lstmlab.core.norms import NORMS  # JAX-free, for the command line's --norm flags
 
 __all__ = [
     "FORMAT_VERSION",
@@ -57,23 +58,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-
-NORMS = ("none", "difference", "window")
-"""Input normalisation of each window, ``norm`` of ``LSTMConfig`` and ``MLPConfig``.
-
-* ``"none"``: the raw network, Keras-exact (what ``.keras`` files hold).
-* ``"difference"``: the target column minus the window's last target value; the outputs
-  get that value added back. The network sees the shape of the window, never its level.
-* ``"window"``: instance normalisation (RevIN without its affine part, as NeuralForecast's
-  ``revin`` scaler): the target column becomes ``(x - mu) / (sigma + NORM_EPS)`` with the
-  window's own mean ``mu`` and standard deviation ``sigma`` (population, ``ddof=0``); the
-  outputs become ``y * (sigma + NORM_EPS) + mu``.
-
-The target is input column 0 (the series' own value); the other columns are covariates and
-pass unchanged. Every output is taken to be a future value of that target, in its units (a
-direct head's outputs are its horizon values): a model whose outputs are other columns, or
-several targets, must use ``"none"``.
-"""
 
 NORM_EPS = 1e-5
 """Added to the window's standard deviation (``norm="window"``), in model (scaled) units:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from lstmlab.checks import check_choice, check_fraction, check_positive_int
+from lstmlab.experiments.settings import BASELINES, NAIVE, STATISTICAL  # JAX-free names
 
 __all__ = [
     "BASELINES",
@@ -55,9 +56,6 @@ __all__ = [
     "season_length_for",
 ]
 
-NAIVE = ("persistence",)
-STATISTICAL = ("auto_ets", "auto_theta", "auto_arima", "seasonal_naive")
-BASELINES = NAIVE + STATISTICAL
 
 LABELS = MappingProxyType(
     {
