@@ -59,6 +59,7 @@ import dataclasses
 import datetime
 import functools
 import math
+import re
 import time
 import uuid
 import warnings
@@ -718,12 +719,73 @@ def _zone_name(array: np.ndarray) -> str | None:
     return raw.decode() if raw else None
 
 
+# The ISO 8601 timestamps a live feed sends: a date, or a date and a time to the minute, the
+# second or the nanosecond; naive, "Z" or an offset such as "+05:30". Years 1678 to 2261 hold
+# in nanoseconds since 1970 whatever the offset.
+_ISO_TIME = re.compile(
+    r"(1[6-9]\d\d|2[0-2]\d\d)-\d\d-\d\d"
+    r"(?:[T ]\d\d:\d\d(?::\d\d(\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?"
+)
+_EPOCH = datetime.datetime(1970, 1, 1)
+# The most readings the fast path parses: at some 3 us a string, against pandas' 500 us a
+# call and 0.4 us a string, it is the slower one from about 200 readings on.
+_FAST_PARSE_MAX = 64
+
+
+def _parse_iso_times(items: list[Any]) -> tuple[np.ndarray, str | None] | None:
+    """``_parse_times``' result for ISO strings of one kind, without pandas; else ``None``.
+
+    The fast path of ``_parse_times`` (pandas guesses the format of each call's strings, some
+    500 us for one reading): strings that ``_ISO_TIME`` matches and ``fromisoformat`` reads,
+    all naive or all with an offset, give the same nanoseconds and zone as pandas. Anything
+    else (another type, another form, an invalid date, aware and naive mixed, no items, more
+    than ``_FAST_PARSE_MAX`` items, which pandas parses faster) is ``None``: pandas parses it,
+    or says what is wrong with it.
+    """
+    if not items or len(items) > _FAST_PARSE_MAX:
+        return None
+    nanoseconds = np.empty(len(items), np.int64)  # (readings,)
+    offset: datetime.timedelta | None = None
+    kinds: set[bool] = set()
+    for position, item in enumerate(items):
+        if type(item) is not str:
+            return None
+        match = _ISO_TIME.fullmatch(item)
+        if match is None:
+            return None
+        fraction, zone = match.group(2, 3)
+        text = item if fraction is None else item[: match.start(2)] + item[match.end(2) :]
+        try:
+            stamp = datetime.datetime.fromisoformat(text)  # the fraction aside: microseconds
+        except ValueError:
+            return None
+        kinds.add(zone is None)
+        offset = stamp.utcoffset()
+        delta = stamp.replace(tzinfo=None) - _EPOCH - (offset or datetime.timedelta(0))
+        nanoseconds[position] = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + (
+            0 if fraction is None else int(fraction[1:].ljust(9, "0"))
+        )
+    if len(kinds) > 1:
+        return None  # aware and naive mixed: the slow path names them
+    if offset is None:
+        return nanoseconds, None
+    # The last reading's zone, as _zone_of keeps pandas' parse: UTC for a zero offset.
+    if not offset:
+        return nanoseconds, "UTC"
+    minutes = int(abs(offset).total_seconds()) // 60
+    sign = "-" if offset < datetime.timedelta(0) else "+"
+    return nanoseconds, f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def _parse_times(series_id: str, timestamps: Sequence[Any]) -> tuple[np.ndarray, str | None]:
     """Timestamps as UTC nanoseconds and their zone (``None``: naive); see ``parse_timestamps``."""
     if isinstance(timestamps, pd.DatetimeIndex):
         index = timestamps
     else:
         items = list(timestamps)
+        fast = _parse_iso_times(items)
+        if fast is not None:
+            return fast
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pandas' mixed-offset FutureWarning
