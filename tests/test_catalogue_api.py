@@ -15,7 +15,9 @@ import pytest
 
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
+from lstmlab.experiments.settings import ModelSpec, MovingAverageConfig
 from lstmlab.forecaster import Forecaster, ForecasterConfig, Recipe
+from lstmlab.live.service import ServeConfig
 from lstmlab.model_folder import ModelFolderError
 
 WINDOW = 3
@@ -357,6 +359,20 @@ CASES = [
         "max_readings must be",
     ),
     (
+        "warm_up beyond the readings bound",
+        lambda _: _model().warm_up(1_000_001, 1),
+        ValueError,
+        "max_readings must be at most 1000000, got 1000001; pass fewer (the warm-up compiles "
+        "reads up to it)",
+    ),
+    (
+        "service max_readings beyond the bound",
+        lambda _: ServeConfig(max_readings=1_000_001),
+        ValueError,
+        "max_readings must be at most 1000000, got 1000001; pass fewer (the warm-up compiles "
+        "reads up to it)",
+    ),
+    (
         "warm_up beyond the horizon limit",
         lambda _: _model().warm_up(1, 10_001),
         ValueError,
@@ -474,6 +490,24 @@ CASES = [
     ),
     ("batch size 0", lambda _: ForecasterConfig(batch_size=0), ValueError, "batch_size must be"),
     ("epochs -1", lambda _: ForecasterConfig(epochs=-1), ValueError, "epochs must be"),
+    (
+        "epochs beyond the bound",
+        lambda _: ForecasterConfig(epochs=1_000_001),
+        ValueError,
+        "epochs must be at most 1000000, got 1000001; pass fewer epochs",
+    ),
+    (
+        "compare model epochs beyond the bound",
+        lambda _: ModelSpec(model="mlp", epochs=10**20),
+        ValueError,
+        "epochs must be at most 1000000, got 100000000000000000000; pass fewer epochs",
+    ),
+    (
+        "moving-average epochs beyond the bound",
+        lambda _: MovingAverageConfig(epochs=1_000_001),
+        ValueError,
+        "epochs must be at most 1000000, got 1000001; pass fewer epochs",
+    ),
     ("seeds 0", lambda _: ForecasterConfig(seeds=0), ValueError, "seeds must be"),
     (
         "seed beyond 64 bits",

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_SERIES_ID_LENGTH",
     "as_float_array",
     "as_float_samples",
+    "check_at_most",
     "check_bool",
     "check_choice",
     "check_finite",
@@ -102,6 +103,33 @@ def check_non_negative_int(name: str, value: Any, *, fix: str = "pass an int >= 
     if not _is_int(value) or value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {value!r}; {fix}")
     return int(value)
+
+
+def check_at_most(name: str, value: int, limit: int, *, fix: str) -> int:
+    """Check that ``value``, an ``int`` already checked as such, is at most ``limit``.
+
+    The upper bound of a count that has no other (epochs, readings per request), with the
+    command line's words for its flags.
+
+    Args:
+        name: the argument's name, used in the message.
+        value: the value to check.
+        limit: the largest value accepted.
+        fix: the end of the message, saying what to pass instead.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        ValueError: ``value > limit``.
+
+    Example:
+        >>> check_at_most("epochs", 200, 1_000_000, fix="pass fewer epochs")
+        200
+    """
+    if value > limit:
+        raise ValueError(f"{name} must be at most {limit}, got {value!r}; {fix}")
+    return value
 
 
 def check_int_range(name: str, value: Any, low: int, high: int) -> int:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lstmlab._version import __version__
+from lstmlab.defaults import MAX_EPOCHS, MAX_READINGS  # the configurations' bounds
 
 if TYPE_CHECKING:  # annotations only: each handler imports what it runs
     import jax
@@ -230,10 +231,9 @@ def _add_csv_reading(parser: argparse.ArgumentParser, *, max_filled: bool) -> No
 
 # Upper bounds of the integer flags that have no other (the configurations check the lower
 # ones, with their own messages): an absurd count is refused at once, in words, instead of
-# running for ever or failing in the allocator.
-_MAX_EPOCHS = 1_000_000
+# running for ever or failing in the allocator. --epochs and --max-readings take the
+# configurations' own bounds (MAX_EPOCHS, MAX_READINGS), which the Python API checks too.
 _MAX_INPUT_LEN = 100_000_000  # the seed script's input is 1000 readings
-_MAX_READINGS = 1_000_000  # the warm-up compiles a read of up to this many readings
 _MAX_COUNT = 2**31 - 1  # sizes and counts: the compiled programs' int32
 _MAX_GRID = 10_000  # values of a --tsteps/--lahead range
 
@@ -255,7 +255,7 @@ def _int_at_most(limit: int, fix: str) -> Callable[[str], int]:
     return parse
 
 
-_EPOCHS = _int_at_most(_MAX_EPOCHS, "pass fewer epochs")
+_EPOCHS = _int_at_most(MAX_EPOCHS, "pass fewer epochs")
 
 
 def _check_seed_flag(args: argparse.Namespace) -> None:
@@ -1538,7 +1538,7 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one")
     parser.add_argument(
         "--max-readings",
-        type=_int_at_most(_MAX_READINGS, "pass fewer (the warm-up compiles reads up to it)"),
+        type=_int_at_most(MAX_READINGS, "pass fewer (the warm-up compiles reads up to it)"),
         default=defaults.max_readings,
         help="most readings one request may carry",
     )

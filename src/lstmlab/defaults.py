@@ -11,7 +11,9 @@ one source.
 from dataclasses import dataclass, field
 
 __all__ = [
+    "MAX_EPOCHS",
     "MAX_HORIZON",
+    "MAX_READINGS",
     "MIN_WINDOW",
     "MODEL_KINDS",
     "PLAUSIBLE_FACTOR",
@@ -22,6 +24,13 @@ __all__ = [
 MODEL_KINDS = ("stateful", "stateless", "stacked", "mlp")
 # The most steps one forecast may have.
 MAX_HORIZON = 10_000
+# The most training epochs of a model (ForecasterConfig, compare's ModelSpec, the seed-script
+# experiments and every --epochs): an absurd count is refused at once instead of running for
+# ever.
+MAX_EPOCHS = 1_000_000
+# The most readings one request may carry (ServeConfig.max_readings, Forecaster.warm_up,
+# --max-readings): the warm-up compiles a read of up to this many readings.
+MAX_READINGS = 1_000_000
 # The shortest default window (``window=None``), the minimum of ``choose_window``.
 MIN_WINDOW = 6
 # A reading beyond this many training ranges outside the series' training data is refused

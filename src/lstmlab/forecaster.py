@@ -75,6 +75,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import (
+    check_at_most,
     check_choice,
     check_fraction,
     check_int_range,
@@ -100,7 +101,9 @@ from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
 from lstmlab.data.seasons import choose_seasons, choose_window
 from lstmlab.defaults import (
+    MAX_EPOCHS,
     MAX_HORIZON,
+    MAX_READINGS,
     MIN_WINDOW,
     MODEL_KINDS,
     PLAUSIBLE_FACTOR,
@@ -183,7 +186,8 @@ class ForecasterConfig(ForecasterSettings):
             usual ones of the frequency, else the one detected in the data.
         units: units per LSTM layer (hidden sizes for the MLP); ``()`` picks the model's
             default (``default_units``).
-        epochs: the most training epochs (training stops earlier on the validation tail).
+        epochs: the most training epochs (training stops earlier on the validation tail), at
+            most ``MAX_EPOCHS``.
         learning_rate: Adam step size (Keras' Adam otherwise).
         batch_size: samples per batch for the window models; streams per series for the
             stateful ones. ``None`` picks the model's default (``default_batch_size``).
@@ -221,6 +225,7 @@ class ForecasterConfig(ForecasterSettings):
         for index, units in enumerate(self.units):
             check_positive_int(f"units[{index}]", units)
         check_non_negative_int("epochs", self.epochs)
+        check_at_most("epochs", self.epochs, MAX_EPOCHS, fix="pass fewer epochs")
         check_positive_int("seeds", self.seeds)
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size)
@@ -2301,6 +2306,12 @@ class Forecaster:
         """
         self._require_model()
         max_readings = check_positive_int("max_readings", max_readings)
+        check_at_most(
+            "max_readings",
+            max_readings,
+            MAX_READINGS,
+            fix="pass fewer (the warm-up compiles reads up to it)",
+        )
         max_horizon = check_int_range("max_horizon", max_horizon, 1, MAX_HORIZON)
         max_series = check_positive_int("max_series", max_series)
         self._read_capacity = max_readings

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from lstmlab.checks import (
+    check_at_most,
     check_choice,
     check_non_negative_int,
     check_positive_int,
@@ -26,7 +27,7 @@ from lstmlab.checks import (
     check_seed,
 )
 from lstmlab.core.norms import NORMS
-from lstmlab.defaults import MODEL_KINDS, ForecasterSettings
+from lstmlab.defaults import MAX_EPOCHS, MODEL_KINDS, ForecasterSettings
 
 if TYPE_CHECKING:
     from lstmlab.core.model import ModelConfig
@@ -86,6 +87,7 @@ class MovingAverageConfig:
         for name in ("input_len", "tsteps", "lahead", "batch_size", "units"):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         object.__setattr__(self, "epochs", check_non_negative_int("epochs", self.epochs))
+        check_at_most("epochs", self.epochs, MAX_EPOCHS, fix="pass fewer epochs")
         object.__setattr__(self, "seed", check_seed("seed", self.seed))
         threshold = check_positive_number(
             "threshold", self.threshold, fix="pass e.g. 0.1 (10% of the mean predictor's MSE)"
@@ -281,6 +283,7 @@ class ModelSpec:
         if self.window is not None:
             check_positive_int("window", self.window)
         check_non_negative_int("epochs", self.epochs)
+        check_at_most("epochs", self.epochs, MAX_EPOCHS, fix="pass fewer epochs")
         check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
         check_choice("norm", self.norm, ("auto", *NORMS))
         if self.scaler is not None:

@@ -87,6 +87,7 @@ import numpy as np
 import pandas as pd
 
 from lstmlab.checks import (
+    check_at_most,
     check_choice,
     check_int_range,
     check_positive_int,
@@ -94,7 +95,7 @@ from lstmlab.checks import (
     check_series_id,
 )
 from lstmlab.core.model import config_to_dict
-from lstmlab.defaults import MAX_HORIZON, PLAUSIBLE_FACTOR, ServeSettings
+from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeSettings
 from lstmlab.forecaster import Forecaster, SeriesState
 from lstmlab.live.state_store import DURABILITIES, SeriesLimitError, StoreUnavailable
 from lstmlab.model_folder import (
@@ -126,7 +127,7 @@ class ServeConfig(ServeSettings):
     line's help reads them without loading the service); this class checks them.
 
     Attributes:
-        max_readings: most readings one request may carry.
+        max_readings: most readings one request may carry, at most ``MAX_READINGS``.
         max_body_bytes: largest request body accepted (413 beyond).
         max_horizon: most forecast steps one request may ask for.
         durability: ``"process"`` (SQLite ``synchronous=NORMAL``: survives a killed
@@ -147,6 +148,12 @@ class ServeConfig(ServeSettings):
         check_choice("durability", self.durability, DURABILITIES)
         for name in ("max_readings", "max_body_bytes", "max_horizon"):
             check_positive_int(name, getattr(self, name))
+        check_at_most(
+            "max_readings",
+            self.max_readings,
+            MAX_READINGS,
+            fix="pass fewer (the warm-up compiles reads up to it)",
+        )
         if self.max_horizon > MAX_HORIZON:
             raise ValueError(
                 f"max_horizon must be at most {MAX_HORIZON} (the forecaster's limit), got "
