@@ -258,17 +258,9 @@ def time_unroll(batch: int, units: int, time_steps: int) -> int:
 
 
 def _forward_scan(kernel, recurrent_kernel, bias, h0, c0, x, unroll, dtype):
-    """The layer's forward pass, returning what the backward pass needs.
-
-    Returns ``(final_state, h_seq, c_prev, gates)``: ``(time, batch, u)`` outputs, the cell
-    state each step starts from (``c0`` first; the backward pass rebuilds the new cell state
-    from it and the gates, so neither a shifted copy of the cell states nor a second
-    ``(time, batch, u)`` buffer is needed), and the ``(time, batch, 4u)`` gate activations.
-    """
-    # Project time-major: transposing the (batch, time, in) input is cheap, transposing the
-    # (batch, time, 4u) projection is a full extra pass over the layer's largest array.
-    x_time_major = jnp.swapaxes(x, 0, 1)  # (time, batch, in)
-    projected = _matmul(x_time_major, kernel, dtype) + bias[None, None, :]  # (time, batch, 4u)
+    """The layer's forward pass, returning the gate activations for the backward pass."""
+    projected = _matmul(x, kernel, dtype) + bias[None, None, :]  # (batch, time, 4u)
+    projected = jnp.swapaxes(projected, 0, 1)  # (time, batch, 4u): scan runs over time
 
     def step(state, step_x):
         z = step_x + _matmul(state.h, recurrent_kernel, dtype)  # (batch, 4u)
@@ -277,12 +269,12 @@ def _forward_scan(kernel, recurrent_kernel, bias, h0, c0, x, unroll, dtype):
         g, o = jnp.tanh(z_cell), jax.nn.sigmoid(z_output)
         c = f * state.c + i * g
         h = o * jnp.tanh(c)
-        return LSTMState(h=h, c=c), (h, state.c, jnp.concatenate([i, f, g, o], axis=-1))
+        return LSTMState(h=h, c=c), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
 
-    final, (h_seq, c_prev, gates) = jax.lax.scan(
+    final, (h_seq, c_seq, gates) = jax.lax.scan(
         step, LSTMState(h0, c0), projected, unroll=unroll
     )
-    return final, h_seq, c_prev, gates
+    return final, h_seq, c_seq, gates  # (time, batch, u), (time, batch, u), (time, batch, 4u)
 
 
 @functools.cache
@@ -305,25 +297,25 @@ def _lstm_sequence(unroll: int, dtype: str):
         return jnp.swapaxes(h_seq, 0, 1), final.h, final.c  # (batch, time, u)
 
     def forward(kernel, recurrent_kernel, bias, h0, c0, x):
-        final, h_seq, c_prev, gates = _forward_scan(
+        final, h_seq, c_seq, gates = _forward_scan(
             kernel, recurrent_kernel, bias, h0, c0, x, unroll, dtype
         )
-        residuals = (kernel, recurrent_kernel, h0, x, h_seq, c_prev, gates)
+        residuals = (kernel, recurrent_kernel, h0, c0, x, h_seq, c_seq, gates)
         return (jnp.swapaxes(h_seq, 0, 1), final.h, final.c), residuals
 
     def backward(residuals, cotangents):
-        kernel, recurrent_kernel, h0, x, h_seq, c_prev, gates = residuals
+        kernel, recurrent_kernel, h0, c0, x, h_seq, c_seq, gates = residuals
         d_h_seq, d_h_last, d_c_last = cotangents
         d_h_seq = jnp.swapaxes(d_h_seq, 0, 1)  # (time, batch, u)
+        c_prev = jnp.concatenate([c0[None], c_seq[:-1]], axis=0)  # (time, batch, u)
         recurrent_t = recurrent_kernel.T  # (4u, u)
 
         def step(carry, inputs):
             d_h_next, d_c_next = carry
-            d_h_out, gate, c_before = inputs
+            d_h_out, gate, c, c_before = inputs
             i, f, g, o = jnp.split(gate, 4, axis=-1)
             d_h = d_h_out + d_h_next
-            # The forward step's new cell state, rebuilt by the same operations in the same order.
-            tanh_c = jnp.tanh(f * c_before + i * g)
+            tanh_c = jnp.tanh(c)
             d_c = d_c_next + d_h * o * (1.0 - tanh_c * tanh_c)
             d_z = jnp.concatenate(
                 [
@@ -337,18 +329,13 @@ def _lstm_sequence(unroll: int, dtype: str):
             return (_matmul(d_z, recurrent_t, dtype), d_c * f), d_z
 
         (d_h0, d_c0), d_z = jax.lax.scan(
-            step, (d_h_last, d_c_last), (d_h_seq, gates, c_prev),
+            step, (d_h_last, d_c_last), (d_h_seq, gates, c_seq, c_prev),
             reverse=True, unroll=unroll,
         )  # d_z: (time, batch, 4u)
-        steps, batch, units = h_seq.shape
+        h_prev = jnp.concatenate([h0[None], h_seq[:-1]], axis=0)  # (time, batch, u)
+        steps, batch, units = h_prev.shape
         d_z_rows = d_z.reshape(steps * batch, 4 * units)  # (time * batch, 4u)
-        # Step t's product used h_{t-1}: h0 for the first step, h_seq[t - 1] after it. Two
-        # products instead of one over a shifted copy of h_seq (one pass less over it).
-        d_recurrent = _matmul(h0.T, d_z[0], dtype)  # (u, 4u)
-        if steps > 1:
-            h_before = h_seq[:-1].reshape((steps - 1) * batch, units)  # ((time - 1) * batch, u)
-            d_z_after = d_z[1:].reshape((steps - 1) * batch, 4 * units)
-            d_recurrent = d_recurrent + _matmul(h_before.T, d_z_after, dtype)
+        d_recurrent = _matmul(h_prev.reshape(steps * batch, units).T, d_z_rows, dtype)
         x_rows = jnp.swapaxes(x, 0, 1).reshape(steps * batch, x.shape[-1])  # (time*batch, in)
         d_kernel = _matmul(x_rows.T, d_z_rows, dtype)  # (in, 4u)
         d_bias = jnp.sum(d_z_rows, axis=0)
