@@ -320,12 +320,12 @@ def _train_states(config: MovingAverageConfig, params: StackedParams):
     )
 
 
-def _compile_ahead(config: MovingAverageConfig, train: Batches, test: Batches, score: Batches):
-    """Compile, from shapes alone, the training program and both models' prediction programs.
+def _compile_training(config: MovingAverageConfig, train: Batches, test: Batches) -> None:
+    """Compile, from shapes alone, the training program (one for both models).
 
     ``run`` calls it on a thread while it compiles the initial parameters' program: the
-    compilations overlap (each releases the GIL), and the calls that follow compile nothing.
-    The training program is one for both models (``core.train.program_model``).
+    compilations overlap (each releases the GIL), and the ``fit`` that follows compiles
+    nothing. Both models share the program (``core.train.program_model``).
     """
     params = jax.eval_shape(lambda: initial_params(config, stateful=True))
     states = jax.eval_shape(lambda: _train_states(config, params))
@@ -334,6 +334,11 @@ def _compile_ahead(config: MovingAverageConfig, train: Batches, test: Batches, s
         train.x_batches, train.y_batches, validation=(test.x_batches, test.y_batches),
         validation_state=_validation_state(config),
     )
+
+
+def _compile_predictions(config: MovingAverageConfig, score: Batches) -> None:
+    """Compile, from shapes alone, both models' prediction programs (while they train)."""
+    params = jax.eval_shape(lambda: initial_params(config, stateful=True))
     for stateful in (True, False):
         net = model_config(config, stateful=stateful)
         state = init_state(net, score.batch_size)
@@ -480,11 +485,14 @@ def run(
     log(f"Layout {config.layout}: train {train.trim}; test {test.trim}")
     y_test = score.to_samples(score.y_batches).astype(np.float64)  # (n_test, 1)
     reference = baselines(data, config.tsteps)
-    # The programs compile on a thread while this one compiles the initial parameters'.
-    ahead = in_background(_compile_ahead, config, train, test, score)
+    # The training program compiles on a thread while this one compiles the initial
+    # parameters' program and the training states'; the prediction programs compile on it
+    # next, while the models train.
+    training = in_background(_compile_training, config, train, test)
     for stateful in (True, False):
-        initial_params(config, stateful=stateful)
-    ahead.result()
+        _train_states(config, initial_params(config, stateful=stateful))
+    training.result()
+    prediction_programs = in_background(_compile_predictions, config, score)
 
     outcomes = {}
     for stateful in (True, False):
@@ -497,6 +505,7 @@ def run(
         )
         _print_history(history, config.epochs, log)
         log("Predicting")
+        prediction_programs.result()  # compiled while the models trained
         predictions = predict_samples(net, params, score)
         test_mse = float(np.mean(np.square(y_test - predictions)))
         test_mse_layout = None
