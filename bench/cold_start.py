@@ -41,7 +41,7 @@ from _common import (
     REPO_DIR,
     emit_json,
     format_seconds,
-    is_installed,
+    has_module,
     last_json_line,
     machine_info,
     package_version,
@@ -167,14 +167,6 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-def _has_module(python: str, module: str) -> bool:
-    """Whether interpreter ``python`` can import ``module`` (without importing it)."""
-    if python == sys.executable:
-        return is_installed(module)
-    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
-    return subprocess.run([python, "-c", probe], check=False).returncode == 0
-
-
 def _timed_child(
     arguments: list[str], env: dict[str, str], python: str = sys.executable
 ) -> dict[str, Any]:
@@ -272,8 +264,8 @@ def measure_keras(
         if module is None:
             results[backend] = {"status": "error", "error": f"unknown backend {backend!r}"}
             continue
-        if not (_has_module(python, "keras") and _has_module(python, module)):
-            missing = "keras" if not _has_module(python, "keras") else module
+        if not (has_module("keras", python) and has_module(module, python)):
+            missing = "keras" if not has_module("keras", python) else module
             results[backend] = {
                 "status": "not measured",
                 "error": f"{missing} is not installed; install it with "
