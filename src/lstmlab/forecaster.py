@@ -732,6 +732,7 @@ _ISO_TIME = re.compile(
     r"(?:[T ]\d\d:\d\d(?::\d\d(\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?"
 )
 _EPOCH = datetime.datetime(1970, 1, 1)
+_TIMESTAMP_MIN_NS, _TIMESTAMP_MAX_NS = pd.Timestamp.min.value, pd.Timestamp.max.value
 # The most readings the fast path parses: at some 3 us a string, against pandas' 500 us a
 # call and 0.4 us a string, it is the slower one from about 200 readings on.
 _FAST_PARSE_MAX = 64
@@ -767,9 +768,12 @@ def _parse_iso_times(items: list[Any]) -> tuple[np.ndarray, str | None] | None:
         kinds.add(zone is None)
         offset = stamp.utcoffset()
         delta = stamp.replace(tzinfo=None) - _EPOCH - (offset or datetime.timedelta(0))
-        nanoseconds[position] = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + (
+        value = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + (
             0 if fraction is None else int(fraction[1:].ljust(9, "0"))
         )
+        if not _TIMESTAMP_MIN_NS <= value <= _TIMESTAMP_MAX_NS:
+            return None  # beyond pandas' range (1677-09-21 to 2262-04-11): the slow path says so
+        nanoseconds[position] = value
     if len(kinds) > 1:
         return None  # aware and naive mixed: the slow path names them
     if offset is None:
