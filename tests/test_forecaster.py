@@ -857,16 +857,21 @@ def _fitted_mlp(data=None, **fit_kwargs):
     return Forecaster(**settings, norm="none").fit(data, **fit_kwargs)
 
 
-def test_readings_beyond_the_plausible_range_are_refused_at_the_limit():
+def test_readings_beyond_the_plausible_range_are_refused_at_the_limit(tmp_path):
     data = pd.DataFrame({"a": _monthly(40, level=100.0, seed=5), "b": _monthly(40, 5.0, 6)})
     model = _fitted_mlp(data)
     low, high = data["a"].min(), data["a"].max()
     width = high - low
     edge = high + PLAUSIBLE_FACTOR * width  # the limit, computed here from the data
-    # the service and the command line refuse by the same default (one source of it)
-    from lstmlab.live.service import ServeConfig
+    # the service, with its default settings, refuses at the same limit
+    from lstmlab.live.service import LiveService
 
-    assert ServeConfig().plausible_factor == PLAUSIBLE_FACTOR
+    service = LiveService(model.save(tmp_path / "model"))
+    try:
+        with pytest.raises(ValueError, match=r"series 'a': reading 0 \(.*\) is outside the plaus"):
+            service.observe("a", [edge * (1 + 1e-9)], ["2023-05-01"], None, 1)
+    finally:
+        service.store.close()
     np.testing.assert_array_equal(
         model.check_values("a", [edge * (1 - 1e-12)])[:, 0], [edge * (1 - 1e-12)]
     )
