@@ -1,3 +1,4 @@
+import contextlib
 import http.client
 import json
 import os
@@ -511,9 +512,7 @@ class InProcess:
     """``create_app`` served by uvicorn on a thread, on a free port of 127.0.0.1."""
 
     def __init__(self, folder, config=SMALL):
-        import uvicorn
-
-        from lstmlab.live.service import create_app
+        from lstmlab.live.service import create_app, uvicorn_server
 
         self.app = create_app(folder, config)
         self.service = self.app.state.service
@@ -521,9 +520,9 @@ class InProcess:
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        )
+        # the service's own logging set-up, undone by close (the leak guard checks it)
+        self.logging = contextlib.ExitStack()
+        self.server = self.logging.enter_context(uvicorn_server(self.app, lifespan="off"))
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
         )
@@ -540,6 +539,7 @@ class InProcess:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.service.store.close()
+        self.logging.close()
 
 
 @pytest.fixture(scope="module")
@@ -1332,3 +1332,69 @@ def test_seq_with_timestamps_is_checked_on_postgresql_too(tmp_path, postgres_url
         assert service.observe("ones", [1.0], stamps[4:], 4, 1)["repeated"] == 1
     finally:
         service.store.close()
+
+
+def test_uvicorn_logs_to_the_stderr_of_the_moment_and_is_restored_in_any_order(
+    tmp_path, monkeypatch
+):
+    import io
+    import logging
+
+    from conftest import _counts
+
+    from lstmlab.live.service import create_app, uvicorn_server
+
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+    def snapshot():  # pytest's own capture handlers come and go with each phase: not counted
+        return [
+            (g.level, g.propagate, g.disabled, [h for h in g.handlers if _counts(h)])
+            for g in map(logging.getLogger, names)
+        ]
+
+    def logged_now():  # a stream replaced after set-up gets the next line, not the old one
+        stream = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)
+        logging.getLogger("uvicorn.error").error("the socket went away")
+        logging.getLogger("uvicorn.error").info("not for the operator")
+        monkeypatch.undo()
+        return stream.getvalue()
+
+    before = snapshot()
+    app = create_app(_model(tmp_path / "m"), ServeConfig(max_readings=1, max_horizon=1))
+    try:
+        first = contextlib.ExitStack()
+        first.enter_context(uvicorn_server(app, lifespan="off"))
+        second = contextlib.ExitStack()
+        second.enter_context(uvicorn_server(app, lifespan="off"))
+        assert logged_now() == logged_now() == "lstmlab serve: ERROR: the socket went away\n"
+        first.close()  # not in the order they were entered: the second server still logs
+        assert logged_now() == "lstmlab serve: ERROR: the socket went away\n"
+        second.close()
+        assert snapshot() == before
+    finally:
+        app.state.service.store.close()
+
+
+def test_the_leak_guard_names_a_left_handler_and_a_left_thread():
+    import logging
+
+    from conftest import _logging_handlers, leaks
+
+    handlers, threads = _logging_handlers(), set(threading.enumerate())
+    assert leaks(handlers, threads) == []
+    handler = logging.StreamHandler(sys.stderr)
+    logging.getLogger("lstmlab.left").addHandler(handler)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="left-running", daemon=True)
+    thread.start()
+    try:
+        found = leaks(handlers, threads, grace_s=0.1)
+    finally:
+        logging.getLogger("lstmlab.left").removeHandler(handler)
+        stop.set()
+        thread.join()
+    assert len(found) == 2, found
+    assert found[0].startswith("logger 'lstmlab.left' had 0 handlers, now 1")
+    assert found[1].startswith("thread 'left-running'")
+    assert leaks(handlers, threads) == []  # and nothing once both are gone

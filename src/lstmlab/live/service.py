@@ -69,19 +69,22 @@ this module validates, stores and answers.
 """
 
 import asyncio
+import contextlib
 import gc
 import hmac
 import ipaddress
 import json
+import logging
 import secrets
 import socket
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -116,7 +119,11 @@ __all__ = [
     "check_exposure",
     "create_app",
     "run",
+    "uvicorn_server",
 ]
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -982,6 +989,95 @@ def check_exposure(host: str, config: ServeConfig, insecure: bool = False) -> No
     )
 
 
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes each record to ``sys.stderr`` as it is at that moment.
+
+    Never to a stream kept from set-up time: a caller (a test's capture, a notebook) may have
+    replaced and closed that one since, and a write to it would raise on the server's thread.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # StreamHandler.__init__ assigns it; the property always reads sys.stderr
+
+
+class _UvicornLogging:
+    """uvicorn's loggers as lstmlab sets them while at least one server runs in the process.
+
+    Entered by every ``uvicorn_server`` block; the first entry saves the loggers and adds the
+    one handler, the last exit restores them, so servers may stop in any order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: list[tuple[logging.Logger, int, bool, bool, list[logging.Handler]]] = []
+        self._handler: logging.Handler | None = None
+
+    def enter(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users > 1:
+                return
+            loggers = [logging.getLogger(name) for name in _UVICORN_LOGGERS]
+            self._saved = [(g, g.level, g.propagate, g.disabled, list(g.handlers)) for g in loggers]
+            self._handler = _CurrentStderr()
+            self._handler.setFormatter(
+                logging.Formatter("lstmlab serve: %(levelname)s: %(message)s")
+            )
+            top = loggers[0]
+            top.addHandler(self._handler)
+            top.setLevel(logging.WARNING)
+            top.propagate = False  # the process's own root handlers are not the operator's log
+
+    def exit(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            for each, level, propagate, disabled, handlers in self._saved:
+                each.setLevel(level)
+                each.propagate = propagate
+                each.disabled = disabled
+                each.handlers[:] = handlers
+            self._saved = []
+            if self._handler is not None:
+                self._handler.close()
+                self._handler = None
+
+
+_uvicorn_logging = _UvicornLogging()
+
+
+@contextlib.contextmanager
+def uvicorn_server(app: Any, **options: Any) -> Iterator["uvicorn.Server"]:
+    """A uvicorn server for ``app``, with a logging set-up of its own that lasts the block.
+
+    uvicorn's default set-up (``logging.config.dictConfig``) replaces every handler of the
+    process and binds new ones to the ``sys.stderr`` of that moment, and it stays after the
+    server stops. Here uvicorn's loggers write warnings and errors to the current
+    ``sys.stderr`` (``lstmlab serve: LEVEL: message``) and nothing else; when the last such
+    block of the process ends they are restored as they were. ``options`` go to
+    ``uvicorn.Config``.
+    """
+    import uvicorn
+
+    _uvicorn_logging.enter()
+    try:
+        yield uvicorn.Server(
+            uvicorn.Config(app, log_config=None, log_level=None, access_log=False, **options)
+        )
+    finally:
+        _uvicorn_logging.exit()
+
+
 def run(
     model_dir: str | Path,
     *,
@@ -1019,7 +1115,6 @@ def run(
     _require_serving_stack()
     check_exposure(host, config, insecure)
     import jax
-    import uvicorn
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -1039,9 +1134,6 @@ def run(
         sock.close()
         raise
     service = app.state.service
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30)
-    )
     failed: list[BaseException] = []
     device = jax.config.jax_default_device  # jax.default_device is per thread: carry it over
 
@@ -1060,14 +1152,18 @@ def run(
             return
         gc.freeze()  # the model and the app live as long as the process: out of GC scans
 
-    print(f"serving on http://{host}:{sock.getsockname()[1]}", flush=True)
+    warming = threading.Thread(target=warm_up, name="lstmlab-warm-up", daemon=True)
     try:
-        threading.Thread(target=warm_up, name="lstmlab-warm-up", daemon=True).start()
-        server.run(sockets=[sock])
+        with uvicorn_server(app, timeout_keep_alive=30) as server:
+            print(f"serving on http://{host}:{sock.getsockname()[1]}", flush=True)
+            warming.start()
+            server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn shut down gracefully and re-raised the Ctrl-C it caught
     finally:
         service.store.close()
         sock.close()
+    if failed or service.ready:
+        warming.join()  # it has stopped or is about to; a Ctrl-C mid-warm-up leaves it to die
     if failed:
         raise failed[0]
