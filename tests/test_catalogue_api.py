@@ -316,10 +316,22 @@ CASES = [
         "this model has no validation residuals to calibrate intervals on",
     ),
     (
-        "level outside (0, 1)",
-        lambda _: _observed().forecast(1, level=1.5),
+        "level neither a fraction nor a percent",
+        lambda _: _observed().forecast(1, level=150),
         ValueError,
-        "level must be a fraction",
+        "level 150 is neither a fraction in (0, 1) nor a percent in (1, 100); pass a fraction",
+    ),
+    (
+        "level 1 (100% or 1%?)",
+        lambda _: _observed().forecast(1, level=1),
+        ValueError,
+        "level 1 is neither a fraction in (0, 1) nor a percent in (1, 100)",
+    ),
+    (
+        "level not a number",
+        lambda _: _observed().forecast(1, level="90%"),
+        ValueError,
+        "level must be a number, got '90%'; pass a fraction, a percent or a list",
     ),
     (
         "forecast with no timestamps left before pandas' last",

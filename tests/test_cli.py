@@ -1094,7 +1094,7 @@ def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
 
 def test_lstmlab_cli_knows_the_live_commands():
     args = build_parser().parse_args(["fit", "data.csv", "--target", "x", "y", "--out", "m"])
-    assert (args.handler.__name__, args.model, args.target) == ("_run_fit", "stateful", ["x", "y"])
+    assert (args.handler.__name__, args.model, args.target) == ("_run_fit", "auto", ["x", "y"])
 
 
 os.environ.setdefault("KERAS_BACKEND", "jax")

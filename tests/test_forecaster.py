@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import jax
@@ -10,7 +11,13 @@ from hypothesis import strategies as st
 
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
-from lstmlab.forecaster import PLAUSIBLE_FACTOR, Forecaster, ForecasterConfig, Recipe
+from lstmlab.forecaster import (
+    CALIBRATION_MIN_STEPS,
+    PLAUSIBLE_FACTOR,
+    Forecaster,
+    ForecasterConfig,
+    Recipe,
+)
 
 WINDOW = 3
 
@@ -341,6 +348,15 @@ def test_every_data_form_gives_the_same_model_and_forecast():
         (long_ours, {}),
         (custom, {"id_col": "meter", "time_col": "when", "target": "load"}),
         (wide.reset_index(names="month"), {"time_col": "month"}),
+        # text timestamps, as pd.read_csv gives them, are parsed, never taken for positions
+        (_as_text(wide.reset_index(names="month"), "month", "%Y-%m"), {"time_col": "month"}),
+        (_as_text(long_nf, "ds", "%Y-%m-%d"), {}),
+        (_as_text(wide.reset_index(names="month"), "month", "%Y-%m").set_index("month"), {}),
+        (wide.to_period("M"), {}),
+        (
+            _as_text(wide.reset_index(names="month"), "month", "%d/%m/%Y"),
+            {"time_col": "month", "time_format": "%d/%m/%Y"},
+        ),
     ]:
         frame = Forecaster(**QUICK).fit(data, **kwargs).forecast(4)
         pd.testing.assert_frame_equal(
@@ -351,6 +367,10 @@ def test_every_data_form_gives_the_same_model_and_forecast():
     assert reference["time"].tolist()[:4] == list(pd.date_range("2022-07-01", periods=4, freq="MS"))
     assert reference["step"].tolist() == [1, 2, 3, 4] * 2
     assert list(reference.columns) == ["series_id", "time", "step", "forecast"]
+
+
+def _as_text(frame, column, style):
+    return frame.assign(**{column: frame[column].dt.strftime(style).astype(object)})
 
 
 def test_arrays_and_series_fit_without_timestamps():
@@ -452,6 +472,30 @@ def test_several_targets_give_one_row_per_target():
             "series 'v' holds NaN or infinite values at row 1",
         ),
         (pd.DataFrame({"v": [2.0] * 10}), {}, "series 'v': constant series"),
+        (
+            pd.DataFrame({"d": ["01/02/2024", "01/03/2024", "01/04/2024"], "v": [1.0, 2, 3]}),
+            {"time_col": "d"},
+            "time column 'd' holds dates with '/' such as '01/02/2024', whose day and month "
+            "order is ambiguous; pass time_format",
+        ),
+        (
+            pd.DataFrame({"d": ["2024-01", "2024-02", "soon"], "v": [1.0, 2, 3]}),
+            {"time_col": "d"},
+            "time column 'd' row 3 holds 'soon', which is not a timestamp",
+        ),
+        (
+            pd.Series([1.0, 2, 3], index=pd.Index(["2024-01", "2024-02", "2024-0x"], name="m")),
+            {},
+            "time index 'm' row 3 holds '2024-0x', which is not a timestamp",
+        ),
+        (
+            pd.DataFrame(
+                {"v": [1.0, 2, 3, 4]},
+                index=pd.MultiIndex.from_product([["a", "b"], pd.date_range("2024", periods=2)]),
+            ),
+            {},
+            "the rows have a MultiIndex ([None, None]); pass data.reset_index() with id_col=",
+        ),
         (np.array(["a", "b"]), {}, "data must be a DataFrame, a Series or a numeric array"),
     ],
 )
@@ -522,13 +566,21 @@ def test_load_reads_no_state_until_a_series_is_used(tmp_path, monkeypatch):
 
 @pytest.mark.xdist_group("readme")  # the README's first block: the same programs (its seeds)
 def test_five_line_example_on_the_airline_data(data_dir, tmp_path):
-    data = pd.read_csv(data_dir / "airline_passengers.csv", index_col=0, parse_dates=True)
-    fc = Forecaster(model="stateful", epochs=5).fit(data)
+    # the README's five lines as written: the defaults, fully trained
+    data = pd.read_csv(data_dir / "airline_passengers.csv", index_col="Date", parse_dates=True)
+    fc = Forecaster().fit(data)
     frame = fc.forecast(12)
-    fc.plot(horizon=12).savefig(tmp_path / "forecast.png")
+    fc.plot(horizon=12, level=[80, 95]).savefig(tmp_path / "forecast.png")
     assert frame["time"].tolist() == list(pd.date_range("1961-01-01", periods=12, freq="MS"))
     assert (frame["series_id"] == "Passengers").all() and np.isfinite(frame["forecast"]).all()
     assert (tmp_path / "forecast.png").stat().st_size > 10_000
+    # it follows the season: the shape of 1960 (a flat or lagging forecast fails this)
+    last_year = data["Passengers"].loc["1960"].to_numpy()
+    assert np.corrcoef(frame["forecast"], last_year)[0, 1] >= 0.8
+    # the choice among the kinds was made on the validation tail, and is reported
+    scores = fc.metrics["model_scores"]
+    assert fc.metrics["model"] == fc.recipe.kind and len(scores) == 7
+    assert min(scores, key=scores.get) == f"{fc.recipe.kind} ({fc.recipe.norm})"
 
 
 @pytest.mark.parametrize("validation", [0.0, 0.2])
@@ -686,15 +738,21 @@ def test_norm_auto_keeps_the_candidate_with_the_lowest_validation_rmse():
     rmse = {}
     for norm in ("difference", "window", "none"):
         single = Forecaster(**common, norm=norm).fit(values)
-        predicted = single.replay(values, "0")[fit_end - 1 : -1, 0]  # forecasts of the tail
-        rmse[norm] = float(np.sqrt(np.mean((predicted - values[fit_end:]) ** 2)))
+        # the criterion: recursive forecasts from every origin of the tail, every step pooled,
+        # here through the public path (a new series observes the readings before the origin)
+        errors = []
+        for origin in range(fit_end, 48):
+            single.observe(f"to-{origin}", values[:origin])
+            forecast = single.forecast(48 - fit_end, series=f"to-{origin}")["forecast"]
+            errors.append(values[origin:] - forecast.to_numpy()[: 48 - origin])
+        rmse[norm] = float(np.sqrt(np.mean(np.square(np.concatenate(errors)))))
         assert auto.metrics["norm_scores"][norm] * scale == pytest.approx(rmse[norm], rel=1e-4)
         if norm == min(rmse, key=rmse.get):
             best = single
     assert len(set(rmse.values())) == 3  # the choice is not a tie
     assert auto.metrics["norm"] == min(rmse, key=rmse.get) == auto.recipe.norm
     assert auto.model_config.norm == auto.recipe.norm
-    pd.testing.assert_frame_equal(auto.forecast(3), best.forecast(3))
+    pd.testing.assert_frame_equal(auto.forecast(3), best.forecast(3, series="0"))
 
 
 def test_an_exploding_seed_is_flagged_and_left_out_of_the_median():
@@ -770,8 +828,10 @@ def test_interval_coverage_is_near_nominal_on_known_noise():
     predicted = model.replay(values, "0")[399:-1, 0]  # forecasts of readings 400 .. 599
     covered = np.mean(np.abs(test - predicted) <= half)
     assert 0.72 <= covered <= 0.88
-    with pytest.raises(ValueError, match="calibrated on the validation tail for up to 1 step"):
-        model.forecast(2, level=0.8)
+    # a recursive model is calibrated on its own rollouts: CALIBRATION_MIN_STEPS steps here
+    assert model.calibrated_steps == CALIBRATION_MIN_STEPS == len(model.forecast(24, level=0.8))
+    with pytest.raises(ValueError, match="calibrated on the validation tail for up to 24 step"):
+        model.forecast(25, level=0.8)
     none = Forecaster(
         model="mlp", window=6, units=(4,), epochs=1, seeds=1, norm="none", validation=0
     ).fit(train)
@@ -1298,3 +1358,144 @@ def test_after_warm_up_no_request_compiles(kind):
     model.observe("late", _series(5), horizon=9)
     assert _programs(model) != compiled
     assert model.horizon_capacity == 16
+
+
+def test_a_forecaster_turns_the_compile_cache_on_at_first_use(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "from lstmlab import runtime; from lstmlab.forecaster import Forecaster; "
+        "before = runtime.compile_cache_dir(); Forecaster(); "
+        "print(before, runtime.compile_cache_dir())"
+    )
+    env = dict(os.environ, LSTMLAB_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["None", str((tmp_path / "cache").resolve())]
+
+
+def _two_monthly_series():
+    """Two monthly series that start and end apart, as a long frame."""
+    a, b = _monthly(length=30, seed=1), _monthly(length=26, level=5.0, seed=2)
+    b.index = pd.date_range("2020-04-01", periods=26, freq="MS")  # ends a month before a
+    return pd.DataFrame(
+        {
+            "unique_id": ["a"] * len(a) + ["b"] * len(b),
+            "ds": list(a.index) + list(b.index),
+            "y": np.concatenate([a.to_numpy(), b.to_numpy()]),
+        }
+    )
+
+
+@pytest.mark.parametrize(("horizon", "windows", "step"), [(3, 3, 2), (2, 2, None), (1, 4, 1)])
+def test_cross_validation_windows_are_statsforecasts(horizon, windows, step):
+    from statsforecast import StatsForecast
+    from statsforecast.models import Naive
+
+    data = _two_monthly_series()
+    ours = Forecaster(**QUICK, model="mlp").cross_validation(
+        data, horizon=horizon, windows=windows, step=step
+    )
+    theirs = StatsForecast(models=[Naive()], freq="MS", n_jobs=1).cross_validation(
+        df=data, h=horizon, n_windows=windows, step_size=horizon if step is None else step
+    )
+    theirs = theirs.sort_values(["unique_id", "cutoff", "ds"]).reset_index(drop=True)
+    assert ours["series_id"].tolist() == theirs["unique_id"].astype(str).tolist()
+    assert ours["cutoff"].tolist() == theirs["cutoff"].tolist()
+    assert ours["time"].tolist() == theirs["ds"].tolist()
+    np.testing.assert_array_equal(ours["actual"].to_numpy(), theirs["y"].to_numpy())
+    assert ours["step"].tolist() == [s for _ in range(2 * windows) for s in range(1, horizon + 1)]
+
+
+def test_cross_validation_forecasts_are_those_of_models_fitted_by_hand():
+    data = _two_monthly_series()
+    config = {**QUICK, "model": "mlp"}
+    refit = Forecaster(**config).cross_validation(data, horizon=2, windows=2, level=[80, 95])
+    carried = Forecaster(**config).cross_validation(data, horizon=2, windows=2, refit=False)
+    by_series = {i: g.set_index("ds")["y"] for i, g in data.groupby("unique_id")}
+    first = {i: s.iloc[:-4] for i, s in by_series.items()}
+    second = {i: s.iloc[:-2] for i, s in by_series.items()}
+    once = Forecaster(**config).fit(pd.DataFrame(first))
+    hand = [once.forecast(2, level=[80, 95])]
+    hand.append(Forecaster(**config).fit(pd.DataFrame(second)).forecast(2, level=[80, 95]))
+    expected = pd.concat(hand, ignore_index=True).sort_values(["series_id", "time"])
+    got = refit.sort_values(["series_id", "time"])
+    for column in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95"):
+        np.testing.assert_allclose(got[column].to_numpy(), expected[column].to_numpy(), rtol=1e-12)
+    # without refit: the first model observes the two readings since its cutoff
+    once.observe_many(
+        {i: s.iloc[-4:-2].to_numpy() for i, s in by_series.items()},
+        {i: list(s.index[-4:-2]) for i, s in by_series.items()},
+    )
+    later = once.forecast(2).sort_values(["series_id", "time"])
+    got = carried[carried["cutoff"] == carried.groupby("series_id")["cutoff"].transform("max")]
+    np.testing.assert_allclose(
+        got.sort_values(["series_id", "time"])["forecast"].to_numpy(),
+        later["forecast"].to_numpy(),
+        rtol=1e-12,
+    )
+    assert np.isfinite(refit["forecast"]).all() and (refit["lower_95"] <= refit["lower_80"]).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"horizon": 10, "windows": 3},
+            "series 'a' has 30 readings; 3 window(s) of 10 step(s), 10 apart, need more than 30",
+        ),
+        ({"horizon": 2, "windows": 0}, "windows must be"),
+        (
+            {"horizon": 2, "level": 1},
+            "level 1 is neither a fraction in (0, 1) nor a percent in (1, 100)",
+        ),
+        ({"horizon": 2, "level": []}, "level is an empty list"),
+        ({"horizon": 2, "level": [90, 0.9]}, "names a level twice"),
+    ],
+)
+def test_cross_validation_refuses_before_training(kwargs, message, monkeypatch):
+    monkeypatch.setattr(Forecaster, "_fit_data", lambda *a, **k: pytest.fail("it trained"))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Forecaster(**QUICK).cross_validation(_two_monthly_series(), **kwargs)
+
+
+def test_levels_take_fractions_percents_and_lists():
+    model = Forecaster(**QUICK, model="mlp").fit(_monthly(length=40, seed=5))
+    one = model.forecast(1, level=0.9)
+    assert list(one.columns[-2:]) == ["lower", "upper"]
+    pd.testing.assert_frame_equal(model.forecast(1, level=90), one)
+    several = model.forecast(1, level=[80, 0.95])
+    assert list(several.columns[-4:]) == ["lower_80", "upper_80", "lower_95", "upper_95"]
+    np.testing.assert_allclose(several["lower_95"], model.forecast(1, level=95)["lower"])
+    np.testing.assert_allclose(
+        several["upper_80"] - several["forecast"],
+        model.halfwidths(several["series_id"][0], 80, 1)[:, 0],
+    )
+
+
+@pytest.mark.parametrize("kind", ["mlp", "stateful"])
+def test_recursive_intervals_are_conformal_over_rollouts_from_every_validation_origin(kind):
+    from lstmlab.scoring import conformal_halfwidths
+
+    values = _seasonal(100, 6, seed=3, noise=0.3) + np.linspace(0, 3, 100)
+    model = Forecaster(model=kind, **{k: v for k, v in QUICK.items() if k != "window"}).fit(
+        values
+    )
+    tail = 20  # validation 0.2 of 100 readings: origins 80 .. 99, up to 20 steps each
+    assert model.calibrated_steps == tail
+    # the reference: each origin's forecast through the public path, a new series that
+    # observes the readings before it (the single series' scaler is the default one)
+    residuals = np.full((tail, tail, 1), np.nan)
+    for row, origin in enumerate(range(100 - tail, 100)):
+        model.observe(f"up-to-{origin}", values[:origin])
+        forecast = model.forecast(tail, series=f"up-to-{origin}")["forecast"].to_numpy()
+        seen = values[origin : origin + tail]
+        residuals[row, : len(seen), 0] = seen - forecast[: len(seen)]
+    for level in (0.5, 0.8):
+        np.testing.assert_allclose(
+            model.halfwidths("0", level, tail), conformal_halfwidths(residuals, level), rtol=1e-4
+        )
+    assert np.isinf(model.halfwidths("0", 0.95, tail)[-1]).all()  # one residual at step 20

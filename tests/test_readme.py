@@ -137,7 +137,7 @@ def test_the_defaults_table_is_forecaster_configs():
     stacked_text = ", ".join(map(str, stacked))
     assert rows["units"].strip() == f"{stateful[0]} (stacked {stacked_text}; mlp {mlp[0]})"
     batches = (
-        ForecasterConfig().resolved_batch_size,
+        ForecasterConfig(model="stateful").resolved_batch_size,
         ForecasterConfig(model="mlp").resolved_batch_size,
     )
     assert rows["batch_size"].strip() == (

@@ -1086,7 +1086,7 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 def _add_fit(parser: argparse.ArgumentParser) -> None:
     # ForecasterConfig's fields and defaults, read without loading JAX (fit --help)
-    from lstmlab.defaults import MIN_WINDOW, MODEL_KINDS, ForecasterSettings
+    from lstmlab.defaults import FORECASTER_MODELS, MIN_WINDOW, MODEL_KINDS, ForecasterSettings
 
     _DEFAULTS = ForecasterSettings()  # the model defaults of fit and compare
 
@@ -1127,10 +1127,11 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
-        choices=kinds,
+        choices=FORECASTER_MODELS,
         default=_DEFAULTS.model,
         metavar="KIND",
-        help=f"the model kind, one of {', '.join(kinds)}",
+        help=f"the model kind, one of {', '.join(FORECASTER_MODELS)}; auto (the default) "
+        "trains several kinds and keeps the one that forecasts the validation tail best",
     )
     parser.add_argument(
         "--window",

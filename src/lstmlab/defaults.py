@@ -11,6 +11,8 @@ one source.
 from dataclasses import dataclass, field
 
 __all__ = [
+    "AUTO_KINDS",
+    "FORECASTER_MODELS",
     "MAX_EPOCHS",
     "MAX_HORIZON",
     "MAX_READINGS",
@@ -22,6 +24,11 @@ __all__ = [
 ]
 
 MODEL_KINDS = ("stateful", "stateless", "stacked", "mlp")
+# model="auto" trains these kinds (each with its normalisations) and keeps the one whose
+# forecasts score best on the validation tail; the stacked model, the seeds' two-layer
+# experiment, is slower to train and is chosen by name.
+AUTO_KINDS = ("mlp", "stateless", "stateful")
+FORECASTER_MODELS = ("auto", *MODEL_KINDS)
 # The most steps one forecast may have.
 MAX_HORIZON = 10_000
 # The most training epochs of a model (ForecasterConfig, compare's ModelSpec, the seed-script
@@ -46,7 +53,7 @@ PLAUSIBLE_FACTOR = 10.0
 class ForecasterSettings:
     """The fields and defaults of ``ForecasterConfig``, unchecked; see it for their meaning."""
 
-    model: str = "stateful"
+    model: str = "auto"
     window: int | None = None
     units: tuple[int, ...] = ()
     epochs: int = 200
@@ -69,9 +76,13 @@ class ForecasterSettings:
     @property
     def default_units(self) -> tuple[int, ...]:
         """The units used when ``units`` is ``()``."""
-        return {"stateful": (16,), "stacked": (16, 16), "stateless": (16,), "mlp": (32,)}[
-            self.model
-        ]
+        return {
+            "stateful": (16,),
+            "stacked": (16, 16),
+            "stateless": (16,),
+            "mlp": (32,),
+            "auto": (32,),  # each kind tried takes its own; the widest layer, for estimates
+        }[self.model]
 
     @property
     def default_batch_size(self) -> int:

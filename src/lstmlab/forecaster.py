@@ -98,9 +98,12 @@ from lstmlab.core.model import (
 from lstmlab.core.rollout import read, rollout
 from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fit, init_train_states
 from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
+from lstmlab.data.loading import parse_time_column
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
 from lstmlab.data.seasons import choose_seasons, choose_window
 from lstmlab.defaults import (
+    AUTO_KINDS,
+    FORECASTER_MODELS,
     MAX_EPOCHS,
     MAX_HORIZON,
     MAX_READINGS,
@@ -111,6 +114,7 @@ from lstmlab.defaults import (
 )
 from lstmlab.live.state_store import NO_TIME, SeriesStore, StateStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
+from lstmlab.runtime import ensure_compile_cache
 from lstmlab.scoring import (
     SeedFlags,
     conformal_halfwidths,
@@ -120,6 +124,9 @@ from lstmlab.scoring import (
 )
 
 __all__ = [
+    "AUTO_KINDS",
+    "CALIBRATION_MIN_STEPS",
+    "CALIBRATION_ORIGINS",
     "AUTO_NORMS",
     "MAX_HORIZON",
     "MIN_WINDOW",
@@ -175,9 +182,12 @@ class ForecasterConfig(ForecasterSettings):
     the README).
 
     Attributes:
-        model: ``"stateful"`` (one LSTM layer carrying its state along each series),
-            ``"stacked"`` (two stateful LSTM layers), ``"stateless"`` (one LSTM layer reading
-            a window from zero state) or ``"mlp"`` (Dense layers on the flattened window).
+        model: ``"auto"`` (the default: every kind of ``AUTO_KINDS`` is trained, each with
+            its normalisations, and the one whose forecasts score best on the validation
+            tail is kept; ``metrics["model_scores"]`` has every score), ``"stateful"`` (one
+            LSTM layer carrying its state along each series), ``"stacked"`` (two stateful
+            LSTM layers), ``"stateless"`` (one LSTM layer reading a window from zero state)
+            or ``"mlp"`` (Dense layers on the flattened window).
         window: readings per training sample: the input window of the stateless LSTM and
             the MLP, the chunk length (truncated back-propagation) of the stateful models.
             ``None``: a window that covers the shortest season of the data plus one step
@@ -219,7 +229,7 @@ class ForecasterConfig(ForecasterSettings):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(self.units))
-        check_choice("model", self.model, MODEL_KINDS)
+        check_choice("model", self.model, FORECASTER_MODELS)
         if self.window is not None:
             check_positive_int("window", self.window)
         for index, units in enumerate(self.units):
@@ -928,8 +938,36 @@ def _series_values(label: str, frame: pd.DataFrame, columns: Sequence[str]) -> n
     return frame[list(columns)].to_numpy(np.float64)
 
 
+def _stamped_index(index: pd.Index, time_format: str | None) -> pd.DatetimeIndex | None:
+    """A wide frame's row index as timestamps, or ``None`` for row positions.
+
+    A DatetimeIndex is kept; a PeriodIndex or an index of text is parsed (never taken for
+    positions); a numeric index means positions.
+
+    Raises:
+        ValueError: a MultiIndex, or an index of text that is not timestamps.
+    """
+    if isinstance(index, pd.MultiIndex):
+        raise ValueError(
+            f"the rows have a MultiIndex ({list(index.names)}); pass data.reset_index() with "
+            "id_col= and time_col= for a long frame, or one series per column"
+        )
+    if isinstance(index, pd.DatetimeIndex):
+        return index
+    if isinstance(index, pd.PeriodIndex) or not pd.api.types.is_numeric_dtype(index.dtype):
+        name = "index" if index.name is None else f"index {str(index.name)!r}"
+        parsed = parse_time_column(pd.Series(index), label=name, time_format=time_format)
+        return parsed.rename(index.name)
+    return None
+
+
 def _parse_data(
-    data: Any, time_col: str | None, target: Any, freq: str | None, id_col: str | None
+    data: Any,
+    time_col: str | None,
+    target: Any,
+    freq: str | None,
+    id_col: str | None,
+    time_format: str | None = None,
 ) -> _Data:
     """Any accepted input as series id -> values (and timestamps); see ``Forecaster.fit``."""
     targets = _targets(target)
@@ -960,11 +998,18 @@ def _parse_data(
                 if len(others) != 1:
                     raise ValueError(f"cannot tell the value column among {others}; pass target=")
                 targets = others
+            # the whole column parsed once (as the command line parses a file), then split
+            stamps = parse_time_column(
+                frame[time_col].reset_index(drop=True),
+                label=f"column {str(time_col)!r}",
+                time_format=time_format,
+            )
+            frame = frame.assign(**{str(time_col): stamps.to_numpy()})
             for series_id, group in frame.groupby(id_col, sort=False):
                 group = group.sort_values(time_col)
                 label = f"series {str(series_id)!r}"
                 values[str(series_id)] = _series_values(label, group, targets)
-                times[str(series_id)] = pd.DatetimeIndex(pd.to_datetime(group[time_col]))
+                times[str(series_id)] = pd.DatetimeIndex(group[time_col])
             columns = tuple(targets)
         else:
             if time_col is not None:
@@ -972,9 +1017,16 @@ def _parse_data(
                     raise ValueError(
                         f"no time column {time_col!r}; the columns are {sorted(names)}"
                     )
-                frame = frame.set_index(time_col)
-            index = frame.index
-            stamped = isinstance(index, pd.DatetimeIndex)
+                stamps = parse_time_column(
+                    frame[time_col].reset_index(drop=True),
+                    label=f"column {str(time_col)!r}",
+                    time_format=time_format,
+                )
+                frame = frame.drop(columns=[time_col]).set_axis(
+                    stamps.rename(time_col), axis="index"
+                )
+            index = _stamped_index(frame.index, time_format)
+            stamped = index is not None
             if stamped and time_col is None:
                 time_col = None if index.name is None else str(index.name)
             chosen = targets if targets is not None else [str(c) for c in frame.columns]
@@ -1530,6 +1582,69 @@ def _finite_or_none(value: float) -> float | None:
 # --------------------------------------------------------------------------- the edge object
 
 
+LEVEL_FIX = "pass a fraction, a percent or a list, e.g. 0.9, 90 or [80, 95]"
+# A recursive model's intervals: rollouts from at most this many origins of each series'
+# validation tail (enough residuals per step for a 95% interval), for up to
+# ``calibration_steps`` steps ahead.
+CALIBRATION_ORIGINS = 64
+CALIBRATION_MIN_STEPS = 24
+
+
+def calibration_steps(seasons: Sequence[int]) -> int:
+    """The most steps a recursive model's intervals are calibrated for.
+
+    Two of its longest seasons, at least ``CALIBRATION_MIN_STEPS``; the validation tail may
+    allow fewer.
+    """
+    return max(CALIBRATION_MIN_STEPS, 2 * max(seasons, default=0))
+
+
+def parse_levels(level: Any) -> tuple[float, ...]:
+    """Interval levels as fractions: ``0.9``, ``90`` (a percent) or a list (``[80, 95]``).
+
+    Returns:
+        The levels as fractions in (0, 1), in the order given; ``()`` for ``None``.
+
+    Raises:
+        ValueError: an empty list, a value that is not a number, neither a fraction in
+            (0, 1) nor a percent in (1, 100), or a level given twice.
+    """
+    if level is None:
+        return ()
+    items = list(level) if isinstance(level, (list, tuple, np.ndarray)) else [level]
+    if not items:
+        raise ValueError(f"level is an empty list; {LEVEL_FIX}")
+    out = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(
+            item, (int, float, np.integer, np.floating)
+        ):
+            raise ValueError(f"level must be a number, got {item!r}; {LEVEL_FIX}")
+        value = float(item)
+        value = value / 100.0 if 1.0 < value < 100.0 else value  # a percent
+        if not 0.0 < value < 1.0:
+            raise ValueError(
+                f"level {item!r} is neither a fraction in (0, 1) nor a percent in (1, 100); "
+                f"{LEVEL_FIX}"
+            )
+        out.append(value)
+    if len(set(out)) != len(out):
+        raise ValueError(f"level {items!r} names a level twice; {LEVEL_FIX}")
+    return tuple(out)
+
+
+def bound_columns(level: Any) -> list[tuple[float, str, str]]:
+    """``(fraction, lower column, upper column)`` of each level.
+
+    One level given alone names ``lower`` and ``upper``; each level of a list names
+    ``lower_80`` and ``upper_80`` (its percent).
+    """
+    levels = parse_levels(level)
+    if not isinstance(level, (list, tuple, np.ndarray)):
+        return [(value, "lower", "upper") for value in levels]
+    return [(v, f"lower_{100 * v:g}", f"upper_{100 * v:g}") for v in levels]
+
+
 def _median_over_seeds(array: Any) -> np.ndarray:
     """The median over the leading seeds axis; with one seed, that seed's values.
 
@@ -1575,6 +1690,7 @@ class Forecaster:
             )
         self._settings = config if config is not None else ForecasterConfig(**fields)
         self._quiet = bool(quiet)
+        ensure_compile_cache()  # a notebook kernel reads the programs of the last one back
         self._model: ModelConfig | None = None
         self._params: Params | None = None  # leaves with a leading seeds axis
         self._recipe: Recipe | None = None
@@ -2592,6 +2708,19 @@ class Forecaster:
         )
         return forecast[:, :series]  # (seeds, series, horizon, columns)
 
+    @property
+    def calibrated_steps(self) -> int:
+        """The most steps ahead a forecast can have intervals for.
+
+        A direct model's ``horizon``; a recursive model's rollouts over the validation tail
+        (the tail's length, at most ``calibration_steps`` of its seasons); 1 for a recursive
+        model saved before those rollouts existed.
+        """
+        self._require_model()
+        if self._calibration.pooled is None:
+            return self._recipe.horizon
+        return max(self._recipe.horizon, int(self._calibration.pooled.shape[1]))
+
     def halfwidths(self, series_id: str, level: float, horizon: int) -> np.ndarray:
         """Split-conformal half-widths of a series' forecast, in its original units.
 
@@ -2602,7 +2731,7 @@ class Forecaster:
 
         Args:
             series_id: the series.
-            level: the nominal coverage, in (0, 1).
+            level: the nominal coverage: a fraction in (0, 1) or a percent.
             horizon: steps ahead, at most the model's ``horizon``.
 
         Returns:
@@ -2614,15 +2743,19 @@ class Forecaster:
                 steps the residuals cover.
         """
         self._require_model()
-        level = check_fraction("level", level, fix="pass e.g. 0.9")
-        calibrated = self._recipe.horizon
+        levels = parse_levels(level)
+        if len(levels) != 1:
+            raise ValueError(f"halfwidths takes one level, got {level!r}; {LEVEL_FIX}")
+        level = levels[0]
+        residuals = self._calibration.residuals.get(series_id, self._calibration.pooled)
+        calibrated = self.calibrated_steps
         if horizon > calibrated:
             raise ValueError(
                 f"the intervals are calibrated on the validation tail for up to {calibrated} "
                 f"step(s) ahead, got horizon {horizon}; pass horizon <= {calibrated} with a "
-                f"level, or fit with horizon={horizon} (a direct model)"
+                f"level, or fit with a longer validation tail or horizon={horizon} (a "
+                "direct model)"
             )
-        residuals = self._calibration.residuals.get(series_id, self._calibration.pooled)
         if residuals is None:
             raise ValueError(
                 "this model has no validation residuals to calibrate intervals on (fitted "
@@ -2678,7 +2811,7 @@ class Forecaster:
         horizon: int = 1,
         series: str | Sequence[str] | None = None,
         *,
-        level: float | None = None,
+        level: float | Sequence[float] | None = None,
     ) -> pd.DataFrame:
         """Forecast ``horizon`` steps of every series (or of ``series``), as a tidy DataFrame.
 
@@ -2688,16 +2821,18 @@ class Forecaster:
         Args:
             horizon: steps ahead (at most the model's ``horizon`` for a direct model).
             series: one series id, several, or ``None`` for all.
-            level: the nominal coverage of a prediction interval (e.g. ``0.9``), or ``None``
-                for none: split-conformal, from the validation tail's residuals per step
-                ahead (``halfwidths``).
+            level: the nominal coverage of a prediction interval: a fraction (``0.9``), a
+                percent (``90``) or a list of either (``[80, 95]``); ``None`` for none.
+                Split-conformal, from the validation tail's residuals per step ahead
+                (``halfwidths``).
 
         Returns:
             One row per series and step: ``series_id``, ``time`` (the timestamps continuing
             each series at its frequency; the reading's position for series without
             timestamps), ``step`` (1 to ``horizon``) and ``forecast`` (the median over the
             seeds that pass the sanity check; NaN when none does), and with ``level``,
-            ``lower`` and ``upper``. With several value columns, one row per column as
+            ``lower`` and ``upper`` (a list of levels: ``lower_80``, ``upper_80``, ... by
+            percent). With several value columns, one row per column as
             well, named in a ``target`` column. Series that cannot forecast yet (a window
             model that has seen fewer than ``window`` readings) are left out.
 
@@ -2708,10 +2843,9 @@ class Forecaster:
         """
         self._require_model()
         horizon = self._check_horizon(horizon)
-        if level is not None:
-            level = check_fraction("level", level, fix="pass e.g. 0.9")
-            if horizon > self._recipe.horizon:
-                self.halfwidths("", level, horizon)  # raises, before any work
+        bounds = bound_columns(level)
+        if bounds and horizon > self.calibrated_steps:
+            self.halfwidths("", bounds[0][0], horizon)  # raises, before any work
         ids = (
             list(self.series_ids)
             if series is None
@@ -2738,7 +2872,7 @@ class Forecaster:
                 times: Any = self._forecast_times(series_id, state.last_time, state.zone, horizon)
             else:
                 times = forecast.seen + steps - 1  # the position of the forecast reading
-            half = None if level is None else self.halfwidths(series_id, level, horizon)
+            halves = [self.halfwidths(series_id, value, horizon) for value, _, _ in bounds]
             for j, column in enumerate(columns):
                 frame = pd.DataFrame(
                     {
@@ -2748,16 +2882,16 @@ class Forecaster:
                         "forecast": forecast.values[:, j],
                     }
                 )
-                if half is not None:
-                    frame["lower"] = forecast.values[:, j] - half[:, j]
-                    frame["upper"] = forecast.values[:, j] + half[:, j]
+                for (_, lower, upper), half in zip(bounds, halves, strict=True):
+                    frame[lower] = forecast.values[:, j] - half[:, j]
+                    frame[upper] = forecast.values[:, j] + half[:, j]
                 if len(columns) > 1:
                     frame.insert(3, "target", column)
                 frames.append(frame)
         if not frames:
             names = ["series_id", "time", "step"] + (["target"] if len(columns) > 1 else [])
-            bounds = [] if level is None else ["lower", "upper"]
-            return pd.DataFrame(columns=[*names, "forecast", *bounds])
+            limits = [name for _, lower, upper in bounds for name in (lower, upper)]
+            return pd.DataFrame(columns=[*names, "forecast", *limits])
         out = pd.concat(frames, ignore_index=True)
         if len(columns) > 1:
             out = out.sort_values(["series_id", "step", "target"], kind="stable")
@@ -2768,6 +2902,123 @@ class Forecaster:
             if forecast.warning
         }
         return out
+
+    def cross_validation(
+        self,
+        data: Any,
+        *,
+        horizon: int,
+        windows: int = 3,
+        step: int | None = None,
+        refit: bool = True,
+        level: float | Sequence[float] | None = None,
+        time_col: str | None = None,
+        target: str | Sequence[str] | None = None,
+        freq: str | None = None,
+        id_col: str | None = None,
+        time_format: str | None = None,
+        allow_outliers: bool = False,
+    ) -> pd.DataFrame:
+        """Backtest this model: train on each window's past, forecast its next readings.
+
+        The windows are laid out as statsforecast's ``cross_validation(h=horizon,
+        n_windows=windows, step_size=step)`` lays them out: in every series the last window
+        ends at its last reading, and each window's cutoff (its last training reading) is
+        ``step`` readings after the one before. The model is this forecaster's config, seeds
+        included; this forecaster itself is left as it was.
+
+        Args:
+            data: the data, in any form ``fit`` takes.
+            horizon: steps forecast from each cutoff.
+            windows: how many cutoffs.
+            step: readings between two cutoffs; ``None`` for ``horizon`` (windows that
+                do not overlap).
+            refit: ``True``: a model trained afresh for every window, on every series up
+                to its cutoff. ``False``: one model trained up to the first cutoff; at each
+                later one every series observes the readings since the last (its state
+                carried, the weights fixed), as a live model runs.
+            level: interval levels, as ``forecast`` takes them.
+            time_col: as ``fit``.
+            target: as ``fit``.
+            freq: as ``fit``.
+            id_col: as ``fit``.
+            time_format: as ``fit``.
+            allow_outliers: as ``fit``.
+
+        Returns:
+            One row per series, cutoff and step: ``series_id``, ``cutoff`` (the time, or
+            position, of the last training reading), ``time``, ``step``, ``actual`` and
+            ``forecast`` (with several value columns, ``target`` names the column), plus
+            the bounds of each level (as ``forecast`` names them).
+
+        Raises:
+            ValueError: a bad horizon, window count, step or level; a series too short for
+                the windows; anything ``fit`` refuses.
+        """
+        horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
+        windows = check_positive_int("windows", windows, fix="pass e.g. windows=3")
+        step = horizon if step is None else check_positive_int("step", step, fix="pass e.g. 1")
+        bound_columns(level)  # a bad level is refused before any training
+        parsed = _parse_data(data, time_col, target, freq, id_col, time_format)
+        _check_outliers(parsed, bool(allow_outliers))
+        span = horizon + (windows - 1) * step  # readings after the first cutoff
+        ends = {}
+        for series_id, values in parsed.values.items():
+            first = len(values) - span
+            if first < 1:
+                raise ValueError(
+                    f"series {series_id!r} has {len(values)} readings; {windows} window(s) of "
+                    f"{horizon} step(s), {step} apart, need more than {span}; pass fewer "
+                    "windows, a smaller step or horizon, or leave the series out"
+                )
+            ends[series_id] = [first + k * step for k in range(windows)]
+        columns = list(parsed.columns)
+        frames = []
+        model: Forecaster | None = None
+        for k in range(windows):
+            if refit or model is None:
+                part = dataclasses.replace(
+                    parsed,
+                    values={i: v[: ends[i][k]] for i, v in parsed.values.items()},
+                    times={
+                        i: None if t is None else t[: ends[i][k]] for i, t in parsed.times.items()
+                    },
+                )
+                model = Forecaster(config=self._settings, quiet=self._quiet)._fit_data(part)
+            else:
+                since = {i: slice(ends[i][k - 1], ends[i][k]) for i in parsed.values}
+                model.observe_many(
+                    {i: v[since[i]] for i, v in parsed.values.items()},
+                    {i: None if t is None else t[since[i]] for i, t in parsed.times.items()},
+                    plausible_factor=None,  # a backtest refuses no reading of its data
+                )
+            frame = model.forecast(horizon, level=level)
+            ids = frame["series_id"].to_numpy()
+            end = np.array([ends[i][k] for i in ids])
+            rows = end + frame["step"].to_numpy() - 1
+            column = (
+                np.zeros(len(frame), int)
+                if "target" not in frame
+                else frame["target"].map({c: j for j, c in enumerate(columns)}).to_numpy()
+            )
+            frame.insert(
+                1,
+                "cutoff",
+                [
+                    end[r] - 1 if parsed.times[i] is None else parsed.times[i][end[r] - 1]
+                    for r, i in enumerate(ids)
+                ],
+            )
+            at = frame.columns.get_loc("forecast")
+            frame.insert(
+                at,
+                "actual",
+                [parsed.values[i][row, j] for i, row, j in zip(ids, rows, column, strict=True)],
+            )
+            frames.append(frame)
+        out = pd.concat(frames, ignore_index=True)
+        keys = ["series_id", "cutoff", "step"] + (["target"] if "target" in out else [])
+        return out.sort_values(keys, kind="stable").reset_index(drop=True)
 
     def replay(self, values: Any, series_id: str | None = None) -> np.ndarray:
         """One-step predictions after every reading of a whole series, from a fresh state.
@@ -2821,6 +3072,7 @@ class Forecaster:
         target: str | Sequence[str] | None = None,
         freq: str | None = None,
         id_col: str | None = None,
+        time_format: str | None = None,
         allow_outliers: bool = False,
     ) -> "Forecaster":
         """Train one model over all series, then leave each series at the end of its data.
@@ -2852,11 +3104,16 @@ class Forecaster:
                 recognised; else pass ``id_col``, ``time_col`` and ``target``), a Series, or a
                 NumPy array (``(time,)`` one series, ``(time, series)`` several; no
                 timestamps).
-            time_col: the time column (else the DatetimeIndex).
+            time_col: the time column (else the index). Its cells, and an index of text or
+                periods, are parsed as ``lstmlab fit`` parses a file's time column
+                (``lstmlab.data.loading.parse_time_column``): never taken for row positions.
+                A numeric index means row positions.
             target: the value column(s): of a long frame, or the series to take from a wide
                 one (default: every column).
             freq: the readings' frequency (``"MS"``, ``"15min"``); inferred when left out.
             id_col: the series id column of a long DataFrame.
+            time_format: the strptime format of text timestamps (``"%d/%m/%Y"``); inferred
+                when left out, and required for dates with '/'.
             allow_outliers: train on absurd outliers too. By default a value more than
                 ``OUTLIER_FACTOR`` widths beyond the bulk of its series (its values without
                 the extreme 1% at each end) is refused (a cell at 1e30, a sentinel code);
@@ -2871,11 +3128,15 @@ class Forecaster:
                 with gaps, series too short for the window, the horizon and the validation
                 tail, a norm for several value columns, or an absurd outlier.
         """
+        parsed = _parse_data(data, time_col, target, freq, id_col, time_format)
+        _check_outliers(parsed, bool(allow_outliers))
+        return self._fit_data(parsed)
+
+    def _fit_data(self, parsed: _Data) -> "Forecaster":
+        """``fit`` on data already parsed and checked."""
         from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
 
         settings = self._settings
-        parsed = _parse_data(data, time_col, target, freq, id_col)
-        _check_outliers(parsed, bool(allow_outliers))
         scalers = {}
         for series_id, values in parsed.values.items():
             try:
@@ -2897,69 +3158,117 @@ class Forecaster:
             window, window_note = choice.window, choice.note
         else:
             window, window_note = settings.window, f"window {settings.window} (given)"
-        norms = self._norm_candidates(columns, window)
         n_val = [
             max(horizon, int(round(settings.validation * n))) if settings.validation else 0
             for n in lengths
         ]
-        layout = _training_layout(settings, ids, scaled, window, horizon, n_val)
-        early = layout.validation is not None
-        train_config = TrainConfig(
-            epochs=settings.epochs,
-            learning_rate=settings.learning_rate,
-            shuffle=not settings.stateful,
-            seed=settings.seed,
-            early_stopping=EarlyStopping(patience=settings.patience) if early else None,
-            plateau=Plateau(patience=max(1, settings.patience // 2)) if early else None,
-        )
+        # every kind tried (model="auto") with its normalisations, each laid out its own way
+        plans = []
+        for kind in self._kind_candidates():
+            kind_settings = dataclasses.replace(settings, model=kind)
+            plans.append(
+                (
+                    kind_settings,
+                    self._norm_candidates(kind_settings, columns, window),
+                    _training_layout(kind_settings, ids, scaled, window, horizon, n_val),
+                )
+            )
+        early = plans[0][2].validation is not None
         seeds = [settings.seed + i for i in range(settings.seeds)]
         ranges = {i: plausible_range(parsed.values[i], FORECAST_PLAUSIBLE_FACTOR) for i in ids}
-        candidates = []
+        candidates, layouts, kinds = [], [], []
+        trainings = sum(len(norms) for _, norms, _ in plans)
         started = time.perf_counter()
-        with epoch_progress(settings.epochs * len(norms), "fit", quiet=self._quiet) as progress:
-            for norm in norms:
-                model = settings.model_config(columns, window=window, norm=norm)
-                states = init_train_states(
-                    model,
-                    train_config,
-                    seeds,
-                    layout.batch_size,
-                    keys=[jax.random.key(seed) for seed in seeds],
+        with epoch_progress(settings.epochs * trainings, "fit", quiet=self._quiet) as progress:
+            for kind_settings, norms, layout in plans:
+                train_config = TrainConfig(
+                    epochs=settings.epochs,
+                    learning_rate=settings.learning_rate,
+                    shuffle=not kind_settings.stateful,
+                    seed=settings.seed,
+                    early_stopping=EarlyStopping(patience=settings.patience) if early else None,
+                    plateau=Plateau(patience=max(1, settings.patience // 2)) if early else None,
                 )
-                trained, log = fit(
-                    model,
-                    train_config,
-                    states,
-                    layout.x_batches,
-                    layout.y_batches,
-                    validation=layout.validation,
-                    validation_state=layout.validation_state,
-                    on_epoch=None
-                    if self._quiet
-                    else lambda _, losses, __: progress.advance(
-                        float(np.nanmean(losses)) if np.isfinite(losses).any() else None
-                    ),
-                )
-                candidates.append(
-                    _score_candidate(
-                        norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges
+                for norm in norms:
+                    model = kind_settings.model_config(columns, window=window, norm=norm)
+                    states = init_train_states(
+                        model,
+                        train_config,
+                        seeds,
+                        layout.batch_size,
+                        keys=[jax.random.key(seed) for seed in seeds],
                     )
-                )
+                    trained, log = fit(
+                        model,
+                        train_config,
+                        states,
+                        layout.x_batches,
+                        layout.y_batches,
+                        validation=layout.validation,
+                        validation_state=layout.validation_state,
+                        on_epoch=None
+                        if self._quiet
+                        else lambda _, losses, __: progress.advance(
+                            float(np.nanmean(losses)) if np.isfinite(losses).any() else None
+                        ),
+                    )
+                    candidates.append(
+                        _score_candidate(
+                            norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges
+                        )
+                    )
+                    layouts.append(layout)
+                    kinds.append(kind_settings.model)
         seconds = time.perf_counter() - started
-        # The lowest validation RMSE wins; a tie keeps the earlier candidate of AUTO_NORMS.
-        chosen = min(range(len(candidates)), key=lambda k: (candidates[k].score, k))
-        kept = candidates[chosen]
-        recipe = Recipe(
-            kind=settings.model,
-            window=window,
-            columns=parsed.columns,
-            time_col=parsed.time_col,
-            freq=parsed.freq,
-            horizon=horizon,
-            norm=kept.norm,
-            seasons=seasons.lengths,
-        )
-        residuals = {i: r for i, r in kept.residuals.items() if r is not None}
+
+        def recipe_of(k: int) -> Recipe:
+            return Recipe(
+                kind=kinds[k],
+                window=window,
+                columns=parsed.columns,
+                time_col=parsed.time_col,
+                freq=parsed.freq,
+                horizon=horizon,
+                norm=candidates[k].norm,
+                seasons=seasons.lengths,
+            )
+
+        # A recursive model is scored as it forecasts: its rollouts from origins across the
+        # validation tail, every step ahead pooled (a direct model's outputs are that already).
+        rolled: list[dict[str, np.ndarray]] = [{} for _ in candidates]
+        scores = [c.score for c in candidates]
+        if horizon == 1 and early:
+            steps = calibration_steps(seasons.lengths)
+            for k, candidate in enumerate(candidates):
+                if not np.isfinite(candidate.score):
+                    continue
+                self._set_model(
+                    candidate.model,
+                    candidate.params,
+                    recipe=recipe_of(k),
+                    scaler=default_scaler,
+                    metrics=None,
+                    store=None,
+                )
+                rolled[k] = self._recursive_residuals(
+                    dict(zip(ids, scaled, strict=True)),
+                    dict(zip(ids, n_val, strict=True)),
+                    scalers,
+                    ranges,
+                    steps,
+                )
+                errors = np.concatenate([r.reshape(-1) for r in rolled[k].values()])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
+                    score = float(np.sqrt(np.nanmean(np.square(errors))))
+                scores[k] = score if np.isfinite(score) else np.inf
+        # The lowest validation RMSE wins; a tie keeps the earlier candidate (AUTO_KINDS, then
+        # AUTO_NORMS order).
+        chosen = min(range(len(candidates)), key=lambda k: (scores[k], k))
+        kept, layout = candidates[chosen], layouts[chosen]
+        names = [f"{kind} ({c.norm})" for kind, c in zip(kinds, candidates, strict=True)]
+        recipe = recipe_of(chosen)
+        residuals = rolled[chosen] or {i: r for i, r in kept.residuals.items() if r is not None}
         calibration = _Calibration(
             ranges=ranges,
             default_range=plausible_range(pooled, FORECAST_PLAUSIBLE_FACTOR),
@@ -2974,11 +3283,16 @@ class Forecaster:
             window_note=window_note,
             seasons=list(seasons.lengths),
             seasons_note=seasons.line(),
+            model=kinds[chosen],
             norm=kept.norm,
-            norm_scores={c.norm: _finite_or_none(c.score) for c in candidates}
+            norm_scores={c.norm: _finite_or_none(scores[k]) for k, c in enumerate(candidates)}
+            if len(candidates) > 1 and len(plans) == 1
+            else {},
+            model_scores={n: _finite_or_none(v) for n, v in zip(names, scores, strict=True)}
             if len(candidates) > 1
             else {},
-            validation_rmse=_finite_or_none(kept.score) if early else None,
+            validation_rmse=_finite_or_none(scores[chosen]) if early else None,
+            validation_one_step_rmse=_finite_or_none(kept.score) if early else None,
             validation_steps={i: n for i, n in zip(ids, n_val, strict=True)},
             warnings={"validation": kept.flags.note} if kept.flags.note else {},
         )
@@ -2991,6 +3305,8 @@ class Forecaster:
             store=None,
             calibration=calibration,
         )
+        if rolled[chosen]:  # a recursive model's intervals: per step, from its rollouts
+            self._metrics["calibrated_steps"] = self.calibrated_steps
         stamps = {i: t for i, t in parsed.times.items() if t is not None}
         self.warm_start(parsed.values, stamps, scalers=scalers)
         self._history = {
@@ -3006,9 +3322,86 @@ class Forecaster:
         self._metrics["one_step_rmse"] = one_step
         return self
 
-    def _norm_candidates(self, columns: int, window: int) -> tuple[str, ...]:
-        """The normalisations ``fit`` trains: ``norm``, or ``AUTO_NORMS`` where they apply."""
+    def _recursive_residuals(
+        self,
+        scaled: Mapping[str, np.ndarray],
+        n_val: Mapping[str, int],
+        scalers: Mapping[str, Scaler],
+        ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        steps: int,
+    ) -> dict[str, np.ndarray]:
+        """Residuals of the recursive forecasts from origins across each validation tail.
+
+        From up to ``CALIBRATION_ORIGINS`` origins, evenly spread over each series' validation
+        tail (its last ``n_val`` readings), the fitted model reads the series up to the origin
+        (a stateful model from a zero state, as ``warm_start`` does) and rolls out as
+        ``forecast`` does; the residual of the median of the seeds whose rollout is
+        plausible (``flag_forecasts`` against the series' range, as ``forecast`` checks) is
+        kept per step ahead, NaN past the series' end. The steps are the longest tail, at
+        most ``steps``.
+
+        Returns:
+            Series id -> ``(origins, steps, columns)`` residuals in the series' scaled units.
+        """
+        longest = max((n for n in n_val.values() if n), default=0)
+        horizon = max(1, min(longest, steps))
+        checked, where = {}, {}
+        for series_id, series in scaled.items():
+            tail = n_val[series_id]
+            if not tail:
+                continue
+            first = len(series) - tail
+            origins = np.unique(
+                np.linspace(first, len(series) - 1, min(tail, CALIBRATION_ORIGINS)).round()
+            ).astype(int)
+            state = dataclasses.replace(self.fresh_state(), scaler=scalers[series_id])
+            for origin in origins:
+                key = f"{series_id}@{origin}"
+                start = origin - self._recipe.window if self.windowed else 0
+                checked[key] = (state, series[start:origin].astype(np.float32), None, None)
+                where[key] = (series_id, int(origin))
+        if not checked:
+            return {}
+        states = self._read(checked)
+        keys = list(checked)
+        rolled = self._rollout([states[k] for k in keys], horizon)  # (seeds, rows, steps, C)
+        out: dict[str, list[np.ndarray]] = {}
+        for row, key in enumerate(keys):
+            series_id, origin = where[key]
+            rows = rolled[:, row : row + 1]  # (seeds, 1, steps, columns)
+            original = scalers[series_id].inverse_transform(rows.reshape(-1, rows.shape[-1]))
+            with np.errstate(invalid="ignore"):
+                flags = flag_forecasts(original.reshape(rows.shape), *ranges[series_id])
+            median = seed_ensemble(rows.astype(np.float64), flags.flagged)[0, 0]  # (steps, C)
+            series = scaled[series_id].astype(np.float64)
+            actual = np.full((horizon, series.shape[1]), np.nan)
+            seen = series[origin : origin + horizon]
+            actual[: len(seen)] = seen
+            out.setdefault(series_id, []).append(actual - median)
+        return {i: np.stack(r) for i, r in out.items()}
+
+    def _kind_candidates(self) -> tuple[str, ...]:
+        """The kinds ``fit`` trains.
+
+        ``model``, or those of ``AUTO_KINDS`` that can take ``norm`` (a stateful model takes
+        ``"none"`` only).
+        """
         settings = self._settings
+        if settings.model != "auto":
+            return (settings.model,)
+        return tuple(
+            kind
+            for kind in AUTO_KINDS
+            if settings.norm in ("auto", "none") or kind not in ("stateful", "stacked")
+        )
+
+    def _norm_candidates(
+        self, settings: ForecasterConfig, columns: int, window: int
+    ) -> tuple[str, ...]:
+        """The normalisations ``fit`` trains for one kind (``settings.model``).
+
+        ``norm``, or ``AUTO_NORMS`` where they apply.
+        """
         if settings.norm != "auto":
             if settings.norm != "none" and (columns > 1 or window < 2):
                 raise ValueError(
@@ -3137,6 +3530,7 @@ class Forecaster:
         *,
         horizon: int = 12,
         history: int = 120,
+        level: float | Sequence[float] | None = None,
     ):
         """A matplotlib Figure of each series' recent history and its forecast.
 
@@ -3149,6 +3543,8 @@ class Forecaster:
             horizon: steps to forecast.
             history: readings of history to show before the forecast (those fitted on and
                 observed since, or the observations a loaded forecaster's store logged).
+            level: prediction intervals to shade, as ``forecast`` takes them (the wider
+                band lighter).
 
         Returns:
             The ``matplotlib.figure.Figure``, one row of axes per series.
@@ -3162,7 +3558,8 @@ class Forecaster:
             if series is None
             else ([series] if isinstance(series, str) else list(series))
         )
-        frame = self.forecast(horizon, series=ids)
+        frame = self.forecast(horizon, series=ids, level=level)
+        bounds = sorted(bound_columns(level), reverse=True)  # the widest band drawn first
         figure = Figure(figsize=(9, 2.6 * max(len(ids), 1)), layout="constrained")
         axes = figure.subplots(max(len(ids), 1), 1, squeeze=False)[:, 0]
         for ax, series_id in zip(axes, ids, strict=False):
@@ -3184,8 +3581,22 @@ class Forecaster:
             for j, column in enumerate(self._recipe.columns):
                 part = rows if "target" not in rows else rows[rows["target"] == column]
                 label = "forecast" if len(self._recipe.columns) == 1 else f"{column} forecast"
+                for rank, (value, lower, upper) in enumerate(bounds):
+                    low, high = (part[b].to_numpy(np.float64) for b in (lower, upper))
+                    shown = np.isfinite(low) & np.isfinite(high)  # no band where too few residuals
+                    ax.fill_between(
+                        part["time"],
+                        np.where(shown, low, np.nan),
+                        np.where(shown, high, np.nan),
+                        color=f"C{j}",
+                        alpha=0.15 + 0.15 * rank,
+                        linewidth=0,
+                        label=f"{100 * value:g}% interval" if j == 0 else None,
+                    )
                 ax.plot(part["time"], part["forecast"], "--", color=f"C{j}", label=label)
-            ax.set_title(f"{series_id}: {self._settings.model} LSTM, median of {self.seeds}")
+            kind = {"mlp": "MLP"}.get(self._recipe.kind, f"{self._recipe.kind} LSTM")
+            chosen = " (model='auto')" if self._settings.model == "auto" else ""
+            ax.set_title(f"{series_id}: {kind}{chosen}, median of {self.seeds} seeds")
             ax.legend(loc="upper left")
         return figure
 

@@ -73,6 +73,7 @@ __all__ = [
     "load_household_power",
     "load_series",
     "check_text_file",
+    "parse_time_column",
     "read_header",
     "series_arrays",
     "sniff_format",
@@ -810,10 +811,26 @@ def _numbers(
     return values
 
 
-def _parse_times(
-    series: pd.Series, *, label: str, time_format: str | None, format_fixed: bool
+def parse_time_column(
+    series: pd.Series, *, label: str, time_format: str | None = None, format_fixed: bool = False
 ) -> pd.DatetimeIndex:
-    """Parse timestamps from text, datetimes or periods; raise naming the first bad cell."""
+    """Parse timestamps from text, datetimes or periods; raise naming the first bad cell.
+
+    The one parser of time columns: the command line's readers and ``Forecaster.fit`` (a
+    ``time_col`` of strings, a text or period index). Dates with '/' are refused without
+    ``time_format`` (their day and month order is ambiguous), as are mixed UTC offsets and
+    text pandas cannot infer one format for.
+
+    Args:
+        series: the column's cells.
+        label: how the messages name the column (e.g. ``"'Date'"``).
+        time_format: a strptime format, else inferred.
+        format_fixed: the format is not the caller's to change (the messages then only ask
+            to fix the cell).
+
+    Raises:
+        ValueError: a missing or unparseable cell, or an ambiguous or mixed column.
+    """
     if isinstance(series.dtype, pd.PeriodDtype):
         # A monthly PeriodIndex ('1949-01') stands for the month's start, as "MS" does.
         series = series.dt.to_timestamp()
@@ -1478,7 +1495,7 @@ def _load_file(
     if not format_fixed:  # a plain CSV (the format loaders' files are read as they are)
         _check_field_counts(path, config.sep, len(header))
     table = _read_table(path, config, time_cols=(time_col,), header=header)
-    time = _parse_times(
+    time = parse_time_column(
         table[time_col],
         label=time_label or f"column {time_col!r}",
         time_format=config.time_format,
@@ -1575,7 +1592,7 @@ def load_frame(frame: pd.DataFrame, config: LoadConfig) -> LoadedSeries:
     _check_columns(config.columns, value_available, source)
     if len(frame) == 0:
         raise ValueError("the DataFrame has no rows; expected at least one row")
-    time = _parse_times(
+    time = parse_time_column(
         time_values, label=label, time_format=config.time_format, format_fixed=False
     )
     table = frame.loc[:, list(config.columns)].reset_index(drop=True)
@@ -1644,7 +1661,7 @@ def load_household_power(
     )
     table = _read_table(path, config, time_cols=("Date", "Time"), header=header)
     stamps = pd.Series(_as_text(table["Date"]) + " " + _as_text(table["Time"]))
-    time = _parse_times(
+    time = parse_time_column(
         stamps,
         label="columns 'Date' and 'Time'",
         time_format=_HOUSEHOLD_TIME_FORMAT,
