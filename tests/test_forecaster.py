@@ -675,8 +675,37 @@ def test_fit_gives_the_losses_of_the_driver_called_directly(model, validation):
     assert forecaster.metrics["final_loss_per_seed"] == last
     assert forecaster.metrics["epochs_run"] == log.epochs_run.tolist()
     assert np.isfinite(log.loss[: min(log.epochs_run)]).all()
+    expected = trained.params
+    if early:
+        # then trained again on every reading, the tail included, for the median best epoch
+        refit_epochs = int(np.median(np.maximum(log.best_epoch, 0) + 1))
+        assert forecaster.metrics["refit_epochs"] == refit_epochs
+        if model == "stateful":
+            whole = make_series_streams(scaled, batch_size=batch_size, chunk=4, trim="start")
+        else:
+            windows = [make_windows(s, length=4) for s in scaled]
+            whole = make_sample_batches(
+                np.concatenate([w.x for w in windows]),
+                np.concatenate([w.y for w in windows]),
+                batch_size=batch_size,
+                trim="start",
+            )
+        refit_config = TrainConfig(
+            epochs=refit_epochs, learning_rate=3e-3, shuffle=model == "mlp", seed=7
+        )
+        again = init_train_states(
+            config, refit_config, [7, 8], batch_size, keys=[jax.random.key(7), jax.random.key(8)]
+        )
+        expected = fit(config, refit_config, again, whole.x_batches, whole.y_batches)[0].params
+        unrefitted = Forecaster(**{**forecaster.config.to_dict(), "refit": False}).fit(values)
+        for leaf, reference in zip(
+            jax.tree.leaves(unrefitted.params), jax.tree.leaves(trained.params), strict=True
+        ):
+            np.testing.assert_array_equal(np.asarray(leaf), np.asarray(reference))
+    else:
+        assert forecaster.metrics["refit_epochs"] is None
     for leaf, reference in zip(
-        jax.tree.leaves(forecaster.params), jax.tree.leaves(trained.params), strict=True
+        jax.tree.leaves(forecaster.params), jax.tree.leaves(expected), strict=True
     ):
         np.testing.assert_array_equal(np.asarray(leaf), np.asarray(reference))
     if early:
@@ -731,7 +760,8 @@ def test_the_default_window_covers_the_season():
 
 def test_norm_auto_keeps_the_candidate_with_the_lowest_validation_rmse():
     values = _seasonal(48, 6, seed=5, noise=0.3) + np.linspace(0, 8, 48)  # a trend
-    common = {"model": "mlp", "window": 7, "units": (6,), "epochs": 4, "seeds": 2}
+    # no refit: the scores are those of the weights trained without the tail
+    common = {"model": "mlp", "window": 7, "units": (6,), "epochs": 4, "seeds": 2, "refit": False}
     auto = Forecaster(**common).fit(values)
     fit_end = 48 - round(0.2 * 48)
     scale = values.max() - values.min()  # minmax: the scores are in scaled units
@@ -1481,9 +1511,9 @@ def test_recursive_intervals_are_conformal_over_rollouts_from_every_validation_o
     from lstmlab.scoring import conformal_halfwidths
 
     values = _seasonal(100, 6, seed=3, noise=0.3) + np.linspace(0, 3, 100)
-    model = Forecaster(model=kind, **{k: v for k, v in QUICK.items() if k != "window"}).fit(
-        values
-    )
+    settings = {k: v for k, v in QUICK.items() if k != "window"}
+    # refit=False: the reference forecasts come from the weights the residuals were measured on
+    model = Forecaster(model=kind, **settings, refit=False).fit(values)
     tail = 20  # validation 0.2 of 100 readings: origins 80 .. 99, up to 20 steps each
     assert model.calibrated_steps == tail
     # the reference: each origin's forecast through the public path, a new series that
@@ -1499,3 +1529,10 @@ def test_recursive_intervals_are_conformal_over_rollouts_from_every_validation_o
             model.halfwidths("0", level, tail), conformal_halfwidths(residuals, level), rtol=1e-4
         )
     assert np.isinf(model.halfwidths("0", 0.95, tail)[-1]).all()  # one residual at step 20
+    # step h has 21 - h residuals; a level L needs L / (1 - L): the reach the metrics report
+    reach = model.metrics["interval_steps"]
+    assert reach == {"80": 17, "90": 12, "95": 2}
+    for level, steps in reach.items():
+        half = model.halfwidths("0", int(level), tail)[:, 0]
+        assert np.isfinite(half[:steps]).all() and np.isinf(half[steps:]).all()
+    assert "90% intervals reach 12 step(s) ahead" in model.metrics["warnings"]["intervals"]

@@ -104,16 +104,17 @@ def test_every_state_test_sentence_is_the_one_the_runs_wrote():
     assert not missing, f"README does not quote the state test of {missing} verbatim"
 
 
-def test_the_accuracy_tables_are_the_ones_the_benchmark_wrote():
-    """bench/accuracy.py's table (bench/results/accuracy.md), quoted verbatim once it exists."""
-    path = ROOT / "bench" / "results" / "accuracy.md"
+@pytest.mark.parametrize("bench", ["accuracy", "forecaster_accuracy"])
+def test_the_accuracy_tables_are_the_ones_the_benchmark_wrote(bench):
+    """bench/accuracy.py's and bench/forecaster_accuracy.py's tables, quoted verbatim."""
+    path = ROOT / "bench" / "results" / f"{bench}.md"
     if not path.is_file():
-        pytest.skip(f"{path.relative_to(ROOT)} not written yet: run bench/accuracy.py")
+        pytest.skip(f"{path.relative_to(ROOT)} not written yet: run bench/{bench}.py --write")
     tables = _tables(path.read_text())
     assert tables, f"{path.relative_to(ROOT)} holds no Markdown table"
     readme = README.read_text()
     stale = [table.splitlines()[0] for table in tables if table not in readme]
-    assert not stale, f"README tables differ from bench/results/accuracy.md: {stale}"
+    assert not stale, f"README tables differ from {path.relative_to(ROOT)}: {stale}"
 
 
 def test_the_defaults_table_is_forecaster_configs():
@@ -123,7 +124,7 @@ def test_the_defaults_table_is_forecaster_configs():
     rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", README.read_text(), flags=re.M))
     config = ForecasterConfig()
     fields = ("model", "window", "epochs", "learning_rate", "seeds", "scaler", "norm")
-    fields += ("validation", "patience", "horizon", "seasons")
+    fields += ("validation", "patience", "refit", "horizon", "seasons")
     for field in fields:
         shown = rows[field].strip().strip("`").strip('"')
         assert shown == str(getattr(config, field)) or float(shown) == getattr(config, field), (

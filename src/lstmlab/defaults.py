@@ -65,6 +65,7 @@ class ForecasterSettings:
     norm: str = "auto"
     validation: float = 0.2
     patience: int = 20
+    refit: bool = True
     horizon: int = 1
     seasons: tuple[int, ...] | None = None
 

@@ -76,6 +76,7 @@ from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import (
     check_at_most,
+    check_bool,
     check_choice,
     check_fraction,
     check_int_range,
@@ -217,6 +218,11 @@ class ForecasterConfig(ForecasterSettings):
             for early stopping, the learning-rate reduction on plateau, the choice of
             ``norm`` and the residuals of the prediction intervals; ``0`` for none (then
             ``norm`` must not be ``"auto"``, every epoch is run and there are no intervals).
+        refit: once the validation tail has chosen the model and each seed's best epoch,
+            train the chosen model again from the same initial weights on every reading,
+            the tail included, for the median best epoch count (``metrics["refit_epochs"]``);
+            the intervals keep the residuals measured on the tail before. ``False``: keep
+            the weights trained without the tail.
         patience: epochs without improvement on the validation tail before a training
             stops; the learning rate halves after ``patience // 2``.
         horizon: the steps one forecast of the model gives: ``1`` trains a next-step model
@@ -252,6 +258,7 @@ class ForecasterConfig(ForecasterSettings):
                 "'window')"
             )
         check_positive_int("patience", self.patience, fix="pass e.g. 20")
+        check_bool("refit", self.refit)
         check_int_range("horizon", self.horizon, 1, MAX_HORIZON)
         if self.stateful and self.norm not in ("auto", "none"):
             raise ValueError(
@@ -324,8 +331,9 @@ class ForecasterConfig(ForecasterSettings):
         """Rebuild from ``to_dict`` output, also one written before a field existed.
 
         A dict without ``norm`` and ``validation`` describes a model trained before them:
-        norm ``"none"`` and no validation tail (the other new fields' defaults are what
-        every model was then: one step, the window it names).
+        norm ``"none"`` and no validation tail; one without ``refit`` a model not trained
+        again on its tail (the other new fields' defaults are what every model was then:
+        one step, the window it names).
 
         Raises:
             ValueError: an unknown field, or an invalid value.
@@ -339,6 +347,7 @@ class ForecasterConfig(ForecasterSettings):
         values = dict(data)
         if "norm" not in values and "validation" not in values:
             values.update(norm="none", validation=0.0)
+        values.setdefault("refit", False)  # a model trained before the refit existed
         return cls(**values)
 
 
@@ -1597,6 +1606,23 @@ def calibration_steps(seasons: Sequence[int]) -> int:
     allow fewer.
     """
     return max(CALIBRATION_MIN_STEPS, 2 * max(seasons, default=0))
+
+
+def interval_reach(residuals: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """How many steps ahead an 80%, 90% and 95% interval stays finite in every series.
+
+    A split-conformal interval of level ``L`` needs ``n >= L / (1 - L)`` residuals at a step
+    (``conformal_halfwidths``): 4 for 80%, 9 for 90%, 19 for 95%.
+    """
+    counts = np.min(
+        [np.isfinite(r).all(axis=2).sum(axis=0) for r in residuals.values()], axis=0
+    )  # (steps,): the fewest residuals of any series at each step
+    out = {}
+    for level in (0.8, 0.9, 0.95):
+        need = math.ceil(level / (1.0 - level) - 1e-9)
+        short = np.flatnonzero(counts < need)
+        out[f"{100 * level:g}"] = int(short[0] if len(short) else len(counts))
+    return out
 
 
 def parse_levels(level: Any) -> tuple[float, ...]:
@@ -3267,6 +3293,33 @@ class Forecaster:
         chosen = min(range(len(candidates)), key=lambda k: (scores[k], k))
         kept, layout = candidates[chosen], layouts[chosen]
         names = [f"{kind} ({c.norm})" for kind, c in zip(kinds, candidates, strict=True)]
+        params, refit_epochs = kept.params, None
+        if settings.refit and early and kept.log.best_epoch is not None:
+            # The validation tail is the newest part of each series: once it has chosen the
+            # model and the epoch count, the model learns from it too (compare's rule). The
+            # intervals keep the residuals measured before, out of sample.
+            sound = ~kept.flags.flagged if not kept.flags.flagged.all() else slice(None)
+            refit_epochs = int(np.median(np.maximum(kept.log.best_epoch[sound], 0) + 1))
+            chosen_settings = dataclasses.replace(settings, model=kinds[chosen])
+            whole = _training_layout(
+                chosen_settings, ids, scaled, window, horizon, [0] * len(ids)
+            )
+            refit_config = TrainConfig(
+                epochs=refit_epochs,
+                learning_rate=settings.learning_rate,
+                shuffle=not chosen_settings.stateful,
+                seed=settings.seed,
+            )
+            states = init_train_states(
+                kept.model,
+                refit_config,
+                seeds,
+                whole.batch_size,
+                keys=[jax.random.key(seed) for seed in seeds],
+            )
+            params = fit(kept.model, refit_config, states, whole.x_batches, whole.y_batches)[
+                0
+            ].params
         recipe = recipe_of(chosen)
         residuals = rolled[chosen] or {i: r for i, r in kept.residuals.items() if r is not None}
         calibration = _Calibration(
@@ -3293,20 +3346,31 @@ class Forecaster:
             else {},
             validation_rmse=_finite_or_none(scores[chosen]) if early else None,
             validation_one_step_rmse=_finite_or_none(kept.score) if early else None,
+            refit_epochs=refit_epochs,
             validation_steps={i: n for i, n in zip(ids, n_val, strict=True)},
             warnings={"validation": kept.flags.note} if kept.flags.note else {},
         )
         self._set_model(
             kept.model,
-            kept.params,
+            params,
             recipe=recipe,
             scaler=default_scaler,
             metrics=metrics,
             store=None,
             calibration=calibration,
         )
-        if rolled[chosen]:  # a recursive model's intervals: per step, from its rollouts
+        if residuals:
             self._metrics["calibrated_steps"] = self.calibrated_steps
+            reach = interval_reach(residuals)
+            self._metrics["interval_steps"] = reach
+            fewest = min(int(np.isfinite(r[:, 0, 0]).sum()) for r in residuals.values())
+            if reach["90"] < self.calibrated_steps:
+                self._metrics.setdefault("warnings", {})["intervals"] = (
+                    f"the intervals rest on {fewest} validation origin(s) per series (fewest): "
+                    f"90% intervals reach {reach['90']} step(s) ahead, 95% reach "
+                    f"{reach['95']}, of the {self.calibrated_steps} calibrated; beyond, they "
+                    "are infinite (a longer series or validation= gives more)"
+                )
         stamps = {i: t for i, t in parsed.times.items() if t is not None}
         self.warm_start(parsed.values, stamps, scalers=scalers)
         self._history = {
