@@ -1468,6 +1468,16 @@ def test_cross_validation_forecasts_are_those_of_models_fitted_by_hand():
         rtol=1e-12,
     )
     assert np.isfinite(refit["forecast"]).all() and (refit["lower_95"] <= refit["lower_80"]).all()
+    # a horizon past the calibrated steps: the bounds beyond are infinite, those within are
+    # the model's own
+    far = Forecaster(**config).cross_validation(data, horizon=8, windows=1, level=80)
+    alone = Forecaster(**config).fit(pd.DataFrame({i: s.iloc[:-8] for i, s in by_series.items()}))
+    reach = alone.calibrated_steps
+    assert reach < 8
+    for series_id, part in far.groupby("series_id"):
+        half = (part["upper"] - part["forecast"]).to_numpy()
+        np.testing.assert_allclose(half[:reach], alone.halfwidths(series_id, 80, reach)[:, 0])
+        assert np.isinf(half[reach:]).all()
 
 
 @pytest.mark.parametrize(
@@ -1484,12 +1494,16 @@ def test_cross_validation_forecasts_are_those_of_models_fitted_by_hand():
         ),
         ({"horizon": 2, "level": []}, "level is an empty list"),
         ({"horizon": 2, "level": [90, 0.9]}, "names a level twice"),
+        ({"horizon": 2, "level": 90, "validation": 0}, "this forecaster has validation=0"),
     ],
 )
 def test_cross_validation_refuses_before_training(kwargs, message, monkeypatch):
     monkeypatch.setattr(Forecaster, "_fit_data", lambda *a, **k: pytest.fail("it trained"))
+    settings = {**QUICK, "norm": "none"} if "validation" in kwargs else QUICK
+    if "validation" in kwargs:
+        settings = {**settings, "validation": kwargs.pop("validation")}
     with pytest.raises(ValueError, match=re.escape(message)):
-        Forecaster(**QUICK).cross_validation(_two_monthly_series(), **kwargs)
+        Forecaster(**settings).cross_validation(_two_monthly_series(), **kwargs)
 
 
 def test_levels_take_fractions_percents_and_lists():

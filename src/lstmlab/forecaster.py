@@ -2975,7 +2975,8 @@ class Forecaster:
             One row per series, cutoff and step: ``series_id``, ``cutoff`` (the time, or
             position, of the last training reading), ``time``, ``step``, ``actual`` and
             ``forecast`` (with several value columns, ``target`` names the column), plus
-            the bounds of each level (as ``forecast`` names them).
+            the bounds of each level (as ``forecast`` names them; infinite beyond the
+            model's ``calibrated_steps`` and where a step has too few residuals).
 
         Raises:
             ValueError: a bad horizon, window count, step or level; a series too short for
@@ -2984,7 +2985,12 @@ class Forecaster:
         horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
         windows = check_positive_int("windows", windows, fix="pass e.g. windows=3")
         step = horizon if step is None else check_positive_int("step", step, fix="pass e.g. 1")
-        bound_columns(level)  # a bad level is refused before any training
+        bounds = bound_columns(level)  # a bad level is refused before any training
+        if bounds and not self._settings.validation:
+            raise ValueError(
+                "intervals are calibrated on the validation tail, and this forecaster has "
+                "validation=0; pass validation=0.2, or leave level out"
+            )
         parsed = _parse_data(data, time_col, target, freq, id_col, time_format)
         _check_outliers(parsed, bool(allow_outliers))
         span = horizon + (windows - 1) * step  # readings after the first cutoff
@@ -3018,15 +3024,40 @@ class Forecaster:
                     {i: None if t is None else t[since[i]] for i, t in parsed.times.items()},
                     plausible_factor=None,  # a backtest refuses no reading of its data
                 )
-            frame = model.forecast(horizon, level=level)
-            ids = frame["series_id"].to_numpy()
-            end = np.array([ends[i][k] for i in ids])
-            rows = end + frame["step"].to_numpy() - 1
+            frame = model.forecast(horizon)
             column = (
                 np.zeros(len(frame), int)
                 if "target" not in frame
                 else frame["target"].map({c: j for j, c in enumerate(columns)}).to_numpy()
             )
+            if bounds:
+                # bounds per step up to the calibrated steps, infinite beyond (too few
+                # residuals), as a step with too few residuals is within them
+                reach = min(horizon, model.calibrated_steps)
+                half = {
+                    (i, value): np.concatenate(
+                        [
+                            model.halfwidths(i, value, reach),
+                            np.full((horizon - reach, len(columns)), np.inf),
+                        ]
+                    )
+                    for i in frame["series_id"].unique()
+                    for value, _, _ in bounds
+                }
+                for value, lower, upper in bounds:
+                    width = np.array(
+                        [
+                            half[(i, value)][step - 1, j]
+                            for i, step, j in zip(
+                                frame["series_id"], frame["step"], column, strict=True
+                            )
+                        ]
+                    )
+                    frame[lower] = frame["forecast"] - width
+                    frame[upper] = frame["forecast"] + width
+            ids = frame["series_id"].to_numpy()
+            end = np.array([ends[i][k] for i in ids])
+            rows = end + frame["step"].to_numpy() - 1
             frame.insert(
                 1,
                 "cutoff",
