@@ -1282,11 +1282,20 @@ def _run_fit(args: argparse.Namespace) -> int:
         forecaster.save(args.out)
         metrics = forecaster.metrics
     final_loss = metrics["final_loss"]  # None without training epochs
+    kind = f"{metrics.get('model', config.model)} ({metrics.get('norm', config.norm)} norm)"
     print(
-        f"trained a {config.model} model on {len(loaded.targets)} series of {len(frame)} "
+        f"trained a {kind} model on {len(loaded.targets)} series of {len(frame)} "
         f"readings ({loaded.freq}); final loss "
         + ("none (no epochs)" if final_loss is None else f"{final_loss:.6g}")
     )
+    scores = metrics.get("model_scores") or {}
+    if len(scores) > 1:  # model="auto" (or norm="auto"): what was tried, and the choice
+        shown = ", ".join(
+            f"{name} {'—' if score is None else f'{score:.4g}'}" for name, score in scores.items()
+        )
+        print(f"  chosen on the validation tail, RMSE in scaled units: {shown}")
+    for warning in (metrics.get("warnings") or {}).values():
+        print(f"  note: {warning}")
     for name, rmse in metrics["one_step_rmse"].items():
         print(f"  {name}: one-step RMSE {rmse:.6g}")
     print(f"saved model to {args.out}")
