@@ -281,13 +281,55 @@ def markdown(cases: Sequence[dict[str, Any]], summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def merged(cases: list[dict[str, Any]], logs: Sequence[str]) -> list[dict[str, Any]]:
+    """This run's cases, then those of the written results and of ``logs`` it did not redo
+    (the product's figures only: a run with other settings is refused)."""
+    from _common import last_json_line
+
+    earlier = []
+    written = RESULTS / "forecaster_accuracy.json"
+    if written.is_file():
+        earlier.append(json.loads(written.read_text()))
+    for log in logs:
+        record = last_json_line(Path(log).read_text())
+        if record is None or record.get("benchmark") != "forecaster_accuracy":
+            raise SystemExit(
+                f"{log} holds no forecaster_accuracy JSON line; pass this script's output"
+            )
+        earlier.append(record)
+    out = list(cases)
+    done = {(c["case"], c["kind"]) for c in out}
+    for record in earlier:
+        if record.get("settings", "defaults") != "defaults":  # runs before --set: defaults
+            raise SystemExit("an earlier run measured other settings than the defaults")
+        for case in record["cases"]:
+            if (case["case"], case["kind"]) not in done:
+                out.append(case)
+                done.add((case["case"], case["kind"]))
+    order = {s.name: k for k, s in enumerate(SERIES)}
+    return sorted(out, key=lambda c: (order.get(c["case"], len(order)), c["kind"]))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None, help="the shared data folder")
     parser.add_argument("--only", nargs="+", default=None, help="these series only")
     parser.add_argument("--horizons", nargs="+", choices=("season", "one"), default=None)
     parser.add_argument("--no-global", action="store_true", help="skip the global model")
-    parser.add_argument("--write", action="store_true", help="write bench/results/...")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="write bench/results/forecaster_accuracy.{md,json}: the cases of this run, and "
+        "those of earlier runs already there (or given with --merge) that it did not redo",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=[],
+        metavar="LOG",
+        help="with --write: earlier runs' output (their last line, the JSON object) whose cases "
+        "join this run's, so a long benchmark may run in parts (e.g. --only electricity)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--set",
@@ -352,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = "global: " + " + ".join(GLOBAL_SERIES)
         case = backtest(name, values, freq, seasons.pop(), "season", args.quiet, settings)
         cases.append(case)
+    if args.write and not settings:
+        cases = merged(cases, args.merge)
     summary = summarise(cases)
     table = markdown(cases, summary)
     print(table)
