@@ -473,6 +473,18 @@ def test_several_targets_give_one_row_per_target():
         ),
         (pd.DataFrame({"v": [2.0] * 10}), {}, "series 'v': constant series"),
         (
+            pd.DataFrame(
+                {
+                    "unique_id": [1, 1, "1", "1"],
+                    "ds": list(pd.date_range("2024-01", periods=2, freq="MS")) * 2,
+                    "y": [1.0, 2.0, 3.0, 4.0],
+                }
+            ),
+            {},
+            "id column 'unique_id' holds 1 and '1', which name the same series '1'; make the "
+            "ids one type",
+        ),
+        (
             pd.DataFrame({"d": ["01/02/2024", "01/03/2024", "01/04/2024"], "v": [1.0, 2, 3]}),
             {"time_col": "d"},
             "time column 'd' holds dates with '/' such as '01/02/2024', whose day and month "

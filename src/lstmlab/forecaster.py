@@ -1014,6 +1014,16 @@ def _parse_data(
                 time_format=time_format,
             )
             frame = frame.assign(**{str(time_col): stamps.to_numpy()})
+            ids = pd.unique(frame[id_col])
+            named: dict[str, Any] = {}
+            for series_id in ids:
+                other = named.setdefault(str(series_id), series_id)
+                if other is not series_id and other != series_id:
+                    raise ValueError(
+                        f"id column {id_col!r} holds {other!r} and {series_id!r}, which name "
+                        f"the same series {str(series_id)!r}; make the ids one type, e.g. "
+                        f"data[{id_col!r}] = data[{id_col!r}].astype(str)"
+                    )
             for series_id, group in frame.groupby(id_col, sort=False):
                 group = group.sort_values(time_col)
                 label = f"series {str(series_id)!r}"
