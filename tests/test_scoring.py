@@ -11,6 +11,7 @@ from lstmlab.scoring import (
     compare_seeds,
     conformal_halfwidths,
     conformal_intervals,
+    diebold_mariano,
     flag_forecasts,
     interval_coverage,
     interval_coverage_per_step,
@@ -387,7 +388,24 @@ def test_verdict_separates_a_clear_case_and_the_rule_has_an_edge():
         ("stacked", "mlp", "persistence"),
     )
     assert result.sentence == (
-        "By RMSE, stacked is best by a clear margin (10.0 ± 0.5): next is mlp (20.0 ± 0.5)."
+        "By RMSE, stacked is best (10.0 ± 0.5): next is mlp (20.0 ± 0.5), a gap beyond the seed "
+        "noise (no test across origins was run)."
+    )
+    # across origins: a consistent gap is a clear margin, a gap of noise is not
+    rng = np.random.default_rng(3)
+    errors = rng.normal(0.0, 1.0, 40) ** 2
+    clear = verdict(scores, origin_losses={"stacked": errors, "mlp": errors + 1.0})
+    assert clear.sentence.startswith("By RMSE, stacked is best by a clear margin (10.0 ± 0.5)")
+    assert "significantly worse across the 40 test origins (Diebold-Mariano p = < 0.001)" in (
+        clear.sentence
+    )
+    noisy = rng.normal(0.0, 1.0, 40) ** 2
+    unclear = verdict(scores, origin_losses={"stacked": errors, "mlp": noisy})
+    test = diebold_mariano(errors, noisy)
+    assert test.p_value >= 0.05
+    assert unclear.sentence.endswith(
+        "a gap beyond the seed noise but not significant across the 40 test origins "
+        f"(Diebold-Mariano p = {test.p_value:.2g})."
     )
     # The rule's edge: a gap of 0.99 std ties, 1.01 std does not.
     near = verdict({"a": drawn(10.0, 1.0, 5, 11), "b": drawn(10.99, 0.5, 5, 12)})
@@ -425,3 +443,31 @@ def test_importing_scoring_leaves_scipy_unloaded():
     code = "import sys, lstmlab.scoring; print('scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_diebold_mariano_one_step_is_the_t_test_and_longer_steps_widen_the_variance(seed):
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(0, 1, 50) ** 2, rng.normal(0.3, 1, 50) ** 2
+    one = diebold_mariano(a, b)
+    reference = stats.ttest_1samp(a - b, 0.0)
+    assert one.origins == 50
+    assert one.statistic == pytest.approx(reference.statistic, rel=1e-12)
+    assert one.p_value == pytest.approx(reference.pvalue, rel=1e-12)
+    # three steps ahead: the autocovariances at lags 1 and 2, the HLN factor, by hand
+    d = a - b
+    n, c = len(d), d - d.mean()
+    gamma = [c[k:] @ c[: n - k] / n for k in range(3)]
+    statistic = d.mean() / np.sqrt((gamma[0] + 2 * (gamma[1] + gamma[2])) / n)
+    statistic *= np.sqrt((n + 1 - 6 + 3 * 2 / n) / n)
+    three = diebold_mariano(a, b, horizon=3)
+    assert three.statistic == pytest.approx(statistic, rel=1e-12)
+    assert three.p_value == pytest.approx(2 * stats.t.sf(abs(statistic), n - 1), rel=1e-12)
+    # a NaN loss drops its origin; too few origins give no p-value
+    a[4] = np.nan
+    assert diebold_mariano(a, b).origins == 49
+    assert np.isnan(diebold_mariano(a[:2], b[:2]).p_value)
+    with pytest.raises(ValueError, match="one loss per origin"):
+        diebold_mariano(a, b[:-1])

@@ -39,6 +39,7 @@ from lstmlab.checks import check_fraction, check_positive_int, check_positive_nu
 
 __all__ = [
     "MIN_TEST_SAMPLES",
+    "DieboldMariano",
     "ScoreSummary",
     "SeedFlags",
     "SeedTest",
@@ -46,6 +47,7 @@ __all__ = [
     "compare_seeds",
     "conformal_halfwidths",
     "conformal_intervals",
+    "diebold_mariano",
     "flag_forecasts",
     "interval_coverage",
     "interval_coverage_per_step",
@@ -775,8 +777,78 @@ def _with_spread(name: str, score: ScoreSummary) -> str:
     return f"{name} ({_mean_and_spread(score)})"
 
 
+def _format_p(p: float) -> str:
+    """A p-value in two significant digits (``"0.031"``), ``"< 0.001"`` below that."""
+    if not math.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class DieboldMariano(NamedTuple):
+    """A Diebold-Mariano test of two forecasts' losses over the same origins.
+
+    Attributes:
+        statistic: the statistic with Harvey, Leybourne and Newbold's small-sample correction;
+            negative when the first forecast's losses are lower.
+        p_value: two-sided, from Student's t with ``origins - 1`` degrees of freedom (NaN
+            with fewer than 3 origins).
+        origins: the origins where both losses are finite.
+    """
+
+    statistic: float
+    p_value: float
+    origins: int
+
+
+SIGNIFICANCE = 0.05
+
+
+def diebold_mariano(loss_a: Any, loss_b: Any, horizon: int = 1) -> DieboldMariano:
+    """Whether two forecasts' losses differ across origins (Diebold and Mariano, 1995).
+
+    ``d = loss_a - loss_b`` per origin; the variance of its mean counts the autocovariances
+    up to lag ``horizon - 1`` (forecasts of ``horizon`` steps from consecutive origins
+    overlap); the statistic is multiplied by ``sqrt((n + 1 - 2h + h (h - 1) / n) / n)`` and
+    read against Student's t with ``n - 1`` degrees of freedom (Harvey, Leybourne and
+    Newbold, 1997). With ``horizon=1`` this is the one-sample t-test of ``d``.
+
+    Args:
+        loss_a: ``(origins,)`` losses of the first forecast (e.g. squared errors).
+        loss_b: ``(origins,)`` losses of the second, at the same origins.
+        horizon: steps ahead of each forecast.
+
+    Returns:
+        The test; an origin where either loss is not finite is left out.
+
+    Raises:
+        ValueError: the losses are not 1-D of one length, or a bad horizon.
+    """
+    a, b = np.asarray(loss_a, np.float64), np.asarray(loss_b, np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(
+            f"losses must be 1-D and of one length (one per origin), got shapes {a.shape} and "
+            f"{b.shape}; pass one loss per origin for each forecast"
+        )
+    horizon = check_positive_int("horizon", horizon)
+    d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    n = len(d)
+    if n < 3:
+        return DieboldMariano(math.nan, math.nan, n)
+    centred = d - d.mean()
+    gammas = [float(centred[k:] @ centred[: n - k]) / n for k in range(min(horizon, n))]
+    variance = (gammas[0] + 2.0 * sum(gammas[1:])) / n
+    if not variance > 0.0:  # equal losses at every origin, or a degenerate estimate
+        same = float(d.mean()) == 0.0
+        return DieboldMariano(0.0 if same else math.copysign(math.inf, d.mean()), float(same), n)
+    correction = math.sqrt(max(n + 1 - 2 * horizon + horizon * (horizon - 1) / n, 0.0) / n)
+    statistic = float(d.mean()) / math.sqrt(variance) * correction
+    from scipy import stats  # imported here: the service imports this module
+
+    return DieboldMariano(statistic, float(2.0 * stats.t.sf(abs(statistic), df=n - 1)), n)
 
 
 def verdict(
@@ -785,6 +857,8 @@ def verdict(
     lower_is_better: bool = True,
     metric: str = "RMSE",
     noise: str = "the seed noise",
+    origin_losses: Mapping[str, Any] | None = None,
+    horizon: int = 1,
 ) -> Verdict:
     """The best model by mean score, and the models that tie with it within the noise.
 
@@ -795,6 +869,11 @@ def verdict(
     another draw of seeds (or folds) could reverse, so the sentence does not name a winner
     over it. ``compare_seeds`` gives the Mann-Whitney test for a pair.
 
+    A gap beyond that noise is called a clear margin only when the best model's forecasts
+    also beat the runner-up's across the test origins: a Diebold-Mariano test of their
+    ``origin_losses`` (``diebold_mariano``) with p below ``SIGNIFICANCE``. Without
+    ``origin_losses`` the sentence says the gap is beyond the noise, and no more.
+
     Non-finite samples are left out of the means (``ScoreSummary.worst`` shows them); a
     model with no finite sample is named at the end of the sentence and never best.
 
@@ -804,6 +883,9 @@ def verdict(
         lower_is_better: whether a lower score is better (RMSE) or a higher one.
         metric: the score's name, as the report shows it.
         noise: what the spread is, for the sentence (``"the spread over folds"``).
+        origin_losses: per model, ``(origins,)`` losses of its forecast (one forecast: a
+            baseline's, a seed median's) at the test origins, e.g. squared errors.
+        horizon: steps ahead of each forecast (the test's lag window).
 
     Returns:
         The verdict.
@@ -818,6 +900,9 @@ def verdict(
         ('stacked', ('stateful',))
         >>> v.sentence
         'By RMSE, stacked is best (17.4 ± 0.9); stateful (18.0 ± 0.8) is within the seed noise, so they tie.'
+        >>> far = verdict({"a": [10.0], "b": [10.2]}, origin_losses={"a": [1, 2, 3], "b": [2, 1, 4]})
+        >>> far.sentence
+        'By RMSE, a is best (10): next is b (10.2), a gap beyond the seed noise but not significant across the 3 test origins (Diebold-Mariano p = 0.67).'
     """  # noqa: E501
     if not scores:
         raise ValueError("scores is empty; pass {model name: (samples,) scores} for each model")
@@ -845,10 +930,31 @@ def verdict(
         sentence = f"{head} ({_mean_and_spread(top)}); {tied} {verb} within {noise}, so they tie."
     else:
         runner = others[0]
-        sentence = (
-            f"{head} by a clear margin ({_mean_and_spread(top)}): next is "
-            f"{_with_spread(runner, summaries[runner])}."
+        test = None
+        if origin_losses is not None and best in origin_losses and runner in origin_losses:
+            test = diebold_mariano(origin_losses[best], origin_losses[runner], horizon)
+        across = (
+            ""
+            if test is None
+            else f" across the {test.origins} test origins (Diebold-Mariano p = "
+            f"{_format_p(test.p_value)})"
         )
+        if test is not None and test.p_value < SIGNIFICANCE:
+            sentence = (
+                f"{head} by a clear margin ({_mean_and_spread(top)}): next is "
+                f"{_with_spread(runner, summaries[runner])}, significantly worse{across}."
+            )
+        else:
+            verdict_of_test = (
+                f"but not significant{across}"
+                if test is not None
+                else "(no test across origins was run)"
+            )
+            sentence = (
+                f"{head} ({_mean_and_spread(top)}): next is "
+                f"{_with_spread(runner, summaries[runner])}, a gap beyond {noise} "
+                f"{verdict_of_test}."
+            )
     missing = [name for name in summaries if name not in finite]
     if missing:
         sentence += f" No finite {metric} for {_join(missing)}."

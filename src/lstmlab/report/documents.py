@@ -1087,17 +1087,20 @@ def _compare_report_blocks(result: CompareResult, files: dict[str, Path], out: P
     ]
     verdict = result.verdict
     if verdict is not None:
-        headline = f"**Verdict.** {verdict.sentence}"
+        ranking = verdict.sentence
     else:
         best = result.best()
-        headline = (
-            f"**Verdict.** By RMSE, {best.name} has the lowest mean "
+        ranking = (
+            f"By RMSE, {best.name} has the lowest mean "
             f"({format_number(best.mean('rmse'))}); no test over the noise was run."
         )
-    lines = [headline]
+    # The headline is the model a user could have picked (on the validation tail), beside
+    # the baselines; the ranking on the test part comes after, as hindsight.
     versus = best_validated_sentence(result)
     if versus:
-        lines.append(versus)
+        lines = [f"**Verdict.** {versus}", f"With hindsight, ranked on the test part: {ranking}"]
+    else:
+        lines = [f"**Verdict.** {ranking}"]
     state = _state_sentence(result)
     if state:
         lines.append(f"Stateful against stateless: {state}.")
