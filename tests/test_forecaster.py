@@ -1332,7 +1332,7 @@ def _programs(model):
 
     return (
         _compiled_read(model.model_config, True)._cache_size(),
-        _compiled_rollout.cache_info().currsize,
+        _compiled_rollout.cache_info().misses,  # not currsize: a full cache stops growing
     )
 
 
