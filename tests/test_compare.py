@@ -893,6 +893,8 @@ def test_airline_preset_end_to_end(data_dir, tmp_path):
         scores = outcome.norm_scores
         assert tuple(scores) == compare.AUTO_NORMS
         assert outcome.norm == (min(scores, key=lambda n: (scores[n], list(scores).index(n))),)
+        # the validation forecasts behind the choice: one per origin of the tail
+        assert outcome.validation_origins == len(result.folds[0].val_origins) > 0
     assert result.best_validated in ("mlp", "stateless", "stateful", "stacked")
     assert result.verdict is not None and result.state_test is not None
     files = write_compare_report(result, tmp_path)

@@ -303,7 +303,11 @@ def flagged_result(horizon=2, folds=1):
         compare.ModelSpec(model="stateless", units=(4,), window=3, epochs=30),
     )
     config = compare.CompareConfig(
-        models=models, seeds=4, horizon=horizon, seasons=(12,), folds=folds,
+        models=models,
+        seeds=4,
+        horizon=horizon,
+        seasons=(12,),
+        folds=folds,
         baselines=("persistence", "seasonal_naive"),
     )
     persistence = np.broadcast_to(targets[origins - 1][:, None], actual.shape)[None]
@@ -311,7 +315,11 @@ def flagged_result(horizon=2, folds=1):
     outcomes = [
         _outcome("persistence", persistence, actual),
         _outcome(
-            "seasonal_naive", seasonal, actual, lower=seasonal - 13.0, upper=seasonal + 13.0,
+            "seasonal_naive",
+            seasonal,
+            actual,
+            lower=seasonal - 13.0,
+            upper=seasonal + 13.0,
             coverage=1.0,
         ),
     ]
@@ -321,17 +329,30 @@ def flagged_result(horizon=2, folds=1):
         lower, upper = median - HALF_WIDTH, median + HALF_WIDTH
         outcomes += [
             _outcome(
-                spec.name, forecasts, actual, kind="neural", flags=flags,
-                validation_rmse=np.array([3.0, 3.5, 4.0, 4.5]), norm=("difference",) * folds,
+                spec.name,
+                forecasts,
+                actual,
+                kind="neural",
+                flags=flags,
+                validation_rmse=np.array([3.0, 3.5, 4.0, 4.5]),
+                norm=("difference",) * folds,
                 norm_scores={"difference": 3.1, "window": 3.4, "none": 9.9},
-                layout=f"{spec.name} layout", epochs_run=np.array([12, 30, 18, 20]),
-                best_epoch=np.array([1, 19, 7, 9]), spec=spec,
+                layout=f"{spec.name} layout",
+                epochs_run=np.array([12, 30, 18, 20]),
+                best_epoch=np.array([1, 19, 7, 9]),
+                spec=spec,
             ),
             _outcome(
-                spec.name + "_median", median, actual, kind="ensemble", lower=lower,
-                upper=upper, coverage=scoring.interval_coverage(lower[0], upper[0], actual),
+                spec.name + "_median",
+                median,
+                actual,
+                kind="ensemble",
+                lower=lower,
+                upper=upper,
+                coverage=scoring.interval_coverage(lower[0], upper[0], actual),
                 validation_rmse=np.array([2.0 if spec.name == "stateful" else 2.5]),
-                norm=("difference",) * folds, spec=spec,
+                norm=("difference",) * folds,
+                spec=spec,
             ),
         ]
     folds_made = (fold,)
@@ -345,8 +366,10 @@ def flagged_result(horizon=2, folds=1):
             dataclasses.replace(
                 o,
                 fold_rmse=np.stack(
-                    [_rmse(o.forecasts[:, :half], actual[:half]),
-                     _rmse(o.forecasts[:, half:], actual[half:])],
+                    [
+                        _rmse(o.forecasts[:, :half], actual[:half]),
+                        _rmse(o.forecasts[:, half:], actual[half:]),
+                    ],
                     axis=1,
                 ),
             )
@@ -376,12 +399,15 @@ def flagged_result(horizon=2, folds=1):
         state_test=scoring.compare_seeds(samples("stateful"), samples("stateless")),
         notes=("a hand-built result",),
         anchors=(
-            compare.Anchor(model="stateful", description="stateful LSTM(4)", rmse_low=1.2,
-                           rmse_high=1.2),
-            compare.Anchor(model="stateless", description="stateless LSTM(4)", rmse_low=9.0,
-                           rmse_high=9.5),
-            compare.Anchor(model="stacked", description="stacked LSTM", rmse_low=5.0,
-                           rmse_high=5.0),
+            compare.Anchor(
+                model="stateful", description="stateful LSTM(4)", rmse_low=1.2, rmse_high=1.2
+            ),
+            compare.Anchor(
+                model="stateless", description="stateless LSTM(4)", rmse_low=9.0, rmse_high=9.5
+            ),
+            compare.Anchor(
+                model="stacked", description="stacked LSTM", rmse_low=5.0, rmse_high=5.0
+            ),
         ),
     )
 
@@ -492,10 +518,26 @@ def test_compare_summary_round_trips_with_its_documented_keys(tmp_path):
     result = flagged_result()
     summary = json.loads(write_compare_report(result, tmp_path)["summary"].read_text())
     assert {
-        "config", "series", "features", "steps", "n_train", "n_test", "origins",
-        "first_origin", "level", "best", "verdict", "best_validated",
-        "best_validated_vs_baseline", "state_test", "seasons", "folds", "models", "anchors",
-        "notes", "seconds",
+        "config",
+        "series",
+        "features",
+        "steps",
+        "n_train",
+        "n_test",
+        "origins",
+        "first_origin",
+        "level",
+        "best",
+        "verdict",
+        "best_validated",
+        "best_validated_vs_baseline",
+        "state_test",
+        "seasons",
+        "folds",
+        "models",
+        "anchors",
+        "notes",
+        "seconds",
     } <= set(summary)
     assert summary["verdict"] == {
         "best": result.verdict.best,
@@ -589,12 +631,19 @@ def every_seed_flagged(result):
     median_metrics = scoring.point_metrics(median, result.actual, np.array([2.0]))
     replaced = {
         "stateless": dataclasses.replace(
-            result.outcome("stateless"), forecasts=exploded, metrics=metrics, flags=flags,
+            result.outcome("stateless"),
+            forecasts=exploded,
+            metrics=metrics,
+            flags=flags,
             fold_rmse=metrics["rmse"][:, None],
         ),
         "stateless_median": dataclasses.replace(
-            result.outcome("stateless_median"), forecasts=median, metrics=median_metrics,
-            lower=median - HALF_WIDTH, upper=median + HALF_WIDTH, coverage=0.0,
+            result.outcome("stateless_median"),
+            forecasts=median,
+            metrics=median_metrics,
+            lower=median - HALF_WIDTH,
+            upper=median + HALF_WIDTH,
+            coverage=0.0,
             fold_rmse=median_metrics["rmse"][:, None],
         ),
     }
@@ -631,3 +680,33 @@ def test_a_model_whose_every_seed_is_flagged_shows_no_number(tmp_path):
     summary = json.loads(files["summary"].read_text())
     assert summary["models"]["stateless"]["rmse_mean"] is None
     assert summary["models"]["stateless_median"]["coverage"] is None
+
+
+def test_a_choice_on_few_validation_forecasts_says_so(tmp_path):
+    result = flagged_result()
+    few = dataclasses.replace(
+        result,
+        outcomes=tuple(
+            dataclasses.replace(o, validation_origins=3) if o.name.startswith("stateful") else o
+            for o in result.outcomes
+        ),
+    )
+    report = write_compare_report(few, tmp_path)["report"].read_text()
+    warning = "rests on 3 validation forecasts only, too few to be sure of it"
+    assert (
+        f"it beats the best statistical baseline; its choice among the neural models {warning}."
+        in report
+    )
+    assert f"none 9.9); the choice {warning}" in report
+    # enough forecasts: no warning (and the hand-built result, 0 = unknown, has none either)
+    enough = dataclasses.replace(
+        result,
+        outcomes=tuple(
+            dataclasses.replace(o, validation_origins=10) if o.name.startswith("stateful") else o
+            for o in result.outcomes
+        ),
+    )
+    assert (
+        "too few to be sure"
+        not in write_compare_report(enough, tmp_path / "b")["report"].read_text()
+    )

@@ -616,6 +616,8 @@ class ModelOutcome:
         flags: per seed, which forecasts failed the sanity check (a neural model), else None.
         validation_rmse: ``(samples,)`` RMSE on the validation tail of the first fold, original
             units (empty without one).
+        validation_origins: the validation forecasts (origins) of the first fold behind
+            ``validation_rmse``, the choice of ``norm`` and the intervals.
         norm: the input normalisation each fold used (a neural model or ensemble).
         norm_scores: validation RMSE of each candidate normalisation (first fold), when
             ``norm="auto"`` chose.
@@ -641,6 +643,7 @@ class ModelOutcome:
     coverage: float = float("nan")
     flags: scoring.SeedFlags | None = None
     validation_rmse: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    validation_origins: int = 0
     norm: tuple[str, ...] = ()
     norm_scores: dict[str, float] = dataclasses.field(default_factory=dict)
     layout: str = ""
@@ -1452,6 +1455,7 @@ def _neural_outcomes(
         seconds=seconds,
         flags=flags,
         validation_rmse=val_rmse,
+        validation_origins=len(first.fold.val_origins),
         norm=norms,
         norm_scores=runs[0].norm_scores,
         layout=runs[0].layout,
@@ -1485,6 +1489,7 @@ def _neural_outcomes(
         upper=upper,
         coverage=covered,
         validation_rmse=val_ensemble,
+        validation_origins=len(first.fold.val_origins),
         norm=norms,
         spec=spec,
     )

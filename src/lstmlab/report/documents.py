@@ -666,6 +666,17 @@ def _short_label(outcome: ModelOutcome) -> str:
     return outcome.label.split(" (")[0]
 
 
+FEW_VALIDATION_FORECASTS = 10
+
+
+def _few_forecasts(count: int, what: str) -> str:
+    """A warning when ``what`` rests on fewer than ``FEW_VALIDATION_FORECASTS`` forecasts."""
+    if not 0 < count < FEW_VALIDATION_FORECASTS:
+        return ""
+    forecasts = "forecast" if count == 1 else "forecasts"
+    return f"; {what} rests on {count} validation {forecasts} only, too few to be sure of it"
+
+
 def best_validated_sentence(result: CompareResult) -> str:
     """How lstmlab's best-validated neural model did against the best statistical baseline.
 
@@ -703,7 +714,9 @@ def best_validated_sentence(result: CompareResult) -> str:
         outcome = "it ties with the best statistical baseline"
     return (
         f"{head} scored test RMSE {format_number(ours)} against {_short_label(baseline)}'s "
-        f"{format_number(theirs)} ({_percent(relative)}): {outcome}."
+        f"{format_number(theirs)} ({_percent(relative)}): {outcome}"
+        + _few_forecasts(model.validation_origins, "its choice among the neural models")
+        + "."
     )
 
 
@@ -1033,6 +1046,7 @@ def _neural_lines(result: CompareResult) -> list[str]:
                         f"{name} {_number(score)}" for name, score in o.norm_scores.items()
                     )
                     line += f" (validation RMSE of the candidates, first fold: {scores})"
+                    line += _few_forecasts(o.validation_origins, "the choice")
             if len(o.epochs_run):
                 line += f". Epochs run: median {format_number(float(np.median(o.epochs_run)))}"
                 if o.spec is not None:
