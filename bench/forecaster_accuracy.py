@@ -87,11 +87,14 @@ def statistical(
     from statsforecast import StatsForecast
     from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, SeasonalNaive
 
+    from lstmlab.experiments.baselines import statistical_options
+
+    # compare's options: AutoARIMA's search is bounded on a long season, so that it finishes
     models = [
-        AutoETS(season_length=season),
-        AutoTheta(season_length=season),
-        AutoARIMA(season_length=season),
-        SeasonalNaive(season_length=season),
+        AutoETS(**statistical_options("auto_ets", season)),
+        AutoTheta(**statistical_options("auto_theta", season)),
+        AutoARIMA(**statistical_options("auto_arima", season)),
+        SeasonalNaive(**statistical_options("seasonal_naive", season)),
     ]
     return StatsForecast(models=models, freq=freq, n_jobs=1).cross_validation(
         df=data, h=h, n_windows=windows, step_size=step, refit=refit

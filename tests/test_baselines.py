@@ -1,6 +1,7 @@
 """The statistical baselines, checked against direct statsforecast calls and NumPy references."""
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,26 @@ def test_auto_arima_equals_a_direct_statsforecast_call_on_a_short_series():
     predicted = model.predict(h=6, level=[80])
     np.testing.assert_allclose(result.forecasts[0, 0, :, 0], predicted["mean"], rtol=1e-12)
     np.testing.assert_allclose(result.lower[0, 0, :, 0], np.asarray(predicted["lo-80"]), rtol=1e-9)
+
+
+def test_auto_arima_on_a_long_season_is_statsforecasts_bounded_search_and_says_so():
+    # From season 24 on, the search is statsforecast's own bounded one (its default ran for
+    # over 25 minutes on seasons 48 and 52); written out here, not read from the module.
+    y = seasonal_series(120, 24, seed=5)
+    origins = np.array([96, 100])
+    result = baseline_forecasts("auto_arima", y, 96, origins, 4, season=24, level=0.9)
+    bounded = statsforecast_models.AutoARIMA(
+        season_length=24, approximation=True, nmodels=20, max_P=1, max_Q=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its optimiser's convergence notes: recorded above
+        _, mean, lower, _ = direct(bounded, y, 96, origins, 4)
+    np.testing.assert_allclose(result.forecasts[0, :, :, 0], mean, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(result.lower[0, :, :, 0], lower, rtol=1e-12, atol=1e-10)
+    assert "AutoARIMA(season_length=24, approximation=True, nmodels=20" in result.description
+    # A season below the bound keeps statsforecast's defaults.
+    short = baseline_forecasts("auto_arima", y, 96, origins, 4, season=12, level=None)
+    assert "AutoARIMA(season_length=12) fitted" in short.description
 
 
 @pytest.mark.parametrize("name", ["auto_ets", "auto_theta"])

@@ -1375,7 +1375,15 @@ def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(tmp_path, capsy
     (result,) = compare_results
     assert [fold.n_train for fold in result.folds] == [40, 50]
     # the summary: models and time, the verdict, the best-validated model against a baseline
-    assert len(lines) == 4 and lines[0].startswith("compared 3 models in ") and captured.err == ""
+    assert len(lines) == 4 and lines[0].startswith("compared 3 models in ")
+    # --quiet keeps one progress line per finished model on stderr: each baseline, then the
+    # mlp once per fold
+    progress = captured.err.splitlines()
+    baselines = [o.label for o in result.outcomes if o.is_baseline]
+    assert len(progress) == len(baselines) + 2
+    assert all(line.startswith("lstmlab compare: ") for line in progress)
+    assert [line.split(": ")[1] for line in progress[: len(baselines)]] == baselines
+    assert all("(fold " in line for line in progress[len(baselines) :])
     assert lines[1:3] == [
         result.verdict.sentence,
         *[line for line in lines if line.startswith("best-validated neural model mlp: ")],

@@ -12,7 +12,7 @@ from scipy import stats
 from lstmlab import scoring
 from lstmlab.core.model import MLPConfig, from_keras_weights, init_params
 from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, fit, init_train_states
-from lstmlab.data.layouts import make_sample_batches, make_stream_batches
+from lstmlab.data.layouts import MAX_BATCHES_PER_EPOCH, make_sample_batches, make_stream_batches
 from lstmlab.experiments import compare
 from lstmlab.experiments.compare import CompareConfig, ModelSpec
 from lstmlab.report.documents import write_compare_report
@@ -962,8 +962,8 @@ def test_longer_seasons_are_lag_inputs_and_training_waits_for_them():
 
 def test_a_long_series_grows_default_batches_and_published_ones_stay():
     # 3,000 samples: the default batch (4 samples, 1 stream) would make epochs of thousands
-    # of sequential steps; grown, every epoch is at most MAX_STEPS_PER_EPOCH steps.
-    limit = compare.MAX_STEPS_PER_EPOCH
+    # of sequential steps; grown, every epoch is at most MAX_BATCHES_PER_EPOCH batches.
+    limit = MAX_BATCHES_PER_EPOCH
     x = np.zeros((3000, 1, 5, 1), np.float32)
     y = np.zeros((3000, 1, 1), np.float32)
     for kind in ("mlp", "stateful"):

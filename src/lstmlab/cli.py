@@ -186,6 +186,15 @@ def _silent(*_: Any) -> None:
     """A ``log`` that prints nothing (``--quiet``)."""
 
 
+def _progress_line(command: str) -> Callable[[str], None]:
+    """A ``log`` for ``--quiet`` that still shows a long run moving: one line on stderr."""
+
+    def log(line: str) -> None:
+        print(f"lstmlab {command}: {line}", file=sys.stderr, flush=True)
+
+    return log
+
+
 def _separator(text: str) -> str:
     """A ``--sep`` value: one character; a backslash-t or ``tab`` mean a tab (argparse type)."""
     text = "\t" if text in ("\\t", "tab") else text
@@ -1071,9 +1080,10 @@ def _run_compare(args: argparse.Namespace) -> int:
         out = prepare_output_dir(args.out, overwrite=args.overwrite)
         settings = {"compare": config, "load": str(series.report.source), "device": device.platform}
         written = [write_json(out / "config.json", settings)]
-        result = compare.run(
-            config, series, quiet=args.quiet, log=None if args.quiet else print, executor=executor
-        )
+        # --quiet drops the bars, not the one line per finished model (on stderr): a long
+        # comparison must show it is moving
+        log = _progress_line("compare") if args.quiet else print
+        result = compare.run(config, series, quiet=args.quiet, log=log, executor=executor)
     written += write_compare_report(result, out).values()
     for line in compare_summary(result):
         print(line)

@@ -98,7 +98,12 @@ from lstmlab.core.model import (
 )
 from lstmlab.core.rollout import read, rollout
 from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fit, init_train_states
-from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
+from lstmlab.data.layouts import (
+    grown_batch_size,
+    make_sample_batches,
+    make_series_streams,
+    make_windows,
+)
 from lstmlab.data.loading import parse_time_column
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
 from lstmlab.data.seasons import choose_seasons, choose_window
@@ -1292,6 +1297,7 @@ def _training_layout(
                 "or validation=0 (with a norm)"
             )
     validate = any(n_val)
+    grow = settings.batch_size is None  # a default batch grows on a long series, a given one stays
     if settings.stateful:
         inputs, targets, val_inputs, val_targets = [], [], [], []
         for series, tail in zip(scaled, n_val, strict=True):
@@ -1304,7 +1310,12 @@ def _training_layout(
             targets.append(all_targets[:rows])
             val_inputs.append(all_inputs[rows:])
             val_targets.append(all_targets[rows:])
-        batch_size = settings.resolved_batch_size * len(scaled)
+        per_series = settings.resolved_batch_size  # streams per series
+        if grow:
+            per_series = grown_batch_size(
+                per_series, min(len(i) for i in inputs), steps_per_row=window
+            )
+        batch_size = per_series * len(scaled)
         streams = make_series_streams(
             inputs, targets, batch_size=batch_size, chunk=window, trim="start"
         )
@@ -1312,8 +1323,8 @@ def _training_layout(
         if validate:
             # One stream per series continues its training stream: carry its state into
             # the validation (compare's rule); several streams per series start from zero.
-            carry = settings.resolved_batch_size == 1
-            per_stream = min(len(v) for v in val_inputs) // settings.resolved_batch_size
+            carry = per_series == 1
+            per_stream = min(len(v) for v in val_inputs) // per_series
             val = make_series_streams(
                 val_inputs,
                 val_targets,
@@ -1340,7 +1351,10 @@ def _training_layout(
             val_windows.append(tail_windows)
     x = np.concatenate([w.x for w in windows])  # (samples, window, columns)
     y = np.concatenate([w.y for w in windows])  # (samples, horizon * columns)
-    batch_size = min(settings.resolved_batch_size, len(x))
+    batch_size = settings.resolved_batch_size
+    if grow:
+        batch_size = grown_batch_size(batch_size, len(x))
+    batch_size = min(batch_size, len(x))
     validation = None
     if validate:
         val_x = np.concatenate([w.x for w in val_windows])

@@ -32,7 +32,9 @@ __all__ = [
     "StreamBatches",
     "TrimReport",
     "Windows",
+    "MAX_BATCHES_PER_EPOCH",
     "check_trim",
+    "grown_batch_size",
     "make_official_batches",
     "make_sample_batches",
     "make_series_streams",
@@ -41,6 +43,11 @@ __all__ = [
 ]
 
 _TRIM_MODES = ("start", "end", "error")
+
+# A long series grows the default batch so that one epoch is at most this many batches, each a
+# sequential update (a half-hourly year would otherwise be thousands of updates of a few
+# samples per epoch: hours on two cores, for no better a model).
+MAX_BATCHES_PER_EPOCH = 256
 _LAYOUTS = ("stream", "official")
 
 
@@ -105,6 +112,30 @@ class TrimReport:
             parts.append(f"{self.trimmed_end} at the end")
         trimmed = "trimmed " + " and ".join(parts) if parts else "trimmed nothing"
         return f"used {self.used} of {self.total} {self.unit} {where}; {trimmed}"
+
+
+def grown_batch_size(batch_size: int, samples: int, *, steps_per_row: int = 1) -> int:
+    """The batch size that keeps an epoch at most ``MAX_BATCHES_PER_EPOCH`` batches.
+
+    The one rule of ``compare`` and the ``Forecaster`` for a default batch size on a long
+    series: ``batch_size``, or more where ``samples`` would fill more batches than that.
+
+    Args:
+        batch_size: the batch size asked for (samples per batch, or streams per series).
+        samples: the samples to lay out (or the steps of one series' stream).
+        steps_per_row: the steps one row of a batch holds (a stream layout's ``chunk``); 1 for
+            one sample per row.
+
+    Example:
+        >>> grown_batch_size(4, 1000), grown_batch_size(4, 3000)
+        (4, 12)
+        >>> grown_batch_size(1, 3000, steps_per_row=49)
+        1
+    """
+    check_positive_int("batch_size", batch_size)
+    check_non_negative_int("samples", samples)
+    check_positive_int("steps_per_row", steps_per_row)
+    return max(batch_size, -(-samples // (MAX_BATCHES_PER_EPOCH * steps_per_row)))
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ from lstmlab.checks import check_choice, check_fraction, check_positive_int
 from lstmlab.experiments.settings import BASELINES, NAIVE, STATISTICAL  # JAX-free names
 
 __all__ = [
+    "ARIMA_LONG_SEASON",
     "BASELINES",
     "DESCRIPTIONS",
     "ETS_MAX_SEASON",
@@ -54,6 +55,7 @@ __all__ = [
     "BaselineForecast",
     "baseline_forecasts",
     "season_length_for",
+    "statistical_options",
 ]
 
 
@@ -83,6 +85,17 @@ DESCRIPTIONS = MappingProxyType(
 
 ETS_MAX_SEASON = 24
 """statsforecast's ETS, like R's ``forecast::ets``, fits no seasonal model beyond this season."""
+
+ARIMA_LONG_SEASON = 24
+"""From this season on, AutoARIMA's search is bounded (``statistical_options``)."""
+
+# statsforecast's own options that bound AutoARIMA's search on a long season: its default
+# stepwise search fits up to 94 exact seasonal models, each a Kalman filter with a state of
+# the season's length, and ran for over 25 minutes on a weekly series (season 52) and on a
+# half-hourly one (season 48). Fitted by conditional sums of squares (R's auto.arima does the
+# same for long series), with at most one seasonal AR and MA term and 20 models, it took 24 s
+# on 3,700 half-hourly readings.
+_LONG_SEASON_ARIMA = {"approximation": True, "nmodels": 20, "max_P": 1, "max_Q": 1}
 
 # What forward() keeps fixed and what it re-estimates at each origin, per model.
 _FORWARD = {
@@ -210,6 +223,27 @@ def season_length_for(name: str, season: int | None, n_train: int) -> tuple[int,
     return season, ""
 
 
+def statistical_options(name: str, season_length: int) -> dict[str, Any]:
+    """The keyword arguments of a statistical baseline's statsforecast class.
+
+    ``season_length``, and for AutoARIMA with a season of ``ARIMA_LONG_SEASON`` or more the
+    options that bound its search (approximation, at most one seasonal AR and MA term, 20
+    models), so that every default baseline finishes. ``compare`` and the benchmarks use them
+    alike.
+
+    Example:
+        >>> statistical_options("auto_arima", 12)
+        {'season_length': 12}
+        >>> sorted(statistical_options("auto_arima", 48))
+        ['approximation', 'max_P', 'max_Q', 'nmodels', 'season_length']
+    """
+    check_choice("name", name, tuple(_CLASSES), fix="pass e.g. name='auto_ets'")
+    options: dict[str, Any] = {"season_length": check_positive_int("season_length", season_length)}
+    if name == "auto_arima" and season_length >= ARIMA_LONG_SEASON:
+        options.update(_LONG_SEASON_ARIMA)
+    return options
+
+
 def _check_inputs(
     targets: Any, n_train: Any, origins: Any, horizon: Any
 ) -> tuple[np.ndarray, int, np.ndarray, int]:
@@ -313,7 +347,8 @@ def _statistical(
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                model = model_class(season_length=season_length).fit(y[:n_train])
+                model = model_class(**statistical_options(name, season_length))
+                model = model.fit(y[:n_train])
                 params.append(_params_text(name, model))
                 for row, origin in enumerate(origins):
                     stage = f"forecasting series {j} from origin {origin}"
@@ -415,9 +450,10 @@ def baseline_forecasts(
     )
     from importlib.metadata import version
 
+    options = ", ".join(f"{k}={v}" for k, v in statistical_options(name, season_length).items())
     parts = [
         f"{DESCRIPTIONS[name]}; statsforecast {version('statsforecast')} "
-        f"{_CLASSES[name]}(season_length={season_length}) fitted once per series on the "
+        f"{_CLASSES[name]}({options}) fitted once per series on the "
         f"{n_train} training steps, then forward() from each of the {origins.size} origins "
         f"with the actual values before it ({_FORWARD[name]})"
     ]

@@ -69,7 +69,7 @@ from lstmlab.core.train import (
     fit,
     init_train_states,
 )
-from lstmlab.data.layouts import make_sample_batches, make_stream_batches
+from lstmlab.data.layouts import grown_batch_size, make_sample_batches, make_stream_batches
 from lstmlab.data.loading import LoadConfig, LoadedSeries, fill_split, load_csv, load_household_days
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
@@ -878,17 +878,11 @@ def _initial_states(
     )
 
 
-# A long series grows the batches of a model with the default batch size, so that one
-# epoch is at most this many sequential steps (a half-hourly year would otherwise be
-# thousands of one-sample updates per epoch, hours on two cores).
-MAX_STEPS_PER_EPOCH = 256
-
-
 def _batch_size(spec: ModelSpec, samples: int) -> int:
     """Samples per batch (window models) or streams per series (stateful ones)."""
     if not spec.grow_batches:
         return spec.batch_size
-    return max(spec.batch_size, -(-samples // MAX_STEPS_PER_EPOCH))
+    return grown_batch_size(spec.batch_size, samples)
 
 
 def _stream_batches(spec: ModelSpec, x: np.ndarray, y: np.ndarray, streams: int):

@@ -233,8 +233,9 @@ class ModelSpec:
         early_stopping: stop on the validation tail (and reduce the learning rate on
             plateau) when the comparison has one.
         grow_batches: on a long series, grow ``batch_size`` so that an epoch is at most
-            ``MAX_STEPS_PER_EPOCH`` sequential steps (more samples per batch, or more
-            streams per series); ``False`` keeps it as given (the published protocols).
+            ``MAX_BATCHES_PER_EPOCH`` batches (``lstmlab.data.layouts.grown_batch_size``: more
+            samples per batch, or more streams per series); ``False`` keeps it as given (the
+            published protocols).
         label: human name for reports; ``""`` for the kind's.
     """
 
