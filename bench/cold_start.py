@@ -7,13 +7,17 @@ Two measurements, each in new Python processes so that nothing compiled is left 
   folder) and a warm one (the folder the cold run filled), against the official Keras
   script ``lstm_stateful.py`` (taken from the seed document, two lines in their Keras 3
   spelling: ``KERAS3_EDITS``) with TensorFlow;
+* the README's five-line example (``Forecaster().fit`` on the airline series, its forecast
+  and plot), imports included, cold and warm (with the shared data folder: ``--data``,
+  ``$LSTMLAB_DATA`` or ``../shared/data``);
 * the first ``LSTMModel.fit(epochs=10)`` of the seed configuration (LSTM(20), batch size 1,
   800 one-step samples) in a fresh process, timed from building the model to ``fit``'s
   return (imports not included), cold and warm cache, and without any cache.
 
 Each child also counts its XLA programs (compilation requests, and how many the cache
-answered). The load average is printed beside the figures: on a shared machine the cold
-figures grow with it.
+answered); the programs of each budgeted entry point (``tests/program_counts.py``) are
+reported beside their budgets. The load average is printed beside the figures: on a shared
+machine the cold figures grow with it.
 
     python bench/cold_start.py                 # one run of each (about a minute when quiet)
     python bench/cold_start.py --repeats 3     # medians of three
@@ -50,6 +54,8 @@ from _common import (
 SCRIPT = Path(__file__).resolve()
 SEED_SCRIPT = REPO_DIR.parent / "shared" / "seeds" / "001_e61af0ab00c81fff.txt"
 TARGETS = {
+    "five_lines_warm_s": 2.5,  # at most, seconds: the README's five-line example, imports in
+    "five_lines_cold_s": 5.0,
     "first_fit_warm_s": 1.0,  # at most, seconds
     "first_fit_cold_s": 2.5,  # at most, seconds
     "moving_average_vs_keras_warm": 10.0,  # at least, Keras script wall / lstmlab wall
@@ -89,6 +95,24 @@ def child_moving_average(out: str) -> dict[str, Any]:
     code = main(["moving-average", "--quiet", "--out", out, "--overwrite"])
     return {"status": "ok" if code == 0 else "error", "run_s": time.perf_counter() - started,
             **counts}
+
+
+def child_five_lines(data: str) -> dict[str, Any]:
+    """The README's five-line example as written (its plot included), on ``data``'s airline."""
+    counts = _count_programs()
+    started = time.perf_counter()
+    import pandas as pd
+
+    from lstmlab import Forecaster
+
+    path = Path(data) / "airline_passengers.csv"
+    frame = pd.read_csv(path, index_col="Date", parse_dates=True)
+    forecaster = Forecaster().fit(frame)
+    print(forecaster.forecast(12, level=[80, 95]))
+    figure = Path(tempfile.mkdtemp(prefix="lstmlab-five-lines-")) / "airline.png"
+    forecaster.plot(horizon=12, level=[80, 95]).savefig(figure)
+    return {"status": "ok", "run_s": time.perf_counter() - started,
+            "model": f"{forecaster.metrics['model']} ({forecaster.metrics['norm']})", **counts}
 
 
 def child_first_fit() -> dict[str, Any]:
@@ -163,6 +187,12 @@ def keras_script_source() -> str:
 # --------------------------------------------------------------------------------------------
 # Parent
 # --------------------------------------------------------------------------------------------
+def shared_data(path: str | None) -> Path | None:
+    """``--data``, else ``$LSTMLAB_DATA``, else ``../shared/data``; ``None`` when missing."""
+    folder = Path(path or os.environ.get("LSTMLAB_DATA") or REPO_DIR.parent / "shared" / "data")
+    return folder if (folder / "airline_passengers.csv").is_file() else None
+
+
 def _load() -> float:
     return os.getloadavg()[0]
 
@@ -209,14 +239,15 @@ def _median(runs: list[dict[str, Any]], key: str) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
-def measure_lstmlab(repeats: int, work: Path) -> dict[str, Any]:
-    """Moving-average end to end and the first fit: cold cache, warm cache, no cache."""
+def measure_lstmlab(repeats: int, work: Path, data: Path | None) -> dict[str, Any]:
+    """Moving-average end to end, the first fit and the README's five lines: cold cache, warm
+    cache, no cache (the five lines only with the shared data)."""
     out = str(work / "moving-average")
-    results: dict[str, Any] = {"moving_average": {}, "first_fit": {}}
-    for name, kind, extra in (
-        ("moving_average", "moving_average", (out,)),
-        ("first_fit", "first_fit", ()),
-    ):
+    results: dict[str, Any] = {"moving_average": {}, "first_fit": {}, "five_lines": {}}
+    children = [("moving_average", "moving_average", (out,)), ("first_fit", "first_fit", ())]
+    if data is not None:
+        children.append(("five_lines", "five_lines", (str(data),)))
+    for name, kind, extra in children:
         cold_runs, warm_runs = [], []
         for repeat in range(repeats):
             cache = work / f"cache-{name}-{repeat}"  # a new, empty folder: cold
@@ -239,6 +270,23 @@ def measure_lstmlab(repeats: int, work: Path) -> dict[str, Any]:
             }
             results[name][label] = {k: v for k, v in summary.items() if v not in (None, [])}
     return results
+
+
+def measure_programs(data: Path | None) -> dict[str, Any]:
+    """The programs of each entry point against its budget (tests/program_counts.py)."""
+    if data is None:
+        return {}
+    sys.path.insert(0, str(REPO_DIR / "tests"))
+    from program_counts import PROGRAM_BUDGETS
+
+    child = _timed_child([str(REPO_DIR / "tests" / "program_counts.py"), str(data)], {})
+    if child.get("status") != "ok":
+        return {"error": child.get("error")}
+    return {
+        name: {"programs": child[name]["programs"], "budget": PROGRAM_BUDGETS[name],
+               "names": child[name]["names"]}
+        for name in PROGRAM_BUDGETS
+    }
 
 
 def measure_keras(
@@ -312,7 +360,7 @@ def print_report(results: dict[str, Any]) -> None:
     meta = results["_meta"]
     print(f"Cold start ({meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
           f"{meta['repeats']} run(s) each, medians)")
-    for name in ("moving_average", "first_fit"):
+    for name in ("moving_average", "first_fit", "five_lines"):
         for label, summary in results[name].items():
             loads = ", ".join(
                 f"{load[0]:.2f}/{load[1]:.2f}" for load in summary.get("load", []) if load
@@ -344,9 +392,14 @@ def print_report(results: dict[str, Any]) -> None:
             print(f"  keras script ({backend}): {result['status']}: {result.get('error')}")
     for key, value in results["ratios"].items():
         print(f"  {key}: {value:.1f}x")
+    for name, count in results["programs"].items():
+        if name == "error":
+            print(f"  program counts: error: {count}")
+        else:
+            print(f"  programs of {name}: {count['programs']} (budget {count['budget']})")
     for key, passed in meta["targets"].items():
         verdict = "n/a" if passed is None else ("pass" if passed else "FAIL")
-        print(f"  target {key} ({TARGETS[key]}): {verdict}")
+        print(f"  target {key} ({TARGETS.get(key, 'the budgets')}): {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-lstmlab", action="store_true", help="only the Keras script")
     parser.add_argument("--keras-python", default=sys.executable,
                         help="interpreter with Keras and its backend (e.g. a TensorFlow venv)")
-    parser.add_argument("--child", choices=("moving_average", "first_fit"), help=argparse.SUPPRESS)
+    parser.add_argument("--data", default=None, help="the shared data folder (five lines)")
+    parser.add_argument("--skip-programs", action="store_true", help="no program counts")
+    parser.add_argument("--child", choices=("moving_average", "first_fit", "five_lines"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "moving_average":
@@ -368,14 +424,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.child == "first_fit":
         emit_json(child_first_fit())
         return 0
+    if args.child == "five_lines":
+        emit_json(child_five_lines(*args.child_args))
+        return 0
+    data = shared_data(args.data)
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="lstmlab-cold-start-") as folder:
         work = Path(folder)
         lstmlab = (
-            {"moving_average": {}, "first_fit": {}}
+            {"moving_average": {}, "first_fit": {}, "five_lines": {}}
             if args.skip_lstmlab
-            else measure_lstmlab(args.repeats, work)
+            else measure_lstmlab(args.repeats, work, data)
         )
+        programs = {} if args.skip_programs else measure_programs(data)
         backends = [] if args.skip_keras else [b for b in args.keras_backends.split(",") if b]
         keras = measure_keras(backends, args.repeats, work, args.keras_python)
     fit = lstmlab["first_fit"]
@@ -385,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
         value = fit.get(label, {}).get("first_fit_s")
         return None if value is None else value <= TARGETS[key]
 
+    def five_lines_at_most(label: str) -> bool | None:
+        value = lstmlab["five_lines"].get(label, {}).get("wall_s")
+        return None if value is None else value <= TARGETS[f"five_lines_{label}_s"]
+
     def at_least(label: str) -> bool | None:
         value = found.get(f"keras_tensorflow_over_lstmlab_{label}")
         return None if value is None else value >= TARGETS[f"moving_average_vs_keras_{label}"]
@@ -393,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         **lstmlab,
         "keras": keras,
         "ratios": found,
+        "programs": programs,
         "_meta": {
             "machine": machine_info(),
             "jax": package_version("jax"),
@@ -400,6 +466,11 @@ def main(argv: list[str] | None = None) -> int:
             "load_before": load_before,
             "load_after": _load(),
             "targets": {
+                "five_lines_warm_s": five_lines_at_most("warm"),
+                "five_lines_cold_s": five_lines_at_most("cold"),
+                "programs_within_budgets": None
+                if not programs or "error" in programs
+                else all(p["programs"] <= p["budget"] for p in programs.values()),
                 "first_fit_warm_s": at_most("warm", "first_fit_warm_s"),
                 "first_fit_cold_s": at_most("cold", "first_fit_cold_s"),
                 "moving_average_vs_keras_warm": at_least("warm"),

@@ -580,6 +580,46 @@ CASES = [
         ModelFolderError,
         "config.json",
     ),
+    # -- issue 21: tracebacks that became refusals
+    (
+        "fit with two columns of one name",
+        lambda _: _fit(
+            pd.DataFrame([[1.0, 2.0]] * 40, columns=["a", "a"], index=_monthly().index),
+            target="a",
+        ),
+        ValueError,
+        "the DataFrame has several columns named ['a']",
+    ),
+    (
+        "fit with a zero frequency",
+        lambda _: _fit(_monthly(), freq="0D"),
+        ValueError,
+        "freq='0D' is a step of 0: readings move forward in time",
+    ),
+    (
+        "fit with a learning rate float32 cannot hold",
+        lambda _: Forecaster(learning_rate=1e300),
+        ValueError,
+        "learning_rate must be at most 3.4e+38",
+    ),
+    (
+        "fit that diverges",
+        lambda _: Forecaster(**{**QUICK, "epochs": 3, "learning_rate": 1e30}).fit(_monthly()),
+        ValueError,
+        "training diverged: every seed of mlp (none) ended with non-finite weights",
+    ),
+    (
+        "save onto a file",
+        lambda tmp_path: _model("mlp").save(_write(tmp_path / "file", "x")),
+        ModelFolderError,
+        "is a file, not a folder: a model is saved as a folder",
+    ),
+    (
+        "save below a file",
+        lambda tmp_path: _model("mlp").save(_write(tmp_path / "file", "x") / "model"),
+        ModelFolderError,
+        "pass a path whose parent folders are folders",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -261,6 +262,19 @@ CASES = [
         "learning_rate must be > 0, got nan",
     ),
     (
+        "fit --learning-rate beyond float32",
+        ["fit", "{d}/train.csv", "--target", "a", "--learning-rate", "1e300"],
+        2,
+        "learning_rate must be at most 3.4e+38 (float32",
+    ),
+    (
+        "fit --learning-rate that diverges",
+        ["fit", "{d}/train.csv", "--target", "a", "--learning-rate", "1e30", "--epochs", "3"],
+        2,
+        "training diverged: every seed of mlp (difference) ended with non-finite weights",
+    ),
+    ("fit --freq 0D", ["fit", "{d}/train.csv", "--target", "a", "--freq", "0D"], 2, "step of 0"),
+    (
         "fit --epochs x",
         ["fit", "{d}/train.csv", "--target", "a", "--epochs", "x"],
         2,
@@ -369,6 +383,12 @@ CASES = [
         _chmod_unreadable,
     ),
     # ---- observe
+    (
+        "observe a damaged stored state",
+        ["observe", "--model-dir", "{s}", "--series", "a", "--input", "{d}/new.csv"],
+        1,
+        "the stored state of series 'a' is unreadable",
+    ),
     (
         "observe --input is a folder",
         ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{t}"],
@@ -877,9 +897,18 @@ def paths(data, model, tmp_path) -> dict[str, Path]:
     _set_weights(garbage, lambda data: b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage" + data[16:])
     shutil.copytree(model, nan)
     _set_weights(nan, _nan_weights)
+    damaged = tmp_path / "damaged"  # its stored state of series "a": bytes that are no state
+    shutil.copytree(model, damaged)
+    (store,) = damaged.glob("series.*.sqlite")
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE series SET state = ? WHERE id = 'a'", (b"not a state",))
+    db.close()
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    return {"d": data, "m": folder, "g": garbage, "n": nan, "t": scratch, "o": tmp_path / "out"}
+    return {
+        "d": data, "m": folder, "g": garbage, "n": nan, "s": damaged, "t": scratch,
+        "o": tmp_path / "out",
+    }
 
 
 @pytest.mark.parametrize(

@@ -1328,10 +1328,12 @@ def test_bad_timestamps_keep_pandas_messages():
 
 
 def _programs(model):
+    from lstmlab.core.model import norm_program
     from lstmlab.core.rollout import _compiled_read, _compiled_rollout
 
+    config = model.model_config  # a window model reads with the program of all its norms
     return (
-        _compiled_read(model.model_config, True)._cache_size(),
+        _compiled_read(config if config.stateful else norm_program(config), True)._cache_size(),
         _compiled_rollout.cache_info().misses,  # not currsize: a full cache stops growing
     )
 

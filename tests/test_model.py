@@ -10,6 +10,7 @@ from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
     NORM_EPS,
     NORMS,
+    TRACED_NORM,
     LSTMConfig,
     MLPConfig,
     apply,
@@ -23,6 +24,8 @@ from lstmlab.core.model import (
     init_params,
     init_stacked,
     init_state,
+    norm_code,
+    norm_program,
     reset_state,
 )
 from lstmlab.core.rollout import rollout
@@ -256,6 +259,33 @@ def test_the_none_path_is_the_raw_network_bit_for_bit():
         np.testing.assert_array_equal(
             apply(config, params, state, x)[0], raw(config, params, state, x)[0]
         )
+
+
+@pytest.mark.parametrize("model", sorted(NORM_MODELS))
+def test_the_program_of_every_norm_applies_each_norms_own_arithmetic(model):
+    # One compiled program serves every norm (norm_program), the norm passed in as a code:
+    # under jit, as training and serving run it, it equals each norm's own model.
+    base = NORM_MODELS[model]
+    program = norm_program(base)
+    assert program.norm == TRACED_NORM and norm_program(program) == program
+    params, state, x = random_params(base), random_state(base, ROWS), jnp.asarray(windows())
+    traced = jax.jit(lambda p, s, x, code: apply(program, p, s, x, code))
+    for norm in NORMS:
+        config = dataclasses.replace(base, norm=norm)
+        want = jax.jit(lambda p, s, x, c=config: apply(c, p, s, x))(params, state, x)
+        got = traced(params, state, x, norm_code(config))
+        # none and difference: the same operations, bit for bit; window: a reduction XLA may
+        # fuse otherwise (float32 rounding)
+        tolerance = 0 if norm != "window" else 1e-6
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tolerance, atol=0)
+    # the code matters: another norm's code gives another output
+    other = traced(params, state, x, norm_code(dataclasses.replace(base, norm="difference")))
+    assert not np.allclose(np.asarray(other[0]), np.asarray(traced(params, state, x, 0)[0]))
+    with pytest.raises(ValueError, match="applies the norm it is given"):
+        apply(program, params, state, x)
+    # A model that reads single steps or returns sequences keeps its own program.
+    assert norm_program(dataclasses.replace(base, timesteps=1, norm="none")).norm == "none"
 
 
 def dyadic_windows():

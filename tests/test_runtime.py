@@ -555,3 +555,44 @@ def test_in_background_runs_under_the_callers_jax_default_device():
     with jax.default_device(device):
         assert in_background(seen).result(60) == device
     assert in_background(seen).result(60) is None
+
+
+# --------------------------------------------------------------------------- program budgets
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("readme")  # after the README test, whose programs it finds cached
+def test_every_entry_point_compiles_within_its_program_budget():
+    # A fresh process (tests/program_counts.py) counts, by JAX's compile events, the programs
+    # each entry point compiles from an empty in-memory cache; more than its budget fails.
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from conftest import shared_data_dir
+
+    from tests.program_counts import PROGRAM_BUDGETS
+
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip(
+            "shared data folder not found: set LSTMLAB_DATA or place ../shared/data beside the repo"
+        )
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "program_counts.py"), str(data)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    counts = json.loads(child.stdout.splitlines()[-1])
+    assert set(counts) == set(PROGRAM_BUDGETS)
+    over = {
+        name: f"{count['programs']} > {PROGRAM_BUDGETS[name]}: {count['names']}"
+        for name, count in counts.items()
+        if count["programs"] > PROGRAM_BUDGETS[name]
+    }
+    assert not over, over
+    # the count sees the programs: every entry point trains, through the one driver
+    assert all(count["names"].get("jit(run)", 0) >= 1 for count in counts.values())

@@ -1398,3 +1398,28 @@ def test_the_leak_guard_names_a_left_handler_and_a_left_thread():
     assert found[0].startswith("logger 'lstmlab.left' had 0 handlers, now 1")
     assert found[1].startswith("thread 'left-running'")
     assert leaks(handlers, threads) == []  # and nothing once both are gone
+
+
+def test_head_answers_where_get_does_with_its_status_and_no_body(inproc):
+    # Monitors probe with HEAD: the same status and headers as GET, no body.
+    url = inproc.url
+    for path in ("/health", "/models/current", "/series/nobody/forecast"):
+        get = urllib.request.Request(url + path, headers=AUTH)
+        head = urllib.request.Request(url + path, headers=AUTH, method="HEAD")
+        answers = []
+        for request in (get, head):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    answers.append((answer.status, answer.headers["content-type"], answer.read()))
+            except urllib.error.HTTPError as error:
+                answers.append((error.code, error.headers["content-type"], error.read()))
+        (get_status, get_type, get_body), (head_status, head_type, head_body) = answers
+        assert (head_status, head_type) == (get_status, get_type) and get_body and not head_body
+    assert answers[0][0] == 404  # the unknown series: an answer, not 405
+    # A path with no GET has no HEAD either; the schema lists GET once, no HEAD operations.
+    head = urllib.request.Request(url + "/series/x/observations", headers=AUTH, method="HEAD")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(head, timeout=30)
+    assert refused.value.code == 405
+    schema = inproc.call("GET", "/openapi.json")[1]
+    assert not [p for p, methods in schema["paths"].items() if "head" in methods]

@@ -7,7 +7,15 @@ import numpy as np
 import optax
 import pytest
 
-from lstmlab.core.model import LSTMConfig, MLPConfig, apply, init_params, init_state, reset_state
+from lstmlab.core.model import (
+    NORMS,
+    LSTMConfig,
+    MLPConfig,
+    apply,
+    init_params,
+    init_state,
+    reset_state,
+)
 from lstmlab.core.train import (
     EarlyStopping,
     Plateau,
@@ -1150,3 +1158,19 @@ def test_compile_fit_from_shapes_leaves_nothing_to_compile_for_the_fit(single):
         _, log = driver(config, train_config, state, x, y, validation=validation)
     assert (ahead.count, during.count) == (1, 0)
     assert np.all(np.isfinite(log.loss)) and log.loss.shape[0] >= 1
+
+
+def test_every_norm_of_one_shape_trains_in_one_program():
+    # Shapes no other test uses, so that this test compiles the program itself.
+    base = MLPConfig(hidden=(5, 3), timesteps=3, outputs=1)
+    train_config = TrainConfig(epochs=2)
+    x, y, _ = stopping_data()
+    results = {}
+    with compiles_of("run") as compiled:
+        for norm in NORMS:
+            config = dataclasses.replace(base, norm=norm)
+            states = init_train_states(config, train_config, [0, 1], 4)
+            results[norm] = fit(config, train_config, states, x, y)[1].loss
+    assert compiled.count == 1  # one program served the three norms
+    # each norm kept its own arithmetic: the losses differ
+    assert len({np.asarray(loss).tobytes() for loss in results.values()}) == 3

@@ -29,7 +29,9 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_finite",
+    "FLOAT32_MAX",
     "check_fraction",
+    "check_learning_rate",
     "check_int_range",
     "check_non_negative_int",
     "check_positive_int",
@@ -252,6 +254,31 @@ def check_positive_number(name: str, value: Any, *, fix: str = "pass a number > 
     ):
         raise ValueError(f"{name} must be > 0, got {value!r}; {fix}")
     return float(value)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_learning_rate(value: Any) -> float:
+    """Check a learning rate: a finite number ``> 0`` that float32, the training's type, holds.
+
+    A rate beyond float32 becomes ``inf`` in the optimizer, and every weight NaN.
+
+    Example:
+        >>> check_learning_rate(3e-3)
+        0.003
+        >>> check_learning_rate(1e300)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: learning_rate must be at most 3.4e+38 (float32, ...), got 1e+300; ...
+    """
+    rate = check_positive_number("learning_rate", value, fix="pass e.g. 3e-3")
+    if rate > FLOAT32_MAX:
+        raise ValueError(
+            f"learning_rate must be at most {FLOAT32_MAX:.2g} (float32, the training's type), "
+            f"got {value!r}; pass e.g. 3e-3"
+        )
+    return rate
 
 
 def check_fraction(name: str, value: Any, *, fix: str = "pass e.g. 0.67") -> float:

@@ -1306,8 +1306,8 @@ def _run_fit(args: argparse.Namespace) -> int:
         print(f"  chosen on the validation tail, RMSE in scaled units: {shown}")
     for warning in (metrics.get("warnings") or {}).values():
         print(f"  note: {warning}")
-    for name, rmse in metrics["one_step_rmse"].items():
-        print(f"  {name}: one-step RMSE {rmse:.6g}")
+    for name, rmse in metrics["one_step_rmse"].items():  # None: no finite one-step forecast
+        print(f"  {name}: one-step RMSE {'—' if rmse is None else f'{rmse:.6g}'}")
     print(f"saved model to {args.out}")
     return 0
 

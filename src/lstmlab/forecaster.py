@@ -69,7 +69,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
@@ -80,6 +79,7 @@ from lstmlab.checks import (
     check_choice,
     check_fraction,
     check_int_range,
+    check_learning_rate,
     check_non_negative_int,
     check_positive_int,
     check_positive_number,
@@ -104,7 +104,7 @@ from lstmlab.data.layouts import (
     make_series_streams,
     make_windows,
 )
-from lstmlab.data.loading import parse_time_column
+from lstmlab.data.loading import check_frequency, parse_time_column
 from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
 from lstmlab.data.seasons import choose_seasons, choose_window
 from lstmlab.defaults import (
@@ -251,7 +251,7 @@ class ForecasterConfig(ForecasterSettings):
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size)
         check_seed("seed", self.seed, count=self.seeds)  # seeds run seed .. seed + seeds - 1
-        check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
+        check_learning_rate(self.learning_rate)
         check_choice("scaler", self.scaler, SCALER_KINDS)
         check_choice("norm", self.norm, ("auto", *NORMS))
         if self.validation != 0:
@@ -991,7 +991,15 @@ def _parse_data(
         data = data.to_frame(name=str(data.name) if data.name is not None else "0")
     if isinstance(data, pd.DataFrame):
         frame = data
-        names = {str(c) for c in frame.columns}
+        labels = pd.Index([str(c) for c in frame.columns])
+        if labels.has_duplicates:
+            # which of two equal names is the series? Refuse rather than take the first.
+            twice = sorted(set(labels[labels.duplicated()]))
+            raise ValueError(
+                f"the DataFrame has several columns named {twice} (names compared as text); "
+                "give every column its own name, e.g. data.columns = [...]"
+            )
+        names = set(labels)
         if id_col is None and time_col is None and targets is None:
             for layout in _LONG_LAYOUTS:
                 if set(layout) <= names:
@@ -1172,6 +1180,7 @@ def _infer_freq(index: pd.DatetimeIndex) -> str | None:
 
 def _check_freq(times: Mapping[str, pd.DatetimeIndex | None], freq: str | None) -> str | None:
     """The readings' frequency (inferred when not given); every series on its grid."""
+    check_frequency("freq", freq)
     stamped = {i: t for i, t in times.items() if t is not None}
     if not stamped:
         return None
@@ -1229,7 +1238,7 @@ def _stack_rnn(states: Sequence[SeriesState]) -> tuple[LSTMState, ...]:
 
 def _sequence_outputs(config: ModelConfig, params: Params, x: np.ndarray) -> np.ndarray:
     """Every seed's outputs after every step of ``x (1, time, features)`` from a zero state."""
-    return np.asarray(_compiled_sequence(config)(params, jnp.asarray(x)))  # (seeds, 1, time, F)
+    return np.asarray(_compiled_sequence(config)(params, x))  # (seeds, 1, time, F)
 
 
 _SEQUENCE_CACHE: dict[ModelConfig, Any] = {}
@@ -1247,7 +1256,7 @@ def _compiled_sequence(config: ModelConfig):
 
 
 def _add_seed_axis(params: Params) -> Params:
-    return jax.tree.map(lambda leaf: jnp.asarray(leaf)[None], params)
+    return jax.tree.map(lambda leaf: jax.device_put(np.asarray(leaf)[None]), params)
 
 
 # --------------------------------------------------------------------------- training data
@@ -3375,6 +3384,19 @@ class Forecaster:
             params = fit(kept.model, refit_config, states, whole.x_batches, whole.y_batches)[
                 0
             ].params
+        finite = np.logical_and.reduce(
+            [
+                np.isfinite(np.asarray(leaf)).reshape(leaf.shape[0], -1).all(axis=1)
+                for leaf in jax.tree.leaves(params)
+            ]
+        )  # (seeds,)
+        if not finite.any():
+            # Nothing to forecast with: refuse here, before a folder of NaN weights is saved.
+            raise ValueError(
+                f"training diverged: every seed of {names[chosen]} ended with non-finite "
+                f"weights (learning_rate={settings.learning_rate:g}); pass a smaller "
+                f"learning_rate (the default is {ForecasterSettings().learning_rate:g})"
+            )
         recipe = recipe_of(chosen)
         residuals = rolled[chosen] or {i: r for i, r in kept.residuals.items() if r is not None}
         calibration = _Calibration(

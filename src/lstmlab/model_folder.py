@@ -201,7 +201,18 @@ def model_lock(path: str | os.PathLike[str], *, create: bool = True) -> Iterator
     path = Path(path)
     if not create and not path.is_dir():
         raise ModelFolderError(f"no model folder at {path}; pass the folder `lstmlab fit` saved")
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise ModelFolderError(
+            f"{path} is a file, not a folder: a model is saved as a folder; pass a folder's "
+            "path (a new one, or one lstmlab saved)"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:  # a file on the way
+        raise ModelFolderError(
+            f"cannot create the model folder {path}: {error.strerror} ({error.filename}); "
+            "pass a path whose parent folders are folders"
+        ) from None
     key = (path.resolve(), threading.get_ident())
     if key in _HELD_LOCKS:  # a second flock in the same thread would wait for itself
         yield path

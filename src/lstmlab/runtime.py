@@ -52,9 +52,11 @@ __all__ = [
     "EpochProgress",
     "Executor",
     "LocalExecutor",
+    "ProgramCount",
     "RayExecutor",
     "compile_cache_dir",
     "configure_compile_cache",
+    "counting_programs",
     "default_compile_cache_dir",
     "ensure_compile_cache",
     "epoch_progress",
@@ -291,6 +293,67 @@ def ensure_compile_cache() -> Path | None:
 def compile_cache_dir() -> Path | None:
     """The cache folder this process uses (``None``: off, or not configured yet)."""
     return _SETTING.path
+
+
+# JAX reports this event once per program it compiles or reads from the persistent cache,
+# whether the cache is on or off; a program already in this process' memory reports nothing.
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+class ProgramCount:
+    """The XLA programs compiled (or read from the persistent cache) inside ``counting_programs``.
+
+    Attributes:
+        names: how many programs of each jitted function (``"jit(run)"``, ...), in order of
+            first appearance.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        """Every program counted."""
+        return sum(self.names.values())
+
+    def __str__(self) -> str:
+        """e.g. ``12 programs: 3 jit(run), 2 jit(read_window), ...``, the most first."""
+        most = sorted(self.names.items(), key=lambda item: -item[1])
+        return f"{self.total} programs: " + ", ".join(f"{n} {name}" for name, n in most)
+
+
+@contextmanager
+def counting_programs() -> Iterator[ProgramCount]:
+    """Count the programs JAX compiles inside the block, by JAX's own compile events.
+
+    A program this process already holds is not compiled again and not counted: count in a
+    fresh process (or after ``jax.clear_caches()``) to count every program an entry point
+    needs. Cached on disk or not, a program is counted alike.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> def affine(x):
+        ...     return x * 3 + 1
+        >>> with counting_programs() as count:
+        ...     _ = jax.jit(affine)(jnp.arange(5))  # the eager arange is a program too
+        ...     _ = jax.jit(affine)(jnp.arange(5))  # held in memory: not compiled again
+        >>> count.total, count.names["jit(affine)"]
+        (2, 1)
+    """
+    from jax import monitoring
+
+    count = ProgramCount()
+
+    def listen(event: str, seconds: float, **kwargs: Any) -> None:
+        if event == _COMPILE_EVENT:
+            name = str(kwargs.get("fun_name", "?"))
+            count.names[name] = count.names.get(name, 0) + 1
+
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield count
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
 
 
 # --------------------------------------------------------------------------- executors

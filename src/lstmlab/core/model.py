@@ -26,7 +26,6 @@ from lstmlab.core.layers import (
     init_dense,
     init_lstm,
     lstm_layer,
-    zero_lstm_state,
 )
 from lstmlab.core.norms import NORMS  # JAX-free, for the command line's --norm flags
 
@@ -39,6 +38,7 @@ __all__ = [
     "ModelState",
     "NORMS",
     "NORM_EPS",
+    "TRACED_NORM",
     "Params",
     "StackedParams",
     "apply",
@@ -53,6 +53,8 @@ __all__ = [
     "init_params",
     "init_stacked",
     "init_state",
+    "norm_code",
+    "norm_program",
     "reset_state",
     "to_keras_weights",
 ]
@@ -64,9 +66,37 @@ NORM_EPS = 1e-5
 a flat window maps to zeros instead of dividing by zero."""
 
 
+TRACED_NORM = "traced"
+"""The ``norm`` of a compiled training program that serves every normalisation of one shape
+(``lstmlab.core.train.program_model``): ``apply`` then takes the model's own norm as a
+traced code, ``NORMS.index(norm)``. Not a norm to build a model with."""
+
+
+def norm_program(config: Any) -> Any:
+    """The config of the compiled program that serves every norm of ``config``'s shape.
+
+    ``config`` with ``norm=TRACED_NORM`` where a norm can apply (a window of two steps or
+    more, one output per window), else ``config`` itself; ``apply`` then takes
+    ``norm_code(config)``. A choice among norms compiles one program, not one per norm.
+    """
+    if (
+        config.norm == TRACED_NORM
+        or config.timesteps < 2
+        or getattr(config, "return_sequences", False)
+    ):
+        return config
+    return dataclasses.replace(config, norm=TRACED_NORM)
+
+
+def norm_code(config: Any) -> np.int32:
+    """``config.norm`` as the traced code a ``norm_program`` takes (``NORMS.index``)."""
+    return np.int32(NORMS.index(config.norm))
+
+
 def _check_norm(config: Any) -> None:
     """Validate ``config.norm`` against the window length and the output layout."""
-    check_choice("norm", config.norm, NORMS, fix="pass norm='none', 'difference' or 'window'")
+    if config.norm != TRACED_NORM:  # a traced program must take every norm: checked as one
+        check_choice("norm", config.norm, NORMS, fix="pass norm='none', 'difference' or 'window'")
     if config.norm == "none":
         return
     if config.timesteps < 2:
@@ -260,15 +290,14 @@ def init_state(config: ModelConfig, batch_size: int) -> ModelState:
     batch_size = check_positive_int("batch_size", batch_size)
     if config.kind != "lstm":
         return ()
-    return _zero_state(config.units, batch_size)
-
-
-# One compiled program per (units, batch size): called eagerly (LSTMModel, the Forecaster),
-# jnp.zeros would compile a conversion and a broadcast per array shape; under an outer jit
-# this call is inlined.
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _zero_state(units: tuple[int, ...], batch_size: int) -> ModelState:
-    return tuple(zero_lstm_state(batch_size, layer_units) for layer_units in units)
+    # NumPy zeros: called eagerly (LSTMModel, the Forecaster, every training's set-up),
+    # jnp.zeros would compile a program per shape; under an outer jit they are constants.
+    return tuple(
+        LSTMState(
+            h=np.zeros((batch_size, units), np.float32), c=np.zeros((batch_size, units), np.float32)
+        )
+        for units in config.units
+    )
 
 
 def _layer_indices(state: ModelState, layers: int | Iterable[int] | None) -> set[int]:
@@ -495,7 +524,11 @@ def _raw_apply(
 
 
 def apply(
-    config: ModelConfig, params: Params, state: ModelState, x: jax.Array
+    config: ModelConfig,
+    params: Params,
+    state: ModelState,
+    x: jax.Array,
+    norm: jax.Array | None = None,
 ) -> tuple[jax.Array, ModelState]:
     """Forward pass from ``state``; returns the prediction and the new state.
 
@@ -510,6 +543,9 @@ def apply(
         state: from ``init_state``; ``()`` for an MLP.
         x: ``(batch, time, features)``; with a ``norm``, ``time`` must be
             ``config.timesteps`` (the window the statistics are taken over).
+        norm: for ``config.norm == TRACED_NORM`` only, the norm to apply as a traced int32
+            code, ``NORMS.index(norm)``: one compiled program then serves every norm, with
+            each norm's own arithmetic (a scale of 1 and a shift of 0 change nothing).
 
     Returns:
         ``(y, new_state)`` with ``y`` of shape ``(batch, outputs)`` (or ``(batch, time,
@@ -518,7 +554,13 @@ def apply(
     Raises:
         ValueError: with a ``norm``, a window of another length than ``config.timesteps``.
     """
-    if config.norm == "none":
+    if config.norm == TRACED_NORM:
+        if norm is None:
+            raise ValueError(
+                f"a program model (norm={TRACED_NORM!r}) applies the norm it is given: pass "
+                "norm=NORMS.index(the model's norm)"
+            )
+    elif config.norm == "none":
         return _raw_apply(config, params, state, x)  # the Keras-exact path, untouched
     if x.shape[1] != config.timesteps:
         # Reading a window in pieces would normalise each piece by its own statistics.
@@ -528,6 +570,21 @@ def apply(
             "(batch, timesteps, features)"
         )
     target = x[:, :, 0]  # (batch, time)
+    if config.norm == TRACED_NORM:
+        # Each norm's shift and scale, picked by the code: the same operations as below
+        # (dividing by and multiplying with a scale of 1 are exact).
+        code = jnp.asarray(norm, jnp.int32)
+        mean = jnp.mean(target, axis=1, keepdims=True)
+        spread = jnp.std(target, axis=1, keepdims=True) + NORM_EPS
+        shift = jnp.where(
+            code == NORMS.index("difference"),
+            target[:, -1:],
+            jnp.where(code == NORMS.index("window"), mean, jnp.zeros_like(mean)),
+        )
+        scale = jnp.where(code == NORMS.index("window"), spread, jnp.ones_like(spread))
+        x = jnp.concatenate([((target - shift) / scale)[:, :, None], x[:, :, 1:]], axis=2)
+        y, new_state = _raw_apply(config, params, state, x)
+        return y * scale + shift, new_state
     if config.norm == "difference":
         shift = target[:, -1:]  # (batch, 1): the window's last value
         normed = target - shift

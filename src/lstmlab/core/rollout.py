@@ -49,7 +49,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from lstmlab.checks import check_choice, check_positive_int
-from lstmlab.core.model import ModelConfig, ModelState, Params, apply, init_state
+from lstmlab.core.model import (
+    ModelConfig,
+    ModelState,
+    Params,
+    apply,
+    init_state,
+    norm_code,
+    norm_program,
+)
 
 __all__ = ["STRATEGIES", "read", "rollout", "window_states"]
 
@@ -75,12 +83,16 @@ def _compiled_read(config: ModelConfig, seeds: bool):
     after them are padding and never read.
     """
 
-    def read_window(params: Params, state: ModelState, x: jax.Array, length: jax.Array):
+    def read_window(
+        params: Params, state: ModelState, x: jax.Array, length: jax.Array, norm: jax.Array
+    ):
         del state, length
-        y, _ = apply(config, params, init_state(config, x.shape[0]), x)
+        y, _ = apply(config, params, init_state(config, x.shape[0]), x, norm)
         return _last_step(y), ()
 
-    def read_stream(params: Params, state: ModelState, x: jax.Array, length: jax.Array):
+    def read_stream(
+        params: Params, state: ModelState, x: jax.Array, length: jax.Array, norm: jax.Array
+    ):
         def step(t, carry: ModelState) -> ModelState:
             x_t = jax.lax.dynamic_slice_in_dim(x, t, 1, axis=1)  # (rows, 1, features)
             return apply(config, params, carry, x_t)[1]  # the unused head is not computed
@@ -92,7 +104,7 @@ def _compiled_read(config: ModelConfig, seeds: bool):
         return _last_step(y), new_state
 
     read_one = read_stream if config.stateful else read_window
-    return jax.jit(jax.vmap(read_one, in_axes=(0, 0, None, None)) if seeds else read_one)
+    return jax.jit(jax.vmap(read_one, in_axes=(0, 0, None, None, None)) if seeds else read_one)
 
 
 def _pad_rows(tree: Any, rows: int, axis: int) -> Any:
@@ -165,7 +177,9 @@ def read(
     rows, steps = x.shape[0], x.shape[1]
     padded = 1 << (rows - 1).bit_length()
     row_axis = 1 if seeds else 0
-    fn = _compiled_read(config, bool(seeds))
+    # a window model's norms share one program (norm_program); a stream reads step by step
+    fn = _compiled_read(config if config.stateful else norm_program(config), bool(seeds))
+    code = norm_code(config)
     if not config.stateful:
         window = config.timesteps
         if steps < window:
@@ -174,7 +188,7 @@ def read(
             )
         x_window = np.zeros((padded, window, x.shape[2]), np.float32)  # rows padded with zeros
         x_window[:rows] = x[:, steps - window :]
-        y = np.asarray(fn(params, (), x_window, np.int32(window))[0])
+        y = np.asarray(fn(params, (), x_window, np.int32(window), code)[0])
         return (y if padded == rows else _take_rows(y, rows, row_axis)), state
     if capacity is None:
         capacity = 1 << (steps - 1).bit_length()
@@ -187,7 +201,7 @@ def read(
         piece = x[:, start : start + capacity]
         buffer = np.zeros((padded, capacity, x.shape[2]), np.float32)  # (rows, capacity, f)
         buffer[:rows, : piece.shape[1]] = piece  # the rest of the buffer is never read
-        y, state = fn(params, state, buffer, np.int32(piece.shape[1]))
+        y, state = fn(params, state, buffer, np.int32(piece.shape[1]), code)
         state = jax.tree.map(np.asarray, state)
     y = np.asarray(y)
     return (y, state) if padded == rows else _take_rows((y, state), rows, row_axis)
@@ -198,15 +212,15 @@ def read(
 
 @functools.lru_cache(maxsize=128)
 def _compiled_window_states(config: ModelConfig, seeds: bool):
-    def states_one(params: Params, state: ModelState, windows: jax.Array):
+    def states_one(params: Params, state: ModelState, windows: jax.Array, norm: jax.Array):
         def read_window(carry: ModelState, window: jax.Array):
-            _, new_state = apply(config, params, carry, window)
+            _, new_state = apply(config, params, carry, window, norm)
             return new_state, carry  # emit the state before the window
 
         _, before = jax.lax.scan(read_window, state, windows)
         return before
 
-    return jax.jit(jax.vmap(states_one, in_axes=(0, 0, None)) if seeds else states_one)
+    return jax.jit(jax.vmap(states_one, in_axes=(0, 0, None, None)) if seeds else states_one)
 
 
 def window_states(
@@ -243,12 +257,13 @@ def window_states(
             f"window_states needs a stateful model, got a {config.kind} model with "
             "stateful=False; a window model starts every window from a zero state"
         )
-    windows = jnp.asarray(windows, jnp.float32)
+    windows = np.asarray(windows, np.float32)  # NumPy: an eager jnp conversion compiles
     if windows.ndim != 4 or windows.shape[3] != config.features:
         raise ValueError(
             f"windows must have shape (count, rows, window, {config.features}), got {windows.shape}"
         )
-    return _compiled_window_states(config, bool(seeds))(params, state, windows)
+    program = _compiled_window_states(norm_program(config), bool(seeds))
+    return program(params, state, windows, norm_code(config))
 
 
 # --------------------------------------------------------------------------- rollout
@@ -276,18 +291,18 @@ def _compiled_rollout(
         row = jnp.concatenate([value, covariates], axis=-1)  # (rows, features)
         return jnp.concatenate([x[:, 1:], row[:, None, :]], axis=1)  # drop the oldest
 
-    def rollout_one(params, state, x, future, output, horizon):
+    def rollout_one(params, state, x, future, output, horizon, norm):
         rows = x.shape[0]
         zero = init_state(config, rows)
         start = state if config.stateful else zero
         if direct:
             if not has_output:
-                output, _ = apply(config, params, start, x)
+                output, _ = apply(config, params, start, x, norm)
             return _last_step(output).reshape(rows, capacity, targets)  # step-major outputs
 
         def step(k, carry):
             window_x, step_state, values = carry
-            y, new_state = apply(config, params, step_state, window_x)
+            y, new_state = apply(config, params, step_state, window_x, norm)
             value = _last_step(y)  # (rows, targets)
             values = jax.lax.dynamic_update_slice_in_dim(values, value[:, None, :], k, axis=1)
             covariates = jax.lax.dynamic_index_in_dim(future, k, axis=1, keepdims=False)
@@ -304,7 +319,7 @@ def _compiled_rollout(
 
     if seeds:
         rollout_one = jax.vmap(
-            rollout_one, in_axes=(0, 0, None, None, 0 if has_output else None, None)
+            rollout_one, in_axes=(0, 0, None, None, 0 if has_output else None, None, None)
         )
     return jax.jit(rollout_one)
 
@@ -427,10 +442,19 @@ def rollout(
         future_buffer[:, :horizon] = future  # the steps after horizon are never read
     if output is not None:
         output = np.asarray(output, np.float32)
-    fn = _compiled_rollout(config, capacity, direct, bool(seeds), output is not None)
+    # every norm of one shape: one program (norm_program), the norm passed in as a code
+    fn = _compiled_rollout(
+        norm_program(config), capacity, direct, bool(seeds), output is not None
+    )
     # NumPy in (one call signature whether a state comes from a store or a read), NumPy out
     state = jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), state)
     values = fn(
-        params, state if config.stateful else (), x, future_buffer, output, np.int32(horizon)
+        params,
+        state if config.stateful else (),
+        x,
+        future_buffer,
+        output,
+        np.int32(horizon),
+        norm_code(config),
     )
     return np.asarray(values)[..., :horizon, :]  # (…, rows, horizon, targets)

@@ -28,6 +28,7 @@ from lstmlab.checks import (
     check_bool,
     check_choice,
     check_fraction,
+    check_learning_rate,
     check_non_negative_int,
     check_positive_int,
     check_positive_number,
@@ -41,6 +42,8 @@ from lstmlab.core.model import (
     apply,
     init_params,
     init_state,
+    norm_code,
+    norm_program,
 )
 
 __all__ = [
@@ -175,10 +178,14 @@ def keras_adam(
     """
 
     def init_fn(params: optax.Params) -> KerasAdamState:
+        # NumPy zeros: an eager init (every training's set-up) compiles no program per shape
+        def zeros(leaf: Any) -> np.ndarray:
+            return np.zeros(np.shape(leaf), leaf.dtype)
+
         return KerasAdamState(
-            count=jnp.zeros([], jnp.int32),
-            mu=jax.tree.map(jnp.zeros_like, params),
-            nu=jax.tree.map(jnp.zeros_like, params),
+            count=np.zeros((), np.int32),
+            mu=jax.tree.map(zeros, params),
+            nu=jax.tree.map(zeros, params),
         )
 
     def update_fn(grads, state: KerasAdamState, params=None):
@@ -336,7 +343,7 @@ class TrainConfig:
         _check_optional("plateau", self.plateau, Plateau)
         object.__setattr__(self, "epochs", check_non_negative_int("epochs", self.epochs))
         object.__setattr__(
-            self, "learning_rate", check_positive_number("learning_rate", self.learning_rate)
+            self, "learning_rate", check_learning_rate(self.learning_rate)
         )
 
     def optimizer(self) -> optax.GradientTransformation:
@@ -441,10 +448,13 @@ def program_model(model_config: ModelConfig) -> ModelConfig:
     one program, with the model's ``stateful`` passed in as a traced flag (``carry``): the
     stateful and stateless models of an experiment compile once, not twice. The arithmetic
     is unchanged: from a zero state the products with the recurrent kernel are exact zeros.
+    Likewise every input normalisation (``norm``) of a window of two steps or more runs one
+    program, with the model's norm passed in as a traced code (``norm_code``): a shift of 0
+    and a scale of 1 change no value.
     """
     if isinstance(model_config, LSTMConfig) and not model_config.stateful:
-        return dataclasses.replace(model_config, stateful=True)
-    return model_config
+        model_config = dataclasses.replace(model_config, stateful=True)
+    return norm_program(model_config)  # every norm of one shape: one program
 
 
 def _batch_unroll(num_batches: int) -> int:
@@ -465,7 +475,7 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         train_config: training settings.
 
     Returns:
-        ``train_epoch(train_state, x_batches, y_batches, lr_scale=None, carry=None) ->
+        ``train_epoch(train_state, x_batches, y_batches, lr_scale=None, carry=None, norm=None) ->
         (train_state, losses)`` with ``x_batches (num_batches, batch, time, features)``, ``y_batches
         (num_batches, batch, outputs)`` and ``losses (num_batches,)``. A stateful model
         carries its state across batches and returns it; a stateless one starts every batch
@@ -475,20 +485,21 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         learning rate ``lr_scale * learning_rate`` (up to float rounding), without changing
         the optimizer state's layout; ``None`` (the default) leaves the updates untouched.
         ``carry``, a bool scalar, says whether the model carries its state (``None``: the
-        config's ``stateful``; see ``program_model``).
+        config's ``stateful``; see ``program_model``). ``norm``, an int32 scalar, is the
+        model's norm code for a ``program_model`` (``norm="traced"``), else ``None``.
     """
     optimizer = train_config.optimizer()
     every = train_config.reset.every_batches
 
-    def loss_fn(params, rnn_state, x, y):
+    def loss_fn(params, rnn_state, x, y, norm):
         # Read when the epoch is traced: the LSTM layers' products in the chosen type.
         with matmul_dtype(train_config.matmul_dtype):
-            prediction, new_state = apply(model_config, params, rnn_state, x)
+            prediction, new_state = apply(model_config, params, rnn_state, x, norm)
         return mse(prediction, y), new_state
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-    def batch_step(state, inputs, lr_scale, stateful):
+    def batch_step(state, inputs, lr_scale, stateful, norm):
         params, opt_state, rnn_state = state
         x, y, index = inputs
         if stateful is not False and every is not None:
@@ -496,7 +507,7 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
             reset_now = (index > 0) & (index % every == 0)
             rnn_state = jax.tree.map(lambda s: jnp.where(reset_now, 0.0, s), rnn_state)
         start_state = _carried(stateful, rnn_state, _zeros_like_state(rnn_state))
-        (loss, new_state), grads = grad_fn(params, start_state, x, y)
+        (loss, new_state), grads = grad_fn(params, start_state, x, y, norm)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         if lr_scale is not None:
             updates = jax.tree.map(lambda update: update * lr_scale, updates)
@@ -504,7 +515,9 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         rnn_state = _carried(stateful, new_state, rnn_state)
         return (params, opt_state, rnn_state), loss
 
-    def train_epoch(train_state: TrainState, x_batches, y_batches, lr_scale=None, carry=None):
+    def train_epoch(
+        train_state: TrainState, x_batches, y_batches, lr_scale=None, carry=None, norm=None
+    ):
         stateful = model_config.stateful if carry is None else carry
         key = train_state.key
         if train_config.shuffle:
@@ -519,7 +532,7 @@ def make_train_epoch(model_config: ModelConfig, train_config: TrainConfig):
         carry = (train_state.params, train_state.opt_state, train_state.rnn_state)
         indices = jnp.arange(num_batches, dtype=jnp.int32)
         (params, opt_state, rnn_state), losses = jax.lax.scan(
-            functools.partial(batch_step, lr_scale=lr_scale, stateful=stateful),
+            functools.partial(batch_step, lr_scale=lr_scale, stateful=stateful, norm=norm),
             carry,
             (x_batches, y_batches, indices),
             unroll=_batch_unroll(num_batches),
@@ -540,14 +553,14 @@ def make_evaluate(model_config: ModelConfig):
     """Build the pure evaluation function (per-batch MSE, in order).
 
     Returns:
-        ``evaluate_batches(params, rnn_state, x_batches, y_batches, carry=None) -> (losses,
-        rnn_state)``; a stateful model carries its state through the batches in order
-        (``carry`` as in ``make_predict``).
+        ``evaluate_batches(params, rnn_state, x_batches, y_batches, carry=None, norm=None) ->
+        (losses, rnn_state)``; a stateful model carries its state through the batches in
+        order (``carry`` and ``norm`` as in ``make_predict``).
     """
     predict_batches = make_predict(model_config)
 
-    def evaluate_batches(params, rnn_state, x_batches, y_batches, carry=None):
-        predictions, rnn_state = predict_batches(params, rnn_state, x_batches, carry)
+    def evaluate_batches(params, rnn_state, x_batches, y_batches, carry=None, norm=None):
+        predictions, rnn_state = predict_batches(params, rnn_state, x_batches, carry, norm)
         axes = tuple(range(1, predictions.ndim))
         return jnp.mean(jnp.square(predictions - y_batches), axis=axes), rnn_state
 
@@ -558,19 +571,19 @@ def make_predict(model_config: ModelConfig):
     """Build the pure prediction function over batches.
 
     Returns:
-        ``predict_batches(params, rnn_state, x_batches, carry=None) -> (y_batches,
+        ``predict_batches(params, rnn_state, x_batches, carry=None, norm=None) -> (y_batches,
         rnn_state)``: a scan over ``x_batches (num_batches, batch, time, features)``; a
         stateful model carries its state and returns the final one, a stateless model starts
         each batch from zero state. ``carry``, a bool scalar, says which (``None``: the
-        config's ``stateful``; see ``program_model``).
+        config's ``stateful``; see ``program_model``); ``norm`` as in ``make_train_epoch``.
     """
 
-    def predict_batches(params, rnn_state, x_batches, carry=None):
+    def predict_batches(params, rnn_state, x_batches, carry=None, norm=None):
         stateful = model_config.stateful if carry is None else carry
 
         def step(state, x):
             start = _carried(stateful, state, _zeros_like_state(state))
-            y, new_state = apply(model_config, params, start, x)
+            y, new_state = apply(model_config, params, start, x, norm)
             return _carried(stateful, new_state, state), y
 
         return jax.lax.scan(step, rnn_state, x_batches)[::-1]
@@ -716,8 +729,9 @@ def make_driver_epoch(
             epoch ended in) or ``"zeros"``.
 
     Returns:
-        ``epoch(train_state, stop_state, x_batches, y_batches, x_val, y_val, carry=None) ->
-        (train_state, stop_state, loss, val_loss)`` (``carry`` as in ``make_train_epoch``)
+        ``epoch(train_state, stop_state, x_batches, y_batches, x_val, y_val, carry=None,
+        norm=None) -> (train_state, stop_state, loss, val_loss)`` (``carry`` and ``norm`` as
+        in ``make_train_epoch``)
         with ``loss`` the mean of the epoch's batch losses (a scalar) and ``val_loss`` the
         mean validation loss (a scalar; ``nan`` without validation, where ``x_val`` and
         ``y_val`` are ignored). ``stop_state`` is a ``StopState`` (one training's) with early
@@ -736,16 +750,20 @@ def make_driver_epoch(
     reset_at_end = train_config.reset.at_epoch_end
 
     def plain_epoch(
-        train_state: TrainState, lr_scale, x_batches, y_batches, x_val, y_val, stateful
+        train_state: TrainState, lr_scale, x_batches, y_batches, x_val, y_val, stateful, norm
     ):
-        train_state, losses = train_epoch(train_state, x_batches, y_batches, lr_scale, stateful)
+        train_state, losses = train_epoch(
+            train_state, x_batches, y_batches, lr_scale, stateful, norm
+        )
         val_loss = jnp.asarray(jnp.nan, losses.dtype)
         if validation:
             start = train_state.rnn_state
             if validation_state == "zeros":
                 start = _zeros_like_state(start)
             # The validation's own end state is dropped: it does not change the training.
-            val_losses, _ = evaluate_batches(train_state.params, start, x_val, y_val, stateful)
+            val_losses, _ = evaluate_batches(
+                train_state.params, start, x_val, y_val, stateful, norm
+            )
             val_loss = jnp.mean(val_losses)
         if reset_at_end and stateful is not False:
             # Keras' model.reset_states() after every epoch (the seed's fit(epochs=1) loop).
@@ -756,17 +774,24 @@ def make_driver_epoch(
         return train_state, jnp.mean(losses), val_loss
 
     def epoch(
-        train_state: TrainState, stop_state, x_batches, y_batches, x_val, y_val, carry=None
+        train_state: TrainState,
+        stop_state,
+        x_batches,
+        y_batches,
+        x_val,
+        y_val,
+        carry=None,
+        norm=None,
     ):
         stateful = model_config.stateful if carry is None else carry
         if not stopping:
             train_state, loss, val_loss = plain_epoch(
-                train_state, None, x_batches, y_batches, x_val, y_val, stateful
+                train_state, None, x_batches, y_batches, x_val, y_val, stateful, norm
             )
             return train_state, stop_state, loss, val_loss
         lr_scale = None if plateau is None else stop_state.lr_scale
         new_state, loss, val_loss = plain_epoch(
-            train_state, lr_scale, x_batches, y_batches, x_val, y_val, stateful
+            train_state, lr_scale, x_batches, y_batches, x_val, y_val, stateful, norm
         )
         stopped = stop_state.stopped
         running = jnp.logical_not(stopped)
@@ -1124,7 +1149,7 @@ def _compiled_run(
 ):
     """``jit`` of up to ``EPOCH_CHUNK`` driver epochs in one ``lax.while_loop``.
 
-    ``run(train_states, stop_states, epochs, x, y, x_val, y_val, stateful) -> (train_states,
+    ``run(train_states, stop_states, epochs, x, y, x_val, y_val, stateful, norm) -> (train_states,
     stop_states, losses, val_losses, epochs_done)`` runs ``epochs`` (a traced int, at most
     ``EPOCH_CHUNK``) epochs of ``vmap(make_driver_epoch(...))``, ending early once every
     training has stopped (early stopping); ``losses`` and ``val_losses`` are
@@ -1132,17 +1157,17 @@ def _compiled_run(
     states are one training's (no leading axis). One training, stacked or not, runs the
     epoch without vmap. ``stateful`` is the model's, as a bool scalar:
     ``model_config`` is a ``program_model``, shared by the stateful and stateless models of
-    one shape.
+    one shape; ``norm`` is the model's norm code (``NORMS.index``), shared by its norms.
     """
     epoch = make_driver_epoch(
         model_config, train_config, validation=validation, validation_state=validation_state
     )
     epochs_of_many = jax.vmap(
-        epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis, None)
+        epoch, in_axes=(0, 0, data_axis, data_axis, data_axis, data_axis, None, None)
     )
     early = train_config.early_stopping is not None
 
-    def run(train_states, stop_states, epochs, x, y, x_val, y_val, stateful):
+    def run(train_states, stop_states, epochs, x, y, x_val, y_val, stateful, norm):
         trainings = 1 if single else train_states.step.shape[0]
         # One training runs the epoch without vmap (a vmapped axis of 1 makes XLA's CPU
         # programs about twice as slow on small models), stacked or not: fit with one
@@ -1168,7 +1193,7 @@ def _compiled_run(
         def one_epoch(carry):
             index, states, stops, losses, val_losses = carry
             states, stops, loss, val_loss = one_epoch_fn(
-                states, stops, x, y, x_val, y_val, stateful
+                states, stops, x, y, x_val, y_val, stateful, norm
             )
             # (trainings,) rows; one training's scalar losses become a row of one.
             losses = losses.at[index].set(jnp.reshape(loss, (trainings,)).astype(dtype))
@@ -1480,6 +1505,7 @@ def _fit(
         validation is not None, validation_state, single,
     )
     stateful = np.bool_(model_config.stateful)
+    norm = norm_code(model_config)
     stop_states = None
     if stopping:
         init_stops = functools.partial(_init_stop_states, _program_config(train_config), single)
@@ -1489,7 +1515,7 @@ def _fit(
             stop_states = init_stops(train_states)
     if compile_only:
         run.lower(
-            train_states, stop_states, 1, x_batches, y_batches, x_val, y_val, stateful
+            train_states, stop_states, 1, x_batches, y_batches, x_val, y_val, stateful, norm
         ).compile()
         return None
     total = capped_epochs(train_config.epochs)
@@ -1500,7 +1526,7 @@ def _fit(
         asked = min(size, total - done)
         started = time.perf_counter()
         train_states, stop_states, losses, val_losses, ran = run(
-            train_states, stop_states, asked, x_batches, y_batches, x_val, y_val, stateful
+            train_states, stop_states, asked, x_batches, y_batches, x_val, y_val, stateful, norm
         )
         chunks.append((losses, val_losses, asked))
         if on_epoch is not None:
@@ -1551,13 +1577,15 @@ def _fit(
     return train_states, log
 
 
-@jax.jit
-def _restore_best(best_params: Params, params: Params, best_epoch: jax.Array) -> Params:
-    """Each training's best parameters, or its last ones where no epoch improved (-1)."""
-    found = best_epoch >= 0  # (trainings,), or a scalar for one unstacked training
+def _restore_best(best_params: Params, params: Params, best_epoch: np.ndarray) -> Params:
+    """Each training's best parameters, or its last ones where no epoch improved (-1).
+
+    Picked on the host: a jitted pick would compile a program for every model's shapes.
+    """
+    found = np.asarray(best_epoch) >= 0  # (trainings,), or a scalar for one unstacked training
 
     def pick(best, last):
         mask = found.reshape(found.shape + (1,) * (last.ndim - found.ndim))  # (trainings, 1, ...)
-        return jnp.where(mask, best, last)
+        return jax.device_put(np.where(mask, np.asarray(best), np.asarray(last)))
 
     return jax.tree.map(pick, best_params, params)

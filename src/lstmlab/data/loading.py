@@ -52,17 +52,19 @@ from pandas.tseries.frequencies import to_offset
 from lstmlab.checks import check_bool, check_choice, check_positive_int
 
 __all__ = [
+    "ColumnReport",
+    "DownloadError",
     "ELECTRICITY_FILE",
     "ELECTRICITY_URL",
     "FILL_POLICIES",
-    "HOUSEHOLD_COLUMNS",
-    "ColumnReport",
-    "DownloadError",
     "FillReport",
+    "HOUSEHOLD_COLUMNS",
     "LoadConfig",
     "LoadReport",
     "LoadedSeries",
     "ResampleReport",
+    "check_frequency",
+    "check_text_file",
     "default_cache_dir",
     "download_electricity_diagrams",
     "fill_split",
@@ -72,7 +74,6 @@ __all__ = [
     "load_household_days",
     "load_household_power",
     "load_series",
-    "check_text_file",
     "parse_time_column",
     "read_header",
     "series_arrays",
@@ -133,7 +134,7 @@ def _names(field: str, value: Any) -> tuple[str, ...]:
     return names
 
 
-def _check_frequency(field: str, value: str | None) -> None:
+def check_frequency(field: str, value: str | None) -> None:
     """Raise when `value` is not a frequency alias this pandas accepts (None passes)."""
     if value is None:
         return
@@ -147,13 +148,18 @@ def _check_frequency(field: str, value: str | None) -> None:
         # them. Treat the warning as the error so both versions answer the same.
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            to_offset(value)
+            offset = to_offset(value)
     except (ValueError, FutureWarning) as error:
         raise ValueError(
             f"{field}={value!r} is not a frequency this pandas accepts; pass an alias such as "
             "'min', '15min', 'h', 'D' or 'MS' (pandas 2.2 renamed 'T', 'H', 'S' and 'M' "
             "to 'min', 'h', 's' and 'ME')"
         ) from error
+    if offset.n <= 0:  # a grid of zero or negative steps never reaches the next reading
+        raise ValueError(
+            f"{field}={value!r} is a step of {offset.n}: readings move forward in time; pass a "
+            "positive step such as 'D', '15min' or '2h'"
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -241,8 +247,8 @@ class LoadConfig:
                 f"time_col {self.time_col!r} is also listed in targets or features; "
                 "the timestamp column cannot be a value column, remove it from those"
             )
-        _check_frequency("freq", self.freq)
-        _check_frequency("resample", self.resample)
+        check_frequency("freq", self.freq)
+        check_frequency("resample", self.resample)
         check_choice("aggregation", self.aggregation, _AGGREGATIONS)
         check_choice("missing", self.missing, _MISSING_POLICIES)
         check_choice("dtype", self.dtype, _DTYPES)

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -823,14 +822,16 @@ def _forecast_scaled(
     x = windows_all[positions].reshape(rows, window, features)
     state: Any = ()
     if model_config.stateful:
+        # NumPy on the host: eager jnp broadcasts and gathers would compile a program each
         zero = jax.tree.map(
-            lambda leaf: jnp.broadcast_to(leaf, (seeds, *leaf.shape)),
+            lambda leaf: np.broadcast_to(leaf, (seeds, *leaf.shape)),
             init_state(model_config, num_series),
         )
         before = window_states(model_config, params, zero, windows_all, seeds=True)
         # (seeds, windows, series, units) -> (seeds, origins * series, units)
         state = jax.tree.map(
-            lambda leaf: leaf[:, positions].reshape(seeds, rows, leaf.shape[-1]), before
+            lambda leaf: np.asarray(leaf)[:, positions].reshape(seeds, rows, leaf.shape[-1]),
+            before,
         )
     future = None
     if strategy == "recursive" and features > 1:

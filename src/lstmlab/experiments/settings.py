@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from lstmlab.checks import (
     check_at_most,
     check_choice,
+    check_learning_rate,
     check_non_negative_int,
     check_positive_int,
     check_positive_ints,
@@ -285,7 +286,7 @@ class ModelSpec:
             check_positive_int("window", self.window)
         check_non_negative_int("epochs", self.epochs)
         check_at_most("epochs", self.epochs, MAX_EPOCHS, fix="pass fewer epochs")
-        check_positive_number("learning_rate", self.learning_rate, fix="pass e.g. 3e-3")
+        check_learning_rate(self.learning_rate)
         check_choice("norm", self.norm, ("auto", *NORMS))
         if self.scaler is not None:
             check_choice("scaler", self.scaler, _SCALERS)

@@ -453,7 +453,7 @@ class PostgresStore:
             row = self._run(
                 "SELECT state, seen, last_time FROM lstmlab_series WHERE id = %s", (series_id,)
             ).fetchone()
-        return None if row is None else _decode(*row)
+        return None if row is None else _decode(series_id, *row)
 
     def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
         """``StateStore.items``, one query per page."""

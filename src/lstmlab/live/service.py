@@ -100,7 +100,12 @@ from lstmlab.checks import (
 from lstmlab.core.model import config_to_dict
 from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeSettings
 from lstmlab.forecaster import Forecaster, SeriesState
-from lstmlab.live.state_store import DURABILITIES, SeriesLimitError, StoreUnavailable
+from lstmlab.live.state_store import (
+    DURABILITIES,
+    DamagedStateError,
+    SeriesLimitError,
+    StoreUnavailable,
+)
 from lstmlab.model_folder import (
     FORMAT_VERSION,
     POSTGRES_SCHEMES,
@@ -613,6 +618,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
     from fastapi import Path as PathParam
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from fastapi.routing import APIRoute
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
     from fastapi_offline import FastAPIOffline
     from pydantic import BaseModel, ConfigDict, Field
@@ -739,6 +745,11 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
     async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
         retry = str(max(1, int(getattr(exc, "retry_after", 1))))
         return error(503, f"{exc}; retry after {retry} s", {"Retry-After": retry})
+
+    @app.exception_handler(DamagedStateError)
+    async def damaged(request: Request, exc: DamagedStateError) -> JSONResponse:
+        print(f"lstmlab serve: {exc}", file=sys.stderr, flush=True)  # the operator's fix
+        return error(500, str(exc))
 
     @app.exception_handler(NotReadyError)
     async def not_ready(request: Request, exc: NotReadyError) -> JSONResponse:
@@ -875,6 +886,17 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
     def delete_series(series_id: series_path) -> JSONResponse:
         """Forget a series (state and observation log): its next reading starts it afresh."""
         return JSONResponse(service.delete(series_id))
+
+    # HEAD answers wherever GET does (monitors and proxies probe with it): the same endpoint,
+    # status and headers, no body; left out of the schema, which would repeat GET's operation.
+    for route in [r for r in app.routes if isinstance(r, APIRoute) and "GET" in r.methods]:
+        app.add_api_route(
+            route.path,
+            route.endpoint,
+            methods=["HEAD"],
+            dependencies=route.dependencies,
+            include_in_schema=False,
+        )
 
     return _BodyLimit(app, config.max_body_bytes)
 

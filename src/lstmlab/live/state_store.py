@@ -71,6 +71,7 @@ __all__ = [
     "DURABILITIES",
     "NO_TIME",
     "WAL_TRUNCATE_BYTES",
+    "DamagedStateError",
     "SeriesLimitError",
     "SeriesStore",
     "StateStore",
@@ -114,6 +115,10 @@ _TRANSIENT = {_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_NOMEM, _SQLITE_IOERR, _SQLIT
 
 class StoreError(ValueError):
     """A state store that cannot be used with this model: what is wrong and the fix."""
+
+
+class DamagedStateError(RuntimeError):
+    """A stored state that cannot be read: the store's fault, not the request's (HTTP 500)."""
 
 
 class SeriesLimitError(ValueError):
@@ -188,8 +193,15 @@ def _encode(state: StoredState) -> bytes:
     )
 
 
-def _decode(blob: bytes, seen: int, last_time: int | None) -> StoredState:
-    arrays = safetensors.numpy.load(bytes(blob))
+def _decode(series_id: str, blob: bytes, seen: int, last_time: int | None) -> StoredState:
+    try:
+        arrays = safetensors.numpy.load(bytes(blob))
+    except safetensors.SafetensorError as error:  # damaged bytes: name the series and the fix
+        raise DamagedStateError(
+            f"the stored state of series {series_id!r} is unreadable ({error}): the state "
+            "store is damaged; delete the series (its state starts afresh) or restore the "
+            "store from a copy"
+        ) from None
     for array in arrays.values():
         array.flags.writeable = False  # a decoded state may be shared through the cache
     return StoredState(arrays=arrays, seen=seen, last_time=last_time)
@@ -252,7 +264,7 @@ def _paged(
     while True:
         rows = read_page(after, batch_size)
         for _, series_id, *row in rows:
-            yield series_id, _decode(*row)
+            yield series_id, _decode(series_id, *row)
         if len(rows) < batch_size:
             return
         after = rows[-1][0]
@@ -772,7 +784,7 @@ class SeriesStore:
             row = db.execute(
                 "SELECT state, seen, last_time FROM series WHERE id = ?", (series_id,)
             ).fetchone()
-            state = None if row is None else _decode(*row)
+            state = None if row is None else _decode(series_id, *row)
             if cached and isinstance(series_id, str):
                 self._cache[series_id] = state
                 if len(self._cache) > self._cache_size:
