@@ -124,11 +124,13 @@ def _nan_weights(data: bytes) -> bytes:
     return safetensors.numpy.save(arrays)
 
 
-def _token_file(text: str, mode: int):
+def _token_file(text: str, mode: int, folder_mode: int | None = None):
     def setup(paths, monkeypatch):
         path = paths["t"] / "token"
         path.write_text(text)
         path.chmod(mode)
+        if folder_mode is not None:
+            paths["t"].chmod(folder_mode)
 
     return setup
 
@@ -704,6 +706,21 @@ CASES = [
         2,
         "--insecure",
     ),
+    (
+        "serve non-loopback host with a guessable token",
+        ["serve", "--model-dir", "{m}", "--host", "0.0.0.0"],
+        2,
+        "needs a token of at least 128 bits of randomness, and this one (1 characters) holds "
+        "at most 0",
+        lambda paths, monkeypatch: monkeypatch.setenv("LSTMLAB_TOKEN", "x"),
+    ),
+    (
+        "serve --token-file in a folder others can write",
+        ["serve", "--model-dir", "{m}", "--token-file", "{t}/token"],
+        2,
+        "lies in a folder other users can write (mode 0777)",
+        _token_file("N7yq2-Vb0Rk9sLw4pZ8xT1eM6cQ3uHj5\n", 0o600, folder_mode=0o777),
+    ),
     # ---- compare
     ("compare DATA is a folder", ["compare", "{t}", "--target", "a"], 2, "is a folder"),
     ("compare DATA missing", ["compare", "{d}/nope.csv", "--target", "a"], 2, "does not exist"),
@@ -1104,3 +1121,15 @@ def test_an_os_error_names_the_path_and_what_the_error_number_means(paths, monke
     assert code == 2 and "Traceback" not in err
     assert f"Read-only file system (EROFS): {paths['o']}" in err
     assert err.rstrip().endswith("pass a path on a writable disk")
+
+
+def test_an_invisible_character_of_a_series_id_prints_escaped(paths, capsys):
+    # A bidirectional override or a zero-width space would reorder or hide the terminal's
+    # text; the id is stored as given and printed escaped.
+    series = "x\u202ey\u200b"
+    argv = ["observe", "--model-dir", str(paths["m"]), "--series", series]
+    assert main([*argv, "--input", str(paths["d"] / "new.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "series x\\u202ey\\u200b: 3 reading(s) observed" in out
+    assert "\u202e" not in out and "\u200b" not in out
+    assert series in dict(_seen(paths["m"]))  # the id itself is kept, not its escaped text

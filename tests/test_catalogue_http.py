@@ -266,10 +266,10 @@ CASES = {
         422,
         "series 'trained' has naive timestamps",
     ),
-    "timestamp without room for forecasts": Case(
+    "timestamp without room for the asked forecast": Case(
         "POST",
         _obs(),
-        {"values": [1.0], "timestamps": ["2262-04-11T23:00:00"]},
+        {"values": [1.0], "timestamps": ["2262-04-11T23:00:00"], "horizon": 4},
         422,
         "4 forecast step(s) of 15min after 2262-04-11T23:00:00 pass the last timestamp",
     ),

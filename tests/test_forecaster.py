@@ -1593,3 +1593,31 @@ def test_a_long_series_grows_the_default_batch_by_compares_rule_and_a_given_one_
     longer = [np.zeros((30 * steps, 1), np.float32)]
     layout = _training_layout(stateful, ["a"], longer, 12, 1, [0])
     assert layout.x_batches.shape[0] <= MAX_BATCHES_PER_EPOCH < 30 * steps // 12
+
+
+@pytest.mark.parametrize("zones", [("UTC", "UTC"), ("Europe/Paris", "UTC")])
+def test_the_forecast_frame_holds_each_series_own_forecast_row_for_row(zones):
+    # The frame is built from whole columns; the reference is each series' own Forecast.
+    model = _forecaster("mlp", columns=2)
+    ends = {"a": 0, "b": 0, "c": 4}  # a and b end at one time, c later
+    for (series_id, extra), zone in zip(ends.items(), (*zones, zones[0]), strict=True):
+        grid = pd.date_range("2024-03-01", periods=6 + extra, freq="15min", tz=zone)
+        model.observe(series_id, _series(6 + extra, 2, seed=extra), [t.isoformat() for t in grid])
+    model.observe("short", _series(1, 2))  # no timestamps, too few readings: left out
+    frame = model.forecast(3, series=["a", "b", "c", "short"])
+    rows = []
+    for series_id in ("a", "b", "c"):
+        own = model.series_forecast(series_id, 3)
+        for step in range(3):
+            for j, column in enumerate(("c0", "c1")):
+                when = pd.Timestamp(own.timestamps[step])
+                rows.append((series_id, when, step + 1, column, own.values[step, j]))
+    assert len(frame) == len(rows) == 18
+    for got, want in zip(frame.itertuples(index=False), rows, strict=True):
+        assert (got.series_id, got.step, got.target) == (want[0], want[2], want[3])
+        assert pd.Timestamp(got.time) == want[1]  # the same instant, in the series' zone
+        assert str(pd.Timestamp(got.time).tz) == str(want[1].tz)
+        # rolled out with the other series (another batch size): float32 rounding apart
+        assert got.forecast == pytest.approx(want[4], rel=1e-6)
+    one_zone = len(set(zones)) == 1
+    assert (frame["time"].dtype != object) == one_zone  # a datetime column where it can be

@@ -481,7 +481,7 @@ def test_database_survives_a_states_only_resave_of_the_folder(tmp_path):
 # service under abuse. An in-process server (uvicorn on a thread, the app of create_app) so a
 # test can reach into the service: make the store fail, slow a request down, count compiles.
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789-abcdefghij"  # 128 bits and more: it guards 0.0.0.0
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SMALL = ServeConfig(max_readings=8, max_horizon=4, token=TOKEN)  # a cheap warm-up
 
@@ -787,10 +787,10 @@ def test_an_observation_checks_its_readings_and_parses_its_timestamps_once(inpro
     assert forecaster.series_state("once").seen == 3
 
 
-def test_a_timestamp_without_room_for_forecasts_is_refused_before_it_is_applied(inproc):
-    late = "2262-04-11T23:00:00"
+def test_a_reading_is_refused_only_when_its_own_forecast_cannot_be_dated(inproc):
+    late = "2262-04-11T23:00:00"  # pandas' last timestamp is 23:47:16.85: room for 3 steps
     status, answer, _ = inproc.call(
-        "POST", "/series/late/observations", {"values": [1.0], "timestamps": [late]}
+        "POST", "/series/late/observations", {"values": [1.0], "timestamps": [late], "horizon": 4}
     )
     assert status == 422
     assert answer["detail"] == (
@@ -799,16 +799,19 @@ def test_a_timestamp_without_room_for_forecasts_is_refused_before_it_is_applied(
         "dates, or ask for fewer steps"
     )
     assert inproc.call("GET", "/series/late/forecast")[0] == 404  # nothing applied
-    # the same series keeps working, up to the last time with room for max_horizon steps
-    stamps = ["2262-04-11T22:15:00", "2262-04-11T22:30:00", "2262-04-11T22:45:00"]
+    # Asked for one step, the same reading is accepted: the largest horizon some other
+    # request might ask for (max_horizon) does not refuse it (an annual series would be
+    # refused after the year 1262 with the default of 1,000 steps).
     status, answer, _ = inproc.call(
-        "POST",
-        "/series/late/observations",
-        {"values": [1.0, 2.0, 3.0], "timestamps": stamps, "horizon": 4},
+        "POST", "/series/late/observations", {"values": [1.0], "timestamps": [late]}
     )
-    assert status == 200, answer
-    assert answer["timestamps"][-1] == "2262-04-11T23:45:00"
-    assert inproc.call("GET", "/series/late/forecast?horizon=4")[0] == 200
+    assert (status, answer["accepted"]) == (200, 1), answer
+    # A later request for more steps than can be dated is refused alone; the series stays.
+    status, answer, _ = inproc.call("GET", "/series/late/forecast?horizon=4")
+    assert status == 422
+    assert answer["detail"].startswith("series 'late': 4 forecast step(s) of 15min after 2262")
+    status, answer, _ = inproc.call("GET", "/series/late/forecast?horizon=3")
+    assert status == 200 and answer["timestamps"][-1] == "2262-04-11T23:45:00"
 
 
 def test_seq_with_timestamps_must_agree_with_the_log(inproc):

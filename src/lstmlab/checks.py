@@ -32,6 +32,7 @@ __all__ = [
     "FLOAT32_MAX",
     "check_fraction",
     "check_learning_rate",
+    "printable",
     "check_int_range",
     "check_non_negative_int",
     "check_positive_int",
@@ -254,6 +255,23 @@ def check_positive_number(name: str, value: Any, *, fix: str = "pass a number > 
     ):
         raise ValueError(f"{name} must be > 0, got {value!r}; {fix}")
     return float(value)
+
+
+def printable(text: str) -> str:
+    r"""``text`` as it may reach a terminal: its invisible characters escaped, the rest as is.
+
+    Control and format characters (a bidirectional override such as U+202E, a zero-width
+    space U+200B) would reorder or hide what a terminal shows; they print as ``\u202e``.
+
+    Example:
+        >>> printable("sensor-1"), printable("a\u202eb\u200b")
+        ('sensor-1', 'a\\u202eb\\u200b')
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)

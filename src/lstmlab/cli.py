@@ -1239,6 +1239,7 @@ def _check_model_size(config: ForecasterConfig, targets: int) -> None:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
+    from lstmlab.checks import printable
     from lstmlab.data.loading import LoadConfig, load_csv
     from lstmlab.forecaster import Forecaster
     from lstmlab.model_folder import check_save_destination
@@ -1307,7 +1308,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     for warning in (metrics.get("warnings") or {}).values():
         print(f"  note: {warning}")
     for name, rmse in metrics["one_step_rmse"].items():  # None: no finite one-step forecast
-        print(f"  {name}: one-step RMSE {'—' if rmse is None else f'{rmse:.6g}'}")
+        print(f"  {printable(name)}: one-step RMSE {'—' if rmse is None else f'{rmse:.6g}'}")
     print(f"saved model to {args.out}")
     return 0
 
@@ -1486,7 +1487,7 @@ def _read_readings(
 
 
 def _run_observe(args: argparse.Namespace) -> int:
-    from lstmlab.checks import check_series_id
+    from lstmlab.checks import check_series_id, printable
     from lstmlab.forecaster import Forecaster
     from lstmlab.model_folder import model_lock
     from lstmlab.runtime import on_device
@@ -1510,7 +1511,7 @@ def _run_observe(args: argparse.Namespace) -> int:
                     f"no series {series_id!r} is stored in {args.model_dir}; nothing to reset "
                     "(pass a stored series id)"
                 )
-            print(f"series {series_id} reset: its state and readings are deleted")
+            print(f"series {printable(series_id)} reset: its state and readings are deleted")
             return 0
         values, stamps = _read_readings(args.input, forecaster, series_id, args)
         # the state is read from the folder's state store and written back in one
@@ -1528,7 +1529,10 @@ def _run_observe(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(forecast.to_dict()))
         return 0
-    print(f"series {series_id}: {len(values)} reading(s) observed, {forecast.seen} in all")
+    print(
+        f"series {printable(series_id)}: {len(values)} reading(s) observed, "
+        f"{forecast.seen} in all"
+    )
     if args.quiet:
         pass  # the summary above and what was written below, no forecast lines
     elif forecast.values is None:
@@ -1537,7 +1541,7 @@ def _run_observe(args: argparse.Namespace) -> int:
         labels = forecast.timestamps or tuple(f"+{i + 1}" for i in range(len(forecast.values)))
         for label, row in zip(labels, forecast.values, strict=True):
             print(f"{label}\t" + "\t".join(f"{v:.6g}" for v in row))
-    print(f"saved the state of series {series_id} to {args.model_dir}")
+    print(f"saved the state of series {printable(series_id)} to {args.model_dir}")
     return 0
 
 
@@ -1612,8 +1616,9 @@ def _read_token(path: Path | None) -> str | None:
     """The bearer token: ``--token-file``'s content, else ``$LSTMLAB_TOKEN``, else ``None``.
 
     Raises:
-        ValueError: the file is missing, a folder, unreadable, readable by other users,
-            empty or more than one line; or the variable is set but empty.
+        ValueError: the file is missing, a folder, unreadable, readable by other users, in a
+            folder other users can write, empty or more than one line; or the variable is set
+            but empty.
     """
     if path is None:
         token = os.environ.get(_TOKEN_ENV)
@@ -1630,6 +1635,14 @@ def _read_token(path: Path | None) -> str | None:
         raise ValueError(f"--token-file {path} does not exist; write the token to it {make}")
     if not path.is_file():
         raise ValueError(f"--token-file {path} is not a file; pass the file holding the token")
+    folder_mode = path.resolve().parent.stat().st_mode
+    if folder_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        # whoever may write the folder may swap the file for a token of their own
+        raise ValueError(
+            f"--token-file {path} lies in a folder other users can write (mode "
+            f"{stat.S_IMODE(folder_mode):04o}), so they could replace it; keep it in a "
+            "private folder (e.g. ~/.config/lstmlab, chmod 700)"
+        )
     mode = path.stat().st_mode
     if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
         raise ValueError(
@@ -1750,6 +1763,7 @@ def _describe(saved: Any) -> str:
 
 
 def _run_import_keras(args: argparse.Namespace) -> int:
+    from lstmlab.checks import printable
     from lstmlab.keras_io import import_keras
     from lstmlab.model_folder import check_save_destination
 
@@ -1758,7 +1772,7 @@ def _run_import_keras(args: argparse.Namespace) -> int:
     print(f"imported {args.keras_file} ({_describe(saved)})")
     series = saved.states_meta.get("series", [])
     if series:
-        print(f"carried state saved for series {', '.join(series)}")
+        print(f"carried state saved for series {', '.join(map(printable, series))}")
     print(f"saved model to {args.out}")
     return 0
 

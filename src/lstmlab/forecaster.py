@@ -2672,6 +2672,8 @@ class Forecaster:
         """
         ready = [i for i, s in states.items() if s.prediction is not None]
         scaled = self._rollout([states[i] for i in ready], horizon) if ready else None
+        row_of = {series_id: row for row, series_id in enumerate(ready)}
+        stamps_after: dict[tuple[int | None, str | None], tuple[str, ...] | None] = {}
         out = {}
         for series_id, state in states.items():
             if state.prediction is None:
@@ -2684,7 +2686,7 @@ class Forecaster:
                     needed=needed,
                 )
                 continue
-            rows = scaled[:, ready.index(series_id)]  # (seeds, horizon, columns)
+            rows = scaled[:, row_of[series_id]]  # (seeds, horizon, columns)
             seeds, columns = rows.shape[0], rows.shape[2]
             flat = rows.reshape(seeds * horizon, columns)
             original = (
@@ -2714,8 +2716,11 @@ class Forecaster:
                 if seeds == 1 and not flags.flagged[0]
                 else seed_ensemble(per_seed, flags.flagged)[0, 0]
             )  # (horizon, columns)
-            grid = self._forecast_times(series_id, state.last_time, state.zone, horizon)
-            stamps = None if grid is None else tuple(t.isoformat() for t in grid)
+            key = (state.last_time, state.zone)  # series that end together share their steps
+            if key not in stamps_after:
+                grid = self._forecast_times(series_id, state.last_time, state.zone, horizon)
+                stamps_after[key] = None if grid is None else tuple(t.isoformat() for t in grid)
+            stamps = stamps_after[key]
             out[series_id] = Forecast(
                 series_id=series_id,
                 values=values,
@@ -2921,37 +2926,63 @@ class Forecaster:
             states[series_id] = self._decode(series_id, stored)
         forecasts = self._forecasts(states, horizon)
         columns = self._recipe.columns
-        frames = []
+        steps = np.arange(1, horizon + 1)
+        # One frame built from whole columns (a global model may forecast 50,000 series):
+        # the timestamps computed once per distinct last reading, not once per series.
+        kept, times, values = [], [], []
+        grids: dict[tuple[int | None, str | None], Any] = {}
         for series_id, forecast in forecasts.items():
             if forecast.values is None:
                 continue
-            steps = np.arange(1, horizon + 1)
+            kept.append(series_id)
             if forecast.timestamps is not None:  # aware when the series' readings were
                 state = states[series_id]
-                times: Any = self._forecast_times(series_id, state.last_time, state.zone, horizon)
+                key = (state.last_time, state.zone)
+                if key not in grids:
+                    grids[key] = self._forecast_times(
+                        series_id, state.last_time, state.zone, horizon
+                    )
+                times.append(grids[key])
             else:
-                times = forecast.seen + steps - 1  # the position of the forecast reading
-            halves = [self.halfwidths(series_id, value, horizon) for value, _, _ in bounds]
-            for j, column in enumerate(columns):
-                frame = pd.DataFrame(
-                    {
-                        "series_id": series_id,
-                        "time": times,
-                        "step": steps,
-                        "forecast": forecast.values[:, j],
-                    }
-                )
-                for (_, lower, upper), half in zip(bounds, halves, strict=True):
-                    frame[lower] = forecast.values[:, j] - half[:, j]
-                    frame[upper] = forecast.values[:, j] + half[:, j]
-                if len(columns) > 1:
-                    frame.insert(3, "target", column)
-                frames.append(frame)
-        if not frames:
+                times.append(forecast.seen + steps - 1)  # the position of the forecast reading
+            values.append(forecast.values)  # (horizon, columns)
+        if not kept:
             names = ["series_id", "time", "step"] + (["target"] if len(columns) > 1 else [])
             limits = [name for _, lower, upper in bounds for name in (lower, upper)]
             return pd.DataFrame(columns=[*names, "forecast", *limits])
-        out = pd.concat(frames, ignore_index=True)
+        per_series = horizon * len(columns)  # rows: series, then column, then step
+        # (series, horizon, columns) -> (series, columns, horizon): a column's steps together
+        stacked = np.stack(values).transpose(0, 2, 1)
+        pieces = [t for t in times for _ in columns]  # each series' steps once per column
+        zones = {str(t.tz) for t in grids.values()}
+        stamped = [isinstance(t, pd.Index) for t in times]
+        if all(stamped) and len(zones) == 1:  # one zone (or none): one datetime column
+            utc = np.concatenate([t.as_unit("ns").asi8 for t in pieces]).view("M8[ns]")
+            zone = next(iter(grids.values())).tz
+            time_column: Any = (
+                pd.DatetimeIndex(utc)
+                if zone is None
+                else pd.DatetimeIndex(utc, tz="UTC").tz_convert(zone)
+            )
+        elif any(stamped):  # several zones, or positions beside times: objects, as pandas joins
+            time_column = np.concatenate([np.asarray(p, dtype=object) for p in pieces])
+        else:
+            time_column = np.concatenate(pieces)
+        out = pd.DataFrame(
+            {
+                "series_id": np.repeat(np.asarray(kept, dtype=object), per_series),
+                "time": time_column,
+                "step": np.tile(steps, len(kept) * len(columns)),
+                "forecast": stacked.reshape(-1),
+            }
+        )
+        if len(columns) > 1:
+            out.insert(3, "target", np.tile(np.repeat(np.asarray(columns), horizon), len(kept)))
+        for value, lower, upper in bounds:
+            half = np.stack([self.halfwidths(i, value, horizon) for i in kept])
+            half = half.transpose(0, 2, 1).reshape(-1)  # as the forecasts
+            out[lower] = out["forecast"].to_numpy() - half
+            out[upper] = out["forecast"].to_numpy() + half
         if len(columns) > 1:
             out = out.sort_values(["series_id", "step", "target"], kind="stable")
             out = out.reset_index(drop=True)

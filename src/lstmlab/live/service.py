@@ -54,8 +54,9 @@ with both timestamps and ``seq`` must agree with the log on both (409 otherwise)
 
 Time. Timestamps with an offset come back with it (aware in, aware out); one series keeps one
 kind (aware or naive), and a request that mixes them is refused. A reading so late that the
-longest forecast (``max_horizon`` steps of the model's frequency) would pass the last
-representable time is refused before anything is applied.
+request's own forecast (``horizon`` steps of the model's frequency) would pass the last
+representable time is refused before anything is applied; a later forecast request that
+would pass it is refused alone (422), its series unchanged.
 
 Model work (reading, forecasting) runs on the server's thread pool, never on the event loop,
 and every program a request can need is compiled at start-up (``Forecaster.warm_up``, up to
@@ -75,8 +76,10 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import secrets
 import socket
+import string
 import sys
 import threading
 import time
@@ -413,8 +416,9 @@ class LiveService:
                     series_id,
                     state,
                     fresh,
-                    # refused (nothing applied) if its longest forecast could not be dated
-                    horizon=self.config.max_horizon,
+                    # refused (nothing applied) if this request's forecast could not be
+                    # dated; not for the largest horizon another request might ask for
+                    horizon=horizon,
                 )
                 forecaster.commit(series_id, new_state, readings=fresh.values, times=fresh.times)
                 state, applied = new_state, len(fresh.values)
@@ -983,8 +987,30 @@ def _is_loopback(host: str) -> bool:
     )
 
 
+MIN_TOKEN_BITS = 128
+"""The randomness a token must be able to hold to guard a non-loopback address."""
+
+
+def token_bits(token: str) -> float:
+    """At most how many bits of randomness ``token`` holds.
+
+    Its length times ``log2`` of the alphabet of the character classes it draws from
+    (lowercase, uppercase, digits, punctuation); 0 for a token of fewer than 8 distinct
+    characters. An upper bound: a word or a pattern holds less.
+
+    Example:
+        >>> round(token_bits("x")), round(token_bits("0123456789abcdef" * 2))
+        (0, 165)
+    """
+    classes = (string.ascii_lowercase, string.ascii_uppercase, string.digits, string.punctuation)
+    alphabet = sum(len(c) for c in classes if any(ch in c for ch in token))
+    if len(set(token)) < 8 or alphabet < 2:
+        return 0.0
+    return len(token) * math.log2(alphabet)
+
+
 def check_exposure(host: str, config: ServeConfig, insecure: bool = False) -> None:
-    """Refuse to serve a non-loopback address without a token (unless ``insecure``).
+    """Refuse to serve a non-loopback address without a strong token (unless ``insecure``).
 
     Args:
         host: the interface to bind.
@@ -992,9 +1018,20 @@ def check_exposure(host: str, config: ServeConfig, insecure: bool = False) -> No
         insecure: serve without a token anyway (a warning is printed to stderr).
 
     Raises:
-        ValueError: ``host`` is not a loopback address, there is no token and not ``insecure``.
+        ValueError: ``host`` is not a loopback address, and there is no token and not
+            ``insecure``, or the token holds fewer than ``MIN_TOKEN_BITS`` of randomness.
     """
-    if config.token is not None or _is_loopback(host):
+    if _is_loopback(host):
+        return
+    if config.token is not None:
+        bits = token_bits(config.token)
+        if bits < MIN_TOKEN_BITS:
+            raise ValueError(
+                f"binding {host} (not a loopback address) needs a token of at least "
+                f"{MIN_TOKEN_BITS} bits of randomness, and this one ({len(config.token)} "
+                f"characters) holds at most {bits:.0f}: anyone could guess it; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
         return
     if not insecure:
         raise ValueError(
