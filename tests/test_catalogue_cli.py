@@ -386,6 +386,19 @@ CASES = [
     ),
     # ---- observe
     (
+        "observe a store emptied to 0 bytes",
+        ["observe", "--model-dir", "{e}", "--series", "a", "--input", "{d}/new.csv"],
+        2,
+        "has lost its table(s) meta, series, observations, counters (an emptied or damaged "
+        "file), but the model folder lists 1 trained series",
+    ),
+    (
+        "observe a store without its observation log",
+        ["observe", "--model-dir", "{u}", "--series", "a", "--input", "{d}/new.csv"],
+        2,
+        "has lost its table(s) observations",
+    ),
+    (
         "observe a damaged stored state",
         ["observe", "--model-dir", "{s}", "--series", "a", "--input", "{d}/new.csv"],
         1,
@@ -920,11 +933,21 @@ def paths(data, model, tmp_path) -> dict[str, Path]:
     with sqlite3.connect(store) as db:
         db.execute("UPDATE series SET state = ? WHERE id = 'a'", (b"not a state",))
     db.close()
+    emptied = tmp_path / "emptied"  # its store truncated to 0 bytes
+    shutil.copytree(model, emptied)
+    (store,) = emptied.glob("series.*.sqlite")
+    store.write_bytes(b"")
+    unlogged = tmp_path / "unlogged"  # its store without the observation log's table
+    shutil.copytree(model, unlogged)
+    (store,) = unlogged.glob("series.*.sqlite")
+    with sqlite3.connect(store) as db:
+        db.execute("DROP TABLE observations")
+    db.close()
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     return {
-        "d": data, "m": folder, "g": garbage, "n": nan, "s": damaged, "t": scratch,
-        "o": tmp_path / "out",
+        "d": data, "m": folder, "g": garbage, "n": nan, "s": damaged, "e": emptied,
+        "u": unlogged, "t": scratch, "o": tmp_path / "out",
     }
 
 

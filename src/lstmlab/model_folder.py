@@ -815,10 +815,14 @@ def open_store(
             f"model folder {path} is incomplete: its state store {name}, listed in "
             f"{CONFIG_FILE}, is missing; restore it or save the model again"
         )
+    saved = int((config.get("states") or {}).get("series", 0))
     return SeriesStore(
         path / name,
         model=fingerprint,
         durability=durability,
         background_checkpoint=background_checkpoint,
         max_series=max_series,
+        # the store of a folder that was saved with series must still be one: an emptied
+        # file is refused, not re-created empty
+        existing=f"the model folder lists {saved} trained series" if saved else None,
     )

@@ -500,9 +500,14 @@ class SeriesStore:
             ``data_version`` says no other connection committed since, and a series this
             store writes leaves the cache when the write commits, so a cached state is
             always the latest committed one. Its arrays are read-only.
+        existing: ``None`` to create the store's tables where they are missing (a new
+            store); else the store must already be one, with every table, and this text says
+            why in the refusal (e.g. "the model folder lists 3 trained series"): an emptied
+            or truncated file is refused, never silently re-created empty.
 
     Raises:
-        StoreError: the store belongs to another model, or is not an lstmlab state store.
+        StoreError: the store belongs to another model, is not an lstmlab state store, or
+            (with ``existing``) has lost its tables.
         StoreUnavailable: the file cannot be opened for a reason that may pass (disk full).
 
     Example:
@@ -522,12 +527,14 @@ class SeriesStore:
         background_checkpoint: bool = False,
         max_series: int | None = None,
         cached_states: int = 1024,
+        existing: str | None = None,
     ) -> None:
         check_choice("durability", durability, DURABILITIES)
         if not isinstance(model, str) or not model:
             raise ValueError(f"model must be a non-empty fingerprint string, got {model!r}")
         self._path = None if path is None else Path(path)
         self._model = model
+        self._existing = existing
         self._max_series = _check_max_series(max_series)
         if (
             isinstance(cached_states, bool)
@@ -615,6 +622,18 @@ class SeriesStore:
         )
 
     def _bind(self, model: str) -> None:
+        if self._existing is not None:
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+            missing = [t for t in ("meta", "series", "observations", "counters") if t not in tables]
+            if missing:
+                # a truncated file opens as an empty database: re-creating it would lose
+                # every trained state and the retry log without a word
+                raise StoreError(
+                    f"state store {self._path} has lost its table(s) {', '.join(missing)} "
+                    f"(an emptied or damaged file), but {self._existing}; restore the store "
+                    "from a copy, or save the model again (lstmlab fit) to start its series "
+                    "afresh"
+                )
         with self.transaction():
             # The schema is created under the write lock, so that two processes opening a
             # new store do not race, and the series count is set up once, in the same
