@@ -16,7 +16,7 @@ import pytest
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.experiments.settings import ModelSpec, MovingAverageConfig
-from lstmlab.forecaster import Forecaster, ForecasterConfig, Recipe
+from lstmlab.forecaster import ConflictError, Forecaster, ForecasterConfig, Recipe
 from lstmlab.live.service import ServeConfig
 from lstmlab.model_folder import ModelFolderError
 
@@ -77,10 +77,18 @@ def _saved(tmp_path):
 CASES = [
     # -- readings: the existing checks (tests/test_forecaster.py)
     (
-        "reading out of time order",
+        "reading repeating an accepted timestamp with other values",
         lambda _: _observed().observe("s", [1.0], [_times(3, 1)[0]]),
-        ValueError,
-        "is out of time order: the series already has readings up to 2024-01-01T00:45:00",
+        ConflictError,
+        "the reading with timestamp 2024-01-01T00:45:00 was already accepted with values "
+        "[12.0], got [1.0]; a repeated reading must be identical",
+    ),
+    (
+        "reading out of time order",
+        lambda _: _observed().observe("s", [1.0], ["2024-01-01T00:40:00"]),
+        ConflictError,
+        "the reading with timestamp 2024-01-01T00:40:00 is older than the series' last "
+        "accepted reading and was never accepted here; readings must arrive in time order",
     ),
     (
         "reading off the grid",

@@ -488,7 +488,8 @@ CASES = [
         ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/train.csv"]
         + ["--target", "a"],
         2,
-        "is out of time order",
+        "is older than the series' last accepted reading and was never accepted here; "
+        "readings must arrive in time order",
     ),
     (
         "observe implausible reading",
@@ -1156,3 +1157,21 @@ def test_an_invisible_character_of_a_series_id_prints_escaped(paths, capsys):
     assert "series x\\u202ey\\u200b: 3 reading(s) observed" in out
     assert "\u202e" not in out and "\u200b" not in out
     assert series in dict(_seen(paths["m"]))  # the id itself is kept, not its escaped text
+
+
+def test_observe_sent_again_is_a_repeat_as_over_http(paths, capsys):
+    # The one retry rule: a retry after a kill that landed after the commit, or a plain
+    # retry, is answered as a repeat, not refused as "out of time order".
+    argv = ["observe", "--model-dir", str(paths["m"]), "--series", "a"]
+    argv += ["--input", str(paths["d"] / "new.csv"), "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    stored = dict(_seen(paths["m"]))
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again == first  # the same forecast from the same state
+    assert dict(_seen(paths["m"])) == stored  # nothing applied twice
+    assert main(argv[:-1]) == 0
+    assert "0 reading(s) observed (3 already accepted: a repeat, not applied again)" in (
+        capsys.readouterr().out
+    )

@@ -1621,3 +1621,26 @@ def test_the_forecast_frame_holds_each_series_own_forecast_row_for_row(zones):
         assert got.forecast == pytest.approx(want[4], rel=1e-6)
     one_zone = len(set(zones)) == 1
     assert (frame["time"].dtype != object) == one_zone  # a datetime column where it can be
+
+
+@pytest.mark.parametrize("kind", ["stateful", "mlp"])
+def test_observe_sent_again_is_a_repeat_and_a_longer_retry_applies_only_its_new_part(kind):
+    from lstmlab.forecaster import ConflictError
+
+    model = _forecaster(kind)
+    values, stamps = _series(6, seed=3), _times(0, 6)
+    first = model.observe("s", values[:4], stamps[:4], horizon=2)
+    again = model.observe("s", values[:4], stamps[:4], horizon=2)
+    assert (again.repeated, again.seen) == (4, 4)  # nothing applied twice
+    np.testing.assert_array_equal(again.values, first.values)
+    # a retry that overlaps the accepted readings and goes on: only the new part is applied
+    longer = model.observe("s", values[2:], stamps[2:], horizon=2)
+    assert (longer.repeated, longer.seen) == (2, 6)
+    reference = _forecaster(kind)
+    reference.observe("r", values, stamps)
+    expected = reference.forecast(2, series="r")["forecast"].to_numpy()
+    np.testing.assert_array_equal(longer.values[:, 0], expected)
+    # the same timestamp with other values is a conflict, and changes nothing
+    with pytest.raises(ConflictError, match="a repeated reading must be identical"):
+        model.observe("s", values[5:] + 1.0, stamps[5:])
+    assert model.series_state("s").seen == 6

@@ -1529,9 +1529,14 @@ def _run_observe(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(forecast.to_dict()))
         return 0
+    repeat = (
+        f" ({forecast.repeated} already accepted: a repeat, not applied again)"
+        if forecast.repeated
+        else ""
+    )
     print(
-        f"series {printable(series_id)}: {len(values)} reading(s) observed, "
-        f"{forecast.seen} in all"
+        f"series {printable(series_id)}: {len(values) - forecast.repeated} reading(s) "
+        f"observed{repeat}, {forecast.seen} in all"
     )
     if args.quiet:
         pass  # the summary above and what was written below, no forecast lines

@@ -466,6 +466,49 @@ class _Readings:
         return _Readings(values=self.values[start:], times=times, zone=self.zone)
 
 
+class ConflictError(ValueError):
+    """Readings that contradict what a series already accepted (HTTP 409)."""
+
+
+def check_repeats(
+    series_id: str,
+    readings: np.ndarray,
+    keys: Sequence[int],
+    logged: Mapping[int, np.ndarray],
+    column: str,
+    describe: Sequence[str],
+) -> int:
+    """How many leading ``readings`` repeat the log exactly: all of ``keys``, or a conflict.
+
+    The one retry rule of ``Forecaster.observe``, ``lstmlab observe`` and the service: a
+    reading sent again with its key (timestamp or sequence number) and identical values is a
+    repeat, answered without being applied twice; other values under an accepted key, or an
+    old key the log never accepted, are a ``ConflictError``.
+
+    Args:
+        series_id: the series, for the message.
+        readings: ``(n, columns)`` the request's readings, the keys' first.
+        keys: the leading readings' keys (timestamps in ns, or sequence numbers).
+        logged: key -> accepted reading, from the store's log (``StateStore.logged``).
+        column: ``"timestamp"`` or ``"seq"``, for the message.
+        describe: each key as the message shows it.
+    """
+    for i, (key, text) in enumerate(zip(keys, describe, strict=True)):
+        if key not in logged:
+            raise ConflictError(
+                f"series {series_id!r}: the reading with {column} {text} is older than the "
+                f"series' last accepted reading and was never accepted here; readings must "
+                "arrive in time order"
+            )
+        if not np.array_equal(logged[key], readings[i]):
+            raise ConflictError(
+                f"series {series_id!r}: the reading with {column} {text} was already "
+                f"accepted with values {logged[key].tolist()}, got {readings[i].tolist()}; "
+                "a repeated reading must be identical"
+            )
+    return len(keys)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Forecast:
     """A forecast for one series (the median over seeds).
@@ -481,6 +524,8 @@ class Forecast:
         flags: the sanity check of every seed's forecast (``None`` while there is none):
             flagged seeds are left out of the median; when every seed is flagged,
             ``values`` is NaN.
+        repeated: readings of the call that repeated accepted ones (``check_repeats``) and
+            were not applied again.
     """
 
     series_id: str
@@ -489,6 +534,7 @@ class Forecast:
     seen: int
     needed: int
     flags: SeedFlags | None = None
+    repeated: int = 0
 
     @property
     def warning(self) -> str:
@@ -2288,6 +2334,24 @@ class Forecaster:
         )
         return result[series_id][0]
 
+    def repeated_by_time(
+        self, series_id: str, state: SeriesState, values: np.ndarray, times: np.ndarray
+    ) -> int:
+        """How many leading readings repeat accepted ones, by their timestamps (the log).
+
+        Readings not newer than the series' last one must be in its observation log with
+        identical values (``check_repeats``); ``ConflictError`` otherwise.
+        """
+        if state.last_time is None:
+            return 0
+        old = int(np.searchsorted(times, state.last_time, side="right"))  # times ascend
+        if not old:
+            return 0
+        keys = [int(t) for t in times[:old]]
+        logged = self._store.logged(series_id, "time", keys)
+        describe = [_timestamp(t, state.zone).isoformat() for t in keys]
+        return check_repeats(series_id, values, keys, logged, "timestamp", describe)
+
     def _advance_checked(
         self, series_id: str, state: SeriesState, readings: _Readings, *, horizon: int
     ) -> SeriesState:
@@ -2321,11 +2385,20 @@ class Forecaster:
         *,
         plausible_factor: float | None = PLAUSIBLE_FACTOR,
         horizon: int = 1,
-    ) -> dict[str, tuple[SeriesState, np.ndarray, np.ndarray | None]]:
-        """Validate and advance several series: id -> (new state, readings, timestamps ns)."""
+        retries: bool = False,
+    ) -> dict[str, tuple[SeriesState, np.ndarray, np.ndarray | None, int]]:
+        """Validate and advance several series.
+
+        With ``retries`` (``observe``: states from the store), leading readings that repeat
+        accepted ones are skipped (``repeated_by_time``); else every reading is applied.
+
+        Returns:
+            id -> (new state, the readings applied, their timestamps in ns, the readings that
+            repeated accepted ones and were skipped).
+        """
         self._require_model()
         timestamps = timestamps or {}
-        checked = {}
+        checked, unchanged, repeats = {}, {}, {}
         for series_id, values in observations.items():
             check_series_id(series_id)
             state = states[series_id] if states is not None else self.series_state(series_id)
@@ -2333,12 +2406,26 @@ class Forecaster:
                 series_id, values, timestamps.get(series_id), plausible_factor
             )
             self._check_kind(series_id, state, readings)
-            checked[series_id] = self._prepared(series_id, state, readings, horizon)
-        advanced = self._read(checked)
-        return {
-            series_id: (advanced[series_id], checked[series_id][3], checked[series_id][2])
-            for series_id in checked
-        }
+            repeats[series_id] = 0
+            if retries and readings.times is not None:  # the accepted part, answered again
+                repeats[series_id] = self.repeated_by_time(
+                    series_id, state, readings.values, readings.times
+                )
+                readings = readings.tail(repeats[series_id])
+            if len(readings.values):
+                checked[series_id] = self._prepared(series_id, state, readings, horizon)
+            else:
+                unchanged[series_id] = state
+        advanced = self._read(checked) if checked else {}
+        out = {}
+        for series_id in observations:
+            if series_id in unchanged:
+                empty = np.zeros((0, len(self._recipe.columns)))
+                out[series_id] = (unchanged[series_id], empty, None, repeats[series_id])
+            else:
+                _, _, stamps, applied = checked[series_id]
+                out[series_id] = (advanced[series_id], applied, stamps, repeats[series_id])
+        return out
 
     def _prepared(
         self, series_id: str, state: SeriesState, readings: _Readings, horizon: int
@@ -2554,7 +2641,7 @@ class Forecaster:
         }
         # the training values are fit's to check (``_check_outliers``), not the reading check's
         advanced = self._advance_many(histories, timestamps, fresh, plausible_factor=None)
-        self._store.put_many({i: self._encode(s) for i, (s, _, _) in advanced.items()})
+        self._store.put_many({i: self._encode(s) for i, (s, _, _, _) in advanced.items()})
 
     # -- observe and forecast ---------------------------------------------------------------
     def observe(
@@ -2628,12 +2715,17 @@ class Forecaster:
             )
         with self._store.transaction(*values):  # read, advance and write, the series locked
             advanced = self._advance_many(
-                values, timestamps, plausible_factor=plausible_factor, horizon=horizon
+                values,
+                timestamps,
+                plausible_factor=plausible_factor,
+                horizon=horizon,
+                retries=True,
             )
-            for series_id, (state, readings, stamps) in advanced.items():
-                self.commit(series_id, state, readings=readings, times=stamps)
-        for series_id, (_, readings, stamps) in advanced.items():
-            if series_id in self._history:
+            for series_id, (state, readings, stamps, _) in advanced.items():
+                if len(readings):  # a pure repeat changes nothing: nothing to write
+                    self.commit(series_id, state, readings=readings, times=stamps)
+        for series_id, (_, readings, stamps, _) in advanced.items():
+            if series_id in self._history and len(readings):
                 old_times, old_values = self._history[series_id]
                 joined = (
                     None
@@ -2641,8 +2733,11 @@ class Forecaster:
                     else np.concatenate([old_times, stamps])
                 )
                 self._history[series_id] = (joined, np.concatenate([old_values, readings]))
-        forecasts = self._forecasts({i: s for i, (s, _, _) in advanced.items()}, horizon)
-        return forecasts
+        forecasts = self._forecasts({i: s for i, (s, _, _, _) in advanced.items()}, horizon)
+        return {
+            series_id: dataclasses.replace(forecast, repeated=advanced[series_id][3])
+            for series_id, forecast in forecasts.items()
+        }
 
     def _check_horizon(self, horizon: Any) -> int:
         """A horizon this model can forecast (checked before any state changes)."""

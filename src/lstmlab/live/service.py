@@ -102,7 +102,7 @@ from lstmlab.checks import (
 )
 from lstmlab.core.model import config_to_dict
 from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeSettings
-from lstmlab.forecaster import Forecaster, SeriesState
+from lstmlab.forecaster import ConflictError, Forecaster, SeriesState, check_repeats
 from lstmlab.live.state_store import (
     DURABILITIES,
     DamagedStateError,
@@ -205,10 +205,6 @@ class ServeConfig(ServeSettings):
 
 
 # --------------------------------------------------------------------------- the service
-
-
-class ConflictError(ValueError):
-    """A request that contradicts what was already accepted (HTTP 409)."""
 
 
 class UnknownSeriesError(KeyError):
@@ -438,8 +434,8 @@ class LiveService:
         With both timestamps and ``seq``, both must find the same repeated readings.
         """
         by_time = by_seq = None
-        if stamps is not None:
-            by_time = self._repeated_by_time(series_id, state, readings, stamps)
+        if stamps is not None:  # the forecaster's own retry rule
+            by_time = self.forecaster.repeated_by_time(series_id, state, readings, stamps)
         if by_time is not None and seq is not None and by_time < len(readings):
             # the first new reading continues the series: it has seq ``state.seen``
             if seq + by_time != state.seen:
@@ -475,22 +471,6 @@ class LiveService:
             + ", or timestamps alone"
         )
 
-    def _repeated_by_time(
-        self, series_id: str, state: SeriesState, readings: np.ndarray, stamps: np.ndarray
-    ) -> int:
-        if state.last_time is None:
-            return 0
-        # the leading readings not newer than the last accepted one may be a repeat
-        old = 0
-        while old < len(stamps) and stamps[old] <= state.last_time:
-            old += 1
-        if not old:
-            return 0
-        keys = [int(t) for t in stamps[:old]]
-        logged = self.store.logged(series_id, "time", keys)
-        describe = [pd.Timestamp(t).isoformat() for t in keys]
-        return self._check_logged(series_id, readings, keys, logged, "timestamp", describe)
-
     def _repeated_by_seq(
         self, series_id: str, state: SeriesState, readings: np.ndarray, seq: int
     ) -> int:
@@ -504,31 +484,7 @@ class LiveService:
         if not keys:
             return 0
         logged = self.store.logged(series_id, "seq", keys)
-        return self._check_logged(series_id, readings, keys, logged, "seq", [str(k) for k in keys])
-
-    @staticmethod
-    def _check_logged(
-        series_id: str,
-        readings: np.ndarray,
-        keys: list[int],
-        logged: dict[int, np.ndarray],
-        column: str,
-        describe: list[str],
-    ) -> int:
-        for i, (key, text) in enumerate(zip(keys, describe, strict=True)):
-            if key not in logged:
-                raise ConflictError(
-                    f"series {series_id!r}: the reading with {column} {text} is older than the "
-                    f"series' last accepted reading and was never accepted here; readings must "
-                    "arrive in time order"
-                )
-            if not np.array_equal(logged[key], readings[i]):
-                raise ConflictError(
-                    f"series {series_id!r}: the reading with {column} {text} was already "
-                    f"accepted with values {logged[key].tolist()}, got {readings[i].tolist()}; "
-                    "a repeated reading must be identical"
-                )
-        return len(keys)
+        return check_repeats(series_id, readings, keys, logged, "seq", [str(k) for k in keys])
 
     def forecast(self, series_id: str, horizon: int) -> dict[str, Any]:
         """The forecast of a known series, from its state in the store now.
