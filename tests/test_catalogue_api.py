@@ -588,6 +588,27 @@ CASES = [
         ModelFolderError,
         "config.json",
     ),
+    # -- issue 21: values float64 would change
+    (
+        "fit a bool column",
+        lambda _: _fit(_monthly().gt(100).to_frame("v")),
+        ValueError,
+        "column 'v' holds True/False (dtype bool), not measurements",
+    ),
+    (
+        "fit a complex column",
+        lambda _: _fit((_monthly() + 1j).to_frame("v")),
+        ValueError,
+        "column 'v' holds complex numbers (dtype complex128)",
+    ),
+    (
+        "fit integers beyond 2**53",
+        lambda _: _fit(
+            pd.DataFrame({"v": np.arange(40, dtype=np.int64) + 2**53 + 1}, _monthly().index)
+        ),
+        ValueError,
+        "holds the integer 9007199254740993, beyond 2**53",
+    ),
     # -- issue 21: tracebacks that became refusals
     (
         "fit with two columns of one name",

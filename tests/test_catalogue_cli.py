@@ -77,6 +77,10 @@ def data(tmp_path_factory) -> Path:
     (folder / "binary.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 4)
     (folder / "empty.csv").write_text("")
     (folder / "header_only.csv").write_text("time,a,b\n")
+    (folder / "twice.csv").write_text("time,a,a\n2024-01-01 00:00:00,1,2\n")
+    train.assign(a=np.arange(ROWS, dtype=np.int64) + 2**53 + 1).to_csv(
+        folder / "huge.csv", index=False
+    )
     (folder / "notanumber.csv").write_text(f"time,value\n{frame['time'].iloc[ROWS]},abc\n")
     later = frame["time"].iloc[ROWS]
     (folder / "implausible.csv").write_text(f"time,value\n{later},1e6\n")
@@ -262,6 +266,18 @@ CASES = [
         ["fit", "{d}/train.csv", "--target", "a", "--learning-rate", "nan"],
         2,
         "learning_rate must be > 0, got nan",
+    ),
+    (
+        "fit DATA names a column twice",
+        ["fit", "{d}/twice.csv", "--target", "a"],
+        2,
+        "names column 'a' twice (columns 2 and 3); give every column its own name",
+    ),
+    (
+        "fit DATA with integers beyond 2**53",
+        ["fit", "{d}/huge.csv", "--target", "a"],
+        2,
+        "holds the integer 9007199254740993, beyond 2**53",
     ),
     (
         "fit --learning-rate beyond float32",
@@ -1175,3 +1191,11 @@ def test_observe_sent_again_is_a_repeat_as_over_http(paths, capsys):
     assert "0 reading(s) observed (3 already accepted: a repeat, not applied again)" in (
         capsys.readouterr().out
     )
+
+
+def test_target_given_twice_trains_both_columns(data, tmp_path, capsys):
+    # `--target a --target b` is `--target a b`: the second flag used to replace the first
+    argv = _fit(data / "train.csv", tmp_path / "m", "--target", "a", "--target", "b")
+    assert main(argv) == 0
+    with Forecaster.load(tmp_path / "m") as forecaster:
+        assert forecaster.series_ids == ("a", "b")

@@ -1005,13 +1005,14 @@ def test_observe_advances_the_saved_state(fitted, data, tmp_path, capsys):
     assert saved.series_state("a").seen == ROWS + 3
     assert saved.series_state("b").seen == ROWS
     np.testing.assert_array_equal(saved.series_forecast("a", 2).values, expected.values)
-    # the same readings again are out of time order: error, nothing saved
+    # the same readings again are a repeat (the retry rule): answered, nothing applied twice
     before = folder_checksum(model)
     code = main(
         ["observe", "--model-dir", str(model), "--series", "a", "--input", str(folder / "new.csv")]
     )
-    assert code == 2
-    assert "is out of time order" in capsys.readouterr().err
+    assert code == 0
+    assert "0 reading(s) observed (3 already accepted: a repeat" in capsys.readouterr().out
+    assert Forecaster.load(model).series_state("a").seen == ROWS + 3
     assert folder_checksum(model) == before
 
 

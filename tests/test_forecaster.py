@@ -226,8 +226,9 @@ def _state_unchanged(model, series_id, before):
         (
             [[1.0]],
             ["2024-01-01T00:45:00"],
-            "series 's': reading at 2024-01-01T00:45:00 is out of time order: the series already "
-            "has readings up to 2024-01-01T00:45:00; send only newer readings",
+            # the retry rule: an accepted timestamp with other values is a conflict
+            "series 's': the reading with timestamp 2024-01-01T00:45:00 was already accepted "
+            "with values ",
         ),
         (
             [[1.0]],

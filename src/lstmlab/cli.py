@@ -115,8 +115,15 @@ def _shown(values: Iterable[Any]) -> str:
 
 
 def _add_target(parser: argparse.ArgumentParser, *, help: str, required: bool = False) -> None:
+    # extend: `--target A --target B` is both columns, as `--target A B` (store kept only B)
     parser.add_argument(
-        "--target", nargs="+", metavar="COL", required=required, default=None, help=help
+        "--target",
+        nargs="+",
+        action="extend",
+        metavar="COL",
+        required=required,
+        default=None,
+        help=help,
     )
 
 

@@ -990,11 +990,33 @@ def _series_values(label: str, frame: pd.DataFrame, columns: Sequence[str]) -> n
             f"{label}: no column(s) {missing}; the columns are {[str(c) for c in frame.columns]}"
         )
     for column in columns:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
+        dtype = frame[column].dtype
+        if not pd.api.types.is_numeric_dtype(dtype):
             raise ValueError(
-                f"{label}: column {column!r} is not numeric (dtype {frame[column].dtype}); "
+                f"{label}: column {column!r} is not numeric (dtype {dtype}); "
                 "pass time_col= for a time column, or target= to choose the value columns"
             )
+        # values float64 would change: refused, never silently reinterpreted
+        if pd.api.types.is_bool_dtype(dtype):
+            raise ValueError(
+                f"{label}: column {column!r} holds True/False (dtype {dtype}), not measurements; "
+                "pass its values as numbers (e.g. data[col].astype(float)) if 0/1 is meant"
+            )
+        if pd.api.types.is_complex_dtype(dtype):
+            raise ValueError(
+                f"{label}: column {column!r} holds complex numbers (dtype {dtype}); the model "
+                "forecasts real values: pass the real part, the modulus, or both as two columns"
+            )
+        if pd.api.types.is_integer_dtype(dtype):
+            exact = frame[column].to_numpy()  # compared as integers: 2**53 + 1 is no float
+            large = (exact > 2**53) | (exact < -(2**53))
+            if large.any():
+                value = exact[int(np.argmax(large))]
+                raise ValueError(
+                    f"{label}: column {column!r} holds the integer {value}, beyond 2**53: as a "
+                    "float64 it would lose its last digits; pass smaller units (e.g. divide "
+                    "by 1000) or the values as floats if the rounding is acceptable"
+                )
     return frame[list(columns)].to_numpy(np.float64)
 
 

@@ -793,6 +793,16 @@ def _numbers(
 ) -> np.ndarray:
     """Convert a column to float64, NaN for missing cells; raise on any other text."""
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        if pd.api.types.is_integer_dtype(series.dtype):
+            exact = series.to_numpy()  # compared as integers: 2**53 + 1 is no float
+            large = (exact > 2**53) | (exact < -(2**53))
+            if large.any():
+                position = int(np.flatnonzero(large)[0])
+                raise ValueError(
+                    f"column {name!r} row {position + 1} ({_stamp(time[position])}) holds the "
+                    f"integer {exact[position]}, beyond 2**53: as a float64 it would lose its "
+                    "last digits; store smaller units (e.g. divide by 1000)"
+                )
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.isinf(values)
         text = None
@@ -1394,6 +1404,16 @@ def read_header(path: Path, sep: str, *, header: bool = True) -> list[str]:
     if not header:
         return _column_names(len(names))
     _check_header_is_names(path, sep)
+    # pandas renames a repeated name ('A', 'A.1'): which of the two is the series is a guess
+    raw = next(csv.reader([first.lstrip("\ufeff")], delimiter=sep))
+    seen: dict[str, int] = {}
+    for position, name in enumerate(cell.strip() for cell in raw):
+        if name in seen:
+            raise ValueError(
+                f"the header of {path} names column {name!r} twice (columns {seen[name] + 1} "
+                f"and {position + 1}); give every column its own name"
+            )
+        seen[name] = position
     return [str(name) for name in names]
 
 
