@@ -177,6 +177,36 @@ CASES = {
         "POST", _obs(), {"values": [-1e4], "seq": 0}, 422, "--allow-implausible"
     ),
     "truncated JSON": Case("POST", _obs(), None, 422, "JSON decode error", raw=b'{"values": [1.0'),
+    "series id of invalid UTF-8 (one U+FFFD for all)": Case(
+        "POST",
+        "/series/%FF/observations",
+        {"values": [1.0], "seq": 0},
+        422,
+        "the URL path is not UTF-8 once percent-decoded (byte 8: invalid start byte)",
+    ),
+    "series id of a lone surrogate": Case(
+        "GET",
+        "/series/%ED%A0%80/forecast",
+        None,
+        422,
+        "the URL path is not UTF-8 once percent-decoded",
+    ),
+    "a key twice (the last would win)": Case(
+        "POST",
+        _obs(),
+        None,
+        422,
+        "the key 'values' appears twice in one object; send each key once",
+        raw=b'{"values": [1e30], "values": [130], "seq": 0}',
+    ),
+    "a UTF-16 body": Case(
+        "POST",
+        _obs(),
+        None,
+        422,
+        "the body is not UTF-8 (byte 0); send UTF-8 JSON",
+        raw='{"values": [130], "seq": 0}'.encode("utf-16"),
+    ),
     "not JSON": Case("POST", _obs(), None, 422, "JSON decode error", raw=b"values=1"),
     "body too large": Case(
         "POST",

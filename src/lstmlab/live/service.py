@@ -84,6 +84,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -654,11 +655,55 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
         series_id: str
         deleted: bool
 
+    class StrictJSONRequest(Request):
+        """A body is read as UTF-8 JSON whose objects name each key once, or refused (422).
+
+        ``json.loads`` would take UTF-16 or UTF-32 bytes, and the last of two equal keys
+        (``{"values": [1e30], "values": [130]}``): input reinterpreted without a word.
+        """
+
+        async def json(self) -> Any:
+            if not hasattr(self, "_json"):
+                body = await self.body()
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise json.JSONDecodeError(
+                        f"the body is not UTF-8 (byte {exc.start}); send UTF-8 JSON",
+                        body.decode("latin-1"),
+                        exc.start,
+                    ) from None
+                self._json = json.loads(text, object_pairs_hook=_unique_keys(text))
+            return self._json
+
+    class StrictJSONRoute(APIRoute):
+        def get_route_handler(self) -> Any:
+            handler = super().get_route_handler()
+
+            async def strict(request: Request) -> Any:
+                raw = request.scope.get("raw_path")
+                if raw is not None:
+                    try:  # the server decoded bad UTF-8 as U+FFFD: distinct ids would merge
+                        urllib.parse.unquote_to_bytes(raw).decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        return JSONResponse(
+                            {
+                                "detail": f"the URL path is not UTF-8 once percent-decoded "
+                                f"(byte {exc.start}: {exc.reason}); percent-encode the "
+                                "series id's UTF-8 bytes (urllib.parse.quote(id, safe=''))"
+                            },
+                            status_code=422,
+                        )
+                return await handler(StrictJSONRequest(request.scope, request.receive))
+
+            return strict
+
     app = FastAPIOffline(
         title="lstmlab live model",
         description=__doc__.split("\n\n")[0],
         version=service.checksum[:12],
     )
+    app.router.route_class = StrictJSONRoute
     app.state.service = service
     app.state.models = {
         model.__name__: model
@@ -680,7 +725,8 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
         problems = []
         for item in exc.errors():
             where = ".".join(str(part) for part in item.get("loc", ()))
-            problems.append(f"{where}: {item.get('msg')}")
+            reason = (item.get("ctx") or {}).get("error")  # e.g. the JSON decoder's words
+            problems.append(f"{where}: {item.get('msg')}" + (f" ({reason})" if reason else ""))
         return error(422, "invalid request: " + "; ".join(problems))
 
     # Handlers of the exception classes (ExceptionMiddleware) answer and keep the connection;
@@ -963,6 +1009,24 @@ def token_bits(token: str) -> float:
     if len(set(token)) < 8 or alphabet < 2:
         return 0.0
     return len(token) * math.log2(alphabet)
+
+
+def _unique_keys(document: str) -> Any:
+    """``json.loads``' ``object_pairs_hook`` that refuses an object naming a key twice."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise json.JSONDecodeError(
+                    f"the key {key!r} appears twice in one object; send each key once",
+                    document,
+                    0,
+                )
+            out[key] = value
+        return out
+
+    return build
 
 
 def check_exposure(host: str, config: ServeConfig, insecure: bool = False) -> None:
