@@ -554,6 +554,13 @@ def test_plot_returns_a_figure_without_touching_the_backend():
     np.testing.assert_allclose(lines["forecast"].get_ydata(), model.forecast(5, "b")["forecast"])
     np.testing.assert_allclose(lines["history"].get_ydata(), _monthly(seed=2).to_numpy()[-10:])
     assert matplotlib.get_backend() == backend
+    # What a person reads: the series' name on the y axis (the column is a placeholder), the
+    # frequency in words, a forecast in another colour than the history, the legend beside
+    # the axes instead of over the data.
+    ax = figure.axes[1]
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("b", "time (monthly)")
+    assert lines["forecast"].get_color() != lines["history"].get_color()
+    assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.get_window_extent().x1
 
 
 def test_load_reads_no_state_until_a_series_is_used(tmp_path, monkeypatch):

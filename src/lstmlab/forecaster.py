@@ -85,6 +85,7 @@ from lstmlab.checks import (
     check_positive_number,
     check_seed,
     check_series_id,
+    printable,
 )
 from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
@@ -1770,6 +1771,23 @@ def bound_columns(level: Any) -> list[tuple[float, str, str]]:
     if not isinstance(level, (list, tuple, np.ndarray)):
         return [(value, "lower", "upper") for value in levels]
     return [(v, f"lower_{100 * v:g}", f"upper_{100 * v:g}") for v in levels]
+
+
+# Plot labels: pandas' frequency aliases in words (others are shown as they are).
+_FREQ_WORDS = {
+    "MS": "monthly",
+    "ME": "monthly",
+    "QS": "quarterly",
+    "QE": "quarterly",
+    "YS": "yearly",
+    "YE": "yearly",
+    "W": "weekly",
+    "W-SUN": "weekly",
+    "D": "daily",
+    "h": "hourly",
+    "30min": "half-hourly",
+    "15min": "every 15 minutes",
+}
 
 
 def _median_over_seeds(array: Any) -> np.ndarray:
@@ -3849,6 +3867,14 @@ class Forecaster:
         )
         frame = self.forecast(horizon, series=ids, level=level)
         bounds = sorted(bound_columns(level), reverse=True)  # the widest band drawn first
+        one = len(self._recipe.columns) == 1
+
+        def history_colour(j: int) -> str:  # one series: dark history, a coloured forecast
+            return "0.25" if one else f"C{2 * j}"
+
+        def forecast_colour(j: int) -> str:
+            return "C0" if one else f"C{2 * j + 1}"
+
         figure = Figure(figsize=(9, 2.6 * max(len(ids), 1)), layout="constrained")
         axes = figure.subplots(max(len(ids), 1), 1, squeeze=False)[:, 0]
         for ax, series_id in zip(axes, ids, strict=False):
@@ -3865,7 +3891,7 @@ class Forecaster:
                 )
                 for j, column in enumerate(self._recipe.columns):
                     label = "history" if len(self._recipe.columns) == 1 else f"{column} history"
-                    ax.plot(x, values[:, j], color=f"C{j}", label=label)
+                    ax.plot(x, values[:, j], color=history_colour(j), label=label)
             rows = frame[frame["series_id"] == series_id]
             for j, column in enumerate(self._recipe.columns):
                 part = rows if "target" not in rows else rows[rows["target"] == column]
@@ -3877,16 +3903,25 @@ class Forecaster:
                         part["time"],
                         np.where(shown, low, np.nan),
                         np.where(shown, high, np.nan),
-                        color=f"C{j}",
+                        color=forecast_colour(j),
                         alpha=0.15 + 0.15 * rank,
                         linewidth=0,
                         label=f"{100 * value:g}% interval" if j == 0 else None,
                     )
-                ax.plot(part["time"], part["forecast"], "--", color=f"C{j}", label=label)
+                ax.plot(part["time"], part["forecast"], color=forecast_colour(j), label=label)
             kind = {"mlp": "MLP"}.get(self._recipe.kind, f"{self._recipe.kind} LSTM")
             chosen = " (model='auto')" if self._settings.model == "auto" else ""
-            ax.set_title(f"{series_id}: {kind}{chosen}, median of {self.seeds} seeds")
-            ax.legend(loc="upper left")
+            ax.set_title(f"{printable(series_id)}: {kind}{chosen}, median of {self.seeds} seeds")
+            freq = self._recipe.freq
+            stamped = freq is not None and frame["time"].dtype != np.int64
+            ax.set_xlabel(f"time ({_FREQ_WORDS.get(freq, freq)})" if stamped else "reading")
+            columns = self._recipe.columns
+            # a placeholder column name ("value", "y") says less than the series' own name
+            generic = len(columns) == 1 and columns[0] in ("value", "y", "0")
+            ax.set_ylabel(printable(series_id) if generic else ", ".join(map(printable, columns)))
+            ax.grid(alpha=0.3)
+            # beside the axes, never over the data
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         return figure
 
     def _plot_history(self, series_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
