@@ -192,6 +192,9 @@ def test_compare_rmse_per_step_plot_averages_the_kept_seeds():
     per_step = np.sqrt(np.mean((forecasts - result.actual[None]) ** 2, axis=(1, 3)))
     np.testing.assert_allclose(lines["stateless"].get_ydata(), per_step.mean(axis=0))
     assert len(lines) == len(result.outcomes)
+    fig.canvas.draw()  # the ticks of two steps are whole numbers, not 1.25 and 1.75
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) and all(float(t).is_integer() for t in ticks)
 
 
 def test_compare_rmse_plot_of_a_model_with_every_seed_flagged_draws_no_bar():

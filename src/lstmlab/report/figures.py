@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
     from lstmlab.experiments.compare import CompareResult, ModelOutcome
@@ -488,6 +489,7 @@ def plot_compare_rmse_per_step(result: CompareResult) -> Figure:
         style = "--o" if outcome.is_baseline else (":s" if outcome.kind == "ensemble" else "-o")
         ax.plot(steps, kept.mean(axis=0), style, color=f"C{i}", ms=3, label=outcome.label)
     ax.set_xlabel("step ahead")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole: no 1.25, 1.75
     ax.set_ylabel("test RMSE")
     ax.set_title("Test RMSE per step ahead (mean over kept seeds)")
     ax.legend(fontsize=7)
