@@ -109,8 +109,8 @@ def child_five_lines(data: str) -> dict[str, Any]:
     frame = pd.read_csv(path, index_col="Date", parse_dates=True)
     forecaster = Forecaster().fit(frame)
     print(forecaster.forecast(12, level=[80, 95]))
-    figure = Path(tempfile.mkdtemp(prefix="lstmlab-five-lines-")) / "airline.png"
-    forecaster.plot(horizon=12, level=[80, 95]).savefig(figure)
+    with tempfile.TemporaryDirectory(prefix="lstmlab-five-lines-") as folder:
+        forecaster.plot(horizon=12, level=[80, 95]).savefig(Path(folder) / "airline.png")
     return {"status": "ok", "run_s": time.perf_counter() - started,
             "model": f"{forecaster.metrics['model']} ({forecaster.metrics['norm']})", **counts}
 
