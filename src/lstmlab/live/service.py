@@ -682,7 +682,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
 
             async def strict(request: Request) -> Any:
                 raw = request.scope.get("raw_path")
-                if raw is not None:
+                if raw is not None and (b"%" in raw or not raw.isascii()):  # else plain ASCII
                     try:  # the server decoded bad UTF-8 as U+FFFD: distinct ids would merge
                         urllib.parse.unquote_to_bytes(raw).decode("utf-8")
                     except UnicodeDecodeError as exc:
