@@ -1063,7 +1063,7 @@ def test_observe_allow_implausible_and_a_wider_factor_accept_the_reading(paths, 
     argv = ["observe", "--model-dir", str(paths["m"]), "--series", "a"]
     argv += ["--input", str(paths["d"] / "implausible.csv")]
     assert main([*argv, "--plausible-factor", "1e9"]) == 0
-    assert main([*argv, "--series", "b", "--allow-implausible"]) == 0
+    assert main([*argv, "--series", "b", "--new-series", "--allow-implausible"]) == 0
     assert dict(_seen(paths["m"]))["b"] == 1
 
 
@@ -1167,7 +1167,7 @@ def test_an_invisible_character_of_a_series_id_prints_escaped(paths, capsys):
     # A bidirectional override or a zero-width space would reorder or hide the terminal's
     # text; the id is stored as given and printed escaped.
     series = "x\u202ey\u200b"
-    argv = ["observe", "--model-dir", str(paths["m"]), "--series", series]
+    argv = ["observe", "--model-dir", str(paths["m"]), "--series", series, "--new-series"]
     assert main([*argv, "--input", str(paths["d"] / "new.csv")]) == 0
     out = capsys.readouterr().out
     assert "series x\\u202ey\\u200b: 3 reading(s) observed" in out

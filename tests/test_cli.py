@@ -1041,20 +1041,16 @@ def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
     pd.DataFrame({"time": ["2024-02-01 00:00", "2024-02-01 00:15"], "x": [1.0, 2.0]}).to_csv(
         tmp_path / "fresh.csv", index=False
     )
-    assert (
-        main(
-            [
-                "observe",
-                "--model-dir",
-                str(model),
-                "--series",
-                "x",
-                "--input",
-                str(tmp_path / "fresh.csv"),
-            ]
-        )
-        == 0
-    )
+    command = ["observe", "--model-dir", str(model), "--series", "x"]
+    known = Forecaster.load(model).series_ids
+    # an id the model does not have (a typo, say) is refused, and nothing is stored
+    assert main([*command, "--input", str(tmp_path / "fresh.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"series 'x' is not one of this model's {len(known)} series" in err
+    assert err.rstrip().endswith("To start a new series from a fresh state, pass --new-series")
+    assert Forecaster.load(model).series_ids == known
+    assert main([*command, "--new-series", "--input", str(tmp_path / "fresh.csv")]) == 0
+    assert Forecaster.load(model).series_ids == (*known, "x")
     out = capsys.readouterr().out
     assert "series x: 2 reading(s) observed, 2 in all" in out
     assert "2024-02-01T00:30:00" in out

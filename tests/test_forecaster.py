@@ -156,7 +156,7 @@ def test_stateful_model_serves_more_series_than_its_training_batch(tmp_path, see
     ).fit(pd.DataFrame(data))
     assert model.metrics["batch_size"] == 2  # one stream per series
     many = {f"m{i}": _series(6, seed=i) for i in range(5)}
-    together = model.observe_many(many)
+    together = model.observe_many(many, new_series=True)
     for series_id, values in many.items():
         alone = model.replay(values)[-1]
         np.testing.assert_allclose(together[series_id].values[0], alone, rtol=1e-6, atol=1e-6)
@@ -792,7 +792,7 @@ def test_norm_auto_keeps_the_candidate_with_the_lowest_validation_rmse():
         # here through the public path (a new series observes the readings before the origin)
         errors = []
         for origin in range(fit_end, 48):
-            single.observe(f"to-{origin}", values[:origin])
+            single.observe(f"to-{origin}", values[:origin], new_series=True)
             forecast = single.forecast(48 - fit_end, series=f"to-{origin}")["forecast"]
             errors.append(values[origin:] - forecast.to_numpy()[: 48 - origin])
         rmse[norm] = float(np.sqrt(np.mean(np.square(np.concatenate(errors)))))
@@ -965,6 +965,28 @@ def _fitted_mlp(data=None, **fit_kwargs):
     data = _monthly(length=40, seed=5) if data is None else data
     settings = {"model": "mlp", "window": 3, "units": (4,), "epochs": 1, "validation": 0.0}
     return Forecaster(**settings, norm="none").fit(data, **fit_kwargs)
+
+
+def test_an_unknown_series_id_is_refused_unless_new_series_is_asked(tmp_path):
+    data = pd.DataFrame({"Passengers": _monthly(40, level=100.0, seed=5)})
+    model = _fitted_mlp(data)
+    before = model.series_state("Passengers")
+    with pytest.raises(ValueError) as info:
+        model.observe("passengers", [101.0], ["2023-05-01"])  # the case of a letter wrong
+    assert str(info.value) == (
+        "series 'passengers' is not one of this model's 1 series (did you mean "
+        "'Passengers'?); its series: 'Passengers'. To start a new series from a fresh "
+        "state, pass new_series=True"
+    )
+    with pytest.raises(ValueError, match="is not one of this model's 1 series"):
+        model.observe_many({"Passengers": [101.0], "typo": [1.0]}, {"Passengers": ["2023-05-01"]})
+    assert model.series_ids == ("Passengers",)  # nothing stored, the known series untouched
+    _assert_same_state(model.series_state("Passengers"), before)
+    model.observe("passengers", [101.0], ["2023-05-01"], new_series=True)
+    assert model.series_ids == ("Passengers", "passengers")
+    # a known series needs no flag, and the flag changes nothing for it
+    model.observe("Passengers", [101.0], ["2023-05-01"])
+    assert model.series_state("Passengers").seen == before.seen + 1
 
 
 def test_readings_beyond_the_plausible_range_are_refused_at_the_limit(tmp_path):
@@ -1232,109 +1254,6 @@ def test_a_reading_whose_forecast_cannot_be_dated_never_enters():
     assert model.series_forecast("s", 3).timestamps[-1] == "2262-04-11T23:45:00"
 
 
-# ISO strings of one kind take the fast path (no pandas); the rest falls back to pandas
-ISO_FAST = [
-    ["2024-01-01"],
-    ["2024-03-05", "2024-03-06", "2024-02-29"],
-    ["2024-01-01T00:15"],
-    ["2024-01-01 00:15:30"],
-    ["2024-01-01T00:15:30.5", "2024-01-01T00:15:31.123456"],
-    ["2024-01-01T00:15:30.123456789", "1969-12-31T23:59:59.999999999"],
-    ["1678-01-01T00:00:00", "2261-12-31T23:59:59"],
-    ["2024-01-01", "2024-01-01T00:15:00", "2024-01-01 00:30:00.25"],  # forms mixed
-    ["2024-01-01T00:15:00Z"],
-    ["2024-01-01T00:15Z", "2024-01-01T00:30:00.5Z"],
-    ["2024-01-01T00:15:00+05:30"],
-    ["2024-01-01T00:15:00-03:45", "2024-01-01T00:30:00.000000001-03:45"],
-    ["2024-01-01T00:15:00+00:00"],
-    ["2024-01-01T00:15:00-00:00"],
-    ["2024-01-01T00:15:00+05:30", "2024-01-01T00:00:00Z"],  # offsets mixed: the last kept
-    ["2024-01-01T00:15:00Z", "2024-01-01T05:45:00+05:30"],
-    ["2024-03-31T01:45:00+01:00", "2024-03-31T03:00:00+02:00"],  # a daylight-saving change
-    ["1678-01-01T00:00:00+23:59", "2261-12-31T23:59:59-23:59"],
-    [f"2024-01-01T{hour:02d}:00:00+05:30" for hour in range(16)] * 4,  # 64: _FAST_PARSE_MAX
-    ["2262-04-11T23:47:16.854775807"],  # pandas' last nanosecond
-]
-ISO_SLOW = [
-    [],
-    ["2024-02-30"],
-    ["2024-13-01"],
-    ["2024-01-01T24:00:00"],
-    ["2024-01-01T00:60:00"],
-    ["2024-01-01T00:00:60"],
-    ["2024-01-01T00:00:00+24:00"],
-    ["1500-01-01"],
-    ["2300-01-01T00:00:00+05:00"],
-    # in the pattern's years, past pandas' range (the int64 nanoseconds would overflow)
-    ["2263-01-01T00:00:00"],
-    ["2262-04-11T23:47:16.854775808"],
-    ["1677-09-21T00:12:43.145224192"],  # int64's minimum: NaT
-    ["1677-09-21T00:12:43.145224191"],
-    ["2024-01-01", "2024-01-01T00:15:00+05:00"],  # aware and naive mixed
-    ["2024-01-01T00:15:00Z", "2024-01-01T00:30:00"],
-    ["not a time"],
-    [""],
-    [" 2024-01-01"],
-    ["2024-01-01T00:15:00.1234567891"],
-    ["2024-W01-1"],
-    ["20240101T001500"],
-    ["2024-01-01t00:15:00"],
-    ["2024-01-01T00:15:00+0530"],
-    ["2024-01-01T00:15:00z"],
-    ["2024-01"],
-    [pd.Timestamp("2024-01-01 00:15"), "2024-01-01T00:30:00"],
-    [np.str_("2024-01-01T00:15:00")],
-    [20240101],
-    [None],
-    [f"2024-01-01T{hour:02d}:00:00+05:30" for hour in range(13)] * 5,  # 65: pandas is faster
-]
-
-
-def _parsed(items):
-    from lstmlab.forecaster import _parse_times
-
-    try:
-        stamps, zone = _parse_times("s", items)
-    except ValueError as error:
-        return str(error)
-    assert stamps.dtype == np.int64 and stamps.shape == (len(items),)
-    return stamps.tolist(), zone
-
-
-@pytest.mark.parametrize("items", ISO_FAST + ISO_SLOW, ids=lambda items: repr(items)[:80])
-def test_the_fast_iso_parse_equals_pandas_parse(items, monkeypatch):
-    from lstmlab import forecaster
-
-    assert (forecaster._parse_iso_times(list(items)) is not None) == (items in ISO_FAST)
-    fast = _parsed(items)
-    monkeypatch.setattr(forecaster, "_parse_iso_times", lambda items: None)  # pandas only
-    assert fast == _parsed(items)
-
-
-@pytest.mark.parametrize("items", ISO_FAST, ids=lambda items: repr(items)[:80])
-def test_the_fast_iso_parse_equals_pandas_timestamps_one_by_one(items):
-    # an independent reference: each string read by pd.Timestamp, the last one's zone kept
-    stamps = [pd.Timestamp(item) for item in items]
-    expected = [(s.tz_convert("UTC") if s.tz else s).as_unit("ns").value for s in stamps]
-    offset = stamps[-1].utcoffset()
-    zone = None if offset is None else "UTC" if not offset else stamps[-1].isoformat()[-6:]
-    assert _parsed(items) == (expected, zone)
-
-
-def test_bad_timestamps_keep_pandas_messages():
-    assert _parsed(["2024-02-30"]) == (
-        "series 's': timestamps could not be parsed (timestamp 0, '2024-02-30': day is out of "
-        "range for month: 2024-02-30); pass ISO timestamps such as '2024-01-01T00:15:00' or "
-        "'2024-01-01T00:15:00+05:00'"
-    )
-    assert _parsed(["2024-01-01", "2024-01-01T00:15:00+05:00"]).startswith(
-        "series 's': timestamp 1 has a time zone and timestamp 0 has none;"
-    )
-    assert _parsed(["1500-01-01"]).startswith(
-        "series 's': timestamp 0 (1500-01-01 00:00:00) is outside the range of timestamps"
-    )
-
-
 def _programs(model):
     from lstmlab.core.model import norm_program
     from lstmlab.core.rollout import _compiled_read, _compiled_rollout
@@ -1556,7 +1475,7 @@ def test_recursive_intervals_are_conformal_over_rollouts_from_every_validation_o
     # observes the readings before it (the single series' scaler is the default one)
     residuals = np.full((tail, tail, 1), np.nan)
     for row, origin in enumerate(range(100 - tail, 100)):
-        model.observe(f"up-to-{origin}", values[:origin])
+        model.observe(f"up-to-{origin}", values[:origin], new_series=True)
         forecast = model.forecast(tail, series=f"up-to-{origin}")["forecast"].to_numpy()
         seen = values[origin : origin + tail]
         residuals[row, : len(seen), 0] = seen - forecast[: len(seen)]

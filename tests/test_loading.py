@@ -27,6 +27,7 @@ from lstmlab.data.loading import (
     load_household_days,
     load_household_power,
     load_series,
+    parse_time_column,
     series_arrays,
     sniff_format,
 )
@@ -602,6 +603,31 @@ def test_bad_timestamp(tmp_path):
         "time column 'date' row 2 holds '2024-01-0x', which is not a timestamp; fix the cell "
         "or pass time_format"
     )
+
+
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [
+        ("-2024-01-02", "a sign before its year"),  # pandas drops the sign
+        ("\u0662\u0660\u0662\u0664-01-02", "(U+0662)"),  # Arabic-Indic digits
+    ],
+)
+def test_a_time_cell_pandas_would_misread_is_refused(tmp_path, cell, said):
+    path = tmp_path / "stamp.csv"
+    path.write_text(f"date,load\n2024-01-01,1\n{cell},2\n2024-01-03,3\n", encoding="utf-8")
+    # the reference: pandas alone reads the cell as 2024-01-02, a date it does not say
+    assert pd.to_datetime([cell])[0] == pd.Timestamp("2024-01-02")
+    with pytest.raises(ValueError, match=r"time column 'date' row 2 \(") as info:
+        load_csv(path, daily_config())
+    assert said in str(info.value)
+
+
+def test_a_nul_inside_a_time_cell_is_refused():
+    # a file with NUL bytes is refused whole; a DataFrame's text cell reaches the parser
+    cells = pd.Series(["2024-01-01", "2024-01\x00-02"])
+    assert pd.to_datetime([cells[1]])[0] == pd.Timestamp("2024-01-02")  # pandas skips it
+    with pytest.raises(ValueError, match=r"time 'Date' row 2 \('2024-01\\x00-02'\) holds"):
+        parse_time_column(cells, label="'Date'")
 
 
 # --------------------------------------------------------------------------- DataFrames

@@ -776,7 +776,7 @@ def test_an_observation_checks_its_readings_and_parses_its_timestamps_once(inpro
     monkeypatch.setattr(forecaster, "check_values", counted("values", forecaster.check_values))
     monkeypatch.setattr(forecaster, "_check_kind", counted("kind", forecaster._check_kind))
     monkeypatch.setattr(
-        forecaster_module, "_parse_times", counted("parse", forecaster_module._parse_times)
+        forecaster_module, "parse_times", counted("parse", forecaster_module.parse_times)
     )
     first = inproc.service.observe("once", [1.0, 2.0], [_stamp(0), _stamp(1)], None, 1)
     assert (first["accepted"], calls) == (2, {"values": 1, "parse": 1, "kind": 1})

@@ -1331,7 +1331,13 @@ def _add_observe(parser: argparse.ArgumentParser) -> None:
     )
     _add_model_dir(parser, what="to read and update")
     parser.add_argument(
-        "--series", required=True, help="series id (a new id starts from a fresh state)"
+        "--series", required=True, help="series id, one the model has (see --new-series)"
+    )
+    parser.add_argument(
+        "--new-series",
+        action="store_true",
+        help="allow a series id the model does not have yet: it starts from a fresh state "
+        "(without this flag an unknown id, such as a typo, is refused)",
     )
     parser.add_argument(
         "--input",
@@ -1445,6 +1451,8 @@ def _read_readings(
     import numpy as np
     import pandas as pd
 
+    from lstmlab.data.calendar import check_time_text
+
     frame = _read_csv(path, args)
     time_col, columns = args.time_col, args.target
     recipe = forecaster.recipe
@@ -1482,7 +1490,8 @@ def _read_readings(
         return values, None
     stamps = frame[time_col].astype(str).str.strip().tolist()
     if args.time_format is None:
-        return values, stamps
+        return values, stamps  # Forecaster.observe parses them (lstmlab.data.calendar)
+    check_time_text(stamps, lambda row: f"{path}: time column {time_col!r} row {row + 1}")
     parsed = pd.to_datetime(pd.Series(stamps), format=args.time_format, errors="coerce")
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
@@ -1526,12 +1535,15 @@ def _run_observe(args: argparse.Namespace) -> int:
         with forecaster.store.transaction(series_id):
             if args.reset:
                 forecaster.delete_series(series_id)
+            if not (args.reset or args.new_series):
+                forecaster.check_known(series_id, fix="pass --new-series")
             forecast = forecaster.observe(
                 series_id,
                 values,
                 stamps,
                 horizon=args.horizon,
                 plausible_factor=plausible_factor,
+                new_series=True,  # checked above: --reset starts the series afresh
             )
     if args.json:
         print(json.dumps(forecast.to_dict()))

@@ -56,10 +56,9 @@ the stored state changes only with real readings.
 """
 
 import dataclasses
-import datetime
+import difflib
 import functools
 import math
-import re
 import time
 import uuid
 import warnings
@@ -99,6 +98,14 @@ from lstmlab.core.model import (
 )
 from lstmlab.core.rollout import read, rollout
 from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fit, init_train_states
+from lstmlab.data.calendar import (
+    check_on_grid,
+    parse_times,
+    parse_timestamps,
+    timestamp_at,
+    tz_of,
+    utc_nanoseconds,
+)
 from lstmlab.data.layouts import (
     grown_batch_size,
     make_sample_batches,
@@ -450,7 +457,7 @@ class SeriesState:
     @property
     def last_timestamp(self) -> pd.Timestamp | None:
         """The last reading's timestamp, aware (in ``zone``) when the readings were aware."""
-        return None if self.last_time is None else _timestamp(self.last_time, self.zone)
+        return None if self.last_time is None else timestamp_at(self.last_time, self.zone)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -737,44 +744,6 @@ def _fresh_state(config: ModelConfig, seeds: int, scaler: Scaler | None) -> Seri
 # --------------------------------------------------------------------------- time
 
 
-def _zone_of(stamp: pd.Timestamp) -> str:
-    """An aware timestamp's zone as kept in a state: its name, or its UTC offset ``"+05:00"``.
-
-    A zone known by name (``zoneinfo``, ``pytz``) keeps its name, so that forecasts follow
-    its daylight-saving rules; any other zone keeps ``stamp``'s offset.
-    """
-    tz = stamp.tz
-    name = getattr(tz, "key", None) or getattr(tz, "zone", None)
-    if tz is datetime.UTC or str(tz) == "UTC":
-        return "UTC"
-    if isinstance(name, str) and name:
-        try:
-            pd.Timestamp(0, tz="UTC").tz_convert(name)
-        except (ValueError, KeyError, TypeError):
-            pass  # not a name pandas resolves: the offset below
-        else:
-            return name
-    offset = stamp.utcoffset()
-    sign = "-" if offset < datetime.timedelta(0) else "+"
-    minutes = int(abs(offset).total_seconds()) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _tz(zone: str) -> Any:
-    """Inverse of ``_zone_of``: what ``tz_convert`` takes."""
-    if zone[:1] in "+-" and len(zone) == 6:
-        minutes = int(zone[1:3]) * 60 + int(zone[4:6])
-        sign = -1 if zone[0] == "-" else 1
-        return datetime.timezone(datetime.timedelta(minutes=sign * minutes))
-    return zone
-
-
-def _timestamp(nanoseconds: int, zone: str | None) -> pd.Timestamp:
-    """A stored timestamp (UTC nanoseconds) as a ``pd.Timestamp``, aware in ``zone``."""
-    stamp = pd.Timestamp(nanoseconds)
-    return stamp if zone is None else stamp.tz_localize("UTC").tz_convert(_tz(zone))
-
-
 def _zone_bytes(zone: str | None) -> np.ndarray:
     """``(_ZONE_BYTES,)`` uint8: the zone's UTF-8 bytes, zero padded (all zeros: naive)."""
     out = np.zeros(_ZONE_BYTES, np.uint8)
@@ -795,170 +764,12 @@ def _zone_name(array: np.ndarray) -> str | None:
     return raw.decode() if raw else None
 
 
-# The ISO 8601 timestamps a live feed sends: a date, or a date and a time to the minute, the
-# second or the nanosecond; naive, "Z" or an offset such as "+05:30". Years 1678 to 2261 hold
-# in nanoseconds since 1970 whatever the offset.
-_ISO_TIME = re.compile(
-    r"(1[6-9]\d\d|2[0-2]\d\d)-\d\d-\d\d"
-    r"(?:[T ]\d\d:\d\d(?::\d\d(\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?"
-)
-_EPOCH = datetime.datetime(1970, 1, 1)
-_TIMESTAMP_MIN_NS, _TIMESTAMP_MAX_NS = pd.Timestamp.min.value, pd.Timestamp.max.value
-# The most readings the fast path parses: at some 3 us a string, against pandas' 500 us a
-# call and 0.4 us a string, it is the slower one from about 200 readings on.
-_FAST_PARSE_MAX = 64
-
-
-def _parse_iso_times(items: list[Any]) -> tuple[np.ndarray, str | None] | None:
-    """``_parse_times``' result for ISO strings of one kind, without pandas; else ``None``.
-
-    The fast path of ``_parse_times`` (pandas guesses the format of each call's strings, some
-    500 us for one reading): strings that ``_ISO_TIME`` matches and ``fromisoformat`` reads,
-    all naive or all with an offset, give the same nanoseconds and zone as pandas. Anything
-    else (another type, another form, an invalid date, aware and naive mixed, no items, more
-    than ``_FAST_PARSE_MAX`` items, which pandas parses faster) is ``None``: pandas parses it,
-    or says what is wrong with it.
-    """
-    if not items or len(items) > _FAST_PARSE_MAX:
-        return None
-    nanoseconds = np.empty(len(items), np.int64)  # (readings,)
-    offset: datetime.timedelta | None = None
-    kinds: set[bool] = set()
-    for position, item in enumerate(items):
-        if type(item) is not str:
-            return None
-        match = _ISO_TIME.fullmatch(item)
-        if match is None:
-            return None
-        fraction, zone = match.group(2, 3)
-        text = item if fraction is None else item[: match.start(2)] + item[match.end(2) :]
-        try:
-            stamp = datetime.datetime.fromisoformat(text)  # the fraction aside: microseconds
-        except ValueError:
-            return None
-        kinds.add(zone is None)
-        offset = stamp.utcoffset()
-        delta = stamp.replace(tzinfo=None) - _EPOCH - (offset or datetime.timedelta(0))
-        value = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + (
-            0 if fraction is None else int(fraction[1:].ljust(9, "0"))
-        )
-        if not _TIMESTAMP_MIN_NS <= value <= _TIMESTAMP_MAX_NS:
-            return None  # beyond pandas' range (1677-09-21 to 2262-04-11): the slow path says so
-        nanoseconds[position] = value
-    if len(kinds) > 1:
-        return None  # aware and naive mixed: the slow path names them
-    if offset is None:
-        return nanoseconds, None
-    # The last reading's zone, as _zone_of keeps pandas' parse: UTC for a zero offset.
-    if not offset:
-        return nanoseconds, "UTC"
-    minutes = int(abs(offset).total_seconds()) // 60
-    sign = "-" if offset < datetime.timedelta(0) else "+"
-    return nanoseconds, f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _parse_times(series_id: str, timestamps: Sequence[Any]) -> tuple[np.ndarray, str | None]:
-    """Timestamps as UTC nanoseconds and their zone (``None``: naive); see ``parse_timestamps``."""
-    if isinstance(timestamps, pd.DatetimeIndex):
-        index = timestamps
-    else:
-        items = list(timestamps)
-        fast = _parse_iso_times(items)
-        if fast is not None:
-            return fast
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pandas' mixed-offset FutureWarning
-                parsed = pd.to_datetime(items)
-        except (TypeError, ValueError, OverflowError):
-            parsed = None  # maybe aware and naive mixed: one at a time says which
-        if isinstance(parsed, pd.DatetimeIndex):
-            index = parsed
-        else:
-            stamps = []
-            for position, item in enumerate(items):
-                try:
-                    stamps.append(_in_range(series_id, position, pd.Timestamp(item)))
-                except (TypeError, ValueError, OverflowError) as error:
-                    if "outside the range of timestamps" in str(error):
-                        raise
-                    raise ValueError(
-                        f"series {series_id!r}: timestamps could not be parsed (timestamp "
-                        f"{position}, {item!r:.60}: {error}); pass ISO timestamps such as "
-                        "'2024-01-01T00:15:00' or '2024-01-01T00:15:00+05:00'"
-                    ) from None
-            aware = [s is not pd.NaT and s.tz is not None for s in stamps]
-            if any(aware) and not all(aware):
-                _refuse_mixed(series_id, aware.index(True), aware.index(False), "")
-            index = pd.DatetimeIndex(
-                [s.tz_convert("UTC") if a else s for s, a in zip(stamps, aware, strict=True)]
-            )
-            if all(aware) and stamps:
-                # several offsets (a daylight-saving change): the last reading's is kept
-                return _utc_nanoseconds(series_id, index), _zone_of(stamps[-1])
-    zone = None if index.tz is None or not len(index) else _zone_of(index[-1])
-    return _utc_nanoseconds(series_id, index), zone
-
-
-def _in_range(series_id: str, position: int, stamp: pd.Timestamp) -> pd.Timestamp:
-    """``stamp``, or a ``ValueError`` when nanoseconds since 1970 cannot hold it."""
-    low, high = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
-    naive = stamp if stamp is pd.NaT or stamp.tz is None else stamp.tz_convert(None)
-    if naive is not pd.NaT and not low <= naive <= high:
-        raise ValueError(
-            f"series {series_id!r}: timestamp {position} ({stamp}) is outside the range of "
-            f"timestamps ({low.isoformat()} to {high.isoformat()}); check the readings' dates"
-        )
-    return stamp
-
-
 def _kept_zone(old: str | None, new: str | None, stamps: np.ndarray) -> str | None:
     """The zone a series keeps: a named zone stays while the new offsets agree with it."""
     if old is None or new is None or old[:1] in "+-" or new[:1] not in "+-":
         return new
-    named = _timestamp(int(stamps[-1]), old).utcoffset()
-    return old if named == _timestamp(int(stamps[-1]), new).utcoffset() else new
-
-
-def _refuse_mixed(series_id: str, aware: Any, naive: Any, where: str) -> None:
-    raise ValueError(
-        f"series {series_id!r}: timestamp {aware} has a time zone and timestamp {naive} "
-        f"has none{where}; a series' timestamps are all aware (with an offset such as "
-        "'+05:00') or all naive: send them all one way"
-    )
-
-
-def _utc_nanoseconds(series_id: str, index: pd.DatetimeIndex) -> np.ndarray:
-    if index.hasnans:
-        at = int(np.argmax(index.isna()))
-        raise ValueError(
-            f"series {series_id!r}: timestamp {at} is missing (NaT); pass one timestamp per reading"
-        )
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    if index.unit != "ns":  # a coarser unit may hold what nanoseconds cannot
-        for position, stamp in enumerate(index):
-            _in_range(series_id, position, stamp)
-    return index.as_unit("ns").asi8
-
-
-def parse_timestamps(series_id: str, timestamps: Sequence[Any]) -> np.ndarray:
-    """Timestamps as int64 nanoseconds (time-zone aware ones converted to UTC).
-
-    Aware timestamps may carry different offsets (a daylight-saving change); aware and
-    naive ones together are refused. ``SeriesState.zone`` keeps the zone of aware ones.
-
-    Args:
-        series_id: for messages.
-        timestamps: ISO strings, datetimes or ``pd.Timestamp`` (or a ``DatetimeIndex``).
-
-    Returns:
-        ``(readings,)`` int64 nanoseconds since the epoch (UTC).
-
-    Raises:
-        ValueError: an unparseable or missing timestamp, or aware and naive ones mixed.
-    """
-    return _parse_times(series_id, timestamps)[0]
+    named = timestamp_at(int(stamps[-1]), old).utcoffset()
+    return old if named == timestamp_at(int(stamps[-1]), new).utcoffset() else new
 
 
 # --------------------------------------------------------------------------- data
@@ -2191,7 +2002,7 @@ class Forecaster:
                 f"series {series_id!r}: {len(timestamps)} timestamps for {len(array)} "
                 "readings; pass one timestamp per reading"
             )
-        stamps, zone = _parse_times(series_id, timestamps)
+        stamps, zone = parse_times(series_id, timestamps)
         return _Readings(values=array, times=stamps, zone=zone)
 
     def _check_kind(self, series_id: str, state: SeriesState, readings: _Readings) -> None:
@@ -2206,7 +2017,7 @@ class Forecaster:
         if (zone is None) == (state.zone is None):
             return
         had, got = ("time-zone aware", "naive") if zone is None else ("naive", "aware")
-        first = _timestamp(int(readings.times[0]), zone).isoformat()
+        first = timestamp_at(int(readings.times[0]), zone).isoformat()
         raise ValueError(
             f"series {series_id!r} has {had} timestamps (up to "
             f"{state.last_timestamp.isoformat()}), got {got} ones ({first}); a series' "
@@ -2234,7 +2045,7 @@ class Forecaster:
             return
 
         def shown(position: int) -> str:
-            return _timestamp(int(stamps[position]), zone).isoformat()
+            return timestamp_at(int(stamps[position]), zone).isoformat()
 
         if state.last_time is not None and stamps[0] <= state.last_time:
             raise ValueError(
@@ -2253,15 +2064,16 @@ class Forecaster:
             # the grid runs in the series' own zone: a daily grid keeps its local hour
             # across a daylight-saving change
             if state.last_time is None:
-                grid = pd.date_range(
-                    _timestamp(int(stamps[0]), zone), periods=count, freq=self._offset
-                )
+                first = timestamp_at(int(stamps[0]), zone)
+                where = f"series {series_id!r}: the first timestamp"
+                check_on_grid(where, first, self._offset, str(self._recipe.freq))
+                grid = pd.date_range(first, periods=count, freq=self._offset)
             else:
                 start = state.last_timestamp
                 if zone is not None:
-                    start = start.tz_convert(_tz(zone))
+                    start = start.tz_convert(tz_of(zone))
                 grid = pd.date_range(start, periods=count + 1, freq=self._offset)[1:]
-            off = _utc_nanoseconds(series_id, grid) != stamps
+            off = utc_nanoseconds(series_id, grid) != stamps
             if off.any():
                 at = int(np.argmax(off))
                 raise ValueError(
@@ -2282,7 +2094,7 @@ class Forecaster:
         """
         if last_time is None or self._offset is None:
             return None
-        last = _timestamp(last_time, zone)
+        last = timestamp_at(last_time, zone)
         try:
             grid = pd.date_range(last, periods=horizon + 1, freq=self._offset)[1:]
         except (OverflowError, ValueError):  # pandas' OutOfBoundsDatetime is a ValueError
@@ -2389,7 +2201,7 @@ class Forecaster:
             return 0
         keys = [int(t) for t in times[:old]]
         logged = self._store.logged(series_id, "time", keys)
-        describe = [_timestamp(t, state.zone).isoformat() for t in keys]
+        describe = [timestamp_at(t, state.zone).isoformat() for t in keys]
         return check_repeats(series_id, values, keys, logged, "timestamp", describe)
 
     def _advance_checked(
@@ -2684,6 +2496,34 @@ class Forecaster:
         self._store.put_many({i: self._encode(s) for i, (s, _, _, _) in advanced.items()})
 
     # -- observe and forecast ---------------------------------------------------------------
+    def check_known(self, series_id: str, *, fix: str) -> None:
+        """Refuse a series id this model has no state for, naming the nearest known ones.
+
+        Only a model trained on series (``fit``) knows its series; one built from parameters
+        (``from_params``, a Keras import) has none, and takes every id as new.
+
+        Args:
+            series_id: the id.
+            fix: how the caller allows a new series (``"pass new_series=True"``,
+                ``"pass --new-series"``).
+
+        Raises:
+            ValueError: the id is unknown.
+        """
+        self._require_model()
+        if not (self._metrics or {}).get("series") or series_id in self._store:
+            return
+        known = self.series_ids
+        near = difflib.get_close_matches(series_id, known, n=3, cutoff=0.6)
+        near += [i for i in known if i.casefold() == series_id.casefold() and i not in near]
+        hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
+        shown = ", ".join(map(repr, known[:5])) + (", ..." if len(known) > 5 else "")
+        raise ValueError(
+            f"series {series_id!r} is not one of this model's {len(known)} series"
+            f"{hint}; its series: {shown or 'none yet'}. To start a new series from a fresh "
+            f"state, {fix}"
+        )
+
     def observe(
         self,
         series_id: str,
@@ -2692,6 +2532,7 @@ class Forecaster:
         *,
         horizon: int = 1,
         plausible_factor: float | None = PLAUSIBLE_FACTOR,
+        new_series: bool = False,
     ) -> Forecast:
         """Advance a series through new readings, store its state, and forecast what follows.
 
@@ -2700,7 +2541,10 @@ class Forecaster:
         folder's store, as ``lstmlab observe`` and the service do).
 
         Args:
-            series_id: the series; a new id starts from a fresh state.
+            series_id: the series: one this model has (``series_ids``), or, with
+                ``new_series=True``, a new one, which starts from a fresh state (a model
+                built from parameters has no series of its own and takes any id:
+                ``check_known``).
             new_data: the new readings, oldest first, in the original units: a DataFrame
                 (a DatetimeIndex or a time column, and the value column(s)), a Series with a
                 DatetimeIndex, or an array ``(readings, columns)`` (``(readings,)`` for one
@@ -2711,18 +2555,22 @@ class Forecaster:
             plausible_factor: readings beyond this many training ranges outside the series'
                 training values are refused (``check_values``); ``None`` accepts any finite
                 value.
+            new_series: allow an id this model does not have yet (a typo in an id would
+                otherwise start a series of its own, silently).
 
         Returns:
             The ``Forecast`` after the last reading (``to_dict`` for JSON).
 
         Raises:
-            ValueError: see ``advance``; on error the series' state is unchanged.
+            ValueError: an unknown id without ``new_series``; see ``advance``; on error the
+                series' state is unchanged.
         """
         return self.observe_many(
             {series_id: new_data},
             {series_id: timestamps},
             horizon=horizon,
             plausible_factor=plausible_factor,
+            new_series=new_series,
         )[series_id]
 
     def observe_many(
@@ -2732,6 +2580,7 @@ class Forecaster:
         *,
         horizon: int = 1,
         plausible_factor: float | None = PLAUSIBLE_FACTOR,
+        new_series: bool = False,
     ) -> dict[str, Forecast]:
         """``observe`` for many series at once, batched (all or nothing, one transaction).
 
@@ -2740,6 +2589,7 @@ class Forecaster:
             timestamps: series id -> timestamps, or ``None``.
             horizon: steps to forecast.
             plausible_factor: as ``observe``.
+            new_series: as ``observe``: allow ids this model does not have yet.
 
         Returns:
             Series id -> ``Forecast``.
@@ -2750,6 +2600,8 @@ class Forecaster:
         values = {}
         for series_id, new_data in observations.items():
             check_series_id(series_id)
+            if not new_series:
+                self.check_known(series_id, fix="pass new_series=True")
             values[series_id], timestamps[series_id] = self._readings(
                 series_id, new_data, timestamps.get(series_id)
             )

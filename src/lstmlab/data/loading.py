@@ -50,6 +50,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import check_bool, check_choice, check_positive_int
+from lstmlab.data.calendar import check_time_text
 
 __all__ = [
     "ColumnReport",
@@ -859,6 +860,7 @@ def parse_time_column(
             )
         return parsed
     text = _as_text(series)
+    check_time_text(list(text), lambda row: f"time {label} row {row + 1}")
     if time_format is None:
         first = next((cell for cell in text if cell), None)
         if first is not None and "/" in first:
