@@ -132,6 +132,66 @@ def test_core_imports_nothing_above_it(name):
     assert third_party == set(), f"{name} imports {sorted(third_party)}"
 
 
+# A namedtuple's own methods start with an underscore and are public.
+NAMEDTUPLE_METHODS = {"_replace", "_asdict", "_fields", "_make"}
+
+
+def private_reach_ins(source: str) -> list[str]:
+    """Private names of other modules that ``source`` uses: ``from lstmlab.x import _name``,
+    or ``obj._name`` on anything but ``self``/``cls`` where the module defines no ``_name``
+    itself (its own class's private attribute, read on another instance, is its own)."""
+    tree = ast.parse(source)
+    own = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            own.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            own.add(node.attr)  # self._x = ... defines _x
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            own.add(node.id)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lstmlab"):
+            found += [
+                f"line {node.lineno}: from {node.module} import {alias.name}"
+                for alias in node.names
+                if alias.name.startswith("_") and not alias.name.startswith("__")
+            ]
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and node.attr not in NAMEDTUPLE_METHODS | own
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            found.append(f"line {node.lineno}: .{node.attr}")
+    return found
+
+
+def test_the_reach_in_finder_finds_private_names_of_other_modules():
+    source = (
+        "from lstmlab.forecaster import _Data, Forecaster\n"
+        "import lstmlab.state as store\n"
+        "class Own:\n"
+        "    def __init__(self): self._mine = 1\n"
+        "    def same(self, other): return other._mine + self._mine\n"
+        "def f(forecaster, row):\n"
+        "    return forecaster._check_kind(), store._encode(), row._replace(a=1)\n"
+    )
+    assert private_reach_ins(source) == [
+        "line 1: from lstmlab.forecaster import _Data",
+        "line 7: ._check_kind",
+        "line 7: ._encode",
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_reaches_into_another_modules_private_names(name):
+    # A private name is free to change: a module that calls one of another module's breaks
+    # unseen. What modules share is public (an __all__ name), or it stays inside.
+    assert private_reach_ins(MODULES[name].read_text(encoding="utf-8")) == []
+
+
 def test_only_the_entry_point_imports_the_command_line():
     importers = {name for name, imports in GRAPH.items() if "lstmlab.cli" in imports}
     assert importers <= {"lstmlab.__main__"}

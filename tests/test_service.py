@@ -774,7 +774,9 @@ def test_an_observation_checks_its_readings_and_parses_its_timestamps_once(inpro
         return wrapper
 
     monkeypatch.setattr(forecaster, "check_values", counted("values", forecaster.check_values))
-    monkeypatch.setattr(forecaster, "_check_kind", counted("kind", forecaster._check_kind))
+    monkeypatch.setattr(
+        forecaster, "check_timestamp_kind", counted("kind", forecaster.check_timestamp_kind)
+    )
     monkeypatch.setattr(
         forecaster_module, "parse_times", counted("parse", forecaster_module.parse_times)
     )
@@ -1033,7 +1035,7 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
     assert len(latencies) >= 2 and max(latencies) < 1.0, latencies  # blocked: 3 s
     # 3. the same with the request held INSIDE the store transaction (the series' lock; with
     # SQLite the store's write lock): /health reads the count without waiting for it
-    advance = inproc.service.forecaster._advance_checked  # the service's step
+    advance = inproc.service.forecaster.advance_readings  # the service's step
     entered = threading.Event()
 
     def slow_advance(series_id, *args, **kwargs):
@@ -1043,7 +1045,7 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
             time.sleep(3)
         return advance(series_id, *args, **kwargs)
 
-    monkeypatch.setattr(inproc.service.forecaster, "_advance_checked", slow_advance)
+    monkeypatch.setattr(inproc.service.forecaster, "advance_readings", slow_advance)
 
     def post_in_transaction():
         results["slow-tx"] = inproc.call(

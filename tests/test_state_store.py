@@ -232,7 +232,7 @@ def test_a_store_written_before_the_counter_is_counted_once_at_open(tmp_path):
         INSERT INTO meta VALUES ('model', 'm'), ('format', '1');
         """
     )
-    blob = state_store._encode(_state(1.0))
+    blob = state_store.encode_state(_state(1.0))
     old.executemany(
         "INSERT INTO series VALUES (?, ?, 1, NULL)", [(f"o{i}", blob) for i in range(3)]
     )

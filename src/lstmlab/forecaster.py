@@ -153,6 +153,7 @@ __all__ = [
     "Forecast",
     "Forecaster",
     "ForecasterConfig",
+    "Readings",
     "Recipe",
     "SeriesState",
     "decode_states",
@@ -461,17 +462,17 @@ class SeriesState:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class _Readings:
-    """Readings that passed ``Forecaster._check_readings``: checked values, parsed times."""
+class Readings:
+    """Readings that passed ``Forecaster.check_readings``: checked values, parsed times."""
 
     values: np.ndarray  # (readings, columns) float64, original units
     times: np.ndarray | None  # (readings,) int64 nanoseconds since the epoch (UTC), or None
     zone: str | None  # the zone of aware timestamps (the last reading's); None: naive or none
 
-    def tail(self, start: int) -> "_Readings":
+    def tail(self, start: int) -> "Readings":
         """The readings from position ``start`` on (the zone stays the last reading's)."""
         times = None if self.times is None else self.times[start:]
-        return _Readings(values=self.values[start:], times=times, zone=self.zone)
+        return Readings(values=self.values[start:], times=times, zone=self.zone)
 
 
 class ConflictError(ValueError):
@@ -1984,9 +1985,9 @@ class Forecaster:
                 "--allow-implausible)"
             )
 
-    def _check_readings(
+    def check_readings(
         self, series_id: str, values: Any, timestamps: Any, plausible_factor: Any
-    ) -> _Readings:
+    ) -> Readings:
         """Check the readings (``check_values``) and their count, then parse the timestamps.
 
         Every check that needs no series state, made once per request: ``advance`` and the
@@ -1994,7 +1995,7 @@ class Forecaster:
         """
         array = self.check_values(series_id, values, plausible_factor=plausible_factor)
         if timestamps is None:
-            return _Readings(values=array, times=None, zone=None)
+            return Readings(values=array, times=None, zone=None)
         if not hasattr(timestamps, "__len__"):
             timestamps = list(timestamps)  # an iterator: counted once, parsed from the list
         if len(timestamps) != len(array):
@@ -2003,9 +2004,9 @@ class Forecaster:
                 "readings; pass one timestamp per reading"
             )
         stamps, zone = parse_times(series_id, timestamps)
-        return _Readings(values=array, times=stamps, zone=zone)
+        return Readings(values=array, times=stamps, zone=zone)
 
-    def _check_kind(self, series_id: str, state: SeriesState, readings: _Readings) -> None:
+    def check_timestamp_kind(self, series_id: str, state: SeriesState, readings: Readings) -> None:
         """One series keeps one kind of timestamps: time-zone aware or naive.
 
         Checked before anything compares the new timestamps with the series' (a naive
@@ -2028,11 +2029,11 @@ class Forecaster:
         )
 
     def _check_timeline(
-        self, series_id: str, state: SeriesState, readings: _Readings, horizon: int
+        self, series_id: str, state: SeriesState, readings: Readings, horizon: int
     ) -> None:
         """The readings' timestamps against the series': present, in order, on its grid.
 
-        ``readings`` passed ``_check_kind`` against ``state``.
+        ``readings`` passed ``check_timestamp_kind`` against ``state``.
         """
         stamps, zone, count = readings.times, readings.zone, len(readings.values)
         if stamps is None:
@@ -2204,8 +2205,8 @@ class Forecaster:
         describe = [timestamp_at(t, state.zone).isoformat() for t in keys]
         return check_repeats(series_id, values, keys, logged, "timestamp", describe)
 
-    def _advance_checked(
-        self, series_id: str, state: SeriesState, readings: _Readings, *, horizon: int
+    def advance_readings(
+        self, series_id: str, state: SeriesState, readings: Readings, *, horizon: int
     ) -> SeriesState:
         """``advance`` for readings already checked: the one entry point that checks nothing twice.
 
@@ -2215,7 +2216,8 @@ class Forecaster:
         Args:
             series_id: the series (``check_series_id`` accepted it).
             state: the state to advance.
-            readings: from ``_check_readings``, accepted by ``_check_kind`` against ``state``.
+            readings: from ``check_readings``, accepted by ``check_timestamp_kind`` against
+                ``state``.
             horizon: as ``advance``.
 
         Returns:
@@ -2254,10 +2256,10 @@ class Forecaster:
         for series_id, values in observations.items():
             check_series_id(series_id)
             state = states[series_id] if states is not None else self.series_state(series_id)
-            readings = self._check_readings(
+            readings = self.check_readings(
                 series_id, values, timestamps.get(series_id), plausible_factor
             )
-            self._check_kind(series_id, state, readings)
+            self.check_timestamp_kind(series_id, state, readings)
             repeats[series_id] = 0
             if retries and readings.times is not None:  # the accepted part, answered again
                 repeats[series_id] = self.repeated_by_time(
@@ -2280,7 +2282,7 @@ class Forecaster:
         return out
 
     def _prepared(
-        self, series_id: str, state: SeriesState, readings: _Readings, horizon: int
+        self, series_id: str, state: SeriesState, readings: Readings, horizon: int
     ) -> tuple[SeriesState, np.ndarray, np.ndarray | None, np.ndarray]:
         """Checks against the state, then scaling: ``(state, scaled, times ns, readings)``."""
         self._check_timeline(series_id, state, readings, horizon)
@@ -3383,9 +3385,7 @@ class Forecaster:
             sound = ~kept.flags.flagged if not kept.flags.flagged.all() else slice(None)
             refit_epochs = int(np.median(np.maximum(kept.log.best_epoch[sound], 0) + 1))
             chosen_settings = dataclasses.replace(settings, model=kinds[chosen])
-            whole = _training_layout(
-                chosen_settings, ids, scaled, window, horizon, [0] * len(ids)
-            )
+            whole = _training_layout(chosen_settings, ids, scaled, window, horizon, [0] * len(ids))
             refit_config = TrainConfig(
                 epochs=refit_epochs,
                 learning_rate=settings.learning_rate,

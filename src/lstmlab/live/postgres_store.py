@@ -55,15 +55,15 @@ from lstmlab.live.state_store import (
     StoredState,
     StoreError,
     StoreUnavailable,
-    _check_max_series,
-    _decode,
-    _decode_log,
-    _decode_readings,
-    _encode,
-    _log_rows,
-    _paged,
-    _series_limit_error,
+    check_max_series,
     copy_store,
+    decode_log,
+    decode_readings,
+    decode_state,
+    encode_state,
+    log_rows,
+    paged,
+    series_limit_error,
 )
 
 try:
@@ -181,7 +181,7 @@ class PostgresStore:
         except psycopg.ProgrammingError as error:
             raise self._bad_url(error) from None
         self._model = model
-        self._max_series = _check_max_series(max_series)
+        self._max_series = check_max_series(max_series)
         self._retry_after = int(retry_after)
         self._connect_timeout = int(connect_timeout)
         lock_timeout = check_positive_number("lock_timeout", lock_timeout, fix="pass e.g. 30")
@@ -453,7 +453,7 @@ class PostgresStore:
             row = self._run(
                 "SELECT state, seen, last_time FROM lstmlab_series WHERE id = %s", (series_id,)
             ).fetchone()
-        return None if row is None else _decode(series_id, *row)
+        return None if row is None else decode_state(series_id, *row)
 
     def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
         """``StateStore.items``, one query per page."""
@@ -466,7 +466,7 @@ class PostgresStore:
                     (after, limit),
                 ).fetchall()
 
-        return _paged(read_page, batch_size)
+        return paged(read_page, batch_size)
 
     def health(self) -> tuple[str, str | None]:
         """``StateStore.health``: degraded while the server is out of reach.
@@ -563,12 +563,12 @@ class PostgresStore:
                 connection.cursor().executemany(
                     "INSERT INTO lstmlab_observations (series_id, seq, time, reading) "
                     "VALUES (%s, %s, %s, %s)",
-                    _log_rows(series_id, first_seq, times, readings),
+                    log_rows(series_id, first_seq, times, readings),
                 )
             self._write_row(connection, series_id, state)
 
     def _write_row(self, connection: Any, series_id: str, state: StoredState) -> None:
-        row = (_encode(state), int(state.seen), state.last_time, series_id)
+        row = (encode_state(state), int(state.seen), state.last_time, series_id)
         if connection.execute(_UPDATE, row).rowcount:
             return
         # A new series: take a place in the counter first, under its row lock, so the
@@ -582,7 +582,7 @@ class PostgresStore:
             count = connection.execute(
                 "SELECT value FROM lstmlab_counters WHERE name = 'series'"
             ).fetchone()[0]
-            raise _series_limit_error(count, self._max_series)
+            raise series_limit_error(count, self._max_series)
         inserted = connection.execute(
             "INSERT INTO lstmlab_series (id, state, seen, last_time) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (id) DO NOTHING RETURNING 1",
@@ -679,7 +679,7 @@ class PostgresStore:
                 f"WHERE series_id = %s AND {column} = ANY(%s::bigint[])",
                 (series_id, keys),
             ).fetchall()
-        return _decode_readings(rows)
+        return decode_readings(rows)
 
     def logged_seqs(self, series_id: str, times: Sequence[int]) -> dict[int, int]:
         """``StateStore.logged_seqs``, one query."""
@@ -700,7 +700,7 @@ class PostgresStore:
                 "ORDER BY seq",
                 (series_id,),
             ).fetchall()
-        return _decode_log(rows)
+        return decode_log(rows)
 
     def close(self) -> None:
         """Close every thread's connection; the store cannot be used afterwards."""

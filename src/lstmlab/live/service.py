@@ -398,18 +398,18 @@ class LiveService:
         # for readings that were applied.
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
         # every check that needs no state, once (the step below does not repeat them)
-        readings = forecaster._check_readings(
+        readings = forecaster.check_readings(
             series_id, values, timestamps, self.config.plausible_factor
         )  # values (n, columns) float64, times (n,) int64 ns UTC or None
         applied = 0
         with self.store.transaction(series_id):  # the series' lock until the commit
             state = forecaster.series_state(series_id)  # read now, inside the transaction
             # before the log is searched for repeats: a naive time is no instant to look up
-            forecaster._check_kind(series_id, state, readings)
+            forecaster.check_timestamp_kind(series_id, state, readings)
             repeated = self._repeated(series_id, state, readings.values, readings.times, seq)
             fresh = readings.tail(repeated)
             if len(fresh.values):
-                new_state = forecaster._advance_checked(
+                new_state = forecaster.advance_readings(
                     series_id,
                     state,
                     fresh,

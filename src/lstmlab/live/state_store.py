@@ -79,6 +79,15 @@ __all__ = [
     "StoreUnavailable",
     "StoredState",
     "copy_store",
+    # the codec and helpers every store implementation shares (postgres_store)
+    "check_max_series",
+    "decode_log",
+    "decode_readings",
+    "decode_state",
+    "encode_state",
+    "log_rows",
+    "paged",
+    "series_limit_error",
 ]
 
 DURABILITIES = ("process", "fsync")
@@ -187,13 +196,15 @@ class StoredState:
     last_time: int | None
 
 
-def _encode(state: StoredState) -> bytes:
+def encode_state(state: StoredState) -> bytes:
+    """A state's arrays as one safetensors record (the ``state`` column of both stores)."""
     return safetensors.numpy.save(
         {name: np.asarray(array, order="C") for name, array in state.arrays.items()}
     )
 
 
-def _decode(series_id: str, blob: bytes, seen: int, last_time: int | None) -> StoredState:
+def decode_state(series_id: str, blob: bytes, seen: int, last_time: int | None) -> StoredState:
+    """Inverse of ``encode_state``; damaged bytes raise ``DamagedStateError``."""
     try:
         arrays = safetensors.numpy.load(bytes(blob))
     except safetensors.SafetensorError as error:  # damaged bytes: name the series and the fix
@@ -211,13 +222,14 @@ def _decode(series_id: str, blob: bytes, seen: int, last_time: int | None) -> St
 LogRow = tuple[int, int | None, np.ndarray]  # (seq, time or None, reading float64)
 
 
-def _check_max_series(max_series: int | None) -> int | None:
+def check_max_series(max_series: int | None) -> int | None:
+    """``max_series`` if it is ``None`` or a positive int (the stores' one check)."""
     if max_series is not None:
         check_positive_int("max_series", max_series, fix="pass an int >= 1, or None")
     return max_series
 
 
-def _series_limit_error(count: int, limit: int) -> SeriesLimitError:
+def series_limit_error(count: int, limit: int) -> SeriesLimitError:
     """The one message of a refused new series, whichever the store (HTTP 429)."""
     return SeriesLimitError(
         f"the store holds {count} series, its limit (max_series) is {limit}; delete series "
@@ -225,7 +237,7 @@ def _series_limit_error(count: int, limit: int) -> SeriesLimitError:
     )
 
 
-def _log_rows(
+def log_rows(
     series_id: str,
     first_seq: int | None,
     times: Sequence[int] | None,
@@ -243,15 +255,17 @@ def _log_rows(
     ]
 
 
-def _decode_log(rows: Sequence[tuple[int, int | None, bytes]]) -> list[LogRow]:
+def decode_log(rows: Sequence[tuple[int, int | None, bytes]]) -> list[LogRow]:
+    """Observation-log rows ``(seq, time, reading bytes)`` as ``LogRow``s."""
     return [(seq, time_, np.frombuffer(blob, np.float64)) for seq, time_, blob in rows]
 
 
-def _decode_readings(rows: Sequence[tuple[int, bytes]]) -> dict[int, np.ndarray]:
+def decode_readings(rows: Sequence[tuple[int, bytes]]) -> dict[int, np.ndarray]:
+    """Rows ``(key, reading bytes)`` as key -> reading (float64)."""
     return {key: np.frombuffer(blob, np.float64) for key, blob in rows}
 
 
-def _paged(
+def paged(
     read_page: Callable[[int, int], Sequence[tuple[Any, ...]]], batch_size: int
 ) -> Iterator[tuple[str, StoredState]]:
     """``items()`` of either store, ``batch_size`` rows at a time (bounded memory).
@@ -264,7 +278,7 @@ def _paged(
     while True:
         rows = read_page(after, batch_size)
         for _, series_id, *row in rows:
-            yield series_id, _decode(series_id, *row)
+            yield series_id, decode_state(series_id, *row)
         if len(rows) < batch_size:
             return
         after = rows[-1][0]
@@ -535,7 +549,7 @@ class SeriesStore:
         self._path = None if path is None else Path(path)
         self._model = model
         self._existing = existing
-        self._max_series = _check_max_series(max_series)
+        self._max_series = check_max_series(max_series)
         if (
             isinstance(cached_states, bool)
             or not isinstance(cached_states, int)
@@ -803,7 +817,7 @@ class SeriesStore:
             row = db.execute(
                 "SELECT state, seen, last_time FROM series WHERE id = ?", (series_id,)
             ).fetchone()
-            state = None if row is None else _decode(series_id, *row)
+            state = None if row is None else decode_state(series_id, *row)
             if cached and isinstance(series_id, str):
                 self._cache[series_id] = state
                 if len(self._cache) > self._cache_size:
@@ -821,7 +835,7 @@ class SeriesStore:
                     (after, limit),
                 ).fetchall()
 
-        return _paged(read_page, batch_size)
+        return paged(read_page, batch_size)
 
     # -- writes -----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -894,7 +908,7 @@ class SeriesStore:
             return
         count = self._read_count(self._db)
         if count >= self._max_series:
-            raise _series_limit_error(count, self._max_series)
+            raise series_limit_error(count, self._max_series)
 
     def put(
         self,
@@ -911,7 +925,7 @@ class SeriesStore:
             sqlite3.IntegrityError: a logged seq or timestamp is already in the log (nothing is
                 written).
         """
-        blob = _encode(state)
+        blob = encode_state(state)
         with self.transaction(series_id):
             self._written.add(series_id)
             updated = self._db.execute(
@@ -927,7 +941,7 @@ class SeriesStore:
             if readings is not None:
                 self._db.executemany(
                     "INSERT INTO observations VALUES (?, ?, ?, ?)",
-                    _log_rows(series_id, first_seq, times, readings),
+                    log_rows(series_id, first_seq, times, readings),
                 )
 
     def put_many(self, states: Mapping[str, StoredState]) -> None:
@@ -971,7 +985,7 @@ class SeriesStore:
                     f"{column} IN ({','.join('?' * len(part))})",
                     (series_id, *part),
                 )
-                found.update(_decode_readings(rows.fetchall()))
+                found.update(decode_readings(rows.fetchall()))
         return found
 
     def logged_seqs(self, series_id: str, times: Sequence[int]) -> dict[int, int]:
@@ -997,7 +1011,7 @@ class SeriesStore:
                 "SELECT seq, time, reading FROM observations WHERE series_id = ? ORDER BY seq",
                 (series_id,),
             ).fetchall()
-        return _decode_log(rows)
+        return decode_log(rows)
 
     def close(self) -> None:
         """Stop the checkpoint thread (if any) and close the connections."""
