@@ -65,9 +65,16 @@ def test_figures_carry_their_titles_and_lines():
         "Stateful: expected - predicted",
         "Stateless: expected - predicted",
     ]
-    # the stateful panel drops its first tsteps - 1 points, as the script does
+    # the stateful panel draws the first tsteps - 1 points, which the script drops, in grey
     assert len(fig.axes[1].lines[0].get_xdata()) == 18
+    assert fig.axes[1].lines[1].get_xdata().tolist() == [0, 1, 2]  # joined to the rest
     np.testing.assert_array_equal(fig.axes[2].lines[0].get_ydata(), np.full(20, 2.0))
+    # each panel states the MSE over every test point, the report's
+    stateful_error = np.r_[np.full(2, 5.0), np.full(18, -1.0)]
+    fig = plot_residuals(y, y - stateful_error, y - 2.0, tsteps=3)
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend[0] == f"stateful (test MSE {np.mean(stateful_error**2):.2e})"  # 3.40e+00
+    assert legend[1] == "the first 2 points, which the script omits"
     history = plot_history({"m": ([1.0, 0.5], None)}, reference=0.1, reference_label="goal")
     assert [t.get_text() for t in history.axes[0].get_legend().get_texts()] == ["m loss", "goal"]
 

@@ -92,9 +92,10 @@ def plot_residuals(
 ) -> Figure:
     """The script's three panels: expected; stateful and stateless ``expected - predicted``.
 
-    As the script, the stateful panel drops its first ``tsteps - 1`` points (no earlier step
-    exists to predict them from). The two residual panels share their y axis so their sizes
-    compare at a glance.
+    The script drops the stateful panel's first ``tsteps - 1`` points (its state, reset at the
+    start of the test part, has no earlier step to predict them from); here they are drawn
+    in grey instead, so that the MSE each panel states is the report's, over every test
+    point. The two residual panels share their y axis so their sizes compare at a glance.
 
     Args:
         expected: ``(n,)`` test targets.
@@ -107,21 +108,29 @@ def plot_residuals(
         The figure.
     """
     expected = np.asarray(expected, dtype=np.float64).ravel()
-    stateful_error = (expected - np.asarray(stateful, dtype=np.float64).ravel())[tsteps - 1 :]
+    stateful_error = expected - np.asarray(stateful, dtype=np.float64).ravel()
     stateless_error = expected - np.asarray(stateless, dtype=np.float64).ravel()
     fig = Figure(figsize=(8, 7))
     axes = fig.subplots(3, 1, sharex=True)
     steps = np.arange(len(expected))
     axes[0].plot(steps, expected, color="C0", label="expected")
     axes[0].set_title("Expected output (test part)")
+    dropped = min(max(tsteps - 1, 0), len(expected))  # the points the script leaves out
     panels = (
-        (axes[1], steps[tsteps - 1 :], stateful_error, labels[0], "C1"),
-        (axes[2], steps, stateless_error, labels[1], "C2"),
+        (axes[1], stateful_error, labels[0], "C1", dropped),
+        (axes[2], stateless_error, labels[1], "C2", 0),
     )
     limit = max(np.abs(stateful_error).max(initial=0), np.abs(stateless_error).max(initial=0))
-    for ax, x, error, label, color in panels:
+    for ax, error, label, color, first in panels:
         mse = float(np.mean(np.square(error))) if len(error) else float("nan")
-        ax.plot(x, error, color=color, label=f"{label} (MSE of the points shown: {mse:.2e})")
+        ax.plot(steps[first:], error[first:], color=color, label=f"{label} (test MSE {mse:.2e})")
+        if first:
+            ax.plot(
+                steps[: first + 1],
+                error[: first + 1],
+                color="0.6",
+                label=f"the first {first} point{'s' * (first > 1)}, which the script omits",
+            )
         ax.axhline(0.0, color="0.6", linewidth=0.8)
         ax.set_title(f"{label.capitalize()}: expected - predicted")
         ax.set_ylim(-1.05 * limit or -1, 1.05 * limit or 1)
@@ -236,14 +245,17 @@ def plot_heatmap(
             rgba = image.cmap(image.norm(shown[i, j]))
             dark = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] < 0.5
             ax.text(
-                j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=8,
+                j,
+                i,
+                fmt.format(values[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
                 color="white" if dark else "black",
             )
             if outlined is not None and outlined[i, j]:
                 ax.add_patch(
-                    Rectangle(
-                        (j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2
-                    )
+                    Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2)
                 )
     return fig
 
@@ -337,8 +349,7 @@ def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
             color=f"C{shown.index(band)}",
             alpha=0.18,
             step=None,
-            label=f"{band.name}: {result.config.level:.0%} interval "
-            f"(coverage {band.coverage:.0%})",
+            label=f"{band.name}: {result.config.level:.0%} interval (coverage {band.coverage:.0%})",
         )
     for i, outcome in enumerate(shown):
         if outcome.kept.any():
@@ -407,7 +418,11 @@ def plot_compare_rmse(result: CompareResult) -> Figure:
     spread = finite & (stds > 0)
     if spread.any():
         ax.errorbar(
-            positions[spread], means[spread], yerr=stds[spread], fmt="none", ecolor="black",
+            positions[spread],
+            means[spread],
+            yerr=stds[spread],
+            fmt="none",
+            ecolor="black",
             capsize=4,
         )
     top = float(np.nanmax(means)) if finite.any() else 1.0
