@@ -471,3 +471,12 @@ def test_diebold_mariano_one_step_is_the_t_test_and_longer_steps_widen_the_varia
     assert np.isnan(diebold_mariano(a[:2], b[:2]).p_value)
     with pytest.raises(ValueError, match="one loss per origin"):
         diebold_mariano(a, b[:-1])
+
+
+def test_lowest_picks_the_first_of_tied_scores_and_skips_nothing_finite():
+    from lstmlab.scoring import lowest
+
+    scores = [0.5, 0.25, np.inf, 0.25]
+    assert lowest(scores) == int(np.argmin(scores)) == 1  # numpy's argmin: the first minimum
+    assert lowest([np.inf, np.inf]) == 0
+    assert lowest([3.0, 2.0, 1.0]) == 2

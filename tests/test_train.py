@@ -1174,3 +1174,27 @@ def test_every_norm_of_one_shape_trains_in_one_program():
     assert compiled.count == 1  # one program served the three norms
     # each norm kept its own arithmetic: the losses differ
     assert len({np.asarray(loss).tobytes() for loss in results.values()}) == 3
+
+
+def test_refit_epochs_is_the_median_best_epoch_count_of_the_sound_seeds():
+    from lstmlab.core.train import TrainLog
+
+    def log(best):
+        n = 5
+        zeros = np.zeros((3, n), np.float32)
+        return TrainLog(
+            loss=zeros,
+            val_loss=zeros,
+            updates=np.zeros(n, np.int64),
+            epochs_run=np.full(n, 3),
+            best_epoch=None if best is None else np.asarray(best),
+        )
+
+    best = [4, 0, 9, 2, -1]  # 0-based; -1: never improved
+    counts = np.maximum(np.asarray(best), 0) + 1  # epochs to reach each seed's best
+    none = np.zeros(5, bool)
+    assert log(best).refit_epochs(none) == int(np.median(counts)) == 3
+    flagged = np.array([False, False, True, False, False])  # the 10-epoch seed left out
+    assert log(best).refit_epochs(flagged) == int(np.median(counts[~flagged])) == 2
+    assert log(best).refit_epochs(np.ones(5, bool)) == 3  # all flagged: all count
+    assert log(None).refit_epochs(none) is None  # no early stopping, no best epoch

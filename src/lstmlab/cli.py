@@ -994,15 +994,6 @@ def _check_folds(config: compare.CompareConfig, series: LoadedSeries) -> None:
     compare.make_folds(config, len(frame), window)
 
 
-def _best_statistical(result: compare.CompareResult) -> compare.ModelOutcome | None:
-    """The statistical baseline with the lowest test RMSE (persistence only when alone)."""
-    import numpy as np
-
-    baselines = [o for o in result.outcomes if o.is_baseline and np.isfinite(o.mean("rmse"))]
-    statistical = [o for o in baselines if o.name != "persistence"] or baselines
-    return min(statistical, key=lambda o: o.mean("rmse")) if statistical else None
-
-
 def _versus_baseline(result: compare.CompareResult, name: str, base: compare.ModelOutcome) -> str:
     """One line: the seed median of neural model ``name`` against the best baseline."""
     import numpy as np
@@ -1048,7 +1039,7 @@ def compare_summary(result: compare.CompareResult) -> list[str]:
     lines = [f"compared {len(result.outcomes)} models in {result.seconds:.1f} s"]
     if result.verdict is not None:
         lines.append(result.verdict.sentence)
-    base = _best_statistical(result)
+    base = result.best_statistical()
     neural = [o.name for o in result.outcomes if o.kind == "neural"]
     if base is not None and neural:
         if result.best_validated is not None:

@@ -133,6 +133,7 @@ from lstmlab.scoring import (
     SeedFlags,
     conformal_halfwidths,
     flag_forecasts,
+    lowest,
     plausible_range,
     seed_ensemble,
 )
@@ -3372,18 +3373,15 @@ class Forecaster:
                     warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
                     score = float(np.sqrt(np.nanmean(np.square(errors))))
                 scores[k] = score if np.isfinite(score) else np.inf
-        # The lowest validation RMSE wins; a tie keeps the earlier candidate (AUTO_KINDS, then
-        # AUTO_NORMS order).
-        chosen = min(range(len(candidates)), key=lambda k: (scores[k], k))
+        chosen = lowest(scores)  # a tie keeps the earlier: AUTO_KINDS, then AUTO_NORMS order
         kept, layout = candidates[chosen], layouts[chosen]
         names = [f"{kind} ({c.norm})" for kind, c in zip(kinds, candidates, strict=True)]
         params, refit_epochs = kept.params, None
         if settings.refit and early and kept.log.best_epoch is not None:
             # The validation tail is the newest part of each series: once it has chosen the
-            # model and the epoch count, the model learns from it too (compare's rule). The
+            # model and the epoch count, the model learns from it too (the rule compare keeps). The
             # intervals keep the residuals measured before, out of sample.
-            sound = ~kept.flags.flagged if not kept.flags.flagged.all() else slice(None)
-            refit_epochs = int(np.median(np.maximum(kept.log.best_epoch[sound], 0) + 1))
+            refit_epochs = kept.log.refit_epochs(kept.flags.flagged)
             chosen_settings = dataclasses.replace(settings, model=kinds[chosen])
             whole = _training_layout(chosen_settings, ids, scaled, window, horizon, [0] * len(ids))
             refit_config = TrainConfig(

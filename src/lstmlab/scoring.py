@@ -29,7 +29,7 @@ The pieces, in the order a report uses them:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -48,6 +48,7 @@ __all__ = [
     "conformal_halfwidths",
     "conformal_intervals",
     "diebold_mariano",
+    "lowest",
     "flag_forecasts",
     "interval_coverage",
     "interval_coverage_per_step",
@@ -849,6 +850,14 @@ def diebold_mariano(loss_a: Any, loss_b: Any, horizon: int = 1) -> DieboldMarian
     from scipy import stats  # imported here: the service imports this module
 
     return DieboldMariano(statistic, float(2.0 * stats.t.sf(abs(statistic), df=n - 1)), n)
+
+
+def lowest(scores: Sequence[float]) -> int:
+    """The position of the lowest score; a tie keeps the earlier (the candidates' order).
+
+    The one choice rule of candidates scored on a validation tail (normalisations, kinds).
+    """
+    return min(range(len(scores)), key=lambda k: (scores[k], k))
 
 
 def verdict(

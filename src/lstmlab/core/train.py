@@ -996,6 +996,26 @@ class TrainLog:
         """Number of trainings."""
         return int(self.updates.shape[0])
 
+    def refit_epochs(self, flagged: np.ndarray) -> int | None:
+        """Epochs of a refit on the whole data: the median best epoch count of the sound seeds.
+
+        The rule of every refit (``Forecaster.fit``, ``compare``): once the validation tail
+        has chosen the model and its epoch count, the model learns from the tail too, for
+        the median over seeds of their best epoch count (the flagged seeds left out, unless
+        every seed is flagged).
+
+        Args:
+            flagged: ``(trainings,)`` bool, the seeds whose validation forecasts failed.
+
+        Returns:
+            The epoch count, or ``None`` without early stopping (no best epoch).
+        """
+        if self.best_epoch is None:
+            return None
+        flagged = np.asarray(flagged, bool)
+        sound = ~flagged if not flagged.all() else np.ones_like(flagged)
+        return int(np.median(np.maximum(self.best_epoch[sound], 0) + 1))
+
     def history(
         self,
         training: int = 0,

@@ -763,6 +763,16 @@ class CompareResult:
         scored = [o for o in self.outcomes if np.isfinite(o.mean(metric))]
         return min(scored, key=lambda outcome: outcome.mean(metric))
 
+    def best_statistical(self) -> ModelOutcome | None:
+        """The baseline with the lowest mean test RMSE, persistence only when it is alone.
+
+        Picked with hindsight (on the test part): the reports' reference, not a choice a
+        user could have made.
+        """
+        baselines = [o for o in self.outcomes if o.is_baseline and np.isfinite(o.mean("rmse"))]
+        statistical = [o for o in baselines if o.name != "persistence"] or baselines
+        return min(statistical, key=lambda o: o.mean("rmse")) if statistical else None
+
     def relative_to_persistence(self, name: str, metric: str = "rmse") -> float:
         """``mean(metric) / persistence's metric - 1``: below 0 beats persistence."""
         return self.outcome(name).mean(metric) / self.outcome("persistence").mean(metric) - 1.0
@@ -1135,17 +1145,13 @@ def _train_and_forecast(
         candidates.append(candidate)
         val_flags.append(val_flag)
         scores[norm] = _ensemble_rmse(candidate.val_forecasts, val_actual, val_flag)
-    # The lowest validation RMSE wins; a tie keeps the earlier candidate of AUTO_NORMS.
-    chosen = min(range(len(candidates)), key=lambda i: (scores[norms[i]], i))
+    chosen = scoring.lowest([scores[norm] for norm in norms])  # ties: AUTO_NORMS' order
     kept, layout = candidates[chosen], candidates[chosen].layout
     forecasts = kept.forecasts
     if config.refit and fold.n_fit < fold.n_train:
         # The validation tail is the most recent part of the training data: once it has
         # chosen the norm and the epoch count, the model learns from it too.
-        epochs = spec.epochs
-        if kept.log.best_epoch is not None:
-            sound = ~val_flags[chosen] if not val_flags[chosen].all() else slice(None)
-            epochs = int(np.median(np.maximum(kept.log.best_epoch[sound], 0) + 1))
+        epochs = kept.log.refit_epochs(val_flags[chosen]) or spec.epochs
         refit = _train_candidate(spec, model_index, kept.norm, data, quiet, refit_epochs=epochs)
         forecasts = refit.forecasts
         layout = refit.layout

@@ -641,15 +641,6 @@ def write_compare_metrics_csv(result: CompareResult, path: Path) -> Path:
     return path
 
 
-def _best_statistical(result: CompareResult) -> ModelOutcome | None:
-    """The baseline with the lowest mean RMSE, persistence only when it is the only one."""
-    baselines = [
-        o for o in result.outcomes if o.kind == "baseline" and math.isfinite(o.mean("rmse"))
-    ]
-    statistical = [o for o in baselines if o.name != "persistence"] or baselines
-    return min(statistical, key=lambda o: o.mean("rmse")) if statistical else None
-
-
 def _best_validated(result: CompareResult) -> ModelOutcome | None:
     """The seed median of the best-validated neural model (the model itself if it has none)."""
     if result.best_validated is None:
@@ -688,7 +679,7 @@ def best_validated_sentence(result: CompareResult) -> str:
         RMSE 47.6 against AutoETS's 25.5 (+86.4%): it loses to the best statistical
         baseline."``; ``""`` without a neural model or a baseline.
     """
-    model, baseline = _best_validated(result), _best_statistical(result)
+    model, baseline = _best_validated(result), result.best_statistical()
     if model is None:
         if any(o.kind == "neural" for o in result.outcomes):
             return (
@@ -832,7 +823,7 @@ def compare_summary(result: CompareResult) -> dict[str, Any]:
         models[outcome.name] = entry
     origin_times = result.origin_times
     verdict = result.verdict
-    model, baseline = _best_validated(result), _best_statistical(result)
+    model, baseline = _best_validated(result), result.best_statistical()
     versus = None
     if model is not None and baseline is not None:
         versus = {

@@ -279,13 +279,6 @@ def _rmse_text(value: float) -> str:
     return f"{value:.3g}" if np.isfinite(value) else "no kept seed"
 
 
-def _best_statistical(result: CompareResult) -> ModelOutcome | None:
-    """The baseline with the lowest mean RMSE, persistence only when it is the only one."""
-    baselines = [o for o in result.outcomes if o.is_baseline and np.isfinite(o.mean("rmse"))]
-    statistical = [o for o in baselines if o.name != "persistence"] or baselines
-    return min(statistical, key=lambda o: o.mean("rmse")) if statistical else None
-
-
 def _forecast_models(result: CompareResult) -> tuple[list[ModelOutcome], ModelOutcome | None]:
     """The models the forecast plot draws, and the one whose interval is the band.
 
@@ -295,7 +288,7 @@ def _forecast_models(result: CompareResult) -> tuple[list[ModelOutcome], ModelOu
     ensembles = [o for o in result.outcomes if o.kind == "ensemble"]
     if not ensembles:
         return list(result.outcomes), None
-    baseline = _best_statistical(result)
+    baseline = result.best_statistical()
     shown = ([baseline] if baseline is not None else []) + ensembles
     band = None
     if result.best_validated is not None:
