@@ -191,6 +191,37 @@ def test_compare_forecast_plot_draws_the_seed_medians_the_best_baseline_and_a_ba
     assert vertices.max() == pytest.approx(median.upper.max())
 
 
+@pytest.mark.parametrize(
+    ("origins", "horizon", "runs"),
+    [
+        (range(10), 1, [list(range(10))]),  # one step ahead: every origin, one line
+        (range(10), 3, [[0, 3, 6, 9]]),  # overlapping paths: every third, joined end to start
+        ([10, 22, 34], 12, [[0, 1, 2]]),  # a path per fold, each right after the one before
+        ([0, 20, 21], 12, [[0], [1]]),  # a gap: two runs, never joined
+    ],
+)
+def test_the_forecast_plot_draws_whole_paths_that_never_overlap(origins, horizon, runs):
+    from lstmlab.report.figures import _compare_paths
+
+    got = _compare_paths(np.asarray(origins), horizon)
+    assert [run.tolist() for run in got] == runs
+
+
+def test_a_multi_step_forecast_plot_draws_the_paths_that_were_scored():
+    result = flagged_result(horizon=2)
+    ax = plot_compare_forecasts(result).axes[0]
+    name = f"stateless median (RMSE {result.outcome('stateless_median').mean('rmse'):.3g})"
+    (line,) = [line for line in ax.lines if line.get_label() == name]
+    # the reference: the kept seeds' median, origin by origin, both steps of every other one
+    kept = np.median(result.outcome("stateless").forecasts[:2], axis=0)[:, :, 0]  # (o, 2)
+    origins = result.origins
+    assert np.all(np.diff(origins) == 1)  # overlapping paths: every other origin is drawn
+    np.testing.assert_allclose(line.get_ydata(), kept[::2].ravel())
+    x = np.asarray(line.get_xdata())
+    assert len(x) == 2 * len(origins[::2]) and len(set(x.tolist())) == len(x)
+    assert "2-step forecasts (every path of" in ax.get_title()
+
+
 def test_compare_rmse_per_step_plot_averages_the_kept_seeds():
     result = flagged_result(horizon=2)
     fig = plot_compare_rmse_per_step(result)

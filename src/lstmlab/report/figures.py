@@ -270,9 +270,28 @@ def _compare_axis(result: CompareResult) -> np.ndarray:
     return np.arange(len(result.targets))
 
 
-def _compare_tiles(result: CompareResult) -> bool:
-    """Whether the forecasts tile the test part (origins at least ``horizon`` apart)."""
-    return result.config.horizon == 1 or result.config.origin_stride >= result.config.horizon
+def _compare_paths(origins: np.ndarray, horizon: int) -> list[np.ndarray]:
+    """The origins whose whole forecast paths the plot draws, in runs that join up.
+
+    Each drawn path starts at or after the end of the one before (every origin when they
+    tile the test part, as with one step ahead); a path that starts right after the one
+    before continues its run, one after a gap starts a new run (a line never joins across a
+    gap).
+
+    Returns:
+        Runs of positions in ``origins``.
+    """
+    runs: list[list[int]] = []
+    end = None  # the step after the last drawn path
+    for k, origin in enumerate(origins):
+        if end is not None and origin < end:
+            continue
+        if end is not None and origin == end:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+        end = int(origin) + horizon
+    return [np.asarray(run) for run in runs]
 
 
 def _rmse_text(value: float) -> str:
@@ -304,8 +323,9 @@ def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
     (``<model>_median``), beside the statistical baseline with the lowest test RMSE (dashed);
     the prediction interval of the best-validated model's seed median is the shaded band. A
     result without seed medians draws every model (the median over its kept seeds). With
-    ``horizon == 1``, or origins ``horizon`` steps apart, every forecast step is drawn (the
-    forecasts tile the test part); otherwise the one-step-ahead forecasts are drawn.
+    ``horizon`` above 1 every drawn forecast is its whole path, as it was scored: from every
+    origin when the origins are ``horizon`` steps apart or more, else from origins a path
+    apart (the title says how many); a line never joins two paths across a gap.
 
     Args:
         result: the comparison.
@@ -322,42 +342,52 @@ def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
     ax = fig.subplots()
     ax.plot(x[start:], result.targets[start:, series], color="black", lw=1.6, label="actual")
     ax.axvline(x[result.n_train], color="grey", ls=":", lw=1)
-    tiles = _compare_tiles(result)
-    if tiles:
-        steps = (result.origins[:, None] + np.arange(horizon)).ravel()  # (origins * horizon,)
-    else:
-        steps = result.origins
-    order = np.argsort(steps, kind="stable")
+    runs = _compare_paths(result.origins, horizon)
+    drawn_paths = sum(len(run) for run in runs)
 
-    def drawn(values: np.ndarray) -> np.ndarray:
-        """``(origins, horizon)`` -> the values at ``steps[order]``."""
-        return (values.ravel() if tiles else values[:, 0])[order]
+    def each_run(values: np.ndarray):
+        """``(origins, horizon)`` -> (x, values) of every run's paths, step by step."""
+        for run in runs:
+            steps = (result.origins[run][:, None] + np.arange(horizon)).ravel()
+            yield x[steps], values[run].ravel()
 
     shown, band = _forecast_models(result)
     if band is not None:
-        ax.fill_between(
-            x[steps[order]],
-            drawn(band.lower[0, :, :, series]),
-            drawn(band.upper[0, :, :, series]),
-            color=f"C{shown.index(band)}",
-            alpha=0.18,
-            step=None,
-            label=f"{band.name}: {result.config.level:.0%} interval (coverage {band.coverage:.0%})",
-        )
+        label = f"{band.name}: {result.config.level:.0%} interval (coverage {band.coverage:.0%})"
+        runs_x = list(each_run(band.lower[0, :, :, series]))
+        runs_upper = [y for _, y in each_run(band.upper[0, :, :, series])]
+        for j, ((steps_x, lower), upper) in enumerate(zip(runs_x, runs_upper, strict=True)):
+            ax.fill_between(
+                steps_x,
+                lower,
+                upper,
+                color=f"C{shown.index(band)}",
+                alpha=0.18,
+                label=label if j == 0 else None,
+            )
     for i, outcome in enumerate(shown):
         if outcome.kept.any():
             values = np.median(outcome.forecasts[outcome.kept], axis=0)[:, :, series]
         else:
             values = np.full(outcome.forecasts.shape[1:3], np.nan)
-        ax.plot(
-            x[steps[order]],
-            drawn(values),
-            "--" if outcome.is_baseline else "-",
-            color=f"C{i}",
-            lw=1.1,
-            label=f"{outcome.label} (RMSE {_rmse_text(outcome.mean('rmse'))})",
+        label = f"{outcome.label} (RMSE {_rmse_text(outcome.mean('rmse'))})"
+        for j, (steps_x, path) in enumerate(each_run(values)):
+            ax.plot(
+                steps_x,
+                path,
+                "--" if outcome.is_baseline else "-",
+                color=f"C{i}",
+                lw=1.1,
+                label=label if j == 0 else None,
+            )
+    if horizon == 1:
+        what = "forecasts"
+    else:
+        origins = len(result.origins)
+        of = (
+            "" if drawn_paths == origins else f" (every path of {drawn_paths} of {origins} origins)"
         )
-    what = "forecasts" if tiles else "1-step-ahead forecasts"
+        what = f"{horizon}-step forecasts{of}"
     name = result.series_names[series]
     ax.set_title(f"{name}: test part and {what} (seed medians over {result.config.seeds} seeds)")
     ax.set_xlabel("time" if result.index is not None else "step")
