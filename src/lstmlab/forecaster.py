@@ -3522,20 +3522,35 @@ class Forecaster:
         states = self._read(checked)
         keys = list(checked)
         rolled = self._rollout([states[k] for k in keys], horizon)  # (seeds, rows, steps, C)
-        out: dict[str, list[np.ndarray]] = {}
+        rows_of: dict[str, list[int]] = {}
         for row, key in enumerate(keys):
-            series_id, origin = where[key]
-            rows = rolled[:, row : row + 1]  # (seeds, 1, steps, columns)
-            original = scalers[series_id].inverse_transform(rows.reshape(-1, rows.shape[-1]))
+            rows_of.setdefault(where[key][0], []).append(row)
+        out = {}
+        for series_id, rows in rows_of.items():  # one series' origins at once
+            block = rolled[:, rows]  # (seeds, origins, steps, columns)
+            columns = block.shape[-1]
+            original = scalers[series_id].inverse_transform(block.reshape(-1, columns))
+            low, high = ranges[series_id]
             with np.errstate(invalid="ignore"):
-                flags = flag_forecasts(original.reshape(rows.shape), *ranges[series_id])
-            median = seed_ensemble(rows.astype(np.float64), flags.flagged)[0, 0]  # (steps, C)
+                # a seed's rollout from one origin is flagged as flag_forecasts flags it
+                flagged = (
+                    (~np.isfinite(original) | (original < low) | (original > high))
+                    .reshape(block.shape)
+                    .any(axis=(2, 3))
+                )  # (seeds, origins)
+            block = block.astype(np.float64)
+            median = np.empty(block.shape[1:])  # (origins, steps, columns)
+            sound = ~flagged.any(axis=0)  # no seed flagged: the median over all, at once
+            median[sound] = np.median(block[:, sound], axis=0)
+            for j in np.flatnonzero(~sound):
+                median[j] = seed_ensemble(block[:, j : j + 1], flagged[:, j])[0, 0]
             series = scaled[series_id].astype(np.float64)
-            actual = np.full((horizon, series.shape[1]), np.nan)
-            seen = series[origin : origin + horizon]
-            actual[: len(seen)] = seen
-            out.setdefault(series_id, []).append(actual - median)
-        return {i: np.stack(r) for i, r in out.items()}
+            steps = np.array([where[keys[r]][1] for r in rows])[:, None] + np.arange(horizon)
+            seen = steps < len(series)
+            actual = np.full((len(rows), horizon, series.shape[1]), np.nan)  # NaN past the end
+            actual[seen] = series[steps[seen]]
+            out[series_id] = actual - median
+        return out
 
     def _kind_candidates(self) -> tuple[str, ...]:
         """The kinds ``fit`` trains.
