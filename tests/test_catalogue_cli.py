@@ -52,6 +52,9 @@ def data(tmp_path_factory) -> Path:
     new.to_csv(folder / "new.csv", index=False)
     train.to_csv(folder / "semi.csv", index=False, sep=";")
     train.to_csv(folder / "nohead.csv", index=False, header=False)
+    steps = train.assign(time=np.arange(1, len(train) + 1))  # a step index, not timestamps
+    steps.to_csv(folder / "steps.csv", index=False)
+    steps.to_csv(folder / "steps_nohead.csv", index=False, header=False)
     stamps = train["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
     train.assign(
         time=[s + ("+01:00" if i < 20 else "+02:00") for i, s in enumerate(stamps)]
@@ -179,6 +182,18 @@ CASES = [
     ),
     ("fit ; separated", ["fit", "{d}/semi.csv", "--target", "a"], 2, "pass --sep ';'"),
     ("fit no header", ["fit", "{d}/nohead.csv", "--target", "a"], 2, "pass --no-header"),
+    (
+        "fit numbers-only first line",
+        ["fit", "{d}/steps_nohead.csv", "--time-col", "1", "--target", "2"],
+        2,
+        "holds numbers only: it is data, not column names; pass --no-header",
+    ),
+    (
+        "fit step index as time",
+        ["fit", "{d}/steps.csv", "--target", "a"],
+        2,
+        "time column 'time' holds whole numbers (1, 2, 3, ...), not timestamps: a step index",
+    ),
     ("fit mixed offsets", ["fit", "{d}/mixtz.csv", "--target", "a"], 2, "mixes UTC offsets"),
     (
         "fit aware and naive",

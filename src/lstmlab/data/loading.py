@@ -888,6 +888,14 @@ def parse_time_column(
                 "timestamp with the same UTC offset (e.g. convert them to UTC), or none with one"
             ) from None
     if caught and time_format is None:
+        if all(_INTEGER.fullmatch(cell) for cell in text if cell):
+            raise ValueError(
+                f"time {label} holds whole numbers ({', '.join(text[:3])}, ...), not "
+                "timestamps: a step index. A file's series needs timestamps here; for a "
+                "series of steps, pass its values to the Python API without a time column "
+                "(Forecaster().fit(values), compare.run(config, values)), or name the real "
+                "time column"
+            )
         raise ValueError(
             f"time {label} has no single timestamp format pandas can infer (first value "
             f"{text[0]!r}); pass time_format, e.g. '%Y-%m-%d %H:%M:%S'"
@@ -904,6 +912,9 @@ def parse_time_column(
             f"timestamp{clause}; {fix}"
         )
     return parsed
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def _offset_key(offset: str | None) -> str | None:
@@ -1453,10 +1464,11 @@ def _check_header_is_names(path: Path, sep: str) -> None:
             return False
         return True
 
-    if dates and numbers and all(is_number(cell) for cell in numbers):
+    if numbers and all(is_number(cell) for cell in numbers):
+        what = "a timestamp and numbers" if dates else "numbers only"
         raise ValueError(
-            f"the first line of {path} ({_first_line(path)[:60]!r}) holds a timestamp and "
-            "numbers: it is data, not column names; pass header=False to read it as data, "
+            f"the first line of {path} ({_first_line(path)[:60]!r}) holds {what}: it is "
+            "data, not column names; pass header=False to read it as data, "
             f"with the columns named by position ({', '.join(repr(n) for n in _column_names(3))}"
             ", ...)"
         )
