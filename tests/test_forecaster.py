@@ -1497,28 +1497,28 @@ def test_a_long_series_grows_the_default_batch_by_compares_rule_and_a_given_one_
     from lstmlab.data.layouts import MAX_BATCHES_PER_EPOCH
     from lstmlab.experiments import compare
     from lstmlab.experiments.settings import ModelSpec
-    from lstmlab.forecaster import _training_layout
+    from lstmlab.pipeline import training_layout
 
     window, steps = 5, 3000
     series = [np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]]
     samples = steps - window  # one-step windows of the whole series, no validation tail
-    grown = _training_layout(ForecasterConfig(model="mlp"), ["a"], series, window, 1, [0])
+    grown = training_layout(ForecasterConfig(model="mlp"), ["a"], series, window, 1, [0])
     assert grown.x_batches.shape[0] <= MAX_BATCHES_PER_EPOCH < samples // 4
     # compare lays out the same samples in batches of the same size: one rule for both
     x = np.zeros((samples, 1, window, 1), np.float32)
     y = np.zeros((samples, 1, 1), np.float32)
     ours = compare._batches(ModelSpec(model="mlp", window=window), x, y, None)[0]
     assert grown.batch_size == ours.shape[1] == -(-samples // MAX_BATCHES_PER_EPOCH)
-    given = _training_layout(
+    given = training_layout(
         ForecasterConfig(model="mlp", batch_size=4), ["a"], series, window, 1, [0]
     )
     assert given.batch_size == 4 and given.x_batches.shape[0] == samples // 4
     # A stateful model's batch row holds `window` steps: with a window of 12, 3000 steps fit
     # 256 batches with one stream; 30 times as many need more streams.
     stateful = ForecasterConfig(model="stateful")
-    assert _training_layout(stateful, ["a"], series, 12, 1, [0]).batch_size == 1
+    assert training_layout(stateful, ["a"], series, 12, 1, [0]).batch_size == 1
     longer = [np.zeros((30 * steps, 1), np.float32)]
-    layout = _training_layout(stateful, ["a"], longer, 12, 1, [0])
+    layout = training_layout(stateful, ["a"], longer, 12, 1, [0])
     assert layout.x_batches.shape[0] <= MAX_BATCHES_PER_EPOCH < 30 * steps // 12
 
 

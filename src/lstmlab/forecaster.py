@@ -74,30 +74,20 @@ from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import (
     check_at_most,
-    check_bool,
-    check_choice,
-    check_fraction,
     check_int_range,
-    check_learning_rate,
-    check_non_negative_int,
     check_positive_int,
     check_positive_number,
-    check_seed,
     check_series_id,
     printable,
 )
 from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
-    NORMS,
-    LSTMConfig,
     MLPConfig,
     ModelConfig,
     Params,
-    apply,
-    init_state,
 )
 from lstmlab.core.rollout import read, rollout
-from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, TrainLog, fit, init_train_states
+from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, fit, init_train_states
 from lstmlab.data.calendar import (
     check_on_grid,
     parse_times,
@@ -107,18 +97,13 @@ from lstmlab.data.calendar import (
     utc_nanoseconds,
 )
 from lstmlab.data.layouts import (
-    grown_batch_size,
-    make_sample_batches,
-    make_series_streams,
     make_windows,
 )
 from lstmlab.data.loading import check_frequency, parse_time_column
-from lstmlab.data.scaling import SCALER_KINDS, Scaler, fit_scaler
+from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import choose_seasons, choose_window
 from lstmlab.defaults import (
     AUTO_KINDS,
-    FORECASTER_MODELS,
-    MAX_EPOCHS,
     MAX_HORIZON,
     MAX_READINGS,
     MIN_WINDOW,
@@ -128,6 +113,26 @@ from lstmlab.defaults import (
 )
 from lstmlab.live.state_store import NO_TIME, SeriesStore, StateStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
+from lstmlab.pipeline import (
+    AUTO_NORMS,
+    CALIBRATION_MIN_STEPS,
+    CALIBRATION_ORIGINS,
+    FORECAST_PLAUSIBLE_FACTOR,
+    LEVEL_FIX,
+    NO_CALIBRATION,
+    Calibration,
+    ForecasterConfig,
+    Recipe,
+    bound_columns,
+    calibration_steps,
+    finite_or_none,
+    fit_metrics,
+    interval_reach,
+    parse_levels,
+    score_candidate,
+    sequence_outputs,
+    training_layout,
+)
 from lstmlab.runtime import ensure_compile_cache
 from lstmlab.scoring import (
     SeedFlags,
@@ -162,12 +167,6 @@ __all__ = [
     "parse_timestamps",
 ]
 
-# The candidates of norm="auto", in the order that breaks a tie on the validation tail
-# (the Forecaster's and compare's: compare imports them from here).
-AUTO_NORMS = ("difference", "window", "none")
-# A forecast beyond this many training ranges outside the training data is flagged
-# (``lstmlab.scoring.plausible_range``; compare's default).
-FORECAST_PLAUSIBLE_FACTOR = 3.0
 # ``fit`` refuses a training value more than this many bulk widths beyond the bulk of its
 # series (``_check_outliers``): a cell at 1e30, a sentinel code such as 999999 beside values
 # near 10. Real peaks stay far inside: every series under ``shared/data`` (the development
@@ -185,246 +184,6 @@ HORIZON_CAPACITY = 64
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A time zone name (or UTC offset) is stored as this many UTF-8 bytes, zero padded.
 _ZONE_BYTES = 64
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ForecasterConfig(ForecasterSettings):
-    """The model a ``Forecaster`` trains, and how: the one set of defaults.
-
-    ``Forecaster(...)``, ``lstmlab fit`` and ``lstmlab compare`` all read their defaults from
-    this class's fields (``lstmlab.defaults.ForecasterSettings``, which the command line's
-    help reads without loading JAX), so the same words mean the same model everywhere. The
-    values are the ones measured best on real series by ``lstmlab compare`` (``bench/`` and
-    the README).
-
-    Attributes:
-        model: ``"auto"`` (the default: every kind of ``AUTO_KINDS`` is trained, each with
-            its normalisations, and the one whose forecasts score best on the validation
-            tail is kept; ``metrics["model_scores"]`` has every score), ``"stateful"`` (one
-            LSTM layer carrying its state along each series), ``"stacked"`` (two stateful
-            LSTM layers), ``"stateless"`` (one LSTM layer reading a window from zero state)
-            or ``"mlp"`` (Dense layers on the flattened window).
-        window: readings per training sample: the input window of the stateless LSTM and
-            the MLP, the chunk length (truncated back-propagation) of the stateful models.
-            ``None``: a window that covers the shortest season of the data plus one step
-            (``lstmlab.data.seasons.choose_window``), at least ``MIN_WINDOW`` and at most a
-            third of the shortest series; the seasons are ``seasons`` if given, else the
-            usual ones of the frequency, else the one detected in the data.
-        units: units per LSTM layer (hidden sizes for the MLP); ``()`` picks the model's
-            default (``default_units``).
-        epochs: the most training epochs (training stops earlier on the validation tail), at
-            most ``MAX_EPOCHS``.
-        learning_rate: Adam step size (Keras' Adam otherwise).
-        batch_size: samples per batch for the window models; streams per series for the
-            stateful ones. ``None`` picks the model's default (``default_batch_size``).
-        seeds: models trained side by side from different initial weights (one vectorised
-            program); forecasts are the median of the seeds whose forecasts pass the sanity
-            check.
-        seed: the first seed: ``seed + seeds - 1`` at most ``lstmlab.checks.MAX_SEED``.
-        scaler: ``"minmax"`` (onto [0, 1] over the training data) or ``"standard"``, fitted
-            per series.
-        norm: the input normalisation of each window (``lstmlab.core.model.NORMS``:
-            ``"difference"``, ``"window"``, ``"none"``), or ``"auto"``: each candidate of
-            ``AUTO_NORMS`` is trained and the one whose seed median has the lowest RMSE on
-            the validation tail is kept. The stateful models read one reading at a time and
-            take ``"none"`` only (``"auto"`` resolves to it), as do models of several
-            value columns.
-        validation: the last fraction of each series held out (at least ``horizon`` steps)
-            for early stopping, the learning-rate reduction on plateau, the choice of
-            ``norm`` and the residuals of the prediction intervals; ``0`` for none (then
-            ``norm`` must not be ``"auto"``, every epoch is run and there are no intervals).
-        refit: once the validation tail has chosen the model and each seed's best epoch,
-            train the chosen model again from the same initial weights on every reading,
-            the tail included, for the median best epoch count (``metrics["refit_epochs"]``);
-            the intervals keep the residuals measured on the tail before. ``False``: keep
-            the weights trained without the tail.
-        patience: epochs without improvement on the validation tail before a training
-            stops; the learning rate halves after ``patience // 2``.
-        horizon: the steps one forecast of the model gives: ``1`` trains a next-step model
-            whose forecasts of any length feed their predictions back (recursive); above 1
-            a direct multi-output head forecasts up to ``horizon`` steps at once (longer
-            forecasts are refused).
-        seasons: season lengths in steps (e.g. ``(48, 336)`` for half-hourly load);
-            ``None`` to take them from the frequency or the data, ``()`` for none.
-    """
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "units", tuple(self.units))
-        check_choice("model", self.model, FORECASTER_MODELS)
-        if self.window is not None:
-            check_positive_int("window", self.window)
-        for index, units in enumerate(self.units):
-            check_positive_int(f"units[{index}]", units)
-        check_non_negative_int("epochs", self.epochs)
-        check_at_most("epochs", self.epochs, MAX_EPOCHS, fix="pass fewer epochs")
-        check_positive_int("seeds", self.seeds)
-        if self.batch_size is not None:
-            check_positive_int("batch_size", self.batch_size)
-        check_seed("seed", self.seed, count=self.seeds)  # seeds run seed .. seed + seeds - 1
-        check_learning_rate(self.learning_rate)
-        check_choice("scaler", self.scaler, SCALER_KINDS)
-        check_choice("norm", self.norm, ("auto", *NORMS))
-        if self.validation != 0:
-            check_fraction("validation", self.validation, fix="pass e.g. 0.2, or 0 for none")
-        if self.validation == 0 and self.norm == "auto":
-            raise ValueError(
-                "norm='auto' chooses the normalisation on the validation tail, got "
-                "validation=0; pass validation=0.2, or a norm ('none', 'difference' or "
-                "'window')"
-            )
-        check_positive_int("patience", self.patience, fix="pass e.g. 20")
-        check_bool("refit", self.refit)
-        check_int_range("horizon", self.horizon, 1, MAX_HORIZON)
-        if self.stateful and self.norm not in ("auto", "none"):
-            raise ValueError(
-                f"norm={self.norm!r} normalises each input window by its own values; the "
-                f"{self.model} model reads one reading at a time; pass norm='none' (or "
-                "'auto'), or model='stateless' or 'mlp'"
-            )
-        if self.seasons is not None:
-            seasons = (self.seasons,) if isinstance(self.seasons, int) else tuple(self.seasons)
-            for season in seasons:
-                check_positive_int("seasons", season, fix="pass season lengths of 2 or more")
-            object.__setattr__(self, "seasons", seasons)
-
-    def model_config(
-        self, columns: int, *, window: int | None = None, norm: str | None = None
-    ) -> ModelConfig:
-        """The network this config describes for ``columns`` values per reading.
-
-        Args:
-            columns: values per reading (the model reads and forecasts all of them).
-            window: the window; ``None`` for ``self.window`` (which must then be set).
-            norm: the input normalisation; ``None`` for ``self.norm`` (``"auto"`` reads as
-                ``"none"``: resolve it first, as ``Forecaster.fit`` does).
-
-        Returns:
-            An ``LSTMConfig`` (stateful models return sequences: a target at every step of
-            the stream layout) or an ``MLPConfig``, with ``horizon * columns`` outputs
-            (step-major).
-
-        Raises:
-            ValueError: no window given or set.
-        """
-        check_positive_int("columns", columns)
-        window = self.window if window is None else window
-        if window is None:
-            raise ValueError(
-                "window=None is resolved from the data's seasons by Forecaster.fit; pass "
-                "window= to build the network without data"
-            )
-        norm = self.norm if norm is None else norm
-        norm = "none" if norm == "auto" else norm
-        outputs = columns * self.horizon
-        if self.model == "mlp":
-            return MLPConfig(
-                hidden=self.resolved_units,
-                timesteps=window,
-                features=columns,
-                outputs=outputs,
-                norm=norm,
-            )
-        return LSTMConfig(
-            units=self.resolved_units,
-            timesteps=window,
-            features=columns,
-            outputs=outputs,
-            stateful=self.stateful,
-            return_sequences=self.stateful,
-            norm=norm,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``ForecasterConfig.from_dict`` rebuilds it)."""
-        out = dataclasses.asdict(self)
-        out["units"] = list(self.units)
-        out["seasons"] = None if self.seasons is None else list(self.seasons)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ForecasterConfig":
-        """Rebuild from ``to_dict`` output, also one written before a field existed.
-
-        A dict without ``norm`` and ``validation`` describes a model trained before them:
-        norm ``"none"`` and no validation tail; one without ``refit`` a model not trained
-        again on its tail (the other new fields' defaults are what every model was then:
-        one step, the window it names).
-
-        Raises:
-            ValueError: an unknown field, or an invalid value.
-        """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown ForecasterConfig fields {unknown}; known fields: {sorted(names)}"
-            )
-        values = dict(data)
-        if "norm" not in values and "validation" not in values:
-            values.update(norm="none", validation=0.0)
-        values.setdefault("refit", False)  # a model trained before the refit existed
-        return cls(**values)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Recipe:
-    """How readings become model inputs.
-
-    Attributes:
-        kind: ``"stateful"``, ``"stacked"`` (stateful, several layers), ``"stateless"`` or
-            ``"mlp"`` (window models); informative, the behaviour follows the model config.
-        window: steps per training window (window models: the readings one forecast reads;
-            stateful models: the chunk length of training).
-        columns: the value columns of one reading; the model forecasts all of them.
-        time_col: the timestamp column of the training data, or ``None``.
-        freq: the pandas frequency of the readings (``"15min"``), or ``None`` for no grid
-            check (only the order of timestamps is checked).
-        horizon: the steps one output of the model holds (a direct multi-output head
-            above 1; 1: one step, fed back for longer forecasts).
-        norm: the input normalisation the model applies (informative: the model config
-            holds it).
-        seasons: the season lengths the window was chosen for (informative).
-    """
-
-    kind: str = "stateful"
-    window: int = 1
-    columns: tuple[str, ...] = ("value",)
-    time_col: str | None = None
-    freq: str | None = None
-    horizon: int = 1
-    norm: str = "none"
-    seasons: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "columns", tuple(self.columns))
-        object.__setattr__(self, "seasons", tuple(self.seasons))
-        check_choice("model kind", self.kind, MODEL_KINDS, fix="pass e.g. kind='stateful'")
-        check_positive_int("window", self.window)
-        check_int_range("horizon", self.horizon, 1, MAX_HORIZON)
-        check_choice("norm", self.norm, NORMS)
-        if not self.columns or not all(isinstance(c, str) and c for c in self.columns):
-            raise ValueError(f"columns must be non-empty names, got {self.columns!r}")
-        if self.freq is not None:
-            to_offset(self.freq)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "kind": self.kind,
-            "window": self.window,
-            "columns": list(self.columns),
-            "time_col": self.time_col,
-            "freq": self.freq,
-            "horizon": self.horizon,
-            "norm": self.norm,
-            "seasons": list(self.seasons),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Recipe":
-        """Rebuild from ``to_dict`` output (other keys, such as ``config``, are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -1118,475 +877,13 @@ def _stack_rnn(states: Sequence[SeriesState]) -> tuple[LSTMState, ...]:
     )
 
 
-def _sequence_outputs(config: ModelConfig, params: Params, x: np.ndarray) -> np.ndarray:
-    """Every seed's outputs after every step of ``x (1, time, features)`` from a zero state."""
-    return np.asarray(_compiled_sequence(config)(params, x))  # (seeds, 1, time, F)
-
-
-_SEQUENCE_CACHE: dict[ModelConfig, Any] = {}
-
-
-def _compiled_sequence(config: ModelConfig):
-    if config not in _SEQUENCE_CACHE:
-
-        def outputs(params: Params, x: jax.Array) -> jax.Array:
-            y, _ = apply(config, params, init_state(config, x.shape[0]), x)
-            return y
-
-        _SEQUENCE_CACHE[config] = jax.jit(jax.vmap(outputs, in_axes=(0, None)))
-    return _SEQUENCE_CACHE[config]
-
-
 def _add_seed_axis(params: Params) -> Params:
     return jax.tree.map(lambda leaf: jax.device_put(np.asarray(leaf)[None]), params)
-
-
-# --------------------------------------------------------------------------- training data
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class _Layout:
-    """The training batches of ``fit``, its validation batches, and how they were laid out."""
-
-    x_batches: np.ndarray
-    y_batches: np.ndarray
-    validation: tuple[np.ndarray, np.ndarray] | None
-    validation_state: str
-    batch_size: int
-    trim: str
-
-
-def _direct_targets(series: np.ndarray, horizon: int) -> np.ndarray:
-    """``(time - horizon, horizon * columns)``: row ``t`` holds steps ``t + 1 .. t + horizon``.
-
-    Step-major, as ``make_windows`` lays out a direct head's targets.
-    """
-    steps = len(series) - horizon
-    return np.concatenate([series[k + 1 : steps + k + 1] for k in range(horizon)], axis=1)
-
-
-def _training_layout(
-    settings: ForecasterConfig,
-    ids: Sequence[str],
-    scaled: Sequence[np.ndarray],
-    window: int,
-    horizon: int,
-    n_val: Sequence[int],
-) -> _Layout:
-    """Training and validation batches of every series, laid out for the model.
-
-    Every target of a training sample lies before the validation tail of its series, every
-    target of a validation sample inside it.
-    """
-    for series_id, series, tail in zip(ids, scaled, n_val, strict=True):
-        needed = window + horizon + tail
-        if len(series) < needed:
-            raise ValueError(
-                f"series {series_id!r} has {len(series)} readings, too few for window "
-                f"{window}, horizon {horizon} and a validation tail of {tail}: at least "
-                f"{needed} are needed; pass a longer series, a smaller window= or horizon=, "
-                "or validation=0 (with a norm)"
-            )
-    validate = any(n_val)
-    grow = settings.batch_size is None  # a default batch grows on a long series, a given one stays
-    if settings.stateful:
-        inputs, targets, val_inputs, val_targets = [], [], [], []
-        for series, tail in zip(scaled, n_val, strict=True):
-            rows = len(series) - tail - horizon  # the samples whose targets precede the tail
-            all_inputs, all_targets = (
-                series[: len(series) - horizon],
-                _direct_targets(series, horizon),
-            )
-            inputs.append(all_inputs[:rows])
-            targets.append(all_targets[:rows])
-            val_inputs.append(all_inputs[rows:])
-            val_targets.append(all_targets[rows:])
-        per_series = settings.resolved_batch_size  # streams per series
-        if grow:
-            per_series = grown_batch_size(
-                per_series, min(len(i) for i in inputs), steps_per_row=window
-            )
-        batch_size = per_series * len(scaled)
-        streams = make_series_streams(
-            inputs, targets, batch_size=batch_size, chunk=window, trim="start"
-        )
-        validation, state = None, "zeros"
-        if validate:
-            # One stream per series continues its training stream: carry its state into
-            # the validation (compare's rule); several streams per series start from zero.
-            carry = per_series == 1
-            per_stream = min(len(v) for v in val_inputs) // per_series
-            val = make_series_streams(
-                val_inputs,
-                val_targets,
-                batch_size=batch_size,
-                chunk=max(1, min(window, per_stream)),
-                trim="end" if carry else "start",
-            )
-            validation, state = (val.x_batches, val.y_batches), "carry" if carry else "zeros"
-        return _Layout(
-            x_batches=streams.x_batches,
-            y_batches=streams.y_batches,
-            validation=validation,
-            validation_state=state,
-            batch_size=batch_size,
-            trim=str(streams.trim),
-        )
-    windows, val_windows = [], []
-    for series, tail in zip(scaled, n_val, strict=True):
-        fit_end = len(series) - tail
-        windows.append(make_windows(series[:fit_end], length=window, horizon=horizon))
-        if tail:
-            # the first validation window's first target is the first step of the tail
-            tail_windows = make_windows(series[fit_end - window :], length=window, horizon=horizon)
-            val_windows.append(tail_windows)
-    x = np.concatenate([w.x for w in windows])  # (samples, window, columns)
-    y = np.concatenate([w.y for w in windows])  # (samples, horizon * columns)
-    batch_size = settings.resolved_batch_size
-    if grow:
-        batch_size = grown_batch_size(batch_size, len(x))
-    batch_size = min(batch_size, len(x))
-    validation = None
-    if validate:
-        val_x = np.concatenate([w.x for w in val_windows])
-        val_y = np.concatenate([w.y for w in val_windows])
-        batch_size = min(batch_size, len(val_x))  # the driver needs one batch size
-        val = make_sample_batches(val_x, val_y, batch_size=batch_size, trim="start")
-        validation = (val.x_batches, val.y_batches)
-    batches = make_sample_batches(x, y, batch_size=batch_size, trim="start")
-    return _Layout(
-        x_batches=batches.x_batches,
-        y_batches=batches.y_batches,
-        validation=validation,
-        validation_state="zeros",
-        batch_size=batch_size,
-        trim=str(batches.trim),
-    )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class _Candidate:
-    """One trained normalisation: its parameters, log and validation scores."""
-
-    norm: str
-    model: ModelConfig
-    params: Params
-    log: TrainLog
-    score: float  # RMSE of the seed median on the validation tail; inf without one
-    flags: SeedFlags
-    residuals: dict[str, np.ndarray | None]  # (origins, horizon, columns), scaled
-
-
-def _validation_forecasts(
-    model: ModelConfig, params: Params, series: np.ndarray, fit_end: int, horizon: int
-) -> np.ndarray:
-    """Every seed's forecasts from every origin of a series' validation tail.
-
-    Origins ``o = fit_end .. len(series) - horizon`` (the first forecast step): a window
-    model reads the ``timesteps`` readings before ``o``; a stateful model reads the series
-    from a zero state up to ``o - 1``, as ``Forecaster.warm_start`` does.
-
-    Args:
-        model: the model (``horizon * columns`` outputs, step-major).
-        params: parameters with a leading seeds axis.
-        series: ``(time, columns)`` scaled readings.
-        fit_end: the first step of the validation tail.
-        horizon: the steps of one output.
-
-    Returns:
-        ``(seeds, origins, horizon, columns)`` float32, scaled.
-    """
-    origins = np.arange(fit_end, len(series) - horizon + 1)
-    columns = series.shape[1]
-    if model.stateful:
-        y = _sequence_outputs(model, params, series[None])[:, 0]  # (seeds, time, outputs)
-        out = y[:, origins - 1]  # the output after reading step o - 1
-    else:
-        window = model.timesteps
-        x = np.stack([series[o - window : o] for o in origins])  # (origins, window, columns)
-        out = np.asarray(read(model, params, (), x, seeds=True)[0])  # (seeds, origins, out)
-    return out.reshape(out.shape[0], len(origins), horizon, columns)
-
-
-def _score_candidate(
-    norm: str,
-    model: ModelConfig,
-    params: Params,
-    log: TrainLog,
-    ids: Sequence[str],
-    scaled: Sequence[np.ndarray],
-    scalers: Mapping[str, Scaler],
-    n_val: Sequence[int],
-    ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-) -> _Candidate:
-    """Check every seed's validation forecasts and score the median of the unflagged ones."""
-    seeds = int(jax.tree.leaves(params)[0].shape[0])
-    horizon = model.outputs // model.features
-    forecasts, actuals = {}, {}
-    flagged = np.zeros(seeds, bool)
-    non_finite = np.zeros(seeds, np.int64)
-    out_of_range = np.zeros(seeds, np.int64)
-    reasons = []
-    for series_id, series, tail in zip(ids, scaled, n_val, strict=True):
-        if not tail:
-            continue
-        fit_end = len(series) - tail
-        scaled_forecasts = _validation_forecasts(model, params, series, fit_end, horizon)
-        origins = scaled_forecasts.shape[1]
-        steps = np.arange(fit_end, fit_end + origins)[:, None] + np.arange(horizon)
-        actuals[series_id] = series[steps].astype(np.float64)  # (origins, horizon, columns)
-        forecasts[series_id] = scaled_forecasts.astype(np.float64)
-        flat = scaled_forecasts.reshape(-1, series.shape[1])
-        original = scalers[series_id].inverse_transform(flat).reshape(scaled_forecasts.shape)
-        with np.errstate(invalid="ignore"):
-            flags = flag_forecasts(original, *ranges[series_id])
-        flagged |= flags.flagged
-        non_finite += flags.non_finite
-        out_of_range += flags.out_of_range
-        prefix = "" if len(ids) == 1 else f"series {series_id!r}, "
-        reasons += [prefix + reason for reason in flags.reasons]
-    all_flags = SeedFlags(
-        flagged=flagged, non_finite=non_finite, out_of_range=out_of_range, reasons=tuple(reasons)
-    )
-    residuals: dict[str, np.ndarray | None] = {}
-    for series_id in forecasts:
-        median = seed_ensemble(forecasts[series_id], flagged)[0]  # (origins, horizon, columns)
-        residuals[series_id] = None if flagged.all() else actuals[series_id] - median
-    found = [r for r in residuals.values() if r is not None]
-    score = float(np.sqrt(np.mean(np.square(np.concatenate(found))))) if found else np.inf
-    return _Candidate(
-        norm=norm,
-        model=model,
-        params=params,
-        log=log,
-        score=score if np.isfinite(score) else np.inf,
-        flags=all_flags,
-        residuals=residuals,
-    )
-
-
-def _fit_metrics(
-    log: TrainLog, settings: ForecasterConfig, layout: _Layout, parsed: _Data, seconds: float
-) -> dict[str, Any]:
-    """The driver's log as JSON-ready metrics (a stopped seed's epochs left out)."""
-    losses = np.asarray(log.loss, np.float64)  # (epochs, seeds), nan after a seed stopped
-    last = [
-        float(log.loss[np.flatnonzero(np.isfinite(losses[:, s]))[-1], s])
-        if np.isfinite(losses[:, s]).any()
-        else np.nan
-        for s in range(losses.shape[1])
-    ]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where every seed diverged
-        raw = np.asarray(log.loss)  # every seed ran every epoch: the driver's own mean
-        per_epoch = raw.mean(axis=1) if np.isfinite(raw).all() else np.nanmean(losses, axis=1)
-        final = float(np.nanmean(last)) if last else np.nan
-    return {
-        "loss": [_finite_or_none(v) for v in per_epoch],
-        "final_loss": _finite_or_none(final) if len(losses) else None,
-        "final_loss_per_seed": [_finite_or_none(v) for v in last] if len(losses) else [],
-        "val_loss_per_seed": None
-        if log.val_loss is None
-        else [
-            [_finite_or_none(v) for v in log.val_loss[: int(log.epochs_run[s]), s]]
-            for s in range(log.val_loss.shape[1])
-        ],
-        "epochs": settings.epochs,
-        "epochs_run": [int(v) for v in log.epochs_run],
-        "best_epoch": None if log.best_epoch is None else [int(v) for v in log.best_epoch],
-        "updates": int(np.asarray(log.updates)[0]),
-        "batch_size": layout.batch_size,
-        "train_seconds": seconds,
-        "trim": layout.trim,
-        "series": {i: int(len(v)) for i, v in parsed.values.items()},
-        "config": settings.to_dict(),
-    }
-
-
-# --------------------------------------------------------------------------- calibration
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class _Calibration:
-    """What ``fit`` measured for the sanity check and the intervals, saved with the model.
-
-    Attributes:
-        ranges: series id -> ``(low, high)``, each ``(columns,)``, the plausible range of the
-            series' training data in original units (``plausible_range``).
-        default_range: the range of all training data pooled, for a series first seen after
-            fitting; ``None`` for none (a model from ``from_params``: only non-finite values
-            are flagged).
-        residuals: series id -> ``(origins, horizon, columns)`` residuals of the seed median
-            on the validation tail, in the series' scaled units.
-        pooled: every series' residuals together (a series first seen after fitting).
-        extremes: series id -> ``(min, max)``, each ``(columns,)``, of the series' training
-            values (the reading check, ``Forecaster.check_values``).
-        default_extremes: the same over all series pooled (a series first seen after
-            fitting); ``None`` for none.
-    """
-
-    ranges: dict[str, tuple[np.ndarray, np.ndarray]]
-    default_range: tuple[np.ndarray, np.ndarray] | None
-    residuals: dict[str, np.ndarray]
-    pooled: np.ndarray | None
-    extremes: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
-    default_extremes: tuple[np.ndarray, np.ndarray] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN residuals, of missing forecasts, as ``None``)."""
-
-        def listed(array: np.ndarray) -> list:
-            return np.where(np.isnan(array), None, array).tolist()
-
-        return {
-            "plausible_factor": FORECAST_PLAUSIBLE_FACTOR,
-            "ranges": {i: [low.tolist(), high.tolist()] for i, (low, high) in self.ranges.items()},
-            "default_range": None
-            if self.default_range is None
-            else [self.default_range[0].tolist(), self.default_range[1].tolist()],
-            "residuals": {i: listed(r) for i, r in self.residuals.items()},
-            "pooled": None if self.pooled is None else listed(self.pooled),
-            "extremes": {
-                i: [low.tolist(), high.tolist()] for i, (low, high) in self.extremes.items()
-            },
-            "default_extremes": None
-            if self.default_extremes is None
-            else [self.default_extremes[0].tolist(), self.default_extremes[1].tolist()],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "_Calibration":
-        """Inverse of ``to_dict``; ``None`` (a folder written before calibration) for none."""
-        if not data:
-            return cls(ranges={}, default_range=None, residuals={}, pooled=None)
-
-        def array(values: Any) -> np.ndarray:
-            return np.array(values, dtype=np.float64)  # None -> nan
-
-        def pair(values: Any) -> tuple[np.ndarray, np.ndarray] | None:
-            return None if values is None else (array(values[0]), array(values[1]))
-
-        ranges = {i: pair(bounds) for i, bounds in data["ranges"].items()}
-        default = pair(data.get("default_range"))
-        if "extremes" in data:
-            extremes = {i: pair(bounds) for i, bounds in data["extremes"].items()}
-            default_extremes = pair(data.get("default_extremes"))
-        else:
-            # A folder written before the reading check: its ranges are the training
-            # extremes widened by ``factor`` widths each side; fit refuses constant series,
-            # so the width is (high - low) / (1 + 2 factor).
-            factor = float(data.get("plausible_factor", FORECAST_PLAUSIBLE_FACTOR))
-            extremes = {i: _narrowed(bounds, factor) for i, bounds in ranges.items()}
-            default_extremes = None if default is None else _narrowed(default, factor)
-        return cls(
-            ranges=ranges,
-            default_range=default,
-            residuals={i: array(r) for i, r in data["residuals"].items()},
-            pooled=None if data.get("pooled") is None else array(data["pooled"]),
-            extremes=extremes,
-            default_extremes=default_extremes,
-        )
-
-
-def _narrowed(bounds: tuple[np.ndarray, np.ndarray], factor: float) -> tuple[np.ndarray, ...]:
-    """The training ``(min, max)`` behind ``plausible_range``'s ``(low, high)`` (not constant)."""
-    low, high = bounds
-    width = (high - low) / (1.0 + 2.0 * factor)
-    return low + factor * width, high - factor * width
-
-
-_NO_CALIBRATION = _Calibration(ranges={}, default_range=None, residuals={}, pooled=None)
-
-
-def _finite_or_none(value: float) -> float | None:
-    """A number for JSON (the model folder writes no NaN): ``None`` when not finite."""
-    return float(value) if np.isfinite(value) else None
 
 
 # --------------------------------------------------------------------------- the edge object
 
 
-LEVEL_FIX = "pass a fraction, a percent or a list, e.g. 0.9, 90 or [80, 95]"
-# A recursive model's intervals: rollouts from at most this many origins of each series'
-# validation tail (enough residuals per step for a 95% interval), for up to
-# ``calibration_steps`` steps ahead.
-CALIBRATION_ORIGINS = 64
-CALIBRATION_MIN_STEPS = 24
-
-
-def calibration_steps(seasons: Sequence[int]) -> int:
-    """The most steps a recursive model's intervals are calibrated for.
-
-    Two of its longest seasons, at least ``CALIBRATION_MIN_STEPS``; the validation tail may
-    allow fewer.
-    """
-    return max(CALIBRATION_MIN_STEPS, 2 * max(seasons, default=0))
-
-
-def interval_reach(residuals: Mapping[str, np.ndarray]) -> dict[str, int]:
-    """How many steps ahead an 80%, 90% and 95% interval stays finite in every series.
-
-    A split-conformal interval of level ``L`` needs ``n >= L / (1 - L)`` residuals at a step
-    (``conformal_halfwidths``): 4 for 80%, 9 for 90%, 19 for 95%.
-    """
-    counts = np.min(
-        [np.isfinite(r).all(axis=2).sum(axis=0) for r in residuals.values()], axis=0
-    )  # (steps,): the fewest residuals of any series at each step
-    out = {}
-    for level in (0.8, 0.9, 0.95):
-        need = math.ceil(level / (1.0 - level) - 1e-9)
-        short = np.flatnonzero(counts < need)
-        out[f"{100 * level:g}"] = int(short[0] if len(short) else len(counts))
-    return out
-
-
-def parse_levels(level: Any) -> tuple[float, ...]:
-    """Interval levels as fractions: ``0.9``, ``90`` (a percent) or a list (``[80, 95]``).
-
-    Returns:
-        The levels as fractions in (0, 1), in the order given; ``()`` for ``None``.
-
-    Raises:
-        ValueError: an empty list, a value that is not a number, neither a fraction in
-            (0, 1) nor a percent in (1, 100), or a level given twice.
-    """
-    if level is None:
-        return ()
-    items = list(level) if isinstance(level, (list, tuple, np.ndarray)) else [level]
-    if not items:
-        raise ValueError(f"level is an empty list; {LEVEL_FIX}")
-    out = []
-    for item in items:
-        if isinstance(item, (bool, np.bool_)) or not isinstance(
-            item, (int, float, np.integer, np.floating)
-        ):
-            raise ValueError(f"level must be a number, got {item!r}; {LEVEL_FIX}")
-        value = float(item)
-        value = value / 100.0 if 1.0 < value < 100.0 else value  # a percent
-        if not 0.0 < value < 1.0:
-            raise ValueError(
-                f"level {item!r} is neither a fraction in (0, 1) nor a percent in (1, 100); "
-                f"{LEVEL_FIX}"
-            )
-        out.append(value)
-    if len(set(out)) != len(out):
-        raise ValueError(f"level {items!r} names a level twice; {LEVEL_FIX}")
-    return tuple(out)
-
-
-def bound_columns(level: Any) -> list[tuple[float, str, str]]:
-    """``(fraction, lower column, upper column)`` of each level.
-
-    One level given alone names ``lower`` and ``upper``; each level of a list names
-    ``lower_80`` and ``upper_80`` (its percent).
-    """
-    levels = parse_levels(level)
-    if not isinstance(level, (list, tuple, np.ndarray)):
-        return [(value, "lower", "upper") for value in levels]
-    return [(v, f"lower_{100 * v:g}", f"upper_{100 * v:g}") for v in levels]
-
-
-# Plot labels: pandas' frequency aliases in words (others are shown as they are).
 _FREQ_WORDS = {
     "MS": "monthly",
     "ME": "monthly",
@@ -1654,7 +951,7 @@ class Forecaster:
         self._recipe: Recipe | None = None
         self._scaler: Scaler | None = None  # the scaler of a series first seen after fitting
         self._metrics: dict[str, Any] = {}
-        self._calibration = _NO_CALIBRATION
+        self._calibration = NO_CALIBRATION
         self._flags: dict[str, SeedFlags] = {}
         self._store: StateStore | None = None
         self._offset = None
@@ -1673,7 +970,7 @@ class Forecaster:
         scaler: Scaler | None,
         metrics: Mapping[str, Any] | None,
         store: StateStore | None,
-        calibration: _Calibration = _NO_CALIBRATION,
+        calibration: Calibration = NO_CALIBRATION,
     ) -> None:
         if recipe.horizon == 1 and model.outputs != model.features:
             raise ValueError(
@@ -3162,7 +2459,7 @@ class Forecaster:
                 y = np.asarray(read(self._model, self._params, (), x, seeds=True)[0])
                 out[window - 1 :] = _median_over_seeds(y[..., :columns])
         elif getattr(self._model, "return_sequences", False):
-            y = _sequence_outputs(self._model, self._params, scaled[None])  # (seeds, 1, T, C)
+            y = sequence_outputs(self._model, self._params, scaled[None])  # (seeds, 1, T, C)
             out[:] = _median_over_seeds(y[:, 0, :, :columns])
         else:
             state = _stack_rnn([self.fresh_state()])
@@ -3281,7 +2578,7 @@ class Forecaster:
                 (
                     kind_settings,
                     self._norm_candidates(kind_settings, columns, window),
-                    _training_layout(kind_settings, ids, scaled, window, horizon, n_val),
+                    training_layout(kind_settings, ids, scaled, window, horizon, n_val),
                 )
             )
         early = plans[0][2].validation is not None
@@ -3324,7 +2621,7 @@ class Forecaster:
                         ),
                     )
                     candidates.append(
-                        _score_candidate(
+                        score_candidate(
                             norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges
                         )
                     )
@@ -3383,7 +2680,7 @@ class Forecaster:
             # intervals keep the residuals measured before, out of sample.
             refit_epochs = kept.log.refit_epochs(kept.flags.flagged)
             chosen_settings = dataclasses.replace(settings, model=kinds[chosen])
-            whole = _training_layout(chosen_settings, ids, scaled, window, horizon, [0] * len(ids))
+            whole = training_layout(chosen_settings, ids, scaled, window, horizon, [0] * len(ids))
             refit_config = TrainConfig(
                 epochs=refit_epochs,
                 learning_rate=settings.learning_rate,
@@ -3415,7 +2712,7 @@ class Forecaster:
             )
         recipe = recipe_of(chosen)
         residuals = rolled[chosen] or {i: r for i, r in kept.residuals.items() if r is not None}
-        calibration = _Calibration(
+        calibration = Calibration(
             ranges=ranges,
             default_range=plausible_range(pooled, FORECAST_PLAUSIBLE_FACTOR),
             residuals=residuals,
@@ -3423,7 +2720,7 @@ class Forecaster:
             extremes={i: (v.min(axis=0), v.max(axis=0)) for i, v in parsed.values.items()},
             default_extremes=(pooled.min(axis=0), pooled.max(axis=0)),
         )
-        metrics = _fit_metrics(kept.log, settings, layout, parsed, seconds)
+        metrics = fit_metrics(kept.log, settings, layout, parsed.values, seconds)
         metrics.update(
             window=window,
             window_note=window_note,
@@ -3431,14 +2728,14 @@ class Forecaster:
             seasons_note=seasons.line(),
             model=kinds[chosen],
             norm=kept.norm,
-            norm_scores={c.norm: _finite_or_none(scores[k]) for k, c in enumerate(candidates)}
+            norm_scores={c.norm: finite_or_none(scores[k]) for k, c in enumerate(candidates)}
             if len(candidates) > 1 and len(plans) == 1
             else {},
-            model_scores={n: _finite_or_none(v) for n, v in zip(names, scores, strict=True)}
+            model_scores={n: finite_or_none(v) for n, v in zip(names, scores, strict=True)}
             if len(candidates) > 1
             else {},
-            validation_rmse=_finite_or_none(scores[chosen]) if early else None,
-            validation_one_step_rmse=_finite_or_none(kept.score) if early else None,
+            validation_rmse=finite_or_none(scores[chosen]) if early else None,
+            validation_one_step_rmse=finite_or_none(kept.score) if early else None,
             refit_epochs=refit_epochs,
             validation_steps={i: n for i, n in zip(ids, n_val, strict=True)},
             warnings={"validation": kept.flags.note} if kept.flags.note else {},
@@ -3475,7 +2772,7 @@ class Forecaster:
             predicted = self.replay(values, series_id)[:-1]  # row t forecasts reading t + 1
             error = predicted - values[1:]
             valid = np.isfinite(error).all(axis=1)
-            one_step[series_id] = _finite_or_none(float(np.sqrt(np.mean(np.square(error[valid])))))
+            one_step[series_id] = finite_or_none(float(np.sqrt(np.mean(np.square(error[valid])))))
         self._metrics["one_step_rmse"] = one_step
         return self
 
@@ -3679,7 +2976,7 @@ class Forecaster:
             scaler=scaler,
             metrics=saved.metrics,
             store=store if store is not None else open_store(path),
-            calibration=_Calibration.from_dict(saved.recipe.get("calibration")),
+            calibration=Calibration.from_dict(saved.recipe.get("calibration")),
         )
         return forecaster
 

@@ -72,6 +72,7 @@ from lstmlab.data.layouts import grown_batch_size, make_sample_batches, make_str
 from lstmlab.data.loading import LoadConfig, LoadedSeries, fill_split, load_csv, load_household_days
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
+from lstmlab.defaults import MIN_WINDOW
 from lstmlab.experiments.baselines import BaselineForecast, baseline_forecasts
 from lstmlab.experiments.settings import (
     ENSEMBLE_SUFFIX,
@@ -80,7 +81,7 @@ from lstmlab.experiments.settings import (
     CompareConfig,
     ModelSpec,
 )
-from lstmlab.forecaster import AUTO_NORMS, MIN_WINDOW
+from lstmlab.pipeline import AUTO_NORMS
 from lstmlab.runtime import Executor, LocalExecutor, ensure_compile_cache, epoch_progress
 
 __all__ = [
