@@ -436,6 +436,13 @@ CASES = [
         "the stored state of series 'a' is unreadable",
     ),
     (
+        "observe an id the model does not have",
+        ["observe", "--model-dir", "{m}", "--series", "A", "--input", "{d}/new.csv"],
+        2,
+        "series 'A' is not one of this model's 1 series (did you mean 'a'?); its series: 'a'. "
+        "To start a new series from a fresh state, pass --new-series",
+    ),
+    (
         "observe --input is a folder",
         ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{t}"],
         2,

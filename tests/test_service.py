@@ -1430,3 +1430,39 @@ def test_head_answers_where_get_does_with_its_status_and_no_body(inproc):
     assert refused.value.code == 405
     schema = inproc.call("GET", "/openapi.json")[1]
     assert not [p for p, methods in schema["paths"].items() if "head" in methods]
+
+
+def test_a_model_trained_on_series_refuses_an_unknown_id_unless_new_series(tmp_path):
+    import dataclasses
+
+    config = MLPConfig(hidden=(5,), timesteps=4)
+    model = Forecaster.from_params(
+        config,
+        init_params(config, 3),
+        scaler=fit_scaler(np.linspace(0.0, 10.0, 20), "minmax", ["value"]),
+        recipe=Recipe(kind="mlp", window=4, columns=("value",), freq=FREQ),
+        metrics={"series": {"Meter-1": 4}},  # as fit records the series it was trained on
+    )
+    model.warm_start({"Meter-1": [1.0, 2.0, 3.0, 4.0]}, {"Meter-1": [_stamp(i) for i in range(4)]})
+    folder = model.save(tmp_path / "m")
+    body = {"values": [5.0], "timestamps": [_stamp(4)]}
+    refusing = InProcess(folder)
+    try:
+        status, answer, _ = refusing.call("POST", "/series/meter-1/observations", body)
+        assert status == 404
+        assert answer["detail"] == (
+            "series 'meter-1' is not one of this model's 1 series (did you mean 'Meter-1'?); "
+            "its series: 'Meter-1'. To start a new series from a fresh state, start the "
+            "service with --new-series"
+        )
+        assert refusing.service.forecaster.series_ids == ("Meter-1",)  # nothing stored
+        status, answer, _ = refusing.call("POST", "/series/Meter-1/observations", body)
+        assert (status, answer["accepted"]) == (200, 1)
+    finally:
+        refusing.close()
+    accepting = InProcess(folder, dataclasses.replace(SMALL, new_series=True))
+    try:
+        status, answer, _ = accepting.call("POST", "/series/meter-1/observations", body)
+        assert (status, answer["accepted"], answer["seen"]) == (200, 1, 1)
+    finally:
+        accepting.close()

@@ -1602,6 +1602,12 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
         help="most series the store may hold; a reading for a new series beyond them is "
         "refused with 429 (default: no limit)",
     )
+    parser.add_argument(
+        "--new-series",
+        action="store_true",
+        help="accept readings for series ids the model does not have (each starts from a "
+        "fresh state); without it a model trained on series answers an unknown id with 404",
+    )
     _add_plausible(parser)
     parser.add_argument(
         "--store",
@@ -1708,6 +1714,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             max_horizon=args.max_horizon,
             durability=args.durability,
             max_series=args.max_series,
+            new_series=args.new_series,
             plausible_factor=_plausible_factor(args),
             store=args.store,
             token=_read_token(args.token_file),

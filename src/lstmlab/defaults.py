@@ -110,6 +110,7 @@ class ServeSettings:
     max_horizon: int = 1000
     durability: str = "process"
     max_series: int | None = None
+    new_series: bool = False
     plausible_factor: float | None = PLAUSIBLE_FACTOR
     store: str | None = field(default=None, repr=False)  # may hold a password
     token: str | None = field(default=None, repr=False)

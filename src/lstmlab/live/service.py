@@ -150,6 +150,10 @@ class ServeConfig(ServeSettings):
             process) or ``"fsync"`` (``synchronous=FULL``: also survives a power cut).
         max_series: most series the store may hold; a reading for a new series beyond it is
             refused (429). ``None``: no limit.
+        new_series: accept readings for a series id the model does not have (it starts
+            from a fresh state); ``False``: a model trained on series refuses an unknown id
+            with 404, naming the nearest known ones (a model built from parameters has no
+            series of its own and takes every id).
         plausible_factor: readings outside the training range widened by this many range
             widths on each side are refused (422 naming the limit); ``None`` accepts any
             finite reading.
@@ -177,6 +181,8 @@ class ServeConfig(ServeSettings):
             )
         if self.max_series is not None:
             check_positive_int("max_series", self.max_series, fix="pass an int >= 1, or None")
+        if not isinstance(self.new_series, bool):
+            raise ValueError(f"new_series must be True or False, got {self.new_series!r}")
         if self.plausible_factor is not None:
             check_positive_number(
                 "plausible_factor",
@@ -381,6 +387,7 @@ class LiveService:
         Raises:
             ValueError: a bad series id, readings, timestamps or horizon (422); nothing is
                 accepted.
+            UnknownSeriesError: an id the model does not have, without ``new_series`` (404).
             ConflictError: readings that contradict accepted ones (409).
             SeriesLimitError: a new series beyond ``max_series`` (429).
             StoreUnavailable: the store cannot write now (503); nothing is accepted.
@@ -398,6 +405,11 @@ class LiveService:
         # for readings that were applied.
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
         # every check that needs no state, once (the step below does not repeat them)
+        if not self.config.new_series:
+            try:
+                forecaster.check_known(series_id, fix="start the service with --new-series")
+            except ValueError as error:
+                raise UnknownSeriesError(str(error)) from None
         readings = forecaster.check_readings(
             series_id, values, timestamps, self.config.plausible_factor
         )  # values (n, columns) float64, times (n,) int64 ns UTC or None
@@ -863,7 +875,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
         "/series/{series_id:series_id}/observations",
         response_model=ObservationAnswer,
         dependencies=needs_model,
-        responses=errors(409, 413, 422, 429, 503),
+        responses=errors(404, 409, 413, 422, 429, 503),
     )
     def post_observations(series_id: series_path, body: Observations) -> JSONResponse:
         """Accept new readings of a series and return the forecast after them."""
