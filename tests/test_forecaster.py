@@ -1571,3 +1571,24 @@ def test_observe_sent_again_is_a_repeat_and_a_longer_retry_applies_only_its_new_
     with pytest.raises(ConflictError, match="a repeated reading must be identical"):
         model.observe("s", values[5:] + 1.0, stamps[5:])
     assert model.series_state("s").seen == 6
+
+
+def test_the_model_folder_does_not_grow_with_the_length_of_the_series(tmp_path):
+    # A direct model's residuals come from every origin of the validation tail; the folder
+    # keeps those of CALIBRATION_ORIGINS of them, evenly spread, so its size is the same
+    # for a series four times longer.
+    from lstmlab.pipeline import CALIBRATION_ORIGINS
+
+    sizes, kept = [], []
+    for length in (600, 2400):
+        values = _seasonal(length, 12, seed=2) + 100.0
+        settings = {"model": "mlp", "window": 4, "units": (4,), "epochs": 1, "seeds": 1}
+        model = Forecaster(**settings, norm="none", horizon=2, quiet=True).fit(values)
+        tail = model.metrics["validation_steps"]["0"]  # an array's series is "0"
+        assert tail - 1 > CALIBRATION_ORIGINS  # more origins than are kept
+        residuals = model._calibration.residuals["0"]  # (origins, horizon, columns)
+        kept.append(residuals.shape)
+        folder = model.save(tmp_path / f"m{length}")
+        sizes.append(sum(f.stat().st_size for f in folder.iterdir() if f.suffix == ".json"))
+    assert kept == [(CALIBRATION_ORIGINS, 2, 1)] * 2
+    assert sizes[1] < 1.05 * sizes[0], sizes  # JSON files of the same size, not four times

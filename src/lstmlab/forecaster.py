@@ -124,6 +124,7 @@ from lstmlab.pipeline import (
     ForecasterConfig,
     Recipe,
     bound_columns,
+    calibration_origins,
     calibration_steps,
     finite_or_none,
     fit_metrics,
@@ -2711,7 +2712,12 @@ class Forecaster:
                 f"learning_rate (the default is {ForecasterSettings().learning_rate:g})"
             )
         recipe = recipe_of(chosen)
-        residuals = rolled[chosen] or {i: r for i, r in kept.residuals.items() if r is not None}
+        # a direct model's residuals from every origin of the tail, kept from a spread of them
+        residuals = rolled[chosen] or {
+            i: r[calibration_origins(0, len(r) - 1)]
+            for i, r in kept.residuals.items()
+            if r is not None
+        }
         calibration = Calibration(
             ranges=ranges,
             default_range=plausible_range(pooled, FORECAST_PLAUSIBLE_FACTOR),
@@ -2805,9 +2811,7 @@ class Forecaster:
             if not tail:
                 continue
             first = len(series) - tail
-            origins = np.unique(
-                np.linspace(first, len(series) - 1, min(tail, CALIBRATION_ORIGINS)).round()
-            ).astype(int)
+            origins = calibration_origins(first, len(series) - 1)
             state = dataclasses.replace(self.fresh_state(), scaler=scalers[series_id])
             for origin in origins:
                 key = f"{series_id}@{origin}"

@@ -80,6 +80,7 @@ __all__ = [
     "Layout",
     "Recipe",
     "bound_columns",
+    "calibration_origins",
     "calibration_steps",
     "compiled_sequence",
     "direct_targets",
@@ -729,11 +730,21 @@ def finite_or_none(value: float) -> float | None:
 
 
 LEVEL_FIX = "pass a fraction, a percent or a list, e.g. 0.9, 90 or [80, 95]"
-# A recursive model's intervals: rollouts from at most this many origins of each series'
-# validation tail (enough residuals per step for a 95% interval), for up to
-# ``calibration_steps`` steps ahead.
+# Every model's intervals rest on at most this many origins of each series' validation tail,
+# evenly spread (``calibration_origins``): enough residuals per step for a 95% interval, and a
+# model folder that does not grow with the length of the series. A recursive model rolls
+# out from them for up to ``calibration_steps`` steps ahead; a direct one keeps its outputs'.
 CALIBRATION_ORIGINS = 64
 CALIBRATION_MIN_STEPS = 24
+
+
+def calibration_origins(first: int, last: int) -> np.ndarray:
+    """At most ``CALIBRATION_ORIGINS`` positions from ``first`` to ``last``, evenly spread.
+
+    Both ends included; every position when there are that few.
+    """
+    count = min(last - first + 1, CALIBRATION_ORIGINS)
+    return np.unique(np.linspace(first, last, count).round()).astype(int)
 
 
 def calibration_steps(seasons: Sequence[int]) -> int:
