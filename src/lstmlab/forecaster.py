@@ -87,7 +87,6 @@ from lstmlab.core.model import (
     Params,
 )
 from lstmlab.core.rollout import read, rollout
-from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, fit, init_train_states
 from lstmlab.data.calendar import (
     check_on_grid,
     parse_times,
@@ -126,13 +125,14 @@ from lstmlab.pipeline import (
     bound_columns,
     calibration_origins,
     calibration_steps,
+    candidate_plans,
     finite_or_none,
     fit_metrics,
     interval_reach,
     parse_levels,
-    score_candidate,
+    refit,
     sequence_outputs,
-    training_layout,
+    train_candidates,
 )
 from lstmlab.runtime import ensure_compile_cache
 from lstmlab.scoring import (
@@ -2556,7 +2556,7 @@ class Forecaster:
         default_scaler = fit_scaler(pooled, settings.scaler, parsed.columns)
         ids = list(parsed.values)
         scaled = [scalers[i].transform(parsed.values[i]).astype(np.float32) for i in ids]
-        columns, horizon = len(parsed.columns), settings.horizon
+        horizon = settings.horizon
         lengths = [len(s) for s in scaled]
         shortest = ids[int(np.argmin(lengths))]
         seasons = choose_seasons(parsed.freq, parsed.values[shortest][:, 0], given=settings.seasons)
@@ -2571,64 +2571,30 @@ class Forecaster:
             max(horizon, int(round(settings.validation * n))) if settings.validation else 0
             for n in lengths
         ]
-        # every kind tried (model="auto") with its normalisations, each laid out its own way
-        plans = []
-        for kind in self._kind_candidates():
-            kind_settings = dataclasses.replace(settings, model=kind)
-            plans.append(
-                (
-                    kind_settings,
-                    self._norm_candidates(kind_settings, columns, window),
-                    training_layout(kind_settings, ids, scaled, window, horizon, n_val),
-                )
-            )
-        early = plans[0][2].validation is not None
-        seeds = [settings.seed + i for i in range(settings.seeds)]
         ranges = {i: plausible_range(parsed.values[i], FORECAST_PLAUSIBLE_FACTOR) for i in ids}
-        candidates, layouts, kinds = [], [], []
-        trainings = sum(len(norms) for _, norms, _ in plans)
+        plans = candidate_plans(settings, ids, scaled, window, n_val)
+        early = plans[0].layout.validation is not None
+        trainings = sum(len(plan.norms) for plan in plans)
         started = time.perf_counter()
         with epoch_progress(settings.epochs * trainings, "fit", quiet=self._quiet) as progress:
-            for kind_settings, norms, layout in plans:
-                train_config = TrainConfig(
-                    epochs=settings.epochs,
-                    learning_rate=settings.learning_rate,
-                    shuffle=not kind_settings.stateful,
-                    seed=settings.seed,
-                    early_stopping=EarlyStopping(patience=settings.patience) if early else None,
-                    plateau=Plateau(patience=max(1, settings.patience // 2)) if early else None,
-                )
-                for norm in norms:
-                    model = kind_settings.model_config(columns, window=window, norm=norm)
-                    states = init_train_states(
-                        model,
-                        train_config,
-                        seeds,
-                        layout.batch_size,
-                        keys=[jax.random.key(seed) for seed in seeds],
-                    )
-                    trained, log = fit(
-                        model,
-                        train_config,
-                        states,
-                        layout.x_batches,
-                        layout.y_batches,
-                        validation=layout.validation,
-                        validation_state=layout.validation_state,
-                        on_epoch=None
-                        if self._quiet
-                        else lambda _, losses, __: progress.advance(
-                            float(np.nanmean(losses)) if np.isfinite(losses).any() else None
-                        ),
-                    )
-                    candidates.append(
-                        score_candidate(
-                            norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges
-                        )
-                    )
-                    layouts.append(layout)
-                    kinds.append(kind_settings.model)
+            trained = train_candidates(
+                settings,
+                plans,
+                ids,
+                scaled,
+                scalers,
+                n_val,
+                ranges,
+                on_epoch=None
+                if self._quiet
+                else lambda _, losses, __: progress.advance(
+                    float(np.nanmean(losses)) if np.isfinite(losses).any() else None
+                ),
+            )
         seconds = time.perf_counter() - started
+        kinds = [kind for kind, _, _ in trained]
+        candidates = [candidate for _, candidate, _ in trained]
+        layouts = [layout for _, _, layout in trained]
 
         def recipe_of(k: int) -> Recipe:
             return Recipe(
@@ -2680,24 +2646,14 @@ class Forecaster:
             # model and the epoch count, the model learns from it too (the rule compare keeps). The
             # intervals keep the residuals measured before, out of sample.
             refit_epochs = kept.log.refit_epochs(kept.flags.flagged)
-            chosen_settings = dataclasses.replace(settings, model=kinds[chosen])
-            whole = training_layout(chosen_settings, ids, scaled, window, horizon, [0] * len(ids))
-            refit_config = TrainConfig(
-                epochs=refit_epochs,
-                learning_rate=settings.learning_rate,
-                shuffle=not chosen_settings.stateful,
-                seed=settings.seed,
-            )
-            states = init_train_states(
+            params = refit(
+                dataclasses.replace(settings, model=kinds[chosen]),
                 kept.model,
-                refit_config,
-                seeds,
-                whole.batch_size,
-                keys=[jax.random.key(seed) for seed in seeds],
+                refit_epochs,
+                ids,
+                scaled,
+                window,
             )
-            params = fit(kept.model, refit_config, states, whole.x_batches, whole.y_batches)[
-                0
-            ].params
         finite = np.logical_and.reduce(
             [
                 np.isfinite(np.asarray(leaf)).reshape(leaf.shape[0], -1).all(axis=1)
@@ -2852,42 +2808,6 @@ class Forecaster:
             actual[seen] = series[steps[seen]]
             out[series_id] = actual - median
         return out
-
-    def _kind_candidates(self) -> tuple[str, ...]:
-        """The kinds ``fit`` trains.
-
-        ``model``, or those of ``AUTO_KINDS`` that can take ``norm`` (a stateful model takes
-        ``"none"`` only).
-        """
-        settings = self._settings
-        if settings.model != "auto":
-            return (settings.model,)
-        return tuple(
-            kind
-            for kind in AUTO_KINDS
-            if settings.norm in ("auto", "none") or kind not in ("stateful", "stacked")
-        )
-
-    def _norm_candidates(
-        self, settings: ForecasterConfig, columns: int, window: int
-    ) -> tuple[str, ...]:
-        """The normalisations ``fit`` trains for one kind (``settings.model``).
-
-        ``norm``, or ``AUTO_NORMS`` where they apply.
-        """
-        if settings.norm != "auto":
-            if settings.norm != "none" and (columns > 1 or window < 2):
-                raise ValueError(
-                    f"norm={settings.norm!r} normalises one target column over a window of 2 "
-                    f"or more readings, got {columns} value column(s) and window {window}; "
-                    "pass norm='none'"
-                )
-            return (settings.norm,)
-        # A stateful model reads one reading at a time (nothing to normalise a window by);
-        # a norm maps one target column (lstmlab.core.model.NORMS).
-        if settings.stateful or columns > 1 or window < 2:
-            return ("none",)
-        return AUTO_NORMS
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -50,7 +50,14 @@ from lstmlab.core.model import (
     init_state,
 )
 from lstmlab.core.rollout import read
-from lstmlab.core.train import TrainLog
+from lstmlab.core.train import (
+    EarlyStopping,
+    Plateau,
+    TrainConfig,
+    TrainLog,
+    fit,
+    init_train_states,
+)
 from lstmlab.data.layouts import (
     grown_batch_size,
     make_sample_batches,
@@ -59,6 +66,7 @@ from lstmlab.data.layouts import (
 )
 from lstmlab.data.scaling import SCALER_KINDS, Scaler
 from lstmlab.defaults import (
+    AUTO_KINDS,
     FORECASTER_MODELS,
     MAX_EPOCHS,
     MAX_HORIZON,
@@ -80,6 +88,8 @@ __all__ = [
     "Layout",
     "Recipe",
     "bound_columns",
+    "candidate_plans",
+    "Plan",
     "calibration_origins",
     "calibration_steps",
     "compiled_sequence",
@@ -87,10 +97,14 @@ __all__ = [
     "finite_or_none",
     "fit_metrics",
     "interval_reach",
+    "kind_candidates",
+    "norm_candidates",
     "narrowed",
     "parse_levels",
+    "refit",
     "score_candidate",
     "sequence_outputs",
+    "train_candidates",
     "training_layout",
     "validation_forecasts",
 ]
@@ -820,3 +834,182 @@ def bound_columns(level: Any) -> list[tuple[float, str, str]]:
 
 
 # Plot labels: pandas' frequency aliases in words (others are shown as they are).
+
+
+# --------------------------------------------------------------------------- the candidates
+
+
+def kind_candidates(settings: ForecasterConfig) -> tuple[str, ...]:
+    """The kinds ``fit`` trains.
+
+    ``model``, or those of ``AUTO_KINDS`` that can take ``norm`` (a stateful model takes
+    ``"none"`` only).
+    """
+    if settings.model != "auto":
+        return (settings.model,)
+    return tuple(
+        kind
+        for kind in AUTO_KINDS
+        if settings.norm in ("auto", "none") or kind not in ("stateful", "stacked")
+    )
+
+
+def norm_candidates(settings: ForecasterConfig, columns: int, window: int) -> tuple[str, ...]:
+    """The normalisations ``fit`` trains for one kind (``settings.model``).
+
+    ``norm``, or ``AUTO_NORMS`` where they apply.
+    """
+    if settings.norm != "auto":
+        if settings.norm != "none" and (columns > 1 or window < 2):
+            raise ValueError(
+                f"norm={settings.norm!r} normalises one target column over a window of 2 "
+                f"or more readings, got {columns} value column(s) and window {window}; "
+                "pass norm='none'"
+            )
+        return (settings.norm,)
+    # A stateful model reads one reading at a time (nothing to normalise a window by);
+    # a norm maps one target column (lstmlab.core.model.NORMS).
+    if settings.stateful or columns > 1 or window < 2:
+        return ("none",)
+    return AUTO_NORMS
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class Plan:
+    """One kind to train: its settings, its normalisations and its training layout."""
+
+    settings: ForecasterConfig  # ``model`` is the kind
+    norms: tuple[str, ...]
+    layout: Layout
+    window: int
+
+
+def candidate_plans(
+    settings: ForecasterConfig,
+    ids: Sequence[str],
+    scaled: Sequence[np.ndarray],
+    window: int,
+    n_val: Sequence[int],
+) -> list[Plan]:
+    """Every kind ``fit`` tries (``model="auto"``: ``AUTO_KINDS``), each laid out its own way."""
+    columns = scaled[0].shape[1]
+    plans = []
+    for kind in kind_candidates(settings):
+        kind_settings = dataclasses.replace(settings, model=kind)
+        plans.append(
+            Plan(
+                settings=kind_settings,
+                norms=norm_candidates(kind_settings, columns, window),
+                layout=training_layout(kind_settings, ids, scaled, window, settings.horizon, n_val),
+                window=window,
+            )
+        )
+    return plans
+
+
+def train_candidates(
+    settings: ForecasterConfig,
+    plans: Sequence[Plan],
+    ids: Sequence[str],
+    scaled: Sequence[np.ndarray],
+    scalers: Mapping[str, Scaler],
+    n_val: Sequence[int],
+    ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    on_epoch: Any = None,
+) -> list[tuple[str, Candidate, Layout]]:
+    """Train every seed of every candidate (a kind and a norm) and score it on the tail.
+
+    Early stopping and the learning-rate plateau watch the validation tail when there is
+    one. Seed ``s`` of every candidate starts from ``jax.random.key(s)``.
+
+    Args:
+        settings: the forecaster's settings (epochs, learning rate, seeds, patience).
+        plans: ``candidate_plans``.
+        ids: the series, in order.
+        scaled: each series' scaled ``(time, columns)`` readings.
+        scalers: each series' scaler.
+        n_val: each series' validation tail.
+        ranges: each series' plausible range (``plausible_range``).
+        on_epoch: the driver's callback after every epoch (a progress bar).
+
+    Returns:
+        ``(kind, candidate, layout)`` per candidate, in the plans' order.
+    """
+    seeds = [settings.seed + i for i in range(settings.seeds)]
+    columns = scaled[0].shape[1]
+    out = []
+    for plan in plans:
+        layout = plan.layout
+        early = layout.validation is not None
+        train_config = TrainConfig(
+            epochs=settings.epochs,
+            learning_rate=settings.learning_rate,
+            shuffle=not plan.settings.stateful,
+            seed=settings.seed,
+            early_stopping=EarlyStopping(patience=settings.patience) if early else None,
+            plateau=Plateau(patience=max(1, settings.patience // 2)) if early else None,
+        )
+        for norm in plan.norms:
+            model = plan.settings.model_config(columns, window=plan.window, norm=norm)
+            states = init_train_states(
+                model,
+                train_config,
+                seeds,
+                layout.batch_size,
+                keys=[jax.random.key(seed) for seed in seeds],
+            )
+            trained, log = fit(
+                model,
+                train_config,
+                states,
+                layout.x_batches,
+                layout.y_batches,
+                validation=layout.validation,
+                validation_state=layout.validation_state,
+                on_epoch=on_epoch,
+            )
+            candidate = score_candidate(
+                norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges
+            )
+            out.append((plan.settings.model, candidate, layout))
+    return out
+
+
+def refit(
+    settings: ForecasterConfig,
+    model: ModelConfig,
+    epochs: int,
+    ids: Sequence[str],
+    scaled: Sequence[np.ndarray],
+    window: int,
+) -> Params:
+    """Train the chosen candidate again from its initial weights on every reading.
+
+    The validation tail is the newest part of each series: once it has chosen the model and
+    the epoch count (``TrainLog.refit_epochs``), the model learns from it too, for that many
+    epochs, without early stopping.
+
+    Args:
+        settings: the chosen kind's settings (``model`` is the kind).
+        model: the chosen candidate's network.
+        epochs: how many epochs.
+        ids: the series, in order.
+        scaled: each series' scaled readings.
+        window: the window.
+
+    Returns:
+        Every seed's parameters (leading axis: seeds).
+    """
+    seeds = [settings.seed + i for i in range(settings.seeds)]
+    whole = training_layout(settings, ids, scaled, window, settings.horizon, [0] * len(ids))
+    config = TrainConfig(
+        epochs=epochs,
+        learning_rate=settings.learning_rate,
+        shuffle=not settings.stateful,
+        seed=settings.seed,
+    )
+    states = init_train_states(
+        model, config, seeds, whole.batch_size, keys=[jax.random.key(seed) for seed in seeds]
+    )
+    return fit(model, config, states, whole.x_batches, whole.y_batches)[0].params
