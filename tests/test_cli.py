@@ -578,11 +578,12 @@ def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_
     ours, theirs = rmse("mlp_median"), rmse("auto_ets")
     assert ours == pytest.approx(result.outcome("mlp_median").mean("rmse"), rel=1e-9)
     head = (
-        f"best-validated neural model mlp: seed median test RMSE {format_number(ours)} against "
-        f"{format_number(theirs)} for the best statistical baseline, auto_ets: the neural model "
+        f"lstmlab's best-validated model, mlp_median, scored test RMSE {format_number(ours)} "
+        f"against AutoETS's {format_number(theirs)} ("
     )
-    word = "loses" if ours > theirs else "wins"
-    assert lines[2].startswith(head + word)
+    word = "loses to" if ours > theirs else "beats"
+    assert lines[2].startswith(head) and f": it {word} the best statistical baseline" in lines[2]
+    assert lines[2] == documents.best_validated_sentence(result)  # the report's sentence
     assert "stateful" not in "\n".join(lines)  # no state test without both LSTMs
     # the other outcome and the state test, on the same result
     better = tuple(
@@ -593,9 +594,8 @@ def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_
     )
     state_test = scoring.compare_seeds([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
     lines = cli.compare_summary(dataclasses.replace(result, outcomes=better, state_test=state_test))
-    assert lines[2] == head.replace(format_number(ours), format_number(theirs / 2)) + (
-        "wins (RMSE 50.0% lower)"
-    )
+    assert lines[2].startswith(head.replace(format_number(ours), format_number(theirs / 2)))
+    assert lines[2].endswith("(-50.0%): it beats the best statistical baseline.")
     assert lines[3] == state_test.sentence("stateful", "stateless")
 
 
@@ -1383,7 +1383,7 @@ def test_quiet_compare_and_fit_print_no_per_model_or_epoch_lines(tmp_path, capsy
     assert all("(fold " in line for line in progress[len(baselines) :])
     assert lines[1:3] == [
         result.verdict.sentence,
-        *[line for line in lines if line.startswith("best-validated neural model mlp: ")],
+        *[line for line in lines if line.startswith("lstmlab's best-validated model, mlp_")],
     ]
     assert lines[3] == f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir()))
     model = tmp_path / "model"

@@ -994,32 +994,6 @@ def _check_folds(config: compare.CompareConfig, series: LoadedSeries) -> None:
     compare.make_folds(config, len(frame), window)
 
 
-def _versus_baseline(result: compare.CompareResult, name: str, base: compare.ModelOutcome) -> str:
-    """One line: the seed median of neural model ``name`` against the best baseline."""
-    import numpy as np
-
-    from lstmlab.experiments import compare
-    from lstmlab.report.documents import format_number
-
-    median = result.outcome(name + compare.ENSEMBLE_SUFFIX)
-    ours, theirs = median.mean("rmse"), base.mean("rmse")
-    which = (
-        "the only baseline"
-        if base.name == "persistence"
-        else f"the best statistical baseline, {base.name}"
-    )
-    head = (
-        f"seed median test RMSE {format_number(ours)} against {format_number(theirs)} for {which}: "
-    )
-    if not np.isfinite(ours):
-        return head + "the neural model loses (no seed passed the sanity check)"
-    if ours > theirs:
-        return head + f"the neural model loses (RMSE {ours / theirs - 1:.1%} higher)"
-    if ours < theirs:
-        return head + f"the neural model wins (RMSE {1 - ours / theirs:.1%} lower)"
-    return head + "a tie"
-
-
 def compare_summary(result: compare.CompareResult) -> list[str]:
     """The lines ``lstmlab compare`` prints last, before the files it wrote.
 
@@ -1036,6 +1010,9 @@ def compare_summary(result: compare.CompareResult) -> list[str]:
     Returns:
         The lines, without line ends.
     """
+    from lstmlab.experiments.settings import ENSEMBLE_SUFFIX
+    from lstmlab.report.documents import best_validated_sentence, versus_baseline_sentence
+
     lines = [f"compared {len(result.outcomes)} models in {result.seconds:.1f} s"]
     if result.verdict is not None:
         lines.append(result.verdict.sentence)
@@ -1043,14 +1020,14 @@ def compare_summary(result: compare.CompareResult) -> list[str]:
     neural = [o.name for o in result.outcomes if o.kind == "neural"]
     if base is not None and neural:
         if result.best_validated is not None:
-            lines.append(
-                f"best-validated neural model {result.best_validated}: "
-                + _versus_baseline(result, result.best_validated, base)
-            )
+            lines.append(best_validated_sentence(result))  # the report's sentence
         else:
             lines.extend(
-                f"neural model {name} (no validation tail picks the best): "
-                + _versus_baseline(result, name, base)
+                versus_baseline_sentence(
+                    result.outcome(name + ENSEMBLE_SUFFIX),
+                    base,
+                    f"The seed median of {name} (no validation tail picks the best),",
+                )
                 for name in neural
             )
     if result.state_test is not None:

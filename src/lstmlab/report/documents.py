@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMPARE_METRICS",
     "best_validated_sentence",
+    "versus_baseline_sentence",
     "compare_summary",
     "format_number",
     "image",
@@ -689,8 +690,32 @@ def best_validated_sentence(result: CompareResult) -> str:
         return ""
     if baseline is None:
         return ""
+    return versus_baseline_sentence(
+        model,
+        baseline,
+        f"lstmlab's best-validated model, {model.name},",
+        _few_forecasts(model.validation_origins, "its choice among the neural models"),
+    )
+
+
+def versus_baseline_sentence(
+    model: ModelOutcome, baseline: ModelOutcome, head: str, caveat: str = ""
+) -> str:
+    """A neural model's test RMSE against the best statistical baseline's, in one sentence.
+
+    The one verdict of a model against the baseline, in the report and on the command line.
+
+    Args:
+        model: the neural model (its seed median).
+        baseline: ``CompareResult.best_statistical()``.
+        head: how the sentence names the model, e.g. ``"lstmlab's best-validated model,
+            mlp_median,"``.
+        caveat: appended before the full stop (``_few_forecasts``).
+
+    Returns:
+        The sentence, ending with a full stop.
+    """
     ours, theirs = model.mean("rmse"), baseline.mean("rmse")
-    head = f"lstmlab's best-validated model, {model.name},"
     if not math.isfinite(ours):
         return (
             f"{head} has no test RMSE: every seed was flagged (see Flagged forecasts); "
@@ -705,9 +730,7 @@ def best_validated_sentence(result: CompareResult) -> str:
         outcome = "it ties with the best statistical baseline"
     return (
         f"{head} scored test RMSE {format_number(ours)} against {_short_label(baseline)}'s "
-        f"{format_number(theirs)} ({_percent(relative)}): {outcome}"
-        + _few_forecasts(model.validation_origins, "its choice among the neural models")
-        + "."
+        f"{format_number(theirs)} ({_percent(relative)}): {outcome}" + caveat + "."
     )
 
 
