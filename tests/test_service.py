@@ -512,7 +512,7 @@ class InProcess:
     """``create_app`` served by uvicorn on a thread, on a free port of 127.0.0.1."""
 
     def __init__(self, folder, config=SMALL):
-        from lstmlab.live.service import create_app, uvicorn_server
+        from lstmlab.live.service import create_app, timed_protocol, uvicorn_server
 
         self.app = create_app(folder, config)
         self.service = self.app.state.service
@@ -522,7 +522,10 @@ class InProcess:
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         # the service's own logging set-up, undone by close (the leak guard checks it)
         self.logging = contextlib.ExitStack()
-        self.server = self.logging.enter_context(uvicorn_server(self.app, lifespan="off"))
+        http = timed_protocol(config.header_timeout, config.body_timeout)  # as serve runs
+        self.server = self.logging.enter_context(
+            uvicorn_server(self.app, lifespan="off", http=http)
+        )
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [sock]}, daemon=True
         )
@@ -1466,3 +1469,56 @@ def test_a_model_trained_on_series_refuses_an_unknown_id_unless_new_series(tmp_p
         assert (status, answer["accepted"], answer["seen"]) == (200, 1, 1)
     finally:
         accepting.close()
+
+
+def _read_all(sock, seconds):
+    """Everything the server sends until it closes the connection (or ``seconds`` pass)."""
+    sock.settimeout(seconds)
+    chunks = []
+    try:
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    except TimeoutError:
+        chunks.append(b"<still open>")
+    return b"".join(chunks)
+
+
+def test_requests_whose_headers_or_body_stop_arriving_get_408_and_are_closed(tmp_path):
+    import dataclasses
+
+    config = dataclasses.replace(SMALL, header_timeout=0.5, body_timeout=0.5)
+    server = InProcess(_model(tmp_path / "m"), config)
+    host, port = server.url.removeprefix("http://").split(":")
+    try:
+        half_sent = [  # headers cut short; a body shorter than its Content-Length
+            b"POST /series/s/observations HTTP/1.1\r\nHost: x\r\n",
+            b"POST /series/s/observations HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            b'Content-Type: application/json\r\n\r\n{"values": [1',
+        ]
+        for request in half_sent:
+            with socket.create_connection((host, int(port))) as sock:
+                started = time.monotonic()
+                sock.sendall(request)
+                answer = _read_all(sock, 10.0)
+                waited = time.monotonic() - started
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+            assert b"the request did not arrive in time" in answer
+            assert not answer.endswith(b"<still open>") and 0.4 < waited < 5.0, waited
+        # a whole request is answered, and its kept-alive connection outlives the timeouts
+        body = json.dumps({"values": [1.0], "timestamps": [_stamp(0)]}).encode()
+        request = (
+            b"POST /series/s/observations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + TOKEN.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        with socket.create_connection((host, int(port))) as sock:
+            for _ in range(2):
+                sock.sendall(request)
+                sock.settimeout(10.0)
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200 "), "no answer"
+                time.sleep(1.0)  # twice the timeouts, idle between requests
+    finally:
+        server.close()

@@ -107,6 +107,8 @@ class ServeSettings:
 
     max_readings: int = 10_000
     max_body_bytes: int = 1_000_000
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
     max_horizon: int = 1000
     durability: str = "process"
     max_series: int | None = None

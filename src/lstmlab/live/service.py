@@ -128,6 +128,7 @@ __all__ = [
     "check_exposure",
     "create_app",
     "run",
+    "timed_protocol",
     "uvicorn_server",
 ]
 
@@ -145,6 +146,10 @@ class ServeConfig(ServeSettings):
     Attributes:
         max_readings: most readings one request may carry, at most ``MAX_READINGS``.
         max_body_bytes: largest request body accepted (413 beyond).
+        header_timeout: seconds a request's line and headers may take to arrive, from its
+            first byte (or the connection's opening); then 408 and the connection closes.
+        body_timeout: seconds a request's body may take to arrive after its headers (a body
+            shorter than its Content-Length); then 408 and the connection closes.
         max_horizon: most forecast steps one request may ask for.
         durability: ``"process"`` (SQLite ``synchronous=NORMAL``: survives a killed
             process) or ``"fsync"`` (``synchronous=FULL``: also survives a power cut).
@@ -168,6 +173,8 @@ class ServeConfig(ServeSettings):
         check_choice("durability", self.durability, DURABILITIES)
         for name in ("max_readings", "max_body_bytes", "max_horizon"):
             check_positive_int(name, getattr(self, name))
+        for name in ("header_timeout", "body_timeout"):
+            check_positive_number(name, getattr(self, name), fix="pass seconds, e.g. 10")
         check_at_most(
             "max_readings",
             self.max_readings,
@@ -1147,6 +1154,69 @@ class _UvicornLogging:
 _uvicorn_logging = _UvicornLogging()
 
 
+def timed_protocol(header_timeout: float, body_timeout: float) -> type:
+    """The httptools protocol of uvicorn with read timeouts (``uvicorn.Config(http=...)``).
+
+    uvicorn closes an idle keep-alive connection, but waits without end for a request whose
+    headers or body stop arriving: a few thousand half-sent requests hold as many
+    connections open. Here a request's line and headers must arrive within
+    ``header_timeout`` seconds of its first byte (or of the connection's opening), and its
+    body within ``body_timeout`` seconds of its headers; else the answer is 408 and the
+    connection closes.
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    body = json.dumps({"detail": "the request did not arrive in time; send it again"})
+    answer = (
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n{body}"
+    ).encode()
+
+    class TimedHttpToolsProtocol(HttpToolsProtocol):
+        _timer: asyncio.TimerHandle | None = None
+
+        def _arm(self, seconds: float) -> None:
+            self._disarm()
+            self._timer = self.loop.call_later(seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _expired(self) -> None:
+            self._timer = None
+            if not self.transport.is_closing():
+                self.transport.write(answer)
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm(header_timeout)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm(header_timeout)
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self._arm(body_timeout)
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._disarm()  # idle now: uvicorn's keep-alive timeout takes over
+
+    return TimedHttpToolsProtocol
+
+
 @contextlib.contextmanager
 def uvicorn_server(app: Any, **options: Any) -> Iterator["uvicorn.Server"]:
     """A uvicorn server for ``app``, with a logging set-up of its own that lasts the block.
@@ -1245,7 +1315,8 @@ def run(
 
     warming = threading.Thread(target=warm_up, name="lstmlab-warm-up", daemon=True)
     try:
-        with uvicorn_server(app, timeout_keep_alive=30) as server:
+        http = timed_protocol(config.header_timeout, config.body_timeout)
+        with uvicorn_server(app, timeout_keep_alive=30, http=http) as server:
             print(f"serving on http://{host}:{sock.getsockname()[1]}", flush=True)
             warming.start()
             server.run(sockets=[sock])
