@@ -194,7 +194,18 @@ CASES = [
         2,
         "time column 'time' holds whole numbers (1, 2, 3, ...), not timestamps: a step index",
     ),
-    ("fit mixed offsets", ["fit", "{d}/mixtz.csv", "--target", "a"], 2, "mixes UTC offsets"),
+    (
+        "fit mixed offsets",
+        ["fit", "{d}/mixtz.csv", "--target", "a"],
+        2,
+        "mixes UTC offsets: row 1 ('2024-01-01 00:00:00+01:00') has +01:00, row 21",
+    ),
+    (
+        "fit --tz an unknown zone",
+        ["fit", "{d}/mixtz.csv", "--target", "a", "--tz", "Mars/Olympus"],
+        2,
+        "time zone 'Mars/Olympus' is unknown; pass an IANA zone name such as 'Europe/Paris'",
+    ),
     (
         "fit aware and naive",
         ["fit", "{d}/awarenaive.csv", "--target", "a"],

@@ -1410,3 +1410,30 @@ def test_observe_refuses_a_series_id_with_control_characters(tmp_path, capsys):
     argv = ["observe", "--model-dir", str(tmp_path), "--series", "a\x00b", "--input", "x.csv"]
     assert main(argv) == 2
     assert "series id must not hold control characters" in capsys.readouterr().err
+
+
+def test_fit_and_observe_read_local_times_across_daylight_saving_with_tz(tmp_path, capsys):
+    index = pd.date_range("2024-02-01", "2024-04-10", freq="D", tz="Europe/Paris")
+    cells = [t.isoformat() for t in index]  # +01:00 until 03-31, +02:00 after
+    data = tmp_path / "daily.csv"
+    values = 10.0 + np.arange(len(index)) % 7
+    pd.DataFrame({"time": cells, "load": values}).to_csv(data, index=False)
+    fit = ["fit", str(data), "--target", "load", "--model", "mlp", "--window", "3"]
+    fit += ["--epochs", "1", "--seeds", "1", "--quiet", "--out", str(tmp_path / "m")]
+    assert main(fit) == 2
+    assert "pass --tz, e.g. 'Europe/Paris'" in capsys.readouterr().err
+    assert main([*fit, "--tz", "Europe/Paris"]) == 0
+    capsys.readouterr()
+    assert Forecaster.load(tmp_path / "m").series_state("load").zone == "Europe/Paris"
+    # later readings without offsets, read in the zone
+    later = pd.date_range("2024-04-11", periods=3, freq="D")
+    pd.DataFrame({"time": later.strftime("%Y-%m-%d"), "load": [10.0, 11.0, 12.0]}).to_csv(
+        tmp_path / "next.csv", index=False
+    )
+    observe = ["observe", "--model-dir", str(tmp_path / "m"), "--series", "load"]
+    observe += ["--input", str(tmp_path / "next.csv"), "--tz", "Europe/Paris", "--json"]
+    assert main(observe) == 0
+    answer = json.loads(capsys.readouterr().out)
+    # the reference: pandas' next local midnight after the last reading
+    expected = pd.Timestamp("2024-04-14", tz="Europe/Paris").isoformat()
+    assert answer["timestamps"] == [expected] and answer["seen"] == len(index) + 3

@@ -1592,3 +1592,22 @@ def test_the_model_folder_does_not_grow_with_the_length_of_the_series(tmp_path):
         sizes.append(sum(f.stat().st_size for f in folder.iterdir() if f.suffix == ".json"))
     assert kept == [(CALIBRATION_ORIGINS, 2, 1)] * 2
     assert sizes[1] < 1.05 * sizes[0], sizes  # JSON files of the same size, not four times
+
+
+def test_a_daily_local_series_observes_across_a_daylight_saving_change():
+    # fitted on Paris midnights; the readings after it carry offsets, +01:00 then +02:00
+    index = pd.date_range("2024-02-01", "2024-03-29", freq="D", tz="Europe/Paris")
+    data = pd.DataFrame({"load": _seasonal(len(index), 7) + 100.0}, index=index)
+    model = _fitted_mlp(data)
+    assert model.series_state("load").zone == "Europe/Paris"
+    after = pd.date_range("2024-03-30", periods=4, freq="D", tz="Europe/Paris")  # crosses 03-31
+    stamps = [t.isoformat() for t in after]
+    assert {s[-6:] for s in stamps} == {"+01:00", "+02:00"}
+    forecast = model.observe("load", [100.0, 101.0, 102.0, 103.0], stamps, horizon=2)
+    # the reference: pandas' own next local midnights in the zone
+    expected = pd.date_range(after[-1], periods=3, freq="D")[1:]
+    assert forecast.timestamps == tuple(t.isoformat() for t in expected)
+    assert model.series_state("load").zone == "Europe/Paris"
+    # an hour off local midnight is still off the grid
+    with pytest.raises(ValueError, match=r"expected 2024-04-03T00:00:00\+02:00 \(frequency D\)"):
+        model.observe("load", [104.0], ["2024-04-03T01:00:00+02:00"])

@@ -1041,3 +1041,35 @@ def test_sniff_format_tells_the_formats_apart(tmp_path, household_file, electric
     assert sniff_format(write(tmp_path / "x.csv", HOURLY)) == "csv"
     with pytest.raises(ValueError, match="is a folder, not a file"):
         sniff_format(tmp_path)
+
+
+def test_local_times_across_a_daylight_saving_change_are_read_in_their_zone():
+    # Paris' offsets change on 2024-03-31; the cells carry them, as a meter export does
+    local = pd.date_range("2024-03-29", "2024-04-02", freq="D", tz="Europe/Paris")
+    cells = pd.Series([t.isoformat() for t in local])
+    with pytest.raises(ValueError, match="mixes UTC offsets.*pass time_zone, e.g. 'Europe/Paris'"):
+        parse_time_column(cells, label="'time'")
+    parsed = parse_time_column(cells, label="'time'", time_zone="Europe/Paris")
+    assert str(parsed.tz) == "Europe/Paris"
+    # the reference: pandas' instants, in the zone: local midnight every day
+    assert parsed.equals(
+        pd.DatetimeIndex(pd.to_datetime(cells, utc=True)).tz_convert("Europe/Paris")
+    )
+    assert (parsed.hour == 0).all()
+    # naive local times are read in the zone; an hour it skips is refused, never shifted
+    naive = parse_time_column(
+        pd.Series(["2024-03-30 12:00", "2024-03-31 12:00"]), label="'t'", time_zone="Europe/Paris"
+    )
+    assert [t.utcoffset().seconds // 3600 for t in naive] == [1, 2]
+    with pytest.raises(ValueError, match=r"a local time that Europe/Paris does not have once"):
+        parse_time_column(
+            pd.Series(["2024-03-31 01:30", "2024-03-31 02:30"]),
+            label="'t'",
+            time_zone="Europe/Paris",
+        )
+    with pytest.raises(ValueError, match=r"time zone 'Mars/Olympus' is unknown; pass an IANA"):
+        parse_time_column(cells, label="'time'", time_zone="Mars/Olympus")
+    with pytest.raises(ValueError, match=r"mixes timestamps with a UTC offset \(row 1"):
+        parse_time_column(
+            pd.Series([cells[0], "2024-03-30 00:00"]), label="'time'", time_zone="Europe/Paris"
+        )

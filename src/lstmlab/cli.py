@@ -233,6 +233,14 @@ def _add_csv_reading(parser: argparse.ArgumentParser, *, max_filled: bool) -> No
         help="strptime format of the timestamps, e.g. '%%d/%%m/%%Y %%H:%%M' (default: inferred "
         "from the first value; dates with '/' need it)",
     )
+    parser.add_argument(
+        "--tz",
+        dest="time_zone",
+        metavar="ZONE",
+        help="the zone of local timestamps, e.g. Europe/Paris: offsets that change at a "
+        "daylight-saving change are converted to it, naive times read in it; the series keeps "
+        "it (default: one UTC offset, or none, per file)",
+    )
     if max_filled:
         parser.add_argument(
             "--max-filled",
@@ -833,7 +841,12 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
         options["aggregation"] = args.aggregation
     # The same sniffing as load_series, to know which options the format takes.
     sniffed = sniff_format(path) if args.format == "auto" else args.format
-    csv_flags = args.sep != "," or not args.header or args.time_format is not None
+    csv_flags = (
+        args.sep != ","
+        or not args.header
+        or args.time_format is not None
+        or args.time_zone is not None
+    )
     if sniffed == "csv":
         if not args.target:
             raise ValueError(
@@ -848,14 +861,15 @@ def load_command_series(args: argparse.Namespace) -> LoadedSeries:
             sep=args.sep,
             header=args.header,
             time_format=args.time_format,
+            time_zone=args.time_zone,
             max_filled=args.max_filled,
             **options,
         )
         return load_series(path, format="csv", config=config)
     if args.time_col is not None or args.freq is not None or csv_flags:
         raise ValueError(
-            f"--time-col and --freq are for plain CSV files (as are --sep, --no-header and "
-            f"--time-format); {path} is in the {sniffed!r} format, whose columns and "
+            f"--time-col and --freq are for plain CSV files (as are --sep, --no-header, "
+            f"--time-format and --tz); {path} is in the {sniffed!r} format, whose columns and "
             "timestamps are fixed; leave them out"
         )
     if sniffed == "electricity":
@@ -1234,6 +1248,7 @@ def _run_fit(args: argparse.Namespace) -> int:
             sep=args.sep,
             header=args.header,
             time_format=args.time_format,
+            time_zone=args.time_zone,
             max_filled=args.max_filled,
             sort=args.sort,
         ),
@@ -1457,6 +1472,16 @@ def _read_readings(
     if time_col is None:
         return values, None
     stamps = frame[time_col].astype(str).str.strip().tolist()
+    if args.time_zone is not None:
+        from lstmlab.data.loading import parse_time_column
+
+        parsed = parse_time_column(
+            pd.Series(stamps),
+            label=f"column {time_col!r} of {path}",
+            time_format=args.time_format,
+            time_zone=args.time_zone,
+        )
+        return values, list(parsed)  # aware in the zone: the series keeps its name
     if args.time_format is None:
         return values, stamps  # Forecaster.observe parses them (lstmlab.data.calendar)
     check_time_text(stamps, lambda row: f"{path}: time column {time_col!r} row {row + 1}")
@@ -1962,6 +1987,7 @@ def _fail(message: str) -> int:
 # The loader's keyword names, as the commands that load a CSV spell them (their flags)
 _LOADER_WORDS = (
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),
+    (re.compile(r"\bpass time_zone\b"), "pass --tz"),
     (re.compile(r"\bpass sep=('[^']*')"), r"pass --sep \1"),
     (re.compile(r"\bpass header=False\b"), "pass --no-header"),
     (re.compile(r"\bpass sort=True\b"), "pass --sort"),

@@ -1371,7 +1371,11 @@ class Forecaster:
             else:
                 start = state.last_timestamp
                 if zone is not None:
-                    start = start.tz_convert(tz_of(zone))
+                    # the zone the series keeps: its named zone (Europe/Paris) while the new
+                    # offsets agree with it, so a daily grid keeps local midnight across a
+                    # daylight-saving change the readings' offsets (+01:00, +02:00) cross
+                    kept = _kept_zone(state.zone, zone, stamps)
+                    start = start.tz_convert(tz_of(kept))
                 grid = pd.date_range(start, periods=count + 1, freq=self._offset)[1:]
             off = utc_nanoseconds(series_id, grid) != stamps
             if off.any():
@@ -1382,7 +1386,8 @@ class Forecaster:
                     "off-grid reading; send the missing readings (filled) in order"
                 )
             # refused before anything is applied: a series whose forecast cannot be dated
-            self._forecast_times(series_id, int(stamps[-1]), zone, horizon)
+            kept = _kept_zone(state.zone, zone, stamps)
+            self._forecast_times(series_id, int(stamps[-1]), kept, horizon)
 
     def _forecast_times(
         self, series_id: str, last_time: int | None, zone: str | None, horizon: int

@@ -188,6 +188,9 @@ class LoadConfig:
         decimal: Decimal mark of the numbers (',' in European files).
         time_format: strptime format of the timestamps; None lets pandas infer one format
             from the first value (dates written with '/' then need an explicit format).
+        time_zone: the zone of local timestamps, e.g. "Europe/Paris": timestamps with UTC
+            offsets (which change at a daylight-saving change) are converted to it, naive
+            ones are read in it; the series keeps it. None: one offset (or none) per column.
         missing_markers: Cell texts that mean "missing" (besides NaN in a DataFrame).
         sort: Sort unsorted timestamps (and report it) instead of raising.
         min_length: Fewest rows the cleaned series may have.
@@ -211,6 +214,7 @@ class LoadConfig:
     sep: str = ","
     decimal: str = "."
     time_format: str | None = None
+    time_zone: str | None = None
     missing_markers: tuple[str, ...] = ("?", "", "NA", "N/A", "NaN", "nan")
     sort: bool = False
     min_length: int = 2
@@ -829,7 +833,12 @@ def _numbers(
 
 
 def parse_time_column(
-    series: pd.Series, *, label: str, time_format: str | None = None, format_fixed: bool = False
+    series: pd.Series,
+    *,
+    label: str,
+    time_format: str | None = None,
+    format_fixed: bool = False,
+    time_zone: str | None = None,
 ) -> pd.DatetimeIndex:
     """Parse timestamps from text, datetimes or periods; raise naming the first bad cell.
 
@@ -844,6 +853,9 @@ def parse_time_column(
         time_format: a strptime format, else inferred.
         format_fixed: the format is not the caller's to change (the messages then only ask
             to fix the cell).
+        time_zone: local timestamps' zone (``LoadConfig.time_zone``): offsets may change
+            (daylight saving) and are converted to it; naive timestamps are read in it (an
+            hour that does not exist or occurs twice in it is refused).
 
     Raises:
         ValueError: a missing or unparseable cell, or an ambiguous or mixed column.
@@ -869,12 +881,19 @@ def parse_time_column(
                 f"time {label} holds dates with '/' such as {first!r}, whose day and month "
                 "order is ambiguous; pass time_format, e.g. '%d/%m/%Y' or '%m/%d/%Y'"
             )
-    _check_offsets(text, label)
+    if time_zone is not None:
+        _check_zone(time_zone)
+    aware = _check_offsets(text, label, zone=time_zone)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             parsed = pd.DatetimeIndex(
-                pd.to_datetime(pd.Series(text), format=time_format, errors="coerce")
+                pd.to_datetime(
+                    pd.Series(text),
+                    format=time_format,
+                    errors="coerce",
+                    utc=time_zone is not None and aware,  # instants, then in the zone
+                )
             )
         except (ValueError, OverflowError) as error:
             if time_format is not None and "directive" in str(error):
@@ -902,6 +921,8 @@ def parse_time_column(
         )
     for warning in caught:
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if time_zone is not None:
+        parsed = _in_zone(parsed, time_zone, label)
     absent = np.flatnonzero(parsed.isna())
     if absent.size:
         position = int(absent[0])
@@ -917,6 +938,33 @@ def parse_time_column(
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
+def _check_zone(zone: str) -> None:
+    """Refuse a zone name pandas does not know, naming a few it does."""
+    try:
+        pd.Timestamp(0, tz="UTC").tz_convert(zone)
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(
+            f"time zone {zone!r} is unknown; pass an IANA zone name such as 'Europe/Paris', "
+            "'America/New_York' or 'UTC'"
+        ) from None
+
+
+def _in_zone(parsed: pd.DatetimeIndex, zone: str, label: str) -> pd.DatetimeIndex:
+    """Aware timestamps converted to ``zone``; naive ones read in it (never guessed)."""
+    if parsed.tz is not None:
+        return parsed.tz_convert(zone)
+    try:
+        return parsed.tz_localize(zone, ambiguous="raise", nonexistent="raise")
+    except Exception as error:  # noqa: BLE001 - pytz' NonExistent/AmbiguousTimeError
+        if not isinstance(error, ValueError) and not type(error).__name__.endswith("TimeError"):
+            raise
+        raise ValueError(
+            f"time {label} holds a local time that {zone} does not have once ({error}): an "
+            "hour skipped or repeated by a daylight-saving change; write the timestamps with "
+            "their UTC offsets (e.g. '2024-10-27 02:30:00+01:00')"
+        ) from None
+
+
 def _offset_key(offset: str | None) -> str | None:
     """'Z', '+00', '+00:00' -> '+0000'; '+05:30' -> '+0530'; None stays None."""
     if offset is None:
@@ -926,25 +974,30 @@ def _offset_key(offset: str | None) -> str | None:
     return "+0000" if key == "-0000" else key
 
 
-def _check_offsets(text: np.ndarray, label: str) -> None:
-    """Raise when the timestamps mix UTC offsets, or mix stamps with and without one."""
+def _check_offsets(text: np.ndarray, label: str, *, zone: str | None = None) -> bool:
+    """Whether the timestamps carry UTC offsets; raise when some do and some do not.
+
+    Without a ``zone`` to convert them to, different offsets are refused too.
+    """
     offsets = [match.group(1) if (match := _OFFSET.search(cell)) else None for cell in text]
     normal = [_offset_key(offset) for offset in offsets]
-    if len(set(normal)) <= 1:
-        return
-    first = 0
-    other = next(i for i, offset in enumerate(normal) if offset != normal[0])
-    if normal[first] is None or normal[other] is None:
-        aware, naive = (first, other) if normal[first] is not None else (other, first)
+    aware = [offset is not None for offset in normal]
+    if any(aware) and not all(aware):
+        first, other = aware.index(True), aware.index(False)
         raise ValueError(
-            f"time {label} mixes timestamps with a UTC offset (row {aware + 1}: "
-            f"{text[aware]!r}) and without one (row {naive + 1}: {text[naive]!r}); write "
+            f"time {label} mixes timestamps with a UTC offset (row {first + 1}: "
+            f"{text[first]!r}) and without one (row {other + 1}: {text[other]!r}); write "
             "every timestamp with its offset, or none with one"
         )
+    if zone is not None or len(set(normal)) <= 1:
+        return bool(aware) and aware[0]
+    first = 0
+    other = next(i for i, offset in enumerate(normal) if offset != normal[0])
     raise ValueError(
         f"time {label} mixes UTC offsets: row {first + 1} ({text[first]!r}) has "
         f"{offsets[first]}, row {other + 1} ({text[other]!r}) has {offsets[other]} (a daylight "
-        "saving change?); one series needs one offset: convert the timestamps to one, e.g. UTC"
+        "saving change?); local times: pass time_zone, e.g. 'Europe/Paris' (the series keeps "
+        "it), or convert the timestamps to one offset, e.g. UTC"
     )
 
 
@@ -1540,6 +1593,7 @@ def _load_file(
         label=time_label or f"column {time_col!r}",
         time_format=config.time_format,
         format_fixed=format_fixed,
+        time_zone=config.time_zone,
     )
     return _clean(
         time=time,
@@ -1633,7 +1687,11 @@ def load_frame(frame: pd.DataFrame, config: LoadConfig) -> LoadedSeries:
     if len(frame) == 0:
         raise ValueError("the DataFrame has no rows; expected at least one row")
     time = parse_time_column(
-        time_values, label=label, time_format=config.time_format, format_fixed=False
+        time_values,
+        label=label,
+        time_format=config.time_format,
+        format_fixed=False,
+        time_zone=config.time_zone,
     )
     table = frame.loc[:, list(config.columns)].reset_index(drop=True)
     index_name = config.time_col or (str(frame.index.name) if frame.index.name else "time")
