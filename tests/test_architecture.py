@@ -192,6 +192,58 @@ def test_no_module_reaches_into_another_modules_private_names(name):
     assert private_reach_ins(MODULES[name].read_text(encoding="utf-8")) == []
 
 
+# The floors, bottom up: a module imports modules of its own floor or below, never above. A
+# new module must be given its floor here (the test below fails until it is).
+FLOORS = (
+    # the shared ground: validators, defaults, names (no lstmlab import of their own)
+    {"lstmlab.checks", "lstmlab.defaults", "lstmlab._version", "lstmlab.core.norms"},
+    # the numerical core: layers, models, the training driver, the rollout
+    {"lstmlab.core", "lstmlab.core.layers", "lstmlab.core.model", "lstmlab.core.rollout"}
+    | {"lstmlab.core.train"},
+    # data, time, scores and the runtime (devices, progress)
+    {"lstmlab.data", "lstmlab.data.calendar", "lstmlab.data.layouts", "lstmlab.data.loading"}
+    | {"lstmlab.data.scaling", "lstmlab.data.seasons", "lstmlab.scoring", "lstmlab.runtime"},
+    # storage: the state stores and the model folder that holds one
+    {"lstmlab.live", "lstmlab.live.state_store", "lstmlab.live.postgres_store"}
+    | {"lstmlab.model_folder"},
+    # the model specification and training pipeline
+    {"lstmlab.pipeline"},
+    # the objects users hold
+    {"lstmlab.forecaster", "lstmlab.keras_models", "lstmlab.keras_io"},
+    # the service
+    {"lstmlab.live.service"},
+    # the experiments
+    {"lstmlab.experiments", "lstmlab.experiments.settings", "lstmlab.experiments.baselines"}
+    | {"lstmlab.experiments.moving_average", "lstmlab.experiments.convergence"}
+    | {"lstmlab.experiments.compare"},
+    # the reports
+    {"lstmlab.report", "lstmlab.report.documents", "lstmlab.report.figures"},
+    # the edge: the command line and the package's lazy exports
+    {"lstmlab.cli", "lstmlab.__main__", "lstmlab"},
+)
+FLOOR_OF = {name: level for level, floor in enumerate(FLOORS) for name in floor}
+
+
+def test_every_module_has_one_floor():
+    placed = [name for floor in FLOORS for name in floor]
+    assert len(placed) == len(set(placed)), "a module is on two floors"
+    assert set(placed) == set(MODULES), (
+        f"modules without a floor: {sorted(set(MODULES) - set(placed))}; "
+        f"floors naming no module: {sorted(set(placed) - set(MODULES))}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_imports_a_floor_above_its_own(name):
+    # ``from lstmlab import scoring`` names the package too: the lazy facade is no dependency
+    above = sorted(
+        other
+        for other in imported_names(name)
+        if other in FLOOR_OF and other != "lstmlab" and FLOOR_OF[other] > FLOOR_OF[name]
+    )
+    assert above == [], f"{name} (floor {FLOOR_OF[name]}) imports from floors above: {above}"
+
+
 def test_only_the_entry_point_imports_the_command_line():
     importers = {name for name, imports in GRAPH.items() if "lstmlab.cli" in imports}
     assert importers <= {"lstmlab.__main__"}
