@@ -84,6 +84,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -594,14 +595,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
         is the ``LiveService``.
     """
     _require_serving_stack()
-    from fastapi import Depends, Query, Request
-    from fastapi import Path as PathParam
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from fastapi.routing import APIRoute
-    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
     from fastapi_offline import FastAPIOffline
-    from pydantic import BaseModel, ConfigDict, Field
     from starlette.convertors import PathConvertor, register_url_convertor
 
     class SeriesIdConvertor(PathConvertor):
@@ -612,6 +606,26 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
     register_url_convertor("series_id", SeriesIdConvertor())  # idempotent: same name, same rule
 
     service = LiveService(model_dir, config, warm_up=warm_up)
+    models = _answer_models(config)
+    app = FastAPIOffline(
+        title="lstmlab live model",
+        description=__doc__.split("\n\n")[0],
+        version=service.checksum[:12],
+    )
+    app.router.route_class = _strict_json_route()
+    app.state.service = service
+    app.state.models = {
+        name: model for name, model in vars(models).items() if name.endswith("Answer")
+    }
+    _add_error_handlers(app)
+    _add_routes(app, service, config, models)
+    return _BodyLimit(app, config.max_body_bytes)
+
+
+def _answer_models(config: ServeConfig) -> types.SimpleNamespace:
+    """The request and answer models (pydantic) of the routes; the schema's names."""
+    from pydantic import BaseModel, ConfigDict, Field
+
     Reading = float | list[float]
 
     class Observations(BaseModel):
@@ -674,6 +688,23 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
         series_id: str
         deleted: bool
 
+    return types.SimpleNamespace(
+        Observations=Observations,
+        ErrorAnswer=ErrorAnswer,
+        HealthAnswer=HealthAnswer,
+        ModelAnswer=ModelAnswer,
+        ForecastAnswer=ForecastAnswer,
+        ObservationAnswer=ObservationAnswer,
+        DeletedAnswer=DeletedAnswer,
+    )
+
+
+def _strict_json_route() -> type:
+    """The route class: strict JSON bodies, and URL paths that are UTF-8 once decoded."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+    from fastapi.routing import APIRoute
+
     class StrictJSONRequest(Request):
         """A body is read as UTF-8 JSON whose objects name each key once, or refused (422).
 
@@ -717,24 +748,14 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
 
             return strict
 
-    app = FastAPIOffline(
-        title="lstmlab live model",
-        description=__doc__.split("\n\n")[0],
-        version=service.checksum[:12],
-    )
-    app.router.route_class = StrictJSONRoute
-    app.state.service = service
-    app.state.models = {
-        model.__name__: model
-        for model in (
-            ErrorAnswer,
-            HealthAnswer,
-            ModelAnswer,
-            ForecastAnswer,
-            ObservationAnswer,
-            DeletedAnswer,
-        )
-    }
+    return StrictJSONRoute
+
+
+def _add_error_handlers(app: Any) -> None:
+    """Every refusal as its status and ``{"detail": ...}``; anything else a logged 500."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
 
     def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
@@ -800,6 +821,17 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
             f"internal error (reference {reference}); the details are in the service's log",
         )
 
+
+def _add_routes(
+    app: Any, service: LiveService, config: ServeConfig, models: types.SimpleNamespace
+) -> None:
+    """The routes, their token check and their wait for the warm-up; HEAD beside GET."""
+    from fastapi import Depends, Query
+    from fastapi import Path as PathParam
+    from fastapi.responses import JSONResponse
+    from fastapi.routing import APIRoute
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
     bearer = HTTPBearer(auto_error=False, description="the token the service was started with")
     expected = None if config.token is None else config.token.encode()
 
@@ -840,7 +872,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
 
     def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         codes = (*codes, 401) if expected is not None else codes
-        return {code: {"model": ErrorAnswer} for code in codes}
+        return {code: {"model": models.ErrorAnswer} for code in codes}
 
     # ``:series_id``: an id may hold '/' and any character; the one rule (check_series_id) is
     # applied in the service.
@@ -854,8 +886,8 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
     # document the answers (tests check the answers against them).
     @app.get(
         "/health",
-        response_model=HealthAnswer,
-        responses={503: {"model": HealthAnswer, "description": "degraded"}},
+        response_model=models.HealthAnswer,
+        responses={503: {"model": models.HealthAnswer, "description": "degraded"}},
     )
     def health(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -870,7 +902,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
 
     @app.get(
         "/models/current",
-        response_model=ModelAnswer,
+        response_model=models.ModelAnswer,
         dependencies=guarded,
         responses=errors(503),
     )
@@ -880,18 +912,18 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
 
     @app.post(
         "/series/{series_id:series_id}/observations",
-        response_model=ObservationAnswer,
+        response_model=models.ObservationAnswer,
         dependencies=needs_model,
         responses=errors(404, 409, 413, 422, 429, 503),
     )
-    def post_observations(series_id: series_path, body: Observations) -> JSONResponse:
+    def post_observations(series_id: series_path, body: models.Observations) -> JSONResponse:
         """Accept new readings of a series and return the forecast after them."""
         result = service.observe(series_id, body.values, body.timestamps, body.seq, body.horizon)
         return JSONResponse({"series_id": series_id, **result})
 
     @app.get(
         "/series/{series_id:series_id}/forecast",
-        response_model=ForecastAnswer,
+        response_model=models.ForecastAnswer,
         dependencies=needs_model,
         responses=errors(404, 422, 503),
     )
@@ -904,7 +936,7 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
 
     @app.delete(
         "/series/{series_id:series_id}",
-        response_model=DeletedAnswer,
+        response_model=models.DeletedAnswer,
         dependencies=guarded,
         responses=errors(404, 422, 503),
     )
@@ -922,8 +954,6 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
             dependencies=route.dependencies,
             include_in_schema=False,
         )
-
-    return _BodyLimit(app, config.max_body_bytes)
 
 
 class _BodyLimit:
