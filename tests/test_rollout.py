@@ -422,3 +422,30 @@ def test_errors_name_the_value_and_the_fix():
     mlp = make_config("mlp", 1, 1)
     with pytest.raises(ValueError, match="window_states needs a stateful model"):
         window_states(mlp, random_params(mlp), (), np.zeros((2, 1, WINDOW, 1)))
+
+
+def test_a_window_model_reads_many_rows_in_pieces_as_it_reads_them_at_once(monkeypatch):
+    # every window of a long series is read in pieces of READ_ROWS rows: bounded memory,
+    # the same outputs as apply on all rows at once (the independent reference)
+    from lstmlab.core import rollout as module
+
+    config = MLPConfig(hidden=(5,), timesteps=4, features=1, outputs=1)
+    params = init_params(config, 0)
+    x = np.random.default_rng(0).normal(size=(37, 4, 1)).astype(np.float32)
+    whole = np.asarray(apply(config, params, (), jnp.asarray(x))[0])
+    monkeypatch.setattr(module, "READ_ROWS", 8)  # 37 rows: pieces of 8, 8, 8, 8 and 5
+    compiled, calls = module._compiled_read, []
+
+    def spied(*key):
+        fn = compiled(*key)
+        return lambda *args: calls.append(args[2].shape[0]) or fn(*args)
+
+    monkeypatch.setattr(module, "_compiled_read", spied)
+    pieced, state = module.read(config, params, (), x)
+    assert calls == [8, 8, 8, 8, 8]  # the last piece, 5 rows, padded to its bucket of 8
+    assert state == () and pieced.shape == (37, 1)
+    np.testing.assert_allclose(pieced, whole, rtol=1e-6, atol=1e-6)
+    seeds = jax.tree.map(lambda leaf: np.stack([leaf, leaf]), params)
+    both = module.read(config, seeds, (), x, seeds=True)[0]
+    assert both.shape == (2, 37, 1)
+    np.testing.assert_allclose(both[1], whole, rtol=1e-6, atol=1e-6)

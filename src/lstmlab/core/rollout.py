@@ -59,7 +59,7 @@ from lstmlab.core.model import (
     norm_program,
 )
 
-__all__ = ["STRATEGIES", "read", "rollout", "window_states"]
+__all__ = ["READ_ROWS", "STRATEGIES", "read", "rollout", "window_states"]
 
 STRATEGIES = ("recursive", "direct")
 
@@ -124,6 +124,12 @@ def _take_rows(tree: Any, rows: int, axis: int) -> Any:
     return jax.tree.map(lambda leaf: np.asarray(leaf).take(np.arange(rows), axis=axis), tree)
 
 
+READ_ROWS = 16_384
+"""The most rows a window model reads in one compiled call; more are read in pieces of it
+(one program serves them all) so that reading every window of a series of millions of
+readings needs bounded memory."""
+
+
 def read(
     config: ModelConfig,
     params: Params,
@@ -186,6 +192,14 @@ def read(
             raise ValueError(
                 f"a window model reads {window} readings, got {steps}; pass at least {window}"
             )
+        if rows > READ_ROWS:
+            # a long series' every window (fit's validation and replay): in pieces, so that
+            # memory stays bounded whatever the length; rows are independent
+            pieces = [
+                read(config, params, state, x[start : start + READ_ROWS], seeds=seeds)[0]
+                for start in range(0, rows, READ_ROWS)
+            ]
+            return np.concatenate(pieces, axis=row_axis), state
         x_window = np.zeros((padded, window, x.shape[2]), np.float32)  # rows padded with zeros
         x_window[:rows] = x[:, steps - window :]
         y = np.asarray(fn(params, (), x_window, np.int32(window), code)[0])
