@@ -206,8 +206,8 @@ FLOORS = (
     # storage: the state stores and the model folder that holds one
     {"lstmlab.live", "lstmlab.live.state_store", "lstmlab.live.postgres_store"}
     | {"lstmlab.model_folder"},
-    # the model specification and training pipeline
-    {"lstmlab.pipeline"},
+    # the model specification and training pipeline; a series' state and its codec
+    {"lstmlab.pipeline", "lstmlab.states"},
     # the objects users hold
     {"lstmlab.forecaster", "lstmlab.keras_models", "lstmlab.keras_io"},
     # the service

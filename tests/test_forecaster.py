@@ -1192,17 +1192,16 @@ def test_a_named_zone_follows_daylight_saving():
 
 
 def test_a_state_stored_before_zones_loads_naive():
-    from lstmlab.forecaster import _state_arrays, _state_from_arrays
+    from lstmlab.states import state_arrays, state_from_arrays
 
     model = _forecaster("mlp")
     model.observe("s", [1.0, 2.0], _times(0, 2))
-    arrays = _state_arrays(model.model_config, model.recipe, model.series_state("s"), 1)
+    arrays = state_arrays(model.model_config, model.recipe, model.series_state("s"), 1)
     assert (
-        _state_from_arrays(model.model_config, model.recipe, arrays, 1, "standard", "s").zone
-        is None
+        state_from_arrays(model.model_config, model.recipe, arrays, 1, "standard", "s").zone is None
     )
     del arrays["zone"]
-    old = _state_from_arrays(model.model_config, model.recipe, arrays, 1, "standard", "s")
+    old = state_from_arrays(model.model_config, model.recipe, arrays, 1, "standard", "s")
     assert old.zone is None and old.last_time == model.series_state("s").last_time
 
 

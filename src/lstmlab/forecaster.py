@@ -110,7 +110,7 @@ from lstmlab.defaults import (
     PLAUSIBLE_FACTOR,
     ForecasterSettings,
 )
-from lstmlab.live.state_store import NO_TIME, SeriesStore, StateStore, StoredState
+from lstmlab.live.state_store import SeriesStore, StateStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 from lstmlab.pipeline import (
     AUTO_NORMS,
@@ -142,6 +142,15 @@ from lstmlab.scoring import (
     lowest,
     plausible_range,
     seed_ensemble,
+)
+from lstmlab.states import (
+    SeriesState,
+    decode_states,
+    encode_states,
+    fresh_series_state,
+    kept_zone,
+    state_arrays,
+    state_from_arrays,
 )
 
 __all__ = [
@@ -183,43 +192,6 @@ READ_CAPACITY = 1024
 HORIZON_CAPACITY = 64
 # The largest float32: a reading beyond it cannot be computed with, whatever the factor.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-# A time zone name (or UTC offset) is stored as this many UTF-8 bytes, zero padded.
-_ZONE_BYTES = 64
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class SeriesState:
-    """What a series carries between calls (NumPy arrays, read-only by convention).
-
-    Attributes:
-        rnn: one ``LSTMState`` per layer with ``(seeds, units)`` float32 arrays; ``()`` for
-            window models.
-        recent: ``(k, columns)`` float32, the last ``k <= window`` scaled readings (window
-            models; ``(0, columns)`` for stateful models).
-        prediction: ``(seeds, outputs)`` float32, every seed's scaled output after the last
-            reading (the next step; the next ``horizon`` steps, step-major, of a direct
-            model), or ``None`` before the model can forecast.
-        last_time: the last reading's timestamp in nanoseconds since the epoch, or ``None``.
-        seen: readings observed so far.
-        scaler: the series' own scaler (fitted on its training values; a new series gets the
-            forecaster's default), or ``None`` for none.
-        zone: the time zone of the series' timestamps, when they are aware: the zone name
-            (``"Europe/Berlin"``) or the UTC offset (``"+05:00"``) of the last reading;
-            ``None`` for naive timestamps (or none).
-    """
-
-    rnn: tuple[LSTMState, ...]
-    recent: np.ndarray
-    prediction: np.ndarray | None
-    last_time: int | None
-    seen: int
-    scaler: Scaler | None = None
-    zone: str | None = None
-
-    @property
-    def last_timestamp(self) -> pd.Timestamp | None:
-        """The last reading's timestamp, aware (in ``zone``) when the readings were aware."""
-        return None if self.last_time is None else timestamp_at(self.last_time, self.zone)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -330,208 +302,6 @@ class Forecast:
         if self.warning:
             out["warning"] = self.warning
         return out
-
-
-# --------------------------------------------------------------------------- state encoding
-
-
-def _state_arrays(
-    config: ModelConfig, recipe: Recipe, state: SeriesState, seeds: int
-) -> dict[str, np.ndarray]:
-    """One series' state as named arrays (one row of ``encode_states``)."""
-    columns = config.features
-    arrays: dict[str, np.ndarray] = {}
-    for layer, lstm_state in enumerate(state.rnn):
-        for name in ("h", "c"):
-            array = np.asarray(getattr(lstm_state, name), np.float32)  # (seeds, units)
-            arrays[f"rnn.{layer}.{name}"] = array[0] if seeds == 1 else array
-    window = 0 if config.stateful else recipe.window
-    recent = np.zeros((window, columns), np.float32)
-    k = min(len(state.recent), window)
-    if k:
-        recent[:k] = state.recent[-k:]
-    prediction = np.zeros((seeds, config.outputs), np.float32)
-    if state.prediction is not None:
-        prediction[:] = state.prediction
-    arrays.update(
-        recent=recent,
-        recent_length=np.asarray(k, np.int64),
-        prediction=prediction[0] if seeds == 1 else prediction,
-        has_prediction=np.asarray(state.prediction is not None, np.uint8),
-        last_time=np.asarray(NO_TIME if state.last_time is None else state.last_time, np.int64),
-        seen=np.asarray(state.seen, np.int64),
-        zone=_zone_bytes(state.zone),
-    )
-    if state.scaler is not None:
-        arrays["scaler.offset"] = np.asarray(state.scaler.offset, np.float64)
-        arrays["scaler.scale"] = np.asarray(state.scaler.scale, np.float64)
-    return arrays
-
-
-def _state_from_arrays(
-    config: ModelConfig,
-    recipe: Recipe,
-    arrays: Mapping[str, np.ndarray],
-    seeds: int,
-    scaler_kind: str,
-    label: str,
-) -> SeriesState:
-    """Inverse of ``_state_arrays``."""
-    layers = len(config.units) if config.stateful else 0
-    needed = [f"rnn.{layer}.{n}" for layer in range(layers) for n in ("h", "c")]
-    needed += ["recent", "recent_length", "prediction", "has_prediction", "last_time", "seen"]
-    missing = [name for name in needed if name not in arrays]
-    if missing:
-        raise ValueError(f"the stored state of {label} lacks {missing}; save the model again")
-
-    def with_seeds(array: np.ndarray) -> np.ndarray:
-        array = np.array(array, np.float32)  # a copy: never a view of a caller's buffer
-        return array[None] if seeds == 1 else array  # (seeds, ...)
-
-    rnn = tuple(
-        LSTMState(h=with_seeds(arrays[f"rnn.{layer}.h"]), c=with_seeds(arrays[f"rnn.{layer}.c"]))
-        for layer in range(layers)
-    )
-    for layer, lstm_state in enumerate(rnn):
-        if lstm_state.h.shape != (seeds, config.units[layer]):
-            raise ValueError(
-                f"the stored state of {label} has shape {lstm_state.h.shape} in layer {layer}, "
-                f"the model needs {(seeds, config.units[layer])}; save the model again"
-            )
-    k = int(arrays["recent_length"])
-    last_time = int(arrays["last_time"])
-    scaler = None
-    if "scaler.offset" in arrays:
-        scaler = Scaler(
-            kind=scaler_kind,
-            columns=recipe.columns,
-            offset=tuple(np.asarray(arrays["scaler.offset"]).tolist()),
-            scale=tuple(np.asarray(arrays["scaler.scale"]).tolist()),
-        )
-    return SeriesState(
-        rnn=rnn,
-        recent=np.array(arrays["recent"][:k], np.float32),
-        prediction=with_seeds(arrays["prediction"]) if int(arrays["has_prediction"]) else None,
-        last_time=None if last_time == NO_TIME else last_time,
-        seen=int(arrays["seen"]),
-        scaler=scaler,
-        # a state stored before time zones were kept has no "zone": naive
-        zone=_zone_name(arrays["zone"]) if "zone" in arrays else None,
-    )
-
-
-def encode_states(
-    config: ModelConfig,
-    recipe: Recipe,
-    states: Mapping[str, SeriesState],
-    *,
-    seeds: int = 1,
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Stack per-series states into arrays (row ``i``: series ``i``) and a JSON description.
-
-    Args:
-        config: the model.
-        recipe: its recipe.
-        states: series id -> state.
-        seeds: trainings side by side; with one, the seeds axis is left out.
-
-    Returns:
-        ``(arrays, meta)``: ``rnn.{layer}.h``/``.c`` ``(series, units)`` (``(series, seeds,
-        units)``), ``recent`` ``(series, window, columns)`` (left-aligned, ``recent_length``
-        valid rows), ``prediction`` ``(series, columns)`` with ``has_prediction``,
-        ``last_time`` and ``seen`` ``(series,)`` int64, and ``scaler.offset``/``.scale``
-        when the series have scalers; ``meta`` holds the series ids in row order.
-    """
-    rows = [_state_arrays(config, recipe, state, seeds) for state in states.values()]
-    if not rows:
-        empty = _state_arrays(config, recipe, _fresh_state(config, seeds, None), seeds)
-        return {k: np.zeros((0, *v.shape), v.dtype) for k, v in empty.items()}, {"series": []}
-    names = rows[0].keys()
-    if any(row.keys() != names for row in rows):
-        raise ValueError("every series needs a scaler, or none; give all series one")
-    return {name: np.stack([row[name] for row in rows]) for name in names}, {"series": list(states)}
-
-
-def decode_states(
-    config: ModelConfig,
-    recipe: Recipe,
-    arrays: Mapping[str, np.ndarray],
-    meta: Mapping[str, Any],
-    *,
-    seeds: int = 1,
-    scaler_kind: str = "minmax",
-) -> dict[str, SeriesState]:
-    """Inverse of ``encode_states``.
-
-    Raises:
-        ValueError: arrays missing or of the wrong shape for the model.
-    """
-    ids = list(meta.get("series", []))
-    for name, array in arrays.items():
-        if array.shape[0] != len(ids):
-            raise ValueError(
-                f"saved state {name!r} has {array.shape[0]} rows for {len(ids)} series; "
-                "save the model again"
-            )
-    return {
-        series_id: _state_from_arrays(
-            config,
-            recipe,
-            {name: array[row] for name, array in arrays.items()},
-            seeds,
-            scaler_kind,
-            f"series {series_id!r}",
-        )
-        for row, series_id in enumerate(ids)
-    }
-
-
-def _fresh_state(config: ModelConfig, seeds: int, scaler: Scaler | None) -> SeriesState:
-    # Zeros as in ``init_state``, made in NumPy: no device round trip per new id.
-    units = config.units if config.stateful else ()
-    rnn = tuple(
-        LSTMState(h=np.zeros((seeds, u), np.float32), c=np.zeros((seeds, u), np.float32))
-        for u in units
-    )
-    return SeriesState(
-        rnn=rnn,
-        recent=np.zeros((0, config.features), np.float32),
-        prediction=None,
-        last_time=None,
-        seen=0,
-        scaler=scaler,
-    )
-
-
-# --------------------------------------------------------------------------- time
-
-
-def _zone_bytes(zone: str | None) -> np.ndarray:
-    """``(_ZONE_BYTES,)`` uint8: the zone's UTF-8 bytes, zero padded (all zeros: naive)."""
-    out = np.zeros(_ZONE_BYTES, np.uint8)
-    if zone is not None:
-        raw = zone.encode()
-        if not raw or len(raw) > _ZONE_BYTES:
-            raise ValueError(
-                f"time zone {zone!r} cannot be kept (1 to {_ZONE_BYTES} bytes); pass "
-                "timestamps with a UTC offset such as '+05:00'"
-            )
-        out[: len(raw)] = np.frombuffer(raw, np.uint8)
-    return out
-
-
-def _zone_name(array: np.ndarray) -> str | None:
-    """Inverse of ``_zone_bytes``."""
-    raw = np.asarray(array, np.uint8).tobytes().rstrip(b"\0")
-    return raw.decode() if raw else None
-
-
-def _kept_zone(old: str | None, new: str | None, stamps: np.ndarray) -> str | None:
-    """The zone a series keeps: a named zone stays while the new offsets agree with it."""
-    if old is None or new is None or old[:1] in "+-" or new[:1] not in "+-":
-        return new
-    named = timestamp_at(int(stamps[-1]), old).utcoffset()
-    return old if named == timestamp_at(int(stamps[-1]), new).utcoffset() else new
 
 
 # --------------------------------------------------------------------------- data
@@ -1138,7 +908,7 @@ class Forecaster:
     def fresh_state(self) -> SeriesState:
         """The state a new series id starts from (zero recurrent state, nothing seen)."""
         self._require_model()
-        return _fresh_state(self._model, self.seeds, self._scaler)
+        return fresh_series_state(self._model, self.seeds, self._scaler)
 
     def series_state(self, series_id: str) -> SeriesState:
         """The state of a series, read from the store now; a fresh one for a new id."""
@@ -1152,7 +922,7 @@ class Forecaster:
         return None if stored is None else self._decode(series_id, stored)
 
     def _decode(self, series_id: str, stored: StoredState) -> SeriesState:
-        return _state_from_arrays(
+        return state_from_arrays(
             self._model,
             self._recipe,
             stored.arrays,
@@ -1162,7 +932,7 @@ class Forecaster:
         )
 
     def _encode(self, state: SeriesState) -> StoredState:
-        arrays = _state_arrays(self._model, self._recipe, state, self.seeds)
+        arrays = state_arrays(self._model, self._recipe, state, self.seeds)
         return StoredState(arrays=arrays, seen=state.seen, last_time=state.last_time)
 
     # -- validation -------------------------------------------------------------------------
@@ -1374,7 +1144,7 @@ class Forecaster:
                     # the zone the series keeps: its named zone (Europe/Paris) while the new
                     # offsets agree with it, so a daily grid keeps local midnight across a
                     # daylight-saving change the readings' offsets (+01:00, +02:00) cross
-                    kept = _kept_zone(state.zone, zone, stamps)
+                    kept = kept_zone(state.zone, zone, stamps)
                     start = start.tz_convert(tz_of(kept))
                 grid = pd.date_range(start, periods=count + 1, freq=self._offset)[1:]
             off = utc_nanoseconds(series_id, grid) != stamps
@@ -1386,7 +1156,7 @@ class Forecaster:
                     "off-grid reading; send the missing readings (filled) in order"
                 )
             # refused before anything is applied: a series whose forecast cannot be dated
-            kept = _kept_zone(state.zone, zone, stamps)
+            kept = kept_zone(state.zone, zone, stamps)
             self._forecast_times(series_id, int(stamps[-1]), kept, horizon)
 
     def _forecast_times(
@@ -1592,7 +1362,7 @@ class Forecaster:
         self._check_timeline(series_id, state, readings, horizon)
         array, stamps = readings.values, readings.times
         if stamps is not None:
-            state = dataclasses.replace(state, zone=_kept_zone(state.zone, readings.zone, stamps))
+            state = dataclasses.replace(state, zone=kept_zone(state.zone, readings.zone, stamps))
         with np.errstate(over="ignore"):
             scaled = (array if state.scaler is None else state.scaler.transform(array)).astype(
                 np.float32

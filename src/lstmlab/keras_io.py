@@ -53,8 +53,9 @@ from lstmlab.core.model import (
     init_state,
     to_keras_weights,
 )
-from lstmlab.forecaster import Recipe, SeriesState, decode_states, encode_states
 from lstmlab.model_folder import SavedModel, load_model, save_model
+from lstmlab.pipeline import Recipe
+from lstmlab.states import SeriesState, decode_states, encode_states
 
 __all__ = [
     "DEFAULT_SERIES",

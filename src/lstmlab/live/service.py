@@ -104,7 +104,7 @@ from lstmlab.checks import (
 )
 from lstmlab.core.model import config_to_dict
 from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeSettings
-from lstmlab.forecaster import ConflictError, Forecaster, SeriesState, check_repeats
+from lstmlab.forecaster import ConflictError, Forecaster, check_repeats
 from lstmlab.live.state_store import (
     DURABILITIES,
     DamagedStateError,
@@ -119,6 +119,7 @@ from lstmlab.model_folder import (
     open_store,
 )
 from lstmlab.runtime import ensure_compile_cache
+from lstmlab.states import SeriesState
 
 __all__ = [
     "ConflictError",
