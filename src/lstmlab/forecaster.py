@@ -1736,6 +1736,36 @@ class Forecaster:
         ready = [i for i, s in states.items() if s.prediction is not None]
         scaled = self._rollout([states[i] for i in ready], horizon) if ready else None
         row_of = {series_id: row for row, series_id in enumerate(ready)}
+        sound: np.ndarray = np.zeros(0, bool)
+        if ready:
+            # every series at once: original units, the flags as flag_forecasts sets them, the
+            # median over all seeds where none is flagged (a flagged series, rare, below)
+            scalers = [states[i].scaler for i in ready]
+            columns = scaled.shape[3]
+            scale = np.stack(
+                [np.ones(columns) if c is None else np.asarray(c.scale) for c in scalers]
+            )
+            offset = np.stack(
+                [np.zeros(columns) if c is None else np.asarray(c.offset) for c in scalers]
+            )  # (series, columns)
+            original = scaled * scale[None, :, None, :] + offset[None, :, None, :]
+            bounds = [self._plausible(i) for i in ready]
+            low = np.stack([b[0] for b in bounds])[None, :, None, :]
+            high = np.stack([b[1] for b in bounds])[None, :, None, :]
+            with np.errstate(invalid="ignore"):
+                bad = (~np.isfinite(original) | (original < low) | (original > high)).any(
+                    axis=(2, 3)
+                )  # (seeds, series)
+            sound = ~bad.any(axis=0)
+            medians = np.empty(original.shape[1:])  # (series, horizon, columns)
+            if sound.any():
+                medians[sound] = np.median(original[:, sound], axis=0)
+            clean = SeedFlags(
+                flagged=np.zeros(original.shape[0], bool),
+                non_finite=np.zeros(original.shape[0], np.int64),
+                out_of_range=np.zeros(original.shape[0], np.int64),
+                reasons=(),
+            )
         stamps_after: dict[tuple[int | None, str | None], tuple[str, ...] | None] = {}
         out = {}
         for series_id, state in states.items():
@@ -1749,19 +1779,14 @@ class Forecaster:
                     needed=needed,
                 )
                 continue
-            rows = scaled[:, row_of[series_id]]  # (seeds, horizon, columns)
-            seeds, columns = rows.shape[0], rows.shape[2]
-            flat = rows.reshape(seeds * horizon, columns)
-            original = (
-                flat.astype(np.float64)
-                if state.scaler is None
-                else state.scaler.inverse_transform(flat)
-            )
-            per_seed = original.reshape(seeds, 1, horizon, columns)  # (seeds, 1, horizon, C)
-            low, high = self._plausible(series_id)
-            with np.errstate(invalid="ignore"):
-                flags = flag_forecasts(per_seed, low, high)
-            if flags.flagged.any():
+            row = row_of[series_id]
+            if sound[row]:
+                flags, values = clean, medians[row]
+                self._flags.pop(series_id, None)
+            else:
+                per_seed = original[:, row : row + 1]  # (seeds, 1, horizon, columns)
+                with np.errstate(invalid="ignore"):
+                    flags = flag_forecasts(per_seed, *bounds[row])
                 self._flags[series_id] = flags
                 self._metrics.setdefault("warnings", {})[series_id] = flags.note
                 if flags.flagged.all():
@@ -1772,13 +1797,7 @@ class Forecaster:
                         RuntimeWarning,
                         stacklevel=3,
                     )
-            else:
-                self._flags.pop(series_id, None)
-            values = (
-                per_seed[0, 0]
-                if seeds == 1 and not flags.flagged[0]
-                else seed_ensemble(per_seed, flags.flagged)[0, 0]
-            )  # (horizon, columns)
+                values = seed_ensemble(per_seed, flags.flagged)[0, 0]  # (horizon, columns)
             key = (state.last_time, state.zone)  # series that end together share their steps
             if key not in stamps_after:
                 grid = self._forecast_times(series_id, state.last_time, state.zone, horizon)
