@@ -1044,9 +1044,10 @@ def test_the_reading_check_survives_save_and_old_folders(tmp_path):
             ):
                 np.testing.assert_array_equal(got, want)
     # a folder written before the check holds only the widened ranges: the extremes return
-    saved = model._calibration.to_dict()
+    arrays = {}
+    saved = model._calibration.to_dict(arrays)
     del saved["extremes"], saved["default_extremes"]
-    old = type(model._calibration).from_dict(json.loads(json.dumps(saved)))
+    old = type(model._calibration).from_dict(json.loads(json.dumps(saved)), arrays)
     for got, want in zip(old.extremes["0"], model._calibration.extremes["0"], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
@@ -1588,9 +1589,9 @@ def test_the_model_folder_does_not_grow_with_the_length_of_the_series(tmp_path):
         residuals = model._calibration.residuals["0"]  # (origins, horizon, columns)
         kept.append(residuals.shape)
         folder = model.save(tmp_path / f"m{length}")
-        sizes.append(sum(f.stat().st_size for f in folder.iterdir() if f.suffix == ".json"))
+        sizes.append(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()))
     assert kept == [(CALIBRATION_ORIGINS, 2, 1)] * 2
-    assert sizes[1] < 1.05 * sizes[0], sizes  # JSON files of the same size, not four times
+    assert sizes[1] < 1.05 * sizes[0], sizes  # folders of the same size, not four times
 
 
 def test_a_daily_local_series_observes_across_a_daylight_saving_change():
@@ -1610,3 +1611,32 @@ def test_a_daily_local_series_observes_across_a_daylight_saving_change():
     # an hour off local midnight is still off the grid
     with pytest.raises(ValueError, match=r"expected 2024-04-03T00:00:00\+02:00 \(frequency D\)"):
         model.observe("load", [104.0], ["2024-04-03T01:00:00+02:00"])
+
+
+def test_the_residuals_are_kept_in_safetensors_and_old_json_folders_still_load(tmp_path):
+    # the calibration's residuals sit beside the weights in safetensors, not in config.json;
+    # a folder written before keeps them (and their pooled concatenation) as JSON lists
+    values = _seasonal(120, 12, seed=4) + 100.0
+    model = Forecaster(model="mlp", window=4, units=(4,), epochs=1, seeds=2, quiet=True).fit(values)
+    residuals = model._calibration.residuals["0"]
+    assert np.isnan(residuals).any() and np.isfinite(residuals).any()  # NaN past the end
+    folder = model.save(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["recipe"]["calibration"]["residuals"] == {"0": "calibration.residuals.0"}
+    assert "pooled" not in config["recipe"]["calibration"]
+    assert (folder / config["files"]["arrays"]["name"]).suffix == ".safetensors"
+    with Forecaster.load(folder) as loaded:
+        calibration = loaded._calibration
+        np.testing.assert_array_equal(calibration.residuals["0"], residuals)
+        np.testing.assert_array_equal(calibration.pooled, model._calibration.pooled)
+        for level in (0.8, 0.95):
+            np.testing.assert_array_equal(
+                loaded.halfwidths("0", level, 3), model.halfwidths("0", level, 3)
+            )
+    # the older form: lists in JSON (NaN as null), read as they are
+    old = dict(config["recipe"]["calibration"])
+    old["residuals"] = {"0": np.where(np.isnan(residuals), None, residuals).tolist()}
+    old["pooled"] = old["residuals"]["0"]
+    read = type(model._calibration).from_dict(json.loads(json.dumps(old)))
+    np.testing.assert_array_equal(read.residuals["0"], residuals)
+    np.testing.assert_array_equal(read.pooled, residuals)

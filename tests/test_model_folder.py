@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import random
@@ -134,6 +135,38 @@ def test_newer_format_version_is_refused(tmp_path):
     )
     with pytest.raises(ModelFolderError, match=re.escape(message)):
         load_model(folder)
+
+
+def test_a_version_2_folder_loads_and_a_version_1_one_is_refused(tmp_path):
+    # version 3 only added the optional "arrays" file: a version 2 folder reads as it is
+    from lstmlab import model_folder
+
+    folder = tmp_path / "m"
+    save_model(folder, _saved(0, name="A"))
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    assert config["format_version"] == FORMAT_VERSION == 3 and "arrays" not in config["files"]
+    for version, loads in ((2, True), (1, False)):
+        config.pop("checksum", None)
+        config["format_version"] = version
+        config["checksum"] = model_folder._sha256(model_folder._canonical(config))
+        (folder / CONFIG_FILE).write_text(json.dumps(config))
+        if loads:
+            assert load_model(folder).metrics["name"] == "A"
+        else:
+            with pytest.raises(ModelFolderError, match="this lstmlab reads format versions 2 to 3"):
+                load_model(folder)
+
+
+def test_arrays_beside_the_weights_round_trip_with_nan(tmp_path):
+    folder = tmp_path / "m"
+    arrays = {"calibration.residuals.0": np.array([[1.5, np.nan], [np.inf, -2.0]])}
+    save_model(folder, dataclasses.replace(_saved(0), arrays=arrays))
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    assert config["files"]["arrays"]["name"].startswith("arrays.")
+    loaded = load_model(folder).arrays
+    np.testing.assert_array_equal(
+        loaded["calibration.residuals.0"], arrays["calibration.residuals.0"]
+    )
 
 
 def test_missing_file_is_reported(tmp_path):

@@ -2622,13 +2622,14 @@ class Forecaster:
         self._require_model()
         seeds = self.seeds
         params = self._params if seeds > 1 else jax.tree.map(lambda leaf: leaf[0], self._params)
+        arrays: dict[str, np.ndarray] = {}  # the calibration's residuals, in safetensors
         saved = SavedModel(
             config=self._model,
             params=params,
             recipe={
                 **self._recipe.to_dict(),
                 "config": self._settings.to_dict(),
-                "calibration": self._calibration.to_dict(),
+                "calibration": self._calibration.to_dict(arrays),
             },
             scaler=None if self._scaler is None else self._scaler.to_dict(),
             metrics=self._metrics,
@@ -2636,6 +2637,7 @@ class Forecaster:
             states_meta={"series": []},
             store=self._store,
             seeds=seeds if seeds > 1 else None,
+            arrays=arrays,
         )
         return save_model(path, saved)
 
@@ -2694,7 +2696,7 @@ class Forecaster:
             scaler=scaler,
             metrics=saved.metrics,
             store=store if store is not None else open_store(path),
-            calibration=Calibration.from_dict(saved.recipe.get("calibration")),
+            calibration=Calibration.from_dict(saved.recipe.get("calibration"), saved.arrays),
         )
         return forecaster
 

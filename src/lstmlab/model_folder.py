@@ -88,17 +88,23 @@ __all__ = [
 ]
 
 # 2: per-series states moved from a states safetensors file into the SQLite state store.
-FORMAT_VERSION = 2
+# 3: the calibration's residuals moved from config.json into an "arrays" safetensors file
+#    (a version 2 folder, which has none, reads as it is).
+FORMAT_VERSION = 3
+_OLDEST_READ = 2
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
 # (folder, thread) pairs holding the lock: model_lock is re-entrant within one thread only;
 # another thread of this process takes its own flock and waits for the holder.
 _HELD_LOCKS: set[tuple[Path, int]] = set()
-_DATA_FILE = re.compile(r"^(weights|metrics)\.[0-9a-f]{16}\.(safetensors|json)$")
+_DATA_FILE = re.compile(r"^(weights|metrics|arrays)\.[0-9a-f]{16}\.(safetensors|json)$")
 _STORE_FILE = re.compile(r"^series\.[0-9a-f]{16}\.sqlite(-wal|-shm|-journal)?$")
 _TEMP_FILE = re.compile(r"^\.tmp-")
 _SIDE_FILES = ("-wal", "-shm", "-journal")
-_FILE_KINDS = {"weights": "safetensors", "metrics": "json"}
+_FILE_KINDS = {"weights": "safetensors", "metrics": "json", "arrays": "safetensors"}
+# Every folder has weights and metrics; "arrays" (arrays beside the weights, such as the
+# calibration's residuals) only when the model has some.
+_REQUIRED_FILES = {"weights", "metrics"}
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -125,6 +131,8 @@ class SavedModel:
         seeds: ``None`` for one training's parameters; else the number of trainings stacked
             along a leading axis of every parameter (a ``Forecaster`` with several seeds).
         library_version: the lstmlab version that wrote the folder (set by ``save_model``).
+        arrays: named arrays kept beside the weights in safetensors (the calibration's
+            residuals: NaN allowed), not in JSON, so that a long series' folder loads fast.
     """
 
     config: ModelConfig
@@ -137,6 +145,7 @@ class SavedModel:
     store: StateStore | None = None
     seeds: int | None = None
     library_version: str = ""
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- atomic files
@@ -492,6 +501,11 @@ def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
             "weights": _write_data_file(folder, "weights", weights),
             "metrics": _write_data_file(folder, "metrics", metrics),
         }
+        if model.arrays:
+            arrays = safetensors.numpy.save(
+                {name: np.ascontiguousarray(array) for name, array in model.arrays.items()}
+            )
+            files["arrays"] = _write_data_file(folder, "arrays", arrays)
         config = {
             "format_version": FORMAT_VERSION,
             "library_version": _library_version(),
@@ -536,11 +550,12 @@ def _read_config(path: Path) -> dict[str, Any]:
             f"{config_path} has no integer format_version (got {version!r}); it was not written "
             "by lstmlab or is corrupted"
         )
-    if version < FORMAT_VERSION:
+    if version < _OLDEST_READ:
         raise ModelFolderError(
             f"model folder {path} has format version {version} (per-series states in a "
-            f"safetensors file); this lstmlab reads format version {FORMAT_VERSION} (states in "
-            "the SQLite store); fit or import the model again with this lstmlab"
+            f"safetensors file); this lstmlab reads format versions {_OLDEST_READ} to "
+            f"{FORMAT_VERSION} (states in the SQLite store); fit or import the model again "
+            "with this lstmlab"
         )
     if version > FORMAT_VERSION:
         raise ModelFolderError(
@@ -572,6 +587,17 @@ def _read_data_file(path: Path, entry: dict[str, Any]) -> bytes:
             "or save the model again"
         )
     return data
+
+
+def _extra_arrays(path: Path, entry: dict[str, Any], data: bytes) -> dict[str, np.ndarray]:
+    """The arrays file's arrays (NaN allowed: a residual past a series' end has none)."""
+    try:
+        return dict(safetensors.numpy.load(data))
+    except Exception as error:  # noqa: BLE001 - SafetensorError has no public base class
+        raise ModelFolderError(
+            f"{path / entry['name']} is not a readable safetensors file ({error}); the file is "
+            "corrupted, restore it or save (or fit) the model again"
+        ) from None
 
 
 def _weight_arrays(path: Path, entry: dict[str, Any], data: bytes) -> dict[str, np.ndarray]:
@@ -609,9 +635,15 @@ def _load_once(path: Path, states: bool) -> SavedModel:
             "save the model again"
         )
     files = config["files"]
-    expected = set(_FILE_KINDS)
-    if not isinstance(files, dict) or set(files) != expected:
-        raise ModelFolderError(f"{CONFIG_FILE} must list the files {sorted(expected)}")
+    if (
+        not isinstance(files, dict)
+        or not _REQUIRED_FILES <= set(files)
+        or not set(files) <= set(_FILE_KINDS)
+    ):
+        raise ModelFolderError(
+            f"{CONFIG_FILE} must list the files {sorted(_REQUIRED_FILES)} (and 'arrays' when "
+            "the model has some)"
+        )
     weights = _read_data_file(path, files["weights"])
     metrics = _read_data_file(path, files["metrics"])
     try:
@@ -625,6 +657,9 @@ def _load_once(path: Path, states: bool) -> SavedModel:
         except ValueError as error:
             raise ModelFolderError(f"{CONFIG_FILE} has an invalid seeds entry: {error}") from None
     params = unflatten_params(model_config, _weight_arrays(path, files["weights"], weights), seeds)
+    extra: dict[str, np.ndarray] = {}
+    if "arrays" in files:
+        extra = _extra_arrays(path, files["arrays"], _read_data_file(path, files["arrays"]))
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {}
     if states:
@@ -639,6 +674,7 @@ def _load_once(path: Path, states: bool) -> SavedModel:
         states_meta=meta,
         seeds=seeds,
         library_version=config["library_version"],
+        arrays=extra,
     )
 
 

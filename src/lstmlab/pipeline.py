@@ -672,20 +672,24 @@ class Calibration:
     extremes: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
     default_extremes: tuple[np.ndarray, np.ndarray] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN residuals, of missing forecasts, as ``None``)."""
+    def to_dict(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        """JSON-ready dict; the residuals go into ``arrays``, which the dict names.
 
-        def listed(array: np.ndarray) -> list:
-            return np.where(np.isnan(array), None, array).tolist()
-
+        The residuals are kept beside the weights in safetensors (``SavedModel.arrays``), not
+        in JSON: a folder loads fast whatever the series' length. ``pooled`` is their
+        concatenation, rebuilt on load.
+        """
+        names = {}
+        for position, (series_id, residuals) in enumerate(self.residuals.items()):
+            names[series_id] = f"calibration.residuals.{position}"
+            arrays[names[series_id]] = np.asarray(residuals, np.float64)
         return {
             "plausible_factor": FORECAST_PLAUSIBLE_FACTOR,
             "ranges": {i: [low.tolist(), high.tolist()] for i, (low, high) in self.ranges.items()},
             "default_range": None
             if self.default_range is None
             else [self.default_range[0].tolist(), self.default_range[1].tolist()],
-            "residuals": {i: listed(r) for i, r in self.residuals.items()},
-            "pooled": None if self.pooled is None else listed(self.pooled),
+            "residuals": names,
             "extremes": {
                 i: [low.tolist(), high.tolist()] for i, (low, high) in self.extremes.items()
             },
@@ -695,8 +699,14 @@ class Calibration:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Calibration:
-        """Inverse of ``to_dict``; ``None`` (a folder written before calibration) for none."""
+    def from_dict(
+        cls, data: Mapping[str, Any] | None, arrays: Mapping[str, np.ndarray] | None = None
+    ) -> Calibration:
+        """Inverse of ``to_dict``; ``None`` (a folder written before calibration) for none.
+
+        A folder written before the residuals moved to safetensors holds them (and
+        ``pooled``) as JSON lists, NaN as ``None``: read as they are.
+        """
         if not data:
             return cls(ranges={}, default_range=None, residuals={}, pooled=None)
 
@@ -718,11 +728,19 @@ class Calibration:
             factor = float(data.get("plausible_factor", FORECAST_PLAUSIBLE_FACTOR))
             extremes = {i: narrowed(bounds, factor) for i, bounds in ranges.items()}
             default_extremes = None if default is None else narrowed(default, factor)
+        residuals = {
+            i: np.asarray(arrays[r], np.float64) if isinstance(r, str) else array(r)
+            for i, r in data["residuals"].items()
+        }
+        if data.get("pooled") is not None:
+            pooled = array(data["pooled"])
+        else:  # every series' residuals together, as fit pools them
+            pooled = np.concatenate(list(residuals.values())) if residuals else None
         return cls(
             ranges=ranges,
             default_range=default,
-            residuals={i: array(r) for i, r in data["residuals"].items()},
-            pooled=None if data.get("pooled") is None else array(data["pooled"]),
+            residuals=residuals,
+            pooled=pooled,
             extremes=extremes,
             default_extremes=default_extremes,
         )
