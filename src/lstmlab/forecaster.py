@@ -1992,12 +1992,10 @@ class Forecaster:
         bounds = bound_columns(level)
         if bounds and horizon > self.calibrated_steps:
             self.halfwidths("", bounds[0][0], horizon)  # raises, before any work
-        ids = (
-            list(self.series_ids)
-            if series is None
-            else ([series] if isinstance(series, str) else list(series))
-        )
+        ids = [] if series is None else ([series] if isinstance(series, str) else list(series))
         states = {}
+        if series is None:  # every series: the store read in pages, not one query per series
+            states = {i: self._decode(i, stored) for i, stored in self._store.items()}
         for series_id in ids:
             stored = self._store.get(series_id)
             if stored is None:
