@@ -1528,15 +1528,13 @@ def _run_observe(args: argparse.Namespace) -> int:
         with forecaster.store.transaction(series_id):
             if args.reset:
                 forecaster.delete_series(series_id)
-            if not (args.reset or args.new_series):
-                forecaster.check_known(series_id, fix="pass --new-series")
             forecast = forecaster.observe(
                 series_id,
                 values,
                 stamps,
                 horizon=args.horizon,
                 plausible_factor=plausible_factor,
-                new_series=True,  # checked above: --reset starts the series afresh
+                new_series=args.reset or args.new_series,  # --reset starts the series afresh
             )
     if args.json:
         print(json.dumps(forecast.to_dict()))
@@ -1988,6 +1986,7 @@ def _fail(message: str) -> int:
 _LOADER_WORDS = (
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),
     (re.compile(r"\bpass time_zone\b"), "pass --tz"),
+    (re.compile(r"\bpass new_series=True\b"), "pass --new-series"),
     (re.compile(r"\bpass sep=('[^']*')"), r"pass --sep \1"),
     (re.compile(r"\bpass header=False\b"), "pass --no-header"),
     (re.compile(r"\bpass sort=True\b"), "pass --sort"),

@@ -1314,11 +1314,13 @@ class Forecaster:
         plausible_factor: float | None = PLAUSIBLE_FACTOR,
         horizon: int = 1,
         retries: bool = False,
+        new_series: bool = True,
     ) -> dict[str, tuple[SeriesState, np.ndarray, np.ndarray | None, int]]:
         """Validate and advance several series.
 
         With ``retries`` (``observe``: states from the store), leading readings that repeat
         accepted ones are skipped (``repeated_by_time``); else every reading is applied.
+        Without ``new_series`` an id the model does not have is refused (``state_to_advance``).
 
         Returns:
             id -> (new state, the readings applied, their timestamps in ns, the readings that
@@ -1329,7 +1331,11 @@ class Forecaster:
         checked, unchanged, repeats = {}, {}, {}
         for series_id, values in observations.items():
             check_series_id(series_id)
-            state = states[series_id] if states is not None else self.series_state(series_id)
+            state = (
+                states[series_id]
+                if states is not None
+                else self.state_to_advance(series_id, new_series=new_series)
+            )
             readings = self.check_readings(
                 series_id, values, timestamps.get(series_id), plausible_factor
             )
@@ -1572,33 +1578,50 @@ class Forecaster:
         self._store.put_many({i: self._encode(s) for i, (s, _, _, _) in advanced.items()})
 
     # -- observe and forecast ---------------------------------------------------------------
-    def check_known(self, series_id: str, *, fix: str) -> None:
-        """Refuse a series id this model has no state for, naming the nearest known ones.
+    @property
+    def _takes_any_id(self) -> bool:
+        """A model built from parameters has no series of its own: every id is new to it."""
+        return not (self._metrics or {}).get("series")
 
-        Only a model trained on series (``fit``) knows its series; one built from parameters
-        (``from_params``, a Keras import) has none, and takes every id as new.
-
-        Args:
-            series_id: the id.
-            fix: how the caller allows a new series (``"pass new_series=True"``,
-                ``"pass --new-series"``).
-
-        Raises:
-            ValueError: the id is unknown.
-        """
-        self._require_model()
-        if not (self._metrics or {}).get("series") or series_id in self._store:
-            return
+    def _unknown_series(self, series_id: str, fix: str) -> ValueError:
+        """The refusal of an id this model does not have, naming the nearest known ones."""
         known = self.series_ids
         near = difflib.get_close_matches(series_id, known, n=3, cutoff=0.6)
         near += [i for i in known if i.casefold() == series_id.casefold() and i not in near]
         hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
         shown = ", ".join(map(repr, known[:5])) + (", ..." if len(known) > 5 else "")
-        raise ValueError(
+        return ValueError(
             f"series {series_id!r} is not one of this model's {len(known)} series"
             f"{hint}; its series: {shown or 'none yet'}. To start a new series from a fresh "
             f"state, {fix}"
         )
+
+    def state_to_advance(
+        self, series_id: str, *, new_series: bool, fix: str = "pass new_series=True"
+    ) -> SeriesState:
+        """The stored state of a series, or a fresh one for an id it may start.
+
+        The one read that both advances a series and tells whether it is known (no second
+        query). An id the model does not have is refused, naming the nearest known ones,
+        unless ``new_series``: only a model trained on series (``fit``) knows its series;
+        one built from parameters (``from_params``, a Keras import) has none and takes every
+        id as new.
+
+        Args:
+            series_id: the id.
+            new_series: allow an id the model does not have (a fresh state).
+            fix: how the caller allows a new series (``"pass new_series=True"``, the
+                service's ``"start the service with --new-series"``).
+
+        Raises:
+            ValueError: the id is unknown and ``new_series`` is false.
+        """
+        stored = self.stored_state(series_id)
+        if stored is not None:
+            return stored
+        if not (new_series or self._takes_any_id):
+            raise self._unknown_series(series_id, fix)
+        return self.fresh_state()
 
     def observe(
         self,
@@ -1620,7 +1643,7 @@ class Forecaster:
             series_id: the series: one this model has (``series_ids``), or, with
                 ``new_series=True``, a new one, which starts from a fresh state (a model
                 built from parameters has no series of its own and takes any id:
-                ``check_known``).
+                ``state_to_advance``).
             new_data: the new readings, oldest first, in the original units: a DataFrame
                 (a DatetimeIndex or a time column, and the value column(s)), a Series with a
                 DatetimeIndex, or an array ``(readings, columns)`` (``(readings,)`` for one
@@ -1676,8 +1699,6 @@ class Forecaster:
         values = {}
         for series_id, new_data in observations.items():
             check_series_id(series_id)
-            if not new_series:
-                self.check_known(series_id, fix="pass new_series=True")
             values[series_id], timestamps[series_id] = self._readings(
                 series_id, new_data, timestamps.get(series_id)
             )
@@ -1688,6 +1709,7 @@ class Forecaster:
                 plausible_factor=plausible_factor,
                 horizon=horizon,
                 retries=True,
+                new_series=new_series,
             )
             for series_id, (state, readings, stamps, _) in advanced.items():
                 if len(readings):  # a pure repeat changes nothing: nothing to write

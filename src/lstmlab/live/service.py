@@ -414,17 +414,19 @@ class LiveService:
         # for readings that were applied.
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
         # every check that needs no state, once (the step below does not repeat them)
-        if not self.config.new_series:
-            try:
-                forecaster.check_known(series_id, fix="start the service with --new-series")
-            except ValueError as error:
-                raise UnknownSeriesError(str(error)) from None
         readings = forecaster.check_readings(
             series_id, values, timestamps, self.config.plausible_factor
         )  # values (n, columns) float64, times (n,) int64 ns UTC or None
         applied = 0
         with self.store.transaction(series_id):  # the series' lock until the commit
-            state = forecaster.series_state(series_id)  # read now, inside the transaction
+            try:  # read now, inside the transaction; an unknown id is refused here
+                state = forecaster.state_to_advance(
+                    series_id,
+                    new_series=self.config.new_series,
+                    fix="start the service with --new-series",
+                )
+            except ValueError as error:
+                raise UnknownSeriesError(str(error)) from None
             # before the log is searched for repeats: a naive time is no instant to look up
             forecaster.check_timestamp_kind(series_id, state, readings)
             repeated = self._repeated(series_id, state, readings.values, readings.times, seq)
