@@ -581,8 +581,22 @@ def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_
         f"lstmlab's best-validated model, mlp_median, scored test RMSE {format_number(ours)} "
         f"against AutoETS's {format_number(theirs)} ("
     )
-    word = "loses to" if ours > theirs else "beats"
-    assert lines[2].startswith(head) and f": it {word} the best statistical baseline" in lines[2]
+    test = scoring.diebold_mariano(
+        *(
+            np.mean((result.outcome(name).forecasts[0] - result.actual) ** 2, axis=(1, 2))
+            for name in ("mlp_median", "auto_ets")
+        )
+    )
+    clear = test.p_value < 0.05
+    word = (
+        ("loses to" if clear else "is behind")
+        if ours > theirs
+        else "beats"
+        if clear
+        else "is ahead of"
+    )
+    assert lines[2].startswith(head) and f": it {word} the best statistical baseline, " in lines[2]
+    assert f"across the {test.origins} test origins (Diebold-Mariano p = " in lines[2]
     assert lines[2] == documents.best_validated_sentence(result)  # the report's sentence
     assert "stateful" not in "\n".join(lines)  # no state test without both LSTMs
     # the other outcome and the state test, on the same result
@@ -595,7 +609,11 @@ def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_
     state_test = scoring.compare_seeds([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
     lines = cli.compare_summary(dataclasses.replace(result, outcomes=better, state_test=state_test))
     assert lines[2].startswith(head.replace(format_number(ours), format_number(theirs / 2)))
-    assert lines[2].endswith("(-50.0%): it beats the best statistical baseline.")
+    assert "(-50.0%): it " in lines[2]  # the test is of the forecasts, not of the scores
+    assert lines[2].endswith(
+        f"across the {test.origins} test origins (Diebold-Mariano p = "
+        + ("< 0.001)." if test.p_value < 0.001 else f"{test.p_value:.2g}).")
+    )
     assert lines[3] == state_test.sentence("stateful", "stateless")
 
 

@@ -475,6 +475,19 @@ def test_a_flagged_seed_is_listed_and_left_out_of_every_number(tmp_path):
     assert float(medians[0]["coverage"]) == pytest.approx(covered)
 
 
+def _across(result, model, baseline):
+    """The sentence's Diebold-Mariano clause, from the two forecasts' squared errors."""
+    losses = [
+        np.mean(np.square(result.outcome(name).mean_forecast() - result.actual), axis=(1, 2))
+        for name in (model, baseline)
+    ]
+    test = scoring.diebold_mariano(*losses, horizon=result.config.horizon)
+    clear = "significantly" if test.p_value < 0.05 else "but not significantly"
+    return f"{clear} across the {test.origins} test origins (Diebold-Mariano p = " + (
+        "< 0.001)" if test.p_value < 0.001 else f"{test.p_value:.2g})"
+    )
+
+
 def test_the_report_leads_with_the_verdict_the_best_validated_model_and_the_state_test(tmp_path):
     result = flagged_result()
     report = write_compare_report(result, tmp_path)["report"].read_text()
@@ -485,7 +498,8 @@ def test_the_report_leads_with_the_verdict_the_best_validated_model_and_the_stat
     assert (
         f"**Verdict.** lstmlab's best-validated model, stateful_median, scored test RMSE "
         f"{format_number(ours)} against seasonal naive's {format_number(12.0)} "
-        f"({100 * (ours / 12.0 - 1):+.1f}%): it beats the best statistical baseline.\n\n"
+        f"({100 * (ours / 12.0 - 1):+.1f}%): it beats the best statistical baseline, "
+        f"{_across(result, 'stateful_median', 'seasonal_naive')}.\n\n"
         f"With hindsight, ranked on the test part: {result.verdict.sentence}" in report
     )
     # a baseline that is exact: the model loses, and the report says so
@@ -502,7 +516,23 @@ def test_the_report_leads_with_the_verdict_the_best_validated_model_and_the_stat
     sentence = best_validated_sentence(losing)
     assert sentence.endswith(
         f"against seasonal naive's 0.25 ({100 * (ours / 0.25 - 1):+.1f}%): it loses to the best "
-        "statistical baseline."
+        f"statistical baseline, {_across(losing, 'stateful_median', 'seasonal_naive')}."
+    )
+    # a baseline with the model's errors in reverse order, 2% larger: no clear gap
+    median = result.outcome("stateful_median").mean_forecast()
+    errors = (median - result.actual)[::-1] * 1.02
+    close = dataclasses.replace(exact, forecasts=(result.actual + errors)[None])
+    near_miss = np.sqrt(np.mean(np.square(close.forecasts[0] - result.actual)))
+    close = dataclasses.replace(close, metrics={**close.metrics, "rmse": np.array([near_miss])})
+    level = dataclasses.replace(
+        result,
+        outcomes=tuple(close if o.name == "seasonal_naive" else o for o in result.outcomes),
+    )
+    clause = _across(level, "stateful_median", "seasonal_naive")
+    assert clause.startswith("but not significantly across the ")
+    word = "ahead of" if ours < near_miss else "behind"
+    assert best_validated_sentence(level).endswith(
+        f": it is {word} the best statistical baseline, {clause}."
     )
     # the per-model lines: norm, its candidates, epochs (best epoch counted from 1), layout
     assert (
@@ -694,9 +724,10 @@ def test_a_choice_on_few_validation_forecasts_says_so(tmp_path):
     report = write_compare_report(few, tmp_path)["report"].read_text()
     warning = "rests on 3 validation forecasts only, too few to be sure of it"
     assert (
-        f"it beats the best statistical baseline; its choice among the neural models {warning}."
-        in report
-    )
+        "it beats the best statistical baseline, "
+        + _across(few, "stateful_median", "seasonal_naive")
+        + f"; its choice among the neural models {warning}."
+    ) in report
     assert f"none 9.9); the choice {warning}" in report
     # enough forecasts: no warning (and the hand-built result, 0 = unknown, has none either)
     enough = dataclasses.replace(

@@ -1041,6 +1041,8 @@ def compare_summary(result: compare.CompareResult) -> list[str]:
                     result.outcome(name + ENSEMBLE_SUFFIX),
                     base,
                     f"The seed median of {name} (no validation tail picks the best),",
+                    actual=result.actual,
+                    horizon=result.config.horizon,
                 )
                 for name in neural
             )

@@ -50,10 +50,12 @@ __all__ = [
     "diebold_mariano",
     "lowest",
     "flag_forecasts",
+    "format_p",
     "interval_coverage",
     "interval_coverage_per_step",
     "mase_scale",
     "mean_interval_width",
+    "origin_losses",
     "plausible_range",
     "point_metrics",
     "seed_ensemble",
@@ -778,7 +780,7 @@ def _with_spread(name: str, score: ScoreSummary) -> str:
     return f"{name} ({_mean_and_spread(score)})"
 
 
-def _format_p(p: float) -> str:
+def format_p(p: float) -> str:
     """A p-value in two significant digits (``"0.031"``), ``"< 0.001"`` below that."""
     if not math.isfinite(p):
         return "n/a"
@@ -850,6 +852,24 @@ def diebold_mariano(loss_a: Any, loss_b: Any, horizon: int = 1) -> DieboldMarian
     from scipy import stats  # imported here: the service imports this module
 
     return DieboldMariano(statistic, float(2.0 * stats.t.sf(abs(statistic), df=n - 1)), n)
+
+
+def origin_losses(forecast: Any, actual: Any) -> np.ndarray:
+    """``(origins,)`` squared errors of one forecast, averaged over its steps and series.
+
+    What ``diebold_mariano`` compares for two forecasts of the same origins; an origin with a
+    missing actual value is NaN (the test leaves it out).
+
+    Args:
+        forecast: ``(origins, horizon, series)`` one forecast (a baseline's, a seed median's).
+        actual: ``(origins, horizon, series)``, NaN where missing.
+
+    Returns:
+        ``(origins,)`` float64.
+    """
+    forecast = np.asarray(forecast, np.float64)
+    actual = _check_actual(actual, forecast.shape)
+    return np.mean(np.square(forecast - actual), axis=(1, 2))
 
 
 def lowest(scores: Sequence[float]) -> int:
@@ -946,7 +966,7 @@ def verdict(
             ""
             if test is None
             else f" across the {test.origins} test origins (Diebold-Mariano p = "
-            f"{_format_p(test.p_value)})"
+            f"{format_p(test.p_value)})"
         )
         if test is not None and test.p_value < SIGNIFICANCE:
             sentence = (

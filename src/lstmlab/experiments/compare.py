@@ -1647,9 +1647,7 @@ def run(
         noise="the seed noise" if len(folds) == 1 else "the spread over folds",
         # a margin is clear only if it holds across the test origins: each model's forecast
         # (a neural model's median over its kept seeds) by its squared error per origin
-        origin_losses={
-            o.name: np.mean(np.square(o.mean_forecast() - actual), axis=(1, 2)) for o in scored
-        },
+        origin_losses={o.name: scoring.origin_losses(o.mean_forecast(), actual) for o in scored},
         horizon=config.horizon,
     )
     names = [o.name for o in outcomes]

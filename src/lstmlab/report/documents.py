@@ -694,22 +694,36 @@ def best_validated_sentence(result: CompareResult) -> str:
         model,
         baseline,
         f"lstmlab's best-validated model, {model.name},",
-        _few_forecasts(model.validation_origins, "its choice among the neural models"),
+        actual=result.actual,
+        horizon=result.config.horizon,
+        caveat=_few_forecasts(model.validation_origins, "its choice among the neural models"),
     )
 
 
 def versus_baseline_sentence(
-    model: ModelOutcome, baseline: ModelOutcome, head: str, caveat: str = ""
+    model: ModelOutcome,
+    baseline: ModelOutcome,
+    head: str,
+    *,
+    actual: np.ndarray,
+    horizon: int,
+    caveat: str = "",
 ) -> str:
     """A neural model's test RMSE against the best statistical baseline's, in one sentence.
 
     The one verdict of a model against the baseline, in the report and on the command line.
+    The model beats (or loses to) the baseline only when the gap holds across the test
+    origins: a Diebold-Mariano test of the two forecasts' squared errors per origin
+    (``scoring.diebold_mariano``, p below ``scoring.SIGNIFICANCE``); otherwise it is ahead of
+    (or behind) it, not significantly, as the ranking's verdict would say.
 
     Args:
         model: the neural model (its seed median).
         baseline: ``CompareResult.best_statistical()``.
         head: how the sentence names the model, e.g. ``"lstmlab's best-validated model,
             mlp_median,"``.
+        actual: ``(origins, horizon, series)`` the observed values (``CompareResult.actual``).
+        horizon: steps ahead of each forecast (the test's lag window).
         caveat: appended before the full stop (``_few_forecasts``).
 
     Returns:
@@ -722,12 +736,29 @@ def versus_baseline_sentence(
             f"{_short_label(baseline)} scored {format_number(theirs)}."
         )
     relative = _relative(ours, theirs)
-    if ours > theirs:
-        outcome = "it loses to the best statistical baseline"
-    elif ours < theirs:
-        outcome = "it beats the best statistical baseline"
-    else:
+    if ours == theirs:
         outcome = "it ties with the best statistical baseline"
+    else:
+        test = scoring.diebold_mariano(
+            scoring.origin_losses(model.mean_forecast(), actual),
+            scoring.origin_losses(baseline.mean_forecast(), actual),
+            horizon,
+        )
+        origins = f"the {test.origins} test origins"
+        if not math.isfinite(test.p_value):
+            clear, across = False, f", too few ({test.origins}) test origins to test the gap"
+        else:
+            # significant, and the same way as the scores (negative: the model's losses lower)
+            clear = test.p_value < scoring.SIGNIFICANCE and (test.statistic < 0) == (ours < theirs)
+            across = (
+                f", {'significantly' if clear else 'but not significantly'} across {origins} "
+                f"(Diebold-Mariano p = {scoring.format_p(test.p_value)})"
+            )
+        if ours < theirs:
+            verb = "it beats" if clear else "it is ahead of"
+        else:
+            verb = "it loses to" if clear else "it is behind"
+        outcome = f"{verb} the best statistical baseline{across}"
     return (
         f"{head} scored test RMSE {format_number(ours)} against {_short_label(baseline)}'s "
         f"{format_number(theirs)} ({_percent(relative)}): {outcome}" + caveat + "."
