@@ -320,6 +320,46 @@ def test_items_reads_in_batches_in_storage_order(tmp_path):
                 next(store.items(batch_size=bad))
 
 
+def test_a_page_of_states_decodes_as_each_state_alone():
+    rng = np.random.default_rng(0)
+
+    def state(k, recent=4):  # a model's layout: several dtypes, a scalar, an empty array
+        arrays = {
+            "rnn.0.h": rng.normal(size=(3, 5)).astype(np.float32),
+            "recent": rng.normal(size=(recent, 2)).astype(np.float32),
+            "seen": np.asarray(k, np.int64),
+            "zone": rng.integers(0, 255, 64).astype(np.uint8),
+            "none": np.zeros((0, 2), np.float32),
+            "scaler.offset": rng.normal(size=2),
+        }
+        return StoredState(arrays=arrays, seen=k, last_time=None if k % 2 else 10 * k)
+
+    states = [state(k) for k in range(40)] + [state(40, recent=2)] + [state(41)]
+    rows = [
+        (f"s{k}", state_store.encode_state(s), s.seen, s.last_time) for k, s in enumerate(states)
+    ]
+    pages = state_store.decode_page(rows)
+    # one page per run of one layout: rows 0-39, the shorter window 40, then 41
+    assert [len(p.ids) for p in pages] == [40, 1, 1]
+    page = [state for p in pages for _, state in p.items()]
+    assert [i for p in pages for i, _ in p.items()] == [row[0] for row in rows]
+    for got, row in zip(page, rows, strict=True):
+        alone = state_store.decode_state(*row)  # safetensors' own parse of the row
+        assert (got.seen, got.last_time) == (alone.seen, alone.last_time)
+        assert got.arrays.keys() == alone.arrays.keys()
+        for name, array in alone.arrays.items():
+            assert got.arrays[name].dtype == array.dtype and got.arrays[name].shape == array.shape
+            np.testing.assert_array_equal(got.arrays[name], array)
+            assert not got.arrays[name].flags.writeable
+    assert state_store.decode_page([]) == []
+    # a damaged row is named as decode_state names it, whichever row of the page it is
+    for k in (0, 7):
+        damaged = list(rows)
+        damaged[k] = (rows[k][0], rows[k][1][:-5], rows[k][2], rows[k][3])
+        with pytest.raises(state_store.DamagedStateError, match=f"series 's{k}' is unreadable"):
+            state_store.decode_page(damaged)
+
+
 def test_cached_states_are_always_the_latest_committed(tmp_path):
     path = tmp_path / "s.sqlite"
     with pytest.raises(ValueError, match="cached_states must be an int >= 0, got -1"):

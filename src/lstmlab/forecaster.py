@@ -151,6 +151,7 @@ from lstmlab.states import (
     kept_zone,
     state_arrays,
     state_from_arrays,
+    states_from_rows,
 )
 
 __all__ = [
@@ -773,6 +774,7 @@ class Forecaster:
             self._store.close()
         self._model = model
         self._params = params
+        self._seeds = int(jax.tree.leaves(params)[0].shape[0])  # read per series decoded
         self._recipe = recipe
         self._scaler = scaler
         self._metrics = dict(metrics or {})
@@ -859,7 +861,7 @@ class Forecaster:
     def seeds(self) -> int:
         """Trainings side by side (forecasts are their median)."""
         self._require_model()
-        return int(jax.tree.leaves(self._params)[0].shape[0])
+        return self._seeds
 
     @property
     def recipe(self) -> Recipe:
@@ -2016,8 +2018,22 @@ class Forecaster:
             self.halfwidths("", bounds[0][0], horizon)  # raises, before any work
         ids = [] if series is None else ([series] if isinstance(series, str) else list(series))
         states = {}
-        if series is None:  # every series: the store read in pages, not one query per series
-            states = {i: self._decode(i, stored) for i, stored in self._store.items()}
+        if series is None:  # every series: the store read in pages, each decoded at once
+            for page in self._store.pages():
+                states.update(
+                    zip(
+                        page.ids,
+                        states_from_rows(
+                            self._model,
+                            self._recipe,
+                            page.arrays,
+                            self.seeds,
+                            self._settings.scaler,
+                            f"series {page.ids[0]!r}",
+                        ),
+                        strict=True,
+                    )
+                )
         for series_id in ids:
             stored = self._store.get(series_id)
             if stored is None:
@@ -2044,7 +2060,7 @@ class Forecaster:
                     grids[key] = self._forecast_times(
                         series_id, state.last_time, state.zone, horizon
                     )
-                times.append(grids[key])
+                times.append(key)
             else:
                 times.append(forecast.seen + steps - 1)  # the position of the forecast reading
             values.append(forecast.values)  # (horizon, columns)
@@ -2055,21 +2071,27 @@ class Forecaster:
         per_series = horizon * len(columns)  # rows: series, then column, then step
         # (series, horizon, columns) -> (series, columns, horizon): a column's steps together
         stacked = np.stack(values).transpose(0, 2, 1)
-        pieces = [t for t in times for _ in columns]  # each series' steps once per column
         zones = {str(t.tz) for t in grids.values()}
-        stamped = [isinstance(t, pd.Index) for t in times]
+        stamped = [isinstance(t, tuple) for t in times]
         if all(stamped) and len(zones) == 1:  # one zone (or none): one datetime column
-            utc = np.concatenate([t.as_unit("ns").asi8 for t in pieces]).view("M8[ns]")
+            # each distinct grid converted once; every series' row of it, once per column
+            position = {key: k for k, key in enumerate(grids)}
+            utc = np.stack([grid.as_unit("ns").asi8 for grid in grids.values()])
+            rows = np.repeat([position[key] for key in times], len(columns))
+            utc = utc[rows].reshape(-1).view("M8[ns]")
             zone = next(iter(grids.values())).tz
             time_column: Any = (
                 pd.DatetimeIndex(utc)
                 if zone is None
                 else pd.DatetimeIndex(utc, tz="UTC").tz_convert(zone)
             )
-        elif any(stamped):  # several zones, or positions beside times: objects, as pandas joins
-            time_column = np.concatenate([np.asarray(p, dtype=object) for p in pieces])
         else:
-            time_column = np.concatenate(pieces)
+            # each series' steps once per column: its grid, or its positions
+            pieces = [grids[t] if isinstance(t, tuple) else t for t in times for _ in columns]
+            if any(stamped):  # several zones, or positions beside times: objects, as pandas joins
+                time_column = np.concatenate([np.asarray(p, dtype=object) for p in pieces])
+            else:
+                time_column = np.concatenate(pieces)
         out = pd.DataFrame(
             {
                 "series_id": np.repeat(np.asarray(kept, dtype=object), per_series),

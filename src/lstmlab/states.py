@@ -35,6 +35,7 @@ __all__ = [
     "kept_zone",
     "state_arrays",
     "state_from_arrays",
+    "states_from_rows",
     "zone_bytes",
     "zone_name",
 ]
@@ -123,6 +124,37 @@ def state_from_arrays(
     label: str,
 ) -> SeriesState:
     """Inverse of ``state_arrays``."""
+    stacked = {name: np.asarray(array)[None] for name, array in arrays.items()}
+    return states_from_rows(config, recipe, stacked, seeds, scaler_kind, label)[0]
+
+
+def states_from_rows(
+    config: ModelConfig,
+    recipe: Recipe,
+    arrays: Mapping[str, np.ndarray],
+    seeds: int,
+    scaler_kind: str,
+    label: str,
+) -> list[SeriesState]:
+    """``state_from_arrays`` of every row of stacked arrays (a row per series), at once.
+
+    Each array is converted once for all rows; a state's arrays are views of one copy (never
+    of the caller's buffer), read-only by convention.
+
+    Args:
+        config: the model.
+        recipe: its recipe.
+        arrays: ``state_arrays``' names, each with a leading row axis.
+        seeds: trainings side by side (one: the arrays have no seeds axis).
+        scaler_kind: the kind of the series' scalers.
+        label: the states in messages (``"series 'a'"``).
+
+    Returns:
+        One state per row.
+
+    Raises:
+        ValueError: arrays missing or of the wrong shape for the model.
+    """
     layers = len(config.units) if config.stateful else 0
     needed = [f"rnn.{layer}.{n}" for layer in range(layers) for n in ("h", "c")]
     needed += ["recent", "recent_length", "prediction", "has_prediction", "last_time", "seen"]
@@ -132,38 +164,47 @@ def state_from_arrays(
 
     def with_seeds(array: np.ndarray) -> np.ndarray:
         array = np.array(array, np.float32)  # a copy: never a view of a caller's buffer
-        return array[None] if seeds == 1 else array  # (seeds, ...)
+        return array[:, None] if seeds == 1 else array  # (rows, seeds, ...)
 
-    rnn = tuple(
-        LSTMState(h=with_seeds(arrays[f"rnn.{layer}.h"]), c=with_seeds(arrays[f"rnn.{layer}.c"]))
-        for layer in range(layers)
-    )
-    for layer, lstm_state in enumerate(rnn):
-        if lstm_state.h.shape != (seeds, config.units[layer]):
+    h = [with_seeds(arrays[f"rnn.{layer}.h"]) for layer in range(layers)]
+    c = [with_seeds(arrays[f"rnn.{layer}.c"]) for layer in range(layers)]
+    for layer in range(layers):
+        if h[layer].shape[1:] != (seeds, config.units[layer]):
             raise ValueError(
-                f"the stored state of {label} has shape {lstm_state.h.shape} in layer {layer}, "
+                f"the stored state of {label} has shape {h[layer].shape[1:]} in layer {layer}, "
                 f"the model needs {(seeds, config.units[layer])}; save the model again"
             )
-    k = int(arrays["recent_length"])
-    last_time = int(arrays["last_time"])
-    scaler = None
+    recent = np.array(arrays["recent"], np.float32)
+    lengths = np.asarray(arrays["recent_length"]).tolist()
+    prediction = with_seeds(arrays["prediction"])
+    has_prediction = np.asarray(arrays["has_prediction"]).astype(bool).tolist()
+    last_times = np.asarray(arrays["last_time"]).tolist()
+    seen = np.asarray(arrays["seen"]).tolist()
+    rows = len(seen)
+    # a state stored before time zones were kept has no "zone": naive
+    zones: list[str | None] = [None] * rows
+    if "zone" in arrays and np.asarray(arrays["zone"]).any():
+        zones = [zone_name(row) for row in np.asarray(arrays["zone"])]
+    scalers: list[Scaler | None] = [None] * rows
     if "scaler.offset" in arrays:
-        scaler = Scaler(
-            kind=scaler_kind,
-            columns=recipe.columns,
-            offset=tuple(np.asarray(arrays["scaler.offset"]).tolist()),
-            scale=tuple(np.asarray(arrays["scaler.scale"]).tolist()),
+        offsets = np.asarray(arrays["scaler.offset"], np.float64).tolist()
+        scales = np.asarray(arrays["scaler.scale"], np.float64).tolist()
+        scalers = [
+            Scaler(kind=scaler_kind, columns=recipe.columns, offset=offset, scale=scale)
+            for offset, scale in zip(offsets, scales, strict=True)
+        ]
+    return [
+        SeriesState(
+            rnn=tuple(LSTMState(h=h[layer][k], c=c[layer][k]) for layer in range(layers)),
+            recent=recent[k, : lengths[k]],
+            prediction=prediction[k] if has_prediction[k] else None,
+            last_time=None if last_times[k] == NO_TIME else last_times[k],
+            seen=seen[k],
+            scaler=scalers[k],
+            zone=zones[k],
         )
-    return SeriesState(
-        rnn=rnn,
-        recent=np.array(arrays["recent"][:k], np.float32),
-        prediction=with_seeds(arrays["prediction"]) if int(arrays["has_prediction"]) else None,
-        last_time=None if last_time == NO_TIME else last_time,
-        seen=int(arrays["seen"]),
-        scaler=scaler,
-        # a state stored before time zones were kept has no "zone": naive
-        zone=zone_name(arrays["zone"]) if "zone" in arrays else None,
-    )
+        for k in range(rows)
+    ]
 
 
 def encode_states(
@@ -219,17 +260,12 @@ def decode_states(
                 f"saved state {name!r} has {array.shape[0]} rows for {len(ids)} series; "
                 "save the model again"
             )
-    return {
-        series_id: state_from_arrays(
-            config,
-            recipe,
-            {name: array[row] for name, array in arrays.items()},
-            seeds,
-            scaler_kind,
-            f"series {series_id!r}",
-        )
-        for row, series_id in enumerate(ids)
-    }
+    if not ids:
+        return {}
+    label = f"series {ids[0]!r}" + (f" (and {len(ids) - 1} more)" if len(ids) > 1 else "")
+    return dict(
+        zip(ids, states_from_rows(config, recipe, arrays, seeds, scaler_kind, label), strict=True)
+    )
 
 
 def fresh_series_state(config: ModelConfig, seeds: int, scaler: Scaler | None) -> SeriesState:

@@ -8,6 +8,7 @@ are written to JSON with ``repr`` precision, so a saved and reloaded scaler give
 bit-identical outputs.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,11 +50,11 @@ class Scaler:
                 f"columns, {len(self.offset)} offsets and {len(self.scale)} scales"
             )
         for name, scale in zip(self.columns, self.scale, strict=True):
-            if not np.isfinite(scale) or scale == 0.0:
+            if not math.isfinite(scale) or scale == 0.0:
                 raise ValueError(
                     f"scale of column {name!r} is {scale!r}; a scale must be finite and nonzero"
                 )
-        if not all(np.isfinite(self.offset)):
+        if not all(map(math.isfinite, self.offset)):
             raise ValueError(f"scaler offsets must be finite, got {self.offset}")
 
     @property

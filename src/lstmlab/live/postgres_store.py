@@ -51,6 +51,7 @@ from lstmlab.checks import check_choice, check_positive_number
 from lstmlab.live.state_store import (
     STORE_FORMAT,
     LogRow,
+    StatePage,
     StateStore,
     StoredState,
     StoreError,
@@ -457,6 +458,10 @@ class PostgresStore:
 
     def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
         """``StateStore.items``, one query per page."""
+        return (pair for page in self.pages(batch_size=batch_size) for pair in page.items())
+
+    def pages(self, *, batch_size: int = 1000) -> Iterator[StatePage]:
+        """``StateStore.pages``, one query per page."""
 
         def read_page(after: int, limit: int) -> list[tuple[Any, ...]]:
             with self._failures():

@@ -48,6 +48,7 @@ shrinks again; ``journal_size_limit`` also caps what a reset WAL keeps on disk.
 """
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -74,6 +75,7 @@ __all__ = [
     "DamagedStateError",
     "SeriesLimitError",
     "SeriesStore",
+    "StatePage",
     "StateStore",
     "StoreError",
     "StoreUnavailable",
@@ -82,6 +84,7 @@ __all__ = [
     # the codec and helpers every store implementation shares (postgres_store)
     "check_max_series",
     "decode_log",
+    "decode_page",
     "decode_readings",
     "decode_state",
     "encode_state",
@@ -265,10 +268,105 @@ def decode_readings(rows: Sequence[tuple[int, bytes]]) -> dict[int, np.ndarray]:
     return {key: np.frombuffer(blob, np.float64) for key, blob in rows}
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class StatePage:
+    """Stored states of one layout, stacked: what a page of ``StateStore.pages`` holds.
+
+    Attributes:
+        ids: the series, in storage order.
+        arrays: every state array with a leading row axis (row ``k``: ``ids[k]``), read-only.
+        seen: readings observed, one per row.
+        last_time: the last reading's timestamp in nanoseconds, or ``None``, one per row.
+    """
+
+    ids: tuple[str, ...]
+    arrays: dict[str, np.ndarray]
+    seen: tuple[int, ...]
+    last_time: tuple[int | None, ...]
+
+    def items(self) -> Iterator[tuple[str, StoredState]]:
+        """Each row as ``(series id, StoredState)``; the arrays are views of the page's."""
+        for k, series_id in enumerate(self.ids):
+            arrays = {name: array[k] for name, array in self.arrays.items()}
+            yield (
+                series_id,
+                StoredState(arrays=arrays, seen=self.seen[k], last_time=self.last_time[k]),
+            )
+
+
+def _page_of_one(state: StoredState, series_id: str) -> StatePage:
+    return StatePage(
+        ids=(series_id,),
+        arrays={name: array[None] for name, array in state.arrays.items()},
+        seen=(state.seen,),
+        last_time=(state.last_time,),
+    )
+
+
+def decode_page(rows: Sequence[tuple[str, bytes, int, int | None]]) -> list[StatePage]:
+    """``decode_state`` of many rows ``(series id, state bytes, seen, last_time)`` at once.
+
+    The states of one model share one layout, so their safetensors headers are the same
+    bytes: a run of rows with the first one's header and length is read through one NumPy
+    structured view of all their data (the first decoded and checked by safetensors), without
+    a parse per row. A row of another layout starts a page of its own; damaged bytes raise
+    ``DamagedStateError`` as ``decode_state`` does.
+
+    Args:
+        rows: the rows, in order.
+
+    Returns:
+        Pages of one layout each that hold the rows in order.
+    """
+    pages: list[StatePage] = []
+    k = 0
+    while k < len(rows):
+        series_id, blob, seen, last_time = rows[k]
+        first = decode_state(series_id, blob, seen, last_time)
+        blob = bytes(blob)
+        start = 8 + int.from_bytes(blob[:8], "little")
+        header = blob[:start]
+        end = k + 1
+        while end < len(rows) and len(rows[end][1]) == len(blob) and rows[end][1][:start] == header:
+            end += 1
+        if end == k + 1:
+            pages.append(_page_of_one(first, series_id))
+            k = end
+            continue
+        offsets = {
+            name: entry["data_offsets"][0]
+            for name, entry in json.loads(header[8:]).items()
+            if name != "__metadata__"
+        }
+        layout = np.dtype(
+            {
+                "names": list(offsets),
+                "formats": [
+                    (first.arrays[name].dtype.newbyteorder("<"), first.arrays[name].shape)
+                    for name in offsets
+                ],
+                "offsets": list(offsets.values()),
+                "itemsize": len(blob) - start,
+            }
+        )
+        run = rows[k:end]
+        records = np.frombuffer(b"".join(bytes(row[1])[start:] for row in run), layout)
+        pages.append(
+            StatePage(
+                ids=tuple(row[0] for row in run),
+                arrays={name: records[name] for name in offsets},  # read-only views
+                seen=tuple(row[2] for row in run),
+                last_time=tuple(row[3] for row in run),
+            )
+        )
+        k = end
+    return pages
+
+
 def paged(
     read_page: Callable[[int, int], Sequence[tuple[Any, ...]]], batch_size: int
-) -> Iterator[tuple[str, StoredState]]:
-    """``items()`` of either store, ``batch_size`` rows at a time (bounded memory).
+) -> Iterator[StatePage]:
+    """``pages()`` of either store, ``batch_size`` rows at a time (bounded memory).
 
     ``read_page(after, limit)`` gives at most ``limit`` rows ``(position, id, state, seen,
     last_time)`` whose position is past ``after``, in position order.
@@ -277,8 +375,7 @@ def paged(
     after = -(2**63)
     while True:
         rows = read_page(after, batch_size)
-        for _, series_id, *row in rows:
-            yield series_id, decode_state(series_id, *row)
+        yield from decode_page([row[1:] for row in rows])
         if len(rows) < batch_size:
             return
         after = rows[-1][0]
@@ -341,6 +438,17 @@ class StateStore(Protocol):
 
         Returns:
             An iterator of ``(series id, state)`` pairs.
+        """
+        ...
+
+    def pages(self, *, batch_size: int = 1000) -> Iterator[StatePage]:
+        """``items()`` as pages of stacked arrays (``StatePage``), for work on many series.
+
+        Args:
+            batch_size: rows read at a time (a page holds at most that many).
+
+        Returns:
+            An iterator of pages, in storage order.
         """
         ...
 
@@ -826,6 +934,10 @@ class SeriesStore:
 
     def items(self, *, batch_size: int = 1000) -> Iterator[tuple[str, StoredState]]:
         """``StateStore.items``; each page is read under the connection's lock."""
+        return (pair for page in self.pages(batch_size=batch_size) for pair in page.items())
+
+    def pages(self, *, batch_size: int = 1000) -> Iterator[StatePage]:
+        """``StateStore.pages``; each page is read under the connection's lock."""
 
         def read_page(after: int, limit: int) -> list[tuple[Any, ...]]:
             with self._reading() as db:
