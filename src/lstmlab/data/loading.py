@@ -33,6 +33,7 @@ file in its original format (`load_household_power`), its per-day summary
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import re
 import shutil
@@ -1147,7 +1148,12 @@ def _clean(
     source: str,
     index_name: str,
 ) -> LoadedSeries:
-    """Run the shared cleaning pipeline; `table` holds the raw value columns, row-aligned."""
+    """Run the shared cleaning pipeline; `table` holds the raw value columns, row-aligned.
+
+    The stages, in order: numbers out of the cells, time order, duplicates, the source grid
+    (absent timestamps become missing rows), resampling, the missing-value policy, and the
+    checks of what is left.
+    """
     columns = config.columns
     values = {
         name: _numbers(
@@ -1163,87 +1169,19 @@ def _clean(
     frame = pd.DataFrame(values, index=time.rename(None), columns=list(columns))
     missing_read = {name: int(frame[name].isna().sum()) for name in columns}
     rows = np.arange(1, rows_read + 1)  # 1-based data rows, header excluded
-
-    # Order: an unsorted file is an error unless sort=True.
-    rows_sorted = False
-    stamps = frame.index.asi8
-    descents = np.flatnonzero(np.diff(stamps) < 0)
-    if descents.size:
-        position = int(descents[0]) + 1
-        if not config.sort:
-            raise ValueError(
-                f"timestamps in {source} are not sorted: row {position + 1} "
-                f"({_stamp(frame.index[position])}) is earlier than row {position} "
-                f"({_stamp(frame.index[position - 1])}); sort the file by time, or pass "
-                "sort=True to sort on load"
-            )
-        order = np.argsort(stamps, kind="stable")
-        frame = frame.iloc[order]
-        rows = rows[order]
-        rows_sorted = True
-
-    duplicated = frame.index.duplicated()
-    duplicates = int(duplicated.sum())
-    if duplicates and config.resample is None:
-        position = int(np.flatnonzero(duplicated)[0])
-        raise ValueError(
-            f"{_count(duplicates, 'duplicated timestamp')} in {source}, the first is "
-            f"{_stamp(frame.index[position])} at row {rows[position]}; aggregate the "
-            "duplicates before loading, or pass resample to aggregate them on load"
-        )
-
-    # The source grid: absent timestamps become missing rows, counted as gaps.
+    frame, rows, rows_sorted = _in_time_order(frame, rows, config, source)
+    duplicates = _counted_duplicates(frame, rows, config, source)
     notes: list[str] = []
-    if duplicates:
-        source_offset, inferred = None, False
-    else:
-        source_offset, inferred = _source_frequency(
-            frame.index, rows, config, source, irregular_ok=config.resample is not None
-        )
-    gaps = 0
     source_index = frame.index
-    if source_offset is not None:
-        grid = pd.date_range(
-            frame.index[0], frame.index[-1], freq=source_offset, unit=frame.index.unit
-        )
-        gaps = len(grid) - len(frame)
-        frame = frame.reindex(grid)
-        if gaps > rows_read:
-            notes.append(
-                f"more timestamps were absent ({gaps}) than present ({rows_read}): check "
-                f"that the frequency {source_offset.freqstr!r} is right"
-            )
-
+    grid = _on_source_grid(frame, rows, config, source, duplicates, notes)
+    frame, gaps = grid.frame, grid.gaps
     resampled = None
-    final_offset = source_offset
+    final_offset = grid.offset
     if config.resample is not None:
-        rule = to_offset(config.resample)
-        # Readings per bin count the source rows only, not the gap rows added above.
-        readings = pd.Series(np.ones(len(source_index)), index=source_index).resample(rule).count()
-        before = len(frame)
-        resampler = frame.resample(rule)
-        # min_count=1: a bin with no reading stays missing instead of summing to 0.
-        out = resampler.sum(min_count=1) if config.aggregation == "sum" else resampler.mean()
-        readings = readings.reindex(out.index, fill_value=0)
-        absent = frame.isna().resample(rule).sum().reindex(out.index, fill_value=0)
-        present = frame.notna().resample(rule).sum().reindex(out.index, fill_value=0)
-        partial = int(((absent > 0) & (present > 0)).any(axis=1).sum())
-        if config.aggregation == "sum":
-            notes.extend(_edge_bin_notes(frame, source_offset, rule))
-        frame = out
-        final_offset = rule
-        resampled = ResampleReport(
-            rule=rule.freqstr,
-            aggregation=config.aggregation,
-            rows_before=before,
-            rows_after=len(out),
-            empty_bins=int((readings == 0).sum()),
-            partial_bins=partial,
-        )
+        frame, resampled = _resampled(frame, source_index, grid.offset, config, notes)
+        final_offset = to_offset(config.resample)
     assert final_offset is not None  # irregular sources are only allowed with resample
     freq = final_offset.freqstr
-
-    # The missing-value policy.
     was_missing = frame.isna()
     missing = {name: int(was_missing[name].sum()) for name in columns}
     for name in columns:
@@ -1259,69 +1197,12 @@ def _clean(
             gaps=gaps,
             missing_read=missing_read,
             source_index=source_index,
-            freq=freq if source_offset is None else source_offset.freqstr,
+            freq=freq if grid.offset is None else grid.offset.freqstr,
             config=config,
             source=source,
         )
-    interpolated = dict.fromkeys(columns, 0)
-    forward_filled = dict.fromkeys(columns, 0)
-    edge_filled = dict.fromkeys(columns, 0)
-    dropped = dict.fromkeys(columns, 0)
-    left_missing = dict.fromkeys(columns, 0)
-    rows_dropped = 0
-    if any(missing.values()):
-        if config.missing == "error":
-            details = ", ".join(
-                f"column {name!r} {missing[name]} (first at "
-                f"{_stamp(frame.index[was_missing[name].to_numpy()][0])})"
-                for name in columns
-                if missing[name]
-            )
-            raise ValueError(
-                f"missing='error' but {source} has missing values: {details}; fill them, "
-                "or pass missing='interpolate', 'ffill' or 'drop'"
-            )
-        if config.missing == "interpolate":
-            inside = frame.interpolate(method="time", limit_area="inside")
-            done = was_missing & inside.notna()
-            frame = inside.ffill().bfill()
-            interpolated = {name: int(done[name].sum()) for name in columns}
-            edge_filled = {name: missing[name] - interpolated[name] for name in columns}
-        elif config.missing == "ffill":
-            forward = frame.ffill()
-            done = was_missing & forward.notna()
-            frame = forward.bfill()
-            forward_filled = {name: int(done[name].sum()) for name in columns}
-            edge_filled = {name: missing[name] - forward_filled[name] for name in columns}
-        elif config.missing == "keep":
-            # Nothing is filled here: a caller who splits fills each part (fill_split).
-            left_missing = dict(missing)
-        else:  # drop
-            keep = ~was_missing.any(axis=1)
-            rows_dropped = int((~keep).sum())
-            frame = frame.loc[keep.to_numpy()]
-            dropped = dict(missing)
-            notes.append(
-                f"dropping {_count(rows_dropped, 'row')} leaves holes in the {freq!r} time "
-                "grid: the index is no longer regular"
-            )
-
-    if len(frame) < config.min_length:
-        raise ValueError(
-            f"{source} has {_count(len(frame), 'row')} after cleaning, fewer than "
-            f"min_length={config.min_length}; load a longer range, resample less coarsely "
-            "or lower min_length"
-        )
-    for name in columns:
-        column = frame[name].to_numpy()
-        # nanmax/nanmin: under the policy "keep" the column may still hold NaN.
-        if np.nanmax(column) == np.nanmin(column):
-            raise ValueError(
-                f"column {name!r} in {source} is constant (every value is "
-                f"{float(column[0])!r}); a scaler would divide by zero; drop the column "
-                "or choose another target"
-            )
-
+    frame, filled = _filled(frame, was_missing, missing, config, source, freq, notes)
+    _check_cleaned(frame, config, source)
     frame = frame.astype(config.dtype).rename_axis(index_name)
     report = LoadReport(
         source=source,
@@ -1330,8 +1211,8 @@ def _clean(
         start=frame.index[0],
         end=frame.index[-1],
         freq=freq,
-        source_freq=None if source_offset is None else source_offset.freqstr,
-        freq_inferred=inferred,
+        source_freq=None if grid.offset is None else grid.offset.freqstr,
+        freq_inferred=grid.inferred,
         rows_sorted=rows_sorted,
         duplicates_aggregated=duplicates,
         gaps_filled=gaps,
@@ -1343,15 +1224,15 @@ def _clean(
                 role="target" if name in config.targets else "feature",
                 missing_read=missing_read[name],
                 missing=missing[name],
-                interpolated=interpolated[name],
-                forward_filled=forward_filled[name],
-                edge_filled=edge_filled[name],
-                dropped=dropped[name],
-                left_missing=left_missing[name],
+                interpolated=filled.interpolated.get(name, 0),
+                forward_filled=filled.forward_filled.get(name, 0),
+                edge_filled=filled.edge_filled.get(name, 0),
+                dropped=filled.dropped.get(name, 0),
+                left_missing=filled.left_missing.get(name, 0),
             )
             for name in columns
         ),
-        rows_dropped=rows_dropped,
+        rows_dropped=filled.rows_dropped,
         notes=tuple(notes),
     )
     return LoadedSeries(
@@ -1361,6 +1242,190 @@ def _clean(
         freq=freq,
         report=report,
     )
+
+
+def _in_time_order(
+    frame: pd.DataFrame, rows: np.ndarray, config: LoadConfig, source: str
+) -> tuple[pd.DataFrame, np.ndarray, bool]:
+    """The frame in time order: an unsorted file is an error unless ``sort=True``.
+
+    Returns:
+        ``(frame, its 1-based file rows, whether it was sorted here)``.
+    """
+    stamps = frame.index.asi8
+    descents = np.flatnonzero(np.diff(stamps) < 0)
+    if not descents.size:
+        return frame, rows, False
+    position = int(descents[0]) + 1
+    if not config.sort:
+        raise ValueError(
+            f"timestamps in {source} are not sorted: row {position + 1} "
+            f"({_stamp(frame.index[position])}) is earlier than row {position} "
+            f"({_stamp(frame.index[position - 1])}); sort the file by time, or pass "
+            "sort=True to sort on load"
+        )
+    order = np.argsort(stamps, kind="stable")
+    return frame.iloc[order], rows[order], True
+
+
+def _counted_duplicates(
+    frame: pd.DataFrame, rows: np.ndarray, config: LoadConfig, source: str
+) -> int:
+    """How many timestamps repeat; an error unless ``resample`` aggregates them."""
+    duplicated = frame.index.duplicated()
+    duplicates = int(duplicated.sum())
+    if duplicates and config.resample is None:
+        position = int(np.flatnonzero(duplicated)[0])
+        raise ValueError(
+            f"{_count(duplicates, 'duplicated timestamp')} in {source}, the first is "
+            f"{_stamp(frame.index[position])} at row {rows[position]}; aggregate the "
+            "duplicates before loading, or pass resample to aggregate them on load"
+        )
+    return duplicates
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _SourceGrid:
+    frame: pd.DataFrame  # on the source grid, absent timestamps as missing rows
+    offset: Any  # the source frequency (a pandas offset), None when irregular or duplicated
+    inferred: bool  # whether the frequency was inferred (not given)
+    gaps: int  # rows added for absent timestamps
+
+
+def _on_source_grid(
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    config: LoadConfig,
+    source: str,
+    duplicates: int,
+    notes: list[str],
+) -> _SourceGrid:
+    """The source grid: absent timestamps become missing rows, counted as gaps."""
+    if duplicates:
+        return _SourceGrid(frame=frame, offset=None, inferred=False, gaps=0)
+    offset, inferred = _source_frequency(
+        frame.index, rows, config, source, irregular_ok=config.resample is not None
+    )
+    if offset is None:
+        return _SourceGrid(frame=frame, offset=None, inferred=inferred, gaps=0)
+    grid = pd.date_range(frame.index[0], frame.index[-1], freq=offset, unit=frame.index.unit)
+    gaps = len(grid) - len(frame)
+    if gaps > len(frame):
+        notes.append(
+            f"more timestamps were absent ({gaps}) than present ({len(frame)}): check "
+            f"that the frequency {offset.freqstr!r} is right"
+        )
+    return _SourceGrid(frame=frame.reindex(grid), offset=offset, inferred=inferred, gaps=gaps)
+
+
+def _resampled(
+    frame: pd.DataFrame,
+    source_index: pd.DatetimeIndex,
+    source_offset: Any,
+    config: LoadConfig,
+    notes: list[str],
+) -> tuple[pd.DataFrame, ResampleReport]:
+    """The frame aggregated into ``config.resample`` bins, and what that did."""
+    rule = to_offset(config.resample)
+    # Readings per bin count the source rows only, not the gap rows added before.
+    readings = pd.Series(np.ones(len(source_index)), index=source_index).resample(rule).count()
+    before = len(frame)
+    resampler = frame.resample(rule)
+    # min_count=1: a bin with no reading stays missing instead of summing to 0.
+    out = resampler.sum(min_count=1) if config.aggregation == "sum" else resampler.mean()
+    readings = readings.reindex(out.index, fill_value=0)
+    absent = frame.isna().resample(rule).sum().reindex(out.index, fill_value=0)
+    present = frame.notna().resample(rule).sum().reindex(out.index, fill_value=0)
+    partial = int(((absent > 0) & (present > 0)).any(axis=1).sum())
+    if config.aggregation == "sum":
+        notes.extend(_edge_bin_notes(frame, source_offset, rule))
+    return out, ResampleReport(
+        rule=rule.freqstr,
+        aggregation=config.aggregation,
+        rows_before=before,
+        rows_after=len(out),
+        empty_bins=int((readings == 0).sum()),
+        partial_bins=partial,
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Filled:
+    """What the missing-value policy did, per column (absent: nothing)."""
+
+    interpolated: dict[str, int] = dataclasses.field(default_factory=dict)
+    forward_filled: dict[str, int] = dataclasses.field(default_factory=dict)
+    edge_filled: dict[str, int] = dataclasses.field(default_factory=dict)
+    dropped: dict[str, int] = dataclasses.field(default_factory=dict)
+    left_missing: dict[str, int] = dataclasses.field(default_factory=dict)
+    rows_dropped: int = 0
+
+
+def _filled(
+    frame: pd.DataFrame,
+    was_missing: pd.DataFrame,
+    missing: dict[str, int],
+    config: LoadConfig,
+    source: str,
+    freq: str,
+    notes: list[str],
+) -> tuple[pd.DataFrame, _Filled]:
+    """The missing-value policy (``config.missing``) applied, and what it did."""
+    columns = config.columns
+    if not any(missing.values()):
+        return frame, _Filled()
+    if config.missing == "error":
+        details = ", ".join(
+            f"column {name!r} {missing[name]} (first at "
+            f"{_stamp(frame.index[was_missing[name].to_numpy()][0])})"
+            for name in columns
+            if missing[name]
+        )
+        raise ValueError(
+            f"missing='error' but {source} has missing values: {details}; fill them, "
+            "or pass missing='interpolate', 'ffill' or 'drop'"
+        )
+    if config.missing == "interpolate":
+        inside = frame.interpolate(method="time", limit_area="inside")
+        done = was_missing & inside.notna()
+        interpolated = {name: int(done[name].sum()) for name in columns}
+        edges = {name: missing[name] - interpolated[name] for name in columns}
+        return inside.ffill().bfill(), _Filled(interpolated=interpolated, edge_filled=edges)
+    if config.missing == "ffill":
+        forward = frame.ffill()
+        done = was_missing & forward.notna()
+        forward_filled = {name: int(done[name].sum()) for name in columns}
+        edges = {name: missing[name] - forward_filled[name] for name in columns}
+        return forward.bfill(), _Filled(forward_filled=forward_filled, edge_filled=edges)
+    if config.missing == "keep":
+        # Nothing is filled here: a caller who splits fills each part (fill_split).
+        return frame, _Filled(left_missing=dict(missing))
+    keep = ~was_missing.any(axis=1)  # drop
+    rows_dropped = int((~keep).sum())
+    notes.append(
+        f"dropping {_count(rows_dropped, 'row')} leaves holes in the {freq!r} time "
+        "grid: the index is no longer regular"
+    )
+    return frame.loc[keep.to_numpy()], _Filled(dropped=dict(missing), rows_dropped=rows_dropped)
+
+
+def _check_cleaned(frame: pd.DataFrame, config: LoadConfig, source: str) -> None:
+    """Enough rows left, and no constant column (a scaler would divide by zero)."""
+    if len(frame) < config.min_length:
+        raise ValueError(
+            f"{source} has {_count(len(frame), 'row')} after cleaning, fewer than "
+            f"min_length={config.min_length}; load a longer range, resample less coarsely "
+            "or lower min_length"
+        )
+    for name in config.columns:
+        column = frame[name].to_numpy()
+        # nanmax/nanmin: under the policy "keep" the column may still hold NaN.
+        if np.nanmax(column) == np.nanmin(column):
+            raise ValueError(
+                f"column {name!r} in {source} is constant (every value is "
+                f"{float(column[0])!r}); a scaler would divide by zero; drop the column "
+                "or choose another target"
+            )
 
 
 _TEXT_PROBE = 1 << 16  # bytes read to tell a text file from a binary one
