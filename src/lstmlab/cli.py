@@ -563,16 +563,23 @@ def _seasons(text: str) -> int | None:
 
 
 def _add_compare(parser: argparse.ArgumentParser) -> None:
-    # JAX-free homes of compare's settings and vocabularies: --help loads no numerical stack
-    from lstmlab.core.norms import NORMS
-    from lstmlab.defaults import MODEL_KINDS, ForecasterSettings
-    from lstmlab.experiments import settings
-    from lstmlab.experiments.settings import BASELINES
-
-    _DEFAULTS = ForecasterSettings()  # the model defaults of fit and compare
-
-    defaults = settings.CompareConfig()
     parser.description = (_module_doc("lstmlab.experiments.compare") or "").split("\n\n")[0]
+    _add_compare_data(parser)
+    _add_compare_models(parser)
+    _add_compare_protocol(parser)
+    _add_out(
+        parser, what="the report folder", default="runs/compare", exists="an earlier report there"
+    )
+    _add_quiet(parser)
+    _add_executor(parser, task="model, its seeds trained together")
+    _add_device(parser)
+    parser.set_defaults(handler=_run_compare)
+
+
+def _add_compare_data(parser: argparse.ArgumentParser) -> None:
+    """The data flags of compare: the file, how to read it, and the presets."""
+    from lstmlab.experiments import settings
+
     parser.add_argument(
         "data",
         metavar="DATA",
@@ -633,6 +640,18 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
         choices=sorted(settings.PRESETS),
         help="a published protocol: models, windows, epochs, split, horizon (default: none)",
     )
+
+
+def _add_compare_models(parser: argparse.ArgumentParser) -> None:
+    """The model flags of compare: which models and baselines, and how each trains."""
+    # JAX-free homes of compare's settings and vocabularies: --help loads no numerical stack
+    from lstmlab.core.norms import NORMS
+    from lstmlab.defaults import MODEL_KINDS, ForecasterSettings
+    from lstmlab.experiments import settings
+    from lstmlab.experiments.settings import BASELINES
+
+    model_defaults = ForecasterSettings()  # the model defaults of fit and compare
+    defaults = settings.CompareConfig()
     parser.add_argument(
         "--models",
         nargs="+",
@@ -660,13 +679,13 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
         "--epochs",
         type=_EPOCHS,
         help=_model_default(
-            "epochs of every model, the most it trains when it stops early", _DEFAULTS.epochs
+            "epochs of every model, the most it trains when it stops early", model_defaults.epochs
         ),
     )
     parser.add_argument(
         "--learning-rate",
         type=float,
-        help=_model_default("Adam step size of every model", _DEFAULTS.learning_rate),
+        help=_model_default("Adam step size of every model", model_defaults.learning_rate),
     )
     parser.add_argument(
         "--norm",
@@ -677,13 +696,15 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
         f"(default: {settings.ModelSpec(model='mlp').norm}, ModelSpec's; a --preset sets its own)",
     )
     parser.add_argument(
-        "--seeds", type=int, help=_model_default("seeds per model", _DEFAULTS.seeds)
+        "--seeds", type=int, help=_model_default("seeds per model", model_defaults.seeds)
     )
-    parser.add_argument("--seed", type=int, help=_model_default("the first seed", _DEFAULTS.seed))
+    parser.add_argument(
+        "--seed", type=int, help=_model_default("the first seed", model_defaults.seed)
+    )
     parser.add_argument(
         "--scaler",
         choices=("minmax", "standard", "none"),
-        help=_model_default("scaler fitted on the training part", _DEFAULTS.scaler),
+        help=_model_default("scaler fitted on the training part", model_defaults.scaler),
     )
     parser.add_argument(
         "--seasons",
@@ -695,6 +716,13 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
         "season (default: the preset's, else from the frequency of the timestamps or detected "
         "on the training part)",
     )
+
+
+def _add_compare_protocol(parser: argparse.ArgumentParser) -> None:
+    """The protocol flags of compare: the horizon, the origins, the folds and the split."""
+    from lstmlab.experiments import settings
+
+    defaults = settings.CompareConfig()
     parser.add_argument(
         "--horizon", type=int, help=_preset_default("steps ahead", defaults.horizon)
     )
@@ -757,13 +785,6 @@ def _add_compare(parser: argparse.ArgumentParser) -> None:
         type=_int_at_most(_MAX_COUNT, "pass a smaller test size, or --split"),
         help="test steps, instead of --split (default: the preset's, else from --split)",
     )
-    _add_out(
-        parser, what="the report folder", default="runs/compare", exists="an earlier report there"
-    )
-    _add_quiet(parser)
-    _add_executor(parser, task="model, its seeds trained together")
-    _add_device(parser)
-    parser.set_defaults(handler=_run_compare)
 
 
 def _data_dir() -> Path:
