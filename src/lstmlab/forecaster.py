@@ -120,6 +120,7 @@ from lstmlab.pipeline import (
     LEVEL_FIX,
     NO_CALIBRATION,
     Calibration,
+    Candidate,
     ForecasterConfig,
     Recipe,
     bound_columns,
@@ -2378,7 +2379,13 @@ class Forecaster:
         return self._fit_data(parsed)
 
     def _fit_data(self, parsed: _Data) -> "Forecaster":
-        """``fit`` on data already parsed and checked."""
+        """``fit`` on data already parsed and checked.
+
+        The stages: each series scaled, the seasons and the window, every candidate trained
+        and scored on the validation tail (a recursive one by its rollouts), the chosen one
+        trained again on every reading, its calibration and metrics, then every series read
+        into its state.
+        """
         from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
 
         settings = self._settings
@@ -2430,7 +2437,6 @@ class Forecaster:
         seconds = time.perf_counter() - started
         kinds = [kind for kind, _, _ in trained]
         candidates = [candidate for _, candidate, _ in trained]
-        layouts = [layout for _, _, layout in trained]
 
         def recipe_of(k: int) -> Recipe:
             return Recipe(
@@ -2444,66 +2450,31 @@ class Forecaster:
                 seasons=seasons.lengths,
             )
 
-        # A recursive model is scored as it forecasts: its rollouts from origins across the
-        # validation tail, every step ahead pooled (a direct model's outputs are that already).
         rolled: list[dict[str, np.ndarray]] = [{} for _ in candidates]
         scores = [c.score for c in candidates]
         if horizon == 1 and early:
+            scaled_of = dict(zip(ids, scaled, strict=True))
+            tails = dict(zip(ids, n_val, strict=True))
             steps = calibration_steps(seasons.lengths)
             for k, candidate in enumerate(candidates):
-                if not np.isfinite(candidate.score):
-                    continue
-                self._set_model(
-                    candidate.model,
-                    candidate.params,
-                    recipe=recipe_of(k),
-                    scaler=default_scaler,
-                    metrics=None,
-                    store=None,
-                )
-                rolled[k] = self._recursive_residuals(
-                    dict(zip(ids, scaled, strict=True)),
-                    dict(zip(ids, n_val, strict=True)),
-                    scalers,
-                    ranges,
-                    steps,
-                )
-                errors = np.concatenate([r.reshape(-1) for r in rolled[k].values()])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
-                    score = float(np.sqrt(np.nanmean(np.square(errors))))
-                scores[k] = score if np.isfinite(score) else np.inf
+                if np.isfinite(candidate.score):
+                    self._set_model(
+                        candidate.model,
+                        candidate.params,
+                        recipe=recipe_of(k),
+                        scaler=default_scaler,
+                        metrics=None,
+                        store=None,
+                    )
+                    rolled[k], scores[k] = self._rollout_score(
+                        scaled_of, tails, scalers, ranges, steps
+                    )
         chosen = lowest(scores)  # a tie keeps the earlier: AUTO_KINDS, then AUTO_NORMS order
-        kept, layout = candidates[chosen], layouts[chosen]
+        kept = candidates[chosen]
         names = [f"{kind} ({c.norm})" for kind, c in zip(kinds, candidates, strict=True)]
-        params, refit_epochs = kept.params, None
-        if settings.refit and early and kept.log.best_epoch is not None:
-            # The validation tail is the newest part of each series: once it has chosen the
-            # model and the epoch count, the model learns from it too (the rule compare keeps). The
-            # intervals keep the residuals measured before, out of sample.
-            refit_epochs = kept.log.refit_epochs(kept.flags.flagged)
-            params = refit(
-                dataclasses.replace(settings, model=kinds[chosen]),
-                kept.model,
-                refit_epochs,
-                ids,
-                scaled,
-                window,
-            )
-        finite = np.logical_and.reduce(
-            [
-                np.isfinite(np.asarray(leaf)).reshape(leaf.shape[0], -1).all(axis=1)
-                for leaf in jax.tree.leaves(params)
-            ]
-        )  # (seeds,)
-        if not finite.any():
-            # Nothing to forecast with: refuse here, before a folder of NaN weights is saved.
-            raise ValueError(
-                f"training diverged: every seed of {names[chosen]} ended with non-finite "
-                f"weights (learning_rate={settings.learning_rate:g}); pass a smaller "
-                f"learning_rate (the default is {ForecasterSettings().learning_rate:g})"
-            )
-        recipe = recipe_of(chosen)
+        params, refit_epochs = self._refitted(
+            kept, kinds[chosen], names[chosen], ids, scaled, window, early
+        )
         # a direct model's residuals from every origin of the tail, kept from a spread of them
         residuals = rolled[chosen] or {
             i: r[calibration_origins(0, len(r) - 1)]
@@ -2518,7 +2489,7 @@ class Forecaster:
             extremes={i: (v.min(axis=0), v.max(axis=0)) for i, v in parsed.values.items()},
             default_extremes=(pooled.min(axis=0), pooled.max(axis=0)),
         )
-        metrics = fit_metrics(kept.log, settings, layout, parsed.values, seconds)
+        metrics = fit_metrics(kept.log, settings, trained[chosen][2], parsed.values, seconds)
         metrics.update(
             window=window,
             window_note=window_note,
@@ -2541,24 +2512,101 @@ class Forecaster:
         self._set_model(
             kept.model,
             params,
-            recipe=recipe,
+            recipe=recipe_of(chosen),
             scaler=default_scaler,
             metrics=metrics,
             store=None,
             calibration=calibration,
         )
         if residuals:
-            self._metrics["calibrated_steps"] = self.calibrated_steps
-            reach = interval_reach(residuals)
-            self._metrics["interval_steps"] = reach
-            fewest = min(int(np.isfinite(r[:, 0, 0]).sum()) for r in residuals.values())
-            if reach["90"] < self.calibrated_steps:
-                self._metrics.setdefault("warnings", {})["intervals"] = (
-                    f"the intervals rest on {fewest} validation origin(s) per series (fewest): "
-                    f"90% intervals reach {reach['90']} step(s) ahead, 95% reach "
-                    f"{reach['95']}, of the {self.calibrated_steps} calibrated; beyond, they "
-                    "are infinite (a longer series or validation= gives more)"
-                )
+            self._note_interval_reach(residuals)
+        self._read_histories(parsed, scalers)
+        return self
+
+    def _rollout_score(
+        self,
+        scaled: Mapping[str, np.ndarray],
+        n_val: Mapping[str, int],
+        scalers: Mapping[str, Scaler],
+        ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        steps: int,
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """The set model's rollout residuals across the validation tails, and their RMSE.
+
+        A recursive model is scored as it forecasts: every step ahead of its rollouts pooled
+        (a direct model's outputs are that already); ``inf`` when no rollout is usable.
+        """
+        rolled = self._recursive_residuals(scaled, n_val, scalers, ranges, steps)
+        errors = np.concatenate([r.reshape(-1) for r in rolled.values()])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
+            score = float(np.sqrt(np.nanmean(np.square(errors))))
+        return rolled, score if np.isfinite(score) else np.inf
+
+    def _refitted(
+        self,
+        kept: Candidate,
+        kind: str,
+        name: str,
+        ids: Sequence[str],
+        scaled: Sequence[np.ndarray],
+        window: int,
+        early: bool,
+    ) -> tuple[Params, int | None]:
+        """The chosen candidate's parameters, trained again on every reading when ``refit``.
+
+        Returns:
+            ``(params, the refit's epochs or None)``.
+
+        Raises:
+            ValueError: every seed ended with non-finite weights.
+        """
+        settings = self._settings
+        params, refit_epochs = kept.params, None
+        if settings.refit and early and kept.log.best_epoch is not None:
+            # The validation tail is the newest part of each series: once it has chosen the
+            # model and the epoch count, the model learns from it too (the rule compare keeps).
+            # The intervals keep the residuals measured before, out of sample.
+            refit_epochs = kept.log.refit_epochs(kept.flags.flagged)
+            params = refit(
+                dataclasses.replace(settings, model=kind),
+                kept.model,
+                refit_epochs,
+                ids,
+                scaled,
+                window,
+            )
+        finite = np.logical_and.reduce(
+            [
+                np.isfinite(np.asarray(leaf)).reshape(leaf.shape[0], -1).all(axis=1)
+                for leaf in jax.tree.leaves(params)
+            ]
+        )  # (seeds,)
+        if not finite.any():
+            # Nothing to forecast with: refuse here, before a folder of NaN weights is saved.
+            raise ValueError(
+                f"training diverged: every seed of {name} ended with non-finite "
+                f"weights (learning_rate={settings.learning_rate:g}); pass a smaller "
+                f"learning_rate (the default is {ForecasterSettings().learning_rate:g})"
+            )
+        return params, refit_epochs
+
+    def _note_interval_reach(self, residuals: Mapping[str, np.ndarray]) -> None:
+        """Record how far the intervals reach, and warn when 90% ones stop short."""
+        self._metrics["calibrated_steps"] = self.calibrated_steps
+        reach = interval_reach(residuals)
+        self._metrics["interval_steps"] = reach
+        fewest = min(int(np.isfinite(r[:, 0, 0]).sum()) for r in residuals.values())
+        if reach["90"] < self.calibrated_steps:
+            self._metrics.setdefault("warnings", {})["intervals"] = (
+                f"the intervals rest on {fewest} validation origin(s) per series (fewest): "
+                f"90% intervals reach {reach['90']} step(s) ahead, 95% reach "
+                f"{reach['95']}, of the {self.calibrated_steps} calibrated; beyond, they "
+                "are infinite (a longer series or validation= gives more)"
+            )
+
+    def _read_histories(self, parsed: _Data, scalers: Mapping[str, Scaler]) -> None:
+        """Every series read into its state, kept for plots, and its one-step RMSE recorded."""
         stamps = {i: t for i, t in parsed.times.items() if t is not None}
         self.warm_start(parsed.values, stamps, scalers=scalers)
         self._history = {
@@ -2572,7 +2620,6 @@ class Forecaster:
             valid = np.isfinite(error).all(axis=1)
             one_step[series_id] = finite_or_none(float(np.sqrt(np.mean(np.square(error[valid])))))
         self._metrics["one_step_rmse"] = one_step
-        return self
 
     def _recursive_residuals(
         self,
