@@ -1252,9 +1252,10 @@ def _notes(
     folds: Sequence[Fold],
     seasons: Seasons,
     actual: np.ndarray,
-    fill_lines: Sequence[str],
+    targets: np.ndarray,
     feature_names: Sequence[str] = (),
 ) -> list[str]:
+    """The report's notes on the protocol, in the order the report lists them."""
     first = folds[0]
     notes = [
         f"split: {first.n_train} steps to train, {folds[-1].end - first.n_train} to test"
@@ -1323,7 +1324,15 @@ def _notes(
             "longer seasons, which the window does not cover)"
         )
     notes.extend(seasons.notes)
-    notes.extend(fill_lines)
+    filled_train = int(np.count_nonzero(np.isnan(targets[: first.n_train])))
+    filled_test = int(np.count_nonzero(np.isnan(targets[first.n_train :])))
+    if filled_train or filled_test:
+        notes.append(
+            f"missing values: {filled_train} in the first training part filled ({config.missing}) "
+            f"from training values only, {filled_test} in the test part filled forward for use "
+            "as inputs only (never as actual values; with folds, each later training part "
+            "fills its own gaps from its own values)"
+        )
     if config.classic_windows:
         notes.append(
             "classic windows: training windows end one step before the end of the training "
@@ -1512,6 +1521,81 @@ def _verdict_samples(outcome: ModelOutcome, folds: int) -> np.ndarray:
     return np.nanmean(kept, axis=0) if len(kept) else np.full(folds, np.nan)
 
 
+def _resolved(
+    config: CompareConfig, targets: np.ndarray, index: pd.Index | None
+) -> tuple[CompareConfig, Seasons, list[str]]:
+    """The config with its seasons and every model's window resolved, and notes on them.
+
+    Seasons and windows come from the first training part only: the test part stays unseen.
+    """
+    given_windows = [spec.window for spec in config.models if spec.window is not None]
+    shortest = MIN_WINDOW if config.models else 1  # the window no model is below
+    probe = make_folds(config, len(targets), max(given_windows, default=shortest))[0]
+    first_train = fill_split(_as_2d("targets", targets), probe.n_train, config.missing)[0]
+    seasons = choose_seasons(
+        _frequency(index), first_train[: probe.n_train, 0], given=config.seasons
+    )
+    config = dataclasses.replace(config, seasons=seasons.lengths)
+    models, window_notes = _resolve_models(config, seasons, probe.n_fit)
+    return dataclasses.replace(config, models=models), seasons, list(window_notes)
+
+
+def _baseline_outcomes(
+    config: CompareConfig,
+    datas: Sequence[PreparedData],
+    folds: Sequence[Fold],
+    actual: np.ndarray,
+    scale: np.ndarray,
+    log: Callable[[str], None] | None,
+) -> list[ModelOutcome]:
+    """Every baseline fitted on each fold's training part and scored on its test part."""
+    outcomes = []
+    for name in config.baselines:
+        if name == "seasonal_naive" and config.season is None:
+            continue
+        runs = [
+            baseline_forecasts(
+                name,
+                d.filled,
+                d.n_train,
+                d.origins,
+                config.horizon,
+                season=config.season,
+                level=config.level,
+            )
+            for d in datas
+        ]
+        outcome = _baseline_outcome(name, runs, folds, actual, scale)
+        outcomes.append(outcome)
+        if log is not None:
+            log(f"{outcome.label}: test RMSE {outcome.mean('rmse'):.4g} ({outcome.seconds:.1f} s)")
+    return outcomes
+
+
+def _judged(
+    outcomes: Sequence[ModelOutcome], folds: int, actual: np.ndarray, horizon: int
+) -> tuple[scoring.Verdict, scoring.SeedTest | None]:
+    """The verdict over every scored model, and the stateful-against-stateless test."""
+    scored = [o for o in outcomes if o.scores("rmse").size]
+    verdict = scoring.verdict(
+        {o.name: _verdict_samples(o, folds) for o in scored},
+        metric="RMSE",
+        noise="the seed noise" if folds == 1 else "the spread over folds",
+        # a margin is clear only if it holds across the test origins: each model's forecast
+        # (a neural model's median over its kept seeds) by its squared error per origin
+        origin_losses={o.name: scoring.origin_losses(o.mean_forecast(), actual) for o in scored},
+        horizon=horizon,
+    )
+    names = [o.name for o in outcomes]
+    state_test = None
+    if "stateful" in names and "stateless" in names:
+        state_test = scoring.compare_seeds(
+            _verdict_samples(outcomes[names.index("stateful")], folds),
+            _verdict_samples(outcomes[names.index("stateless")], folds),
+        )
+    return verdict, state_test
+
+
 def run(
     config: CompareConfig,
     series: Any,
@@ -1552,18 +1636,8 @@ def run(
         series, config
     )
     steps = len(targets)
-    # Seasons and windows come from the first training part only: the test part stays unseen.
-    given_windows = [spec.window for spec in config.models if spec.window is not None]
-    shortest = MIN_WINDOW if config.models else 1  # the window no model is below
-    probe = make_folds(config, steps, max(given_windows, default=shortest))[0]
-    first_train = fill_split(_as_2d("targets", targets), probe.n_train, config.missing)[0]
-    seasons = choose_seasons(
-        _frequency(index), first_train[: probe.n_train, 0], given=config.seasons
-    )
-    config = dataclasses.replace(config, seasons=seasons.lengths)
-    models, window_notes = _resolve_models(config, seasons, probe.n_fit)
-    config = dataclasses.replace(config, models=models)
-    window = max((spec.window for spec in models), default=1)
+    config, seasons, window_notes = _resolved(config, targets, index)
+    window = max((spec.window for spec in config.models), default=1)
     folds = make_folds(config, steps, window)
     datas = [
         prepare_data(
@@ -1590,26 +1664,7 @@ def run(
         ],
         axis=0,
     )
-    outcomes = []
-    for name in config.baselines:
-        if name == "seasonal_naive" and config.season is None:
-            continue
-        runs = [
-            baseline_forecasts(
-                name,
-                d.filled,
-                d.n_train,
-                d.origins,
-                config.horizon,
-                season=config.season,
-                level=config.level,
-            )
-            for d in datas
-        ]
-        outcome = _baseline_outcome(name, runs, folds, actual, scale)
-        outcomes.append(outcome)
-        if log is not None:
-            log(f"{outcome.label}: test RMSE {outcome.mean('rmse'):.4g} ({outcome.seconds:.1f} s)")
+    outcomes = _baseline_outcomes(config, datas, folds, actual, scale, log)
     executor = LocalExecutor() if executor is None else executor
 
     def finished(index: int, run_: NeuralRun) -> None:
@@ -1640,36 +1695,9 @@ def run(
         if ensembles
         else None
     )
-    scored = [o for o in outcomes if o.scores("rmse").size]
-    verdict = scoring.verdict(
-        {o.name: _verdict_samples(o, len(folds)) for o in scored},
-        metric="RMSE",
-        noise="the seed noise" if len(folds) == 1 else "the spread over folds",
-        # a margin is clear only if it holds across the test origins: each model's forecast
-        # (a neural model's median over its kept seeds) by its squared error per origin
-        origin_losses={o.name: scoring.origin_losses(o.mean_forecast(), actual) for o in scored},
-        horizon=config.horizon,
-    )
-    names = [o.name for o in outcomes]
-    state_test = None
-    if "stateful" in names and "stateless" in names:
-        state_test = scoring.compare_seeds(
-            _verdict_samples(outcomes[names.index("stateful")], len(folds)),
-            _verdict_samples(outcomes[names.index("stateless")], len(folds)),
-        )
-    fill_lines = []
-    filled_train = int(np.count_nonzero(np.isnan(targets[: folds[0].n_train])))
-    filled_test = int(np.count_nonzero(np.isnan(targets[folds[0].n_train :])))
-    if filled_train or filled_test:
-        fill_lines.append(
-            f"missing values: {filled_train} in the first training part filled ({config.missing}) "
-            f"from training values only, {filled_test} in the test part filled forward for use "
-            "as inputs only (never as actual values; with folds, each later training part "
-            "fills its own gaps from its own values)"
-        )
-    notes = _notes(config, folds, seasons, actual, fill_lines, datas[0].feature_names) + list(
-        window_notes
-    )
+    verdict, state_test = _judged(outcomes, len(folds), actual, config.horizon)
+    notes = _notes(config, folds, seasons, actual, targets, datas[0].feature_names)
+    notes += list(window_notes)
     for outcome in outcomes:
         if outcome.flags is not None:
             notes.extend(f"{outcome.name}: {reason}" for reason in outcome.flags.reasons)
