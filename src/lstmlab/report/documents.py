@@ -193,10 +193,21 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
     Returns:
         ``{"input_plot", "residual_plot", "loss_plot", "summary", "report"}`` paths.
     """
+    out = Path(out)
+    config = result.config
+    paths = _moving_average_figures(result, out)
+    expected = {"stateful": True, "stateless": config.expect_stateless_converges}
+    paths["summary"] = write_json(out / "summary.json", _moving_average_summary(result, expected))
+    blocks = _moving_average_blocks(result, expected, paths, out)
+    paths["report"] = write_markdown(out / "report.md", blocks)
+    return paths
+
+
+def _moving_average_figures(result, out: Path) -> dict[str, Path]:
+    """The input, residual and loss plots of a ``moving-average`` run, saved in ``out``."""
     # matplotlib only when a report is written: the command line starts faster
     from lstmlab.report import figures
 
-    out = Path(out)
     config = result.config
     data = result.data
     inputs = figures.plot_input_vs_expected(
@@ -218,7 +229,12 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
         "residual_plot": figures.save_figure(residuals, out / "residuals.png"),
         "loss_plot": figures.save_figure(losses, out / "loss.png"),
     }
-    expected = {"stateful": True, "stateless": config.expect_stateless_converges}
+    return paths
+
+
+def _moving_average_summary(result, expected: dict[str, bool]) -> dict[str, Any]:
+    """``summary.json`` of a ``moving-average`` run."""
+    config = result.config
     models = {}
     for outcome in result.outcomes:
         models[outcome.name] = {
@@ -250,8 +266,14 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
             },
         },
     }
-    paths["summary"] = write_json(out / "summary.json", summary)
+    return summary
 
+
+def _moving_average_blocks(
+    result, expected: dict[str, bool], paths: dict[str, Path], out: Path
+) -> list[str]:
+    """``report.md`` of a ``moving-average`` run, block by block."""
+    config = result.config
     rows = [
         [
             o.name,
@@ -359,8 +381,7 @@ def write_moving_average_report(result, out: Path) -> dict[str, Path]:
         ),
         image("Loss per epoch", paths["loss_plot"], out),
     ]
-    paths["report"] = write_markdown(out / "report.md", blocks)
-    return paths
+    return blocks
 
 
 def _reading_notes(config) -> str:
