@@ -856,46 +856,7 @@ def compare_summary(result: CompareResult) -> dict[str, Any]:
         A JSON-ready dict (``write_json`` makes it strict JSON).
     """
     persistence = result.outcome("persistence").mean("rmse")
-    models = {}
-    for outcome in result.outcomes:
-        entry: dict[str, Any] = {
-            "label": outcome.label,
-            "kind": outcome.kind,
-            "description": outcome.description,
-        }
-        for metric in COMPARE_METRICS:
-            entry.update(_metric_entry(outcome, metric))
-        entry["rmse_per_step_mean"] = _kept_mean(outcome, "rmse_per_step")
-        entry["mase_per_step_mean"] = _kept_mean(outcome, "mase_per_step")
-        entry["fold_rmse_mean"] = _kept_mean(outcome, "fold_rmse")
-        entry["rmse_vs_persistence"] = _relative(outcome.mean("rmse"), persistence)
-        coverage, width = _interval(result, outcome)
-        entry["coverage"] = coverage
-        entry["interval_width"] = width
-        flags = outcome.flags
-        entry["flags"] = (
-            None
-            if flags is None
-            else {
-                "flagged": int(np.count_nonzero(flags.flagged)),
-                "seeds": int(flags.flagged.size),
-                "flagged_seeds": np.flatnonzero(flags.flagged),
-                "non_finite": flags.non_finite,
-                "out_of_range": flags.out_of_range,
-                "reasons": list(flags.reasons),
-                "note": flags.note,
-            }
-        )
-        entry["norm"] = list(outcome.norm)
-        entry["norm_scores"] = dict(outcome.norm_scores)
-        entry["validation_rmse"] = outcome.validation_rmse
-        entry["epochs_run"] = outcome.epochs_run
-        entry["best_epoch"] = outcome.best_epoch
-        entry["seconds"] = outcome.seconds
-        if outcome.kind == "neural":
-            entry["layout"] = outcome.layout
-            entry["final_training_loss"] = outcome.final_loss
-        models[outcome.name] = entry
+    models = {o.name: _model_summary(result, o, persistence) for o in result.outcomes}
     origin_times = result.origin_times
     verdict = result.verdict
     model, baseline = _best_validated(result), result.best_statistical()
@@ -910,29 +871,7 @@ def compare_summary(result: CompareResult) -> dict[str, Any]:
             "sentence": best_validated_sentence(result),
         }
     test = result.state_test
-    anchors = []
-    for anchor in result.anchors:
-        entry = {
-            "model": anchor.model,
-            "description": anchor.description,
-            "published_rmse": [anchor.rmse_low, anchor.rmse_high],
-            "single_run": anchor.single_run,
-            "ours_rmse_mean": None,
-            "ours_rmse_min": None,
-            "ours_rmse_max": None,
-            "ours_samples": 0,
-            "ours_flagged": 0,
-        }
-        if anchor.model in _names(result):
-            kept, flagged = _anchor_samples(result, anchor.model)
-            entry.update(
-                ours_rmse_mean=float(np.mean(kept)) if kept.size else None,
-                ours_rmse_min=float(np.min(kept)) if kept.size else None,
-                ours_rmse_max=float(np.max(kept)) if kept.size else None,
-                ours_samples=int(kept.size),
-                ours_flagged=flagged,
-            )
-        anchors.append(entry)
+    anchors = _anchor_summaries(result)
     return {
         "config": result.config,
         "series": list(result.series_names),
@@ -988,6 +927,76 @@ def compare_summary(result: CompareResult) -> dict[str, Any]:
         "notes": list(result.notes),
         "seconds": result.seconds,
     }
+
+
+def _model_summary(result: CompareResult, outcome: ModelOutcome, persistence: float) -> dict:
+    """One model's entry in ``compare_summary``'s ``models``."""
+    entry: dict[str, Any] = {
+        "label": outcome.label,
+        "kind": outcome.kind,
+        "description": outcome.description,
+    }
+    for metric in COMPARE_METRICS:
+        entry.update(_metric_entry(outcome, metric))
+    entry["rmse_per_step_mean"] = _kept_mean(outcome, "rmse_per_step")
+    entry["mase_per_step_mean"] = _kept_mean(outcome, "mase_per_step")
+    entry["fold_rmse_mean"] = _kept_mean(outcome, "fold_rmse")
+    entry["rmse_vs_persistence"] = _relative(outcome.mean("rmse"), persistence)
+    coverage, width = _interval(result, outcome)
+    entry["coverage"] = coverage
+    entry["interval_width"] = width
+    flags = outcome.flags
+    entry["flags"] = (
+        None
+        if flags is None
+        else {
+            "flagged": int(np.count_nonzero(flags.flagged)),
+            "seeds": int(flags.flagged.size),
+            "flagged_seeds": np.flatnonzero(flags.flagged),
+            "non_finite": flags.non_finite,
+            "out_of_range": flags.out_of_range,
+            "reasons": list(flags.reasons),
+            "note": flags.note,
+        }
+    )
+    entry["norm"] = list(outcome.norm)
+    entry["norm_scores"] = dict(outcome.norm_scores)
+    entry["validation_rmse"] = outcome.validation_rmse
+    entry["epochs_run"] = outcome.epochs_run
+    entry["best_epoch"] = outcome.best_epoch
+    entry["seconds"] = outcome.seconds
+    if outcome.kind == "neural":
+        entry["layout"] = outcome.layout
+        entry["final_training_loss"] = outcome.final_loss
+    return entry
+
+
+def _anchor_summaries(result: CompareResult) -> list[dict[str, Any]]:
+    """The published figures of the preset beside this run's (``compare_summary``'s ``anchors``)."""
+    anchors = []
+    for anchor in result.anchors:
+        entry = {
+            "model": anchor.model,
+            "description": anchor.description,
+            "published_rmse": [anchor.rmse_low, anchor.rmse_high],
+            "single_run": anchor.single_run,
+            "ours_rmse_mean": None,
+            "ours_rmse_min": None,
+            "ours_rmse_max": None,
+            "ours_samples": 0,
+            "ours_flagged": 0,
+        }
+        if anchor.model in _names(result):
+            kept, flagged = _anchor_samples(result, anchor.model)
+            entry.update(
+                ours_rmse_mean=float(np.mean(kept)) if kept.size else None,
+                ours_rmse_min=float(np.min(kept)) if kept.size else None,
+                ours_rmse_max=float(np.max(kept)) if kept.size else None,
+                ours_samples=int(kept.size),
+                ours_flagged=flagged,
+            )
+        anchors.append(entry)
+    return anchors
 
 
 def _names(result: CompareResult) -> list[str]:
@@ -1144,6 +1153,16 @@ def _neural_lines(result: CompareResult) -> list[str]:
 
 
 def _compare_report_blocks(result: CompareResult, files: dict[str, Path], out: Path) -> list[str]:
+    """``report.md`` of a comparison: the verdict, the scores, then the protocol and figures."""
+    return (
+        _compare_headline(result)
+        + _compare_score_blocks(result)
+        + _compare_protocol_blocks(result, files, out)
+    )
+
+
+def _compare_headline(result: CompareResult) -> list[str]:
+    """The title, what was compared, and the verdict."""
     config = result.config
     persistence = result.outcome("persistence")
     title = f"# lstmlab compare: {config.preset}" if config.preset else "# lstmlab compare"
@@ -1186,6 +1205,14 @@ def _compare_report_blocks(result: CompareResult, files: dict[str, Path], out: P
         lines.append(f"Stateful against stateless: {state}.")
     lines.append(f"Persistence scored test RMSE {_number(persistence.mean('rmse'))}.")
     blocks.append("\n\n".join(lines))
+    return blocks
+
+
+def _compare_score_blocks(result: CompareResult) -> list[str]:
+    """The test metrics, the flagged forecasts, the published figures, per step and per fold."""
+    config = result.config
+    folds = len(result.folds)
+    blocks: list[str] = []
     blocks += [
         "## Test metrics (original units)",
         "Means, medians and standard deviations are over the seeds that passed the sanity "
@@ -1254,6 +1281,13 @@ def _compare_report_blocks(result: CompareResult, files: dict[str, Path], out: P
                 ],
             ),
         ]
+    return blocks
+
+
+def _compare_protocol_blocks(result: CompareResult, files: dict[str, Path], out: Path) -> list[str]:
+    """The models' settings, the protocol's notes, the data loading and the figures."""
+    folds = len(result.folds)
+    blocks: list[str] = []
     blocks += ["## Models: input normalisation, epochs, layouts", "\n".join(_neural_lines(result))]
     flag_notes = {
         f"{o.name}: {reason}"
