@@ -1767,11 +1767,10 @@ class Forecaster:
             # median over all seeds where none is flagged (a flagged series, rare, below)
             scalers = [states[i].scaler for i in ready]
             columns = scaled.shape[3]
-            scale = np.stack(
-                [np.ones(columns) if c is None else np.asarray(c.scale) for c in scalers]
-            )
-            offset = np.stack(
-                [np.zeros(columns) if c is None else np.asarray(c.offset) for c in scalers]
+            # from the scalers' tuples at once, not an array per series
+            scale = np.array([(1.0,) * columns if c is None else c.scale for c in scalers])
+            offset = np.array(
+                [(0.0,) * columns if c is None else c.offset for c in scalers]
             )  # (series, columns)
             original = scaled * scale[None, :, None, :] + offset[None, :, None, :]
             bounds = [self._plausible(i) for i in ready]

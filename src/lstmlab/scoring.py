@@ -289,7 +289,7 @@ class SeedFlags:
     @property
     def note(self) -> str:
         """One line for the report: "" when no seed is flagged."""
-        count, seeds = int(self.flagged.sum()), self.flagged.size
+        count, seeds = int(np.count_nonzero(self.flagged)), self.flagged.size
         if count == 0:
             return ""
         if count == seeds:

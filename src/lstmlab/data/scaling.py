@@ -40,9 +40,9 @@ class Scaler:
     scale: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "columns", tuple(str(c) for c in self.columns))
-        object.__setattr__(self, "offset", tuple(float(v) for v in self.offset))
-        object.__setattr__(self, "scale", tuple(float(v) for v in self.scale))
+        object.__setattr__(self, "columns", tuple(map(str, self.columns)))
+        object.__setattr__(self, "offset", tuple(map(float, self.offset)))
+        object.__setattr__(self, "scale", tuple(map(float, self.scale)))
         check_choice("scaler kind", self.kind, SCALER_KINDS, fix=_KIND_FIX)
         if not len(self.columns) == len(self.offset) == len(self.scale) > 0:
             raise ValueError(
