@@ -100,7 +100,7 @@ from lstmlab.data.layouts import (
 )
 from lstmlab.data.loading import check_frequency, parse_time_column
 from lstmlab.data.scaling import Scaler, fit_scaler
-from lstmlab.data.seasons import choose_seasons, choose_window
+from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
 from lstmlab.defaults import (
     AUTO_KINDS,
     MAX_HORIZON,
@@ -122,6 +122,8 @@ from lstmlab.pipeline import (
     Calibration,
     Candidate,
     ForecasterConfig,
+    Layout,
+    Plan,
     Recipe,
     bound_columns,
     calibration_origins,
@@ -636,6 +638,31 @@ def _check_freq(times: Mapping[str, pd.DatetimeIndex | None], freq: str | None) 
 def _bucket(count: int) -> int:
     """``count`` rounded up to a power of two: the compiled shape that serves it."""
     return 1 << (count - 1).bit_length()
+
+
+def _calibration(
+    kept: Candidate,
+    rolled: dict[str, np.ndarray],
+    ranges: dict[str, tuple[np.ndarray, np.ndarray]],
+    values: Mapping[str, np.ndarray],
+    pooled: np.ndarray,
+) -> Calibration:
+    """What ``fit`` keeps of the chosen candidate for the sanity check and the intervals.
+
+    The residuals: a recursive model's rollouts (``rolled``), or a direct model's outputs
+    from every origin of the tail, kept from a spread of them.
+    """
+    residuals = rolled or {
+        i: r[calibration_origins(0, len(r) - 1)] for i, r in kept.residuals.items() if r is not None
+    }
+    return Calibration(
+        ranges=ranges,
+        default_range=plausible_range(pooled, FORECAST_PLAUSIBLE_FACTOR),
+        residuals=residuals,
+        pooled=np.concatenate(list(residuals.values())) if residuals else None,
+        extremes={i: (v.min(axis=0), v.max(axis=0)) for i, v in values.items()},
+        default_extremes=(pooled.min(axis=0), pooled.max(axis=0)),
+    )
 
 
 def _stack_rnn(states: Sequence[SeriesState]) -> tuple[LSTMState, ...]:
@@ -2385,8 +2412,6 @@ class Forecaster:
         trained again on every reading, its calibration and metrics, then every series read
         into its state.
         """
-        from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
-
         settings = self._settings
         scalers = {}
         for series_id, values in parsed.values.items():
@@ -2400,15 +2425,7 @@ class Forecaster:
         scaled = [scalers[i].transform(parsed.values[i]).astype(np.float32) for i in ids]
         horizon = settings.horizon
         lengths = [len(s) for s in scaled]
-        shortest = ids[int(np.argmin(lengths))]
-        seasons = choose_seasons(parsed.freq, parsed.values[shortest][:, 0], given=settings.seasons)
-        if settings.window is None:
-            choice = choose_window(
-                seasons.lengths, minimum=MIN_WINDOW, maximum=max(MIN_WINDOW, min(lengths) // 3)
-            )
-            window, window_note = choice.window, choice.note
-        else:
-            window, window_note = settings.window, f"window {settings.window} (given)"
+        seasons, window, window_note = self._seasons_and_window(parsed)
         n_val = [
             max(horizon, int(round(settings.validation * n))) if settings.validation else 0
             for n in lengths
@@ -2416,23 +2433,8 @@ class Forecaster:
         ranges = {i: plausible_range(parsed.values[i], FORECAST_PLAUSIBLE_FACTOR) for i in ids}
         plans = candidate_plans(settings, ids, scaled, window, n_val)
         early = plans[0].layout.validation is not None
-        trainings = sum(len(plan.norms) for plan in plans)
         started = time.perf_counter()
-        with epoch_progress(settings.epochs * trainings, "fit", quiet=self._quiet) as progress:
-            trained = train_candidates(
-                settings,
-                plans,
-                ids,
-                scaled,
-                scalers,
-                n_val,
-                ranges,
-                on_epoch=None
-                if self._quiet
-                else lambda _, losses, __: progress.advance(
-                    float(np.nanmean(losses)) if np.isfinite(losses).any() else None
-                ),
-            )
+        trained = self._train_with_progress(plans, ids, scaled, scalers, n_val, ranges)
         seconds = time.perf_counter() - started
         kinds = [kind for kind, _, _ in trained]
         candidates = [candidate for _, candidate, _ in trained]
@@ -2452,42 +2454,23 @@ class Forecaster:
         rolled: list[dict[str, np.ndarray]] = [{} for _ in candidates]
         scores = [c.score for c in candidates]
         if horizon == 1 and early:
-            scaled_of = dict(zip(ids, scaled, strict=True))
-            tails = dict(zip(ids, n_val, strict=True))
-            steps = calibration_steps(seasons.lengths)
-            for k, candidate in enumerate(candidates):
-                if np.isfinite(candidate.score):
-                    self._set_model(
-                        candidate.model,
-                        candidate.params,
-                        recipe=recipe_of(k),
-                        scaler=default_scaler,
-                        metrics=None,
-                        store=None,
-                    )
-                    rolled[k], scores[k] = self._rollout_score(
-                        scaled_of, tails, scalers, ranges, steps
-                    )
+            rolled, scores = self._rollout_scores(
+                candidates,
+                [recipe_of(k) for k in range(len(candidates))],
+                default_scaler,
+                dict(zip(ids, scaled, strict=True)),
+                dict(zip(ids, n_val, strict=True)),
+                scalers,
+                ranges,
+            )
         chosen = lowest(scores)  # a tie keeps the earlier: AUTO_KINDS, then AUTO_NORMS order
         kept = candidates[chosen]
         names = [f"{kind} ({c.norm})" for kind, c in zip(kinds, candidates, strict=True)]
         params, refit_epochs = self._refitted(
             kept, kinds[chosen], names[chosen], ids, scaled, window, early
         )
-        # a direct model's residuals from every origin of the tail, kept from a spread of them
-        residuals = rolled[chosen] or {
-            i: r[calibration_origins(0, len(r) - 1)]
-            for i, r in kept.residuals.items()
-            if r is not None
-        }
-        calibration = Calibration(
-            ranges=ranges,
-            default_range=plausible_range(pooled, FORECAST_PLAUSIBLE_FACTOR),
-            residuals=residuals,
-            pooled=np.concatenate(list(residuals.values())) if residuals else None,
-            extremes={i: (v.min(axis=0), v.max(axis=0)) for i, v in parsed.values.items()},
-            default_extremes=(pooled.min(axis=0), pooled.max(axis=0)),
-        )
+        calibration = _calibration(kept, rolled[chosen], ranges, parsed.values, pooled)
+        residuals = calibration.residuals
         metrics = fit_metrics(kept.log, settings, trained[chosen][2], parsed.values, seconds)
         metrics.update(
             window=window,
@@ -2522,25 +2505,89 @@ class Forecaster:
         self._read_histories(parsed, scalers)
         return self
 
-    def _rollout_score(
+    def _train_with_progress(
         self,
+        plans: Sequence[Plan],
+        ids: Sequence[str],
+        scaled: Sequence[np.ndarray],
+        scalers: Mapping[str, Scaler],
+        n_val: Sequence[int],
+        ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    ) -> list[tuple[str, Candidate, Layout]]:
+        """``train_candidates`` under one progress bar over every candidate's epochs."""
+        from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
+
+        settings = self._settings
+        trainings = sum(len(plan.norms) for plan in plans)
+        with epoch_progress(settings.epochs * trainings, "fit", quiet=self._quiet) as progress:
+            return train_candidates(
+                settings,
+                plans,
+                ids,
+                scaled,
+                scalers,
+                n_val,
+                ranges,
+                on_epoch=None
+                if self._quiet
+                else lambda _, losses, __: progress.advance(
+                    float(np.nanmean(losses)) if np.isfinite(losses).any() else None
+                ),
+            )
+
+    def _seasons_and_window(self, parsed: _Data) -> tuple[Seasons, int, str]:
+        """The seasons of the shortest series, and the window: given, or covering them."""
+        lengths = {i: len(v) for i, v in parsed.values.items()}
+        shortest = min(lengths, key=lengths.__getitem__)
+        seasons = choose_seasons(
+            parsed.freq, parsed.values[shortest][:, 0], given=self._settings.seasons
+        )
+        if self._settings.window is not None:
+            return seasons, self._settings.window, f"window {self._settings.window} (given)"
+        choice = choose_window(
+            seasons.lengths,
+            minimum=MIN_WINDOW,
+            maximum=max(MIN_WINDOW, lengths[shortest] // 3),
+        )
+        return seasons, choice.window, choice.note
+
+    def _rollout_scores(
+        self,
+        candidates: Sequence[Candidate],
+        recipes: Sequence[Recipe],
+        default_scaler: Scaler,
         scaled: Mapping[str, np.ndarray],
         n_val: Mapping[str, int],
         scalers: Mapping[str, Scaler],
         ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-        steps: int,
-    ) -> tuple[dict[str, np.ndarray], float]:
-        """The set model's rollout residuals across the validation tails, and their RMSE.
+    ) -> tuple[list[dict[str, np.ndarray]], list[float]]:
+        """Each recursive candidate's rollout residuals across the validation tails, and RMSE.
 
         A recursive model is scored as it forecasts: every step ahead of its rollouts pooled
-        (a direct model's outputs are that already); ``inf`` when no rollout is usable.
+        (a direct model's outputs are that already); ``inf`` when no rollout is usable, and
+        a candidate whose one-step score is not finite is not rolled out.
         """
-        rolled = self._recursive_residuals(scaled, n_val, scalers, ranges, steps)
-        errors = np.concatenate([r.reshape(-1) for r in rolled.values()])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
-            score = float(np.sqrt(np.nanmean(np.square(errors))))
-        return rolled, score if np.isfinite(score) else np.inf
+        steps = calibration_steps(recipes[0].seasons)
+        rolled: list[dict[str, np.ndarray]] = [{} for _ in candidates]
+        scores = [c.score for c in candidates]
+        for k, candidate in enumerate(candidates):
+            if not np.isfinite(candidate.score):
+                continue
+            self._set_model(
+                candidate.model,
+                candidate.params,
+                recipe=recipes[k],
+                scaler=default_scaler,
+                metrics=None,
+                store=None,
+            )
+            rolled[k] = self._recursive_residuals(scaled, n_val, scalers, ranges, steps)
+            errors = np.concatenate([r.reshape(-1) for r in rolled[k].values()])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
+                score = float(np.sqrt(np.nanmean(np.square(errors))))
+            scores[k] = score if np.isfinite(score) else np.inf
+        return rolled, scores
 
     def _refitted(
         self,
