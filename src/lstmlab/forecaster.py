@@ -665,6 +665,30 @@ def _calibration(
     )
 
 
+def _time_column(times: Sequence[Any], grids: Mapping[Any, pd.DatetimeIndex], columns: int) -> Any:
+    """The forecast frame's ``time``: each series' steps once per value column.
+
+    ``times`` holds, per series, the key of its timestamp grid in ``grids`` (a tuple) or the
+    positions of its forecast readings. One zone (or none): one datetime column, each
+    distinct grid converted once; otherwise objects, as pandas joins them.
+    """
+    zones = {str(t.tz) for t in grids.values()}
+    stamped = [isinstance(t, tuple) for t in times]
+    if all(stamped) and len(zones) == 1:
+        position = {key: k for k, key in enumerate(grids)}
+        utc = np.stack([grid.as_unit("ns").asi8 for grid in grids.values()])
+        rows = np.repeat([position[key] for key in times], columns)
+        utc = utc[rows].reshape(-1).view("M8[ns]")
+        zone = next(iter(grids.values())).tz
+        if zone is None:
+            return pd.DatetimeIndex(utc)
+        return pd.DatetimeIndex(utc, tz="UTC").tz_convert(zone)
+    pieces = [grids[t] if isinstance(t, tuple) else t for t in times for _ in range(columns)]
+    if any(stamped):  # several zones, or positions beside times
+        return np.concatenate([np.asarray(p, dtype=object) for p in pieces])
+    return np.concatenate(pieces)
+
+
 def _stack_rnn(states: Sequence[SeriesState]) -> tuple[LSTMState, ...]:
     """Per-series ``(seeds, units)`` states as ``(seeds, series, units)`` per layer."""
     layers = len(states[0].rnn)
@@ -2043,32 +2067,7 @@ class Forecaster:
         bounds = bound_columns(level)
         if bounds and horizon > self.calibrated_steps:
             self.halfwidths("", bounds[0][0], horizon)  # raises, before any work
-        ids = [] if series is None else ([series] if isinstance(series, str) else list(series))
-        states = {}
-        if series is None:  # every series: the store read in pages, each decoded at once
-            for page in self._store.pages():
-                states.update(
-                    zip(
-                        page.ids,
-                        states_from_rows(
-                            self._model,
-                            self._recipe,
-                            page.arrays,
-                            self.seeds,
-                            self._settings.scaler,
-                            f"series {page.ids[0]!r}",
-                        ),
-                        strict=True,
-                    )
-                )
-        for series_id in ids:
-            stored = self._store.get(series_id)
-            if stored is None:
-                raise KeyError(
-                    f"unknown series {series_id!r}; the forecaster knows {len(self._store)} "
-                    f"series (e.g. {list(self.series_ids[:3])}); fit or observe it first"
-                )
-            states[series_id] = self._decode(series_id, stored)
+        states = self._stored_states(series)
         forecasts = self._forecasts(states, horizon)
         columns = self._recipe.columns
         steps = np.arange(1, horizon + 1)
@@ -2098,31 +2097,10 @@ class Forecaster:
         per_series = horizon * len(columns)  # rows: series, then column, then step
         # (series, horizon, columns) -> (series, columns, horizon): a column's steps together
         stacked = np.stack(values).transpose(0, 2, 1)
-        zones = {str(t.tz) for t in grids.values()}
-        stamped = [isinstance(t, tuple) for t in times]
-        if all(stamped) and len(zones) == 1:  # one zone (or none): one datetime column
-            # each distinct grid converted once; every series' row of it, once per column
-            position = {key: k for k, key in enumerate(grids)}
-            utc = np.stack([grid.as_unit("ns").asi8 for grid in grids.values()])
-            rows = np.repeat([position[key] for key in times], len(columns))
-            utc = utc[rows].reshape(-1).view("M8[ns]")
-            zone = next(iter(grids.values())).tz
-            time_column: Any = (
-                pd.DatetimeIndex(utc)
-                if zone is None
-                else pd.DatetimeIndex(utc, tz="UTC").tz_convert(zone)
-            )
-        else:
-            # each series' steps once per column: its grid, or its positions
-            pieces = [grids[t] if isinstance(t, tuple) else t for t in times for _ in columns]
-            if any(stamped):  # several zones, or positions beside times: objects, as pandas joins
-                time_column = np.concatenate([np.asarray(p, dtype=object) for p in pieces])
-            else:
-                time_column = np.concatenate(pieces)
         out = pd.DataFrame(
             {
                 "series_id": np.repeat(np.asarray(kept, dtype=object), per_series),
-                "time": time_column,
+                "time": _time_column(times, grids, len(columns)),
                 "step": np.tile(steps, len(kept) * len(columns)),
                 "forecast": stacked.reshape(-1),
             }
@@ -2143,6 +2121,37 @@ class Forecaster:
             if forecast.warning
         }
         return out
+
+    def _stored_states(self, series: str | Sequence[str] | None) -> dict[str, SeriesState]:
+        """The stored states of ``series`` (one id, several, or ``None`` for every series).
+
+        Every series: the store read in pages, each page decoded at once.
+
+        Raises:
+            KeyError: an unknown series id.
+        """
+        states: dict[str, SeriesState] = {}
+        if series is None:
+            for page in self._store.pages():
+                decoded = states_from_rows(
+                    self._model,
+                    self._recipe,
+                    page.arrays,
+                    self.seeds,
+                    self._settings.scaler,
+                    f"series {page.ids[0]!r}",
+                )
+                states.update(zip(page.ids, decoded, strict=True))
+            return states
+        for series_id in [series] if isinstance(series, str) else list(series):
+            stored = self._store.get(series_id)
+            if stored is None:
+                raise KeyError(
+                    f"unknown series {series_id!r}; the forecaster knows {len(self._store)} "
+                    f"series (e.g. {list(self.series_ids[:3])}); fit or observe it first"
+                )
+            states[series_id] = self._decode(series_id, stored)
+        return states
 
     def cross_validation(
         self,
