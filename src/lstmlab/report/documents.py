@@ -269,10 +269,8 @@ def _moving_average_summary(result, expected: dict[str, bool]) -> dict[str, Any]
     return summary
 
 
-def _moving_average_blocks(
-    result, expected: dict[str, bool], paths: dict[str, Path], out: Path
-) -> list[str]:
-    """``report.md`` of a ``moving-average`` run, block by block."""
+def _moving_average_rows(result, expected: dict[str, bool]) -> list[list[Any]]:
+    """The test-MSE table of a ``moving-average`` run: both models, then three predictors."""
     config = result.config
     rows = [
         [
@@ -311,6 +309,15 @@ def _moving_average_blocks(
             "",
         ],
     ]
+    return rows
+
+
+def _moving_average_blocks(
+    result, expected: dict[str, bool], paths: dict[str, Path], out: Path
+) -> list[str]:
+    """``report.md`` of a ``moving-average`` run, block by block."""
+    config = result.config
+    rows = _moving_average_rows(result, expected)
     claim = (
         "STATELESS LSTM WILL ALSO CONVERGE"
         if config.expect_stateless_converges
