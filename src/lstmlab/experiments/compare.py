@@ -1394,6 +1394,38 @@ def _fold_rmse(forecasts: np.ndarray, actual: np.ndarray, folds: Sequence[Fold])
     return np.stack(out, axis=1)
 
 
+def _seed_medians(
+    runs: Sequence[NeuralRun], datas: Sequence[PreparedData]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The seed median of every fold's test forecasts and its split-conformal interval.
+
+    The interval's half-widths come from the validation tail's residuals of the seed median
+    (infinite without a tail, or when every seed was flagged there).
+
+    Returns:
+        ``(median, lower, upper)``, each ``(1, origins, horizon, series)`` over all folds.
+    """
+    config = datas[0].config
+    medians, lowers, uppers = [], [], []
+    for run, data in zip(runs, datas, strict=True):
+        median = scoring.seed_ensemble(run.forecasts, run.flags.flagged)
+        medians.append(median)
+        fold = data.fold
+        if len(fold.val_origins) and not run.val_flagged.all():
+            val_median = scoring.seed_ensemble(run.val_forecasts, run.val_flagged)
+            residuals = data.actual(fold.val_origins, config.horizon) - val_median[0]
+            half = scoring.conformal_halfwidths(residuals, config.level)  # (horizon, series)
+        else:
+            half = np.full((config.horizon, data.num_series), np.inf)
+        lowers.append(median - half)
+        uppers.append(median + half)
+    return (
+        np.concatenate(medians, axis=1),
+        np.concatenate(lowers, axis=1),
+        np.concatenate(uppers, axis=1),
+    )
+
+
 def _neural_outcomes(
     runs: Sequence[NeuralRun],
     datas: Sequence[PreparedData],
@@ -1416,22 +1448,7 @@ def _neural_outcomes(
             for reason in r.flags.reasons
         ),
     )
-    medians, lowers, uppers, val_rmse = [], [], [], []
-    for run, data in zip(runs, datas, strict=True):
-        median = scoring.seed_ensemble(run.forecasts, run.flags.flagged)
-        medians.append(median)
-        fold = data.fold
-        if len(fold.val_origins) and not run.val_flagged.all():
-            val_median = scoring.seed_ensemble(run.val_forecasts, run.val_flagged)
-            residuals = data.actual(fold.val_origins, config.horizon) - val_median[0]
-            half = scoring.conformal_halfwidths(residuals, config.level)  # (horizon, series)
-        else:
-            half = np.full((config.horizon, data.num_series), np.inf)
-        lowers.append(median - half)
-        uppers.append(median + half)
-    ensemble = np.concatenate(medians, axis=1)
-    lower = np.concatenate(lowers, axis=1)
-    upper = np.concatenate(uppers, axis=1)
+    ensemble, lower, upper = _seed_medians(runs, datas)
     first = datas[0]
     val_actual = first.actual(first.fold.val_origins, config.horizon)
     ones = np.ones(first.num_series)
