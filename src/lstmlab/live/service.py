@@ -832,49 +832,12 @@ def _add_routes(
     from fastapi import Depends, Query
     from fastapi import Path as PathParam
     from fastapi.responses import JSONResponse
-    from fastapi.routing import APIRoute
-    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from fastapi.security import HTTPAuthorizationCredentials
 
-    bearer = HTTPBearer(auto_error=False, description="the token the service was started with")
-    expected = None if config.token is None else config.token.encode()
-
-    async def authorize(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        if credentials is None:
-            raise _Unauthorized(
-                "missing bearer token: send the header 'Authorization: Bearer <token>' with "
-                "the token the service was started with",
-                "Bearer",
-            )
-        # the header arrives latin-1 decoded: compare its bytes in constant time
-        if not hmac.compare_digest(credentials.credentials.encode("latin-1"), expected):
-            raise _Unauthorized(
-                "wrong bearer token; send the token the service was started with",
-                'Bearer error="invalid_token"',
-            )
-
-    guarded = [] if expected is None else [Depends(authorize)]
-
-    async def ready() -> None:
-        # on the event loop, awaiting (a worker thread blocked here would be one less for
-        # /health): the model's requests start once the warm-up has ended
-        if not service._ready.is_set():
-            deadline = time.monotonic() + READY_WAIT_S
-            while not service._ready.is_set() and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-        service.wait_ready(timeout=0)
-
-    needs_model = [*guarded, Depends(ready)]
-
-    def authenticated(credentials: HTTPAuthorizationCredentials | None) -> bool:
-        return expected is None or (
-            credentials is not None
-            and hmac.compare_digest(credentials.credentials.encode("latin-1"), expected)
-        )
+    bearer, guarded, needs_model, authenticated = _guards(service, config)
 
     def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-        codes = (*codes, 401) if expected is not None else codes
+        codes = (*codes, 401) if config.token is not None else codes
         return {code: {"model": models.ErrorAnswer} for code in codes}
 
     # ``:series_id``: an id may hold '/' and any character; the one rule (check_series_id) is
@@ -946,6 +909,65 @@ def _add_routes(
     def delete_series(series_id: series_path) -> JSONResponse:
         """Forget a series (state and observation log): its next reading starts it afresh."""
         return JSONResponse(service.delete(series_id))
+
+    _add_head_routes(app)
+
+
+def _guards(service: LiveService, config: ServeConfig) -> tuple[Any, list, list, Any]:
+    """The routes' dependencies: the token check, and the wait for the warm-up.
+
+    Returns:
+        ``(bearer, guarded, needs_model, authenticated)``: the bearer scheme, the
+        dependencies of a route that needs the token, of one that also needs the model, and
+        whether a request's credentials carry the token.
+    """
+    from fastapi import Depends
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+    bearer = HTTPBearer(auto_error=False, description="the token the service was started with")
+    expected = None if config.token is None else config.token.encode()
+
+    async def authorize(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if credentials is None:
+            raise _Unauthorized(
+                "missing bearer token: send the header 'Authorization: Bearer <token>' with "
+                "the token the service was started with",
+                "Bearer",
+            )
+        # the header arrives latin-1 decoded: compare its bytes in constant time
+        if not hmac.compare_digest(credentials.credentials.encode("latin-1"), expected):
+            raise _Unauthorized(
+                "wrong bearer token; send the token the service was started with",
+                'Bearer error="invalid_token"',
+            )
+
+    guarded = [] if expected is None else [Depends(authorize)]
+
+    async def ready() -> None:
+        # on the event loop, awaiting (a worker thread blocked here would be one less for
+        # /health): the model's requests start once the warm-up has ended
+        if not service._ready.is_set():
+            deadline = time.monotonic() + READY_WAIT_S
+            while not service._ready.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        service.wait_ready(timeout=0)
+
+    needs_model = [*guarded, Depends(ready)]
+
+    def authenticated(credentials: HTTPAuthorizationCredentials | None) -> bool:
+        return expected is None or (
+            credentials is not None
+            and hmac.compare_digest(credentials.credentials.encode("latin-1"), expected)
+        )
+
+    return bearer, guarded, needs_model, authenticated
+
+
+def _add_head_routes(app: Any) -> None:
+    """HEAD beside every GET route."""
+    from fastapi.routing import APIRoute
 
     # HEAD answers wherever GET does (monitors and proxies probe with it): the same endpoint,
     # status and headers, no body; left out of the schema, which would repeat GET's operation.
