@@ -401,8 +401,6 @@ def _parse_data(
 ) -> _Data:
     """Any accepted input as series id -> values (and timestamps); see ``Forecaster.fit``."""
     targets = _targets(target)
-    values: dict[str, np.ndarray] = {}
-    times: dict[str, pd.DatetimeIndex | None] = {}
     if isinstance(data, pd.Series):
         data = data.to_frame(name=str(data.name) if data.name is not None else "0")
     if isinstance(data, pd.DataFrame):
@@ -415,101 +413,19 @@ def _parse_data(
                 f"the DataFrame has several columns named {twice} (names compared as text); "
                 "give every column its own name, e.g. data.columns = [...]"
             )
-        names = set(labels)
         if id_col is None and time_col is None and targets is None:
             for layout in _LONG_LAYOUTS:
-                if set(layout) <= names:
+                if set(layout) <= set(labels):
                     id_col, time_col, targets = layout[0], layout[1], [layout[2]]
                     break
         if id_col is not None:
-            if id_col not in frame.columns:
-                raise ValueError(f"no id column {id_col!r}; the columns are {sorted(names)}")
-            if time_col is None:
-                raise ValueError(
-                    f"a long DataFrame (id column {id_col!r}) needs time_col=; pass the name "
-                    "of its time column"
-                )
-            if time_col not in frame.columns:
-                raise ValueError(f"no time column {time_col!r}; the columns are {sorted(names)}")
-            if targets is None:
-                others = [str(c) for c in frame.columns if c not in (id_col, time_col)]
-                if len(others) != 1:
-                    raise ValueError(f"cannot tell the value column among {others}; pass target=")
-                targets = others
-            # the whole column parsed once (as the command line parses a file), then split
-            stamps = parse_time_column(
-                frame[time_col].reset_index(drop=True),
-                label=f"column {str(time_col)!r}",
-                time_format=time_format,
-            )
-            frame = frame.assign(**{str(time_col): stamps.to_numpy()})
-            ids = pd.unique(frame[id_col])
-            named: dict[str, Any] = {}
-            for series_id in ids:
-                other = named.setdefault(str(series_id), series_id)
-                if other is not series_id and other != series_id:
-                    raise ValueError(
-                        f"id column {id_col!r} holds {other!r} and {series_id!r}, which name "
-                        f"the same series {str(series_id)!r}; make the ids one type, e.g. "
-                        f"data[{id_col!r}] = data[{id_col!r}].astype(str)"
-                    )
-            for series_id, group in frame.groupby(id_col, sort=False):
-                group = group.sort_values(time_col)
-                label = f"series {str(series_id)!r}"
-                values[str(series_id)] = _series_values(label, group, targets)
-                times[str(series_id)] = pd.DatetimeIndex(group[time_col])
-            columns = tuple(targets)
+            values, times, columns = _long_series(frame, id_col, time_col, targets, time_format)
         else:
-            if time_col is not None:
-                if time_col not in frame.columns:
-                    raise ValueError(
-                        f"no time column {time_col!r}; the columns are {sorted(names)}"
-                    )
-                stamps = parse_time_column(
-                    frame[time_col].reset_index(drop=True),
-                    label=f"column {str(time_col)!r}",
-                    time_format=time_format,
-                )
-                frame = frame.drop(columns=[time_col]).set_axis(
-                    stamps.rename(time_col), axis="index"
-                )
-            index = _stamped_index(frame.index, time_format)
-            stamped = index is not None
-            if stamped and time_col is None:
-                time_col = None if index.name is None else str(index.name)
-            chosen = targets if targets is not None else [str(c) for c in frame.columns]
-            frame = frame.rename(columns=str)
-            for column in chosen:
-                column_values = _series_values(f"series {column!r}", frame, [column])
-                # a wide frame's series may start and end at different rows: keep each one's
-                # span, from its first to its last reading
-                finite = np.flatnonzero(np.isfinite(column_values[:, 0]))
-                first, last = (finite[0], finite[-1] + 1) if len(finite) else (0, 0)
-                values[column] = column_values[first:last]
-                times[column] = index[first:last] if stamped else None
+            values, times, time_col = _wide_series(frame, time_col, targets, time_format)
             columns = ("value",)
     else:
-        array = np.asarray(data)
-        if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-            raise ValueError(
-                f"data must be a DataFrame, a Series or a numeric array, got {type(data).__name__}"
-                f" of dtype {array.dtype}; pass one of those"
-            )
-        if array.ndim not in (1, 2):
-            raise ValueError(
-                f"an array must be (time,) for one series or (time, series), got shape "
-                f"{array.shape}"
-            )
-        matrix = array.astype(np.float64).reshape(len(array), -1)  # (time, series)
-        for j in range(matrix.shape[1]):
-            values[str(j)] = matrix[:, j : j + 1]
-            times[str(j)] = None
+        values, times = _array_series(data, freq)
         columns = ("value",)
-        if freq is not None:
-            raise ValueError(
-                f"freq={freq!r} was given for an array, which has no timestamps; pass a "
-                "DataFrame or Series with a DatetimeIndex, or leave freq out"
-            )
     if not values:
         raise ValueError("no series to train on; pass data with at least one series")
     for series_id, array in values.items():
@@ -525,6 +441,124 @@ def _parse_data(
             )
     freq = _check_freq(times, freq)
     return _Data(values=values, times=times, columns=columns, time_col=time_col, freq=freq)
+
+
+def _long_series(
+    frame: pd.DataFrame,
+    id_col: str,
+    time_col: str | None,
+    targets: list[str] | None,
+    time_format: str | None,
+) -> tuple[dict[str, np.ndarray], dict[str, pd.DatetimeIndex | None], tuple[str, ...]]:
+    """A long frame (a series id, a time and value columns per row) as its series."""
+    names = {str(c) for c in frame.columns}
+    values: dict[str, np.ndarray] = {}
+    times: dict[str, pd.DatetimeIndex | None] = {}
+    if id_col not in frame.columns:
+        raise ValueError(f"no id column {id_col!r}; the columns are {sorted(names)}")
+    if time_col is None:
+        raise ValueError(
+            f"a long DataFrame (id column {id_col!r}) needs time_col=; pass the name "
+            "of its time column"
+        )
+    if time_col not in frame.columns:
+        raise ValueError(f"no time column {time_col!r}; the columns are {sorted(names)}")
+    if targets is None:
+        others = [str(c) for c in frame.columns if c not in (id_col, time_col)]
+        if len(others) != 1:
+            raise ValueError(f"cannot tell the value column among {others}; pass target=")
+        targets = others
+    # the whole column parsed once (as the command line parses a file), then split
+    stamps = parse_time_column(
+        frame[time_col].reset_index(drop=True),
+        label=f"column {str(time_col)!r}",
+        time_format=time_format,
+    )
+    frame = frame.assign(**{str(time_col): stamps.to_numpy()})
+    ids = pd.unique(frame[id_col])
+    named: dict[str, Any] = {}
+    for series_id in ids:
+        other = named.setdefault(str(series_id), series_id)
+        if other is not series_id and other != series_id:
+            raise ValueError(
+                f"id column {id_col!r} holds {other!r} and {series_id!r}, which name "
+                f"the same series {str(series_id)!r}; make the ids one type, e.g. "
+                f"data[{id_col!r}] = data[{id_col!r}].astype(str)"
+            )
+    for series_id, group in frame.groupby(id_col, sort=False):
+        group = group.sort_values(time_col)
+        label = f"series {str(series_id)!r}"
+        values[str(series_id)] = _series_values(label, group, targets)
+        times[str(series_id)] = pd.DatetimeIndex(group[time_col])
+    return values, times, tuple(targets)
+
+
+def _wide_series(
+    frame: pd.DataFrame,
+    time_col: str | None,
+    targets: list[str] | None,
+    time_format: str | None,
+) -> tuple[dict[str, np.ndarray], dict[str, pd.DatetimeIndex | None], str | None]:
+    """A wide frame (a column per series, a time index or ``time_col``) as its series.
+
+    Returns:
+        ``(values, times, the time column's name)``.
+    """
+    names = {str(c) for c in frame.columns}
+    values: dict[str, np.ndarray] = {}
+    times: dict[str, pd.DatetimeIndex | None] = {}
+    if time_col is not None:
+        if time_col not in frame.columns:
+            raise ValueError(f"no time column {time_col!r}; the columns are {sorted(names)}")
+        stamps = parse_time_column(
+            frame[time_col].reset_index(drop=True),
+            label=f"column {str(time_col)!r}",
+            time_format=time_format,
+        )
+        frame = frame.drop(columns=[time_col]).set_axis(stamps.rename(time_col), axis="index")
+    index = _stamped_index(frame.index, time_format)
+    stamped = index is not None
+    if stamped and time_col is None:
+        time_col = None if index.name is None else str(index.name)
+    chosen = targets if targets is not None else [str(c) for c in frame.columns]
+    frame = frame.rename(columns=str)
+    for column in chosen:
+        column_values = _series_values(f"series {column!r}", frame, [column])
+        # a wide frame's series may start and end at different rows: keep each one's
+        # span, from its first to its last reading
+        finite = np.flatnonzero(np.isfinite(column_values[:, 0]))
+        first, last = (finite[0], finite[-1] + 1) if len(finite) else (0, 0)
+        values[column] = column_values[first:last]
+        times[column] = index[first:last] if stamped else None
+    return values, times, time_col
+
+
+def _array_series(
+    data: Any, freq: str | None
+) -> tuple[dict[str, np.ndarray], dict[str, pd.DatetimeIndex | None]]:
+    """A ``(time,)`` or ``(time, series)`` array as its series, without timestamps."""
+    values: dict[str, np.ndarray] = {}
+    times: dict[str, pd.DatetimeIndex | None] = {}
+    array = np.asarray(data)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(
+            f"data must be a DataFrame, a Series or a numeric array, got {type(data).__name__}"
+            f" of dtype {array.dtype}; pass one of those"
+        )
+    if array.ndim not in (1, 2):
+        raise ValueError(
+            f"an array must be (time,) for one series or (time, series), got shape {array.shape}"
+        )
+    matrix = array.astype(np.float64).reshape(len(array), -1)  # (time, series)
+    for j in range(matrix.shape[1]):
+        values[str(j)] = matrix[:, j : j + 1]
+        times[str(j)] = None
+    if freq is not None:
+        raise ValueError(
+            f"freq={freq!r} was given for an array, which has no timestamps; pass a "
+            "DataFrame or Series with a DatetimeIndex, or leave freq out"
+        )
+    return values, times
 
 
 def _position(data: _Data, series_id: str, row: int, column: int) -> str:
