@@ -244,6 +244,78 @@ def test_no_module_imports_a_floor_above_its_own(name):
     assert above == [], f"{name} (floor {FLOOR_OF[name]}) imports from floors above: {above}"
 
 
+# A function's code, its docstring aside, fits in this many lines: a longer one does several
+# things, each of which can be named. The ones that are one piece say why here.
+LONGEST_FUNCTION = 100
+LONG_FUNCTIONS = {
+    "lstmlab.core.train._fit": "the driver's loop over epochs, one piece: every stage of an "
+    "epoch (the compiled pass, early stopping, the plateau, a seed that stops) reads and "
+    "writes the same carried state",
+}
+
+
+def function_lengths(source: str) -> dict[str, int]:
+    """Every function's (and method's) body in lines, its docstring left out, by dotted name."""
+    lengths: dict[str, int] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    body = child.body
+                    first = body[0]
+                    documented = isinstance(first, ast.Expr) and isinstance(
+                        getattr(first, "value", None), ast.Constant
+                    )
+                    if documented and isinstance(first.value.value, str) and len(body) > 1:
+                        first = body[1]
+                    lengths[name] = child.end_lineno - first.lineno + 1
+                visit(child, name + ".")
+
+    visit(ast.parse(source), "")
+    return lengths
+
+
+def test_the_length_counter_leaves_docstrings_out_and_sees_methods():
+    source = (
+        "def short():\n"
+        '    """A docstring\n\n    of four lines.\n    """\n'
+        "    return 1\n"
+        "class A:\n"
+        "    def method(self):\n"
+        "        x = 1\n"
+        "        def inner():\n"
+        "            return x\n"
+        "        return inner\n"
+    )
+    assert function_lengths(source) == {"short": 1, "A.method": 4, "A.method.inner": 1}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_function_is_longer_than_the_limit_unless_it_says_why(name):
+    lengths = function_lengths(MODULES[name].read_text(encoding="utf-8"))
+    long = {
+        f"{name}.{function}": length
+        for function, length in lengths.items()
+        if length > LONGEST_FUNCTION and f"{name}.{function}" not in LONG_FUNCTIONS
+    }
+    assert long == {}, (
+        f"functions of more than {LONGEST_FUNCTION} lines of code: {long}; split them into "
+        "named steps, or name them in LONG_FUNCTIONS with the reason they are one piece"
+    )
+
+
+def test_every_function_said_to_be_long_still_is():
+    for dotted in LONG_FUNCTIONS:
+        module, _, function = dotted.rpartition(".")
+        while module not in MODULES:  # a method: the class is part of the name
+            module, _, owner = module.rpartition(".")
+            function = f"{owner}.{function}"
+        length = function_lengths(MODULES[module].read_text(encoding="utf-8")).get(function, 0)
+        assert length > LONGEST_FUNCTION, f"{dotted} has {length} lines: drop it from the list"
+
+
 def test_only_the_entry_point_imports_the_command_line():
     importers = {name for name, imports in GRAPH.items() if "lstmlab.cli" in imports}
     assert importers <= {"lstmlab.__main__"}
