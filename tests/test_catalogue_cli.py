@@ -7,11 +7,16 @@ epochs) serves every command that reads one, copied afresh for each case, and a 
 names the model folder also checks that the refused command changed nothing in it.
 """
 
+import contextlib
 import errno
 import json
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -996,8 +1001,15 @@ def paths(data, model, tmp_path) -> dict[str, Path]:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     return {
-        "d": data, "m": folder, "g": garbage, "n": nan, "s": damaged, "e": emptied,
-        "u": unlogged, "t": scratch, "o": tmp_path / "out",
+        "d": data,
+        "m": folder,
+        "g": garbage,
+        "n": nan,
+        "s": damaged,
+        "e": emptied,
+        "u": unlogged,
+        "t": scratch,
+        "o": tmp_path / "out",
     }
 
 
@@ -1224,6 +1236,51 @@ def test_observe_sent_again_is_a_repeat_as_over_http(paths, capsys):
     assert "0 reading(s) observed (3 already accepted: a repeat, not applied again)" in (
         capsys.readouterr().out
     )
+
+
+def _stored_seen(folder: Path, series: str) -> int | None:
+    """The readings the store has committed for a series, read as another process would."""
+    (store,) = folder.glob("series.*.sqlite")
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT seen FROM series WHERE id = ?", (series,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill", ["before the commit", "after the commit"])
+def test_observe_killed_then_sent_again_applies_the_readings_once(paths, tmp_path, kill, capsys):
+    # A real SIGKILL of `lstmlab observe`, then the same command again: whether the kill
+    # landed before the transaction or after it (the store's count moved, the answer not yet
+    # printed), the readings end up applied exactly once, as one observe applies them.
+    argv = ["observe", "--model-dir", None, "--series", "a"]
+    argv += ["--input", str(paths["d"] / "new.csv"), "--json"]
+    reference = tmp_path / "reference"
+    shutil.copytree(paths["m"], reference)
+    assert main([*argv[:2], str(reference), *argv[3:]]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    folder = paths["m"]
+    before = _stored_seen(folder, "a")
+    command = [sys.executable, "-m", "lstmlab", *argv[:2], str(folder), *argv[3:]]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    if kill == "after the commit":
+        while _stored_seen(folder, "a") == before and process.poll() is None:
+            assert time.monotonic() < deadline, "the observe committed nothing in 120 s"
+            time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    # the kill landed: the process ran about 0.3 s from its commit to its exit, the poll is 2 ms
+    assert process.returncode == -signal.SIGKILL
+    moved = _stored_seen(folder, "a") != before
+    assert moved == (kill == "after the commit")
+    assert main([*argv[:2], str(folder), *argv[3:]]) == 0  # the same command, sent again
+    again = json.loads(capsys.readouterr().out)
+    assert again == expected  # the same forecast, from the same state
+    assert _seen(folder) == _seen(reference)
+    with Forecaster.load(folder) as ours, Forecaster.load(reference) as theirs:
+        np.testing.assert_array_equal(
+            ours.series_state("a").prediction, theirs.series_state("a").prediction
+        )
 
 
 def test_target_given_twice_trains_both_columns(data, tmp_path, capsys):
