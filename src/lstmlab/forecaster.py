@@ -194,6 +194,9 @@ READ_CAPACITY = 1024
 # The forecast steps one compiled rollout holds before ``warm_up`` sets it
 # (``Forecaster.horizon_capacity``); a longer horizon doubles it until it fits.
 HORIZON_CAPACITY = 64
+# The calibration's rollouts run in groups of series of at most this many origins (a power of
+# two: the rows of one rollout are padded to one), so that fit's memory stays bounded.
+RESIDUAL_ROWS = 8192
 # The largest float32: a reading beyond it cannot be computed with, whatever the factor.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -2733,21 +2736,45 @@ class Forecaster:
         """
         longest = max((n for n in n_val.values() if n), default=0)
         horizon = max(1, min(longest, steps))
+        origins = {
+            series_id: calibration_origins(len(series) - n_val[series_id], len(series) - 1)
+            for series_id, series in scaled.items()
+            if n_val[series_id]
+        }
+        # Series in groups of about RESIDUAL_ROWS origins: memory stays bounded whatever the
+        # number of series (50,000 series of 40 origins are 2,000,000 rollouts).
+        out: dict[str, np.ndarray] = {}
+        group: list[str] = []
+        rows = 0
+        for series_id, spread in origins.items():
+            if group and rows + len(spread) > RESIDUAL_ROWS:
+                out.update(self._residuals_of(group, origins, scaled, scalers, ranges, horizon))
+                group, rows = [], 0
+            group.append(series_id)
+            rows += len(spread)
+        if group:
+            out.update(self._residuals_of(group, origins, scaled, scalers, ranges, horizon))
+        return out
+
+    def _residuals_of(
+        self,
+        group: Sequence[str],
+        origins: Mapping[str, np.ndarray],
+        scaled: Mapping[str, np.ndarray],
+        scalers: Mapping[str, Scaler],
+        ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        horizon: int,
+    ) -> dict[str, np.ndarray]:
+        """``_recursive_residuals`` of some series: one read and one rollout for all of them."""
         checked, where = {}, {}
-        for series_id, series in scaled.items():
-            tail = n_val[series_id]
-            if not tail:
-                continue
-            first = len(series) - tail
-            origins = calibration_origins(first, len(series) - 1)
+        for series_id in group:
+            series = scaled[series_id]
             state = dataclasses.replace(self.fresh_state(), scaler=scalers[series_id])
-            for origin in origins:
+            for origin in origins[series_id]:
                 key = f"{series_id}@{origin}"
                 start = origin - self._recipe.window if self.windowed else 0
                 checked[key] = (state, series[start:origin].astype(np.float32), None, None)
                 where[key] = (series_id, int(origin))
-        if not checked:
-            return {}
         states = self._read(checked)
         keys = list(checked)
         rolled = self._rollout([states[k] for k in keys], horizon)  # (seeds, rows, steps, C)
