@@ -2484,6 +2484,9 @@ class Forecaster:
         seconds = time.perf_counter() - started
         kinds = [kind for kind, _, _ in trained]
         candidates = [candidate for _, candidate, _ in trained]
+        layouts = [layout for _, _, layout in trained]
+        one_kind = len(plans) == 1
+        del plans, trained  # the training batches: held below only by the chosen candidate's
 
         def recipe_of(k: int) -> Recipe:
             return Recipe(
@@ -2512,12 +2515,13 @@ class Forecaster:
         chosen = lowest(scores)  # a tie keeps the earlier: AUTO_KINDS, then AUTO_NORMS order
         kept = candidates[chosen]
         names = [f"{kind} ({c.norm})" for kind, c in zip(kinds, candidates, strict=True)]
+        metrics = fit_metrics(kept.log, settings, layouts[chosen], parsed.values, seconds)
+        del layouts  # before the refit lays out every reading afresh
         params, refit_epochs = self._refitted(
             kept, kinds[chosen], names[chosen], ids, scaled, window, early
         )
         calibration = _calibration(kept, rolled[chosen], ranges, parsed.values, pooled)
         residuals = calibration.residuals
-        metrics = fit_metrics(kept.log, settings, trained[chosen][2], parsed.values, seconds)
         metrics.update(
             window=window,
             window_note=window_note,
@@ -2526,7 +2530,7 @@ class Forecaster:
             model=kinds[chosen],
             norm=kept.norm,
             norm_scores={c.norm: finite_or_none(scores[k]) for k, c in enumerate(candidates)}
-            if len(candidates) > 1 and len(plans) == 1
+            if len(candidates) > 1 and one_kind
             else {},
             model_scores={n: finite_or_none(v) for n, v in zip(names, scores, strict=True)}
             if len(candidates) > 1
