@@ -202,6 +202,7 @@ FLOORS = (
     | {"lstmlab.core.train"},
     # data, time, scores and the runtime (devices, progress)
     {"lstmlab.data", "lstmlab.data.calendar", "lstmlab.data.layouts", "lstmlab.data.loading"}
+    | {"lstmlab.data.frames"}
     | {"lstmlab.data.scaling", "lstmlab.data.seasons", "lstmlab.scoring", "lstmlab.runtime"},
     # storage: the state stores and the model folder that holds one
     {"lstmlab.live", "lstmlab.live.state_store", "lstmlab.live.postgres_store"}

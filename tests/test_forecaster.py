@@ -1081,10 +1081,12 @@ def test_fit_refuses_absurd_outliers_unless_allowed():
 
 
 def _outlier_verdict(values):
-    from lstmlab.forecaster import _check_outliers, _parse_data
+    from lstmlab.data.frames import check_outliers, parse_training_data
 
     try:
-        _check_outliers(_parse_data(np.asarray(values, float), None, None, None, None), False)
+        check_outliers(
+            parse_training_data(np.asarray(values, float), None, None, None, None), False
+        )
     except ValueError as error:
         return str(error)
     return None
