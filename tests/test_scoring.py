@@ -417,6 +417,36 @@ def test_verdict_separates_a_clear_case_and_the_rule_has_an_edge():
     assert "persistence (18) is within x" in baseline.sentence
 
 
+def test_a_tie_within_the_seed_noise_is_broken_by_the_forecasts_across_origins():
+    # One wild seed spreads a model's scores so widely that the best one sits "within its
+    # noise"; its seed median's forecast is still far worse at every origin: no tie.
+    scores = {"auto_arima": [15.1], "stacked": [52.0, 55.0, 60.0, 62.0, 307.5]}
+    rng = np.random.default_rng(4)
+    good = rng.normal(0.0, 1.0, 44) ** 2
+    wild = verdict(scores, origin_losses={"auto_arima": good, "stacked": good + 9.0})
+    test = diebold_mariano(good, good + 9.0)
+    assert test.p_value < 0.05 and test.statistic < 0
+    assert (wild.best, wild.ties) == ("auto_arima", ())
+    assert wild.sentence == (
+        "By RMSE, auto_arima is best by a clear margin (15.1): next is stacked (107 ± 112), "
+        "within the seed noise but significantly worse across the 44 test origins "
+        "(Diebold-Mariano p = < 0.001)."
+    )
+    # the same spread with forecasts no worse across the origins: a tie, as before
+    level = verdict(scores, origin_losses={"auto_arima": good, "stacked": good[::-1]})
+    assert diebold_mariano(good, good[::-1]).p_value >= 0.05
+    assert level.ties == ("stacked",)
+    # a runner-up whose forecasts are significantly *better* across the origins is no
+    # clear margin for the best mean score
+    close = {"a": drawn(10.0, 0.1, 5, 1), "b": drawn(11.0, 0.1, 5, 2)}
+    reverse = verdict(close, origin_losses={"a": good + 9.0, "b": good})
+    assert "clear margin" not in reverse.sentence
+    assert reverse.sentence.endswith(
+        "a gap beyond the seed noise but its forecast is significantly better across the 44 "
+        "test origins (Diebold-Mariano p = < 0.001)."
+    )
+
+
 def test_verdict_higher_is_better_and_non_finite_models():
     scores = {"a": [0.70, 0.72, 0.71], "b": [0.90, 0.91, 0.89], "broken": [np.nan, np.inf]}
     result = verdict(scores, lower_is_better=False, metric="coverage")

@@ -900,8 +900,11 @@ def verdict(
 
     A gap beyond that noise is called a clear margin only when the best model's forecasts
     also beat the runner-up's across the test origins: a Diebold-Mariano test of their
-    ``origin_losses`` (``diebold_mariano``) with p below ``SIGNIFICANCE``. Without
-    ``origin_losses`` the sentence says the gap is beyond the noise, and no more.
+    ``origin_losses`` (``diebold_mariano``) with p below ``SIGNIFICANCE`` and the best
+    model's losses the lower. The same test breaks a tie: a model within the noise whose
+    forecast is significantly worse across the origins (a wide spread over seeds that one
+    wild seed makes) does not tie. Without ``origin_losses`` the sentence says the gap is
+    beyond the noise, and no more.
 
     Non-finite samples are left out of the means (``ScoreSummary.worst`` shows them); a
     model with no finite sample is named at the end of the sentence and never best.
@@ -945,11 +948,22 @@ def verdict(
     ranking = sorted(finite, key=lambda name: sign * summaries[name].mean)  # stable on ties
     best, others = ranking[0], ranking[1:]
     top = summaries[best]
-    ties = tuple(
-        name
-        for name in others
-        if abs(summaries[name].mean - top.mean) <= max(top.std, summaries[name].std)
-    )
+
+    def across(name: str) -> DieboldMariano | None:
+        """The best model's forecast against ``name``'s across the origins, when both have one."""
+        if origin_losses is None or best not in origin_losses or name not in origin_losses:
+            return None
+        return diebold_mariano(origin_losses[best], origin_losses[name], horizon)
+
+    def clearly_worse(test: DieboldMariano | None) -> bool:
+        # significant, and the best model's losses the lower (a negative statistic)
+        return test is not None and test.p_value < SIGNIFICANCE and test.statistic < 0
+
+    def within_noise(name: str) -> bool:
+        return abs(summaries[name].mean - top.mean) <= max(top.std, summaries[name].std)
+
+    # within the noise, unless the forecasts say otherwise across the origins
+    ties = tuple(name for name in others if within_noise(name) and not clearly_worse(across(name)))
     head = f"By {metric}, {best} is best"
     if not others:
         sentence = f"By {metric}, {_with_spread(best, top)} is the only model with a finite score."
@@ -959,29 +973,29 @@ def verdict(
         sentence = f"{head} ({_mean_and_spread(top)}); {tied} {verb} within {noise}, so they tie."
     else:
         runner = others[0]
-        test = None
-        if origin_losses is not None and best in origin_losses and runner in origin_losses:
-            test = diebold_mariano(origin_losses[best], origin_losses[runner], horizon)
-        across = (
+        test = across(runner)
+        where = (
             ""
             if test is None
             else f" across the {test.origins} test origins (Diebold-Mariano p = "
             f"{format_p(test.p_value)})"
         )
-        if test is not None and test.p_value < SIGNIFICANCE:
+        next_one = f"next is {_with_spread(runner, summaries[runner])}"
+        if clearly_worse(test):
+            gap = f"within {noise} but" if within_noise(runner) else ""
             sentence = (
-                f"{head} by a clear margin ({_mean_and_spread(top)}): next is "
-                f"{_with_spread(runner, summaries[runner])}, significantly worse{across}."
+                f"{head} by a clear margin ({_mean_and_spread(top)}): {next_one}, "
+                f"{gap + ' ' if gap else ''}significantly worse{where}."
             )
         else:
-            verdict_of_test = (
-                f"but not significant{across}"
-                if test is not None
-                else "(no test across origins was run)"
-            )
+            if test is None:
+                verdict_of_test = "(no test across origins was run)"
+            elif test.p_value < SIGNIFICANCE:  # the other way: the runner-up's losses lower
+                verdict_of_test = f"but its forecast is significantly better{where}"
+            else:
+                verdict_of_test = f"but not significant{where}"
             sentence = (
-                f"{head} ({_mean_and_spread(top)}): next is "
-                f"{_with_spread(runner, summaries[runner])}, a gap beyond {noise} "
+                f"{head} ({_mean_and_spread(top)}): {next_one}, a gap beyond {noise} "
                 f"{verdict_of_test}."
             )
     missing = [name for name in summaries if name not in finite]
