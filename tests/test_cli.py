@@ -1455,3 +1455,30 @@ def test_fit_and_observe_read_local_times_across_daylight_saving_with_tz(tmp_pat
     # the reference: pandas' next local midnight after the last reading
     expected = pd.Timestamp("2024-04-14", tz="Europe/Paris").isoformat()
     assert answer["timestamps"] == [expected] and answer["seen"] == len(index) + 3
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lstmlab.experiments.compare",
+        "lstmlab.experiments.moving_average",
+        "lstmlab.experiments.convergence",
+        "lstmlab.forecaster",
+        "lstmlab.live.service",
+    ],
+)
+def test_a_commands_description_is_its_modules_docstring_read_without_ast_parse(name, monkeypatch):
+    import ast
+    import importlib.util
+
+    source = Path(importlib.util.find_spec(name).origin).read_text(encoding="utf-8")
+    expected = ast.get_docstring(ast.parse(source))  # the reference, before the patch
+    assert expected
+
+    def refuse(*args, **kwargs):
+        # ast.parse beside the background import of the report modules raised SystemError
+        # ("AST constructor recursion depth mismatch") on CPython 3.11 under load
+        raise AssertionError("the description must be read without ast.parse")
+
+    monkeypatch.setattr(ast, "parse", refuse)
+    assert cli._module_doc(name) == expected

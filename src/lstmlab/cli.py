@@ -31,10 +31,10 @@ without JAX's persistent compilation cache (``lstmlab.runtime.configure_compile_
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import errno
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -42,6 +42,7 @@ import shutil
 import sqlite3
 import stat
 import sys
+import tokenize
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1888,6 +1889,14 @@ _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
 }
 
 
+_BEFORE_DOCSTRING = {
+    tokenize.ENCODING,
+    tokenize.COMMENT,
+    tokenize.NL,
+    tokenize.NEWLINE,
+}
+
+
 def _module_doc(name: str) -> str | None:
     """The docstring of module ``name``, read from its source without importing it.
 
@@ -1897,7 +1906,19 @@ def _module_doc(name: str) -> str | None:
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
         return None
-    return ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")))
+    # The first token, not ast.parse: CPython 3.11 keeps ast.parse's recursion count per
+    # interpreter, not per thread, so one running beside the report modules' background
+    # import raised "SystemError: AST constructor recursion depth mismatch" (gh-106905).
+    with open(spec.origin, "rb") as source:
+        for token in tokenize.tokenize(source.readline):
+            if token.type in _BEFORE_DOCSTRING:
+                continue
+            if token.type != tokenize.STRING:
+                return None
+            # a string literal of our own package: compiled to its value, no AST built
+            text = eval(compile(token.string, spec.origin, "eval"), {"__builtins__": {}})  # noqa: S307
+            return inspect.cleandoc(text) if isinstance(text, str) else None
+    return None
 
 
 def _add_compile_cache(parser: argparse.ArgumentParser, *, default: Any = False) -> None:
