@@ -39,12 +39,24 @@ def test_plots_return_figures_that_save_as_pngs_outside_pyplot(tmp_path):
         "b": plot_residuals(y, y + 0.01, y * 0.5, tsteps=3),
         "c": plot_history({"m": ([1.0, 0.5], [1.1, 0.6]), "n": ([2.0, 1.0], None)}, reference=0.1),
         "d": plot_heatmap(
-            rng.uniform(size=(2, 3)), rows=[1, 2], columns=[1, 2, 3], title="t", row_label="r",
-            column_label="c", colorbar_label="v", outlined=np.eye(2, 3, dtype=bool),
+            rng.uniform(size=(2, 3)),
+            rows=[1, 2],
+            columns=[1, 2, 3],
+            title="t",
+            row_label="r",
+            column_label="c",
+            colorbar_label="v",
+            outlined=np.eye(2, 3, dtype=bool),
         ),
         "e": plot_heatmap(
-            np.array([[1e-5, 1e-2]]), rows=[1], columns=[1, 2], title="t", row_label="r",
-            column_label="c", colorbar_label="v", log=True,
+            np.array([[1e-5, 1e-2]]),
+            rows=[1],
+            columns=[1, 2],
+            title="t",
+            row_label="r",
+            column_label="c",
+            colorbar_label="v",
+            log=True,
         ),
     }
     for name, fig in figures.items():
@@ -75,6 +87,17 @@ def test_figures_carry_their_titles_and_lines():
     legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert legend[0] == f"stateful (test MSE {np.mean(stateful_error**2):.2e})"  # 3.40e+00
     assert legend[1] == "the first 2 points, which the script omits"
+    one = plot_residuals(y, y - stateful_error, y - 2.0, tsteps=2)
+    assert one.axes[1].get_legend().get_texts()[1].get_text() == (
+        "the first point, which the script omits"
+    )
+    # the legends sit beside the residual panels, off the data; the top panel's one line is
+    # named by its title
+    assert fig.axes[0].get_legend() is None
+    for ax in fig.axes[1:]:
+        fig.canvas.draw()
+        box = ax.get_legend().get_window_extent().transformed(ax.transAxes.inverted())
+        assert box.x0 > 1.0, box  # right of the axes
     history = plot_history({"m": ([1.0, 0.5], None)}, reference=0.1, reference_label="goal")
     assert [t.get_text() for t in history.axes[0].get_legend().get_texts()] == ["m loss", "goal"]
 
@@ -90,16 +113,35 @@ def test_importing_the_report_modules_keeps_the_matplotlib_backend():
 
 
 def test_heatmap_rejects_a_wrong_shape():
-    with pytest.raises(ValueError, match=r"values must have shape \(len\(rows\), len\(columns\)\) "
-                                         r"= \(2, 2\), got \(2, 3\)"):
-        plot_heatmap(np.zeros((2, 3)), rows=[1, 2], columns=[1, 2],
-                     title="t", row_label="r", column_label="c", colorbar_label="v")
+    with pytest.raises(
+        ValueError,
+        match=r"values must have shape \(len\(rows\), len\(columns\)\) "
+        r"= \(2, 2\), got \(2, 3\)",
+    ):
+        plot_heatmap(
+            np.zeros((2, 3)),
+            rows=[1, 2],
+            columns=[1, 2],
+            title="t",
+            row_label="r",
+            column_label="c",
+            colorbar_label="v",
+        )
 
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0.000123456, "1.23e-04"), (12.3456, "12.3"), (0, "0"), (7, "7"), (True, "yes"),
-     (None, "n/a"), (float("nan"), "n/a"), (123456.0, "1.23e+05"), (0.5, "0.5")],
+    [
+        (0.000123456, "1.23e-04"),
+        (12.3456, "12.3"),
+        (0, "0"),
+        (7, "7"),
+        (True, "yes"),
+        (None, "n/a"),
+        (float("nan"), "n/a"),
+        (123456.0, "1.23e+05"),
+        (0.5, "0.5"),
+    ],
 )
 def test_format_number(value, text):
     assert format_number(value) == text
@@ -131,7 +173,8 @@ def test_convergence_reading_notes_follow_the_grid_and_threshold():
     assert "(at least 0.05 in this grid, not above the threshold of 0.1)" in wide
     assert "cannot converge" not in wide
     assert "no cell of this grid has lahead < tsteps" in _reading_notes(
-        ConvergenceConfig(tsteps=(2,), lahead=(3,)))
+        ConvergenceConfig(tsteps=(2,), lahead=(3,))
+    )
 
 
 # --------------------------------------------------------------------------- compare

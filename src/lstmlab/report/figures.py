@@ -110,7 +110,7 @@ def plot_residuals(
     expected = np.asarray(expected, dtype=np.float64).ravel()
     stateful_error = expected - np.asarray(stateful, dtype=np.float64).ravel()
     stateless_error = expected - np.asarray(stateless, dtype=np.float64).ravel()
-    fig = Figure(figsize=(8, 7))
+    fig = Figure(figsize=(10, 7))
     axes = fig.subplots(3, 1, sharex=True)
     steps = np.arange(len(expected))
     axes[0].plot(steps, expected, color="C0", label="expected")
@@ -129,14 +129,18 @@ def plot_residuals(
                 steps[: first + 1],
                 error[: first + 1],
                 color="0.6",
-                label=f"the first {first} point{'s' * (first > 1)}, which the script omits",
+                label="the first point, which the script omits"
+                if first == 1
+                else f"the first {first} points, which the script omits",
             )
         ax.axhline(0.0, color="0.6", linewidth=0.8)
         ax.set_title(f"{label.capitalize()}: expected - predicted")
         ax.set_ylim(-1.05 * limit or -1, 1.05 * limit or 1)
     for ax in axes:
         ax.set_ylabel("value")
-        ax.legend(loc="upper right", fontsize="small")
+    for ax in axes[1:]:  # the top panel's one line is named by its title
+        # beside the panel, off the data (the residuals fill their panels edge to edge)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     axes[-1].set_xlabel("test sample")
     return fig
 
