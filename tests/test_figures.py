@@ -100,6 +100,12 @@ def test_figures_carry_their_titles_and_lines():
         assert box.x0 > 1.0, box  # right of the axes
     history = plot_history({"m": ([1.0, 0.5], None)}, reference=0.1, reference_label="goal")
     assert [t.get_text() for t in history.axes[0].get_legend().get_texts()] == ["m loss", "goal"]
+    inputs = plot_input_vs_expected(y[:5], y[:5], tsteps=2)
+    for figure in (history, inputs):  # beside the axes as well
+        figure.canvas.draw()
+        ax = figure.axes[0]
+        box = ax.get_legend().get_window_extent().transformed(ax.transAxes.inverted())
+        assert box.x0 > 1.0, box
 
 
 def test_importing_the_report_modules_keeps_the_matplotlib_backend():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.colors import LogNorm
@@ -53,6 +53,11 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
+def _legend_beside(ax: Any) -> None:
+    """The legend to the right of the axes, off the data (``save_figure`` makes room)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+
+
 def plot_input_vs_expected(
     inputs: np.ndarray, expected: np.ndarray, *, tsteps: int, points: int = 10
 ) -> Figure:
@@ -69,7 +74,7 @@ def plot_input_vs_expected(
     """
     inputs = np.asarray(inputs, dtype=np.float64)[:points]
     expected = np.asarray(expected, dtype=np.float64)[:points]
-    fig = Figure(figsize=(7, 3.5))
+    fig = Figure(figsize=(9.5, 3.5))
     ax = fig.subplots()
     steps = np.arange(len(inputs))
     ax.plot(steps, inputs, "o", label="input x[t]")
@@ -78,7 +83,7 @@ def plot_input_vs_expected(
     ax.set_title(f"Input and expected output (first {len(inputs)} points)")
     ax.set_xlabel("time step t")
     ax.set_ylabel("value")
-    ax.legend(loc="best")
+    _legend_beside(ax)
     return fig
 
 
@@ -140,7 +145,7 @@ def plot_residuals(
         ax.set_ylabel("value")
     for ax in axes[1:]:  # the top panel's one line is named by its title
         # beside the panel, off the data (the residuals fill their panels edge to edge)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+        _legend_beside(ax)
     axes[-1].set_xlabel("test sample")
     return fig
 
@@ -161,7 +166,7 @@ def plot_history(
     Returns:
         The figure.
     """
-    fig = Figure(figsize=(7, 3.8))
+    fig = Figure(figsize=(9.5, 3.8))
     ax = fig.subplots()
     for i, (name, (loss, val_loss)) in enumerate(histories.items()):
         epochs = np.arange(1, len(loss) + 1)
@@ -174,7 +179,7 @@ def plot_history(
     ax.set_title("Loss per epoch")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE")
-    ax.legend(loc="best", fontsize="small")
+    _legend_beside(ax)
     return fig
 
 
