@@ -157,7 +157,6 @@ from lstmlab.states import (
     kept_zone,
     state_arrays,
     state_from_arrays,
-    states_from_rows,
 )
 
 __all__ = [
@@ -1808,16 +1807,17 @@ class Forecaster:
         """
         states: dict[str, SeriesState] = {}
         if series is None:
-            for page in self._store.pages():
-                decoded = states_from_rows(
-                    self._model,
-                    self._recipe,
-                    page.arrays,
-                    self.seeds,
-                    self._settings.scaler,
-                    f"series {page.ids[0]!r}",
+            for page in self._store.pages():  # the codec a model folder's states use
+                states.update(
+                    decode_states(
+                        self._model,
+                        self._recipe,
+                        page.arrays,
+                        {"series": list(page.ids)},
+                        seeds=self.seeds,
+                        scaler_kind=self._settings.scaler,
+                    )
                 )
-                states.update(zip(page.ids, decoded, strict=True))
             return states
         for series_id in [series] if isinstance(series, str) else list(series):
             stored = self._store.get(series_id)

@@ -35,7 +35,6 @@ __all__ = [
     "kept_zone",
     "state_arrays",
     "state_from_arrays",
-    "states_from_rows",
     "zone_bytes",
     "zone_name",
 ]
@@ -125,10 +124,10 @@ def state_from_arrays(
 ) -> SeriesState:
     """Inverse of ``state_arrays``."""
     stacked = {name: np.asarray(array)[None] for name, array in arrays.items()}
-    return states_from_rows(config, recipe, stacked, seeds, scaler_kind, label)[0]
+    return _states_from_rows(config, recipe, stacked, seeds, scaler_kind, label)[0]
 
 
-def states_from_rows(
+def _states_from_rows(
     config: ModelConfig,
     recipe: Recipe,
     arrays: Mapping[str, np.ndarray],
@@ -264,7 +263,7 @@ def decode_states(
         return {}
     label = f"series {ids[0]!r}" + (f" (and {len(ids) - 1} more)" if len(ids) > 1 else "")
     return dict(
-        zip(ids, states_from_rows(config, recipe, arrays, seeds, scaler_kind, label), strict=True)
+        zip(ids, _states_from_rows(config, recipe, arrays, seeds, scaler_kind, label), strict=True)
     )
 
 
