@@ -167,3 +167,75 @@ def test_a_first_timestamp_off_its_frequency_is_refused(stamp, freq, on):
     else:
         with pytest.raises(ValueError, match=f"which a series of frequency {freq} never has"):
             calendar.check_on_grid("the first timestamp", stamp, offset, freq)
+
+
+# --------------------------------------------------------------------------- step numbers
+
+
+def _where(position):
+    return f"row {position}"
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [1, 2, 3],
+        np.array([-5, 0, 7], np.int32),
+        np.array([2**62, 2**63 - 1], np.uint64),
+        ["1", "2", "3"],
+        ["-3", "+4", " 0144 "],
+        [str(2**63 - 1), str(-(2**63))],
+        pd.Index([10, 20]),
+        pd.Series(["7", "8"], dtype=object),
+    ],
+    ids=repr,
+)
+def test_step_numbers_are_read_exactly_as_python_reads_them(items):
+    got = calendar.parse_steps(_where, items)
+    assert got.dtype == np.int64
+    assert got.tolist() == [int(str(item).strip()) for item in list(items)]
+
+
+@pytest.mark.parametrize(
+    ("items", "bad", "fragment"),
+    [
+        ([1, 2.5], 1, "is not a step number"),
+        ([1.0, 2.0], 0, "is not a step number"),  # whole floats are floats: never rounded
+        ([True, False], 0, "is not a step number"),
+        (["1", "2024-01-01"], 1, "in ASCII digits"),
+        (["1", "١٢"], 1, "in ASCII digits"),  # Arabic-Indic digits, which int() would read
+        (["1", ""], 1, "in ASCII digits"),
+        ([1, None], 1, "is not a step number"),
+        ([str(2**63)], 0, "beyond int64"),
+        (np.array([2**63], np.uint64), 0, "beyond int64"),
+    ],
+    ids=repr,
+)
+def test_what_is_no_step_number_is_refused_by_its_row(items, bad, fragment):
+    with pytest.raises(ValueError, match=f"row {bad} ") as caught:
+        calendar.parse_steps(_where, items)
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("steps", "given", "stride"),
+    [([4], None, 1), ([4], 3, 3), ([1, 2, 3], None, 1), ([-6, -1, 4], None, 5), ([0, 7], 7, 7)],
+)
+def test_the_stride_is_the_one_difference_of_the_steps(steps, given, stride):
+    assert calendar.step_stride("s", np.array(steps), given) == stride
+
+
+@pytest.mark.parametrize(
+    ("steps", "given", "fragment"),
+    [
+        ([1, 3, 2], None, "step 2 at row 2 follows step 3; a series' steps must increase"),
+        ([1, 2, 2], None, "step 2 at row 2 follows step 2"),
+        ([1, 2, 4], None, "step 4 at row 2, expected 3 (steps of 1): a gap"),
+        ([2, 4, 7], None, "step 7 at row 2, expected 6 (steps of 2)"),
+        ([1, 2, 3], 2, "step 2 at row 1, expected 3 (steps of 2)"),
+    ],
+)
+def test_steps_out_of_order_or_off_the_stride_are_refused(steps, given, fragment):
+    with pytest.raises(ValueError, match="^s: ") as caught:
+        calendar.step_stride("s", np.array(steps), given)
+    assert fragment in str(caught.value)

@@ -60,6 +60,10 @@ def data(tmp_path_factory) -> Path:
     steps = train.assign(time=np.arange(1, len(train) + 1))  # a step index, not timestamps
     steps.to_csv(folder / "steps.csv", index=False)
     steps.to_csv(folder / "steps_nohead.csv", index=False, header=False)
+    steps.assign(time=steps["time"] * 2).drop(index=[5]).to_csv(folder / "steps2.csv", index=False)
+    steps.assign(time=steps["time"] * 2 + (steps.index == 7)).to_csv(
+        folder / "steps_off.csv", index=False
+    )
     stamps = train["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
     train.assign(
         time=[s + ("+01:00" if i < 20 else "+02:00") for i, s in enumerate(stamps)]
@@ -194,10 +198,28 @@ CASES = [
         "holds numbers only: it is data, not column names; pass --no-header",
     ),
     (
-        "fit step index as time",
-        ["fit", "{d}/steps.csv", "--target", "a"],
+        "fit step index with a calendar freq",
+        ["fit", "{d}/steps.csv", "--target", "a", "--freq", "h"],
         2,
-        "time column 'time' holds whole numbers (1, 2, 3, ...), not timestamps: a step index",
+        "holds step numbers, not timestamps: freq='h' is a calendar rule they cannot follow",
+    ),
+    (
+        "fit step index with a time zone",
+        ["fit", "{d}/steps.csv", "--target", "a", "--tz", "Europe/Paris"],
+        2,
+        "time column 'time' holds step numbers (1, 2, 3, ...), which have no time zone",
+    ),
+    (
+        "fit step index off its stride",
+        ["fit", "{d}/steps_off.csv", "--target", "a"],
+        2,
+        "is not on the grid of steps of 2 that starts at step 2; number the rows evenly",
+    ),
+    (
+        "fit step index with a gap, missing=error",
+        ["fit", "{d}/steps2.csv", "--target", "a", "--missing", "error"],
+        2,
+        "column 'a' 1 (first at step 12)",
     ),
     (
         "fit mixed offsets",
@@ -1289,3 +1311,46 @@ def test_target_given_twice_trains_both_columns(data, tmp_path, capsys):
     assert main(argv) == 0
     with Forecaster.load(tmp_path / "m") as forecaster:
         assert forecaster.series_ids == ("a", "b")
+
+
+def test_a_step_index_is_read_as_steps_by_fit_and_observe(data, tmp_path, capsys):
+    # the file: no header, an integer index (1, 2, ...) in its first column
+    out = tmp_path / "steps"
+    flags = ("--no-header", "--time-col", "1", "--target", "2")
+    assert main(_fit(data / "steps_nohead.csv", out, *flags)) == 0
+    assert f"on 1 series of {ROWS} readings (steps)" in capsys.readouterr().out
+    # the reference: the same values as an array, which has no time (row positions from 0)
+    values = pd.read_csv(data / "steps_nohead.csv", header=None)[1].to_numpy()
+    reference = Forecaster(model="mlp", window=3, epochs=0, seeds=1).fit(values)
+    want = reference.forecast(3)
+    with Forecaster.load(out) as stepped:
+        got = stepped.forecast(3)
+        assert stepped.recipe.step == 1
+    np.testing.assert_array_equal(got["forecast"], want["forecast"])  # the same model
+    assert want["time"].tolist() == [ROWS, ROWS + 1, ROWS + 2]
+    assert got["time"].tolist() == [ROWS + 1, ROWS + 2, ROWS + 3]  # the file's numbers go on
+    # observe reads the next steps from a file of the same form; sent again, a repeat
+    new = tmp_path / "new.csv"
+    new.write_text(f"{ROWS + 1},2.0\n{ROWS + 2},2.1\n")
+    observe = ["observe", "--model-dir", str(out), "--series", "2", "--input", str(new)]
+    observe += [*flags, "--quiet", "--device", "cpu"]
+    assert main(observe) == 0
+    assert main(observe) == 0
+    assert "2 already accepted: a repeat, not applied again" in capsys.readouterr().out
+    with Forecaster.load(out) as stepped:
+        assert stepped.series_state("2").last_time == ROWS + 2
+        assert stepped.series_state("2").seen == ROWS + 2
+    # a step skipped is a gap, refused before anything changes
+    new.write_text(f"{ROWS + 4},2.2\n")
+    assert main(observe) == 2
+    assert f"reading at step {ROWS + 4}, expected step {ROWS + 3}" in capsys.readouterr().err
+
+
+def test_a_step_index_with_a_gap_is_filled_as_a_timestamp_gap_is(data, tmp_path, capsys):
+    out = tmp_path / "gap"
+    assert main(_fit(data / "steps2.csv", out, "--target", "a")) == 0
+    assert "1 absent step(s) of the 'steps of 2' grid" in capsys.readouterr().out
+    with Forecaster.load(out) as stepped:
+        assert stepped.recipe.step == 2
+        assert stepped.series_state("a").seen == ROWS  # the absent step 12 filled
+        assert stepped.forecast(2)["time"].tolist() == [2 * ROWS + 2, 2 * ROWS + 4]

@@ -388,6 +388,55 @@ def test_arrays_and_series_fit_without_timestamps():
         Forecaster(**QUICK).fit(values, freq="MS")
 
 
+def test_an_integer_index_numbers_the_steps_and_only_relabels_the_forecast():
+    values = _monthly(seed=1).to_numpy()
+    positions = Forecaster(**QUICK).fit(values)  # an array: no time, row positions from 0
+    want = positions.forecast(3)
+    numbered = pd.DataFrame({"v": values}, index=pd.Index(1001 + 5 * np.arange(30), name="t"))
+    # the same numbers as a time column of a long frame, and as its text (a CSV's cells)
+    long = numbered.reset_index().assign(id="v")
+    forms = {
+        "index": {"data": numbered},
+        "long": {"data": long, "id_col": "id", "time_col": "t", "target": "v"},
+        "text": {"data": long.assign(t=long["t"].astype(str)), "id_col": "id", "time_col": "t"},
+    }
+    for name, form in forms.items():
+        model = Forecaster(**QUICK).fit(**form)
+        got = model.forecast(3)
+        np.testing.assert_array_equal(got["forecast"], want["forecast"], err_msg=name)
+        assert got["time"].tolist() == [1151, 1156, 1161], name  # the numbering goes on
+        assert model.recipe.step == 5 and model.recipe.time_col == "t"
+    assert want["time"].tolist() == [30, 31, 32]
+    # observing continues the numbering, with the next step numbers or none
+    same = model.observe("v", [values[-1]], timestamps=[1151], horizon=2)
+    assert same.timestamps == ("1156", "1161")
+    assert model.observe("v", [values[-1]], horizon=1).timestamps == ("1161",)
+    with pytest.raises(ValueError, match="reading at step 1171, expected step 1161"):
+        model.observe("v", [1.0], timestamps=[1171])
+    with pytest.raises(ValueError, match="are integers .1161, ...., which number steps"):
+        positions_model = Forecaster(**QUICK).fit(_monthly(seed=1))  # timestamps
+        positions_model.observe("0", [1.0], timestamps=[1161])
+    cutoffs = Forecaster(**QUICK).cross_validation(numbered, horizon=2, windows=2)
+    # statsforecast's layout: the last window ends at the last step, 1146 (reading 29)
+    assert cutoffs["cutoff"].unique().tolist() == [1126, 1136]
+    assert cutoffs["time"].tolist() == [1131, 1136, 1141, 1146]
+
+
+@pytest.mark.parametrize(
+    ("index", "fragment"),
+    [
+        (np.delete(np.arange(31), 7), "step 8 at row 7, expected 7 (steps of 1): a gap"),
+        (np.arange(30)[::-1], "step 28 at row 1 follows step 29"),
+        (np.arange(30) + 0.5, "index holds float64 values (0.5, 1.5, 2.5, ...)"),
+    ],
+)
+def test_an_index_of_steps_with_a_gap_or_no_whole_numbers_is_refused(index, fragment):
+    data = pd.DataFrame({"v": _monthly(seed=1).to_numpy()}, index=index)
+    with pytest.raises(ValueError) as caught:
+        Forecaster(**QUICK).fit(data)
+    assert fragment in str(caught.value)
+
+
 def test_each_series_gets_its_own_scaler():
     a, b = _monthly(seed=1), _monthly(level=5000.0, seed=2)
     model = Forecaster(**QUICK, scaler="standard").fit(pd.DataFrame({"a": a, "b": b}))

@@ -673,13 +673,62 @@ def test_frame_with_monthly_period_index():
     assert loaded.frame.index[0] == pd.Timestamp("1991-01-01")
 
 
-def test_frame_index_must_hold_timestamps():
+def test_frame_index_must_hold_timestamps_or_steps():
+    frame = pd.DataFrame({"v": [1.0, 2.0, 3.0]}, index=[0.5, 1.5, 2.5])
     with pytest.raises(ValueError) as info:
-        load_frame(pd.DataFrame({"v": [1.0, 2.0, 3.0]}), LoadConfig(time_col=None, targets=("v",)))
+        load_frame(frame, LoadConfig(time_col=None, targets=("v",)))
     assert str(info.value) == (
-        "the DataFrame's index holds int64 values, not timestamps; pass time_col naming the "
-        "time column, or set a DatetimeIndex"
+        "the DataFrame's index holds float64 values, neither timestamps nor step numbers; pass "
+        "time_col naming the time column, or set a DatetimeIndex (or an index of whole step "
+        "numbers)"
     )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    length=st.integers(min_value=3, max_value=40),
+    first=st.integers(min_value=-(10**12), max_value=10**12),
+    stride=st.integers(min_value=1, max_value=1000),
+    data=st.data(),
+)
+def test_absent_steps_are_counted_and_restored_as_absent_days_are(length, first, stride, data):
+    """Step numbers (a file's integer index) go through the cleaning that timestamps do."""
+    inner = list(range(1, length - 1))
+    removed = data.draw(st.lists(st.sampled_from(inner), unique=True, max_size=len(inner) - 1))
+    keep = [i for i in range(length) if i not in set(removed)]
+    steps = first + stride * np.arange(length)
+    values = 2.0 * np.arange(length) + 1.0
+    frame = pd.DataFrame({"v": values[keep]}, index=pd.Index(steps[keep], name="t"))
+    loaded = load_frame(frame, LoadConfig(time_col=None, targets=("v",)))
+    days = pd.DataFrame(
+        {"v": values[keep]}, index=pd.date_range("2020-01-01", periods=length)[keep]
+    )
+    reference = load_frame(days, LoadConfig(time_col=None, targets=("v",), freq="D"))
+    assert loaded.step == stride and loaded.freq is None
+    assert loaded.frame.index.tolist() == steps.tolist()
+    np.testing.assert_array_equal(loaded.frame["v"], reference.frame["v"])
+    assert loaded.report.gaps_filled == reference.report.gaps_filled == len(removed)
+    assert loaded.report.lines()[2] == (
+        f"time: steps {steps[0]} to {steps[-1]}, one reading "
+        + ("every step" if stride == 1 else f"every {stride} steps")
+        + " (no timestamps)"
+    )
+
+
+def test_a_file_of_whole_numbers_is_steps_unless_pandas_reads_years(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("t,v\n1,1.0\n2,3.0\n4,7.0\n")
+    loaded = load_csv(path, LoadConfig(time_col="t", targets=("v",)))
+    assert loaded.frame.index.tolist() == [1, 2, 3, 4] and loaded.step == 1
+    assert loaded.frame["v"].tolist() == [1.0, 3.0, 5.0, 7.0]  # the absent step interpolated
+    path.write_text("t,v\n1949,1.0\n1950,3.0\n1951,7.0\n")  # four digits: pandas' years
+    years = load_csv(path, LoadConfig(time_col="t", targets=("v",)))
+    assert years.step is None and years.frame.index[0] == pd.Timestamp("1949-01-01")
+    path.write_text("t,v\n-1,1.0\n0,3.0\n1,7.0\n")  # a sign: no year has one
+    assert load_csv(path, LoadConfig(time_col="t", targets=("v",))).frame.index[0] == -1
+    for rule in ({"freq": "D"}, {"resample": "W"}):
+        with pytest.raises(ValueError, match="holds step numbers, not timestamps"):
+            load_csv(path, LoadConfig(time_col="t", targets=("v",), **rule))
 
 
 @settings(max_examples=25, deadline=None)

@@ -416,6 +416,41 @@ def test_window_model_reports_readings_still_needed(tmp_path):
         service.store.close()
 
 
+def test_a_series_of_steps_is_served_with_its_step_numbers(tmp_path):
+    config = LSTMConfig(units=(8,), timesteps=4, stateful=True, return_sequences=True)
+    scaler = fit_scaler(np.linspace(0.0, 10.0, 20), "minmax", ["value"])
+
+    def model(step):
+        return Forecaster.from_params(
+            config,
+            init_params(config, 3),
+            scaler=scaler,
+            recipe=Recipe(window=4, columns=("value",), step=step),
+        )
+
+    stepped = model(1)
+    stepped.warm_start({"s": [1.0, 2.0, 3.0]}, {"s": [101, 102, 103]})
+    stepped.save(tmp_path / "m")
+    reference = model(None)  # the same readings without any time: the same forecasts
+    reference.warm_start({"s": [1.0, 2.0, 3.0]})
+    service = LiveService(tmp_path / "m")
+    try:
+        answer = service.observe("s", [4.0, 5.0], ["104", "105"], None, 2)
+        want = reference.observe("s", [4.0, 5.0], horizon=2, new_series=True)
+        assert answer["values"] == want.values.tolist()
+        assert (answer["timestamps"], answer["last_timestamp"]) == (["106", "107"], "105")
+        again = service.observe("s", [4.0, 5.0], ["104", "105"], None, 2)
+        assert (again["accepted"], again["repeated"], again["seen"]) == (0, 2, 5)
+        answer = service.observe("s", [6.0], None, 5, 1)  # seq 5: the sixth reading
+        assert (answer["timestamps"], answer["last_timestamp"]) == (["107"], "106")
+        with pytest.raises(ValueError, match="reading at step 108, expected step 107"):
+            service.observe("s", [7.0], ["108"], None, 1)
+        with pytest.raises(ValueError, match="is not a step number"):
+            service.observe("s", [7.0], ["2024-01-01"], None, 1)
+    finally:
+        service.store.close()
+
+
 def test_a_bad_horizon_is_refused_before_the_readings_are_accepted(tmp_path):
     service = LiveService(_model(tmp_path / "m"), config=ServeConfig(max_horizon=5))
     try:

@@ -595,7 +595,10 @@ def _add_compare_data(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="file format; auto sniffs it from the header line",
     )
-    parser.add_argument("--time-col", help="timestamp column of a CSV (default: the first column)")
+    parser.add_argument(
+        "--time-col",
+        help="time column of a CSV: timestamps, or step numbers 1, 2, 3 (default: the first)",
+    )
     _add_csv_reading(parser, max_filled=True)
     _add_target(
         parser,
@@ -1130,7 +1133,9 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", type=Path, metavar="DATA", help="CSV file with a time column")
     _add_target(parser, required=True, help="the column(s) to forecast, one series each")
     parser.add_argument(
-        "--time-col", default=None, help="timestamp column (default: the first column)"
+        "--time-col",
+        default=None,
+        help="time column: timestamps, or step numbers 1, 2, 3 (default: the first column)",
     )
     parser.add_argument(
         "--freq", default=None, help="frequency of the rows, e.g. 15min (default: inferred)"
@@ -1282,17 +1287,19 @@ def _run_fit(args: argparse.Namespace) -> int:
         # holes --missing drop leaves would fail only after training, as a "gap" in the data.
         raise ValueError(
             f"--missing drop removed {loaded.report.rows_dropped} row(s) of {args.data}, leaving "
-            f"holes in the {loaded.freq!r} time grid that a live model cannot read; pass "
+            f"holes in the {loaded.grid!r} time grid that a live model cannot read; pass "
             "--missing interpolate or --missing ffill"
         )
-    frame = loaded.frame  # a DatetimeIndex named after the time column; a column per series
+    # a DatetimeIndex (or step numbers) named after the time column; a column per series
+    frame = loaded.frame
     report = loaded.report
     if report.values_filled:
         cells = report.rows_kept * len(report.columns)
         print(
             f"loading made up {report.values_filled} of {cells} values "
             f"({report.values_filled / cells:.1%}; --missing {args.missing}): "
-            f"{report.gaps_filled} absent timestamp(s) of the {report.freq!r} grid, "
+            f"{report.gaps_filled} absent {'timestamp' if report.step is None else 'step'}(s) "
+            f"of the {report.grid!r} grid, "
             f"{report.missing_read} missing cell(s)"
         )
     if report.rows_sorted:
@@ -1310,7 +1317,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     kind = f"{metrics.get('model', config.model)} ({metrics.get('norm', config.norm)} norm)"
     print(
         f"trained a {kind} model on {len(loaded.targets)} series of {len(frame)} "
-        f"readings ({loaded.freq}); final loss "
+        f"readings ({loaded.grid}); final loss "
         + ("none (no epochs)" if final_loss is None else f"{final_loss:.6g}")
     )
     scores = metrics.get("model_scores") or {}
@@ -1355,7 +1362,10 @@ def _add_observe(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-col",
         default=None,
-        help="timestamp column (default: the model's, else the first column)",
+        help=(
+            "time column: timestamps, or the model's step numbers (default: the model's, "
+            "else the first column)"
+        ),
     )
     _add_target(
         parser,

@@ -87,8 +87,10 @@ from lstmlab.core.model import (
 from lstmlab.core.rollout import read, rollout
 from lstmlab.data.calendar import (
     check_on_grid,
+    parse_steps,
     parse_times,
     parse_timestamps,
+    step_stride,
     timestamp_at,
     tz_of,
     utc_nanoseconds,
@@ -235,7 +237,7 @@ def check_repeats(
         readings: ``(n, columns)`` the request's readings, the keys' first.
         keys: the leading readings' keys (timestamps in ns, or sequence numbers).
         logged: key -> accepted reading, from the store's log (``StateStore.logged``).
-        column: ``"timestamp"`` or ``"seq"``, for the message.
+        column: ``"timestamp"``, ``"step"`` or ``"seq"``, for the message.
         describe: each key as the message shows it.
     """
     for i, (key, text) in enumerate(zip(keys, describe, strict=True)):
@@ -340,17 +342,21 @@ def _calibration(
     )
 
 
-def _time_column(times: Sequence[Any], grids: Mapping[Any, pd.DatetimeIndex], columns: int) -> Any:
+def _time_column(times: Sequence[Any], grids: Mapping[Any, pd.Index], columns: int) -> Any:
     """The forecast frame's ``time``: each series' steps once per value column.
 
-    ``times`` holds, per series, the key of its timestamp grid in ``grids`` (a tuple) or the
-    positions of its forecast readings. One zone (or none): one datetime column, each
-    distinct grid converted once; otherwise objects, as pandas joins them.
+    ``times`` holds, per series, the key of its timestamp grid (or step numbers) in
+    ``grids`` (a tuple) or the positions of its forecast readings. One zone (or none): one
+    datetime column, each distinct grid converted once; otherwise objects, as pandas joins
+    them. Step numbers: one int64 column.
     """
-    zones = {str(t.tz) for t in grids.values()}
     stamped = [isinstance(t, tuple) for t in times]
+    position = {key: k for k, key in enumerate(grids)}
+    if all(stamped) and not isinstance(next(iter(grids.values())), pd.DatetimeIndex):
+        steps = np.stack([grid.to_numpy(np.int64) for grid in grids.values()])
+        return steps[np.repeat([position[key] for key in times], columns)].reshape(-1)
+    zones = {str(t.tz) for t in grids.values()}
     if all(stamped) and len(zones) == 1:
-        position = {key: k for k, key in enumerate(grids)}
         utc = np.stack([grid.as_unit("ns").asi8 for grid in grids.values()])
         rows = np.repeat([position[key] for key in times], columns)
         utc = utc[rows].reshape(-1).view("M8[ns]")
@@ -801,6 +807,15 @@ class Forecaster:
                 f"series {series_id!r}: {len(timestamps)} timestamps for {len(array)} "
                 "readings; pass one timestamp per reading"
             )
+        if self._recipe.step is not None:  # a series numbered by steps
+            steps = parse_steps(lambda k: f"series {series_id!r}: reading {k}'s step", timestamps)
+            return Readings(values=array, times=steps, zone=None)
+        if len(timestamps) and all(isinstance(t, int | np.integer) for t in timestamps):
+            raise ValueError(
+                f"series {series_id!r}: the timestamps are integers ({timestamps[0]}, ...), "
+                "which number steps, but this model's series have timestamps; pass timestamps "
+                "such as '1961-01-01'"
+            )
         stamps, zone = parse_times(series_id, timestamps)
         return Readings(values=array, times=stamps, zone=zone)
 
@@ -811,7 +826,7 @@ class Forecaster:
         timestamp is no instant: compared as UTC it could pass for a logged reading).
         """
         zone = readings.zone
-        if readings.times is None or state.last_time is None:
+        if readings.times is None or state.last_time is None or self._recipe.step is not None:
             return
         if (zone is None) == (state.zone is None):
             return
@@ -834,6 +849,9 @@ class Forecaster:
         ``readings`` passed ``check_timestamp_kind`` against ``state``.
         """
         stamps, zone, count = readings.times, readings.zone, len(readings.values)
+        if self._recipe.step is not None:
+            self._check_steps(series_id, state, readings)
+            return
         if stamps is None:
             if state.last_time is not None:
                 last = state.last_timestamp.isoformat()
@@ -888,14 +906,52 @@ class Forecaster:
             kept = kept_zone(state.zone, zone, stamps)
             self._forecast_times(series_id, int(stamps[-1]), kept, horizon)
 
+    def _check_steps(self, series_id: str, state: SeriesState, readings: Readings) -> None:
+        """The step numbers of readings (``_numbered``) continue the series' by its stride."""
+        stride, stamps = self._recipe.step, readings.times
+        step_stride(f"series {series_id!r}", stamps, stride)
+        if state.last_time is None or stamps[0] == state.last_time + stride:
+            return
+        last = state.last_time
+        if stamps[0] <= last:
+            raise ValueError(
+                f"series {series_id!r}: reading at step {stamps[0]} is out of order: the "
+                f"series already has readings up to step {last}; send only newer readings"
+            )
+        raise ValueError(
+            f"series {series_id!r}: reading at step {stamps[0]}, expected step "
+            f"{last + stride} (steps of {stride}): a gap; send the missing readings (filled) "
+            "in order"
+        )
+
+    def _numbered(self, state: SeriesState, readings: Readings) -> Readings:
+        """Readings of a series of steps with their step numbers: given, or the next ones."""
+        stride = self._recipe.step
+        if stride is None or readings.times is not None:
+            return readings
+        # the series' next steps; a new series counts from step 0
+        start = stride * state.seen if state.last_time is None else state.last_time + stride
+        steps = start + stride * np.arange(len(readings.values), dtype=np.int64)
+        return dataclasses.replace(readings, times=steps)
+
+    def time_text(self, time: int, zone: str | None) -> str:
+        """A stored time (``SeriesState.last_time``) as text: ISO, or a step number."""
+        if self._recipe.step is not None:
+            return str(time)
+        return timestamp_at(time, zone).isoformat()
+
     def _forecast_times(
         self, series_id: str, last_time: int | None, zone: str | None, horizon: int
-    ) -> pd.DatetimeIndex | None:
+    ) -> pd.Index | None:
         """The timestamps of ``horizon`` steps after ``last_time`` (aware in ``zone``).
+
+        A series of steps gets the step numbers after ``last_time``.
 
         Raises:
             ValueError: the steps pass the last timestamp pandas can hold.
         """
+        if last_time is not None and self._recipe.step is not None:
+            return pd.Index(last_time + self._recipe.step * np.arange(1, horizon + 1))
         if last_time is None or self._offset is None:
             return None
         last = timestamp_at(last_time, zone)
@@ -1005,8 +1061,9 @@ class Forecaster:
             return 0
         keys = [int(t) for t in times[:old]]
         logged = self._store.logged(series_id, "time", keys)
-        describe = [timestamp_at(t, state.zone).isoformat() for t in keys]
-        return check_repeats(series_id, values, keys, logged, "timestamp", describe)
+        describe = [self.time_text(t, state.zone) for t in keys]
+        column = "timestamp" if self._recipe.step is None else "step"
+        return check_repeats(series_id, values, keys, logged, column, describe)
 
     def advance_readings(
         self, series_id: str, state: SeriesState, readings: Readings, *, horizon: int
@@ -1094,9 +1151,10 @@ class Forecaster:
         self, series_id: str, state: SeriesState, readings: Readings, horizon: int
     ) -> tuple[SeriesState, np.ndarray, np.ndarray | None, np.ndarray]:
         """Checks against the state, then scaling: ``(state, scaled, times ns, readings)``."""
+        readings = self._numbered(state, readings)
         self._check_timeline(series_id, state, readings, horizon)
         array, stamps = readings.values, readings.times
-        if stamps is not None:
+        if stamps is not None and self._recipe.step is None:
             state = dataclasses.replace(state, zone=kept_zone(state.zone, readings.zone, stamps))
         with np.errstate(over="ignore"):
             scaled = (array if state.scaler is None else state.scaler.transform(array)).astype(
@@ -1551,7 +1609,13 @@ class Forecaster:
             key = (state.last_time, state.zone)  # series that end together share their steps
             if key not in stamps_after:
                 grid = self._forecast_times(series_id, state.last_time, state.zone, horizon)
-                stamps_after[key] = None if grid is None else tuple(t.isoformat() for t in grid)
+                stamps_after[key] = (
+                    None
+                    if grid is None
+                    else tuple(
+                        str(t) if self._recipe.step is not None else t.isoformat() for t in grid
+                    )
+                )
             stamps = stamps_after[key]
             out[series_id] = Forecast(
                 series_id=series_id,
@@ -2064,7 +2128,11 @@ class Forecaster:
             time_col: the time column (else the index). Its cells, and an index of text or
                 periods, are parsed as ``lstmlab fit`` parses a file's time column
                 (``lstmlab.data.loading.parse_time_column``): never taken for row positions.
-                A numeric index means row positions.
+                Integers (an index such as the default ``RangeIndex``, a column of whole
+                numbers or their text, unless pandas reads them as years) are step numbers:
+                one stride, no gap; forecasts, ``observe`` and ``cross_validation`` go on
+                with them (``recipe.step``). An array's readings have no time: its rows'
+                positions, from 0.
             target: the value column(s): of a long frame, or the series to take from a wide
                 one (default: every column).
             freq: the readings' frequency (``"MS"``, ``"15min"``); inferred when left out.
@@ -2137,6 +2205,7 @@ class Forecaster:
                 horizon=horizon,
                 norm=candidates[k].norm,
                 seasons=seasons.lengths,
+                step=parsed.step,
             )
 
         rolled: list[dict[str, np.ndarray]] = [{} for _ in candidates]
@@ -2345,7 +2414,16 @@ class Forecaster:
         stamps = {i: t for i, t in parsed.times.items() if t is not None}
         self.warm_start(parsed.values, stamps, scalers=scalers)
         self._history = {
-            i: (None if t is None else pd.DatetimeIndex(t).as_unit("ns").asi8, parsed.values[i])
+            i: (
+                None
+                if t is None
+                else (
+                    pd.DatetimeIndex(t).as_unit("ns").asi8
+                    if isinstance(t, pd.DatetimeIndex)
+                    else t.to_numpy(np.int64)  # step numbers
+                ),
+                parsed.values[i],
+            )
             for i, t in parsed.times.items()
         }
         one_step = {}
@@ -2612,7 +2690,7 @@ class Forecaster:
             if values is not None and len(values):
                 values, times = values[-history:], None if times is None else times[-history:]
                 x = (
-                    pd.DatetimeIndex(times)
+                    (times if self._recipe.step is not None else pd.DatetimeIndex(times))
                     if times is not None
                     else np.arange(
                         self.series_state(series_id).seen - len(values),
@@ -2641,10 +2719,12 @@ class Forecaster:
                 ax.plot(part["time"], part["forecast"], color=forecast_colour(j), label=label)
             kind = {"mlp": "MLP"}.get(self._recipe.kind, f"{self._recipe.kind} LSTM")
             chosen = " (model='auto')" if self._settings.model == "auto" else ""
-            ax.set_title(f"{printable(series_id)}: {kind}{chosen}, median of {self.seeds} seeds")
+            seeds = "1 seed" if self.seeds == 1 else f"median of {self.seeds} seeds"
+            ax.set_title(f"{printable(series_id)}: {kind}{chosen}, {seeds}")
             freq = self._recipe.freq
             stamped = freq is not None and frame["time"].dtype != np.int64
-            ax.set_xlabel(f"time ({_FREQ_WORDS.get(freq, freq)})" if stamped else "reading")
+            counted = "step" if self._recipe.step is not None else "reading"
+            ax.set_xlabel(f"time ({_FREQ_WORDS.get(freq, freq)})" if stamped else counted)
             columns = self._recipe.columns
             # a placeholder column name ("value", "y") says less than the series' own name
             generic = len(columns) == 1 and columns[0] in ("value", "y", "0")

@@ -314,6 +314,9 @@ class Recipe:
         norm: the input normalisation the model applies (informative: the model config
             holds it).
         seasons: the season lengths the window was chosen for (informative).
+        step: the stride of series numbered by steps (an integer index or time column):
+            their times are step numbers, each reading the last one's plus ``step``;
+            ``None`` for timestamps, or no times at all (row positions).
     """
 
     kind: str = "stateful"
@@ -324,6 +327,7 @@ class Recipe:
     horizon: int = 1
     norm: str = "none"
     seasons: tuple[int, ...] = ()
+    step: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
@@ -336,6 +340,12 @@ class Recipe:
             raise ValueError(f"columns must be non-empty names, got {self.columns!r}")
         if self.freq is not None:
             to_offset(self.freq)
+        if self.step is not None:
+            check_positive_int("step", self.step)
+            if self.freq is not None:
+                raise ValueError(
+                    f"a recipe has a frequency ({self.freq!r}) or steps ({self.step}), not both"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -348,7 +358,7 @@ class Recipe:
             "horizon": self.horizon,
             "norm": self.norm,
             "seasons": list(self.seasons),
-        }
+        } | ({} if self.step is None else {"step": self.step})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Recipe:

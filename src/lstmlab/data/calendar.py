@@ -8,6 +8,11 @@ reading at a time its sender did not write. ``parse_times`` turns readings' time
 UTC nanoseconds and the zone a series keeps (``zone_of``; ``timestamp_at`` is its inverse).
 ``check_on_grid`` refuses a series' first timestamp that its frequency could never produce
 (a month-start series stamped one nanosecond past midnight).
+
+A series may count steps instead (an integer index, a time column of whole numbers such as
+1, 2, 3, or no time at all): ``parse_steps`` reads its step numbers, exactly, and
+``step_stride`` the one stride they advance by, refusing gaps and disorder as a grid check
+refuses them for timestamps.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ __all__ = [
     "check_on_grid",
     "check_time_text",
     "parse_iso_times",
+    "parse_steps",
+    "step_stride",
     "parse_times",
     "parse_timestamps",
     "timestamp_at",
@@ -72,6 +79,87 @@ def check_time_text(texts: Sequence[str], where: Any) -> None:
             "pandas drops (years before 1 AD cannot be stored); write the year without a "
             "sign, e.g. '1961-01-01'"
         )
+
+
+# A step number written as text: ASCII digits, with an optional sign.
+_STEP_TEXT = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_steps(where: Any, items: Any) -> np.ndarray:
+    """Step numbers as int64: integers, or text of whole numbers ("1", "-3", "0144").
+
+    Args:
+        where: ``where(position)`` names the item at ``position`` in a message.
+        items: a sequence, an array or a pandas Index or Series.
+
+    Returns:
+        ``(items,)`` int64, the numbers as written (never rounded).
+
+    Raises:
+        ValueError: an item that is not a whole number (a float, a date, a bool), or one
+            beyond int64.
+    """
+    dtype = getattr(items, "dtype", None)  # an array's own type; a list's items are each read
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        array = np.asarray(items)
+        if array.dtype.kind == "u" and len(array) and int(array.max()) > np.iinfo(np.int64).max:
+            position = int(np.argmax(array > np.iinfo(np.int64).max))
+            raise ValueError(f"{where(position)} ({array[position]}) is beyond int64")
+        return array.astype(np.int64)
+    listed = items.tolist() if hasattr(items, "tolist") else list(items)
+    out = np.empty(len(listed), np.int64)
+    for position, item in enumerate(listed):
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise ValueError(
+                f"{where(position)} ({item!r:.60}) is not a step number: a series of steps "
+                "is numbered by whole numbers (1, 2, 3, ...); pass integers, or timestamps"
+            )
+        if isinstance(item, str) and _STEP_TEXT.fullmatch(item.strip()) is None:
+            raise ValueError(
+                f"{where(position)} ({item!r:.60}) is not a step number: a series of steps "
+                "is numbered by whole numbers (1, 2, 3, ...) in ASCII digits"
+            )
+        value = int(item)
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{where(position)} ({item!r:.60}) is beyond int64")
+        out[position] = value
+    return out
+
+
+def step_stride(where: str, steps: np.ndarray, stride: int | None = None) -> int:
+    """The stride a series' step numbers advance by: every step the last one plus it.
+
+    Args:
+        where: the series, for messages (``"series 'a'"``).
+        steps: ``(readings,)`` int64 step numbers.
+        stride: the stride they must have (another series', or the model's); ``None`` to
+            infer it (``1`` for a single reading).
+
+    Returns:
+        The stride, at least 1.
+
+    Raises:
+        ValueError: steps out of order, repeated, with a gap, or of another stride.
+    """
+    differences = np.diff(steps)
+    if len(differences) and (differences <= 0).any():
+        at = int(np.argmax(differences <= 0)) + 1
+        raise ValueError(
+            f"{where}: step {steps[at]} at row {at} follows step {steps[at - 1]}; a series' "
+            "steps must increase: sort the rows by step and drop repeated steps"
+        )
+    if stride is None:
+        stride = int(differences.min()) if len(differences) else 1
+    off = differences != stride
+    if off.any():
+        at = int(np.argmax(off)) + 1
+        expected = int(steps[at - 1]) + stride
+        raise ValueError(
+            f"{where}: step {steps[at]} at row {at}, expected {expected} (steps of {stride}): "
+            "a gap or an uneven step; fill the missing steps (or, for dates written as "
+            "numbers such as 19610101, pass their time format)"
+        )
+    return stride
 
 
 def check_on_grid(where: str, stamp: pd.Timestamp, offset: Any, freq: str) -> None:

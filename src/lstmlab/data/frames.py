@@ -5,8 +5,10 @@
 or ``id_col=``), a Series or an array into one form (``TrainingData``: series id -> values
 and timestamps), with the checks every form shares: text timestamps parsed as the command
 line parses a file's (``lstmlab.data.loading.parse_time_column``), ids of one type, finite
-values, one frequency with every series on its grid. ``check_outliers`` refuses absurd
-training values.
+values, one frequency with every series on its grid. An index or time column of integers is
+the series' step numbers (``lstmlab.data.calendar.parse_steps``), one stride for all series
+and no gaps; an array has no time (its rows are its positions). ``check_outliers`` refuses
+absurd training values.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from lstmlab.data.calendar import step_stride
 from lstmlab.data.loading import check_frequency, parse_time_column
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "TrainingData",
     "check_grid_frequency",
     "check_outliers",
+    "check_step_grid",
     "infer_frequency",
     "parse_training_data",
 ]
@@ -45,13 +49,14 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class TrainingData:
-    """Training data in one form: series id -> values and timestamps."""
+    """Training data in one form: series id -> values and timestamps (or step numbers)."""
 
     values: dict[str, np.ndarray]  # (time, columns) float64
-    times: dict[str, pd.DatetimeIndex | None]
+    times: dict[str, pd.Index | None]  # a DatetimeIndex, int64 step numbers, or None
     columns: tuple[str, ...]
     time_col: str | None
     freq: str | None
+    step: int | None = None  # the stride of series of steps
 
 
 LONG_LAYOUTS = (("unique_id", "ds", "y"), ("series_id", "time", "value"))
@@ -100,14 +105,14 @@ def _series_values(label: str, frame: pd.DataFrame, columns: Sequence[str]) -> n
     return frame[list(columns)].to_numpy(np.float64)
 
 
-def _stamped_index(index: pd.Index, time_format: str | None) -> pd.DatetimeIndex | None:
-    """A wide frame's row index as timestamps, or ``None`` for row positions.
+def _stamped_index(index: pd.Index, time_format: str | None) -> pd.Index:
+    """A wide frame's row index as timestamps or step numbers (never as row positions).
 
-    A DatetimeIndex is kept; a PeriodIndex or an index of text is parsed (never taken for
-    positions); a numeric index means positions.
+    A DatetimeIndex is kept; a PeriodIndex or an index of text is parsed, an index of
+    integers (the default ``RangeIndex`` too) gives the rows' step numbers.
 
     Raises:
-        ValueError: a MultiIndex, or an index of text that is not timestamps.
+        ValueError: a MultiIndex, or an index that is neither timestamps nor whole numbers.
     """
     if isinstance(index, pd.MultiIndex):
         raise ValueError(
@@ -116,11 +121,9 @@ def _stamped_index(index: pd.Index, time_format: str | None) -> pd.DatetimeIndex
         )
     if isinstance(index, pd.DatetimeIndex):
         return index
-    if isinstance(index, pd.PeriodIndex) or not pd.api.types.is_numeric_dtype(index.dtype):
-        name = "index" if index.name is None else f"index {str(index.name)!r}"
-        parsed = parse_time_column(pd.Series(index), label=name, time_format=time_format)
-        return parsed.rename(index.name)
-    return None
+    name = "index" if index.name is None else f"index {str(index.name)!r}"
+    parsed = parse_time_column(pd.Series(index), label=name, time_format=time_format)
+    return parsed.rename(index.name)
 
 
 def parse_training_data(
@@ -171,8 +174,11 @@ def parse_training_data(
             raise ValueError(
                 f"series {series_id!r} {where}; fill or drop those values before fitting"
             )
+    step = check_step_grid(times, freq)
     freq = check_grid_frequency(times, freq)
-    return TrainingData(values=values, times=times, columns=columns, time_col=time_col, freq=freq)
+    return TrainingData(
+        values=values, times=times, columns=columns, time_col=time_col, freq=freq, step=step
+    )
 
 
 def _long_series(
@@ -221,7 +227,12 @@ def _long_series(
         group = group.sort_values(time_col)
         label = f"series {str(series_id)!r}"
         values[str(series_id)] = _series_values(label, group, targets)
-        times[str(series_id)] = pd.DatetimeIndex(group[time_col])
+        column = group[time_col]
+        times[str(series_id)] = (
+            pd.DatetimeIndex(column)
+            if isinstance(stamps, pd.DatetimeIndex)
+            else pd.Index(column.to_numpy(np.int64))
+        )
     return values, times, tuple(targets)
 
 
@@ -249,8 +260,7 @@ def _wide_series(
         )
         frame = frame.drop(columns=[time_col]).set_axis(stamps.rename(time_col), axis="index")
     index = _stamped_index(frame.index, time_format)
-    stamped = index is not None
-    if stamped and time_col is None:
+    if time_col is None:
         time_col = None if index.name is None else str(index.name)
     chosen = targets if targets is not None else [str(c) for c in frame.columns]
     frame = frame.rename(columns=str)
@@ -261,7 +271,7 @@ def _wide_series(
         finite = np.flatnonzero(np.isfinite(column_values[:, 0]))
         first, last = (finite[0], finite[-1] + 1) if len(finite) else (0, 0)
         values[column] = column_values[first:last]
-        times[column] = index[first:last] if stamped else None
+        times[column] = index[first:last]
     return values, times, time_col
 
 
@@ -360,12 +370,37 @@ def infer_frequency(index: pd.DatetimeIndex) -> str | None:
     return None if offset is None else offset.freqstr
 
 
-def check_grid_frequency(
-    times: Mapping[str, pd.DatetimeIndex | None], freq: str | None
-) -> str | None:
+def check_step_grid(times: Mapping[str, pd.Index | None], freq: str | None) -> int | None:
+    """The one stride of the series of steps (``None`` without any); none has a gap.
+
+    Raises:
+        ValueError: ``freq`` given for step numbers; steps out of order, repeated, with a
+            gap, or of strides that differ between series.
+    """
+    stride = None
+    for series_id, index in times.items():
+        if index is None or isinstance(index, pd.DatetimeIndex):
+            continue
+        if freq is not None:
+            raise ValueError(
+                f"freq={freq!r} was given, but series {series_id!r} is numbered by steps "
+                f"({', '.join(str(s) for s in index[:3])}, ...), not timestamps; leave freq "
+                "out, or pass timestamps"
+            )
+        try:
+            stride = step_stride(f"series {series_id!r}", index.to_numpy(np.int64), stride)
+        except ValueError as error:
+            raise ValueError(
+                f"{error}; a DataFrame whose rows were filtered can be numbered afresh with "
+                "data.reset_index(drop=True)"
+            ) from None
+    return stride
+
+
+def check_grid_frequency(times: Mapping[str, pd.Index | None], freq: str | None) -> str | None:
     """The readings' frequency (inferred when not given); every series on its grid."""
     check_frequency("freq", freq)
-    stamped = {i: t for i, t in times.items() if t is not None}
+    stamped = {i: t for i, t in times.items() if isinstance(t, pd.DatetimeIndex)}
     if not stamped:
         return None
     if freq is None:

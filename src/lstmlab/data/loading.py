@@ -51,7 +51,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import check_bool, check_choice, check_positive_int
-from lstmlab.data.calendar import check_time_text
+from lstmlab.data.calendar import check_time_text, parse_steps
 
 __all__ = [
     "ColumnReport",
@@ -382,9 +382,11 @@ class LoadReport:
         source: The file path, or "DataFrame".
         rows_read: Data rows read.
         rows_kept: Rows of the returned frame.
-        start: First timestamp of the returned frame.
-        end: Last timestamp of the returned frame.
-        freq: Frequency of the returned frame.
+        start: First timestamp (or step number) of the returned frame.
+        end: Last timestamp (or step number) of the returned frame.
+        freq: Frequency of the returned frame; None for a series of steps.
+        step: The stride of a series of steps (its time column held step numbers), else
+            None.
         source_freq: Frequency of the source timestamps; None when irregular (resampled).
         freq_inferred: Whether `source_freq` was inferred rather than declared.
         rows_sorted: Whether the rows were out of order and sorted (``sort=True``).
@@ -401,9 +403,9 @@ class LoadReport:
     source: str
     rows_read: int
     rows_kept: int
-    start: pd.Timestamp
-    end: pd.Timestamp
-    freq: str
+    start: pd.Timestamp | int
+    end: pd.Timestamp | int
+    freq: str | None
     source_freq: str | None
     freq_inferred: bool
     rows_sorted: bool
@@ -414,6 +416,12 @@ class LoadReport:
     columns: tuple[ColumnReport, ...]
     rows_dropped: int
     notes: tuple[str, ...] = ()
+    step: int | None = None
+
+    @property
+    def grid(self) -> str:
+        """The returned frame's grid as messages name it: ``'MS'``, ``'steps'``."""
+        return _grid_name(self.freq if self.step is None else self.step)
 
     @property
     def missing_read(self) -> int:
@@ -457,10 +465,14 @@ class LoadReport:
             if self.source_freq is not None
             else "irregular source timestamps"
         )
+        time = f"time: {self.start} to {self.end}, frequency {self.freq!r}; {source_freq}"
+        if self.step is not None:
+            every = "every step" if self.step == 1 else f"every {self.step} steps"
+            time = f"time: steps {self.start} to {self.end}, one reading {every} (no timestamps)"
         out = [
             f"source: {self.source}",
             f"rows: {self.rows_read} read, {self.rows_kept} kept",
-            f"time: {self.start} to {self.end}, frequency {self.freq!r}; {source_freq}",
+            time,
         ]
         if self.rows_sorted:
             out.append("order: rows were out of time order and were sorted (sort=True)")
@@ -469,7 +481,8 @@ class LoadReport:
                 f"duplicates: {_count(self.duplicates_aggregated, 'duplicated timestamp')} "
                 "aggregated by resampling"
             )
-        out.append(f"gaps: {_count(self.gaps_filled, 'absent timestamp')} filled as missing")
+        absent = "absent timestamp" if self.step is None else "absent step"
+        out.append(f"gaps: {_count(self.gaps_filled, absent)} filled as missing")
         if self.resample is not None:
             done = self.resample
             out.append(
@@ -493,20 +506,30 @@ class LoadedSeries:
     """A cleaned, regularly indexed series and the report of its cleaning.
 
     Attributes:
-        frame: DataFrame with a DatetimeIndex and the columns targets + features (float64
-            or float32); no missing values, except NaN under the policy "keep".
+        frame: DataFrame with a DatetimeIndex (or an int64 index of step numbers) and the
+            columns targets + features (float64 or float32); no missing values, except NaN
+            under the policy "keep".
         targets: The target columns.
         features: The extra input columns.
-        freq: The frequency of the index (the grid; the "drop" policy may leave holes).
+        freq: The frequency of the index (the grid; the "drop" policy may leave holes);
+            None for a series of steps.
         report: What was done, with counts.
+        step: The stride of a series of steps (its time column held step numbers such as
+            1, 2, 3), else None.
 
     """
 
     frame: pd.DataFrame
     targets: tuple[str, ...]
     features: tuple[str, ...]
-    freq: str
+    freq: str | None
     report: LoadReport
+    step: int | None = None
+
+    @property
+    def grid(self) -> str:
+        """The index's grid as messages name it: ``'MS'``, ``'steps'``, ``'steps of 5'``."""
+        return self.report.grid
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -765,7 +788,9 @@ def _check_columns(wanted: Sequence[str], available: Sequence[str], source: str)
 
 
 def _stamp(value: Any) -> str:
-    """Format a timestamp as the messages show it."""
+    """Format a timestamp (or a step number) as the messages show it."""
+    if isinstance(value, int | np.integer):
+        return f"step {value}"
     return str(pd.Timestamp(value))
 
 
@@ -840,13 +865,15 @@ def parse_time_column(
     time_format: str | None = None,
     format_fixed: bool = False,
     time_zone: str | None = None,
-) -> pd.DatetimeIndex:
+) -> pd.DatetimeIndex | pd.Index:
     """Parse timestamps from text, datetimes or periods; raise naming the first bad cell.
 
     The one parser of time columns: the command line's readers and ``Forecaster.fit`` (a
-    ``time_col`` of strings, a text or period index). Dates with '/' are refused without
-    ``time_format`` (their day and month order is ambiguous), as are mixed UTC offsets and
-    text pandas cannot infer one format for.
+    ``time_col``, an index). Dates with '/' are refused without ``time_format`` (their day
+    and month order is ambiguous), as are mixed UTC offsets and text pandas cannot infer one
+    format for. Whole numbers that pandas reads as no dates (``1, 2, 3``, not the years
+    ``1949, 1950``) are step numbers (``lstmlab.data.calendar.parse_steps``): an int64
+    ``pd.Index``, in the order of the cells.
 
     Args:
         series: the column's cells.
@@ -858,8 +885,12 @@ def parse_time_column(
             (daylight saving) and are converted to it; naive timestamps are read in it (an
             hour that does not exist or occurs twice in it is refused).
 
+    Returns:
+        A ``DatetimeIndex``, or an int64 ``Index`` of step numbers.
+
     Raises:
-        ValueError: a missing or unparseable cell, or an ambiguous or mixed column.
+        ValueError: a missing or unparseable cell, or an ambiguous or mixed column; step
+            numbers with a time zone.
     """
     if isinstance(series.dtype, pd.PeriodDtype):
         # A monthly PeriodIndex ('1949-01') stands for the month's start, as "MS" does.
@@ -872,7 +903,19 @@ def parse_time_column(
                 f"time {label} row {absent[0] + 1} has no timestamp; fill it or remove the row"
             )
         return parsed
+    dtype = series.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return _steps(np.asarray(series), label, time_zone)  # integers count steps
+    if pd.api.types.is_numeric_dtype(dtype):  # floats, True/False, complex numbers
+        raise ValueError(
+            f"time {label} holds {dtype} values ({', '.join(map(str, series[:3]))}, ...), "
+            "which are neither timestamps nor step numbers; pass timestamps, or whole step "
+            "numbers (e.g. .astype(int) after checking they are whole)"
+        )
     text = _as_text(series)
+    signed = [cell for cell in text if cell[:1] in ("-", "+")]
+    if signed and time_format is None and all(_INTEGER.fullmatch(cell) for cell in text):
+        return _steps(text, label, time_zone)  # no date has a sign: step numbers
     check_time_text(list(text), lambda row: f"time {label} row {row + 1}")
     if time_format is None:
         first = next((cell for cell in text if cell), None)
@@ -908,14 +951,8 @@ def parse_time_column(
                 "timestamp with the same UTC offset (e.g. convert them to UTC), or none with one"
             ) from None
     if caught and time_format is None:
-        if all(_INTEGER.fullmatch(cell) for cell in text if cell):
-            raise ValueError(
-                f"time {label} holds whole numbers ({', '.join(text[:3])}, ...), not "
-                "timestamps: a step index. A file's series needs timestamps here; for a "
-                "series of steps, pass its values to the Python API without a time column "
-                "(Forecaster().fit(values), compare.run(config, values)), or name the real "
-                "time column"
-            )
+        if all(_INTEGER.fullmatch(cell) for cell in text):
+            return _steps(text, label, time_zone)
         raise ValueError(
             f"time {label} has no single timestamp format pandas can infer (first value "
             f"{text[0]!r}); pass time_format, e.g. '%Y-%m-%d %H:%M:%S'"
@@ -936,7 +973,18 @@ def parse_time_column(
     return parsed
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
+def _steps(cells: np.ndarray, label: str, time_zone: str | None) -> pd.Index:
+    """A time column of whole numbers (integers, or their text) as its step numbers."""
+    if time_zone is not None:
+        raise ValueError(
+            f"time {label} holds step numbers ({', '.join(map(str, cells[:3]))}, ...), which "
+            "have no time zone; leave the time zone out, or pass timestamps"
+        )
+    return pd.Index(parse_steps(lambda row: f"time {label} row {row + 1}", cells))
+
+
+# A whole number in ASCII digits: a step number, or a year if pandas reads the column so.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _check_zone(zone: str) -> None:
@@ -1107,7 +1155,7 @@ def _check_filled_share(
     rows: int,
     gaps: int,
     missing_read: dict[str, int],
-    source_index: pd.DatetimeIndex,
+    source_index: pd.Index,
     freq: str,
     config: LoadConfig,
     source: str,
@@ -1122,7 +1170,8 @@ def _check_filled_share(
         if missing_read[name]:
             why.append(f"{_count(missing_read[name], 'missing cell')}")
         hint = ""
-        if gaps > len(source_index) and len(source_index) >= 2:
+        stamped = isinstance(source_index, pd.DatetimeIndex)
+        if stamped and gaps > len(source_index) and len(source_index) >= 2:
             step = _step_offset(source_index).freqstr
             if step != freq:
                 hint = (
@@ -1142,7 +1191,7 @@ def _check_filled_share(
 
 def _clean(
     *,
-    time: pd.DatetimeIndex,
+    time: pd.DatetimeIndex | pd.Index,
     table: pd.DataFrame,
     config: LoadConfig,
     source: str,
@@ -1152,8 +1201,12 @@ def _clean(
 
     The stages, in order: numbers out of the cells, time order, duplicates, the source grid
     (absent timestamps become missing rows), resampling, the missing-value policy, and the
-    checks of what is left.
+    checks of what is left. ``time`` is timestamps, or step numbers (an int64 index): their
+    grid is the stride they advance by, and they take no calendar rule (``freq``,
+    ``resample``).
     """
+    if not isinstance(time, pd.DatetimeIndex):
+        _check_step_config(config, source)
     columns = config.columns
     values = {
         name: _numbers(
@@ -1181,7 +1234,8 @@ def _clean(
         frame, resampled = _resampled(frame, source_index, grid.offset, config, notes)
         final_offset = to_offset(config.resample)
     assert final_offset is not None  # irregular sources are only allowed with resample
-    freq = final_offset.freqstr
+    stride = final_offset if isinstance(final_offset, int) else None
+    freq = _grid_name(final_offset)
     was_missing = frame.isna()
     missing = {name: int(was_missing[name].sum()) for name in columns}
     for name in columns:
@@ -1197,7 +1251,7 @@ def _clean(
             gaps=gaps,
             missing_read=missing_read,
             source_index=source_index,
-            freq=freq if grid.offset is None else grid.offset.freqstr,
+            freq=freq if grid.offset is None else _grid_name(grid.offset),
             config=config,
             source=source,
         )
@@ -1210,8 +1264,9 @@ def _clean(
         rows_kept=len(frame),
         start=frame.index[0],
         end=frame.index[-1],
-        freq=freq,
-        source_freq=None if grid.offset is None else grid.offset.freqstr,
+        freq=None if stride else freq,
+        step=stride,
+        source_freq=None if grid.offset is None or stride else grid.offset.freqstr,
         freq_inferred=grid.inferred,
         rows_sorted=rows_sorted,
         duplicates_aggregated=duplicates,
@@ -1239,9 +1294,33 @@ def _clean(
         frame=frame,
         targets=config.targets,
         features=config.features,
-        freq=freq,
+        freq=None if stride else freq,
+        step=stride,
         report=report,
     )
+
+
+def _check_step_config(config: LoadConfig, source: str) -> None:
+    """Step numbers take no calendar rule: neither ``freq`` nor ``resample``."""
+    for field, value in (("freq", config.freq), ("resample", config.resample)):
+        if value is not None:
+            raise ValueError(
+                f"the time column of {source} holds step numbers, not timestamps: {field}="
+                f"{value!r} is a calendar rule they cannot follow; leave {field} out (the "
+                "steps' own stride is their grid), or pass timestamps"
+            )
+
+
+def _grid_name(offset: Any) -> str:
+    """A grid as messages name it: a pandas frequency, or ``"steps of 5"``."""
+    if isinstance(offset, int):
+        return "steps" if offset == 1 else f"steps of {offset}"
+    return offset if isinstance(offset, str) else offset.freqstr
+
+
+def _index_numbers(index: pd.Index) -> np.ndarray:
+    """Timestamps as nanoseconds, or step numbers, as int64: what orders the rows."""
+    return index.asi8 if isinstance(index, pd.DatetimeIndex) else index.to_numpy(np.int64)
 
 
 def _in_time_order(
@@ -1252,7 +1331,7 @@ def _in_time_order(
     Returns:
         ``(frame, its 1-based file rows, whether it was sorted here)``.
     """
-    stamps = frame.index.asi8
+    stamps = _index_numbers(frame.index)
     descents = np.flatnonzero(np.diff(stamps) < 0)
     if not descents.size:
         return frame, rows, False
@@ -1276,10 +1355,12 @@ def _counted_duplicates(
     duplicates = int(duplicated.sum())
     if duplicates and config.resample is None:
         position = int(np.flatnonzero(duplicated)[0])
+        stamped = isinstance(frame.index, pd.DatetimeIndex)
         raise ValueError(
-            f"{_count(duplicates, 'duplicated timestamp')} in {source}, the first is "
-            f"{_stamp(frame.index[position])} at row {rows[position]}; aggregate the "
-            "duplicates before loading, or pass resample to aggregate them on load"
+            f"{_count(duplicates, 'duplicated timestamp' if stamped else 'repeated step')} "
+            f"in {source}, the first is {_stamp(frame.index[position])} at row "
+            f"{rows[position]}; aggregate the duplicates before loading"
+            + (", or pass resample to aggregate them on load" if stamped else "")
         )
     return duplicates
 
@@ -1287,7 +1368,7 @@ def _counted_duplicates(
 @dataclass(frozen=True, slots=True, eq=False)
 class _SourceGrid:
     frame: pd.DataFrame  # on the source grid, absent timestamps as missing rows
-    offset: Any  # the source frequency (a pandas offset), None when irregular or duplicated
+    offset: Any  # the source frequency (a pandas offset; a stride of steps), None when irregular
     inferred: bool  # whether the frequency was inferred (not given)
     gaps: int  # rows added for absent timestamps
 
@@ -1303,6 +1384,8 @@ def _on_source_grid(
     """The source grid: absent timestamps become missing rows, counted as gaps."""
     if duplicates:
         return _SourceGrid(frame=frame, offset=None, inferred=False, gaps=0)
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        return _on_step_grid(frame, rows, source, notes)
     offset, inferred = _source_frequency(
         frame.index, rows, config, source, irregular_ok=config.resample is not None
     )
@@ -1316,6 +1399,33 @@ def _on_source_grid(
             f"that the frequency {offset.freqstr!r} is right"
         )
     return _SourceGrid(frame=frame.reindex(grid), offset=offset, inferred=inferred, gaps=gaps)
+
+
+def _on_step_grid(
+    frame: pd.DataFrame, rows: np.ndarray, source: str, notes: list[str]
+) -> _SourceGrid:
+    """Step numbers on the grid of their most common stride; absent steps are gaps."""
+    steps = frame.index.to_numpy(np.int64)
+    stride = 1
+    if len(steps) >= 2:
+        differences, counts = np.unique(np.diff(steps), return_counts=True)
+        stride = int(differences[counts == counts.max()].min())  # the smallest on ties
+    off = np.flatnonzero((steps - steps[0]) % stride)
+    if off.size:
+        position = int(off[0])
+        raise ValueError(
+            f"step {steps[position]} at row {rows[position]} of {source} is not on the grid of "
+            f"steps of {stride} that starts at step {steps[0]}; number the rows evenly (or, "
+            "for dates written as numbers such as 19610101, pass their time format)"
+        )
+    grid = pd.Index(np.arange(steps[0], steps[-1] + 1, stride, dtype=np.int64))
+    gaps = len(grid) - len(frame)
+    if gaps > len(frame):
+        notes.append(
+            f"more steps were absent ({gaps}) than present ({len(frame)}): check that the "
+            f"stride {stride} is right"
+        )
+    return _SourceGrid(frame=frame.reindex(grid), offset=stride, inferred=True, gaps=gaps)
 
 
 def _resampled(
@@ -1386,7 +1496,9 @@ def _filled(
             "or pass missing='interpolate', 'ffill' or 'drop'"
         )
     if config.missing == "interpolate":
-        inside = frame.interpolate(method="time", limit_area="inside")
+        # "time" weighs by the timestamps' distances, "index" by the step numbers'
+        method = "time" if isinstance(frame.index, pd.DatetimeIndex) else "index"
+        inside = frame.interpolate(method=method, limit_area="inside")
         done = was_missing & inside.notna()
         interpolated = {name: int(done[name].sum()) for name in columns}
         edges = {name: missing[name] - interpolated[name] for name in columns}
@@ -1727,16 +1839,18 @@ def load_frame(frame: pd.DataFrame, config: LoadConfig) -> LoadedSeries:
     if config.time_col is None:
         time_values = frame.index.to_series(index=pd.RangeIndex(len(frame)))
         label = "index"
+        dtype = time_values.dtype
         if not (
-            pd.api.types.is_datetime64_any_dtype(time_values.dtype)
-            or isinstance(time_values.dtype, pd.PeriodDtype)
-        ) and not (
-            pd.api.types.is_object_dtype(time_values.dtype)
-            or pd.api.types.is_string_dtype(time_values.dtype)
+            pd.api.types.is_datetime64_any_dtype(dtype)
+            or isinstance(dtype, pd.PeriodDtype)
+            or pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)
+            or (pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
         ):
             raise ValueError(
-                f"the DataFrame's index holds {frame.index.dtype} values, not timestamps; "
-                "pass time_col naming the time column, or set a DatetimeIndex"
+                f"the DataFrame's index holds {frame.index.dtype} values, neither timestamps "
+                "nor step numbers; pass time_col naming the time column, or set a "
+                "DatetimeIndex (or an index of whole step numbers)"
             )
         value_available = available
     else:

@@ -56,7 +56,9 @@ Time. Timestamps with an offset come back with it (aware in, aware out); one ser
 kind (aware or naive), and a request that mixes them is refused. A reading so late that the
 request's own forecast (``horizon`` steps of the model's frequency) would pass the last
 representable time is refused before anything is applied; a later forecast request that
-would pass it is refused alone (422), its series unchanged.
+would pass it is refused alone (422), its series unchanged. A model of series numbered by
+steps (``Recipe.step``: trained on an integer index) takes and returns step numbers in the
+``timestamps`` fields (``"145"``), or readings without them, which go on from the last step.
 
 Model work (reading, forecasting) runs on the server's thread pool, never on the event loop,
 and every program a request can need is compiled at start-up (``Forecaster.warm_up``, up to
@@ -550,8 +552,10 @@ class LiveService:
     def _forecast(self, series_id: str, state: SeriesState, horizon: int) -> dict[str, Any]:
         forecast = self.forecaster.forecast_state(series_id, state, horizon)
         out = forecast.to_dict()
-        last = state.last_timestamp
-        out["last_timestamp"] = None if last is None else last.isoformat()
+        last = state.last_time  # a series of steps: its last step number
+        out["last_timestamp"] = (
+            None if last is None else self.forecaster.time_text(last, state.zone)
+        )
         return out
 
 

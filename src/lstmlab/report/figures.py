@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -399,10 +400,12 @@ def plot_compare_forecasts(result: CompareResult, *, series: int = 0) -> Figure:
         what = f"{horizon}-step forecasts{of}"
     name = result.series_names[series]
     ax.set_title(f"{name}: test part and {what} (seed medians over {result.config.seeds} seeds)")
-    ax.set_xlabel("time" if result.index is not None else "step")
+    stamped = isinstance(result.index, pd.DatetimeIndex)  # else step numbers or positions
+    ax.set_xlabel("time" if stamped else "step")
     ax.set_ylabel(name)
     ax.legend(fontsize=7, loc="upper left")
-    fig.autofmt_xdate()
+    if stamped:
+        fig.autofmt_xdate()
     return fig
 
 
