@@ -1,6 +1,6 @@
 """A service in a subprocess, started and waited for: the service tests and bench/serve_load.py.
 
-``lstmlab serve`` (or any command that calls ``lstmlab.live.service.run``) prints ``serving
+``lstmlab serve`` (or any command that calls ``lstmlab.live.http.run``) prints ``serving
 on http://HOST:PORT`` once its socket listens, then warms up while ``/health`` answers 503
 ``starting``. ``ServiceProcess`` launches it, ``wait_open`` reads that line and
 ``wait_ready`` polls ``/health`` until the warm-up has ended. Standard library only, so the

@@ -1,5 +1,6 @@
 """The layout's rules, checked: no import cycles, a self-contained core, explicit exports, no
-import-time side effects.
+import-time side effects, no function too long; and the README's module map (each module's
+lines and docstring share) kept true.
 
 The import graph is read from the source with ``ast`` (every ``import`` statement, also those
 inside functions and under ``TYPE_CHECKING``), so a cycle that only a late import hides is
@@ -10,6 +11,7 @@ import ast
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -211,8 +213,9 @@ FLOORS = (
     {"lstmlab.pipeline", "lstmlab.states"},
     # the objects users hold
     {"lstmlab.forecaster", "lstmlab.keras_models", "lstmlab.keras_io"},
-    # the service
+    # the service, and its HTTP front
     {"lstmlab.live.service"},
+    {"lstmlab.live.http"},
     # the experiments
     {"lstmlab.experiments", "lstmlab.experiments.settings", "lstmlab.experiments.baselines"}
     | {"lstmlab.experiments.moving_average", "lstmlab.experiments.convergence"}
@@ -315,6 +318,87 @@ def test_every_function_said_to_be_long_still_is():
             function = f"{owner}.{function}"
         length = function_lengths(MODULES[module].read_text(encoding="utf-8")).get(function, 0)
         assert length > LONGEST_FUNCTION, f"{dotted} has {length} lines: drop it from the list"
+
+
+# --------------------------------------------------------------------------- the module map
+# README's table of every module's size and docstring share: reported there, and checked here
+# within a tolerance (so that an ordinary edit does not make it stale, a large one does).
+# ``python tests/test_architecture.py`` prints the table as it is now.
+SIZE_TOLERANCE = 0.15  # of a module's lines
+SHARE_TOLERANCE = 0.05  # of its non-blank lines
+MAPPED_MIN_LINES = 20  # package markers and one-liners stay out of the table
+MAP_ROW = re.compile(r"^\| `([\w/]+\.py)` \| ([\d,]+) \| (\d+)% \|$", flags=re.M)
+
+
+def docstring_share(source: str) -> tuple[int, float]:
+    """A module's lines, and the share of its non-blank lines that are docstrings.
+
+    Docstrings: the first statement of the module, a class or a function when it is a string.
+    """
+    doc: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                if isinstance(first.value.value, str):
+                    doc.update(range(first.lineno, first.end_lineno + 1))
+    lines = source.splitlines()
+    written = [number for number, line in enumerate(lines, 1) if line.strip()]
+    return len(lines), sum(number in doc for number in written) / max(1, len(written))
+
+
+def module_map() -> dict[str, tuple[int, float]]:
+    """Every module of ``MAPPED_MIN_LINES`` lines or more: path -> (lines, docstring share)."""
+    out = {}
+    for path in MODULES.values():
+        lines, share = docstring_share(path.read_text(encoding="utf-8"))
+        if lines >= MAPPED_MIN_LINES:
+            out[path.relative_to(PACKAGE_ROOT).as_posix()] = (lines, share)
+    return dict(sorted(out.items()))
+
+
+def module_table() -> str:
+    rows = [f"| `{path}` | {n:,} | {share:.0%} |" for path, (n, share) in module_map().items()]
+    return "\n".join(["| module | lines | docstrings |", "|:--|--:|--:|", *rows])
+
+
+def test_the_docstring_counter_counts_module_class_and_function_docstrings():
+    source = (
+        '"""Module."""\n'
+        "\n"
+        "class A:\n"
+        '    """Two\n'
+        '    lines."""\n'
+        "\n"
+        "    def f(self):\n"
+        '        x = "a string, not a docstring"\n'
+        '        """nor this, after a statement"""\n'
+        "        return x\n"
+    )
+    assert docstring_share(source) == (10, 3 / 8)
+
+
+def test_readmes_module_map_reports_every_modules_size_and_docstring_share():
+    readme = (PACKAGE_ROOT.parents[1] / "README.md").read_text(encoding="utf-8")
+    written = {
+        path: (int(lines.replace(",", "")), int(share) / 100)
+        for path, lines, share in MAP_ROW.findall(readme)
+    }
+    actual = module_map()
+    assert sorted(written) == sorted(actual), (
+        f"README's module map lists {sorted(set(written) ^ set(actual))} wrongly; paste the "
+        f"table `python tests/test_architecture.py` prints:\n{module_table()}"
+    )
+    stale = {
+        path: (written[path], (lines, round(share, 2)))
+        for path, (lines, share) in actual.items()
+        if abs(written[path][0] - lines) > SIZE_TOLERANCE * lines
+        or abs(written[path][1] - share) > SHARE_TOLERANCE
+    }
+    assert stale == {}, (
+        f"README's module map is stale for {stale} (written, actual); paste the table "
+        f"`python tests/test_architecture.py` prints:\n{module_table()}"
+    )
 
 
 def test_only_the_entry_point_imports_the_command_line():
@@ -446,7 +530,8 @@ def test_moving_average_imports_no_statistics_nor_the_service(tmp_path):
     # JAX's CPU LAPACK kernels (the QR of the orthogonal initialiser) load scipy.linalg;
     # the statistics (scipy.stats), the baselines and the service are another command's
     unwanted = {"scipy.stats", "scipy.signal", "statsforecast", "fastapi"}
-    unwanted |= {"lstmlab.forecaster", "lstmlab.live.service", "lstmlab.experiments.compare"}
+    unwanted |= {"lstmlab.forecaster", "lstmlab.live.service", "lstmlab.live.http"}
+    unwanted |= {"lstmlab.experiments.compare"}
     assert unwanted & set(loaded) == set()
 
 
@@ -469,3 +554,7 @@ def test_the_package_exports_load_on_first_use():
         assert getattr(lstmlab, name) is getattr(importlib.import_module(source), name)
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         lstmlab.nothing  # noqa: B018
+
+
+if __name__ == "__main__":
+    print(module_table())

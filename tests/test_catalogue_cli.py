@@ -1146,10 +1146,10 @@ def test_observe_reset_starts_the_series_afresh(paths, capsys):
 
 
 def test_serve_passes_its_flags_to_the_service(paths, monkeypatch, capsys):
-    from lstmlab.live import service
+    from lstmlab.live import http
 
     calls = []
-    monkeypatch.setattr(service, "run", lambda model_dir, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(http, "run", lambda model_dir, **kwargs: calls.append(kwargs))
     token = paths["t"] / "token"
     token.write_text("s3cret-token\n")
     token.chmod(0o600)

@@ -258,13 +258,13 @@ def test_no_compile_cache_leaves_the_cache_folder_untouched(tmp_path):
 
 def test_serve_max_horizon_reaches_the_service(tmp_path, monkeypatch, capsys):
     from lstmlab.forecaster import MAX_HORIZON
-    from lstmlab.live import service
+    from lstmlab.live import http, service
 
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "config.json").write_text("{}")  # the folder check only: run is replaced
     served = []
-    monkeypatch.setattr(service, "run", lambda path, **kwargs: served.append(kwargs["config"]))
+    monkeypatch.setattr(http, "run", lambda path, **kwargs: served.append(kwargs["config"]))
     assert main(["serve", "--model-dir", str(folder), "--max-horizon", "7"]) == 0
     assert served[0].max_horizon == 7
     assert main(["serve", "--model-dir", str(folder)]) == 0

@@ -547,7 +547,7 @@ class InProcess:
     """``create_app`` served by uvicorn on a thread, on a free port of 127.0.0.1."""
 
     def __init__(self, folder, config=SMALL):
-        from lstmlab.live.service import create_app, timed_protocol, uvicorn_server
+        from lstmlab.live.http import create_app, timed_protocol, uvicorn_server
 
         self.app = create_app(folder, config)
         self.service = self.app.state.service
@@ -924,7 +924,7 @@ def test_token_and_config_are_checked():
 
 
 def test_a_public_bind_needs_a_token_or_insecure(tmp_path):
-    from lstmlab.live.service import check_exposure, run
+    from lstmlab.live.http import check_exposure, run
 
     for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
         check_exposure(host, ServeConfig())  # loopback: fine without a token
@@ -934,7 +934,7 @@ def test_a_public_bind_needs_a_token_or_insecure(tmp_path):
         run(tmp_path / "missing", host="0.0.0.0", port=0)
     folder = _model(tmp_path / "m")
     code = (
-        "from lstmlab.live.service import run, ServeConfig; "
+        "from lstmlab.live.http import run; from lstmlab.live.service import ServeConfig; "
         f"run({str(folder)!r}, host='0.0.0.0', port=0, insecure=True, "
         "config=ServeConfig(max_readings=1, max_horizon=1))"
     )
@@ -1134,7 +1134,8 @@ def _start(
     code = (
         "import time\n"
         "from lstmlab.forecaster import Forecaster\n"
-        "from lstmlab.live.service import run, ServeConfig\n"
+        "from lstmlab.live.http import run\n"
+        "from lstmlab.live.service import ServeConfig\n"
         "warm_up = Forecaster.warm_up\n"
         "def slow(self, *args, **kwargs):\n"
         f"    time.sleep({warm_up_seconds})\n"
@@ -1199,6 +1200,7 @@ def _free_port():
 
 
 def test_a_busy_port_fails_before_anything_is_loaded(tmp_path, monkeypatch):
+    from lstmlab.live import http as http_module
     from lstmlab.live import service as service_module
 
     folder = _model(tmp_path / "m")
@@ -1212,10 +1214,11 @@ def test_a_busy_port_fails_before_anything_is_loaded(tmp_path, monkeypatch):
         busy.listen(1)
         port = busy.getsockname()[1]
         with pytest.raises(ValueError, match=rf"cannot listen on 127\.0\.0\.1 port {port}: "):
-            service_module.run(folder, port=port, config=ServeConfig(max_readings=1, max_horizon=1))
+            http_module.run(folder, port=port, config=ServeConfig(max_readings=1, max_horizon=1))
 
 
 def test_a_failed_start_closes_the_store_and_the_socket(tmp_path, monkeypatch):
+    from lstmlab.live import http as http_module
     from lstmlab.live import service as service_module
 
     folder = _model(tmp_path / "m")
@@ -1234,7 +1237,7 @@ def test_a_failed_start_closes_the_store_and_the_socket(tmp_path, monkeypatch):
     monkeypatch.setattr(Forecaster, "load", broken)
     port = _free_port()
     with pytest.raises(RuntimeError, match="unreadable weights"):
-        service_module.run(folder, port=port, config=ServeConfig(max_readings=1, max_horizon=1))
+        http_module.run(folder, port=port, config=ServeConfig(max_readings=1, max_horizon=1))
     assert len(opened) == 1
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         len(opened[0])
@@ -1243,6 +1246,7 @@ def test_a_failed_start_closes_the_store_and_the_socket(tmp_path, monkeypatch):
 
 
 def test_a_failed_warm_up_stops_the_server_and_is_raised(tmp_path, monkeypatch, capfd):
+    from lstmlab.live import http as http_module
     from lstmlab.live import service as service_module
 
     folder = _model(tmp_path / "m")
@@ -1260,7 +1264,7 @@ def test_a_failed_warm_up_stops_the_server_and_is_raised(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(Forecaster, "warm_up", broken)
     with pytest.raises(MemoryError, match="no room for the programs"):
-        service_module.run(folder, port=0, config=ServeConfig(max_readings=1, max_horizon=1))
+        http_module.run(folder, port=0, config=ServeConfig(max_readings=1, max_horizon=1))
     out, err = capfd.readouterr()
     assert out.startswith("serving on http://127.0.0.1:")
     assert "the warm-up failed (MemoryError: no room for the programs); stopping" in err
@@ -1347,7 +1351,7 @@ def test_seq_with_timestamps_is_checked_when_every_reading_is_a_repeat(inproc):
 
 def test_the_service_imports_nothing_it_never_uses():
     code = (
-        "import sys, lstmlab.live.service; "
+        "import sys, lstmlab.live.http; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'scipy', 'matplotlib', 'statsforecast', 'sklearn'}), "
         "[m for m in sys.modules if m.startswith('lstmlab.experiments')])"
@@ -1385,7 +1389,7 @@ def test_uvicorn_logs_to_the_stderr_of_the_moment_and_is_restored_in_any_order(
 
     from conftest import _counts
 
-    from lstmlab.live.service import create_app, uvicorn_server
+    from lstmlab.live.http import create_app, uvicorn_server
 
     names = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 

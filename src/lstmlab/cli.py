@@ -1468,8 +1468,6 @@ def _read_readings(
     import numpy as np
     import pandas as pd
 
-    from lstmlab.data.calendar import check_time_text
-
     frame = _read_csv(path, args)
     time_col, columns = args.time_col, args.target
     recipe = forecaster.recipe
@@ -1506,27 +1504,18 @@ def _read_readings(
     if time_col is None:
         return values, None
     stamps = frame[time_col].astype(str).str.strip().tolist()
-    if args.time_zone is not None:
-        from lstmlab.data.loading import parse_time_column
-
-        parsed = parse_time_column(
-            pd.Series(stamps),
-            label=f"column {time_col!r} of {path}",
-            time_format=args.time_format,
-            time_zone=args.time_zone,
-        )
-        return values, list(parsed)  # aware in the zone: the series keeps its name
-    if args.time_format is None:
+    if args.time_format is None and args.time_zone is None:
         return values, stamps  # Forecaster.observe parses them (lstmlab.data.calendar)
-    check_time_text(stamps, lambda row: f"{path}: time column {time_col!r} row {row + 1}")
-    parsed = pd.to_datetime(pd.Series(stamps), format=args.time_format, errors="coerce")
-    if parsed.isna().any():
-        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise ValueError(
-            f"{path}: time column {time_col!r} row {row + 1} holds {stamps[row]!r}, which is "
-            f"not a timestamp in the format {args.time_format!r}; fix the cell or --time-format"
-        )
-    return values, [stamp.isoformat() for stamp in parsed]
+    from lstmlab.data.loading import parse_time_column
+
+    # a format or a zone: the one parser of a file's time column, as fit reads it
+    parsed = parse_time_column(
+        pd.Series(stamps),
+        label=f"column {time_col!r} of {path}",
+        time_format=args.time_format,
+        time_zone=args.time_zone,
+    )
+    return values, list(parsed)  # timestamps (aware in the zone), or step numbers
 
 
 def _run_observe(args: argparse.Namespace) -> int:
@@ -1728,7 +1717,8 @@ def _read_token(path: Path | None) -> str | None:
 def _run_serve(args: argparse.Namespace) -> int:
     from lstmlab.checks import check_int_range, check_positive_int
     from lstmlab.defaults import MAX_HORIZON
-    from lstmlab.live.service import ServeConfig, run
+    from lstmlab.live.http import run
+    from lstmlab.live.service import ServeConfig
     from lstmlab.runtime import on_device
 
     # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.

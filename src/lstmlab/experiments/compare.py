@@ -68,6 +68,7 @@ from lstmlab.core.train import (
     fit,
     init_train_states,
 )
+from lstmlab.data.frames import infer_frequency
 from lstmlab.data.layouts import grown_batch_size, make_sample_batches, make_stream_batches
 from lstmlab.data.loading import LoadConfig, LoadedSeries, fill_split, load_csv, load_household_days
 from lstmlab.data.scaling import Scaler, fit_scaler
@@ -1223,12 +1224,10 @@ def _series_arrays(
 
 
 def _frequency(index: pd.Index | None) -> str | None:
-    """The pandas frequency of a DatetimeIndex (given or inferred), else None."""
+    """The pandas frequency of a DatetimeIndex (given or inferred), else None (steps too)."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
         return None
-    if index.freqstr:
-        return index.freqstr
-    return pd.infer_freq(index)
+    return index.freqstr or infer_frequency(index)
 
 
 def _resolve_models(
