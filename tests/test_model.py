@@ -427,3 +427,23 @@ def test_recursive_rollout_of_a_difference_model_is_the_step_by_step_loop(model)
         np.testing.assert_allclose(
             got, reference_rollout(config, params, (), x, horizon), atol=1e-5
         )
+
+
+@pytest.mark.parametrize("sequences", [False, True])
+def test_build_network_gives_each_kind_its_layers(sequences):
+    from lstmlab.core.model import build_network
+
+    norm = "none" if sequences else "window"  # a window norm with sequences would leak
+    common = {"window": 7, "features": 2, "outputs": 3, "norm": norm}
+    built = {
+        kind: build_network(kind, units=units, sequences=sequences, **common)
+        for kind, units in (("mlp", (8,)), ("stateless", (5,)), ("stateful", (5,)))
+    }
+    built["stacked"] = build_network("stacked", units=(5, 5), sequences=sequences, **common)
+    shape = {"timesteps": 7, "features": 2, "outputs": 3, "norm": norm}
+    assert built == {
+        "mlp": MLPConfig(hidden=(8,), **shape),
+        "stateless": LSTMConfig(units=(5,), stateful=False, return_sequences=False, **shape),
+        "stateful": LSTMConfig(units=(5,), stateful=True, return_sequences=sequences, **shape),
+        "stacked": LSTMConfig(units=(5, 5), stateful=True, return_sequences=sequences, **shape),
+    }

@@ -42,11 +42,10 @@ from lstmlab.checks import (
 )
 from lstmlab.core.model import (
     NORMS,
-    LSTMConfig,
-    MLPConfig,
     ModelConfig,
     Params,
     apply,
+    build_network,
     init_state,
 )
 from lstmlab.core.rollout import read
@@ -245,23 +244,14 @@ class ForecasterConfig(ForecasterSettings):
             )
         norm = self.norm if norm is None else norm
         norm = "none" if norm == "auto" else norm
-        outputs = columns * self.horizon
-        if self.model == "mlp":
-            return MLPConfig(
-                hidden=self.resolved_units,
-                timesteps=window,
-                features=columns,
-                outputs=outputs,
-                norm=norm,
-            )
-        return LSTMConfig(
+        return build_network(
+            self.model,
             units=self.resolved_units,
-            timesteps=window,
+            window=window,
             features=columns,
-            outputs=outputs,
-            stateful=self.stateful,
-            return_sequences=self.stateful,
+            outputs=columns * self.horizon,
             norm=norm,
+            sequences=True,  # the stateful kinds train on streams: a target at every step
         )
 
     def to_dict(self) -> dict[str, Any]:

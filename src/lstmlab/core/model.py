@@ -44,6 +44,7 @@ __all__ = [
     "apply",
     "apply_mlp",
     "apply_stacked",
+    "build_network",
     "config_from_dict",
     "config_from_json",
     "config_to_dict",
@@ -213,6 +214,49 @@ class MLPConfig:
 
 ModelConfig = LSTMConfig | MLPConfig
 _KINDS: dict[str, type] = {"lstm": LSTMConfig, "mlp": MLPConfig}
+
+
+def build_network(
+    kind: str,
+    *,
+    units: tuple[int, ...],
+    window: int,
+    features: int,
+    outputs: int,
+    norm: str,
+    sequences: bool = False,
+) -> ModelConfig:
+    """The network of a model kind: the one builder of ``Forecaster`` and ``compare``.
+
+    Args:
+        kind: ``"mlp"`` (Dense layers on the flattened window), ``"stateless"`` (LSTM layers
+            from zero state), ``"stateful"`` or ``"stacked"`` (LSTM layers carrying their
+            state across batches).
+        units: hidden sizes (the MLP) or units per LSTM layer.
+        window: input steps per sample.
+        features: inputs per step.
+        outputs: outputs of the head.
+        norm: the input normalisation (``NORMS``).
+        sequences: a stateful network returns an output at every step (trained on streams
+            of single readings) instead of after its window's last one.
+
+    Returns:
+        An ``MLPConfig`` or an ``LSTMConfig``.
+    """
+    if kind == "mlp":
+        return MLPConfig(
+            hidden=units, timesteps=window, features=features, outputs=outputs, norm=norm
+        )
+    stateful = kind in ("stateful", "stacked")
+    return LSTMConfig(
+        units=units,
+        timesteps=window,
+        features=features,
+        outputs=outputs,
+        stateful=stateful,
+        return_sequences=stateful and sequences,
+        norm=norm,
+    )
 
 
 def config_to_dict(config: ModelConfig) -> dict[str, Any]:

@@ -309,7 +309,7 @@ class ModelSpec:
             norm: the input normalisation; ``None`` for the spec's (which must not be
                 ``"auto"`` then).
         """
-        from lstmlab.core.model import LSTMConfig, MLPConfig  # JAX: only where a model is made
+        from lstmlab.core.model import build_network  # JAX: only where a model is made
 
         norm = self.norm if norm is None else norm
         if norm == "auto" or self.window is None:
@@ -317,20 +317,13 @@ class ModelSpec:
                 f"model {self.name!r}: resolve norm and window first (norm {norm!r}, window "
                 f"{self.window!r}); compare.run does it from the data"
             )
-        if self.model == "mlp":
-            return MLPConfig(
-                hidden=self.units,
-                timesteps=self.window,
-                features=features,
-                outputs=outputs,
-                norm=norm,
-            )
-        return LSTMConfig(
+        # compare's stateful models read overlapping windows: an output after each window
+        return build_network(
+            self.model,
             units=self.units,
-            timesteps=self.window,
+            window=self.window,
             features=features,
             outputs=outputs,
-            stateful=self.stateful,
             norm=norm,
         )
 
