@@ -28,6 +28,7 @@ from lstmlab.data.loading import (
     load_household_power,
     load_series,
     parse_time_column,
+    read_readings,
     series_arrays,
     sniff_format,
 )
@@ -1128,3 +1129,37 @@ def test_local_times_across_a_daylight_saving_change_are_read_in_their_zone():
         parse_time_column(
             pd.Series([cells[0], "2024-03-30 00:00"]), label="'time'", time_zone="Europe/Paris"
         )
+
+
+# --------------------------------------------------------------------------- new readings
+
+
+def test_read_readings_finds_the_columns_and_leaves_plain_timestamps_to_observe(tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text("when;a;b\n02/01/2024 00:00;1,5;7\n03/01/2024 00:00;2.5;8\n")
+    table = pd.read_csv(path, sep=";", dtype=str)  # the reference: pandas' own cells
+    values, stamps = read_readings(path, series_id="b", columns=("value",), sep=";")
+    # one value column: the series' id names it; the first of three columns is the time
+    assert values.tolist() == table[["b"]].astype(float).to_numpy().tolist()
+    assert stamps == table["when"].tolist()  # text: Forecaster.observe parses it
+    values, stamps = read_readings(
+        path,
+        series_id="s",
+        columns=("x", "y"),
+        targets=("b", "b"),
+        sep=";",
+        time_format="%d/%m/%Y %H:%M",
+    )
+    assert stamps == list(pd.to_datetime(table["when"], format="%d/%m/%Y %H:%M"))
+    with pytest.raises(ValueError, match=r"the column\(s\) \['a'\] hold text that is not"):
+        read_readings(path, series_id="a", columns=("value",), sep=";")
+    with pytest.raises(ValueError, match="cannot tell which column.s. of .* pass target"):
+        read_readings(path, series_id="s", columns=("value",), sep=";")
+    with pytest.raises(ValueError, match="has no time column 'zz'"):
+        read_readings(path, series_id="b", columns=("value",), sep=";", time_col="zz")
+    steps = tmp_path / "steps.csv"
+    steps.write_text("145,450\n146,460\n")
+    values, stamps = read_readings(
+        steps, series_id="s", columns=("v",), header=False, time_col="1", time_zone=None
+    )
+    assert (values.ravel().tolist(), stamps) == ([450.0, 460.0], ["145", "146"])

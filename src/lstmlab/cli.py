@@ -53,7 +53,6 @@ from lstmlab.defaults import MAX_EPOCHS, MAX_READINGS  # the configurations' bou
 if TYPE_CHECKING:  # annotations only: each handler imports what it runs
     import jax
     import numpy as np
-    import pandas as pd
 
     from lstmlab.data.loading import LoadedSeries
     from lstmlab.experiments import compare
@@ -1428,94 +1427,31 @@ def _plausible_factor(args: argparse.Namespace) -> float | None:
     return float(args.plausible_factor)
 
 
-def _read_csv(path: Path, args: argparse.Namespace) -> pd.DataFrame:
-    """The readings CSV as text cells, with the loader's checks (text, separator, header)."""
-    import pandas as pd
-
-    from lstmlab.data.loading import check_text_file, read_header
-
-    try:
-        check_text_file(path)
-    except ValueError as error:
-        raise ValueError(f"--input: {error}") from None
-    names = read_header(path, args.sep, header=args.header)
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=args.sep,
-            header=0 if args.header else None,
-            names=None if args.header else names,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-        )
-    except pd.errors.ParserError as error:
-        raise ValueError(
-            f"{path} cannot be read as a CSV file separated by {args.sep!r} ({error}); fix that "
-            "line, or pass the file's separator with --sep"
-        ) from None
-    if frame.empty:
-        raise ValueError(f"{path} holds no readings; pass a CSV with at least one row")
-    return frame
-
-
 def _read_readings(
     path: Path,
     forecaster: Forecaster,
     series_id: str,
     args: argparse.Namespace,
 ) -> tuple[np.ndarray, list[Any] | None]:
-    import numpy as np
-    import pandas as pd
+    """``--input``'s readings of one series (``lstmlab.data.loading.read_readings``)."""
+    from lstmlab.data.loading import check_text_file, read_readings
 
-    frame = _read_csv(path, args)
-    time_col, columns = args.time_col, args.target
-    recipe = forecaster.recipe
-    time_col = time_col or recipe.time_col
-    if time_col is None and len(frame.columns) > len(recipe.columns):
-        time_col = str(frame.columns[0])
-    if time_col is not None and time_col not in frame.columns:
-        raise ValueError(
-            f"{path} has no time column {time_col!r} (columns: {list(frame.columns)}); pass "
-            "--time-col"
-        )
-    others = [str(c) for c in frame.columns if c != time_col]
-    if columns is None:
-        if len(recipe.columns) == 1:
-            candidates = [c for c in (series_id, recipe.columns[0]) if c in others]
-            columns = candidates[:1] or (others if len(others) == 1 else None)
-        else:
-            columns = [c for c in recipe.columns if c in others]
-        if not columns or len(columns) != len(recipe.columns):
-            raise ValueError(
-                f"cannot tell which column(s) of {path} hold the readings (columns: "
-                f"{others}); the model reads {len(recipe.columns)} value(s) per reading, pass "
-                "--target"
-            )
-    missing = [c for c in columns if c not in others]
-    if missing:
-        raise ValueError(f"{path} has no column(s) {missing}; its columns are {others}")
     try:
-        values = frame[list(columns)].apply(lambda cells: cells.str.strip()).to_numpy(np.float64)
-    except ValueError:
-        raise ValueError(
-            f"{path}: the column(s) {list(columns)} hold text that is not a number; fix the file"
-        ) from None
-    if time_col is None:
-        return values, None
-    stamps = frame[time_col].astype(str).str.strip().tolist()
-    if args.time_format is None and args.time_zone is None:
-        return values, stamps  # Forecaster.observe parses them (lstmlab.data.calendar)
-    from lstmlab.data.loading import parse_time_column
-
-    # a format or a zone: the one parser of a file's time column, as fit reads it
-    parsed = parse_time_column(
-        pd.Series(stamps),
-        label=f"column {time_col!r} of {path}",
+        check_text_file(path)
+    except ValueError as error:
+        raise ValueError(f"--input: {error}") from None
+    recipe = forecaster.recipe
+    return read_readings(
+        path,
+        series_id=series_id,
+        columns=recipe.columns,
+        time_col=args.time_col or recipe.time_col,
+        targets=args.target,
+        sep=args.sep,
+        header=args.header,
         time_format=args.time_format,
         time_zone=args.time_zone,
     )
-    return values, list(parsed)  # timestamps (aware in the zone), or step numbers
 
 
 def _run_observe(args: argparse.Namespace) -> int:
@@ -2029,6 +1965,10 @@ def _fail(message: str) -> int:
 # The loader's keyword names, as the commands that load a CSV spell them (their flags)
 _LOADER_WORDS = (
     (re.compile(r"\bpass time_format\b"), "pass --time-format"),
+    (re.compile(r"\bpass time_col\b"), "pass --time-col"),
+    (re.compile(r"\bpass target\b"), "pass --target"),
+    (re.compile(r"\bpass the file's separator as sep\b"), "pass the file's separator with --sep"),
+    (re.compile(r"\bleave resample out\b"), "leave --resample out"),
     (re.compile(r"\bpass time_zone\b"), "pass --tz"),
     (re.compile(r"\bpass new_series=True\b"), "pass --new-series"),
     (re.compile(r"\bpass sep=('[^']*')"), r"pass --sep \1"),

@@ -77,6 +77,7 @@ __all__ = [
     "load_household_power",
     "load_series",
     "parse_time_column",
+    "read_readings",
     "read_header",
     "series_arrays",
     "sniff_format",
@@ -1779,6 +1780,130 @@ def _load_file(
         source=str(path),
         index_name=index_name or time_col,
     )
+
+
+# --------------------------------------------------------------------------- new readings
+
+
+def _text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
+    """A CSV of readings as text cells, with the loader's checks (separator, header)."""
+    names = read_header(path, sep, header=header)
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            header=0 if header else None,
+            names=None if header else names,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+        )
+    except pd.errors.ParserError as error:
+        raise ValueError(
+            f"{path} cannot be read as a CSV file separated by {sep!r} ({error}); fix that "
+            "line, or pass the file's separator as sep"
+        ) from None
+    if frame.empty:
+        raise ValueError(f"{path} holds no readings; pass a CSV with at least one row")
+    return frame
+
+
+def _reading_columns(
+    path: Path,
+    others: list[str],
+    columns: Sequence[str],
+    series_id: str,
+    targets: Sequence[str] | None,
+) -> list[str]:
+    """The value columns of a readings file: given, or told by the model's and the id."""
+    if targets is None:
+        if len(columns) == 1:
+            candidates = [c for c in (series_id, columns[0]) if c in others]
+            chosen = candidates[:1] or (others if len(others) == 1 else [])
+        else:
+            chosen = [c for c in columns if c in others]
+        if not chosen or len(chosen) != len(columns):
+            raise ValueError(
+                f"cannot tell which column(s) of {path} hold the readings (columns: "
+                f"{others}); the model reads {len(columns)} value(s) per reading, pass target"
+            )
+        return chosen
+    missing = [c for c in targets if c not in others]
+    if missing:
+        raise ValueError(f"{path} has no column(s) {missing}; its columns are {others}")
+    return list(targets)
+
+
+def read_readings(
+    path: str | os.PathLike[str],
+    *,
+    series_id: str,
+    columns: Sequence[str],
+    time_col: str | None = None,
+    targets: Sequence[str] | None = None,
+    sep: str = ",",
+    header: bool = True,
+    time_format: str | None = None,
+    time_zone: str | None = None,
+) -> tuple[np.ndarray, list[Any] | None]:
+    """New readings of one series from a CSV file, as ``lstmlab observe`` takes them.
+
+    The time column is ``time_col``, else the first column when the file has more columns
+    than the model reads; the value columns are ``targets``, else the model's ``columns``
+    (or, for one, the series' id or the only other column). Timestamps stay text for
+    ``Forecaster.observe`` to parse with the readings' rules (``lstmlab.data.calendar``);
+    with ``time_format`` or ``time_zone`` they are parsed here as a file's time column is
+    (``parse_time_column``).
+
+    Args:
+        path: the CSV file (``check_text_file`` it first).
+        series_id: the series, which may name its value column.
+        columns: the value columns the model reads.
+        time_col: the time column; ``None`` as above.
+        targets: the value columns; ``None`` as above.
+        sep: the field separator.
+        header: whether the first line names the columns (else ``'1'``, ``'2'``, ...).
+        time_format: a strptime format of the timestamps.
+        time_zone: the zone of local timestamps.
+
+    Returns:
+        ``(values, times)``: ``(readings, columns)`` float64, and one timestamp per reading
+        (text, timestamps or step numbers), or ``None`` without a time column.
+
+    Raises:
+        ValueError: an unreadable file, no rows, an unknown column, a cell that is not a
+            number, or a timestamp ``parse_time_column`` refuses.
+    """
+    path = Path(path)
+    frame = _text_table(path, sep, header)
+    if time_col is None and len(frame.columns) > len(columns):
+        time_col = str(frame.columns[0])
+    if time_col is not None and time_col not in frame.columns:
+        raise ValueError(
+            f"{path} has no time column {time_col!r} (columns: {list(frame.columns)}); pass "
+            "time_col"
+        )
+    others = [str(c) for c in frame.columns if c != time_col]
+    chosen = _reading_columns(path, others, columns, series_id, targets)
+    try:
+        values = frame[chosen].apply(lambda cells: cells.str.strip()).to_numpy(np.float64)
+    except ValueError:
+        raise ValueError(
+            f"{path}: the column(s) {chosen} hold text that is not a number; fix the file"
+        ) from None
+    if time_col is None:
+        return values, None
+    stamps = frame[time_col].astype(str).str.strip().tolist()
+    if time_format is None and time_zone is None:
+        return values, stamps  # Forecaster.observe parses them (lstmlab.data.calendar)
+    # a format or a zone: the one parser of a file's time column, as fit reads it
+    parsed = parse_time_column(
+        pd.Series(stamps),
+        label=f"column {time_col!r} of {path}",
+        time_format=time_format,
+        time_zone=time_zone,
+    )
+    return values, list(parsed)  # timestamps (aware in the zone), or step numbers
 
 
 # --------------------------------------------------------------------------- entry points
