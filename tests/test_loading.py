@@ -733,6 +733,11 @@ def test_a_file_of_whole_numbers_is_steps_unless_pandas_reads_years(tmp_path):
     assert years.step is None and years.frame.index[0] == pd.Timestamp("1949-01-01")
     path.write_text("t,v\n-1,1.0\n0,3.0\n1,7.0\n")  # a sign: no year has one
     assert load_csv(path, LoadConfig(time_col="t", targets=("v",))).frame.index[0] == -1
+    path.write_text("t,v\n1,1.0\n2,3.0\n10,7.0\n")  # most steps absent: a note says so
+    sparse = load_csv(path, LoadConfig(time_col="t", targets=("v",), max_filled=1))
+    assert sparse.report.notes == (
+        "more steps were absent (7) than present (3): check that the stride 1 is right",
+    )
     for rule in ({"freq": "D"}, {"resample": "W"}):
         with pytest.raises(ValueError, match="holds step numbers, not timestamps"):
             load_csv(path, LoadConfig(time_col="t", targets=("v",), **rule))

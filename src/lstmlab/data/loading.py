@@ -1393,11 +1393,28 @@ def _on_source_grid(
     if offset is None:
         return _SourceGrid(frame=frame, offset=None, inferred=inferred, gaps=0)
     grid = pd.date_range(frame.index[0], frame.index[-1], freq=offset, unit=frame.index.unit)
+    what = ("timestamps", f"the frequency {offset.freqstr!r}")
+    return _reindexed(frame, grid, offset, inferred, notes, what)
+
+
+def _reindexed(
+    frame: pd.DataFrame,
+    grid: pd.Index,
+    offset: Any,
+    inferred: bool,
+    notes: list[str],
+    what: tuple[str, str],
+) -> _SourceGrid:
+    """The frame on ``grid``: absent times become missing rows, counted as gaps.
+
+    ``what``: the times and the grid's rule as a note names them (``("steps", "the stride
+    2")``), for a note when more were absent than present.
+    """
     gaps = len(grid) - len(frame)
     if gaps > len(frame):
         notes.append(
-            f"more timestamps were absent ({gaps}) than present ({len(frame)}): check "
-            f"that the frequency {offset.freqstr!r} is right"
+            f"more {what[0]} were absent ({gaps}) than present ({len(frame)}): check that "
+            f"{what[1]} is right"
         )
     return _SourceGrid(frame=frame.reindex(grid), offset=offset, inferred=inferred, gaps=gaps)
 
@@ -1420,13 +1437,7 @@ def _on_step_grid(
             "for dates written as numbers such as 19610101, pass their time format)"
         )
     grid = pd.Index(np.arange(steps[0], steps[-1] + 1, stride, dtype=np.int64))
-    gaps = len(grid) - len(frame)
-    if gaps > len(frame):
-        notes.append(
-            f"more steps were absent ({gaps}) than present ({len(frame)}): check that the "
-            f"stride {stride} is right"
-        )
-    return _SourceGrid(frame=frame.reindex(grid), offset=stride, inferred=True, gaps=gaps)
+    return _reindexed(frame, grid, stride, True, notes, ("steps", f"the stride {stride}"))
 
 
 def _resampled(
