@@ -73,8 +73,75 @@ def _saved(tmp_path):
     return tmp_path / "m"
 
 
+def _numbered(index, **kwargs):
+    """``fit`` on the monthly values with row labels ``index`` (step numbers, or not)."""
+    return _fit(pd.DataFrame({"v": _monthly().to_numpy()}, index=index), **kwargs)
+
+
+def _stepped():
+    """A model of a series numbered by steps 1 to 40, fitted."""
+    return _numbered(np.arange(1, 41))
+
+
+def _observed_twice(model, series_id, step):
+    model.observe(series_id, [1.0], [step])
+    return model.observe(series_id, [2.0], [step])
+
+
 # (case name, call(tmp_path), exception type, message fragment)
 CASES = [
+    # -- series numbered by steps (an integer index): one stride, no gap, whole numbers
+    (
+        "step index with a gap (filtered rows)",
+        lambda _: _numbered(np.delete(np.arange(41), 3)),
+        ValueError,
+        "step 4 at row 3, expected 3 (steps of 1): a gap or an uneven step; fill the missing steps",
+    ),
+    (
+        "step index out of order",
+        lambda _: _numbered(np.arange(40)[::-1]),
+        ValueError,
+        "step 38 at row 1 follows step 39; a series' steps must increase",
+    ),
+    (
+        "step index of floats",
+        lambda _: _numbered(np.arange(40) * 1.0),
+        ValueError,
+        "index holds float64 values (0.0, 1.0, 2.0, ...), which are neither timestamps nor "
+        "step numbers",
+    ),
+    (
+        "step index with freq",
+        lambda _: _numbered(np.arange(40), freq="D"),
+        ValueError,
+        "freq='D' was given, but series 'v' is numbered by steps (0, 1, 2, ...), not "
+        "timestamps; leave freq out",
+    ),
+    (
+        "step series observed with a timestamp",
+        lambda _: _stepped().observe("v", [1.0], ["2024-01-01"]),
+        ValueError,
+        "reading 0's step ('2024-01-01') is not a step number",
+    ),
+    (
+        "step series observed past a gap",
+        lambda _: _stepped().observe("v", [1.0], [43]),
+        ValueError,
+        "reading at step 43, expected step 41 (steps of 1): a gap",
+    ),
+    (
+        "step series observed again with other values",
+        lambda _: _observed_twice(_stepped(), "v", 41),
+        ConflictError,
+        "the reading with step 41 was already accepted with values [1.0], got [2.0]",
+    ),
+    (
+        "timestamped series observed with step numbers",
+        lambda _: _fit(_monthly()).observe("0", [1.0], [41]),
+        ValueError,
+        "the timestamps are integers (41, ...), which number steps, but this model's series "
+        "have timestamps",
+    ),
     # -- readings: the existing checks (tests/test_forecaster.py)
     (
         "reading repeating an accepted timestamp with other values",
