@@ -9,6 +9,10 @@ UTC nanoseconds and the zone a series keeps (``zone_of``; ``timestamp_at`` is it
 ``check_on_grid`` refuses a series' first timestamp that its frequency could never produce
 (a month-start series stamped one nanosecond past midnight).
 
+Frequencies live here too: ``check_frequency`` refuses an alias this pandas does not take,
+``infer_frequency`` reads one from timestamps, ``check_grid_frequency`` puts every series of
+a training set on one grid and ``check_step_grid`` every series of steps on one stride.
+
 A series may count steps instead (an integer index, a time column of whole numbers such as
 1, 2, 3, or no time at all): ``parse_steps`` reads its step numbers, exactly, and
 ``step_stride`` the one stride they advance by, refusing gaps and disorder as a grid check
@@ -20,16 +24,21 @@ from __future__ import annotations
 import datetime
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
 __all__ = [
+    "check_frequency",
+    "check_grid_frequency",
     "check_in_range",
     "check_on_grid",
+    "check_step_grid",
     "check_time_text",
+    "infer_frequency",
     "parse_iso_times",
     "parse_steps",
     "step_stride",
@@ -385,3 +394,109 @@ def parse_timestamps(series_id: str, timestamps: Sequence[Any]) -> np.ndarray:
         ValueError: an unparseable or missing timestamp, or aware and naive ones mixed.
     """
     return parse_times(series_id, timestamps)[0]
+
+
+# --------------------------------------------------------------------------- frequencies
+
+
+def check_frequency(field: str, value: str | None) -> None:
+    """Raise when `value` is not a frequency alias this pandas accepts (None passes)."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{field} must be a pandas frequency string, got {value!r}; "
+            "pass an alias such as 'min', '15min', 'h', 'D' or 'MS'"
+        )
+    try:
+        # pandas 2.2 only warns about the renamed aliases ('H', 'T', 'M'); pandas 3 rejects
+        # them. Treat the warning as the error so both versions answer the same.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            offset = to_offset(value)
+    except (ValueError, FutureWarning) as error:
+        raise ValueError(
+            f"{field}={value!r} is not a frequency this pandas accepts; pass an alias such as "
+            "'min', '15min', 'h', 'D' or 'MS' (pandas 2.2 renamed 'T', 'H', 'S' and 'M' "
+            "to 'min', 'h', 's' and 'ME')"
+        ) from error
+    if offset.n <= 0:  # a grid of zero or negative steps never reaches the next reading
+        raise ValueError(
+            f"{field}={value!r} is a step of {offset.n}: readings move forward in time; pass a "
+            "positive step such as 'D', '15min' or '2h'"
+        )
+
+
+def infer_frequency(index: pd.DatetimeIndex) -> str | None:
+    """``pd.infer_freq`` as a string (pandas 3 returns an offset when asked, else warns)."""
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            offset = pd.infer_freq(index)
+    except (KeyError, pd.errors.OptionError):  # pandas before the option: a string
+        return pd.infer_freq(index)
+    return None if offset is None else offset.freqstr
+
+
+def check_step_grid(times: Mapping[str, pd.Index | None], freq: str | None) -> int | None:
+    """The one stride of the series of steps (``None`` without any); none has a gap.
+
+    Raises:
+        ValueError: ``freq`` given for step numbers; steps out of order, repeated, with a
+            gap, or of strides that differ between series.
+    """
+    stride = None
+    for series_id, index in times.items():
+        if index is None or isinstance(index, pd.DatetimeIndex):
+            continue
+        if freq is not None:
+            raise ValueError(
+                f"freq={freq!r} was given, but series {series_id!r} is numbered by steps "
+                f"({', '.join(str(s) for s in index[:3])}, ...), not timestamps; leave freq "
+                "out, or pass timestamps"
+            )
+        try:
+            stride = step_stride(f"series {series_id!r}", index.to_numpy(np.int64), stride)
+        except ValueError as error:
+            raise ValueError(
+                f"{error}; a DataFrame whose rows were filtered can be numbered afresh with "
+                "data.reset_index(drop=True)"
+            ) from None
+    return stride
+
+
+def check_grid_frequency(times: Mapping[str, pd.Index | None], freq: str | None) -> str | None:
+    """The readings' frequency (inferred when not given); every series on its grid."""
+    check_frequency("freq", freq)
+    stamped = {i: t for i, t in times.items() if isinstance(t, pd.DatetimeIndex)}
+    if not stamped:
+        return None
+    if freq is None:
+        inferred = set()
+        for series_id, index in stamped.items():
+            guess = infer_frequency(index) if len(index) >= 3 else None
+            if guess is None:
+                raise ValueError(
+                    f"cannot infer the frequency of series {series_id!r} from its timestamps "
+                    f"({len(index)} from {index[0] if len(index) else '-'}); its timestamps are "
+                    "too few, irregular or have gaps: pass freq= (e.g. freq='MS' or '15min') "
+                    "after filling the gaps"
+                )
+            inferred.add(guess)
+        if len(inferred) > 1:
+            raise ValueError(
+                f"the series have different frequencies {sorted(inferred)}; pass freq= to "
+                "choose one, or fit them separately"
+            )
+        freq = inferred.pop()
+    offset = to_offset(freq)
+    for series_id, index in stamped.items():
+        grid = pd.date_range(index[0], periods=len(index), freq=offset)
+        if not grid.equals(pd.DatetimeIndex(index)):
+            given = pd.DatetimeIndex(index).as_unit("ns").asi8
+            at = int(np.argmax(grid.as_unit("ns").asi8 != given))
+            raise ValueError(
+                f"series {series_id!r}: reading {at} has timestamp {index[at]}, expected "
+                f"{grid[at]} (frequency {freq}): a gap or an off-grid reading; fill the gaps "
+                "(e.g. frame.asfreq(freq).interpolate()) before fitting"
+            )
+    return freq

@@ -15,25 +15,21 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.frequencies import to_offset
 
-from lstmlab.data.calendar import step_stride
-from lstmlab.data.loading import check_frequency, parse_time_column
+from lstmlab.data.calendar import check_grid_frequency, check_step_grid
+from lstmlab.data.loading import parse_time_column
 
 __all__ = [
     "LONG_LAYOUTS",
     "OUTLIER_FACTOR",
     "TrainingData",
-    "check_grid_frequency",
     "check_outliers",
-    "check_step_grid",
-    "infer_frequency",
     "parse_training_data",
 ]
 
@@ -358,78 +354,3 @@ def check_outliers(data: TrainingData, allow: bool) -> None:
                     f"{bulk_low:.6g} to {bulk_high:.6g}); fix or drop it, or pass "
                     "allow_outliers=True (lstmlab fit --allow-outliers) to train on it"
                 )
-
-
-def infer_frequency(index: pd.DatetimeIndex) -> str | None:
-    """``pd.infer_freq`` as a string (pandas 3 returns an offset when asked, else warns)."""
-    try:
-        with pd.option_context("future.infer_freq_returns_offset", True):
-            offset = pd.infer_freq(index)
-    except (KeyError, pd.errors.OptionError):  # pandas before the option: a string
-        return pd.infer_freq(index)
-    return None if offset is None else offset.freqstr
-
-
-def check_step_grid(times: Mapping[str, pd.Index | None], freq: str | None) -> int | None:
-    """The one stride of the series of steps (``None`` without any); none has a gap.
-
-    Raises:
-        ValueError: ``freq`` given for step numbers; steps out of order, repeated, with a
-            gap, or of strides that differ between series.
-    """
-    stride = None
-    for series_id, index in times.items():
-        if index is None or isinstance(index, pd.DatetimeIndex):
-            continue
-        if freq is not None:
-            raise ValueError(
-                f"freq={freq!r} was given, but series {series_id!r} is numbered by steps "
-                f"({', '.join(str(s) for s in index[:3])}, ...), not timestamps; leave freq "
-                "out, or pass timestamps"
-            )
-        try:
-            stride = step_stride(f"series {series_id!r}", index.to_numpy(np.int64), stride)
-        except ValueError as error:
-            raise ValueError(
-                f"{error}; a DataFrame whose rows were filtered can be numbered afresh with "
-                "data.reset_index(drop=True)"
-            ) from None
-    return stride
-
-
-def check_grid_frequency(times: Mapping[str, pd.Index | None], freq: str | None) -> str | None:
-    """The readings' frequency (inferred when not given); every series on its grid."""
-    check_frequency("freq", freq)
-    stamped = {i: t for i, t in times.items() if isinstance(t, pd.DatetimeIndex)}
-    if not stamped:
-        return None
-    if freq is None:
-        inferred = set()
-        for series_id, index in stamped.items():
-            guess = infer_frequency(index) if len(index) >= 3 else None
-            if guess is None:
-                raise ValueError(
-                    f"cannot infer the frequency of series {series_id!r} from its timestamps "
-                    f"({len(index)} from {index[0] if len(index) else '-'}); its timestamps are "
-                    "too few, irregular or have gaps: pass freq= (e.g. freq='MS' or '15min') "
-                    "after filling the gaps"
-                )
-            inferred.add(guess)
-        if len(inferred) > 1:
-            raise ValueError(
-                f"the series have different frequencies {sorted(inferred)}; pass freq= to "
-                "choose one, or fit them separately"
-            )
-        freq = inferred.pop()
-    offset = to_offset(freq)
-    for series_id, index in stamped.items():
-        grid = pd.date_range(index[0], periods=len(index), freq=offset)
-        if not grid.equals(pd.DatetimeIndex(index)):
-            given = pd.DatetimeIndex(index).as_unit("ns").asi8
-            at = int(np.argmax(grid.as_unit("ns").asi8 != given))
-            raise ValueError(
-                f"series {series_id!r}: reading {at} has timestamp {index[at]}, expected "
-                f"{grid[at]} (frequency {freq}): a gap or an off-grid reading; fill the gaps "
-                "(e.g. frame.asfreq(freq).interpolate()) before fitting"
-            )
-    return freq

@@ -51,7 +51,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import check_bool, check_choice, check_positive_int
-from lstmlab.data.calendar import check_time_text, parse_steps
+from lstmlab.data.calendar import check_frequency, check_time_text, parse_steps
 
 __all__ = [
     "ColumnReport",
@@ -65,7 +65,6 @@ __all__ = [
     "LoadReport",
     "LoadedSeries",
     "ResampleReport",
-    "check_frequency",
     "check_text_file",
     "default_cache_dir",
     "download_electricity_diagrams",
@@ -135,34 +134,6 @@ def _names(field: str, value: Any) -> tuple[str, ...]:
                 "pass the names as strings"
             )
     return names
-
-
-def check_frequency(field: str, value: str | None) -> None:
-    """Raise when `value` is not a frequency alias this pandas accepts (None passes)."""
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise ValueError(
-            f"{field} must be a pandas frequency string, got {value!r}; "
-            "pass an alias such as 'min', '15min', 'h', 'D' or 'MS'"
-        )
-    try:
-        # pandas 2.2 only warns about the renamed aliases ('H', 'T', 'M'); pandas 3 rejects
-        # them. Treat the warning as the error so both versions answer the same.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            offset = to_offset(value)
-    except (ValueError, FutureWarning) as error:
-        raise ValueError(
-            f"{field}={value!r} is not a frequency this pandas accepts; pass an alias such as "
-            "'min', '15min', 'h', 'D' or 'MS' (pandas 2.2 renamed 'T', 'H', 'S' and 'M' "
-            "to 'min', 'h', 's' and 'ME')"
-        ) from error
-    if offset.n <= 0:  # a grid of zero or negative steps never reaches the next reading
-        raise ValueError(
-            f"{field}={value!r} is a step of {offset.n}: readings move forward in time; pass a "
-            "positive step such as 'D', '15min' or '2h'"
-        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -68,7 +68,7 @@ from lstmlab.core.train import (
     fit,
     init_train_states,
 )
-from lstmlab.data.frames import infer_frequency
+from lstmlab.data.calendar import infer_frequency
 from lstmlab.data.layouts import grown_batch_size, make_sample_batches, make_stream_batches
 from lstmlab.data.loading import LoadConfig, LoadedSeries, fill_split, load_csv, load_household_days
 from lstmlab.data.scaling import Scaler, fit_scaler
