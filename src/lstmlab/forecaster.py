@@ -68,7 +68,6 @@ from typing import Any
 import jax
 import numpy as np
 import pandas as pd
-from pandas.tseries.frequencies import to_offset
 
 from lstmlab.checks import (
     check_at_most,
@@ -86,14 +85,12 @@ from lstmlab.core.model import (
 )
 from lstmlab.core.rollout import read, rollout
 from lstmlab.data.calendar import (
-    check_on_grid,
+    SeriesClock,
+    kept_zone,
     parse_steps,
     parse_times,
     parse_timestamps,
-    step_stride,
     timestamp_at,
-    tz_of,
-    utc_nanoseconds,
 )
 from lstmlab.data.frames import (
     OUTLIER_FACTOR,
@@ -156,7 +153,6 @@ from lstmlab.states import (
     decode_states,
     encode_states,
     fresh_series_state,
-    kept_zone,
     state_arrays,
     state_from_arrays,
 )
@@ -459,7 +455,7 @@ class Forecaster:
         self._calibration = NO_CALIBRATION
         self._flags: dict[str, SeedFlags] = {}
         self._store: StateStore | None = None
-        self._offset = None
+        self._clock = SeriesClock()
         self._read_capacity = READ_CAPACITY
         self._horizon_capacity = HORIZON_CAPACITY
         # the readings fitted on (and observed since), for plots: id -> (times ns, values)
@@ -515,7 +511,7 @@ class Forecaster:
         self._flags = {}
         self._plausible_bounds: dict[tuple[str | None, float], tuple[np.ndarray, np.ndarray]] = {}
         self._store = store if store is not None else SeriesStore(model=f"unsaved-{uuid.uuid4()}")
-        self._offset = None if recipe.freq is None else to_offset(recipe.freq)
+        self._clock = SeriesClock(freq=recipe.freq, step=recipe.step)
 
     @classmethod
     def from_params(
@@ -844,129 +840,36 @@ class Forecaster:
     def _check_timeline(
         self, series_id: str, state: SeriesState, readings: Readings, horizon: int
     ) -> None:
-        """The readings' timestamps against the series': present, in order, on its grid.
+        """The readings' times against the series': present, in order, on its grid.
 
         ``readings`` passed ``check_timestamp_kind`` against ``state``.
         """
-        stamps, zone, count = readings.times, readings.zone, len(readings.values)
-        if self._recipe.step is not None:
-            self._check_steps(series_id, state, readings)
-            return
-        if stamps is None:
-            if state.last_time is not None:
-                last = state.last_timestamp.isoformat()
-                raise ValueError(
-                    f"series {series_id!r} has timestamps up to {last}; pass timestamps with "
-                    "the new readings so that their order can be checked"
-                )
-            return
-
-        def shown(position: int) -> str:
-            return timestamp_at(int(stamps[position]), zone).isoformat()
-
-        if state.last_time is not None and stamps[0] <= state.last_time:
-            raise ValueError(
-                f"series {series_id!r}: reading at {shown(0)} is out of time order: "
-                f"the series already has readings up to {state.last_timestamp.isoformat()}; "
-                "send only newer readings"
-            )
-        steps = np.diff(stamps)
-        if (steps <= 0).any():
-            at = int(np.argmax(steps <= 0)) + 1
-            raise ValueError(
-                f"series {series_id!r}: timestamps are not strictly increasing at reading {at} "
-                f"({shown(at - 1)} then {shown(at)}); sort them and drop duplicates"
-            )
-        if self._offset is not None:
-            # the grid runs in the series' own zone: a daily grid keeps its local hour
-            # across a daylight-saving change
-            if state.last_time is None:
-                first = timestamp_at(int(stamps[0]), zone)
-                where = f"series {series_id!r}: the first timestamp"
-                check_on_grid(where, first, self._offset, str(self._recipe.freq))
-                grid = pd.date_range(first, periods=count, freq=self._offset)
-            else:
-                start = state.last_timestamp
-                if zone is not None:
-                    # the zone the series keeps: its named zone (Europe/Paris) while the new
-                    # offsets agree with it, so a daily grid keeps local midnight across a
-                    # daylight-saving change the readings' offsets (+01:00, +02:00) cross
-                    kept = kept_zone(state.zone, zone, stamps)
-                    start = start.tz_convert(tz_of(kept))
-                grid = pd.date_range(start, periods=count + 1, freq=self._offset)[1:]
-            off = utc_nanoseconds(series_id, grid) != stamps
-            if off.any():
-                at = int(np.argmax(off))
-                raise ValueError(
-                    f"series {series_id!r}: reading {at} has timestamp {shown(at)}, expected "
-                    f"{grid[at].isoformat()} (frequency {self._recipe.freq}): a gap or an "
-                    "off-grid reading; send the missing readings (filled) in order"
-                )
-            # refused before anything is applied: a series whose forecast cannot be dated
-            kept = kept_zone(state.zone, zone, stamps)
-            self._forecast_times(series_id, int(stamps[-1]), kept, horizon)
-
-    def _check_steps(self, series_id: str, state: SeriesState, readings: Readings) -> None:
-        """The step numbers of readings (``_numbered``) continue the series' by its stride."""
-        stride, stamps = self._recipe.step, readings.times
-        step_stride(f"series {series_id!r}", stamps, stride)
-        if state.last_time is None or stamps[0] == state.last_time + stride:
-            return
-        last = state.last_time
-        if stamps[0] <= last:
-            raise ValueError(
-                f"series {series_id!r}: reading at step {stamps[0]} is out of order: the "
-                f"series already has readings up to step {last}; send only newer readings"
-            )
-        raise ValueError(
-            f"series {series_id!r}: reading at step {stamps[0]}, expected step "
-            f"{last + stride} (steps of {stride}): a gap; send the missing readings (filled) "
-            "in order"
+        self._clock.check_next(
+            series_id,
+            state.last_time,
+            state.zone,
+            readings.times,
+            readings.zone,
+            len(readings.values),
+            horizon=horizon,
         )
 
     def _numbered(self, state: SeriesState, readings: Readings) -> Readings:
         """Readings of a series of steps with their step numbers: given, or the next ones."""
-        stride = self._recipe.step
-        if stride is None or readings.times is not None:
+        if self._recipe.step is None or readings.times is not None:
             return readings
-        # the series' next steps; a new series counts from step 0
-        start = stride * state.seen if state.last_time is None else state.last_time + stride
-        steps = start + stride * np.arange(len(readings.values), dtype=np.int64)
+        steps = self._clock.next_steps(state.last_time, state.seen, len(readings.values))
         return dataclasses.replace(readings, times=steps)
 
     def time_text(self, time: int, zone: str | None) -> str:
         """A stored time (``SeriesState.last_time``) as text: ISO, or a step number."""
-        if self._recipe.step is not None:
-            return str(time)
-        return timestamp_at(time, zone).isoformat()
+        return self._clock.text(time, zone)
 
     def _forecast_times(
         self, series_id: str, last_time: int | None, zone: str | None, horizon: int
     ) -> pd.Index | None:
-        """The timestamps of ``horizon`` steps after ``last_time`` (aware in ``zone``).
-
-        A series of steps gets the step numbers after ``last_time``.
-
-        Raises:
-            ValueError: the steps pass the last timestamp pandas can hold.
-        """
-        if last_time is not None and self._recipe.step is not None:
-            return pd.Index(last_time + self._recipe.step * np.arange(1, horizon + 1))
-        if last_time is None or self._offset is None:
-            return None
-        last = timestamp_at(last_time, zone)
-        try:
-            grid = pd.date_range(last, periods=horizon + 1, freq=self._offset)[1:]
-        except (OverflowError, ValueError):  # pandas' OutOfBoundsDatetime is a ValueError
-            grid = None
-        if grid is None or len(grid) != horizon or grid.hasnans:
-            raise ValueError(
-                f"series {series_id!r}: {horizon} forecast step(s) of {self._recipe.freq} "
-                f"after {last.isoformat()} pass the last timestamp pandas can hold "
-                f"({pd.Timestamp.max.isoformat()}); check the readings' dates, or ask for "
-                "fewer steps"
-            )
-        return grid
+        """The times of ``horizon`` steps after ``last_time`` (``SeriesClock.after``)."""
+        return self._clock.after(series_id, last_time, zone, horizon)
 
     def _readings(self, series_id: str, new_data: Any, timestamps: Any) -> tuple[Any, Any]:
         """``new_data`` (DataFrame, Series or array) as ``(values, timestamps)``."""

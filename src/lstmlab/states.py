@@ -32,7 +32,6 @@ __all__ = [
     "decode_states",
     "encode_states",
     "fresh_series_state",
-    "kept_zone",
     "state_arrays",
     "state_from_arrays",
     "zone_bytes",
@@ -306,11 +305,3 @@ def zone_name(array: np.ndarray) -> str | None:
     """Inverse of ``zone_bytes``."""
     raw = np.asarray(array, np.uint8).tobytes().rstrip(b"\0")
     return raw.decode() if raw else None
-
-
-def kept_zone(old: str | None, new: str | None, stamps: np.ndarray) -> str | None:
-    """The zone a series keeps: a named zone stays while the new offsets agree with it."""
-    if old is None or new is None or old[:1] in "+-" or new[:1] not in "+-":
-        return new
-    named = timestamp_at(int(stamps[-1]), old).utcoffset()
-    return old if named == timestamp_at(int(stamps[-1]), new).utcoffset() else new

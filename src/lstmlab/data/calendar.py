@@ -13,6 +13,10 @@ Frequencies live here too: ``check_frequency`` refuses an alias this pandas does
 ``infer_frequency`` reads one from timestamps, ``check_grid_frequency`` puts every series of
 a training set on one grid and ``check_step_grid`` every series of steps on one stride.
 
+``SeriesClock`` is the time rule of a model's series (a frequency, steps of a stride, or
+neither): whether new readings continue a series, in order and on its grid, and when its
+forecast steps fall; ``kept_zone`` is the zone a series keeps across a daylight-saving change.
+
 A series may count steps instead (an integer index, a time column of whole numbers such as
 1, 2, 3, or no time at all): ``parse_steps`` reads its step numbers, exactly, and
 ``step_stride`` the one stride they advance by, refusing gaps and disorder as a grid check
@@ -21,10 +25,12 @@ refuses them for timestamps.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,6 +38,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 __all__ = [
+    "SeriesClock",
     "check_frequency",
     "check_grid_frequency",
     "check_in_range",
@@ -39,6 +46,7 @@ __all__ = [
     "check_step_grid",
     "check_time_text",
     "infer_frequency",
+    "kept_zone",
     "parse_iso_times",
     "parse_steps",
     "step_stride",
@@ -500,3 +508,172 @@ def check_grid_frequency(times: Mapping[str, pd.Index | None], freq: str | None)
                 "(e.g. frame.asfreq(freq).interpolate()) before fitting"
             )
     return freq
+
+
+# --------------------------------------------------------------------------- a series' clock
+
+
+def kept_zone(old: str | None, new: str | None, stamps: np.ndarray) -> str | None:
+    """The zone a series keeps: a named zone stays while the new offsets agree with it."""
+    if old is None or new is None or old[:1] in "+-" or new[:1] not in "+-":
+        return new
+    named = timestamp_at(int(stamps[-1]), old).utcoffset()
+    return old if named == timestamp_at(int(stamps[-1]), new).utcoffset() else new
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesClock:
+    """The time rule of a model's series: a frequency, steps of a stride, or neither.
+
+    ``Forecaster`` asks it whether new readings continue a series (``check_next``), which
+    step numbers readings without times get (``next_steps``), when the forecast steps fall
+    (``after``) and how a stored time reads (``text``). Times are UTC nanoseconds, or step
+    numbers for a series of steps.
+
+    Attributes:
+        freq: the readings' pandas frequency; ``None`` checks only the order.
+        step: the stride of a series of steps; ``None`` for timestamps (or no times).
+    """
+
+    freq: str | None = None
+    step: int | None = None
+    offset: Any = dataclasses.field(init=False, repr=False, compare=False)  # freq's, once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "offset", None if self.freq is None else to_offset(self.freq))
+
+    def text(self, time: int, zone: str | None) -> str:
+        """A stored time as text: an ISO timestamp (in ``zone``), or a step number."""
+        return str(time) if self.step is not None else timestamp_at(time, zone).isoformat()
+
+    def next_steps(self, last: int | None, seen: int, count: int) -> np.ndarray:
+        """The step numbers of ``count`` readings after ``last`` (a new series: from 0)."""
+        assert self.step is not None
+        start = self.step * seen if last is None else last + self.step
+        return start + self.step * np.arange(count, dtype=np.int64)
+
+    def after(
+        self, series_id: str, last: int | None, zone: str | None, horizon: int
+    ) -> pd.Index | None:
+        """The times of ``horizon`` steps after ``last`` (aware in ``zone``), or ``None``.
+
+        Raises:
+            ValueError: the steps pass the last timestamp pandas can hold.
+        """
+        if last is not None and self.step is not None:
+            return pd.Index(last + self.step * np.arange(1, horizon + 1))
+        if last is None or self.offset is None:
+            return None
+        stamp = timestamp_at(last, zone)
+        try:
+            grid = pd.date_range(stamp, periods=horizon + 1, freq=self.offset)[1:]
+        except (OverflowError, ValueError):  # pandas' OutOfBoundsDatetime is a ValueError
+            grid = None
+        if grid is None or len(grid) != horizon or grid.hasnans:
+            raise ValueError(
+                f"series {series_id!r}: {horizon} forecast step(s) of {self.freq} after "
+                f"{stamp.isoformat()} pass the last timestamp pandas can hold "
+                f"({pd.Timestamp.max.isoformat()}); check the readings' dates, or ask for "
+                "fewer steps"
+            )
+        return grid
+
+    def check_next(
+        self,
+        series_id: str,
+        last: int | None,
+        last_zone: str | None,
+        stamps: np.ndarray | None,
+        zone: str | None,
+        count: int,
+        *,
+        horizon: int,
+    ) -> None:
+        """New readings' times continue a series: present, in order, on its grid.
+
+        Args:
+            series_id: the series, for messages.
+            last: the series' last time (``None``: none yet).
+            last_zone: the zone the series keeps.
+            stamps: ``(count,)`` the readings' times (``None``: none sent).
+            zone: the readings' zone.
+            count: how many readings.
+            horizon: the forecast steps the readings must leave datable.
+
+        Raises:
+            ValueError: times missing where the series has them, out of order, off the grid
+                or with a gap, or a forecast after them that cannot be dated.
+        """
+        if self.step is not None:
+            self._check_steps(series_id, last, stamps)
+            return
+        if stamps is None:
+            if last is not None:
+                raise ValueError(
+                    f"series {series_id!r} has timestamps up to {self.text(last, last_zone)}; "
+                    "pass timestamps with the new readings so that their order can be checked"
+                )
+            return
+
+        def shown(position: int) -> str:
+            return timestamp_at(int(stamps[position]), zone).isoformat()
+
+        if last is not None and stamps[0] <= last:
+            raise ValueError(
+                f"series {series_id!r}: reading at {shown(0)} is out of time order: the "
+                f"series already has readings up to {self.text(last, last_zone)}; send only "
+                "newer readings"
+            )
+        steps = np.diff(stamps)
+        if (steps <= 0).any():
+            at = int(np.argmax(steps <= 0)) + 1
+            raise ValueError(
+                f"series {series_id!r}: timestamps are not strictly increasing at reading {at} "
+                f"({shown(at - 1)} then {shown(at)}); sort them and drop duplicates"
+            )
+        offset = self.offset
+        if offset is None:
+            return
+        # the grid runs in the series' own zone: a daily grid keeps its local hour across a
+        # daylight-saving change
+        if last is None:
+            first = timestamp_at(int(stamps[0]), zone)
+            check_on_grid(
+                f"series {series_id!r}: the first timestamp", first, offset, str(self.freq)
+            )
+            grid = pd.date_range(first, periods=count, freq=offset)
+        else:
+            start = timestamp_at(last, last_zone)
+            if zone is not None:
+                # the zone the series keeps: its named zone (Europe/Paris) while the new
+                # offsets agree with it, so a daily grid keeps local midnight across a
+                # daylight-saving change the readings' offsets (+01:00, +02:00) cross
+                start = start.tz_convert(tz_of(kept_zone(last_zone, zone, stamps)))
+            grid = pd.date_range(start, periods=count + 1, freq=offset)[1:]
+        off = utc_nanoseconds(series_id, grid) != stamps
+        if off.any():
+            at = int(np.argmax(off))
+            raise ValueError(
+                f"series {series_id!r}: reading {at} has timestamp {shown(at)}, expected "
+                f"{grid[at].isoformat()} (frequency {self.freq}): a gap or an off-grid "
+                "reading; send the missing readings (filled) in order"
+            )
+        # refused before anything is applied: a series whose forecast cannot be dated
+        self.after(series_id, int(stamps[-1]), kept_zone(last_zone, zone, stamps), horizon)
+
+    def _check_steps(self, series_id: str, last: int | None, stamps: np.ndarray) -> None:
+        """Step numbers continue the series' by its stride."""
+        stride = self.step
+        step_stride(f"series {series_id!r}", stamps, stride)
+        if last is None or stamps[0] == last + stride:
+            return
+        if stamps[0] <= last:
+            raise ValueError(
+                f"series {series_id!r}: reading at step {stamps[0]} is out of order: the "
+                f"series already has readings up to step {last}; send only newer readings"
+            )
+        raise ValueError(
+            f"series {series_id!r}: reading at step {stamps[0]}, expected step "
+            f"{last + stride} (steps of {stride}): a gap; send the missing readings (filled) "
+            "in order"
+        )
