@@ -261,7 +261,8 @@ class Forecast:
         values: ``(horizon, columns)`` float64 in the original units, or ``None`` while a
             window model has seen fewer than ``window`` readings.
         timestamps: ISO timestamps of the forecast steps, when the series has timestamps and
-            the recipe a frequency; else ``None``.
+            the recipe a frequency; their step numbers as text (``"145"``) for a series of
+            steps; else ``None``.
         seen: readings observed so far.
         needed: readings still needed before a forecast exists (0 when ``values`` is set).
         flags: the sanity check of every seed's forecast (``None`` while there is none):
