@@ -413,6 +413,12 @@ def test_an_integer_index_numbers_the_steps_and_only_relabels_the_forecast():
     assert model.observe("v", [values[-1]], horizon=1).timestamps == ("1161",)
     with pytest.raises(ValueError, match="reading at step 1171, expected step 1161"):
         model.observe("v", [1.0], timestamps=[1171])
+    # a Series' integer labels are its steps; pandas' default RangeIndex labels nothing
+    with pytest.raises(ValueError, match="reading at step 1171, expected step 1161"):
+        model.observe("v", pd.Series([1.0], index=[1171]))
+    labelled = model.observe("v", pd.Series([values[-1]], index=[1161]), horizon=1)
+    assert labelled.timestamps == ("1166",)
+    assert model.observe("v", pd.Series([values[-1]]), horizon=1).timestamps == ("1171",)
     with pytest.raises(ValueError, match="are integers .1161, ...., which number steps"):
         positions_model = Forecaster(**QUICK).fit(_monthly(seed=1))  # timestamps
         positions_model.observe("0", [1.0], timestamps=[1161])

@@ -873,19 +873,27 @@ class Forecaster:
         return self._clock.after(series_id, last_time, zone, horizon)
 
     def _readings(self, series_id: str, new_data: Any, timestamps: Any) -> tuple[Any, Any]:
-        """``new_data`` (DataFrame, Series or array) as ``(values, timestamps)``."""
-        if isinstance(new_data, pd.Series):
-            if isinstance(new_data.index, pd.DatetimeIndex) and timestamps is None:
-                timestamps = new_data.index
-            return new_data.to_numpy(), timestamps
-        if not isinstance(new_data, pd.DataFrame):
+        """``new_data`` (DataFrame, Series or array) as ``(values, timestamps)``.
+
+        The times are the index's: timestamps, or, for a series of steps, integer labels
+        (pandas' default ``RangeIndex`` from 0 labels nothing: such readings go on from the
+        series' last step); else a time column.
+        """
+        if not isinstance(new_data, (pd.Series, pd.DataFrame)):
             return new_data, timestamps
+        index = new_data.index
+        labelled = isinstance(index, pd.DatetimeIndex) or (
+            self._recipe.step is not None
+            and pd.api.types.is_integer_dtype(index.dtype)
+            and not (index.equals(pd.RangeIndex(len(index))) and index.name is None)
+        )
+        if labelled and timestamps is None:
+            timestamps = index
+        if isinstance(new_data, pd.Series):
+            return new_data.to_numpy(), timestamps
         frame = new_data
         time_col = self._recipe.time_col
-        if isinstance(frame.index, pd.DatetimeIndex):
-            if timestamps is None:
-                timestamps = frame.index
-        else:
+        if not labelled:
             candidates = [c for c in (time_col, "time", "ds") if c is not None and c in frame]
             if not candidates:
                 candidates = [
