@@ -1354,3 +1354,17 @@ def test_a_step_index_with_a_gap_is_filled_as_a_timestamp_gap_is(data, tmp_path,
         assert stepped.recipe.step == 2
         assert stepped.series_state("a").seen == ROWS  # the absent step 12 filled
         assert stepped.forecast(2)["time"].tolist() == [2 * ROWS + 2, 2 * ROWS + 4]
+
+
+def test_a_file_without_a_time_column_is_read_as_steps_from_0(data, tmp_path, capsys):
+    # its first column is the target: no time column, the rows are steps 0, 1, 2, ...
+    values = pd.read_csv(data / "train.csv")["a"]
+    path = tmp_path / "values.csv"
+    values.to_frame().to_csv(path, index=False)
+    assert main(_fit(path, tmp_path / "m", "--target", "a")) == 0
+    reference = Forecaster(model="mlp", window=3, epochs=0, seeds=1).fit(values.to_numpy())
+    with Forecaster.load(tmp_path / "m") as untimed:
+        assert (untimed.recipe.step, untimed.recipe.time_col) == (1, None)
+        got, want = untimed.forecast(2), reference.forecast(2)
+    np.testing.assert_array_equal(got["forecast"], want["forecast"])
+    assert got["time"].tolist() == want["time"].tolist() == [ROWS, ROWS + 1]

@@ -141,8 +141,10 @@ class LoadConfig:
     """What to load from a table and how to clean it.
 
     Attributes:
-        time_col: The timestamp column. None means the first column for a file, and the
-            index (which must then be a DatetimeIndex or parseable) for a DataFrame.
+        time_col: The time column: timestamps, or step numbers (whole numbers such as 1, 2,
+            3). None means the first column for a file (none when the first column is a
+            target: the rows are then steps from 0), and the index (timestamps, or an
+            integer index of steps) for a DataFrame.
         targets: One or more columns to forecast.
         features: Extra input columns, loaded and cleaned like the targets.
         freq: The expected frequency of the source timestamps ("D", "15min", "MS", ...).
@@ -1167,7 +1169,7 @@ def _clean(
     table: pd.DataFrame,
     config: LoadConfig,
     source: str,
-    index_name: str,
+    index_name: str | None,
 ) -> LoadedSeries:
     """Run the shared cleaning pipeline; `table` holds the raw value columns, row-aligned.
 
@@ -1738,6 +1740,8 @@ def _load_file(
             "columns; a file with decimal=',' is usually separated by ';': pass sep=';'"
         )
     header = read_header(path, config.sep, header=config.header)
+    if config.time_col is None and header[0] in config.columns:
+        return _load_untimed(path, config, header)
     time_col = config.time_col if config.time_col is not None else header[0]
     if time_col not in header:
         raise ValueError(
@@ -1762,6 +1766,19 @@ def _load_file(
         source=str(path),
         index_name=index_name or time_col,
     )
+
+
+def _load_untimed(path: Path, config: LoadConfig, header: list[str]) -> LoadedSeries:
+    """A file whose first column is a value column, without a time column.
+
+    Its rows are numbered as steps from 0, as an array's readings are.
+    """
+    _check_columns(config.columns, header, str(path))
+    _check_field_counts(path, config.sep, len(header))
+    table = _read_table(path, config, time_cols=(), header=header)
+    steps = pd.Index(np.arange(len(table), dtype=np.int64))
+    # no name: a model fitted on it has no time column, and its readings none either
+    return _clean(time=steps, table=table, config=config, source=str(path), index_name=None)
 
 
 # --------------------------------------------------------------------------- new readings
