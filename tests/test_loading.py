@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lstmlab.data.calendar import parse_time_column
 from lstmlab.data.loading import (
     ELECTRICITY_FILE,
     DownloadError,
@@ -27,7 +28,6 @@ from lstmlab.data.loading import (
     load_household_days,
     load_household_power,
     load_series,
-    parse_time_column,
     read_readings,
     series_arrays,
     sniff_format,

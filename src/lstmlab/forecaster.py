@@ -2039,7 +2039,7 @@ class Forecaster:
                 timestamps).
             time_col: the time column (else the index). Its cells, and an index of text or
                 periods, are parsed as ``lstmlab fit`` parses a file's time column
-                (``lstmlab.data.loading.parse_time_column``): never taken for row positions.
+                (``lstmlab.data.calendar.parse_time_column``): never taken for row positions.
                 Integers (an index such as the default ``RangeIndex``, a column of whole
                 numbers or their text, unless pandas reads them as years) are step numbers:
                 one stride, no gap; forecasts, ``observe`` and ``cross_validation`` go on

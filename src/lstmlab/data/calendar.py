@@ -1,4 +1,4 @@
-"""Time: the one parser of reading timestamps, their zones, and the strict rules on text.
+"""Time: the parsers of timestamps and step numbers, zones, frequencies, a series' clock.
 
 Every timestamp that arrives as text (a live reading over HTTP, ``observe``, a CSV cell,
 ``fit``'s time column) passes ``check_time_text`` first: ISO-like text of printable ASCII
@@ -7,7 +7,10 @@ Arabic-Indic digits as ASCII ones, and skips a NUL byte inside a date: each woul
 reading at a time its sender did not write. ``parse_times`` turns readings' timestamps into
 UTC nanoseconds and the zone a series keeps (``zone_of``; ``timestamp_at`` is its inverse).
 ``check_on_grid`` refuses a series' first timestamp that its frequency could never produce
-(a month-start series stamped one nanosecond past midnight).
+(a month-start series stamped one nanosecond past midnight). ``parse_time_column`` parses a
+whole time column (a CSV's, ``fit``'s ``time_col``, an index) over the same text rules:
+one format inferred or given, day-first dates never guessed, offsets checked, local times
+read in a zone.
 
 Frequencies live here too: ``check_frequency`` refuses an alias this pandas does not take,
 ``infer_frequency`` reads one from timestamps, ``check_grid_frequency`` puts every series of
@@ -39,6 +42,7 @@ from pandas.tseries.frequencies import to_offset
 
 __all__ = [
     "SeriesClock",
+    "cell_text",
     "check_frequency",
     "check_grid_frequency",
     "check_in_range",
@@ -49,6 +53,7 @@ __all__ = [
     "kept_zone",
     "parse_iso_times",
     "parse_steps",
+    "parse_time_column",
     "step_stride",
     "parse_times",
     "parse_timestamps",
@@ -677,3 +682,211 @@ class SeriesClock:
             f"{last + stride} (steps of {stride}): a gap; send the missing readings (filled) "
             "in order"
         )
+
+
+# --------------------------------------------------------------------------- time columns
+
+# A UTC offset ending a timestamp that has a time of day: 'Z', '+05:00', '-0330', '+01'.
+_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$")
+
+
+def cell_text(series: pd.Series) -> np.ndarray:
+    """A column's cells as stripped strings (missing cells become '')."""
+    cells = series.astype(object).to_numpy()
+    absent = pd.isna(cells)
+    return np.array(
+        ["" if gone else str(cell).strip() for cell, gone in zip(cells, absent, strict=True)],
+        dtype=object,
+    )
+
+
+def parse_time_column(
+    series: pd.Series,
+    *,
+    label: str,
+    time_format: str | None = None,
+    format_fixed: bool = False,
+    time_zone: str | None = None,
+) -> pd.DatetimeIndex | pd.Index:
+    """Parse timestamps from text, datetimes or periods; raise naming the first bad cell.
+
+    The one parser of time columns: the command line's readers and ``Forecaster.fit`` (a
+    ``time_col``, an index). Dates with '/' are refused without ``time_format`` (their day
+    and month order is ambiguous), as are mixed UTC offsets and text pandas cannot infer one
+    format for. Whole numbers that pandas reads as no dates (``1, 2, 3``, not the years
+    ``1949, 1950``) are step numbers (``lstmlab.data.calendar.parse_steps``): an int64
+    ``pd.Index``, in the order of the cells.
+
+    Args:
+        series: the column's cells.
+        label: how the messages name the column (e.g. ``"'Date'"``).
+        time_format: a strptime format, else inferred.
+        format_fixed: the format is not the caller's to change (the messages then only ask
+            to fix the cell).
+        time_zone: local timestamps' zone (``LoadConfig.time_zone``): offsets may change
+            (daylight saving) and are converted to it; naive timestamps are read in it (an
+            hour that does not exist or occurs twice in it is refused).
+
+    Returns:
+        A ``DatetimeIndex``, or an int64 ``Index`` of step numbers.
+
+    Raises:
+        ValueError: a missing or unparseable cell, or an ambiguous or mixed column; step
+            numbers with a time zone.
+    """
+    if isinstance(series.dtype, pd.PeriodDtype):
+        # A monthly PeriodIndex ('1949-01') stands for the month's start, as "MS" does.
+        series = series.dt.to_timestamp()
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        parsed = pd.DatetimeIndex(series)
+        absent = np.flatnonzero(parsed.isna())
+        if absent.size:
+            raise ValueError(
+                f"time {label} row {absent[0] + 1} has no timestamp; fill it or remove the row"
+            )
+        return parsed
+    dtype = series.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return _steps(np.asarray(series), label, time_zone)  # integers count steps
+    if pd.api.types.is_numeric_dtype(dtype):  # floats, True/False, complex numbers
+        raise ValueError(
+            f"time {label} holds {dtype} values ({', '.join(map(str, series[:3]))}, ...), "
+            "which are neither timestamps nor step numbers; pass timestamps, or whole step "
+            "numbers (e.g. .astype(int) after checking they are whole)"
+        )
+    text = cell_text(series)
+    signed = [cell for cell in text if cell[:1] in ("-", "+")]
+    if signed and time_format is None and all(_INTEGER.fullmatch(cell) for cell in text):
+        return _steps(text, label, time_zone)  # no date has a sign: step numbers
+    check_time_text(list(text), lambda row: f"time {label} row {row + 1}")
+    if time_format is None:
+        first = next((cell for cell in text if cell), None)
+        if first is not None and "/" in first:
+            # 01/02/2006 is 1 February or 2 January: never guess the day order.
+            raise ValueError(
+                f"time {label} holds dates with '/' such as {first!r}, whose day and month "
+                "order is ambiguous; pass time_format, e.g. '%d/%m/%Y' or '%m/%d/%Y'"
+            )
+    if time_zone is not None:
+        _check_zone(time_zone)
+    aware = _check_offsets(text, label, zone=time_zone)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            parsed = pd.DatetimeIndex(
+                pd.to_datetime(
+                    pd.Series(text),
+                    format=time_format,
+                    errors="coerce",
+                    utc=time_zone is not None and aware,  # instants, then in the zone
+                )
+            )
+        except (ValueError, OverflowError) as error:
+            if time_format is not None and "directive" in str(error):
+                raise ValueError(
+                    f"time_format {time_format!r} is not a strptime format ({error}); pass "
+                    "time_format such as '%Y-%m-%d %H:%M:%S'"
+                ) from None
+            # offsets the check above cannot see ('CET', '+05:30:15')
+            raise ValueError(
+                f"time {label} cannot be parsed as one time zone ({error}); write every "
+                "timestamp with the same UTC offset (e.g. convert them to UTC), or none with one"
+            ) from None
+    if caught and time_format is None:
+        if all(_INTEGER.fullmatch(cell) for cell in text):
+            return _steps(text, label, time_zone)
+        raise ValueError(
+            f"time {label} has no single timestamp format pandas can infer (first value "
+            f"{text[0]!r}); pass time_format, e.g. '%Y-%m-%d %H:%M:%S'"
+        )
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if time_zone is not None:
+        parsed = _in_zone(parsed, time_zone, label)
+    absent = np.flatnonzero(parsed.isna())
+    if absent.size:
+        position = int(absent[0])
+        clause = f" in the format {time_format!r}" if time_format is not None else ""
+        fix = "fix the cell" if format_fixed else "fix the cell or pass time_format"
+        raise ValueError(
+            f"time {label} row {position + 1} holds {text[position]!r}, which is not a "
+            f"timestamp{clause}; {fix}"
+        )
+    return parsed
+
+
+def _steps(cells: np.ndarray, label: str, time_zone: str | None) -> pd.Index:
+    """A time column of whole numbers (integers, or their text) as its step numbers."""
+    if time_zone is not None:
+        raise ValueError(
+            f"time {label} holds step numbers ({', '.join(map(str, cells[:3]))}, ...), which "
+            "have no time zone; leave the time zone out, or pass timestamps"
+        )
+    return pd.Index(parse_steps(lambda row: f"time {label} row {row + 1}", cells))
+
+
+# A whole number in ASCII digits: a step number, or a year if pandas reads the column so.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _check_zone(zone: str) -> None:
+    """Refuse a zone name pandas does not know, naming a few it does."""
+    try:
+        pd.Timestamp(0, tz="UTC").tz_convert(zone)
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(
+            f"time zone {zone!r} is unknown; pass an IANA zone name such as 'Europe/Paris', "
+            "'America/New_York' or 'UTC'"
+        ) from None
+
+
+def _in_zone(parsed: pd.DatetimeIndex, zone: str, label: str) -> pd.DatetimeIndex:
+    """Aware timestamps converted to ``zone``; naive ones read in it (never guessed)."""
+    if parsed.tz is not None:
+        return parsed.tz_convert(zone)
+    try:
+        return parsed.tz_localize(zone, ambiguous="raise", nonexistent="raise")
+    except Exception as error:  # noqa: BLE001 - pytz' NonExistent/AmbiguousTimeError
+        if not isinstance(error, ValueError) and not type(error).__name__.endswith("TimeError"):
+            raise
+        raise ValueError(
+            f"time {label} holds a local time that {zone} does not have once ({error}): an "
+            "hour skipped or repeated by a daylight-saving change; write the timestamps with "
+            "their UTC offsets (e.g. '2024-10-27 02:30:00+01:00')"
+        ) from None
+
+
+def _offset_key(offset: str | None) -> str | None:
+    """'Z', '+00', '+00:00' -> '+0000'; '+05:30' -> '+0530'; None stays None."""
+    if offset is None:
+        return None
+    key = "+0000" if offset == "Z" else offset.replace(":", "")
+    key = key + "00" if len(key) == 3 else key
+    return "+0000" if key == "-0000" else key
+
+
+def _check_offsets(text: np.ndarray, label: str, *, zone: str | None = None) -> bool:
+    """Whether the timestamps carry UTC offsets; raise when some do and some do not.
+
+    Without a ``zone`` to convert them to, different offsets are refused too.
+    """
+    offsets = [match.group(1) if (match := _OFFSET.search(cell)) else None for cell in text]
+    normal = [_offset_key(offset) for offset in offsets]
+    aware = [offset is not None for offset in normal]
+    if any(aware) and not all(aware):
+        first, other = aware.index(True), aware.index(False)
+        raise ValueError(
+            f"time {label} mixes timestamps with a UTC offset (row {first + 1}: "
+            f"{text[first]!r}) and without one (row {other + 1}: {text[other]!r}); write "
+            "every timestamp with its offset, or none with one"
+        )
+    if zone is not None or len(set(normal)) <= 1:
+        return bool(aware) and aware[0]
+    first = 0
+    other = next(i for i, offset in enumerate(normal) if offset != normal[0])
+    raise ValueError(
+        f"time {label} mixes UTC offsets: row {first + 1} ({text[first]!r}) has "
+        f"{offsets[first]}, row {other + 1} ({text[other]!r}) has {offsets[other]} (a daylight "
+        "saving change?); local times: pass time_zone, e.g. 'Europe/Paris' (the series keeps "
+        "it), or convert the timestamps to one offset, e.g. UTC"
+    )

@@ -4,7 +4,7 @@
 ``time_col``), a long one (NeuralForecast's ``unique_id, ds, y``, ``series_id, time, value``
 or ``id_col=``), a Series or an array into one form (``TrainingData``: series id -> values
 and timestamps), with the checks every form shares: text timestamps parsed as the command
-line parses a file's (``lstmlab.data.loading.parse_time_column``), ids of one type, finite
+line parses a file's (``lstmlab.data.calendar.parse_time_column``), ids of one type, finite
 values, one frequency with every series on its grid. An index or time column of integers is
 the series' step numbers (``lstmlab.data.calendar.parse_steps``), one stride for all series
 and no gaps; an array has no time (its rows are its positions). ``check_outliers`` refuses
@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstmlab.data.calendar import check_grid_frequency, check_step_grid
-from lstmlab.data.loading import parse_time_column
+from lstmlab.data.calendar import check_grid_frequency, check_step_grid, parse_time_column
 
 __all__ = [
     "LONG_LAYOUTS",

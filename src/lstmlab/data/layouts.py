@@ -712,9 +712,7 @@ OfficialBatches = SampleBatches
 """The official example's name for ``SampleBatches``: the same layout."""
 
 
-def make_sample_batches(
-    x: Any, y: Any, *, batch_size: int, trim: str = "error"
-) -> SampleBatches:
+def make_sample_batches(x: Any, y: Any, *, batch_size: int, trim: str = "error") -> SampleBatches:
     """Cut samples into consecutive batches: the one cutter of stateless (window) batches.
 
     Batch ``k`` holds the used samples ``k * B`` to ``(k + 1) * B - 1`` (``B = batch_size``),
@@ -783,9 +781,7 @@ def make_sample_batches(
 
     def lay_out(samples: np.ndarray) -> np.ndarray:
         # (used, ...) -> (num_batches, batch_size, ...): consecutive samples share a batch
-        batches = samples[start : start + used].reshape(
-            num_batches, batch_size, *samples.shape[1:]
-        )
+        batches = samples[start : start + used].reshape(num_batches, batch_size, *samples.shape[1:])
         # No copy: a float32 input is laid out as a read-only view of the caller's array (a
         # 312 MB input costs no second 312 MB), any other input was converted into a new one.
         # The caller must not change the array while its batches are in use.
