@@ -198,6 +198,13 @@ CASES = [
         "holds numbers only: it is data, not column names; pass --no-header",
     ),
     (
+        "observe --seq negative",
+        ["observe", "--model-dir", "{m}", "--series", "a", "--input", "{d}/new.csv"]
+        + ["--seq", "-1"],
+        2,
+        "seq must be an integer >= 0, got -1",
+    ),
+    (
         "fit step index with a calendar freq",
         ["fit", "{d}/steps.csv", "--target", "a", "--freq", "h"],
         2,
@@ -1258,6 +1265,36 @@ def test_observe_sent_again_is_a_repeat_as_over_http(paths, capsys):
     assert "0 reading(s) observed (3 already accepted: a repeat, not applied again)" in (
         capsys.readouterr().out
     )
+
+
+def test_observe_of_readings_without_times_is_a_repeat_by_its_seq(data, tmp_path, capsys):
+    # a model of a file without a time column: its readings have no key but --seq
+    values = pd.read_csv(data / "train.csv")["a"]
+    path = tmp_path / "values.csv"
+    values.to_frame().to_csv(path, index=False)
+    assert main(_fit(path, tmp_path / "m", "--target", "a")) == 0
+    capsys.readouterr()
+    new = tmp_path / "new.csv"
+    new.write_text("a\n2.0\n2.5\n")
+    argv = ["observe", "--model-dir", str(tmp_path / "m"), "--series", "a", "--input", str(new)]
+    argv += ["--seq", str(ROWS), "--device", "cpu", "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again == first and first["seen"] == ROWS + 2  # the same state: nothing applied twice
+    assert main(argv[:-1]) == 0
+    assert "0 reading(s) observed (2 already accepted: a repeat, not applied again)" in (
+        capsys.readouterr().out
+    )
+    # the API's observe takes the same key, and the same rule answers it
+    with Forecaster.load(tmp_path / "m") as model:
+        repeat = model.observe("a", [2.0, 2.5], seq=ROWS, horizon=2)
+        assert (repeat.repeated, repeat.seen) == (2, ROWS + 2)
+        with pytest.raises(ValueError, match=f"seq {ROWS + 3} leaves a gap"):
+            model.observe("a", [3.0], seq=ROWS + 3)
+        with pytest.raises(ValueError, match=f"the reading with seq {ROWS} was already"):
+            model.observe("a", [9.0], seq=ROWS)
 
 
 def _stored_seen(folder: Path, series: str) -> int | None:

@@ -1374,6 +1374,14 @@ def _add_observe(parser: argparse.ArgumentParser) -> None:
     _add_csv_reading(parser, max_filled=False)
     parser.add_argument("--horizon", type=int, default=1, help="steps to forecast")
     parser.add_argument(
+        "--seq",
+        type=int,
+        metavar="N",
+        help="the sequence number of the first reading (its position in the series, the "
+        "training readings included), as the service takes it: the same readings sent "
+        "again are then a repeat even without timestamps",
+    )
+    parser.add_argument(
         "--reset",
         action="store_true",
         help="start the series afresh: delete its state and readings first (with --input, "
@@ -1494,6 +1502,7 @@ def _run_observe(args: argparse.Namespace) -> int:
                 horizon=args.horizon,
                 plausible_factor=plausible_factor,
                 new_series=args.reset or args.new_series,  # --reset starts the series afresh
+                seq=args.seq,
             )
     if args.json:
         print(json.dumps(forecast.to_dict()))

@@ -72,6 +72,7 @@ import pandas as pd
 from lstmlab.checks import (
     check_at_most,
     check_int_range,
+    check_non_negative_int,
     check_positive_int,
     check_positive_number,
     check_series_id,
@@ -977,6 +978,83 @@ class Forecaster:
         column = "timestamp" if self._recipe.step is None else "step"
         return check_repeats(series_id, values, keys, logged, column, describe)
 
+    def repeated(
+        self,
+        series_id: str,
+        state: SeriesState,
+        readings: np.ndarray,
+        stamps: np.ndarray | None,
+        seq: int | None,
+    ) -> int:
+        """How many leading readings were already accepted: the one retry rule.
+
+        ``Forecaster.observe``, ``lstmlab observe`` and the service answer a retry with it.
+        Readings are keyed by their timestamps (``repeated_by_time``), by ``seq``, the
+        sequence number of the first one (``repeated_by_seq``), or both, which must then
+        find the same repeated readings; without a key nothing is a repeat.
+
+        Raises:
+            ConflictError: a key accepted with other values, an old key never accepted,
+                ``seq`` past the series' end, or timestamps and ``seq`` that disagree.
+        """
+        by_time = by_seq = None
+        if stamps is not None:
+            by_time = self.repeated_by_time(series_id, state, readings, stamps)
+        if by_time is not None and seq is not None and by_time < len(readings):
+            # the first new reading continues the series: it has seq ``state.seen``
+            if seq + by_time != state.seen:
+                raise self._disagree(series_id, state, len(readings), seq, by_time)
+        if seq is not None:
+            by_seq = self.repeated_by_seq(series_id, state, readings, seq)
+        if by_time is not None and by_seq is not None and by_time != by_seq:
+            raise self._disagree(series_id, state, len(readings), seq, by_time)
+        if by_time and seq is not None:
+            # equal values at the claimed seqs are not enough ([1, 1, 1] with seq 0 and the
+            # third timestamp): the log must hold the repeated timestamps at those seqs
+            keys = [int(t) for t in stamps[:by_time]]
+            logged = self._store.logged_seqs(series_id, keys)
+            for i, key in enumerate(keys):
+                if logged.get(key) != seq + i:
+                    raise ConflictError(
+                        f"series {series_id!r}: seq {seq} does not agree with the timestamps: "
+                        f"the reading at {self.time_text(key, state.zone)} was accepted with "
+                        f"seq {logged.get(key)}, not {seq + i}; send the seq of the first "
+                        f"reading (here {logged.get(keys[0])}), or timestamps alone"
+                    )
+        return (by_seq or 0) if by_time is None else by_time
+
+    @staticmethod
+    def _disagree(
+        series_id: str, state: SeriesState, count: int, seq: int, by_time: int
+    ) -> ConflictError:
+        return ConflictError(
+            f"series {series_id!r}: seq {seq} does not agree with the timestamps: by their "
+            f"timestamps {by_time} of the {count} readings are already accepted and the "
+            f"series has {state.seen} readings; send the seq of the first reading"
+            + (f" (here {state.seen - by_time})" if by_time < count else "")
+            + ", or timestamps alone"
+        )
+
+    def repeated_by_seq(
+        self, series_id: str, state: SeriesState, readings: np.ndarray, seq: int
+    ) -> int:
+        """How many leading readings repeat accepted ones, by ``seq`` (the log).
+
+        Raises:
+            ConflictError: ``seq`` past the series' end, or a seq accepted with other values.
+        """
+        if seq > state.seen:
+            raise ConflictError(
+                f"series {series_id!r}: seq {seq} leaves a gap: the series has "
+                f"{state.seen} readings, so the next reading has seq {state.seen}; send "
+                "the missing readings first"
+            )
+        keys = list(range(seq, min(seq + len(readings), state.seen)))
+        if not keys:
+            return 0
+        logged = self._store.logged(series_id, "seq", keys)
+        return check_repeats(series_id, readings, keys, logged, "seq", [str(k) for k in keys])
+
     def advance_readings(
         self, series_id: str, state: SeriesState, readings: Readings, *, horizon: int
     ) -> SeriesState:
@@ -1013,11 +1091,13 @@ class Forecaster:
         horizon: int = 1,
         retries: bool = False,
         new_series: bool = True,
+        seqs: Mapping[str, int | None] | None = None,
     ) -> dict[str, tuple[SeriesState, np.ndarray, np.ndarray | None, int]]:
         """Validate and advance several series.
 
         With ``retries`` (``observe``: states from the store), leading readings that repeat
-        accepted ones are skipped (``repeated_by_time``); else every reading is applied.
+        accepted ones, by their timestamps or ``seqs`` (``repeated``), are skipped; else
+        every reading is applied.
         Without ``new_series`` an id the model does not have is refused (``state_to_advance``).
 
         Returns:
@@ -1039,9 +1119,10 @@ class Forecaster:
             )
             self.check_timestamp_kind(series_id, state, readings)
             repeats[series_id] = 0
-            if retries and readings.times is not None:  # the accepted part, answered again
-                repeats[series_id] = self.repeated_by_time(
-                    series_id, state, readings.values, readings.times
+            if retries:  # the accepted part, answered again
+                seq = (seqs or {}).get(series_id)
+                repeats[series_id] = self.repeated(
+                    series_id, state, readings.values, readings.times, seq
                 )
                 readings = readings.tail(repeats[series_id])
             if len(readings.values):
@@ -1331,6 +1412,7 @@ class Forecaster:
         horizon: int = 1,
         plausible_factor: float | None = PLAUSIBLE_FACTOR,
         new_series: bool = False,
+        seq: int | None = None,
     ) -> Forecast:
         """Advance a series through new readings, store its state, and forecast what follows.
 
@@ -1355,9 +1437,13 @@ class Forecaster:
                 value.
             new_series: allow an id this model does not have yet (a typo in an id would
                 otherwise start a series of its own, silently).
+            seq: the sequence number of the first reading (its position in the series,
+                training readings included), as the service takes it: readings sent again
+                are then a repeat (``repeated``) even without timestamps.
 
         Returns:
-            The ``Forecast`` after the last reading (``to_dict`` for JSON).
+            The ``Forecast`` after the last reading (``to_dict`` for JSON); ``repeated``
+            counts the readings that repeated accepted ones and were not applied again.
 
         Raises:
             ValueError: an unknown id without ``new_series``; see ``advance``; on error the
@@ -1369,6 +1455,7 @@ class Forecaster:
             horizon=horizon,
             plausible_factor=plausible_factor,
             new_series=new_series,
+            seqs={series_id: seq},
         )[series_id]
 
     def observe_many(
@@ -1379,6 +1466,7 @@ class Forecaster:
         horizon: int = 1,
         plausible_factor: float | None = PLAUSIBLE_FACTOR,
         new_series: bool = False,
+        seqs: Mapping[str, int | None] | None = None,
     ) -> dict[str, Forecast]:
         """``observe`` for many series at once, batched (all or nothing, one transaction).
 
@@ -1388,12 +1476,16 @@ class Forecaster:
             horizon: steps to forecast.
             plausible_factor: as ``observe``.
             new_series: as ``observe``: allow ids this model does not have yet.
+            seqs: series id -> the sequence number of its first reading (as ``observe``).
 
         Returns:
             Series id -> ``Forecast``.
         """
         self._require_model()
         horizon = self._check_horizon(horizon)
+        for seq in (seqs or {}).values():
+            if seq is not None:
+                check_non_negative_int("seq", seq)
         timestamps = dict(timestamps or {})
         values = {}
         for series_id, new_data in observations.items():
@@ -1409,6 +1501,7 @@ class Forecaster:
                 horizon=horizon,
                 retries=True,
                 new_series=new_series,
+                seqs=seqs,
             )
             for series_id, (state, readings, stamps, _) in advanced.items():
                 if len(readings):  # a pure repeat changes nothing: nothing to write

@@ -54,8 +54,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from lstmlab.checks import (
     check_at_most,
     check_choice,
@@ -66,7 +64,7 @@ from lstmlab.checks import (
 )
 from lstmlab.core.model import config_to_dict
 from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeSettings
-from lstmlab.forecaster import ConflictError, Forecaster, check_repeats
+from lstmlab.forecaster import ConflictError, Forecaster
 from lstmlab.live.state_store import (
     DURABILITIES,
     StoreUnavailable,
@@ -388,7 +386,7 @@ class LiveService:
                 raise UnknownSeriesError(str(error)) from None
             # before the log is searched for repeats: a naive time is no instant to look up
             forecaster.check_timestamp_kind(series_id, state, readings)
-            repeated = self._repeated(series_id, state, readings.values, readings.times, seq)
+            repeated = forecaster.repeated(series_id, state, readings.values, readings.times, seq)
             fresh = readings.tail(repeated)
             if len(fresh.values):
                 new_state = forecaster.advance_readings(
@@ -403,72 +401,6 @@ class LiveService:
                 state, applied = new_state, len(fresh.values)
         forecast = self._forecast(series_id, state, horizon)
         return {"accepted": applied, "repeated": repeated, **forecast}
-
-    def _repeated(
-        self,
-        series_id: str,
-        state: SeriesState,
-        readings: np.ndarray,
-        stamps: np.ndarray | None,
-        seq: int | None,
-    ) -> int:
-        """How many leading readings were already accepted (checked against the log).
-
-        With both timestamps and ``seq``, both must find the same repeated readings.
-        """
-        by_time = by_seq = None
-        if stamps is not None:  # the forecaster's own retry rule
-            by_time = self.forecaster.repeated_by_time(series_id, state, readings, stamps)
-        if by_time is not None and seq is not None and by_time < len(readings):
-            # the first new reading continues the series: it has seq ``state.seen``
-            if seq + by_time != state.seen:
-                raise self._disagree(series_id, state, len(readings), seq, by_time)
-        if seq is not None:
-            by_seq = self._repeated_by_seq(series_id, state, readings, seq)
-        if by_time is not None and by_seq is not None and by_time != by_seq:
-            raise self._disagree(series_id, state, len(readings), seq, by_time)
-        if by_time and seq is not None:
-            # equal values at the claimed seqs are not enough ([1, 1, 1] with seq 0 and the
-            # third timestamp): the log must hold the repeated timestamps at those seqs
-            keys = [int(t) for t in stamps[:by_time]]
-            logged = self.store.logged_seqs(series_id, keys)
-            for i, key in enumerate(keys):
-                if logged.get(key) != seq + i:
-                    raise ConflictError(
-                        f"series {series_id!r}: seq {seq} does not agree with the timestamps: "
-                        f"the reading at {self.forecaster.time_text(key, state.zone)} was "
-                        f"accepted with seq "
-                        f"{logged.get(key)}, not {seq + i}; send the seq of the first reading "
-                        f"(here {logged.get(keys[0])}), or timestamps alone"
-                    )
-        return by_seq if by_time is None else by_time
-
-    @staticmethod
-    def _disagree(
-        series_id: str, state: SeriesState, count: int, seq: int, by_time: int
-    ) -> ConflictError:
-        return ConflictError(
-            f"series {series_id!r}: seq {seq} does not agree with the timestamps: by their "
-            f"timestamps {by_time} of the {count} readings are already accepted and the "
-            f"series has {state.seen} readings; send the seq of the first reading"
-            + (f" (here {state.seen - by_time})" if by_time < count else "")
-            + ", or timestamps alone"
-        )
-
-    def _repeated_by_seq(
-        self, series_id: str, state: SeriesState, readings: np.ndarray, seq: int
-    ) -> int:
-        if seq > state.seen:
-            raise ConflictError(
-                f"series {series_id!r}: seq {seq} leaves a gap: the series has "
-                f"{state.seen} readings, so the next reading has seq {state.seen}; send "
-                "the missing readings first"
-            )
-        keys = list(range(seq, min(seq + len(readings), state.seen)))
-        if not keys:
-            return 0
-        logged = self.store.logged(series_id, "seq", keys)
-        return check_repeats(series_id, readings, keys, logged, "seq", [str(k) for k in keys])
 
     def forecast(self, series_id: str, horizon: int) -> dict[str, Any]:
         """The forecast of a known series, from its state in the store now.
