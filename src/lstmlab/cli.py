@@ -1379,7 +1379,7 @@ def _add_observe(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the sequence number of the first reading (its position in the series, the "
         "training readings included), as the service takes it: the same readings sent "
-        "again are then a repeat even without timestamps",
+        "again are then a repeat even without timestamps (default: none)",
     )
     parser.add_argument(
         "--reset",
