@@ -201,7 +201,8 @@ class Readings:
     """Readings that passed ``Forecaster.check_readings``: checked values, parsed times."""
 
     values: np.ndarray  # (readings, columns) float64, original units
-    times: np.ndarray | None  # (readings,) int64 nanoseconds since the epoch (UTC), or None
+    # (readings,) int64: nanoseconds since the epoch (UTC), step numbers (a series of steps)
+    times: np.ndarray | None
     zone: str | None  # the zone of aware timestamps (the last reading's); None: naive or none
 
     def tail(self, start: int) -> "Readings":

@@ -1494,29 +1494,33 @@ def _read_table(
     """Read the time columns as text and the value columns as numbers where they parse."""
     value_cols = list(config.columns)
     wanted = list(time_cols) + value_cols
-    try:
-        table = pd.read_csv(
-            path,
-            sep=config.sep,
-            decimal=config.decimal,
-            header=0 if config.header else None,
-            names=None if config.header else list(header),
-            usecols=[name for name in header if name in wanted],
-            dtype={name: str for name in time_cols},
-            # Markers only on the value columns: an empty timestamp must be an error.
-            na_values={name: list(config.missing_markers) for name in value_cols},
-            keep_default_na=False,
-            low_memory=False,
-            encoding="utf-8-sig",  # a byte-order mark is not part of the first name
-        )
-    except pd.errors.ParserError as error:
-        raise ValueError(
-            f"{path} cannot be read as a CSV file separated by {config.sep!r} ({error}); fix "
-            "that line, or pass the file's separator as sep"
-        ) from None
+    table = _read_csv(
+        path,
+        config.sep,
+        decimal=config.decimal,
+        header=0 if config.header else None,
+        names=None if config.header else list(header),
+        usecols=[name for name in header if name in wanted],
+        dtype={name: str for name in time_cols},
+        # Markers only on the value columns: an empty timestamp must be an error.
+        na_values={name: list(config.missing_markers) for name in value_cols},
+        low_memory=False,
+    )
     if table.empty:
         raise ValueError(f"{path} has a header but no data rows; expected at least one row")
     return table
+
+
+def _read_csv(path: Path, sep: str, **options: Any) -> pd.DataFrame:
+    """``pd.read_csv`` of a file the loaders read, its parse errors said in words."""
+    try:
+        # no default NaN words; a byte-order mark is not part of the first name
+        return pd.read_csv(path, sep=sep, keep_default_na=False, encoding="utf-8-sig", **options)
+    except pd.errors.ParserError as error:
+        raise ValueError(
+            f"{path} cannot be read as a CSV file separated by {sep!r} ({error}); fix that "
+            "line, or pass the file's separator as sep"
+        ) from None
 
 
 def _load_file(
@@ -1582,21 +1586,9 @@ def _load_untimed(path: Path, config: LoadConfig, header: list[str]) -> LoadedSe
 def _text_table(path: Path, sep: str, header: bool) -> pd.DataFrame:
     """A CSV of readings as text cells, with the loader's checks (separator, header)."""
     names = read_header(path, sep, header=header)
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=sep,
-            header=0 if header else None,
-            names=None if header else names,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-        )
-    except pd.errors.ParserError as error:
-        raise ValueError(
-            f"{path} cannot be read as a CSV file separated by {sep!r} ({error}); fix that "
-            "line, or pass the file's separator as sep"
-        ) from None
+    frame = _read_csv(
+        path, sep, header=0 if header else None, names=None if header else names, dtype=str
+    )
     if frame.empty:
         raise ValueError(f"{path} holds no readings; pass a CSV with at least one row")
     return frame
