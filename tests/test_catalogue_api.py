@@ -564,12 +564,6 @@ CASES = [
         "norm='auto' chooses the normalisation on the",
     ),
     (
-        "window norm on a stateful model",
-        lambda _: ForecasterConfig(model="stateful", norm="window"),
-        ValueError,
-        "the stateful model reads one reading at a time",
-    ),
-    (
         "validation 1",
         lambda _: ForecasterConfig(validation=1.0),
         ValueError,
@@ -634,7 +628,7 @@ CASES = [
             recipe=Recipe(window=1),
         ),
         ValueError,
-        "a window model reads windows of 4 steps, the recipe says window=1",
+        "the model reads windows of 4 steps, the recipe says window=1",
     ),
     # -- load
     (

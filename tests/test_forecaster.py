@@ -1,6 +1,7 @@
 import json
 import os
 import re
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -152,7 +153,7 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, kind):
 def test_stateful_model_serves_more_series_than_its_training_batch(tmp_path, seeds):
     data = {f"s{i}": np.sin(np.arange(40) * 0.3 + i) + i for i in range(2)}
     model = Forecaster(
-        model="stateful", window=4, epochs=2, batch_size=1, units=(5,), seeds=seeds
+        model="stateful", window=4, epochs=2, batch_size=1, units=(5,), seeds=seeds, norm="none"
     ).fit(pd.DataFrame(data))
     assert model.metrics["batch_size"] == 2  # one stream per series
     many = {f"m{i}": _series(6, seed=i) for i in range(5)}
@@ -315,7 +316,7 @@ def test_config_recipe_and_scaler_must_agree():
         Forecaster.from_params(config, init_params(config, 0), recipe=Recipe())
     config = MLPConfig(hidden=(3,), timesteps=4)
     with pytest.raises(
-        ValueError, match="a window model reads windows of 4 steps, the recipe says window=1"
+        ValueError, match="the model reads windows of 4 steps, the recipe says window=1"
     ):
         Forecaster.from_params(config, init_params(config, 0), recipe=Recipe(window=1))
 
@@ -652,7 +653,7 @@ def test_five_line_example_on_the_airline_data(data_dir, tmp_path):
     assert np.corrcoef(frame["forecast"], last_year)[0, 1] >= 0.8
     # the choice among the kinds was made on the validation tail, and is reported
     scores = fc.metrics["model_scores"]
-    assert fc.metrics["model"] == fc.recipe.kind and len(scores) == 7
+    assert fc.metrics["model"] == fc.recipe.kind and len(scores) == 9  # 3 kinds x 3 norms
     assert min(scores, key=scores.get) == f"{fc.recipe.kind} ({fc.recipe.norm})"
 
 
@@ -662,7 +663,7 @@ def test_fit_gives_the_losses_of_the_driver_called_directly(model, validation):
     import jax
 
     from lstmlab.core.train import EarlyStopping, Plateau, TrainConfig, fit, init_train_states
-    from lstmlab.data.layouts import make_sample_batches, make_series_streams, make_windows
+    from lstmlab.data.layouts import make_sample_batches, make_stream_batches, make_windows
 
     steps = np.arange(80)
     values = np.stack([np.sin(steps / 5) * 3 + 10, np.cos(steps / 7) + 2], axis=1)  # 2 series
@@ -696,28 +697,22 @@ def test_fit_gives_the_losses_of_the_driver_called_directly(model, validation):
         plateau=Plateau(patience=1) if early else None,
     )
     val, state = None, "zeros"
+    end = fit_end if early else 80
+
+    def window_streams(parts):  # one stream of windows per series, rows series-major
+        laid = [make_stream_batches(w.x, w.y, batch_size=1) for w in parts]
+        return SimpleNamespace(
+            x_batches=np.concatenate([b.x_batches for b in laid], axis=1),
+            y_batches=np.concatenate([b.y_batches for b in laid], axis=1),
+        )
+
     if model == "stateful":
-        batch_size = 2  # one stream per series
+        batch_size = 2  # one stream per series, carried into the validation tail
+        layout = window_streams([make_windows(s[:end], length=4) for s in scaled])
         if early:
-            layout = make_series_streams(
-                [s[: fit_end - 1] for s in scaled],
-                [s[1:fit_end] for s in scaled],
-                batch_size=batch_size,
-                chunk=4,
-                trim="start",
-            )
-            val_layout = make_series_streams(
-                [s[fit_end - 1 : -1] for s in scaled],
-                [s[fit_end:] for s in scaled],
-                batch_size=batch_size,
-                chunk=4,
-                trim="end",
-            )
+            val_layout = window_streams([make_windows(s[fit_end - 4 :], length=4) for s in scaled])
             val, state = (val_layout.x_batches, val_layout.y_batches), "carry"
-        else:
-            layout = make_series_streams(scaled, batch_size=batch_size, chunk=4, trim="start")
     else:
-        end = fit_end if early else 80
         windows = [make_windows(s[:end], length=4) for s in scaled]
         x = np.concatenate([w.x for w in windows])
         y = np.concatenate([w.y for w in windows])
@@ -754,7 +749,7 @@ def test_fit_gives_the_losses_of_the_driver_called_directly(model, validation):
         refit_epochs = int(np.median(np.maximum(log.best_epoch, 0) + 1))
         assert forecaster.metrics["refit_epochs"] == refit_epochs
         if model == "stateful":
-            whole = make_series_streams(scaled, batch_size=batch_size, chunk=4, trim="start")
+            whole = window_streams([make_windows(s, length=4) for s in scaled])
         else:
             windows = [make_windows(s, length=4) for s in scaled]
             whole = make_sample_batches(
@@ -955,14 +950,17 @@ def test_direct_forecasts_are_the_models_outputs(tmp_path, kind):
     assert model.model_config.outputs == 3
     scaler = model.series_state("0").scaler
     x = scaler.transform(values[:, None])  # (time, 1)
-    if kind == "mlp":
-        x = x[-6:]
+    # an MLP reads its last window; a stateful model every overlapping window in turn, the
+    # state carried from one to the next (as it was trained)
+    starts = range(len(x) - 6 + 1) if kind == "stateful" else [len(x) - 6]
     outputs = []
     for seed in range(3):
         params = jax.tree.map(lambda leaf, s=seed: np.asarray(leaf)[s], model.params)
         state = init_state(model.model_config, 1)
-        y, _ = apply(model.model_config, params, state, jax.numpy.asarray(x[None]))
-        y = np.asarray(y).reshape(-1, 3)[-1]  # the output after the last reading
+        for start in starts:
+            window = jax.numpy.asarray(x[None, start : start + 6])
+            y, state = apply(model.model_config, params, state, window)
+        y = np.asarray(y).reshape(3)  # the output after the last window
         outputs.append(scaler.inverse_transform(y[:, None])[:, 0])
     expected = np.median(outputs, axis=0)
     np.testing.assert_allclose(model.forecast(3)["forecast"], expected, rtol=1e-5)
@@ -1005,8 +1003,6 @@ def test_old_configs_and_recipes_load_as_the_models_they_were():
 def test_config_errors_name_the_fix():
     with pytest.raises(ValueError, match="norm='auto' chooses the normalisation on the"):
         ForecasterConfig(validation=0)
-    with pytest.raises(ValueError, match="the stateful model reads one reading at a time"):
-        ForecasterConfig(model="stateful", norm="window")
     with pytest.raises(ValueError, match="validation must be a fraction"):
         ForecasterConfig(validation=1.0)
 
@@ -1568,13 +1564,20 @@ def test_a_long_series_grows_the_default_batch_by_compares_rule_and_a_given_one_
         ForecasterConfig(model="mlp", batch_size=4), ["a"], series, window, 1, [0]
     )
     assert given.batch_size == 4 and given.x_batches.shape[0] == samples // 4
-    # A stateful model's batch row holds `window` steps: with a window of 12, 3000 steps fit
-    # 256 batches with one stream; 30 times as many need more streams.
+    # A stateful model's rows are streams of windows, one window per batch: the same rule
+    # grows the streams of the one series, as compare grows them
+    from lstmlab.data.layouts import make_windows
+
     stateful = ForecasterConfig(model="stateful")
-    assert training_layout(stateful, ["a"], series, 12, 1, [0]).batch_size == 1
-    longer = [np.zeros((30 * steps, 1), np.float32)]
-    layout = training_layout(stateful, ["a"], longer, 12, 1, [0])
-    assert layout.x_batches.shape[0] <= MAX_BATCHES_PER_EPOCH < 30 * steps // 12
+    layout = training_layout(stateful, ["a"], series, window, 1, [0])
+    windows = make_windows(series[0], length=window)  # compare's samples: (samples, 1, ...)
+    theirs = compare._batches(
+        ModelSpec(model="stateful", window=window), windows.x[:, None], windows.y[:, None], None
+    )
+    assert layout.batch_size == theirs[0].shape[1] == -(-samples // MAX_BATCHES_PER_EPOCH) > 1
+    assert layout.x_batches.shape[0] <= MAX_BATCHES_PER_EPOCH
+    np.testing.assert_array_equal(layout.x_batches, theirs[0])
+    np.testing.assert_array_equal(layout.y_batches, theirs[1])
 
 
 @pytest.mark.parametrize("zones", [("UTC", "UTC"), ("Europe/Paris", "UTC")])

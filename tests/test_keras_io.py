@@ -181,8 +181,14 @@ def test_imported_stateful_model_observes_on_from_the_keras_state(tmp_path):
         np.testing.assert_array_equal(c1, c0)
     save_model(tmp_path / "folder", saved)
     readings = _random((6,), seed=13)
-    expected = keras_call(model, readings.reshape(1, 6, 1))  # (1, 1) after the 6 readings
-    forecast = Forecaster.load(tmp_path / "folder").observe("default", readings)
+    # Keras' stateful layout: the model reads overlapping windows of its 4 timesteps, one
+    # call per window, carrying its state (a reading's window ends at it): the windows of
+    # readings 0-3, 1-4 and 2-5 after the imported state; no forecast before 4 readings
+    served = Forecaster.load(tmp_path / "folder")
+    assert served.observe("default", readings[:3]).values is None
+    for start in range(3):
+        expected = keras_call(model, readings[start : start + 4].reshape(1, 4, 1))
+    forecast = served.observe("default", readings[3:])
     np.testing.assert_allclose(forecast.values, expected, rtol=0, atol=TOLERANCE)
 
 

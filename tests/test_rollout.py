@@ -13,10 +13,19 @@ import numpy as np
 import pytest
 
 from lstmlab.core.layers import LSTMState
-from lstmlab.core.model import LSTMConfig, MLPConfig, apply, init_params, init_state
+from lstmlab.core.model import (
+    LSTMConfig,
+    MLPConfig,
+    apply,
+    init_params,
+    init_state,
+    norm_program,
+)
 from lstmlab.core.rollout import (
     _compiled_read,
+    _compiled_read_windows,
     read,
+    read_windows,
     rollout,
     window_states,
 )
@@ -396,6 +405,51 @@ def test_window_states_are_the_states_before_each_overlapping_window():
         for got, want in zip(jax.tree.leaves(before), jax.tree.leaves(s), strict=True):
             np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want), rtol=1e-5, atol=1e-6)
         _, s = read_step_by_step(config, params, s, windows[k])
+
+
+@pytest.mark.parametrize("model", ["stateful", "stacked"])
+def test_read_windows_reads_each_overlapping_window_from_the_state_the_last_one_left(model):
+    config, params, _, _ = case(model, covariates=1)
+    state = random_state(config, ROWS, seed=2)
+    x = np.random.default_rng(4).uniform(0, 1, (ROWS, 12, 2)).astype(np.float32)
+    # the reference: window j is readings j .. j + WINDOW - 1, one step at a time
+    s, want = state, []
+    for j in range(12 - WINDOW + 1):
+        y, s = read_step_by_step(config, params, s, x[:, j : j + WINDOW])
+        want.append(y)
+    want = np.stack(want, axis=1)  # (rows, windows, outputs)
+    for capacity in (None, 4, 10):  # at once, in pieces of 4 windows (3 calls), one call
+        y, after = read_windows(config, params, state, x, capacity=capacity)
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+        for got, ref in zip(jax.tree.leaves(after), jax.tree.leaves(s), strict=True):
+            np.testing.assert_allclose(got, np.asarray(ref), rtol=1e-5, atol=1e-6)
+    # compare's path: the state before window j + 1 (window_states) is the state after j
+    windows = np.stack([x[:, j : j + WINDOW] for j in range(12 - WINDOW + 1)])
+    before = window_states(config, params, state, windows)
+    _, after_two = read_windows(config, params, state, x[:, : WINDOW + 1])
+    for got, ref in zip(jax.tree.leaves(after_two), jax.tree.leaves(before), strict=True):
+        np.testing.assert_allclose(got, np.asarray(ref[2]), rtol=1e-5, atol=1e-6)
+    # in pieces, each after the first starting with the last WINDOW - 1 readings before it
+    y1, mid = read_windows(config, params, state, x[:, :7])
+    y2, end = read_windows(config, params, mid, x[:, 7 - WINDOW + 1 :])
+    np.testing.assert_allclose(np.concatenate([y1, y2], axis=1), want, rtol=1e-5, atol=1e-6)
+    for got, ref in zip(jax.tree.leaves(end), jax.tree.leaves(s), strict=True):
+        np.testing.assert_allclose(got, np.asarray(ref), rtol=1e-5, atol=1e-6)
+
+
+def test_read_windows_compiles_one_program_per_row_bucket_with_a_capacity():
+    config, params, _, _ = case("stateful", covariates=0, window=2)  # no other test uses it
+    x = np.random.default_rng(0).uniform(0, 1, (3, 20, 1)).astype(np.float32)
+    for rows in (1, 3, 4):
+        for length in (2, 3, 9, 20):
+            read_windows(config, params, init_state(config, rows), x[:rows, :length], capacity=8)
+    # one program per row bucket (1 row; 3 rows padded to 4), every norm sharing it
+    assert _compiled_read_windows(norm_program(config), False)._cache_size() == 2
+    stream = make_config("stream", 1, 1)
+    with pytest.raises(ValueError, match="read_windows needs a stateful model that returns"):
+        read_windows(stream, random_params(stream), (), x)
+    with pytest.raises(ValueError, match=r"with time >= 2 \(one window\), got shape \(3, 1, 1\)"):
+        read_windows(config, params, init_state(config, 3), x[:, :1])
 
 
 # --------------------------------------------------------------------------- errors

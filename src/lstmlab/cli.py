@@ -1164,7 +1164,7 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
         "--window",
         type=int,
         default=_DEFAULTS.window,
-        help="readings per training sample: input window (stateless, mlp) or chunk (stateful)"
+        help="readings per training sample: the input window of every kind"
         + (
             f" (default: the shortest season plus one step, at least {MIN_WINDOW})"
             if _DEFAULTS.window is None

@@ -29,13 +29,16 @@ What it does, and where:
 What a series' state holds (``SeriesState``):
 
 - stateful models: one ``LSTMState`` per layer with ``(seeds, units)`` arrays, the state
-  reached after reading the whole series from a zero state;
-- window models (stateless LSTM, MLP): the last ``window`` readings;
+  reached after reading the whole series from a zero state, one overlapping window per
+  reading as the model was trained (Keras' stateful layout);
+- every model but a stream (``ModelConfig.streams``: a stateful model that returns
+  sequences, as older versions trained them): the last ``window`` readings;
 - both: the next-step prediction of every seed after the last reading, the last timestamp,
   the count of readings seen, and the series' own scaler.
 
 Exactness: observing a series in pieces of any sizes gives the same predictions as observing
-it at once, bit for bit (every reading is one model step, ``lstmlab.core.rollout.read``).
+it at once, bit for bit (every reading is one model step, ``lstmlab.core.rollout.read``, or
+one window, ``read_windows``).
 Few programs are ever compiled, one of each kind per row bucket (the series of one call
 padded with zero rows to a power of two): a stateful model's ``observe`` copies the readings
 into a buffer of ``read_capacity`` steps that one compiled loop reads for the true count (a
@@ -84,7 +87,7 @@ from lstmlab.core.model import (
     ModelConfig,
     Params,
 )
-from lstmlab.core.rollout import read, rollout
+from lstmlab.core.rollout import read, read_windows, rollout
 from lstmlab.data.calendar import (
     SeriesClock,
     kept_zone,
@@ -497,9 +500,9 @@ class Forecaster:
                 f"the scaler maps {scaler.num_columns} columns, the model reads "
                 f"{model.features}; fit the scaler on the model's columns"
             )
-        if not model.stateful and model.timesteps != recipe.window:
+        if not model.streams and model.timesteps != recipe.window:
             raise ValueError(
-                f"a window model reads windows of {model.timesteps} steps, the recipe says "
+                f"the model reads windows of {model.timesteps} steps, the recipe says "
                 f"window={recipe.window}; make them equal"
             )
         if self._store is not None and self._store is not store:
@@ -635,9 +638,13 @@ class Forecaster:
 
     @property
     def windowed(self) -> bool:
-        """Whether forecasts read the last ``window`` readings (stateless LSTM, MLP)."""
+        """Whether forecasts read the last ``window`` readings.
+
+        Every model does but a stream (``ModelConfig.streams``: a stateful model that reads
+        one reading per step, as older versions trained them).
+        """
         self._require_model()
-        return not self._model.stateful
+        return not self._model.streams
 
     def fresh_state(self) -> SeriesState:
         """The state a new series id starts from (zero recurrent state, nothing seen)."""
@@ -1165,9 +1172,13 @@ class Forecaster:
 
     def _read(self, checked: dict) -> dict[str, SeriesState]:
         """The states after the prepared readings (``_prepared``) of every series."""
-        return self._read_windowed(checked) if self.windowed else self._read_stateful(checked)
+        if self._model.streams:
+            return self._read_stream(checked)
+        if self._model.stateful:
+            return self._read_stateful_windows(checked)
+        return self._read_windowed(checked)
 
-    def _read_stateful(self, checked: dict) -> dict[str, SeriesState]:
+    def _read_stream(self, checked: dict) -> dict[str, SeriesState]:
         out = {}
         by_length: dict[int, list[str]] = {}
         for series_id, (_, scaled, _, _) in checked.items():
@@ -1189,6 +1200,48 @@ class Forecaster:
                     last_time=state.last_time if stamps is None else int(stamps[-1]),
                     seen=state.seen + length,
                 )
+        return out
+
+    def _read_stateful_windows(self, checked: dict) -> dict[str, SeriesState]:
+        """A stateful model on overlapping windows reads one window per new reading.
+
+        ``rnn`` is the state after the last full window read, ``recent`` that window (or the
+        readings so far, while fewer than ``window``); a new reading's window ends at it.
+        """
+        window = self._recipe.window
+        pending = {}
+        for series_id, (state, scaled, _, _) in checked.items():
+            readings = np.concatenate([state.recent, scaled])
+            # the windows not yet read: those ending at the new readings
+            pending[series_id] = readings[max(0, len(state.recent) - window + 1) :]
+        by_length: dict[int, list[str]] = {}
+        for series_id, readings in pending.items():
+            if len(readings) >= window:
+                by_length.setdefault(len(readings), []).append(series_id)
+        read_out = {}
+        for ids in by_length.values():
+            y, after = read_windows(
+                self._model,
+                self._params,
+                _stack_rnn([checked[i][0] for i in ids]),
+                np.stack([pending[i] for i in ids]),  # (series, readings, features)
+                seeds=True,
+                capacity=self._read_capacity,
+            )  # y: (seeds, series, windows, outputs)
+            for row, series_id in enumerate(ids):
+                rnn = tuple(LSTMState(h=s.h[:, row], c=s.c[:, row]) for s in after)
+                read_out[series_id] = (rnn, y[:, row, -1])
+        out = {}
+        for series_id, (state, scaled, stamps, _) in checked.items():
+            rnn, prediction = read_out.get(series_id, (state.rnn, state.prediction))
+            out[series_id] = dataclasses.replace(
+                state,
+                rnn=rnn,
+                recent=pending[series_id][-window:],
+                prediction=prediction,
+                last_time=state.last_time if stamps is None else int(stamps[-1]),
+                seen=state.seen + len(scaled),
+            )
         return out
 
     def _read_windowed(self, checked: dict) -> dict[str, SeriesState]:
@@ -1302,9 +1355,20 @@ class Forecaster:
         programs = 0
         for rows in row_buckets:
             fresh = [self.fresh_state()] * rows
-            if self.windowed:
+            if not self._model.stateful:
                 x = np.zeros((rows, self._recipe.window, columns), np.float32)
                 y, _ = read(self._model, self._params, (), x, seeds=True)
+            elif self.windowed:
+                x = np.zeros((rows, self._recipe.window, columns), np.float32)
+                y, _ = read_windows(
+                    self._model,
+                    self._params,
+                    _stack_rnn(fresh),
+                    x,
+                    seeds=True,
+                    capacity=self._read_capacity,
+                )
+                y = y[:, :, -1]
             else:
                 x = np.zeros((rows, 1, columns), np.float32)
                 y, _ = read(
@@ -1651,15 +1715,16 @@ class Forecaster:
             self._horizon_capacity *= 2
         series = len(states)
         rows = _bucket(series)
+        rnn: Any = ()
+        if self._model.stateful:
+            rnn = _stack_rnn(states + [states[0]] * (rows - series))
         if self.windowed:
             x = np.zeros((rows, self._recipe.window, columns), np.float32)
             x[:series] = np.stack([s.recent for s in states])  # (series, window, columns)
-            rnn: Any = ()
         else:
             # a stream reads one reading per step; the last one is not needed (the output
             # after it is given), only its shape
             x = np.zeros((rows, 1, columns), np.float32)
-            rnn = _stack_rnn(states + [states[0]] * (rows - series))
         padded = np.zeros((output.shape[0], rows, output.shape[2]), np.float32)
         padded[:, :series] = output
         forecast = rollout(
@@ -2071,21 +2136,20 @@ class Forecaster:
         scaled = (array if scaler is None else scaler.transform(array)).astype(np.float32)
         out = np.full(scaled.shape, np.nan, np.float32)
         columns = scaled.shape[1]  # a direct model's first step: its first columns
-        if self.windowed:
-            window = self._recipe.window
+        window = self._recipe.window
+        if not self._model.stateful:
             if len(scaled) >= window:
                 x = make_windows(scaled, length=window, offset=0).x  # (n, window, columns)
                 y = np.asarray(read(self._model, self._params, (), x, seeds=True)[0])
                 out[window - 1 :] = _median_over_seeds(y[..., :columns])
-        elif getattr(self._model, "return_sequences", False):
+        elif self.windowed:
+            if len(scaled) >= window:
+                rnn = _stack_rnn([self.fresh_state()])
+                y = read_windows(self._model, self._params, rnn, scaled[None], seeds=True)[0]
+                out[window - 1 :] = _median_over_seeds(y[:, 0, :, :columns])
+        else:  # a stream
             y = sequence_outputs(self._model, self._params, scaled[None])  # (seeds, 1, T, C)
             out[:] = _median_over_seeds(y[:, 0, :, :columns])
-        else:
-            state = _stack_rnn([self.fresh_state()])
-            for t in range(len(scaled)):
-                x = scaled[None, t : t + 1]  # (1, 1, columns)
-                y, state = read(self._model, self._params, state, x, seeds=True)
-                out[t] = _median_over_seeds(np.asarray(y)[:, 0, :columns])
         if scaler is None:
             return out.astype(np.float64)
         return scaler.inverse_transform(out)
@@ -2111,10 +2175,12 @@ class Forecaster:
         of each series (at least ``horizon`` steps) is held out of the training batches: the
         driver stops each seed when its validation loss has not improved for ``patience``
         epochs, restores its best weights and halves its learning rate on a plateau.
-        Stateful models train on the stream layout (``make_series_streams``: each series
-        ``batch_size`` contiguous streams, a target at every step: the next step, or the
-        next ``horizon`` steps); window models on the sliding windows of all series,
-        shuffled. The ``seeds`` trainings run side by side in the one training driver.
+        Every kind trains on the sliding windows of every series (targets: the next step,
+        or the next ``horizon`` steps): window models on all of them shuffled, stateful
+        models in Keras' stateful layout (``make_stream_batches``: each series
+        ``batch_size`` contiguous streams of windows, the state carried from a window to the
+        next, reset every epoch), as ``compare`` trains them. The ``seeds`` trainings run
+        side by side in the one training driver.
 
         With ``norm="auto"`` every candidate of ``AUTO_NORMS`` is trained with the same
         seeds, and the one whose median over the unflagged seeds has the lowest RMSE on
@@ -2493,17 +2559,30 @@ class Forecaster:
         horizon: int,
     ) -> dict[str, np.ndarray]:
         """``_recursive_residuals`` of some series: one read and one rollout for all of them."""
-        checked, where = {}, {}
-        for series_id in group:
-            series = scaled[series_id]
-            state = dataclasses.replace(self.fresh_state(), scaler=scalers[series_id])
-            for origin in origins[series_id]:
+        # Each series is read once, origin after origin (a stateful model from a zero state,
+        # as warm_start reads it; a window model needs only the window before each origin),
+        # and its state at every origin kept: the series of one round are one read.
+        states, where = {}, {}
+        reached = {
+            i: (dataclasses.replace(self.fresh_state(), scaler=scalers[i]), 0) for i in group
+        }
+        for k in range(max(len(origins[i]) for i in group)):
+            checked = {}
+            for series_id in group:
+                if k >= len(origins[series_id]):
+                    continue
+                state, read_to = reached[series_id]
+                origin = int(origins[series_id][k])
+                if not self._model.stateful:
+                    read_to = max(read_to, origin - self._recipe.window)
+                readings = scaled[series_id][read_to:origin].astype(np.float32)
+                checked[series_id] = (state, readings, None, None)
+            for series_id, state in self._read(checked).items():
+                origin = int(origins[series_id][k])
+                reached[series_id] = (state, origin)
                 key = f"{series_id}@{origin}"
-                start = origin - self._recipe.window if self.windowed else 0
-                checked[key] = (state, series[start:origin].astype(np.float32), None, None)
-                where[key] = (series_id, int(origin))
-        states = self._read(checked)
-        keys = list(checked)
+                states[key], where[key] = state, (series_id, origin)
+        keys = list(states)
         rolled = self._rollout([states[k] for k in keys], horizon)  # (seeds, rows, steps, C)
         rows_of: dict[str, list[int]] = {}
         for row, key in enumerate(keys):

@@ -40,6 +40,7 @@ from lstmlab.checks import (
     check_positive_int,
     check_seed,
 )
+from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
     NORMS,
     ModelConfig,
@@ -48,7 +49,7 @@ from lstmlab.core.model import (
     build_network,
     init_state,
 )
-from lstmlab.core.rollout import read
+from lstmlab.core.rollout import read, read_windows
 from lstmlab.core.train import (
     EarlyStopping,
     Plateau,
@@ -60,7 +61,7 @@ from lstmlab.core.train import (
 from lstmlab.data.layouts import (
     grown_batch_size,
     make_sample_batches,
-    make_series_streams,
+    make_stream_batches,
     make_windows,
 )
 from lstmlab.data.scaling import SCALER_KINDS, Scaler
@@ -133,8 +134,9 @@ class ForecasterConfig(ForecasterSettings):
             LSTM layer carrying its state along each series), ``"stacked"`` (two stateful
             LSTM layers), ``"stateless"`` (one LSTM layer reading a window from zero state)
             or ``"mlp"`` (Dense layers on the flattened window).
-        window: readings per training sample: the input window of the stateless LSTM and
-            the MLP, the chunk length (truncated back-propagation) of the stateful models.
+        window: readings per training sample: the input window of every kind (the stateful
+            models read overlapping windows, one per step, carrying their state from one to
+            the next, as Keras' stateful example and ``compare`` train them).
             ``None``: a window that covers the shortest season of the data plus one step
             (``lstmlab.data.seasons.choose_window``), at least ``MIN_WINDOW`` and at most a
             third of the shortest series; the seasons are ``seasons`` if given, else the
@@ -155,9 +157,8 @@ class ForecasterConfig(ForecasterSettings):
         norm: the input normalisation of each window (``lstmlab.core.model.NORMS``:
             ``"difference"``, ``"window"``, ``"none"``), or ``"auto"``: each candidate of
             ``AUTO_NORMS`` is trained and the one whose seed median has the lowest RMSE on
-            the validation tail is kept. The stateful models read one reading at a time and
-            take ``"none"`` only (``"auto"`` resolves to it), as do models of several
-            value columns.
+            the validation tail is kept. Models of several value columns take ``"none"``
+            only (``"auto"`` resolves to it).
         validation: the last fraction of each series held out (at least ``horizon`` steps)
             for early stopping, the learning-rate reduction on plateau, the choice of
             ``norm`` and the residuals of the prediction intervals; ``0`` for none (then
@@ -204,12 +205,6 @@ class ForecasterConfig(ForecasterSettings):
         check_positive_int("patience", self.patience, fix="pass e.g. 20")
         check_bool("refit", self.refit)
         check_int_range("horizon", self.horizon, 1, MAX_HORIZON)
-        if self.stateful and self.norm not in ("auto", "none"):
-            raise ValueError(
-                f"norm={self.norm!r} normalises each input window by its own values; the "
-                f"{self.model} model reads one reading at a time; pass norm='none' (or "
-                "'auto'), or model='stateless' or 'mlp'"
-            )
         if self.seasons is not None:
             seasons = (self.seasons,) if isinstance(self.seasons, int) else tuple(self.seasons)
             for season in seasons:
@@ -228,9 +223,9 @@ class ForecasterConfig(ForecasterSettings):
                 ``"none"``: resolve it first, as ``Forecaster.fit`` does).
 
         Returns:
-            An ``LSTMConfig`` (stateful models return sequences: a target at every step of
-            the stream layout) or an ``MLPConfig``, with ``horizon * columns`` outputs
-            (step-major).
+            An ``LSTMConfig`` (stateful models read overlapping windows in Keras' stateful
+            layout and forecast after each) or an ``MLPConfig``, with ``horizon * columns``
+            outputs (step-major).
 
         Raises:
             ValueError: no window given or set.
@@ -251,7 +246,6 @@ class ForecasterConfig(ForecasterSettings):
             features=columns,
             outputs=columns * self.horizon,
             norm=norm,
-            sequences=True,  # the stateful kinds train on streams: a target at every step
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -425,49 +419,6 @@ def training_layout(
             )
     validate = any(n_val)
     grow = settings.batch_size is None  # a default batch grows on a long series, a given one stays
-    if settings.stateful:
-        inputs, targets, val_inputs, val_targets = [], [], [], []
-        for series, tail in zip(scaled, n_val, strict=True):
-            rows = len(series) - tail - horizon  # the samples whose targets precede the tail
-            all_inputs, all_targets = (
-                series[: len(series) - horizon],
-                direct_targets(series, horizon),
-            )
-            inputs.append(all_inputs[:rows])
-            targets.append(all_targets[:rows])
-            val_inputs.append(all_inputs[rows:])
-            val_targets.append(all_targets[rows:])
-        per_series = settings.resolved_batch_size  # streams per series
-        if grow:
-            per_series = grown_batch_size(
-                per_series, min(len(i) for i in inputs), steps_per_row=window
-            )
-        batch_size = per_series * len(scaled)
-        streams = make_series_streams(
-            inputs, targets, batch_size=batch_size, chunk=window, trim="start"
-        )
-        validation, state = None, "zeros"
-        if validate:
-            # One stream per series continues its training stream: carry its state into
-            # the validation (compare's rule); several streams per series start from zero.
-            carry = per_series == 1
-            per_stream = min(len(v) for v in val_inputs) // per_series
-            val = make_series_streams(
-                val_inputs,
-                val_targets,
-                batch_size=batch_size,
-                chunk=max(1, min(window, per_stream)),
-                trim="end" if carry else "start",
-            )
-            validation, state = (val.x_batches, val.y_batches), "carry" if carry else "zeros"
-        return Layout(
-            x_batches=streams.x_batches,
-            y_batches=streams.y_batches,
-            validation=validation,
-            validation_state=state,
-            batch_size=batch_size,
-            trim=str(streams.trim),
-        )
     windows, val_windows = [], []
     for series, tail in zip(scaled, n_val, strict=True):
         fit_end = len(series) - tail
@@ -476,6 +427,8 @@ def training_layout(
             # the first validation window's first target is the first step of the tail
             tail_windows = make_windows(series[fit_end - window :], length=window, horizon=horizon)
             val_windows.append(tail_windows)
+    if settings.stateful:
+        return _stream_layout(settings, windows, val_windows if validate else None, grow)
     x = np.concatenate([w.x for w in windows])  # (samples, window, columns)
     y = np.concatenate([w.y for w in windows])  # (samples, horizon * columns)
     batch_size = settings.resolved_batch_size
@@ -500,6 +453,53 @@ def training_layout(
     )
 
 
+def _stream_layout(
+    settings: ForecasterConfig,
+    windows: Sequence[Any],
+    val_windows: Sequence[Any] | None,
+    grow: bool,
+) -> Layout:
+    """Keras' stateful layout of every series' overlapping windows (compare's, too).
+
+    Each series gives ``streams`` contiguous streams of windows (``make_stream_batches``):
+    row ``i`` of batch ``k + 1`` holds the window one step after row ``i`` of batch ``k``, so
+    the state carried across batches follows the series. Rows are series-major; every series
+    keeps its newest windows, as many as the shortest series has. One stream per series
+    carries its state into the validation tail (compare's rule); several start it from zero.
+    """
+    count = min(len(w.x) for w in windows)
+    streams = settings.resolved_batch_size  # streams per series
+    if grow:
+        streams = grown_batch_size(streams, count)
+    streams = min(streams, count)
+    if val_windows is not None:
+        val_count = min(len(w.x) for w in val_windows)
+        streams = max(1, min(streams, val_count))
+
+    def batches(parts: Sequence[Any], keep: int) -> tuple[np.ndarray, np.ndarray, str]:
+        laid = [
+            make_stream_batches(w.x[len(w.x) - keep :], w.y[len(w.y) - keep :], batch_size=streams)
+            for w in parts
+        ]
+        x = np.concatenate([b.x_batches for b in laid], axis=1)  # (batches, rows, window, C)
+        y = np.concatenate([b.y_batches for b in laid], axis=1)
+        return x, y, str(laid[0].trim)
+
+    x_batches, y_batches, trim = batches(windows, count)
+    validation, state = None, "zeros"
+    if val_windows is not None:
+        val_x, val_y, _ = batches(val_windows, val_count)
+        validation, state = (val_x, val_y), "carry" if streams == 1 else "zeros"
+    return Layout(
+        x_batches=x_batches,
+        y_batches=y_batches,
+        validation=validation,
+        validation_state=state,
+        batch_size=streams * len(windows),
+        trim=trim,
+    )
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Candidate:
     """One trained normalisation: its parameters, log and validation scores."""
@@ -519,8 +519,9 @@ def validation_forecasts(
     """Every seed's forecasts from every origin of a series' validation tail.
 
     Origins ``o = fit_end .. len(series) - horizon`` (the first forecast step): a window
-    model reads the ``timesteps`` readings before ``o``; a stateful model reads the series
-    from a zero state up to ``o - 1``, as ``Forecaster.warm_start`` does.
+    model reads the ``timesteps`` readings before ``o``; a stateful model reads the series'
+    windows from a zero state up to the one before ``o``, as ``Forecaster.warm_start`` does
+    (a stream model: its readings up to ``o - 1``).
 
     Args:
         model: the model (``horizon * columns`` outputs, step-major).
@@ -534,7 +535,16 @@ def validation_forecasts(
     """
     origins = np.arange(fit_end, len(series) - horizon + 1)
     columns = series.shape[1]
-    if model.stateful:
+    if model.stateful and not model.return_sequences:
+        seeds = int(jax.tree.leaves(params)[0].shape[0])
+        zero = tuple(  # (seeds, rows, units) per layer, NumPy: no eager program
+            LSTMState(h=np.zeros((seeds, 1, u), np.float32), c=np.zeros((seeds, 1, u), np.float32))
+            for u in model.units
+        )
+        # the output after window j (readings j .. j + timesteps - 1) forecasts step j + timesteps
+        y = read_windows(model, params, zero, series[None, : origins[-1]], seeds=True)[0]
+        out = y[:, 0, origins - model.timesteps]  # (seeds, origins, outputs)
+    elif model.stateful:
         y = sequence_outputs(model, params, series[None])[:, 0]  # (seeds, time, outputs)
         out = y[:, origins - 1]  # the output after reading step o - 1
     else:
@@ -860,16 +870,9 @@ def bound_columns(level: Any) -> list[tuple[float, str, str]]:
 def kind_candidates(settings: ForecasterConfig) -> tuple[str, ...]:
     """The kinds ``fit`` trains.
 
-    ``model``, or those of ``AUTO_KINDS`` that can take ``norm`` (a stateful model takes
-    ``"none"`` only).
+    ``model``, or ``AUTO_KINDS``.
     """
-    if settings.model != "auto":
-        return (settings.model,)
-    return tuple(
-        kind
-        for kind in AUTO_KINDS
-        if settings.norm in ("auto", "none") or kind not in ("stateful", "stacked")
-    )
+    return AUTO_KINDS if settings.model == "auto" else (settings.model,)
 
 
 def norm_candidates(settings: ForecasterConfig, columns: int, window: int) -> tuple[str, ...]:
@@ -885,9 +888,8 @@ def norm_candidates(settings: ForecasterConfig, columns: int, window: int) -> tu
                 "pass norm='none'"
             )
         return (settings.norm,)
-    # A stateful model reads one reading at a time (nothing to normalise a window by);
-    # a norm maps one target column (lstmlab.core.model.NORMS).
-    if settings.stateful or columns > 1 or window < 2:
+    # a norm maps one target column over a window (lstmlab.core.model.NORMS)
+    if columns > 1 or window < 2:
         return ("none",)
     return AUTO_NORMS
 

@@ -49,8 +49,8 @@ class SeriesState:
     Attributes:
         rnn: one ``LSTMState`` per layer with ``(seeds, units)`` float32 arrays; ``()`` for
             window models.
-        recent: ``(k, columns)`` float32, the last ``k <= window`` scaled readings (window
-            models; ``(0, columns)`` for stateful models).
+        recent: ``(k, columns)`` float32, the last ``k <= window`` scaled readings (the
+            window the model read last; ``(0, columns)`` for a model that reads a stream).
         prediction: ``(seeds, outputs)`` float32, every seed's scaled output after the last
             reading (the next step; the next ``horizon`` steps, step-major, of a direct
             model), or ``None`` before the model can forecast.
@@ -90,7 +90,7 @@ def state_arrays(
         for name in ("h", "c"):
             array = np.asarray(getattr(lstm_state, name), np.float32)  # (seeds, units)
             arrays[f"rnn.{layer}.{name}"] = array[0] if seeds == 1 else array
-    window = 0 if config.stateful else recipe.window
+    window = 0 if config.streams else recipe.window  # a stream keeps no readings
     recent = np.zeros((window, columns), np.float32)
     k = min(len(state.recent), window)
     if k:

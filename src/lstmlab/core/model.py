@@ -165,6 +165,15 @@ class LSTMConfig:
         return "lstm"
 
     @property
+    def streams(self) -> bool:
+        """Whether it reads one reading per step (a stateful model returning sequences).
+
+        A stateful model that returns its last step reads overlapping windows instead, one
+        per step, each from the state the one before left (Keras' stateful layout).
+        """
+        return self.stateful and self.return_sequences
+
+    @property
     def num_layers(self) -> int:
         """Number of LSTM layers."""
         return len(self.units)
@@ -204,6 +213,11 @@ class MLPConfig:
     @property
     def stateful(self) -> bool:
         """An MLP has no recurrent state."""
+        return False
+
+    @property
+    def streams(self) -> bool:
+        """An MLP reads windows."""
         return False
 
     @property

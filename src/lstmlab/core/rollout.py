@@ -9,6 +9,10 @@ Three functions, all over ``lstmlab.core.model.apply``, state in and state out:
   (stateless LSTM, MLP) reads its last ``timesteps`` readings from a zero state. Rows are
   padded to a power of two, so one program per row bucket reads any number of readings
   (more than ``capacity``: in pieces of ``capacity``).
+* ``read_windows``: the same for a stateful model trained on overlapping windows (Keras'
+  stateful layout): it reads one window per reading, each from the state the previous window
+  left, and returns the output after every window and the state after the last (one compiled
+  loop over a buffer of ``capacity`` windows, as ``read``).
 * ``window_states``: the state before each window when a stateful model reads overlapping
   windows in order, as Keras' stateful layout with one stream reads them (the warm start of
   every forecast origin at once).
@@ -23,8 +27,8 @@ Three functions, all over ``lstmlab.core.model.apply``, state in and state out:
 What one step reads is the input ``x`` passed to ``rollout``, slid by one row per step: a
 window model passes its last ``timesteps`` readings; a stateful model that reads one reading
 per step (a stream) passes its last reading, with ``output``, the output ``read`` returned
-after it; a stateful model trained on overlapping windows passes its last window and the state
-before it (``window_states``).
+after it; a stateful model trained on overlapping windows passes its last window, with the
+state before it (``window_states``), or the state and the output after it (``read_windows``).
 
 Every function takes ``seeds=True`` for several trainings at once: then ``params``, ``state``
 and ``output`` carry a leading seeds axis (one ``jax.vmap`` inside the compiled program) and
@@ -59,7 +63,7 @@ from lstmlab.core.model import (
     norm_program,
 )
 
-__all__ = ["READ_ROWS", "STRATEGIES", "read", "rollout", "window_states"]
+__all__ = ["READ_ROWS", "STRATEGIES", "read", "read_windows", "rollout", "window_states"]
 
 STRATEGIES = ("recursive", "direct")
 
@@ -218,6 +222,114 @@ def read(
         y, state = fn(params, state, buffer, np.int32(piece.shape[1]), code)
         state = jax.tree.map(np.asarray, state)
     y = np.asarray(y)
+    return (y, state) if padded == rows else _take_rows((y, state), rows, row_axis)
+
+
+# --------------------------------------------------------------------------- read windows
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled_read_windows(config: ModelConfig, seeds: bool):
+    """``(params, state, x, count, norm) -> (y, state)``: windows ``0 .. count - 1`` of ``x``.
+
+    Window ``j`` is ``x[:, j : j + timesteps]``, read from the state window ``j - 1`` left; a
+    buffer of ``x.shape[1] - timesteps + 1`` windows serves every traced ``count`` up to it.
+    """
+    window = config.timesteps
+
+    def read_one(params, state, x, count, norm):
+        rows, capacity = x.shape[0], x.shape[1] - window + 1
+        outputs = jnp.zeros((rows, capacity, config.outputs), jnp.float32)
+
+        def step(j, carry):
+            state, outputs = carry
+            x_j = jax.lax.dynamic_slice_in_dim(x, j, window, axis=1)  # (rows, window, f)
+            y, state = apply(config, params, state, x_j, norm)
+            outputs = jax.lax.dynamic_update_slice_in_dim(
+                outputs, _last_step(y)[:, None, :], j, axis=1
+            )
+            return state, outputs
+
+        state, outputs = jax.lax.fori_loop(0, count, step, (state, outputs))
+        return outputs, state
+
+    return jax.jit(jax.vmap(read_one, in_axes=(0, 0, None, None, None)) if seeds else read_one)
+
+
+def read_windows(
+    config: ModelConfig,
+    params: Params,
+    state: ModelState,
+    x: Any,
+    *,
+    seeds: bool = False,
+    capacity: int | None = None,
+) -> tuple[np.ndarray, ModelState]:
+    """A stateful model trained on overlapping windows reads them in order, as it was trained.
+
+    Keras' stateful layout with one stream: window ``j`` is ``x[:, j : j + timesteps]``,
+    read from the state that window ``j - 1`` left (a reading's window starts ``timesteps
+    - 1`` readings before it), so ``time - timesteps + 1`` windows are read. Reading ``x`` in
+    pieces equals reading it at once when each piece after the first starts with the last
+    ``timesteps - 1`` readings of the piece before.
+
+    Bounded compiling, as ``read``: rows padded to a power of two, and the windows read by
+    one compiled loop over a buffer of ``capacity`` windows that runs for the true count (a
+    traced argument); more windows are read in pieces of ``capacity``.
+
+    Args:
+        config: a stateful model that returns its last step only (static).
+        params: its parameters; ``(seeds, ...)`` leaves with ``seeds=True``.
+        state: the state before the first window, ``(rows, units)`` arrays per layer
+            (``(seeds, rows, units)``).
+        x: ``(rows, time, features)`` readings in model units, oldest first, ``time >=
+            timesteps``.
+        seeds: ``params`` and ``state`` carry a leading seeds axis; ``x`` is shared.
+        capacity: the windows one compiled call holds; ``None``: the count rounded up to a
+            power of two.
+
+    Returns:
+        ``(y, new_state)`` as NumPy arrays: ``y`` is ``(rows, windows, outputs)``
+        (``(seeds, rows, windows, outputs)``), the output after each window; ``new_state``
+        the state after the last.
+
+    Raises:
+        ValueError: a model that is not stateful or returns sequences; ``x`` not 3-D, with
+            the wrong features or fewer readings than a window; a capacity below 1.
+    """
+    if not config.stateful or config.return_sequences:
+        raise ValueError(
+            "read_windows needs a stateful model that returns its last step (trained on "
+            f"overlapping windows), got stateful={config.stateful}, return_sequences="
+            f"{getattr(config, 'return_sequences', False)}; use read for the others"
+        )
+    window = config.timesteps
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 3 or x.shape[2] != config.features or x.shape[1] < window:
+        raise ValueError(
+            f"read_windows needs readings of shape (rows, time, {config.features}) with time "
+            f">= {window} (one window), got shape {x.shape}"
+        )
+    rows, count = x.shape[0], x.shape[1] - window + 1
+    if capacity is None:
+        capacity = 1 << (count - 1).bit_length()
+    capacity = check_positive_int("capacity", capacity)
+    padded = 1 << (rows - 1).bit_length()
+    row_axis = 1 if seeds else 0
+    fn = _compiled_read_windows(norm_program(config), bool(seeds))
+    code = norm_code(config)
+    state = jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), state)
+    if padded != rows:
+        state = _pad_rows(state, padded, row_axis)
+    pieces = []
+    for start in range(0, count, capacity):
+        piece = x[:, start : start + min(capacity, count - start) + window - 1]
+        buffer = np.zeros((padded, capacity + window - 1, x.shape[2]), np.float32)
+        buffer[:rows, : piece.shape[1]] = piece  # windows past the count are never read
+        y, state = fn(params, state, buffer, np.int32(piece.shape[1] - window + 1), code)
+        state = jax.tree.map(np.asarray, state)
+        pieces.append(np.asarray(y).take(np.arange(piece.shape[1] - window + 1), axis=row_axis + 1))
+    y = np.concatenate(pieces, axis=row_axis + 1)
     return (y, state) if padded == rows else _take_rows((y, state), rows, row_axis)
 
 
@@ -457,9 +569,7 @@ def rollout(
     if output is not None:
         output = np.asarray(output, np.float32)
     # every norm of one shape: one program (norm_program), the norm passed in as a code
-    fn = _compiled_rollout(
-        norm_program(config), capacity, direct, bool(seeds), output is not None
-    )
+    fn = _compiled_rollout(norm_program(config), capacity, direct, bool(seeds), output is not None)
     # NumPy in (one call signature whether a state comes from a store or a read), NumPy out
     state = jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), state)
     values = fn(
