@@ -56,7 +56,8 @@ def _make_model(folder: Path) -> None:
     from lstmlab.data.scaling import fit_scaler
     from lstmlab.forecaster import Forecaster, Recipe
 
-    config = LSTMConfig(units=(20,), timesteps=8, stateful=True, return_sequences=True)
+    # a stateful model as fit makes it: one overlapping window of 8 readings read per reading
+    config = LSTMConfig(units=(20,), timesteps=8, stateful=True)
     scaler = fit_scaler(np.linspace(0.0, 10.0, 50), "minmax", ["value"])
     model = Forecaster.from_params(
         config,

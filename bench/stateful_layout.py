@@ -1,15 +1,16 @@
-"""The stateful layout (issue 19): streams or overlapping windows, measured on the same windows.
+"""The stateful models of one name: the ``Forecaster``'s against ``compare``'s, on the same windows.
 
-Two layouts train the stateful kinds (``stateful``: one LSTM layer, ``stacked``: two) today:
-
-- streams: ``Forecaster(model=kind, horizon=h)``. One reading per step, an output at every
-  step (return_sequences), each series cut into streams in chunks of ``window`` readings
-  (truncated back-propagation), the state carried from chunk to chunk; input normalisation
-  ``"none"`` only.
-- windows: ``lstmlab.experiments.compare``. Overlapping windows fed statefully (Keras'
-  stateful example: the state carried from one window to the next), the output of the last
-  step; the normalisations ``"difference"``, ``"window"`` and ``"none"`` each trained and the
-  one whose seed median scores best on the validation tail kept.
+Issue 19 asked for the stateful layout to be picked by measurement and kept. Until 82a6f54
+the two trained the stateful kinds (``stateful``: one LSTM layer, ``stacked``: two)
+differently: the ``Forecaster`` streamed one reading per step (an output at every step, no
+input normalisation), ``compare`` fed overlapping windows statefully (Keras' stateful
+example: the state carried from one window to the next, the output of the last step, the
+normalisations ``"difference"``, ``"window"`` and ``"none"`` each trained and the best on the
+validation tail kept). This benchmark, run at 82a6f54, found the windows better (0.853x the
+streams' MASE in geometric mean, 6 of 8 wins; ``bench/results/stateful_layout.md`` as written
+then), so the ``Forecaster`` took the windows. Run now, it measures what is left between the
+two models of one name: ``compare`` still adds seasonal lag inputs for seasons longer than
+the window and draws its initial weights from its own keys.
 
 Both are otherwise left at their defaults (which are ``ForecasterConfig``'s): 5 seeds and their
 median, at most 200 epochs with early stopping on the last 20% of the training part, then a
@@ -21,8 +22,8 @@ with ``--only``: too slow on 2 cores): one season ahead, ``h`` = the series' fir
 (``forecaster_accuracy.series_frame``), 3 windows that do not overlap, the last ending at the
 last reading (statsforecast's ``cross_validation`` layout), a model trained afresh for each:
 
-- streams: ``Forecaster(model=kind, horizon=h).cross_validation(horizon=h, windows=3)``;
-- windows: ``compare.run`` with ``test_size=3h, folds=3, horizon=h, origin_stride=h`` and
+- the Forecaster: ``Forecaster(model=kind, horizon=h).cross_validation(horizon=h, windows=3)``;
+- compare: ``compare.run`` with ``test_size=3h, folds=3, horizon=h, origin_stride=h`` and
   the direct strategy: fold ``k`` trains on every reading before window ``k`` and forecasts
   it from one origin, the seed median (``<kind>_median``) is its forecast. ``seasons`` is left
   to ``compare``, which finds them on the first fold's training part as the Forecaster does on
@@ -32,18 +33,17 @@ last reading (statsforecast's ``cross_validation`` layout), a model trained afre
 A check asserts that both forecast the same readings (origins, and actual values to 1e-9).
 Scores per series and kind: MASE (the mean absolute error over the in-sample seasonal naive
 error of the part before the first window, ``forecaster_accuracy.mase_scale``, the same
-scale for both layouts) and RMSE; the ratio windows / streams in MASE (below 1: windows
-better); the normalisation compare kept in each window; wall time of each layout. Reference:
-the seasonal naive forecast (the last season repeated, as statsforecast's SeasonalNaive).
-Then per kind the geometric mean of the ratio over series and the series each layout wins,
-and one verdict. A series too short for 3 windows of a season with a validation tail of at
-least ``h`` (shampoo: 36 months, h = 12; household weekly: 205 weeks, h = 52) is skipped in
-both layouts, and said. The whole run (4 series, 2 kinds, 5 seeds) takes about 10 minutes on
-2 cores.
+scale for both) and RMSE; the ratio compare / Forecaster in MASE (below 1: compare better);
+the normalisation compare kept in each window; wall time of each. Reference: the seasonal
+naive forecast (the last season repeated, as statsforecast's SeasonalNaive). Then per kind
+the geometric mean of the ratio over series and the series each wins, and one verdict. A
+series too short for 3 windows of a season with a validation tail of at least ``h``
+(shampoo: 36 months, h = 12; household weekly: 205 weeks, h = 52) is skipped by both, and
+said. The whole run (4 series, 2 kinds, 5 seeds) takes about 10 to 20 minutes on 2 cores.
 
     python bench/stateful_layout.py                    # every series but electricity
     python bench/stateful_layout.py --only lynx wool   # some series
-    python bench/stateful_layout.py --seeds 3          # fewer seeds (both layouts)
+    python bench/stateful_layout.py --seeds 3          # fewer seeds (both)
     python bench/stateful_layout.py --write            # bench/results/stateful_layout.*
 
 The last line is one JSON object.
@@ -74,7 +74,7 @@ WINDOWS = 3
 DEFAULT_SKIP = ("electricity",)
 
 
-def streams(values: pd.Series, kind: str, h: int, seeds: int) -> tuple[np.ndarray, ...]:
+def forecaster_backtest(values: pd.Series, kind: str, h: int, seeds: int) -> tuple[np.ndarray, ...]:
     """The Forecaster's backtest: ``(cutoff positions (3,), actual (3, h), forecast (3, h))``."""
     from lstmlab import Forecaster
 
@@ -95,7 +95,7 @@ def streams(values: pd.Series, kind: str, h: int, seeds: int) -> tuple[np.ndarra
     return np.asarray(cutoffs), actual, forecast
 
 
-def windows(values: pd.Series, kind: str, h: int, seeds: int) -> tuple[Any, ...]:
+def compare_backtest(values: pd.Series, kind: str, h: int, seeds: int) -> tuple[Any, ...]:
     """compare's backtest on the same windows: ``(origins, actual, seed median, result)``."""
     from lstmlab.experiments import compare
 
@@ -121,7 +121,7 @@ def seasonal_naive(values: np.ndarray, origins: np.ndarray, season: int, h: int)
 
 
 def measure(series: Any, folder: Any, kinds: Sequence[str], seeds: int) -> list[dict[str, Any]]:
-    """Both layouts of every kind on one series; ValueError if it is too short."""
+    """Both models of every kind on one series; ValueError if it is too short."""
     from lstmlab.data.seasons import choose_seasons
 
     values, season = series_frame(series, folder)
@@ -138,11 +138,11 @@ def measure(series: Any, folder: Any, kinds: Sequence[str], seeds: int) -> list[
     cases = []
     for kind in kinds:
         started = time.perf_counter()
-        cutoffs, actual, ours = streams(values, kind, h, seeds)
-        stream_seconds = time.perf_counter() - started
+        cutoffs, actual, ours = forecaster_backtest(values, kind, h, seeds)
+        forecaster_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        origins, theirs_actual, theirs, result = windows(values, kind, h, seeds)
-        window_seconds = time.perf_counter() - started
+        origins, theirs_actual, theirs, result = compare_backtest(values, kind, h, seeds)
+        compare_seconds = time.perf_counter() - started
         # the same three windows: origins and actual values
         assert np.array_equal(cutoffs, ends), (cutoffs, ends)
         assert np.array_equal(origins, ends), (origins, ends)
@@ -156,8 +156,8 @@ def measure(series: Any, folder: Any, kinds: Sequence[str], seeds: int) -> list[
             "season": season,
             "readings": n,
             "origins": ends.tolist(),
-            "streams": scores((actual - ours).ravel(), scale),
-            "windows": scores((actual - theirs).ravel(), scale),
+            "forecaster": scores((actual - ours).ravel(), scale),
+            "compare": scores((actual - theirs).ravel(), scale),
             "seasonal_naive": scores((actual - naive).ravel(), scale),
             "norm": list(outcome.norm),
             "norm_scores_first_window": {
@@ -165,20 +165,20 @@ def measure(series: Any, folder: Any, kinds: Sequence[str], seeds: int) -> list[
                 for norm, score in outcome.norm_scores.items()
             },
             "window": outcome.spec.window,
-            "windows_seasons": list(result.seasons.lengths),
-            "streams_seasons": forecaster_seasons,
+            "compare_seasons": list(result.seasons.lengths),
+            "forecaster_seasons": forecaster_seasons,
             "flagged_seeds": int(outcome.flags.flagged.sum()) if outcome.flags else 0,
-            "streams_seconds": stream_seconds,
-            "windows_seconds": window_seconds,
+            "forecaster_seconds": forecaster_seconds,
+            "compare_seconds": compare_seconds,
         }
-        case["ratio"] = case["windows"]["mase"] / case["streams"]["mase"]
-        case["rmse_ratio"] = case["windows"]["rmse"] / case["streams"]["rmse"]
+        case["ratio"] = case["compare"]["mase"] / case["forecaster"]["mase"]
+        case["rmse_ratio"] = case["compare"]["rmse"] / case["forecaster"]["rmse"]
         cases.append(case)
         print(
-            f"{series.name} {kind} h={h}: MASE streams {case['streams']['mase']:.4g}, windows "
-            f"{case['windows']['mase']:.4g} ({'/'.join(case['norm'])}), ratio "
+            f"{series.name} {kind} h={h}: MASE Forecaster {case['forecaster']['mase']:.4g}, "
+            f"compare {case['compare']['mase']:.4g} ({'/'.join(case['norm'])}), ratio "
             f"{case['ratio']:.3g}, seasonal naive {case['seasonal_naive']['mase']:.4g} "
-            f"[{stream_seconds:.0f} s + {window_seconds:.0f} s]",
+            f"[{forecaster_seconds:.0f} s + {compare_seconds:.0f} s]",
             flush=True,
         )
     return cases
@@ -195,9 +195,9 @@ def summarise(cases: Sequence[dict[str, Any]], kinds: Sequence[str]) -> dict[str
             "cases": len(chosen),
             "geomean_mase_ratio": ratio,
             "geomean_rmse_ratio": geometric_mean([c["rmse_ratio"] for c in chosen]),
-            "windows_wins": sum(c["ratio"] < 1 for c in chosen),
-            "streams_wins": sum(c["ratio"] > 1 for c in chosen),
-            "better": "windows" if ratio < 1 else "streams",
+            "compare_wins": sum(c["ratio"] < 1 for c in chosen),
+            "forecaster_wins": sum(c["ratio"] > 1 for c in chosen),
+            "better": "compare" if ratio < 1 else "the Forecaster",
         }
     return out
 
@@ -206,18 +206,18 @@ def verdict(summary: dict[str, Any], kinds: Sequence[str]) -> str:
     if "all" not in summary:
         return "nothing measured"
     parts = [
-        f"{kind} {summary[kind]['geomean_mase_ratio']:.3g} (windows win "
-        f"{summary[kind]['windows_wins']}, streams {summary[kind]['streams_wins']} of "
+        f"{kind} {summary[kind]['geomean_mase_ratio']:.3g} (compare wins "
+        f"{summary[kind]['compare_wins']}, the Forecaster {summary[kind]['forecaster_wins']} of "
         f"{summary[kind]['cases']})"
         for kind in kinds
         if kind in summary
     ]
     s = summary["all"]
     return (
-        f"Verdict: {s['better']} better; geometric mean MASE ratio windows/streams "
+        f"Verdict: {s['better']} better; geometric mean MASE ratio compare/Forecaster "
         f"{s['geomean_mase_ratio']:.3g} over {s['cases']} series x kind ("
         + "; ".join(parts)
-        + f"); windows win {s['windows_wins']}, streams {s['streams_wins']}."
+        + f"); compare wins {s['compare_wins']}, the Forecaster {s['forecaster_wins']}."
     )
 
 
@@ -235,31 +235,31 @@ def markdown(
     seeds: int,
 ) -> str:
     lines = [
-        f"**Stateful layout, one season ahead** (3 refitted windows, {seeds} seeds, seed "
-        "median): MASE (RMSE); ratio = windows / streams in MASE, below 1: windows better",
+        f"**Stateful models, one season ahead** (3 refitted windows, {seeds} seeds, seed "
+        "median): MASE (RMSE); ratio = compare / Forecaster in MASE, below 1: compare better",
         "",
-        "| series | kind | h | streams (`Forecaster`) | windows (`compare`) | ratio | norm kept "
-        "(per window) | window | seasonal naive | seconds streams / windows |",
+        "| series | kind | h | `Forecaster` | `compare` | ratio | compare's norm kept "
+        "(per window) | window | seasonal naive | seconds Forecaster / compare |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cases:
-        cells = [f"{_n(c[k]['mase'])} ({_n(c[k]['rmse'])})" for k in ("streams", "windows")]
+        cells = [f"{_n(c[k]['mase'])} ({_n(c[k]['rmse'])})" for k in ("forecaster", "compare")]
         lines.append(
             f"| {c['series']} | {c['kind']} | {c['horizon']} | {cells[0]} | {cells[1]} "
             f"| {c['ratio']:.3g} | {'/'.join(c['norm'])} | {c['window']} "
             f"| {_n(c['seasonal_naive']['mase'])} "
-            f"| {c['streams_seconds']:.0f} / {c['windows_seconds']:.0f} |"
+            f"| {c['forecaster_seconds']:.0f} / {c['compare_seconds']:.0f} |"
         )
     lines += ["", verdict(summary, kinds)]
     differ = [
         c
         for c in cases
-        if any(s != c["windows_seasons"] for s in c["streams_seasons"]) and c["kind"] == kinds[0]
+        if any(s != c["compare_seasons"] for s in c["forecaster_seasons"]) and c["kind"] == kinds[0]
     ]
     for c in differ:
         lines.append(
-            f"\n{c['series']}: the Forecaster finds seasons {c['streams_seasons']} in its three "
-            f"windows, compare {c['windows_seasons']} (on the first fold, kept for all three)."
+            f"\n{c['series']}: the Forecaster finds seasons {c['forecaster_seasons']} in its three "
+            f"windows, compare {c['compare_seasons']} (on the first fold, kept for all three)."
         )
     for s in skipped:
         lines.append(f"\n{s['series']}: not compared: {s['reason']}")
@@ -277,7 +277,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"these series only (default: all but {', '.join(DEFAULT_SKIP)})",
     )
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
-    parser.add_argument("--seeds", type=int, default=5, help="seeds of both layouts")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of both")
     parser.add_argument(
         "--write", action="store_true", help="write bench/results/stateful_layout.{md,json}"
     )

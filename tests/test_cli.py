@@ -1056,7 +1056,9 @@ def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
     folder, _ = data
     model = tmp_path / "m"
     Forecaster.load(fitted).save(model)
-    pd.DataFrame({"time": ["2024-02-01 00:00", "2024-02-01 00:15"], "x": [1.0, 2.0]}).to_csv(
+    # a full window of the stateful model (4 readings): it forecasts from the fourth on
+    times = ["2024-02-01 00:00", "2024-02-01 00:15", "2024-02-01 00:30", "2024-02-01 00:45"]
+    pd.DataFrame({"time": times, "x": [1.0, 2.0, 1.5, 2.5]}).to_csv(
         tmp_path / "fresh.csv", index=False
     )
     command = ["observe", "--model-dir", str(model), "--series", "x"]
@@ -1070,9 +1072,9 @@ def test_observe_new_series_and_bad_input(fitted, data, tmp_path, capsys):
     assert main([*command, "--new-series", "--input", str(tmp_path / "fresh.csv")]) == 0
     assert Forecaster.load(model).series_ids == (*known, "x")
     out = capsys.readouterr().out
-    assert "series x: 2 reading(s) observed, 2 in all" in out
-    assert "2024-02-01T00:30:00" in out
-    pd.DataFrame({"time": ["2024-02-01 00:30"], "x": ["oops"]}).to_csv(
+    assert "series x: 4 reading(s) observed, 4 in all" in out
+    assert "2024-02-01T01:00:00" in out
+    pd.DataFrame({"time": ["2024-02-01 01:00"], "x": ["oops"]}).to_csv(
         tmp_path / "bad.csv", index=False
     )
     assert (

@@ -24,14 +24,16 @@ WINDOW = 3
 
 
 def _forecaster(kind, columns=1, seed=0, units=None):
-    if kind == "stateful":
+    # "stateful": two stateful layers reading overlapping windows, as fit makes them;
+    # "stream": the same reading one reading per step (a folder saved before 0.2, or Keras)
+    if kind in ("stateful", "stream"):
         config = LSTMConfig(
             units=units or (6, 4),
             timesteps=WINDOW,
             features=columns,
             outputs=columns,
             stateful=True,
-            return_sequences=True,
+            return_sequences=kind == "stream",
         )
     elif kind == "stateless":
         config = LSTMConfig(
@@ -45,7 +47,7 @@ def _forecaster(kind, columns=1, seed=0, units=None):
     rng = np.random.default_rng(seed)
     scaler = fit_scaler(rng.normal(10.0, 4.0, size=(50, columns)), "standard", names)
     recipe = Recipe(
-        kind=kind if kind != "stateful" else "stacked", window=WINDOW, columns=names, freq="15min"
+        kind="stacked" if config.stateful else kind, window=WINDOW, columns=names, freq="15min"
     )
     return Forecaster.from_params(config, init_params(config, seed), recipe=recipe, scaler=scaler)
 
@@ -78,7 +80,7 @@ def _splits(draw_sizes, total):
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    kind=st.sampled_from(["stateful", "stateless", "mlp"]),
+    kind=st.sampled_from(["stateful", "stream", "stateless", "mlp"]),
     length=st.sampled_from([2, 17]),
     sizes=st.lists(st.integers(1, 9), min_size=1, max_size=20),
     save_after=st.integers(0, 20),
@@ -98,7 +100,7 @@ def test_pieces_of_any_sizes_equal_feeding_at_once(
             model = Forecaster.load(folder)
         forecast = model.observe("s", values[start:end], stamps[start:end])
         assert forecast.seen == end
-        if kind != "stateful" and end < WINDOW:
+        if kind != "stream" and end < WINDOW:  # a window is read once it is full
             assert forecast.values is None and forecast.needed == WINDOW - end
         else:
             np.testing.assert_allclose(forecast.values[0], reference[end - 1], rtol=1e-6, atol=1e-6)
@@ -126,7 +128,7 @@ def test_replay_reference_can_detect_a_wrong_state():
     assert not np.allclose(fresh_forecast, reference[-1], atol=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["stateful", "stateless", "mlp"])
+@pytest.mark.parametrize("kind", ["stateful", "stream", "stateless", "mlp"])
 def test_save_load_round_trip_is_bit_identical(tmp_path, kind):
     model = _forecaster(kind)
     for series_id, seed in (("a", 1), ("b", 2), ("new/ü", 3)):
@@ -1189,7 +1191,7 @@ def test_delete_series_starts_it_afresh():
 
 
 def test_aware_timestamps_come_back_aware_and_survive_save(tmp_path):
-    model = _forecaster("stateful")
+    model = _forecaster("stream")  # forecasts from the first reading on
     stamps = ["2024-03-01T05:00:00+05:00", "2024-03-01T05:15:00+05:00"]
     forecast = model.observe("s", [1.0, 2.0], stamps, horizon=2)
     assert forecast.to_dict()["timestamps"] == [
@@ -1321,7 +1323,7 @@ def test_bounded_reads_and_rollouts_equal_the_unbounded_path():
     from lstmlab.core.rollout import read, rollout
     from lstmlab.forecaster import _stack_rnn
 
-    model = _forecaster("stateful", seed=3)
+    model = _forecaster("stream", seed=3)  # overlapping windows: tests/test_rollout.py
     model.warm_up(16, 16)  # small buffers: 19 and 49 readings are read in pieces of 16
     config, params = model.model_config, model.params
     scaler = model.scaler
