@@ -2558,7 +2558,7 @@ class Forecaster:
         ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
         horizon: int,
     ) -> dict[str, np.ndarray]:
-        """``_recursive_residuals`` of some series: one read and one rollout for all of them."""
+        """``_recursive_residuals`` of some series: one read per origin, one rollout for all."""
         # Each series is read once, origin after origin (a stateful model from a zero state,
         # as warm_start reads it; a window model needs only the window before each origin),
         # and its state at every origin kept: the series of one round are one read.

@@ -22,7 +22,12 @@ model folder, batch row ``i`` of a stateful model's state is the series ``"defau
 (batch size 1) or ``"default.{i}"`` (the per-series state of ``lstmlab.forecaster``, kept
 in the folder's state store, ``lstmlab.live.state_store``), so ``lstmlab observe``, the
 service and ``Forecaster.observe`` continue it. Exporting a folder puts each of its series
-into one batch row of the stateful Keras model, in the folder's order.
+into one batch row of the stateful Keras model, in the folder's order. A stateful model that
+returns its last step reads overlapping windows of ``timesteps`` readings, one per reading
+(Keras' stateful layout, as ``Forecaster.fit`` trains it); the Keras state holds no readings,
+so an imported series forecasts once ``timesteps`` readings have come, the first window read
+from the imported state, and an export carries the state after each series' last window
+(feed Keras the window that ends at each new reading).
 
 Keras is an optional extra (``pip install 'lstmlab[keras]'``); it is imported on first use
 with ``KERAS_BACKEND=jax`` unless another backend was chosen. The network only is exchanged:

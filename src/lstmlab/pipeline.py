@@ -93,7 +93,6 @@ __all__ = [
     "calibration_origins",
     "calibration_steps",
     "compiled_sequence",
-    "direct_targets",
     "finite_or_none",
     "fit_metrics",
     "interval_reach",
@@ -386,15 +385,6 @@ class Layout:
     trim: str
 
 
-def direct_targets(series: np.ndarray, horizon: int) -> np.ndarray:
-    """``(time - horizon, horizon * columns)``: row ``t`` holds steps ``t + 1 .. t + horizon``.
-
-    Step-major, as ``make_windows`` lays out a direct head's targets.
-    """
-    steps = len(series) - horizon
-    return np.concatenate([series[k + 1 : steps + k + 1] for k in range(horizon)], axis=1)
-
-
 def training_layout(
     settings: ForecasterConfig,
     ids: Sequence[str],
@@ -535,7 +525,7 @@ def validation_forecasts(
     """
     origins = np.arange(fit_end, len(series) - horizon + 1)
     columns = series.shape[1]
-    if model.stateful and not model.return_sequences:
+    if model.stateful and not model.streams:
         seeds = int(jax.tree.leaves(params)[0].shape[0])
         zero = tuple(  # (seeds, rows, units) per layer, NumPy: no eager program
             LSTMState(h=np.zeros((seeds, 1, u), np.float32), c=np.zeros((seeds, 1, u), np.float32))
@@ -544,7 +534,7 @@ def validation_forecasts(
         # the output after window j (readings j .. j + timesteps - 1) forecasts step j + timesteps
         y = read_windows(model, params, zero, series[None, : origins[-1]], seeds=True)[0]
         out = y[:, 0, origins - model.timesteps]  # (seeds, origins, outputs)
-    elif model.stateful:
+    elif model.stateful:  # a stream
         y = sequence_outputs(model, params, series[None])[:, 0]  # (seeds, time, outputs)
         out = y[:, origins - 1]  # the output after reading step o - 1
     else:
