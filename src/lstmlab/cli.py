@@ -1129,7 +1129,13 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
         "is one series, forecast by one shared model. The model defaults are "
         "lstmlab.ForecasterConfig's, the same as Forecaster(...) and compare."
     )
-    parser.add_argument("data", type=Path, metavar="DATA", help="CSV file with a time column")
+    parser.add_argument(
+        "data",
+        type=Path,
+        metavar="DATA",
+        help="CSV file: a time column of timestamps or step numbers 1, 2, 3, or none when "
+        "the first column is a --target (the readings are then numbered from 0)",
+    )
     _add_target(parser, required=True, help="the column(s) to forecast, one series each")
     parser.add_argument(
         "--time-col",
