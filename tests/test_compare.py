@@ -419,6 +419,45 @@ def long_memory_series(n: int = 400, seed: int = 0) -> np.ndarray:
     return series
 
 
+@pytest.mark.parametrize("strategy", ["recursive", "direct"])
+@pytest.mark.parametrize("kind", ["stateful", "stacked", "stateless", "mlp"])
+def test_compare_and_the_forecaster_forecast_one_model_alike(kind, strategy):
+    # The same network and weights (3 seeds): compare's rolling-origin forecasts, every origin
+    # warm started from the start of the series, equal the Forecaster's after it observes
+    # the series up to each origin. The forecast paths of the two are one model's.
+    from lstmlab.core.model import build_network
+    from lstmlab.forecaster import Forecaster, Recipe
+
+    window, horizon = 4, 3
+    outputs = horizon if strategy == "direct" else 1
+    units = (5, 3) if kind == "stacked" else (5,)
+    config = build_network(
+        kind, units=units, window=window, features=1, outputs=outputs, norm="difference"
+    )
+    params = jax.tree.map(
+        lambda *seeds: np.stack(seeds), *[init_params(config, s) for s in range(3)]
+    )
+    series = np.random.default_rng(0).uniform(0.0, 1.0, (40, 1)).astype(np.float32)
+    origins = np.array([window, 11, 17, 30])
+    theirs = compare._forecast_scaled(
+        config,
+        params,
+        series[:, None, :],
+        origins,
+        window=window,
+        horizon=horizon,
+        strategy=strategy,
+    )  # (seeds, origins, horizon, series)
+    recipe = Recipe(kind=kind, window=window, columns=("value",), horizon=outputs)
+    model = Forecaster.from_params(config, params, recipe=recipe, scaler=None, seeds=3)
+    for row, origin in enumerate(origins):
+        state = model.advance("s", series[:origin], state=model.fresh_state())
+        ours = model.forecast_state("s", state, horizon).values[:, 0]  # the seed median
+        np.testing.assert_allclose(
+            ours, np.median(theirs[:, row, :, 0], axis=0), rtol=1e-5, atol=1e-6
+        )
+
+
 @pytest.mark.slow
 def test_stateful_model_sees_its_stream_in_order_and_beats_the_stateless_one():
     values = long_memory_series()
