@@ -197,9 +197,20 @@ def summarise(cases: Sequence[dict[str, Any]], kinds: Sequence[str]) -> dict[str
             "geomean_rmse_ratio": geometric_mean([c["rmse_ratio"] for c in chosen]),
             "compare_wins": sum(c["ratio"] < 1 for c in chosen),
             "forecaster_wins": sum(c["ratio"] > 1 for c in chosen),
-            "better": "compare" if ratio < 1 else "the Forecaster",
+            "better": _better(ratio, chosen),
         }
     return out
+
+
+def _better(ratio: float, cases: Sequence[dict[str, Any]]) -> str:
+    """Which is better: the one ahead in geometric mean and in the count of series won."""
+    compare_wins = sum(c["ratio"] < 1 for c in cases)
+    forecaster_wins = sum(c["ratio"] > 1 for c in cases)
+    if ratio < 1 and compare_wins > forecaster_wins:
+        return "compare"
+    if ratio > 1 and forecaster_wins > compare_wins:
+        return "the Forecaster"
+    return "neither clearly"
 
 
 def verdict(summary: dict[str, Any], kinds: Sequence[str]) -> str:
