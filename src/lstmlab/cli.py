@@ -1109,6 +1109,12 @@ def _run_compare(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- fit
 
 
+_FIT_DATA_HELP = (
+    "CSV file: a time column of timestamps or step numbers 1, 2, 3, or none when the first "
+    "column is a --target (the readings are then numbered from 0)"
+)
+
+
 def _add_fit(parser: argparse.ArgumentParser) -> None:
     # ForecasterConfig's fields and defaults, read without loading JAX (fit --help)
     from lstmlab.defaults import FORECASTER_MODELS, MIN_WINDOW, MODEL_KINDS, ForecasterSettings
@@ -1129,13 +1135,7 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
         "is one series, forecast by one shared model. The model defaults are "
         "lstmlab.ForecasterConfig's, the same as Forecaster(...) and compare."
     )
-    parser.add_argument(
-        "data",
-        type=Path,
-        metavar="DATA",
-        help="CSV file: a time column of timestamps or step numbers 1, 2, 3, or none when "
-        "the first column is a --target (the readings are then numbered from 0)",
-    )
+    parser.add_argument("data", type=Path, metavar="DATA", help=_FIT_DATA_HELP)
     _add_target(parser, required=True, help="the column(s) to forecast, one series each")
     parser.add_argument(
         "--time-col",
