@@ -1013,23 +1013,11 @@ def test_answers_match_their_response_models(inproc):
         models["ForecastAnswer"].model_validate({**answer, "colour": "red"})
 
 
-def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, monkeypatch):
-    import logging
-
-    import jax
-
+def test_no_request_compiles_and_a_slow_request_does_not_stall_health(
+    inproc, monkeypatch, compile_log
+):
     # 1. after the warm-up, no request shape compiles (readings 1..8, horizons 1..4)
-    compiled = []
-
-    class Catch(logging.Handler):
-        def emit(self, record):
-            if "ompil" in record.getMessage():
-                compiled.append(record.getMessage())
-
-    handler = Catch()
-    logging.getLogger("jax").addHandler(handler)
-    jax.config.update("jax_log_compiles", True)
-    try:
+    with compile_log() as compiled:
         seq = 0
         for count in (3, 5, 8, 1, 7, 2, 6, 4):
             body = {"values": [1.0] * count, "seq": seq, "horizon": count % 4 + 1}
@@ -1038,9 +1026,6 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
             seq += count
         for horizon in (1, 2, 3, 4):
             assert inproc.call("GET", f"/series/shapes/forecast?horizon={horizon}")[0] == 200
-    finally:
-        jax.config.update("jax_log_compiles", False)
-        logging.getLogger("jax").removeHandler(handler)
     assert compiled == []
     # 2. a request busy for 3 s in model work (as a compile was) leaves /health answering
     forecast_state = inproc.service.forecaster.forecast_state
