@@ -1353,39 +1353,14 @@ class Forecaster:
         columns = self._model.features
         row_buckets = [1 << bit for bit in range(_bucket(max_series).bit_length())]
         programs = 0
+        # observe's own read, on zeros: a window of readings (one reading for a stream)
+        zeros = np.zeros((1 if self._model.streams else self._recipe.window, columns), np.float32)
         for rows in row_buckets:
-            fresh = [self.fresh_state()] * rows
-            if not self._model.stateful:
-                x = np.zeros((rows, self._recipe.window, columns), np.float32)
-                y, _ = read(self._model, self._params, (), x, seeds=True)
-            elif self.windowed:
-                x = np.zeros((rows, self._recipe.window, columns), np.float32)
-                y, _ = read_windows(
-                    self._model,
-                    self._params,
-                    _stack_rnn(fresh),
-                    x,
-                    seeds=True,
-                    capacity=self._read_capacity,
-                )
-                y = y[:, :, -1]
-            else:
-                x = np.zeros((rows, 1, columns), np.float32)
-                y, _ = read(
-                    self._model,
-                    self._params,
-                    _stack_rnn(fresh),
-                    x,
-                    seeds=True,
-                    capacity=self._read_capacity,
-                )
+            checked = {f"warm-up {i}": (self.fresh_state(), zeros, None, None) for i in range(rows)}
+            ready = list(self._read(checked).values())
             programs += 1
             if self._recipe.horizon > 1 or max_horizon == 1:
                 continue
-            ready = [dataclasses.replace(s, prediction=y[:, 0]) for s in fresh]
-            if self.windowed:
-                window = self._recipe.window
-                ready = [dataclasses.replace(s, recent=np.zeros((window, columns))) for s in ready]
             self._rollout(ready, 2)  # every horizon from 2 to max_horizon: one program
             programs += 1
         return programs
