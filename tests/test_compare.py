@@ -581,8 +581,9 @@ def test_training_gives_the_losses_of_the_driver_called_directly():
         inputs, _ = data.scaling(spec.scaler)
         targets = compare._training_targets(data.fold, config, spec.window, data.n_train)
         x, y = compare._samples(inputs, targets, spec.window, config.outputs)
-        x_batches, y_batches, _, _ = compare._batches(spec, x, y, None)
-        args = (spec, index, model_config, (x_batches, y_batches, None), config.seeds)
+        batches, _ = compare._batches(spec, x, y, None)
+        laid = (batches.x_batches, batches.y_batches, None)
+        args = (spec, index, model_config, laid, config.seeds)
         losses = driver_run(*args, reset="epoch").loss
         assert outcome.losses.shape == (spec.epochs, config.seeds)
         np.testing.assert_array_equal(outcome.losses, losses)
@@ -1023,14 +1024,14 @@ def test_a_long_series_grows_default_batches_and_published_ones_stay():
     y = np.zeros((3000, 1, 1), np.float32)
     for kind in ("mlp", "stateful"):
         spec = ModelSpec(model=kind, units=(2,), window=5)
-        x_batches, _, _, layout = compare._batches(spec, x, y, None)
+        x_batches = compare._batches(spec, x, y, None)[0].x_batches
         assert x_batches.shape[0] <= limit < 3000 // spec.batch_size
         assert x_batches.shape[1] == -(-3000 // limit)  # ceil: the smallest batch that fits
         fixed = dataclasses.replace(spec, grow_batches=False)
-        assert compare._batches(fixed, x, y, None)[0].shape[1] == spec.batch_size
+        assert compare._batches(fixed, x, y, None)[0].batch_size == spec.batch_size
     # A short series keeps the kind's default exactly.
     short = ModelSpec(model="mlp", units=(2,), window=5)
-    assert compare._batches(short, x[:100], y[:100], None)[0].shape[1] == short.batch_size
+    assert compare._batches(short, x[:100], y[:100], None)[0].batch_size == short.batch_size
 
 
 def test_without_validation_residuals_there_is_no_interval_rather_than_an_infinite_one():

@@ -1573,7 +1573,7 @@ def test_a_long_series_grows_the_default_batch_by_compares_rule_and_a_given_one_
     x = np.zeros((samples, 1, window, 1), np.float32)
     y = np.zeros((samples, 1, 1), np.float32)
     ours = compare._batches(ModelSpec(model="mlp", window=window), x, y, None)[0]
-    assert grown.batch_size == ours.shape[1] == -(-samples // MAX_BATCHES_PER_EPOCH)
+    assert grown.batch_size == ours.batch_size == -(-samples // MAX_BATCHES_PER_EPOCH)
     given = training_layout(
         ForecasterConfig(model="mlp", batch_size=4), ["a"], series, window, 1, [0]
     )
@@ -1587,11 +1587,11 @@ def test_a_long_series_grows_the_default_batch_by_compares_rule_and_a_given_one_
     windows = make_windows(series[0], length=window)  # compare's samples: (samples, 1, ...)
     theirs = compare._batches(
         ModelSpec(model="stateful", window=window), windows.x[:, None], windows.y[:, None], None
-    )
-    assert layout.batch_size == theirs[0].shape[1] == -(-samples // MAX_BATCHES_PER_EPOCH) > 1
+    )[0]
+    assert layout.batch_size == theirs.batch_size == -(-samples // MAX_BATCHES_PER_EPOCH) > 1
     assert layout.x_batches.shape[0] <= MAX_BATCHES_PER_EPOCH
-    np.testing.assert_array_equal(layout.x_batches, theirs[0])
-    np.testing.assert_array_equal(layout.y_batches, theirs[1])
+    np.testing.assert_array_equal(layout.x_batches, theirs.x_batches)
+    np.testing.assert_array_equal(layout.y_batches, theirs.y_batches)
 
 
 @pytest.mark.parametrize("zones", [("UTC", "UTC"), ("Europe/Paris", "UTC")])

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstmlab.data.layouts import (
+    MAX_BATCHES_PER_EPOCH,
     OfficialBatches,
     SampleBatches,
     TrimReport,
@@ -15,6 +16,7 @@ from lstmlab.data.layouts import (
     make_sample_batches,
     make_series_streams,
     make_stream_batches,
+    make_training_batches,
     make_windows,
 )
 
@@ -868,3 +870,64 @@ def test_batches_are_read_only():
 def test_errors(kwargs, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         make_official_batches(**kwargs)
+
+
+# --- training batches (fit's and compare's one policy) ------------------------------------
+
+
+def _series(*lengths):
+    """Series ``j`` holds samples ``1000 j + t``, its target ten times that."""
+    return [
+        (1000.0 * j + np.arange(n), 10.0 * (1000 * j + np.arange(n))) for j, n in enumerate(lengths)
+    ]
+
+
+def test_stateful_training_batches_stream_each_series_newest_samples_by_hand():
+    # Series of 9 and 7 samples, 2 streams each: every series keeps its newest 7, then the
+    # stream cutter drops the oldest 1 (7 = 2 x 3 + 1). Rows are series-major.
+    b = make_training_batches(_series(9, 7), stateful=True, batch_size=2, grow=False)
+    np.testing.assert_array_equal(
+        b.x_batches, [[3, 6, 1001, 1004], [4, 7, 1002, 1005], [5, 8, 1003, 1006]]
+    )
+    np.testing.assert_array_equal(b.y_batches, 10 * b.x_batches)
+    assert (b.batch_size, b.streams, b.validation, b.validation_state) == (4, 2, None, "zeros")
+    # every sample is counted: series 0 loses 2 + 1 at the start, series 1 loses 1
+    assert b.trim.per_series == ((3, 0), (1, 0))
+    assert str(b.trim) == (
+        "used 12 of 16 samples in 4 streams x 3 batches from 2 series; trimmed 4 at the start"
+    )
+
+
+def test_one_stream_per_series_carries_its_state_into_the_validation_samples():
+    train, validation = _series(8, 8), [(x + 8, y + 80) for x, y in _series(3, 3)]
+    one = make_training_batches(train, validation, stateful=True, batch_size=1, grow=False)
+    assert one.validation_state == "carry"
+    np.testing.assert_array_equal(one.validation[0], [[8, 1008], [9, 1009], [10, 1010]])
+    # more streams than validation samples: as many as there are validation samples
+    many = make_training_batches(train, validation, stateful=True, batch_size=5, grow=False)
+    assert (many.streams, many.validation_state) == (3, "zeros")
+    reference = make_stream_batches(train[1][0], train[1][1], batch_size=3)
+    np.testing.assert_array_equal(many.x_batches[:, 3:], reference.x_batches)
+
+
+def test_window_training_batches_pool_the_series_in_order_by_hand():
+    train = _series(5, 4)
+    b = make_training_batches(train, stateful=False, batch_size=4, grow=False)
+    pooled = np.concatenate([x for x, _ in train])  # 9 samples: the oldest one left out
+    np.testing.assert_array_equal(b.x_batches, pooled[1:].reshape(2, 4))
+    assert (b.batch_size, b.streams, b.validation_state) == (4, None, "zeros")
+    assert (b.trim.used, b.trim.trimmed_start) == (8, 1)
+    # a validation pool smaller than the batch shrinks both to one size
+    validation = _series(2, 1)
+    small = make_training_batches(train, validation, stateful=False, batch_size=4, grow=False)
+    assert small.batch_size == 3 == small.validation[0].shape[1]
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+def test_a_default_batch_grows_on_a_long_series_and_a_given_one_stays(stateful):
+    train = _series(3000)
+    grown = make_training_batches(train, stateful=stateful, batch_size=1, grow=True)
+    assert grown.x_batches.shape[0] <= MAX_BATCHES_PER_EPOCH
+    assert grown.batch_size == -(-3000 // MAX_BATCHES_PER_EPOCH)  # the smallest that fits
+    kept = make_training_batches(train, stateful=stateful, batch_size=1, grow=False)
+    assert kept.x_batches.shape == (3000, 1)

@@ -102,9 +102,7 @@ from lstmlab.data.frames import (
     check_outliers,
     parse_training_data,
 )
-from lstmlab.data.layouts import (
-    make_windows,
-)
+from lstmlab.data.layouts import TrainingBatches, make_windows
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
 from lstmlab.defaults import (
@@ -128,7 +126,6 @@ from lstmlab.pipeline import (
     Calibration,
     Candidate,
     ForecasterConfig,
-    Layout,
     Plan,
     Recipe,
     bound_columns,
@@ -2318,7 +2315,7 @@ class Forecaster:
         scalers: Mapping[str, Scaler],
         n_val: Sequence[int],
         ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    ) -> list[tuple[str, Candidate, Layout]]:
+    ) -> list[tuple[str, Candidate, TrainingBatches]]:
         """``train_candidates`` under one progress bar over every candidate's epochs."""
         from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
 

@@ -6,14 +6,17 @@ What a forecasting model is and how it is trained, apart from the object that se
 - ``ForecasterConfig`` (the settings a user writes) and ``Recipe`` (the data recipe a saved
   model keeps: kind, window, columns, frequency, horizon, norm, seasons);
 - the training layout of a global model over many series (``training_layout``: windows or
-  streams, the validation tail, batch growth on long series);
+  streams, the validation tail, batch growth on long series, laid out by
+  ``lstmlab.data.layouts.make_training_batches``), how a candidate trains
+  (``training_config``) and where its seeds become keys (``initial_states``);
 - the candidates (a kind and a normalisation each), their validation forecasts and scores
   (``validation_forecasts``, ``score_candidate``) and the metrics of a fit (``fit_metrics``);
 - the calibration of the prediction intervals (``Calibration``, ``calibration_steps``,
   ``interval_reach``, ``parse_levels``, ``bound_columns``).
 
-The choice among candidates (``lstmlab.scoring.lowest``) and the refit's epoch count
-(``lstmlab.core.train.TrainLog.refit_epochs``) are the rules compare follows too.
+The batches, the training rule, the seeds' keys, the choice among candidates
+(``lstmlab.scoring.lowest``) and the refit's epoch count
+(``lstmlab.core.train.TrainLog.refit_epochs``) are compare's too: it calls these functions.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from lstmlab.core.model import (
     Params,
     apply,
     build_network,
+    init_params,
     init_state,
 )
 from lstmlab.core.rollout import read, read_windows
@@ -55,13 +59,13 @@ from lstmlab.core.train import (
     Plateau,
     TrainConfig,
     TrainLog,
+    TrainState,
     fit,
     init_train_states,
 )
 from lstmlab.data.layouts import (
-    grown_batch_size,
-    make_sample_batches,
-    make_stream_batches,
+    TrainingBatches,
+    make_training_batches,
     make_windows,
 )
 from lstmlab.data.scaling import SCALER_KINDS, Scaler
@@ -85,7 +89,6 @@ __all__ = [
     "Calibration",
     "Candidate",
     "ForecasterConfig",
-    "Layout",
     "Recipe",
     "bound_columns",
     "candidate_plans",
@@ -103,7 +106,9 @@ __all__ = [
     "refit",
     "score_candidate",
     "sequence_outputs",
+    "initial_states",
     "train_candidates",
+    "training_config",
     "training_layout",
     "validation_forecasts",
 ]
@@ -373,18 +378,6 @@ def compiled_sequence(config: ModelConfig):
 # --------------------------------------------------------------------------- training data
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class Layout:
-    """The training batches of ``fit``, its validation batches, and how they were laid out."""
-
-    x_batches: np.ndarray
-    y_batches: np.ndarray
-    validation: tuple[np.ndarray, np.ndarray] | None
-    validation_state: str
-    batch_size: int
-    trim: str
-
-
 def training_layout(
     settings: ForecasterConfig,
     ids: Sequence[str],
@@ -392,7 +385,7 @@ def training_layout(
     window: int,
     horizon: int,
     n_val: Sequence[int],
-) -> Layout:
+) -> TrainingBatches:
     """Training and validation batches of every series, laid out for the model.
 
     Every target of a training sample lies before the validation tail of its series, every
@@ -408,85 +401,22 @@ def training_layout(
                 "or validation=0 (with a norm)"
             )
     validate = any(n_val)
-    grow = settings.batch_size is None  # a default batch grows on a long series, a given one stays
-    windows, val_windows = [], []
+    train, validation = [], []
     for series, tail in zip(scaled, n_val, strict=True):
         fit_end = len(series) - tail
-        windows.append(make_windows(series[:fit_end], length=window, horizon=horizon))
+        windows = make_windows(series[:fit_end], length=window, horizon=horizon)
+        train.append((windows.x, windows.y))
         if tail:
             # the first validation window's first target is the first step of the tail
-            tail_windows = make_windows(series[fit_end - window :], length=window, horizon=horizon)
-            val_windows.append(tail_windows)
-    if settings.stateful:
-        return _stream_layout(settings, windows, val_windows if validate else None, grow)
-    x = np.concatenate([w.x for w in windows])  # (samples, window, columns)
-    y = np.concatenate([w.y for w in windows])  # (samples, horizon * columns)
-    batch_size = settings.resolved_batch_size
-    if grow:
-        batch_size = grown_batch_size(batch_size, len(x))
-    batch_size = min(batch_size, len(x))
-    validation = None
-    if validate:
-        val_x = np.concatenate([w.x for w in val_windows])
-        val_y = np.concatenate([w.y for w in val_windows])
-        batch_size = min(batch_size, len(val_x))  # the driver needs one batch size
-        val = make_sample_batches(val_x, val_y, batch_size=batch_size, trim="start")
-        validation = (val.x_batches, val.y_batches)
-    batches = make_sample_batches(x, y, batch_size=batch_size, trim="start")
-    return Layout(
-        x_batches=batches.x_batches,
-        y_batches=batches.y_batches,
-        validation=validation,
-        validation_state="zeros",
-        batch_size=batch_size,
-        trim=str(batches.trim),
-    )
-
-
-def _stream_layout(
-    settings: ForecasterConfig,
-    windows: Sequence[Any],
-    val_windows: Sequence[Any] | None,
-    grow: bool,
-) -> Layout:
-    """Keras' stateful layout of every series' overlapping windows (compare's, too).
-
-    Each series gives ``streams`` contiguous streams of windows (``make_stream_batches``):
-    row ``i`` of batch ``k + 1`` holds the window one step after row ``i`` of batch ``k``, so
-    the state carried across batches follows the series. Rows are series-major; every series
-    keeps its newest windows, as many as the shortest series has. One stream per series
-    carries its state into the validation tail (compare's rule); several start it from zero.
-    """
-    count = min(len(w.x) for w in windows)
-    streams = settings.resolved_batch_size  # streams per series
-    if grow:
-        streams = grown_batch_size(streams, count)
-    streams = min(streams, count)
-    if val_windows is not None:
-        val_count = min(len(w.x) for w in val_windows)
-        streams = max(1, min(streams, val_count))
-
-    def batches(parts: Sequence[Any], keep: int) -> tuple[np.ndarray, np.ndarray, str]:
-        laid = [
-            make_stream_batches(w.x[len(w.x) - keep :], w.y[len(w.y) - keep :], batch_size=streams)
-            for w in parts
-        ]
-        x = np.concatenate([b.x_batches for b in laid], axis=1)  # (batches, rows, window, C)
-        y = np.concatenate([b.y_batches for b in laid], axis=1)
-        return x, y, str(laid[0].trim)
-
-    x_batches, y_batches, trim = batches(windows, count)
-    validation, state = None, "zeros"
-    if val_windows is not None:
-        val_x, val_y, _ = batches(val_windows, val_count)
-        validation, state = (val_x, val_y), "carry" if streams == 1 else "zeros"
-    return Layout(
-        x_batches=x_batches,
-        y_batches=y_batches,
-        validation=validation,
-        validation_state=state,
-        batch_size=streams * len(windows),
-        trim=trim,
+            windows = make_windows(series[fit_end - window :], length=window, horizon=horizon)
+            validation.append((windows.x, windows.y))
+    return make_training_batches(
+        train,
+        validation if validate else None,
+        stateful=settings.stateful,
+        batch_size=settings.resolved_batch_size,
+        # a default batch grows on a long series, a given one stays
+        grow=settings.batch_size is None,
     )
 
 
@@ -604,7 +534,7 @@ def score_candidate(
 def fit_metrics(
     log: TrainLog,
     settings: ForecasterConfig,
-    layout: Layout,
+    layout: TrainingBatches,
     series: Mapping[str, np.ndarray],
     seconds: float,
 ) -> dict[str, Any]:
@@ -637,7 +567,7 @@ def fit_metrics(
         "updates": int(np.asarray(log.updates)[0]),
         "batch_size": layout.batch_size,
         "train_seconds": seconds,
-        "trim": layout.trim,
+        "trim": str(layout.trim),
         "series": {i: int(len(v)) for i, v in series.items()},
         "config": settings.to_dict(),
     }
@@ -890,7 +820,7 @@ class Plan:
 
     settings: ForecasterConfig  # ``model`` is the kind
     norms: tuple[str, ...]
-    layout: Layout
+    layout: TrainingBatches
     window: int
 
 
@@ -917,6 +847,55 @@ def candidate_plans(
     return plans
 
 
+def training_config(
+    *, epochs: int, learning_rate: float, shuffle: bool, seed: int, patience: int | None
+) -> TrainConfig:
+    """How every candidate trains, in ``fit`` and in ``compare``: one rule.
+
+    The state is reset after every epoch (Keras' ``reset_states()`` after each
+    ``fit(epochs=1)``). With ``patience`` (a validation tail is watched), training stops after
+    that many epochs without improvement, and the learning rate drops after half as many
+    (``Plateau``); ``None`` trains every epoch (a refit).
+    """
+    watched = patience is not None
+    return TrainConfig(
+        epochs=epochs,
+        learning_rate=learning_rate,
+        shuffle=shuffle,
+        reset="epoch",
+        seed=seed,
+        early_stopping=EarlyStopping(patience=patience) if watched else None,
+        plateau=Plateau(patience=max(1, patience // 2)) if watched else None,
+    )
+
+
+def initial_states(
+    model: ModelConfig,
+    train_config: TrainConfig,
+    seeds: Sequence[int],
+    batch_size: int,
+    *,
+    model_index: int | None = None,
+) -> TrainState:
+    """Every seed's initial ``TrainState`` (leading axis: seeds): where seeds become keys.
+
+    Seed ``s`` draws its weights and its shuffling from ``jax.random.key(s)``. ``compare``
+    trains its models side by side and folds each one's ``model_index`` in: the weights from
+    ``fold_in(key(s), model_index)``, the shuffling from ``fold_in(key(s), 1000 +
+    model_index)``.
+    """
+    keys = [jax.random.key(seed) for seed in seeds]
+    if model_index is None:
+        return init_train_states(model, train_config, list(seeds), batch_size, keys=keys)
+    return init_train_states(
+        model,
+        train_config,
+        [init_params(model, jax.random.fold_in(key, model_index)) for key in keys],
+        batch_size,
+        keys=[jax.random.fold_in(key, 1000 + model_index) for key in keys],
+    )
+
+
 def train_candidates(
     settings: ForecasterConfig,
     plans: Sequence[Plan],
@@ -927,7 +906,7 @@ def train_candidates(
     ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
     *,
     on_epoch: Any = None,
-) -> list[tuple[str, Candidate, Layout]]:
+) -> list[tuple[str, Candidate, TrainingBatches]]:
     """Train every seed of every candidate (a kind and a norm) and score it on the tail.
 
     Early stopping and the learning-rate plateau watch the validation tail when there is
@@ -951,24 +930,16 @@ def train_candidates(
     out = []
     for plan in plans:
         layout = plan.layout
-        early = layout.validation is not None
-        train_config = TrainConfig(
+        train_config = training_config(
             epochs=settings.epochs,
             learning_rate=settings.learning_rate,
             shuffle=not plan.settings.stateful,
             seed=settings.seed,
-            early_stopping=EarlyStopping(patience=settings.patience) if early else None,
-            plateau=Plateau(patience=max(1, settings.patience // 2)) if early else None,
+            patience=settings.patience if layout.validation is not None else None,
         )
         for norm in plan.norms:
             model = plan.settings.model_config(columns, window=plan.window, norm=norm)
-            states = init_train_states(
-                model,
-                train_config,
-                seeds,
-                layout.batch_size,
-                keys=[jax.random.key(seed) for seed in seeds],
-            )
+            states = initial_states(model, train_config, seeds, layout.batch_size)
             trained, log = fit(
                 model,
                 train_config,
@@ -1013,13 +984,12 @@ def refit(
     """
     seeds = [settings.seed + i for i in range(settings.seeds)]
     whole = training_layout(settings, ids, scaled, window, settings.horizon, [0] * len(ids))
-    config = TrainConfig(
+    config = training_config(
         epochs=epochs,
         learning_rate=settings.learning_rate,
         shuffle=not settings.stateful,
         seed=settings.seed,
+        patience=None,
     )
-    states = init_train_states(
-        model, config, seeds, whole.batch_size, keys=[jax.random.key(seed) for seed in seeds]
-    )
+    states = initial_states(model, config, seeds, whole.batch_size)
     return fit(model, config, states, whole.x_batches, whole.y_batches)[0].params

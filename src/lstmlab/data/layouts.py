@@ -7,6 +7,8 @@
   ``i`` of batch ``k + 1`` continues row ``i`` of batch ``k`` (a stateful LSTM carries row
   ``i``'s state from one batch into the next, so row ``i`` of every batch must come from one
   contiguous stream of the data, in order).
+- ``make_training_batches``: every series' samples laid out for a stateful or a window model,
+  the one policy of ``Forecaster.fit`` and ``compare`` (batch growth, validation batches).
 
 One trim vocabulary everywhere (``check_trim``): ``"error"`` refuses data that do not fill
 whole batches and names the fix, ``"start"`` drops the oldest, ``"end"`` the newest; what is
@@ -30,6 +32,7 @@ __all__ = [
     "OfficialBatches",
     "SampleBatches",
     "StreamBatches",
+    "TrainingBatches",
     "TrimReport",
     "Windows",
     "MAX_BATCHES_PER_EPOCH",
@@ -39,6 +42,7 @@ __all__ = [
     "make_sample_batches",
     "make_series_streams",
     "make_stream_batches",
+    "make_training_batches",
     "make_windows",
 ]
 
@@ -796,3 +800,136 @@ def make_sample_batches(x: Any, y: Any, *, batch_size: int, trim: str = "error")
 
 make_official_batches = make_sample_batches
 """The official example's name for ``make_sample_batches``: the same function."""
+
+
+# --------------------------------------------------------------------------- training batches
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class TrainingBatches:
+    """A model's training batches from every series' samples, and its validation batches.
+
+    Attributes:
+        x_batches: ``(batches, rows, ...)`` inputs.
+        y_batches: ``(batches, rows, ...)`` targets.
+        validation: ``(x, y)`` validation batches with the training batches' rows, or ``None``.
+        validation_state: ``"carry"`` when every series is one stream that continues into its
+            validation samples (the driver carries the state on), else ``"zeros"``.
+        batch_size: rows per batch.
+        streams: streams per series (a stateful layout), else ``None``.
+        trim: what the training batches used and left out, over every series.
+    """
+
+    x_batches: np.ndarray
+    y_batches: np.ndarray
+    validation: tuple[np.ndarray, np.ndarray] | None
+    validation_state: str
+    batch_size: int
+    streams: int | None
+    trim: TrimReport
+
+
+def make_training_batches(
+    train: Any,
+    validation: Any = None,
+    *,
+    stateful: bool,
+    batch_size: int,
+    grow: bool,
+) -> TrainingBatches:
+    """Lay out every series' samples for a stateful or a window model: the one policy.
+
+    ``Forecaster.fit`` and ``compare`` both train on these batches.
+
+    - Stateful: each series gives ``streams`` contiguous streams (``make_stream_batches``),
+      rows series-major; every series keeps its newest samples, as many as the shortest one
+      has. ``streams`` is ``batch_size``, grown on a long series (``grown_batch_size``) when
+      ``grow``, at most the samples and the validation samples of a series. One stream per
+      series carries its state into the validation samples; several start them from zero.
+    - Window models: the samples of every series pooled, series after series, in batches of
+      ``batch_size`` (grown over the pool when ``grow``), the oldest left-overs dropped;
+      the validation batches have the same size.
+
+    Args:
+        train: ``(x, y)`` of each series, its samples in chronological order.
+        validation: ``(x, y)`` of each series' validation samples (right after its training
+            samples), or ``None``.
+        stateful: the stream layout (a stateful model) or pooled samples (a window model).
+        batch_size: streams per series (stateful) or samples per batch.
+        grow: grow ``batch_size`` on a long series (a default); ``False`` keeps it (a given one).
+
+    Returns:
+        ``TrainingBatches``.
+    """
+    if stateful:
+        return _stream_training_batches(train, validation, batch_size, grow)
+    x = np.concatenate([x for x, _ in train])
+    y = np.concatenate([y for _, y in train])
+    size = min(grown_batch_size(batch_size, len(x)) if grow else batch_size, len(x))
+    val = None
+    if validation is not None:
+        val_x = np.concatenate([x for x, _ in validation])
+        val_y = np.concatenate([y for _, y in validation])
+        size = min(size, len(val_x))  # the driver needs one batch size
+        laid = make_sample_batches(val_x, val_y, batch_size=size, trim="start")
+        val = (laid.x_batches, laid.y_batches)
+    batches = make_sample_batches(x, y, batch_size=size, trim="start")
+    return TrainingBatches(
+        x_batches=batches.x_batches,
+        y_batches=batches.y_batches,
+        validation=val,
+        validation_state="zeros",
+        batch_size=size,
+        streams=None,
+        trim=batches.trim,
+    )
+
+
+def _stream_training_batches(
+    train: Any, validation: Any, batch_size: int, grow: bool
+) -> TrainingBatches:
+    """``make_training_batches`` of a stateful model: Keras' stateful layout of each series."""
+    count = min(len(x) for x, _ in train)
+    streams = min(grown_batch_size(batch_size, count) if grow else batch_size, count)
+    if validation is not None:
+        val_count = min(len(x) for x, _ in validation)
+        streams = max(1, min(streams, val_count))
+
+    def lay_out(parts: Any, keep: int) -> tuple[np.ndarray, np.ndarray, list[StreamBatches]]:
+        laid = [
+            make_stream_batches(x[len(x) - keep :], y[len(y) - keep :], batch_size=streams)
+            for x, y in parts
+        ]
+        x_batches = np.concatenate([b.x_batches for b in laid], axis=1)  # (batches, rows, ...)
+        y_batches = np.concatenate([b.y_batches for b in laid], axis=1)
+        return x_batches, y_batches, laid
+
+    x_batches, y_batches, laid = lay_out(train, count)
+    # every series' samples are counted: those older than the shortest series' as trimmed
+    per_series = tuple(
+        (len(x) - count + b.trim.trimmed_start, b.trim.trimmed_end)
+        for (x, _), b in zip(train, laid, strict=True)
+    )
+    total = sum(len(x) for x, _ in train)
+    trim = TrimReport(
+        total=total,
+        used=sum(b.trim.used for b in laid),
+        trimmed_start=sum(start for start, _ in per_series),
+        trimmed_end=sum(end for _, end in per_series),
+        batch_size=x_batches.shape[1],
+        num_batches=x_batches.shape[0],
+        per_series=per_series,
+    )
+    val, state = None, "zeros"
+    if validation is not None:
+        val_x, val_y, _ = lay_out(validation, val_count)
+        val, state = (val_x, val_y), "carry" if streams == 1 else "zeros"
+    return TrainingBatches(
+        x_batches=x_batches,
+        y_batches=y_batches,
+        validation=val,
+        validation_state=state,
+        batch_size=x_batches.shape[1],
+        streams=streams,
+        trim=trim,
+    )

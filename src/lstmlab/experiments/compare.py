@@ -31,7 +31,8 @@ How the neural models are made to generalise:
   one far outside the plausible range is flagged and left out of the median.
 
 Each neural model trains its seeds at once with the one training driver
-(``lstmlab.core.train.fit``) and forecasts with the one rollout (``lstmlab.core.rollout``).
+(``lstmlab.core.train.fit``), on the ``Forecaster``'s batches, training rule and seed keys
+(``lstmlab.pipeline``), and forecasts with the one rollout (``lstmlab.core.rollout``).
 Each model of each fold is one task of an executor (``lstmlab.runtime``): in this process, or
 one Ray task on a cluster, with the same numbers either way. With ``folds > 1`` the test part
 is cut into consecutive blocks and every model is refitted on all data before each block
@@ -55,21 +56,15 @@ from lstmlab import scoring
 from lstmlab.core.model import (
     ModelConfig,
     Params,
-    init_params,
     init_state,
 )
 from lstmlab.core.rollout import rollout, window_states
 from lstmlab.core.train import (
-    EarlyStopping,
-    Plateau,
-    TrainConfig,
     TrainLog,
-    TrainState,
     fit,
-    init_train_states,
 )
 from lstmlab.data.calendar import infer_frequency
-from lstmlab.data.layouts import grown_batch_size, make_sample_batches, make_stream_batches
+from lstmlab.data.layouts import TrainingBatches, make_training_batches
 from lstmlab.data.loading import LoadConfig, LoadedSeries, fill_split, load_csv, load_household_days
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
@@ -82,7 +77,7 @@ from lstmlab.experiments.settings import (
     CompareConfig,
     ModelSpec,
 )
-from lstmlab.pipeline import AUTO_NORMS
+from lstmlab.pipeline import AUTO_NORMS, initial_states, training_config
 from lstmlab.runtime import Executor, LocalExecutor, ensure_compile_cache, epoch_progress
 
 __all__ = [
@@ -869,101 +864,48 @@ def _forecast_scaled(
     return forecasts.transpose(0, 1, 3, 2)  # (seeds, origins, horizon, series)
 
 
-def _initial_states(
-    model_config: ModelConfig,
-    train_config: TrainConfig,
-    batch_size: int,
-    model_index: int,
-    seeds: Sequence[int],
-) -> TrainState:
-    """Stacked initial ``TrainState`` of every seed (leading axis: seeds).
-
-    Seed ``s`` initialises the parameters from ``fold_in(key(s), model_index)`` and shuffles
-    with ``fold_in(key(s), 1000 + model_index)``.
-    """
-    keys = [jax.random.key(seed) for seed in seeds]
-    return init_train_states(
-        model_config,
-        train_config,
-        [init_params(model_config, jax.random.fold_in(key, model_index)) for key in keys],
-        batch_size,
-        keys=[jax.random.fold_in(key, 1000 + model_index) for key in keys],
-    )
-
-
-def _batch_size(spec: ModelSpec, samples: int) -> int:
-    """Samples per batch (window models) or streams per series (stateful ones)."""
-    if not spec.grow_batches:
-        return spec.batch_size
-    return grown_batch_size(spec.batch_size, samples)
-
-
-def _stream_batches(spec: ModelSpec, x: np.ndarray, y: np.ndarray, streams: int):
-    """Every series gives ``streams`` streams; rows of a batch: series-major."""
-    per_series = [
-        make_stream_batches(x[:, j], y[:, j], batch_size=streams, trim="start")
-        for j in range(x.shape[1])
-    ]
-    x_batches = np.concatenate([b.x_batches for b in per_series], axis=1)
-    y_batches = np.concatenate([b.y_batches for b in per_series], axis=1)
-    return x_batches, y_batches, per_series[0].trim
-
-
-def _flat(x: np.ndarray) -> np.ndarray:
-    """``(samples, series, ...)`` -> ``(samples * series, ...)``, time-major."""
-    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
-
-
 def _batches(
     spec: ModelSpec,
     x: np.ndarray,
     y: np.ndarray,
     validation: tuple[np.ndarray, np.ndarray] | None,
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None, str]:
+) -> tuple[TrainingBatches, str]:
     """Lay out training (and validation) samples ``(samples, series, ...)`` for ``spec``.
 
+    The ``Forecaster``'s layout (``make_training_batches``), from each series' samples.
+
     Returns:
-        ``(x_batches, y_batches, validation batches or None, layout description)``.
+        ``(batches, layout description)``.
     """
     num_series = x.shape[1]
-    if spec.stateful:
-        streams = _batch_size(spec, len(x))
-        if validation is not None:  # the validation batches have the training batches' rows
-            streams = max(1, min(streams, len(validation[0])))
-        x_batches, y_batches, trim = _stream_batches(spec, x, y, streams)
-        val = None
-        if validation is not None:
-            val = _stream_batches(spec, *validation, streams)[:2]
-        batch = x_batches.shape[1]
-        layout = (
-            f"stream layout: {streams} stream(s) per series x {num_series} series = "
-            f"batch size {batch}, {x_batches.shape[0]} batches per epoch, state reset after "
-            f"every epoch; {trim}" + (" per series" if num_series > 1 else "")
-        )
-        if batch == 1:
-            layout += " (with batch size 1 the stream and the official layouts agree)"
-        return x_batches, y_batches, val, layout
-    # Window models: all samples of all series pooled, time-major; the oldest left-overs
-    # dropped. Validation batches must have the training batches' size.
-    flat_x, flat_y = _flat(x), _flat(y)
-    batch_size = min(_batch_size(spec, len(flat_x)), len(flat_x))
-    if validation is not None:
-        batch_size = min(batch_size, len(_flat(validation[0])))
-    batches = make_sample_batches(flat_x, flat_y, batch_size=batch_size, trim="start")
-    val = None
-    if validation is not None:
-        val_batches = make_sample_batches(
-            _flat(validation[0]), _flat(validation[1]), batch_size=batch_size, trim="start"
-        )
-        val = (val_batches.x_batches, val_batches.y_batches)
+
+    def per_series(x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(x[:, j], y[:, j]) for j in range(num_series)]
+
+    batches = make_training_batches(
+        per_series(x, y),
+        None if validation is None else per_series(*validation),
+        stateful=spec.stateful,
+        batch_size=spec.batch_size,
+        grow=spec.grow_batches,
+    )
     trim = batches.trim
+    if spec.stateful:
+        layout = (
+            f"stream layout: {batches.streams} stream(s) per series x {num_series} series = "
+            f"batch size {batches.batch_size}, {trim.num_batches} batches per epoch, state "
+            f"reset after every epoch; {trim}"
+        )
+        if batches.batch_size == 1:
+            layout += " (with batch size 1 the stream and the official layouts agree)"
+        return batches, layout
     layout = (
         f"batches of {trim.batch_size} samples"
         + (", reshuffled every epoch" if spec.shuffle else "")
         + f"; used {trim.used} of {trim.total} samples"
         + (f", the {trim.trimmed} oldest left out" if trim.trimmed else "")
     )
-    return batches.x_batches, batches.y_batches, val, layout
+    return batches, layout
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -1011,18 +953,18 @@ def _train_candidate(
             int(train_targets[-1]) + 1, fold.n_train - outputs + 1, dtype=np.int64
         )
         validation = _samples(inputs, val_targets, window, outputs)
-    x_batches, y_batches, val_batches, layout = _batches(spec, x, y, validation)
-    train_config = TrainConfig(
+    batches, layout = _batches(spec, x, y, validation)
+    train_config = training_config(
         epochs=spec.epochs if refit_epochs is None else refit_epochs,
         learning_rate=spec.learning_rate,
         shuffle=bool(spec.shuffle),
-        reset="epoch",  # Keras' model.reset_states() after each fit(epochs=1)
         seed=config.seed,
-        early_stopping=EarlyStopping(patience=config.patience) if early else None,
-        plateau=Plateau(patience=max(1, config.patience // 2)) if early else None,
+        patience=config.patience if early else None,
     )
     seeds = range(config.seed, config.seed + config.seeds)
-    states = _initial_states(model_config, train_config, x_batches.shape[1], model_index, seeds)
+    states = initial_states(
+        model_config, train_config, seeds, batches.batch_size, model_index=model_index
+    )
     title = f"{spec.label} ({norm}{', refit' if refit_epochs else ''}) x{config.seeds}"
     with epoch_progress(train_config.epochs, title, quiet=quiet) as progress:
 
@@ -1033,11 +975,10 @@ def _train_candidate(
             model_config,
             train_config,
             states,
-            x_batches,
-            y_batches,
-            validation=val_batches,
-            # One stream per series continues into the validation tail; several do not.
-            validation_state="carry" if x_batches.shape[1] == data.num_series else "zeros",
+            batches.x_batches,
+            batches.y_batches,
+            validation=batches.validation,
+            validation_state=batches.validation_state,
             on_epoch=None if quiet else on_epoch,
         )
     if early:
