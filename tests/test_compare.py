@@ -458,6 +458,55 @@ def test_compare_and_the_forecaster_forecast_one_model_alike(kind, strategy):
         )
 
 
+@pytest.mark.parametrize(
+    "kind, strategy",
+    [
+        ("mlp", "direct"),
+        ("stateless", "recursive"),
+        ("stateful", "direct"),
+        ("stacked", "recursive"),
+    ],
+)
+def test_compare_trains_the_forecasters_model_of_each_kind(kind, strategy):
+    # compare's model of a fold and a Forecaster fitted on that fold's training part, with the
+    # same settings and seeds, are one model: the same training losses, the same refit, and
+    # the same forecasts at every test origin (the Forecaster reading the series up to each).
+    from lstmlab.forecaster import Forecaster
+
+    values = random_walk(90, seed=5)
+    window, horizon, epochs, seeds = 4, 2, 6, 2
+    spec = ModelSpec(model=kind, window=window, epochs=epochs, norm="difference")
+    config = CompareConfig(
+        models=(spec,),
+        seeds=seeds,
+        horizon=horizon,
+        strategy=strategy,
+        baselines=("persistence",),
+        seasons=(),
+    )
+    result = compare.run(config, values, quiet=True)
+    theirs = result.outcome(kind)
+    model = Forecaster(
+        model=kind,
+        window=window,
+        epochs=epochs,
+        norm="difference",
+        seeds=seeds,
+        horizon=horizon if strategy == "direct" else 1,
+        quiet=True,
+    ).fit(values[: result.n_train])
+    np.testing.assert_allclose(model.metrics["final_loss_per_seed"], theirs.final_loss, rtol=1e-6)
+    assert model.metrics["best_epoch"] == theirs.best_epoch.tolist()  # the validation losses
+    assert f"for {model.metrics['refit_epochs']} epochs" in theirs.layout
+    (series_id,) = model.series_ids
+    origins = result.folds[0].origins
+    for row in range(0, len(origins), 7):
+        state = model.advance(series_id, values[: origins[row], None], state=model.fresh_state())
+        ours = model.forecast_state(series_id, state, horizon).values[:, 0]  # the seed median
+        median = np.median(theirs.forecasts[:, row, :, 0], axis=0)
+        np.testing.assert_allclose(ours, median, rtol=1e-5)
+
+
 @pytest.mark.slow
 def test_stateful_model_sees_its_stream_in_order_and_beats_the_stateless_one():
     values = long_memory_series()
@@ -530,9 +579,9 @@ def test_seeds_differ_and_runs_are_reproducible():
 # ------------------------------------------------------------------------------ training
 
 
-def driver_run(spec, index, model_config, batches, seeds, reset, early=None, patience=20):
-    """The driver with compare's documented seeding: parameters from fold_in(key(seed),
-    model index), shuffling from fold_in(key(seed), 1000 + model index)."""
+def driver_run(spec, model_config, batches, seeds, reset, early=None, patience=20):
+    """The driver with the documented seeding of compare and the Forecaster: seed s draws its
+    parameters and its shuffling from key(s)."""
     x_batches, y_batches, validation = batches
     train_config = TrainConfig(
         epochs=spec.epochs,
@@ -544,14 +593,8 @@ def driver_run(spec, index, model_config, batches, seeds, reset, early=None, pat
         plateau=Plateau(patience=max(1, patience // 2)) if early else None,
     )
     keys = [jax.random.key(seed) for seed in range(seeds)]
-    params = [init_params(model_config, jax.random.fold_in(k, index)) for k in keys]
-    states = init_train_states(
-        model_config,
-        train_config,
-        params,
-        x_batches.shape[1],
-        keys=[jax.random.fold_in(k, 1000 + index) for k in keys],
-    )
+    params = [init_params(model_config, k) for k in keys]
+    states = init_train_states(model_config, train_config, params, x_batches.shape[1], keys=keys)
     return fit(
         model_config,
         train_config,
@@ -575,7 +618,7 @@ def test_training_gives_the_losses_of_the_driver_called_directly():
     )
     result = compare.run(config, values, quiet=True)
     data = compare.prepare_data(result.config, values, fold=result.folds[0])
-    for index, spec in enumerate(result.config.models):
+    for spec in result.config.models:
         outcome = result.outcome(spec.name)
         model_config = spec.model_config(data.num_features, config.outputs)
         inputs, _ = data.scaling(spec.scaler)
@@ -583,7 +626,7 @@ def test_training_gives_the_losses_of_the_driver_called_directly():
         x, y = compare._samples(inputs, targets, spec.window, config.outputs)
         batches, _ = compare._batches(spec, x, y, None)
         laid = (batches.x_batches, batches.y_batches, None)
-        args = (spec, index, model_config, laid, config.seeds)
+        args = (spec, model_config, laid, config.seeds)
         losses = driver_run(*args, reset="epoch").loss
         assert outcome.losses.shape == (spec.epochs, config.seeds)
         np.testing.assert_array_equal(outcome.losses, losses)
@@ -613,7 +656,7 @@ def test_early_stopping_in_compare_is_the_driver_with_the_same_validation_batche
     fold = data.fold
     assert (fold.n_train, fold.n_fit) == (53, 53 - 13)
     inputs, _ = data.scaling()
-    for index, spec in enumerate(result.config.models):
+    for spec in result.config.models:
         # The training samples end before the validation tail; validation samples fill it.
         first_targets = np.arange(spec.window, fold.n_fit)
         val_targets = np.arange(fold.n_fit, fold.n_train)
@@ -627,7 +670,7 @@ def test_early_stopping_in_compare_is_the_driver_with_the_same_validation_batche
             val = make_sample_batches(xv[:, 0], yv[:, 0], batch_size=4, trim="start")
         model_config = spec.model_config(data.num_features, 1)
         batches = (train.x_batches, train.y_batches, (val.x_batches, val.y_batches))
-        log = driver_run(spec, index, model_config, batches, 2, "epoch", True, patience)
+        log = driver_run(spec, model_config, batches, 2, "epoch", True, patience)
         outcome = result.outcome(spec.name)
         np.testing.assert_array_equal(outcome.losses, log.loss)
         np.testing.assert_array_equal(outcome.epochs_run, log.epochs_run)

@@ -50,7 +50,6 @@ from lstmlab.core.model import (
     Params,
     apply,
     build_network,
-    init_params,
     init_state,
 )
 from lstmlab.core.rollout import read, read_windows
@@ -870,30 +869,15 @@ def training_config(
 
 
 def initial_states(
-    model: ModelConfig,
-    train_config: TrainConfig,
-    seeds: Sequence[int],
-    batch_size: int,
-    *,
-    model_index: int | None = None,
+    model: ModelConfig, train_config: TrainConfig, seeds: Sequence[int], batch_size: int
 ) -> TrainState:
-    """Every seed's initial ``TrainState`` (leading axis: seeds): where seeds become keys.
+    """Every seed's initial ``TrainState`` (leading axis: seeds), in ``fit`` and ``compare``.
 
-    Seed ``s`` draws its weights and its shuffling from ``jax.random.key(s)``. ``compare``
-    trains its models side by side and folds each one's ``model_index`` in: the weights from
-    ``fold_in(key(s), model_index)``, the shuffling from ``fold_in(key(s), 1000 +
-    model_index)``.
+    Seed ``s`` draws its weights and its shuffling from ``jax.random.key(s)``: the same kind,
+    settings and seed give the same model, whichever of the two trains it.
     """
     keys = [jax.random.key(seed) for seed in seeds]
-    if model_index is None:
-        return init_train_states(model, train_config, list(seeds), batch_size, keys=keys)
-    return init_train_states(
-        model,
-        train_config,
-        [init_params(model, jax.random.fold_in(key, model_index)) for key in keys],
-        batch_size,
-        keys=[jax.random.fold_in(key, 1000 + model_index) for key in keys],
-    )
+    return init_train_states(model, train_config, list(seeds), batch_size, keys=keys)
 
 
 def train_candidates(

@@ -921,7 +921,6 @@ class _Candidate:
 
 def _train_candidate(
     spec: ModelSpec,
-    model_index: int,
     norm: str,
     data: PreparedData,
     quiet: bool,
@@ -930,9 +929,11 @@ def _train_candidate(
 ) -> _Candidate:
     """Train every seed of one model with one input normalisation, then forecast.
 
-    With ``refit_epochs`` the model is trained again from its initial weights on the whole
-    training part, validation tail included, for that many epochs (no early stopping), and
-    only the test part is forecast.
+    As ``Forecaster.fit`` trains a candidate (``lstmlab.pipeline``): its batches, its training
+    rule, seed ``s`` from ``jax.random.key(s)``, and its validation samples, whose every target
+    lies in the validation tail. With ``refit_epochs`` the model is trained again from its
+    initial weights on the whole training part, validation tail included, for that many
+    epochs (no early stopping), and only the test part is forecast.
     """
     config, fold = data.config, data.fold
     window, outputs = spec.window, config.outputs
@@ -947,11 +948,9 @@ def _train_candidate(
     x, y = _samples(inputs, train_targets, window, outputs)
     validation = None
     if early:  # the driver watches the validation loss
-        # The validation samples continue the training samples (a stateful model carries
-        # its state into them) up to the end of the training part.
-        val_targets = np.arange(
-            int(train_targets[-1]) + 1, fold.n_train - outputs + 1, dtype=np.int64
-        )
+        # Every target of a validation sample lies in the tail, as in the Forecaster's; one
+        # stream per series carries its state into them (after the last training sample).
+        val_targets = np.arange(fit_end, fold.n_train - outputs + 1, dtype=np.int64)
         validation = _samples(inputs, val_targets, window, outputs)
     batches, layout = _batches(spec, x, y, validation)
     train_config = training_config(
@@ -962,9 +961,7 @@ def _train_candidate(
         patience=config.patience if early else None,
     )
     seeds = range(config.seed, config.seed + config.seeds)
-    states = initial_states(
-        model_config, train_config, seeds, batches.batch_size, model_index=model_index
-    )
+    states = initial_states(model_config, train_config, seeds, batches.batch_size)
     title = f"{spec.label} ({norm}{', refit' if refit_epochs else ''}) x{config.seeds}"
     with epoch_progress(train_config.epochs, title, quiet=quiet) as progress:
 
@@ -1065,7 +1062,6 @@ class NeuralRun:
 
 def _train_and_forecast(
     spec: ModelSpec,
-    model_index: int,
     data: PreparedData,
     quiet: bool = True,
 ) -> NeuralRun:
@@ -1082,7 +1078,7 @@ def _train_and_forecast(
     val_actual = data.actual(fold.val_origins, config.horizon)
     candidates, val_flags, scores = [], [], {}
     for norm in norms:
-        candidate = _train_candidate(spec, model_index, norm, data, quiet)
+        candidate = _train_candidate(spec, norm, data, quiet)
         # The choice sees the validation tail only: its flags, its forecasts.
         val_flag = scoring.flag_forecasts(candidate.val_forecasts, low, high).flagged
         candidates.append(candidate)
@@ -1095,7 +1091,7 @@ def _train_and_forecast(
         # The validation tail is the most recent part of the training data: once it has
         # chosen the norm and the epoch count, the model learns from it too.
         epochs = kept.log.refit_epochs(val_flags[chosen]) or spec.epochs
-        refit = _train_candidate(spec, model_index, kept.norm, data, quiet, refit_epochs=epochs)
+        refit = _train_candidate(spec, kept.norm, data, quiet, refit_epochs=epochs)
         forecasts = refit.forecasts
         layout = refit.layout
     # Every forecast of a seed is checked, validation and test: a seed that fails either is
@@ -1638,9 +1634,7 @@ def run(
 
     # Epoch bars only in this process: a Ray worker's stderr does not reach this terminal.
     bars = not quiet and executor.name == "local"
-    tasks = [
-        (spec, index, data, not bars) for data in datas for index, spec in enumerate(config.models)
-    ]
+    tasks = [(spec, data, not bars) for data in datas for spec in config.models]
     runs = list(executor.map(_train_and_forecast, tasks, on_result=finished))
     per_model = len(config.models)
     for position in range(per_model):
