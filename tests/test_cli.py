@@ -607,7 +607,8 @@ def test_compare_prints_the_results_verdict(data_dir, tmp_path, capsys, compare_
         for o in result.outcomes
     )
     state_test = scoring.compare_seeds([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
-    lines = cli.compare_summary(dataclasses.replace(result, outcomes=better, state_test=state_test))
+    changed = dataclasses.replace(result, outcomes=better, state_test=state_test)
+    lines = documents.summary_lines(changed)
     assert lines[2].startswith(head.replace(format_number(ours), format_number(theirs / 2)))
     assert "(-50.0%): it " in lines[2]  # the test is of the forecasts, not of the scores
     assert lines[2].endswith(
@@ -692,7 +693,8 @@ def test_csv_end_to_end(tmp_path, capsys, compare_results):
     assert result.verdict.sentence in report
     printed = capsys.readouterr().out.splitlines()
     assert printed[-1].startswith(f"wrote {out}: ")
-    assert printed[-1 - len(cli.compare_summary(result)) : -1] == cli.compare_summary(result)
+    summary = documents.summary_lines(result)
+    assert printed[-1 - len(summary) : -1] == summary
 
 
 def test_csv_without_target_is_an_error(tmp_path, capsys):

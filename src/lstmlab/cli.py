@@ -61,7 +61,6 @@ if TYPE_CHECKING:  # annotations only: each handler imports what it runs
 __all__ = [
     "build_parser",
     "compare_config",
-    "compare_summary",
     "config_with_device",
     "load_command_series",
     "main",
@@ -1032,55 +1031,12 @@ def _check_folds(config: compare.CompareConfig, series: LoadedSeries) -> None:
     compare.make_folds(config, len(frame), window)
 
 
-def compare_summary(result: compare.CompareResult) -> list[str]:
-    """The lines ``lstmlab compare`` prints last, before the files it wrote.
-
-    How many models ran and how long; the verdict sentence (the best model, and those that
-    tie with it within the seed noise or the spread over folds); the seed median of the
-    best-validated neural model against the best statistical baseline (the lowest test RMSE
-    of the baselines other than persistence; persistence when it ran alone), or of every
-    neural model when no validation tail picks one; and the Mann-Whitney test of the
-    stateful LSTM against the stateless one over seeds, when both ran.
-
-    Args:
-        result: what ``compare.run`` returned.
-
-    Returns:
-        The lines, without line ends.
-    """
-    from lstmlab.experiments.settings import ENSEMBLE_SUFFIX
-    from lstmlab.report.documents import best_validated_sentence, versus_baseline_sentence
-
-    lines = [f"compared {len(result.outcomes)} models in {result.seconds:.1f} s"]
-    if result.verdict is not None:
-        lines.append(result.verdict.sentence)
-    base = result.best_statistical()
-    neural = [o.name for o in result.outcomes if o.kind == "neural"]
-    if base is not None and neural:
-        if result.best_validated is not None:
-            lines.append(best_validated_sentence(result))  # the report's sentence
-        else:
-            lines.extend(
-                versus_baseline_sentence(
-                    result.outcome(name + ENSEMBLE_SUFFIX),
-                    base,
-                    f"The seed median of {name} (no validation tail picks the best),",
-                    actual=result.actual,
-                    horizon=result.config.horizon,
-                )
-                for name in neural
-            )
-    if result.state_test is not None:
-        lines.append(result.state_test.sentence("stateful", "stateless"))
-    return lines
-
-
 def _run_compare(args: argparse.Namespace) -> int:
     from lstmlab.runtime import import_in_background, make_executor, on_device
 
     import_in_background(*_REPORT_MODULES)  # while the models compile
     from lstmlab.experiments import compare
-    from lstmlab.report.documents import write_compare_report, write_json
+    from lstmlab.report.documents import summary_lines, write_compare_report, write_json
 
     _check_seed_flag(args)
     config = compare_config(args)
@@ -1100,7 +1056,7 @@ def _run_compare(args: argparse.Namespace) -> int:
         log = _progress_line("compare") if args.quiet else print
         result = compare.run(config, series, quiet=args.quiet, log=log, executor=executor)
     written += write_compare_report(result, out).values()
-    for line in compare_summary(result):
+    for line in summary_lines(result):
         print(line)
     _say_wrote(out, written)
     return 0

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lstmlab import scoring
-from lstmlab.experiments.settings import MODES
+from lstmlab.experiments.settings import ENSEMBLE_SUFFIX, MODES
 
 if TYPE_CHECKING:
     from lstmlab.experiments.compare import CompareResult, ModelOutcome
@@ -37,6 +37,7 @@ __all__ = [
     "format_number",
     "image",
     "json_ready",
+    "summary_lines",
     "table",
     "write_compare_metrics_csv",
     "write_compare_report",
@@ -834,6 +835,46 @@ def _anchor_samples(result: CompareResult, name: str) -> tuple[np.ndarray, int]:
     """The kept samples' RMSE of ``name`` and how many of its seeds were flagged."""
     outcome = result.outcome(name)
     return outcome.scores("rmse"), _flag_count(outcome)[0]
+
+
+def summary_lines(result: CompareResult) -> list[str]:
+    """The lines ``lstmlab compare`` prints last, before the files it wrote.
+
+    How many models ran and how long; the verdict sentence (the best model, and those that
+    tie with it within the seed noise or the spread over folds); the seed median of the
+    best-validated neural model against the best statistical baseline (the lowest test RMSE
+    of the baselines other than persistence; persistence when it ran alone), or of every
+    neural model when no validation tail picks one; and the Mann-Whitney test of the
+    stateful LSTM against the stateless one over seeds, when both ran.
+
+    Args:
+        result: what ``compare.run`` returned.
+
+    Returns:
+        The lines, without line ends.
+    """
+    lines = [f"compared {len(result.outcomes)} models in {result.seconds:.1f} s"]
+    if result.verdict is not None:
+        lines.append(result.verdict.sentence)
+    base = result.best_statistical()
+    neural = [o.name for o in result.outcomes if o.kind == "neural"]
+    if base is not None and neural:
+        if result.best_validated is not None:
+            lines.append(best_validated_sentence(result))  # the report's sentence
+        else:
+            lines.extend(
+                versus_baseline_sentence(
+                    result.outcome(name + ENSEMBLE_SUFFIX),
+                    base,
+                    f"The seed median of {name} (no validation tail picks the best),",
+                    actual=result.actual,
+                    horizon=result.config.horizon,
+                )
+                for name in neural
+            )
+    if result.state_test is not None:
+        lines.append(result.state_test.sentence("stateful", "stateless"))
+    return lines
 
 
 def compare_summary(result: CompareResult) -> dict[str, Any]:
