@@ -369,8 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = markdown(rows, summary) + _skipped_lines(skipped)
     print()
     print(table)
+    from rich import print as rich_print  # the marks are rich markup (colour, not tags)
+
     for kind, s in summary.items():
-        print(
+        rich_print(
             f"{kind}: geometric mean ratio {s['geomean_ratio_to_ets']:.3f} "
             f"{mark(s['ratio_target_met'])}, wins {s['wins_over_ets']} "
             f"{mark(s['wins_target_met'])}, unflagged non-finite {s['unflagged_non_finite']} "
