@@ -102,7 +102,7 @@ from lstmlab.data.frames import (
     check_outliers,
     parse_training_data,
 )
-from lstmlab.data.layouts import TrainingBatches, make_windows
+from lstmlab.data.layouts import make_windows
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
 from lstmlab.defaults import (
@@ -2229,15 +2229,13 @@ class Forecaster:
         ]
         ranges = {i: plausible_range(parsed.values[i], FORECAST_PLAUSIBLE_FACTOR) for i in ids}
         plans = candidate_plans(settings, ids, scaled, window, n_val)
-        early = plans[0].layout.validation is not None
+        early = any(n_val)  # the candidates' trainings watch a validation tail
         started = time.perf_counter()
         trained = self._train_with_progress(plans, ids, scaled, scalers, n_val, ranges)
         seconds = time.perf_counter() - started
-        kinds = [kind for kind, _, _ in trained]
-        candidates = [candidate for _, candidate, _ in trained]
-        layouts = [layout for _, _, layout in trained]
+        kinds = [kind for kind, _ in trained]
+        candidates = [candidate for _, candidate in trained]
         one_kind = len(plans) == 1
-        del plans, trained  # the training batches: held below only by the chosen candidate's
 
         def recipe_of(k: int) -> Recipe:
             return Recipe(
@@ -2267,8 +2265,7 @@ class Forecaster:
         chosen = lowest(scores)  # a tie keeps the earlier: AUTO_KINDS, then AUTO_NORMS order
         kept = candidates[chosen]
         names = [f"{kind} ({c.norm})" for kind, c in zip(kinds, candidates, strict=True)]
-        metrics = fit_metrics(kept.log, settings, layouts[chosen], parsed.values, seconds)
-        del layouts  # before the refit lays out every reading afresh
+        metrics = fit_metrics(kept, settings, parsed.values, seconds)
         params, refit_epochs = self._refitted(
             kept, kinds[chosen], names[chosen], ids, scaled, window, early
         )
@@ -2315,7 +2312,7 @@ class Forecaster:
         scalers: Mapping[str, Scaler],
         n_val: Sequence[int],
         ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    ) -> list[tuple[str, Candidate, TrainingBatches]]:
+    ) -> list[tuple[str, Candidate]]:
         """``train_candidates`` under one progress bar over every candidate's epochs."""
         from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
 

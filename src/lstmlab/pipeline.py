@@ -91,6 +91,7 @@ __all__ = [
     "Recipe",
     "bound_columns",
     "candidate_plans",
+    "check_lengths",
     "Plan",
     "calibration_origins",
     "calibration_steps",
@@ -377,6 +378,25 @@ def compiled_sequence(config: ModelConfig):
 # --------------------------------------------------------------------------- training data
 
 
+def check_lengths(
+    ids: Sequence[str],
+    scaled: Sequence[np.ndarray],
+    window: int,
+    horizon: int,
+    n_val: Sequence[int],
+) -> None:
+    """Refuse a series too short for one training window before its validation tail."""
+    for series_id, series, tail in zip(ids, scaled, n_val, strict=True):
+        needed = window + horizon + tail
+        if len(series) < needed:
+            raise ValueError(
+                f"series {series_id!r} has {len(series)} readings, too few for window "
+                f"{window}, horizon {horizon} and a validation tail of {tail}: at least "
+                f"{needed} are needed; pass a longer series, a smaller window= or horizon=, "
+                "or validation=0 (with a norm)"
+            )
+
+
 def training_layout(
     settings: ForecasterConfig,
     ids: Sequence[str],
@@ -390,15 +410,7 @@ def training_layout(
     Every target of a training sample lies before the validation tail of its series, every
     target of a validation sample inside it.
     """
-    for series_id, series, tail in zip(ids, scaled, n_val, strict=True):
-        needed = window + horizon + tail
-        if len(series) < needed:
-            raise ValueError(
-                f"series {series_id!r} has {len(series)} readings, too few for window "
-                f"{window}, horizon {horizon} and a validation tail of {tail}: at least "
-                f"{needed} are needed; pass a longer series, a smaller window= or horizon=, "
-                "or validation=0 (with a norm)"
-            )
+    check_lengths(ids, scaled, window, horizon, n_val)
     validate = any(n_val)
     train, validation = [], []
     for series, tail in zip(scaled, n_val, strict=True):
@@ -430,6 +442,8 @@ class Candidate:
     score: float  # RMSE of the seed median on the validation tail; inf without one
     flags: SeedFlags
     residuals: dict[str, np.ndarray | None]  # (origins, horizon, columns), scaled
+    batch_size: int = 0  # rows per training batch
+    trim: str = ""  # what its training batches used and left out (``TrimReport``)
 
 
 def validation_forecasts(
@@ -531,13 +545,13 @@ def score_candidate(
 
 
 def fit_metrics(
-    log: TrainLog,
+    candidate: Candidate,
     settings: ForecasterConfig,
-    layout: TrainingBatches,
     series: Mapping[str, np.ndarray],
     seconds: float,
 ) -> dict[str, Any]:
-    """The driver's log as JSON-ready metrics (a stopped seed's epochs left out)."""
+    """The candidate's training log as JSON-ready metrics (a stopped seed's epochs left out)."""
+    log = candidate.log
     losses = np.asarray(log.loss, np.float64)  # (epochs, seeds), nan after a seed stopped
     last = [
         float(log.loss[np.flatnonzero(np.isfinite(losses[:, s]))[-1], s])
@@ -564,9 +578,9 @@ def fit_metrics(
         "epochs_run": [int(v) for v in log.epochs_run],
         "best_epoch": None if log.best_epoch is None else [int(v) for v in log.best_epoch],
         "updates": int(np.asarray(log.updates)[0]),
-        "batch_size": layout.batch_size,
+        "batch_size": candidate.batch_size,
         "train_seconds": seconds,
-        "trim": str(layout.trim),
+        "trim": candidate.trim,
         "series": {i: int(len(v)) for i, v in series.items()},
         "config": settings.to_dict(),
     }
@@ -815,11 +829,14 @@ def norm_candidates(settings: ForecasterConfig, columns: int, window: int) -> tu
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Plan:
-    """One kind to train: its settings, its normalisations and its training layout."""
+    """One kind to train: its settings and its normalisations.
+
+    Its batches (``training_layout``) are laid out when it trains and let go after: a global
+    model over many series holds one kind's batches at a time, not every kind's.
+    """
 
     settings: ForecasterConfig  # ``model`` is the kind
     norms: tuple[str, ...]
-    layout: TrainingBatches
     window: int
 
 
@@ -830,7 +847,13 @@ def candidate_plans(
     window: int,
     n_val: Sequence[int],
 ) -> list[Plan]:
-    """Every kind ``fit`` tries (``model="auto"``: ``AUTO_KINDS``), each laid out its own way."""
+    """Every kind ``fit`` tries (``model="auto"``: ``AUTO_KINDS``), each laid out its own way.
+
+    Raises:
+        ValueError: a series too short for the window, the horizon and its validation tail
+            (before any training).
+    """
+    check_lengths(ids, scaled, window, settings.horizon, n_val)
     columns = scaled[0].shape[1]
     plans = []
     for kind in kind_candidates(settings):
@@ -839,7 +862,6 @@ def candidate_plans(
             Plan(
                 settings=kind_settings,
                 norms=norm_candidates(kind_settings, columns, window),
-                layout=training_layout(kind_settings, ids, scaled, window, settings.horizon, n_val),
                 window=window,
             )
         )
@@ -890,7 +912,7 @@ def train_candidates(
     ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
     *,
     on_epoch: Any = None,
-) -> list[tuple[str, Candidate, TrainingBatches]]:
+) -> list[tuple[str, Candidate]]:
     """Train every seed of every candidate (a kind and a norm) and score it on the tail.
 
     Early stopping and the learning-rate plateau watch the validation tail when there is
@@ -907,13 +929,13 @@ def train_candidates(
         on_epoch: the driver's callback after every epoch (a progress bar).
 
     Returns:
-        ``(kind, candidate, layout)`` per candidate, in the plans' order.
+        ``(kind, candidate)`` per candidate, in the plans' order.
     """
     seeds = [settings.seed + i for i in range(settings.seeds)]
     columns = scaled[0].shape[1]
     out = []
     for plan in plans:
-        layout = plan.layout
+        layout = training_layout(plan.settings, ids, scaled, plan.window, settings.horizon, n_val)
         train_config = training_config(
             epochs=settings.epochs,
             learning_rate=settings.learning_rate,
@@ -937,7 +959,9 @@ def train_candidates(
             candidate = score_candidate(
                 norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges
             )
-            out.append((plan.settings.model, candidate, layout))
+            laid = {"batch_size": layout.batch_size, "trim": str(layout.trim)}
+            out.append((plan.settings.model, dataclasses.replace(candidate, **laid)))
+        del layout  # before the next kind lays out its batches
     return out
 
 
