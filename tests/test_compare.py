@@ -459,23 +459,26 @@ def test_compare_and_the_forecaster_forecast_one_model_alike(kind, strategy):
 
 
 @pytest.mark.parametrize(
-    "kind, strategy",
+    "kind, strategy, norm",
     [
-        ("mlp", "direct"),
-        ("stateless", "recursive"),
-        ("stateful", "direct"),
-        ("stacked", "recursive"),
+        ("mlp", "direct", "difference"),
+        ("stateless", "recursive", "difference"),
+        ("stateful", "direct", "difference"),
+        ("stacked", "recursive", "difference"),
+        ("mlp", "direct", "auto"),
     ],
 )
-def test_compare_trains_the_forecasters_model_of_each_kind(kind, strategy):
+def test_compare_trains_the_forecasters_model_of_each_kind(kind, strategy, norm):
     # compare's model of a fold and a Forecaster fitted on that fold's training part, with the
     # same settings and seeds, are one model: the same training losses, the same refit, and
     # the same forecasts at every test origin (the Forecaster reading the series up to each).
+    # With norm="auto" both keep the same norm: the same validation forecasts, scored in
+    # other units (original and scaled), rank the norms alike.
     from lstmlab.forecaster import Forecaster
 
     values = random_walk(90, seed=5)
     window, horizon, epochs, seeds = 4, 2, 6, 2
-    spec = ModelSpec(model=kind, window=window, epochs=epochs, norm="difference")
+    spec = ModelSpec(model=kind, window=window, epochs=epochs, norm=norm)
     config = CompareConfig(
         models=(spec,),
         seeds=seeds,
@@ -490,11 +493,12 @@ def test_compare_trains_the_forecasters_model_of_each_kind(kind, strategy):
         model=kind,
         window=window,
         epochs=epochs,
-        norm="difference",
+        norm=norm,
         seeds=seeds,
         horizon=horizon if strategy == "direct" else 1,
         quiet=True,
     ).fit(values[: result.n_train])
+    assert (model.metrics["norm"],) == theirs.norm
     np.testing.assert_allclose(model.metrics["final_loss_per_seed"], theirs.final_loss, rtol=1e-6)
     assert model.metrics["best_epoch"] == theirs.best_epoch.tolist()  # the validation losses
     assert f"for {model.metrics['refit_epochs']} epochs" in theirs.layout
