@@ -82,14 +82,14 @@ def _child_keras(path: Path, backend: str) -> dict:
     config = compare.PRESETS["airline-classic"]
     spec = next(m for m in config.models if m.name == ONE_MODEL)
     data = compare.prepare_data(config, series.target_values())
-    x, y = compare._training_samples(data, config, spec.window)
+    inputs, target_scaler = data.scaling(spec.scaler)
+    targets = compare._training_targets(data.fold, config, spec.window, data.n_train)
+    x, y = compare._samples(inputs, targets, spec.window, config.outputs)
     x, y = x[:, 0], y[:, 0]  # one series: (samples, window, 1), (samples, 1)
     model_config = spec.model_config(1, 1)
-    # The initial weights of seed 0 in ``ours-one`` (model 0 of a one-model run; see
-    # compare._initial_states). The shuffling orders differ.
-    weights = to_keras_weights(
-        model_config, init_params(model_config, jax.random.fold_in(jax.random.key(0), 0))
-    )
+    # The initial weights of seed 0 in ``ours-one`` (``lstmlab.pipeline.initial_states``: seed
+    # s from jax.random.key(s)). The shuffling orders differ.
+    weights = to_keras_weights(model_config, init_params(model_config, jax.random.key(0)))
     import keras
 
     started = time.perf_counter()
@@ -101,9 +101,9 @@ def _child_keras(path: Path, backend: str) -> dict:
     model.set_weights(weights)
     model.fit(x, y, epochs=spec.epochs, batch_size=1, shuffle=True, verbose=0)
     trained = time.perf_counter()
-    windows = compare._windows(data.inputs, data.origins, spec.window)[:, 0]
+    windows = compare._windows(inputs, data.origins, spec.window)[:, 0]
     scaled = model.predict(windows, batch_size=len(windows), verbose=0)[:, 0]
-    forecast = scaled * data.target_scaler.scale[0] + data.target_scaler.offset[0]
+    forecast = scaled * np.asarray(target_scaler.scale)[0] + np.asarray(target_scaler.offset)[0]
     actual = data.targets[data.origins, 0]
     return {
         "status": "ok",
