@@ -8,9 +8,11 @@ example: the state carried from one window to the next, the output of the last s
 normalisations ``"difference"``, ``"window"`` and ``"none"`` each trained and the best on the
 validation tail kept). This benchmark, run at 82a6f54, found the windows better (0.853x the
 streams' MASE in geometric mean, 6 of 8 wins; ``bench/results/stateful_layout.md`` as written
-then), so the ``Forecaster`` took the windows. Run now, it measures what is left between the
-two models of one name: ``compare`` still adds seasonal lag inputs for seasons longer than
-the window and draws its initial weights from its own keys.
+then), so the ``Forecaster`` took the windows. Run at 7c62cc3, it measured what was left
+between the two models of one name: ``compare``'s own initial weights and validation samples
+(1.04x, no clear winner). Since f34dfad ``compare`` trains the ``Forecaster``'s model (a test
+checks it); run now, it measures what is left: ``compare``'s seasonal lag inputs for seasons
+longer than the window, and the seasons it finds once on the first fold.
 
 Both are otherwise left at their defaults (which are ``ForecasterConfig``'s): 5 seeds and their
 median, at most 200 epochs with early stopping on the last 20% of the training part, then a
