@@ -442,8 +442,8 @@ class Candidate:
     score: float  # RMSE of the seed median on the validation tail; inf without one
     flags: SeedFlags
     residuals: dict[str, np.ndarray | None]  # (origins, horizon, columns), scaled
-    batch_size: int = 0  # rows per training batch
-    trim: str = ""  # what its training batches used and left out (``TrimReport``)
+    batch_size: int  # rows per training batch
+    trim: str  # what its training batches used and left out (``TrimReport``)
 
 
 def validation_forecasts(
@@ -497,8 +497,13 @@ def score_candidate(
     scalers: Mapping[str, Scaler],
     n_val: Sequence[int],
     ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    batches: TrainingBatches,
 ) -> Candidate:
-    """Check every seed's validation forecasts and score the median of the unflagged ones."""
+    """Check every seed's validation forecasts and score the median of the unflagged ones.
+
+    ``batches`` are the ones it trained on: the candidate keeps their batch size and trim
+    line (for ``fit_metrics``), not the arrays.
+    """
     seeds = int(jax.tree.leaves(params)[0].shape[0])
     horizon = model.outputs // model.features
     forecasts, actuals = {}, {}
@@ -541,6 +546,8 @@ def score_candidate(
         score=score if np.isfinite(score) else np.inf,
         flags=all_flags,
         residuals=residuals,
+        batch_size=batches.batch_size,
+        trim=str(batches.trim),
     )
 
 
@@ -957,10 +964,9 @@ def train_candidates(
                 on_epoch=on_epoch,
             )
             candidate = score_candidate(
-                norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges
+                norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges, layout
             )
-            laid = {"batch_size": layout.batch_size, "trim": str(layout.trim)}
-            out.append((plan.settings.model, dataclasses.replace(candidate, **laid)))
+            out.append((plan.settings.model, candidate))
         del layout  # before the next kind lays out its batches
     return out
 
