@@ -3,7 +3,6 @@
 Rank promotion raises, so a (n,) versus (n, 1) bug cannot hide; pyproject makes warnings errors.
 """
 
-import contextlib
 import logging
 import os
 import threading
@@ -46,31 +45,6 @@ def data_dir() -> Path:
             "shared data folder not found: set LSTMLAB_DATA or place ../shared/data beside the repo"
         )
     return found
-
-
-@pytest.fixture
-def compile_log():
-    """A context manager collecting JAX's compile messages while it is open (a list)."""
-
-    @contextlib.contextmanager
-    def collect():
-        compiled: list[str] = []
-
-        class Catch(logging.Handler):
-            def emit(self, record):
-                if "ompil" in record.getMessage():
-                    compiled.append(record.getMessage())
-
-        handler = Catch()
-        logging.getLogger("jax").addHandler(handler)
-        jax.config.update("jax_log_compiles", True)
-        try:
-            yield compiled
-        finally:
-            jax.config.update("jax_log_compiles", False)
-            logging.getLogger("jax").removeHandler(handler)
-
-    return collect
 
 
 # `make test` runs pytest-xdist with --dist loadgroup: tests marked with one xdist_group run in
