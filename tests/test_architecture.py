@@ -210,7 +210,8 @@ FLOORS = (
     {"lstmlab.live", "lstmlab.live.state_store", "lstmlab.live.postgres_store"}
     | {"lstmlab.model_folder"},
     # the model specification and training pipeline; a series' state and its codec
-    {"lstmlab.pipeline", "lstmlab.states"},
+    {"lstmlab.pipeline", "lstmlab.states", "lstmlab.stepping", "lstmlab.fitting"}
+    | {"lstmlab.readings", "lstmlab.backtest", "lstmlab.plotting"},
     # the objects users hold
     {"lstmlab.forecaster", "lstmlab.keras_models", "lstmlab.keras_io"},
     # the service, and its HTTP front

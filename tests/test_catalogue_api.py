@@ -16,9 +16,10 @@ import pytest
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.experiments.settings import ModelSpec, MovingAverageConfig
-from lstmlab.forecaster import ConflictError, Forecaster, ForecasterConfig, Recipe
+from lstmlab.forecaster import Forecaster, ForecasterConfig, Recipe
 from lstmlab.live.service import ServeConfig
 from lstmlab.model_folder import ModelFolderError
+from lstmlab.readings import ConflictError
 
 WINDOW = 3
 

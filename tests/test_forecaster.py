@@ -1335,7 +1335,7 @@ def _programs(model):
 def test_bounded_reads_and_rollouts_equal_the_unbounded_path():
     from lstmlab.core.model import apply
     from lstmlab.core.rollout import read, rollout
-    from lstmlab.forecaster import _stack_rnn
+    from lstmlab.stepping import stack_rnn
 
     model = _forecaster("stream", seed=3)  # overlapping windows: tests/test_rollout.py
     model.warm_up(16, 16)  # small buffers: 19 and 49 readings are read in pieces of 16
@@ -1347,13 +1347,13 @@ def test_bounded_reads_and_rollouts_equal_the_unbounded_path():
         values = _series(count, seed=count)
         state = model.advance(f"s{count}", values, state=model.fresh_state())
         x = scaler.transform(values).astype(np.float32)[None]
-        y_whole, whole = whole_apply(params, _stack_rnn([model.fresh_state()]), x)
+        y_whole, whole = whole_apply(params, stack_rnn([model.fresh_state()]), x)
         np.testing.assert_allclose(state.prediction, np.asarray(y_whole)[:, 0, -1], atol=1e-6)
         for got, want in zip(state.rnn, whole, strict=True):
             np.testing.assert_allclose(got.h, np.asarray(want.h)[:, 0], atol=1e-6)
             np.testing.assert_allclose(got.c, np.asarray(want.c)[:, 0], atol=1e-6)
         # and bit for bit a step-by-step loop, one reading per call
-        loop = _stack_rnn([model.fresh_state()])
+        loop = stack_rnn([model.fresh_state()])
         for t in range(count):
             y_loop, loop = read(config, params, loop, x[:, t : t + 1], seeds=True)
         np.testing.assert_array_equal(state.prediction, y_loop[:, 0])
@@ -1365,7 +1365,7 @@ def test_bounded_reads_and_rollouts_equal_the_unbounded_path():
             exact = rollout(
                 config,
                 params,
-                _stack_rnn([state]),
+                stack_rnn([state]),
                 np.zeros((1, 1, 1), np.float32),
                 horizon=horizon,
                 output=state.prediction[:, None],
@@ -1626,7 +1626,7 @@ def test_the_forecast_frame_holds_each_series_own_forecast_row_for_row(zones):
 
 @pytest.mark.parametrize("kind", ["stateful", "mlp"])
 def test_observe_sent_again_is_a_repeat_and_a_longer_retry_applies_only_its_new_part(kind):
-    from lstmlab.forecaster import ConflictError
+    from lstmlab.readings import ConflictError
 
     model = _forecaster(kind)
     values, stamps = _series(6, seed=3), _times(0, 6)

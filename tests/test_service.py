@@ -799,7 +799,7 @@ def test_offsets_come_back_and_kinds_are_not_mixed(inproc):
 
 
 def test_an_observation_checks_its_readings_and_parses_its_timestamps_once(inproc, monkeypatch):
-    import lstmlab.forecaster as forecaster_module
+    import lstmlab.readings as readings_module
 
     forecaster = inproc.service.forecaster
     calls = {"values": 0, "parse": 0, "kind": 0}
@@ -816,7 +816,7 @@ def test_an_observation_checks_its_readings_and_parses_its_timestamps_once(inpro
         forecaster, "check_timestamp_kind", counted("kind", forecaster.check_timestamp_kind)
     )
     monkeypatch.setattr(
-        forecaster_module, "parse_times", counted("parse", forecaster_module.parse_times)
+        readings_module, "parse_times", counted("parse", readings_module.parse_times)
     )
     first = inproc.service.observe("once", [1.0, 2.0], [_stamp(0), _stamp(1)], None, 1)
     assert (first["accepted"], calls) == (2, {"values": 1, "parse": 1, "kind": 1})

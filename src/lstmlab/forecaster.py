@@ -12,9 +12,8 @@ What it does, and where:
 
 - ``fit`` reads a wide DataFrame (a column per series), a long one (series id, time, value:
   NeuralForecast's ``unique_id, ds, y`` or ``series_id, time, value``), a Series or a NumPy
-  array; fits one scaler per series on its own values; trains one global model over all
-  series with ``seeds`` trainings side by side through the one training driver
-  (``lstmlab.core.train.fit``); then reads every series' whole history into its state.
+  array; chooses and trains one global model over all series (``lstmlab.fitting``); then
+  reads every series' whole history into its state.
 - ``forecast`` rolls every series forward with the one rollout (``lstmlab.core.rollout``),
   one compiled program for all seeds, and returns the median over seeds as a tidy DataFrame
   with real timestamps.
@@ -26,26 +25,10 @@ What it does, and where:
   series' state from the store on first use (and on every use: a state written by
   ``lstmlab observe`` or the service in between is never shadowed by a stale copy).
 
-What a series' state holds (``SeriesState``):
-
-- stateful models: one ``LSTMState`` per layer with ``(seeds, units)`` arrays, the state
-  reached after reading the whole series from a zero state, one overlapping window per
-  reading as the model was trained (Keras' stateful layout);
-- every model but a stream (``ModelConfig.streams``: a stateful model that returns
-  sequences, as older versions trained them): the last ``window`` readings;
-- both: the next-step prediction of every seed after the last reading, the last timestamp,
-  the count of readings seen, and the series' own scaler.
-
-Exactness: observing a series in pieces of any sizes gives the same predictions as observing
-it at once, bit for bit (every reading is one model step, ``lstmlab.core.rollout.read``, or
-one window, ``read_windows``).
-Few programs are ever compiled, one of each kind per row bucket (the series of one call
-padded with zero rows to a power of two): a stateful model's ``observe`` copies the readings
-into a buffer of ``read_capacity`` steps that one compiled loop reads for the true count (a
-longer request is read in pieces of it), a window model reads its last window; a forecast
-writes into a buffer of ``horizon_capacity`` steps from one compiled loop that runs for the
-asked horizon (a longer horizon doubles the capacity, and compiles once more). ``warm_up``
-sets both capacities and compiles their programs before the first request.
+A series' state (``lstmlab.states.SeriesState``) is what the model has read of it; the
+arithmetic on states, and how few programs it compiles, is ``lstmlab.stepping``'s; how ``fit``
+chooses and trains the model is ``lstmlab.fitting``'s. Observing a series in pieces of any
+sizes gives the same predictions as observing it at once, bit for bit.
 
 What a reading must be (``check_values``): finite, within float32, and within
 ``PLAUSIBLE_FACTOR`` training ranges of the series' training values unless the caller says
@@ -60,11 +43,9 @@ the stored state changes only with real readings.
 
 import dataclasses
 import difflib
-import time
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +53,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from lstmlab.backtest import backtest
 from lstmlab.checks import (
     check_at_most,
     check_int_range,
@@ -79,22 +61,16 @@ from lstmlab.checks import (
     check_positive_int,
     check_positive_number,
     check_series_id,
-    printable,
 )
-from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
-    MLPConfig,
     ModelConfig,
     Params,
 )
-from lstmlab.core.rollout import read, read_windows, rollout
 from lstmlab.data.calendar import (
     SeriesClock,
+    frequency_words,
     kept_zone,
-    parse_steps,
-    parse_times,
     parse_timestamps,
-    timestamp_at,
 )
 from lstmlab.data.frames import (
     OUTLIER_FACTOR,
@@ -102,9 +78,7 @@ from lstmlab.data.frames import (
     check_outliers,
     parse_training_data,
 )
-from lstmlab.data.layouts import make_windows
-from lstmlab.data.scaling import Scaler, fit_scaler
-from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
+from lstmlab.data.scaling import Scaler
 from lstmlab.defaults import (
     AUTO_KINDS,
     MAX_HORIZON,
@@ -112,8 +86,8 @@ from lstmlab.defaults import (
     MIN_WINDOW,
     MODEL_KINDS,
     PLAUSIBLE_FACTOR,
-    ForecasterSettings,
 )
+from lstmlab.fitting import calibrated_steps, fit_model, interval_metrics
 from lstmlab.live.state_store import SeriesStore, StateStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 from lstmlab.pipeline import (
@@ -124,30 +98,31 @@ from lstmlab.pipeline import (
     LEVEL_FIX,
     NO_CALIBRATION,
     Calibration,
-    Candidate,
     ForecasterConfig,
-    Plan,
     Recipe,
     bound_columns,
-    calibration_origins,
-    calibration_steps,
-    candidate_plans,
+    check_network,
     finite_or_none,
-    fit_metrics,
-    interval_reach,
     parse_levels,
-    refit,
-    sequence_outputs,
-    train_candidates,
+)
+from lstmlab.plotting import forecast_figure
+from lstmlab.readings import (
+    Forecast,
+    Readings,
+    check_timestamp_kind,
+    check_within,
+    checked_values,
+    forecast_frame,
+    frame_readings,
+    repeated,
+    series_forecasts,
+    timed_readings,
 )
 from lstmlab.runtime import ensure_compile_cache
 from lstmlab.scoring import (
     SeedFlags,
     conformal_halfwidths,
-    flag_forecasts,
-    lowest,
     plausible_range,
-    seed_ensemble,
 )
 from lstmlab.states import (
     SeriesState,
@@ -156,6 +131,14 @@ from lstmlab.states import (
     fresh_series_state,
     state_arrays,
     state_from_arrays,
+)
+from lstmlab.stepping import (
+    Prepared,
+    add_seed_axis,
+    bucket,
+    read_states,
+    replay_scaled,
+    rollout_states,
 )
 
 __all__ = [
@@ -171,10 +154,8 @@ __all__ = [
     "PLAUSIBLE_FACTOR",
     "HORIZON_CAPACITY",
     "READ_CAPACITY",
-    "Forecast",
     "Forecaster",
     "ForecasterConfig",
-    "Readings",
     "Recipe",
     "SeriesState",
     "decode_states",
@@ -189,228 +170,10 @@ READ_CAPACITY = 1024
 # The forecast steps one compiled rollout holds before ``warm_up`` sets it
 # (``Forecaster.horizon_capacity``); a longer horizon doubles it until it fits.
 HORIZON_CAPACITY = 64
-# The calibration's rollouts run in groups of series of at most this many origins (a power of
-# two: the rows of one rollout are padded to one), so that fit's memory stays bounded.
-RESIDUAL_ROWS = 8192
-# The largest float32: a reading beyond it cannot be computed with, whatever the factor.
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class Readings:
-    """Readings that passed ``Forecaster.check_readings``: checked values, parsed times."""
-
-    values: np.ndarray  # (readings, columns) float64, original units
-    # (readings,) int64: nanoseconds since the epoch (UTC), step numbers (a series of steps)
-    times: np.ndarray | None
-    zone: str | None  # the zone of aware timestamps (the last reading's); None: naive or none
-
-    def tail(self, start: int) -> "Readings":
-        """The readings from position ``start`` on (the zone stays the last reading's)."""
-        times = None if self.times is None else self.times[start:]
-        return Readings(values=self.values[start:], times=times, zone=self.zone)
-
-
-class ConflictError(ValueError):
-    """Readings that contradict what a series already accepted (HTTP 409)."""
-
-
-def check_repeats(
-    series_id: str,
-    readings: np.ndarray,
-    keys: Sequence[int],
-    logged: Mapping[int, np.ndarray],
-    column: str,
-    describe: Sequence[str],
-) -> int:
-    """How many leading ``readings`` repeat the log exactly: all of ``keys``, or a conflict.
-
-    The one retry rule of ``Forecaster.observe``, ``lstmlab observe`` and the service: a
-    reading sent again with its key (timestamp or sequence number) and identical values is a
-    repeat, answered without being applied twice; other values under an accepted key, or an
-    old key the log never accepted, are a ``ConflictError``.
-
-    Args:
-        series_id: the series, for the message.
-        readings: ``(n, columns)`` the request's readings, the keys' first.
-        keys: the leading readings' keys (timestamps in ns, or sequence numbers).
-        logged: key -> accepted reading, from the store's log (``StateStore.logged``).
-        column: ``"timestamp"``, ``"step"`` or ``"seq"``, for the message.
-        describe: each key as the message shows it.
-    """
-    for i, (key, text) in enumerate(zip(keys, describe, strict=True)):
-        if key not in logged:
-            raise ConflictError(
-                f"series {series_id!r}: the reading with {column} {text} is older than the "
-                f"series' last accepted reading and was never accepted here; readings must "
-                "arrive in time order"
-            )
-        if not np.array_equal(logged[key], readings[i]):
-            raise ConflictError(
-                f"series {series_id!r}: the reading with {column} {text} was already "
-                f"accepted with values {logged[key].tolist()}, got {readings[i].tolist()}; "
-                "a repeated reading must be identical"
-            )
-    return len(keys)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class Forecast:
-    """A forecast for one series (the median over seeds).
-
-    Attributes:
-        series_id: the series.
-        values: ``(horizon, columns)`` float64 in the original units, or ``None`` while a
-            window model has seen fewer than ``window`` readings.
-        timestamps: ISO timestamps of the forecast steps, when the series has timestamps and
-            the recipe a frequency; their step numbers as text (``"145"``) for a series of
-            steps; else ``None``.
-        seen: readings observed so far.
-        needed: readings still needed before a forecast exists (0 when ``values`` is set).
-        flags: the sanity check of every seed's forecast (``None`` while there is none):
-            flagged seeds are left out of the median; when every seed is flagged,
-            ``values`` is NaN.
-        repeated: readings of the call that repeated accepted ones (``check_repeats``) and
-            were not applied again.
-    """
-
-    series_id: str
-    values: np.ndarray | None
-    timestamps: tuple[str, ...] | None
-    seen: int
-    needed: int
-    flags: SeedFlags | None = None
-    repeated: int = 0
-
-    @property
-    def warning(self) -> str:
-        """What the sanity check found ("" when every seed passed)."""
-        return "" if self.flags is None else self.flags.note
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (values as nested lists; ``warning`` only when a seed is flagged).
-
-        A value no seed could give (every seed flagged) is ``None`` (JSON ``null``), never a
-        NaN that strict JSON refuses; ``warning`` says why.
-        """
-        values = None
-        if self.values is not None:
-            values = np.where(np.isfinite(self.values), self.values, None).tolist()
-        out = {
-            "series_id": self.series_id,
-            "values": values,
-            "timestamps": None if self.timestamps is None else list(self.timestamps),
-            "seen": self.seen,
-            "needed": self.needed,
-        }
-        if self.warning:
-            out["warning"] = self.warning
-        return out
-
-
 # --------------------------------------------------------------------------- compiled helpers
 
 
-def _bucket(count: int) -> int:
-    """``count`` rounded up to a power of two: the compiled shape that serves it."""
-    return 1 << (count - 1).bit_length()
-
-
-def _calibration(
-    kept: Candidate,
-    rolled: dict[str, np.ndarray],
-    ranges: dict[str, tuple[np.ndarray, np.ndarray]],
-    values: Mapping[str, np.ndarray],
-    pooled: np.ndarray,
-) -> Calibration:
-    """What ``fit`` keeps of the chosen candidate for the sanity check and the intervals.
-
-    The residuals: a recursive model's rollouts (``rolled``), or a direct model's outputs
-    from every origin of the tail, kept from a spread of them.
-    """
-    residuals = rolled or {
-        i: r[calibration_origins(0, len(r) - 1)] for i, r in kept.residuals.items() if r is not None
-    }
-    return Calibration(
-        ranges=ranges,
-        default_range=plausible_range(pooled, FORECAST_PLAUSIBLE_FACTOR),
-        residuals=residuals,
-        pooled=np.concatenate(list(residuals.values())) if residuals else None,
-        extremes={i: (v.min(axis=0), v.max(axis=0)) for i, v in values.items()},
-        default_extremes=(pooled.min(axis=0), pooled.max(axis=0)),
-    )
-
-
-def _time_column(times: Sequence[Any], grids: Mapping[Any, pd.Index], columns: int) -> Any:
-    """The forecast frame's ``time``: each series' steps once per value column.
-
-    ``times`` holds, per series, the key of its timestamp grid (or step numbers) in
-    ``grids`` (a tuple) or the positions of its forecast readings. One zone (or none): one
-    datetime column, each distinct grid converted once; otherwise objects, as pandas joins
-    them. Step numbers: one int64 column.
-    """
-    stamped = [isinstance(t, tuple) for t in times]
-    position = {key: k for k, key in enumerate(grids)}
-    if all(stamped) and not isinstance(next(iter(grids.values())), pd.DatetimeIndex):
-        steps = np.stack([grid.to_numpy(np.int64) for grid in grids.values()])
-        return steps[np.repeat([position[key] for key in times], columns)].reshape(-1)
-    zones = {str(t.tz) for t in grids.values()}
-    if all(stamped) and len(zones) == 1:
-        utc = np.stack([grid.as_unit("ns").asi8 for grid in grids.values()])
-        rows = np.repeat([position[key] for key in times], columns)
-        utc = utc[rows].reshape(-1).view("M8[ns]")
-        zone = next(iter(grids.values())).tz
-        if zone is None:
-            return pd.DatetimeIndex(utc)
-        return pd.DatetimeIndex(utc, tz="UTC").tz_convert(zone)
-    pieces = [grids[t] if isinstance(t, tuple) else t for t in times for _ in range(columns)]
-    if any(stamped):  # several zones, or positions beside times
-        return np.concatenate([np.asarray(p, dtype=object) for p in pieces])
-    return np.concatenate(pieces)
-
-
-def _stack_rnn(states: Sequence[SeriesState]) -> tuple[LSTMState, ...]:
-    """Per-series ``(seeds, units)`` states as ``(seeds, series, units)`` per layer."""
-    layers = len(states[0].rnn)
-    return tuple(
-        LSTMState(
-            h=np.stack([s.rnn[layer].h for s in states], axis=1),
-            c=np.stack([s.rnn[layer].c for s in states], axis=1),
-        )
-        for layer in range(layers)
-    )
-
-
-def _add_seed_axis(params: Params) -> Params:
-    return jax.tree.map(lambda leaf: jax.device_put(np.asarray(leaf)[None]), params)
-
-
 # --------------------------------------------------------------------------- the edge object
-
-
-_FREQ_WORDS = {
-    "MS": "monthly",
-    "ME": "monthly",
-    "QS": "quarterly",
-    "QE": "quarterly",
-    "YS": "yearly",
-    "YE": "yearly",
-    "W": "weekly",
-    "W-SUN": "weekly",
-    "D": "daily",
-    "h": "hourly",
-    "30min": "half-hourly",
-    "15min": "every 15 minutes",
-}
-
-
-def _median_over_seeds(array: Any) -> np.ndarray:
-    """The median over the leading seeds axis; with one seed, that seed's values.
-
-    No sort for one seed: the service's hot path forecasts with one.
-    """
-    array = np.asarray(array)
-    return array[0] if array.shape[0] == 1 else np.median(array, axis=0)
 
 
 class Forecaster:
@@ -476,32 +239,7 @@ class Forecaster:
         store: StateStore | None,
         calibration: Calibration = NO_CALIBRATION,
     ) -> None:
-        if recipe.horizon == 1 and model.outputs != model.features:
-            raise ValueError(
-                f"a forecaster feeds its predictions back as readings, so outputs must equal "
-                f"features, got outputs={model.outputs} and features={model.features}"
-            )
-        if model.outputs != model.features * recipe.horizon:
-            raise ValueError(
-                f"a direct model of horizon {recipe.horizon} outputs horizon * features "
-                f"values, got outputs={model.outputs} and features={model.features}; pass a "
-                "recipe with the model's horizon"
-            )
-        if len(recipe.columns) != model.features:
-            raise ValueError(
-                f"recipe names {len(recipe.columns)} columns {list(recipe.columns)}, the model "
-                f"reads {model.features} features per step; name one column per feature"
-            )
-        if scaler is not None and scaler.num_columns != model.features:
-            raise ValueError(
-                f"the scaler maps {scaler.num_columns} columns, the model reads "
-                f"{model.features}; fit the scaler on the model's columns"
-            )
-        if not model.streams and model.timesteps != recipe.window:
-            raise ValueError(
-                f"the model reads windows of {model.timesteps} steps, the recipe says "
-                f"window={recipe.window}; make them equal"
-            )
+        check_network(model, recipe, scaler)
         if self._store is not None and self._store is not store:
             self._store.close()
         self._model = model
@@ -545,20 +283,12 @@ class Forecaster:
         Raises:
             ValueError: the config, recipe and scaler disagree.
         """
-        units = config.hidden if isinstance(config, MLPConfig) else config.units
-        settings = ForecasterConfig(
-            model=recipe.kind,
-            window=recipe.window,
-            units=units,
-            seeds=1 if seeds is None else seeds,
-            scaler="minmax" if scaler is None else scaler.kind,
-            norm=config.norm,
-            validation=0.0,
-            horizon=recipe.horizon,
+        settings = ForecasterConfig.of_network(
+            config, recipe, seeds=1 if seeds is None else seeds, scaler=scaler
         )
         forecaster = cls(config=settings)
         if seeds is None:
-            params = _add_seed_axis(params)
+            params = add_seed_axis(params)
         forecaster._set_model(
             config, params, recipe=recipe, scaler=scaler, metrics=metrics, store=None
         )
@@ -706,41 +436,7 @@ class Forecaster:
                 beyond float32, or beyond the plausible range.
         """
         self._require_model()
-        columns = self._model.features
-        try:
-            array = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"series {series_id!r}: readings must be numbers, got {values!r:.80}; pass "
-                f"numbers of shape (readings, {columns})"
-            ) from None
-        if array.ndim == 1 and columns == 1:
-            array = array[:, None]  # (readings,) -> (readings, 1)
-        if array.ndim != 2 or array.shape[1] != columns:
-            got = array.shape[1] if array.ndim == 2 else f"shape {array.shape}"
-            raise ValueError(
-                f"series {series_id!r}: each reading needs {columns} value(s) (columns "
-                f"{list(self._recipe.columns)}), got {got}; pass values of shape (readings, "
-                f"{columns})"
-            )
-        if array.shape[0] == 0:
-            raise ValueError(f"series {series_id!r}: no readings given; pass at least one")
-        bad = ~np.isfinite(array).all(axis=1)
-        if bad.any():
-            first = int(np.argmax(bad))
-            raise ValueError(
-                f"series {series_id!r}: reading {first} holds NaN or infinite values "
-                f"({array[first].tolist()}); readings must be finite, fill or drop it before "
-                "observing"
-            )
-        huge = (np.abs(array) > _FLOAT32_MAX).any(axis=1)
-        if huge.any():
-            first = int(np.argmax(huge))
-            raise ValueError(
-                f"series {series_id!r}: reading {first} ({array[first].tolist()}) is beyond "
-                "the float32 range the model computes in, once scaled; check its units (no "
-                f"plausible_factor accepts a value beyond {_FLOAT32_MAX:.4g})"
-            )
+        array = checked_values(series_id, values, self._recipe.columns)
         if plausible_factor is not None:
             self._check_plausible(series_id, array, plausible_factor)
         return array
@@ -774,23 +470,7 @@ class Forecaster:
         bounds = self._plausible_bounds.get(key)
         if bounds is None:
             bounds = self._plausible_bounds[key] = plausible_range(np.stack(extremes), factor)
-        low, high = bounds  # (columns,) each
-        outside = ((array < low) | (array > high)).any(axis=1)
-        if outside.any():
-            first = int(np.argmax(outside))
-            column = int(np.argmax((array[first] < low) | (array[first] > high)))
-
-            def g(value: float) -> str:
-                return f"{value:.6g}"
-
-            raise ValueError(
-                f"series {series_id!r}: reading {first} ({g(array[first, column])}) is outside "
-                f"the plausible range [{g(low[column])}, {g(high[column])}] ({factor:g} training "
-                f"ranges around the training values {g(extremes[0][column])} to "
-                f"{g(extremes[1][column])}); check its units, or accept it with a larger "
-                "plausible_factor (--plausible-factor) or none (plausible_factor=None, "
-                "--allow-implausible)"
-            )
+        check_within(series_id, array, bounds, extremes, factor)
 
     def check_readings(
         self, series_id: str, values: Any, timestamps: Any, plausible_factor: Any
@@ -801,65 +481,11 @@ class Forecaster:
         service's ``observe`` both start here.
         """
         array = self.check_values(series_id, values, plausible_factor=plausible_factor)
-        if timestamps is None:
-            return Readings(values=array, times=None, zone=None)
-        if not hasattr(timestamps, "__len__"):
-            timestamps = list(timestamps)  # an iterator: counted once, parsed from the list
-        if len(timestamps) != len(array):
-            raise ValueError(
-                f"series {series_id!r}: {len(timestamps)} timestamps for {len(array)} "
-                "readings; pass one timestamp per reading"
-            )
-        if self._recipe.step is not None:  # a series numbered by steps
-            steps = parse_steps(lambda k: f"series {series_id!r}: reading {k}'s step", timestamps)
-            return Readings(values=array, times=steps, zone=None)
-        if len(timestamps) and all(isinstance(t, int | np.integer) for t in timestamps):
-            raise ValueError(
-                f"series {series_id!r}: the timestamps are integers ({timestamps[0]}, ...), "
-                "which number steps, but this model's series have timestamps; pass timestamps "
-                "such as '1961-01-01'"
-            )
-        stamps, zone = parse_times(series_id, timestamps)
-        return Readings(values=array, times=stamps, zone=zone)
+        return timed_readings(series_id, array, timestamps, steps=self._recipe.step is not None)
 
     def check_timestamp_kind(self, series_id: str, state: SeriesState, readings: Readings) -> None:
-        """One series keeps one kind of timestamps: time-zone aware or naive.
-
-        Checked before anything compares the new timestamps with the series' (a naive
-        timestamp is no instant: compared as UTC it could pass for a logged reading).
-        """
-        zone = readings.zone
-        if readings.times is None or state.last_time is None or self._recipe.step is not None:
-            return
-        if (zone is None) == (state.zone is None):
-            return
-        had, got = ("time-zone aware", "naive") if zone is None else ("naive", "aware")
-        first = timestamp_at(int(readings.times[0]), zone).isoformat()
-        raise ValueError(
-            f"series {series_id!r} has {had} timestamps (up to "
-            f"{state.last_timestamp.isoformat()}), got {got} ones ({first}); a series' "
-            "timestamps are all aware (with an offset such as '+05:00') or all naive: send them "
-            + ("with the offset" if zone is None else "without one")
-            + ", or start the series afresh (delete_series, observe --reset, DELETE "
-            "/series/{id})"
-        )
-
-    def _check_timeline(
-        self, series_id: str, state: SeriesState, readings: Readings, horizon: int
-    ) -> None:
-        """The readings' times against the series': present, in order, on its grid.
-
-        ``readings`` passed ``check_timestamp_kind`` against ``state``.
-        """
-        self._clock.check_next(
-            series_id,
-            state.last_time,
-            state.zone,
-            readings.times,
-            readings.zone,
-            len(readings.values),
-            horizon=horizon,
-        )
+        """One series keeps aware or naive timestamps (``readings.check_timestamp_kind``)."""
+        check_timestamp_kind(series_id, state, readings, steps=self._recipe.step is not None)
 
     def _numbered(self, state: SeriesState, readings: Readings) -> Readings:
         """Readings of a series of steps with their step numbers: given, or the next ones."""
@@ -871,58 +497,6 @@ class Forecaster:
     def time_text(self, time: int, zone: str | None) -> str:
         """A stored time (``SeriesState.last_time``) as text: ISO, or a step number."""
         return self._clock.text(time, zone)
-
-    def _forecast_times(
-        self, series_id: str, last_time: int | None, zone: str | None, horizon: int
-    ) -> pd.Index | None:
-        """The times of ``horizon`` steps after ``last_time`` (``SeriesClock.after``)."""
-        return self._clock.after(series_id, last_time, zone, horizon)
-
-    def _readings(self, series_id: str, new_data: Any, timestamps: Any) -> tuple[Any, Any]:
-        """``new_data`` (DataFrame, Series or array) as ``(values, timestamps)``.
-
-        The times are the index's: timestamps, or, for a series of steps, integer labels
-        (pandas' default ``RangeIndex`` from 0 labels nothing: such readings go on from the
-        series' last step); else a time column.
-        """
-        if not isinstance(new_data, (pd.Series, pd.DataFrame)):
-            return new_data, timestamps
-        index = new_data.index
-        labelled = isinstance(index, pd.DatetimeIndex) or (
-            self._recipe.step is not None
-            and pd.api.types.is_integer_dtype(index.dtype)
-            and not (index.equals(pd.RangeIndex(len(index))) and index.name is None)
-        )
-        if labelled and timestamps is None:
-            timestamps = index
-        if isinstance(new_data, pd.Series):
-            return new_data.to_numpy(), timestamps
-        frame = new_data
-        time_col = self._recipe.time_col
-        if not labelled:
-            candidates = [c for c in (time_col, "time", "ds") if c is not None and c in frame]
-            if not candidates:
-                candidates = [
-                    c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
-                ][:1]
-            if candidates:
-                if timestamps is None:
-                    timestamps = frame[candidates[0]].astype(str).tolist()
-                frame = frame.drop(columns=candidates[0])
-        columns = list(self._recipe.columns)
-        names = [str(c) for c in frame.columns]
-        frame.columns = names
-        if not set(columns) <= set(names):
-            if len(columns) == 1:
-                chosen = [c for c in (series_id, "value", "y") if c in names]
-                columns = chosen[:1] or (names if len(names) == 1 else [])
-            if len(columns) != len(self._recipe.columns) or not set(columns) <= set(names):
-                raise ValueError(
-                    f"series {series_id!r}: cannot tell which column(s) of the DataFrame hold "
-                    f"the readings (columns: {names}); the model reads "
-                    f"{list(self._recipe.columns)}, name the columns so"
-                )
-        return frame[columns].to_numpy(), timestamps
 
     # -- the pure step ----------------------------------------------------------------------
     def advance(
@@ -964,25 +538,6 @@ class Forecaster:
         )
         return result[series_id][0]
 
-    def repeated_by_time(
-        self, series_id: str, state: SeriesState, values: np.ndarray, times: np.ndarray
-    ) -> int:
-        """How many leading readings repeat accepted ones, by their timestamps (the log).
-
-        Readings not newer than the series' last one must be in its observation log with
-        identical values (``check_repeats``); ``ConflictError`` otherwise.
-        """
-        if state.last_time is None:
-            return 0
-        old = int(np.searchsorted(times, state.last_time, side="right"))  # times ascend
-        if not old:
-            return 0
-        keys = [int(t) for t in times[:old]]
-        logged = self._store.logged(series_id, "time", keys)
-        describe = [self.time_text(t, state.zone) for t in keys]
-        column = "timestamp" if self._recipe.step is None else "step"
-        return check_repeats(series_id, values, keys, logged, column, describe)
-
     def repeated(
         self,
         series_id: str,
@@ -993,72 +548,14 @@ class Forecaster:
     ) -> int:
         """How many leading readings were already accepted: the one retry rule.
 
-        ``Forecaster.observe``, ``lstmlab observe`` and the service answer a retry with it.
-        Readings are keyed by their timestamps (``repeated_by_time``), by ``seq``, the
-        sequence number of the first one (``repeated_by_seq``), or both, which must then
-        find the same repeated readings; without a key nothing is a repeat.
+        ``lstmlab.readings.repeated`` against this model's store; ``observe``, ``lstmlab
+        observe`` and the service answer a retry with it.
 
         Raises:
             ConflictError: a key accepted with other values, an old key never accepted,
                 ``seq`` past the series' end, or timestamps and ``seq`` that disagree.
         """
-        by_time = by_seq = None
-        if stamps is not None:
-            by_time = self.repeated_by_time(series_id, state, readings, stamps)
-        if by_time is not None and seq is not None and by_time < len(readings):
-            # the first new reading continues the series: it has seq ``state.seen``
-            if seq + by_time != state.seen:
-                raise self._disagree(series_id, state, len(readings), seq, by_time)
-        if seq is not None:
-            by_seq = self.repeated_by_seq(series_id, state, readings, seq)
-        if by_time is not None and by_seq is not None and by_time != by_seq:
-            raise self._disagree(series_id, state, len(readings), seq, by_time)
-        if by_time and seq is not None:
-            # equal values at the claimed seqs are not enough ([1, 1, 1] with seq 0 and the
-            # third timestamp): the log must hold the repeated timestamps at those seqs
-            keys = [int(t) for t in stamps[:by_time]]
-            logged = self._store.logged_seqs(series_id, keys)
-            for i, key in enumerate(keys):
-                if logged.get(key) != seq + i:
-                    raise ConflictError(
-                        f"series {series_id!r}: seq {seq} does not agree with the timestamps: "
-                        f"the reading at {self.time_text(key, state.zone)} was accepted with "
-                        f"seq {logged.get(key)}, not {seq + i}; send the seq of the first "
-                        f"reading (here {logged.get(keys[0])}), or timestamps alone"
-                    )
-        return (by_seq or 0) if by_time is None else by_time
-
-    @staticmethod
-    def _disagree(
-        series_id: str, state: SeriesState, count: int, seq: int, by_time: int
-    ) -> ConflictError:
-        return ConflictError(
-            f"series {series_id!r}: seq {seq} does not agree with the timestamps: by their "
-            f"timestamps {by_time} of the {count} readings are already accepted and the "
-            f"series has {state.seen} readings; send the seq of the first reading"
-            + (f" (here {state.seen - by_time})" if by_time < count else "")
-            + ", or timestamps alone"
-        )
-
-    def repeated_by_seq(
-        self, series_id: str, state: SeriesState, readings: np.ndarray, seq: int
-    ) -> int:
-        """How many leading readings repeat accepted ones, by ``seq`` (the log).
-
-        Raises:
-            ConflictError: ``seq`` past the series' end, or a seq accepted with other values.
-        """
-        if seq > state.seen:
-            raise ConflictError(
-                f"series {series_id!r}: seq {seq} leaves a gap: the series has "
-                f"{state.seen} readings, so the next reading has seq {state.seen}; send "
-                "the missing readings first"
-            )
-        keys = list(range(seq, min(seq + len(readings), state.seen)))
-        if not keys:
-            return 0
-        logged = self._store.logged(series_id, "seq", keys)
-        return check_repeats(series_id, readings, keys, logged, "seq", [str(k) for k in keys])
+        return repeated(self._store, series_id, state, readings, stamps, seq, self._clock)
 
     def advance_readings(
         self, series_id: str, state: SeriesState, readings: Readings, *, horizon: int
@@ -1150,7 +647,15 @@ class Forecaster:
     ) -> tuple[SeriesState, np.ndarray, np.ndarray | None, np.ndarray]:
         """Checks against the state, then scaling: ``(state, scaled, times ns, readings)``."""
         readings = self._numbered(state, readings)
-        self._check_timeline(series_id, state, readings, horizon)
+        self._clock.check_next(  # present, in order, on the series' grid
+            series_id,
+            state.last_time,
+            state.zone,
+            readings.times,
+            readings.zone,
+            len(readings.values),
+            horizon=horizon,
+        )
         array, stamps = readings.values, readings.times
         if stamps is not None and self._recipe.step is None:
             state = dataclasses.replace(state, zone=kept_zone(state.zone, readings.zone, stamps))
@@ -1167,102 +672,11 @@ class Forecaster:
             )
         return state, scaled, stamps, array
 
-    def _read(self, checked: dict) -> dict[str, SeriesState]:
+    def _read(self, checked: Mapping[str, Prepared]) -> dict[str, SeriesState]:
         """The states after the prepared readings (``_prepared``) of every series."""
-        if self._model.streams:
-            return self._read_stream(checked)
-        if self._model.stateful:
-            return self._read_stateful_windows(checked)
-        return self._read_windowed(checked)
-
-    def _read_stream(self, checked: dict) -> dict[str, SeriesState]:
-        out = {}
-        by_length: dict[int, list[str]] = {}
-        for series_id, (_, scaled, _, _) in checked.items():
-            by_length.setdefault(len(scaled), []).append(series_id)
-        for length, ids in by_length.items():
-            after = _stack_rnn([checked[i][0] for i in ids])  # (seeds, series, units)
-            x = np.stack([checked[i][1] for i in ids])  # (series, readings, features)
-            # one compiled loop over a buffer of read_capacity readings (rows padded to a
-            # power of two): the same program whatever the count
-            y, after = read(
-                self._model, self._params, after, x, seeds=True, capacity=self._read_capacity
-            )  # y: (seeds, series, outputs)
-            for row, series_id in enumerate(ids):
-                state, _, stamps, _ = checked[series_id]
-                out[series_id] = dataclasses.replace(
-                    state,
-                    rnn=tuple(LSTMState(h=s.h[:, row], c=s.c[:, row]) for s in after),
-                    prediction=y[:, row],
-                    last_time=state.last_time if stamps is None else int(stamps[-1]),
-                    seen=state.seen + length,
-                )
-        return out
-
-    def _read_stateful_windows(self, checked: dict) -> dict[str, SeriesState]:
-        """A stateful model on overlapping windows reads one window per new reading.
-
-        ``rnn`` is the state after the last full window read, ``recent`` that window (or the
-        readings so far, while fewer than ``window``); a new reading's window ends at it.
-        """
-        window = self._recipe.window
-        pending = {}
-        for series_id, (state, scaled, _, _) in checked.items():
-            readings = np.concatenate([state.recent, scaled])
-            # the windows not yet read: those ending at the new readings
-            pending[series_id] = readings[max(0, len(state.recent) - window + 1) :]
-        by_length: dict[int, list[str]] = {}
-        for series_id, readings in pending.items():
-            if len(readings) >= window:
-                by_length.setdefault(len(readings), []).append(series_id)
-        read_out = {}
-        for ids in by_length.values():
-            y, after = read_windows(
-                self._model,
-                self._params,
-                _stack_rnn([checked[i][0] for i in ids]),
-                np.stack([pending[i] for i in ids]),  # (series, readings, features)
-                seeds=True,
-                capacity=self._read_capacity,
-            )  # y: (seeds, series, windows, outputs)
-            for row, series_id in enumerate(ids):
-                rnn = tuple(LSTMState(h=s.h[:, row], c=s.c[:, row]) for s in after)
-                read_out[series_id] = (rnn, y[:, row, -1])
-        out = {}
-        for series_id, (state, scaled, stamps, _) in checked.items():
-            rnn, prediction = read_out.get(series_id, (state.rnn, state.prediction))
-            out[series_id] = dataclasses.replace(
-                state,
-                rnn=rnn,
-                recent=pending[series_id][-window:],
-                prediction=prediction,
-                last_time=state.last_time if stamps is None else int(stamps[-1]),
-                seen=state.seen + len(scaled),
-            )
-        return out
-
-    def _read_windowed(self, checked: dict) -> dict[str, SeriesState]:
-        window = self._recipe.window
-        recents = {
-            series_id: np.concatenate([state.recent, scaled])[-window:]
-            for series_id, (state, scaled, _, _) in checked.items()
-        }
-        ready = [series_id for series_id, recent in recents.items() if len(recent) == window]
-        predictions = {}
-        if ready:
-            x = np.stack([recents[i] for i in ready])  # (series, window, features)
-            y = np.asarray(read(self._model, self._params, (), x, seeds=True)[0])
-            predictions = {series_id: y[:, row] for row, series_id in enumerate(ready)}
-        out = {}
-        for series_id, (state, scaled, stamps, _) in checked.items():
-            out[series_id] = dataclasses.replace(
-                state,
-                recent=recents[series_id],
-                prediction=predictions.get(series_id),
-                last_time=state.last_time if stamps is None else int(stamps[-1]),
-                seen=state.seen + len(scaled),
-            )
-        return out
+        return read_states(
+            self._model, self._params, self._recipe.window, checked, self._read_capacity
+        )
 
     def commit(
         self,
@@ -1348,7 +762,7 @@ class Forecaster:
         self._read_capacity = max_readings
         self._horizon_capacity = max_horizon
         columns = self._model.features
-        row_buckets = [1 << bit for bit in range(_bucket(max_series).bit_length())]
+        row_buckets = [1 << bit for bit in range(bucket(max_series).bit_length())]
         programs = 0
         # observe's own read, on zeros: a window of readings (one reading for a stream)
         zeros = np.zeros((1 if self._model.streams else self._recipe.window, columns), np.float32)
@@ -1527,8 +941,8 @@ class Forecaster:
         values = {}
         for series_id, new_data in observations.items():
             check_series_id(series_id)
-            values[series_id], timestamps[series_id] = self._readings(
-                series_id, new_data, timestamps.get(series_id)
+            values[series_id], timestamps[series_id] = frame_readings(
+                series_id, new_data, timestamps.get(series_id), self._recipe
             )
         with self._store.transaction(*values):  # read, advance and write, the series locked
             advanced = self._advance_many(
@@ -1584,145 +998,40 @@ class Forecaster:
         Every seed's forecast is checked against the series' plausible range; the flagged
         seeds are left out of the median (all flagged: NaN, and a ``RuntimeWarning``).
         """
-        ready = [i for i, s in states.items() if s.prediction is not None]
-        scaled = self._rollout([states[i] for i in ready], horizon) if ready else None
-        row_of = {series_id: row for row, series_id in enumerate(ready)}
-        sound: np.ndarray = np.zeros(0, bool)
-        if ready:
-            # every series at once: original units, the flags as flag_forecasts sets them, the
-            # median over all seeds where none is flagged (a flagged series, rare, below)
-            scalers = [states[i].scaler for i in ready]
-            columns = scaled.shape[3]
-            # from the scalers' tuples at once, not an array per series
-            scale = np.array([(1.0,) * columns if c is None else c.scale for c in scalers])
-            offset = np.array(
-                [(0.0,) * columns if c is None else c.offset for c in scalers]
-            )  # (series, columns)
-            original = scaled * scale[None, :, None, :] + offset[None, :, None, :]
-            bounds = [self._plausible(i) for i in ready]
-            low = np.stack([b[0] for b in bounds])[None, :, None, :]
-            high = np.stack([b[1] for b in bounds])[None, :, None, :]
-            with np.errstate(invalid="ignore"):
-                bad = (~np.isfinite(original) | (original < low) | (original > high)).any(
-                    axis=(2, 3)
-                )  # (seeds, series)
-            sound = ~bad.any(axis=0)
-            medians = np.empty(original.shape[1:])  # (series, horizon, columns)
-            if sound.any():
-                medians[sound] = np.median(original[:, sound], axis=0)
-            clean = SeedFlags(
-                flagged=np.zeros(original.shape[0], bool),
-                non_finite=np.zeros(original.shape[0], np.int64),
-                out_of_range=np.zeros(original.shape[0], np.int64),
-                reasons=(),
-            )
-        stamps_after: dict[tuple[int | None, str | None], tuple[str, ...] | None] = {}
-        out = {}
-        for series_id, state in states.items():
-            if state.prediction is None:
-                needed = max(self._recipe.window - len(state.recent), 1) if self.windowed else 1
-                out[series_id] = Forecast(
-                    series_id=series_id,
-                    values=None,
-                    timestamps=None,
-                    seen=state.seen,
-                    needed=needed,
-                )
+        ready = [states[i] for i in states if states[i].prediction is not None]
+        scaled = self._rollout(ready, horizon) if ready else None
+        window = self._recipe.window if self.windowed else None
+        out, flagged = series_forecasts(states, scaled, self._plausible, self._clock, window)
+        for series_id, forecast in out.items():
+            if forecast.values is None:
                 continue
-            row = row_of[series_id]
-            if sound[row]:
-                flags, values = clean, medians[row]
+            if series_id not in flagged:
                 self._flags.pop(series_id, None)
-            else:
-                per_seed = original[:, row : row + 1]  # (seeds, 1, horizon, columns)
-                with np.errstate(invalid="ignore"):
-                    flags = flag_forecasts(per_seed, *bounds[row])
-                self._flags[series_id] = flags
-                self._metrics.setdefault("warnings", {})[series_id] = flags.note
-                if flags.flagged.all():
-                    warnings.warn(
-                        f"series {series_id!r}: every seed's forecast failed the sanity "
-                        f"check, so the forecast is NaN: {flags.note}; fit the model again "
-                        "(other seeds, a norm, a direct horizon) or check the data",
-                        RuntimeWarning,
-                        stacklevel=3,
-                    )
-                values = seed_ensemble(per_seed, flags.flagged)[0, 0]  # (horizon, columns)
-            key = (state.last_time, state.zone)  # series that end together share their steps
-            if key not in stamps_after:
-                grid = self._forecast_times(series_id, state.last_time, state.zone, horizon)
-                stamps_after[key] = (
-                    None
-                    if grid is None
-                    else tuple(
-                        str(t) if self._recipe.step is not None else t.isoformat() for t in grid
-                    )
+                continue
+            flags = self._flags[series_id] = flagged[series_id]
+            self._metrics.setdefault("warnings", {})[series_id] = flags.note
+            if flags.flagged.all():
+                warnings.warn(
+                    f"series {series_id!r}: every seed's forecast failed the sanity "
+                    f"check, so the forecast is NaN: {flags.note}; fit the model again "
+                    "(other seeds, a norm, a direct horizon) or check the data",
+                    RuntimeWarning,
+                    stacklevel=3,
                 )
-            stamps = stamps_after[key]
-            out[series_id] = Forecast(
-                series_id=series_id,
-                values=values,
-                timestamps=stamps,
-                seen=state.seen,
-                needed=0,
-                flags=flags,
-            )
         return out
 
     def _rollout(self, states: Sequence[SeriesState], horizon: int) -> np.ndarray:
         """``(seeds, series, horizon, columns)`` scaled forecasts of every seed."""
-        states = list(states)
-        columns = self._model.features
-        output = np.stack([s.prediction for s in states], axis=1)  # (seeds, series, outputs)
-        direct = self._recipe.horizon
-        if direct > 1:  # the stored output holds the next `direct` steps, step-major
-            seeds, series = output.shape[:2]
-            return output.reshape(seeds, series, direct, columns)[:, :, :horizon]
-        if horizon == 1:  # the next step is the prediction already stored: no device call
-            return output[:, :, None, :]  # (seeds, series, 1, columns)
-        # Bounded shapes: the series padded to a power of two (zero rows, dropped after),
-        # the horizon a traced loop count within a buffer of horizon_capacity steps,
-        # doubled when too short (one more program).
-        while self._horizon_capacity < horizon:
-            self._horizon_capacity *= 2
-        series = len(states)
-        rows = _bucket(series)
-        rnn: Any = ()
-        if self._model.stateful:
-            rnn = _stack_rnn(states + [states[0]] * (rows - series))
-        if self.windowed:
-            x = np.zeros((rows, self._recipe.window, columns), np.float32)
-            x[:series] = np.stack([s.recent for s in states])  # (series, window, columns)
-        else:
-            # a stream reads one reading per step; the last one is not needed (the output
-            # after it is given), only its shape
-            x = np.zeros((rows, 1, columns), np.float32)
-        padded = np.zeros((output.shape[0], rows, output.shape[2]), np.float32)
-        padded[:, :series] = output
-        forecast = rollout(
-            self._model,
-            self._params,
-            rnn,
-            x,
-            horizon=horizon,
-            output=padded,
-            seeds=True,
-            max_horizon=self._horizon_capacity,
+        forecast, self._horizon_capacity = rollout_states(
+            self._model, self._params, self._recipe, states, horizon, self._horizon_capacity
         )
-        return forecast[:, :series]  # (seeds, series, horizon, columns)
+        return forecast
 
     @property
     def calibrated_steps(self) -> int:
-        """The most steps ahead a forecast can have intervals for.
-
-        A direct model's ``horizon``; a recursive model's rollouts over the validation tail
-        (the tail's length, at most ``calibration_steps`` of its seasons); 1 for a recursive
-        model saved before those rollouts existed.
-        """
+        """The most steps ahead a forecast can have intervals for (``fitting.calibrated_steps``)."""
         self._require_model()
-        if self._calibration.pooled is None:
-            return self._recipe.horizon
-        return max(self._recipe.horizon, int(self._calibration.pooled.shape[1]))
+        return calibrated_steps(self._calibration, self._recipe)
 
     def halfwidths(self, series_id: str, level: float, horizon: int) -> np.ndarray:
         """Split-conformal half-widths of a series' forecast, in its original units.
@@ -1852,57 +1161,9 @@ class Forecaster:
         states = self._stored_states(series)
         forecasts = self._forecasts(states, horizon)
         columns = self._recipe.columns
-        steps = np.arange(1, horizon + 1)
-        # One frame built from whole columns (a global model may forecast 50,000 series):
-        # the timestamps computed once per distinct last reading, not once per series.
-        kept, times, values = [], [], []
-        grids: dict[tuple[int | None, str | None], Any] = {}
-        for series_id, forecast in forecasts.items():
-            if forecast.values is None:
-                continue
-            kept.append(series_id)
-            if forecast.timestamps is not None:  # aware when the series' readings were
-                state = states[series_id]
-                key = (state.last_time, state.zone)
-                if key not in grids:
-                    grids[key] = self._forecast_times(
-                        series_id, state.last_time, state.zone, horizon
-                    )
-                times.append(key)
-            else:
-                times.append(forecast.seen + steps - 1)  # the position of the forecast reading
-            values.append(forecast.values)  # (horizon, columns)
-        if not kept:
-            names = ["series_id", "time", "step"] + (["target"] if len(columns) > 1 else [])
-            limits = [name for _, lower, upper in bounds for name in (lower, upper)]
-            return pd.DataFrame(columns=[*names, "forecast", *limits])
-        per_series = horizon * len(columns)  # rows: series, then column, then step
-        # (series, horizon, columns) -> (series, columns, horizon): a column's steps together
-        stacked = np.stack(values).transpose(0, 2, 1)
-        out = pd.DataFrame(
-            {
-                "series_id": np.repeat(np.asarray(kept, dtype=object), per_series),
-                "time": _time_column(times, grids, len(columns)),
-                "step": np.tile(steps, len(kept) * len(columns)),
-                "forecast": stacked.reshape(-1),
-            }
+        return forecast_frame(
+            forecasts, states, horizon, columns, bounds, self._clock, self.halfwidths
         )
-        if len(columns) > 1:
-            out.insert(3, "target", np.tile(np.repeat(np.asarray(columns), horizon), len(kept)))
-        for value, lower, upper in bounds:
-            half = np.stack([self.halfwidths(i, value, horizon) for i in kept])
-            half = half.transpose(0, 2, 1).reshape(-1)  # as the forecasts
-            out[lower] = out["forecast"].to_numpy() - half
-            out[upper] = out["forecast"].to_numpy() + half
-        if len(columns) > 1:
-            out = out.sort_values(["series_id", "step", "target"], kind="stable")
-            out = out.reset_index(drop=True)
-        out.attrs["warnings"] = {
-            series_id: forecast.warning
-            for series_id, forecast in forecasts.items()
-            if forecast.warning
-        }
-        return out
 
     def _stored_states(self, series: str | Sequence[str] | None) -> dict[str, SeriesState]:
         """The stored states of ``series`` (one id, several, or ``None`` for every series).
@@ -2000,89 +1261,15 @@ class Forecaster:
             )
         parsed = parse_training_data(data, time_col, target, freq, id_col, time_format)
         check_outliers(parsed, bool(allow_outliers))
-        span = horizon + (windows - 1) * step  # readings after the first cutoff
-        ends = {}
-        for series_id, values in parsed.values.items():
-            first = len(values) - span
-            if first < 1:
-                raise ValueError(
-                    f"series {series_id!r} has {len(values)} readings; {windows} window(s) of "
-                    f"{horizon} step(s), {step} apart, need more than {span}; pass fewer "
-                    "windows, a smaller step or horizon, or leave the series out"
-                )
-            ends[series_id] = [first + k * step for k in range(windows)]
-        columns = list(parsed.columns)
-        frames = []
-        model: Forecaster | None = None
-        for k in range(windows):
-            if refit or model is None:
-                part = dataclasses.replace(
-                    parsed,
-                    values={i: v[: ends[i][k]] for i, v in parsed.values.items()},
-                    times={
-                        i: None if t is None else t[: ends[i][k]] for i, t in parsed.times.items()
-                    },
-                )
-                model = Forecaster(config=self._settings, quiet=self._quiet)._fit_data(part)
-            else:
-                since = {i: slice(ends[i][k - 1], ends[i][k]) for i in parsed.values}
-                model.observe_many(
-                    {i: v[since[i]] for i, v in parsed.values.items()},
-                    {i: None if t is None else t[since[i]] for i, t in parsed.times.items()},
-                    plausible_factor=None,  # a backtest refuses no reading of its data
-                )
-            frame = model.forecast(horizon)
-            column = (
-                np.zeros(len(frame), int)
-                if "target" not in frame
-                else frame["target"].map({c: j for j, c in enumerate(columns)}).to_numpy()
-            )
-            if bounds:
-                # bounds per step up to the calibrated steps, infinite beyond (too few
-                # residuals), as a step with too few residuals is within them
-                reach = min(horizon, model.calibrated_steps)
-                half = {
-                    (i, value): np.concatenate(
-                        [
-                            model.halfwidths(i, value, reach),
-                            np.full((horizon - reach, len(columns)), np.inf),
-                        ]
-                    )
-                    for i in frame["series_id"].unique()
-                    for value, _, _ in bounds
-                }
-                for value, lower, upper in bounds:
-                    width = np.array(
-                        [
-                            half[(i, value)][step - 1, j]
-                            for i, step, j in zip(
-                                frame["series_id"], frame["step"], column, strict=True
-                            )
-                        ]
-                    )
-                    frame[lower] = frame["forecast"] - width
-                    frame[upper] = frame["forecast"] + width
-            ids = frame["series_id"].to_numpy()
-            end = np.array([ends[i][k] for i in ids])
-            rows = end + frame["step"].to_numpy() - 1
-            frame.insert(
-                1,
-                "cutoff",
-                [
-                    end[r] - 1 if parsed.times[i] is None else parsed.times[i][end[r] - 1]
-                    for r, i in enumerate(ids)
-                ],
-            )
-            at = frame.columns.get_loc("forecast")
-            frame.insert(
-                at,
-                "actual",
-                [parsed.values[i][row, j] for i, row, j in zip(ids, rows, column, strict=True)],
-            )
-            frames.append(frame)
-        out = pd.concat(frames, ignore_index=True)
-        keys = ["series_id", "cutoff", "step"] + (["target"] if "target" in out else [])
-        return out.sort_values(keys, kind="stable").reset_index(drop=True)
+        return backtest(
+            lambda part: Forecaster(config=self._settings, quiet=self._quiet)._fit_data(part),
+            parsed,
+            horizon=horizon,
+            windows=windows,
+            step=step,
+            refit=refit,
+            bounds=bounds,
+        )
 
     def replay(self, values: Any, series_id: str | None = None) -> np.ndarray:
         """One-step predictions after every reading of a whole series, from a fresh state.
@@ -2106,22 +1293,8 @@ class Forecaster:
             if stored is not None:
                 scaler = self._decode(series_id, stored).scaler
         scaled = (array if scaler is None else scaler.transform(array)).astype(np.float32)
-        out = np.full(scaled.shape, np.nan, np.float32)
-        columns = scaled.shape[1]  # a direct model's first step: its first columns
-        window = self._recipe.window
-        if not self._model.stateful:
-            if len(scaled) >= window:
-                x = make_windows(scaled, length=window, offset=0).x  # (n, window, columns)
-                y = np.asarray(read(self._model, self._params, (), x, seeds=True)[0])
-                out[window - 1 :] = _median_over_seeds(y[..., :columns])
-        elif self.windowed:
-            if len(scaled) >= window:
-                rnn = _stack_rnn([self.fresh_state()])
-                y = read_windows(self._model, self._params, rnn, scaled[None], seeds=True)[0]
-                out[window - 1 :] = _median_over_seeds(y[:, 0, :, :columns])
-        else:  # a stream
-            y = sequence_outputs(self._model, self._params, scaled[None])  # (seeds, 1, T, C)
-            out[:] = _median_over_seeds(y[:, 0, :, :columns])
+        fresh = self.fresh_state()
+        out = replay_scaled(self._model, self._params, self._recipe.window, fresh, scaled)
         if scaler is None:
             return out.astype(np.float64)
         return scaler.inverse_transform(out)
@@ -2202,253 +1375,32 @@ class Forecaster:
         return self._fit_data(parsed)
 
     def _fit_data(self, parsed: TrainingData) -> "Forecaster":
-        """``fit`` on data already parsed and checked.
-
-        The stages: each series scaled, the seasons and the window, every candidate trained
-        and scored on the validation tail (a recursive one by its rollouts), the chosen one
-        trained again on every reading, its calibration and metrics, then every series read
-        into its state.
-        """
-        settings = self._settings
-        scalers = {}
-        for series_id, values in parsed.values.items():
-            try:
-                scalers[series_id] = fit_scaler(values, settings.scaler, parsed.columns)
-            except ValueError as error:
-                raise ValueError(f"series {series_id!r}: {error}") from None
-        pooled = np.concatenate(list(parsed.values.values()))
-        default_scaler = fit_scaler(pooled, settings.scaler, parsed.columns)
-        ids = list(parsed.values)
-        scaled = [scalers[i].transform(parsed.values[i]).astype(np.float32) for i in ids]
-        horizon = settings.horizon
-        lengths = [len(s) for s in scaled]
-        seasons, window, window_note = self._seasons_and_window(parsed)
-        n_val = [
-            max(horizon, int(round(settings.validation * n))) if settings.validation else 0
-            for n in lengths
-        ]
-        ranges = {i: plausible_range(parsed.values[i], FORECAST_PLAUSIBLE_FACTOR) for i in ids}
-        plans = candidate_plans(settings, ids, scaled, window, n_val)
-        early = any(n_val)  # the candidates' trainings watch a validation tail
-        started = time.perf_counter()
-        trained = self._train_with_progress(plans, ids, scaled, scalers, n_val, ranges)
-        seconds = time.perf_counter() - started
-        kinds = [kind for kind, _ in trained]
-        candidates = [candidate for _, candidate in trained]
-        one_kind = len(plans) == 1
-
-        def recipe_of(k: int) -> Recipe:
-            return Recipe(
-                kind=kinds[k],
-                window=window,
-                columns=parsed.columns,
-                time_col=parsed.time_col,
-                freq=parsed.freq,
-                horizon=horizon,
-                norm=candidates[k].norm,
-                seasons=seasons.lengths,
-                step=parsed.step,
-            )
-
-        rolled: list[dict[str, np.ndarray]] = [{} for _ in candidates]
-        scores = [c.score for c in candidates]
-        if horizon == 1 and early:
-            rolled, scores = self._rollout_scores(
-                candidates,
-                [recipe_of(k) for k in range(len(candidates))],
-                default_scaler,
-                dict(zip(ids, scaled, strict=True)),
-                dict(zip(ids, n_val, strict=True)),
-                scalers,
-                ranges,
-            )
-        chosen = lowest(scores)  # a tie keeps the earlier: AUTO_KINDS, then AUTO_NORMS order
-        kept = candidates[chosen]
-        names = [f"{kind} ({c.norm})" for kind, c in zip(kinds, candidates, strict=True)]
-        metrics = fit_metrics(kept, settings, parsed.values, seconds)
-        params, refit_epochs = self._refitted(
-            kept, kinds[chosen], names[chosen], ids, scaled, window, early
+        """``fit`` on checked data: the model (``fitting.fit_model``), then every series' state."""
+        fitted = fit_model(
+            self._settings,
+            parsed,
+            quiet=self._quiet,
+            read_capacity=self._read_capacity,
+            horizon_capacity=self._horizon_capacity,
         )
-        calibration = _calibration(kept, rolled[chosen], ranges, parsed.values, pooled)
-        residuals = calibration.residuals
-        metrics.update(
-            window=window,
-            window_note=window_note,
-            seasons=list(seasons.lengths),
-            seasons_note=seasons.line(),
-            model=kinds[chosen],
-            norm=kept.norm,
-            norm_scores={c.norm: finite_or_none(scores[k]) for k, c in enumerate(candidates)}
-            if len(candidates) > 1 and one_kind
-            else {},
-            model_scores={n: finite_or_none(v) for n, v in zip(names, scores, strict=True)}
-            if len(candidates) > 1
-            else {},
-            validation_rmse=finite_or_none(scores[chosen]) if early else None,
-            validation_one_step_rmse=finite_or_none(kept.score) if early else None,
-            refit_epochs=refit_epochs,
-            validation_steps={i: n for i, n in zip(ids, n_val, strict=True)},
-            warnings={"validation": kept.flags.note} if kept.flags.note else {},
-        )
+        self._horizon_capacity = fitted.horizon_capacity
         self._set_model(
-            kept.model,
-            params,
-            recipe=recipe_of(chosen),
-            scaler=default_scaler,
-            metrics=metrics,
+            fitted.model,
+            fitted.params,
+            recipe=fitted.recipe,
+            scaler=fitted.scaler,
+            metrics=fitted.metrics,
             store=None,
-            calibration=calibration,
+            calibration=fitted.calibration,
         )
-        if residuals:
-            self._note_interval_reach(residuals)
-        self._read_histories(parsed, scalers)
+        if fitted.calibration.residuals:
+            reach = interval_metrics(fitted.calibration, fitted.recipe)
+            warning = reach.pop("intervals", None)
+            self._metrics.update(reach)
+            if warning is not None:
+                self._metrics.setdefault("warnings", {})["intervals"] = warning
+        self._read_histories(parsed, fitted.scalers)
         return self
-
-    def _train_with_progress(
-        self,
-        plans: Sequence[Plan],
-        ids: Sequence[str],
-        scaled: Sequence[np.ndarray],
-        scalers: Mapping[str, Scaler],
-        n_val: Sequence[int],
-        ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    ) -> list[tuple[str, Candidate]]:
-        """``train_candidates`` under one progress bar over every candidate's epochs."""
-        from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
-
-        settings = self._settings
-        trainings = sum(len(plan.norms) for plan in plans)
-        with epoch_progress(settings.epochs * trainings, "fit", quiet=self._quiet) as progress:
-            return train_candidates(
-                settings,
-                plans,
-                ids,
-                scaled,
-                scalers,
-                n_val,
-                ranges,
-                on_epoch=None
-                if self._quiet
-                else lambda _, losses, __: progress.advance(
-                    float(np.nanmean(losses)) if np.isfinite(losses).any() else None
-                ),
-            )
-
-    def _seasons_and_window(self, parsed: TrainingData) -> tuple[Seasons, int, str]:
-        """The seasons of the shortest series, and the window: given, or covering them."""
-        lengths = {i: len(v) for i, v in parsed.values.items()}
-        shortest = min(lengths, key=lengths.__getitem__)
-        seasons = choose_seasons(
-            parsed.freq, parsed.values[shortest][:, 0], given=self._settings.seasons
-        )
-        if self._settings.window is not None:
-            return seasons, self._settings.window, f"window {self._settings.window} (given)"
-        choice = choose_window(
-            seasons.lengths,
-            minimum=MIN_WINDOW,
-            maximum=max(MIN_WINDOW, lengths[shortest] // 3),
-        )
-        return seasons, choice.window, choice.note
-
-    def _rollout_scores(
-        self,
-        candidates: Sequence[Candidate],
-        recipes: Sequence[Recipe],
-        default_scaler: Scaler,
-        scaled: Mapping[str, np.ndarray],
-        n_val: Mapping[str, int],
-        scalers: Mapping[str, Scaler],
-        ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    ) -> tuple[list[dict[str, np.ndarray]], list[float]]:
-        """Each recursive candidate's rollout residuals across the validation tails, and RMSE.
-
-        A recursive model is scored as it forecasts: every step ahead of its rollouts pooled
-        (a direct model's outputs are that already); ``inf`` when no rollout is usable, and
-        a candidate whose one-step score is not finite is not rolled out.
-        """
-        steps = calibration_steps(recipes[0].seasons)
-        rolled: list[dict[str, np.ndarray]] = [{} for _ in candidates]
-        scores = [c.score for c in candidates]
-        for k, candidate in enumerate(candidates):
-            if not np.isfinite(candidate.score):
-                continue
-            self._set_model(
-                candidate.model,
-                candidate.params,
-                recipe=recipes[k],
-                scaler=default_scaler,
-                metrics=None,
-                store=None,
-            )
-            rolled[k] = self._recursive_residuals(scaled, n_val, scalers, ranges, steps)
-            errors = np.concatenate([r.reshape(-1) for r in rolled[k].values()])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
-                score = float(np.sqrt(np.nanmean(np.square(errors))))
-            scores[k] = score if np.isfinite(score) else np.inf
-        return rolled, scores
-
-    def _refitted(
-        self,
-        kept: Candidate,
-        kind: str,
-        name: str,
-        ids: Sequence[str],
-        scaled: Sequence[np.ndarray],
-        window: int,
-        early: bool,
-    ) -> tuple[Params, int | None]:
-        """The chosen candidate's parameters, trained again on every reading when ``refit``.
-
-        Returns:
-            ``(params, the refit's epochs or None)``.
-
-        Raises:
-            ValueError: every seed ended with non-finite weights.
-        """
-        settings = self._settings
-        params, refit_epochs = kept.params, None
-        if settings.refit and early and kept.log.best_epoch is not None:
-            # The validation tail is the newest part of each series: once it has chosen the
-            # model and the epoch count, the model learns from it too (the rule compare keeps).
-            # The intervals keep the residuals measured before, out of sample.
-            refit_epochs = kept.log.refit_epochs(kept.flags.flagged)
-            params = refit(
-                dataclasses.replace(settings, model=kind),
-                kept.model,
-                refit_epochs,
-                ids,
-                scaled,
-                window,
-            )
-        finite = np.logical_and.reduce(
-            [
-                np.isfinite(np.asarray(leaf)).reshape(leaf.shape[0], -1).all(axis=1)
-                for leaf in jax.tree.leaves(params)
-            ]
-        )  # (seeds,)
-        if not finite.any():
-            # Nothing to forecast with: refuse here, before a folder of NaN weights is saved.
-            raise ValueError(
-                f"training diverged: every seed of {name} ended with non-finite "
-                f"weights (learning_rate={settings.learning_rate:g}); pass a smaller "
-                f"learning_rate (the default is {ForecasterSettings().learning_rate:g})"
-            )
-        return params, refit_epochs
-
-    def _note_interval_reach(self, residuals: Mapping[str, np.ndarray]) -> None:
-        """Record how far the intervals reach, and warn when 90% ones stop short."""
-        self._metrics["calibrated_steps"] = self.calibrated_steps
-        reach = interval_reach(residuals)
-        self._metrics["interval_steps"] = reach
-        fewest = min(int(np.isfinite(r[:, 0, 0]).sum()) for r in residuals.values())
-        if reach["90"] < self.calibrated_steps:
-            self._metrics.setdefault("warnings", {})["intervals"] = (
-                f"the intervals rest on {fewest} validation origin(s) per series (fewest): "
-                f"90% intervals reach {reach['90']} step(s) ahead, 95% reach "
-                f"{reach['95']}, of the {self.calibrated_steps} calibrated; beyond, they "
-                "are infinite (a longer series or validation= gives more)"
-            )
 
     def _read_histories(self, parsed: TrainingData, scalers: Mapping[str, Scaler]) -> None:
         """Every series read into its state, kept for plots, and its one-step RMSE recorded."""
@@ -2474,114 +1426,6 @@ class Forecaster:
             valid = np.isfinite(error).all(axis=1)
             one_step[series_id] = finite_or_none(float(np.sqrt(np.mean(np.square(error[valid])))))
         self._metrics["one_step_rmse"] = one_step
-
-    def _recursive_residuals(
-        self,
-        scaled: Mapping[str, np.ndarray],
-        n_val: Mapping[str, int],
-        scalers: Mapping[str, Scaler],
-        ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-        steps: int,
-    ) -> dict[str, np.ndarray]:
-        """Residuals of the recursive forecasts from origins across each validation tail.
-
-        From up to ``CALIBRATION_ORIGINS`` origins, evenly spread over each series' validation
-        tail (its last ``n_val`` readings), the fitted model reads the series up to the origin
-        (a stateful model from a zero state, as ``warm_start`` does) and rolls out as
-        ``forecast`` does; the residual of the median of the seeds whose rollout is
-        plausible (``flag_forecasts`` against the series' range, as ``forecast`` checks) is
-        kept per step ahead, NaN past the series' end. The steps are the longest tail, at
-        most ``steps``.
-
-        Returns:
-            Series id -> ``(origins, steps, columns)`` residuals in the series' scaled units.
-        """
-        longest = max((n for n in n_val.values() if n), default=0)
-        horizon = max(1, min(longest, steps))
-        origins = {
-            series_id: calibration_origins(len(series) - n_val[series_id], len(series) - 1)
-            for series_id, series in scaled.items()
-            if n_val[series_id]
-        }
-        # Series in groups of about RESIDUAL_ROWS origins: memory stays bounded whatever the
-        # number of series (50,000 series of 40 origins are 2,000,000 rollouts).
-        out: dict[str, np.ndarray] = {}
-        group: list[str] = []
-        rows = 0
-        for series_id, spread in origins.items():
-            if group and rows + len(spread) > RESIDUAL_ROWS:
-                out.update(self._residuals_of(group, origins, scaled, scalers, ranges, horizon))
-                group, rows = [], 0
-            group.append(series_id)
-            rows += len(spread)
-        if group:
-            out.update(self._residuals_of(group, origins, scaled, scalers, ranges, horizon))
-        return out
-
-    def _residuals_of(
-        self,
-        group: Sequence[str],
-        origins: Mapping[str, np.ndarray],
-        scaled: Mapping[str, np.ndarray],
-        scalers: Mapping[str, Scaler],
-        ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-        horizon: int,
-    ) -> dict[str, np.ndarray]:
-        """``_recursive_residuals`` of some series: one read per origin, one rollout for all."""
-        # Each series is read once, origin after origin (a stateful model from a zero state,
-        # as warm_start reads it; a window model needs only the window before each origin),
-        # and its state at every origin kept: the series of one round are one read.
-        states, where = {}, {}
-        reached = {
-            i: (dataclasses.replace(self.fresh_state(), scaler=scalers[i]), 0) for i in group
-        }
-        for k in range(max(len(origins[i]) for i in group)):
-            checked = {}
-            for series_id in group:
-                if k >= len(origins[series_id]):
-                    continue
-                state, read_to = reached[series_id]
-                origin = int(origins[series_id][k])
-                if not self._model.stateful:
-                    read_to = max(read_to, origin - self._recipe.window)
-                readings = scaled[series_id][read_to:origin].astype(np.float32)
-                checked[series_id] = (state, readings, None, None)
-            for series_id, state in self._read(checked).items():
-                origin = int(origins[series_id][k])
-                reached[series_id] = (state, origin)
-                key = f"{series_id}@{origin}"
-                states[key], where[key] = state, (series_id, origin)
-        keys = list(states)
-        rolled = self._rollout([states[k] for k in keys], horizon)  # (seeds, rows, steps, C)
-        rows_of: dict[str, list[int]] = {}
-        for row, key in enumerate(keys):
-            rows_of.setdefault(where[key][0], []).append(row)
-        out = {}
-        for series_id, rows in rows_of.items():  # one series' origins at once
-            block = rolled[:, rows]  # (seeds, origins, steps, columns)
-            columns = block.shape[-1]
-            original = scalers[series_id].inverse_transform(block.reshape(-1, columns))
-            low, high = ranges[series_id]
-            with np.errstate(invalid="ignore"):
-                # a seed's rollout from one origin is flagged as flag_forecasts flags it
-                flagged = (
-                    (~np.isfinite(original) | (original < low) | (original > high))
-                    .reshape(block.shape)
-                    .any(axis=(2, 3))
-                )  # (seeds, origins)
-            block = block.astype(np.float64)
-            median = np.empty(block.shape[1:])  # (origins, steps, columns)
-            sound = ~flagged.any(axis=0)  # no seed flagged: the median over all, at once
-            median[sound] = np.median(block[:, sound], axis=0)
-            for j in np.flatnonzero(~sound):
-                median[j] = seed_ensemble(block[:, j : j + 1], flagged[:, j])[0, 0]
-            series = scaled[series_id].astype(np.float64)
-            steps = np.array([where[keys[r]][1] for r in rows])[:, None] + np.arange(horizon)
-            seen = steps < len(series)
-            actual = np.full((len(rows), horizon, series.shape[1]), np.nan)  # NaN past the end
-            actual[seen] = series[steps[seen]]
-            out[series_id] = actual - median
-        return out
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -2656,19 +1500,11 @@ class Forecaster:
         if "config" in saved.recipe:
             settings = ForecasterConfig.from_dict(saved.recipe["config"])
         else:
-            config = saved.config
-            settings = ForecasterConfig(
-                model=recipe.kind,
-                window=recipe.window,
-                units=config.hidden if isinstance(config, MLPConfig) else config.units,
-                seeds=saved.seeds or 1,
-                scaler="minmax" if scaler is None else scaler.kind,
-                norm=config.norm,
-                validation=0.0,
-                horizon=recipe.horizon,
+            settings = ForecasterConfig.of_network(
+                saved.config, recipe, seeds=saved.seeds or 1, scaler=scaler
             )
         forecaster = cls(config=settings, quiet=quiet)
-        params = saved.params if saved.seeds else _add_seed_axis(saved.params)
+        params = saved.params if saved.seeds else add_seed_axis(saved.params)
         forecaster._set_model(
             saved.config,
             params,
@@ -2718,8 +1554,6 @@ class Forecaster:
         Returns:
             The ``matplotlib.figure.Figure``, one row of axes per series.
         """
-        from matplotlib.figure import Figure
-
         self._require_model()
         check_positive_int("history", history)
         ids = (
@@ -2728,65 +1562,32 @@ class Forecaster:
             else ([series] if isinstance(series, str) else list(series))
         )
         frame = self.forecast(horizon, series=ids, level=level)
-        bounds = sorted(bound_columns(level), reverse=True)  # the widest band drawn first
-        one = len(self._recipe.columns) == 1
+        kind = {"mlp": "MLP"}.get(self._recipe.kind, f"{self._recipe.kind} LSTM")
+        chosen = " (model='auto')" if self._settings.model == "auto" else ""
+        seeds = "1 seed" if self.seeds == 1 else f"median of {self.seeds} seeds"
+        freq = self._recipe.freq
+        stamped = freq is not None and frame["time"].dtype != np.int64
+        counted = "step" if self._recipe.step is not None else "reading"
+        return forecast_figure(
+            frame,
+            ids,
+            {i: self._plot_points(i, history) for i in ids},
+            columns=self._recipe.columns,
+            bounds=bound_columns(level),
+            model_name=f"{kind}{chosen}, {seeds}",
+            time_label=f"time ({frequency_words(freq)})" if stamped else counted,
+        )
 
-        def history_colour(j: int) -> str:  # one series: dark history, a coloured forecast
-            return "0.25" if one else f"C{2 * j}"
-
-        def forecast_colour(j: int) -> str:
-            return "C0" if one else f"C{2 * j + 1}"
-
-        figure = Figure(figsize=(9, 2.6 * max(len(ids), 1)), layout="constrained")
-        axes = figure.subplots(max(len(ids), 1), 1, squeeze=False)[:, 0]
-        for ax, series_id in zip(axes, ids, strict=False):
-            times, values = self._plot_history(series_id)
-            if values is not None and len(values):
-                values, times = values[-history:], None if times is None else times[-history:]
-                x = (
-                    (times if self._recipe.step is not None else pd.DatetimeIndex(times))
-                    if times is not None
-                    else np.arange(
-                        self.series_state(series_id).seen - len(values),
-                        self.series_state(series_id).seen,
-                    )
-                )
-                for j, column in enumerate(self._recipe.columns):
-                    label = "history" if len(self._recipe.columns) == 1 else f"{column} history"
-                    ax.plot(x, values[:, j], color=history_colour(j), label=label)
-            rows = frame[frame["series_id"] == series_id]
-            for j, column in enumerate(self._recipe.columns):
-                part = rows if "target" not in rows else rows[rows["target"] == column]
-                label = "forecast" if len(self._recipe.columns) == 1 else f"{column} forecast"
-                for rank, (value, lower, upper) in enumerate(bounds):
-                    low, high = (part[b].to_numpy(np.float64) for b in (lower, upper))
-                    shown = np.isfinite(low) & np.isfinite(high)  # no band where too few residuals
-                    ax.fill_between(
-                        part["time"],
-                        np.where(shown, low, np.nan),
-                        np.where(shown, high, np.nan),
-                        color=forecast_colour(j),
-                        alpha=0.15 + 0.15 * rank,
-                        linewidth=0,
-                        label=f"{100 * value:g}% interval" if j == 0 else None,
-                    )
-                ax.plot(part["time"], part["forecast"], color=forecast_colour(j), label=label)
-            kind = {"mlp": "MLP"}.get(self._recipe.kind, f"{self._recipe.kind} LSTM")
-            chosen = " (model='auto')" if self._settings.model == "auto" else ""
-            seeds = "1 seed" if self.seeds == 1 else f"median of {self.seeds} seeds"
-            ax.set_title(f"{printable(series_id)}: {kind}{chosen}, {seeds}")
-            freq = self._recipe.freq
-            stamped = freq is not None and frame["time"].dtype != np.int64
-            counted = "step" if self._recipe.step is not None else "reading"
-            ax.set_xlabel(f"time ({_FREQ_WORDS.get(freq, freq)})" if stamped else counted)
-            columns = self._recipe.columns
-            # a placeholder column name ("value", "y") says less than the series' own name
-            generic = len(columns) == 1 and columns[0] in ("value", "y", "0")
-            ax.set_ylabel(printable(series_id) if generic else ", ".join(map(printable, columns)))
-            ax.grid(alpha=0.3)
-            # beside the axes, never over the data
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        return figure
+    def _plot_points(self, series_id: str, history: int) -> tuple[Any, np.ndarray] | None:
+        """The last ``history`` readings of a series and their times (or positions)."""
+        times, values = self._plot_history(series_id)
+        if values is None or not len(values):
+            return None
+        values, times = values[-history:], None if times is None else times[-history:]
+        if times is None:
+            seen = self.series_state(series_id).seen
+            return np.arange(seen - len(values), seen), values
+        return (times if self._recipe.step is not None else pd.DatetimeIndex(times)), values
 
     def _plot_history(self, series_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         if series_id in self._history:

@@ -46,6 +46,7 @@ from lstmlab.checks import (
 from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import (
     NORMS,
+    MLPConfig,
     ModelConfig,
     Params,
     apply,
@@ -91,6 +92,7 @@ __all__ = [
     "Recipe",
     "bound_columns",
     "candidate_plans",
+    "check_network",
     "check_lengths",
     "Plan",
     "calibration_origins",
@@ -283,6 +285,26 @@ class ForecasterConfig(ForecasterSettings):
         values.setdefault("refit", False)  # a model trained before the refit existed
         return cls(**values)
 
+    @classmethod
+    def of_network(
+        cls, config: ModelConfig, recipe: Recipe, *, seeds: int, scaler: Scaler | None
+    ) -> ForecasterConfig:
+        """The settings of a network trained elsewhere, or saved before settings were.
+
+        Its kind, shapes and norm, and no validation tail (``Forecaster.from_params``, a Keras
+        import, an old model folder).
+        """
+        return cls(
+            model=recipe.kind,
+            window=recipe.window,
+            units=config.hidden if isinstance(config, MLPConfig) else config.units,
+            seeds=seeds,
+            scaler="minmax" if scaler is None else scaler.kind,
+            norm=config.norm,
+            validation=0.0,
+            horizon=recipe.horizon,
+        )
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Recipe:
@@ -353,6 +375,36 @@ class Recipe:
         """Rebuild from ``to_dict`` output (other keys, such as ``config``, are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def check_network(model: ModelConfig, recipe: Recipe, scaler: Scaler | None) -> None:
+    """Refuse a network, recipe and scaler that disagree (what a ``Forecaster`` holds)."""
+    if recipe.horizon == 1 and model.outputs != model.features:
+        raise ValueError(
+            f"a forecaster feeds its predictions back as readings, so outputs must equal "
+            f"features, got outputs={model.outputs} and features={model.features}"
+        )
+    if model.outputs != model.features * recipe.horizon:
+        raise ValueError(
+            f"a direct model of horizon {recipe.horizon} outputs horizon * features "
+            f"values, got outputs={model.outputs} and features={model.features}; pass a "
+            "recipe with the model's horizon"
+        )
+    if len(recipe.columns) != model.features:
+        raise ValueError(
+            f"recipe names {len(recipe.columns)} columns {list(recipe.columns)}, the model "
+            f"reads {model.features} features per step; name one column per feature"
+        )
+    if scaler is not None and scaler.num_columns != model.features:
+        raise ValueError(
+            f"the scaler maps {scaler.num_columns} columns, the model reads "
+            f"{model.features}; fit the scaler on the model's columns"
+        )
+    if not model.streams and model.timesteps != recipe.window:
+        raise ValueError(
+            f"the model reads windows of {model.timesteps} steps, the recipe says "
+            f"window={recipe.window}; make them equal"
+        )
 
 
 def sequence_outputs(config: ModelConfig, params: Params, x: np.ndarray) -> np.ndarray:

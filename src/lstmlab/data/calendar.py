@@ -43,6 +43,8 @@ from pandas.tseries.frequencies import to_offset
 __all__ = [
     "SeriesClock",
     "cell_text",
+    "forecast_time_column",
+    "frequency_words",
     "check_frequency",
     "check_grid_frequency",
     "check_in_range",
@@ -890,3 +892,53 @@ def _check_offsets(text: np.ndarray, label: str, *, zone: str | None = None) -> 
         "saving change?); local times: pass time_zone, e.g. 'Europe/Paris' (the series keeps "
         "it), or convert the timestamps to one offset, e.g. UTC"
     )
+
+
+# How a figure's axis names a frequency.
+_FREQUENCY_WORDS = {
+    "MS": "monthly",
+    "ME": "monthly",
+    "QS": "quarterly",
+    "QE": "quarterly",
+    "YS": "yearly",
+    "YE": "yearly",
+    "W": "weekly",
+    "W-SUN": "weekly",
+    "D": "daily",
+    "h": "hourly",
+    "30min": "half-hourly",
+    "15min": "every 15 minutes",
+}
+
+
+def frequency_words(freq: str | None) -> str | None:
+    """A frequency in words (``"MS"`` is ``"monthly"``), else the alias itself."""
+    return _FREQUENCY_WORDS.get(freq, freq)
+
+
+def forecast_time_column(times: Sequence[Any], grids: Mapping[Any, pd.Index], columns: int) -> Any:
+    """A forecast frame's ``time`` column: each series' steps once per value column.
+
+    ``times`` holds, per series, the key of its timestamp grid (or step numbers) in
+    ``grids`` (a tuple) or the positions of its forecast readings. One zone (or none): one
+    datetime column, each distinct grid converted once; otherwise objects, as pandas joins
+    them. Step numbers: one int64 column.
+    """
+    stamped = [isinstance(t, tuple) for t in times]
+    position = {key: k for k, key in enumerate(grids)}
+    if all(stamped) and not isinstance(next(iter(grids.values())), pd.DatetimeIndex):
+        steps = np.stack([grid.to_numpy(np.int64) for grid in grids.values()])
+        return steps[np.repeat([position[key] for key in times], columns)].reshape(-1)
+    zones = {str(t.tz) for t in grids.values()}
+    if all(stamped) and len(zones) == 1:
+        utc = np.stack([grid.as_unit("ns").asi8 for grid in grids.values()])
+        rows = np.repeat([position[key] for key in times], columns)
+        utc = utc[rows].reshape(-1).view("M8[ns]")
+        zone = next(iter(grids.values())).tz
+        if zone is None:
+            return pd.DatetimeIndex(utc)
+        return pd.DatetimeIndex(utc, tz="UTC").tz_convert(zone)
+    pieces = [grids[t] if isinstance(t, tuple) else t for t in times for _ in range(columns)]
+    if any(stamped):  # several zones, or positions beside times
+        return np.concatenate([np.asarray(p, dtype=object) for p in pieces])
+    return np.concatenate(pieces)

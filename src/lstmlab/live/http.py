@@ -52,7 +52,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from lstmlab.forecaster import ConflictError
 from lstmlab.live.service import (
     READY_WAIT_S,
     LiveService,
@@ -65,6 +64,7 @@ from lstmlab.live.state_store import (
     SeriesLimitError,
     StoreUnavailable,
 )
+from lstmlab.readings import ConflictError
 from lstmlab.runtime import ensure_compile_cache
 
 __all__ = [

@@ -64,7 +64,7 @@ from lstmlab.checks import (
 )
 from lstmlab.core.model import config_to_dict
 from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeSettings
-from lstmlab.forecaster import ConflictError, Forecaster
+from lstmlab.forecaster import Forecaster
 from lstmlab.live.state_store import (
     DURABILITIES,
     StoreUnavailable,
@@ -76,6 +76,7 @@ from lstmlab.model_folder import (
     model_fingerprint,
     open_store,
 )
+from lstmlab.readings import ConflictError
 from lstmlab.states import SeriesState
 
 __all__ = [

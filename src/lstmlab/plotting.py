@@ -1,0 +1,89 @@
+"""The figure of a forecast: ``Forecaster.plot`` draws its frame with ``forecast_figure``.
+
+Built with ``matplotlib.figure.Figure`` (not ``pyplot``): the global backend of a notebook or
+script is never touched. One row of axes per series: its recent history in dark grey, the
+forecast in colour with its interval bands (the wider one lighter, none where a step has too
+few residuals), the legend beside the axes, never over the data.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstmlab.checks import printable
+
+__all__ = ["forecast_figure"]
+
+
+def forecast_figure(
+    frame: pd.DataFrame,
+    ids: Sequence[str],
+    histories: Mapping[str, tuple[Any, np.ndarray] | None],
+    *,
+    columns: Sequence[str],
+    bounds: Sequence[tuple[float, str, str]],
+    model_name: str,
+    time_label: str,
+):
+    """Each series' history and forecast, one row of axes per series.
+
+    Args:
+        frame: the forecast (``Forecaster.forecast``), with the bounds of ``bounds``.
+        ids: the series, in the order drawn.
+        histories: series id -> ``(times or positions, (n, columns) readings)``, or ``None``
+            for no history.
+        columns: the value columns.
+        bounds: the interval columns (``lstmlab.pipeline.bound_columns``).
+        model_name: the model as the titles name it (``"stateful LSTM, median of 5 seeds"``).
+        time_label: the x axis' label.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    bounds = sorted(bounds, reverse=True)  # the widest band drawn first
+    one = len(columns) == 1
+
+    def history_colour(j: int) -> str:  # one series: dark history, a coloured forecast
+        return "0.25" if one else f"C{2 * j}"
+
+    def forecast_colour(j: int) -> str:
+        return "C0" if one else f"C{2 * j + 1}"
+
+    figure = Figure(figsize=(9, 2.6 * max(len(ids), 1)), layout="constrained")
+    axes = figure.subplots(max(len(ids), 1), 1, squeeze=False)[:, 0]
+    for ax, series_id in zip(axes, ids, strict=False):
+        if histories[series_id] is not None:
+            x, values = histories[series_id]
+            for j, column in enumerate(columns):
+                label = "history" if one else f"{column} history"
+                ax.plot(x, values[:, j], color=history_colour(j), label=label)
+        rows = frame[frame["series_id"] == series_id]
+        for j, column in enumerate(columns):
+            part = rows if "target" not in rows else rows[rows["target"] == column]
+            label = "forecast" if one else f"{column} forecast"
+            for rank, (value, lower, upper) in enumerate(bounds):
+                low, high = (part[b].to_numpy(np.float64) for b in (lower, upper))
+                shown = np.isfinite(low) & np.isfinite(high)  # no band where too few residuals
+                ax.fill_between(
+                    part["time"],
+                    np.where(shown, low, np.nan),
+                    np.where(shown, high, np.nan),
+                    color=forecast_colour(j),
+                    alpha=0.15 + 0.15 * rank,
+                    linewidth=0,
+                    label=f"{100 * value:g}% interval" if j == 0 else None,
+                )
+            ax.plot(part["time"], part["forecast"], color=forecast_colour(j), label=label)
+        ax.set_title(f"{printable(series_id)}: {model_name}")
+        ax.set_xlabel(time_label)
+        # a placeholder column name ("value", "y") says less than the series' own name
+        generic = one and columns[0] in ("value", "y", "0")
+        ax.set_ylabel(printable(series_id) if generic else ", ".join(map(printable, columns)))
+        ax.grid(alpha=0.3)
+        # beside the axes, never over the data
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return figure
