@@ -18,8 +18,9 @@ from lstmlab.cli import build_parser, compare_config, main
 from lstmlab.core.model import LSTMConfig, init_params
 from lstmlab.data import loading
 from lstmlab.data.loading import DownloadError
+from lstmlab.defaults import MIN_WINDOW
 from lstmlab.experiments import compare
-from lstmlab.forecaster import MIN_WINDOW, Forecaster
+from lstmlab.forecaster import Forecaster
 from lstmlab.model_folder import SavedModel, folder_checksum, load_model, save_model
 from lstmlab.report import documents
 from lstmlab.report.documents import format_number
@@ -257,7 +258,7 @@ def test_no_compile_cache_leaves_the_cache_folder_untouched(tmp_path):
 
 
 def test_serve_max_horizon_reaches_the_service(tmp_path, monkeypatch, capsys):
-    from lstmlab.forecaster import MAX_HORIZON
+    from lstmlab.defaults import MAX_HORIZON
     from lstmlab.live import http, service
 
     folder = tmp_path / "m"

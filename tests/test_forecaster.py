@@ -12,13 +12,9 @@ from hypothesis import strategies as st
 
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
-from lstmlab.forecaster import (
-    CALIBRATION_MIN_STEPS,
-    PLAUSIBLE_FACTOR,
-    Forecaster,
-    ForecasterConfig,
-    Recipe,
-)
+from lstmlab.defaults import PLAUSIBLE_FACTOR
+from lstmlab.forecaster import Forecaster, ForecasterConfig, Recipe
+from lstmlab.pipeline import CALIBRATION_MIN_STEPS
 
 WINDOW = 3
 
@@ -1103,8 +1099,8 @@ def test_the_reading_check_survives_save_and_old_folders(tmp_path):
     with Forecaster.load(tmp_path / "m") as loaded:
         for series_id in ("0", "other"):
             for got, want in zip(
-                loaded._training_extremes(series_id),
-                model._training_extremes(series_id),
+                loaded._calibration.extremes_of(series_id, loaded.scaler),
+                model._calibration.extremes_of(series_id, model.scaler),
                 strict=True,
             ):
                 np.testing.assert_array_equal(got, want)

@@ -119,7 +119,7 @@ def test_the_accuracy_tables_are_the_ones_the_benchmark_wrote(bench):
 
 def test_the_defaults_table_is_forecaster_configs():
     from lstmlab import ForecasterConfig
-    from lstmlab.forecaster import MIN_WINDOW
+    from lstmlab.defaults import MIN_WINDOW
 
     rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", README.read_text(), flags=re.M))
     config = ForecasterConfig()

@@ -23,7 +23,8 @@ from lstmlab.checks import MAX_SERIES_ID_LENGTH
 from lstmlab.cli import main
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
-from lstmlab.forecaster import MAX_HORIZON, Forecaster, Recipe
+from lstmlab.defaults import MAX_HORIZON
+from lstmlab.forecaster import Forecaster, Recipe
 from lstmlab.live.service import ConflictError, LiveService, ServeConfig
 from lstmlab.live.state_store import SeriesStore, StoreError
 from lstmlab.model_folder import model_fingerprint, store_path
@@ -728,7 +729,7 @@ def test_delete_starts_a_series_afresh(inproc):
 
 
 def test_implausible_readings_are_refused_unless_allowed(tmp_path, inproc):
-    from lstmlab.forecaster import PLAUSIBLE_FACTOR
+    from lstmlab.defaults import PLAUSIBLE_FACTOR
 
     # the scaler of _model saw 0 .. 10 (width 10): the default factor allows this much around
     low, high = -PLAUSIBLE_FACTOR * 10, 10 + PLAUSIBLE_FACTOR * 10

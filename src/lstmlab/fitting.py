@@ -47,7 +47,6 @@ from lstmlab.stepping import read_states, rollout_states
 __all__ = [
     "RESIDUAL_ROWS",
     "FittedModel",
-    "calibrated_steps",
     "fit_model",
     "interval_metrics",
 ]
@@ -102,6 +101,27 @@ def fit_model(
     horizon_capacity: int,
 ) -> FittedModel:
     """Choose and train the model of ``settings`` on data parsed and checked (``fit``).
+
+    The data given is the training data. Each series gets its own scaler, fitted on its
+    own values. The window is ``window``, or one that covers the shortest season (given,
+    from the frequency, or detected on the shortest series; ``choose_window`` with
+    ``MIN_WINDOW`` and at most a third of the shortest series). The last ``validation``
+    of each series (at least ``horizon`` steps) is held out of the training batches: the
+    driver stops each seed when its validation loss has not improved for ``patience``
+    epochs, restores its best weights and halves its learning rate on a plateau.
+    Every kind trains on the sliding windows of every series (targets: the next step,
+    or the next ``horizon`` steps): window models on all of them shuffled, stateful
+    models in Keras' stateful layout (``make_stream_batches``: each series
+    ``batch_size`` contiguous streams of windows, the state carried from a window to the
+    next, reset every epoch), as ``compare`` trains them. The ``seeds`` trainings run
+    side by side in the one training driver.
+
+    With ``norm="auto"`` every candidate of ``AUTO_NORMS`` is trained with the same
+    seeds, and the one whose median over the unflagged seeds has the lowest RMSE on
+    the validation tail (scaled units, every series and step ahead pooled) is kept; a
+    tie keeps the earlier candidate. The validation forecasts of every seed are checked
+    (``flag_forecasts`` against each series' ``plausible_range``), and the residuals of
+    the kept candidate's median calibrate the prediction intervals (``forecast(level=)``).
 
     Args:
         settings: the forecaster's settings.
@@ -369,22 +389,10 @@ def _calibration(
     )
 
 
-def calibrated_steps(calibration: Calibration, recipe: Recipe) -> int:
-    """The most steps ahead a forecast can have intervals for.
-
-    A direct model's ``horizon``; a recursive model's rollouts over the validation tail
-    (the tail's length, at most ``calibration_steps`` of its seasons); 1 for a recursive
-    model saved before those rollouts existed.
-    """
-    if calibration.pooled is None:
-        return recipe.horizon
-    return max(recipe.horizon, int(calibration.pooled.shape[1]))
-
-
 def interval_metrics(calibration: Calibration, recipe: Recipe) -> dict[str, Any]:
     """How far the intervals reach, and a warning when 90% ones stop short (for metrics)."""
     residuals = calibration.residuals
-    steps = calibrated_steps(calibration, recipe)
+    steps = calibration.steps(recipe.horizon)
     reach = interval_reach(residuals)
     out: dict[str, Any] = {"calibrated_steps": steps, "interval_steps": reach}
     fewest = min(int(np.isfinite(r[:, 0, 0]).sum()) for r in residuals.values())

@@ -70,31 +70,22 @@ from lstmlab.data.calendar import (
     SeriesClock,
     frequency_words,
     kept_zone,
-    parse_timestamps,
 )
 from lstmlab.data.frames import (
-    OUTLIER_FACTOR,
     TrainingData,
     check_outliers,
     parse_training_data,
 )
 from lstmlab.data.scaling import Scaler
 from lstmlab.defaults import (
-    AUTO_KINDS,
     MAX_HORIZON,
     MAX_READINGS,
-    MIN_WINDOW,
-    MODEL_KINDS,
     PLAUSIBLE_FACTOR,
 )
-from lstmlab.fitting import calibrated_steps, fit_model, interval_metrics
+from lstmlab.fitting import fit_model, interval_metrics
 from lstmlab.live.state_store import SeriesStore, StateStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 from lstmlab.pipeline import (
-    AUTO_NORMS,
-    CALIBRATION_MIN_STEPS,
-    CALIBRATION_ORIGINS,
-    FORECAST_PLAUSIBLE_FACTOR,
     LEVEL_FIX,
     NO_CALIBRATION,
     Calibration,
@@ -121,13 +112,11 @@ from lstmlab.readings import (
 from lstmlab.runtime import ensure_compile_cache
 from lstmlab.scoring import (
     SeedFlags,
-    conformal_halfwidths,
     plausible_range,
 )
 from lstmlab.states import (
     SeriesState,
     decode_states,
-    encode_states,
     fresh_series_state,
     state_arrays,
     state_from_arrays,
@@ -142,25 +131,11 @@ from lstmlab.stepping import (
 )
 
 __all__ = [
-    "AUTO_KINDS",
-    "CALIBRATION_MIN_STEPS",
-    "CALIBRATION_ORIGINS",
-    "AUTO_NORMS",
-    "MAX_HORIZON",
-    "MIN_WINDOW",
-    "FORECAST_PLAUSIBLE_FACTOR",
-    "MODEL_KINDS",
-    "OUTLIER_FACTOR",
-    "PLAUSIBLE_FACTOR",
     "HORIZON_CAPACITY",
     "READ_CAPACITY",
     "Forecaster",
     "ForecasterConfig",
     "Recipe",
-    "SeriesState",
-    "decode_states",
-    "encode_states",
-    "parse_timestamps",
 ]
 
 # The readings one compiled read holds before ``warm_up`` sets it (``Forecaster.read_capacity``):
@@ -170,10 +145,6 @@ READ_CAPACITY = 1024
 # The forecast steps one compiled rollout holds before ``warm_up`` sets it
 # (``Forecaster.horizon_capacity``); a longer horizon doubles it until it fits.
 HORIZON_CAPACITY = 64
-# --------------------------------------------------------------------------- compiled helpers
-
-
-# --------------------------------------------------------------------------- the edge object
 
 
 class Forecaster:
@@ -441,27 +412,13 @@ class Forecaster:
             self._check_plausible(series_id, array, plausible_factor)
         return array
 
-    def _training_extremes(self, series_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """The ``(min, max)`` a series' readings are checked against (``check_values``)."""
-        calibration = self._calibration
-        known = calibration.extremes.get(series_id, calibration.default_extremes)
-        if known is not None:
-            return known
-        scaler = self._scaler
-        if scaler is None or scaler.kind == "none":
-            return None
-        offset, scale = np.asarray(scaler.offset), np.abs(np.asarray(scaler.scale))
-        if scaler.kind == "minmax":
-            return offset, offset + scale
-        return offset - scale, offset + scale
-
     def _check_plausible(self, series_id: str, array: np.ndarray, factor: Any) -> None:
         factor = check_positive_number(
             "plausible_factor",
             factor,
             fix="pass e.g. 10, or None to accept any finite value",
         )
-        extremes = self._training_extremes(series_id)
+        extremes = self._calibration.extremes_of(series_id, self._scaler)
         if extremes is None:
             return
         # The bounds depend only on the training values and the factor: computed once per
@@ -1029,9 +986,9 @@ class Forecaster:
 
     @property
     def calibrated_steps(self) -> int:
-        """The most steps ahead a forecast can have intervals for (``fitting.calibrated_steps``)."""
+        """The most steps ahead a forecast can have intervals for (``Calibration.steps``)."""
         self._require_model()
-        return calibrated_steps(self._calibration, self._recipe)
+        return self._calibration.steps(self._recipe.horizon)
 
     def halfwidths(self, series_id: str, level: float, horizon: int) -> np.ndarray:
         """Split-conformal half-widths of a series' forecast, in its original units.
@@ -1059,22 +1016,7 @@ class Forecaster:
         if len(levels) != 1:
             raise ValueError(f"halfwidths takes one level, got {level!r}; {LEVEL_FIX}")
         level = levels[0]
-        residuals = self._calibration.residuals.get(series_id, self._calibration.pooled)
-        calibrated = self.calibrated_steps
-        if horizon > calibrated:
-            raise ValueError(
-                f"the intervals are calibrated on the validation tail for up to {calibrated} "
-                f"step(s) ahead, got horizon {horizon}; pass horizon <= {calibrated} with a "
-                f"level, or fit with a longer validation tail or horizon={horizon} (a "
-                "direct model)"
-            )
-        if residuals is None:
-            raise ValueError(
-                "this model has no validation residuals to calibrate intervals on (fitted "
-                "with validation=0, or saved before intervals existed); fit it with "
-                "validation=0.2, or forecast without level="
-            )
-        half = conformal_halfwidths(residuals[:, :horizon], level)  # (horizon, columns)
+        half = self._calibration.halfwidths(series_id, level, horizon, self.calibrated_steps)
         scaler = self.series_state(series_id).scaler
         if scaler is not None:
             half = half * np.abs(np.asarray(scaler.scale))[None, :]
@@ -1313,28 +1255,15 @@ class Forecaster:
     ) -> "Forecaster":
         """Train one model over all series, then leave each series at the end of its data.
 
-        The data given is the training data. Each series gets its own scaler, fitted on its
-        own values. The window is ``window``, or one that covers the shortest season (given,
-        from the frequency, or detected on the shortest series; ``choose_window`` with
-        ``MIN_WINDOW`` and at most a third of the shortest series). The last ``validation``
-        of each series (at least ``horizon`` steps) is held out of the training batches: the
-        driver stops each seed when its validation loss has not improved for ``patience``
-        epochs, restores its best weights and halves its learning rate on a plateau.
-        Every kind trains on the sliding windows of every series (targets: the next step,
-        or the next ``horizon`` steps): window models on all of them shuffled, stateful
-        models in Keras' stateful layout (``make_stream_batches``: each series
-        ``batch_size`` contiguous streams of windows, the state carried from a window to the
-        next, reset every epoch), as ``compare`` trains them. The ``seeds`` trainings run
-        side by side in the one training driver.
-
-        With ``norm="auto"`` every candidate of ``AUTO_NORMS`` is trained with the same
-        seeds, and the one whose median over the unflagged seeds has the lowest RMSE on
-        the validation tail (scaled units, every series and step ahead pooled) is kept; a
-        tie keeps the earlier candidate. The validation forecasts of every seed are checked
-        (``flag_forecasts`` against each series' ``plausible_range``), and the residuals of
-        the kept candidate's median calibrate the prediction intervals (``forecast(level=)``).
-        Any series stored before is dropped (a new model starts a new, in-memory store;
-        ``save`` writes it into a model folder).
+        The data given is the training data; ``lstmlab.fitting.fit_model`` says how the model
+        is chosen and trained: each series scaled on its own values; the window (``window``,
+        or one covering the shortest season); every candidate (``model`` and ``norm``; each
+        kind and normalisation with ``"auto"``) trained on every series' windows, the last
+        ``validation`` of each held out to stop each seed early; the candidate whose
+        forecasts of that tail are best kept, trained again on every reading (``refit``), its
+        residuals there calibrating the intervals (``forecast(level=)``). Any series stored
+        before is dropped (a new model starts a new, in-memory store; ``save`` writes it into
+        a model folder).
 
         Args:
             data: a wide DataFrame (a column per series; a DatetimeIndex or ``time_col``), a

@@ -77,7 +77,7 @@ from lstmlab.defaults import (
     MODEL_KINDS,
     ForecasterSettings,
 )
-from lstmlab.scoring import SeedFlags, flag_forecasts, seed_ensemble
+from lstmlab.scoring import SeedFlags, conformal_halfwidths, flag_forecasts, seed_ensemble
 
 __all__ = [
     "AUTO_NORMS",
@@ -673,6 +673,59 @@ class Calibration:
     pooled: np.ndarray | None
     extremes: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
     default_extremes: tuple[np.ndarray, np.ndarray] | None = None
+
+    def steps(self, horizon: int) -> int:
+        """The most steps ahead a forecast can have intervals for.
+
+        A direct model's ``horizon``; a recursive model's rollouts over the validation tail
+        (the tail's length, at most ``calibration_steps`` of its seasons); 1 for a recursive
+        model saved before those rollouts existed.
+        """
+        return horizon if self.pooled is None else max(horizon, int(self.pooled.shape[1]))
+
+    def extremes_of(
+        self, series_id: str, scaler: Scaler | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The ``(min, max)`` a series' readings are checked against (``check_values``).
+
+        The series' training extremes; for a series first seen after fitting, every series';
+        for a model with none (``from_params``), ``scaler``'s span (min to max of a minmax
+        scaler, mean ± one standard deviation of a standard one); else ``None``.
+        """
+        known = self.extremes.get(series_id, self.default_extremes)
+        if known is not None:
+            return known
+        if scaler is None or scaler.kind == "none":
+            return None
+        offset, scale = np.asarray(scaler.offset), np.abs(np.asarray(scaler.scale))
+        if scaler.kind == "minmax":
+            return offset, offset + scale
+        return offset - scale, offset + scale
+
+    def halfwidths(self, series_id: str, level: float, horizon: int, steps: int) -> np.ndarray:
+        """``(horizon, columns)`` split-conformal half-widths in the series' scaled units.
+
+        From the series' residuals (every series' for one first seen after fitting), per
+        step ahead (``conformal_halfwidths``); ``steps`` is how far they are calibrated.
+
+        Raises:
+            ValueError: ``horizon`` beyond ``steps``, or no residuals.
+        """
+        if horizon > steps:
+            raise ValueError(
+                f"the intervals are calibrated on the validation tail for up to {steps} "
+                f"step(s) ahead, got horizon {horizon}; pass horizon <= {steps} with a "
+                f"level, or fit with a longer validation tail or horizon={horizon} (a "
+                "direct model)"
+            )
+        residuals = self.residuals.get(series_id, self.pooled)
+        if residuals is None:
+            raise ValueError(
+                "this model has no validation residuals to calibrate intervals on (fitted "
+                "with validation=0, or saved before intervals existed); fit it with "
+                "validation=0.2, or forecast without level="
+            )
+        return conformal_halfwidths(residuals[:, :horizon], level)
 
     def to_dict(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         """JSON-ready dict; the residuals go into ``arrays``, which the dict names.

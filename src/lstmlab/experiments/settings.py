@@ -209,7 +209,7 @@ class ModelSpec:
     ``ModelSpec(model="stateful")`` is the model ``Forecaster(model="stateful")`` trains.
 
     Attributes:
-        model: the kind, one of ``lstmlab.forecaster.MODEL_KINDS``: ``"stateful"`` (one LSTM
+        model: the kind, one of ``lstmlab.defaults.MODEL_KINDS``: ``"stateful"`` (one LSTM
             layer carrying its state along the stream layout, reset every epoch),
             ``"stacked"`` (several stateful LSTM layers), ``"stateless"`` (an LSTM reading
             each window from zero state) or ``"mlp"`` (Dense layers with ReLU on the
