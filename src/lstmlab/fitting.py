@@ -293,26 +293,32 @@ def _rollout_scores(
     a candidate whose one-step score is not finite is not rolled out.
 
     Returns:
-        ``(residuals per candidate, scores, the rollout capacity reached)``.
+        ``(residuals per candidate, scores, the rollout capacity reached)``: the residuals
+        of the lowest score only (``lowest``, the one ``fit`` keeps), ``{}`` for the others,
+        so that memory holds one candidate's rollouts, not every candidate's.
     """
     read_capacity, horizon_capacity = capacities
     steps = calibration_steps(recipes[0].seasons)
     rolled: list[dict[str, np.ndarray]] = [{} for _ in candidates]
     scores = [c.score for c in candidates]
+    best = 0  # the lowest score so far (a tie keeps the earlier, as ``lowest``)
     for k, candidate in enumerate(candidates):
-        if not np.isfinite(candidate.score):
-            continue
-        network = _Network(
-            model=candidate.model, params=candidate.params, recipe=recipes[k], seeds=seeds
-        )
-        rolled[k], horizon_capacity = _recursive_residuals(
-            network, scaled, n_val, scalers, ranges, steps, (read_capacity, horizon_capacity)
-        )
-        errors = np.concatenate([r.reshape(-1) for r in rolled[k].values()])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
-            score = float(np.sqrt(np.nanmean(np.square(errors))))
-        scores[k] = score if np.isfinite(score) else np.inf
+        if np.isfinite(candidate.score):
+            network = _Network(
+                model=candidate.model, params=candidate.params, recipe=recipes[k], seeds=seeds
+            )
+            rolled[k], horizon_capacity = _recursive_residuals(
+                network, scaled, n_val, scalers, ranges, steps, (read_capacity, horizon_capacity)
+            )
+            errors = np.concatenate([r.reshape(-1) for r in rolled[k].values()])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
+                score = float(np.sqrt(np.nanmean(np.square(errors))))
+            scores[k] = score if np.isfinite(score) else np.inf
+        if k and scores[k] < scores[best]:
+            rolled[best], best = {}, k
+        elif k:
+            rolled[k] = {}
     return rolled, scores, horizon_capacity
 
 
