@@ -48,7 +48,6 @@ __all__ = [
     "RESIDUAL_ROWS",
     "FittedModel",
     "fit_model",
-    "interval_metrics",
 ]
 
 # The calibration's rollouts run in groups of series of at most this many origins (a power of
@@ -216,6 +215,8 @@ def fit_model(
         validation_steps={i: n for i, n in zip(ids, n_val, strict=True)},
         warnings={"validation": kept.flags.note} if kept.flags.note else {},
     )
+    if calibration.residuals:
+        _note_intervals(metrics, calibration, recipes[chosen])
     return FittedModel(
         model=kept.model,
         params=params,
@@ -395,21 +396,20 @@ def _calibration(
     )
 
 
-def interval_metrics(calibration: Calibration, recipe: Recipe) -> dict[str, Any]:
-    """How far the intervals reach, and a warning when 90% ones stop short (for metrics)."""
+def _note_intervals(metrics: dict[str, Any], calibration: Calibration, recipe: Recipe) -> None:
+    """Record in ``metrics`` how far the intervals reach, and warn when 90% ones stop short."""
     residuals = calibration.residuals
     steps = calibration.steps(recipe.horizon)
     reach = interval_reach(residuals)
-    out: dict[str, Any] = {"calibrated_steps": steps, "interval_steps": reach}
+    metrics.update(calibrated_steps=steps, interval_steps=reach)
     fewest = min(int(np.isfinite(r[:, 0, 0]).sum()) for r in residuals.values())
     if reach["90"] < steps:
-        out["intervals"] = (
+        metrics.setdefault("warnings", {})["intervals"] = (
             f"the intervals rest on {fewest} validation origin(s) per series (fewest): "
             f"90% intervals reach {reach['90']} step(s) ahead, 95% reach "
             f"{reach['95']}, of the {steps} calibrated; beyond, they "
             "are infinite (a longer series or validation= gives more)"
         )
-    return out
 
 
 def _recursive_residuals(

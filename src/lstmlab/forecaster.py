@@ -82,7 +82,7 @@ from lstmlab.defaults import (
     MAX_READINGS,
     PLAUSIBLE_FACTOR,
 )
-from lstmlab.fitting import fit_model, interval_metrics
+from lstmlab.fitting import fit_model
 from lstmlab.live.state_store import SeriesStore, StateStore, StoredState
 from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
 from lstmlab.pipeline import (
@@ -1322,12 +1322,6 @@ class Forecaster:
             store=None,
             calibration=fitted.calibration,
         )
-        if fitted.calibration.residuals:
-            reach = interval_metrics(fitted.calibration, fitted.recipe)
-            warning = reach.pop("intervals", None)
-            self._metrics.update(reach)
-            if warning is not None:
-                self._metrics.setdefault("warnings", {})["intervals"] = warning
         self._read_histories(parsed, fitted.scalers)
         return self
 
