@@ -2,7 +2,7 @@
 
 The stages, each a function here or in ``lstmlab.pipeline``: every series scaled on its own
 values; the seasons and the window; every candidate (a kind and a norm, ``candidate_plans``)
-trained and scored on the validation tail (``train_candidates``), a recursive one by its
+trained and scored on the validation tail (``_train_candidates``), a recursive one by its
 rollouts from origins across the tail (``_recursive_residuals``); the lowest score kept and
 trained again on every reading (``refit``); what the intervals and the sanity check keep
 (``Calibration``) and the metrics. The ``Forecaster`` takes the result (``FittedModel``) and
@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from lstmlab.core.model import ModelConfig, Params
+from lstmlab.core.train import fit
 from lstmlab.data.frames import TrainingData
 from lstmlab.data.scaling import Scaler, fit_scaler
 from lstmlab.data.seasons import Seasons, choose_seasons, choose_window
@@ -36,9 +37,12 @@ from lstmlab.pipeline import (
     candidate_plans,
     finite_or_none,
     fit_metrics,
+    initial_states,
     interval_reach,
     refit,
-    train_candidates,
+    score_candidate,
+    training_config,
+    training_layout,
 )
 from lstmlab.scoring import lowest, plausible_range, seed_ensemble
 from lstmlab.states import SeriesState, fresh_series_state
@@ -156,7 +160,7 @@ def fit_model(
     plans = candidate_plans(settings, ids, scaled, window, n_val)
     early = any(n_val)  # the candidates' trainings watch a validation tail
     started = time.perf_counter()
-    trained = _train_with_progress(settings, plans, ids, scaled, scalers, n_val, ranges, quiet)
+    trained = _train_candidates(settings, plans, ids, scaled, scalers, n_val, ranges, quiet)
     seconds = time.perf_counter() - started
     kinds = [kind for kind, _ in trained]
     candidates = [candidate for _, candidate in trained]
@@ -229,7 +233,7 @@ def fit_model(
     )
 
 
-def _train_with_progress(
+def _train_candidates(
     settings: ForecasterConfig,
     plans: Sequence[Plan],
     ids: Sequence[str],
@@ -239,25 +243,68 @@ def _train_with_progress(
     ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
     quiet: bool,
 ) -> list[tuple[str, Candidate]]:
-    """``train_candidates`` under one progress bar over every candidate's epochs."""
+    """Train every seed of every candidate (a kind and a norm) and score it on the tail.
+
+    Early stopping and the learning-rate plateau watch the validation tail when there is
+    one. Seed ``s`` of every candidate starts from ``jax.random.key(s)``.
+
+    Args:
+        settings: the forecaster's settings (epochs, learning rate, seeds, patience).
+        plans: ``candidate_plans``.
+        ids: the series, in order.
+        scaled: each series' scaled ``(time, columns)`` readings.
+        scalers: each series' scaler.
+        n_val: each series' validation tail.
+        ranges: each series' plausible range (``plausible_range``).
+        quiet: no progress bar (one bar over every candidate's epochs otherwise).
+
+    Returns:
+        ``(kind, candidate)`` per candidate, in the plans' order.
+    """
     from lstmlab.runtime import epoch_progress  # the progress bar (rich) on demand
 
     trainings = sum(len(plan.norms) for plan in plans)
     with epoch_progress(settings.epochs * trainings, "fit", quiet=quiet) as progress:
-        return train_candidates(
-            settings,
-            plans,
-            ids,
-            scaled,
-            scalers,
-            n_val,
-            ranges,
-            on_epoch=None
+        on_epoch = (
+            None
             if quiet
             else lambda _, losses, __: progress.advance(
                 float(np.nanmean(losses)) if np.isfinite(losses).any() else None
-            ),
+            )
         )
+        seeds = [settings.seed + i for i in range(settings.seeds)]
+        columns = scaled[0].shape[1]
+        out = []
+        for plan in plans:
+            layout = training_layout(
+                plan.settings, ids, scaled, plan.window, settings.horizon, n_val
+            )
+            train_config = training_config(
+                epochs=settings.epochs,
+                learning_rate=settings.learning_rate,
+                shuffle=not plan.settings.stateful,
+                seed=settings.seed,
+                patience=settings.patience if layout.validation is not None else None,
+            )
+            for norm in plan.norms:
+                model = plan.settings.model_config(columns, window=plan.window, norm=norm)
+                states = initial_states(model, train_config, seeds, layout.batch_size)
+                trained, log = fit(
+                    model,
+                    train_config,
+                    states,
+                    layout.x_batches,
+                    layout.y_batches,
+                    validation=layout.validation,
+                    validation_state=layout.validation_state,
+                    on_epoch=on_epoch,
+                )
+                candidate = score_candidate(
+                    norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges, layout
+                )
+                out.append((plan.settings.model, candidate))
+            del layout  # before the next kind lays out its batches
+        return out
 
 
 def _seasons_and_window(

@@ -109,7 +109,6 @@ __all__ = [
     "score_candidate",
     "sequence_outputs",
     "initial_states",
-    "train_candidates",
     "training_config",
     "training_layout",
     "validation_forecasts",
@@ -1012,68 +1011,6 @@ def initial_states(
     """
     keys = [jax.random.key(seed) for seed in seeds]
     return init_train_states(model, train_config, list(seeds), batch_size, keys=keys)
-
-
-def train_candidates(
-    settings: ForecasterConfig,
-    plans: Sequence[Plan],
-    ids: Sequence[str],
-    scaled: Sequence[np.ndarray],
-    scalers: Mapping[str, Scaler],
-    n_val: Sequence[int],
-    ranges: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    *,
-    on_epoch: Any = None,
-) -> list[tuple[str, Candidate]]:
-    """Train every seed of every candidate (a kind and a norm) and score it on the tail.
-
-    Early stopping and the learning-rate plateau watch the validation tail when there is
-    one. Seed ``s`` of every candidate starts from ``jax.random.key(s)``.
-
-    Args:
-        settings: the forecaster's settings (epochs, learning rate, seeds, patience).
-        plans: ``candidate_plans``.
-        ids: the series, in order.
-        scaled: each series' scaled ``(time, columns)`` readings.
-        scalers: each series' scaler.
-        n_val: each series' validation tail.
-        ranges: each series' plausible range (``plausible_range``).
-        on_epoch: the driver's callback after every epoch (a progress bar).
-
-    Returns:
-        ``(kind, candidate)`` per candidate, in the plans' order.
-    """
-    seeds = [settings.seed + i for i in range(settings.seeds)]
-    columns = scaled[0].shape[1]
-    out = []
-    for plan in plans:
-        layout = training_layout(plan.settings, ids, scaled, plan.window, settings.horizon, n_val)
-        train_config = training_config(
-            epochs=settings.epochs,
-            learning_rate=settings.learning_rate,
-            shuffle=not plan.settings.stateful,
-            seed=settings.seed,
-            patience=settings.patience if layout.validation is not None else None,
-        )
-        for norm in plan.norms:
-            model = plan.settings.model_config(columns, window=plan.window, norm=norm)
-            states = initial_states(model, train_config, seeds, layout.batch_size)
-            trained, log = fit(
-                model,
-                train_config,
-                states,
-                layout.x_batches,
-                layout.y_batches,
-                validation=layout.validation,
-                validation_state=layout.validation_state,
-                on_epoch=on_epoch,
-            )
-            candidate = score_candidate(
-                norm, model, trained.params, log, ids, scaled, scalers, n_val, ranges, layout
-            )
-            out.append((plan.settings.model, candidate))
-        del layout  # before the next kind lays out its batches
-    return out
 
 
 def refit(
