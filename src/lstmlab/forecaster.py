@@ -1235,8 +1235,7 @@ class Forecaster:
             if stored is not None:
                 scaler = self._decode(series_id, stored).scaler
         scaled = (array if scaler is None else scaler.transform(array)).astype(np.float32)
-        fresh = self.fresh_state()
-        out = replay_scaled(self._model, self._params, self._recipe.window, fresh, scaled)
+        out = replay_scaled(self._model, self._params, self._recipe.window, scaled)
         if scaler is None:
             return out.astype(np.float64)
         return scaler.inverse_transform(out)

@@ -28,7 +28,7 @@ from lstmlab.core.model import ModelConfig, Params
 from lstmlab.core.rollout import read, read_windows, rollout
 from lstmlab.data.layouts import make_windows
 from lstmlab.pipeline import Recipe, sequence_outputs
-from lstmlab.states import SeriesState
+from lstmlab.states import SeriesState, fresh_series_state
 
 __all__ = [
     "Prepared",
@@ -264,9 +264,9 @@ def rollout_states(
 
 
 def replay_scaled(
-    model: ModelConfig, params: Params, window: int, fresh: SeriesState, scaled: np.ndarray
+    model: ModelConfig, params: Params, window: int, scaled: np.ndarray
 ) -> np.ndarray:
-    """The one-step predictions after every scaled reading of a series, from ``fresh``.
+    """The one-step predictions after every scaled reading of a series, from a zero state.
 
     Computed at once: one call over the whole series for stateful models, every window in
     one batch for window models.
@@ -284,7 +284,8 @@ def replay_scaled(
             out[window - 1 :] = median_over_seeds(y[..., :columns])
     elif not model.streams:
         if len(scaled) >= window:
-            rnn = stack_rnn([fresh])
+            seeds = int(jax.tree.leaves(params)[0].shape[0])
+            rnn = stack_rnn([fresh_series_state(model, seeds, None)])  # zeros, in NumPy
             y = read_windows(model, params, rnn, scaled[None], seeds=True)[0]
             out[window - 1 :] = median_over_seeds(y[:, 0, :, :columns])
     else:  # a stream
