@@ -219,8 +219,9 @@ async def _drive(ports: list[int], args, seconds: float, series_count: int, even
 def _check_offline(folder: Path, acknowledged, url: str | None = None) -> dict:
     """Acknowledged readings against the store's log, and stored states against a replay."""
     from lstmlab.forecaster import Forecaster
+    from lstmlab.live.folder_store import open_store
     from lstmlab.live.state_store import SeriesStore
-    from lstmlab.model_folder import model_fingerprint, open_store
+    from lstmlab.model_folder import model_fingerprint
 
     store = open_store(folder, url=url)
     served = Forecaster.load(folder, store=store)
@@ -348,7 +349,7 @@ def _time_store_open(folder: Path) -> float:
     fresh process, without the warm-up): the part of start-up that could grow with the
     number of stored series."""
     code = (
-        "import time, sys; from lstmlab.model_folder import open_store; "
+        "import time, sys; from lstmlab.live.folder_store import open_store; "
         "from lstmlab.forecaster import Forecaster; t = time.perf_counter(); "
         "s = open_store(sys.argv[1], background_checkpoint=True); "
         "f = Forecaster.load(sys.argv[1], store=s); n = len(s); "

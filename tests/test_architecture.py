@@ -206,9 +206,11 @@ FLOORS = (
     {"lstmlab.data", "lstmlab.data.calendar", "lstmlab.data.layouts", "lstmlab.data.loading"}
     | {"lstmlab.data.frames"}
     | {"lstmlab.data.scaling", "lstmlab.data.seasons", "lstmlab.scoring", "lstmlab.runtime"},
-    # storage: the state stores and the model folder that holds one
-    {"lstmlab.live", "lstmlab.live.state_store", "lstmlab.live.postgres_store"}
-    | {"lstmlab.model_folder"},
+    # storage: the state store's interface and codec; the model folder, handed a store; the
+    # SQLite and PostgreSQL stores, and the one that opens a folder's store
+    {"lstmlab.live", "lstmlab.live.stores"},
+    {"lstmlab.model_folder"},
+    {"lstmlab.live.state_store", "lstmlab.live.postgres_store", "lstmlab.live.folder_store"},
     # the model specification and training pipeline; a series' state and its codec
     {"lstmlab.pipeline", "lstmlab.states", "lstmlab.stepping", "lstmlab.fitting"}
     | {"lstmlab.readings", "lstmlab.backtest", "lstmlab.plotting"},

@@ -27,7 +27,8 @@ import safetensors.numpy
 from lstmlab import model_folder
 from lstmlab.cli import main
 from lstmlab.forecaster import Forecaster
-from lstmlab.live.state_store import SeriesStore, StoreUnavailable
+from lstmlab.live.state_store import SeriesStore
+from lstmlab.live.stores import StoreUnavailable
 from lstmlab.model_folder import folder_checksum
 
 ROWS = 48

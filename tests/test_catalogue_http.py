@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pytest
 
 from lstmlab.live.service import ServeConfig
-from lstmlab.live.state_store import StoreUnavailable
+from lstmlab.live.stores import StoreUnavailable
 from tests.test_service import AUTH, TOKEN, InProcess, _model, _stamp
 
 pytest.importorskip("fastapi")

@@ -21,6 +21,7 @@ from lstmlab.data.loading import DownloadError
 from lstmlab.defaults import MIN_WINDOW
 from lstmlab.experiments import compare
 from lstmlab.forecaster import Forecaster
+from lstmlab.live.state_store import SeriesStore
 from lstmlab.model_folder import SavedModel, folder_checksum, load_model, save_model
 from lstmlab.report import documents
 from lstmlab.report.documents import format_number
@@ -1163,7 +1164,7 @@ def test_import_then_export_through_the_command_line(keras, tmp_path, capsys):
         "carried state saved for series default.0, default.1\n"
         f"saved model to {folder}\n"
     )
-    saved = load_model(folder)
+    saved = load_model(folder, states=SeriesStore)
     np.testing.assert_array_equal(saved.states["rnn.0.h"], keras_states(model)[0][0])
 
     out = tmp_path / "out.keras"
@@ -1238,6 +1239,7 @@ def test_export_notes_that_the_scaler_stays_behind(keras, tmp_path, capsys):
     save_model(
         tmp_path / "folder",
         SavedModel(config=config, params=init_params(config, 0), recipe=recipe, scaler=scaler),
+        store=SeriesStore,
     )
     out = tmp_path / "m.keras"
     assert main(["export-keras", "--model-dir", str(tmp_path / "folder"), "--out", str(out)]) == 0

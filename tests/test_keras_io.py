@@ -15,6 +15,7 @@ from lstmlab.core.model import (  # noqa: E402
     to_keras_weights,
 )
 from lstmlab.forecaster import Forecaster  # noqa: E402
+from lstmlab.live.state_store import SeriesStore  # noqa: E402
 from lstmlab.model_folder import SavedModel, load_model, save_model  # noqa: E402
 from tests.parity.keras_helpers import (  # noqa: E402
     build_keras_lstm,
@@ -69,8 +70,8 @@ def _predict(saved, x, state=None):
 
 def _import_via_folder(model, tmp_path, name="folder"):
     # verify=False: the tests compare the predictions themselves
-    save_model(tmp_path / name, kx.from_keras(model, verify=False))
-    return load_model(tmp_path / name)
+    save_model(tmp_path / name, kx.from_keras(model, verify=False), store=SeriesStore)
+    return load_model(tmp_path / name, states=SeriesStore)
 
 
 def _assert_close(ours, theirs):
@@ -143,7 +144,7 @@ def test_stateful_stack_carries_the_keras_state_into_the_folder_and_back(tmp_pat
 
     # and file -> folder again gives the stored state and weights bit for bit
     kx.import_keras(tmp_path / "model.keras", tmp_path / "again")
-    again = load_model(tmp_path / "again")
+    again = load_model(tmp_path / "again", states=SeriesStore)
     for name, array in saved.states.items():
         np.testing.assert_array_equal(again.states[name], array)
     for ours, theirs in zip(
@@ -179,7 +180,7 @@ def test_imported_stateful_model_observes_on_from_the_keras_state(tmp_path):
     for (h0, c0), (h1, c1) in zip(before, keras_states(model), strict=True):
         np.testing.assert_array_equal(h1, h0)
         np.testing.assert_array_equal(c1, c0)
-    save_model(tmp_path / "folder", saved)
+    save_model(tmp_path / "folder", saved, store=SeriesStore)
     readings = _random((6,), seed=13)
     # Keras' stateful layout: the model reads overlapping windows of its 4 timesteps, one
     # call per window, carrying its state (a reading's window ends at it): the windows of
@@ -336,7 +337,11 @@ def test_a_model_with_an_input_normalisation_is_not_exported(tmp_path):
     # A Keras Sequential holds the raw network only: exporting it would silently drop the
     # per-window normalisation that apply performs around it.
     config = MLPConfig(hidden=(4,), timesteps=3, norm="difference")
-    save_model(tmp_path / "folder", SavedModel(config=config, params=init_params(config, 0)))
+    save_model(
+        tmp_path / "folder",
+        SavedModel(config=config, params=init_params(config, 0)),
+        store=SeriesStore,
+    )
     expected = (
         "the model normalises each input window (norm='difference'), which a Keras Sequential "
         "cannot represent: its exported network would read raw windows; export a model "

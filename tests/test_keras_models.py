@@ -335,11 +335,13 @@ def test_saved_mlp_model_comes_back_as_an_mlp(tmp_path):
 
 def test_loading_a_folder_of_another_kind_names_the_fix(tmp_path):
     from lstmlab.core.model import LSTMConfig, init_params
+    from lstmlab.live.state_store import SeriesStore
     from lstmlab.model_folder import SavedModel, save_model
 
     config = LSTMConfig(units=(3,))
     save_model(tmp_path / "other", SavedModel(config=config, params=init_params(config, 0),
-                                              recipe={"kind": "stateful"}))
+                                              recipe={"kind": "stateful"}),
+               store=SeriesStore)
     message = "holds no LSTMModel or MLPModel (its recipe names None); load a Forecaster's"
     with pytest.raises(ValueError, match=re.escape(message)):
         LSTMModel.load(tmp_path / "other")

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from lstmlab.core.model import LSTMConfig, MLPConfig, apply, init_params, init_state
+from lstmlab.live.state_store import SeriesStore
 from lstmlab.model_folder import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -58,8 +59,8 @@ def _data_file(folder, kind):
 
 def test_round_trip_gives_bit_identical_predictions(tmp_path):
     saved = _saved()
-    save_model(tmp_path / "m", saved)
-    loaded = load_model(tmp_path / "m")
+    save_model(tmp_path / "m", saved, store=SeriesStore)
+    loaded = load_model(tmp_path / "m", states=SeriesStore)
     assert loaded.config == saved.config
     assert (loaded.recipe, loaded.scaler, loaded.metrics) == (
         saved.recipe,
@@ -87,7 +88,7 @@ def test_round_trip_gives_bit_identical_predictions(tmp_path):
 def test_weights_are_stored_under_flattened_key_paths(tmp_path):
     import safetensors.numpy
 
-    save_model(tmp_path / "m", _saved())
+    save_model(tmp_path / "m", _saved(), store=SeriesStore)
     names = set(safetensors.numpy.load_file(_data_file(tmp_path / "m", "weights")))
     assert names == {
         "lstm.0.kernel",
@@ -104,19 +105,19 @@ def test_weights_are_stored_under_flattened_key_paths(tmp_path):
 def test_mlp_round_trip(tmp_path):
     config = MLPConfig(hidden=(6, 4), timesteps=3, features=1, outputs=1)
     saved = _saved(config=config)
-    save_model(tmp_path / "m", saved)
-    loaded = load_model(tmp_path / "m")
+    save_model(tmp_path / "m", saved, store=SeriesStore)
+    loaded = load_model(tmp_path / "m", states=SeriesStore)
     for a, b in zip(jax.tree.leaves(saved.params), jax.tree.leaves(loaded.params), strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_resave_replaces_and_cleans_old_files(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved(0, name="A"))
+    save_model(folder, _saved(0, name="A"), store=SeriesStore)
     first = _data_file(folder, "weights")
-    save_model(folder, _saved(1, name="B"))
+    save_model(folder, _saved(1, name="B"), store=SeriesStore)
     assert not first.exists()
-    assert load_model(folder).metrics["name"] == "B"
+    assert load_model(folder, states=SeriesStore).metrics["name"] == "B"
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 5  # .lock, config.json, weights, metrics, the state store
     assert not [n for n in names if n.startswith(".tmp-")]
@@ -124,7 +125,7 @@ def test_resave_replaces_and_cleans_old_files(tmp_path):
 
 def test_newer_format_version_is_refused(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved())
+    save_model(folder, _saved(), store=SeriesStore)
     config = json.loads((folder / CONFIG_FILE).read_text())
     config["format_version"] = FORMAT_VERSION + 1
     (folder / CONFIG_FILE).write_text(json.dumps(config))
@@ -134,7 +135,7 @@ def test_newer_format_version_is_refused(tmp_path):
         f"{FORMAT_VERSION}; upgrade lstmlab"
     )
     with pytest.raises(ModelFolderError, match=re.escape(message)):
-        load_model(folder)
+        load_model(folder, states=SeriesStore)
 
 
 def test_a_version_2_folder_loads_and_a_version_1_one_is_refused(tmp_path):
@@ -142,7 +143,7 @@ def test_a_version_2_folder_loads_and_a_version_1_one_is_refused(tmp_path):
     from lstmlab import model_folder
 
     folder = tmp_path / "m"
-    save_model(folder, _saved(0, name="A"))
+    save_model(folder, _saved(0, name="A"), store=SeriesStore)
     config = json.loads((folder / CONFIG_FILE).read_text())
     assert config["format_version"] == FORMAT_VERSION == 3 and "arrays" not in config["files"]
     for version, loads in ((2, True), (1, False)):
@@ -151,19 +152,19 @@ def test_a_version_2_folder_loads_and_a_version_1_one_is_refused(tmp_path):
         config["checksum"] = model_folder._sha256(model_folder._canonical(config))
         (folder / CONFIG_FILE).write_text(json.dumps(config))
         if loads:
-            assert load_model(folder).metrics["name"] == "A"
+            assert load_model(folder, states=SeriesStore).metrics["name"] == "A"
         else:
             with pytest.raises(ModelFolderError, match="this lstmlab reads format versions 2 to 3"):
-                load_model(folder)
+                load_model(folder, states=SeriesStore)
 
 
 def test_arrays_beside_the_weights_round_trip_with_nan(tmp_path):
     folder = tmp_path / "m"
     arrays = {"calibration.residuals.0": np.array([[1.5, np.nan], [np.inf, -2.0]])}
-    save_model(folder, dataclasses.replace(_saved(0), arrays=arrays))
+    save_model(folder, dataclasses.replace(_saved(0), arrays=arrays), store=SeriesStore)
     config = json.loads((folder / CONFIG_FILE).read_text())
     assert config["files"]["arrays"]["name"].startswith("arrays.")
-    loaded = load_model(folder).arrays
+    loaded = load_model(folder, states=SeriesStore).arrays
     np.testing.assert_array_equal(
         loaded["calibration.residuals.0"], arrays["calibration.residuals.0"]
     )
@@ -171,7 +172,7 @@ def test_arrays_beside_the_weights_round_trip_with_nan(tmp_path):
 
 def test_missing_file_is_reported(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved())
+    save_model(folder, _saved(), store=SeriesStore)
     weights = _data_file(folder, "weights")
     weights.unlink()
     with pytest.raises(
@@ -181,18 +182,18 @@ def test_missing_file_is_reported(tmp_path):
             "missing; restore it or save the model again"
         ),
     ):
-        load_model(folder)
+        load_model(folder, states=SeriesStore)
     (folder / CONFIG_FILE).unlink()
     with pytest.raises(ModelFolderError, match="config.json is missing"):
-        load_model(folder)
+        load_model(folder, states=SeriesStore)
     with pytest.raises(ModelFolderError, match="no model folder at"):
-        load_model(tmp_path / "nowhere")
+        load_model(tmp_path / "nowhere", states=SeriesStore)
 
 
 @pytest.mark.parametrize("kind", ["weights", "metrics"])
 def test_one_flipped_byte_is_detected_by_the_checksum(tmp_path, kind):
     folder = tmp_path / "m"
-    save_model(folder, _saved())
+    save_model(folder, _saved(), store=SeriesStore)
     target = _data_file(folder, kind)
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -200,19 +201,19 @@ def test_one_flipped_byte_is_detected_by_the_checksum(tmp_path, kind):
     with pytest.raises(
         ModelFolderError, match=re.escape(f"checksum mismatch: {target} has SHA-256")
     ):
-        load_model(folder)
+        load_model(folder, states=SeriesStore)
 
 
 def test_edited_config_is_detected(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved())
+    save_model(folder, _saved(), store=SeriesStore)
     text = (folder / CONFIG_FILE).read_text()
     (folder / CONFIG_FILE).write_text(text.replace('"window": 4', '"window": 5'))
     with pytest.raises(ModelFolderError, match="checksum mismatch in .*config.json"):
-        load_model(folder)
+        load_model(folder, states=SeriesStore)
     (folder / CONFIG_FILE).write_text(text[: len(text) // 2])
     with pytest.raises(ModelFolderError, match="is not valid JSON"):
-        load_model(folder)
+        load_model(folder, states=SeriesStore)
 
 
 def test_weights_of_another_model_are_refused(tmp_path):
@@ -223,14 +224,14 @@ def test_weights_of_another_model_are_refused(tmp_path):
     other = init_params(LSTMConfig(units=(4,), features=2, outputs=2), 0)
     with pytest.raises(ModelFolderError, match="the weights do not match the model config"):
         persist.unflatten_params(saved.config, flatten_params(other))
-    save_model(folder, saved)
-    assert load_model(folder).config == CONFIG
+    save_model(folder, saved, store=SeriesStore)
+    assert load_model(folder, states=SeriesStore).config == CONFIG
 
 
 def test_foreign_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ModelFolderError, match="holds files that are not part of an lstmlab model"):
-        save_model(tmp_path, _saved())
+        save_model(tmp_path, _saved(), store=SeriesStore)
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
@@ -269,6 +270,7 @@ _SAVER = textwrap.dedent(
     from lstmlab.core.layers import DenseParams
     from lstmlab.core.layers import LSTMParams
     from lstmlab.core.model import LSTMConfig, StackedParams
+    from lstmlab.live.state_store import SeriesStore
     from lstmlab.model_folder import SavedModel, save_model
 
     config = LSTMConfig(units=(16,), features=1, outputs=1)
@@ -286,7 +288,7 @@ _SAVER = textwrap.dedent(
 
     folder = sys.argv[1]
     models = [model(1, "A"), model(2, "B")]
-    save_model(folder, models[0])
+    save_model(folder, models[0], store=SeriesStore)
     print("ready", flush=True)
     for line in sys.stdin:
         if line.startswith("go"):
@@ -295,7 +297,7 @@ _SAVER = textwrap.dedent(
                 i = os.getpid() % 2  # start with either model
                 while True:
                     i += 1
-                    save_model(folder, models[i % 2])
+                    save_model(folder, models[i % 2], store=SeriesStore)
             print(pid, flush=True)
         elif line.startswith("reap"):
             os.waitpid(int(line.split()[1]), 0)
@@ -329,7 +331,7 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
         probes = [_saved(0), _saved(1)]
         started = time.perf_counter()
         for seed in range(4):
-            save_model(tmp_path / "probe", probes[seed % 2])
+            save_model(tmp_path / "probe", probes[seed % 2], store=SeriesStore)
         window = max(0.04, 3 * (time.perf_counter() - started) / 4)
         rand = random.Random(0)
         seen = []
@@ -342,7 +344,9 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
             helper.stdin.write(f"reap {pid}\n")
             helper.stdin.flush()
             assert helper.stdout.readline().strip() == "reaped"
-            loaded = load_model(folder)  # never raises: old or new, never broken
+            loaded = load_model(
+                folder, states=SeriesStore
+            )  # never raises: old or new, never broken
             name = loaded.metrics["name"]
             assert loaded.recipe == {"name": name}
             assert loaded.states_meta == {"series": [name]}
@@ -356,7 +360,7 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
         helper.stdin.close()
         helper.stdout.close()
     # the next save removes whatever a killed save left behind
-    save_model(folder, load_model(folder))
+    save_model(folder, load_model(folder), store=SeriesStore)
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
     assert len(list(folder.iterdir())) == 5
 
@@ -368,24 +372,30 @@ def test_fingerprint_follows_the_model_not_its_states(tmp_path):
 
     folder = tmp_path / "m"
     saved = _saved()
-    save_model(folder, saved)
+    save_model(folder, saved, store=SeriesStore)
     checksum, fingerprint = folder_checksum(folder), model_fingerprint(folder)
-    save_model(folder, dataclasses.replace(saved, states_meta={"series": ["x", "y", "z"]}))
+    save_model(
+        folder,
+        dataclasses.replace(saved, states_meta={"series": ["x", "y", "z"]}),
+        store=SeriesStore,
+    )
     assert folder_checksum(folder) != checksum
     assert model_fingerprint(folder) == fingerprint
-    save_model(folder, _saved(seed=1))
+    save_model(folder, _saved(seed=1), store=SeriesStore)
     assert model_fingerprint(folder) != fingerprint
 
 
 def test_states_live_in_the_store_bound_to_the_model(tmp_path):
     import dataclasses
 
-    from lstmlab.live.state_store import SeriesStore, StoreError
-    from lstmlab.model_folder import model_fingerprint, open_store, store_path
+    from lstmlab.live.folder_store import open_store
+    from lstmlab.live.state_store import SeriesStore
+    from lstmlab.live.stores import StoreError
+    from lstmlab.model_folder import model_fingerprint, store_path
 
     first, second = tmp_path / "a", tmp_path / "b"
-    save_model(first, _saved(0))
-    save_model(second, _saved(1))
+    save_model(first, _saved(0), store=SeriesStore)
+    save_model(second, _saved(1), store=SeriesStore)
     with open_store(first) as store:
         assert store.series_ids() == ("x", "y", "ünï code/id")
         np.testing.assert_array_equal(
@@ -393,15 +403,21 @@ def test_states_live_in_the_store_bound_to_the_model(tmp_path):
         )
         assert store.get("y").seen == 2
     # states-only saves of the same model merge into the same store: series stay
-    save_model(first, dataclasses.replace(_saved(0), states={}, states_meta={"series": []}))
-    assert load_model(first).states_meta == {"series": ["x", "y", "ünï code/id"]}
+    save_model(
+        first,
+        dataclasses.replace(_saved(0), states={}, states_meta={"series": []}),
+        store=SeriesStore,
+    )
+    assert load_model(first, states=SeriesStore).states_meta == {
+        "series": ["x", "y", "ünï code/id"]
+    }
     # a store of another model is refused, even under this model's store name
     store_path(first).unlink()
     store_path(second).rename(store_path(first))
     with pytest.raises(StoreError, match="belongs to another model"):
         open_store(first)
     with pytest.raises(StoreError, match="belongs to another model"):
-        load_model(first)
+        load_model(first, states=SeriesStore)
     # and the store class refuses it the same way
     with pytest.raises(StoreError, match="belongs to another model"):
         SeriesStore(store_path(first), model=model_fingerprint(first))
@@ -432,12 +448,12 @@ def test_weights_with_nan_or_inf_are_refused_behind_a_recomputed_checksum(tmp_pa
 
     folder = tmp_path / "m"
     saved = _saved()
-    save_model(folder, saved)
+    save_model(folder, saved, store=SeriesStore)
     arrays = flatten_params(saved.params)
     # finite, changed weights behind a recomputed checksum load: the path itself is accepted
     changed = {name: np.asarray(array) * 1.5 for name, array in arrays.items()}
     _replace_weights(folder, safetensors.numpy.save(changed))
-    loaded = load_model(folder, states=False)
+    loaded = load_model(folder)
     np.testing.assert_array_equal(
         np.asarray(flatten_params(loaded.params)["lstm.1.kernel"]), changed["lstm.1.kernel"]
     )
@@ -450,14 +466,14 @@ def test_weights_with_nan_or_inf_are_refused_behind_a_recomputed_checksum(tmp_pa
         "diverged in training or the file is corrupted, fit the model again (e.g. with a lower "
         "learning rate) or restore the file"
     )
-    for states in (False, True):
+    for states in (None, SeriesStore):
         with pytest.raises(ModelFolderError, match=re.escape(message)):
             load_model(folder, states=states)
 
 
 def test_garbage_weights_behind_a_recomputed_checksum_are_refused(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved())
+    save_model(folder, _saved(), store=SeriesStore)
     target = _replace_weights(folder, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all" * 3)
     with pytest.raises(
         ModelFolderError,
@@ -465,7 +481,7 @@ def test_garbage_weights_behind_a_recomputed_checksum_are_refused(tmp_path):
         + ".*"
         + re.escape("); the file is corrupted, restore it or save (or fit) the model again"),
     ):
-        load_model(folder)
+        load_model(folder, states=SeriesStore)
 
 
 def test_forecaster_load_refuses_nan_weights(tmp_path):
@@ -475,7 +491,7 @@ def test_forecaster_load_refuses_nan_weights(tmp_path):
 
     folder = tmp_path / "m"
     saved = _saved()
-    save_model(folder, saved)
+    save_model(folder, saved, store=SeriesStore)
     arrays = {name: np.asarray(a).copy() for name, a in flatten_params(saved.params).items()}
     arrays["head.bias"][0] = np.nan
     _replace_weights(folder, safetensors.numpy.save(arrays))
@@ -483,155 +499,37 @@ def test_forecaster_load_refuses_nan_weights(tmp_path):
         Forecaster.load(folder)
 
 
-# --------------------------------------------------------------------------- open_store
-
-
-def test_open_store_passes_max_series_and_refuses_other_urls(tmp_path):
-    from lstmlab.live.state_store import SeriesLimitError, StoredState
-    from lstmlab.model_folder import open_store
-
-    folder = tmp_path / "m"
-    save_model(folder, _saved())  # three series
-    state = StoredState(arrays={"h": np.zeros(2, np.float32)}, seen=1, last_time=None)
-    with open_store(folder, max_series=4) as store:
-        assert store.max_series == 4 and len(store) == 3
-        store.put("x", state)  # a known series is updated at the limit too
-        store.put("new", state)
-        with pytest.raises(SeriesLimitError, match="the store holds 4 series, its limit"):
-            store.put("one too many", state)
-        assert len(store) == 4 and "one too many" not in store
-    for url in ("sqlite:///tmp/x.sqlite", "mysql://h/db", "", "postgresql"):
-        with pytest.raises(ValueError, match=re.escape(f"store URL {url!r} is not supported")):
-            open_store(folder, url=url)
-
-
-def test_open_store_opens_a_postgres_store_for_a_postgresql_url(tmp_path, monkeypatch):
-    import sys
-    import types
-
-    from lstmlab.model_folder import model_fingerprint, open_store
-
-    folder = tmp_path / "m"
-    save_model(folder, _saved())
-    opened = []
-
-    class FakePostgresStore:
-        def __init__(self, url, *, model, max_series=None):
-            opened.append((url, model, max_series))
-
-        seeded = False
-
-        def seed(self, source):  # a new shared store starts from the folder's series
-            opened.append(source.series_ids())
-
-    fake = types.ModuleType("lstmlab.live.postgres_store")
-    fake.PostgresStore = FakePostgresStore
-    monkeypatch.setitem(sys.modules, "lstmlab.live.postgres_store", fake)
-    store = open_store(folder, url="postgresql://u@localhost:5432/db", max_series=7)
-    assert isinstance(store, FakePostgresStore)
-    assert opened == [
-        ("postgresql://u@localhost:5432/db", model_fingerprint(folder), 7),
-        ("x", "y", "ünï code/id"),
-    ]
-
-
-def test_open_store_without_psycopg_says_what_to_install(tmp_path, monkeypatch):
-    pytest.importorskip("psycopg")
-    from lstmlab.live import postgres_store
-    from lstmlab.model_folder import open_store
-
-    folder = tmp_path / "m"
-    save_model(folder, _saved())
-    monkeypatch.setattr(postgres_store, "psycopg", None)  # as where it is not installed
-    with pytest.raises(ValueError, match=r"needs .*psycopg 3, which is not installed"):
-        open_store(folder, url="postgresql://u@localhost:5432/db")
-
-
-def test_a_new_postgres_store_starts_from_the_folders_trained_series(
-    tmp_path, postgres_url, monkeypatch
-):
-    from lstmlab import model_folder
-    from lstmlab.live.state_store import StoredState
-    from lstmlab.model_folder import open_store
-
-    folder = tmp_path / "m"
-    save_model(folder, _saved())  # three trained series, warm-started states
-    with open_store(folder) as local:
-        state = local.get("y")
-        local.put(
-            "y",
-            StoredState(arrays=state.arrays, seen=state.seen + 1, last_time=7),
-            first_seq=state.seen,
-            times=[7],
-            readings=np.full((1, 2), 0.5),
-        )
-        ids = local.series_ids()
-        want = {i: local.get(i) for i in ids}
-        want_log = local.observations("y")
-    opened = []  # two workers start together: one copies, the other finds it done
-    workers = [
-        threading.Thread(target=lambda: opened.append(open_store(folder, url=postgres_url)))
-        for _ in range(2)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert len(opened) == 2
-    for store in opened:
-        assert store.series_ids() == ids and len(store) == 3
-        for series_id in ids:
-            got = store.get(series_id)
-            assert (got.seen, got.last_time) == (want[series_id].seen, want[series_id].last_time)
-            assert got.arrays.keys() == want[series_id].arrays.keys()
-            for name, array in want[series_id].arrays.items():
-                np.testing.assert_array_equal(got.arrays[name], array)
-        log = store.observations("y")
-        assert [row[:2] for row in log] == [(2, 7)] == [row[:2] for row in want_log]
-        np.testing.assert_array_equal(log[0][2], want_log[0][2])
-    opened[0].delete("x")  # a series deleted on the shared store stays deleted
-    for store in opened:
-        store.close()
-
-    def no_sqlite(*args, **kwargs):
-        raise AssertionError("a seeded store opened the folder's SQLite store again")
-
-    monkeypatch.setattr(model_folder, "SeriesStore", no_sqlite)
-    with open_store(folder, url=postgres_url) as again:
-        assert again.series_ids() == (ids[1], ids[2]) and again.seeded
-
-
 def test_a_save_onto_a_full_disk_fails_cleanly_and_keeps_the_old_model(tmp_path):
     import errno
 
-    from lstmlab.live.state_store import StoreUnavailable
+    from lstmlab.live.stores import StoreUnavailable
     from tests.test_state_store import _fill, _small_disk
 
     with _small_disk(tmp_path / "disk", "2m") as disk:
         folder = disk / "m"
-        save_model(folder, _saved(seed=0, name="old"))
+        save_model(folder, _saved(seed=0, name="old"), store=SeriesStore)
         before = sorted(p.name for p in folder.iterdir())
         filler = _fill(disk / "filler")
         new = _saved(seed=1, name="new")
         with pytest.raises((OSError, StoreUnavailable)) as caught:
-            save_model(folder, new)
+            save_model(folder, new, store=SeriesStore)
         if isinstance(caught.value, OSError):
             assert caught.value.errno == errno.ENOSPC
         else:
             assert f"the disk holding {folder} is full" in str(caught.value)
         # the old model, whole (its store cannot be opened while the disk is full: SQLite
         # needs room for its shared-memory file, so its states are read once space is back)
-        assert load_model(folder, states=False).metrics["name"] == "old"
+        assert load_model(folder).metrics["name"] == "old"
         assert sorted(p.name for p in folder.iterdir()) == before  # no leftovers
         os.unlink(filler)
-        old = load_model(folder)
+        old = load_model(folder, states=SeriesStore)
         assert old.metrics["name"] == "old" and old.states_meta["series"] == [
             "x",
             "y",
             "ünï code/id",
         ]
-        save_model(folder, new)
-        loaded = load_model(folder)
+        save_model(folder, new, store=SeriesStore)
+        loaded = load_model(folder, states=SeriesStore)
         assert loaded.metrics["name"] == "new"
         np.testing.assert_array_equal(
             np.asarray(flatten_params(loaded.params)["head.kernel"]),

@@ -10,13 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstmlab.live.state_store import (
-    SeriesLimitError,
-    SeriesStore,
-    StoredState,
-    StoreError,
-    StoreUnavailable,
-)
+from lstmlab.live.state_store import SeriesStore
+from lstmlab.live.stores import SeriesLimitError, StoredState, StoreError, StoreUnavailable
 
 psycopg = pytest.importorskip("psycopg")
 from lstmlab.live.postgres_store import PostgresStore  # noqa: E402 (needs psycopg)

@@ -26,7 +26,8 @@ from lstmlab.data.scaling import fit_scaler
 from lstmlab.defaults import MAX_HORIZON
 from lstmlab.forecaster import Forecaster, Recipe
 from lstmlab.live.service import ConflictError, LiveService, ServeConfig
-from lstmlab.live.state_store import SeriesStore, StoreError
+from lstmlab.live.state_store import SeriesStore
+from lstmlab.live.stores import StoreError
 from lstmlab.model_folder import model_fingerprint, store_path
 from tests.service_process import ServiceProcess, start_service
 
@@ -620,7 +621,7 @@ def _exchange(url, requests):
 def test_store_unavailable_answers_503_with_retry_after_and_keeps_the_connection(
     inproc, monkeypatch
 ):
-    from lstmlab.live.state_store import StoreUnavailable
+    from lstmlab.live.stores import StoreUnavailable
 
     store = inproc.service.store
 

@@ -14,15 +14,11 @@ import pytest
 from lstmlab.core.model import LSTMConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.forecaster import Forecaster, Recipe
-from lstmlab.live import state_store
-from lstmlab.live.state_store import (
-    SeriesLimitError,
-    SeriesStore,
-    StoredState,
-    StoreError,
-    StoreUnavailable,
-)
-from lstmlab.model_folder import open_store, store_path
+from lstmlab.live import state_store, stores
+from lstmlab.live.folder_store import open_store
+from lstmlab.live.state_store import SeriesStore
+from lstmlab.live.stores import SeriesLimitError, StoredState, StoreError, StoreUnavailable
+from lstmlab.model_folder import store_path
 
 
 def _state(value, seen=1, last_time=None):
@@ -232,7 +228,7 @@ def test_a_store_written_before_the_counter_is_counted_once_at_open(tmp_path):
         INSERT INTO meta VALUES ('model', 'm'), ('format', '1');
         """
     )
-    blob = state_store.encode_state(_state(1.0))
+    blob = stores.encode_state(_state(1.0))
     old.executemany(
         "INSERT INTO series VALUES (?, ?, 1, NULL)", [(f"o{i}", blob) for i in range(3)]
     )
@@ -318,46 +314,6 @@ def test_items_reads_in_batches_in_storage_order(tmp_path):
         for bad in (0, -1, 2.5):  # 0 read empty pages for ever
             with pytest.raises(ValueError, match="batch_size must be a positive integer"):
                 next(store.items(batch_size=bad))
-
-
-def test_a_page_of_states_decodes_as_each_state_alone():
-    rng = np.random.default_rng(0)
-
-    def state(k, recent=4):  # a model's layout: several dtypes, a scalar, an empty array
-        arrays = {
-            "rnn.0.h": rng.normal(size=(3, 5)).astype(np.float32),
-            "recent": rng.normal(size=(recent, 2)).astype(np.float32),
-            "seen": np.asarray(k, np.int64),
-            "zone": rng.integers(0, 255, 64).astype(np.uint8),
-            "none": np.zeros((0, 2), np.float32),
-            "scaler.offset": rng.normal(size=2),
-        }
-        return StoredState(arrays=arrays, seen=k, last_time=None if k % 2 else 10 * k)
-
-    states = [state(k) for k in range(40)] + [state(40, recent=2)] + [state(41)]
-    rows = [
-        (f"s{k}", state_store.encode_state(s), s.seen, s.last_time) for k, s in enumerate(states)
-    ]
-    pages = state_store.decode_page(rows)
-    # one page per run of one layout: rows 0-39, the shorter window 40, then 41
-    assert [len(p.ids) for p in pages] == [40, 1, 1]
-    page = [state for p in pages for _, state in p.items()]
-    assert [i for p in pages for i, _ in p.items()] == [row[0] for row in rows]
-    for got, row in zip(page, rows, strict=True):
-        alone = state_store.decode_state(*row)  # safetensors' own parse of the row
-        assert (got.seen, got.last_time) == (alone.seen, alone.last_time)
-        assert got.arrays.keys() == alone.arrays.keys()
-        for name, array in alone.arrays.items():
-            assert got.arrays[name].dtype == array.dtype and got.arrays[name].shape == array.shape
-            np.testing.assert_array_equal(got.arrays[name], array)
-            assert not got.arrays[name].flags.writeable
-    assert state_store.decode_page([]) == []
-    # a damaged row is named as decode_state names it, whichever row of the page it is
-    for k in (0, 7):
-        damaged = list(rows)
-        damaged[k] = (rows[k][0], rows[k][1][:-5], rows[k][2], rows[k][3])
-        with pytest.raises(state_store.DamagedStateError, match=f"series 's{k}' is unreadable"):
-            state_store.decode_page(damaged)
 
 
 def test_cached_states_are_always_the_latest_committed(tmp_path):
@@ -676,30 +632,3 @@ def test_command_line_and_service_feed_one_series_without_forking(tmp_path):
     assert store_path(folder).exists()
     with open_store(folder) as store:
         assert store.series_ids() == (SERIES,)
-
-
-def test_both_stores_offer_the_state_store_interface_with_its_signatures():
-    import inspect
-
-    from lstmlab.live.postgres_store import PostgresStore
-    from lstmlab.live.state_store import StateStore
-
-    members = [
-        name
-        for name, value in vars(StateStore).items()
-        if (callable(value) or isinstance(value, property))
-        and (not name.startswith("_") or name in ("__len__", "__contains__", "__enter__"))
-    ]
-    assert {"get", "put", "transaction", "logged", "path", "__len__"} <= set(members)
-
-    def parameters(cls, name):
-        value = inspect.getattr_static(cls, name)
-        if isinstance(value, property):
-            return "property"
-        return [(p.name, p.kind, p.default) for p in inspect.signature(value).parameters.values()]
-
-    for store in (SeriesStore, PostgresStore):
-        for name in members:
-            assert parameters(store, name) == parameters(StateStore, name), (store, name)
-            if not name.startswith("__"):
-                assert inspect.getattr_static(store, name).__doc__, (store, name)

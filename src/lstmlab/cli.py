@@ -1733,6 +1733,7 @@ def _run_import_keras(args: argparse.Namespace) -> int:
 def _run_export_keras(args: argparse.Namespace) -> int:
     from lstmlab.checks import check_series_id
     from lstmlab.keras_io import folder_state, save_keras, to_keras
+    from lstmlab.live.state_store import SeriesStore
     from lstmlab.model_folder import load_model
 
     if args.out.exists() and not args.overwrite:
@@ -1742,7 +1743,7 @@ def _run_export_keras(args: argparse.Namespace) -> int:
         )
     for series_id in args.series or ():
         check_series_id(series_id)  # the one rule for ids, as observe and HTTP apply it
-    saved = load_model(args.model_dir)
+    saved = load_model(args.model_dir, states=SeriesStore)
     model = to_keras(saved, folder_state(saved, args.series, args.batch_size))
     save_keras(model, args.out)
     print(f"exported {args.model_dir} ({_describe(saved)}) as Keras model {model.name!r}")
@@ -1901,7 +1902,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lstmlab.runtime import configure_compile_cache
 
         configure_compile_cache(None)  # before anything compiles; on_device keeps the choice
-    from lstmlab.live.state_store import StoreUnavailable
+    from lstmlab.live.stores import StoreUnavailable
 
     try:
         return args.handler(args)

@@ -18,7 +18,7 @@ What it does, and where:
   one compiled program for all seeds, and returns the median over seeds as a tidy DataFrame
   with real timestamps.
 - ``observe`` advances a series' state through new readings, in one transaction of the one
-  state store (``lstmlab.live.state_store.StateStore``: SQLite or PostgreSQL) together with
+  state store (``lstmlab.live.stores.StateStore``: SQLite or PostgreSQL) together with
   the readings' idempotency record; ``forecast`` continues from it.
 - ``save``/``load`` keep the model in a model folder (``lstmlab.model_folder``) and the
   per-series states in the folder's store, loaded lazily: a loaded forecaster reads a
@@ -83,8 +83,10 @@ from lstmlab.defaults import (
     PLAUSIBLE_FACTOR,
 )
 from lstmlab.fitting import fit_model
-from lstmlab.live.state_store import SeriesStore, StateStore, StoredState
-from lstmlab.model_folder import SavedModel, load_model, open_store, save_model
+from lstmlab.live.folder_store import open_store
+from lstmlab.live.state_store import SeriesStore
+from lstmlab.live.stores import StateStore, StoredState
+from lstmlab.model_folder import SavedModel, load_model, save_model
 from lstmlab.pipeline import (
     LEVEL_FIX,
     NO_CALIBRATION,
@@ -1385,7 +1387,7 @@ class Forecaster:
             seeds=seeds if seeds > 1 else None,
             arrays=arrays,
         )
-        return save_model(path, saved)
+        return save_model(path, saved, store=SeriesStore)
 
     @classmethod
     def load(
@@ -1407,10 +1409,10 @@ class Forecaster:
             ModelFolderError: the folder cannot be read.
             StoreError: ``store`` belongs to another model.
         """
-        from lstmlab.live.state_store import StoreError
+        from lstmlab.live.stores import StoreError
         from lstmlab.model_folder import model_fingerprint
 
-        saved = load_model(path, states=False)
+        saved = load_model(path)
         fingerprint = model_fingerprint(path)
         if store is not None and store.model != fingerprint:
             raise StoreError(

@@ -58,6 +58,7 @@ from lstmlab.core.model import (
     init_state,
     to_keras_weights,
 )
+from lstmlab.live.state_store import SeriesStore
 from lstmlab.model_folder import SavedModel, load_model, save_model
 from lstmlab.pipeline import Recipe
 from lstmlab.states import SeriesState, decode_states, encode_states
@@ -579,7 +580,7 @@ def import_keras(
     """
     model = load_keras(path)
     saved = from_keras(model, timesteps=timesteps)
-    save_model(save, saved)
+    save_model(save, saved, store=SeriesStore)
     return saved
 
 
@@ -774,7 +775,7 @@ def export_keras(
             (``ModelFolderError``).
     """
     _check_suffix(Path(out))  # before any work
-    saved = load_model(folder)
+    saved = load_model(folder, states=SeriesStore)
     model = to_keras(saved, folder_state(saved, series, batch_size))
     save_keras(model, out)
     return model

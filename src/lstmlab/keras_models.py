@@ -38,6 +38,7 @@ from lstmlab.core.train import (
     fit_single,
 )
 from lstmlab.data.layouts import check_trim, make_sample_batches, make_stream_batches
+from lstmlab.live.state_store import SeriesStore
 from lstmlab.model_folder import (
     ModelFolderError,
     SavedModel,
@@ -423,6 +424,7 @@ class _Model:
                 states={name: array[None] for name, array in arrays.items()},
                 states_meta={"series": [_STATE_ROW]},
             ),
+            store=SeriesStore,
         )
 
     @classmethod
@@ -441,7 +443,7 @@ class _Model:
                 that holds another kind of model (a ``Forecaster``'s), or an ``MLPModel``
                 loaded through ``LSTMModel.load`` (or the reverse).
         """
-        saved = load_model(path)
+        saved = load_model(path, states=SeriesStore)
         recipe = saved.recipe
         name = recipe.get("keras_model")
         classes = {klass.__name__: klass for klass in (LSTMModel, MLPModel)}

@@ -5,7 +5,7 @@ Layout of a model folder ``DIR``::
     DIR/config.json                      the commit point (see below)
     DIR/weights.<sha16>.safetensors      parameters under flattened key paths (lstm.0.kernel)
     DIR/metrics.<sha16>.json             training metrics
-    DIR/series.<fp16>.sqlite             the per-series state store (``SeriesStore``, WAL)
+    DIR/series.<fp16>.sqlite             the per-series state store (SQLite, WAL)
     DIR/.lock                            advisory lock held by a saver (``model_lock``)
 
 ``config.json`` holds the format version, the library version, the model config, the data
@@ -15,9 +15,11 @@ else, so an edit of ``config.json`` itself is detected too (``folder_checksum`` 
 ``model_fingerprint`` hashes only the config, recipe, scaler and weights, so it stays the
 same when only states are saved again).
 
-The state store is the one place a series' state lives (``lstmlab.live.state_store``):
+The state store is the one place a series' state lives (``lstmlab.live.stores.StateStore``):
 ``Forecaster.observe``, ``lstmlab observe`` and ``lstmlab serve`` all read and write it, one
-transaction per observation. It is mutable, so ``config.json`` names it but does not checksum
+transaction per observation. This module imports no store: ``save_model`` and ``load_model``
+are handed the class that opens one (``StoreOpener``: ``SeriesStore``), and
+``lstmlab.live.folder_store.open_store`` opens a folder's store for the live side. It is mutable, so ``config.json`` names it but does not checksum
 it; its name carries the first 16 hex digits of the model fingerprint, and the store itself
 records the whole fingerprint, so the states of one model are never read by another.
 Loading rebuilds the parameter skeleton from the model config and
@@ -55,7 +57,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -64,13 +66,13 @@ import safetensors.numpy
 
 from lstmlab.checks import check_positive_int
 from lstmlab.core.model import ModelConfig, Params, config_from_dict, config_to_dict, init_params
-from lstmlab.live.state_store import NO_TIME, SeriesStore, StateStore, StoredState
+from lstmlab.live.stores import NO_TIME, StateStore, StoredState
 
 __all__ = [
     "CONFIG_FILE",
     "FORMAT_VERSION",
     "LOCK_FILE",
-    "POSTGRES_SCHEMES",
+    "FolderStore",
     "ModelFolderError",
     "SavedModel",
     "atomic_write_bytes",
@@ -81,8 +83,9 @@ __all__ = [
     "load_model",
     "model_fingerprint",
     "model_lock",
-    "open_store",
+    "folder_store",
     "save_model",
+    "StoreOpener",
     "store_path",
     "unflatten_params",
 ]
@@ -105,7 +108,6 @@ _FILE_KINDS = {"weights": "safetensors", "metrics": "json", "arrays": "safetenso
 # Every folder has weights and metrics; "arrays" (arrays beside the weights, such as the
 # calibration's residuals) only when the model has some.
 _REQUIRED_FILES = {"weights", "metrics"}
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class ModelFolderError(ValueError):
@@ -423,20 +425,35 @@ def _stacked_rows(model: SavedModel) -> dict[str, StoredState]:
     return out
 
 
-def _write_states(path: Path, fingerprint: str, model: SavedModel) -> dict[str, Any]:
+class StoreOpener(Protocol):
+    """How a model folder opens its state store: ``SeriesStore`` is one.
+
+    ``save_model`` and ``load_model`` are handed it (this module imports no store): called
+    with the store's file in the folder and the model's fingerprint, it returns the open
+    store, which the folder closes.
+    """
+
+    def __call__(self, path: Path, *, model: str) -> StateStore:
+        """The open store in ``path``, bound to the model fingerprint ``model``."""
+        ...
+
+
+def _write_states(
+    path: Path, fingerprint: str, model: SavedModel, open_store: StoreOpener
+) -> dict[str, Any]:
     """Write the states a save carries into the model's store; describe what was written."""
     rows = _stacked_rows(model)
     digest = hashlib.sha256()
     target = path / _store_name(fingerprint)
     if not target.exists():  # a new model's store: a failed save leaves nothing behind
         try:
-            return _write_store(target, fingerprint, model, rows, digest)
+            return _write_store(target, fingerprint, model, rows, digest, open_store)
         except BaseException:
             for leftover in (target, *(target.with_name(target.name + s) for s in _SIDE_FILES)):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
             raise
-    return _write_store(target, fingerprint, model, rows, digest)
+    return _write_store(target, fingerprint, model, rows, digest, open_store)
 
 
 def _write_store(
@@ -445,9 +462,10 @@ def _write_store(
     model: SavedModel,
     rows: dict[str, StoredState],
     digest: Any,
+    open_store: StoreOpener,
 ) -> dict[str, Any]:
     path = target.parent
-    with SeriesStore(target, model=fingerprint) as store:
+    with open_store(target, model=fingerprint) as store:
         with store.transaction():
             source = model.store
             same = (
@@ -476,7 +494,7 @@ def _state_bytes(state: StoredState) -> bytes:
     )
 
 
-def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
+def save_model(path: str | os.PathLike[str], model: SavedModel, *, store: StoreOpener) -> Path:
     """Save ``model`` into the folder ``path`` atomically (see the module docstring).
 
     An existing model in ``path`` is replaced; a process killed at any moment leaves either
@@ -485,6 +503,8 @@ def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
     Args:
         path: the model folder; created if needed.
         model: what to save.
+        store: opens the folder's state store (``lstmlab.live.state_store.SeriesStore``),
+            into which the states go.
 
     Returns:
         The folder as a ``Path``.
@@ -518,7 +538,7 @@ def save_model(path: str | os.PathLike[str], model: SavedModel) -> Path:
             config["seeds"] = check_positive_int("seeds", model.seeds)
         fingerprint = _fingerprint(_identity(config))
         config["store"] = _store_name(fingerprint)
-        config["states"] = _write_states(folder, fingerprint, model)
+        config["states"] = _write_states(folder, fingerprint, model, store)
         config["checksum"] = _sha256(_canonical(config))
         text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n"
         atomic_write_bytes(folder / CONFIG_FILE, text.encode())  # the commit point
@@ -625,7 +645,7 @@ def _weight_arrays(path: Path, entry: dict[str, Any], data: bytes) -> dict[str, 
     return arrays
 
 
-def _load_once(path: Path, states: bool) -> SavedModel:
+def _load_once(path: Path, states: StoreOpener | None) -> SavedModel:
     config = _read_config(path)
     needed = ("files", "model", "recipe", "scaler", "library_version", "store")
     absent = [key for key in needed if key not in config]
@@ -662,8 +682,8 @@ def _load_once(path: Path, states: bool) -> SavedModel:
         extra = _extra_arrays(path, files["arrays"], _read_data_file(path, files["arrays"]))
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {}
-    if states:
-        arrays, meta = _read_states(path, config)
+    if states is not None:
+        arrays, meta = _read_states(path, config, states)
     return SavedModel(
         config=model_config,
         params=params,
@@ -685,12 +705,14 @@ def _checked_store_name(path: Path, config: dict[str, Any]) -> str:
     return name
 
 
-def _read_states(path: Path, config: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
+def _read_states(
+    path: Path, config: dict[str, Any], open_store: StoreOpener
+) -> tuple[dict[str, np.ndarray], dict]:
     """Every stored series, stacked by series in storage order."""
     name = _checked_store_name(path, config)
     if not (path / name).exists():
         raise FileNotFoundError(name)
-    with SeriesStore(path / name, model=_fingerprint(_identity(config))) as store:
+    with open_store(path / name, model=_fingerprint(_identity(config))) as store:
         rows = list(store.items())
     ids = [series_id for series_id, _ in rows]
     if not rows:
@@ -708,14 +730,15 @@ def _read_states(path: Path, config: dict[str, Any]) -> tuple[dict[str, np.ndarr
     return arrays, {"series": ids}
 
 
-def load_model(path: str | os.PathLike[str], *, states: bool = True) -> SavedModel:
+def load_model(path: str | os.PathLike[str], *, states: StoreOpener | None = None) -> SavedModel:
     """Load a model folder written by ``save_model``, verifying every checksum.
 
     Args:
         path: the model folder.
-        states: read every series' state from the store into ``states`` (stacked by
-            series); ``False`` leaves them in the store (``open_store``), for a start-up
-            time that does not grow with the number of series.
+        states: opens the folder's state store (``lstmlab.live.state_store.SeriesStore``)
+            to read every series' state into ``SavedModel.states`` (stacked by series);
+            ``None`` leaves them in the store (``lstmlab.live.folder_store.open_store``),
+            for a start-up time that does not grow with the number of series.
 
     Returns:
         The ``SavedModel``.
@@ -769,6 +792,44 @@ def model_fingerprint(path: str | os.PathLike[str]) -> str:
     return _fingerprint(_identity(_read_config(Path(path))))
 
 
+@dataclass(frozen=True, slots=True)
+class FolderStore:
+    """Where a model folder keeps its state store, and what a store there must hold.
+
+    Attributes:
+        path: the store's file (``DIR/series.<fingerprint16>.sqlite``; it exists once the
+            model is saved).
+        model: the model fingerprint the store is bound to (``model_fingerprint``).
+        saved_series: the series the folder's last save wrote into it (0: none); a store
+            that lost them is damaged, not new.
+    """
+
+    path: Path
+    model: str
+    saved_series: int
+
+
+def folder_store(path: str | os.PathLike[str]) -> FolderStore:
+    """The state store of a model folder: its file, its model and its series when saved.
+
+    Args:
+        path: the model folder.
+
+    Returns:
+        The ``FolderStore`` (``lstmlab.live.folder_store.open_store`` opens it).
+
+    Raises:
+        ModelFolderError: the folder cannot be read.
+    """
+    path = Path(path)
+    config = _read_config(path)
+    return FolderStore(
+        path=path / _checked_store_name(path, config),
+        model=_fingerprint(_identity(config)),
+        saved_series=int((config.get("states") or {}).get("series", 0)),
+    )
+
+
 def store_path(path: str | os.PathLike[str]) -> Path:
     """The state store of a model folder (``DIR/series.<fingerprint16>.sqlite``).
 
@@ -781,84 +842,4 @@ def store_path(path: str | os.PathLike[str]) -> Path:
     Raises:
         ModelFolderError: the folder cannot be read.
     """
-    path = Path(path)
-    return path / _checked_store_name(path, _read_config(path))
-
-
-def open_store(
-    path: str | os.PathLike[str],
-    *,
-    durability: str = "process",
-    background_checkpoint: bool = False,
-    url: str | None = None,
-    max_series: int | None = None,
-) -> StateStore:
-    """Open a model folder's state store, bound to the folder's model.
-
-    Args:
-        path: the model folder.
-        durability: see ``SeriesStore``.
-        background_checkpoint: see ``SeriesStore``.
-        url: ``None`` for the folder's own SQLite store, or ``"postgresql://..."`` for a
-            PostgreSQL store shared by several processes or machines
-            (``lstmlab.live.postgres_store.PostgresStore``), bound to the same model. A new
-            PostgreSQL store starts with a copy of the folder's own store (the trained
-            series' states and logs), made once by the first worker (``PostgresStore.seed``).
-        max_series: the most series the store may hold (``SeriesLimitError`` beyond it),
-            or ``None``.
-
-    Returns:
-        The open store (a ``SeriesStore``, or a ``PostgresStore`` for a ``url``); close it
-        when done.
-
-    Raises:
-        ModelFolderError: the folder cannot be read, or its store is missing.
-        ValueError: ``url`` is not a ``postgresql://`` URL.
-    """
-    path = Path(path)
-    if url is not None and (not isinstance(url, str) or not url.startswith(POSTGRES_SCHEMES)):
-        raise ValueError(
-            f"store URL {url!r} is not supported; pass a PostgreSQL URL "
-            "(postgresql://user@host:5432/database), or none for the model folder's own "
-            "SQLite store"
-        )
-    config = _read_config(path)
-    fingerprint = _fingerprint(_identity(config))
-    if url is not None:
-        try:
-            from lstmlab.live.postgres_store import PostgresStore
-
-            shared = PostgresStore(url, model=fingerprint, max_series=max_series)
-        except ImportError as error:  # psycopg is missing: the constructor says what to install
-            raise ValueError(
-                f"a PostgreSQL store needs lstmlab.live.postgres_store and its driver ({error}); "
-                "install lstmlab with PostgreSQL support, or omit the URL for the SQLite store"
-            ) from None
-        try:
-            # a new shared store starts from the trained series (their warm-started states
-            # and logs), as the folder's own store does: copied once, by the first worker
-            own = path / _checked_store_name(path, config)
-            if own.exists() and not shared.seeded:  # once seeded, the file is not opened
-                with SeriesStore(own, model=fingerprint) as source:
-                    shared.seed(source)
-        except BaseException:
-            shared.close()
-            raise
-        return shared
-    name = _checked_store_name(path, config)
-    if not (path / name).exists():
-        raise ModelFolderError(
-            f"model folder {path} is incomplete: its state store {name}, listed in "
-            f"{CONFIG_FILE}, is missing; restore it or save the model again"
-        )
-    saved = int((config.get("states") or {}).get("series", 0))
-    return SeriesStore(
-        path / name,
-        model=fingerprint,
-        durability=durability,
-        background_checkpoint=background_checkpoint,
-        max_series=max_series,
-        # the store of a folder that was saved with series must still be one: an emptied
-        # file is refused, not re-created empty
-        existing=f"the model folder lists {saved} trained series" if saved else None,
-    )
+    return folder_store(path).path

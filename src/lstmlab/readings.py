@@ -21,7 +21,7 @@ from lstmlab.data.calendar import (
     parse_times,
     timestamp_at,
 )
-from lstmlab.live.state_store import StateStore
+from lstmlab.live.stores import StateStore
 from lstmlab.pipeline import Recipe
 from lstmlab.scoring import SeedFlags, flag_forecasts, seed_ensemble
 from lstmlab.states import SeriesState

@@ -4,7 +4,7 @@ What the Forecaster, the service and the Keras exchange carry per series (``Seri
 recurrent state or the last window, the next prediction, the last timestamp and zone, the
 count of readings, the series' scaler), how one state becomes a row of named arrays for the
 state store (``state_arrays``, ``state_from_arrays``; the store turns a row into bytes,
-``lstmlab.live.state_store.encode_state``), and how the states of many series stack into the
+``lstmlab.live.stores.encode_state``), and how the states of many series stack into the
 arrays of a model folder or a Keras model (``encode_states``, ``decode_states``).
 """
 
@@ -21,7 +21,7 @@ from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import ModelConfig
 from lstmlab.data.calendar import timestamp_at
 from lstmlab.data.scaling import Scaler
-from lstmlab.live.state_store import NO_TIME
+from lstmlab.live.stores import NO_TIME
 
 if TYPE_CHECKING:
     from lstmlab.pipeline import Recipe

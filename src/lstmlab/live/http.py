@@ -59,11 +59,7 @@ from lstmlab.live.service import (
     ServeConfig,
     UnknownSeriesError,
 )
-from lstmlab.live.state_store import (
-    DamagedStateError,
-    SeriesLimitError,
-    StoreUnavailable,
-)
+from lstmlab.live.stores import DamagedStateError, SeriesLimitError, StoreUnavailable
 from lstmlab.readings import ConflictError
 from lstmlab.runtime import ensure_compile_cache
 

@@ -32,7 +32,7 @@ Durability is the server's (``synchronous_commit``, on by default: a committed t
 survives a crash of either side).
 
 A new store starts from a model folder's trained series: ``seed`` (called by
-``lstmlab.model_folder.open_store``) copies the folder's SQLite store in once, under the
+``lstmlab.live.folder_store.open_store``) copies the folder's SQLite store in once, under the
 store-wide lock, and records that it did.
 
 Each thread gets its own connection (the service runs model work in a thread pool).
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from lstmlab.checks import check_choice, check_positive_number
-from lstmlab.live.state_store import (
+from lstmlab.live.stores import (
     STORE_FORMAT,
     LogRow,
     StatePage,

@@ -65,17 +65,10 @@ from lstmlab.checks import (
 from lstmlab.core.model import config_to_dict
 from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeSettings
 from lstmlab.forecaster import Forecaster
-from lstmlab.live.state_store import (
-    DURABILITIES,
-    StoreUnavailable,
-)
-from lstmlab.model_folder import (
-    FORMAT_VERSION,
-    POSTGRES_SCHEMES,
-    folder_checksum,
-    model_fingerprint,
-    open_store,
-)
+from lstmlab.live.folder_store import POSTGRES_SCHEMES, open_store
+from lstmlab.live.state_store import DURABILITIES
+from lstmlab.live.stores import StoreUnavailable
+from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint
 from lstmlab.readings import ConflictError
 from lstmlab.states import SeriesState
 
