@@ -629,6 +629,17 @@ def test_plot_returns_a_figure_without_touching_the_backend():
     assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.get_window_extent().x1
 
 
+def test_a_loaded_forecasters_plot_shows_the_readings_its_store_logged(tmp_path):
+    data = _monthly(seed=1).rename("sales")
+    Forecaster(**QUICK).fit(data.iloc[:24]).save(tmp_path / "m")
+    with Forecaster.load(tmp_path / "m") as loaded:  # no readings kept: the store's log
+        loaded.observe("sales", data.iloc[24:30])
+        figure = loaded.plot(horizon=3, history=4)
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    np.testing.assert_allclose(lines["history"].get_ydata(), data.to_numpy()[26:30])
+    assert list(pd.DatetimeIndex(lines["history"].get_xdata())) == list(data.index[26:30])
+
+
 def test_load_reads_no_state_until_a_series_is_used(tmp_path, monkeypatch):
     from lstmlab.live.state_store import SeriesStore
 

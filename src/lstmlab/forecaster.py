@@ -42,7 +42,6 @@ the stored state changes only with real readings.
 """
 
 import dataclasses
-import difflib
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
@@ -68,8 +67,6 @@ from lstmlab.core.model import (
 )
 from lstmlab.data.calendar import (
     SeriesClock,
-    frequency_words,
-    kept_zone,
 )
 from lstmlab.data.frames import (
     TrainingData,
@@ -98,7 +95,14 @@ from lstmlab.pipeline import (
     finite_or_none,
     parse_levels,
 )
-from lstmlab.plotting import forecast_figure
+from lstmlab.plotting import (
+    History,
+    extended,
+    figure_labels,
+    forecast_figure,
+    history_points,
+    logged,
+)
 from lstmlab.readings import (
     Forecast,
     Readings,
@@ -107,14 +111,15 @@ from lstmlab.readings import (
     checked_values,
     forecast_frame,
     frame_readings,
+    prepared,
     repeated,
     series_forecasts,
     timed_readings,
+    unknown_series,
 )
 from lstmlab.runtime import ensure_compile_cache
 from lstmlab.scoring import (
     SeedFlags,
-    plausible_range,
 )
 from lstmlab.states import (
     SeriesState,
@@ -198,7 +203,7 @@ class Forecaster:
         self._read_capacity = READ_CAPACITY
         self._horizon_capacity = HORIZON_CAPACITY
         # the readings fitted on (and observed since), for plots: id -> (times ns, values)
-        self._history: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
+        self._history: dict[str, History] = {}
 
     # -- construction -----------------------------------------------------------------------
     def _set_model(
@@ -223,7 +228,6 @@ class Forecaster:
         self._metrics = dict(metrics or {})
         self._calibration = calibration
         self._flags = {}
-        self._plausible_bounds: dict[tuple[str | None, float], tuple[np.ndarray, np.ndarray]] = {}
         self._store = store if store is not None else SeriesStore(model=f"unsaved-{uuid.uuid4()}")
         self._clock = SeriesClock(freq=recipe.freq, step=recipe.step)
 
@@ -337,6 +341,11 @@ class Forecaster:
         return () if self._store is None else self._store.series_ids()
 
     @property
+    def _steps(self) -> bool:
+        """Whether the series are numbered by steps rather than timestamps (``recipe.step``)."""
+        return self._recipe.step is not None
+
+    @property
     def windowed(self) -> bool:
         """Whether forecasts read the last ``window`` readings.
 
@@ -411,25 +420,15 @@ class Forecaster:
         self._require_model()
         array = checked_values(series_id, values, self._recipe.columns)
         if plausible_factor is not None:
-            self._check_plausible(series_id, array, plausible_factor)
+            factor = check_positive_number(
+                "plausible_factor",
+                plausible_factor,
+                fix="pass e.g. 10, or None to accept any finite value",
+            )
+            held = self._calibration.plausible(series_id, self._scaler, factor)
+            if held is not None:
+                check_within(series_id, array, *held, factor)
         return array
-
-    def _check_plausible(self, series_id: str, array: np.ndarray, factor: Any) -> None:
-        factor = check_positive_number(
-            "plausible_factor",
-            factor,
-            fix="pass e.g. 10, or None to accept any finite value",
-        )
-        extremes = self._calibration.extremes_of(series_id, self._scaler)
-        if extremes is None:
-            return
-        # The bounds depend only on the training values and the factor: computed once per
-        # training series (new series share the default), not on every reading.
-        key = (series_id if series_id in self._calibration.extremes else None, factor)
-        bounds = self._plausible_bounds.get(key)
-        if bounds is None:
-            bounds = self._plausible_bounds[key] = plausible_range(np.stack(extremes), factor)
-        check_within(series_id, array, bounds, extremes, factor)
 
     def check_readings(
         self, series_id: str, values: Any, timestamps: Any, plausible_factor: Any
@@ -440,18 +439,11 @@ class Forecaster:
         service's ``observe`` both start here.
         """
         array = self.check_values(series_id, values, plausible_factor=plausible_factor)
-        return timed_readings(series_id, array, timestamps, steps=self._recipe.step is not None)
+        return timed_readings(series_id, array, timestamps, steps=self._steps)
 
     def check_timestamp_kind(self, series_id: str, state: SeriesState, readings: Readings) -> None:
         """One series keeps aware or naive timestamps (``readings.check_timestamp_kind``)."""
-        check_timestamp_kind(series_id, state, readings, steps=self._recipe.step is not None)
-
-    def _numbered(self, state: SeriesState, readings: Readings) -> Readings:
-        """Readings of a series of steps with their step numbers: given, or the next ones."""
-        if self._recipe.step is None or readings.times is not None:
-            return readings
-        steps = self._clock.next_steps(state.last_time, state.seen, len(readings.values))
-        return dataclasses.replace(readings, times=steps)
+        check_timestamp_kind(series_id, state, readings, steps=self._steps)
 
     def time_text(self, time: int, zone: str | None) -> str:
         """A stored time (``SeriesState.last_time``) as text: ISO, or a step number."""
@@ -539,7 +531,11 @@ class Forecaster:
                 gaps, timestamps missing, forecast steps out of range, beyond float32 once
                 scaled). Nothing changes.
         """
-        checked = {series_id: self._prepared(series_id, state, readings, horizon)}
+        checked = {
+            series_id: prepared(
+                series_id, state, readings, self._clock, steps=self._steps, horizon=horizon
+            )
+        }
         return self._read(checked)[series_id]
 
     def _advance_many(
@@ -587,7 +583,9 @@ class Forecaster:
                 )
                 readings = readings.tail(repeats[series_id])
             if len(readings.values):
-                checked[series_id] = self._prepared(series_id, state, readings, horizon)
+                checked[series_id] = prepared(
+                    series_id, state, readings, self._clock, steps=self._steps, horizon=horizon
+                )
             else:
                 unchanged[series_id] = state
         advanced = self._read(checked) if checked else {}
@@ -600,36 +598,6 @@ class Forecaster:
                 _, _, stamps, applied = checked[series_id]
                 out[series_id] = (advanced[series_id], applied, stamps, repeats[series_id])
         return out
-
-    def _prepared(
-        self, series_id: str, state: SeriesState, readings: Readings, horizon: int
-    ) -> tuple[SeriesState, np.ndarray, np.ndarray | None, np.ndarray]:
-        """Checks against the state, then scaling: ``(state, scaled, times ns, readings)``."""
-        readings = self._numbered(state, readings)
-        self._clock.check_next(  # present, in order, on the series' grid
-            series_id,
-            state.last_time,
-            state.zone,
-            readings.times,
-            readings.zone,
-            len(readings.values),
-            horizon=horizon,
-        )
-        array, stamps = readings.values, readings.times
-        if stamps is not None and self._recipe.step is None:
-            state = dataclasses.replace(state, zone=kept_zone(state.zone, readings.zone, stamps))
-        with np.errstate(over="ignore"):
-            scaled = (array if state.scaler is None else state.scaler.transform(array)).astype(
-                np.float32
-            )
-        overflow = ~np.isfinite(scaled).all(axis=1)
-        if overflow.any():
-            first = int(np.argmax(overflow))
-            raise ValueError(
-                f"series {series_id!r}: reading {first} ({array[first].tolist()}) is beyond "
-                "the float32 range the model computes in, once scaled; check its units"
-            )
-        return state, scaled, stamps, array
 
     def _read(self, checked: Mapping[str, Prepared]) -> dict[str, SeriesState]:
         """The states after the prepared readings (``_prepared``) of every series."""
@@ -773,19 +741,6 @@ class Forecaster:
         """A model built from parameters has no series of its own: every id is new to it."""
         return not (self._metrics or {}).get("series")
 
-    def _unknown_series(self, series_id: str, fix: str) -> ValueError:
-        """The refusal of an id this model does not have, naming the nearest known ones."""
-        known = self.series_ids
-        near = difflib.get_close_matches(series_id, known, n=3, cutoff=0.6)
-        near += [i for i in known if i.casefold() == series_id.casefold() and i not in near]
-        hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
-        shown = ", ".join(map(repr, known[:5])) + (", ..." if len(known) > 5 else "")
-        return ValueError(
-            f"series {series_id!r} is not one of this model's {len(known)} series"
-            f"{hint}; its series: {shown or 'none yet'}. To start a new series from a fresh "
-            f"state, {fix}"
-        )
-
     def state_to_advance(
         self, series_id: str, *, new_series: bool, fix: str = "pass new_series=True"
     ) -> SeriesState:
@@ -810,7 +765,7 @@ class Forecaster:
         if stored is not None:
             return stored
         if not (new_series or self._takes_any_id):
-            raise self._unknown_series(series_id, fix)
+            raise unknown_series(series_id, self.series_ids, fix)
         return self.fresh_state()
 
     def observe(
@@ -918,13 +873,7 @@ class Forecaster:
                     self.commit(series_id, state, readings=readings, times=stamps)
         for series_id, (_, readings, stamps, _) in advanced.items():
             if series_id in self._history and len(readings):
-                old_times, old_values = self._history[series_id]
-                joined = (
-                    None
-                    if old_times is None or stamps is None
-                    else np.concatenate([old_times, stamps])
-                )
-                self._history[series_id] = (joined, np.concatenate([old_values, readings]))
+                self._history[series_id] = extended(self._history[series_id], stamps, readings)
         forecasts = self._forecasts({i: s for i, (s, _, _, _) in advanced.items()}, horizon)
         return {
             series_id: dataclasses.replace(forecast, repeated=advanced[series_id][3])
@@ -1486,39 +1435,29 @@ class Forecaster:
             else ([series] if isinstance(series, str) else list(series))
         )
         frame = self.forecast(horizon, series=ids, level=level)
-        kind = {"mlp": "MLP"}.get(self._recipe.kind, f"{self._recipe.kind} LSTM")
-        chosen = " (model='auto')" if self._settings.model == "auto" else ""
-        seeds = "1 seed" if self.seeds == 1 else f"median of {self.seeds} seeds"
-        freq = self._recipe.freq
-        stamped = freq is not None and frame["time"].dtype != np.int64
-        counted = "step" if self._recipe.step is not None else "reading"
+        model_name, time_label = figure_labels(
+            frame,
+            kind=self._recipe.kind,
+            auto=self._settings.model == "auto",
+            seeds=self.seeds,
+            freq=self._recipe.freq,
+            steps=self._steps,
+        )
+        points = {
+            i: history_points(
+                self._history.get(i) or logged(self._store.observations(i)),
+                seen=self.series_state(i).seen,
+                steps=self._steps,
+                count=history,
+            )
+            for i in ids
+        }
         return forecast_figure(
             frame,
             ids,
-            {i: self._plot_points(i, history) for i in ids},
+            points,
             columns=self._recipe.columns,
             bounds=bound_columns(level),
-            model_name=f"{kind}{chosen}, {seeds}",
-            time_label=f"time ({frequency_words(freq)})" if stamped else counted,
+            model_name=model_name,
+            time_label=time_label,
         )
-
-    def _plot_points(self, series_id: str, history: int) -> tuple[Any, np.ndarray] | None:
-        """The last ``history`` readings of a series and their times (or positions)."""
-        times, values = self._plot_history(series_id)
-        if values is None or not len(values):
-            return None
-        values, times = values[-history:], None if times is None else times[-history:]
-        if times is None:
-            seen = self.series_state(series_id).seen
-            return np.arange(seen - len(values), seen), values
-        return (times if self._recipe.step is not None else pd.DatetimeIndex(times)), values
-
-    def _plot_history(self, series_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-        if series_id in self._history:
-            return self._history[series_id]
-        logged = self._store.observations(series_id)
-        if not logged:
-            return None, None
-        times = [t for _, t, _ in logged]
-        values = np.stack([reading for _, _, reading in logged])
-        return (None if None in times else np.asarray(times, np.int64)), values

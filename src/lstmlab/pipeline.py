@@ -77,7 +77,13 @@ from lstmlab.defaults import (
     MODEL_KINDS,
     ForecasterSettings,
 )
-from lstmlab.scoring import SeedFlags, conformal_halfwidths, flag_forecasts, seed_ensemble
+from lstmlab.scoring import (
+    SeedFlags,
+    conformal_halfwidths,
+    flag_forecasts,
+    plausible_range,
+    seed_ensemble,
+)
 
 __all__ = [
     "AUTO_NORMS",
@@ -672,6 +678,10 @@ class Calibration:
     pooled: np.ndarray | None
     extremes: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
     default_extremes: tuple[np.ndarray, np.ndarray] | None = None
+    # (series id, or None for every new series; factor) -> plausible_range, computed once
+    _bounds: dict[tuple[str | None, float], tuple[np.ndarray, np.ndarray]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def steps(self, horizon: int) -> int:
         """The most steps ahead a forecast can have intervals for.
@@ -700,6 +710,23 @@ class Calibration:
         if scaler.kind == "minmax":
             return offset, offset + scale
         return offset - scale, offset + scale
+
+    def plausible(
+        self, series_id: str, scaler: Scaler | None, factor: float
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        """``(bounds, extremes)`` a series' readings are held to, ``None`` for no bounds.
+
+        ``bounds`` is ``plausible_range`` of ``extremes_of``: it depends only on the
+        training values and the factor, so it is computed once per training series (new
+        series share one), not on every reading.
+        """
+        extremes = self.extremes_of(series_id, scaler)
+        if extremes is None:
+            return None
+        key = (series_id if series_id in self.extremes else None, factor)
+        if key not in self._bounds:
+            self._bounds[key] = plausible_range(np.stack(extremes), factor)
+        return self._bounds[key], extremes
 
     def halfwidths(self, series_id: str, level: float, horizon: int, steps: int) -> np.ndarray:
         """``(horizon, columns)`` split-conformal half-widths in the series' scaled units.

@@ -13,8 +13,58 @@ import numpy as np
 import pandas as pd
 
 from lstmlab.checks import printable
+from lstmlab.data.calendar import frequency_words
+from lstmlab.live.stores import LogRow
 
-__all__ = ["forecast_figure"]
+__all__ = ["History", "extended", "figure_labels", "forecast_figure", "history_points", "logged"]
+
+# A series' readings kept for plots: (times in ns, or step numbers, or None; (n, columns) values)
+History = tuple[np.ndarray | None, np.ndarray]
+
+
+def extended(kept: History, times: np.ndarray | None, values: np.ndarray) -> History:
+    """``kept`` with new readings after it (times dropped unless both have them)."""
+    old_times, old_values = kept
+    joined = None if old_times is None or times is None else np.concatenate([old_times, times])
+    return joined, np.concatenate([old_values, values])
+
+
+def logged(rows: Sequence[LogRow]) -> History | None:
+    """A series' observation log (``StateStore.observations``) as a ``History``."""
+    if not rows:
+        return None
+    times = [t for _, t, _ in rows]
+    values = np.stack([reading for _, _, reading in rows])
+    return (None if None in times else np.asarray(times, np.int64)), values
+
+
+def history_points(
+    kept: History | None, *, seen: int, steps: bool, count: int
+) -> tuple[Any, np.ndarray] | None:
+    """The last ``count`` readings of a ``History`` and their x values, ``None`` for none.
+
+    The x values are timestamps, step numbers (``steps``), or, for readings without either,
+    their positions in the series, whose ``seen`` readings end with them.
+    """
+    if kept is None or not len(kept[1]):
+        return None
+    times, values = kept
+    values, times = values[-count:], None if times is None else times[-count:]
+    if times is None:
+        return np.arange(seen - len(values), seen), values
+    return (times if steps else pd.DatetimeIndex(times)), values
+
+
+def figure_labels(
+    frame: pd.DataFrame, *, kind: str, auto: bool, seeds: int, freq: str | None, steps: bool
+) -> tuple[str, str]:
+    """The model's name in the titles and the x axis' label of ``forecast_figure``."""
+    name = {"mlp": "MLP"}.get(kind, f"{kind} LSTM")
+    chosen = " (model='auto')" if auto else ""
+    median = "1 seed" if seeds == 1 else f"median of {seeds} seeds"
+    stamped = freq is not None and frame["time"].dtype != np.int64
+    counted = "step" if steps else "reading"
+    return f"{name}{chosen}, {median}", f"time ({frequency_words(freq)})" if stamped else counted
 
 
 def forecast_figure(

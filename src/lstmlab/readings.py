@@ -7,6 +7,8 @@ retry rule of ``Forecaster.observe``, ``lstmlab observe`` and the service; ``For
 series' answer.
 """
 
+import dataclasses
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ import pandas as pd
 from lstmlab.data.calendar import (
     SeriesClock,
     forecast_time_column,
+    kept_zone,
     parse_steps,
     parse_times,
     timestamp_at,
@@ -25,6 +28,7 @@ from lstmlab.live.stores import StateStore
 from lstmlab.pipeline import Recipe
 from lstmlab.scoring import SeedFlags, flag_forecasts, seed_ensemble
 from lstmlab.states import SeriesState
+from lstmlab.stepping import Prepared
 
 __all__ = [
     "ConflictError",
@@ -36,9 +40,11 @@ __all__ = [
     "checked_values",
     "forecast_frame",
     "frame_readings",
+    "prepared",
     "repeated",
     "series_forecasts",
     "timed_readings",
+    "unknown_series",
 ]
 
 # The largest float32: a reading beyond it cannot be computed with, whatever the factor.
@@ -608,4 +614,64 @@ def check_timestamp_kind(
         + ("with the offset" if zone is None else "without one")
         + ", or start the series afresh (delete_series, observe --reset, DELETE "
         "/series/{id})"
+    )
+
+
+def prepared(
+    series_id: str,
+    state: SeriesState,
+    readings: Readings,
+    clock: SeriesClock,
+    *,
+    steps: bool,
+    horizon: int,
+) -> Prepared:
+    """Checks against the state, then scaling: ``(state, scaled, times ns, readings)``.
+
+    Readings of a series of steps (``steps``) without numbers get the next ones. The times
+    must be present, in order and on the series' grid, with ``horizon`` forecast steps
+    datable after them (``SeriesClock.check_next``); an aware reading sets the series' zone.
+
+    Raises:
+        ValueError: what ``check_next`` refuses, or a reading beyond float32 once scaled.
+    """
+    if steps and readings.times is None:
+        numbers = clock.next_steps(state.last_time, state.seen, len(readings.values))
+        readings = dataclasses.replace(readings, times=numbers)
+    clock.check_next(
+        series_id,
+        state.last_time,
+        state.zone,
+        readings.times,
+        readings.zone,
+        len(readings.values),
+        horizon=horizon,
+    )
+    array, stamps = readings.values, readings.times
+    if stamps is not None and not steps:
+        state = dataclasses.replace(state, zone=kept_zone(state.zone, readings.zone, stamps))
+    with np.errstate(over="ignore"):
+        scaled = (array if state.scaler is None else state.scaler.transform(array)).astype(
+            np.float32
+        )
+    overflow = ~np.isfinite(scaled).all(axis=1)
+    if overflow.any():
+        first = int(np.argmax(overflow))
+        raise ValueError(
+            f"series {series_id!r}: reading {first} ({array[first].tolist()}) is beyond "
+            "the float32 range the model computes in, once scaled; check its units"
+        )
+    return state, scaled, stamps, array
+
+
+def unknown_series(series_id: str, known: Sequence[str], fix: str) -> ValueError:
+    """The refusal of an id a model does not have, naming the nearest of its ``known`` ids."""
+    near = difflib.get_close_matches(series_id, known, n=3, cutoff=0.6)
+    near += [i for i in known if i.casefold() == series_id.casefold() and i not in near]
+    hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
+    shown = ", ".join(map(repr, known[:5])) + (", ..." if len(known) > 5 else "")
+    return ValueError(
+        f"series {series_id!r} is not one of this model's {len(known)} series"
+        f"{hint}; its series: {shown or 'none yet'}. To start a new series from a fresh "
+        f"state, {fix}"
     )
