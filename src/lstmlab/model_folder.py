@@ -17,13 +17,13 @@ same when only states are saved again).
 
 The state store is the one place a series' state lives (``lstmlab.live.stores.StateStore``):
 ``Forecaster.observe``, ``lstmlab observe`` and ``lstmlab serve`` all read and write it, one
-transaction per observation. This module imports no store: ``save_model`` and ``load_model``
-are handed the class that opens one (``StoreOpener``: ``SeriesStore``), and
-``lstmlab.live.folder_store.open_store`` opens a folder's store for the live side. It is mutable, so ``config.json`` names it but does not checksum
-it; its name carries the first 16 hex digits of the model fingerprint, and the store itself
-records the whole fingerprint, so the states of one model are never read by another.
-Loading rebuilds the parameter skeleton from the model config and
-fills its leaves from the weights file by key path (equinox's "why not pickle?").
+transaction per observation. It is mutable, so ``config.json`` names it but does not
+checksum it; its name carries the first 16 hex digits of the model fingerprint, and the store
+itself records the whole fingerprint, so the states of one model are never read by another.
+This module imports no store: ``save_model`` and ``load_model`` are handed the class that
+opens one (``StoreOpener``: ``SeriesStore``), and ``lstmlab.live.folder_store.open_store``
+opens a folder's store for the live side. Loading rebuilds the parameter skeleton from the
+model config and fills its leaves from the weights file by key path (equinox's "why not pickle?").
 
 Why a save is "old or new, never broken"
 ----------------------------------------
