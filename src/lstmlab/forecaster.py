@@ -82,7 +82,7 @@ from lstmlab.defaults import (
 from lstmlab.fitting import fit_model
 from lstmlab.live.folder_store import open_store
 from lstmlab.live.state_store import SeriesStore
-from lstmlab.live.stores import StateStore, StoredState
+from lstmlab.live.stores import StateStore
 from lstmlab.model_folder import SavedModel, load_model, save_model
 from lstmlab.pipeline import (
     LEVEL_FIX,
@@ -123,10 +123,7 @@ from lstmlab.scoring import (
 )
 from lstmlab.states import (
     SeriesState,
-    decode_states,
-    fresh_series_state,
-    state_arrays,
-    state_from_arrays,
+    StateCodec,
 )
 from lstmlab.stepping import (
     Prepared,
@@ -230,6 +227,7 @@ class Forecaster:
         self._flags = {}
         self._store = store if store is not None else SeriesStore(model=f"unsaved-{uuid.uuid4()}")
         self._clock = SeriesClock(freq=recipe.freq, step=recipe.step)
+        self._codec = StateCodec(model, recipe, self._seeds, self._settings.scaler)
 
     @classmethod
     def from_params(
@@ -358,7 +356,7 @@ class Forecaster:
     def fresh_state(self) -> SeriesState:
         """The state a new series id starts from (zero recurrent state, nothing seen)."""
         self._require_model()
-        return fresh_series_state(self._model, self.seeds, self._scaler)
+        return self._codec.fresh(self._scaler)
 
     def series_state(self, series_id: str) -> SeriesState:
         """The state of a series, read from the store now; a fresh one for a new id."""
@@ -369,21 +367,7 @@ class Forecaster:
         """The state of a series, read from the store now; ``None`` for an unknown id."""
         self._require_model()
         stored = self._store.get(series_id)
-        return None if stored is None else self._decode(series_id, stored)
-
-    def _decode(self, series_id: str, stored: StoredState) -> SeriesState:
-        return state_from_arrays(
-            self._model,
-            self._recipe,
-            stored.arrays,
-            self.seeds,
-            self._settings.scaler,
-            f"series {series_id!r}",
-        )
-
-    def _encode(self, state: SeriesState) -> StoredState:
-        arrays = state_arrays(self._model, self._recipe, state, self.seeds)
-        return StoredState(arrays=arrays, seen=state.seen, last_time=state.last_time)
+        return None if stored is None else self._codec.decode(series_id, stored)
 
     # -- validation -------------------------------------------------------------------------
     def check_values(
@@ -625,7 +609,7 @@ class Forecaster:
         check_series_id(series_id)
         first = None if readings is None else state.seen - len(readings)
         self._store.put(
-            series_id, self._encode(state), first_seq=first, times=times, readings=readings
+            series_id, self._codec.encode(state), first_seq=first, times=times, readings=readings
         )
 
     def delete_series(self, series_id: str) -> bool:
@@ -733,7 +717,7 @@ class Forecaster:
         }
         # the training values are fit's to check (``check_outliers``), not the reading check's
         advanced = self._advance_many(histories, timestamps, fresh, plausible_factor=None)
-        self._store.put_many({i: self._encode(s) for i, (s, _, _, _) in advanced.items()})
+        self._store.put_many({i: self._codec.encode(s) for i, (s, _, _, _) in advanced.items()})
 
     # -- observe and forecast ---------------------------------------------------------------
     @property
@@ -1009,7 +993,7 @@ class Forecaster:
                 f"unknown series {series_id!r}; observe readings for it first (known: "
                 f"{len(self._store)} series)"
             )
-        return self.forecast_state(series_id, self._decode(series_id, stored), horizon)
+        return self.forecast_state(series_id, self._codec.decode(series_id, stored), horizon)
 
     def forecast(
         self,
@@ -1051,44 +1035,12 @@ class Forecaster:
         bounds = bound_columns(level)
         if bounds and horizon > self.calibrated_steps:
             self.halfwidths("", bounds[0][0], horizon)  # raises, before any work
-        states = self._stored_states(series)
+        states = self._codec.read(self._store, [series] if isinstance(series, str) else series)
         forecasts = self._forecasts(states, horizon)
         columns = self._recipe.columns
         return forecast_frame(
             forecasts, states, horizon, columns, bounds, self._clock, self.halfwidths
         )
-
-    def _stored_states(self, series: str | Sequence[str] | None) -> dict[str, SeriesState]:
-        """The stored states of ``series`` (one id, several, or ``None`` for every series).
-
-        Every series: the store read in pages, each page decoded at once.
-
-        Raises:
-            KeyError: an unknown series id.
-        """
-        states: dict[str, SeriesState] = {}
-        if series is None:
-            for page in self._store.pages():  # the codec a model folder's states use
-                states.update(
-                    decode_states(
-                        self._model,
-                        self._recipe,
-                        page.arrays,
-                        {"series": list(page.ids)},
-                        seeds=self.seeds,
-                        scaler_kind=self._settings.scaler,
-                    )
-                )
-            return states
-        for series_id in [series] if isinstance(series, str) else list(series):
-            stored = self._store.get(series_id)
-            if stored is None:
-                raise KeyError(
-                    f"unknown series {series_id!r}; the forecaster knows {len(self._store)} "
-                    f"series (e.g. {list(self.series_ids[:3])}); fit or observe it first"
-                )
-            states[series_id] = self._decode(series_id, stored)
-        return states
 
     def cross_validation(
         self,
@@ -1184,7 +1136,7 @@ class Forecaster:
         if series_id is not None:
             stored = self._store.get(series_id)
             if stored is not None:
-                scaler = self._decode(series_id, stored).scaler
+                scaler = self._codec.decode(series_id, stored).scaler
         scaled = (array if scaler is None else scaler.transform(array)).astype(np.float32)
         out = replay_scaled(self._model, self._params, self._recipe.window, scaled)
         if scaler is None:

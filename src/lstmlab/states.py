@@ -10,7 +10,7 @@ arrays of a model folder or a Keras model (``encode_states``, ``decode_states``)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from lstmlab.core.layers import LSTMState
 from lstmlab.core.model import ModelConfig
 from lstmlab.data.calendar import timestamp_at
 from lstmlab.data.scaling import Scaler
-from lstmlab.live.stores import NO_TIME
+from lstmlab.live.stores import NO_TIME, StateStore, StoredState
 
 if TYPE_CHECKING:
     from lstmlab.pipeline import Recipe
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ZONE_BYTES",
     "SeriesState",
+    "StateCodec",
     "decode_states",
     "encode_states",
     "fresh_series_state",
@@ -305,3 +306,74 @@ def zone_name(array: np.ndarray) -> str | None:
     """Inverse of ``zone_bytes``."""
     raw = np.asarray(array, np.uint8).tobytes().rstrip(b"\0")
     return raw.decode() if raw else None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StateCodec:
+    """One model's series states to and from a ``StateStore``'s rows.
+
+    Attributes:
+        model: the network.
+        recipe: its recipe (the window a state keeps).
+        seeds: trainings side by side.
+        scaler_kind: the kind of the series' scalers (``ForecasterConfig.scaler``).
+    """
+
+    model: ModelConfig
+    recipe: Recipe
+    seeds: int
+    scaler_kind: str
+
+    def fresh(self, scaler: Scaler | None) -> SeriesState:
+        """The state a new series starts from (``fresh_series_state``)."""
+        return fresh_series_state(self.model, self.seeds, scaler)
+
+    def encode(self, state: SeriesState) -> StoredState:
+        """A state as the store's row."""
+        arrays = state_arrays(self.model, self.recipe, state, self.seeds)
+        return StoredState(arrays=arrays, seen=state.seen, last_time=state.last_time)
+
+    def decode(self, series_id: str, stored: StoredState) -> SeriesState:
+        """Inverse of ``encode``."""
+        return state_from_arrays(
+            self.model,
+            self.recipe,
+            stored.arrays,
+            self.seeds,
+            self.scaler_kind,
+            f"series {series_id!r}",
+        )
+
+    def read(self, store: StateStore, series: Sequence[str] | None) -> dict[str, SeriesState]:
+        """The stored states of ``series``; ``None``: every series.
+
+        Every series is read in pages, each page decoded at once.
+
+        Raises:
+            KeyError: an unknown series id.
+        """
+        if series is None:
+            states: dict[str, SeriesState] = {}
+            for page in store.pages():
+                meta = {"series": list(page.ids)}
+                states.update(
+                    decode_states(
+                        self.model,
+                        self.recipe,
+                        page.arrays,
+                        meta,
+                        seeds=self.seeds,
+                        scaler_kind=self.scaler_kind,
+                    )
+                )
+            return states
+        states = {}
+        for series_id in series:
+            stored = store.get(series_id)
+            if stored is None:
+                raise KeyError(
+                    f"unknown series {series_id!r}; the forecaster knows {len(store)} series "
+                    f"(e.g. {list(store.series_ids()[:3])}); fit or observe it first"
+                )
+            states[series_id] = self.decode(series_id, stored)
+        return states
