@@ -1131,6 +1131,14 @@ def test_a_model_without_training_data_checks_against_its_scaler():
     model.check_values("s", [high * (1 - 1e-9)])
     with pytest.raises(ValueError, match="plausible range"):
         model.check_values("s", [high * (1 + 1e-9)])
+    # another such model holds readings to its own scaler, whichever was checked first
+    other = _forecaster("mlp", seed=1)
+    offset, scale = other.scaler.offset[0], other.scaler.scale[0]
+    assert not np.isclose(offset + scale + PLAUSIBLE_FACTOR * 2 * scale, high)
+    high = offset + scale + PLAUSIBLE_FACTOR * 2 * scale
+    other.check_values("s", [high * (1 - 1e-9)])
+    with pytest.raises(ValueError, match="plausible range"):
+        other.check_values("s", [high * (1 + 1e-9)])
 
 
 def test_fit_refuses_absurd_outliers_unless_allowed():

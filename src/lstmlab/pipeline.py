@@ -716,17 +716,23 @@ class Calibration:
     ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
         """``(bounds, extremes)`` a series' readings are held to, ``None`` for no bounds.
 
-        ``bounds`` is ``plausible_range`` of ``extremes_of``: it depends only on the
-        training values and the factor, so it is computed once per training series (new
-        series share one), not on every reading.
+        ``bounds`` is ``plausible_range`` of ``extremes_of``. From training values it depends
+        only on them and the factor, so it is computed once per training series (new series
+        share one), not on every reading; from ``scaler`` (a model without training values,
+        whose calibration may be the shared ``NO_CALIBRATION``) it is computed each time.
         """
-        extremes = self.extremes_of(series_id, scaler)
-        if extremes is None:
-            return None
+        known = self.extremes.get(series_id, self.default_extremes)
+        if known is None:
+            extremes = self.extremes_of(series_id, scaler)
+            return (
+                None
+                if extremes is None
+                else (plausible_range(np.stack(extremes), factor), extremes)
+            )
         key = (series_id if series_id in self.extremes else None, factor)
         if key not in self._bounds:
-            self._bounds[key] = plausible_range(np.stack(extremes), factor)
-        return self._bounds[key], extremes
+            self._bounds[key] = plausible_range(np.stack(known), factor)
+        return self._bounds[key], known
 
     def halfwidths(self, series_id: str, level: float, horizon: int, steps: int) -> np.ndarray:
         """``(horizon, columns)`` split-conformal half-widths in the series' scaled units.
