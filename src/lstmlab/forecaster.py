@@ -61,29 +61,16 @@ from lstmlab.checks import (
     check_positive_number,
     check_series_id,
 )
-from lstmlab.core.model import (
-    ModelConfig,
-    Params,
-)
-from lstmlab.data.calendar import (
-    SeriesClock,
-)
-from lstmlab.data.frames import (
-    TrainingData,
-    check_outliers,
-    parse_training_data,
-)
+from lstmlab.core.model import ModelConfig, Params
+from lstmlab.data.calendar import SeriesClock
+from lstmlab.data.frames import TrainingData, check_outliers, parse_training_data
 from lstmlab.data.scaling import Scaler
-from lstmlab.defaults import (
-    MAX_HORIZON,
-    MAX_READINGS,
-    PLAUSIBLE_FACTOR,
-)
+from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR
 from lstmlab.fitting import fit_model
 from lstmlab.live.folder_store import open_store
 from lstmlab.live.state_store import SeriesStore
-from lstmlab.live.stores import StateStore
-from lstmlab.model_folder import SavedModel, load_model, save_model
+from lstmlab.live.stores import StateStore, StoreError
+from lstmlab.model_folder import SavedModel, load_model, model_fingerprint, save_model
 from lstmlab.pipeline import (
     LEVEL_FIX,
     NO_CALIBRATION,
@@ -118,13 +105,8 @@ from lstmlab.readings import (
     unknown_series,
 )
 from lstmlab.runtime import ensure_compile_cache
-from lstmlab.scoring import (
-    SeedFlags,
-)
-from lstmlab.states import (
-    SeriesState,
-    StateCodec,
-)
+from lstmlab.scoring import SeedFlags
+from lstmlab.states import SeriesState, StateCodec
 from lstmlab.stepping import (
     Prepared,
     add_seed_axis,
@@ -1310,9 +1292,6 @@ class Forecaster:
             ModelFolderError: the folder cannot be read.
             StoreError: ``store`` belongs to another model.
         """
-        from lstmlab.live.stores import StoreError
-        from lstmlab.model_folder import model_fingerprint
-
         saved = load_model(path)
         fingerprint = model_fingerprint(path)
         if store is not None and store.model != fingerprint:
