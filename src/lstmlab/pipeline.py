@@ -678,8 +678,8 @@ class Calibration:
     pooled: np.ndarray | None
     extremes: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
     default_extremes: tuple[np.ndarray, np.ndarray] | None = None
-    # (series id, or None for every new series; factor) -> plausible_range, computed once
-    _bounds: dict[tuple[str | None, float], tuple[np.ndarray, np.ndarray]] = dataclasses.field(
+    # (series id, None for every new series, or a scaler's values; factor) -> plausible()
+    _bounds: dict[tuple[Any, ...], Any] = dataclasses.field(
         default_factory=dict, init=False, repr=False
     )
 
@@ -716,23 +716,21 @@ class Calibration:
     ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
         """``(bounds, extremes)`` a series' readings are held to, ``None`` for no bounds.
 
-        ``bounds`` is ``plausible_range`` of ``extremes_of``. From training values it depends
-        only on them and the factor, so it is computed once per training series (new series
-        share one), not on every reading; from ``scaler`` (a model without training values,
-        whose calibration may be the shared ``NO_CALIBRATION``) it is computed each time.
+        ``bounds`` is ``plausible_range`` of ``extremes_of``. It depends only on the training
+        values (or, for a model without them, ``scaler``'s values) and the factor, so it is
+        computed once for each, not on every reading.
         """
-        known = self.extremes.get(series_id, self.default_extremes)
-        if known is None:
-            extremes = self.extremes_of(series_id, scaler)
-            return (
-                None
-                if extremes is None
-                else (plausible_range(np.stack(extremes), factor), extremes)
-            )
-        key = (series_id if series_id in self.extremes else None, factor)
+        if series_id in self.extremes or self.default_extremes is not None:
+            key: tuple[Any, ...] = (series_id if series_id in self.extremes else None, factor)
+        elif scaler is None or scaler.kind == "none":
+            return None
+        else:  # the key holds the scaler's values: one calibration may serve several models
+            offset, scale = np.asarray(scaler.offset), np.asarray(scaler.scale)
+            key = (scaler.kind, offset.tobytes(), scale.tobytes(), factor)
         if key not in self._bounds:
-            self._bounds[key] = plausible_range(np.stack(known), factor)
-        return self._bounds[key], known
+            extremes = self.extremes_of(series_id, scaler)
+            self._bounds[key] = (plausible_range(np.stack(extremes), factor), extremes)
+        return self._bounds[key]
 
     def halfwidths(self, series_id: str, level: float, horizon: int, steps: int) -> np.ndarray:
         """``(horizon, columns)`` split-conformal half-widths in the series' scaled units.
