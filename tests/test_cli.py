@@ -1239,7 +1239,7 @@ def test_export_notes_that_the_scaler_stays_behind(keras, tmp_path, capsys):
     save_model(
         tmp_path / "folder",
         SavedModel(config=config, params=init_params(config, 0), recipe=recipe, scaler=scaler),
-        store=SeriesStore,
+        opener=SeriesStore,
     )
     out = tmp_path / "m.keras"
     assert main(["export-keras", "--model-dir", str(tmp_path / "folder"), "--out", str(out)]) == 0

@@ -16,7 +16,7 @@ def test_open_store_passes_max_series_and_refuses_other_urls(tmp_path):
     from lstmlab.live.stores import SeriesLimitError, StoredState
 
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)  # three series
+    save_model(folder, _saved(), opener=SeriesStore)  # three series
     state = StoredState(arrays={"h": np.zeros(2, np.float32)}, seen=1, last_time=None)
     with open_store(folder, max_series=4) as store:
         assert store.max_series == 4 and len(store) == 3
@@ -38,7 +38,7 @@ def test_open_store_opens_a_postgres_store_for_a_postgresql_url(tmp_path, monkey
     from lstmlab.model_folder import model_fingerprint
 
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)
+    save_model(folder, _saved(), opener=SeriesStore)
     opened = []
 
     class FakePostgresStore:
@@ -67,7 +67,7 @@ def test_open_store_without_psycopg_says_what_to_install(tmp_path, monkeypatch):
     from lstmlab.live.folder_store import open_store
 
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)
+    save_model(folder, _saved(), opener=SeriesStore)
     monkeypatch.setattr(postgres_store, "psycopg", None)  # as where it is not installed
     with pytest.raises(ValueError, match=r"needs .*psycopg 3, which is not installed"):
         open_store(folder, url="postgresql://u@localhost:5432/db")
@@ -81,7 +81,7 @@ def test_a_new_postgres_store_starts_from_the_folders_trained_series(
     from lstmlab.live.stores import StoredState
 
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)  # three trained series, warm-started states
+    save_model(folder, _saved(), opener=SeriesStore)  # three trained series, warm-started states
     with open_store(folder) as local:
         state = local.get("y")
         local.put(

@@ -70,7 +70,7 @@ def _predict(saved, x, state=None):
 
 def _import_via_folder(model, tmp_path, name="folder"):
     # verify=False: the tests compare the predictions themselves
-    save_model(tmp_path / name, kx.from_keras(model, verify=False), store=SeriesStore)
+    save_model(tmp_path / name, kx.from_keras(model, verify=False), opener=SeriesStore)
     return load_model(tmp_path / name, states=SeriesStore)
 
 
@@ -180,7 +180,7 @@ def test_imported_stateful_model_observes_on_from_the_keras_state(tmp_path):
     for (h0, c0), (h1, c1) in zip(before, keras_states(model), strict=True):
         np.testing.assert_array_equal(h1, h0)
         np.testing.assert_array_equal(c1, c0)
-    save_model(tmp_path / "folder", saved, store=SeriesStore)
+    save_model(tmp_path / "folder", saved, opener=SeriesStore)
     readings = _random((6,), seed=13)
     # Keras' stateful layout: the model reads overlapping windows of its 4 timesteps, one
     # call per window, carrying its state (a reading's window ends at it): the windows of
@@ -340,7 +340,7 @@ def test_a_model_with_an_input_normalisation_is_not_exported(tmp_path):
     save_model(
         tmp_path / "folder",
         SavedModel(config=config, params=init_params(config, 0)),
-        store=SeriesStore,
+        opener=SeriesStore,
     )
     expected = (
         "the model normalises each input window (norm='difference'), which a Keras Sequential "

@@ -341,7 +341,7 @@ def test_loading_a_folder_of_another_kind_names_the_fix(tmp_path):
     config = LSTMConfig(units=(3,))
     save_model(tmp_path / "other", SavedModel(config=config, params=init_params(config, 0),
                                               recipe={"kind": "stateful"}),
-               store=SeriesStore)
+               opener=SeriesStore)
     message = "holds no LSTMModel or MLPModel (its recipe names None); load a Forecaster's"
     with pytest.raises(ValueError, match=re.escape(message)):
         LSTMModel.load(tmp_path / "other")

@@ -59,7 +59,7 @@ def _data_file(folder, kind):
 
 def test_round_trip_gives_bit_identical_predictions(tmp_path):
     saved = _saved()
-    save_model(tmp_path / "m", saved, store=SeriesStore)
+    save_model(tmp_path / "m", saved, opener=SeriesStore)
     loaded = load_model(tmp_path / "m", states=SeriesStore)
     assert loaded.config == saved.config
     assert (loaded.recipe, loaded.scaler, loaded.metrics) == (
@@ -88,7 +88,7 @@ def test_round_trip_gives_bit_identical_predictions(tmp_path):
 def test_weights_are_stored_under_flattened_key_paths(tmp_path):
     import safetensors.numpy
 
-    save_model(tmp_path / "m", _saved(), store=SeriesStore)
+    save_model(tmp_path / "m", _saved(), opener=SeriesStore)
     names = set(safetensors.numpy.load_file(_data_file(tmp_path / "m", "weights")))
     assert names == {
         "lstm.0.kernel",
@@ -105,7 +105,7 @@ def test_weights_are_stored_under_flattened_key_paths(tmp_path):
 def test_mlp_round_trip(tmp_path):
     config = MLPConfig(hidden=(6, 4), timesteps=3, features=1, outputs=1)
     saved = _saved(config=config)
-    save_model(tmp_path / "m", saved, store=SeriesStore)
+    save_model(tmp_path / "m", saved, opener=SeriesStore)
     loaded = load_model(tmp_path / "m", states=SeriesStore)
     for a, b in zip(jax.tree.leaves(saved.params), jax.tree.leaves(loaded.params), strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
@@ -113,9 +113,9 @@ def test_mlp_round_trip(tmp_path):
 
 def test_resave_replaces_and_cleans_old_files(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved(0, name="A"), store=SeriesStore)
+    save_model(folder, _saved(0, name="A"), opener=SeriesStore)
     first = _data_file(folder, "weights")
-    save_model(folder, _saved(1, name="B"), store=SeriesStore)
+    save_model(folder, _saved(1, name="B"), opener=SeriesStore)
     assert not first.exists()
     assert load_model(folder, states=SeriesStore).metrics["name"] == "B"
     names = sorted(p.name for p in folder.iterdir())
@@ -125,7 +125,7 @@ def test_resave_replaces_and_cleans_old_files(tmp_path):
 
 def test_newer_format_version_is_refused(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)
+    save_model(folder, _saved(), opener=SeriesStore)
     config = json.loads((folder / CONFIG_FILE).read_text())
     config["format_version"] = FORMAT_VERSION + 1
     (folder / CONFIG_FILE).write_text(json.dumps(config))
@@ -143,7 +143,7 @@ def test_a_version_2_folder_loads_and_a_version_1_one_is_refused(tmp_path):
     from lstmlab import model_folder
 
     folder = tmp_path / "m"
-    save_model(folder, _saved(0, name="A"), store=SeriesStore)
+    save_model(folder, _saved(0, name="A"), opener=SeriesStore)
     config = json.loads((folder / CONFIG_FILE).read_text())
     assert config["format_version"] == FORMAT_VERSION == 3 and "arrays" not in config["files"]
     for version, loads in ((2, True), (1, False)):
@@ -161,7 +161,7 @@ def test_a_version_2_folder_loads_and_a_version_1_one_is_refused(tmp_path):
 def test_arrays_beside_the_weights_round_trip_with_nan(tmp_path):
     folder = tmp_path / "m"
     arrays = {"calibration.residuals.0": np.array([[1.5, np.nan], [np.inf, -2.0]])}
-    save_model(folder, dataclasses.replace(_saved(0), arrays=arrays), store=SeriesStore)
+    save_model(folder, dataclasses.replace(_saved(0), arrays=arrays), opener=SeriesStore)
     config = json.loads((folder / CONFIG_FILE).read_text())
     assert config["files"]["arrays"]["name"].startswith("arrays.")
     loaded = load_model(folder, states=SeriesStore).arrays
@@ -172,7 +172,7 @@ def test_arrays_beside_the_weights_round_trip_with_nan(tmp_path):
 
 def test_missing_file_is_reported(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)
+    save_model(folder, _saved(), opener=SeriesStore)
     weights = _data_file(folder, "weights")
     weights.unlink()
     with pytest.raises(
@@ -193,7 +193,7 @@ def test_missing_file_is_reported(tmp_path):
 @pytest.mark.parametrize("kind", ["weights", "metrics"])
 def test_one_flipped_byte_is_detected_by_the_checksum(tmp_path, kind):
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)
+    save_model(folder, _saved(), opener=SeriesStore)
     target = _data_file(folder, kind)
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -206,7 +206,7 @@ def test_one_flipped_byte_is_detected_by_the_checksum(tmp_path, kind):
 
 def test_edited_config_is_detected(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)
+    save_model(folder, _saved(), opener=SeriesStore)
     text = (folder / CONFIG_FILE).read_text()
     (folder / CONFIG_FILE).write_text(text.replace('"window": 4', '"window": 5'))
     with pytest.raises(ModelFolderError, match="checksum mismatch in .*config.json"):
@@ -224,14 +224,14 @@ def test_weights_of_another_model_are_refused(tmp_path):
     other = init_params(LSTMConfig(units=(4,), features=2, outputs=2), 0)
     with pytest.raises(ModelFolderError, match="the weights do not match the model config"):
         persist.unflatten_params(saved.config, flatten_params(other))
-    save_model(folder, saved, store=SeriesStore)
+    save_model(folder, saved, opener=SeriesStore)
     assert load_model(folder, states=SeriesStore).config == CONFIG
 
 
 def test_foreign_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ModelFolderError, match="holds files that are not part of an lstmlab model"):
-        save_model(tmp_path, _saved(), store=SeriesStore)
+        save_model(tmp_path, _saved(), opener=SeriesStore)
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
@@ -288,7 +288,7 @@ _SAVER = textwrap.dedent(
 
     folder = sys.argv[1]
     models = [model(1, "A"), model(2, "B")]
-    save_model(folder, models[0], store=SeriesStore)
+    save_model(folder, models[0], opener=SeriesStore)
     print("ready", flush=True)
     for line in sys.stdin:
         if line.startswith("go"):
@@ -297,7 +297,7 @@ _SAVER = textwrap.dedent(
                 i = os.getpid() % 2  # start with either model
                 while True:
                     i += 1
-                    save_model(folder, models[i % 2], store=SeriesStore)
+                    save_model(folder, models[i % 2], opener=SeriesStore)
             print(pid, flush=True)
         elif line.startswith("reap"):
             os.waitpid(int(line.split()[1]), 0)
@@ -331,7 +331,7 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
         probes = [_saved(0), _saved(1)]
         started = time.perf_counter()
         for seed in range(4):
-            save_model(tmp_path / "probe", probes[seed % 2], store=SeriesStore)
+            save_model(tmp_path / "probe", probes[seed % 2], opener=SeriesStore)
         window = max(0.04, 3 * (time.perf_counter() - started) / 4)
         rand = random.Random(0)
         seen = []
@@ -360,7 +360,7 @@ def test_kill_during_save_leaves_old_or_new_model(tmp_path):
         helper.stdin.close()
         helper.stdout.close()
     # the next save removes whatever a killed save left behind
-    save_model(folder, load_model(folder), store=SeriesStore)
+    save_model(folder, load_model(folder), opener=SeriesStore)
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
     assert len(list(folder.iterdir())) == 5
 
@@ -372,16 +372,16 @@ def test_fingerprint_follows_the_model_not_its_states(tmp_path):
 
     folder = tmp_path / "m"
     saved = _saved()
-    save_model(folder, saved, store=SeriesStore)
+    save_model(folder, saved, opener=SeriesStore)
     checksum, fingerprint = folder_checksum(folder), model_fingerprint(folder)
     save_model(
         folder,
         dataclasses.replace(saved, states_meta={"series": ["x", "y", "z"]}),
-        store=SeriesStore,
+        opener=SeriesStore,
     )
     assert folder_checksum(folder) != checksum
     assert model_fingerprint(folder) == fingerprint
-    save_model(folder, _saved(seed=1), store=SeriesStore)
+    save_model(folder, _saved(seed=1), opener=SeriesStore)
     assert model_fingerprint(folder) != fingerprint
 
 
@@ -394,8 +394,8 @@ def test_states_live_in_the_store_bound_to_the_model(tmp_path):
     from lstmlab.model_folder import model_fingerprint, store_path
 
     first, second = tmp_path / "a", tmp_path / "b"
-    save_model(first, _saved(0), store=SeriesStore)
-    save_model(second, _saved(1), store=SeriesStore)
+    save_model(first, _saved(0), opener=SeriesStore)
+    save_model(second, _saved(1), opener=SeriesStore)
     with open_store(first) as store:
         assert store.series_ids() == ("x", "y", "ünï code/id")
         np.testing.assert_array_equal(
@@ -406,7 +406,7 @@ def test_states_live_in_the_store_bound_to_the_model(tmp_path):
     save_model(
         first,
         dataclasses.replace(_saved(0), states={}, states_meta={"series": []}),
-        store=SeriesStore,
+        opener=SeriesStore,
     )
     assert load_model(first, states=SeriesStore).states_meta == {
         "series": ["x", "y", "ünï code/id"]
@@ -448,7 +448,7 @@ def test_weights_with_nan_or_inf_are_refused_behind_a_recomputed_checksum(tmp_pa
 
     folder = tmp_path / "m"
     saved = _saved()
-    save_model(folder, saved, store=SeriesStore)
+    save_model(folder, saved, opener=SeriesStore)
     arrays = flatten_params(saved.params)
     # finite, changed weights behind a recomputed checksum load: the path itself is accepted
     changed = {name: np.asarray(array) * 1.5 for name, array in arrays.items()}
@@ -473,7 +473,7 @@ def test_weights_with_nan_or_inf_are_refused_behind_a_recomputed_checksum(tmp_pa
 
 def test_garbage_weights_behind_a_recomputed_checksum_are_refused(tmp_path):
     folder = tmp_path / "m"
-    save_model(folder, _saved(), store=SeriesStore)
+    save_model(folder, _saved(), opener=SeriesStore)
     target = _replace_weights(folder, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all" * 3)
     with pytest.raises(
         ModelFolderError,
@@ -491,7 +491,7 @@ def test_forecaster_load_refuses_nan_weights(tmp_path):
 
     folder = tmp_path / "m"
     saved = _saved()
-    save_model(folder, saved, store=SeriesStore)
+    save_model(folder, saved, opener=SeriesStore)
     arrays = {name: np.asarray(a).copy() for name, a in flatten_params(saved.params).items()}
     arrays["head.bias"][0] = np.nan
     _replace_weights(folder, safetensors.numpy.save(arrays))
@@ -507,12 +507,12 @@ def test_a_save_onto_a_full_disk_fails_cleanly_and_keeps_the_old_model(tmp_path)
 
     with _small_disk(tmp_path / "disk", "2m") as disk:
         folder = disk / "m"
-        save_model(folder, _saved(seed=0, name="old"), store=SeriesStore)
+        save_model(folder, _saved(seed=0, name="old"), opener=SeriesStore)
         before = sorted(p.name for p in folder.iterdir())
         filler = _fill(disk / "filler")
         new = _saved(seed=1, name="new")
         with pytest.raises((OSError, StoreUnavailable)) as caught:
-            save_model(folder, new, store=SeriesStore)
+            save_model(folder, new, opener=SeriesStore)
         if isinstance(caught.value, OSError):
             assert caught.value.errno == errno.ENOSPC
         else:
@@ -528,7 +528,7 @@ def test_a_save_onto_a_full_disk_fails_cleanly_and_keeps_the_old_model(tmp_path)
             "y",
             "ünï code/id",
         ]
-        save_model(folder, new, store=SeriesStore)
+        save_model(folder, new, opener=SeriesStore)
         loaded = load_model(folder, states=SeriesStore)
         assert loaded.metrics["name"] == "new"
         np.testing.assert_array_equal(

@@ -1270,7 +1270,7 @@ class Forecaster:
             seeds=seeds if seeds > 1 else None,
             arrays=arrays,
         )
-        return save_model(path, saved, store=SeriesStore)
+        return save_model(path, saved, opener=SeriesStore)
 
     @classmethod
     def load(

@@ -580,7 +580,7 @@ def import_keras(
     """
     model = load_keras(path)
     saved = from_keras(model, timesteps=timesteps)
-    save_model(save, saved, store=SeriesStore)
+    save_model(save, saved, opener=SeriesStore)
     return saved
 
 

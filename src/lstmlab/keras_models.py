@@ -424,7 +424,7 @@ class _Model:
                 states={name: array[None] for name, array in arrays.items()},
                 states_meta={"series": [_STATE_ROW]},
             ),
-            store=SeriesStore,
+            opener=SeriesStore,
         )
 
     @classmethod

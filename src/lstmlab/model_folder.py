@@ -494,7 +494,7 @@ def _state_bytes(state: StoredState) -> bytes:
     )
 
 
-def save_model(path: str | os.PathLike[str], model: SavedModel, *, store: StoreOpener) -> Path:
+def save_model(path: str | os.PathLike[str], model: SavedModel, *, opener: StoreOpener) -> Path:
     """Save ``model`` into the folder ``path`` atomically (see the module docstring).
 
     An existing model in ``path`` is replaced; a process killed at any moment leaves either
@@ -503,8 +503,8 @@ def save_model(path: str | os.PathLike[str], model: SavedModel, *, store: StoreO
     Args:
         path: the model folder; created if needed.
         model: what to save.
-        store: opens the folder's state store (``lstmlab.live.state_store.SeriesStore``),
-            into which the states go.
+        opener: opens the folder's state store (``lstmlab.live.state_store.SeriesStore``),
+            into which the states go (``model.store``'s too).
 
     Returns:
         The folder as a ``Path``.
@@ -538,7 +538,7 @@ def save_model(path: str | os.PathLike[str], model: SavedModel, *, store: StoreO
             config["seeds"] = check_positive_int("seeds", model.seeds)
         fingerprint = _fingerprint(_identity(config))
         config["store"] = _store_name(fingerprint)
-        config["states"] = _write_states(folder, fingerprint, model, store)
+        config["states"] = _write_states(folder, fingerprint, model, opener)
         config["checksum"] = _sha256(_canonical(config))
         text = json.dumps(config, indent=2, sort_keys=True, allow_nan=False) + "\n"
         atomic_write_bytes(folder / CONFIG_FILE, text.encode())  # the commit point
