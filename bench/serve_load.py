@@ -328,7 +328,7 @@ def _fill_store(folder: Path, count: int) -> float:
 
     started = time.perf_counter()
     with Forecaster.load(folder) as model:
-        model.store.put("m0000000", model._codec.encode(model.fresh_state()))
+        model.store.put("m0000000", model.network.codec.encode(model.fresh_state()))
     connection = sqlite3.connect(str(store_path(folder)), isolation_level=None)
     try:
         connection.execute("BEGIN IMMEDIATE")

@@ -213,6 +213,7 @@ FLOORS = (
     {"lstmlab.live.state_store", "lstmlab.live.postgres_store", "lstmlab.live.folder_store"},
     # the model specification and training pipeline; a series' state and its codec
     {"lstmlab.pipeline", "lstmlab.states", "lstmlab.stepping", "lstmlab.fitting"}
+    | {"lstmlab.series_network"}
     | {"lstmlab.readings", "lstmlab.backtest", "lstmlab.plotting"},
     # the objects users hold
     {"lstmlab.forecaster", "lstmlab.keras_models", "lstmlab.keras_io"},

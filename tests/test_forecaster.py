@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import re
@@ -894,7 +895,9 @@ def test_an_exploding_seed_is_flagged_and_left_out_of_the_median():
     exploded = Forecaster.from_params(
         model.model_config, params, recipe=model.recipe, scaler=scaler, seeds=3
     )
-    exploded._calibration = model._calibration  # the fitted ranges
+    exploded._network = dataclasses.replace(  # the fitted ranges
+        exploded.network, calibration=model.network.calibration
+    )
     exploded.observe("0", values)
     frame = exploded.forecast(4)
     singles = []
@@ -918,7 +921,7 @@ def test_an_exploding_seed_is_flagged_and_left_out_of_the_median():
     broken = Forecaster.from_params(
         model.model_config, all_params, recipe=model.recipe, scaler=scaler, seeds=3
     )
-    broken._calibration = model._calibration
+    broken._network = dataclasses.replace(broken.network, calibration=model.network.calibration)
     with pytest.warns(RuntimeWarning, match="every seed's forecast failed the sanity check"):
         broken.observe("0", values)
         nan_frame = broken.forecast(2)
@@ -1110,17 +1113,17 @@ def test_the_reading_check_survives_save_and_old_folders(tmp_path):
     with Forecaster.load(tmp_path / "m") as loaded:
         for series_id in ("0", "other"):
             for got, want in zip(
-                loaded._calibration.extremes_of(series_id, loaded.scaler),
-                model._calibration.extremes_of(series_id, model.scaler),
+                loaded.network.calibration.extremes_of(series_id, loaded.scaler),
+                model.network.calibration.extremes_of(series_id, model.scaler),
                 strict=True,
             ):
                 np.testing.assert_array_equal(got, want)
     # a folder written before the check holds only the widened ranges: the extremes return
     arrays = {}
-    saved = model._calibration.to_dict(arrays)
+    saved = model.network.calibration.to_dict(arrays)
     del saved["extremes"], saved["default_extremes"]
-    old = type(model._calibration).from_dict(json.loads(json.dumps(saved)), arrays)
-    for got, want in zip(old.extremes["0"], model._calibration.extremes["0"], strict=True):
+    old = type(model.network.calibration).from_dict(json.loads(json.dumps(saved)), arrays)
+    for got, want in zip(old.extremes["0"], model.network.calibration.extremes["0"], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
@@ -1376,7 +1379,7 @@ def test_bounded_reads_and_rollouts_equal_the_unbounded_path():
             np.testing.assert_array_equal(got.h, want.h[:, 0])
             np.testing.assert_array_equal(got.c, want.c[:, 0])
         for horizon in (2, 5, 13):
-            scaled = model._rollout([state], horizon)  # rows 1, a buffer of 16 steps
+            scaled, _ = model.network.rollout([state], horizon, model.horizon_capacity)
             exact = rollout(
                 config,
                 params,
@@ -1675,7 +1678,7 @@ def test_the_model_folder_does_not_grow_with_the_length_of_the_series(tmp_path):
         model = Forecaster(**settings, norm="none", horizon=2, quiet=True).fit(values)
         tail = model.metrics["validation_steps"]["0"]  # an array's series is "0"
         assert tail - 1 > CALIBRATION_ORIGINS  # more origins than are kept
-        residuals = model._calibration.residuals["0"]  # (origins, horizon, columns)
+        residuals = model.network.calibration.residuals["0"]  # (origins, horizon, columns)
         kept.append(residuals.shape)
         folder = model.save(tmp_path / f"m{length}")
         sizes.append(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()))
@@ -1707,7 +1710,7 @@ def test_the_residuals_are_kept_in_safetensors_and_old_json_folders_still_load(t
     # a folder written before keeps them (and their pooled concatenation) as JSON lists
     values = _seasonal(120, 12, seed=4) + 100.0
     model = Forecaster(model="mlp", window=4, units=(4,), epochs=1, seeds=2, quiet=True).fit(values)
-    residuals = model._calibration.residuals["0"]
+    residuals = model.network.calibration.residuals["0"]
     assert np.isnan(residuals).any() and np.isfinite(residuals).any()  # NaN past the end
     folder = model.save(tmp_path / "m")
     config = json.loads((folder / "config.json").read_text())
@@ -1715,9 +1718,9 @@ def test_the_residuals_are_kept_in_safetensors_and_old_json_folders_still_load(t
     assert "pooled" not in config["recipe"]["calibration"]
     assert (folder / config["files"]["arrays"]["name"]).suffix == ".safetensors"
     with Forecaster.load(folder) as loaded:
-        calibration = loaded._calibration
+        calibration = loaded.network.calibration
         np.testing.assert_array_equal(calibration.residuals["0"], residuals)
-        np.testing.assert_array_equal(calibration.pooled, model._calibration.pooled)
+        np.testing.assert_array_equal(calibration.pooled, model.network.calibration.pooled)
         for level in (0.8, 0.95):
             np.testing.assert_array_equal(
                 loaded.halfwidths("0", level, 3), model.halfwidths("0", level, 3)
@@ -1726,6 +1729,6 @@ def test_the_residuals_are_kept_in_safetensors_and_old_json_folders_still_load(t
     old = dict(config["recipe"]["calibration"])
     old["residuals"] = {"0": np.where(np.isnan(residuals), None, residuals).tolist()}
     old["pooled"] = old["residuals"]["0"]
-    read = type(model._calibration).from_dict(json.loads(json.dumps(old)))
+    read = type(model.network.calibration).from_dict(json.loads(json.dumps(old)))
     np.testing.assert_array_equal(read.residuals["0"], residuals)
     np.testing.assert_array_equal(read.pooled, residuals)

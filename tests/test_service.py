@@ -813,9 +813,10 @@ def test_an_observation_checks_its_readings_and_parses_its_timestamps_once(inpro
 
         return wrapper
 
-    monkeypatch.setattr(forecaster, "check_values", counted("values", forecaster.check_values))
+    network = type(forecaster.network)  # frozen: its methods are patched on the class
+    monkeypatch.setattr(network, "check_values", counted("values", network.check_values))
     monkeypatch.setattr(
-        forecaster, "check_timestamp_kind", counted("kind", forecaster.check_timestamp_kind)
+        network, "check_timestamp_kind", counted("kind", network.check_timestamp_kind)
     )
     monkeypatch.setattr(
         readings_module, "parse_times", counted("parse", readings_module.parse_times)

@@ -13,9 +13,42 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstmlab.checks import check_int_range, check_positive_int
 from lstmlab.data.frames import TrainingData
+from lstmlab.defaults import MAX_HORIZON
+from lstmlab.pipeline import bound_columns
 
-__all__ = ["backtest"]
+__all__ = ["backtest", "backtest_windows"]
+
+
+def backtest_windows(
+    horizon: Any, windows: Any, step: Any, level: Any, *, validation: float
+) -> tuple[int, int, int, list[tuple[float, str, str]]]:
+    """A backtest's layout and interval columns, checked before any data is read.
+
+    Args:
+        horizon: steps forecast from each cutoff.
+        windows: how many cutoffs.
+        step: readings between two cutoffs; ``None`` for ``horizon``.
+        level: the intervals' levels (``lstmlab.pipeline.bound_columns``), or ``None``.
+        validation: the model's validation fraction (intervals are calibrated on it).
+
+    Returns:
+        ``(horizon, windows, step, bounds)``.
+
+    Raises:
+        ValueError: a bad horizon, window count, step or level; a level without validation.
+    """
+    horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
+    windows = check_positive_int("windows", windows, fix="pass e.g. windows=3")
+    step = horizon if step is None else check_positive_int("step", step, fix="pass e.g. 1")
+    bounds = bound_columns(level)
+    if bounds and not validation:
+        raise ValueError(
+            "intervals are calibrated on the validation tail, and this forecaster has "
+            "validation=0; pass validation=0.2, or leave level out"
+        )
+    return horizon, windows, step, bounds
 
 
 def backtest(

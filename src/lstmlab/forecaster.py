@@ -26,8 +26,9 @@ What it does, and where:
   ``lstmlab observe`` or the service in between is never shadowed by a stale copy).
 
 A series' state (``lstmlab.states.SeriesState``) is what the model has read of it; the
-arithmetic on states, and how few programs it compiles, is ``lstmlab.stepping``'s; how ``fit``
-chooses and trains the model is ``lstmlab.fitting``'s. Observing a series in pieces of any
+fitted network's checks, reads and forecasts of a state are ``lstmlab.series_network``'s (the
+arithmetic, and how few programs it compiles, ``lstmlab.stepping``'s); how ``fit`` chooses and
+trains the model is ``lstmlab.fitting``'s. Observing a series in pieces of any
 sizes gives the same predictions as observing it at once, bit for bit.
 
 What a reading must be (``check_values``): finite, within float32, and within
@@ -52,13 +53,12 @@ import jax
 import numpy as np
 import pandas as pd
 
-from lstmlab.backtest import backtest
+from lstmlab.backtest import backtest, backtest_windows
 from lstmlab.checks import (
     check_at_most,
     check_int_range,
     check_non_negative_int,
     check_positive_int,
-    check_positive_number,
     check_series_id,
 )
 from lstmlab.core.model import ModelConfig, Params
@@ -72,7 +72,6 @@ from lstmlab.live.state_store import SeriesStore
 from lstmlab.live.stores import StateStore, StoreError
 from lstmlab.model_folder import SavedModel, load_model, model_fingerprint, save_model
 from lstmlab.pipeline import (
-    LEVEL_FIX,
     NO_CALIBRATION,
     Calibration,
     ForecasterConfig,
@@ -80,12 +79,10 @@ from lstmlab.pipeline import (
     bound_columns,
     check_network,
     finite_or_none,
-    parse_levels,
 )
 from lstmlab.plotting import (
     History,
     extended,
-    figure_labels,
     forecast_figure,
     history_points,
     logged,
@@ -93,28 +90,16 @@ from lstmlab.plotting import (
 from lstmlab.readings import (
     Forecast,
     Readings,
-    check_timestamp_kind,
-    check_within,
-    checked_values,
     forecast_frame,
     frame_readings,
-    prepared,
     repeated,
-    series_forecasts,
-    timed_readings,
     unknown_series,
 )
 from lstmlab.runtime import ensure_compile_cache
 from lstmlab.scoring import SeedFlags
+from lstmlab.series_network import SeriesNetwork
 from lstmlab.states import SeriesState, StateCodec
-from lstmlab.stepping import (
-    Prepared,
-    add_seed_axis,
-    bucket,
-    read_states,
-    replay_scaled,
-    rollout_states,
-)
+from lstmlab.stepping import Prepared, add_seed_axis
 
 __all__ = [
     "HORIZON_CAPACITY",
@@ -170,15 +155,10 @@ class Forecaster:
         self._settings = config if config is not None else ForecasterConfig(**fields)
         self._quiet = bool(quiet)
         ensure_compile_cache()  # a notebook kernel reads the programs of the last one back
-        self._model: ModelConfig | None = None
-        self._params: Params | None = None  # leaves with a leading seeds axis
-        self._recipe: Recipe | None = None
-        self._scaler: Scaler | None = None  # the scaler of a series first seen after fitting
+        self._network: SeriesNetwork | None = None  # the fitted model, immutable
         self._metrics: dict[str, Any] = {}
-        self._calibration = NO_CALIBRATION
         self._flags: dict[str, SeedFlags] = {}
         self._store: StateStore | None = None
-        self._clock = SeriesClock()
         self._read_capacity = READ_CAPACITY
         self._horizon_capacity = HORIZON_CAPACITY
         # the readings fitted on (and observed since), for plots: id -> (times ns, values)
@@ -199,17 +179,20 @@ class Forecaster:
         check_network(model, recipe, scaler)
         if self._store is not None and self._store is not store:
             self._store.close()
-        self._model = model
-        self._params = params
-        self._seeds = int(jax.tree.leaves(params)[0].shape[0])  # read per series decoded
-        self._recipe = recipe
-        self._scaler = scaler
+        seeds = int(jax.tree.leaves(params)[0].shape[0])  # read per series decoded
+        self._network = SeriesNetwork(
+            model=model,
+            params=params,
+            recipe=recipe,
+            seeds=seeds,
+            scaler=scaler,
+            calibration=calibration,
+            codec=StateCodec(model, recipe, seeds, self._settings.scaler),
+            clock=SeriesClock(freq=recipe.freq, step=recipe.step),
+        )
         self._metrics = dict(metrics or {})
-        self._calibration = calibration
         self._flags = {}
         self._store = store if store is not None else SeriesStore(model=f"unsaved-{uuid.uuid4()}")
-        self._clock = SeriesClock(freq=recipe.freq, step=recipe.step)
-        self._codec = StateCodec(model, recipe, self._seeds, self._settings.scaler)
 
     @classmethod
     def from_params(
@@ -251,47 +234,49 @@ class Forecaster:
         )
         return forecaster
 
-    def _require_model(self) -> None:
-        if self._model is None:
-            raise ValueError(
-                "this Forecaster is not fitted yet; call fit(data) first, or "
-                "Forecaster.load(path) for a saved one"
-            )
-
     # -- views ------------------------------------------------------------------------------
     @property
     def config(self) -> ForecasterConfig:
         """The model and training settings."""
         return self._settings
 
+    def _require_model(self) -> SeriesNetwork:
+        if self._network is None:
+            raise ValueError(
+                "this Forecaster is not fitted yet; call fit(data) first, or "
+                "Forecaster.load(path) for a saved one"
+            )
+        return self._network
+
+    @property
+    def network(self) -> SeriesNetwork:
+        """The fitted network: its checks, reads and forecasts of a series' state."""
+        return self._require_model()
+
     @property
     def model_config(self) -> ModelConfig:
         """The network's config."""
-        self._require_model()
-        return self._model
+        return self.network.model
 
     @property
     def params(self) -> Params:
         """The parameters, leaves with a leading seeds axis."""
-        self._require_model()
-        return self._params
+        return self.network.params
 
     @property
     def seeds(self) -> int:
         """Trainings side by side (forecasts are their median)."""
-        self._require_model()
-        return self._seeds
+        return self.network.seeds
 
     @property
     def recipe(self) -> Recipe:
         """The data recipe."""
-        self._require_model()
-        return self._recipe
+        return self.network.recipe
 
     @property
     def scaler(self) -> Scaler | None:
         """The scaler a series first seen after fitting starts with (fitted on all series)."""
-        return self._scaler
+        return None if self._network is None else self._network.scaler
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -320,25 +305,9 @@ class Forecaster:
         """The series with a state, in the order they were first stored."""
         return () if self._store is None else self._store.series_ids()
 
-    @property
-    def _steps(self) -> bool:
-        """Whether the series are numbered by steps rather than timestamps (``recipe.step``)."""
-        return self._recipe.step is not None
-
-    @property
-    def windowed(self) -> bool:
-        """Whether forecasts read the last ``window`` readings.
-
-        Every model does but a stream (``ModelConfig.streams``: a stateful model that reads
-        one reading per step, as older versions trained them).
-        """
-        self._require_model()
-        return not self._model.streams
-
     def fresh_state(self) -> SeriesState:
         """The state a new series id starts from (zero recurrent state, nothing seen)."""
-        self._require_model()
-        return self._codec.fresh(self._scaler)
+        return self.network.fresh_state()
 
     def series_state(self, series_id: str) -> SeriesState:
         """The state of a series, read from the store now; a fresh one for a new id."""
@@ -347,9 +316,9 @@ class Forecaster:
 
     def stored_state(self, series_id: str) -> SeriesState | None:
         """The state of a series, read from the store now; ``None`` for an unknown id."""
-        self._require_model()
+        codec = self.network.codec
         stored = self._store.get(series_id)
-        return None if stored is None else self._codec.decode(series_id, stored)
+        return None if stored is None else codec.decode(series_id, stored)
 
     # -- validation -------------------------------------------------------------------------
     def check_values(
@@ -361,59 +330,10 @@ class Forecaster:
     ) -> np.ndarray:
         """Readings as ``(readings, columns)`` float64, or a ``ValueError`` saying what is wrong.
 
-        A reading must be finite and within float32's range (the model computes in float32;
-        always), and, unless ``plausible_factor`` is ``None``, within ``plausible_factor``
-        training ranges of the series' training values: ``[low - f * width, high + f *
-        width]`` with ``low``, ``high`` the series' training extremes and ``width = high -
-        low`` (``lstmlab.scoring.plausible_range``). A series first seen after fitting is
-        held to the range of all training values; a forecaster from ``from_params`` (no
-        training values) to its scaler's span (min to max of a minmax scaler, mean ± one
-        standard deviation of a standard one).
-
-        Args:
-            series_id: for messages (and whose training range applies).
-            values: ``(readings, columns)``, or ``(readings,)`` for one column.
-            plausible_factor: training ranges beyond the training values still accepted
-                (default ``PLAUSIBLE_FACTOR``); ``None`` accepts any finite value.
-
-        Returns:
-            The readings, in the original units.
-
-        Raises:
-            ValueError: not numbers, wrong column count, no readings, NaN or infinite values,
-                beyond float32, or beyond the plausible range.
+        Finite, within float32, and within ``plausible_factor`` training ranges of the
+        series' training values unless it is ``None`` (``SeriesNetwork.check_values``).
         """
-        self._require_model()
-        array = checked_values(series_id, values, self._recipe.columns)
-        if plausible_factor is not None:
-            factor = check_positive_number(
-                "plausible_factor",
-                plausible_factor,
-                fix="pass e.g. 10, or None to accept any finite value",
-            )
-            held = self._calibration.plausible(series_id, self._scaler, factor)
-            if held is not None:
-                check_within(series_id, array, *held, factor)
-        return array
-
-    def check_readings(
-        self, series_id: str, values: Any, timestamps: Any, plausible_factor: Any
-    ) -> Readings:
-        """Check the readings (``check_values``) and their count, then parse the timestamps.
-
-        Every check that needs no series state, made once per request: ``advance`` and the
-        service's ``observe`` both start here.
-        """
-        array = self.check_values(series_id, values, plausible_factor=plausible_factor)
-        return timed_readings(series_id, array, timestamps, steps=self._steps)
-
-    def check_timestamp_kind(self, series_id: str, state: SeriesState, readings: Readings) -> None:
-        """One series keeps aware or naive timestamps (``readings.check_timestamp_kind``)."""
-        check_timestamp_kind(series_id, state, readings, steps=self._steps)
-
-    def time_text(self, time: int, zone: str | None) -> str:
-        """A stored time (``SeriesState.last_time``) as text: ISO, or a step number."""
-        return self._clock.text(time, zone)
+        return self._require_model().check_values(series_id, values, plausible_factor)
 
     # -- the pure step ----------------------------------------------------------------------
     def advance(
@@ -472,36 +392,21 @@ class Forecaster:
             ConflictError: a key accepted with other values, an old key never accepted,
                 ``seq`` past the series' end, or timestamps and ``seq`` that disagree.
         """
-        return repeated(self._store, series_id, state, readings, stamps, seq, self._clock)
+        clock = self._require_model().clock
+        return repeated(self._store, series_id, state, readings, stamps, seq, clock)
 
     def advance_readings(
         self, series_id: str, state: SeriesState, readings: Readings, *, horizon: int
     ) -> SeriesState:
-        """``advance`` for readings already checked: the one entry point that checks nothing twice.
+        """``advance`` for readings already checked: the one step that checks nothing twice.
 
-        For a caller that needs the checked readings before the step (the service compares
-        them with the observation log first).
-
-        Args:
-            series_id: the series (``check_series_id`` accepted it).
-            state: the state to advance.
-            readings: from ``check_readings``, accepted by ``check_timestamp_kind`` against
-                ``state``.
-            horizon: as ``advance``.
-
-        Returns:
-            The new ``SeriesState``.
+        The readings passed ``network.check_readings`` and, against ``state``,
+        ``network.check_timestamp_kind`` (the service compares them with the log in between).
 
         Raises:
-            ValueError: what ``advance`` raises for the checks that need the state (order,
-                gaps, timestamps missing, forecast steps out of range, beyond float32 once
-                scaled). Nothing changes.
+            ValueError: the checks that need the state, as ``advance``. Nothing changes.
         """
-        checked = {
-            series_id: prepared(
-                series_id, state, readings, self._clock, steps=self._steps, horizon=horizon
-            )
-        }
+        checked = {series_id: self._require_model().prepare(series_id, state, readings, horizon)}
         return self._read(checked)[series_id]
 
     def _advance_many(
@@ -527,7 +432,7 @@ class Forecaster:
             id -> (new state, the readings applied, their timestamps in ns, the readings that
             repeated accepted ones and were skipped).
         """
-        self._require_model()
+        network = self._require_model()
         timestamps = timestamps or {}
         checked, unchanged, repeats = {}, {}, {}
         for series_id, values in observations.items():
@@ -537,10 +442,10 @@ class Forecaster:
                 if states is not None
                 else self.state_to_advance(series_id, new_series=new_series)
             )
-            readings = self.check_readings(
+            readings = network.check_readings(
                 series_id, values, timestamps.get(series_id), plausible_factor
             )
-            self.check_timestamp_kind(series_id, state, readings)
+            network.check_timestamp_kind(series_id, state, readings)
             repeats[series_id] = 0
             if retries:  # the accepted part, answered again
                 seq = (seqs or {}).get(series_id)
@@ -549,16 +454,14 @@ class Forecaster:
                 )
                 readings = readings.tail(repeats[series_id])
             if len(readings.values):
-                checked[series_id] = prepared(
-                    series_id, state, readings, self._clock, steps=self._steps, horizon=horizon
-                )
+                checked[series_id] = network.prepare(series_id, state, readings, horizon)
             else:
                 unchanged[series_id] = state
         advanced = self._read(checked) if checked else {}
         out = {}
         for series_id in observations:
             if series_id in unchanged:
-                empty = np.zeros((0, len(self._recipe.columns)))
+                empty = np.zeros((0, len(network.recipe.columns)))
                 out[series_id] = (unchanged[series_id], empty, None, repeats[series_id])
             else:
                 _, _, stamps, applied = checked[series_id]
@@ -566,10 +469,8 @@ class Forecaster:
         return out
 
     def _read(self, checked: Mapping[str, Prepared]) -> dict[str, SeriesState]:
-        """The states after the prepared readings (``_prepared``) of every series."""
-        return read_states(
-            self._model, self._params, self._recipe.window, checked, self._read_capacity
-        )
+        """The states after the prepared readings of every series."""
+        return self._require_model().read(checked, self._read_capacity)
 
     def commit(
         self,
@@ -590,9 +491,8 @@ class Forecaster:
         """
         check_series_id(series_id)
         first = None if readings is None else state.seen - len(readings)
-        self._store.put(
-            series_id, self._codec.encode(state), first_seq=first, times=times, readings=readings
-        )
+        encoded = self._require_model().codec.encode(state)
+        self._store.put(series_id, encoded, first_seq=first, times=times, readings=readings)
 
     def delete_series(self, series_id: str) -> bool:
         """Forget a series: its state and its observation log (it then starts afresh).
@@ -626,12 +526,9 @@ class Forecaster:
         """Compile every program a request up to these sizes can need, so that none compiles.
 
         Sets ``read_capacity`` to ``max_readings`` and ``horizon_capacity`` to
-        ``max_horizon``, then runs, on zeros and for each row bucket up to ``max_series``
-        (powers of two), the one read (a stateful model's loop over its buffer, or a window
-        model's window) and the one rollout (none for a direct model, whose forecast is its
-        stored output, nor for ``max_horizon`` 1, the stored prediction). Nothing is stored.
-        A request of more readings is read in pieces (no compile); a longer horizon, or more
-        series at once, compiles.
+        ``max_horizon``, then runs each program on zeros (``SeriesNetwork.warm_up``). Nothing
+        is stored. A request of more readings is read in pieces (no compile); a longer
+        horizon, or more series at once, compiles.
 
         Args:
             max_readings: the most readings one request sends.
@@ -642,7 +539,7 @@ class Forecaster:
             The number of programs run: 2 per row bucket for a recursive forecaster with
             ``max_horizon > 1``, else 1.
         """
-        self._require_model()
+        network = self._require_model()
         max_readings = check_positive_int("max_readings", max_readings)
         check_at_most(
             "max_readings",
@@ -654,20 +551,7 @@ class Forecaster:
         max_series = check_positive_int("max_series", max_series)
         self._read_capacity = max_readings
         self._horizon_capacity = max_horizon
-        columns = self._model.features
-        row_buckets = [1 << bit for bit in range(bucket(max_series).bit_length())]
-        programs = 0
-        # observe's own read, on zeros: a window of readings (one reading for a stream)
-        zeros = np.zeros((1 if self._model.streams else self._recipe.window, columns), np.float32)
-        for rows in row_buckets:
-            checked = {f"warm-up {i}": (self.fresh_state(), zeros, None, None) for i in range(rows)}
-            ready = list(self._read(checked).values())
-            programs += 1
-            if self._recipe.horizon > 1 or max_horizon == 1:
-                continue
-            self._rollout(ready, 2)  # every horizon from 2 to max_horizon: one program
-            programs += 1
-        return programs
+        return network.warm_up(max_readings, max_horizon, max_series)
 
     def warm_start(
         self,
@@ -689,17 +573,18 @@ class Forecaster:
         Raises:
             ValueError: as ``advance``; nothing is stored.
         """
-        self._require_model()
+        network = self._require_model()
         scalers = scalers or {}
         fresh = {
             series_id: dataclasses.replace(
-                self.fresh_state(), scaler=scalers.get(series_id, self._scaler)
+                network.fresh_state(), scaler=scalers.get(series_id, network.scaler)
             )
             for series_id in histories
         }
         # the training values are fit's to check (``check_outliers``), not the reading check's
         advanced = self._advance_many(histories, timestamps, fresh, plausible_factor=None)
-        self._store.put_many({i: self._codec.encode(s) for i, (s, _, _, _) in advanced.items()})
+        encode = network.codec.encode
+        self._store.put_many({i: encode(s) for i, (s, _, _, _) in advanced.items()})
 
     # -- observe and forecast ---------------------------------------------------------------
     @property
@@ -812,8 +697,8 @@ class Forecaster:
         Returns:
             Series id -> ``Forecast``.
         """
-        self._require_model()
-        horizon = self._check_horizon(horizon)
+        network = self._require_model()
+        horizon = network.check_horizon(horizon)
         for seq in (seqs or {}).values():
             if seq is not None:
                 check_non_negative_int("seq", seq)
@@ -822,7 +707,7 @@ class Forecaster:
         for series_id, new_data in observations.items():
             check_series_id(series_id)
             values[series_id], timestamps[series_id] = frame_readings(
-                series_id, new_data, timestamps.get(series_id), self._recipe
+                series_id, new_data, timestamps.get(series_id), network.recipe
             )
         with self._store.transaction(*values):  # read, advance and write, the series locked
             advanced = self._advance_many(
@@ -846,36 +731,16 @@ class Forecaster:
             for series_id, forecast in forecasts.items()
         }
 
-    def _check_horizon(self, horizon: Any) -> int:
-        """A horizon this model can forecast (checked before any state changes)."""
-        horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
-        direct = self._recipe.horizon
-        if direct > 1 and horizon > direct:
-            raise ValueError(
-                f"this model forecasts up to {direct} steps at once (a direct head, "
-                f"horizon={direct}), got horizon {horizon}; pass horizon <= {direct}, or fit "
-                f"with horizon={horizon} (or horizon=1 for recursive forecasts of any length)"
-            )
-        return horizon
-
-    def _plausible(self, series_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """The plausible range of a series, ``(columns,)`` each (infinite: none known)."""
-        known = self._calibration.ranges.get(series_id, self._calibration.default_range)
-        if known is None:
-            columns = self._model.features
-            return np.full(columns, -np.inf), np.full(columns, np.inf)
-        return known
-
     def _forecasts(self, states: Mapping[str, SeriesState], horizon: int) -> dict[str, Forecast]:
-        """Every series' forecast from its state: one rollout for all of them.
+        """Every series' forecast from its state (``SeriesNetwork.forecasts``).
 
-        Every seed's forecast is checked against the series' plausible range; the flagged
-        seeds are left out of the median (all flagged: NaN, and a ``RuntimeWarning``).
+        The flagged seeds are left out of the median (all flagged: NaN, and a
+        ``RuntimeWarning``); ``flags`` and ``metrics["warnings"]`` say which and why.
         """
-        ready = [states[i] for i in states if states[i].prediction is not None]
-        scaled = self._rollout(ready, horizon) if ready else None
-        window = self._recipe.window if self.windowed else None
-        out, flagged = series_forecasts(states, scaled, self._plausible, self._clock, window)
+        network = self._require_model()
+        out, flagged, self._horizon_capacity = network.forecasts(
+            states, horizon, self._horizon_capacity
+        )
         for series_id, forecast in out.items():
             if forecast.values is None:
                 continue
@@ -894,50 +759,18 @@ class Forecaster:
                 )
         return out
 
-    def _rollout(self, states: Sequence[SeriesState], horizon: int) -> np.ndarray:
-        """``(seeds, series, horizon, columns)`` scaled forecasts of every seed."""
-        forecast, self._horizon_capacity = rollout_states(
-            self._model, self._params, self._recipe, states, horizon, self._horizon_capacity
-        )
-        return forecast
-
     @property
     def calibrated_steps(self) -> int:
         """The most steps ahead a forecast can have intervals for (``Calibration.steps``)."""
-        self._require_model()
-        return self._calibration.steps(self._recipe.horizon)
+        return self._require_model().calibrated_steps
 
     def halfwidths(self, series_id: str, level: float, horizon: int) -> np.ndarray:
-        """Split-conformal half-widths of a series' forecast, in its original units.
+        """``(horizon, columns)`` split-conformal half-widths of a series' forecast, in its units.
 
-        From the residuals of the seed median on the validation tail of ``fit``, per step
-        ahead (``lstmlab.scoring.conformal_halfwidths``), mapped to the series'
-        units by its scaler; a series first seen after fitting uses every series' residuals.
-        ``inf`` where the validation tail holds too few residuals for ``level``.
-
-        Args:
-            series_id: the series.
-            level: the nominal coverage: a fraction in (0, 1) or a percent.
-            horizon: steps ahead, at most the model's ``horizon``.
-
-        Returns:
-            ``(horizon, columns)`` half-widths.
-
-        Raises:
-            ValueError: a bad level; the model has no residuals (fitted with
-                ``validation=0``, or saved before intervals existed); a horizon beyond the
-                steps the residuals cover.
+        ``SeriesNetwork.halfwidths`` with the series' scaler.
         """
-        self._require_model()
-        levels = parse_levels(level)
-        if len(levels) != 1:
-            raise ValueError(f"halfwidths takes one level, got {level!r}; {LEVEL_FIX}")
-        level = levels[0]
-        half = self._calibration.halfwidths(series_id, level, horizon, self.calibrated_steps)
-        scaler = self.series_state(series_id).scaler
-        if scaler is not None:
-            half = half * np.abs(np.asarray(scaler.scale))[None, :]
-        return half
+        network = self._require_model()
+        return network.halfwidths(series_id, level, horizon, self.series_state(series_id).scaler)
 
     def forecast_state(self, series_id: str, state: SeriesState, horizon: int = 1) -> Forecast:
         """Forecast ``horizon`` steps from ``state`` (``state`` is not changed).
@@ -950,8 +783,7 @@ class Forecaster:
         Returns:
             The ``Forecast``.
         """
-        self._require_model()
-        horizon = self._check_horizon(horizon)
+        horizon = self._require_model().check_horizon(horizon)
         return self._forecasts({series_id: state}, horizon)[series_id]
 
     def series_forecast(self, series_id: str, horizon: int = 1) -> Forecast:
@@ -967,15 +799,15 @@ class Forecaster:
         Raises:
             KeyError: unknown series id.
         """
-        self._require_model()
-        horizon = self._check_horizon(horizon)
+        network = self._require_model()
+        horizon = network.check_horizon(horizon)
         stored = self._store.get(series_id)
         if stored is None:
             raise KeyError(
                 f"unknown series {series_id!r}; observe readings for it first (known: "
                 f"{len(self._store)} series)"
             )
-        return self.forecast_state(series_id, self._codec.decode(series_id, stored), horizon)
+        return self.forecast_state(series_id, network.codec.decode(series_id, stored), horizon)
 
     def forecast(
         self,
@@ -1012,16 +844,16 @@ class Forecaster:
             ValueError: a bad horizon or level, a level without validation residuals, or
                 the forecaster is not fitted.
         """
-        self._require_model()
-        horizon = self._check_horizon(horizon)
+        network = self._require_model()
+        horizon = network.check_horizon(horizon)
         bounds = bound_columns(level)
-        if bounds and horizon > self.calibrated_steps:
+        if bounds and horizon > network.calibrated_steps:
             self.halfwidths("", bounds[0][0], horizon)  # raises, before any work
-        states = self._codec.read(self._store, [series] if isinstance(series, str) else series)
+        states = network.codec.read(self._store, [series] if isinstance(series, str) else series)
         forecasts = self._forecasts(states, horizon)
-        columns = self._recipe.columns
+        columns = network.recipe.columns
         return forecast_frame(
-            forecasts, states, horizon, columns, bounds, self._clock, self.halfwidths
+            forecasts, states, horizon, columns, bounds, network.clock, self.halfwidths
         )
 
     def cross_validation(
@@ -1077,15 +909,10 @@ class Forecaster:
             ValueError: a bad horizon, window count, step or level; a series too short for
                 the windows; anything ``fit`` refuses.
         """
-        horizon = check_int_range("horizon", horizon, 1, MAX_HORIZON)
-        windows = check_positive_int("windows", windows, fix="pass e.g. windows=3")
-        step = horizon if step is None else check_positive_int("step", step, fix="pass e.g. 1")
-        bounds = bound_columns(level)  # a bad level is refused before any training
-        if bounds and not self._settings.validation:
-            raise ValueError(
-                "intervals are calibrated on the validation tail, and this forecaster has "
-                "validation=0; pass validation=0.2, or leave level out"
-            )
+        # the layout and the level are refused before the data is read
+        horizon, windows, step, bounds = backtest_windows(
+            horizon, windows, step, level, validation=self._settings.validation
+        )
         parsed = parse_training_data(data, time_col, target, freq, id_col, time_format)
         check_outliers(parsed, bool(allow_outliers))
         return backtest(
@@ -1101,29 +928,13 @@ class Forecaster:
     def replay(self, values: Any, series_id: str | None = None) -> np.ndarray:
         """One-step predictions after every reading of a whole series, from a fresh state.
 
-        The offline reference for streaming: computed at once (one call over the whole
-        series for stateful models, all windows in one batch for window models).
-
-        Args:
-            values: ``(time, columns)`` or ``(time,)``, original units.
-            series_id: whose scaler to use; ``None`` (or an unknown id) uses the default.
-
-        Returns:
-            ``(time, columns)`` float64, the median over seeds: row ``t`` forecasts reading
-            ``t + 1``; NaN where a window model has not yet seen ``window`` readings.
+        The offline reference for streaming (``SeriesNetwork.replay``), scaled by the scaler
+        of ``series_id`` (``None``, or an unknown id: the default): ``(time, columns)``, row
+        ``t`` forecasts reading ``t + 1``.
         """
-        self._require_model()
-        array = self.check_values("replay", values, plausible_factor=None)  # a reference
-        scaler = self._scaler
-        if series_id is not None:
-            stored = self._store.get(series_id)
-            if stored is not None:
-                scaler = self._codec.decode(series_id, stored).scaler
-        scaled = (array if scaler is None else scaler.transform(array)).astype(np.float32)
-        out = replay_scaled(self._model, self._params, self._recipe.window, scaled)
-        if scaler is None:
-            return out.astype(np.float64)
-        return scaler.inverse_transform(out)
+        network = self._require_model()
+        known = None if series_id is None else self.stored_state(series_id)
+        return network.replay(values, network.scaler if known is None else known.scaler)
 
     # -- training ---------------------------------------------------------------------------
     def fit(
@@ -1250,19 +1061,19 @@ class Forecaster:
         Returns:
             The folder as a ``Path``.
         """
-        self._require_model()
-        seeds = self.seeds
-        params = self._params if seeds > 1 else jax.tree.map(lambda leaf: leaf[0], self._params)
+        network = self._require_model()
+        seeds = network.seeds
+        params = network.params if seeds > 1 else jax.tree.map(lambda x: x[0], network.params)
         arrays: dict[str, np.ndarray] = {}  # the calibration's residuals, in safetensors
         saved = SavedModel(
-            config=self._model,
+            config=network.model,
             params=params,
             recipe={
-                **self._recipe.to_dict(),
+                **network.recipe.to_dict(),
                 "config": self._settings.to_dict(),
-                "calibration": self._calibration.to_dict(arrays),
+                "calibration": network.calibration.to_dict(arrays),
             },
-            scaler=None if self._scaler is None else self._scaler.to_dict(),
+            scaler=None if network.scaler is None else network.scaler.to_dict(),
             metrics=self._metrics,
             states={},
             states_meta={"series": []},
@@ -1358,7 +1169,7 @@ class Forecaster:
         Returns:
             The ``matplotlib.figure.Figure``, one row of axes per series.
         """
-        self._require_model()
+        network = self._require_model()
         check_positive_int("history", history)
         ids = (
             list(self.series_ids)[:6]
@@ -1366,29 +1177,23 @@ class Forecaster:
             else ([series] if isinstance(series, str) else list(series))
         )
         frame = self.forecast(horizon, series=ids, level=level)
-        model_name, time_label = figure_labels(
-            frame,
-            kind=self._recipe.kind,
-            auto=self._settings.model == "auto",
-            seeds=self.seeds,
-            freq=self._recipe.freq,
-            steps=self._steps,
-        )
         points = {
             i: history_points(
                 self._history.get(i) or logged(self._store.observations(i)),
                 seen=self.series_state(i).seen,
-                steps=self._steps,
+                steps=network.steps,
                 count=history,
             )
             for i in ids
         }
         return forecast_figure(
             frame,
-            ids,
             points,
-            columns=self._recipe.columns,
+            columns=network.recipe.columns,
             bounds=bound_columns(level),
-            model_name=model_name,
-            time_label=time_label,
+            kind=network.recipe.kind,
+            auto=self._settings.model == "auto",
+            seeds=network.seeds,
+            freq=network.recipe.freq,
+            steps=network.steps,
         )

@@ -69,30 +69,29 @@ def figure_labels(
 
 def forecast_figure(
     frame: pd.DataFrame,
-    ids: Sequence[str],
     histories: Mapping[str, tuple[Any, np.ndarray] | None],
     *,
     columns: Sequence[str],
     bounds: Sequence[tuple[float, str, str]],
-    model_name: str,
-    time_label: str,
+    **model: Any,
 ):
     """Each series' history and forecast, one row of axes per series.
 
     Args:
         frame: the forecast (``Forecaster.forecast``), with the bounds of ``bounds``.
-        ids: the series, in the order drawn.
         histories: series id -> ``(times or positions, (n, columns) readings)``, or ``None``
-            for no history.
+            for no history; drawn in this order.
         columns: the value columns.
         bounds: the interval columns (``lstmlab.pipeline.bound_columns``).
-        model_name: the model as the titles name it (``"stateful LSTM, median of 5 seeds"``).
-        time_label: the x axis' label.
+        **model: what the titles and the x axis name: ``figure_labels``' keywords.
 
     Returns:
         The ``matplotlib.figure.Figure``.
     """
     from matplotlib.figure import Figure
+
+    ids = list(histories)
+    model_name, time_label = figure_labels(frame, **model)
 
     bounds = sorted(bounds, reverse=True)  # the widest band drawn first
     one = len(columns) == 1

@@ -53,7 +53,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class Readings:
-    """Readings that passed ``Forecaster.check_readings``: checked values, parsed times."""
+    """Readings that passed ``SeriesNetwork.check_readings``: checked values, parsed times."""
 
     values: np.ndarray  # (readings, columns) float64, original units
     # (readings,) int64: nanoseconds since the epoch (UTC), step numbers (a series of steps)

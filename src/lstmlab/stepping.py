@@ -2,8 +2,8 @@
 
 The arithmetic under ``Forecaster.observe``, ``forecast``, ``replay`` and ``fit``'s
 validation rollouts, as functions of the network (``ModelConfig`` and its parameters with a
-leading seeds axis) and the series' ``SeriesState``s, which go in and come back; the
-``Forecaster`` holds the network and the store around them.
+leading seeds axis) and the series' ``SeriesState``s, which go in and come back; a
+``SeriesNetwork`` holds the network, and the ``Forecaster`` the store around it.
 
 Few programs are compiled: the series of one call are padded with zero rows to a power of
 two (``bucket``); a stateful model reads its readings through a buffer of ``capacity`` steps

@@ -365,7 +365,7 @@ class LiveService:
         # for readings that were applied.
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
         # every check that needs no state, once (the step below does not repeat them)
-        readings = forecaster.check_readings(
+        readings = forecaster.network.check_readings(
             series_id, values, timestamps, self.config.plausible_factor
         )  # values (n, columns) float64, times (n,) int64 ns UTC or None
         applied = 0
@@ -379,7 +379,7 @@ class LiveService:
             except ValueError as error:
                 raise UnknownSeriesError(str(error)) from None
             # before the log is searched for repeats: a naive time is no instant to look up
-            forecaster.check_timestamp_kind(series_id, state, readings)
+            forecaster.network.check_timestamp_kind(series_id, state, readings)
             repeated = forecaster.repeated(series_id, state, readings.values, readings.times, seq)
             fresh = readings.tail(repeated)
             if len(fresh.values):
@@ -438,6 +438,6 @@ class LiveService:
         out = forecast.to_dict()
         last = state.last_time  # a series of steps: its last step number
         out["last_timestamp"] = (
-            None if last is None else self.forecaster.time_text(last, state.zone)
+            None if last is None else self.forecaster.network.time_text(last, state.zone)
         )
         return out
