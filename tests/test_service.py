@@ -25,7 +25,7 @@ from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.defaults import MAX_HORIZON
 from lstmlab.forecaster import Forecaster, Recipe
-from lstmlab.live.service import ConflictError, LiveService, ServeConfig
+from lstmlab.live.service import GROUP_LIMIT, ConflictError, LiveService, ServeConfig
 from lstmlab.live.state_store import SeriesStore
 from lstmlab.live.stores import StoreError
 from lstmlab.model_folder import model_fingerprint, store_path
@@ -1061,17 +1061,17 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
     assert len(latencies) >= 2 and max(latencies) < 1.0, latencies  # blocked: 3 s
     # 3. the same with the request held INSIDE the store transaction (the series' lock; with
     # SQLite the store's write lock): /health reads the count without waiting for it
-    advance = inproc.service.forecaster.advance_readings  # the service's step
+    commit = inproc.service.forecaster.commit  # the service's write, inside the transaction
     entered = threading.Event()
 
-    def slow_advance(series_id, *args, **kwargs):
+    def slow_commit(series_id, *args, **kwargs):
         if series_id == "slow-tx":
             assert inproc.service.store._db.in_transaction  # the write lock is held
             entered.set()
             time.sleep(3)
-        return advance(series_id, *args, **kwargs)
+        return commit(series_id, *args, **kwargs)
 
-    monkeypatch.setattr(inproc.service.forecaster, "advance_readings", slow_advance)
+    monkeypatch.setattr(inproc.service.forecaster, "commit", slow_commit)
 
     def post_in_transaction():
         results["slow-tx"] = inproc.call(
@@ -1263,10 +1263,13 @@ def test_a_failed_warm_up_stops_the_server_and_is_raised(tmp_path, monkeypatch, 
 def test_the_warm_up_compiles_up_to_the_configured_limits(tmp_path, monkeypatch):
     folder = _model(tmp_path / "m")
     calls = []
-    monkeypatch.setattr(Forecaster, "warm_up", lambda self, *args: calls.append(args))
+    monkeypatch.setattr(
+        Forecaster, "warm_up", lambda self, *args, **kwargs: calls.append((args, kwargs))
+    )
     service = LiveService(folder, ServeConfig(max_readings=3, max_horizon=2))
     try:
-        assert calls == [(3, 2)]  # a lower --max-horizon: less to compile
+        # a lower --max-horizon: less to compile; reads of a whole group (GROUP_LIMIT series)
+        assert calls == [((3, 2), {"max_series": GROUP_LIMIT})]
         with pytest.raises(ValueError, match="horizon must be"):
             service.forecast("trained", 3)
         assert len(service.forecast("trained", 2)["values"]) == 2
@@ -1549,3 +1552,116 @@ def test_requests_whose_headers_or_body_stop_arriving_get_408_and_are_closed(tmp
                 time.sleep(1.0)  # twice the timeouts, idle between requests
     finally:
         server.close()
+
+
+def _queued_behind_a_held_transaction(service, first, others):
+    """Post ``first`` and hold its transaction until ``others`` (threads) all wait behind it.
+
+    Returns ``(answers by series id, errors by series id, transactions run)``.
+    """
+    commit = service.forecaster.commit
+    gate, entered = threading.Event(), threading.Event()
+    transactions = []
+    transaction = service.store.transaction
+
+    @contextlib.contextmanager
+    def counted(*series_ids):
+        if not service.store._depth:  # an outer transaction, not put's nested one
+            transactions.append(sorted(series_ids))
+        with transaction(*series_ids) as store:
+            yield store
+
+    def held_commit(series_id, *args, **kwargs):
+        if series_id == first[0]:
+            entered.set()
+            assert gate.wait(10)
+        return commit(series_id, *args, **kwargs)
+
+    answers, errors = {}, {}
+
+    def post(series_id, values, seq):
+        try:
+            answers[series_id] = service.observe(series_id, values, None, seq, 2)
+        except Exception as error:  # noqa: BLE001 - the test looks at each request's outcome
+            errors[series_id] = error
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service.forecaster, "commit", held_commit)
+        patch.setattr(service.store, "transaction", counted)
+        threads = [threading.Thread(target=post, args=first)]
+        threads[0].start()
+        assert entered.wait(10)
+        threads += [threading.Thread(target=post, args=other) for other in others]
+        for thread in threads[1:]:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(service._group._queue) < len(others) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gate.set()
+        for thread in threads:
+            thread.join(10)
+    return answers, errors, transactions
+
+
+def test_requests_that_wait_are_committed_together_and_answered_as_if_alone(tmp_path):
+    folder = _model(tmp_path / "m")
+    service = LiveService(folder, ServeConfig(max_readings=4, max_horizon=2, new_series=True))
+    try:
+        service.observe("bad", [1.0], None, 0, 1)  # its seq 0 is taken: a conflict below
+        rng = np.random.default_rng(2)
+        others = [(f"s{i}", rng.uniform(0, 10, 3).tolist(), 0) for i in range(5)]
+        others.append(("bad", [5.0], 0))  # seq 0 again with another value: 409, alone
+        answers, errors, transactions = _queued_behind_a_held_transaction(
+            service, ("first", [1.0, 2.0, 3.0], 0), others
+        )
+        # the first alone, then the six waiting ones in ONE transaction
+        assert transactions == [["first"], sorted(["bad", *(f"s{i}" for i in range(5))])]
+        assert sorted(answers) == ["first", *(f"s{i}" for i in range(5))]
+        assert isinstance(errors.pop("bad"), ConflictError) and not errors
+        # the reference: the same readings, one request at a time, through Forecaster.observe
+        # on an empty store of the same model
+        alone = Forecaster.load(folder, store=SeriesStore(None, model=service.fingerprint))
+        for series_id, values, _ in [("first", [1.0, 2.0, 3.0], 0), *others[:5]]:
+            want = alone.observe(series_id, values, horizon=2, new_series=True)
+            got = answers[series_id]
+            assert (got["accepted"], got["seen"]) == (len(values), want.seen)
+            np.testing.assert_allclose(got["values"], want.values, rtol=1e-6)
+            stored, reference = (
+                service.forecaster.series_state(series_id),
+                alone.series_state(series_id),
+            )
+            for a, b in zip(stored.rnn, reference.rnn, strict=True):
+                np.testing.assert_allclose(a.h, b.h, atol=1e-6)
+        assert service.forecaster.series_state("bad").seen == 1  # nothing of the 409 applied
+        alone.close()
+    finally:
+        service.store.close()
+
+
+def test_a_group_whose_write_fails_is_tried_again_request_by_request(tmp_path):
+    from lstmlab.live.stores import StoreUnavailable
+
+    folder = _model(tmp_path / "m")
+    service = LiveService(folder, ServeConfig(max_readings=4, max_horizon=2, new_series=True))
+    try:
+        put = service.store.put
+
+        def failing_put(series_id, *args, **kwargs):
+            if series_id == "broken":
+                raise StoreUnavailable("writing failed: disk I/O error", retry_after=1)
+            return put(series_id, *args, **kwargs)
+
+        service.store.put = failing_put
+        others = [("a", [1.0, 2.0], 0), ("broken", [3.0], 0), ("b", [4.0], 0)]
+        answers, errors, transactions = _queued_behind_a_held_transaction(
+            service, ("first", [1.0], 0), others
+        )
+        # the group of three failed as one, then each went alone: only "broken" is refused
+        assert transactions == [["first"], ["a", "b", "broken"], ["a"], ["broken"], ["b"]]
+        assert sorted(answers) == ["a", "b", "first"]
+        assert list(errors) == ["broken"] and isinstance(errors["broken"], StoreUnavailable)
+        assert service.forecaster.stored_state("broken") is None
+        assert [service.forecaster.series_state(i).seen for i in "ab"] == [2, 1]
+    finally:
+        del service.store.put
+        service.store.close()

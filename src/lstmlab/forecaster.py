@@ -89,7 +89,6 @@ from lstmlab.plotting import (
 )
 from lstmlab.readings import (
     Forecast,
-    Readings,
     forecast_frame,
     frame_readings,
     repeated,
@@ -394,20 +393,6 @@ class Forecaster:
         """
         clock = self._require_model().clock
         return repeated(self._store, series_id, state, readings, stamps, seq, clock)
-
-    def advance_readings(
-        self, series_id: str, state: SeriesState, readings: Readings, *, horizon: int
-    ) -> SeriesState:
-        """``advance`` for readings already checked: the one step that checks nothing twice.
-
-        The readings passed ``network.check_readings`` and, against ``state``,
-        ``network.check_timestamp_kind`` (the service compares them with the log in between).
-
-        Raises:
-            ValueError: the checks that need the state, as ``advance``. Nothing changes.
-        """
-        checked = {series_id: self._require_model().prepare(series_id, state, readings, horizon)}
-        return self._read(checked)[series_id]
 
     def _advance_many(
         self,

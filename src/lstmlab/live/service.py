@@ -25,6 +25,13 @@ transaction survives the process being killed (SIGKILL) at any moment; with
 ``durability="fsync"`` (``synchronous=FULL``) it also survives a power cut, at the price of an
 fsync per request.
 
+Group commit. Requests that arrive while a transaction runs wait for it, and the next
+transaction takes them together (at most ``GROUP_LIMIT``, one per series, in arrival order):
+one read of their states, one compiled step for all of them, one commit, and each answer
+leaves after it. A request refused on its own (a bad timestamp, a conflict, an unknown
+series) is refused alone; if the group's write fails, each of its requests is tried again in a
+transaction of its own, so a request is never refused for another's sake.
+
 Idempotency. Every accepted reading has a sequence number (its position in the series,
 training data included) and, when sent, a timestamp. A request whose readings are already in
 the log (same timestamps, or same sequence numbers) is answered again without being
@@ -50,7 +57,8 @@ this module validates, stores and answers.
 
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,9 +75,9 @@ from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeS
 from lstmlab.forecaster import Forecaster
 from lstmlab.live.folder_store import POSTGRES_SCHEMES, open_store
 from lstmlab.live.state_store import DURABILITIES
-from lstmlab.live.stores import StoreUnavailable
+from lstmlab.live.stores import SeriesLimitError, StoreUnavailable
 from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint
-from lstmlab.readings import ConflictError
+from lstmlab.readings import ConflictError, Readings
 from lstmlab.states import SeriesState
 
 __all__ = [
@@ -185,6 +193,9 @@ class NotReadyError(RuntimeError):
         self.retry_after = retry_after
 
 
+GROUP_LIMIT = 8
+"""The most requests one transaction takes (``Group``); the warm-up compiles reads up to it."""
+
 READY_WAIT_S = 60.0
 """How long a request that needs the model waits for the warm-up before it is answered 503."""
 
@@ -193,6 +204,89 @@ _HIDDEN = (
     "the store cannot write now; the reason is in the service's log (or send the bearer "
     "token to see it here)"
 )
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    """One request's readings on their way through a group commit, and what became of them.
+
+    Attributes:
+        series_id: the series.
+        readings: its checked readings (``SeriesNetwork.check_readings``).
+        seq: the sequence number of the first reading, or ``None``.
+        horizon: the steps its answer forecasts (a reading that cannot date them is refused).
+        state: the series' state after the request (unchanged for a pure repeat).
+        applied: readings stored.
+        repeated: leading readings that repeated accepted ones.
+        error: why the request was refused; ``None`` when it went through.
+        done: the request's transaction ended (committed, or it was refused).
+    """
+
+    series_id: str
+    readings: Readings
+    seq: int | None
+    horizon: int
+    state: SeriesState | None = None
+    applied: int = 0
+    repeated: int = 0
+    error: Exception | None = None
+    done: bool = field(default=False, repr=False)
+
+
+class Group:
+    """Group commit: whoever finds no transaction running runs one for every request waiting.
+
+    Args:
+        run: carries a group of requests through one transaction, setting each one's outcome.
+        limit: the most requests one group takes.
+    """
+
+    def __init__(self, run: Callable[[list[Pending]], None], limit: int) -> None:
+        self._run = run
+        self._limit = limit
+        self._changed = threading.Condition()
+        self._queue: list[Pending] = []
+        self._running = False
+
+    def submit(self, request: Pending) -> None:
+        """Queue ``request`` and return once its group's transaction ended (``request.done``)."""
+        with self._changed:
+            self._queue.append(request)
+            while not request.done:
+                if self._running:
+                    self._changed.wait()
+                    continue
+                self._running = True
+                group = self._take()
+                self._changed.release()  # others queue while the group runs
+                try:
+                    self._run(group)
+                finally:
+                    self._changed.acquire()
+                    for member in group:
+                        if member.error is None and member.state is None:  # run was cut short
+                            member.error = StoreUnavailable(
+                                "the request's transaction was interrupted and rolled back, "
+                                "nothing was stored; retry it",
+                                retry_after=1,
+                            )
+                        member.done = True
+                    self._running = False
+                    self._changed.notify_all()
+
+    def _take(self) -> list[Pending]:
+        """The oldest requests, one per series (a later one must read the earlier's state)."""
+        group: list[Pending] = []
+        taken: set[str] = set()
+        for request in self._queue:
+            if len(group) == self._limit:
+                break
+            if request.series_id not in taken:
+                group.append(request)
+                taken.add(request.series_id)
+        for request in group:
+            self._queue.remove(request)
+        return group
 
 
 class LiveService:
@@ -235,6 +329,7 @@ class LiveService:
             max_series=config.max_series,
         )
         self.db_path = getattr(self.store, "path", None)
+        self._group = Group(self._observe_group, GROUP_LIMIT)
         try:
             self.forecaster = Forecaster.load(self.model_dir, store=self.store)
             if warm_up:
@@ -253,7 +348,9 @@ class LiveService:
             Exception: whatever the warm-up raised (requests are then answered 503).
         """
         try:
-            self.forecaster.warm_up(self.config.max_readings, self.config.max_horizon)
+            self.forecaster.warm_up(
+                self.config.max_readings, self.config.max_horizon, max_series=GROUP_LIMIT
+            )
         except BaseException as error:
             self._warm_up_error = error
             raise
@@ -368,33 +465,90 @@ class LiveService:
         readings = forecaster.network.check_readings(
             series_id, values, timestamps, self.config.plausible_factor
         )  # values (n, columns) float64, times (n,) int64 ns UTC or None
-        applied = 0
-        with self.store.transaction(series_id):  # the series' lock until the commit
-            try:  # read now, inside the transaction; an unknown id is refused here
-                state = forecaster.state_to_advance(
-                    series_id,
-                    new_series=self.config.new_series,
-                    fix="start the service with --new-series",
-                )
-            except ValueError as error:
-                raise UnknownSeriesError(str(error)) from None
-            # before the log is searched for repeats: a naive time is no instant to look up
-            forecaster.network.check_timestamp_kind(series_id, state, readings)
-            repeated = forecaster.repeated(series_id, state, readings.values, readings.times, seq)
-            fresh = readings.tail(repeated)
-            if len(fresh.values):
-                new_state = forecaster.advance_readings(
-                    series_id,
-                    state,
-                    fresh,
-                    # refused (nothing applied) if this request's forecast could not be
-                    # dated; not for the largest horizon another request might ask for
-                    horizon=horizon,
-                )
-                forecaster.commit(series_id, new_state, readings=fresh.values, times=fresh.times)
-                state, applied = new_state, len(fresh.values)
-        forecast = self._forecast(series_id, state, horizon)
-        return {"accepted": applied, "repeated": repeated, **forecast}
+        request = Pending(series_id=series_id, readings=readings, seq=seq, horizon=horizon)
+        self._group.submit(request)  # the answer leaves after the commit
+        if request.error is not None:
+            raise request.error
+        forecast = self._forecast(series_id, request.state, horizon)
+        return {"accepted": request.applied, "repeated": request.repeated, **forecast}
+
+    def _observe_group(self, group: Sequence[Pending]) -> None:
+        """Every request of ``group`` in one transaction; alone each if the write fails."""
+        try:
+            self._advance(group)
+        except Exception as error:  # nothing of the group was stored
+            if len(group) == 1:
+                group[0].error, group[0].applied = error, 0
+                return
+            for request in group:  # each on its own: one's failure is not the others'
+                request.state, request.applied, request.repeated = None, 0, 0
+                request.error = None
+                self._observe_group([request])
+
+    def _advance(self, group: Sequence[Pending]) -> None:
+        """Read, check and advance every request's series, then commit them (one transaction).
+
+        A request refused on its own (a ``ValueError``: an unknown series, timestamps of the
+        other kind, a conflict with the log, readings that cannot be dated; a new series past
+        ``max_series``) gets its error and the others go on; any other failure raises, and the
+        transaction stores nothing.
+        """
+        forecaster = self.forecaster
+        network = forecaster.network
+        with self.store.transaction(*(request.series_id for request in group)):
+            checked, fresh = {}, {}
+            for request in group:
+                try:
+                    fresh[request.series_id] = self._new_part(request)
+                    if len(fresh[request.series_id].values):
+                        checked[request.series_id] = network.prepare(
+                            request.series_id,
+                            request.state,
+                            fresh[request.series_id],
+                            # refused (nothing applied) if this request's forecast could not
+                            # be dated; not for the largest horizon another might ask for
+                            request.horizon,
+                        )
+                except (ValueError, UnknownSeriesError) as error:
+                    request.error = error
+            # one compiled step for the group's series (row buckets up to GROUP_LIMIT)
+            advanced = network.read(checked, forecaster.read_capacity) if checked else {}
+            for series_id, state in advanced.items():
+                request = next(r for r in group if r.series_id == series_id)
+                readings = fresh[series_id]
+                try:  # a new series past max_series is refused before anything is written
+                    forecaster.commit(
+                        series_id, state, readings=readings.values, times=readings.times
+                    )
+                except SeriesLimitError as error:
+                    request.error = error
+                    continue
+                request.state, request.applied = state, len(readings.values)
+
+    def _new_part(self, request: Pending) -> Readings:
+        """The request's series state (into ``request.state``) and its readings not yet accepted.
+
+        Raises:
+            UnknownSeriesError: an id the model does not have, without ``new_series``.
+            ValueError: timestamps of the other kind; ``ConflictError``: readings that
+                contradict accepted ones.
+        """
+        forecaster = self.forecaster
+        try:  # read now, inside the transaction; an unknown id is refused here
+            request.state = forecaster.state_to_advance(
+                request.series_id,
+                new_series=self.config.new_series,
+                fix="start the service with --new-series",
+            )
+        except ValueError as error:
+            raise UnknownSeriesError(str(error)) from None
+        readings = request.readings
+        # before the log is searched for repeats: a naive time is no instant to look up
+        forecaster.network.check_timestamp_kind(request.series_id, request.state, readings)
+        request.repeated = forecaster.repeated(
+            request.series_id, request.state, readings.values, readings.times, request.seq
+        )
+        return readings.tail(request.repeated)
 
     def forecast(self, series_id: str, horizon: int) -> dict[str, Any]:
         """The forecast of a known series, from its state in the store now.
