@@ -71,3 +71,39 @@ def test_both_stores_offer_the_state_store_interface_with_its_signatures():
             assert parameters(store, name) == parameters(StateStore, name), (store, name)
             if not name.startswith("__"):
                 assert inspect.getattr_static(store, name).__doc__, (store, name)
+
+
+def test_a_state_is_encoded_and_decoded_as_safetensors_does_also_when_its_header_is_reused():
+    import safetensors.numpy
+
+    rng = np.random.default_rng(7)
+
+    def state(units, extra):
+        arrays = {
+            "rnn.0.h": rng.normal(size=(3, units)).astype(np.float32),
+            "rnn.0.c": rng.normal(size=(3, units)).astype(np.float32),
+            "recent": rng.normal(size=(units, 1)).astype(np.float32),
+            "scaler": rng.normal(size=(2, 1)),  # float64
+            "zone": np.frombuffer(b"Europe/Paris", np.uint8).copy(),
+            "flags": np.array([1, 0, 1], np.int64),
+            **({"prediction": rng.normal(size=(3, 1)).astype(np.float32)} if extra else {}),
+        }
+        return StoredState(arrays=arrays, seen=int(rng.integers(100)), last_time=None)
+
+    # several layouts, each encoded more than once (the later ones reuse its header)
+    for units, extra in [(4, True), (4, False), (7, True), (4, True), (7, True), (4, False)]:
+        for _ in range(3):
+            record = state(units, extra)
+            blob = stores.encode_state(record)
+            assert blob == safetensors.numpy.save(dict(record.arrays))  # the reference
+            decoded = stores.decode_state("s", blob, record.seen, None)
+            for name, array in record.arrays.items():
+                np.testing.assert_array_equal(decoded.arrays[name], array)
+                assert decoded.arrays[name].dtype == array.dtype
+                assert not decoded.arrays[name].flags.writeable  # shared through the cache
+            # a record cut short is refused, its header known or not
+            with pytest.raises(stores.DamagedStateError, match="unreadable"):
+                stores.decode_state("s", blob[:-1], record.seen, None)
+    # an array of another byte order is written as safetensors writes it too
+    odd = StoredState(arrays={"x": np.arange(4, dtype=">f4")}, seen=0, last_time=None)
+    assert stores.encode_state(odd) == safetensors.numpy.save({"x": np.arange(4, dtype=">f4")})
