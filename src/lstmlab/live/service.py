@@ -220,6 +220,7 @@ class Pending:
         repeated: leading readings that repeated accepted ones.
         error: why the request was refused; ``None`` when it went through.
         done: the request's transaction ended (committed, or it was refused).
+        woken: set when the request is done, or when it is to lead the next group.
     """
 
     series_id: str
@@ -231,10 +232,16 @@ class Pending:
     repeated: int = 0
     error: Exception | None = None
     done: bool = field(default=False, repr=False)
+    woken: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 class Group:
-    """Group commit: whoever finds no transaction running runs one for every request waiting.
+    """Group commit: one request leads, running a transaction for every request waiting.
+
+    The first request that finds none running leads; the others wait on their own event. The
+    leader takes the oldest waiting requests (``_take``), runs them, wakes each, and goes on
+    until its own request has run; then the oldest still waiting leads. Only the threads
+    whose requests ended (and the next leader) wake, never every waiting one.
 
     Args:
         run: carries a group of requests through one transaction, setting each one's outcome.
@@ -244,35 +251,47 @@ class Group:
     def __init__(self, run: Callable[[list[Pending]], None], limit: int) -> None:
         self._run = run
         self._limit = limit
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[Pending] = []
-        self._running = False
+        self._running = False  # a leader is running groups
 
     def submit(self, request: Pending) -> None:
         """Queue ``request`` and return once its group's transaction ended (``request.done``)."""
-        with self._changed:
+        with self._lock:
             self._queue.append(request)
+            leading = not self._running
+            self._running = True
+        if not leading:
+            request.woken.wait()  # its group ended, or it is handed the lead
+            if request.done:
+                return
+        try:
             while not request.done:
-                if self._running:
-                    self._changed.wait()
-                    continue
-                self._running = True
-                group = self._take()
-                self._changed.release()  # others queue while the group runs
+                with self._lock:
+                    group = self._take()
                 try:
                     self._run(group)
                 finally:
-                    self._changed.acquire()
-                    for member in group:
-                        if member.error is None and member.state is None:  # run was cut short
-                            member.error = StoreUnavailable(
-                                "the request's transaction was interrupted and rolled back, "
-                                "nothing was stored; retry it",
-                                retry_after=1,
-                            )
-                        member.done = True
+                    self._finish(group, request)
+        finally:
+            with self._lock:  # the oldest waiting request leads next
+                if self._queue:
+                    self._queue[0].woken.set()
+                else:
                     self._running = False
-                    self._changed.notify_all()
+
+    @staticmethod
+    def _finish(group: Sequence[Pending], leader: Pending) -> None:
+        for member in group:
+            if member.error is None and member.state is None:  # the run was cut short
+                member.error = StoreUnavailable(
+                    "the request's transaction was interrupted and rolled back, nothing was "
+                    "stored; retry it",
+                    retry_after=1,
+                )
+            member.done = True
+            if member is not leader:
+                member.woken.set()
 
     def _take(self) -> list[Pending]:
         """The oldest requests, one per series (a later one must read the earlier's state)."""
