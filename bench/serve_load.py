@@ -7,10 +7,11 @@ with concurrent keep-alive HTTP/1.1 clients (asyncio, raw sockets, so that the c
 little of the 2 cores). Each client owns a share of the series and posts one reading per
 request with its sequence number (a refused one, e.g. 503, is sent again). Four parts:
 
-1. **SQLite load** (today's targets): p99 under 20 ms and over 1,000 requests per second on 2
-   cores. Afterwards the server is killed with SIGKILL and the store is checked offline:
-   every acknowledged observation is in the log exactly once, and every series' stored
-   state equals an offline replay of its logged observations (``Forecaster.observe``).
+1. **SQLite load** (issue 21's targets): p99 under 20 ms and at least 2,000 requests per
+   second on 2 cores (``TARGET_REQUESTS_PER_SECOND``). Afterwards the server is killed with
+   SIGKILL and the store is checked offline: every acknowledged observation is in the log
+   exactly once, and every series' stored state equals an offline replay of its logged
+   observations (``Forecaster.observe``).
 2. **Start-up at scale**: the store holds ``--startup-series`` series (1,000,000 by default);
    the time from launching the server until its port opens (target under 5 s; the warm-up,
    ``Forecaster.warm_up``, runs after it, ``/health`` saying ``starting``), until it is
@@ -49,6 +50,7 @@ import numpy as np
 from _common import REPO_DIR, emit_json, machine_info, mark
 
 PARTS = ("sqlite", "startup", "disk-full", "postgres")
+TARGET_REQUESTS_PER_SECOND = 2000  # issue 21 (the issue before it asked for 1,000)
 
 
 def _make_model(folder: Path) -> None:
@@ -287,7 +289,7 @@ def _load_part(tmp: Path, args, print) -> dict:
         server.kill()
     out = {**_figures(result), **_check_offline(folder, result["acknowledged"])}
     out["passed"] = bool(
-        out["requests_per_second"] > 1000
+        out["requests_per_second"] >= TARGET_REQUESTS_PER_SECOND
         and out["p99_ms"] is not None
         and out["p99_ms"] < 20
         and out["lost"] == out["state_mismatches"] == out["extra"] == 0
@@ -305,7 +307,8 @@ def _say_load(title: str, out: dict, args, print) -> None:
         f"{args.series} series from {args.clients} clients in {out['seconds']:.2f} s; "
         f"statuses {out['statuses']}, {out['connection_resets']} connection resets"
     )
-    print(f"  throughput {rps:,.0f} requests/s   {mark(rps > 1000)} target > 1,000")
+    target = TARGET_REQUESTS_PER_SECOND
+    print(f"  throughput {rps:,.0f} requests/s   {mark(rps >= target)} target >= {target:,}")
     p50 = out["p50_ms"]
     print(
         f"  latency p50 {p50 or float('nan'):.2f} ms, p99 {p99 or float('nan'):.2f} ms   "
@@ -590,7 +593,7 @@ def main() -> None:
             "series": args.series,
             "targets": {
                 "p99_ms": 20,
-                "requests_per_second": 1000,
+                "requests_per_second": TARGET_REQUESTS_PER_SECOND,
                 "startup_port_open_seconds": 5,
                 "startup_resident_mb": 300,
             },

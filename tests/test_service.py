@@ -1595,7 +1595,7 @@ def _queued_behind_a_held_transaction(service, first, others):
         for thread in threads[1:]:
             thread.start()
         deadline = time.monotonic() + 10
-        while len(service._group._queue) < len(others) and time.monotonic() < deadline:
+        while len(service._committer._queue) < len(others) and time.monotonic() < deadline:
             time.sleep(0.01)
         gate.set()
         for thread in threads:

@@ -402,9 +402,13 @@ def _add_routes(
         dependencies=needs_model,
         responses=errors(404, 409, 413, 422, 429, 503),
     )
-    def post_observations(series_id: series_path, body: models.Observations) -> JSONResponse:
+    async def post_observations(series_id: series_path, body: models.Observations) -> JSONResponse:
         """Accept new readings of a series and return the forecast after them."""
-        result = service.observe(series_id, body.values, body.timestamps, body.seq, body.horizon)
+        # awaited on the loop: the step runs on the service's committing thread, not a
+        # thread of the pool per request (LiveService.observe_async)
+        result = await service.observe_async(
+            series_id, body.values, body.timestamps, body.seq, body.horizon
+        )
         return JSONResponse({"series_id": series_id, **result})
 
     @app.get(

@@ -25,12 +25,14 @@ transaction survives the process being killed (SIGKILL) at any moment; with
 ``durability="fsync"`` (``synchronous=FULL``) it also survives a power cut, at the price of an
 fsync per request.
 
-Group commit. Requests that arrive while a transaction runs wait for it, and the next
-transaction takes them together (at most ``GROUP_LIMIT``, one per series, in arrival order):
-one read of their states, one compiled step for all of them, one commit, and each answer
-leaves after it. A request refused on its own (a bad timestamp, a conflict, an unknown
-series) is refused alone; if the group's write fails, each of its requests is tried again in a
-transaction of its own, so a request is never refused for another's sake.
+Group commit. A request's checks that need no state run where it arrives (on the event loop
+for HTTP); then it queues for the committing thread (``Committer``), which takes the waiting
+requests together (at most ``GROUP_LIMIT``, one per series, in arrival order): one read of
+their states, one compiled step for all of them, one commit, then each one's forecast, and
+each answer leaves after the commit. A request refused on its own (a bad timestamp, a
+conflict, an unknown series) is refused alone; if the group's write fails, each of its
+requests is tried again in a transaction of its own, so a request is never refused for
+another's sake. No thread of the pool waits per request.
 
 Idempotency. Every accepted reading has a sequence number (its position in the series,
 training data included) and, when sent, a timestamp. A request whose readings are already in
@@ -55,6 +57,8 @@ The numerics stay in ``lstmlab.forecaster`` (``advance``, ``commit``, ``forecast
 this module validates, stores and answers.
 """
 
+import asyncio
+import contextlib
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -219,8 +223,8 @@ class Pending:
         applied: readings stored.
         repeated: leading readings that repeated accepted ones.
         error: why the request was refused; ``None`` when it went through.
-        done: the request's transaction ended (committed, or it was refused).
-        woken: set when the request is done, or when it is to lead the next group.
+        answer: what the request is answered (the forecast after it), once it went through.
+        ended: called (on the committing thread) once the request's outcome is known.
     """
 
     series_id: str
@@ -231,67 +235,64 @@ class Pending:
     applied: int = 0
     repeated: int = 0
     error: Exception | None = None
-    done: bool = field(default=False, repr=False)
-    woken: threading.Event = field(default_factory=threading.Event, repr=False)
+    answer: dict[str, Any] | None = None
+    ended: Callable[[], None] = field(default=lambda: None, repr=False)
 
 
-class Group:
-    """Group commit: one request leads, running a transaction for every request waiting.
+class Committer:
+    """Group commit on one thread: requests queue, and it runs the waiting ones together.
 
-    The first request that finds none running leads; the others wait on their own event. The
-    leader takes the oldest waiting requests (``_take``), runs them, wakes each, and goes on
-    until its own request has run; then the oldest still waiting leads. Only the threads
-    whose requests ended (and the next leader) wake, never every waiting one.
+    ``submit`` returns at once; a committing thread takes the oldest waiting requests
+    (``_take``), runs them (``run``: one transaction, then their answers) and calls each
+    one's ``ended``. While it runs, new requests queue for the next group. The thread is
+    started by a request that finds none, and ends once no request came for ``LINGER_S``.
 
     Args:
-        run: carries a group of requests through one transaction, setting each one's outcome.
+        run: carries a group of requests through one transaction and sets each one's outcome.
         limit: the most requests one group takes.
     """
+
+    LINGER_S = 0.05
 
     def __init__(self, run: Callable[[list[Pending]], None], limit: int) -> None:
         self._run = run
         self._limit = limit
-        self._lock = threading.Lock()
+        self._waiting = threading.Condition()
         self._queue: list[Pending] = []
-        self._running = False  # a leader is running groups
+        self._committing = False
 
     def submit(self, request: Pending) -> None:
-        """Queue ``request`` and return once its group's transaction ended (``request.done``)."""
-        with self._lock:
+        """Queue ``request``; its ``ended`` is called once its outcome is known."""
+        with self._waiting:
             self._queue.append(request)
-            leading = not self._running
-            self._running = True
-        if not leading:
-            request.woken.wait()  # its group ended, or it is handed the lead
-            if request.done:
+            if self._committing:
+                self._waiting.notify()
                 return
-        try:
-            while not request.done:
-                with self._lock:
-                    group = self._take()
-                try:
-                    self._run(group)
-                finally:
-                    self._finish(group, request)
-        finally:
-            with self._lock:  # the oldest waiting request leads next
-                if self._queue:
-                    self._queue[0].woken.set()
-                else:
-                    self._running = False
+            self._committing = True
+        threading.Thread(target=self._commit_while_asked, name="lstmlab-commit").start()
 
-    @staticmethod
-    def _finish(group: Sequence[Pending], leader: Pending) -> None:
-        for member in group:
-            if member.error is None and member.state is None:  # the run was cut short
-                member.error = StoreUnavailable(
-                    "the request's transaction was interrupted and rolled back, nothing was "
-                    "stored; retry it",
-                    retry_after=1,
-                )
-            member.done = True
-            if member is not leader:
-                member.woken.set()
+    def _commit_while_asked(self) -> None:
+        while True:
+            with self._waiting:
+                if not self._queue:
+                    self._waiting.wait(self.LINGER_S)
+                if not self._queue:
+                    self._committing = False
+                    return
+                group = self._take()
+            try:
+                self._run(group)
+            except BaseException:  # noqa: BLE001 - no request is left waiting, whatever failed
+                for member in group:
+                    if member.error is None and member.answer is None:
+                        member.error = StoreUnavailable(
+                            "the request's transaction failed unexpectedly and was rolled "
+                            "back, nothing was stored; retry it (the service's log has more)",
+                            retry_after=1,
+                        )
+            for member in group:
+                with contextlib.suppress(Exception):  # a loop closed since: none to answer
+                    member.ended()
 
     def _take(self) -> list[Pending]:
         """The oldest requests, one per series (a later one must read the earlier's state)."""
@@ -348,7 +349,7 @@ class LiveService:
             max_series=config.max_series,
         )
         self.db_path = getattr(self.store, "path", None)
-        self._group = Group(self._observe_group, GROUP_LIMIT)
+        self._committer = Committer(self._run_group, GROUP_LIMIT)
         try:
             self.forecaster = Forecaster.load(self.model_dir, store=self.store)
             if warm_up:
@@ -469,9 +470,55 @@ class LiveService:
             StoreUnavailable: the store cannot write now (503); nothing is accepted.
             NotReadyError: the warm-up did not end in time or failed (503).
         """
-        forecaster = self.forecaster
         check_series_id(series_id)
         self.wait_ready()  # no request compiles: it waits for the warm-up instead
+        request = self._request(series_id, values, timestamps, seq, horizon)
+        ended = threading.Event()
+        request.ended = ended.set
+        self._committer.submit(request)
+        ended.wait()  # the answer leaves after the commit
+        return self._outcome(request)
+
+    async def observe_async(
+        self,
+        series_id: str,
+        values: Any,
+        timestamps: list[str] | None,
+        seq: int | None,
+        horizon: int,
+    ) -> dict[str, Any]:
+        """``observe`` for the event loop: it awaits the commit, on no thread of its own.
+
+        The checks that need no state run on the loop (no model work, no store); the step,
+        the commit and the forecast run on the committing thread.
+        """
+        check_series_id(series_id)
+        if not self._ready.is_set():  # the warm-up: waited for off the loop
+            await asyncio.to_thread(self.wait_ready)
+        self._check_warm_up()
+        request = self._request(series_id, values, timestamps, seq, horizon)
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+
+        def settle() -> None:  # a request whose client left is not answered
+            if not ended.done():
+                ended.set_result(None)
+
+        request.ended = lambda: loop.call_soon_threadsafe(settle)
+        self._committer.submit(request)
+        await ended
+        return self._outcome(request)
+
+    def _request(
+        self,
+        series_id: str,
+        values: Any,
+        timestamps: list[str] | None,
+        seq: int | None,
+        horizon: int,
+    ) -> Pending:
+        """Every check of a request that needs no series state, made once (see ``observe``)."""
+        check_series_id(series_id)
         if timestamps is None and seq is None:
             raise ValueError(
                 "pass timestamps (one per reading) or seq (the sequence number of the first "
@@ -480,16 +527,29 @@ class LiveService:
         # Before anything is accepted: a bad horizon found after the commit would answer 422
         # for readings that were applied.
         check_int_range("horizon", horizon, 1, self.config.max_horizon)
-        # every check that needs no state, once (the step below does not repeat them)
-        readings = forecaster.network.check_readings(
+        readings = self.forecaster.network.check_readings(
             series_id, values, timestamps, self.config.plausible_factor
         )  # values (n, columns) float64, times (n,) int64 ns UTC or None
-        request = Pending(series_id=series_id, readings=readings, seq=seq, horizon=horizon)
-        self._group.submit(request)  # the answer leaves after the commit
+        return Pending(series_id=series_id, readings=readings, seq=seq, horizon=horizon)
+
+    @staticmethod
+    def _outcome(request: Pending) -> dict[str, Any]:
         if request.error is not None:
             raise request.error
-        forecast = self._forecast(series_id, request.state, horizon)
-        return {"accepted": request.applied, "repeated": request.repeated, **forecast}
+        return request.answer
+
+    def _run_group(self, group: Sequence[Pending]) -> None:
+        """The group's transaction (``_observe_group``), then each accepted request's answer."""
+        self._observe_group(group)
+        for request in group:
+            if request.error is not None:
+                continue
+            try:  # the forecast after the readings, from the state just stored
+                forecast = self._forecast(request.series_id, request.state, request.horizon)
+            except Exception as error:  # noqa: BLE001 - answered as the request's own error
+                request.error = error
+                continue
+            request.answer = {"accepted": request.applied, "repeated": request.repeated, **forecast}
 
     def _observe_group(self, group: Sequence[Pending]) -> None:
         """Every request of ``group`` in one transaction; alone each if the write fails."""
