@@ -198,7 +198,7 @@ class NotReadyError(RuntimeError):
 
 
 GROUP_LIMIT = 8
-"""The most requests one transaction takes (``Group``); the warm-up compiles reads up to it."""
+"""The most requests one transaction takes (``Committer``); the warm-up compiles reads up to it."""
 
 READY_WAIT_S = 60.0
 """How long a request that needs the model waits for the warm-up before it is answered 503."""
@@ -282,7 +282,9 @@ class Committer:
                 group = self._take()
             try:
                 self._run(group)
-            except BaseException:  # noqa: BLE001 - no request is left waiting, whatever failed
+            except BaseException as error:  # noqa: BLE001 - no request is left waiting
+                # (a request's own failure is its error already: this is none of theirs)
+                print(f"lstmlab serve: a group's transaction failed: {error!r}", file=sys.stderr)
                 for member in group:
                     if member.error is None and member.answer is None:
                         member.error = StoreUnavailable(
