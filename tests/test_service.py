@@ -24,11 +24,12 @@ from lstmlab.cli import main
 from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.defaults import MAX_HORIZON
-from lstmlab.forecaster import Forecaster, Recipe
+from lstmlab.forecaster import READ_CAPACITY, Forecaster, Recipe
 from lstmlab.live.service import GROUP_LIMIT, ConflictError, LiveService, ServeConfig
 from lstmlab.live.state_store import SeriesStore
 from lstmlab.live.stores import StoreError
 from lstmlab.model_folder import model_fingerprint, store_path
+from lstmlab.series_network import SeriesNetwork
 from tests.service_process import ServiceProcess, start_service
 
 pytest.importorskip("fastapi")
@@ -1263,13 +1264,13 @@ def test_a_failed_warm_up_stops_the_server_and_is_raised(tmp_path, monkeypatch, 
 def test_the_warm_up_compiles_up_to_the_configured_limits(tmp_path, monkeypatch):
     folder = _model(tmp_path / "m")
     calls = []
-    monkeypatch.setattr(
-        Forecaster, "warm_up", lambda self, *args, **kwargs: calls.append((args, kwargs))
-    )
+    monkeypatch.setattr(Forecaster, "warm_up", lambda self, *args: calls.append(args))
+    monkeypatch.setattr(SeriesNetwork, "warm_up", lambda self, *args: calls.append(args))
     service = LiveService(folder, ServeConfig(max_readings=3, max_horizon=2))
     try:
-        # a lower --max-horizon: less to compile; reads of a whole group (GROUP_LIMIT series)
-        assert calls == [((3, 2), {"max_series": GROUP_LIMIT})]
+        # a lower --max-horizon: less to compile; then the reads of a whole group (up to
+        # GROUP_LIMIT series), without rollouts (a horizon capacity of 1)
+        assert calls == [(3, 2), (READ_CAPACITY, 1, GROUP_LIMIT)]
         with pytest.raises(ValueError, match="horizon must be"):
             service.forecast("trained", 3)
         assert len(service.forecast("trained", 2)["values"]) == 2
@@ -1611,9 +1612,13 @@ def test_requests_that_wait_are_committed_together_and_answered_as_if_alone(tmp_
         rng = np.random.default_rng(2)
         others = [(f"s{i}", rng.uniform(0, 10, 3).tolist(), 0) for i in range(5)]
         others.append(("bad", [5.0], 0))  # seq 0 again with another value: 409, alone
-        answers, errors, transactions = _queued_behind_a_held_transaction(
-            service, ("first", [1.0, 2.0, 3.0], 0), others
-        )
+        from lstmlab.runtime import counting_programs
+
+        with counting_programs() as compiled:  # the warm-up compiled the group's reads too
+            answers, errors, transactions = _queued_behind_a_held_transaction(
+                service, ("first", [1.0, 2.0, 3.0], 0), others
+            )
+        assert compiled.total == 0, str(compiled)
         # the first alone, then the six waiting ones in ONE transaction
         assert transactions == [["first"], sorted(["bad", *(f"s{i}" for i in range(5))])]
         assert sorted(answers) == ["first", *(f"s{i}" for i in range(5))]

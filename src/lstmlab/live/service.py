@@ -370,9 +370,11 @@ class LiveService:
             Exception: whatever the warm-up raised (requests are then answered 503).
         """
         try:
-            self.forecaster.warm_up(
-                self.config.max_readings, self.config.max_horizon, max_series=GROUP_LIMIT
-            )
+            forecaster = self.forecaster
+            forecaster.warm_up(self.config.max_readings, self.config.max_horizon)
+            # a group reads up to GROUP_LIMIT series at once (its forecasts go one by one):
+            # the reads of every row bucket, no rollout (a capacity of 1 skips them)
+            forecaster.network.warm_up(forecaster.read_capacity, 1, GROUP_LIMIT)
         except BaseException as error:
             self._warm_up_error = error
             raise
