@@ -53,8 +53,9 @@ Every program a request can need is compiled at start-up (``Forecaster.warm_up``
 ``max_readings`` readings and ``max_horizon`` steps), so a request with a new number of
 readings never compiles.
 
-The numerics stay in ``lstmlab.forecaster`` (``advance``, ``commit``, ``forecast_state``);
-this module validates, stores and answers.
+The numerics stay in the fitted network (``Forecaster.network``: ``check_readings``,
+``prepare``, ``read``) and the ``Forecaster`` (``state_to_advance``, ``repeated``, ``commit``,
+``forecast_state``); this module groups, validates, stores and answers.
 """
 
 import asyncio
