@@ -216,13 +216,11 @@ class SeriesNetwork:
             The number of programs run: 2 per row bucket for a recursive network with
             ``horizon_capacity > 1``, else 1.
         """
-        zeros = np.zeros((1 if self.model.streams else self.recipe.window, self.model.features))
+        shape = (1 if self.model.streams else self.recipe.window, self.model.features)
+        zeros = np.zeros(shape, np.float32)
         programs = 0
         for rows in [1 << bit for bit in range(bucket(max_series).bit_length())]:
-            checked = {
-                f"warm-up {i}": (self.fresh_state(), zeros.astype(np.float32), None, None)
-                for i in range(rows)
-            }
+            checked = {f"warm-up {i}": (self.fresh_state(), zeros, None, None) for i in range(rows)}
             ready = list(self.read(checked, read_capacity).values())
             programs += 1
             if self.recipe.horizon > 1 or horizon_capacity == 1:

@@ -522,8 +522,10 @@ class LiveService:
         seq: int | None,
         horizon: int,
     ) -> Pending:
-        """Every check of a request that needs no series state, made once (see ``observe``)."""
-        check_series_id(series_id)
+        """Every check of a request that needs no series state, made once (see ``observe``).
+
+        The id is checked by the caller, before it waits for the warm-up.
+        """
         if timestamps is None and seq is None:
             raise ValueError(
                 "pass timestamps (one per reading) or seq (the sequence number of the first "
@@ -579,7 +581,8 @@ class LiveService:
         """
         forecaster = self.forecaster
         network = forecaster.network
-        with self.store.transaction(*(request.series_id for request in group)):
+        by_id = {request.series_id: request for request in group}  # one request per series
+        with self.store.transaction(*by_id):
             checked, fresh = {}, {}
             for request in group:
                 try:
@@ -598,7 +601,7 @@ class LiveService:
             # one compiled step for the group's series (row buckets up to GROUP_LIMIT)
             advanced = network.read(checked, forecaster.read_capacity) if checked else {}
             for series_id, state in advanced.items():
-                request = next(r for r in group if r.series_id == series_id)
+                request = by_id[series_id]
                 readings = fresh[series_id]
                 try:  # a new series past max_series is refused before anything is written
                     forecaster.commit(
