@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -1352,6 +1353,18 @@ def test_the_service_imports_nothing_it_never_uses():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[] []", out
+
+
+def test_the_served_process_maps_no_arrow_library(served):
+    # pandas imports pyarrow whenever it is installed (it is: statsforecast needs it); the
+    # service reads no Arrow data, and pyarrow's ~30 MB would break the 300 MB start-up bound
+    import pyarrow  # the reference: where its shared library lives here
+
+    library = Path(pyarrow.__file__).parent
+    assert list(library.glob("libarrow.so*")), "no libarrow beside pyarrow to look for"
+    status, _ = served.call("GET", "/health")
+    maps = Path(f"/proc/{served.process.pid}/maps").read_text()
+    assert status == 200 and "libarrow" not in maps
 
 
 def test_seq_with_timestamps_is_checked_on_postgresql_too(tmp_path, postgres_url):

@@ -31,6 +31,7 @@ without JAX's persistent compilation cache (``lstmlab.runtime.configure_compile_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import importlib.util
@@ -43,7 +44,7 @@ import sqlite3
 import stat
 import sys
 import tokenize
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1493,6 +1494,24 @@ def _run_observe(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- serve
 
 
+@contextlib.contextmanager
+def _pandas_without_arrow() -> Iterator[None]:
+    """Import what the service runs without pyarrow, which pandas imports whenever it is installed.
+
+    The service reads no Arrow data, and pyarrow would take about 30 MB of its resident
+    memory at start-up (measured 313 -> 279 MB). Only where pandas is not imported yet; a
+    later ``import pyarrow`` in the same process works again.
+    """
+    blocked = "pandas" not in sys.modules and "pyarrow" not in sys.modules
+    if blocked:
+        sys.modules["pyarrow"] = None  # type: ignore[assignment]  # import raises ImportError
+    try:
+        yield
+    finally:
+        if blocked and sys.modules.get("pyarrow", False) is None:
+            del sys.modules["pyarrow"]
+
+
 def _add_serve(parser: argparse.ArgumentParser) -> None:
     from lstmlab.defaults import ServeSettings
 
@@ -1624,8 +1643,10 @@ def _read_token(path: Path | None) -> str | None:
 def _run_serve(args: argparse.Namespace) -> int:
     from lstmlab.checks import check_int_range, check_positive_int
     from lstmlab.defaults import MAX_HORIZON
-    from lstmlab.live.http import run
-    from lstmlab.live.service import ServeConfig
+
+    with _pandas_without_arrow():
+        from lstmlab.live.http import run
+        from lstmlab.live.service import ServeConfig
     from lstmlab.runtime import on_device
 
     # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.
