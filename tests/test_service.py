@@ -1033,14 +1033,14 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
             assert inproc.call("GET", f"/series/shapes/forecast?horizon={horizon}")[0] == 200
     assert compiled.total == 0, str(compiled)
     # 2. a request busy for 3 s in model work (as a compile was) leaves /health answering
-    forecast_state = inproc.service.forecaster.forecast_state
+    forecast_states = inproc.service.forecaster.forecast_states
 
-    def slow(series_id, state, horizon=1):
-        if series_id == "slow":
+    def slow(states, horizon=1):
+        if "slow" in states:
             time.sleep(3)
-        return forecast_state(series_id, state, horizon)
+        return forecast_states(states, horizon)
 
-    monkeypatch.setattr(inproc.service.forecaster, "forecast_state", slow)
+    monkeypatch.setattr(inproc.service.forecaster, "forecast_states", slow)
     results = {}
 
     def post():
@@ -1595,9 +1595,9 @@ def _queued_behind_a_held_transaction(service, first, others):
 
     answers, errors = {}, {}
 
-    def post(series_id, values, seq):
+    def post(series_id, values, seq, horizon=2):
         try:
-            answers[series_id] = service.observe(series_id, values, None, seq, 2)
+            answers[series_id] = service.observe(series_id, values, None, seq, horizon)
         except Exception as error:  # noqa: BLE001 - the test looks at each request's outcome
             errors[series_id] = error
 
@@ -1654,6 +1654,41 @@ def test_requests_that_wait_are_committed_together_and_answered_as_if_alone(tmp_
                 np.testing.assert_allclose(a.h, b.h, atol=1e-6)
         assert service.forecaster.series_state("bad").seen == 1  # nothing of the 409 applied
         alone.close()
+    finally:
+        service.store.close()
+
+
+def test_a_groups_next_step_forecasts_are_made_at_once_as_each_alone(tmp_path):
+    from lstmlab.runtime import counting_programs
+
+    folder = _model(tmp_path / "m")
+    service = LiveService(folder, ServeConfig(max_readings=4, max_horizon=2, new_series=True))
+    try:
+        rng = np.random.default_rng(3)
+        # (series, readings, seq, horizon): one step ahead for s0, s2, s4; two for the others
+        others = [(f"s{i}", rng.uniform(0, 10, 2).tolist(), 0, 1 + i % 2) for i in range(6)]
+        calls = []
+        forecast_states = service.forecaster.forecast_states
+
+        def counted(states, horizon=1):
+            calls.append((sorted(states), horizon))
+            return forecast_states(states, horizon)
+
+        with counting_programs() as compiled, pytest.MonkeyPatch.context() as patch:
+            patch.setattr(service.forecaster, "forecast_states", counted)
+            answers, errors, transactions = _queued_behind_a_held_transaction(
+                service, ("first", [1.0, 2.0], 0, 1), others
+            )
+        assert compiled.total == 0, str(compiled)
+        assert not errors and transactions[1] == sorted(f"s{i}" for i in range(6))
+        # the group's one-step forecasts in one call, each longer one alone
+        assert (["s0", "s2", "s4"], 1) in calls
+        assert sorted(ids for ids, horizon in calls if horizon == 2) == [["s1"], ["s3"], ["s5"]]
+        # each answer is the forecast of its stored state made alone, to the bit
+        for series_id, _, _, horizon in others:
+            alone = service.forecast(series_id, horizon)
+            assert answers[series_id]["values"] == alone["values"]
+            assert answers[series_id]["timestamps"] == alone["timestamps"]
     finally:
         service.store.close()
 

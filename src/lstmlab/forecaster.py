@@ -768,8 +768,25 @@ class Forecaster:
         Returns:
             The ``Forecast``.
         """
+        return self.forecast_states({series_id: state}, horizon)[series_id]
+
+    def forecast_states(
+        self, states: Mapping[str, SeriesState], horizon: int = 1
+    ) -> dict[str, Forecast]:
+        """Forecast ``horizon`` steps from each of ``states`` at once (none is changed).
+
+        One step ahead this is the states' stored predictions, without a device call; further
+        ahead, one rollout of every state.
+
+        Args:
+            states: series id -> its state.
+            horizon: steps.
+
+        Returns:
+            Series id -> its ``Forecast``.
+        """
         horizon = self._require_model().check_horizon(horizon)
-        return self._forecasts({series_id: state}, horizon)[series_id]
+        return self._forecasts(states, horizon)
 
     def series_forecast(self, series_id: str, horizon: int = 1) -> Forecast:
         """Forecast a known series from its stored state (the state does not change).

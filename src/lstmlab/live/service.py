@@ -55,14 +55,14 @@ readings never compiles.
 
 The numerics stay in the fitted network (``Forecaster.network``: ``check_readings``,
 ``prepare``, ``read``) and the ``Forecaster`` (``state_to_advance``, ``repeated``, ``commit``,
-``forecast_state``); this module groups, validates, stores and answers.
+``forecast_states``); this module groups, validates, stores and answers.
 """
 
 import asyncio
 import contextlib
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -546,16 +546,29 @@ class LiveService:
         return request.answer
 
     def _run_group(self, group: Sequence[Pending]) -> None:
-        """The group's transaction (``_observe_group``), then each accepted request's answer."""
+        """The group's transaction (``_observe_group``), then each accepted request's answer.
+
+        The forecasts one step ahead are the group's stored predictions, made at once (no
+        device call); a longer one is one request's rollout (the program of one row the
+        warm-up compiled).
+        """
         self._observe_group(group)
-        for request in group:
-            if request.error is not None:
-                continue
-            try:  # the forecast after the readings, from the state just stored
-                forecast = self._forecast(request.series_id, request.state, request.horizon)
-            except Exception as error:  # noqa: BLE001 - answered as the request's own error
-                request.error = error
-                continue
+        accepted = [request for request in group if request.error is None]
+        next_steps = [request for request in accepted if request.horizon == 1]
+        forecasts: dict[str, dict[str, Any]] = {}
+        if len(next_steps) > 1:
+            try:
+                forecasts = self._forecasts({r.series_id: r.state for r in next_steps}, 1)
+            except Exception:  # noqa: BLE001 - each request again on its own, below
+                forecasts = {}
+        for request in accepted:
+            forecast = forecasts.get(request.series_id)
+            if forecast is None:
+                try:  # the forecast after the readings, from the state just stored
+                    forecast = self._forecast(request.series_id, request.state, request.horizon)
+                except Exception as error:  # noqa: BLE001 - answered as the request's own error
+                    request.error = error
+                    continue
             request.answer = {"accepted": request.applied, "repeated": request.repeated, **forecast}
 
     def _observe_group(self, group: Sequence[Pending]) -> None:
@@ -675,10 +688,18 @@ class LiveService:
         )
 
     def _forecast(self, series_id: str, state: SeriesState, horizon: int) -> dict[str, Any]:
-        forecast = self.forecaster.forecast_state(series_id, state, horizon)
-        out = forecast.to_dict()
-        last = state.last_time  # a series of steps: its last step number
-        out["last_timestamp"] = (
-            None if last is None else self.forecaster.network.time_text(last, state.zone)
-        )
+        return self._forecasts({series_id: state}, horizon)[series_id]
+
+    def _forecasts(
+        self, states: Mapping[str, SeriesState], horizon: int
+    ) -> dict[str, dict[str, Any]]:
+        """Each series' forecast answer: the ``Forecast`` and its last reading's time."""
+        network = self.forecaster.network
+        out = {}
+        for series_id, forecast in self.forecaster.forecast_states(states, horizon).items():
+            answer = forecast.to_dict()
+            last, zone = states[series_id].last_time, states[series_id].zone
+            # a series of steps: its last step number
+            answer["last_timestamp"] = None if last is None else network.time_text(last, zone)
+            out[series_id] = answer
         return out
