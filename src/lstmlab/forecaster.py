@@ -773,17 +773,9 @@ class Forecaster:
     def forecast_states(
         self, states: Mapping[str, SeriesState], horizon: int = 1
     ) -> dict[str, Forecast]:
-        """Forecast ``horizon`` steps from each of ``states`` at once (none is changed).
+        """``forecast_state`` of each of ``states`` (series id -> state) at once.
 
-        One step ahead this is the states' stored predictions, without a device call; further
-        ahead, one rollout of every state.
-
-        Args:
-            states: series id -> its state.
-            horizon: steps.
-
-        Returns:
-            Series id -> its ``Forecast``.
+        One step ahead: the states' stored predictions, no device call; further: one rollout.
         """
         horizon = self._require_model().check_horizon(horizon)
         return self._forecasts(states, horizon)
