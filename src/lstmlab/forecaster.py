@@ -768,7 +768,8 @@ class Forecaster:
         Returns:
             The ``Forecast``.
         """
-        return self.forecast_states({series_id: state}, horizon)[series_id]
+        horizon = self._require_model().check_horizon(horizon)
+        return self._forecasts({series_id: state}, horizon)[series_id]
 
     def forecast_states(
         self, states: Mapping[str, SeriesState], horizon: int = 1
