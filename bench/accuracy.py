@@ -96,6 +96,16 @@ def data_dir(path: str | None) -> Path:
     return Path(os.environ.get("LSTMLAB_DATA") or REPO_DIR.parent / "shared" / "data")
 
 
+def data_dir_or_skip(path: str | None, benchmark: str) -> Path | None:
+    """``data_dir``; ``None`` when it is no folder, the skip printed and its JSON line emitted."""
+    folder = data_dir(path)
+    if folder.is_dir():
+        return folder
+    print(f"skipped: no shared data folder at {folder}; pass --data or set LSTMLAB_DATA")
+    emit_json({"benchmark": benchmark, "skipped": "no data"})
+    return None
+
+
 def load(series: Series, folder: Path):
     """The series as a ``LoadedSeries``, missing values kept (compare fills them)."""
     from lstmlab.data.loading import LoadConfig, load_csv, load_household_days

@@ -50,7 +50,7 @@ import pandas as pd
 from _common import BENCH_DIR, emit_json, machine_info, package_version
 
 # one list of series, one loader, and the same compile cache settings (set at its import)
-from accuracy import SERIES, data_dir, geometric_mean, load
+from accuracy import SERIES, data_dir_or_skip, geometric_mean, load
 
 RESULTS = BENCH_DIR / "results"
 STATISTICAL = ("AutoETS", "AutoTheta", "AutoARIMA", "SeasonalNaive")
@@ -372,10 +372,8 @@ def settings_of(pairs: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    folder = data_dir(args.data)
-    if not folder.is_dir():
-        print(f"skipped: no shared data folder at {folder}; pass --data or set LSTMLAB_DATA")
-        emit_json({"benchmark": "forecaster_accuracy", "skipped": "no data"})
+    folder = data_dir_or_skip(args.data, "forecaster_accuracy")
+    if folder is None:
         return 0
     kinds = args.horizons or ["season", "one"]
     settings = settings_of(args.set)

@@ -38,7 +38,7 @@ import pandas as pd
 from _common import emit_json, machine_info, package_version
 
 # one list of series, one loader, and the same compile cache settings (set at its import)
-from accuracy import SERIES, data_dir
+from accuracy import SERIES, data_dir_or_skip
 from forecaster_accuracy import LEVEL, long_frame, series_frame
 
 KINDS = ("mlp", "stateless", "stateful")
@@ -99,10 +99,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    folder = data_dir(args.data)
-    if not folder.is_dir():
-        print(f"skipped: no shared data folder at {folder}; pass --data or set LSTMLAB_DATA")
-        emit_json({"benchmark": "interval_shift", "skipped": "no data"})
+    folder = data_dir_or_skip(args.data, "interval_shift")
+    if folder is None:
         return 0
     warnings.filterwarnings("ignore")
     settings = [("Forecaster() (default)", {})] + [

@@ -67,7 +67,7 @@ import pandas as pd
 from _common import BENCH_DIR, emit_json, machine_info, package_version
 
 # the series, loader, scores and compile cache settings of the accuracy benchmarks
-from accuracy import SERIES, data_dir, geometric_mean
+from accuracy import SERIES, data_dir_or_skip, geometric_mean
 from forecaster_accuracy import long_frame, mase_scale, scores, series_frame
 
 RESULTS = BENCH_DIR / "results"
@@ -299,10 +299,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    folder = data_dir(args.data)
-    if not folder.is_dir():
-        print(f"skipped: no shared data folder at {folder}; pass --data or set LSTMLAB_DATA")
-        emit_json({"benchmark": "stateful_layout", "skipped": "no data"})
+    folder = data_dir_or_skip(args.data, "stateful_layout")
+    if folder is None:
         return 0
     started = time.perf_counter()
     cases: list[dict[str, Any]] = []
