@@ -1619,104 +1619,100 @@ def _queued_behind_a_held_transaction(service, first, others):
     return answers, errors, transactions
 
 
-def test_requests_that_wait_are_committed_together_and_answered_as_if_alone(tmp_path):
+@pytest.fixture
+def grouping(tmp_path):
+    """``(folder, service)``: a service of new series, up to 4 readings and 2 steps a request."""
     folder = _model(tmp_path / "m")
     service = LiveService(folder, ServeConfig(max_readings=4, max_horizon=2, new_series=True))
-    try:
-        service.observe("bad", [1.0], None, 0, 1)  # its seq 0 is taken: a conflict below
-        rng = np.random.default_rng(2)
-        others = [(f"s{i}", rng.uniform(0, 10, 3).tolist(), 0) for i in range(5)]
-        others.append(("bad", [5.0], 0))  # seq 0 again with another value: 409, alone
-        from lstmlab.runtime import counting_programs
-
-        with counting_programs() as compiled:  # the warm-up compiled the group's reads too
-            answers, errors, transactions = _queued_behind_a_held_transaction(
-                service, ("first", [1.0, 2.0, 3.0], 0), others
-            )
-        assert compiled.total == 0, str(compiled)
-        # the first alone, then the six waiting ones in ONE transaction
-        assert transactions == [["first"], sorted(["bad", *(f"s{i}" for i in range(5))])]
-        assert sorted(answers) == ["first", *(f"s{i}" for i in range(5))]
-        assert isinstance(errors.pop("bad"), ConflictError) and not errors
-        # the reference: the same readings, one request at a time, through Forecaster.observe
-        # on an empty store of the same model
-        alone = Forecaster.load(folder, store=SeriesStore(None, model=service.fingerprint))
-        for series_id, values, _ in [("first", [1.0, 2.0, 3.0], 0), *others[:5]]:
-            want = alone.observe(series_id, values, horizon=2, new_series=True)
-            got = answers[series_id]
-            assert (got["accepted"], got["seen"]) == (len(values), want.seen)
-            np.testing.assert_allclose(got["values"], want.values, rtol=1e-6)
-            stored, reference = (
-                service.forecaster.series_state(series_id),
-                alone.series_state(series_id),
-            )
-            for a, b in zip(stored.rnn, reference.rnn, strict=True):
-                np.testing.assert_allclose(a.h, b.h, atol=1e-6)
-        assert service.forecaster.series_state("bad").seen == 1  # nothing of the 409 applied
-        alone.close()
-    finally:
-        service.store.close()
+    yield folder, service
+    service.store.close()
 
 
-def test_a_groups_next_step_forecasts_are_made_at_once_as_each_alone(tmp_path):
+def test_requests_that_wait_are_committed_together_and_answered_as_if_alone(grouping):
+    folder, service = grouping
+    service.observe("bad", [1.0], None, 0, 1)  # its seq 0 is taken: a conflict below
+    rng = np.random.default_rng(2)
+    others = [(f"s{i}", rng.uniform(0, 10, 3).tolist(), 0) for i in range(5)]
+    others.append(("bad", [5.0], 0))  # seq 0 again with another value: 409, alone
     from lstmlab.runtime import counting_programs
 
-    folder = _model(tmp_path / "m")
-    service = LiveService(folder, ServeConfig(max_readings=4, max_horizon=2, new_series=True))
-    try:
-        rng = np.random.default_rng(3)
-        # (series, readings, seq, horizon): one step ahead for s0, s2, s4; two for the others
-        others = [(f"s{i}", rng.uniform(0, 10, 2).tolist(), 0, 1 + i % 2) for i in range(6)]
-        calls = []
-        forecast_states = service.forecaster.forecast_states
-
-        def counted(states, horizon=1):
-            calls.append((sorted(states), horizon))
-            return forecast_states(states, horizon)
-
-        with counting_programs() as compiled, pytest.MonkeyPatch.context() as patch:
-            patch.setattr(service.forecaster, "forecast_states", counted)
-            answers, errors, transactions = _queued_behind_a_held_transaction(
-                service, ("first", [1.0, 2.0], 0, 1), others
-            )
-        assert compiled.total == 0, str(compiled)
-        assert not errors and transactions[1] == sorted(f"s{i}" for i in range(6))
-        # the group's one-step forecasts in one call, each longer one alone
-        assert (["s0", "s2", "s4"], 1) in calls
-        assert sorted(ids for ids, horizon in calls if horizon == 2) == [["s1"], ["s3"], ["s5"]]
-        # each answer is the forecast of its stored state made alone, to the bit
-        for series_id, _, _, horizon in others:
-            alone = service.forecast(series_id, horizon)
-            assert answers[series_id]["values"] == alone["values"]
-            assert answers[series_id]["timestamps"] == alone["timestamps"]
-    finally:
-        service.store.close()
+    with counting_programs() as compiled:  # the warm-up compiled the group's reads too
+        answers, errors, transactions = _queued_behind_a_held_transaction(
+            service, ("first", [1.0, 2.0, 3.0], 0), others
+        )
+    assert compiled.total == 0, str(compiled)
+    # the first alone, then the six waiting ones in ONE transaction
+    assert transactions == [["first"], sorted(["bad", *(f"s{i}" for i in range(5))])]
+    assert sorted(answers) == ["first", *(f"s{i}" for i in range(5))]
+    assert isinstance(errors.pop("bad"), ConflictError) and not errors
+    # the reference: the same readings, one request at a time, through Forecaster.observe
+    # on an empty store of the same model
+    alone = Forecaster.load(folder, store=SeriesStore(None, model=service.fingerprint))
+    for series_id, values, _ in [("first", [1.0, 2.0, 3.0], 0), *others[:5]]:
+        want = alone.observe(series_id, values, horizon=2, new_series=True)
+        got = answers[series_id]
+        assert (got["accepted"], got["seen"]) == (len(values), want.seen)
+        np.testing.assert_allclose(got["values"], want.values, rtol=1e-6)
+        stored, reference = (
+            service.forecaster.series_state(series_id),
+            alone.series_state(series_id),
+        )
+        for a, b in zip(stored.rnn, reference.rnn, strict=True):
+            np.testing.assert_allclose(a.h, b.h, atol=1e-6)
+    assert service.forecaster.series_state("bad").seen == 1  # nothing of the 409 applied
+    alone.close()
 
 
-def test_a_group_whose_write_fails_is_tried_again_request_by_request(tmp_path):
+def test_a_groups_next_step_forecasts_are_made_at_once_as_each_alone(grouping):
+    from lstmlab.runtime import counting_programs
+
+    _, service = grouping
+    rng = np.random.default_rng(3)
+    # (series, readings, seq, horizon): one step ahead for s0, s2, s4; two for the others
+    others = [(f"s{i}", rng.uniform(0, 10, 2).tolist(), 0, 1 + i % 2) for i in range(6)]
+    calls = []
+    forecast_states = service.forecaster.forecast_states
+
+    def counted(states, horizon=1):
+        calls.append((sorted(states), horizon))
+        return forecast_states(states, horizon)
+
+    with counting_programs() as compiled, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service.forecaster, "forecast_states", counted)
+        answers, errors, transactions = _queued_behind_a_held_transaction(
+            service, ("first", [1.0, 2.0], 0, 1), others
+        )
+    assert compiled.total == 0, str(compiled)
+    assert not errors and transactions[1] == sorted(f"s{i}" for i in range(6))
+    # the group's one-step forecasts in one call, each longer one alone
+    assert (["s0", "s2", "s4"], 1) in calls
+    assert sorted(ids for ids, horizon in calls if horizon == 2) == [["s1"], ["s3"], ["s5"]]
+    # each answer is the forecast of its stored state made alone, to the bit
+    for series_id, _, _, horizon in others:
+        alone = service.forecast(series_id, horizon)
+        assert answers[series_id]["values"] == alone["values"]
+        assert answers[series_id]["timestamps"] == alone["timestamps"]
+
+
+def test_a_group_whose_write_fails_is_tried_again_request_by_request(grouping, monkeypatch):
     from lstmlab.live.stores import StoreUnavailable
 
-    folder = _model(tmp_path / "m")
-    service = LiveService(folder, ServeConfig(max_readings=4, max_horizon=2, new_series=True))
-    try:
-        put = service.store.put
+    _, service = grouping
+    put = service.store.put
 
-        def failing_put(series_id, *args, **kwargs):
-            if series_id == "broken":
-                raise StoreUnavailable("writing failed: disk I/O error", retry_after=1)
-            return put(series_id, *args, **kwargs)
+    def failing_put(series_id, *args, **kwargs):
+        if series_id == "broken":
+            raise StoreUnavailable("writing failed: disk I/O error", retry_after=1)
+        return put(series_id, *args, **kwargs)
 
-        service.store.put = failing_put
-        others = [("a", [1.0, 2.0], 0), ("broken", [3.0], 0), ("b", [4.0], 0)]
-        answers, errors, transactions = _queued_behind_a_held_transaction(
-            service, ("first", [1.0], 0), others
-        )
-        # the group of three failed as one, then each went alone: only "broken" is refused
-        assert transactions == [["first"], ["a", "b", "broken"], ["a"], ["broken"], ["b"]]
-        assert sorted(answers) == ["a", "b", "first"]
-        assert list(errors) == ["broken"] and isinstance(errors["broken"], StoreUnavailable)
-        assert service.forecaster.stored_state("broken") is None
-        assert [service.forecaster.series_state(i).seen for i in "ab"] == [2, 1]
-    finally:
-        del service.store.put
-        service.store.close()
+    monkeypatch.setattr(service.store, "put", failing_put)
+    others = [("a", [1.0, 2.0], 0), ("broken", [3.0], 0), ("b", [4.0], 0)]
+    answers, errors, transactions = _queued_behind_a_held_transaction(
+        service, ("first", [1.0], 0), others
+    )
+    # the group of three failed as one, then each went alone: only "broken" is refused
+    assert transactions == [["first"], ["a", "b", "broken"], ["a"], ["broken"], ["b"]]
+    assert sorted(answers) == ["a", "b", "first"]
+    assert list(errors) == ["broken"] and isinstance(errors["broken"], StoreUnavailable)
+    assert service.forecaster.stored_state("broken") is None
+    assert [service.forecaster.series_state(i).seen for i in "ab"] == [2, 1]

@@ -28,11 +28,11 @@ fsync per request.
 Group commit. A request's checks that need no state run where it arrives (on the event loop
 for HTTP); then it queues for the committing thread (``Committer``), which takes the waiting
 requests together (at most ``GROUP_LIMIT``, one per series, in arrival order): one read of
-their states, one compiled step for all of them, one commit, then each one's forecast, and
-each answer leaves after the commit. A request refused on its own (a bad timestamp, a
-conflict, an unknown series) is refused alone; if the group's write fails, each of its
-requests is tried again in a transaction of its own, so a request is never refused for
-another's sake. No thread of the pool waits per request.
+their states, one compiled step for all of them, one commit, then their forecasts (those one
+step ahead at once, from the stored predictions), and each answer leaves after the commit. A
+request refused on its own (a bad timestamp, a conflict, an unknown series) is refused alone;
+if the group's write fails, each of its requests is tried again in a transaction of its own,
+so a request is never refused for another's sake. No thread of the pool waits per request.
 
 Idempotency. Every accepted reading has a sequence number (its position in the series,
 training data included) and, when sent, a timestamp. A request whose readings are already in
@@ -556,7 +556,7 @@ class LiveService:
         accepted = [request for request in group if request.error is None]
         next_steps = [request for request in accepted if request.horizon == 1]
         forecasts: dict[str, dict[str, Any]] = {}
-        if len(next_steps) > 1:
+        if next_steps:
             try:
                 forecasts = self._forecasts({r.series_id: r.state for r in next_steps}, 1)
             except Exception:  # noqa: BLE001 - each request again on its own, below
