@@ -15,7 +15,8 @@ from lstmlab.core.model import LSTMConfig, MLPConfig, init_params
 from lstmlab.data.scaling import fit_scaler
 from lstmlab.defaults import PLAUSIBLE_FACTOR
 from lstmlab.forecaster import Forecaster, ForecasterConfig, Recipe
-from lstmlab.pipeline import CALIBRATION_MIN_STEPS
+from lstmlab.pipeline import CALIBRATION_MIN_STEPS, CALIBRATION_ORIGINS
+from lstmlab.states import ERRORS_KEPT
 
 WINDOW = 3
 
@@ -961,6 +962,33 @@ def test_interval_coverage_is_near_nominal_on_known_noise():
     ).fit(train)
     with pytest.raises(ValueError, match="no validation residuals to calibrate intervals on"):
         none.forecast(1, level=0.8)
+    # After fit the noise doubles. The intervals learn from each one-step error observe sees:
+    # each is kept in the state (the reading minus the forecast it held, in scaled units),
+    # and once as many as the residuals have come, the interval rests on them alone.
+    scale = float(model.series_state("0").scaler.scale[0])
+    count = int(np.isfinite(model.network.calibration.residuals["0"][:, 0, 0]).sum())
+    assert count <= ERRORS_KEPT == CALIBRATION_ORIGINS  # a state keeps as many as needed
+    wide = 10 + rng.normal(0, 2.0, 3 * count)
+    first_widths = (lambda f: (f["upper"] - f["forecast"]).to_numpy())(model.forecast(3, level=0.8))
+    inside, fixed = [], []
+    for k, value in enumerate(wide):
+        frame = model.forecast(3, level=0.8)
+        lower, forecast, upper = frame[["lower", "forecast", "upper"]].to_numpy()[0]
+        inside.append(lower <= value <= upper)
+        fixed.append(abs(value - forecast) <= half)
+        model.observe("0", [value])
+        errors = model.series_state("0").errors[:, 0]
+        assert len(errors) == min(k + 1, ERRORS_KEPT)
+        np.testing.assert_allclose(errors[-1] * scale, value - forecast, rtol=1e-4, atol=1e-4)
+        if k + 1 >= count:  # the latest `count` errors alone: their conformal rank
+            latest = np.abs(errors[-count:]) * scale
+            want = np.sort(latest)[int(np.ceil((count + 1) * 0.8)) - 1]
+            after = model.forecast(3, level=0.8)
+            width = (after["upper"] - after["forecast"]).to_numpy()
+            np.testing.assert_allclose(width[0], want, rtol=1e-5)
+            # further steps widen as the first did
+            np.testing.assert_allclose(width / width[0], first_widths / first_widths[0])
+    assert np.mean(fixed[count:]) < 0.6 < 0.7 <= np.mean(inside[count:]) <= 0.9
 
 
 @pytest.mark.parametrize("kind", ["mlp", "stateful"])
@@ -1275,6 +1303,35 @@ def test_a_named_zone_follows_daylight_saving():
     ]
     with pytest.raises(ValueError, match=r"expected 2024-03-31T04:00:00\+02:00"):
         model.observe("b", [1.0], ["2024-03-31T05:00:00+02:00"])
+
+
+@pytest.mark.parametrize("kind", ["mlp", "stateful", "stream"])
+def test_each_forecasts_error_is_kept_in_the_state_and_its_folder(tmp_path, kind):
+    from lstmlab.states import state_arrays, state_from_arrays
+
+    model = _forecaster(kind, columns=2)
+    values = _series(WINDOW + 8, columns=2)
+    scale = np.asarray(model.series_state("s").scaler.scale)
+    model.observe("s", values[:WINDOW], _times(0, WINDOW))
+    assert len(model.series_state("s").errors) == 0  # no forecast was held before
+    want = []
+    for k in range(WINDOW, WINDOW + 6):
+        held = model.forecast(1, series="s").pivot(index="step", columns="target")["forecast"]
+        model.observe("s", values[k : k + 1], _times(k, 1))
+        want.append(values[k] - held.to_numpy()[0])  # original units
+    # several readings at once: only the first met a forecast a caller could see
+    held = model.forecast(1, series="s").pivot(index="step", columns="target")["forecast"]
+    model.observe("s", values[WINDOW + 6 :], _times(WINDOW + 6, 2))
+    want.append(values[WINDOW + 6] - held.to_numpy()[0])
+    errors = model.series_state("s").errors
+    np.testing.assert_allclose(errors * scale, np.array(want), rtol=1e-4, atol=1e-4)
+    # saved and loaded with the state; a state stored before errors were kept has none
+    loaded = Forecaster.load(model.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.series_state("s").errors, errors)
+    arrays = state_arrays(model.model_config, model.recipe, model.series_state("s"), 1)
+    del arrays["errors"], arrays["errors_length"]
+    old = state_from_arrays(model.model_config, model.recipe, arrays, 1, "standard", "s")
+    assert len(old.errors) == 0 and old.seen == model.series_state("s").seen
 
 
 def test_a_state_stored_before_zones_loads_naive():

@@ -47,16 +47,43 @@ def test_halfwidths_are_the_conformal_rank_of_the_residuals_in_the_series_units(
     _, network = _network(residuals=residuals)
     scale = 2.5
     scaler = dataclasses.replace(network.scaler, scale=np.array([scale]))
-    half = network.halfwidths("a", 90, 1, scaler)
+    state = dataclasses.replace(network.fresh_state(), scaler=scaler)
+    half = network.halfwidths("a", 90, 1, state)
     # the reference: the ceil((n + 1) * 0.9)-th smallest |residual| of the 39, times the scale
     k = int(np.ceil((39 + 1) * 0.9))
     want = np.sort(np.abs(residuals[:, 0, 0]))[k - 1] * scale
     assert half.shape == (1, 1)
     np.testing.assert_allclose(half[0, 0], want, rtol=1e-12)
     # a level the residuals cannot back is infinite, not narrow
-    assert np.isinf(network.halfwidths("a", 0.99, 1, scaler)).all()
+    assert np.isinf(network.halfwidths("a", 0.99, 1, state)).all()
     with pytest.raises(ValueError, match="halfwidths takes one level"):
-        network.halfwidths("a", [80, 95], 1, scaler)
+        network.halfwidths("a", [80, 95], 1, state)
+
+
+def test_the_one_step_errors_seen_since_fit_slide_into_the_residuals():
+    rng = np.random.default_rng(4)
+    residuals = rng.normal(0.0, 0.5, size=(19, 3, 1))  # (origins, steps, columns), scaled
+    residuals[2, 0, 0] = np.nan  # a missing residual is left out: 18 at the first step
+    _, network = _network(residuals=residuals)
+    state = network.fresh_state()
+    scale = abs(float(state.scaler.scale[0]))
+    before = network.halfwidths("a", 80, 3, state)
+    errors = rng.normal(0.0, 2.0, size=(25, 1)).astype(np.float32)  # wider than the residuals
+    none_seen = dataclasses.replace(state, errors=errors[:0])
+    np.testing.assert_array_equal(network.halfwidths("a", 80, 3, none_seen), before)
+    finite = residuals[~np.isnan(residuals[:, 0, 0]), 0, 0]
+    for seen in (1, 5, 17, 18, 25):
+        after = network.halfwidths("a", 80, 3, dataclasses.replace(state, errors=errors[:seen]))
+        # the 18 latest of the residuals followed by the errors: the 16th smallest |value|
+        # (ceil(19 * 0.8)), in the series' units
+        latest = np.concatenate([finite, errors[:seen, 0]])[-18:]
+        np.testing.assert_allclose(after[0, 0], np.sort(np.abs(latest))[15] * scale, rtol=1e-6)
+        # every further step is scaled as the first
+        np.testing.assert_allclose(after[1:], before[1:] * after[0] / before[0], rtol=1e-12)
+    assert after[0, 0] > 2 * before[0, 0]  # the errors' spread, not the residuals'
+    # too few residuals for the level: infinite, whatever errors were seen
+    seen = dataclasses.replace(state, errors=errors)
+    assert np.isinf(network.halfwidths("a", 0.99, 3, seen)).all()
 
 
 def test_a_direct_head_forecasts_at_most_its_horizon():

@@ -749,13 +749,15 @@ class Forecaster:
         """The most steps ahead a forecast can have intervals for (``Calibration.steps``)."""
         return self._require_model().calibrated_steps
 
-    def halfwidths(self, series_id: str, level: float, horizon: int) -> np.ndarray:
+    def halfwidths(
+        self, series_id: str, level: float, horizon: int, state: SeriesState | None = None
+    ) -> np.ndarray:
         """``(horizon, columns)`` split-conformal half-widths of a series' forecast, in its units.
 
-        ``SeriesNetwork.halfwidths`` with the series' scaler.
+        ``SeriesNetwork.halfwidths`` from ``state`` (``None``: the series' stored state).
         """
-        network = self._require_model()
-        return network.halfwidths(series_id, level, horizon, self.series_state(series_id).scaler)
+        state = self.series_state(series_id) if state is None else state
+        return self._require_model().halfwidths(series_id, level, horizon, state)
 
     def forecast_state(self, series_id: str, state: SeriesState, horizon: int = 1) -> Forecast:
         """Forecast ``horizon`` steps from ``state`` (``state`` is not changed).
@@ -822,7 +824,7 @@ class Forecaster:
             level: the nominal coverage of a prediction interval: a fraction (``0.9``), a
                 percent (``90``) or a list of either (``[80, 95]``); ``None`` for none.
                 Split-conformal, from the validation tail's residuals per step ahead
-                (``halfwidths``).
+                and the one-step errors seen since (``halfwidths``).
 
         Returns:
             One row per series and step: ``series_id``, ``time`` (the timestamps continuing

@@ -732,11 +732,26 @@ class Calibration:
             self._bounds[key] = (plausible_range(np.stack(extremes), factor), extremes)
         return self._bounds[key]
 
-    def halfwidths(self, series_id: str, level: float, horizon: int, steps: int) -> np.ndarray:
+    def halfwidths(
+        self,
+        series_id: str,
+        level: float,
+        horizon: int,
+        steps: int,
+        errors: np.ndarray | None = None,
+    ) -> np.ndarray:
         """``(horizon, columns)`` split-conformal half-widths in the series' scaled units.
 
         From the series' residuals (every series' for one first seen after fitting), per
         step ahead (``conformal_halfwidths``); ``steps`` is how far they are calibrated.
+
+        The one-step errors seen since ``fit`` (``errors``, ``(k, columns)`` scaled, oldest
+        first: ``SeriesState.errors``) slide into the one-step residuals: the interval one
+        step ahead rests on the latest ``n`` of the residuals followed by the errors, ``n``
+        the residuals' count, so that after ``n`` readings it rests on the errors alone.
+        Errors after a model's training data grow where the series moves on (measured by
+        ``bench/interval_shift.py``); the validation tail alone covers too little then.
+        Every further step's half-width is scaled as the first one's changed.
 
         Raises:
             ValueError: ``horizon`` beyond ``steps``, or no residuals.
@@ -755,7 +770,20 @@ class Calibration:
                 "with validation=0, or saved before intervals existed); fit it with "
                 "validation=0.2, or forecast without level="
             )
-        return conformal_halfwidths(residuals[:, :horizon], level)
+        half = conformal_halfwidths(residuals[:, :horizon], level)
+        if errors is None or not len(errors):
+            return half
+        first = half[0].copy()
+        for column in range(half.shape[1]):
+            calibration = residuals[:, 0, column]
+            calibration = calibration[np.isfinite(calibration)]
+            if not len(calibration):  # no residual: an infinite interval, whatever was seen
+                continue
+            latest = np.concatenate([calibration, errors[:, column]])[-len(calibration) :]
+            first[column] = conformal_halfwidths(latest[:, None, None], level)[0, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = np.where(np.isfinite(half[0]) & (half[0] > 0), first / half[0], 1.0)
+        return np.concatenate([first[None], half[1:] * change[None]])
 
     def to_dict(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         """JSON-ready dict; the residuals go into ``arrays``, which the dict names.

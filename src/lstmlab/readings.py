@@ -499,7 +499,7 @@ def forecast_frame(
     columns: Sequence[str],
     bounds: Sequence[tuple[float, str, str]],
     clock: SeriesClock,
-    halfwidths: Callable[[str, float, int], np.ndarray],
+    halfwidths: Callable[[str, float, int, SeriesState], np.ndarray],
 ) -> pd.DataFrame:
     """``Forecaster.forecast``'s tidy frame of the series' forecasts (those with values).
 
@@ -510,7 +510,8 @@ def forecast_frame(
         columns: the value columns.
         bounds: the interval columns (``lstmlab.pipeline.bound_columns``).
         clock: the series' clock (the forecast steps' times).
-        halfwidths: ``(series id, level, horizon)`` -> ``(horizon, columns)`` half-widths.
+        halfwidths: ``(series id, level, horizon, state)`` -> ``(horizon, columns)``
+            half-widths.
     """
     steps = np.arange(1, horizon + 1)
     # One frame built from whole columns (a global model may forecast 50,000 series):
@@ -548,7 +549,7 @@ def forecast_frame(
     if len(columns) > 1:
         out.insert(3, "target", np.tile(np.repeat(np.asarray(columns), horizon), len(kept)))
     for value, lower, upper in bounds:
-        half = np.stack([halfwidths(i, value, horizon) for i in kept])
+        half = np.stack([halfwidths(i, value, horizon, states[i]) for i in kept])
         half = half.transpose(0, 2, 1).reshape(-1)  # as the forecasts
         out[lower] = out["forecast"].to_numpy() - half
         out[upper] = out["forecast"].to_numpy() + half

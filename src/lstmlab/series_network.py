@@ -30,7 +30,7 @@ from lstmlab.readings import (
     timed_readings,
 )
 from lstmlab.scoring import SeedFlags
-from lstmlab.states import SeriesState, StateCodec
+from lstmlab.states import SeriesState, StateCodec, observed_errors
 from lstmlab.stepping import Prepared, bucket, read_states, replay_scaled, rollout_states
 
 __all__ = ["SeriesNetwork"]
@@ -146,8 +146,18 @@ class SeriesNetwork:
         return prepared(series_id, state, readings, self.clock, steps=self.steps, horizon=horizon)
 
     def read(self, checked: Mapping[str, Prepared], capacity: int) -> dict[str, SeriesState]:
-        """The states after the prepared readings of every series (``stepping.read_states``)."""
-        return read_states(self.model, self.params, self.recipe.window, checked, capacity)
+        """The states after the prepared readings of every series (``stepping.read_states``).
+
+        Each state keeps the error of the forecast it held when the first of its readings
+        came (``observed_errors``): a forecast a caller could have seen, so one reading per
+        call counts every error.
+        """
+        after = read_states(self.model, self.params, self.recipe.window, checked, capacity)
+        columns = len(self.recipe.columns)
+        for series_id, (before, scaled, _, _) in checked.items():
+            errors = observed_errors(before, scaled[0, :columns])
+            after[series_id] = dataclasses.replace(after[series_id], errors=errors)
+        return after
 
     def rollout(
         self, states: Sequence[SeriesState], horizon: int, capacity: int
@@ -236,20 +246,21 @@ class SeriesNetwork:
         return self.calibration.steps(self.recipe.horizon)
 
     def halfwidths(
-        self, series_id: str, level: Any, horizon: int, scaler: Scaler | None
+        self, series_id: str, level: Any, horizon: int, state: SeriesState
     ) -> np.ndarray:
         """Split-conformal half-widths of a series' forecast, in its original units.
 
         From the residuals of the seed median on the validation tail of ``fit``, per step
-        ahead (``lstmlab.scoring.conformal_halfwidths``), mapped to the series' units by its
-        ``scaler``; a series first seen after fitting uses every series' residuals. ``inf``
+        ahead (``lstmlab.scoring.conformal_halfwidths``), updated by the one-step errors its
+        ``state`` has seen since (``Calibration.halfwidths``), mapped to the series' units by
+        its scaler; a series first seen after fitting uses every series' residuals. ``inf``
         where the validation tail holds too few residuals for ``level``.
 
         Args:
             series_id: the series.
             level: the nominal coverage: a fraction in (0, 1) or a percent.
             horizon: steps ahead, at most ``calibrated_steps``.
-            scaler: the series' scaler.
+            state: the series' state (its scaler and errors).
 
         Returns:
             ``(horizon, columns)`` half-widths.
@@ -262,7 +273,9 @@ class SeriesNetwork:
         levels = parse_levels(level)
         if len(levels) != 1:
             raise ValueError(f"halfwidths takes one level, got {level!r}; {LEVEL_FIX}")
-        half = self.calibration.halfwidths(series_id, levels[0], horizon, self.calibrated_steps)
-        if scaler is not None:
-            half = half * np.abs(np.asarray(scaler.scale))[None, :]
+        half = self.calibration.halfwidths(
+            series_id, levels[0], horizon, self.calibrated_steps, state.errors
+        )
+        if state.scaler is not None:
+            half = half * np.abs(np.asarray(state.scaler.scale))[None, :]
         return half

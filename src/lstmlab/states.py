@@ -11,7 +11,7 @@ arrays of a model folder or a Keras model (``encode_states``, ``decode_states``)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,12 +27,14 @@ if TYPE_CHECKING:
     from lstmlab.pipeline import Recipe
 
 __all__ = [
+    "ERRORS_KEPT",
     "ZONE_BYTES",
     "SeriesState",
     "StateCodec",
     "decode_states",
     "encode_states",
     "fresh_series_state",
+    "observed_errors",
     "state_arrays",
     "state_from_arrays",
     "zone_bytes",
@@ -41,6 +43,11 @@ __all__ = [
 
 # A time zone name (or UTC offset) is stored as this many UTF-8 bytes, zero padded.
 ZONE_BYTES = 64
+# A state keeps this many of its latest one-step errors: as many as the most calibration
+# residuals a series has (``lstmlab.pipeline.CALIBRATION_ORIGINS``, checked by a test).
+ERRORS_KEPT = 64
+NO_ERRORS = np.zeros((0, 0), np.float32)  # no error seen yet (any column count)
+NO_ERRORS.flags.writeable = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -62,6 +69,10 @@ class SeriesState:
         zone: the time zone of the series' timestamps, when they are aware: the zone name
             (``"Europe/Berlin"``) or the UTC offset (``"+05:00"``) of the last reading;
             ``None`` for naive timestamps (or none).
+        errors: ``(k, columns)`` float32, the scaled errors (reading minus the seed median
+            of ``prediction``) of the last ``k <= ERRORS_KEPT`` one-step forecasts the state
+            held when a reading came, oldest first: what the intervals learn from after
+            ``fit`` (``lstmlab.pipeline.Calibration.halfwidths``).
     """
 
     rnn: tuple[LSTMState, ...]
@@ -71,6 +82,7 @@ class SeriesState:
     seen: int
     scaler: Scaler | None = None
     zone: str | None = None
+    errors: np.ndarray = field(default_factory=lambda: NO_ERRORS)
 
     @property
     def last_timestamp(self) -> pd.Timestamp | None:
@@ -108,6 +120,10 @@ def state_arrays(
         seen=np.asarray(state.seen, np.int64),
         zone=zone_bytes(state.zone),
     )
+    errors = np.zeros((ERRORS_KEPT, columns), np.float32)
+    if len(state.errors):
+        errors[: len(state.errors)] = state.errors
+    arrays.update(errors=errors, errors_length=np.asarray(len(state.errors), np.int64))
     if state.scaler is not None:
         arrays["scaler.offset"] = np.asarray(state.scaler.offset, np.float64)
         arrays["scaler.scale"] = np.asarray(state.scaler.scale, np.float64)
@@ -184,6 +200,9 @@ def _states_from_rows(
     zones: list[str | None] = [None] * rows
     if "zone" in arrays and np.asarray(arrays["zone"]).any():
         zones = [zone_name(row) for row in np.asarray(arrays["zone"])]
+    # a state stored before errors were kept has none
+    errors = np.array(arrays.get("errors", np.zeros((rows, 0, 0))), np.float32)
+    error_counts = np.asarray(arrays.get("errors_length", np.zeros(rows, int))).tolist()
     scalers: list[Scaler | None] = [None] * rows
     if "scaler.offset" in arrays:
         offsets = np.asarray(arrays["scaler.offset"], np.float64).tolist()
@@ -201,6 +220,7 @@ def _states_from_rows(
             seen=seen[k],
             scaler=scalers[k],
             zone=zones[k],
+            errors=errors[k, : error_counts[k]] if error_counts[k] else NO_ERRORS,
         )
         for k in range(rows)
     ]
@@ -225,7 +245,8 @@ def encode_states(
         ``(arrays, meta)``: ``rnn.{layer}.h``/``.c`` ``(series, units)`` (``(series, seeds,
         units)``), ``recent`` ``(series, window, columns)`` (left-aligned, ``recent_length``
         valid rows), ``prediction`` ``(series, columns)`` with ``has_prediction``,
-        ``last_time`` and ``seen`` ``(series,)`` int64, and ``scaler.offset``/``.scale``
+        ``last_time`` and ``seen`` ``(series,)`` int64, ``errors`` ``(series, ERRORS_KEPT,
+        columns)`` (left-aligned, ``errors_length`` valid rows), and ``scaler.offset``/``.scale``
         when the series have scalers; ``meta`` holds the series ids in row order.
     """
     rows = [state_arrays(config, recipe, state, seeds) for state in states.values()]
@@ -283,6 +304,32 @@ def fresh_series_state(config: ModelConfig, seeds: int, scaler: Scaler | None) -
         seen=0,
         scaler=scaler,
     )
+
+
+def observed_errors(before: SeriesState, first: np.ndarray) -> np.ndarray:
+    """``before.errors`` and the error of its one-step forecast of ``first``, the latest kept.
+
+    Args:
+        before: the state a reading came to.
+        first: ``(columns,)`` that reading, scaled.
+
+    Returns:
+        ``SeriesState.errors`` after the reading: unchanged where ``before`` held no forecast
+        or a non-finite one (a seed median of ``prediction``'s first step).
+    """
+    if before.prediction is None:
+        return before.errors
+    # the seed median, by a sort: np.median costs ten times as much for a few seeds
+    ordered = np.sort(before.prediction[:, : len(first)], axis=0)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    error = first - median
+    if not np.isfinite(error).all():
+        return before.errors
+    row = error.astype(np.float32)[None]
+    if not len(before.errors):
+        return row
+    return np.concatenate([before.errors[max(len(before.errors) - ERRORS_KEPT + 1, 0) :], row])
 
 
 # --------------------------------------------------------------------------- time
