@@ -619,7 +619,8 @@ class Forecaster:
 
         The series' state is read from the store, advanced, and written back with the
         readings' idempotency record in one transaction (a loaded forecaster writes to its
-        folder's store, as ``lstmlab observe`` and the service do).
+        folder's store, as ``lstmlab observe`` and the service do). The state keeps the error
+        of the forecast it held, which the intervals learn from (``SeriesState.errors``).
 
         Args:
             series_id: the series: one this model has (``series_ids``), or, with
