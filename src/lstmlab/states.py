@@ -201,8 +201,8 @@ def _states_from_rows(
     if "zone" in arrays and np.asarray(arrays["zone"]).any():
         zones = [zone_name(row) for row in np.asarray(arrays["zone"])]
     # a state stored before errors were kept has none
-    errors = np.array(arrays.get("errors", np.zeros((rows, 0, 0))), np.float32)
-    error_counts = np.asarray(arrays.get("errors_length", np.zeros(rows, int))).tolist()
+    errors = np.array(arrays["errors"], np.float32) if "errors" in arrays else None
+    error_counts = [0] * rows if errors is None else np.asarray(arrays["errors_length"]).tolist()
     scalers: list[Scaler | None] = [None] * rows
     if "scaler.offset" in arrays:
         offsets = np.asarray(arrays["scaler.offset"], np.float64).tolist()
