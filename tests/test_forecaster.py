@@ -111,6 +111,13 @@ def test_pieces_of_any_sizes_equal_feeding_at_once(
         np.testing.assert_allclose(a.c, b.c, atol=1e-6)
     np.testing.assert_array_equal(whole.recent, pieces.recent)
     assert (whole.seen, whole.last_time) == (pieces.seen, pieces.last_time)
+    # every reading after the first forecast met one: the replay's forecast of it
+    want = values[1:] - reference[:-1]
+    want = want[np.isfinite(want).all(axis=1)]
+    scale = np.asarray(whole.scaler.scale)
+    for state in (whole, pieces):
+        errors = state.errors.reshape(-1, values.shape[1])  # none: (0, 0)
+        np.testing.assert_allclose(errors * scale, want, rtol=1e-5, atol=1e-4)
 
 
 def test_replay_reference_can_detect_a_wrong_state():
@@ -966,6 +973,7 @@ def test_interval_coverage_is_near_nominal_on_known_noise():
     # each is kept in the state (the reading minus the forecast it held, in scaled units),
     # and once as many as the residuals have come, the interval rests on them alone.
     scale = float(model.series_state("0").scaler.scale[0])
+    assert len(model.series_state("0").errors) == 0  # fit's warm start: training data
     count = int(np.isfinite(model.network.calibration.residuals["0"][:, 0, 0]).sum())
     assert count <= ERRORS_KEPT == CALIBRATION_ORIGINS  # a state keeps as many as needed
     wide = 10 + rng.normal(0, 2.0, 3 * count)
@@ -1309,20 +1317,25 @@ def test_a_named_zone_follows_daylight_saving():
 def test_each_forecasts_error_is_kept_in_the_state_and_its_folder(tmp_path, kind):
     from lstmlab.states import state_arrays, state_from_arrays
 
-    model = _forecaster(kind, columns=2)
+    # The twin observes one reading at a time: each error is the reading minus the forecast
+    # forecast(1) gave before it, in original units (none before a forecast exists).
+    model, twin = _forecaster(kind, columns=2), _forecaster(kind, columns=2)
     values = _series(WINDOW + 8, columns=2)
     scale = np.asarray(model.series_state("s").scaler.scale)
-    model.observe("s", values[:WINDOW], _times(0, WINDOW))
-    assert len(model.series_state("s").errors) == 0  # no forecast was held before
     want = []
-    for k in range(WINDOW, WINDOW + 6):
-        held = model.forecast(1, series="s").pivot(index="step", columns="target")["forecast"]
-        model.observe("s", values[k : k + 1], _times(k, 1))
-        want.append(values[k] - held.to_numpy()[0])  # original units
-    # several readings at once: only the first met a forecast a caller could see
-    held = model.forecast(1, series="s").pivot(index="step", columns="target")["forecast"]
-    model.observe("s", values[WINDOW + 6 :], _times(WINDOW + 6, 2))
-    want.append(values[WINDOW + 6] - held.to_numpy()[0])
+    for k in range(WINDOW + 8):
+        if twin.series_state("s").prediction is not None:
+            held = twin.forecast(1, series="s").pivot(index="step", columns="target")
+            want.append(values[k] - held["forecast"].to_numpy()[0])
+        twin.observe("s", values[k : k + 1], _times(k, 1))
+    # a stream forecasts after every reading; a window model after a full window
+    assert len(want) == (WINDOW + 7 if kind == "stream" else 8)
+    np.testing.assert_allclose(twin.series_state("s").errors * scale, want, rtol=1e-4, atol=1e-4)
+    # observed in pieces of several readings, each reading's error is kept all the same:
+    # the forecast it met is the model's output after the reading before
+    for start, stop in ((0, WINDOW), (WINDOW, WINDOW + 1), (WINDOW + 1, WINDOW + 5)):
+        model.observe("s", values[start:stop], _times(start, stop - start))
+    model.observe("s", values[WINDOW + 5 :], _times(WINDOW + 5, 3))
     errors = model.series_state("s").errors
     np.testing.assert_allclose(errors * scale, np.array(want), rtol=1e-4, atol=1e-4)
     # saved and loaded with the state; a state stored before errors were kept has none

@@ -370,6 +370,28 @@ def test_read_with_a_capacity_is_bit_identical_to_one_step_per_call(model):
         read(config, params, state, x, capacity=0)
 
 
+@pytest.mark.parametrize("model", ["stacked", "stream"])
+def test_read_every_gives_the_output_after_each_reading_step_by_step(model):
+    config, params, _, _ = case(model, covariates=1)
+    state = random_state(config, 3, seed=7)
+    x = np.random.default_rng(8).uniform(0, 1, (3, 11, 2)).astype(np.float32)
+    for capacity in (4, 16):  # in pieces of 4 (3 calls), and in one call
+        y, new_state = read(config, params, state, x, capacity=capacity, every=True)
+        assert y.shape == (3, 11, config.outputs)
+        s = state  # the reference: one reading per call, each output kept
+        for t in range(11):
+            want, s = read_step_by_step(config, params, s, x[:, t : t + 1])
+            np.testing.assert_allclose(y[:, t], want, rtol=1e-5, atol=1e-6)
+        for got, want in zip(jax.tree.leaves(new_state), jax.tree.leaves(s), strict=True):
+            np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-6)
+    # the last output and the state are the plain read's
+    y_last, state_last = read(config, params, state, x, capacity=16)
+    np.testing.assert_allclose(y[:, -1], y_last, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="a window model's is the window ending at each"):
+        mlp, mlp_params, _, _ = case("mlp", covariates=1)
+        read(mlp, mlp_params, (), x, every=True)
+
+
 @pytest.mark.parametrize("model", ["stateless", "mlp"])
 def test_window_model_reads_its_last_window_from_zero(model):
     config, params, _, _ = case(model, covariates=1)

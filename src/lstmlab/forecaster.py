@@ -405,13 +405,14 @@ class Forecaster:
         retries: bool = False,
         new_series: bool = True,
         seqs: Mapping[str, int | None] | None = None,
+        errors: bool = True,
     ) -> dict[str, tuple[SeriesState, np.ndarray, np.ndarray | None, int]]:
         """Validate and advance several series.
 
         With ``retries`` (``observe``: states from the store), leading readings that repeat
         accepted ones, by their timestamps or ``seqs`` (``repeated``), are skipped; else
-        every reading is applied.
-        Without ``new_series`` an id the model does not have is refused (``state_to_advance``).
+        every reading is applied. Without ``new_series`` an id the model does not have is
+        refused (``state_to_advance``); without ``errors`` the states keep no new errors.
 
         Returns:
             id -> (new state, the readings applied, their timestamps in ns, the readings that
@@ -442,7 +443,7 @@ class Forecaster:
                 checked[series_id] = network.prepare(series_id, state, readings, horizon)
             else:
                 unchanged[series_id] = state
-        advanced = self._read(checked) if checked else {}
+        advanced = self._read(checked, errors) if checked else {}
         out = {}
         for series_id in observations:
             if series_id in unchanged:
@@ -453,9 +454,9 @@ class Forecaster:
                 out[series_id] = (advanced[series_id], applied, stamps, repeats[series_id])
         return out
 
-    def _read(self, checked: Mapping[str, Prepared]) -> dict[str, SeriesState]:
+    def _read(self, checked: Mapping[str, Prepared], errors: bool) -> dict[str, SeriesState]:
         """The states after the prepared readings of every series."""
-        return self._require_model().read(checked, self._read_capacity)
+        return self._require_model().read(checked, self._read_capacity, errors=errors)
 
     def commit(
         self,
@@ -566,10 +567,11 @@ class Forecaster:
             )
             for series_id in histories
         }
-        # the training values are fit's to check (``check_outliers``), not the reading check's
-        advanced = self._advance_many(histories, timestamps, fresh, plausible_factor=None)
+        # the training values are fit's to check (``check_outliers``), not the reading check's;
+        # the model was trained on them: their errors are not the ones intervals learn from
+        kept = self._advance_many(histories, timestamps, fresh, plausible_factor=None, errors=False)
         encode = network.codec.encode
-        self._store.put_many({i: encode(s) for i, (s, _, _, _) in advanced.items()})
+        self._store.put_many({i: encode(s) for i, (s, _, _, _) in kept.items()})
 
     # -- observe and forecast ---------------------------------------------------------------
     @property

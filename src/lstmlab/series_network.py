@@ -30,7 +30,7 @@ from lstmlab.readings import (
     timed_readings,
 )
 from lstmlab.scoring import SeedFlags
-from lstmlab.states import SeriesState, StateCodec, observed_errors
+from lstmlab.states import SeriesState, StateCodec
 from lstmlab.stepping import Prepared, bucket, read_states, replay_scaled, rollout_states
 
 __all__ = ["SeriesNetwork"]
@@ -145,19 +145,19 @@ class SeriesNetwork:
         """Readings checked against ``state`` (order, gaps, dating ``horizon`` steps), scaled."""
         return prepared(series_id, state, readings, self.clock, steps=self.steps, horizon=horizon)
 
-    def read(self, checked: Mapping[str, Prepared], capacity: int) -> dict[str, SeriesState]:
+    def read(
+        self, checked: Mapping[str, Prepared], capacity: int, *, errors: bool = True
+    ) -> dict[str, SeriesState]:
         """The states after the prepared readings of every series (``stepping.read_states``).
 
-        Each state keeps the error of the forecast it held when the first of its readings
-        came (``observed_errors``): a forecast a caller could have seen, so one reading per
-        call counts every error.
+        With ``errors`` each state keeps the error of every one-step forecast its readings
+        met (``observed_errors``): the one it held when the first came, then the model's
+        output after each reading for the next; observing readings one by one or at once
+        keeps the same errors. ``False`` for a warm start on training data.
         """
-        after = read_states(self.model, self.params, self.recipe.window, checked, capacity)
-        columns = len(self.recipe.columns)
-        for series_id, (before, scaled, _, _) in checked.items():
-            errors = observed_errors(before, scaled[0, :columns])
-            after[series_id] = dataclasses.replace(after[series_id], errors=errors)
-        return after
+        return read_states(
+            self.model, self.params, self.recipe.window, checked, capacity, errors=errors
+        )
 
     def rollout(
         self, states: Sequence[SeriesState], horizon: int, capacity: int

@@ -70,9 +70,10 @@ class SeriesState:
             (``"Europe/Berlin"``) or the UTC offset (``"+05:00"``) of the last reading;
             ``None`` for naive timestamps (or none).
         errors: ``(k, columns)`` float32, the scaled errors (reading minus the seed median
-            of ``prediction``) of the last ``k <= ERRORS_KEPT`` one-step forecasts the state
-            held when a reading came, oldest first: what the intervals learn from after
-            ``fit`` (``lstmlab.pipeline.Calibration.halfwidths``).
+            of the one-step forecast it met: the ``prediction`` held, or within one read the
+            output after the reading before) of the last ``k <= ERRORS_KEPT`` readings,
+            oldest first: what the intervals learn from after ``fit``
+            (``lstmlab.pipeline.Calibration.halfwidths``).
     """
 
     rnn: tuple[LSTMState, ...]
@@ -306,30 +307,32 @@ def fresh_series_state(config: ModelConfig, seeds: int, scaler: Scaler | None) -
     )
 
 
-def observed_errors(before: SeriesState, first: np.ndarray) -> np.ndarray:
-    """``before.errors`` and the error of its one-step forecast of ``first``, the latest kept.
+def observed_errors(errors: np.ndarray, held: np.ndarray, readings: np.ndarray) -> np.ndarray:
+    """``errors`` and the error of each one-step forecast the readings met, the latest kept.
 
     Args:
-        before: the state a reading came to.
-        first: ``(columns,)`` that reading, scaled.
+        errors: ``SeriesState.errors`` before the readings, ``(k, columns)``.
+        held: ``(seeds, readings, outputs)`` the scaled prediction held when each reading
+            came (its first ``columns`` outputs are the next step); NaN for none.
+        readings: ``(readings, columns)`` the readings, scaled.
 
     Returns:
-        ``SeriesState.errors`` after the reading: unchanged where ``before`` held no forecast
-        or a non-finite one (a seed median of ``prediction``'s first step).
+        ``SeriesState.errors`` after the readings: each reading's error (the reading minus
+        the seed median of the prediction it met) appended in order, where that median is
+        finite; the latest ``ERRORS_KEPT``.
     """
-    if before.prediction is None:
-        return before.errors
+    columns = readings.shape[1]
     # the seed median, by a sort: np.median costs ten times as much for a few seeds
-    ordered = np.sort(before.prediction[:, : len(first)], axis=0)
+    ordered = np.sort(held[:, :, :columns], axis=0)
     middle = len(ordered) // 2
     median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    error = first - median
-    if not np.isfinite(error).all():
-        return before.errors
-    row = error.astype(np.float32)[None]
-    if not len(before.errors):
-        return row
-    return np.concatenate([before.errors[max(len(before.errors) - ERRORS_KEPT + 1, 0) :], row])
+    new = (readings - median).astype(np.float32)  # (readings, columns)
+    new = new[np.isfinite(new).all(axis=1)]
+    if not len(new):
+        return errors
+    if len(errors):
+        new = np.concatenate([errors, new])
+    return new[-ERRORS_KEPT:]
 
 
 # --------------------------------------------------------------------------- time

@@ -17,6 +17,7 @@ or one window, ``read_windows``).
 """
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from lstmlab.core.model import ModelConfig, Params
 from lstmlab.core.rollout import read, read_windows, rollout
 from lstmlab.data.layouts import make_windows
 from lstmlab.pipeline import Recipe, sequence_outputs
-from lstmlab.states import SeriesState, fresh_series_state
+from lstmlab.states import SeriesState, fresh_series_state, observed_errors
 
 __all__ = [
     "Prepared",
@@ -83,6 +84,8 @@ def read_states(
     window: int,
     prepared: Mapping[str, Prepared],
     capacity: int,
+    *,
+    errors: bool = False,
 ) -> dict[str, SeriesState]:
     """Every series' state after its prepared readings (``Forecaster``'s checks passed).
 
@@ -92,20 +95,54 @@ def read_states(
         window: the recipe's window.
         prepared: series id -> ``Prepared``.
         capacity: the readings one compiled read holds (a longer request in pieces of it).
+        errors: keep in each state the error of every one-step forecast a reading met
+            (``observed_errors``): the one the state held when the first reading came,
+            and the model's output after each reading for the next. ``False`` (a
+            warm start on training data, a validation origin) leaves ``errors`` as they
+            were and computes no output but the last.
 
     Returns:
         Series id -> the new ``SeriesState``.
     """
     if model.streams:
-        return _read_stream(model, params, prepared, capacity)
-    if model.stateful:
-        return _read_stateful_windows(model, params, window, prepared, capacity)
-    return _read_windowed(model, params, window, prepared)
+        read_one = _read_stream
+    elif model.stateful:
+        read_one = functools.partial(_read_stateful_windows, window=window)
+    else:
+        read_one = functools.partial(_read_windowed, window=window)
+    out = {}
+    for series_id, (after, outputs) in read_one(model, params, prepared, capacity, errors).items():
+        before, scaled = prepared[series_id][0], prepared[series_id][1]
+        if errors:
+            # the forecast held when each reading came: the state's, then each output's
+            held = np.concatenate([_held(before, outputs), outputs[:, :-1]], axis=1)
+            after = dataclasses.replace(
+                after, errors=observed_errors(before.errors, held, scaled)
+            )
+        out[series_id] = after
+    return out
+
+
+def _held(state: SeriesState, outputs: np.ndarray) -> np.ndarray:
+    """``(seeds, 1, outputs)``: the prediction ``state`` holds, NaN for none."""
+    if state.prediction is None:
+        return np.full((outputs.shape[0], 1, outputs.shape[2]), np.nan, np.float32)
+    return np.asarray(state.prediction, np.float32)[:, None, :]
+
+
+# Each path: series id -> (the new state, (seeds, readings, outputs) the output after each
+# new reading, NaN before a window model's first full window; with every=False only the
+# last output is computed and the array holds it alone).
+_Read = dict[str, tuple[SeriesState, np.ndarray]]
 
 
 def _read_stream(
-    model: ModelConfig, params: Params, prepared: Mapping[str, Prepared], capacity: int
-) -> dict[str, SeriesState]:
+    model: ModelConfig,
+    params: Params,
+    prepared: Mapping[str, Prepared],
+    capacity: int,
+    every: bool,
+) -> _Read:
     out = {}
     by_length: dict[int, list[str]] = {}
     for series_id, (_, scaled, _, _) in prepared.items():
@@ -115,26 +152,31 @@ def _read_stream(
         x = np.stack([prepared[i][1] for i in ids])  # (series, readings, features)
         # one compiled loop over a buffer of `capacity` readings (rows padded to a power of
         # two): the same program whatever the count
-        y, after = read(model, params, after, x, seeds=True, capacity=capacity)
-        for row, series_id in enumerate(ids):  # y: (seeds, series, outputs)
+        y, after = read(model, params, after, x, seeds=True, capacity=capacity, every=every)
+        if not every:
+            y = y[:, :, None]  # (seeds, series, 1, outputs)
+        for row, series_id in enumerate(ids):  # y: (seeds, series, readings, outputs)
             state, _, stamps, _ = prepared[series_id]
-            out[series_id] = dataclasses.replace(
+            new = dataclasses.replace(
                 state,
                 rnn=tuple(LSTMState(h=s.h[:, row], c=s.c[:, row]) for s in after),
-                prediction=y[:, row],
+                prediction=y[:, row, -1],
                 last_time=state.last_time if stamps is None else int(stamps[-1]),
                 seen=state.seen + length,
             )
+            out[series_id] = (new, y[:, row])
     return out
 
 
 def _read_stateful_windows(
     model: ModelConfig,
     params: Params,
-    window: int,
     prepared: Mapping[str, Prepared],
     capacity: int,
-) -> dict[str, SeriesState]:
+    every: bool,
+    *,
+    window: int,
+) -> _Read:
     """A stateful model on overlapping windows reads one window per new reading.
 
     ``rnn`` is the state after the last full window read, ``recent`` that window (or the
@@ -158,14 +200,20 @@ def _read_stateful_windows(
             np.stack([pending[i] for i in ids]),  # (series, readings, features)
             seeds=True,
             capacity=capacity,
-        )  # y: (seeds, series, windows, outputs)
+        )  # y: (seeds, series, windows, outputs), the windows ending at the last readings
         for row, series_id in enumerate(ids):
             rnn = tuple(LSTMState(h=s.h[:, row], c=s.c[:, row]) for s in after)
-            read_out[series_id] = (rnn, y[:, row, -1])
+            read_out[series_id] = (rnn, y[:, row])
     out = {}
+    seeds = len(jax.tree.leaves(params)[0])
     for series_id, (state, scaled, stamps, _) in prepared.items():
-        rnn, prediction = read_out.get(series_id, (state.rnn, state.prediction))
-        out[series_id] = dataclasses.replace(
+        outputs = np.full((seeds, len(scaled), model.outputs), np.nan, np.float32)
+        rnn, prediction = state.rnn, state.prediction
+        if series_id in read_out:
+            rnn, windows = read_out[series_id]
+            outputs[:, len(scaled) - windows.shape[1] :] = windows
+            prediction = windows[:, -1]
+        new = dataclasses.replace(
             state,
             rnn=rnn,
             recent=pending[series_id][-window:],
@@ -173,31 +221,63 @@ def _read_stateful_windows(
             last_time=state.last_time if stamps is None else int(stamps[-1]),
             seen=state.seen + len(scaled),
         )
+        out[series_id] = (new, outputs if every else outputs[:, -1:])
     return out
 
 
 def _read_windowed(
-    model: ModelConfig, params: Params, window: int, prepared: Mapping[str, Prepared]
-) -> dict[str, SeriesState]:
-    recents = {
-        series_id: np.concatenate([state.recent, scaled])[-window:]
+    model: ModelConfig,
+    params: Params,
+    prepared: Mapping[str, Prepared],
+    capacity: int,
+    every: bool,
+    *,
+    window: int,
+) -> _Read:
+    del capacity  # a window model reads its windows at once
+    seeds = len(jax.tree.leaves(params)[0])
+    readings = {
+        series_id: np.concatenate([state.recent, scaled])
         for series_id, (state, scaled, _, _) in prepared.items()
     }
-    ready = [series_id for series_id, recent in recents.items() if len(recent) == window]
-    predictions = {}
+    outputs = {
+        series_id: np.full((seeds, len(prepared[series_id][1]), model.outputs), np.nan, np.float32)
+        for series_id in prepared
+    }
+    # the last window of each series that has one: one row per series, as a one-reading
+    # read computes it (so reading in pieces or at once gives the same predictions)
+    ready = [series_id for series_id, r in readings.items() if len(r) >= window]
     if ready:
-        x = np.stack([recents[i] for i in ready])  # (series, window, features)
-        y = np.asarray(read(model, params, (), x, seeds=True)[0])
-        predictions = {series_id: y[:, row] for row, series_id in enumerate(ready)}
+        x = np.stack([readings[i][-window:] for i in ready])  # (series, window, features)
+        y = np.asarray(read(model, params, (), x, seeds=True)[0])  # (seeds, series, outputs)
+        for row, series_id in enumerate(ready):
+            outputs[series_id][:, -1] = y[:, row]
+    if every:  # the windows ending at the earlier new readings, every series' at once
+        keys = [
+            (series_id, end)
+            for series_id, r in readings.items()
+            for end in range(max(window, len(r) - len(prepared[series_id][1]) + 1), len(r))
+        ]
+        # in pieces of the last windows' row bucket: a program already compiled (and warmed
+        # up by a service) whatever the number of readings
+        rows = bucket(max(len(ready), 1))
+        for start in range(0, len(keys), rows):
+            piece = keys[start : start + rows]
+            x = np.stack([readings[i][end - window : end] for i, end in piece])
+            y = np.asarray(read(model, params, (), x, seeds=True)[0])  # (seeds, rows, outputs)
+            for row, (series_id, end) in enumerate(piece):
+                outputs[series_id][:, end - len(readings[series_id]) - 1] = y[:, row]
     out = {}
     for series_id, (state, scaled, stamps, _) in prepared.items():
-        out[series_id] = dataclasses.replace(
+        last = outputs[series_id][:, -1]
+        new = dataclasses.replace(
             state,
-            recent=recents[series_id],
-            prediction=predictions.get(series_id),
+            recent=readings[series_id][-window:],
+            prediction=None if len(readings[series_id]) < window else last,
             last_time=state.last_time if stamps is None else int(stamps[-1]),
             seen=state.seen + len(scaled),
         )
+        out[series_id] = (new, outputs[series_id] if every else outputs[series_id][:, -1:])
     return out
 
 

@@ -111,6 +111,34 @@ def _compiled_read(config: ModelConfig, seeds: bool):
     return jax.jit(jax.vmap(read_one, in_axes=(0, 0, None, None, None)) if seeds else read_one)
 
 
+@functools.lru_cache(maxsize=128)
+def _compiled_read_every(config: ModelConfig, seeds: bool):
+    """As ``_compiled_read`` for a stateful model, ``y`` the output after each reading.
+
+    ``y`` is ``(rows, capacity, outputs)``, zero past ``length``: the head runs at every
+    step, so it is a program of its own (the plain read computes it for the last only).
+    """
+
+    def read_stream_every(
+        params: Params, state: ModelState, x: jax.Array, length: jax.Array, norm: jax.Array
+    ):
+        def step(t, carry):
+            state, outputs = carry
+            x_t = jax.lax.dynamic_slice_in_dim(x, t, 1, axis=1)  # (rows, 1, features)
+            y, state = apply(config, params, state, x_t)
+            outputs = jax.lax.dynamic_update_slice_in_dim(
+                outputs, _last_step(y)[:, None, :], t, axis=1
+            )
+            return state, outputs
+
+        outputs = jnp.zeros((x.shape[0], x.shape[1], config.outputs), jnp.float32)
+        state, outputs = jax.lax.fori_loop(0, length, step, (state, outputs))
+        return outputs, state
+
+    fn = read_stream_every
+    return jax.jit(jax.vmap(fn, in_axes=(0, 0, None, None, None)) if seeds else fn)
+
+
 def _pad_rows(tree: Any, rows: int, axis: int) -> Any:
     """Zero rows appended along ``axis`` of every leaf up to ``rows`` (NumPy, on the host)."""
 
@@ -142,8 +170,9 @@ def read(
     *,
     seeds: bool = False,
     capacity: int | None = None,
+    every: bool = False,
 ) -> tuple[np.ndarray, ModelState]:
-    """Read readings into a state (a warm start); the output after the last one.
+    """Read readings into a state (a warm start); the output after the last one, or each.
 
     A stateful model reads every reading of ``x`` in order, from ``state``. A window model
     (``config.stateful`` false: stateless LSTM, MLP) reads the last ``config.timesteps``
@@ -167,16 +196,20 @@ def read(
         seeds: ``params`` and ``state`` carry a leading seeds axis; ``x`` is shared.
         capacity: the readings one compiled call holds (stateful models); ``None``: ``time``
             rounded up to a power of two.
+        every: a stateful model returns the output after every reading, not only the
+            last: its loop computes the head at each step (a program of its own).
 
     Returns:
         ``(y, new_state)`` as NumPy arrays: ``y`` is ``(rows, outputs)`` (``(seeds, rows,
         outputs)``), the output after the last reading (for a ``return_sequences`` model,
-        its last step); ``new_state`` is the state after it (``state`` itself for a window
-        model).
+        its last step), or with ``every`` ``(rows, time, outputs)`` (``(seeds, rows, time,
+        outputs)``), the output after each; ``new_state`` is the state after the last
+        (``state`` itself for a window model).
 
     Raises:
         ValueError: ``x`` is not 3-D, has no readings, the wrong number of features, or
-            fewer readings than a window model's window; a capacity below 1.
+            fewer readings than a window model's window; a capacity below 1; ``every``
+            with a window model.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3 or x.shape[2] != config.features or x.shape[1] == 0:
@@ -187,8 +220,15 @@ def read(
     rows, steps = x.shape[0], x.shape[1]
     padded = 1 << (rows - 1).bit_length()
     row_axis = 1 if seeds else 0
-    # a window model's norms share one program (norm_program); a stream reads step by step
-    fn = _compiled_read(config if config.stateful else norm_program(config), bool(seeds))
+    if every and not config.stateful:
+        raise ValueError(
+            "every=True reads a stateful model's output after each reading; a window model's "
+            "is the window ending at each reading: pass those windows as rows"
+        )
+    if every:
+        fn = _compiled_read_every(config, bool(seeds))
+    else:  # a window model's norms share one program (norm_program)
+        fn = _compiled_read(config if config.stateful else norm_program(config), bool(seeds))
     code = norm_code(config)
     if not config.stateful:
         window = config.timesteps
@@ -215,14 +255,18 @@ def read(
     state = jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), state)
     if padded != rows:
         state = _pad_rows(state, padded, row_axis)
+    pieces = []
     for start in range(0, steps, capacity):
         piece = x[:, start : start + capacity]
         buffer = np.zeros((padded, capacity, x.shape[2]), np.float32)  # (rows, capacity, f)
         buffer[:rows, : piece.shape[1]] = piece  # the rest of the buffer is never read
         y, state = fn(params, state, buffer, np.int32(piece.shape[1]), code)
         state = jax.tree.map(np.asarray, state)
-    y = np.asarray(y)
+        if every:  # the outputs of this piece's readings
+            pieces.append(np.asarray(y)[..., : piece.shape[1], :])
+    y = np.concatenate(pieces, axis=row_axis + 1) if every else np.asarray(y)
     return (y, state) if padded == rows else _take_rows((y, state), rows, row_axis)
+
 
 
 # --------------------------------------------------------------------------- read windows
