@@ -116,9 +116,7 @@ def read_states(
         if errors:
             # the forecast held when each reading came: the state's, then each output's
             held = np.concatenate([_held(before, outputs), outputs[:, :-1]], axis=1)
-            after = dataclasses.replace(
-                after, errors=observed_errors(before.errors, held, scaled)
-            )
+            after = dataclasses.replace(after, errors=observed_errors(before.errors, held, scaled))
         out[series_id] = after
     return out
 
@@ -207,12 +205,14 @@ def _read_stateful_windows(
     out = {}
     seeds = len(jax.tree.leaves(params)[0])
     for series_id, (state, scaled, stamps, _) in prepared.items():
-        outputs = np.full((seeds, len(scaled), model.outputs), np.nan, np.float32)
+        # only the last output without `every`: a warm start reads whole histories
+        outputs = np.full((seeds, len(scaled) if every else 1, model.outputs), np.nan, np.float32)
         rnn, prediction = state.rnn, state.prediction
         if series_id in read_out:
             rnn, windows = read_out[series_id]
-            outputs[:, len(scaled) - windows.shape[1] :] = windows
-            prediction = windows[:, -1]
+            if every:
+                outputs[:, len(scaled) - windows.shape[1] :] = windows
+            outputs[:, -1] = prediction = windows[:, -1]
         new = dataclasses.replace(
             state,
             rnn=rnn,
@@ -221,7 +221,7 @@ def _read_stateful_windows(
             last_time=state.last_time if stamps is None else int(stamps[-1]),
             seen=state.seen + len(scaled),
         )
-        out[series_id] = (new, outputs if every else outputs[:, -1:])
+        out[series_id] = (new, outputs)
     return out
 
 
@@ -240,8 +240,10 @@ def _read_windowed(
         series_id: np.concatenate([state.recent, scaled])
         for series_id, (state, scaled, _, _) in prepared.items()
     }
-    outputs = {
-        series_id: np.full((seeds, len(prepared[series_id][1]), model.outputs), np.nan, np.float32)
+    outputs = {  # only the last output without `every`: a warm start reads whole histories
+        series_id: np.full(
+            (seeds, len(prepared[series_id][1]) if every else 1, model.outputs), np.nan, np.float32
+        )
         for series_id in prepared
     }
     # the last window of each series that has one: one row per series, as a one-reading
@@ -252,7 +254,7 @@ def _read_windowed(
         y = np.asarray(read(model, params, (), x, seeds=True)[0])  # (seeds, series, outputs)
         for row, series_id in enumerate(ready):
             outputs[series_id][:, -1] = y[:, row]
-    if every:  # the windows ending at the earlier new readings, every series' at once
+    if every:  # the windows ending at the earlier new readings
         keys = [
             (series_id, end)
             for series_id, r in readings.items()
@@ -277,7 +279,7 @@ def _read_windowed(
             last_time=state.last_time if stamps is None else int(stamps[-1]),
             seen=state.seen + len(scaled),
         )
-        out[series_id] = (new, outputs[series_id] if every else outputs[series_id][:, -1:])
+        out[series_id] = (new, outputs[series_id])
     return out
 
 

@@ -268,7 +268,6 @@ def read(
     return (y, state) if padded == rows else _take_rows((y, state), rows, row_axis)
 
 
-
 # --------------------------------------------------------------------------- read windows
 
 
