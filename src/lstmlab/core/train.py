@@ -1267,14 +1267,37 @@ def initial_opt_state(train_config: TrainConfig, params: Params) -> KerasAdamSta
     return jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
 def _init_stop_states(train_config: TrainConfig, single: bool, train_states: TrainState):
-    """``init_stop_states`` as one compiled call; without the trainings axis for ``single``."""
+    """``init_stop_states`` for ``jax.eval_shape``; without the trainings axis for ``single``."""
     if not single:
         return init_stop_states(train_config, train_states)
     one = train_states._replace(step=jnp.zeros((1,), jnp.int32), key=None)
     one = one._replace(params=jax.tree.map(lambda leaf: leaf[None], one.params))
     return jax.tree.map(lambda leaf: leaf[0], init_stop_states(train_config, one))
+
+
+def _host_stop_states(train_config: TrainConfig, single: bool, train_states: TrainState):
+    """``_init_stop_states``' values as NumPy arrays, built on the host: nothing traced.
+
+    Constants and a copy of the parameters: a compiled call cost a program per model shape
+    (three in ``Forecaster().fit``) for nothing the host cannot do.
+    """
+    shape = () if single else np.shape(train_states.step)[:1]
+    early = train_config.early_stopping
+    best = None
+    if early is not None and early.restore_best:  # a copy: the buffers may be replaced
+        best = jax.tree.map(lambda leaf: np.array(leaf, copy=True), train_states.params)
+    return StopState(
+        stopped=np.full(shape, False),
+        epochs_run=np.full(shape, 0, np.int32),
+        best_loss=np.full(shape, np.inf, np.float32),
+        best_params=best,
+        best_epoch=np.full(shape, -1, np.int32),
+        wait=np.full(shape, 0, np.int32),
+        plateau_best=np.full(shape, np.inf, np.float32),
+        plateau_wait=np.full(shape, 0, np.int32),
+        lr_scale=np.full(shape, 1.0, np.float32),
+    )
 
 
 def fit(
@@ -1544,7 +1567,7 @@ def _fit(
         if compile_only:
             stop_states = jax.eval_shape(init_stops, train_states)
         else:
-            stop_states = init_stops(train_states)
+            stop_states = _host_stop_states(_program_config(train_config), single, train_states)
     if compile_only:
         run.lower(
             train_states, stop_states, 1, x_batches, y_batches, x_val, y_val, stateful, norm
