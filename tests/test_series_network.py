@@ -60,6 +60,27 @@ def test_halfwidths_are_the_conformal_rank_of_the_residuals_in_the_series_units(
         network.halfwidths("a", [80, 95], 1, state)
 
 
+def test_a_series_first_seen_after_fit_gets_every_series_residuals_together():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(0.0, 0.2, (11, 2, 1)), rng.normal(0.0, 1.0, (14, 2, 1))
+    _, network = _network()
+    calibration = Calibration(ranges={}, default_range=None, residuals={"a": a, "b": b})
+    network = dataclasses.replace(network, calibration=calibration)
+    state = dataclasses.replace(network.fresh_state(), scaler=None)
+    # the reference: both series' 25 residuals at each step, their conformal rank by hand
+    k = int(np.ceil((25 + 1) * 0.8))
+    both = np.abs(np.concatenate([a, b]))
+    want = np.sort(both, axis=0)[k - 1]  # (steps, columns)
+    np.testing.assert_allclose(network.halfwidths("new", 80, 2, state), want, rtol=1e-12)
+    np.testing.assert_allclose(  # a known series keeps its own
+        network.halfwidths("a", 80, 2, state),
+        np.sort(np.abs(a), axis=0)[int(np.ceil((11 + 1) * 0.8)) - 1],
+        rtol=1e-12,
+    )
+    assert calibration.pooled is None  # concatenated on demand, kept for the next
+    assert calibration.pooled_residuals() is calibration.pooled_residuals()
+
+
 def test_the_one_step_errors_seen_since_fit_slide_into_the_residuals():
     rng = np.random.default_rng(4)
     residuals = rng.normal(0.0, 0.5, size=(19, 3, 1))  # (origins, steps, columns), scaled

@@ -10,8 +10,8 @@ reads every series into its state.
 """
 
 import dataclasses
+import math
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -358,10 +358,14 @@ def _rollout_scores(
             rolled[k], horizon_capacity = _recursive_residuals(
                 network, scaled, n_val, scalers, ranges, steps, (read_capacity, horizon_capacity)
             )
-            errors = np.concatenate([r.reshape(-1) for r in rolled[k].values()])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # every rollout flagged
-                score = float(np.sqrt(np.nanmean(np.square(errors))))
+            # the RMSE over every residual but NaN (past a series' end, flagged rollouts),
+            # series by series: no copy of them all
+            total, count = 0.0, 0
+            for residuals in rolled[k].values():
+                known = residuals[~np.isnan(residuals)]
+                total += float(np.square(known).sum())
+                count += known.size
+            score = math.sqrt(total / count) if count else math.inf
             scores[k] = score if np.isfinite(score) else np.inf
         if k and scores[k] < scores[best]:
             rolled[best], best = {}, k
@@ -437,7 +441,6 @@ def _calibration(
         ranges=ranges,
         default_range=plausible_range(pooled, FORECAST_PLAUSIBLE_FACTOR),
         residuals=residuals,
-        pooled=np.concatenate(list(residuals.values())) if residuals else None,
         extremes={i: (v.min(axis=0), v.max(axis=0)) for i, v in values.items()},
         default_extremes=(pooled.min(axis=0), pooled.max(axis=0)),
     )

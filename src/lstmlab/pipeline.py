@@ -665,7 +665,10 @@ class Calibration:
             are flagged).
         residuals: series id -> ``(origins, horizon, columns)`` residuals of the seed median
             on the validation tail, in the series' scaled units.
-        pooled: every series' residuals together (a series first seen after fitting).
+        pooled: every series' residuals together, for a series first seen after fitting, as
+            a folder written before 0.2 holds them; ``None``: concatenated from
+            ``residuals`` when such a series first asks (``pooled_residuals``), so a model of
+            many series does not hold its residuals twice.
         extremes: series id -> ``(min, max)``, each ``(columns,)``, of the series' training
             values (the reading check, ``Forecaster.check_values``).
         default_extremes: the same over all series pooled (a series first seen after
@@ -675,13 +678,24 @@ class Calibration:
     ranges: dict[str, tuple[np.ndarray, np.ndarray]]
     default_range: tuple[np.ndarray, np.ndarray] | None
     residuals: dict[str, np.ndarray]
-    pooled: np.ndarray | None
+    pooled: np.ndarray | None = None
     extremes: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
     default_extremes: tuple[np.ndarray, np.ndarray] | None = None
     # (series id, None for every new series, or a scaler's values; factor) -> plausible()
     _bounds: dict[tuple[Any, ...], Any] = dataclasses.field(
         default_factory=dict, init=False, repr=False
     )
+    _concatenated: list[np.ndarray] = dataclasses.field(
+        default_factory=list, init=False, repr=False
+    )
+
+    def pooled_residuals(self) -> np.ndarray | None:
+        """Every series' residuals together (``pooled``, else concatenated once, on demand)."""
+        if self.pooled is not None or not self.residuals:
+            return self.pooled
+        if not self._concatenated:
+            self._concatenated.append(np.concatenate(list(self.residuals.values())))
+        return self._concatenated[0]
 
     def steps(self, horizon: int) -> int:
         """The most steps ahead a forecast can have intervals for.
@@ -690,7 +704,8 @@ class Calibration:
         (the tail's length, at most ``calibration_steps`` of its seasons); 1 for a recursive
         model saved before those rollouts existed.
         """
-        return horizon if self.pooled is None else max(horizon, int(self.pooled.shape[1]))
+        some = self.pooled if self.pooled is not None else next(iter(self.residuals.values()), None)
+        return horizon if some is None else max(horizon, int(some.shape[1]))
 
     def extremes_of(
         self, series_id: str, scaler: Scaler | None
@@ -763,7 +778,9 @@ class Calibration:
                 f"level, or fit with a longer validation tail or horizon={horizon} (a "
                 "direct model)"
             )
-        residuals = self.residuals.get(series_id, self.pooled)
+        residuals = self.residuals.get(series_id)
+        if residuals is None:
+            residuals = self.pooled_residuals()
         if residuals is None:
             raise ValueError(
                 "this model has no validation residuals to calibrate intervals on (fitted "
@@ -790,7 +807,7 @@ class Calibration:
 
         The residuals are kept beside the weights in safetensors (``SavedModel.arrays``), not
         in JSON: a folder loads fast whatever the series' length. ``pooled`` is their
-        concatenation, rebuilt on load.
+        concatenation, made again when needed.
         """
         names = {}
         for position, (series_id, residuals) in enumerate(self.residuals.items()):
@@ -845,10 +862,9 @@ class Calibration:
             i: np.asarray(arrays[r], np.float64) if isinstance(r, str) else array(r)
             for i, r in data["residuals"].items()
         }
-        if data.get("pooled") is not None:
-            pooled = array(data["pooled"])
-        else:  # every series' residuals together, as fit pools them
-            pooled = np.concatenate(list(residuals.values())) if residuals else None
+        # a folder written before 0.2 keeps its pooled residuals; else they are concatenated
+        # from the residuals when a series first seen after fitting needs them
+        pooled = array(data["pooled"]) if data.get("pooled") is not None else None
         return cls(
             ranges=ranges,
             default_range=default,
