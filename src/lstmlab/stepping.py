@@ -17,7 +17,6 @@ or one window, ``read_windows``).
 """
 
 import dataclasses
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -106,12 +105,11 @@ def read_states(
     """
     if model.streams:
         read_one = _read_stream
-    elif model.stateful:
-        read_one = functools.partial(_read_stateful_windows, window=window)
     else:
-        read_one = functools.partial(_read_windowed, window=window)
+        read_one = _read_stateful_windows if model.stateful else _read_windowed
     out = {}
-    for series_id, (after, outputs) in read_one(model, params, prepared, capacity, errors).items():
+    read_out = read_one(model, params, window, prepared, capacity, errors)
+    for series_id, (after, outputs) in read_out.items():
         before, scaled = prepared[series_id][0], prepared[series_id][1]
         if errors:
             # the forecast held when each reading came: the state's, then each output's
@@ -128,19 +126,22 @@ def _held(state: SeriesState, outputs: np.ndarray) -> np.ndarray:
     return np.asarray(state.prediction, np.float32)[:, None, :]
 
 
-# Each path: series id -> (the new state, (seeds, readings, outputs) the output after each
-# new reading, NaN before a window model's first full window; with every=False only the
-# last output is computed and the array holds it alone).
+# Each path, called as (model, params, window, prepared, capacity, every): series id -> (the
+# new state, (seeds, readings, outputs) the output after each new reading, NaN before a
+# window model's first full window; with every=False only the last output is computed and
+# the array holds it alone).
 _Read = dict[str, tuple[SeriesState, np.ndarray]]
 
 
 def _read_stream(
     model: ModelConfig,
     params: Params,
+    window: int,
     prepared: Mapping[str, Prepared],
     capacity: int,
     every: bool,
 ) -> _Read:
+    del window  # a stream reads one reading per step
     out = {}
     by_length: dict[int, list[str]] = {}
     for series_id, (_, scaled, _, _) in prepared.items():
@@ -169,11 +170,10 @@ def _read_stream(
 def _read_stateful_windows(
     model: ModelConfig,
     params: Params,
+    window: int,
     prepared: Mapping[str, Prepared],
     capacity: int,
     every: bool,
-    *,
-    window: int,
 ) -> _Read:
     """A stateful model on overlapping windows reads one window per new reading.
 
@@ -228,11 +228,10 @@ def _read_stateful_windows(
 def _read_windowed(
     model: ModelConfig,
     params: Params,
+    window: int,
     prepared: Mapping[str, Prepared],
     capacity: int,
     every: bool,
-    *,
-    window: int,
 ) -> _Read:
     del capacity  # a window model reads its windows at once
     seeds = len(jax.tree.leaves(params)[0])

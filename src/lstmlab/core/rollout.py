@@ -135,8 +135,9 @@ def _compiled_read_every(config: ModelConfig, seeds: bool):
         state, outputs = jax.lax.fori_loop(0, length, step, (state, outputs))
         return outputs, state
 
-    fn = read_stream_every
-    return jax.jit(jax.vmap(fn, in_axes=(0, 0, None, None, None)) if seeds else fn)
+    if seeds:
+        return jax.jit(jax.vmap(read_stream_every, in_axes=(0, 0, None, None, None)))
+    return jax.jit(read_stream_every)
 
 
 def _pad_rows(tree: Any, rows: int, axis: int) -> Any:

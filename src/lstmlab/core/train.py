@@ -676,24 +676,28 @@ def init_stop_states(train_config: TrainConfig, train_states: TrainState) -> Sto
         A ``StopState`` whose every leaf has a leading axis of trainings: nothing stopped,
         no best loss yet (``inf``), learning-rate scale 1.
     """
-    trainings = jnp.shape(train_states.step)[0]
+    return _stop_states(train_config, jnp.shape(train_states.step)[:1], train_states.params, jnp)
+
+
+def _stop_states(train_config: TrainConfig, shape: tuple[int, ...], params: Params, xp: Any):
+    """``init_stop_states``' values of ``shape``, with ``xp``: ``jnp`` traced, ``np`` on the host."""
     early = train_config.early_stopping
     keep_params = early is not None and early.restore_best
 
     def full(value, dtype):
-        return jnp.full((trainings,), value, dtype)
+        return xp.full(shape, value, dtype)
 
     return StopState(
-        stopped=full(False, jnp.bool_),
-        epochs_run=full(0, jnp.int32),
-        best_loss=full(jnp.inf, jnp.float32),
+        stopped=full(False, xp.bool_),
+        epochs_run=full(0, xp.int32),
+        best_loss=full(xp.inf, xp.float32),
         # A copy: the parameters' buffers may be replaced while the best ones are kept.
-        best_params=jax.tree.map(jnp.copy, train_states.params) if keep_params else None,
-        best_epoch=full(-1, jnp.int32),
-        wait=full(0, jnp.int32),
-        plateau_best=full(jnp.inf, jnp.float32),
-        plateau_wait=full(0, jnp.int32),
-        lr_scale=full(1.0, jnp.float32),
+        best_params=jax.tree.map(xp.copy, params) if keep_params else None,
+        best_epoch=full(-1, xp.int32),
+        wait=full(0, xp.int32),
+        plateau_best=full(xp.inf, xp.float32),
+        plateau_wait=full(0, xp.int32),
+        lr_scale=full(1.0, xp.float32),
     )
 
 
@@ -1269,35 +1273,18 @@ def initial_opt_state(train_config: TrainConfig, params: Params) -> KerasAdamSta
 
 def _init_stop_states(train_config: TrainConfig, single: bool, train_states: TrainState):
     """``init_stop_states`` for ``jax.eval_shape``; without the trainings axis for ``single``."""
-    if not single:
-        return init_stop_states(train_config, train_states)
-    one = train_states._replace(step=jnp.zeros((1,), jnp.int32), key=None)
-    one = one._replace(params=jax.tree.map(lambda leaf: leaf[None], one.params))
-    return jax.tree.map(lambda leaf: leaf[0], init_stop_states(train_config, one))
+    shape = () if single else jnp.shape(train_states.step)[:1]
+    return _stop_states(train_config, shape, train_states.params, jnp)
 
 
 def _host_stop_states(train_config: TrainConfig, single: bool, train_states: TrainState):
     """``_init_stop_states``' values as NumPy arrays, built on the host: nothing traced.
 
-    Constants and a copy of the parameters: a compiled call cost a program per model shape
-    (three in ``Forecaster().fit``) for nothing the host cannot do.
+    A compiled call cost a program per model shape (three in ``Forecaster().fit``) for
+    constants and a copy of the parameters.
     """
     shape = () if single else np.shape(train_states.step)[:1]
-    early = train_config.early_stopping
-    best = None
-    if early is not None and early.restore_best:  # a copy: the buffers may be replaced
-        best = jax.tree.map(lambda leaf: np.array(leaf, copy=True), train_states.params)
-    return StopState(
-        stopped=np.full(shape, False),
-        epochs_run=np.full(shape, 0, np.int32),
-        best_loss=np.full(shape, np.inf, np.float32),
-        best_params=best,
-        best_epoch=np.full(shape, -1, np.int32),
-        wait=np.full(shape, 0, np.int32),
-        plateau_best=np.full(shape, np.inf, np.float32),
-        plateau_wait=np.full(shape, 0, np.int32),
-        lr_scale=np.full(shape, 1.0, np.float32),
-    )
+    return _stop_states(train_config, shape, train_states.params, np)
 
 
 def fit(
