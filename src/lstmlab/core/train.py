@@ -680,7 +680,7 @@ def init_stop_states(train_config: TrainConfig, train_states: TrainState) -> Sto
 
 
 def _stop_states(train_config: TrainConfig, shape: tuple[int, ...], params: Params, xp: Any):
-    """``init_stop_states``' values of ``shape``, with ``xp``: ``jnp`` traced, ``np`` on the host."""
+    """``init_stop_states``' values of ``shape`` with ``xp``: ``jnp`` traced, ``np`` on the host."""
     early = train_config.early_stopping
     keep_params = early is not None and early.restore_best
 
