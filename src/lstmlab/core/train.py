@@ -15,7 +15,6 @@ import functools
 import math
 import os
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -1091,11 +1090,8 @@ def _check_batches(
     return _device_copy(batches) if copy else batches
 
 
-# The device copies of the last read-only host inputs, by identity: (a weak reference to the
-# array, its device copy). Weak: an entry, and its device copy, goes with its array, so the
-# batches of a layout the caller has dropped hold no memory (a global model over 50,000
-# series lays out hundreds of MB per candidate).
-_DEVICE_COPIES: "collections.OrderedDict[int, tuple[weakref.ref, Any]]" = (
+# The device copies of the last read-only host inputs, by identity: (array, device copy).
+_DEVICE_COPIES: "collections.OrderedDict[int, tuple[np.ndarray, Any]]" = (
     collections.OrderedDict()
 )
 _DEVICE_COPIES_KEPT = 8
@@ -1106,12 +1102,11 @@ def _device_copy(batches: Any) -> Any:
 
     Only read-only arrays whose memory cannot change behind the cache (their own data, or a
     read-only base: what ``lstmlab.data.layouts`` returns) are kept, so a cached copy never
-    goes stale; the cache refers to the array weakly and drops the entry when the array
-    goes, so neither the array nor its copy outlives the caller's use of it (nor is its
-    ``id`` reused while the entry is kept). The first time an array is seen it is returned
-    as it is (the compiled program's call transfers it, which costs less than a separate
-    ``device_put`` when it is not seen again); the second time its device copy is made and
-    kept. Anything else is returned unchanged.
+    goes stale; the cache holds the array, so its ``id`` is not reused while it is kept.
+    The first time an array is seen it is returned as it is (the compiled program's call
+    transfers it, which costs less than a separate ``device_put`` when it is not seen
+    again); the second time its device copy is made and kept. Anything else is returned
+    unchanged.
     """
     if not isinstance(batches, np.ndarray) or batches.flags.writeable:
         return batches
@@ -1122,25 +1117,18 @@ def _device_copy(batches: Any) -> Any:
         base = base.base
     key = id(batches)
     hit = _DEVICE_COPIES.get(key)
-    if hit is None or hit[0]() is not batches:
-        _DEVICE_COPIES[key] = (weakref.ref(batches, functools.partial(_forget, key)), None)
-        copy = batches  # seen once
+    if hit is None or hit[0] is not batches:
+        _DEVICE_COPIES[key] = (batches, None)  # seen once
+        copy = batches
     else:
         copy = hit[1]
         if copy is None:
             copy = jax.device_put(batches)
-            _DEVICE_COPIES[key] = (hit[0], copy)
+            _DEVICE_COPIES[key] = (batches, copy)
         _DEVICE_COPIES.move_to_end(key)
     while len(_DEVICE_COPIES) > _DEVICE_COPIES_KEPT:
         _DEVICE_COPIES.popitem(last=False)
     return copy
-
-
-def _forget(key: int, reference: weakref.ref) -> None:
-    """Drop a cached device copy once its host array is gone (a weak reference's callback)."""
-    entry = _DEVICE_COPIES.get(key)
-    if entry is not None and entry[0] is reference:
-        del _DEVICE_COPIES[key]
 
 
 MAX_EPOCHS_VARIABLE = "LSTMLAB_MAX_EPOCHS"
