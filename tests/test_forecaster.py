@@ -1680,8 +1680,8 @@ def test_a_long_series_grows_the_default_batch_by_compares_rule_and_a_given_one_
     )[0]
     assert layout.batch_size == theirs.batch_size == -(-samples // MAX_BATCHES_PER_EPOCH) > 1
     assert layout.x_batches.shape[0] <= MAX_BATCHES_PER_EPOCH
-    np.testing.assert_array_equal(layout.x_batches, theirs.x_batches)
-    np.testing.assert_array_equal(layout.y_batches, theirs.y_batches)
+    np.testing.assert_array_equal(layout.x_batches.laid_out(), theirs.x_batches)
+    np.testing.assert_array_equal(layout.y_batches.laid_out(), theirs.y_batches)
 
 
 @pytest.mark.parametrize("zones", [("UTC", "UTC"), ("Europe/Paris", "UTC")])

@@ -17,6 +17,7 @@ from lstmlab.data.layouts import (
     make_series_streams,
     make_stream_batches,
     make_training_batches,
+    make_window_training_batches,
     make_windows,
 )
 
@@ -931,3 +932,57 @@ def test_a_default_batch_grows_on_a_long_series_and_a_given_one_stays(stateful):
     assert grown.batch_size == -(-3000 // MAX_BATCHES_PER_EPOCH)  # the smallest that fits
     kept = make_training_batches(train, stateful=stateful, batch_size=1, grow=False)
     assert kept.x_batches.shape == (3000, 1)
+
+
+def _cut(batches):
+    """``WindowBatches`` made into the windows they stand for, with NumPy (the reference)."""
+    steps = batches.starts[..., None] + batches.offset + np.arange(batches.length)
+    windows = np.asarray(batches.values)[steps]  # (..., length, columns)
+    return windows.reshape(*batches.starts.shape, -1) if batches.flat else windows
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 30), min_size=1, max_size=4),
+    window=st.integers(1, 5),
+    horizon=st.integers(1, 3),
+    columns=st.integers(1, 2),
+    tail=st.integers(0, 4),
+    stateful=st.booleans(),
+    batch_size=st.integers(1, 6),
+    grow=st.booleans(),
+)
+def test_windows_cut_in_the_program_are_the_windows_laid_out(
+    lengths, window, horizon, columns, tail, stateful, batch_size, grow
+):
+    # The Forecaster's batches (windows cut by the driver) against compare's (make_windows'
+    # windows laid out by make_training_batches): the same samples, in the same places.
+    tail = horizon + tail - 1 if tail else 0  # a tail holds at least one window's targets
+    rng = np.random.default_rng(len(lengths) * 100 + window)
+    # each series long enough for a training window and its tail (as check_lengths asks)
+    lengths = [window + horizon + tail + extra for extra in lengths]
+    series = [rng.normal(size=(n, columns)).astype(np.float32) for n in lengths]
+    train, validation = [], []
+    for one in series:
+        fit_end = len(one) - tail
+        windows = make_windows(one[:fit_end], length=window, horizon=horizon)
+        train.append((windows.x, windows.y))
+        if tail:
+            windows = make_windows(one[fit_end - window :], length=window, horizon=horizon)
+            validation.append((windows.x, windows.y))
+    layout = dict(stateful=stateful, batch_size=batch_size, grow=grow)
+    expected = make_training_batches(train, validation or None, **layout)
+    cut = make_window_training_batches(
+        series, [tail] * len(series), window=window, horizon=horizon, **layout
+    )
+    np.testing.assert_array_equal(_cut(cut.x_batches), expected.x_batches)
+    np.testing.assert_array_equal(_cut(cut.y_batches), expected.y_batches)
+    assert cut.x_batches.shape == expected.x_batches.shape
+    assert (cut.validation is None) == (expected.validation is None)
+    if expected.validation is not None:
+        for ours, theirs in zip(cut.validation, expected.validation, strict=True):
+            np.testing.assert_array_equal(_cut(ours), theirs)
+    assert (cut.batch_size, cut.streams, cut.validation_state) == (
+        expected.batch_size, expected.streams, expected.validation_state
+    )
+    assert cut.trim == expected.trim

@@ -23,6 +23,7 @@ from lstmlab.core.train import (
     TrainConfig,
     TrainLog,
     TrainState,
+    WindowBatches,
     capped_epochs,
     compiled_driver_epoch,
     compiled_train_epoch,
@@ -1198,3 +1199,53 @@ def test_refit_epochs_is_the_median_best_epoch_count_of_the_sound_seeds():
     assert log(best).refit_epochs(flagged) == int(np.median(counts[~flagged])) == 2
     assert log(best).refit_epochs(np.ones(5, bool)) == 3  # all flagged: all count
     assert log(None).refit_epochs(none) is None  # no early stopping, no best epoch
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+def test_windows_cut_in_the_program_train_as_the_windows_laid_out(stateful):
+    # The driver given WindowBatches (the series once, each batch cut when it trains) against
+    # the same windows laid out on the host: shuffled or streamed, with a validation, the
+    # same losses and weights to the bit.
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(60, 1)).astype(np.float32)
+    window, horizon = 4, 2
+    starts = np.arange(48, dtype=np.int32).reshape(12, 4)  # 12 batches of 4 samples
+    if stateful:
+        starts = starts.T.reshape(12, 4)  # 4 streams of 12 consecutive samples
+    val_starts = np.arange(50, 54, dtype=np.int32).reshape(1, 4)
+
+    def cut(starts, offset, length, flat):
+        windows = values[starts[..., None] + offset + np.arange(length)]
+        return windows.reshape(*starts.shape, -1) if flat else windows
+
+    def both(starts):
+        return (
+            WindowBatches(values=values, starts=starts, offset=0, length=window),
+            WindowBatches(values=values, starts=starts, offset=window, length=horizon, flat=True),
+        )
+
+    config = LSTMConfig(units=(3,), outputs=horizon, stateful=stateful)
+    train_config = TrainConfig(epochs=3, shuffle=not stateful)
+    states = init_train_states(config, train_config, [0, 1], batch_size=4)
+    laid = fit(
+        config, train_config, states,
+        cut(starts, 0, window, False), cut(starts, window, horizon, True),
+        validation=(cut(val_starts, 0, window, False), cut(val_starts, window, horizon, True)),
+        validation_state="zeros",
+    )
+    windowed = fit(
+        config, train_config, init_train_states(config, train_config, [0, 1], batch_size=4),
+        *both(starts), validation=both(val_starts), validation_state="zeros",
+    )
+    np.testing.assert_array_equal(windowed[1].loss, laid[1].loss)
+    np.testing.assert_array_equal(windowed[1].val_loss, laid[1].val_loss)
+    for ours, theirs in zip(
+        jax.tree.leaves(windowed[0].params), jax.tree.leaves(laid[0].params), strict=True
+    ):
+        np.testing.assert_array_equal(ours, theirs)
+    # the losses depend on the cut: windows one step later train otherwise
+    later = fit(
+        config, train_config, init_train_states(config, train_config, [0, 1], batch_size=4),
+        *both(starts + 1), validation=both(val_starts), validation_state="zeros",
+    )
+    assert not np.array_equal(later[1].loss, laid[1].loss)

@@ -7,7 +7,7 @@ What a forecasting model is and how it is trained, apart from the object that se
   model keeps: kind, window, columns, frequency, horizon, norm, seasons);
 - the training layout of a global model over many series (``training_layout``: windows or
   streams, the validation tail, batch growth on long series, laid out by
-  ``lstmlab.data.layouts.make_training_batches``), how a candidate trains
+  ``lstmlab.data.layouts.make_window_training_batches``), how a candidate trains
   (``training_config``) and where its seeds become keys (``initial_states``);
 - the candidates (a kind and a normalisation each), their validation forecasts and scores
   (``validation_forecasts``, ``score_candidate``) and the metrics of a fit (``fit_metrics``);
@@ -63,11 +63,7 @@ from lstmlab.core.train import (
     fit,
     init_train_states,
 )
-from lstmlab.data.layouts import (
-    TrainingBatches,
-    make_training_batches,
-    make_windows,
-)
+from lstmlab.data.layouts import TrainingBatches, make_window_training_batches
 from lstmlab.data.scaling import SCALER_KINDS, Scaler
 from lstmlab.defaults import (
     AUTO_KINDS,
@@ -468,19 +464,11 @@ def training_layout(
     target of a validation sample inside it.
     """
     check_lengths(ids, scaled, window, horizon, n_val)
-    validate = any(n_val)
-    train, validation = [], []
-    for series, tail in zip(scaled, n_val, strict=True):
-        fit_end = len(series) - tail
-        windows = make_windows(series[:fit_end], length=window, horizon=horizon)
-        train.append((windows.x, windows.y))
-        if tail:
-            # the first validation window's first target is the first step of the tail
-            windows = make_windows(series[fit_end - window :], length=window, horizon=horizon)
-            validation.append((windows.x, windows.y))
-    return make_training_batches(
-        train,
-        validation if validate else None,
+    return make_window_training_batches(
+        scaled,
+        n_val,
+        window=window,
+        horizon=horizon,
         stateful=settings.stateful,
         batch_size=settings.resolved_batch_size,
         # a default batch grows on a long series, a given one stays

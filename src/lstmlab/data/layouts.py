@@ -8,7 +8,9 @@
   ``i``'s state from one batch into the next, so row ``i`` of every batch must come from one
   contiguous stream of the data, in order).
 - ``make_training_batches``: every series' samples laid out for a stateful or a window model,
-  the one policy of ``Forecaster.fit`` and ``compare`` (batch growth, validation batches).
+  the one policy of ``Forecaster.fit`` and ``compare`` (batch growth, validation batches);
+  ``make_window_training_batches`` lays out the same windows as indices into the series,
+  which the training driver cuts inside its compiled epoch (``Forecaster.fit``).
 
 One trim vocabulary everywhere (``check_trim``): ``"error"`` refuses data that do not fill
 whole batches and names the fix, ``"start"`` drops the oldest, ``"end"`` the newest; what is
@@ -43,6 +45,7 @@ __all__ = [
     "make_series_streams",
     "make_stream_batches",
     "make_training_batches",
+    "make_window_training_batches",
     "make_windows",
 ]
 
@@ -358,20 +361,28 @@ def make_stream_batches(x: Any, y: Any, *, batch_size: int, trim: str = "start")
         )
     start = leftover if trim == "start" else 0
     used = batch_size * per_stream
-
-    def lay_out(samples: np.ndarray) -> np.ndarray:
-        streams = samples[start : start + used].reshape(batch_size, per_stream, *samples.shape[1:])
-        # (batch_size, S, ...) -> (S, batch_size, ...): batch k holds step k of every stream
-        return _read_only(np.swapaxes(streams, 0, 1).copy())
-
     report = _one_series_trim(n, used, start, batch_size=batch_size, num_batches=per_stream)
     return StreamBatches(
-        x_batches=lay_out(x),
-        y_batches=lay_out(y),
+        x_batches=_as_streams(x, batch_size, start),
+        y_batches=_as_streams(y, batch_size, start),
         trim=report,
         stream_series=_read_only(np.zeros(batch_size, dtype=np.int64)),
         stream_start=_read_only(start + np.arange(batch_size, dtype=np.int64) * per_stream),
     )
+
+
+def _as_streams(samples: np.ndarray, streams: int, start: int) -> np.ndarray:
+    """Samples ``start`` on as ``streams`` contiguous streams, ``(per_stream, streams, ...)``.
+
+    The stream layout's one arrangement (``make_stream_batches``, ``make_training_batches``):
+    stream ``i`` holds the next ``per_stream = (len - start) // streams`` samples after stream
+    ``i - 1``'s, and batch ``k`` holds step ``k`` of every stream.
+    """
+    per_stream = (len(samples) - start) // streams
+    used = samples[start : start + streams * per_stream]
+    rows = used.reshape(streams, per_stream, *samples.shape[1:])
+    # (streams, S, ...) -> (S, streams, ...): batch k holds step k of every stream
+    return _read_only(np.swapaxes(rows, 0, 1).copy())
 
 
 def _series_list(name: str, series: Any) -> list[np.ndarray]:
@@ -782,20 +793,29 @@ def make_sample_batches(x: Any, y: Any, *, batch_size: int, trim: str = "error")
     num_batches = n // batch_size
     used = num_batches * batch_size
     start = remainder if trim == "start" else 0
-
-    def lay_out(samples: np.ndarray) -> np.ndarray:
-        # (used, ...) -> (num_batches, batch_size, ...): consecutive samples share a batch
-        batches = samples[start : start + used].reshape(num_batches, batch_size, *samples.shape[1:])
-        # No copy: a float32 input is laid out as a read-only view of the caller's array (a
-        # 312 MB input costs no second 312 MB), any other input was converted into a new one.
-        # The caller must not change the array while its batches are in use.
-        return _read_only(batches)
-
     report = _one_series_trim(
         n, used, start, batch_size=batch_size, num_batches=num_batches, layout="official"
     )
-    y_batches = None if y is None else lay_out(y)
-    return SampleBatches(x_batches=lay_out(x), y_batches=y_batches, trim=report)
+    y_batches = None if y is None else _as_sample_batches(y, batch_size, start)
+    return SampleBatches(
+        x_batches=_as_sample_batches(x, batch_size, start), y_batches=y_batches, trim=report
+    )
+
+
+def _as_sample_batches(samples: np.ndarray, batch_size: int, start: int) -> np.ndarray:
+    """Samples ``start`` on in consecutive batches, ``(num_batches, batch_size, ...)``.
+
+    The window models' one arrangement (``make_sample_batches``, ``make_training_batches``):
+    batch ``k`` holds the next ``batch_size`` samples after batch ``k - 1``'s; the samples
+    that do not fill a batch at the end are left out.
+    """
+    num_batches = (len(samples) - start) // batch_size
+    used = samples[start : start + num_batches * batch_size]
+    # (used, ...) -> (num_batches, batch_size, ...): consecutive samples share a batch.
+    # No copy: a float32 input is laid out as a read-only view of the caller's array (a
+    # 312 MB input costs no second 312 MB), any other input was converted into a new one.
+    # The caller must not change the array while its batches are in use.
+    return _read_only(used.reshape(num_batches, batch_size, *samples.shape[1:]))
 
 
 make_official_batches = make_sample_batches
@@ -810,8 +830,9 @@ class TrainingBatches:
     """A model's training batches from every series' samples, and its validation batches.
 
     Attributes:
-        x_batches: ``(batches, rows, ...)`` inputs.
-        y_batches: ``(batches, rows, ...)`` targets.
+        x_batches: ``(batches, rows, ...)`` inputs, or the ``WindowBatches`` that stand for
+            them (``make_window_training_batches``).
+        y_batches: ``(batches, rows, ...)`` targets (or their ``WindowBatches``).
         validation: ``(x, y)`` validation batches with the training batches' rows, or ``None``.
         validation_state: ``"carry"`` when every series is one stream that continues into its
             validation samples (the driver carries the state on), else ``"zeros"``.
@@ -820,9 +841,9 @@ class TrainingBatches:
         trim: what the training batches used and left out, over every series.
     """
 
-    x_batches: np.ndarray
-    y_batches: np.ndarray
-    validation: tuple[np.ndarray, np.ndarray] | None
+    x_batches: Any
+    y_batches: Any
+    validation: tuple[Any, Any] | None
     validation_state: str
     batch_size: int
     streams: int | None
@@ -839,7 +860,8 @@ def make_training_batches(
 ) -> TrainingBatches:
     """Lay out every series' samples for a stateful or a window model: the one policy.
 
-    ``Forecaster.fit`` and ``compare`` both train on these batches.
+    ``Forecaster.fit`` (through ``make_window_training_batches``) and ``compare`` both train
+    on these batches.
 
     - Stateful: each series gives ``streams`` contiguous streams (``make_stream_batches``),
       rows series-major; every series keeps its newest samples, as many as the shortest one
@@ -861,75 +883,174 @@ def make_training_batches(
     Returns:
         ``TrainingBatches``.
     """
+
+    def as_samples(parts: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        pairs = [(as_float_samples("x", x), as_float_samples("y", y)) for x, y in parts]
+        for x, y in pairs:
+            if len(x) != len(y):
+                raise ValueError(
+                    f"x and y must hold the same number of samples, got {len(x)} and "
+                    f"{len(y)}; pass one target per sample"
+                )
+        return pairs
+
+    laid, val, state, trim, streams = _arranged(
+        as_samples(train),
+        None if validation is None else as_samples(validation),
+        stateful=stateful,
+        batch_size=batch_size,
+        grow=grow,
+    )
+    return TrainingBatches(
+        x_batches=laid[0],
+        y_batches=laid[1],
+        validation=val,
+        validation_state=state,
+        batch_size=laid[0].shape[1],
+        streams=streams,
+        trim=trim,
+    )
+
+
+def make_window_training_batches(
+    series: Any,
+    tails: Any,
+    *,
+    window: int,
+    horizon: int,
+    stateful: bool,
+    batch_size: int,
+    grow: bool,
+) -> TrainingBatches:
+    """``make_training_batches`` of every window of every series, cut inside the program.
+
+    The samples are those of ``make_windows(series[:fit_end], length=window,
+    horizon=horizon)`` for the training part of each series (``fit_end`` its length less
+    its tail), and of its last ``tail`` steps for the validation, laid out by the same
+    policy, in the same order; the batches are ``WindowBatches`` over the series put one
+    after the other, so the windows are not made on the host (the driver cuts each batch
+    when it trains on it).
+
+    Args:
+        series: each series' ``(time, columns)`` values, float32.
+        tails: each series' validation tail (steps, 0 for none).
+        window: input steps per sample.
+        horizon: target steps per sample.
+        stateful: as ``make_training_batches``.
+        batch_size: as ``make_training_batches``.
+        grow: as ``make_training_batches``.
+
+    Returns:
+        ``TrainingBatches`` whose batches are ``WindowBatches``.
+    """
+    from lstmlab.core.train import WindowBatches  # the driver's form; JAX only when used
+
+    values = [_as_columns("series", one) for one in series]
+    first = np.cumsum([0] + [len(one) for one in values[:-1]], dtype=np.int64)
+    if sum(len(one) for one in values) >= 2**31:
+        raise ValueError(
+            f"{sum(len(one) for one in values):,} readings in all are too many for one "
+            "global model (the batches index them with 32-bit integers); fit the series in "
+            "groups of fewer than 2**31 readings"
+        )
+    train, validation = [], []
+    for start, one, tail in zip(first, values, tails, strict=True):
+        fit_end = len(one) - tail
+        train.append((start + np.arange(fit_end - window - horizon + 1),))
+        if tail:
+            validation.append((start + fit_end - window + np.arange(tail - horizon + 1),))
+    laid, val, state, trim, streams = _arranged(
+        train, validation or None, stateful=stateful, batch_size=batch_size, grow=grow
+    )
+    data = _read_only(np.concatenate(values))
+
+    def windows(starts: np.ndarray) -> tuple[Any, Any]:
+        starts = _read_only(starts.astype(np.int32))
+        return (
+            WindowBatches(values=data, starts=starts, offset=0, length=window),
+            WindowBatches(values=data, starts=starts, offset=window, length=horizon, flat=True),
+        )
+
+    return TrainingBatches(
+        x_batches=windows(laid[0])[0],
+        y_batches=windows(laid[0])[1],
+        validation=None if val is None else windows(val[0]),
+        validation_state=state,
+        batch_size=laid[0].shape[1],
+        streams=streams,
+        trim=trim,
+    )
+
+
+def _arranged(
+    train: list[tuple[np.ndarray, ...]],
+    validation: list[tuple[np.ndarray, ...]] | None,
+    *,
+    stateful: bool,
+    batch_size: int,
+    grow: bool,
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...] | None, str, TrimReport, int | None]:
+    """The policy of ``make_training_batches`` on each series' arrays of samples (a tuple).
+
+    Returns ``(train batches, validation batches or None, validation_state, trim,
+    streams)``, the batches a tuple laid out like the samples' tuple.
+    """
     if stateful:
-        return _stream_training_batches(train, validation, batch_size, grow)
-    x = np.concatenate([x for x, _ in train])
-    y = np.concatenate([y for _, y in train])
-    size = min(grown_batch_size(batch_size, len(x)) if grow else batch_size, len(x))
+        return _arranged_streams(train, validation, batch_size, grow)
+    pooled = tuple(np.concatenate(arrays) for arrays in zip(*train, strict=True))
+    count = len(pooled[0])
+    size = min(grown_batch_size(batch_size, count) if grow else batch_size, count)
     val = None
     if validation is not None:
-        val_x = np.concatenate([x for x, _ in validation])
-        val_y = np.concatenate([y for _, y in validation])
-        size = min(size, len(val_x))  # the driver needs one batch size
-        laid = make_sample_batches(val_x, val_y, batch_size=size, trim="start")
-        val = (laid.x_batches, laid.y_batches)
-    batches = make_sample_batches(x, y, batch_size=size, trim="start")
-    return TrainingBatches(
-        x_batches=batches.x_batches,
-        y_batches=batches.y_batches,
-        validation=val,
-        validation_state="zeros",
-        batch_size=size,
-        streams=None,
-        trim=batches.trim,
+        val_pooled = tuple(np.concatenate(arrays) for arrays in zip(*validation, strict=True))
+        size = min(size, len(val_pooled[0]))  # the driver needs one batch size
+        # the oldest left-overs dropped, as make_sample_batches(trim="start")
+        val = tuple(_as_sample_batches(a, size, len(a) % size) for a in val_pooled)
+    start = count % size
+    trim = _one_series_trim(
+        count, count - start, start, batch_size=size, num_batches=count // size, layout="official"
     )
+    laid = tuple(_as_sample_batches(a, size, start) for a in pooled)
+    return laid, val, "zeros", trim, None
 
 
-def _stream_training_batches(
-    train: Any, validation: Any, batch_size: int, grow: bool
-) -> TrainingBatches:
-    """``make_training_batches`` of a stateful model: Keras' stateful layout of each series."""
-    count = min(len(x) for x, _ in train)
+def _arranged_streams(
+    train: list[tuple[np.ndarray, ...]],
+    validation: list[tuple[np.ndarray, ...]] | None,
+    batch_size: int,
+    grow: bool,
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...] | None, str, TrimReport, int]:
+    """``_arranged`` of a stateful model: Keras' stateful layout of each series."""
+    count = min(len(parts[0]) for parts in train)
     streams = min(grown_batch_size(batch_size, count) if grow else batch_size, count)
     if validation is not None:
-        val_count = min(len(x) for x, _ in validation)
+        val_count = min(len(parts[0]) for parts in validation)
         streams = max(1, min(streams, val_count))
 
-    def lay_out(parts: Any, keep: int) -> tuple[np.ndarray, np.ndarray, list[StreamBatches]]:
-        laid = [
-            make_stream_batches(x[len(x) - keep :], y[len(y) - keep :], batch_size=streams)
-            for x, y in parts
-        ]
-        x_batches = np.concatenate([b.x_batches for b in laid], axis=1)  # (batches, rows, ...)
-        y_batches = np.concatenate([b.y_batches for b in laid], axis=1)
-        return x_batches, y_batches, laid
+    def lay_out(parts: list[tuple[np.ndarray, ...]], keep: int) -> tuple[np.ndarray, ...]:
+        # each series' newest `keep` samples, the oldest left-overs dropped (trim="start"),
+        # as streams; the series' rows side by side: (batches, series * streams, ...)
+        newest = [[a[len(a) - keep :] for a in arrays] for arrays in zip(*parts, strict=True)]
+        return tuple(
+            np.concatenate([_as_streams(a, streams, keep % streams) for a in arrays], axis=1)
+            for arrays in newest
+        )
 
-    x_batches, y_batches, laid = lay_out(train, count)
+    laid = lay_out(train, count)
+    per_stream = count // streams
     # every series' samples are counted: those older than the shortest series' as trimmed
-    per_series = tuple(
-        (len(x) - count + b.trim.trimmed_start, b.trim.trimmed_end)
-        for (x, _), b in zip(train, laid, strict=True)
-    )
-    total = sum(len(x) for x, _ in train)
+    per_series = tuple((len(parts[0]) - streams * per_stream, 0) for parts in train)
     trim = TrimReport(
-        total=total,
-        used=sum(b.trim.used for b in laid),
+        total=sum(len(parts[0]) for parts in train),
+        used=len(train) * streams * per_stream,
         trimmed_start=sum(start for start, _ in per_series),
-        trimmed_end=sum(end for _, end in per_series),
-        batch_size=x_batches.shape[1],
-        num_batches=x_batches.shape[0],
+        trimmed_end=0,
+        batch_size=laid[0].shape[1],
+        num_batches=laid[0].shape[0],
         per_series=per_series,
     )
     val, state = None, "zeros"
     if validation is not None:
-        val_x, val_y, _ = lay_out(validation, val_count)
-        val, state = (val_x, val_y), "carry" if streams == 1 else "zeros"
-    return TrainingBatches(
-        x_batches=x_batches,
-        y_batches=y_batches,
-        validation=val,
-        validation_state=state,
-        batch_size=x_batches.shape[1],
-        streams=streams,
-        trim=trim,
-    )
+        val, state = lay_out(validation, val_count), "carry" if streams == 1 else "zeros"
+    return laid, val, state, trim, streams
+
