@@ -17,6 +17,7 @@ from lstmlab.core.model import (
     reset_state,
 )
 from lstmlab.core.train import (
+    HOST_SHUFFLE_SAMPLES,
     EarlyStopping,
     Plateau,
     ResetPolicy,
@@ -36,6 +37,7 @@ from lstmlab.core.train import (
     mse,
     parse_reset,
     select_training,
+    shuffle_order,
     stack_train_states,
 )
 from lstmlab.experiments.moving_average import MovingAverageConfig, make_data
@@ -1249,3 +1251,15 @@ def test_windows_cut_in_the_program_train_as_the_windows_laid_out(stateful):
         *both(starts + 1), validation=both(val_starts), validation_state="zeros",
     )
     assert not np.array_equal(later[1].loss, laid[1].loss)
+
+
+def test_a_shuffle_of_many_samples_sorted_on_the_host_is_jaxs_permutation_to_the_bit():
+    # Past HOST_SHUFFLE_SAMPLES the epoch's shuffle sorts in NumPy: it must be the order JAX's
+    # own permutation gives (two sorting rounds at this size), inside jit and under the
+    # driver's vmap over trainings, so that training does not change with the sample count.
+    samples = HOST_SHUFFLE_SAMPLES + 1
+    keys = jax.random.split(jax.random.key(7), 2)
+    ours = jax.jit(jax.vmap(lambda key: shuffle_order(key, samples)))(keys)
+    theirs = jax.vmap(lambda key: jax.random.permutation(key, samples))(keys)
+    np.testing.assert_array_equal(ours, theirs)
+    assert not np.array_equal(ours[0], ours[1])  # each training its own order
