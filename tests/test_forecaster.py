@@ -561,6 +561,18 @@ def test_several_targets_give_one_row_per_target():
             "ids one type",
         ),
         (
+            # a row without an id belongs to no series: refused, never dropped
+            pd.DataFrame(
+                {
+                    "unique_id": ["a", "a", None, "a"],
+                    "ds": pd.date_range("2024-01", periods=4, freq="MS"),
+                    "y": [1.0, 2.0, 3.0, 4.0],
+                }
+            ),
+            {},
+            "id column 'unique_id' has no id at row 3; fill it or remove the row",
+        ),
+        (
             pd.DataFrame({"d": ["01/02/2024", "01/03/2024", "01/04/2024"], "v": [1.0, 2, 3]}),
             {"time_col": "d"},
             "time column 'd' holds dates with '/' such as '01/02/2024', whose day and month "

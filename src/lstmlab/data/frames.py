@@ -207,8 +207,14 @@ def _long_series(
         label=f"column {str(time_col)!r}",
         time_format=time_format,
     )
-    frame = frame.assign(**{str(time_col): stamps.to_numpy()})
-    ids = pd.unique(frame[id_col])
+    # The rows of each series, in time order, found at once: a group per series would build
+    # 50,000 frames for 50,000 series (40 s and 1 GB of temporaries for 10 million rows).
+    codes, ids = pd.factorize(frame[id_col], sort=False)  # ids in order of appearance
+    if (codes < 0).any():
+        row = int(np.argmax(codes < 0))
+        raise ValueError(
+            f"id column {id_col!r} has no id at row {row + 1}; fill it or remove the row"
+        )
     named: dict[str, Any] = {}
     for series_id in ids:
         other = named.setdefault(str(series_id), series_id)
@@ -218,16 +224,24 @@ def _long_series(
                 f"the same series {str(series_id)!r}; make the ids one type, e.g. "
                 f"data[{id_col!r}] = data[{id_col!r}].astype(str)"
             )
-    for series_id, group in frame.groupby(id_col, sort=False):
-        group = group.sort_values(time_col)
-        label = f"series {str(series_id)!r}"
-        values[str(series_id)] = _series_values(label, group, targets)
-        column = group[time_col]
-        times[str(series_id)] = (
-            pd.DatetimeIndex(column)
-            if isinstance(stamps, pd.DatetimeIndex)
-            else pd.Index(column.to_numpy(np.int64))
-        )
+    dated = isinstance(stamps, pd.DatetimeIndex)
+    instants = stamps.asi8 if dated else np.asarray(stamps, dtype=np.int64)
+    order = np.lexsort((instants, codes))  # by series, then time (a stable sort)
+    bounds = np.searchsorted(codes[order], np.arange(len(ids) + 1))
+    try:
+        table = _series_values(f"series {str(ids[0])!r}", frame, targets)
+    except ValueError:
+        # name the first series whose own values are refused, as a series at a time would
+        for k, series_id in enumerate(ids):
+            rows = order[bounds[k] : bounds[k + 1]]
+            _series_values(f"series {str(series_id)!r}", frame.iloc[rows], targets)
+        raise
+    table = table[order]
+    stamps = stamps.take(order).rename(str(time_col)) if dated else instants[order]
+    for k, series_id in enumerate(ids):
+        begin, end = bounds[k], bounds[k + 1]
+        values[str(series_id)] = table[begin:end]
+        times[str(series_id)] = stamps[begin:end] if dated else pd.Index(stamps[begin:end])
     return values, times, tuple(targets)
 
 
