@@ -571,10 +571,13 @@ def shuffle_order(key: jax.Array, samples: int) -> jax.Array:
 
 def _stably_sorted(sort_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``values`` in the order of a stable sort of ``sort_keys`` (uint32, one axis)."""
-    positions = np.arange(len(values), dtype=np.uint64)
-    words = (np.asarray(sort_keys).astype(np.uint64) << np.uint64(32)) | positions
+    # In place: four bytes a sample in, eight held, no temporaries beyond the positions.
+    words = np.asarray(sort_keys).astype(np.uint64)
+    words <<= np.uint64(32)
+    words |= np.arange(len(words), dtype=np.uint64)
     words.sort()  # distinct words: any sort is the stable sort of the keys
-    return np.asarray(values)[(words & np.uint64(0xFFFFFFFF)).astype(np.int64)]
+    words &= np.uint64(0xFFFFFFFF)
+    return np.asarray(values)[words.view(np.int64)]
 
 
 def _batch_unroll(num_batches: int) -> int:
