@@ -358,20 +358,27 @@ def _rollout_scores(
             rolled[k], horizon_capacity = _recursive_residuals(
                 network, scaled, n_val, scalers, ranges, steps, (read_capacity, horizon_capacity)
             )
-            # the RMSE over every residual but NaN (past a series' end, flagged rollouts),
-            # series by series: no copy of them all
-            total, count = 0.0, 0
-            for residuals in rolled[k].values():
-                known = residuals[~np.isnan(residuals)]
-                total += float(np.square(known).sum())
-                count += known.size
-            score = math.sqrt(total / count) if count else math.inf
-            scores[k] = score if np.isfinite(score) else np.inf
+            scores[k] = _residual_rmse(rolled[k])
         if k and scores[k] < scores[best]:
             rolled[best], best = {}, k
         elif k:
             rolled[k] = {}
     return rolled, scores, horizon_capacity
+
+
+def _residual_rmse(residuals: Mapping[str, np.ndarray]) -> float:
+    """The RMSE over every residual but NaN (past a series' end, flagged rollouts).
+
+    Series by series, no copy of them all; a function of its own, so that no name outlives
+    the call holding a view of a candidate's residuals (a loser's are freed right away).
+    """
+    total, count = 0.0, 0
+    for one in residuals.values():
+        known = one[~np.isnan(one)]
+        total += float(np.square(known).sum())
+        count += known.size
+    score = math.sqrt(total / count) if count else math.inf
+    return score if np.isfinite(score) else math.inf
 
 
 def _refitted(
