@@ -551,12 +551,13 @@ def shuffle_order(key: jax.Array, samples: int) -> jax.Array:
     """``jax.random.permutation(key, samples)``, to the bit; many samples sort on the host.
 
     JAX's permutation sorts ``arange(samples)`` stably by fresh random 32-bit keys, a few
-    rounds (three above about 2.6 million samples). From ``HOST_SHUFFLE_SAMPLES`` samples the
-    keys are drawn here the same way and each round's stable sort runs in NumPy (one sort of
-    64-bit words: the key above the position), so the order, hence training, is the same.
+    rounds (three above about 2.6 million samples). From ``HOST_SHUFFLE_SAMPLES`` samples on
+    the CPU the keys are drawn here the same way and each round's stable sort runs in NumPy
+    (one sort of 64-bit words: the key above the position), so the order, hence training, is
+    the same.
     """
-    if samples < HOST_SHUFFLE_SAMPLES:
-        return jax.random.permutation(key, samples)
+    if samples < HOST_SHUFFLE_SAMPLES or jax.default_backend() != "cpu":
+        return jax.random.permutation(key, samples)  # an accelerator sorts fast itself
     rounds = math.ceil(3 * math.log(samples) / math.log(np.iinfo(np.uint32).max))
     order = jnp.arange(samples, dtype=jnp.int32)
     result = jax.ShapeDtypeStruct((samples,), jnp.int32)
