@@ -51,6 +51,7 @@ __all__ = [
     "EarlyStopping",
     "EpochCallback",
     "History",
+    "HOST_SHUFFLE_SAMPLES",
     "MAX_EPOCHS_VARIABLE",
     "KerasAdamState",
     "Plateau",
@@ -60,7 +61,6 @@ __all__ = [
     "TrainLog",
     "TrainState",
     "WindowBatches",
-    "HOST_SHUFFLE_SAMPLES",
     "capped_epochs",
     "compiled_driver_epoch",
     "compiled_evaluate",
@@ -82,6 +82,7 @@ __all__ = [
     "parse_reset",
     "program_model",
     "select_training",
+    "shuffle_order",
     "stack_train_states",
 ]
 
