@@ -971,9 +971,10 @@ def make_window_training_batches(
             WindowBatches(values=data, starts=starts, offset=window, length=horizon, flat=True),
         )
 
+    x_batches, y_batches = windows(laid[0])  # inputs and targets share values and starts
     return TrainingBatches(
-        x_batches=windows(laid[0])[0],
-        y_batches=windows(laid[0])[1],
+        x_batches=x_batches,
+        y_batches=y_batches,
         validation=None if val is None else windows(val[0]),
         validation_state=state,
         batch_size=laid[0].shape[1],
