@@ -946,10 +946,11 @@ def make_window_training_batches(
     from lstmlab.core.train import WindowBatches  # the driver's form; JAX only when used
 
     values = [_as_columns("series", one) for one in series]
-    first = np.cumsum([0] + [len(one) for one in values[:-1]], dtype=np.int64)
-    if sum(len(one) for one in values) >= 2**31:
+    lengths = [len(one) for one in values]
+    first = np.cumsum([0, *lengths[:-1]], dtype=np.int64)  # each series' first step
+    if sum(lengths) >= 2**31:
         raise ValueError(
-            f"{sum(len(one) for one in values):,} readings in all are too many for one "
+            f"{sum(lengths):,} readings in all are too many for one "
             "global model (the batches index them with 32-bit integers); fit the series in "
             "groups of fewer than 2**31 readings"
         )
