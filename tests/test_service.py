@@ -620,6 +620,96 @@ def _exchange(url, requests):
     return answers
 
 
+def _raw_exchange(url, requests):
+    """Raw HTTP/1.1 requests on one keep-alive connection; each answer's status line, headers
+    (but the date) and body bytes."""
+    host, port = url.removeprefix("http://").split(":")
+    answers = []
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        stream = connection.makefile("rb")
+        for request in requests:
+            connection.sendall(request)
+            status = stream.readline()
+            headers = []
+            for line in iter(stream.readline, b"\r\n"):
+                if not line.lower().startswith(b"date:"):
+                    headers.append(line)
+            length = next(
+                int(h.split(b":")[1]) for h in headers if h.lower().startswith(b"content-length:")
+            )
+            answers.append((status, headers, stream.read(length)))
+    return answers
+
+
+def test_the_fast_observation_path_answers_every_request_as_the_app_does(tmp_path):
+    # The same requests to two services of one model: one with the layer that answers plain
+    # observations itself (as serve runs), one whose requests all go through FastAPI's route.
+    def post(path, body, *, token=TOKEN, content_type=b"application/json"):
+        head = b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+        if content_type is not None:
+            head += b"Content-Type: " + content_type + b"\r\n"
+        if token is not None:
+            head += b"Authorization: Bearer " + token.encode() + b"\r\n"
+        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+    def reading(i, value, **extra):
+        return json.dumps({"values": [value], "timestamps": [_stamp(i)], **extra}).encode()
+
+    plain = "/series/trained/observations"
+    requests = [
+        post(plain, reading(3, 4.0)),  # taken by the layer
+        post(plain, reading(3, 4.0)),  # a repeat
+        post(plain, reading(4, 5.0, horizon=3)),
+        post(plain, reading(4, 6.0)),  # 409: contradicts the reading accepted
+        post("/series/new/observations", reading(0, 1.0)),  # a new series
+        post(plain, json.dumps({"values": [float("nan")], "timestamps": [_stamp(5)]}).encode()),
+        post(plain, b'{"values": [7.0], "values": [1e30], "timestamps": ["x"]}'),  # 422
+        post(plain, json.dumps({"values": [True], "seq": 5}).encode()),
+        post(plain, reading(5, 7.0, horizon=99)),
+        post(plain, '{"values": [7.0]}'.encode("utf-16")),
+        post(plain, reading(5, 7.0), token=None),  # 401
+        post(plain, reading(5, 7.0), token="wrong"),
+        post(plain, reading(5, 7.0), content_type=b"text/plain"),
+        post(plain, reading(5, 7.0), content_type=None),
+        post(plain + "?horizon=2", reading(5, 7.0)),
+        post("/series/%FF/observations", reading(0, 1.0)),
+        post("/series/a%20b/observations", reading(0, 1.0)),
+        post(plain, b""),
+        post(plain, reading(6, 8.0)),  # taken by the layer
+    ]
+    answers, routed = [], []
+    for fast in (True, False):
+        server = InProcess(_model(tmp_path / str(fast) / "m"))
+        try:
+            layer = server.app.app  # the layer in front of the FastAPI app
+
+            class Counting:  # FastAPI, counting what reaches it
+                def __init__(self, app):
+                    self.app, self.paths = app, []
+
+                def __getattr__(self, name):
+                    return getattr(self.app, name)
+
+                async def __call__(self, scope, receive, send):
+                    self.paths.append(scope["path"])
+                    await self.app(scope, receive, send)
+
+            layer.app = Counting(layer.app)
+            if not fast:
+                server.app.app = layer.app  # no layer: every request goes through FastAPI
+            answers.append(_raw_exchange(server.url, requests))
+            routed.append(len(layer.app.paths))
+        finally:
+            server.close()
+    assert len(answers[0]) == len(answers[1]) == len(requests)
+    for with_layer, without in zip(*answers, strict=True):
+        assert with_layer == without
+    statuses = b"200 200 200 409 200 422 422 422 422 422 401 401 422 422 200 422 200 422 200"
+    assert [a[0].split()[1] for a in answers[0]] == statuses.split()
+    # the layer answered the 7 plain ones (5 accepted, 2 refused by the service), FastAPI the rest
+    assert routed == [len(requests) - 7, len(requests)]
+
+
 def test_store_unavailable_answers_503_with_retry_after_and_keeps_the_connection(
     inproc, monkeypatch
 ):
@@ -1353,6 +1443,39 @@ def test_the_service_imports_nothing_it_never_uses():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[] []", out
+
+
+def test_the_threads_that_serve_requests_compile_nothing_after_the_warm_up(tmp_path):
+    # serve runs on a device (--device, cpu here); a thread that did not see it traced and
+    # compiled every program again on its first request (JAX's tracing context holds the
+    # default device), and would have run it on another device
+    from tests.service_process import serve_command
+
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        service = ServiceProcess(
+            serve_command(_model(tmp_path / "m"), "--max-readings", "4", "--max-horizon", "2"),
+            env={"JAX_LOG_COMPILES": "1"},
+            stderr=stderr,
+        )
+        try:
+            service.wait_open()
+            assert service.wait_ready() == 200
+            warm_up = log.read_text()
+            assert "Compiling" in warm_up  # the reference: the warm-up's programs are logged
+            statuses = [
+                _call(service.url, "POST", "/series/trained/observations", body)[0]
+                for body in (
+                    {"values": [4.0], "timestamps": [_stamp(3)]},  # the committing thread
+                    {"values": [5.0, 6.0], "timestamps": [_stamp(4), _stamp(5)], "horizon": 2},
+                )
+            ]
+            statuses.append(_call(service.url, "GET", "/series/trained/forecast?horizon=2")[0])
+        finally:
+            service.kill()
+    assert statuses == [200, 200, 200]
+    served = log.read_text()[len(warm_up) :]
+    assert "Compiling" not in served, served[:2000]
 
 
 def test_the_served_process_maps_no_arrow_library(served):

@@ -330,9 +330,16 @@ def test_cached_states_are_always_the_latest_committed(tmp_path):
         assert _value(first, "a") == 1.0 and first.get("a") is cached  # served from the cache
         with pytest.raises(ValueError, match="read-only"):
             cached.arrays["h"][0] = 5.0  # shared through the cache: not writable
-        first.put("a", _state(2.0, seen=2))  # this store's own write leaves the cache
-        assert _value(first, "a") == 2.0 and _value(second, "a") == 2.0
-        assert first.get("a") is first.get("a")  # and is cached again once read
+        first.put("a", _state(2.0, seen=2))  # this store's own write is cached once committed
+        written = first._cache["a"]
+        assert first.get("a") is written and first.get("a") is first.get("a")
+        read = second.get("a")  # the reference: the record read back from the database
+        assert (written.seen, written.last_time) == (read.seen, read.last_time) == (2, None)
+        assert written.arrays.keys() == read.arrays.keys()
+        for name, array in read.arrays.items():
+            assert written.arrays[name].dtype == array.dtype
+            np.testing.assert_array_equal(written.arrays[name], array)
+            assert not written.arrays[name].flags.writeable
         second.put("a", _state(3.0, seen=3))
         with first.transaction("a"):  # a transaction reads what others committed before it
             assert _value(first, "a") == 3.0
@@ -352,6 +359,15 @@ def test_cached_states_are_always_the_latest_committed(tmp_path):
         assert list(first._cache) == ["s2", "s3"]  # bounded, least recently used out
     with SeriesStore(path, model="m", cached_states=0) as uncached:
         assert uncached.get("s1") is not uncached.get("s1") and not uncached._cache
+    # a write refused part-way inside a transaction that commits is not cached
+    with SeriesStore(tmp_path / "full.sqlite", model="m", max_series=1) as full:
+        full.put("x", _state(1.0))
+        assert full.get("x") is not None  # the cache has begun
+        with full.transaction("x", "y"):
+            full.put("x", _state(2.0, seen=2))
+            with pytest.raises(SeriesLimitError):
+                full.put("y", _state(3.0))
+        assert _value(full, "x") == 2.0 and full.get("y") is None
 
 
 def test_a_full_database_rolls_back_raises_store_unavailable_and_recovers(tmp_path):

@@ -1649,7 +1649,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         from lstmlab.live.service import ServeConfig
     from lstmlab.runtime import on_device
 
-    # uvicorn runs its event loop, where the model predicts, in this thread: the device holds.
+    # run makes this device every serving thread's (the warm-up, the commits, the forecasts).
     # The device first: --device gpu without a GPU fails before anything else is checked.
     with on_device(args.device):
         check_int_range("--port", args.port, 0, 65535)

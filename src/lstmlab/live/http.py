@@ -142,7 +142,8 @@ def create_app(model_dir: str | Path, config: ServeConfig = ServeConfig(), *, wa
     }
     _add_error_handlers(app)
     _add_routes(app, service, config, models)
-    return _BodyLimit(app, config.max_body_bytes)
+    fast = _FastObservations(app, service, models.Observations, config.token)
+    return _BodyLimit(fast, config.max_body_bytes)
 
 
 def _answer_models(config: ServeConfig) -> types.SimpleNamespace:
@@ -570,6 +571,110 @@ class _BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class _FastObservations:
+    """ASGI layer: the plainest observation requests answered without the framework's layers.
+
+    ``POST /series/{id}/observations`` is the hot route (a reading a request), and FastAPI's
+    layers (routing, dependencies, middleware) cost more CPU than its work. This layer takes
+    only the requests it is sure of: a plain ASCII path without percent-escapes or a query,
+    a ``Content-Type: application/json`` body, the exact ``Bearer`` header when a token is
+    set, the model ready. Their body is parsed by the route's rules (UTF-8, each key once) and
+    validated by the route's own model; the service observes them, and its refusals are
+    answered by the app's own exception handlers. Every other request, and any body that does
+    not parse or validate, goes to the app unchanged (its body replayed), which answers it: one
+    set of rules, two ways in (``tests/test_service.py`` checks that both answer alike).
+    """
+
+    PREFIX, SUFFIX = b"/series/", b"/observations"
+
+    def __init__(self, app, service: LiveService, observations: type, token: str | None) -> None:
+        self.app = app
+        self.state = app.state
+        self.service = service
+        self.observations = observations
+        self.authorization = None if token is None else b"Bearer " + token.encode()
+
+    def _takes(self, scope) -> bool:
+        raw = scope.get("raw_path") or b""
+        if not (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not scope.get("query_string")
+            and raw.startswith(self.PREFIX)
+            and raw.endswith(self.SUFFIX)
+            and len(raw) > len(self.PREFIX) + len(self.SUFFIX)
+            and raw.isascii()
+            and b"%" not in raw
+            and self.service.ready
+        ):
+            return False
+        headers = dict(scope["headers"])
+        if headers.get(b"content-type") != b"application/json":
+            return False
+        if self.authorization is None:
+            return True
+        return hmac.compare_digest(headers.get(b"authorization", b""), self.authorization)
+
+    def _parse(self, body: bytes) -> Any:
+        """The route's body model, or ``None`` where the app should answer (and explain)."""
+        try:
+            text = body.decode("utf-8")
+            return self.observations.model_validate(
+                json.loads(text, object_pairs_hook=_unique_keys(text))
+            )
+        except Exception:  # noqa: BLE001 - the app answers it, with its own words
+            return None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if not self._takes(scope):
+            await self.app(scope, receive, send)
+            return
+        messages, more = [], True
+        while more:
+            message = await receive()
+            messages.append(message)
+            more = message["type"] == "http.request" and message.get("more_body", False)
+        body = None
+        if messages[-1]["type"] == "http.request":
+            body = self._parse(b"".join(m.get("body", b"") for m in messages))
+        if body is None:
+
+            async def replay():
+                return messages.pop(0) if messages else await receive()
+
+            await self.app(scope, replay, send)
+            return
+        series_id = scope["raw_path"][len(self.PREFIX) : -len(self.SUFFIX)].decode("ascii")
+        try:
+            answer = await self.service.observe_async(
+                series_id, body.values, body.timestamps, body.seq, body.horizon
+            )
+            # the bytes and headers of Starlette's JSONResponse, without building one
+            content = json.dumps(
+                {"series_id": series_id, **answer},
+                ensure_ascii=False,
+                allow_nan=False,
+                indent=None,
+                separators=(",", ":"),
+            ).encode("utf-8")
+        except Exception as error:  # noqa: BLE001 - answered as the app answers it
+            from starlette.requests import Request
+
+            handlers = self.app.exception_handlers
+            handled = next((c for c in type(error).__mro__ if c in handlers), Exception)
+            response = await handlers[handled](Request(scope), error)
+            await response(scope, receive, send)
+            if handled is Exception:
+                raise  # as Starlette's ServerErrorMiddleware: the server logs it, and closes
+            return
+        headers = [
+            (b"content-length", b"%d" % len(content)),
+            (b"content-type", b"application/json"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
 def _is_loopback(host: str) -> bool:
     """Whether every address ``host`` names is a loopback address."""
     try:
@@ -875,12 +980,16 @@ def run(
         raise
     service = app.state.service
     failed: list[BaseException] = []
-    device = jax.config.jax_default_device  # jax.default_device is per thread: carry it over
+    # jax.default_device is per thread and is part of every program's cache key: the warm-up,
+    # the committing thread and the pool's threads must all see the caller's device, or each
+    # compiles its own programs (and runs them on the default backend) under load.
+    device = jax.config.jax_default_device
+    process_device = jax.config.values["jax_default_device"]
+    jax.config.update("jax_default_device", device)
 
     def warm_up() -> None:
         try:
-            with jax.default_device(device):
-                service.warm_up()
+            service.warm_up()
         except BaseException as error:  # noqa: BLE001 - raised by run once the server stops
             failed.append(error)
             print(
@@ -904,6 +1013,7 @@ def run(
     finally:
         service.store.close()
         sock.close()
+        jax.config.update("jax_default_device", process_device)
     if failed or service.warm_up_ended:
         warming.join()  # it has stopped or is about to; a Ctrl-C mid-warm-up leaves it to die
     if failed:

@@ -38,7 +38,7 @@ checkpoint thread, a checkpoint) succeeds again; no restart is needed.
 Memory does not grow with the number of series: SQLite's page cache is bounded
 (``CACHE_KIB``), and ``get`` keeps at most ``cached_states`` decoded states, each served only
 while SQLite's ``data_version`` shows that no other connection committed since (this
-store's own writes drop their series from the cache at commit).
+store's own writes replace their series' entries once they commit).
 
 The background checkpoint thread (a long-running service) survives every error: it records
 it, backs off (doubling its pause up to ``CHECKPOINT_MAX_BACKOFF`` seconds) and retries. When
@@ -168,7 +168,7 @@ class SeriesStore:
         cached_states: how many decoded states ``get`` keeps (least recently used first
             out; ``0`` for none). A cached state is served only while SQLite's
             ``data_version`` says no other connection committed since, and a series this
-            store writes leaves the cache when the write commits, so a cached state is
+            store writes is cached as written once the write commits, so a cached state is
             always the latest committed one. Its arrays are read-only.
         existing: ``None`` to create the store's tables where they are missing (a new
             store); else the store must already be one, with every table, and this text says
@@ -218,7 +218,9 @@ class SeriesStore:
         self._cache_size = cached_states
         self._cache: OrderedDict[str, StoredState | None] = OrderedDict()
         self._cache_version: int | None = None  # SQLite's data_version the cache is valid for
-        self._written: set[str] = set()  # series written by the open transaction
+        # series written by the open transaction: the record written (None: deleted, or a
+        # write that failed part-way: left out of the cache)
+        self._written: dict[str, tuple[bytes, int, int | None] | None] = {}
         self._lock = threading.RLock()  # one connection, shared by the service's threads
         self._depth = 0  # nesting of ``transaction``
         self._write_error: str | None = None  # why the last write failed, until one succeeds
@@ -529,12 +531,14 @@ class SeriesStore:
                     raise self._failed(error, "the write") from None
                 raise
             self._depth = 0
+            written = dict(self._written)
             self._forget_written()  # before the commit: a cached state is never stale
             try:
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as error:
                 self._rollback()
                 raise self._failed(error, "the commit") from None
+            self._cache_written(written)
             if self._db.total_changes != changes:
                 self._write_error = None  # a write went through: the cause has passed
                 if self._reader is None:
@@ -544,6 +548,21 @@ class SeriesStore:
         for series_id in self._written:
             self._cache.pop(series_id, None)
         self._written.clear()
+
+    def _cache_written(self, written: dict[str, tuple[bytes, int, int | None] | None]) -> None:
+        """Cache the committed records, decoded as ``get`` decodes them.
+
+        A series read after each of its writes (a live service) is not read back.
+        """
+        if not self._cache_size or self._cache_version is None:
+            return  # no cache yet: it starts with a data_version read by get
+        for series_id, record in written.items():
+            if record is None or not isinstance(series_id, str):
+                continue
+            self._cache[series_id] = decode_state(series_id, *record)
+            self._cache.move_to_end(series_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR)
@@ -587,7 +606,7 @@ class SeriesStore:
         """
         blob = encode_state(state)
         with self.transaction(series_id):
-            self._written.add(series_id)
+            self._written[series_id] = None  # its cached state is stale, whatever happens
             updated = self._db.execute(
                 "UPDATE series SET state = ?, seen = ?, last_time = ? WHERE id = ?",
                 (blob, int(state.seen), state.last_time, series_id),
@@ -603,6 +622,7 @@ class SeriesStore:
                     "INSERT INTO observations VALUES (?, ?, ?, ?)",
                     log_rows(series_id, first_seq, times, readings),
                 )
+            self._written[series_id] = (blob, int(state.seen), state.last_time)  # all written
 
     def put_many(self, states: Mapping[str, StoredState]) -> None:
         """See ``StateStore.put_many``."""
@@ -613,7 +633,7 @@ class SeriesStore:
     def delete(self, series_id: str) -> bool:
         """See ``StateStore.delete``."""
         with self.transaction(series_id):
-            self._written.add(series_id)
+            self._written[series_id] = None
             self._db.execute("DELETE FROM observations WHERE series_id = ?", (series_id,))
             removed = self._db.execute("DELETE FROM series WHERE id = ?", (series_id,)).rowcount
         return removed > 0
