@@ -620,7 +620,7 @@ def _exchange(url, requests):
     return answers
 
 
-def _raw_exchange(url, requests):
+def _raw_answers(url, requests):
     """Raw HTTP/1.1 requests on one keep-alive connection; each answer's status line, headers
     (but the date) and body bytes."""
     host, port = url.removeprefix("http://").split(":")
@@ -697,7 +697,7 @@ def test_the_fast_observation_path_answers_every_request_as_the_app_does(tmp_pat
             layer.app = Counting(layer.app)
             if not fast:
                 server.app.app = layer.app  # no layer: every request goes through FastAPI
-            answers.append(_raw_exchange(server.url, requests))
+            answers.append(_raw_answers(server.url, requests))
             routed.append(len(layer.app.paths))
         finally:
             server.close()
@@ -1749,6 +1749,32 @@ def grouping(tmp_path):
     service = LiveService(folder, ServeConfig(max_readings=4, max_horizon=2, new_series=True))
     yield folder, service
     service.store.close()
+
+
+def test_a_group_waits_for_the_requests_that_keep_coming(monkeypatch):
+    from lstmlab.live.service import Committer, Pending
+
+    groups, ended = [], threading.Semaphore(0)
+    committer = Committer(lambda group: groups.append([r.series_id for r in group]), limit=4)
+    monkeypatch.setattr(Committer, "GATHER_S", 1.0)  # a window no scheduling delay closes
+
+    def submit(series_id):
+        request = Pending(series_id=series_id, readings=None, seq=0, horizon=1)
+        request.ended = ended.release
+        committer.submit(request)
+
+    # each within the window of the one before: one group; without the wait, "a" alone
+    for series_id in ("a", "b", "c"):
+        submit(series_id)
+        time.sleep(0.05)
+    for _ in range(3):
+        assert ended.acquire(timeout=10)
+    # the window passes with no new request: the group goes; a full group goes at once
+    for series_id in ("d", "e", "f", "g", "h"):
+        submit(series_id)
+    for _ in range(5):
+        assert ended.acquire(timeout=10)
+    assert groups == [["a", "b", "c"], ["d", "e", "f", "g"], ["h"]]
 
 
 def test_requests_that_wait_are_committed_together_and_answered_as_if_alone(grouping):

@@ -351,6 +351,11 @@ def test_cached_states_are_always_the_latest_committed(tmp_path):
             assert _value(first, "a") == 5.0
             raise RuntimeError("boom")
         assert _value(first, "a") == 4.0 and _value(second, "a") == 4.0  # rolled back
+        # data_version is read once a transaction (none else commits meanwhile), again after
+        with first.transaction("a"):
+            assert _value(first, "a") == 4.0 and _value(first, "a") == 4.0
+        second.put("a", _state(4.5, seen=5))
+        assert _value(first, "a") == 4.5
         first.delete("a")
         assert first.get("a") is None and second.get("a") is None
         for i in range(4):

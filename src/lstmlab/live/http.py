@@ -586,6 +586,8 @@ class _FastObservations:
     """
 
     PREFIX, SUFFIX = b"/series/", b"/observations"
+    # starlette.responses.JSONResponse.render's settings, one encoder for every answer
+    ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
     def __init__(self, app, service: LiveService, observations: type, token: str | None) -> None:
         self.app = app
@@ -650,13 +652,7 @@ class _FastObservations:
                 series_id, body.values, body.timestamps, body.seq, body.horizon
             )
             # the bytes and headers of Starlette's JSONResponse, without building one
-            content = json.dumps(
-                {"series_id": series_id, **answer},
-                ensure_ascii=False,
-                allow_nan=False,
-                indent=None,
-                separators=(",", ":"),
-            ).encode("utf-8")
+            content = self.ENCODER.encode({"series_id": series_id, **answer}).encode("utf-8")
         except Exception as error:  # noqa: BLE001 - answered as the app answers it
             from starlette.requests import Request
 

@@ -221,6 +221,7 @@ class SeriesStore:
         # series written by the open transaction: the record written (None: deleted, or a
         # write that failed part-way: left out of the cache)
         self._written: dict[str, tuple[bytes, int, int | None] | None] = {}
+        self._version_current = False  # data_version checked inside the open transaction
         self._lock = threading.RLock()  # one connection, shared by the service's threads
         self._depth = 0  # nesting of ``transaction``
         self._write_error: str | None = None  # why the last write failed, until one succeeds
@@ -464,11 +465,14 @@ class SeriesStore:
         """
         with self._reading() as db:
             cached = self._cache_size and series_id not in self._written
-            if cached:
+            if cached and not self._version_current:
                 version = db.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._cache_version:  # another connection committed
                     self._cache.clear()
                     self._cache_version = version
+                # inside a write transaction no other connection can commit: once is enough
+                self._version_current = self._depth > 0
+            if cached:
                 if series_id in self._cache:
                     self._cache.move_to_end(series_id)
                     return self._cache[series_id]
@@ -520,17 +524,17 @@ class SeriesStore:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 raise self._failed(error, "starting a transaction") from None
-            self._depth = 1
+            self._depth, self._version_current = 1, False
             try:
                 yield self
             except BaseException as error:
-                self._depth = 0
+                self._depth, self._version_current = 0, False
                 self._forget_written()
                 self._rollback()
                 if isinstance(error, sqlite3.OperationalError) and _transient(error):
                     raise self._failed(error, "the write") from None
                 raise
-            self._depth = 0
+            self._depth, self._version_current = 0, False
             written = dict(self._written)
             self._forget_written()  # before the commit: a cached state is never stale
             try:
