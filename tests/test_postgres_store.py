@@ -274,10 +274,11 @@ def test_max_series_refuses_a_new_series_and_nothing_else(postgres_url):
         assert store.get("a").seen == 5
         # a refusal inside a larger transaction leaves it usable and changes nothing
         with store.transaction("a", "c"):
-            with pytest.raises(SeriesLimitError):
-                store.put("c", _state(3.0))
+            with pytest.raises(SeriesLimitError):  # its readings too (a service's group)
+                store.put("c", _state(3.0), first_seq=0, readings=np.ones((1, 1)))
             store.put("a", _state(6.0, seen=6))
         assert store.get("a").seen == 6 and len(store) == 2 == _count_rows(postgres_url)
+        assert store.observations("c") == []
         store.delete("b")
         store.put("c", _state(3.0))  # a deleted series frees its place
         assert store.series_ids() == ("a", "c")

@@ -371,8 +371,9 @@ def test_cached_states_are_always_the_latest_committed(tmp_path):
         with full.transaction("x", "y"):
             full.put("x", _state(2.0, seen=2))
             with pytest.raises(SeriesLimitError):
-                full.put("y", _state(3.0))
+                full.put("y", _state(3.0), first_seq=0, readings=np.ones((1, 1)))
         assert _value(full, "x") == 2.0 and full.get("y") is None
+        assert full.observations("y") == []  # nor its readings
 
 
 def test_a_full_database_rolls_back_raises_store_unavailable_and_recovers(tmp_path):

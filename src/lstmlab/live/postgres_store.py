@@ -564,13 +564,15 @@ class PostgresStore:
         with self.transaction(series_id), self._failures(write=True):
             connection = self._current()
             self._local.wrote = True
+            # the row first: a new series refused for room raises before its readings are
+            # logged (inside a caller's larger transaction nothing rolls them back)
+            self._write_row(connection, series_id, state)
             if readings is not None:
                 connection.cursor().executemany(
                     "INSERT INTO lstmlab_observations (series_id, seq, time, reading) "
                     "VALUES (%s, %s, %s, %s)",
                     log_rows(series_id, first_seq, times, readings),
                 )
-            self._write_row(connection, series_id, state)
 
     def _write_row(self, connection: Any, series_id: str, state: StoredState) -> None:
         row = (encode_state(state), int(state.seen), state.last_time, series_id)
