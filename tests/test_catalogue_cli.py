@@ -161,13 +161,13 @@ def _disk_full_on_save(paths, monkeypatch):
 
 def _disk_full_in_store(paths, monkeypatch):
     """The store's write goes through, then the disk fills: the transaction must roll back."""
-    put = SeriesStore.put
+    put_many = SeriesStore.put_many  # every write of states goes through it
 
     def full(self, *args, **kwargs):
-        put(self, *args, **kwargs)
+        put_many(self, *args, **kwargs)
         raise StoreUnavailable(f"the disk holding {paths['m']} is full (database or disk is full)")
 
-    monkeypatch.setattr(SeriesStore, "put", full)
+    monkeypatch.setattr(SeriesStore, "put_many", full)
 
 
 def _chmod_unreadable(paths, monkeypatch):

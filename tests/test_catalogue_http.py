@@ -480,7 +480,7 @@ def servers(tmp_path_factory):
     def full(*args, **kwargs):
         raise StoreUnavailable("writing the state store failed: disk full", retry_after=3)
 
-    store.put = store.delete = full
+    store.put = store.put_many = store.delete = full
     store.health = lambda: ("degraded", "writing the state store failed: disk full")
     yield made
     for server in made.values():

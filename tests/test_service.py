@@ -720,7 +720,7 @@ def test_store_unavailable_answers_503_with_retry_after_and_keeps_the_connection
     def full(*args, **kwargs):
         raise StoreUnavailable("writing the state store failed: disk full", retry_after=7)
 
-    monkeypatch.setattr(store, "put", full)
+    monkeypatch.setattr(store, "put_many", full)
     monkeypatch.setattr(store, "health", lambda: ("degraded", "disk full"))
     post = ("POST", "/series/full/observations", {"values": [1.0], "seq": 0})
     answers = _exchange(inproc.url, [post, ("GET", "/health", None), post, post])
@@ -1156,12 +1156,12 @@ def test_no_request_compiles_and_a_slow_request_does_not_stall_health(inproc, mo
     commit = inproc.service.forecaster.commit  # the service's write, inside the transaction
     entered = threading.Event()
 
-    def slow_commit(series_id, *args, **kwargs):
-        if series_id == "slow-tx":
+    def slow_commit(advanced):
+        if "slow-tx" in advanced:
             assert inproc.service.store._db.in_transaction  # the write lock is held
             entered.set()
             time.sleep(3)
-        return commit(series_id, *args, **kwargs)
+        return commit(advanced)
 
     monkeypatch.setattr(inproc.service.forecaster, "commit", slow_commit)
 
@@ -1710,11 +1710,11 @@ def _queued_behind_a_held_transaction(service, first, others):
         with transaction(*series_ids) as store:
             yield store
 
-    def held_commit(series_id, *args, **kwargs):
-        if series_id == first[0]:
+    def held_commit(advanced):
+        if first[0] in advanced:
             entered.set()
             assert gate.wait(10)
-        return commit(series_id, *args, **kwargs)
+        return commit(advanced)
 
     answers, errors = {}, {}
 
@@ -1847,14 +1847,14 @@ def test_a_group_whose_write_fails_is_tried_again_request_by_request(grouping, m
     from lstmlab.live.stores import StoreUnavailable
 
     _, service = grouping
-    put = service.store.put
+    put_many = service.store.put_many
 
-    def failing_put(series_id, *args, **kwargs):
-        if series_id == "broken":
+    def failing_put(states, **kwargs):
+        if "broken" in states:
             raise StoreUnavailable("writing failed: disk I/O error", retry_after=1)
-        return put(series_id, *args, **kwargs)
+        return put_many(states, **kwargs)
 
-    monkeypatch.setattr(service.store, "put", failing_put)
+    monkeypatch.setattr(service.store, "put_many", failing_put)
     others = [("a", [1.0, 2.0], 0), ("broken", [3.0], 0), ("b", [4.0], 0)]
     answers, errors, transactions = _queued_behind_a_held_transaction(
         service, ("first", [1.0], 0), others

@@ -376,6 +376,53 @@ def test_cached_states_are_always_the_latest_committed(tmp_path):
         assert full.observations("y") == []  # nor its readings
 
 
+@pytest.mark.parametrize("count", [3, 700])  # 700: past a statement's rows
+def test_put_many_writes_as_puts_one_by_one(tmp_path, count):
+    rng = np.random.default_rng(count)
+
+    def logs_of(i, first):  # 1 to 3 readings, with or without timestamps
+        readings = rng.uniform(0, 10, (1 + i % 3, 2))
+        times = None if i % 2 else [1_000 * (first + k) for k in range(len(readings))]
+        return first, times, readings
+
+    with (
+        SeriesStore(tmp_path / "many.sqlite", model="m") as many,
+        SeriesStore(tmp_path / "one.sqlite", model="m") as one,  # the reference
+    ):
+        for store in (many, one):  # a third of the series known beforehand
+            for i in range(0, count, 3):
+                store.put(f"s{i}", _state(-1.0), first_seq=0, times=None, readings=np.ones((1, 2)))
+        states = {f"s{i}": _state(float(i), seen=5 + i, last_time=i or None) for i in range(count)}
+        logs = {f"s{i}": logs_of(i, 1) for i in range(0, count, 2)}
+        many.put_many(states, logs=logs)
+        for series_id, state in states.items():
+            first, times, readings = logs.get(series_id, (None, None, None))
+            one.put(series_id, state, first_seq=first, times=times, readings=readings)
+        assert many.series_ids() == one.series_ids() and len(many) == len(one) == count
+        for series_id in states:
+            got, want = many.get(series_id), one.get(series_id)
+            assert (got.seen, got.last_time) == (want.seen, want.last_time)
+            np.testing.assert_array_equal(got.arrays["h"], want.arrays["h"])
+            logged, reference = many.observations(series_id), one.observations(series_id)
+            assert [(q, t) for q, t, _ in logged] == [(q, t) for q, t, _ in reference]
+            for (_, _, a), (_, _, b) in zip(logged, reference, strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_put_many_refuses_new_series_past_the_limit_before_writing(tmp_path):
+    with SeriesStore(tmp_path / "s.sqlite", model="m", max_series=3) as store:
+        store.put_many({"a": _state(1.0), "b": _state(2.0)})
+        with pytest.raises(SeriesLimitError, match="the store holds 2 series"):
+            store.put_many(  # a known one and two new ones: one place is left
+                {"a": _state(5.0, seen=5), "c": _state(3.0), "d": _state(4.0)},
+                logs={"a": (1, None, np.ones((1, 1))), "c": (0, None, np.ones((1, 1)))},
+            )
+        assert store.series_ids() == ("a", "b") and _value(store, "a") == 1.0
+        assert store.observations("a") == [] == store.observations("c")
+        store.put_many({"a": _state(5.0, seen=5), "c": _state(3.0)})  # room for one
+        assert store.series_ids() == ("a", "b", "c") and _value(store, "a") == 5.0
+
+
 def test_a_full_database_rolls_back_raises_store_unavailable_and_recovers(tmp_path):
     """SQLITE_FULL without a full disk: the connection's page limit (works on every machine)."""
     with SeriesStore(tmp_path / "s.sqlite", model="m") as store:

@@ -459,26 +459,26 @@ class Forecaster:
         return self._require_model().read(checked, self._read_capacity, errors=errors)
 
     def commit(
-        self,
-        series_id: str,
-        state: SeriesState,
-        *,
-        readings: np.ndarray | None = None,
-        times: Sequence[int] | None = None,
+        self, advanced: Mapping[str, tuple[SeriesState, np.ndarray, Sequence[int] | None]]
     ) -> None:
-        """Store a state from ``advance``, and log the readings that led to it (one transaction).
+        """Store states from ``advance`` and log the readings that led to them (one write).
 
         Args:
-            series_id: the series.
-            state: its new state.
-            readings: ``(readings, columns)`` float64, the readings ``state`` read last (their
-                sequence numbers end at ``state.seen - 1``), or ``None`` to log none.
-            times: their timestamps in nanoseconds, or ``None``.
+            advanced: series id -> ``(state, readings, times)``: its new state, the
+                ``(readings, columns)`` float64 readings it read last (their sequence numbers
+                end at ``state.seen - 1``; empty: none logged), their nanosecond timestamps
+                or ``None``.
+
+        Raises:
+            SeriesLimitError: a new series beyond the store's ``max_series`` (nothing written).
         """
-        check_series_id(series_id)
-        first = None if readings is None else state.seen - len(readings)
-        encoded = self._require_model().codec.encode(state)
-        self._store.put(series_id, encoded, first_seq=first, times=times, readings=readings)
+        encode = self._require_model().codec.encode
+        for series_id in advanced:
+            check_series_id(series_id)
+        self._store.put_many(
+            {i: encode(state) for i, (state, _, _) in advanced.items()},
+            logs={i: (s.seen - len(r), t, r) for i, (s, r, t) in advanced.items() if len(r)},
+        )
 
     def delete_series(self, series_id: str) -> bool:
         """Forget a series: its state and its observation log (it then starts afresh).
@@ -707,9 +707,8 @@ class Forecaster:
                 new_series=new_series,
                 seqs=seqs,
             )
-            for series_id, (state, readings, stamps, _) in advanced.items():
-                if len(readings):  # a pure repeat changes nothing: nothing to write
-                    self.commit(series_id, state, readings=readings, times=stamps)
+            # a pure repeat changes nothing: nothing to write
+            self.commit({i: (s, r, t) for i, (s, r, t, _) in advanced.items() if len(r)})
         for series_id, (_, readings, stamps, _) in advanced.items():
             if series_id in self._history and len(readings):
                 self._history[series_id] = extended(self._history[series_id], stamps, readings)

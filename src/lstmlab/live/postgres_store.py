@@ -601,11 +601,18 @@ class PostgresStore:
             )
             connection.execute(_UPDATE, row)
 
-    def put_many(self, states: Mapping[str, StoredState]) -> None:
+    def put_many(
+        self,
+        states: Mapping[str, StoredState],
+        *,
+        logs: Mapping[str, tuple[int, Sequence[int] | None, np.ndarray]] | None = None,
+    ) -> None:
         """See ``StateStore.put_many``."""
+        logs = logs or {}
         with self.transaction(*states):
             for series_id, state in states.items():
-                self.put(series_id, state)
+                first_seq, times, readings = logs.get(series_id, (None, None, None))
+                self.put(series_id, state, first_seq=first_seq, times=times, readings=readings)
 
     def delete(self, series_id: str) -> bool:
         """See ``StateStore.delete``."""

@@ -80,7 +80,7 @@ from lstmlab.defaults import MAX_HORIZON, MAX_READINGS, PLAUSIBLE_FACTOR, ServeS
 from lstmlab.forecaster import Forecaster
 from lstmlab.live.folder_store import POSTGRES_SCHEMES, open_store
 from lstmlab.live.state_store import DURABILITIES
-from lstmlab.live.stores import SeriesLimitError, StoreUnavailable
+from lstmlab.live.stores import StoreUnavailable
 from lstmlab.model_folder import FORMAT_VERSION, folder_checksum, model_fingerprint
 from lstmlab.readings import ConflictError, Readings
 from lstmlab.states import SeriesState
@@ -603,9 +603,9 @@ class LiveService:
         """Read, check and advance every request's series, then commit them (one transaction).
 
         A request refused on its own (a ``ValueError``: an unknown series, timestamps of the
-        other kind, a conflict with the log, readings that cannot be dated; a new series past
-        ``max_series``) gets its error and the others go on; any other failure raises, and the
-        transaction stores nothing.
+        other kind, a conflict with the log, readings that cannot be dated) gets its error and
+        the others go on; any other failure (a new series past ``max_series`` among them)
+        raises, and the transaction stores nothing.
         """
         forecaster = self.forecaster
         network = forecaster.network
@@ -626,19 +626,16 @@ class LiveService:
                         )
                 except (ValueError, UnknownSeriesError) as error:
                     request.error = error
-            # one compiled step for the group's series (row buckets up to GROUP_LIMIT)
+            # one compiled step for the group's series (row buckets up to GROUP_LIMIT), one
+            # write; a new series past max_series fails it (SeriesLimitError, nothing written)
+            # and the requests go again one by one (_observe_group), where it alone is refused
             advanced = network.read(checked, forecaster.read_capacity) if checked else {}
+            forecaster.commit(
+                {i: (state, fresh[i].values, fresh[i].times) for i, state in advanced.items()}
+            )
             for series_id, state in advanced.items():
-                request = by_id[series_id]
-                readings = fresh[series_id]
-                try:  # a new series past max_series is refused before anything is written
-                    forecaster.commit(
-                        series_id, state, readings=readings.values, times=readings.times
-                    )
-                except SeriesLimitError as error:
-                    request.error = error
-                    continue
-                request.state, request.applied = state, len(readings.values)
+                by_id[series_id].state = state
+                by_id[series_id].applied = len(fresh[series_id].values)
 
     def _new_part(self, request: Pending) -> Readings:
         """The request's series state (into ``request.state``) and its readings not yet accepted.

@@ -447,8 +447,24 @@ class StateStore(Protocol):
         """
         ...
 
-    def put_many(self, states: Mapping[str, StoredState]) -> None:
-        """Store several series' states in one transaction (no readings are logged)."""
+    def put_many(
+        self,
+        states: Mapping[str, StoredState],
+        *,
+        logs: Mapping[str, tuple[int, Sequence[int] | None, np.ndarray]] | None = None,
+    ) -> None:
+        """Store several series' states, and log readings of some, in one transaction.
+
+        Args:
+            states: series id -> its new state.
+            logs: series id (of ``states``) -> ``(first_seq, times, readings)`` as ``put``
+                takes them; a series left out logs none.
+
+        Raises:
+            SeriesLimitError: the new series would take the store past ``max_series``
+                (nothing is written).
+            StoreUnavailable: the write failed for a reason that may pass (nothing is written).
+        """
         ...
 
     def delete(self, series_id: str) -> bool:
