@@ -1359,6 +1359,62 @@ def test_each_forecasts_error_is_kept_in_the_state_and_its_folder(tmp_path, kind
     assert len(old.errors) == 0 and old.seen == model.series_state("s").seen
 
 
+@pytest.mark.parametrize("kind", ["mlp", "stateful", "stream"])
+def test_a_committed_state_stands_for_its_row_only_when_decoding_gives_it_back(kind):
+    from lstmlab.states import state_arrays, state_from_arrays
+
+    model = _forecaster(kind, columns=2)
+    values = _series(WINDOW + 80, columns=2)  # more errors than a state keeps
+    times = [
+        t.isoformat()
+        for t in pd.date_range("2024-03-30", periods=len(values), freq="15min", tz="Europe/Paris")
+    ]
+    for start in range(0, len(values), 7):
+        model.observe("s", values[start : start + 7], times[start : start + 7])
+    codec = model.network.codec
+    state = model.series_state("s")  # the store's cache serves the row committed last
+    assert codec.holds(state) and codec.decode("s", model.store.get("s")) is state
+
+    def fields(s):
+        return {
+            "rnn": [(a.h, a.c) for a in s.rnn],
+            "recent": s.recent,
+            "prediction": s.prediction,
+            "errors": s.errors,
+            "numbers": (s.last_time, s.seen, s.zone),
+            "scaler": (s.scaler.kind, s.scaler.columns, s.scaler.offset, s.scaler.scale),
+        }
+
+    def read_back(s):  # the row decoded, as a fresh process reads it
+        arrays = state_arrays(model.model_config, model.recipe, s, 1)
+        return state_from_arrays(model.model_config, model.recipe, arrays, 1, "standard", "s")
+
+    def same(a, b):
+        if isinstance(a, np.ndarray):
+            return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+        if isinstance(a, list | tuple):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return type(a) is type(b) and a == b
+
+    want, got = fields(read_back(state)), fields(state)
+    assert len(state.errors) == 64 and state.zone == "+01:00"  # an aware zone is kept
+    assert all(same(got[name], want[name]) for name in want), [
+        name for name in want if not same(got[name], want[name])
+    ]
+    # states that decode to something else are not held: their rows are decoded
+    others = [
+        dataclasses.replace(state, recent=state.recent.astype(np.float64)),
+        dataclasses.replace(state, seen=np.int64(state.seen)),
+        dataclasses.replace(state, errors=np.zeros((0, 2), np.float32)),
+        dataclasses.replace(state, recent=np.zeros((WINDOW + 1, 2), np.float32)),  # too long
+    ]
+    for other in others:
+        assert not codec.holds(other)
+        assert not all(same(fields(other)[k], fields(read_back(other))[k]) for k in want)
+        stored = codec.encode(other)
+        assert codec.decode("s", stored) is not other
+
+
 def test_a_state_stored_before_zones_loads_naive():
     from lstmlab.states import state_arrays, state_from_arrays
 

@@ -330,9 +330,10 @@ def test_cached_states_are_always_the_latest_committed(tmp_path):
         assert _value(first, "a") == 1.0 and first.get("a") is cached  # served from the cache
         with pytest.raises(ValueError, match="read-only"):
             cached.arrays["h"][0] = 5.0  # shared through the cache: not writable
-        first.put("a", _state(2.0, seen=2))  # this store's own write is cached once committed
+        owned = _state(2.0, seen=2)  # this store's own write is cached once committed:
+        first.put("a", owned)  # the state itself, its arrays its own
         written = first._cache["a"]
-        assert first.get("a") is written and first.get("a") is first.get("a")
+        assert written is owned and first.get("a") is written
         read = second.get("a")  # the reference: the record read back from the database
         assert (written.seen, written.last_time) == (read.seen, read.last_time) == (2, None)
         assert written.arrays.keys() == read.arrays.keys()
@@ -340,6 +341,14 @@ def test_cached_states_are_always_the_latest_committed(tmp_path):
             assert written.arrays[name].dtype == array.dtype
             np.testing.assert_array_equal(written.arrays[name], array)
             assert not written.arrays[name].flags.writeable
+        base = np.full(6, 7.0, np.float32)  # a view of the caller's buffer is read back
+        arrays = {"h": base[:3], "seen": np.asarray(1, np.int64)}
+        viewed = StoredState(arrays=arrays, seen=1, last_time=None)
+        first.put("v", viewed)
+        assert first._cache["v"] is not viewed and _value(first, "v") == 7.0
+        base[:] = 0.0  # the caller's buffer changes, the cached state does not
+        assert _value(first, "v") == 7.0 and base.flags.writeable
+        first.delete("v")
         second.put("a", _state(3.0, seen=3))
         with first.transaction("a"):  # a transaction reads what others committed before it
             assert _value(first, "a") == 3.0

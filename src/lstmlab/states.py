@@ -10,6 +10,7 @@ arrays of a model folder or a Keras model (``encode_states``, ``decode_states``)
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -102,8 +103,9 @@ def state_arrays(
     arrays: dict[str, np.ndarray] = {}
     for layer, lstm_state in enumerate(state.rnn):
         for name in ("h", "c"):
-            array = np.asarray(getattr(lstm_state, name), np.float32)  # (seeds, units)
-            arrays[f"rnn.{layer}.{name}"] = array[0] if seeds == 1 else array
+            array = getattr(lstm_state, name)  # (seeds, units)
+            # a copy the row owns (a store may keep it)
+            arrays[f"rnn.{layer}.{name}"] = np.array(array[0] if seeds == 1 else array, np.float32)
     window = 0 if config.streams else recipe.window  # a stream keeps no readings
     recent = np.zeros((window, columns), np.float32)
     k = min(len(state.recent), window)
@@ -115,7 +117,7 @@ def state_arrays(
     arrays.update(
         recent=recent,
         recent_length=np.asarray(k, np.int64),
-        prediction=prediction[0] if seeds == 1 else prediction,
+        prediction=prediction[0].copy() if seeds == 1 else prediction,
         has_prediction=np.asarray(state.prediction is not None, np.uint8),
         last_time=np.asarray(NO_TIME if state.last_time is None else state.last_time, np.int64),
         seen=np.asarray(state.seen, np.int64),
@@ -373,6 +375,13 @@ class StateCodec:
     recipe: Recipe
     seeds: int
     scaler_kind: str
+    # the rows this codec encoded from states that decode gives back, by the row's identity
+    # (a store's cache serves the row it was given): decode returns the state, unread
+    encoded: OrderedDict[int, tuple[StoredState, SeriesState]] = field(
+        default_factory=OrderedDict, repr=False
+    )
+
+    ENCODED_KEPT = 1024  # as many as a store's cache holds by default
 
     def fresh(self, scaler: Scaler | None) -> SeriesState:
         """The state a new series starts from (``fresh_series_state``)."""
@@ -381,10 +390,59 @@ class StateCodec:
     def encode(self, state: SeriesState) -> StoredState:
         """A state as the store's row."""
         arrays = state_arrays(self.model, self.recipe, state, self.seeds)
-        return StoredState(arrays=arrays, seen=state.seen, last_time=state.last_time)
+        last_time = None if state.last_time is None else int(state.last_time)
+        stored = StoredState(arrays=arrays, seen=int(state.seen), last_time=last_time)
+        if self.holds(state):
+            self.encoded[id(stored)] = (stored, state)
+            while len(self.encoded) > self.ENCODED_KEPT:
+                self.encoded.popitem(last=False)
+        return stored
+
+    def holds(self, state: SeriesState) -> bool:
+        """Whether ``decode(encode(state))`` gives ``state`` back.
+
+        Each field must be of the type, dtype, shape and length that decoding makes; the
+        values are copied exactly.
+        """
+        model, seeds = self.model, self.seeds
+        columns, layers = model.features, len(model.units) if model.stateful else 0
+
+        def is_array(array: Any, shape: tuple[int, ...]) -> bool:
+            return (
+                isinstance(array, np.ndarray) and array.dtype == np.float32 and array.shape == shape
+            )
+
+        units = model.units if model.stateful else ()
+        window = 0 if model.streams else self.recipe.window
+        errors, scaler = state.errors, state.scaler
+        return (
+            len(state.rnn) == layers
+            and all(
+                is_array(s.h, (seeds, n)) and is_array(s.c, (seeds, n))
+                for s, n in zip(state.rnn, units, strict=True)
+            )
+            and is_array(state.recent, (len(state.recent), columns))
+            and len(state.recent) <= window
+            and (state.prediction is None or is_array(state.prediction, (seeds, model.outputs)))
+            and type(state.seen) is int
+            and (state.last_time is None or type(state.last_time) is int)
+            and (state.zone is None or type(state.zone) is str)
+            and (
+                errors.shape == (0, 0)
+                if not len(errors)
+                else is_array(errors, (len(errors), columns)) and len(errors) <= ERRORS_KEPT
+            )
+            and (
+                scaler is None
+                or (scaler.kind == self.scaler_kind and scaler.columns == self.recipe.columns)
+            )
+        )
 
     def decode(self, series_id: str, stored: StoredState) -> SeriesState:
         """Inverse of ``encode``."""
+        known = self.encoded.get(id(stored))
+        if known is not None and known[0] is stored:
+            return known[1]
         return state_from_arrays(
             self.model,
             self.recipe,

@@ -1055,4 +1055,3 @@ def _arranged_streams(
     if validation is not None:
         val, state = lay_out(validation, val_count), "carry" if streams == 1 else "zeros"
     return laid, val, state, trim, streams
-

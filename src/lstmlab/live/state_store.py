@@ -151,6 +151,26 @@ def _describe(error: sqlite3.Error, path: Path | None) -> tuple[str, int]:
     return f"the store {path} failed ({error})", 5
 
 
+def _reads_back_as_itself(state: StoredState) -> bool:
+    """Whether ``state``'s record reads back equal, and its arrays are its own to keep.
+
+    Plain integers, and arrays that are native, contiguous and own their data (an encoder
+    made them): ``decode_state`` of the record gives equal arrays and numbers.
+    """
+    return (
+        type(state.seen) is int
+        and (state.last_time is None or type(state.last_time) is int)
+        and all(
+            type(array) is np.ndarray
+            and array.flags.c_contiguous
+            and array.flags.owndata
+            and array.dtype.isnative
+            and not array.dtype.hasobject
+            for array in state.arrays.values()
+        )
+    )
+
+
 class SeriesStore:
     """The ``StateStore`` in one SQLite database (WAL mode), or in memory.
 
@@ -218,9 +238,9 @@ class SeriesStore:
         self._cache_size = cached_states
         self._cache: OrderedDict[str, StoredState | None] = OrderedDict()
         self._cache_version: int | None = None  # SQLite's data_version the cache is valid for
-        # series written by the open transaction: the record written (None: deleted, or a
+        # series written by the open transaction: the state written (None: deleted, or a
         # write that failed part-way: left out of the cache)
-        self._written: dict[str, tuple[bytes, int, int | None] | None] = {}
+        self._written: dict[str, StoredState | None] = {}
         self._version_current = False  # data_version checked inside the open transaction
         self._lock = threading.RLock()  # one connection, shared by the service's threads
         self._depth = 0  # nesting of ``transaction``
@@ -553,17 +573,28 @@ class SeriesStore:
             self._cache.pop(series_id, None)
         self._written.clear()
 
-    def _cache_written(self, written: dict[str, tuple[bytes, int, int | None] | None]) -> None:
-        """Cache the committed records, decoded as ``get`` decodes them.
+    def _cache_written(self, written: dict[str, StoredState | None]) -> None:
+        """Cache the committed states as ``get`` would read them back.
 
-        A series read after each of its writes (a live service) is not read back.
+        A series read after each of its writes (a live service) is not read back. A state
+        of plain arrays (native, contiguous) and integers is cached itself, its arrays made
+        read-only (a record holds nothing else: it reads back equal), so that a state's
+        encoder knows it again (``StateCodec.decode``); any other is read back from its
+        record.
         """
         if not self._cache_size or self._cache_version is None:
             return  # no cache yet: it starts with a data_version read by get
-        for series_id, record in written.items():
-            if record is None or not isinstance(series_id, str):
+        for series_id, state in written.items():
+            if state is None or not isinstance(series_id, str):
                 continue
-            self._cache[series_id] = decode_state(series_id, *record)
+            if _reads_back_as_itself(state):
+                for array in state.arrays.values():
+                    array.flags.writeable = False
+            else:
+                state = decode_state(
+                    series_id, encode_state(state), int(state.seen), state.last_time
+                )
+            self._cache[series_id] = state
             self._cache.move_to_end(series_id)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -650,7 +681,7 @@ class SeriesStore:
                     for row in log_rows(series_id, *log)
                 ],
             )
-            self._written.update(records)  # all of it written
+            self._written.update(states)  # all of it written
 
     # Rows per statement: 4 parameters a row stays under the 999 of SQLite before 3.32.
     ROWS_PER_STATEMENT = 249
