@@ -577,7 +577,7 @@ class SeriesStore:
         """Cache the committed states as ``get`` would read them back.
 
         A series read after each of its writes (a live service) is not read back. A state
-        of plain arrays (native, contiguous) and integers is cached itself, its arrays made
+        of plain integers and arrays (native, contiguous, its own) is cached itself, made
         read-only (a record holds nothing else: it reads back equal), so that a state's
         encoder knows it again (``StateCodec.decode``); any other is read back from its
         record.
@@ -650,8 +650,8 @@ class SeriesStore:
     ) -> None:
         """See ``StateStore.put_many``: a statement a kind of row, whatever the number of series.
 
-        Each statement hands the GIL over (to the event loop, in a service): one per row
-        cost a service a tenth of its requests.
+        Each statement hands the GIL over (to the event loop, in a service) and back: a
+        group's rows go in one statement a kind, not one a row.
 
         Raises:
             sqlite3.IntegrityError: a logged seq or timestamp is already in the log.

@@ -461,8 +461,9 @@ class StateStore(Protocol):
                 takes them; a series left out logs none.
 
         Raises:
-            SeriesLimitError: the new series would take the store past ``max_series``
-                (nothing is written).
+            SeriesLimitError: the new series would take the store past ``max_series``; the
+                transaction it ran in must roll back (its own does; the SQLite store refuses
+                before writing anything).
             StoreUnavailable: the write failed for a reason that may pass (nothing is written).
         """
         ...
