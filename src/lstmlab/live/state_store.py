@@ -584,7 +584,8 @@ class SeriesStore:
         """
         if not self._cache_size or self._cache_version is None:
             return  # no cache yet: it starts with a data_version read by get
-        for series_id, state in written.items():
+        # the cache keeps the latest: of a bulk write (a fit's states), only its last ones
+        for series_id, state in list(written.items())[-self._cache_size :]:
             if state is None or not isinstance(series_id, str):
                 continue
             if _reads_back_as_itself(state):
